@@ -1,0 +1,1168 @@
+//! The switchover state machine (seed: "The Switchover State Machine", "State
+//! Machine Events and Handling"). Pure: `handle(now, event) -> commands`;
+//! the caller asks `next_deadline()` when to send the next `Event::Tick`.
+
+use duet_params::{ServerId, ServerParams, StartupModes, UnreachablePrimary};
+use serde::Serialize;
+
+use crate::ctx::{Ctx, Links, Pending, earliest};
+use crate::diagnosis::{Diagnosis, EchoProbe, EchoTargets, Origin, Progress, Verdict};
+use crate::io::{
+    Activation, Command, Conn, Event, Level, Release, RequestId, ServiceMode, SwitchReason, Topic,
+};
+use crate::module_monitor::{ModuleDown, ModuleMonitor, ModuleSignal, RestartTracker};
+use crate::primary_monitor::{NotifierPinger, NotifierSignal, module_monitor_max_silence_ms};
+
+/// The switchover states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum State {
+    Init,
+    Primary,
+    Backup,
+    Reconnecting,
+    UpgradeHigher,
+    UpgradeLower,
+    Inactive,
+    Stopping,
+    Error,
+    Shutdown,
+}
+
+impl State {
+    /// The name used in the seed's logs (`StatePrimary`, ...).
+    pub fn seed_name(self) -> &'static str {
+        match self {
+            State::Init => "StateInit",
+            State::Primary => "StatePrimary",
+            State::Backup => "StateBackup",
+            State::Reconnecting => "StateReconnecting",
+            State::UpgradeHigher => "StateUpgradeHigher",
+            State::UpgradeLower => "StateUpgradeLower",
+            State::Inactive => "StateInactive",
+            State::Stopping => "StateStopping",
+            State::Error => "StateError",
+            State::Shutdown => "StateShutdown",
+        }
+    }
+
+    /// States in which this node watches an active peer over the link.
+    fn watches_peer(self) -> bool {
+        matches!(
+            self,
+            State::Backup
+                | State::Reconnecting
+                | State::UpgradeHigher
+                | State::UpgradeLower
+                | State::Stopping
+                | State::Error
+        )
+    }
+}
+
+/// What the engine needs to know about its node.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub this: ServerId,
+    pub release: Release,
+    pub modes: StartupModes,
+    /// The backup's gateways, found from its routes at start-up.
+    pub gateways: Vec<String>,
+    /// The address of the peer's server, for ICMP checks.
+    pub peer_address: Option<String>,
+}
+
+/// A snapshot for status displays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Status {
+    pub state: State,
+    pub automatic: bool,
+    pub main_up: bool,
+    pub aux_up: bool,
+    pub starting: bool,
+    pub file_replication_running: bool,
+    pub pending_switch: Option<SwitchReason>,
+    pub last_switch_reason: Option<SwitchReason>,
+}
+
+/// Why the backup is reconnecting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    NetworkDown,
+    NotifierDown,
+    PrimaryUnreachable { own_network_good: bool },
+}
+
+/// Reconnecting: probe the primary over whatever connection is up, and
+/// switch when the reconnect timer expires (or earlier, as the seed lists).
+#[derive(Debug, Clone)]
+struct Reconnect {
+    cause: Cause,
+    timer_ms: Option<u64>,
+    probe: Option<Probe>,
+    next_probe_ms: Option<u64>,
+    module_failures: u32,
+    attempts: u32,
+    unreachable: Option<UnreachableWatch>,
+}
+
+/// A notifier ping and a module ping sent together while reconnecting.
+#[derive(Debug, Clone)]
+struct Probe {
+    notifier: Option<Pending>,
+    notifier_answered: bool,
+    module: Option<Pending>,
+}
+
+/// Ping sets to an unreachable primary (`Unreachable Primary Ping Count`/`Delay`).
+#[derive(Debug, Clone)]
+struct UnreachableWatch {
+    /// `None` for -1: never switch because of it.
+    limit: Option<u32>,
+    failed_sets: u32,
+    next_set_ms: Option<u64>,
+    probe: Option<EchoProbe>,
+}
+
+/// The Error state after a WAN failure: the NetTest address is tried again
+/// until it answers, then monitoring resumes by itself.
+#[derive(Debug, Clone)]
+struct WanRetest {
+    next_ms: Option<u64>,
+    probe: Option<EchoProbe>,
+}
+
+pub struct Engine {
+    config: Config,
+    params: ServerParams,
+    targets: EchoTargets,
+    next_id: RequestId,
+    pub(crate) machine: Machine,
+}
+
+pub(crate) struct Machine {
+    state: State,
+    links: Links,
+    connect_at_ms: Option<u64>,
+    pub(crate) module: ModuleMonitor,
+    notifier: NotifierPinger,
+    restarts: RestartTracker,
+    diagnosis: Option<Diagnosis>,
+    reconnect: Option<Reconnect>,
+    wan: Option<WanRetest>,
+    starting: bool,
+    pending_switch: Option<SwitchReason>,
+    file_replication_running: bool,
+    last_switch_reason: Option<SwitchReason>,
+    release: Release,
+    modes: StartupModes,
+}
+
+impl Engine {
+    pub fn new(config: Config, params: ServerParams) -> Engine {
+        let targets = targets_for(&config, &params);
+        let machine = Machine {
+            state: State::Init,
+            links: Links::default(),
+            connect_at_ms: None,
+            module: ModuleMonitor::default(),
+            notifier: NotifierPinger::default(),
+            restarts: RestartTracker::default(),
+            diagnosis: None,
+            reconnect: None,
+            wan: None,
+            starting: false,
+            pending_switch: None,
+            file_replication_running: true,
+            last_switch_reason: None,
+            release: config.release.clone(),
+            modes: config.modes,
+        };
+        Engine {
+            config,
+            params,
+            targets,
+            next_id: 0,
+            machine,
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.machine.state
+    }
+
+    pub fn params(&self) -> &ServerParams {
+        &self.params
+    }
+
+    pub fn status(&self) -> Status {
+        let m = &self.machine;
+        Status {
+            state: m.state,
+            automatic: !m.modes.manual_switch_only
+                && !matches!(m.state, State::UpgradeHigher | State::UpgradeLower),
+            main_up: m.links.main_up,
+            aux_up: m.links.aux_up,
+            starting: m.starting,
+            file_replication_running: m.file_replication_running,
+            pending_switch: m.pending_switch,
+            last_switch_reason: m.last_switch_reason,
+        }
+    }
+
+    /// When the engine next needs an `Event::Tick`.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.machine.next_deadline(&self.params)
+    }
+
+    /// Handles one event at `now_ms` and returns what to do.
+    pub fn handle(&mut self, now_ms: u64, event: Event) -> Vec<Command> {
+        let mut out = Vec::new();
+        if let Event::ParamsChanged(params) = &event {
+            self.params = (**params).clone();
+            self.targets = targets_for(&self.config, &self.params);
+        }
+        let mut cx = Ctx {
+            now_ms,
+            params: &self.params,
+            targets: &self.targets,
+            out: &mut out,
+            next_id: &mut self.next_id,
+        };
+        self.machine.on_event(&mut cx, event);
+        out
+    }
+}
+
+fn targets_for(config: &Config, params: &ServerParams) -> EchoTargets {
+    EchoTargets {
+        gateways: config.gateways.clone(),
+        net_test: params.net_test_address(config.this).map(str::to_string),
+        primary: config.peer_address.clone(),
+    }
+}
+
+impl Machine {
+    fn next_deadline(&self, params: &ServerParams) -> Option<u64> {
+        let reconnect = self.reconnect.as_ref().and_then(|r| {
+            earliest([
+                r.timer_ms,
+                r.next_probe_ms,
+                r.probe.as_ref().and_then(|p| {
+                    earliest([
+                        p.notifier.map(|n| n.deadline_ms),
+                        p.module.map(|m| m.deadline_ms),
+                    ])
+                }),
+                r.unreachable.as_ref().and_then(|u| {
+                    earliest([
+                        u.next_set_ms,
+                        u.probe.as_ref().and_then(EchoProbe::deadline),
+                    ])
+                }),
+            ])
+        });
+        let wan = self
+            .wan
+            .as_ref()
+            .and_then(|w| earliest([w.next_ms, w.probe.as_ref().and_then(EchoProbe::deadline)]));
+        let watchdog = self
+            .monitoring()
+            .then(|| self.module.last_event_ms() + module_monitor_max_silence_ms(params));
+        earliest([
+            self.connect_at_ms,
+            self.module.next_deadline(),
+            self.notifier.next_deadline(),
+            self.diagnosis.as_ref().and_then(Diagnosis::next_deadline),
+            reconnect,
+            wan,
+            watchdog,
+        ])
+    }
+
+    /// The primary and module monitors should be running.
+    fn monitoring(&self) -> bool {
+        self.state == State::Backup && self.diagnosis.is_none()
+    }
+
+    fn on_event(&mut self, cx: &mut Ctx, event: Event) {
+        match event {
+            Event::Start(mode) => self.start(cx, mode),
+            Event::StartupComplete => {
+                self.starting = false;
+                if let Some(reason) = self.pending_switch.take() {
+                    cx.record(
+                        Topic::SwitchoverStates,
+                        Level::Info,
+                        "Start-up complete; carrying out the scheduled switchover",
+                    );
+                    self.switch(cx, reason);
+                }
+            }
+            Event::Tick => self.tick(cx),
+            Event::ConnectionUp(conn) => self.connection_up(cx, conn),
+            Event::ConnectionDown(conn) => self.connection_down(cx, conn),
+            Event::ConnectFailed(conn) => {
+                if self.state.watches_peer() && !self.links.up(conn) {
+                    self.schedule_connect(cx);
+                }
+            }
+            Event::NotifierReply { id } => self.notifier_reply(cx, id),
+            Event::NotifierRejected { id } => {
+                if self.notifier.owns(id) {
+                    if let Some(signal) = self.notifier.rejected(cx) {
+                        self.notifier_signal(cx, signal);
+                    }
+                } else if let Some(probe) = self.reconnect.as_mut().and_then(|r| r.probe.as_mut())
+                    && probe.notifier.is_some_and(|p| p.is(id))
+                {
+                    probe.notifier = None;
+                }
+            }
+            Event::ModuleReply { id, incarnation } => self.module_reply(cx, id, incarnation),
+            Event::ModuleRejected { id } => self.module_failed(cx, id, true),
+            Event::EchoReply { id } => self.echo_reply(cx, id),
+            Event::SwitchRequest { force } => self.switch_request(cx, force),
+            Event::FileReplication { running } => {
+                if running != self.file_replication_running {
+                    cx.record(
+                        Topic::Switchover,
+                        if running { Level::Info } else { Level::Warning },
+                        if running {
+                            "File replication from the primary is running again"
+                        } else {
+                            "The backup server has detected that file replication from the primary has stopped"
+                        },
+                    );
+                }
+                self.file_replication_running = running;
+            }
+            Event::ParamsChanged(_) => cx.record(
+                Topic::Switchover,
+                Level::Info,
+                "Server parameters changed; dynamic parameters take effect now",
+            ),
+            Event::NewerEpochSeen { epoch } => {
+                if self.state == State::Primary {
+                    cx.record(
+                        Topic::SwitchoverStates,
+                        Level::Error,
+                        format!(
+                            "Another node serves with newer epoch {epoch}: stopping service at once"
+                        ),
+                    );
+                    cx.send(Command::StopServing);
+                    self.set_state(cx, State::Inactive, "a newer epoch exists");
+                }
+            }
+            Event::Shutdown => {
+                self.stop_watching();
+                self.set_state(cx, State::Shutdown, "shutdown requested");
+            }
+        }
+    }
+
+    fn set_state(&mut self, cx: &mut Ctx, to: State, why: &str) {
+        if self.state != to {
+            cx.record(
+                Topic::SwitchoverStates,
+                Level::Info,
+                format!("{} -> {}: {why}", self.state.seed_name(), to.seed_name()),
+            );
+            self.state = to;
+        }
+    }
+
+    // --- Init ---------------------------------------------------------------
+
+    fn start(&mut self, cx: &mut Ctx, mode: ServiceMode) {
+        if !matches!(self.state, State::Init | State::Inactive) {
+            return;
+        }
+        let rejoining = self.state == State::Inactive;
+        match mode {
+            ServiceMode::PeerUnreachable if self.modes.force_backup => {
+                cx.record(
+                    Topic::Switchover,
+                    Level::Warning,
+                    "The peer cannot be reached; /ForceBackup: starting as backup and waiting for an active server",
+                );
+                self.enter_watching(cx, State::Backup, "forced into backup mode");
+            }
+            ServiceMode::PeerUnreachable => {
+                cx.record(
+                    Topic::Switchover,
+                    Level::Warning,
+                    "Could not reach the switchover service on the peer: starting as the active server (fail-safe)",
+                );
+                self.set_state(cx, State::Primary, "the peer cannot be reached");
+                cx.send(Command::BecomePrimary(Activation::FailSafeStart));
+            }
+            ServiceMode::ChosenActive => {
+                self.set_state(cx, State::Primary, "chosen as the active server");
+                cx.send(Command::BecomePrimary(Activation::Chosen));
+            }
+            ServiceMode::PeerActive { release } => {
+                if rejoining {
+                    cx.record(
+                        Topic::Switchover,
+                        Level::Info,
+                        "The active server is reachable: rejoining the pair as backup",
+                    );
+                }
+                let local = self.release.clone();
+                let (state, why) = match local.cmp(&release) {
+                    std::cmp::Ordering::Equal => (State::Backup, "the peer is active".to_string()),
+                    std::cmp::Ordering::Greater => (
+                        State::UpgradeHigher,
+                        format!("backup release {local} is newer than primary release {release}"),
+                    ),
+                    std::cmp::Ordering::Less => (
+                        State::UpgradeLower,
+                        format!("backup release {local} is older than primary release {release}"),
+                    ),
+                };
+                if state != State::Backup {
+                    cx.record(
+                        Topic::Switchover,
+                        Level::Warning,
+                        format!("Backup and primary are different versions ({why}): backup server is running in Manual Switch Only mode"),
+                    );
+                } else if self.modes.manual_switch_only {
+                    cx.record(
+                        Topic::Switchover,
+                        Level::Info,
+                        "Backup server is running in Manual Switch Only mode (/ManualSwitchOnly)",
+                    );
+                }
+                self.enter_watching(cx, state, &why);
+            }
+        }
+    }
+
+    /// Enters Backup or an Upgrade state: open both connections, synchronise,
+    /// and (in Backup) start the monitors once the connections had time.
+    fn enter_watching(&mut self, cx: &mut Ctx, state: State, why: &str) {
+        self.set_state(cx, state, why);
+        self.starting = true;
+        self.links = Links::default();
+        cx.send(Command::Connect(Conn::Main));
+        cx.send(Command::Connect(Conn::Aux));
+        cx.send(Command::Synchronize);
+        self.connect_at_ms = Some(cx.now_ms + cx.params.notifier_reconnect_delay.ms());
+        if state == State::Backup {
+            let grace = cx.params.notifier_reconnect_delay.ms();
+            self.notifier.start(cx, grace);
+            self.module.start(cx, grace);
+        }
+    }
+
+    // --- Connections --------------------------------------------------------
+
+    fn schedule_connect(&mut self, cx: &Ctx) {
+        if self.connect_at_ms.is_none() {
+            self.connect_at_ms = Some(cx.now_ms + cx.params.notifier_reconnect_delay.ms());
+        }
+    }
+
+    fn connection_up(&mut self, cx: &mut Ctx, conn: Conn) {
+        if !self.state.watches_peer() {
+            return;
+        }
+        self.links.set(conn, true);
+        cx.record(
+            Topic::Switchover,
+            Level::Info,
+            format!("The {} connection to the primary is up", conn.name()),
+        );
+        if self.state == State::Reconnecting {
+            self.start_probe(cx);
+        }
+    }
+
+    fn connection_down(&mut self, cx: &mut Ctx, conn: Conn) {
+        if !self.state.watches_peer() || !self.links.up(conn) {
+            return;
+        }
+        self.links.set(conn, false);
+        cx.record(
+            Topic::Switchover,
+            Level::Warning,
+            format!("Lost notifier connection ({})", conn.name()),
+        );
+        self.schedule_connect(cx);
+        if let Some(signal) = self.module.connection_lost(cx, conn) {
+            self.module_signal(cx, signal);
+        }
+        let main_up = self.links.main_up;
+        if let Some(signal) = self.notifier.connection_lost(cx, conn, main_up) {
+            self.notifier_signal(cx, signal);
+        }
+        if self.monitoring() && !self.links.any_up() {
+            self.diagnose(cx, Origin::ConnectionsLost);
+        }
+    }
+
+    // --- Ticks --------------------------------------------------------------
+
+    fn tick(&mut self, cx: &mut Ctx) {
+        let now = cx.now_ms;
+        if self.connect_at_ms.is_some_and(|t| t <= now) {
+            self.connect_at_ms = None;
+            if self.state.watches_peer() {
+                for conn in [Conn::Main, Conn::Aux] {
+                    if !self.links.up(conn) {
+                        cx.send(Command::Connect(conn));
+                    }
+                }
+                if !(self.links.main_up && self.links.aux_up) {
+                    self.schedule_connect(cx);
+                }
+                if self.state == State::Reconnecting {
+                    self.count_reconnect_attempt(cx);
+                }
+            }
+        }
+        let links = self.links;
+        if let Some(signal) = self.notifier.tick(cx, links) {
+            self.notifier_signal(cx, signal);
+        }
+        if let Some(signal) = self.module.tick(cx, links) {
+            self.module_signal(cx, signal);
+        }
+        if let Some(diagnosis) = self.diagnosis.as_mut()
+            && let Some(verdict) = diagnosis.tick(cx, links)
+        {
+            self.verdict(cx, verdict);
+        }
+        self.reconnect_tick(cx);
+        self.wan_tick(cx);
+        self.watchdog(cx);
+    }
+
+    /// The primary monitor's check that the module monitor still reports.
+    fn watchdog(&mut self, cx: &mut Ctx) {
+        if !self.monitoring() {
+            return;
+        }
+        let silence = cx.now_ms.saturating_sub(self.module.last_event_ms());
+        let max = module_monitor_max_silence_ms(cx.params);
+        if silence >= max {
+            cx.record(
+                Topic::PrimaryMonitor,
+                Level::Warning,
+                format!("The module monitor has not reported for {silence} ms (maximum {max} ms); restarting it"),
+            );
+            self.module.start(cx, 0);
+        }
+    }
+
+    // --- Primary monitor and module monitor (Backup) --------------------------
+
+    fn notifier_reply(&mut self, cx: &mut Ctx, id: RequestId) {
+        if self.notifier.owns(id) {
+            if let Some(signal) = self.notifier.reply(cx) {
+                self.notifier_signal(cx, signal);
+            }
+        } else if let Some(probe) = self.reconnect.as_mut().and_then(|r| r.probe.as_mut())
+            && probe.notifier.is_some_and(|p| p.is(id))
+        {
+            probe.notifier = None;
+            probe.notifier_answered = true;
+        }
+    }
+
+    fn notifier_signal(&mut self, cx: &mut Ctx, signal: NotifierSignal) {
+        match signal {
+            NotifierSignal::RetriesExhausted => self.diagnose(cx, Origin::NotifierPingsFailed),
+            NotifierSignal::NoConnection => self.diagnose(cx, Origin::ConnectionsLost),
+            NotifierSignal::RestartModuleMonitor => {
+                if self.monitoring() {
+                    cx.record(
+                        Topic::PrimaryMonitor,
+                        Level::Info,
+                        "Restarting the module monitor",
+                    );
+                    self.module.start(cx, 0);
+                }
+            }
+        }
+    }
+
+    fn module_reply(&mut self, cx: &mut Ctx, id: RequestId, incarnation: u64) {
+        if self.module.owns(id) {
+            if let Some(signal) = self.module.reply(cx, incarnation, &mut self.restarts) {
+                self.module_signal(cx, signal);
+            }
+            return;
+        }
+        if let Some(diagnosis) = self.diagnosis.as_mut().filter(|d| d.owns(id)) {
+            if let Some(verdict) = diagnosis.module_reply(incarnation) {
+                self.verdict(cx, verdict);
+            }
+            return;
+        }
+        let answered = self
+            .reconnect
+            .as_mut()
+            .and_then(|r| r.probe.as_mut())
+            .is_some_and(|p| p.module.is_some_and(|m| m.is(id)));
+        if answered {
+            match self.restarts.observe(cx, incarnation) {
+                Some(_) => self.auto_switch(cx, SwitchReason::ModuleRestartingTooOften),
+                None => self.back_to_backup(cx),
+            }
+        }
+    }
+
+    /// A module ping was rejected (`rejected`) or timed out.
+    fn module_failed(&mut self, cx: &mut Ctx, id: RequestId, rejected: bool) {
+        let links = self.links;
+        if self.module.owns(id) {
+            if let Some(signal) = self.module.rejected(cx) {
+                self.module_signal(cx, signal);
+            }
+        } else if let Some(diagnosis) = self.diagnosis.as_mut().filter(|d| d.owns(id)) {
+            if let Some(verdict) = diagnosis.module_rejected(cx, links) {
+                self.verdict(cx, verdict);
+            }
+        } else if let Some(r) = self.reconnect.as_mut() {
+            let Some(probe) = r
+                .probe
+                .as_mut()
+                .filter(|p| p.module.is_some_and(|m| m.is(id)))
+            else {
+                return;
+            };
+            probe.module = None;
+            // A rejection comes from the notifier, so the connection works.
+            if rejected || probe.notifier_answered {
+                r.module_failures += 1;
+                let max = cx.params.max_ts_failures;
+                cx.record(
+                    Topic::SwitchoverStates,
+                    Level::Warning,
+                    format!(
+                        "Reconnecting: the {} module did not answer although the notifier did ({}/{max})",
+                        cx.module_name(),
+                        r.module_failures
+                    ),
+                );
+                if r.module_failures >= max {
+                    self.auto_switch(cx, SwitchReason::ModulePingFailure);
+                }
+            }
+        }
+    }
+
+    fn module_signal(&mut self, cx: &mut Ctx, signal: ModuleSignal) {
+        match signal {
+            ModuleSignal::SystemOk => {}
+            ModuleSignal::ModuleDown(ModuleDown::NoResponse) => {
+                self.diagnose(cx, Origin::ModuleNotResponding)
+            }
+            ModuleSignal::ModuleDown(_) => {
+                self.notifier.stop();
+                self.module_down(cx, SwitchReason::ModuleRestartingTooOften);
+            }
+        }
+    }
+
+    fn diagnose(&mut self, cx: &mut Ctx, origin: Origin) {
+        if self.diagnosis.is_some() {
+            return;
+        }
+        // The primary monitor stops the module monitor so it cannot cause a
+        // switchover before the analysis is done.
+        self.module.stop();
+        self.notifier.stop();
+        match Diagnosis::start(cx, origin, true, self.links) {
+            Progress::Running(d) => self.diagnosis = Some(d),
+            Progress::Done(verdict) => self.verdict(cx, verdict),
+        }
+    }
+
+    fn echo_reply(&mut self, cx: &mut Ctx, id: RequestId) {
+        let links = self.links;
+        if let Some(diagnosis) = self.diagnosis.as_mut().filter(|d| d.owns(id)) {
+            if let Some(verdict) = diagnosis.echo_reply(cx, links) {
+                self.verdict(cx, verdict);
+            }
+            return;
+        }
+        if let Some(watch) = self
+            .reconnect
+            .as_mut()
+            .and_then(|r| r.unreachable.as_mut())
+            .filter(|u| u.probe.as_ref().is_some_and(|p| p.owns(id)))
+        {
+            watch.probe = None;
+            cx.record(
+                Topic::PrimaryMonitor,
+                Level::Info,
+                "The primary's address answers again; reconnecting",
+            );
+            if let Some(r) = self.reconnect.as_mut() {
+                r.unreachable = None;
+                r.cause = Cause::NotifierDown;
+            }
+            return;
+        }
+        if let Some(wan) = self
+            .wan
+            .as_mut()
+            .filter(|w| w.probe.as_ref().is_some_and(|p| p.owns(id)))
+        {
+            wan.probe = None;
+            self.wan = None;
+            cx.record(
+                Topic::PrimaryMonitor,
+                Level::Info,
+                "The NetTest address answers again: resuming monitoring",
+            );
+            self.enter_reconnecting(cx, Cause::NotifierDown);
+        }
+    }
+
+    /// Acts on the primary monitor's determination (seed: "How Primary
+    /// Monitor Events are Processed in the Backup State").
+    fn verdict(&mut self, cx: &mut Ctx, verdict: Verdict) {
+        self.diagnosis = None;
+        if self.state == State::Reconnecting {
+            return self.expiry_verdict(cx, verdict);
+        }
+        if self.state != State::Backup {
+            return;
+        }
+        match verdict {
+            Verdict::ModuleUp { incarnation } => {
+                if self.restarts.observe(cx, incarnation).is_some() {
+                    return self.module_down(cx, SwitchReason::ModuleRestartingTooOften);
+                }
+                // The module monitor restarts when the next ping is scheduled.
+                self.notifier.start(cx, 0);
+                self.notifier.request_module_monitor_restart();
+            }
+            Verdict::ModuleDown => self.module_down(cx, SwitchReason::ModulePingFailure),
+            Verdict::NetworkDown => self.enter_reconnecting(cx, Cause::NetworkDown),
+            Verdict::WanFailure => self.enter_error(cx),
+            Verdict::PrimaryUnreachable { own_network_good } => {
+                self.enter_reconnecting(cx, Cause::PrimaryUnreachable { own_network_good })
+            }
+            Verdict::NotifierDown | Verdict::NetworkOk => {
+                self.enter_reconnecting(cx, Cause::NotifierDown)
+            }
+        }
+    }
+
+    /// Module Down in the Backup state: Stopping in manual mode, otherwise
+    /// a switchover (scheduled for after start-up while starting).
+    fn module_down(&mut self, cx: &mut Ctx, reason: SwitchReason) {
+        let module = cx.module_name();
+        cx.record(
+            Topic::PrimaryMonitor,
+            Level::Error,
+            format!("[{module}] module is down, posting [event=eTSDown]"),
+        );
+        self.auto_switch(cx, reason);
+    }
+
+    // --- Reconnecting -------------------------------------------------------
+
+    fn enter_reconnecting(&mut self, cx: &mut Ctx, cause: Cause) {
+        self.module.stop();
+        self.notifier.stop();
+        let why = match cause {
+            Cause::NetworkDown => "the backup's network is down",
+            Cause::NotifierDown => "lost the notifier connections to the primary",
+            Cause::PrimaryUnreachable { .. } => "the primary is unreachable",
+        };
+        self.set_state(cx, State::Reconnecting, why);
+        let timeout_ms = cx.params.reconnect_timeout.ms();
+        cx.record(
+            Topic::SwitchoverStates,
+            Level::Info,
+            format!(
+                "Scheduling reconnect timeout to execute in {} second(s)",
+                seconds(timeout_ms)
+            ),
+        );
+        let unreachable = match cause {
+            Cause::PrimaryUnreachable {
+                own_network_good: true,
+            } => match cx.params.unreachable_primary_ping_count {
+                UnreachablePrimary::SwitchImmediately => None,
+                UnreachablePrimary::AfterPingSets(n) => Some(Some(n)),
+                UnreachablePrimary::Never => Some(None),
+            },
+            _ => None,
+        };
+        self.reconnect = Some(Reconnect {
+            cause,
+            timer_ms: Some(cx.now_ms + timeout_ms),
+            probe: None,
+            next_probe_ms: None,
+            module_failures: 0,
+            attempts: 0,
+            unreachable: unreachable.map(|limit| UnreachableWatch {
+                limit,
+                failed_sets: 0,
+                next_set_ms: Some(cx.now_ms + cx.params.unreachable_primary_ping_delay.ms()),
+                probe: None,
+            }),
+        });
+        if matches!(
+            cause,
+            Cause::PrimaryUnreachable {
+                own_network_good: true
+            }
+        ) && cx.params.unreachable_primary_ping_count == UnreachablePrimary::SwitchImmediately
+        {
+            return self.auto_switch(cx, SwitchReason::PrimaryUnreachable);
+        }
+        self.start_probe(cx);
+        if timeout_ms == 0 {
+            self.reconnect_tick(cx);
+        }
+    }
+
+    fn count_reconnect_attempt(&mut self, cx: &mut Ctx) {
+        let Some(r) = self.reconnect.as_mut() else {
+            return;
+        };
+        r.attempts += 1;
+        let max = cx.params.max_reconnect_attempts;
+        if max > 0 && r.attempts >= max {
+            cx.record(
+                Topic::SwitchoverStates,
+                Level::Error,
+                format!(
+                    "Reconnecting: the maximum number of reconnect attempts [{max}] has been made"
+                ),
+            );
+            self.auto_switch(cx, SwitchReason::LossOfConnectionToNotifier);
+        }
+    }
+
+    /// Sends a notifier ping and a module ping over a connection that is up.
+    fn start_probe(&mut self, cx: &mut Ctx) {
+        let Some(conn) = self.links.first_up() else {
+            return;
+        };
+        let Some(r) = self.reconnect.as_mut() else {
+            return;
+        };
+        if r.probe.is_some() {
+            return;
+        }
+        let notifier = Pending::new(cx, cx.params.primary_monitor_timeout_ms());
+        cx.send(Command::SendNotifierPing {
+            conn,
+            id: notifier.id,
+        });
+        let module = Pending::new(cx, cx.params.module_timeout_ms());
+        cx.send(Command::SendModulePing {
+            conn,
+            id: module.id,
+            dscp: None,
+        });
+        r.next_probe_ms = None;
+        r.probe = Some(Probe {
+            notifier: Some(notifier),
+            notifier_answered: false,
+            module: Some(module),
+        });
+    }
+
+    fn reconnect_tick(&mut self, cx: &mut Ctx) {
+        let now = cx.now_ms;
+        let Some(r) = self.reconnect.as_mut() else {
+            return;
+        };
+        // The probe's timeouts.
+        let mut module_timed_out = None;
+        if let Some(probe) = r.probe.as_mut() {
+            if probe.notifier.is_some_and(|p| p.expired(now)) {
+                probe.notifier = None;
+            }
+            if let Some(m) = probe.module.filter(|m| m.expired(now)) {
+                module_timed_out = Some(m.id);
+            }
+        }
+        if let Some(id) = module_timed_out {
+            self.module_failed(cx, id, false);
+        }
+        let Some(r) = self.reconnect.as_mut() else {
+            return;
+        };
+        if r.probe
+            .as_ref()
+            .is_some_and(|p| p.notifier.is_none() && p.module.is_none())
+        {
+            r.probe = None;
+            r.next_probe_ms = Some(now + cx.params.notifier_reconnect_delay.ms());
+        }
+        if r.next_probe_ms.is_some_and(|t| t <= now) {
+            r.next_probe_ms = None;
+            self.start_probe(cx);
+        }
+        self.unreachable_tick(cx);
+        let Some(r) = self.reconnect.as_mut() else {
+            return;
+        };
+        if r.timer_ms.is_some_and(|t| t <= now) && self.diagnosis.is_none() {
+            r.timer_ms = None;
+            let check_primary = matches!(r.cause, Cause::PrimaryUnreachable { .. })
+                && cx.params.unreachable_primary_ping_count == UnreachablePrimary::Never;
+            cx.record(
+                Topic::SwitchoverStates,
+                Level::Warning,
+                "Reconnect period expired; checking the backup's network before switching",
+            );
+            match Diagnosis::start(cx, Origin::ReconnectExpired, check_primary, self.links) {
+                Progress::Running(d) => self.diagnosis = Some(d),
+                Progress::Done(verdict) => self.expiry_verdict(cx, verdict),
+            }
+        }
+    }
+
+    fn unreachable_tick(&mut self, cx: &mut Ctx) {
+        let now = cx.now_ms;
+        let Some(watch) = self.reconnect.as_mut().and_then(|r| r.unreachable.as_mut()) else {
+            return;
+        };
+        if let Some(probe) = watch.probe.as_mut()
+            && probe.tick(cx) == Some(false)
+        {
+            watch.probe = None;
+            watch.failed_sets += 1;
+            let limit = watch.limit;
+            cx.record(
+                    Topic::PrimaryMonitor,
+                    Level::Warning,
+                    match limit {
+                        Some(n) => format!("Primary unreachable: ping set {} of {n} unanswered", watch.failed_sets),
+                        None => format!("Primary unreachable: ping set {} unanswered; waiting for the primary (no switch)", watch.failed_sets),
+                    },
+                );
+            if limit.is_some_and(|n| watch.failed_sets >= n) {
+                return self.auto_switch(cx, SwitchReason::PrimaryUnreachable);
+            }
+            watch.next_set_ms = Some(now + cx.params.unreachable_primary_ping_delay.ms());
+        }
+        if watch.next_set_ms.is_some_and(|t| t <= now) {
+            watch.next_set_ms = None;
+            if let Some(address) = cx.targets.primary.clone() {
+                watch.probe = Some(EchoProbe::start(
+                    cx,
+                    vec![address],
+                    duet_params::PRIMARY_PING_SET_SIZE,
+                ));
+            }
+        }
+    }
+
+    /// What the check after the reconnect timer found.
+    fn expiry_verdict(&mut self, cx: &mut Ctx, verdict: Verdict) {
+        let Some(r) = self.reconnect.as_mut() else {
+            return;
+        };
+        let rearm = |cx: &mut Ctx, r: &mut Reconnect, why: &str| {
+            cx.record(
+                Topic::SwitchoverStates,
+                Level::Warning,
+                format!("Not switching: {why}"),
+            );
+            r.timer_ms = Some(cx.now_ms + cx.params.reconnect_timeout.ms());
+        };
+        match verdict {
+            Verdict::NetworkDown => {
+                r.cause = Cause::NetworkDown;
+                rearm(
+                    cx,
+                    r,
+                    "the backup's own network is down; a switchover would isolate the pair",
+                );
+            }
+            Verdict::WanFailure => self.enter_error(cx),
+            Verdict::PrimaryUnreachable { .. }
+                if cx.params.unreachable_primary_ping_count == UnreachablePrimary::Never =>
+            {
+                rearm(
+                    cx,
+                    r,
+                    "the primary is unreachable and Switchover Unreachable Primary Ping Count is -1",
+                );
+            }
+            _ => {
+                cx.record(
+                    Topic::SwitchoverStates,
+                    Level::Error,
+                    "Reconnect period expired, posting [event=eConnectionsDown] to initiate a switchover",
+                );
+                self.auto_switch(cx, SwitchReason::LossOfConnectionToNotifier);
+            }
+        }
+    }
+
+    fn back_to_backup(&mut self, cx: &mut Ctx) {
+        self.reconnect = None;
+        self.diagnosis = None;
+        self.set_state(cx, State::Backup, "reconnected; the module answers");
+        cx.send(Command::Synchronize);
+        self.notifier.start(cx, 0);
+        self.module.start(cx, 0);
+    }
+
+    // --- Error (WAN failure) ------------------------------------------------
+
+    fn enter_error(&mut self, cx: &mut Ctx) {
+        self.stop_monitors();
+        self.reconnect = None;
+        cx.record(
+            Topic::PrimaryMonitor,
+            Level::Error,
+            "The NetTest address is unreachable: the network between the sites is down and the primary is assumed to be running. Not switching; monitoring and replication stop until the NetTest address answers again",
+        );
+        self.set_state(cx, State::Error, "WAN failure (NetTest unreachable)");
+        self.wan = Some(WanRetest {
+            next_ms: Some(cx.now_ms + cx.params.unreachable_primary_ping_delay.ms()),
+            probe: None,
+        });
+    }
+
+    fn wan_tick(&mut self, cx: &mut Ctx) {
+        let now = cx.now_ms;
+        let Some(wan) = self.wan.as_mut() else { return };
+        if let Some(probe) = wan.probe.as_mut()
+            && probe.tick(cx) == Some(false)
+        {
+            wan.probe = None;
+            wan.next_ms = Some(now + cx.params.unreachable_primary_ping_delay.ms());
+        }
+        if wan.next_ms.is_some_and(|t| t <= now) {
+            wan.next_ms = None;
+            match cx.targets.net_test.clone() {
+                Some(address) => wan.probe = Some(EchoProbe::start(cx, vec![address], 1)),
+                // The NetTest parameter was removed: nothing left to wait for.
+                None => {
+                    self.wan = None;
+                    self.enter_reconnecting(cx, Cause::NotifierDown);
+                }
+            }
+        }
+    }
+
+    // --- Switching ----------------------------------------------------------
+
+    fn stop_monitors(&mut self) {
+        self.module.stop();
+        self.notifier.stop();
+        self.diagnosis = None;
+    }
+
+    fn stop_watching(&mut self) {
+        self.stop_monitors();
+        self.reconnect = None;
+        self.wan = None;
+        self.connect_at_ms = None;
+    }
+
+    /// An automatic switch decision; refused in manual mode and the Upgrade
+    /// states.
+    fn auto_switch(&mut self, cx: &mut Ctx, reason: SwitchReason) {
+        let label = cx.params.monitored_module.ping_label();
+        if self.modes.manual_switch_only
+            || matches!(self.state, State::UpgradeHigher | State::UpgradeLower)
+        {
+            cx.record(
+                Topic::SwitchoverStates,
+                Level::Error,
+                format!(
+                    "{}: not switching, the backup is in Manual Switch Only mode",
+                    reason.describe(label)
+                ),
+            );
+            if matches!(
+                reason,
+                SwitchReason::ModulePingFailure | SwitchReason::ModuleRestartingTooOften
+            ) {
+                self.stop_monitors();
+                self.reconnect = None;
+                self.set_state(
+                    cx,
+                    State::Stopping,
+                    "the module is down in manual switchover mode; monitoring halted",
+                );
+            } else if let Some(r) = self.reconnect.as_mut() {
+                r.timer_ms = Some(cx.now_ms + cx.params.reconnect_timeout.ms());
+            }
+            return;
+        }
+        self.switch(cx, reason);
+    }
+
+    fn switch(&mut self, cx: &mut Ctx, reason: SwitchReason) {
+        let label = cx.params.monitored_module.ping_label();
+        if self.starting {
+            cx.record(
+                Topic::SwitchoverStates,
+                Level::Warning,
+                format!(
+                    "{}: this server is still starting up; switchover to StatePrimary scheduled for after start-up",
+                    reason.describe(label)
+                ),
+            );
+            self.pending_switch = Some(reason);
+            return;
+        }
+        cx.record(Topic::Switchover, Level::Error, reason.describe(label));
+        cx.record(
+            Topic::Switchover,
+            Level::Error,
+            "Switchover Service: Switch Initiated",
+        );
+        self.stop_watching();
+        self.links = Links::default();
+        self.last_switch_reason = Some(reason);
+        self.set_state(cx, State::Primary, "switching now");
+        cx.send(Command::BecomePrimary(Activation::Switchover(reason)));
+    }
+
+    fn switch_request(&mut self, cx: &mut Ctx, force: bool) {
+        let refuse = |cx: &mut Ctx, why: String| {
+            cx.record(
+                Topic::Switchover,
+                Level::Warning,
+                format!("Switch request refused: {why}"),
+            );
+            cx.send(Command::RefuseSwitch { why });
+        };
+        match self.state {
+            State::Primary => refuse(cx, "this server is already the active server".into()),
+            State::Init | State::Inactive | State::Shutdown => refuse(
+                cx,
+                format!("this server is {} and not watching an active server", self.state.seed_name()),
+            ),
+            _ if !self.file_replication_running && !force => refuse(
+                cx,
+                "file replication from the primary may not be running, so files changed recently may be missing here; check replication, or repeat the request with force to switch anyway".into(),
+            ),
+            _ => {
+                cx.record(
+                    Topic::SwitchoverStates,
+                    Level::Info,
+                    "Switch requested by an administrator, posting [event=eInternalSwitchReq]",
+                );
+                self.switch(cx, SwitchReason::ManualSwitchover);
+            }
+        }
+    }
+}
+
+fn seconds(ms: u64) -> String {
+    if ms.is_multiple_of(1000) {
+        (ms / 1000).to_string()
+    } else {
+        format!("{:.3}", ms as f64 / 1000.0)
+    }
+}
