@@ -163,6 +163,13 @@ fn consistency_warnings(p: &ServerParams) -> Vec<String> {
 /// "Switchover Disable Gateway Ping" = "No"
 /// ```
 pub fn load_toml(text: &str) -> Result<Loaded, ParamErrors> {
+    let entries = toml_entries(text)?;
+    load(entries.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+}
+
+/// The `(name, value)` entries of a parameter file, values in the form an
+/// administrator would type them.
+pub fn toml_entries(text: &str) -> Result<Vec<(String, String)>, ParamErrors> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         ParamErrors(vec![ParamError::Format {
             name: "parameter file".into(),
@@ -171,32 +178,28 @@ pub fn load_toml(text: &str) -> Result<Loaded, ParamErrors> {
     })?;
     let mut entries = Vec::new();
     let mut errors = Vec::new();
-    for (name, value) in &table {
+    for (name, value) in table {
         let text = match value {
-            toml::Value::String(s) => s.clone(),
+            toml::Value::String(s) => s,
             toml::Value::Integer(n) => n.to_string(),
-            toml::Value::Boolean(b) => if *b { "Yes" } else { "No" }.to_string(),
+            toml::Value::Boolean(b) => if b { "Yes" } else { "No" }.to_string(),
             other => {
                 errors.push(ParamError::Format {
-                    name: name.clone(),
                     detail: format!(
                         "a {} is not a parameter value; write a string, a whole number or true/false",
                         other.type_str()
                     ),
+                    name,
                 });
                 continue;
             }
         };
-        entries.push((name.as_str(), text));
+        entries.push((name, text));
     }
-    let loaded = load(entries.iter().map(|(n, v)| (*n, v.as_str())));
-    match loaded {
-        Ok(loaded) if errors.is_empty() => Ok(loaded),
-        Ok(_) => Err(ParamErrors(errors)),
-        Err(ParamErrors(more)) => {
-            errors.extend(more);
-            Err(ParamErrors(errors))
-        }
+    if errors.is_empty() {
+        Ok(entries)
+    } else {
+        Err(ParamErrors(errors))
     }
 }
 
@@ -263,3 +266,6 @@ impl ServerParams {
 
 #[cfg(test)]
 mod tests;
+
+/// The fast profile shipped in `profiles/fast.toml`.
+pub const FAST_PROFILE_TOML: &str = include_str!("../../../profiles/fast.toml");

@@ -266,3 +266,11 @@ fn reference_document_matches_the_table() {
         "docs/parameters.md is out of date: run `cargo run -- params > docs/parameters.md`"
     );
 }
+
+#[test]
+fn the_fast_profile_loads_cleanly() {
+    let loaded = load_toml(FAST_PROFILE_TOML).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(loaded.params.primary_monitor_ping_delay_ms(), 100);
+    assert_eq!(loaded.params.module_timeout_ms(), 200);
+}

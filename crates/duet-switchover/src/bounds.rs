@@ -34,7 +34,9 @@ fn network_check_ms(p: &ServerParams, gateways: usize, net_test: bool, primary: 
 
 pub fn failover_bounds(p: &ServerParams, gateways: usize, net_test: bool) -> FailoverBounds {
     let module_timeout = p.module_timeout_ms();
-    let per_failure = module_timeout + p.module_retry_delay_ms().max(module_timeout);
+    // A timed-out ping costs the timeout and the retry delay; a rejected
+    // one, the regular interval (the timeout).
+    let per_failure = module_timeout + p.module_retry_delay_ms();
     let confirm = u64::from(p.primary_monitor_retry_count) * p.primary_monitor_timeout_ms();
     let checks = network_check_ms(p, gateways, net_test, true);
     // The next ping may be a full interval away, then Max TS Failures on each
@@ -48,7 +50,7 @@ pub fn failover_bounds(p: &ServerParams, gateways: usize, net_test: bool) -> Fai
     let expiry_checks = network_check_ms(p, gateways, net_test, false);
     let connection_lost_ms = match p.unreachable_primary_ping_count {
         UnreachablePrimary::Never => None,
-        _ => Some(detect.max(module_down_ms) + checks + p.reconnect_timeout.ms() + expiry_checks),
+        _ => Some(detect + checks + p.reconnect_timeout.ms() + expiry_checks),
     };
     FailoverBounds {
         module_down_ms,

@@ -30,6 +30,7 @@ pub enum ModuleSignal {
 #[derive(Debug, Default, Clone)]
 pub struct RestartTracker {
     last: Option<u64>,
+    last_seen_ms: u64,
     restarts_ms: VecDeque<u64>,
     sequential: u32,
 }
@@ -39,11 +40,25 @@ impl RestartTracker {
     /// restarting too often.
     pub fn observe(&mut self, ctx: &mut Ctx, incarnation: u64) -> Option<ModuleDown> {
         let p = ctx.params;
+        let now = ctx.now_ms;
+        // Answers further apart than the restart period are not "in a row":
+        // a backup that was cut off for a while saw nothing in between.
+        if now.saturating_sub(self.last_seen_ms) > p.max_restarts_period_ms {
+            self.sequential = 0;
+        }
+        self.last_seen_ms = now;
+        while self
+            .restarts_ms
+            .front()
+            .is_some_and(|t| now.saturating_sub(*t) > p.max_restarts_period_ms)
+        {
+            self.restarts_ms.pop_front();
+        }
         let previous = self.last.replace(incarnation);
         match previous {
             Some(prev) if prev != incarnation => {
                 self.sequential += 1;
-                self.restarts_ms.push_back(ctx.now_ms);
+                self.restarts_ms.push_back(now);
                 ctx.record(
                     Topic::ModuleMonitor,
                     Level::Warning,
@@ -57,13 +72,6 @@ impl RestartTracker {
                 );
             }
             _ => self.sequential = 0,
-        }
-        while self
-            .restarts_ms
-            .front()
-            .is_some_and(|t| ctx.now_ms.saturating_sub(*t) > p.max_restarts_period_ms)
-        {
-            self.restarts_ms.pop_front();
         }
         if self.sequential >= p.max_sequential_restarts {
             Some(ModuleDown::MaxSequentialRestarts)
@@ -151,20 +159,26 @@ impl ModuleMonitor {
         }
         if self.pending.is_none() && self.next_ping_ms.is_some_and(|t| t <= ctx.now_ms) {
             self.next_ping_ms = None;
-            if !links.up(self.conn) {
+            // A connection known to be down says nothing about the module:
+            // ping on the other one if it is up.
+            let conn = if links.up(self.conn) {
+                self.conn
+            } else if links.up(self.conn.other()) {
+                self.conn.other()
+            } else {
                 return self.failure(
                     ctx,
-                    "could not be sent (connection down)",
+                    "could not be sent (both connections down)",
                     ctx.params.module_retry_delay_ms(),
                 );
-            }
+            };
             let pending = Pending::new(ctx, ctx.params.module_timeout_ms());
-            self.pending = Some((pending, self.conn));
-            let dscp = (self.conn == Conn::Aux)
+            self.pending = Some((pending, conn));
+            let dscp = (conn == Conn::Aux)
                 .then(|| ctx.params.qos_dscp_for_ping())
                 .flatten();
             ctx.send(Command::SendModulePing {
-                conn: self.conn,
+                conn,
                 id: pending.id,
                 dscp,
             });

@@ -446,8 +446,8 @@ fn ping_on_aux_connection_moves_the_module_ping_and_qos_marks_it() {
     );
 }
 
-fn restart_rig() -> (Rig, impl FnMut(&mut Rig, u64) -> Vec<Command>) {
-    let mut rig = Rig::backup(ServerParams::default());
+fn restart_rig(params: ServerParams) -> (Rig, impl Fn(&mut Rig, u64) -> Vec<Command>) {
+    let mut rig = Rig::backup(params);
     let first = rig.run_answering_notifier(5_000);
     rig.on(Event::ModuleReply {
         id: first[0].2,
@@ -463,7 +463,7 @@ fn restart_rig() -> (Rig, impl FnMut(&mut Rig, u64) -> Vec<Command>) {
 
 #[test]
 fn module_monitor_one_restart_is_tolerated() {
-    let (mut rig, mut answer) = restart_rig();
+    let (mut rig, answer) = restart_rig(ServerParams::default());
     for incarnation in [1, 1, 2, 2, 2, 2] {
         let out = answer(&mut rig, incarnation);
         assert_eq!(became_primary(&out), None);
@@ -475,7 +475,7 @@ fn module_monitor_one_restart_is_tolerated() {
 fn module_monitor_max_sequential_restarts_signals_module_down() {
     // "The monitor posts the MODULE_DOWN event when: The maximum sequential
     // restart count has been reached."
-    let (mut rig, mut answer) = restart_rig();
+    let (mut rig, answer) = restart_rig(ServerParams::default());
     answer(&mut rig, 1);
     answer(&mut rig, 2);
     let out = answer(&mut rig, 3);
@@ -494,7 +494,7 @@ fn module_monitor_max_sequential_restarts_signals_module_down() {
 #[test]
 fn module_monitor_max_restarts_within_the_period_signals_module_down() {
     // Switchover Max Restarts (2) within Switchover Max Restarts Period (300 s).
-    let (mut rig, mut answer) = restart_rig();
+    let (mut rig, answer) = restart_rig(ServerParams::default());
     for incarnation in [1, 2, 2, 2] {
         answer(&mut rig, incarnation);
     }
@@ -509,7 +509,7 @@ fn module_monitor_max_restarts_within_the_period_signals_module_down() {
 
 #[test]
 fn module_monitor_restarts_outside_the_period_are_forgotten() {
-    let (mut rig, mut answer) = restart_rig();
+    let (mut rig, answer) = restart_rig(ServerParams::default());
     answer(&mut rig, 1);
     answer(&mut rig, 2);
     for _ in 0..31 {
@@ -1043,4 +1043,28 @@ fn primary_monitor_restarts_a_module_monitor_that_stopped_reporting() {
     let pings = rig.run_answering_notifier(100_000);
     // Maximum silence: 3 x (10 s + 10 s) = 60 s after the last event at 5 s.
     assert_eq!(pings.first().map(|p| p.0), Some(65_000));
+}
+
+#[test]
+fn module_monitor_restarts_seen_across_a_long_outage_are_not_in_a_row() {
+    // Sequential restarts are consecutive answers with new incarnations; a
+    // backup cut off for longer than Max Restarts Period saw nothing in
+    // between, so the first answer after the outage starts a new count.
+    let (mut rig, answer) = restart_rig(params(&[("Switchover Reconnect Timeout", "3600")]));
+    answer(&mut rig, 2); // one restart, one in a row
+    rig.on(Event::ConnectionDown(Conn::Main));
+    let out = rig.on(Event::ConnectionDown(Conn::Aux));
+    let (_, echo) = echo_ids(&out).into_iter().next().unwrap();
+    rig.on(Event::EchoReply { id: echo });
+    rig.run_to(rig.now_ms + 400_000);
+    assert_eq!(rig.engine.state(), State::Reconnecting);
+    let out = rig.on(Event::ConnectionUp(Conn::Main));
+    let (_, id) = module_ping_ids(&out)[0];
+    let out = rig.on(Event::ModuleReply { id, incarnation: 3 });
+    assert_eq!(became_primary(&out), None);
+    assert!(has_message(
+        &out,
+        "1 restart(s) in the last 300 s, 1 in a row"
+    ));
+    assert_eq!(rig.engine.state(), State::Backup);
 }
