@@ -52,6 +52,25 @@ impl Rig {
         rig
     }
 
+    /// Runs to 5 s, when the first module ping goes out, and answers it.
+    fn first_module_ping_answered(&mut self, incarnation: u64) {
+        let first = self.run_answering_notifier(5_000);
+        let (_, _, id) = first[0];
+        self.on(Event::ModuleReply { id, incarnation });
+    }
+
+    /// Both connections drop (the process died); the diagnosis that follows
+    /// finds the primary's address answering. Returns the last commands.
+    fn lose_both_connections(&mut self) -> Vec<Command> {
+        self.on(Event::ConnectionDown(Conn::Main));
+        let out = self.on(Event::ConnectionDown(Conn::Aux));
+        let (_, echo) = echo_ids(&out)
+            .into_iter()
+            .find(|(a, _)| a == PEER)
+            .expect("an echo to the primary's address");
+        self.on(Event::EchoReply { id: echo })
+    }
+
     fn on(&mut self, event: Event) -> Vec<Command> {
         self.engine.handle(self.now_ms, event)
     }
@@ -322,11 +341,7 @@ fn ts_ping_failure_sample_rejected_pings_switch_thirty_seconds_after_the_first()
     // monitor's pings on the main connection and the network checks; the
     // switch comes "approximately 30 seconds from the first ping".
     let mut rig = Rig::backup(ServerParams::default());
-    let first = rig.run_answering_notifier(5_000);
-    rig.on(Event::ModuleReply {
-        id: first[0].2,
-        incarnation: 7,
-    });
+    rig.first_module_ping_answered(7);
     let (pings, out) = failing_module(&mut rig, 200_000, true);
     let conns: Vec<(u64, Conn)> = pings;
     assert_eq!(
@@ -381,11 +396,7 @@ fn ts_ping_timeouts_retry_after_the_failure_retry_delay() {
     // The older sample: "the first ping fails, and after a one-second sleep, a
     // second attempt fails" (10 s timeout, 1 s retry delay).
     let mut rig = Rig::backup(ServerParams::default());
-    let first = rig.run_answering_notifier(5_000);
-    rig.on(Event::ModuleReply {
-        id: first[0].2,
-        incarnation: 7,
-    });
+    rig.first_module_ping_answered(7);
     let (pings, out) = failing_module(&mut rig, 200_000, false);
     let times: Vec<(u64, Conn)> = pings.into_iter().take(4).collect();
     assert_eq!(
@@ -448,11 +459,7 @@ fn ping_on_aux_connection_moves_the_module_ping_and_qos_marks_it() {
 
 fn restart_rig(params: ServerParams) -> (Rig, impl Fn(&mut Rig, u64) -> Vec<Command>) {
     let mut rig = Rig::backup(params);
-    let first = rig.run_answering_notifier(5_000);
-    rig.on(Event::ModuleReply {
-        id: first[0].2,
-        incarnation: 1,
-    });
+    rig.first_module_ping_answered(1);
     let answer = |rig: &mut Rig, incarnation: u64| {
         let pings = rig.run_answering_notifier(rig.now_ms + 10_000);
         let (_, _, id) = *pings.last().expect("a module ping");
@@ -604,11 +611,8 @@ fn loss_of_connection_to_notifier_switches_when_the_reconnect_timer_expires() {
     // timer is scheduled for 30 s, and on expiry the backup switches.
     let mut rig = Rig::backup(ServerParams::default());
     rig.run_healthy(60_000);
-    rig.on(Event::ConnectionDown(Conn::Main));
-    let out = rig.on(Event::ConnectionDown(Conn::Aux));
     // The primary's address still answers (only the process died).
-    let (_, echo) = echo_ids(&out).into_iter().find(|(a, _)| a == PEER).unwrap();
-    let out = rig.on(Event::EchoReply { id: echo });
+    let out = rig.lose_both_connections();
     assert_eq!(rig.engine.state(), State::Reconnecting);
     assert!(has_message(
         &out,
@@ -658,10 +662,7 @@ fn reconnect_timeout_zero_switches_at_once() {
     // "A value of 0 indicates an immediate switchover when a connection is lost."
     let mut rig = Rig::backup(params(&[("Switchover Reconnect Timeout", "0")]));
     rig.run_healthy(20_000);
-    rig.on(Event::ConnectionDown(Conn::Main));
-    let out = rig.on(Event::ConnectionDown(Conn::Aux));
-    let (_, echo) = echo_ids(&out).into_iter().next().unwrap();
-    let out = rig.on(Event::EchoReply { id: echo });
+    let out = rig.lose_both_connections();
     assert_eq!(
         became_primary(&out),
         Some(Activation::Switchover(
@@ -676,10 +677,7 @@ fn reconnecting_state_returns_to_backup_and_resynchronises_when_the_module_answe
     // backup state and performs a re-synchronization."
     let mut rig = Rig::backup(ServerParams::default());
     rig.run_healthy(20_000);
-    rig.on(Event::ConnectionDown(Conn::Main));
-    let out = rig.on(Event::ConnectionDown(Conn::Aux));
-    let (_, echo) = echo_ids(&out).into_iter().next().unwrap();
-    rig.on(Event::EchoReply { id: echo });
+    rig.lose_both_connections();
     assert_eq!(rig.engine.state(), State::Reconnecting);
     rig.run_to(25_000);
     let out = rig.on(Event::ConnectionUp(Conn::Main));
@@ -700,10 +698,7 @@ fn reconnecting_state_switches_when_the_module_is_down_although_the_notifier_ans
     // Reconnecting -> Primary when "the monitored module is determined to be down".
     let mut rig = Rig::backup(ServerParams::default());
     rig.run_healthy(20_000);
-    rig.on(Event::ConnectionDown(Conn::Main));
-    let out = rig.on(Event::ConnectionDown(Conn::Aux));
-    let (_, echo) = echo_ids(&out).into_iter().next().unwrap();
-    rig.on(Event::EchoReply { id: echo });
+    rig.lose_both_connections();
     let mut pending = rig.on(Event::ConnectionUp(Conn::Main));
     let mut out = Vec::new();
     for _ in 0..3 {
@@ -919,11 +914,7 @@ fn manual_mode_module_down_goes_to_stopping() {
     };
     let mut rig = Rig::backup_with(modes, ServerParams::default());
     assert!(!rig.engine.status().automatic);
-    let first = rig.run_answering_notifier(5_000);
-    rig.on(Event::ModuleReply {
-        id: first[0].2,
-        incarnation: 1,
-    });
+    rig.first_module_ping_answered(1);
     let (_, out) = failing_module(&mut rig, 300_000, true);
     assert_eq!(became_primary(&out), None);
     assert_eq!(rig.engine.state(), State::Stopping);
@@ -1052,10 +1043,7 @@ fn module_monitor_restarts_seen_across_a_long_outage_are_not_in_a_row() {
     // between, so the first answer after the outage starts a new count.
     let (mut rig, answer) = restart_rig(params(&[("Switchover Reconnect Timeout", "3600")]));
     answer(&mut rig, 2); // one restart, one in a row
-    rig.on(Event::ConnectionDown(Conn::Main));
-    let out = rig.on(Event::ConnectionDown(Conn::Aux));
-    let (_, echo) = echo_ids(&out).into_iter().next().unwrap();
-    rig.on(Event::EchoReply { id: echo });
+    rig.lose_both_connections();
     rig.run_to(rig.now_ms + 400_000);
     assert_eq!(rig.engine.state(), State::Reconnecting);
     let out = rig.on(Event::ConnectionUp(Conn::Main));
