@@ -3,7 +3,7 @@
 //! the caller asks `next_deadline()` when to send the next `Event::Tick`.
 
 use duet_params::{ServerId, ServerParams, StartupModes, UnreachablePrimary};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ctx::{Ctx, Links, Pending, earliest};
 use crate::diagnosis::{Diagnosis, EchoProbe, EchoTargets, Origin, Progress, Verdict};
@@ -14,7 +14,7 @@ use crate::module_monitor::{ModuleDown, ModuleMonitor, ModuleSignal, RestartTrac
 use crate::primary_monitor::{NotifierPinger, NotifierSignal, module_monitor_max_silence_ms};
 
 /// The switchover states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum State {
     Init,
     Primary,
@@ -72,7 +72,7 @@ pub struct Config {
 }
 
 /// A snapshot for status displays.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
     pub state: State,
     pub automatic: bool,

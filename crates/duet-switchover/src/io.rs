@@ -2,10 +2,10 @@
 //! records). Times are milliseconds on the caller's clock.
 
 use duet_params::ServerParams;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One of the two link connections from the backup to the active node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Conn {
     Main,
     Aux,
@@ -34,7 +34,7 @@ pub type RequestId = u64;
 
 /// A software release, compared by its dot-separated numbers
 /// (`2026.1.10` > `2026.1.9`); text that is not a number compares as text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Release(pub String);
 
 impl Release {
@@ -66,7 +66,7 @@ impl std::fmt::Display for Release {
 
 /// What the role arbiter found when this node started (or when an inactive
 /// node may rejoin): the Init state turns it into a state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ServiceMode {
     /// The peer could not be reached or verified: start active (fail-safe),
     /// unless `/ForceBackup`.
@@ -129,7 +129,7 @@ pub enum Event {
 }
 
 /// Why the backup became active.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SwitchReason {
     /// The seed's "Loss of Connection to Notifier".
     LossOfConnectionToNotifier,
@@ -160,7 +160,7 @@ impl SwitchReason {
 }
 
 /// Why a node starts serving as active.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Activation {
     /// The peer could not be reached at start-up (the seed's fail-safe mode).
     FailSafeStart,
@@ -170,7 +170,7 @@ pub enum Activation {
     Switchover(SwitchReason),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
     /// Open (or reopen) a link connection to the active node.
     Connect(Conn),
@@ -201,7 +201,7 @@ pub enum Command {
     Record(Record),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Topic {
     SwitchoverStates,
     PrimaryMonitor,
@@ -209,7 +209,7 @@ pub enum Topic {
     Switchover,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Level {
     Info,
     Warning,
@@ -218,7 +218,7 @@ pub enum Level {
 
 /// One event-log entry: every transition and decision, with its reason, in
 /// words close to the seed's logs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     pub topic: Topic,
     pub level: Level,

@@ -1,0 +1,7 @@
+//! The link between the two nodes of a pair: the versioned envelope and its
+//! messages ([`protocol`]), length-delimited frames with a maximum size, the
+//! pair's certificate authority ([`pki`]) and mutual TLS ([`tls`]).
+
+pub mod pki;
+pub mod protocol;
+pub mod tls;

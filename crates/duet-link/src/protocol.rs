@@ -1,0 +1,208 @@
+//! The link protocol: every frame carries one [`Envelope`] (protocol
+//! version, sender's node name, epoch and release) with one message, encoded
+//! with postcard inside a length-delimited frame of at most
+//! [`MAX_FRAME_BYTES`]. A malformed, oversize or wrong-version frame is an
+//! error that closes the connection; it never reaches the node's logic.
+
+use bytes::{Bytes, BytesMut};
+use duet_switchover::{Conn, Record, State};
+use serde::{Deserialize, Serialize};
+use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
+
+pub const PROTOCOL_VERSION: u16 = 1;
+/// Frames larger than this are refused; large payloads are chunked.
+pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub version: u16,
+    pub node: String,
+    pub epoch: u64,
+    pub release: String,
+    pub body: Body,
+}
+
+/// What a node says about itself to its peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    /// Still finding its role.
+    Starting,
+    /// Serving as the active node.
+    Active,
+    /// Watching the active node (Backup, Reconnecting, Upgrade, Stopping, Error).
+    Backup,
+    /// Not serving and not watching (a stale former active, or shut down).
+    Inactive,
+}
+
+/// A node's answer to a role query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleInfo {
+    pub role: Role,
+    pub state: State,
+    pub manual_switch_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Body {
+    /// The backup opens a link connection.
+    Hello {
+        conn: Conn,
+    },
+    /// The active node accepts it.
+    Welcome,
+    /// A request the receiver will not serve, and why (for example, it is
+    /// not the active node).
+    Refused {
+        reason: String,
+    },
+    NotifierPing {
+        id: u64,
+    },
+    NotifierPong {
+        id: u64,
+    },
+    ModulePing {
+        id: u64,
+    },
+    ModulePong {
+        id: u64,
+        incarnation: u64,
+    },
+    ModuleRejected {
+        id: u64,
+    },
+    /// The role arbiter: what is your role?
+    RoleQuery,
+    RoleAnswer(RoleInfo),
+    /// An event-log entry, written on both nodes when they can reach each other.
+    EventCopy {
+        at_unix_ms: u64,
+        record: Record,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("link I/O failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("malformed frame: {0}")]
+    Malformed(#[from] postcard::Error),
+    #[error("the peer speaks link protocol version {0}, this node speaks {PROTOCOL_VERSION}")]
+    Version(u16),
+}
+
+/// Encodes and decodes envelopes in length-delimited frames.
+pub struct FrameCodec {
+    frames: LengthDelimitedCodec,
+}
+
+impl Default for FrameCodec {
+    fn default() -> Self {
+        FrameCodec {
+            frames: LengthDelimitedCodec::builder()
+                .max_frame_length(MAX_FRAME_BYTES)
+                .new_codec(),
+        }
+    }
+}
+
+impl Decoder for FrameCodec {
+    type Item = Envelope;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Envelope>, FrameError> {
+        let Some(frame) = self.frames.decode(src)? else {
+            return Ok(None);
+        };
+        let envelope: Envelope = postcard::from_bytes(&frame)?;
+        if envelope.version != PROTOCOL_VERSION {
+            return Err(FrameError::Version(envelope.version));
+        }
+        Ok(Some(envelope))
+    }
+}
+
+impl Encoder<Envelope> for FrameCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, item: Envelope, dst: &mut BytesMut) -> Result<(), FrameError> {
+        let bytes = postcard::to_allocvec(&item)?;
+        self.frames.encode(Bytes::from(bytes), dst)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(body: Body) -> Envelope {
+        Envelope {
+            version: PROTOCOL_VERSION,
+            node: "a".into(),
+            epoch: 4,
+            release: "2026.1.0".into(),
+            body,
+        }
+    }
+
+    #[test]
+    fn envelopes_round_trip() {
+        let mut codec = FrameCodec::default();
+        let mut buf = BytesMut::new();
+        let sent = envelope(Body::ModulePong {
+            id: 9,
+            incarnation: 77,
+        });
+        codec.encode(sent.clone(), &mut buf).unwrap();
+        assert_eq!(codec.decode(&mut buf).unwrap(), Some(sent));
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn a_partial_frame_waits_for_more() {
+        let mut codec = FrameCodec::default();
+        let mut buf = BytesMut::new();
+        codec.encode(envelope(Body::RoleQuery), &mut buf).unwrap();
+        let mut partial = buf.split_to(buf.len() - 1);
+        assert_eq!(codec.decode(&mut partial).unwrap(), None);
+    }
+
+    #[test]
+    fn malformed_frames_are_errors() {
+        let mut codec = FrameCodec::default();
+        let mut buf = BytesMut::new();
+        LengthDelimitedCodec::new()
+            .encode(
+                Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0xff]),
+                &mut buf,
+            )
+            .unwrap();
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(FrameError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn oversize_frames_are_refused_before_reading_them() {
+        let mut codec = FrameCodec::default();
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&((MAX_FRAME_BYTES as u32) + 1).to_be_bytes());
+        assert!(matches!(codec.decode(&mut buf), Err(FrameError::Io(_))));
+    }
+
+    #[test]
+    fn another_protocol_version_is_refused() {
+        let mut codec = FrameCodec::default();
+        let mut buf = BytesMut::new();
+        let mut e = envelope(Body::RoleQuery);
+        e.version = 99;
+        codec.encode(e, &mut buf).unwrap();
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(FrameError::Version(99))
+        ));
+    }
+}
