@@ -66,8 +66,18 @@ fn normalise(name: &str) -> String {
 pub fn find(name: &str) -> Option<&'static ParamSpec> {
     let wanted = normalise(name);
     SPECS.iter().find(|spec| {
-        normalise(spec.name) == wanted || spec.aliases.iter().any(|a| normalise(a) == wanted)
+        normalise(spec.name) == wanted
+            || spec
+                .aliases
+                .iter()
+                .chain(spec.renamed_from)
+                .any(|a| normalise(a) == wanted)
     })
+}
+
+fn is_former_name(spec: &ParamSpec, name: &str) -> bool {
+    let wanted = normalise(name);
+    spec.renamed_from.iter().any(|a| normalise(a) == wanted)
 }
 
 fn closest(name: &str) -> Option<&'static str> {
@@ -118,6 +128,12 @@ pub fn load<'a>(
             errors.push(ParamError::Duplicate { name: spec.name });
             continue;
         }
+        if is_former_name(spec, name) {
+            warnings.push(format!(
+                "{name} was renamed {}; it is read as such, set {} instead",
+                spec.name, spec.name
+            ));
+        }
         if let Kind::Obsolete(note) = spec.kind {
             warnings.push(format!("{} is ignored: {note}", spec.name));
             continue;
@@ -137,6 +153,41 @@ pub fn load<'a>(
     } else {
         Err(ParamErrors(errors))
     }
+}
+
+/// The parameters in effect after a change on a running node: dynamic
+/// parameters take their new values (`current`), the others keep the values
+/// the node started with (`at_start`) until it restarts. The warnings name
+/// changed parameters that wait for a restart.
+pub fn effective_after_change(
+    at_start: &[(String, String)],
+    current: &[(String, String)],
+) -> Result<Loaded, ParamErrors> {
+    let dynamic = |name: &str| find(name).is_some_and(|spec| spec.dynamic);
+    let entries: Vec<(&str, &str)> = at_start
+        .iter()
+        .filter(|(n, _)| !dynamic(n))
+        .chain(current.iter().filter(|(n, _)| dynamic(n)))
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let mut loaded = load(entries)?;
+    let value_of = |entries: &[(String, String)], name: &str| {
+        let spec = find(name).map(|s| s.name);
+        entries
+            .iter()
+            .find(|(n, _)| find(n).map(|s| s.name) == spec)
+            .map(|(_, v)| v.clone())
+    };
+    for (name, _) in current.iter().chain(at_start) {
+        if !dynamic(name) && value_of(at_start, name) != value_of(current, name) {
+            let message =
+                format!("{name} changed; the new value takes effect when this node restarts");
+            if !loaded.warnings.contains(&message) {
+                loaded.warnings.push(message);
+            }
+        }
+    }
+    Ok(loaded)
 }
 
 /// Settings that are valid but do nothing as set.

@@ -52,6 +52,8 @@ pub struct ParamSpec {
     pub name: &'static str,
     /// Other spellings the seed uses for the same parameter.
     pub aliases: &'static [&'static str],
+    /// Former names, accepted with a warning to use the current one.
+    pub renamed_from: &'static [&'static str],
     pub kind: Kind,
     /// The default as an administrator would write it; empty when unset.
     pub default: &'static str,
@@ -133,6 +135,7 @@ const fn seed(
     ParamSpec {
         name,
         aliases: &[],
+        renamed_from: &[],
         kind,
         default,
         dynamic: false,
@@ -148,10 +151,22 @@ const fn dynamic(spec: ParamSpec) -> ParamSpec {
     }
 }
 
+const fn aka(spec: ParamSpec, aliases: &'static [&'static str]) -> ParamSpec {
+    ParamSpec { aliases, ..spec }
+}
+
+const fn renamed(spec: ParamSpec, renamed_from: &'static [&'static str]) -> ParamSpec {
+    ParamSpec {
+        renamed_from,
+        ..spec
+    }
+}
+
 const fn duet(name: &'static str, kind: Kind, meaning: &'static str) -> ParamSpec {
     ParamSpec {
         name,
         aliases: &[],
+        renamed_from: &[],
         kind,
         default: "",
         dynamic: true,
@@ -230,15 +245,18 @@ pub static SPECS: &[ParamSpec] = &[
         "10",
         "Seconds from sending a module ping until it counts as a failure; also the wait after a success, or after a rejected ping, before the next ping.",
     )),
-    dynamic(seed(
-        "Switchover TS Failure Retry Delay",
-        Kind::Seconds {
-            min: 1,
-            max: Some(300),
-            set: |p, v| p.ts_retry_delay.seconds_ms = v,
-        },
-        "1",
-        "Seconds to wait after a module ping timed out before the next one.",
+    dynamic(aka(
+        seed(
+            "Switchover TS Failure Retry Delay",
+            Kind::Seconds {
+                min: 1,
+                max: Some(300),
+                set: |p, v| p.ts_retry_delay.seconds_ms = v,
+            },
+            "1",
+            "Seconds to wait after a module ping timed out before the next one.",
+        ),
+        &["Switchover TS Retry Delay"],
     )),
     dynamic(seed(
         "Switchover IP Timeout",
@@ -278,7 +296,7 @@ pub static SPECS: &[ParamSpec] = &[
             set: |p, v| p.max_restarts = v as u32,
         },
         "2",
-        "New incarnations of the module within Switchover Max Restarts Period that signal the module down (restarting too often).",
+        "New incarnations of the module within Switchover Max Restarts Period that signal the module down when reached (restarting too often).",
     ),
     seed(
         "Switchover Max Restarts Period",
@@ -360,15 +378,18 @@ pub static SPECS: &[ParamSpec] = &[
         "Seconds a notifier ping may take before retry mode starts; 0 means half the module timeout.",
     )),
     // Reconnecting and the network.
-    dynamic(seed(
-        "Switchover Reconnect Timeout",
-        Kind::Seconds {
-            min: 0,
-            max: None,
-            set: |p, v| p.reconnect_timeout.seconds_ms = v,
-        },
-        "30",
-        "Seconds the backup tries to reconnect after the primary monitor signalled a connection problem before it switches; 0 switches at once.",
+    dynamic(renamed(
+        seed(
+            "Switchover Reconnect Timeout",
+            Kind::Seconds {
+                min: 0,
+                max: None,
+                set: |p, v| p.reconnect_timeout.seconds_ms = v,
+            },
+            "30",
+            "Seconds the backup tries to reconnect after the primary monitor signalled a connection problem before it switches; 0 switches at once.",
+        ),
+        &["Switchover Reconnect Delay"],
     )),
     dynamic(seed(
         "Switchover Notifier Reconnect Delay",
@@ -396,7 +417,7 @@ pub static SPECS: &[ParamSpec] = &[
                 },
             },
             "",
-            "Ping sets sent to an unreachable primary's address before switching: 0-3 mean 3, -1 means never switch for an unreachable primary; not set means switch at once (when the backup's own network is known good).",
+            "Ping sets sent to an unreachable primary's address before switching: 0-3 mean 3, -1 means never switch for an unreachable primary; not set means switch at once. Applies only when the backup's own network is known good (a gateway or NetTest address answered); otherwise the reconnect timer decides.",
         )
     }),
     dynamic(seed(
@@ -709,9 +730,5 @@ pub static SPECS: &[ParamSpec] = &[
     obsolete(
         "Switchover Use WAN Optimizations for DS Sync",
         "Removed; configuration sync always sends only differing subtrees.",
-    ),
-    obsolete(
-        "Switchover Reconnect Delay",
-        "Renamed; set Switchover Reconnect Timeout instead.",
     ),
 ];

@@ -274,3 +274,38 @@ fn the_fast_profile_loads_cleanly() {
     assert_eq!(loaded.params.primary_monitor_ping_delay_ms(), 100);
     assert_eq!(loaded.params.module_timeout_ms(), 200);
 }
+
+#[test]
+fn seed_spellings_and_former_names_are_accepted() {
+    // The IP section says "Switchover TS Retry Delay" for TS Failure Retry Delay.
+    let p = load([("Switchover TS Retry Delay", "3")]).unwrap().params;
+    assert_eq!(p.ts_retry_delay.ms(), 3_000);
+    // "It was known as Switchover Reconnect Delay from 4.0 SU4 through 4.0 SU6."
+    let loaded = load([("Switchover Reconnect Delay", "60")]).unwrap();
+    assert_eq!(loaded.params.reconnect_timeout.ms(), 60_000);
+    assert!(
+        loaded.warnings[0].contains("renamed Switchover Reconnect Timeout"),
+        "{:?}",
+        loaded.warnings
+    );
+}
+
+#[test]
+fn only_dynamic_parameters_change_on_a_running_node() {
+    let entry = |n: &str, v: &str| (n.to_string(), v.to_string());
+    let at_start = vec![entry("Switchover Max Restarts", "2")];
+    let current = vec![
+        entry("Switchover Max Restarts", "1"),
+        entry("Switchover TS Timeout", "20"),
+    ];
+    let loaded = effective_after_change(&at_start, &current).unwrap();
+    assert_eq!(
+        loaded.params.max_restarts, 2,
+        "not dynamic: waits for a restart"
+    );
+    assert_eq!(loaded.params.ts_timeout.ms(), 20_000, "dynamic: at once");
+    assert_eq!(
+        loaded.warnings,
+        vec!["Switchover Max Restarts changed; the new value takes effect when this node restarts"]
+    );
+}

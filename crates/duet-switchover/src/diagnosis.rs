@@ -169,6 +169,9 @@ pub struct Diagnosis {
     net_test_reached: Option<bool>,
     primary_reached: Option<bool>,
     check_primary: bool,
+    /// The notifier on the primary answered (it rejected a module ping), so
+    /// the network path to the primary works whatever ICMP says.
+    notifier_answered: bool,
 }
 
 pub enum Progress {
@@ -188,6 +191,7 @@ impl Diagnosis {
             net_test_reached: None,
             primary_reached: None,
             check_primary,
+            notifier_answered: false,
         };
         if origin == Origin::ModuleNotResponding {
             let conns = match (links.main_up, links.aux_up) {
@@ -259,11 +263,12 @@ impl Diagnosis {
         matches!(self.step, Some(Step::Confirm { .. })).then_some(Verdict::ModuleUp { incarnation })
     }
 
-    /// A confirmation ping was rejected or timed out.
-    fn confirm_failed(&mut self, ctx: &mut Ctx, links: Links) -> Option<Verdict> {
+    /// A confirmation ping was rejected (by the notifier) or timed out.
+    fn confirm_failed(&mut self, ctx: &mut Ctx, links: Links, rejected: bool) -> Option<Verdict> {
         let Some(Step::Confirm { sent, conn, .. }) = self.step.take() else {
             return None;
         };
+        self.notifier_answered |= rejected;
         if sent < ctx.params.primary_monitor_retry_count && links.up(conn) {
             self.step = Some(self.confirm_ping(ctx, conn, sent));
             return None;
@@ -286,7 +291,7 @@ impl Diagnosis {
     }
 
     pub fn module_rejected(&mut self, ctx: &mut Ctx, links: Links) -> Option<Verdict> {
-        self.confirm_failed(ctx, links)
+        self.confirm_failed(ctx, links, true)
     }
 
     pub fn echo_reply(&mut self, ctx: &mut Ctx, links: Links) -> Option<Verdict> {
@@ -326,7 +331,7 @@ impl Diagnosis {
     pub fn tick(&mut self, ctx: &mut Ctx, links: Links) -> Option<Verdict> {
         let unreachable = match &mut self.step {
             Some(Step::Confirm { pending, .. }) if pending.expired(ctx.now_ms) => {
-                return self.confirm_failed(ctx, links);
+                return self.confirm_failed(ctx, links, false);
             }
             Some(Step::Gateway(p) | Step::NetTest(p) | Step::Primary(p)) => {
                 p.tick(ctx) == Some(false)
@@ -371,14 +376,17 @@ impl Diagnosis {
     fn advance(&mut self, ctx: &mut Ctx, links: Links) -> Option<Verdict> {
         let targets = ctx.targets;
         loop {
-            if self.gateway_reached == Some(false)
-                || self.net_test_reached == Some(false)
+            if (self.net_test_reached == Some(false) && !self.notifier_answered)
                 || self.stage == Stage::Decide
             {
                 return Some(self.decide(ctx, links));
             }
+            let gateway_silent = self.gateway_reached == Some(false);
             self.stage = match self.stage {
                 Stage::Confirm => Stage::Gateway,
+                // A silent gateway: the primary's address tells whether the
+                // backup's network is down or the gateway drops ICMP.
+                Stage::Gateway if gateway_silent => Stage::Primary,
                 Stage::Gateway => Stage::NetTest,
                 Stage::NetTest => Stage::Primary,
                 Stage::Primary | Stage::Decide => Stage::Decide,
@@ -407,7 +415,7 @@ impl Diagnosis {
                         "No NetTest addresses to ping, setting network connection status to 'NetTestUnavailable'",
                     ),
                 },
-                Stage::Primary if self.check_primary => match &targets.primary {
+                Stage::Primary if self.check_primary || gateway_silent => match &targets.primary {
                     Some(address) => {
                         self.step = Some(Step::Primary(EchoProbe::start(
                             ctx,
@@ -429,16 +437,49 @@ impl Diagnosis {
 
     fn decide(&self, ctx: &mut Ctx, links: Links) -> Verdict {
         let module = ctx.module_name();
-        let verdict = if self.gateway_reached == Some(false) {
+        let icmp_failed = self.gateway_reached == Some(false)
+            || self.net_test_reached == Some(false)
+            || self.primary_reached == Some(false);
+        if self.notifier_answered && icmp_failed {
+            ctx.record(
+                Topic::PrimaryMonitor,
+                Level::Info,
+                "The notifier on the primary answered, so the network path to the primary works whatever ICMP says",
+            );
+        }
+        let gateway_down =
+            self.gateway_reached == Some(false) && self.primary_reached != Some(true);
+        if self.gateway_reached == Some(false) && !gateway_down {
+            ctx.record(
+                Topic::PrimaryMonitor,
+                Level::Warning,
+                "No gateway answered but the primary's address did: the gateway does not answer ICMP, the backup's network is up",
+            );
+        }
+        let verdict = if self.notifier_answered {
+            self.verdict_when_network_ok(ctx, links, module)
+        } else if gateway_down {
             Verdict::NetworkDown
         } else if self.net_test_reached == Some(false) {
             Verdict::WanFailure
         } else if self.primary_reached == Some(false) {
             Verdict::PrimaryUnreachable {
-                own_network_good: self.gateway_reached == Some(true)
-                    || self.net_test_reached == Some(true),
+                own_network_good: self.net_test_reached == Some(true)
+                    || self.gateway_reached == Some(true),
             }
-        } else if self.origin == Origin::ReconnectExpired {
+        } else {
+            self.verdict_when_network_ok(ctx, links, module)
+        };
+        ctx.record(
+            Topic::PrimaryMonitor,
+            Level::Info,
+            format!("Primary monitor determination: {}", verdict.describe()),
+        );
+        verdict
+    }
+
+    fn verdict_when_network_ok(&self, ctx: &mut Ctx, links: Links, module: &str) -> Verdict {
+        if self.origin == Origin::ReconnectExpired {
             Verdict::NetworkOk
         } else if self.origin == Origin::ModuleNotResponding && links.main_up && links.aux_up {
             ctx.record(
@@ -449,12 +490,6 @@ impl Diagnosis {
             Verdict::ModuleDown
         } else {
             Verdict::NotifierDown
-        };
-        ctx.record(
-            Topic::PrimaryMonitor,
-            Level::Info,
-            format!("Primary monitor determination: {}", verdict.describe()),
-        );
-        verdict
+        }
     }
 }

@@ -105,6 +105,21 @@ struct Reconnect {
     unreachable: Option<UnreachableWatch>,
 }
 
+impl Reconnect {
+    /// A probe whose answers are all in (or timed out) is followed by the
+    /// next one a reconnect delay later.
+    fn settle(&mut self, now_ms: u64, delay_ms: u64) {
+        if self
+            .probe
+            .as_ref()
+            .is_some_and(|p| p.notifier.is_none() && p.module.is_none())
+        {
+            self.probe = None;
+            self.next_probe_ms = Some(now_ms + delay_ms);
+        }
+    }
+}
+
 /// A notifier ping and a module ping sent together while reconnecting.
 #[derive(Debug, Clone)]
 struct Probe {
@@ -153,6 +168,9 @@ pub(crate) struct Machine {
     pending_switch: Option<SwitchReason>,
     file_replication_running: bool,
     last_switch_reason: Option<SwitchReason>,
+    /// An active server has been seen since start-up (for /ForceBackup,
+    /// which waits for one before it may switch).
+    seen_active: bool,
     release: Release,
     modes: StartupModes,
 }
@@ -174,6 +192,7 @@ impl Engine {
             pending_switch: None,
             file_replication_running: true,
             last_switch_reason: None,
+            seen_active: false,
             release: config.release.clone(),
             modes: config.modes,
         };
@@ -312,10 +331,14 @@ impl Machine {
                     if let Some(signal) = self.notifier.rejected(cx) {
                         self.notifier_signal(cx, signal);
                     }
-                } else if let Some(probe) = self.reconnect.as_mut().and_then(|r| r.probe.as_mut())
-                    && probe.notifier.is_some_and(|p| p.is(id))
+                } else if let Some(r) = self.reconnect.as_mut()
+                    && let Some(probe) = r
+                        .probe
+                        .as_mut()
+                        .filter(|p| p.notifier.is_some_and(|n| n.is(id)))
                 {
                     probe.notifier = None;
+                    r.settle(cx.now_ms, cx.params.notifier_reconnect_delay.ms());
                 }
             }
             Event::ModuleReply { id, incarnation } => self.module_reply(cx, id, incarnation),
@@ -397,6 +420,14 @@ impl Machine {
                 self.set_state(cx, State::Primary, "the peer cannot be reached");
                 cx.send(Command::BecomePrimary(Activation::FailSafeStart));
             }
+            ServiceMode::ChosenActive if self.modes.force_backup => {
+                cx.record(
+                    Topic::Switchover,
+                    Level::Warning,
+                    "/ForceBackup: not becoming active; starting as backup and waiting for an active server",
+                );
+                self.enter_watching(cx, State::Backup, "forced into backup mode");
+            }
             ServiceMode::ChosenActive => {
                 self.set_state(cx, State::Primary, "chosen as the active server");
                 cx.send(Command::BecomePrimary(Activation::Chosen));
@@ -409,6 +440,7 @@ impl Machine {
                         "The active server is reachable: rejoining the pair as backup",
                     );
                 }
+                self.seen_active = true;
                 let local = self.release.clone();
                 let (state, why) = match local.cmp(&release) {
                     std::cmp::Ordering::Equal => (State::Backup, "the peer is active".to_string()),
@@ -445,6 +477,8 @@ impl Machine {
         self.set_state(cx, state, why);
         self.starting = true;
         self.links = Links::default();
+        // Incarnations count from the first answer of this active server.
+        self.restarts = RestartTracker::default();
         cx.send(Command::Connect(Conn::Main));
         cx.send(Command::Connect(Conn::Aux));
         cx.send(Command::Synchronize);
@@ -469,13 +503,25 @@ impl Machine {
             return;
         }
         self.links.set(conn, true);
+        self.seen_active = true;
         cx.record(
             Topic::Switchover,
             Level::Info,
             format!("The {} connection to the primary is up", conn.name()),
         );
-        if self.state == State::Reconnecting {
-            self.start_probe(cx);
+        match self.state {
+            State::Reconnecting => self.start_probe(cx),
+            State::Error => {
+                // The link itself works again: the WAN is back.
+                self.wan = None;
+                cx.record(
+                    Topic::PrimaryMonitor,
+                    Level::Info,
+                    "A link connection to the primary is up again: resuming monitoring",
+                );
+                self.enter_reconnecting(cx, Cause::NotifierDown);
+            }
+            _ => {}
         }
     }
 
@@ -563,11 +609,15 @@ impl Machine {
             if let Some(signal) = self.notifier.reply(cx) {
                 self.notifier_signal(cx, signal);
             }
-        } else if let Some(probe) = self.reconnect.as_mut().and_then(|r| r.probe.as_mut())
-            && probe.notifier.is_some_and(|p| p.is(id))
+        } else if let Some(r) = self.reconnect.as_mut()
+            && let Some(probe) = r
+                .probe
+                .as_mut()
+                .filter(|p| p.notifier.is_some_and(|n| n.is(id)))
         {
             probe.notifier = None;
             probe.notifier_answered = true;
+            r.settle(cx.now_ms, cx.params.notifier_reconnect_delay.ms());
         }
     }
 
@@ -634,8 +684,10 @@ impl Machine {
                 return;
             };
             probe.module = None;
+            let proven = rejected || probe.notifier_answered;
+            r.settle(cx.now_ms, cx.params.notifier_reconnect_delay.ms());
             // A rejection comes from the notifier, so the connection works.
-            if rejected || probe.notifier_answered {
+            if proven {
                 r.module_failures += 1;
                 let max = cx.params.max_ts_failures;
                 cx.record(
@@ -655,8 +707,20 @@ impl Machine {
     }
 
     fn module_signal(&mut self, cx: &mut Ctx, signal: ModuleSignal) {
+        if self.state == State::Stopping {
+            // Manual mode keeps watching the module it found down, quietly,
+            // and resumes when it answers.
+            match signal {
+                ModuleSignal::SystemOk => {
+                    self.set_state(cx, State::Backup, "the module answers again");
+                    self.notifier.start(cx, 0);
+                }
+                ModuleSignal::ModuleDown(_) => self.module.start(cx, cx.params.module_timeout_ms()),
+            }
+            return;
+        }
         match signal {
-            ModuleSignal::SystemOk => {}
+            ModuleSignal::SystemOk => self.cancel_pending_switch(cx),
             ModuleSignal::ModuleDown(ModuleDown::NoResponse) => {
                 self.diagnose(cx, Origin::ModuleNotResponding)
             }
@@ -738,6 +802,7 @@ impl Machine {
                 if self.restarts.observe(cx, incarnation).is_some() {
                     return self.module_down(cx, SwitchReason::ModuleRestartingTooOften);
                 }
+                self.cancel_pending_switch(cx);
                 // The module monitor restarts when the next ping is scheduled.
                 self.notifier.start(cx, 0);
                 self.notifier.request_module_monitor_restart();
@@ -810,6 +875,7 @@ impl Machine {
                 probe: None,
             }),
         });
+        self.start_probe(cx);
         if matches!(
             cause,
             Cause::PrimaryUnreachable {
@@ -819,7 +885,6 @@ impl Machine {
         {
             return self.auto_switch(cx, SwitchReason::PrimaryUnreachable);
         }
-        self.start_probe(cx);
         if timeout_ms == 0 {
             self.reconnect_tick(cx);
         }
@@ -839,7 +904,8 @@ impl Machine {
                     "Reconnecting: the maximum number of reconnect attempts [{max}] has been made"
                 ),
             );
-            self.auto_switch(cx, SwitchReason::LossOfConnectionToNotifier);
+            // The same checks as when the reconnect timer expires.
+            r.timer_ms = Some(cx.now_ms);
         }
     }
 
@@ -993,6 +1059,11 @@ impl Machine {
                     "the primary is unreachable and Switchover Unreachable Primary Ping Count is -1",
                 );
             }
+            _ if self.modes.manual_switch_only => rearm(
+                cx,
+                r,
+                "the reconnect period expired, but the backup is in Manual Switch Only mode",
+            ),
             _ => {
                 cx.record(
                     Topic::SwitchoverStates,
@@ -1005,6 +1076,7 @@ impl Machine {
     }
 
     fn back_to_backup(&mut self, cx: &mut Ctx) {
+        self.cancel_pending_switch(cx);
         self.reconnect = None;
         self.diagnosis = None;
         self.set_state(cx, State::Backup, "reconnected; the module answers");
@@ -1091,9 +1163,24 @@ impl Machine {
                 self.set_state(
                     cx,
                     State::Stopping,
-                    "the module is down in manual switchover mode; monitoring halted",
+                    "the module is down in manual switchover mode; switching halted",
                 );
+                self.module.start(cx, cx.params.module_timeout_ms());
             } else if let Some(r) = self.reconnect.as_mut() {
+                r.timer_ms = Some(cx.now_ms + cx.params.reconnect_timeout.ms());
+            }
+            return;
+        }
+        if self.modes.force_backup && !self.seen_active {
+            cx.record(
+                Topic::SwitchoverStates,
+                Level::Warning,
+                format!(
+                    "{}: not switching, no active server has been seen since start-up (/ForceBackup)",
+                    reason.describe(label)
+                ),
+            );
+            if let Some(r) = self.reconnect.as_mut() {
                 r.timer_ms = Some(cx.now_ms + cx.params.reconnect_timeout.ms());
             }
             return;
@@ -1113,6 +1200,12 @@ impl Machine {
                 ),
             );
             self.pending_switch = Some(reason);
+            // Keep watching: if the primary recovers before start-up ends,
+            // the scheduled switch is cancelled.
+            if self.state == State::Backup && self.diagnosis.is_none() {
+                self.notifier.start(cx, 0);
+                self.module.start(cx, cx.params.module_timeout_ms());
+            }
             return;
         }
         cx.record(Topic::Switchover, Level::Error, reason.describe(label));
@@ -1126,6 +1219,20 @@ impl Machine {
         self.last_switch_reason = Some(reason);
         self.set_state(cx, State::Primary, "switching now");
         cx.send(Command::BecomePrimary(Activation::Switchover(reason)));
+    }
+
+    fn cancel_pending_switch(&mut self, cx: &mut Ctx) {
+        if let Some(reason) = self.pending_switch.take() {
+            let label = cx.params.monitored_module.ping_label();
+            cx.record(
+                Topic::SwitchoverStates,
+                Level::Info,
+                format!(
+                    "The primary answers again: the switchover scheduled for after start-up ({}) is cancelled",
+                    reason.describe(label)
+                ),
+            );
+        }
     }
 
     fn switch_request(&mut self, cx: &mut Ctx, force: bool) {
@@ -1142,6 +1249,10 @@ impl Machine {
             State::Init | State::Inactive | State::Shutdown => refuse(
                 cx,
                 format!("this server is {} and not watching an active server", self.state.seed_name()),
+            ),
+            State::UpgradeHigher | State::UpgradeLower if !force => refuse(
+                cx,
+                "the pair is in an Upgrade state: replication is limited and configuration data or files can be lost by switching (the seed: avoid manual switchovers while in either upgrade state); repeat the request with force to switch anyway".into(),
             ),
             _ if !self.file_replication_running && !force => refuse(
                 cx,

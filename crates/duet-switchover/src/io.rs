@@ -34,15 +34,30 @@ pub type RequestId = u64;
 
 /// A software release, compared by its dot-separated numbers
 /// (`2026.1.10` > `2026.1.9`); text that is not a number compares as text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Release(pub String);
 
+impl PartialEq for Release {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Release {}
+
 impl Release {
+    /// The release's parts; trailing zeros are dropped so that `2026.1` and
+    /// `2026.1.0` are the same release.
     fn parts(&self) -> Vec<Result<u64, &str>> {
-        self.0
+        let mut parts: Vec<Result<u64, &str>> = self
+            .0
             .split(['.', '-', ' '])
             .map(|p| p.parse::<u64>().map_err(|_| p))
-            .collect()
+            .collect();
+        while parts.len() > 1 && parts.last() == Some(&Ok(0)) {
+            parts.pop();
+        }
+        parts
     }
 }
 
@@ -119,7 +134,9 @@ pub enum Event {
     FileReplication {
         running: bool,
     },
-    /// Server parameters changed (replicated from the active node).
+    /// Server parameters changed (replicated from the active node): the
+    /// values now in effect, which `duet_params::effective_after_change`
+    /// computes (dynamic parameters at once, the others at restart).
     ParamsChanged(Box<ServerParams>),
     /// A peer or client showed a newer epoch: stop serving at once.
     NewerEpochSeen {

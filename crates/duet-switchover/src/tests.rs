@@ -274,8 +274,8 @@ fn upgrade_states_follow_the_release_comparison_and_never_switch_automatically()
         rig.on(Event::ConnectionDown(Conn::Aux));
         let out = rig.run_to(600_000);
         assert_eq!(became_primary(&out), None);
-        // A manual switch is allowed.
-        let out = rig.on(Event::SwitchRequest { force: false });
+        // A manual switch is allowed, with force (the seed's caution).
+        let out = rig.on(Event::SwitchRequest { force: true });
         assert_eq!(
             became_primary(&out),
             Some(Activation::Switchover(SwitchReason::ManualSwitchover))
@@ -1054,5 +1054,247 @@ fn module_monitor_restarts_seen_across_a_long_outage_are_not_in_a_row() {
         &out,
         "1 restart(s) in the last 300 s, 1 in a row"
     ));
+    assert_eq!(rig.engine.state(), State::Backup);
+}
+
+// --- Found in review ------------------------------------------------------------
+
+#[test]
+fn a_switch_scheduled_during_start_up_is_cancelled_when_the_primary_recovers() {
+    let mut rig = Rig::new(StartupModes::default(), ServerParams::default());
+    rig.on(Event::Start(ServiceMode::PeerActive {
+        release: Release("2026.1.0".into()),
+    }));
+    rig.on(Event::ConnectionUp(Conn::Main));
+    rig.on(Event::ConnectionUp(Conn::Aux));
+    let (_, out) = failing_module(&mut rig, 100_000, true);
+    assert!(has_message(&out, "scheduled for after start-up"));
+    // The module answers again before start-up completes.
+    let out = rig.run_healthy(200_000);
+    assert!(has_message(&out, "is cancelled"));
+    assert_eq!(rig.engine.status().pending_switch, None);
+    let out = rig.on(Event::StartupComplete);
+    assert_eq!(became_primary(&out), None);
+    assert_eq!(rig.engine.state(), State::Backup);
+}
+
+#[test]
+fn restart_history_starts_afresh_with_each_active_server() {
+    // "the last PID is not zero (it is not the first ping response)": the
+    // first answer of a new active server is not a restart.
+    let (mut rig, answer) = restart_rig(ServerParams::default());
+    answer(&mut rig, 2); // one restart seen on the old active
+    rig.on(Event::SwitchRequest { force: true });
+    rig.on(Event::NewerEpochSeen { epoch: 9 });
+    rig.on(Event::Start(ServiceMode::PeerActive {
+        release: Release("2026.1.0".into()),
+    }));
+    rig.on(Event::StartupComplete);
+    rig.on(Event::ConnectionUp(Conn::Main));
+    rig.on(Event::ConnectionUp(Conn::Aux));
+    let pings = rig.run_answering_notifier(rig.now_ms + 10_000);
+    let out = rig.on(Event::ModuleReply {
+        id: pings[0].2,
+        incarnation: 77,
+    });
+    assert_eq!(became_primary(&out), None);
+    assert!(!has_message(&out, "restarted"));
+}
+
+#[test]
+fn a_notifier_rejection_proves_the_path_even_when_net_test_is_silent() {
+    // NetTest configured but its host does not answer ICMP; the module is down
+    // and the notifier rejects its pings: the path works, so it switches.
+    let mut rig = Rig::backup(params(&[("Switchover NetTest B", NET_TEST)]));
+    rig.first_module_ping_answered(1);
+    let mut out = Vec::new();
+    while let Some(deadline) = rig.engine.next_deadline().filter(|d| *d <= 200_000) {
+        rig.now_ms = deadline;
+        let mut queue = rig.on(Event::Tick);
+        while !queue.is_empty() {
+            let cmd = queue.remove(0);
+            match &cmd {
+                Command::SendNotifierPing { id, .. } => {
+                    queue.extend(rig.on(Event::NotifierReply { id: *id }))
+                }
+                Command::SendModulePing { id, .. } => {
+                    queue.extend(rig.on(Event::ModuleRejected { id: *id }))
+                }
+                Command::SendEcho { address, id } if address == PEER => {
+                    queue.extend(rig.on(Event::EchoReply { id: *id }))
+                }
+                _ => {}
+            }
+            out.push(cmd);
+        }
+        if rig.engine.state() == State::Primary {
+            break;
+        }
+    }
+    assert!(has_message(&out, "'NetTestUnreachable'"));
+    assert!(has_message(&out, "the network path to the primary works"));
+    assert_eq!(
+        became_primary(&out),
+        Some(Activation::Switchover(SwitchReason::ModulePingFailure))
+    );
+}
+
+#[test]
+fn a_gateway_that_drops_icmp_does_not_stop_a_switch_when_the_primary_answers() {
+    // "some gateways block responses to pings (ICMP echoes)": the primary's
+    // address answering shows the backup's network is up.
+    let (rig, out) = silent_primary(
+        &[("Switchover Disable Gateway Ping", "No")],
+        |address, _| address == PEER,
+        600_000,
+    );
+    assert!(has_message(&out, "the gateway does not answer ICMP"));
+    assert!(!has_message(
+        &out,
+        "Not switching: the backup's own network is down"
+    ));
+    assert_eq!(
+        became_primary(&out),
+        Some(Activation::Switchover(
+            SwitchReason::LossOfConnectionToNotifier
+        ))
+    );
+    assert_eq!(rig.engine.state(), State::Primary);
+}
+
+#[test]
+fn max_reconnect_attempts_keep_the_own_network_safeguard() {
+    // The backup's own network goes down: connections drop, nothing answers.
+    let mut rig = Rig::backup(params(&[
+        ("Switchover Disable Gateway Ping", "No"),
+        ("Duet Max Reconnect Attempts", "2"),
+    ]));
+    rig.run_healthy(20_000);
+    let mut out = rig.on(Event::ConnectionDown(Conn::Main));
+    out.extend(rig.on(Event::ConnectionDown(Conn::Aux)));
+    while let Some(deadline) = rig.engine.next_deadline().filter(|d| *d <= 600_000) {
+        rig.now_ms = deadline;
+        for cmd in rig.on(Event::Tick) {
+            if let Command::Connect(conn) = &cmd {
+                out.extend(rig.on(Event::ConnectFailed(*conn)));
+            }
+            out.push(cmd);
+        }
+    }
+    assert!(has_message(
+        &out,
+        "maximum number of reconnect attempts [2]"
+    ));
+    assert!(has_message(
+        &out,
+        "Not switching: the backup's own network is down"
+    ));
+    assert_eq!(became_primary(&out), None);
+    assert_eq!(rig.engine.state(), State::Reconnecting);
+}
+
+#[test]
+fn force_backup_never_becomes_active_by_itself_before_it_has_seen_an_active_server() {
+    let modes = StartupModes {
+        force_backup: true,
+        ..StartupModes::default()
+    };
+    // Chosen by the arbiter: still backup.
+    let mut rig = Rig::new(modes, ServerParams::default());
+    rig.on(Event::Start(ServiceMode::ChosenActive));
+    assert_eq!(rig.engine.state(), State::Backup);
+    // Nobody there: it waits instead of switching.
+    let mut rig = Rig::new(modes, ServerParams::default());
+    rig.on(Event::Start(ServiceMode::PeerUnreachable));
+    rig.on(Event::StartupComplete);
+    let mut out = Vec::new();
+    while let Some(deadline) = rig.engine.next_deadline().filter(|d| *d <= 300_000) {
+        rig.now_ms = deadline;
+        for cmd in rig.on(Event::Tick) {
+            match &cmd {
+                Command::Connect(conn) => out.extend(rig.on(Event::ConnectFailed(*conn))),
+                Command::SendEcho { id, .. } => out.extend(rig.on(Event::EchoReply { id: *id })),
+                _ => {}
+            }
+            out.push(cmd);
+        }
+    }
+    assert_eq!(became_primary(&out), None);
+    assert!(has_message(
+        &out,
+        "no active server has been seen since start-up (/ForceBackup)"
+    ));
+}
+
+#[test]
+fn reconnect_probes_follow_each_other_at_the_reconnect_delay() {
+    // The notifier answers, the module is rejected, the link stays up: the
+    // next probe goes a reconnect delay after the previous one finished.
+    let mut rig = Rig::backup(ServerParams::default());
+    rig.run_healthy(20_000);
+    rig.lose_both_connections();
+    rig.run_to(20_010);
+    for cmd in actions(&rig.on(Event::ConnectionUp(Conn::Main))) {
+        match cmd {
+            Command::SendNotifierPing { id, .. } => drop(rig.on(Event::NotifierReply { id })),
+            Command::SendModulePing { id, .. } => drop(rig.on(Event::ModuleRejected { id })),
+            _ => {}
+        }
+    }
+    let finished = rig.now_ms;
+    let out = loop {
+        rig.now_ms = rig.engine.next_deadline().expect("a next probe");
+        let out = rig.on(Event::Tick);
+        if !module_ping_ids(&out).is_empty() {
+            break out;
+        }
+    };
+    assert_eq!(rig.now_ms - finished, 5_000);
+    assert_eq!(module_ping_ids(&out).len(), 1);
+}
+
+#[test]
+fn manual_mode_resumes_backup_when_the_module_answers_again() {
+    let modes = StartupModes {
+        manual_switch_only: true,
+        ..StartupModes::default()
+    };
+    let mut rig = Rig::backup_with(modes, ServerParams::default());
+    rig.first_module_ping_answered(1);
+    failing_module(&mut rig, 100_000, true);
+    assert_eq!(rig.engine.state(), State::Stopping);
+    let out = rig.run_healthy(200_000);
+    assert!(has_message(
+        &out,
+        "StateStopping -> StateBackup: the module answers again"
+    ));
+    assert_eq!(rig.engine.state(), State::Backup);
+}
+
+#[test]
+fn a_manual_switch_in_an_upgrade_state_needs_force() {
+    // "Caution: Avoid manual switchovers while in either upgrade state".
+    let mut rig = Rig::new(StartupModes::default(), ServerParams::default());
+    rig.on(Event::Start(ServiceMode::PeerActive {
+        release: Release("2025.1".into()),
+    }));
+    rig.on(Event::StartupComplete);
+    let out = rig.on(Event::SwitchRequest { force: false });
+    assert!(matches!(
+        actions(&out).as_slice(),
+        [Command::RefuseSwitch { why }] if why.contains("Upgrade state")
+    ));
+    let out = rig.on(Event::SwitchRequest { force: true });
+    assert!(became_primary(&out).is_some());
+}
+
+#[test]
+fn releases_compare_by_number_and_ignore_trailing_zeros() {
+    assert_eq!(Release("2026.1".into()), Release("2026.1.0".into()));
+    assert!(Release("2026.1.10".into()) > Release("2026.1.9".into()));
+    let mut rig = Rig::new(StartupModes::default(), ServerParams::default());
+    rig.on(Event::Start(ServiceMode::PeerActive {
+        release: Release("2026.1".into()),
+    }));
     assert_eq!(rig.engine.state(), State::Backup);
 }
