@@ -75,6 +75,9 @@ pub enum Body {
     /// The role arbiter: what is your role?
     RoleQuery,
     RoleAnswer(RoleInfo),
+    /// Sent by a backup that has just become active, over the link it still
+    /// has, so the former active learns the new epoch at once.
+    Takeover,
     /// An event-log entry, written on both nodes when they can reach each other.
     EventCopy {
         at_unix_ms: u64,

@@ -22,6 +22,16 @@ enum Command {
     Simulate(cli::simulate::Args),
     /// Print the server parameter reference, or check a parameter file.
     Params(cli::params::Args),
+    /// Run one node of the pair from its bootstrap file.
+    Serve(cli::serve::Args),
+    /// Create the pair's certificate authority and node certificates.
+    #[command(subcommand)]
+    Certs(cli::certs::Command),
+    /// Check a node's bootstrap file.
+    #[command(subcommand)]
+    Config(cli::config::Command),
+    /// Control the pair: status, switch, events.
+    Ctl(cli::ctl::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -29,6 +39,10 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Simulate(args) => cli::simulate::run(args),
         Command::Params(args) => cli::params::run(args),
+        Command::Serve(args) => cli::serve::run(args),
+        Command::Certs(command) => cli::certs::run(command),
+        Command::Config(command) => cli::config::run(command),
+        Command::Ctl(args) => cli::ctl::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,6 +1,10 @@
 //! One module per subcommand.
 
+pub mod certs;
+pub mod config;
+pub mod ctl;
 pub mod params;
+pub mod serve;
 pub mod simulate;
 
 use anyhow::Context;

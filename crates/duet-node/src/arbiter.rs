@@ -1,0 +1,95 @@
+//! The role arbiter (port 3633 by default, the seed's virtual switch port):
+//! a node asks its peer for its role at start-up and keeps asking while
+//! active, so two nodes agree on one active and a stale one steps down.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use duet_link::protocol::{Body, FrameCodec};
+use duet_link::tls::peer_name;
+use futures::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_util::codec::Framed;
+
+use crate::shared::{PeerAnswer, Shared};
+
+/// How long one role query may take.
+pub const QUERY_TIMEOUT_MS: u64 = 1_000;
+
+/// Answers role queries from the peer.
+pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
+    let acceptor = TlsAcceptor::from(shared.server_tls.clone());
+    loop {
+        let Ok((tcp, from)) = listener.accept().await else {
+            continue;
+        };
+        let shared = shared.clone();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let answered = tokio::time::timeout(Duration::from_millis(QUERY_TIMEOUT_MS * 3), async {
+                let tls = match acceptor.accept(tcp).await {
+                    Ok(tls) => tls,
+                    Err(e) => {
+                        tracing::warn!("role arbiter: refused a connection from {from} without a valid pair certificate: {e}");
+                        return;
+                    }
+                };
+                let mut framed = Framed::new(tls, FrameCodec::default());
+                match framed.next().await {
+                    Some(Ok(envelope)) if envelope.body == Body::RoleQuery => {
+                        shared.saw_epoch(envelope.epoch);
+                        let answer = shared.envelope(Body::RoleAnswer(shared.role_info()));
+                        let _ = framed.send(answer).await;
+                    }
+                    Some(Ok(envelope)) => tracing::warn!(
+                        "role arbiter: unexpected message from {} ({from}); closing",
+                        envelope.node
+                    ),
+                    Some(Err(e)) => tracing::warn!("role arbiter: closing the connection from {from}: {e}"),
+                    None => {}
+                }
+            })
+            .await;
+            if answered.is_err() {
+                tracing::warn!("role arbiter: the connection from {from} took too long; closed");
+            }
+        });
+    }
+}
+
+/// Asks the peer for its role; `None` when it cannot be reached in time.
+pub async fn query(shared: &Shared) -> Option<PeerAnswer> {
+    let peer = shared.boot.peer();
+    let attempt = async {
+        let tcp = TcpStream::connect(peer.arbiter_addr()).await.ok()?;
+        let _ = tcp.set_nodelay(true);
+        let connector = TlsConnector::from(shared.client_tls.clone());
+        let name = peer_name(&peer.name).ok()?;
+        let tls = match connector.connect(name, tcp).await {
+            Ok(tls) => tls,
+            Err(e) => {
+                tracing::warn!("role arbiter: TLS with {} failed: {e}", peer.name);
+                return None;
+            }
+        };
+        let mut framed = Framed::new(tls, FrameCodec::default());
+        framed.send(shared.envelope(Body::RoleQuery)).await.ok()?;
+        match framed.next().await {
+            Some(Ok(envelope)) => match envelope.body {
+                Body::RoleAnswer(info) => Some(PeerAnswer {
+                    node: envelope.node,
+                    epoch: envelope.epoch,
+                    release: envelope.release,
+                    info,
+                }),
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    tokio::time::timeout(Duration::from_millis(QUERY_TIMEOUT_MS), attempt)
+        .await
+        .ok()
+        .flatten()
+}

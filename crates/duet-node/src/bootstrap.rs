@@ -1,0 +1,271 @@
+//! The bootstrap file a node starts from: which node it is, the pair's names
+//! and addresses (SwitchoverServer A and B, Server A/B Address), ports,
+//! certificate paths, data directory, administrator credentials and the
+//! start-up modes. Everything else lives in the server parameters.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use duet_params::{ServerId, StartupModes};
+use serde::{Deserialize, Serialize};
+
+/// One node of the pair as the bootstrap file describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeEntry {
+    /// The node's name (the seed's SwitchoverServer A or B).
+    pub name: String,
+    /// The address switchover traffic uses (Server A/B Address).
+    pub address: IpAddr,
+    #[serde(default = "default_arbiter_port")]
+    pub arbiter_port: u16,
+    #[serde(default = "default_link_port")]
+    pub link_port: u16,
+    #[serde(default = "default_http_port")]
+    pub http_port: u16,
+}
+
+fn default_arbiter_port() -> u16 {
+    3633
+}
+fn default_link_port() -> u16 {
+    3634
+}
+fn default_http_port() -> u16 {
+    8080
+}
+
+impl NodeEntry {
+    pub fn arbiter_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.address, self.arbiter_port)
+    }
+    pub fn link_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.address, self.link_port)
+    }
+    pub fn http_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.address, self.http_port)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsPaths {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// A user of the control API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub name: String,
+    pub password: String,
+    /// The seed's Remote Control right: may ask the backup to switch.
+    #[serde(default)]
+    pub remote_control: bool,
+    /// A master administrator: may use the immediate switch.
+    #[serde(default)]
+    pub master: bool,
+}
+
+/// Test-only faults the active node can be made to show, like the seed's
+/// "hardware tests on TSServer". Off unless the bootstrap file turns it on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultInjection {
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+/// Commands and webhooks run on the seed's Commence (this node becomes
+/// active) and Discontinue (it stops being active, best effort) events.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hooks {
+    #[serde(default)]
+    pub commence: Vec<String>,
+    #[serde(default)]
+    pub discontinue: Vec<String>,
+    /// URLs that get a JSON POST on both events.
+    #[serde(default)]
+    pub webhooks: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bootstrap {
+    /// This node's name: one of `server_a.name` and `server_b.name`.
+    pub this: String,
+    pub server_a: NodeEntry,
+    pub server_b: NodeEntry,
+    pub data_dir: PathBuf,
+    pub tls: TlsPaths,
+    #[serde(default)]
+    pub users: Vec<User>,
+    /// Where the HTTP API listens; this node's switchover address when not
+    /// set ("0.0.0.0" serves every interface, e.g. a management network).
+    #[serde(default)]
+    pub http_listen: Option<IpAddr>,
+    /// A file of server parameters (TOML); the seed's defaults without it.
+    #[serde(default)]
+    pub params_file: Option<PathBuf>,
+    /// This node's release; the program's version when not set.
+    #[serde(default)]
+    pub release: Option<String>,
+    #[serde(default)]
+    pub force_backup: bool,
+    #[serde(default)]
+    pub manual_switch_only: bool,
+    #[serde(default)]
+    pub fault_injection: FaultInjection,
+    #[serde(default)]
+    pub hooks: Hooks,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {detail}")]
+    Syntax { path: PathBuf, detail: String },
+    #[error("{path}: {problems}")]
+    Invalid { path: PathBuf, problems: String },
+}
+
+impl Bootstrap {
+    /// Reads and checks a bootstrap file; relative paths in it are taken
+    /// from the file's directory.
+    pub fn load(path: &Path) -> Result<Bootstrap, BootstrapError> {
+        let text = std::fs::read_to_string(path).map_err(|source| BootstrapError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut boot: Bootstrap = toml::from_str(&text).map_err(|e| BootstrapError::Syntax {
+            path: path.to_path_buf(),
+            detail: e.message().to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            &mut boot.data_dir,
+            &mut boot.tls.ca,
+            &mut boot.tls.cert,
+            &mut boot.tls.key,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        if let Some(p) = boot.params_file.as_mut().filter(|p| p.is_relative()) {
+            *p = base.join(&*p);
+        }
+        let problems = boot.problems();
+        if problems.is_empty() {
+            Ok(boot)
+        } else {
+            Err(BootstrapError::Invalid {
+                path: path.to_path_buf(),
+                problems: problems.join("; "),
+            })
+        }
+    }
+
+    /// Everything wrong with the file, each with what to do about it.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.server_a.name == self.server_b.name {
+            problems.push(format!(
+                "server_a and server_b are both named {:?}; give the two nodes different names",
+                self.server_a.name
+            ));
+        }
+        if self.this != self.server_a.name && self.this != self.server_b.name {
+            problems.push(format!(
+                "this = {:?} names neither node; set it to {:?} or {:?}",
+                self.this, self.server_a.name, self.server_b.name
+            ));
+        }
+        for node in [&self.server_a, &self.server_b] {
+            let ports = [node.arbiter_port, node.link_port, node.http_port];
+            if ports.contains(&0)
+                || ports[0] == ports[1]
+                || ports[1] == ports[2]
+                || ports[0] == ports[2]
+            {
+                problems.push(format!(
+                    "node {:?} needs three different non-zero ports (arbiter, link, http)",
+                    node.name
+                ));
+            }
+        }
+        for (what, path) in [
+            ("tls.ca", &self.tls.ca),
+            ("tls.cert", &self.tls.cert),
+            ("tls.key", &self.tls.key),
+        ] {
+            if !path.is_file() {
+                problems.push(format!(
+                    "{what}: {} does not exist; create the pair's certificates with `duet certs init`",
+                    path.display()
+                ));
+            }
+        }
+        if let Some(p) = &self.params_file {
+            match std::fs::read_to_string(p) {
+                Err(e) => problems.push(format!("params_file {}: {e}", p.display())),
+                Ok(text) => {
+                    if let Err(e) = duet_params::load_toml(&text) {
+                        problems.push(format!("params_file {}: {e}", p.display()));
+                    }
+                }
+            }
+        }
+        if self.users.iter().any(|u| u.password.len() < 8) {
+            problems.push("every user needs a password of at least 8 characters".into());
+        }
+        problems
+    }
+
+    pub fn server_id(&self) -> ServerId {
+        if self.this == self.server_a.name {
+            ServerId::A
+        } else {
+            ServerId::B
+        }
+    }
+
+    pub fn me(&self) -> &NodeEntry {
+        match self.server_id() {
+            ServerId::A => &self.server_a,
+            ServerId::B => &self.server_b,
+        }
+    }
+
+    pub fn peer(&self) -> &NodeEntry {
+        match self.server_id() {
+            ServerId::A => &self.server_b,
+            ServerId::B => &self.server_a,
+        }
+    }
+
+    pub fn http_listen_addr(&self) -> SocketAddr {
+        let me = self.me();
+        SocketAddr::new(self.http_listen.unwrap_or(me.address), me.http_port)
+    }
+
+    pub fn release(&self) -> String {
+        self.release
+            .clone()
+            .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string())
+    }
+
+    pub fn modes(&self) -> StartupModes {
+        StartupModes {
+            force_backup: self.force_backup,
+            manual_switch_only: self.manual_switch_only,
+        }
+    }
+}

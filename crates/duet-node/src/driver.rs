@@ -1,0 +1,417 @@
+//! The driver: the one task that owns the switchover engine. It feeds the
+//! engine events from the link, the probes, the peer watch and the API, and
+//! carries out its commands. Becoming active persists a new epoch before
+//! anything is served; learning of a newer epoch stops service at once.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use duet_link::protocol::{Body, Envelope, Role};
+use duet_params::ServerId;
+use duet_switchover::{
+    Activation, Command, Conn, Engine, Event, Record, Release, ServiceMode, State, Topic,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::arbiter;
+use crate::epoch::{EpochStore, next_epoch};
+use crate::events::unix_ms;
+use crate::hooks::{self, HookEvent};
+use crate::link;
+use crate::probe::EchoProber;
+use crate::shared::{DriverMsg, NodeStatus, PeerAnswer, PeerView, Shared};
+
+/// How often the peer is asked for its role (to notice a newer active, or
+/// an active to rejoin).
+pub const PEER_WATCH_MS: u64 = 500;
+
+pub struct Driver {
+    shared: Arc<Shared>,
+    inbox: mpsc::Receiver<DriverMsg>,
+    engine: Engine,
+    clock: Instant,
+    epochs: EpochStore,
+    epoch: u64,
+    max_seen: u64,
+    serving: bool,
+    links: BTreeMap<Conn, mpsc::Sender<Envelope>>,
+    link_tasks: BTreeMap<Conn, JoinHandle<()>>,
+    prober: Arc<dyn EchoProber>,
+    switch_reply: Option<oneshot::Sender<Result<(), String>>>,
+    switchovers: u64,
+    peer: PeerView,
+}
+
+impl Driver {
+    pub fn new(
+        shared: Arc<Shared>,
+        inbox: mpsc::Receiver<DriverMsg>,
+        engine: Engine,
+        epochs: EpochStore,
+        epoch: u64,
+        prober: Arc<dyn EchoProber>,
+    ) -> Driver {
+        let peer = PeerView {
+            name: shared.boot.peer().name.clone(),
+            ..PeerView::default()
+        };
+        Driver {
+            shared,
+            inbox,
+            engine,
+            clock: Instant::now(),
+            epochs,
+            epoch,
+            max_seen: epoch,
+            serving: false,
+            links: BTreeMap::new(),
+            link_tasks: BTreeMap::new(),
+            prober,
+            switch_reply: None,
+            switchovers: 0,
+            peer,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.clock.elapsed().as_millis() as u64
+    }
+
+    /// Finds this node's role, then runs until `stop` resolves.
+    pub async fn run(mut self, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
+        let mode = tokio::select! {
+            mode = self.discover_role() => mode,
+            _ = &mut stop => return self.shutdown(),
+        };
+        self.apply(Event::Start(mode));
+        loop {
+            let deadline = self
+                .engine
+                .next_deadline()
+                .map(|ms| self.clock + Duration::from_millis(ms));
+            tokio::select! {
+                biased;
+                _ = &mut stop => break,
+                msg = self.inbox.recv() => match msg {
+                    Some(msg) => self.on_msg(msg),
+                    None => break,
+                },
+                _ = sleep_until(deadline) => self.apply(Event::Tick),
+            }
+        }
+        self.shutdown();
+    }
+
+    fn shutdown(mut self) {
+        self.apply(Event::Shutdown);
+        if self.serving {
+            self.stop_serving("this node is shutting down");
+        }
+    }
+
+    /// The seed's start-up: ask the peer; a live active peer makes this node
+    /// backup, an unreachable one makes it active (fail-safe); two nodes
+    /// starting together agree that SwitchoverServer A is active.
+    async fn discover_role(&mut self) -> ServiceMode {
+        let mut unanswered = 0;
+        loop {
+            let answer = arbiter::query(&self.shared).await;
+            self.note_peer(answer.as_ref());
+            self.publish();
+            match answer {
+                Some(answer) => match answer.info.role {
+                    Role::Active => {
+                        return ServiceMode::PeerActive {
+                            release: Release(answer.release),
+                        };
+                    }
+                    Role::Starting if self.shared.boot.server_id() == ServerId::B => {
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                    _ => return ServiceMode::ChosenActive,
+                },
+                None => {
+                    unanswered += 1;
+                    if unanswered >= 3 {
+                        return ServiceMode::PeerUnreachable;
+                    }
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+            }
+        }
+    }
+
+    /// Records what the peer said; the caller publishes the status.
+    fn note_peer(&mut self, answer: Option<&PeerAnswer>) {
+        self.peer.reachable = answer.is_some();
+        if let Some(a) = answer {
+            self.max_seen = self.max_seen.max(a.epoch);
+            self.peer.role = Some(a.info.role);
+            self.peer.state = Some(a.info.state);
+            self.peer.epoch = Some(a.epoch);
+            self.peer.release = Some(a.release.clone());
+            self.peer.manual_switch_only = Some(a.info.manual_switch_only);
+        }
+    }
+
+    fn on_msg(&mut self, msg: DriverMsg) {
+        match msg {
+            DriverMsg::Engine(event) => {
+                if let Event::ConnectionDown(conn) = event {
+                    self.drop_link(conn);
+                }
+                self.apply(event);
+            }
+            DriverMsg::LinkUp {
+                conn,
+                tx,
+                active_epoch,
+            } => {
+                self.max_seen = self.max_seen.max(active_epoch);
+                // Only the active node welcomes a link connection.
+                self.peer.reachable = true;
+                self.peer.role = Some(Role::Active);
+                self.peer.epoch = Some(active_epoch);
+                self.links.insert(conn, tx);
+                self.apply(Event::ConnectionUp(conn));
+                if self.engine.state() == State::Primary {
+                    self.drop_all_links();
+                }
+            }
+            DriverMsg::EpochSeen(epoch) => self.epoch_seen(epoch),
+            DriverMsg::Peer(answer) => {
+                // Step down before the newer epoch shows in the status.
+                if let Some(a) = answer.as_ref().filter(|a| a.info.role == Role::Active) {
+                    if self.serving && a.epoch > self.epoch {
+                        self.epoch_seen(a.epoch);
+                    } else if self.engine.state() == State::Inactive && a.epoch >= self.max_seen {
+                        self.apply(Event::Start(ServiceMode::PeerActive {
+                            release: Release(a.release.clone()),
+                        }));
+                    }
+                }
+                self.note_peer(answer.as_ref());
+                self.publish();
+            }
+            DriverMsg::Switch { force, reply } => {
+                self.switch_reply = Some(reply);
+                self.apply(Event::SwitchRequest { force });
+                if let Some(reply) = self.switch_reply.take() {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+        }
+    }
+
+    fn epoch_seen(&mut self, epoch: u64) {
+        self.max_seen = self.max_seen.max(epoch);
+        if self.serving && epoch > self.epoch {
+            self.apply(Event::NewerEpochSeen { epoch });
+        }
+    }
+
+    fn apply(&mut self, event: Event) {
+        let commands = self.engine.handle(self.now_ms(), event);
+        for command in commands {
+            self.carry_out(command);
+        }
+        self.publish();
+    }
+
+    fn carry_out(&mut self, command: Command) {
+        match command {
+            Command::Connect(conn) => {
+                self.drop_link(conn);
+                let dscp = (conn == Conn::Aux)
+                    .then(|| self.engine.params().qos_dscp_for_ping())
+                    .flatten();
+                let task = tokio::spawn(link::connect(self.shared.clone(), conn, dscp));
+                self.link_tasks.insert(conn, task);
+            }
+            Command::SendNotifierPing { conn, id } => self.send(conn, Body::NotifierPing { id }),
+            Command::SendModulePing { conn, id, .. } => self.send(conn, Body::ModulePing { id }),
+            Command::SendEcho { address, id } => {
+                let timeout = Duration::from_millis(self.engine.params().net_test_timeout.ms());
+                let prober = self.prober.clone();
+                let shared = self.shared.clone();
+                tokio::spawn(async move {
+                    let Some(ip) = resolve(&address).await else {
+                        tracing::warn!("cannot resolve {address} for an echo check");
+                        return;
+                    };
+                    if prober.echo(ip, timeout).await {
+                        shared.to_driver(DriverMsg::Engine(Event::EchoReply { id }));
+                    }
+                });
+            }
+            Command::Synchronize => {
+                // Nothing is replicated yet, so the initial synchronisation is
+                // complete at once.
+                self.shared
+                    .to_driver(DriverMsg::Engine(Event::StartupComplete));
+            }
+            Command::BecomePrimary(activation) => self.become_active(activation),
+            Command::StopServing => self.stop_serving("a newer epoch is active elsewhere"),
+            Command::RefuseSwitch { why } => {
+                if let Some(reply) = self.switch_reply.take() {
+                    let _ = reply.send(Err(why));
+                }
+            }
+            Command::Record(record) => self.record(record),
+        }
+    }
+
+    fn send(&self, conn: Conn, body: Body) {
+        if let Some(tx) = self.links.get(&conn) {
+            // A full outbox drops the ping; the engine times it out.
+            let _ = tx.try_send(self.shared.envelope(body));
+        }
+    }
+
+    fn record(&self, record: Record) {
+        let at = unix_ms();
+        let logged = self
+            .shared
+            .events
+            .append(&self.shared.boot.this, at, &record);
+        tracing::info!(topic = ?logged.topic, "{}", logged.message);
+        // The seed: the backup also writes the event log on the active
+        // server while it can reach it.
+        if let Some(tx) = self.links.get(&Conn::Main) {
+            let _ = tx.try_send(link::event_copy(&self.shared, record));
+        }
+    }
+
+    fn note(&self, message: String) {
+        self.record(Record {
+            topic: Topic::Switchover,
+            level: duet_switchover::Level::Info,
+            message,
+        });
+    }
+
+    /// Closes a link connection: its writer sends what is queued, then ends.
+    fn drop_link(&mut self, conn: Conn) {
+        self.links.remove(&conn);
+        if let Some(task) = self.link_tasks.remove(&conn) {
+            task.abort();
+        }
+    }
+
+    fn drop_all_links(&mut self) {
+        for conn in [Conn::Main, Conn::Aux] {
+            self.drop_link(conn);
+        }
+    }
+
+    fn become_active(&mut self, activation: Activation) {
+        let server = self.shared.boot.server_id();
+        let epoch = next_epoch(self.epoch.max(self.max_seen), server);
+        if let Err(e) = self.epochs.store(epoch) {
+            self.record(Record {
+                topic: Topic::Switchover,
+                level: duet_switchover::Level::Error,
+                message: format!(
+                    "Cannot persist epoch {epoch} ({e}): not serving, as a node must not serve an epoch it could forget; check the data directory"
+                ),
+            });
+            return;
+        }
+        self.epoch = epoch;
+        self.max_seen = epoch;
+        self.serving = true;
+        if matches!(activation, Activation::Switchover(_)) {
+            self.switchovers += 1;
+        }
+        self.publish();
+        // Tell the former active over any link still open, then close it.
+        for tx in self.links.values() {
+            let _ = tx.try_send(self.shared.envelope(Body::Takeover));
+        }
+        self.drop_all_links();
+        self.shared.supervisor.start();
+        self.note(format!("Serving as the active node in epoch {epoch}"));
+        hooks::fire(&self.shared, HookEvent::Commence, epoch);
+    }
+
+    fn stop_serving(&mut self, why: &str) {
+        self.serving = false;
+        self.publish();
+        self.shared.supervisor.stop();
+        self.note(format!("Stopped serving: {why}"));
+        hooks::fire(&self.shared, HookEvent::Discontinue, self.epoch);
+    }
+
+    fn publish(&self) {
+        let engine = self.engine.status();
+        let label = self.engine.params().monitored_module.ping_label();
+        let role = match engine.state {
+            State::Init => Role::Starting,
+            State::Primary if self.serving => Role::Active,
+            State::Primary | State::Inactive | State::Shutdown => Role::Inactive,
+            _ => Role::Backup,
+        };
+        let boot = &self.shared.boot;
+        let status = NodeStatus {
+            node: boot.this.clone(),
+            server: format!("{:?}", boot.server_id()),
+            role,
+            state: engine.state,
+            serving: self.serving,
+            // A backup shows the epoch of the active it follows.
+            epoch: if self.serving {
+                self.epoch
+            } else {
+                self.epoch.max(self.max_seen)
+            },
+            release: boot.release(),
+            manual_switch_only: boot.manual_switch_only,
+            automatic: engine.automatic,
+            main_link_up: engine.main_up,
+            aux_link_up: engine.aux_up,
+            file_replication_running: engine.file_replication_running,
+            last_switch_reason: engine.last_switch_reason.map(|r| r.describe(label)),
+            switchovers: self.switchovers,
+            peer: self.peer.clone(),
+        };
+        self.shared.status.send_if_modified(|current| {
+            let changed = *current != status;
+            *current = status;
+            changed
+        });
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn resolve(address: &str) -> Option<IpAddr> {
+    if let Ok(ip) = address.parse() {
+        return Some(ip);
+    }
+    tokio::net::lookup_host((address, 0))
+        .await
+        .ok()?
+        .next()
+        .map(|a| a.ip())
+}
+
+/// Asks the peer for its role every [`PEER_WATCH_MS`] and tells the driver.
+pub async fn watch_peer(shared: Arc<Shared>) {
+    let mut interval = tokio::time::interval(Duration::from_millis(PEER_WATCH_MS));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let answer = arbiter::query(&shared).await;
+        shared.to_driver(DriverMsg::Peer(answer));
+    }
+}

@@ -1,0 +1,293 @@
+//! The node's HTTP API: status, role (the seed's Query Backup), events,
+//! switch (needs the Remote Control right), fault injection (only when the
+//! bootstrap turns it on) and Prometheus metrics. Every answer carries the
+//! node's epoch in `x-duet-epoch`; a request showing a newer epoch makes an
+//! active node step down.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use serde::Deserialize;
+use tokio::sync::oneshot;
+
+use crate::bootstrap::User;
+use crate::shared::{DriverMsg, Shared};
+use crate::supervisor::ModuleFault;
+
+pub const EPOCH_HEADER: &str = "x-duet-epoch";
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/api/status", get(status))
+        .route("/api/role", get(role))
+        .route("/api/events", get(events))
+        .route("/api/switch", post(switch))
+        .route("/api/fault", post(fault))
+        .route("/metrics", get(metrics))
+        .layer(middleware::from_fn_with_state(shared.clone(), epochs))
+        .with_state(shared)
+}
+
+/// Reads a client's epoch and stamps ours on every answer.
+async fn epochs(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    if let Some(epoch) = request
+        .headers()
+        .get(EPOCH_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        shared.saw_epoch(epoch);
+    }
+    let mut response = next.run(request).await;
+    if let Ok(value) = HeaderValue::from_str(&shared.epoch().to_string()) {
+        response.headers_mut().insert(EPOCH_HEADER, value);
+    }
+    response
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
+}
+
+async fn status(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.status()).into_response()
+}
+
+async fn role(State(shared): State<Arc<Shared>>) -> Response {
+    let status = shared.status();
+    let active = if status.serving {
+        Some(status.node.clone())
+    } else if status.peer.role == Some(duet_link::protocol::Role::Active) {
+        Some(status.peer.name.clone())
+    } else {
+        None
+    };
+    Json(serde_json::json!({
+        "node": status.node,
+        "role": status.role,
+        "backup": status.role == duet_link::protocol::Role::Backup,
+        "active": active,
+        "epoch": status.epoch,
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    #[serde(default)]
+    after: u64,
+    #[serde(default = "default_limit")]
+    limit: usize,
+}
+
+fn default_limit() -> usize {
+    500
+}
+
+async fn events(State(shared): State<Arc<Shared>>, Query(q): Query<EventsQuery>) -> Response {
+    Json(shared.events.since(q.after, q.limit.min(5_000))).into_response()
+}
+
+/// A refused request: its status and what to tell the client.
+struct Refusal {
+    status: StatusCode,
+    message: String,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut response = error(self.status, self.message);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                "www-authenticate",
+                HeaderValue::from_static("Basic realm=\"duet\""),
+            );
+        }
+        response
+    }
+}
+
+/// The user named by HTTP basic credentials, or the refusal to send.
+fn authenticate<'a>(
+    shared: &'a Shared,
+    headers: &HeaderMap,
+    action: &str,
+) -> Result<&'a User, Refusal> {
+    let refuse = |why: String| {
+        tracing::warn!("refused {action}: {why}");
+        Refusal {
+            status: StatusCode::UNAUTHORIZED,
+            message: format!("{action} refused: {why}"),
+        }
+    };
+    let Some(credentials) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+    else {
+        return Err(refuse("no credentials; give a user and password".into()));
+    };
+    let (name, password) = credentials.split_once(':').unwrap_or((&credentials, ""));
+    shared
+        .boot
+        .users
+        .iter()
+        .find(|u| u.name == name && u.password == password)
+        .ok_or_else(|| refuse(format!("wrong user or password for {name:?}")))
+}
+
+#[derive(Deserialize, Default)]
+struct SwitchRequest {
+    /// Switch even though file replication is reported stopped (or in an
+    /// Upgrade state).
+    #[serde(default)]
+    force: bool,
+    /// The seed's /Immediate: a master administrator may switch without the
+    /// Remote Control right.
+    #[serde(default)]
+    immediate: bool,
+}
+
+async fn switch(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Option<Json<SwitchRequest>>,
+) -> Response {
+    let request = body.map(|Json(b)| b).unwrap_or_default();
+    let user = match authenticate(&shared, &headers, "switch") {
+        Ok(user) => user,
+        Err(refusal) => return refusal.into_response(),
+    };
+    // The seed: the Remote Control right is not checked with /Immediate (for
+    // a master administrator) or when there is no primary server.
+    let status = shared.status();
+    let no_primary =
+        !status.serving && !status.main_link_up && !status.aux_link_up && !status.peer.reachable;
+    let allowed = user.remote_control || no_primary || (request.immediate && user.master);
+    if !allowed {
+        tracing::warn!(
+            "refused switch: user {} lacks the Remote Control right",
+            user.name
+        );
+        return error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "switch refused: user {} does not have the Remote Control right",
+                user.name
+            ),
+        );
+    }
+    let (reply, answer) = oneshot::channel();
+    shared.to_driver(DriverMsg::Switch {
+        force: request.force || request.immediate,
+        reply,
+    });
+    match answer.await {
+        Ok(Ok(())) => {
+            tracing::info!("switch requested by {}", user.name);
+            (
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({ "switching": true })),
+            )
+                .into_response()
+        }
+        Ok(Err(why)) => error(StatusCode::CONFLICT, why),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down"),
+    }
+}
+
+#[derive(Deserialize)]
+struct FaultRequest {
+    module: String,
+    fault: ModuleFault,
+}
+
+async fn fault(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(request): Json<FaultRequest>,
+) -> Response {
+    if !shared.boot.fault_injection.enabled {
+        return error(
+            StatusCode::NOT_FOUND,
+            "fault injection is off; turn it on in the bootstrap file ([fault_injection] enabled = true) on test systems only",
+        );
+    }
+    if let Err(refusal) = authenticate(&shared, &headers, "fault injection") {
+        return refusal.into_response();
+    }
+    if shared.supervisor.inject(&request.module, request.fault) {
+        (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "injected": request.fault })),
+        )
+            .into_response()
+    } else {
+        error(
+            StatusCode::CONFLICT,
+            format!("module {:?} is not running on this node", request.module),
+        )
+    }
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let status = shared.status();
+    let mut registry = Registry::with_prefix("duet");
+    let gauge = |registry: &mut Registry, name: &str, help: &str, value: i64| {
+        let g: Gauge = Gauge::default();
+        g.set(value);
+        registry.register(name, help, g);
+    };
+    gauge(
+        &mut registry,
+        "serving",
+        "1 while this node serves as the active node",
+        i64::from(status.serving),
+    );
+    gauge(
+        &mut registry,
+        "epoch",
+        "The fencing epoch this node holds",
+        status.epoch as i64,
+    );
+    gauge(
+        &mut registry,
+        "main_link_up",
+        "1 while the main link connection is up (backup)",
+        i64::from(status.main_link_up),
+    );
+    gauge(
+        &mut registry,
+        "aux_link_up",
+        "1 while the auxiliary link connection is up (backup)",
+        i64::from(status.aux_link_up),
+    );
+    gauge(
+        &mut registry,
+        "peer_reachable",
+        "1 while the peer answers role queries",
+        i64::from(status.peer.reachable),
+    );
+    gauge(
+        &mut registry,
+        "switchovers",
+        "Switchovers this node made since it started",
+        status.switchovers as i64,
+    );
+    let mut text = String::new();
+    if encode(&mut text, &registry).is_err() {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics");
+    }
+    ([("content-type", "text/plain; version=0.0.4")], text).into_response()
+}

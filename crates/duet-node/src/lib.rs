@@ -1,0 +1,15 @@
+//! A duet node: the runtime that carries out the switchover engine's
+//! commands over the network and serves when active.
+
+pub mod arbiter;
+pub mod bootstrap;
+pub mod driver;
+pub mod epoch;
+pub mod events;
+pub mod hooks;
+pub mod http;
+pub mod link;
+pub mod node;
+pub mod probe;
+pub mod shared;
+pub mod supervisor;

@@ -1,0 +1,280 @@
+//! The link (port 3634 by default): the backup opens a main and an auxiliary
+//! connection to the active node, both mutual TLS with the pair's
+//! certificates. The active node answers notifier pings itself and passes
+//! module pings to the monitored module. A malformed or oversize frame
+//! closes that connection with a logged reason.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use duet_link::protocol::{Body, Envelope, FrameCodec};
+use duet_link::tls::peer_name;
+use duet_switchover::{Conn, Event};
+use futures::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_util::codec::Framed;
+
+use crate::events::unix_ms;
+use crate::shared::{DriverMsg, Shared};
+use crate::supervisor::ModuleAnswer;
+
+/// How long a connection attempt (TCP, TLS and the hello) may take.
+pub const CONNECT_TIMEOUT_MS: u64 = 3_000;
+/// Frames waiting to be written on one connection; more are dropped (the
+/// pinging side times out by itself).
+const OUTBOX_MAX: usize = 256;
+/// The longest a module ping waits for the module on the active node.
+const MODULE_PING_WAIT_MS: u64 = 60_000;
+/// A connection whose socket gets no acknowledgement for this long fails
+/// (TCP user timeout), so a vanished peer is noticed even without pings.
+const TCP_USER_TIMEOUT_MS: u64 = 20_000;
+
+fn tune(tcp: &TcpStream, dscp: Option<u8>) {
+    let _ = tcp.set_nodelay(true);
+    let sock = socket2::SockRef::from(tcp);
+    let _ = sock.set_tcp_user_timeout(Some(Duration::from_millis(TCP_USER_TIMEOUT_MS)));
+    if let Some(dscp) = dscp {
+        // DSCP is the top six bits of the TOS byte.
+        if let Err(e) = sock.set_tos_v4(u32::from(dscp) << 2) {
+            tracing::warn!("cannot set DSCP {dscp} on the link socket: {e}");
+        }
+    }
+}
+
+/// Accepts link connections; only the active node welcomes them.
+pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
+    let acceptor = TlsAcceptor::from(shared.server_tls.clone());
+    loop {
+        let Ok((tcp, from)) = listener.accept().await else {
+            continue;
+        };
+        tune(&tcp, None);
+        let shared = shared.clone();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(
+                Duration::from_millis(CONNECT_TIMEOUT_MS),
+                acceptor.accept(tcp),
+            )
+            .await
+            {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::warn!(
+                        "link: refused a connection from {from} without a valid pair certificate: {e}"
+                    );
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!("link: TLS handshake from {from} took too long; closed");
+                    return;
+                }
+            };
+            if let Err(reason) =
+                serve_connection(&shared, Framed::new(tls, FrameCodec::default())).await
+            {
+                tracing::warn!("link: closing the connection from {from}: {reason}");
+            }
+        });
+    }
+}
+
+async fn serve_connection<S>(
+    shared: &Arc<Shared>,
+    framed: Framed<S, FrameCodec>,
+) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sink, mut stream) = framed.split();
+    let hello = tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), stream.next())
+        .await
+        .map_err(|_| "no hello in time".to_string())?;
+    let hello = match hello {
+        Some(Ok(envelope)) => envelope,
+        Some(Err(e)) => return Err(e.to_string()),
+        None => return Ok(()),
+    };
+    shared.saw_epoch(hello.epoch);
+    let Body::Hello { conn } = hello.body else {
+        return Err("the first message was not a hello".into());
+    };
+    if !shared.serving() {
+        let reason = format!("{} is not the active node", shared.boot.this);
+        let _ = sink
+            .send(shared.envelope(Body::Refused {
+                reason: reason.clone(),
+            }))
+            .await;
+        return Err(format!(
+            "refused {} connection from {}: {reason}",
+            conn.name(),
+            hello.node
+        ));
+    }
+    sink.send(shared.envelope(Body::Welcome))
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(
+        "link: {} connection from {} accepted",
+        conn.name(),
+        hello.node
+    );
+    let peer = hello.node.clone();
+    let (tx, mut rx) = mpsc::channel::<Envelope>(OUTBOX_MAX);
+    let writer = tokio::spawn(async move {
+        while let Some(envelope) = rx.recv().await {
+            if sink.send(envelope).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut serving = shared.status.subscribe();
+    let result = loop {
+        tokio::select! {
+            biased;
+            changed = serving.changed() => {
+                if changed.is_err() || !serving.borrow().serving {
+                    break Err("this node stopped serving".to_string());
+                }
+            }
+            frame = stream.next() => {
+                let envelope = match frame {
+                    Some(Ok(envelope)) => envelope,
+                    Some(Err(e)) => break Err(e.to_string()),
+                    None => break Ok(()),
+                };
+                shared.saw_epoch(envelope.epoch);
+                answer(shared, &peer, envelope.body, &tx);
+            }
+        }
+    };
+    writer.abort();
+    result
+}
+
+fn answer(shared: &Arc<Shared>, peer: &str, body: Body, tx: &mpsc::Sender<Envelope>) {
+    match body {
+        Body::NotifierPing { id } => {
+            let _ = tx.try_send(shared.envelope(Body::NotifierPong { id }));
+        }
+        Body::ModulePing { id } => {
+            let shared = shared.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let wait = Duration::from_millis(MODULE_PING_WAIT_MS);
+                let body = match shared.supervisor.ping(shared.monitored_module, wait).await {
+                    ModuleAnswer::Alive { incarnation } => Body::ModulePong { id, incarnation },
+                    ModuleAnswer::Rejected => Body::ModuleRejected { id },
+                    ModuleAnswer::NoAnswer => return,
+                };
+                let _ = tx.try_send(shared.envelope(body));
+            });
+        }
+        // The envelope's newer epoch already told the driver to step down.
+        Body::Takeover => tracing::warn!("link: {peer} has taken over"),
+        Body::EventCopy { at_unix_ms, record } => {
+            shared.events.append(peer, at_unix_ms, &record);
+        }
+        other => tracing::warn!("link: ignoring unexpected {other:?} from {peer}"),
+    }
+}
+
+/// Opens one link connection to the peer and reports to the driver: the
+/// connection up (with a sender for outgoing messages), then every answer as
+/// an engine event, then the connection down; or the attempt failed.
+pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
+    let peer = shared.boot.peer().clone();
+    let attempt = async {
+        let tcp = TcpStream::connect(peer.link_addr())
+            .await
+            .map_err(|e| e.to_string())?;
+        tune(&tcp, dscp);
+        let name = peer_name(&peer.name).map_err(|e| e.to_string())?;
+        let tls = TlsConnector::from(shared.client_tls.clone())
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS: {e}"))?;
+        let mut framed = Framed::new(tls, FrameCodec::default());
+        framed
+            .send(shared.envelope(Body::Hello { conn }))
+            .await
+            .map_err(|e| e.to_string())?;
+        match framed.next().await {
+            Some(Ok(envelope)) => match envelope.body {
+                Body::Welcome => Ok((framed, envelope.epoch)),
+                Body::Refused { reason } => Err(reason),
+                other => Err(format!("unexpected answer {other:?}")),
+            },
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err("the peer closed the connection".into()),
+        }
+    };
+    let (framed, active_epoch) =
+        match tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), attempt).await {
+            Ok(Ok(ok)) => ok,
+            Ok(Err(reason)) => {
+                tracing::debug!(
+                    "link: {} connection to {} failed: {reason}",
+                    conn.name(),
+                    peer.name
+                );
+                shared.to_driver(DriverMsg::Engine(Event::ConnectFailed(conn)));
+                return;
+            }
+            Err(_) => {
+                shared.to_driver(DriverMsg::Engine(Event::ConnectFailed(conn)));
+                return;
+            }
+        };
+    let (mut sink, mut stream) = framed.split();
+    let (tx, mut rx) = mpsc::channel::<Envelope>(OUTBOX_MAX);
+    shared.to_driver(DriverMsg::LinkUp {
+        conn,
+        tx,
+        active_epoch,
+    });
+    let writer = tokio::spawn(async move {
+        while let Some(envelope) = rx.recv().await {
+            if sink.send(envelope).await.is_err() {
+                break;
+            }
+        }
+    });
+    while let Some(frame) = stream.next().await {
+        let envelope = match frame {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                tracing::warn!(
+                    "link: closing the {} connection to {}: {e}",
+                    conn.name(),
+                    peer.name
+                );
+                break;
+            }
+        };
+        shared.saw_epoch(envelope.epoch);
+        let event = match envelope.body {
+            Body::NotifierPong { id } => Event::NotifierReply { id },
+            Body::ModulePong { id, incarnation } => Event::ModuleReply { id, incarnation },
+            Body::ModuleRejected { id } => Event::ModuleRejected { id },
+            other => {
+                tracing::warn!("link: ignoring unexpected {other:?} from {}", peer.name);
+                continue;
+            }
+        };
+        shared.to_driver(DriverMsg::Engine(event));
+    }
+    writer.abort();
+    shared.to_driver(DriverMsg::Engine(Event::ConnectionDown(conn)));
+}
+
+/// An event-log entry for the peer's log.
+pub fn event_copy(shared: &Shared, record: duet_switchover::Record) -> Envelope {
+    shared.envelope(Body::EventCopy {
+        at_unix_ms: unix_ms(),
+        record,
+    })
+}

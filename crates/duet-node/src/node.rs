@@ -1,0 +1,136 @@
+//! Starts a node from its bootstrap: TLS, parameters, storage, listeners,
+//! the driver, and runs until told to stop.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use duet_link::tls::{Identity, client_config, server_config};
+use duet_switchover::{Config, Engine, Release, State};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+use crate::bootstrap::Bootstrap;
+use crate::driver::{Driver, watch_peer};
+use crate::epoch::EpochStore;
+use crate::events::EventLog;
+use crate::probe::{EchoProber, IcmpProber, gateways};
+use crate::shared::{DRIVER_INBOX_MAX, NodeStatus, PeerView, Shared};
+use crate::supervisor::Supervisor;
+
+fn read(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+async fn bind(addr: std::net::SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot listen on {addr} for the {what}; is another process using the port?")
+    })
+}
+
+/// Runs a node until `stop` resolves.
+pub async fn run(
+    boot: Bootstrap,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    run_with_prober(boot, Arc::new(IcmpProber::new()), stop).await
+}
+
+pub async fn run_with_prober(
+    boot: Bootstrap,
+    prober: Arc<dyn EchoProber>,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let identity = Identity {
+        ca_pem: read(&boot.tls.ca)?,
+        cert_pem: read(&boot.tls.cert)?,
+        key_pem: read(&boot.tls.key)?,
+    };
+    let params = match &boot.params_file {
+        Some(path) => {
+            let loaded = duet_params::load_toml(&read(path)?)
+                .map_err(|e| anyhow::anyhow!("{}:\n{e}", path.display()))?;
+            for warning in &loaded.warnings {
+                tracing::warn!("{}: {warning}", path.display());
+            }
+            loaded.params
+        }
+        None => duet_params::ServerParams::default(),
+    };
+    let epochs = EpochStore::open(&boot.data_dir)
+        .with_context(|| format!("cannot use the data directory {}", boot.data_dir.display()))?;
+    let epoch = epochs.load().context("cannot read the stored epoch")?;
+    let events = EventLog::open(&boot.data_dir).context("cannot open the event log")?;
+    let me = boot.me().clone();
+    let arbiter_listener = bind(me.arbiter_addr(), "role arbiter").await?;
+    let link_listener = bind(me.link_addr(), "link").await?;
+    let http_listener = bind(boot.http_listen_addr(), "HTTP API").await?;
+
+    let engine = Engine::new(
+        Config {
+            this: boot.server_id(),
+            release: Release(boot.release()),
+            modes: boot.modes(),
+            gateways: gateways().iter().map(ToString::to_string).collect(),
+            peer_address: Some(boot.peer().address.to_string()),
+        },
+        params.clone(),
+    );
+    let (status, _) = watch::channel(NodeStatus {
+        node: boot.this.clone(),
+        server: format!("{:?}", boot.server_id()),
+        role: duet_link::protocol::Role::Starting,
+        state: State::Init,
+        serving: false,
+        epoch,
+        release: boot.release(),
+        manual_switch_only: boot.manual_switch_only,
+        automatic: !boot.manual_switch_only,
+        main_link_up: false,
+        aux_link_up: false,
+        file_replication_running: true,
+        last_switch_reason: None,
+        switchovers: 0,
+        peer: PeerView {
+            name: boot.peer().name.clone(),
+            ..PeerView::default()
+        },
+    });
+    let (driver_tx, driver_rx) = mpsc::channel(DRIVER_INBOX_MAX);
+    let shared = Arc::new(Shared {
+        server_tls: server_config(&identity)?,
+        client_tls: client_config(&identity)?,
+        status,
+        events,
+        supervisor: Supervisor::default(),
+        driver: driver_tx,
+        monitored_module: params.monitored_module.subsystem(),
+        boot,
+    });
+    tracing::info!(
+        "node {} listening: arbiter {}, link {}, HTTP {}",
+        me.name,
+        me.arbiter_addr(),
+        me.link_addr(),
+        shared.boot.http_listen_addr()
+    );
+    let tasks = [
+        tokio::spawn(crate::arbiter::serve(shared.clone(), arbiter_listener)),
+        tokio::spawn(crate::link::serve(shared.clone(), link_listener)),
+        tokio::spawn(watch_peer(shared.clone())),
+        tokio::spawn({
+            let app = crate::http::router(shared.clone());
+            async move {
+                if let Err(e) = axum::serve(http_listener, app).await {
+                    tracing::error!("HTTP API stopped: {e}");
+                }
+            }
+        }),
+    ];
+    let driver = Driver::new(shared.clone(), driver_rx, engine, epochs, epoch, prober);
+    driver.run(stop).await;
+    for task in tasks {
+        task.abort();
+    }
+    shared.supervisor.stop();
+    Ok(())
+}

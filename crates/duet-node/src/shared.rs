@@ -1,0 +1,142 @@
+//! What the node's tasks share: the bootstrap, TLS configs, the current
+//! status (a watch channel: the arbiter, link server and API read it without
+//! waiting on the driver), the event log, the modules, and the driver's inbox.
+
+use std::sync::Arc;
+
+use duet_link::protocol::{Body, Envelope, PROTOCOL_VERSION, Role, RoleInfo};
+use duet_switchover::{Conn, Event, State};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::bootstrap::Bootstrap;
+use crate::events::EventLog;
+use crate::supervisor::Supervisor;
+
+/// What this node last learned about its peer.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PeerView {
+    pub name: String,
+    pub reachable: bool,
+    pub role: Option<Role>,
+    pub state: Option<State>,
+    pub epoch: Option<u64>,
+    pub release: Option<String>,
+    pub manual_switch_only: Option<bool>,
+}
+
+/// The node's status, as the API and `duet ctl status` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub node: String,
+    /// "A" or "B": which of the seed's SwitchoverServer A/B this node is.
+    pub server: String,
+    pub role: Role,
+    pub state: State,
+    /// Serving as the active node right now.
+    pub serving: bool,
+    pub epoch: u64,
+    pub release: String,
+    pub manual_switch_only: bool,
+    /// Switches by itself when the active node fails (not manual, not Upgrade).
+    pub automatic: bool,
+    pub main_link_up: bool,
+    pub aux_link_up: bool,
+    pub file_replication_running: bool,
+    pub last_switch_reason: Option<String>,
+    pub switchovers: u64,
+    pub peer: PeerView,
+}
+
+/// Messages to the driver, the task that owns the engine.
+pub enum DriverMsg {
+    Engine(Event),
+    /// A link connection to the active node is established.
+    LinkUp {
+        conn: Conn,
+        tx: mpsc::Sender<Envelope>,
+        active_epoch: u64,
+    },
+    /// Something showed this epoch (a peer's message, a client).
+    EpochSeen(u64),
+    /// The peer answered (or not) a role query.
+    Peer(Option<PeerAnswer>),
+    /// An administrator asks for a switch; the answer says whether it was
+    /// refused and why.
+    Switch {
+        force: bool,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct PeerAnswer {
+    pub node: String,
+    pub epoch: u64,
+    pub release: String,
+    pub info: RoleInfo,
+}
+
+/// Bound on messages waiting for the driver; senders that find it full drop
+/// their message (the engine's own timeouts cover a lost answer).
+pub const DRIVER_INBOX_MAX: usize = 1024;
+
+pub struct Shared {
+    pub boot: Bootstrap,
+    pub server_tls: Arc<tokio_rustls::rustls::ServerConfig>,
+    pub client_tls: Arc<tokio_rustls::rustls::ClientConfig>,
+    pub status: watch::Sender<NodeStatus>,
+    pub events: EventLog,
+    pub supervisor: Supervisor,
+    pub driver: mpsc::Sender<DriverMsg>,
+    /// The monitored module's subsystem name (from Switchover Monitoring).
+    pub monitored_module: &'static str,
+}
+
+impl Shared {
+    pub fn status(&self) -> NodeStatus {
+        self.status.borrow().clone()
+    }
+
+    pub fn serving(&self) -> bool {
+        self.status.borrow().serving
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.status.borrow().epoch
+    }
+
+    /// Wraps a message in this node's envelope.
+    pub fn envelope(&self, body: Body) -> Envelope {
+        let status = self.status.borrow();
+        Envelope {
+            version: PROTOCOL_VERSION,
+            node: status.node.clone(),
+            epoch: status.epoch,
+            release: status.release.clone(),
+            body,
+        }
+    }
+
+    pub fn role_info(&self) -> RoleInfo {
+        let status = self.status.borrow();
+        RoleInfo {
+            role: status.role,
+            state: status.state,
+            manual_switch_only: status.manual_switch_only,
+        }
+    }
+
+    /// Tells the driver about an epoch seen in a message, when it is newer.
+    pub fn saw_epoch(&self, epoch: u64) {
+        if epoch > self.epoch() {
+            let _ = self.driver.try_send(DriverMsg::EpochSeen(epoch));
+        }
+    }
+
+    pub fn to_driver(&self, msg: DriverMsg) {
+        if self.driver.try_send(msg).is_err() {
+            tracing::warn!("the driver's inbox is full; a message was dropped");
+        }
+    }
+}

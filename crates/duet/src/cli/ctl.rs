@@ -1,0 +1,306 @@
+//! `duet ctl`: the control panel on the command line (the seed's Switchover
+//! Control Panel and SwitchoverCtrlU): status of both nodes, a manual
+//! switch, and the event logs.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use anyhow::{Context, anyhow, bail};
+use base64::Engine as _;
+use duet_link::protocol::Role;
+use duet_node::bootstrap::Bootstrap;
+use duet_node::events::LoggedEvent;
+use duet_node::shared::NodeStatus;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A node's HTTP address, e.g. http://127.0.0.1:8080; give both nodes.
+    #[arg(long = "node", value_name = "URL", global = true)]
+    nodes: Vec<String>,
+    /// Take both nodes' addresses from a bootstrap file instead.
+    #[arg(long, value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+    /// A user with the Remote Control right (for switch).
+    #[arg(long, env = "DUET_USER", global = true)]
+    user: Option<String>,
+    #[arg(long, env = "DUET_PASSWORD", hide_env_values = true, global = true)]
+    password: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Both nodes: names, roles, switchover state, mode, releases, epoch,
+    /// link and replication health, last switch reason.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask the backup to become active, after confirmation.
+    Switch {
+        /// Do not ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+        /// Switch even if file replication is reported stopped.
+        #[arg(long)]
+        force: bool,
+        /// The seed's /Immediate: switch at once, no questions (a master
+        /// administrator needs no Remote Control right for it).
+        #[arg(long)]
+        immediate: bool,
+    },
+    /// The event logs of both nodes, merged in time order.
+    Events {
+        /// How many of the latest entries to show.
+        #[arg(long, default_value_t = 50)]
+        last: usize,
+    },
+}
+
+struct Node {
+    url: String,
+}
+
+const HTTP_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(HTTP_TIMEOUT))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn nodes(args: &Args) -> anyhow::Result<Vec<Node>> {
+    let mut urls = args.nodes.clone();
+    if let Some(path) = &args.config {
+        let boot = Bootstrap::load(path)?;
+        for n in [&boot.server_a, &boot.server_b] {
+            urls.push(format!("http://{}", n.http_addr()));
+        }
+    }
+    if urls.is_empty() {
+        bail!("say which nodes to talk to: --node URL (twice) or --config BOOTSTRAP_FILE");
+    }
+    Ok(urls
+        .into_iter()
+        .map(|u| Node {
+            url: u.trim_end_matches('/').to_string(),
+        })
+        .collect())
+}
+
+fn status_of(node: &Node) -> anyhow::Result<NodeStatus> {
+    let mut response = agent()
+        .get(&format!("{}/api/status", node.url))
+        .call()
+        .map_err(|e| anyhow!("{}: {e}", node.url))?;
+    response
+        .body_mut()
+        .read_json()
+        .map_err(|e| anyhow!("{}: unexpected answer: {e}", node.url))
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let nodes = nodes(&args)?;
+    match args.command {
+        Command::Status { json } => status(&nodes, json),
+        Command::Switch {
+            yes,
+            force,
+            immediate,
+        } => switch(&nodes, args.user, args.password, yes, force, immediate),
+        Command::Events { last } => events(&nodes, last),
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Starting => "starting",
+        Role::Active => "active",
+        Role::Backup => "backup",
+        Role::Inactive => "inactive",
+    }
+}
+
+fn status(nodes: &[Node], json: bool) -> anyhow::Result<()> {
+    let answers: Vec<(&Node, anyhow::Result<NodeStatus>)> =
+        nodes.iter().map(|n| (n, status_of(n))).collect();
+    if json {
+        let list: Vec<serde_json::Value> = answers
+            .iter()
+            .map(|(n, s)| match s {
+                Ok(s) => serde_json::to_value(s).unwrap_or_default(),
+                Err(e) => serde_json::json!({"url": n.url, "error": e.to_string()}),
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    println!(
+        "{:<10} {:<6} {:<9} {:<19} {:<7} {:<10} {:>5}  {:<9} LAST SWITCH",
+        "NODE", "SERVER", "ROLE", "STATE", "MODE", "RELEASE", "EPOCH", "MAIN/AUX"
+    );
+    let mut warnings = Vec::new();
+    for (node, answer) in &answers {
+        match answer {
+            Ok(s) => {
+                let links = if s.role == Role::Backup {
+                    format!(
+                        "{}/{}",
+                        if s.main_link_up { "up" } else { "down" },
+                        if s.aux_link_up { "up" } else { "down" }
+                    )
+                } else {
+                    "-".into()
+                };
+                println!(
+                    "{:<10} {:<6} {:<9} {:<19} {:<7} {:<10} {:>5}  {:<9} {}",
+                    s.node,
+                    s.server,
+                    role_name(s.role),
+                    s.state.seed_name(),
+                    if s.automatic { "auto" } else { "manual" },
+                    s.release,
+                    s.epoch,
+                    links,
+                    s.last_switch_reason.as_deref().unwrap_or("-")
+                );
+                if s.role == Role::Backup && !s.file_replication_running {
+                    warnings.push(format!(
+                        "{}: the backup server has detected that file replication from the primary has stopped",
+                        s.node
+                    ));
+                }
+                if !s.automatic && s.role == Role::Backup {
+                    warnings.push(format!("{}: running in Manual Switch Only mode", s.node));
+                }
+            }
+            Err(e) => println!("{:<10} unreachable: {e}", node.url),
+        }
+    }
+    let actives: Vec<&NodeStatus> = answers
+        .iter()
+        .filter_map(|(_, a)| a.as_ref().ok())
+        .filter(|s| s.serving)
+        .collect();
+    if actives.is_empty() {
+        warnings.push("no node is serving as active".into());
+    }
+    for w in warnings {
+        println!("warning: {w}");
+    }
+    Ok(())
+}
+
+fn ask(question: &str) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!("{question}\nconfirmation is needed: run with --yes to confirm without a terminal");
+    }
+    print!("{question} [y/N] ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "Yes"))
+}
+
+fn switch(
+    nodes: &[Node],
+    user: Option<String>,
+    password: Option<String>,
+    yes: bool,
+    mut force: bool,
+    immediate: bool,
+) -> anyhow::Result<()> {
+    let backup = nodes
+        .iter()
+        .filter_map(|n| status_of(n).ok().map(|s| (n, s)))
+        .find(|(_, s)| s.role == Role::Backup)
+        .ok_or_else(|| {
+            anyhow!("no node is watching as backup, so there is nothing to switch to")
+        })?;
+    let (node, status) = backup;
+    if !immediate
+        && !yes
+        && !ask(&format!(
+            "Are you sure you wish to initiate Switchover to backup {}?",
+            status.node
+        ))?
+    {
+        bail!("switch cancelled");
+    }
+    if !status.file_replication_running && !force && !immediate {
+        println!(
+            "warning: file replication from the primary may not be running; files changed recently may be missing on {}",
+            status.node
+        );
+        if !yes && !ask("Switch anyway?")? {
+            bail!("switch cancelled");
+        }
+        force = true;
+    }
+    let user = user.ok_or_else(|| {
+        anyhow!("give a user with the Remote Control right: --user NAME (or DUET_USER)")
+    })?;
+    let password =
+        password.ok_or_else(|| anyhow!("give the user's password: --password or DUET_PASSWORD"))?;
+    let credentials =
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let mut response = agent()
+        .post(&format!("{}/api/switch", node.url))
+        .header("authorization", &format!("Basic {credentials}"))
+        .send_json(serde_json::json!({"force": force, "immediate": immediate}))
+        .map_err(|e| anyhow!("{}: {e}", node.url))?;
+    let code = response.status().as_u16();
+    let body: serde_json::Value = response.body_mut().read_json().unwrap_or_default();
+    if code != 202 {
+        bail!(
+            "{} refused the switch ({code}): {}",
+            status.node,
+            body["error"].as_str().unwrap_or("no reason given")
+        );
+    }
+    println!("Switch requested on {}.", status.node);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(15) {
+        if let Ok(s) = status_of(node).context("status")
+            && s.serving
+        {
+            println!("{} is now the active node in epoch {}.", s.node, s.epoch);
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!(
+        "{} accepted the request but is not active after 15 s; see `duet ctl events`",
+        status.node
+    )
+}
+
+fn events(nodes: &[Node], last: usize) -> anyhow::Result<()> {
+    let mut all: Vec<(String, LoggedEvent)> = Vec::new();
+    for node in nodes {
+        let answer = agent()
+            .get(&format!("{}/api/events?after=0&limit=5000", node.url))
+            .call()
+            .and_then(|mut r| r.body_mut().read_json::<Vec<LoggedEvent>>());
+        match answer {
+            Ok(list) => all.extend(list.into_iter().map(|e| (node.url.clone(), e))),
+            Err(e) => eprintln!("{}: {e}", node.url),
+        }
+    }
+    all.sort_by_key(|(_, e)| e.at_unix_ms);
+    let skip = all.len().saturating_sub(last);
+    for (url, e) in all.into_iter().skip(skip) {
+        let at = humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(e.at_unix_ms));
+        println!(
+            "{at}  {:<8} {:<16} {}  (from {url})",
+            e.node,
+            format!("{:?}", e.topic),
+            e.message
+        );
+    }
+    Ok(())
+}

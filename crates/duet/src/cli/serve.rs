@@ -1,0 +1,48 @@
+//! `duet serve`: run one node of the pair.
+
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+use duet_node::bootstrap::Bootstrap;
+use duet_params::StartupModes;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The node's bootstrap file (see `duet config check`).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// The seed's command-line modes: /ForceBackup, /ManualSwitchOnly (also
+    /// accepted as --force-backup, --manual-switch-only).
+    #[arg(value_name = "MODE", allow_hyphen_values = true)]
+    modes: Vec<String>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut boot = Bootstrap::load(&args.config)?;
+    let modes = StartupModes::parse(args.modes.iter().map(String::as_str))?;
+    boot.force_backup |= modes.force_backup;
+    boot.manual_switch_only |= modes.manual_switch_only;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .init();
+    let runtime =
+        tokio::runtime::Runtime::new().map_err(|e| anyhow!("cannot start the runtime: {e}"))?;
+    runtime.block_on(duet_node::node::run(boot, stop_signal()))
+}
+
+/// Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("stopping");
+}

@@ -1,0 +1,495 @@
+//! Runs a real pair of `duet serve` processes for tests, on loopback or in
+//! network namespaces of its own, samples both nodes' status every 50 ms and
+//! checks the fencing invariants on every sample. Everything it creates is
+//! removed when it is dropped; every wait is bounded.
+
+#![allow(dead_code)]
+
+pub mod netns;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use duet_node::shared::NodeStatus;
+
+pub const DUET: &str = env!("CARGO_BIN_EXE_duet");
+pub const USER: &str = "admin";
+pub const PASSWORD: &str = "correct-horse";
+
+/// Where a node runs and how the test reaches it.
+#[derive(Clone, Debug)]
+pub struct Placement {
+    /// The node's switchover address (pair network).
+    pub address: String,
+    /// The address the test uses for the node's HTTP API.
+    pub control: String,
+    pub arbiter_port: u16,
+    pub link_port: u16,
+    pub http_port: u16,
+    /// The namespace the process runs in, if any.
+    pub netns: Option<String>,
+}
+
+pub struct Node {
+    pub name: String,
+    pub config: PathBuf,
+    pub placement: Placement,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Node {
+    pub fn url(&self) -> String {
+        format!(
+            "http://{}:{}",
+            self.placement.control, self.placement.http_port
+        )
+    }
+
+    pub fn start(&mut self, modes: &[&str]) {
+        assert!(self.child.is_none(), "{} is already running", self.name);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("node log");
+        let mut command = match &self.placement.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, DUET]);
+                c
+            }
+            None => Command::new(DUET),
+        };
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config)
+            .args(modes)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        self.child = Some(command.spawn().expect("start duet serve"));
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// `kill -9`: the process dies without a word.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    pub fn status(&self) -> Option<NodeStatus> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_millis(400)))
+            .build()
+            .into();
+        agent
+            .get(&format!("{}/api/status", self.url()))
+            .call()
+            .ok()?
+            .body_mut()
+            .read_json()
+            .ok()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// POSTs JSON to the node's API with the test credentials (or none);
+    /// returns the status code and body.
+    pub fn post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+        credentials: Option<(&str, &str)>,
+    ) -> (u16, String) {
+        use base64::Engine as _;
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(5)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut request = agent.post(&format!("{}{path}", self.url()));
+        if let Some((user, password)) = credentials {
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            request = request.header("authorization", &format!("Basic {token}"));
+        }
+        let mut response = request.send_json(body).expect("HTTP request");
+        let code = response.status().as_u16();
+        (
+            code,
+            response.body_mut().read_to_string().unwrap_or_default(),
+        )
+    }
+
+    pub fn fault(&self, module: &str, fault: &str) {
+        let (code, body) = self.post(
+            "/api/fault",
+            serde_json::json!({"module": module, "fault": fault}),
+            Some((USER, PASSWORD)),
+        );
+        assert_eq!(code, 202, "fault injection on {}: {body}", self.name);
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .arg("-CONT")
+                .arg(child.id().to_string())
+                .status();
+        }
+        self.kill9();
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub at: Instant,
+    pub node: usize,
+    pub status: Option<NodeStatus>,
+}
+
+/// Polls both nodes every 50 ms and checks, on every sample: no two nodes
+/// serve in the same epoch, and no node serves an epoch older than one it
+/// has already reported.
+pub struct Sampler {
+    samples: Arc<Mutex<Vec<Sample>>>,
+    violations: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sampler {
+    fn start(urls: [String; 2], names: [String; 2]) -> Sampler {
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let violations = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (samples, violations, stop) = (samples.clone(), violations.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .timeout_global(Some(Duration::from_millis(300)))
+                    .build()
+                    .into();
+                let get = |url: &str| -> Option<NodeStatus> {
+                    agent
+                        .get(&format!("{url}/api/status"))
+                        .call()
+                        .ok()?
+                        .body_mut()
+                        .read_json()
+                        .ok()
+                };
+                let mut highest_known = [0u64; 2];
+                let mut last_serving: [Option<u64>; 2] = [None, None];
+                while !stop.load(Ordering::SeqCst) {
+                    let now = Instant::now();
+                    for (i, url) in urls.iter().enumerate() {
+                        let status = get(url);
+                        if let Some(s) = &status {
+                            if s.serving && s.epoch < highest_known[i] {
+                                violations.lock().unwrap().push(format!(
+                                    "{} serves epoch {} after reporting epoch {}",
+                                    names[i], s.epoch, highest_known[i]
+                                ));
+                            }
+                            if s.serving && s.peer.epoch.is_some_and(|e| e > s.epoch) {
+                                violations.lock().unwrap().push(format!(
+                                    "{} serves epoch {} while it knows its peer holds epoch {:?}",
+                                    names[i], s.epoch, s.peer.epoch
+                                ));
+                            }
+                            highest_known[i] = highest_known[i].max(s.epoch);
+                            last_serving[i] = s.serving.then_some(s.epoch);
+                        } else {
+                            last_serving[i] = None;
+                        }
+                        samples.lock().unwrap().push(Sample {
+                            at: now,
+                            node: i,
+                            status,
+                        });
+                    }
+                    if let (Some(x), Some(y)) = (last_serving[0], last_serving[1])
+                        && x == y
+                    {
+                        violations
+                            .lock()
+                            .unwrap()
+                            .push(format!("both nodes serve as active in epoch {x}"));
+                    }
+                    std::thread::sleep(Duration::from_millis(50).saturating_sub(now.elapsed()));
+                }
+            })
+        };
+        Sampler {
+            samples,
+            violations,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn violations(&self) -> Vec<String> {
+        self.violations.lock().unwrap().clone()
+    }
+
+    pub fn samples(&self) -> Vec<Sample> {
+        self.samples.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+pub struct Pair {
+    pub dir: tempfile::TempDir,
+    pub nodes: [Node; 2],
+    pub sampler: Option<Sampler>,
+}
+
+/// Settings for one test's pair.
+#[derive(Clone, Debug, Default)]
+pub struct Setup {
+    /// Server parameters (TOML lines) for both nodes.
+    pub params: String,
+    /// Extra bootstrap lines per node (a, b).
+    pub extra: [String; 2],
+    /// Releases per node (a, b); the program's version when empty.
+    pub releases: [String; 2],
+}
+
+/// The fast profile, for tests that want switches in well under a second.
+pub fn fast_params() -> String {
+    duet_params::FAST_PROFILE_TOML.to_string()
+}
+
+impl Pair {
+    pub fn new(placements: [Placement; 2], setup: Setup) -> Pair {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let status = Command::new(DUET)
+            .args(["certs", "init", "--nodes", "a,b", "--out"])
+            .arg(dir.path().join("certs"))
+            .stdout(Stdio::null())
+            .status()
+            .expect("duet certs init");
+        assert!(status.success());
+        std::fs::write(dir.path().join("params.toml"), &setup.params).unwrap();
+        let names = ["a", "b"];
+        let nodes = [0, 1].map(|i| {
+            let name = names[i];
+            let config = dir.path().join(format!("{name}.toml"));
+            let node = |p: &Placement, n: &str| {
+                format!(
+                    "name = \"{n}\"\naddress = \"{}\"\narbiter_port = {}\nlink_port = {}\nhttp_port = {}\n",
+                    p.address, p.arbiter_port, p.link_port, p.http_port
+                )
+            };
+            let release = if setup.releases[i].is_empty() {
+                String::new()
+            } else {
+                format!("release = \"{}\"\n", setup.releases[i])
+            };
+            let http_listen = if placements[i].netns.is_some() {
+                "http_listen = \"0.0.0.0\"\n"
+            } else {
+                ""
+            };
+            let text = format!(
+                "this = \"{name}\"\ndata_dir = \"data-{name}\"\nparams_file = \"params.toml\"\n{release}{http_listen}{}\n\
+                 [server_a]\n{}\n[server_b]\n{}\n\
+                 [tls]\nca = \"certs/ca.pem\"\ncert = \"certs/{name}.pem\"\nkey = \"certs/{name}.key\"\n\n\
+                 [[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\nremote_control = true\nmaster = true\n\n\
+                 [[users]]\nname = \"viewer\"\npassword = \"just-looking\"\n\n\
+                 [fault_injection]\nenabled = true\n",
+                setup.extra[i],
+                node(&placements[0], "a"),
+                node(&placements[1], "b"),
+            );
+            std::fs::write(&config, text).unwrap();
+            Node {
+                name: name.to_string(),
+                config,
+                placement: placements[i].clone(),
+                log: dir.path().join(format!("{name}.log")),
+                child: None,
+            }
+        });
+        Pair {
+            dir,
+            nodes,
+            sampler: None,
+        }
+    }
+
+    /// A pair on 127.0.0.1 with free ports.
+    pub fn loopback(setup: Setup) -> Pair {
+        let port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let placement = || Placement {
+            address: "127.0.0.1".into(),
+            control: "127.0.0.1".into(),
+            arbiter_port: port(),
+            link_port: port(),
+            http_port: port(),
+            netns: None,
+        };
+        Pair::new([placement(), placement()], setup)
+    }
+
+    pub fn start_sampling(&mut self) {
+        self.sampler = Some(Sampler::start(
+            [self.nodes[0].url(), self.nodes[1].url()],
+            [self.nodes[0].name.clone(), self.nodes[1].name.clone()],
+        ));
+    }
+
+    /// Starts a, then b, and waits until a is active and b is backup with
+    /// both links up.
+    pub fn start(&mut self) {
+        self.nodes[0].start(&[]);
+        self.nodes[1].start(&[]);
+        self.wait_until(Duration::from_secs(20), "a active, b backup with both links up", |p| {
+            let (a, b) = (p.nodes[0].status(), p.nodes[1].status());
+            matches!((a, b), (Some(a), Some(b)) if a.serving && !b.serving && b.main_link_up && b.aux_link_up
+                && b.peer.role == Some(duet_link::protocol::Role::Active))
+        });
+        self.start_sampling();
+    }
+
+    /// Waits for `what`, failing the test with both logs after `limit`.
+    pub fn wait_until(
+        &self,
+        limit: Duration,
+        what: &str,
+        done: impl Fn(&Pair) -> bool,
+    ) -> Duration {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if done(self) {
+                return start.elapsed();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "timed out after {limit:?} waiting for: {what}\n{}",
+            self.logs()
+        );
+    }
+
+    /// Checks that `what` stays true for `period`.
+    pub fn holds_for(&self, period: Duration, what: &str, ok: impl Fn(&Pair) -> bool) {
+        let start = Instant::now();
+        while start.elapsed() < period {
+            assert!(ok(self), "no longer true: {what}\n{}", self.logs());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        format!(
+            "--- a.log ---\n{}\n--- b.log ---\n{}",
+            tail(&self.nodes[0].log(), 60),
+            tail(&self.nodes[1].log(), 60)
+        )
+    }
+
+    /// Fails the test if a fencing invariant broke.
+    pub fn assert_invariants(&self) {
+        if let Some(s) = &self.sampler {
+            let start = Instant::now();
+            while s.samples().len() < 10 && start.elapsed() < Duration::from_secs(3) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            assert!(s.samples().len() >= 10, "the sampler took too few samples");
+            let v = s.violations();
+            assert!(
+                v.is_empty(),
+                "fencing invariants broken: {v:#?}\n{}",
+                self.logs()
+            );
+        }
+    }
+
+    pub fn ctl(&self, args: &[&str]) -> std::process::Output {
+        Command::new(DUET)
+            .arg("ctl")
+            .args([
+                "--node",
+                &self.nodes[0].url(),
+                "--node",
+                &self.nodes[1].url(),
+            ])
+            .args(args)
+            .env("DUET_USER", USER)
+            .env("DUET_PASSWORD", PASSWORD)
+            .stdin(Stdio::null())
+            .output()
+            .expect("duet ctl")
+    }
+
+    pub fn data_dir(&self, node: usize) -> PathBuf {
+        self.dir
+            .path()
+            .join(format!("data-{}", self.nodes[node].name))
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+pub fn serving(status: &Option<NodeStatus>) -> bool {
+    status.as_ref().is_some_and(|s| s.serving)
+}
+
+/// Reads the event log file of a node.
+pub fn event_messages(data_dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(data_dir.join("events.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| {
+            format!(
+                "{}: {}",
+                v["node"].as_str().unwrap_or(""),
+                v["message"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}

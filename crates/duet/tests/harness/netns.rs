@@ -1,0 +1,212 @@
+//! A lab of network namespaces for the pair: `a` and `b` each have a
+//! pair-network interface into a third namespace `g` (a bridge that is also
+//! their gateway at .254 and the NetTest host at .253), plus a control
+//! interface to the test process, which watches both nodes over it even
+//! while the pair network is cut. Only these namespaces' own addresses are
+//! used. Dropping the lab deletes the namespaces.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::Placement;
+
+pub const GATEWAY: &str = "10.77.0.254";
+pub const NET_TEST: &str = "10.77.0.253";
+
+pub struct Lab {
+    pub ns: [String; 2],
+    pub gw: String,
+    host_veths: Vec<String>,
+    control: [String; 2],
+}
+
+static LABS: AtomicU32 = AtomicU32::new(0);
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+impl Lab {
+    /// Creates the lab, or says why it cannot (then the caller skips).
+    pub fn create() -> Result<Lab, String> {
+        if Command::new("ip").arg("-V").output().is_err() {
+            return Err("the ip command (iproute2) is not installed".into());
+        }
+        let k = LABS.fetch_add(1, Ordering::SeqCst);
+        let id = format!("d{}{k}", std::process::id() % 10_000);
+        let ns = [format!("{id}a"), format!("{id}b")];
+        let gw = format!("{id}g");
+        let mut lab = Lab {
+            ns: ns.clone(),
+            gw: gw.clone(),
+            host_veths: Vec::new(),
+            control: [String::new(), String::new()],
+        };
+        for n in [&ns[0], &ns[1], &gw] {
+            ip(&["netns", "add", n])?;
+        }
+        ip(&["-n", &gw, "link", "add", "br0", "type", "bridge"])?;
+        ip(&["-n", &gw, "link", "set", "br0", "up"])?;
+        ip(&["-n", &gw, "link", "set", "lo", "up"])?;
+        ip(&[
+            "-n",
+            &gw,
+            "addr",
+            "add",
+            &format!("{GATEWAY}/24"),
+            "dev",
+            "br0",
+        ])?;
+        ip(&[
+            "-n",
+            &gw,
+            "addr",
+            "add",
+            &format!("{NET_TEST}/24"),
+            "dev",
+            "br0",
+        ])?;
+        for (i, n) in ns.iter().enumerate() {
+            let host = i + 1;
+            ip(&[
+                "link",
+                "add",
+                "p0",
+                "netns",
+                n,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &format!("g{host}"),
+                "netns",
+                &gw,
+            ])?;
+            ip(&["-n", n, "link", "set", "lo", "up"])?;
+            ip(&[
+                "-n",
+                n,
+                "addr",
+                "add",
+                &format!("10.77.0.{host}/24"),
+                "dev",
+                "p0",
+            ])?;
+            ip(&["-n", n, "link", "set", "p0", "up"])?;
+            ip(&[
+                "-n",
+                &gw,
+                "link",
+                "set",
+                &format!("g{host}"),
+                "master",
+                "br0",
+            ])?;
+            ip(&["-n", &gw, "link", "set", &format!("g{host}"), "up"])?;
+            ip(&["-n", n, "route", "add", "default", "via", GATEWAY])?;
+            // The control network: one /30-like /24 per node per lab.
+            let subnet = 2 * (k % 120) + i as u32 + 1;
+            let host_veth = format!("{id}c{i}");
+            ip(&[
+                "link", "add", &host_veth, "type", "veth", "peer", "name", "c0", "netns", n,
+            ])?;
+            lab.host_veths.push(host_veth.clone());
+            ip(&[
+                "addr",
+                "add",
+                &format!("10.78.{subnet}.1/24"),
+                "dev",
+                &host_veth,
+            ])?;
+            ip(&["link", "set", &host_veth, "up"])?;
+            ip(&[
+                "-n",
+                n,
+                "addr",
+                "add",
+                &format!("10.78.{subnet}.2/24"),
+                "dev",
+                "c0",
+            ])?;
+            ip(&["-n", n, "link", "set", "c0", "up"])?;
+            lab.control[i] = format!("10.78.{subnet}.2");
+        }
+        Ok(lab)
+    }
+
+    pub fn placements(&self) -> [Placement; 2] {
+        [0, 1].map(|i| Placement {
+            address: format!("10.77.0.{}", i + 1),
+            control: self.control[i].clone(),
+            arbiter_port: 3633,
+            link_port: 3634,
+            http_port: 8080,
+            netns: Some(self.ns[i].clone()),
+        })
+    }
+
+    /// Cuts node `i` off the pair network at the bridge: from the other
+    /// node's side it vanished (no reset, no ICMP).
+    pub fn cut(&self, i: usize) {
+        ip(&[
+            "-n",
+            &self.gw,
+            "link",
+            "set",
+            &format!("g{}", i + 1),
+            "down",
+        ])
+        .expect("cut");
+    }
+
+    pub fn repair(&self, i: usize) {
+        ip(&["-n", &self.gw, "link", "set", &format!("g{}", i + 1), "up"]).expect("repair");
+    }
+
+    /// Node `i`'s own network interface goes down.
+    pub fn own_network_down(&self, i: usize) {
+        ip(&["-n", &self.ns[i], "link", "set", "p0", "down"]).expect("link down");
+    }
+
+    pub fn own_network_up(&self, i: usize) {
+        ip(&["-n", &self.ns[i], "link", "set", "p0", "up"]).expect("link up");
+        let _ = ip(&["-n", &self.ns[i], "route", "add", "default", "via", GATEWAY]);
+    }
+
+    /// The NetTest host stops answering ICMP (its address is removed).
+    pub fn net_test_down(&self) {
+        ip(&[
+            "-n",
+            &self.gw,
+            "addr",
+            "del",
+            &format!("{NET_TEST}/24"),
+            "dev",
+            "br0",
+        ])
+        .expect("NetTest down");
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for veth in &self.host_veths {
+            let _ = ip(&["link", "del", veth]);
+        }
+        for n in self.ns.iter().chain([&self.gw]) {
+            let _ = ip(&["netns", "del", n]);
+        }
+    }
+}
