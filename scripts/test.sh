@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests need (none yet beyond the Rust toolchain).
-DEBIAN_PACKAGES=()
+# Debian packages the tests need: iproute2 for the network-namespace tests
+# (which also need root; they skip with a message without it).
+DEBIAN_PACKAGES=(iproute2)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -1,0 +1,119 @@
+//! The pair in network namespaces of its own, with faults made for real:
+//! the pair network cut (a partition, from the backup's side a vanished
+//! host), the backup's own network down, and a WAN failure with NetTest.
+//! Needs root (to create namespaces); skips with a message otherwise.
+
+mod harness;
+
+use std::time::Duration;
+
+use harness::netns::{Lab, NET_TEST};
+use harness::{Pair, Setup, fast_params, serving};
+
+fn lab() -> Option<Lab> {
+    match Lab::create() {
+        Ok(lab) => Some(lab),
+        Err(why) => {
+            eprintln!(
+                "skipping: cannot create network namespaces ({why}); run as root with iproute2"
+            );
+            None
+        }
+    }
+}
+
+fn pair(lab: &Lab, extra_params: &str) -> Pair {
+    let mut pair = Pair::new(
+        lab.placements(),
+        Setup {
+            params: format!("{}\n{extra_params}\n", fast_params()),
+            ..Setup::default()
+        },
+    );
+    pair.start();
+    pair
+}
+
+fn b_active(p: &Pair) -> bool {
+    serving(&p.nodes[1].status())
+}
+
+#[test]
+fn a_partition_makes_the_backup_take_over_and_the_old_active_steps_down_when_it_heals() {
+    let Some(lab) = lab() else { return };
+    let pair = pair(&lab, "");
+    lab.cut(0);
+    pair.wait_until(Duration::from_secs(15), "b active", b_active);
+    assert_eq!(
+        pair.nodes[1]
+            .status()
+            .unwrap()
+            .last_switch_reason
+            .as_deref(),
+        Some("Loss of Connection to Notifier")
+    );
+    // Cut off, a cannot know yet; it serves an older epoch meanwhile.
+    lab.repair(0);
+    pair.wait_until(
+        Duration::from_secs(15),
+        "a stepped down and rejoined as backup",
+        |p| {
+            p.nodes[0]
+                .status()
+                .is_some_and(|s| !s.serving && s.main_link_up && s.aux_link_up)
+        },
+    );
+    assert!(pair.nodes[0].log().contains("rejoining the pair as backup"));
+    pair.assert_invariants();
+}
+
+#[test]
+fn the_backups_own_network_going_down_does_not_make_it_switch() {
+    let Some(lab) = lab() else { return };
+    let pair = pair(&lab, "\"Switchover Disable Gateway Ping\" = \"No\"");
+    lab.own_network_down(1);
+    pair.holds_for(Duration::from_secs(4), "b not active", |p| !b_active(p));
+    assert!(
+        pair.nodes[1].log().contains("'GatewayUnreachable'"),
+        "{}",
+        pair.logs()
+    );
+    lab.own_network_up(1);
+    pair.wait_until(
+        Duration::from_secs(15),
+        "b backup again with links up",
+        |p| {
+            p.nodes[1]
+                .status()
+                .is_some_and(|s| !s.serving && s.main_link_up && s.aux_link_up)
+        },
+    );
+    assert!(serving(&pair.nodes[0].status()));
+    pair.assert_invariants();
+}
+
+#[test]
+fn a_vanished_primary_with_gateway_ping_on_is_switched_from_at_once() {
+    let Some(lab) = lab() else { return };
+    let pair = pair(&lab, "\"Switchover Disable Gateway Ping\" = \"No\"");
+    lab.cut(0);
+    pair.wait_until(Duration::from_secs(15), "b active", b_active);
+    let b = pair.nodes[1].status().unwrap();
+    assert_eq!(b.last_switch_reason.as_deref(), Some("Primary Unreachable"));
+    assert!(pair.nodes[1].log().contains("'GatewayReached'"));
+    pair.assert_invariants();
+}
+
+#[test]
+fn a_wan_failure_seen_through_net_test_does_not_make_the_backup_switch() {
+    let Some(lab) = lab() else { return };
+    let pair = pair(&lab, &format!("\"Switchover NetTest B\" = \"{NET_TEST}\""));
+    // The far site, with its NetTest host, drops off the WAN.
+    lab.net_test_down();
+    lab.cut(0);
+    pair.holds_for(Duration::from_secs(4), "b not active", |p| !b_active(p));
+    let b = pair.nodes[1].status().unwrap();
+    assert_eq!(b.state.seed_name(), "StateError", "{}", pair.logs());
+    assert!(pair.nodes[1].log().contains("'NetTestUnreachable'"));
+    pair.assert_invariants();
+}
