@@ -9,6 +9,7 @@ pub mod events;
 pub mod hooks;
 pub mod http;
 pub mod link;
+pub mod local_pair;
 pub mod node;
 pub mod probe;
 pub mod shared;

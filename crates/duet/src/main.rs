@@ -16,6 +16,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a local pair on loopback with certificates made on the fly, show
+    /// both nodes' roles and events live, and kill the active node or ask for
+    /// a switch to watch the backup take over: the first thing to try.
+    Demo(cli::demo::Args),
     /// Run the switchover engine against a simulated active node and print
     /// what the backup would do: the timeline in the seed's log style and
     /// the outcome. Try a parameter change here before making it.
@@ -37,6 +41,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => cli::demo::run(args),
         Command::Simulate(args) => cli::simulate::run(args),
         Command::Params(args) => cli::params::run(args),
         Command::Serve(args) => cli::serve::run(args),

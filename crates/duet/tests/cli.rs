@@ -155,3 +155,33 @@ fn a_random_seed_replays_identically() {
     assert_eq!(a, b);
     assert!(a["violation"].is_null());
 }
+
+#[test]
+fn the_demo_runs_a_pair_shows_the_takeover_and_cleans_up() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_duet"))
+        .args(["demo", "--seconds", "12"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    stdin.write_all(b"k\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("a: ACTIVE (StatePrimary"), "{text}");
+    assert!(text.contains(">>> kill -9 a"), "{text}");
+    assert!(text.contains("b: ACTIVE (StatePrimary"), "{text}");
+    assert!(
+        text.contains("b: Switchover Service: Switch Initiated"),
+        "{text}"
+    );
+    let dir = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Stopped both nodes and removed "))
+        .expect("a final line")
+        .trim_end_matches('.');
+    assert!(!std::path::Path::new(dir).exists(), "{dir} left behind");
+}

@@ -117,3 +117,18 @@ fn a_wan_failure_seen_through_net_test_does_not_make_the_backup_switch() {
     assert!(pair.nodes[1].log().contains("'NetTestUnreachable'"));
     pair.assert_invariants();
 }
+
+#[test]
+fn kill_9_of_the_active_in_its_namespace_switches_and_it_rejoins_as_backup() {
+    let Some(lab) = lab() else { return };
+    let mut pair = pair(&lab, "");
+    pair.nodes[0].kill9();
+    pair.wait_until(Duration::from_secs(10), "b active", b_active);
+    pair.nodes[0].start(&[]);
+    pair.wait_until(Duration::from_secs(10), "a backup with links up", |p| {
+        p.nodes[0]
+            .status()
+            .is_some_and(|s| !s.serving && s.main_link_up && s.aux_link_up)
+    });
+    pair.assert_invariants();
+}

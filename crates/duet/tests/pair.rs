@@ -303,3 +303,38 @@ fn strangers_and_garbage_on_the_link_are_refused_and_the_pair_carries_on() {
     );
     pair.assert_invariants();
 }
+
+#[test]
+fn commence_and_discontinue_hooks_run_on_role_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("hooks.log");
+    let line = |event: &str| {
+        format!(
+            "echo \"{event} $DUET_EVENT $DUET_NODE $DUET_EPOCH\" >> {}",
+            record.display()
+        )
+    };
+    let mut pair = Pair::loopback(Setup {
+        params: fast_params(),
+        hooks: duet_node::bootstrap::Hooks {
+            commence: vec![line("C")],
+            discontinue: vec![line("D")],
+            webhooks: Vec::new(),
+        },
+        ..Setup::default()
+    });
+    pair.start();
+    let out = pair.ctl(&["switch", "--yes"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    pair.wait_until(Duration::from_secs(5), "hooks ran", |_| {
+        let text = std::fs::read_to_string(&record).unwrap_or_default();
+        text.contains("C commence b") && text.contains("D discontinue a")
+    });
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert!(text.contains("C commence a 2"), "a's own start: {text}");
+    pair.assert_invariants();
+}

@@ -3,6 +3,7 @@
 pub mod certs;
 pub mod config;
 pub mod ctl;
+pub mod demo;
 pub mod params;
 pub mod serve;
 pub mod simulate;

@@ -282,10 +282,9 @@ pub struct Pair {
 pub struct Setup {
     /// Server parameters (TOML lines) for both nodes.
     pub params: String,
-    /// Extra bootstrap lines per node (a, b).
-    pub extra: [String; 2],
     /// Releases per node (a, b); the program's version when empty.
     pub releases: [String; 2],
+    pub hooks: duet_node::bootstrap::Hooks,
 }
 
 /// The fast profile, for tests that want switches in well under a second.
@@ -295,54 +294,48 @@ pub fn fast_params() -> String {
 
 impl Pair {
     pub fn new(placements: [Placement; 2], setup: Setup) -> Pair {
+        use duet_node::bootstrap::User;
+        use duet_node::local_pair::{NodeSpec, PairSpec, write};
         let dir = tempfile::tempdir().expect("temp dir");
-        let status = Command::new(DUET)
-            .args(["certs", "init", "--nodes", "a,b", "--out"])
-            .arg(dir.path().join("certs"))
-            .stdout(Stdio::null())
-            .status()
-            .expect("duet certs init");
-        assert!(status.success());
-        std::fs::write(dir.path().join("params.toml"), &setup.params).unwrap();
         let names = ["a", "b"];
-        let nodes = [0, 1].map(|i| {
-            let name = names[i];
-            let config = dir.path().join(format!("{name}.toml"));
-            let node = |p: &Placement, n: &str| {
-                format!(
-                    "name = \"{n}\"\naddress = \"{}\"\narbiter_port = {}\nlink_port = {}\nhttp_port = {}\n",
-                    p.address, p.arbiter_port, p.link_port, p.http_port
-                )
-            };
-            let release = if setup.releases[i].is_empty() {
-                String::new()
-            } else {
-                format!("release = \"{}\"\n", setup.releases[i])
-            };
-            let http_listen = if placements[i].netns.is_some() {
-                "http_listen = \"0.0.0.0\"\n"
-            } else {
-                ""
-            };
-            let text = format!(
-                "this = \"{name}\"\ndata_dir = \"data-{name}\"\nparams_file = \"params.toml\"\n{release}{http_listen}{}\n\
-                 [server_a]\n{}\n[server_b]\n{}\n\
-                 [tls]\nca = \"certs/ca.pem\"\ncert = \"certs/{name}.pem\"\nkey = \"certs/{name}.key\"\n\n\
-                 [[users]]\nname = \"{USER}\"\npassword = \"{PASSWORD}\"\nremote_control = true\nmaster = true\n\n\
-                 [[users]]\nname = \"viewer\"\npassword = \"just-looking\"\n\n\
-                 [fault_injection]\nenabled = true\n",
-                setup.extra[i],
-                node(&placements[0], "a"),
-                node(&placements[1], "b"),
-            );
-            std::fs::write(&config, text).unwrap();
-            Node {
-                name: name.to_string(),
-                config,
-                placement: placements[i].clone(),
-                log: dir.path().join(format!("{name}.log")),
-                child: None,
-            }
+        let spec = PairSpec {
+            nodes: [0, 1].map(|i| {
+                let p = &placements[i];
+                NodeSpec {
+                    name: names[i].to_string(),
+                    address: p.address.parse().expect("an IP address"),
+                    arbiter_port: p.arbiter_port,
+                    link_port: p.link_port,
+                    http_port: p.http_port,
+                    http_listen: p.netns.as_ref().map(|_| "0.0.0.0".parse().unwrap()),
+                    release: Some(setup.releases[i].clone()).filter(|r| !r.is_empty()),
+                }
+            }),
+            params_toml: setup.params.clone(),
+            users: vec![
+                User {
+                    name: USER.into(),
+                    password: PASSWORD.into(),
+                    remote_control: true,
+                    master: true,
+                },
+                User {
+                    name: "viewer".into(),
+                    password: "just-looking".into(),
+                    remote_control: false,
+                    master: false,
+                },
+            ],
+            fault_injection: true,
+            hooks: setup.hooks.clone(),
+        };
+        let configs = write(dir.path(), &spec).expect("write the pair's files");
+        let nodes = [0, 1].map(|i| Node {
+            name: names[i].to_string(),
+            config: configs[i].clone(),
+            placement: placements[i].clone(),
+            log: dir.path().join(format!("{}.log", names[i])),
+            child: None,
         });
         Pair {
             dir,
@@ -353,13 +346,7 @@ impl Pair {
 
     /// A pair on 127.0.0.1 with free ports.
     pub fn loopback(setup: Setup) -> Pair {
-        let port = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        };
+        let port = || duet_node::local_pair::free_port([127, 0, 0, 1].into()).expect("a free port");
         let placement = || Placement {
             address: "127.0.0.1".into(),
             control: "127.0.0.1".into(),

@@ -1,0 +1,122 @@
+//! Writes everything a pair needs into a directory: the pair's certificates
+//! (`certs/`), a parameter file and one bootstrap file per node. Used by
+//! `duet certs init`, `duet demo` and the process tests.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use crate::bootstrap::{Bootstrap, FaultInjection, Hooks, NodeEntry, TlsPaths, User};
+
+/// Writes ca.pem, ca.key and NAME.pem/NAME.key for both nodes into `out`
+/// (which must be new or empty); keys are readable by the owner only.
+pub fn write_certs(out: &Path, a: &str, b: &str) -> anyhow::Result<()> {
+    if out.exists()
+        && out
+            .read_dir()
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        bail!(
+            "{} exists and is not empty; choose a new directory",
+            out.display()
+        );
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let pki = duet_link::pki::create_pair(&format!("{a}-{b}"), &[a, b])?;
+    let write = |name: String, text: &str, secret: bool| -> anyhow::Result<()> {
+        let path = out.join(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        if secret {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(())
+    };
+    write("ca.pem".into(), &pki.ca.cert_pem, false)?;
+    write("ca.key".into(), &pki.ca.key_pem, true)?;
+    for (name, issued) in &pki.nodes {
+        write(format!("{name}.pem"), &issued.cert_pem, false)?;
+        write(format!("{name}.key"), &issued.key_pem, true)?;
+    }
+    Ok(())
+}
+
+/// One node of a pair to write.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    pub name: String,
+    pub address: IpAddr,
+    pub arbiter_port: u16,
+    pub link_port: u16,
+    pub http_port: u16,
+    pub http_listen: Option<IpAddr>,
+    pub release: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PairSpec {
+    pub nodes: [NodeSpec; 2],
+    /// The server parameter file's text (TOML).
+    pub params_toml: String,
+    pub users: Vec<User>,
+    pub fault_injection: bool,
+    pub hooks: Hooks,
+}
+
+impl NodeSpec {
+    fn entry(&self) -> NodeEntry {
+        NodeEntry {
+            name: self.name.clone(),
+            address: self.address,
+            arbiter_port: self.arbiter_port,
+            link_port: self.link_port,
+            http_port: self.http_port,
+        }
+    }
+}
+
+/// Writes certificates, `params.toml` and `NAME.toml` bootstrap files into
+/// `dir`; returns the bootstrap files' paths (a, b).
+pub fn write(dir: &Path, spec: &PairSpec) -> anyhow::Result<[PathBuf; 2]> {
+    let [a, b] = &spec.nodes;
+    write_certs(&dir.join("certs"), &a.name, &b.name)?;
+    std::fs::write(dir.join("params.toml"), &spec.params_toml)?;
+    let mut paths = Vec::new();
+    for node in [a, b] {
+        let boot = Bootstrap {
+            this: node.name.clone(),
+            server_a: a.entry(),
+            server_b: b.entry(),
+            data_dir: PathBuf::from(format!("data-{}", node.name)),
+            tls: TlsPaths {
+                ca: "certs/ca.pem".into(),
+                cert: format!("certs/{}.pem", node.name).into(),
+                key: format!("certs/{}.key", node.name).into(),
+            },
+            users: spec.users.clone(),
+            http_listen: node.http_listen,
+            params_file: Some("params.toml".into()),
+            release: node.release.clone(),
+            force_backup: false,
+            manual_switch_only: false,
+            fault_injection: FaultInjection {
+                enabled: spec.fault_injection,
+            },
+            hooks: spec.hooks.clone(),
+        };
+        let path = dir.join(format!("{}.toml", node.name));
+        std::fs::write(&path, toml::to_string(&boot)?)?;
+        paths.push(path);
+    }
+    Ok([paths[0].clone(), paths[1].clone()])
+}
+
+/// A free TCP port on `address` (the port is released again at once, so a
+/// racing process could take it; good enough for local pairs).
+pub fn free_port(address: IpAddr) -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind((address, 0))?
+        .local_addr()?
+        .port())
+}

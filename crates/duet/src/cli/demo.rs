@@ -1,0 +1,300 @@
+//! `duet demo`: a local pair on loopback with certificates made on the fly,
+//! its roles and event logs shown live, and commands to kill the active node,
+//! ask for a switch, hang a module, or restart a stopped node.
+
+use std::io::BufRead;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use base64::Engine as _;
+use duet_link::protocol::Role;
+use duet_node::bootstrap::User;
+use duet_node::events::LoggedEvent;
+use duet_node::local_pair::{NodeSpec, PairSpec, free_port, write};
+use duet_node::shared::NodeStatus;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Server parameters for the pair (TOML); the fast profile by default.
+    #[arg(long, value_name = "FILE")]
+    params: Option<PathBuf>,
+    /// Stop by itself after this many seconds instead of waiting for q or Ctrl-C.
+    #[arg(long, value_name = "SECONDS")]
+    seconds: Option<u64>,
+}
+
+const USER: &str = "demo";
+const PASSWORD: &str = "demo-password";
+
+struct DemoNode {
+    name: String,
+    config: PathBuf,
+    url: String,
+    log: PathBuf,
+    child: Option<Child>,
+    last_seq: u64,
+}
+
+impl DemoNode {
+    fn start(&mut self) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
+        let child = Command::new(std::env::current_exe()?)
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("cannot start a node")?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn status(&self, agent: &ureq::Agent) -> Option<NodeStatus> {
+        agent
+            .get(&format!("{}/api/status", self.url))
+            .call()
+            .ok()?
+            .body_mut()
+            .read_json()
+            .ok()
+    }
+
+    fn new_events(&mut self, agent: &ureq::Agent) -> Vec<LoggedEvent> {
+        let url = format!("{}/api/events?after={}", self.url, self.last_seq);
+        let events: Vec<LoggedEvent> = agent
+            .get(&url)
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_json().ok())
+            .unwrap_or_default();
+        if let Some(last) = events.last() {
+            self.last_seq = last.seq;
+        }
+        // Each node's own entries; copies from the peer show in its log.
+        events.into_iter().filter(|e| e.node == self.name).collect()
+    }
+}
+
+impl Drop for DemoNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn describe(name: &str, status: &Option<NodeStatus>) -> String {
+    match status {
+        None => format!("{name}: down"),
+        Some(s) => {
+            let role = match s.role {
+                Role::Active => "ACTIVE",
+                Role::Backup => "backup",
+                Role::Starting => "starting",
+                Role::Inactive => "inactive",
+            };
+            let links = if s.role == Role::Backup {
+                format!(
+                    ", links {}/{}",
+                    if s.main_link_up { "up" } else { "down" },
+                    if s.aux_link_up { "up" } else { "down" }
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                "{name}: {role} ({}, epoch {}{links})",
+                s.state.seed_name(),
+                s.epoch
+            )
+        }
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let params_toml = match &args.params {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+        None => duet_params::FAST_PROFILE_TOML.to_string(),
+    };
+    duet_params::load_toml(&params_toml).map_err(|e| anyhow::anyhow!("parameters:\n{e}"))?;
+    let dir = tempfile::Builder::new().prefix("duet-demo-").tempdir()?;
+    let loopback: IpAddr = [127, 0, 0, 1].into();
+    let spec_node = |name: &str| -> anyhow::Result<NodeSpec> {
+        Ok(NodeSpec {
+            name: name.into(),
+            address: loopback,
+            arbiter_port: free_port(loopback)?,
+            link_port: free_port(loopback)?,
+            http_port: free_port(loopback)?,
+            http_listen: None,
+            release: None,
+        })
+    };
+    let spec = PairSpec {
+        nodes: [spec_node("a")?, spec_node("b")?],
+        params_toml,
+        users: vec![User {
+            name: USER.into(),
+            password: PASSWORD.into(),
+            remote_control: true,
+            master: true,
+        }],
+        fault_injection: true,
+        hooks: Default::default(),
+    };
+    let configs = write(dir.path(), &spec)?;
+    let mut nodes: Vec<DemoNode> = spec
+        .nodes
+        .iter()
+        .zip(configs)
+        .map(|(n, config)| DemoNode {
+            name: n.name.clone(),
+            config,
+            url: format!("http://{}:{}", n.address, n.http_port),
+            log: dir.path().join(format!("{}.log", n.name)),
+            child: None,
+            last_seq: 0,
+        })
+        .collect();
+    for node in &mut nodes {
+        node.start()?;
+    }
+    println!(
+        "duet demo: a pair of nodes, a and b, on 127.0.0.1 (files in {}).",
+        dir.path().display()
+    );
+    for n in &nodes {
+        println!("  {} API: {}/api/status", n.name, n.url);
+    }
+    println!("Commands (then Enter): k = kill -9 the active node, s = ask the backup to switch,");
+    println!(
+        "  h = hang the active node's monitored module, r = restart stopped nodes, q = quit.\n"
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                });
+                stop.store(true, Ordering::SeqCst);
+            }
+        });
+    }
+    let (commands_tx, commands) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+            if commands_tx.send(line.trim().to_string()).is_err() {
+                break;
+            }
+        }
+    });
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_millis(500)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let started = Instant::now();
+    let mut shown = String::new();
+    let credentials =
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    while !stop.load(Ordering::SeqCst)
+        && args
+            .seconds
+            .is_none_or(|s| started.elapsed() < Duration::from_secs(s))
+    {
+        let at = started.elapsed().as_secs_f64();
+        let statuses: Vec<Option<NodeStatus>> = nodes.iter().map(|n| n.status(&agent)).collect();
+        let line = format!(
+            "{} | {}",
+            describe("a", &statuses[0]),
+            describe("b", &statuses[1])
+        );
+        if line != shown {
+            println!("[{at:7.3} s] {line}");
+            shown = line;
+        }
+        for node in &mut nodes {
+            for e in node.new_events(&agent) {
+                println!("[{at:7.3} s]     {}: {}", e.node, e.message);
+            }
+        }
+        while let Ok(command) = commands.try_recv() {
+            let active = statuses
+                .iter()
+                .position(|s| s.as_ref().is_some_and(|s| s.serving));
+            let backup = statuses
+                .iter()
+                .position(|s| s.as_ref().is_some_and(|s| s.role == Role::Backup));
+            match (command.as_str(), active, backup) {
+                ("q", _, _) => stop.store(true, Ordering::SeqCst),
+                ("k", Some(i), _) => {
+                    println!("[{at:7.3} s] >>> kill -9 {}", nodes[i].name);
+                    nodes[i].kill();
+                }
+                ("h", Some(i), _) => {
+                    println!(
+                        "[{at:7.3} s] >>> hang the interactions module on {}",
+                        nodes[i].name
+                    );
+                    let _ = agent
+                        .post(&format!("{}/api/fault", nodes[i].url))
+                        .header("authorization", &format!("Basic {credentials}"))
+                        .send_json(serde_json::json!({"module": "interactions", "fault": "hang"}));
+                }
+                ("s", _, Some(i)) => {
+                    println!("[{at:7.3} s] >>> ask {} to switch", nodes[i].name);
+                    let answer = agent
+                        .post(&format!("{}/api/switch", nodes[i].url))
+                        .header("authorization", &format!("Basic {credentials}"))
+                        .send_json(serde_json::json!({"force": false}));
+                    if let Ok(mut r) = answer {
+                        if r.status().as_u16() != 202 {
+                            println!(
+                                "    refused: {}",
+                                r.body_mut().read_to_string().unwrap_or_default()
+                            );
+                        }
+                    }
+                }
+                ("r", _, _) => {
+                    for node in nodes.iter_mut().filter(|n| n.child.is_none()) {
+                        println!("[{at:7.3} s] >>> restart {}", node.name);
+                        node.start()?;
+                    }
+                }
+                ("k" | "h", None, _) => println!("    no node is active"),
+                ("s", _, None) => println!("    no node is backup"),
+                ("", _, _) => {}
+                (other, _, _) => println!("    unknown command {other:?}: k, s, h, r or q"),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for node in &mut nodes {
+        node.kill();
+    }
+    println!("Stopped both nodes and removed {}.", dir.path().display());
+    Ok(())
+}
