@@ -269,13 +269,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                         .post(&format!("{}/api/switch", nodes[i].url))
                         .header("authorization", &format!("Basic {credentials}"))
                         .send_json(serde_json::json!({"force": false}));
-                    if let Ok(mut r) = answer {
-                        if r.status().as_u16() != 202 {
-                            println!(
-                                "    refused: {}",
-                                r.body_mut().read_to_string().unwrap_or_default()
-                            );
-                        }
+                    if let Ok(mut r) = answer
+                        && r.status().as_u16() != 202
+                    {
+                        println!(
+                            "    refused: {}",
+                            r.body_mut().read_to_string().unwrap_or_default()
+                        );
                     }
                 }
                 ("r", _, _) => {
