@@ -132,12 +132,20 @@ where
         }
     });
     let mut serving = shared.status.subscribe();
+    // This node's own event-log entries go to the backup too.
+    let mut own_events = shared.events.subscribe();
     let result = loop {
         tokio::select! {
             biased;
             changed = serving.changed() => {
                 if changed.is_err() || !serving.borrow().serving {
                     break Err("this node stopped serving".to_string());
+                }
+            }
+            event = own_events.recv() => {
+                if let Some(e) = event.ok().filter(|e| e.node == shared.boot.this) {
+                    let record = duet_switchover::Record { topic: e.topic, level: e.level, message: e.message };
+                    let _ = tx.try_send(shared.envelope(Body::EventCopy { at_unix_ms: e.at_unix_ms, record }));
                 }
             }
             frame = stream.next() => {
@@ -257,6 +265,10 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
         };
         shared.saw_epoch(envelope.epoch);
         let event = match envelope.body {
+            Body::EventCopy { at_unix_ms, record } => {
+                shared.events.append(&peer.name, at_unix_ms, &record);
+                continue;
+            }
             Body::NotifierPong { id } => Event::NotifierReply { id },
             Body::ModulePong { id, incarnation } => Event::ModuleReply { id, incarnation },
             Body::ModuleRejected { id } => Event::ModuleRejected { id },

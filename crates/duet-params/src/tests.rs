@@ -309,3 +309,10 @@ fn only_dynamic_parameters_change_on_a_running_node() {
         vec!["Switchover Max Restarts changed; the new value takes effect when this node restarts"]
     );
 }
+
+#[test]
+fn the_lan_profile_loads_cleanly() {
+    let loaded = load_toml(include_str!("../../../profiles/lan.toml")).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(loaded.params.primary_monitor_ping_delay_ms(), 100);
+}

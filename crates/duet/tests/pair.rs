@@ -245,6 +245,12 @@ fn switching_needs_the_remote_control_right() {
     );
     assert_eq!(code, 409, "{body}");
     assert!(body.contains("already the active server"), "{body}");
+    // The active's own event-log entries reach the backup's log too.
+    pair.wait_until(Duration::from_secs(3), "a's entry in b's log", |p| {
+        event_messages(&p.data_dir(1)).iter().any(|m| {
+            m.starts_with("a: Switch request refused: this server is already the active server")
+        })
+    });
     assert!(pair.nodes[1].log().contains("refused switch"));
     assert!(!b_active(&pair));
     pair.assert_invariants();
