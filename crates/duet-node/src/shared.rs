@@ -48,6 +48,16 @@ pub struct NodeStatus {
     pub peer: PeerView,
 }
 
+impl NodeStatus {
+    /// The backup's link health as `main/aux` ("up/down"); `None` for a node
+    /// that is not watching an active one.
+    pub fn links(&self) -> Option<String> {
+        let word = |up: bool| if up { "up" } else { "down" };
+        (self.role == Role::Backup)
+            .then(|| format!("{}/{}", word(self.main_link_up), word(self.aux_link_up)))
+    }
+}
+
 /// Messages to the driver, the task that owns the engine.
 pub enum DriverMsg {
     Engine(Event),

@@ -147,15 +147,7 @@ fn status(nodes: &[Node], json: bool) -> anyhow::Result<()> {
     for (node, answer) in &answers {
         match answer {
             Ok(s) => {
-                let links = if s.role == Role::Backup {
-                    format!(
-                        "{}/{}",
-                        if s.main_link_up { "up" } else { "down" },
-                        if s.aux_link_up { "up" } else { "down" }
-                    )
-                } else {
-                    "-".into()
-                };
+                let links = s.links().unwrap_or_else(|| "-".into());
                 println!(
                     "{:<10} {:<6} {:<9} {:<19} {:<7} {:<10} {:>5}  {:<9} {}",
                     s.node,

@@ -108,15 +108,10 @@ fn describe(name: &str, status: &Option<NodeStatus>) -> String {
                 Role::Starting => "starting",
                 Role::Inactive => "inactive",
             };
-            let links = if s.role == Role::Backup {
-                format!(
-                    ", links {}/{}",
-                    if s.main_link_up { "up" } else { "down" },
-                    if s.aux_link_up { "up" } else { "down" }
-                )
-            } else {
-                String::new()
-            };
+            let links = s
+                .links()
+                .map(|l| format!(", links {l}"))
+                .unwrap_or_default();
             format!(
                 "{name}: {role} ({}, epoch {}{links})",
                 s.state.seed_name(),
