@@ -5,6 +5,7 @@
 //! error that closes the connection; it never reaches the node's logic.
 
 use bytes::{Bytes, BytesMut};
+use duet_params::ServerId;
 use duet_switchover::{Conn, Record, State};
 use serde::{Deserialize, Serialize};
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
@@ -41,13 +42,17 @@ pub struct RoleInfo {
     pub role: Role,
     pub state: State,
     pub manual_switch_only: bool,
+    /// Which of SwitchoverServer A and B the sender believes it is; two
+    /// nodes claiming the same letter have mismatched bootstrap files.
+    pub server: ServerId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Body {
-    /// The backup opens a link connection.
+    /// The backup opens a link connection, saying which of A and B it is.
     Hello {
         conn: Conn,
+        server: ServerId,
     },
     /// The active node accepts it.
     Welcome,
@@ -118,11 +123,13 @@ impl Decoder for FrameCodec {
         let Some(frame) = self.frames.decode(src)? else {
             return Ok(None);
         };
-        let envelope: Envelope = postcard::from_bytes(&frame)?;
-        if envelope.version != PROTOCOL_VERSION {
-            return Err(FrameError::Version(envelope.version));
+        // The version comes first, so a peer of another version is named as
+        // such even if the rest of its layout differs.
+        let (version, _) = postcard::take_from_bytes::<u16>(&frame)?;
+        if version != PROTOCOL_VERSION {
+            return Err(FrameError::Version(version));
         }
-        Ok(Some(envelope))
+        Ok(Some(postcard::from_bytes(&frame)?))
     }
 }
 

@@ -20,8 +20,9 @@ pub const QUERY_TIMEOUT_MS: u64 = 1_000;
 /// Answers role queries from the peer.
 pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
     let acceptor = TlsAcceptor::from(shared.server_tls.clone());
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(crate::link::HANDSHAKES_MAX));
     loop {
-        let Ok((tcp, from)) = listener.accept().await else {
+        let Some((tcp, from, permit)) = crate::link::accept(&listener, &handshakes).await else {
             continue;
         };
         let shared = shared.clone();
@@ -38,7 +39,6 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
                 let mut framed = Framed::new(tls, FrameCodec::default());
                 match framed.next().await {
                     Some(Ok(envelope)) if envelope.body == Body::RoleQuery => {
-                        shared.saw_epoch(envelope.epoch);
                         let answer = shared.envelope(Body::RoleAnswer(shared.role_info()));
                         let _ = framed.send(answer).await;
                     }
@@ -54,42 +54,62 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
             if answered.is_err() {
                 tracing::warn!("role arbiter: the connection from {from} took too long; closed");
             }
+            drop(permit);
         });
     }
 }
 
-/// Asks the peer for its role; `None` when it cannot be reached in time.
-pub async fn query(shared: &Shared) -> Option<PeerAnswer> {
+/// Why a role query got no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryFailure {
+    /// Nothing answered in time: the peer is down or cut off.
+    Unreachable,
+    /// Something answered but the exchange failed; says what to fix.
+    Failed(String),
+}
+
+/// Asks the peer for its role.
+pub async fn query(shared: &Shared) -> Result<PeerAnswer, QueryFailure> {
     let peer = shared.boot.peer();
     let attempt = async {
-        let tcp = TcpStream::connect(peer.arbiter_addr()).await.ok()?;
+        let tcp = TcpStream::connect(peer.arbiter_addr())
+            .await
+            .map_err(|_| QueryFailure::Unreachable)?;
         let _ = tcp.set_nodelay(true);
         let connector = TlsConnector::from(shared.client_tls.clone());
-        let name = peer_name(&peer.name).ok()?;
-        let tls = match connector.connect(name, tcp).await {
-            Ok(tls) => tls,
-            Err(e) => {
-                tracing::warn!("role arbiter: TLS with {} failed: {e}", peer.name);
-                return None;
-            }
-        };
+        let name = peer_name(&peer.name).map_err(|e| QueryFailure::Failed(e.to_string()))?;
+        let tls = connector.connect(name, tcp).await.map_err(|e| {
+            QueryFailure::Failed(format!(
+                "TLS with {} failed ({e}); check both nodes use certificates from the same `duet certs init`",
+                peer.name
+            ))
+        })?;
         let mut framed = Framed::new(tls, FrameCodec::default());
-        framed.send(shared.envelope(Body::RoleQuery)).await.ok()?;
+        framed
+            .send(shared.envelope(Body::RoleQuery))
+            .await
+            .map_err(|e| QueryFailure::Failed(e.to_string()))?;
         match framed.next().await {
             Some(Ok(envelope)) => match envelope.body {
-                Body::RoleAnswer(info) => Some(PeerAnswer {
+                Body::RoleAnswer(info) => Ok(PeerAnswer {
                     node: envelope.node,
                     epoch: envelope.epoch,
                     release: envelope.release,
                     info,
                 }),
-                _ => None,
+                other => Err(QueryFailure::Failed(format!("unexpected answer {other:?}"))),
             },
-            _ => None,
+            Some(Err(e)) => Err(QueryFailure::Failed(format!(
+                "{} answered with {e}",
+                peer.name
+            ))),
+            None => Err(QueryFailure::Failed(format!(
+                "{} closed the connection",
+                peer.name
+            ))),
         }
     };
     tokio::time::timeout(Duration::from_millis(QUERY_TIMEOUT_MS), attempt)
         .await
-        .ok()
-        .flatten()
+        .unwrap_or(Err(QueryFailure::Unreachable))
 }

@@ -28,6 +28,9 @@ use crate::shared::{DriverMsg, NodeStatus, PeerAnswer, PeerView, Shared};
 /// How often the peer is asked for its role (to notice a newer active, or
 /// an active to rejoin).
 pub const PEER_WATCH_MS: u64 = 500;
+/// An inactive node whose peer stays silent this many watches in a row
+/// starts again as the seed's fail-safe start prescribes.
+const INACTIVE_SILENT_WATCHES: u32 = 6;
 
 pub struct Driver {
     shared: Arc<Shared>,
@@ -44,6 +47,8 @@ pub struct Driver {
     switch_reply: Option<oneshot::Sender<Result<(), String>>>,
     switchovers: u64,
     peer: PeerView,
+    inactive_silent_watches: u32,
+    mismatch_reported: bool,
 }
 
 impl Driver {
@@ -74,6 +79,8 @@ impl Driver {
             switch_reply: None,
             switchovers: 0,
             peer,
+            inactive_silent_watches: 0,
+            mismatch_reported: false,
         }
     }
 
@@ -86,7 +93,7 @@ impl Driver {
         tokio::pin!(stop);
         let mode = tokio::select! {
             mode = self.discover_role() => mode,
-            _ = &mut stop => return self.shutdown(),
+            _ = &mut stop => return self.shutdown().await,
         };
         self.apply(Event::Start(mode));
         loop {
@@ -104,14 +111,38 @@ impl Driver {
                 _ = sleep_until(deadline) => self.apply(Event::Tick),
             }
         }
-        self.shutdown();
+        self.shutdown().await;
     }
 
-    fn shutdown(mut self) {
+    /// Stops, giving the Discontinue hooks a bounded time to finish.
+    async fn shutdown(mut self) {
         self.apply(Event::Shutdown);
         if self.serving {
-            self.stop_serving("this node is shutting down");
+            let hooks = self.stop_serving("this node is shutting down");
+            let _ = tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(hooks))
+                .await;
         }
+    }
+
+    /// The peer claims the same SwitchoverServer letter as this node.
+    fn mismatched(&mut self, answer: &PeerAnswer) -> bool {
+        let mine = self.shared.boot.server_id();
+        if answer.info.server != mine {
+            self.mismatch_reported = false;
+            return false;
+        }
+        if !self.mismatch_reported {
+            self.mismatch_reported = true;
+            self.record(Record {
+                topic: Topic::Switchover,
+                level: duet_switchover::Level::Error,
+                message: format!(
+                    "{} and {} both say they are SwitchoverServer {mine:?}: the bootstrap files disagree. Make server_a and server_b the same in both; until then this node ignores its peer",
+                    answer.node, self.shared.boot.this
+                ),
+            });
+        }
+        true
     }
 
     /// The seed's start-up: ask the peer; a live active peer makes this node
@@ -121,6 +152,16 @@ impl Driver {
         let mut unanswered = 0;
         loop {
             let answer = arbiter::query(&self.shared).await;
+            if let Err(arbiter::QueryFailure::Failed(why)) = &answer {
+                self.note(format!(
+                    "The peer's role arbiter answered but the query failed: {why}"
+                ));
+            }
+            let answer = answer.ok();
+            if answer.as_ref().is_some_and(|a| self.mismatched(a)) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
             self.note_peer(answer.as_ref());
             self.publish();
             match answer {
@@ -149,6 +190,10 @@ impl Driver {
     /// Records what the peer said; the caller publishes the status.
     fn note_peer(&mut self, answer: Option<&PeerAnswer>) {
         self.peer.reachable = answer.is_some();
+        if answer.is_none() {
+            self.peer.role = None;
+            self.peer.state = None;
+        }
         if let Some(a) = answer {
             self.max_seen = self.max_seen.max(a.epoch);
             self.peer.role = Some(a.info.role);
@@ -185,6 +230,18 @@ impl Driver {
             }
             DriverMsg::EpochSeen(epoch) => self.epoch_seen(epoch),
             DriverMsg::Peer(answer) => {
+                if answer.as_ref().is_some_and(|a| self.mismatched(a)) {
+                    return;
+                }
+                self.inactive_silent_watches = match (&answer, self.engine.state()) {
+                    (None, State::Inactive) => self.inactive_silent_watches + 1,
+                    _ => 0,
+                };
+                if self.inactive_silent_watches >= INACTIVE_SILENT_WATCHES {
+                    self.inactive_silent_watches = 0;
+                    self.note("The peer has not answered for 3 s while this node was inactive: starting again (fail-safe)".into());
+                    self.apply(Event::Start(ServiceMode::PeerUnreachable));
+                }
                 // Step down before the newer epoch shows in the status.
                 if let Some(a) = answer.as_ref().filter(|a| a.info.role == Role::Active) {
                     if self.serving && a.epoch > self.epoch {
@@ -240,7 +297,11 @@ impl Driver {
                 let prober = self.prober.clone();
                 let shared = self.shared.clone();
                 tokio::spawn(async move {
-                    let Some(ip) = resolve(&address).await else {
+                    let Some(ip) = tokio::time::timeout(timeout, resolve(&address))
+                        .await
+                        .ok()
+                        .flatten()
+                    else {
                         tracing::warn!("cannot resolve {address} for an echo check");
                         return;
                     };
@@ -256,7 +317,9 @@ impl Driver {
                     .to_driver(DriverMsg::Engine(Event::StartupComplete));
             }
             Command::BecomePrimary(activation) => self.become_active(activation),
-            Command::StopServing => self.stop_serving("a newer epoch is active elsewhere"),
+            Command::StopServing => {
+                self.stop_serving("a newer epoch is active elsewhere");
+            }
             Command::RefuseSwitch { why } => {
                 if let Some(reply) = self.switch_reply.take() {
                     let _ = reply.send(Err(why));
@@ -311,7 +374,10 @@ impl Driver {
 
     fn become_active(&mut self, activation: Activation) {
         let server = self.shared.boot.server_id();
-        let epoch = next_epoch(self.epoch.max(self.max_seen), server);
+        let Some(epoch) = next_epoch(self.epoch.max(self.max_seen), server) else {
+            self.note("The epochs are exhausted: not serving; remove the epoch files of both nodes to start over".into());
+            return;
+        };
         if let Err(e) = self.epochs.store(epoch) {
             self.record(Record {
                 topic: Topic::Switchover,
@@ -339,12 +405,13 @@ impl Driver {
         hooks::fire(&self.shared, HookEvent::Commence, epoch);
     }
 
-    fn stop_serving(&mut self, why: &str) {
+    /// Stops serving at once; returns the Discontinue hooks under way.
+    fn stop_serving(&mut self, why: &str) -> Vec<JoinHandle<()>> {
         self.serving = false;
         self.publish();
         self.shared.supervisor.stop();
         self.note(format!("Stopped serving: {why}"));
-        hooks::fire(&self.shared, HookEvent::Discontinue, self.epoch);
+        hooks::fire(&self.shared, HookEvent::Discontinue, self.epoch)
     }
 
     fn publish(&self) {
@@ -408,10 +475,19 @@ async fn resolve(address: &str) -> Option<IpAddr> {
 /// Asks the peer for its role every [`PEER_WATCH_MS`] and tells the driver.
 pub async fn watch_peer(shared: Arc<Shared>) {
     let mut interval = tokio::time::interval(Duration::from_millis(PEER_WATCH_MS));
+    let mut last_failure: Option<String> = None;
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
         let answer = arbiter::query(&shared).await;
-        shared.to_driver(DriverMsg::Peer(answer));
+        match &answer {
+            Err(arbiter::QueryFailure::Failed(why)) if last_failure.as_ref() != Some(why) => {
+                tracing::warn!("role arbiter: {why}");
+                last_failure = Some(why.clone());
+            }
+            Ok(_) => last_failure = None,
+            _ => {}
+        }
+        shared.to_driver(DriverMsg::Peer(answer.ok()));
     }
 }

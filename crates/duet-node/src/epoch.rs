@@ -8,17 +8,18 @@ use std::path::{Path, PathBuf};
 
 use duet_params::ServerId;
 
-/// The smallest epoch above `seen` that belongs to `server`.
-pub fn next_epoch(seen: u64, server: ServerId) -> u64 {
+/// The smallest epoch above `seen` that belongs to `server`; `None` if the
+/// epochs are exhausted (never in practice: one per takeover).
+pub fn next_epoch(seen: u64, server: ServerId) -> Option<u64> {
     let parity = match server {
         ServerId::A => 0,
         ServerId::B => 1,
     };
-    let candidate = seen + 1;
+    let candidate = seen.checked_add(1)?;
     if candidate % 2 == parity {
-        candidate
+        Some(candidate)
     } else {
-        candidate + 1
+        candidate.checked_add(1)
     }
 }
 
@@ -70,13 +71,14 @@ mod tests {
     #[test]
     fn epochs_of_a_and_b_never_coincide() {
         for seen in 0..100 {
-            let a = next_epoch(seen, ServerId::A);
-            let b = next_epoch(seen, ServerId::B);
+            let a = next_epoch(seen, ServerId::A).unwrap();
+            let b = next_epoch(seen, ServerId::B).unwrap();
             assert!(a > seen && b > seen && a != b);
             assert_eq!(a % 2, 0);
             assert_eq!(b % 2, 1);
             assert!(a <= seen + 2 && b <= seen + 2);
         }
+        assert_eq!(next_epoch(u64::MAX - 1, ServerId::A), None);
     }
 
     #[test]

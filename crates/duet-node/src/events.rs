@@ -15,6 +15,8 @@ use tokio::sync::broadcast;
 
 /// How many entries the API can page through; older ones stay on disk.
 pub const RECENT_EVENTS_MAX: usize = 10_000;
+/// The longest message kept (entries copied from the peer included).
+pub const MESSAGE_MAX_CHARS: usize = 2_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoggedEvent {
@@ -51,9 +53,9 @@ impl EventLog {
         let path = data_dir.join("events.jsonl");
         let mut recent = VecDeque::new();
         if let Ok(file) = std::fs::File::open(&path) {
-            for line in std::io::BufReader::new(file).lines() {
-                // A torn last line after a crash is skipped.
-                if let Ok(event) = serde_json::from_str::<LoggedEvent>(&line?) {
+            for line in std::io::BufReader::new(file).split(b'\n') {
+                // A torn or damaged line (after a crash) is skipped.
+                if let Ok(event) = serde_json::from_slice::<LoggedEvent>(&line?) {
                     if recent.len() == RECENT_EVENTS_MAX {
                         recent.pop_front();
                     }
@@ -61,7 +63,9 @@ impl EventLog {
                 }
             }
         }
-        let next_seq = recent.back().map_or(1, |e: &LoggedEvent| e.seq + 1);
+        let next_seq = recent
+            .back()
+            .map_or(1, |e: &LoggedEvent| e.seq.saturating_add(1));
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -76,18 +80,19 @@ impl EventLog {
         })
     }
 
-    /// Appends an entry; returns it with its sequence number.
+    /// Appends an entry (a message longer than [`MESSAGE_MAX_CHARS`] is cut);
+    /// returns it with its sequence number.
     pub fn append(&self, node: &str, at_unix_ms: u64, record: &Record) -> LoggedEvent {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let event = LoggedEvent {
             seq: inner.next_seq,
             at_unix_ms,
-            node: node.to_string(),
+            node: node.chars().take(64).collect(),
             topic: record.topic,
             level: record.level,
-            message: record.message.clone(),
+            message: record.message.chars().take(MESSAGE_MAX_CHARS).collect(),
         };
-        inner.next_seq += 1;
+        inner.next_seq = inner.next_seq.saturating_add(1);
         if let Ok(line) = serde_json::to_string(&event) {
             let written = writeln!(inner.file, "{line}").and_then(|_| inner.file.sync_data());
             if let Err(e) = written {

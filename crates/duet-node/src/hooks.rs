@@ -25,16 +25,18 @@ impl HookEvent {
 /// How long a hook command or webhook may take.
 const HOOK_TIMEOUT_MS: u64 = 30_000;
 
-pub fn fire(shared: &Shared, event: HookEvent, epoch: u64) {
+/// Starts the hooks for `event`; returns their tasks.
+pub fn fire(shared: &Shared, event: HookEvent, epoch: u64) -> Vec<tokio::task::JoinHandle<()>> {
     let hooks = &shared.boot.hooks;
     let commands = match event {
         HookEvent::Commence => hooks.commence.clone(),
         HookEvent::Discontinue => hooks.discontinue.clone(),
     };
     let node = shared.boot.this.clone();
+    let mut tasks = Vec::new();
     for command in commands {
         let node = node.clone();
-        tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             let run = tokio::process::Command::new("sh")
                 .arg("-c")
                 .arg(&command)
@@ -56,12 +58,12 @@ pub fn fire(shared: &Shared, event: HookEvent, epoch: u64) {
                     event.name()
                 ),
             }
-        });
+        }));
     }
     for url in hooks.webhooks.clone() {
         let body =
             serde_json::json!({"event": event.name(), "node": node, "epoch": epoch}).to_string();
-        tokio::task::spawn_blocking(move || {
+        tasks.push(tokio::task::spawn_blocking(move || {
             let agent: ureq::Agent = ureq::Agent::config_builder()
                 .timeout_global(Some(Duration::from_millis(HOOK_TIMEOUT_MS)))
                 .build()
@@ -73,6 +75,7 @@ pub fn fire(shared: &Shared, event: HookEvent, epoch: u64) {
             {
                 tracing::warn!("{} webhook {url} failed: {e}", event.name());
             }
-        });
+        }));
     }
+    tasks
 }

@@ -1,8 +1,7 @@
 //! The node's HTTP API: status, role (the seed's Query Backup), events,
 //! switch (needs the Remote Control right), fault injection (only when the
 //! bootstrap turns it on) and Prometheus metrics. Every answer carries the
-//! node's epoch in `x-duet-epoch`; a request showing a newer epoch makes an
-//! active node step down.
+//! node's epoch in `x-duet-epoch`.
 
 use std::sync::Arc;
 
@@ -37,16 +36,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// Reads a client's epoch and stamps ours on every answer.
+/// Stamps our epoch on every answer, so clients can ignore a stale node.
+/// A client's own epoch header is not trusted to fence this node: only the
+/// peer, over the authenticated link and arbiter, can do that.
 async fn epochs(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
-    if let Some(epoch) = request
-        .headers()
-        .get(EPOCH_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        shared.saw_epoch(epoch);
-    }
     let mut response = next.run(request).await;
     if let Ok(value) = HeaderValue::from_str(&shared.epoch().to_string()) {
         response.headers_mut().insert(EPOCH_HEADER, value);
@@ -193,8 +186,13 @@ async fn switch(
         force: request.force || request.immediate,
         reply,
     });
-    match answer.await {
-        Ok(Ok(())) => {
+    match tokio::time::timeout(std::time::Duration::from_secs(10), answer)
+        .await
+        .map(|r| r.ok())
+        .ok()
+        .flatten()
+    {
+        Some(Ok(())) => {
             tracing::info!("switch requested by {}", user.name);
             (
                 StatusCode::ACCEPTED,
@@ -202,8 +200,11 @@ async fn switch(
             )
                 .into_response()
         }
-        Ok(Err(why)) => error(StatusCode::CONFLICT, why),
-        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "the node is shutting down"),
+        Some(Err(why)) => error(StatusCode::CONFLICT, why),
+        None => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the node did not take the request in time (starting up, busy or shutting down); try again",
+        ),
     }
 }
 

@@ -30,15 +30,58 @@ const MODULE_PING_WAIT_MS: u64 = 60_000;
 /// A connection whose socket gets no acknowledgement for this long fails
 /// (TCP user timeout), so a vanished peer is noticed even without pings.
 const TCP_USER_TIMEOUT_MS: u64 = 20_000;
+/// Keepalive probes reap connections whose peer vanished while idle.
+const KEEPALIVE_IDLE_MS: u64 = 10_000;
+/// Connections in their TLS handshake at once, per listener; more are closed.
+pub const HANDSHAKES_MAX: usize = 32;
+/// Module pings one connection may have waiting on the module at once.
+const MODULE_PINGS_MAX: usize = 32;
 
 fn tune(tcp: &TcpStream, dscp: Option<u8>) {
     let _ = tcp.set_nodelay(true);
     let sock = socket2::SockRef::from(tcp);
     let _ = sock.set_tcp_user_timeout(Some(Duration::from_millis(TCP_USER_TIMEOUT_MS)));
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_millis(KEEPALIVE_IDLE_MS))
+        .with_interval(Duration::from_millis(KEEPALIVE_IDLE_MS / 2));
+    let _ = sock.set_tcp_keepalive(&keepalive);
     if let Some(dscp) = dscp {
-        // DSCP is the top six bits of the TOS byte.
-        if let Err(e) = sock.set_tos_v4(u32::from(dscp) << 2) {
+        // DSCP is the top six bits of the TOS (IPv4) or traffic class (IPv6).
+        let value = u32::from(dscp) << 2;
+        let set = match tcp.peer_addr() {
+            Ok(a) if a.is_ipv6() => sock.set_tclass_v6(value),
+            _ => sock.set_tos_v4(value),
+        };
+        if let Err(e) = set {
             tracing::warn!("cannot set DSCP {dscp} on the link socket: {e}");
+        }
+    }
+}
+
+/// Accepts a connection with a handshake slot; backs off after an accept
+/// error (for example, out of file descriptors) instead of spinning.
+pub async fn accept(
+    listener: &TcpListener,
+    handshakes: &Arc<tokio::sync::Semaphore>,
+) -> Option<(
+    TcpStream,
+    std::net::SocketAddr,
+    tokio::sync::OwnedSemaphorePermit,
+)> {
+    match listener.accept().await {
+        Ok((tcp, from)) => match handshakes.clone().try_acquire_owned() {
+            Ok(permit) => Some((tcp, from, permit)),
+            Err(_) => {
+                tracing::warn!(
+                    "closing a connection from {from}: {HANDSHAKES_MAX} handshakes already under way"
+                );
+                None
+            }
+        },
+        Err(e) => {
+            tracing::warn!("accept failed: {e}; retrying shortly");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            None
         }
     }
 }
@@ -46,8 +89,9 @@ fn tune(tcp: &TcpStream, dscp: Option<u8>) {
 /// Accepts link connections; only the active node welcomes them.
 pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
     let acceptor = TlsAcceptor::from(shared.server_tls.clone());
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES_MAX));
     loop {
-        let Ok((tcp, from)) = listener.accept().await else {
+        let Some((tcp, from, permit)) = accept(&listener, &handshakes).await else {
             continue;
         };
         tune(&tcp, None);
@@ -72,6 +116,7 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
                     return;
                 }
             };
+            drop(permit);
             if let Err(reason) =
                 serve_connection(&shared, Framed::new(tls, FrameCodec::default())).await
             {
@@ -97,10 +142,24 @@ where
         Some(Err(e)) => return Err(e.to_string()),
         None => return Ok(()),
     };
-    shared.saw_epoch(hello.epoch);
-    let Body::Hello { conn } = hello.body else {
+    let Body::Hello { conn, server } = hello.body else {
         return Err("the first message was not a hello".into());
     };
+    if server == shared.boot.server_id() {
+        let reason = format!(
+            "{} and {} both say they are SwitchoverServer {server:?}; make server_a and server_b the same in both bootstrap files",
+            hello.node, shared.boot.this
+        );
+        tracing::error!("link: {reason}");
+        let _ = sink
+            .send(shared.envelope(Body::Refused {
+                reason: reason.clone(),
+            }))
+            .await;
+        return Err(reason);
+    }
+    // Subscribe before checking, so a step-down in between is not missed.
+    let mut serving = shared.status.subscribe();
     if !shared.serving() {
         let reason = format!("{} is not the active node", shared.boot.this);
         let _ = sink
@@ -123,6 +182,7 @@ where
         hello.node
     );
     let peer = hello.node.clone();
+    let module_pings = Arc::new(tokio::sync::Semaphore::new(MODULE_PINGS_MAX));
     let (tx, mut rx) = mpsc::channel::<Envelope>(OUTBOX_MAX);
     let writer = tokio::spawn(async move {
         while let Some(envelope) = rx.recv().await {
@@ -131,7 +191,6 @@ where
             }
         }
     });
-    let mut serving = shared.status.subscribe();
     // This node's own event-log entries go to the backup too.
     let mut own_events = shared.events.subscribe();
     let result = loop {
@@ -154,8 +213,7 @@ where
                     Some(Err(e)) => break Err(e.to_string()),
                     None => break Ok(()),
                 };
-                shared.saw_epoch(envelope.epoch);
-                answer(shared, &peer, envelope.body, &tx);
+                answer(shared, &peer, envelope, &tx, &module_pings);
             }
         }
     };
@@ -163,15 +221,28 @@ where
     result
 }
 
-fn answer(shared: &Arc<Shared>, peer: &str, body: Body, tx: &mpsc::Sender<Envelope>) {
-    match body {
-        Body::NotifierPing { id } => {
+fn answer(
+    shared: &Arc<Shared>,
+    peer: &str,
+    envelope: Envelope,
+    tx: &mpsc::Sender<Envelope>,
+    module_pings: &Arc<tokio::sync::Semaphore>,
+) {
+    match envelope.body {
+        // Only a serving node answers for the notifier.
+        Body::NotifierPing { id } if shared.serving() => {
             let _ = tx.try_send(shared.envelope(Body::NotifierPong { id }));
         }
+        Body::NotifierPing { .. } => {}
         Body::ModulePing { id } => {
             let shared = shared.clone();
             let tx = tx.clone();
+            let Ok(permit) = module_pings.clone().try_acquire_owned() else {
+                let _ = tx.try_send(shared.envelope(Body::ModuleRejected { id }));
+                return;
+            };
             tokio::spawn(async move {
+                let _permit = permit;
                 let wait = Duration::from_millis(MODULE_PING_WAIT_MS);
                 let body = match shared.supervisor.ping(shared.monitored_module, wait).await {
                     ModuleAnswer::Alive { incarnation } => Body::ModulePong { id, incarnation },
@@ -181,8 +252,10 @@ fn answer(shared: &Arc<Shared>, peer: &str, body: Body, tx: &mpsc::Sender<Envelo
                 let _ = tx.try_send(shared.envelope(body));
             });
         }
-        // The envelope's newer epoch already told the driver to step down.
-        Body::Takeover => tracing::warn!("link: {peer} has taken over"),
+        Body::Takeover => {
+            tracing::warn!("link: {peer} has taken over in epoch {}", envelope.epoch);
+            shared.peer_active_in(envelope.epoch);
+        }
         Body::EventCopy { at_unix_ms, record } => {
             shared.events.append(peer, at_unix_ms, &record);
         }
@@ -207,7 +280,10 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
             .map_err(|e| format!("TLS: {e}"))?;
         let mut framed = Framed::new(tls, FrameCodec::default());
         framed
-            .send(shared.envelope(Body::Hello { conn }))
+            .send(shared.envelope(Body::Hello {
+                conn,
+                server: shared.boot.server_id(),
+            }))
             .await
             .map_err(|e| e.to_string())?;
         match framed.next().await {
@@ -224,7 +300,7 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
         match tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), attempt).await {
             Ok(Ok(ok)) => ok,
             Ok(Err(reason)) => {
-                tracing::debug!(
+                tracing::info!(
                     "link: {} connection to {} failed: {reason}",
                     conn.name(),
                     peer.name
@@ -263,7 +339,6 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
                 break;
             }
         };
-        shared.saw_epoch(envelope.epoch);
         let event = match envelope.body {
             Body::EventCopy { at_unix_ms, record } => {
                 shared.events.append(&peer.name, at_unix_ms, &record);

@@ -113,10 +113,16 @@ pub fn write(dir: &Path, spec: &PairSpec) -> anyhow::Result<[PathBuf; 2]> {
     Ok([paths[0].clone(), paths[1].clone()])
 }
 
-/// A free TCP port on `address` (the port is released again at once, so a
-/// racing process could take it; good enough for local pairs).
-pub fn free_port(address: IpAddr) -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind((address, 0))?
-        .local_addr()?
-        .port())
+/// `N` different free TCP ports on `address`, all held while they are
+/// chosen (then released, so a racing process could take one; good enough
+/// for local pairs).
+pub fn free_ports<const N: usize>(address: IpAddr) -> std::io::Result<[u16; N]> {
+    let listeners = (0..N)
+        .map(|_| std::net::TcpListener::bind((address, 0)))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let mut ports = [0; N];
+    for (port, listener) in ports.iter_mut().zip(&listeners) {
+        *port = listener.local_addr()?.port();
+    }
+    Ok(ports)
 }

@@ -134,13 +134,18 @@ impl Shared {
             role: status.role,
             state: status.state,
             manual_switch_only: status.manual_switch_only,
+            server: self.boot.server_id(),
         }
     }
 
-    /// Tells the driver about an epoch seen in a message, when it is newer.
-    pub fn saw_epoch(&self, epoch: u64) {
-        if epoch > self.epoch() {
-            let _ = self.driver.try_send(DriverMsg::EpochSeen(epoch));
+    /// Tells the driver that the peer serves as active in `epoch` (its
+    /// takeover notice or role answer), when that is newer than ours. Epochs
+    /// from anything else (a starting or backup node, a client) do not fence.
+    pub fn peer_active_in(&self, epoch: u64) {
+        if epoch > self.epoch() && self.driver.try_send(DriverMsg::EpochSeen(epoch)).is_err() {
+            tracing::error!(
+                "the driver's inbox is full; a newer epoch {epoch} could not be passed on"
+            );
         }
     }
 

@@ -145,7 +145,13 @@ async fn run_module(mut rx: mpsc::Receiver<ModuleMsg>, incarnation: u64) {
     let mut held = Vec::new();
     while let Some(msg) = rx.recv().await {
         match msg {
-            ModuleMsg::Ping(reply) if hung => held.push(reply),
+            // A hung module's queue fills up; later pings are dropped, which
+            // the pinging side sees as a rejection.
+            ModuleMsg::Ping(reply) if hung => {
+                if held.len() < PING_QUEUE_MAX {
+                    held.push(reply);
+                }
+            }
             ModuleMsg::Ping(reply) => {
                 let _ = reply.send(incarnation);
             }

@@ -1,6 +1,6 @@
 //! The typed server parameters and the values derived from them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::value::{AttributeException, MirrorDir};
 
@@ -71,7 +71,7 @@ pub enum UnreachablePrimary {
 }
 
 /// Which of the pair a node is (SwitchoverServer A or B).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ServerId {
     A,
     B,

@@ -344,3 +344,51 @@ fn commence_and_discontinue_hooks_run_on_role_changes() {
     assert!(text.contains("C commence a 2"), "a's own start: {text}");
     pair.assert_invariants();
 }
+
+#[test]
+fn a_clients_epoch_header_cannot_unseat_the_active_node() {
+    let mut pair = Pair::loopback(Setup::default());
+    pair.start();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    for path in ["/api/status", "/metrics", "/nowhere"] {
+        let _ = agent
+            .get(&format!("{}{path}", pair.nodes[0].url()))
+            .header("x-duet-epoch", "18446744073709551614")
+            .call();
+    }
+    pair.holds_for(Duration::from_secs(2), "a still active", |p| {
+        serving(&p.nodes[0].status())
+    });
+    pair.assert_invariants();
+}
+
+#[test]
+fn bootstrap_files_that_disagree_on_a_and_b_make_no_node_active() {
+    use duet_node::bootstrap::Bootstrap;
+    let mut pair = Pair::loopback(Setup::default());
+    // b's file swaps the roles: both nodes now believe they are A.
+    let path = pair.nodes[1].config.clone();
+    let mut boot = Bootstrap::load(&path).unwrap();
+    std::mem::swap(&mut boot.server_a, &mut boot.server_b);
+    std::fs::write(&path, toml::to_string(&boot).unwrap()).unwrap();
+    pair.nodes[0].start(&[]);
+    pair.wait_until(Duration::from_secs(10), "a active alone", |p| {
+        serving(&p.nodes[0].status())
+    });
+    pair.nodes[1].start(&[]);
+    pair.wait_until(Duration::from_secs(10), "the mismatch reported", |p| {
+        p.nodes[1].log().contains("the bootstrap files disagree")
+    });
+    pair.holds_for(
+        Duration::from_secs(2),
+        "b neither active nor connected",
+        |p| {
+            p.nodes[1]
+                .status()
+                .is_some_and(|s| !s.serving && !s.main_link_up)
+        },
+    );
+}

@@ -78,7 +78,16 @@ fn nodes(args: &Args) -> anyhow::Result<Vec<Node>> {
     if let Some(path) = &args.config {
         let boot = Bootstrap::load(path)?;
         for n in [&boot.server_a, &boot.server_b] {
-            urls.push(format!("http://{}", n.http_addr()));
+            // This node's API listens where http_listen says, if that is a
+            // specific address; otherwise on the node's address.
+            let address = match boot.http_listen {
+                Some(ip) if n.name == boot.this && !ip.is_unspecified() => ip,
+                _ => n.address,
+            };
+            urls.push(format!(
+                "http://{}",
+                std::net::SocketAddr::new(address, n.http_port)
+            ));
         }
     }
     if urls.is_empty() {

@@ -15,7 +15,7 @@ use base64::Engine as _;
 use duet_link::protocol::Role;
 use duet_node::bootstrap::User;
 use duet_node::events::LoggedEvent;
-use duet_node::local_pair::{NodeSpec, PairSpec, free_port, write};
+use duet_node::local_pair::{NodeSpec, PairSpec, free_ports, write};
 use duet_node::shared::NodeStatus;
 
 #[derive(clap::Args)]
@@ -130,19 +130,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     duet_params::load_toml(&params_toml).map_err(|e| anyhow::anyhow!("parameters:\n{e}"))?;
     let dir = tempfile::Builder::new().prefix("duet-demo-").tempdir()?;
     let loopback: IpAddr = [127, 0, 0, 1].into();
-    let spec_node = |name: &str| -> anyhow::Result<NodeSpec> {
-        Ok(NodeSpec {
-            name: name.into(),
-            address: loopback,
-            arbiter_port: free_port(loopback)?,
-            link_port: free_port(loopback)?,
-            http_port: free_port(loopback)?,
-            http_listen: None,
-            release: None,
-        })
+    let ports: [u16; 6] = free_ports(loopback)?;
+    let spec_node = |name: &str, p: &[u16]| NodeSpec {
+        name: name.into(),
+        address: loopback,
+        arbiter_port: p[0],
+        link_port: p[1],
+        http_port: p[2],
+        http_listen: None,
+        release: None,
     };
     let spec = PairSpec {
-        nodes: [spec_node("a")?, spec_node("b")?],
+        nodes: [spec_node("a", &ports[..3]), spec_node("b", &ports[3..])],
         params_toml,
         users: vec![User {
             name: USER.into(),

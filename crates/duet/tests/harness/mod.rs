@@ -346,16 +346,17 @@ impl Pair {
 
     /// A pair on 127.0.0.1 with free ports.
     pub fn loopback(setup: Setup) -> Pair {
-        let port = || duet_node::local_pair::free_port([127, 0, 0, 1].into()).expect("a free port");
-        let placement = || Placement {
+        let ports: [u16; 6] =
+            duet_node::local_pair::free_ports([127, 0, 0, 1].into()).expect("free ports");
+        let placement = |p: &[u16]| Placement {
             address: "127.0.0.1".into(),
             control: "127.0.0.1".into(),
-            arbiter_port: port(),
-            link_port: port(),
-            http_port: port(),
+            arbiter_port: p[0],
+            link_port: p[1],
+            http_port: p[2],
             netns: None,
         };
-        Pair::new([placement(), placement()], setup)
+        Pair::new([placement(&ports[..3]), placement(&ports[3..])], setup)
     }
 
     pub fn start_sampling(&mut self) {
