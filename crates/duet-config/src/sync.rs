@@ -1,0 +1,148 @@
+//! Resynchronisation by digests (the seed's recursive compare-and-update,
+//! done so that only what differs is walked). The backup drives a
+//! [`Resync`]: it compares digests bucket by bucket, descends into the
+//! buckets that differ, compares the entries of differing leaf buckets, and
+//! fetches only the objects that differ. The active node answers each
+//! request with [`answer`]. Every request and answer is bounded.
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Bucket;
+use crate::object::Object;
+use crate::path::TreePath;
+use crate::tree::Tree;
+
+/// Buckets or paths in one request.
+pub const BATCH_MAX: usize = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// The digests of these buckets' children.
+    Children(Vec<Bucket>),
+    /// The entries (path, entry hash) of these leaf buckets.
+    Entries(Vec<Bucket>),
+    /// These objects (absent ones come back as `None`).
+    Objects(Vec<TreePath>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Answer {
+    Children(Vec<(Bucket, u128)>),
+    Entries(Vec<(Bucket, Vec<(TreePath, u128)>)>),
+    Objects(Vec<(TreePath, Option<Object>)>),
+}
+
+/// The active node's side: answers a request from its tree (requests
+/// larger than a batch are cut to one).
+pub fn answer(tree: &Tree, request: &Request) -> Answer {
+    match request {
+        Request::Children(buckets) => Answer::Children(
+            buckets
+                .iter()
+                .take(BATCH_MAX)
+                .filter(|b| !b.is_leaf())
+                .flat_map(|b| tree.digests().children(*b))
+                .collect(),
+        ),
+        Request::Entries(buckets) => Answer::Entries(
+            buckets
+                .iter()
+                .take(BATCH_MAX)
+                .filter(|b| b.is_leaf())
+                .map(|b| (*b, tree.bucket_entries(*b)))
+                .collect(),
+        ),
+        Request::Objects(paths) => Answer::Objects(
+            paths
+                .iter()
+                .take(BATCH_MAX)
+                .map(|p| (p.clone(), tree.get(p).cloned()))
+                .collect(),
+        ),
+    }
+}
+
+/// The backup's side of one resynchronisation.
+#[derive(Debug, Default)]
+pub struct Resync {
+    descend: Vec<Bucket>,
+    leaves: Vec<Bucket>,
+    objects: Vec<TreePath>,
+    /// Requests sent so far.
+    pub requests: usize,
+    /// Entries installed or removed so far.
+    pub changed: usize,
+}
+
+impl Resync {
+    /// Starts from the active node's root digest; the first request, or
+    /// `None` when the trees already agree.
+    pub fn start(local: &Tree, active_root: u128) -> (Resync, Option<Request>) {
+        let mut resync = Resync::default();
+        if local.digests().get(Bucket::ROOT) != active_root {
+            resync.descend.push(Bucket::ROOT);
+        }
+        let next = resync.next_request();
+        (resync, next)
+    }
+
+    fn next_request(&mut self) -> Option<Request> {
+        fn take<T>(queue: &mut Vec<T>) -> Vec<T> {
+            let n = queue.len().min(BATCH_MAX);
+            queue.drain(..n).collect()
+        }
+        let request = if !self.descend.is_empty() {
+            Request::Children(take(&mut self.descend))
+        } else if !self.leaves.is_empty() {
+            Request::Entries(take(&mut self.leaves))
+        } else if !self.objects.is_empty() {
+            Request::Objects(take(&mut self.objects))
+        } else {
+            return None;
+        };
+        self.requests += 1;
+        Some(request)
+    }
+
+    /// Takes an answer, updates the local tree, and returns the next request
+    /// (`None` when done).
+    pub fn on_answer(&mut self, local: &mut Tree, answer: Answer) -> Option<Request> {
+        match answer {
+            Answer::Children(digests) => {
+                for (bucket, digest) in digests {
+                    if local.digests().get(bucket) == digest {
+                        continue;
+                    }
+                    if bucket.is_leaf() {
+                        self.leaves.push(bucket);
+                    } else {
+                        self.descend.push(bucket);
+                    }
+                }
+            }
+            Answer::Entries(leaves) => {
+                for (bucket, remote) in leaves {
+                    let local_entries = local.bucket_entries(bucket);
+                    for (path, hash) in &remote {
+                        if !local_entries.iter().any(|(p, h)| p == path && h == hash) {
+                            self.objects.push(path.clone());
+                        }
+                    }
+                    for (path, _) in local_entries {
+                        if !remote.iter().any(|(p, _)| *p == path) {
+                            local.install(&path, None);
+                            self.changed += 1;
+                        }
+                    }
+                }
+            }
+            Answer::Objects(objects) => {
+                for (path, object) in objects {
+                    local.install(&path, object);
+                    self.changed += 1;
+                }
+            }
+        }
+        self.next_request()
+    }
+}

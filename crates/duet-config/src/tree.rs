@@ -1,0 +1,224 @@
+//! The tree: objects at paths, changed only by applying changes in
+//! `(epoch, seq)` order (a change is never applied twice), with the history
+//! of every change so a past configuration can be read back as of a time.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::TreeError;
+use crate::digest::{Bucket, Digests, LEVELS, entry_hash, path_hash};
+use crate::object::Object;
+use crate::path::TreePath;
+
+/// What a change does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    Put { path: TreePath, object: Object },
+    Remove { path: TreePath },
+}
+
+impl Op {
+    pub fn path(&self) -> &TreePath {
+        match self {
+            Op::Put { path, .. } | Op::Remove { path } => path,
+        }
+    }
+}
+
+/// One change of the configuration, as the change stream carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub epoch: u64,
+    pub seq: u64,
+    pub at_unix_ms: u64,
+    /// Who made it (a user name, or "duet" for the system).
+    pub who: String,
+    pub op: Op,
+}
+
+/// A change as history keeps it: who, when, the old and the new object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryRecord {
+    pub epoch: u64,
+    pub seq: u64,
+    pub at_unix_ms: u64,
+    pub who: String,
+    pub path: TreePath,
+    pub old: Option<Object>,
+    pub new: Option<Object>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Tree {
+    entries: BTreeMap<TreePath, Object>,
+    /// Entries by path hash, for the digest buckets' contents.
+    by_hash: BTreeMap<(u64, TreePath), u128>,
+    digests: Digests,
+    history: BTreeMap<u64, HistoryRecord>,
+    history_by_path: BTreeMap<TreePath, Vec<u64>>,
+    last: (u64, u64),
+}
+
+impl Tree {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The `(epoch, seq)` of the last change applied.
+    pub fn last_applied(&self) -> (u64, u64) {
+        self.last
+    }
+
+    pub fn get(&self, path: &TreePath) -> Option<&Object> {
+        self.entries.get(path)
+    }
+
+    /// Checks a change before it is made: the object's limits and, for a
+    /// server parameter, its value; a removal needs something to remove.
+    pub fn check(&self, op: &Op) -> Result<(), TreeError> {
+        match op {
+            Op::Put { path, object } => {
+                if path.segments().is_empty() {
+                    return Err(TreeError::InvalidPath {
+                        path: "/".into(),
+                        why: "the root holds no object".into(),
+                    });
+                }
+                object.check(path.name())
+            }
+            Op::Remove { path } => match self.entries.contains_key(path) {
+                true => Ok(()),
+                false => Err(TreeError::NotFound(path.to_string())),
+            },
+        }
+    }
+
+    /// Applies a change after the last one; an older or repeated change is
+    /// refused with [`TreeError::AlreadyApplied`] and changes nothing.
+    pub fn apply(&mut self, change: &Change) -> Result<(), TreeError> {
+        if (change.epoch, change.seq) <= self.last {
+            return Err(TreeError::AlreadyApplied {
+                epoch: change.epoch,
+                seq: change.seq,
+            });
+        }
+        self.check(&change.op)?;
+        let path = change.op.path().clone();
+        let new = match &change.op {
+            Op::Put { object, .. } => Some(object.clone()),
+            Op::Remove { .. } => None,
+        };
+        let old = self.set(&path, new.clone());
+        self.last = (change.epoch, change.seq);
+        self.history.insert(
+            change.seq,
+            HistoryRecord {
+                epoch: change.epoch,
+                seq: change.seq,
+                at_unix_ms: change.at_unix_ms,
+                who: change.who.clone(),
+                path: path.clone(),
+                old,
+                new,
+            },
+        );
+        self.history_by_path
+            .entry(path)
+            .or_default()
+            .push(change.seq);
+        Ok(())
+    }
+
+    /// Sets or removes an entry, keeping the digests; returns the old object.
+    fn set(&mut self, path: &TreePath, object: Option<Object>) -> Option<Object> {
+        let h = path_hash(path);
+        let new_hash = object.as_ref().map(|o| entry_hash(path, o));
+        let old = match object {
+            Some(o) => self.entries.insert(path.clone(), o),
+            None => self.entries.remove(path),
+        };
+        let old_hash = old.as_ref().map(|o| entry_hash(path, o));
+        self.digests.update(path, old_hash, new_hash);
+        match new_hash {
+            Some(nh) => self.by_hash.insert((h, path.clone()), nh),
+            None => self.by_hash.remove(&(h, path.clone())),
+        };
+        old
+    }
+
+    /// The direct children of `path` that hold objects or have descendants,
+    /// with the class of those that hold an object.
+    pub fn children(&self, path: &TreePath) -> Vec<(String, Option<crate::Class>)> {
+        let depth = path.segments().len();
+        let mut out: Vec<(String, Option<crate::Class>)> = Vec::new();
+        for (p, object) in self.entries.range(path.clone()..) {
+            if !p.starts_with(path) {
+                break;
+            }
+            let Some(name) = p.segments().get(depth) else {
+                continue;
+            };
+            let class = (p.segments().len() == depth + 1).then_some(object.class);
+            match out.last_mut() {
+                Some((last, c)) if last == name => {
+                    if class.is_some() {
+                        *c = class;
+                    }
+                }
+                _ => out.push((name.clone(), class)),
+            }
+        }
+        out
+    }
+
+    /// The changes of one path, oldest first.
+    pub fn history(&self, path: &TreePath) -> Vec<&HistoryRecord> {
+        self.history_by_path
+            .get(path)
+            .map(|seqs| seqs.iter().filter_map(|s| self.history.get(s)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The object at `path` as it was at `at_unix_ms` (the last change at
+    /// or before that time), from the history.
+    pub fn as_of(&self, path: &TreePath, at_unix_ms: u64) -> Option<Object> {
+        self.history(path)
+            .into_iter()
+            .rev()
+            .find(|r| r.at_unix_ms <= at_unix_ms)
+            .and_then(|r| r.new.clone())
+    }
+
+    pub fn digests(&self) -> &Digests {
+        &self.digests
+    }
+
+    /// The entries (path and entry hash) in a leaf bucket.
+    pub fn bucket_entries(&self, bucket: Bucket) -> Vec<(TreePath, u128)> {
+        debug_assert!(bucket.level == LEVELS);
+        let bits = 4 * u32::from(LEVELS);
+        let low = u64::from(bucket.prefix) << (64 - bits);
+        let high = low | (u64::MAX >> bits);
+        self.by_hash
+            .range((low, TreePath::root())..)
+            .take_while(|((h, _), _)| *h <= high)
+            .map(|((_, p), eh)| (p.clone(), *eh))
+            .collect()
+    }
+
+    /// Installs an entry received by a resynchronisation (not a change: no
+    /// history), and records how far the active node's stream had got.
+    pub fn install(&mut self, path: &TreePath, object: Option<Object>) {
+        self.set(path, object);
+    }
+
+    /// After a resynchronisation: the stream continues after this change.
+    pub fn synchronised_to(&mut self, last: (u64, u64)) {
+        self.last = last;
+    }
+}
