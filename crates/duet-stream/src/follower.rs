@@ -1,0 +1,50 @@
+//! The backup's side of the stream: apply in order, once, and acknowledge.
+
+use crate::Entry;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FollowerCommand<T> {
+    /// Apply (and persist) this change to the shadow state.
+    Apply(Entry<T>),
+    /// Tell the active node everything up to `seq` is applied.
+    Ack { seq: u64 },
+    /// A gap: ask the active node to send again from after `applied`.
+    CatchUp { applied: (u64, u64) },
+}
+
+pub struct Follower {
+    applied: (u64, u64),
+}
+
+impl Follower {
+    /// A follower that has applied everything up to `applied`.
+    pub fn new(applied: (u64, u64)) -> Follower {
+        Follower { applied }
+    }
+
+    pub fn applied(&self) -> (u64, u64) {
+        self.applied
+    }
+
+    /// An entry from the active node. Old or repeated entries are ignored;
+    /// an entry after a gap asks to catch up instead of being applied.
+    pub fn receive<T>(&mut self, entry: Entry<T>) -> Vec<FollowerCommand<T>> {
+        let (_, seq) = self.applied;
+        if entry.seq <= seq {
+            return Vec::new();
+        }
+        if entry.seq > seq + 1 {
+            return vec![FollowerCommand::CatchUp {
+                applied: self.applied,
+            }];
+        }
+        self.applied = (entry.epoch, entry.seq);
+        let ack = FollowerCommand::Ack { seq: entry.seq };
+        vec![FollowerCommand::Apply(entry), ack]
+    }
+
+    /// After a resynchronisation to `upto`, the stream continues from there.
+    pub fn resynchronised(&mut self, upto: (u64, u64)) {
+        self.applied = upto;
+    }
+}

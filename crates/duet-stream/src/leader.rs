@@ -1,0 +1,286 @@
+//! The active node's side of the stream.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::Serialize;
+
+use crate::{ClientId, Entry};
+
+/// Bounds on how far the backup may fall behind before the active node
+/// stops waiting for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Changes sent but not yet acknowledged by the backup.
+    pub unacked_max: usize,
+    /// How long the oldest unacknowledged change may wait.
+    pub ack_wait_max_ms: u64,
+    /// Changes kept for a returning backup to catch up from; an older gap
+    /// needs a resynchronisation.
+    pub retained_max: usize,
+    /// Client ids remembered for idempotent retries.
+    pub client_ids_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            unacked_max: 10_000,
+            ack_wait_max_ms: 1_000,
+            retained_max: 100_000,
+            client_ids_max: 100_000,
+        }
+    }
+}
+
+/// Where the backup stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Replication {
+    /// No backup connected: the active node carries on alone.
+    Alone,
+    /// Catching up; clients are acknowledged without waiting for it.
+    CatchingUp,
+    /// In sync: client writes wait for the backup's acknowledgement.
+    InSync,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaderCommand<T> {
+    /// Store this entry durably, then report `Persisted`.
+    Persist(Entry<T>),
+    /// Send this entry to the backup.
+    Send(Entry<T>),
+    /// Tell the client its write is done, at this sequence number.
+    AckClient { client: ClientId, seq: u64 },
+    /// The backup cannot catch up from the retained changes: it needs a
+    /// resynchronisation up to this point, then the stream continues.
+    Resync { upto: (u64, u64) },
+    /// Replication state changed (for status and alarms), with the reason.
+    Replication { state: Replication, why: String },
+}
+
+struct Pending {
+    client: ClientId,
+    persisted: bool,
+    replicated: bool,
+    written_ms: u64,
+}
+
+pub struct Leader<T> {
+    epoch: u64,
+    last_seq: u64,
+    limits: Limits,
+    retained: VecDeque<Entry<T>>,
+    /// Writes not yet acknowledged to their client, by sequence number.
+    pending: BTreeMap<u64, Pending>,
+    /// Recent client ids and the sequence number each got.
+    clients: BTreeMap<ClientId, u64>,
+    client_order: VecDeque<ClientId>,
+    state: Replication,
+    /// The highest sequence number the backup has acknowledged.
+    backup_acked: u64,
+    /// The highest sequence number sent to the backup.
+    sent: u64,
+}
+
+impl<T: Clone> Leader<T> {
+    /// A leader for `epoch`, continuing after `last_seq`.
+    pub fn new(epoch: u64, last_seq: u64, limits: Limits) -> Leader<T> {
+        Leader {
+            epoch,
+            last_seq,
+            limits,
+            retained: VecDeque::new(),
+            pending: BTreeMap::new(),
+            clients: BTreeMap::new(),
+            client_order: VecDeque::new(),
+            state: Replication::Alone,
+            backup_acked: 0,
+            sent: 0,
+        }
+    }
+
+    pub fn state(&self) -> Replication {
+        self.state
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// A client's write. A retry with a known client id is not applied
+    /// again: the client is acknowledged with the first write's number once
+    /// that one is done.
+    pub fn write(&mut self, now_ms: u64, client: ClientId, change: T) -> Vec<LeaderCommand<T>> {
+        if let Some(&seq) = self.clients.get(&client) {
+            if self.pending.contains_key(&seq) {
+                return Vec::new(); // still under way; acknowledged when done
+            }
+            return vec![LeaderCommand::AckClient { client, seq }];
+        }
+        self.last_seq += 1;
+        let seq = self.last_seq;
+        let entry = Entry {
+            epoch: self.epoch,
+            seq,
+            change,
+        };
+        self.remember(client.clone(), seq);
+        self.retained.push_back(entry.clone());
+        while self.retained.len() > self.limits.retained_max {
+            self.retained.pop_front();
+        }
+        let send = self.state != Replication::Alone;
+        self.pending.insert(
+            seq,
+            Pending {
+                client,
+                persisted: false,
+                replicated: self.state != Replication::InSync,
+                written_ms: now_ms,
+            },
+        );
+        let mut out = vec![LeaderCommand::Persist(entry.clone())];
+        if send {
+            self.sent = seq;
+            out.push(LeaderCommand::Send(entry));
+        }
+        out
+    }
+
+    fn remember(&mut self, client: ClientId, seq: u64) {
+        self.clients.insert(client.clone(), seq);
+        self.client_order.push_back(client);
+        while self.client_order.len() > self.limits.client_ids_max {
+            if let Some(old) = self.client_order.pop_front() {
+                self.clients.remove(&old);
+            }
+        }
+    }
+
+    pub fn persisted(&mut self, seq: u64) -> Vec<LeaderCommand<T>> {
+        if let Some(p) = self.pending.get_mut(&seq) {
+            p.persisted = true;
+        }
+        self.ack_done()
+    }
+
+    /// The backup has applied everything up to `seq`.
+    pub fn backup_ack(&mut self, seq: u64) -> Vec<LeaderCommand<T>> {
+        self.backup_acked = self.backup_acked.max(seq);
+        for (_, p) in self.pending.range_mut(..=seq) {
+            p.replicated = true;
+        }
+        let mut out = Vec::new();
+        if self.state == Replication::CatchingUp && self.backup_acked >= self.last_seq {
+            self.state = Replication::InSync;
+            out.push(LeaderCommand::Replication {
+                state: Replication::InSync,
+                why: "the backup has caught up".into(),
+            });
+        }
+        out.extend(self.ack_done());
+        out
+    }
+
+    /// The backup connected, having applied everything up to `applied`.
+    pub fn backup_connected(&mut self, applied: (u64, u64)) -> Vec<LeaderCommand<T>> {
+        let (_, applied_seq) = applied;
+        self.backup_acked = applied_seq;
+        let oldest = self.retained.front().map_or(self.last_seq + 1, |e| e.seq);
+        let mut out = Vec::new();
+        if applied_seq + 1 < oldest {
+            out.push(LeaderCommand::Resync {
+                upto: (self.epoch, self.last_seq),
+            });
+            // The resync brings it to last_seq; stream from there.
+            self.backup_acked = self.last_seq;
+        } else {
+            for entry in self.retained.iter().filter(|e| e.seq > applied_seq) {
+                out.push(LeaderCommand::Send(entry.clone()));
+            }
+        }
+        self.sent = self.last_seq;
+        self.state = if self.backup_acked >= self.last_seq {
+            Replication::InSync
+        } else {
+            Replication::CatchingUp
+        };
+        out.push(LeaderCommand::Replication {
+            state: self.state,
+            why: "the backup connected".into(),
+        });
+        out
+    }
+
+    /// The backup went away: stop waiting for it.
+    pub fn backup_lost(&mut self, why: &str) -> Vec<LeaderCommand<T>> {
+        self.carry_on_alone(format!("the backup is gone ({why}); carrying on alone"))
+    }
+
+    fn carry_on_alone(&mut self, why: String) -> Vec<LeaderCommand<T>> {
+        if self.state == Replication::Alone {
+            return Vec::new();
+        }
+        self.state = Replication::Alone;
+        for p in self.pending.values_mut() {
+            p.replicated = true;
+        }
+        let mut out = vec![LeaderCommand::Replication {
+            state: Replication::Alone,
+            why,
+        }];
+        out.extend(self.ack_done());
+        out
+    }
+
+    /// Checks the backup's lag against the limits.
+    pub fn tick(&mut self, now_ms: u64) -> Vec<LeaderCommand<T>> {
+        if self.state != Replication::InSync {
+            return Vec::new();
+        }
+        let unacked = self.last_seq.saturating_sub(self.backup_acked) as usize;
+        let oldest_wait = self
+            .pending
+            .values()
+            .filter(|p| !p.replicated)
+            .map(|p| now_ms.saturating_sub(p.written_ms))
+            .max()
+            .unwrap_or(0);
+        if unacked > self.limits.unacked_max || oldest_wait > self.limits.ack_wait_max_ms {
+            return self.carry_on_alone(format!(
+                "the backup fell behind ({unacked} changes unacknowledged, oldest {oldest_wait} ms); carrying on alone until it catches up"
+            ));
+        }
+        Vec::new()
+    }
+
+    /// When the next tick matters (the oldest change waiting for the backup
+    /// reaching its limit).
+    pub fn next_deadline(&self) -> Option<u64> {
+        (self.state == Replication::InSync)
+            .then(|| {
+                self.pending
+                    .values()
+                    .filter(|p| !p.replicated)
+                    .map(|p| p.written_ms + self.limits.ack_wait_max_ms + 1)
+                    .min()
+            })
+            .flatten()
+    }
+
+    fn ack_done(&mut self) -> Vec<LeaderCommand<T>> {
+        let done: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.persisted && p.replicated)
+            .map(|(seq, _)| *seq)
+            .collect();
+        done.into_iter()
+            .filter_map(|seq| self.pending.remove(&seq).map(|p| (seq, p)))
+            .map(|(seq, p)| LeaderCommand::AckClient {
+                client: p.client,
+                seq,
+            })
+            .collect()
+    }
+}

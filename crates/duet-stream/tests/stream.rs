@@ -1,0 +1,253 @@
+//! The change stream's rules, and a property test of the leader and the
+//! follower under random writes, retries, losses and reconnections.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use duet_stream::{Entry, Follower, FollowerCommand, Leader, LeaderCommand, Limits, Replication};
+use proptest::prelude::*;
+
+type L = Leader<String>;
+
+fn acks(cmds: &[LeaderCommand<String>]) -> Vec<(String, u64)> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            LeaderCommand::AckClient { client, seq } => Some((client.clone(), *seq)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn in_sync_leader() -> L {
+    let mut leader = L::new(2, 0, Limits::default());
+    leader.backup_connected((2, 0));
+    assert_eq!(leader.state(), Replication::InSync);
+    leader
+}
+
+#[test]
+fn in_sync_a_write_is_acknowledged_only_once_the_backup_has_it() {
+    let mut leader = in_sync_leader();
+    let out = leader.write(0, "c1".into(), "put /config/Users/alice".into());
+    let entry = Entry {
+        epoch: 2,
+        seq: 1,
+        change: "put /config/Users/alice".to_string(),
+    };
+    assert_eq!(
+        out,
+        vec![
+            LeaderCommand::Persist(entry.clone()),
+            LeaderCommand::Send(entry)
+        ]
+    );
+    assert!(
+        acks(&leader.persisted(1)).is_empty(),
+        "persisted locally is not enough"
+    );
+    assert_eq!(acks(&leader.backup_ack(1)), vec![("c1".to_string(), 1)]);
+}
+
+#[test]
+fn alone_a_write_is_acknowledged_once_persisted() {
+    let mut leader = L::new(2, 0, Limits::default());
+    let out = leader.write(0, "c1".into(), "x".into());
+    assert_eq!(out.len(), 1, "nothing to send without a backup");
+    assert_eq!(acks(&leader.persisted(1)), vec![("c1".to_string(), 1)]);
+}
+
+#[test]
+fn a_backup_falling_behind_makes_the_active_carry_on_alone_and_say_so() {
+    let limits = Limits {
+        ack_wait_max_ms: 500,
+        ..Limits::default()
+    };
+    let mut leader = L::new(2, 0, limits);
+    leader.backup_connected((2, 0));
+    leader.write(0, "c1".into(), "x".into());
+    leader.persisted(1);
+    assert!(leader.tick(400).is_empty());
+    assert_eq!(leader.next_deadline(), Some(501));
+    let out = leader.tick(501);
+    assert!(matches!(
+        &out[0],
+        LeaderCommand::Replication { state: Replication::Alone, why } if why.contains("fell behind")
+    ));
+    assert_eq!(acks(&out), vec![("c1".to_string(), 1)]);
+    assert_eq!(leader.state(), Replication::Alone);
+}
+
+#[test]
+fn a_retried_write_is_applied_once() {
+    let mut leader = in_sync_leader();
+    leader.write(0, "c1".into(), "x".into());
+    assert!(
+        leader.write(1, "c1".into(), "x".into()).is_empty(),
+        "still under way"
+    );
+    leader.persisted(1);
+    leader.backup_ack(1);
+    assert_eq!(
+        leader.write(2, "c1".into(), "x".into()),
+        vec![LeaderCommand::AckClient {
+            client: "c1".into(),
+            seq: 1
+        }]
+    );
+    assert_eq!(leader.last_seq(), 1);
+}
+
+#[test]
+fn a_returning_backup_catches_up_from_the_retained_changes_or_resyncs() {
+    let mut leader = L::new(
+        2,
+        0,
+        Limits {
+            retained_max: 3,
+            ..Limits::default()
+        },
+    );
+    for i in 0..5 {
+        leader.write(i, format!("c{i}"), format!("change {i}"));
+        leader.persisted(i + 1);
+    }
+    // Retained: 3, 4, 5. A backup at 2 catches up by resending 3-5.
+    let out = leader.backup_connected((2, 2));
+    let sent: Vec<u64> = out
+        .iter()
+        .filter_map(|c| match c {
+            LeaderCommand::Send(e) => Some(e.seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, vec![3, 4, 5]);
+    assert_eq!(leader.state(), Replication::CatchingUp);
+    leader.backup_ack(5);
+    assert_eq!(leader.state(), Replication::InSync);
+    // A backup at 1 is too far behind: it needs a resynchronisation.
+    leader.backup_lost("test");
+    let out = leader.backup_connected((2, 1));
+    assert!(
+        out.contains(&LeaderCommand::Resync { upto: (2, 5) }),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn the_follower_applies_in_order_once_and_asks_to_catch_up_after_a_gap() {
+    let mut follower = Follower::new((2, 0));
+    let e = |seq| Entry {
+        epoch: 2,
+        seq,
+        change: (),
+    };
+    assert_eq!(follower.receive(e(1)).len(), 2);
+    assert!(follower.receive(e(1)).is_empty(), "a repeat is ignored");
+    assert_eq!(
+        follower.receive(e(3)),
+        vec![FollowerCommand::CatchUp { applied: (2, 1) }]
+    );
+    assert_eq!(follower.applied(), (2, 1));
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Write(u8),
+    Persist,
+    Deliver,
+    DeliverAck,
+    Disconnect,
+    Reconnect,
+    Tick(u16),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => (0u8..20).prop_map(Step::Write),
+        3 => Just(Step::Persist),
+        4 => Just(Step::Deliver),
+        3 => Just(Step::DeliverAck),
+        1 => Just(Step::Disconnect),
+        1 => Just(Step::Reconnect),
+        1 => (0u16..2000).prop_map(Step::Tick),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn the_stream_keeps_its_invariants(steps in proptest::collection::vec(step(), 1..200)) {
+        let limits = Limits { retained_max: 8, ack_wait_max_ms: 1000, ..Limits::default() };
+        let mut leader: L = Leader::new(2, 0, limits);
+        let mut follower = Follower::new((2, 0));
+        let mut log: BTreeMap<u64, String> = BTreeMap::new(); // the active's changes
+        let mut shadow: Vec<(u64, String)> = Vec::new(); // what the backup applied
+        let mut to_persist: VecDeque<u64> = VecDeque::new();
+        let mut wire: VecDeque<Entry<String>> = VecDeque::new();
+        let mut acks_wire: VecDeque<u64> = VecDeque::new();
+        let mut connected = false;
+        let mut client_seqs: BTreeMap<String, u64> = BTreeMap::new();
+        let mut now = 0u64;
+        for s in steps {
+            now += 10;
+            let mut out = match s {
+                Step::Write(c) => leader.write(now, format!("client{c}"), format!("change by {c} at {now}")),
+                Step::Persist => match to_persist.pop_front() { Some(seq) => leader.persisted(seq), None => vec![] },
+                Step::Deliver => {
+                    if let Some(entry) = wire.pop_front() {
+                        for cmd in follower.receive(entry) {
+                            match cmd {
+                                FollowerCommand::Apply(e) => shadow.push((e.seq, e.change)),
+                                FollowerCommand::Ack { seq } => acks_wire.push_back(seq),
+                                FollowerCommand::CatchUp { .. } => {}
+                            }
+                        }
+                    }
+                    vec![]
+                }
+                Step::DeliverAck => match acks_wire.pop_front() { Some(seq) if connected => leader.backup_ack(seq), _ => vec![] },
+                Step::Disconnect => {
+                    connected = false;
+                    wire.clear();
+                    acks_wire.clear();
+                    leader.backup_lost("link down")
+                }
+                Step::Reconnect if !connected => {
+                    connected = true;
+                    leader.backup_connected(follower.applied())
+                }
+                Step::Reconnect => vec![],
+                Step::Tick(extra) => { now += u64::from(extra); leader.tick(now) }
+            };
+            while let Some(cmd) = out.pop() {
+                match cmd {
+                    LeaderCommand::Persist(e) => {
+                        prop_assert!(log.insert(e.seq, e.change).is_none(), "seq {} used twice", e.seq);
+                        to_persist.push_back(e.seq);
+                    }
+                    LeaderCommand::Send(e) => if connected { wire.push_back(e) },
+                    LeaderCommand::Resync { upto } => {
+                        // The resync installs the active's state up to `upto`.
+                        shadow = log.range(..=upto.1).map(|(s, c)| (*s, c.clone())).collect();
+                        follower.resynchronised(upto);
+                        wire.clear();
+                    }
+                    LeaderCommand::AckClient { client, seq } => {
+                        // Retries get the same number.
+                        let first = *client_seqs.entry(client.clone()).or_insert(seq);
+                        prop_assert_eq!(first, seq);
+                        prop_assert!(log.contains_key(&seq));
+                        // Acknowledged in sync: the backup already has it.
+                        if leader.state() == Replication::InSync {
+                            prop_assert!(follower.applied().1 >= seq, "seq {} acknowledged but not on the backup", seq);
+                        }
+                    }
+                    LeaderCommand::Replication { .. } => {}
+                }
+            }
+            // The backup's shadow is a prefix of the active's log, in order, each once.
+            let expected: Vec<(u64, String)> = log.range(..=follower.applied().1).map(|(s, c)| (*s, c.clone())).collect();
+            prop_assert_eq!(&shadow, &expected);
+        }
+    }
+}
