@@ -100,7 +100,8 @@ impl Tree {
 
     /// Applies a change after the last one; an older or repeated change is
     /// refused with [`TreeError::AlreadyApplied`] and changes nothing.
-    pub fn apply(&mut self, change: &Change) -> Result<(), TreeError> {
+    /// Returns the history record it made (for storage).
+    pub fn apply(&mut self, change: &Change) -> Result<HistoryRecord, TreeError> {
         if (change.epoch, change.seq) <= self.last {
             return Err(TreeError::AlreadyApplied {
                 epoch: change.epoch,
@@ -115,23 +116,53 @@ impl Tree {
         };
         let old = self.set(&path, new.clone());
         self.last = (change.epoch, change.seq);
-        self.history.insert(
-            change.seq,
-            HistoryRecord {
-                epoch: change.epoch,
-                seq: change.seq,
-                at_unix_ms: change.at_unix_ms,
-                who: change.who.clone(),
-                path: path.clone(),
-                old,
-                new,
-            },
-        );
+        let record = HistoryRecord {
+            epoch: change.epoch,
+            seq: change.seq,
+            at_unix_ms: change.at_unix_ms,
+            who: change.who.clone(),
+            path,
+            old,
+            new,
+        };
+        self.remember(record.clone());
+        Ok(record)
+    }
+
+    fn remember(&mut self, record: HistoryRecord) {
         self.history_by_path
-            .entry(path)
+            .entry(record.path.clone())
             .or_default()
-            .push(change.seq);
-        Ok(())
+            .push(record.seq);
+        self.history.insert(record.seq, record);
+    }
+
+    /// Rebuilds a tree from storage: its entries, its history and the last
+    /// change applied.
+    pub fn restore(
+        entries: impl IntoIterator<Item = (TreePath, Object)>,
+        history: impl IntoIterator<Item = HistoryRecord>,
+        last: (u64, u64),
+    ) -> Tree {
+        let mut tree = Tree::default();
+        for (path, object) in entries {
+            tree.set(&path, Some(object));
+        }
+        for record in history {
+            tree.remember(record);
+        }
+        tree.last = last;
+        tree
+    }
+
+    /// The epoch of the change with sequence number `seq`, if history has it.
+    pub fn epoch_of(&self, seq: u64) -> Option<u64> {
+        self.history.get(&seq).map(|r| r.epoch)
+    }
+
+    /// Every entry, in path order.
+    pub fn entries(&self) -> impl Iterator<Item = (&TreePath, &Object)> {
+        self.entries.iter()
     }
 
     /// Sets or removes an entry, keeping the digests; returns the old object.

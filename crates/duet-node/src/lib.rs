@@ -13,4 +13,5 @@ pub mod local_pair;
 pub mod node;
 pub mod probe;
 pub mod shared;
+pub mod store;
 pub mod supervisor;

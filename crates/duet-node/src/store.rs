@@ -1,0 +1,176 @@
+//! The node's durable state in an embedded store (redb): the configuration
+//! tree's entries, its change history, and the last change applied. Each
+//! change is written in one transaction, so a crash leaves either all of it
+//! or none.
+
+use std::path::Path;
+
+use duet_config::{HistoryRecord, Object, Tree, TreePath};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("entries");
+const HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("history");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const APPLIED: &str = "applied";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the state store failed: {0}")]
+    Db(String),
+    #[error(
+        "the state store holds a damaged record ({0}); restore the data directory from a backup or let the node resynchronise from its peer after removing state.redb"
+    )]
+    Damaged(String),
+}
+
+fn failed<E: std::fmt::Display>(e: E) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(failed)?;
+        let db = Database::create(data_dir.join("state.redb")).map_err(failed)?;
+        let txn = db.begin_write().map_err(failed)?;
+        txn.open_table(ENTRIES).map_err(failed)?;
+        txn.open_table(HISTORY).map_err(failed)?;
+        txn.open_table(META).map_err(failed)?;
+        txn.commit().map_err(failed)?;
+        Ok(Store { db })
+    }
+
+    /// The tree as stored.
+    pub fn load(&self) -> Result<Tree, StoreError> {
+        let txn = self.db.begin_read().map_err(failed)?;
+        let entries_table = txn.open_table(ENTRIES).map_err(failed)?;
+        let mut entries = Vec::new();
+        for row in entries_table.iter().map_err(failed)? {
+            let (k, v) = row.map_err(failed)?;
+            let path =
+                TreePath::parse(k.value()).map_err(|e| StoreError::Damaged(e.to_string()))?;
+            let object: Object =
+                postcard::from_bytes(v.value()).map_err(|e| StoreError::Damaged(e.to_string()))?;
+            entries.push((path, object));
+        }
+        let history_table = txn.open_table(HISTORY).map_err(failed)?;
+        let mut history = Vec::new();
+        for row in history_table.iter().map_err(failed)? {
+            let (_, v) = row.map_err(failed)?;
+            let record: HistoryRecord =
+                postcard::from_bytes(v.value()).map_err(|e| StoreError::Damaged(e.to_string()))?;
+            history.push(record);
+        }
+        let meta = txn.open_table(META).map_err(failed)?;
+        let last = match meta.get(APPLIED).map_err(failed)? {
+            Some(v) => {
+                postcard::from_bytes(v.value()).map_err(|e| StoreError::Damaged(e.to_string()))?
+            }
+            None => (0, 0),
+        };
+        Ok(Tree::restore(entries, history, last))
+    }
+
+    /// Stores an applied change: the entry, its history record and the
+    /// position, in one transaction.
+    pub fn applied(&self, record: &HistoryRecord) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(failed)?;
+        {
+            let mut entries = txn.open_table(ENTRIES).map_err(failed)?;
+            let key = record.path.to_string();
+            match &record.new {
+                Some(object) => {
+                    let bytes = postcard::to_allocvec(object).map_err(failed)?;
+                    entries
+                        .insert(key.as_str(), bytes.as_slice())
+                        .map_err(failed)?;
+                }
+                None => {
+                    entries.remove(key.as_str()).map_err(failed)?;
+                }
+            }
+            let mut history = txn.open_table(HISTORY).map_err(failed)?;
+            let bytes = postcard::to_allocvec(record).map_err(failed)?;
+            history
+                .insert(record.seq, bytes.as_slice())
+                .map_err(failed)?;
+            let mut meta = txn.open_table(META).map_err(failed)?;
+            let position = postcard::to_allocvec(&(record.epoch, record.seq)).map_err(failed)?;
+            meta.insert(APPLIED, position.as_slice()).map_err(failed)?;
+        }
+        txn.commit().map_err(failed)
+    }
+
+    /// Stores entries installed by a resynchronisation and the position it
+    /// brought the tree to, in one transaction.
+    pub fn resynchronised(
+        &self,
+        installed: &[(TreePath, Option<Object>)],
+        last: (u64, u64),
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(failed)?;
+        {
+            let mut entries = txn.open_table(ENTRIES).map_err(failed)?;
+            for (path, object) in installed {
+                let key = path.to_string();
+                match object {
+                    Some(o) => {
+                        let bytes = postcard::to_allocvec(o).map_err(failed)?;
+                        entries
+                            .insert(key.as_str(), bytes.as_slice())
+                            .map_err(failed)?;
+                    }
+                    None => {
+                        entries.remove(key.as_str()).map_err(failed)?;
+                    }
+                }
+            }
+            let mut meta = txn.open_table(META).map_err(failed)?;
+            let position = postcard::to_allocvec(&last).map_err(failed)?;
+            meta.insert(APPLIED, position.as_slice()).map_err(failed)?;
+        }
+        txn.commit().map_err(failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use duet_config::{Change, Class, Op};
+
+    use super::*;
+
+    #[test]
+    fn the_tree_and_its_history_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut tree = store.load().unwrap();
+        let path = TreePath::parse("/config/Users/alice").unwrap();
+        for (seq, ext) in [(1, "100"), (2, "200")] {
+            let record = tree
+                .apply(&Change {
+                    epoch: 2,
+                    seq,
+                    at_unix_ms: seq * 1000,
+                    who: "admin".into(),
+                    op: Op::Put {
+                        path: path.clone(),
+                        object: Object::new(Class::User).with("Extension", ext),
+                    },
+                })
+                .unwrap();
+            store.applied(&record).unwrap();
+        }
+        drop(store);
+        let tree = Store::open(dir.path()).unwrap().load().unwrap();
+        assert_eq!(tree.get(&path).unwrap().attributes["Extension"], "200");
+        assert_eq!(tree.history(&path).len(), 2);
+        assert_eq!(tree.last_applied(), (2, 2));
+        assert_eq!(
+            tree.as_of(&path, 1500).unwrap().attributes["Extension"],
+            "100"
+        );
+    }
+}
