@@ -11,7 +11,7 @@ pub mod tree;
 
 pub use object::{Class, Object};
 pub use path::TreePath;
-pub use tree::{Change, HistoryRecord, Op, Tree};
+pub use tree::{Change, Edit, HistoryRecord, Op, Tree};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TreeError {

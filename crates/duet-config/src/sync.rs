@@ -14,6 +14,9 @@ use crate::tree::Tree;
 
 /// Buckets or paths in one request.
 pub const BATCH_MAX: usize = 256;
+/// Object bytes in one answer, so it fits a link frame; the rest are asked
+/// for again.
+pub const ANSWER_OBJECT_BYTES_MAX: usize = 512 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
@@ -52,13 +55,22 @@ pub fn answer(tree: &Tree, request: &Request) -> Answer {
                 .map(|b| (*b, tree.bucket_entries(*b)))
                 .collect(),
         ),
-        Request::Objects(paths) => Answer::Objects(
-            paths
-                .iter()
-                .take(BATCH_MAX)
-                .map(|p| (p.clone(), tree.get(p).cloned()))
-                .collect(),
-        ),
+        Request::Objects(paths) => {
+            let mut bytes = 0;
+            let mut objects = Vec::new();
+            for p in paths.iter().take(BATCH_MAX) {
+                let object = tree.get(p).cloned();
+                let size: usize = object.as_ref().map_or(0, |o| {
+                    o.attributes.iter().map(|(k, v)| k.len() + v.len()).sum()
+                });
+                if !objects.is_empty() && bytes + size > ANSWER_OBJECT_BYTES_MAX {
+                    break;
+                }
+                bytes += size;
+                objects.push((p.clone(), object));
+            }
+            Answer::Objects(objects)
+        }
     }
 }
 
@@ -68,6 +80,10 @@ pub struct Resync {
     descend: Vec<Bucket>,
     leaves: Vec<Bucket>,
     objects: Vec<TreePath>,
+    asked: Vec<TreePath>,
+    /// What this resynchronisation installed (None: removed), for storage;
+    /// the caller drains it.
+    pub installed: Vec<(TreePath, Option<Object>)>,
     /// Requests sent so far.
     pub requests: usize,
     /// Entries installed or removed so far.
@@ -96,7 +112,8 @@ impl Resync {
         } else if !self.leaves.is_empty() {
             Request::Entries(take(&mut self.leaves))
         } else if !self.objects.is_empty() {
-            Request::Objects(take(&mut self.objects))
+            self.asked = take(&mut self.objects);
+            Request::Objects(self.asked.clone())
         } else {
             return None;
         };
@@ -131,16 +148,25 @@ impl Resync {
                     for (path, _) in local_entries {
                         if !remote.iter().any(|(p, _)| *p == path) {
                             local.install(&path, None);
+                            self.installed.push((path, None));
                             self.changed += 1;
                         }
                     }
                 }
             }
             Answer::Objects(objects) => {
+                let answered: Vec<TreePath> = objects.iter().map(|(p, _)| p.clone()).collect();
                 for (path, object) in objects {
-                    local.install(&path, object);
+                    local.install(&path, object.clone());
+                    self.installed.push((path, object));
                     self.changed += 1;
                 }
+                // Objects left out of a full answer are asked for again.
+                let rest: Vec<TreePath> = std::mem::take(&mut self.asked)
+                    .into_iter()
+                    .filter(|p| !answered.contains(p))
+                    .collect();
+                self.objects.extend(rest);
             }
         }
         self.next_request()

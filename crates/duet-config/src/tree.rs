@@ -26,7 +26,28 @@ impl Op {
     }
 }
 
-/// One change of the configuration, as the change stream carries it.
+/// What a client asked for, as the change stream carries it; the stream
+/// gives it its `(epoch, seq)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edit {
+    pub at_unix_ms: u64,
+    pub who: String,
+    pub op: Op,
+}
+
+impl Edit {
+    pub fn into_change(self, epoch: u64, seq: u64) -> Change {
+        Change {
+            epoch,
+            seq,
+            at_unix_ms: self.at_unix_ms,
+            who: self.who,
+            op: self.op,
+        }
+    }
+}
+
+/// One change of the configuration, with its place in the stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     pub epoch: u64,
@@ -135,6 +156,36 @@ impl Tree {
             .or_default()
             .push(record.seq);
         self.history.insert(record.seq, record);
+    }
+
+    /// Applies a change the active node made and checked: the backup mirrors
+    /// it whatever its own state (a removal of something absent is a no-op).
+    /// Only an older or repeated change is refused.
+    pub fn apply_replicated(&mut self, change: &Change) -> Result<HistoryRecord, TreeError> {
+        if (change.epoch, change.seq) <= self.last {
+            return Err(TreeError::AlreadyApplied {
+                epoch: change.epoch,
+                seq: change.seq,
+            });
+        }
+        let path = change.op.path().clone();
+        let new = match &change.op {
+            Op::Put { object, .. } => Some(object.clone()),
+            Op::Remove { .. } => None,
+        };
+        let old = self.set(&path, new.clone());
+        self.last = (change.epoch, change.seq);
+        let record = HistoryRecord {
+            epoch: change.epoch,
+            seq: change.seq,
+            at_unix_ms: change.at_unix_ms,
+            who: change.who.clone(),
+            path,
+            old,
+            new,
+        };
+        self.remember(record.clone());
+        Ok(record)
     }
 
     /// Rebuilds a tree from storage: its entries, its history and the last

@@ -5,7 +5,10 @@
 //! error that closes the connection; it never reaches the node's logic.
 
 use bytes::{Bytes, BytesMut};
+use duet_config::Edit;
+use duet_config::sync::{Answer, Request};
 use duet_params::ServerId;
+use duet_stream::Entry;
 use duet_switchover::{Conn, Record, State};
 use serde::{Deserialize, Serialize};
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
@@ -83,6 +86,24 @@ pub enum Body {
     /// Sent by a backup that has just become active, over the link it still
     /// has, so the former active learns the new epoch at once.
     Takeover,
+    /// The backup, on its main connection: the last change it has applied.
+    StreamHello {
+        applied: (u64, u64),
+    },
+    /// A change of the configuration, in stream order.
+    StreamEntry(Entry<Edit>),
+    /// The backup has applied every change up to `seq`.
+    StreamAck {
+        seq: u64,
+    },
+    /// The backup must resynchronise by digests to `upto` (the active's
+    /// root digest given), then say StreamHello again.
+    ResyncStart {
+        upto: (u64, u64),
+        root: u128,
+    },
+    SyncRequest(Request),
+    SyncAnswer(Answer),
     /// An event-log entry, written on both nodes when they can reach each other.
     EventCopy {
         at_unix_ms: u64,

@@ -23,7 +23,8 @@ use crate::events::unix_ms;
 use crate::hooks::{self, HookEvent};
 use crate::link;
 use crate::probe::EchoProber;
-use crate::shared::{DriverMsg, NodeStatus, PeerAnswer, PeerView, Shared};
+use crate::replication::Replicator;
+use crate::shared::{ConfigView, DriverMsg, NodeStatus, PeerAnswer, PeerView, Shared};
 
 /// How often the peer is asked for its role (to notice a newer active, or
 /// an active to rejoin).
@@ -49,6 +50,7 @@ pub struct Driver {
     peer: PeerView,
     inactive_silent_watches: u32,
     mismatch_reported: bool,
+    replication: Replicator,
 }
 
 impl Driver {
@@ -59,6 +61,7 @@ impl Driver {
         epochs: EpochStore,
         epoch: u64,
         prober: Arc<dyn EchoProber>,
+        replication: Replicator,
     ) -> Driver {
         let peer = PeerView {
             name: shared.boot.peer().name.clone(),
@@ -81,6 +84,7 @@ impl Driver {
             peer,
             inactive_silent_watches: 0,
             mismatch_reported: false,
+            replication,
         }
     }
 
@@ -96,6 +100,7 @@ impl Driver {
             _ = &mut stop => return self.shutdown().await,
         };
         self.apply(Event::Start(mode));
+        let mut replication_ticks = tokio::time::interval(Duration::from_millis(100));
         loop {
             let deadline = self
                 .engine
@@ -109,6 +114,7 @@ impl Driver {
                     None => break,
                 },
                 _ = sleep_until(deadline) => self.apply(Event::Tick),
+                _ = replication_ticks.tick() => self.replication.tick(&self.shared, unix_ms()),
             }
         }
         self.shutdown().await;
@@ -226,6 +232,9 @@ impl Driver {
                 self.apply(Event::ConnectionUp(conn));
                 if self.engine.state() == State::Primary {
                     self.drop_all_links();
+                } else if conn == Conn::Main {
+                    let hello = self.replication.hello();
+                    self.send(Conn::Main, hello);
                 }
             }
             DriverMsg::EpochSeen(epoch) => self.epoch_seen(epoch),
@@ -254,6 +263,44 @@ impl Driver {
                 }
                 self.note_peer(answer.as_ref());
                 self.publish();
+            }
+            DriverMsg::ConfigWrite {
+                client,
+                who,
+                op,
+                reply,
+            } => self.replication.write(&self.shared, client, who, op, reply),
+            DriverMsg::ConfigRead { path, reply } => {
+                let tree = self.replication.tree();
+                let _ = reply.send(ConfigView {
+                    path: path.to_string(),
+                    object: tree.get(&path).cloned(),
+                    children: tree.children(&path),
+                    history: self.replication.history(&path),
+                });
+            }
+            DriverMsg::BackupHello { applied, tx } => {
+                self.replication.backup_hello(&self.shared, applied, tx)
+            }
+            DriverMsg::StreamAck(seq) => self.replication.backup_ack(&self.shared, seq),
+            DriverMsg::SyncRequest { request, tx } => {
+                let answer = self.replication.sync_answer(&request);
+                let _ = tx.try_send(self.shared.envelope(Body::SyncAnswer(answer)));
+            }
+            DriverMsg::BackupGone => self.replication.backup_gone(&self.shared),
+            DriverMsg::StreamEntry(entry) => {
+                for body in self.replication.receive(&self.shared, entry) {
+                    self.send(Conn::Main, body);
+                }
+            }
+            DriverMsg::ResyncStart { upto, root } => {
+                let body = self.replication.resync_start(&self.shared, upto, root);
+                self.send(Conn::Main, body);
+            }
+            DriverMsg::SyncAnswer(answer) => {
+                if let Some(body) = self.replication.resync_answer(&self.shared, answer) {
+                    self.send(Conn::Main, body);
+                }
             }
             DriverMsg::Switch { force, reply } => {
                 self.switch_reply = Some(reply);
@@ -401,6 +448,7 @@ impl Driver {
         }
         self.drop_all_links();
         self.shared.supervisor.start();
+        self.replication.become_active(epoch);
         self.note(format!("Serving as the active node in epoch {epoch}"));
         hooks::fire(&self.shared, HookEvent::Commence, epoch);
     }
@@ -410,6 +458,7 @@ impl Driver {
         self.serving = false;
         self.publish();
         self.shared.supervisor.stop();
+        self.replication.stop_serving();
         self.note(format!("Stopped serving: {why}"));
         hooks::fire(&self.shared, HookEvent::Discontinue, self.epoch)
     }
@@ -445,6 +494,8 @@ impl Driver {
             last_switch_reason: engine.last_switch_reason.map(|r| r.describe(label)),
             switchovers: self.switchovers,
             peer: self.peer.clone(),
+            replication: self.replication.state(),
+            config_applied: self.replication.tree().last_applied(),
         };
         self.shared.status.send_if_modified(|current| {
             let changed = *current != status;

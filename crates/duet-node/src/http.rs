@@ -31,6 +31,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/events", get(events))
         .route("/api/switch", post(switch))
         .route("/api/fault", post(fault))
+        .route(
+            "/api/config",
+            get(config_get).put(config_put).delete(config_delete),
+        )
         .route("/metrics", get(metrics))
         .layer(middleware::from_fn_with_state(shared.clone(), epochs))
         .with_state(shared)
@@ -94,6 +98,18 @@ async fn events(State(shared): State<Arc<Shared>>, Query(q): Query<EventsQuery>)
 struct Refusal {
     status: StatusCode,
     message: String,
+    /// The active node, for a request that must go there.
+    active: Option<String>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            message: message.into(),
+            active: None,
+        }
+    }
 }
 
 impl IntoResponse for Refusal {
@@ -104,6 +120,9 @@ impl IntoResponse for Refusal {
                 "www-authenticate",
                 HeaderValue::from_static("Basic realm=\"duet\""),
             );
+        }
+        if let Some(name) = self.active.and_then(|n| HeaderValue::from_str(&n).ok()) {
+            response.headers_mut().insert("x-duet-active", name);
         }
         response
     }
@@ -117,10 +136,7 @@ fn authenticate<'a>(
 ) -> Result<&'a User, Refusal> {
     let refuse = |why: String| {
         tracing::warn!("refused {action}: {why}");
-        Refusal {
-            status: StatusCode::UNAUTHORIZED,
-            message: format!("{action} refused: {why}"),
-        }
+        Refusal::new(StatusCode::UNAUTHORIZED, format!("{action} refused: {why}"))
     };
     let Some(credentials) = headers
         .get("authorization")
@@ -206,6 +222,164 @@ async fn switch(
             "the node did not take the request in time (starting up, busy or shutting down); try again",
         ),
     }
+}
+
+#[derive(Deserialize)]
+struct PathQuery {
+    path: String,
+    #[serde(default)]
+    client_id: Option<String>,
+}
+
+fn parse_path(text: &str) -> Result<duet_config::TreePath, Refusal> {
+    duet_config::TreePath::parse(text)
+        .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+async fn config_get(State(shared): State<Arc<Shared>>, Query(q): Query<PathQuery>) -> Response {
+    let path = match parse_path(&q.path) {
+        Ok(p) => p,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let (reply, view) = oneshot::channel();
+    shared.to_driver(DriverMsg::ConfigRead { path, reply });
+    match tokio::time::timeout(std::time::Duration::from_secs(5), view).await {
+        Ok(Ok(view))
+            if view.object.is_none() && view.children.is_empty() && view.history.is_empty() =>
+        {
+            error(StatusCode::NOT_FOUND, format!("nothing at {}", view.path))
+        }
+        Ok(Ok(view)) => Json(view).into_response(),
+        _ => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the node did not answer in time; try again",
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct PutBody {
+    path: String,
+    class: String,
+    #[serde(default)]
+    attributes: std::collections::BTreeMap<String, String>,
+    /// The client's own id for this change, so a retry is applied once.
+    #[serde(default)]
+    client_id: Option<String>,
+}
+
+/// Checks that a configuration change may be made here, by this user.
+fn config_writer<'a>(shared: &'a Shared, headers: &HeaderMap) -> Result<&'a User, Refusal> {
+    let user = authenticate(shared, headers, "configuration change")?;
+    if !user.master {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "configuration change refused: user {} is not a master administrator",
+                user.name
+            ),
+        ));
+    }
+    let status = shared.status();
+    if !status.serving {
+        let active = (status.peer.role == Some(duet_link::protocol::Role::Active))
+            .then(|| status.peer.name.clone());
+        let message = match &active {
+            Some(name) => format!(
+                "{} is the backup: make configuration changes on the active node, {name}",
+                status.node
+            ),
+            None => format!(
+                "{} is not the active node: make configuration changes on the active node",
+                status.node
+            ),
+        };
+        return Err(Refusal {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message,
+            active,
+        });
+    }
+    Ok(user)
+}
+
+static CLIENT_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+async fn write(
+    shared: &Shared,
+    user: &User,
+    client_id: Option<String>,
+    op: duet_config::Op,
+) -> Response {
+    let client = client_id.unwrap_or_else(|| {
+        format!(
+            "api-{}-{}",
+            crate::events::unix_ms(),
+            CLIENT_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        )
+    });
+    let (reply, done) = oneshot::channel();
+    shared.to_driver(DriverMsg::ConfigWrite {
+        client,
+        who: user.name.clone(),
+        op,
+        reply,
+    });
+    match tokio::time::timeout(std::time::Duration::from_secs(10), done).await {
+        Ok(Ok(Ok(seq))) => Json(serde_json::json!({ "seq": seq })).into_response(),
+        Ok(Ok(Err(why))) if why.starts_with("nothing at") => error(StatusCode::NOT_FOUND, why),
+        Ok(Ok(Err(why))) => error(StatusCode::BAD_REQUEST, why),
+        _ => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the change was not acknowledged in time; retry it with the same client_id",
+        ),
+    }
+}
+
+async fn config_put(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(body): Json<PutBody>,
+) -> Response {
+    let user = match config_writer(&shared, &headers) {
+        Ok(user) => user,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let path = match parse_path(&body.path) {
+        Ok(p) => p,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let class = match duet_config::Class::parse(&body.class) {
+        Ok(c) => c,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let object = duet_config::Object {
+        class,
+        attributes: body.attributes,
+    };
+    write(
+        &shared,
+        user,
+        body.client_id,
+        duet_config::Op::Put { path, object },
+    )
+    .await
+}
+
+async fn config_delete(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<PathQuery>,
+) -> Response {
+    let user = match config_writer(&shared, &headers) {
+        Ok(user) => user,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let path = match parse_path(&q.path) {
+        Ok(p) => p,
+        Err(refusal) => return refusal.into_response(),
+    };
+    write(&shared, user, q.client_id, duet_config::Op::Remove { path }).await
 }
 
 #[derive(Deserialize)]

@@ -12,6 +12,7 @@ pub mod link;
 pub mod local_pair;
 pub mod node;
 pub mod probe;
+pub mod replication;
 pub mod shared;
 pub mod store;
 pub mod supervisor;

@@ -213,17 +213,21 @@ where
                     Some(Err(e)) => break Err(e.to_string()),
                     None => break Ok(()),
                 };
-                answer(shared, &peer, envelope, &tx, &module_pings);
+                answer(shared, &peer, conn, envelope, &tx, &module_pings);
             }
         }
     };
     writer.abort();
+    if conn == Conn::Main {
+        shared.to_driver(DriverMsg::BackupGone);
+    }
     result
 }
 
 fn answer(
     shared: &Arc<Shared>,
     peer: &str,
+    conn: Conn,
     envelope: Envelope,
     tx: &mpsc::Sender<Envelope>,
     module_pings: &Arc<tokio::sync::Semaphore>,
@@ -252,6 +256,17 @@ fn answer(
                 let _ = tx.try_send(shared.envelope(body));
             });
         }
+        Body::StreamHello { applied } if conn == Conn::Main => {
+            shared.to_driver(DriverMsg::BackupHello {
+                applied,
+                tx: tx.clone(),
+            })
+        }
+        Body::StreamAck { seq } => shared.to_driver(DriverMsg::StreamAck(seq)),
+        Body::SyncRequest(request) => shared.to_driver(DriverMsg::SyncRequest {
+            request,
+            tx: tx.clone(),
+        }),
         Body::Takeover => {
             tracing::warn!("link: {peer} has taken over in epoch {}", envelope.epoch);
             shared.peer_active_in(envelope.epoch);
@@ -342,6 +357,18 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
         let event = match envelope.body {
             Body::EventCopy { at_unix_ms, record } => {
                 shared.events.append(&peer.name, at_unix_ms, &record);
+                continue;
+            }
+            Body::StreamEntry(entry) => {
+                shared.to_driver(DriverMsg::StreamEntry(entry));
+                continue;
+            }
+            Body::ResyncStart { upto, root } => {
+                shared.to_driver(DriverMsg::ResyncStart { upto, root });
+                continue;
+            }
+            Body::SyncAnswer(answer) => {
+                shared.to_driver(DriverMsg::SyncAnswer(answer));
                 continue;
             }
             Body::NotifierPong { id } => Event::NotifierReply { id },

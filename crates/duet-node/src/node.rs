@@ -60,6 +60,9 @@ pub async fn run_with_prober(
         .with_context(|| format!("cannot use the data directory {}", boot.data_dir.display()))?;
     let epoch = epochs.load().context("cannot read the stored epoch")?;
     let events = EventLog::open(&boot.data_dir).context("cannot open the event log")?;
+    let store = crate::store::Store::open(&boot.data_dir)?;
+    let tree = store.load()?;
+    let replication = crate::replication::Replicator::new(store, tree);
     let me = boot.me().clone();
     let arbiter_listener = bind(me.arbiter_addr(), "role arbiter").await?;
     let link_listener = bind(me.link_addr(), "link").await?;
@@ -94,6 +97,8 @@ pub async fn run_with_prober(
             name: boot.peer().name.clone(),
             ..PeerView::default()
         },
+        replication: duet_stream::Replication::Alone,
+        config_applied: (0, 0),
     });
     let (driver_tx, driver_rx) = mpsc::channel(DRIVER_INBOX_MAX);
     let shared = Arc::new(Shared {
@@ -126,7 +131,15 @@ pub async fn run_with_prober(
             }
         }),
     ];
-    let driver = Driver::new(shared.clone(), driver_rx, engine, epochs, epoch, prober);
+    let driver = Driver::new(
+        shared.clone(),
+        driver_rx,
+        engine,
+        epochs,
+        epoch,
+        prober,
+        replication,
+    );
     driver.run(stop).await;
     for task in tasks {
         task.abort();

@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
+use duet_config::sync::{Answer, Request};
+use duet_config::{Edit, HistoryRecord, Object, Op, TreePath};
 use duet_link::protocol::{Body, Envelope, PROTOCOL_VERSION, Role, RoleInfo};
+use duet_stream::{Entry, Replication};
 use duet_switchover::{Conn, Event, State};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -46,6 +49,10 @@ pub struct NodeStatus {
     pub last_switch_reason: Option<String>,
     pub switchovers: u64,
     pub peer: PeerView,
+    /// Configuration replication as the active node sees it.
+    pub replication: Replication,
+    /// The last configuration change applied here (epoch, seq).
+    pub config_applied: (u64, u64),
 }
 
 impl NodeStatus {
@@ -77,6 +84,45 @@ pub enum DriverMsg {
         force: bool,
         reply: oneshot::Sender<Result<(), String>>,
     },
+    /// A configuration change from the API (on the active node).
+    ConfigWrite {
+        client: String,
+        who: String,
+        op: Op,
+        reply: crate::replication::WriteReply,
+    },
+    /// A configuration read from the API.
+    ConfigRead {
+        path: TreePath,
+        reply: oneshot::Sender<ConfigView>,
+    },
+    /// The active node's side of the stream, from the backup's main link.
+    BackupHello {
+        applied: (u64, u64),
+        tx: mpsc::Sender<Envelope>,
+    },
+    StreamAck(u64),
+    SyncRequest {
+        request: Request,
+        tx: mpsc::Sender<Envelope>,
+    },
+    BackupGone,
+    /// The backup's side of the stream, from the active node.
+    StreamEntry(Entry<Edit>),
+    ResyncStart {
+        upto: (u64, u64),
+        root: u128,
+    },
+    SyncAnswer(Answer),
+}
+
+/// A path of the configuration tree as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigView {
+    pub path: String,
+    pub object: Option<Object>,
+    pub children: Vec<(String, Option<duet_config::Class>)>,
+    pub history: Vec<HistoryRecord>,
 }
 
 #[derive(Debug, Clone)]

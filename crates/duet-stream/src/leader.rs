@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{ClientId, Entry};
 
@@ -33,7 +33,7 @@ impl Default for Limits {
 }
 
 /// Where the backup stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Replication {
     /// No backup connected: the active node carries on alone.
     Alone,

@@ -1,0 +1,364 @@
+//! Replication of the configuration tree over the link, owned by the
+//! driver: on the active node a stream [`Leader`] persists each change and
+//! sends it to the backup, acknowledging the client once the backup has it
+//! (while in sync); on the backup a [`Follower`] applies the stream, and a
+//! [`Resync`] by digests brings it up to date when it was away too long.
+
+use std::collections::BTreeMap;
+
+use duet_config::sync::{Answer, Request, Resync, answer};
+use duet_config::{Edit, HistoryRecord, Object, Op, Tree, TreePath};
+use duet_link::protocol::{Body, Envelope};
+use duet_stream::{
+    ClientId, Entry, Follower, FollowerCommand, Leader, LeaderCommand, Limits, Replication,
+};
+use duet_switchover::{Level, Record, Topic};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::events::unix_ms;
+use crate::shared::Shared;
+use crate::store::Store;
+
+/// A client's write waiting for its acknowledgement: the sequence number,
+/// or why it was refused.
+pub type WriteReply = oneshot::Sender<Result<u64, String>>;
+
+pub struct Replicator {
+    tree: Tree,
+    store: Store,
+    leader: Option<Leader<Edit>>,
+    follower: Follower,
+    /// On the active node: the backup's main connection.
+    backup: Option<mpsc::Sender<Envelope>>,
+    pending: BTreeMap<ClientId, WriteReply>,
+    resync: Option<(Resync, (u64, u64))>,
+    state: Replication,
+}
+
+fn log(shared: &Shared, level: Level, message: String) {
+    tracing::info!("{message}");
+    shared.events.append(
+        &shared.boot.this,
+        unix_ms(),
+        &Record {
+            topic: Topic::Switchover,
+            level,
+            message,
+        },
+    );
+}
+
+impl Replicator {
+    pub fn new(store: Store, tree: Tree) -> Replicator {
+        let follower = Follower::new(tree.last_applied());
+        Replicator {
+            tree,
+            store,
+            leader: None,
+            follower,
+            backup: None,
+            pending: BTreeMap::new(),
+            resync: None,
+            state: Replication::Alone,
+        }
+    }
+
+    pub fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
+    pub fn state(&self) -> Replication {
+        self.state
+    }
+
+    /// This node now serves in `epoch`: it leads the stream.
+    pub fn become_active(&mut self, epoch: u64) {
+        self.leader = Some(Leader::new(
+            epoch,
+            self.tree.last_applied().1,
+            Limits::default(),
+        ));
+        self.backup = None;
+        self.resync = None;
+        self.state = Replication::Alone;
+    }
+
+    /// This node stopped serving: writes under way are refused.
+    pub fn stop_serving(&mut self) {
+        self.leader = None;
+        self.backup = None;
+        for (_, reply) in std::mem::take(&mut self.pending) {
+            let _ = reply.send(Err("this node stopped serving before the change was acknowledged; retry it on the active node with the same client id".into()));
+        }
+        self.follower = Follower::new(self.tree.last_applied());
+    }
+
+    /// A client's change, on the active node.
+    pub fn write(
+        &mut self,
+        shared: &Shared,
+        client: ClientId,
+        who: String,
+        op: Op,
+        reply: WriteReply,
+    ) {
+        let Some(leader) = self.leader.as_mut() else {
+            let _ = reply.send(Err(format!(
+                "{} is not the active node; make configuration changes on the active node",
+                shared.boot.this
+            )));
+            return;
+        };
+        if let Err(e) = self.tree.check(&op) {
+            let _ = reply.send(Err(e.to_string()));
+            return;
+        }
+        let edit = Edit {
+            at_unix_ms: unix_ms(),
+            who,
+            op,
+        };
+        let commands = leader.write(unix_ms(), client.clone(), edit);
+        self.pending.insert(client, reply);
+        self.lead(shared, commands);
+    }
+
+    fn lead(&mut self, shared: &Shared, mut commands: Vec<LeaderCommand<Edit>>) {
+        while !commands.is_empty() {
+            let mut more = Vec::new();
+            for command in commands {
+                match command {
+                    LeaderCommand::Persist(entry) => {
+                        let seq = entry.seq;
+                        let change = entry.change.into_change(entry.epoch, seq);
+                        match self.tree.apply(&change) {
+                            Ok(record) => match self.store.applied(&record) {
+                                Ok(()) => {
+                                    if let Some(leader) = self.leader.as_mut() {
+                                        more.extend(leader.persisted(seq));
+                                    }
+                                }
+                                Err(e) => log(
+                                    shared,
+                                    Level::Error,
+                                    format!("Change {seq} is not stored: {e}"),
+                                ),
+                            },
+                            Err(e) => log(
+                                shared,
+                                Level::Error,
+                                format!("Change {seq} could not be applied: {e}"),
+                            ),
+                        }
+                    }
+                    LeaderCommand::Send(entry) => self.to_backup(shared, Body::StreamEntry(entry)),
+                    LeaderCommand::AckClient { client, seq } => {
+                        if let Some(reply) = self.pending.remove(&client) {
+                            let _ = reply.send(Ok(seq));
+                        }
+                    }
+                    LeaderCommand::Resync { upto } => {
+                        let root = self.tree.digests().get(duet_config::digest::Bucket::ROOT);
+                        self.to_backup(shared, Body::ResyncStart { upto, root });
+                    }
+                    LeaderCommand::Replication { state, why } => {
+                        self.state = state;
+                        let level = if state == Replication::Alone {
+                            Level::Warning
+                        } else {
+                            Level::Info
+                        };
+                        log(
+                            shared,
+                            level,
+                            format!("Configuration replication: {state:?} ({why})"),
+                        );
+                    }
+                }
+            }
+            commands = more;
+        }
+    }
+
+    fn to_backup(&self, shared: &Shared, body: Body) {
+        if let Some(tx) = &self.backup {
+            // A full outbox drops it; the lag bound or a later hello recovers.
+            let _ = tx.try_send(shared.envelope(body));
+        }
+    }
+
+    /// The backup said hello on its main connection.
+    pub fn backup_hello(
+        &mut self,
+        shared: &Shared,
+        applied: (u64, u64),
+        tx: mpsc::Sender<Envelope>,
+    ) {
+        self.backup = Some(tx);
+        let Some(leader) = self.leader.as_mut() else {
+            return;
+        };
+        // A backup whose last change is not ours at that number diverged
+        // (a former active's unacknowledged changes): it resynchronises.
+        let (epoch, seq) = applied;
+        let known = seq == 0 || self.tree.epoch_of(seq) == Some(epoch);
+        let commands = if known && seq <= self.tree.last_applied().1 {
+            leader.backup_connected(applied)
+        } else {
+            let upto = self.tree.last_applied();
+            let root = self.tree.digests().get(duet_config::digest::Bucket::ROOT);
+            self.to_backup(shared, Body::ResyncStart { upto, root });
+            self.leader
+                .as_mut()
+                .map(|l| l.backup_connected(upto))
+                .unwrap_or_default()
+        };
+        self.lead(shared, commands);
+    }
+
+    pub fn backup_ack(&mut self, shared: &Shared, seq: u64) {
+        if let Some(leader) = self.leader.as_mut() {
+            let commands = leader.backup_ack(seq);
+            self.lead(shared, commands);
+        }
+    }
+
+    pub fn backup_gone(&mut self, shared: &Shared) {
+        self.backup = None;
+        if let Some(leader) = self.leader.as_mut() {
+            let commands = leader.backup_lost("its main link connection closed");
+            self.lead(shared, commands);
+        }
+    }
+
+    pub fn sync_answer(&self, request: &Request) -> Answer {
+        answer(&self.tree, request)
+    }
+
+    pub fn tick(&mut self, shared: &Shared, now_unix_ms: u64) {
+        if let Some(leader) = self.leader.as_mut() {
+            let commands = leader.tick(now_unix_ms);
+            self.lead(shared, commands);
+        }
+    }
+
+    // --- The backup's side ---------------------------------------------------
+
+    /// The main connection to the active node is up: say where we are.
+    pub fn hello(&mut self) -> Body {
+        self.follower = Follower::new(self.tree.last_applied());
+        self.resync = None;
+        Body::StreamHello {
+            applied: self.tree.last_applied(),
+        }
+    }
+
+    /// A change from the active node; returns what to send back.
+    pub fn receive(&mut self, shared: &Shared, entry: Entry<Edit>) -> Vec<Body> {
+        if self.resync.is_some() {
+            return Vec::new(); // the resync brings this; a hello follows it
+        }
+        let mut replies = Vec::new();
+        for command in self.follower.receive(entry) {
+            match command {
+                FollowerCommand::Apply(e) => {
+                    let seq = e.seq;
+                    let change = e.change.into_change(e.epoch, seq);
+                    match self
+                        .tree
+                        .apply_replicated(&change)
+                        .map(|r| self.store.applied(&r))
+                    {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => log(
+                            shared,
+                            Level::Error,
+                            format!("Replicated change {seq} is not stored: {e}"),
+                        ),
+                        Err(e) => log(
+                            shared,
+                            Level::Error,
+                            format!("Replicated change {seq} could not be applied: {e}"),
+                        ),
+                    }
+                }
+                FollowerCommand::Ack { seq } => replies.push(Body::StreamAck { seq }),
+                FollowerCommand::CatchUp { applied } => replies.push(Body::StreamHello { applied }),
+            }
+        }
+        replies
+    }
+
+    /// The active node asks for a resynchronisation; returns the first
+    /// request, or the hello that follows an already equal tree.
+    pub fn resync_start(&mut self, shared: &Shared, upto: (u64, u64), root: u128) -> Body {
+        log(
+            shared,
+            Level::Info,
+            format!(
+                "Resynchronising the configuration with the active node up to change {}",
+                upto.1
+            ),
+        );
+        let (session, request) = Resync::start(&self.tree, root);
+        match request {
+            Some(request) => {
+                self.resync = Some((session, upto));
+                Body::SyncRequest(request)
+            }
+            None => self.resync_done(shared, session, upto),
+        }
+    }
+
+    pub fn resync_answer(&mut self, shared: &Shared, answer: Answer) -> Option<Body> {
+        let (mut session, upto) = self.resync.take()?;
+        let next = session.on_answer(&mut self.tree, answer);
+        let installed = std::mem::take(&mut session.installed);
+        if let Err(e) = self
+            .store
+            .resynchronised(&installed, self.tree.last_applied())
+        {
+            log(
+                shared,
+                Level::Error,
+                format!("Resynchronised entries are not stored: {e}"),
+            );
+        }
+        match next {
+            Some(request) => {
+                self.resync = Some((session, upto));
+                Some(Body::SyncRequest(request))
+            }
+            None => Some(self.resync_done(shared, session, upto)),
+        }
+    }
+
+    fn resync_done(&mut self, shared: &Shared, session: Resync, upto: (u64, u64)) -> Body {
+        self.tree.synchronised_to(upto);
+        if let Err(e) = self.store.resynchronised(&[], upto) {
+            log(
+                shared,
+                Level::Error,
+                format!("The resynchronised position is not stored: {e}"),
+            );
+        }
+        log(
+            shared,
+            Level::Info,
+            format!(
+                "Configuration resynchronised: {} entries updated in {} requests",
+                session.changed, session.requests
+            ),
+        );
+        self.hello()
+    }
+
+    /// Reads for the API.
+    pub fn get(&self, path: &TreePath) -> Option<Object> {
+        self.tree.get(path).cloned()
+    }
+
+    pub fn history(&self, path: &TreePath) -> Vec<HistoryRecord> {
+        self.tree.history(path).into_iter().cloned().collect()
+    }
+}

@@ -1,0 +1,172 @@
+//! Configuration replication between two real nodes: changes are made on
+//! the active node only, reach the backup, survive the backup being away
+//! and a switchover, and bad changes are refused.
+
+mod harness;
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use harness::{PASSWORD, Pair, Setup, USER, fast_params, serving};
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(15)))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn auth() -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
+    )
+}
+
+fn put(
+    pair: &Pair,
+    node: usize,
+    path: &str,
+    class: &str,
+    attrs: serde_json::Value,
+) -> (u16, String) {
+    let mut r = agent()
+        .put(&format!("{}/api/config", pair.nodes[node].url()))
+        .header("authorization", &auth())
+        .send_json(serde_json::json!({"path": path, "class": class, "attributes": attrs}))
+        .unwrap();
+    (
+        r.status().as_u16(),
+        r.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+fn get(pair: &Pair, node: usize, path: &str) -> Option<serde_json::Value> {
+    let mut r = agent()
+        .get(&format!("{}/api/config", pair.nodes[node].url()))
+        .query("path", path)
+        .call()
+        .ok()?;
+    (r.status().as_u16() == 200)
+        .then(|| r.body_mut().read_json().ok())
+        .flatten()
+}
+
+fn attribute(pair: &Pair, node: usize, path: &str, name: &str) -> Option<String> {
+    get(pair, node, path)?["object"]["attributes"][name]
+        .as_str()
+        .map(str::to_string)
+}
+
+#[test]
+fn configuration_changes_replicate_and_survive_the_backup_being_away_and_a_switchover() {
+    let mut pair = Pair::loopback(Setup {
+        params: fast_params(),
+        ..Setup::default()
+    });
+    pair.start();
+    // A change on the active node reaches the backup.
+    let (code, body) = put(
+        &pair,
+        0,
+        "/config/Users/alice",
+        "User",
+        serde_json::json!({"Extension": "100"}),
+    );
+    assert_eq!(code, 200, "{body}");
+    pair.wait_until(Duration::from_secs(5), "alice on b", |p| {
+        attribute(p, 1, "/config/Users/alice", "Extension").as_deref() == Some("100")
+    });
+    // Changes are made on the active node only.
+    let (code, body) = put(&pair, 1, "/config/Users/bob", "User", serde_json::json!({}));
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains("make configuration changes on the active node, a"),
+        "{body}"
+    );
+    // Bad changes are refused and change nothing.
+    let (code, body) = put(
+        &pair,
+        0,
+        "/config/Server Parameters/Switchover TS Timeout",
+        "ServerParameter",
+        serde_json::json!({"value": "4"}),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("allowed: 5-60 s"), "{body}");
+    let (code, body) = put(
+        &pair,
+        0,
+        "/config/Gadgets/x",
+        "Gadget",
+        serde_json::json!({}),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("unknown object class"), "{body}");
+    // The backup is away while three changes are made; it catches up.
+    pair.nodes[1].kill9();
+    for ext in ["101", "102", "103"] {
+        let (code, body) = put(
+            &pair,
+            0,
+            "/config/Users/alice",
+            "User",
+            serde_json::json!({"Extension": ext}),
+        );
+        assert_eq!(
+            code, 200,
+            "acknowledged alone while the backup is away: {body}"
+        );
+    }
+    pair.nodes[1].start(&[]);
+    pair.wait_until(Duration::from_secs(10), "b caught up", |p| {
+        attribute(p, 1, "/config/Users/alice", "Extension").as_deref() == Some("103")
+    });
+    pair.wait_until(Duration::from_secs(5), "replication in sync", |p| {
+        p.nodes[0]
+            .status()
+            .is_some_and(|s| s.replication == duet_stream::Replication::InSync)
+    });
+    // In sync, a change is acknowledged once the backup has it.
+    let (code, _) = put(
+        &pair,
+        0,
+        "/config/Workgroups/Sales",
+        "Workgroup",
+        serde_json::json!({"Queue": "sales"}),
+    );
+    assert_eq!(code, 200);
+    assert_eq!(
+        attribute(&pair, 1, "/config/Workgroups/Sales", "Queue").as_deref(),
+        Some("sales")
+    );
+    // The active node fails: the new one has everything, history included.
+    pair.nodes[0].kill9();
+    pair.wait_until(Duration::from_secs(10), "b active", |p| {
+        serving(&p.nodes[1].status())
+    });
+    let view = get(&pair, 1, "/config/Users/alice").unwrap();
+    assert_eq!(view["object"]["attributes"]["Extension"], "103");
+    let history = view["history"].as_array().unwrap();
+    assert_eq!(history.len(), 4, "{view}");
+    assert_eq!(history[0]["who"], USER);
+    let (code, body) = put(
+        &pair,
+        1,
+        "/config/Users/carol",
+        "User",
+        serde_json::json!({}),
+    );
+    assert_eq!(code, 200, "the new active takes changes: {body}");
+    // The former active rejoins as backup and receives what it missed.
+    pair.nodes[0].start(&[]);
+    pair.wait_until(Duration::from_secs(10), "carol on a", |p| {
+        get(p, 0, "/config/Users/carol").is_some()
+    });
+    assert_eq!(
+        attribute(&pair, 0, "/config/Users/alice", "Extension").as_deref(),
+        Some("103")
+    );
+    pair.assert_invariants();
+}
