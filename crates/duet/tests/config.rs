@@ -170,3 +170,52 @@ fn configuration_changes_replicate_and_survive_the_backup_being_away_and_a_switc
     );
     pair.assert_invariants();
 }
+
+#[test]
+fn ctl_config_reads_and_changes_the_tree_on_the_active_node() {
+    let mut pair = Pair::loopback(Setup::default());
+    pair.start();
+    let run = |args: &[&str]| {
+        let out = pair.ctl(args);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, text) = run(&[
+        "config",
+        "set",
+        r"${CONFIG}\Users\dana",
+        "User",
+        "Extension=4242",
+        "Skills=chat,email",
+    ]);
+    assert!(ok, "{text}");
+    assert!(text.contains("/config/Users/dana set (change 1)"), "{text}");
+    let (ok, text) = run(&["config", "get", "/config/Users/dana"]);
+    assert!(ok && text.contains("Extension = 4242"), "{text}");
+    let (ok, text) = run(&["config", "ls", "/config/Users"]);
+    assert!(ok && text.contains("dana  (User)"), "{text}");
+    let (ok, text) = run(&["config", "rm", "/config/Users/dana"]);
+    assert!(ok, "{text}");
+    let (ok, text) = run(&["config", "history", "/config/Users/dana"]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("#1 by admin") && text.contains("#2 by admin"),
+        "{text}"
+    );
+    let (ok, text) = run(&["config", "rm", "/config/Users/dana"]);
+    assert!(
+        !ok && text.contains("nothing at /config/Users/dana to remove"),
+        "{text}"
+    );
+    let (ok, text) = run(&[
+        "config",
+        "set",
+        "/config/Users/erin",
+        "User",
+        "no-equals-sign",
+    ]);
+    assert!(!ok && text.contains("is not NAME=VALUE"), "{text}");
+}

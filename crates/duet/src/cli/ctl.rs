@@ -51,12 +51,37 @@ enum Command {
         #[arg(long)]
         immediate: bool,
     },
+    /// Read and change the configuration tree (changes go to the active node).
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// The event logs of both nodes, merged in time order.
     Events {
         /// How many of the latest entries to show.
         #[arg(long, default_value_t = 50)]
         last: usize,
     },
+}
+
+#[derive(clap::Subcommand)]
+enum ConfigCommand {
+    /// Show the object at a path (e.g. /config/Users/alice or ${CONFIG}\Users\alice).
+    Get { path: String },
+    /// List what is under a path.
+    Ls { path: String },
+    /// Put an object at a path: its class and NAME=VALUE attributes.
+    Set {
+        path: String,
+        class: String,
+        #[arg(value_name = "NAME=VALUE")]
+        attributes: Vec<String>,
+        /// Your own id for this change, so a retry is applied once.
+        #[arg(long)]
+        client_id: Option<String>,
+    },
+    /// Remove the object at a path.
+    Rm { path: String },
+    /// The changes of a path: who, when, old and new.
+    History { path: String },
 }
 
 struct Node {
@@ -122,7 +147,152 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             immediate,
         } => switch(&nodes, args.user, args.password, yes, force, immediate),
         Command::Events { last } => events(&nodes, last),
+        Command::Config(command) => config(&nodes, args.user, args.password, command),
     }
+}
+
+/// The active node among `nodes`.
+fn active(nodes: &[Node]) -> anyhow::Result<&Node> {
+    nodes
+        .iter()
+        .find(|n| status_of(n).is_ok_and(|s| s.serving))
+        .ok_or_else(|| {
+            anyhow!("no node answers as active; configuration changes are made on the active node")
+        })
+}
+
+fn credentials(user: Option<String>, password: Option<String>) -> anyhow::Result<String> {
+    let user =
+        user.ok_or_else(|| anyhow!("give a master administrator: --user NAME (or DUET_USER)"))?;
+    let password =
+        password.ok_or_else(|| anyhow!("give the user's password: --password or DUET_PASSWORD"))?;
+    Ok(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    ))
+}
+
+fn answer(mut response: ureq::http::Response<ureq::Body>) -> anyhow::Result<serde_json::Value> {
+    let code = response.status().as_u16();
+    let body: serde_json::Value = response.body_mut().read_json().unwrap_or_default();
+    if !(200..300).contains(&code) {
+        bail!("{} ({code})", body["error"].as_str().unwrap_or("refused"));
+    }
+    Ok(body)
+}
+
+fn config(
+    nodes: &[Node],
+    user: Option<String>,
+    password: Option<String>,
+    command: ConfigCommand,
+) -> anyhow::Result<()> {
+    let normal = |path: &str| -> anyhow::Result<String> {
+        Ok(duet_config::TreePath::parse(path)?.to_string())
+    };
+    let read = |path: &str| -> anyhow::Result<serde_json::Value> {
+        let node = active(nodes).or_else(|_| nodes.first().ok_or_else(|| anyhow!("no node")))?;
+        answer(
+            agent()
+                .get(&format!("{}/api/config", node.url))
+                .query("path", path)
+                .call()
+                .map_err(|e| anyhow!("{}: {e}", node.url))?,
+        )
+    };
+    match command {
+        ConfigCommand::Get { path } => {
+            let view = read(&path)?;
+            match view["object"].as_object() {
+                Some(object) => {
+                    println!(
+                        "{} ({})",
+                        view["path"].as_str().unwrap_or(&path),
+                        object["class"].as_str().unwrap_or("?")
+                    );
+                    if let Some(attributes) = object["attributes"].as_object() {
+                        for (name, value) in attributes {
+                            println!("  {name} = {}", value.as_str().unwrap_or_default());
+                        }
+                    }
+                }
+                None => bail!("no object at {path} (it has children: see `ls`)"),
+            }
+        }
+        ConfigCommand::Ls { path } => {
+            let view = read(&path)?;
+            for child in view["children"].as_array().into_iter().flatten() {
+                let name = child[0].as_str().unwrap_or("?");
+                match child[1].as_str() {
+                    Some(class) => println!("{name}  ({class})"),
+                    None => println!("{name}/"),
+                }
+            }
+        }
+        ConfigCommand::History { path } => {
+            let view = read(&path)?;
+            for r in view["history"].as_array().into_iter().flatten() {
+                let at = humantime::format_rfc3339_millis(
+                    UNIX_EPOCH + Duration::from_millis(r["at_unix_ms"].as_u64().unwrap_or(0)),
+                );
+                let what = |v: &serde_json::Value| {
+                    if v.is_null() {
+                        "(none)".to_string()
+                    } else {
+                        v["attributes"].to_string()
+                    }
+                };
+                println!(
+                    "{at}  #{} by {}: {} -> {}",
+                    r["seq"],
+                    r["who"].as_str().unwrap_or("?"),
+                    what(&r["old"]),
+                    what(&r["new"])
+                );
+            }
+        }
+        ConfigCommand::Set {
+            path,
+            class,
+            attributes,
+            client_id,
+        } => {
+            let path = normal(&path)?;
+            let mut map = serde_json::Map::new();
+            for pair in attributes {
+                let (name, value) = pair
+                    .split_once('=')
+                    .ok_or_else(|| anyhow!("{pair:?} is not NAME=VALUE"))?;
+                map.insert(
+                    name.to_string(),
+                    serde_json::Value::String(value.to_string()),
+                );
+            }
+            let node = active(nodes)?;
+            let body = answer(
+                agent()
+                    .put(&format!("{}/api/config", node.url))
+                    .header("authorization", &credentials(user, password)?)
+                    .send_json(serde_json::json!({"path": path, "class": class, "attributes": map, "client_id": client_id}))
+                    .map_err(|e| anyhow!("{}: {e}", node.url))?,
+            )?;
+            println!("{path} set (change {})", body["seq"]);
+        }
+        ConfigCommand::Rm { path } => {
+            let path = normal(&path)?;
+            let node = active(nodes)?;
+            let body = answer(
+                agent()
+                    .delete(&format!("{}/api/config", node.url))
+                    .query("path", &path)
+                    .header("authorization", &credentials(user, password)?)
+                    .call()
+                    .map_err(|e| anyhow!("{}: {e}", node.url))?,
+            )?;
+            println!("{path} removed (change {})", body["seq"]);
+        }
+    }
+    Ok(())
 }
 
 fn role_name(role: Role) -> &'static str {
