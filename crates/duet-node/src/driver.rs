@@ -51,6 +51,29 @@ pub struct Driver {
     inactive_silent_watches: u32,
     mismatch_reported: bool,
     replication: Replicator,
+    /// Server parameters from the bootstrap's file, and as the node started.
+    params_file: Vec<(String, String)>,
+    params_at_start: Vec<(String, String)>,
+    /// The tree position the engine's parameters were taken from.
+    params_seen: (u64, u64),
+    params_warnings: Vec<String>,
+}
+
+/// The bootstrap file's parameters with the tree's on top (same parameter,
+/// whatever the spelling: the tree's value wins).
+pub fn merge_parameters(
+    file: &[(String, String)],
+    tree: &[(String, String)],
+) -> Vec<(String, String)> {
+    let same = |a: &str, b: &str| match (duet_params::find(a), duet_params::find(b)) {
+        (Some(x), Some(y)) => x.name == y.name,
+        _ => a == b,
+    };
+    file.iter()
+        .filter(|(name, _)| !tree.iter().any(|(t, _)| same(name, t)))
+        .chain(tree)
+        .cloned()
+        .collect()
 }
 
 impl Driver {
@@ -84,7 +107,48 @@ impl Driver {
             peer,
             inactive_silent_watches: 0,
             mismatch_reported: false,
+            params_seen: replication.tree().last_applied(),
             replication,
+            params_file: Vec::new(),
+            params_at_start: Vec::new(),
+            params_warnings: Vec::new(),
+        }
+    }
+
+    pub fn with_parameters(
+        mut self,
+        file: Vec<(String, String)>,
+        at_start: Vec<(String, String)>,
+    ) -> Driver {
+        self.params_file = file;
+        self.params_at_start = at_start;
+        self
+    }
+
+    /// When the tree moved, its server parameters take effect: dynamic ones
+    /// at once, the others when the node restarts.
+    fn refresh_parameters(&mut self) {
+        let position = self.replication.tree().last_applied();
+        if position == self.params_seen {
+            return;
+        }
+        self.params_seen = position;
+        let current = merge_parameters(&self.params_file, &self.replication.server_parameters());
+        match duet_params::effective_after_change(&self.params_at_start, &current) {
+            Ok(loaded) => {
+                if loaded.warnings != self.params_warnings {
+                    for warning in &loaded.warnings {
+                        self.note(format!("Server parameters: {warning}"));
+                    }
+                    self.params_warnings = loaded.warnings.clone();
+                }
+                if loaded.params != *self.engine.params() {
+                    self.apply(Event::ParamsChanged(Box::new(loaded.params)));
+                }
+            }
+            Err(e) => self.note(format!(
+                "Server parameters in the configuration tree are invalid: {e}"
+            )),
         }
     }
 
@@ -110,7 +174,10 @@ impl Driver {
                 biased;
                 _ = &mut stop => break,
                 msg = self.inbox.recv() => match msg {
-                    Some(msg) => self.on_msg(msg),
+                    Some(msg) => {
+                        self.on_msg(msg);
+                        self.refresh_parameters();
+                    }
                     None => break,
                 },
                 _ = sleep_until(deadline) => self.apply(Event::Tick),
@@ -270,6 +337,9 @@ impl Driver {
                 op,
                 reply,
             } => self.replication.write(&self.shared, client, who, op, reply),
+            DriverMsg::ParamsRead(reply) => {
+                let _ = reply.send(Box::new(self.engine.params().clone()));
+            }
             DriverMsg::ConfigRead { path, reply } => {
                 let tree = self.replication.tree();
                 let _ = reply.send(ConfigView {

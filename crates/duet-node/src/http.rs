@@ -35,6 +35,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/api/config",
             get(config_get).put(config_put).delete(config_delete),
         )
+        .route("/api/params", get(params))
         .route("/metrics", get(metrics))
         .layer(middleware::from_fn_with_state(shared.clone(), epochs))
         .with_state(shared)
@@ -220,6 +221,19 @@ async fn switch(
         None => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the node did not take the request in time (starting up, busy or shutting down); try again",
+        ),
+    }
+}
+
+/// The server parameters in effect on this node.
+async fn params(State(shared): State<Arc<Shared>>) -> Response {
+    let (reply, answer) = oneshot::channel();
+    shared.to_driver(DriverMsg::ParamsRead(reply));
+    match tokio::time::timeout(std::time::Duration::from_secs(5), answer).await {
+        Ok(Ok(params)) => Json(*params).into_response(),
+        _ => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the node did not answer in time; try again",
         ),
     }
 }

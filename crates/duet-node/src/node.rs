@@ -45,16 +45,10 @@ pub async fn run_with_prober(
         cert_pem: read(&boot.tls.cert)?,
         key_pem: read(&boot.tls.key)?,
     };
-    let params = match &boot.params_file {
-        Some(path) => {
-            let loaded = duet_params::load_toml(&read(path)?)
-                .map_err(|e| anyhow::anyhow!("{}:\n{e}", path.display()))?;
-            for warning in &loaded.warnings {
-                tracing::warn!("{}: {warning}", path.display());
-            }
-            loaded.params
-        }
-        None => duet_params::ServerParams::default(),
+    let file_entries = match &boot.params_file {
+        Some(path) => duet_params::toml_entries(&read(path)?)
+            .map_err(|e| anyhow::anyhow!("{}:\n{e}", path.display()))?,
+        None => Vec::new(),
     };
     let epochs = EpochStore::open(&boot.data_dir)
         .with_context(|| format!("cannot use the data directory {}", boot.data_dir.display()))?;
@@ -63,6 +57,19 @@ pub async fn run_with_prober(
     let store = crate::store::Store::open(&boot.data_dir)?;
     let tree = store.load()?;
     let replication = crate::replication::Replicator::new(store, tree);
+    // Parameters in the replicated tree override the bootstrap's file.
+    let params_at_start =
+        crate::driver::merge_parameters(&file_entries, &replication.server_parameters());
+    let loaded = duet_params::load(
+        params_at_start
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str())),
+    )
+    .map_err(|e| anyhow::anyhow!("server parameters:\n{e}"))?;
+    for warning in &loaded.warnings {
+        tracing::warn!("server parameters: {warning}");
+    }
+    let params = loaded.params;
     let me = boot.me().clone();
     let arbiter_listener = bind(me.arbiter_addr(), "role arbiter").await?;
     let link_listener = bind(me.link_addr(), "link").await?;
@@ -139,7 +146,8 @@ pub async fn run_with_prober(
         epoch,
         prober,
         replication,
-    );
+    )
+    .with_parameters(file_entries, params_at_start);
     driver.run(stop).await;
     for task in tasks {
         task.abort();

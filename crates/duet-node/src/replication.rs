@@ -19,6 +19,9 @@ use crate::events::unix_ms;
 use crate::shared::Shared;
 use crate::store::Store;
 
+/// Where server parameters live in the tree.
+pub const SERVER_PARAMETERS: &str = "/config/Server Parameters";
+
 /// A client's write waiting for its acknowledgement: the sequence number,
 /// or why it was refused.
 pub type WriteReply = oneshot::Sender<Result<u64, String>>;
@@ -351,6 +354,24 @@ impl Replicator {
             ),
         );
         self.hello()
+    }
+
+    /// The server parameters held in the tree (`/config/Server Parameters`),
+    /// as `(name, value)`.
+    pub fn server_parameters(&self) -> Vec<(String, String)> {
+        let Ok(folder) = TreePath::parse(SERVER_PARAMETERS) else {
+            return Vec::new();
+        };
+        self.tree
+            .children(&folder)
+            .into_iter()
+            .filter_map(|(name, _)| {
+                let object = self.tree.get(&folder.join(&name).ok()?)?;
+                (object.class == duet_config::Class::ServerParameter)
+                    .then(|| Some((name, object.attributes.get("value")?.clone())))
+                    .flatten()
+            })
+            .collect()
     }
 
     /// Reads for the API.

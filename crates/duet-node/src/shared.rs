@@ -91,6 +91,8 @@ pub enum DriverMsg {
         op: Op,
         reply: crate::replication::WriteReply,
     },
+    /// The server parameters in effect.
+    ParamsRead(oneshot::Sender<Box<duet_params::ServerParams>>),
     /// A configuration read from the API.
     ConfigRead {
         path: TreePath,

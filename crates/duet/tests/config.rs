@@ -219,3 +219,48 @@ fn ctl_config_reads_and_changes_the_tree_on_the_active_node() {
     ]);
     assert!(!ok && text.contains("is not NAME=VALUE"), "{text}");
 }
+
+#[test]
+fn server_parameters_in_the_tree_take_effect_on_both_nodes_when_dynamic() {
+    let mut pair = Pair::loopback(Setup::default());
+    pair.start();
+    let params = |node: usize| -> serde_json::Value {
+        agent()
+            .get(&format!("{}/api/params", pair.nodes[node].url()))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap()
+    };
+    assert_eq!(params(1)["ts_timeout"]["seconds_ms"], 10_000);
+    // Dynamic: takes effect at once, on the backup too.
+    let (code, body) = put(
+        &pair,
+        0,
+        "/config/Server Parameters/Switchover TS Timeout",
+        "ServerParameter",
+        serde_json::json!({"value": "20"}),
+    );
+    assert_eq!(code, 200, "{body}");
+    pair.wait_until(Duration::from_secs(5), "20 s on both", |_| {
+        params(0)["ts_timeout"]["seconds_ms"] == 20_000
+            && params(1)["ts_timeout"]["seconds_ms"] == 20_000
+    });
+    // Not dynamic: waits for a restart, and says so.
+    let (code, _) = put(
+        &pair,
+        0,
+        "/config/Server Parameters/Switchover Max Restarts",
+        "ServerParameter",
+        serde_json::json!({"value": "5"}),
+    );
+    assert_eq!(code, 200);
+    pair.wait_until(Duration::from_secs(5), "the restart note on b", |p| {
+        p.nodes[1].log().contains(
+            "Switchover Max Restarts changed; the new value takes effect when this node restarts",
+        )
+    });
+    assert_eq!(params(1)["max_restarts"], 2);
+    pair.assert_invariants();
+}
