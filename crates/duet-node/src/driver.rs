@@ -177,6 +177,7 @@ impl Driver {
                     Some(msg) => {
                         self.on_msg(msg);
                         self.refresh_parameters();
+                        self.publish();
                     }
                     None => break,
                 },
