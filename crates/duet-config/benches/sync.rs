@@ -17,7 +17,8 @@ fn resync(active: &Tree, local: &mut Tree) -> (usize, usize) {
     let mut bytes = 16;
     while let Some(r) = request {
         let a = answer(active, &r);
-        bytes += postcard::to_allocvec(&r).unwrap().len() + postcard::to_allocvec(&a).unwrap().len();
+        bytes +=
+            postcard::to_allocvec(&r).unwrap().len() + postcard::to_allocvec(&a).unwrap().len();
         request = session.on_answer(local, a);
     }
     local.synchronised_to(active.last_applied());
@@ -45,7 +46,10 @@ fn main() {
             ),
         );
     }
-    println!("built an active tree of {entries} entries in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "built an active tree of {entries} entries in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     let mut backup = Tree::default();
     let started = Instant::now();
@@ -59,7 +63,8 @@ fn main() {
 
     for i in 0..10u64 {
         let op = Op::Put {
-            path: TreePath::parse(&format!("/config/Users/object{}", i * 99_991 % entries)).unwrap(),
+            path: TreePath::parse(&format!("/config/Users/object{}", i * 99_991 % entries))
+                .unwrap(),
             object: Object::new(Class::User).with("Extension", "changed"),
         };
         active
@@ -79,5 +84,8 @@ fn main() {
         started.elapsed().as_secs_f64() * 1000.0,
         bytes as f64 / 1024.0
     );
-    assert_eq!(backup.digests().get(Bucket::ROOT), active.digests().get(Bucket::ROOT));
+    assert_eq!(
+        backup.digests().get(Bucket::ROOT),
+        active.digests().get(Bucket::ROOT)
+    );
 }

@@ -38,7 +38,9 @@ fn main() {
         base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
     );
     pair.wait_until(Duration::from_secs(10), "replication in sync", |p| {
-        p.nodes[0].status().is_some_and(|s| s.replication == duet_stream::Replication::InSync)
+        p.nodes[0]
+            .status()
+            .is_some_and(|s| s.replication == duet_stream::Replication::InSync)
     });
     println!("| clients | writes | writes/s | p50 ms | p99 ms |");
     println!("|---|---|---|---|---|");
@@ -71,7 +73,10 @@ fn main() {
                 })
             })
             .collect();
-        let mut latencies: Vec<f64> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+        let mut latencies: Vec<f64> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
         let seconds = started.elapsed().as_secs_f64();
         latencies.sort_by(|a, b| a.total_cmp(b));
         println!(
@@ -82,8 +87,18 @@ fn main() {
             percentile(&latencies, 99.0)
         );
     }
-    let (a, b) = (pair.nodes[0].status().unwrap(), pair.nodes[1].status().unwrap());
-    assert_eq!(a.replication, duet_stream::Replication::InSync, "the backup stayed in sync");
-    assert_eq!(a.config_applied, b.config_applied, "the backup holds every acknowledged write");
+    let (a, b) = (
+        pair.nodes[0].status().unwrap(),
+        pair.nodes[1].status().unwrap(),
+    );
+    assert_eq!(
+        a.replication,
+        duet_stream::Replication::InSync,
+        "the backup stayed in sync"
+    );
+    assert_eq!(
+        a.config_applied, b.config_applied,
+        "the backup holds every acknowledged write"
+    );
     pair.assert_invariants();
 }
