@@ -40,6 +40,10 @@ fn the_pair_finds_its_roles_and_ctl_status_shows_both_nodes() {
         "{text}"
     );
     assert!(text.contains("up/up"), "{text}");
+    assert!(
+        text.contains("configuration replication: in sync; last change 0"),
+        "{text}"
+    );
     let role: serde_json::Value = ureq::get(&format!("{}/api/role", pair.nodes[1].url()))
         .call()
         .unwrap()

@@ -348,6 +348,28 @@ fn status(nodes: &[Node], json: bool) -> anyhow::Result<()> {
                 if !s.automatic && s.role == Role::Backup {
                     warnings.push(format!("{}: running in Manual Switch Only mode", s.node));
                 }
+                if s.serving {
+                    let state = match s.replication {
+                        duet_stream::Replication::InSync => "in sync",
+                        duet_stream::Replication::CatchingUp => "the backup is catching up",
+                        duet_stream::Replication::Alone => "no backup in sync",
+                    };
+                    println!(
+                        "{:<10} configuration replication: {state}; last change {} (epoch {})",
+                        "", s.config_applied.1, s.config_applied.0
+                    );
+                    if s.replication == duet_stream::Replication::Alone {
+                        warnings.push(format!(
+                            "{}: configuration changes are acknowledged without a backup; a failure now could lose them",
+                            s.node
+                        ));
+                    }
+                } else if s.role == Role::Backup {
+                    println!(
+                        "{:<10} configuration applied up to change {} (epoch {})",
+                        "", s.config_applied.1, s.config_applied.0
+                    );
+                }
             }
             Err(e) => println!("{:<10} unreachable: {e}", node.url),
         }
