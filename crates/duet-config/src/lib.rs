@@ -6,6 +6,7 @@
 pub mod digest;
 pub mod object;
 pub mod path;
+pub mod scope;
 pub mod sync;
 pub mod tree;
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Bucket;
 use crate::object::Object;
 use crate::path::TreePath;
+use crate::scope::{Admit, Scope};
 use crate::tree::Tree;
 
 /// Buckets or paths in one request.
@@ -84,6 +85,8 @@ pub struct Resync {
     /// What this resynchronisation installed (None: removed), for storage;
     /// the caller drains it.
     pub installed: Vec<(TreePath, Option<Object>)>,
+    /// What this backup keeps (an Upgrade state keeps less).
+    scope: Scope,
     /// Requests sent so far.
     pub requests: usize,
     /// Entries installed or removed so far.
@@ -94,7 +97,19 @@ impl Resync {
     /// Starts from the active node's root digest; the first request, or
     /// `None` when the trees already agree.
     pub fn start(local: &Tree, active_root: u128) -> (Resync, Option<Request>) {
-        let mut resync = Resync::default();
+        Resync::start_scoped(local, active_root, Scope::Full)
+    }
+
+    /// Starts a resynchronisation that keeps only what `scope` admits.
+    pub fn start_scoped(
+        local: &Tree,
+        active_root: u128,
+        scope: Scope,
+    ) -> (Resync, Option<Request>) {
+        let mut resync = Resync {
+            scope,
+            ..Resync::default()
+        };
         if local.digests().get(Bucket::ROOT) != active_root {
             resync.descend.push(Bucket::ROOT);
         }
@@ -146,7 +161,8 @@ impl Resync {
                         }
                     }
                     for (path, _) in local_entries {
-                        if !remote.iter().any(|(p, _)| *p == path) {
+                        let kept = self.scope.admit(&path, None) != Admit::Skip;
+                        if kept && !remote.iter().any(|(p, _)| *p == path) {
                             local.install(&path, None);
                             self.installed.push((path, None));
                             self.changed += 1;
@@ -157,6 +173,12 @@ impl Resync {
             Answer::Objects(objects) => {
                 let answered: Vec<TreePath> = objects.iter().map(|(p, _)| p.clone()).collect();
                 for (path, object) in objects {
+                    let Admit::Keep(object) = self.scope.admit(&path, object.as_ref()) else {
+                        continue;
+                    };
+                    if local.get(&path) == object.as_ref() {
+                        continue;
+                    }
                     local.install(&path, object.clone());
                     self.installed.push((path, object));
                     self.changed += 1;

@@ -188,6 +188,14 @@ impl Tree {
         Ok(record)
     }
 
+    /// Passes over a change this backup does not replicate (an Upgrade
+    /// state's filter): the position moves on, the entries stay.
+    pub fn skip(&mut self, epoch: u64, seq: u64) {
+        if (epoch, seq) > self.last {
+            self.last = (epoch, seq);
+        }
+    }
+
     /// Rebuilds a tree from storage: its entries, its history and the last
     /// change applied.
     pub fn restore(

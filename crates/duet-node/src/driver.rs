@@ -115,6 +115,17 @@ impl Driver {
         }
     }
 
+    /// What this node keeps of the active's configuration: less in an
+    /// Upgrade state (the seed's Appendix C).
+    fn replication_scope(&self) -> duet_config::scope::Scope {
+        use duet_config::scope::Scope;
+        match self.engine.state() {
+            State::UpgradeHigher => Scope::upgrade_higher(self.engine.params()),
+            State::UpgradeLower => Scope::upgrade_lower(self.engine.params()),
+            _ => Scope::Full,
+        }
+    }
+
     pub fn with_parameters(
         mut self,
         file: Vec<(String, String)>,
@@ -360,12 +371,16 @@ impl Driver {
             }
             DriverMsg::BackupGone => self.replication.backup_gone(&self.shared),
             DriverMsg::StreamEntry(entry) => {
-                for body in self.replication.receive(&self.shared, entry) {
+                let scope = self.replication_scope();
+                for body in self.replication.receive(&self.shared, entry, &scope) {
                     self.send(Conn::Main, body);
                 }
             }
             DriverMsg::ResyncStart { upto, root } => {
-                let body = self.replication.resync_start(&self.shared, upto, root);
+                let scope = self.replication_scope();
+                let body = self
+                    .replication
+                    .resync_start(&self.shared, upto, root, scope);
                 self.send(Conn::Main, body);
             }
             DriverMsg::SyncAnswer(answer) => {

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use duet_config::scope::{Admit, Scope};
 use duet_config::sync::{Answer, Request, Resync, answer};
 use duet_config::{Edit, HistoryRecord, Object, Op, Tree, TreePath};
 use duet_link::protocol::{Body, Envelope};
@@ -256,8 +257,9 @@ impl Replicator {
         }
     }
 
-    /// A change from the active node; returns what to send back.
-    pub fn receive(&mut self, shared: &Shared, entry: Entry<Edit>) -> Vec<Body> {
+    /// A change from the active node; returns what to send back. `scope`
+    /// says what this backup keeps (less in an Upgrade state).
+    pub fn receive(&mut self, shared: &Shared, entry: Entry<Edit>, scope: &Scope) -> Vec<Body> {
         if self.resync.is_some() {
             return Vec::new(); // the resync brings this; a hello follows it
         }
@@ -266,7 +268,34 @@ impl Replicator {
             match command {
                 FollowerCommand::Apply(e) => {
                     let seq = e.seq;
-                    let change = e.change.into_change(e.epoch, seq);
+                    let mut change = e.change.into_change(e.epoch, seq);
+                    let object = match &change.op {
+                        Op::Put { object, .. } => Some(object),
+                        Op::Remove { .. } => None,
+                    };
+                    match scope.admit(change.op.path(), object) {
+                        Admit::Skip => {
+                            self.tree.skip(change.epoch, seq);
+                            if let Err(e) = self.store.resynchronised(&[], self.tree.last_applied())
+                            {
+                                log(
+                                    shared,
+                                    Level::Error,
+                                    format!("The position after change {seq} is not stored: {e}"),
+                                );
+                            }
+                            continue;
+                        }
+                        Admit::Keep(Some(kept)) => {
+                            if let Op::Put { path, .. } = &change.op {
+                                change.op = Op::Put {
+                                    path: path.clone(),
+                                    object: kept,
+                                };
+                            }
+                        }
+                        Admit::Keep(None) => {}
+                    }
                     match self
                         .tree
                         .apply_replicated(&change)
@@ -294,7 +323,13 @@ impl Replicator {
 
     /// The active node asks for a resynchronisation; returns the first
     /// request, or the hello that follows an already equal tree.
-    pub fn resync_start(&mut self, shared: &Shared, upto: (u64, u64), root: u128) -> Body {
+    pub fn resync_start(
+        &mut self,
+        shared: &Shared,
+        upto: (u64, u64),
+        root: u128,
+        scope: Scope,
+    ) -> Body {
         log(
             shared,
             Level::Info,
@@ -303,7 +338,7 @@ impl Replicator {
                 upto.1
             ),
         );
-        let (session, request) = Resync::start(&self.tree, root);
+        let (session, request) = Resync::start_scoped(&self.tree, root, scope);
         match request {
             Some(request) => {
                 self.resync = Some((session, upto));

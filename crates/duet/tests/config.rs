@@ -264,3 +264,46 @@ fn server_parameters_in_the_tree_take_effect_on_both_nodes_when_dynamic() {
     assert_eq!(params(1)["max_restarts"], 2);
     pair.assert_invariants();
 }
+
+#[test]
+fn upgrade_states_replicate_only_what_appendix_c_allows() {
+    for (backup_release, kept, skipped) in [
+        // Upgrade Higher: everything but the opt-outs and fixed exclusions.
+        (
+            "2026.2.0",
+            ["/config/Users/u1", "/config/Queues/q1"],
+            "/config/Phones/p1",
+        ),
+        // Upgrade Lower: only the opt-in paths.
+        (
+            "2025.9.0",
+            ["/config/Users/u1", "/config/Roles/r1"],
+            "/config/Queues/q1",
+        ),
+    ] {
+        let mut pair = Pair::loopback(Setup {
+            releases: ["2026.1.0".into(), backup_release.into()],
+            ..Setup::default()
+        });
+        pair.start();
+        for path in kept.iter().chain([&skipped]) {
+            let (code, body) = put(&pair, 0, path, "Folder", serde_json::json!({"x": "1"}));
+            assert_eq!(code, 200, "{body}");
+        }
+        for path in kept {
+            pair.wait_until(Duration::from_secs(5), &format!("{path} on b"), |p| {
+                get(p, 1, path).is_some()
+            });
+        }
+        // Once b is at a's position, the skipped change was passed over.
+        let a = pair.nodes[0].status().unwrap();
+        pair.wait_until(Duration::from_secs(5), "same position", |p| {
+            p.nodes[1].status().unwrap().config_applied == a.config_applied
+        });
+        assert!(
+            get(&pair, 1, skipped).is_none(),
+            "{backup_release}: {skipped} replicated"
+        );
+        assert!(!pair.nodes[1].status().unwrap().automatic);
+    }
+}
