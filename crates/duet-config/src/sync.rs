@@ -27,6 +27,9 @@ pub enum Request {
     Entries(Vec<Bucket>),
     /// These objects (absent ones come back as `None`).
     Objects(Vec<TreePath>),
+    /// Every entry after `after` (all from the start when `None`), in path
+    /// order, a page at a time: an empty backup's first sync.
+    Snapshot { after: Option<TreePath> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +37,11 @@ pub enum Answer {
     Children(Vec<(Bucket, u128)>),
     Entries(Vec<(Bucket, Vec<(TreePath, u128)>)>),
     Objects(Vec<(TreePath, Option<Object>)>),
+    /// A page of entries; `more` when another page follows.
+    Snapshot {
+        entries: Vec<(TreePath, Object)>,
+        more: bool,
+    },
 }
 
 /// The active node's side: answers a request from its tree (requests
@@ -56,6 +64,30 @@ pub fn answer(tree: &Tree, request: &Request) -> Answer {
                 .map(|b| (*b, tree.bucket_entries(*b)))
                 .collect(),
         ),
+        Request::Snapshot { after } => {
+            let mut bytes = 0;
+            let mut entries = Vec::new();
+            let start = match after {
+                Some(p) => std::ops::Bound::Excluded(p.clone()),
+                None => std::ops::Bound::Unbounded,
+            };
+            let mut more = false;
+            for (path, object) in tree.entries_from(start) {
+                let size = path.to_string().len()
+                    + object
+                        .attributes
+                        .iter()
+                        .map(|(k, v)| k.len() + v.len())
+                        .sum::<usize>();
+                if !entries.is_empty() && bytes + size > ANSWER_OBJECT_BYTES_MAX {
+                    more = true;
+                    break;
+                }
+                bytes += size;
+                entries.push((path.clone(), object.clone()));
+            }
+            Answer::Snapshot { entries, more }
+        }
         Request::Objects(paths) => {
             let mut bytes = 0;
             let mut objects = Vec::new();
@@ -110,9 +142,15 @@ impl Resync {
             scope,
             ..Resync::default()
         };
-        if local.digests().get(Bucket::ROOT) != active_root {
-            resync.descend.push(Bucket::ROOT);
+        if local.digests().get(Bucket::ROOT) == active_root {
+            return (resync, None);
         }
+        if local.is_empty() {
+            // Nothing to compare: copy everything in pages.
+            resync.requests += 1;
+            return (resync, Some(Request::Snapshot { after: None }));
+        }
+        resync.descend.push(Bucket::ROOT);
         let next = resync.next_request();
         (resync, next)
     }
@@ -168,6 +206,21 @@ impl Resync {
                             self.changed += 1;
                         }
                     }
+                }
+            }
+            Answer::Snapshot { entries, more } => {
+                let last = entries.last().map(|(p, _)| p.clone());
+                for (path, object) in entries {
+                    let Admit::Keep(object) = self.scope.admit(&path, Some(&object)) else {
+                        continue;
+                    };
+                    local.install(&path, object.clone());
+                    self.installed.push((path, object));
+                    self.changed += 1;
+                }
+                if more {
+                    self.requests += 1;
+                    return Some(Request::Snapshot { after: last });
                 }
             }
             Answer::Objects(objects) => {

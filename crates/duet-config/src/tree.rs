@@ -219,6 +219,14 @@ impl Tree {
         self.history.get(&seq).map(|r| r.epoch)
     }
 
+    /// Entries in path order from `start`.
+    pub fn entries_from(
+        &self,
+        start: std::ops::Bound<TreePath>,
+    ) -> impl Iterator<Item = (&TreePath, &Object)> {
+        self.entries.range((start, std::ops::Bound::Unbounded))
+    }
+
     /// Every entry, in path order.
     pub fn entries(&self) -> impl Iterator<Item = (&TreePath, &Object)> {
         self.entries.iter()
