@@ -12,6 +12,9 @@ pub const ATTRIBUTES_MAX: usize = 1024;
 pub const VALUE_MAX_BYTES: usize = 64 * 1024;
 /// The longest attribute name, in bytes.
 pub const ATTRIBUTE_NAME_MAX_BYTES: usize = 255;
+/// The largest object (names and values together), so any change fits in
+/// one frame on the link.
+pub const OBJECT_MAX_BYTES: usize = 512 * 1024;
 
 /// The classes of object the tree knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -89,6 +92,12 @@ impl Object {
             return Err(TreeError::TooLarge(format!(
                 "{} attributes; at most {ATTRIBUTES_MAX}",
                 self.attributes.len()
+            )));
+        }
+        let total: usize = self.attributes.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if total > OBJECT_MAX_BYTES {
+            return Err(TreeError::TooLarge(format!(
+                "the object's attributes total {total} bytes; at most {OBJECT_MAX_BYTES}"
             )));
         }
         for (attribute, value) in &self.attributes {

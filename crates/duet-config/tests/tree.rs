@@ -90,6 +90,17 @@ fn bad_changes_are_refused_and_leave_the_tree_unchanged() {
         tree.apply(&change(2, 0, huge)),
         Err(TreeError::TooLarge(_))
     ));
+    // Many values within their own limit still make too large an object.
+    let mut wide = Object::new(Class::User);
+    for i in 0..10 {
+        wide = wide.with(&format!("Notes{i}"), &"y".repeat(60_000));
+    }
+    let wide = Op::Put {
+        path: path("/config/Users/wide"),
+        object: wide,
+    };
+    let err = tree.apply(&change(2, 0, wide)).unwrap_err().to_string();
+    assert!(err.contains("at most 524288"), "{err}");
     assert!(matches!(
         tree.apply(&change(
             3,

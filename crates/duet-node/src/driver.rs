@@ -361,15 +361,16 @@ impl Driver {
                     history: self.replication.history(&path),
                 });
             }
-            DriverMsg::BackupHello { applied, tx } => {
-                self.replication.backup_hello(&self.shared, applied, tx)
+            DriverMsg::BackupHello { applied, tx, link } => {
+                self.replication
+                    .backup_hello(&self.shared, applied, tx, link)
             }
             DriverMsg::StreamAck(seq) => self.replication.backup_ack(&self.shared, seq),
             DriverMsg::SyncRequest { request, tx } => {
                 let answer = self.replication.sync_answer(&request);
                 let _ = tx.try_send(self.shared.envelope(Body::SyncAnswer(answer)));
             }
-            DriverMsg::BackupGone => self.replication.backup_gone(&self.shared),
+            DriverMsg::BackupGone(link) => self.replication.backup_gone(&self.shared, link),
             DriverMsg::StreamEntry(entry) => {
                 let scope = self.replication_scope();
                 for body in self.replication.receive(&self.shared, entry, &scope) {

@@ -182,6 +182,9 @@ where
         hello.node
     );
     let peer = hello.node.clone();
+    // Numbers this connection, so a late close of an old one is told apart.
+    static LINKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let link = LINKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let module_pings = Arc::new(tokio::sync::Semaphore::new(MODULE_PINGS_MAX));
     let (tx, mut rx) = mpsc::channel::<Envelope>(OUTBOX_MAX);
     let writer = tokio::spawn(async move {
@@ -213,13 +216,13 @@ where
                     Some(Err(e)) => break Err(e.to_string()),
                     None => break Ok(()),
                 };
-                answer(shared, &peer, conn, envelope, &tx, &module_pings);
+                answer(shared, &peer, conn, link, envelope, &tx, &module_pings);
             }
         }
     };
     writer.abort();
     if conn == Conn::Main {
-        shared.to_driver(DriverMsg::BackupGone);
+        shared.to_driver(DriverMsg::BackupGone(link));
     }
     result
 }
@@ -228,6 +231,7 @@ fn answer(
     shared: &Arc<Shared>,
     peer: &str,
     conn: Conn,
+    link: u64,
     envelope: Envelope,
     tx: &mpsc::Sender<Envelope>,
     module_pings: &Arc<tokio::sync::Semaphore>,
@@ -260,6 +264,7 @@ fn answer(
             shared.to_driver(DriverMsg::BackupHello {
                 applied,
                 tx: tx.clone(),
+                link,
             })
         }
         Body::StreamAck { seq } => shared.to_driver(DriverMsg::StreamAck(seq)),

@@ -32,8 +32,8 @@ pub struct Replicator {
     store: Store,
     leader: Option<Leader<Edit>>,
     follower: Follower,
-    /// On the active node: the backup's main connection.
-    backup: Option<mpsc::Sender<Envelope>>,
+    /// On the active node: the backup's main connection and its number.
+    backup: Option<(u64, mpsc::Sender<Envelope>)>,
     pending: BTreeMap<ClientId, WriteReply>,
     resync: Option<(Resync, (u64, u64))>,
     state: Replication,
@@ -161,7 +161,9 @@ impl Replicator {
                             let _ = reply.send(Ok(seq));
                         }
                     }
-                    LeaderCommand::Resync { upto } => {
+                    LeaderCommand::Resync { .. } => {
+                        // To the tree's own position (with each change's epoch).
+                        let upto = self.tree.last_applied();
                         let root = self.tree.digests().get(duet_config::digest::Bucket::ROOT);
                         self.to_backup(shared, Body::ResyncStart { upto, root });
                     }
@@ -185,20 +187,21 @@ impl Replicator {
     }
 
     fn to_backup(&self, shared: &Shared, body: Body) {
-        if let Some(tx) = &self.backup {
+        if let Some((_, tx)) = &self.backup {
             // A full outbox drops it; the lag bound or a later hello recovers.
             let _ = tx.try_send(shared.envelope(body));
         }
     }
 
-    /// The backup said hello on its main connection.
+    /// The backup said hello on its main connection (number `link`).
     pub fn backup_hello(
         &mut self,
         shared: &Shared,
         applied: (u64, u64),
         tx: mpsc::Sender<Envelope>,
+        link: u64,
     ) {
-        self.backup = Some(tx);
+        self.backup = Some((link, tx));
         let Some(leader) = self.leader.as_mut() else {
             return;
         };
@@ -209,13 +212,7 @@ impl Replicator {
         let commands = if known && seq <= self.tree.last_applied().1 {
             leader.backup_connected(applied)
         } else {
-            let upto = self.tree.last_applied();
-            let root = self.tree.digests().get(duet_config::digest::Bucket::ROOT);
-            self.to_backup(shared, Body::ResyncStart { upto, root });
-            self.leader
-                .as_mut()
-                .map(|l| l.backup_connected(upto))
-                .unwrap_or_default()
+            leader.backup_diverged()
         };
         self.lead(shared, commands);
     }
@@ -227,7 +224,16 @@ impl Replicator {
         }
     }
 
-    pub fn backup_gone(&mut self, shared: &Shared) {
+    /// The accepted main connection `link` closed; a late close of an older
+    /// connection leaves the current one alone.
+    pub fn backup_gone(&mut self, shared: &Shared, link: u64) {
+        if self
+            .backup
+            .as_ref()
+            .is_none_or(|(current, _)| *current != link)
+        {
+            return;
+        }
         self.backup = None;
         if let Some(leader) = self.leader.as_mut() {
             let commands = leader.backup_lost("its main link connection closed");
@@ -260,10 +266,13 @@ impl Replicator {
     /// A change from the active node; returns what to send back. `scope`
     /// says what this backup keeps (less in an Upgrade state).
     pub fn receive(&mut self, shared: &Shared, entry: Entry<Edit>, scope: &Scope) -> Vec<Body> {
-        if self.resync.is_some() {
-            return Vec::new(); // the resync brings this; a hello follows it
+        if self.resync.is_some() || self.leader.is_some() {
+            // A resync brings this (a hello follows it); a node that leads
+            // the stream takes no entries from another.
+            return Vec::new();
         }
         let mut replies = Vec::new();
+        let mut failed = false;
         for command in self.follower.receive(entry) {
             match command {
                 FollowerCommand::Apply(e) => {
@@ -302,17 +311,31 @@ impl Replicator {
                         .map(|r| self.store.applied(&r))
                     {
                         Ok(Ok(())) => {}
-                        Ok(Err(e)) => log(
-                            shared,
-                            Level::Error,
-                            format!("Replicated change {seq} is not stored: {e}"),
-                        ),
-                        Err(e) => log(
-                            shared,
-                            Level::Error,
-                            format!("Replicated change {seq} could not be applied: {e}"),
-                        ),
+                        Ok(Err(e)) => {
+                            failed = true;
+                            log(
+                                shared,
+                                Level::Error,
+                                format!("Replicated change {seq} is not stored: {e}"),
+                            );
+                        }
+                        Err(e) => {
+                            failed = true;
+                            log(
+                                shared,
+                                Level::Error,
+                                format!("Replicated change {seq} could not be applied: {e}"),
+                            );
+                        }
                     }
+                }
+                // A change not applied and stored is not acknowledged: say
+                // where this node really is, so the stream resumes from there.
+                FollowerCommand::Ack { .. } if failed => {
+                    self.follower = Follower::new(self.tree.last_applied());
+                    replies.push(Body::StreamHello {
+                        applied: self.tree.last_applied(),
+                    });
                 }
                 FollowerCommand::Ack { seq } => replies.push(Body::StreamAck { seq }),
                 FollowerCommand::CatchUp { applied } => replies.push(Body::StreamHello { applied }),

@@ -102,13 +102,16 @@ pub enum DriverMsg {
     BackupHello {
         applied: (u64, u64),
         tx: mpsc::Sender<Envelope>,
+        /// Which accepted connection this is.
+        link: u64,
     },
     StreamAck(u64),
     SyncRequest {
         request: Request,
         tx: mpsc::Sender<Envelope>,
     },
-    BackupGone,
+    /// The accepted main connection `link` closed.
+    BackupGone(u64),
     /// The backup's side of the stream, from the active node.
     StreamEntry(Entry<Edit>),
     ResyncStart {

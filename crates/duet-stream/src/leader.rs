@@ -19,6 +19,9 @@ pub struct Limits {
     pub retained_max: usize,
     /// Client ids remembered for idempotent retries.
     pub client_ids_max: usize,
+    /// The most changes a returning backup is sent to catch up; further
+    /// behind, it resynchronises instead.
+    pub catch_up_max: usize,
 }
 
 impl Default for Limits {
@@ -28,6 +31,7 @@ impl Default for Limits {
             ack_wait_max_ms: 1_000,
             retained_max: 100_000,
             client_ids_max: 100_000,
+            catch_up_max: 200,
         }
     }
 }
@@ -37,7 +41,9 @@ impl Default for Limits {
 pub enum Replication {
     /// No backup connected: the active node carries on alone.
     Alone,
-    /// Catching up; clients are acknowledged without waiting for it.
+    /// Connected but behind (returning, resynchronising, or slower than the
+    /// limits allow): changes still stream to it, clients are acknowledged
+    /// without waiting for it.
     CatchingUp,
     /// In sync: client writes wait for the backup's acknowledgement.
     InSync,
@@ -78,8 +84,8 @@ pub struct Leader<T> {
     state: Replication,
     /// The highest sequence number the backup has acknowledged.
     backup_acked: u64,
-    /// The highest sequence number sent to the backup.
-    sent: u64,
+    /// A backup is connected: changes stream to it.
+    connected: bool,
 }
 
 impl<T: Clone> Leader<T> {
@@ -95,7 +101,7 @@ impl<T: Clone> Leader<T> {
             client_order: VecDeque::new(),
             state: Replication::Alone,
             backup_acked: 0,
-            sent: 0,
+            connected: false,
         }
     }
 
@@ -129,7 +135,7 @@ impl<T: Clone> Leader<T> {
         while self.retained.len() > self.limits.retained_max {
             self.retained.pop_front();
         }
-        let send = self.state != Replication::Alone;
+        let send = self.connected;
         self.pending.insert(
             seq,
             Pending {
@@ -141,7 +147,6 @@ impl<T: Clone> Leader<T> {
         );
         let mut out = vec![LeaderCommand::Persist(entry.clone())];
         if send {
-            self.sent = seq;
             out.push(LeaderCommand::Send(entry));
         }
         out
@@ -171,7 +176,10 @@ impl<T: Clone> Leader<T> {
             p.replicated = true;
         }
         let mut out = Vec::new();
-        if self.state == Replication::CatchingUp && self.backup_acked >= self.last_seq {
+        if self.state == Replication::CatchingUp
+            && self.connected
+            && self.backup_acked >= self.last_seq
+        {
             self.state = Replication::InSync;
             out.push(LeaderCommand::Replication {
                 state: Replication::InSync,
@@ -183,23 +191,23 @@ impl<T: Clone> Leader<T> {
     }
 
     /// The backup connected, having applied everything up to `applied`.
+    /// Close behind, it is sent what it missed; further behind (or past
+    /// the retained changes), it resynchronises and says hello again.
     pub fn backup_connected(&mut self, applied: (u64, u64)) -> Vec<LeaderCommand<T>> {
         let (_, applied_seq) = applied;
+        self.connected = true;
         self.backup_acked = applied_seq;
         let oldest = self.retained.front().map_or(self.last_seq + 1, |e| e.seq);
-        let mut out = Vec::new();
-        if applied_seq + 1 < oldest {
-            out.push(LeaderCommand::Resync {
-                upto: (self.epoch, self.last_seq),
-            });
-            // The resync brings it to last_seq; stream from there.
-            self.backup_acked = self.last_seq;
-        } else {
-            for entry in self.retained.iter().filter(|e| e.seq > applied_seq) {
-                out.push(LeaderCommand::Send(entry.clone()));
-            }
+        let gap = self.last_seq.saturating_sub(applied_seq) as usize;
+        if applied_seq + 1 < oldest || gap > self.limits.catch_up_max {
+            return self.backup_diverged();
         }
-        self.sent = self.last_seq;
+        let mut out: Vec<LeaderCommand<T>> = self
+            .retained
+            .iter()
+            .filter(|e| e.seq > applied_seq)
+            .map(|e| LeaderCommand::Send(e.clone()))
+            .collect();
         self.state = if self.backup_acked >= self.last_seq {
             Replication::InSync
         } else {
@@ -212,23 +220,46 @@ impl<T: Clone> Leader<T> {
         out
     }
 
-    /// The backup went away: stop waiting for it.
-    pub fn backup_lost(&mut self, why: &str) -> Vec<LeaderCommand<T>> {
-        self.carry_on_alone(format!("the backup is gone ({why}); carrying on alone"))
-    }
-
-    fn carry_on_alone(&mut self, why: String) -> Vec<LeaderCommand<T>> {
-        if self.state == Replication::Alone {
-            return Vec::new();
-        }
-        self.state = Replication::Alone;
+    /// The backup must resynchronise: it is behind until it says hello
+    /// again at the resynchronised position and catches up.
+    pub fn backup_diverged(&mut self) -> Vec<LeaderCommand<T>> {
+        self.connected = true;
+        self.state = Replication::CatchingUp;
         for p in self.pending.values_mut() {
             p.replicated = true;
         }
-        let mut out = vec![LeaderCommand::Replication {
-            state: Replication::Alone,
-            why,
-        }];
+        let mut out = vec![
+            LeaderCommand::Resync {
+                upto: (self.epoch, self.last_seq),
+            },
+            LeaderCommand::Replication {
+                state: Replication::CatchingUp,
+                why: "the backup is resynchronising".into(),
+            },
+        ];
+        out.extend(self.ack_done());
+        out
+    }
+
+    /// The backup went away: stop waiting for it.
+    pub fn backup_lost(&mut self, why: &str) -> Vec<LeaderCommand<T>> {
+        self.connected = false;
+        self.stop_waiting(
+            Replication::Alone,
+            format!("the backup is gone ({why}); carrying on alone"),
+        )
+    }
+
+    /// Acknowledges clients without the backup from now on, in `state`.
+    fn stop_waiting(&mut self, state: Replication, why: String) -> Vec<LeaderCommand<T>> {
+        if self.state == state {
+            return Vec::new();
+        }
+        self.state = state;
+        for p in self.pending.values_mut() {
+            p.replicated = true;
+        }
+        let mut out = vec![LeaderCommand::Replication { state, why }];
         out.extend(self.ack_done());
         out
     }
@@ -247,9 +278,12 @@ impl<T: Clone> Leader<T> {
             .max()
             .unwrap_or(0);
         if unacked > self.limits.unacked_max || oldest_wait > self.limits.ack_wait_max_ms {
-            return self.carry_on_alone(format!(
-                "the backup fell behind ({unacked} changes unacknowledged, oldest {oldest_wait} ms); carrying on alone until it catches up"
-            ));
+            return self.stop_waiting(
+                Replication::CatchingUp,
+                format!(
+                    "the backup fell behind ({unacked} changes unacknowledged, oldest {oldest_wait} ms); acknowledging without it until it catches up"
+                ),
+            );
         }
         Vec::new()
     }

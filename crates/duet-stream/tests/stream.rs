@@ -56,7 +56,7 @@ fn alone_a_write_is_acknowledged_once_persisted() {
 }
 
 #[test]
-fn a_backup_falling_behind_makes_the_active_carry_on_alone_and_say_so() {
+fn a_backup_falling_behind_is_no_longer_waited_for_until_it_catches_up() {
     let limits = Limits {
         ack_wait_max_ms: 500,
         ..Limits::default()
@@ -70,10 +70,17 @@ fn a_backup_falling_behind_makes_the_active_carry_on_alone_and_say_so() {
     let out = leader.tick(501);
     assert!(matches!(
         &out[0],
-        LeaderCommand::Replication { state: Replication::Alone, why } if why.contains("fell behind")
+        LeaderCommand::Replication { state: Replication::CatchingUp, why } if why.contains("fell behind")
     ));
     assert_eq!(acks(&out), vec![("c1".to_string(), 1)]);
-    assert_eq!(leader.state(), Replication::Alone);
+    assert_eq!(leader.state(), Replication::CatchingUp);
+    // Still connected: changes keep streaming, and once the backup has
+    // them all it is waited for again.
+    let out = leader.write(600, "c2".into(), "y".into());
+    assert!(out.iter().any(|c| matches!(c, LeaderCommand::Send(_))));
+    leader.persisted(2);
+    leader.backup_ack(2);
+    assert_eq!(leader.state(), Replication::InSync);
 }
 
 #[test]
@@ -130,6 +137,10 @@ fn a_returning_backup_catches_up_from_the_retained_changes_or_resyncs() {
         out.contains(&LeaderCommand::Resync { upto: (2, 5) }),
         "{out:?}"
     );
+    // Behind until it says hello again at the resynchronised position.
+    assert_eq!(leader.state(), Replication::CatchingUp);
+    leader.backup_connected((2, 5));
+    assert_eq!(leader.state(), Replication::InSync);
 }
 
 #[test]

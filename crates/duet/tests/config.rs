@@ -307,3 +307,44 @@ fn upgrade_states_replicate_only_what_appendix_c_allows() {
         assert!(!pair.nodes[1].status().unwrap().automatic);
     }
 }
+
+#[test]
+fn a_backup_too_far_behind_resynchronises_by_digests() {
+    let mut pair = Pair::loopback(Setup {
+        params: fast_params(),
+        ..Setup::default()
+    });
+    pair.start();
+    pair.nodes[1].kill9();
+    // More changes than a returning backup is sent to catch up (200).
+    for i in 0..250 {
+        let (code, body) = put(
+            &pair,
+            0,
+            &format!("/config/Users/u{i}"),
+            "User",
+            serde_json::json!({"i": i.to_string()}),
+        );
+        assert_eq!(code, 200, "{body}");
+    }
+    pair.nodes[1].start(&[]);
+    pair.wait_until(
+        Duration::from_secs(15),
+        "b resynchronised and in sync",
+        |p| {
+            let (a, b) = (p.nodes[0].status(), p.nodes[1].status());
+            matches!((a, b), (Some(a), Some(b)) if a.replication == duet_stream::Replication::InSync
+            && b.config_applied == a.config_applied)
+        },
+    );
+    assert!(
+        pair.nodes[1].log().contains("Configuration resynchronised"),
+        "{}",
+        pair.logs()
+    );
+    assert_eq!(
+        attribute(&pair, 1, "/config/Users/u249", "i").as_deref(),
+        Some("249")
+    );
+    pair.assert_invariants();
+}
