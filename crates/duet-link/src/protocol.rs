@@ -96,6 +96,9 @@ pub enum Body {
     StreamAck {
         seq: u64,
     },
+    /// The active node to the backup: you have every change; your initial
+    /// synchronisation is complete.
+    CaughtUp,
     /// The backup must resynchronise by digests to `upto` (the active's
     /// root digest given), then say StreamHello again.
     ResyncStart {

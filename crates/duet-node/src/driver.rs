@@ -57,6 +57,9 @@ pub struct Driver {
     /// The tree position the engine's parameters were taken from.
     params_seen: (u64, u64),
     params_warnings: Vec<String>,
+    /// While starting as backup: when start-up ends without a complete
+    /// initial synchronisation.
+    startup_deadline: Option<Instant>,
 }
 
 /// The bootstrap file's parameters with the tree's on top (same parameter,
@@ -112,6 +115,14 @@ impl Driver {
             params_file: Vec::new(),
             params_at_start: Vec::new(),
             params_warnings: Vec::new(),
+            startup_deadline: None,
+        }
+    }
+
+    fn startup_done(&mut self, why: &str) {
+        if self.startup_deadline.take().is_some() {
+            self.note(format!("Start-up complete: {why}"));
+            self.apply(Event::StartupComplete);
         }
     }
 
@@ -193,7 +204,12 @@ impl Driver {
                     None => break,
                 },
                 _ = sleep_until(deadline) => self.apply(Event::Tick),
-                _ = replication_ticks.tick() => self.replication.tick(&self.shared, unix_ms()),
+                _ = replication_ticks.tick() => {
+                    self.replication.tick(&self.shared, unix_ms());
+                    if self.startup_deadline.is_some_and(|d| Instant::now() >= d) {
+                        self.startup_done("the initial synchronisation did not complete within Switchover DS Request Timeout; continuing");
+                    }
+                }
             }
         }
         self.shutdown().await;
@@ -384,6 +400,7 @@ impl Driver {
                     .resync_start(&self.shared, upto, root, scope);
                 self.send(Conn::Main, body);
             }
+            DriverMsg::CaughtUp => self.startup_done("the initial synchronisation is complete"),
             DriverMsg::SyncAnswer(answer) => {
                 if let Some(body) = self.replication.resync_answer(&self.shared, answer) {
                     self.send(Conn::Main, body);
@@ -445,10 +462,10 @@ impl Driver {
                 });
             }
             Command::Synchronize => {
-                // Nothing is replicated yet, so the initial synchronisation is
-                // complete at once.
-                self.shared
-                    .to_driver(DriverMsg::Engine(Event::StartupComplete));
+                // Start-up ends when the active node says this backup has
+                // every change, or after the DS Request Timeout at the latest.
+                let limit = Duration::from_millis(self.engine.params().ds_request_timeout_ms);
+                self.startup_deadline = Some(Instant::now() + limit);
             }
             Command::BecomePrimary(activation) => self.become_active(activation),
             Command::StopServing => {

@@ -376,6 +376,10 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
                 shared.to_driver(DriverMsg::SyncAnswer(answer));
                 continue;
             }
+            Body::CaughtUp => {
+                shared.to_driver(DriverMsg::CaughtUp);
+                continue;
+            }
             Body::NotifierPong { id } => Event::NotifierReply { id },
             Body::ModulePong { id, incarnation } => Event::ModuleReply { id, incarnation },
             Body::ModuleRejected { id } => Event::ModuleRejected { id },

@@ -169,6 +169,9 @@ impl Replicator {
                     }
                     LeaderCommand::Replication { state, why } => {
                         self.state = state;
+                        if state == Replication::InSync {
+                            self.to_backup(shared, Body::CaughtUp);
+                        }
                         let level = if state == Replication::Alone {
                             Level::Warning
                         } else {

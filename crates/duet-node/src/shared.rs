@@ -119,6 +119,8 @@ pub enum DriverMsg {
         root: u128,
     },
     SyncAnswer(Answer),
+    /// The active node says this backup has every change.
+    CaughtUp,
 }
 
 /// A path of the configuration tree as the API shows it.

@@ -342,6 +342,13 @@ fn a_backup_too_far_behind_resynchronises_by_digests() {
         "{}",
         pair.logs()
     );
+    // Its start-up ended only once it had every change.
+    let log = pair.nodes[1].log();
+    let synced = log.rfind("Configuration resynchronised").unwrap();
+    let started = log
+        .rfind("Start-up complete: the initial synchronisation is complete")
+        .expect("start-up completed");
+    assert!(started > synced, "{log}");
     assert_eq!(
         attribute(&pair, 1, "/config/Users/u249", "i").as_deref(),
         Some("249")
