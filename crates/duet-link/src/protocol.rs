@@ -7,6 +7,7 @@
 use bytes::{Bytes, BytesMut};
 use duet_config::Edit;
 use duet_config::sync::{Answer, Request};
+use duet_mirror::{FileMeta, RelPath};
 use duet_params::ServerId;
 use duet_stream::Entry;
 use duet_switchover::{Conn, Record, State};
@@ -107,6 +108,33 @@ pub enum Body {
     },
     SyncRequest(Request),
     SyncAnswer(Answer),
+    /// The backup asks for the files of mirror root `root` (by its place in
+    /// the list both nodes derive from the parameters), after `after`.
+    MirrorList {
+        root: u32,
+        after: Option<RelPath>,
+    },
+    /// A page of a root's files; `more` when another page follows.
+    MirrorListing {
+        root: u32,
+        files: Vec<FileMeta>,
+        more: bool,
+    },
+    /// The backup asks for a file's bytes from `offset`.
+    MirrorFetch {
+        root: u32,
+        path: RelPath,
+        offset: u64,
+    },
+    /// Up to one chunk of a file; an empty chunk at the file's end, or
+    /// `error` when it cannot be read.
+    MirrorChunk {
+        root: u32,
+        path: RelPath,
+        offset: u64,
+        bytes: Vec<u8>,
+        error: Option<String>,
+    },
     /// An event-log entry, written on both nodes when they can reach each other.
     EventCopy {
         at_unix_ms: u64,

@@ -60,6 +60,8 @@ pub struct Driver {
     /// While starting as backup: when start-up ends without a complete
     /// initial synchronisation.
     startup_deadline: Option<Instant>,
+    /// The backup's mirror of the active node's directories.
+    mirror: Option<JoinHandle<()>>,
 }
 
 /// The bootstrap file's parameters with the tree's on top (same parameter,
@@ -116,6 +118,7 @@ impl Driver {
             params_at_start: Vec::new(),
             params_warnings: Vec::new(),
             startup_deadline: None,
+            mirror: None,
         }
     }
 
@@ -165,6 +168,10 @@ impl Driver {
                     self.params_warnings = loaded.warnings.clone();
                 }
                 if loaded.params != *self.engine.params() {
+                    let roots = crate::mirror::roots(&loaded.params, &self.shared.boot.data_dir);
+                    if let Ok(mut current) = self.shared.mirror_roots.write() {
+                        *current = roots;
+                    }
                     self.apply(Event::ParamsChanged(Box::new(loaded.params)));
                 }
             }
@@ -330,6 +337,7 @@ impl Driver {
                 } else if conn == Conn::Main {
                     let hello = self.replication.hello();
                     self.send(Conn::Main, hello);
+                    self.start_mirror();
                 }
             }
             DriverMsg::EpochSeen(epoch) => self.epoch_seen(epoch),
@@ -509,8 +517,29 @@ impl Driver {
         });
     }
 
+    /// Mirrors the active node's directories while the main link is up.
+    fn start_mirror(&mut self) {
+        let Some(tx) = self.links.get(&Conn::Main).cloned() else {
+            return;
+        };
+        let (answers_tx, answers) = mpsc::channel(64);
+        if let Ok(mut slot) = self.shared.mirror_answers.lock() {
+            *slot = Some(answers_tx);
+        }
+        let wait = self.engine.params().ds_request_timeout_ms;
+        let mirror = crate::mirror::BackupMirror::new(self.shared.clone(), tx, answers, wait);
+        if let Some(old) = self.mirror.replace(tokio::spawn(mirror.run())) {
+            old.abort();
+        }
+    }
+
     /// Closes a link connection: its writer sends what is queued, then ends.
     fn drop_link(&mut self, conn: Conn) {
+        if conn == Conn::Main
+            && let Some(mirror) = self.mirror.take()
+        {
+            mirror.abort();
+        }
         self.links.remove(&conn);
         if let Some(task) = self.link_tasks.remove(&conn) {
             task.abort();

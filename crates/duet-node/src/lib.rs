@@ -10,6 +10,7 @@ pub mod hooks;
 pub mod http;
 pub mod link;
 pub mod local_pair;
+pub mod mirror;
 pub mod node;
 pub mod probe;
 pub mod replication;

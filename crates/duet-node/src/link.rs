@@ -268,6 +268,20 @@ fn answer(
             })
         }
         Body::StreamAck { seq } => shared.to_driver(DriverMsg::StreamAck(seq)),
+        Body::MirrorList { root, after } => {
+            let (shared, tx) = (shared.clone(), tx.clone());
+            tokio::spawn(async move {
+                let body = crate::mirror::list(shared.clone(), root, after).await;
+                let _ = tx.send(shared.envelope(body)).await;
+            });
+        }
+        Body::MirrorFetch { root, path, offset } => {
+            let (shared, tx) = (shared.clone(), tx.clone());
+            tokio::spawn(async move {
+                let body = crate::mirror::fetch(shared.clone(), root, path, offset).await;
+                let _ = tx.send(shared.envelope(body)).await;
+            });
+        }
         Body::SyncRequest(request) => shared.to_driver(DriverMsg::SyncRequest {
             request,
             tx: tx.clone(),
@@ -378,6 +392,13 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
             }
             Body::CaughtUp => {
                 shared.to_driver(DriverMsg::CaughtUp);
+                continue;
+            }
+            body @ (Body::MirrorListing { .. } | Body::MirrorChunk { .. }) => {
+                let inbox = shared.mirror_answers.lock().ok().and_then(|m| m.clone());
+                if let Some(inbox) = inbox {
+                    let _ = inbox.try_send(body);
+                }
                 continue;
             }
             Body::NotifierPong { id } => Event::NotifierReply { id },

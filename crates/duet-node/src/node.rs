@@ -116,6 +116,8 @@ pub async fn run_with_prober(
         supervisor: Supervisor::default(),
         driver: driver_tx,
         monitored_module: params.monitored_module.subsystem(),
+        mirror_roots: std::sync::RwLock::new(crate::mirror::roots(&params, &boot.data_dir)),
+        mirror_answers: std::sync::Mutex::new(None),
         boot,
     });
     tracing::info!(

@@ -154,9 +154,21 @@ pub struct Shared {
     pub driver: mpsc::Sender<DriverMsg>,
     /// The monitored module's subsystem name (from Switchover Monitoring).
     pub monitored_module: &'static str,
+    /// The mirrored directories, from the server parameters.
+    pub mirror_roots: std::sync::RwLock<Vec<crate::mirror::Root>>,
+    /// Where the link client delivers mirror answers while the backup's
+    /// mirror runs.
+    pub mirror_answers: std::sync::Mutex<Option<mpsc::Sender<Body>>>,
 }
 
 impl Shared {
+    pub fn mirror_roots(&self) -> Vec<crate::mirror::Root> {
+        self.mirror_roots
+            .read()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+
     pub fn status(&self) -> NodeStatus {
         self.status.borrow().clone()
     }

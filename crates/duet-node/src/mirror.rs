@@ -1,0 +1,303 @@
+//! Mirrored directories over the link. Both nodes derive the same list of
+//! mirror roots from the server parameters (the seed's default set, then
+//! CustomMirrorDir and InitialMirrorDir), resolved under their own data
+//! directory. While its main link is up, the backup lists each root on the
+//! active node, compares with its own copy, fetches what differs in chunks
+//! (replaced atomically) and deletes what is gone; continuous roots are
+//! compared again every [`RESCAN_MS`], start-up-only roots once.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use duet_link::protocol::{Body, Envelope};
+use duet_mirror::{FileMeta, Incoming, MirrorOp, RelPath, delete, plan, read_chunk, scan};
+use duet_params::ServerParams;
+use duet_switchover::{Level, Record, Topic};
+use tokio::sync::mpsc;
+
+use crate::events::unix_ms;
+use crate::shared::Shared;
+
+/// How often continuous roots are compared again.
+pub const RESCAN_MS: u64 = 2_000;
+/// Files in one listing page.
+const LISTING_PAGE: usize = 2_000;
+
+/// One mirrored directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Root {
+    pub dir: PathBuf,
+    pub recursive: bool,
+    /// Compared continuously (else only when the backup starts).
+    pub continuous: bool,
+    pub exceptions: Vec<String>,
+}
+
+/// The mirror roots the parameters name, resolved under `data_dir`: the
+/// seed's defaults (handlers once at start-up; resources and tables
+/// continuously), then CustomMirrorDir (continuous) and InitialMirrorDir
+/// (start-up). A directory named twice is mirrored once.
+pub fn roots(params: &ServerParams, data_dir: &Path) -> Vec<Root> {
+    let resolve = |dir: &str| {
+        let dir = dir.replace('\\', "/");
+        let path = Path::new(&dir);
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            data_dir.join(path)
+        }
+    };
+    let mut out: Vec<Root> = Vec::new();
+    let mut add = |dir: &str, recursive: bool, continuous: bool| {
+        let dir = resolve(dir);
+        if let Some(existing) = out.iter_mut().find(|r| r.dir == dir) {
+            existing.recursive |= recursive;
+            existing.continuous |= continuous;
+            return;
+        }
+        out.push(Root {
+            dir,
+            recursive,
+            continuous,
+            exceptions: params.mirror_exceptions.clone(),
+        });
+    };
+    add("Handlers", false, false);
+    add("Resources", true, true);
+    add("Tables", false, true);
+    for d in &params.custom_mirror_dirs {
+        add(&d.path, d.recursive, true);
+    }
+    for d in &params.initial_mirror_dirs {
+        add(&d.path, d.recursive, false);
+    }
+    out
+}
+
+fn log(shared: &Shared, level: Level, message: String) {
+    tracing::info!("{message}");
+    shared.events.append(
+        &shared.boot.this,
+        unix_ms(),
+        &Record {
+            topic: Topic::Switchover,
+            level,
+            message,
+        },
+    );
+}
+
+/// The active node's answer to a listing request.
+pub async fn list(shared: Arc<Shared>, root: u32, after: Option<RelPath>) -> Body {
+    let Some(r) = shared.mirror_roots().get(root as usize).cloned() else {
+        return Body::MirrorListing {
+            root,
+            files: Vec::new(),
+            more: false,
+        };
+    };
+    let scanned =
+        tokio::task::spawn_blocking(move || scan(&r.dir, r.recursive, &r.exceptions)).await;
+    let files = match scanned {
+        Ok(Ok((files, _))) => files,
+        _ => Vec::new(),
+    };
+    let page: Vec<FileMeta> = files
+        .into_iter()
+        .filter(|f| after.as_ref().is_none_or(|a| f.path > *a))
+        .take(LISTING_PAGE + 1)
+        .collect();
+    let more = page.len() > LISTING_PAGE;
+    Body::MirrorListing {
+        root,
+        files: page.into_iter().take(LISTING_PAGE).collect(),
+        more,
+    }
+}
+
+/// The active node's answer to a fetch request.
+pub async fn fetch(shared: Arc<Shared>, root: u32, path: RelPath, offset: u64) -> Body {
+    let dir = shared
+        .mirror_roots()
+        .get(root as usize)
+        .map(|r| r.dir.clone());
+    let read = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || match dir {
+            Some(dir) => read_chunk(&dir, &path, offset).map_err(|e| e.to_string()),
+            None => Err(format!("no mirror root {root}")),
+        })
+        .await
+    };
+    let (bytes, error) = match read {
+        Ok(Ok(bytes)) => (bytes, None),
+        Ok(Err(e)) => (Vec::new(), Some(e)),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
+    Body::MirrorChunk {
+        root,
+        path,
+        offset,
+        bytes,
+        error,
+    }
+}
+
+/// The backup's side: runs while the main link is up.
+pub struct BackupMirror {
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Envelope>,
+    answers: mpsc::Receiver<Body>,
+    wait: Duration,
+}
+
+impl BackupMirror {
+    pub fn new(
+        shared: Arc<Shared>,
+        tx: mpsc::Sender<Envelope>,
+        answers: mpsc::Receiver<Body>,
+        wait_ms: u64,
+    ) -> Self {
+        BackupMirror {
+            shared,
+            tx,
+            answers,
+            wait: Duration::from_millis(wait_ms.max(1_000)),
+        }
+    }
+
+    async fn ask(&mut self, body: Body) -> Option<Body> {
+        self.tx.send(self.shared.envelope(body)).await.ok()?;
+        tokio::time::timeout(self.wait, self.answers.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    pub async fn run(mut self) {
+        let mut first = true;
+        loop {
+            let roots = self.shared.mirror_roots();
+            for (index, root) in roots.iter().enumerate() {
+                if !first && !root.continuous {
+                    continue;
+                }
+                if self.sync_root(index as u32, root).await.is_none() {
+                    return; // the link is gone; a new one starts again
+                }
+            }
+            first = false;
+            tokio::time::sleep(Duration::from_millis(RESCAN_MS)).await;
+        }
+    }
+
+    /// Brings one root up to date; `None` when the link failed.
+    async fn sync_root(&mut self, index: u32, root: &Root) -> Option<()> {
+        let mut remote = Vec::new();
+        let mut after = None;
+        loop {
+            match self
+                .ask(Body::MirrorList {
+                    root: index,
+                    after: after.clone(),
+                })
+                .await?
+            {
+                Body::MirrorListing { files, more, .. } => {
+                    after = files.last().map(|f| f.path.clone());
+                    remote.extend(files);
+                    if !more {
+                        break;
+                    }
+                }
+                _ => return None,
+            }
+        }
+        let r = root.clone();
+        let local = tokio::task::spawn_blocking(move || scan(&r.dir, r.recursive, &r.exceptions))
+            .await
+            .ok()?
+            .map(|(files, _)| files)
+            .unwrap_or_default();
+        let ops = plan(&remote, &local);
+        let (mut fetched, mut deleted) = (0, 0);
+        for op in ops {
+            match op {
+                MirrorOp::Fetch(meta) => {
+                    let name = meta.path.to_string();
+                    match self.fetch_file(index, &root.dir, meta).await {
+                        Some(Ok(())) => fetched += 1,
+                        Some(Err(e)) => log(
+                            &self.shared,
+                            Level::Warning,
+                            format!("Mirror: {name} not copied: {e}"),
+                        ),
+                        None => return None,
+                    }
+                }
+                MirrorOp::Delete(path) => match delete(&root.dir, &path) {
+                    Ok(()) => deleted += 1,
+                    Err(e) => log(
+                        &self.shared,
+                        Level::Warning,
+                        format!("Mirror: {path} not removed: {e}"),
+                    ),
+                },
+            }
+        }
+        if fetched + deleted > 0 {
+            log(
+                &self.shared,
+                Level::Info,
+                format!(
+                    "Mirrored {}: {fetched} file(s) copied, {deleted} removed",
+                    root.dir.display()
+                ),
+            );
+        }
+        Some(())
+    }
+
+    /// `None` when the link failed; `Some(Err)` when this file failed.
+    async fn fetch_file(
+        &mut self,
+        index: u32,
+        dir: &Path,
+        meta: FileMeta,
+    ) -> Option<Result<(), String>> {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            return Some(Err(e.to_string()));
+        }
+        let path = meta.path.clone();
+        let size = meta.size;
+        let mut incoming = match Incoming::begin(dir, meta) {
+            Ok(i) => i,
+            Err(e) => return Some(Err(e.to_string())),
+        };
+        let mut offset = 0;
+        while offset < size {
+            match self
+                .ask(Body::MirrorFetch {
+                    root: index,
+                    path: path.clone(),
+                    offset,
+                })
+                .await?
+            {
+                Body::MirrorChunk { error: Some(e), .. } => return Some(Err(e)),
+                Body::MirrorChunk {
+                    bytes, offset: at, ..
+                } if at == offset && !bytes.is_empty() => {
+                    if let Err(e) = incoming.chunk(offset, &bytes) {
+                        return Some(Err(e.to_string()));
+                    }
+                    offset += bytes.len() as u64;
+                }
+                // The file shrank or changed under us: the next scan retries.
+                _ => return Some(Err("the file changed while being copied".into())),
+            }
+        }
+        Some(incoming.finish().map(|_| ()).map_err(|e| e.to_string()))
+    }
+}
