@@ -114,11 +114,13 @@ pub enum Body {
         root: u32,
         after: Option<RelPath>,
     },
-    /// A page of a root's files; `more` when another page follows.
+    /// A page of a root's files; `more` when another page follows; `error`
+    /// when the root could not be read (the backup then changes nothing).
     MirrorListing {
         root: u32,
         files: Vec<FileMeta>,
         more: bool,
+        error: Option<String>,
     },
     /// The backup asks for a file's bytes from `offset`.
     MirrorFetch {

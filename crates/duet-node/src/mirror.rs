@@ -90,18 +90,22 @@ fn log(shared: &Shared, level: Level, message: String) {
 
 /// The active node's answer to a listing request.
 pub async fn list(shared: Arc<Shared>, root: u32, after: Option<RelPath>) -> Body {
+    let refused = |error: String| Body::MirrorListing {
+        root,
+        files: Vec::new(),
+        more: false,
+        error: Some(error),
+    };
     let Some(r) = shared.mirror_roots().get(root as usize).cloned() else {
-        return Body::MirrorListing {
-            root,
-            files: Vec::new(),
-            more: false,
-        };
+        return refused(format!("no mirror root {root}"));
     };
     let scanned =
         tokio::task::spawn_blocking(move || scan(&r.dir, r.recursive, &r.exceptions)).await;
     let files = match scanned {
         Ok(Ok((files, _))) => files,
-        _ => Vec::new(),
+        // An unreadable root is not an empty one: the backup must not delete.
+        Ok(Err(e)) => return refused(e.to_string()),
+        Err(e) => return refused(e.to_string()),
     };
     let page: Vec<FileMeta> = files
         .into_iter()
@@ -113,6 +117,7 @@ pub async fn list(shared: Arc<Shared>, root: u32, after: Option<RelPath>) -> Bod
         root,
         files: page.into_iter().take(LISTING_PAGE).collect(),
         more,
+        error: None,
     }
 }
 
@@ -179,31 +184,55 @@ impl BackupMirror {
         let mut first = true;
         loop {
             let roots = self.shared.mirror_roots();
+            let mut healthy = true;
             for (index, root) in roots.iter().enumerate() {
                 if !first && !root.continuous {
                     continue;
                 }
-                if self.sync_root(index as u32, root).await.is_none() {
-                    return; // the link is gone; a new one starts again
+                match self.sync_root(index as u32, root).await {
+                    Some(Ok(())) => {}
+                    Some(Err(())) => healthy = false,
+                    None => {
+                        // The link is gone (a new one starts again) or the
+                        // active node stopped answering: replication stopped.
+                        self.report(false);
+                        return;
+                    }
                 }
             }
+            self.report(healthy);
             first = false;
             tokio::time::sleep(Duration::from_millis(RESCAN_MS)).await;
         }
     }
 
-    /// Brings one root up to date; `None` when the link failed.
-    async fn sync_root(&mut self, index: u32, root: &Root) -> Option<()> {
+    /// Tells the engine whether file replication is running (the seed's
+    /// file replication warnings).
+    fn report(&self, running: bool) {
+        self.shared.to_driver(crate::shared::DriverMsg::Engine(
+            duet_switchover::Event::FileReplication { running },
+        ));
+    }
+
+    /// Brings one root up to date; `None` when the link failed, `Err` when
+    /// this root could not be mirrored this time.
+    async fn sync_root(&mut self, index: u32, root: &Root) -> Option<Result<(), ()>> {
         let mut remote = Vec::new();
         let mut after = None;
         loop {
-            match self
-                .ask(Body::MirrorList {
-                    root: index,
-                    after: after.clone(),
-                })
-                .await?
-            {
+            let request = Body::MirrorList {
+                root: index,
+                after: after.clone(),
+            };
+            match self.ask(request).await? {
+                Body::MirrorListing { error: Some(e), .. } => {
+                    let message = format!(
+                        "Mirror: {} cannot be read on the active node ({e}); nothing changed here",
+                        root.dir.display()
+                    );
+                    log(&self.shared, Level::Warning, message);
+                    return Some(Err(()));
+                }
                 Body::MirrorListing { files, more, .. } => {
                     after = files.last().map(|f| f.path.clone());
                     remote.extend(files);
@@ -220,43 +249,45 @@ impl BackupMirror {
             .ok()?
             .map(|(files, _)| files)
             .unwrap_or_default();
-        let ops = plan(&remote, &local);
-        let (mut fetched, mut deleted) = (0, 0);
-        for op in ops {
+        let (mut fetched, mut deleted, mut failed) = (0, 0, false);
+        for op in plan(&remote, &local) {
             match op {
                 MirrorOp::Fetch(meta) => {
                     let name = meta.path.to_string();
                     match self.fetch_file(index, &root.dir, meta).await {
                         Some(Ok(())) => fetched += 1,
-                        Some(Err(e)) => log(
-                            &self.shared,
-                            Level::Warning,
-                            format!("Mirror: {name} not copied: {e}"),
-                        ),
+                        Some(Err(e)) => {
+                            failed = true;
+                            log(
+                                &self.shared,
+                                Level::Warning,
+                                format!("Mirror: {name} not copied: {e}"),
+                            );
+                        }
                         None => return None,
                     }
                 }
                 MirrorOp::Delete(path) => match delete(&root.dir, &path) {
                     Ok(()) => deleted += 1,
-                    Err(e) => log(
-                        &self.shared,
-                        Level::Warning,
-                        format!("Mirror: {path} not removed: {e}"),
-                    ),
+                    Err(e) => {
+                        failed = true;
+                        log(
+                            &self.shared,
+                            Level::Warning,
+                            format!("Mirror: {path} not removed: {e}"),
+                        );
+                    }
                 },
             }
         }
         if fetched + deleted > 0 {
-            log(
-                &self.shared,
-                Level::Info,
-                format!(
-                    "Mirrored {}: {fetched} file(s) copied, {deleted} removed",
-                    root.dir.display()
-                ),
+            let message = format!(
+                "Mirrored {}: {fetched} file(s) copied, {deleted} removed",
+                root.dir.display()
             );
+            log(&self.shared, Level::Info, message);
         }
-        Some(())
+        Some(if failed { Err(()) } else { Ok(()) })
     }
 
     /// `None` when the link failed; `Some(Err)` when this file failed.

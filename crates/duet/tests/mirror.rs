@@ -44,5 +44,37 @@ fn the_backup_mirrors_the_active_nodes_directories() {
             && mirrored("big.bin").is_none()
     });
     assert!(pair.nodes[1].log().contains("Mirrored"), "{}", pair.logs());
+
+    // The active node's root becomes unreadable: the backup keeps its copy
+    // (an unreadable root is not an empty one) and reports replication
+    // stopped, as the seed's file replication warnings do.
+    std::fs::rename(&resources, a.join("Resources.moved")).unwrap();
+    std::fs::write(&resources, b"not a directory").unwrap();
+    pair.wait_until(
+        Duration::from_secs(10),
+        "replication reported stopped",
+        |p| {
+            p.nodes[1]
+                .status()
+                .is_some_and(|s| !s.file_replication_running)
+        },
+    );
+    assert_eq!(
+        mirrored("prompts/hello.wav").as_deref(),
+        Some(b"hello again".as_slice())
+    );
+    let out = pair.ctl(&["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("file replication from the primary has stopped"),
+        "{text}"
+    );
+    std::fs::remove_file(&resources).unwrap();
+    std::fs::rename(a.join("Resources.moved"), &resources).unwrap();
+    pair.wait_until(Duration::from_secs(10), "replication running again", |p| {
+        p.nodes[1]
+            .status()
+            .is_some_and(|s| s.file_replication_running)
+    });
     pair.assert_invariants();
 }
