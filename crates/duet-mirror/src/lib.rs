@@ -154,6 +154,13 @@ fn hash_file(path: &Path) -> Result<[u8; 32], MirrorError> {
     Ok(*hasher.finalize().as_bytes())
 }
 
+/// Hashes already computed, by path, size and modification time, so a
+/// rescan hashes only files that changed.
+#[derive(Debug, Default, Clone)]
+pub struct HashCache {
+    known: BTreeMap<RelPath, (u64, std::time::SystemTime, [u8; 32])>,
+}
+
 /// The files under `root` (its subdirectories too when `recursive`), less
 /// the excepted ones. Symlinks are not followed or mirrored; their paths are
 /// returned in the second list so they can be logged.
@@ -161,6 +168,17 @@ pub fn scan(
     root: &Path,
     recursive: bool,
     exceptions: &[String],
+) -> Result<(Vec<FileMeta>, Vec<String>), MirrorError> {
+    scan_cached(root, recursive, exceptions, &mut HashCache::default())
+}
+
+/// [`scan`], hashing only files whose size or modification time changed
+/// since `cache` last saw them.
+pub fn scan_cached(
+    root: &Path,
+    recursive: bool,
+    exceptions: &[String],
+    cache: &mut HashCache,
 ) -> Result<(Vec<FileMeta>, Vec<String>), MirrorError> {
     let mut files = Vec::new();
     let mut skipped = Vec::new();
@@ -198,13 +216,25 @@ pub fn scan(
                 if excepted(&path, exceptions) {
                     continue;
                 }
-                let size = entry.metadata().map_err(io(&entry.path()))?.len();
-                let hash = hash_file(&entry.path())?;
+                let meta = entry.metadata().map_err(io(&entry.path()))?;
+                let size = meta.len();
+                let modified = meta.modified().map_err(io(&entry.path()))?;
+                let hash = match cache.known.get(&path) {
+                    Some((s, m, h)) if *s == size && *m == modified => *h,
+                    _ => {
+                        let h = hash_file(&entry.path())?;
+                        cache.known.insert(path.clone(), (size, modified, h));
+                        h
+                    }
+                };
                 files.push(FileMeta { path, size, hash });
             }
         }
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
+    cache
+        .known
+        .retain(|p, _| files.binary_search_by(|f| f.path.cmp(p)).is_ok());
     Ok((files, skipped))
 }
 

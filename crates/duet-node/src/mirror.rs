@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use duet_link::protocol::{Body, Envelope};
-use duet_mirror::{FileMeta, Incoming, MirrorOp, RelPath, delete, plan, read_chunk, scan};
+use duet_mirror::{
+    FileMeta, HashCache, Incoming, MirrorOp, RelPath, delete, plan, read_chunk, scan_cached,
+};
 use duet_params::ServerParams;
 use duet_switchover::{Level, Record, Topic};
 use tokio::sync::mpsc;
@@ -99,8 +101,23 @@ pub async fn list(shared: Arc<Shared>, root: u32, after: Option<RelPath>) -> Bod
     let Some(r) = shared.mirror_roots().get(root as usize).cloned() else {
         return refused(format!("no mirror root {root}"));
     };
-    let scanned =
-        tokio::task::spawn_blocking(move || scan(&r.dir, r.recursive, &r.exceptions)).await;
+    let mut cache = shared
+        .mirror_hashes
+        .lock()
+        .ok()
+        .and_then(|mut c| c.remove(&root))
+        .unwrap_or_default();
+    let scanned = tokio::task::spawn_blocking(move || {
+        let result = scan_cached(&r.dir, r.recursive, &r.exceptions, &mut cache);
+        (result, cache)
+    })
+    .await;
+    let scanned = scanned.map(|(result, cache)| {
+        if let Ok(mut caches) = shared.mirror_hashes.lock() {
+            caches.insert(root, cache);
+        }
+        result
+    });
     let files = match scanned {
         Ok(Ok((files, _))) => files,
         // An unreadable root is not an empty one: the backup must not delete.
@@ -155,6 +172,7 @@ pub struct BackupMirror {
     tx: mpsc::Sender<Envelope>,
     answers: mpsc::Receiver<Body>,
     wait: Duration,
+    hashes: std::collections::BTreeMap<u32, HashCache>,
 }
 
 impl BackupMirror {
@@ -169,6 +187,7 @@ impl BackupMirror {
             tx,
             answers,
             wait: Duration::from_millis(wait_ms.max(1_000)),
+            hashes: Default::default(),
         }
     }
 
@@ -244,11 +263,15 @@ impl BackupMirror {
             }
         }
         let r = root.clone();
-        let local = tokio::task::spawn_blocking(move || scan(&r.dir, r.recursive, &r.exceptions))
-            .await
-            .ok()?
-            .map(|(files, _)| files)
-            .unwrap_or_default();
+        let mut cache = self.hashes.remove(&index).unwrap_or_default();
+        let (scanned, cache) = tokio::task::spawn_blocking(move || {
+            let result = scan_cached(&r.dir, r.recursive, &r.exceptions, &mut cache);
+            (result, cache)
+        })
+        .await
+        .ok()?;
+        self.hashes.insert(index, cache);
+        let local = scanned.map(|(files, _)| files).unwrap_or_default();
         let (mut fetched, mut deleted, mut failed) = (0, 0, false);
         for op in plan(&remote, &local) {
             match op {

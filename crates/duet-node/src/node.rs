@@ -118,6 +118,7 @@ pub async fn run_with_prober(
         monitored_module: params.monitored_module.subsystem(),
         mirror_roots: std::sync::RwLock::new(crate::mirror::roots(&params, &boot.data_dir)),
         mirror_answers: std::sync::Mutex::new(None),
+        mirror_hashes: std::sync::Mutex::new(Default::default()),
         boot,
     });
     tracing::info!(

@@ -159,6 +159,8 @@ pub struct Shared {
     /// Where the link client delivers mirror answers while the backup's
     /// mirror runs.
     pub mirror_answers: std::sync::Mutex<Option<mpsc::Sender<Body>>>,
+    /// File hashes the active node's listings already computed, per root.
+    pub mirror_hashes: std::sync::Mutex<std::collections::BTreeMap<u32, duet_mirror::HashCache>>,
 }
 
 impl Shared {
