@@ -123,31 +123,10 @@ impl Tree {
     /// refused with [`TreeError::AlreadyApplied`] and changes nothing.
     /// Returns the history record it made (for storage).
     pub fn apply(&mut self, change: &Change) -> Result<HistoryRecord, TreeError> {
-        if (change.epoch, change.seq) <= self.last {
-            return Err(TreeError::AlreadyApplied {
-                epoch: change.epoch,
-                seq: change.seq,
-            });
+        if (change.epoch, change.seq) > self.last {
+            self.check(&change.op)?;
         }
-        self.check(&change.op)?;
-        let path = change.op.path().clone();
-        let new = match &change.op {
-            Op::Put { object, .. } => Some(object.clone()),
-            Op::Remove { .. } => None,
-        };
-        let old = self.set(&path, new.clone());
-        self.last = (change.epoch, change.seq);
-        let record = HistoryRecord {
-            epoch: change.epoch,
-            seq: change.seq,
-            at_unix_ms: change.at_unix_ms,
-            who: change.who.clone(),
-            path,
-            old,
-            new,
-        };
-        self.remember(record.clone());
-        Ok(record)
+        self.apply_replicated(change)
     }
 
     fn remember(&mut self, record: HistoryRecord) {

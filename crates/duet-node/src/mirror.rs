@@ -15,10 +15,9 @@ use duet_mirror::{
     FileMeta, HashCache, Incoming, MirrorOp, RelPath, delete, plan, read_chunk, scan_cached,
 };
 use duet_params::ServerParams;
-use duet_switchover::{Level, Record, Topic};
+use duet_switchover::Level;
 use tokio::sync::mpsc;
 
-use crate::events::unix_ms;
 use crate::shared::Shared;
 
 /// How often continuous roots are compared again.
@@ -75,19 +74,6 @@ pub fn roots(params: &ServerParams, data_dir: &Path) -> Vec<Root> {
         add(&d.path, d.recursive, false);
     }
     out
-}
-
-fn log(shared: &Shared, level: Level, message: String) {
-    tracing::info!("{message}");
-    shared.events.append(
-        &shared.boot.this,
-        unix_ms(),
-        &Record {
-            topic: Topic::Switchover,
-            level,
-            message,
-        },
-    );
 }
 
 /// The active node's answer to a listing request.
@@ -249,7 +235,7 @@ impl BackupMirror {
                         "Mirror: {} cannot be read on the active node ({e}); nothing changed here",
                         root.dir.display()
                     );
-                    log(&self.shared, Level::Warning, message);
+                    self.shared.log_event(Level::Warning, message);
                     return Some(Err(()));
                 }
                 Body::MirrorListing { files, more, .. } => {
@@ -281,8 +267,7 @@ impl BackupMirror {
                         Some(Ok(())) => fetched += 1,
                         Some(Err(e)) => {
                             failed = true;
-                            log(
-                                &self.shared,
+                            self.shared.log_event(
                                 Level::Warning,
                                 format!("Mirror: {name} not copied: {e}"),
                             );
@@ -294,11 +279,8 @@ impl BackupMirror {
                     Ok(()) => deleted += 1,
                     Err(e) => {
                         failed = true;
-                        log(
-                            &self.shared,
-                            Level::Warning,
-                            format!("Mirror: {path} not removed: {e}"),
-                        );
+                        self.shared
+                            .log_event(Level::Warning, format!("Mirror: {path} not removed: {e}"));
                     }
                 },
             }
@@ -308,7 +290,7 @@ impl BackupMirror {
                 "Mirrored {}: {fetched} file(s) copied, {deleted} removed",
                 root.dir.display()
             );
-            log(&self.shared, Level::Info, message);
+            self.shared.log_event(Level::Info, message);
         }
         Some(if failed { Err(()) } else { Ok(()) })
     }

@@ -13,7 +13,7 @@ use duet_link::protocol::{Body, Envelope};
 use duet_stream::{
     ClientId, Entry, Follower, FollowerCommand, Leader, LeaderCommand, Limits, Replication,
 };
-use duet_switchover::{Level, Record, Topic};
+use duet_switchover::Level;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::events::unix_ms;
@@ -37,19 +37,6 @@ pub struct Replicator {
     pending: BTreeMap<ClientId, WriteReply>,
     resync: Option<(Resync, (u64, u64))>,
     state: Replication,
-}
-
-fn log(shared: &Shared, level: Level, message: String) {
-    tracing::info!("{message}");
-    shared.events.append(
-        &shared.boot.this,
-        unix_ms(),
-        &Record {
-            topic: Topic::Switchover,
-            level,
-            message,
-        },
-    );
 }
 
 impl Replicator {
@@ -142,14 +129,12 @@ impl Replicator {
                                         more.extend(leader.persisted(seq));
                                     }
                                 }
-                                Err(e) => log(
-                                    shared,
+                                Err(e) => shared.log_event(
                                     Level::Error,
                                     format!("Change {seq} is not stored: {e}"),
                                 ),
                             },
-                            Err(e) => log(
-                                shared,
+                            Err(e) => shared.log_event(
                                 Level::Error,
                                 format!("Change {seq} could not be applied: {e}"),
                             ),
@@ -177,8 +162,7 @@ impl Replicator {
                         } else {
                             Level::Info
                         };
-                        log(
-                            shared,
+                        shared.log_event(
                             level,
                             format!("Configuration replication: {state:?} ({why})"),
                         );
@@ -290,8 +274,7 @@ impl Replicator {
                             self.tree.skip(change.epoch, seq);
                             if let Err(e) = self.store.resynchronised(&[], self.tree.last_applied())
                             {
-                                log(
-                                    shared,
+                                shared.log_event(
                                     Level::Error,
                                     format!("The position after change {seq} is not stored: {e}"),
                                 );
@@ -316,16 +299,14 @@ impl Replicator {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => {
                             failed = true;
-                            log(
-                                shared,
+                            shared.log_event(
                                 Level::Error,
                                 format!("Replicated change {seq} is not stored: {e}"),
                             );
                         }
                         Err(e) => {
                             failed = true;
-                            log(
-                                shared,
+                            shared.log_event(
                                 Level::Error,
                                 format!("Replicated change {seq} could not be applied: {e}"),
                             );
@@ -356,8 +337,7 @@ impl Replicator {
         root: u128,
         scope: Scope,
     ) -> Body {
-        log(
-            shared,
+        shared.log_event(
             Level::Info,
             format!(
                 "Resynchronising the configuration with the active node up to change {}",
@@ -382,8 +362,7 @@ impl Replicator {
             .store
             .resynchronised(&installed, self.tree.last_applied())
         {
-            log(
-                shared,
+            shared.log_event(
                 Level::Error,
                 format!("Resynchronised entries are not stored: {e}"),
             );
@@ -400,14 +379,12 @@ impl Replicator {
     fn resync_done(&mut self, shared: &Shared, session: Resync, upto: (u64, u64)) -> Body {
         self.tree.synchronised_to(upto);
         if let Err(e) = self.store.resynchronised(&[], upto) {
-            log(
-                shared,
+            shared.log_event(
                 Level::Error,
                 format!("The resynchronised position is not stored: {e}"),
             );
         }
-        log(
-            shared,
+        shared.log_event(
             Level::Info,
             format!(
                 "Configuration resynchronised: {} entries updated in {} requests",

@@ -164,6 +164,20 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Writes an entry to this node's event log (and the process log).
+    pub fn log_event(&self, level: duet_switchover::Level, message: String) {
+        tracing::info!("{message}");
+        self.events.append(
+            &self.boot.this,
+            crate::events::unix_ms(),
+            &duet_switchover::Record {
+                topic: duet_switchover::Topic::Switchover,
+                level,
+                message,
+            },
+        );
+    }
+
     pub fn mirror_roots(&self) -> Vec<crate::mirror::Root> {
         self.mirror_roots
             .read()

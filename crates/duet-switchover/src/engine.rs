@@ -325,22 +325,8 @@ impl Machine {
                     self.schedule_connect(cx);
                 }
             }
-            Event::NotifierReply { id } => self.notifier_reply(cx, id),
-            Event::NotifierRejected { id } => {
-                if self.notifier.owns(id) {
-                    if let Some(signal) = self.notifier.rejected(cx) {
-                        self.notifier_signal(cx, signal);
-                    }
-                } else if let Some(r) = self.reconnect.as_mut()
-                    && let Some(probe) = r
-                        .probe
-                        .as_mut()
-                        .filter(|p| p.notifier.is_some_and(|n| n.is(id)))
-                {
-                    probe.notifier = None;
-                    r.settle(cx.now_ms, cx.params.notifier_reconnect_delay.ms());
-                }
-            }
+            Event::NotifierReply { id } => self.notifier_answer(cx, id, true),
+            Event::NotifierRejected { id } => self.notifier_answer(cx, id, false),
             Event::ModuleReply { id, incarnation } => self.module_reply(cx, id, incarnation),
             Event::ModuleRejected { id } => self.module_failed(cx, id, true),
             Event::EchoReply { id } => self.echo_reply(cx, id),
@@ -604,9 +590,15 @@ impl Machine {
 
     // --- Primary monitor and module monitor (Backup) --------------------------
 
-    fn notifier_reply(&mut self, cx: &mut Ctx, id: RequestId) {
+    /// A notifier ping was answered (`replied`) or rejected.
+    fn notifier_answer(&mut self, cx: &mut Ctx, id: RequestId, replied: bool) {
         if self.notifier.owns(id) {
-            if let Some(signal) = self.notifier.reply(cx) {
+            let signal = if replied {
+                self.notifier.reply(cx)
+            } else {
+                self.notifier.rejected(cx)
+            };
+            if let Some(signal) = signal {
                 self.notifier_signal(cx, signal);
             }
         } else if let Some(r) = self.reconnect.as_mut()
@@ -616,7 +608,7 @@ impl Machine {
                 .filter(|p| p.notifier.is_some_and(|n| n.is(id)))
         {
             probe.notifier = None;
-            probe.notifier_answered = true;
+            probe.notifier_answered = replied;
             r.settle(cx.now_ms, cx.params.notifier_reconnect_delay.ms());
         }
     }

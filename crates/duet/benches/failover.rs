@@ -14,25 +14,12 @@ mod harness;
 use std::time::{Duration, Instant};
 
 use harness::netns::Lab;
-use harness::{Pair, Setup, fast_params, serving};
+use harness::{Pair, Setup, bench_arg as arg, fast_params, percentile, serving};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Fault {
     Kill,
     Vanish,
-}
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    // Nearest rank.
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank.min(sorted.len()) - 1]
 }
 
 fn active(pair: &Pair) -> Option<usize> {

@@ -10,20 +10,16 @@ mod harness;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use harness::{Pair, Setup};
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use harness::{Pair, Setup, bench_arg};
 
 fn main() {
-    let files = arg("--files", 10_000);
-    let gib = arg("--gib", 1);
+    let number = |name: &str, default: u64| {
+        bench_arg(name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let files = number("--files", 10_000);
+    let gib = number("--gib", 1);
     let mut pair = Pair::loopback(Setup::default());
     pair.start();
     let (a, b) = (

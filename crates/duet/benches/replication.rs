@@ -11,25 +11,16 @@ mod harness;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use harness::{PASSWORD, Pair, Setup, USER};
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank.min(sorted.len()) - 1]
-}
+use harness::{PASSWORD, Pair, Setup, USER, bench_arg, percentile};
 
 fn main() {
-    let writes = arg("--writes", 2000);
-    let clients = arg("--clients", 8);
+    let number = |name: &str, default: usize| {
+        bench_arg(name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let writes = number("--writes", 2000);
+    let clients = number("--clients", 8);
     let mut pair = Pair::loopback(Setup::default());
     pair.start();
     let url = pair.nodes[0].url();
