@@ -73,6 +73,7 @@ fn main() {
                 seq: i + 1,
                 at_unix_ms: 0,
                 who: "bench".into(),
+                client: String::new(),
                 op,
             })
             .unwrap();

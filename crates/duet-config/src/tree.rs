@@ -32,6 +32,8 @@ impl Op {
 pub struct Edit {
     pub at_unix_ms: u64,
     pub who: String,
+    /// The client's own id for the change (its retries carry the same id).
+    pub client: String,
     pub op: Op,
 }
 
@@ -42,6 +44,7 @@ impl Edit {
             seq,
             at_unix_ms: self.at_unix_ms,
             who: self.who,
+            client: self.client,
             op: self.op,
         }
     }
@@ -55,6 +58,9 @@ pub struct Change {
     pub at_unix_ms: u64,
     /// Who made it (a user name, or "duet" for the system).
     pub who: String,
+    /// The client's id for the change.
+    #[serde(default)]
+    pub client: String,
     pub op: Op,
 }
 
@@ -65,6 +71,8 @@ pub struct HistoryRecord {
     pub seq: u64,
     pub at_unix_ms: u64,
     pub who: String,
+    #[serde(default)]
+    pub client: String,
     pub path: TreePath,
     pub old: Option<Object>,
     pub new: Option<Object>,
@@ -159,6 +167,7 @@ impl Tree {
             seq: change.seq,
             at_unix_ms: change.at_unix_ms,
             who: change.who.clone(),
+            client: change.client.clone(),
             path,
             old,
             new,
@@ -191,6 +200,19 @@ impl Tree {
         }
         tree.last = last;
         tree
+    }
+
+    /// The client ids of the last `n` changes, with their sequence numbers
+    /// (so a new active node answers a client's retry without applying it
+    /// again).
+    pub fn recent_clients(&self, n: usize) -> Vec<(String, u64)> {
+        self.history
+            .values()
+            .rev()
+            .take(n)
+            .filter(|r| !r.client.is_empty())
+            .map(|r| (r.client.clone(), r.seq))
+            .collect()
     }
 
     /// The epoch of the change with sequence number `seq`, if history has it.

@@ -16,6 +16,7 @@ fn change(seq: u64, at: u64, op: Op) -> Change {
         seq,
         at_unix_ms: at,
         who: "admin".into(),
+        client: String::new(),
         op,
     }
 }

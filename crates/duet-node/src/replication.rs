@@ -64,11 +64,10 @@ impl Replicator {
 
     /// This node now serves in `epoch`: it leads the stream.
     pub fn become_active(&mut self, epoch: u64) {
-        self.leader = Some(Leader::new(
-            epoch,
-            self.tree.last_applied().1,
-            Limits::default(),
-        ));
+        let limits = Limits::default();
+        let mut leader = Leader::new(epoch, self.tree.last_applied().1, limits);
+        leader.remember_clients(self.tree.recent_clients(limits.client_ids_max));
+        self.leader = Some(leader);
         self.backup = None;
         self.resync = None;
         self.state = Replication::Alone;
@@ -100,13 +99,16 @@ impl Replicator {
             )));
             return;
         };
-        if let Err(e) = self.tree.check(&op) {
+        // A retry of a change already made is answered, not checked again.
+        let retry = leader.known(&client).is_some();
+        if !retry && let Err(e) = self.tree.check(&op) {
             let _ = reply.send(Err(e.to_string()));
             return;
         }
         let edit = Edit {
             at_unix_ms: unix_ms(),
             who,
+            client: client.clone(),
             op,
         };
         let commands = leader.write(unix_ms(), client.clone(), edit);

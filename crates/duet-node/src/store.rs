@@ -155,6 +155,7 @@ mod tests {
                     seq,
                     at_unix_ms: seq * 1000,
                     who: "admin".into(),
+                    client: String::new(),
                     op: Op::Put {
                         path: path.clone(),
                         object: Object::new(Class::User).with("Extension", ext),

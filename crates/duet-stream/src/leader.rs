@@ -152,6 +152,21 @@ impl<T: Clone> Leader<T> {
         out
     }
 
+    /// Client ids of changes made before this leader (from history), so a
+    /// client's retry after a switchover is answered, not applied again.
+    pub fn remember_clients(&mut self, clients: impl IntoIterator<Item = (ClientId, u64)>) {
+        for (client, seq) in clients {
+            if !self.clients.contains_key(&client) {
+                self.remember(client, seq);
+            }
+        }
+    }
+
+    /// The sequence number a client id already got.
+    pub fn known(&self, client: &str) -> Option<u64> {
+        self.clients.get(client).copied()
+    }
+
     fn remember(&mut self, client: ClientId, seq: u64) {
         self.clients.insert(client.clone(), seq);
         self.client_order.push_back(client);

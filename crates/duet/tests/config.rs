@@ -355,3 +355,61 @@ fn a_backup_too_far_behind_resynchronises_by_digests() {
     );
     pair.assert_invariants();
 }
+
+#[test]
+fn a_clients_retry_after_a_switchover_is_answered_not_applied_again() {
+    let mut pair = Pair::loopback(Setup {
+        params: fast_params(),
+        ..Setup::default()
+    });
+    pair.start();
+    let put_with = |pair: &Pair, node: usize, client: &str, ext: &str| -> serde_json::Value {
+        let mut r = agent()
+            .put(&format!("{}/api/config", pair.nodes[node].url()))
+            .header("authorization", &auth())
+            .send_json(serde_json::json!({
+                "path": "/config/Users/gina", "class": "User",
+                "attributes": {"Extension": ext}, "client_id": client,
+            }))
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        r.body_mut().read_json().unwrap()
+    };
+    let first = put_with(&pair, 0, "client-7", "100");
+    let (code, _) = put(
+        &pair,
+        0,
+        "/config/Users/gina",
+        "User",
+        serde_json::json!({"Extension": "200"}),
+    );
+    assert_eq!(code, 200);
+    pair.nodes[0].kill9();
+    pair.wait_until(Duration::from_secs(10), "b active", |p| {
+        serving(&p.nodes[1].status())
+    });
+    // The client never heard back and retries its change on the new active.
+    let retry = put_with(&pair, 1, "client-7", "100");
+    assert_eq!(
+        retry["seq"], first["seq"],
+        "answered with the first change's number"
+    );
+    assert_eq!(
+        attribute(&pair, 1, "/config/Users/gina", "Extension").as_deref(),
+        Some("200")
+    );
+    // A retried removal is answered too, not refused as missing.
+    let remove = |pair: &Pair| {
+        agent()
+            .delete(&format!("{}/api/config", pair.nodes[1].url()))
+            .query("path", "/config/Users/gina")
+            .query("client_id", "client-8")
+            .header("authorization", &auth())
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(remove(&pair), 200);
+    assert_eq!(remove(&pair), 200);
+}
