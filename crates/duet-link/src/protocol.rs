@@ -90,6 +90,9 @@ pub enum Body {
     /// The backup, on its main connection: the last change it has applied.
     StreamHello {
         applied: (u64, u64),
+        /// The backup's copy was filtered (an Upgrade state) and must be
+        /// made whole by a resynchronisation.
+        full_resync: bool,
     },
     /// A change of the configuration, in stream order.
     StreamEntry(Entry<Edit>),

@@ -335,6 +335,8 @@ impl Driver {
                 if self.engine.state() == State::Primary {
                     self.drop_all_links();
                 } else if conn == Conn::Main {
+                    let scope = self.replication_scope();
+                    self.replication.set_scope(scope);
                     let hello = self.replication.hello();
                     self.send(Conn::Main, hello);
                     self.start_mirror();
@@ -385,10 +387,14 @@ impl Driver {
                     history: self.replication.history(&path),
                 });
             }
-            DriverMsg::BackupHello { applied, tx, link } => {
-                self.replication
-                    .backup_hello(&self.shared, applied, tx, link)
-            }
+            DriverMsg::BackupHello {
+                applied,
+                full_resync,
+                tx,
+                link,
+            } => self
+                .replication
+                .backup_hello(&self.shared, applied, full_resync, tx, link),
             DriverMsg::StreamAck(seq) => self.replication.backup_ack(&self.shared, seq),
             DriverMsg::SyncRequest { request, tx } => {
                 let answer = self.replication.sync_answer(&request);

@@ -260,13 +260,15 @@ fn answer(
                 let _ = tx.try_send(shared.envelope(body));
             });
         }
-        Body::StreamHello { applied } if conn == Conn::Main => {
-            shared.to_driver(DriverMsg::BackupHello {
-                applied,
-                tx: tx.clone(),
-                link,
-            })
-        }
+        Body::StreamHello {
+            applied,
+            full_resync,
+        } if conn == Conn::Main => shared.to_driver(DriverMsg::BackupHello {
+            applied,
+            full_resync,
+            tx: tx.clone(),
+            link,
+        }),
         Body::StreamAck { seq } => shared.to_driver(DriverMsg::StreamAck(seq)),
         Body::MirrorList { root, after } => {
             let (shared, tx) = (shared.clone(), tx.clone());

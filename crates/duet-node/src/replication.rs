@@ -37,11 +37,19 @@ pub struct Replicator {
     pending: BTreeMap<ClientId, WriteReply>,
     resync: Option<(Resync, (u64, u64))>,
     state: Replication,
+    /// What this node keeps when backup (less in an Upgrade state).
+    scope: Scope,
+    /// This node's copy was filtered by an Upgrade state and not yet made
+    /// whole (stored, so it survives a restart).
+    filtered: bool,
+    /// The resynchronisation under way keeps everything.
+    resync_scope_full: bool,
 }
 
 impl Replicator {
     pub fn new(store: Store, tree: Tree) -> Replicator {
         let follower = Follower::new(tree.last_applied());
+        let filtered = store.filtered().unwrap_or(false);
         Replicator {
             tree,
             store,
@@ -51,6 +59,25 @@ impl Replicator {
             pending: BTreeMap::new(),
             resync: None,
             state: Replication::Alone,
+            scope: Scope::Full,
+            filtered,
+            resync_scope_full: false,
+        }
+    }
+
+    pub fn set_scope(&mut self, scope: Scope) {
+        self.scope = scope;
+    }
+
+    fn mark_filtered(&mut self, shared: &Shared) {
+        if !self.filtered {
+            self.filtered = true;
+            if let Err(e) = self.store.set_filtered(true) {
+                shared.log_event(
+                    Level::Error,
+                    format!("Cannot record that the configuration is filtered: {e}"),
+                );
+            }
         }
     }
 
@@ -187,6 +214,7 @@ impl Replicator {
         &mut self,
         shared: &Shared,
         applied: (u64, u64),
+        full_resync: bool,
         tx: mpsc::Sender<Envelope>,
         link: u64,
     ) {
@@ -198,7 +226,7 @@ impl Replicator {
         // (a former active's unacknowledged changes): it resynchronises.
         let (epoch, seq) = applied;
         let known = seq == 0 || self.tree.epoch_of(seq) == Some(epoch);
-        let commands = if known && seq <= self.tree.last_applied().1 {
+        let commands = if known && !full_resync && seq <= self.tree.last_applied().1 {
             leader.backup_connected(applied)
         } else {
             leader.backup_diverged()
@@ -249,6 +277,8 @@ impl Replicator {
         self.resync = None;
         Body::StreamHello {
             applied: self.tree.last_applied(),
+            // Back to full replication after an Upgrade state: be made whole.
+            full_resync: self.filtered && self.scope == Scope::Full,
         }
     }
 
@@ -259,6 +289,9 @@ impl Replicator {
             // A resync brings this (a hello follows it); a node that leads
             // the stream takes no entries from another.
             return Vec::new();
+        }
+        if *scope != Scope::Full {
+            self.mark_filtered(shared);
         }
         let mut replies = Vec::new();
         let mut failed = false;
@@ -321,10 +354,14 @@ impl Replicator {
                     self.follower = Follower::new(self.tree.last_applied());
                     replies.push(Body::StreamHello {
                         applied: self.tree.last_applied(),
+                        full_resync: false,
                     });
                 }
                 FollowerCommand::Ack { seq } => replies.push(Body::StreamAck { seq }),
-                FollowerCommand::CatchUp { applied } => replies.push(Body::StreamHello { applied }),
+                FollowerCommand::CatchUp { applied } => replies.push(Body::StreamHello {
+                    applied,
+                    full_resync: false,
+                }),
             }
         }
         replies
@@ -346,6 +383,10 @@ impl Replicator {
                 upto.1
             ),
         );
+        if scope != Scope::Full {
+            self.mark_filtered(shared);
+        }
+        self.resync_scope_full = scope == Scope::Full;
         let (session, request) = Resync::start_scoped(&self.tree, root, scope);
         match request {
             Some(request) => {
@@ -380,6 +421,15 @@ impl Replicator {
 
     fn resync_done(&mut self, shared: &Shared, session: Resync, upto: (u64, u64)) -> Body {
         self.tree.synchronised_to(upto);
+        if self.resync_scope_full && self.filtered {
+            self.filtered = false;
+            if let Err(e) = self.store.set_filtered(false) {
+                shared.log_event(
+                    Level::Error,
+                    format!("Cannot record that the configuration is whole again: {e}"),
+                );
+            }
+        }
         if let Err(e) = self.store.resynchronised(&[], upto) {
             shared.log_event(
                 Level::Error,

@@ -101,6 +101,8 @@ pub enum DriverMsg {
     /// The active node's side of the stream, from the backup's main link.
     BackupHello {
         applied: (u64, u64),
+        /// The backup asks to be made whole (it was filtered).
+        full_resync: bool,
         tx: mpsc::Sender<Envelope>,
         /// Which accepted connection this is.
         link: u64,

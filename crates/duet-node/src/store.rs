@@ -12,6 +12,7 @@ const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("entries");
 const HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("history");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const APPLIED: &str = "applied";
+const FILTERED: &str = "filtered";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -72,6 +73,27 @@ impl Store {
             None => (0, 0),
         };
         Ok(Tree::restore(entries, history, last))
+    }
+
+    /// Whether this node's copy was filtered by an Upgrade state and has not
+    /// been made whole since.
+    pub fn filtered(&self) -> Result<bool, StoreError> {
+        let txn = self.db.begin_read().map_err(failed)?;
+        let meta = txn.open_table(META).map_err(failed)?;
+        Ok(meta
+            .get(FILTERED)
+            .map_err(failed)?
+            .is_some_and(|v| v.value() == [1]))
+    }
+
+    pub fn set_filtered(&self, filtered: bool) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(failed)?;
+        {
+            let mut meta = txn.open_table(META).map_err(failed)?;
+            meta.insert(FILTERED, [u8::from(filtered)].as_slice())
+                .map_err(failed)?;
+        }
+        txn.commit().map_err(failed)
     }
 
     /// Stores an applied change: the entry, its history record and the

@@ -413,3 +413,43 @@ fn a_clients_retry_after_a_switchover_is_answered_not_applied_again() {
     assert_eq!(remove(&pair), 200);
     assert_eq!(remove(&pair), 200);
 }
+
+#[test]
+fn a_backup_leaving_an_upgrade_state_is_made_whole_again() {
+    let mut pair = Pair::loopback(Setup {
+        releases: ["2026.1.0".into(), "2026.2.0".into()],
+        ..Setup::default()
+    });
+    pair.start();
+    // Upgrade Higher passes over the phones (Appendix C opt-out).
+    let (code, body) = put(
+        &pair,
+        0,
+        "/config/Phones/p1",
+        "Folder",
+        serde_json::json!({"x": "1"}),
+    );
+    assert_eq!(code, 200, "{body}");
+    let a = pair.nodes[0].status().unwrap();
+    pair.wait_until(Duration::from_secs(5), "same position", |p| {
+        p.nodes[1].status().unwrap().config_applied == a.config_applied
+    });
+    assert!(get(&pair, 1, "/config/Phones/p1").is_none());
+
+    // b is brought to a's release: the same position no longer means the
+    // same tree, so b asks for a full resynchronisation and gets p1.
+    pair.nodes[1].kill9();
+    let config = std::fs::read_to_string(&pair.nodes[1].config).unwrap();
+    assert!(config.contains("2026.2.0"), "{config}");
+    std::fs::write(
+        &pair.nodes[1].config,
+        config.replace("2026.2.0", "2026.1.0"),
+    )
+    .unwrap();
+    pair.nodes[1].start(&[]);
+    pair.wait_until(Duration::from_secs(20), "p1 on b", |p| {
+        get(p, 1, "/config/Phones/p1").is_some()
+    });
+    assert!(pair.nodes[1].status().unwrap().automatic);
+    pair.assert_invariants();
+}
