@@ -8,22 +8,11 @@
 use std::time::Instant;
 
 use duet_config::digest::Bucket;
-use duet_config::sync::{Resync, answer};
 use duet_config::{Change, Class, Object, Op, Tree, TreePath};
 
-fn resync(active: &Tree, local: &mut Tree) -> (usize, usize) {
-    let root = active.digests().get(Bucket::ROOT);
-    let (mut session, mut request) = Resync::start(local, root);
-    let mut bytes = 16;
-    while let Some(r) = request {
-        let a = answer(active, &r);
-        bytes +=
-            postcard::to_allocvec(&r).unwrap().len() + postcard::to_allocvec(&a).unwrap().len();
-        request = session.on_answer(local, a);
-    }
-    local.synchronised_to(active.last_applied());
-    (session.requests, bytes)
-}
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::resync;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -2,9 +2,11 @@
 //! by digests (property tests and a cost check).
 
 use duet_config::digest::Bucket;
-use duet_config::sync::{Resync, answer};
 use duet_config::{Change, Class, Object, Op, Tree, TreeError, TreePath};
 use proptest::prelude::*;
+
+mod support;
+use support::resync;
 
 fn path(p: &str) -> TreePath {
     TreePath::parse(p).unwrap()
@@ -150,22 +152,6 @@ fn children_lists_the_next_level() {
     assert_eq!(tree.children(&path("/config/Users")).len(), 2);
 }
 
-/// Runs a resynchronisation of `local` from `active`; returns the bytes
-/// exchanged (postcard, as the link sends them).
-fn resync(active: &Tree, local: &mut Tree) -> usize {
-    let root = active.digests().get(Bucket::ROOT);
-    let (mut session, mut request) = Resync::start(local, root);
-    let mut bytes = 16;
-    while let Some(r) = request {
-        let a = answer(active, &r);
-        bytes +=
-            postcard::to_allocvec(&r).unwrap().len() + postcard::to_allocvec(&a).unwrap().len();
-        request = session.on_answer(local, a);
-    }
-    local.synchronised_to(active.last_applied());
-    bytes
-}
-
 fn entries(tree: &Tree, paths: &[String]) -> Vec<Option<Object>> {
     paths.iter().map(|p| tree.get(&path(p)).cloned()).collect()
 }
@@ -236,7 +222,7 @@ fn a_resync_after_ten_changes_costs_what_changed_not_the_size_of_the_tree() {
         );
         active.apply(&change(i + 1, 0, op)).unwrap();
     }
-    let bytes = resync(&active, &mut backup);
+    let (_, bytes) = resync(&active, &mut backup);
     eprintln!("resync of 10 changes in 100,000 entries: {bytes} bytes");
     assert!(bytes < 64 * 1024, "{bytes} bytes");
     assert_eq!(
