@@ -14,7 +14,7 @@ mod harness;
 use std::time::{Duration, Instant};
 
 use harness::netns::Lab;
-use harness::{Pair, Setup, bench_arg as arg, fast_params, percentile, serving};
+use harness::{Pair, Setup, bench_arg as arg, bench_number, fast_params, percentile, serving};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Fault {
@@ -96,7 +96,7 @@ fn run(fault: Fault, params: String, trials: usize) -> (Vec<f64>, usize) {
 }
 
 fn main() {
-    let trials: usize = arg("--trials").and_then(|t| t.parse().ok()).unwrap_or(20);
+    let trials: usize = bench_number("--trials", 20);
     let lan = include_str!("../../../profiles/lan.toml").to_string();
     let profiles: Vec<(&str, String)> = match arg("--profile").as_deref() {
         Some("default") => vec![("seed defaults", String::new())],

@@ -10,14 +10,9 @@ mod harness;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use harness::{Pair, Setup, bench_arg};
+use harness::{Pair, Setup, bench_number as number};
 
 fn main() {
-    let number = |name: &str, default: u64| {
-        bench_arg(name)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
     let files = number("--files", 10_000);
     let gib = number("--gib", 1);
     let mut pair = Pair::loopback(Setup::default());

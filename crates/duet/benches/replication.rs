@@ -11,14 +11,9 @@ mod harness;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use harness::{PASSWORD, Pair, Setup, USER, bench_arg, percentile};
+use harness::{PASSWORD, Pair, Setup, USER, bench_number as number, percentile};
 
 fn main() {
-    let number = |name: &str, default: usize| {
-        bench_arg(name)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
     let writes = number("--writes", 2000);
     let clients = number("--clients", 8);
     let mut pair = Pair::loopback(Setup::default());

@@ -491,6 +491,13 @@ pub fn bench_arg(name: &str) -> Option<String> {
         .cloned()
 }
 
+/// A benchmark's numeric `--name N` argument, or `default`.
+pub fn bench_number<T: std::str::FromStr>(name: &str, default: T) -> T {
+    bench_arg(name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The nearest-rank percentile of sorted values.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
