@@ -343,9 +343,8 @@ fn ts_ping_failure_sample_rejected_pings_switch_thirty_seconds_after_the_first()
     let mut rig = Rig::backup(ServerParams::default());
     rig.first_module_ping_answered(7);
     let (pings, out) = failing_module(&mut rig, 200_000, true);
-    let conns: Vec<(u64, Conn)> = pings;
     assert_eq!(
-        conns,
+        pings,
         vec![
             (15_000, Conn::Main),
             (25_000, Conn::Main),
