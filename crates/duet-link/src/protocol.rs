@@ -4,6 +4,8 @@
 //! [`MAX_FRAME_BYTES`]. A malformed, oversize or wrong-version frame is an
 //! error that closes the connection; it never reaches the node's logic.
 
+use std::collections::BTreeMap;
+
 use bytes::{Bytes, BytesMut};
 use duet_config::Edit;
 use duet_config::sync::{Answer, Request};
@@ -111,34 +113,57 @@ pub enum Body {
     },
     SyncRequest(Request),
     SyncAnswer(Answer),
-    /// The backup asks for the files of mirror root `root` (by its place in
-    /// the list both nodes derive from the parameters), after `after`.
+    /// The backup asks for the files of the mirror root named `root` (its
+    /// directory as the parameters give it), after `after`.
     MirrorList {
-        root: u32,
+        root: String,
         after: Option<RelPath>,
     },
     /// A page of a root's files; `more` when another page follows; `error`
     /// when the root could not be read (the backup then changes nothing).
+    /// `generation` is the file monitor's count for the root when the scan
+    /// began, so a change during the scan is seen again.
     MirrorListing {
-        root: u32,
+        root: String,
+        generation: u64,
         files: Vec<FileMeta>,
         more: bool,
         error: Option<String>,
     },
     /// The backup asks for a file's bytes from `offset`.
     MirrorFetch {
-        root: u32,
+        root: String,
         path: RelPath,
         offset: u64,
     },
     /// Up to one chunk of a file; an empty chunk at the file's end, or
     /// `error` when it cannot be read.
     MirrorChunk {
-        root: u32,
+        root: String,
         path: RelPath,
         offset: u64,
         bytes: Vec<u8>,
         error: Option<String>,
+    },
+    /// The backup waits for a change: answered by [`Body::MirrorChanged`]
+    /// as soon as a root's generation differs from `known`, or after
+    /// `hold_ms` with nothing changed.
+    MirrorWatch {
+        known: BTreeMap<String, u64>,
+        hold_ms: u64,
+    },
+    /// The file monitor's generation of every mirror root.
+    MirrorChanged {
+        generations: BTreeMap<String, u64>,
+    },
+    /// The backup's health check of the active node's file monitor (the
+    /// seed's File Monitor health check).
+    FileMonitorCheck {
+        id: u64,
+    },
+    /// The file monitor's answer to a health check.
+    FileMonitorAlive {
+        id: u64,
     },
     /// An event-log entry, written on both nodes when they can reach each other.
     EventCopy {

@@ -78,6 +78,11 @@ impl RelPath {
         Ok(RelPath(segments))
     }
 
+    /// Whether this path lies under `prefix` (or is it).
+    pub fn starts_with(&self, prefix: &RelPath) -> bool {
+        self.0.starts_with(&prefix.0)
+    }
+
     /// The file's extension, lower case.
     pub fn extension(&self) -> Option<String> {
         let name = self.0.last()?;

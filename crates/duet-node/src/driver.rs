@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use duet_link::protocol::{Body, Envelope, Role};
@@ -60,9 +61,20 @@ pub struct Driver {
     /// While starting as backup: when start-up ends without a complete
     /// initial synchronisation.
     startup_deadline: Option<Instant>,
-    /// The backup's mirror of the active node's directories.
-    mirror: Option<JoinHandle<()>>,
+    /// While starting as backup: when start-up fails if the mirrored
+    /// directories are not all copied (the seed's maximum start-up time).
+    startup_mirror_deadline: Option<Instant>,
+    /// Why start-up failed; the node then stops.
+    startup_failure: Option<String>,
+    /// The backup's mirror of the active node's directories, and its
+    /// health checks of the active node's file monitor.
+    mirror: Vec<JoinHandle<()>>,
 }
+
+/// A backup that could not complete its start-up; the node stops.
+#[derive(Debug, thiserror::Error)]
+#[error("start-up failed: {0}")]
+pub struct StartupFailed(pub String);
 
 /// The bootstrap file's parameters with the tree's on top (same parameter,
 /// whatever the spelling: the tree's value wins).
@@ -118,15 +130,65 @@ impl Driver {
             params_at_start: Vec::new(),
             params_warnings: Vec::new(),
             startup_deadline: None,
-            mirror: None,
+            startup_mirror_deadline: None,
+            startup_failure: None,
+            mirror: Vec::new(),
         }
     }
 
+    /// The configuration is synchronised (or its wait is over); start-up is
+    /// complete once the mirrored directories are copied too.
     fn startup_done(&mut self, why: &str) {
         if self.startup_deadline.take().is_some() {
-            self.note(format!("Start-up complete: {why}"));
+            self.note(format!("Start-up: {why}"));
+            self.startup_complete_when_ready();
+        }
+    }
+
+    fn startup_complete_when_ready(&mut self) {
+        if self.startup_deadline.is_none() && self.startup_mirror_deadline.is_none() {
+            self.note("Start-up complete".into());
             self.apply(Event::StartupComplete);
         }
+    }
+
+    /// The backup's first mirror pass ended.
+    fn mirror_first_pass(&mut self, missing: Vec<String>) {
+        if self.startup_mirror_deadline.take().is_none() {
+            return;
+        }
+        if missing.is_empty() {
+            self.note("Start-up: the mirrored directories are copied".into());
+        } else {
+            self.note(format!(
+                "Start-up: these mirrored directories could not be copied and are tried again: {}",
+                missing.join(", ")
+            ));
+        }
+        self.startup_complete_when_ready();
+    }
+
+    /// The seed: when the mirrored files are not all copied within the
+    /// maximum start-up time, the backup does not start.
+    fn startup_mirror_overdue(&mut self) {
+        self.startup_mirror_deadline = None;
+        let limit_s = self.engine.params().startup_mirror_timeout_ms / 1_000;
+        let progress = self
+            .shared
+            .mirror_progress
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default();
+        let why = format!(
+            "the mirrored directories were not all copied from {} within Duet Startup Mirror Timeout ({limit_s} s); {progress}. The files copied so far are kept, so the next start goes on from there; raise Duet Startup Mirror Timeout, or move large directories from InitialMirrorDir to CustomMirrorDir",
+            self.shared.boot.peer().name
+        );
+        self.record(Record {
+            topic: Topic::Switchover,
+            level: duet_switchover::Level::Error,
+            message: format!("Start-up failed: {why}"),
+        });
+        self.startup_failure = Some(why);
     }
 
     /// What this node keeps of the active's configuration: less in an
@@ -168,11 +230,8 @@ impl Driver {
                     self.params_warnings = loaded.warnings.clone();
                 }
                 if loaded.params != *self.engine.params() {
-                    let roots = crate::mirror::roots(&loaded.params, &self.shared.boot.data_dir);
-                    if let Ok(mut current) = self.shared.mirror_roots.write() {
-                        *current = roots;
-                    }
                     self.apply(Event::ParamsChanged(Box::new(loaded.params)));
+                    self.refresh_mirror_setup();
                 }
             }
             Err(e) => self.note(format!(
@@ -186,11 +245,17 @@ impl Driver {
     }
 
     /// Finds this node's role, then runs until `stop` resolves.
-    pub async fn run(mut self, stop: impl std::future::Future<Output = ()>) {
+    pub async fn run(
+        mut self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), StartupFailed> {
         tokio::pin!(stop);
         let mode = tokio::select! {
             mode = self.discover_role() => mode,
-            _ = &mut stop => return self.shutdown().await,
+            _ = &mut stop => {
+                self.shutdown().await;
+                return Ok(());
+            }
         };
         self.apply(Event::Start(mode));
         let mut replication_ticks = tokio::time::interval(Duration::from_millis(100));
@@ -216,10 +281,21 @@ impl Driver {
                     if self.startup_deadline.is_some_and(|d| Instant::now() >= d) {
                         self.startup_done("the initial synchronisation did not complete within Switchover DS Request Timeout; continuing");
                     }
+                    if self.startup_mirror_deadline.is_some_and(|d| Instant::now() >= d) {
+                        self.startup_mirror_overdue();
+                    }
                 }
             }
+            if self.startup_failure.is_some() {
+                break;
+            }
         }
+        let failure = self.startup_failure.take();
         self.shutdown().await;
+        match failure {
+            Some(why) => Err(StartupFailed(why)),
+            None => Ok(()),
+        }
     }
 
     /// Stops, giving the Discontinue hooks a bounded time to finish.
@@ -415,6 +491,7 @@ impl Driver {
                 self.send(Conn::Main, body);
             }
             DriverMsg::CaughtUp => self.startup_done("the initial synchronisation is complete"),
+            DriverMsg::MirrorFirstPass { missing } => self.mirror_first_pass(missing),
             DriverMsg::SyncAnswer(answer) => {
                 if let Some(body) = self.replication.resync_answer(&self.shared, answer) {
                     self.send(Conn::Main, body);
@@ -477,9 +554,15 @@ impl Driver {
             }
             Command::Synchronize => {
                 // Start-up ends when the active node says this backup has
-                // every change, or after the DS Request Timeout at the latest.
-                let limit = Duration::from_millis(self.engine.params().ds_request_timeout_ms);
+                // every change, or after the DS Request Timeout at the latest,
+                // and once the mirrored directories are copied.
+                let params = self.engine.params();
+                let limit = Duration::from_millis(params.ds_request_timeout_ms);
                 self.startup_deadline = Some(Instant::now() + limit);
+                if self.engine.status().starting {
+                    let limit = Duration::from_millis(params.startup_mirror_timeout_ms);
+                    self.startup_mirror_deadline = Some(Instant::now() + limit);
+                }
             }
             Command::BecomePrimary(activation) => self.become_active(activation),
             Command::StopServing => {
@@ -523,28 +606,62 @@ impl Driver {
         });
     }
 
-    /// Mirrors the active node's directories while the main link is up.
+    /// The mirror roots for the parameters in effect and this node's state
+    /// (fewer in an Upgrade state, the seed's Appendix C).
+    fn refresh_mirror_setup(&self) {
+        use crate::mirror::{FileScope, MirrorSetup};
+        let scope = match self.engine.state() {
+            State::UpgradeHigher => FileScope::UpgradeHigher,
+            State::UpgradeLower => FileScope::UpgradeLower,
+            _ => FileScope::Full,
+        };
+        let setup = MirrorSetup::new(self.engine.params(), &self.shared.boot.data_dir, scope);
+        if let Ok(mut current) = self.shared.mirror_setup.write() {
+            *current = setup;
+        }
+    }
+
+    /// Mirrors the active node's directories while the main link is up, and
+    /// checks the health of its file monitor.
     fn start_mirror(&mut self) {
         let Some(tx) = self.links.get(&Conn::Main).cloned() else {
             return;
         };
+        self.refresh_mirror_setup();
+        for old in self.mirror.drain(..) {
+            old.abort();
+        }
         let (answers_tx, answers) = mpsc::channel(64);
         if let Ok(mut slot) = self.shared.mirror_answers.lock() {
             *slot = Some(answers_tx);
         }
-        let wait = self.engine.params().ds_request_timeout_ms;
-        let mirror = crate::mirror::BackupMirror::new(self.shared.clone(), tx, answers, wait);
-        if let Some(old) = self.mirror.replace(tokio::spawn(mirror.run())) {
-            old.abort();
+        let (checks_tx, checks) = mpsc::channel(8);
+        if let Ok(mut slot) = self.shared.file_monitor_answers.lock() {
+            *slot = Some(checks_tx);
         }
+        // A new connection: nothing is known to be wrong yet.
+        self.shared
+            .file_monitor_healthy
+            .store(true, Ordering::Relaxed);
+        let wait = self.engine.params().ds_request_timeout_ms;
+        let mirror =
+            crate::mirror::BackupMirror::new(self.shared.clone(), tx.clone(), answers, wait);
+        self.mirror = vec![
+            tokio::spawn(mirror.run()),
+            tokio::spawn(crate::mirror::check_file_monitor(
+                self.shared.clone(),
+                tx,
+                checks,
+            )),
+        ];
     }
 
     /// Closes a link connection: its writer sends what is queued, then ends.
     fn drop_link(&mut self, conn: Conn) {
-        if conn == Conn::Main
-            && let Some(mirror) = self.mirror.take()
-        {
-            mirror.abort();
+        if conn == Conn::Main {
+            for task in self.mirror.drain(..) {
+                task.abort();
+            }
         }
         self.links.remove(&conn);
         if let Some(task) = self.link_tasks.remove(&conn) {
@@ -559,6 +676,8 @@ impl Driver {
     }
 
     fn become_active(&mut self, activation: Activation) {
+        // An active node does not wait for a copy from anyone.
+        self.startup_mirror_deadline = None;
         let server = self.shared.boot.server_id();
         let Some(epoch) = next_epoch(self.epoch.max(self.max_seen), server) else {
             self.note("The epochs are exhausted: not serving; remove the epoch files of both nodes to start over".into());

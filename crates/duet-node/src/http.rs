@@ -396,6 +396,9 @@ async fn config_delete(
     write(&shared, user, q.client_id, duet_config::Op::Remove { path }).await
 }
 
+/// The fault-injection name of the file monitor.
+const FILE_MONITOR: &str = "file-monitor";
+
 #[derive(Deserialize)]
 struct FaultRequest {
     module: String,
@@ -416,7 +419,17 @@ async fn fault(
     if let Err(refusal) = authenticate(&shared, &headers, "fault injection") {
         return refusal.into_response();
     }
-    if shared.supervisor.inject(&request.module, request.fault) {
+    let injected = if request.module == FILE_MONITOR {
+        request.fault != ModuleFault::Crash
+            && shared
+                .file_monitor
+                .control
+                .try_send(crate::file_monitor::MonitorMsg::Fault(request.fault))
+                .is_ok()
+    } else {
+        shared.supervisor.inject(&request.module, request.fault)
+    };
+    if injected {
         (
             StatusCode::ACCEPTED,
             Json(serde_json::json!({ "injected": request.fault })),
@@ -425,7 +438,10 @@ async fn fault(
     } else {
         error(
             StatusCode::CONFLICT,
-            format!("module {:?} is not running on this node", request.module),
+            format!(
+                "module {:?} is not running on this node (the {FILE_MONITOR} takes hang and recover only)",
+                request.module
+            ),
         )
     }
 }

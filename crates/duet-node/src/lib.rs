@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod driver;
 pub mod epoch;
 pub mod events;
+pub mod file_monitor;
 pub mod hooks;
 pub mod http;
 pub mod link;

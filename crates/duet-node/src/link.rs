@@ -284,6 +284,21 @@ fn answer(
                 let _ = tx.send(shared.envelope(body)).await;
             });
         }
+        Body::MirrorWatch { known, hold_ms } => {
+            let (shared, tx) = (shared.clone(), tx.clone());
+            tokio::spawn(async move {
+                let body = crate::mirror::watch(shared.clone(), known, hold_ms).await;
+                let _ = tx.send(shared.envelope(body)).await;
+            });
+        }
+        Body::FileMonitorCheck { id } => {
+            let (shared, tx) = (shared.clone(), tx.clone());
+            tokio::spawn(async move {
+                if let Some(body) = crate::mirror::health_check(shared.clone(), id).await {
+                    let _ = tx.send(shared.envelope(body)).await;
+                }
+            });
+        }
         Body::SyncRequest(request) => shared.to_driver(DriverMsg::SyncRequest {
             request,
             tx: tx.clone(),
@@ -396,7 +411,20 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
                 shared.to_driver(DriverMsg::CaughtUp);
                 continue;
             }
-            body @ (Body::MirrorListing { .. } | Body::MirrorChunk { .. }) => {
+            Body::FileMonitorAlive { id } => {
+                let inbox = shared
+                    .file_monitor_answers
+                    .lock()
+                    .ok()
+                    .and_then(|m| m.clone());
+                if let Some(inbox) = inbox {
+                    let _ = inbox.try_send(id);
+                }
+                continue;
+            }
+            body @ (Body::MirrorListing { .. }
+            | Body::MirrorChunk { .. }
+            | Body::MirrorChanged { .. }) => {
                 let inbox = shared.mirror_answers.lock().ok().and_then(|m| m.clone());
                 if let Some(inbox) = inbox {
                     let _ = inbox.try_send(body);

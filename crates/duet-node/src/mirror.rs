@@ -1,45 +1,112 @@
-//! Mirrored directories over the link. Both nodes derive the same list of
-//! mirror roots from the server parameters (the seed's default set, then
-//! CustomMirrorDir and InitialMirrorDir), resolved under their own data
-//! directory. While its main link is up, the backup lists each root on the
-//! active node, compares with its own copy, fetches what differs in chunks
-//! (replaced atomically) and deletes what is gone; continuous roots are
-//! compared again every [`RESCAN_MS`], start-up-only roots once.
+//! Mirrored directories over the link. Both nodes derive their mirror roots
+//! from the server parameters (the seed's default set, then CustomMirrorDir
+//! and InitialMirrorDir; fewer in an Upgrade state, Appendix C), resolved
+//! under their own data directory and named by the directory the parameters
+//! give. While its main link is up, the backup lists each root on the active
+//! node, compares with its own copy, fetches what differs in chunks
+//! (replaced atomically) and deletes what is gone. After that first pass it
+//! waits on the active node's file monitor and compares again only the
+//! continuous roots that changed; start-up-only roots are compared once.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use duet_link::protocol::{Body, Envelope};
 use duet_mirror::{
-    FileMeta, HashCache, Incoming, MirrorOp, RelPath, delete, plan, read_chunk, scan_cached,
+    FileMeta, HashCache, Incoming, MirrorOp, RelPath, delete, excepted, plan, read_chunk,
+    scan_cached,
 };
 use duet_params::ServerParams;
+use duet_params::value::MirrorDir;
 use duet_switchover::Level;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
+use crate::file_monitor::MonitorMsg;
 use crate::shared::Shared;
 
-/// How often continuous roots are compared again.
-pub const RESCAN_MS: u64 = 2_000;
 /// Files in one listing page.
 const LISTING_PAGE: usize = 2_000;
+/// How long the active node holds a watch with nothing changed.
+const WATCH_HOLD_MS: u64 = 30_000;
+/// How soon a root that could not be mirrored is tried again.
+const RETRY_MS: u64 = 2_000;
 
 /// One mirrored directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Root {
+    /// The directory as the parameters give it: the same on both nodes.
+    pub name: String,
     pub dir: PathBuf,
     pub recursive: bool,
     /// Compared continuously (else only when the backup starts).
     pub continuous: bool,
     pub exceptions: Vec<String>,
+    /// Subdirectories left out (Switchover Upgrade Higher File Exclusions).
+    pub excluded: Vec<RelPath>,
 }
 
-/// The mirror roots the parameters name, resolved under `data_dir`: the
-/// seed's defaults (handlers once at start-up; resources and tables
-/// continuously), then CustomMirrorDir (continuous) and InitialMirrorDir
-/// (start-up). A directory named twice is mirrored once.
-pub fn roots(params: &ServerParams, data_dir: &Path) -> Vec<Root> {
+impl Root {
+    /// Whether this root's copy includes `path`.
+    fn admits(&self, path: &RelPath) -> bool {
+        !excepted(path, &self.exceptions) && !self.excluded.iter().any(|e| path.starts_with(e))
+    }
+}
+
+/// What the backup mirrors: all of it, or the Upgrade states' share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileScope {
+    Full,
+    /// Everything but handlers and Switchover Upgrade Higher File Exclusions.
+    UpgradeHigher,
+    /// Only Custom Upgrade File Synchronization Directories.
+    UpgradeLower,
+}
+
+/// The mirror set-up the driver keeps current from the parameters and state.
+#[derive(Debug, Clone, Default)]
+pub struct MirrorSetup {
+    /// The roots this node answers for as the active node: every root any
+    /// scope names (a backup in an Upgrade state asks for its own share).
+    pub served: Vec<Root>,
+    /// The roots this node copies as the backup.
+    pub mirrored: Vec<Root>,
+    pub health_check_interval_ms: u64,
+    pub health_check_timeout_ms: u64,
+}
+
+impl MirrorSetup {
+    pub fn new(params: &ServerParams, data_dir: &Path, scope: FileScope) -> MirrorSetup {
+        let mut served = roots(params, data_dir, FileScope::Full);
+        for extra in roots(params, data_dir, FileScope::UpgradeLower) {
+            match served.iter_mut().find(|r| r.name == extra.name) {
+                // Served with the fewer exceptions; each backup filters.
+                Some(r) => {
+                    r.recursive |= extra.recursive;
+                    r.continuous |= extra.continuous;
+                    r.exceptions.retain(|e| extra.exceptions.contains(e));
+                }
+                None => served.push(extra),
+            }
+        }
+        MirrorSetup {
+            served,
+            mirrored: roots(params, data_dir, scope),
+            health_check_interval_ms: params.file_monitor_health_check_interval_ms,
+            health_check_timeout_ms: params.file_monitor_health_check_timeout_ms,
+        }
+    }
+}
+
+/// The mirror roots the parameters name for `scope`, resolved under
+/// `data_dir`. Full: the seed's defaults (handlers once at start-up;
+/// resources and tables continuously), then CustomMirrorDir (continuous)
+/// and InitialMirrorDir (start-up); a directory named twice is mirrored
+/// once. Upgrade Higher leaves out handlers and the file exclusions;
+/// Upgrade Lower mirrors only its opt-in directories.
+pub fn roots(params: &ServerParams, data_dir: &Path, scope: FileScope) -> Vec<Root> {
     let resolve = |dir: &str| {
         let dir = dir.replace('\\', "/");
         let path = Path::new(&dir);
@@ -50,43 +117,94 @@ pub fn roots(params: &ServerParams, data_dir: &Path) -> Vec<Root> {
         }
     };
     let mut out: Vec<Root> = Vec::new();
-    let mut add = |dir: &str, recursive: bool, continuous: bool| {
-        let dir = resolve(dir);
-        if let Some(existing) = out.iter_mut().find(|r| r.dir == dir) {
+    let mut add = |name: &str, recursive: bool, continuous: bool, exceptions: &[String]| {
+        if let Some(existing) = out.iter_mut().find(|r| r.name == name) {
             existing.recursive |= recursive;
             existing.continuous |= continuous;
             return;
         }
         out.push(Root {
-            dir,
+            name: name.to_string(),
+            dir: resolve(name),
             recursive,
             continuous,
-            exceptions: params.mirror_exceptions.clone(),
+            exceptions: exceptions.to_vec(),
+            excluded: Vec::new(),
         });
     };
-    add("Handlers", false, false);
-    add("Resources", true, true);
-    add("Tables", false, true);
+    if scope == FileScope::UpgradeLower {
+        let exceptions = params.effective_upgrade_file_sync_exceptions();
+        for d in &params.upgrade_file_sync_dirs {
+            add(&d.path, d.recursive, true, exceptions);
+        }
+        return out;
+    }
+    let exceptions = &params.mirror_exceptions;
+    if scope == FileScope::Full {
+        add("Handlers", false, false, exceptions);
+    }
+    add("Resources", true, true, exceptions);
+    add("Tables", false, true, exceptions);
     for d in &params.custom_mirror_dirs {
-        add(&d.path, d.recursive, true);
+        add(&d.path, d.recursive, true, exceptions);
     }
     for d in &params.initial_mirror_dirs {
-        add(&d.path, d.recursive, false);
+        add(&d.path, d.recursive, false, exceptions);
+    }
+    if scope == FileScope::UpgradeHigher {
+        exclude(&mut out, &params.upgrade_higher_file_exclusions, &resolve);
     }
     out
 }
 
+/// Drops the roots an exclusion covers; an excluded subdirectory of a
+/// recursive root is left out of that root.
+fn exclude(roots: &mut Vec<Root>, exclusions: &[MirrorDir], resolve: &dyn Fn(&str) -> PathBuf) {
+    for exclusion in exclusions {
+        let dir = resolve(&exclusion.path);
+        roots.retain(|r| !(r.dir == dir || (exclusion.recursive && r.dir.starts_with(&dir))));
+        for root in roots.iter_mut().filter(|r| r.recursive) {
+            let inner = dir
+                .strip_prefix(&root.dir)
+                .ok()
+                .and_then(|rel| RelPath::parse(&rel.to_string_lossy()).ok());
+            if let Some(inner) = inner {
+                root.excluded.push(inner);
+            }
+        }
+    }
+}
+
+fn served_root(shared: &Shared, name: &str) -> Result<Root, String> {
+    shared
+        .mirror_setup()
+        .served
+        .into_iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| format!("{name} is not a mirrored directory on this node"))
+}
+
 /// The active node's answer to a listing request.
-pub async fn list(shared: Arc<Shared>, root: u32, after: Option<RelPath>) -> Body {
-    let refused = |error: String| Body::MirrorListing {
+pub async fn list(shared: Arc<Shared>, root: String, after: Option<RelPath>) -> Body {
+    let refused = |root: String, error: String| Body::MirrorListing {
         root,
+        generation: 0,
         files: Vec::new(),
         more: false,
         error: Some(error),
     };
-    let Some(r) = shared.mirror_roots().get(root as usize).cloned() else {
-        return refused(format!("no mirror root {root}"));
+    let r = match served_root(&shared, &root) {
+        Ok(r) => r,
+        Err(e) => return refused(root, e),
     };
+    // Read before scanning: a change during the scan is seen again.
+    let generation = shared
+        .file_monitor
+        .generations
+        .borrow()
+        .get(&root)
+        .copied()
+        .unwrap_or(0);
     let mut cache = shared
         .mirror_hashes
         .lock()
@@ -100,15 +218,15 @@ pub async fn list(shared: Arc<Shared>, root: u32, after: Option<RelPath>) -> Bod
     .await;
     let scanned = scanned.map(|(result, cache)| {
         if let Ok(mut caches) = shared.mirror_hashes.lock() {
-            caches.insert(root, cache);
+            caches.insert(root.clone(), cache);
         }
         result
     });
     let files = match scanned {
         Ok(Ok((files, _))) => files,
         // An unreadable root is not an empty one: the backup must not delete.
-        Ok(Err(e)) => return refused(e.to_string()),
-        Err(e) => return refused(e.to_string()),
+        Ok(Err(e)) => return refused(root, e.to_string()),
+        Err(e) => return refused(root, e.to_string()),
     };
     let page: Vec<FileMeta> = files
         .into_iter()
@@ -118,6 +236,7 @@ pub async fn list(shared: Arc<Shared>, root: u32, after: Option<RelPath>) -> Bod
     let more = page.len() > LISTING_PAGE;
     Body::MirrorListing {
         root,
+        generation,
         files: page.into_iter().take(LISTING_PAGE).collect(),
         more,
         error: None,
@@ -125,16 +244,12 @@ pub async fn list(shared: Arc<Shared>, root: u32, after: Option<RelPath>) -> Bod
 }
 
 /// The active node's answer to a fetch request.
-pub async fn fetch(shared: Arc<Shared>, root: u32, path: RelPath, offset: u64) -> Body {
-    let dir = shared
-        .mirror_roots()
-        .get(root as usize)
-        .map(|r| r.dir.clone());
+pub async fn fetch(shared: Arc<Shared>, root: String, path: RelPath, offset: u64) -> Body {
+    let dir = served_root(&shared, &root).map(|r| r.dir);
     let read = {
         let path = path.clone();
-        tokio::task::spawn_blocking(move || match dir {
-            Some(dir) => read_chunk(&dir, &path, offset).map_err(|e| e.to_string()),
-            None => Err(format!("no mirror root {root}")),
+        tokio::task::spawn_blocking(move || {
+            read_chunk(&dir?, &path, offset).map_err(|e| e.to_string())
         })
         .await
     };
@@ -152,13 +267,52 @@ pub async fn fetch(shared: Arc<Shared>, root: u32, path: RelPath, offset: u64) -
     }
 }
 
+/// The active node's answer to a watch: as soon as a root the backup names
+/// has a generation other than the one it knows, or after `hold_ms`.
+pub async fn watch(shared: Arc<Shared>, known: BTreeMap<String, u64>, hold_ms: u64) -> Body {
+    let mut generations = shared.file_monitor.generations.clone();
+    let differs = |gens: &crate::file_monitor::Generations| {
+        known
+            .iter()
+            .any(|(name, g)| gens.get(name).is_some_and(|now| now != g))
+    };
+    let hold = Duration::from_millis(hold_ms.min(WATCH_HOLD_MS));
+    let _ = tokio::time::timeout(hold, generations.wait_for(differs)).await;
+    let generations = generations.borrow().clone();
+    Body::MirrorChanged { generations }
+}
+
+/// The active node's answer to a health check: only the file monitor
+/// itself answers, so a hung monitor is seen as one.
+pub async fn health_check(shared: Arc<Shared>, id: u64) -> Option<Body> {
+    let (reply, answered) = oneshot::channel();
+    shared
+        .file_monitor
+        .control
+        .try_send(MonitorMsg::Check(reply))
+        .ok()?;
+    answered.await.ok()?;
+    Some(Body::FileMonitorAlive { id })
+}
+
+/// Tells the engine whether file replication is running (the seed's file
+/// replication warnings): the mirror is up to date and the active node's
+/// file monitor answers its health checks.
+fn report(shared: &Shared) {
+    let running = shared.mirror_healthy.load(Ordering::Relaxed)
+        && shared.file_monitor_healthy.load(Ordering::Relaxed);
+    shared.to_driver(crate::shared::DriverMsg::Engine(
+        duet_switchover::Event::FileReplication { running },
+    ));
+}
+
 /// The backup's side: runs while the main link is up.
 pub struct BackupMirror {
     shared: Arc<Shared>,
     tx: mpsc::Sender<Envelope>,
     answers: mpsc::Receiver<Body>,
     wait: Duration,
-    hashes: std::collections::BTreeMap<u32, HashCache>,
+    hashes: BTreeMap<String, HashCache>,
 }
 
 impl BackupMirror {
@@ -177,68 +331,124 @@ impl BackupMirror {
         }
     }
 
-    async fn ask(&mut self, body: Body) -> Option<Body> {
+    async fn ask(&mut self, body: Body, wait: Duration) -> Option<Body> {
         self.tx.send(self.shared.envelope(body)).await.ok()?;
-        tokio::time::timeout(self.wait, self.answers.recv())
+        tokio::time::timeout(wait, self.answers.recv())
             .await
             .ok()
             .flatten()
     }
 
     pub async fn run(mut self) {
+        // Generation each root was last brought up to date at.
+        let mut known: BTreeMap<String, u64> = BTreeMap::new();
+        let mut pending: BTreeSet<String> = BTreeSet::new();
+        let mut roots: Vec<Root> = Vec::new();
         let mut first = true;
         loop {
-            let roots = self.shared.mirror_roots();
-            let mut healthy = true;
-            for (index, root) in roots.iter().enumerate() {
-                if !first && !root.continuous {
-                    continue;
-                }
-                match self.sync_root(index as u32, root).await {
-                    Some(Ok(())) => {}
-                    Some(Err(())) => healthy = false,
+            let now = self.shared.mirror_setup().mirrored;
+            if now != roots {
+                // First pass: every root; after a parameter or state
+                // change: the continuous ones.
+                pending.extend(
+                    now.iter()
+                        .filter(|r| first || r.continuous)
+                        .map(|r| r.name.clone()),
+                );
+                known.retain(|name, _| now.iter().any(|r| r.continuous && r.name == *name));
+                roots = now;
+            }
+            let due: Vec<Root> = roots
+                .iter()
+                .filter(|r| pending.contains(&r.name))
+                .cloned()
+                .collect();
+            for root in &due {
+                match self.sync_root(root).await {
+                    Some(Ok(generation)) => {
+                        pending.remove(&root.name);
+                        if root.continuous {
+                            known.insert(root.name.clone(), generation);
+                        }
+                    }
+                    Some(Err(())) => {}
                     None => {
                         // The link is gone (a new one starts again) or the
                         // active node stopped answering: replication stopped.
-                        self.report(false);
+                        self.shared.mirror_healthy.store(false, Ordering::Relaxed);
+                        report(&self.shared);
                         return;
                     }
                 }
             }
-            self.report(healthy);
-            first = false;
-            tokio::time::sleep(Duration::from_millis(RESCAN_MS)).await;
+            if first {
+                first = false;
+                let missing: Vec<String> = pending.iter().cloned().collect();
+                self.shared
+                    .to_driver(crate::shared::DriverMsg::MirrorFirstPass { missing });
+            }
+            self.shared
+                .mirror_healthy
+                .store(pending.is_empty(), Ordering::Relaxed);
+            report(&self.shared);
+            let hold_ms = if pending.is_empty() {
+                WATCH_HOLD_MS
+            } else {
+                RETRY_MS
+            };
+            let watch = Body::MirrorWatch {
+                known: known.clone(),
+                hold_ms,
+            };
+            match self
+                .ask(watch, Duration::from_millis(hold_ms) + self.wait)
+                .await
+            {
+                Some(Body::MirrorChanged { generations }) => {
+                    for (name, generation) in generations {
+                        if known.get(&name).is_some_and(|g| *g != generation) {
+                            pending.insert(name);
+                        }
+                    }
+                }
+                _ => {
+                    self.shared.mirror_healthy.store(false, Ordering::Relaxed);
+                    report(&self.shared);
+                    return;
+                }
+            }
         }
     }
 
-    /// Tells the engine whether file replication is running (the seed's
-    /// file replication warnings).
-    fn report(&self, running: bool) {
-        self.shared.to_driver(crate::shared::DriverMsg::Engine(
-            duet_switchover::Event::FileReplication { running },
-        ));
-    }
-
-    /// Brings one root up to date; `None` when the link failed, `Err` when
-    /// this root could not be mirrored this time.
-    async fn sync_root(&mut self, index: u32, root: &Root) -> Option<Result<(), ()>> {
+    /// Brings one root up to date; `Ok` with the generation it reached,
+    /// `None` when the link failed, `Err` when this root could not be
+    /// mirrored this time.
+    async fn sync_root(&mut self, root: &Root) -> Option<Result<u64, ()>> {
         let mut remote = Vec::new();
         let mut after = None;
+        let mut reached = None;
         loop {
             let request = Body::MirrorList {
-                root: index,
+                root: root.name.clone(),
                 after: after.clone(),
             };
-            match self.ask(request).await? {
+            self.progress(format!("listing {}", root.name));
+            match self.ask(request, self.wait).await? {
                 Body::MirrorListing { error: Some(e), .. } => {
                     let message = format!(
                         "Mirror: {} cannot be read on the active node ({e}); nothing changed here",
-                        root.dir.display()
+                        root.name
                     );
                     self.shared.log_event(Level::Warning, message);
                     return Some(Err(()));
                 }
-                Body::MirrorListing { files, more, .. } => {
+                Body::MirrorListing {
+                    files,
+                    more,
+                    generation,
+                    ..
+                } => {
+                    reached.get_or_insert(generation);
                     after = files.last().map(|f| f.path.clone());
                     remote.extend(files);
                     if !more {
@@ -248,22 +458,33 @@ impl BackupMirror {
                 _ => return None,
             }
         }
+        remote.retain(|f| root.admits(&f.path));
         let r = root.clone();
-        let mut cache = self.hashes.remove(&index).unwrap_or_default();
+        let mut cache = self.hashes.remove(&root.name).unwrap_or_default();
         let (scanned, cache) = tokio::task::spawn_blocking(move || {
             let result = scan_cached(&r.dir, r.recursive, &r.exceptions, &mut cache);
             (result, cache)
         })
         .await
         .ok()?;
-        self.hashes.insert(index, cache);
-        let local = scanned.map(|(files, _)| files).unwrap_or_default();
+        self.hashes.insert(root.name.clone(), cache);
+        let mut local = scanned.map(|(files, _)| files).unwrap_or_default();
+        local.retain(|f| root.admits(&f.path));
         let (mut fetched, mut deleted, mut failed) = (0, 0, false);
-        for op in plan(&remote, &local) {
+        let ops = plan(&remote, &local);
+        let to_fetch = ops
+            .iter()
+            .filter(|op| matches!(op, MirrorOp::Fetch(_)))
+            .count();
+        for op in ops {
             match op {
                 MirrorOp::Fetch(meta) => {
+                    self.progress(format!(
+                        "copying {}: {fetched} of {to_fetch} file(s) copied, now {}",
+                        root.name, meta.path
+                    ));
                     let name = meta.path.to_string();
-                    match self.fetch_file(index, &root.dir, meta).await {
+                    match self.fetch_file(root, meta).await {
                         Some(Ok(())) => fetched += 1,
                         Some(Err(e)) => {
                             failed = true;
@@ -288,39 +509,42 @@ impl BackupMirror {
         if fetched + deleted > 0 {
             let message = format!(
                 "Mirrored {}: {fetched} file(s) copied, {deleted} removed",
-                root.dir.display()
+                root.name
             );
             self.shared.log_event(Level::Info, message);
         }
-        Some(if failed { Err(()) } else { Ok(()) })
+        Some(if failed {
+            Err(())
+        } else {
+            Ok(reached.unwrap_or(0))
+        })
+    }
+
+    fn progress(&self, text: String) {
+        if let Ok(mut progress) = self.shared.mirror_progress.lock() {
+            *progress = text;
+        }
     }
 
     /// `None` when the link failed; `Some(Err)` when this file failed.
-    async fn fetch_file(
-        &mut self,
-        index: u32,
-        dir: &Path,
-        meta: FileMeta,
-    ) -> Option<Result<(), String>> {
-        if let Err(e) = std::fs::create_dir_all(dir) {
+    async fn fetch_file(&mut self, root: &Root, meta: FileMeta) -> Option<Result<(), String>> {
+        if let Err(e) = std::fs::create_dir_all(&root.dir) {
             return Some(Err(e.to_string()));
         }
         let path = meta.path.clone();
         let size = meta.size;
-        let mut incoming = match Incoming::begin(dir, meta) {
+        let mut incoming = match Incoming::begin(&root.dir, meta) {
             Ok(i) => i,
             Err(e) => return Some(Err(e.to_string())),
         };
         let mut offset = 0;
         while offset < size {
-            match self
-                .ask(Body::MirrorFetch {
-                    root: index,
-                    path: path.clone(),
-                    offset,
-                })
-                .await?
-            {
+            let request = Body::MirrorFetch {
+                root: root.name.clone(),
+                path: path.clone(),
+                offset,
+            };
+            match self.ask(request, self.wait).await? {
                 Body::MirrorChunk { error: Some(e), .. } => return Some(Err(e)),
                 Body::MirrorChunk {
                     bytes, offset: at, ..
@@ -330,10 +554,72 @@ impl BackupMirror {
                     }
                     offset += bytes.len() as u64;
                 }
-                // The file shrank or changed under us: the next scan retries.
+                // The file shrank or changed under us: the next pass retries.
                 _ => return Some(Err("the file changed while being copied".into())),
             }
         }
         Some(incoming.finish().map(|_| ()).map_err(|e| e.to_string()))
+    }
+}
+
+/// The backup's health checks of the active node's file monitor (the
+/// seed's Switchover File Monitor Health Check Interval and Timeout): a
+/// check that is not answered in time is traced in the event log and file
+/// replication is reported stopped until the monitor answers again.
+pub async fn check_file_monitor(
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Envelope>,
+    mut answers: mpsc::Receiver<u64>,
+) {
+    let mut id = 0u64;
+    loop {
+        let setup = shared.mirror_setup();
+        if setup.health_check_interval_ms == 0 {
+            // Turned off: check again whether it was turned on.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        tokio::time::sleep(Duration::from_millis(setup.health_check_interval_ms)).await;
+        id += 1;
+        if tx
+            .send(shared.envelope(Body::FileMonitorCheck { id }))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let timeout = Duration::from_millis(setup.health_check_timeout_ms);
+        let answered = tokio::time::timeout(timeout, async {
+            while let Some(answer) = answers.recv().await {
+                if answer == id {
+                    return true;
+                }
+            }
+            false
+        })
+        .await
+        .unwrap_or(false);
+        let was = shared
+            .file_monitor_healthy
+            .swap(answered, Ordering::Relaxed);
+        if was != answered {
+            let peer = &shared.boot.peer().name;
+            let (level, message) = if answered {
+                (
+                    Level::Info,
+                    format!("File Monitor health check: the File Monitor on {peer} answers again"),
+                )
+            } else {
+                (
+                    Level::Error,
+                    format!(
+                        "File Monitor health check: the File Monitor on {peer} did not answer within {} s; the latest files may not be replicated to this node",
+                        timeout.as_secs()
+                    ),
+                )
+            };
+            shared.log_event(level, message);
+            report(&shared);
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! the driver, and runs until told to stop.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use duet_link::tls::{Identity, client_config, server_config};
@@ -108,6 +109,7 @@ pub async fn run_with_prober(
         config_applied: (0, 0),
     });
     let (driver_tx, driver_rx) = mpsc::channel(DRIVER_INBOX_MAX);
+    let (file_monitor, monitor_handle) = crate::file_monitor::channel();
     let shared = Arc::new(Shared {
         server_tls: server_config(&identity)?,
         client_tls: client_config(&identity)?,
@@ -116,9 +118,18 @@ pub async fn run_with_prober(
         supervisor: Supervisor::default(),
         driver: driver_tx,
         monitored_module: params.monitored_module.subsystem(),
-        mirror_roots: std::sync::RwLock::new(crate::mirror::roots(&params, &boot.data_dir)),
+        mirror_setup: std::sync::RwLock::new(crate::mirror::MirrorSetup::new(
+            &params,
+            &boot.data_dir,
+            crate::mirror::FileScope::Full,
+        )),
         mirror_answers: std::sync::Mutex::new(None),
+        file_monitor_answers: std::sync::Mutex::new(None),
         mirror_hashes: std::sync::Mutex::new(Default::default()),
+        file_monitor: monitor_handle,
+        mirror_healthy: AtomicBool::new(true),
+        mirror_progress: std::sync::Mutex::new(String::new()),
+        file_monitor_healthy: AtomicBool::new(true),
         boot,
     });
     tracing::info!(
@@ -132,6 +143,7 @@ pub async fn run_with_prober(
         tokio::spawn(crate::arbiter::serve(shared.clone(), arbiter_listener)),
         tokio::spawn(crate::link::serve(shared.clone(), link_listener)),
         tokio::spawn(watch_peer(shared.clone())),
+        tokio::spawn(file_monitor.run(shared.clone())),
         tokio::spawn({
             let app = crate::http::router(shared.clone());
             async move {
@@ -151,10 +163,10 @@ pub async fn run_with_prober(
         replication,
     )
     .with_parameters(file_entries, params_at_start);
-    driver.run(stop).await;
+    let outcome = driver.run(stop).await;
     for task in tasks {
         task.abort();
     }
     shared.supervisor.stop();
-    Ok(())
+    Ok(outcome?)
 }

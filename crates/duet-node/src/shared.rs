@@ -123,6 +123,11 @@ pub enum DriverMsg {
     SyncAnswer(Answer),
     /// The active node says this backup has every change.
     CaughtUp,
+    /// The backup's first mirror pass ended; `missing` names the roots it
+    /// could not bring up to date.
+    MirrorFirstPass {
+        missing: Vec<String>,
+    },
 }
 
 /// A path of the configuration tree as the API shows it.
@@ -156,18 +161,29 @@ pub struct Shared {
     pub driver: mpsc::Sender<DriverMsg>,
     /// The monitored module's subsystem name (from Switchover Monitoring).
     pub monitored_module: &'static str,
-    /// The mirrored directories, from the server parameters.
-    pub mirror_roots: std::sync::RwLock<Vec<crate::mirror::Root>>,
+    /// The mirrored directories, from the server parameters and the state.
+    pub mirror_setup: std::sync::RwLock<crate::mirror::MirrorSetup>,
     /// Where the link client delivers mirror answers while the backup's
     /// mirror runs.
     pub mirror_answers: std::sync::Mutex<Option<mpsc::Sender<Body>>>,
+    /// Where it delivers the file monitor's health check answers.
+    pub file_monitor_answers: std::sync::Mutex<Option<mpsc::Sender<u64>>>,
     /// File hashes the active node's listings already computed, per root.
-    pub mirror_hashes: std::sync::Mutex<std::collections::BTreeMap<u32, duet_mirror::HashCache>>,
+    pub mirror_hashes: std::sync::Mutex<std::collections::BTreeMap<String, duet_mirror::HashCache>>,
+    /// This node's file monitor.
+    pub file_monitor: crate::file_monitor::FileMonitorHandle,
+    /// The backup's copy is up to date (as of its last pass).
+    pub mirror_healthy: std::sync::atomic::AtomicBool,
+    /// What the backup's mirror is copying, for a start-up that runs late.
+    pub mirror_progress: std::sync::Mutex<String>,
+    /// The active node's file monitor answers its health checks.
+    pub file_monitor_healthy: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
     /// Writes an entry to this node's event log (and the process log).
-    pub fn log_event(&self, level: duet_switchover::Level, message: String) {
+    pub fn log_event(&self, level: duet_switchover::Level, message: impl Into<String>) {
+        let message = message.into();
         tracing::info!("{message}");
         self.events.append(
             &self.boot.this,
@@ -180,11 +196,15 @@ impl Shared {
         );
     }
 
-    pub fn mirror_roots(&self) -> Vec<crate::mirror::Root> {
-        self.mirror_roots
+    pub fn mirror_setup(&self) -> crate::mirror::MirrorSetup {
+        self.mirror_setup
             .read()
             .map(|r| r.clone())
             .unwrap_or_default()
+    }
+
+    pub fn served_mirror_roots(&self) -> Vec<crate::mirror::Root> {
+        self.mirror_setup().served
     }
 
     pub fn status(&self) -> NodeStatus {

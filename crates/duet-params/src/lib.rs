@@ -294,6 +294,7 @@ impl ServerParams {
             ds_request_compression: false,
             file_monitor_health_check_interval_ms: 0,
             file_monitor_health_check_timeout_ms: 0,
+            startup_mirror_timeout_ms: 0,
             mail_recovery: false,
             mail_recovery_filter: false,
             chat_recovery: false,

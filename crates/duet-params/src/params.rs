@@ -123,6 +123,7 @@ pub struct ServerParams {
     pub ds_request_compression: bool,
     pub file_monitor_health_check_interval_ms: u64,
     pub file_monitor_health_check_timeout_ms: u64,
+    pub startup_mirror_timeout_ms: u64,
 
     pub mail_recovery: bool,
     pub mail_recovery_filter: bool,

@@ -698,6 +698,21 @@ pub static SPECS: &[ParamSpec] = &[
         },
         "Reconnect attempts after which the backup switches even before Switchover Reconnect Timeout expires; 0 (not set) means no such limit.",
     ),
+    // The seed's "maximum startup time allocated by the Switchover system"
+    // for copying mirrored files, which it leaves to the registry.
+    ParamSpec {
+        default: "600",
+        dynamic: false,
+        ..duet(
+            "Duet Startup Mirror Timeout",
+            Kind::Seconds {
+                min: 1,
+                max: Some(86_400),
+                set: |p, v| p.startup_mirror_timeout_ms = v,
+            },
+            "Seconds a starting backup has to copy the mirrored directories (the default set and InitialMirrorDir) from the active node; when they are not all copied in time, start-up fails and says which directory was still being copied.",
+        )
+    },
     // Removed by the seed's releases: accepted and ignored.
     obsolete(
         "Switchover UDP Monitor",
