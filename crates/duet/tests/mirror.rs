@@ -1,12 +1,42 @@
 //! Mirrored directories between two real nodes: files added, changed and
 //! removed on the active node appear, change and go on the backup; excepted
-//! extensions and symlinks are not mirrored.
+//! extensions and symlinks are not mirrored; the Upgrade states mirror their
+//! share; a watcher overflow still converges; a hung file monitor is
+//! reported by the health check; a start-up that cannot copy its mirrored
+//! directories in time fails clearly.
 
 mod harness;
 
 use std::time::Duration;
 
-use harness::{Pair, Setup};
+use harness::{Pair, Setup, serving};
+
+/// Files under `dir`, recursively.
+fn count_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => count_files(&e.path()),
+                    Ok(t) if t.is_file() => 1,
+                    _ => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn write_files(dir: &std::path::Path, count: usize, bytes: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..count {
+        std::fs::write(
+            dir.join(format!("f{i:05}.dat")),
+            vec![(i % 251) as u8; bytes],
+        )
+        .unwrap();
+    }
+}
 
 #[test]
 fn the_backup_mirrors_the_active_nodes_directories() {
@@ -77,4 +107,203 @@ fn the_backup_mirrors_the_active_nodes_directories() {
             .is_some_and(|s| s.file_replication_running)
     });
     pair.assert_invariants();
+}
+
+#[test]
+fn upgrade_states_mirror_only_what_appendix_c_allows() {
+    // Appendix C: Upgrade Higher mirrors everything but handlers and
+    // Switchover Upgrade Higher File Exclusions; Upgrade Lower only Custom
+    // Upgrade File Synchronization Directories (+Flows by default).
+    let params = "\"CustomMirrorDir\" = \"+Custom\"\n\
+                  \"Switchover Upgrade Higher File Exclusions\" = \"+Custom/secret\"\n";
+    let files = [
+        "Handlers/h.txt",
+        "Resources/r.txt",
+        "Custom/keep/k.txt",
+        "Custom/secret/s.txt",
+        "Flows/sub/f.txt",
+    ];
+    for (backup_release, mirrored) in [
+        ("2026.2.0", &["Resources/r.txt", "Custom/keep/k.txt"][..]),
+        ("2025.9.0", &["Flows/sub/f.txt"][..]),
+    ] {
+        let mut pair = Pair::loopback(Setup {
+            params: params.into(),
+            releases: ["2026.1.0".into(), backup_release.into()],
+            ..Setup::default()
+        });
+        let (a, b) = (pair.data_dir(0), pair.data_dir(1));
+        for file in files {
+            let path = a.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, file).unwrap();
+        }
+        pair.start();
+        pair.wait_until(Duration::from_secs(15), "b's first mirror pass", |p| {
+            p.nodes[1]
+                .log()
+                .contains("Start-up: the mirrored directories are copied")
+        });
+        for file in files {
+            assert_eq!(
+                b.join(file).exists(),
+                mirrored.contains(&file),
+                "{backup_release}: {file}\n{}",
+                pair.logs()
+            );
+        }
+        // Continuous mirroring keeps to the same share.
+        std::fs::write(a.join("Custom/secret/later.txt"), b"later").unwrap();
+        std::fs::write(a.join("Flows/later.txt"), b"later").unwrap();
+        std::fs::write(a.join("Resources/later.txt"), b"later").unwrap();
+        let expected = if backup_release == "2026.2.0" {
+            "Resources/later.txt"
+        } else {
+            "Flows/later.txt"
+        };
+        pair.wait_until(Duration::from_secs(10), expected, |_| {
+            b.join(expected).exists()
+        });
+        assert!(!b.join("Custom/secret/later.txt").exists());
+        pair.assert_invariants();
+    }
+}
+
+#[test]
+fn a_watcher_overflow_forces_a_full_rescan_and_still_converges() {
+    // Nodes started while the kernel's inotify queue limit is tiny keep it:
+    // a burst of changes overflows their watcher's queue.
+    let limit = "/proc/sys/fs/inotify/max_queued_events";
+    let saved = std::fs::read_to_string(limit).expect("read the inotify queue limit");
+    std::fs::write(limit, "16")
+        .expect("lowering fs.inotify.max_queued_events needs root (the test suite runs as root)");
+    let mut pair = Pair::loopback(Setup::default());
+    pair.start();
+    std::fs::write(limit, saved.trim()).expect("restore the inotify queue limit");
+
+    let (a, b) = (pair.data_dir(0), pair.data_dir(1));
+    write_files(&a.join("Resources/burst"), 2_000, 64);
+    pair.wait_until(Duration::from_secs(60), "2,000 files on b", |_| {
+        count_files(&b.join("Resources/burst")) == 2_000
+    });
+    assert!(
+        pair.nodes[0]
+            .log()
+            .contains("File Monitor: change notifications were lost"),
+        "{}",
+        pair.logs()
+    );
+    pair.assert_invariants();
+}
+
+#[test]
+fn a_hung_file_monitor_is_reported_by_the_health_check() {
+    let mut pair = Pair::loopback(Setup {
+        params: "\"Switchover File Monitor Health Check Interval\" = \"1\"\n\
+                 \"Switchover File Monitor Health Check Timeout\" = \"1\"\n"
+            .into(),
+        ..Setup::default()
+    });
+    pair.start();
+    let (a, b) = (pair.data_dir(0), pair.data_dir(1));
+    std::fs::create_dir_all(a.join("Resources")).unwrap();
+    std::fs::write(a.join("Resources/before.txt"), b"before").unwrap();
+    pair.wait_until(Duration::from_secs(10), "before.txt on b", |_| {
+        b.join("Resources/before.txt").exists()
+    });
+
+    pair.nodes[0].fault("file-monitor", "hang");
+    pair.wait_until(
+        Duration::from_secs(10),
+        "file replication reported stopped",
+        |p| {
+            p.nodes[1]
+                .status()
+                .is_some_and(|s| !s.file_replication_running)
+        },
+    );
+    assert!(
+        pair.nodes[1]
+            .log()
+            .contains("File Monitor health check: the File Monitor on a did not answer within 1 s"),
+        "{}",
+        pair.logs()
+    );
+    let out = pair.ctl(&["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("file replication from the primary has stopped"),
+        "{text}"
+    );
+    std::fs::write(a.join("Resources/during.txt"), b"during").unwrap();
+
+    pair.nodes[0].fault("file-monitor", "recover");
+    pair.wait_until(Duration::from_secs(10), "file replication running", |p| {
+        p.nodes[1]
+            .status()
+            .is_some_and(|s| s.file_replication_running)
+    });
+    pair.wait_until(Duration::from_secs(10), "during.txt on b", |_| {
+        b.join("Resources/during.txt").exists()
+    });
+    assert!(
+        pair.nodes[1]
+            .log()
+            .contains("the File Monitor on a answers again")
+    );
+    pair.assert_invariants();
+}
+
+#[test]
+fn a_backup_that_cannot_copy_its_mirrored_directories_in_time_fails_to_start() {
+    // The seed: "If all the changed files are not copied within the maximum
+    // startup time allocated by the Switchover system, it does not start".
+    let mut pair = Pair::loopback(Setup {
+        params: "\"InitialMirrorDir\" = \"+Recordings\"\n\
+                 \"Duet Startup Mirror Timeout\" = \"1\"\n"
+            .into(),
+        ..Setup::default()
+    });
+    let (a, b) = (pair.data_dir(0), pair.data_dir(1));
+    write_files(&a.join("Recordings"), 5_000, 1_024);
+    pair.nodes[0].start(&[]);
+    pair.wait_until(Duration::from_secs(10), "a active", |p| {
+        serving(&p.nodes[0].status())
+    });
+    pair.nodes[1].start(&[]);
+    let exit = pair.nodes[1].wait_exit(Duration::from_secs(60));
+    assert!(
+        exit.is_some_and(|status| !status.success()),
+        "b should stop with a failure: {exit:?}\n{}",
+        pair.logs()
+    );
+    let log = pair.nodes[1].log();
+    assert!(
+        log.contains("Start-up failed: the mirrored directories were not all copied from a within Duet Startup Mirror Timeout (1 s)")
+            && log.contains("Recordings"),
+        "{log}"
+    );
+    let copied = count_files(&b.join("Recordings"));
+    assert!(copied < 5_000, "all {copied} copied within the limit");
+    assert!(serving(&pair.nodes[0].status()), "a carries on");
+
+    // With time enough, the next start goes on from what was copied.
+    let params_file = pair.nodes[1].config.with_file_name("params.toml");
+    let config = std::fs::read_to_string(&params_file).unwrap();
+    let relaxed = config.replace(
+        "\"Duet Startup Mirror Timeout\" = \"1\"",
+        "\"Duet Startup Mirror Timeout\" = \"600\"",
+    );
+    assert_ne!(config, relaxed, "the limit is in b's parameter file");
+    std::fs::write(&params_file, relaxed).unwrap();
+    pair.nodes[1].start(&[]);
+    pair.wait_until(Duration::from_secs(120), "b started", |p| {
+        p.nodes[1].log().contains("Start-up complete")
+    });
+    assert_eq!(count_files(&b.join("Recordings")), 5_000);
+    assert!(
+        pair.nodes[1]
+            .status()
+            .is_some_and(|s| !s.serving && s.main_link_up)
+    );
 }
