@@ -1,8 +1,9 @@
 //! Mirrored directories through a real pair on loopback: the time from
 //! files being complete on the active node to their being on the backup.
-//! Two cases: 10,000 small files, and one 1 GiB file.
+//! Three cases: one changed file at a time (the latency the file monitor
+//! gives), 10,000 small files, and one 1 GiB file.
 //!
-//! cargo bench -p duet --bench mirror -- [--files N] [--gib G]
+//! cargo bench -p duet --bench mirror -- [--changes N] [--files N] [--gib G]
 
 #[path = "../tests/harness/mod.rs"]
 mod harness;
@@ -10,9 +11,10 @@ mod harness;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use harness::{Pair, Setup, bench_number as number};
+use harness::{Pair, Setup, bench_number as number, percentile};
 
 fn main() {
+    let changes = number("--changes", 50);
     let files = number("--files", 10_000);
     let gib = number("--gib", 1);
     let mut pair = Pair::loopback(Setup::default());
@@ -21,6 +23,30 @@ fn main() {
         pair.data_dir(0).join("Resources"),
         pair.data_dir(1).join("Resources"),
     );
+    std::fs::create_dir_all(&a).unwrap();
+    let mut latencies_ms = Vec::new();
+    for i in 0..changes {
+        let name = format!("change-{i}.txt");
+        std::fs::write(a.join(&name), format!("change {i}")).unwrap();
+        let started = Instant::now();
+        // Polled every millisecond: the harness's 50 ms would hide the figure.
+        while !b.join(&name).exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{name} not on b\n{}",
+                pair.logs()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        latencies_ms.push(started.elapsed().as_secs_f64() * 1_000.0);
+    }
+    latencies_ms.sort_by(f64::total_cmp);
+    println!(
+        "one changed file, {changes} times: p50 {:.1} ms, p99 {:.1} ms\n",
+        percentile(&latencies_ms, 50.0),
+        percentile(&latencies_ms, 99.0)
+    );
+
     println!("| case | time s | throughput |");
     println!("|---|---|---|");
 
