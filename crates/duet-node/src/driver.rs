@@ -168,6 +168,23 @@ impl Driver {
         self.startup_complete_when_ready();
     }
 
+    /// The main link went down while starting: there is nothing more to
+    /// wait for (the active node may be gone, and a switchover scheduled
+    /// for after start-up must not wait for it). A new link brings the
+    /// copies up to date again.
+    fn startup_without_active(&mut self) {
+        if self.startup_deadline.is_none() && self.startup_mirror_deadline.is_none() {
+            return;
+        }
+        self.startup_deadline = None;
+        self.startup_mirror_deadline = None;
+        self.note(format!(
+            "Start-up: the main link to {} is down before the initial synchronisation ended; continuing with what was copied",
+            self.shared.boot.peer().name
+        ));
+        self.startup_complete_when_ready();
+    }
+
     /// The seed: when the mirrored files are not all copied within the
     /// maximum start-up time, the backup does not start.
     fn startup_mirror_overdue(&mut self) {
@@ -393,6 +410,9 @@ impl Driver {
             DriverMsg::Engine(event) => {
                 if let Event::ConnectionDown(conn) = event {
                     self.drop_link(conn);
+                    if conn == Conn::Main {
+                        self.startup_without_active();
+                    }
                 }
                 self.apply(event);
             }
@@ -754,6 +774,13 @@ impl Driver {
             peer: self.peer.clone(),
             replication: self.replication.state(),
             config_applied: self.replication.tree().last_applied(),
+            config_digest: format!(
+                "{:032x}",
+                self.replication
+                    .tree()
+                    .digests()
+                    .get(duet_config::digest::Bucket::ROOT)
+            ),
         };
         self.shared.status.send_if_modified(|current| {
             let changed = *current != status;

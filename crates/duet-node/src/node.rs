@@ -107,6 +107,7 @@ pub async fn run_with_prober(
         },
         replication: duet_stream::Replication::Alone,
         config_applied: (0, 0),
+        config_digest: String::new(),
     });
     let (driver_tx, driver_rx) = mpsc::channel(DRIVER_INBOX_MAX);
     let (file_monitor, monitor_handle) = crate::file_monitor::channel();

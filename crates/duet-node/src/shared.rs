@@ -53,6 +53,9 @@ pub struct NodeStatus {
     pub replication: Replication,
     /// The last configuration change applied here (epoch, seq).
     pub config_applied: (u64, u64),
+    /// The root digest of the configuration tree (hex): two nodes at the
+    /// same position hold the same tree exactly when these match.
+    pub config_digest: String,
 }
 
 impl NodeStatus {

@@ -307,3 +307,37 @@ fn a_backup_that_cannot_copy_its_mirrored_directories_in_time_fails_to_start() {
             .is_some_and(|s| !s.serving && s.main_link_up)
     );
 }
+
+#[test]
+fn an_active_node_lost_while_the_backup_copies_at_start_up_is_taken_over_at_once() {
+    // The seed schedules a switchover requested during start-up for after
+    // it; start-up must not then wait for copies from a node that is gone.
+    let mut pair = Pair::loopback(Setup {
+        params: format!(
+            "{}\"InitialMirrorDir\" = \"+Recordings\"\n",
+            harness::fast_params()
+        ),
+        ..Setup::default()
+    });
+    write_files(&pair.data_dir(0).join("Recordings"), 5_000, 1_024);
+    pair.nodes[0].start(&[]);
+    pair.wait_until(Duration::from_secs(10), "a active", |p| {
+        serving(&p.nodes[0].status())
+    });
+    pair.nodes[1].start(&[]);
+    pair.wait_until(Duration::from_secs(10), "b copying", |p| {
+        count_files(&p.data_dir(1).join("Recordings")) > 0
+    });
+    pair.nodes[0].kill9();
+    pair.wait_until(Duration::from_secs(10), "b active", |p| {
+        serving(&p.nodes[1].status())
+    });
+    let log = pair.nodes[1].log();
+    assert!(
+        log.contains(
+            "Start-up: the main link to a is down before the initial synchronisation ended"
+        ),
+        "{log}"
+    );
+    assert!(count_files(&pair.data_dir(1).join("Recordings")) < 5_000);
+}

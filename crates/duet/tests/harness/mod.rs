@@ -464,6 +464,58 @@ impl Pair {
             .expect("duet ctl")
     }
 
+    /// PUTs a configuration object on `node` as the master administrator,
+    /// with the client's id for the change when given; returns the status
+    /// code and the body.
+    pub fn config_put(
+        &self,
+        node: usize,
+        path: &str,
+        class: &str,
+        attributes: serde_json::Value,
+        client_id: Option<&str>,
+    ) -> (u16, String) {
+        let mut body = serde_json::json!({"path": path, "class": class, "attributes": attributes});
+        if let Some(id) = client_id {
+            body["client_id"] = id.into();
+        }
+        let request = api_agent()
+            .put(&format!("{}/api/config", self.nodes[node].url()))
+            .header("authorization", &basic_auth());
+        answer(request.send_json(body))
+    }
+
+    /// DELETEs a configuration path on `node`.
+    pub fn config_remove(&self, node: usize, path: &str, client_id: Option<&str>) -> (u16, String) {
+        let mut request = api_agent()
+            .delete(&format!("{}/api/config", self.nodes[node].url()))
+            .query("path", path)
+            .header("authorization", &basic_auth());
+        if let Some(id) = client_id {
+            request = request.query("client_id", id);
+        }
+        answer(request.call())
+    }
+
+    /// The API's view of a configuration path on `node`, when it has one.
+    pub fn config_get(&self, node: usize, path: &str) -> Option<serde_json::Value> {
+        let mut r = api_agent()
+            .get(&format!("{}/api/config", self.nodes[node].url()))
+            .query("path", path)
+            .call()
+            .ok()?;
+        (r.status().as_u16() == 200)
+            .then(|| r.body_mut().read_json().ok())
+            .flatten()
+    }
+
+    /// One attribute of the object at `path` on `node`.
+    pub fn config_attribute(&self, node: usize, path: &str, name: &str) -> Option<String> {
+        self.config_get(node, path)?["object"]["attributes"][name]
+            .as_str()
+            .map(str::to_string)
+    }
+
     pub fn data_dir(&self, node: usize) -> PathBuf {
         self.dir
             .path()
@@ -474,6 +526,30 @@ impl Pair {
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn api_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(15)))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+pub fn basic_auth() -> String {
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    format!("Basic {token}")
+}
+
+fn answer(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, String) {
+    match response {
+        Ok(mut r) => (
+            r.status().as_u16(),
+            r.body_mut().read_to_string().unwrap_or_default(),
+        ),
+        Err(e) => (0, e.to_string()),
+    }
 }
 
 pub fn serving(status: &Option<NodeStatus>) -> bool {
