@@ -240,20 +240,24 @@ fn answer_plain(tree: &Tree, request: Request) -> Result<Answer, SyncError> {
                 .iter()
                 .take(BATCH_MAX)
                 .flat_map(|&(first, last)| tree.history_range(first, last));
+            // Pages are bounded by bytes alone: records are small and many,
+            // and each page is a round trip.
             for record in asked {
                 let mut record = record.clone();
-                let mut size =
-                    object_bytes(record.old.as_ref()) + object_bytes(record.new.as_ref());
+                let old_bytes = object_bytes(record.old.as_ref());
+                let mut size = old_bytes
+                    + object_bytes(record.new.as_ref())
+                    + record.path.to_string().len()
+                    + record.who.len()
+                    + record.client.len();
                 let leave_out_old = size > ANSWER_OBJECT_BYTES_MAX
                     && tree
                         .history_before(&record.path, record.seq)
                         .is_some_and(|before| before.new == record.old);
                 if leave_out_old {
-                    size -= object_bytes(record.old.as_ref());
+                    size -= old_bytes;
                 }
-                if (!records.is_empty() && bytes + size > ANSWER_OBJECT_BYTES_MAX)
-                    || records.len() == BATCH_MAX
-                {
+                if !records.is_empty() && bytes + size > ANSWER_OBJECT_BYTES_MAX {
                     break;
                 }
                 if leave_out_old {
