@@ -2,7 +2,7 @@
 //! `(epoch, seq)` order (a change is never applied twice), with the history
 //! of every change so a past configuration can be read back as of a time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +78,17 @@ pub struct HistoryRecord {
     pub new: Option<Object>,
 }
 
+/// Consecutive sequence numbers whose history records all belong to one
+/// epoch. One node serves each epoch and numbers its changes once, so
+/// `(epoch, seq)` names one change across the pair: two histories hold the
+/// same records wherever their runs agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    pub first: u64,
+    pub last: u64,
+    pub epoch: u64,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Tree {
     entries: BTreeMap<TreePath, Object>,
@@ -85,7 +96,11 @@ pub struct Tree {
     by_hash: BTreeMap<(u64, TreePath), u128>,
     digests: Digests,
     history: BTreeMap<u64, HistoryRecord>,
-    history_by_path: BTreeMap<TreePath, Vec<u64>>,
+    history_by_path: BTreeMap<TreePath, BTreeSet<u64>>,
+    /// The history's runs by first sequence number (first -> (last, epoch)),
+    /// kept as records come and go, so comparing two histories costs the
+    /// number of runs, not of records.
+    runs: BTreeMap<u64, (u64, u64)>,
     last: (u64, u64),
 }
 
@@ -137,12 +152,116 @@ impl Tree {
         self.apply_replicated(change)
     }
 
+    /// Keeps a record, replacing any other at its sequence number.
     fn remember(&mut self, record: HistoryRecord) {
+        self.forget(record.seq);
         self.history_by_path
             .entry(record.path.clone())
             .or_default()
-            .push(record.seq);
+            .insert(record.seq);
+        self.run_add(record.seq, record.epoch);
         self.history.insert(record.seq, record);
+    }
+
+    fn forget(&mut self, seq: u64) -> bool {
+        let Some(old) = self.history.remove(&seq) else {
+            return false;
+        };
+        if let Some(seqs) = self.history_by_path.get_mut(&old.path) {
+            seqs.remove(&seq);
+            if seqs.is_empty() {
+                self.history_by_path.remove(&old.path);
+            }
+        }
+        let Some((&first, &(last, epoch))) = self.runs.range(..=seq).next_back() else {
+            return true;
+        };
+        self.runs.remove(&first);
+        if first < seq {
+            self.runs.insert(first, (seq - 1, epoch));
+        }
+        if seq < last {
+            self.runs.insert(seq + 1, (last, epoch));
+        }
+        true
+    }
+
+    /// Adds `seq` (absent from the runs) to the runs, joining its neighbours
+    /// of the same epoch.
+    fn run_add(&mut self, seq: u64, epoch: u64) {
+        let mut first = seq;
+        let mut last = seq;
+        if let Some((&f, &(l, e))) = self.runs.range(..seq).next_back()
+            && l.checked_add(1) == Some(seq)
+            && e == epoch
+        {
+            self.runs.remove(&f);
+            first = f;
+        }
+        if let Some(next) = seq.checked_add(1)
+            && let Some(&(l, e)) = self.runs.get(&next)
+            && e == epoch
+        {
+            self.runs.remove(&next);
+            last = l;
+        }
+        self.runs.insert(first, (last, epoch));
+    }
+
+    /// The history's runs within `first..=last`, cut to that range.
+    pub fn history_runs(&self, first: u64, last: u64) -> impl Iterator<Item = Run> + '_ {
+        // The run holding `first` may start before it.
+        let start = self
+            .runs
+            .range(..=first)
+            .next_back()
+            .map_or(first, |(&f, _)| f);
+        self.runs
+            .range(start..=last.max(start))
+            .filter(move |(_, (l, _))| *l >= first)
+            .map(move |(&f, &(l, epoch))| Run {
+                first: f.max(first),
+                last: l.min(last),
+                epoch,
+            })
+            .filter(move |r| r.first <= last)
+    }
+
+    /// The history records with sequence numbers in `first..=last`.
+    pub fn history_range(
+        &self,
+        first: u64,
+        last: u64,
+    ) -> impl Iterator<Item = &HistoryRecord> + '_ {
+        self.history
+            .range(first..)
+            .take_while(move |(seq, _)| **seq <= last)
+            .map(|(_, r)| r)
+    }
+
+    /// The record of `path`'s change just before `seq`, if history has it.
+    pub fn history_before(&self, path: &TreePath, seq: u64) -> Option<&HistoryRecord> {
+        let seqs = self.history_by_path.get(path)?;
+        seqs.range(..seq)
+            .next_back()
+            .and_then(|s| self.history.get(s))
+    }
+
+    /// Keeps a history record received by a resynchronisation (replacing
+    /// this node's record at that number, if any). Not a change: the
+    /// entries and the position stay as they are.
+    pub fn install_history(&mut self, record: HistoryRecord) {
+        self.remember(record);
+    }
+
+    /// Drops the history records in `first..=last`; returns their numbers
+    /// (for storage).
+    pub fn forget_history(&mut self, first: u64, last: u64) -> Vec<u64> {
+        let seqs: Vec<u64> = self.history_range(first, last).map(|r| r.seq).collect();
+        for seq in &seqs {
+            self.forget(*seq);
+        }
+        seqs
     }
 
     /// Applies a change the active node made and checked: the backup mirrors

@@ -2,25 +2,41 @@
 //! by digests (property tests and a cost check).
 
 use duet_config::digest::Bucket;
-use duet_config::{Change, Class, Object, Op, Tree, TreeError, TreePath};
+use duet_config::sync::{
+    Answer, DECOMPRESSED_MAX_BYTES, Request, SyncError, answer, compress, decompress,
+};
+use duet_config::tree::Run;
+use duet_config::{Change, Class, HistoryRecord, Object, Op, Tree, TreeError, TreePath};
 use proptest::prelude::*;
 
 mod support;
-use support::resync;
+use support::resync_with;
 
 fn path(p: &str) -> TreePath {
     TreePath::parse(p).unwrap()
 }
 
 fn change(seq: u64, at: u64, op: Op) -> Change {
+    change_in(2, seq, at, op)
+}
+
+fn change_in(epoch: u64, seq: u64, at: u64, op: Op) -> Change {
     Change {
-        epoch: 2,
+        epoch,
         seq,
         at_unix_ms: at,
         who: "admin".into(),
-        client: String::new(),
+        client: format!("client-{epoch}-{seq}"),
         op,
     }
+}
+
+/// Every path's history, as the API shows it.
+fn histories(tree: &Tree, paths: &[String]) -> Vec<Vec<HistoryRecord>> {
+    paths
+        .iter()
+        .map(|p| tree.history(&path(p)).into_iter().cloned().collect())
+        .collect()
 }
 
 fn put(p: &str, object: Object) -> Op {
@@ -195,24 +211,224 @@ proptest! {
         for (n, v) in &backup_edits {
             apply(&mut backup, *n, *v);
         }
-        resync(&active, &mut backup);
+        resync_with(&active, &mut backup, false);
         prop_assert_eq!(entries(&active, &names), entries(&backup, &names));
         prop_assert_eq!(backup.len(), active.len());
         prop_assert_eq!(backup.digests().get(Bucket::ROOT), active.digests().get(Bucket::ROOT));
         prop_assert_eq!(backup.last_applied(), active.last_applied());
     }
+
+    #[test]
+    fn after_a_resync_the_backup_has_the_actives_history(
+        changes in proptest::collection::vec((0u8..30, 0u8..5), 0..120),
+        shared in 0usize..120,
+        // Records the backup never got (a resync by an older release).
+        lost in proptest::option::of((0usize..120, 0usize..40)),
+        // The backup was active in epoch 3 and made changes the active
+        // (epoch 4) never had.
+        diverged in proptest::collection::vec((0u8..30, 0u8..5), 0..30),
+        compressed in any::<bool>(),
+    ) {
+        let names: Vec<String> = (0..30).map(|i| format!("/config/Users/u{i}")).collect();
+        let op = |tree: &Tree, n: u8, v: u8| {
+            let p = path(&names[n as usize]);
+            if v == 4 {
+                tree.get(&p).is_some().then_some(Op::Remove { path: p })
+            } else {
+                Some(Op::Put { path: p, object: Object::new(Class::User).with("v", &v.to_string()) })
+            }
+        };
+        let mut active = Tree::default();
+        let mut backup = Tree::default();
+        let shared = shared.min(changes.len());
+        let mut seq = 0;
+        for (i, (n, v)) in changes.iter().enumerate() {
+            let Some(op) = op(&active, *n, *v) else { continue };
+            seq += 1;
+            let epoch = if i < shared { 2 } else { 4 };
+            let record = active.apply(&change_in(epoch, seq, seq * 10, op.clone())).unwrap();
+            if i < shared {
+                backup.apply(&change_in(epoch, seq, seq * 10, op)).unwrap();
+            }
+            prop_assert_eq!(record.seq, seq);
+        }
+        if let Some((from, len)) = lost {
+            backup.forget_history(from as u64, (from + len) as u64);
+        }
+        let mut own = backup.last_applied().1;
+        for (n, v) in &diverged {
+            let Some(op) = op(&backup, *n, *v) else { continue };
+            own += 1;
+            backup.apply(&change_in(3, own, own * 10 + 5, op)).unwrap();
+        }
+        resync_with(&active, &mut backup, compressed);
+        prop_assert_eq!(histories(&backup, &names), histories(&active, &names));
+        prop_assert_eq!(entries(&backup, &names), entries(&active, &names));
+        prop_assert_eq!(backup.recent_clients(1000), active.recent_clients(1000));
+        let all = |t: &Tree| t.history_runs(0, u64::MAX).collect::<Vec<Run>>();
+        prop_assert_eq!(all(&backup), all(&active));
+        // A second resync finds nothing more to do.
+        let before = histories(&backup, &names);
+        resync_with(&active, &mut backup, false);
+        prop_assert_eq!(histories(&backup, &names), before);
+    }
+}
+
+#[test]
+fn runs_follow_records_in_any_order_and_of_any_epoch() {
+    let mut tree = Tree::default();
+    let record = |epoch: u64, seq: u64| HistoryRecord {
+        epoch,
+        seq,
+        at_unix_ms: seq,
+        who: "admin".into(),
+        client: String::new(),
+        path: path(&format!("/config/Users/u{}", seq % 3)),
+        old: None,
+        new: None,
+    };
+    let runs = |tree: &Tree| {
+        tree.history_runs(0, u64::MAX)
+            .map(|r| (r.first, r.last, r.epoch))
+            .collect::<Vec<_>>()
+    };
+    for seq in [5, 1, 3, 2, 4, 9] {
+        tree.install_history(record(2, seq));
+    }
+    assert_eq!(runs(&tree), vec![(1, 5, 2), (9, 9, 2)]);
+    tree.install_history(record(3, 3));
+    assert_eq!(
+        runs(&tree),
+        vec![(1, 2, 2), (3, 3, 3), (4, 5, 2), (9, 9, 2)]
+    );
+    assert_eq!(tree.forget_history(2, 4), vec![2, 3, 4]);
+    assert_eq!(runs(&tree), vec![(1, 1, 2), (5, 5, 2), (9, 9, 2)]);
+    let cut: Vec<_> = tree.history_runs(5, 8).map(|r| (r.first, r.last)).collect();
+    assert_eq!(cut, vec![(5, 5)]);
+    assert_eq!(tree.history(&path("/config/Users/u1")).len(), 1);
+}
+
+#[test]
+fn history_the_active_never_had_is_kept_and_its_own_wins_above_it() {
+    // The active's history starts at 3 (it was itself resynchronised by an
+    // older release); the backup, a former active, has 1 to 6, its 5 and 6
+    // from an epoch the active never saw.
+    let p = "/config/Users/alice";
+    let user = |v: &str| Object::new(Class::User).with("v", v);
+    let mut active = Tree::default();
+    let mut backup = Tree::default();
+    for seq in 1..=4 {
+        let c = change_in(2, seq, seq, put(p, user(&seq.to_string())));
+        active.apply(&c).unwrap();
+        backup.apply(&c).unwrap();
+    }
+    active.forget_history(1, 2);
+    for seq in 5..=6 {
+        backup
+            .apply(&change_in(3, seq, seq, put(p, user("stray"))))
+            .unwrap();
+    }
+    active
+        .apply(&change_in(4, 5, 50, put(p, user("5"))))
+        .unwrap();
+    resync_with(&active, &mut backup, false);
+    let seqs: Vec<(u64, u64)> = backup
+        .history(&path(p))
+        .iter()
+        .map(|r| (r.epoch, r.seq))
+        .collect();
+    assert_eq!(seqs, vec![(2, 1), (2, 2), (2, 3), (2, 4), (4, 5)]);
+    assert_eq!(backup.get(&path(p)), Some(&user("5")));
+    // The former active's stray changes (at 5 and 6 ms) are gone.
+    assert_eq!(backup.as_of(&path(p), 6), Some(user("4")));
+    assert_eq!(backup.as_of(&path(p), 50), Some(user("5")));
+}
+
+#[test]
+fn a_record_too_large_for_a_frame_travels_without_its_old_object() {
+    // Old and new of 400 KB each would not fit one answer together.
+    let p = "/config/Users/big";
+    let big = |c: char| {
+        (0..8).fold(Object::new(Class::User), |o, i| {
+            o.with(&format!("Notes{i}"), &c.to_string().repeat(50_000))
+        })
+    };
+    let mut active = Tree::default();
+    active.apply(&change(1, 1, put(p, big('a')))).unwrap();
+    active.apply(&change(2, 2, put(p, big('b')))).unwrap();
+    let history_page =
+        |first, last| match answer(&active, Request::History(vec![(first, last)]), false) {
+            Ok(Answer::History {
+                records,
+                old_left_out,
+            }) => (records, old_left_out),
+            other => panic!("not a history answer: {other:?}"),
+        };
+    let (records, old_left_out) = history_page(1, 2);
+    assert_eq!(records.len(), 1, "one record a page at this size");
+    assert!(old_left_out.is_empty());
+    let (records, old_left_out) = history_page(2, 2);
+    assert_eq!((records[0].old.as_ref(), old_left_out), (None, vec![2]));
+    let mut backup = Tree::default();
+    resync_with(&active, &mut backup, false);
+    let history = backup.history(&path(p));
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1].old, Some(big('a')));
+    assert_eq!(history[1].new, Some(big('b')));
+}
+
+#[test]
+fn compressed_sync_messages_round_trip_and_a_bomb_is_refused() {
+    let request = Request::HistoryRuns { after: 7 };
+    let answer = Answer::HistoryRuns {
+        runs: (0..200)
+            .map(|i| Run {
+                first: i * 10,
+                last: i * 10 + 5,
+                epoch: 2,
+            })
+            .collect(),
+        more: false,
+    };
+    let packed = compress(answer.clone());
+    assert!(matches!(packed, Answer::Compressed(_)));
+    assert_eq!(decompress(packed.clone()).unwrap(), answer);
+    // Plain messages pass through; a tiny one is not worth compressing.
+    assert_eq!(decompress(answer.clone()).unwrap(), answer);
+    assert_eq!(compress(request.clone()), request);
+    // Corrupt, nested and oversize forms are errors, never panics.
+    assert!(matches!(
+        decompress(Answer::Compressed(vec![1, 2, 3, 4, 5])),
+        Err(SyncError::Decompress(_))
+    ));
+    let nested = postcard::to_allocvec(&packed).unwrap();
+    let nested = Answer::Compressed(zstd::bulk::compress(&nested, 3).unwrap());
+    assert_eq!(decompress(nested), Err(SyncError::Nested));
+    let garbage = zstd::bulk::compress(&[0xff; 64], 3).unwrap();
+    assert!(matches!(
+        decompress(Request::Compressed(garbage)),
+        Err(SyncError::Malformed(_))
+    ));
+    let bomb = zstd::bulk::compress(&vec![0u8; 16 * DECOMPRESSED_MAX_BYTES], 1).unwrap();
+    assert!(bomb.len() < 64 * 1024, "{} bytes", bomb.len());
+    assert!(matches!(
+        decompress(Answer::Compressed(bomb)),
+        Err(SyncError::Decompress(_))
+    ));
 }
 
 #[test]
 fn a_resync_after_ten_changes_costs_what_changed_not_the_size_of_the_tree() {
     // 100,000 entries here (the benchmark uses 1,000,000); 10 changes made
     // while the backup was away.
+    // Each entry was made by a change, so the history holds 100,000 records.
     let mut active = Tree::default();
     for i in 0..100_000u64 {
-        active.install(
-            &path(&format!("/config/Users/user{i}")),
-            Some(Object::new(Class::User).with("Extension", &i.to_string())),
+        let op = put(
+            &format!("/config/Users/user{i}"),
+            Object::new(Class::User).with("Extension", &i.to_string()),
         );
+        active.apply(&change(i + 1, 0, op)).unwrap();
     }
     let mut backup = active.clone();
     for i in 0..10u64 {
@@ -220,11 +436,15 @@ fn a_resync_after_ten_changes_costs_what_changed_not_the_size_of_the_tree() {
             &format!("/config/Users/user{}", i * 7919),
             Object::new(Class::User).with("Extension", "changed"),
         );
-        active.apply(&change(i + 1, 0, op)).unwrap();
+        active.apply(&change(100_001 + i, 0, op)).unwrap();
     }
-    let (_, bytes) = resync(&active, &mut backup);
+    let (_, bytes) = resync_with(&active, &mut backup, false);
     eprintln!("resync of 10 changes in 100,000 entries: {bytes} bytes");
     assert!(bytes < 64 * 1024, "{bytes} bytes");
+    assert_eq!(
+        backup.history(&path("/config/Users/user7919")).len(),
+        active.history(&path("/config/Users/user7919")).len()
+    );
     assert_eq!(
         backup.digests().get(Bucket::ROOT),
         active.digests().get(Bucket::ROOT)

@@ -493,8 +493,13 @@ impl Driver {
                 .backup_hello(&self.shared, applied, full_resync, tx, link),
             DriverMsg::StreamAck(seq) => self.replication.backup_ack(&self.shared, seq),
             DriverMsg::SyncRequest { request, tx } => {
-                let answer = self.replication.sync_answer(&request);
-                let _ = tx.try_send(self.shared.envelope(Body::SyncAnswer(answer)));
+                let compress = self.engine.params().ds_request_compression;
+                if let Some(answer) = self
+                    .replication
+                    .sync_answer(&self.shared, request, compress)
+                {
+                    let _ = tx.try_send(self.shared.envelope(Body::SyncAnswer(answer)));
+                }
             }
             DriverMsg::BackupGone(link) => self.replication.backup_gone(&self.shared, link),
             DriverMsg::StreamEntry(entry) => {
@@ -505,9 +510,10 @@ impl Driver {
             }
             DriverMsg::ResyncStart { upto, root } => {
                 let scope = self.replication_scope();
+                let compress = self.engine.params().ds_request_compression;
                 let body = self
                     .replication
-                    .resync_start(&self.shared, upto, root, scope);
+                    .resync_start(&self.shared, upto, root, scope, compress);
                 self.send(Conn::Main, body);
             }
             DriverMsg::CaughtUp => self.startup_done("the initial synchronisation is complete"),

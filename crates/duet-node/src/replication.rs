@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 
 use duet_config::scope::{Admit, Scope};
-use duet_config::sync::{Answer, Request, Resync, answer};
+use duet_config::sync::{self, Answer, DECOMPRESSED_MAX_BYTES, Installed, Request, Resync};
 use duet_config::{Edit, HistoryRecord, Object, Op, Tree, TreePath};
-use duet_link::protocol::{Body, Envelope};
+use duet_link::protocol::{Body, Envelope, MAX_FRAME_BYTES};
 use duet_stream::{
     ClientId, Entry, Follower, FollowerCommand, Leader, LeaderCommand, Limits, Replication,
 };
@@ -19,6 +19,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::events::unix_ms;
 use crate::shared::Shared;
 use crate::store::Store;
+
+// A compressed sync message may expand to what a frame could have carried.
+const _: () = assert!(DECOMPRESSED_MAX_BYTES <= MAX_FRAME_BYTES);
 
 /// Where server parameters live in the tree.
 pub const SERVER_PARAMETERS: &str = "/config/Server Parameters";
@@ -258,8 +261,18 @@ impl Replicator {
         }
     }
 
-    pub fn sync_answer(&self, request: &Request) -> Answer {
-        answer(&self.tree, request)
+    /// The answer to a backup's sync request, compressed when `compress`
+    /// (Switchover Use Compression For DS Request Sync); `None` for a
+    /// request that cannot be read.
+    pub fn sync_answer(&self, shared: &Shared, request: Request, compress: bool) -> Option<Answer> {
+        sync::answer(&self.tree, request, compress)
+            .inspect_err(|e| {
+                shared.log_event(
+                    Level::Error,
+                    format!("The backup's sync request is not answered: {e}"),
+                )
+            })
+            .ok()
     }
 
     pub fn tick(&mut self, shared: &Shared, now_unix_ms: u64) {
@@ -307,7 +320,9 @@ impl Replicator {
                     match scope.admit(change.op.path(), object) {
                         Admit::Skip => {
                             self.tree.skip(change.epoch, seq);
-                            if let Err(e) = self.store.resynchronised(&[], self.tree.last_applied())
+                            let position = self.tree.last_applied();
+                            if let Err(e) =
+                                self.store.resynchronised(&Installed::default(), position)
                             {
                                 shared.log_event(
                                     Level::Error,
@@ -368,13 +383,15 @@ impl Replicator {
     }
 
     /// The active node asks for a resynchronisation; returns the first
-    /// request, or the hello that follows an already equal tree.
+    /// request (compressed when `compress`), or the hello that follows an
+    /// already equal tree.
     pub fn resync_start(
         &mut self,
         shared: &Shared,
         upto: (u64, u64),
         root: u128,
         scope: Scope,
+        compress: bool,
     ) -> Body {
         shared.log_event(
             Level::Info,
@@ -387,7 +404,19 @@ impl Replicator {
             self.mark_filtered(shared);
         }
         self.resync_scope_full = scope == Scope::Full;
-        let (session, request) = Resync::start_scoped(&self.tree, root, scope);
+        if self.resync_scope_full && self.filtered {
+            // The filtered copy's history holds filtered objects under the
+            // active's numbers: it is taken again whole.
+            let forgotten = self.tree.forget_history(0, u64::MAX);
+            self.store_installed(
+                shared,
+                &Installed {
+                    forgotten,
+                    ..Installed::default()
+                },
+            );
+        }
+        let (session, request) = Resync::start(&self.tree, root, upto, scope, compress);
         match request {
             Some(request) => {
                 self.resync = Some((session, upto));
@@ -397,19 +426,35 @@ impl Replicator {
         }
     }
 
+    fn store_installed(&self, shared: &Shared, installed: &Installed) {
+        if let Err(e) = self
+            .store
+            .resynchronised(installed, self.tree.last_applied())
+        {
+            shared.log_event(
+                Level::Error,
+                format!("Resynchronised entries and history are not stored: {e}"),
+            );
+        }
+    }
+
     pub fn resync_answer(&mut self, shared: &Shared, answer: Answer) -> Option<Body> {
         let (mut session, upto) = self.resync.take()?;
         let next = session.on_answer(&mut self.tree, answer);
         let installed = std::mem::take(&mut session.installed);
-        if let Err(e) = self
-            .store
-            .resynchronised(&installed, self.tree.last_applied())
-        {
-            shared.log_event(
-                Level::Error,
-                format!("Resynchronised entries are not stored: {e}"),
-            );
-        }
+        self.store_installed(shared, &installed);
+        let next = match next {
+            Ok(next) => next,
+            Err(e) => {
+                // The active node answered something this node cannot read:
+                // a fault of the peer, so asking again would loop.
+                shared.log_event(
+                    Level::Error,
+                    format!("Configuration resynchronisation stopped: {e}; it starts again when the main link reconnects"),
+                );
+                return None;
+            }
+        };
         match next {
             Some(request) => {
                 self.resync = Some((session, upto));
@@ -430,7 +475,7 @@ impl Replicator {
                 );
             }
         }
-        if let Err(e) = self.store.resynchronised(&[], upto) {
+        if let Err(e) = self.store.resynchronised(&Installed::default(), upto) {
             shared.log_event(
                 Level::Error,
                 format!("The resynchronised position is not stored: {e}"),
@@ -439,8 +484,8 @@ impl Replicator {
         shared.log_event(
             Level::Info,
             format!(
-                "Configuration resynchronised: {} entries updated in {} requests",
-                session.changed, session.requests
+                "Configuration resynchronised: {} entries and {} history records updated in {} requests ({} answers compressed)",
+                session.changed, session.history_changed, session.requests, session.compressed_answers
             ),
         );
         self.hello()

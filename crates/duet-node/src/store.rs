@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use duet_config::sync::Installed;
 use duet_config::{HistoryRecord, Object, Tree, TreePath};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -126,17 +127,28 @@ impl Store {
         txn.commit().map_err(failed)
     }
 
-    /// Stores entries installed by a resynchronisation and the position it
-    /// brought the tree to, in one transaction.
+    /// Stores what a resynchronisation installed (entries, history records
+    /// added and dropped) and the position it brought the tree to, in one
+    /// transaction.
     pub fn resynchronised(
         &self,
-        installed: &[(TreePath, Option<Object>)],
+        installed: &Installed,
         last: (u64, u64),
     ) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(failed)?;
         {
+            let mut history = txn.open_table(HISTORY).map_err(failed)?;
+            for seq in &installed.forgotten {
+                history.remove(seq).map_err(failed)?;
+            }
+            for record in &installed.history {
+                let bytes = postcard::to_allocvec(record).map_err(failed)?;
+                history
+                    .insert(record.seq, bytes.as_slice())
+                    .map_err(failed)?;
+            }
             let mut entries = txn.open_table(ENTRIES).map_err(failed)?;
-            for (path, object) in installed {
+            for (path, object) in &installed.entries {
                 let key = path.to_string();
                 match object {
                     Some(o) => {
@@ -195,5 +207,41 @@ mod tests {
             tree.as_of(&path, 1500).unwrap().attributes["Extension"],
             "100"
         );
+    }
+
+    #[test]
+    fn history_a_resync_installs_and_drops_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let path = TreePath::parse("/config/Users/alice").unwrap();
+        let record = |epoch: u64, seq: u64| HistoryRecord {
+            epoch,
+            seq,
+            at_unix_ms: seq * 1000,
+            who: "admin".into(),
+            client: format!("c{seq}"),
+            path: path.clone(),
+            old: None,
+            new: Some(Object::new(Class::User).with("Extension", &seq.to_string())),
+        };
+        let mut installed = Installed {
+            history: vec![record(3, 1), record(3, 2), record(3, 3)],
+            ..Installed::default()
+        };
+        store.resynchronised(&installed, (3, 3)).unwrap();
+        installed = Installed {
+            history: vec![record(4, 2)],
+            forgotten: vec![2, 3],
+            ..Installed::default()
+        };
+        store.resynchronised(&installed, (4, 2)).unwrap();
+        drop(store);
+        let tree = Store::open(dir.path()).unwrap().load().unwrap();
+        let kept: Vec<(u64, u64)> = tree
+            .history(&path)
+            .iter()
+            .map(|r| (r.epoch, r.seq))
+            .collect();
+        assert_eq!(kept, vec![(3, 1), (4, 2)]);
     }
 }

@@ -473,7 +473,7 @@ pub static SPECS: &[ParamSpec] = &[
         "Switchover Use Compression For DS Request Sync",
         Kind::Flag(|p, v| p.ds_request_compression = v),
         "No",
-        "Compress configuration sync traffic.",
+        "Compress configuration resynchronisation traffic on the link (digest, snapshot and history pages) with zstd. Each node compresses what it sends according to its own setting and reads either form.",
     ),
     dynamic(seed(
         "Switchover File Monitor Health Check Interval",

@@ -59,6 +59,20 @@ fn attribute(pair: &Pair, node: usize, path: &str, name: &str) -> Option<String>
         .map(str::to_string)
 }
 
+/// Starts b again and waits until it has resynchronised and is in sync.
+fn restart_backup_and_wait_in_sync(pair: &mut Pair) {
+    pair.nodes[1].start(&[]);
+    pair.wait_until(
+        Duration::from_secs(15),
+        "b resynchronised and in sync",
+        |p| {
+            let (a, b) = (p.nodes[0].status(), p.nodes[1].status());
+            matches!((a, b), (Some(a), Some(b)) if a.replication == duet_stream::Replication::InSync
+            && b.config_applied == a.config_applied)
+        },
+    );
+}
+
 #[test]
 fn configuration_changes_replicate_and_survive_the_backup_being_away_and_a_switchover() {
     let mut pair = Pair::loopback(Setup {
@@ -327,16 +341,7 @@ fn a_backup_too_far_behind_resynchronises_by_digests() {
         );
         assert_eq!(code, 200, "{body}");
     }
-    pair.nodes[1].start(&[]);
-    pair.wait_until(
-        Duration::from_secs(15),
-        "b resynchronised and in sync",
-        |p| {
-            let (a, b) = (p.nodes[0].status(), p.nodes[1].status());
-            matches!((a, b), (Some(a), Some(b)) if a.replication == duet_stream::Replication::InSync
-            && b.config_applied == a.config_applied)
-        },
-    );
+    restart_backup_and_wait_in_sync(&mut pair);
     assert!(
         pair.nodes[1].log().contains("Configuration resynchronised"),
         "{}",
@@ -351,6 +356,65 @@ fn a_backup_too_far_behind_resynchronises_by_digests() {
         attribute(&pair, 1, "/config/Users/u249", "i").as_deref(),
         Some("249")
     );
+    pair.assert_invariants();
+}
+
+#[test]
+fn a_resync_brings_the_history_compressed_and_it_survives_a_switchover() {
+    let mut pair = Pair::loopback(Setup {
+        params: format!(
+            "{}\n\"Switchover Use Compression For DS Request Sync\" = \"Yes\"\n",
+            fast_params()
+        ),
+        ..Setup::default()
+    });
+    pair.start();
+    let watched = [
+        "/config/Users/hal",
+        "/config/Users/u0",
+        "/config/Users/u249",
+    ];
+    let history = |pair: &Pair, node: usize, path: &str| {
+        get(pair, node, path).map(|view| view["history"].clone())
+    };
+    // History made while b was in sync, then while it was away: more
+    // changes than a returning backup is sent to catch up, so it resyncs.
+    let change = |pair: &Pair, path: &str, value: String| {
+        let (code, body) = put(pair, 0, path, "User", serde_json::json!({"v": value}));
+        assert_eq!(code, 200, "{body}");
+    };
+    change(&pair, watched[0], "before".into());
+    pair.wait_until(Duration::from_secs(5), "hal on b", |p| {
+        history(p, 1, watched[0]) == history(p, 0, watched[0])
+    });
+    pair.nodes[1].kill9();
+    for i in 0..250 {
+        change(&pair, &format!("/config/Users/u{i}"), i.to_string());
+        if i % 50 == 0 {
+            change(&pair, watched[0], format!("away {i}"));
+        }
+    }
+    restart_backup_and_wait_in_sync(&mut pair);
+    let log = pair.nodes[1].log();
+    let line = log
+        .lines()
+        .rfind(|l| l.contains("Configuration resynchronised"))
+        .unwrap_or_else(|| panic!("no resync: {}", pair.logs()));
+    assert!(line.contains("255 history records"), "{line}");
+    assert!(!line.contains("(0 answers compressed)"), "{line}");
+    let on_a: Vec<_> = watched.iter().map(|p| history(&pair, 0, p)).collect();
+    assert_eq!(on_a[0].as_ref().unwrap().as_array().unwrap().len(), 6);
+    for (path, a) in watched.iter().zip(&on_a) {
+        assert_eq!(&history(&pair, 1, path), a, "{path} on b");
+    }
+    // b takes over with the same history, so as-of reads agree.
+    pair.nodes[0].kill9();
+    pair.wait_until(Duration::from_secs(10), "b active", |p| {
+        serving(&p.nodes[1].status())
+    });
+    for (path, a) in watched.iter().zip(&on_a) {
+        assert_eq!(&history(&pair, 1, path), a, "{path} on b once active");
+    }
     pair.assert_invariants();
 }
 
