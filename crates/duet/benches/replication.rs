@@ -10,8 +10,7 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use harness::{PASSWORD, Pair, Setup, USER, bench_number as number, percentile};
+use harness::{Pair, Setup, basic_auth, bench_number as number, percentile};
 
 fn main() {
     let writes = number("--writes", 2000);
@@ -19,10 +18,7 @@ fn main() {
     let mut pair = Pair::loopback(Setup::default());
     pair.start();
     let url = pair.nodes[0].url();
-    let auth = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
-    );
+    let auth = basic_auth();
     pair.wait_until(Duration::from_secs(10), "replication in sync", |p| {
         p.nodes[0]
             .status()

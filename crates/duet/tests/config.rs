@@ -6,58 +6,7 @@ mod harness;
 
 use std::time::Duration;
 
-use base64::Engine as _;
-use harness::{PASSWORD, Pair, Setup, USER, fast_params, serving};
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(15)))
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
-fn auth() -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
-    )
-}
-
-fn put(
-    pair: &Pair,
-    node: usize,
-    path: &str,
-    class: &str,
-    attrs: serde_json::Value,
-) -> (u16, String) {
-    let mut r = agent()
-        .put(&format!("{}/api/config", pair.nodes[node].url()))
-        .header("authorization", &auth())
-        .send_json(serde_json::json!({"path": path, "class": class, "attributes": attrs}))
-        .unwrap();
-    (
-        r.status().as_u16(),
-        r.body_mut().read_to_string().unwrap_or_default(),
-    )
-}
-
-fn get(pair: &Pair, node: usize, path: &str) -> Option<serde_json::Value> {
-    let mut r = agent()
-        .get(&format!("{}/api/config", pair.nodes[node].url()))
-        .query("path", path)
-        .call()
-        .ok()?;
-    (r.status().as_u16() == 200)
-        .then(|| r.body_mut().read_json().ok())
-        .flatten()
-}
-
-fn attribute(pair: &Pair, node: usize, path: &str, name: &str) -> Option<String> {
-    get(pair, node, path)?["object"]["attributes"][name]
-        .as_str()
-        .map(str::to_string)
-}
+use harness::{Pair, Setup, USER, fast_params, serving};
 
 /// Starts b again and waits until it has resynchronised and is in sync.
 fn restart_backup_and_wait_in_sync(pair: &mut Pair) {
@@ -81,52 +30,54 @@ fn configuration_changes_replicate_and_survive_the_backup_being_away_and_a_switc
     });
     pair.start();
     // A change on the active node reaches the backup.
-    let (code, body) = put(
-        &pair,
+    let (code, body) = pair.config_put(
         0,
         "/config/Users/alice",
         "User",
         serde_json::json!({"Extension": "100"}),
+        None,
     );
     assert_eq!(code, 200, "{body}");
     pair.wait_until(Duration::from_secs(5), "alice on b", |p| {
-        attribute(p, 1, "/config/Users/alice", "Extension").as_deref() == Some("100")
+        p.config_attribute(1, "/config/Users/alice", "Extension")
+            .as_deref()
+            == Some("100")
     });
     // Changes are made on the active node only.
-    let (code, body) = put(&pair, 1, "/config/Users/bob", "User", serde_json::json!({}));
+    let (code, body) = pair.config_put(1, "/config/Users/bob", "User", serde_json::json!({}), None);
     assert_eq!(code, 503, "{body}");
     assert!(
         body.contains("make configuration changes on the active node, a"),
         "{body}"
     );
     // Bad changes are refused and change nothing.
-    let (code, body) = put(
-        &pair,
+    let (code, body) = pair.config_put(
         0,
         "/config/Server Parameters/Switchover TS Timeout",
         "ServerParameter",
         serde_json::json!({"value": "4"}),
+        None,
     );
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("allowed: 5-60 s"), "{body}");
-    let (code, body) = put(
-        &pair,
+    let (code, body) = pair.config_put(
         0,
         "/config/Gadgets/x",
         "Gadget",
         serde_json::json!({}),
+        None,
     );
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("unknown object class"), "{body}");
     // The backup is away while three changes are made; it catches up.
     pair.nodes[1].kill9();
     for ext in ["101", "102", "103"] {
-        let (code, body) = put(
-            &pair,
+        let (code, body) = pair.config_put(
             0,
             "/config/Users/alice",
             "User",
             serde_json::json!({"Extension": ext}),
+            None,
         );
         assert_eq!(
             code, 200,
@@ -135,7 +86,9 @@ fn configuration_changes_replicate_and_survive_the_backup_being_away_and_a_switc
     }
     pair.nodes[1].start(&[]);
     pair.wait_until(Duration::from_secs(10), "b caught up", |p| {
-        attribute(p, 1, "/config/Users/alice", "Extension").as_deref() == Some("103")
+        p.config_attribute(1, "/config/Users/alice", "Extension")
+            .as_deref()
+            == Some("103")
     });
     pair.wait_until(Duration::from_secs(5), "replication in sync", |p| {
         p.nodes[0]
@@ -143,16 +96,17 @@ fn configuration_changes_replicate_and_survive_the_backup_being_away_and_a_switc
             .is_some_and(|s| s.replication == duet_stream::Replication::InSync)
     });
     // In sync, a change is acknowledged once the backup has it.
-    let (code, _) = put(
-        &pair,
+    let (code, _) = pair.config_put(
         0,
         "/config/Workgroups/Sales",
         "Workgroup",
         serde_json::json!({"Queue": "sales"}),
+        None,
     );
     assert_eq!(code, 200);
     assert_eq!(
-        attribute(&pair, 1, "/config/Workgroups/Sales", "Queue").as_deref(),
+        pair.config_attribute(1, "/config/Workgroups/Sales", "Queue")
+            .as_deref(),
         Some("sales")
     );
     // The active node fails: the new one has everything, history included.
@@ -160,26 +114,27 @@ fn configuration_changes_replicate_and_survive_the_backup_being_away_and_a_switc
     pair.wait_until(Duration::from_secs(10), "b active", |p| {
         serving(&p.nodes[1].status())
     });
-    let view = get(&pair, 1, "/config/Users/alice").unwrap();
+    let view = pair.config_get(1, "/config/Users/alice").unwrap();
     assert_eq!(view["object"]["attributes"]["Extension"], "103");
     let history = view["history"].as_array().unwrap();
     assert_eq!(history.len(), 4, "{view}");
     assert_eq!(history[0]["who"], USER);
-    let (code, body) = put(
-        &pair,
+    let (code, body) = pair.config_put(
         1,
         "/config/Users/carol",
         "User",
         serde_json::json!({}),
+        None,
     );
     assert_eq!(code, 200, "the new active takes changes: {body}");
     // The former active rejoins as backup and receives what it missed.
     pair.nodes[0].start(&[]);
     pair.wait_until(Duration::from_secs(10), "carol on a", |p| {
-        get(p, 0, "/config/Users/carol").is_some()
+        p.config_get(0, "/config/Users/carol").is_some()
     });
     assert_eq!(
-        attribute(&pair, 0, "/config/Users/alice", "Extension").as_deref(),
+        pair.config_attribute(0, "/config/Users/alice", "Extension")
+            .as_deref(),
         Some("103")
     );
     pair.assert_invariants();
@@ -239,7 +194,7 @@ fn server_parameters_in_the_tree_take_effect_on_both_nodes_when_dynamic() {
     let mut pair = Pair::loopback(Setup::default());
     pair.start();
     let params = |node: usize| -> serde_json::Value {
-        agent()
+        harness::api_agent()
             .get(&format!("{}/api/params", pair.nodes[node].url()))
             .call()
             .unwrap()
@@ -249,12 +204,12 @@ fn server_parameters_in_the_tree_take_effect_on_both_nodes_when_dynamic() {
     };
     assert_eq!(params(1)["ts_timeout"]["seconds_ms"], 10_000);
     // Dynamic: takes effect at once, on the backup too.
-    let (code, body) = put(
-        &pair,
+    let (code, body) = pair.config_put(
         0,
         "/config/Server Parameters/Switchover TS Timeout",
         "ServerParameter",
         serde_json::json!({"value": "20"}),
+        None,
     );
     assert_eq!(code, 200, "{body}");
     pair.wait_until(Duration::from_secs(5), "20 s on both", |_| {
@@ -262,12 +217,12 @@ fn server_parameters_in_the_tree_take_effect_on_both_nodes_when_dynamic() {
             && params(1)["ts_timeout"]["seconds_ms"] == 20_000
     });
     // Not dynamic: waits for a restart, and says so.
-    let (code, _) = put(
-        &pair,
+    let (code, _) = pair.config_put(
         0,
         "/config/Server Parameters/Switchover Max Restarts",
         "ServerParameter",
         serde_json::json!({"value": "5"}),
+        None,
     );
     assert_eq!(code, 200);
     pair.wait_until(Duration::from_secs(5), "the restart note on b", |p| {
@@ -301,12 +256,13 @@ fn upgrade_states_replicate_only_what_appendix_c_allows() {
         });
         pair.start();
         for path in kept.iter().chain([&skipped]) {
-            let (code, body) = put(&pair, 0, path, "Folder", serde_json::json!({"x": "1"}));
+            let (code, body) =
+                pair.config_put(0, path, "Folder", serde_json::json!({"x": "1"}), None);
             assert_eq!(code, 200, "{body}");
         }
         for path in kept {
             pair.wait_until(Duration::from_secs(5), &format!("{path} on b"), |p| {
-                get(p, 1, path).is_some()
+                p.config_get(1, path).is_some()
             });
         }
         // Once b is at a's position, the skipped change was passed over.
@@ -315,7 +271,7 @@ fn upgrade_states_replicate_only_what_appendix_c_allows() {
             p.nodes[1].status().unwrap().config_applied == a.config_applied
         });
         assert!(
-            get(&pair, 1, skipped).is_none(),
+            pair.config_get(1, skipped).is_none(),
             "{backup_release}: {skipped} replicated"
         );
         assert!(!pair.nodes[1].status().unwrap().automatic);
@@ -332,12 +288,12 @@ fn a_backup_too_far_behind_resynchronises_by_digests() {
     pair.nodes[1].kill9();
     // More changes than a returning backup is sent to catch up (200).
     for i in 0..250 {
-        let (code, body) = put(
-            &pair,
+        let (code, body) = pair.config_put(
             0,
             &format!("/config/Users/u{i}"),
             "User",
             serde_json::json!({"i": i.to_string()}),
+            None,
         );
         assert_eq!(code, 200, "{body}");
     }
@@ -353,7 +309,8 @@ fn a_backup_too_far_behind_resynchronises_by_digests() {
     let started = log.rfind("Start-up complete").expect("start-up completed");
     assert!(started > synced, "{log}");
     assert_eq!(
-        attribute(&pair, 1, "/config/Users/u249", "i").as_deref(),
+        pair.config_attribute(1, "/config/Users/u249", "i")
+            .as_deref(),
         Some("249")
     );
     pair.assert_invariants();
@@ -375,12 +332,13 @@ fn a_resync_brings_the_history_compressed_and_it_survives_a_switchover() {
         "/config/Users/u249",
     ];
     let history = |pair: &Pair, node: usize, path: &str| {
-        get(pair, node, path).map(|view| view["history"].clone())
+        pair.config_get(node, path)
+            .map(|view| view["history"].clone())
     };
     // History made while b was in sync, then while it was away: more
     // changes than a returning backup is sent to catch up, so it resyncs.
     let change = |pair: &Pair, path: &str, value: String| {
-        let (code, body) = put(pair, 0, path, "User", serde_json::json!({"v": value}));
+        let (code, body) = pair.config_put(0, path, "User", serde_json::json!({"v": value}), None);
         assert_eq!(code, 200, "{body}");
     };
     change(&pair, watched[0], "before".into());
@@ -426,24 +384,23 @@ fn a_clients_retry_after_a_switchover_is_answered_not_applied_again() {
     });
     pair.start();
     let put_with = |pair: &Pair, node: usize, client: &str, ext: &str| -> serde_json::Value {
-        let mut r = agent()
-            .put(&format!("{}/api/config", pair.nodes[node].url()))
-            .header("authorization", &auth())
-            .send_json(serde_json::json!({
-                "path": "/config/Users/gina", "class": "User",
-                "attributes": {"Extension": ext}, "client_id": client,
-            }))
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200);
-        r.body_mut().read_json().unwrap()
+        let (code, body) = pair.config_put(
+            node,
+            "/config/Users/gina",
+            "User",
+            serde_json::json!({"Extension": ext}),
+            Some(client),
+        );
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
     };
     let first = put_with(&pair, 0, "client-7", "100");
-    let (code, _) = put(
-        &pair,
+    let (code, _) = pair.config_put(
         0,
         "/config/Users/gina",
         "User",
         serde_json::json!({"Extension": "200"}),
+        None,
     );
     assert_eq!(code, 200);
     pair.nodes[0].kill9();
@@ -457,20 +414,14 @@ fn a_clients_retry_after_a_switchover_is_answered_not_applied_again() {
         "answered with the first change's number"
     );
     assert_eq!(
-        attribute(&pair, 1, "/config/Users/gina", "Extension").as_deref(),
+        pair.config_attribute(1, "/config/Users/gina", "Extension")
+            .as_deref(),
         Some("200")
     );
     // A retried removal is answered too, not refused as missing.
     let remove = |pair: &Pair| {
-        agent()
-            .delete(&format!("{}/api/config", pair.nodes[1].url()))
-            .query("path", "/config/Users/gina")
-            .query("client_id", "client-8")
-            .header("authorization", &auth())
-            .call()
-            .unwrap()
-            .status()
-            .as_u16()
+        pair.config_remove(1, "/config/Users/gina", Some("client-8"))
+            .0
     };
     assert_eq!(remove(&pair), 200);
     assert_eq!(remove(&pair), 200);
@@ -484,19 +435,19 @@ fn a_backup_leaving_an_upgrade_state_is_made_whole_again() {
     });
     pair.start();
     // Upgrade Higher passes over the phones (Appendix C opt-out).
-    let (code, body) = put(
-        &pair,
+    let (code, body) = pair.config_put(
         0,
         "/config/Phones/p1",
         "Folder",
         serde_json::json!({"x": "1"}),
+        None,
     );
     assert_eq!(code, 200, "{body}");
     let a = pair.nodes[0].status().unwrap();
     pair.wait_until(Duration::from_secs(5), "same position", |p| {
         p.nodes[1].status().unwrap().config_applied == a.config_applied
     });
-    assert!(get(&pair, 1, "/config/Phones/p1").is_none());
+    assert!(pair.config_get(1, "/config/Phones/p1").is_none());
 
     // b is brought to a's release: the same position no longer means the
     // same tree, so b asks for a full resynchronisation and gets p1.
@@ -510,7 +461,7 @@ fn a_backup_leaving_an_upgrade_state_is_made_whole_again() {
     .unwrap();
     pair.nodes[1].start(&[]);
     pair.wait_until(Duration::from_secs(20), "p1 on b", |p| {
-        get(p, 1, "/config/Phones/p1").is_some()
+        p.config_get(1, "/config/Phones/p1").is_some()
     });
     assert!(pair.nodes[1].status().unwrap().automatic);
     pair.assert_invariants();

@@ -49,15 +49,7 @@ impl Run {
         let value = format!("v{}", self.rng.random::<u32>());
         let client = format!("client-{}", self.model.next_client);
         self.model.next_client += 1;
-        let (code, body) = self.pair.config_put(
-            self.active,
-            &path,
-            "User",
-            serde_json::json!({ "v": value }),
-            Some(&client),
-        );
-        assert_eq!(code, 200, "{path}: {body}");
-        let seq = seq_of(&body);
+        let seq = self.put(&client, &path, &value);
         self.model.values.insert(path.clone(), Some(value.clone()));
         self.model.acknowledged.push((client, path, value, seq));
     }
@@ -89,15 +81,25 @@ impl Run {
         }
         let pick = self.rng.random_range(0..self.model.acknowledged.len());
         let (client, path, value, seq) = self.model.acknowledged[pick].clone();
+        assert_eq!(
+            self.put(&client, &path, &value),
+            seq,
+            "retry of {client} applied again"
+        );
+    }
+
+    /// Sets `path` to `value` on the active node; returns the change's seq.
+    fn put(&self, client: &str, path: &str, value: &str) -> u64 {
         let (code, body) = self.pair.config_put(
             self.active,
-            &path,
+            path,
             "User",
             serde_json::json!({ "v": value }),
-            Some(&client),
+            Some(client),
         );
-        assert_eq!(code, 200, "retry of {client}: {body}");
-        assert_eq!(seq_of(&body), seq, "retry of {client} applied again");
+        assert_eq!(code, 200, "{client} setting {path}: {body}");
+        let answer: serde_json::Value = serde_json::from_str(&body).expect("a JSON answer");
+        answer["seq"].as_u64().expect("the change's seq")
     }
 
     fn changes(&mut self, count: usize) {
@@ -163,11 +165,6 @@ impl Run {
         self.check_values(active);
         self.check_values(backup);
     }
-}
-
-fn seq_of(body: &str) -> u64 {
-    let answer: serde_json::Value = serde_json::from_str(body).expect("a JSON answer");
-    answer["seq"].as_u64().expect("the change's seq")
 }
 
 fn seeds() -> Vec<u64> {

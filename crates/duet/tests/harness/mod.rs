@@ -137,7 +137,6 @@ impl Node {
         body: serde_json::Value,
         credentials: Option<(&str, &str)>,
     ) -> (u16, String) {
-        use base64::Engine as _;
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(5)))
             .http_status_as_error(false)
@@ -145,9 +144,7 @@ impl Node {
             .into();
         let mut request = agent.post(&format!("{}{path}", self.url()));
         if let Some((user, password)) = credentials {
-            let token =
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-            request = request.header("authorization", &format!("Basic {token}"));
+            request = request.header("authorization", &basic_auth_for(user, password));
         }
         let mut response = request.send_json(body).expect("HTTP request");
         let code = response.status().as_u16();
@@ -528,7 +525,7 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-fn api_agent() -> ureq::Agent {
+pub fn api_agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(15)))
         .http_status_as_error(false)
@@ -537,8 +534,12 @@ fn api_agent() -> ureq::Agent {
 }
 
 pub fn basic_auth() -> String {
+    basic_auth_for(USER, PASSWORD)
+}
+
+pub fn basic_auth_for(user: &str, password: &str) -> String {
     use base64::Engine as _;
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     format!("Basic {token}")
 }
 
