@@ -16,7 +16,9 @@ use duet_switchover::{Conn, Record, State};
 use serde::{Deserialize, Serialize};
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
-pub const PROTOCOL_VERSION: u16 = 1;
+/// 2: mirror roots named by directory, the file monitor's watch and health
+/// check, history in a resync, compressed sync requests and answers.
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Frames larger than this are refused; large payloads are chunked.
 pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
 
@@ -111,8 +113,16 @@ pub enum Body {
         upto: (u64, u64),
         root: u128,
     },
-    SyncRequest(Request),
-    SyncAnswer(Answer),
+    /// A resynchronisation request; the answer carries its `id`, so an
+    /// answer to a request given up on is never taken for a later one.
+    SyncRequest {
+        id: u64,
+        request: Request,
+    },
+    SyncAnswer {
+        id: u64,
+        answer: Answer,
+    },
     /// The backup asks for the files of the mirror root named `root` (its
     /// directory as the parameters give it), after `after`.
     MirrorList {

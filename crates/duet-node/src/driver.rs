@@ -295,6 +295,10 @@ impl Driver {
                 _ = sleep_until(deadline) => self.apply(Event::Tick),
                 _ = replication_ticks.tick() => {
                     self.replication.tick(&self.shared, unix_ms());
+                    let timeout_ms = self.engine.params().ds_request_timeout_ms;
+                    if let Some(hello) = self.replication.resync_overdue(&self.shared, unix_ms(), timeout_ms) {
+                        self.send(Conn::Main, hello);
+                    }
                     if self.startup_deadline.is_some_and(|d| Instant::now() >= d) {
                         self.startup_done("the initial synchronisation did not complete within Switchover DS Request Timeout; continuing");
                     }
@@ -492,13 +496,13 @@ impl Driver {
                 .replication
                 .backup_hello(&self.shared, applied, full_resync, tx, link),
             DriverMsg::StreamAck(seq) => self.replication.backup_ack(&self.shared, seq),
-            DriverMsg::SyncRequest { request, tx } => {
+            DriverMsg::SyncRequest { id, request, tx } => {
                 let compress = self.engine.params().ds_request_compression;
                 if let Some(answer) = self
                     .replication
                     .sync_answer(&self.shared, request, compress)
                 {
-                    let _ = tx.try_send(self.shared.envelope(Body::SyncAnswer(answer)));
+                    let _ = tx.try_send(self.shared.envelope(Body::SyncAnswer { id, answer }));
                 }
             }
             DriverMsg::BackupGone(link) => self.replication.backup_gone(&self.shared, link),
@@ -511,15 +515,23 @@ impl Driver {
             DriverMsg::ResyncStart { upto, root } => {
                 let scope = self.replication_scope();
                 let compress = self.engine.params().ds_request_compression;
-                let body = self
-                    .replication
-                    .resync_start(&self.shared, upto, root, scope, compress);
+                let body = self.replication.resync_start(
+                    &self.shared,
+                    upto,
+                    root,
+                    scope,
+                    compress,
+                    unix_ms(),
+                );
                 self.send(Conn::Main, body);
             }
             DriverMsg::CaughtUp => self.startup_done("the initial synchronisation is complete"),
             DriverMsg::MirrorFirstPass { missing } => self.mirror_first_pass(missing),
-            DriverMsg::SyncAnswer(answer) => {
-                if let Some(body) = self.replication.resync_answer(&self.shared, answer) {
+            DriverMsg::SyncAnswer { id, answer } => {
+                if let Some(body) =
+                    self.replication
+                        .resync_answer(&self.shared, id, answer, unix_ms())
+                {
                     self.send(Conn::Main, body);
                 }
             }

@@ -4,6 +4,7 @@
 //! node's epoch in `x-duet-epoch`.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -398,6 +399,9 @@ async fn config_delete(
 
 /// The fault-injection name of the file monitor.
 const FILE_MONITOR: &str = "file-monitor";
+/// The fault-injection name of the active node's answers to the backup's
+/// configuration sync requests.
+const CONFIG_SYNC: &str = "config-sync";
 
 #[derive(Deserialize)]
 struct FaultRequest {
@@ -419,15 +423,20 @@ async fn fault(
     if let Err(refusal) = authenticate(&shared, &headers, "fault injection") {
         return refusal.into_response();
     }
-    let injected = if request.module == FILE_MONITOR {
-        request.fault != ModuleFault::Crash
-            && shared
-                .file_monitor
-                .control
-                .try_send(crate::file_monitor::MonitorMsg::Fault(request.fault))
-                .is_ok()
-    } else {
-        shared.supervisor.inject(&request.module, request.fault)
+    let injected = match (request.module.as_str(), request.fault) {
+        (FILE_MONITOR | CONFIG_SYNC, ModuleFault::Crash) => false,
+        (FILE_MONITOR, fault) => shared
+            .file_monitor
+            .control
+            .try_send(crate::file_monitor::MonitorMsg::Fault(fault))
+            .is_ok(),
+        (CONFIG_SYNC, fault) => {
+            shared
+                .sync_requests_held
+                .store(fault == ModuleFault::Hang, Ordering::Relaxed);
+            true
+        }
+        (module, fault) => shared.supervisor.inject(module, fault),
     };
     if injected {
         (
@@ -439,7 +448,7 @@ async fn fault(
         error(
             StatusCode::CONFLICT,
             format!(
-                "module {:?} is not running on this node (the {FILE_MONITOR} takes hang and recover only)",
+                "module {:?} is not running on this node (the {FILE_MONITOR} and {CONFIG_SYNC} take hang and recover only)",
                 request.module
             ),
         )

@@ -5,6 +5,7 @@
 //! closes that connection with a logged reason.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use duet_link::protocol::{Body, Envelope, FrameCodec};
@@ -299,7 +300,13 @@ fn answer(
                 }
             });
         }
-        Body::SyncRequest(request) => shared.to_driver(DriverMsg::SyncRequest {
+        Body::SyncRequest { .. } if shared.sync_requests_held.load(Ordering::Relaxed) => {
+            tracing::warn!(
+                "fault injection: a configuration sync request from {peer} is not answered"
+            );
+        }
+        Body::SyncRequest { id, request } => shared.to_driver(DriverMsg::SyncRequest {
+            id,
             request,
             tx: tx.clone(),
         }),
@@ -403,8 +410,8 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
                 shared.to_driver(DriverMsg::ResyncStart { upto, root });
                 continue;
             }
-            Body::SyncAnswer(answer) => {
-                shared.to_driver(DriverMsg::SyncAnswer(answer));
+            Body::SyncAnswer { id, answer } => {
+                shared.to_driver(DriverMsg::SyncAnswer { id, answer });
                 continue;
             }
             Body::CaughtUp => {

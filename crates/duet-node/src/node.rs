@@ -131,6 +131,7 @@ pub async fn run_with_prober(
         mirror_healthy: AtomicBool::new(true),
         mirror_progress: std::sync::Mutex::new(String::new()),
         file_monitor_healthy: AtomicBool::new(true),
+        sync_requests_held: AtomicBool::new(false),
         boot,
     });
     tracing::info!(

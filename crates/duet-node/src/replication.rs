@@ -30,6 +30,15 @@ pub const SERVER_PARAMETERS: &str = "/config/Server Parameters";
 /// or why it was refused.
 pub type WriteReply = oneshot::Sender<Result<u64, String>>;
 
+/// A resynchronisation under way on the backup, and its request waiting
+/// for an answer.
+struct ResyncRun {
+    session: Resync,
+    upto: (u64, u64),
+    request_id: u64,
+    asked_at_unix_ms: u64,
+}
+
 pub struct Replicator {
     tree: Tree,
     store: Store,
@@ -38,7 +47,9 @@ pub struct Replicator {
     /// On the active node: the backup's main connection and its number.
     backup: Option<(u64, mpsc::Sender<Envelope>)>,
     pending: BTreeMap<ClientId, WriteReply>,
-    resync: Option<(Resync, (u64, u64))>,
+    resync: Option<ResyncRun>,
+    /// The id of the last resynchronisation request sent.
+    last_request_id: u64,
     state: Replication,
     /// What this node keeps when backup (less in an Upgrade state).
     scope: Scope,
@@ -61,6 +72,7 @@ impl Replicator {
             backup: None,
             pending: BTreeMap::new(),
             resync: None,
+            last_request_id: 0,
             state: Replication::Alone,
             scope: Scope::Full,
             filtered,
@@ -392,6 +404,7 @@ impl Replicator {
         root: u128,
         scope: Scope,
         compress: bool,
+        now_unix_ms: u64,
     ) -> Body {
         shared.log_event(
             Level::Info,
@@ -418,12 +431,58 @@ impl Replicator {
         }
         let (session, request) = Resync::start(&self.tree, root, upto, scope, compress);
         match request {
-            Some(request) => {
-                self.resync = Some((session, upto));
-                Body::SyncRequest(request)
-            }
+            Some(request) => self.ask(session, upto, request, now_unix_ms),
             None => self.resync_done(shared, session, upto),
         }
+    }
+
+    /// Sends the resynchronisation's next request, under a new id.
+    fn ask(
+        &mut self,
+        session: Resync,
+        upto: (u64, u64),
+        request: Request,
+        now_unix_ms: u64,
+    ) -> Body {
+        self.last_request_id += 1;
+        self.resync = Some(ResyncRun {
+            session,
+            upto,
+            request_id: self.last_request_id,
+            asked_at_unix_ms: now_unix_ms,
+        });
+        Body::SyncRequest {
+            id: self.last_request_id,
+            request,
+        }
+    }
+
+    /// The seed's Switchover DS Request Timeout: a resynchronisation request
+    /// not answered in time is given up on, and the backup asks to be
+    /// resynchronised again (by digests, so what was already copied is not
+    /// sent again). Returns the hello to send.
+    pub fn resync_overdue(
+        &mut self,
+        shared: &Shared,
+        now_unix_ms: u64,
+        timeout_ms: u64,
+    ) -> Option<Body> {
+        let run = self.resync.as_ref()?;
+        if now_unix_ms.saturating_sub(run.asked_at_unix_ms) < timeout_ms {
+            return None;
+        }
+        shared.log_event(
+            Level::Warning,
+            format!(
+                "A configuration sync request to the active node was not answered within Switchover DS Request Timeout ({} s); resynchronising again",
+                timeout_ms / 1_000
+            ),
+        );
+        self.hello();
+        Some(Body::StreamHello {
+            applied: self.tree.last_applied(),
+            full_resync: true,
+        })
     }
 
     fn store_installed(&self, shared: &Shared, installed: &Installed) {
@@ -438,8 +497,20 @@ impl Replicator {
         }
     }
 
-    pub fn resync_answer(&mut self, shared: &Shared, answer: Answer) -> Option<Body> {
-        let (mut session, upto) = self.resync.take()?;
+    pub fn resync_answer(
+        &mut self,
+        shared: &Shared,
+        id: u64,
+        answer: Answer,
+        now_unix_ms: u64,
+    ) -> Option<Body> {
+        // An answer to a request given up on is not this request's.
+        if self.resync.as_ref()?.request_id != id {
+            return None;
+        }
+        let ResyncRun {
+            mut session, upto, ..
+        } = self.resync.take()?;
         let next = session.on_answer(&mut self.tree, answer);
         let installed = std::mem::take(&mut session.installed);
         self.store_installed(shared, &installed);
@@ -456,10 +527,7 @@ impl Replicator {
             }
         };
         match next {
-            Some(request) => {
-                self.resync = Some((session, upto));
-                Some(Body::SyncRequest(request))
-            }
+            Some(request) => Some(self.ask(session, upto, request, now_unix_ms)),
             None => Some(self.resync_done(shared, session, upto)),
         }
     }

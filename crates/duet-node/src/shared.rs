@@ -112,6 +112,7 @@ pub enum DriverMsg {
     },
     StreamAck(u64),
     SyncRequest {
+        id: u64,
         request: Request,
         tx: mpsc::Sender<Envelope>,
     },
@@ -123,7 +124,10 @@ pub enum DriverMsg {
         upto: (u64, u64),
         root: u128,
     },
-    SyncAnswer(Answer),
+    SyncAnswer {
+        id: u64,
+        answer: Answer,
+    },
     /// The active node says this backup has every change.
     CaughtUp,
     /// The backup's first mirror pass ended; `missing` names the roots it
@@ -181,6 +185,8 @@ pub struct Shared {
     pub mirror_progress: std::sync::Mutex<String>,
     /// The active node's file monitor answers its health checks.
     pub file_monitor_healthy: std::sync::atomic::AtomicBool,
+    /// Fault injection: configuration sync requests go unanswered.
+    pub sync_requests_held: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {

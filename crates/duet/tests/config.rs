@@ -466,3 +466,55 @@ fn a_backup_leaving_an_upgrade_state_is_made_whole_again() {
     assert!(pair.nodes[1].status().unwrap().automatic);
     pair.assert_invariants();
 }
+
+#[test]
+fn an_unanswered_sync_request_is_given_up_after_the_ds_request_timeout_and_asked_again() {
+    // The seed: Switchover DS Request Timeout bounds "DS requests that are
+    // sent by the backup server to the primary server ... during either the
+    // initial startup of the backup server or the resynchronization".
+    let mut pair = Pair::loopback(Setup {
+        params: format!(
+            "{}\"Switchover DS Request Timeout\" = \"1\"\n",
+            fast_params()
+        ),
+        ..Setup::default()
+    });
+    pair.start();
+    pair.nodes[1].kill9();
+    for i in 0..220 {
+        let path = format!("/config/Users/u{i}");
+        let (code, body) = pair.config_put(
+            0,
+            &path,
+            "User",
+            serde_json::json!({"i": i.to_string()}),
+            None,
+        );
+        assert_eq!(code, 200, "{body}");
+    }
+    pair.nodes[0].fault("config-sync", "hang");
+    pair.nodes[1].start(&[]);
+    pair.wait_until(Duration::from_secs(15), "b giving up on a request", |p| {
+        p.nodes[1].log().contains(
+            "was not answered within Switchover DS Request Timeout (1 s); resynchronising again",
+        )
+    });
+    let a = pair.nodes[0].status().unwrap();
+    assert_ne!(
+        pair.nodes[1].status().unwrap().config_applied,
+        a.config_applied
+    );
+
+    pair.nodes[0].fault("config-sync", "recover");
+    pair.wait_until(Duration::from_secs(15), "b in sync", |p| {
+        let (a, b) = (p.nodes[0].status(), p.nodes[1].status());
+        matches!((a, b), (Some(a), Some(b)) if a.replication == duet_stream::Replication::InSync
+            && b.config_applied == a.config_applied && b.config_digest == a.config_digest)
+    });
+    assert_eq!(
+        pair.config_attribute(1, "/config/Users/u219", "i")
+            .as_deref(),
+        Some("219")
+    );
+    pair.assert_invariants();
+}
