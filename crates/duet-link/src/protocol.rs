@@ -124,8 +124,11 @@ pub enum Body {
         answer: Answer,
     },
     /// The backup asks for the files of the mirror root named `root` (its
-    /// directory as the parameters give it), after `after`.
+    /// directory as the parameters give it), after `after`. Every mirror
+    /// request carries an `id` its answer repeats, so a late answer to a
+    /// request given up on is never taken for another.
     MirrorList {
+        id: u64,
         root: String,
         after: Option<RelPath>,
     },
@@ -134,6 +137,7 @@ pub enum Body {
     /// `generation` is the file monitor's count for the root when the scan
     /// began, so a change during the scan is seen again.
     MirrorListing {
+        id: u64,
         root: String,
         generation: u64,
         files: Vec<FileMeta>,
@@ -142,6 +146,7 @@ pub enum Body {
     },
     /// The backup asks for a file's bytes from `offset`.
     MirrorFetch {
+        id: u64,
         root: String,
         path: RelPath,
         offset: u64,
@@ -149,6 +154,7 @@ pub enum Body {
     /// Up to one chunk of a file; an empty chunk at the file's end, or
     /// `error` when it cannot be read.
     MirrorChunk {
+        id: u64,
         root: String,
         path: RelPath,
         offset: u64,
@@ -159,11 +165,13 @@ pub enum Body {
     /// as soon as a root's generation differs from `known`, or after
     /// `hold_ms` with nothing changed.
     MirrorWatch {
+        id: u64,
         known: BTreeMap<String, u64>,
         hold_ms: u64,
     },
     /// The file monitor's generation of every mirror root.
     MirrorChanged {
+        id: u64,
         generations: BTreeMap<String, u64>,
     },
     /// The backup's health check of the active node's file monitor (the

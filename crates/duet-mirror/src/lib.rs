@@ -78,6 +78,11 @@ impl RelPath {
         Ok(RelPath(segments))
     }
 
+    /// How many names the path has (1: a file directly in the root).
+    pub fn depth(&self) -> usize {
+        self.0.len()
+    }
+
     /// Whether this path lies under `prefix` (or is it).
     pub fn starts_with(&self, prefix: &RelPath) -> bool {
         self.0.starts_with(&prefix.0)

@@ -64,6 +64,8 @@ pub struct Driver {
     /// While starting as backup: when start-up fails if the mirrored
     /// directories are not all copied (the seed's maximum start-up time).
     startup_mirror_deadline: Option<Instant>,
+    /// Starting as backup: the first mirror pass is part of start-up.
+    startup_mirror_wanted: bool,
     /// Why start-up failed; the node then stops.
     startup_failure: Option<String>,
     /// The backup's mirror of the active node's directories, and its
@@ -131,6 +133,7 @@ impl Driver {
             params_warnings: Vec::new(),
             startup_deadline: None,
             startup_mirror_deadline: None,
+            startup_mirror_wanted: false,
             startup_failure: None,
             mirror: Vec::new(),
         }
@@ -197,7 +200,7 @@ impl Driver {
             .map(|p| p.clone())
             .unwrap_or_default();
         let why = format!(
-            "the mirrored directories were not all copied from {} within Duet Startup Mirror Timeout ({limit_s} s); {progress}. The files copied so far are kept, so the next start goes on from there; raise Duet Startup Mirror Timeout, or move large directories from InitialMirrorDir to CustomMirrorDir",
+            "the mirrored directories were not all copied from {} within Duet Startup Mirror Timeout ({limit_s} s); {progress}. The files copied so far are kept, so the next start goes on from there; raise Duet Startup Mirror Timeout, or leave rarely needed large directories out of the mirrored ones",
             self.shared.boot.peer().name
         );
         self.record(Record {
@@ -597,10 +600,9 @@ impl Driver {
                 let params = self.engine.params();
                 let limit = Duration::from_millis(params.ds_request_timeout_ms);
                 self.startup_deadline = Some(Instant::now() + limit);
-                if self.engine.status().starting {
-                    let limit = Duration::from_millis(params.startup_mirror_timeout_ms);
-                    self.startup_mirror_deadline = Some(Instant::now() + limit);
-                }
+                // The mirror's share of start-up is timed from the main
+                // link's coming up (there is nothing to copy before).
+                self.startup_mirror_wanted = self.engine.status().starting;
             }
             Command::BecomePrimary(activation) => self.become_active(activation),
             Command::StopServing => {
@@ -669,6 +671,11 @@ impl Driver {
         for old in self.mirror.drain(..) {
             old.abort();
         }
+        let starting = std::mem::take(&mut self.startup_mirror_wanted);
+        if starting && self.startup_deadline.is_some() {
+            let limit = Duration::from_millis(self.engine.params().startup_mirror_timeout_ms);
+            self.startup_mirror_deadline = Some(Instant::now() + limit);
+        }
         let (answers_tx, answers) = mpsc::channel(64);
         if let Ok(mut slot) = self.shared.mirror_answers.lock() {
             *slot = Some(answers_tx);
@@ -716,6 +723,7 @@ impl Driver {
     fn become_active(&mut self, activation: Activation) {
         // An active node does not wait for a copy from anyone.
         self.startup_mirror_deadline = None;
+        self.startup_mirror_wanted = false;
         let server = self.shared.boot.server_id();
         let Some(epoch) = next_epoch(self.epoch.max(self.max_seen), server) else {
             self.note("The epochs are exhausted: not serving; remove the epoch files of both nodes to start over".into());

@@ -63,16 +63,29 @@ pub fn channel() -> (FileMonitor, FileMonitorHandle) {
     )
 }
 
-/// One watched root: its directory and whether the watch is in place.
+/// One watched root: its directory, and the directory the watch is on
+/// (device and inode) once it is in place.
 struct Watched {
     dir: PathBuf,
     recursive: bool,
-    placed: bool,
+    placed_on: Option<(u64, u64)>,
+}
+
+/// The device and inode of a directory: a directory moved away and another
+/// put in its place is another directory, and needs a watch of its own.
+fn identity(dir: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir)
+        .ok()
+        .filter(|m| m.is_dir())
+        .map(|m| (m.dev(), m.ino()))
 }
 
 impl FileMonitor {
     pub async fn run(mut self, shared: Arc<Shared>) {
         let (notes_tx, mut notes) = mpsc::channel(NOTIFICATION_QUEUE_MAX);
+        // Held here too, so the channel stays open without a watcher.
+        let _open = notes_tx.clone();
         let lapsed = Arc::new(AtomicBool::new(false));
         let flag = lapsed.clone();
         let watcher = notify::recommended_watcher(move |note: notify::Result<notify::Event>| {
@@ -131,7 +144,7 @@ impl FileMonitor {
                     }
                 },
             }
-            if lapsed.swap(false, Ordering::Relaxed) {
+            if !hung && lapsed.swap(false, Ordering::Relaxed) {
                 let all = self.generations.borrow().keys().cloned().collect();
                 self.bump(&mut counter, all);
                 if watcher.is_some()
@@ -203,7 +216,7 @@ fn reconcile_watches(
             r.continuous && r.name == *name && r.dir == w.dir && r.recursive == w.recursive
         });
         if !keep
-            && w.placed
+            && w.placed_on.is_some()
             && let Some(watcher) = watcher.as_deref_mut()
         {
             let _ = watcher.unwatch(&w.dir);
@@ -214,15 +227,19 @@ fn reconcile_watches(
         let w = watched.entry(root.name.clone()).or_insert_with(|| Watched {
             dir: root.dir.clone(),
             recursive: root.recursive,
-            placed: false,
+            placed_on: None,
         });
-        if w.placed && !w.dir.is_dir() {
-            // The directory went away; its watch went with it.
-            w.placed = false;
+        let now = identity(&w.dir);
+        if w.placed_on.is_some() && w.placed_on != now {
+            // Gone, or another directory in its place: the watch is stale.
+            if let Some(watcher) = watcher.as_deref_mut() {
+                let _ = watcher.unwatch(&w.dir);
+            }
+            w.placed_on = None;
             changed.push(root.name.clone());
         }
-        if !w.placed
-            && w.dir.is_dir()
+        if w.placed_on.is_none()
+            && now.is_some()
             && let Some(watcher) = watcher.as_deref_mut()
         {
             let mode = if w.recursive {
@@ -231,9 +248,11 @@ fn reconcile_watches(
                 RecursiveMode::NonRecursive
             };
             if watcher.watch(&w.dir, mode).is_ok() {
-                w.placed = true;
-                changed.push(root.name.clone());
+                w.placed_on = now;
             }
+            // Placed: compare what it holds now; not placed (out of
+            // watches): compare at every round instead.
+            changed.push(root.name.clone());
         }
     }
     changed

@@ -271,24 +271,29 @@ fn answer(
             link,
         }),
         Body::StreamAck { seq } => shared.to_driver(DriverMsg::StreamAck(seq)),
-        Body::MirrorList { root, after } => {
+        Body::MirrorList { id, root, after } => {
             let (shared, tx) = (shared.clone(), tx.clone());
             tokio::spawn(async move {
-                let body = crate::mirror::list(shared.clone(), root, after).await;
+                let body = crate::mirror::list(shared.clone(), id, root, after).await;
                 let _ = tx.send(shared.envelope(body)).await;
             });
         }
-        Body::MirrorFetch { root, path, offset } => {
+        Body::MirrorFetch {
+            id,
+            root,
+            path,
+            offset,
+        } => {
             let (shared, tx) = (shared.clone(), tx.clone());
             tokio::spawn(async move {
-                let body = crate::mirror::fetch(shared.clone(), root, path, offset).await;
+                let body = crate::mirror::fetch(shared.clone(), id, root, path, offset).await;
                 let _ = tx.send(shared.envelope(body)).await;
             });
         }
-        Body::MirrorWatch { known, hold_ms } => {
+        Body::MirrorWatch { id, known, hold_ms } => {
             let (shared, tx) = (shared.clone(), tx.clone());
             tokio::spawn(async move {
-                let body = crate::mirror::watch(shared.clone(), known, hold_ms).await;
+                let body = crate::mirror::watch(shared.clone(), id, known, hold_ms).await;
                 let _ = tx.send(shared.envelope(body)).await;
             });
         }

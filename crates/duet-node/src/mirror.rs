@@ -51,7 +51,10 @@ pub struct Root {
 impl Root {
     /// Whether this root's copy includes `path`.
     fn admits(&self, path: &RelPath) -> bool {
-        !excepted(path, &self.exceptions) && !self.excluded.iter().any(|e| path.starts_with(e))
+        // The active node may serve a root recursively for another scope.
+        (self.recursive || path.depth() == 1)
+            && !excepted(path, &self.exceptions)
+            && !self.excluded.iter().any(|e| path.starts_with(e))
     }
 }
 
@@ -152,6 +155,9 @@ pub fn roots(params: &ServerParams, data_dir: &Path, scope: FileScope) -> Vec<Ro
         add(&d.path, d.recursive, false, exceptions);
     }
     if scope == FileScope::UpgradeHigher {
+        // Handler files are not replicated, wherever CustomMirrorDir names them.
+        let handlers = resolve("Handlers");
+        out.retain(|r| !r.dir.starts_with(&handlers));
         exclude(&mut out, &params.upgrade_higher_file_exclusions, &resolve);
     }
     out
@@ -185,8 +191,9 @@ fn served_root(shared: &Shared, name: &str) -> Result<Root, String> {
 }
 
 /// The active node's answer to a listing request.
-pub async fn list(shared: Arc<Shared>, root: String, after: Option<RelPath>) -> Body {
+pub async fn list(shared: Arc<Shared>, id: u64, root: String, after: Option<RelPath>) -> Body {
     let refused = |root: String, error: String| Body::MirrorListing {
+        id,
         root,
         generation: 0,
         files: Vec::new(),
@@ -235,6 +242,7 @@ pub async fn list(shared: Arc<Shared>, root: String, after: Option<RelPath>) -> 
         .collect();
     let more = page.len() > LISTING_PAGE;
     Body::MirrorListing {
+        id,
         root,
         generation,
         files: page.into_iter().take(LISTING_PAGE).collect(),
@@ -244,7 +252,7 @@ pub async fn list(shared: Arc<Shared>, root: String, after: Option<RelPath>) -> 
 }
 
 /// The active node's answer to a fetch request.
-pub async fn fetch(shared: Arc<Shared>, root: String, path: RelPath, offset: u64) -> Body {
+pub async fn fetch(shared: Arc<Shared>, id: u64, root: String, path: RelPath, offset: u64) -> Body {
     let dir = served_root(&shared, &root).map(|r| r.dir);
     let read = {
         let path = path.clone();
@@ -259,6 +267,7 @@ pub async fn fetch(shared: Arc<Shared>, root: String, path: RelPath, offset: u64
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
     Body::MirrorChunk {
+        id,
         root,
         path,
         offset,
@@ -269,7 +278,12 @@ pub async fn fetch(shared: Arc<Shared>, root: String, path: RelPath, offset: u64
 
 /// The active node's answer to a watch: as soon as a root the backup names
 /// has a generation other than the one it knows, or after `hold_ms`.
-pub async fn watch(shared: Arc<Shared>, known: BTreeMap<String, u64>, hold_ms: u64) -> Body {
+pub async fn watch(
+    shared: Arc<Shared>,
+    id: u64,
+    known: BTreeMap<String, u64>,
+    hold_ms: u64,
+) -> Body {
     let mut generations = shared.file_monitor.generations.clone();
     let differs = |gens: &crate::file_monitor::Generations| {
         known
@@ -279,7 +293,7 @@ pub async fn watch(shared: Arc<Shared>, known: BTreeMap<String, u64>, hold_ms: u
     let hold = Duration::from_millis(hold_ms.min(WATCH_HOLD_MS));
     let _ = tokio::time::timeout(hold, generations.wait_for(differs)).await;
     let generations = generations.borrow().clone();
-    Body::MirrorChanged { generations }
+    Body::MirrorChanged { id, generations }
 }
 
 /// The active node's answer to a health check: only the file monitor
@@ -306,6 +320,37 @@ fn report(shared: &Shared) {
     ));
 }
 
+/// Why a request to the active node got no answer.
+enum AskError {
+    /// The link is gone: a new connection starts a new mirror.
+    LinkGone,
+    /// Not within the wait: asked again later on the same connection.
+    NoAnswer,
+}
+
+/// Why a root was not brought up to date.
+enum SyncError {
+    /// This root only (reported in the event log).
+    Root,
+    Ask(AskError),
+}
+
+impl From<AskError> for SyncError {
+    fn from(e: AskError) -> Self {
+        SyncError::Ask(e)
+    }
+}
+
+/// The id a mirror answer repeats from its request.
+fn answer_id(body: &Body) -> Option<u64> {
+    match body {
+        Body::MirrorListing { id, .. }
+        | Body::MirrorChunk { id, .. }
+        | Body::MirrorChanged { id, .. } => Some(*id),
+        _ => None,
+    }
+}
+
 /// The backup's side: runs while the main link is up.
 pub struct BackupMirror {
     shared: Arc<Shared>,
@@ -313,6 +358,7 @@ pub struct BackupMirror {
     answers: mpsc::Receiver<Body>,
     wait: Duration,
     hashes: BTreeMap<String, HashCache>,
+    last_id: u64,
 }
 
 impl BackupMirror {
@@ -328,15 +374,42 @@ impl BackupMirror {
             answers,
             wait: Duration::from_millis(wait_ms.max(1_000)),
             hashes: Default::default(),
+            last_id: 0,
         }
     }
 
-    async fn ask(&mut self, body: Body, wait: Duration) -> Option<Body> {
-        self.tx.send(self.shared.envelope(body)).await.ok()?;
-        tokio::time::timeout(wait, self.answers.recv())
+    /// Sends a request made with a new id and waits for the answer with
+    /// that id; late answers to requests given up on are passed over.
+    async fn ask(
+        &mut self,
+        request: impl FnOnce(u64) -> Body,
+        wait: Duration,
+    ) -> Result<Body, AskError> {
+        self.last_id += 1;
+        let id = self.last_id;
+        self.tx
+            .send(self.shared.envelope(request(id)))
             .await
-            .ok()
-            .flatten()
+            .map_err(|_| AskError::LinkGone)?;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.answers.recv()).await {
+                Err(_) => return Err(AskError::NoAnswer),
+                Ok(None) => return Err(AskError::LinkGone),
+                Ok(Some(body)) if answer_id(&body) == Some(id) => return Ok(body),
+                Ok(Some(_)) => continue,
+            }
+        }
+    }
+
+    fn stopped(&self, why: &str) {
+        if self.shared.mirror_healthy.swap(false, Ordering::Relaxed) {
+            self.shared.log_event(
+                Level::Warning,
+                format!("Mirror: {why}; trying again in {} s", RETRY_MS / 1_000),
+            );
+        }
+        report(&self.shared);
     }
 
     pub async fn run(mut self) {
@@ -348,13 +421,16 @@ impl BackupMirror {
         loop {
             let now = self.shared.mirror_setup().mirrored;
             if now != roots {
-                // First pass: every root; after a parameter or state
+                // First pass: every root (the start-up-only ones until this
+                // process has copied them once); after a parameter or state
                 // change: the continuous ones.
+                let starting = first && !self.shared.startup_roots_copied.load(Ordering::Relaxed);
                 pending.extend(
                     now.iter()
-                        .filter(|r| first || r.continuous)
+                        .filter(|r| r.continuous || starting)
                         .map(|r| r.name.clone()),
                 );
+                pending.retain(|name| now.iter().any(|r| r.name == *name));
                 known.retain(|name, _| now.iter().any(|r| r.continuous && r.name == *name));
                 roots = now;
             }
@@ -363,29 +439,50 @@ impl BackupMirror {
                 .filter(|r| pending.contains(&r.name))
                 .cloned()
                 .collect();
+            let mut answered = true;
             for root in &due {
                 match self.sync_root(root).await {
-                    Some(Ok(generation)) => {
+                    Ok(generation) => {
                         pending.remove(&root.name);
                         if root.continuous {
                             known.insert(root.name.clone(), generation);
                         }
                     }
-                    Some(Err(())) => {}
-                    None => {
-                        // The link is gone (a new one starts again) or the
-                        // active node stopped answering: replication stopped.
-                        self.shared.mirror_healthy.store(false, Ordering::Relaxed);
-                        report(&self.shared);
-                        return;
+                    // Retried every RETRY_MS, not on every change.
+                    Err(SyncError::Root) => {
+                        known.remove(&root.name);
+                    }
+                    Err(SyncError::Ask(AskError::NoAnswer)) => {
+                        known.remove(&root.name);
+                        answered = false;
+                        break;
+                    }
+                    Err(SyncError::Ask(AskError::LinkGone)) => {
+                        return self.stopped("the link to the active node is down");
                     }
                 }
             }
+            if !roots
+                .iter()
+                .any(|r| !r.continuous && pending.contains(&r.name))
+            {
+                self.shared
+                    .startup_roots_copied
+                    .store(true, Ordering::Relaxed);
+            }
             if first {
                 first = false;
-                let missing: Vec<String> = pending.iter().cloned().collect();
-                self.shared
-                    .to_driver(crate::shared::DriverMsg::MirrorFirstPass { missing });
+                let missing = pending.iter().cloned().collect();
+                let _ = self
+                    .shared
+                    .driver
+                    .send(crate::shared::DriverMsg::MirrorFirstPass { missing })
+                    .await;
+            }
+            if !answered {
+                self.stopped("the active node did not answer a mirror request in time");
+                tokio::time::sleep(Duration::from_millis(RETRY_MS)).await;
+                continue;
             }
             self.shared
                 .mirror_healthy
@@ -396,43 +493,46 @@ impl BackupMirror {
             } else {
                 RETRY_MS
             };
-            let watch = Body::MirrorWatch {
-                known: known.clone(),
+            let wait = Duration::from_millis(hold_ms) + self.wait;
+            let known_now = known.clone();
+            let watch = |id| Body::MirrorWatch {
+                id,
+                known: known_now,
                 hold_ms,
             };
-            match self
-                .ask(watch, Duration::from_millis(hold_ms) + self.wait)
-                .await
-            {
-                Some(Body::MirrorChanged { generations }) => {
+            match self.ask(watch, wait).await {
+                Ok(Body::MirrorChanged { generations, .. }) => {
                     for (name, generation) in generations {
                         if known.get(&name).is_some_and(|g| *g != generation) {
                             pending.insert(name);
                         }
                     }
                 }
-                _ => {
-                    self.shared.mirror_healthy.store(false, Ordering::Relaxed);
-                    report(&self.shared);
-                    return;
+                Ok(_) | Err(AskError::NoAnswer) => {
+                    self.stopped("the active node did not answer a mirror watch in time");
+                    tokio::time::sleep(Duration::from_millis(RETRY_MS)).await;
+                }
+                Err(AskError::LinkGone) => {
+                    return self.stopped("the link to the active node is down");
                 }
             }
         }
     }
 
-    /// Brings one root up to date; `Ok` with the generation it reached,
-    /// `None` when the link failed, `Err` when this root could not be
-    /// mirrored this time.
-    async fn sync_root(&mut self, root: &Root) -> Option<Result<u64, ()>> {
+    /// Brings one root up to date; returns the generation it reached.
+    async fn sync_root(&mut self, root: &Root) -> Result<u64, SyncError> {
         let mut remote = Vec::new();
         let mut after = None;
         let mut reached = None;
         loop {
-            let request = Body::MirrorList {
-                root: root.name.clone(),
-                after: after.clone(),
-            };
             self.progress(format!("listing {}", root.name));
+            let name = root.name.clone();
+            let page_after = after.clone();
+            let request = |id| Body::MirrorList {
+                id,
+                root: name,
+                after: page_after,
+            };
             match self.ask(request, self.wait).await? {
                 Body::MirrorListing { error: Some(e), .. } => {
                     let message = format!(
@@ -440,7 +540,7 @@ impl BackupMirror {
                         root.name
                     );
                     self.shared.log_event(Level::Warning, message);
-                    return Some(Err(()));
+                    return Err(SyncError::Root);
                 }
                 Body::MirrorListing {
                     files,
@@ -455,7 +555,7 @@ impl BackupMirror {
                         break;
                     }
                 }
-                _ => return None,
+                _ => return Err(SyncError::Ask(AskError::NoAnswer)),
             }
         }
         remote.retain(|f| root.admits(&f.path));
@@ -466,7 +566,7 @@ impl BackupMirror {
             (result, cache)
         })
         .await
-        .ok()?;
+        .map_err(|_| SyncError::Root)?;
         self.hashes.insert(root.name.clone(), cache);
         let mut local = scanned.map(|(files, _)| files).unwrap_or_default();
         local.retain(|f| root.admits(&f.path));
@@ -485,15 +585,15 @@ impl BackupMirror {
                     ));
                     let name = meta.path.to_string();
                     match self.fetch_file(root, meta).await {
-                        Some(Ok(())) => fetched += 1,
-                        Some(Err(e)) => {
+                        Ok(Ok(())) => fetched += 1,
+                        Ok(Err(e)) => {
                             failed = true;
                             self.shared.log_event(
                                 Level::Warning,
                                 format!("Mirror: {name} not copied: {e}"),
                             );
                         }
-                        None => return None,
+                        Err(e) => return Err(e.into()),
                     }
                 }
                 MirrorOp::Delete(path) => match delete(&root.dir, &path) {
@@ -513,11 +613,11 @@ impl BackupMirror {
             );
             self.shared.log_event(Level::Info, message);
         }
-        Some(if failed {
-            Err(())
+        if failed {
+            Err(SyncError::Root)
         } else {
             Ok(reached.unwrap_or(0))
-        })
+        }
     }
 
     fn progress(&self, text: String) {
@@ -526,39 +626,46 @@ impl BackupMirror {
         }
     }
 
-    /// `None` when the link failed; `Some(Err)` when this file failed.
-    async fn fetch_file(&mut self, root: &Root, meta: FileMeta) -> Option<Result<(), String>> {
+    /// `Err` when the active node did not answer; `Ok(Err)` when this file
+    /// could not be copied.
+    async fn fetch_file(
+        &mut self,
+        root: &Root,
+        meta: FileMeta,
+    ) -> Result<Result<(), String>, AskError> {
         if let Err(e) = std::fs::create_dir_all(&root.dir) {
-            return Some(Err(e.to_string()));
+            return Ok(Err(e.to_string()));
         }
         let path = meta.path.clone();
         let size = meta.size;
         let mut incoming = match Incoming::begin(&root.dir, meta) {
             Ok(i) => i,
-            Err(e) => return Some(Err(e.to_string())),
+            Err(e) => return Ok(Err(e.to_string())),
         };
         let mut offset = 0;
         while offset < size {
-            let request = Body::MirrorFetch {
-                root: root.name.clone(),
-                path: path.clone(),
+            let (name, file) = (root.name.clone(), path.clone());
+            let request = |id| Body::MirrorFetch {
+                id,
+                root: name,
+                path: file,
                 offset,
             };
             match self.ask(request, self.wait).await? {
-                Body::MirrorChunk { error: Some(e), .. } => return Some(Err(e)),
+                Body::MirrorChunk { error: Some(e), .. } => return Ok(Err(e)),
                 Body::MirrorChunk {
                     bytes, offset: at, ..
                 } if at == offset && !bytes.is_empty() => {
                     if let Err(e) = incoming.chunk(offset, &bytes) {
-                        return Some(Err(e.to_string()));
+                        return Ok(Err(e.to_string()));
                     }
                     offset += bytes.len() as u64;
                 }
                 // The file shrank or changed under us: the next pass retries.
-                _ => return Some(Err("the file changed while being copied".into())),
+                _ => return Ok(Err("the file changed while being copied".into())),
             }
         }
-        Some(incoming.finish().map(|_| ()).map_err(|e| e.to_string()))
+        Ok(incoming.finish().map(|_| ()).map_err(|e| e.to_string()))
     }
 }
 
@@ -575,7 +682,11 @@ pub async fn check_file_monitor(
     loop {
         let setup = shared.mirror_setup();
         if setup.health_check_interval_ms == 0 {
-            // Turned off: check again whether it was turned on.
+            // Turned off: nothing to report against; check again whether
+            // it was turned on.
+            if !shared.file_monitor_healthy.swap(true, Ordering::Relaxed) {
+                report(&shared);
+            }
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }

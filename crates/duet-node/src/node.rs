@@ -130,6 +130,7 @@ pub async fn run_with_prober(
         file_monitor: monitor_handle,
         mirror_healthy: AtomicBool::new(true),
         mirror_progress: std::sync::Mutex::new(String::new()),
+        startup_roots_copied: AtomicBool::new(false),
         file_monitor_healthy: AtomicBool::new(true),
         sync_requests_held: AtomicBool::new(false),
         boot,

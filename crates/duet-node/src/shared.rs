@@ -181,6 +181,9 @@ pub struct Shared {
     pub file_monitor: crate::file_monitor::FileMonitorHandle,
     /// The backup's copy is up to date (as of its last pass).
     pub mirror_healthy: std::sync::atomic::AtomicBool,
+    /// The start-up-only mirror roots (Handlers, InitialMirrorDir) were
+    /// copied once by this process.
+    pub startup_roots_copied: std::sync::atomic::AtomicBool,
     /// What the backup's mirror is copying, for a start-up that runs late.
     pub mirror_progress: std::sync::Mutex<String>,
     /// The active node's file monitor answers its health checks.

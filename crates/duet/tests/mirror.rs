@@ -27,6 +27,32 @@ fn count_files(dir: &std::path::Path) -> usize {
         .unwrap_or(0)
 }
 
+/// The kernel's inotify queue limit lowered, and put back when dropped
+/// (even when the test fails).
+struct QueueLimit {
+    saved: String,
+}
+
+const QUEUE_LIMIT: &str = "/proc/sys/fs/inotify/max_queued_events";
+
+impl QueueLimit {
+    fn lower_to(events: u32) -> QueueLimit {
+        let saved = std::fs::read_to_string(QUEUE_LIMIT).expect("read the inotify queue limit");
+        std::fs::write(QUEUE_LIMIT, events.to_string()).expect(
+            "lowering fs.inotify.max_queued_events needs root (scripts/test.sh runs as root)",
+        );
+        QueueLimit {
+            saved: saved.trim().to_string(),
+        }
+    }
+}
+
+impl Drop for QueueLimit {
+    fn drop(&mut self) {
+        let _ = std::fs::write(QUEUE_LIMIT, &self.saved);
+    }
+}
+
 fn write_files(dir: &std::path::Path, count: usize, bytes: usize) {
     std::fs::create_dir_all(dir).unwrap();
     for i in 0..count {
@@ -152,19 +178,32 @@ fn upgrade_states_mirror_only_what_appendix_c_allows() {
                 pair.logs()
             );
         }
-        // Continuous mirroring keeps to the same share.
-        std::fs::write(a.join("Custom/secret/later.txt"), b"later").unwrap();
-        std::fs::write(a.join("Flows/later.txt"), b"later").unwrap();
-        std::fs::write(a.join("Resources/later.txt"), b"later").unwrap();
-        let expected = if backup_release == "2026.2.0" {
-            "Resources/later.txt"
+        // Continuous mirroring keeps to the same share: once the files of
+        // the share are there, the others were passed over.
+        let later = [
+            "Custom/secret/later.txt",
+            "Custom/keep/later.txt",
+            "Flows/later.txt",
+            "Resources/later.txt",
+        ];
+        for file in later {
+            std::fs::write(a.join(file), b"later").unwrap();
+        }
+        let share: &[&str] = if backup_release == "2026.2.0" {
+            &["Custom/keep/later.txt", "Resources/later.txt"]
         } else {
-            "Flows/later.txt"
+            &["Flows/later.txt"]
         };
-        pair.wait_until(Duration::from_secs(10), expected, |_| {
-            b.join(expected).exists()
+        pair.wait_until(Duration::from_secs(10), "the share's later files", |_| {
+            share.iter().all(|f| b.join(f).exists())
         });
-        assert!(!b.join("Custom/secret/later.txt").exists());
+        for file in later {
+            assert_eq!(
+                b.join(file).exists(),
+                share.contains(&file),
+                "{backup_release}: {file}"
+            );
+        }
         pair.assert_invariants();
     }
 }
@@ -173,13 +212,10 @@ fn upgrade_states_mirror_only_what_appendix_c_allows() {
 fn a_watcher_overflow_forces_a_full_rescan_and_still_converges() {
     // Nodes started while the kernel's inotify queue limit is tiny keep it:
     // a burst of changes overflows their watcher's queue.
-    let limit = "/proc/sys/fs/inotify/max_queued_events";
-    let saved = std::fs::read_to_string(limit).expect("read the inotify queue limit");
-    std::fs::write(limit, "16")
-        .expect("lowering fs.inotify.max_queued_events needs root (the test suite runs as root)");
+    let queue = QueueLimit::lower_to(16);
     let mut pair = Pair::loopback(Setup::default());
     pair.start();
-    std::fs::write(limit, saved.trim()).expect("restore the inotify queue limit");
+    drop(queue);
 
     let (a, b) = (pair.data_dir(0), pair.data_dir(1));
     write_files(&a.join("Resources/burst"), 2_000, 64);
@@ -236,6 +272,34 @@ fn a_hung_file_monitor_is_reported_by_the_health_check() {
         "{text}"
     );
     std::fs::write(a.join("Resources/during.txt"), b"during").unwrap();
+
+    // Health checks turned off: nothing is reported against the monitor.
+    let set_interval = |seconds: &str| {
+        let (code, body) = pair.config_put(
+            0,
+            "/config/Server Parameters/Switchover File Monitor Health Check Interval",
+            "ServerParameter",
+            serde_json::json!({ "value": seconds }),
+            None,
+        );
+        assert_eq!(code, 200, "{body}");
+    };
+    set_interval("0");
+    pair.wait_until(
+        Duration::from_secs(10),
+        "no health check, no warning",
+        |p| {
+            p.nodes[1]
+                .status()
+                .is_some_and(|s| s.file_replication_running)
+        },
+    );
+    set_interval("1");
+    pair.wait_until(Duration::from_secs(10), "reported stopped again", |p| {
+        p.nodes[1]
+            .status()
+            .is_some_and(|s| !s.file_replication_running)
+    });
 
     pair.nodes[0].fault("file-monitor", "recover");
     pair.wait_until(Duration::from_secs(10), "file replication running", |p| {
@@ -340,4 +404,39 @@ fn an_active_node_lost_while_the_backup_copies_at_start_up_is_taken_over_at_once
         "{log}"
     );
     assert!(count_files(&pair.data_dir(1).join("Recordings")) < 5_000);
+}
+
+#[test]
+fn a_mirrored_directory_replaced_by_another_is_watched_again() {
+    let mut pair = Pair::loopback(Setup::default());
+    let (a, b) = (pair.data_dir(0), pair.data_dir(1));
+    std::fs::create_dir_all(a.join("Resources")).unwrap();
+    std::fs::write(a.join("Resources/old.txt"), b"old").unwrap();
+    pair.start();
+    pair.wait_until(Duration::from_secs(10), "old.txt on b", |_| {
+        b.join("Resources/old.txt").exists()
+    });
+    // A directory swapped in: its content is mirrored, and so are changes
+    // made in it afterwards (the watch follows the new directory).
+    std::fs::create_dir_all(a.join("Resources.new")).unwrap();
+    std::fs::write(a.join("Resources.new/new.txt"), b"new").unwrap();
+    std::fs::rename(a.join("Resources"), a.join("Resources.old")).unwrap();
+    std::fs::rename(a.join("Resources.new"), a.join("Resources")).unwrap();
+    pair.wait_until(
+        Duration::from_secs(10),
+        "the swapped-in directory on b",
+        |_| b.join("Resources/new.txt").exists() && !b.join("Resources/old.txt").exists(),
+    );
+    std::fs::write(a.join("Resources/after.txt"), b"after").unwrap();
+    pair.wait_until(Duration::from_secs(10), "a later change on b", |_| {
+        b.join("Resources/after.txt").exists()
+    });
+    // The old directory is not watched as Resources any more.
+    std::fs::write(a.join("Resources.old/stray.txt"), b"stray").unwrap();
+    std::fs::write(a.join("Resources/last.txt"), b"last").unwrap();
+    pair.wait_until(Duration::from_secs(10), "last.txt on b", |_| {
+        b.join("Resources/last.txt").exists()
+    });
+    assert!(!b.join("Resources/stray.txt").exists());
+    pair.assert_invariants();
 }
