@@ -12,7 +12,8 @@ use std::time::Duration;
 use duet_link::protocol::{Body, Envelope, Role};
 use duet_params::ServerId;
 use duet_switchover::{
-    Activation, Command, Conn, Engine, Event, Record, Release, ServiceMode, State, Topic,
+    Activation, Command, Conn, Engine, Event, Record, Release, ServiceMode, State, SwitchReason,
+    Topic,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -171,18 +172,19 @@ impl Driver {
         self.startup_complete_when_ready();
     }
 
-    /// The main link went down while starting: there is nothing more to
-    /// wait for (the active node may be gone, and a switchover scheduled
-    /// for after start-up must not wait for it). A new link brings the
-    /// copies up to date again.
-    fn startup_without_active(&mut self) {
+    /// The active node is gone or going while this node starts: there is
+    /// nothing more to wait for, and a switchover scheduled for after
+    /// start-up must not wait for copies that cannot come. A new link
+    /// brings the copies up to date again.
+    fn startup_without_active(&mut self, why: &str) {
         if self.startup_deadline.is_none() && self.startup_mirror_deadline.is_none() {
             return;
         }
         self.startup_deadline = None;
         self.startup_mirror_deadline = None;
+        self.startup_mirror_wanted = false;
         self.note(format!(
-            "Start-up: the main link to {} is down before the initial synchronisation ended; continuing with what was copied",
+            "Start-up: {why} before the initial synchronisation with {} ended; continuing with what was copied",
             self.shared.boot.peer().name
         ));
         self.startup_complete_when_ready();
@@ -418,7 +420,7 @@ impl Driver {
                 if let Event::ConnectionDown(conn) = event {
                     self.drop_link(conn);
                     if conn == Conn::Main {
-                        self.startup_without_active();
+                        self.startup_without_active("the main link is down");
                     }
                 }
                 self.apply(event);
@@ -559,6 +561,14 @@ impl Driver {
         let commands = self.engine.handle(self.now_ms(), event);
         for command in commands {
             self.carry_out(command);
+        }
+        // Copies from an active node that is gone cannot come; one whose
+        // module failed still sends them, and the switch waits for them.
+        if matches!(
+            self.engine.status().pending_switch,
+            Some(SwitchReason::LossOfConnectionToNotifier | SwitchReason::PrimaryUnreachable)
+        ) {
+            self.startup_without_active("the active node is lost");
         }
         self.publish();
     }
