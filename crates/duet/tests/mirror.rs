@@ -101,6 +101,17 @@ fn the_backup_mirrors_the_active_nodes_directories() {
     });
     assert!(pair.nodes[1].log().contains("Mirrored"), "{}", pair.logs());
 
+    // A rename: the old name goes, the new one comes, with the same bytes.
+    std::fs::rename(
+        resources.join("prompts/new.wav"),
+        resources.join("prompts/renamed.wav"),
+    )
+    .unwrap();
+    pair.wait_until(Duration::from_secs(10), "the rename on b", |_| {
+        mirrored("prompts/renamed.wav").as_deref() == Some(b"new".as_slice())
+            && mirrored("prompts/new.wav").is_none()
+    });
+
     // The active node's root becomes unreadable: the backup keeps its copy
     // (an unreadable root is not an empty one) and reports replication
     // stopped, as the seed's file replication warnings do.
