@@ -18,12 +18,14 @@ fn main() {
     let files = number("--files", 10_000);
     let gib = number("--gib", 1);
     let mut pair = Pair::loopback(Setup::default());
-    pair.start();
     let (a, b) = (
         pair.data_dir(0).join("Resources"),
         pair.data_dir(1).join("Resources"),
     );
+    // In place before the nodes start, as mirrored directories are: a root
+    // created later is found by the file monitor's next round (1 s).
     std::fs::create_dir_all(&a).unwrap();
+    pair.start();
     let mut latencies_ms = Vec::new();
     for i in 0..changes {
         let name = format!("change-{i}.txt");
