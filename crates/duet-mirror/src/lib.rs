@@ -168,8 +168,23 @@ fn hash_file(path: &Path) -> Result<[u8; 32], MirrorError> {
 /// rescan hashes only files that changed.
 #[derive(Debug, Default, Clone)]
 pub struct HashCache {
-    known: BTreeMap<RelPath, (u64, std::time::SystemTime, [u8; 32])>,
+    known: BTreeMap<RelPath, Hashed>,
 }
+
+#[derive(Debug, Clone)]
+struct Hashed {
+    size: u64,
+    modified: std::time::SystemTime,
+    hash: [u8; 32],
+    /// The hash is trusted again only if the file's modification time was
+    /// well before this: a rewrite of the same size within the clock's
+    /// granularity leaves the modification time as it was.
+    trusted: bool,
+}
+
+/// How long before hashing a file's modification time must lie for the
+/// hash to be trusted on the next scan.
+const RACY_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The files under `root` (its subdirectories too when `recursive`), less
 /// the excepted ones. Symlinks are not followed or mirrored; their paths are
@@ -230,11 +245,21 @@ pub fn scan_cached(
                 let size = meta.len();
                 let modified = meta.modified().map_err(io(&entry.path()))?;
                 let hash = match cache.known.get(&path) {
-                    Some((s, m, h)) if *s == size && *m == modified => *h,
+                    Some(k) if k.trusted && k.size == size && k.modified == modified => k.hash,
                     _ => {
-                        let h = hash_file(&entry.path())?;
-                        cache.known.insert(path.clone(), (size, modified, h));
-                        h
+                        let hashed_at = std::time::SystemTime::now();
+                        let hash = hash_file(&entry.path())?;
+                        let trusted = hashed_at
+                            .duration_since(modified)
+                            .is_ok_and(|age| age >= RACY_MARGIN);
+                        let hashed = Hashed {
+                            size,
+                            modified,
+                            hash,
+                            trusted,
+                        };
+                        cache.known.insert(path.clone(), hashed);
+                        hash
                     }
                 };
                 files.push(FileMeta { path, size, hash });

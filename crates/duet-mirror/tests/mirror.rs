@@ -1,6 +1,8 @@
 //! Mirrored directories: confinement, scans, plans, and atomic transfer.
 
-use duet_mirror::{Incoming, MirrorOp, RelPath, delete, excepted, plan, read_chunk, scan};
+use duet_mirror::{
+    HashCache, Incoming, MirrorOp, RelPath, delete, excepted, plan, read_chunk, scan, scan_cached,
+};
 
 #[test]
 fn paths_are_confined_to_their_root() {
@@ -112,4 +114,26 @@ fn a_damaged_or_reordered_transfer_never_replaces_the_file() {
         std::fs::read(root.path().join("prompt.wav")).unwrap(),
         b"the old prompt"
     );
+}
+
+#[test]
+fn a_same_size_rewrite_keeping_the_modification_time_is_hashed_again() {
+    // A rewrite within the file system's timestamp granularity leaves size
+    // and modification time as they were; the cache must not hide it.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("prompt.wav");
+    std::fs::write(&file, b"first").unwrap();
+    let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+    let mut cache = HashCache::default();
+    let (before, _) = scan_cached(dir.path(), false, &[], &mut cache).unwrap();
+
+    std::fs::write(&file, b"other").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    let (after, _) = scan_cached(dir.path(), false, &[], &mut cache).unwrap();
+    assert_ne!(before[0].hash, after[0].hash, "the rewrite went unseen");
 }
