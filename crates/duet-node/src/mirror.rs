@@ -191,6 +191,17 @@ fn served_root(shared: &Shared, name: &str) -> Result<Root, String> {
 }
 
 /// The active node's answer to a listing request.
+/// What the active node keeps of a root between listing requests: the hash
+/// cache, and the scan the pages of one listing are cut from (so a large
+/// root is scanned once per listing, and its pages agree).
+#[derive(Debug, Default)]
+pub struct RootScan {
+    cache: HashCache,
+    snapshot: Option<(u64, Arc<Vec<FileMeta>>)>,
+}
+
+/// The active node's answer to a listing request: the first page scans the
+/// root afresh, later pages come from that scan.
 pub async fn list(shared: Arc<Shared>, id: u64, root: String, after: Option<RelPath>) -> Body {
     let refused = |root: String, error: String| Body::MirrorListing {
         id,
@@ -204,49 +215,62 @@ pub async fn list(shared: Arc<Shared>, id: u64, root: String, after: Option<RelP
         Ok(r) => r,
         Err(e) => return refused(root, e),
     };
-    // Read before scanning: a change during the scan is seen again.
-    let generation = shared
-        .file_monitor
-        .generations
-        .borrow()
-        .get(&root)
-        .copied()
-        .unwrap_or(0);
-    let mut cache = shared
-        .mirror_hashes
+    let mut state = shared
+        .mirror_scans
         .lock()
         .ok()
-        .and_then(|mut c| c.remove(&root))
+        .and_then(|mut scans| scans.remove(&root))
         .unwrap_or_default();
-    let scanned = tokio::task::spawn_blocking(move || {
-        let result = scan_cached(&r.dir, r.recursive, &r.exceptions, &mut cache);
-        (result, cache)
-    })
-    .await;
-    let scanned = scanned.map(|(result, cache)| {
-        if let Ok(mut caches) = shared.mirror_hashes.lock() {
-            caches.insert(root.clone(), cache);
+    let snapshot = match (&after, state.snapshot.clone()) {
+        (Some(_), Some(snapshot)) => Ok(snapshot),
+        _ => {
+            // Read before scanning: a change during the scan is seen again.
+            let generation = shared
+                .file_monitor
+                .generations
+                .borrow()
+                .get(&root)
+                .copied()
+                .unwrap_or(0);
+            let scanned = tokio::task::spawn_blocking(move || {
+                let result = scan_cached(&r.dir, r.recursive, &r.exceptions, &mut state.cache);
+                (result, state)
+            })
+            .await;
+            match scanned {
+                Ok((result, scanned_state)) => {
+                    state = scanned_state;
+                    // An unreadable root is not an empty one: the backup
+                    // must not delete.
+                    result
+                        .map(|(files, _)| (generation, Arc::new(files)))
+                        .map_err(|e| e.to_string())
+                        .inspect(|snapshot| state.snapshot = Some(snapshot.clone()))
+                }
+                Err(e) => {
+                    state = RootScan::default();
+                    Err(e.to_string())
+                }
+            }
         }
-        result
-    });
-    let files = match scanned {
-        Ok(Ok((files, _))) => files,
-        // An unreadable root is not an empty one: the backup must not delete.
-        Ok(Err(e)) => return refused(root, e.to_string()),
-        Err(e) => return refused(root, e.to_string()),
     };
-    let page: Vec<FileMeta> = files
-        .into_iter()
-        .filter(|f| after.as_ref().is_none_or(|a| f.path > *a))
-        .take(LISTING_PAGE + 1)
-        .collect();
-    let more = page.len() > LISTING_PAGE;
+    if let Ok(mut scans) = shared.mirror_scans.lock() {
+        scans.insert(root.clone(), state);
+    }
+    let (generation, files) = match snapshot {
+        Ok(snapshot) => snapshot,
+        Err(e) => return refused(root, e),
+    };
+    let from = after
+        .as_ref()
+        .map_or(0, |a| files.partition_point(|f| f.path <= *a));
+    let page: Vec<FileMeta> = files[from..].iter().take(LISTING_PAGE).cloned().collect();
     Body::MirrorListing {
         id,
         root,
         generation,
-        files: page.into_iter().take(LISTING_PAGE).collect(),
-        more,
+        more: from + page.len() < files.len(),
+        files: page,
         error: None,
     }
 }

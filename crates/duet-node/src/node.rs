@@ -126,7 +126,7 @@ pub async fn run_with_prober(
         )),
         mirror_answers: std::sync::Mutex::new(None),
         file_monitor_answers: std::sync::Mutex::new(None),
-        mirror_hashes: std::sync::Mutex::new(Default::default()),
+        mirror_scans: std::sync::Mutex::new(Default::default()),
         file_monitor: monitor_handle,
         mirror_healthy: AtomicBool::new(true),
         mirror_progress: std::sync::Mutex::new(String::new()),

@@ -175,8 +175,8 @@ pub struct Shared {
     pub mirror_answers: std::sync::Mutex<Option<mpsc::Sender<Body>>>,
     /// Where it delivers the file monitor's health check answers.
     pub file_monitor_answers: std::sync::Mutex<Option<mpsc::Sender<u64>>>,
-    /// File hashes the active node's listings already computed, per root.
-    pub mirror_hashes: std::sync::Mutex<std::collections::BTreeMap<String, duet_mirror::HashCache>>,
+    /// The active node's scans of each mirror root, for its listings.
+    pub mirror_scans: std::sync::Mutex<std::collections::BTreeMap<String, crate::mirror::RootScan>>,
     /// This node's file monitor.
     pub file_monitor: crate::file_monitor::FileMonitorHandle,
     /// The backup's copy is up to date (as of its last pass).
