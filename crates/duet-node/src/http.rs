@@ -320,12 +320,24 @@ fn config_writer<'a>(shared: &'a Shared, headers: &HeaderMap) -> Result<&'a User
 
 static CLIENT_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// A client's id for a change travels with it into history and the stream.
+const CLIENT_ID_MAX_BYTES: usize = 128;
+
 async fn write(
     shared: &Shared,
     user: &User,
     client_id: Option<String>,
     op: duet_config::Op,
 ) -> Response {
+    if client_id
+        .as_ref()
+        .is_some_and(|id| id.is_empty() || id.len() > CLIENT_ID_MAX_BYTES)
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("client_id: 1 to {CLIENT_ID_MAX_BYTES} bytes"),
+        );
+    }
     let client = client_id.unwrap_or_else(|| {
         format!(
             "api-{}-{}",

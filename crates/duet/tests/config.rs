@@ -69,6 +69,16 @@ fn configuration_changes_replicate_and_survive_the_backup_being_away_and_a_switc
     );
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("unknown object class"), "{body}");
+    let long_id = "c".repeat(300);
+    let (code, body) = pair.config_put(
+        0,
+        "/config/Users/alice",
+        "User",
+        serde_json::json!({"Extension": "999"}),
+        Some(&long_id),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("client_id"), "{body}");
     // The backup is away while three changes are made; it catches up.
     pair.nodes[1].kill9();
     for ext in ["101", "102", "103"] {
