@@ -44,8 +44,9 @@ pub struct Root {
     /// Compared continuously (else only when the backup starts).
     pub continuous: bool,
     pub exceptions: Vec<String>,
-    /// Subdirectories left out (Switchover Upgrade Higher File Exclusions).
-    pub excluded: Vec<RelPath>,
+    /// Subdirectories left out (Switchover Upgrade Higher File Exclusions),
+    /// with their subdirectories when recursive (`+`).
+    pub excluded: Vec<(RelPath, bool)>,
 }
 
 impl Root {
@@ -54,7 +55,9 @@ impl Root {
         // The active node may serve a root recursively for another scope.
         (self.recursive || path.depth() == 1)
             && !excepted(path, &self.exceptions)
-            && !self.excluded.iter().any(|e| path.starts_with(e))
+            && !self.excluded.iter().any(|(dir, recursive)| {
+                path.starts_with(dir) && (*recursive || path.depth() == dir.depth() + 1)
+            })
     }
 }
 
@@ -164,7 +167,8 @@ pub fn roots(params: &ServerParams, data_dir: &Path, scope: FileScope) -> Vec<Ro
 }
 
 /// Drops the roots an exclusion covers; an excluded subdirectory of a
-/// recursive root is left out of that root.
+/// recursive root is left out of that root (its files, and with `+` its
+/// subdirectories too).
 fn exclude(roots: &mut Vec<Root>, exclusions: &[MirrorDir], resolve: &dyn Fn(&str) -> PathBuf) {
     for exclusion in exclusions {
         let dir = resolve(&exclusion.path);
@@ -175,7 +179,7 @@ fn exclude(roots: &mut Vec<Root>, exclusions: &[MirrorDir], resolve: &dyn Fn(&st
                 .ok()
                 .and_then(|rel| RelPath::parse(&rel.to_string_lossy()).ok());
             if let Some(inner) = inner {
-                root.excluded.push(inner);
+                root.excluded.push((inner, exclusion.recursive));
             }
         }
     }

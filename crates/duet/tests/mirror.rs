@@ -152,16 +152,27 @@ fn upgrade_states_mirror_only_what_appendix_c_allows() {
     // Switchover Upgrade Higher File Exclusions; Upgrade Lower only Custom
     // Upgrade File Synchronization Directories (+Flows by default).
     let params = "\"CustomMirrorDir\" = \"+Custom\"\n\
-                  \"Switchover Upgrade Higher File Exclusions\" = \"+Custom/secret\"\n";
+                  \"Switchover Upgrade Higher File Exclusions\" = \"+Custom/secret;Custom/flat\"\n";
     let files = [
         "Handlers/h.txt",
         "Resources/r.txt",
         "Custom/keep/k.txt",
         "Custom/secret/s.txt",
+        "Custom/secret/deep/s.txt",
+        "Custom/flat/f.txt",
+        "Custom/flat/deep/d.txt",
         "Flows/sub/f.txt",
     ];
     for (backup_release, mirrored) in [
-        ("2026.2.0", &["Resources/r.txt", "Custom/keep/k.txt"][..]),
+        (
+            "2026.2.0",
+            &[
+                "Resources/r.txt",
+                "Custom/keep/k.txt",
+                // Custom/flat is excluded without +: its subdirectories stay.
+                "Custom/flat/deep/d.txt",
+            ][..],
+        ),
         ("2025.9.0", &["Flows/sub/f.txt"][..]),
     ] {
         let mut pair = Pair::loopback(Setup {
