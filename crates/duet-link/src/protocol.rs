@@ -140,6 +140,9 @@ pub enum Body {
         id: u64,
         root: String,
         generation: u64,
+        /// The root does not exist on the active node (not the same as an
+        /// empty one: the backup keeps its copy).
+        missing: bool,
         files: Vec<FileMeta>,
         more: bool,
         error: Option<String>,

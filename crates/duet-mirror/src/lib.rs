@@ -29,6 +29,10 @@ pub enum MirrorError {
         offset: u64,
         expected: u64,
     },
+    /// Not the same as an empty root: a copy elsewhere is not to be deleted
+    /// because of it.
+    #[error("mirror root {} does not exist", path.display())]
+    NoRoot { path: PathBuf },
     #[error("{path}: the received file does not match the sender's hash")]
     HashMismatch { path: String },
 }
@@ -212,7 +216,9 @@ pub fn scan_cached(
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir == root => {
-                return Ok((files, skipped));
+                return Err(MirrorError::NoRoot {
+                    path: root.to_path_buf(),
+                });
             }
             Err(e) => {
                 return Err(MirrorError::Io {

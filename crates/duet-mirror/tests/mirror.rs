@@ -137,3 +137,13 @@ fn a_same_size_rewrite_keeping_the_modification_time_is_hashed_again() {
     let (after, _) = scan_cached(dir.path(), false, &[], &mut cache).unwrap();
     assert_ne!(before[0].hash, after[0].hash, "the rewrite went unseen");
 }
+
+#[test]
+fn a_missing_root_is_not_an_empty_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("Resources");
+    assert!(matches!(
+        scan(&missing, true, &[]),
+        Err(duet_mirror::MirrorError::NoRoot { .. })
+    ));
+}

@@ -63,22 +63,21 @@ pub fn channel() -> (FileMonitor, FileMonitorHandle) {
     )
 }
 
-/// One watched root: its directory, and the directory the watch is on
-/// (device and inode) once it is in place.
+/// One watched root: its directory, what was last seen at its path, and
+/// whether the watch is in place.
 struct Watched {
     dir: PathBuf,
     recursive: bool,
-    placed_on: Option<(u64, u64)>,
+    seen: Option<(u64, u64)>,
+    placed: bool,
 }
 
-/// The device and inode of a directory: a directory moved away and another
-/// put in its place is another directory, and needs a watch of its own.
+/// The device and inode at a root's path: a directory moved away and
+/// another (or a file) put in its place is another thing, and needs a look
+/// and a watch of its own.
 fn identity(dir: &Path) -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(dir)
-        .ok()
-        .filter(|m| m.is_dir())
-        .map(|m| (m.dev(), m.ino()))
+    std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl FileMonitor {
@@ -216,7 +215,7 @@ fn reconcile_watches(
             r.continuous && r.name == *name && r.dir == w.dir && r.recursive == w.recursive
         });
         if !keep
-            && w.placed_on.is_some()
+            && w.placed
             && let Some(watcher) = watcher.as_deref_mut()
         {
             let _ = watcher.unwatch(&w.dir);
@@ -227,19 +226,24 @@ fn reconcile_watches(
         let w = watched.entry(root.name.clone()).or_insert_with(|| Watched {
             dir: root.dir.clone(),
             recursive: root.recursive,
-            placed_on: None,
+            seen: None,
+            placed: false,
         });
         let now = identity(&w.dir);
-        if w.placed_on.is_some() && w.placed_on != now {
-            // Gone, or another directory in its place: the watch is stale.
-            if let Some(watcher) = watcher.as_deref_mut() {
+        if now != w.seen {
+            // Created, gone, or something else in its place: any watch is
+            // stale, and what it holds is unknown.
+            if w.placed
+                && let Some(watcher) = watcher.as_deref_mut()
+            {
                 let _ = watcher.unwatch(&w.dir);
             }
-            w.placed_on = None;
+            w.seen = now;
+            w.placed = false;
             changed.push(root.name.clone());
         }
-        if w.placed_on.is_none()
-            && now.is_some()
+        if !w.placed
+            && w.dir.is_dir()
             && let Some(watcher) = watcher.as_deref_mut()
         {
             let mode = if w.recursive {
@@ -247,12 +251,11 @@ fn reconcile_watches(
             } else {
                 RecursiveMode::NonRecursive
             };
-            if watcher.watch(&w.dir, mode).is_ok() {
-                w.placed_on = now;
+            w.placed = watcher.watch(&w.dir, mode).is_ok();
+            if !w.placed {
+                // Out of watches: compare at every round instead.
+                changed.push(root.name.clone());
             }
-            // Placed: compare what it holds now; not placed (out of
-            // watches): compare at every round instead.
-            changed.push(root.name.clone());
         }
     }
     changed

@@ -201,7 +201,15 @@ fn served_root(shared: &Shared, name: &str) -> Result<Root, String> {
 #[derive(Debug, Default)]
 pub struct RootScan {
     cache: HashCache,
-    snapshot: Option<(u64, Arc<Vec<FileMeta>>)>,
+    snapshot: Option<Snapshot>,
+}
+
+/// One scan of a root on the active node.
+#[derive(Debug, Clone)]
+struct Snapshot {
+    generation: u64,
+    /// `None`: the root does not exist.
+    files: Option<Arc<Vec<FileMeta>>>,
 }
 
 /// The active node's answer to a listing request: the first page scans the
@@ -211,6 +219,7 @@ pub async fn list(shared: Arc<Shared>, id: u64, root: String, after: Option<RelP
         id,
         root,
         generation: 0,
+        missing: false,
         files: Vec::new(),
         more: false,
         error: Some(error),
@@ -244,11 +253,15 @@ pub async fn list(shared: Arc<Shared>, id: u64, root: String, after: Option<RelP
             match scanned {
                 Ok((result, scanned_state)) => {
                     state = scanned_state;
-                    // An unreadable root is not an empty one: the backup
-                    // must not delete.
-                    result
-                        .map(|(files, _)| (generation, Arc::new(files)))
-                        .map_err(|e| e.to_string())
+                    // An unreadable or missing root is not an empty one:
+                    // the backup must not delete.
+                    let files = match result {
+                        Ok((files, _)) => Ok(Some(Arc::new(files))),
+                        Err(duet_mirror::MirrorError::NoRoot { .. }) => Ok(None),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    files
+                        .map(|files| Snapshot { generation, files })
                         .inspect(|snapshot| state.snapshot = Some(snapshot.clone()))
                 }
                 Err(e) => {
@@ -262,7 +275,24 @@ pub async fn list(shared: Arc<Shared>, id: u64, root: String, after: Option<RelP
         scans.insert(root.clone(), state);
     }
     let (generation, files) = match snapshot {
-        Ok(snapshot) => snapshot,
+        Ok(Snapshot {
+            generation,
+            files: Some(files),
+        }) => (generation, files),
+        Ok(Snapshot {
+            generation,
+            files: None,
+        }) => {
+            return Body::MirrorListing {
+                id,
+                root,
+                generation,
+                missing: true,
+                files: Vec::new(),
+                more: false,
+                error: None,
+            };
+        }
         Err(e) => return refused(root, e),
     };
     let from = after
@@ -273,6 +303,7 @@ pub async fn list(shared: Arc<Shared>, id: u64, root: String, after: Option<RelP
         id,
         root,
         generation,
+        missing: false,
         more: from + page.len() < files.len(),
         files: page,
         error: None,
@@ -571,6 +602,14 @@ impl BackupMirror {
                     return Err(SyncError::Root);
                 }
                 Body::MirrorListing {
+                    missing: true,
+                    generation,
+                    ..
+                } => {
+                    // Nothing to copy, and the copy here (if any) is kept.
+                    return Ok(generation);
+                }
+                Body::MirrorListing {
                     files,
                     more,
                     generation,
@@ -596,6 +635,8 @@ impl BackupMirror {
         .await
         .map_err(|_| SyncError::Root)?;
         self.hashes.insert(root.name.clone(), cache);
+        // A root not created here yet holds nothing; an unreadable one is
+        // compared as empty, and what cannot be written is reported below.
         let mut local = scanned.map(|(files, _)| files).unwrap_or_default();
         local.retain(|f| root.admits(&f.path));
         let (mut fetched, mut deleted, mut failed) = (0, 0, false);

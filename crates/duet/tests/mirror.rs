@@ -112,10 +112,14 @@ fn the_backup_mirrors_the_active_nodes_directories() {
             && mirrored("prompts/new.wav").is_none()
     });
 
-    // The active node's root becomes unreadable: the backup keeps its copy
-    // (an unreadable root is not an empty one) and reports replication
-    // stopped, as the seed's file replication warnings do.
+    // The active node's root goes away: not the same as an empty one, so
+    // the backup keeps its copy.
     std::fs::rename(&resources, a.join("Resources.moved")).unwrap();
+    pair.holds_for(Duration::from_secs(2), "b keeps its copy", |_| {
+        mirrored("prompts/hello.wav").as_deref() == Some(b"hello again".as_slice())
+    });
+    // It becomes unreadable: the backup keeps its copy and reports
+    // replication stopped, as the seed's file replication warnings do.
     std::fs::write(&resources, b"not a directory").unwrap();
     pair.wait_until(
         Duration::from_secs(10),
