@@ -154,10 +154,11 @@ pub fn decompress<T: Compressible>(message: T) -> Result<T, SyncError> {
     }
 }
 
-fn object_bytes(object: Option<&Object>) -> usize {
-    object.map_or(0, |o| {
-        o.attributes.iter().map(|(k, v)| k.len() + v.len()).sum()
-    })
+/// What `value` takes on the wire: pages are bounded by it, so an answer
+/// always fits a link frame whatever its records hold.
+fn wire_bytes<T: Serialize + ?Sized>(value: &T) -> usize {
+    // Only a value serde cannot describe fails, and these are all plain data.
+    postcard::experimental::serialized_size(value).unwrap_or(ANSWER_OBJECT_BYTES_MAX)
 }
 
 /// The active node's side: answers a request, in either form, from its
@@ -199,7 +200,7 @@ fn answer_plain(tree: &Tree, request: Request) -> Result<Answer, SyncError> {
             };
             let mut more = false;
             for (path, object) in tree.entries_from(start) {
-                let size = path.to_string().len() + object_bytes(Some(object));
+                let size = wire_bytes(&(path, object));
                 if !entries.is_empty() && bytes + size > ANSWER_OBJECT_BYTES_MAX {
                     more = true;
                     break;
@@ -214,7 +215,7 @@ fn answer_plain(tree: &Tree, request: Request) -> Result<Answer, SyncError> {
             let mut objects = Vec::new();
             for p in paths.into_iter().take(BATCH_MAX) {
                 let object = tree.get(&p).cloned();
-                let size = object_bytes(object.as_ref());
+                let size = wire_bytes(&(&p, &object));
                 if !objects.is_empty() && bytes + size > ANSWER_OBJECT_BYTES_MAX {
                     break;
                 }
@@ -244,25 +245,17 @@ fn answer_plain(tree: &Tree, request: Request) -> Result<Answer, SyncError> {
             // and each page is a round trip.
             for record in asked {
                 let mut record = record.clone();
-                let old_bytes = object_bytes(record.old.as_ref());
-                let mut size = old_bytes
-                    + object_bytes(record.new.as_ref())
-                    + record.path.to_string().len()
-                    + record.who.len()
-                    + record.client.len();
-                let leave_out_old = size > ANSWER_OBJECT_BYTES_MAX
-                    && tree
-                        .history_before(&record.path, record.seq)
-                        .is_some_and(|before| before.new == record.old);
-                if leave_out_old {
-                    size -= old_bytes;
+                let mut size = wire_bytes(&record);
+                // A record too large for a page goes without its old object;
+                // the backup takes that from the path's previous record.
+                if size > ANSWER_OBJECT_BYTES_MAX && record.old.is_some() {
+                    record.old = None;
+                    size = wire_bytes(&record);
+                    old_left_out.push(record.seq);
                 }
                 if !records.is_empty() && bytes + size > ANSWER_OBJECT_BYTES_MAX {
+                    old_left_out.retain(|&seq| seq != record.seq);
                     break;
-                }
-                if leave_out_old {
-                    record.old = None;
-                    old_left_out.push(record.seq);
                 }
                 bytes += size;
                 records.push(record);

@@ -279,7 +279,13 @@ impl Tree {
             Op::Put { object, .. } => Some(object.clone()),
             Op::Remove { .. } => None,
         };
-        let old = self.set(&path, new.clone());
+        // After a resync the entry may already hold this change (the
+        // active answered from a tree past the resync's position): the old
+        // object is the path's previous record's, as on the active node.
+        let before = self
+            .history_before(&path, change.seq)
+            .map(|b| b.new.clone());
+        let current = self.set(&path, new.clone());
         self.last = (change.epoch, change.seq);
         let record = HistoryRecord {
             epoch: change.epoch,
@@ -288,7 +294,7 @@ impl Tree {
             who: change.who.clone(),
             client: change.client.clone(),
             path,
-            old,
+            old: before.unwrap_or(current),
             new,
         };
         self.remember(record.clone());

@@ -378,6 +378,26 @@ fn a_record_too_large_for_a_frame_travels_without_its_old_object() {
 }
 
 #[test]
+fn a_page_of_many_small_records_fits_a_link_frame() {
+    // Pages are bounded by what the records take on the wire, encoding
+    // included: tens of thousands of empty folders must not make an answer
+    // larger than the link carries.
+    let mut active = Tree::default();
+    for seq in 1..=40_000u64 {
+        let op = put(&format!("/config/F{seq}"), Object::new(Class::Folder));
+        active.apply(&change(seq, seq, op)).unwrap();
+    }
+    let request = Request::History(vec![(1, 40_000)]);
+    let page = answer(&active, request, false).unwrap();
+    let Answer::History { records, .. } = &page else {
+        panic!("not a history answer");
+    };
+    assert!(records.len() < 40_000, "cut into pages");
+    let wire = postcard::to_allocvec(&page).unwrap().len();
+    assert!(wire <= DECOMPRESSED_MAX_BYTES, "{wire} bytes in one answer");
+}
+
+#[test]
 fn compressed_sync_messages_round_trip_and_a_bomb_is_refused() {
     let request = Request::HistoryRuns { after: 7 };
     let answer = Answer::HistoryRuns {

@@ -301,7 +301,7 @@ impl Driver {
                 _ = replication_ticks.tick() => {
                     self.replication.tick(&self.shared, unix_ms());
                     let timeout_ms = self.engine.params().ds_request_timeout_ms;
-                    if let Some(hello) = self.replication.resync_overdue(&self.shared, unix_ms(), timeout_ms) {
+                    if let Some(hello) = self.replication.resync_overdue(&self.shared, self.now_ms(), timeout_ms) {
                         self.send(Conn::Main, hello);
                     }
                     if self.startup_deadline.is_some_and(|d| Instant::now() >= d) {
@@ -526,7 +526,7 @@ impl Driver {
                     root,
                     scope,
                     compress,
-                    unix_ms(),
+                    self.now_ms(),
                 );
                 self.send(Conn::Main, body);
             }
@@ -535,7 +535,7 @@ impl Driver {
             DriverMsg::SyncAnswer { id, answer } => {
                 if let Some(body) =
                     self.replication
-                        .resync_answer(&self.shared, id, answer, unix_ms())
+                        .resync_answer(&self.shared, id, answer, self.now_ms())
                 {
                     self.send(Conn::Main, body);
                 }
@@ -762,7 +762,7 @@ impl Driver {
         }
         self.drop_all_links();
         self.shared.supervisor.start();
-        self.replication.become_active(epoch);
+        self.replication.become_active(&self.shared, epoch);
         self.note(format!("Serving as the active node in epoch {epoch}"));
         hooks::fire(&self.shared, HookEvent::Commence, epoch);
     }

@@ -36,7 +36,28 @@ struct ResyncRun {
     session: Resync,
     upto: (u64, u64),
     request_id: u64,
-    asked_at_unix_ms: u64,
+    /// On the driver's monotonic clock.
+    asked_at_ms: u64,
+}
+
+/// Drops the history records past the last change applied: a resync that
+/// did not finish stores them ahead of its position. They are not this
+/// node's yet (the resync or the stream brings them again), and a new
+/// active must not answer a retry from a client id among them.
+fn drop_history_past_position(
+    store: &Store,
+    tree: &mut Tree,
+) -> Result<(), crate::store::StoreError> {
+    let position = tree.last_applied();
+    let forgotten = tree.forget_history(position.1.saturating_add(1), u64::MAX);
+    if forgotten.is_empty() {
+        return Ok(());
+    }
+    let installed = Installed {
+        forgotten,
+        ..Installed::default()
+    };
+    store.resynchronised(&installed, position)
 }
 
 pub struct Replicator {
@@ -61,7 +82,10 @@ pub struct Replicator {
 }
 
 impl Replicator {
-    pub fn new(store: Store, tree: Tree) -> Replicator {
+    pub fn new(store: Store, mut tree: Tree) -> Replicator {
+        if let Err(e) = drop_history_past_position(&store, &mut tree) {
+            tracing::error!("history past the stored position is not dropped: {e}");
+        }
         let follower = Follower::new(tree.last_applied());
         let filtered = store.filtered().unwrap_or(false);
         Replicator {
@@ -105,7 +129,13 @@ impl Replicator {
     }
 
     /// This node now serves in `epoch`: it leads the stream.
-    pub fn become_active(&mut self, epoch: u64) {
+    pub fn become_active(&mut self, shared: &Shared, epoch: u64) {
+        if let Err(e) = drop_history_past_position(&self.store, &mut self.tree) {
+            shared.log_event(
+                Level::Error,
+                format!("History past the last change applied is not dropped from storage: {e}"),
+            );
+        }
         let limits = Limits::default();
         let mut leader = Leader::new(epoch, self.tree.last_applied().1, limits);
         leader.remember_clients(self.tree.recent_clients(limits.client_ids_max));
@@ -404,7 +434,7 @@ impl Replicator {
         root: u128,
         scope: Scope,
         compress: bool,
-        now_unix_ms: u64,
+        now_ms: u64,
     ) -> Body {
         shared.log_event(
             Level::Info,
@@ -431,25 +461,19 @@ impl Replicator {
         }
         let (session, request) = Resync::start(&self.tree, root, upto, scope, compress);
         match request {
-            Some(request) => self.ask(session, upto, request, now_unix_ms),
+            Some(request) => self.ask(session, upto, request, now_ms),
             None => self.resync_done(shared, session, upto),
         }
     }
 
     /// Sends the resynchronisation's next request, under a new id.
-    fn ask(
-        &mut self,
-        session: Resync,
-        upto: (u64, u64),
-        request: Request,
-        now_unix_ms: u64,
-    ) -> Body {
+    fn ask(&mut self, session: Resync, upto: (u64, u64), request: Request, now_ms: u64) -> Body {
         self.last_request_id += 1;
         self.resync = Some(ResyncRun {
             session,
             upto,
             request_id: self.last_request_id,
-            asked_at_unix_ms: now_unix_ms,
+            asked_at_ms: now_ms,
         });
         Body::SyncRequest {
             id: self.last_request_id,
@@ -464,11 +488,11 @@ impl Replicator {
     pub fn resync_overdue(
         &mut self,
         shared: &Shared,
-        now_unix_ms: u64,
+        now_ms: u64,
         timeout_ms: u64,
     ) -> Option<Body> {
         let run = self.resync.as_ref()?;
-        if now_unix_ms.saturating_sub(run.asked_at_unix_ms) < timeout_ms {
+        if now_ms.saturating_sub(run.asked_at_ms) < timeout_ms {
             return None;
         }
         shared.log_event(
@@ -485,16 +509,19 @@ impl Replicator {
         })
     }
 
-    fn store_installed(&self, shared: &Shared, installed: &Installed) {
-        if let Err(e) = self
+    /// Stores what a resync answer installed; `false` (logged) when it
+    /// could not be stored.
+    fn store_installed(&self, shared: &Shared, installed: &Installed) -> bool {
+        let stored = self
             .store
-            .resynchronised(installed, self.tree.last_applied())
-        {
+            .resynchronised(installed, self.tree.last_applied());
+        if let Err(e) = &stored {
             shared.log_event(
                 Level::Error,
                 format!("Resynchronised entries and history are not stored: {e}"),
             );
         }
+        stored.is_ok()
     }
 
     pub fn resync_answer(
@@ -502,7 +529,7 @@ impl Replicator {
         shared: &Shared,
         id: u64,
         answer: Answer,
-        now_unix_ms: u64,
+        now_ms: u64,
     ) -> Option<Body> {
         // An answer to a request given up on is not this request's.
         if self.resync.as_ref()?.request_id != id {
@@ -513,21 +540,30 @@ impl Replicator {
         } = self.resync.take()?;
         let next = session.on_answer(&mut self.tree, answer);
         let installed = std::mem::take(&mut session.installed);
-        self.store_installed(shared, &installed);
+        let stored = self.store_installed(shared, &installed);
         let next = match next {
-            Ok(next) => next,
-            Err(e) => {
-                // The active node answered something this node cannot read:
-                // a fault of the peer, so asking again would loop.
-                shared.log_event(
-                    Level::Error,
-                    format!("Configuration resynchronisation stopped: {e}; it starts again when the main link reconnects"),
-                );
+            Ok(next) if stored => next,
+            failed => {
+                if let Err(e) = failed {
+                    shared.log_event(
+                        Level::Error,
+                        format!("Configuration resynchronisation stopped: the active node's answer cannot be read: {e}"),
+                    );
+                }
+                // Asking again at once could loop on a faulty peer or disk:
+                // the resync starts over after Switchover DS Request Timeout,
+                // as for a request not answered (no answer matches id 0).
+                self.resync = Some(ResyncRun {
+                    session,
+                    upto,
+                    request_id: 0,
+                    asked_at_ms: now_ms,
+                });
                 return None;
             }
         };
         match next {
-            Some(request) => Some(self.ask(session, upto, request, now_unix_ms)),
+            Some(request) => Some(self.ask(session, upto, request, now_ms)),
             None => Some(self.resync_done(shared, session, upto)),
         }
     }
@@ -584,5 +620,44 @@ impl Replicator {
 
     pub fn history(&self, path: &TreePath) -> Vec<HistoryRecord> {
         self.tree.history(path).into_iter().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use duet_config::{Class, HistoryRecord, Object, TreePath};
+
+    use super::*;
+
+    #[test]
+    fn history_a_resync_stored_past_its_position_is_dropped_at_start() {
+        // A resync stores history page by page under the old position; a
+        // node stopped before it finished must not keep those records (a
+        // retry from one of their client ids would be answered, not applied).
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let path = TreePath::parse("/config/Users/alice").unwrap();
+        let record = |seq: u64| HistoryRecord {
+            epoch: 2,
+            seq,
+            at_unix_ms: seq * 1000,
+            who: "admin".into(),
+            client: format!("c{seq}"),
+            path: path.clone(),
+            old: None,
+            new: Some(Object::new(Class::User).with("Extension", &seq.to_string())),
+        };
+        let installed = Installed {
+            history: (1..=5).map(record).collect(),
+            ..Installed::default()
+        };
+        store.resynchronised(&installed, (2, 2)).unwrap();
+        let tree = store.load().unwrap();
+        let replicator = Replicator::new(store, tree);
+        let kept: Vec<u64> = replicator.history(&path).iter().map(|r| r.seq).collect();
+        assert_eq!(kept, vec![1, 2]);
+        drop(replicator);
+        let reloaded = Store::open(dir.path()).unwrap().load().unwrap();
+        assert_eq!(reloaded.history(&path).len(), 2, "dropped from storage too");
     }
 }
