@@ -175,6 +175,21 @@ mod tests {
     use duet_config::{Change, Class, Op};
 
     use super::*;
+    use crate::replication::Replicator;
+
+    /// A history record as a resync installs it.
+    fn record(path: &TreePath, epoch: u64, seq: u64) -> HistoryRecord {
+        HistoryRecord {
+            epoch,
+            seq,
+            at_unix_ms: seq * 1000,
+            who: "admin".into(),
+            client: format!("c{seq}"),
+            path: path.clone(),
+            old: None,
+            new: Some(Object::new(Class::User).with("Extension", &seq.to_string())),
+        }
+    }
 
     #[test]
     fn the_tree_and_its_history_survive_a_restart() {
@@ -214,16 +229,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let path = TreePath::parse("/config/Users/alice").unwrap();
-        let record = |epoch: u64, seq: u64| HistoryRecord {
-            epoch,
-            seq,
-            at_unix_ms: seq * 1000,
-            who: "admin".into(),
-            client: format!("c{seq}"),
-            path: path.clone(),
-            old: None,
-            new: Some(Object::new(Class::User).with("Extension", &seq.to_string())),
-        };
+        let record = |epoch, seq| record(&path, epoch, seq);
         let mut installed = Installed {
             history: vec![record(3, 1), record(3, 2), record(3, 3)],
             ..Installed::default()
@@ -243,5 +249,27 @@ mod tests {
             .map(|r| (r.epoch, r.seq))
             .collect();
         assert_eq!(kept, vec![(3, 1), (4, 2)]);
+    }
+
+    #[test]
+    fn history_a_resync_stored_past_its_position_is_dropped_at_start() {
+        // A resync stores history page by page under the old position; a
+        // node stopped before it finished must not keep those records (a
+        // retry from one of their client ids would be answered, not applied).
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let path = TreePath::parse("/config/Users/alice").unwrap();
+        let installed = Installed {
+            history: (1..=5).map(|seq| record(&path, 2, seq)).collect(),
+            ..Installed::default()
+        };
+        store.resynchronised(&installed, (2, 2)).unwrap();
+        let tree = store.load().unwrap();
+        let replicator = Replicator::new(store, tree);
+        let kept: Vec<u64> = replicator.history(&path).iter().map(|r| r.seq).collect();
+        assert_eq!(kept, vec![1, 2]);
+        drop(replicator);
+        let reloaded = Store::open(dir.path()).unwrap().load().unwrap();
+        assert_eq!(reloaded.history(&path).len(), 2, "dropped from storage too");
     }
 }
