@@ -160,7 +160,8 @@ impl FileMonitor {
         }
     }
 
-    /// Gives a root that is new, or whose definition changed, a generation.
+    /// Gives a newly served root a generation and forgets roots no longer
+    /// served (a root whose directory changed is bumped by the watches).
     fn track(&self, roots: &[Root], counter: &mut u64) {
         let names: Vec<&str> = roots.iter().map(|r| r.name.as_str()).collect();
         self.generations.send_if_modified(|gens| {

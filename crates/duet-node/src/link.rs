@@ -272,39 +272,26 @@ fn answer(
         }),
         Body::StreamAck { seq } => shared.to_driver(DriverMsg::StreamAck(seq)),
         Body::MirrorList { id, root, after } => {
-            let (shared, tx) = (shared.clone(), tx.clone());
-            tokio::spawn(async move {
-                let body = crate::mirror::list(shared.clone(), id, root, after).await;
-                let _ = tx.send(shared.envelope(body)).await;
-            });
+            answer_later(shared, tx, move |shared| async move {
+                Some(crate::mirror::list(shared, id, root, after).await)
+            })
         }
         Body::MirrorFetch {
             id,
             root,
             path,
             offset,
-        } => {
-            let (shared, tx) = (shared.clone(), tx.clone());
-            tokio::spawn(async move {
-                let body = crate::mirror::fetch(shared.clone(), id, root, path, offset).await;
-                let _ = tx.send(shared.envelope(body)).await;
-            });
-        }
+        } => answer_later(shared, tx, move |shared| async move {
+            Some(crate::mirror::fetch(shared, id, root, path, offset).await)
+        }),
         Body::MirrorWatch { id, known, hold_ms } => {
-            let (shared, tx) = (shared.clone(), tx.clone());
-            tokio::spawn(async move {
-                let body = crate::mirror::watch(shared.clone(), id, known, hold_ms).await;
-                let _ = tx.send(shared.envelope(body)).await;
-            });
+            answer_later(shared, tx, move |shared| async move {
+                Some(crate::mirror::watch(shared, id, known, hold_ms).await)
+            })
         }
-        Body::FileMonitorCheck { id } => {
-            let (shared, tx) = (shared.clone(), tx.clone());
-            tokio::spawn(async move {
-                if let Some(body) = crate::mirror::health_check(shared.clone(), id).await {
-                    let _ = tx.send(shared.envelope(body)).await;
-                }
-            });
-        }
+        Body::FileMonitorCheck { id } => answer_later(shared, tx, move |shared| {
+            crate::mirror::health_check(shared, id)
+        }),
         Body::SyncRequest { .. } if shared.sync_requests_held.load(Ordering::Relaxed) => {
             tracing::warn!(
                 "fault injection: a configuration sync request from {peer} is not answered"
@@ -455,6 +442,23 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
     }
     writer.abort();
     shared.to_driver(DriverMsg::Engine(Event::ConnectionDown(conn)));
+}
+
+/// Answers a request in a task of its own, so scans, reads and held
+/// watches do not hold up the connection's reader; `None` sends nothing.
+fn answer_later<F>(
+    shared: &Arc<Shared>,
+    tx: &mpsc::Sender<Envelope>,
+    answer: impl FnOnce(Arc<Shared>) -> F,
+) where
+    F: std::future::Future<Output = Option<Body>> + Send + 'static,
+{
+    let (task, shared, tx) = (answer(shared.clone()), shared.clone(), tx.clone());
+    tokio::spawn(async move {
+        if let Some(body) = task.await {
+            let _ = tx.send(shared.envelope(body)).await;
+        }
+    });
 }
 
 /// An event-log entry for the peer's log.
