@@ -18,7 +18,7 @@ use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
 /// 2: mirror roots named by directory, the file monitor's watch and health
 /// check, history in a resync, compressed sync requests and answers.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 /// Frames larger than this are refused; large payloads are chunked.
 pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
 
@@ -53,6 +53,10 @@ pub struct RoleInfo {
     /// Which of SwitchoverServer A and B the sender believes it is; two
     /// nodes claiming the same letter have mismatched bootstrap files.
     pub server: ServerId,
+    /// The sender, not active, promises not to serve for this many
+    /// milliseconds from its answer; `None` when it gives no promise (it
+    /// serves, or has decided to take over).
+    pub promise_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,7 +14,7 @@ use tokio_util::codec::Framed;
 
 use crate::shared::{PeerAnswer, Shared};
 
-/// How long one role query may take.
+/// How long one role query may take at start-up.
 pub const QUERY_TIMEOUT_MS: u64 = 1_000;
 
 /// Answers role queries from the peer.
@@ -39,7 +39,8 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
                 let mut framed = Framed::new(tls, FrameCodec::default());
                 match framed.next().await {
                     Some(Ok(envelope)) if envelope.body == Body::RoleQuery => {
-                        let answer = shared.envelope(Body::RoleAnswer(shared.role_info()));
+                        // The promise counts from now, before the answer leaves.
+                        let answer = shared.envelope(Body::RoleAnswer(shared.role_info_promising()));
                         let _ = framed.send(answer).await;
                     }
                     Some(Ok(envelope)) => tracing::warn!(
@@ -64,17 +65,24 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
 pub enum QueryFailure {
     /// Nothing answered in time: the peer is down or cut off.
     Unreachable,
+    /// The peer's host refused the connection: no process listens there.
+    Refused,
     /// Something answered but the exchange failed; says what to fix.
     Failed(String),
 }
 
-/// Asks the peer for its role.
-pub async fn query(shared: &Shared) -> Result<PeerAnswer, QueryFailure> {
+/// Asks the peer for its role, waiting at most `timeout_ms`.
+pub async fn query(shared: &Shared, timeout_ms: u64) -> Result<PeerAnswer, QueryFailure> {
     let peer = shared.boot.peer();
     let attempt = async {
         let tcp = TcpStream::connect(peer.arbiter_addr())
             .await
-            .map_err(|_| QueryFailure::Unreachable)?;
+            .map_err(|e| match e.kind() {
+                // Only a reset from the peer's host proves its process is
+                // gone; an unreachable host or a timeout proves nothing.
+                std::io::ErrorKind::ConnectionRefused => QueryFailure::Refused,
+                _ => QueryFailure::Unreachable,
+            })?;
         let _ = tcp.set_nodelay(true);
         let connector = TlsConnector::from(shared.client_tls.clone());
         let name = peer_name(&peer.name).map_err(|e| QueryFailure::Failed(e.to_string()))?;
@@ -109,7 +117,7 @@ pub async fn query(shared: &Shared) -> Result<PeerAnswer, QueryFailure> {
             ))),
         }
     };
-    tokio::time::timeout(Duration::from_millis(QUERY_TIMEOUT_MS), attempt)
+    tokio::time::timeout(Duration::from_millis(timeout_ms), attempt)
         .await
         .unwrap_or(Err(QueryFailure::Unreachable))
 }

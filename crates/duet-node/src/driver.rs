@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use duet_link::protocol::{Body, Envelope, Role};
 use duet_params::ServerId;
+use duet_role::{Lease, LeaseCommand, PeerAnswer as Answer, Promise, TakeoverGate};
 use duet_switchover::{
     Activation, Command, Conn, Engine, Event, Record, Release, ServiceMode, State, SwitchReason,
     Topic,
@@ -20,37 +21,85 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::arbiter;
+use crate::arbiter::QueryFailure;
 use crate::epoch::{EpochStore, next_epoch};
 use crate::events::unix_ms;
 use crate::hooks::{self, HookEvent};
 use crate::link;
 use crate::probe::EchoProber;
 use crate::replication::Replicator;
-use crate::shared::{ConfigView, DriverMsg, NodeStatus, PeerAnswer, PeerView, Shared};
+use crate::shared::{ConfigView, DriverMsg, NodeStatus, PeerAnswer, PeerView, RightView, Shared};
 
-/// How often the peer is asked for its role (to notice a newer active, or
-/// an active to rejoin).
-pub const PEER_WATCH_MS: u64 = 500;
-/// An inactive node whose peer stays silent this many watches in a row
-/// starts again as the seed's fail-safe start prescribes.
-const INACTIVE_SILENT_WATCHES: u32 = 6;
+/// An inactive node whose peer stays silent this long starts again as the
+/// seed's fail-safe start prescribes.
+const INACTIVE_SILENT_MS: u64 = 3_000;
+
+/// The driver's part of the right to serve: the lease (fed every role
+/// answer, whatever the role, so a node that takes over starts with what it
+/// knows), a decided takeover waiting for the old active's lease, and the
+/// own-network checks that may confirm a silent peer.
+struct Safety {
+    lease: Lease,
+    gate: TakeoverGate<Activation>,
+    /// The promise in force when the takeover was decided.
+    gate_promise: Promise,
+    /// Gateways (when Switchover Disable Gateway Ping is No) and the NetTest
+    /// host; empty: nothing can confirm a silent peer.
+    own_network: Vec<String>,
+    /// Since when an inactive node's peer has been silent.
+    inactive_silent_since: Option<u64>,
+}
+
+impl Safety {
+    fn new(params: &duet_params::ServerParams, this: ServerId, gateways: Vec<String>) -> Safety {
+        let mut own_network = if params.gateway_ping_enabled() {
+            gateways
+        } else {
+            Vec::new()
+        };
+        own_network.extend(params.net_test_address(this).map(str::to_string));
+        Safety {
+            lease: Lease::new(params.lease_ms(), !own_network.is_empty()),
+            gate: TakeoverGate::default(),
+            gate_promise: Promise::at_start(0, 0),
+            own_network,
+            inactive_silent_since: None,
+        }
+    }
+}
+
+/// What a role query brought, for the lease and the takeover gate.
+fn lease_answer(answer: &Result<PeerAnswer, QueryFailure>) -> Answer {
+    match answer {
+        Ok(a) if a.info.role == Role::Active => Answer::Active { epoch: a.epoch },
+        Ok(a) => match a.info.promise_ms {
+            Some(promise_ms) => Answer::Promised { promise_ms },
+            None => Answer::NoPromise,
+        },
+        Err(QueryFailure::Refused) => Answer::ProcessGone,
+        // A peer whose answer cannot be read counts as unanswered (the
+        // seed's rule for start-up).
+        Err(QueryFailure::Unreachable | QueryFailure::Failed(_)) => Answer::Silent,
+    }
+}
 
 pub struct Driver {
     shared: Arc<Shared>,
     inbox: mpsc::Receiver<DriverMsg>,
     engine: Engine,
-    clock: Instant,
     epochs: EpochStore,
     epoch: u64,
     max_seen: u64,
-    serving: bool,
+    /// Holds the active role: its epoch is persisted and it leads the
+    /// stream. It serves while its lease is valid too.
+    holding: bool,
+    safety: Safety,
     links: BTreeMap<Conn, mpsc::Sender<Envelope>>,
     link_tasks: BTreeMap<Conn, JoinHandle<()>>,
     prober: Arc<dyn EchoProber>,
     switch_reply: Option<oneshot::Sender<Result<(), String>>>,
     switchovers: u64,
     peer: PeerView,
-    inactive_silent_watches: u32,
     mismatch_reported: bool,
     replication: Replicator,
     /// Server parameters from the bootstrap's file, and as the node started.
@@ -110,22 +159,26 @@ impl Driver {
             name: shared.boot.peer().name.clone(),
             ..PeerView::default()
         };
+        let gateways = crate::probe::gateways()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let safety = Safety::new(engine.params(), shared.boot.server_id(), gateways);
         Driver {
             shared,
             inbox,
             engine,
-            clock: Instant::now(),
             epochs,
             epoch,
             max_seen: epoch,
-            serving: false,
+            holding: false,
+            safety,
             links: BTreeMap::new(),
             link_tasks: BTreeMap::new(),
             prober,
             switch_reply: None,
             switchovers: 0,
             peer,
-            inactive_silent_watches: 0,
             mismatch_reported: false,
             params_seen: replication.tree().last_applied(),
             replication,
@@ -263,7 +316,18 @@ impl Driver {
     }
 
     fn now_ms(&self) -> u64 {
-        self.clock.elapsed().as_millis() as u64
+        self.shared.right.now_ms()
+    }
+
+    /// The moment `at_ms` on the node's clock, for timers.
+    fn instant_at(&self, at_ms: u64) -> Instant {
+        Instant::now() + Duration::from_millis(at_ms.saturating_sub(self.now_ms()))
+    }
+
+    /// How often the lease is renewed, and how long a query may take.
+    pub fn renewal(&self) -> (u64, u64) {
+        let lease = &self.safety.lease;
+        (lease.renew_every_ms(), lease.query_timeout_ms())
     }
 
     /// Finds this node's role, then runs until `stop` resolves.
@@ -281,11 +345,16 @@ impl Driver {
         };
         self.apply(Event::Start(mode));
         let mut replication_ticks = tokio::time::interval(Duration::from_millis(100));
+        let mut lease_ticks =
+            tokio::time::interval(Duration::from_millis(self.safety.lease.renew_every_ms()));
+        lease_ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let deadline = self
-                .engine
-                .next_deadline()
-                .map(|ms| self.clock + Duration::from_millis(ms));
+            let deadline = self.engine.next_deadline().map(|ms| self.instant_at(ms));
+            let takeover = self
+                .safety
+                .gate
+                .deadline_ms(&self.safety.gate_promise)
+                .map(|ms| self.instant_at(ms));
             tokio::select! {
                 biased;
                 _ = &mut stop => break,
@@ -298,8 +367,10 @@ impl Driver {
                     None => break,
                 },
                 _ = sleep_until(deadline) => self.apply(Event::Tick),
+                _ = sleep_until(takeover) => self.takeover_tick(),
+                _ = lease_ticks.tick() => self.lease_tick(),
                 _ = replication_ticks.tick() => {
-                    self.replication.tick(&self.shared, unix_ms());
+                    self.replication.tick(&self.shared, self.now_ms());
                     let timeout_ms = self.engine.params().ds_request_timeout_ms;
                     if let Some(hello) = self.replication.resync_overdue(&self.shared, self.now_ms(), timeout_ms) {
                         self.send(Conn::Main, hello);
@@ -327,7 +398,8 @@ impl Driver {
     /// Stops, giving the Discontinue hooks a bounded time to finish.
     async fn shutdown(mut self) {
         self.apply(Event::Shutdown);
-        if self.serving {
+        self.safety.gate.cancel();
+        if self.holding {
             let hooks = self.stop_serving("this node is shutting down");
             let _ = tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(hooks))
                 .await;
@@ -361,8 +433,8 @@ impl Driver {
     async fn discover_role(&mut self) -> ServiceMode {
         let mut unanswered = 0;
         loop {
-            let answer = arbiter::query(&self.shared).await;
-            if let Err(arbiter::QueryFailure::Failed(why)) = &answer {
+            let answer = arbiter::query(&self.shared, arbiter::QUERY_TIMEOUT_MS).await;
+            if let Err(QueryFailure::Failed(why)) = &answer {
                 self.note(format!(
                     "The peer's role arbiter answered but the query failed: {why}"
                 ));
@@ -448,31 +520,10 @@ impl Driver {
                 }
             }
             DriverMsg::EpochSeen(epoch) => self.epoch_seen(epoch),
-            DriverMsg::Peer(answer) => {
-                if answer.as_ref().is_some_and(|a| self.mismatched(a)) {
-                    return;
-                }
-                self.inactive_silent_watches = match (&answer, self.engine.state()) {
-                    (None, State::Inactive) => self.inactive_silent_watches + 1,
-                    _ => 0,
-                };
-                if self.inactive_silent_watches >= INACTIVE_SILENT_WATCHES {
-                    self.inactive_silent_watches = 0;
-                    self.note("The peer has not answered for 3 s while this node was inactive: starting again (fail-safe)".into());
-                    self.apply(Event::Start(ServiceMode::PeerUnreachable));
-                }
-                // Step down before the newer epoch shows in the status.
-                if let Some(a) = answer.as_ref().filter(|a| a.info.role == Role::Active) {
-                    if self.serving && a.epoch > self.epoch {
-                        self.epoch_seen(a.epoch);
-                    } else if self.engine.state() == State::Inactive && a.epoch >= self.max_seen {
-                        self.apply(Event::Start(ServiceMode::PeerActive {
-                            release: Release(a.release.clone()),
-                        }));
-                    }
-                }
-                self.note_peer(answer.as_ref());
-                self.publish();
+            DriverMsg::Peer { sent_ms, answer } => self.peer_answered(sent_ms, answer),
+            DriverMsg::OwnNetwork { asked_ms, ok } => {
+                let commands = self.safety.lease.own_network(asked_ms, ok);
+                self.lease_commands(commands);
             }
             DriverMsg::ConfigWrite {
                 client,
@@ -550,9 +601,152 @@ impl Driver {
         }
     }
 
+    /// What a role query sent at `sent_ms` brought: the lease and a
+    /// waiting takeover learn from it; a newer active fences this node; an
+    /// inactive node rejoins, or starts again after a long silence.
+    fn peer_answered(&mut self, sent_ms: u64, answer: Result<PeerAnswer, QueryFailure>) {
+        // A peer claiming this node's letter is ignored (and reported).
+        let answer = match answer {
+            Ok(a) if self.mismatched(&a) => Err(QueryFailure::Unreachable),
+            other => other,
+        };
+        let now = self.now_ms();
+        let evidence = lease_answer(&answer);
+        let commands = self.safety.lease.peer_answered(now, sent_ms, evidence);
+        self.lease_commands(commands);
+        if let Some(activation) = self.safety.gate.peer_answered(sent_ms, evidence) {
+            self.note(format!(
+                "{}'s process is gone (its role arbiter refuses connections): taking over now",
+                self.shared.boot.peer().name
+            ));
+            self.become_active(activation);
+        }
+        let answer = answer.ok();
+        if answer.is_none() && self.engine.state() == State::Inactive {
+            let since = *self.safety.inactive_silent_since.get_or_insert(now);
+            if now.saturating_sub(since) >= INACTIVE_SILENT_MS {
+                self.safety.inactive_silent_since = None;
+                self.note("The peer has not answered for 3 s while this node was inactive: starting again (fail-safe)".into());
+                self.apply(Event::Start(ServiceMode::PeerUnreachable));
+            }
+        } else {
+            self.safety.inactive_silent_since = None;
+        }
+        // Step down before the newer epoch shows in the status.
+        if let Some(a) = answer.as_ref().filter(|a| a.info.role == Role::Active) {
+            if self.holding && a.epoch > self.epoch {
+                self.epoch_seen(a.epoch);
+            } else if self.engine.state() == State::Inactive && a.epoch >= self.max_seen {
+                self.apply(Event::Start(ServiceMode::PeerActive {
+                    release: Release(a.release.clone()),
+                }));
+            }
+        }
+        self.note_peer(answer.as_ref());
+        self.publish();
+    }
+
+    /// The lease's regular tick: a late one means this node was paused.
+    fn lease_tick(&mut self) {
+        let commands = self.safety.lease.tick(self.now_ms());
+        self.lease_commands(commands);
+        let lease_valid = self.holding && self.safety.lease.valid(self.now_ms());
+        self.replication
+            .release_held(&self.shared, self.now_ms(), lease_valid);
+        self.publish();
+    }
+
+    fn lease_commands(&mut self, commands: Vec<LeaseCommand>) {
+        for command in commands {
+            match command {
+                LeaseCommand::CheckOwnNetwork { asked_ms } => self.check_own_network(asked_ms),
+                // Only what bears on serving is worth the event log.
+                LeaseCommand::Record { warning, message }
+                    if self.holding || self.safety.gate.waiting() =>
+                {
+                    self.record(Record {
+                        topic: Topic::Switchover,
+                        level: if warning {
+                            duet_switchover::Level::Warning
+                        } else {
+                            duet_switchover::Level::Info
+                        },
+                        message,
+                    })
+                }
+                LeaseCommand::Record { .. } => {}
+            }
+        }
+        if self.holding {
+            let lease_valid = self.safety.lease.valid(self.now_ms());
+            self.replication
+                .release_held(&self.shared, self.now_ms(), lease_valid);
+        }
+    }
+
+    /// Echoes to the gateways and the NetTest host; any answer will do.
+    fn check_own_network(&self, asked_ms: u64) {
+        let timeout = Duration::from_millis(self.engine.params().net_test_timeout.ms());
+        let targets = self.safety.own_network.clone();
+        let prober = self.prober.clone();
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            let mut ok = false;
+            for target in targets {
+                let Some(ip) = tokio::time::timeout(timeout, resolve(&target))
+                    .await
+                    .ok()
+                    .flatten()
+                else {
+                    continue;
+                };
+                if prober.echo(ip, timeout).await {
+                    ok = true;
+                    break;
+                }
+            }
+            shared.to_driver(DriverMsg::OwnNetwork { asked_ms, ok });
+        });
+    }
+
+    /// A waiting takeover's promise has run out: the old active's lease
+    /// has too.
+    fn takeover_tick(&mut self) {
+        let now = self.now_ms();
+        if let Some(activation) = self.safety.gate.tick(now, &self.safety.gate_promise) {
+            self.note(format!(
+                "The promise to {} has run out, so has its lease: taking over",
+                self.shared.boot.peer().name
+            ));
+            self.become_active(activation);
+        }
+    }
+
+    /// The engine decided this node becomes active: at once when no
+    /// promise to the peer runs, else once it has run out or the peer's
+    /// process is found gone.
+    fn activate_when_safe(&mut self, activation: Activation) {
+        let promise = self.shared.right.stop_promising();
+        let now = self.now_ms();
+        match self.safety.gate.decide(now, activation, &promise) {
+            Some(activation) => self.become_active(activation),
+            None => {
+                self.safety.gate_promise = promise;
+                self.note(format!(
+                    "Taking over once {} cannot be serving: within {} ms, when the promise this node gave it runs out, or sooner if its process is found gone",
+                    self.shared.boot.peer().name,
+                    promise.until_ms().saturating_sub(now)
+                ));
+                let (_, timeout_ms) = self.renewal();
+                crate::right::ask_peer(self.shared.clone(), timeout_ms);
+                self.publish();
+            }
+        }
+    }
+
     fn epoch_seen(&mut self, epoch: u64) {
         self.max_seen = self.max_seen.max(epoch);
-        if self.serving && epoch > self.epoch {
+        if self.holding && epoch > self.epoch {
             self.apply(Event::NewerEpochSeen { epoch });
         }
     }
@@ -614,7 +808,7 @@ impl Driver {
                 // link's coming up (there is nothing to copy before).
                 self.startup_mirror_wanted = self.engine.status().starting;
             }
-            Command::BecomePrimary(activation) => self.become_active(activation),
+            Command::BecomePrimary(activation) => self.activate_when_safe(activation),
             Command::StopServing => {
                 self.stop_serving("a newer epoch is active elsewhere");
             }
@@ -751,7 +945,7 @@ impl Driver {
         }
         self.epoch = epoch;
         self.max_seen = epoch;
-        self.serving = true;
+        self.holding = true;
         if matches!(activation, Activation::Switchover(_)) {
             self.switchovers += 1;
         }
@@ -769,10 +963,10 @@ impl Driver {
 
     /// Stops serving at once; returns the Discontinue hooks under way.
     fn stop_serving(&mut self, why: &str) -> Vec<JoinHandle<()>> {
-        self.serving = false;
+        self.holding = false;
         self.publish();
         self.shared.supervisor.stop();
-        self.replication.stop_serving();
+        self.replication.stop_serving(&self.shared);
         self.note(format!("Stopped serving: {why}"));
         hooks::fire(&self.shared, HookEvent::Discontinue, self.epoch)
     }
@@ -782,7 +976,10 @@ impl Driver {
         let label = self.engine.params().monitored_module.ping_label();
         let role = match engine.state {
             State::Init => Role::Starting,
-            State::Primary if self.serving => Role::Active,
+            State::Primary if self.holding => Role::Active,
+            // About to serve: a peer starting up waits, as for a node
+            // still finding its role.
+            State::Primary if self.safety.gate.waiting() => Role::Starting,
             State::Primary | State::Inactive | State::Shutdown => Role::Inactive,
             _ => Role::Backup,
         };
@@ -792,9 +989,9 @@ impl Driver {
             server: format!("{:?}", boot.server_id()),
             role,
             state: engine.state,
-            serving: self.serving,
+            serving: self.holding && self.safety.lease.valid(self.now_ms()),
             // A backup shows the epoch of the active it follows.
-            epoch: if self.serving {
+            epoch: if self.holding {
                 self.epoch
             } else {
                 self.epoch.max(self.max_seen)
@@ -817,12 +1014,50 @@ impl Driver {
                     .digests()
                     .get(duet_config::digest::Bucket::ROOT)
             ),
+            right_to_serve: self.right_view(),
         };
+        // The API reads the lease at answer time; a node that does not hold
+        // the role has none. Promises resume once it neither serves nor
+        // waits to take over.
+        let until_ms = if self.holding {
+            self.safety.lease.until_ms()
+        } else {
+            0
+        };
+        self.shared.right.set_lease_until(until_ms);
+        if !self.holding && !self.safety.gate.waiting() {
+            self.shared.right.resume_promising();
+        }
         self.shared.status.send_if_modified(|current| {
             let changed = *current != status;
             *current = status;
             changed
         });
+    }
+}
+
+impl Driver {
+    /// The right to serve for the status; times are filled in when read.
+    fn right_view(&self) -> RightView {
+        let view = self.safety.lease.view(self.now_ms());
+        let lease_detail = if self.holding {
+            view.why_not
+                .or_else(|| view.confirmed_by.map(|c| c.describe().to_string()))
+        } else {
+            None
+        };
+        RightView {
+            confirmed_by: self.holding.then_some(view.confirmed_by).flatten(),
+            lease_detail,
+            takeover_waiting: self.safety.gate.waiting().then(|| {
+                format!(
+                    "waiting for {}'s lease to run out (or its process to be found gone) before serving",
+                    self.shared.boot.peer().name
+                )
+            }),
+            writes_held: self.replication.held(),
+            ..RightView::default()
+        }
     }
 }
 
@@ -842,24 +1077,4 @@ async fn resolve(address: &str) -> Option<IpAddr> {
         .ok()?
         .next()
         .map(|a| a.ip())
-}
-
-/// Asks the peer for its role every [`PEER_WATCH_MS`] and tells the driver.
-pub async fn watch_peer(shared: Arc<Shared>) {
-    let mut interval = tokio::time::interval(Duration::from_millis(PEER_WATCH_MS));
-    let mut last_failure: Option<String> = None;
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        interval.tick().await;
-        let answer = arbiter::query(&shared).await;
-        match &answer {
-            Err(arbiter::QueryFailure::Failed(why)) if last_failure.as_ref() != Some(why) => {
-                tracing::warn!("role arbiter: {why}");
-                last_failure = Some(why.clone());
-            }
-            Ok(_) => last_failure = None,
-            _ => {}
-        }
-        shared.to_driver(DriverMsg::Peer(answer.ok()));
-    }
 }

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use tokio::sync::oneshot;
 
 use crate::bootstrap::User;
+use crate::replication::WriteError;
 use crate::shared::{DriverMsg, Shared};
 use crate::supervisor::ModuleFault;
 
@@ -295,8 +296,10 @@ fn config_writer<'a>(shared: &'a Shared, headers: &HeaderMap) -> Result<&'a User
             ),
         ));
     }
+    // A node holding the role takes the write even while its lease is
+    // being confirmed again: the write then waits (bounded) for it.
     let status = shared.status();
-    if !status.serving {
+    if status.role != duet_link::protocol::Role::Active {
         let active = (status.peer.role == Some(duet_link::protocol::Role::Active))
             .then(|| status.peer.name.clone());
         let message = match &active {
@@ -316,6 +319,21 @@ fn config_writer<'a>(shared: &'a Shared, headers: &HeaderMap) -> Result<&'a User
         });
     }
     Ok(user)
+}
+
+/// The one mapping from a write's error to its HTTP answer.
+fn write_refusal(e: WriteError) -> Refusal {
+    match e {
+        WriteError::Rejected(duet_config::TreeError::NotFound(_)) => {
+            Refusal::new(StatusCode::NOT_FOUND, e.to_string())
+        }
+        WriteError::Rejected(_) => Refusal::new(StatusCode::BAD_REQUEST, e.to_string()),
+        WriteError::Unavailable { message, active } => Refusal {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message,
+            active,
+        },
+    }
 }
 
 static CLIENT_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -354,8 +372,7 @@ async fn write(
     });
     match tokio::time::timeout(std::time::Duration::from_secs(10), done).await {
         Ok(Ok(Ok(seq))) => Json(serde_json::json!({ "seq": seq })).into_response(),
-        Ok(Ok(Err(why))) if why.starts_with("nothing at") => error(StatusCode::NOT_FOUND, why),
-        Ok(Ok(Err(why))) => error(StatusCode::BAD_REQUEST, why),
+        Ok(Ok(Err(e))) => write_refusal(e).into_response(),
         _ => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the change was not acknowledged in time; retry it with the same client_id",

@@ -15,6 +15,7 @@ pub mod mirror;
 pub mod node;
 pub mod probe;
 pub mod replication;
+pub mod right;
 pub mod shared;
 pub mod store;
 pub mod supervisor;

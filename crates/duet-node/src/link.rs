@@ -161,7 +161,7 @@ where
     }
     // Subscribe before checking, so a step-down in between is not missed.
     let mut serving = shared.status.subscribe();
-    if !shared.serving() {
+    if !shared.holding() {
         let reason = format!("{} is not the active node", shared.boot.this);
         let _ = sink
             .send(shared.envelope(Body::Refused {
@@ -238,8 +238,9 @@ fn answer(
     module_pings: &Arc<tokio::sync::Semaphore>,
 ) {
     match envelope.body {
-        // Only a serving node answers for the notifier.
-        Body::NotifierPing { id } if shared.serving() => {
+        // Only the active node answers for the notifier (a lapse of its
+        // lease alone is no reason for the backup to take over).
+        Body::NotifierPing { id } if shared.holding() => {
             let _ = tx.try_send(shared.envelope(Body::NotifierPong { id }));
         }
         Body::NotifierPing { .. } => {}

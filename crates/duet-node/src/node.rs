@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 use crate::bootstrap::Bootstrap;
-use crate::driver::{Driver, watch_peer};
+use crate::driver::Driver;
 use crate::epoch::EpochStore;
 use crate::events::EventLog;
 use crate::probe::{EchoProber, IcmpProber, gateways};
@@ -108,10 +108,12 @@ pub async fn run_with_prober(
         replication: duet_stream::Replication::Alone,
         config_applied: (0, 0),
         config_digest: String::new(),
+        right_to_serve: Default::default(),
     });
     let (driver_tx, driver_rx) = mpsc::channel(DRIVER_INBOX_MAX);
     let (file_monitor, monitor_handle) = crate::file_monitor::channel();
     let shared = Arc::new(Shared {
+        right: crate::right::RightToServe::new(params.lease_ms(), params.lease_promise_ms()),
         server_tls: server_config(&identity)?,
         client_tls: client_config(&identity)?,
         status,
@@ -142,20 +144,6 @@ pub async fn run_with_prober(
         me.link_addr(),
         shared.boot.http_listen_addr()
     );
-    let tasks = [
-        tokio::spawn(crate::arbiter::serve(shared.clone(), arbiter_listener)),
-        tokio::spawn(crate::link::serve(shared.clone(), link_listener)),
-        tokio::spawn(watch_peer(shared.clone())),
-        tokio::spawn(file_monitor.run(shared.clone())),
-        tokio::spawn({
-            let app = crate::http::router(shared.clone());
-            async move {
-                if let Err(e) = axum::serve(http_listener, app).await {
-                    tracing::error!("HTTP API stopped: {e}");
-                }
-            }
-        }),
-    ];
     let driver = Driver::new(
         shared.clone(),
         driver_rx,
@@ -166,6 +154,25 @@ pub async fn run_with_prober(
         replication,
     )
     .with_parameters(file_entries, params_at_start);
+    let (renew_every_ms, query_timeout_ms) = driver.renewal();
+    let tasks = [
+        tokio::spawn(crate::arbiter::serve(shared.clone(), arbiter_listener)),
+        tokio::spawn(crate::link::serve(shared.clone(), link_listener)),
+        tokio::spawn(crate::right::renew(
+            shared.clone(),
+            renew_every_ms,
+            query_timeout_ms,
+        )),
+        tokio::spawn(file_monitor.run(shared.clone())),
+        tokio::spawn({
+            let app = crate::http::router(shared.clone());
+            async move {
+                if let Err(e) = axum::serve(http_listener, app).await {
+                    tracing::error!("HTTP API stopped: {e}");
+                }
+            }
+        }),
+    ];
     let outcome = driver.run(stop).await;
     for task in tasks {
         task.abort();

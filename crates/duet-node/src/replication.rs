@@ -26,9 +26,44 @@ const _: () = assert!(DECOMPRESSED_MAX_BYTES <= MAX_FRAME_BYTES);
 /// Where server parameters live in the tree.
 pub const SERVER_PARAMETERS: &str = "/config/Server Parameters";
 
+/// Why a client's write was not acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The change itself is wrong (bad path, class, value, nothing to remove).
+    #[error(transparent)]
+    Rejected(#[from] duet_config::TreeError),
+    /// Not here, or not now: retry it with the same client id, on `active`
+    /// when it is known.
+    #[error("{message}")]
+    Unavailable {
+        message: String,
+        active: Option<String>,
+    },
+}
+
 /// A client's write waiting for its acknowledgement: the sequence number,
 /// or why it was refused.
-pub type WriteReply = oneshot::Sender<Result<u64, String>>;
+pub type WriteReply = oneshot::Sender<Result<u64, WriteError>>;
+
+/// How long a persisted write waits for the lease to be confirmed again
+/// before it is refused: three leases, within these bounds.
+const WRITE_HOLD_MIN_MS: u64 = 1_000;
+const WRITE_HOLD_MAX_MS: u64 = 6_000;
+
+/// A write persisted while the lease was not valid: acknowledged once it is
+/// (or once the backup has it), refused when the wait runs out. Never
+/// acknowledged and then lost.
+struct Held {
+    seq: u64,
+    client: ClientId,
+    since_ms: u64,
+}
+
+/// The active node as this node knows it, for a refused write.
+fn active_elsewhere(shared: &Shared) -> Option<String> {
+    let status = shared.status.borrow();
+    (status.peer.role == Some(duet_link::protocol::Role::Active)).then(|| status.peer.name.clone())
+}
 
 /// A resynchronisation under way on the backup, and its request waiting
 /// for an answer.
@@ -68,6 +103,7 @@ pub struct Replicator {
     /// On the active node: the backup's main connection and its number.
     backup: Option<(u64, mpsc::Sender<Envelope>)>,
     pending: BTreeMap<ClientId, WriteReply>,
+    held: Vec<Held>,
     resync: Option<ResyncRun>,
     /// The id of the last resynchronisation request sent.
     last_request_id: u64,
@@ -95,6 +131,7 @@ impl Replicator {
             follower,
             backup: None,
             pending: BTreeMap::new(),
+            held: Vec::new(),
             resync: None,
             last_request_id: 0,
             state: Replication::Alone,
@@ -145,12 +182,54 @@ impl Replicator {
         self.state = Replication::Alone;
     }
 
+    /// Writes persisted but not acknowledged while the lease is not valid.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Acknowledges the held writes the backup has, or all of them when the
+    /// lease is valid again; refuses those that waited too long.
+    pub fn release_held(&mut self, shared: &Shared, now_ms: u64, lease_valid: bool) {
+        if self.held.is_empty() {
+            return;
+        }
+        let on_backup = self.leader.as_ref().map_or(0, |l| l.backup_acked());
+        let lease_ms = shared.right.lease_ms();
+        let hold_ms = (3 * lease_ms).clamp(WRITE_HOLD_MIN_MS, WRITE_HOLD_MAX_MS);
+        let active = active_elsewhere(shared);
+        for held in std::mem::take(&mut self.held) {
+            let Some(reply) = self.pending.remove(&held.client) else {
+                continue;
+            };
+            if lease_valid || held.seq <= on_backup {
+                let _ = reply.send(Ok(held.seq));
+            } else if now_ms.saturating_sub(held.since_ms) >= hold_ms {
+                let _ = reply.send(Err(WriteError::Unavailable {
+                    message: format!(
+                        "{} cannot confirm that it alone serves (its lease has not been renewed for {hold_ms} ms), so the change is not acknowledged; retry it with the same client id{}",
+                        shared.boot.this,
+                        active.as_ref().map(|a| format!(" on {a}")).unwrap_or_default()
+                    ),
+                    active: active.clone(),
+                }));
+            } else {
+                self.pending.insert(held.client.clone(), reply);
+                self.held.push(held);
+            }
+        }
+    }
+
     /// This node stopped serving: writes under way are refused.
-    pub fn stop_serving(&mut self) {
+    pub fn stop_serving(&mut self, shared: &Shared) {
         self.leader = None;
         self.backup = None;
+        self.held.clear();
+        let active = active_elsewhere(shared);
         for (_, reply) in std::mem::take(&mut self.pending) {
-            let _ = reply.send(Err("this node stopped serving before the change was acknowledged; retry it on the active node with the same client id".into()));
+            let _ = reply.send(Err(WriteError::Unavailable {
+                message: "this node stopped serving before the change was acknowledged; retry it on the active node with the same client id".into(),
+                active: active.clone(),
+            }));
         }
         self.follower = Follower::new(self.tree.last_applied());
     }
@@ -165,16 +244,19 @@ impl Replicator {
         reply: WriteReply,
     ) {
         let Some(leader) = self.leader.as_mut() else {
-            let _ = reply.send(Err(format!(
-                "{} is not the active node; make configuration changes on the active node",
-                shared.boot.this
-            )));
+            let _ = reply.send(Err(WriteError::Unavailable {
+                message: format!(
+                    "{} is not the active node; make configuration changes on the active node",
+                    shared.boot.this
+                ),
+                active: active_elsewhere(shared),
+            }));
             return;
         };
         // A retry of a change already made is answered, not checked again.
         let retry = leader.known(&client).is_some();
         if !retry && let Err(e) = self.tree.check(&op) {
-            let _ = reply.send(Err(e.to_string()));
+            let _ = reply.send(Err(e.into()));
             return;
         }
         let edit = Edit {
@@ -183,7 +265,7 @@ impl Replicator {
             client: client.clone(),
             op,
         };
-        let commands = leader.write(unix_ms(), client.clone(), edit);
+        let commands = leader.write(shared.right.now_ms(), client.clone(), edit);
         self.pending.insert(client, reply);
         self.lead(shared, commands);
     }
@@ -216,8 +298,22 @@ impl Replicator {
                     }
                     LeaderCommand::Send(entry) => self.to_backup(shared, Body::StreamEntry(entry)),
                     LeaderCommand::AckClient { client, seq } => {
-                        if let Some(reply) = self.pending.remove(&client) {
-                            let _ = reply.send(Ok(seq));
+                        // Acknowledged only with the right to serve: the
+                        // backup has it, or no other node can be serving.
+                        let on_backup = self
+                            .leader
+                            .as_ref()
+                            .is_some_and(|l| l.backup_acked() >= seq);
+                        if on_backup || shared.serving() {
+                            if let Some(reply) = self.pending.remove(&client) {
+                                let _ = reply.send(Ok(seq));
+                            }
+                        } else {
+                            self.held.push(Held {
+                                seq,
+                                client,
+                                since_ms: shared.right.now_ms(),
+                            });
                         }
                     }
                     LeaderCommand::Resync { .. } => {
@@ -317,9 +413,10 @@ impl Replicator {
             .ok()
     }
 
-    pub fn tick(&mut self, shared: &Shared, now_unix_ms: u64) {
+    /// Time passed (on the node's monotonic clock).
+    pub fn tick(&mut self, shared: &Shared, now_ms: u64) {
         if let Some(leader) = self.leader.as_mut() {
-            let commands = leader.tick(now_unix_ms);
+            let commands = leader.tick(now_ms);
             self.lead(shared, commands);
         }
     }

@@ -56,6 +56,28 @@ pub struct NodeStatus {
     /// The root digest of the configuration tree (hex): two nodes at the
     /// same position hold the same tree exactly when these match.
     pub config_digest: String,
+    /// Where safety stands: the lease, the promise, a takeover waiting.
+    pub right_to_serve: RightView,
+}
+
+/// The right to serve as status shows it. The times are filled in when
+/// the status is read, from the node's monotonic clock.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RightView {
+    /// The lease is valid (this node may serve and acknowledge).
+    pub lease_held: bool,
+    pub lease_remaining_ms: u64,
+    /// How the lease was last confirmed.
+    pub confirmed_by: Option<duet_role::Confirmation>,
+    /// In words: how it was confirmed, or why it is not held.
+    pub lease_detail: Option<String>,
+    /// How long this node's promise to its peer still binds it.
+    pub promise_remaining_ms: u64,
+    /// A decided takeover waiting for the old active's lease to run out.
+    pub takeover_waiting: Option<String>,
+    /// Writes persisted but held: not acknowledged until the lease is
+    /// confirmed again (or refused when the wait runs out).
+    pub writes_held: usize,
 }
 
 impl NodeStatus {
@@ -79,8 +101,16 @@ pub enum DriverMsg {
     },
     /// Something showed this epoch (a peer's message, a client).
     EpochSeen(u64),
-    /// The peer answered (or not) a role query.
-    Peer(Option<PeerAnswer>),
+    /// What the role query sent at `sent_ms` brought.
+    Peer {
+        sent_ms: u64,
+        answer: Result<PeerAnswer, crate::arbiter::QueryFailure>,
+    },
+    /// This node's own-network checks asked at `asked_ms` answered or not.
+    OwnNetwork {
+        asked_ms: u64,
+        ok: bool,
+    },
     /// An administrator asks for a switch; the answer says whether it was
     /// refused and why.
     Switch {
@@ -160,6 +190,8 @@ pub const DRIVER_INBOX_MAX: usize = 1024;
 
 pub struct Shared {
     pub boot: Bootstrap,
+    /// The node's clock, its promise and its lease.
+    pub right: crate::right::RightToServe,
     pub server_tls: Arc<tokio_rustls::rustls::ServerConfig>,
     pub client_tls: Arc<tokio_rustls::rustls::ClientConfig>,
     pub status: watch::Sender<NodeStatus>,
@@ -219,12 +251,28 @@ impl Shared {
         self.mirror_setup().served
     }
 
+    /// The status, with the right to serve as it stands at this moment
+    /// (not as the driver last published it: a paused driver must not
+    /// leave "serving" behind).
     pub fn status(&self) -> NodeStatus {
-        self.status.borrow().clone()
+        let mut status = self.status.borrow().clone();
+        let right = &mut status.right_to_serve;
+        right.lease_held = self.right.lease_valid();
+        right.lease_remaining_ms = self.right.lease_remaining_ms();
+        right.promise_remaining_ms = self.right.promise_remaining_ms();
+        status.serving = status.role == Role::Active && right.lease_held;
+        status
     }
 
+    /// This node holds the active role (its epoch is persisted and it leads
+    /// the stream), whether or not its lease is valid right now.
+    pub fn holding(&self) -> bool {
+        self.status.borrow().role == Role::Active
+    }
+
+    /// Holding the role with a valid lease: this node serves now.
     pub fn serving(&self) -> bool {
-        self.status.borrow().serving
+        self.holding() && self.right.lease_valid()
     }
 
     pub fn epoch(&self) -> u64 {
@@ -243,13 +291,16 @@ impl Shared {
         }
     }
 
-    pub fn role_info(&self) -> RoleInfo {
+    /// This node's role for the peer, with a promise when it gives one.
+    pub fn role_info_promising(&self) -> RoleInfo {
+        let promise_ms = self.right.promise_for_answer();
         let status = self.status.borrow();
         RoleInfo {
             role: status.role,
             state: status.state,
             manual_switch_only: status.manual_switch_only,
             server: self.boot.server_id(),
+            promise_ms: promise_ms.filter(|_| status.role != Role::Active),
         }
     }
 

@@ -14,8 +14,9 @@ pub mod value;
 use std::collections::BTreeMap;
 
 pub use params::{
-    DEFAULT_UPGRADE_SYNC_DIRS, MonitoredModule, PRIMARY_PING_SET_SIZE, ServerId, ServerParams,
-    Tunable, UnreachablePrimary, ZERO_PING_DELAY_MEANS_MS,
+    DEFAULT_UPGRADE_SYNC_DIRS, LEASE_DEFAULT_MAX_MS, LEASE_MIN_MS, MonitoredModule,
+    PRIMARY_PING_SET_SIZE, ServerId, ServerParams, Tunable, UnreachablePrimary,
+    ZERO_PING_DELAY_MEANS_MS, promise_for_lease_ms,
 };
 pub use reference::reference;
 pub use spec::{Kind, Origin, ParamSpec, SPECS};
@@ -40,6 +41,8 @@ pub enum ParamError {
     Duplicate { name: &'static str },
     #[error("{name}: {detail}")]
     Format { name: String, detail: String },
+    #[error("{0}")]
+    Unsafe(String),
 }
 
 /// All the problems found in a set of parameters, one per line.
@@ -148,6 +151,7 @@ pub fn load<'a>(
         }
     }
     warnings.extend(consistency_warnings(&params));
+    errors.extend(lease_check(&params).map(ParamError::Unsafe));
     if errors.is_empty() {
         Ok(Loaded { params, warnings })
     } else {
@@ -188,6 +192,22 @@ pub fn effective_after_change(
         }
     }
     Ok(loaded)
+}
+
+/// The inequality of the right to serve: the promise a backup gives
+/// (Duet Lease ms and an eighth) must run out before the backup could
+/// detect a vanished active node, or every such failover waits for it.
+fn lease_check(p: &ServerParams) -> Option<String> {
+    let lease_ms = p.lease_ms?;
+    let detection_ms = p.vanished_detection_min_ms();
+    let promise_ms = promise_for_lease_ms(lease_ms);
+    (promise_ms > detection_ms).then(|| {
+        let most = (detection_ms * 8 / 9).max(1);
+        format!(
+            "Duet Lease ms {lease_ms}: a backup promises {promise_ms} ms for it, longer than the {detection_ms} ms in which it can detect a vanished active node (Primary Monitor Timeout x Retry Count, the ping set to the primary's address, Reconnect Timeout), so failovers would wait for the lease; set Duet Lease ms to at most {most}{}, or lengthen those timeouts",
+            if most < LEASE_MIN_MS { format!(" (below its minimum {LEASE_MIN_MS}: lengthen the timeouts)") } else { String::new() }
+        )
+    })
 }
 
 /// Settings that are valid but do nothing as set.
@@ -295,6 +315,7 @@ impl ServerParams {
             file_monitor_health_check_interval_ms: 0,
             file_monitor_health_check_timeout_ms: 0,
             startup_mirror_timeout_ms: 0,
+            lease_ms: None,
             mail_recovery: false,
             mail_recovery_filter: false,
             chat_recovery: false,

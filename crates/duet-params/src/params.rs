@@ -124,6 +124,8 @@ pub struct ServerParams {
     pub file_monitor_health_check_interval_ms: u64,
     pub file_monitor_health_check_timeout_ms: u64,
     pub startup_mirror_timeout_ms: u64,
+    /// Duet Lease ms as set; see [`ServerParams::lease_ms`].
+    pub lease_ms: Option<u64>,
 
     pub mail_recovery: bool,
     pub mail_recovery_filter: bool,
@@ -160,6 +162,17 @@ pub const DEFAULT_UPGRADE_SYNC_DIRS: [&str; 7] = [
 /// With a Primary Monitor Ping Delay of 0 (the seed's default, whose meaning
 /// the seed leaves open), the primary monitor pings once a second.
 pub const ZERO_PING_DELAY_MEANS_MS: u64 = 1_000;
+
+/// The shortest right to serve: a role query must fit in a third of it.
+pub const LEASE_MIN_MS: u64 = 30;
+/// The longest lease taken when Duet Lease ms is not set: an isolated
+/// active node holds writes no longer than this before refusing them.
+pub const LEASE_DEFAULT_MAX_MS: u64 = 2_000;
+
+/// The promise a backup gives for a lease of `lease_ms`: an eighth more.
+pub fn promise_for_lease_ms(lease_ms: u64) -> u64 {
+    lease_ms + lease_ms.div_ceil(8)
+}
 
 /// How many echoes make one "ping set" to the primary's address.
 pub const PRIMARY_PING_SET_SIZE: u32 = 2;
@@ -198,6 +211,34 @@ impl ServerParams {
             None if self.primary_monitor_ping_delay.seconds_ms == 0 => ZERO_PING_DELAY_MEANS_MS,
             None => self.primary_monitor_ping_delay.seconds_ms,
         }
+    }
+
+    /// The shortest time from the backup's last answer from a vanished
+    /// active node to its switch: the ping that went unanswered may have
+    /// left just before the failure, then its retries, the ping set to the
+    /// primary's address and the reconnect timer.
+    pub fn vanished_detection_min_ms(&self) -> u64 {
+        let timeout = self.primary_monitor_timeout_ms();
+        u64::from(self.primary_monitor_retry_count)
+            * (timeout + self.primary_monitor_retry_ping_delay.ms())
+            + u64::from(PRIMARY_PING_SET_SIZE) * self.net_test_timeout.ms()
+            + self.reconnect_timeout.ms()
+    }
+
+    /// The right to serve: Duet Lease ms, or when not set 8/9 of
+    /// [`ServerParams::vanished_detection_min_ms`] (so the backup's promise,
+    /// [`ServerParams::lease_promise_ms`], never outlasts its detection),
+    /// between [`LEASE_MIN_MS`] and [`LEASE_DEFAULT_MAX_MS`].
+    pub fn lease_ms(&self) -> u64 {
+        self.lease_ms.unwrap_or_else(|| {
+            (self.vanished_detection_min_ms() * 8 / 9).clamp(LEASE_MIN_MS, LEASE_DEFAULT_MAX_MS)
+        })
+    }
+
+    /// What a backup promises when it grants the lease: the lease and an
+    /// eighth more, for clock-rate differences and scheduling.
+    pub fn lease_promise_ms(&self) -> u64 {
+        promise_for_lease_ms(self.lease_ms())
     }
 
     /// Gateway pings are on unless `Switchover Disable Gateway Ping` is Yes.

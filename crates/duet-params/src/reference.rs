@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::spec::{Kind, Origin, SPECS};
-use crate::{PRIMARY_PING_SET_SIZE, ZERO_PING_DELAY_MEANS_MS};
+use crate::{LEASE_DEFAULT_MAX_MS, LEASE_MIN_MS, PRIMARY_PING_SET_SIZE, ZERO_PING_DELAY_MEANS_MS};
 
 /// The parameter reference in Markdown.
 pub fn reference() -> String {
@@ -64,6 +64,37 @@ pub fn reference() -> String {
         }
         let _ = writeln!(out);
     }
+    let _ = writeln!(
+        out,
+        "## Right to serve\n\n\
+         A node answers as serving and acknowledges a write only while it holds the right to \
+         serve: the backup has the change (in sync), or its lease is valid. The lease is renewed \
+         every third of Duet Lease ms (L) by a role query to the peer, and lasts L from the moment \
+         that query was sent when one of these confirms that the peer cannot be serving:\n\n\
+         - the peer answered as not active and promised not to take over for its promise \
+           (L + L/8; the lease takes 8/9 of what was promised), or\n\
+         - the peer's role arbiter refused the connection (its process is gone; a restarted \
+           process waits a promise's length before it may serve), or\n\
+         - the peer is silent and this node's own-network checks answer (the gateway when \
+           Switchover Disable Gateway Ping is No, the NetTest host when set), the checks the \
+           seed's backup already makes before it switches.\n\n\
+         When the peer is silent and no check is configured, nothing can confirm: the node keeps \
+         serving, as the seed's pair does, and says so in its status (`lease: unconfirmed`); if \
+         the backup takes over meanwhile, both served, and the heal replays the older epoch's \
+         changes on the newer one when they meet. Configure a gateway or NetTest check to close \
+         that window.\n\n\
+         The backup never becomes active while a promise it gave may still run (and a starting \
+         node counts one from its start), unless the old active's process is found gone: so the \
+         old active has stopped before the new one starts, whatever the detection parameters. \
+         They only decide whether the failover waits. The inequality, checked when parameters \
+         are loaded (an error otherwise):\n\n\
+         `L + L/8 <= Primary Monitor Retry Count x (Primary Monitor Timeout + Retry Ping Delay) \
+         + {PRIMARY_PING_SET_SIZE} x NetTest Timeout + Reconnect Timeout`\n\n\
+         the shortest time in which the backup can find a vanished active node lost. Not set, L is \
+         8/9 of that time, between {LEASE_MIN_MS} and {LEASE_DEFAULT_MAX_MS} ms. A node paused for longer than \
+         its lease (SIGSTOP, a stalled disk) finds its lease run out when it resumes and serves \
+         again only once it has confirmed anew.\n"
+    );
     let _ = writeln!(
         out,
         "## Obsolete parameters\n\nAccepted and ignored, with a warning.\n\n| Parameter | Why |\n|---|---|"

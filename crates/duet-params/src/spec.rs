@@ -713,6 +713,19 @@ pub static SPECS: &[ParamSpec] = &[
             "Seconds a starting backup has to copy the mirrored directories (the default set and InitialMirrorDir) from the active node; when they are not all copied in time, start-up fails and says which directory was still being copied.",
         )
     },
+    // The right to serve (not in the seed, whose pair can serve twice).
+    ParamSpec {
+        dynamic: false,
+        ..duet(
+            "Duet Lease ms",
+            Kind::Millis {
+                min: 30,
+                max: 60_000,
+                set: |p, v| p.lease_ms = Some(v),
+            },
+            "How long the active node's right to serve lasts after the backup promised not to take over (or its process was found gone, or the node's own network checks passed); renewed every third of it. The backup never takes over while a promise it gave runs, unless the old active's process is gone. Not set: 8/9 of the vanished-host detection time, at most 2 s. It must not exceed that bound (see Right to serve).",
+        )
+    },
     // Removed by the seed's releases: accepted and ignored.
     obsolete(
         "Switchover UDP Monitor",

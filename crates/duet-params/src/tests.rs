@@ -316,3 +316,36 @@ fn the_lan_profile_loads_cleanly() {
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     assert_eq!(loaded.params.primary_monitor_ping_delay_ms(), 100);
 }
+
+#[test]
+fn lease_not_set_fits_inside_the_vanished_host_detection() {
+    // Seed defaults: the lease is capped; the promise is far inside detection.
+    let seed = ServerParams::default();
+    assert_eq!(seed.lease_ms(), crate::LEASE_DEFAULT_MAX_MS);
+    assert!(seed.lease_promise_ms() <= seed.vanished_detection_min_ms());
+    // The LAN profile: 60 ms ping timeout with one retry, two 20 ms echoes,
+    // a 20 ms reconnect timer: 120 ms; the lease is 8/9 of it.
+    let lan = load_toml(include_str!("../../../profiles/lan.toml"))
+        .unwrap()
+        .params;
+    assert_eq!(lan.vanished_detection_min_ms(), 120);
+    assert_eq!(lan.lease_ms(), 106);
+    assert_eq!(lan.lease_promise_ms(), 120);
+}
+
+#[test]
+fn a_lease_longer_than_detection_is_an_error_saying_what_to_change() {
+    let err = load_toml(
+        "\"Switchover Primary Monitor Retry Count\" = 1\n\"Duet Primary Monitor Timeout ms\" = 60\n\"Duet Echo Timeout ms\" = 20\n\"Duet Reconnect Timeout ms\" = 20\n\"Duet Lease ms\" = 200\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("Duet Lease ms 200"), "{err}");
+    assert!(err.contains("set Duet Lease ms to at most 106"), "{err}");
+    let ok = load_toml(
+        "\"Switchover Primary Monitor Retry Count\" = 1\n\"Duet Primary Monitor Timeout ms\" = 60\n\"Duet Echo Timeout ms\" = 20\n\"Duet Reconnect Timeout ms\" = 20\n\"Duet Lease ms\" = 100\n",
+    )
+    .unwrap();
+    assert_eq!(ok.params.lease_ms(), 100);
+    assert_eq!(ok.params.lease_promise_ms(), 113);
+}

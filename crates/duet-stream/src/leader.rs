@@ -109,6 +109,12 @@ impl<T: Clone> Leader<T> {
         self.state
     }
 
+    /// The highest sequence number the backup has acknowledged: changes up
+    /// to it are on the backup.
+    pub fn backup_acked(&self) -> u64 {
+        self.backup_acked
+    }
+
     pub fn last_seq(&self) -> u64 {
         self.last_seq
     }

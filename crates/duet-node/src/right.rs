@@ -1,0 +1,138 @@
+//! The right to serve at run time: the node's one monotonic clock, the
+//! promise this node gives its peer in role answers (shared by the role
+//! arbiter, which answers, and the driver, which decides to take over),
+//! the moment the active node's lease runs out (read by the API at answer
+//! time, so a paused driver cannot leave a stale "serving"), and the role
+//! queries that renew the lease.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use duet_role::Promise;
+
+use crate::arbiter;
+use crate::shared::{DriverMsg, Shared};
+
+pub struct RightToServe {
+    clock: std::time::Instant,
+    lease_ms: u64,
+    promise_ms: u64,
+    promise: Mutex<Promise>,
+    /// Role answers carry a promise (not while serving or taking over).
+    granting: AtomicBool,
+    lease_until_ms: AtomicU64,
+    /// The last query failure logged, so a lasting one is logged once.
+    last_query_failure: Mutex<Option<String>>,
+}
+
+impl RightToServe {
+    /// A process that starts counts a whole promise from its start: it does
+    /// not know what its previous incarnation promised.
+    pub fn new(lease_ms: u64, promise_ms: u64) -> RightToServe {
+        RightToServe {
+            clock: std::time::Instant::now(),
+            lease_ms,
+            promise_ms,
+            promise: Mutex::new(Promise::at_start(0, promise_ms)),
+            granting: AtomicBool::new(true),
+            lease_until_ms: AtomicU64::new(0),
+            last_query_failure: Mutex::new(None),
+        }
+    }
+
+    pub fn lease_ms(&self) -> u64 {
+        self.lease_ms
+    }
+
+    /// Milliseconds on the node's monotonic clock (the one clock for every
+    /// lease, wait and timeout).
+    pub fn now_ms(&self) -> u64 {
+        self.clock.elapsed().as_millis() as u64
+    }
+
+    /// The promise for a role answer being sent now, if this node gives
+    /// one. Checked again after promising: a decision to take over made
+    /// meanwhile either sees this promise or this answer carries none.
+    pub fn promise_for_answer(&self) -> Option<u64> {
+        if !self.granting.load(Ordering::SeqCst) {
+            return None;
+        }
+        if let Ok(mut promise) = self.promise.lock() {
+            promise.grant(self.now_ms(), self.promise_ms);
+        }
+        self.granting
+            .load(Ordering::SeqCst)
+            .then_some(self.promise_ms)
+    }
+
+    /// No more promises (the node serves, or decided to take over); the
+    /// promise in force, which a takeover must wait out.
+    pub fn stop_promising(&self) -> Promise {
+        self.granting.store(false, Ordering::SeqCst);
+        match self.promise.lock() {
+            Ok(promise) => *promise,
+            // A poisoned lock: assume the longest promise from now.
+            Err(_) => Promise::at_start(self.now_ms(), self.promise_ms),
+        }
+    }
+
+    pub fn resume_promising(&self) {
+        self.granting.store(true, Ordering::SeqCst);
+    }
+
+    pub fn set_lease_until(&self, until_ms: u64) {
+        self.lease_until_ms.store(until_ms, Ordering::SeqCst);
+    }
+
+    /// The lease is valid now.
+    pub fn lease_valid(&self) -> bool {
+        self.lease_remaining_ms() > 0
+    }
+
+    pub fn lease_remaining_ms(&self) -> u64 {
+        self.lease_until_ms
+            .load(Ordering::SeqCst)
+            .saturating_sub(self.now_ms())
+    }
+
+    pub fn promise_remaining_ms(&self) -> u64 {
+        self.promise
+            .lock()
+            .map(|p| p.until_ms().saturating_sub(self.now_ms()))
+            .unwrap_or(0)
+    }
+}
+
+/// Asks the peer for its role every `every_ms`, each query given
+/// `timeout_ms`. Queries run side by side, so a silent peer does not
+/// stretch the rhythm.
+pub async fn renew(shared: Arc<Shared>, every_ms: u64, timeout_ms: u64) {
+    let mut interval = tokio::time::interval(Duration::from_millis(every_ms));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        ask_peer(shared.clone(), timeout_ms);
+    }
+}
+
+/// One role query, in a task of its own; the driver is told what came back
+/// and when it was asked.
+pub fn ask_peer(shared: Arc<Shared>, timeout_ms: u64) {
+    tokio::spawn(async move {
+        let sent_ms = shared.right.now_ms();
+        let answer = arbiter::query(&shared, timeout_ms).await;
+        if let Ok(mut last) = shared.right.last_query_failure.lock() {
+            match &answer {
+                Err(arbiter::QueryFailure::Failed(why)) if last.as_ref() != Some(why) => {
+                    tracing::warn!("role arbiter: {why}");
+                    *last = Some(why.clone());
+                }
+                Ok(_) => *last = None,
+                _ => {}
+            }
+        }
+        shared.to_driver(DriverMsg::Peer { sent_ms, answer });
+    });
+}

@@ -1,0 +1,362 @@
+//! The active node's lease: how long the peer cannot be serving, from what
+//! this node has seen. Renewed by role queries to the peer (the runtime
+//! sends one every [`Lease::renew_every_ms`], giving up after
+//! [`Lease::query_timeout_ms`]) and, when the peer is silent, by this node's
+//! own-network checks.
+
+use serde::{Deserialize, Serialize};
+
+/// What a role query to the peer brought, for the query sent at a given
+/// moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerAnswer {
+    /// It answered as not active and promised not to serve for
+    /// `promise_ms` from its answer.
+    Promised { promise_ms: u64 },
+    /// It answered as active in `epoch`.
+    Active { epoch: u64 },
+    /// It answered as not active but gave no promise: it has decided to
+    /// take over, or it is stopping.
+    NoPromise,
+    /// Its role arbiter refused the connection: the process is gone.
+    ProcessGone,
+    /// Nothing answered in time.
+    Silent,
+}
+
+/// How the lease was last confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Confirmation {
+    /// The peer answered as not active and promised not to take over.
+    PeerPromised,
+    /// The peer's role arbiter refused: its process is gone.
+    PeerProcessGone,
+    /// The peer is silent and this node's own network checks answered.
+    OwnNetwork,
+    /// The peer is silent and no own-network check is configured: nothing
+    /// can confirm, and the node keeps serving (the seed's choice).
+    Unconfirmed,
+}
+
+impl Confirmation {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Confirmation::PeerPromised => {
+                "the peer answered as not active and promised not to take over"
+            }
+            Confirmation::PeerProcessGone => {
+                "the peer's process is gone (its role arbiter refuses connections)"
+            }
+            Confirmation::OwnNetwork => {
+                "the peer is silent and this node's own network checks (gateway, NetTest) answer"
+            }
+            Confirmation::Unconfirmed => {
+                "UNCONFIRMED: the peer is silent and no gateway or NetTest check is configured, so this node serves without proof that the peer does not; set Switchover Disable Gateway Ping = No or a NetTest host to close this window"
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseCommand {
+    /// Check this node's own network now (gateway, NetTest); report with
+    /// [`Lease::own_network`] and this `asked_ms`.
+    CheckOwnNetwork { asked_ms: u64 },
+    /// Write this to the event log (`warning`: at warning level).
+    Record { warning: bool, message: String },
+}
+
+/// The lease as status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseView {
+    /// The lease is valid now.
+    pub held: bool,
+    /// Milliseconds it still runs (0 when not held).
+    pub remaining_ms: u64,
+    /// How it was last confirmed.
+    pub confirmed_by: Option<Confirmation>,
+    /// Why it is not held, in words an administrator can act on.
+    pub why_not: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Lease {
+    lease_ms: u64,
+    own_network_checks: bool,
+    until_ms: u64,
+    how: Option<Confirmation>,
+    /// The send time of the newest answer taken; older ones are stale.
+    newest_sent_ms: u64,
+    /// Evidence gathered before this moment is not taken (set after a
+    /// pause: the node confirms again).
+    not_before_ms: u64,
+    last_tick_ms: Option<u64>,
+    why_not: Option<String>,
+}
+
+impl Lease {
+    /// A lease of `lease_ms`, not held. `own_network_checks`: a gateway or
+    /// NetTest check is configured.
+    pub fn new(lease_ms: u64, own_network_checks: bool) -> Lease {
+        Lease {
+            lease_ms,
+            own_network_checks,
+            until_ms: 0,
+            how: None,
+            newest_sent_ms: 0,
+            not_before_ms: 0,
+            last_tick_ms: None,
+            why_not: Some("no answer from the peer yet".into()),
+        }
+    }
+
+    pub fn lease_ms(&self) -> u64 {
+        self.lease_ms
+    }
+
+    /// How often the runtime asks the peer.
+    pub fn renew_every_ms(&self) -> u64 {
+        (self.lease_ms / 3).max(1)
+    }
+
+    /// How long one query may take before the peer counts as silent.
+    pub fn query_timeout_ms(&self) -> u64 {
+        (self.lease_ms / 3).max(1)
+    }
+
+    /// The lease is valid at `now_ms`.
+    pub fn valid(&self, now_ms: u64) -> bool {
+        now_ms < self.until_ms
+    }
+
+    pub fn until_ms(&self) -> u64 {
+        self.until_ms
+    }
+
+    pub fn confirmed_by(&self) -> Option<Confirmation> {
+        self.how
+    }
+
+    pub fn view(&self, now_ms: u64) -> LeaseView {
+        let held = self.valid(now_ms);
+        LeaseView {
+            held,
+            remaining_ms: self.until_ms.saturating_sub(now_ms),
+            confirmed_by: self.how,
+            why_not: (!held).then(|| {
+                self.why_not
+                    .clone()
+                    .unwrap_or_else(|| "the lease ran out before it was renewed".into())
+            }),
+        }
+    }
+
+    fn extend(&mut self, sent_ms: u64, length_ms: u64, how: Confirmation) {
+        self.until_ms = self.until_ms.max(sent_ms.saturating_add(length_ms));
+        self.how = Some(how);
+        self.why_not = None;
+    }
+
+    fn revoke(&mut self, why: String) {
+        self.until_ms = 0;
+        self.why_not = Some(why);
+    }
+
+    /// The answer to the role query sent at `sent_ms`.
+    pub fn peer_answered(
+        &mut self,
+        now_ms: u64,
+        sent_ms: u64,
+        answer: PeerAnswer,
+    ) -> Vec<LeaseCommand> {
+        if sent_ms < self.not_before_ms || sent_ms < self.newest_sent_ms {
+            return Vec::new();
+        }
+        self.newest_sent_ms = sent_ms;
+        let mut commands = Vec::new();
+        match answer {
+            PeerAnswer::Promised { promise_ms } => {
+                // Less than was promised: the promise counts from the peer's
+                // answer, this lease from the earlier query, and an eighth of
+                // margin covers clocks that run at slightly different rates.
+                let length = self.lease_ms.min(promise_ms.saturating_mul(8) / 9);
+                self.extend(sent_ms, length, Confirmation::PeerPromised);
+            }
+            PeerAnswer::ProcessGone => {
+                // A restarted peer counts a whole promise from its start.
+                self.extend(sent_ms, self.lease_ms, Confirmation::PeerProcessGone);
+            }
+            PeerAnswer::Active { epoch } => {
+                self.revoke(format!("the peer answers as active in epoch {epoch}"));
+            }
+            PeerAnswer::NoPromise => {
+                self.why_not = Some(
+                    "the peer answers but gives no promise: it is taking over or stopping".into(),
+                );
+            }
+            PeerAnswer::Silent if self.own_network_checks => {
+                commands.push(LeaseCommand::CheckOwnNetwork { asked_ms: now_ms });
+            }
+            PeerAnswer::Silent => {
+                if self.how != Some(Confirmation::Unconfirmed) {
+                    commands.push(LeaseCommand::Record {
+                        warning: true,
+                        message: format!(
+                            "Right to serve: {}",
+                            Confirmation::Unconfirmed.describe()
+                        ),
+                    });
+                }
+                self.extend(sent_ms, self.lease_ms, Confirmation::Unconfirmed);
+            }
+        }
+        commands
+    }
+
+    /// The own-network checks asked at `asked_ms` answered (`ok`) or not.
+    pub fn own_network(&mut self, asked_ms: u64, ok: bool) -> Vec<LeaseCommand> {
+        if asked_ms < self.not_before_ms || asked_ms < self.newest_sent_ms {
+            return Vec::new();
+        }
+        if ok {
+            self.extend(asked_ms, self.lease_ms, Confirmation::OwnNetwork);
+            return Vec::new();
+        }
+        let why = "the peer is silent and this node's own network checks (gateway, NetTest) do not answer: this node may be the one cut off".to_string();
+        let first = self.why_not.as_ref() != Some(&why);
+        self.why_not = Some(why.clone());
+        if first {
+            vec![LeaseCommand::Record {
+                warning: true,
+                message: format!("Right to serve not renewed: {why}"),
+            }]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The runtime's regular tick, due every [`Lease::renew_every_ms`]. A
+    /// tick later than the lease itself means this node was paused (a
+    /// stopped process, a stalled disk): whatever it held has run out and
+    /// only evidence gathered from now on counts.
+    pub fn tick(&mut self, now_ms: u64) -> Vec<LeaseCommand> {
+        let previous = self.last_tick_ms.replace(now_ms);
+        let Some(previous) = previous else {
+            return Vec::new();
+        };
+        let gap = now_ms.saturating_sub(previous);
+        if gap <= self.lease_ms {
+            return Vec::new();
+        }
+        self.not_before_ms = now_ms;
+        self.revoke(format!(
+            "this node was paused for {gap} ms (longer than its {} ms lease); it serves again once it has confirmed anew",
+            self.lease_ms
+        ));
+        vec![LeaseCommand::Record {
+            warning: true,
+            message: format!(
+                "Right to serve lost: this node made no progress for {gap} ms, longer than its {} ms lease; not serving until the peer confirms again",
+                self.lease_ms
+            ),
+        }]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_promise_gives_a_lease_from_the_query_and_less_than_promised() {
+        let mut lease = Lease::new(90, true);
+        assert!(!lease.valid(0));
+        // Asked at 100, answered at 130 with a 90 ms promise: the lease runs
+        // from the question, for 8/9 of the promise (80 ms).
+        assert!(
+            lease
+                .peer_answered(130, 100, PeerAnswer::Promised { promise_ms: 90 })
+                .is_empty()
+        );
+        assert!(lease.valid(179));
+        assert!(!lease.valid(180));
+        assert_eq!(lease.confirmed_by(), Some(Confirmation::PeerPromised));
+    }
+
+    #[test]
+    fn an_active_peer_revokes_and_a_stale_answer_is_not_taken() {
+        let mut lease = Lease::new(90, true);
+        lease.peer_answered(10, 0, PeerAnswer::Promised { promise_ms: 90 });
+        lease.peer_answered(40, 30, PeerAnswer::Active { epoch: 7 });
+        assert!(!lease.valid(41));
+        assert!(lease.view(41).why_not.unwrap().contains("epoch 7"));
+        // An answer to an older query arriving late changes nothing.
+        lease.peer_answered(50, 20, PeerAnswer::Promised { promise_ms: 90 });
+        assert!(!lease.valid(51));
+    }
+
+    #[test]
+    fn a_silent_peer_needs_the_own_network_checks_when_they_are_configured() {
+        let mut lease = Lease::new(90, true);
+        assert_eq!(
+            lease.peer_answered(40, 10, PeerAnswer::Silent),
+            vec![LeaseCommand::CheckOwnNetwork { asked_ms: 40 }]
+        );
+        assert!(!lease.valid(41));
+        assert!(lease.own_network(40, true).is_empty());
+        assert!(lease.valid(129));
+        assert!(!lease.valid(130));
+        assert_eq!(lease.confirmed_by(), Some(Confirmation::OwnNetwork));
+        // Failing checks do not renew, and say so once.
+        lease.peer_answered(100, 70, PeerAnswer::Silent);
+        assert_eq!(lease.own_network(100, false).len(), 1);
+        lease.peer_answered(130, 100, PeerAnswer::Silent);
+        assert!(lease.own_network(130, false).is_empty());
+        assert!(!lease.valid(130));
+        assert!(lease.view(130).why_not.unwrap().contains("cut off"));
+    }
+
+    #[test]
+    fn with_nothing_to_confirm_a_silent_peer_leaves_the_lease_unconfirmed() {
+        let mut lease = Lease::new(90, false);
+        let commands = lease.peer_answered(40, 10, PeerAnswer::Silent);
+        assert!(matches!(
+            &commands[..],
+            [LeaseCommand::Record { warning: true, .. }]
+        ));
+        assert!(lease.valid(99));
+        assert_eq!(lease.confirmed_by(), Some(Confirmation::Unconfirmed));
+        // Said once, not at every renewal.
+        assert!(lease.peer_answered(70, 40, PeerAnswer::Silent).is_empty());
+    }
+
+    #[test]
+    fn a_pause_longer_than_the_lease_drops_it_and_old_evidence() {
+        let mut lease = Lease::new(90, true);
+        lease.tick(0);
+        lease.peer_answered(5, 0, PeerAnswer::Promised { promise_ms: 1_000 });
+        assert!(lease.valid(80));
+        lease.tick(30);
+        // Stopped from 30 to 500.
+        let commands = lease.tick(500);
+        assert!(matches!(
+            &commands[..],
+            [LeaseCommand::Record { warning: true, .. }]
+        ));
+        assert!(!lease.valid(500));
+        // An answer to a query sent before the pause is not taken.
+        lease.peer_answered(501, 25, PeerAnswer::Promised { promise_ms: 1_000 });
+        assert!(!lease.valid(502));
+        lease.peer_answered(510, 500, PeerAnswer::Promised { promise_ms: 90 });
+        assert!(lease.valid(510));
+    }
+
+    #[test]
+    fn a_gone_process_confirms_for_a_whole_lease() {
+        let mut lease = Lease::new(90, false);
+        lease.peer_answered(3, 1, PeerAnswer::ProcessGone);
+        assert!(lease.valid(90));
+        assert!(!lease.valid(91));
+        assert_eq!(lease.confirmed_by(), Some(Confirmation::PeerProcessGone));
+    }
+}

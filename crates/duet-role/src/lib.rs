@@ -1,0 +1,21 @@
+//! The right to serve, as pure state machines on an injected monotonic
+//! clock (milliseconds): the active node's [`Lease`], the promise a node
+//! gives when it answers its peer as not active ([`Promise`]), and the
+//! [`TakeoverGate`] that holds a decided takeover until the old active node
+//! cannot be serving.
+//!
+//! The rule that makes two actives impossible (where something can confirm):
+//! a node that answers its peer as not active promises not to serve for a
+//! while from the moment it answers; the peer's lease counts from the moment
+//! it *asked*, which is earlier, and lasts less than was promised. A node
+//! never becomes active while a promise it gave may run, unless the peer's
+//! process is found gone. So the old active's lease has run out before the
+//! new active serves.
+
+mod gate;
+mod lease;
+mod promise;
+
+pub use gate::TakeoverGate;
+pub use lease::{Confirmation, Lease, LeaseCommand, LeaseView, PeerAnswer};
+pub use promise::Promise;
