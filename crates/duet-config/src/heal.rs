@@ -154,12 +154,19 @@ pub enum Replay {
     /// Make this change through the stream (a conflict record when its op
     /// is [`Op::Conflict`]).
     Make(Edit),
-    Skip { client: String, why: Skip },
+    Skip {
+        client: String,
+        why: Skip,
+    },
 }
 
 /// The winner's last own change to `path` after the fork (a replayed
 /// change or a conflict record is not the winner's own).
-fn changed_after_fork<'t>(winner: &'t Tree, path: &TreePath, fork: u64) -> Option<&'t HistoryRecord> {
+fn changed_after_fork<'t>(
+    winner: &'t Tree,
+    path: &TreePath,
+    fork: u64,
+) -> Option<&'t HistoryRecord> {
     winner
         .history(path)
         .into_iter()
@@ -330,7 +337,13 @@ mod tests {
         let mut behind = Tree::default();
         put(&mut behind, 2, 1, "/config/Users/alice", "100", "c1");
         let found = orphans(&behind, &runs(&winner), 4);
-        assert_eq!(found, Orphans { fork: 1, records: vec![] });
+        assert_eq!(
+            found,
+            Orphans {
+                fork: 1,
+                records: vec![]
+            }
+        );
     }
 
     #[test]
@@ -460,7 +473,13 @@ mod tests {
         // A replayed change is not the winner's own: a later record of the
         // loser's for the same path is applied, not a conflict.
         let again = plan_for_alice_after_replay(&winner);
-        assert!(matches!(again, Replay::Make(Edit { op: Op::Conflict { .. }, .. })));
+        assert!(matches!(
+            again,
+            Replay::Make(Edit {
+                op: Op::Conflict { .. },
+                ..
+            })
+        ));
     }
 
     /// The loser's next change to alice, planned after the conflict record:
@@ -484,8 +503,13 @@ mod tests {
             plan(winner, 1, records, |_| false, 0)
                 .into_iter()
                 .map(|r| match r {
-                    Replay::Make(Edit { op: Op::Put { .. }, .. }) => "put".to_string(),
-                    Replay::Make(Edit { op: Op::Remove { .. }, .. }) => "remove".to_string(),
+                    Replay::Make(Edit {
+                        op: Op::Put { .. }, ..
+                    }) => "put".to_string(),
+                    Replay::Make(Edit {
+                        op: Op::Remove { .. },
+                        ..
+                    }) => "remove".to_string(),
                     Replay::Make(_) => "conflict".to_string(),
                     Replay::Skip { why, .. } => format!("{why:?}"),
                 })
@@ -496,10 +520,7 @@ mod tests {
         // On a winner without erin, the first removal is already in
         // effect; the last is not, since the put before it is planned.
         let empty = Tree::default();
-        assert_eq!(
-            kinds(&empty, &found.records),
-            ["InEffect", "put", "remove"]
-        );
+        assert_eq!(kinds(&empty, &found.records), ["InEffect", "put", "remove"]);
     }
 
     #[test]

@@ -67,7 +67,13 @@ fn replay(winner: &mut Tree, orphans: &Orphans) -> Vec<Replay> {
             .into_iter()
             .map(|(c, _)| c)
             .collect();
-        let planned = plan(winner, orphans.fork, &page, |c| known.contains(c), 1_000_000);
+        let planned = plan(
+            winner,
+            orphans.fork,
+            &page,
+            |c| known.contains(c),
+            1_000_000,
+        );
         for step in &planned {
             if let Replay::Make(edit) = step {
                 let seq = winner.last_applied().1 + 1;

@@ -531,6 +531,23 @@ impl Driver {
                 self.send(Conn::Main, body);
             }
             DriverMsg::CaughtUp => self.startup_done("the initial synchronisation is complete"),
+            DriverMsg::HealReplay {
+                id,
+                fork,
+                records,
+                tx,
+            } => self
+                .replication
+                .heal_replay(&self.shared, id, fork, records, tx),
+            DriverMsg::HealReplayed { id, error } => {
+                let now = self.now_ms();
+                if let Some(body) = self.replication.heal_replayed(&self.shared, id, error, now) {
+                    self.send(Conn::Main, body);
+                }
+            }
+            DriverMsg::ConfigConflicts(reply) => {
+                let _ = reply.send(self.replication.conflicts());
+            }
             DriverMsg::MirrorFirstPass { missing } => self.mirror_first_pass(missing),
             DriverMsg::SyncAnswer { id, answer } => {
                 if let Some(body) =
