@@ -117,7 +117,10 @@ impl Driver {
             clock: Instant::now(),
             epochs,
             epoch,
-            max_seen: epoch,
+            // The stored changes name the newest epoch this node has seen
+            // served (a backup stores none of its own): serving again must
+            // come after it, or its changes would be refused as old.
+            max_seen: epoch.max(replication.tree().last_applied().0),
             serving: false,
             links: BTreeMap::new(),
             link_tasks: BTreeMap::new(),

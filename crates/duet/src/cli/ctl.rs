@@ -294,11 +294,14 @@ fn config(
                     v if v.is_null() => "(removed)".to_string(),
                     v => v["attributes"].to_string(),
                 };
-                println!(
-                    "{}  (record #{})",
-                    r["path"].as_str().unwrap_or("?"),
-                    r["seq"]
-                );
+                // A path travels as its segments.
+                let path: Vec<&str> = r["path"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s.as_str())
+                    .collect();
+                println!("/{}  (record #{})", path.join("/"), r["seq"]);
                 println!("  lost:  {} set {value}", change(&r["healed_from"]));
                 println!("  stands: {}", change(&r["conflict"]["lost_to"]));
             }
