@@ -90,12 +90,16 @@ impl Heal {
         };
         // A run that does not follow the last one is not taken: the runs
         // stay sorted and disjoint whatever the peer sends.
+        let before = self.runs.len();
         for run in runs {
             if self.runs.last().is_none_or(|l| run.first > l.last) && run.first <= run.last {
                 self.runs.push(run);
             }
         }
-        match (more, self.runs.last()) {
+        // A page that adds nothing ends the paging rather than asking the
+        // same question forever.
+        let progressed = self.runs.len() > before;
+        match (more && progressed, self.runs.last()) {
             (true, Some(last)) => Ok(HealStep::Ask(Request::HistoryRuns { after: last.last })),
             _ => Ok(HealStep::Replay(orphans(
                 local,
