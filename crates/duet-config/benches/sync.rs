@@ -27,6 +27,7 @@ fn change(seq: u64, path: String, object: Object) -> Change {
             path: TreePath::parse(&path).unwrap(),
             object,
         },
+        healed_from: None,
     }
 }
 

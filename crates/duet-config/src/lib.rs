@@ -4,6 +4,7 @@
 //! ([`digest`], [`sync`]). Sans-IO: no storage or network here.
 
 pub mod digest;
+pub mod heal;
 pub mod object;
 pub mod path;
 pub mod scope;
@@ -12,7 +13,7 @@ pub mod tree;
 
 pub use object::{Class, Object};
 pub use path::TreePath;
-pub use tree::{Change, Edit, HistoryRecord, Op, Tree};
+pub use tree::{Change, Conflict, Edit, HistoryRecord, Op, Origin, Tree};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TreeError {

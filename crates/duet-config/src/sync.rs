@@ -156,7 +156,7 @@ pub fn decompress<T: Compressible>(message: T) -> Result<T, SyncError> {
 
 /// What `value` takes on the wire: pages are bounded by it, so an answer
 /// always fits a link frame whatever its records hold.
-fn wire_bytes<T: Serialize + ?Sized>(value: &T) -> usize {
+pub(crate) fn wire_bytes<T: Serialize + ?Sized>(value: &T) -> usize {
     // Only a value serde cannot describe fails, and these are all plain data.
     postcard::experimental::serialized_size(value).unwrap_or(ANSWER_OBJECT_BYTES_MAX)
 }
@@ -567,7 +567,7 @@ impl Resync {
 
 /// The sequence numbers of `runs` that `other` does not hold in the same
 /// epoch, as inclusive ranges in order. Both are sorted and disjoint.
-fn difference(runs: &[Run], other: &[Run]) -> Vec<(u64, u64)> {
+pub(crate) fn difference(runs: &[Run], other: &[Run]) -> Vec<(u64, u64)> {
     let mut out: Vec<(u64, u64)> = Vec::new();
     let mut push = |from: u64, to: u64| match out.last_mut() {
         Some((_, last)) if last.checked_add(1) == Some(from) => *last = to,

@@ -14,16 +14,65 @@ use crate::path::TreePath;
 /// What a change does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
-    Put { path: TreePath, object: Object },
-    Remove { path: TreePath },
+    Put {
+        path: TreePath,
+        object: Object,
+    },
+    Remove {
+        path: TreePath,
+    },
+    /// Keeps, in the path's history, a change that lost to the other
+    /// node's change of the same path when the pair healed after both
+    /// served ([`crate::heal`]); the entry stays as it is. A change on the
+    /// stream like any other, so both nodes hold the record and one digest.
+    Conflict {
+        path: TreePath,
+        conflict: Box<Conflict>,
+    },
 }
 
 impl Op {
     pub fn path(&self) -> &TreePath {
         match self {
-            Op::Put { path, .. } | Op::Remove { path } => path,
+            Op::Put { path, .. } | Op::Remove { path } | Op::Conflict { path, .. } => path,
         }
     }
+}
+
+/// Where a change was first made: its place in the stream of the node
+/// that made it, and who made it when, with which client id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub epoch: u64,
+    pub seq: u64,
+    pub at_unix_ms: u64,
+    pub who: String,
+    pub client: String,
+}
+
+impl Origin {
+    /// The origin of a record: where it was first made, if a heal brought
+    /// it here, else the record itself.
+    pub fn of(record: &HistoryRecord) -> Origin {
+        record.healed_from.clone().unwrap_or_else(|| Origin {
+            epoch: record.epoch,
+            seq: record.seq,
+            at_unix_ms: record.at_unix_ms,
+            who: record.who.clone(),
+            client: record.client.clone(),
+        })
+    }
+}
+
+/// A change made on the losing node while both served, to a path the
+/// winning node also changed after the fork: the winner's value stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    /// The value the losing change set (`None`: it removed the path).
+    pub value: Option<Object>,
+    /// The winner's change it lost to (the last the winner made to the
+    /// path after the fork, as the heal found it).
+    pub lost_to: Origin,
 }
 
 /// What a client asked for, as the change stream carries it; the stream
@@ -35,6 +84,8 @@ pub struct Edit {
     /// The client's own id for the change (its retries carry the same id).
     pub client: String,
     pub op: Op,
+    /// Set when a heal replays another node's change here.
+    pub healed_from: Option<Origin>,
 }
 
 impl Edit {
@@ -46,6 +97,7 @@ impl Edit {
             who: self.who,
             client: self.client,
             op: self.op,
+            healed_from: self.healed_from,
         }
     }
 }
@@ -62,6 +114,9 @@ pub struct Change {
     #[serde(default)]
     pub client: String,
     pub op: Op,
+    /// Set when a heal replayed another node's change here.
+    #[serde(default)]
+    pub healed_from: Option<Origin>,
 }
 
 /// A change as history keeps it: who, when, the old and the new object.
@@ -76,6 +131,15 @@ pub struct HistoryRecord {
     pub path: TreePath,
     pub old: Option<Object>,
     pub new: Option<Object>,
+    /// Where the change was first made, when a heal replayed it here from
+    /// the node that lost (its own time, seq and epoch; `at_unix_ms` above
+    /// is when it was replayed, so `as_of` reads stay in order).
+    #[serde(default)]
+    pub healed_from: Option<Origin>,
+    /// Set on a conflict record: the losing change, kept; `old` and `new`
+    /// are then both the entry as it stood.
+    #[serde(default)]
+    pub conflict: Option<Box<Conflict>>,
 }
 
 /// Consecutive sequence numbers whose history records all belong to one
@@ -135,6 +199,8 @@ impl Tree {
                 }
                 object.check(path.name())
             }
+            // Records only: the entry does not change.
+            Op::Conflict { .. } => Ok(()),
             Op::Remove { path } => match self.entries.contains_key(path) {
                 true => Ok(()),
                 false => Err(TreeError::NotFound(path.to_string())),
@@ -275,17 +341,25 @@ impl Tree {
             });
         }
         let path = change.op.path().clone();
-        let new = match &change.op {
-            Op::Put { object, .. } => Some(object.clone()),
-            Op::Remove { .. } => None,
-        };
         // After a resync the entry may already hold this change (the
         // active answered from a tree past the resync's position): the old
         // object is the path's previous record's, as on the active node.
         let before = self
             .history_before(&path, change.seq)
             .map(|b| b.new.clone());
-        let current = self.set(&path, new.clone());
+        let (new, current, conflict) = match &change.op {
+            Op::Put { object, .. } => {
+                let new = Some(object.clone());
+                (new.clone(), self.set(&path, new), None)
+            }
+            Op::Remove { .. } => (None, self.set(&path, None), None),
+            // The entry stays: old and new are both what it holds.
+            Op::Conflict { conflict, .. } => {
+                let current = self.get(&path).cloned();
+                let stands = before.clone().unwrap_or_else(|| current.clone());
+                (stands, current, Some(conflict.clone()))
+            }
+        };
         self.last = (change.epoch, change.seq);
         let record = HistoryRecord {
             epoch: change.epoch,
@@ -296,6 +370,8 @@ impl Tree {
             path,
             old: before.unwrap_or(current),
             new,
+            healed_from: change.healed_from.clone(),
+            conflict,
         };
         self.remember(record.clone());
         Ok(record)
@@ -338,6 +414,12 @@ impl Tree {
             .filter(|r| !r.client.is_empty())
             .map(|r| (r.client.clone(), r.seq))
             .collect()
+    }
+
+    /// The conflict records (changes that lost when the pair healed after
+    /// both nodes served), oldest first.
+    pub fn conflicts(&self) -> impl Iterator<Item = &HistoryRecord> {
+        self.history.values().filter(|r| r.conflict.is_some())
     }
 
     /// The epoch of the change with sequence number `seq`, if history has it.

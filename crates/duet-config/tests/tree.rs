@@ -28,6 +28,7 @@ fn change_in(epoch: u64, seq: u64, at: u64, op: Op) -> Change {
         who: "admin".into(),
         client: format!("client-{epoch}-{seq}"),
         op,
+        healed_from: None,
     }
 }
 
@@ -286,6 +287,8 @@ fn runs_follow_records_in_any_order_and_of_any_epoch() {
         path: path(&format!("/config/Users/u{}", seq % 3)),
         old: None,
         new: None,
+        healed_from: None,
+        conflict: None,
     };
     let runs = |tree: &Tree| {
         tree.history_runs(0, u64::MAX)

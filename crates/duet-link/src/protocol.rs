@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
-use duet_config::Edit;
 use duet_config::sync::{Answer, Request};
+use duet_config::{Edit, HistoryRecord};
 use duet_mirror::{FileMeta, RelPath};
 use duet_params::ServerId;
 use duet_stream::Entry;
@@ -18,6 +18,9 @@ use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
 /// 2: mirror roots named by directory, the file monitor's watch and health
 /// check, history in a resync, compressed sync requests and answers.
+/// 3: the heal after both nodes served (`HealReplay`, `HealReplayed`),
+/// conflict records and healed changes in the stream and history; role
+/// answers carry the sender's promise not to serve.
 pub const PROTOCOL_VERSION: u16 = 3;
 /// Frames larger than this are refused; large payloads are chunked.
 pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
@@ -126,6 +129,22 @@ pub enum Body {
     SyncAnswer {
         id: u64,
         answer: Answer,
+    },
+    /// The backup, before a resynchronisation would drop them: changes it
+    /// made while it served on its own (after change `fork`, the last both
+    /// nodes agree on), in order, for the active node to make as new
+    /// changes (`duet_config::heal`). A page at a time; the next goes once
+    /// this one is answered.
+    HealReplay {
+        id: u64,
+        fork: u64,
+        records: Vec<HistoryRecord>,
+    },
+    /// The active node has made (and stored) every change of the page `id`,
+    /// or `error` says why not (the backup keeps its copies and tries again).
+    HealReplayed {
+        id: u64,
+        error: Option<String>,
     },
     /// The backup asks for the files of the mirror root named `root` (its
     /// directory as the parameters give it), after `after`. Every mirror

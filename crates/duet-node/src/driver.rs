@@ -170,7 +170,10 @@ impl Driver {
             engine,
             epochs,
             epoch,
-            max_seen: epoch,
+            // The stored changes name the newest epoch this node has seen
+            // served (a backup stores none of its own): serving again must
+            // come after it, or its changes would be refused as old.
+            max_seen: epoch.max(replication.tree().last_applied().0),
             holding: false,
             safety,
             links: BTreeMap::new(),
@@ -582,6 +585,23 @@ impl Driver {
                 self.send(Conn::Main, body);
             }
             DriverMsg::CaughtUp => self.startup_done("the initial synchronisation is complete"),
+            DriverMsg::HealReplay {
+                id,
+                fork,
+                records,
+                tx,
+            } => self
+                .replication
+                .heal_replay(&self.shared, id, fork, records, tx),
+            DriverMsg::HealReplayed { id, error } => {
+                let now = self.now_ms();
+                if let Some(body) = self.replication.heal_replayed(&self.shared, id, error, now) {
+                    self.send(Conn::Main, body);
+                }
+            }
+            DriverMsg::ConfigConflicts(reply) => {
+                let _ = reply.send(self.replication.conflicts());
+            }
             DriverMsg::MirrorFirstPass { missing } => self.mirror_first_pass(missing),
             DriverMsg::SyncAnswer { id, answer } => {
                 if let Some(body) =

@@ -37,6 +37,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/api/config",
             get(config_get).put(config_put).delete(config_delete),
         )
+        .route("/api/config/conflicts", get(config_conflicts))
         .route("/api/params", get(params))
         .route("/metrics", get(metrics))
         .layer(middleware::from_fn_with_state(shared.clone(), epochs))
@@ -266,6 +267,20 @@ async fn config_get(State(shared): State<Arc<Shared>>, Query(q): Query<PathQuery
             error(StatusCode::NOT_FOUND, format!("nothing at {}", view.path))
         }
         Ok(Ok(view)) => Json(view).into_response(),
+        _ => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the node did not answer in time; try again",
+        ),
+    }
+}
+
+/// The conflict records (changes that lost when the pair healed after both
+/// nodes served), oldest first; either node answers (both hold them).
+async fn config_conflicts(State(shared): State<Arc<Shared>>) -> Response {
+    let (reply, conflicts) = oneshot::channel();
+    shared.to_driver(DriverMsg::ConfigConflicts(reply));
+    match tokio::time::timeout(std::time::Duration::from_secs(5), conflicts).await {
+        Ok(Ok(conflicts)) => Json(conflicts).into_response(),
         _ => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the node did not answer in time; try again",

@@ -272,6 +272,14 @@ fn answer(
             link,
         }),
         Body::StreamAck { seq } => shared.to_driver(DriverMsg::StreamAck(seq)),
+        Body::HealReplay { id, fork, records } if conn == Conn::Main => {
+            shared.to_driver(DriverMsg::HealReplay {
+                id,
+                fork,
+                records,
+                tx: tx.clone(),
+            })
+        }
         Body::MirrorList { id, root, after } => {
             answer_later(shared, tx, move |shared| async move {
                 Some(crate::mirror::list(shared, id, root, after).await)
@@ -409,6 +417,10 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
             }
             Body::CaughtUp => {
                 shared.to_driver(DriverMsg::CaughtUp);
+                continue;
+            }
+            Body::HealReplayed { id, error } => {
+                shared.to_driver(DriverMsg::HealReplayed { id, error });
                 continue;
             }
             Body::FileMonitorAlive { id } => {

@@ -3,12 +3,18 @@
 //! sends it to the backup, acknowledging the client once the backup has it
 //! (while in sync); on the backup a [`Follower`] applies the stream, and a
 //! [`Resync`] by digests brings it up to date when it was away too long.
+//! A backup that served on its own meanwhile first has its own changes made
+//! on the active node ([`duet_config::heal`]), so the resync drops nothing
+//! that was acknowledged.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
 
+use duet_config::heal::{self, Heal, HealStep, Replay, Skip};
 use duet_config::scope::{Admit, Scope};
 use duet_config::sync::{self, Answer, DECOMPRESSED_MAX_BYTES, Installed, Request, Resync};
-use duet_config::{Edit, HistoryRecord, Object, Op, Tree, TreePath};
+use duet_config::{Conflict, Edit, HistoryRecord, Object, Op, Origin, Tree, TreePath};
 use duet_link::protocol::{Body, Envelope, MAX_FRAME_BYTES};
 use duet_stream::{
     ClientId, Entry, Follower, FollowerCommand, Leader, LeaderCommand, Limits, Replication,
@@ -22,6 +28,28 @@ use crate::store::Store;
 
 // A compressed sync message may expand to what a frame could have carried.
 const _: () = assert!(DECOMPRESSED_MAX_BYTES <= MAX_FRAME_BYTES);
+
+/// The event-log entry for a conflict record: both changes, who made them
+/// when, with which client id, in which epoch at which number.
+fn conflict_message(path: &TreePath, lost: &Origin, conflict: &Conflict) -> String {
+    let when = |ms: u64| {
+        humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_millis(ms))
+    };
+    let won = &conflict.lost_to;
+    format!(
+        "Configuration conflict at {path}: the change by {} at {} (client id {:?}, epoch {}, change {}), made on the other node while both nodes served, lost to the change by {} at {} (client id {:?}, epoch {}, change {}); the latter stands and the other is kept as a conflict record (duet ctl config conflicts)",
+        lost.who,
+        when(lost.at_unix_ms),
+        lost.client,
+        lost.epoch,
+        lost.seq,
+        won.who,
+        when(won.at_unix_ms),
+        won.client,
+        won.epoch,
+        won.seq
+    )
+}
 
 /// Where server parameters live in the tree.
 pub const SERVER_PARAMETERS: &str = "/config/Server Parameters";
@@ -75,6 +103,41 @@ struct ResyncRun {
     asked_at_ms: u64,
 }
 
+/// How long the active node waits for the changes of one heal page to be
+/// acknowledged before it says they failed (the backup has given up on the
+/// page after Switchover DS Request Timeout by then and offers it again).
+const HEAL_PAGE_WAIT: Duration = Duration::from_secs(60);
+
+/// The resynchronisation the active node asked for, held while a heal
+/// runs before it.
+struct ResyncAsked {
+    upto: (u64, u64),
+    root: u128,
+    scope: Scope,
+    compress: bool,
+}
+
+enum HealStage {
+    /// Comparing histories: paging through the active node's runs.
+    Runs(Heal),
+    /// Sending this node's orphaned changes a page at a time.
+    Replay {
+        fork: u64,
+        pages: VecDeque<Vec<HistoryRecord>>,
+        replayed: usize,
+    },
+}
+
+/// A heal under way on the backup: its request (or page) waiting for an
+/// answer, and the resynchronisation that follows.
+struct HealRun {
+    stage: HealStage,
+    then: ResyncAsked,
+    request_id: u64,
+    /// On the driver's monotonic clock.
+    asked_at_ms: u64,
+}
+
 /// Drops the history records past the last change applied: a resync that
 /// did not finish stores them ahead of its position. They are not this
 /// node's yet (the resync or the stream brings them again), and a new
@@ -105,6 +168,7 @@ pub struct Replicator {
     pending: BTreeMap<ClientId, WriteReply>,
     held: Vec<Held>,
     resync: Option<ResyncRun>,
+    heal: Option<HealRun>,
     /// The id of the last resynchronisation request sent.
     last_request_id: u64,
     state: Replication,
@@ -133,6 +197,7 @@ impl Replicator {
             pending: BTreeMap::new(),
             held: Vec::new(),
             resync: None,
+            heal: None,
             last_request_id: 0,
             state: Replication::Alone,
             scope: Scope::Full,
@@ -262,9 +327,24 @@ impl Replicator {
         let edit = Edit {
             at_unix_ms: unix_ms(),
             who,
-            client: client.clone(),
+            client,
             op,
+            healed_from: None,
         };
+        self.submit(shared, edit, reply);
+    }
+
+    /// Makes a checked change through the stream; `reply` hears when it
+    /// is acknowledged.
+    fn submit(&mut self, shared: &Shared, edit: Edit, reply: WriteReply) {
+        let Some(leader) = self.leader.as_mut() else {
+            let _ = reply.send(Err(WriteError::Unavailable {
+                message: format!("{} is not the active node", shared.boot.this),
+                active: active_elsewhere(shared),
+            }));
+            return;
+        };
+        let client = edit.client.clone();
         let commands = leader.write(shared.right.now_ms(), client.clone(), edit);
         self.pending.insert(client, reply);
         self.lead(shared, commands);
@@ -413,6 +493,76 @@ impl Replicator {
             .ok()
     }
 
+    /// A page of the backup's orphaned changes (made while it served on
+    /// its own): each is made here as a new change, or kept as a conflict
+    /// record, or skipped when its client id is known; the backup hears
+    /// once all are acknowledged (by then stored here).
+    pub fn heal_replay(
+        &mut self,
+        shared: &Arc<Shared>,
+        id: u64,
+        fork: u64,
+        records: Vec<HistoryRecord>,
+        tx: mpsc::Sender<Envelope>,
+    ) {
+        let Some(leader) = self.leader.as_ref() else {
+            let error = Some(format!("{} is not the active node", shared.boot.this));
+            let _ = tx.try_send(shared.envelope(Body::HealReplayed { id, error }));
+            return;
+        };
+        let steps = heal::plan(
+            &self.tree,
+            fork,
+            &records,
+            |client| leader.known(client).is_some(),
+            unix_ms(),
+        );
+        let mut waits = Vec::new();
+        for step in steps {
+            match step {
+                Replay::Make(edit) => {
+                    if let (Op::Conflict { path, conflict }, Some(origin)) =
+                        (&edit.op, &edit.healed_from)
+                    {
+                        shared.log_event(Level::Warning, conflict_message(path, origin, conflict));
+                    }
+                    let (reply, wait) = oneshot::channel();
+                    self.submit(shared, edit, reply);
+                    waits.push(wait);
+                }
+                Replay::Skip {
+                    client,
+                    why: Skip::Refused(e),
+                } => shared.log_event(
+                    Level::Error,
+                    format!("A configuration change the other node made while both served (client id {client}) cannot be made here: {e}"),
+                ),
+                Replay::Skip { .. } => {}
+            }
+        }
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let error = match tokio::time::timeout(HEAL_PAGE_WAIT, futures::future::join_all(waits))
+                .await
+            {
+                Err(_) => Some("the replayed changes were not acknowledged in time".to_string()),
+                Ok(replies) => replies.into_iter().find_map(|reply| match reply {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(_) => Some("a replayed change was given up on".to_string()),
+                }),
+            };
+            let _ = tx
+                .send(shared.envelope(Body::HealReplayed { id, error }))
+                .await;
+        });
+    }
+
+    /// The conflict records, oldest first.
+    pub fn conflicts(&self) -> Vec<HistoryRecord> {
+        self.tree.conflicts().cloned().collect()
+    }
+
     /// Time passed (on the node's monotonic clock).
     pub fn tick(&mut self, shared: &Shared, now_ms: u64) {
         if let Some(leader) = self.leader.as_mut() {
@@ -427,6 +577,7 @@ impl Replicator {
     pub fn hello(&mut self) -> Body {
         self.follower = Follower::new(self.tree.last_applied());
         self.resync = None;
+        self.heal = None;
         Body::StreamHello {
             applied: self.tree.last_applied(),
             // Back to full replication after an Upgrade state: be made whole.
@@ -437,8 +588,8 @@ impl Replicator {
     /// A change from the active node; returns what to send back. `scope`
     /// says what this backup keeps (less in an Upgrade state).
     pub fn receive(&mut self, shared: &Shared, entry: Entry<Edit>, scope: &Scope) -> Vec<Body> {
-        if self.resync.is_some() || self.leader.is_some() {
-            // A resync brings this (a hello follows it); a node that leads
+        if self.resync.is_some() || self.heal.is_some() || self.leader.is_some() {
+            // A heal or resync brings this (a hello follows it); a node that leads
             // the stream takes no entries from another.
             return Vec::new();
         }
@@ -454,7 +605,9 @@ impl Replicator {
                     let mut change = e.change.into_change(e.epoch, seq);
                     let object = match &change.op {
                         Op::Put { object, .. } => Some(object),
-                        Op::Remove { .. } => None,
+                        // A conflict record changes no entry: kept or
+                        // passed over by its path alone.
+                        Op::Remove { .. } | Op::Conflict { .. } => None,
                     };
                     match scope.admit(change.op.path(), object) {
                         Admit::Skip => {
@@ -521,9 +674,11 @@ impl Replicator {
         replies
     }
 
-    /// The active node asks for a resynchronisation; returns the first
-    /// request (compressed when `compress`), or the hello that follows an
-    /// already equal tree.
+    /// The active node asks for a resynchronisation. A full copy with history
+    /// heals first: the active node's runs are compared with this node's,
+    /// and changes only this node made (while it served on its own) are
+    /// made on the active node before the resync would drop them. Returns
+    /// the first request.
     pub fn resync_start(
         &mut self,
         shared: &Shared,
@@ -533,6 +688,150 @@ impl Replicator {
         compress: bool,
         now_ms: u64,
     ) -> Body {
+        self.resync = None;
+        // A filtered copy (an Upgrade state) never served this history; an
+        // empty one has nothing to heal.
+        let has_history = self.tree.history_runs(0, u64::MAX).next().is_some();
+        let heals = scope == Scope::Full && !self.filtered && has_history;
+        let then = ResyncAsked {
+            upto,
+            root,
+            scope,
+            compress,
+        };
+        if !heals {
+            return self.resync_begin(shared, then, now_ms);
+        }
+        let (heal, request) = Heal::start(upto.1);
+        let run = HealRun {
+            stage: HealStage::Runs(heal),
+            then,
+            request_id: 0,
+            asked_at_ms: now_ms,
+        };
+        self.heal_send(run, now_ms, |id| Body::SyncRequest { id, request })
+    }
+
+    /// Sends the heal's next message under a new id.
+    fn heal_send(&mut self, mut run: HealRun, now_ms: u64, body: impl FnOnce(u64) -> Body) -> Body {
+        self.last_request_id += 1;
+        run.request_id = self.last_request_id;
+        run.asked_at_ms = now_ms;
+        self.heal = Some(run);
+        body(self.last_request_id)
+    }
+
+    /// A heal step that failed: like a resync answer that cannot be used,
+    /// it starts over after Switchover DS Request Timeout (no answer
+    /// matches id 0); this node's changes stay in its history meanwhile.
+    fn heal_retry_later(&mut self, mut run: HealRun, now_ms: u64) {
+        run.request_id = 0;
+        run.asked_at_ms = now_ms;
+        self.heal = Some(run);
+    }
+
+    /// The active node's runs, during a heal.
+    fn heal_answer(&mut self, shared: &Shared, answer: Answer, now_ms: u64) -> Option<Body> {
+        let mut run = self.heal.take()?;
+        let HealStage::Runs(session) = &mut run.stage else {
+            self.heal = Some(run);
+            return None;
+        };
+        match session.on_answer(&self.tree, answer) {
+            Err(e) => {
+                shared.log_event(
+                    Level::Error,
+                    format!("Comparing configuration histories with the active node failed: {e}"),
+                );
+                self.heal_retry_later(run, now_ms);
+                None
+            }
+            Ok(HealStep::Ask(request)) => {
+                Some(self.heal_send(run, now_ms, |id| Body::SyncRequest { id, request }))
+            }
+            Ok(HealStep::Replay(orphans)) if orphans.records.is_empty() => {
+                Some(self.resync_begin(shared, run.then, now_ms))
+            }
+            Ok(HealStep::Replay(orphans)) => {
+                shared.log_event(
+                    Level::Warning,
+                    format!(
+                        "This node made {} configuration changes the active node does not have (after change {}, while both nodes served): making them on the active node before resynchronising",
+                        orphans.records.len(),
+                        orphans.fork
+                    ),
+                );
+                let mut pages: VecDeque<_> = heal::pages(orphans.records).into();
+                let records = pages.pop_front()?;
+                let fork = orphans.fork;
+                run.stage = HealStage::Replay {
+                    fork,
+                    replayed: records.len(),
+                    pages,
+                };
+                Some(self.heal_send(run, now_ms, |id| Body::HealReplay { id, fork, records }))
+            }
+        }
+    }
+
+    /// The active node made (or failed to make) a page of this node's
+    /// orphaned changes: the next page, or the resynchronisation, which
+    /// may now drop them.
+    pub fn heal_replayed(
+        &mut self,
+        shared: &Shared,
+        id: u64,
+        error: Option<String>,
+        now_ms: u64,
+    ) -> Option<Body> {
+        if self.heal.as_ref()?.request_id != id {
+            return None;
+        }
+        let mut run = self.heal.take()?;
+        let HealStage::Replay {
+            fork,
+            pages,
+            replayed,
+        } = &mut run.stage
+        else {
+            self.heal = Some(run);
+            return None;
+        };
+        if let Some(e) = error {
+            shared.log_event(
+                Level::Error,
+                format!("The active node did not make this node's configuration changes ({e}); they are kept here and offered again after Switchover DS Request Timeout"),
+            );
+            self.heal_retry_later(run, now_ms);
+            return None;
+        }
+        let fork = *fork;
+        match pages.pop_front() {
+            Some(records) => {
+                *replayed += records.len();
+                Some(self.heal_send(run, now_ms, |id| Body::HealReplay { id, fork, records }))
+            }
+            None => {
+                shared.log_event(
+                    Level::Info,
+                    format!(
+                        "The active node has made the {replayed} configuration changes this node made while both nodes served"
+                    ),
+                );
+                Some(self.resync_begin(shared, run.then, now_ms))
+            }
+        }
+    }
+
+    /// Starts the resynchronisation; returns the first request (compressed
+    /// when asked), or the hello that follows an already equal tree.
+    fn resync_begin(&mut self, shared: &Shared, asked: ResyncAsked, now_ms: u64) -> Body {
+        let ResyncAsked {
+            upto,
+            root,
+            scope,
+            compress,
+        } = asked;
         shared.log_event(
             Level::Info,
             format!(
@@ -588,8 +887,12 @@ impl Replicator {
         now_ms: u64,
         timeout_ms: u64,
     ) -> Option<Body> {
-        let run = self.resync.as_ref()?;
-        if now_ms.saturating_sub(run.asked_at_ms) < timeout_ms {
+        let asked_at_ms = match (&self.resync, &self.heal) {
+            (Some(run), _) => run.asked_at_ms,
+            (None, Some(heal)) => heal.asked_at_ms,
+            (None, None) => return None,
+        };
+        if now_ms.saturating_sub(asked_at_ms) < timeout_ms {
             return None;
         }
         shared.log_event(
@@ -628,6 +931,9 @@ impl Replicator {
         answer: Answer,
         now_ms: u64,
     ) -> Option<Body> {
+        if self.heal.as_ref().is_some_and(|run| run.request_id == id) {
+            return self.heal_answer(shared, answer, now_ms);
+        }
         // An answer to a request given up on is not this request's.
         if self.resync.as_ref()?.request_id != id {
             return None;

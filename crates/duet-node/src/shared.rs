@@ -160,6 +160,20 @@ pub enum DriverMsg {
     },
     /// The active node says this backup has every change.
     CaughtUp,
+    /// A page of the backup's orphaned changes to make here (a heal).
+    HealReplay {
+        id: u64,
+        fork: u64,
+        records: Vec<HistoryRecord>,
+        tx: mpsc::Sender<Envelope>,
+    },
+    /// The active node's answer to a heal page.
+    HealReplayed {
+        id: u64,
+        error: Option<String>,
+    },
+    /// The conflict records, for the API.
+    ConfigConflicts(oneshot::Sender<Vec<HistoryRecord>>),
     /// The backup's first mirror pass ended; `missing` names the roots it
     /// could not bring up to date.
     MirrorFirstPass {

@@ -8,6 +8,7 @@ use std::path::Path;
 use duet_config::sync::Installed;
 use duet_config::{HistoryRecord, Object, Tree, TreePath};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
 
 const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("entries");
 const HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("history");
@@ -27,6 +28,41 @@ pub enum StoreError {
 
 fn failed<E: std::fmt::Display>(e: E) -> StoreError {
     StoreError::Db(e.to_string())
+}
+
+/// A history record as stores written before the heal hold it (no
+/// `healed_from`, no `conflict`). Postcard has no field defaults: a record
+/// of the older layout ends where this one does, so it is read by this
+/// layout when the current one runs out of bytes.
+#[derive(Serialize, Deserialize)]
+struct RecordBeforeHeal {
+    epoch: u64,
+    seq: u64,
+    at_unix_ms: u64,
+    who: String,
+    client: String,
+    path: TreePath,
+    old: Option<Object>,
+    new: Option<Object>,
+}
+
+fn decode_record(bytes: &[u8]) -> Result<HistoryRecord, StoreError> {
+    postcard::from_bytes::<HistoryRecord>(bytes).or_else(|current| {
+        let r: RecordBeforeHeal =
+            postcard::from_bytes(bytes).map_err(|_| StoreError::Damaged(current.to_string()))?;
+        Ok(HistoryRecord {
+            epoch: r.epoch,
+            seq: r.seq,
+            at_unix_ms: r.at_unix_ms,
+            who: r.who,
+            client: r.client,
+            path: r.path,
+            old: r.old,
+            new: r.new,
+            healed_from: None,
+            conflict: None,
+        })
+    })
 }
 
 pub struct Store {
@@ -62,9 +98,7 @@ impl Store {
         let mut history = Vec::new();
         for row in history_table.iter().map_err(failed)? {
             let (_, v) = row.map_err(failed)?;
-            let record: HistoryRecord =
-                postcard::from_bytes(v.value()).map_err(|e| StoreError::Damaged(e.to_string()))?;
-            history.push(record);
+            history.push(decode_record(v.value())?);
         }
         let meta = txn.open_table(META).map_err(failed)?;
         let last = match meta.get(APPLIED).map_err(failed)? {
@@ -188,6 +222,8 @@ mod tests {
             path: path.clone(),
             old: None,
             new: Some(Object::new(Class::User).with("Extension", &seq.to_string())),
+            healed_from: None,
+            conflict: None,
         }
     }
 
@@ -209,6 +245,7 @@ mod tests {
                         path: path.clone(),
                         object: Object::new(Class::User).with("Extension", ext),
                     },
+                    healed_from: None,
                 })
                 .unwrap();
             store.applied(&record).unwrap();
@@ -222,6 +259,33 @@ mod tests {
             tree.as_of(&path, 1500).unwrap().attributes["Extension"],
             "100"
         );
+    }
+
+    #[test]
+    fn history_stored_before_the_heal_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let path = TreePath::parse("/config/Users/alice").unwrap();
+        let current = record(&path, 2, 1);
+        let old = RecordBeforeHeal {
+            epoch: 2,
+            seq: 1,
+            at_unix_ms: current.at_unix_ms,
+            who: current.who.clone(),
+            client: current.client.clone(),
+            path: path.clone(),
+            old: None,
+            new: current.new.clone(),
+        };
+        let txn = store.db.begin_write().unwrap();
+        {
+            let mut history = txn.open_table(HISTORY).unwrap();
+            let bytes = postcard::to_allocvec(&old).unwrap();
+            history.insert(1, bytes.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+        let tree = store.load().unwrap();
+        assert_eq!(tree.history(&path), vec![&current]);
     }
 
     #[test]

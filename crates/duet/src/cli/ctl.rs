@@ -82,6 +82,9 @@ enum ConfigCommand {
     Rm { path: String },
     /// The changes of a path: who, when, old and new.
     History { path: String },
+    /// Changes that lost when the pair healed after both nodes served: each
+    /// with the change it lost to (that value stands).
+    Conflicts,
 }
 
 struct Node {
@@ -242,13 +245,65 @@ fn config(
                         v["attributes"].to_string()
                     }
                 };
+                let healed = match (&r["conflict"], &r["healed_from"]) {
+                    (c, _) if !c.is_null() => {
+                        format!("  [conflict: {} lost]", what(&c["value"]))
+                    }
+                    (_, h) if !h.is_null() => format!(
+                        "  [made in epoch {} as change {} while both nodes served]",
+                        h["epoch"], h["seq"]
+                    ),
+                    _ => String::new(),
+                };
                 println!(
-                    "{at}  #{} by {}: {} -> {}",
+                    "{at}  #{} by {}: {} -> {}{healed}",
                     r["seq"],
                     r["who"].as_str().unwrap_or("?"),
                     what(&r["old"]),
                     what(&r["new"])
                 );
+            }
+        }
+        ConfigCommand::Conflicts => {
+            let node =
+                active(nodes).or_else(|_| nodes.first().ok_or_else(|| anyhow!("no node")))?;
+            let conflicts = answer(
+                agent()
+                    .get(&format!("{}/api/config/conflicts", node.url))
+                    .call()
+                    .map_err(|e| anyhow!("{}: {e}", node.url))?,
+            )?;
+            let change = |o: &serde_json::Value| {
+                let at = humantime::format_rfc3339_millis(
+                    UNIX_EPOCH + Duration::from_millis(o["at_unix_ms"].as_u64().unwrap_or(0)),
+                );
+                format!(
+                    "{} at {at} (client id {}, epoch {}, change {})",
+                    o["who"].as_str().unwrap_or("?"),
+                    o["client"],
+                    o["epoch"],
+                    o["seq"]
+                )
+            };
+            let list = conflicts.as_array().cloned().unwrap_or_default();
+            if list.is_empty() {
+                println!("No configuration conflicts.");
+            }
+            for r in list {
+                let value = match &r["conflict"]["value"] {
+                    v if v.is_null() => "(removed)".to_string(),
+                    v => v["attributes"].to_string(),
+                };
+                // A path travels as its segments.
+                let path: Vec<&str> = r["path"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s.as_str())
+                    .collect();
+                println!("/{}  (record #{})", path.join("/"), r["seq"]);
+                println!("  lost:  {} set {value}", change(&r["healed_from"]));
+                println!("  stands: {}", change(&r["conflict"]["lost_to"]));
             }
         }
         ConfigCommand::Set {
