@@ -271,7 +271,7 @@ fn answer_plain(tree: &Tree, request: Request) -> Result<Answer, SyncError> {
 }
 
 /// What a resynchronisation changed, for storage; the caller drains it.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Installed {
     /// Entries installed (`None`: removed).
     pub entries: Vec<(TreePath, Option<Object>)>,

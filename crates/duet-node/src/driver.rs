@@ -297,7 +297,13 @@ impl Driver {
         if position == self.params_seen {
             return;
         }
-        self.params_seen = position;
+        let seen = std::mem::replace(&mut self.params_seen, position);
+        if !self
+            .replication
+            .parameters_may_have_changed(seen.1, position.1)
+        {
+            return;
+        }
         let current = merge_parameters(&self.params_file, &self.replication.server_parameters());
         match duet_params::effective_after_change(&self.params_at_start, &current) {
             Ok(loaded) => {
@@ -351,6 +357,7 @@ impl Driver {
         let mut lease_ticks =
             tokio::time::interval(Duration::from_millis(self.safety.lease.renew_every_ms()));
         lease_ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut durable = self.replication.durable_watch();
         loop {
             let deadline = self.engine.next_deadline().map(|ms| self.instant_at(ms));
             let takeover = self
@@ -372,6 +379,12 @@ impl Driver {
                 _ = sleep_until(deadline) => self.apply(Event::Tick),
                 _ = sleep_until(takeover) => self.takeover_tick(),
                 _ = lease_ticks.tick() => self.lease_tick(),
+                Ok(()) = durable.changed() => {
+                    for body in self.replication.durable_now(&self.shared) {
+                        self.send(Conn::Main, body);
+                    }
+                    self.publish();
+                }
                 _ = replication_ticks.tick() => {
                     self.replication.tick(&self.shared, self.now_ms());
                     let timeout_ms = self.engine.params().ds_request_timeout_ms;
@@ -574,15 +587,16 @@ impl Driver {
             DriverMsg::ResyncStart { upto, root } => {
                 let scope = self.replication_scope();
                 let compress = self.engine.params().ds_request_compression;
-                let body = self.replication.resync_start(
+                if let Some(body) = self.replication.resync_start(
                     &self.shared,
                     upto,
                     root,
                     scope,
                     compress,
                     self.now_ms(),
-                );
-                self.send(Conn::Main, body);
+                ) {
+                    self.send(Conn::Main, body);
+                }
             }
             DriverMsg::CaughtUp => self.startup_done("the initial synchronisation is complete"),
             DriverMsg::HealReplay {
@@ -976,7 +990,7 @@ impl Driver {
         }
         self.drop_all_links();
         self.shared.supervisor.start();
-        self.replication.become_active(&self.shared, epoch);
+        self.replication.become_active(epoch);
         self.note(format!("Serving as the active node in epoch {epoch}"));
         hooks::fire(&self.shared, HookEvent::Commence, epoch);
     }

@@ -1,13 +1,15 @@
 //! The node's event log: every engine record and runtime decision, appended
-//! to `events.jsonl` in the data directory (synced, so the reason for a
-//! switch survives a crash), kept in memory for the API (bounded), and
-//! broadcast to live viewers. Entries from the peer are written here too when
+//! to `events.jsonl` in the data directory (synced by a thread of its own
+//! right after, so the reason for a switch survives a crash while the
+//! driver never waits on the disk), rotated by size, kept in memory for the
+//! API (bounded), and broadcast to live viewers. Entries from the peer are written here too when
 //! the nodes can reach each other, marked with the peer's name.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, Write};
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex};
 
 use duet_switchover::{Level, Record, Topic};
 use serde::{Deserialize, Serialize};
@@ -17,6 +19,11 @@ use tokio::sync::broadcast;
 pub const RECENT_EVENTS_MAX: usize = 10_000;
 /// The longest message kept (entries copied from the peer included).
 pub const MESSAGE_MAX_CHARS: usize = 2_000;
+/// `events.jsonl` is rotated past this size (to `events.jsonl.1`, the
+/// older ones shifting up to [`ROTATED_FILES_MAX`]), so a start reads at
+/// most this much.
+pub const FILE_MAX_BYTES: u64 = 32 * 1024 * 1024;
+pub const ROTATED_FILES_MAX: usize = 4;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoggedEvent {
@@ -30,14 +37,38 @@ pub struct LoggedEvent {
 }
 
 struct Inner {
-    file: std::fs::File,
+    file: Arc<std::fs::File>,
+    bytes: u64,
     recent: VecDeque<LoggedEvent>,
     next_seq: u64,
 }
 
 pub struct EventLog {
+    path: PathBuf,
+    file_max_bytes: u64,
     inner: Mutex<Inner>,
     live: broadcast::Sender<LoggedEvent>,
+    /// Asks the syncing thread to sync the file (one request pending at
+    /// most: requests made while one waits are covered by it).
+    sync: SyncSender<Arc<std::fs::File>>,
+}
+
+/// Syncs the event log after appends, off the appending task.
+fn sync_files(requests: std::sync::mpsc::Receiver<Arc<std::fs::File>>) {
+    while let Ok(file) = requests.recv() {
+        if let Err(e) = file.sync_data() {
+            tracing::error!("cannot sync the event log: {e}");
+        }
+    }
+}
+
+fn open_append(path: &Path) -> std::io::Result<(std::fs::File, u64)> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let bytes = file.metadata()?.len();
+    Ok((file, bytes))
 }
 
 pub fn unix_ms() -> u64 {
@@ -49,10 +80,19 @@ pub fn unix_ms() -> u64 {
 
 impl EventLog {
     pub fn open(data_dir: &Path) -> std::io::Result<EventLog> {
+        EventLog::open_rotating_at(data_dir, FILE_MAX_BYTES)
+    }
+
+    /// Opens the log, rotating the file past `file_max_bytes`. A start
+    /// reads the newest rotated file and the current one, no more.
+    pub fn open_rotating_at(data_dir: &Path, file_max_bytes: u64) -> std::io::Result<EventLog> {
         std::fs::create_dir_all(data_dir)?;
         let path = data_dir.join("events.jsonl");
         let mut recent = VecDeque::new();
-        if let Ok(file) = std::fs::File::open(&path) {
+        for source in [PathBuf::from(format!("{}.1", path.display())), path.clone()] {
+            let Ok(file) = std::fs::File::open(&source) else {
+                continue;
+            };
             for line in std::io::BufReader::new(file).split(b'\n') {
                 // A torn or damaged line (after a crash) is skipped.
                 if let Ok(event) = serde_json::from_slice::<LoggedEvent>(&line?) {
@@ -66,18 +106,40 @@ impl EventLog {
         let next_seq = recent
             .back()
             .map_or(1, |e: &LoggedEvent| e.seq.saturating_add(1));
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)?;
+        let (file, bytes) = open_append(&path)?;
+        let (sync, requests) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("event-log-sync".into())
+            .spawn(move || sync_files(requests))?;
         Ok(EventLog {
+            path,
+            file_max_bytes,
             inner: Mutex::new(Inner {
-                file,
+                file: Arc::new(file),
+                bytes,
                 recent,
                 next_seq,
             }),
             live: broadcast::channel(1024).0,
+            sync,
         })
+    }
+
+    /// Moves the full file aside (`.1`, older ones up to `.4`, the oldest
+    /// dropped) and starts a new one.
+    fn rotate(&self, inner: &mut Inner) -> std::io::Result<()> {
+        inner.file.sync_data()?;
+        let rotated = |n: usize| PathBuf::from(format!("{}.{n}", self.path.display()));
+        for n in (1..ROTATED_FILES_MAX).rev() {
+            if rotated(n).exists() {
+                std::fs::rename(rotated(n), rotated(n + 1))?;
+            }
+        }
+        std::fs::rename(&self.path, rotated(1))?;
+        let (file, bytes) = open_append(&self.path)?;
+        inner.file = Arc::new(file);
+        inner.bytes = bytes;
+        Ok(())
     }
 
     /// Appends an entry (a message longer than [`MESSAGE_MAX_CHARS`] is cut);
@@ -94,9 +156,18 @@ impl EventLog {
         };
         inner.next_seq = inner.next_seq.saturating_add(1);
         if let Ok(line) = serde_json::to_string(&event) {
-            let written = writeln!(inner.file, "{line}").and_then(|_| inner.file.sync_data());
-            if let Err(e) = written {
-                tracing::error!("cannot write the event log: {e}");
+            match writeln!(&*inner.file, "{line}") {
+                Ok(()) => {
+                    inner.bytes += line.len() as u64 + 1;
+                    // A request already waiting covers this entry too.
+                    let _ = self.sync.try_send(inner.file.clone());
+                }
+                Err(e) => tracing::error!("cannot write the event log: {e}"),
+            }
+            if inner.bytes > self.file_max_bytes
+                && let Err(e) = self.rotate(&mut inner)
+            {
+                tracing::error!("cannot rotate the event log: {e}");
             }
         }
         if inner.recent.len() == RECENT_EVENTS_MAX {
@@ -149,5 +220,25 @@ mod tests {
         assert_eq!(all[1].message, "Switchover Service: Switch Initiated");
         assert_eq!(log.append("a", 3, &record("x")).seq, 3);
         assert_eq!(log.since(2, 100).len(), 1);
+    }
+
+    #[test]
+    fn the_file_rotates_by_size_and_numbers_carry_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open_rotating_at(dir.path(), 2_000).unwrap();
+        for i in 0..200 {
+            log.append("a", i, &record(&format!("entry {i}")));
+        }
+        drop(log);
+        let file = |name: &str| dir.path().join(name);
+        assert!(std::fs::metadata(file("events.jsonl")).unwrap().len() <= 2_200);
+        for n in 1..=ROTATED_FILES_MAX {
+            assert!(file(&format!("events.jsonl.{n}")).exists(), "{n}");
+        }
+        assert!(!file(&format!("events.jsonl.{}", ROTATED_FILES_MAX + 1)).exists());
+        // A restart reads two files at most, and numbering goes on.
+        let log = EventLog::open_rotating_at(dir.path(), 2_000).unwrap();
+        assert!(log.since(0, 1_000).len() < 100);
+        assert_eq!(log.append("a", 300, &record("after")).seq, 201);
     }
 }

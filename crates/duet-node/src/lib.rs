@@ -18,4 +18,5 @@ pub mod replication;
 pub mod right;
 pub mod shared;
 pub mod store;
+pub mod store_writer;
 pub mod supervisor;

@@ -24,7 +24,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::events::unix_ms;
 use crate::shared::Shared;
-use crate::store::Store;
+use crate::store::{Store, StoreWrite};
+use crate::store_writer::StoreWriter;
 
 // A compressed sync message may expand to what a frame could have carried.
 const _: () = assert!(DECOMPRESSED_MAX_BYTES <= MAX_FRAME_BYTES);
@@ -158,9 +159,19 @@ fn drop_history_past_position(
     store.resynchronised(&installed, position)
 }
 
+/// What waits for the store to make a write durable.
+enum AfterDurable {
+    /// The leader's change `seq` is persisted.
+    Persisted(u64),
+    /// A message to the active node that says what this node holds.
+    Reply(Body),
+}
+
 pub struct Replicator {
     tree: Tree,
-    store: Store,
+    writer: StoreWriter,
+    /// In ticket order.
+    waiting: VecDeque<(u64, AfterDurable)>,
     leader: Option<Leader<Edit>>,
     follower: Follower,
     /// On the active node: the backup's main connection and its number.
@@ -190,7 +201,8 @@ impl Replicator {
         let filtered = store.filtered().unwrap_or(false);
         Replicator {
             tree,
-            store,
+            writer: StoreWriter::start(Arc::new(store)),
+            waiting: VecDeque::new(),
             leader: None,
             follower,
             backup: None,
@@ -210,15 +222,10 @@ impl Replicator {
         self.scope = scope;
     }
 
-    fn mark_filtered(&mut self, shared: &Shared) {
+    fn mark_filtered(&mut self) {
         if !self.filtered {
             self.filtered = true;
-            if let Err(e) = self.store.set_filtered(true) {
-                shared.log_event(
-                    Level::Error,
-                    format!("Cannot record that the configuration is filtered: {e}"),
-                );
-            }
+            self.writer.write(StoreWrite::Filtered(true));
         }
     }
 
@@ -231,13 +238,18 @@ impl Replicator {
     }
 
     /// This node now serves in `epoch`: it leads the stream.
-    pub fn become_active(&mut self, shared: &Shared, epoch: u64) {
-        if let Err(e) = drop_history_past_position(&self.store, &mut self.tree) {
-            shared.log_event(
-                Level::Error,
-                format!("History past the last change applied is not dropped from storage: {e}"),
-            );
+    pub fn become_active(&mut self, epoch: u64) {
+        let position = self.tree.last_applied();
+        let forgotten = self
+            .tree
+            .forget_history(position.1.saturating_add(1), u64::MAX);
+        if !forgotten.is_empty() {
+            self.store_installed(Installed {
+                forgotten,
+                ..Installed::default()
+            });
         }
+        self.waiting.clear();
         let limits = Limits::default();
         let mut leader = Leader::new(epoch, self.tree.last_applied().1, limits);
         leader.remember_clients(self.tree.recent_clients(limits.client_ids_max));
@@ -287,6 +299,7 @@ impl Replicator {
     /// This node stopped serving: writes under way are refused.
     pub fn stop_serving(&mut self, shared: &Shared) {
         self.leader = None;
+        self.waiting.clear();
         self.backup = None;
         self.held.clear();
         let active = active_elsewhere(shared);
@@ -350,76 +363,65 @@ impl Replicator {
         self.lead(shared, commands);
     }
 
-    fn lead(&mut self, shared: &Shared, mut commands: Vec<LeaderCommand<Edit>>) {
-        while !commands.is_empty() {
-            let mut more = Vec::new();
-            for command in commands {
-                match command {
-                    LeaderCommand::Persist(entry) => {
-                        let seq = entry.seq;
-                        let change = entry.change.into_change(entry.epoch, seq);
-                        match self.tree.apply(&change) {
-                            Ok(record) => match self.store.applied(&record) {
-                                Ok(()) => {
-                                    if let Some(leader) = self.leader.as_mut() {
-                                        more.extend(leader.persisted(seq));
-                                    }
-                                }
-                                Err(e) => shared.log_event(
-                                    Level::Error,
-                                    format!("Change {seq} is not stored: {e}"),
-                                ),
-                            },
-                            Err(e) => shared.log_event(
-                                Level::Error,
-                                format!("Change {seq} could not be applied: {e}"),
-                            ),
+    fn lead(&mut self, shared: &Shared, commands: Vec<LeaderCommand<Edit>>) {
+        for command in commands {
+            match command {
+                LeaderCommand::Persist(entry) => {
+                    let seq = entry.seq;
+                    let change = entry.change.into_change(entry.epoch, seq);
+                    match self.tree.apply(&change) {
+                        Ok(record) => {
+                            self.writer.write(StoreWrite::Applied(record));
+                            self.after_durable(AfterDurable::Persisted(seq));
                         }
-                    }
-                    LeaderCommand::Send(entry) => self.to_backup(shared, Body::StreamEntry(entry)),
-                    LeaderCommand::AckClient { client, seq } => {
-                        // Acknowledged only with the right to serve: the
-                        // backup has it, or no other node can be serving.
-                        let on_backup = self
-                            .leader
-                            .as_ref()
-                            .is_some_and(|l| l.backup_acked() >= seq);
-                        if on_backup || shared.serving() {
-                            if let Some(reply) = self.pending.remove(&client) {
-                                let _ = reply.send(Ok(seq));
-                            }
-                        } else {
-                            self.held.push(Held {
-                                seq,
-                                client,
-                                since_ms: shared.right.now_ms(),
-                            });
-                        }
-                    }
-                    LeaderCommand::Resync { .. } => {
-                        // To the tree's own position (with each change's epoch).
-                        let upto = self.tree.last_applied();
-                        let root = self.tree.digests().get(duet_config::digest::Bucket::ROOT);
-                        self.to_backup(shared, Body::ResyncStart { upto, root });
-                    }
-                    LeaderCommand::Replication { state, why } => {
-                        self.state = state;
-                        if state == Replication::InSync {
-                            self.to_backup(shared, Body::CaughtUp);
-                        }
-                        let level = if state == Replication::Alone {
-                            Level::Warning
-                        } else {
-                            Level::Info
-                        };
-                        shared.log_event(
-                            level,
-                            format!("Configuration replication: {state:?} ({why})"),
-                        );
+                        Err(e) => shared.log_event(
+                            Level::Error,
+                            format!("Change {seq} could not be applied: {e}"),
+                        ),
                     }
                 }
+                LeaderCommand::Send(entry) => self.to_backup(shared, Body::StreamEntry(entry)),
+                LeaderCommand::AckClient { client, seq } => {
+                    // Acknowledged only with the right to serve: the
+                    // backup has it, or no other node can be serving.
+                    let on_backup = self
+                        .leader
+                        .as_ref()
+                        .is_some_and(|l| l.backup_acked() >= seq);
+                    if on_backup || shared.serving() {
+                        if let Some(reply) = self.pending.remove(&client) {
+                            let _ = reply.send(Ok(seq));
+                        }
+                    } else {
+                        self.held.push(Held {
+                            seq,
+                            client,
+                            since_ms: shared.right.now_ms(),
+                        });
+                    }
+                }
+                LeaderCommand::Resync { .. } => {
+                    // To the tree's own position (with each change's epoch).
+                    let upto = self.tree.last_applied();
+                    let root = self.tree.digests().get(duet_config::digest::Bucket::ROOT);
+                    self.to_backup(shared, Body::ResyncStart { upto, root });
+                }
+                LeaderCommand::Replication { state, why } => {
+                    self.state = state;
+                    if state == Replication::InSync {
+                        self.to_backup(shared, Body::CaughtUp);
+                    }
+                    let level = if state == Replication::Alone {
+                        Level::Warning
+                    } else {
+                        Level::Info
+                    };
+                    shared.log_event(
+                        level,
+                        format!("Configuration replication: {state:?} ({why})"),
+                    );
+                }
             }
-            commands = more;
         }
     }
 
@@ -594,7 +596,7 @@ impl Replicator {
             return Vec::new();
         }
         if *scope != Scope::Full {
-            self.mark_filtered(shared);
+            self.mark_filtered();
         }
         let mut replies = Vec::new();
         let mut failed = false;
@@ -612,15 +614,7 @@ impl Replicator {
                     match scope.admit(change.op.path(), object) {
                         Admit::Skip => {
                             self.tree.skip(change.epoch, seq);
-                            let position = self.tree.last_applied();
-                            if let Err(e) =
-                                self.store.resynchronised(&Installed::default(), position)
-                            {
-                                shared.log_event(
-                                    Level::Error,
-                                    format!("The position after change {seq} is not stored: {e}"),
-                                );
-                            }
+                            self.store_installed(Installed::default());
                             continue;
                         }
                         Admit::Keep(Some(kept)) => {
@@ -633,18 +627,9 @@ impl Replicator {
                         }
                         Admit::Keep(None) => {}
                     }
-                    match self
-                        .tree
-                        .apply_replicated(&change)
-                        .map(|r| self.store.applied(&r))
-                    {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => {
-                            failed = true;
-                            shared.log_event(
-                                Level::Error,
-                                format!("Replicated change {seq} is not stored: {e}"),
-                            );
+                    match self.tree.apply_replicated(&change) {
+                        Ok(record) => {
+                            self.writer.write(StoreWrite::Applied(record));
                         }
                         Err(e) => {
                             failed = true;
@@ -671,6 +656,41 @@ impl Replicator {
                 }),
             }
         }
+        // What this node says it holds goes once it is durable.
+        for reply in replies {
+            self.after_durable(AfterDurable::Reply(reply));
+        }
+        self.durable_now(shared)
+    }
+
+    fn after_durable(&mut self, what: AfterDurable) {
+        self.waiting.push_back((self.writer.last_ticket(), what));
+    }
+
+    /// The driver's wake-up when the store made more durable.
+    pub fn durable_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.writer.watch()
+    }
+
+    /// Carries out what waited for writes now durable; returns the
+    /// messages for the active node.
+    pub fn durable_now(&mut self, shared: &Shared) -> Vec<Body> {
+        let durable = self.writer.durable();
+        let mut replies = Vec::new();
+        while self.waiting.front().is_some_and(|(t, _)| *t <= durable) {
+            let Some((_, what)) = self.waiting.pop_front() else {
+                break;
+            };
+            match what {
+                AfterDurable::Persisted(seq) => {
+                    if let Some(leader) = self.leader.as_mut() {
+                        let commands = leader.persisted(seq);
+                        self.lead(shared, commands);
+                    }
+                }
+                AfterDurable::Reply(body) => replies.push(body),
+            }
+        }
         replies
     }
 
@@ -687,7 +707,7 @@ impl Replicator {
         scope: Scope,
         compress: bool,
         now_ms: u64,
-    ) -> Body {
+    ) -> Option<Body> {
         self.resync = None;
         // A filtered copy (an Upgrade state) never served this history; an
         // empty one has nothing to heal.
@@ -709,7 +729,7 @@ impl Replicator {
             request_id: 0,
             asked_at_ms: now_ms,
         };
-        self.heal_send(run, now_ms, |id| Body::SyncRequest { id, request })
+        Some(self.heal_send(run, now_ms, |id| Body::SyncRequest { id, request }))
     }
 
     /// Sends the heal's next message under a new id.
@@ -750,7 +770,7 @@ impl Replicator {
                 Some(self.heal_send(run, now_ms, |id| Body::SyncRequest { id, request }))
             }
             Ok(HealStep::Replay(orphans)) if orphans.records.is_empty() => {
-                Some(self.resync_begin(shared, run.then, now_ms))
+                self.resync_begin(shared, run.then, now_ms)
             }
             Ok(HealStep::Replay(orphans)) => {
                 shared.log_event(
@@ -818,14 +838,14 @@ impl Replicator {
                         "The active node has made the {replayed} configuration changes this node made while both nodes served"
                     ),
                 );
-                Some(self.resync_begin(shared, run.then, now_ms))
+                self.resync_begin(shared, run.then, now_ms)
             }
         }
     }
 
     /// Starts the resynchronisation; returns the first request (compressed
     /// when asked), or the hello that follows an already equal tree.
-    fn resync_begin(&mut self, shared: &Shared, asked: ResyncAsked, now_ms: u64) -> Body {
+    fn resync_begin(&mut self, shared: &Shared, asked: ResyncAsked, now_ms: u64) -> Option<Body> {
         let ResyncAsked {
             upto,
             root,
@@ -840,24 +860,21 @@ impl Replicator {
             ),
         );
         if scope != Scope::Full {
-            self.mark_filtered(shared);
+            self.mark_filtered();
         }
         self.resync_scope_full = scope == Scope::Full;
         if self.resync_scope_full && self.filtered {
             // The filtered copy's history holds filtered objects under the
             // active's numbers: it is taken again whole.
             let forgotten = self.tree.forget_history(0, u64::MAX);
-            self.store_installed(
-                shared,
-                &Installed {
-                    forgotten,
-                    ..Installed::default()
-                },
-            );
+            self.store_installed(Installed {
+                forgotten,
+                ..Installed::default()
+            });
         }
         let (session, request) = Resync::start(&self.tree, root, upto, scope, compress);
         match request {
-            Some(request) => self.ask(session, upto, request, now_ms),
+            Some(request) => Some(self.ask(session, upto, request, now_ms)),
             None => self.resync_done(shared, session, upto),
         }
     }
@@ -911,17 +928,11 @@ impl Replicator {
 
     /// Stores what a resync answer installed; `false` (logged) when it
     /// could not be stored.
-    fn store_installed(&self, shared: &Shared, installed: &Installed) -> bool {
-        let stored = self
-            .store
-            .resynchronised(installed, self.tree.last_applied());
-        if let Err(e) = &stored {
-            shared.log_event(
-                Level::Error,
-                format!("Resynchronised entries and history are not stored: {e}"),
-            );
-        }
-        stored.is_ok()
+    /// Queues what a resync page installed, at the tree's position.
+    fn store_installed(&mut self, installed: Installed) {
+        let last = self.tree.last_applied();
+        self.writer
+            .write(StoreWrite::Resynchronised { installed, last });
     }
 
     pub fn resync_answer(
@@ -943,9 +954,9 @@ impl Replicator {
         } = self.resync.take()?;
         let next = session.on_answer(&mut self.tree, answer);
         let installed = std::mem::take(&mut session.installed);
-        let stored = self.store_installed(shared, &installed);
+        self.store_installed(installed);
         let next = match next {
-            Ok(next) if stored => next,
+            Ok(next) => next,
             failed => {
                 if let Err(e) = failed {
                     shared.log_event(
@@ -967,27 +978,21 @@ impl Replicator {
         };
         match next {
             Some(request) => Some(self.ask(session, upto, request, now_ms)),
-            None => Some(self.resync_done(shared, session, upto)),
+            None => self.resync_done(shared, session, upto),
         }
     }
 
-    fn resync_done(&mut self, shared: &Shared, session: Resync, upto: (u64, u64)) -> Body {
+    /// The resync is complete; its hello goes once all of it is durable.
+    fn resync_done(&mut self, shared: &Shared, session: Resync, upto: (u64, u64)) -> Option<Body> {
         self.tree.synchronised_to(upto);
         if self.resync_scope_full && self.filtered {
             self.filtered = false;
-            if let Err(e) = self.store.set_filtered(false) {
-                shared.log_event(
-                    Level::Error,
-                    format!("Cannot record that the configuration is whole again: {e}"),
-                );
-            }
+            self.writer.write(StoreWrite::Filtered(false));
         }
-        if let Err(e) = self.store.resynchronised(&Installed::default(), upto) {
-            shared.log_event(
-                Level::Error,
-                format!("The resynchronised position is not stored: {e}"),
-            );
-        }
+        self.writer.write(StoreWrite::Resynchronised {
+            installed: Installed::default(),
+            last: upto,
+        });
         shared.log_event(
             Level::Info,
             format!(
@@ -995,7 +1000,30 @@ impl Replicator {
                 session.changed, session.history_changed, session.requests, session.compressed_answers
             ),
         );
-        self.hello()
+        let hello = self.hello();
+        self.after_durable(AfterDurable::Reply(hello));
+        None
+    }
+
+    /// Whether the changes after `from_seq` up to `to_seq` may have touched
+    /// a server parameter: only when one of them is under the parameters'
+    /// folder, or history does not have them all (a resync), so a busy
+    /// stream does not re-read the parameters at every change.
+    pub fn parameters_may_have_changed(&self, from_seq: u64, to_seq: u64) -> bool {
+        let Ok(folder) = TreePath::parse(SERVER_PARAMETERS) else {
+            return true;
+        };
+        if to_seq <= from_seq {
+            return true;
+        }
+        let mut records = 0;
+        for record in self.tree.history_range(from_seq + 1, to_seq) {
+            records += 1;
+            if record.path.starts_with(&folder) {
+                return true;
+            }
+        }
+        records != to_seq - from_seq
     }
 
     /// The server parameters held in the tree (`/config/Server Parameters`),

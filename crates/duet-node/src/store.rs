@@ -122,43 +122,13 @@ impl Store {
     }
 
     pub fn set_filtered(&self, filtered: bool) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(failed)?;
-        {
-            let mut meta = txn.open_table(META).map_err(failed)?;
-            meta.insert(FILTERED, [u8::from(filtered)].as_slice())
-                .map_err(failed)?;
-        }
-        txn.commit().map_err(failed)
+        self.commit(&[StoreWrite::Filtered(filtered)])
     }
 
     /// Stores an applied change: the entry, its history record and the
     /// position, in one transaction.
     pub fn applied(&self, record: &HistoryRecord) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(failed)?;
-        {
-            let mut entries = txn.open_table(ENTRIES).map_err(failed)?;
-            let key = record.path.to_string();
-            match &record.new {
-                Some(object) => {
-                    let bytes = postcard::to_allocvec(object).map_err(failed)?;
-                    entries
-                        .insert(key.as_str(), bytes.as_slice())
-                        .map_err(failed)?;
-                }
-                None => {
-                    entries.remove(key.as_str()).map_err(failed)?;
-                }
-            }
-            let mut history = txn.open_table(HISTORY).map_err(failed)?;
-            let bytes = postcard::to_allocvec(record).map_err(failed)?;
-            history
-                .insert(record.seq, bytes.as_slice())
-                .map_err(failed)?;
-            let mut meta = txn.open_table(META).map_err(failed)?;
-            let position = postcard::to_allocvec(&(record.epoch, record.seq)).map_err(failed)?;
-            meta.insert(APPLIED, position.as_slice()).map_err(failed)?;
-        }
-        txn.commit().map_err(failed)
+        self.commit(std::slice::from_ref(&StoreWrite::Applied(record.clone())))
     }
 
     /// Stores what a resynchronisation installed (entries, history records
@@ -169,39 +139,89 @@ impl Store {
         installed: &Installed,
         last: (u64, u64),
     ) -> Result<(), StoreError> {
+        self.commit(&[StoreWrite::Resynchronised {
+            installed: installed.clone(),
+            last,
+        }])
+    }
+
+    /// Writes `writes` in order, in one transaction (one sync for all).
+    pub fn commit(&self, writes: &[StoreWrite]) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(failed)?;
         {
-            let mut history = txn.open_table(HISTORY).map_err(failed)?;
-            for seq in &installed.forgotten {
-                history.remove(seq).map_err(failed)?;
-            }
-            for record in &installed.history {
-                let bytes = postcard::to_allocvec(record).map_err(failed)?;
-                history
-                    .insert(record.seq, bytes.as_slice())
-                    .map_err(failed)?;
-            }
             let mut entries = txn.open_table(ENTRIES).map_err(failed)?;
-            for (path, object) in &installed.entries {
-                let key = path.to_string();
-                match object {
-                    Some(o) => {
-                        let bytes = postcard::to_allocvec(o).map_err(failed)?;
-                        entries
-                            .insert(key.as_str(), bytes.as_slice())
-                            .map_err(failed)?;
+            let mut history = txn.open_table(HISTORY).map_err(failed)?;
+            let mut meta = txn.open_table(META).map_err(failed)?;
+            let mut put_entry =
+                |path: &TreePath, object: &Option<Object>| -> Result<(), StoreError> {
+                    let key = path.to_string();
+                    match object {
+                        Some(o) => {
+                            let bytes = postcard::to_allocvec(o).map_err(failed)?;
+                            entries
+                                .insert(key.as_str(), bytes.as_slice())
+                                .map_err(failed)?;
+                        }
+                        None => {
+                            entries.remove(key.as_str()).map_err(failed)?;
+                        }
                     }
-                    None => {
-                        entries.remove(key.as_str()).map_err(failed)?;
+                    Ok(())
+                };
+            let mut position = None;
+            for write in writes {
+                match write {
+                    StoreWrite::Applied(record) => {
+                        put_entry(&record.path, &record.new)?;
+                        let bytes = postcard::to_allocvec(record).map_err(failed)?;
+                        history
+                            .insert(record.seq, bytes.as_slice())
+                            .map_err(failed)?;
+                        position = Some((record.epoch, record.seq));
+                    }
+                    StoreWrite::Resynchronised { installed, last } => {
+                        for seq in &installed.forgotten {
+                            history.remove(seq).map_err(failed)?;
+                        }
+                        for record in &installed.history {
+                            let bytes = postcard::to_allocvec(record).map_err(failed)?;
+                            history
+                                .insert(record.seq, bytes.as_slice())
+                                .map_err(failed)?;
+                        }
+                        for (path, object) in &installed.entries {
+                            put_entry(path, object)?;
+                        }
+                        position = Some(*last);
+                    }
+                    StoreWrite::Filtered(filtered) => {
+                        meta.insert(FILTERED, [u8::from(*filtered)].as_slice())
+                            .map_err(failed)?;
                     }
                 }
             }
-            let mut meta = txn.open_table(META).map_err(failed)?;
-            let position = postcard::to_allocvec(&last).map_err(failed)?;
-            meta.insert(APPLIED, position.as_slice()).map_err(failed)?;
+            if let Some(position) = position {
+                let bytes = postcard::to_allocvec(&position).map_err(failed)?;
+                meta.insert(APPLIED, bytes.as_slice()).map_err(failed)?;
+            }
         }
         txn.commit().map_err(failed)
     }
+}
+
+/// One write to the store; the writer thread commits several in one
+/// transaction.
+#[derive(Debug, Clone)]
+pub enum StoreWrite {
+    /// An applied change: its entry, its history record, the position.
+    Applied(HistoryRecord),
+    /// What a resynchronisation installed, and the position it reached.
+    Resynchronised {
+        installed: Installed,
+        last: (u64, u64),
+    },
+    /// The copy is filtered by an Upgrade state (or whole again).
+    Filtered(bool),
 }
 
 #[cfg(test)]

@@ -359,6 +359,54 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
+/// Where safety stands on one node: its lease, a takeover waiting, writes
+/// held, conflicts.
+fn right_to_serve_lines(s: &NodeStatus, warnings: &mut Vec<String>) {
+    let right = &s.right_to_serve;
+    if s.role == Role::Active {
+        let lease = if right.lease_held {
+            format!("held, {} ms left", right.lease_remaining_ms)
+        } else {
+            "NOT HELD: not serving, writes wait".to_string()
+        };
+        println!(
+            "{:<10} right to serve: lease {lease}; {}",
+            "",
+            right.lease_detail.as_deref().unwrap_or("-")
+        );
+        if right.confirmed_by == Some(duet_role::Confirmation::Unconfirmed) {
+            warnings.push(format!(
+                "{}: serving without proof that its peer is not (no gateway or NetTest check is configured); a partition now could make both serve until the heal",
+                s.node
+            ));
+        }
+        if !right.lease_held {
+            warnings.push(format!(
+                "{}: holds the active role but cannot confirm its peer is not serving: {}",
+                s.node,
+                right
+                    .lease_detail
+                    .as_deref()
+                    .unwrap_or("no confirmation yet")
+            ));
+        }
+    } else if right.promise_remaining_ms > 0 {
+        println!(
+            "{:<10} right to serve: promised its peer not to serve for {} ms more",
+            "", right.promise_remaining_ms
+        );
+    }
+    if let Some(waiting) = &right.takeover_waiting {
+        println!("{:<10} takeover: {waiting}", "");
+    }
+    if right.writes_held > 0 {
+        warnings.push(format!(
+            "{}: {} configuration change(s) persisted but held until the lease is confirmed again (refused with 503 if it is not)",
+            s.node, right.writes_held
+        ));
+    }
+}
+
 fn status(nodes: &[Node], json: bool) -> anyhow::Result<()> {
     let answers: Vec<(&Node, anyhow::Result<NodeStatus>)> =
         nodes.iter().map(|n| (n, status_of(n))).collect();
@@ -403,6 +451,7 @@ fn status(nodes: &[Node], json: bool) -> anyhow::Result<()> {
                 if !s.automatic && s.role == Role::Backup {
                     warnings.push(format!("{}: running in Manual Switch Only mode", s.node));
                 }
+                right_to_serve_lines(s, &mut warnings);
                 if s.serving {
                     let state = match s.replication {
                         duet_stream::Replication::InSync => "in sync",

@@ -185,6 +185,23 @@ impl Lab {
         let _ = ip(&["-n", &self.ns[i], "route", "add", "default", "via", GATEWAY]);
     }
 
+    /// Cuts the pair network between the two nodes only (a blackhole
+    /// route to each other in each namespace): both still reach their
+    /// gateway and NetTest host, and the test reaches both.
+    pub fn cut_between(&self) {
+        for (i, n) in self.ns.iter().enumerate() {
+            let other = format!("10.77.0.{}/32", 2 - i);
+            ip(&["-n", n, "route", "add", "blackhole", &other]).expect("cut between");
+        }
+    }
+
+    pub fn repair_between(&self) {
+        for (i, n) in self.ns.iter().enumerate() {
+            let other = format!("10.77.0.{}/32", 2 - i);
+            let _ = ip(&["-n", n, "route", "del", "blackhole", &other]);
+        }
+    }
+
     /// The NetTest host stops answering ICMP (its address is removed).
     pub fn net_test_down(&self) {
         ip(&[
