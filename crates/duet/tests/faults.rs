@@ -253,13 +253,13 @@ fn a_random_fault_schedule_loses_no_acknowledged_write_and_never_serves_twice() 
     // Every acknowledged write, on both nodes, with its value (a heal
     // replays what the older epoch acknowledged while both served).
     let mut missing = Vec::new();
-    for node in 0..2 {
+    for (node, name) in names.iter().enumerate() {
         for write in &acked {
             let value = pair.config_attribute(node, &write.path, "value");
             if value.as_deref() != Some(write.value.as_str()) {
                 missing.push(format!(
-                    "{}: {} is {value:?}, acknowledged {:?}",
-                    names[node], write.path, write.value
+                    "{name}: {} is {value:?}, acknowledged {:?}",
+                    write.path, write.value
                 ));
             }
         }
