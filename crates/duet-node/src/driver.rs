@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use duet_link::protocol::{Body, Envelope, Role};
 use duet_params::ServerId;
-use duet_role::{Lease, LeaseCommand, PeerAnswer as Answer, Promise, TakeoverGate};
+use duet_role::{
+    Lease, LeaseCommand, PeerAnswer as Answer, Promise, SilentPeer, TakeoverGate,
+};
 use duet_switchover::{
     Activation, Command, Conn, Engine, Event, Record, Release, ServiceMode, State, SwitchReason,
     Topic,
@@ -58,9 +60,14 @@ impl Safety {
             Vec::new()
         };
         own_network.extend(params.net_test_address(this).map(str::to_string));
+        let silent_peer = if own_network.is_empty() {
+            SilentPeer::Unconfirmed
+        } else {
+            SilentPeer::OwnNetwork
+        };
         Safety {
-            lease: Lease::new(params.lease_ms(), !own_network.is_empty()),
-            gate: TakeoverGate::default(),
+            lease: Lease::new(params.lease_ms(), silent_peer),
+            gate: TakeoverGate::new(false),
             gate_promise: Promise::at_start(0, 0),
             own_network,
             inactive_silent_since: None,

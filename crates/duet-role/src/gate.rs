@@ -1,30 +1,53 @@
 //! A decided takeover waits until the old active node cannot be serving:
-//! until every promise this node gave it has run out, or its process is
-//! found gone by a query sent after the decision.
+//! until every promise this node gave it has run out (and, with a witness,
+//! this node holds the pair's key: the old active's etcd lease is gone), or
+//! its process is found gone by a query sent after the decision.
 
-use crate::{PeerAnswer, Promise};
+use crate::{PeerAnswer, Promise, WitnessSeen};
 
 #[derive(Debug, Clone)]
 pub struct TakeoverGate<A> {
     pending: Option<(A, u64)>,
-}
-
-impl<A> Default for TakeoverGate<A> {
-    fn default() -> Self {
-        TakeoverGate { pending: None }
-    }
+    witness_required: bool,
+    witness_held: bool,
+    /// Until the witness says otherwise, it is taken to be reachable.
+    witness_unreachable: bool,
 }
 
 impl<A> TakeoverGate<A> {
+    /// A gate; `witness`: an etcd witness is configured.
+    pub fn new(witness: bool) -> TakeoverGate<A> {
+        TakeoverGate {
+            pending: None,
+            witness_required: witness,
+            witness_held: false,
+            witness_unreachable: false,
+        }
+    }
+
+    /// The promise is not enough with a reachable witness: the key must be
+    /// this node's. An unreachable witness leaves the seed's rules.
+    fn clear(&self, now_ms: u64, promise: &Promise) -> bool {
+        !promise.binds(now_ms)
+            && (!self.witness_required || self.witness_held || self.witness_unreachable)
+    }
+
+    /// What the witness said; returns the activation when it may go ahead.
+    pub fn witness(&mut self, now_ms: u64, seen: WitnessSeen, promise: &Promise) -> Option<A> {
+        self.witness_held = matches!(seen, WitnessSeen::Held { .. });
+        self.witness_unreachable = seen == WitnessSeen::Unreachable;
+        self.tick(now_ms, promise)
+    }
+
     /// The node decided at `now_ms` to become active (and gives no promise
     /// from now on). Returns the activation when it may go ahead at once.
     pub fn decide(&mut self, now_ms: u64, activation: A, promise: &Promise) -> Option<A> {
-        if promise.binds(now_ms) {
-            self.pending = Some((activation, now_ms));
-            None
-        } else {
+        if self.clear(now_ms, promise) {
             self.pending = None;
             Some(activation)
+        } else {
+            self.pending = Some((activation, now_ms));
+            None
         }
     }
 
@@ -41,16 +64,20 @@ impl<A> TakeoverGate<A> {
 
     /// Time passed; the promise may have run out.
     pub fn tick(&mut self, now_ms: u64, promise: &Promise) -> Option<A> {
-        if self.pending.is_some() && !promise.binds(now_ms) {
+        if self.pending.is_some() && self.clear(now_ms, promise) {
             self.pending.take().map(|(a, _)| a)
         } else {
             None
         }
     }
 
-    /// When the pending takeover may go ahead at the latest.
+    /// When the pending takeover's promise runs out (with a witness, it
+    /// may wait longer, for the key).
     pub fn deadline_ms(&self, promise: &Promise) -> Option<u64> {
-        self.pending.as_ref().map(|_| promise.until_ms())
+        self.pending
+            .as_ref()
+            .map(|_| promise.until_ms())
+            .filter(|_| !self.witness_required || self.witness_held || self.witness_unreachable)
     }
 
     pub fn waiting(&self) -> bool {
@@ -70,7 +97,7 @@ mod tests {
     #[test]
     fn a_takeover_waits_for_the_promise_unless_the_process_is_gone() {
         let promise = Promise::at_start(0, 100);
-        let mut gate = TakeoverGate::default();
+        let mut gate = TakeoverGate::new(false);
         assert_eq!(gate.decide(40, "switch", &promise), None);
         assert_eq!(gate.deadline_ms(&promise), Some(100));
         // A refusal seen by a query from before the decision proves nothing now.
@@ -80,7 +107,7 @@ mod tests {
         assert_eq!(gate.tick(100, &promise), Some("switch"));
         assert!(!gate.waiting());
 
-        let mut gate = TakeoverGate::default();
+        let mut gate = TakeoverGate::new(false);
         assert_eq!(gate.decide(40, "switch", &promise), None);
         assert_eq!(
             gate.peer_answered(40, PeerAnswer::ProcessGone),
@@ -88,7 +115,30 @@ mod tests {
         );
 
         // No promise running: at once.
-        let mut gate = TakeoverGate::default();
+        let mut gate = TakeoverGate::new(false);
         assert_eq!(gate.decide(100, "switch", &promise), Some("switch"));
+    }
+
+    #[test]
+    fn with_a_witness_a_takeover_also_waits_for_the_key() {
+        let promise = Promise::at_start(0, 100);
+        let mut gate = TakeoverGate::new(true);
+        assert_eq!(gate.decide(150, "switch", &promise), None);
+        // The old active still holds the key: no deadline, no takeover.
+        assert_eq!(gate.witness(160, WitnessSeen::HeldByPeer, &promise), None);
+        assert_eq!(gate.deadline_ms(&promise), None);
+        assert_eq!(gate.tick(5_000, &promise), None);
+        // Its etcd lease ran out; the key is this node's.
+        let held = WitnessSeen::Held {
+            sent_ms: 5_100,
+            ttl_ms: 2_000,
+        };
+        assert_eq!(gate.witness(5_101, held, &promise), Some("switch"));
+
+        // An unreachable witness leaves the seed's rules: the promise.
+        let mut gate = TakeoverGate::new(true);
+        assert_eq!(gate.decide(40, "switch", &promise), None);
+        assert_eq!(gate.witness(50, WitnessSeen::Unreachable, &promise), None);
+        assert_eq!(gate.tick(100, &promise), Some("switch"));
     }
 }

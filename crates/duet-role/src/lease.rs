@@ -24,6 +24,35 @@ pub enum PeerAnswer {
     Silent,
 }
 
+/// What the etcd witness last said about this node's hold on the pair's
+/// key (times on the node's clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WitnessSeen {
+    /// This node holds the key: the call that confirmed it was sent at
+    /// `sent_ms`, and etcd keeps it at least `ttl_ms` from then.
+    Held { sent_ms: u64, ttl_ms: u64 },
+    /// The peer holds the key.
+    HeldByPeer,
+    /// etcd cannot be reached.
+    Unreachable,
+    /// This node does not hold the key.
+    Released,
+}
+
+/// What can confirm a silent peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SilentPeer {
+    /// Nothing is configured: the node serves unconfirmed (the seed's
+    /// choice), and says so.
+    Unconfirmed,
+    /// The own-network checks (gateway, NetTest).
+    OwnNetwork,
+    /// The etcd witness; while it cannot be reached, the own-network
+    /// checks when `own_network` (never the unconfirmed mode: a node that
+    /// lost its witness may be the one cut off).
+    Witness { own_network: bool },
+}
+
 /// How the lease was last confirmed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Confirmation {
@@ -36,6 +65,8 @@ pub enum Confirmation {
     /// The peer is silent and no own-network check is configured: nothing
     /// can confirm, and the node keeps serving (the seed's choice).
     Unconfirmed,
+    /// This node holds the pair's key at the etcd witness.
+    Witness,
 }
 
 impl Confirmation {
@@ -50,6 +81,7 @@ impl Confirmation {
             Confirmation::OwnNetwork => {
                 "the peer is silent and this node's own network checks (gateway, NetTest) answer"
             }
+            Confirmation::Witness => "this node holds the pair's key at the etcd witness",
             Confirmation::Unconfirmed => {
                 "UNCONFIRMED: the peer is silent and no gateway or NetTest check is configured, so this node serves without proof that the peer does not; set Switchover Disable Gateway Ping = No or a NetTest host to close this window"
             }
@@ -82,7 +114,9 @@ pub struct LeaseView {
 #[derive(Debug, Clone)]
 pub struct Lease {
     lease_ms: u64,
-    own_network_checks: bool,
+    silent_peer: SilentPeer,
+    /// The witness can be reached (with a witness configured).
+    witness_reachable: bool,
     until_ms: u64,
     how: Option<Confirmation>,
     /// The send time of the newest answer taken; older ones are stale.
@@ -97,10 +131,11 @@ pub struct Lease {
 impl Lease {
     /// A lease of `lease_ms`, not held. `own_network_checks`: a gateway or
     /// NetTest check is configured.
-    pub fn new(lease_ms: u64, own_network_checks: bool) -> Lease {
+    pub fn new(lease_ms: u64, silent_peer: SilentPeer) -> Lease {
         Lease {
             lease_ms,
-            own_network_checks,
+            silent_peer,
+            witness_reachable: false,
             until_ms: 0,
             how: None,
             newest_sent_ms: 0,
@@ -194,23 +229,56 @@ impl Lease {
                     "the peer answers but gives no promise: it is taking over or stopping".into(),
                 );
             }
-            PeerAnswer::Silent if self.own_network_checks => {
-                commands.push(LeaseCommand::CheckOwnNetwork { asked_ms: now_ms });
-            }
-            PeerAnswer::Silent => {
-                if self.how != Some(Confirmation::Unconfirmed) {
-                    commands.push(LeaseCommand::Record {
-                        warning: true,
-                        message: format!(
-                            "Right to serve: {}",
-                            Confirmation::Unconfirmed.describe()
-                        ),
-                    });
+            PeerAnswer::Silent => match self.silent_peer {
+                SilentPeer::OwnNetwork => {
+                    commands.push(LeaseCommand::CheckOwnNetwork { asked_ms: now_ms });
                 }
-                self.extend(sent_ms, self.lease_ms, Confirmation::Unconfirmed);
-            }
+                // Reachable, the witness confirms (or not) by itself.
+                SilentPeer::Witness { own_network } => {
+                    if own_network && !self.witness_reachable {
+                        commands.push(LeaseCommand::CheckOwnNetwork { asked_ms: now_ms });
+                    }
+                }
+                SilentPeer::Unconfirmed => {
+                    if self.how != Some(Confirmation::Unconfirmed) {
+                        commands.push(LeaseCommand::Record {
+                            warning: true,
+                            message: format!(
+                                "Right to serve: {}",
+                                Confirmation::Unconfirmed.describe()
+                            ),
+                        });
+                    }
+                    self.extend(sent_ms, self.lease_ms, Confirmation::Unconfirmed);
+                }
+            },
         }
         commands
+    }
+
+    /// What the witness said. Holding the key confirms for as long as etcd
+    /// keeps it (less an eighth); the peer holding it means the peer may
+    /// serve: whatever this node held is gone.
+    pub fn witness(&mut self, seen: WitnessSeen) {
+        self.witness_reachable = seen != WitnessSeen::Unreachable;
+        match seen {
+            WitnessSeen::Held { sent_ms, ttl_ms } if sent_ms >= self.not_before_ms => {
+                self.extend(sent_ms, ttl_ms.saturating_mul(8) / 9, Confirmation::Witness);
+            }
+            WitnessSeen::HeldByPeer => {
+                self.revoke("the peer holds the pair's key at the etcd witness".into());
+            }
+            WitnessSeen::Unreachable
+                if !matches!(
+                    self.how,
+                    Some(Confirmation::PeerPromised | Confirmation::PeerProcessGone)
+                ) =>
+            {
+                self.why_not =
+                    Some("the etcd witness cannot be reached and the peer does not confirm".into());
+            }
+            _ => {}
+        }
     }
 
     /// The own-network checks asked at `asked_ms` answered (`ok`) or not.
@@ -269,7 +337,7 @@ mod tests {
 
     #[test]
     fn a_promise_gives_a_lease_from_the_query_and_less_than_promised() {
-        let mut lease = Lease::new(90, true);
+        let mut lease = Lease::new(90, SilentPeer::OwnNetwork);
         assert!(!lease.valid(0));
         // Asked at 100, answered at 130 with a 90 ms promise: the lease runs
         // from the question, for 8/9 of the promise (80 ms).
@@ -285,7 +353,7 @@ mod tests {
 
     #[test]
     fn an_active_peer_revokes_and_a_stale_answer_is_not_taken() {
-        let mut lease = Lease::new(90, true);
+        let mut lease = Lease::new(90, SilentPeer::OwnNetwork);
         lease.peer_answered(10, 0, PeerAnswer::Promised { promise_ms: 90 });
         lease.peer_answered(40, 30, PeerAnswer::Active { epoch: 7 });
         assert!(!lease.valid(41));
@@ -297,7 +365,7 @@ mod tests {
 
     #[test]
     fn a_silent_peer_needs_the_own_network_checks_when_they_are_configured() {
-        let mut lease = Lease::new(90, true);
+        let mut lease = Lease::new(90, SilentPeer::OwnNetwork);
         assert_eq!(
             lease.peer_answered(40, 10, PeerAnswer::Silent),
             vec![LeaseCommand::CheckOwnNetwork { asked_ms: 40 }]
@@ -318,7 +386,7 @@ mod tests {
 
     #[test]
     fn with_nothing_to_confirm_a_silent_peer_leaves_the_lease_unconfirmed() {
-        let mut lease = Lease::new(90, false);
+        let mut lease = Lease::new(90, SilentPeer::Unconfirmed);
         let commands = lease.peer_answered(40, 10, PeerAnswer::Silent);
         assert!(matches!(
             &commands[..],
@@ -332,7 +400,7 @@ mod tests {
 
     #[test]
     fn a_pause_longer_than_the_lease_drops_it_and_old_evidence() {
-        let mut lease = Lease::new(90, true);
+        let mut lease = Lease::new(90, SilentPeer::OwnNetwork);
         lease.tick(0);
         lease.peer_answered(5, 0, PeerAnswer::Promised { promise_ms: 1_000 });
         assert!(lease.valid(80));
@@ -353,10 +421,40 @@ mod tests {
 
     #[test]
     fn a_gone_process_confirms_for_a_whole_lease() {
-        let mut lease = Lease::new(90, false);
+        let mut lease = Lease::new(90, SilentPeer::Unconfirmed);
         lease.peer_answered(3, 1, PeerAnswer::ProcessGone);
         assert!(lease.valid(90));
         assert!(!lease.valid(91));
         assert_eq!(lease.confirmed_by(), Some(Confirmation::PeerProcessGone));
+    }
+
+    #[test]
+    fn with_a_witness_the_key_confirms_and_the_peer_holding_it_revokes() {
+        let mut lease = Lease::new(90, SilentPeer::Witness { own_network: false });
+        // A silent peer alone confirms nothing, and is never "unconfirmed".
+        assert!(lease.peer_answered(40, 10, PeerAnswer::Silent).is_empty());
+        assert!(!lease.valid(41));
+        lease.witness(WitnessSeen::Held {
+            sent_ms: 50,
+            ttl_ms: 1_800,
+        });
+        assert!(lease.valid(1_649));
+        assert!(!lease.valid(1_650));
+        assert_eq!(lease.confirmed_by(), Some(Confirmation::Witness));
+        lease.witness(WitnessSeen::HeldByPeer);
+        assert!(!lease.valid(100));
+
+        // Unreachable, the own-network checks stand in when configured.
+        let mut lease = Lease::new(90, SilentPeer::Witness { own_network: true });
+        lease.witness(WitnessSeen::Held {
+            sent_ms: 0,
+            ttl_ms: 1_800,
+        });
+        assert!(lease.peer_answered(40, 10, PeerAnswer::Silent).is_empty());
+        lease.witness(WitnessSeen::Unreachable);
+        assert_eq!(
+            lease.peer_answered(80, 50, PeerAnswer::Silent),
+            vec![LeaseCommand::CheckOwnNetwork { asked_ms: 80 }]
+        );
     }
 }

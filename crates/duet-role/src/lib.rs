@@ -17,5 +17,7 @@ mod lease;
 mod promise;
 
 pub use gate::TakeoverGate;
-pub use lease::{Confirmation, Lease, LeaseCommand, LeaseView, PeerAnswer};
+pub use lease::{
+    Confirmation, Lease, LeaseCommand, LeaseView, PeerAnswer, SilentPeer, WitnessSeen,
+};
 pub use promise::Promise;

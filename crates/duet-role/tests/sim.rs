@@ -1,16 +1,20 @@
 //! Two nodes' leases, promises and takeover gates on a simulated clock with
-//! message delays, pauses, crashes and isolation, and a backup that decides
+//! message delays, pauses, crashes, isolation, cuts between the two nodes
+//! alone and (in one mode) an etcd witness, and a backup that decides
 //! to take over at arbitrary moments (detection is the engine's business;
 //! the right to serve must hold whatever it decides). After every
 //! millisecond: never two nodes serving where the design says they cannot.
 
-use duet_role::{Confirmation, Lease, LeaseCommand, PeerAnswer, Promise, TakeoverGate};
+use duet_role::{
+    Confirmation, Lease, LeaseCommand, PeerAnswer, Promise, SilentPeer, TakeoverGate, WitnessSeen,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 const LEASE_MS: u64 = 90;
 const PROMISE_MS: u64 = LEASE_MS + LEASE_MS / 8 + 1;
 const RUN_MS: u64 = 6_000;
+const WITNESS_TTL_MS: u64 = 300;
 
 /// Whether the own-network checks can confirm.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -20,13 +24,19 @@ enum Checks {
     NeverPass,
     /// Configured; they pass unless this node is isolated.
     PassUnlessIsolated,
+    /// An etcd witness (reached unless this node is isolated), no
+    /// own-network checks.
+    Witness,
 }
 
 struct Node {
     alive: bool,
     paused_until: u64,
     isolated_until: u64,
+    /// Cut from its peer alone (both still reach the gateway and witness).
+    cut_from_peer_until: u64,
     epoch: Option<u64>,
+    next_witness_call: u64,
     lease: Lease,
     promise: Promise,
     gate: TakeoverGate<()>,
@@ -46,6 +56,7 @@ enum Ev {
         asked: u64,
         ok: bool,
     },
+    Witness(WitnessSeen),
 }
 
 impl Node {
@@ -54,13 +65,18 @@ impl Node {
             alive: true,
             paused_until: 0,
             isolated_until: 0,
+            cut_from_peer_until: 0,
             epoch: None,
+            next_witness_call: now,
             lease: Lease::new(
                 LEASE_MS,
-                checks == Checks::PassUnlessIsolated || checks == Checks::NeverPass,
+                match checks {
+                    Checks::Witness => SilentPeer::Witness { own_network: false },
+                    _ => SilentPeer::OwnNetwork,
+                },
             ),
             promise: Promise::at_start(now, PROMISE_MS),
-            gate: TakeoverGate::default(),
+            gate: TakeoverGate::new(checks == Checks::Witness),
             next_query: now,
             inbox: Vec::new(),
         }
@@ -84,6 +100,8 @@ struct World {
     nodes: [Node; 2],
     checks: Checks,
     max_epoch: u64,
+    /// The witness's key: who holds it, until when (etcd's clock).
+    witness_key: Option<(usize, u64)>,
     /// The last moment any fault was under way (pause, isolation).
     fault_seen: u64,
     overlaps: u64,
@@ -93,7 +111,31 @@ struct World {
 
 impl World {
     fn cut(&self, now: u64) -> bool {
-        self.nodes.iter().any(|n| now < n.isolated_until)
+        self.nodes
+            .iter()
+            .any(|n| now < n.isolated_until || now < n.cut_from_peer_until)
+    }
+
+    /// Node `i`'s witness task: while it wants the key (active, or taking
+    /// over), a grant or keep-alive every third of the TTL.
+    fn witness_call(&mut self, i: usize, now: u64) {
+        let delay = self.rng.random_range(0..=WITNESS_TTL_MS / 6);
+        let report = if now < self.nodes[i].isolated_until {
+            WitnessSeen::Unreachable
+        } else {
+            let at_etcd = now + delay / 2;
+            match self.witness_key {
+                Some((holder, until)) if holder != i && at_etcd < until => WitnessSeen::HeldByPeer,
+                _ => {
+                    self.witness_key = Some((i, at_etcd + WITNESS_TTL_MS));
+                    WitnessSeen::Held {
+                        sent_ms: now,
+                        ttl_ms: WITNESS_TTL_MS,
+                    }
+                }
+            }
+        };
+        self.nodes[i].inbox.push((now + delay, Ev::Witness(report)));
     }
 
     /// Node `from` asks its peer at `now`: what comes back, and when.
@@ -163,6 +205,10 @@ impl World {
                 let len = self.rng.random_range(10..600);
                 self.nodes[i].isolated_until = now + len;
             }
+            21..=22 => {
+                let len = self.rng.random_range(10..600);
+                self.nodes[i].cut_from_peer_until = now + len;
+            }
             5 if self.nodes[i].alive => self.nodes[i].alive = false,
             6..=20 if !self.nodes[i].alive => self.nodes[i] = Node::new(now, self.checks),
             _ => {}
@@ -170,7 +216,7 @@ impl World {
         if self
             .nodes
             .iter()
-            .any(|n| now < n.paused_until || now < n.isolated_until)
+            .any(|n| now < n.paused_until || now < n.isolated_until || now < n.cut_from_peer_until)
         {
             self.fault_seen = now;
         }
@@ -186,7 +232,7 @@ impl World {
         let both = self.nodes[0].serving(now) && self.nodes[1].serving(now);
         if both {
             let excused = match self.checks {
-                Checks::NeverPass => false,
+                Checks::NeverPass | Checks::Witness => false,
                 // The documented window: own-network confirmation after a
                 // fault, until the leases it gave have run out.
                 Checks::PassUnlessIsolated => {
@@ -234,6 +280,12 @@ impl World {
                 Ev::OwnNetwork { asked, ok } => {
                     commands.extend(node.lease.own_network(asked, ok));
                 }
+                Ev::Witness(seen) => {
+                    node.lease.witness(seen);
+                    if node.gate.witness(now, seen, &node.promise).is_some() {
+                        self.activate(i);
+                    }
+                }
             }
         }
         for command in commands {
@@ -265,6 +317,12 @@ impl World {
             self.activate(i);
         }
         let node = &mut self.nodes[i];
+        let wants_key = node.epoch.is_some() || node.gate.waiting();
+        if self.checks == Checks::Witness && wants_key && now >= node.next_witness_call {
+            node.next_witness_call = now + WITNESS_TTL_MS / 3;
+            self.witness_call(i, now);
+        }
+        let node = &mut self.nodes[i];
         if now >= node.next_query {
             node.next_query = now + node.lease.renew_every_ms();
             self.query(i, now);
@@ -279,6 +337,7 @@ fn run(seed: u64, checks: Checks) -> (u64, u64, u64) {
         nodes: [Node::new(0, checks), Node::new(0, checks)],
         checks,
         max_epoch: 0,
+        witness_key: None,
         fault_seen: 0,
         overlaps: 0,
         served_ms: 0,
@@ -304,6 +363,21 @@ fn only_the_peer_or_its_gone_process_confirms_and_two_never_serve() {
     // The runs are not idle: many takeovers, and someone serves most of
     // the time.
     assert!(takeovers > 300 * 5, "{takeovers} takeovers");
+    assert!(served > 300 * RUN_MS / 2, "{served} ms served");
+}
+
+#[test]
+fn with_a_witness_two_never_serve_even_when_cut_apart() {
+    let (mut takeovers, mut served) = (0, 0);
+    for seed in 0..300 {
+        let (overlaps, epochs, served_ms) = run(seed, Checks::Witness);
+        assert_eq!(overlaps, 0);
+        takeovers += epochs;
+        served += served_ms;
+    }
+    // Fewer takeovers: a backup's decision waits while the active node
+    // keeps the key (only its death, pause or isolation lets it go).
+    assert!(takeovers > 300 * 2, "{takeovers} takeovers");
     assert!(served > 300 * RUN_MS / 2, "{served} ms served");
 }
 
