@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use duet_link::protocol::{Body, Envelope, Role};
 use duet_params::ServerId;
-use duet_role::{
-    Lease, LeaseCommand, PeerAnswer as Answer, Promise, SilentPeer, TakeoverGate,
-};
+use duet_role::{Lease, LeaseCommand, PeerAnswer as Answer, Promise, SilentPeer, TakeoverGate};
 use duet_switchover::{
     Activation, Command, Conn, Engine, Event, Record, Release, ServiceMode, State, SwitchReason,
     Topic,
