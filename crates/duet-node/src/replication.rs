@@ -76,7 +76,7 @@ pub type WriteReply = oneshot::Sender<Result<u64, WriteError>>;
 
 /// How long a persisted write waits for the lease to be confirmed again
 /// before it is refused: three leases, within these bounds.
-const WRITE_HOLD_MIN_MS: u64 = 1_000;
+const WRITE_HOLD_MIN_MS: u64 = 100;
 const WRITE_HOLD_MAX_MS: u64 = 6_000;
 
 /// A write persisted while the lease was not valid: acknowledged once it is

@@ -13,6 +13,9 @@ use super::basic_auth;
 /// A write not acknowledged within this is given up (it may or may not
 /// have been made; it was never acknowledged).
 const WRITE_GIVE_UP: Duration = Duration::from_secs(12);
+/// A node that does not answer within this is taken for gone, and the
+/// write is tried on the other one (with the same client id).
+const ANSWER_WAIT: Duration = Duration::from_secs(1);
 
 /// A write a client was told is done.
 #[derive(Debug, Clone)]
@@ -73,7 +76,7 @@ fn write_until_stopped(
     acked: &Mutex<Vec<Acked>>,
 ) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(3)))
+        .timeout_global(Some(ANSWER_WAIT))
         .http_status_as_error(false)
         .build()
         .into();
