@@ -322,6 +322,29 @@ impl Tree {
 
     /// Drops the history records in `first..=last`; returns their numbers
     /// (for storage).
+    /// History records held.
+    pub fn history_len(&self) -> usize {
+        self.history.len()
+    }
+
+    /// Drops the oldest history records until at most `keep` remain (the
+    /// entries are the snapshot they compact into); conflict records stay.
+    /// Returns the sequence numbers dropped.
+    pub fn compact_history(&mut self, keep: usize) -> Vec<u64> {
+        let excess = self.history.len().saturating_sub(keep);
+        let seqs: Vec<u64> = self
+            .history
+            .values()
+            .filter(|r| r.conflict.is_none())
+            .take(excess)
+            .map(|r| r.seq)
+            .collect();
+        for seq in &seqs {
+            self.forget(*seq);
+        }
+        seqs
+    }
+
     pub fn forget_history(&mut self, first: u64, last: u64) -> Vec<u64> {
         let seqs: Vec<u64> = self.history_range(first, last).map(|r| r.seq).collect();
         for seq in &seqs {

@@ -79,6 +79,44 @@ fn history_keeps_who_when_old_and_new_and_reads_back_as_of_a_time() {
 }
 
 #[test]
+fn history_compacts_to_its_retention_keeping_the_newest_and_the_entries() {
+    let mut tree = Tree::default();
+    for seq in 1..=50 {
+        let object = Object::new(Class::User).with("Extension", &seq.to_string());
+        tree.apply(&change(
+            seq,
+            seq * 1_000,
+            put(&format!("/config/Users/u{}", seq % 5), object),
+        ))
+        .unwrap();
+    }
+    assert_eq!(tree.history_len(), 50);
+    let dropped = tree.compact_history(10);
+    assert_eq!(dropped, (1..=40).collect::<Vec<u64>>());
+    assert_eq!(tree.history_len(), 10);
+    // The runs follow: one run, 41 to 50.
+    let runs: Vec<Run> = tree.history_runs(0, u64::MAX).collect();
+    assert_eq!(
+        runs,
+        vec![Run {
+            first: 41,
+            last: 50,
+            epoch: 2
+        }]
+    );
+    // The entries are the snapshot: every path keeps its latest object, and
+    // reads as of a time the kept history covers still work.
+    let u0 = path("/config/Users/u0");
+    assert_eq!(tree.get(&u0).unwrap().attributes["Extension"], "50");
+    assert_eq!(
+        tree.as_of(&u0, 46_000).unwrap().attributes["Extension"],
+        "45"
+    );
+    assert_eq!(tree.last_applied(), (2, 50));
+    assert!(tree.compact_history(10).is_empty());
+}
+
+#[test]
 fn a_change_is_never_applied_twice() {
     let mut tree = Tree::default();
     let c = change(1, 0, put("/config/Roles/Agent", Object::new(Class::Role)));

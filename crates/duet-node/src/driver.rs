@@ -392,6 +392,7 @@ impl Driver {
                 }
                 _ = replication_ticks.tick() => {
                     self.replication.tick(&self.shared, self.now_ms());
+                    self.replication.compact_history(self.engine.params().history_retention);
                     let timeout_ms = self.engine.params().ds_request_timeout_ms;
                     if let Some(hello) = self.replication.resync_overdue(&self.shared, self.now_ms(), timeout_ms) {
                         self.send(Conn::Main, hello);

@@ -565,6 +565,23 @@ impl Replicator {
         self.tree.conflicts().cloned().collect()
     }
 
+    /// Keeps the history within `retention` records: once it holds a
+    /// tenth more, the oldest are dropped (in memory and, in the order of
+    /// the writes before, in the store), so memory and start-up follow the
+    /// retention, not the age of the pair.
+    pub fn compact_history(&mut self, retention: usize) {
+        if self.tree.history_len() <= retention + retention / 10 {
+            return;
+        }
+        let forgotten = self.tree.compact_history(retention);
+        if !forgotten.is_empty() {
+            self.store_installed(Installed {
+                forgotten,
+                ..Installed::default()
+            });
+        }
+    }
+
     /// Time passed (on the node's monotonic clock).
     pub fn tick(&mut self, shared: &Shared, now_ms: u64) {
         if let Some(leader) = self.leader.as_mut() {

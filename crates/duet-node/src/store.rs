@@ -356,4 +356,24 @@ mod tests {
         let reloaded = Store::open(dir.path()).unwrap().load().unwrap();
         assert_eq!(reloaded.history(&path).len(), 2, "dropped from storage too");
     }
+
+    #[test]
+    fn compacted_history_stays_compacted_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let path = TreePath::parse("/config/Users/alice").unwrap();
+        for seq in 1..=2_000 {
+            store.applied(&record(&path, 2, seq)).unwrap();
+        }
+        let tree = store.load().unwrap();
+        let mut replicator = Replicator::new(store, tree);
+        replicator.compact_history(1_500);
+        replicator.compact_history(1_000);
+        assert_eq!(replicator.tree().history_len(), 1_000);
+        drop(replicator);
+        let reloaded = Store::open(dir.path()).unwrap().load().unwrap();
+        assert_eq!(reloaded.history_len(), 1_000);
+        assert_eq!(reloaded.last_applied(), (2, 2_000));
+        assert_eq!(reloaded.history(&path).first().unwrap().seq, 1_001);
+    }
 }

@@ -124,6 +124,8 @@ pub struct ServerParams {
     pub file_monitor_health_check_interval_ms: u64,
     pub file_monitor_health_check_timeout_ms: u64,
     pub startup_mirror_timeout_ms: u64,
+    /// Duet History Retention: history records kept.
+    pub history_retention: usize,
     /// Duet Lease ms as set; see [`ServerParams::lease_ms`].
     pub lease_ms: Option<u64>,
 

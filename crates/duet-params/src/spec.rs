@@ -713,6 +713,19 @@ pub static SPECS: &[ParamSpec] = &[
             "Seconds a starting backup has to copy the mirrored directories (the default set and InitialMirrorDir) from the active node; when they are not all copied in time, start-up fails and says which directory was still being copied.",
         )
     },
+    // History retention: the seed keeps no change history; duet's is bounded.
+    ParamSpec {
+        default: "200000",
+        ..duet(
+            "Duet History Retention",
+            Kind::Count {
+                min: 1_000,
+                max: Some(100_000_000),
+                set: |p, v| p.history_retention = v as usize,
+            },
+            "Configuration change history records each node keeps; older ones are dropped (the entries themselves are the snapshot they compact into), so as-of reads and client-id retries reach back this many changes. Conflict records are kept.",
+        )
+    },
     // The right to serve (not in the seed, whose pair can serve twice).
     ParamSpec {
         dynamic: false,
