@@ -121,6 +121,67 @@ pub struct Bootstrap {
     pub fault_injection: FaultInjection,
     #[serde(default)]
     pub hooks: Hooks,
+    /// An etcd witness: the right to serve also needs its lease.
+    #[serde(default)]
+    pub witness: Option<Witness>,
+}
+
+/// The `[witness]` table: an etcd cluster both nodes reach, and the key
+/// that names the node holding the pair's witness lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Witness {
+    /// The etcd cluster's client URLs, `http://host:port`.
+    pub endpoints: Vec<String>,
+    /// The key; `duet/<server_a name>-<server_b name>/active` when not set.
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+impl Witness {
+    /// Everything wrong with the table, each with what to do about it.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.endpoints.is_empty() {
+            problems.push(
+                "witness.endpoints is empty; list the etcd cluster's client URLs, e.g. [\"http://10.0.0.9:2379\"], or remove the [witness] table".into(),
+            );
+        }
+        for endpoint in &self.endpoints {
+            if let Err(why) = check_endpoint(endpoint) {
+                problems.push(format!(
+                    "witness.endpoints: {endpoint:?} {why}; write it as http://host:port, e.g. \"http://10.0.0.9:2379\""
+                ));
+            }
+        }
+        if let Some(key) = &self.key
+            && key.trim().is_empty()
+        {
+            problems.push(
+                "witness.key is empty; name the pair's key (e.g. \"duet/a-b/active\") or leave it out for the default".into(),
+            );
+        }
+        problems
+    }
+}
+
+/// An etcd client URL duet can use: `http`, a host, nothing else but a port
+/// and a bare `/`.
+fn check_endpoint(endpoint: &str) -> Result<(), &'static str> {
+    let url = url::Url::parse(endpoint).map_err(|_| "is not a URL")?;
+    if url.scheme() != "http" {
+        return Err("is not an http:// URL (TLS to etcd is not supported yet)");
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("names no host");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("carries credentials, which duet does not send");
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+        return Err("has a path, query or fragment");
+    }
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -223,6 +284,9 @@ impl Bootstrap {
                 }
             }
         }
+        if let Some(witness) = &self.witness {
+            problems.extend(witness.problems());
+        }
         if self.users.iter().any(|u| u.password.len() < 8) {
             problems.push("every user needs a password of at least 8 characters".into());
         }
@@ -260,6 +324,15 @@ impl Bootstrap {
         self.release
             .clone()
             .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string())
+    }
+
+    /// The witness key: the one the bootstrap names, or
+    /// `duet/<server_a name>-<server_b name>/active`.
+    pub fn witness_key(&self) -> Option<String> {
+        let witness = self.witness.as_ref()?;
+        Some(witness.key.clone().unwrap_or_else(|| {
+            format!("duet/{}-{}/active", self.server_a.name, self.server_b.name)
+        }))
     }
 
     pub fn modes(&self) -> StartupModes {

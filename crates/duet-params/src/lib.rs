@@ -316,6 +316,7 @@ impl ServerParams {
             file_monitor_health_check_timeout_ms: 0,
             startup_mirror_timeout_ms: 0,
             lease_ms: None,
+            witness_ttl_s: 0,
             mail_recovery: false,
             mail_recovery_filter: false,
             chat_recovery: false,

@@ -126,6 +126,8 @@ pub struct ServerParams {
     pub startup_mirror_timeout_ms: u64,
     /// Duet Lease ms as set; see [`ServerParams::lease_ms`].
     pub lease_ms: Option<u64>,
+    /// Duet Witness TTL s: the etcd witness lease's time to live, in seconds.
+    pub witness_ttl_s: u64,
 
     pub mail_recovery: bool,
     pub mail_recovery_filter: bool,
