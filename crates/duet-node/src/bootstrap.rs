@@ -342,3 +342,62 @@ impl Bootstrap {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn witness(endpoints: &[&str], key: Option<&str>) -> Witness {
+        Witness {
+            endpoints: endpoints.iter().map(ToString::to_string).collect(),
+            key: key.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn witness_endpoints_are_http_urls() {
+        assert!(
+            witness(&["http://10.0.0.9:2379", "http://etcd-2:2379/"], None)
+                .problems()
+                .is_empty()
+        );
+        let problems = witness(&[], None).problems();
+        assert!(
+            problems[0].contains("witness.endpoints is empty"),
+            "{problems:?}"
+        );
+        for (bad, why) in [
+            ("10.0.0.9:2379", "not an http:// URL"),
+            ("https://10.0.0.9:2379", "not an http:// URL"),
+            ("etcd", "not a URL"),
+            ("http://10.0.0.9:2379/v3", "path"),
+            ("http://u:p@10.0.0.9:2379", "credentials"),
+        ] {
+            let problems = witness(&[bad], None).problems();
+            assert_eq!(problems.len(), 1, "{bad}: {problems:?}");
+            assert!(problems[0].contains(why), "{bad}: {problems:?}");
+            assert!(problems[0].contains("http://host:port"), "{problems:?}");
+        }
+        assert!(witness(&["http://e:2379"], Some(" ")).problems()[0].contains("witness.key"));
+    }
+
+    #[test]
+    fn witness_table_reads_and_defaults_its_key() {
+        let text = r#"
+            this = "a"
+            data_dir = "data"
+            server_a = { name = "a", address = "10.0.0.1" }
+            server_b = { name = "b", address = "10.0.0.2" }
+            tls = { ca = "ca.pem", cert = "a.pem", key = "a.key" }
+            [witness]
+            endpoints = ["http://10.0.0.9:2379"]
+        "#;
+        let mut boot: Bootstrap = toml::from_str(text).expect("a bootstrap");
+        assert_eq!(boot.witness_key().as_deref(), Some("duet/a-b/active"));
+        boot.witness.as_mut().unwrap().key = Some("pair/x".into());
+        assert_eq!(boot.witness_key().as_deref(), Some("pair/x"));
+        boot.witness = None;
+        assert_eq!(boot.witness_key(), None);
+        assert!(toml::from_str::<Bootstrap>(&text.replace("endpoints", "endpoint")).is_err());
+    }
+}
