@@ -74,6 +74,16 @@ pub enum WitnessError {
     Contended(String),
 }
 
+/// etcd's TTL in seconds, in milliseconds (0 for a negative one).
+fn ttl_ms(ttl_s: i64) -> u64 {
+    u64::try_from(ttl_s).unwrap_or(0).saturating_mul(1000)
+}
+
+/// Maps an etcd client error from `what` to ours.
+fn etcd_failed(what: &'static str) -> impl FnOnce(etcd_client::Error) -> WitnessError {
+    move |source| WitnessError::Etcd { what, source }
+}
+
 /// The clock and the report sink the task runs on: the node's (its
 /// monotonic clock and the driver's inbox) or a test's.
 pub trait WitnessSink: Send + Sync + 'static {
@@ -151,7 +161,7 @@ struct Holding {
 /// What one attempt to take the key found.
 enum Taken {
     Held {
-        holding: Holding,
+        holding: Box<Holding>,
         sent_ms: u64,
         ttl_ms: u64,
     },
@@ -176,7 +186,7 @@ struct Witness<S> {
 
 impl<S: WitnessSink> Witness<S> {
     fn new(sink: S, me: String, config: WitnessConfig) -> Self {
-        let step = Duration::from_millis((config.ttl_s.max(1) * 1000 / 3).max(1));
+        let step = Duration::from_millis((config.ttl_s.max(1).saturating_mul(1000) / 3).max(1));
         Witness {
             sink,
             me,
@@ -220,7 +230,18 @@ impl<S: WitnessSink> Witness<S> {
                 WitnessReport::Released => started,
                 _ => started + self.step,
             };
+            let settled = matches!(
+                report,
+                WitnessReport::Held { .. } | WitnessReport::HeldByPeer { .. }
+            );
             self.sink.report(report);
+            if settled {
+                // No lease of ours but the one now holding it (if any)
+                // carries the key: the others can go. Never after a
+                // failure: a lease that may still carry the key backs the
+                // last `Held` until it runs out or the key is let go.
+                self.revoke_stale().await;
+            }
             tokio::select! {
                 biased;
                 changed = wanted.changed() => {
@@ -270,9 +291,8 @@ impl<S: WitnessSink> Witness<S> {
                 ttl_ms,
             }) => {
                 let revision = holding.revision;
-                self.holding = Some(holding);
+                self.holding = Some(*holding);
                 self.last_failure = None;
-                self.revoke_stale().await;
                 WitnessReport::Held {
                     sent_ms,
                     ttl_ms,
@@ -314,15 +334,18 @@ impl<S: WitnessSink> Witness<S> {
         let grant = client
             .lease_grant(ttl_s, None)
             .await
-            .map_err(|source| WitnessError::Etcd {
-                what: "lease grant",
-                source,
-            })?;
+            .map_err(etcd_failed("lease grant"))?;
         if !grant.error().is_empty() {
             return Err(WitnessError::LeaseRefused(grant.error().to_string()));
         }
+        if grant.ttl() <= 0 {
+            return Err(WitnessError::LeaseRefused(format!(
+                "it granted a lease of {} s",
+                grant.ttl()
+            )));
+        }
         let lease = grant.id();
-        let ttl_ms = u64::try_from(grant.ttl()).unwrap_or(0) * 1000;
+        let ttl_ms = ttl_ms(grant.ttl());
         // From here the lease is ours to clean up whatever happens.
         self.forget_lease(lease);
         let key = self.config.key.clone();
@@ -335,10 +358,7 @@ impl<S: WitnessSink> Witness<S> {
                 Some(holder) if *holder == self.me => {
                     Compare::value(key.clone(), CompareOp::Equal, self.me.clone())
                 }
-                Some(holder) => {
-                    self.revoke_stale().await;
-                    return Ok(Taken::ByPeer(holder.clone()));
-                }
+                Some(holder) => return Ok(Taken::ByPeer(holder.clone())),
             };
             let txn = Txn::new()
                 .when([condition])
@@ -351,10 +371,10 @@ impl<S: WitnessSink> Witness<S> {
                     TxnOp::get(key.clone(), None),
                 ])
                 .or_else([TxnOp::get(key.clone(), None)]);
-            let answer = client.txn(txn).await.map_err(|source| WitnessError::Etcd {
-                what: "transaction on the key",
-                source,
-            })?;
+            let answer = client
+                .txn(txn)
+                .await
+                .map_err(etcd_failed("transaction on the key"))?;
             let current = answer.op_responses().into_iter().find_map(|op| match op {
                 TxnOpResponse::Get(get) => get.kvs().first().cloned(),
                 _ => None,
@@ -362,21 +382,17 @@ impl<S: WitnessSink> Witness<S> {
             if answer.succeeded() {
                 let revision = current.map(|kv| kv.create_revision()).unwrap_or(0);
                 self.stale.retain(|l| *l != lease);
-                let (keeper, stream) =
-                    client
-                        .lease_keep_alive(lease)
-                        .await
-                        .map_err(|source| WitnessError::Etcd {
-                            what: "lease keep-alive",
-                            source,
-                        })?;
+                let (keeper, stream) = client
+                    .lease_keep_alive(lease)
+                    .await
+                    .map_err(etcd_failed("lease keep-alive"))?;
                 return Ok(Taken::Held {
-                    holding: Holding {
+                    holding: Box::new(Holding {
                         lease,
                         revision,
                         keeper,
                         stream,
-                    },
+                    }),
                     sent_ms,
                     ttl_ms,
                 });
@@ -398,18 +414,12 @@ impl<S: WitnessSink> Witness<S> {
                 .keeper
                 .keep_alive()
                 .await
-                .map_err(|source| WitnessError::Etcd {
-                    what: "lease keep-alive",
-                    source,
-                })?;
+                .map_err(etcd_failed("lease keep-alive"))?;
             holding
                 .stream
                 .message()
                 .await
-                .map_err(|source| WitnessError::Etcd {
-                    what: "lease keep-alive",
-                    source,
-                })?
+                .map_err(etcd_failed("lease keep-alive"))?
                 .ok_or(WitnessError::KeepAliveEnded)
         })
         .await
@@ -421,7 +431,7 @@ impl<S: WitnessSink> Witness<S> {
             Ok(answer) if answer.ttl() > 0 => {
                 let report = WitnessReport::Held {
                     sent_ms,
-                    ttl_ms: u64::try_from(answer.ttl()).unwrap_or(0) * 1000,
+                    ttl_ms: ttl_ms(answer.ttl()),
                     revision: holding.revision,
                 };
                 self.holding = Some(holding);
