@@ -367,7 +367,8 @@ mod tests {
             "{problems:?}"
         );
         for (bad, why) in [
-            ("10.0.0.9:2379", "not an http:// URL"),
+            ("10.0.0.9:2379", "not a URL"),
+            ("localhost:2379", "not an http:// URL"),
             ("https://10.0.0.9:2379", "not an http:// URL"),
             ("etcd", "not a URL"),
             ("http://10.0.0.9:2379/v3", "path"),
