@@ -267,3 +267,37 @@ async fn nothing_answers() {
     })
     .await;
 }
+
+/// A pair whose bootstrap files name a witness starts its witness tasks
+/// (the right to serve does not use them yet) and serves as before.
+#[test]
+fn a_witnessed_pair_starts_its_witness_tasks() {
+    let etcd = match Etcd::start() {
+        Ok(etcd) => etcd,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let mut pair = harness::Pair::loopback(harness::Setup {
+        params: format!("{}\n\"Duet Witness TTL s\" = 3\n", harness::fast_params()),
+        witness: Some(duet_node::bootstrap::Witness {
+            endpoints: vec![etcd.url.clone()],
+            key: None,
+        }),
+        ..harness::Setup::default()
+    });
+    pair.start();
+    for node in &pair.nodes {
+        let log = node.log();
+        assert!(
+            log.contains(&format!(
+                "witness: etcd at {}, key \"duet/a-b/active\", lease TTL 3 s",
+                etcd.url
+            )),
+            "{}:\n{log}",
+            node.name
+        );
+    }
+    pair.assert_invariants();
+}
