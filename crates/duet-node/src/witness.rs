@@ -450,8 +450,8 @@ impl<S: WitnessSink> Witness<S> {
         }
     }
 
-    /// Revokes every lease this task knows of, each call bounded; one
-    /// that cannot be revoked expires with its TTL.
+    /// Revokes every lease this task knows of, within one step; one that
+    /// cannot be revoked expires with its TTL.
     async fn let_go(&mut self) {
         if let Some(holding) = self.holding.take() {
             self.forget_lease(holding.lease);
@@ -459,19 +459,27 @@ impl<S: WitnessSink> Witness<S> {
         self.revoke_stale().await;
     }
 
+    /// Revokes the stale leases, all within one step (a third of the TTL)
+    /// so the next keep-alive is not late; those left expire by themselves.
     async fn revoke_stale(&mut self) {
         if self.stale.is_empty() {
             return;
         }
-        let Ok(Ok(mut client)) = tokio::time::timeout(self.step, self.client()).await else {
-            return;
-        };
-        for lease in std::mem::take(&mut self.stale) {
-            match tokio::time::timeout(self.step, client.lease_revoke(lease)).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::debug!("witness: revoking lease {lease}: {e}"),
-                Err(_) => tracing::debug!("witness: revoking lease {lease} timed out"),
+        let leases = std::mem::take(&mut self.stale);
+        let step = self.step;
+        let revoking = async {
+            let mut client = self.client().await?;
+            for lease in leases {
+                if let Err(e) = client.lease_revoke(lease).await {
+                    tracing::debug!("witness: revoking lease {lease}: {e}");
+                }
             }
+            Ok::<(), WitnessError>(())
+        };
+        match tokio::time::timeout(step, revoking).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!("witness: revoking leases: {e}"),
+            Err(_) => tracing::debug!("witness: revoking leases timed out"),
         }
     }
 }
