@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests need: iproute2 for the network-namespace tests
-# (which also need root; they skip with a message without it).
-DEBIAN_PACKAGES=(iproute2)
+# (which also need root; they skip with a message without it);
+# protobuf-compiler and libprotobuf-dev to build etcd-client (the witness),
+# and etcd-server for the etcd the witness tests start and stop themselves.
+DEBIAN_PACKAGES=(iproute2 protobuf-compiler libprotobuf-dev etcd-server)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -121,6 +121,67 @@ pub struct Bootstrap {
     pub fault_injection: FaultInjection,
     #[serde(default)]
     pub hooks: Hooks,
+    /// An etcd witness: the right to serve also needs its lease.
+    #[serde(default)]
+    pub witness: Option<Witness>,
+}
+
+/// The `[witness]` table: an etcd cluster both nodes reach, and the key
+/// that names the node holding the pair's witness lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Witness {
+    /// The etcd cluster's client URLs, `http://host:port`.
+    pub endpoints: Vec<String>,
+    /// The key; `duet/<server_a name>-<server_b name>/active` when not set.
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+impl Witness {
+    /// Everything wrong with the table, each with what to do about it.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.endpoints.is_empty() {
+            problems.push(
+                "witness.endpoints is empty; list the etcd cluster's client URLs, e.g. [\"http://10.0.0.9:2379\"], or remove the [witness] table".into(),
+            );
+        }
+        for endpoint in &self.endpoints {
+            if let Err(why) = check_endpoint(endpoint) {
+                problems.push(format!(
+                    "witness.endpoints: {endpoint:?} {why}; write it as http://host:port, e.g. \"http://10.0.0.9:2379\""
+                ));
+            }
+        }
+        if let Some(key) = &self.key
+            && key.trim().is_empty()
+        {
+            problems.push(
+                "witness.key is empty; name the pair's key (e.g. \"duet/a-b/active\") or leave it out for the default".into(),
+            );
+        }
+        problems
+    }
+}
+
+/// An etcd client URL duet can use: `http`, a host, nothing else but a port
+/// and a bare `/`.
+fn check_endpoint(endpoint: &str) -> Result<(), &'static str> {
+    let url = url::Url::parse(endpoint).map_err(|_| "is not a URL")?;
+    if url.scheme() != "http" {
+        return Err("is not an http:// URL (TLS to etcd is not supported yet)");
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("names no host");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("carries credentials, which duet does not send");
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+        return Err("has a path, query or fragment");
+    }
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -223,6 +284,9 @@ impl Bootstrap {
                 }
             }
         }
+        if let Some(witness) = &self.witness {
+            problems.extend(witness.problems());
+        }
         if self.users.iter().any(|u| u.password.len() < 8) {
             problems.push("every user needs a password of at least 8 characters".into());
         }
@@ -262,10 +326,79 @@ impl Bootstrap {
             .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string())
     }
 
+    /// The witness key: the one the bootstrap names, or
+    /// `duet/<server_a name>-<server_b name>/active`.
+    pub fn witness_key(&self) -> Option<String> {
+        let witness = self.witness.as_ref()?;
+        Some(witness.key.clone().unwrap_or_else(|| {
+            format!("duet/{}-{}/active", self.server_a.name, self.server_b.name)
+        }))
+    }
+
     pub fn modes(&self) -> StartupModes {
         StartupModes {
             force_backup: self.force_backup,
             manual_switch_only: self.manual_switch_only,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn witness(endpoints: &[&str], key: Option<&str>) -> Witness {
+        Witness {
+            endpoints: endpoints.iter().map(ToString::to_string).collect(),
+            key: key.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn witness_endpoints_are_http_urls() {
+        assert!(
+            witness(&["http://10.0.0.9:2379", "http://etcd-2:2379/"], None)
+                .problems()
+                .is_empty()
+        );
+        let problems = witness(&[], None).problems();
+        assert!(
+            problems[0].contains("witness.endpoints is empty"),
+            "{problems:?}"
+        );
+        for (bad, why) in [
+            ("10.0.0.9:2379", "not a URL"),
+            ("localhost:2379", "not an http:// URL"),
+            ("https://10.0.0.9:2379", "not an http:// URL"),
+            ("etcd", "not a URL"),
+            ("http://10.0.0.9:2379/v3", "path"),
+            ("http://u:p@10.0.0.9:2379", "credentials"),
+        ] {
+            let problems = witness(&[bad], None).problems();
+            assert_eq!(problems.len(), 1, "{bad}: {problems:?}");
+            assert!(problems[0].contains(why), "{bad}: {problems:?}");
+            assert!(problems[0].contains("http://host:port"), "{problems:?}");
+        }
+        assert!(witness(&["http://e:2379"], Some(" ")).problems()[0].contains("witness.key"));
+    }
+
+    #[test]
+    fn witness_table_reads_and_defaults_its_key() {
+        let text = r#"
+            this = "a"
+            data_dir = "data"
+            server_a = { name = "a", address = "10.0.0.1" }
+            server_b = { name = "b", address = "10.0.0.2" }
+            tls = { ca = "ca.pem", cert = "a.pem", key = "a.key" }
+            [witness]
+            endpoints = ["http://10.0.0.9:2379"]
+        "#;
+        let mut boot: Bootstrap = toml::from_str(text).expect("a bootstrap");
+        assert_eq!(boot.witness_key().as_deref(), Some("duet/a-b/active"));
+        boot.witness.as_mut().unwrap().key = Some("pair/x".into());
+        assert_eq!(boot.witness_key().as_deref(), Some("pair/x"));
+        boot.witness = None;
+        assert_eq!(boot.witness_key(), None);
+        assert!(toml::from_str::<Bootstrap>(&text.replace("endpoints", "endpoint")).is_err());
     }
 }

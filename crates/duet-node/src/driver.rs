@@ -126,6 +126,9 @@ pub struct Driver {
     /// The backup's mirror of the active node's directories, and its
     /// health checks of the active node's file monitor.
     mirror: Vec<JoinHandle<()>>,
+    /// The etcd witness task, when the bootstrap names one.
+    #[allow(dead_code)] // integrated by the right to serve
+    witness: Option<crate::witness::WitnessHandle>,
 }
 
 /// A backup that could not complete its start-up; the node stops.
@@ -198,6 +201,7 @@ impl Driver {
             startup_mirror_wanted: false,
             startup_failure: None,
             mirror: Vec::new(),
+            witness: None,
         }
     }
 
@@ -292,6 +296,12 @@ impl Driver {
     ) -> Driver {
         self.params_file = file;
         self.params_at_start = at_start;
+        self
+    }
+
+    /// The etcd witness task this driver tells when to hold the key.
+    pub fn with_witness(mut self, witness: crate::witness::WitnessHandle) -> Driver {
+        self.witness = Some(witness);
         self
     }
 
@@ -623,6 +633,8 @@ impl Driver {
                 let _ = reply.send(self.replication.conflicts());
             }
             DriverMsg::MirrorFirstPass { missing } => self.mirror_first_pass(missing),
+            // integrated by the right to serve
+            DriverMsg::Witness(_) => {}
             DriverMsg::SyncAnswer { id, answer } => {
                 if let Some(body) =
                     self.replication

@@ -20,3 +20,4 @@ pub mod shared;
 pub mod store;
 pub mod store_writer;
 pub mod supervisor;
+pub mod witness;

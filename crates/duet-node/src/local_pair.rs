@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::bootstrap::{Bootstrap, FaultInjection, Hooks, NodeEntry, TlsPaths, User};
+use crate::bootstrap::{Bootstrap, FaultInjection, Hooks, NodeEntry, TlsPaths, User, Witness};
 
 /// Writes ca.pem, ca.key and NAME.pem/NAME.key for both nodes into `out`
 /// (which must be new or empty); keys are readable by the owner only.
@@ -63,6 +63,8 @@ pub struct PairSpec {
     pub users: Vec<User>,
     pub fault_injection: bool,
     pub hooks: Hooks,
+    /// The `[witness]` table both bootstrap files get.
+    pub witness: Option<Witness>,
 }
 
 impl NodeSpec {
@@ -105,6 +107,7 @@ pub fn write(dir: &Path, spec: &PairSpec) -> anyhow::Result<[PathBuf; 2]> {
                 enabled: spec.fault_injection,
             },
             hooks: spec.hooks.clone(),
+            witness: spec.witness.clone(),
         };
         let path = dir.join(format!("{}.toml", node.name));
         std::fs::write(&path, toml::to_string(&boot)?)?;

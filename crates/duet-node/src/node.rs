@@ -144,7 +144,7 @@ pub async fn run_with_prober(
         me.link_addr(),
         shared.boot.http_listen_addr()
     );
-    let driver = Driver::new(
+    let mut driver = Driver::new(
         shared.clone(),
         driver_rx,
         engine,
@@ -154,6 +154,19 @@ pub async fn run_with_prober(
         replication,
     )
     .with_parameters(file_entries, params_at_start);
+    if let (Some(witness), Some(key)) = (&shared.boot.witness, shared.boot.witness_key()) {
+        tracing::info!(
+            "witness: etcd at {}, key {key:?}, lease TTL {} s",
+            witness.endpoints.join(", "),
+            params.witness_ttl_s
+        );
+        let config = crate::witness::WitnessConfig {
+            endpoints: witness.endpoints.clone(),
+            key,
+            ttl_s: params.witness_ttl_s,
+        };
+        driver = driver.with_witness(crate::witness::spawn(shared.clone(), config));
+    }
     let (renew_every_ms, query_timeout_ms) = driver.renewal();
     let tasks = [
         tokio::spawn(crate::arbiter::serve(shared.clone(), arbiter_listener)),

@@ -179,6 +179,8 @@ pub enum DriverMsg {
     MirrorFirstPass {
         missing: Vec<String>,
     },
+    /// What the etcd witness task holds.
+    Witness(crate::witness::WitnessReport),
 }
 
 /// A path of the configuration tree as the API shows it.

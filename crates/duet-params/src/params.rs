@@ -128,6 +128,8 @@ pub struct ServerParams {
     pub history_retention: usize,
     /// Duet Lease ms as set; see [`ServerParams::lease_ms`].
     pub lease_ms: Option<u64>,
+    /// Duet Witness TTL s: the etcd witness lease's time to live, in seconds.
+    pub witness_ttl_s: u64,
 
     pub mail_recovery: bool,
     pub mail_recovery_filter: bool,

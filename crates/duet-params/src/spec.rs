@@ -739,6 +739,20 @@ pub static SPECS: &[ParamSpec] = &[
             "How long the active node's right to serve lasts after the backup promised not to take over (or its process was found gone, or the node's own network checks passed); renewed every third of it. The backup never takes over while a promise it gave runs, unless the old active's process is gone. Not set: 8/9 of the vanished-host detection time, at most 2 s. It must not exceed that bound (see Right to serve).",
         )
     },
+    // The etcd witness (not in the seed).
+    ParamSpec {
+        default: "2",
+        dynamic: false,
+        ..duet(
+            "Duet Witness TTL s",
+            Kind::Seconds {
+                min: 1,
+                max: Some(60),
+                set: |p, v| p.witness_ttl_s = v / 1000,
+            },
+            "Seconds of the etcd lease under which a node holds the pair's witness key, when the bootstrap file names witness endpoints; the holder renews it every third of it, and a node that vanished loses the key about this long after its last renewal. etcd may grant a longer lease than asked (its minimum is about 2 s).",
+        )
+    },
     // Removed by the seed's releases: accepted and ignored.
     obsolete(
         "Switchover UDP Monitor",

@@ -151,6 +151,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }],
         fault_injection: true,
         hooks: Default::default(),
+        witness: None,
     };
     let configs = write(dir.path(), &spec)?;
     let mut nodes: Vec<DemoNode> = spec

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod etcd;
 pub mod netns;
 pub mod writers;
 
@@ -297,6 +298,8 @@ pub struct Setup {
     /// Releases per node (a, b); the program's version when empty.
     pub releases: [String; 2],
     pub hooks: duet_node::bootstrap::Hooks,
+    /// An etcd witness for both nodes.
+    pub witness: Option<duet_node::bootstrap::Witness>,
 }
 
 /// The fast profile, for tests that want switches in well under a second.
@@ -340,6 +343,7 @@ impl Pair {
             ],
             fault_injection: true,
             hooks: setup.hooks.clone(),
+            witness: setup.witness.clone(),
         };
         let configs = write(dir.path(), &spec).expect("write the pair's files");
         let nodes = [0, 1].map(|i| Node {
