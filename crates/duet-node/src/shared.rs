@@ -78,6 +78,9 @@ pub struct RightView {
     /// Writes persisted but held: not acknowledged until the lease is
     /// confirmed again (or refused when the wait runs out).
     pub writes_held: usize,
+    /// The etcd witness, when one is configured: who holds the pair's key,
+    /// or why it cannot be reached.
+    pub witness: Option<String>,
 }
 
 impl NodeStatus {

@@ -80,6 +80,11 @@ impl<A> TakeoverGate<A> {
             .filter(|_| !self.witness_required || self.witness_held || self.witness_unreachable)
     }
 
+    /// A reachable witness holds the takeover back (the peer has the key).
+    pub fn blocked_by_witness(&self) -> bool {
+        self.witness_required && !self.witness_held && !self.witness_unreachable
+    }
+
     pub fn waiting(&self) -> bool {
         self.pending.is_some()
     }

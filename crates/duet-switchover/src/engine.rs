@@ -363,6 +363,19 @@ impl Machine {
                     self.set_state(cx, State::Inactive, "a newer epoch exists");
                 }
             }
+            Event::TakeoverAbandoned { epoch } => {
+                if self.state == State::Primary {
+                    cx.record(
+                        Topic::SwitchoverStates,
+                        Level::Warning,
+                        format!(
+                            "The active node still serves epoch {epoch} and holds the witness's key: the switchover is abandoned"
+                        ),
+                    );
+                    cx.send(Command::StopServing);
+                    self.set_state(cx, State::Inactive, "the active node kept the witness");
+                }
+            }
             Event::Shutdown => {
                 self.stop_watching();
                 self.set_state(cx, State::Shutdown, "shutdown requested");

@@ -142,6 +142,12 @@ pub enum Event {
     NewerEpochSeen {
         epoch: u64,
     },
+    /// A decided takeover cannot complete: the active node (in `epoch`)
+    /// still serves and holds the witness's key. The node goes back to
+    /// watching it rather than keep waiting.
+    TakeoverAbandoned {
+        epoch: u64,
+    },
     Shutdown,
 }
 

@@ -1023,6 +1023,22 @@ fn a_stale_active_stops_serving_and_rejoins_as_backup_without_a_reboot() {
 }
 
 #[test]
+fn an_abandoned_takeover_goes_back_to_watching_the_active_node() {
+    // With a witness, a backup that decided to switch while cut off from
+    // the active node finds it still serving with the key: it rejoins.
+    let mut rig = Rig::new(StartupModes::default(), ServerParams::default());
+    rig.on(Event::Start(ServiceMode::ChosenActive));
+    let out = rig.on(Event::TakeoverAbandoned { epoch: 4 });
+    assert_eq!(actions(&out), vec![Command::StopServing]);
+    assert!(has_message(&out, "the switchover is abandoned"));
+    assert_eq!(rig.engine.state(), State::Inactive);
+    rig.on(Event::Start(ServiceMode::PeerActive {
+        release: Release("2026.1.0".into()),
+    }));
+    assert_eq!(rig.engine.state(), State::Backup);
+}
+
+#[test]
 fn primary_monitor_restarts_a_module_monitor_that_stopped_reporting() {
     // "The primary monitor tracks the time between events received from the
     // module monitor ... to provide verification that the module monitor has

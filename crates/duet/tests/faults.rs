@@ -18,7 +18,8 @@ mod harness;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use harness::netns::{Lab, NET_TEST};
+use harness::etcd::Etcd;
+use harness::netns::{GATEWAY, Lab, NET_TEST};
 use harness::writers::Writers;
 use harness::{Pair, Setup, fast_params, serving};
 use rand::{Rng, SeedableRng};
@@ -75,6 +76,9 @@ enum Confirm {
     /// Nothing: the seed's default. A node cut off serves unconfirmed; the
     /// heal replays what it acknowledged.
     Nothing,
+    /// An etcd witness in the gateway's namespace (and NetTest): never two
+    /// nodes serving, not even when cut apart.
+    Witness,
 }
 
 #[test]
@@ -85,6 +89,15 @@ fn with_net_test_a_fault_schedule_loses_nothing_and_serves_twice_only_when_cut_a
 #[test]
 fn with_nothing_to_confirm_a_fault_schedule_loses_nothing_thanks_to_the_heal() {
     run_schedule(Confirm::Nothing);
+}
+
+#[test]
+fn with_a_witness_a_fault_schedule_loses_nothing_and_never_serves_twice() {
+    if let Err(why) = harness::etcd::available() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    run_schedule(Confirm::Witness);
 }
 
 fn run_schedule(confirm: Confirm) {
@@ -108,15 +121,21 @@ fn run_schedule(confirm: Confirm) {
     println!("fault schedule: DUET_FAULT_SEED={seed} DUET_FAULT_ROUNDS={rounds}");
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let net_test = match confirm {
-        Confirm::NetTest => format!(
+        Confirm::NetTest | Confirm::Witness => format!(
             "\"Switchover NetTest A\" = \"{NET_TEST}\"\n\"Switchover NetTest B\" = \"{NET_TEST}\"\n"
         ),
         Confirm::Nothing => String::new(),
     };
+    let etcd = (confirm == Confirm::Witness)
+        .then(|| Etcd::start_in_netns(&lab.gw, GATEWAY).expect("etcd in the lab"));
     let mut pair = Pair::new(
         lab.placements(),
         Setup {
-            params: format!("{}\n{net_test}", fast_params()),
+            params: format!("{}\n{net_test}\"Duet Witness TTL s\" = 1\n", fast_params()),
+            witness: etcd.as_ref().map(|etcd| duet_node::bootstrap::Witness {
+                endpoints: vec![etcd.url.clone()],
+                key: None,
+            }),
             ..Setup::default()
         },
     );
@@ -168,7 +187,9 @@ fn run_schedule(confirm: Confirm) {
                 lab.cut_between();
                 std::thread::sleep(length);
                 lab.repair_between();
-                allowed.push((from, Instant::now() + Duration::from_secs(3)));
+                if confirm != Confirm::Witness {
+                    allowed.push((from, Instant::now() + Duration::from_secs(3)));
+                }
             }
         }
     }

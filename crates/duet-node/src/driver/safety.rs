@@ -1,0 +1,334 @@
+//! The driver's part of the right to serve: the lease (fed every role
+//! answer, whatever the role, so a node that takes over starts with what it
+//! knows), a decided takeover waiting for the old active's lease, the
+//! own-network checks that may confirm a silent peer, and the etcd witness.
+
+use std::time::Duration;
+
+use duet_link::protocol::Role;
+use duet_params::ServerId;
+use duet_role::{
+    Lease, LeaseCommand, PeerAnswer as Answer, Promise, SilentPeer, TakeoverGate, WitnessSeen,
+};
+use duet_switchover::{Activation, Event, Record, Release, ServiceMode, State, Topic};
+
+use super::{Driver, resolve};
+use crate::arbiter::QueryFailure;
+use crate::shared::{DriverMsg, PeerAnswer, RightView};
+use crate::witness::{WitnessHandle, WitnessReport};
+use duet_params::ServerParams;
+
+/// An inactive node whose peer stays silent this long starts again as the
+/// seed's fail-safe start prescribes.
+const INACTIVE_SILENT_MS: u64 = 3_000;
+
+/// The driver's part of the right to serve: the lease (fed every role
+/// answer, whatever the role, so a node that takes over starts with what it
+/// knows), a decided takeover waiting for the old active's lease, and the
+/// own-network checks that may confirm a silent peer.
+pub(super) struct Safety {
+    pub(super) lease: Lease,
+    pub(super) gate: TakeoverGate<Activation>,
+    /// The promise in force when the takeover was decided.
+    pub(super) gate_promise: Promise,
+    /// Gateways (when Switchover Disable Gateway Ping is No) and the NetTest
+    /// host; empty: nothing can confirm a silent peer.
+    pub(super) own_network: Vec<String>,
+    /// Since when an inactive node's peer has been silent.
+    pub(super) inactive_silent_since: Option<u64>,
+    /// The etcd witness task, when the bootstrap names one, and what it
+    /// last said (for the status).
+    pub(super) witness: Option<WitnessHandle>,
+    pub(super) witness_said: Option<String>,
+    pub(super) witness_kind: Option<std::mem::Discriminant<WitnessReport>>,
+}
+
+impl Safety {
+    pub(super) fn new(
+        params: &duet_params::ServerParams,
+        this: ServerId,
+        gateways: Vec<String>,
+    ) -> Safety {
+        let mut own_network = if params.gateway_ping_enabled() {
+            gateways
+        } else {
+            Vec::new()
+        };
+        own_network.extend(params.net_test_address(this).map(str::to_string));
+        let silent_peer = if own_network.is_empty() {
+            SilentPeer::Unconfirmed
+        } else {
+            SilentPeer::OwnNetwork
+        };
+        Safety {
+            lease: Lease::new(params.lease_ms(), silent_peer),
+            gate: TakeoverGate::new(false),
+            gate_promise: Promise::at_start(0, 0),
+            own_network,
+            inactive_silent_since: None,
+            witness: None,
+            witness_said: None,
+            witness_kind: None,
+        }
+    }
+
+    /// With a witness, the key confirms a silent peer (the own-network
+    /// checks only while the witness cannot be reached, never the
+    /// unconfirmed mode), and a takeover needs the key.
+    pub(super) fn use_witness(&mut self, witness: WitnessHandle, params: &ServerParams) {
+        let own_network = !self.own_network.is_empty();
+        self.lease = Lease::new(params.lease_ms(), SilentPeer::Witness { own_network });
+        self.gate = TakeoverGate::new(true);
+        self.witness = Some(witness);
+        self.witness_said = Some("not asked yet".into());
+    }
+
+    /// The witness task holds the key while this node serves or waits to.
+    pub(super) fn want_witness(&self, wanted: bool) {
+        if let Some(witness) = &self.witness {
+            witness.want(wanted);
+        }
+    }
+}
+
+/// What a role query brought, for the lease and the takeover gate.
+pub(super) fn lease_answer(answer: &Result<PeerAnswer, QueryFailure>) -> Answer {
+    match answer {
+        Ok(a) if a.info.role == Role::Active => Answer::Active { epoch: a.epoch },
+        Ok(a) => match a.info.promise_ms {
+            Some(promise_ms) => Answer::Promised { promise_ms },
+            None => Answer::NoPromise,
+        },
+        Err(QueryFailure::Refused) => Answer::ProcessGone,
+        // A peer whose answer cannot be read counts as unanswered (the
+        // seed's rule for start-up).
+        Err(QueryFailure::Unreachable | QueryFailure::Failed(_)) => Answer::Silent,
+    }
+}
+
+impl Driver {
+    /// How often the lease is renewed, and how long a query may take.
+    pub fn renewal(&self) -> (u64, u64) {
+        let lease = &self.safety.lease;
+        (lease.renew_every_ms(), lease.query_timeout_ms())
+    }
+
+    /// What a role query sent at `sent_ms` brought: the lease and a
+    /// waiting takeover learn from it; a newer active fences this node; an
+    /// inactive node rejoins, or starts again after a long silence.
+    pub(super) fn peer_answered(&mut self, sent_ms: u64, answer: Result<PeerAnswer, QueryFailure>) {
+        // A peer claiming this node's letter is ignored (and reported).
+        let answer = match answer {
+            Ok(a) if self.mismatched(&a) => Err(QueryFailure::Unreachable),
+            other => other,
+        };
+        let now = self.now_ms();
+        let evidence = lease_answer(&answer);
+        let commands = self.safety.lease.peer_answered(now, sent_ms, evidence);
+        self.lease_commands(commands);
+        if let Some(activation) = self.safety.gate.peer_answered(sent_ms, evidence) {
+            self.note(format!(
+                "{}'s process is gone (its role arbiter refuses connections): taking over now",
+                self.shared.boot.peer().name
+            ));
+            self.become_active(activation);
+        }
+        let answer = answer.ok();
+        if answer.is_none() && self.engine.state() == State::Inactive {
+            let since = *self.safety.inactive_silent_since.get_or_insert(now);
+            if now.saturating_sub(since) >= INACTIVE_SILENT_MS {
+                self.safety.inactive_silent_since = None;
+                self.note("The peer has not answered for 3 s while this node was inactive: starting again (fail-safe)".into());
+                self.apply(Event::Start(ServiceMode::PeerUnreachable));
+            }
+        } else {
+            self.safety.inactive_silent_since = None;
+        }
+        // A takeover the witness holds back, while the active node answers
+        // and serves: go back to watching it.
+        if let Some(a) = answer.as_ref().filter(|a| a.info.role == Role::Active)
+            && self.safety.gate.waiting()
+            && self.safety.gate.blocked_by_witness()
+            && a.epoch >= self.max_seen
+        {
+            self.safety.gate.cancel();
+            self.apply(Event::TakeoverAbandoned { epoch: a.epoch });
+        }
+        // Step down before the newer epoch shows in the status.
+        if let Some(a) = answer.as_ref().filter(|a| a.info.role == Role::Active) {
+            if self.holding && a.epoch > self.epoch {
+                self.epoch_seen(a.epoch);
+            } else if self.engine.state() == State::Inactive && a.epoch >= self.max_seen {
+                self.apply(Event::Start(ServiceMode::PeerActive {
+                    release: Release(a.release.clone()),
+                }));
+            }
+        }
+        self.note_peer(answer.as_ref());
+        self.publish();
+    }
+
+    /// The lease's regular tick: a late one means this node was paused.
+    pub(super) fn lease_tick(&mut self) {
+        let commands = self.safety.lease.tick(self.now_ms());
+        self.lease_commands(commands);
+        let lease_valid = self.holding && self.safety.lease.valid(self.now_ms());
+        self.replication
+            .release_held(&self.shared, self.now_ms(), lease_valid);
+        self.publish();
+    }
+
+    pub(super) fn lease_commands(&mut self, commands: Vec<LeaseCommand>) {
+        for command in commands {
+            match command {
+                LeaseCommand::CheckOwnNetwork { asked_ms } => self.check_own_network(asked_ms),
+                // Only what bears on serving is worth the event log.
+                LeaseCommand::Record { warning, message }
+                    if self.holding || self.safety.gate.waiting() =>
+                {
+                    self.record(Record {
+                        topic: Topic::Switchover,
+                        level: if warning {
+                            duet_switchover::Level::Warning
+                        } else {
+                            duet_switchover::Level::Info
+                        },
+                        message,
+                    })
+                }
+                LeaseCommand::Record { .. } => {}
+            }
+        }
+        if self.holding {
+            let lease_valid = self.safety.lease.valid(self.now_ms());
+            self.replication
+                .release_held(&self.shared, self.now_ms(), lease_valid);
+        }
+    }
+
+    /// Echoes to the gateways and the NetTest host; any answer will do.
+    pub(super) fn check_own_network(&self, asked_ms: u64) {
+        let timeout = Duration::from_millis(self.engine.params().net_test_timeout.ms());
+        let targets = self.safety.own_network.clone();
+        let prober = self.prober.clone();
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            let mut ok = false;
+            for target in targets {
+                let Some(ip) = tokio::time::timeout(timeout, resolve(&target))
+                    .await
+                    .ok()
+                    .flatten()
+                else {
+                    continue;
+                };
+                if prober.echo(ip, timeout).await {
+                    ok = true;
+                    break;
+                }
+            }
+            shared.to_driver(DriverMsg::OwnNetwork { asked_ms, ok });
+        });
+    }
+
+    /// A waiting takeover's promise has run out: the old active's lease
+    /// has too.
+    /// What the witness task said: the lease and a waiting takeover learn
+    /// from it; a change of what it says goes to the event log.
+    pub(super) fn witness_said(&mut self, report: WitnessReport) {
+        let (seen, said) = match &report {
+            WitnessReport::Held {
+                sent_ms,
+                ttl_ms,
+                revision,
+            } => (
+                WitnessSeen::Held {
+                    sent_ms: *sent_ms,
+                    ttl_ms: *ttl_ms,
+                },
+                format!("held by this node (revision {revision})"),
+            ),
+            WitnessReport::HeldByPeer { holder } => {
+                (WitnessSeen::HeldByPeer, format!("held by {holder}"))
+            }
+            WitnessReport::Unreachable { why } => {
+                (WitnessSeen::Unreachable, format!("DOWN: {why}"))
+            }
+            WitnessReport::Released => (WitnessSeen::Released, "not held".to_string()),
+        };
+        let kind = std::mem::discriminant(&report);
+        if self.safety.witness_kind != Some(kind) {
+            self.safety.witness_kind = Some(kind);
+            self.note(format!("Witness: {said}"));
+        }
+        self.safety.witness_said = Some(said);
+        self.safety.lease.witness(seen);
+        let now = self.now_ms();
+        let promise = self.safety.gate_promise;
+        if let Some(activation) = self.safety.gate.witness(now, seen, &promise) {
+            self.note(format!(
+                "This node holds the witness's key and its promise to {} has run out: taking over",
+                self.shared.boot.peer().name
+            ));
+            self.become_active(activation);
+        }
+        self.publish();
+    }
+
+    pub(super) fn takeover_tick(&mut self) {
+        let now = self.now_ms();
+        if let Some(activation) = self.safety.gate.tick(now, &self.safety.gate_promise) {
+            self.note(format!(
+                "The promise to {} has run out, so has its lease: taking over",
+                self.shared.boot.peer().name
+            ));
+            self.become_active(activation);
+        }
+    }
+
+    /// The engine decided this node becomes active: at once when no
+    /// promise to the peer runs, else once it has run out or the peer's
+    /// process is found gone.
+    pub(super) fn activate_when_safe(&mut self, activation: Activation) {
+        let promise = self.shared.right.stop_promising();
+        let now = self.now_ms();
+        match self.safety.gate.decide(now, activation, &promise) {
+            Some(activation) => self.become_active(activation),
+            None => {
+                self.safety.gate_promise = promise;
+                self.note(format!(
+                    "Taking over once {} cannot be serving: within {} ms, when the promise this node gave it runs out, or sooner if its process is found gone",
+                    self.shared.boot.peer().name,
+                    promise.until_ms().saturating_sub(now)
+                ));
+                let (_, timeout_ms) = self.renewal();
+                crate::right::ask_peer(self.shared.clone(), timeout_ms);
+                self.publish();
+            }
+        }
+    }
+
+    /// The right to serve for the status; times are filled in when read.
+    pub(super) fn right_view(&self) -> RightView {
+        let view = self.safety.lease.view(self.now_ms());
+        let lease_detail = if self.holding {
+            view.why_not
+                .or_else(|| view.confirmed_by.map(|c| c.describe().to_string()))
+        } else {
+            None
+        };
+        RightView {
+            confirmed_by: self.holding.then_some(view.confirmed_by).flatten(),
+            lease_detail,
+            takeover_waiting: self.safety.gate.waiting().then(|| {
+                format!(
+                    "waiting for {}'s lease to run out (or its process to be found gone) before serving",
+                    self.shared.boot.peer().name
+                )
+            }),
+            writes_held: self.replication.held(),
+            witness: self.safety.witness_said.clone(),
+            ..RightView::default()
+        }
+    }
+}
