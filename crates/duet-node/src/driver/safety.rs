@@ -72,11 +72,12 @@ impl Safety {
         }
     }
 
-    /// With a witness, the key confirms a silent peer (the own-network
-    /// checks only while the witness cannot be reached, never the
-    /// unconfirmed mode), and a takeover needs the key.
+    /// With a witness, only the key confirms a silent peer: not the
+    /// own-network checks (a node cut off that comes back passes them
+    /// before it can reach its peer or learn the key has gone), nor the
+    /// unconfirmed mode; and a takeover needs the key.
     pub(super) fn use_witness(&mut self, witness: WitnessHandle, params: &ServerParams) {
-        let own_network = !self.own_network.is_empty();
+        let own_network = false;
         self.lease = Lease::new(params.lease_ms(), SilentPeer::Witness { own_network });
         self.gate = TakeoverGate::new(true);
         self.witness = Some(witness);

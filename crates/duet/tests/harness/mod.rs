@@ -180,9 +180,26 @@ impl Drop for Node {
 
 #[derive(Clone, Debug)]
 pub struct Sample {
+    /// When the round began (the same for both nodes' samples).
     pub at: Instant,
     pub node: usize,
     pub status: Option<NodeStatus>,
+    /// When this node was asked, and when it answered: the two nodes are
+    /// asked at once, so two answers whose spans overlap describe the same
+    /// moment.
+    pub asked: Instant,
+    pub answered: Instant,
+}
+
+impl Sample {
+    /// Both samples say their node serves, and were taken at the same time.
+    pub fn both_serving(&self, other: &Sample) -> bool {
+        let serving = |s: &Sample| s.status.as_ref().is_some_and(|s| s.serving);
+        serving(self)
+            && serving(other)
+            && self.asked <= other.answered
+            && other.asked <= self.answered
+    }
 }
 
 /// Polls both nodes every 50 ms and checks, on every sample: no two nodes
@@ -220,8 +237,24 @@ impl Sampler {
                 let mut last_serving: [Option<u64>; 2] = [None, None];
                 while !stop.load(Ordering::SeqCst) {
                     let now = Instant::now();
-                    for (i, url) in urls.iter().enumerate() {
-                        let status = get(url);
+                    // Both nodes at once, so their answers describe one moment.
+                    let answers: Vec<(Option<NodeStatus>, Instant, Instant)> =
+                        std::thread::scope(|scope| {
+                            let asks: Vec<_> = urls
+                                .iter()
+                                .map(|url| {
+                                    scope.spawn(|| {
+                                        let asked = Instant::now();
+                                        let status = get(url);
+                                        (status, asked, Instant::now())
+                                    })
+                                })
+                                .collect();
+                            asks.into_iter()
+                                .map(|a| a.join().unwrap_or((None, now, now)))
+                                .collect()
+                        });
+                    for (i, (status, asked, answered)) in answers.into_iter().enumerate() {
                         if let Some(s) = &status {
                             if s.serving && s.epoch < highest_known[i] {
                                 violations.lock().unwrap().push(format!(
@@ -244,6 +277,8 @@ impl Sampler {
                             at: now,
                             node: i,
                             status,
+                            asked,
+                            answered,
                         });
                     }
                     if let (Some(x), Some(y)) = (last_serving[0], last_serving[1])
