@@ -93,7 +93,11 @@ pub fn reference() -> String {
          the shortest time in which the backup can find a vanished active node lost. Not set, L is \
          8/9 of that time, between {LEASE_MIN_MS} and {LEASE_DEFAULT_MAX_MS} ms. A node paused for longer than \
          its lease (SIGSTOP, a stalled disk) finds its lease run out when it resumes and serves \
-         again only once it has confirmed anew.\n"
+         again only once it has confirmed anew.\n\n\
+         With an etcd witness (the bootstrap file's `[witness]`), only the witness's key (held under \
+         an etcd lease of Duet Witness TTL s, the lease taking 8/9 of it from the keep-alive's send \
+         time), the peer's promise or its gone process confirm; a takeover also needs the key \
+         unless etcd cannot be reached. Two nodes then never serve at once, even cut apart.\n"
     );
     let _ = writeln!(
         out,

@@ -4,7 +4,11 @@
 //! FIN or RST arrives). Two profiles: the seed's default parameters and the
 //! fast profile (profiles/fast.toml). Prints p50, p99 and max per case.
 //!
-//! cargo bench -p duet --bench failover -- [--trials N] [--profile default|fast] [--fault kill|vanish]
+//! `--witness` adds an etcd witness (in the lab's gateway namespace, Duet
+//! Witness TTL s = 1): a vanished host is then taken over once its key has
+//! gone, about one TTL after its last renewal.
+//!
+//! cargo bench -p duet --bench failover -- [--trials N] [--profile default|fast|lan] [--fault kill|vanish] [--witness]
 //!
 //! Needs root (network namespaces).
 
@@ -41,12 +45,24 @@ fn healthy(pair: &Pair) -> bool {
 
 /// Runs `trials` failovers; returns the times in ms and the number of
 /// switches nobody asked for.
-fn run(fault: Fault, params: String, trials: usize) -> (Vec<f64>, usize) {
+fn run(fault: Fault, params: String, trials: usize, witness: bool) -> (Vec<f64>, usize) {
     let lab = Lab::create().unwrap_or_else(|e| panic!("cannot create network namespaces: {e}"));
+    let etcd = witness.then(|| {
+        harness::etcd::Etcd::start_in_netns(&lab.gw, harness::netns::GATEWAY)
+            .unwrap_or_else(|e| panic!("cannot start etcd: {e}"))
+    });
     let mut pair = Pair::new(
         lab.placements(),
         Setup {
-            params,
+            params: if witness {
+                format!("{params}\n\"Duet Witness TTL s\" = 1\n")
+            } else {
+                params
+            },
+            witness: etcd.as_ref().map(|etcd| duet_node::bootstrap::Witness {
+                endpoints: vec![etcd.url.clone()],
+                key: None,
+            }),
             ..Setup::default()
         },
     );
@@ -97,6 +113,7 @@ fn run(fault: Fault, params: String, trials: usize) -> (Vec<f64>, usize) {
 
 fn main() {
     let trials: usize = bench_number("--trials", 20);
+    let witness = std::env::args().any(|a| a == "--witness");
     let lan = include_str!("../../../profiles/lan.toml").to_string();
     let profiles: Vec<(&str, String)> = match arg("--profile").as_deref() {
         Some("default") => vec![("seed defaults", String::new())],
@@ -118,8 +135,13 @@ fn main() {
     for (profile, params) in &profiles {
         for (fault_name, fault) in &faults {
             eprintln!("{fault_name}, {profile}:");
-            let (mut times, false_switches) = run(*fault, params.clone(), trials);
+            let (mut times, false_switches) = run(*fault, params.clone(), trials, witness);
             times.sort_by(|a, b| a.total_cmp(b));
+            let profile = if witness {
+                format!("{profile}, witness")
+            } else {
+                profile.to_string()
+            };
             println!(
                 "| {fault_name} | {profile} | {} | {:.1} | {:.1} | {:.1} | {false_switches} |",
                 times.len(),
