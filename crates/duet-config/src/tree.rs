@@ -165,6 +165,8 @@ pub struct Tree {
     /// kept as records come and go, so comparing two histories costs the
     /// number of runs, not of records.
     runs: BTreeMap<u64, (u64, u64)>,
+    /// The conflict records' sequence numbers.
+    conflicts: BTreeSet<u64>,
     last: (u64, u64),
 }
 
@@ -226,6 +228,9 @@ impl Tree {
             .or_default()
             .insert(record.seq);
         self.run_add(record.seq, record.epoch);
+        if record.conflict.is_some() {
+            self.conflicts.insert(record.seq);
+        }
         self.history.insert(record.seq, record);
     }
 
@@ -233,6 +238,7 @@ impl Tree {
         let Some(old) = self.history.remove(&seq) else {
             return false;
         };
+        self.conflicts.remove(&seq);
         if let Some(seqs) = self.history_by_path.get_mut(&old.path) {
             seqs.remove(&seq);
             if seqs.is_empty() {
@@ -442,7 +448,14 @@ impl Tree {
     /// The conflict records (changes that lost when the pair healed after
     /// both nodes served), oldest first.
     pub fn conflicts(&self) -> impl Iterator<Item = &HistoryRecord> {
-        self.history.values().filter(|r| r.conflict.is_some())
+        self.conflicts
+            .iter()
+            .filter_map(|seq| self.history.get(seq))
+    }
+
+    /// How many conflict records history holds.
+    pub fn conflict_count(&self) -> usize {
+        self.conflicts.len()
     }
 
     /// The epoch of the change with sequence number `seq`, if history has it.

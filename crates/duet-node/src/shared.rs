@@ -60,6 +60,26 @@ pub struct NodeStatus {
     pub right_to_serve: RightView,
 }
 
+/// What the etcd witness last said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WitnessState {
+    /// This node holds the pair's key.
+    Held,
+    /// The peer holds it.
+    HeldByPeer,
+    /// etcd cannot be reached.
+    Down,
+    /// Nobody is known to hold it for this node (not wanted, or not yet).
+    NotHeld,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessView {
+    pub state: WitnessState,
+    /// In words: the key's revision, the holder, or why etcd is down.
+    pub detail: String,
+}
+
 /// The right to serve as status shows it. The times are filled in when
 /// the status is read, from the node's monotonic clock.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -78,9 +98,11 @@ pub struct RightView {
     /// Writes persisted but held: not acknowledged until the lease is
     /// confirmed again (or refused when the wait runs out).
     pub writes_held: usize,
-    /// The etcd witness, when one is configured: who holds the pair's key,
-    /// or why it cannot be reached.
-    pub witness: Option<String>,
+    /// The etcd witness, when one is configured.
+    pub witness: Option<WitnessView>,
+    /// Conflict records waiting for an administrator (`duet ctl config
+    /// conflicts`): changes the heal kept but did not make.
+    pub conflicts: usize,
 }
 
 impl NodeStatus {

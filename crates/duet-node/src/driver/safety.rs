@@ -14,7 +14,7 @@ use duet_switchover::{Activation, Event, Record, Release, ServiceMode, State, To
 
 use super::{Driver, resolve};
 use crate::arbiter::QueryFailure;
-use crate::shared::{DriverMsg, PeerAnswer, RightView};
+use crate::shared::{DriverMsg, PeerAnswer, RightView, WitnessState, WitnessView};
 use crate::witness::{WitnessHandle, WitnessReport};
 use duet_params::ServerParams;
 
@@ -39,8 +39,7 @@ pub(super) struct Safety {
     /// The etcd witness task, when the bootstrap names one, and what it
     /// last said (for the status).
     pub(super) witness: Option<WitnessHandle>,
-    pub(super) witness_said: Option<String>,
-    pub(super) witness_kind: Option<std::mem::Discriminant<WitnessReport>>,
+    pub(super) witness_said: Option<WitnessView>,
 }
 
 impl Safety {
@@ -68,7 +67,6 @@ impl Safety {
             inactive_silent_since: None,
             witness: None,
             witness_said: None,
-            witness_kind: None,
         }
     }
 
@@ -81,7 +79,10 @@ impl Safety {
         self.lease = Lease::new(params.lease_ms(), SilentPeer::Witness { own_network });
         self.gate = TakeoverGate::new(true);
         self.witness = Some(witness);
-        self.witness_said = Some("not asked yet".into());
+        self.witness_said = Some(WitnessView {
+            state: WitnessState::NotHeld,
+            detail: "not asked yet".into(),
+        });
     }
 
     /// The witness task holds the key while this node serves or waits to.
@@ -237,7 +238,7 @@ impl Driver {
     /// What the witness task said: the lease and a waiting takeover learn
     /// from it; a change of what it says goes to the event log.
     pub(super) fn witness_said(&mut self, report: WitnessReport) {
-        let (seen, said) = match &report {
+        let (seen, state, detail) = match &report {
             WitnessReport::Held {
                 sent_ms,
                 ttl_ms,
@@ -247,22 +248,29 @@ impl Driver {
                     sent_ms: *sent_ms,
                     ttl_ms: *ttl_ms,
                 },
-                format!("held by this node (revision {revision})"),
+                WitnessState::Held,
+                format!("this node holds the pair's key (revision {revision})"),
             ),
-            WitnessReport::HeldByPeer { holder } => {
-                (WitnessSeen::HeldByPeer, format!("held by {holder}"))
-            }
-            WitnessReport::Unreachable { why } => {
-                (WitnessSeen::Unreachable, format!("DOWN: {why}"))
-            }
-            WitnessReport::Released => (WitnessSeen::Released, "not held".to_string()),
+            WitnessReport::HeldByPeer { holder } => (
+                WitnessSeen::HeldByPeer,
+                WitnessState::HeldByPeer,
+                format!("{holder} holds the pair's key"),
+            ),
+            WitnessReport::Unreachable { why } => (
+                WitnessSeen::Unreachable,
+                WitnessState::Down,
+                format!("etcd cannot be reached: {why}"),
+            ),
+            WitnessReport::Released => (
+                WitnessSeen::Released,
+                WitnessState::NotHeld,
+                "this node does not hold the pair's key".to_string(),
+            ),
         };
-        let kind = std::mem::discriminant(&report);
-        if self.safety.witness_kind != Some(kind) {
-            self.safety.witness_kind = Some(kind);
-            self.note(format!("Witness: {said}"));
+        if self.safety.witness_said.as_ref().map(|w| &w.state) != Some(&state) {
+            self.note(format!("Witness: {detail}"));
         }
-        self.safety.witness_said = Some(said);
+        self.safety.witness_said = Some(WitnessView { state, detail });
         self.safety.lease.witness(seen);
         let now = self.now_ms();
         let promise = self.safety.gate_promise;
@@ -329,6 +337,7 @@ impl Driver {
             }),
             writes_held: self.replication.held(),
             witness: self.safety.witness_said.clone(),
+            conflicts: self.replication.tree().conflict_count(),
             ..RightView::default()
         }
     }

@@ -399,6 +399,21 @@ fn right_to_serve_lines(s: &NodeStatus, warnings: &mut Vec<String>) {
     if let Some(waiting) = &right.takeover_waiting {
         println!("{:<10} takeover: {waiting}", "");
     }
+    if let Some(witness) = &right.witness {
+        println!("{:<10} witness: {}", "", witness.detail);
+        if witness.state == duet_node::shared::WitnessState::Down {
+            warnings.push(format!(
+                "{}: the etcd witness cannot be reached; the peer's promise alone confirms the lease",
+                s.node
+            ));
+        }
+    }
+    if right.conflicts > 0 {
+        warnings.push(format!(
+            "{}: {} conflict record(s) from a heal wait for review: duet ctl config conflicts",
+            s.node, right.conflicts
+        ));
+    }
     if right.writes_held > 0 {
         warnings.push(format!(
             "{}: {} configuration change(s) persisted but held until the lease is confirmed again (refused with 503 if it is not)",
