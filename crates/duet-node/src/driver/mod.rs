@@ -776,7 +776,14 @@ impl Driver {
         self.startup_mirror_deadline = None;
         self.startup_mirror_wanted = false;
         let server = self.shared.boot.server_id();
-        let Some(epoch) = next_epoch(self.epoch.max(self.max_seen), server) else {
+        // With a witness, the key's create revision (etcd's, rising with
+        // every new holder) fences the epoch too: a node whose epoch file
+        // was lost still serves after every holder before it.
+        let floor = self
+            .epoch
+            .max(self.max_seen)
+            .max(self.safety.witness_revision);
+        let Some(epoch) = next_epoch(floor, server) else {
             self.note("The epochs are exhausted: not serving; remove the epoch files of both nodes to start over".into());
             return;
         };

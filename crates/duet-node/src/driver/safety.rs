@@ -40,6 +40,8 @@ pub(super) struct Safety {
     /// last said (for the status).
     pub(super) witness: Option<WitnessHandle>,
     pub(super) witness_said: Option<WitnessView>,
+    /// The create revision of the key this node last held.
+    pub(super) witness_revision: u64,
 }
 
 impl Safety {
@@ -67,6 +69,7 @@ impl Safety {
             inactive_silent_since: None,
             witness: None,
             witness_said: None,
+            witness_revision: 0,
         }
     }
 
@@ -243,14 +246,17 @@ impl Driver {
                 sent_ms,
                 ttl_ms,
                 revision,
-            } => (
-                WitnessSeen::Held {
-                    sent_ms: *sent_ms,
-                    ttl_ms: *ttl_ms,
-                },
-                WitnessState::Held,
-                format!("this node holds the pair's key (revision {revision})"),
-            ),
+            } => {
+                self.safety.witness_revision = u64::try_from(*revision).unwrap_or(0);
+                (
+                    WitnessSeen::Held {
+                        sent_ms: *sent_ms,
+                        ttl_ms: *ttl_ms,
+                    },
+                    WitnessState::Held,
+                    format!("this node holds the pair's key (revision {revision})"),
+                )
+            }
             WitnessReport::HeldByPeer { holder } => (
                 WitnessSeen::HeldByPeer,
                 WitnessState::HeldByPeer,
