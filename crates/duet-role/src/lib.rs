@@ -2,7 +2,8 @@
 //! clock (milliseconds): the active node's [`Lease`], the promise a node
 //! gives when it answers its peer as not active ([`Promise`]), and the
 //! [`TakeoverGate`] that holds a decided takeover until the old active node
-//! cannot be serving.
+//! cannot be serving; and [`Discovery`] and [`Membership`], what the peer's
+//! answers mean for this node's role (start-up, fencing, rejoin).
 //!
 //! The rule that makes two actives impossible (where something can confirm):
 //! a node that answers its peer as not active promises not to serve for a
@@ -14,10 +15,15 @@
 
 mod gate;
 mod lease;
+mod membership;
 mod promise;
 
 pub use gate::TakeoverGate;
 pub use lease::{
     Confirmation, Lease, LeaseCommand, LeaseView, PeerAnswer, SilentPeer, WitnessSeen,
+};
+pub use membership::{
+    DISCOVERY_UNANSWERED_MAX, Discovered, Discovery, DiscoveryStep, INACTIVE_SILENT_MS, Membership,
+    MembershipCommand, PeerSaid, Standing,
 };
 pub use promise::Promise;

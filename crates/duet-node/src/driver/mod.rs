@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use duet_link::protocol::{Body, Envelope, Role};
 use duet_params::ServerId;
+use duet_role::{Discovered, Discovery, DiscoveryStep, PeerSaid};
 use duet_switchover::{
     Activation, Command, Conn, Engine, Event, Record, Release, ServiceMode, State, SwitchReason,
     Topic,
@@ -399,7 +400,7 @@ impl Driver {
     /// backup, an unreachable one makes it active (fail-safe); two nodes
     /// starting together agree that SwitchoverServer A is active.
     async fn discover_role(&mut self) -> ServiceMode {
-        let mut unanswered = 0;
+        let mut discovery = Discovery::new(self.shared.boot.server_id() == ServerId::B);
         loop {
             let answer = arbiter::query(&self.shared, arbiter::QUERY_TIMEOUT_MS).await;
             if let Err(QueryFailure::Failed(why)) = &answer {
@@ -407,33 +408,42 @@ impl Driver {
                     "The peer's role arbiter answered but the query failed: {why}"
                 ));
             }
+            let said = self.peer_said(&answer);
             let answer = answer.ok();
-            if answer.as_ref().is_some_and(|a| self.mismatched(a)) {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
+            if said != PeerSaid::SameLetter {
+                self.note_peer(answer.as_ref());
+                self.publish();
             }
-            self.note_peer(answer.as_ref());
-            self.publish();
-            match answer {
-                Some(answer) => match answer.info.role {
-                    Role::Active => {
-                        return ServiceMode::PeerActive {
-                            release: Release(answer.release),
-                        };
-                    }
-                    Role::Starting if self.shared.boot.server_id() == ServerId::B => {
-                        tokio::time::sleep(Duration::from_millis(250)).await;
-                    }
-                    _ => return ServiceMode::ChosenActive,
-                },
-                None => {
-                    unanswered += 1;
-                    if unanswered >= 3 {
-                        return ServiceMode::PeerUnreachable;
-                    }
-                    tokio::time::sleep(Duration::from_millis(300)).await;
+            match discovery.answered(said) {
+                DiscoveryStep::AskAgainAfterMs(ms) => {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
+                DiscoveryStep::Decided(Discovered::PeerActive) => {
+                    return ServiceMode::PeerActive {
+                        release: Release(answer.map(|a| a.release).unwrap_or_default()),
+                    };
+                }
+                DiscoveryStep::Decided(Discovered::ChosenActive) => {
+                    return ServiceMode::ChosenActive;
+                }
+                DiscoveryStep::Decided(Discovered::PeerUnreachable) => {
+                    return ServiceMode::PeerUnreachable;
                 }
             }
+        }
+    }
+
+    /// What a role query brought, for the role logic; a peer claiming this
+    /// node's letter is reported (once) and ignored.
+    fn peer_said(&mut self, answer: &Result<PeerAnswer, QueryFailure>) -> PeerSaid {
+        match answer {
+            Ok(a) if self.mismatched(a) => PeerSaid::SameLetter,
+            Ok(a) => match a.info.role {
+                Role::Active => PeerSaid::Active { epoch: a.epoch },
+                Role::Starting => PeerSaid::Starting,
+                _ => PeerSaid::Other,
+            },
+            Err(_) => PeerSaid::Silent,
         }
     }
 

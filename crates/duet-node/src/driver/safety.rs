@@ -8,7 +8,8 @@ use std::time::Duration;
 use duet_link::protocol::Role;
 use duet_params::ServerId;
 use duet_role::{
-    Lease, LeaseCommand, PeerAnswer as Answer, Promise, SilentPeer, TakeoverGate, WitnessSeen,
+    Lease, LeaseCommand, Membership, MembershipCommand, PeerAnswer as Answer, PeerSaid, Promise,
+    SilentPeer, Standing, TakeoverGate, WitnessSeen,
 };
 use duet_switchover::{Activation, Event, Record, Release, ServiceMode, State, Topic};
 
@@ -17,10 +18,6 @@ use crate::arbiter::QueryFailure;
 use crate::shared::{DriverMsg, PeerAnswer, RightView, WitnessState, WitnessView};
 use crate::witness::{WitnessHandle, WitnessReport};
 use duet_params::ServerParams;
-
-/// An inactive node whose peer stays silent this long starts again as the
-/// seed's fail-safe start prescribes.
-const INACTIVE_SILENT_MS: u64 = 3_000;
 
 /// The driver's part of the right to serve: the lease (fed every role
 /// answer, whatever the role, so a node that takes over starts with what it
@@ -34,8 +31,8 @@ pub(super) struct Safety {
     /// Gateways (when Switchover Disable Gateway Ping is No) and the NetTest
     /// host; empty: nothing can confirm a silent peer.
     pub(super) own_network: Vec<String>,
-    /// Since when an inactive node's peer has been silent.
-    pub(super) inactive_silent_since: Option<u64>,
+    /// What the peer's answers mean for this node's role.
+    pub(super) membership: Membership,
     /// The etcd witness task, when the bootstrap names one, and what it
     /// last said (for the status).
     pub(super) witness: Option<WitnessHandle>,
@@ -66,7 +63,7 @@ impl Safety {
             gate: TakeoverGate::new(false),
             gate_promise: Promise::at_start(0, 0),
             own_network,
-            inactive_silent_since: None,
+            membership: Membership::default(),
             witness: None,
             witness_said: None,
             witness_revision: 0,
@@ -122,9 +119,10 @@ impl Driver {
     /// waiting takeover learn from it; a newer active fences this node; an
     /// inactive node rejoins, or starts again after a long silence.
     pub(super) fn peer_answered(&mut self, sent_ms: u64, answer: Result<PeerAnswer, QueryFailure>) {
+        let said = self.peer_said(&answer);
         // A peer claiming this node's letter is ignored (and reported).
         let answer = match answer {
-            Ok(a) if self.mismatched(&a) => Err(QueryFailure::Unreachable),
+            Ok(_) if said == PeerSaid::SameLetter => Err(QueryFailure::Unreachable),
             other => other,
         };
         let now = self.now_ms();
@@ -138,35 +136,35 @@ impl Driver {
             ));
             self.become_active(activation);
         }
+        let standing = Standing {
+            holding: self.holding,
+            epoch: self.epoch,
+            max_seen: self.max_seen,
+            inactive: self.engine.state() == State::Inactive,
+            takeover_held_by_witness: self.safety.gate.waiting()
+                && self.safety.gate.blocked_by_witness(),
+        };
         let answer = answer.ok();
-        if answer.is_none() && self.engine.state() == State::Inactive {
-            let since = *self.safety.inactive_silent_since.get_or_insert(now);
-            if now.saturating_sub(since) >= INACTIVE_SILENT_MS {
-                self.safety.inactive_silent_since = None;
-                self.note("The peer has not answered for 3 s while this node was inactive: starting again (fail-safe)".into());
-                self.apply(Event::Start(ServiceMode::PeerUnreachable));
-            }
-        } else {
-            self.safety.inactive_silent_since = None;
-        }
-        // A takeover the witness holds back, while the active node answers
-        // and serves: go back to watching it.
-        if let Some(a) = answer.as_ref().filter(|a| a.info.role == Role::Active)
-            && self.safety.gate.waiting()
-            && self.safety.gate.blocked_by_witness()
-            && a.epoch >= self.max_seen
-        {
-            self.safety.gate.cancel();
-            self.apply(Event::TakeoverAbandoned { epoch: a.epoch });
-        }
-        // Step down before the newer epoch shows in the status.
-        if let Some(a) = answer.as_ref().filter(|a| a.info.role == Role::Active) {
-            if self.holding && a.epoch > self.epoch {
-                self.epoch_seen(a.epoch);
-            } else if self.engine.state() == State::Inactive && a.epoch >= self.max_seen {
-                self.apply(Event::Start(ServiceMode::PeerActive {
-                    release: Release(a.release.clone()),
-                }));
+        for command in self.safety.membership.answered(now, said, standing) {
+            match command {
+                MembershipCommand::StepDown { epoch } => self.epoch_seen(epoch),
+                MembershipCommand::Rejoin => {
+                    let release = answer
+                        .as_ref()
+                        .map(|a| a.release.clone())
+                        .unwrap_or_default();
+                    self.apply(Event::Start(ServiceMode::PeerActive {
+                        release: Release(release),
+                    }));
+                }
+                MembershipCommand::StartAgain => {
+                    self.note("The peer has not answered for 3 s while this node was inactive: starting again (fail-safe)".into());
+                    self.apply(Event::Start(ServiceMode::PeerUnreachable));
+                }
+                MembershipCommand::AbandonTakeover { epoch } => {
+                    self.safety.gate.cancel();
+                    self.apply(Event::TakeoverAbandoned { epoch });
+                }
             }
         }
         self.note_peer(answer.as_ref());

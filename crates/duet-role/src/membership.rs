@@ -1,0 +1,256 @@
+//! Where this node stands with its peer, from what the peer answers: the
+//! seed's start-up discovery, and once running, what an answer means: step
+//! down for a newer active, rejoin as backup, start again after a long
+//! silence (the seed's fail-safe start), or give up a takeover the witness
+//! holds back.
+
+/// What a role query brought, as role logic needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerSaid {
+    /// The peer serves as active in `epoch`.
+    Active { epoch: u64 },
+    /// The peer is still finding its role (or about to serve).
+    Starting,
+    /// The peer answered as anything else (backup, inactive).
+    Other,
+    /// The peer claims this node's SwitchoverServer letter: the bootstrap
+    /// files disagree, and it is ignored.
+    SameLetter,
+    /// Nothing answered (or the answer could not be read).
+    Silent,
+}
+
+/// How a starting node begins, once discovery has decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Discovered {
+    /// The peer serves: this node starts as its backup.
+    PeerActive,
+    /// The peer answered but does not serve: this node is chosen.
+    ChosenActive,
+    /// The peer did not answer three times: the seed's fail-safe start.
+    PeerUnreachable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiscoveryStep {
+    AskAgainAfterMs(u64),
+    Decided(Discovered),
+}
+
+/// Unanswered queries after which a starting node takes the role.
+pub const DISCOVERY_UNANSWERED_MAX: u32 = 3;
+/// An inactive node whose peer stays silent this long starts again.
+pub const INACTIVE_SILENT_MS: u64 = 3_000;
+
+/// The seed's start-up: a live active peer makes this node backup, an
+/// unreachable one makes it active; two nodes starting together agree that
+/// SwitchoverServer A is active (B asks again).
+#[derive(Debug, Clone)]
+pub struct Discovery {
+    this_is_b: bool,
+    unanswered: u32,
+}
+
+impl Discovery {
+    pub fn new(this_is_b: bool) -> Discovery {
+        Discovery {
+            this_is_b,
+            unanswered: 0,
+        }
+    }
+
+    pub fn answered(&mut self, said: PeerSaid) -> DiscoveryStep {
+        match said {
+            PeerSaid::Active { .. } => DiscoveryStep::Decided(Discovered::PeerActive),
+            PeerSaid::Starting if self.this_is_b => DiscoveryStep::AskAgainAfterMs(250),
+            PeerSaid::Starting | PeerSaid::Other => {
+                DiscoveryStep::Decided(Discovered::ChosenActive)
+            }
+            PeerSaid::SameLetter => DiscoveryStep::AskAgainAfterMs(1_000),
+            PeerSaid::Silent => {
+                self.unanswered += 1;
+                if self.unanswered >= DISCOVERY_UNANSWERED_MAX {
+                    DiscoveryStep::Decided(Discovered::PeerUnreachable)
+                } else {
+                    DiscoveryStep::AskAgainAfterMs(300)
+                }
+            }
+        }
+    }
+}
+
+/// This node as it stands when an answer arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// Holds the active role in `epoch`.
+    pub holding: bool,
+    pub epoch: u64,
+    /// The newest epoch this node has seen.
+    pub max_seen: u64,
+    /// Stepped down (the engine's Inactive).
+    pub inactive: bool,
+    /// A decided takeover waits, held back by the witness (the peer has the
+    /// key).
+    pub takeover_held_by_witness: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MembershipCommand {
+    /// A newer epoch serves: stop serving at once.
+    StepDown { epoch: u64 },
+    /// The active node answers: rejoin as its backup.
+    Rejoin,
+    /// Silent for [`INACTIVE_SILENT_MS`] while inactive: start again.
+    StartAgain,
+    /// The active node serves and keeps the witness's key: give the
+    /// takeover up and watch it again.
+    AbandonTakeover { epoch: u64 },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Membership {
+    inactive_silent_since: Option<u64>,
+}
+
+impl Membership {
+    pub fn answered(
+        &mut self,
+        now_ms: u64,
+        said: PeerSaid,
+        me: Standing,
+    ) -> Vec<MembershipCommand> {
+        let mut commands = Vec::new();
+        let silent = matches!(said, PeerSaid::Silent | PeerSaid::SameLetter);
+        if silent && me.inactive {
+            let since = *self.inactive_silent_since.get_or_insert(now_ms);
+            if now_ms.saturating_sub(since) >= INACTIVE_SILENT_MS {
+                self.inactive_silent_since = None;
+                commands.push(MembershipCommand::StartAgain);
+            }
+        } else {
+            self.inactive_silent_since = None;
+        }
+        if let PeerSaid::Active { epoch } = said {
+            if me.takeover_held_by_witness && epoch >= me.max_seen {
+                commands.push(MembershipCommand::AbandonTakeover { epoch });
+            } else if me.holding && epoch > me.epoch {
+                commands.push(MembershipCommand::StepDown { epoch });
+            } else if me.inactive && epoch >= me.max_seen {
+                commands.push(MembershipCommand::Rejoin);
+            }
+        }
+        commands
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_follows_the_seed() {
+        let mut a = Discovery::new(false);
+        assert_eq!(
+            a.answered(PeerSaid::Starting),
+            DiscoveryStep::Decided(Discovered::ChosenActive)
+        );
+        let mut b = Discovery::new(true);
+        assert_eq!(
+            b.answered(PeerSaid::Starting),
+            DiscoveryStep::AskAgainAfterMs(250)
+        );
+        assert_eq!(
+            b.answered(PeerSaid::Active { epoch: 2 }),
+            DiscoveryStep::Decided(Discovered::PeerActive)
+        );
+        let mut lone = Discovery::new(true);
+        assert_eq!(
+            lone.answered(PeerSaid::Silent),
+            DiscoveryStep::AskAgainAfterMs(300)
+        );
+        assert_eq!(
+            lone.answered(PeerSaid::SameLetter),
+            DiscoveryStep::AskAgainAfterMs(1_000)
+        );
+        assert_eq!(
+            lone.answered(PeerSaid::Silent),
+            DiscoveryStep::AskAgainAfterMs(300)
+        );
+        assert_eq!(
+            lone.answered(PeerSaid::Silent),
+            DiscoveryStep::Decided(Discovered::PeerUnreachable)
+        );
+    }
+
+    fn standing() -> Standing {
+        Standing {
+            holding: false,
+            epoch: 4,
+            max_seen: 4,
+            inactive: false,
+            takeover_held_by_witness: false,
+        }
+    }
+
+    #[test]
+    fn a_newer_active_fences_and_an_inactive_node_rejoins() {
+        let mut m = Membership::default();
+        let holding = Standing {
+            holding: true,
+            ..standing()
+        };
+        assert_eq!(
+            m.answered(0, PeerSaid::Active { epoch: 4 }, holding),
+            vec![]
+        );
+        assert_eq!(
+            m.answered(0, PeerSaid::Active { epoch: 5 }, holding),
+            vec![MembershipCommand::StepDown { epoch: 5 }]
+        );
+        let inactive = Standing {
+            inactive: true,
+            max_seen: 5,
+            ..standing()
+        };
+        assert_eq!(
+            m.answered(0, PeerSaid::Active { epoch: 3 }, inactive),
+            vec![]
+        );
+        assert_eq!(
+            m.answered(0, PeerSaid::Active { epoch: 5 }, inactive),
+            vec![MembershipCommand::Rejoin]
+        );
+    }
+
+    #[test]
+    fn an_inactive_node_starts_again_after_three_silent_seconds() {
+        let mut m = Membership::default();
+        let inactive = Standing {
+            inactive: true,
+            ..standing()
+        };
+        assert_eq!(m.answered(1_000, PeerSaid::Silent, inactive), vec![]);
+        assert_eq!(m.answered(3_999, PeerSaid::Silent, inactive), vec![]);
+        // An answer in between starts the count again.
+        assert_eq!(m.answered(3_000, PeerSaid::Other, inactive), vec![]);
+        assert_eq!(m.answered(4_000, PeerSaid::Silent, inactive), vec![]);
+        assert_eq!(
+            m.answered(7_000, PeerSaid::Silent, inactive),
+            vec![MembershipCommand::StartAgain]
+        );
+    }
+
+    #[test]
+    fn a_takeover_the_key_holds_back_is_abandoned_when_the_active_answers() {
+        let mut m = Membership::default();
+        let waiting = Standing {
+            takeover_held_by_witness: true,
+            ..standing()
+        };
+        assert_eq!(
+            m.answered(0, PeerSaid::Active { epoch: 4 }, waiting),
+            vec![MembershipCommand::AbandonTakeover { epoch: 4 }]
+        );
+        assert_eq!(m.answered(0, PeerSaid::Silent, waiting), vec![]);
+    }
+}
