@@ -350,36 +350,34 @@ impl Machine {
                 Level::Info,
                 "Server parameters changed; dynamic parameters take effect now",
             ),
-            Event::NewerEpochSeen { epoch } => {
-                if self.state == State::Primary {
-                    cx.record(
-                        Topic::SwitchoverStates,
-                        Level::Error,
-                        format!(
-                            "Another node serves with newer epoch {epoch}: stopping service at once"
-                        ),
-                    );
-                    cx.send(Command::StopServing);
-                    self.set_state(cx, State::Inactive, "a newer epoch exists");
-                }
-            }
-            Event::TakeoverAbandoned { epoch } => {
-                if self.state == State::Primary {
-                    cx.record(
-                        Topic::SwitchoverStates,
-                        Level::Warning,
-                        format!(
-                            "The active node still serves epoch {epoch} and holds the witness's key: the switchover is abandoned"
-                        ),
-                    );
-                    cx.send(Command::StopServing);
-                    self.set_state(cx, State::Inactive, "the active node kept the witness");
-                }
-            }
+            Event::NewerEpochSeen { epoch } => self.step_down(
+                cx,
+                Level::Error,
+                format!("Another node serves with newer epoch {epoch}: stopping service at once"),
+                "a newer epoch exists",
+            ),
+            Event::TakeoverAbandoned { epoch } => self.step_down(
+                cx,
+                Level::Warning,
+                format!(
+                    "The active node still serves epoch {epoch} and holds the witness's key: the switchover is abandoned"
+                ),
+                "the active node kept the witness",
+            ),
             Event::Shutdown => {
                 self.stop_watching();
                 self.set_state(cx, State::Shutdown, "shutdown requested");
             }
+        }
+    }
+
+    /// Out of Primary, to Inactive (from where the node rejoins or starts
+    /// again): stop serving first, and say why.
+    fn step_down(&mut self, cx: &mut Ctx, level: Level, message: String, why: &str) {
+        if self.state == State::Primary {
+            cx.record(Topic::SwitchoverStates, level, message);
+            cx.send(Command::StopServing);
+            self.set_state(cx, State::Inactive, why);
         }
     }
 

@@ -18,25 +18,13 @@ use std::time::{Duration, Instant};
 
 use harness::netns::{Lab, NET_TEST};
 use harness::writers::Writers;
-use harness::{Pair, Setup, bench_arg as arg, bench_number, percentile, serving};
+use harness::{Pair, Setup, bench_arg as arg, bench_number, in_sync, percentile, serving};
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Fault {
     Kill,
     Pause,
     Cut,
-}
-
-fn healthy(p: &Pair) -> bool {
-    let (Some(a), Some(b)) = (p.nodes[0].status(), p.nodes[1].status()) else {
-        return false;
-    };
-    let (active, backup) = if a.serving { (a, b) } else { (b, a) };
-    active.serving
-        && !backup.serving
-        && backup.main_link_up
-        && backup.aux_link_up
-        && active.replication == duet_stream::Replication::InSync
 }
 
 fn main() {
@@ -71,7 +59,7 @@ fn main() {
         let mut times = Vec::new();
         let mut serving_times = Vec::new();
         for trial in 0..trials {
-            pair.wait_until(Duration::from_secs(60), "a healthy pair", healthy);
+            pair.wait_until(Duration::from_secs(60), "a healthy pair", in_sync);
             std::thread::sleep(Duration::from_millis(300));
             let victim = if serving(&pair.nodes[0].status()) {
                 0
@@ -132,7 +120,7 @@ fn main() {
                 }
             }
         }
-        pair.wait_until(Duration::from_secs(60), "a healthy pair", healthy);
+        pair.wait_until(Duration::from_secs(60), "a healthy pair", in_sync);
         let acked = writers.stop();
         eprintln!("  {} writes acknowledged", acked.len());
         pair.assert_invariants();

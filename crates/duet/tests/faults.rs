@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use harness::etcd::Etcd;
 use harness::netns::{GATEWAY, Lab, NET_TEST};
 use harness::writers::Writers;
-use harness::{Pair, Setup, fast_params, serving};
+use harness::{Pair, Setup, fast_params, in_sync, serving};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -47,20 +47,6 @@ impl Fault {
             _ => Fault::CutBetween(ms(rng, 1_000, 4_000)),
         }
     }
-}
-
-/// One node serves, the other is its backup with both links up, in sync.
-fn healthy(p: &Pair) -> bool {
-    let (a, b) = (p.nodes[0].status(), p.nodes[1].status());
-    let (Some(a), Some(b)) = (a, b) else {
-        return false;
-    };
-    let (active, backup) = if a.serving { (a, b) } else { (b, a) };
-    active.serving
-        && !backup.serving
-        && backup.main_link_up
-        && backup.aux_link_up
-        && active.replication == duet_stream::Replication::InSync
 }
 
 fn active_index(p: &Pair) -> usize {
@@ -150,7 +136,7 @@ fn run_schedule(confirm: Confirm) {
     let began = Instant::now();
     let mut faults: BTreeMap<String, usize> = BTreeMap::new();
     for round in 0..rounds {
-        pair.wait_until(Duration::from_secs(40), "a healthy pair", healthy);
+        pair.wait_until(Duration::from_secs(40), "a healthy pair", in_sync);
         std::thread::sleep(Duration::from_millis(rng.random_range(200..800)));
         let active = active_index(&pair);
         let fault = Fault::pick(&mut rng);
@@ -210,14 +196,14 @@ fn run_schedule(confirm: Confirm) {
             }
         }
     }
-    pair.wait_until(Duration::from_secs(40), "a healthy pair", healthy);
+    pair.wait_until(Duration::from_secs(40), "a healthy pair", in_sync);
     std::thread::sleep(Duration::from_millis(500));
     let acked = writers.stop();
     pair.wait_until(
         Duration::from_secs(40),
         "both trees at one position with one digest",
         |p| {
-            healthy(p)
+            in_sync(p)
                 && match (p.nodes[0].status(), p.nodes[1].status()) {
                     (Some(a), Some(b)) => {
                         a.config_applied == b.config_applied && a.config_digest == b.config_digest

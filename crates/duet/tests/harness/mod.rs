@@ -593,6 +593,20 @@ fn answer(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u
     }
 }
 
+/// One node serves, the other is its backup with both links up, and the
+/// stream is in sync.
+pub fn in_sync(p: &Pair) -> bool {
+    let (Some(a), Some(b)) = (p.nodes[0].status(), p.nodes[1].status()) else {
+        return false;
+    };
+    let (active, backup) = if a.serving { (a, b) } else { (b, a) };
+    active.serving
+        && !backup.serving
+        && backup.main_link_up
+        && backup.aux_link_up
+        && active.replication == duet_stream::Replication::InSync
+}
+
 pub fn serving(status: &Option<NodeStatus>) -> bool {
     status.as_ref().is_some_and(|s| s.serving)
 }
