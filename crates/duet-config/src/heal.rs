@@ -277,33 +277,29 @@ mod tests {
         Object::new(Class::User).with("Extension", ext)
     }
 
-    fn put(tree: &mut Tree, epoch: u64, seq: u64, p: &str, ext: &str, client: &str) {
+    fn apply(tree: &mut Tree, epoch: u64, seq: u64, client: &str, op: Op) {
         tree.apply(&Change {
             epoch,
             seq,
             at_unix_ms: seq * 1_000,
             who: "admin".into(),
             client: client.into(),
-            op: Op::Put {
-                path: path(p),
-                object: user(ext),
-            },
+            op,
             healed_from: None,
         })
         .unwrap();
     }
 
+    fn put(tree: &mut Tree, epoch: u64, seq: u64, p: &str, ext: &str, client: &str) {
+        let op = Op::Put {
+            path: path(p),
+            object: user(ext),
+        };
+        apply(tree, epoch, seq, client, op);
+    }
+
     fn remove(tree: &mut Tree, epoch: u64, seq: u64, p: &str, client: &str) {
-        tree.apply(&Change {
-            epoch,
-            seq,
-            at_unix_ms: seq * 1_000,
-            who: "admin".into(),
-            client: client.into(),
-            op: Op::Remove { path: path(p) },
-            healed_from: None,
-        })
-        .unwrap();
+        apply(tree, epoch, seq, client, Op::Remove { path: path(p) });
     }
 
     /// Both nodes share changes 1-2 of epoch 2; then the loser served
