@@ -41,6 +41,11 @@ pub async fn run_with_prober(
     prober: Arc<dyn EchoProber>,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    if boot.witness.is_some() && !crate::witness::AVAILABLE {
+        anyhow::bail!(
+            "the bootstrap file names an etcd witness, but this duet was built without it: build it with `cargo build --release --features witness` (needs Debian's protobuf-compiler), or remove the [witness] table"
+        );
+    }
     let identity = Identity {
         ca_pem: read(&boot.tls.ca)?,
         cert_pem: read(&boot.tls.cert)?,

@@ -79,6 +79,10 @@ fn with_nothing_to_confirm_a_fault_schedule_loses_nothing_thanks_to_the_heal() {
 
 #[test]
 fn with_a_witness_a_fault_schedule_loses_nothing_and_never_serves_twice() {
+    if !duet_node::witness::AVAILABLE {
+        eprintln!("skipping: built without the witness feature (scripts/test.sh turns it on)");
+        return;
+    }
     if let Err(why) = harness::etcd::available() {
         eprintln!("skipping: {why}");
         return;

@@ -1,5 +1,7 @@
 //! The etcd witness task against a real etcd: two tasks (nodes a and b)
 //! for one key, on one clock, as the driver would see their reports.
+//! Built with the `witness` feature (scripts/test.sh turns it on).
+#![cfg(feature = "witness")]
 
 mod harness;
 

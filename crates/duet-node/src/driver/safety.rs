@@ -305,12 +305,19 @@ impl Driver {
     pub(super) fn activate_when_safe(&mut self, activation: Activation) {
         let promise = self.shared.right.stop_promising();
         let now = self.now_ms();
+        // A process that starts counts a whole promise from its start: what
+        // its previous run promised is unknown.
+        let promised_by = if matches!(activation, Activation::Switchover(_)) {
+            "the promise this node gave it runs out"
+        } else {
+            "any promise an earlier run of this node gave it has run out"
+        };
         match self.safety.gate.decide(now, activation, &promise) {
             Some(activation) => self.become_active(activation),
             None => {
                 self.safety.gate_promise = promise;
                 self.note(format!(
-                    "Taking over once {} cannot be serving: within {} ms, when the promise this node gave it runs out, or sooner if its process is found gone",
+                    "Serving once {} cannot be serving: within {} ms, when {promised_by}, or sooner if its process is found gone",
                     self.shared.boot.peer().name,
                     promise.until_ms().saturating_sub(now)
                 ));
