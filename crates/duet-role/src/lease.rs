@@ -70,6 +70,17 @@ pub enum Confirmation {
 }
 
 impl Confirmation {
+    /// A few words, for a status line.
+    pub fn short(self) -> &'static str {
+        match self {
+            Confirmation::PeerPromised => "the peer promised",
+            Confirmation::PeerProcessGone => "the peer's process is gone",
+            Confirmation::OwnNetwork => "own network checks",
+            Confirmation::Unconfirmed => "UNCONFIRMED",
+            Confirmation::Witness => "the witness's key",
+        }
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             Confirmation::PeerPromised => {

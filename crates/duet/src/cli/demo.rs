@@ -102,11 +102,16 @@ fn describe(name: &str, status: &Option<NodeStatus>) -> String {
     match status {
         None => format!("{name}: down"),
         Some(s) => {
+            let right = &s.right_to_serve;
             let role = match s.role {
-                Role::Active => "ACTIVE",
-                Role::Backup => "backup",
-                Role::Starting => "starting",
-                Role::Inactive => "inactive",
+                Role::Active if right.lease_held => format!(
+                    "ACTIVE [lease: {}]",
+                    right.confirmed_by.map_or("held", |c| c.short())
+                ),
+                Role::Active => "ACTIVE [NOT SERVING: lease not confirmed]".to_string(),
+                Role::Backup => "backup".to_string(),
+                Role::Starting => "starting".to_string(),
+                Role::Inactive => "inactive".to_string(),
             };
             let links = s
                 .links()
