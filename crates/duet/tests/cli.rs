@@ -171,9 +171,17 @@ fn the_demo_runs_a_pair_shows_the_takeover_and_cleans_up() {
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("a: ACTIVE (StatePrimary"), "{text}");
+    // The active node's lease: b's promise, then, after the kill, a's
+    // process found gone.
+    assert!(
+        text.contains("a: ACTIVE [lease: the peer promised] (StatePrimary"),
+        "{text}"
+    );
     assert!(text.contains(">>> kill -9 a"), "{text}");
-    assert!(text.contains("b: ACTIVE (StatePrimary"), "{text}");
+    assert!(
+        text.contains("b: ACTIVE [lease: the peer's process is gone] (StatePrimary"),
+        "{text}"
+    );
     assert!(
         text.contains("b: Switchover Service: Switch Initiated"),
         "{text}"
