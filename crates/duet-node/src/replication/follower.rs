@@ -1,0 +1,473 @@
+//! The backup's side: the stream applied, resynchronisation by digests,
+//! and the heal that first sends the active node what this node made
+//! while it served on its own.
+
+use duet_config::heal::{self, Heal, HealStep};
+use duet_config::scope::{Admit, Scope};
+use duet_config::sync::{Answer, Installed, Request, Resync};
+use duet_config::{Edit, HistoryRecord, Op};
+use duet_link::protocol::Body;
+use duet_stream::{Entry, Follower, FollowerCommand};
+use duet_switchover::Level;
+
+use super::*;
+use crate::shared::Shared;
+use crate::store::StoreWrite;
+
+/// A resynchronisation under way on the backup, and its request waiting
+/// for an answer.
+pub(super) struct ResyncRun {
+    session: Resync,
+    upto: (u64, u64),
+    request_id: u64,
+    /// On the driver's monotonic clock.
+    asked_at_ms: u64,
+}
+
+/// The resynchronisation the active node asked for, held while a heal
+/// runs before it.
+pub(super) struct ResyncAsked {
+    upto: (u64, u64),
+    root: u128,
+    scope: Scope,
+    compress: bool,
+}
+
+pub(super) enum HealStage {
+    /// Comparing histories: paging through the active node's runs.
+    Runs(Heal),
+    /// Sending this node's orphaned changes a page at a time.
+    Replay {
+        fork: u64,
+        pages: VecDeque<Vec<HistoryRecord>>,
+        replayed: usize,
+    },
+}
+
+/// A heal under way on the backup: its request (or page) waiting for an
+/// answer, and the resynchronisation that follows.
+pub(super) struct HealRun {
+    stage: HealStage,
+    then: ResyncAsked,
+    request_id: u64,
+    /// On the driver's monotonic clock.
+    asked_at_ms: u64,
+}
+
+impl Replicator {
+    /// The main connection to the active node is up: say where we are.
+    pub fn hello(&mut self) -> Body {
+        self.follower = Follower::new(self.tree.last_applied());
+        self.resync = None;
+        self.heal = None;
+        Body::StreamHello {
+            applied: self.tree.last_applied(),
+            // Back to full replication after an Upgrade state: be made whole.
+            full_resync: self.filtered && self.scope == Scope::Full,
+        }
+    }
+
+    /// A change from the active node; returns what to send back. `scope`
+    /// says what this backup keeps (less in an Upgrade state).
+    pub fn receive(&mut self, shared: &Shared, entry: Entry<Edit>, scope: &Scope) -> Vec<Body> {
+        if self.resync.is_some() || self.heal.is_some() || self.leader.is_some() {
+            // A heal or resync brings this (a hello follows it); a node that leads
+            // the stream takes no entries from another.
+            return Vec::new();
+        }
+        if *scope != Scope::Full {
+            self.mark_filtered();
+        }
+        let mut replies = Vec::new();
+        let mut failed = false;
+        for command in self.follower.receive(entry) {
+            match command {
+                FollowerCommand::Apply(e) => {
+                    let seq = e.seq;
+                    let mut change = e.change.into_change(e.epoch, seq);
+                    let object = match &change.op {
+                        Op::Put { object, .. } => Some(object),
+                        // A conflict record changes no entry: kept or
+                        // passed over by its path alone.
+                        Op::Remove { .. } | Op::Conflict { .. } => None,
+                    };
+                    match scope.admit(change.op.path(), object) {
+                        Admit::Skip => {
+                            self.tree.skip(change.epoch, seq);
+                            self.store_installed(Installed::default());
+                            continue;
+                        }
+                        Admit::Keep(Some(kept)) => {
+                            if let Op::Put { path, .. } = &change.op {
+                                change.op = Op::Put {
+                                    path: path.clone(),
+                                    object: kept,
+                                };
+                            }
+                        }
+                        Admit::Keep(None) => {}
+                    }
+                    match self.tree.apply_replicated(&change) {
+                        Ok(record) => {
+                            self.writer.write(StoreWrite::Applied(record));
+                        }
+                        Err(e) => {
+                            failed = true;
+                            shared.log_event(
+                                Level::Error,
+                                format!("Replicated change {seq} could not be applied: {e}"),
+                            );
+                        }
+                    }
+                }
+                // A change not applied and stored is not acknowledged: say
+                // where this node really is, so the stream resumes from there.
+                FollowerCommand::Ack { .. } if failed => {
+                    self.follower = Follower::new(self.tree.last_applied());
+                    replies.push(Body::StreamHello {
+                        applied: self.tree.last_applied(),
+                        full_resync: false,
+                    });
+                }
+                FollowerCommand::Ack { seq } => replies.push(Body::StreamAck { seq }),
+                FollowerCommand::CatchUp { applied } => replies.push(Body::StreamHello {
+                    applied,
+                    full_resync: false,
+                }),
+            }
+        }
+        // What this node says it holds goes once it is durable.
+        for reply in replies {
+            self.after_durable(AfterDurable::Reply(reply));
+        }
+        self.durable_now(shared)
+    }
+
+    /// The active node asks for a resynchronisation. A full copy with history
+    /// heals first: the active node's runs are compared with this node's,
+    /// and changes only this node made (while it served on its own) are
+    /// made on the active node before the resync would drop them. Returns
+    /// the first request.
+    pub fn resync_start(
+        &mut self,
+        shared: &Shared,
+        upto: (u64, u64),
+        root: u128,
+        scope: Scope,
+        compress: bool,
+        now_ms: u64,
+    ) -> Option<Body> {
+        self.resync = None;
+        // A filtered copy (an Upgrade state) never served this history; an
+        // empty one has nothing to heal.
+        let has_history = self.tree.history_runs(0, u64::MAX).next().is_some();
+        let heals = scope == Scope::Full && !self.filtered && has_history;
+        let then = ResyncAsked {
+            upto,
+            root,
+            scope,
+            compress,
+        };
+        if !heals {
+            return self.resync_begin(shared, then, now_ms);
+        }
+        let (heal, request) = Heal::start(upto.1);
+        let run = HealRun {
+            stage: HealStage::Runs(heal),
+            then,
+            request_id: 0,
+            asked_at_ms: now_ms,
+        };
+        Some(self.heal_send(run, now_ms, |id| Body::SyncRequest { id, request }))
+    }
+
+    /// Sends the heal's next message under a new id.
+    pub(super) fn heal_send(
+        &mut self,
+        mut run: HealRun,
+        now_ms: u64,
+        body: impl FnOnce(u64) -> Body,
+    ) -> Body {
+        self.last_request_id += 1;
+        run.request_id = self.last_request_id;
+        run.asked_at_ms = now_ms;
+        self.heal = Some(run);
+        body(self.last_request_id)
+    }
+
+    /// A heal step that failed: like a resync answer that cannot be used,
+    /// it starts over after Switchover DS Request Timeout (no answer
+    /// matches id 0); this node's changes stay in its history meanwhile.
+    pub(super) fn heal_retry_later(&mut self, mut run: HealRun, now_ms: u64) {
+        run.request_id = 0;
+        run.asked_at_ms = now_ms;
+        self.heal = Some(run);
+    }
+
+    /// The active node's runs, during a heal.
+    pub(super) fn heal_answer(
+        &mut self,
+        shared: &Shared,
+        answer: Answer,
+        now_ms: u64,
+    ) -> Option<Body> {
+        let mut run = self.heal.take()?;
+        let HealStage::Runs(session) = &mut run.stage else {
+            self.heal = Some(run);
+            return None;
+        };
+        match session.on_answer(&self.tree, answer) {
+            Err(e) => {
+                shared.log_event(
+                    Level::Error,
+                    format!("Comparing configuration histories with the active node failed: {e}"),
+                );
+                self.heal_retry_later(run, now_ms);
+                None
+            }
+            Ok(HealStep::Ask(request)) => {
+                Some(self.heal_send(run, now_ms, |id| Body::SyncRequest { id, request }))
+            }
+            Ok(HealStep::Replay(orphans)) if orphans.records.is_empty() => {
+                self.resync_begin(shared, run.then, now_ms)
+            }
+            Ok(HealStep::Replay(orphans)) => {
+                shared.log_event(
+                    Level::Warning,
+                    format!(
+                        "This node made {} configuration changes the active node does not have (after change {}, while both nodes served): making them on the active node before resynchronising",
+                        orphans.records.len(),
+                        orphans.fork
+                    ),
+                );
+                let mut pages: VecDeque<_> = heal::pages(orphans.records).into();
+                let records = pages.pop_front()?;
+                let fork = orphans.fork;
+                run.stage = HealStage::Replay {
+                    fork,
+                    replayed: records.len(),
+                    pages,
+                };
+                Some(self.heal_send(run, now_ms, |id| Body::HealReplay { id, fork, records }))
+            }
+        }
+    }
+
+    /// The active node made (or failed to make) a page of this node's
+    /// orphaned changes: the next page, or the resynchronisation, which
+    /// may now drop them.
+    pub fn heal_replayed(
+        &mut self,
+        shared: &Shared,
+        id: u64,
+        error: Option<String>,
+        now_ms: u64,
+    ) -> Option<Body> {
+        if self.heal.as_ref()?.request_id != id {
+            return None;
+        }
+        let mut run = self.heal.take()?;
+        let HealStage::Replay {
+            fork,
+            pages,
+            replayed,
+        } = &mut run.stage
+        else {
+            self.heal = Some(run);
+            return None;
+        };
+        if let Some(e) = error {
+            shared.log_event(
+                Level::Error,
+                format!("The active node did not make this node's configuration changes ({e}); they are kept here and offered again after Switchover DS Request Timeout"),
+            );
+            self.heal_retry_later(run, now_ms);
+            return None;
+        }
+        let fork = *fork;
+        match pages.pop_front() {
+            Some(records) => {
+                *replayed += records.len();
+                Some(self.heal_send(run, now_ms, |id| Body::HealReplay { id, fork, records }))
+            }
+            None => {
+                shared.log_event(
+                    Level::Info,
+                    format!(
+                        "The active node has made the {replayed} configuration changes this node made while both nodes served"
+                    ),
+                );
+                self.resync_begin(shared, run.then, now_ms)
+            }
+        }
+    }
+
+    /// Starts the resynchronisation; returns the first request (compressed
+    /// when asked), or the hello that follows an already equal tree.
+    pub(super) fn resync_begin(
+        &mut self,
+        shared: &Shared,
+        asked: ResyncAsked,
+        now_ms: u64,
+    ) -> Option<Body> {
+        let ResyncAsked {
+            upto,
+            root,
+            scope,
+            compress,
+        } = asked;
+        shared.log_event(
+            Level::Info,
+            format!(
+                "Resynchronising the configuration with the active node up to change {}",
+                upto.1
+            ),
+        );
+        if scope != Scope::Full {
+            self.mark_filtered();
+        }
+        self.resync_scope_full = scope == Scope::Full;
+        if self.resync_scope_full && self.filtered {
+            // The filtered copy's history holds filtered objects under the
+            // active's numbers: it is taken again whole.
+            let forgotten = self.tree.forget_history(0, u64::MAX);
+            self.store_installed(Installed {
+                forgotten,
+                ..Installed::default()
+            });
+        }
+        let (session, request) = Resync::start(&self.tree, root, upto, scope, compress);
+        match request {
+            Some(request) => Some(self.ask(session, upto, request, now_ms)),
+            None => self.resync_done(shared, session, upto),
+        }
+    }
+
+    /// Sends the resynchronisation's next request, under a new id.
+    pub(super) fn ask(
+        &mut self,
+        session: Resync,
+        upto: (u64, u64),
+        request: Request,
+        now_ms: u64,
+    ) -> Body {
+        self.last_request_id += 1;
+        self.resync = Some(ResyncRun {
+            session,
+            upto,
+            request_id: self.last_request_id,
+            asked_at_ms: now_ms,
+        });
+        Body::SyncRequest {
+            id: self.last_request_id,
+            request,
+        }
+    }
+
+    /// The seed's Switchover DS Request Timeout: a resynchronisation request
+    /// not answered in time is given up on, and the backup asks to be
+    /// resynchronised again (by digests, so what was already copied is not
+    /// sent again). Returns the hello to send.
+    pub fn resync_overdue(
+        &mut self,
+        shared: &Shared,
+        now_ms: u64,
+        timeout_ms: u64,
+    ) -> Option<Body> {
+        let asked_at_ms = match (&self.resync, &self.heal) {
+            (Some(run), _) => run.asked_at_ms,
+            (None, Some(heal)) => heal.asked_at_ms,
+            (None, None) => return None,
+        };
+        if now_ms.saturating_sub(asked_at_ms) < timeout_ms {
+            return None;
+        }
+        shared.log_event(
+            Level::Warning,
+            format!(
+                "A configuration sync request to the active node was not answered within Switchover DS Request Timeout ({} s); resynchronising again",
+                timeout_ms / 1_000
+            ),
+        );
+        self.hello();
+        Some(Body::StreamHello {
+            applied: self.tree.last_applied(),
+            full_resync: true,
+        })
+    }
+
+    pub fn resync_answer(
+        &mut self,
+        shared: &Shared,
+        id: u64,
+        answer: Answer,
+        now_ms: u64,
+    ) -> Option<Body> {
+        if self.heal.as_ref().is_some_and(|run| run.request_id == id) {
+            return self.heal_answer(shared, answer, now_ms);
+        }
+        // An answer to a request given up on is not this request's.
+        if self.resync.as_ref()?.request_id != id {
+            return None;
+        }
+        let ResyncRun {
+            mut session, upto, ..
+        } = self.resync.take()?;
+        let next = session.on_answer(&mut self.tree, answer);
+        let installed = std::mem::take(&mut session.installed);
+        self.store_installed(installed);
+        let next = match next {
+            Ok(next) => next,
+            failed => {
+                if let Err(e) = failed {
+                    shared.log_event(
+                        Level::Error,
+                        format!("Configuration resynchronisation stopped: the active node's answer cannot be read: {e}"),
+                    );
+                }
+                // Asking again at once could loop on a faulty peer or disk:
+                // the resync starts over after Switchover DS Request Timeout,
+                // as for a request not answered (no answer matches id 0).
+                self.resync = Some(ResyncRun {
+                    session,
+                    upto,
+                    request_id: 0,
+                    asked_at_ms: now_ms,
+                });
+                return None;
+            }
+        };
+        match next {
+            Some(request) => Some(self.ask(session, upto, request, now_ms)),
+            None => self.resync_done(shared, session, upto),
+        }
+    }
+
+    /// The resync is complete; its hello goes once all of it is durable.
+    pub(super) fn resync_done(
+        &mut self,
+        shared: &Shared,
+        session: Resync,
+        upto: (u64, u64),
+    ) -> Option<Body> {
+        self.tree.synchronised_to(upto);
+        if self.resync_scope_full && self.filtered {
+            self.filtered = false;
+            self.writer.write(StoreWrite::Filtered(false));
+        }
+        self.writer.write(StoreWrite::Resynchronised {
+            installed: Installed::default(),
+            last: upto,
+        });
+        shared.log_event(
+            Level::Info,
+            format!(
+                "Configuration resynchronised: {} entries and {} history records updated in {} requests ({} answers compressed)",
+                session.changed, session.history_changed, session.requests, session.compressed_answers
+            ),
+        );
+        let hello = self.hello();
+        self.after_durable(AfterDurable::Reply(hello));
+        None
+    }
+}

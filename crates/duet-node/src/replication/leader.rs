@@ -1,0 +1,392 @@
+//! The active node's side: client writes, the stream to the backup,
+//! acknowledgements held while the lease is not confirmed, sync answers,
+//! and the heal's replays.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use duet_config::heal::{self, Replay, Skip};
+use duet_config::sync::{self, Answer, Installed, Request};
+use duet_config::{Conflict, Edit, HistoryRecord, Op, Origin, TreePath};
+use duet_link::protocol::{Body, Envelope};
+use duet_stream::{ClientId, Follower, LeaderCommand, Limits, Replication};
+use duet_switchover::Level;
+use tokio::sync::{mpsc, oneshot};
+
+use super::*;
+use crate::events::unix_ms;
+use crate::shared::Shared;
+use crate::store::StoreWrite;
+
+/// The event-log entry for a conflict record: both changes, who made them
+/// when, with which client id, in which epoch at which number.
+pub(super) fn conflict_message(path: &TreePath, lost: &Origin, conflict: &Conflict) -> String {
+    let when = |ms: u64| {
+        humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_millis(ms))
+    };
+    let won = &conflict.lost_to;
+    format!(
+        "Configuration conflict at {path}: the change by {} at {} (client id {:?}, epoch {}, change {}), made on the other node while both nodes served, lost to the change by {} at {} (client id {:?}, epoch {}, change {}); the latter stands and the other is kept as a conflict record (duet ctl config conflicts)",
+        lost.who,
+        when(lost.at_unix_ms),
+        lost.client,
+        lost.epoch,
+        lost.seq,
+        won.who,
+        when(won.at_unix_ms),
+        won.client,
+        won.epoch,
+        won.seq
+    )
+}
+
+/// How long the active node waits for the changes of one heal page to be
+/// acknowledged before it says they failed (the backup has given up on the
+/// page after Switchover DS Request Timeout by then and offers it again).
+pub(super) const HEAL_PAGE_WAIT: Duration = Duration::from_secs(60);
+
+/// How long a persisted write waits for the lease to be confirmed again
+/// before it is refused: three leases, within these bounds.
+pub(super) const WRITE_HOLD_MIN_MS: u64 = 100;
+
+pub(super) const WRITE_HOLD_MAX_MS: u64 = 6_000;
+
+/// A write persisted while the lease was not valid: acknowledged once it is
+/// (or once the backup has it), refused when the wait runs out. Never
+/// acknowledged and then lost.
+pub(super) struct Held {
+    seq: u64,
+    client: ClientId,
+    since_ms: u64,
+}
+
+/// The active node as this node knows it, for a refused write.
+pub(super) fn active_elsewhere(shared: &Shared) -> Option<String> {
+    let status = shared.status.borrow();
+    (status.peer.role == Some(duet_link::protocol::Role::Active)).then(|| status.peer.name.clone())
+}
+
+impl Replicator {
+    /// This node now serves in `epoch`: it leads the stream.
+    pub fn become_active(&mut self, epoch: u64) {
+        let position = self.tree.last_applied();
+        let forgotten = self
+            .tree
+            .forget_history(position.1.saturating_add(1), u64::MAX);
+        if !forgotten.is_empty() {
+            self.store_installed(Installed {
+                forgotten,
+                ..Installed::default()
+            });
+        }
+        self.waiting.clear();
+        let limits = Limits::default();
+        let mut leader = Leader::new(epoch, self.tree.last_applied().1, limits);
+        leader.remember_clients(self.tree.recent_clients(limits.client_ids_max));
+        self.leader = Some(leader);
+        self.backup = None;
+        self.resync = None;
+        self.state = Replication::Alone;
+    }
+
+    /// Writes persisted but not acknowledged while the lease is not valid.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Acknowledges the held writes the backup has, or all of them when the
+    /// lease is valid again; refuses those that waited too long.
+    pub fn release_held(&mut self, shared: &Shared, now_ms: u64, lease_valid: bool) {
+        if self.held.is_empty() {
+            return;
+        }
+        let on_backup = self.leader.as_ref().map_or(0, |l| l.backup_acked());
+        let lease_ms = shared.right.lease_ms();
+        let hold_ms = (3 * lease_ms).clamp(WRITE_HOLD_MIN_MS, WRITE_HOLD_MAX_MS);
+        let active = active_elsewhere(shared);
+        for held in std::mem::take(&mut self.held) {
+            let Some(reply) = self.pending.remove(&held.client) else {
+                continue;
+            };
+            if lease_valid || held.seq <= on_backup {
+                let _ = reply.send(Ok(held.seq));
+            } else if now_ms.saturating_sub(held.since_ms) >= hold_ms {
+                let _ = reply.send(Err(WriteError::Unavailable {
+                    message: format!(
+                        "{} cannot confirm that it alone serves (its lease has not been renewed for {hold_ms} ms), so the change is not acknowledged; retry it with the same client id{}",
+                        shared.boot.this,
+                        active.as_ref().map(|a| format!(" on {a}")).unwrap_or_default()
+                    ),
+                    active: active.clone(),
+                }));
+            } else {
+                self.pending.insert(held.client.clone(), reply);
+                self.held.push(held);
+            }
+        }
+    }
+
+    /// This node stopped serving: writes under way are refused.
+    pub fn stop_serving(&mut self, shared: &Shared) {
+        self.leader = None;
+        self.waiting.clear();
+        self.backup = None;
+        self.held.clear();
+        let active = active_elsewhere(shared);
+        for (_, reply) in std::mem::take(&mut self.pending) {
+            let _ = reply.send(Err(WriteError::Unavailable {
+                message: "this node stopped serving before the change was acknowledged; retry it on the active node with the same client id".into(),
+                active: active.clone(),
+            }));
+        }
+        self.follower = Follower::new(self.tree.last_applied());
+    }
+
+    /// A client's change, on the active node.
+    pub fn write(
+        &mut self,
+        shared: &Shared,
+        client: ClientId,
+        who: String,
+        op: Op,
+        reply: WriteReply,
+    ) {
+        let Some(leader) = self.leader.as_mut() else {
+            let _ = reply.send(Err(WriteError::Unavailable {
+                message: format!(
+                    "{} is not the active node; make configuration changes on the active node",
+                    shared.boot.this
+                ),
+                active: active_elsewhere(shared),
+            }));
+            return;
+        };
+        // A retry of a change already made is answered, not checked again.
+        let retry = leader.known(&client).is_some();
+        if !retry && let Err(e) = self.tree.check(&op) {
+            let _ = reply.send(Err(e.into()));
+            return;
+        }
+        let edit = Edit {
+            at_unix_ms: unix_ms(),
+            who,
+            client,
+            op,
+            healed_from: None,
+        };
+        self.submit(shared, edit, reply);
+    }
+
+    /// Makes a checked change through the stream; `reply` hears when it
+    /// is acknowledged.
+    pub(super) fn submit(&mut self, shared: &Shared, edit: Edit, reply: WriteReply) {
+        let Some(leader) = self.leader.as_mut() else {
+            let _ = reply.send(Err(WriteError::Unavailable {
+                message: format!("{} is not the active node", shared.boot.this),
+                active: active_elsewhere(shared),
+            }));
+            return;
+        };
+        let client = edit.client.clone();
+        let commands = leader.write(shared.right.now_ms(), client.clone(), edit);
+        self.pending.insert(client, reply);
+        self.lead(shared, commands);
+    }
+
+    pub(super) fn lead(&mut self, shared: &Shared, commands: Vec<LeaderCommand<Edit>>) {
+        for command in commands {
+            match command {
+                LeaderCommand::Persist(entry) => {
+                    let seq = entry.seq;
+                    let change = entry.change.into_change(entry.epoch, seq);
+                    match self.tree.apply(&change) {
+                        Ok(record) => {
+                            self.writer.write(StoreWrite::Applied(record));
+                            self.after_durable(AfterDurable::Persisted(seq));
+                        }
+                        Err(e) => shared.log_event(
+                            Level::Error,
+                            format!("Change {seq} could not be applied: {e}"),
+                        ),
+                    }
+                }
+                LeaderCommand::Send(entry) => self.to_backup(shared, Body::StreamEntry(entry)),
+                LeaderCommand::AckClient { client, seq } => {
+                    // Acknowledged only with the right to serve: the
+                    // backup has it, or no other node can be serving.
+                    let on_backup = self
+                        .leader
+                        .as_ref()
+                        .is_some_and(|l| l.backup_acked() >= seq);
+                    if on_backup || shared.serving() {
+                        if let Some(reply) = self.pending.remove(&client) {
+                            let _ = reply.send(Ok(seq));
+                        }
+                    } else {
+                        self.held.push(Held {
+                            seq,
+                            client,
+                            since_ms: shared.right.now_ms(),
+                        });
+                    }
+                }
+                LeaderCommand::Resync { .. } => {
+                    // To the tree's own position (with each change's epoch).
+                    let upto = self.tree.last_applied();
+                    let root = self.tree.digests().get(duet_config::digest::Bucket::ROOT);
+                    self.to_backup(shared, Body::ResyncStart { upto, root });
+                }
+                LeaderCommand::Replication { state, why } => {
+                    self.state = state;
+                    if state == Replication::InSync {
+                        self.to_backup(shared, Body::CaughtUp);
+                    }
+                    let level = if state == Replication::Alone {
+                        Level::Warning
+                    } else {
+                        Level::Info
+                    };
+                    shared.log_event(
+                        level,
+                        format!("Configuration replication: {state:?} ({why})"),
+                    );
+                }
+            }
+        }
+    }
+
+    pub(super) fn to_backup(&self, shared: &Shared, body: Body) {
+        if let Some((_, tx)) = &self.backup {
+            // A full outbox drops it; the lag bound or a later hello recovers.
+            let _ = tx.try_send(shared.envelope(body));
+        }
+    }
+
+    /// The backup said hello on its main connection (number `link`).
+    pub fn backup_hello(
+        &mut self,
+        shared: &Shared,
+        applied: (u64, u64),
+        full_resync: bool,
+        tx: mpsc::Sender<Envelope>,
+        link: u64,
+    ) {
+        self.backup = Some((link, tx));
+        let Some(leader) = self.leader.as_mut() else {
+            return;
+        };
+        // A backup whose last change is not ours at that number diverged
+        // (a former active's unacknowledged changes): it resynchronises.
+        let (epoch, seq) = applied;
+        let known = seq == 0 || self.tree.epoch_of(seq) == Some(epoch);
+        let commands = if known && !full_resync && seq <= self.tree.last_applied().1 {
+            leader.backup_connected(applied)
+        } else {
+            leader.backup_diverged()
+        };
+        self.lead(shared, commands);
+    }
+
+    pub fn backup_ack(&mut self, shared: &Shared, seq: u64) {
+        if let Some(leader) = self.leader.as_mut() {
+            let commands = leader.backup_ack(seq);
+            self.lead(shared, commands);
+        }
+    }
+
+    /// The accepted main connection `link` closed; a late close of an older
+    /// connection leaves the current one alone.
+    pub fn backup_gone(&mut self, shared: &Shared, link: u64) {
+        if self
+            .backup
+            .as_ref()
+            .is_none_or(|(current, _)| *current != link)
+        {
+            return;
+        }
+        self.backup = None;
+        if let Some(leader) = self.leader.as_mut() {
+            let commands = leader.backup_lost("its main link connection closed");
+            self.lead(shared, commands);
+        }
+    }
+
+    /// The answer to a backup's sync request, compressed when `compress`
+    /// (Switchover Use Compression For DS Request Sync); `None` for a
+    /// request that cannot be read.
+    pub fn sync_answer(&self, shared: &Shared, request: Request, compress: bool) -> Option<Answer> {
+        sync::answer(&self.tree, request, compress)
+            .inspect_err(|e| {
+                shared.log_event(
+                    Level::Error,
+                    format!("The backup's sync request is not answered: {e}"),
+                )
+            })
+            .ok()
+    }
+
+    /// A page of the backup's orphaned changes (made while it served on
+    /// its own): each is made here as a new change, or kept as a conflict
+    /// record, or skipped when its client id is known; the backup hears
+    /// once all are acknowledged (by then stored here).
+    pub fn heal_replay(
+        &mut self,
+        shared: &Arc<Shared>,
+        id: u64,
+        fork: u64,
+        records: Vec<HistoryRecord>,
+        tx: mpsc::Sender<Envelope>,
+    ) {
+        let Some(leader) = self.leader.as_ref() else {
+            let error = Some(format!("{} is not the active node", shared.boot.this));
+            let _ = tx.try_send(shared.envelope(Body::HealReplayed { id, error }));
+            return;
+        };
+        let steps = heal::plan(
+            &self.tree,
+            fork,
+            &records,
+            |client| leader.known(client).is_some(),
+            unix_ms(),
+        );
+        let mut waits = Vec::new();
+        for step in steps {
+            match step {
+                Replay::Make(edit) => {
+                    if let (Op::Conflict { path, conflict }, Some(origin)) =
+                        (&edit.op, &edit.healed_from)
+                    {
+                        shared.log_event(Level::Warning, conflict_message(path, origin, conflict));
+                    }
+                    let (reply, wait) = oneshot::channel();
+                    self.submit(shared, edit, reply);
+                    waits.push(wait);
+                }
+                Replay::Skip {
+                    client,
+                    why: Skip::Refused(e),
+                } => shared.log_event(
+                    Level::Error,
+                    format!("A configuration change the other node made while both served (client id {client}) cannot be made here: {e}"),
+                ),
+                Replay::Skip { .. } => {}
+            }
+        }
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let error = match tokio::time::timeout(HEAL_PAGE_WAIT, futures::future::join_all(waits))
+                .await
+            {
+                Err(_) => Some("the replayed changes were not acknowledged in time".to_string()),
+                Ok(replies) => replies.into_iter().find_map(|reply| match reply {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(_) => Some("a replayed change was given up on".to_string()),
+                }),
+            };
+            let _ = tx
+                .send(shared.envelope(Body::HealReplayed { id, error }))
+                .await;
+        });
+    }
+}
