@@ -6,31 +6,27 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use duet_link::protocol::{Body, Envelope, Role};
-use duet_params::ServerId;
-use duet_role::{Discovered, Discovery, DiscoveryStep, PeerSaid};
 use duet_switchover::{
-    Activation, Command, Conn, Engine, Event, Record, Release, ServiceMode, State, SwitchReason,
-    Topic,
+    Activation, Command, Conn, Engine, Event, Record, State, SwitchReason, Topic,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::arbiter;
-use crate::arbiter::QueryFailure;
 use crate::epoch::{EpochStore, next_epoch};
 use crate::events::unix_ms;
 use crate::hooks::{self, HookEvent};
 use crate::link;
 use crate::probe::EchoProber;
 use crate::replication::Replicator;
-use crate::shared::{ConfigView, DriverMsg, NodeStatus, PeerAnswer, PeerView, Shared};
+use crate::shared::{ConfigView, DriverMsg, NodeStatus, PeerView, Shared};
 
+mod links;
 mod safety;
+mod startup;
 
 use safety::Safety;
 
@@ -145,79 +141,6 @@ impl Driver {
             startup_failure: None,
             mirror: Vec::new(),
         }
-    }
-
-    /// The configuration is synchronised (or its wait is over); start-up is
-    /// complete once the mirrored directories are copied too.
-    fn startup_done(&mut self, why: &str) {
-        if self.startup_deadline.take().is_some() {
-            self.note(format!("Start-up: {why}"));
-            self.startup_complete_when_ready();
-        }
-    }
-
-    fn startup_complete_when_ready(&mut self) {
-        if self.startup_deadline.is_none() && self.startup_mirror_deadline.is_none() {
-            self.note("Start-up complete".into());
-            self.apply(Event::StartupComplete);
-        }
-    }
-
-    /// The backup's first mirror pass ended.
-    fn mirror_first_pass(&mut self, missing: Vec<String>) {
-        if self.startup_mirror_deadline.take().is_none() {
-            return;
-        }
-        if missing.is_empty() {
-            self.note("Start-up: the mirrored directories are copied".into());
-        } else {
-            self.note(format!(
-                "Start-up: these mirrored directories could not be copied and are tried again: {}",
-                missing.join(", ")
-            ));
-        }
-        self.startup_complete_when_ready();
-    }
-
-    /// The active node is gone or going while this node starts: there is
-    /// nothing more to wait for, and a switchover scheduled for after
-    /// start-up must not wait for copies that cannot come. A new link
-    /// brings the copies up to date again.
-    fn startup_without_active(&mut self, why: &str) {
-        if self.startup_deadline.is_none() && self.startup_mirror_deadline.is_none() {
-            return;
-        }
-        self.startup_deadline = None;
-        self.startup_mirror_deadline = None;
-        self.startup_mirror_wanted = false;
-        self.note(format!(
-            "Start-up: {why} before the initial synchronisation with {} ended; continuing with what was copied",
-            self.shared.boot.peer().name
-        ));
-        self.startup_complete_when_ready();
-    }
-
-    /// The seed: when the mirrored files are not all copied within the
-    /// maximum start-up time, the backup does not start.
-    fn startup_mirror_overdue(&mut self) {
-        self.startup_mirror_deadline = None;
-        let limit_s = self.engine.params().startup_mirror_timeout_ms / 1_000;
-        let progress = self
-            .shared
-            .mirror_progress
-            .lock()
-            .map(|p| p.clone())
-            .unwrap_or_default();
-        let why = format!(
-            "the mirrored directories were not all copied from {} within Duet Startup Mirror Timeout ({limit_s} s); {progress}. The files copied so far are kept, so the next start goes on from there; raise Duet Startup Mirror Timeout, or leave rarely needed large directories out of the mirrored ones",
-            self.shared.boot.peer().name
-        );
-        self.record(Record {
-            topic: Topic::Switchover,
-            level: duet_switchover::Level::Error,
-            message: format!("Start-up failed: {why}"),
-        });
-        self.startup_failure = Some(why);
     }
 
     /// What this node keeps of the active's configuration: less in an
@@ -372,95 +295,6 @@ impl Driver {
             let hooks = self.stop_serving("this node is shutting down");
             let _ = tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(hooks))
                 .await;
-        }
-    }
-
-    /// The peer claims the same SwitchoverServer letter as this node.
-    fn mismatched(&mut self, answer: &PeerAnswer) -> bool {
-        let mine = self.shared.boot.server_id();
-        if answer.info.server != mine {
-            self.mismatch_reported = false;
-            return false;
-        }
-        if !self.mismatch_reported {
-            self.mismatch_reported = true;
-            self.record(Record {
-                topic: Topic::Switchover,
-                level: duet_switchover::Level::Error,
-                message: format!(
-                    "{} and {} both say they are SwitchoverServer {mine:?}: the bootstrap files disagree. Make server_a and server_b the same in both; until then this node ignores its peer",
-                    answer.node, self.shared.boot.this
-                ),
-            });
-        }
-        true
-    }
-
-    /// The seed's start-up: ask the peer; a live active peer makes this node
-    /// backup, an unreachable one makes it active (fail-safe); two nodes
-    /// starting together agree that SwitchoverServer A is active.
-    async fn discover_role(&mut self) -> ServiceMode {
-        let mut discovery = Discovery::new(self.shared.boot.server_id() == ServerId::B);
-        loop {
-            let answer = arbiter::query(&self.shared, arbiter::QUERY_TIMEOUT_MS).await;
-            if let Err(QueryFailure::Failed(why)) = &answer {
-                self.note(format!(
-                    "The peer's role arbiter answered but the query failed: {why}"
-                ));
-            }
-            let said = self.peer_said(&answer);
-            let answer = answer.ok();
-            if said != PeerSaid::SameLetter {
-                self.note_peer(answer.as_ref());
-                self.publish();
-            }
-            match discovery.answered(said) {
-                DiscoveryStep::AskAgainAfterMs(ms) => {
-                    tokio::time::sleep(Duration::from_millis(ms)).await;
-                }
-                DiscoveryStep::Decided(Discovered::PeerActive) => {
-                    return ServiceMode::PeerActive {
-                        release: Release(answer.map(|a| a.release).unwrap_or_default()),
-                    };
-                }
-                DiscoveryStep::Decided(Discovered::ChosenActive) => {
-                    return ServiceMode::ChosenActive;
-                }
-                DiscoveryStep::Decided(Discovered::PeerUnreachable) => {
-                    return ServiceMode::PeerUnreachable;
-                }
-            }
-        }
-    }
-
-    /// What a role query brought, for the role logic; a peer claiming this
-    /// node's letter is reported (once) and ignored.
-    fn peer_said(&mut self, answer: &Result<PeerAnswer, QueryFailure>) -> PeerSaid {
-        match answer {
-            Ok(a) if self.mismatched(a) => PeerSaid::SameLetter,
-            Ok(a) => match a.info.role {
-                Role::Active => PeerSaid::Active { epoch: a.epoch },
-                Role::Starting => PeerSaid::Starting,
-                _ => PeerSaid::Other,
-            },
-            Err(_) => PeerSaid::Silent,
-        }
-    }
-
-    /// Records what the peer said; the caller publishes the status.
-    fn note_peer(&mut self, answer: Option<&PeerAnswer>) {
-        self.peer.reachable = answer.is_some();
-        if answer.is_none() {
-            self.peer.role = None;
-            self.peer.state = None;
-        }
-        if let Some(a) = answer {
-            self.max_seen = self.max_seen.max(a.epoch);
-            self.peer.role = Some(a.info.role);
-            self.peer.state = Some(a.info.state);
-            self.peer.epoch = Some(a.epoch);
-            self.peer.release = Some(a.release.clone());
-            self.peer.manual_switch_only = Some(a.info.manual_switch_only);
         }
     }
 
@@ -678,13 +512,6 @@ impl Driver {
         }
     }
 
-    fn send(&self, conn: Conn, body: Body) {
-        if let Some(tx) = self.links.get(&conn) {
-            // A full outbox drops the ping; the engine times it out.
-            let _ = tx.try_send(self.shared.envelope(body));
-        }
-    }
-
     fn record(&self, record: Record) {
         let at = unix_ms();
         let logged = self
@@ -705,80 +532,6 @@ impl Driver {
             level: duet_switchover::Level::Info,
             message,
         });
-    }
-
-    /// The mirror roots for the parameters in effect and this node's state
-    /// (fewer in an Upgrade state, the seed's Appendix C).
-    fn refresh_mirror_setup(&self) {
-        use crate::mirror::{FileScope, MirrorSetup};
-        let scope = match self.engine.state() {
-            State::UpgradeHigher => FileScope::UpgradeHigher,
-            State::UpgradeLower => FileScope::UpgradeLower,
-            _ => FileScope::Full,
-        };
-        let setup = MirrorSetup::new(self.engine.params(), &self.shared.boot.data_dir, scope);
-        if let Ok(mut current) = self.shared.mirror_setup.write() {
-            *current = setup;
-        }
-    }
-
-    /// Mirrors the active node's directories while the main link is up, and
-    /// checks the health of its file monitor.
-    fn start_mirror(&mut self) {
-        let Some(tx) = self.links.get(&Conn::Main).cloned() else {
-            return;
-        };
-        self.refresh_mirror_setup();
-        for old in self.mirror.drain(..) {
-            old.abort();
-        }
-        let starting = std::mem::take(&mut self.startup_mirror_wanted);
-        if starting && self.startup_deadline.is_some() {
-            let limit = Duration::from_millis(self.engine.params().startup_mirror_timeout_ms);
-            self.startup_mirror_deadline = Some(Instant::now() + limit);
-        }
-        let (answers_tx, answers) = mpsc::channel(64);
-        if let Ok(mut slot) = self.shared.mirror_answers.lock() {
-            *slot = Some(answers_tx);
-        }
-        let (checks_tx, checks) = mpsc::channel(8);
-        if let Ok(mut slot) = self.shared.file_monitor_answers.lock() {
-            *slot = Some(checks_tx);
-        }
-        // A new connection: nothing is known to be wrong yet.
-        self.shared
-            .file_monitor_healthy
-            .store(true, Ordering::Relaxed);
-        let wait = self.engine.params().ds_request_timeout_ms;
-        let mirror =
-            crate::mirror::BackupMirror::new(self.shared.clone(), tx.clone(), answers, wait);
-        self.mirror = vec![
-            tokio::spawn(mirror.run()),
-            tokio::spawn(crate::mirror::check_file_monitor(
-                self.shared.clone(),
-                tx,
-                checks,
-            )),
-        ];
-    }
-
-    /// Closes a link connection: its writer sends what is queued, then ends.
-    fn drop_link(&mut self, conn: Conn) {
-        if conn == Conn::Main {
-            for task in self.mirror.drain(..) {
-                task.abort();
-            }
-        }
-        self.links.remove(&conn);
-        if let Some(task) = self.link_tasks.remove(&conn) {
-            task.abort();
-        }
-    }
-
-    fn drop_all_links(&mut self) {
-        for conn in [Conn::Main, Conn::Aux] {
-            self.drop_link(conn);
-        }
     }
 
     fn become_active(&mut self, activation: Activation) {
