@@ -109,19 +109,6 @@ pub enum LeaseCommand {
     Record { warning: bool, message: String },
 }
 
-/// The lease as status shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LeaseView {
-    /// The lease is valid now.
-    pub held: bool,
-    /// Milliseconds it still runs (0 when not held).
-    pub remaining_ms: u64,
-    /// How it was last confirmed.
-    pub confirmed_by: Option<Confirmation>,
-    /// Why it is not held, in words an administrator can act on.
-    pub why_not: Option<String>,
-}
-
 #[derive(Debug, Clone)]
 pub struct Lease {
     lease_ms: u64,
@@ -183,18 +170,14 @@ impl Lease {
         self.how
     }
 
-    pub fn view(&self, now_ms: u64) -> LeaseView {
-        let held = self.valid(now_ms);
-        LeaseView {
-            held,
-            remaining_ms: self.until_ms.saturating_sub(now_ms),
-            confirmed_by: self.how,
-            why_not: (!held).then(|| {
-                self.why_not
-                    .clone()
-                    .unwrap_or_else(|| "the lease ran out before it was renewed".into())
-            }),
-        }
+    /// Why the lease is not held at `now_ms`, in words an administrator
+    /// can act on; `None` while it is.
+    pub fn why_not(&self, now_ms: u64) -> Option<String> {
+        (!self.valid(now_ms)).then(|| {
+            self.why_not
+                .clone()
+                .unwrap_or_else(|| "the lease ran out before it was renewed".into())
+        })
     }
 
     fn extend(&mut self, sent_ms: u64, length_ms: u64, how: Confirmation) {
@@ -368,7 +351,7 @@ mod tests {
         lease.peer_answered(10, 0, PeerAnswer::Promised { promise_ms: 90 });
         lease.peer_answered(40, 30, PeerAnswer::Active { epoch: 7 });
         assert!(!lease.valid(41));
-        assert!(lease.view(41).why_not.unwrap().contains("epoch 7"));
+        assert!(lease.why_not(41).unwrap().contains("epoch 7"));
         // An answer to an older query arriving late changes nothing.
         lease.peer_answered(50, 20, PeerAnswer::Promised { promise_ms: 90 });
         assert!(!lease.valid(51));
@@ -392,7 +375,7 @@ mod tests {
         lease.peer_answered(130, 100, PeerAnswer::Silent);
         assert!(lease.own_network(130, false).is_empty());
         assert!(!lease.valid(130));
-        assert!(lease.view(130).why_not.unwrap().contains("cut off"));
+        assert!(lease.why_not(130).unwrap().contains("cut off"));
     }
 
     #[test]

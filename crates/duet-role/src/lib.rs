@@ -19,9 +19,7 @@ mod membership;
 mod promise;
 
 pub use gate::TakeoverGate;
-pub use lease::{
-    Confirmation, Lease, LeaseCommand, LeaseView, PeerAnswer, SilentPeer, WitnessSeen,
-};
+pub use lease::{Confirmation, Lease, LeaseCommand, PeerAnswer, SilentPeer, WitnessSeen};
 pub use membership::{
     DISCOVERY_UNANSWERED_MAX, Discovered, Discovery, DiscoveryStep, INACTIVE_SILENT_MS, Membership,
     MembershipCommand, PeerSaid, Standing,

@@ -174,10 +174,8 @@ impl Driver {
     /// The lease's regular tick: a late one means this node was paused.
     pub(super) fn lease_tick(&mut self) {
         let commands = self.safety.lease.tick(self.now_ms());
+        // Held writes are released or refused there too.
         self.lease_commands(commands);
-        let lease_valid = self.holding && self.safety.lease.valid(self.now_ms());
-        self.replication
-            .release_held(&self.shared, self.now_ms(), lease_valid);
         self.publish();
     }
 
@@ -330,15 +328,18 @@ impl Driver {
 
     /// The right to serve for the status; times are filled in when read.
     pub(super) fn right_view(&self) -> RightView {
-        let view = self.safety.lease.view(self.now_ms());
-        let lease_detail = if self.holding {
-            view.why_not
-                .or_else(|| view.confirmed_by.map(|c| c.describe().to_string()))
-        } else {
-            None
-        };
+        let lease = &self.safety.lease;
+        let confirmed_by = self.holding.then(|| lease.confirmed_by()).flatten();
+        let lease_detail = self
+            .holding
+            .then(|| {
+                lease
+                    .why_not(self.now_ms())
+                    .or_else(|| confirmed_by.map(|c| c.describe().to_string()))
+            })
+            .flatten();
         RightView {
-            confirmed_by: self.holding.then_some(view.confirmed_by).flatten(),
+            confirmed_by,
             lease_detail,
             takeover_waiting: self.safety.gate.waiting().then(|| {
                 format!(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use duet_config::heal::{self, Replay, Skip};
-use duet_config::sync::{self, Answer, Installed, Request};
+use duet_config::sync::{self, Answer, Request};
 use duet_config::{Conflict, Edit, HistoryRecord, Op, Origin, TreePath};
 use duet_link::protocol::{Body, Envelope};
 use duet_stream::{ClientId, Follower, LeaderCommand, Limits, Replication};
@@ -69,15 +69,8 @@ pub(super) fn active_elsewhere(shared: &Shared) -> Option<String> {
 impl Replicator {
     /// This node now serves in `epoch`: it leads the stream.
     pub fn become_active(&mut self, epoch: u64) {
-        let position = self.tree.last_applied();
-        let forgotten = self
-            .tree
-            .forget_history(position.1.saturating_add(1), u64::MAX);
-        if !forgotten.is_empty() {
-            self.store_installed(Installed {
-                forgotten,
-                ..Installed::default()
-            });
+        if let Some(installed) = history_past_position(&mut self.tree) {
+            self.store_installed(installed);
         }
         self.waiting.clear();
         let limits = Limits::default();

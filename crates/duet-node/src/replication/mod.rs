@@ -52,24 +52,18 @@ pub enum WriteError {
 /// or why it was refused.
 pub type WriteReply = oneshot::Sender<Result<u64, WriteError>>;
 
-/// Drops the history records past the last change applied: a resync that
+/// Drops the history records past the last change applied (and says what
+/// to store): a resync that
 /// did not finish stores them ahead of its position. They are not this
 /// node's yet (the resync or the stream brings them again), and a new
 /// active must not answer a retry from a client id among them.
-fn drop_history_past_position(
-    store: &Store,
-    tree: &mut Tree,
-) -> Result<(), crate::store::StoreError> {
+fn history_past_position(tree: &mut Tree) -> Option<Installed> {
     let position = tree.last_applied();
     let forgotten = tree.forget_history(position.1.saturating_add(1), u64::MAX);
-    if forgotten.is_empty() {
-        return Ok(());
-    }
-    let installed = Installed {
+    (!forgotten.is_empty()).then(|| Installed {
         forgotten,
         ..Installed::default()
-    };
-    store.resynchronised(&installed, position)
+    })
 }
 
 /// What waits for the store to make a write durable.
@@ -107,7 +101,9 @@ pub struct Replicator {
 
 impl Replicator {
     pub fn new(store: Store, mut tree: Tree) -> Replicator {
-        if let Err(e) = drop_history_past_position(&store, &mut tree) {
+        if let Some(installed) = history_past_position(&mut tree)
+            && let Err(e) = store.resynchronised(&installed, tree.last_applied())
+        {
             tracing::error!("history past the stored position is not dropped: {e}");
         }
         let follower = Follower::new(tree.last_applied());
