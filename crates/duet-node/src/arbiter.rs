@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use duet_link::protocol::{Body, FrameCodec};
+use duet_link::protocol::{Body, FrameCodec, Switchover};
 use duet_link::tls::peer_name;
 use futures::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -38,9 +38,9 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
                 };
                 let mut framed = Framed::new(tls, FrameCodec::default());
                 match framed.next().await {
-                    Some(Ok(envelope)) if envelope.body == Body::RoleQuery => {
+                    Some(Ok(envelope)) if envelope.body == Body::Switchover(Switchover::RoleQuery) => {
                         // The promise counts from now, before the answer leaves.
-                        let answer = shared.envelope(Body::RoleAnswer(shared.role_info_promising()));
+                        let answer = shared.envelope(Switchover::RoleAnswer(shared.role_info_promising()));
                         let _ = framed.send(answer).await;
                     }
                     Some(Ok(envelope)) => tracing::warn!(
@@ -94,12 +94,12 @@ pub async fn query(shared: &Shared, timeout_ms: u64) -> Result<PeerAnswer, Query
         })?;
         let mut framed = Framed::new(tls, FrameCodec::default());
         framed
-            .send(shared.envelope(Body::RoleQuery))
+            .send(shared.envelope(Switchover::RoleQuery))
             .await
             .map_err(|e| QueryFailure::Failed(e.to_string()))?;
         match framed.next().await {
             Some(Ok(envelope)) => match envelope.body {
-                Body::RoleAnswer(info) => Ok(PeerAnswer {
+                Body::Switchover(Switchover::RoleAnswer(info)) => Ok(PeerAnswer {
                     node: envelope.node,
                     epoch: envelope.epoch,
                     release: envelope.release,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use duet_link::protocol::{Body, Envelope, FrameCodec};
+use duet_link::protocol::{Body, Envelope, FrameCodec, Mirror, Session, Stream, Switchover};
 use duet_link::tls::peer_name;
 use duet_switchover::{Conn, Event};
 use futures::{SinkExt, StreamExt};
@@ -143,7 +143,7 @@ where
         Some(Err(e)) => return Err(e.to_string()),
         None => return Ok(()),
     };
-    let Body::Hello { conn, server } = hello.body else {
+    let Body::Session(Session::Hello { conn, server }) = hello.body else {
         return Err("the first message was not a hello".into());
     };
     if server == shared.boot.server_id() {
@@ -153,7 +153,7 @@ where
         );
         tracing::error!("link: {reason}");
         let _ = sink
-            .send(shared.envelope(Body::Refused {
+            .send(shared.envelope(Session::Refused {
                 reason: reason.clone(),
             }))
             .await;
@@ -164,7 +164,7 @@ where
     if !shared.holding() {
         let reason = format!("{} is not the active node", shared.boot.this);
         let _ = sink
-            .send(shared.envelope(Body::Refused {
+            .send(shared.envelope(Session::Refused {
                 reason: reason.clone(),
             }))
             .await;
@@ -174,7 +174,7 @@ where
             hello.node
         ));
     }
-    sink.send(shared.envelope(Body::Welcome))
+    sink.send(shared.envelope(Session::Welcome))
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!(
@@ -228,6 +228,8 @@ where
     result
 }
 
+/// Routes a message from the backup to the part of the node that owns its
+/// concern.
 fn answer(
     shared: &Arc<Shared>,
     peer: &str,
@@ -238,31 +240,73 @@ fn answer(
     module_pings: &Arc<tokio::sync::Semaphore>,
 ) {
     match envelope.body {
+        Body::Switchover(m) => {
+            switchover_request(shared, envelope.epoch, peer, m, tx, module_pings)
+        }
+        Body::Stream(m) => stream_from_backup(shared, peer, conn, link, m, tx),
+        Body::Mirror(m) => mirror_request(shared, m, tx),
+        Body::EventCopy { at_unix_ms, record } => {
+            shared.events.append(peer, at_unix_ms, &record);
+        }
+        other @ Body::Session(_) => {
+            tracing::warn!("link: ignoring unexpected {other:?} from {peer}")
+        }
+    }
+}
+
+fn switchover_request(
+    shared: &Arc<Shared>,
+    epoch: u64,
+    peer: &str,
+    message: Switchover,
+    tx: &mpsc::Sender<Envelope>,
+    module_pings: &Arc<tokio::sync::Semaphore>,
+) {
+    match message {
         // Only the active node answers for the notifier (a lapse of its
         // lease alone is no reason for the backup to take over).
-        Body::NotifierPing { id } if shared.holding() => {
-            let _ = tx.try_send(shared.envelope(Body::NotifierPong { id }));
+        Switchover::NotifierPing { id } if shared.holding() => {
+            let _ = tx.try_send(shared.envelope(Switchover::NotifierPong { id }));
         }
-        Body::NotifierPing { .. } => {}
-        Body::ModulePing { id } => {
+        Switchover::NotifierPing { .. } => {}
+        Switchover::ModulePing { id } => {
             let shared = shared.clone();
             let tx = tx.clone();
             let Ok(permit) = module_pings.clone().try_acquire_owned() else {
-                let _ = tx.try_send(shared.envelope(Body::ModuleRejected { id }));
+                let _ = tx.try_send(shared.envelope(Switchover::ModuleRejected { id }));
                 return;
             };
             tokio::spawn(async move {
                 let _permit = permit;
                 let wait = Duration::from_millis(MODULE_PING_WAIT_MS);
-                let body = match shared.supervisor.ping(shared.monitored_module, wait).await {
-                    ModuleAnswer::Alive { incarnation } => Body::ModulePong { id, incarnation },
-                    ModuleAnswer::Rejected => Body::ModuleRejected { id },
+                let answer = match shared.supervisor.ping(shared.monitored_module, wait).await {
+                    ModuleAnswer::Alive { incarnation } => {
+                        Switchover::ModulePong { id, incarnation }
+                    }
+                    ModuleAnswer::Rejected => Switchover::ModuleRejected { id },
                     ModuleAnswer::NoAnswer => return,
                 };
-                let _ = tx.try_send(shared.envelope(body));
+                let _ = tx.try_send(shared.envelope(answer));
             });
         }
-        Body::StreamHello {
+        Switchover::Takeover => {
+            tracing::warn!("link: {peer} has taken over in epoch {epoch}");
+            shared.peer_active_in(epoch);
+        }
+        other => tracing::warn!("link: ignoring unexpected {other:?} from {peer}"),
+    }
+}
+
+fn stream_from_backup(
+    shared: &Arc<Shared>,
+    peer: &str,
+    conn: Conn,
+    link: u64,
+    message: Stream,
+    tx: &mpsc::Sender<Envelope>,
+) {
+    match message {
+        Stream::Hello {
             applied,
             full_resync,
         } if conn == Conn::Main => shared.to_driver(DriverMsg::BackupHello {
@@ -271,8 +315,8 @@ fn answer(
             tx: tx.clone(),
             link,
         }),
-        Body::StreamAck { seq } => shared.to_driver(DriverMsg::StreamAck(seq)),
-        Body::HealReplay { id, fork, records } if conn == Conn::Main => {
+        Stream::Ack { seq } => shared.to_driver(DriverMsg::StreamAck(seq)),
+        Stream::HealReplay { id, fork, records } if conn == Conn::Main => {
             shared.to_driver(DriverMsg::HealReplay {
                 id,
                 fork,
@@ -280,12 +324,27 @@ fn answer(
                 tx: tx.clone(),
             })
         }
-        Body::MirrorList { id, root, after } => {
-            answer_later(shared, tx, move |shared| async move {
-                Some(crate::mirror::list(shared, id, root, after).await)
-            })
+        Stream::SyncRequest { .. } if shared.sync_requests_held.load(Ordering::Relaxed) => {
+            tracing::warn!(
+                "fault injection: a configuration sync request from {peer} is not answered"
+            );
         }
-        Body::MirrorFetch {
+        Stream::SyncRequest { id, request } => shared.to_driver(DriverMsg::SyncRequest {
+            id,
+            request,
+            tx: tx.clone(),
+        }),
+        other => tracing::warn!("link: ignoring unexpected {other:?} from {peer}"),
+    }
+}
+
+/// The backup's mirror requests, each answered in a task of its own.
+fn mirror_request(shared: &Arc<Shared>, message: Mirror, tx: &mpsc::Sender<Envelope>) {
+    match message {
+        Mirror::List { id, root, after } => answer_later(shared, tx, move |shared| async move {
+            Some(crate::mirror::list(shared, id, root, after).await)
+        }),
+        Mirror::Fetch {
             id,
             root,
             path,
@@ -293,32 +352,15 @@ fn answer(
         } => answer_later(shared, tx, move |shared| async move {
             Some(crate::mirror::fetch(shared, id, root, path, offset).await)
         }),
-        Body::MirrorWatch { id, known, hold_ms } => {
+        Mirror::Watch { id, known, hold_ms } => {
             answer_later(shared, tx, move |shared| async move {
                 Some(crate::mirror::watch(shared, id, known, hold_ms).await)
             })
         }
-        Body::FileMonitorCheck { id } => answer_later(shared, tx, move |shared| {
+        Mirror::MonitorCheck { id } => answer_later(shared, tx, move |shared| {
             crate::mirror::health_check(shared, id)
         }),
-        Body::SyncRequest { .. } if shared.sync_requests_held.load(Ordering::Relaxed) => {
-            tracing::warn!(
-                "fault injection: a configuration sync request from {peer} is not answered"
-            );
-        }
-        Body::SyncRequest { id, request } => shared.to_driver(DriverMsg::SyncRequest {
-            id,
-            request,
-            tx: tx.clone(),
-        }),
-        Body::Takeover => {
-            tracing::warn!("link: {peer} has taken over in epoch {}", envelope.epoch);
-            shared.peer_active_in(envelope.epoch);
-        }
-        Body::EventCopy { at_unix_ms, record } => {
-            shared.events.append(peer, at_unix_ms, &record);
-        }
-        other => tracing::warn!("link: ignoring unexpected {other:?} from {peer}"),
+        other => tracing::warn!("link: ignoring unexpected mirror answer {other:?}"),
     }
 }
 
@@ -339,7 +381,7 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
             .map_err(|e| format!("TLS: {e}"))?;
         let mut framed = Framed::new(tls, FrameCodec::default());
         framed
-            .send(shared.envelope(Body::Hello {
+            .send(shared.envelope(Session::Hello {
                 conn,
                 server: shared.boot.server_id(),
             }))
@@ -347,8 +389,8 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
             .map_err(|e| e.to_string())?;
         match framed.next().await {
             Some(Ok(envelope)) => match envelope.body {
-                Body::Welcome => Ok((framed, envelope.epoch)),
-                Body::Refused { reason } => Err(reason),
+                Body::Session(Session::Welcome) => Ok((framed, envelope.epoch)),
+                Body::Session(Session::Refused { reason }) => Err(reason),
                 other => Err(format!("unexpected answer {other:?}")),
             },
             Some(Err(e)) => Err(e.to_string()),
@@ -398,32 +440,12 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
                 break;
             }
         };
-        let event = match envelope.body {
+        match envelope.body {
             Body::EventCopy { at_unix_ms, record } => {
                 shared.events.append(&peer.name, at_unix_ms, &record);
-                continue;
             }
-            Body::StreamEntry(entry) => {
-                shared.to_driver(DriverMsg::StreamEntry(entry));
-                continue;
-            }
-            Body::ResyncStart { upto, root } => {
-                shared.to_driver(DriverMsg::ResyncStart { upto, root });
-                continue;
-            }
-            Body::SyncAnswer { id, answer } => {
-                shared.to_driver(DriverMsg::SyncAnswer { id, answer });
-                continue;
-            }
-            Body::CaughtUp => {
-                shared.to_driver(DriverMsg::CaughtUp);
-                continue;
-            }
-            Body::HealReplayed { id, error } => {
-                shared.to_driver(DriverMsg::HealReplayed { id, error });
-                continue;
-            }
-            Body::FileMonitorAlive { id } => {
+            Body::Stream(m) => shared.to_driver(DriverMsg::FromActive(m)),
+            Body::Mirror(Mirror::MonitorAlive { id }) => {
                 let inbox = shared
                     .file_monitor_answers
                     .lock()
@@ -432,26 +454,31 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
                 if let Some(inbox) = inbox {
                     let _ = inbox.try_send(id);
                 }
-                continue;
             }
-            body @ (Body::MirrorListing { .. }
-            | Body::MirrorChunk { .. }
-            | Body::MirrorChanged { .. }) => {
+            Body::Mirror(answer) => {
                 let inbox = shared.mirror_answers.lock().ok().and_then(|m| m.clone());
                 if let Some(inbox) = inbox {
-                    let _ = inbox.try_send(body);
+                    let _ = inbox.try_send(answer);
                 }
-                continue;
             }
-            Body::NotifierPong { id } => Event::NotifierReply { id },
-            Body::ModulePong { id, incarnation } => Event::ModuleReply { id, incarnation },
-            Body::ModuleRejected { id } => Event::ModuleRejected { id },
-            other => {
-                tracing::warn!("link: ignoring unexpected {other:?} from {}", peer.name);
-                continue;
+            Body::Switchover(m) => {
+                let event = match m {
+                    Switchover::NotifierPong { id } => Event::NotifierReply { id },
+                    Switchover::ModulePong { id, incarnation } => {
+                        Event::ModuleReply { id, incarnation }
+                    }
+                    Switchover::ModuleRejected { id } => Event::ModuleRejected { id },
+                    other => {
+                        tracing::warn!("link: ignoring unexpected {other:?} from {}", peer.name);
+                        continue;
+                    }
+                };
+                shared.to_driver(DriverMsg::Engine(event));
             }
-        };
-        shared.to_driver(DriverMsg::Engine(event));
+            other @ Body::Session(_) => {
+                tracing::warn!("link: ignoring unexpected {other:?} from {}", peer.name)
+            }
+        }
     }
     writer.abort();
     shared.to_driver(DriverMsg::Engine(Event::ConnectionDown(conn)));
@@ -464,7 +491,7 @@ fn answer_later<F>(
     tx: &mpsc::Sender<Envelope>,
     answer: impl FnOnce(Arc<Shared>) -> F,
 ) where
-    F: std::future::Future<Output = Option<Body>> + Send + 'static,
+    F: std::future::Future<Output = Option<Mirror>> + Send + 'static,
 {
     let (task, shared, tx) = (answer(shared.clone()), shared.clone(), tx.clone());
     tokio::spawn(async move {

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use duet_config::sync::{Answer, Request};
-use duet_config::{Edit, HistoryRecord, Object, Op, TreePath};
-use duet_link::protocol::{Body, Envelope, PROTOCOL_VERSION, Role, RoleInfo};
-use duet_stream::{Entry, Replication};
+use duet_config::sync::Request;
+use duet_config::{HistoryRecord, Object, Op, TreePath};
+use duet_link::protocol::{Body, Envelope, Mirror, PROTOCOL_VERSION, Role, RoleInfo, Stream};
+use duet_stream::Replication;
 use duet_switchover::{Conn, Event, State};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -173,29 +173,14 @@ pub enum DriverMsg {
     },
     /// The accepted main connection `link` closed.
     BackupGone(u64),
-    /// The backup's side of the stream, from the active node.
-    StreamEntry(Entry<Edit>),
-    ResyncStart {
-        upto: (u64, u64),
-        root: u128,
-    },
-    SyncAnswer {
-        id: u64,
-        answer: Answer,
-    },
-    /// The active node says this backup has every change.
-    CaughtUp,
+    /// The backup's side of the stream: a message from the active node.
+    FromActive(Stream),
     /// A page of the backup's orphaned changes to make here (a heal).
     HealReplay {
         id: u64,
         fork: u64,
         records: Vec<HistoryRecord>,
         tx: mpsc::Sender<Envelope>,
-    },
-    /// The active node's answer to a heal page.
-    HealReplayed {
-        id: u64,
-        error: Option<String>,
     },
     /// The conflict records, for the API.
     ConfigConflicts(oneshot::Sender<Vec<HistoryRecord>>),
@@ -245,7 +230,7 @@ pub struct Shared {
     pub mirror_setup: std::sync::RwLock<crate::mirror::MirrorSetup>,
     /// Where the link client delivers mirror answers while the backup's
     /// mirror runs.
-    pub mirror_answers: std::sync::Mutex<Option<mpsc::Sender<Body>>>,
+    pub mirror_answers: std::sync::Mutex<Option<mpsc::Sender<Mirror>>>,
     /// Where it delivers the file monitor's health check answers.
     pub file_monitor_answers: std::sync::Mutex<Option<mpsc::Sender<u64>>>,
     /// The active node's scans of each mirror root, for its listings.
@@ -321,14 +306,14 @@ impl Shared {
     }
 
     /// Wraps a message in this node's envelope.
-    pub fn envelope(&self, body: Body) -> Envelope {
+    pub fn envelope(&self, body: impl Into<Body>) -> Envelope {
         let status = self.status.borrow();
         Envelope {
             version: PROTOCOL_VERSION,
             node: status.node.clone(),
             epoch: status.epoch,
             release: status.release.clone(),
-            body,
+            body: body.into(),
         }
     }
 

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use duet_link::protocol::{Body, Envelope, Role};
+use duet_link::protocol::{Envelope, Role, Stream, Switchover};
 use duet_switchover::{
     Activation, Command, Conn, Engine, Event, Record, State, SwitchReason, Topic,
 };
@@ -370,31 +370,11 @@ impl Driver {
                     .replication
                     .sync_answer(&self.shared, request, compress)
                 {
-                    let _ = tx.try_send(self.shared.envelope(Body::SyncAnswer { id, answer }));
+                    let _ = tx.try_send(self.shared.envelope(Stream::SyncAnswer { id, answer }));
                 }
             }
             DriverMsg::BackupGone(link) => self.replication.backup_gone(&self.shared, link),
-            DriverMsg::StreamEntry(entry) => {
-                let scope = self.replication_scope();
-                for body in self.replication.receive(&self.shared, entry, &scope) {
-                    self.send(Conn::Main, body);
-                }
-            }
-            DriverMsg::ResyncStart { upto, root } => {
-                let scope = self.replication_scope();
-                let compress = self.engine.params().ds_request_compression;
-                if let Some(body) = self.replication.resync_start(
-                    &self.shared,
-                    upto,
-                    root,
-                    scope,
-                    compress,
-                    self.now_ms(),
-                ) {
-                    self.send(Conn::Main, body);
-                }
-            }
-            DriverMsg::CaughtUp => self.startup_done("the initial synchronisation is complete"),
+            DriverMsg::FromActive(message) => self.stream_from_active(message),
             DriverMsg::HealReplay {
                 id,
                 fork,
@@ -403,26 +383,12 @@ impl Driver {
             } => self
                 .replication
                 .heal_replay(&self.shared, id, fork, records, tx),
-            DriverMsg::HealReplayed { id, error } => {
-                let now = self.now_ms();
-                if let Some(body) = self.replication.heal_replayed(&self.shared, id, error, now) {
-                    self.send(Conn::Main, body);
-                }
-            }
             DriverMsg::ConfigConflicts(reply) => {
                 let _ = reply.send(self.replication.conflicts());
             }
             DriverMsg::MirrorFirstPass { missing } => self.mirror_first_pass(missing),
             // integrated by the right to serve
             DriverMsg::Witness(report) => self.witness_said(report),
-            DriverMsg::SyncAnswer { id, answer } => {
-                if let Some(body) =
-                    self.replication
-                        .resync_answer(&self.shared, id, answer, self.now_ms())
-                {
-                    self.send(Conn::Main, body);
-                }
-            }
             DriverMsg::Switch { force, reply } => {
                 self.switch_reply = Some(reply);
                 self.apply(Event::SwitchRequest { force });
@@ -430,6 +396,46 @@ impl Driver {
                     let _ = reply.send(Ok(()));
                 }
             }
+        }
+    }
+
+    /// The backup's side of the stream: what the active node sent.
+    fn stream_from_active(&mut self, message: Stream) {
+        let now = self.now_ms();
+        let replies = match message {
+            Stream::Entry(entry) => {
+                let scope = self.replication_scope();
+                self.replication.receive(&self.shared, entry, &scope)
+            }
+            Stream::ResyncStart { upto, root } => {
+                let scope = self.replication_scope();
+                let compress = self.engine.params().ds_request_compression;
+                self.replication
+                    .resync_start(&self.shared, upto, root, scope, compress, now)
+                    .into_iter()
+                    .collect()
+            }
+            Stream::CaughtUp => {
+                self.startup_done("the initial synchronisation is complete");
+                Vec::new()
+            }
+            Stream::HealReplayed { id, error } => self
+                .replication
+                .heal_replayed(&self.shared, id, error, now)
+                .into_iter()
+                .collect(),
+            Stream::SyncAnswer { id, answer } => self
+                .replication
+                .resync_answer(&self.shared, id, answer, now)
+                .into_iter()
+                .collect(),
+            other => {
+                tracing::warn!("link: ignoring unexpected {other:?} from the active node");
+                Vec::new()
+            }
+        };
+        for reply in replies {
+            self.send(Conn::Main, reply);
         }
     }
 
@@ -466,8 +472,12 @@ impl Driver {
                 let task = tokio::spawn(link::connect(self.shared.clone(), conn, dscp));
                 self.link_tasks.insert(conn, task);
             }
-            Command::SendNotifierPing { conn, id } => self.send(conn, Body::NotifierPing { id }),
-            Command::SendModulePing { conn, id, .. } => self.send(conn, Body::ModulePing { id }),
+            Command::SendNotifierPing { conn, id } => {
+                self.send(conn, Switchover::NotifierPing { id })
+            }
+            Command::SendModulePing { conn, id, .. } => {
+                self.send(conn, Switchover::ModulePing { id })
+            }
             Command::SendEcho { address, id } => {
                 let timeout = Duration::from_millis(self.engine.params().net_test_timeout.ms());
                 let prober = self.prober.clone();
@@ -569,7 +579,7 @@ impl Driver {
         self.publish();
         // Tell the former active over any link still open, then close it.
         for tx in self.links.values() {
-            let _ = tx.try_send(self.shared.envelope(Body::Takeover));
+            let _ = tx.try_send(self.shared.envelope(Switchover::Takeover));
         }
         self.drop_all_links();
         self.shared.supervisor.start();

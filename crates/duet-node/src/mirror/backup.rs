@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use duet_link::protocol::{Body, Envelope};
+use duet_link::protocol::{Envelope, Mirror};
 use duet_mirror::{FileMeta, HashCache, Incoming, MirrorOp, delete, plan, scan_cached};
 use duet_switchover::Level;
 use tokio::sync::mpsc;
@@ -49,11 +49,11 @@ impl From<AskError> for SyncError {
 }
 
 /// The id a mirror answer repeats from its request.
-fn answer_id(body: &Body) -> Option<u64> {
+fn answer_id(body: &Mirror) -> Option<u64> {
     match body {
-        Body::MirrorListing { id, .. }
-        | Body::MirrorChunk { id, .. }
-        | Body::MirrorChanged { id, .. } => Some(*id),
+        Mirror::Listing { id, .. } | Mirror::Chunk { id, .. } | Mirror::Changed { id, .. } => {
+            Some(*id)
+        }
         _ => None,
     }
 }
@@ -62,7 +62,7 @@ fn answer_id(body: &Body) -> Option<u64> {
 pub struct BackupMirror {
     shared: Arc<Shared>,
     tx: mpsc::Sender<Envelope>,
-    answers: mpsc::Receiver<Body>,
+    answers: mpsc::Receiver<Mirror>,
     wait: Duration,
     hashes: BTreeMap<String, HashCache>,
     last_id: u64,
@@ -72,7 +72,7 @@ impl BackupMirror {
     pub fn new(
         shared: Arc<Shared>,
         tx: mpsc::Sender<Envelope>,
-        answers: mpsc::Receiver<Body>,
+        answers: mpsc::Receiver<Mirror>,
         wait_ms: u64,
     ) -> Self {
         BackupMirror {
@@ -89,9 +89,9 @@ impl BackupMirror {
     /// that id; late answers to requests given up on are passed over.
     async fn ask(
         &mut self,
-        request: impl FnOnce(u64) -> Body,
+        request: impl FnOnce(u64) -> Mirror,
         wait: Duration,
-    ) -> Result<Body, AskError> {
+    ) -> Result<Mirror, AskError> {
         self.last_id += 1;
         let id = self.last_id;
         self.tx
@@ -202,13 +202,13 @@ impl BackupMirror {
             };
             let wait = Duration::from_millis(hold_ms) + self.wait;
             let known_now = known.clone();
-            let watch = |id| Body::MirrorWatch {
+            let watch = |id| Mirror::Watch {
                 id,
                 known: known_now,
                 hold_ms,
             };
             match self.ask(watch, wait).await {
-                Ok(Body::MirrorChanged { generations, .. }) => {
+                Ok(Mirror::Changed { generations, .. }) => {
                     for (name, generation) in generations {
                         if known.get(&name).is_some_and(|g| *g != generation) {
                             pending.insert(name);
@@ -235,13 +235,13 @@ impl BackupMirror {
             self.progress(format!("listing {}", root.name));
             let name = root.name.clone();
             let page_after = after.clone();
-            let request = |id| Body::MirrorList {
+            let request = |id| Mirror::List {
                 id,
                 root: name,
                 after: page_after,
             };
             match self.ask(request, self.wait).await? {
-                Body::MirrorListing { error: Some(e), .. } => {
+                Mirror::Listing { error: Some(e), .. } => {
                     let message = format!(
                         "Mirror: {} cannot be read on the active node ({e}); nothing changed here",
                         root.name
@@ -249,7 +249,7 @@ impl BackupMirror {
                     self.shared.log_event(Level::Warning, message);
                     return Err(SyncError::Root);
                 }
-                Body::MirrorListing {
+                Mirror::Listing {
                     missing: true,
                     generation,
                     ..
@@ -257,7 +257,7 @@ impl BackupMirror {
                     // Nothing to copy, and the copy here (if any) is kept.
                     return Ok(generation);
                 }
-                Body::MirrorListing {
+                Mirror::Listing {
                     files,
                     more,
                     generation,
@@ -362,15 +362,15 @@ impl BackupMirror {
         let mut offset = 0;
         while offset < size {
             let (name, file) = (root.name.clone(), path.clone());
-            let request = |id| Body::MirrorFetch {
+            let request = |id| Mirror::Fetch {
                 id,
                 root: name,
                 path: file,
                 offset,
             };
             match self.ask(request, self.wait).await? {
-                Body::MirrorChunk { error: Some(e), .. } => return Ok(Err(e)),
-                Body::MirrorChunk {
+                Mirror::Chunk { error: Some(e), .. } => return Ok(Err(e)),
+                Mirror::Chunk {
                     bytes, offset: at, ..
                 } if at == offset && !bytes.is_empty() => {
                     if let Err(e) = incoming.chunk(offset, &bytes) {
@@ -410,7 +410,7 @@ pub async fn check_file_monitor(
         tokio::time::sleep(Duration::from_millis(setup.health_check_interval_ms)).await;
         id += 1;
         if tx
-            .send(shared.envelope(Body::FileMonitorCheck { id }))
+            .send(shared.envelope(Mirror::MonitorCheck { id }))
             .await
             .is_err()
         {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use duet_link::protocol::Body;
+use duet_link::protocol::Mirror;
 use duet_mirror::{FileMeta, HashCache, RelPath, read_chunk, scan_cached};
 use tokio::sync::oneshot;
 
@@ -33,8 +33,8 @@ struct Snapshot {
 
 /// The active node's answer to a listing request: the first page scans the
 /// root afresh, later pages come from that scan.
-pub async fn list(shared: Arc<Shared>, id: u64, root: String, after: Option<RelPath>) -> Body {
-    let refused = |root: String, error: String| Body::MirrorListing {
+pub async fn list(shared: Arc<Shared>, id: u64, root: String, after: Option<RelPath>) -> Mirror {
+    let refused = |root: String, error: String| Mirror::Listing {
         id,
         root,
         generation: 0,
@@ -102,7 +102,7 @@ pub async fn list(shared: Arc<Shared>, id: u64, root: String, after: Option<RelP
             generation,
             files: None,
         }) => {
-            return Body::MirrorListing {
+            return Mirror::Listing {
                 id,
                 root,
                 generation,
@@ -118,7 +118,7 @@ pub async fn list(shared: Arc<Shared>, id: u64, root: String, after: Option<RelP
         .as_ref()
         .map_or(0, |a| files.partition_point(|f| f.path <= *a));
     let page: Vec<FileMeta> = files[from..].iter().take(LISTING_PAGE).cloned().collect();
-    Body::MirrorListing {
+    Mirror::Listing {
         id,
         root,
         generation,
@@ -130,7 +130,13 @@ pub async fn list(shared: Arc<Shared>, id: u64, root: String, after: Option<RelP
 }
 
 /// The active node's answer to a fetch request.
-pub async fn fetch(shared: Arc<Shared>, id: u64, root: String, path: RelPath, offset: u64) -> Body {
+pub async fn fetch(
+    shared: Arc<Shared>,
+    id: u64,
+    root: String,
+    path: RelPath,
+    offset: u64,
+) -> Mirror {
     let dir = served_root(&shared, &root).map(|r| r.dir);
     let read = {
         let path = path.clone();
@@ -144,7 +150,7 @@ pub async fn fetch(shared: Arc<Shared>, id: u64, root: String, path: RelPath, of
         Ok(Err(e)) => (Vec::new(), Some(e)),
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
-    Body::MirrorChunk {
+    Mirror::Chunk {
         id,
         root,
         path,
@@ -161,7 +167,7 @@ pub async fn watch(
     id: u64,
     known: BTreeMap<String, u64>,
     hold_ms: u64,
-) -> Body {
+) -> Mirror {
     let mut generations = shared.file_monitor.generations.clone();
     let differs = |gens: &crate::file_monitor::Generations| {
         known
@@ -171,12 +177,12 @@ pub async fn watch(
     let hold = Duration::from_millis(hold_ms.min(WATCH_HOLD_MS));
     let _ = tokio::time::timeout(hold, generations.wait_for(differs)).await;
     let generations = generations.borrow().clone();
-    Body::MirrorChanged { id, generations }
+    Mirror::Changed { id, generations }
 }
 
 /// The active node's answer to a health check: only the file monitor
 /// itself answers, so a hung monitor is seen as one.
-pub async fn health_check(shared: Arc<Shared>, id: u64) -> Option<Body> {
+pub async fn health_check(shared: Arc<Shared>, id: u64) -> Option<Mirror> {
     let (reply, answered) = oneshot::channel();
     shared
         .file_monitor
@@ -184,5 +190,5 @@ pub async fn health_check(shared: Arc<Shared>, id: u64) -> Option<Body> {
         .try_send(MonitorMsg::Check(reply))
         .ok()?;
     answered.await.ok()?;
-    Some(Body::FileMonitorAlive { id })
+    Some(Mirror::MonitorAlive { id })
 }

@@ -5,8 +5,8 @@
 use duet_config::heal::{self, Heal, HealStep};
 use duet_config::scope::{Admit, Scope};
 use duet_config::sync::{Answer, Installed, Request, Resync};
-use duet_config::{Edit, HistoryRecord, Op};
-use duet_link::protocol::Body;
+use duet_config::{HistoryRecord, Op};
+use duet_link::protocol::Stream;
 use duet_stream::{Entry, Follower, FollowerCommand};
 use duet_switchover::Level;
 
@@ -56,11 +56,11 @@ pub(super) struct HealRun {
 
 impl Replicator {
     /// The main connection to the active node is up: say where we are.
-    pub fn hello(&mut self) -> Body {
+    pub fn hello(&mut self) -> Stream {
         self.follower = Follower::new(self.tree.last_applied());
         self.resync = None;
         self.heal = None;
-        Body::StreamHello {
+        Stream::Hello {
             applied: self.tree.last_applied(),
             // Back to full replication after an Upgrade state: be made whole.
             full_resync: self.filtered && self.scope == Scope::Full,
@@ -69,7 +69,7 @@ impl Replicator {
 
     /// A change from the active node; returns what to send back. `scope`
     /// says what this backup keeps (less in an Upgrade state).
-    pub fn receive(&mut self, shared: &Shared, entry: Entry<Edit>, scope: &Scope) -> Vec<Body> {
+    pub fn receive(&mut self, shared: &Shared, entry: Entry<Change>, scope: &Scope) -> Vec<Stream> {
         if self.resync.is_some() || self.heal.is_some() || self.leader.is_some() {
             // A heal or resync brings this (a hello follows it); a node that leads
             // the stream takes no entries from another.
@@ -84,7 +84,8 @@ impl Replicator {
             match command {
                 FollowerCommand::Apply(e) => {
                     let seq = e.seq;
-                    let mut change = e.change.into_change(e.epoch, seq);
+                    let Change::Config(edit) = e.change;
+                    let mut change = edit.into_change(e.epoch, seq);
                     let object = match &change.op {
                         Op::Put { object, .. } => Some(object),
                         // A conflict record changes no entry: kept or
@@ -124,13 +125,13 @@ impl Replicator {
                 // where this node really is, so the stream resumes from there.
                 FollowerCommand::Ack { .. } if failed => {
                     self.follower = Follower::new(self.tree.last_applied());
-                    replies.push(Body::StreamHello {
+                    replies.push(Stream::Hello {
                         applied: self.tree.last_applied(),
                         full_resync: false,
                     });
                 }
-                FollowerCommand::Ack { seq } => replies.push(Body::StreamAck { seq }),
-                FollowerCommand::CatchUp { applied } => replies.push(Body::StreamHello {
+                FollowerCommand::Ack { seq } => replies.push(Stream::Ack { seq }),
+                FollowerCommand::CatchUp { applied } => replies.push(Stream::Hello {
                     applied,
                     full_resync: false,
                 }),
@@ -156,7 +157,7 @@ impl Replicator {
         scope: Scope,
         compress: bool,
         now_ms: u64,
-    ) -> Option<Body> {
+    ) -> Option<Stream> {
         self.resync = None;
         // A filtered copy (an Upgrade state) never served this history; an
         // empty one has nothing to heal.
@@ -178,7 +179,7 @@ impl Replicator {
             request_id: 0,
             asked_at_ms: now_ms,
         };
-        Some(self.heal_send(run, now_ms, |id| Body::SyncRequest { id, request }))
+        Some(self.heal_send(run, now_ms, |id| Stream::SyncRequest { id, request }))
     }
 
     /// Sends the heal's next message under a new id.
@@ -186,8 +187,8 @@ impl Replicator {
         &mut self,
         mut run: HealRun,
         now_ms: u64,
-        body: impl FnOnce(u64) -> Body,
-    ) -> Body {
+        body: impl FnOnce(u64) -> Stream,
+    ) -> Stream {
         self.last_request_id += 1;
         run.request_id = self.last_request_id;
         run.asked_at_ms = now_ms;
@@ -210,7 +211,7 @@ impl Replicator {
         shared: &Shared,
         answer: Answer,
         now_ms: u64,
-    ) -> Option<Body> {
+    ) -> Option<Stream> {
         let mut run = self.heal.take()?;
         let HealStage::Runs(session) = &mut run.stage else {
             self.heal = Some(run);
@@ -226,7 +227,7 @@ impl Replicator {
                 None
             }
             Ok(HealStep::Ask(request)) => {
-                Some(self.heal_send(run, now_ms, |id| Body::SyncRequest { id, request }))
+                Some(self.heal_send(run, now_ms, |id| Stream::SyncRequest { id, request }))
             }
             Ok(HealStep::Replay(orphans)) if orphans.records.is_empty() => {
                 self.resync_begin(shared, run.then, now_ms)
@@ -248,7 +249,7 @@ impl Replicator {
                     replayed: records.len(),
                     pages,
                 };
-                Some(self.heal_send(run, now_ms, |id| Body::HealReplay { id, fork, records }))
+                Some(self.heal_send(run, now_ms, |id| Stream::HealReplay { id, fork, records }))
             }
         }
     }
@@ -262,7 +263,7 @@ impl Replicator {
         id: u64,
         error: Option<String>,
         now_ms: u64,
-    ) -> Option<Body> {
+    ) -> Option<Stream> {
         if self.heal.as_ref()?.request_id != id {
             return None;
         }
@@ -288,7 +289,7 @@ impl Replicator {
         match pages.pop_front() {
             Some(records) => {
                 *replayed += records.len();
-                Some(self.heal_send(run, now_ms, |id| Body::HealReplay { id, fork, records }))
+                Some(self.heal_send(run, now_ms, |id| Stream::HealReplay { id, fork, records }))
             }
             None => {
                 shared.log_event(
@@ -309,7 +310,7 @@ impl Replicator {
         shared: &Shared,
         asked: ResyncAsked,
         now_ms: u64,
-    ) -> Option<Body> {
+    ) -> Option<Stream> {
         let ResyncAsked {
             upto,
             root,
@@ -350,7 +351,7 @@ impl Replicator {
         upto: (u64, u64),
         request: Request,
         now_ms: u64,
-    ) -> Body {
+    ) -> Stream {
         self.last_request_id += 1;
         self.resync = Some(ResyncRun {
             session,
@@ -358,7 +359,7 @@ impl Replicator {
             request_id: self.last_request_id,
             asked_at_ms: now_ms,
         });
-        Body::SyncRequest {
+        Stream::SyncRequest {
             id: self.last_request_id,
             request,
         }
@@ -373,7 +374,7 @@ impl Replicator {
         shared: &Shared,
         now_ms: u64,
         timeout_ms: u64,
-    ) -> Option<Body> {
+    ) -> Option<Stream> {
         let asked_at_ms = match (&self.resync, &self.heal) {
             (Some(run), _) => run.asked_at_ms,
             (None, Some(heal)) => heal.asked_at_ms,
@@ -390,7 +391,7 @@ impl Replicator {
             ),
         );
         self.hello();
-        Some(Body::StreamHello {
+        Some(Stream::Hello {
             applied: self.tree.last_applied(),
             full_resync: true,
         })
@@ -402,7 +403,7 @@ impl Replicator {
         id: u64,
         answer: Answer,
         now_ms: u64,
-    ) -> Option<Body> {
+    ) -> Option<Stream> {
         if self.heal.as_ref().is_some_and(|run| run.request_id == id) {
             return self.heal_answer(shared, answer, now_ms);
         }
@@ -449,7 +450,7 @@ impl Replicator {
         shared: &Shared,
         session: Resync,
         upto: (u64, u64),
-    ) -> Option<Body> {
+    ) -> Option<Stream> {
         self.tree.synchronised_to(upto);
         if self.resync_scope_full && self.filtered {
             self.filtered = false;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use duet_config::heal::{self, Replay, Skip};
 use duet_config::sync::{self, Answer, Request};
 use duet_config::{Conflict, Edit, HistoryRecord, Op, Origin, TreePath};
-use duet_link::protocol::{Body, Envelope};
+use duet_link::protocol::{Envelope, Stream};
 use duet_stream::{ClientId, Follower, LeaderCommand, Limits, Replication};
 use duet_switchover::Level;
 use tokio::sync::{mpsc, oneshot};
@@ -181,17 +181,18 @@ impl Replicator {
             return;
         };
         let client = edit.client.clone();
-        let commands = leader.write(shared.right.now_ms(), client.clone(), edit);
+        let commands = leader.write(shared.right.now_ms(), client.clone(), Change::Config(edit));
         self.pending.insert(client, reply);
         self.lead(shared, commands);
     }
 
-    pub(super) fn lead(&mut self, shared: &Shared, commands: Vec<LeaderCommand<Edit>>) {
+    pub(super) fn lead(&mut self, shared: &Shared, commands: Vec<LeaderCommand<Change>>) {
         for command in commands {
             match command {
                 LeaderCommand::Persist(entry) => {
                     let seq = entry.seq;
-                    let change = entry.change.into_change(entry.epoch, seq);
+                    let Change::Config(edit) = entry.change;
+                    let change = edit.into_change(entry.epoch, seq);
                     match self.tree.apply(&change) {
                         Ok(record) => {
                             self.writer.write(StoreWrite::Applied(record));
@@ -203,7 +204,7 @@ impl Replicator {
                         ),
                     }
                 }
-                LeaderCommand::Send(entry) => self.to_backup(shared, Body::StreamEntry(entry)),
+                LeaderCommand::Send(entry) => self.to_backup(shared, Stream::Entry(entry)),
                 LeaderCommand::AckClient { client, seq } => {
                     // Acknowledged only with the right to serve: the
                     // backup has it, or no other node can be serving.
@@ -227,12 +228,12 @@ impl Replicator {
                     // To the tree's own position (with each change's epoch).
                     let upto = self.tree.last_applied();
                     let root = self.tree.digests().get(duet_config::digest::Bucket::ROOT);
-                    self.to_backup(shared, Body::ResyncStart { upto, root });
+                    self.to_backup(shared, Stream::ResyncStart { upto, root });
                 }
                 LeaderCommand::Replication { state, why } => {
                     self.state = state;
                     if state == Replication::InSync {
-                        self.to_backup(shared, Body::CaughtUp);
+                        self.to_backup(shared, Stream::CaughtUp);
                     }
                     let level = if state == Replication::Alone {
                         Level::Warning
@@ -248,7 +249,7 @@ impl Replicator {
         }
     }
 
-    pub(super) fn to_backup(&self, shared: &Shared, body: Body) {
+    pub(super) fn to_backup(&self, shared: &Shared, body: Stream) {
         if let Some((_, tx)) = &self.backup {
             // A full outbox drops it; the lag bound or a later hello recovers.
             let _ = tx.try_send(shared.envelope(body));
@@ -332,7 +333,7 @@ impl Replicator {
     ) {
         let Some(leader) = self.leader.as_ref() else {
             let error = Some(format!("{} is not the active node", shared.boot.this));
-            let _ = tx.try_send(shared.envelope(Body::HealReplayed { id, error }));
+            let _ = tx.try_send(shared.envelope(Stream::HealReplayed { id, error }));
             return;
         };
         let steps = heal::plan(
@@ -378,7 +379,7 @@ impl Replicator {
                 }),
             };
             let _ = tx
-                .send(shared.envelope(Body::HealReplayed { id, error }))
+                .send(shared.envelope(Stream::HealReplayed { id, error }))
                 .await;
         });
     }

@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 use duet_config::scope::Scope;
 use duet_config::sync::{DECOMPRESSED_MAX_BYTES, Installed};
-use duet_config::{Edit, HistoryRecord, Object, Tree, TreePath};
-use duet_link::protocol::{Body, Envelope, MAX_FRAME_BYTES};
+use duet_config::{HistoryRecord, Object, Tree, TreePath};
+use duet_link::Change;
+use duet_link::protocol::{Envelope, MAX_FRAME_BYTES, Stream};
 use duet_stream::{ClientId, Follower, Leader, Replication};
 use tokio::sync::{mpsc, oneshot};
 
@@ -71,7 +72,7 @@ enum AfterDurable {
     /// The leader's change `seq` is persisted.
     Persisted(u64),
     /// A message to the active node that says what this node holds.
-    Reply(Body),
+    Reply(Stream),
 }
 
 pub struct Replicator {
@@ -79,7 +80,7 @@ pub struct Replicator {
     writer: StoreWriter,
     /// In ticket order.
     waiting: VecDeque<(u64, AfterDurable)>,
-    leader: Option<Leader<Edit>>,
+    leader: Option<Leader<Change>>,
     follower: Follower,
     /// On the active node: the backup's main connection and its number.
     backup: Option<(u64, mpsc::Sender<Envelope>)>,
@@ -189,7 +190,7 @@ impl Replicator {
 
     /// Carries out what waited for writes now durable; returns the
     /// messages for the active node.
-    pub fn durable_now(&mut self, shared: &Shared) -> Vec<Body> {
+    pub fn durable_now(&mut self, shared: &Shared) -> Vec<Stream> {
         let durable = self.writer.durable();
         let mut replies = Vec::new();
         while self.waiting.front().is_some_and(|(t, _)| *t <= durable) {

@@ -1,0 +1,12 @@
+//! What the change stream carries: a change of one of the replicated
+//! states. Every kind shares one ordered stream, so the backup always holds
+//! a prefix of the active node's changes, whatever their kind.
+
+use serde::{Deserialize, Serialize};
+
+/// A change of one replicated state machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Change {
+    /// A change of the configuration tree.
+    Config(duet_config::Edit),
+}

@@ -1,0 +1,61 @@
+//! The change stream's messages: entries and acknowledgements, catching
+//! up, resynchronisation and the heal after both nodes served.
+
+use duet_config::HistoryRecord;
+use duet_config::sync::{Answer, Request};
+use serde::{Deserialize, Serialize};
+
+use crate::Change;
+
+/// The change stream between the active node and its backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Stream {
+    /// The backup, on its main connection: the last change it has applied.
+    Hello {
+        applied: (u64, u64),
+        /// The backup's copy was filtered (an Upgrade state) and must be
+        /// made whole by a resynchronisation.
+        full_resync: bool,
+    },
+    /// A change, in stream order.
+    Entry(duet_stream::Entry<Change>),
+    /// The backup has applied every change up to `seq`.
+    Ack {
+        seq: u64,
+    },
+    /// The active node to the backup: you have every change; your initial
+    /// synchronisation is complete.
+    CaughtUp,
+    /// The backup must resynchronise by digests to `upto` (the active's
+    /// root digest given), then say Hello again.
+    ResyncStart {
+        upto: (u64, u64),
+        root: u128,
+    },
+    /// A resynchronisation request; the answer carries its `id`, so an
+    /// answer to a request given up on is never taken for a later one.
+    SyncRequest {
+        id: u64,
+        request: Request,
+    },
+    SyncAnswer {
+        id: u64,
+        answer: Answer,
+    },
+    /// The backup, before a resynchronisation would drop them: changes it
+    /// made while it served on its own (after change `fork`, the last both
+    /// nodes agree on), in order, for the active node to make as new
+    /// changes (`duet_config::heal`). A page at a time; the next goes once
+    /// this one is answered.
+    HealReplay {
+        id: u64,
+        fork: u64,
+        records: Vec<HistoryRecord>,
+    },
+    /// The active node has made (and stored) every change of the page `id`,
+    /// or `error` says why not (the backup keeps its copies and tries again).
+    HealReplayed {
+        id: u64,
+        error: Option<String>,
+    },
+}
