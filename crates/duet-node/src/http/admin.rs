@@ -1,0 +1,142 @@
+//! Operating the pair: a switch (needs the Remote Control right) and fault
+//! injection (only when the bootstrap turns it on).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tokio::sync::oneshot;
+
+use super::{authenticate, error};
+use crate::shared::{DriverMsg, Shared};
+use crate::supervisor::ModuleFault;
+
+#[derive(Deserialize, Default)]
+pub(super) struct SwitchRequest {
+    /// Switch even though file replication is reported stopped (or in an
+    /// Upgrade state).
+    #[serde(default)]
+    force: bool,
+    /// The seed's /Immediate: a master administrator may switch without the
+    /// Remote Control right.
+    #[serde(default)]
+    immediate: bool,
+}
+
+pub(super) async fn switch(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Option<Json<SwitchRequest>>,
+) -> Response {
+    let request = body.map(|Json(b)| b).unwrap_or_default();
+    let user = match authenticate(&shared, &headers, "switch") {
+        Ok(user) => user,
+        Err(refusal) => return refusal.into_response(),
+    };
+    // The seed: the Remote Control right is not checked with /Immediate (for
+    // a master administrator) or when there is no primary server.
+    let status = shared.status();
+    let no_primary =
+        !status.serving && !status.main_link_up && !status.aux_link_up && !status.peer.reachable;
+    let allowed = user.remote_control || no_primary || (request.immediate && user.master);
+    if !allowed {
+        tracing::warn!(
+            "refused switch: user {} lacks the Remote Control right",
+            user.name
+        );
+        return error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "switch refused: user {} does not have the Remote Control right",
+                user.name
+            ),
+        );
+    }
+    let (reply, answer) = oneshot::channel();
+    shared.to_driver(DriverMsg::Switch {
+        force: request.force || request.immediate,
+        reply,
+    });
+    match tokio::time::timeout(std::time::Duration::from_secs(10), answer)
+        .await
+        .map(|r| r.ok())
+        .ok()
+        .flatten()
+    {
+        Some(Ok(())) => {
+            tracing::info!("switch requested by {}", user.name);
+            (
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({ "switching": true })),
+            )
+                .into_response()
+        }
+        Some(Err(why)) => error(StatusCode::CONFLICT, why),
+        None => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the node did not take the request in time (starting up, busy or shutting down); try again",
+        ),
+    }
+}
+
+/// The fault-injection name of the file monitor.
+const FILE_MONITOR: &str = "file-monitor";
+/// The fault-injection name of the active node's answers to the backup's
+/// configuration sync requests.
+const CONFIG_SYNC: &str = "config-sync";
+
+#[derive(Deserialize)]
+pub(super) struct FaultRequest {
+    module: String,
+    fault: ModuleFault,
+}
+
+pub(super) async fn fault(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(request): Json<FaultRequest>,
+) -> Response {
+    if !shared.boot.fault_injection.enabled {
+        return error(
+            StatusCode::NOT_FOUND,
+            "fault injection is off; turn it on in the bootstrap file ([fault_injection] enabled = true) on test systems only",
+        );
+    }
+    if let Err(refusal) = authenticate(&shared, &headers, "fault injection") {
+        return refusal.into_response();
+    }
+    let injected = match (request.module.as_str(), request.fault) {
+        (FILE_MONITOR | CONFIG_SYNC, ModuleFault::Crash) => false,
+        (FILE_MONITOR, fault) => shared
+            .file_monitor
+            .control
+            .try_send(crate::file_monitor::MonitorMsg::Fault(fault))
+            .is_ok(),
+        (CONFIG_SYNC, fault) => {
+            shared
+                .sync_requests_held
+                .store(fault == ModuleFault::Hang, Ordering::Relaxed);
+            true
+        }
+        (module, fault) => shared.supervisor.inject(module, fault),
+    };
+    if injected {
+        (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "injected": request.fault })),
+        )
+            .into_response()
+    } else {
+        error(
+            StatusCode::CONFLICT,
+            format!(
+                "module {:?} is not running on this node (the {FILE_MONITOR} and {CONFIG_SYNC} take hang and recover only)",
+                request.module
+            ),
+        )
+    }
+}

@@ -1,0 +1,203 @@
+//! The configuration tree: read on either node; changed on the active node
+//! only, by a master administrator.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tokio::sync::oneshot;
+
+use super::{Refusal, authenticate, error, write_refusal};
+use crate::bootstrap::User;
+use crate::shared::{DriverMsg, Shared};
+
+#[derive(Deserialize)]
+pub(super) struct PathQuery {
+    path: String,
+    #[serde(default)]
+    client_id: Option<String>,
+}
+
+fn parse_path(text: &str) -> Result<duet_config::TreePath, Refusal> {
+    duet_config::TreePath::parse(text)
+        .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+pub(super) async fn config_get(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<PathQuery>,
+) -> Response {
+    let path = match parse_path(&q.path) {
+        Ok(p) => p,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let (reply, view) = oneshot::channel();
+    shared.to_driver(DriverMsg::ConfigRead { path, reply });
+    match tokio::time::timeout(std::time::Duration::from_secs(5), view).await {
+        Ok(Ok(view))
+            if view.object.is_none() && view.children.is_empty() && view.history.is_empty() =>
+        {
+            error(StatusCode::NOT_FOUND, format!("nothing at {}", view.path))
+        }
+        Ok(Ok(view)) => Json(view).into_response(),
+        _ => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the node did not answer in time; try again",
+        ),
+    }
+}
+
+/// The conflict records (changes that lost when the pair healed after both
+/// nodes served), oldest first; either node answers (both hold them).
+pub(super) async fn config_conflicts(State(shared): State<Arc<Shared>>) -> Response {
+    let (reply, conflicts) = oneshot::channel();
+    shared.to_driver(DriverMsg::ConfigConflicts(reply));
+    match tokio::time::timeout(std::time::Duration::from_secs(5), conflicts).await {
+        Ok(Ok(conflicts)) => Json(conflicts).into_response(),
+        _ => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the node did not answer in time; try again",
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct PutBody {
+    path: String,
+    class: String,
+    #[serde(default)]
+    attributes: std::collections::BTreeMap<String, String>,
+    /// The client's own id for this change, so a retry is applied once.
+    #[serde(default)]
+    client_id: Option<String>,
+}
+
+/// Checks that a configuration change may be made here, by this user.
+fn config_writer<'a>(shared: &'a Shared, headers: &HeaderMap) -> Result<&'a User, Refusal> {
+    let user = authenticate(shared, headers, "configuration change")?;
+    if !user.master {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "configuration change refused: user {} is not a master administrator",
+                user.name
+            ),
+        ));
+    }
+    // A node holding the role takes the write even while its lease is
+    // being confirmed again: the write then waits (bounded) for it.
+    let status = shared.status();
+    if status.role != duet_link::protocol::Role::Active {
+        let active = (status.peer.role == Some(duet_link::protocol::Role::Active))
+            .then(|| status.peer.name.clone());
+        let message = match &active {
+            Some(name) => format!(
+                "{} is the backup: make configuration changes on the active node, {name}",
+                status.node
+            ),
+            None => format!(
+                "{} is not the active node: make configuration changes on the active node",
+                status.node
+            ),
+        };
+        return Err(Refusal {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message,
+            active,
+        });
+    }
+    Ok(user)
+}
+
+static CLIENT_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A client's id for a change travels with it into history and the stream.
+const CLIENT_ID_MAX_BYTES: usize = 128;
+
+async fn write(
+    shared: &Shared,
+    user: &User,
+    client_id: Option<String>,
+    op: duet_config::Op,
+) -> Response {
+    if client_id
+        .as_ref()
+        .is_some_and(|id| id.is_empty() || id.len() > CLIENT_ID_MAX_BYTES)
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("client_id: 1 to {CLIENT_ID_MAX_BYTES} bytes"),
+        );
+    }
+    let client = client_id.unwrap_or_else(|| {
+        format!(
+            "api-{}-{}",
+            crate::events::unix_ms(),
+            CLIENT_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        )
+    });
+    let (reply, done) = oneshot::channel();
+    shared.to_driver(DriverMsg::ConfigWrite {
+        client,
+        who: user.name.clone(),
+        op,
+        reply,
+    });
+    match tokio::time::timeout(std::time::Duration::from_secs(10), done).await {
+        Ok(Ok(Ok(seq))) => Json(serde_json::json!({ "seq": seq })).into_response(),
+        Ok(Ok(Err(e))) => write_refusal(e).into_response(),
+        _ => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the change was not acknowledged in time; retry it with the same client_id",
+        ),
+    }
+}
+
+pub(super) async fn config_put(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(body): Json<PutBody>,
+) -> Response {
+    let user = match config_writer(&shared, &headers) {
+        Ok(user) => user,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let path = match parse_path(&body.path) {
+        Ok(p) => p,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let class = match duet_config::Class::parse(&body.class) {
+        Ok(c) => c,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let object = duet_config::Object {
+        class,
+        attributes: body.attributes,
+    };
+    write(
+        &shared,
+        user,
+        body.client_id,
+        duet_config::Op::Put { path, object },
+    )
+    .await
+}
+
+pub(super) async fn config_delete(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<PathQuery>,
+) -> Response {
+    let user = match config_writer(&shared, &headers) {
+        Ok(user) => user,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let path = match parse_path(&q.path) {
+        Ok(p) => p,
+        Err(refusal) => return refusal.into_response(),
+    };
+    write(&shared, user, q.client_id, duet_config::Op::Remove { path }).await
+}

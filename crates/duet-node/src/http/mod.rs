@@ -1,0 +1,136 @@
+//! The node's HTTP API: status, role (the seed's Query Backup), events,
+//! switch (needs the Remote Control right), fault injection (only when the
+//! bootstrap turns it on) and Prometheus metrics. Every answer carries the
+//! node's epoch in `x-duet-epoch`.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+
+use crate::bootstrap::User;
+use crate::replication::WriteError;
+use crate::shared::Shared;
+
+mod admin;
+mod config;
+mod status;
+
+pub const EPOCH_HEADER: &str = "x-duet-epoch";
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/api/status", get(status::status))
+        .route("/api/role", get(status::role))
+        .route("/api/events", get(status::events))
+        .route("/api/switch", post(admin::switch))
+        .route("/api/fault", post(admin::fault))
+        .route(
+            "/api/config",
+            get(config::config_get)
+                .put(config::config_put)
+                .delete(config::config_delete),
+        )
+        .route("/api/config/conflicts", get(config::config_conflicts))
+        .route("/api/params", get(status::params))
+        .route("/metrics", get(status::metrics))
+        .layer(middleware::from_fn_with_state(shared.clone(), epochs))
+        .with_state(shared)
+}
+
+/// Stamps our epoch on every answer, so clients can ignore a stale node.
+/// A client's own epoch header is not trusted to fence this node: only the
+/// peer, over the authenticated link and arbiter, can do that.
+async fn epochs(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if let Ok(value) = HeaderValue::from_str(&shared.epoch().to_string()) {
+        response.headers_mut().insert(EPOCH_HEADER, value);
+    }
+    response
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
+}
+
+/// A refused request: its status and what to tell the client.
+struct Refusal {
+    status: StatusCode,
+    message: String,
+    /// The active node, for a request that must go there.
+    active: Option<String>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            message: message.into(),
+            active: None,
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut response = error(self.status, self.message);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                "www-authenticate",
+                HeaderValue::from_static("Basic realm=\"duet\""),
+            );
+        }
+        if let Some(name) = self.active.and_then(|n| HeaderValue::from_str(&n).ok()) {
+            response.headers_mut().insert("x-duet-active", name);
+        }
+        response
+    }
+}
+
+/// The user named by HTTP basic credentials, or the refusal to send.
+fn authenticate<'a>(
+    shared: &'a Shared,
+    headers: &HeaderMap,
+    action: &str,
+) -> Result<&'a User, Refusal> {
+    let refuse = |why: String| {
+        tracing::warn!("refused {action}: {why}");
+        Refusal::new(StatusCode::UNAUTHORIZED, format!("{action} refused: {why}"))
+    };
+    let Some(credentials) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+    else {
+        return Err(refuse("no credentials; give a user and password".into()));
+    };
+    let (name, password) = credentials.split_once(':').unwrap_or((&credentials, ""));
+    shared
+        .boot
+        .users
+        .iter()
+        .find(|u| u.name == name && u.password == password)
+        .ok_or_else(|| refuse(format!("wrong user or password for {name:?}")))
+}
+
+/// The one mapping from a write's error to its HTTP answer.
+fn write_refusal(e: WriteError) -> Refusal {
+    match e {
+        WriteError::Rejected(duet_config::TreeError::NotFound(_)) => {
+            Refusal::new(StatusCode::NOT_FOUND, e.to_string())
+        }
+        WriteError::Rejected(_) => Refusal::new(StatusCode::BAD_REQUEST, e.to_string()),
+        WriteError::Unavailable { message, active } => Refusal {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message,
+            active,
+        },
+    }
+}
