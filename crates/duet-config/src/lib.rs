@@ -7,6 +7,7 @@ pub mod digest;
 pub mod heal;
 pub mod object;
 pub mod path;
+mod rsm;
 pub mod scope;
 pub mod sync;
 pub mod tree;
