@@ -18,6 +18,7 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_util::codec::Framed;
 
 use crate::events::unix_ms;
+use crate::replication::{FromBackup, ReplicationMsg};
 use crate::shared::{DriverMsg, Shared};
 use crate::supervisor::ModuleAnswer;
 
@@ -223,7 +224,7 @@ where
     };
     writer.abort();
     if conn == Conn::Main {
-        shared.to_driver(DriverMsg::BackupGone(link));
+        shared.to_replication(ReplicationMsg::FromBackup(FromBackup::Gone(link)));
     }
     result
 }
@@ -305,37 +306,40 @@ fn stream_from_backup(
     message: Stream,
     tx: &mpsc::Sender<Envelope>,
 ) {
-    match message {
+    let message = match message {
         Stream::Hello {
             applied,
             full_resync,
-        } if conn == Conn::Main => shared.to_driver(DriverMsg::BackupHello {
+        } if conn == Conn::Main => FromBackup::Hello {
             applied,
             full_resync,
             tx: tx.clone(),
             link,
-        }),
-        Stream::Ack { seq } => shared.to_driver(DriverMsg::StreamAck(seq)),
-        Stream::HealReplay { id, fork, records } if conn == Conn::Main => {
-            shared.to_driver(DriverMsg::HealReplay {
-                id,
-                fork,
-                records,
-                tx: tx.clone(),
-            })
-        }
+        },
+        Stream::Ack { seq } => FromBackup::Ack(seq),
+        Stream::HealReplay { id, fork, records } if conn == Conn::Main => FromBackup::HealReplay {
+            id,
+            fork,
+            records,
+            tx: tx.clone(),
+        },
         Stream::SyncRequest { .. } if shared.sync_requests_held.load(Ordering::Relaxed) => {
             tracing::warn!(
                 "fault injection: a configuration sync request from {peer} is not answered"
             );
+            return;
         }
-        Stream::SyncRequest { id, request } => shared.to_driver(DriverMsg::SyncRequest {
+        Stream::SyncRequest { id, request } => FromBackup::SyncRequest {
             id,
             request,
             tx: tx.clone(),
-        }),
-        other => tracing::warn!("link: ignoring unexpected {other:?} from {peer}"),
-    }
+        },
+        other => {
+            tracing::warn!("link: ignoring unexpected {other:?} from {peer}");
+            return;
+        }
+    };
+    shared.to_replication(ReplicationMsg::FromBackup(message));
 }
 
 /// The backup's mirror requests, each answered in a task of its own.
@@ -444,7 +448,7 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
             Body::EventCopy { at_unix_ms, record } => {
                 shared.events.append(&peer.name, at_unix_ms, &record);
             }
-            Body::Stream(m) => shared.to_driver(DriverMsg::FromActive(m)),
+            Body::Stream(m) => shared.to_replication(ReplicationMsg::FromActive(m)),
             Body::Mirror(Mirror::MonitorAlive { id }) => {
                 let inbox = shared
                     .file_monitor_answers

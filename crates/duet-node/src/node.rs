@@ -116,6 +116,9 @@ pub async fn run_with_prober(
         right_to_serve: Default::default(),
     });
     let (driver_tx, driver_rx) = mpsc::channel(DRIVER_INBOX_MAX);
+    let (replication_tx, replication_rx) = mpsc::channel(crate::replication::INBOX_MAX);
+    let (replication_view, _) = watch::channel(replication.view());
+    let (tree_parameters_tx, tree_parameters) = watch::channel(replication.server_parameters());
     let (file_monitor, monitor_handle) = crate::file_monitor::channel();
     let shared = Arc::new(Shared {
         right: crate::right::RightToServe::new(params.lease_ms(), params.lease_promise_ms()),
@@ -125,6 +128,8 @@ pub async fn run_with_prober(
         events,
         supervisor: Supervisor::default(),
         driver: driver_tx,
+        replication: replication_tx,
+        replication_view,
         monitored_module: params.monitored_module.subsystem(),
         mirror_setup: std::sync::RwLock::new(crate::mirror::MirrorSetup::new(
             &params,
@@ -156,7 +161,7 @@ pub async fn run_with_prober(
         epochs,
         epoch,
         prober,
-        replication,
+        tree_parameters,
     )
     .with_parameters(file_entries, params_at_start);
     if let (Some(witness), Some(key)) = (&shared.boot.witness, shared.boot.witness_key()) {
@@ -173,6 +178,19 @@ pub async fn run_with_prober(
         driver = driver.with_witness(crate::witness::spawn(shared.clone(), config));
     }
     let (renew_every_ms, query_timeout_ms) = driver.renewal();
+    let settings = crate::replication::Settings {
+        scope: duet_config::scope::Scope::Full,
+        ds_request_timeout_ms: params.ds_request_timeout_ms,
+        compress: params.ds_request_compression,
+        history_retention: params.history_retention,
+    };
+    let replication_task = tokio::spawn(crate::replication::run(
+        shared.clone(),
+        replication,
+        replication_rx,
+        tree_parameters_tx,
+        settings,
+    ));
     let tasks = [
         tokio::spawn(crate::arbiter::serve(shared.clone(), arbiter_listener)),
         tokio::spawn(crate::link::serve(shared.clone(), link_listener)),
@@ -195,6 +213,12 @@ pub async fn run_with_prober(
     for task in tasks {
         task.abort();
     }
+    // Replication commits what is queued before the node stops.
+    let _ = shared
+        .replication
+        .send(crate::replication::ReplicationMsg::Stop)
+        .await;
+    let _ = replication_task.await;
     shared.supervisor.stop();
     Ok(outcome?)
 }

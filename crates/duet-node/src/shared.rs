@@ -4,9 +4,8 @@
 
 use std::sync::Arc;
 
-use duet_config::sync::Request;
-use duet_config::{HistoryRecord, Object, Op, TreePath};
-use duet_link::protocol::{Body, Envelope, Mirror, PROTOCOL_VERSION, Role, RoleInfo, Stream};
+use duet_config::{HistoryRecord, Object};
+use duet_link::protocol::{Body, Envelope, Mirror, PROTOCOL_VERSION, Role, RoleInfo};
 use duet_stream::Replication;
 use duet_switchover::{Conn, Event, State};
 use serde::{Deserialize, Serialize};
@@ -14,6 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::bootstrap::Bootstrap;
 use crate::events::EventLog;
+use crate::replication::{ReplicationMsg, ReplicationView};
 use crate::supervisor::Supervisor;
 
 /// What this node last learned about its peer.
@@ -142,48 +142,10 @@ pub enum DriverMsg {
         force: bool,
         reply: oneshot::Sender<Result<(), String>>,
     },
-    /// A configuration change from the API (on the active node).
-    ConfigWrite {
-        client: String,
-        who: String,
-        op: Op,
-        reply: crate::replication::WriteReply,
-    },
     /// The server parameters in effect.
     ParamsRead(oneshot::Sender<Box<duet_params::ServerParams>>),
-    /// A configuration read from the API.
-    ConfigRead {
-        path: TreePath,
-        reply: oneshot::Sender<ConfigView>,
-    },
-    /// The active node's side of the stream, from the backup's main link.
-    BackupHello {
-        applied: (u64, u64),
-        /// The backup asks to be made whole (it was filtered).
-        full_resync: bool,
-        tx: mpsc::Sender<Envelope>,
-        /// Which accepted connection this is.
-        link: u64,
-    },
-    StreamAck(u64),
-    SyncRequest {
-        id: u64,
-        request: Request,
-        tx: mpsc::Sender<Envelope>,
-    },
-    /// The accepted main connection `link` closed.
-    BackupGone(u64),
-    /// The backup's side of the stream: a message from the active node.
-    FromActive(Stream),
-    /// A page of the backup's orphaned changes to make here (a heal).
-    HealReplay {
-        id: u64,
-        fork: u64,
-        records: Vec<HistoryRecord>,
-        tx: mpsc::Sender<Envelope>,
-    },
-    /// The conflict records, for the API.
-    ConfigConflicts(oneshot::Sender<Vec<HistoryRecord>>),
+    /// The active node says this backup has every change.
+    Synchronised,
     /// The backup's first mirror pass ended; `missing` names the roots it
     /// could not bring up to date.
     MirrorFirstPass {
@@ -246,6 +208,10 @@ pub struct Shared {
     pub mirror_progress: std::sync::Mutex<String>,
     /// The active node's file monitor answers its health checks.
     pub file_monitor_healthy: std::sync::atomic::AtomicBool,
+    /// The replication task's inbox.
+    pub replication: mpsc::Sender<ReplicationMsg>,
+    /// What replication publishes for the status.
+    pub replication_view: watch::Sender<ReplicationView>,
     /// Fault injection: configuration sync requests go unanswered.
     pub sync_requests_held: std::sync::atomic::AtomicBool,
 }
@@ -344,6 +310,14 @@ impl Shared {
     pub fn to_driver(&self, msg: DriverMsg) {
         if self.driver.try_send(msg).is_err() {
             tracing::warn!("the driver's inbox is full; a message was dropped");
+        }
+    }
+
+    /// To the replication task; a full inbox drops the message (a client
+    /// hears nothing and retries; the stream's checks recover the rest).
+    pub fn to_replication(&self, msg: ReplicationMsg) {
+        if self.replication.try_send(msg).is_err() {
+            tracing::warn!("the replication task's inbox is full; a message was dropped");
         }
     }
 }

@@ -73,6 +73,10 @@ impl Driver {
             for task in self.mirror.drain(..) {
                 task.abort();
             }
+            if self.links.contains_key(&conn) {
+                self.shared
+                    .to_replication(crate::replication::ReplicationMsg::ActiveLinkDown);
+            }
         }
         self.links.remove(&conn);
         if let Some(task) = self.link_tasks.remove(&conn) {

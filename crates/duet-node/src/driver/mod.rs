@@ -8,11 +8,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use duet_link::protocol::{Envelope, Role, Stream, Switchover};
+use duet_link::protocol::{Envelope, Role, Switchover};
 use duet_switchover::{
     Activation, Command, Conn, Engine, Event, Record, State, SwitchReason, Topic,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -21,8 +21,8 @@ use crate::events::unix_ms;
 use crate::hooks::{self, HookEvent};
 use crate::link;
 use crate::probe::EchoProber;
-use crate::replication::Replicator;
-use crate::shared::{ConfigView, DriverMsg, NodeStatus, PeerView, Shared};
+use crate::replication::{ReplicationMsg, Settings};
+use crate::shared::{DriverMsg, NodeStatus, PeerView, Shared};
 
 mod links;
 mod safety;
@@ -48,12 +48,13 @@ pub struct Driver {
     switchovers: u64,
     peer: PeerView,
     mismatch_reported: bool,
-    replication: Replicator,
+    /// The server parameters in the tree, as replication publishes them.
+    tree_parameters: watch::Receiver<Vec<(String, String)>>,
+    /// The settings last sent to replication.
+    replication_settings: Option<Settings>,
     /// Server parameters from the bootstrap's file, and as the node started.
     params_file: Vec<(String, String)>,
     params_at_start: Vec<(String, String)>,
-    /// The tree position the engine's parameters were taken from.
-    params_seen: (u64, u64),
     params_warnings: Vec<String>,
     /// While starting as backup: when start-up ends without a complete
     /// initial synchronisation.
@@ -100,7 +101,7 @@ impl Driver {
         epochs: EpochStore,
         epoch: u64,
         prober: Arc<dyn EchoProber>,
-        replication: Replicator,
+        tree_parameters: watch::Receiver<Vec<(String, String)>>,
     ) -> Driver {
         let peer = PeerView {
             name: shared.boot.peer().name.clone(),
@@ -111,6 +112,7 @@ impl Driver {
             .map(ToString::to_string)
             .collect();
         let safety = Safety::new(engine.params(), shared.boot.server_id(), gateways);
+        let applied_epoch = shared.replication_view.borrow().applied.0;
         Driver {
             shared,
             inbox,
@@ -120,7 +122,7 @@ impl Driver {
             // The stored changes name the newest epoch this node has seen
             // served (a backup stores none of its own): serving again must
             // come after it, or its changes would be refused as old.
-            max_seen: epoch.max(replication.tree().last_applied().0),
+            max_seen: epoch.max(applied_epoch),
             holding: false,
             safety,
             links: BTreeMap::new(),
@@ -130,8 +132,8 @@ impl Driver {
             switchovers: 0,
             peer,
             mismatch_reported: false,
-            params_seen: replication.tree().last_applied(),
-            replication,
+            tree_parameters,
+            replication_settings: None,
             params_file: Vec::new(),
             params_at_start: Vec::new(),
             params_warnings: Vec::new(),
@@ -171,21 +173,11 @@ impl Driver {
         self
     }
 
-    /// When the tree moved, its server parameters take effect: dynamic ones
-    /// at once, the others when the node restarts.
+    /// When the tree's server parameters changed, they take effect:
+    /// dynamic ones at once, the others when the node restarts.
     fn refresh_parameters(&mut self) {
-        let position = self.replication.tree().last_applied();
-        if position == self.params_seen {
-            return;
-        }
-        let seen = std::mem::replace(&mut self.params_seen, position);
-        if !self
-            .replication
-            .parameters_may_have_changed(seen.1, position.1)
-        {
-            return;
-        }
-        let current = merge_parameters(&self.params_file, &self.replication.server_parameters());
+        let tree = self.tree_parameters.borrow_and_update().clone();
+        let current = merge_parameters(&self.params_file, &tree);
         match duet_params::effective_after_change(&self.params_at_start, &current) {
             Ok(loaded) => {
                 if loaded.warnings != self.params_warnings {
@@ -202,6 +194,22 @@ impl Driver {
             Err(e) => self.note(format!(
                 "Server parameters in the configuration tree are invalid: {e}"
             )),
+        }
+    }
+
+    /// Tells replication what it should keep and how, when that changed.
+    fn send_replication_settings(&mut self) {
+        let params = self.engine.params();
+        let settings = Settings {
+            scope: self.replication_scope(),
+            ds_request_timeout_ms: params.ds_request_timeout_ms,
+            compress: params.ds_request_compression,
+            history_retention: params.history_retention,
+        };
+        if self.replication_settings.as_ref() != Some(&settings) {
+            self.replication_settings = Some(settings.clone());
+            self.shared
+                .to_replication(ReplicationMsg::Settings(settings));
         }
     }
 
@@ -228,11 +236,11 @@ impl Driver {
             }
         };
         self.apply(Event::Start(mode));
-        let mut replication_ticks = tokio::time::interval(Duration::from_millis(100));
+        let mut startup_ticks = tokio::time::interval(Duration::from_millis(100));
+        let mut replication_view = self.shared.replication_view.subscribe();
         let mut lease_ticks =
             tokio::time::interval(Duration::from_millis(self.safety.lease.renew_every_ms()));
         lease_ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut durable = self.replication.durable_watch();
         loop {
             let deadline = self.engine.next_deadline().map(|ms| self.instant_at(ms));
             let takeover = self
@@ -246,7 +254,6 @@ impl Driver {
                 msg = self.inbox.recv() => match msg {
                     Some(msg) => {
                         self.on_msg(msg);
-                        self.refresh_parameters();
                         self.publish();
                     }
                     None => break,
@@ -254,19 +261,12 @@ impl Driver {
                 _ = sleep_until(deadline) => self.apply(Event::Tick),
                 _ = sleep_until(takeover) => self.takeover_tick(),
                 _ = lease_ticks.tick() => self.lease_tick(),
-                Ok(()) = durable.changed() => {
-                    for body in self.replication.durable_now(&self.shared) {
-                        self.send(Conn::Main, body);
-                    }
+                Ok(()) = self.tree_parameters.changed() => {
+                    self.refresh_parameters();
                     self.publish();
                 }
-                _ = replication_ticks.tick() => {
-                    self.replication.tick(&self.shared, self.now_ms());
-                    self.replication.compact_history(self.engine.params().history_retention);
-                    let timeout_ms = self.engine.params().ds_request_timeout_ms;
-                    if let Some(hello) = self.replication.resync_overdue(&self.shared, self.now_ms(), timeout_ms) {
-                        self.send(Conn::Main, hello);
-                    }
+                Ok(()) = replication_view.changed() => self.publish(),
+                _ = startup_ticks.tick() => {
                     if self.startup_deadline.is_some_and(|d| Instant::now() >= d) {
                         self.startup_done("the initial synchronisation did not complete within Switchover DS Request Timeout; continuing");
                     }
@@ -319,15 +319,15 @@ impl Driver {
                 self.peer.reachable = true;
                 self.peer.role = Some(Role::Active);
                 self.peer.epoch = Some(active_epoch);
+                let tx_main = tx.clone();
                 self.links.insert(conn, tx);
                 self.apply(Event::ConnectionUp(conn));
                 if self.engine.state() == State::Primary {
                     self.drop_all_links();
                 } else if conn == Conn::Main {
-                    let scope = self.replication_scope();
-                    self.replication.set_scope(scope);
-                    let hello = self.replication.hello();
-                    self.send(Conn::Main, hello);
+                    self.send_replication_settings();
+                    self.shared
+                        .to_replication(ReplicationMsg::ActiveLinkUp(tx_main));
                     self.start_mirror();
                 }
             }
@@ -337,55 +337,10 @@ impl Driver {
                 let commands = self.safety.lease.own_network(asked_ms, ok);
                 self.lease_commands(commands);
             }
-            DriverMsg::ConfigWrite {
-                client,
-                who,
-                op,
-                reply,
-            } => self.replication.write(&self.shared, client, who, op, reply),
             DriverMsg::ParamsRead(reply) => {
                 let _ = reply.send(Box::new(self.engine.params().clone()));
             }
-            DriverMsg::ConfigRead { path, reply } => {
-                let tree = self.replication.tree();
-                let _ = reply.send(ConfigView {
-                    path: path.to_string(),
-                    object: tree.get(&path).cloned(),
-                    children: tree.children(&path),
-                    history: self.replication.history(&path),
-                });
-            }
-            DriverMsg::BackupHello {
-                applied,
-                full_resync,
-                tx,
-                link,
-            } => self
-                .replication
-                .backup_hello(&self.shared, applied, full_resync, tx, link),
-            DriverMsg::StreamAck(seq) => self.replication.backup_ack(&self.shared, seq),
-            DriverMsg::SyncRequest { id, request, tx } => {
-                let compress = self.engine.params().ds_request_compression;
-                if let Some(answer) = self
-                    .replication
-                    .sync_answer(&self.shared, request, compress)
-                {
-                    let _ = tx.try_send(self.shared.envelope(Stream::SyncAnswer { id, answer }));
-                }
-            }
-            DriverMsg::BackupGone(link) => self.replication.backup_gone(&self.shared, link),
-            DriverMsg::FromActive(message) => self.stream_from_active(message),
-            DriverMsg::HealReplay {
-                id,
-                fork,
-                records,
-                tx,
-            } => self
-                .replication
-                .heal_replay(&self.shared, id, fork, records, tx),
-            DriverMsg::ConfigConflicts(reply) => {
-                let _ = reply.send(self.replication.conflicts());
-            }
+            DriverMsg::Synchronised => self.startup_done("the initial synchronisation is complete"),
             DriverMsg::MirrorFirstPass { missing } => self.mirror_first_pass(missing),
             // integrated by the right to serve
             DriverMsg::Witness(report) => self.witness_said(report),
@@ -396,46 +351,6 @@ impl Driver {
                     let _ = reply.send(Ok(()));
                 }
             }
-        }
-    }
-
-    /// The backup's side of the stream: what the active node sent.
-    fn stream_from_active(&mut self, message: Stream) {
-        let now = self.now_ms();
-        let replies = match message {
-            Stream::Entry(entry) => {
-                let scope = self.replication_scope();
-                self.replication.receive(&self.shared, entry, &scope)
-            }
-            Stream::ResyncStart { upto, root } => {
-                let scope = self.replication_scope();
-                let compress = self.engine.params().ds_request_compression;
-                self.replication
-                    .resync_start(&self.shared, upto, root, scope, compress, now)
-                    .into_iter()
-                    .collect()
-            }
-            Stream::CaughtUp => {
-                self.startup_done("the initial synchronisation is complete");
-                Vec::new()
-            }
-            Stream::HealReplayed { id, error } => self
-                .replication
-                .heal_replayed(&self.shared, id, error, now)
-                .into_iter()
-                .collect(),
-            Stream::SyncAnswer { id, answer } => self
-                .replication
-                .resync_answer(&self.shared, id, answer, now)
-                .into_iter()
-                .collect(),
-            other => {
-                tracing::warn!("link: ignoring unexpected {other:?} from the active node");
-                Vec::new()
-            }
-        };
-        for reply in replies {
-            self.send(Conn::Main, reply);
         }
     }
 
@@ -583,7 +498,8 @@ impl Driver {
         }
         self.drop_all_links();
         self.shared.supervisor.start();
-        self.replication.become_active(epoch);
+        self.shared
+            .to_replication(ReplicationMsg::BecomeActive { epoch });
         self.note(format!("Serving as the active node in epoch {epoch}"));
         hooks::fire(&self.shared, HookEvent::Commence, epoch);
     }
@@ -593,12 +509,14 @@ impl Driver {
         self.holding = false;
         self.publish();
         self.shared.supervisor.stop();
-        self.replication.stop_serving(&self.shared);
+        self.shared.to_replication(ReplicationMsg::StopServing);
         self.note(format!("Stopped serving: {why}"));
         hooks::fire(&self.shared, HookEvent::Discontinue, self.epoch)
     }
 
-    fn publish(&self) {
+    fn publish(&mut self) {
+        self.send_replication_settings();
+        let replication = self.shared.replication_view.borrow().clone();
         let engine = self.engine.status();
         let label = self.engine.params().monitored_module.ping_label();
         let role = match engine.state {
@@ -632,16 +550,10 @@ impl Driver {
             last_switch_reason: engine.last_switch_reason.map(|r| r.describe(label)),
             switchovers: self.switchovers,
             peer: self.peer.clone(),
-            replication: self.replication.state(),
-            config_applied: self.replication.tree().last_applied(),
-            config_digest: format!(
-                "{:032x}",
-                self.replication
-                    .tree()
-                    .digests()
-                    .get(duet_config::digest::Bucket::ROOT)
-            ),
-            right_to_serve: self.right_view(),
+            replication: replication.state,
+            config_applied: replication.applied,
+            config_digest: format!("{:032x}", replication.config_digest),
+            right_to_serve: self.right_view(&replication),
         };
         // The API reads the lease at answer time; a node that does not hold
         // the role has none. Promises resume once it neither serves nor

@@ -15,6 +15,7 @@ use duet_switchover::{Activation, Event, Record, Release, ServiceMode, State, To
 
 use super::{Driver, resolve};
 use crate::arbiter::QueryFailure;
+use crate::replication::ReplicationView;
 use crate::shared::{DriverMsg, PeerAnswer, RightView, WitnessState, WitnessView};
 use crate::witness::{WitnessHandle, WitnessReport};
 use duet_params::ServerParams;
@@ -200,11 +201,6 @@ impl Driver {
                 LeaseCommand::Record { .. } => {}
             }
         }
-        if self.holding {
-            let lease_valid = self.safety.lease.valid(self.now_ms());
-            self.replication
-                .release_held(&self.shared, self.now_ms(), lease_valid);
-        }
     }
 
     /// Echoes to the gateways and the NetTest host; any answer will do.
@@ -327,7 +323,7 @@ impl Driver {
     }
 
     /// The right to serve for the status; times are filled in when read.
-    pub(super) fn right_view(&self) -> RightView {
+    pub(super) fn right_view(&self, replication: &ReplicationView) -> RightView {
         let lease = &self.safety.lease;
         let confirmed_by = self.holding.then(|| lease.confirmed_by()).flatten();
         let lease_detail = self
@@ -347,9 +343,9 @@ impl Driver {
                     self.shared.boot.peer().name
                 )
             }),
-            writes_held: self.replication.held(),
+            writes_held: replication.writes_held,
             witness: self.safety.witness_said.clone(),
-            conflicts: self.replication.tree().conflict_count(),
+            conflicts: replication.conflicts,
             ..RightView::default()
         }
     }

@@ -12,7 +12,8 @@ use tokio::sync::oneshot;
 
 use super::{Refusal, authenticate, error, write_refusal};
 use crate::bootstrap::User;
-use crate::shared::{DriverMsg, Shared};
+use crate::replication::ReplicationMsg;
+use crate::shared::Shared;
 
 #[derive(Deserialize)]
 pub(super) struct PathQuery {
@@ -35,7 +36,7 @@ pub(super) async fn config_get(
         Err(refusal) => return refusal.into_response(),
     };
     let (reply, view) = oneshot::channel();
-    shared.to_driver(DriverMsg::ConfigRead { path, reply });
+    shared.to_replication(ReplicationMsg::ConfigRead { path, reply });
     match tokio::time::timeout(std::time::Duration::from_secs(5), view).await {
         Ok(Ok(view))
             if view.object.is_none() && view.children.is_empty() && view.history.is_empty() =>
@@ -54,7 +55,7 @@ pub(super) async fn config_get(
 /// nodes served), oldest first; either node answers (both hold them).
 pub(super) async fn config_conflicts(State(shared): State<Arc<Shared>>) -> Response {
     let (reply, conflicts) = oneshot::channel();
-    shared.to_driver(DriverMsg::ConfigConflicts(reply));
+    shared.to_replication(ReplicationMsg::ConfigConflicts(reply));
     match tokio::time::timeout(std::time::Duration::from_secs(5), conflicts).await {
         Ok(Ok(conflicts)) => Json(conflicts).into_response(),
         _ => error(
@@ -140,7 +141,7 @@ async fn write(
         )
     });
     let (reply, done) = oneshot::channel();
-    shared.to_driver(DriverMsg::ConfigWrite {
+    shared.to_replication(ReplicationMsg::ConfigWrite {
         client,
         who: user.name.clone(),
         op,

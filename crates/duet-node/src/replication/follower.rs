@@ -110,6 +110,7 @@ impl Replicator {
                     }
                     match self.tree.apply_replicated(&change) {
                         Ok(record) => {
+                            self.config_changed(&record.path);
                             self.writer.write(StoreWrite::Applied(record));
                         }
                         Err(e) => {

@@ -195,6 +195,7 @@ impl Replicator {
                     let change = edit.into_change(entry.epoch, seq);
                     match self.tree.apply(&change) {
                         Ok(record) => {
+                            self.config_changed(&record.path);
                             self.writer.write(StoreWrite::Applied(record));
                             self.after_durable(AfterDurable::Persisted(seq));
                         }

@@ -24,6 +24,9 @@ use crate::store_writer::StoreWriter;
 
 mod follower;
 mod leader;
+mod task;
+
+pub use task::{FromBackup, INBOX_MAX, ReplicationMsg, ReplicationView, Settings, run};
 
 use follower::{HealRun, ResyncRun};
 use leader::Held;
@@ -98,6 +101,10 @@ pub struct Replicator {
     filtered: bool,
     /// The resynchronisation under way keeps everything.
     resync_scope_full: bool,
+    /// Counts the changes that may have touched a server parameter (one
+    /// under their folder, or a resync), so the engine re-reads them only
+    /// then, not at every change.
+    parameters_generation: u64,
 }
 
 impl Replicator {
@@ -125,6 +132,7 @@ impl Replicator {
             scope: Scope::Full,
             filtered,
             resync_scope_full: false,
+            parameters_generation: 0,
         }
     }
 
@@ -214,30 +222,24 @@ impl Replicator {
     /// could not be stored.
     /// Queues what a resync page installed, at the tree's position.
     fn store_installed(&mut self, installed: Installed) {
+        if !installed.entries.is_empty() {
+            self.parameters_generation += 1;
+        }
         let last = self.tree.last_applied();
         self.writer
             .write(StoreWrite::Resynchronised { installed, last });
     }
 
-    /// Whether the changes after `from_seq` up to `to_seq` may have touched
-    /// a server parameter: only when one of them is under the parameters'
-    /// folder, or history does not have them all (a resync), so a busy
-    /// stream does not re-read the parameters at every change.
-    pub fn parameters_may_have_changed(&self, from_seq: u64, to_seq: u64) -> bool {
-        let Ok(folder) = TreePath::parse(SERVER_PARAMETERS) else {
-            return true;
-        };
-        if to_seq <= from_seq {
-            return true;
+    /// Rises whenever the server parameters in the tree may have changed.
+    pub fn parameters_generation(&self) -> u64 {
+        self.parameters_generation
+    }
+
+    /// A change was applied at `path`: the parameters may have changed.
+    fn config_changed(&mut self, path: &TreePath) {
+        if TreePath::parse(SERVER_PARAMETERS).is_ok_and(|folder| path.starts_with(&folder)) {
+            self.parameters_generation += 1;
         }
-        let mut records = 0;
-        for record in self.tree.history_range(from_seq + 1, to_seq) {
-            records += 1;
-            if record.path.starts_with(&folder) {
-                return true;
-            }
-        }
-        records != to_seq - from_seq
     }
 
     /// The server parameters held in the tree (`/config/Server Parameters`),

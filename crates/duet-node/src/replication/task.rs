@@ -1,0 +1,302 @@
+//! Replication as a task of its own: it owns the [`Replicator`] (the
+//! replicated states and their store writer thread) and takes its work
+//! from a typed inbox: the driver's role changes and settings, the link's
+//! stream messages, the API's writes and reads. It publishes what others
+//! read on `watch` channels (its view for the status, the server
+//! parameters for the engine), so no reader waits on it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use duet_config::scope::Scope;
+use duet_config::sync::Request;
+use duet_config::{HistoryRecord, Op, TreePath};
+use duet_link::protocol::{Envelope, Stream};
+use duet_stream::Replication;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::{Replicator, WriteReply};
+use crate::shared::{ConfigView, DriverMsg, Shared};
+
+/// Messages the replication task's inbox holds at most; a full inbox
+/// refuses more (a client retries, the stream catches up).
+pub const INBOX_MAX: usize = 16_384;
+
+/// What the driver decides for replication, sent whenever it changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// What this node keeps of the active's configuration (less in an
+    /// Upgrade state).
+    pub scope: Scope,
+    /// Switchover DS Request Timeout.
+    pub ds_request_timeout_ms: u64,
+    /// Switchover Use Compression For DS Request Sync.
+    pub compress: bool,
+    /// Duet History Retention.
+    pub history_retention: usize,
+}
+
+/// What the status shows of replication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationView {
+    pub state: Replication,
+    /// The last change applied, `(epoch, seq)`.
+    pub applied: (u64, u64),
+    /// The configuration tree's root digest.
+    pub config_digest: u128,
+    /// Writes persisted but not acknowledged while the lease is not valid.
+    pub writes_held: usize,
+    /// Conflict records waiting for an administrator.
+    pub conflicts: usize,
+}
+
+/// The backup's stream messages, as the active node's link receives them.
+pub enum FromBackup {
+    Hello {
+        applied: (u64, u64),
+        /// The backup asks to be made whole (it was filtered).
+        full_resync: bool,
+        tx: mpsc::Sender<Envelope>,
+        /// Which accepted connection this is.
+        link: u64,
+    },
+    Ack(u64),
+    SyncRequest {
+        id: u64,
+        request: Request,
+        tx: mpsc::Sender<Envelope>,
+    },
+    /// A page of the backup's orphaned changes to make here (a heal).
+    HealReplay {
+        id: u64,
+        fork: u64,
+        records: Vec<HistoryRecord>,
+        tx: mpsc::Sender<Envelope>,
+    },
+    /// The accepted main connection `link` closed.
+    Gone(u64),
+}
+
+pub enum ReplicationMsg {
+    /// This node now serves in `epoch`: it leads the stream.
+    BecomeActive {
+        epoch: u64,
+    },
+    /// This node stopped serving: writes under way are refused.
+    StopServing,
+    Settings(Settings),
+    /// The backup's main link to the active node is up: say where we are.
+    ActiveLinkUp(mpsc::Sender<Envelope>),
+    ActiveLinkDown,
+    /// The backup's side of the stream: a message from the active node.
+    FromActive(Stream),
+    /// The active node's side: a message from the backup.
+    FromBackup(FromBackup),
+    /// A configuration change from the API (on the active node).
+    ConfigWrite {
+        client: String,
+        who: String,
+        op: Op,
+        reply: WriteReply,
+    },
+    /// A configuration read from the API.
+    ConfigRead {
+        path: TreePath,
+        reply: oneshot::Sender<ConfigView>,
+    },
+    /// The conflict records, for the API.
+    ConfigConflicts(oneshot::Sender<Vec<HistoryRecord>>),
+    /// Commit what is queued and stop.
+    Stop,
+}
+
+/// Runs replication until told to stop; the store writer has committed
+/// everything queued when it returns.
+pub async fn run(
+    shared: Arc<Shared>,
+    mut replicator: Replicator,
+    mut inbox: mpsc::Receiver<ReplicationMsg>,
+    parameters: watch::Sender<Vec<(String, String)>>,
+    mut settings: Settings,
+) {
+    let mut ticks = tokio::time::interval(Duration::from_millis(100));
+    let mut lease_ticks = tokio::time::interval(Duration::from_millis(
+        shared.right.lease_ms().div_ceil(3).max(1),
+    ));
+    lease_ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut durable = replicator.durable_watch();
+    let mut active: Option<mpsc::Sender<Envelope>> = None;
+    let mut parameters_seen = replicator.parameters_generation();
+    loop {
+        let mut to_active = Vec::new();
+        tokio::select! {
+            msg = inbox.recv() => match msg {
+                None | Some(ReplicationMsg::Stop) => break,
+                Some(ReplicationMsg::ActiveLinkUp(tx)) => {
+                    replicator.set_scope(settings.scope.clone());
+                    to_active.push(replicator.hello());
+                    active = Some(tx);
+                }
+                Some(ReplicationMsg::ActiveLinkDown) => active = None,
+                Some(ReplicationMsg::Settings(new)) => {
+                    settings = new;
+                }
+                Some(msg) => to_active = replicator.handle(&shared, msg, &settings),
+            },
+            Ok(()) = durable.changed() => to_active = replicator.durable_now(&shared),
+            _ = lease_ticks.tick() => {
+                let now_ms = shared.right.now_ms();
+                replicator.release_held(&shared, now_ms, shared.serving());
+            }
+            _ = ticks.tick() => {
+                let now_ms = shared.right.now_ms();
+                replicator.tick(&shared, now_ms);
+                replicator.compact_history(settings.history_retention);
+                to_active.extend(replicator.resync_overdue(&shared, now_ms, settings.ds_request_timeout_ms));
+            }
+        }
+        if let Some(tx) = &active {
+            for message in to_active {
+                // A full outbox drops it; the stream's own checks recover.
+                let _ = tx.try_send(shared.envelope(message));
+            }
+        }
+        let generation = replicator.parameters_generation();
+        if generation != parameters_seen {
+            parameters_seen = generation;
+            parameters.send_replace(replicator.server_parameters());
+        }
+        let view = replicator.view();
+        shared.replication_view.send_if_modified(|current| {
+            let changed = *current != view;
+            *current = view;
+            changed
+        });
+    }
+    // Dropping the replicator commits what is queued and joins the writer.
+    drop(replicator);
+}
+
+impl Replicator {
+    /// Carries out one message; returns what goes to the active node.
+    fn handle(
+        &mut self,
+        shared: &Arc<Shared>,
+        msg: ReplicationMsg,
+        settings: &Settings,
+    ) -> Vec<Stream> {
+        let now_ms = shared.right.now_ms();
+        match msg {
+            ReplicationMsg::BecomeActive { epoch } => self.become_active(epoch),
+            ReplicationMsg::StopServing => self.stop_serving(shared),
+            ReplicationMsg::FromActive(message) => {
+                return self.on_active_message(shared, message, settings, now_ms);
+            }
+            ReplicationMsg::FromBackup(message) => {
+                self.on_backup_message(shared, message, settings)
+            }
+            ReplicationMsg::ConfigWrite {
+                client,
+                who,
+                op,
+                reply,
+            } => self.write(shared, client, who, op, reply),
+            ReplicationMsg::ConfigRead { path, reply } => {
+                let _ = reply.send(ConfigView {
+                    path: path.to_string(),
+                    object: self.tree().get(&path).cloned(),
+                    children: self.tree().children(&path),
+                    history: self.history(&path),
+                });
+            }
+            ReplicationMsg::ConfigConflicts(reply) => {
+                let _ = reply.send(self.conflicts());
+            }
+            ReplicationMsg::Settings(_)
+            | ReplicationMsg::ActiveLinkUp(_)
+            | ReplicationMsg::ActiveLinkDown
+            | ReplicationMsg::Stop => {}
+        }
+        Vec::new()
+    }
+
+    fn on_backup_message(
+        &mut self,
+        shared: &Arc<Shared>,
+        message: FromBackup,
+        settings: &Settings,
+    ) {
+        match message {
+            FromBackup::Hello {
+                applied,
+                full_resync,
+                tx,
+                link,
+            } => self.backup_hello(shared, applied, full_resync, tx, link),
+            FromBackup::Ack(seq) => self.backup_ack(shared, seq),
+            FromBackup::SyncRequest { id, request, tx } => {
+                if let Some(answer) = self.sync_answer(shared, request, settings.compress) {
+                    let _ = tx.try_send(shared.envelope(Stream::SyncAnswer { id, answer }));
+                }
+            }
+            FromBackup::HealReplay {
+                id,
+                fork,
+                records,
+                tx,
+            } => self.heal_replay(shared, id, fork, records, tx),
+            FromBackup::Gone(link) => self.backup_gone(shared, link),
+        }
+    }
+
+    /// The backup's side of the stream: what the active node sent.
+    fn on_active_message(
+        &mut self,
+        shared: &Arc<Shared>,
+        message: Stream,
+        settings: &Settings,
+        now_ms: u64,
+    ) -> Vec<Stream> {
+        match message {
+            Stream::Entry(entry) => self.receive(shared, entry, &settings.scope),
+            Stream::ResyncStart { upto, root } => self
+                .resync_start(
+                    shared,
+                    upto,
+                    root,
+                    settings.scope.clone(),
+                    settings.compress,
+                    now_ms,
+                )
+                .into_iter()
+                .collect(),
+            Stream::CaughtUp => {
+                shared.to_driver(DriverMsg::Synchronised);
+                Vec::new()
+            }
+            Stream::HealReplayed { id, error } => self
+                .heal_replayed(shared, id, error, now_ms)
+                .into_iter()
+                .collect(),
+            Stream::SyncAnswer { id, answer } => self
+                .resync_answer(shared, id, answer, now_ms)
+                .into_iter()
+                .collect(),
+            other => {
+                tracing::warn!("link: ignoring unexpected {other:?} from the active node");
+                Vec::new()
+            }
+        }
+    }
+
+    /// What the status shows.
+    pub fn view(&self) -> ReplicationView {
+        ReplicationView {
+            state: self.state(),
+            applied: self.tree().last_applied(),
+            config_digest: self.tree().digests().get(duet_config::digest::Bucket::ROOT),
+            writes_held: self.held(),
+            conflicts: self.tree().conflict_count(),
+        }
+    }
+}
