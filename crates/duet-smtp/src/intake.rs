@@ -45,6 +45,10 @@ pub struct IntakeConfig {
     pub max_recipients: usize,
     /// A connection with nothing received for this long is closed with 421.
     pub idle_timeout_ms: u64,
+    /// Longest a message's DATA may take, from 354 to the final dot, so a
+    /// client dripping a byte just inside `idle_timeout_ms` cannot hold a
+    /// connection for ever; past it the client gets 421.
+    pub data_timeout_ms: u64,
     /// Longest wait for the sink to confirm a message; past it the client
     /// gets 451 and retries.
     pub deliver_timeout_ms: u64,
@@ -59,6 +63,7 @@ impl Default for IntakeConfig {
             max_message_bytes: 25 * 1024 * 1024,
             max_recipients: 100,
             idle_timeout_ms: 300_000,
+            data_timeout_ms: 600_000,
             deliver_timeout_ms: 60_000,
             max_connections: 256,
         }
@@ -85,6 +90,9 @@ impl IntakeConfig {
         }
         if self.idle_timeout_ms == 0 {
             return bad("idle_timeout_ms", "must be at least 1");
+        }
+        if self.data_timeout_ms == 0 {
+            return bad("data_timeout_ms", "must be at least 1");
         }
         if self.deliver_timeout_ms == 0 {
             return bad("deliver_timeout_ms", "must be at least 1");
@@ -135,7 +143,10 @@ pub trait MailSink: Send + Sync + 'static {
     fn resolve_recipient(&self, address: &str) -> Option<String>;
 
     /// Stores an email. Return Ok only once it is durable: the client is told
-    /// "250 queued" on Ok and will not send it again.
+    /// "250 queued" on Ok and will not send it again. The future is dropped
+    /// after `deliver_timeout_ms` and the client told 451, so it will send
+    /// the message again: a store that may still complete after the drop
+    /// should recognise the retry (by Message-ID and the raw bytes' digest).
     fn deliver(&self, email: ReceivedEmail) -> DeliveryFuture<'_>;
 }
 
@@ -188,6 +199,8 @@ enum Stop {
     Closed,
     /// Nothing arrived within the idle timeout.
     Idle,
+    /// DATA did not end within its time bound.
+    DataTooSlow,
 }
 
 /// One line from the client.
@@ -247,6 +260,14 @@ impl Session {
                 let text = format!(
                     "421 4.4.2 {} idle for {} ms, closing connection",
                     self.config.hostname, self.config.idle_timeout_ms
+                );
+                let _ = self.send(&text).await;
+            }
+            Err(Stop::DataTooSlow) => {
+                info!(peer = %self.peer, data_timeout_ms = self.config.data_timeout_ms, "smtp DATA too slow, closing");
+                let text = format!(
+                    "421 4.4.2 {} message not complete within {} ms, closing connection; nothing was stored",
+                    self.config.hostname, self.config.data_timeout_ms
                 );
                 let _ = self.send(&text).await;
             }
@@ -392,6 +413,8 @@ impl Session {
         message.clear();
         let limit = self.config.max_message_bytes;
         let mut oversize = false;
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_millis(self.config.data_timeout_ms);
         loop {
             let mut rest = self.input.iter();
             let done = receiver.ingest(&mut rest, &mut message);
@@ -406,7 +429,7 @@ impl Session {
             if done {
                 break;
             }
-            self.read_more().await?;
+            self.read_more(Some(deadline)).await?;
         }
         let tx = std::mem::take(&mut self.tx);
         if oversize {
@@ -465,17 +488,22 @@ impl Session {
                 too_long = true;
                 self.input.clear();
             }
-            self.read_more().await?;
+            self.read_more(None).await?;
         }
     }
 
     /// Reads whatever the client sends next into `input`, waiting at most
-    /// the idle timeout.
-    async fn read_more(&mut self) -> Result<(), Stop> {
+    /// the idle timeout (and not past `deadline`, if given).
+    async fn read_more(&mut self, deadline: Option<tokio::time::Instant>) -> Result<(), Stop> {
         let mut chunk = [0u8; 8192];
-        let idle = Duration::from_millis(self.config.idle_timeout_ms);
-        match timeout(idle, self.stream.read(&mut chunk)).await {
-            Err(_) => Err(Stop::Idle),
+        let idle_end =
+            tokio::time::Instant::now() + Duration::from_millis(self.config.idle_timeout_ms);
+        let (end, why) = match deadline {
+            Some(deadline) if deadline < idle_end => (deadline, Stop::DataTooSlow),
+            _ => (idle_end, Stop::Idle),
+        };
+        match tokio::time::timeout_at(end, self.stream.read(&mut chunk)).await {
+            Err(_) => Err(why),
             Ok(Ok(0)) | Ok(Err(_)) => Err(Stop::Closed),
             Ok(Ok(n)) => {
                 self.input.extend_from_slice(&chunk[..n]);

@@ -449,3 +449,84 @@ async fn garbage_input_never_breaks_the_server() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_sink_too_slow_to_confirm_gets_451() {
+    bounded(async {
+        let sink = Arc::new(RecordingSink::default());
+        let mut cfg = config();
+        cfg.deliver_timeout_ms = 200;
+        let addr = start(cfg, sink.clone()).await;
+        let mut c = Client::connect(addr).await;
+        c.expect("EHLO client.test", 250).await;
+        *sink.delay_ms.lock().unwrap() = 2_000;
+        let (code, text) = send_message(&mut c, &simple_message("slow")).await;
+        assert_eq!(code, 451, "{text}");
+        assert!(text.contains("200 ms"), "{text}");
+        *sink.delay_ms.lock().unwrap() = 0;
+        let (code, _) = send_message(&mut c, &simple_message("fast")).await;
+        assert_eq!(code, 250);
+    })
+    .await;
+}
+
+/// Only CRLF.CRLF ends DATA: a bare-LF variant cannot smuggle a second
+/// message past us.
+#[tokio::test]
+async fn bare_lf_dot_does_not_end_the_message() {
+    bounded(async {
+        let sink = Arc::new(RecordingSink::default());
+        let addr = start(config(), sink.clone()).await;
+        let mut c = Client::connect(addr).await;
+        c.expect("EHLO client.test", 250).await;
+        let body = "From: ann@example.org\r\nSubject: one\r\n\r\nbody\n.\r\nMAIL FROM:<eve@example.org>\r\nRCPT TO:<support@example.com>\r\nDATA\r\nFrom: eve@example.org\r\n\r\nsmuggled\r\n.\nRSET\r\n";
+        let (code, text) = send_message(&mut c, body).await;
+        assert_eq!(code, 250, "{text}");
+        c.expect("NOOP", 250).await;
+        let delivered = sink.delivered();
+        assert_eq!(delivered.len(), 1, "one message, not two");
+        // The dot after CRLF is taken as dot-stuffing and removed; nothing
+        // else changes.
+        let expected = body.replace("\r\n.\nRSET", "\r\n\nRSET");
+        assert_eq!(String::from_utf8_lossy(&delivered[0].raw), expected);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_client_dripping_data_is_cut_off_with_421() {
+    bounded(async {
+        let sink = Arc::new(RecordingSink::default());
+        let mut cfg = config();
+        cfg.idle_timeout_ms = 300;
+        cfg.data_timeout_ms = 800;
+        let addr = start(cfg, sink.clone()).await;
+        let mut c = Client::connect(addr).await;
+        c.expect("EHLO drip.test", 250).await;
+        c.expect("MAIL FROM:<ann@example.org>", 250).await;
+        c.expect("RCPT TO:<support@example.com>", 250).await;
+        c.expect("DATA", 354).await;
+        let started = Instant::now();
+        // One byte every 100 ms: never idle, never finished. Stop once the
+        // server has closed (a write then fails or the reply is there).
+        let (mut read, mut write) = c.into_parts();
+        let drip = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            for _ in 0..100 {
+                if write.write_all(b"x").await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        let (code, text) = common::read_reply(&mut read).await;
+        assert_eq!(code, 421, "{text}");
+        assert!(text.contains("800 ms"), "{text}");
+        let elapsed = started.elapsed();
+        assert!(elapsed >= Duration::from_millis(700), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+        drip.abort();
+        assert_eq!(sink.calls(), 0);
+    })
+    .await;
+}

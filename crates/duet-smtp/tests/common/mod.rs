@@ -29,6 +29,8 @@ pub struct RecordingSink {
     pub delivered: Mutex<Vec<ReceivedEmail>>,
     pub calls: Mutex<usize>,
     pub refusal: Mutex<Option<DeliveryRefusal>>,
+    /// How long `deliver` takes (a slow replication, say).
+    pub delay_ms: Mutex<u64>,
 }
 
 impl RecordingSink {
@@ -55,6 +57,8 @@ impl MailSink for RecordingSink {
     fn deliver(&self, email: ReceivedEmail) -> DeliveryFuture<'_> {
         Box::pin(async move {
             *self.calls.lock().unwrap() += 1;
+            let delay_ms = *self.delay_ms.lock().unwrap();
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
             if let Some(refusal) = self.refusal.lock().unwrap().clone() {
                 return Err(refusal);
             }
@@ -73,6 +77,7 @@ pub fn config() -> IntakeConfig {
         max_message_bytes: 64 * 1024,
         max_recipients: 3,
         idle_timeout_ms: 5_000,
+        data_timeout_ms: 5_000,
         deliver_timeout_ms: 5_000,
         max_connections: 16,
     }
@@ -111,19 +116,12 @@ impl Client {
 
     /// Reads one reply (all its lines); (0, "") if the server closed.
     pub async fn reply(&mut self) -> (u16, String) {
-        let mut text = String::new();
-        loop {
-            let mut line = String::new();
-            let n = self.reader.read_line(&mut line).await.unwrap_or(0);
-            if n == 0 {
-                return (0, text);
-            }
-            text.push_str(&line);
-            if line.len() < 4 || line.as_bytes()[3] != b'-' {
-                let code = line.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
-                return (code, text);
-            }
-        }
+        read_reply(&mut self.reader).await
+    }
+
+    /// The two halves, for a test that reads and writes concurrently.
+    pub fn into_parts(self) -> (BufReader<OwnedReadHalf>, OwnedWriteHalf) {
+        (self.reader, self.writer)
     }
 
     pub async fn write(&mut self, bytes: &[u8]) {
@@ -149,4 +147,21 @@ pub fn simple_message(subject: &str) -> String {
     format!(
         "From: Ann <ann@example.org>\r\nTo: support@example.com\r\nSubject: {subject}\r\nMessage-ID: <{subject}@example.org>\r\n\r\nhello\r\n"
     )
+}
+
+/// Reads one reply (all its lines); (0, "") if the server closed.
+pub async fn read_reply(reader: &mut BufReader<OwnedReadHalf>) -> (u16, String) {
+    let mut text = String::new();
+    loop {
+        let mut line = String::new();
+        let n = reader.read_line(&mut line).await.unwrap_or(0);
+        if n == 0 {
+            return (0, text);
+        }
+        text.push_str(&line);
+        if line.len() < 4 || line.as_bytes()[3] != b'-' {
+            let code = line.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+            return (code, text);
+        }
+    }
 }
