@@ -1,0 +1,34 @@
+//! Email for duet: the SMTP intake that takes customers' email in, the
+//! sanitiser that makes its HTML safe to show an agent, and the relay that
+//! sends replies out.
+//!
+//! Guarantees of the intake ([`serve`]):
+//! - A message is answered `250 ... queued as <id>` only after the
+//!   [`MailSink`] confirmed it stored the message (on a duet node: durably
+//!   replicated). Until then the client keeps its copy.
+//! - A message is stored whole or not at all: one over `max_message_bytes`
+//!   is read to its end, discarded and answered 552; one that does not parse
+//!   as an email (no From, say) is answered 554 and logged.
+//! - [`ReceivedEmail::raw`] is the message exactly as received (after
+//!   dot-unstuffing); everything else in it is derived.
+//! - Every limit is stated and bounded: line length, message size,
+//!   recipients, connections, idle time, the wait for the sink. One slow or
+//!   broken client affects only its own connection, and input never panics.
+//!
+//! HTML from outside is shown only through [`sanitise_html`].
+
+mod email;
+mod intake;
+mod relay;
+mod sanitise;
+
+pub use email::{Attachment, ParseError, ReceivedEmail, Recipient, parse_email};
+pub use intake::{
+    DeliveryFuture, DeliveryReceipt, DeliveryRefusal, IntakeConfig, IntakeError,
+    MAX_COMMAND_LINE_BYTES, MailSink, serve,
+};
+pub use relay::{
+    OutboundAttachment, OutboundEmail, RelayConfig, RelayCredentials, RelayError, build_message,
+    send,
+};
+pub use sanitise::sanitise_html;
