@@ -65,7 +65,10 @@ fn round_robin_continues_after_the_last_agent_offered() {
     }
     assert_eq!(offered, ["ann", "bob", "cat", "ann"]);
     // The cursor is state, so a new active node continues from it.
-    let cursor = h.state.queue_live("sales").and_then(|q| q.rr_cursor.clone());
+    let cursor = h
+        .state
+        .queue_live("sales")
+        .and_then(|q| q.rr_cursor.clone());
     assert_eq!(cursor.as_deref(), Some("ann"));
 }
 
@@ -74,7 +77,8 @@ fn least_occupied_prefers_the_agent_holding_fewest() {
     let mut h = harness_with(Strategy::LeastOccupied);
     for (id, agent) in [("x1", "ann"), ("x2", "ann"), ("x3", "bob")] {
         h.sys(5_000, create(id, MediaType::Chat, "sales"));
-        h.run(5_000, Actor::Router, offer(id, agent, 20_000)).unwrap();
+        h.run(5_000, Actor::Router, offer(id, agent, 20_000))
+            .unwrap();
         h.sys(5_000, accept(id, agent));
     }
     h.sys(6_000, create("y", MediaType::Chat, "sales"));
@@ -135,7 +139,10 @@ fn priority_rises_with_waiting_time() {
     h.sys(0, with_priority("i1", 0));
     h.sys(30_000, with_priority("i2", 1));
     h.sys(100_000, with_priority("i3", 1));
-    assert_eq!(h.state.waiting("sales").collect::<Vec<_>>(), ["i2", "i1", "i3"]);
+    assert_eq!(
+        h.state.waiting("sales").collect::<Vec<_>>(),
+        ["i2", "i1", "i3"]
+    );
     h.sys(200_000, login("ann"));
     let offers = h.decide(200_000);
     let ids: Vec<_> = offers
@@ -316,7 +323,10 @@ fn capacity_is_respected() {
     let mut h = Harness::new(dir);
     h.sys(1_000, login("ann"));
     for n in 0..5 {
-        h.sys(2_000 + n, create(&format!("x{n}"), MediaType::Chat, "sales"));
+        h.sys(
+            2_000 + n,
+            create(&format!("x{n}"), MediaType::Chat, "sales"),
+        );
     }
     let decided = h.route(3_000);
     assert_eq!(
