@@ -3,10 +3,10 @@
 
 use super::lifecycle::{marker, next_segment, set_signal, status_line};
 use super::{Applied, Interactions};
-use crate::change::{Change, Command, NewInteraction, TransferTarget};
+use crate::change::{Change, Command, TransferTarget};
 use crate::model::{
-    CallSignal, Content, EmailReply, Interaction, InteractionState, Message, MessageKind, Parties,
-    QueueVisit, ReplyState, Routing, SegmentKind, Sender, WrapUp,
+    CallSignal, Content, EmailReply, Interaction, InteractionState, Message, MessageKind,
+    ReplyState, SegmentKind, Sender, WrapUp,
 };
 
 impl Interactions {
@@ -175,55 +175,6 @@ impl Interactions {
         let r = f(ix);
         self.index.add_interaction(ix);
         Some(r)
-    }
-
-    fn create(&mut self, new: &NewInteraction, at: u64, out: &mut Applied) {
-        let ix = Interaction {
-            id: new.id.clone(),
-            media: new.media,
-            created_at_ms: at,
-            routing: Routing {
-                queue: new.queue.clone(),
-                priority: new.priority,
-                skills: new.skills.clone(),
-            },
-            attributes: new.attributes.clone(),
-            parties: Parties {
-                customer: new.customer.clone(),
-                ..Parties::default()
-            },
-            state: InteractionState::Queued,
-            segments: Vec::new(),
-            content: new.content.clone(),
-            wrap_up: None,
-            visit: QueueVisit::default(),
-        };
-        self.live.interactions.insert(new.id.clone(), ix);
-        self.enqueue(&new.id, &new.queue, at, out);
-    }
-
-    /// Puts an interaction (held by no agent) into `queue` as a new visit.
-    fn enqueue(&mut self, id: &str, queue: &str, at: u64, out: &mut Applied) {
-        let weight = self.config.queue(queue).map_or(0, |q| q.priority_weight_ms);
-        self.edit(id, |ix| {
-            ix.routing.queue = queue.to_string();
-            let boost = i64::from(ix.routing.priority).saturating_mul(weight as i64);
-            ix.visit = QueueVisit {
-                since_ms: at,
-                order_key: (at as i64).saturating_sub(boost),
-                ..QueueVisit::default()
-            };
-            ix.state = InteractionState::Queued;
-            next_segment(ix, SegmentKind::Queued, None, at);
-        });
-        self.live
-            .queues
-            .entry(queue.to_string())
-            .or_default()
-            .totals
-            .entered += 1;
-        out.queues.insert(queue.to_string());
-        out.interactions.insert(id.to_string());
     }
 
     fn offer(&mut self, id: &str, agent: &str, deadline_ms: u64, at: u64, out: &mut Applied) {

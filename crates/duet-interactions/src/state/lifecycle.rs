@@ -1,11 +1,12 @@
-//! An interaction's segments and status lines, and its end: disconnect,
-//! wrap-up phase, close (counted once in its queue's totals).
+//! An interaction's life: creation and entering a queue, its segments and
+//! status lines, and its end (disconnect, wrap-up phase, close, counted
+//! once in its queue's totals).
 
 use super::{Applied, Interactions};
-use crate::change::Actor;
+use crate::change::{Actor, NewInteraction};
 use crate::model::{
-    CallSignal, Content, Interaction, InteractionState, Message, MessageKind, Segment, SegmentKind,
-    Sender,
+    CallSignal, Content, Interaction, InteractionState, Message, MessageKind, Parties, QueueVisit,
+    Routing, Segment, SegmentKind, Sender,
 };
 
 /// Ends the open segment (if any) and opens one of `kind`, starting where
@@ -56,6 +57,55 @@ pub(crate) fn set_signal(ix: &mut Interaction, signal: CallSignal) {
 }
 
 impl Interactions {
+    pub(crate) fn create(&mut self, new: &NewInteraction, at: u64, out: &mut Applied) {
+        let ix = Interaction {
+            id: new.id.clone(),
+            media: new.media,
+            created_at_ms: at,
+            routing: Routing {
+                queue: new.queue.clone(),
+                priority: new.priority,
+                skills: new.skills.clone(),
+            },
+            attributes: new.attributes.clone(),
+            parties: Parties {
+                customer: new.customer.clone(),
+                ..Parties::default()
+            },
+            state: InteractionState::Queued,
+            segments: Vec::new(),
+            content: new.content.clone(),
+            wrap_up: None,
+            visit: QueueVisit::default(),
+        };
+        self.live.interactions.insert(new.id.clone(), ix);
+        self.enqueue(&new.id, &new.queue, at, out);
+    }
+
+    /// Puts an interaction (held by no agent) into `queue` as a new visit.
+    pub(crate) fn enqueue(&mut self, id: &str, queue: &str, at: u64, out: &mut Applied) {
+        let weight = self.config.queue(queue).map_or(0, |q| q.priority_weight_ms);
+        self.edit(id, |ix| {
+            ix.routing.queue = queue.to_string();
+            let boost = i64::from(ix.routing.priority).saturating_mul(weight as i64);
+            ix.visit = QueueVisit {
+                since_ms: at,
+                order_key: (at as i64).saturating_sub(boost),
+                ..QueueVisit::default()
+            };
+            ix.state = InteractionState::Queued;
+            next_segment(ix, SegmentKind::Queued, None, at);
+        });
+        self.live
+            .queues
+            .entry(queue.to_string())
+            .or_default()
+            .totals
+            .entered += 1;
+        out.queues.insert(queue.to_string());
+        out.interactions.insert(id.to_string());
+    }
+
     pub(crate) fn disconnect(&mut self, id: &str, actor: &Actor, at: u64, out: &mut Applied) {
         let Some(ix) = self.live.interactions.get(id) else {
             return;

@@ -5,6 +5,7 @@ mod apply;
 mod apply_agent;
 mod check;
 mod config;
+mod eligibility;
 mod figures;
 mod index;
 mod lifecycle;
