@@ -1,0 +1,219 @@
+//! Changes to the live state. A [`Command`] is what the change stream
+//! carries: the change with its time, who made it and the client's id
+//! for it. Everything a change's effect depends on is inside it (ids,
+//! `at_ms`, the routing decision), so both nodes apply it alike.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Attachment, CallbackOutcome, ChosenStatus, Content, FileRef, MediaType, Party};
+
+/// Who made a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Actor {
+    Customer,
+    Agent(String),
+    /// A supervisor or administrator, by user name.
+    User(String),
+    /// The ACD router.
+    Router,
+    /// duet itself (intake, timers, recovery).
+    System,
+}
+
+/// A change as the stream carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Command {
+    /// The client's own id for the change; a retry carries the same id
+    /// (the node answers it from `recent_clients` instead of applying it).
+    pub client: String,
+    /// When the change was made, unix ms: the only clock the state reads.
+    pub at_ms: u64,
+    pub actor: Actor,
+    pub change: Change,
+}
+
+impl Command {
+    pub fn new(client: impl Into<String>, at_ms: u64, actor: Actor, change: Change) -> Self {
+        Command {
+            client: client.into(),
+            at_ms,
+            actor,
+            change,
+        }
+    }
+}
+
+/// Where a transfer sends an interaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TransferTarget {
+    /// Back to waiting, in this workgroup queue.
+    Queue(String),
+    /// To this agent's user queue (offered to them only).
+    Agent(String),
+}
+
+/// What a new interaction starts with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewInteraction {
+    pub id: String,
+    pub media: MediaType,
+    pub queue: String,
+    pub priority: i32,
+    pub skills: BTreeMap<String, u32>,
+    pub attributes: BTreeMap<String, String>,
+    pub customer: Party,
+    /// Must fit `media` (a transcript for chat, an email for email...).
+    pub content: Content,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Change {
+    /// A new interaction, queued.
+    Create(Box<NewInteraction>),
+    /// The router offers a queued interaction to `agent` until `deadline_ms`.
+    Offer {
+        id: String,
+        agent: String,
+        deadline_ms: u64,
+    },
+    Accept {
+        id: String,
+        agent: String,
+    },
+    /// The agent turned the offer down; it goes back to waiting.
+    Reject {
+        id: String,
+        agent: String,
+    },
+    /// The offer's deadline passed unanswered; it goes back to waiting.
+    OfferTimedOut {
+        id: String,
+        agent: String,
+    },
+    /// A text message; a message id already in the transcript is a no-op.
+    Message {
+        id: String,
+        message_id: String,
+        sender: crate::model::Sender,
+        body: String,
+    },
+    /// A message was delivered or read (a step back is a no-op).
+    MessageDelivery {
+        id: String,
+        message_id: String,
+        delivery: crate::model::Delivery,
+    },
+    FileShared {
+        id: String,
+        message_id: String,
+        sender: crate::model::Sender,
+        file: FileRef,
+    },
+    Hold {
+        id: String,
+    },
+    Resume {
+        id: String,
+    },
+    Transfer {
+        id: String,
+        to: TransferTarget,
+    },
+    /// Another agent joins (calls and chats).
+    Conference {
+        id: String,
+        agent: String,
+    },
+    /// The command's actor ends the interaction (a conferenced agent who
+    /// disconnects only leaves it).
+    Disconnect {
+        id: String,
+    },
+    /// Closes an interaction in wrap-up; `code` must be one of its queue's.
+    WrapUp {
+        id: String,
+        code: String,
+        notes: String,
+    },
+    /// Creates or replaces an agent's draft reply to an email.
+    EmailDraft {
+        id: String,
+        reply_id: String,
+        agent: String,
+        html: String,
+        text: String,
+        attachments: Vec<Attachment>,
+    },
+    EmailSend {
+        id: String,
+        reply_id: String,
+    },
+    CallbackAttempt {
+        id: String,
+        agent: String,
+        outcome: CallbackOutcome,
+    },
+    /// Logs the agent in to these media (from Logged Out: Available).
+    AgentLogin {
+        agent: String,
+        media: Vec<MediaType>,
+    },
+    /// Logs the agent out of these media (empty: all); out of all, the
+    /// status becomes Logged Out with `reason_code`. Pending offers go back
+    /// to waiting; connected interactions stay with the agent.
+    AgentLogout {
+        agent: String,
+        media: Vec<MediaType>,
+        reason_code: u32,
+    },
+    /// The agent's chosen status; during after call work it is what
+    /// follows the work (Available ends the work at once).
+    AgentStatus {
+        agent: String,
+        status: ChosenStatus,
+    },
+    /// The agent's after call work timer ran out.
+    AcwExpired {
+        agent: String,
+    },
+    /// A closed interaction past retention leaves the live state.
+    Forget {
+        id: String,
+    },
+    /// Starts a new reporting interval: every queue's running totals are
+    /// reset.
+    StartInterval,
+}
+
+impl Change {
+    /// The interaction the change is about, if any.
+    pub fn interaction(&self) -> Option<&str> {
+        match self {
+            Change::Create(new) => Some(&new.id),
+            Change::Offer { id, .. }
+            | Change::Accept { id, .. }
+            | Change::Reject { id, .. }
+            | Change::OfferTimedOut { id, .. }
+            | Change::Message { id, .. }
+            | Change::MessageDelivery { id, .. }
+            | Change::FileShared { id, .. }
+            | Change::Hold { id }
+            | Change::Resume { id }
+            | Change::Transfer { id, .. }
+            | Change::Conference { id, .. }
+            | Change::Disconnect { id }
+            | Change::WrapUp { id, .. }
+            | Change::EmailDraft { id, .. }
+            | Change::EmailSend { id, .. }
+            | Change::CallbackAttempt { id, .. }
+            | Change::Forget { id } => Some(id),
+            Change::AgentLogin { .. }
+            | Change::AgentLogout { .. }
+            | Change::AgentStatus { .. }
+            | Change::AcwExpired { .. }
+            | Change::StartInterval => None,
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! An agent's live state: status, logins per media, what they hold.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::media::MediaType;
+
+/// A status an agent (or a supervisor) may choose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChosenStatus {
+    /// Ready for ACD offers.
+    Available,
+    /// Logged in, not taking ACD offers, with a reason.
+    NotReady { reason: String },
+    /// A status that takes no ACD offers (one of `Directory::non_acd_statuses`,
+    /// e.g. "Away", "At lunch").
+    NonAcd { name: String },
+}
+
+impl From<ChosenStatus> for AgentStatus {
+    fn from(status: ChosenStatus) -> Self {
+        match status {
+            ChosenStatus::Available => AgentStatus::Available,
+            ChosenStatus::NotReady { reason } => AgentStatus::NotReady { reason },
+            ChosenStatus::NonAcd { name } => AgentStatus::NonAcd { name },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AgentStatus {
+    Available,
+    NotReady {
+        reason: String,
+    },
+    /// After call work until `until_ms`, then `then` (the status the agent
+    /// had, or chose meanwhile).
+    AfterCallWork {
+        until_ms: u64,
+        then: ChosenStatus,
+    },
+    NonAcd {
+        name: String,
+    },
+    /// Logged out of every media, with a reason code (50002: logged out by
+    /// a failure, as the seeds report it).
+    LoggedOut {
+        reason_code: u32,
+    },
+}
+
+impl AgentStatus {
+    pub fn name(&self) -> &str {
+        match self {
+            AgentStatus::Available => "available",
+            AgentStatus::NotReady { .. } => "not_ready",
+            AgentStatus::AfterCallWork { .. } => "after_call_work",
+            AgentStatus::NonAcd { name } => name,
+            AgentStatus::LoggedOut { .. } => "logged_out",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agent {
+    pub name: String,
+    pub status: AgentStatus,
+    pub status_since_ms: u64,
+    pub logged_in: BTreeSet<MediaType>,
+    /// Interactions offered to, connected to, held by or in wrap-up with
+    /// the agent (conferences included), per media; they count against
+    /// the agent's capacity.
+    pub assigned: BTreeMap<MediaType, BTreeSet<String>>,
+    /// When the agent last had nothing assigned while available (for
+    /// longest-idle routing).
+    pub last_became_idle_ms: u64,
+    /// Offers missed (lapsed or rejected) in a row; reset by an accept or
+    /// a status change.
+    pub no_answers: u32,
+    /// The queue of the last missed offer (whose `max_no_answer` applies).
+    pub no_answer_queue: Option<String>,
+}
+
+impl Agent {
+    pub fn new(name: &str, at_ms: u64) -> Self {
+        Agent {
+            name: name.to_string(),
+            status: AgentStatus::LoggedOut { reason_code: 0 },
+            status_since_ms: at_ms,
+            logged_in: BTreeSet::new(),
+            assigned: BTreeMap::new(),
+            last_became_idle_ms: at_ms,
+            no_answers: 0,
+            no_answer_queue: None,
+        }
+    }
+
+    pub fn load(&self, media: MediaType) -> usize {
+        self.assigned.get(&media).map_or(0, BTreeSet::len)
+    }
+
+    pub fn total_load(&self) -> usize {
+        self.assigned.values().map(BTreeSet::len).sum()
+    }
+}

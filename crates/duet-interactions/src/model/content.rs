@@ -1,0 +1,169 @@
+//! What an interaction carries besides its routing: a transcript (chat,
+//! SMS, social), an email with its replies, a callback request, a call's
+//! signalling state.
+
+use serde::{Deserialize, Serialize};
+
+use super::media::MediaType;
+
+/// The media-specific part of an interaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Content {
+    /// Chat, SMS and social interactions: messages in the order accepted.
+    Transcript(Vec<Message>),
+    Email(Box<Email>),
+    Callback(Callback),
+    Call(Call),
+}
+
+impl Content {
+    /// Whether this content belongs to an interaction of `media`.
+    pub fn fits(&self, media: MediaType) -> bool {
+        match self {
+            Content::Transcript(_) => media.has_transcript(),
+            Content::Email(_) => media == MediaType::Email,
+            Content::Callback(_) => media == MediaType::Callback,
+            Content::Call(_) => media == MediaType::Call,
+        }
+    }
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Sender {
+    Customer,
+    Agent(String),
+    /// duet itself (status messages such as "customer left").
+    System,
+}
+
+/// How far a message got; it only moves forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Delivery {
+    Accepted,
+    Delivered,
+    Read,
+}
+
+/// A file shared in a transcript: its metadata; the bytes live in file
+/// storage (mirrored separately), not in the change stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    pub file_id: String,
+    pub name: String,
+    pub size_bytes: u64,
+    pub content_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MessageKind {
+    Text,
+    /// A status line duet adds ("agent ann joined", "customer left").
+    Status,
+    File(FileRef),
+}
+
+/// One entry of a transcript. Its id is the sender's (a retry carries the
+/// same id and is not added twice).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: String,
+    pub sender: Sender,
+    pub at_ms: u64,
+    pub body: String,
+    pub kind: MessageKind,
+    pub delivery: Delivery,
+}
+
+/// An attachment with its bytes (email attachments travel in the change).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub id: String,
+    pub name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+impl Attachment {
+    pub fn size_bytes(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplyState {
+    Draft,
+    Sent,
+}
+
+/// An agent's reply to an email: kept whole (HTML, text and attachments),
+/// so a switchover loses neither formatting nor attachments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailReply {
+    pub id: String,
+    pub agent: String,
+    pub html: String,
+    pub text: String,
+    pub attachments: Vec<Attachment>,
+    pub state: ReplyState,
+    pub updated_at_ms: u64,
+}
+
+/// An email as received: the raw MIME, and what the intake parsed from it
+/// (the HTML already sanitised by the caller).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Email {
+    pub mime: Vec<u8>,
+    pub subject: String,
+    pub from: String,
+    pub to: Vec<String>,
+    pub text: String,
+    pub html: String,
+    pub attachments: Vec<Attachment>,
+    pub replies: Vec<EmailReply>,
+}
+
+/// When the customer wants to be called back (unix ms, inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackWindow {
+    pub from_ms: u64,
+    pub to_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CallbackOutcome {
+    Reached,
+    NoAnswer,
+    Busy,
+    InvalidNumber,
+    Other(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackAttempt {
+    pub at_ms: u64,
+    pub agent: String,
+    pub outcome: CallbackOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Callback {
+    pub number: String,
+    pub window: CallbackWindow,
+    pub attempts: Vec<CallbackAttempt>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CallSignal {
+    Ringing,
+    Connected,
+    Held,
+    Ended,
+}
+
+/// A call: its signalling state as this state sees it, and the far end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Call {
+    pub signal: CallSignal,
+    pub party: super::media::Party,
+}

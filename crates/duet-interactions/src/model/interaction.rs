@@ -1,0 +1,179 @@
+//! An interaction: who, where it is routed, its state, the segments of its
+//! life (durations derive from them and are never reset), and its content.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::content::Content;
+use super::media::{MediaType, Party};
+
+/// Where an interaction stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InteractionState {
+    /// Waiting in its queue for an agent.
+    Queued,
+    /// Offered (alerting) to `agent` until `deadline_ms`.
+    Offered { agent: String, deadline_ms: u64 },
+    /// Connected to `agent` (its owner; conferenced agents are in
+    /// [`Parties::conference`]).
+    Connected { agent: String },
+    /// Put on hold by its owner.
+    Held { agent: String },
+    /// The customer side ended; `agent` is wrapping it up.
+    WrapUp { agent: String },
+    /// Over; it leaves the live state with a `Forget` after retention.
+    Closed { at_ms: u64 },
+}
+
+impl InteractionState {
+    pub fn name(&self) -> &'static str {
+        match self {
+            InteractionState::Queued => "queued",
+            InteractionState::Offered { .. } => "offered",
+            InteractionState::Connected { .. } => "connected",
+            InteractionState::Held { .. } => "held",
+            InteractionState::WrapUp { .. } => "wrap-up",
+            InteractionState::Closed { .. } => "closed",
+        }
+    }
+
+    /// The agent the interaction is with (offered, connected, held or in
+    /// wrap-up), not counting conferenced agents.
+    pub fn owner(&self) -> Option<&str> {
+        match self {
+            InteractionState::Offered { agent, .. }
+            | InteractionState::Connected { agent }
+            | InteractionState::Held { agent }
+            | InteractionState::WrapUp { agent } => Some(agent),
+            InteractionState::Queued | InteractionState::Closed { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SegmentKind {
+    Queued,
+    Offered,
+    /// An offered call (ringing at the agent).
+    Alerting,
+    Connected,
+    Held,
+    /// Zero-length marker: moved to another queue or agent.
+    Transferred,
+    WrapUp,
+    /// Zero-length marker: the end.
+    Disconnected,
+}
+
+/// A stretch of an interaction's life. Segments are contiguous: each
+/// starts where the previous ended; only the last may be open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    pub kind: SegmentKind,
+    pub agent: Option<String>,
+    pub queue: String,
+    pub start_ms: u64,
+    pub end_ms: Option<u64>,
+}
+
+impl Segment {
+    pub fn duration_ms(&self, now_ms: u64) -> u64 {
+        self.end_ms.unwrap_or(now_ms).saturating_sub(self.start_ms)
+    }
+}
+
+/// The customer and the agents on an interaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parties {
+    pub customer: Party,
+    /// Every agent who ever connected, in the order they joined.
+    pub joined: Vec<String>,
+    /// Agents conferenced in besides the owner, now.
+    pub conference: BTreeSet<String>,
+}
+
+/// Where and how an interaction is routed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Routing {
+    /// The workgroup queue, or an agent's user queue.
+    pub queue: String,
+    /// Higher is served sooner; see `QueueConfig::priority_weight_ms`.
+    pub priority: i32,
+    /// Skill name -> minimum level an agent needs.
+    pub skills: BTreeMap<String, u32>,
+}
+
+/// The current visit to a queue (since it last entered one).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueVisit {
+    pub since_ms: u64,
+    /// Serving order in the queue, smallest first: `since_ms` less the
+    /// priority's worth of waiting, fixed when it entered, so the order
+    /// never needs re-sorting as time passes.
+    pub order_key: i64,
+    /// Agents who let an offer of this visit lapse or rejected it; others
+    /// are preferred.
+    pub declined_by: BTreeSet<String>,
+    /// When an agent accepted it on this visit (for the queue's figures).
+    pub answered_at_ms: Option<u64>,
+}
+
+/// The wrap-up an agent gave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrapUp {
+    pub agent: String,
+    pub code: String,
+    pub notes: String,
+    pub at_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interaction {
+    /// The caller's id, stable for life and across switchovers.
+    pub id: String,
+    pub media: MediaType,
+    /// Never changes.
+    pub created_at_ms: u64,
+    pub routing: Routing,
+    pub attributes: BTreeMap<String, String>,
+    pub parties: Parties,
+    pub state: InteractionState,
+    pub segments: Vec<Segment>,
+    pub content: Content,
+    pub wrap_up: Option<WrapUp>,
+    pub visit: QueueVisit,
+}
+
+impl Interaction {
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, InteractionState::Closed { .. })
+    }
+
+    /// Every agent holding this interaction now: the owner and any
+    /// conferenced agents.
+    pub fn agents(&self) -> impl Iterator<Item = &str> {
+        self.state
+            .owner()
+            .into_iter()
+            .chain(self.parties.conference.iter().map(String::as_str))
+    }
+
+    pub fn has_agent(&self, agent: &str) -> bool {
+        self.agents().any(|a| a == agent)
+    }
+
+    /// How long the interaction has lived, never reset.
+    pub fn age_ms(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.created_at_ms)
+    }
+
+    /// Total time in segments of `kind`.
+    pub fn time_in_ms(&self, kind: SegmentKind, now_ms: u64) -> u64 {
+        self.segments
+            .iter()
+            .filter(|s| s.kind == kind)
+            .map(|s| s.duration_ms(now_ms))
+            .sum()
+    }
+}

@@ -1,0 +1,20 @@
+//! The types of the interaction state: interactions and what they carry
+//! ([`interaction`], [`content`]), agents ([`agent`]), and the
+//! configuration the state is checked against ([`directory`]).
+
+pub mod agent;
+pub mod content;
+pub mod directory;
+pub mod interaction;
+pub mod media;
+
+pub use agent::{Agent, AgentStatus, ChosenStatus};
+pub use content::{
+    Attachment, Call, CallSignal, Callback, CallbackAttempt, CallbackOutcome, CallbackWindow,
+    Content, Delivery, Email, EmailReply, FileRef, Message, MessageKind, ReplyState, Sender,
+};
+pub use directory::{AgentConfig, Directory, QueueConfig, QueueMember, Settings, Strategy};
+pub use interaction::{
+    Interaction, InteractionState, Parties, QueueVisit, Routing, Segment, SegmentKind, WrapUp,
+};
+pub use media::{MediaType, Party};

@@ -1,0 +1,173 @@
+//! The ACD core: reads [`Interactions`] and proposes the changes routing
+//! makes (offers, offer timeouts, no-answer Not Ready, after call work
+//! expiry, forgetting closed interactions). Its decisions are commands on
+//! the stream like any other, so a new active node continues where the
+//! old one stopped (the round-robin place included).
+//!
+//! `decide` works in two phases and returns the first that has anything:
+//! timers and no-answer handling first, then offers. The node applies what
+//! it returns and calls `decide` again after every applied change and at
+//! [`Router::next_deadline`]; offers are thus always made against the
+//! state after every timeout, so each returned command passes `check`.
+
+mod select;
+
+use std::collections::BTreeMap;
+
+use crate::change::{Actor, Change, Command};
+use crate::model::{AgentStatus, ChosenStatus, InteractionState, MediaType};
+use crate::state::Interactions;
+
+pub use select::Candidate;
+
+#[derive(Debug, Clone)]
+pub struct Router {
+    /// The most waiting interactions looked at per queue per decision, so
+    /// a long queue none of the free agents can take costs a bounded scan.
+    pub scan_max_per_queue: usize,
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Router {
+            scan_max_per_queue: 1_000,
+        }
+    }
+}
+
+/// Builds the router's commands with client ids unique per decision:
+/// deciding twice at one position gives the same ids (a retry).
+struct Out {
+    now_ms: u64,
+    seq: u64,
+    commands: Vec<Command>,
+}
+
+impl Out {
+    fn push(&mut self, change: Change) {
+        let client = format!("acd:{}:{}", self.seq, self.commands.len());
+        self.commands
+            .push(Command::new(client, self.now_ms, Actor::Router, change));
+    }
+}
+
+impl Router {
+    pub fn new() -> Self {
+        Router::default()
+    }
+
+    /// The changes routing makes at `now_ms`.
+    pub fn decide(&self, state: &Interactions, now_ms: u64) -> Vec<Command> {
+        let mut out = Out {
+            now_ms,
+            seq: duet_rsm::StateMachine::position(state).1,
+            commands: Vec::new(),
+        };
+        self.timers(state, now_ms, &mut out);
+        if out.commands.is_empty() {
+            self.offers(state, now_ms, &mut out);
+        }
+        out.commands
+    }
+
+    /// When `decide` next has something to do without a new change: the
+    /// first offer deadline, after call work end or retention end.
+    pub fn next_deadline(&self, state: &Interactions) -> Option<u64> {
+        let offer = state.index.offers.first().map(|(t, _)| *t);
+        let acw = state.index.acw.first().map(|(t, _)| *t);
+        let retention = state.directory().settings.closed_retention_ms;
+        let forget = state
+            .index
+            .closed
+            .first()
+            .map(|(t, _)| t.saturating_add(retention));
+        [offer, acw, forget].into_iter().flatten().min()
+    }
+
+    fn timers(&self, state: &Interactions, now_ms: u64, out: &mut Out) {
+        for (deadline, id) in &state.index.offers {
+            if *deadline > now_ms {
+                break;
+            }
+            if let Some(InteractionState::Offered { agent, .. }) = state.get(id).map(|i| &i.state) {
+                out.push(Change::OfferTimedOut {
+                    id: id.clone(),
+                    agent: agent.clone(),
+                });
+            }
+        }
+        for name in &state.index.missed {
+            let Some(agent) = state.agent(name) else {
+                continue;
+            };
+            let Some(queue) = agent.no_answer_queue.as_deref() else {
+                continue;
+            };
+            let Some(q) = state.config.queue(queue).ok() else {
+                continue;
+            };
+            if agent.status == AgentStatus::Available
+                && q.max_no_answer > 0
+                && agent.no_answers >= q.max_no_answer
+            {
+                out.push(Change::AgentStatus {
+                    agent: name.clone(),
+                    status: ChosenStatus::NotReady {
+                        reason: q.no_answer_reason.clone(),
+                    },
+                });
+            }
+        }
+        for (until, name) in &state.index.acw {
+            if *until > now_ms {
+                break;
+            }
+            out.push(Change::AcwExpired {
+                agent: name.clone(),
+            });
+        }
+        let retention = state.directory().settings.closed_retention_ms;
+        for (closed_at, id) in &state.index.closed {
+            if closed_at.saturating_add(retention) > now_ms {
+                break;
+            }
+            out.push(Change::Forget { id: id.clone() });
+        }
+    }
+
+    fn offers(&self, state: &Interactions, now_ms: u64, out: &mut Out) {
+        // Load added by this decision's own offers, per agent and media.
+        let mut added: BTreeMap<(String, MediaType), usize> = BTreeMap::new();
+        for (queue, waiting) in &state.index.waiting {
+            let Ok(q) = state.config.queue(queue) else {
+                continue;
+            };
+            let mut candidates = select::candidates(state, queue, q);
+            if candidates.is_empty() {
+                continue;
+            }
+            let mut cursor = state.queue_live(queue).and_then(|l| l.rr_cursor.clone());
+            for (_, id) in waiting.iter().take(self.scan_max_per_queue) {
+                let Some(ix) = state.get(id) else {
+                    continue;
+                };
+                let Some(best) = select::best(state, q, ix, &candidates, &added, cursor.as_deref())
+                else {
+                    continue;
+                };
+                let agent = best.name.clone();
+                *added.entry((agent.clone(), ix.media)).or_insert(0) += 1;
+                out.push(Change::Offer {
+                    id: id.clone(),
+                    agent: agent.clone(),
+                    deadline_ms: now_ms.saturating_add(q.alerting_timeout_ms.max(1)),
+                });
+                candidates.retain(|c| select::has_room(state, c, &added));
+                cursor = Some(agent);
+                if candidates.is_empty() {
+                    break;
+                }
+            }
+        }
+    }
+}

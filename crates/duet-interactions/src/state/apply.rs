@@ -1,0 +1,357 @@
+//! Making a checked command: the interaction side. Nothing here fails;
+//! `check_command` has ruled out every case that could.
+
+use super::lifecycle::{marker, next_segment, set_signal, status_line};
+use super::{Applied, Interactions};
+use crate::change::{Change, Command, TransferTarget};
+use crate::model::{
+    CallSignal, Content, EmailReply, Interaction, InteractionState, Message, MessageKind,
+    ReplyState, SegmentKind, Sender, WrapUp,
+};
+
+impl Interactions {
+    pub(crate) fn mutate(&mut self, cmd: &Command) -> Applied {
+        let mut out = Applied::default();
+        let at = cmd.at_ms;
+        match &cmd.change {
+            Change::Create(new) => self.create(new, at, &mut out),
+            Change::Offer {
+                id,
+                agent,
+                deadline_ms,
+            } => self.offer(id, agent, *deadline_ms, at, &mut out),
+            Change::Accept { id, agent } => self.accept(id, agent, at, &mut out),
+            Change::Reject { id, agent } | Change::OfferTimedOut { id, agent } => {
+                self.withdraw_offer(id, agent, true, at, &mut out)
+            }
+            Change::Message {
+                id,
+                message_id,
+                sender,
+                body,
+            } => self.add_message(
+                id,
+                message_id,
+                sender,
+                body,
+                MessageKind::Text,
+                at,
+                &mut out,
+            ),
+            Change::FileShared {
+                id,
+                message_id,
+                sender,
+                file,
+            } => {
+                let kind = MessageKind::File(file.clone());
+                self.add_message(id, message_id, sender, &file.name, kind, at, &mut out)
+            }
+            Change::MessageDelivery {
+                id,
+                message_id,
+                delivery,
+            } => {
+                let stepped = self.edit(id, |ix| match &mut ix.content {
+                    Content::Transcript(t) => t
+                        .iter_mut()
+                        .find(|m| &m.id == message_id)
+                        .filter(|m| *delivery > m.delivery)
+                        .map(|m| m.delivery = *delivery)
+                        .is_some(),
+                    _ => false,
+                });
+                if stepped == Some(true) {
+                    out.interactions.insert(id.clone());
+                }
+            }
+            Change::Hold { id } => self.hold(id, true, at, &mut out),
+            Change::Resume { id } => self.hold(id, false, at, &mut out),
+            Change::Transfer { id, to } => self.transfer(id, to, at, &mut out),
+            Change::Conference { id, agent } => {
+                let media = self.edit(id, |ix| {
+                    ix.parties.conference.insert(agent.clone());
+                    ix.parties.joined.push(agent.clone());
+                    status_line(ix, at, format!("agent {agent} joined"));
+                    ix.media
+                });
+                if let Some(media) = media {
+                    self.assign(agent, media, id, &mut out);
+                    out.interactions.insert(id.clone());
+                }
+            }
+            Change::Disconnect { id } => self.disconnect(id, &cmd.actor, at, &mut out),
+            Change::WrapUp { id, code, notes } => {
+                let owner = self.edit(id, |ix| {
+                    let agent = ix.state.owner().unwrap_or_default().to_string();
+                    ix.wrap_up = Some(WrapUp {
+                        agent: agent.clone(),
+                        code: code.clone(),
+                        notes: notes.clone(),
+                        at_ms: at,
+                    });
+                    (agent, ix.media)
+                });
+                if let Some((agent, media)) = owner {
+                    self.release(&agent, media, id, at, &mut out);
+                    self.close(id, false, at, &mut out);
+                }
+            }
+            Change::EmailDraft {
+                id,
+                reply_id,
+                agent,
+                html,
+                text,
+                attachments,
+            } => {
+                self.edit(id, |ix| {
+                    if let Content::Email(email) = &mut ix.content {
+                        let reply = EmailReply {
+                            id: reply_id.clone(),
+                            agent: agent.clone(),
+                            html: html.clone(),
+                            text: text.clone(),
+                            attachments: attachments.clone(),
+                            state: ReplyState::Draft,
+                            updated_at_ms: at,
+                        };
+                        match email.replies.iter_mut().find(|r| &r.id == reply_id) {
+                            Some(r) => *r = reply,
+                            None => email.replies.push(reply),
+                        }
+                    }
+                });
+                out.interactions.insert(id.clone());
+            }
+            Change::EmailSend { id, reply_id } => {
+                self.edit(id, |ix| {
+                    if let Content::Email(email) = &mut ix.content
+                        && let Some(r) = email.replies.iter_mut().find(|r| &r.id == reply_id)
+                    {
+                        r.state = ReplyState::Sent;
+                        r.updated_at_ms = at;
+                    }
+                });
+                out.interactions.insert(id.clone());
+            }
+            Change::CallbackAttempt { id, agent, outcome } => {
+                self.edit(id, |ix| {
+                    if let Content::Callback(cb) = &mut ix.content {
+                        cb.attempts.push(crate::model::CallbackAttempt {
+                            at_ms: at,
+                            agent: agent.clone(),
+                            outcome: outcome.clone(),
+                        });
+                    }
+                });
+                out.interactions.insert(id.clone());
+            }
+            Change::Forget { id } => {
+                if let Some(ix) = self.live.interactions.remove(id) {
+                    self.index.remove_interaction(&ix);
+                    out.forgotten.insert(id.clone());
+                }
+            }
+            Change::StartInterval => {
+                for (name, q) in self.live.queues.iter_mut() {
+                    q.totals = Default::default();
+                    out.queues.insert(name.clone());
+                }
+                self.live.interval_start_ms = at;
+            }
+            Change::AgentLogin { .. }
+            | Change::AgentLogout { .. }
+            | Change::AgentStatus { .. }
+            | Change::AcwExpired { .. } => self.mutate_agent(&cmd.change, at, &mut out),
+        }
+        out
+    }
+
+    /// Changes an interaction, keeping the indexes in step.
+    pub(crate) fn edit<R>(&mut self, id: &str, f: impl FnOnce(&mut Interaction) -> R) -> Option<R> {
+        let ix = self.live.interactions.get_mut(id)?;
+        self.index.remove_interaction(ix);
+        let r = f(ix);
+        self.index.add_interaction(ix);
+        Some(r)
+    }
+
+    fn offer(&mut self, id: &str, agent: &str, deadline_ms: u64, at: u64, out: &mut Applied) {
+        let Some((media, queue)) = self.edit(id, |ix| {
+            ix.state = InteractionState::Offered {
+                agent: agent.to_string(),
+                deadline_ms,
+            };
+            let kind = if ix.media == crate::model::MediaType::Call {
+                SegmentKind::Alerting
+            } else {
+                SegmentKind::Offered
+            };
+            next_segment(ix, kind, Some(agent), at);
+            set_signal(ix, CallSignal::Ringing);
+            (ix.media, ix.routing.queue.clone())
+        }) else {
+            return;
+        };
+        self.assign(agent, media, id, out);
+        self.live.queues.entry(queue.clone()).or_default().rr_cursor = Some(agent.to_string());
+        out.queues.insert(queue);
+        out.interactions.insert(id.to_string());
+    }
+
+    fn accept(&mut self, id: &str, agent: &str, at: u64, out: &mut Applied) {
+        let sl_ms = self
+            .live
+            .interactions
+            .get(id)
+            .and_then(|ix| self.config.queue(&ix.routing.queue).ok())
+            .map_or(0, |q| q.service_level_ms);
+        let Some((queue, first_answer)) = self.edit(id, |ix| {
+            ix.state = InteractionState::Connected {
+                agent: agent.to_string(),
+            };
+            next_segment(ix, SegmentKind::Connected, Some(agent), at);
+            set_signal(ix, CallSignal::Connected);
+            if !ix.parties.joined.iter().any(|a| a == agent) {
+                ix.parties.joined.push(agent.to_string());
+            }
+            status_line(ix, at, format!("agent {agent} joined"));
+            let first = ix.visit.answered_at_ms.is_none();
+            if first {
+                ix.visit.answered_at_ms = Some(at);
+            }
+            let wait = at.saturating_sub(ix.visit.since_ms);
+            (ix.routing.queue.clone(), first.then_some(wait))
+        }) else {
+            return;
+        };
+        if let Some(wait) = first_answer {
+            let t = &mut self.live.queues.entry(queue.clone()).or_default().totals;
+            t.answered += 1;
+            t.answer_wait_ms_total += wait;
+            if wait <= sl_ms {
+                t.answered_within_sl += 1;
+            }
+            out.queues.insert(queue);
+        }
+        self.edit_agent(agent, |a| {
+            a.no_answers = 0;
+            a.no_answer_queue = None;
+        });
+        out.agents.insert(agent.to_string());
+        out.interactions.insert(id.to_string());
+    }
+
+    /// An offer ends unanswered: back to waiting, in the same place of the
+    /// same visit. `missed` counts it against the agent (not for a logout).
+    pub(crate) fn withdraw_offer(
+        &mut self,
+        id: &str,
+        agent: &str,
+        missed: bool,
+        at: u64,
+        out: &mut Applied,
+    ) {
+        let Some((media, queue)) = self.edit(id, |ix| {
+            ix.state = InteractionState::Queued;
+            if missed {
+                ix.visit.declined_by.insert(agent.to_string());
+            }
+            next_segment(ix, SegmentKind::Queued, None, at);
+            (ix.media, ix.routing.queue.clone())
+        }) else {
+            return;
+        };
+        self.release(agent, media, id, at, out);
+        if missed {
+            self.edit_agent(agent, |a| {
+                a.no_answers = a.no_answers.saturating_add(1);
+                a.no_answer_queue = Some(queue);
+            });
+        }
+        out.interactions.insert(id.to_string());
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add_message(
+        &mut self,
+        id: &str,
+        message_id: &str,
+        sender: &Sender,
+        body: &str,
+        kind: MessageKind,
+        at: u64,
+        out: &mut Applied,
+    ) {
+        let added = self.edit(id, |ix| match &mut ix.content {
+            Content::Transcript(t) if !t.iter().any(|m| m.id == message_id) => {
+                t.push(Message {
+                    id: message_id.to_string(),
+                    sender: sender.clone(),
+                    at_ms: at,
+                    body: body.to_string(),
+                    kind,
+                    delivery: crate::model::Delivery::Accepted,
+                });
+                true
+            }
+            _ => false,
+        });
+        if added == Some(true) {
+            out.interactions.insert(id.to_string());
+        }
+    }
+
+    fn hold(&mut self, id: &str, hold: bool, at: u64, out: &mut Applied) {
+        self.edit(id, |ix| {
+            let agent = ix.state.owner().unwrap_or_default().to_string();
+            if hold {
+                ix.state = InteractionState::Held {
+                    agent: agent.clone(),
+                };
+                next_segment(ix, SegmentKind::Held, Some(&agent), at);
+                set_signal(ix, CallSignal::Held);
+            } else {
+                ix.state = InteractionState::Connected {
+                    agent: agent.clone(),
+                };
+                next_segment(ix, SegmentKind::Connected, Some(&agent), at);
+                set_signal(ix, CallSignal::Connected);
+            }
+        });
+        out.interactions.insert(id.to_string());
+    }
+
+    /// Releases every agent on the interaction (owner and conference).
+    pub(crate) fn release_all(&mut self, id: &str, at: u64, out: &mut Applied) {
+        let Some((media, agents)) = self.edit(id, |ix| {
+            let agents: Vec<String> = ix.agents().map(str::to_string).collect();
+            ix.parties.conference.clear();
+            (ix.media, agents)
+        }) else {
+            return;
+        };
+        for agent in agents {
+            self.release(&agent, media, id, at, out);
+        }
+    }
+
+    fn transfer(&mut self, id: &str, to: &TransferTarget, at: u64, out: &mut Applied) {
+        let queue = match to {
+            TransferTarget::Queue(q) => q.clone(),
+            TransferTarget::Agent(a) => match self.config.agent(a) {
+                Ok(cfg) => cfg.user_queue.clone(),
+                Err(_) => return,
+            },
+        };
+        self.release_all(id, at, out);
+        self.edit(id, |ix| {
+            let from = ix.state.owner().map(str::to_string);
+            marker(ix, SegmentKind::Transferred, from.as_deref(), at);
+            // Held by no one until enqueued (the index drops the offer).
+            ix.state = InteractionState::Queued;
+        });
+        self.enqueue(id, &queue, at, out);
+    }
+}

@@ -1,0 +1,104 @@
+//! Indexes derived from the live state, kept as it changes (and rebuilt
+//! on install), so routing and timers never scan every interaction.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::model::{Agent, AgentStatus, Interaction, InteractionState};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Index {
+    /// Queue -> waiting interactions in serving order `(order_key, id)`.
+    pub waiting: BTreeMap<String, BTreeSet<(i64, String)>>,
+    /// Queue -> waiting interactions by when they entered the queue.
+    pub waiting_since: BTreeMap<String, BTreeSet<(u64, String)>>,
+    /// Pending offers by deadline.
+    pub offers: BTreeSet<(u64, String)>,
+    /// Closed interactions by when they closed.
+    pub closed: BTreeSet<(u64, String)>,
+    /// Agents in after call work by when it ends.
+    pub acw: BTreeSet<(u64, String)>,
+    /// Agents whose status is Available.
+    pub available: BTreeSet<String>,
+    /// Agents with missed offers in a row.
+    pub missed: BTreeSet<String>,
+}
+
+impl Index {
+    pub fn add_interaction(&mut self, ix: &Interaction) {
+        match &ix.state {
+            InteractionState::Queued => {
+                let q = ix.routing.queue.clone();
+                self.waiting
+                    .entry(q.clone())
+                    .or_default()
+                    .insert((ix.visit.order_key, ix.id.clone()));
+                self.waiting_since
+                    .entry(q)
+                    .or_default()
+                    .insert((ix.visit.since_ms, ix.id.clone()));
+            }
+            InteractionState::Offered { deadline_ms, .. } => {
+                self.offers.insert((*deadline_ms, ix.id.clone()));
+            }
+            InteractionState::Closed { at_ms } => {
+                self.closed.insert((*at_ms, ix.id.clone()));
+            }
+            _ => {}
+        }
+    }
+
+    pub fn remove_interaction(&mut self, ix: &Interaction) {
+        match &ix.state {
+            InteractionState::Queued => {
+                let q = &ix.routing.queue;
+                if let Some(set) = self.waiting.get_mut(q) {
+                    set.remove(&(ix.visit.order_key, ix.id.clone()));
+                    if set.is_empty() {
+                        self.waiting.remove(q);
+                    }
+                }
+                if let Some(set) = self.waiting_since.get_mut(q) {
+                    set.remove(&(ix.visit.since_ms, ix.id.clone()));
+                    if set.is_empty() {
+                        self.waiting_since.remove(q);
+                    }
+                }
+            }
+            InteractionState::Offered { deadline_ms, .. } => {
+                self.offers.remove(&(*deadline_ms, ix.id.clone()));
+            }
+            InteractionState::Closed { at_ms } => {
+                self.closed.remove(&(*at_ms, ix.id.clone()));
+            }
+            _ => {}
+        }
+    }
+
+    pub fn add_agent(&mut self, agent: &Agent) {
+        match &agent.status {
+            AgentStatus::Available => {
+                self.available.insert(agent.name.clone());
+            }
+            AgentStatus::AfterCallWork { until_ms, .. } => {
+                self.acw.insert((*until_ms, agent.name.clone()));
+            }
+            _ => {}
+        }
+        if agent.no_answers > 0 {
+            self.missed.insert(agent.name.clone());
+        }
+    }
+
+    pub fn remove_agent(&mut self, agent: &Agent) {
+        match &agent.status {
+            AgentStatus::Available => {
+                self.available.remove(&agent.name);
+            }
+            AgentStatus::AfterCallWork { until_ms, .. } => {
+                self.acw.remove(&(*until_ms, agent.name.clone()));
+            }
+            _ => {}
+        }
+        self.missed.remove(&agent.name);
+    }
+}

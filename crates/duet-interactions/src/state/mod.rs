@@ -1,0 +1,245 @@
+//! [`Interactions`]: the live state (interactions, agents, queue totals),
+//! changed only by [`Command`]s applied in stream order.
+
+mod apply;
+mod apply_agent;
+mod check;
+mod config;
+mod eligibility;
+mod figures;
+mod index;
+mod lifecycle;
+mod snapshot;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use duet_rsm::{ClientId, Limits, Position, StateMachine};
+use serde::{Deserialize, Serialize};
+
+use crate::change::Command;
+use crate::encode::Digest;
+use crate::error::{Error, Result};
+use crate::model::{Agent, Directory, Interaction};
+
+pub(crate) use config::Config;
+pub use figures::{QueueFigures, QueueTotals};
+pub(crate) use index::Index;
+pub use snapshot::{Page, PageItem};
+
+/// A queue's live part: its round-robin place and its running totals.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueLive {
+    /// The agent last offered an interaction of this queue; round robin
+    /// continues after them (also on a new active node).
+    pub rr_cursor: Option<String>,
+    pub totals: QueueTotals,
+}
+
+/// One applied change, as the history keeps it for `epoch_of` and retries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub seq: u64,
+    pub epoch: u64,
+    pub client: ClientId,
+}
+
+/// The replicated part of the state: what digests and snapshots cover.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Live {
+    pub interactions: BTreeMap<String, Interaction>,
+    pub agents: BTreeMap<String, Agent>,
+    pub queues: BTreeMap<String, QueueLive>,
+    pub interval_start_ms: u64,
+    pub position: Position,
+    pub history: VecDeque<HistoryEntry>,
+}
+
+/// What one applied change touched, so the node persists just those.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub interactions: BTreeSet<String>,
+    pub agents: BTreeSet<String>,
+    pub queues: BTreeSet<String>,
+    /// Interactions that left the live state.
+    pub forgotten: BTreeSet<String>,
+}
+
+impl Applied {
+    /// True when the change was a no-op (a repeated message id, a delivery
+    /// step back): only the position moved.
+    pub fn is_empty(&self) -> bool {
+        self.interactions.is_empty()
+            && self.agents.is_empty()
+            && self.queues.is_empty()
+            && self.forgotten.is_empty()
+    }
+}
+
+/// The limits a new state starts with: 100,000 live interactions, changes
+/// up to 768 KiB (a 1 MiB frame with room to spare), 10,000 history records.
+pub const DEFAULT_LIMITS: Limits = Limits {
+    entries_max: 100_000,
+    change_bytes_max: 768 * 1024,
+    history_max: 10_000,
+};
+
+/// The live interaction state.
+#[derive(Debug, Clone)]
+pub struct Interactions {
+    pub(crate) live: Live,
+    pub(crate) index: Index,
+    pub(crate) config: Config,
+    pub(crate) limits: Limits,
+}
+
+impl Default for Interactions {
+    fn default() -> Self {
+        Interactions::new(Directory::default(), DEFAULT_LIMITS)
+    }
+}
+
+impl Interactions {
+    pub fn new(directory: Directory, limits: Limits) -> Self {
+        Interactions {
+            live: Live::default(),
+            index: Index::default(),
+            config: Config::new(directory),
+            limits,
+        }
+    }
+
+    /// Replaces the configuration the state is checked against. The live
+    /// state stays as it is: interactions of a removed queue keep waiting
+    /// (transfer them), agents removed keep what they hold.
+    pub fn set_directory(&mut self, directory: Directory) {
+        self.config = Config::new(directory);
+    }
+
+    pub fn directory(&self) -> &Directory {
+        &self.config.directory
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Interaction> {
+        self.live.interactions.get(id)
+    }
+
+    /// Every live interaction (closed ones until forgotten), by id.
+    pub fn interactions(&self) -> impl Iterator<Item = &Interaction> {
+        self.live.interactions.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.live.interactions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live.interactions.is_empty()
+    }
+
+    pub fn agent(&self, name: &str) -> Option<&Agent> {
+        self.live.agents.get(name)
+    }
+
+    /// Every agent who has logged in at least once, by name.
+    pub fn agents(&self) -> impl Iterator<Item = &Agent> {
+        self.live.agents.values()
+    }
+
+    pub fn queue_live(&self, queue: &str) -> Option<&QueueLive> {
+        self.live.queues.get(queue)
+    }
+
+    /// Waiting interactions of `queue` in serving order.
+    pub fn waiting(&self, queue: &str) -> impl Iterator<Item = &str> {
+        self.index
+            .waiting
+            .get(queue)
+            .into_iter()
+            .flat_map(|set| set.iter().map(|(_, id)| id.as_str()))
+    }
+
+    /// A hash over the replicated state (interactions, agents, queues,
+    /// position; not the history, which a snapshot may shorten). Two nodes
+    /// at the same position hold the same state iff (barring collisions)
+    /// their digests are equal.
+    pub fn digest(&self) -> u64 {
+        let mut d = Digest::default();
+        d.add(&self.live.interactions);
+        d.add(&self.live.agents);
+        d.add(&self.live.queues);
+        d.add(&self.live.interval_start_ms);
+        d.add(&self.live.position);
+        d.hash()
+    }
+
+    fn record(&mut self, at: Position, client: &str) {
+        self.live.position = at;
+        self.live.history.push_back(HistoryEntry {
+            seq: at.1,
+            epoch: at.0,
+            client: client.to_string(),
+        });
+        while self.live.history.len() > self.limits.history_max {
+            self.live.history.pop_front();
+        }
+    }
+}
+
+impl StateMachine for Interactions {
+    type Change = Command;
+    type Applied = Applied;
+    type Error = Error;
+
+    fn check(&self, change: &Command) -> Result<()> {
+        self.check_command(change)
+    }
+
+    fn apply(&mut self, at: Position, change: &Command) -> Result<Applied> {
+        let (epoch, seq) = self.live.position;
+        if at.1 <= seq {
+            return Err(Error::OutOfOrder(at.0, at.1, epoch, seq));
+        }
+        self.check_command(change)?;
+        let applied = self.mutate(change);
+        self.record(at, &change.client);
+        Ok(applied)
+    }
+
+    fn pass(&mut self, at: Position) {
+        if at.1 > self.live.position.1 {
+            self.live.position = at;
+        }
+    }
+
+    fn position(&self) -> Position {
+        self.live.position
+    }
+
+    fn epoch_of(&self, seq: u64) -> Option<u64> {
+        let first = self.live.history.front()?.seq;
+        if seq < first {
+            return None;
+        }
+        // Sequence numbers rise but skip other machines' changes: search.
+        let i = self
+            .live
+            .history
+            .binary_search_by_key(&seq, |h| h.seq)
+            .ok()?;
+        self.live.history.get(i).map(|h| h.epoch)
+    }
+
+    fn recent_clients(&self, n: usize) -> Vec<(ClientId, u64)> {
+        let skip = self.live.history.len().saturating_sub(n);
+        self.live
+            .history
+            .iter()
+            .skip(skip)
+            .map(|h| (h.client.clone(), h.seq))
+            .collect()
+    }
+
+    fn limits(&self) -> Limits {
+        self.limits
+    }
+}

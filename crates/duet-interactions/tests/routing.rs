@@ -1,0 +1,401 @@
+//! The router: exact decisions for each strategy, timeouts, no-answer
+//! handling, after call work, capacity, skills and user queues.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use duet_interactions::model::{
+    AgentStatus, ChosenStatus, InteractionState, QueueMember, Strategy,
+};
+use duet_interactions::{Actor, Change, Error, MediaType, NewInteraction};
+use support::*;
+
+fn harness_with(strategy: Strategy) -> Harness {
+    let mut dir = directory();
+    if let Some(q) = dir.queues.get_mut("sales") {
+        q.strategy = strategy;
+    }
+    let mut h = Harness::new(dir);
+    for (i, agent) in AGENTS.iter().enumerate() {
+        h.sys(1_000 * (i as u64 + 1), login(agent));
+    }
+    h
+}
+
+fn accept(id: &str, agent: &str) -> Change {
+    Change::Accept {
+        id: id.into(),
+        agent: agent.into(),
+    }
+}
+
+fn hang_up(h: &mut Harness, at: u64, id: &str) {
+    h.run(at, Actor::Customer, Change::Disconnect { id: id.into() })
+        .unwrap();
+}
+
+#[test]
+fn longest_idle_offers_to_the_agent_idle_longest() {
+    let mut h = harness_with(Strategy::LongestIdle);
+    h.sys(4_000, create("c1", MediaType::Call, "sales"));
+    assert_eq!(h.decide(4_000), vec![offer("c1", "ann", 14_000)]);
+    // Ann becomes idle again later than bob: bob is next.
+    h.route(4_000);
+    h.sys(5_000, accept("c1", "ann"));
+    hang_up(&mut h, 6_000, "c1");
+    h.sys(7_000, create("c2", MediaType::Call, "sales"));
+    assert_eq!(h.decide(7_000), vec![offer("c2", "bob", 17_000)]);
+}
+
+#[test]
+fn round_robin_continues_after_the_last_agent_offered() {
+    let mut h = harness_with(Strategy::RoundRobin);
+    let mut offered = Vec::new();
+    for (n, at) in (0..4).map(|n| (n, 10_000 + n * 1_000)) {
+        let id = format!("c{n}");
+        h.sys(at, create(&id, MediaType::Call, "sales"));
+        let decided = h.route(at);
+        let Some(Change::Offer { agent, .. }) = decided.first() else {
+            panic!("no offer: {decided:?}");
+        };
+        offered.push(agent.clone());
+        h.sys(at, accept(&id, agent));
+        hang_up(&mut h, at + 500, &id);
+    }
+    assert_eq!(offered, ["ann", "bob", "cat", "ann"]);
+    // The cursor is state, so a new active node continues from it.
+    let cursor = h
+        .state
+        .queue_live("sales")
+        .and_then(|q| q.rr_cursor.clone());
+    assert_eq!(cursor.as_deref(), Some("ann"));
+}
+
+#[test]
+fn least_occupied_prefers_the_agent_holding_fewest() {
+    let mut h = harness_with(Strategy::LeastOccupied);
+    for (id, agent) in [("x1", "ann"), ("x2", "ann"), ("x3", "bob")] {
+        h.sys(5_000, create(id, MediaType::Chat, "sales"));
+        h.run(5_000, Actor::Router, offer(id, agent, 20_000))
+            .unwrap();
+        h.sys(5_000, accept(id, agent));
+    }
+    h.sys(6_000, create("y", MediaType::Chat, "sales"));
+    assert_eq!(h.decide(6_000), vec![offer("y", "cat", 16_000)]);
+}
+
+#[test]
+fn skills_with_levels_filter_by_minimum_and_prefer_higher_levels() {
+    let mut dir = directory();
+    if let Some(q) = dir.queues.get_mut("sales") {
+        q.strategy = Strategy::BestSkilled;
+    }
+    for (agent, level) in [("ann", 2), ("bob", 5), ("cat", 1)] {
+        if let Some(a) = dir.agents.get_mut(agent) {
+            a.skills.insert("billing".into(), level);
+        }
+    }
+    let mut h = Harness::new(dir);
+    for agent in AGENTS {
+        h.sys(1_000, login(agent));
+    }
+    let wanting = |id: &str, level: u32| {
+        Change::Create(Box::new(NewInteraction {
+            skills: BTreeMap::from([("billing".to_string(), level)]),
+            ..match create(id, MediaType::Email, "sales") {
+                Change::Create(new) => *new,
+                _ => unreachable!(),
+            }
+        }))
+    };
+    h.sys(2_000, wanting("e1", 2));
+    assert_eq!(h.decide(2_000), vec![offer("e1", "bob", 12_000)]);
+    h.route(2_000);
+    // Nobody has billing 6: it waits.
+    h.sys(3_000, wanting("e2", 6));
+    assert_eq!(h.decide(3_000), vec![]);
+    // An offer to an agent below the minimum is refused.
+    assert!(matches!(
+        h.run(3_000, Actor::Router, offer("e2", "bob", 9_000)),
+        Err(Error::SkillsNotMet { .. })
+    ));
+}
+
+#[test]
+fn priority_rises_with_waiting_time() {
+    let mut h = Harness::new(directory());
+    let with_priority = |id: &str, priority: i32| {
+        Change::Create(Box::new(NewInteraction {
+            priority,
+            ..match create(id, MediaType::Email, "sales") {
+                Change::Create(new) => *new,
+                _ => unreachable!(),
+            }
+        }))
+    };
+    // weight 60 s a point: i2 (priority 1, 30 s later) goes before i1;
+    // i3 (priority 1, 100 s later) after it.
+    h.sys(0, with_priority("i1", 0));
+    h.sys(30_000, with_priority("i2", 1));
+    h.sys(100_000, with_priority("i3", 1));
+    assert_eq!(
+        h.state.waiting("sales").collect::<Vec<_>>(),
+        ["i2", "i1", "i3"]
+    );
+    h.sys(200_000, login("ann"));
+    let offers = h.decide(200_000);
+    let ids: Vec<_> = offers
+        .iter()
+        .filter_map(|c| match c {
+            Change::Offer { id, .. } => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids, ["i2", "i1", "i3"]);
+}
+
+#[test]
+fn an_offer_that_times_out_goes_to_the_next_agent() {
+    let mut h = harness_with(Strategy::LongestIdle);
+    h.sys(4_000, create("c1", MediaType::Call, "sales"));
+    h.route(4_000);
+    assert_eq!(h.decide(13_999), vec![]);
+    assert_eq!(
+        h.decide(14_000),
+        vec![Change::OfferTimedOut {
+            id: "c1".into(),
+            agent: "ann".into()
+        }]
+    );
+    let decided = h.route(14_000);
+    assert_eq!(
+        decided,
+        vec![
+            Change::OfferTimedOut {
+                id: "c1".into(),
+                agent: "ann".into()
+            },
+            offer("c1", "bob", 24_000),
+        ]
+    );
+    let ix = h.state.get("c1").unwrap();
+    assert!(ix.visit.declined_by.contains("ann"));
+    assert_eq!(h.state.agent("ann").unwrap().no_answers, 1);
+}
+
+#[test]
+fn repeated_no_answers_set_the_agent_not_ready_with_the_reason() {
+    let mut dir = directory();
+    if let Some(q) = dir.queues.get_mut("sales") {
+        q.members = BTreeMap::from([("ann".to_string(), QueueMember::default())]);
+    }
+    let mut h = Harness::new(dir);
+    h.sys(1_000, login("ann"));
+    h.sys(2_000, create("c1", MediaType::Call, "sales"));
+    h.route(2_000);
+    assert_eq!(
+        h.route(12_000),
+        vec![
+            Change::OfferTimedOut {
+                id: "c1".into(),
+                agent: "ann".into()
+            },
+            offer("c1", "ann", 22_000),
+        ]
+    );
+    assert_eq!(
+        h.route(22_000),
+        vec![
+            Change::OfferTimedOut {
+                id: "c1".into(),
+                agent: "ann".into()
+            },
+            Change::AgentStatus {
+                agent: "ann".into(),
+                status: ChosenStatus::NotReady {
+                    reason: "missed offers".into()
+                }
+            },
+        ]
+    );
+    let ann = h.state.agent("ann").unwrap();
+    assert_eq!(
+        ann.status,
+        AgentStatus::NotReady {
+            reason: "missed offers".into()
+        }
+    );
+    assert_eq!(h.state.get("c1").unwrap().state, InteractionState::Queued);
+}
+
+#[test]
+fn after_call_work_expires_to_available_or_to_the_chosen_status() {
+    let mut h = harness_with(Strategy::LongestIdle);
+    h.sys(4_000, create("s1", MediaType::Chat, "support"));
+    h.route(4_000);
+    h.sys(5_000, accept("s1", "ann"));
+    hang_up(&mut h, 10_000, "s1");
+    assert_eq!(
+        h.state.agent("ann").unwrap().status,
+        AgentStatus::AfterCallWork {
+            until_ms: 40_000,
+            then: ChosenStatus::Available
+        }
+    );
+    assert_eq!(h.decide(39_999), vec![]);
+    assert_eq!(
+        h.route(40_000),
+        vec![Change::AcwExpired {
+            agent: "ann".into()
+        }]
+    );
+    assert_eq!(h.state.agent("ann").unwrap().status, AgentStatus::Available);
+    // Support wants a wrap-up code: the chat stays in wrap-up until given.
+    assert!(matches!(
+        h.state.get("s1").unwrap().state,
+        InteractionState::WrapUp { .. }
+    ));
+
+    // A status chosen during the work follows it.
+    h.sys(50_000, create("s2", MediaType::Chat, "support"));
+    h.route(50_000);
+    let agent = match &h.state.get("s2").unwrap().state {
+        InteractionState::Offered { agent, .. } => agent.clone(),
+        other => panic!("{other:?}"),
+    };
+    h.sys(51_000, accept("s2", &agent));
+    hang_up(&mut h, 52_000, "s2");
+    let brb = ChosenStatus::NotReady {
+        reason: "break".into(),
+    };
+    h.sys(
+        53_000,
+        Change::AgentStatus {
+            agent: agent.clone(),
+            status: brb.clone(),
+        },
+    );
+    h.route(82_000);
+    assert_eq!(h.state.agent(&agent).unwrap().status, brb.into());
+}
+
+#[test]
+fn an_agent_in_a_non_acd_status_is_never_offered() {
+    let mut h = harness_with(Strategy::LongestIdle);
+    h.sys(
+        2_000,
+        Change::AgentStatus {
+            agent: "ann".into(),
+            status: ChosenStatus::NonAcd {
+                name: "Away".into(),
+            },
+        },
+    );
+    h.sys(4_000, create("c1", MediaType::Call, "sales"));
+    assert_eq!(h.decide(4_000), vec![offer("c1", "bob", 14_000)]);
+    assert!(matches!(
+        h.run(4_000, Actor::Router, offer("c1", "ann", 14_000)),
+        Err(Error::NonAcdStatus { .. })
+    ));
+    // A status that is not configured is refused.
+    assert!(matches!(
+        h.run(
+            4_000,
+            Actor::Agent("bob".into()),
+            Change::AgentStatus {
+                agent: "bob".into(),
+                status: ChosenStatus::NonAcd {
+                    name: "Napping".into()
+                }
+            }
+        ),
+        Err(Error::UnknownStatus { .. })
+    ));
+}
+
+#[test]
+fn capacity_is_respected() {
+    let mut dir = directory();
+    if let Some(q) = dir.queues.get_mut("sales") {
+        q.members = BTreeMap::from([("ann".to_string(), QueueMember::default())]);
+    }
+    let mut h = Harness::new(dir);
+    h.sys(1_000, login("ann"));
+    for n in 0..5 {
+        h.sys(
+            2_000 + n,
+            create(&format!("x{n}"), MediaType::Chat, "sales"),
+        );
+    }
+    let decided = h.route(3_000);
+    assert_eq!(
+        decided,
+        vec![
+            offer("x0", "ann", 13_000),
+            offer("x1", "ann", 13_000),
+            offer("x2", "ann", 13_000)
+        ]
+    );
+    assert!(matches!(
+        h.run(3_000, Actor::Router, offer("x3", "ann", 13_000)),
+        Err(Error::CapacityExceeded { capacity: 3, .. })
+    ));
+}
+
+#[test]
+fn user_queue_interactions_go_only_to_their_agent() {
+    let mut h = harness_with(Strategy::LongestIdle);
+    h.sys(
+        1_500,
+        Change::AgentStatus {
+            agent: "bob".into(),
+            status: ChosenStatus::NotReady {
+                reason: "busy".into(),
+            },
+        },
+    );
+    h.sys(4_000, create("d1", MediaType::Email, "user:bob"));
+    assert_eq!(h.decide(4_000), vec![offer("d1", "bob", 19_000)]);
+    assert!(matches!(
+        h.run(4_000, Actor::Router, offer("d1", "ann", 19_000)),
+        Err(Error::NotAMember { .. })
+    ));
+}
+
+#[test]
+fn closed_interactions_are_forgotten_after_retention() {
+    let mut h = harness_with(Strategy::LongestIdle);
+    h.sys(4_000, create("c1", MediaType::Call, "sales"));
+    hang_up(&mut h, 5_000, "c1");
+    let retention = h.state.directory().settings.closed_retention_ms;
+    assert_eq!(h.router.next_deadline(&h.state), Some(5_000 + retention));
+    assert_eq!(h.decide(5_000 + retention - 1), vec![]);
+    assert_eq!(
+        h.route(5_000 + retention),
+        vec![Change::Forget { id: "c1".into() }]
+    );
+    assert!(h.state.get("c1").is_none());
+}
+
+#[test]
+fn queue_figures_count_answers_service_level_and_abandons() {
+    let mut h = harness_with(Strategy::LongestIdle);
+    h.sys(10_000, create("c1", MediaType::Call, "sales"));
+    h.route(10_000);
+    h.sys(15_000, accept("c1", "ann"));
+    hang_up(&mut h, 75_000, "c1");
+    h.sys(80_000, create("c2", MediaType::Call, "sales"));
+    hang_up(&mut h, 90_000, "c2");
+    h.sys(95_000, create("c3", MediaType::Call, "sales"));
+    let f = h.state.queue_figures("sales", 100_000).unwrap();
+    assert_eq!(f.waiting, 1);
+    assert_eq!(f.longest_wait_ms, 5_000);
+    assert_eq!(f.totals.answered, 1);
+    assert_eq!(f.abandoned, 1);
+    assert_eq!(f.asa_ms, Some(5_000));
+    assert_eq!(f.aht_ms, Some(60_000));
+    assert_eq!(f.service_level_pct, Some(50.0));
+    assert_eq!(f.agents_by_status.get("available"), Some(&3));
+    assert!(h.state.queue_figures("nowhere", 0).is_none());
+}
