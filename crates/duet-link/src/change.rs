@@ -9,4 +9,16 @@ use serde::{Deserialize, Serialize};
 pub enum Change {
     /// A change of the configuration tree.
     Config(duet_config::Edit),
+    /// A change of the live interactions, agents and queues.
+    Interactions(duet_interactions::Command),
+}
+
+impl Change {
+    /// The client's own id for the change.
+    pub fn client(&self) -> &str {
+        match self {
+            Change::Config(edit) => &edit.client,
+            Change::Interactions(command) => &command.client,
+        }
+    }
 }

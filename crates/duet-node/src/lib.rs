@@ -3,6 +3,7 @@
 
 pub mod arbiter;
 pub mod bootstrap;
+pub mod directory;
 pub mod driver;
 pub mod epoch;
 pub mod events;

@@ -309,14 +309,24 @@ fn stream_from_backup(
     let message = match message {
         Stream::Hello {
             applied,
+            last,
             full_resync,
         } if conn == Conn::Main => FromBackup::Hello {
             applied,
+            last,
             full_resync,
             tx: tx.clone(),
             link,
         },
         Stream::Ack { seq } => FromBackup::Ack(seq),
+        Stream::SnapshotRequest { id, upto, page } if conn == Conn::Main => {
+            FromBackup::SnapshotRequest {
+                id,
+                upto,
+                page,
+                tx: tx.clone(),
+            }
+        }
         Stream::HealReplay { id, fork, records } if conn == Conn::Main => FromBackup::HealReplay {
             id,
             fork,

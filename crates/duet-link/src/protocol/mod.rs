@@ -9,7 +9,7 @@ mod stream;
 mod switchover;
 
 pub use mirror::Mirror;
-pub use stream::Stream;
+pub use stream::{SnapshotPage, Stream};
 pub use switchover::{Role, RoleInfo, Session, Switchover};
 
 use bytes::{Bytes, BytesMut};

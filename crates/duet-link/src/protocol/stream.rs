@@ -10,9 +10,13 @@ use crate::Change;
 /// The change stream between the active node and its backup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Stream {
-    /// The backup, on its main connection: the last change it has applied.
+    /// The backup, on its main connection: it holds every change up to
+    /// `applied`, and `last` is the newest it applied (of any state; after
+    /// a restart one state may be behind the other), by which the active
+    /// node tells whether it diverged.
     Hello {
         applied: (u64, u64),
+        last: (u64, u64),
         /// The backup's copy was filtered (an Upgrade state) and must be
         /// made whole by a resynchronisation.
         full_resync: bool,
@@ -27,11 +31,20 @@ pub enum Stream {
     /// synchronisation is complete.
     CaughtUp,
     /// The backup must resynchronise by digests to `upto` (the active's
-    /// root digest given), then say Hello again.
+    /// root digest given), fetch the interaction state's snapshot taken
+    /// at `upto`, then say Hello again.
     ResyncStart {
         upto: (u64, u64),
         root: u128,
     },
+    /// The backup asks for page `page` of the interaction snapshot taken
+    /// at `upto`.
+    SnapshotRequest {
+        id: u64,
+        upto: (u64, u64),
+        page: u32,
+    },
+    SnapshotPage(SnapshotPage),
     /// A resynchronisation request; the answer carries its `id`, so an
     /// answer to a request given up on is never taken for a later one.
     SyncRequest {
@@ -58,4 +71,16 @@ pub enum Stream {
         id: u64,
         error: Option<String>,
     },
+}
+
+/// A page of the interaction snapshot, `pages` in all; `error` when the
+/// active node has no snapshot at the position asked (the backup then
+/// starts over).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotPage {
+    pub id: u64,
+    pub page: u32,
+    pub pages: u32,
+    pub items: Option<duet_interactions::Page>,
+    pub error: Option<String>,
 }

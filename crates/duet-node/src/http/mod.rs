@@ -126,11 +126,33 @@ fn write_refusal(e: WriteError) -> Refusal {
         WriteError::Rejected(duet_config::TreeError::NotFound(_)) => {
             Refusal::new(StatusCode::NOT_FOUND, e.to_string())
         }
-        WriteError::Rejected(_) => Refusal::new(StatusCode::BAD_REQUEST, e.to_string()),
+        WriteError::Rejected(_) | WriteError::Invalid(_) => {
+            Refusal::new(StatusCode::BAD_REQUEST, e.to_string())
+        }
+        WriteError::Interaction(ref ix) => Refusal::new(interaction_status(ix), e.to_string()),
         WriteError::Unavailable { message, active } => Refusal {
             status: StatusCode::SERVICE_UNAVAILABLE,
             message,
             active,
         },
+    }
+}
+
+/// The status for an interaction change that cannot be made: what is not
+/// there is 404, a conflict with the state 409, a malformed request 400.
+fn interaction_status(e: &duet_interactions::Error) -> StatusCode {
+    use duet_interactions::Error as E;
+    match e {
+        E::UnknownInteraction { .. }
+        | E::UnknownQueue { .. }
+        | E::UnknownAgent { .. }
+        | E::UnknownItem { .. } => StatusCode::NOT_FOUND,
+        E::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        E::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        E::Invalid { .. }
+        | E::WrongMedia { .. }
+        | E::InvalidWrapUpCode { .. }
+        | E::UnknownStatus { .. } => StatusCode::BAD_REQUEST,
+        _ => StatusCode::CONFLICT,
     }
 }

@@ -2,10 +2,10 @@
 //! and the heal that first sends the active node what this node made
 //! while it served on its own.
 
+use duet_config::HistoryRecord;
 use duet_config::heal::{self, Heal, HealStep};
-use duet_config::scope::{Admit, Scope};
+use duet_config::scope::Scope;
 use duet_config::sync::{Answer, Installed, Request, Resync};
-use duet_config::{HistoryRecord, Op};
 use duet_link::protocol::Stream;
 use duet_stream::{Entry, Follower, FollowerCommand};
 use duet_switchover::Level;
@@ -57,20 +57,31 @@ pub(super) struct HealRun {
 impl Replicator {
     /// The main connection to the active node is up: say where we are.
     pub fn hello(&mut self) -> Stream {
-        self.follower = Follower::new(self.tree.last_applied());
-        self.resync = None;
-        self.heal = None;
+        self.follower = Follower::new(self.position());
+        self.sync.resync = None;
+        self.sync.heal = None;
+        self.sync.snapshot = None;
+        // Back to full replication after an Upgrade state: be made whole.
+        self.hello_here(self.filtered && self.scope == Scope::Full)
+    }
+
+    /// Where this node stands, for the active node.
+    pub(super) fn hello_here(&self, full_resync: bool) -> Stream {
         Stream::Hello {
-            applied: self.tree.last_applied(),
-            // Back to full replication after an Upgrade state: be made whole.
-            full_resync: self.filtered && self.scope == Scope::Full,
+            applied: self.position(),
+            last: self.last_position(),
+            full_resync,
         }
     }
 
     /// A change from the active node; returns what to send back. `scope`
     /// says what this backup keeps (less in an Upgrade state).
     pub fn receive(&mut self, shared: &Shared, entry: Entry<Change>, scope: &Scope) -> Vec<Stream> {
-        if self.resync.is_some() || self.heal.is_some() || self.leader.is_some() {
+        if self.sync.resync.is_some()
+            || self.sync.heal.is_some()
+            || self.sync.snapshot.is_some()
+            || self.leader.is_some()
+        {
             // A heal or resync brings this (a hello follows it); a node that leads
             // the stream takes no entries from another.
             return Vec::new();
@@ -84,63 +95,27 @@ impl Replicator {
             match command {
                 FollowerCommand::Apply(e) => {
                     let seq = e.seq;
-                    let Change::Config(edit) = e.change;
-                    let mut change = edit.into_change(e.epoch, seq);
-                    let object = match &change.op {
-                        Op::Put { object, .. } => Some(object),
-                        // A conflict record changes no entry: kept or
-                        // passed over by its path alone.
-                        Op::Remove { .. } | Op::Conflict { .. } => None,
-                    };
-                    match scope.admit(change.op.path(), object) {
-                        Admit::Skip => {
-                            self.tree.skip(change.epoch, seq);
-                            self.store_installed(Installed::default());
-                            continue;
-                        }
-                        Admit::Keep(Some(kept)) => {
-                            if let Op::Put { path, .. } = &change.op {
-                                change.op = Op::Put {
-                                    path: path.clone(),
-                                    object: kept,
-                                };
-                            }
-                        }
-                        Admit::Keep(None) => {}
-                    }
-                    match self.tree.apply_replicated(&change) {
-                        Ok(record) => {
-                            self.config_changed(&record.path);
-                            self.writer.write(StoreWrite::Applied(record));
-                        }
-                        Err(e) => {
-                            failed = true;
-                            shared.log_event(
-                                Level::Error,
-                                format!("Replicated change {seq} could not be applied: {e}"),
-                            );
-                        }
+                    if let Err(e) = self.apply_entry(e, scope) {
+                        failed = true;
+                        shared.log_event(
+                            Level::Error,
+                            format!("Replicated change {seq} could not be applied: {e}"),
+                        );
                     }
                 }
                 // A change not applied and stored is not acknowledged: say
                 // where this node really is, so the stream resumes from there.
                 FollowerCommand::Ack { .. } if failed => {
-                    self.follower = Follower::new(self.tree.last_applied());
-                    replies.push(Stream::Hello {
-                        applied: self.tree.last_applied(),
-                        full_resync: false,
-                    });
+                    self.follower = Follower::new(self.position());
+                    replies.push(self.hello_here(false));
                 }
                 FollowerCommand::Ack { seq } => replies.push(Stream::Ack { seq }),
-                FollowerCommand::CatchUp { applied } => replies.push(Stream::Hello {
-                    applied,
-                    full_resync: false,
-                }),
+                FollowerCommand::CatchUp { .. } => replies.push(self.hello_here(false)),
             }
         }
         // What this node says it holds goes once it is durable.
         for reply in replies {
-            self.after_durable(AfterDurable::Reply(reply));
+            self.after_durable(AfterDurable::Reply(Box::new(reply)));
         }
         self.durable_now(shared)
     }
@@ -159,7 +134,7 @@ impl Replicator {
         compress: bool,
         now_ms: u64,
     ) -> Option<Stream> {
-        self.resync = None;
+        self.sync.resync = None;
         // A filtered copy (an Upgrade state) never served this history; an
         // empty one has nothing to heal.
         let has_history = self.tree.history_runs(0, u64::MAX).next().is_some();
@@ -190,11 +165,11 @@ impl Replicator {
         now_ms: u64,
         body: impl FnOnce(u64) -> Stream,
     ) -> Stream {
-        self.last_request_id += 1;
-        run.request_id = self.last_request_id;
+        self.sync.last_request_id += 1;
+        run.request_id = self.sync.last_request_id;
         run.asked_at_ms = now_ms;
-        self.heal = Some(run);
-        body(self.last_request_id)
+        self.sync.heal = Some(run);
+        body(self.sync.last_request_id)
     }
 
     /// A heal step that failed: like a resync answer that cannot be used,
@@ -203,7 +178,7 @@ impl Replicator {
     pub(super) fn heal_retry_later(&mut self, mut run: HealRun, now_ms: u64) {
         run.request_id = 0;
         run.asked_at_ms = now_ms;
-        self.heal = Some(run);
+        self.sync.heal = Some(run);
     }
 
     /// The active node's runs, during a heal.
@@ -213,9 +188,9 @@ impl Replicator {
         answer: Answer,
         now_ms: u64,
     ) -> Option<Stream> {
-        let mut run = self.heal.take()?;
+        let mut run = self.sync.heal.take()?;
         let HealStage::Runs(session) = &mut run.stage else {
-            self.heal = Some(run);
+            self.sync.heal = Some(run);
             return None;
         };
         match session.on_answer(&self.tree, answer) {
@@ -265,17 +240,17 @@ impl Replicator {
         error: Option<String>,
         now_ms: u64,
     ) -> Option<Stream> {
-        if self.heal.as_ref()?.request_id != id {
+        if self.sync.heal.as_ref()?.request_id != id {
             return None;
         }
-        let mut run = self.heal.take()?;
+        let mut run = self.sync.heal.take()?;
         let HealStage::Replay {
             fork,
             pages,
             replayed,
         } = &mut run.stage
         else {
-            self.heal = Some(run);
+            self.sync.heal = Some(run);
             return None;
         };
         if let Some(e) = error {
@@ -328,8 +303,8 @@ impl Replicator {
         if scope != Scope::Full {
             self.mark_filtered();
         }
-        self.resync_scope_full = scope == Scope::Full;
-        if self.resync_scope_full && self.filtered {
+        self.sync.scope_full = scope == Scope::Full;
+        if self.sync.scope_full && self.filtered {
             // The filtered copy's history holds filtered objects under the
             // active's numbers: it is taken again whole.
             let forgotten = self.tree.forget_history(0, u64::MAX);
@@ -341,7 +316,7 @@ impl Replicator {
         let (session, request) = Resync::start(&self.tree, root, upto, scope, compress);
         match request {
             Some(request) => Some(self.ask(session, upto, request, now_ms)),
-            None => self.resync_done(shared, session, upto),
+            None => self.resync_done(shared, session, upto, now_ms),
         }
     }
 
@@ -353,15 +328,15 @@ impl Replicator {
         request: Request,
         now_ms: u64,
     ) -> Stream {
-        self.last_request_id += 1;
-        self.resync = Some(ResyncRun {
+        self.sync.last_request_id += 1;
+        self.sync.resync = Some(ResyncRun {
             session,
             upto,
-            request_id: self.last_request_id,
+            request_id: self.sync.last_request_id,
             asked_at_ms: now_ms,
         });
         Stream::SyncRequest {
-            id: self.last_request_id,
+            id: self.sync.last_request_id,
             request,
         }
     }
@@ -376,10 +351,11 @@ impl Replicator {
         now_ms: u64,
         timeout_ms: u64,
     ) -> Option<Stream> {
-        let asked_at_ms = match (&self.resync, &self.heal) {
-            (Some(run), _) => run.asked_at_ms,
-            (None, Some(heal)) => heal.asked_at_ms,
-            (None, None) => return None,
+        let asked_at_ms = match (&self.sync.resync, &self.sync.heal, &self.sync.snapshot) {
+            (Some(run), _, _) => run.asked_at_ms,
+            (None, Some(heal), _) => heal.asked_at_ms,
+            (None, None, Some(snapshot)) => snapshot.asked_at_ms,
+            (None, None, None) => return None,
         };
         if now_ms.saturating_sub(asked_at_ms) < timeout_ms {
             return None;
@@ -392,10 +368,7 @@ impl Replicator {
             ),
         );
         self.hello();
-        Some(Stream::Hello {
-            applied: self.tree.last_applied(),
-            full_resync: true,
-        })
+        Some(self.hello_here(true))
     }
 
     pub fn resync_answer(
@@ -405,16 +378,21 @@ impl Replicator {
         answer: Answer,
         now_ms: u64,
     ) -> Option<Stream> {
-        if self.heal.as_ref().is_some_and(|run| run.request_id == id) {
+        if self
+            .sync
+            .heal
+            .as_ref()
+            .is_some_and(|run| run.request_id == id)
+        {
             return self.heal_answer(shared, answer, now_ms);
         }
         // An answer to a request given up on is not this request's.
-        if self.resync.as_ref()?.request_id != id {
+        if self.sync.resync.as_ref()?.request_id != id {
             return None;
         }
         let ResyncRun {
             mut session, upto, ..
-        } = self.resync.take()?;
+        } = self.sync.resync.take()?;
         let next = session.on_answer(&mut self.tree, answer);
         let installed = std::mem::take(&mut session.installed);
         self.store_installed(installed);
@@ -430,7 +408,7 @@ impl Replicator {
                 // Asking again at once could loop on a faulty peer or disk:
                 // the resync starts over after Switchover DS Request Timeout,
                 // as for a request not answered (no answer matches id 0).
-                self.resync = Some(ResyncRun {
+                self.sync.resync = Some(ResyncRun {
                     session,
                     upto,
                     request_id: 0,
@@ -441,7 +419,7 @@ impl Replicator {
         };
         match next {
             Some(request) => Some(self.ask(session, upto, request, now_ms)),
-            None => self.resync_done(shared, session, upto),
+            None => self.resync_done(shared, session, upto, now_ms),
         }
     }
 
@@ -451,9 +429,10 @@ impl Replicator {
         shared: &Shared,
         session: Resync,
         upto: (u64, u64),
+        now_ms: u64,
     ) -> Option<Stream> {
         self.tree.synchronised_to(upto);
-        if self.resync_scope_full && self.filtered {
+        if self.sync.scope_full && self.filtered {
             self.filtered = false;
             self.writer.write(StoreWrite::Filtered(false));
         }
@@ -468,8 +447,7 @@ impl Replicator {
                 session.changed, session.history_changed, session.requests, session.compressed_answers
             ),
         );
-        let hello = self.hello();
-        self.after_durable(AfterDurable::Reply(hello));
-        None
+        // The interaction state follows, at the same position.
+        Some(self.snapshot_begin(upto, now_ms))
     }
 }

@@ -16,7 +16,6 @@ use tokio::sync::{mpsc, oneshot};
 use super::*;
 use crate::events::unix_ms;
 use crate::shared::Shared;
-use crate::store::StoreWrite;
 
 /// The event-log entry for a conflict record: both changes, who made them
 /// when, with which client id, in which epoch at which number.
@@ -74,11 +73,11 @@ impl Replicator {
         }
         self.waiting.clear();
         let limits = Limits::default();
-        let mut leader = Leader::new(epoch, self.tree.last_applied().1, limits);
-        leader.remember_clients(self.tree.recent_clients(limits.client_ids_max));
+        let mut leader = Leader::new(epoch, self.last_position().1, limits);
+        leader.remember_clients(self.recent_clients(limits.client_ids_max));
         self.leader = Some(leader);
         self.backup = None;
-        self.resync = None;
+        self.sync.resync = None;
         self.state = Replication::Alone;
     }
 
@@ -132,7 +131,7 @@ impl Replicator {
                 active: active.clone(),
             }));
         }
-        self.follower = Follower::new(self.tree.last_applied());
+        self.follower = Follower::new(self.position());
     }
 
     /// A client's change, on the active node.
@@ -160,6 +159,13 @@ impl Replicator {
             let _ = reply.send(Err(e.into()));
             return;
         }
+        if !retry
+            && let duet_config::Op::Put { path, object } = &op
+            && let Err(e) = crate::directory::check(path, object)
+        {
+            let _ = reply.send(Err(WriteError::Invalid(e.to_string())));
+            return;
+        }
         let edit = Edit {
             at_unix_ms: unix_ms(),
             who,
@@ -170,9 +176,14 @@ impl Replicator {
         self.submit(shared, edit, reply);
     }
 
-    /// Makes a checked change through the stream; `reply` hears when it
-    /// is acknowledged.
+    /// Makes a checked configuration change through the stream; `reply`
+    /// hears when it is acknowledged.
     pub(super) fn submit(&mut self, shared: &Shared, edit: Edit, reply: WriteReply) {
+        self.submit_change(shared, Change::Config(edit), reply);
+    }
+
+    /// Makes a checked change of any state through the stream.
+    pub(super) fn submit_change(&mut self, shared: &Shared, change: Change, reply: WriteReply) {
         let Some(leader) = self.leader.as_mut() else {
             let _ = reply.send(Err(WriteError::Unavailable {
                 message: format!("{} is not the active node", shared.boot.this),
@@ -180,8 +191,8 @@ impl Replicator {
             }));
             return;
         };
-        let client = edit.client.clone();
-        let commands = leader.write(shared.right.now_ms(), client.clone(), Change::Config(edit));
+        let client = change.client().to_string();
+        let commands = leader.write(shared.right.now_ms(), client.clone(), change);
         self.pending.insert(client, reply);
         self.lead(shared, commands);
     }
@@ -191,14 +202,8 @@ impl Replicator {
             match command {
                 LeaderCommand::Persist(entry) => {
                     let seq = entry.seq;
-                    let Change::Config(edit) = entry.change;
-                    let change = edit.into_change(entry.epoch, seq);
-                    match self.tree.apply(&change) {
-                        Ok(record) => {
-                            self.config_changed(&record.path);
-                            self.writer.write(StoreWrite::Applied(record));
-                            self.after_durable(AfterDurable::Persisted(seq));
-                        }
+                    match self.apply_entry(entry, &Scope::Full) {
+                        Ok(()) => self.after_durable(AfterDurable::Persisted(seq)),
                         Err(e) => shared.log_event(
                             Level::Error,
                             format!("Change {seq} could not be applied: {e}"),
@@ -226,8 +231,10 @@ impl Replicator {
                     }
                 }
                 LeaderCommand::Resync { .. } => {
-                    // To the tree's own position (with each change's epoch).
-                    let upto = self.tree.last_applied();
+                    // To this node's position (with each change's epoch);
+                    // the interaction state's snapshot is taken there.
+                    let upto = self.last_position();
+                    self.snapshot_take();
                     let root = self.tree.digests().get(duet_config::digest::Bucket::ROOT);
                     self.to_backup(shared, Stream::ResyncStart { upto, root });
                 }
@@ -261,20 +268,24 @@ impl Replicator {
     pub fn backup_hello(
         &mut self,
         shared: &Shared,
-        applied: (u64, u64),
+        (applied, last): ((u64, u64), (u64, u64)),
         full_resync: bool,
         tx: mpsc::Sender<Envelope>,
         link: u64,
     ) {
         self.backup = Some((link, tx));
+        if self.leader.is_none() {
+            return;
+        }
+        // A backup whose last change (of either state) is not ours at
+        // that number diverged (a former active's unacknowledged changes):
+        // it resynchronises.
+        let known = |(epoch, seq): (u64, u64)| seq == 0 || self.epoch_of(seq) == Some(epoch);
+        let ours = known(applied) && known(last) && last.1 <= self.last_position().1;
         let Some(leader) = self.leader.as_mut() else {
             return;
         };
-        // A backup whose last change is not ours at that number diverged
-        // (a former active's unacknowledged changes): it resynchronises.
-        let (epoch, seq) = applied;
-        let known = seq == 0 || self.tree.epoch_of(seq) == Some(epoch);
-        let commands = if known && !full_resync && seq <= self.tree.last_applied().1 {
+        let commands = if ours && !full_resync {
             leader.backup_connected(applied)
         } else {
             leader.backup_diverged()

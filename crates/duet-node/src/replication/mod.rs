@@ -15,7 +15,7 @@ use duet_config::sync::{DECOMPRESSED_MAX_BYTES, Installed};
 use duet_config::{HistoryRecord, Object, Tree, TreePath};
 use duet_link::Change;
 use duet_link::protocol::{Envelope, MAX_FRAME_BYTES, Stream};
-use duet_stream::{ClientId, Follower, Leader, Replication};
+use duet_stream::{ClientId, Entry, Follower, Leader, Replication};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::shared::Shared;
@@ -23,13 +23,18 @@ use crate::store::{Store, StoreWrite};
 use crate::store_writer::StoreWriter;
 
 mod follower;
+mod interactions;
 mod leader;
+mod snapshot;
 mod task;
 
+pub use interactions::{AgentView, IxRequest, QueueView, ShadowView};
 pub use task::{FromBackup, INBOX_MAX, ReplicationMsg, ReplicationView, Settings, run};
 
 use follower::{HealRun, ResyncRun};
+use interactions::InteractionsPart;
 use leader::Held;
+use snapshot::SnapshotRun;
 
 // A compressed sync message may expand to what a frame could have carried.
 const _: () = assert!(DECOMPRESSED_MAX_BYTES <= MAX_FRAME_BYTES);
@@ -43,6 +48,13 @@ pub enum WriteError {
     /// The change itself is wrong (bad path, class, value, nothing to remove).
     #[error(transparent)]
     Rejected(#[from] duet_config::TreeError),
+    /// The object does not describe a valid agent, queue or setting.
+    #[error("{0}")]
+    Invalid(String),
+    /// An interaction change that cannot be made now (unknown queue,
+    /// accepting what was not offered, a closed chat...).
+    #[error(transparent)]
+    Interaction(#[from] duet_interactions::Error),
     /// Not here, or not now: retry it with the same client id, on `active`
     /// when it is known.
     #[error("{message}")]
@@ -70,12 +82,42 @@ fn history_past_position(tree: &mut Tree) -> Option<Installed> {
     })
 }
 
+/// The backup's ways of catching up beyond the stream.
+#[derive(Default)]
+struct Resynchronising {
+    resync: Option<ResyncRun>,
+    heal: Option<HealRun>,
+    /// The interaction state's snapshot being fetched, after the
+    /// configuration's resync.
+    snapshot: Option<SnapshotRun>,
+    /// The id of the last resynchronisation request sent.
+    last_request_id: u64,
+    /// The resynchronisation under way keeps everything.
+    scope_full: bool,
+}
+
+/// Where the stream stands for this node: the least position of its
+/// states (after a restart or a resync that did not finish, one may be
+/// behind; each passes over what it already has).
+fn min_position(tree: &Tree, ix: &duet_interactions::Interactions) -> (u64, u64) {
+    use duet_rsm::StateMachine;
+    let (a, b) = (tree.last_applied(), ix.position());
+    if a.1 <= b.1 { a } else { b }
+}
+
+/// The last change any of the states applied.
+fn max_position(tree: &Tree, ix: &duet_interactions::Interactions) -> (u64, u64) {
+    use duet_rsm::StateMachine;
+    let (a, b) = (tree.last_applied(), ix.position());
+    if a.1 >= b.1 { a } else { b }
+}
+
 /// What waits for the store to make a write durable.
 enum AfterDurable {
     /// The leader's change `seq` is persisted.
     Persisted(u64),
     /// A message to the active node that says what this node holds.
-    Reply(Stream),
+    Reply(Box<Stream>),
 }
 
 pub struct Replicator {
@@ -89,18 +131,16 @@ pub struct Replicator {
     backup: Option<(u64, mpsc::Sender<Envelope>)>,
     pending: BTreeMap<ClientId, WriteReply>,
     held: Vec<Held>,
-    resync: Option<ResyncRun>,
-    heal: Option<HealRun>,
-    /// The id of the last resynchronisation request sent.
-    last_request_id: u64,
+    /// The backup's resynchronisation, heal and snapshot fetch.
+    sync: Resynchronising,
     state: Replication,
     /// What this node keeps when backup (less in an Upgrade state).
     scope: Scope,
     /// This node's copy was filtered by an Upgrade state and not yet made
     /// whole (stored, so it survives a restart).
     filtered: bool,
-    /// The resynchronisation under way keeps everything.
-    resync_scope_full: bool,
+    /// The interaction state and what goes with it.
+    ix: InteractionsPart,
     /// Counts the changes that may have touched a server parameter (one
     /// under their folder, or a resync), so the engine re-reads them only
     /// then, not at every change.
@@ -114,8 +154,27 @@ impl Replicator {
         {
             tracing::error!("history past the stored position is not dropped: {e}");
         }
-        let follower = Follower::new(tree.last_applied());
+        let directory = crate::directory::from_tree(&tree);
+        let (interactions, replayed) = match store.load_interactions(directory.clone()) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                // Its position is then the start: the active node sends
+                // or resynchronises what it lacks.
+                tracing::error!(
+                    "the interaction state cannot be loaded ({e}); it is taken again from the active node"
+                );
+                (
+                    duet_interactions::Interactions::new(
+                        directory,
+                        duet_interactions::DEFAULT_LIMITS,
+                    ),
+                    0,
+                )
+            }
+        };
+        let ix = InteractionsPart::new(interactions, replayed);
         let filtered = store.filtered().unwrap_or(false);
+        let follower = Follower::new(min_position(&tree, &ix.state));
         Replicator {
             tree,
             writer: StoreWriter::start(Arc::new(store)),
@@ -125,13 +184,11 @@ impl Replicator {
             backup: None,
             pending: BTreeMap::new(),
             held: Vec::new(),
-            resync: None,
-            heal: None,
-            last_request_id: 0,
+            sync: Resynchronising::default(),
             state: Replication::Alone,
             scope: Scope::Full,
             filtered,
-            resync_scope_full: false,
+            ix,
             parameters_generation: 0,
         }
     }
@@ -149,6 +206,107 @@ impl Replicator {
 
     pub fn tree(&self) -> &Tree {
         &self.tree
+    }
+
+    /// The stream position this node holds every change up to.
+    pub fn position(&self) -> (u64, u64) {
+        min_position(&self.tree, &self.ix.state)
+    }
+
+    /// The last change this node applied, of any state.
+    pub fn last_position(&self) -> (u64, u64) {
+        max_position(&self.tree, &self.ix.state)
+    }
+
+    /// The client ids of the last changes of every state, newest first.
+    fn recent_clients(&self, n: usize) -> Vec<(ClientId, u64)> {
+        use duet_rsm::StateMachine;
+        let mut clients = self.tree.recent_clients(n);
+        clients.extend(StateMachine::recent_clients(&self.ix.state, n));
+        clients.sort_by_key(|c| std::cmp::Reverse(c.1));
+        clients.truncate(n);
+        clients
+    }
+
+    /// The epoch of change `seq`, whichever state made it.
+    fn epoch_of(&self, seq: u64) -> Option<u64> {
+        use duet_rsm::StateMachine;
+        self.tree
+            .epoch_of(seq)
+            .or_else(|| self.ix.state.epoch_of(seq))
+    }
+
+    /// Applies a change from the stream to the state it belongs to; the
+    /// other states pass over its position. A state already past it (after
+    /// a restart) passes over it too. `scope` filters the configuration on
+    /// a backup in an Upgrade state. On the active node the change was
+    /// checked when it was written.
+    fn apply_entry(&mut self, entry: Entry<Change>, scope: &Scope) -> Result<(), String> {
+        use duet_rsm::StateMachine;
+        let at = (entry.epoch, entry.seq);
+        match entry.change {
+            Change::Config(edit) => {
+                if at.1 > self.tree.last_applied().1 {
+                    self.apply_config(edit.into_change(at.0, at.1), scope)?;
+                }
+                self.ix.state.pass(at);
+                self.ix
+                    .refresh_directory(&self.tree, &mut self.writer, false);
+            }
+            Change::Interactions(command) => {
+                if at.1 > self.ix.state.position().1 {
+                    let entry = Entry {
+                        epoch: at.0,
+                        seq: at.1,
+                        change: command,
+                    };
+                    self.ix
+                        .apply(&mut self.writer, entry)
+                        .map_err(|e| e.to_string())?;
+                }
+                self.tree.skip(at.0, at.1);
+            }
+        }
+        Ok(())
+    }
+
+    /// A configuration change at its position, within `scope`.
+    fn apply_config(
+        &mut self,
+        mut change: duet_config::Change,
+        scope: &Scope,
+    ) -> Result<(), String> {
+        use duet_config::Op;
+        use duet_config::scope::Admit;
+        let object = match &change.op {
+            Op::Put { object, .. } => Some(object),
+            // A conflict record changes no entry: kept or passed over by
+            // its path alone.
+            Op::Remove { .. } | Op::Conflict { .. } => None,
+        };
+        match scope.admit(change.op.path(), object) {
+            Admit::Skip => {
+                self.tree.skip(change.epoch, change.seq);
+                self.store_installed(Installed::default());
+                return Ok(());
+            }
+            Admit::Keep(Some(kept)) => {
+                if let Op::Put { path, .. } = &change.op {
+                    change.op = Op::Put {
+                        path: path.clone(),
+                        object: kept,
+                    };
+                }
+            }
+            Admit::Keep(None) => {}
+        }
+        let record = self
+            .tree
+            .apply_replicated(&change)
+            .map_err(|e| e.to_string())?;
+        self.config_changed(&record.path);
+        self.writer.write(StoreWrite::Applied(record));
+        Ok(())
     }
 
     pub fn state(&self) -> Replication {
@@ -212,7 +370,7 @@ impl Replicator {
                         self.lead(shared, commands);
                     }
                 }
-                AfterDurable::Reply(body) => replies.push(body),
+                AfterDurable::Reply(body) => replies.push(*body),
             }
         }
         replies
@@ -237,6 +395,7 @@ impl Replicator {
 
     /// A change was applied at `path`: the parameters may have changed.
     fn config_changed(&mut self, path: &TreePath) {
+        self.ix.config_changed(path);
         if TreePath::parse(SERVER_PARAMETERS).is_ok_and(|folder| path.starts_with(&folder)) {
             self.parameters_generation += 1;
         }

@@ -15,6 +15,7 @@ use duet_link::protocol::{Envelope, Stream};
 use duet_stream::Replication;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::interactions::IxRequest;
 use super::{Replicator, WriteReply};
 use crate::shared::{ConfigView, DriverMsg, Shared};
 
@@ -54,6 +55,7 @@ pub struct ReplicationView {
 pub enum FromBackup {
     Hello {
         applied: (u64, u64),
+        last: (u64, u64),
         /// The backup asks to be made whole (it was filtered).
         full_resync: bool,
         tx: mpsc::Sender<Envelope>,
@@ -61,6 +63,12 @@ pub enum FromBackup {
         link: u64,
     },
     Ack(u64),
+    SnapshotRequest {
+        id: u64,
+        upto: (u64, u64),
+        page: u32,
+        tx: mpsc::Sender<Envelope>,
+    },
     SyncRequest {
         id: u64,
         request: Request,
@@ -106,6 +114,8 @@ pub enum ReplicationMsg {
     },
     /// The conflict records, for the API.
     ConfigConflicts(oneshot::Sender<Vec<HistoryRecord>>),
+    /// The contact center's changes and reads.
+    Interactions(IxRequest),
     /// Commit what is queued and stop.
     Stop,
 }
@@ -151,6 +161,7 @@ pub async fn run(
             _ = ticks.tick() => {
                 let now_ms = shared.right.now_ms();
                 replicator.tick(&shared, now_ms);
+                replicator.route_due(&shared);
                 replicator.compact_history(settings.history_retention);
                 to_active.extend(replicator.resync_overdue(&shared, now_ms, settings.ds_request_timeout_ms));
             }
@@ -187,7 +198,10 @@ impl Replicator {
     ) -> Vec<Stream> {
         let now_ms = shared.right.now_ms();
         match msg {
-            ReplicationMsg::BecomeActive { epoch } => self.become_active(epoch),
+            ReplicationMsg::BecomeActive { epoch } => {
+                self.become_active(epoch);
+                self.route(shared);
+            }
             ReplicationMsg::StopServing => self.stop_serving(shared),
             ReplicationMsg::FromActive(message) => {
                 return self.on_active_message(shared, message, settings, now_ms);
@@ -212,6 +226,7 @@ impl Replicator {
             ReplicationMsg::ConfigConflicts(reply) => {
                 let _ = reply.send(self.conflicts());
             }
+            ReplicationMsg::Interactions(request) => self.interaction_request(shared, request),
             ReplicationMsg::Settings(_)
             | ReplicationMsg::ActiveLinkUp(_)
             | ReplicationMsg::ActiveLinkDown
@@ -229,10 +244,14 @@ impl Replicator {
         match message {
             FromBackup::Hello {
                 applied,
+                last,
                 full_resync,
                 tx,
                 link,
-            } => self.backup_hello(shared, applied, full_resync, tx, link),
+            } => self.backup_hello(shared, (applied, last), full_resync, tx, link),
+            FromBackup::SnapshotRequest { id, upto, page, tx } => {
+                let _ = tx.try_send(shared.envelope(self.snapshot_answer(id, upto, page)));
+            }
             FromBackup::Ack(seq) => self.backup_ack(shared, seq),
             FromBackup::SyncRequest { id, request, tx } => {
                 if let Some(answer) = self.sync_answer(shared, request, settings.compress) {
@@ -278,6 +297,10 @@ impl Replicator {
                 .heal_replayed(shared, id, error, now_ms)
                 .into_iter()
                 .collect(),
+            Stream::SnapshotPage(answer) => self
+                .snapshot_page(shared, answer, now_ms)
+                .into_iter()
+                .collect(),
             Stream::SyncAnswer { id, answer } => self
                 .resync_answer(shared, id, answer, now_ms)
                 .into_iter()
@@ -293,7 +316,7 @@ impl Replicator {
     pub fn view(&self) -> ReplicationView {
         ReplicationView {
             state: self.state(),
-            applied: self.tree().last_applied(),
+            applied: self.position(),
             config_digest: self.tree().digests().get(duet_config::digest::Bucket::ROOT),
             writes_held: self.held(),
             conflicts: self.tree().conflict_count(),

@@ -3,6 +3,8 @@
 //! change is written in one transaction, so a crash leaves either all of it
 //! or none.
 
+mod interactions;
+
 use std::path::Path;
 
 use duet_config::sync::Installed;
@@ -65,6 +67,8 @@ fn decode_record(bytes: &[u8]) -> Result<HistoryRecord, StoreError> {
     })
 }
 
+pub use interactions::{SNAPSHOT_EVERY, SNAPSHOT_PAGE_BYTES};
+
 pub struct Store {
     db: Database,
 }
@@ -77,6 +81,7 @@ impl Store {
         txn.open_table(ENTRIES).map_err(failed)?;
         txn.open_table(HISTORY).map_err(failed)?;
         txn.open_table(META).map_err(failed)?;
+        interactions::create_tables(&txn)?;
         txn.commit().map_err(failed)?;
         Ok(Store { db })
     }
@@ -198,11 +203,22 @@ impl Store {
                         meta.insert(FILTERED, [u8::from(*filtered)].as_slice())
                             .map_err(failed)?;
                     }
+                    StoreWrite::Interaction(_) | StoreWrite::InteractionSnapshot { .. } => {}
                 }
             }
             if let Some(position) = position {
                 let bytes = postcard::to_allocvec(&position).map_err(failed)?;
                 meta.insert(APPLIED, bytes.as_slice()).map_err(failed)?;
+            }
+        }
+        // The interaction state's tables, in the order written.
+        for write in writes {
+            match write {
+                StoreWrite::Interaction(entry) => interactions::log(&txn, entry)?,
+                StoreWrite::InteractionSnapshot { at, pages } => {
+                    interactions::snapshot(&txn, *at, pages)?
+                }
+                _ => {}
             }
         }
         txn.commit().map_err(failed)
@@ -222,6 +238,13 @@ pub enum StoreWrite {
     },
     /// The copy is filtered by an Upgrade state (or whole again).
     Filtered(bool),
+    /// An applied change of the interaction state, logged.
+    Interaction(duet_stream::Entry<duet_interactions::Command>),
+    /// The interaction state's snapshot at `at`; the log up to it goes.
+    InteractionSnapshot {
+        at: (u64, u64),
+        pages: Vec<duet_interactions::Page>,
+    },
 }
 
 #[cfg(test)]

@@ -1,0 +1,289 @@
+//! The interaction state's part of replication: applying its changes,
+//! the directory it is checked against (derived from the configuration
+//! tree at the same stream position on both nodes), its store log and
+//! snapshots, the ACD router on the active node, the live feed the API's
+//! WebSockets follow, and the snapshot a resynchronising backup fetches.
+
+use std::sync::Arc;
+
+use duet_interactions::model::Agent;
+use duet_interactions::{
+    Command, Directory, Interaction, Interactions, Page, QueueFigures, Router,
+};
+use duet_link::Change;
+use duet_rsm::{Position, StateMachine};
+use duet_stream::Entry;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, oneshot};
+
+use super::{Replicator, WriteError};
+use crate::events::unix_ms;
+use crate::shared::Shared;
+
+use crate::directory;
+use crate::store::{SNAPSHOT_EVERY, SNAPSHOT_PAGE_BYTES, StoreWrite};
+use crate::store_writer::StoreWriter;
+
+/// Applied interaction changes a slow WebSocket may fall behind by before
+/// it is told to resume from the state.
+pub const FEED_MAX: usize = 65_536;
+
+/// The live interaction state with what replication keeps beside it.
+pub struct InteractionsPart {
+    pub state: Interactions,
+    pub router: Router,
+    /// Commands logged since the last snapshot.
+    logged: u64,
+    /// The directory changed with the last configuration change.
+    directory_changed: bool,
+    /// The active node's snapshot for a resynchronising backup, taken at
+    /// the resync's position.
+    pub snapshot_out: Option<(Position, Arc<Vec<Page>>)>,
+    /// Every applied interaction change, for the API's live views.
+    pub feed: broadcast::Sender<Arc<Entry<Command>>>,
+}
+
+impl InteractionsPart {
+    pub fn new(state: Interactions, logged: u64) -> InteractionsPart {
+        InteractionsPart {
+            state,
+            router: Router::new(),
+            logged,
+            directory_changed: false,
+            snapshot_out: None,
+            feed: broadcast::channel(FEED_MAX).0,
+        }
+    }
+
+    /// A configuration change touched `path`: the directory may change.
+    pub fn config_changed(&mut self, path: &duet_config::TreePath) {
+        if directory::affects(path) {
+            self.directory_changed = true;
+        }
+    }
+
+    /// Applies a change at `at`, logs it, and snapshots when due.
+    pub fn apply(
+        &mut self,
+        writer: &mut StoreWriter,
+        entry: Entry<Command>,
+    ) -> Result<(), duet_interactions::Error> {
+        let at = (entry.epoch, entry.seq);
+        self.state.apply(at, &entry.change)?;
+        let entry = Arc::new(entry);
+        writer.write(StoreWrite::Interaction((*entry).clone()));
+        let _ = self.feed.send(entry);
+        self.logged += 1;
+        if self.logged >= SNAPSHOT_EVERY {
+            self.snapshot(writer);
+        }
+        Ok(())
+    }
+
+    /// Stores a snapshot of the state at its position; the log before it goes.
+    pub fn snapshot(&mut self, writer: &mut StoreWriter) {
+        self.logged = 0;
+        writer.write(StoreWrite::InteractionSnapshot {
+            at: self.state.position(),
+            pages: self.state.snapshot_pages(SNAPSHOT_PAGE_BYTES),
+        });
+    }
+
+    /// After a configuration change (or a resync) the directory is derived
+    /// again; when it changed, the state takes it and a snapshot is stored,
+    /// so the log after it replays against this directory.
+    pub fn refresh_directory(
+        &mut self,
+        tree: &duet_config::Tree,
+        writer: &mut StoreWriter,
+        force: bool,
+    ) {
+        if !self.directory_changed && !force {
+            return;
+        }
+        self.directory_changed = false;
+        let directory: Directory = directory::from_tree(tree);
+        if &directory != self.state.directory() {
+            self.state.set_directory(directory);
+            self.snapshot(writer);
+        }
+    }
+}
+
+/// The API's requests about the contact center, answered by the
+/// replication task (which owns the state) without waiting on anything.
+pub enum IxRequest {
+    /// A change from a client (agent, customer, intake, supervisor), on
+    /// the active node; `reply` hears when it is acknowledged.
+    Write {
+        command: Command,
+        reply: super::WriteReply,
+    },
+    Get {
+        id: String,
+        reply: oneshot::Sender<Option<Interaction>>,
+    },
+    /// An agent and the interactions it holds.
+    Agent {
+        name: String,
+        reply: oneshot::Sender<Option<AgentView>>,
+    },
+    Agents(oneshot::Sender<Vec<Agent>>),
+    /// Every queue's figures now.
+    Queues(oneshot::Sender<Vec<QueueView>>),
+    /// What the backup's shadow is compared by.
+    Shadow(oneshot::Sender<ShadowView>),
+    /// A user of the contact center, for authentication.
+    User {
+        name: String,
+        reply: oneshot::Sender<Option<crate::directory::ContactUser>>,
+    },
+    /// The workgroup an email address is delivered to.
+    QueueForAddress {
+        address: String,
+        reply: oneshot::Sender<Option<String>>,
+    },
+    /// The live feed of applied changes, subscribed at the same step as
+    /// `position` was read, so nothing between them is missed.
+    Follow(oneshot::Sender<(Position, broadcast::Receiver<Arc<Entry<Command>>>)>),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentView {
+    pub agent: Agent,
+    pub interactions: Vec<Interaction>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueView {
+    pub queue: String,
+    pub figures: QueueFigures,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShadowView {
+    pub position: Position,
+    /// The interaction state's digest (equal on both nodes at one position).
+    pub digest: String,
+    pub live_interactions: usize,
+    pub agents: usize,
+}
+
+/// Rounds of routing decisions made in one go at most; the next tick
+/// carries on, so a large backlog never stalls the task.
+const ROUTE_ROUNDS_MAX: usize = 64;
+
+impl Replicator {
+    pub fn interaction_request(&mut self, shared: &Shared, request: IxRequest) {
+        let state = &self.ix.state;
+        match request {
+            IxRequest::Write { command, reply } => self.write_interaction(shared, command, reply),
+            IxRequest::Get { id, reply } => {
+                let _ = reply.send(state.get(&id).cloned());
+            }
+            IxRequest::Agent { name, reply } => {
+                let view = state.agent(&name).map(|agent| AgentView {
+                    interactions: agent
+                        .assigned
+                        .values()
+                        .flatten()
+                        .filter_map(|id| state.get(id).cloned())
+                        .collect(),
+                    agent: agent.clone(),
+                });
+                let _ = reply.send(view);
+            }
+            IxRequest::Agents(reply) => {
+                let _ = reply.send(state.agents().cloned().collect());
+            }
+            IxRequest::Queues(reply) => {
+                let now = unix_ms();
+                let queues = state
+                    .directory()
+                    .queues
+                    .keys()
+                    .filter_map(|q| {
+                        Some(QueueView {
+                            queue: q.clone(),
+                            figures: state.queue_figures(q, now)?,
+                        })
+                    })
+                    .collect();
+                let _ = reply.send(queues);
+            }
+            IxRequest::Shadow(reply) => {
+                let _ = reply.send(ShadowView {
+                    position: self.position(),
+                    digest: format!("{:016x}", state.digest()),
+                    live_interactions: state.len(),
+                    agents: state.agents().count(),
+                });
+            }
+            IxRequest::User { name, reply } => {
+                let _ = reply.send(crate::directory::user(&self.tree, &name));
+            }
+            IxRequest::QueueForAddress { address, reply } => {
+                let _ = reply.send(crate::directory::queue_for_address(&self.tree, &address));
+            }
+            IxRequest::Follow(reply) => {
+                let _ = reply.send((state.position(), self.ix.feed.subscribe()));
+            }
+        }
+    }
+
+    /// A client's interaction change, on the active node: checked against
+    /// the state (a retry of a change already made is answered, not
+    /// checked again), made on the stream, then routed.
+    fn write_interaction(&mut self, shared: &Shared, command: Command, reply: super::WriteReply) {
+        let Some(leader) = self.leader.as_ref() else {
+            let _ = reply.send(Err(WriteError::Unavailable {
+                message: format!(
+                    "{} is not the active node; send it to the active node",
+                    shared.boot.this
+                ),
+                active: super::leader::active_elsewhere(shared),
+            }));
+            return;
+        };
+        let retry = leader.known(&command.client).is_some();
+        if !retry && let Err(e) = self.ix.state.check(&command) {
+            let _ = reply.send(Err(e.into()));
+            return;
+        }
+        self.submit_change(shared, Change::Interactions(command), reply);
+        self.route(shared);
+    }
+
+    /// The ACD router's decisions (offers, offer timeouts, no-answer Not
+    /// Ready, ACW expiry, forgetting), made as changes on the stream like
+    /// any other, so a new active node carries on from them.
+    pub fn route(&mut self, shared: &Shared) {
+        if self.leader.is_none() {
+            return;
+        }
+        for _ in 0..ROUTE_ROUNDS_MAX {
+            let commands = self.ix.router.decide(&self.ix.state, unix_ms());
+            if commands.is_empty() {
+                return;
+            }
+            for command in commands {
+                // Nobody waits for the router's acknowledgement.
+                let (reply, _) = oneshot::channel();
+                self.submit_change(shared, Change::Interactions(command), reply);
+            }
+        }
+    }
+
+    /// Routes when a routing deadline (an offer's, an ACW timer's) has come.
+    pub fn route_due(&mut self, shared: &Shared) {
+        if self.leader.is_some()
+            && self
+                .ix
+                .router
+                .next_deadline(&self.ix.state)
+                .is_some_and(|at| at <= unix_ms())
+        {
+            self.route(shared);
+        }
+    }
+}
