@@ -23,6 +23,9 @@ pub struct NodeEntry {
     pub link_port: u16,
     #[serde(default = "default_http_port")]
     pub http_port: u16,
+    /// Email intake (SMTP).
+    #[serde(default = "default_smtp_port")]
+    pub smtp_port: u16,
 }
 
 fn default_arbiter_port() -> u16 {
@@ -33,6 +36,9 @@ fn default_link_port() -> u16 {
 }
 fn default_http_port() -> u16 {
     8080
+}
+fn default_smtp_port() -> u16 {
+    2525
 }
 
 impl NodeEntry {
@@ -124,6 +130,25 @@ pub struct Bootstrap {
     /// An etcd witness: the right to serve also needs its lease.
     #[serde(default)]
     pub witness: Option<Witness>,
+    /// The contact center's secrets.
+    #[serde(default)]
+    pub contact_center: ContactCenter,
+}
+
+/// The `[contact_center]` table: secrets both nodes share, in files
+/// readable by the owner only (`duet certs init` writes them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactCenter {
+    /// 32 random bytes (hex) that sign API sessions and customers'
+    /// conversation tokens, so both hold across a switchover. Without it
+    /// nobody can sign in to the contact center's API.
+    #[serde(default)]
+    pub session_key: Option<PathBuf>,
+    /// The key SMS and social providers sign their webhooks with (HMAC
+    /// SHA-256, hex in `x-duet-signature`). Without it webhooks are refused.
+    #[serde(default)]
+    pub webhook_secret: Option<PathBuf>,
 }
 
 /// The `[witness]` table: an etcd cluster both nodes reach, and the key
@@ -318,6 +343,12 @@ impl Bootstrap {
     pub fn http_listen_addr(&self) -> SocketAddr {
         let me = self.me();
         SocketAddr::new(self.http_listen.unwrap_or(me.address), me.http_port)
+    }
+
+    /// Where email intake listens: the HTTP API's address, the SMTP port.
+    pub fn smtp_listen_addr(&self) -> SocketAddr {
+        let me = self.me();
+        SocketAddr::new(self.http_listen.unwrap_or(me.address), me.smtp_port)
     }
 
     pub fn release(&self) -> String {

@@ -341,15 +341,18 @@ pub fn from_tree(tree: &Tree) -> duet_interactions::Directory {
     directory
 }
 
-/// The queue an email address is delivered to, if a workgroup lists it.
-pub fn queue_for_address(tree: &Tree, address: &str) -> Option<String> {
-    children(tree, WORKGROUPS, Class::Workgroup)
-        .into_iter()
-        .find(|(_, _, object)| {
+/// Every email address a workgroup lists (lower case), with its queue.
+pub fn mail_queues(tree: &Tree) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (name, _, object) in children(tree, WORKGROUPS, Class::Workgroup) {
+        for address in list(
             object
                 .attributes
                 .get("addresses")
-                .is_some_and(|a| list(a).any(|x| x.eq_ignore_ascii_case(address.trim())))
-        })
-        .map(|(name, _, _)| name)
+                .map_or("", String::as_str),
+        ) {
+            out.insert(address.to_ascii_lowercase(), name.clone());
+        }
+    }
+    out
 }

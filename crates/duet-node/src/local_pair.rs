@@ -7,10 +7,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::bootstrap::{Bootstrap, FaultInjection, Hooks, NodeEntry, TlsPaths, User, Witness};
+use crate::bootstrap::{
+    Bootstrap, ContactCenter, FaultInjection, Hooks, NodeEntry, TlsPaths, User, Witness,
+};
 
 /// Writes ca.pem, ca.key and NAME.pem/NAME.key for both nodes into `out`
-/// (which must be new or empty); keys are readable by the owner only.
+/// (which must be new or empty), and the contact center's shared secrets
+/// (session.key, webhook.key: 32 random bytes each, hex); keys are
+/// readable by the owner only.
 pub fn write_certs(out: &Path, a: &str, b: &str) -> anyhow::Result<()> {
     if out.exists()
         && out
@@ -40,6 +44,11 @@ pub fn write_certs(out: &Path, a: &str, b: &str) -> anyhow::Result<()> {
         write(format!("{name}.pem"), &issued.cert_pem, false)?;
         write(format!("{name}.key"), &issued.key_pem, true)?;
     }
+    for secret in ["session.key", "webhook.key"] {
+        let bytes: [u8; 32] = rand::random();
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        write(secret.into(), &hex, true)?;
+    }
     Ok(())
 }
 
@@ -51,6 +60,7 @@ pub struct NodeSpec {
     pub arbiter_port: u16,
     pub link_port: u16,
     pub http_port: u16,
+    pub smtp_port: u16,
     pub http_listen: Option<IpAddr>,
     pub release: Option<String>,
 }
@@ -75,6 +85,7 @@ impl NodeSpec {
             arbiter_port: self.arbiter_port,
             link_port: self.link_port,
             http_port: self.http_port,
+            smtp_port: self.smtp_port,
         }
     }
 }
@@ -108,6 +119,10 @@ pub fn write(dir: &Path, spec: &PairSpec) -> anyhow::Result<[PathBuf; 2]> {
             },
             hooks: spec.hooks.clone(),
             witness: spec.witness.clone(),
+            contact_center: ContactCenter {
+                session_key: Some("certs/session.key".into()),
+                webhook_secret: Some("certs/webhook.key".into()),
+            },
         };
         let path = dir.join(format!("{}.toml", node.name));
         std::fs::write(&path, toml::to_string(&boot)?)?;

@@ -80,6 +80,30 @@ pub async fn run_with_prober(
     let arbiter_listener = bind(me.arbiter_addr(), "role arbiter").await?;
     let link_listener = bind(me.link_addr(), "link").await?;
     let http_listener = bind(boot.http_listen_addr(), "HTTP API").await?;
+    let smtp_listener = bind(boot.smtp_listen_addr(), "email intake (SMTP)").await?;
+    let secret = |path: &Option<std::path::PathBuf>,
+                  what: &str|
+     -> anyhow::Result<Option<ring::hmac::Key>> {
+        let Some(path) = path else {
+            tracing::warn!(
+                "no {what} in the bootstrap file's [contact_center]; the API that needs it is refused"
+            );
+            return Ok(None);
+        };
+        let text = read(path)?;
+        let hex = text.trim();
+        let bytes = crate::http::from_hex(hex)
+            .filter(|b| b.len() >= 16)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{}: the {what} must be at least 16 bytes in hex",
+                    path.display()
+                )
+            })?;
+        Ok(Some(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes)))
+    };
+    let session_key = secret(&boot.contact_center.session_key, "session key")?;
+    let webhook_key = secret(&boot.contact_center.webhook_secret, "webhook secret")?;
 
     let engine = Engine::new(
         Config {
@@ -129,6 +153,9 @@ pub async fn run_with_prober(
         supervisor: Supervisor::default(),
         driver: driver_tx,
         replication: replication_tx,
+        session_key,
+        webhook_key,
+        mail_queues: std::sync::RwLock::new(replication.mail_queues()),
         replication_view,
         monitored_module: params.monitored_module.subsystem(),
         mirror_setup: std::sync::RwLock::new(crate::mirror::MirrorSetup::new(
@@ -200,6 +227,7 @@ pub async fn run_with_prober(
             query_timeout_ms,
         )),
         tokio::spawn(file_monitor.run(shared.clone())),
+        tokio::spawn(crate::intake::serve(shared.clone(), smtp_listener)),
         tokio::spawn({
             let app = crate::http::router(shared.clone());
             async move {

@@ -208,6 +208,13 @@ pub struct Shared {
     pub mirror_progress: std::sync::Mutex<String>,
     /// The active node's file monitor answers its health checks.
     pub file_monitor_healthy: std::sync::atomic::AtomicBool,
+    /// Signs API sessions and customers' tokens (the pair's session key).
+    pub session_key: Option<ring::hmac::Key>,
+    /// Checks SMS and social webhooks' signatures.
+    pub webhook_key: Option<ring::hmac::Key>,
+    /// Email addresses (lower case) and the workgroup queue each is
+    /// delivered to, as the directory says.
+    pub mail_queues: std::sync::RwLock<std::collections::BTreeMap<String, String>>,
     /// The replication task's inbox.
     pub replication: mpsc::Sender<ReplicationMsg>,
     /// What replication publishes for the status.

@@ -43,7 +43,10 @@ pub(super) async fn config_get(
         {
             error(StatusCode::NOT_FOUND, format!("nothing at {}", view.path))
         }
-        Ok(Ok(view)) => Json(view).into_response(),
+        Ok(Ok(mut view)) => {
+            redact(&mut view);
+            Json(view).into_response()
+        }
         _ => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the node did not answer in time; try again",
@@ -113,33 +116,16 @@ fn config_writer<'a>(shared: &'a Shared, headers: &HeaderMap) -> Result<&'a User
     Ok(user)
 }
 
-static CLIENT_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// A client's id for a change travels with it into history and the stream.
-const CLIENT_ID_MAX_BYTES: usize = 128;
-
 async fn write(
     shared: &Shared,
     user: &User,
     client_id: Option<String>,
     op: duet_config::Op,
 ) -> Response {
-    if client_id
-        .as_ref()
-        .is_some_and(|id| id.is_empty() || id.len() > CLIENT_ID_MAX_BYTES)
-    {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("client_id: 1 to {CLIENT_ID_MAX_BYTES} bytes"),
-        );
-    }
-    let client = client_id.unwrap_or_else(|| {
-        format!(
-            "api-{}-{}",
-            crate::events::unix_ms(),
-            CLIENT_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        )
-    });
+    let client = match super::client_id(client_id) {
+        Ok(client) => client,
+        Err(refusal) => return refusal.into_response(),
+    };
     let (reply, done) = oneshot::channel();
     shared.to_replication(ReplicationMsg::ConfigWrite {
         client,
@@ -174,10 +160,26 @@ pub(super) async fn config_put(
         Ok(c) => c,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    let object = duet_config::Object {
-        class,
-        attributes: body.attributes,
-    };
+    let mut attributes = body.attributes;
+    // A user's password is stored only as its argon2 hash.
+    if class == duet_config::Class::User
+        && let Some(password) = attributes.remove("password")
+    {
+        let hashed =
+            tokio::task::spawn_blocking(move || super::auth::hash_password(&password)).await;
+        match hashed {
+            Ok(Ok(hash)) => {
+                attributes.insert("password_hash".into(), hash);
+            }
+            _ => {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the password could not be hashed",
+                );
+            }
+        }
+    }
+    let object = duet_config::Object { class, attributes };
     write(
         &shared,
         user,
@@ -201,4 +203,18 @@ pub(super) async fn config_delete(
         Err(refusal) => return refusal.into_response(),
     };
     write(&shared, user, q.client_id, duet_config::Op::Remove { path }).await
+}
+
+/// Password hashes are not shown, in the object or its history.
+fn redact(view: &mut crate::shared::ConfigView) {
+    let objects = view.object.iter_mut().chain(
+        view.history
+            .iter_mut()
+            .flat_map(|r| r.old.iter_mut().chain(r.new.iter_mut())),
+    );
+    for object in objects {
+        if let Some(hash) = object.attributes.get_mut("password_hash") {
+            *hash = "(set)".into();
+        }
+    }
 }

@@ -18,8 +18,15 @@ use crate::replication::WriteError;
 use crate::shared::Shared;
 
 mod admin;
+mod agent;
+mod auth;
+
+pub use auth::from_hex;
 mod config;
+mod customer;
+mod live;
 mod status;
+mod supervisor;
 
 pub const EPOCH_HEADER: &str = "x-duet-epoch";
 
@@ -39,6 +46,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/config/conflicts", get(config::config_conflicts))
         .route("/api/params", get(status::params))
         .route("/metrics", get(status::metrics))
+        .route("/api/sessions", post(auth::login))
+        .merge(agent::routes())
+        .merge(customer::routes())
+        .merge(supervisor::routes())
         .layer(middleware::from_fn_with_state(shared.clone(), epochs))
         .with_state(shared)
 }
@@ -154,5 +165,88 @@ fn interaction_status(e: &duet_interactions::Error) -> StatusCode {
         | E::InvalidWrapUpCode { .. }
         | E::UnknownStatus { .. } => StatusCode::BAD_REQUEST,
         _ => StatusCode::CONFLICT,
+    }
+}
+
+/// How long a request waits for the replication task's answer.
+const ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Asks the replication task about the contact center; waits (bounded)
+/// for the answer.
+async fn ask<T>(
+    shared: &Shared,
+    request: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> crate::replication::IxRequest,
+) -> Result<T, Refusal> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    shared.to_replication(crate::replication::ReplicationMsg::Interactions(request(
+        reply,
+    )));
+    tokio::time::timeout(ANSWER_WAIT, answer)
+        .await
+        .ok()
+        .and_then(|r| r.ok())
+        .ok_or_else(|| {
+            Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the node did not answer in time (busy or shutting down); try again",
+            )
+        })
+}
+
+/// A fresh client id for a change whose client gave none.
+fn client_id(given: Option<String>) -> Result<String, Refusal> {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    match given {
+        Some(id) if id.is_empty() || id.len() > CLIENT_ID_MAX_BYTES => Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            format!("client_id: 1 to {CLIENT_ID_MAX_BYTES} bytes"),
+        )),
+        Some(id) => Ok(id),
+        None => Ok(format!(
+            "api-{}-{}-{}",
+            crate::events::unix_ms(),
+            rand::random::<u32>(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        )),
+    }
+}
+
+/// A client's id for a change travels with it into history and the stream.
+const CLIENT_ID_MAX_BYTES: usize = 128;
+
+/// Makes an interaction change on the stream and answers once it is
+/// acknowledged (on the backup too, while in sync), with its sequence
+/// number; or the refusal, mapped in one place.
+async fn change(
+    shared: &Shared,
+    client: Option<String>,
+    actor: duet_interactions::Actor,
+    change: duet_interactions::Change,
+) -> Result<u64, Refusal> {
+    let command = duet_interactions::Command::new(
+        client_id(client)?,
+        crate::events::unix_ms(),
+        actor,
+        change,
+    );
+    let written = ask(shared, |reply| crate::replication::IxRequest::Write {
+        command,
+        reply,
+    })
+    .await?;
+    written.map_err(write_refusal)
+}
+
+/// An answer for a change: `{ "seq": N }` and anything more.
+fn done(result: Result<u64, Refusal>, more: serde_json::Value) -> Response {
+    match result {
+        Ok(seq) => {
+            let mut body = more;
+            if let Some(map) = body.as_object_mut() {
+                map.insert("seq".into(), seq.into());
+            }
+            Json(body).into_response()
+        }
+        Err(refusal) => refusal.into_response(),
     }
 }

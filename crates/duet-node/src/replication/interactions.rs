@@ -36,6 +36,8 @@ pub struct InteractionsPart {
     logged: u64,
     /// The directory changed with the last configuration change.
     directory_changed: bool,
+    /// Rises whenever the state takes a new directory.
+    pub directory_generation: u64,
     /// The active node's snapshot for a resynchronising backup, taken at
     /// the resync's position.
     pub snapshot_out: Option<(Position, Arc<Vec<Page>>)>,
@@ -50,6 +52,7 @@ impl InteractionsPart {
             router: Router::new(),
             logged,
             directory_changed: false,
+            directory_generation: 0,
             snapshot_out: None,
             feed: broadcast::channel(FEED_MAX).0,
         }
@@ -104,6 +107,7 @@ impl InteractionsPart {
         self.directory_changed = false;
         let directory: Directory = directory::from_tree(tree);
         if &directory != self.state.directory() {
+            self.directory_generation += 1;
             self.state.set_directory(directory);
             self.snapshot(writer);
         }
@@ -138,11 +142,6 @@ pub enum IxRequest {
         name: String,
         reply: oneshot::Sender<Option<crate::directory::ContactUser>>,
     },
-    /// The workgroup an email address is delivered to.
-    QueueForAddress {
-        address: String,
-        reply: oneshot::Sender<Option<String>>,
-    },
     /// The live feed of applied changes, subscribed at the same step as
     /// `position` was read, so nothing between them is missed.
     Follow(oneshot::Sender<(Position, broadcast::Receiver<Arc<Entry<Command>>>)>),
@@ -174,6 +173,16 @@ pub struct ShadowView {
 const ROUTE_ROUNDS_MAX: usize = 64;
 
 impl Replicator {
+    /// Email addresses and their queues, for the intake.
+    pub fn mail_queues(&self) -> std::collections::BTreeMap<String, String> {
+        crate::directory::mail_queues(&self.tree)
+    }
+
+    /// Rises whenever the interaction state takes a new directory.
+    pub fn directory_generation(&self) -> u64 {
+        self.ix.directory_generation
+    }
+
     pub fn interaction_request(&mut self, shared: &Shared, request: IxRequest) {
         let state = &self.ix.state;
         match request {
@@ -221,9 +230,6 @@ impl Replicator {
             }
             IxRequest::User { name, reply } => {
                 let _ = reply.send(crate::directory::user(&self.tree, &name));
-            }
-            IxRequest::QueueForAddress { address, reply } => {
-                let _ = reply.send(crate::directory::queue_for_address(&self.tree, &address));
             }
             IxRequest::Follow(reply) => {
                 let _ = reply.send((state.position(), self.ix.feed.subscribe()));

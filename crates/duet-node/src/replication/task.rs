@@ -137,6 +137,7 @@ pub async fn run(
     let mut durable = replicator.durable_watch();
     let mut active: Option<mpsc::Sender<Envelope>> = None;
     let mut parameters_seen = replicator.parameters_generation();
+    let mut directory_seen = replicator.directory_generation();
     loop {
         let mut to_active = Vec::new();
         tokio::select! {
@@ -176,6 +177,12 @@ pub async fn run(
         if generation != parameters_seen {
             parameters_seen = generation;
             parameters.send_replace(replicator.server_parameters());
+        }
+        if replicator.directory_generation() != directory_seen {
+            directory_seen = replicator.directory_generation();
+            if let Ok(mut queues) = shared.mail_queues.write() {
+                *queues = replicator.mail_queues();
+            }
         }
         let view = replicator.view();
         shared.replication_view.send_if_modified(|current| {

@@ -135,18 +135,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     duet_params::load_toml(&params_toml).map_err(|e| anyhow::anyhow!("parameters:\n{e}"))?;
     let dir = tempfile::Builder::new().prefix("duet-demo-").tempdir()?;
     let loopback: IpAddr = [127, 0, 0, 1].into();
-    let ports: [u16; 6] = free_ports(loopback)?;
+    let ports: [u16; 8] = free_ports(loopback)?;
     let spec_node = |name: &str, p: &[u16]| NodeSpec {
         name: name.into(),
         address: loopback,
         arbiter_port: p[0],
         link_port: p[1],
         http_port: p[2],
+        smtp_port: p[3],
         http_listen: None,
         release: None,
     };
     let spec = PairSpec {
-        nodes: [spec_node("a", &ports[..3]), spec_node("b", &ports[3..])],
+        nodes: [spec_node("a", &ports[..4]), spec_node("b", &ports[4..])],
         params_toml,
         users: vec![User {
             name: USER.into(),

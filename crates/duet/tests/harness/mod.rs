@@ -31,6 +31,7 @@ pub struct Placement {
     pub arbiter_port: u16,
     pub link_port: u16,
     pub http_port: u16,
+    pub smtp_port: u16,
     /// The namespace the process runs in, if any.
     pub netns: Option<String>,
 }
@@ -357,6 +358,7 @@ impl Pair {
                     arbiter_port: p.arbiter_port,
                     link_port: p.link_port,
                     http_port: p.http_port,
+                    smtp_port: p.smtp_port,
                     http_listen: p.netns.as_ref().map(|_| "0.0.0.0".parse().unwrap()),
                     release: Some(setup.releases[i].clone()).filter(|r| !r.is_empty()),
                 }
@@ -397,7 +399,7 @@ impl Pair {
 
     /// A pair on 127.0.0.1 with free ports.
     pub fn loopback(setup: Setup) -> Pair {
-        let ports: [u16; 6] =
+        let ports: [u16; 8] =
             duet_node::local_pair::free_ports([127, 0, 0, 1].into()).expect("free ports");
         let placement = |p: &[u16]| Placement {
             address: "127.0.0.1".into(),
@@ -405,9 +407,10 @@ impl Pair {
             arbiter_port: p[0],
             link_port: p[1],
             http_port: p[2],
+            smtp_port: p[3],
             netns: None,
         };
-        Pair::new([placement(&ports[..3]), placement(&ports[3..])], setup)
+        Pair::new([placement(&ports[..4]), placement(&ports[4..])], setup)
     }
 
     pub fn start_sampling(&mut self) {

@@ -153,6 +153,7 @@ impl Lab {
             arbiter_port: 3633,
             link_port: 3634,
             http_port: 8080,
+            smtp_port: 2525,
             netns: Some(self.ns[i].clone()),
         })
     }

@@ -1,0 +1,276 @@
+//! The agent's API: sign in per media, set a status, and work the
+//! interactions offered or connected (accept, reject, hold, resume,
+//! transfer, conference, message, draft and send an email reply, record a
+//! callback attempt, disconnect, wrap up). The agent is the caller; every
+//! change carries the client's id, so a retry after a switchover is
+//! applied once.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use duet_interactions::model::{Attachment, CallbackOutcome, ChosenStatus, Delivery, Sender};
+use duet_interactions::{Actor, Change, MediaType, TransferTarget};
+use serde::Deserialize;
+
+use super::auth::{Caller, caller};
+use super::{Refusal, ask, change, done};
+use crate::directory::{REASON_CONNECTION_LOST, UserRole};
+use crate::replication::IxRequest;
+use crate::shared::Shared;
+
+pub(super) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/api/agent", get(me))
+        .route("/api/agent/login", post(login))
+        .route("/api/agent/logout", post(logout))
+        .route("/api/agent/status", post(status))
+        .route("/api/interactions/{id}/{action}", post(act))
+}
+
+/// Every change request may carry the client's own id.
+#[derive(Deserialize, Default)]
+pub(super) struct WithClient<T> {
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(flatten)]
+    pub body: T,
+}
+
+async fn agent(shared: &Shared, headers: &HeaderMap) -> Result<Caller, Refusal> {
+    caller(shared, headers, UserRole::Agent).await
+}
+
+/// `GET /api/agent`: the agent's state and the interactions it holds.
+async fn me(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let result = async {
+        let me = agent(&shared, &headers).await?;
+        let name = me.name.clone();
+        ask(&shared, |reply| IxRequest::Agent { name, reply }).await
+    }
+    .await;
+    match result {
+        Ok(Some(view)) => Json(view).into_response(),
+        Ok(None) => Json(serde_json::json!({ "agent": null, "interactions": [] })).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct Media {
+    #[serde(default)]
+    media: Vec<MediaType>,
+    #[serde(default)]
+    reason_code: Option<u32>,
+}
+
+/// `POST /api/agent/login`: logs in to these media (none: every media the
+/// agent has capacity for).
+async fn login(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(r): Json<WithClient<Media>>,
+) -> Response {
+    run(&shared, &headers, r.client_id, |agent| Change::AgentLogin {
+        agent,
+        media: r.body.media,
+    })
+    .await
+}
+
+/// `POST /api/agent/logout`: out of these media (none: all), with a
+/// reason code.
+async fn logout(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(r): Json<WithClient<Media>>,
+) -> Response {
+    let reason_code = r.body.reason_code.unwrap_or(0);
+    if reason_code == REASON_CONNECTION_LOST {
+        return Refusal::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            format!(
+                "reason code {REASON_CONNECTION_LOST} is duet's own, for a lost desktop connection"
+            ),
+        )
+        .into_response();
+    }
+    run(&shared, &headers, r.client_id, |agent| {
+        Change::AgentLogout {
+            agent,
+            media: r.body.media,
+            reason_code,
+        }
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub(super) struct StatusRequest {
+    /// `available`, `not_ready` (with `reason`) or a non-ACD status's name.
+    status: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub(super) fn chosen(r: StatusRequest) -> ChosenStatus {
+    match r.status.to_ascii_lowercase().as_str() {
+        "available" => ChosenStatus::Available,
+        "not_ready" | "notready" => ChosenStatus::NotReady { reason: r.reason },
+        _ => ChosenStatus::NonAcd { name: r.status },
+    }
+}
+
+/// `POST /api/agent/status`.
+async fn status(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(r): Json<WithClient<StatusRequest>>,
+) -> Response {
+    let status = chosen(r.body);
+    run(&shared, &headers, r.client_id, |agent| {
+        Change::AgentStatus { agent, status }
+    })
+    .await
+}
+
+/// What an action on an interaction may carry.
+#[derive(Deserialize, Default)]
+pub(super) struct Action {
+    #[serde(default)]
+    message_id: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    delivery: Option<Delivery>,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    notes: String,
+    #[serde(default)]
+    queue: Option<String>,
+    #[serde(default)]
+    agent: Option<String>,
+    #[serde(default)]
+    reply_id: String,
+    #[serde(default)]
+    html: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    attachments: Vec<Attachment>,
+    #[serde(default)]
+    outcome: Option<CallbackOutcome>,
+}
+
+/// `POST /api/interactions/{id}/{action}`: accept, reject, hold, resume,
+/// disconnect, wrap-up, transfer, conference, message, delivery, draft,
+/// send, callback-attempt.
+async fn act(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    body: Option<Json<WithClient<Action>>>,
+) -> Response {
+    let WithClient { client_id, body: a } = body.map(|Json(b)| b).unwrap_or_default();
+    let bad = |why: &str| Refusal::new(axum::http::StatusCode::BAD_REQUEST, why.to_string());
+    let change = |agent: String| -> Result<Change, Refusal> {
+        Ok(match action.as_str() {
+            "accept" => Change::Accept { id, agent },
+            "reject" => Change::Reject { id, agent },
+            "hold" => Change::Hold { id },
+            "resume" => Change::Resume { id },
+            "disconnect" => Change::Disconnect { id },
+            "wrap-up" => Change::WrapUp {
+                id,
+                code: a.code,
+                notes: a.notes,
+            },
+            "transfer" => Change::Transfer {
+                id,
+                to: match (a.queue, a.agent) {
+                    (Some(q), None) => TransferTarget::Queue(q),
+                    (None, Some(ag)) => TransferTarget::Agent(ag),
+                    _ => return Err(bad("a transfer names a queue or an agent")),
+                },
+            },
+            "conference" => Change::Conference {
+                id,
+                agent: a
+                    .agent
+                    .ok_or_else(|| bad("a conference names the agent to add"))?,
+            },
+            "message" if a.message_id.is_empty() => {
+                return Err(bad(
+                    "a message carries its own message_id, so a resend is kept once",
+                ));
+            }
+            "message" => Change::Message {
+                id,
+                message_id: a.message_id,
+                sender: Sender::Agent(agent),
+                body: a.body,
+            },
+            "delivery" => Change::MessageDelivery {
+                id,
+                message_id: a.message_id,
+                delivery: a
+                    .delivery
+                    .ok_or_else(|| bad("delivery: accepted, delivered or read"))?,
+            },
+            "draft" => Change::EmailDraft {
+                id,
+                reply_id: a.reply_id,
+                agent,
+                html: a.html,
+                text: a.text,
+                attachments: a.attachments,
+            },
+            "send" => Change::EmailSend {
+                id,
+                reply_id: a.reply_id,
+            },
+            "callback-attempt" => Change::CallbackAttempt {
+                id,
+                agent,
+                outcome: a
+                    .outcome
+                    .ok_or_else(|| bad("a callback attempt has an outcome"))?,
+            },
+            other => {
+                return Err(Refusal::new(
+                    axum::http::StatusCode::NOT_FOUND,
+                    format!(
+                        "no action {other:?}; the actions are accept, reject, hold, resume, disconnect, wrap-up, transfer, conference, message, delivery, draft, send, callback-attempt"
+                    ),
+                ));
+            }
+        })
+    };
+    let result = async {
+        let me = agent(&shared, &headers).await?;
+        let change = change(me.name.clone())?;
+        super::change(&shared, client_id, Actor::Agent(me.name), change).await
+    }
+    .await;
+    done(result, serde_json::json!({}))
+}
+
+/// An agent's own change: signed in as an agent, acting as itself.
+async fn run(
+    shared: &Shared,
+    headers: &HeaderMap,
+    client_id: Option<String>,
+    make: impl FnOnce(String) -> Change,
+) -> Response {
+    let result = async {
+        let me = agent(shared, headers).await?;
+        let c = make(me.name.clone());
+        change(shared, client_id, Actor::Agent(me.name), c).await
+    }
+    .await;
+    done(result, serde_json::json!({}))
+}

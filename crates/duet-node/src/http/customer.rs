@@ -1,0 +1,470 @@
+//! The customer's side: web chat (start, send, delivery, leave, read the
+//! transcript; a WebSocket in `live`), callback requests, SMS and social
+//! messages by signed webhook, and calls reported by the telephony
+//! platform. A customer holds a token for its conversation, signed with
+//! the pair's session key; nothing else is open.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use duet_interactions::model::{
+    Call, CallSignal, Callback, CallbackWindow, Content, Delivery, Party, Sender,
+};
+use duet_interactions::{Actor, Change, MediaType, NewInteraction};
+use serde::Deserialize;
+
+use super::auth::{caller, customer_may, customer_token, session_key};
+use super::{Refusal, ask, change, done};
+use crate::directory::UserRole;
+use crate::replication::IxRequest;
+use crate::shared::Shared;
+
+pub(super) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/api/chats", post(start_chat))
+        .route("/api/chats/{id}", get(transcript))
+        .route("/api/chats/{id}/messages", post(message))
+        .route("/api/chats/{id}/delivery", post(delivery))
+        .route("/api/chats/{id}/leave", post(leave))
+        .route("/api/chats/{id}/ws", get(super::live::customer))
+        .route("/api/callbacks", post(callback))
+        .route("/api/webhooks/{kind}", post(webhook))
+        .route("/api/calls", post(call))
+}
+
+/// A conversation's id from the client's id for its creation, so a retry
+/// creates nothing new and is told the same id.
+fn id_for(prefix: &str, client: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, client.as_bytes());
+    let hex: String = digest.as_ref()[..10]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{prefix}-{hex}")
+}
+
+#[derive(Deserialize)]
+struct Start {
+    queue: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    address: String,
+    #[serde(default)]
+    priority: i32,
+    #[serde(default)]
+    skills: BTreeMap<String, u32>,
+    #[serde(default)]
+    attributes: BTreeMap<String, String>,
+    #[serde(default)]
+    client_id: Option<String>,
+}
+
+/// Creates an interaction for a customer; answers its id and token.
+async fn create(
+    shared: &Shared,
+    prefix: &str,
+    media: MediaType,
+    start: Start,
+    content: Content,
+) -> Response {
+    let result = async {
+        let key = session_key(shared)?;
+        let client = super::client_id(start.client_id)?;
+        let id = id_for(prefix, &client);
+        let new = NewInteraction {
+            id: id.clone(),
+            media,
+            queue: start.queue,
+            priority: start.priority,
+            skills: start.skills,
+            attributes: start.attributes,
+            customer: Party {
+                address: start.address,
+                name: start.name,
+            },
+            content,
+        };
+        let seq = change(
+            shared,
+            Some(client),
+            Actor::Customer,
+            Change::Create(Box::new(new)),
+        )
+        .await?;
+        Ok::<_, Refusal>((seq, id.clone(), customer_token(key, &id)))
+    }
+    .await;
+    match result {
+        Ok((seq, id, token)) => done(Ok(seq), serde_json::json!({ "id": id, "token": token })),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// `POST /api/chats`: a customer starts a chat in a queue.
+async fn start_chat(State(shared): State<Arc<Shared>>, Json(start): Json<Start>) -> Response {
+    create(
+        &shared,
+        "chat",
+        MediaType::Chat,
+        start,
+        Content::Transcript(Vec::new()),
+    )
+    .await
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct TokenQuery {
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// The customer's token: `x-duet-token`, or `?token=` (WebSockets).
+pub(super) fn token(headers: &HeaderMap, query: &TokenQuery) -> String {
+    headers
+        .get("x-duet-token")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from)
+        .or_else(|| query.token.clone())
+        .unwrap_or_default()
+}
+
+/// `GET /api/chats/{id}`: the transcript and where the chat stands, as the
+/// customer may see them.
+async fn transcript(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<TokenQuery>,
+) -> Response {
+    let result = async {
+        customer_may(&shared, &id, &token(&headers, &query))?;
+        let wanted = id.clone();
+        ask(&shared, |reply| IxRequest::Get { id: wanted, reply })
+            .await?
+            .ok_or_else(|| {
+                Refusal::new(StatusCode::NOT_FOUND, format!("no live conversation {id}"))
+            })
+    }
+    .await;
+    match result {
+        Ok(ix) => Json(customer_view(&ix)).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// What a customer sees of its conversation.
+pub(super) fn customer_view(ix: &duet_interactions::Interaction) -> serde_json::Value {
+    let transcript = match &ix.content {
+        Content::Transcript(messages) => serde_json::to_value(messages).unwrap_or_default(),
+        _ => serde_json::Value::Null,
+    };
+    serde_json::json!({
+        "id": ix.id,
+        "media": ix.media,
+        "created_at_ms": ix.created_at_ms,
+        "closed": ix.is_closed(),
+        "transcript": transcript,
+    })
+}
+
+#[derive(Deserialize, Default)]
+struct Said {
+    #[serde(default)]
+    message_id: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    delivery: Option<Delivery>,
+    #[serde(default)]
+    client_id: Option<String>,
+}
+
+/// A customer's change to its own conversation.
+async fn by_customer(
+    shared: &Shared,
+    headers: &HeaderMap,
+    id: &str,
+    client: Option<String>,
+    c: Change,
+) -> Response {
+    let result = async {
+        customer_may(shared, id, &token(headers, &TokenQuery::default()))?;
+        change(shared, client, Actor::Customer, c).await
+    }
+    .await;
+    done(result, serde_json::json!({}))
+}
+
+/// `POST /api/chats/{id}/messages`: a message with the customer's own
+/// `message_id`, so a resend is kept once.
+async fn message(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(said): Json<Said>,
+) -> Response {
+    if said.message_id.is_empty() {
+        return Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "a message carries its own message_id",
+        )
+        .into_response();
+    }
+    let client = said
+        .client_id
+        .or_else(|| Some(format!("{id}/{}", said.message_id)));
+    let c = Change::Message {
+        id: id.clone(),
+        message_id: said.message_id,
+        sender: Sender::Customer,
+        body: said.body,
+    };
+    by_customer(&shared, &headers, &id, client, c).await
+}
+
+/// `POST /api/chats/{id}/delivery`: an agent's message reached or was read
+/// by the customer.
+async fn delivery(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(said): Json<Said>,
+) -> Response {
+    let Some(delivery) = said.delivery else {
+        return Refusal::new(StatusCode::BAD_REQUEST, "delivery: Delivered or Read")
+            .into_response();
+    };
+    let c = Change::MessageDelivery {
+        id: id.clone(),
+        message_id: said.message_id,
+        delivery,
+    };
+    by_customer(&shared, &headers, &id, said.client_id, c).await
+}
+
+/// `POST /api/chats/{id}/leave`.
+async fn leave(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Option<Json<Said>>,
+) -> Response {
+    let client = body.and_then(|Json(s)| s.client_id);
+    by_customer(
+        &shared,
+        &headers,
+        &id.clone(),
+        client,
+        Change::Disconnect { id },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct CallbackRequest {
+    #[serde(flatten)]
+    start: Start,
+    number: String,
+    /// The window the customer wants the call in, unix ms (absent: now
+    /// to a day from now).
+    #[serde(default)]
+    from_ms: Option<u64>,
+    #[serde(default)]
+    to_ms: Option<u64>,
+}
+
+/// `POST /api/callbacks`: a customer asks to be called back.
+async fn callback(State(shared): State<Arc<Shared>>, Json(r): Json<CallbackRequest>) -> Response {
+    if r.number.trim().is_empty() {
+        return Refusal::new(StatusCode::BAD_REQUEST, "a callback needs a number").into_response();
+    }
+    let now = crate::events::unix_ms();
+    let from_ms = r.from_ms.unwrap_or(now);
+    let to_ms = r.to_ms.unwrap_or(from_ms + 24 * 3600 * 1000);
+    if to_ms <= from_ms {
+        return Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "the callback window ends before it starts",
+        )
+        .into_response();
+    }
+    let content = Content::Callback(Callback {
+        number: r.number,
+        window: CallbackWindow { from_ms, to_ms },
+        attempts: Vec::new(),
+    });
+    create(&shared, "callback", MediaType::Callback, r.start, content).await
+}
+
+#[derive(Deserialize)]
+struct Inbound {
+    /// The provider's conversation (a phone number, a social thread).
+    conversation: String,
+    queue: String,
+    message_id: String,
+    text: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// `POST /api/webhooks/{sms|social|dm}`: a message from an SMS or social
+/// provider, signed: `x-duet-signature: sha256=<hex HMAC of the body>`
+/// with the pair's webhook secret. The conversation's open interaction
+/// takes it; a new one starts when there is none.
+async fn webhook(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(kind): Path<String>,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let media = match kind.as_str() {
+            "sms" => MediaType::Sms,
+            "social" => MediaType::SocialConversation,
+            "dm" => MediaType::SocialDirectMessage,
+            other => {
+                return Err(Refusal::new(
+                    StatusCode::NOT_FOUND,
+                    format!("no webhook {other:?}; the webhooks are sms, social and dm"),
+                ));
+            }
+        };
+        verify_signature(&shared, &headers, &body)?;
+        let inbound: Inbound = serde_json::from_slice(&body).map_err(|e| {
+            Refusal::new(StatusCode::BAD_REQUEST, format!("the webhook's body: {e}"))
+        })?;
+        let mut id = id_for(&kind, &inbound.conversation);
+        let wanted = id.clone();
+        let open = ask(&shared, |reply| IxRequest::Get { id: wanted, reply })
+            .await?
+            .filter(|ix| !ix.is_closed());
+        if open.is_none() {
+            // A closed conversation's next message starts a new interaction.
+            id = id_for(
+                &kind,
+                &format!("{}\n{}", inbound.conversation, inbound.message_id),
+            );
+            let new = NewInteraction {
+                id: id.clone(),
+                media,
+                queue: inbound.queue.clone(),
+                priority: 0,
+                skills: BTreeMap::new(),
+                attributes: BTreeMap::from([(
+                    "conversation".to_string(),
+                    inbound.conversation.clone(),
+                )]),
+                customer: Party {
+                    address: inbound.from.clone(),
+                    name: inbound.name.clone(),
+                },
+                content: Content::Transcript(Vec::new()),
+            };
+            change(
+                &shared,
+                Some(format!("{id}/create")),
+                Actor::Customer,
+                Change::Create(Box::new(new)),
+            )
+            .await?;
+        }
+        let c = Change::Message {
+            id: id.clone(),
+            message_id: inbound.message_id.clone(),
+            sender: Sender::Customer,
+            body: inbound.text,
+        };
+        let seq = change(
+            &shared,
+            Some(format!("{id}/{}", inbound.message_id)),
+            Actor::Customer,
+            c,
+        )
+        .await?;
+        Ok((seq, id))
+    }
+    .await;
+    match result {
+        Ok((seq, id)) => done(Ok(seq), serde_json::json!({ "id": id })),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+fn verify_signature(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<(), Refusal> {
+    let key = shared.webhook_key.as_ref().ok_or_else(|| {
+        Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this node has no webhook secret: set [contact_center] webhook_secret in its bootstrap file",
+        )
+    })?;
+    let signature = headers
+        .get("x-duet-signature")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("sha256="))
+        .and_then(super::auth::from_hex)
+        .ok_or_else(|| {
+            Refusal::new(
+                StatusCode::UNAUTHORIZED,
+                "no signature: send x-duet-signature: sha256=<hex HMAC-SHA256 of the body>",
+            )
+        })?;
+    ring::hmac::verify(key, body, &signature).map_err(|_| {
+        Refusal::new(
+            StatusCode::UNAUTHORIZED,
+            "the webhook's signature does not match its body",
+        )
+    })
+}
+
+#[derive(Deserialize)]
+struct CallReport {
+    /// The telephony platform's id for the call.
+    call_id: String,
+    queue: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    priority: i32,
+}
+
+/// `POST /api/calls`: the telephony platform reports a call to route (its
+/// media stays with the platform, as with a CTI link); an administrator's
+/// session. Agents then work it as any interaction.
+async fn call(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(r): Json<CallReport>,
+) -> Response {
+    if let Err(refusal) = caller(&shared, &headers, UserRole::Admin).await {
+        return refusal.into_response();
+    }
+    let party = Party {
+        address: r.from.clone(),
+        name: r.name.clone(),
+    };
+    let start = Start {
+        queue: r.queue,
+        name: r.name,
+        address: r.from,
+        priority: r.priority,
+        skills: BTreeMap::new(),
+        attributes: BTreeMap::from([("call_id".to_string(), r.call_id.clone())]),
+        client_id: Some(format!("call/{}", r.call_id)),
+    };
+    let content = Content::Call(Call {
+        signal: CallSignal::Ringing,
+        party,
+    });
+    create(&shared, "call", MediaType::Call, start, content).await
+}

@@ -1,0 +1,231 @@
+//! Live views over WebSocket. A socket first gets the state as it stands
+//! (the agent's interactions, or the customer's transcript) with the
+//! stream position it was read at, then every applied change that
+//! concerns it, each with its sequence number, in order, once. A client
+//! that reconnects (after a switchover, to either node) starts again from
+//! the state, so it never misses a change; its sends carry their own ids,
+//! so a resend is applied once. A socket too slow to keep up with the
+//! changes, or gone, is closed; nothing else waits for it.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use duet_interactions::model::Sender;
+use duet_interactions::{Actor, Change, Command};
+use duet_stream::Entry;
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::auth::{Caller, caller, customer_may};
+use super::customer::{TokenQuery, customer_view, token};
+use super::{Refusal, ask, change};
+use crate::directory::UserRole;
+use crate::replication::IxRequest;
+use crate::shared::Shared;
+
+/// The largest message a client may send on a socket.
+const CLIENT_MESSAGE_MAX_BYTES: usize = 64 * 1024;
+
+/// Whether `change` concerns `agent`, given the interactions it holds.
+fn concerns_agent(change: &Change, agent: &str, held: &BTreeSet<String>) -> bool {
+    let named = match change {
+        Change::Offer { agent: a, .. }
+        | Change::Accept { agent: a, .. }
+        | Change::Reject { agent: a, .. }
+        | Change::OfferTimedOut { agent: a, .. }
+        | Change::Conference { agent: a, .. }
+        | Change::AgentLogin { agent: a, .. }
+        | Change::AgentLogout { agent: a, .. }
+        | Change::AgentStatus { agent: a, .. }
+        | Change::AcwExpired { agent: a } => a == agent,
+        _ => false,
+    };
+    named || change.interaction().is_some_and(|id| held.contains(id))
+}
+
+fn event(entry: &Entry<Command>) -> Message {
+    Message::Text(
+        serde_json::json!({
+            "type": "change",
+            "seq": entry.seq,
+            "epoch": entry.epoch,
+            "at_ms": entry.change.at_ms,
+            "actor": entry.change.actor,
+            "change": entry.change.change,
+        })
+        .to_string()
+        .into(),
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct AgentQuery {
+    /// A session token (browsers cannot set headers on a WebSocket).
+    #[serde(default)]
+    token: Option<String>,
+}
+
+/// `GET /api/agent/ws`: the agent's live view.
+pub(super) async fn agent(
+    State(shared): State<Arc<Shared>>,
+    mut headers: HeaderMap,
+    Query(q): Query<AgentQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if let Some(token) = q.token.and_then(|t| format!("Bearer {t}").parse().ok()) {
+        headers.insert("authorization", token);
+    }
+    match caller(&shared, &headers, UserRole::Agent).await {
+        Ok(me) => upgrade
+            .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
+            .on_upgrade(move |socket| agent_socket(shared, me, socket)),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+async fn agent_socket(shared: Arc<Shared>, me: Caller, mut socket: WebSocket) {
+    let Ok((position, mut feed)) = ask(&shared, IxRequest::Follow).await else {
+        return;
+    };
+    let name = me.name.clone();
+    let Ok(view) = ask(&shared, |reply| IxRequest::Agent { name, reply }).await else {
+        return;
+    };
+    let mut held: BTreeSet<String> = view
+        .as_ref()
+        .map(|v| v.interactions.iter().map(|i| i.id.clone()).collect())
+        .unwrap_or_default();
+    let hello = serde_json::json!({ "type": "state", "position": position, "agent": view });
+    if socket
+        .send(Message::Text(hello.to_string().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        tokio::select! {
+            received = feed.recv() => match received {
+                Ok(entry) if entry.seq > position.1 => {
+                    let change = &entry.change.change;
+                    if let Change::Offer { id, agent, .. } | Change::Conference { id, agent } = change
+                        && *agent == me.name
+                    {
+                        held.insert(id.clone());
+                    }
+                    if concerns_agent(change, &me.name, &held) {
+                        if let Change::Forget { id } = change {
+                            held.remove(id);
+                        }
+                        if socket.send(event(&entry)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => {
+                    let _ = socket.send(Message::Text(r#"{"type":"resync","why":"this socket fell behind; reconnect to start from the state"}"#.into())).await;
+                    return;
+                }
+                Err(RecvError::Closed) => return,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+/// `GET /api/chats/{id}/ws?token=`: the customer's live transcript; the
+/// customer may send `{"message_id": .., "body": ..}` on it.
+pub(super) async fn customer(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<TokenQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    match customer_may(&shared, &id, &token(&headers, &q)) {
+        Ok(()) => upgrade
+            .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
+            .on_upgrade(move |socket| customer_socket(shared, id, socket)),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct CustomerSays {
+    message_id: String,
+    body: String,
+}
+
+async fn customer_socket(shared: Arc<Shared>, id: String, mut socket: WebSocket) {
+    let Ok((position, mut feed)) = ask(&shared, IxRequest::Follow).await else {
+        return;
+    };
+    let wanted = id.clone();
+    let Ok(Some(ix)) = ask(&shared, |reply| IxRequest::Get { id: wanted, reply }).await else {
+        let _ = socket
+            .send(Message::Text(
+                r#"{"type":"error","error":"no live conversation"}"#.into(),
+            ))
+            .await;
+        return;
+    };
+    let hello =
+        serde_json::json!({ "type": "state", "position": position, "chat": customer_view(&ix) });
+    if socket
+        .send(Message::Text(hello.to_string().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        tokio::select! {
+            received = feed.recv() => match received {
+                Ok(entry) if entry.seq > position.1 && entry.change.change.interaction() == Some(id.as_str()) => {
+                    if socket.send(event(&entry)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => {
+                    let _ = socket.send(Message::Text(r#"{"type":"resync","why":"this socket fell behind; reconnect to start from the state"}"#.into())).await;
+                    return;
+                }
+                Err(RecvError::Closed) => return,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    let answer = match serde_json::from_str::<CustomerSays>(&text) {
+                        Err(e) => serde_json::json!({ "type": "error", "error": format!("a message is {{\"message_id\", \"body\"}}: {e}") }),
+                        Ok(says) => {
+                            let c = Change::Message {
+                                id: id.clone(),
+                                message_id: says.message_id.clone(),
+                                sender: Sender::Customer,
+                                body: says.body,
+                            };
+                            let client = Some(format!("{id}/{}", says.message_id));
+                            match change(&shared, client, Actor::Customer, c).await {
+                                Ok(seq) => serde_json::json!({ "type": "ack", "message_id": says.message_id, "seq": seq }),
+                                Err(Refusal { message, active, .. }) => serde_json::json!({ "type": "error", "message_id": says.message_id, "error": message, "active": active }),
+                            }
+                        }
+                    };
+                    if socket.send(Message::Text(answer.to_string().into())).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The supervisor's API: live queue figures (waiting, longest wait,
+//! agents by status, service level, ASA, AHT, abandoned), agents, an
+//! interaction's history, and setting an agent's status; plus the shadow
+//! (position and digest of the interaction state) by which the backup is
+//! compared with the active node.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use duet_interactions::{Actor, Change};
+use serde::Serialize;
+
+use super::agent::{StatusRequest, WithClient, chosen};
+use super::auth::caller;
+use super::{Refusal, ask, change, done};
+use crate::directory::UserRole;
+use crate::replication::IxRequest;
+use crate::shared::Shared;
+
+pub(super) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/api/queues", get(queues))
+        .route("/api/agents", get(agents))
+        .route("/api/agents/{name}/status", post(set_status))
+        .route("/api/interactions/{id}", get(interaction))
+        .route("/api/shadow", get(shadow))
+        .route("/api/agent/ws", get(super::live::agent))
+}
+
+async fn read<T: Serialize>(
+    shared: &Shared,
+    headers: &HeaderMap,
+    request: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> IxRequest,
+) -> Response {
+    let result = async {
+        caller(shared, headers, UserRole::Supervisor).await?;
+        ask(shared, request).await
+    }
+    .await;
+    match result {
+        Ok(answer) => Json(answer).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// `GET /api/queues`: every workgroup queue's figures now.
+async fn queues(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    read(&shared, &headers, IxRequest::Queues).await
+}
+
+/// `GET /api/agents`.
+async fn agents(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    read(&shared, &headers, IxRequest::Agents).await
+}
+
+/// `GET /api/interactions/{id}`: the whole interaction (segments, parties,
+/// content). A supervisor's, or an agent's that holds it.
+async fn interaction(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let result = async {
+        let me = caller(&shared, &headers, UserRole::Agent).await;
+        let supervisor = match me {
+            Ok(ref me) => me.is(UserRole::Supervisor),
+            Err(_) => {
+                caller(&shared, &headers, UserRole::Supervisor).await?;
+                true
+            }
+        };
+        let wanted = id.clone();
+        let ix = ask(&shared, |reply| IxRequest::Get { id: wanted, reply })
+            .await?
+            .ok_or_else(|| {
+                Refusal::new(StatusCode::NOT_FOUND, format!("no live interaction {id}"))
+            })?;
+        let on_it = me.as_ref().is_ok_and(|me| ix.has_agent(&me.name));
+        if !supervisor && !on_it {
+            return Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                format!("interaction {id} is not yours"),
+            ));
+        }
+        Ok(ix)
+    }
+    .await;
+    match result {
+        Ok(ix) => Json(ix).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// `POST /api/agents/{name}/status`: a supervisor sets an agent's status.
+async fn set_status(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(agent): Path<String>,
+    Json(r): Json<WithClient<StatusRequest>>,
+) -> Response {
+    let result = async {
+        let me = caller(&shared, &headers, UserRole::Supervisor).await?;
+        let status = chosen(r.body);
+        change(
+            &shared,
+            r.client_id,
+            Actor::User(me.name),
+            Change::AgentStatus { agent, status },
+        )
+        .await
+    }
+    .await;
+    done(result, serde_json::json!({}))
+}
+
+/// `GET /api/shadow`: the interaction state's position and digest on this
+/// node (open: it tells nothing about the contents).
+async fn shadow(State(shared): State<Arc<Shared>>) -> Response {
+    match ask(&shared, IxRequest::Shadow).await {
+        Ok(view) => Json(view).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}

@@ -1,0 +1,136 @@
+//! Email intake: the SMTP server (`duet-smtp`) on each node, delivering
+//! into the interaction state. A message is answered 250 only once its
+//! interaction is created on the stream and acknowledged (on the backup
+//! too, while in sync); the backup answers 451 naming the active node, so
+//! the sending server tries again later. Addresses map to workgroup queues
+//! by their `addresses` attribute.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use duet_interactions::model::{Attachment, Content, Email, Party};
+use duet_interactions::{Actor, Change, Command, MediaType, NewInteraction};
+use duet_smtp::{DeliveryFuture, DeliveryReceipt, DeliveryRefusal, MailSink, ReceivedEmail};
+
+use crate::replication::{IxRequest, ReplicationMsg, WriteError};
+use crate::shared::Shared;
+
+/// The largest email taken: its MIME and decoded attachments travel in
+/// one change on the link, which a frame bounds.
+pub const EMAIL_MAX_BYTES: usize = 320 * 1024;
+
+pub struct Sink {
+    pub shared: Arc<Shared>,
+}
+
+/// An email's interaction id: from its Message-ID (or its bytes), so a
+/// message sent again after a 451 is created once.
+fn email_id(email: &ReceivedEmail) -> String {
+    let basis = match &email.message_id {
+        Some(id) => id.as_bytes().to_vec(),
+        None => email.raw.clone(),
+    };
+    let digest = ring::digest::digest(&ring::digest::SHA256, &basis);
+    let hex: String = digest.as_ref()[..10]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("email-{hex}")
+}
+
+impl MailSink for Sink {
+    fn resolve_recipient(&self, address: &str) -> Option<String> {
+        self.shared
+            .mail_queues
+            .read()
+            .ok()?
+            .get(&address.trim().to_ascii_lowercase())
+            .cloned()
+    }
+
+    fn deliver(&self, email: ReceivedEmail) -> DeliveryFuture<'_> {
+        Box::pin(async move {
+            let queue = email
+                .to
+                .first()
+                .map(|r| r.queue.clone())
+                .ok_or_else(|| DeliveryRefusal::Permanent("no recipient".into()))?;
+            let id = email_id(&email);
+            let attachments = email
+                .attachments
+                .iter()
+                .enumerate()
+                .map(|(i, a)| Attachment {
+                    id: format!("{i}"),
+                    name: a.name.clone().unwrap_or_else(|| format!("attachment-{i}")),
+                    content_type: a.content_type.clone(),
+                    bytes: a.bytes.clone(),
+                })
+                .collect();
+            let new = NewInteraction {
+                id: id.clone(),
+                media: MediaType::Email,
+                queue,
+                priority: 0,
+                skills: BTreeMap::new(),
+                attributes: email
+                    .message_id
+                    .iter()
+                    .map(|m| ("message_id".to_string(), m.clone()))
+                    .collect(),
+                customer: Party {
+                    address: email.from.clone(),
+                    name: email.from_name.clone().unwrap_or_default(),
+                },
+                content: Content::Email(Box::new(Email {
+                    mime: email.raw,
+                    subject: email.subject.unwrap_or_default(),
+                    from: email.from,
+                    to: email.to.iter().map(|r| r.address.clone()).collect(),
+                    text: email.text.unwrap_or_default(),
+                    html: email.html_sanitised.unwrap_or_default(),
+                    attachments,
+                    replies: Vec::new(),
+                })),
+            };
+            let command = Command::new(
+                format!("{id}/create"),
+                crate::events::unix_ms(),
+                Actor::System,
+                Change::Create(Box::new(new)),
+            );
+            let (reply, written) = tokio::sync::oneshot::channel();
+            self.shared
+                .to_replication(ReplicationMsg::Interactions(IxRequest::Write {
+                    command,
+                    reply,
+                }));
+            match written.await {
+                Ok(Ok(_)) => Ok(DeliveryReceipt { id }),
+                // Sent again (a 451 before): it is there already.
+                Ok(Err(WriteError::Interaction(duet_interactions::Error::AlreadyExists {
+                    ..
+                }))) => Ok(DeliveryReceipt { id }),
+                Ok(Err(WriteError::Unavailable { message, .. })) => {
+                    Err(DeliveryRefusal::Temporary(message))
+                }
+                Ok(Err(e)) => Err(DeliveryRefusal::Permanent(e.to_string())),
+                Err(_) => Err(DeliveryRefusal::Temporary(
+                    "the node is shutting down".into(),
+                )),
+            }
+        })
+    }
+}
+
+/// Serves email intake on this node until dropped.
+pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener) {
+    let config = duet_smtp::IntakeConfig {
+        hostname: shared.boot.this.clone(),
+        max_message_bytes: EMAIL_MAX_BYTES,
+        ..duet_smtp::IntakeConfig::default()
+    };
+    let sink: Arc<dyn MailSink> = Arc::new(Sink { shared });
+    let Err(e) = duet_smtp::serve(listener, config, sink).await;
+    tracing::error!("email intake stopped: {e}");
+}
