@@ -245,7 +245,12 @@ impl Bootstrap {
                 *p = base.join(&*p);
             }
         }
-        if let Some(p) = boot.params_file.as_mut().filter(|p| p.is_relative()) {
+        let optional = [
+            &mut boot.params_file,
+            &mut boot.contact_center.session_key,
+            &mut boot.contact_center.webhook_secret,
+        ];
+        for p in optional.into_iter().flatten().filter(|p| p.is_relative()) {
             *p = base.join(&*p);
         }
         let problems = boot.problems();

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use super::auth::{caller, customer_may, customer_token, session_key};
 use super::{Refusal, ask, change, done};
 use crate::directory::UserRole;
-use crate::replication::IxRequest;
+use crate::replication::{CONVERSATION, IxRequest};
 use crate::shared::Shared;
 
 pub(super) fn routes() -> Router<Arc<Shared>> {
@@ -342,41 +342,48 @@ async fn webhook(
         let inbound: Inbound = serde_json::from_slice(&body).map_err(|e| {
             Refusal::new(StatusCode::BAD_REQUEST, format!("the webhook's body: {e}"))
         })?;
-        let mut id = id_for(&kind, &inbound.conversation);
-        let wanted = id.clone();
-        let open = ask(&shared, |reply| IxRequest::Get { id: wanted, reply })
-            .await?
-            .filter(|ix| !ix.is_closed());
-        if open.is_none() {
-            // A closed conversation's next message starts a new interaction.
-            id = id_for(
-                &kind,
-                &format!("{}\n{}", inbound.conversation, inbound.message_id),
-            );
-            let new = NewInteraction {
-                id: id.clone(),
-                media,
-                queue: inbound.queue.clone(),
-                priority: 0,
-                skills: BTreeMap::new(),
-                attributes: BTreeMap::from([(
-                    "conversation".to_string(),
-                    inbound.conversation.clone(),
-                )]),
-                customer: Party {
-                    address: inbound.from.clone(),
-                    name: inbound.name.clone(),
-                },
-                content: Content::Transcript(Vec::new()),
-            };
-            change(
-                &shared,
-                Some(format!("{id}/create")),
-                Actor::Customer,
-                Change::Create(Box::new(new)),
-            )
-            .await?;
-        }
+        let conversation = inbound.conversation.clone();
+        let open = ask(&shared, |reply| IxRequest::Conversation {
+            media,
+            conversation,
+            reply,
+        })
+        .await?;
+        let id = match open {
+            Some(id) => id,
+            None => {
+                // The conversation's next interaction: named by the message
+                // that opens it, so the provider's retry finds it.
+                let id = id_for(
+                    &kind,
+                    &format!("{}\n{}", inbound.conversation, inbound.message_id),
+                );
+                let new = NewInteraction {
+                    id: id.clone(),
+                    media,
+                    queue: inbound.queue.clone(),
+                    priority: 0,
+                    skills: BTreeMap::new(),
+                    attributes: BTreeMap::from([(
+                        CONVERSATION.to_string(),
+                        inbound.conversation.clone(),
+                    )]),
+                    customer: Party {
+                        address: inbound.from.clone(),
+                        name: inbound.name.clone(),
+                    },
+                    content: Content::Transcript(Vec::new()),
+                };
+                change(
+                    &shared,
+                    Some(format!("{id}/create")),
+                    Actor::Customer,
+                    Change::Create(Box::new(new)),
+                )
+                .await?;
+                id
+            }
+        };
         let c = Change::Message {
             id: id.clone(),
             message_id: inbound.message_id.clone(),

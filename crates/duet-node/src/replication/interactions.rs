@@ -135,6 +135,12 @@ pub enum IxRequest {
     Agents(oneshot::Sender<Vec<Agent>>),
     /// Every queue's figures now.
     Queues(oneshot::Sender<Vec<QueueView>>),
+    /// The open interaction of an SMS or social conversation, if any.
+    Conversation {
+        media: duet_interactions::MediaType,
+        conversation: String,
+        reply: oneshot::Sender<Option<String>>,
+    },
     /// What the backup's shadow is compared by.
     Shadow(oneshot::Sender<ShadowView>),
     /// A user of the contact center, for authentication.
@@ -167,6 +173,9 @@ pub struct ShadowView {
     pub live_interactions: usize,
     pub agents: usize,
 }
+
+/// The attribute naming an SMS or social interaction's conversation.
+pub const CONVERSATION: &str = "conversation";
 
 /// Rounds of routing decisions made in one go at most; the next tick
 /// carries on, so a large backlog never stalls the task.
@@ -219,6 +228,23 @@ impl Replicator {
                     })
                     .collect();
                 let _ = reply.send(queues);
+            }
+            IxRequest::Conversation {
+                media,
+                conversation,
+                reply,
+            } => {
+                // A scan: conversations are few beside the live state's
+                // other interactions, and this is one request per message.
+                let open = state
+                    .interactions()
+                    .find(|ix| {
+                        ix.media == media
+                            && !ix.is_closed()
+                            && ix.attributes.get(CONVERSATION) == Some(&conversation)
+                    })
+                    .map(|ix| ix.id.clone());
+                let _ = reply.send(open);
             }
             IxRequest::Shadow(reply) => {
                 let _ = reply.send(ShadowView {

@@ -28,7 +28,7 @@ mod leader;
 mod snapshot;
 mod task;
 
-pub use interactions::{AgentView, IxRequest, QueueView, ShadowView};
+pub use interactions::{AgentView, CONVERSATION, IxRequest, QueueView, ShadowView};
 pub use task::{FromBackup, INBOX_MAX, ReplicationMsg, ReplicationView, Settings, run};
 
 use follower::{HealRun, ResyncRun};

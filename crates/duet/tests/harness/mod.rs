@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod contact;
 pub mod etcd;
 pub mod netns;
 pub mod writers;

@@ -1,0 +1,416 @@
+//! The contact center on a real pair: a chat routed to an agent and
+//! worked over WebSockets and REST, email by SMTP with HTML and an
+//! attachment, a callback, signed SMS webhooks, bad input refused; after
+//! each, the backup's shadow equals the active node's state. Then the
+//! backup restarts and a switchover (kill -9): nothing acknowledged is
+//! lost and the new active node carries on.
+
+mod harness;
+
+use std::time::Duration;
+
+use harness::contact::{
+    AGENT_PASSWORD, Api, Socket, set_up_directory, wait_for, wait_shadow_equal,
+};
+use harness::{Pair, Setup, fast_params};
+use serde_json::{Value, json};
+
+fn pair() -> Pair {
+    let mut pair = Pair::loopback(Setup {
+        params: fast_params(),
+        ..Setup::default()
+    });
+    pair.start();
+    set_up_directory(&pair, 0);
+    pair
+}
+
+fn ws_url(base: &str, path: &str) -> String {
+    format!("{}{path}", base.replace("http://", "ws://"))
+}
+
+/// The messages of a transcript as (sender, body) pairs.
+fn transcript(chat: &Value) -> Vec<(String, String)> {
+    chat["transcript"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            (
+                m["sender"].to_string(),
+                m["body"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_chat_is_offered_accepted_worked_and_wrapped_up_and_the_backup_shadows_every_step() {
+    let pair = pair();
+    let a = pair.nodes[0].url();
+    let alice = Api::login(&a, "alice", AGENT_PASSWORD);
+    let (code, body) = alice.post("/api/agent/login", json!({"media": ["chat"]}));
+    assert_eq!(code, 200, "{body}");
+    let mut desk = Socket::connect(&ws_url(
+        &a,
+        &format!("/api/agent/ws?token={}", alice.token.clone().unwrap()),
+    ));
+    let state = desk
+        .next(Duration::from_secs(5))
+        .expect("the agent's state");
+    assert_eq!(state["type"], "state");
+    assert_eq!(state["agent"]["agent"]["status"], "Available", "{state}");
+
+    // A customer starts a chat; the router offers it to alice.
+    let customer = Api::new(&a);
+    let (code, started) = customer.post(
+        "/api/chats",
+        json!({"queue": "Sales", "name": "Carol", "client_id": "carol-chat-1"}),
+    );
+    assert_eq!(code, 200, "{started}");
+    let id = started["id"].as_str().unwrap().to_string();
+    let token = started["token"].as_str().unwrap().to_string();
+    // Starting it again with the same client id creates nothing new.
+    let (code, again) = customer.post(
+        "/api/chats",
+        json!({"queue": "Sales", "name": "Carol", "client_id": "carol-chat-1"}),
+    );
+    assert_eq!((code, &again["id"]), (200, &started["id"]), "{again}");
+    let offer = desk.until(Duration::from_secs(5), |m| {
+        m["change"]["Offer"]["id"] == id.as_str()
+    });
+    assert_eq!(offer["change"]["Offer"]["agent"], "alice");
+
+    // Accepting what was not offered is refused and changes nothing.
+    let bob = Api::login(&a, "bob", AGENT_PASSWORD);
+    let (code, body) = bob.post(&format!("/api/interactions/{id}/accept"), json!({}));
+    assert_eq!(code, 409, "{body}");
+    let (code, body) = alice.post(
+        &format!("/api/interactions/{id}/accept"),
+        json!({"client_id": "alice-accept-1"}),
+    );
+    assert_eq!(code, 200, "{body}");
+
+    // The customer's socket: messages both ways, each once.
+    let mut chat = Socket::connect(&ws_url(&a, &format!("/api/chats/{id}/ws?token={token}")));
+    assert_eq!(
+        chat.next(Duration::from_secs(5)).expect("the chat's state")["type"],
+        "state"
+    );
+    chat.send(json!({"message_id": "c1", "body": "Hello, I want to buy"}));
+    let ack = chat.until(Duration::from_secs(5), |m| m["type"] == "ack");
+    assert_eq!(ack["message_id"], "c1");
+    // Sent again after a lost answer: kept once.
+    chat.send(json!({"message_id": "c1", "body": "Hello, I want to buy"}));
+    chat.until(Duration::from_secs(5), |m| m["type"] == "ack");
+    desk.until(Duration::from_secs(5), |m| {
+        m["change"]["Message"]["message_id"] == "c1"
+    });
+    let (code, body) = alice.post(
+        &format!("/api/interactions/{id}/message"),
+        json!({"message_id": "a1", "body": "Welcome! What would you like?"}),
+    );
+    assert_eq!(code, 200, "{body}");
+    chat.until(Duration::from_secs(5), |m| {
+        m["change"]["Message"]["message_id"] == "a1"
+    });
+    let (code, body) = customer.post_with(
+        &format!("/api/chats/{id}/delivery"),
+        json!({"message_id": "a1", "delivery": "Read"}),
+        &[("x-duet-token", &token)],
+    );
+    assert_eq!(code, 200, "{body}");
+    // Another conversation's token does not open this one.
+    let (code, _) = customer.post_with(
+        &format!("/api/chats/{id}/messages"),
+        json!({"message_id": "x", "body": "intruder"}),
+        &[("x-duet-token", "not-a-token")],
+    );
+    assert_eq!(code, 401);
+    wait_shadow_equal(&pair);
+
+    // The customer leaves; alice wraps up with one of the queue's codes.
+    let (code, body) = customer.post_with(
+        &format!("/api/chats/{id}/leave"),
+        json!({}),
+        &[("x-duet-token", &token)],
+    );
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = alice.post(
+        &format!("/api/interactions/{id}/wrap-up"),
+        json!({"code": "bargain"}),
+    );
+    assert_eq!(code, 400, "a code the queue does not have: {body}");
+    let (code, body) = alice.post(
+        &format!("/api/interactions/{id}/wrap-up"),
+        json!({"code": "sale", "notes": "two widgets"}),
+    );
+    assert_eq!(code, 200, "{body}");
+    // Replying to a closed chat is refused.
+    let (code, body) = alice.post(
+        &format!("/api/interactions/{id}/message"),
+        json!({"message_id": "a2", "body": "still there?"}),
+    );
+    assert_eq!(code, 409, "{body}");
+
+    // The transcript: each message once, in order, with the status line.
+    let (code, chat_view) = customer.get(&format!("/api/chats/{id}?token={token}"));
+    assert_eq!(code, 200, "{chat_view}");
+    let lines = transcript(&chat_view);
+    let customer_says: Vec<_> = lines
+        .iter()
+        .filter(|(_, b)| b == "Hello, I want to buy")
+        .collect();
+    assert_eq!(customer_says.len(), 1, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|(_, b)| b == "Welcome! What would you like?"),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|(s, b)| s.contains("System") && b.contains("left")),
+        "{lines:?}"
+    );
+    assert_eq!(chat_view["closed"], true);
+    let a1 = chat_view["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "a1")
+        .unwrap();
+    assert_eq!(a1["delivery"], "Read");
+
+    // The supervisor's figures count it.
+    let sue = Api::login(&a, "sue", AGENT_PASSWORD);
+    let (code, queues) = sue.get("/api/queues");
+    assert_eq!(code, 200, "{queues}");
+    let sales = queues
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue"] == "Sales")
+        .unwrap();
+    assert_eq!(sales["figures"]["waiting"], 0, "{sales}");
+    // An agent is not a supervisor.
+    assert_eq!(alice.get("/api/queues").0, 403);
+    let shadow = wait_shadow_equal(&pair);
+    assert!(shadow["position"][1].as_u64().unwrap() > 10, "{shadow}");
+}
+
+#[test]
+fn email_by_smtp_keeps_html_sanitised_and_the_attachment_and_bad_input_is_refused() {
+    use lettre::message::{Attachment, MultiPart, SinglePart, header::ContentType};
+    use lettre::{Message, SmtpTransport, Transport};
+    let pair = pair();
+    let smtp = |node: usize| {
+        SmtpTransport::builder_dangerous("127.0.0.1")
+            .port(pair.nodes[node].placement.smtp_port)
+            .timeout(Some(Duration::from_secs(10)))
+            .build()
+    };
+    let attachment: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+    let message = Message::builder()
+        .from("Dave <dave@customer.test>".parse().unwrap())
+        .to("sales@example.test".parse().unwrap())
+        .subject("Quote please")
+        .message_id(Some("<quote-1@customer.test>".into()))
+        .multipart(
+            MultiPart::mixed()
+                .multipart(
+                    MultiPart::alternative()
+                        .singlepart(SinglePart::plain("Please send a quote.".to_string()))
+                        .singlepart(SinglePart::html(
+                            "<p>Please send a <b>quote</b>.</p><script>alert(1)</script><img src=x onerror=alert(2)>".to_string(),
+                        )),
+                )
+                .singlepart(Attachment::new("specs.bin".into()).body(attachment.clone(), ContentType::parse("application/octet-stream").unwrap())),
+        )
+        .unwrap();
+    // The backup takes no email: a temporary refusal, so the sender retries.
+    let refused = smtp(1).send(&message).expect_err("the backup refuses");
+    assert!(refused.is_transient(), "{refused:?}");
+    let sent = smtp(0)
+        .send(&message)
+        .expect("the active node takes the email");
+    assert!(sent.is_positive());
+    // Unknown recipients and malformed messages are refused.
+    let stranger = Message::builder()
+        .from("dave@customer.test".parse().unwrap())
+        .to("nobody@example.test".parse().unwrap())
+        .subject("?")
+        .body("?".to_string())
+        .unwrap();
+    assert!(smtp(0).send(&stranger).is_err());
+
+    let sue = Api::login(&pair.nodes[0].url(), "sue", AGENT_PASSWORD);
+    wait_for(
+        &pair,
+        Duration::from_secs(5),
+        "the email's interaction",
+        || {
+            let (_, queues) = sue.get("/api/queues");
+            let waiting =
+                queues.as_array()?.iter().find(|q| q["queue"] == "Sales")?["figures"]["waiting"]
+                    .as_u64()?;
+            (waiting == 1).then_some(())
+        },
+    );
+    // Sent again (a lost 250): still one interaction.
+    smtp(0).send(&message).expect("sent again");
+    let alice = Api::login(&pair.nodes[0].url(), "alice", AGENT_PASSWORD);
+    alice.post("/api/agent/login", json!({"media": ["email"]}));
+    let offered = wait_for(
+        &pair,
+        Duration::from_secs(5),
+        "the email offered to alice",
+        || {
+            let (_, me) = alice.get("/api/agent");
+            me["interactions"].as_array()?.first().cloned()
+        },
+    );
+    let id = offered["id"].as_str().unwrap().to_string();
+    let (code, full) = alice.get(&format!("/api/interactions/{id}"));
+    assert_eq!(code, 200, "{full}");
+    let email = &full["content"]["Email"];
+    let html = email["html"].as_str().unwrap();
+    assert!(html.contains("<b>quote</b>"), "{html}");
+    assert!(
+        !html.contains("script") && !html.contains("onerror"),
+        "{html}"
+    );
+    let stored: Vec<u8> = serde_json::from_value(email["attachments"][0]["bytes"].clone()).unwrap();
+    assert_eq!(stored, attachment);
+    assert!(
+        String::from_utf8_lossy(&serde_json::from_value::<Vec<u8>>(email["mime"].clone()).unwrap())
+            .contains("<script>"),
+        "the MIME is kept as received"
+    );
+    let (code, body) = alice.post(&format!("/api/interactions/{id}/accept"), json!({}));
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = alice.post(
+        &format!("/api/interactions/{id}/draft"),
+        json!({"reply_id": "r1", "html": "<p>Our <i>quote</i></p>", "text": "Our quote",
+               "attachments": [{"id": "q", "name": "quote.txt", "content_type": "text/plain", "bytes": [52, 50]}]}),
+    );
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = alice.post(
+        &format!("/api/interactions/{id}/send"),
+        json!({"reply_id": "r1"}),
+    );
+    assert_eq!(code, 200, "{body}");
+    let (_, queues) = sue.get("/api/queues");
+    assert_eq!(
+        queues[0]["figures"]["waiting"], 0,
+        "one interaction for the email sent twice: {queues}"
+    );
+    wait_shadow_equal(&pair);
+}
+
+/// HMAC-SHA256 of `body` with the pair's webhook secret, as a provider signs.
+fn signature(pair: &Pair, body: &[u8]) -> String {
+    let hex = std::fs::read_to_string(pair.dir.path().join("certs/webhook.key")).unwrap();
+    let key: Vec<u8> = (0..hex.trim().len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex.trim()[i..i + 2], 16).unwrap())
+        .collect();
+    let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key), body);
+    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+}
+
+#[test]
+fn callbacks_and_signed_webhooks_become_interactions_and_survive_a_restart_and_a_switchover() {
+    let mut pair = pair();
+    let a = pair.nodes[0].url();
+    let customer = Api::new(&a);
+    let (code, cb) = customer.post(
+        "/api/callbacks",
+        json!({"queue": "Sales", "number": "+15550100", "name": "Erin", "client_id": "erin-cb"}),
+    );
+    assert_eq!(code, 200, "{cb}");
+    let (code, body) = customer.post(
+        "/api/callbacks",
+        json!({"queue": "Nowhere", "number": "+15550100"}),
+    );
+    assert_eq!(code, 404, "an unknown queue: {body}");
+    let (code, body) = customer.post("/api/callbacks", json!({"queue": "Sales", "number": " "}));
+    assert_eq!(code, 400, "{body}");
+
+    let inbound = |message_id: &str, text: &str| {
+        serde_json::to_vec(&json!({"conversation": "+15550111", "queue": "Sales", "message_id": message_id, "text": text, "from": "+15550111"})).unwrap()
+    };
+    let first = inbound("sms-1", "Is the shop open?");
+    let (code, sms) = customer.post_bytes(
+        "/api/webhooks/sms",
+        &first,
+        &[("x-duet-signature", &signature(&pair, &first))],
+    );
+    assert_eq!(code, 200, "{sms}");
+    // The provider retries: kept once.
+    let (code, again) = customer.post_bytes(
+        "/api/webhooks/sms",
+        &first,
+        &[("x-duet-signature", &signature(&pair, &first))],
+    );
+    assert_eq!((code, &again["id"]), (200, &sms["id"]), "{again}");
+    let forged = inbound("sms-2", "forged");
+    let (code, _) = customer.post_bytes(
+        "/api/webhooks/sms",
+        &forged,
+        &[("x-duet-signature", &signature(&pair, b"something else"))],
+    );
+    assert_eq!(code, 401);
+    let (code, _) = customer.post_bytes("/api/webhooks/sms", &forged, &[]);
+    assert_eq!(code, 401);
+    let before = wait_shadow_equal(&pair);
+
+    // The backup restarts: it comes back with everything.
+    pair.nodes[1].kill9();
+    let second = inbound("sms-3", "Hello?");
+    let (code, body) = customer.post_bytes(
+        "/api/webhooks/sms",
+        &second,
+        &[("x-duet-signature", &signature(&pair, &second))],
+    );
+    assert_eq!(code, 200, "{body}");
+    pair.nodes[1].start(&[]);
+    let after_restart = wait_shadow_equal(&pair);
+    assert_ne!(before, after_restart);
+
+    // The active node is killed: the new active node has every
+    // acknowledged interaction and message, and carries on.
+    let sms_id = sms["id"].as_str().unwrap().to_string();
+    let cb_id = cb["id"].as_str().unwrap().to_string();
+    pair.nodes[0].kill9();
+    let b = pair.nodes[1].url();
+    let sue = Api::login(&b, "sue", AGENT_PASSWORD);
+    wait_for(&pair, Duration::from_secs(10), "b serving", || {
+        harness::serving(&pair.nodes[1].status()).then_some(())
+    });
+    let (code, ix) = sue.get(&format!("/api/interactions/{sms_id}"));
+    assert_eq!(code, 200, "{ix}");
+    let bodies: Vec<&str> = ix["content"]["Transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["body"].as_str())
+        .collect();
+    assert_eq!(bodies, ["Is the shop open?", "Hello?"]);
+    assert_eq!(sue.get(&format!("/api/interactions/{cb_id}")).0, 200);
+    // An agent signs in on the new active node and is offered work.
+    let bob = Api::login(&b, "bob", AGENT_PASSWORD);
+    let (code, body) = bob.post("/api/agent/login", json!({}));
+    assert_eq!(code, 200, "{body}");
+    wait_for(
+        &pair,
+        Duration::from_secs(5),
+        "bob offered an interaction",
+        || {
+            let (_, me) = bob.get("/api/agent");
+            (!me["interactions"].as_array()?.is_empty()).then_some(())
+        },
+    );
+}

@@ -1,0 +1,225 @@
+//! A contact-center client for the process tests: sessions, JSON calls,
+//! the directory the tests work with, WebSockets, and the comparison of
+//! the backup's shadow with the active node's state.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::{Pair, api_agent};
+
+pub const AGENT_PASSWORD: &str = "agent-password-1";
+
+/// A JSON client of one node, signed in or not.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub token: Option<String>,
+}
+
+impl Api {
+    pub fn new(base: &str) -> Api {
+        Api {
+            base: base.to_string(),
+            token: None,
+        }
+    }
+
+    /// Signs `user` in on this node.
+    pub fn login(base: &str, user: &str, password: &str) -> Api {
+        let mut api = Api::new(base);
+        let (code, body) = api.post("/api/sessions", json!({"user": user, "password": password}));
+        assert_eq!(code, 200, "sign-in as {user}: {body}");
+        api.token = body["token"].as_str().map(String::from);
+        api
+    }
+
+    /// The same session on another node (sessions hold on both).
+    pub fn on(&self, base: &str) -> Api {
+        Api {
+            base: base.to_string(),
+            token: self.token.clone(),
+        }
+    }
+
+    fn answer(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, Value) {
+        match response {
+            Ok(mut r) => {
+                let code = r.status().as_u16();
+                let text = r.body_mut().read_to_string().unwrap_or_default();
+                (
+                    code,
+                    serde_json::from_str(&text).unwrap_or(Value::String(text)),
+                )
+            }
+            Err(e) => (0, Value::String(e.to_string())),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        let mut request = api_agent().get(&format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.header("authorization", &format!("Bearer {token}"));
+        }
+        Self::answer(request.call())
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.post_with(path, body, &[])
+    }
+
+    pub fn post_with(&self, path: &str, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
+        let mut request = api_agent().post(&format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.header("authorization", &format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Self::answer(request.send_json(body))
+    }
+
+    /// POSTs raw bytes (a webhook's exact body).
+    pub fn post_bytes(&self, path: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, Value) {
+        let mut request = api_agent()
+            .post(&format!("{}{path}", self.base))
+            .header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Self::answer(request.send(body))
+    }
+}
+
+/// The workgroup Sales (longest idle, 2 s alerting, wrap-up codes, an
+/// email address), agents alice and bob (chat 3, email 5, callback 1,
+/// sms 2, call 1) and the supervisor sue, made on node `node`.
+pub fn set_up_directory(pair: &Pair, node: usize) {
+    for (name, roles) in [("alice", "agent"), ("bob", "agent"), ("sue", "supervisor")] {
+        let (code, body) = pair.config_put(
+            node,
+            &format!("/config/Users/{name}"),
+            "User",
+            json!({
+                "roles": roles,
+                "password": AGENT_PASSWORD,
+                "skills": "sales:5",
+                "capacity": "chat:3,email:5,callback:1,sms:2,call:1",
+            }),
+            None,
+        );
+        assert_eq!(code, 200, "{name}: {body}");
+    }
+    let (code, body) = pair.config_put(
+        node,
+        "/config/Workgroups/Sales",
+        "Workgroup",
+        json!({
+            "strategy": "longest_idle",
+            "alerting_timeout_s": "2",
+            "max_no_answer": "2",
+            "no_answer_reason": "missed offers",
+            "wrap_up_codes": "sale,no sale",
+            "members": "alice,bob",
+            "addresses": "sales@example.test",
+        }),
+        None,
+    );
+    assert_eq!(code, 200, "Sales: {body}");
+}
+
+/// Waits until `what` holds, or fails with the pair's logs.
+pub fn wait_for<T>(
+    pair: &Pair,
+    limit: Duration,
+    what: &str,
+    mut f: impl FnMut() -> Option<T>,
+) -> T {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(v) = f() {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "timed out after {limit:?} waiting for: {what}\n{}",
+        pair.logs()
+    );
+}
+
+/// Both nodes' interaction state at one position with one digest.
+pub fn shadows_equal(pair: &Pair) -> Option<(Value, Value)> {
+    let a = Api::new(&pair.nodes[0].url()).get("/api/shadow");
+    let b = Api::new(&pair.nodes[1].url()).get("/api/shadow");
+    (a.0 == 200 && b.0 == 200 && a.1 == b.1).then_some((a.1, b.1))
+}
+
+/// Waits until the backup's shadow equals the active node's state.
+pub fn wait_shadow_equal(pair: &Pair) -> Value {
+    wait_for(
+        pair,
+        Duration::from_secs(10),
+        "the backup's shadow equal to the active node's state",
+        || shadows_equal(pair).map(|(a, _)| a),
+    )
+}
+
+/// A WebSocket client that reads JSON messages with a time limit.
+pub struct Socket {
+    ws: tungstenite::WebSocket<std::net::TcpStream>,
+}
+
+impl Socket {
+    pub fn connect(url: &str) -> Socket {
+        let address = url
+            .trim_start_matches("ws://")
+            .split('/')
+            .next()
+            .expect("a host:port")
+            .to_string();
+        let stream = std::net::TcpStream::connect(&address).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("read timeout");
+        let (ws, _) = tungstenite::client(url, stream).expect("WebSocket handshake");
+        Socket { ws }
+    }
+
+    pub fn send(&mut self, value: Value) {
+        self.ws
+            .send(tungstenite::Message::Text(value.to_string().into()))
+            .expect("send on the socket");
+    }
+
+    /// The next JSON message within `limit`.
+    pub fn next(&mut self, limit: Duration) -> Option<Value> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            match self.ws.read() {
+                Ok(tungstenite::Message::Text(text)) => return serde_json::from_str(&text).ok(),
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    /// Reads until a message satisfies `want`, within `limit`.
+    pub fn until(&mut self, limit: Duration, mut want: impl FnMut(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(v) = self.next(Duration::from_millis(200))
+                && want(&v)
+            {
+                return v;
+            }
+        }
+        panic!("no message as wanted on the socket within {limit:?}");
+    }
+}
