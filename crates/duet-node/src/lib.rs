@@ -13,6 +13,7 @@ pub mod http;
 pub mod intake;
 pub mod link;
 pub mod local_pair;
+pub mod metrics;
 pub mod mirror;
 pub mod node;
 pub mod probe;

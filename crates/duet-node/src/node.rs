@@ -62,7 +62,9 @@ pub async fn run_with_prober(
     let events = EventLog::open(&boot.data_dir).context("cannot open the event log")?;
     let store = crate::store::Store::open(&boot.data_dir)?;
     let tree = store.load()?;
-    let replication = crate::replication::Replicator::new(store, tree);
+    let metrics = crate::metrics::Metrics::default();
+    let replication =
+        crate::replication::Replicator::new(store, tree, metrics.store_commit_seconds.clone());
     // Parameters in the replicated tree override the bootstrap's file.
     let params_at_start =
         crate::driver::merge_parameters(&file_entries, &replication.server_parameters());
@@ -155,6 +157,7 @@ pub async fn run_with_prober(
         replication: replication_tx,
         session_key,
         webhook_key,
+        metrics,
         mail_queues: std::sync::RwLock::new(replication.mail_queues()),
         replication_view,
         monitored_module: params.monitored_module.subsystem(),

@@ -208,6 +208,7 @@ pub struct Shared {
     pub mirror_progress: std::sync::Mutex<String>,
     /// The active node's file monitor answers its health checks.
     pub file_monitor_healthy: std::sync::atomic::AtomicBool,
+    pub metrics: crate::metrics::Metrics,
     /// Signs API sessions and customers' tokens (the pair's session key).
     pub session_key: Option<ring::hmac::Key>,
     /// Checks SMS and social webhooks' signatures.

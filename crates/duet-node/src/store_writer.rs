@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::time::Duration;
 
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::watch;
 
 use crate::store::{Store, StoreWrite};
@@ -32,12 +33,12 @@ pub struct StoreWriter {
 
 impl StoreWriter {
     /// Starts the writer thread over `store`.
-    pub fn start(store: Arc<Store>) -> StoreWriter {
+    pub fn start(store: Arc<Store>, commit_seconds: Histogram) -> StoreWriter {
         let (jobs, queue) = std::sync::mpsc::sync_channel(QUEUE_MAX);
         let (durable_tx, durable) = watch::channel(0);
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run(&store, &queue, &durable_tx))
+            .spawn(move || run(&store, &queue, &durable_tx, &commit_seconds))
             .inspect_err(|e| tracing::error!("cannot start the store writer: {e}"))
             .ok();
         StoreWriter {
@@ -87,7 +88,12 @@ impl Drop for StoreWriter {
     }
 }
 
-fn run(store: &Store, queue: &Receiver<(u64, StoreWrite)>, durable: &watch::Sender<u64>) {
+fn run(
+    store: &Store,
+    queue: &Receiver<(u64, StoreWrite)>,
+    durable: &watch::Sender<u64>,
+    commit_seconds: &Histogram,
+) {
     while let Ok(first) = queue.recv() {
         let mut group = vec![first];
         while group.len() < GROUP_MAX {
@@ -99,6 +105,7 @@ fn run(store: &Store, queue: &Receiver<(u64, StoreWrite)>, durable: &watch::Send
         let last = group.last().map_or(0, |(ticket, _)| *ticket);
         let writes: Vec<StoreWrite> = group.into_iter().map(|(_, w)| w).collect();
         let mut retry_ms = RETRY_MIN_MS;
+        let started = std::time::Instant::now();
         while let Err(e) = store.commit(&writes) {
             tracing::error!(
                 "the state store cannot commit {} write(s) ({e}); nothing is acknowledged until it can: trying again in {retry_ms} ms (check the data directory's disk)",
@@ -107,6 +114,7 @@ fn run(store: &Store, queue: &Receiver<(u64, StoreWrite)>, durable: &watch::Send
             std::thread::sleep(Duration::from_millis(retry_ms));
             retry_ms = (retry_ms * 2).min(RETRY_MAX_MS);
         }
+        commit_seconds.observe(started.elapsed().as_secs_f64());
         durable.send_replace(last);
     }
 }

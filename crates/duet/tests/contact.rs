@@ -198,6 +198,33 @@ fn a_chat_is_offered_accepted_worked_and_wrapped_up_and_the_backup_shadows_every
     assert_eq!(alice.get("/api/queues").0, 403);
     let shadow = wait_shadow_equal(&pair);
     assert!(shadow["position"][1].as_u64().unwrap() > 10, "{shadow}");
+
+    // What an operator graphs.
+    let (code, metrics) = Api::new(&a).get("/metrics");
+    assert_eq!(code, 200);
+    let metrics = metrics.as_str().unwrap_or_default().to_string();
+    for wanted in [
+        "duet_interactions_created_total{media=\"chat\"} 1",
+        "duet_offers_total{queue=\"Sales\"} 1",
+        "duet_interactions{media=\"chat\",state=\"closed\"} 1",
+        "duet_changes_acknowledged_total{state=\"interactions\"}",
+        "duet_change_ack_seconds_bucket",
+        "duet_store_commit_seconds_count",
+        "duet_queue_wait_seconds_count{queue=\"Sales\"} 1",
+        "duet_http_requests_total{route=\"/api/chats\",method=\"POST\",status=\"200\"} 2",
+        "duet_websocket_connections{kind=\"agent\"} 1",
+        "duet_serving 1",
+    ] {
+        assert!(metrics.contains(wanted), "{wanted} not in\n{metrics}");
+    }
+    let (_, backup_metrics) = Api::new(&pair.nodes[1].url()).get("/metrics");
+    assert!(
+        backup_metrics
+            .as_str()
+            .unwrap_or_default()
+            .contains("duet_link_round_trip_seconds_count"),
+        "{backup_metrics}"
+    );
 }
 
 #[test]

@@ -301,6 +301,9 @@ impl Driver {
     fn on_msg(&mut self, msg: DriverMsg) {
         match msg {
             DriverMsg::Engine(event) => {
+                if let Event::NotifierReply { id } = event {
+                    self.shared.metrics.pong(id, self.now_ms());
+                }
                 if let Event::ConnectionDown(conn) = event {
                     self.drop_link(conn);
                     if conn == Conn::Main {
@@ -388,6 +391,7 @@ impl Driver {
                 self.link_tasks.insert(conn, task);
             }
             Command::SendNotifierPing { conn, id } => {
+                self.shared.metrics.ping_sent(id, self.now_ms());
                 self.send(conn, Switchover::NotifierPing { id })
             }
             Command::SendModulePing { conn, id, .. } => {

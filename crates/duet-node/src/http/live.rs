@@ -24,6 +24,7 @@ use super::auth::{Caller, caller, customer_may};
 use super::customer::{TokenQuery, customer_view, token};
 use super::{Refusal, ask, change};
 use crate::directory::UserRole;
+use crate::metrics::label;
 use crate::replication::IxRequest;
 use crate::shared::Shared;
 
@@ -87,7 +88,38 @@ pub(super) async fn agent(
     }
 }
 
+/// Counts an open socket while it lives.
+struct Open {
+    shared: Arc<Shared>,
+    kind: &'static str,
+}
+
+impl Open {
+    fn new(shared: &Arc<Shared>, kind: &'static str) -> Open {
+        shared
+            .metrics
+            .websockets
+            .get_or_create(&label("kind", kind))
+            .inc();
+        Open {
+            shared: shared.clone(),
+            kind,
+        }
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.shared
+            .metrics
+            .websockets
+            .get_or_create(&label("kind", self.kind))
+            .dec();
+    }
+}
+
 async fn agent_socket(shared: Arc<Shared>, me: Caller, mut socket: WebSocket) {
+    let _open = Open::new(&shared, "agent");
     let Ok((position, mut feed)) = ask(&shared, IxRequest::Follow).await else {
         return;
     };
@@ -165,6 +197,7 @@ struct CustomerSays {
 }
 
 async fn customer_socket(shared: Arc<Shared>, id: String, mut socket: WebSocket) {
+    let _open = Open::new(&shared, "customer");
     let Ok((position, mut feed)) = ask(&shared, IxRequest::Follow).await else {
         return;
     };

@@ -50,8 +50,35 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .merge(agent::routes())
         .merge(customer::routes())
         .merge(supervisor::routes())
+        .route_layer(middleware::from_fn_with_state(shared.clone(), observe))
         .layer(middleware::from_fn_with_state(shared.clone(), epochs))
         .with_state(shared)
+}
+
+/// Counts every routed request by route, method and status, with its
+/// duration.
+async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = request.method().to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let metrics = &shared.metrics;
+    metrics
+        .http_requests
+        .get_or_create(&vec![
+            ("route", route.clone()),
+            ("method", method),
+            ("status", response.status().as_u16().to_string()),
+        ])
+        .inc();
+    metrics
+        .http_seconds
+        .get_or_create(&crate::metrics::label("route", route))
+        .observe(started.elapsed().as_secs_f64());
+    response
 }
 
 /// Stamps our epoch on every answer, so clients can ignore a stale node.

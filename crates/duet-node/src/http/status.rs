@@ -7,13 +7,12 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
 use super::error;
+use crate::metrics::label;
+use crate::replication::IxRequest;
 use crate::shared::{DriverMsg, Shared};
 
 pub(super) async fn status(State(shared): State<Arc<Shared>>) -> Response {
@@ -71,53 +70,46 @@ pub(super) async fn params(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
+/// `GET /metrics`: the registry, with the gauges read now from the
+/// status and the interaction state.
 pub(super) async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let status = shared.status();
-    let mut registry = Registry::with_prefix("duet");
-    let gauge = |registry: &mut Registry, name: &str, help: &str, value: i64| {
-        let g: Gauge = Gauge::default();
-        g.set(value);
-        registry.register(name, help, g);
-    };
-    gauge(
-        &mut registry,
-        "serving",
-        "1 while this node serves as the active node",
-        i64::from(status.serving),
-    );
-    gauge(
-        &mut registry,
-        "epoch",
-        "The fencing epoch this node holds",
-        status.epoch as i64,
-    );
-    gauge(
-        &mut registry,
-        "main_link_up",
-        "1 while the main link connection is up (backup)",
-        i64::from(status.main_link_up),
-    );
-    gauge(
-        &mut registry,
-        "aux_link_up",
-        "1 while the auxiliary link connection is up (backup)",
-        i64::from(status.aux_link_up),
-    );
-    gauge(
-        &mut registry,
-        "peer_reachable",
-        "1 while the peer answers role queries",
-        i64::from(status.peer.reachable),
-    );
-    gauge(
-        &mut registry,
-        "switchovers",
-        "Switchovers this node made since it started",
-        status.switchovers as i64,
-    );
-    let mut text = String::new();
-    if encode(&mut text, &registry).is_err() {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics");
+    let m = &shared.metrics;
+    let s = &m.snapshot;
+    s.serving.set(i64::from(status.serving));
+    s.epoch.set(status.epoch as i64);
+    s.main_link_up.set(i64::from(status.main_link_up));
+    s.aux_link_up.set(i64::from(status.aux_link_up));
+    s.peer_reachable.set(i64::from(status.peer.reachable));
+    s.switchovers.set(status.switchovers as i64);
+    // The live counts: a node too busy to answer still shows the rest.
+    if let Ok(census) = super::ask(&shared, IxRequest::Census).await {
+        s.interactions.clear();
+        for ((media, state), n) in census.interactions {
+            s.interactions
+                .get_or_create(&vec![
+                    ("media", media.to_string()),
+                    ("state", state.to_string()),
+                ])
+                .set(n);
+        }
+        s.agents.clear();
+        for (status, n) in census.agents {
+            s.agents.get_or_create(&label("status", status)).set(n);
+        }
     }
-    ([("content-type", "text/plain; version=0.0.4")], text).into_response()
+    if let Ok(queues) = super::ask(&shared, IxRequest::Queues).await {
+        for q in queues {
+            s.queue_waiting
+                .get_or_create(&label("queue", q.queue.clone()))
+                .set(q.figures.waiting as i64);
+            s.queue_longest_wait_seconds
+                .get_or_create(&label("queue", q.queue))
+                .set((q.figures.longest_wait_ms / 1000) as i64);
+        }
+    }
+    match m.encode() {
+        Ok(text) => ([("content-type", "text/plain; version=0.0.4")], text).into_response(),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics"),
+    }
 }

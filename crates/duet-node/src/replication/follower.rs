@@ -95,7 +95,7 @@ impl Replicator {
             match command {
                 FollowerCommand::Apply(e) => {
                     let seq = e.seq;
-                    if let Err(e) = self.apply_entry(e, scope) {
+                    if let Err(e) = self.apply_entry(shared, e, scope) {
                         failed = true;
                         shared.log_event(
                             Level::Error,

@@ -18,6 +18,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use super::{Replicator, WriteError};
 use crate::events::unix_ms;
+use crate::metrics::{Metrics, label};
 use crate::shared::Shared;
 
 use crate::directory;
@@ -69,10 +70,18 @@ impl InteractionsPart {
     pub fn apply(
         &mut self,
         writer: &mut StoreWriter,
+        metrics: &Metrics,
         entry: Entry<Command>,
     ) -> Result<(), duet_interactions::Error> {
         let at = (entry.epoch, entry.seq);
+        let before = entry
+            .change
+            .change
+            .interaction()
+            .and_then(|id| self.state.get(id))
+            .map(|ix| (ix.routing.queue.clone(), ix.visit.since_ms));
         self.state.apply(at, &entry.change)?;
+        count(metrics, &entry.change, before);
         let entry = Arc::new(entry);
         writer.write(StoreWrite::Interaction((*entry).clone()));
         let _ = self.feed.send(entry);
@@ -114,6 +123,40 @@ impl InteractionsPart {
     }
 }
 
+/// Counts what an applied change did, for the operator's graphs; `before`
+/// is the interaction's queue and queue entry time before the change.
+fn count(metrics: &Metrics, command: &Command, before: Option<(String, u64)>) {
+    let queue = || before.as_ref().map_or_else(String::new, |(q, _)| q.clone());
+    match &command.change {
+        duet_interactions::Change::Create(new) => {
+            metrics
+                .interactions_created
+                .get_or_create(&label("media", new.media.name()))
+                .inc();
+        }
+        duet_interactions::Change::Offer { .. } => {
+            metrics.offers.get_or_create(&label("queue", queue())).inc();
+        }
+        duet_interactions::Change::OfferTimedOut { .. }
+        | duet_interactions::Change::Reject { .. } => {
+            metrics
+                .no_answers
+                .get_or_create(&label("queue", queue()))
+                .inc();
+        }
+        duet_interactions::Change::Accept { .. } => {
+            if let Some((queue, since_ms)) = before {
+                let waited_ms = command.at_ms.saturating_sub(since_ms);
+                metrics
+                    .queue_wait_seconds
+                    .get_or_create(&label("queue", queue))
+                    .observe(waited_ms as f64 / 1000.0);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The API's requests about the contact center, answered by the
 /// replication task (which owns the state) without waiting on anything.
 pub enum IxRequest {
@@ -141,6 +184,9 @@ pub enum IxRequest {
         conversation: String,
         reply: oneshot::Sender<Option<String>>,
     },
+    /// Counts for the metrics: interactions by (media, state), agents by
+    /// status.
+    Census(oneshot::Sender<Census>),
     /// What the backup's shadow is compared by.
     Shadow(oneshot::Sender<ShadowView>),
     /// A user of the contact center, for authentication.
@@ -163,6 +209,12 @@ pub struct AgentView {
 pub struct QueueView {
     pub queue: String,
     pub figures: QueueFigures,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Census {
+    pub interactions: std::collections::BTreeMap<(&'static str, &'static str), i64>,
+    pub agents: std::collections::BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -245,6 +297,22 @@ impl Replicator {
                     })
                     .map(|ix| ix.id.clone());
                 let _ = reply.send(open);
+            }
+            IxRequest::Census(reply) => {
+                let mut census = Census::default();
+                for ix in state.interactions() {
+                    *census
+                        .interactions
+                        .entry((ix.media.name(), ix.state.name()))
+                        .or_default() += 1;
+                }
+                for agent in state.agents() {
+                    *census
+                        .agents
+                        .entry(agent.status.name().to_string())
+                        .or_default() += 1;
+                }
+                let _ = reply.send(census);
             }
             IxRequest::Shadow(reply) => {
                 let _ = reply.send(ShadowView {

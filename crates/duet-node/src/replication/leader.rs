@@ -97,13 +97,15 @@ impl Replicator {
         let hold_ms = (3 * lease_ms).clamp(WRITE_HOLD_MIN_MS, WRITE_HOLD_MAX_MS);
         let active = active_elsewhere(shared);
         for held in std::mem::take(&mut self.held) {
-            let Some(reply) = self.pending.remove(&held.client) else {
+            if lease_valid || held.seq <= on_backup {
+                self.acknowledge(shared, &held.client, held.seq);
+                continue;
+            }
+            let Some(write) = self.pending.remove(&held.client) else {
                 continue;
             };
-            if lease_valid || held.seq <= on_backup {
-                let _ = reply.send(Ok(held.seq));
-            } else if now_ms.saturating_sub(held.since_ms) >= hold_ms {
-                let _ = reply.send(Err(WriteError::Unavailable {
+            if now_ms.saturating_sub(held.since_ms) >= hold_ms {
+                let _ = write.reply.send(Err(WriteError::Unavailable {
                     message: format!(
                         "{} cannot confirm that it alone serves (its lease has not been renewed for {hold_ms} ms), so the change is not acknowledged; retry it with the same client id{}",
                         shared.boot.this,
@@ -112,7 +114,7 @@ impl Replicator {
                     active: active.clone(),
                 }));
             } else {
-                self.pending.insert(held.client.clone(), reply);
+                self.pending.insert(held.client.clone(), write);
                 self.held.push(held);
             }
         }
@@ -125,8 +127,8 @@ impl Replicator {
         self.backup = None;
         self.held.clear();
         let active = active_elsewhere(shared);
-        for (_, reply) in std::mem::take(&mut self.pending) {
-            let _ = reply.send(Err(WriteError::Unavailable {
+        for (_, write) in std::mem::take(&mut self.pending) {
+            let _ = write.reply.send(Err(WriteError::Unavailable {
                 message: "this node stopped serving before the change was acknowledged; retry it on the active node with the same client id".into(),
                 active: active.clone(),
             }));
@@ -192,9 +194,36 @@ impl Replicator {
             return;
         };
         let client = change.client().to_string();
-        let commands = leader.write(shared.right.now_ms(), client.clone(), change);
-        self.pending.insert(client, reply);
+        let state = match change {
+            Change::Config(_) => "config",
+            Change::Interactions(_) => "interactions",
+        };
+        let since_ms = shared.right.now_ms();
+        let commands = leader.write(since_ms, client.clone(), change);
+        self.pending.insert(
+            client,
+            PendingWrite {
+                reply,
+                since_ms,
+                state,
+            },
+        );
         self.lead(shared, commands);
+    }
+
+    /// Tells a client its change is acknowledged, at `seq`.
+    fn acknowledge(&mut self, shared: &Shared, client: &str, seq: u64) {
+        let Some(write) = self.pending.remove(client) else {
+            return;
+        };
+        let metrics = &shared.metrics;
+        metrics
+            .changes_acknowledged
+            .get_or_create(&crate::metrics::label("state", write.state))
+            .inc();
+        let ms = shared.right.now_ms().saturating_sub(write.since_ms);
+        metrics.change_ack_seconds.observe(ms as f64 / 1000.0);
+        let _ = write.reply.send(Ok(seq));
     }
 
     pub(super) fn lead(&mut self, shared: &Shared, commands: Vec<LeaderCommand<Change>>) {
@@ -202,7 +231,7 @@ impl Replicator {
             match command {
                 LeaderCommand::Persist(entry) => {
                     let seq = entry.seq;
-                    match self.apply_entry(entry, &Scope::Full) {
+                    match self.apply_entry(shared, entry, &Scope::Full) {
                         Ok(()) => self.after_durable(AfterDurable::Persisted(seq)),
                         Err(e) => shared.log_event(
                             Level::Error,
@@ -219,9 +248,7 @@ impl Replicator {
                         .as_ref()
                         .is_some_and(|l| l.backup_acked() >= seq);
                     if on_backup || shared.serving() {
-                        if let Some(reply) = self.pending.remove(&client) {
-                            let _ = reply.send(Ok(seq));
-                        }
+                        self.acknowledge(shared, &client, seq);
                     } else {
                         self.held.push(Held {
                             seq,

@@ -16,6 +16,7 @@ use duet_config::{HistoryRecord, Object, Tree, TreePath};
 use duet_link::Change;
 use duet_link::protocol::{Envelope, MAX_FRAME_BYTES, Stream};
 use duet_stream::{ClientId, Entry, Follower, Leader, Replication};
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::shared::Shared;
@@ -28,7 +29,7 @@ mod leader;
 mod snapshot;
 mod task;
 
-pub use interactions::{AgentView, CONVERSATION, IxRequest, QueueView, ShadowView};
+pub use interactions::{AgentView, CONVERSATION, Census, IxRequest, QueueView, ShadowView};
 pub use task::{FromBackup, INBOX_MAX, ReplicationMsg, ReplicationView, Settings, run};
 
 use follower::{HealRun, ResyncRun};
@@ -112,6 +113,15 @@ fn max_position(tree: &Tree, ix: &duet_interactions::Interactions) -> (u64, u64)
     if a.1 >= b.1 { a } else { b }
 }
 
+/// A client's write waiting for its acknowledgement.
+struct PendingWrite {
+    reply: WriteReply,
+    /// On the node's monotonic clock, for the acknowledgement's latency.
+    since_ms: u64,
+    /// Which state it changes (a metrics label).
+    state: &'static str,
+}
+
 /// What waits for the store to make a write durable.
 enum AfterDurable {
     /// The leader's change `seq` is persisted.
@@ -129,7 +139,7 @@ pub struct Replicator {
     follower: Follower,
     /// On the active node: the backup's main connection and its number.
     backup: Option<(u64, mpsc::Sender<Envelope>)>,
-    pending: BTreeMap<ClientId, WriteReply>,
+    pending: BTreeMap<ClientId, PendingWrite>,
     held: Vec<Held>,
     /// The backup's resynchronisation, heal and snapshot fetch.
     sync: Resynchronising,
@@ -148,7 +158,9 @@ pub struct Replicator {
 }
 
 impl Replicator {
-    pub fn new(store: Store, mut tree: Tree) -> Replicator {
+    /// Replication over `store`, from `tree` as stored; the store writer
+    /// reports its commit times to `commit_seconds`.
+    pub fn new(store: Store, mut tree: Tree, commit_seconds: Histogram) -> Replicator {
         if let Some(installed) = history_past_position(&mut tree)
             && let Err(e) = store.resynchronised(&installed, tree.last_applied())
         {
@@ -177,7 +189,7 @@ impl Replicator {
         let follower = Follower::new(min_position(&tree, &ix.state));
         Replicator {
             tree,
-            writer: StoreWriter::start(Arc::new(store)),
+            writer: StoreWriter::start(Arc::new(store), commit_seconds),
             waiting: VecDeque::new(),
             leader: None,
             follower,
@@ -241,7 +253,12 @@ impl Replicator {
     /// a restart) passes over it too. `scope` filters the configuration on
     /// a backup in an Upgrade state. On the active node the change was
     /// checked when it was written.
-    fn apply_entry(&mut self, entry: Entry<Change>, scope: &Scope) -> Result<(), String> {
+    fn apply_entry(
+        &mut self,
+        shared: &Shared,
+        entry: Entry<Change>,
+        scope: &Scope,
+    ) -> Result<(), String> {
         use duet_rsm::StateMachine;
         let at = (entry.epoch, entry.seq);
         match entry.change {
@@ -261,7 +278,7 @@ impl Replicator {
                         change: command,
                     };
                     self.ix
-                        .apply(&mut self.writer, entry)
+                        .apply(&mut self.writer, &shared.metrics, entry)
                         .map_err(|e| e.to_string())?;
                 }
                 self.tree.skip(at.0, at.1);

@@ -184,6 +184,10 @@ pub async fn run(
                 *queues = replicator.mail_queues();
             }
         }
+        shared
+            .metrics
+            .replication_lag_changes
+            .set(replicator.lag_changes() as i64);
         let view = replicator.view();
         shared.replication_view.send_if_modified(|current| {
             let changed = *current != view;
@@ -317,6 +321,13 @@ impl Replicator {
                 Vec::new()
             }
         }
+    }
+
+    /// On the active node, the changes the backup has not acknowledged.
+    pub fn lag_changes(&self) -> u64 {
+        self.leader
+            .as_ref()
+            .map_or(0, |l| l.last_seq().saturating_sub(l.backup_acked()))
     }
 
     /// What the status shows.

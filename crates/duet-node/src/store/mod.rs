@@ -372,7 +372,11 @@ mod tests {
         };
         store.resynchronised(&installed, (2, 2)).unwrap();
         let tree = store.load().unwrap();
-        let replicator = Replicator::new(store, tree);
+        let replicator = Replicator::new(
+            store,
+            tree,
+            crate::metrics::Metrics::default().store_commit_seconds,
+        );
         let kept: Vec<u64> = replicator.history(&path).iter().map(|r| r.seq).collect();
         assert_eq!(kept, vec![1, 2]);
         drop(replicator);
@@ -389,7 +393,11 @@ mod tests {
             store.applied(&record(&path, 2, seq)).unwrap();
         }
         let tree = store.load().unwrap();
-        let mut replicator = Replicator::new(store, tree);
+        let mut replicator = Replicator::new(
+            store,
+            tree,
+            crate::metrics::Metrics::default().store_commit_seconds,
+        );
         replicator.compact_history(1_500);
         replicator.compact_history(1_000);
         assert_eq!(replicator.tree().history_len(), 1_000);
