@@ -199,6 +199,31 @@ fn a_chat_is_offered_accepted_worked_and_wrapped_up_and_the_backup_shadows_every
     let shadow = wait_shadow_equal(&pair);
     assert!(shadow["position"][1].as_u64().unwrap() > 10, "{shadow}");
 
+    // What an administrator looks at on the command line.
+    let ctl = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--user", "sue", "--password", AGENT_PASSWORD]);
+        let out = pair.ctl(&all);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let queues = ctl(&["queues"]);
+    assert!(queues.contains("Sales"), "{queues}");
+    let agents = ctl(&["agents"]);
+    assert!(
+        agents.contains("alice") && agents.contains("bob"),
+        "{agents}"
+    );
+    let history = ctl(&["interaction", &id]);
+    for kind in ["Queued", "Offered", "Connected", "WrapUp"] {
+        assert!(history.contains(kind), "{kind} not in\n{history}");
+    }
+    assert!(history.contains("Hello, I want to buy"), "{history}");
+
     // What an operator graphs.
     let (code, metrics) = Api::new(&a).get("/metrics");
     assert_eq!(code, 200);

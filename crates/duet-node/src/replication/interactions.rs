@@ -264,7 +264,20 @@ impl Replicator {
                 let _ = reply.send(view);
             }
             IxRequest::Agents(reply) => {
-                let _ = reply.send(state.agents().cloned().collect());
+                // Every configured agent: one never logged in shows as
+                // logged out.
+                let agents = state
+                    .directory()
+                    .agents
+                    .keys()
+                    .map(|name| {
+                        state
+                            .agent(name)
+                            .cloned()
+                            .unwrap_or_else(|| Agent::new(name, 0))
+                    })
+                    .collect();
+                let _ = reply.send(agents);
             }
             IxRequest::Queues(reply) => {
                 let now = unix_ms();

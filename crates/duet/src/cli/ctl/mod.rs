@@ -1,6 +1,7 @@
 //! `duet ctl`: the control panel on the command line (the seed's Switchover
 //! Control Panel and SwitchoverCtrlU): status of both nodes, a manual
-//! switch, and the event logs.
+//! switch, the event logs, the configuration, and the contact center
+//! (queues, agents, an interaction's history).
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -54,6 +55,20 @@ enum Command {
     /// Read and change the configuration tree (changes go to the active node).
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The contact center's queues now: waiting, longest wait, agents by
+    /// status, service level, ASA, AHT, abandoned.
+    Queues {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The agents: status, media logged in, interactions held.
+    Agents {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One interaction: its state, parties, segments (its history) and
+    /// content.
+    Interaction { id: String },
     /// The event logs of both nodes, merged in time order.
     Events {
         /// How many of the latest entries to show.
@@ -63,7 +78,7 @@ enum Command {
 }
 
 #[derive(clap::Subcommand)]
-enum ConfigCommand {
+pub(super) enum ConfigCommand {
     /// Show the object at a path (e.g. /config/Users/alice or ${CONFIG}\Users\alice).
     Get { path: String },
     /// List what is under a path.
@@ -86,6 +101,9 @@ enum ConfigCommand {
     /// with the change it lost to (that value stands).
     Conflicts,
 }
+
+mod config;
+mod contact;
 
 struct Node {
     url: String,
@@ -150,7 +168,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             immediate,
         } => switch(&nodes, args.user, args.password, yes, force, immediate),
         Command::Events { last } => events(&nodes, last),
-        Command::Config(command) => config(&nodes, args.user, args.password, command),
+        Command::Config(command) => config::run(&nodes, args.user, args.password, command),
+        Command::Queues { json } => contact::queues(&nodes, args.user, args.password, json),
+        Command::Agents { json } => contact::agents(&nodes, args.user, args.password, json),
+        Command::Interaction { id } => contact::interaction(&nodes, args.user, args.password, &id),
     }
 }
 
@@ -182,172 +203,6 @@ fn answer(mut response: ureq::http::Response<ureq::Body>) -> anyhow::Result<serd
         bail!("{} ({code})", body["error"].as_str().unwrap_or("refused"));
     }
     Ok(body)
-}
-
-fn config(
-    nodes: &[Node],
-    user: Option<String>,
-    password: Option<String>,
-    command: ConfigCommand,
-) -> anyhow::Result<()> {
-    let normal = |path: &str| -> anyhow::Result<String> {
-        Ok(duet_config::TreePath::parse(path)?.to_string())
-    };
-    let read = |path: &str| -> anyhow::Result<serde_json::Value> {
-        let node = active(nodes).or_else(|_| nodes.first().ok_or_else(|| anyhow!("no node")))?;
-        answer(
-            agent()
-                .get(&format!("{}/api/config", node.url))
-                .query("path", path)
-                .call()
-                .map_err(|e| anyhow!("{}: {e}", node.url))?,
-        )
-    };
-    match command {
-        ConfigCommand::Get { path } => {
-            let view = read(&path)?;
-            match view["object"].as_object() {
-                Some(object) => {
-                    println!(
-                        "{} ({})",
-                        view["path"].as_str().unwrap_or(&path),
-                        object["class"].as_str().unwrap_or("?")
-                    );
-                    if let Some(attributes) = object["attributes"].as_object() {
-                        for (name, value) in attributes {
-                            println!("  {name} = {}", value.as_str().unwrap_or_default());
-                        }
-                    }
-                }
-                None => bail!("no object at {path} (it has children: see `ls`)"),
-            }
-        }
-        ConfigCommand::Ls { path } => {
-            let view = read(&path)?;
-            for child in view["children"].as_array().into_iter().flatten() {
-                let name = child[0].as_str().unwrap_or("?");
-                match child[1].as_str() {
-                    Some(class) => println!("{name}  ({class})"),
-                    None => println!("{name}/"),
-                }
-            }
-        }
-        ConfigCommand::History { path } => {
-            let view = read(&path)?;
-            for r in view["history"].as_array().into_iter().flatten() {
-                let at = humantime::format_rfc3339_millis(
-                    UNIX_EPOCH + Duration::from_millis(r["at_unix_ms"].as_u64().unwrap_or(0)),
-                );
-                let what = |v: &serde_json::Value| {
-                    if v.is_null() {
-                        "(none)".to_string()
-                    } else {
-                        v["attributes"].to_string()
-                    }
-                };
-                let healed = match (&r["conflict"], &r["healed_from"]) {
-                    (c, _) if !c.is_null() => {
-                        format!("  [conflict: {} lost]", what(&c["value"]))
-                    }
-                    (_, h) if !h.is_null() => format!(
-                        "  [made in epoch {} as change {} while both nodes served]",
-                        h["epoch"], h["seq"]
-                    ),
-                    _ => String::new(),
-                };
-                println!(
-                    "{at}  #{} by {}: {} -> {}{healed}",
-                    r["seq"],
-                    r["who"].as_str().unwrap_or("?"),
-                    what(&r["old"]),
-                    what(&r["new"])
-                );
-            }
-        }
-        ConfigCommand::Conflicts => {
-            let node =
-                active(nodes).or_else(|_| nodes.first().ok_or_else(|| anyhow!("no node")))?;
-            let conflicts = answer(
-                agent()
-                    .get(&format!("{}/api/config/conflicts", node.url))
-                    .call()
-                    .map_err(|e| anyhow!("{}: {e}", node.url))?,
-            )?;
-            let change = |o: &serde_json::Value| {
-                let at = humantime::format_rfc3339_millis(
-                    UNIX_EPOCH + Duration::from_millis(o["at_unix_ms"].as_u64().unwrap_or(0)),
-                );
-                format!(
-                    "{} at {at} (client id {}, epoch {}, change {})",
-                    o["who"].as_str().unwrap_or("?"),
-                    o["client"],
-                    o["epoch"],
-                    o["seq"]
-                )
-            };
-            let list = conflicts.as_array().cloned().unwrap_or_default();
-            if list.is_empty() {
-                println!("No configuration conflicts.");
-            }
-            for r in list {
-                let value = match &r["conflict"]["value"] {
-                    v if v.is_null() => "(removed)".to_string(),
-                    v => v["attributes"].to_string(),
-                };
-                // A path travels as its segments.
-                let path: Vec<&str> = r["path"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|s| s.as_str())
-                    .collect();
-                println!("/{}  (record #{})", path.join("/"), r["seq"]);
-                println!("  lost:  {} set {value}", change(&r["healed_from"]));
-                println!("  stands: {}", change(&r["conflict"]["lost_to"]));
-            }
-        }
-        ConfigCommand::Set {
-            path,
-            class,
-            attributes,
-            client_id,
-        } => {
-            let path = normal(&path)?;
-            let mut map = serde_json::Map::new();
-            for pair in attributes {
-                let (name, value) = pair
-                    .split_once('=')
-                    .ok_or_else(|| anyhow!("{pair:?} is not NAME=VALUE"))?;
-                map.insert(
-                    name.to_string(),
-                    serde_json::Value::String(value.to_string()),
-                );
-            }
-            let node = active(nodes)?;
-            let body = answer(
-                agent()
-                    .put(&format!("{}/api/config", node.url))
-                    .header("authorization", &credentials(user, password)?)
-                    .send_json(serde_json::json!({"path": path, "class": class, "attributes": map, "client_id": client_id}))
-                    .map_err(|e| anyhow!("{}: {e}", node.url))?,
-            )?;
-            println!("{path} set (change {})", body["seq"]);
-        }
-        ConfigCommand::Rm { path } => {
-            let path = normal(&path)?;
-            let node = active(nodes)?;
-            let body = answer(
-                agent()
-                    .delete(&format!("{}/api/config", node.url))
-                    .query("path", &path)
-                    .header("authorization", &credentials(user, password)?)
-                    .call()
-                    .map_err(|e| anyhow!("{}: {e}", node.url))?,
-            )?;
-            println!("{path} removed (change {})", body["seq"]);
-        }
-    }
-    Ok(())
 }
 
 fn role_name(role: Role) -> &'static str {
