@@ -224,6 +224,23 @@ fn a_chat_is_offered_accepted_worked_and_wrapped_up_and_the_backup_shadows_every
     }
     assert!(history.contains("Hello, I want to buy"), "{history}");
 
+    // The API describes itself.
+    let (code, document) = Api::new(&a).get("/api/openapi.json");
+    assert_eq!(code, 200);
+    for path in [
+        "/api/chats",
+        "/api/interactions/{id}/{action}",
+        "/api/agent/ws",
+        "/api/webhooks/{kind}",
+        "/api/queues",
+    ] {
+        assert!(
+            document["paths"][path].is_object(),
+            "{path} not in the OpenAPI document"
+        );
+    }
+    assert!(document["components"]["schemas"]["Action"].is_object());
+
     // What an operator graphs.
     let (code, metrics) = Api::new(&a).get("/metrics");
     assert_eq!(code, 200);

@@ -15,7 +15,7 @@ use super::{authenticate, error};
 use crate::shared::{DriverMsg, Shared};
 use crate::supervisor::ModuleFault;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 pub(super) struct SwitchRequest {
     /// Switch even though file replication is reported stopped (or in an
     /// Upgrade state).
@@ -27,6 +27,14 @@ pub(super) struct SwitchRequest {
     immediate: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/switch",
+    tag = "node",
+    description = "Ask the backup to become active (the Remote Control right; HTTP basic credentials of the bootstrap file).",
+    request_body = SwitchRequest,
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 pub(super) async fn switch(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -89,12 +97,22 @@ const FILE_MONITOR: &str = "file-monitor";
 /// configuration sync requests.
 const CONFIG_SYNC: &str = "config-sync";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct FaultRequest {
     module: String,
+    /// hang, crash or recover
+    #[schema(value_type = String)]
     fault: ModuleFault,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/fault",
+    tag = "node",
+    description = "Fault injection on test systems (bootstrap [fault_injection]).",
+    request_body = FaultRequest,
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 pub(super) async fn fault(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,

@@ -45,6 +45,13 @@ async fn agent(shared: &Shared, headers: &HeaderMap) -> Result<Caller, Refusal> 
 }
 
 /// `GET /api/agent`: the agent's state and the interactions it holds.
+#[utoipa::path(
+    get,
+    path = "/api/agent",
+    tag = "agent",
+    description = "The signed-in agent: status, media, the interactions it holds.",
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 async fn me(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     let result = async {
         let me = agent(&shared, &headers).await?;
@@ -59,9 +66,11 @@ async fn me(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 pub(super) struct Media {
     #[serde(default)]
+    /// call, chat, email, callback, sms, social_conversation, social_direct_message
+    #[schema(value_type = Vec<String>)]
     media: Vec<MediaType>,
     #[serde(default)]
     reason_code: Option<u32>,
@@ -69,6 +78,14 @@ pub(super) struct Media {
 
 /// `POST /api/agent/login`: logs in to these media (none: every media the
 /// agent has capacity for).
+#[utoipa::path(
+    post,
+    path = "/api/agent/login",
+    tag = "agent",
+    description = "Log in to media (none: all the agent has capacity for).",
+    request_body = Media,
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 async fn login(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -83,6 +100,14 @@ async fn login(
 
 /// `POST /api/agent/logout`: out of these media (none: all), with a
 /// reason code.
+#[utoipa::path(
+    post,
+    path = "/api/agent/logout",
+    tag = "agent",
+    description = "Log out of media (none: all), with a reason code.",
+    request_body = Media,
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 async fn logout(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -108,7 +133,7 @@ async fn logout(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct StatusRequest {
     /// `available`, `not_ready` (with `reason`) or a non-ACD status's name.
     status: String,
@@ -125,6 +150,14 @@ pub(super) fn chosen(r: StatusRequest) -> ChosenStatus {
 }
 
 /// `POST /api/agent/status`.
+#[utoipa::path(
+    post,
+    path = "/api/agent/status",
+    tag = "agent",
+    description = "Set a status: available, not_ready (with a reason) or a non-ACD status.",
+    request_body = StatusRequest,
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 async fn status(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -138,13 +171,15 @@ async fn status(
 }
 
 /// What an action on an interaction may carry.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 pub(super) struct Action {
     #[serde(default)]
     message_id: String,
     #[serde(default)]
     body: String,
     #[serde(default)]
+    /// Accepted, Delivered or Read.
+    #[schema(value_type = Option<String>)]
     delivery: Option<Delivery>,
     #[serde(default)]
     code: String,
@@ -161,14 +196,27 @@ pub(super) struct Action {
     #[serde(default)]
     text: String,
     #[serde(default)]
+    /// {id, name, content_type, bytes: [u8]}
+    #[schema(value_type = Vec<Object>)]
     attachments: Vec<Attachment>,
     #[serde(default)]
+    /// Reached, NoAnswer, Busy, InvalidNumber or {"Other": "..."}
+    #[schema(value_type = Option<Object>)]
     outcome: Option<CallbackOutcome>,
 }
 
 /// `POST /api/interactions/{id}/{action}`: accept, reject, hold, resume,
 /// disconnect, wrap-up, transfer, conference, message, delivery, draft,
 /// send, callback-attempt.
+#[utoipa::path(
+    post,
+    path = "/api/interactions/{id}/{action}",
+    tag = "agent",
+    description = "Work an interaction: accept, reject, hold, resume, disconnect, wrap-up, transfer, conference, message, delivery, draft, send, callback-attempt.",
+    params(("id" = String, Path), ("action" = String, Path)),
+    request_body = Action,
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 async fn act(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,

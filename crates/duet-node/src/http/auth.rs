@@ -188,7 +188,7 @@ pub async fn caller(
     Ok(caller)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct Login {
     user: String,
     password: String,
@@ -203,6 +203,14 @@ struct Session {
 }
 
 /// `POST /api/sessions`: signs a user in.
+#[utoipa::path(
+    post,
+    path = "/api/sessions",
+    tag = "sessions",
+    description = "Sign in: a session token for `Authorization: Bearer`, valid on both nodes.",
+    request_body = Login,
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 pub(super) async fn login(State(shared): State<Arc<Shared>>, Json(login): Json<Login>) -> Response {
     match sign_in(&shared, login).await {
         Ok(session) => Json(session).into_response(),

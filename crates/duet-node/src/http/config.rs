@@ -27,6 +27,13 @@ fn parse_path(text: &str) -> Result<duet_config::TreePath, Refusal> {
         .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.to_string()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/config",
+    tag = "configuration",
+    description = "An object, its children and its history (`path`); password hashes are not shown.",
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 pub(super) async fn config_get(
     State(shared): State<Arc<Shared>>,
     Query(q): Query<PathQuery>,
@@ -56,6 +63,13 @@ pub(super) async fn config_get(
 
 /// The conflict records (changes that lost when the pair healed after both
 /// nodes served), oldest first; either node answers (both hold them).
+#[utoipa::path(
+    get,
+    path = "/api/config/conflicts",
+    tag = "configuration",
+    description = "Changes that lost when the pair healed after both nodes served.",
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 pub(super) async fn config_conflicts(State(shared): State<Arc<Shared>>) -> Response {
     let (reply, conflicts) = oneshot::channel();
     shared.to_replication(ReplicationMsg::ConfigConflicts(reply));
@@ -68,7 +82,7 @@ pub(super) async fn config_conflicts(State(shared): State<Arc<Shared>>) -> Respo
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(super) struct PutBody {
     path: String,
     class: String,
@@ -143,6 +157,14 @@ async fn write(
     }
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/config",
+    tag = "configuration",
+    description = "Put an object (a master administrator, on the active node). A user's `password` is stored as its argon2 hash.",
+    request_body = PutBody,
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 pub(super) async fn config_put(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -189,6 +211,13 @@ pub(super) async fn config_put(
     .await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/config",
+    tag = "configuration",
+    description = "Remove an object (`path`, `client_id`).",
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 pub(super) async fn config_delete(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,

@@ -49,7 +49,7 @@ fn id_for(prefix: &str, client: &str) -> String {
     format!("{prefix}-{hex}")
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Start {
     queue: String,
     #[serde(default)]
@@ -108,6 +108,14 @@ async fn create(
 }
 
 /// `POST /api/chats`: a customer starts a chat in a queue.
+#[utoipa::path(
+    post,
+    path = "/api/chats",
+    tag = "customer",
+    description = "A customer starts a chat in a queue; answers its id and the customer's token.",
+    request_body = Start,
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 async fn start_chat(State(shared): State<Arc<Shared>>, Json(start): Json<Start>) -> Response {
     create(
         &shared,
@@ -137,6 +145,14 @@ pub(super) fn token(headers: &HeaderMap, query: &TokenQuery) -> String {
 
 /// `GET /api/chats/{id}`: the transcript and where the chat stands, as the
 /// customer may see them.
+#[utoipa::path(
+    get,
+    path = "/api/chats/{id}",
+    tag = "customer",
+    description = "The transcript, as the customer sees it (`x-duet-token` or `?token=`).",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 async fn transcript(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -174,13 +190,15 @@ pub(super) fn customer_view(ix: &duet_interactions::Interaction) -> serde_json::
     })
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 struct Said {
     #[serde(default)]
     message_id: String,
     #[serde(default)]
     body: String,
     #[serde(default)]
+    /// Delivered or Read.
+    #[schema(value_type = Option<String>)]
     delivery: Option<Delivery>,
     #[serde(default)]
     client_id: Option<String>,
@@ -204,6 +222,15 @@ async fn by_customer(
 
 /// `POST /api/chats/{id}/messages`: a message with the customer's own
 /// `message_id`, so a resend is kept once.
+#[utoipa::path(
+    post,
+    path = "/api/chats/{id}/messages",
+    tag = "customer",
+    description = "A customer's message, with its own message_id (a resend is kept once).",
+    params(("id" = String, Path)),
+    request_body = Said,
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 async fn message(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -231,6 +258,15 @@ async fn message(
 
 /// `POST /api/chats/{id}/delivery`: an agent's message reached or was read
 /// by the customer.
+#[utoipa::path(
+    post,
+    path = "/api/chats/{id}/delivery",
+    tag = "customer",
+    description = "An agent's message was delivered to or read by the customer.",
+    params(("id" = String, Path)),
+    request_body = Said,
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 async fn delivery(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -250,6 +286,14 @@ async fn delivery(
 }
 
 /// `POST /api/chats/{id}/leave`.
+#[utoipa::path(
+    post,
+    path = "/api/chats/{id}/leave",
+    tag = "customer",
+    description = "The customer leaves the chat.",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 async fn leave(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -267,7 +311,7 @@ async fn leave(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct CallbackRequest {
     #[serde(flatten)]
     start: Start,
@@ -281,6 +325,14 @@ struct CallbackRequest {
 }
 
 /// `POST /api/callbacks`: a customer asks to be called back.
+#[utoipa::path(
+    post,
+    path = "/api/callbacks",
+    tag = "customer",
+    description = "A customer asks to be called back within a window.",
+    request_body = CallbackRequest,
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 async fn callback(State(shared): State<Arc<Shared>>, Json(r): Json<CallbackRequest>) -> Response {
     if r.number.trim().is_empty() {
         return Refusal::new(StatusCode::BAD_REQUEST, "a callback needs a number").into_response();
@@ -303,7 +355,7 @@ async fn callback(State(shared): State<Arc<Shared>>, Json(r): Json<CallbackReque
     create(&shared, "callback", MediaType::Callback, r.start, content).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Inbound {
     /// The provider's conversation (a phone number, a social thread).
     conversation: String,
@@ -320,6 +372,15 @@ struct Inbound {
 /// provider, signed: `x-duet-signature: sha256=<hex HMAC of the body>`
 /// with the pair's webhook secret. The conversation's open interaction
 /// takes it; a new one starts when there is none.
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/{kind}",
+    tag = "customer",
+    description = "An SMS (`sms`) or social (`social`, `dm`) message from a provider, signed: `x-duet-signature: sha256=<hex HMAC-SHA256 of the body>`.",
+    params(("kind" = String, Path)),
+    request_body = Inbound,
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 async fn webhook(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -432,7 +493,7 @@ fn verify_signature(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct CallReport {
     /// The telephony platform's id for the call.
     call_id: String,
@@ -448,6 +509,14 @@ struct CallReport {
 /// `POST /api/calls`: the telephony platform reports a call to route (its
 /// media stays with the platform, as with a CTI link); an administrator's
 /// session. Agents then work it as any interaction.
+#[utoipa::path(
+    post,
+    path = "/api/calls",
+    tag = "telephony",
+    description = "The telephony platform reports a call to route (an administrator's session).",
+    request_body = CallReport,
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 async fn call(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,

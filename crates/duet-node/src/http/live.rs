@@ -71,6 +71,13 @@ pub(super) struct AgentQuery {
 }
 
 /// `GET /api/agent/ws`: the agent's live view.
+#[utoipa::path(
+    get,
+    path = "/api/agent/ws",
+    tag = "agent",
+    description = "WebSocket: the agent's state, then every change that concerns it (offers, messages, statuses), each with its sequence number. `?token=` carries the session.",
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 pub(super) async fn agent(
     State(shared): State<Arc<Shared>>,
     mut headers: HeaderMap,
@@ -175,6 +182,14 @@ async fn agent_socket(shared: Arc<Shared>, me: Caller, mut socket: WebSocket) {
 
 /// `GET /api/chats/{id}/ws?token=`: the customer's live transcript; the
 /// customer may send `{"message_id": .., "body": ..}` on it.
+#[utoipa::path(
+    get,
+    path = "/api/chats/{id}/ws",
+    tag = "customer",
+    description = "WebSocket: the transcript, then every change to the chat; the customer sends {\"message_id\", \"body\"} and gets an ack with the sequence number.",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 pub(super) async fn customer(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,

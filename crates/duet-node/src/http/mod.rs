@@ -25,6 +25,7 @@ pub use auth::from_hex;
 mod config;
 mod customer;
 mod live;
+mod openapi;
 mod status;
 mod supervisor;
 
@@ -47,6 +48,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/params", get(status::params))
         .route("/metrics", get(status::metrics))
         .route("/api/sessions", post(auth::login))
+        .route("/api/openapi.json", get(openapi::document))
         .merge(agent::routes())
         .merge(customer::routes())
         .merge(supervisor::routes())

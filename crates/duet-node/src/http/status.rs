@@ -15,10 +15,24 @@ use crate::metrics::label;
 use crate::replication::IxRequest;
 use crate::shared::{DriverMsg, Shared};
 
+#[utoipa::path(
+    get,
+    path = "/api/status",
+    tag = "node",
+    description = "This node: role, switchover state, links, replication, the right to serve.",
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 pub(super) async fn status(State(shared): State<Arc<Shared>>) -> Response {
     Json(shared.status()).into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/role",
+    tag = "node",
+    description = "The seed's Query Backup: this node's role and the active node.",
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 pub(super) async fn role(State(shared): State<Arc<Shared>>) -> Response {
     let status = shared.status();
     let active = if status.serving {
@@ -50,6 +64,13 @@ fn default_limit() -> usize {
     500
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/events",
+    tag = "node",
+    description = "The event log, after a number (`after`, `limit`).",
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 pub(super) async fn events(
     State(shared): State<Arc<Shared>>,
     Query(q): Query<EventsQuery>,
@@ -58,6 +79,13 @@ pub(super) async fn events(
 }
 
 /// The server parameters in effect on this node.
+#[utoipa::path(
+    get,
+    path = "/api/params",
+    tag = "node",
+    description = "The server parameters in effect.",
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 pub(super) async fn params(State(shared): State<Arc<Shared>>) -> Response {
     let (reply, answer) = oneshot::channel();
     shared.to_driver(DriverMsg::ParamsRead(reply));
@@ -72,6 +100,13 @@ pub(super) async fn params(State(shared): State<Arc<Shared>>) -> Response {
 
 /// `GET /metrics`: the registry, with the gauges read now from the
 /// status and the interaction state.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "node",
+    description = "Prometheus metrics (text format).",
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 pub(super) async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let status = shared.status();
     let m = &shared.metrics;

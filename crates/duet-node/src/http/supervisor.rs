@@ -48,17 +48,39 @@ async fn read<T: Serialize>(
 }
 
 /// `GET /api/queues`: every workgroup queue's figures now.
+#[utoipa::path(
+    get,
+    path = "/api/queues",
+    tag = "supervisor",
+    description = "Every queue now: waiting, longest wait, agents by status, service level, ASA, AHT, abandoned.",
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 async fn queues(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     read(&shared, &headers, IxRequest::Queues).await
 }
 
 /// `GET /api/agents`.
+#[utoipa::path(
+    get,
+    path = "/api/agents",
+    tag = "supervisor",
+    description = "Every agent: status, media, interactions held.",
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 async fn agents(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     read(&shared, &headers, IxRequest::Agents).await
 }
 
 /// `GET /api/interactions/{id}`: the whole interaction (segments, parties,
 /// content). A supervisor's, or an agent's that holds it.
+#[utoipa::path(
+    get,
+    path = "/api/interactions/{id}",
+    tag = "supervisor",
+    description = "An interaction whole: state, parties, segments (its history), content; a supervisor's or its agent's.",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 async fn interaction(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -96,6 +118,15 @@ async fn interaction(
 }
 
 /// `POST /api/agents/{name}/status`: a supervisor sets an agent's status.
+#[utoipa::path(
+    post,
+    path = "/api/agents/{name}/status",
+    tag = "supervisor",
+    description = "A supervisor sets an agent's status.",
+    params(("name" = String, Path)),
+    request_body = StatusRequest,
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 async fn set_status(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -119,6 +150,13 @@ async fn set_status(
 
 /// `GET /api/shadow`: the interaction state's position and digest on this
 /// node (open: it tells nothing about the contents).
+#[utoipa::path(
+    get,
+    path = "/api/shadow",
+    tag = "node",
+    description = "The interaction state's position and digest here (equal on the backup at the same position).",
+    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+)]
 async fn shadow(State(shared): State<Arc<Shared>>) -> Response {
     match ask(&shared, IxRequest::Shadow).await {
         Ok(view) => Json(view).into_response(),
