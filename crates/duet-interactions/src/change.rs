@@ -150,6 +150,12 @@ pub enum Change {
         id: String,
         reply_id: String,
     },
+    /// The outbound relay took a sent reply (closed interactions too).
+    EmailRelayed {
+        id: String,
+        reply_id: String,
+        message_id: String,
+    },
     CallbackAttempt {
         id: String,
         agent: String,
@@ -207,6 +213,7 @@ impl Change {
             | Change::WrapUp { id, .. }
             | Change::EmailDraft { id, .. }
             | Change::EmailSend { id, .. }
+            | Change::EmailRelayed { id, .. }
             | Change::CallbackAttempt { id, .. }
             | Change::Forget { id } => Some(id),
             Change::AgentLogin { .. }

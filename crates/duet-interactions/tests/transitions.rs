@@ -345,6 +345,26 @@ fn email_replies_keep_html_and_attachments_and_are_sent_once() {
     assert_eq!(email.replies[0].state, ReplyState::Sent);
     assert_eq!(email.replies[0].html, "<b>thanks</b>");
     assert_eq!(email.replies[0].attachments[0].bytes, [1, 2, 3]);
+    assert_eq!(email.replies[0].relayed, None);
+    // The relay takes it once; a draft is never relayed.
+    let relayed = |reply_id: &str| Change::EmailRelayed {
+        id: "e1".into(),
+        reply_id: reply_id.into(),
+        message_id: "<r1@duet>".into(),
+    };
+    h.run(6_000, Actor::System, relayed("r1")).unwrap();
+    assert!(matches!(
+        h.run(6_100, Actor::System, relayed("r1")),
+        Err(Error::IllegalTransition { .. })
+    ));
+    assert!(matches!(
+        h.run(6_200, Actor::System, relayed("r9")),
+        Err(Error::UnknownItem { .. })
+    ));
+    let Content::Email(email) = &h.state.get("e1").unwrap().content else {
+        panic!()
+    };
+    assert_eq!(email.replies[0].relayed.as_deref(), Some("<r1@duet>"));
 }
 
 #[test]

@@ -19,7 +19,10 @@
 //! addresses delivered to this queue).
 //!
 //! The interaction settings: `non_acd_statuses` (`Away,At lunch`),
-//! `reason_codes` (`50002:desktop connection lost`), `closed_retention_s`.
+//! `reason_codes` (`50002:desktop connection lost`), `closed_retention_s`,
+//! `smtp_relay` (`host:port`, the outbound relay for email replies),
+//! `smtp_relay_tls` (`true`: STARTTLS required), `email_from` (the
+//! address replies come from).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -253,6 +256,13 @@ pub fn check(path: &TreePath, object: &Object) -> Result<(), DirectoryError> {
     } else if TreePath::parse(SETTINGS).is_ok_and(|s| &s == path) {
         r.number("closed_retention_s", 0)?;
         r.codes("reason_codes")?;
+        if let Some(relay) = r.get("smtp_relay")
+            && !relay
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.trim().is_empty() && p.trim().parse::<u16>().is_ok())
+        {
+            return Err(r.error("smtp_relay", format!("{relay:?} is not host:port")));
+        }
     }
     Ok(())
 }
@@ -355,4 +365,26 @@ pub fn mail_queues(tree: &Tree) -> BTreeMap<String, String> {
         }
     }
     out
+}
+
+/// The outbound SMTP relay (`smtp_relay = host:port` in the interaction
+/// settings) and the address replies come from (`email_from`); none
+/// until both are set.
+pub fn relay(tree: &Tree) -> Option<(duet_smtp::RelayConfig, String)> {
+    let object = tree.get(&TreePath::parse(SETTINGS).ok()?)?;
+    let (host, port) = object.attributes.get("smtp_relay")?.rsplit_once(':')?;
+    let from = object.attributes.get("email_from")?.trim().to_string();
+    Some((
+        duet_smtp::RelayConfig {
+            host: host.trim().to_string(),
+            port: port.trim().parse().ok()?,
+            credentials: None,
+            tls: object
+                .attributes
+                .get("smtp_relay_tls")
+                .is_some_and(|t| t == "true"),
+            timeout_ms: 10_000,
+        },
+        from,
+    ))
 }

@@ -10,7 +10,7 @@ mod harness;
 use std::time::Duration;
 
 use harness::contact::{
-    AGENT_PASSWORD, Api, Socket, set_up_directory, wait_for, wait_shadow_equal,
+    AGENT_PASSWORD, Api, Capture, Socket, set_up_directory, wait_for, wait_shadow_equal,
 };
 use harness::{Pair, Setup, fast_params};
 use serde_json::{Value, json};

@@ -107,6 +107,9 @@ pub struct EmailReply {
     pub attachments: Vec<Attachment>,
     pub state: ReplyState,
     pub updated_at_ms: u64,
+    /// The outbound relay took the sent reply, with this Message-ID; until
+    /// then it waits in the active node's outbox (across a switchover too).
+    pub relayed: Option<String>,
 }
 
 /// An email as received: the raw MIME, and what the intake parsed from it

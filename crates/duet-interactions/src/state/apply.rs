@@ -115,6 +115,7 @@ impl Interactions {
                             attachments: attachments.clone(),
                             state: ReplyState::Draft,
                             updated_at_ms: at,
+                            relayed: None,
                         };
                         match email.replies.iter_mut().find(|r| &r.id == reply_id) {
                             Some(r) => *r = reply,
@@ -131,6 +132,20 @@ impl Interactions {
                     {
                         r.state = ReplyState::Sent;
                         r.updated_at_ms = at;
+                    }
+                });
+                out.interactions.insert(id.clone());
+            }
+            Change::EmailRelayed {
+                id,
+                reply_id,
+                message_id,
+            } => {
+                self.edit(id, |ix| {
+                    if let Content::Email(email) = &mut ix.content
+                        && let Some(r) = email.replies.iter_mut().find(|r| &r.id == reply_id)
+                    {
+                        r.relayed = Some(message_id.clone());
                     }
                 });
                 out.interactions.insert(id.clone());

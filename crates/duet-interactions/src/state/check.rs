@@ -214,6 +214,24 @@ impl Interactions {
                     }),
                 }
             }
+            Change::EmailRelayed { id, reply_id, .. } => {
+                let ix = self.interaction(id)?;
+                let Content::Email(email) = &ix.content else {
+                    return Err(wrong_media(ix.media, "have email replies"));
+                };
+                match email.replies.iter().find(|r| &r.id == reply_id) {
+                    Some(r) if r.state == ReplyState::Sent && r.relayed.is_none() => Ok(()),
+                    Some(_) => Err(illegal(
+                        ix,
+                        &format!("relay {reply_id}, not sent or relayed already"),
+                    )),
+                    None => Err(Error::UnknownItem {
+                        interaction: id.clone(),
+                        what: "reply",
+                        id: reply_id.clone(),
+                    }),
+                }
+            }
             Change::CallbackAttempt { id, agent, .. } => {
                 let ix = self.interaction(id)?;
                 if ix.media != MediaType::Callback {

@@ -42,6 +42,10 @@ pub struct InteractionsPart {
     /// The active node's snapshot for a resynchronising backup, taken at
     /// the resync's position.
     pub snapshot_out: Option<(Position, Arc<Vec<Page>>)>,
+    /// Sent email replies the relay has not taken (from the state).
+    pub outbox: std::collections::BTreeSet<super::outbox::ReplyKey>,
+    /// Those being relayed by a task now.
+    pub relaying: std::collections::BTreeSet<super::outbox::ReplyKey>,
     /// Every applied interaction change, for the API's live views.
     pub feed: broadcast::Sender<Arc<Entry<Command>>>,
 }
@@ -49,6 +53,8 @@ pub struct InteractionsPart {
 impl InteractionsPart {
     pub fn new(state: Interactions, logged: u64) -> InteractionsPart {
         InteractionsPart {
+            outbox: super::outbox::pending(&state),
+            relaying: Default::default(),
             state,
             router: Router::new(),
             logged,
@@ -82,6 +88,17 @@ impl InteractionsPart {
             .map(|ix| (ix.routing.queue.clone(), ix.visit.since_ms));
         self.state.apply(at, &entry.change)?;
         count(metrics, &entry.change, before);
+        match &entry.change.change {
+            duet_interactions::Change::EmailSend { id, reply_id } => {
+                self.outbox.insert((id.clone(), reply_id.clone()));
+            }
+            duet_interactions::Change::EmailRelayed { id, reply_id, .. } => {
+                let key = (id.clone(), reply_id.clone());
+                self.outbox.remove(&key);
+                self.relaying.remove(&key);
+            }
+            _ => {}
+        }
         let entry = Arc::new(entry);
         writer.write(StoreWrite::Interaction((*entry).clone()));
         let _ = self.feed.send(entry);

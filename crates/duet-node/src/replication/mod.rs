@@ -26,6 +26,7 @@ use crate::store_writer::StoreWriter;
 mod follower;
 mod interactions;
 mod leader;
+mod outbox;
 mod snapshot;
 mod task;
 

@@ -163,6 +163,7 @@ pub async fn run(
                 let now_ms = shared.right.now_ms();
                 replicator.tick(&shared, now_ms);
                 replicator.route_due(&shared);
+                replicator.relay_due(&shared);
                 replicator.compact_history(settings.history_retention);
                 to_active.extend(replicator.resync_overdue(&shared, now_ms, settings.ds_request_timeout_ms));
             }
@@ -211,6 +212,7 @@ impl Replicator {
         match msg {
             ReplicationMsg::BecomeActive { epoch } => {
                 self.become_active(epoch);
+                self.ix.relaying.clear();
                 self.route(shared);
             }
             ReplicationMsg::StopServing => self.stop_serving(shared),

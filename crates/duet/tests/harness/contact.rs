@@ -223,3 +223,70 @@ impl Socket {
         panic!("no message as wanted on the socket within {limit:?}");
     }
 }
+
+/// A local SMTP capture for the outbound relay: takes every message on
+/// 127.0.0.1 and keeps its DATA; it stops when dropped.
+pub struct Capture {
+    pub port: u16,
+    pub messages: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Capture {
+    pub fn start() -> Capture {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the capture");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("address").port();
+        let messages = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (kept, stopped) = (messages.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut out = stream.try_clone().expect("clone");
+                let mut lines = BufReader::new(stream);
+                let _ = out.write_all(b"220 capture\r\n");
+                let mut line = String::new();
+                while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    let command = line.to_ascii_uppercase();
+                    if command.starts_with("DATA") {
+                        let _ = out.write_all(b"354 go on\r\n");
+                        let mut data = String::new();
+                        let mut l = String::new();
+                        while lines.read_line(&mut l).is_ok_and(|n| n > 0) && l != ".\r\n" {
+                            data.push_str(&l);
+                            l.clear();
+                        }
+                        kept.lock().unwrap().push(data);
+                        let _ = out.write_all(b"250 kept\r\n");
+                    } else if command.starts_with("QUIT") {
+                        let _ = out.write_all(b"221 bye\r\n");
+                        break;
+                    } else if command.starts_with("EHLO") {
+                        let _ = out.write_all(b"250-capture\r\n250 8BITMIME\r\n");
+                    } else {
+                        let _ = out.write_all(b"250 ok\r\n");
+                    }
+                    line.clear();
+                }
+            }
+        });
+        Capture {
+            port,
+            messages,
+            stop,
+        }
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
