@@ -370,6 +370,40 @@ fn email_by_smtp_keeps_html_sanitised_and_the_attachment_and_bad_input_is_refuse
         json!({"reply_id": "r1"}),
     );
     assert_eq!(code, 200, "{body}");
+    // The reply waits in the outbox until a relay is configured, then goes.
+    let capture = Capture::start();
+    let (code, body) = pair.config_put(
+        0,
+        "/config/Interactions",
+        "Folder",
+        json!({"smtp_relay": format!("127.0.0.1:{}", capture.port), "email_from": "Sales <sales@example.test>"}),
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    let relayed = wait_for(&pair, Duration::from_secs(10), "the reply relayed", || {
+        capture.messages.lock().unwrap().first().cloned()
+    });
+    for wanted in [
+        "To: dave@customer.test",
+        "Subject: Re: Quote please",
+        "In-Reply-To: <quote-1@customer.test>",
+        "Our quote",
+        "quote.txt",
+    ] {
+        assert!(relayed.contains(wanted), "{wanted} not in\n{relayed}");
+    }
+    wait_for(
+        &pair,
+        Duration::from_secs(5),
+        "the reply marked relayed",
+        || {
+            let (_, full) = alice.get(&format!("/api/interactions/{id}"));
+            full["content"]["Email"]["replies"][0]["relayed"]
+                .as_str()
+                .map(|_| ())
+        },
+    );
+    assert_eq!(capture.messages.lock().unwrap().len(), 1, "relayed once");
     let (_, queues) = sue.get("/api/queues");
     assert_eq!(
         queues[0]["figures"]["waiting"], 0,
