@@ -22,7 +22,8 @@
 //! `reason_codes` (`50002:desktop connection lost`), `closed_retention_s`,
 //! `smtp_relay` (`host:port`, the outbound relay for email replies),
 //! `smtp_relay_tls` (`true`: STARTTLS required), `email_from` (the
-//! address replies come from).
+//! address replies come from), `outbound_webhook` (where agents' SMS and
+//! social messages are posted, signed with the webhook secret).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -387,4 +388,12 @@ pub fn relay(tree: &Tree) -> Option<(duet_smtp::RelayConfig, String)> {
         },
         from,
     ))
+}
+
+/// Where agents' SMS and social messages are posted (`outbound_webhook` in
+/// the interaction settings), if anywhere.
+pub fn outbound_webhook(tree: &Tree) -> Option<String> {
+    let object = tree.get(&TreePath::parse(SETTINGS).ok()?)?;
+    let url = object.attributes.get("outbound_webhook")?.trim();
+    (!url.is_empty()).then(|| url.to_string())
 }

@@ -10,7 +10,8 @@ mod harness;
 use std::time::Duration;
 
 use harness::contact::{
-    AGENT_PASSWORD, Api, Capture, Socket, set_up_directory, wait_for, wait_shadow_equal,
+    AGENT_PASSWORD, Api, Capture, HttpCapture, Socket, set_up_directory, wait_for,
+    wait_shadow_equal,
 };
 use harness::{Pair, Setup, fast_params};
 use serde_json::{Value, json};
@@ -516,4 +517,56 @@ fn callbacks_and_signed_webhooks_become_interactions_and_survive_a_restart_and_a
             (!me["interactions"].as_array()?.is_empty()).then_some(())
         },
     );
+
+    // bob answers the SMS conversation; the provider gets his message,
+    // signed, and it is marked delivered.
+    let provider = HttpCapture::start();
+    let (code, body) = pair.config_put(
+        1,
+        "/config/Interactions",
+        "Folder",
+        json!({"outbound_webhook": format!("http://127.0.0.1:{}/send", provider.port)}),
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    wait_for(
+        &pair,
+        Duration::from_secs(5),
+        "the SMS offered to bob",
+        || {
+            let (_, me) = bob.get("/api/agent");
+            me["interactions"]
+                .as_array()?
+                .iter()
+                .any(|i| i["id"] == sms_id.as_str())
+                .then_some(())
+        },
+    );
+    let (code, body) = bob.post(&format!("/api/interactions/{sms_id}/accept"), json!({}));
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = bob.post(
+        &format!("/api/interactions/{sms_id}/message"),
+        json!({"message_id": "b1", "body": "Yes, until six."}),
+    );
+    assert_eq!(code, 200, "{body}");
+    let (sig, posted) = wait_for(
+        &pair,
+        Duration::from_secs(10),
+        "the reply posted to the provider",
+        || provider.posts.lock().unwrap().first().cloned(),
+    );
+    assert_eq!(
+        sig,
+        signature(&pair, &posted),
+        "signed with the webhook secret"
+    );
+    let posted: Value = serde_json::from_slice(&posted).unwrap();
+    assert_eq!(posted["text"], "Yes, until six.");
+    assert_eq!(posted["conversation"], "+15550111");
+    wait_for(&pair, Duration::from_secs(5), "the reply delivered", || {
+        let (_, ix) = sue.get(&format!("/api/interactions/{sms_id}"));
+        let last = ix["content"]["Transcript"].as_array()?.last()?.clone();
+        (last["delivery"] == "Delivered").then_some(())
+    });
+    assert_eq!(provider.posts.lock().unwrap().len(), 1, "posted once");
 }

@@ -46,6 +46,10 @@ pub struct InteractionsPart {
     pub outbox: std::collections::BTreeSet<super::outbox::ReplyKey>,
     /// Those being relayed by a task now.
     pub relaying: std::collections::BTreeSet<super::outbox::ReplyKey>,
+    /// Agents' SMS and social messages the provider has not taken.
+    pub outbound: std::collections::BTreeSet<super::outbox::ReplyKey>,
+    /// Those being posted by a task now.
+    pub sending: std::collections::BTreeSet<super::outbox::ReplyKey>,
     /// Every applied interaction change, for the API's live views.
     pub feed: broadcast::Sender<Arc<Entry<Command>>>,
 }
@@ -55,6 +59,8 @@ impl InteractionsPart {
         InteractionsPart {
             outbox: super::outbox::pending(&state),
             relaying: Default::default(),
+            outbound: super::outbox::pending_messages(&state),
+            sending: Default::default(),
             state,
             router: Router::new(),
             logged,
@@ -96,6 +102,23 @@ impl InteractionsPart {
                 let key = (id.clone(), reply_id.clone());
                 self.outbox.remove(&key);
                 self.relaying.remove(&key);
+            }
+            duet_interactions::Change::Message {
+                id,
+                message_id,
+                sender: duet_interactions::model::Sender::Agent(_),
+                ..
+            } if self
+                .state
+                .get(id)
+                .is_some_and(|ix| ix.attributes.contains_key(CONVERSATION)) =>
+            {
+                self.outbound.insert((id.clone(), message_id.clone()));
+            }
+            duet_interactions::Change::MessageDelivery { id, message_id, .. } => {
+                let key = (id.clone(), message_id.clone());
+                self.outbound.remove(&key);
+                self.sending.remove(&key);
             }
             _ => {}
         }

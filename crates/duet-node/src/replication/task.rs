@@ -213,6 +213,7 @@ impl Replicator {
             ReplicationMsg::BecomeActive { epoch } => {
                 self.become_active(epoch);
                 self.ix.relaying.clear();
+                self.ix.sending.clear();
                 self.route(shared);
             }
             ReplicationMsg::StopServing => self.stop_serving(shared),
