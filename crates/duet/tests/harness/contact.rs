@@ -291,11 +291,14 @@ impl Drop for Capture {
     }
 }
 
+/// What the HTTP capture kept: (signature header, body) per POST.
+pub type Posts = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A local HTTP capture for outbound webhooks: answers 200 to every POST
-/// on 127.0.0.1 and keeps (signature header, body).
+/// on 127.0.0.1 and keeps its signature and body.
 pub struct HttpCapture {
     pub port: u16,
-    pub posts: std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>,
+    pub posts: Posts,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -305,7 +308,7 @@ impl HttpCapture {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the capture");
         listener.set_nonblocking(true).expect("nonblocking");
         let port = listener.local_addr().expect("address").port();
-        let posts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let posts: Posts = Default::default();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (kept, stopped) = (posts.clone(), stop.clone());
         std::thread::spawn(move || {
