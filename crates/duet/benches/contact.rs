@@ -379,7 +379,10 @@ fn message_latency(pair: &Pair, chats: usize, agents: usize, rounds: usize, send
     let seen = seen.lock().unwrap();
     let mut latencies: Vec<f64> = sent
         .iter()
-        .filter_map(|(id, at)| seen.get(id).map(|got| ms(got.saturating_duration_since(*at))))
+        .filter_map(|(id, at)| {
+            seen.get(id)
+                .map(|got| ms(got.saturating_duration_since(*at)))
+        })
         .collect();
     latencies.sort_by(|a, b| a.total_cmp(b));
     println!("### b. Message latency, customer to agent\n");
@@ -389,7 +392,9 @@ fn message_latency(pair: &Pair, chats: usize, agents: usize, rounds: usize, send
         offer_time.as_secs_f64(),
         accept_time.as_secs_f64()
     );
-    println!("| chats | messages sent | seen on agent sockets | messages/s | p50 ms | p99 ms | max ms |");
+    println!(
+        "| chats | messages sent | seen on agent sockets | messages/s | p50 ms | p99 ms | max ms |"
+    );
     println!("|---|---|---|---|---|---|---|");
     println!(
         "| {chats} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} |",
@@ -400,7 +405,11 @@ fn message_latency(pair: &Pair, chats: usize, agents: usize, rounds: usize, send
         percentile(&latencies, 99.0),
         latencies.last().copied().unwrap_or(f64::NAN),
     );
-    assert_eq!(latencies.len(), sent.len(), "every message reached its agent");
+    assert_eq!(
+        latencies.len(),
+        sent.len(),
+        "every message reached its agent"
+    );
     assert!(in_sync(pair), "the backup stayed in sync");
 }
 
