@@ -12,10 +12,8 @@
 
 mod select;
 
-use std::collections::BTreeMap;
-
 use crate::change::{Actor, Change, Command};
-use crate::model::{AgentStatus, ChosenStatus, InteractionState, MediaType};
+use crate::model::{AgentStatus, ChosenStatus, InteractionState};
 use crate::state::Interactions;
 
 pub use select::Candidate;
@@ -137,12 +135,15 @@ impl Router {
 
     fn offers(&self, state: &Interactions, now_ms: u64, out: &mut Out) {
         // Load added by this decision's own offers, per agent and media.
-        let mut added: BTreeMap<(String, MediaType), usize> = BTreeMap::new();
+        let mut added = select::Added::new();
         for (queue, waiting) in &state.index.waiting {
             let Ok(q) = state.config.queue(queue) else {
                 continue;
             };
             let mut candidates = select::candidates(state, queue, q);
+            // Only those with room in some media: a queue whose agents are
+            // all full costs no scan of its waiting interactions.
+            candidates.retain(|c| select::has_room(c, &added));
             if candidates.is_empty() {
                 continue;
             }
@@ -155,14 +156,23 @@ impl Router {
                 else {
                     continue;
                 };
-                let agent = best.name.clone();
-                *added.entry((agent.clone(), ix.media)).or_insert(0) += 1;
+                let agent = best.candidate.name.clone();
+                *added
+                    .entry(agent.clone())
+                    .or_default()
+                    .entry(ix.media)
+                    .or_insert(0) += 1;
                 out.push(Change::Offer {
                     id: id.clone(),
                     agent: agent.clone(),
                     deadline_ms: now_ms.saturating_add(q.alerting_timeout_ms.max(1)),
                 });
-                candidates.retain(|c| select::has_room(state, c, &added));
+                // Only the agent just offered to has less room now.
+                if let Some(i) = candidates.iter().position(|c| c.candidate.name == agent)
+                    && !select::has_room(&candidates[i], &added)
+                {
+                    candidates.swap_remove(i);
+                }
                 cursor = Some(agent);
                 if candidates.is_empty() {
                     break;

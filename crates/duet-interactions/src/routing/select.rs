@@ -8,6 +8,18 @@ use crate::model::{
 };
 use crate::state::Interactions;
 
+/// Load added by a decision's own offers: agent -> media -> offers.
+pub(crate) type Added = BTreeMap<String, BTreeMap<MediaType, usize>>;
+
+/// Offers a decision has added for `agent` in `media`.
+fn added_for(added: &Added, agent: &str, media: MediaType) -> usize {
+    added
+        .get(agent)
+        .and_then(|m| m.get(&media))
+        .copied()
+        .unwrap_or(0)
+}
+
 /// An agent who may take offers of a queue now.
 #[derive(Debug, Clone)]
 pub struct Candidate {
@@ -16,19 +28,38 @@ pub struct Candidate {
     pub member_priority: u32,
 }
 
+/// A candidate with their live state and configuration, looked up once
+/// per queue rather than once per waiting interaction.
+pub(crate) struct Resolved<'s> {
+    pub candidate: Candidate,
+    pub agent: &'s Agent,
+    pub cfg: &'s AgentConfig,
+}
+
 /// The agents who may take offers of `queue`: its user-queue owner if it
 /// is one (in any logged-in status), else its members who are Available.
 /// Walks the smaller of the members and the available agents.
-pub(crate) fn candidates(state: &Interactions, queue: &str, q: &QueueConfig) -> Vec<Candidate> {
+pub(crate) fn candidates<'s>(
+    state: &'s Interactions,
+    queue: &str,
+    q: &QueueConfig,
+) -> Vec<Resolved<'s>> {
+    let resolve = |name: &str, member_priority: u32| {
+        Some(Resolved {
+            agent: state.agent(name)?,
+            cfg: state.config.directory.agents.get(name)?,
+            candidate: Candidate {
+                name: name.to_string(),
+                member_priority,
+            },
+        })
+    };
     if let Some(owner) = state.config.user_queue_owner(queue) {
         let logged_in = state
             .agent(owner)
             .is_some_and(|a| !matches!(a.status, AgentStatus::LoggedOut { .. }));
         return if logged_in {
-            vec![Candidate {
-                name: owner.to_string(),
-                member_priority: 0,
-            }]
+            resolve(owner, 0).into_iter().collect()
         } else {
             Vec::new()
         };
@@ -47,64 +78,47 @@ pub(crate) fn candidates(state: &Interactions, queue: &str, q: &QueueConfig) -> 
     };
     names
         .into_iter()
-        .filter(|name| state.config.directory.agents.contains_key(*name))
-        .map(|name| Candidate {
-            name: name.clone(),
-            member_priority: q
+        .filter_map(|name| {
+            let priority = q
                 .members
                 .get(name)
                 .and_then(|m| m.priority)
-                .unwrap_or(u32::MAX),
+                .unwrap_or(u32::MAX);
+            resolve(name, priority)
         })
         .collect()
 }
 
-fn spare(
-    agent: &Agent,
-    cfg: &AgentConfig,
-    media: MediaType,
-    added: &BTreeMap<(String, MediaType), usize>,
-) -> usize {
-    let load = agent.load(media) + added.get(&(agent.name.clone(), media)).unwrap_or(&0);
+fn spare(agent: &Agent, cfg: &AgentConfig, media: MediaType, added: &Added) -> usize {
+    let load = agent.load(media) + added_for(added, &agent.name, media);
     cfg.capacity(media).saturating_sub(load)
 }
 
 /// Whether the candidate still has room in any media they are logged in to.
-pub(crate) fn has_room(
-    state: &Interactions,
-    c: &Candidate,
-    added: &BTreeMap<(String, MediaType), usize>,
-) -> bool {
-    let (Some(agent), Some(cfg)) = (
-        state.agent(&c.name),
-        state.config.directory.agents.get(&c.name),
-    ) else {
-        return false;
-    };
-    agent
+pub(crate) fn has_room(c: &Resolved<'_>, added: &Added) -> bool {
+    c.agent
         .logged_in
         .iter()
-        .any(|m| spare(agent, cfg, *m, added) > 0)
+        .any(|m| spare(c.agent, c.cfg, *m, added) > 0)
 }
 
 /// The candidate the queue's strategy prefers for `ix`, among those logged
 /// in for its media, with room, and with every wanted skill at its minimum.
 /// Agents who already let this visit's offer lapse come after the others.
-pub(crate) fn best<'c>(
+pub(crate) fn best<'c, 's>(
     state: &Interactions,
     q: &QueueConfig,
     ix: &Interaction,
-    candidates: &'c [Candidate],
-    added: &BTreeMap<(String, MediaType), usize>,
+    candidates: &'c [Resolved<'s>],
+    added: &Added,
     rr_cursor: Option<&str>,
-) -> Option<&'c Candidate> {
+) -> Option<&'c Resolved<'s>> {
     let user_queue = state.config.user_queue_owner(&ix.routing.queue).is_some();
     candidates
         .iter()
-        .filter_map(|c| {
-            let agent = state.agent(&c.name)?;
-            let cfg = state.config.directory.agents.get(&c.name)?;
-            if !agent.logged_in.contains(&ix.media) || spare(agent, cfg, ix.media, added) == 0 {
+        .filter_map(|r| {
+            let (c, agent, cfg) = (&r.candidate, r.agent, r.cfg);
+            if !agent.logged_in.contains(&ix.media) {
                 return None;
             }
             let skilled = ix
@@ -115,12 +129,15 @@ pub(crate) fn best<'c>(
             if !skilled && !user_queue {
                 return None;
             }
+            if spare(agent, cfg, ix.media, added) == 0 {
+                return None;
+            }
             let declined = ix.visit.declined_by.contains(&c.name);
             let key = strategy_key(q.strategy, ix, agent, cfg, added, rr_cursor);
-            Some(((declined, c.member_priority, key, c.name.as_str()), c))
+            Some(((declined, c.member_priority, key, c.name.as_str()), r))
         })
         .min_by(|a, b| a.0.cmp(&b.0))
-        .map(|(_, c)| c)
+        .map(|(_, r)| r)
 }
 
 /// Smaller is preferred.
@@ -129,7 +146,7 @@ fn strategy_key(
     ix: &Interaction,
     agent: &Agent,
     cfg: &AgentConfig,
-    added: &BTreeMap<(String, MediaType), usize>,
+    added: &Added,
     rr_cursor: Option<&str>,
 ) -> (i64, i64) {
     let idle = agent.last_became_idle_ms as i64;
@@ -137,10 +154,8 @@ fn strategy_key(
         Strategy::LongestIdle => (idle, 0),
         Strategy::LeastOccupied => {
             let extra: usize = added
-                .iter()
-                .filter(|((name, _), _)| *name == agent.name)
-                .map(|(_, n)| *n)
-                .sum();
+                .get(agent.name.as_str())
+                .map_or(0, |m| m.values().sum());
             ((agent.total_load() + extra) as i64, idle)
         }
         Strategy::BestSkilled => {
