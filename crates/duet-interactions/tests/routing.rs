@@ -344,6 +344,29 @@ fn capacity_is_respected() {
 }
 
 #[test]
+fn a_decision_makes_at_most_offers_max_offers_and_the_next_continues() {
+    let mut dir = directory();
+    if let Some(q) = dir.queues.get_mut("sales") {
+        q.members = BTreeMap::from([("ann".to_string(), QueueMember::default())]);
+    }
+    let mut h = Harness::new(dir);
+    h.router.offers_max = 2;
+    h.sys(1_000, login("ann"));
+    for n in 0..3 {
+        h.sys(
+            2_000 + n,
+            create(&format!("x{n}"), MediaType::Chat, "sales"),
+        );
+    }
+    assert_eq!(
+        h.decide(3_000),
+        vec![offer("x0", "ann", 13_000), offer("x1", "ann", 13_000)]
+    );
+    // Routing to the end makes the third offer too.
+    assert_eq!(h.route(3_000).len(), 3);
+}
+
+#[test]
 fn user_queue_interactions_go_only_to_their_agent() {
     let mut h = harness_with(Strategy::LongestIdle);
     h.sys(

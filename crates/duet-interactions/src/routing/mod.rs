@@ -23,12 +23,17 @@ pub struct Router {
     /// The most waiting interactions looked at per queue per decision, so
     /// a long queue none of the free agents can take costs a bounded scan.
     pub scan_max_per_queue: usize,
+    /// The most offers one decision makes, so a large backlog (after a
+    /// restart or a directory change) is routed in short steps the node
+    /// interleaves with its other work; the next decision continues.
+    pub offers_max: usize,
 }
 
 impl Default for Router {
     fn default() -> Self {
         Router {
             scan_max_per_queue: 1_000,
+            offers_max: 256,
         }
     }
 }
@@ -174,6 +179,9 @@ impl Router {
                     candidates.swap_remove(i);
                 }
                 cursor = Some(agent);
+                if out.commands.len() >= self.offers_max {
+                    return;
+                }
                 if candidates.is_empty() {
                     break;
                 }

@@ -39,6 +39,9 @@ pub struct InteractionsPart {
     directory_changed: bool,
     /// Rises whenever the state takes a new directory.
     pub directory_generation: u64,
+    /// Changes since the router last decided may give it work; it runs
+    /// once per batch of the task's messages, not after each change.
+    pub route_wanted: bool,
     /// The active node's snapshot for a resynchronising backup, taken at
     /// the resync's position.
     pub snapshot_out: Option<(Position, Arc<Vec<Page>>)>,
@@ -66,6 +69,7 @@ impl InteractionsPart {
             logged,
             directory_changed: false,
             directory_generation: 0,
+            route_wanted: true,
             snapshot_out: None,
             feed: broadcast::channel(FEED_MAX).0,
         }
@@ -271,7 +275,7 @@ pub const CONVERSATION: &str = "conversation";
 
 /// Rounds of routing decisions made in one go at most; the next tick
 /// carries on, so a large backlog never stalls the task.
-const ROUTE_ROUNDS_MAX: usize = 64;
+const ROUTE_ROUNDS_MAX: usize = 4;
 
 impl Replicator {
     /// Email addresses and their queues, for the intake.
@@ -404,20 +408,23 @@ impl Replicator {
             return;
         }
         self.submit_change(shared, Change::Interactions(command), reply);
-        self.route(shared);
+        self.ix.route_wanted = true;
     }
 
     /// The ACD router's decisions (offers, offer timeouts, no-answer Not
     /// Ready, ACW expiry, forgetting), made as changes on the stream like
-    /// any other, so a new active node carries on from them.
-    pub fn route(&mut self, shared: &Shared) {
+    /// any other, so a new active node carries on from them. A few rounds
+    /// at a time: returns whether more may be waiting, so the task comes
+    /// back after its other work.
+    pub fn route(&mut self, shared: &Shared) -> bool {
+        self.ix.route_wanted = false;
         if self.leader.is_none() {
-            return;
+            return false;
         }
         for _ in 0..ROUTE_ROUNDS_MAX {
             let commands = self.ix.router.decide(&self.ix.state, unix_ms());
             if commands.is_empty() {
-                return;
+                return false;
             }
             for command in commands {
                 // Nobody waits for the router's acknowledgement.
@@ -425,18 +432,23 @@ impl Replicator {
                 self.submit_change(shared, Change::Interactions(command), reply);
             }
         }
+        self.ix.route_wanted = true;
+        true
     }
 
-    /// Routes when a routing deadline (an offer's, an ACW timer's) has come.
-    pub fn route_due(&mut self, shared: &Shared) {
-        if self.leader.is_some()
-            && self
-                .ix
-                .router
-                .next_deadline(&self.ix.state)
-                .is_some_and(|at| at <= unix_ms())
-        {
-            self.route(shared);
+    /// Routes when changes since the last decision asked for it, or a
+    /// routing deadline (an offer's, an ACW timer's) has come; whether
+    /// more may be waiting.
+    pub fn route_if_wanted(&mut self, shared: &Shared) -> bool {
+        let due = self
+            .ix
+            .router
+            .next_deadline(&self.ix.state)
+            .is_some_and(|at| at <= unix_ms());
+        if self.leader.is_some() && (self.ix.route_wanted || due) {
+            self.route(shared)
+        } else {
+            false
         }
     }
 }

@@ -23,6 +23,10 @@ use crate::shared::{ConfigView, DriverMsg, Shared};
 /// refuses more (a client retries, the stream catches up).
 pub const INBOX_MAX: usize = 16_384;
 
+/// Messages handled in one go before the router decides and the views are
+/// published.
+const BATCH_MAX: usize = 256;
+
 /// What the driver decides for replication, sent whenever it changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -138,22 +142,44 @@ pub async fn run(
     let mut active: Option<mpsc::Sender<Envelope>> = None;
     let mut parameters_seen = replicator.parameters_generation();
     let mut directory_seen = replicator.directory_generation();
+    let mut routing = false;
     loop {
         let mut to_active = Vec::new();
         tokio::select! {
-            msg = inbox.recv() => match msg {
-                None | Some(ReplicationMsg::Stop) => break,
-                Some(ReplicationMsg::ActiveLinkUp(tx)) => {
-                    replicator.set_scope(settings.scope.clone());
-                    to_active.push(replicator.hello());
-                    active = Some(tx);
+            msg = inbox.recv() => {
+                // What queued up is handled in one go (bounded), and the
+                // router decides once after it.
+                let mut next = msg;
+                let mut handled = 0;
+                loop {
+                    match next {
+                        // Dropping the replicator commits what is queued and
+                        // joins the store writer.
+                        None | Some(ReplicationMsg::Stop) => {
+                            drop(replicator);
+                            return;
+                        }
+                        Some(ReplicationMsg::ActiveLinkUp(tx)) => {
+                            replicator.set_scope(settings.scope.clone());
+                            to_active.push(replicator.hello());
+                            active = Some(tx);
+                        }
+                        Some(ReplicationMsg::ActiveLinkDown) => active = None,
+                        Some(ReplicationMsg::Settings(new)) => settings = new,
+                        Some(msg) => to_active.extend(replicator.handle(&shared, msg, &settings)),
+                    }
+                    handled += 1;
+                    if handled >= BATCH_MAX {
+                        break;
+                    }
+                    match inbox.try_recv() {
+                        Ok(msg) => next = Some(msg),
+                        Err(_) => break,
+                    }
                 }
-                Some(ReplicationMsg::ActiveLinkDown) => active = None,
-                Some(ReplicationMsg::Settings(new)) => {
-                    settings = new;
-                }
-                Some(msg) => to_active = replicator.handle(&shared, msg, &settings),
-            },
+            }
+            // The router has more to do: come back at once, after the inbox.
+            _ = std::future::ready(()), if routing => {}
             Ok(()) = durable.changed() => to_active = replicator.durable_now(&shared),
             _ = lease_ticks.tick() => {
                 let now_ms = shared.right.now_ms();
@@ -162,12 +188,12 @@ pub async fn run(
             _ = ticks.tick() => {
                 let now_ms = shared.right.now_ms();
                 replicator.tick(&shared, now_ms);
-                replicator.route_due(&shared);
                 replicator.relay_due(&shared);
                 replicator.compact_history(settings.history_retention);
                 to_active.extend(replicator.resync_overdue(&shared, now_ms, settings.ds_request_timeout_ms));
             }
         }
+        routing = replicator.route_if_wanted(&shared);
         if let Some(tx) = &active {
             for message in to_active {
                 // A full outbox drops it; the stream's own checks recover.
@@ -196,8 +222,6 @@ pub async fn run(
             changed
         });
     }
-    // Dropping the replicator commits what is queued and joins the writer.
-    drop(replicator);
 }
 
 impl Replicator {
@@ -214,7 +238,7 @@ impl Replicator {
                 self.become_active(epoch);
                 self.ix.relaying.clear();
                 self.ix.sending.clear();
-                self.route(shared);
+                self.ix.route_wanted = true;
             }
             ReplicationMsg::StopServing => self.stop_serving(shared),
             ReplicationMsg::FromActive(message) => {
