@@ -105,11 +105,14 @@ pub enum Change {
         message_id: String,
         delivery: crate::model::Delivery,
     },
+    /// A file shared in a transcript: its bytes are kept with the
+    /// interaction (bounded by the change's size), the transcript lists it.
     FileShared {
         id: String,
         message_id: String,
         sender: crate::model::Sender,
         file: FileRef,
+        bytes: Vec<u8>,
     },
     Hold {
         id: String,

@@ -237,12 +237,15 @@ fn a_repeated_message_id_is_a_no_op_and_delivery_only_moves_forward() {
             file: FileRef {
                 file_id: "blob-1".into(),
                 name: "receipt.pdf".into(),
-                size_bytes: 1234,
+                size_bytes: 4,
                 content_type: "application/pdf".into(),
             },
+            bytes: b"%PDF".to_vec(),
         },
     );
     assert!(transcript(&h, "chat1").iter().any(|(id, _)| id == "f1"));
+    let files = &h.state.get("chat1").unwrap().files;
+    assert_eq!((files.len(), files[0].bytes.as_slice()), (1, &b"%PDF"[..]));
     // An agent not on the chat cannot write in it.
     h.sys(6_000, login("bob"));
     assert!(matches!(

@@ -121,6 +121,51 @@ fn a_chat_is_offered_accepted_worked_and_wrapped_up_and_the_backup_shadows_every
         &[("x-duet-token", &token)],
     );
     assert_eq!(code, 200, "{body}");
+    // The customer shares a file: it joins the transcript and alice
+    // downloads it whole; too large a file is refused.
+    let receipt: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+    let upload = |bytes: &[u8]| {
+        let mut r = harness::api_agent()
+            .post(&format!(
+                "{a}/api/chats/{id}/files?name=receipt.pdf&message_id=cf1&token={token}"
+            ))
+            .header("content-type", "application/pdf")
+            .send(bytes)
+            .expect("upload");
+        (
+            r.status().as_u16(),
+            r.body_mut().read_to_string().unwrap_or_default(),
+        )
+    };
+    let (code, body) = upload(&receipt);
+    assert_eq!(code, 200, "{body}");
+    let (code, _) = upload(&vec![0u8; 600 * 1024]);
+    assert_eq!(code, 413);
+    desk.until(Duration::from_secs(5), |m| {
+        m["change"]["FileShared"]["message_id"] == "cf1"
+    });
+    let mut got = harness::api_agent()
+        .get(&format!("{a}/api/interactions/{id}/files/cf1"))
+        .header(
+            "authorization",
+            &format!("Bearer {}", alice.token.clone().unwrap()),
+        )
+        .call()
+        .expect("download");
+    assert_eq!(got.status().as_u16(), 200);
+    assert_eq!(got.headers()["content-type"], "application/pdf");
+    assert_eq!(
+        got.body_mut()
+            .with_config()
+            .limit(1 << 20)
+            .read_to_vec()
+            .unwrap(),
+        receipt
+    );
+    // bob is not on this chat.
+    let (code, _) = bob.get(&format!("/api/interactions/{id}/files/cf1"));
+    assert_eq!(code, 403);
+
     // Another conversation's token does not open this one.
     let (code, _) = customer.post_with(
         &format!("/api/chats/{id}/messages"),

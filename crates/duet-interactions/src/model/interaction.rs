@@ -141,6 +141,8 @@ pub struct Interaction {
     pub state: InteractionState,
     pub segments: Vec<Segment>,
     pub content: Content,
+    /// Files shared in the transcript, by their `FileRef::file_id`.
+    pub files: Vec<super::Attachment>,
     pub wrap_up: Option<WrapUp>,
     pub visit: QueueVisit,
 }

@@ -43,9 +43,21 @@ impl Interactions {
                 message_id,
                 sender,
                 file,
+                bytes,
             } => {
                 let kind = MessageKind::File(file.clone());
-                self.add_message(id, message_id, sender, &file.name, kind, at, &mut out)
+                let before = out.interactions.len();
+                self.add_message(id, message_id, sender, &file.name, kind, at, &mut out);
+                if out.interactions.len() > before {
+                    self.edit(id, |ix| {
+                        ix.files.push(crate::model::Attachment {
+                            id: file.file_id.clone(),
+                            name: file.name.clone(),
+                            content_type: file.content_type.clone(),
+                            bytes: bytes.clone(),
+                        })
+                    });
+                }
             }
             Change::MessageDelivery {
                 id,

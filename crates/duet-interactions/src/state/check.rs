@@ -69,13 +69,31 @@ impl Interactions {
                 sender,
                 message_id,
                 ..
-            }
-            | Change::FileShared {
+            } => self.check_message(id, message_id, sender),
+            Change::FileShared {
                 id,
                 sender,
                 message_id,
-                ..
-            } => self.check_message(id, message_id, sender),
+                file,
+                bytes,
+            } => {
+                self.check_message(id, message_id, sender)?;
+                if file.size_bytes != bytes.len() as u64 {
+                    return Err(Error::Invalid {
+                        what: "file",
+                        why: format!("{} bytes said, {} given", file.size_bytes, bytes.len()),
+                    });
+                }
+                let ix = self.interaction(id)?;
+                let repeat = matches!(&ix.content, Content::Transcript(t) if t.iter().any(|m| &m.id == message_id));
+                if !repeat && ix.files.iter().any(|f| f.id == file.file_id) {
+                    return Err(Error::Invalid {
+                        what: "file",
+                        why: format!("{} is shared already", file.file_id),
+                    });
+                }
+                Ok(())
+            }
             Change::MessageDelivery { id, message_id, .. } => {
                 let ix = self.interaction(id)?;
                 match &ix.content {

@@ -75,6 +75,7 @@ impl Interactions {
             state: InteractionState::Queued,
             segments: Vec::new(),
             content: new.content.clone(),
+            files: Vec::new(),
             wrap_up: None,
             visit: QueueVisit::default(),
         };

@@ -24,6 +24,7 @@ mod auth;
 pub use auth::from_hex;
 mod config;
 mod customer;
+mod files;
 mod live;
 mod openapi;
 mod status;
@@ -52,6 +53,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .merge(agent::routes())
         .merge(customer::routes())
         .merge(supervisor::routes())
+        .merge(files::routes())
         .route_layer(middleware::from_fn_with_state(shared.clone(), observe))
         .layer(middleware::from_fn_with_state(shared.clone(), epochs))
         .with_state(shared)

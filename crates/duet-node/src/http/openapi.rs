@@ -44,6 +44,10 @@ use utoipa::OpenApi;
         super::supervisor::set_status,
         super::supervisor::interaction,
         super::supervisor::shadow,
+        super::files::customer_shares,
+        super::files::customer_downloads,
+        super::files::agent_shares,
+        super::files::agent_downloads,
     )
 )]
 struct Document;

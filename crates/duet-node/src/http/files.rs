@@ -1,0 +1,253 @@
+//! Files in conversations: a customer or an agent shares a file (the raw
+//! body; `?name=` and the content type from its header) and it joins the
+//! transcript and is kept with the interaction, replicated like any other
+//! change; files and email attachments are downloaded whole.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use duet_interactions::model::{Attachment, Content, FileRef, Sender};
+use duet_interactions::{Actor, Change, Interaction};
+use serde::Deserialize;
+
+use super::auth::{caller, customer_may};
+use super::customer::{TokenQuery, token};
+use super::{Refusal, ask, change, done};
+use crate::directory::UserRole;
+use crate::replication::IxRequest;
+use crate::shared::Shared;
+
+/// The largest file shared in a conversation: it travels in one change.
+pub const FILE_MAX_BYTES: usize = 512 * 1024;
+
+pub(super) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/api/chats/{id}/files", post(customer_shares))
+        .route("/api/chats/{id}/files/{file}", get(customer_downloads))
+        .route("/api/interactions/{id}/files", post(agent_shares))
+        .route("/api/interactions/{id}/files/{file}", get(agent_downloads))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub(super) struct Share {
+    /// The file's name.
+    name: String,
+    /// The message's own id in the transcript (a resend is kept once).
+    message_id: String,
+    #[serde(default)]
+    token: Option<String>,
+}
+
+fn shared_file(
+    id: &str,
+    share: Share,
+    headers: &HeaderMap,
+    bytes: Bytes,
+    sender: Sender,
+) -> Result<Change, Refusal> {
+    if bytes.len() > FILE_MAX_BYTES {
+        return Err(Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the file is {} bytes; at most {FILE_MAX_BYTES}",
+                bytes.len()
+            ),
+        ));
+    }
+    if share.name.trim().is_empty() || share.message_id.is_empty() {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "a file needs ?name= and ?message_id=",
+        ));
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    Ok(Change::FileShared {
+        id: id.to_string(),
+        file: FileRef {
+            file_id: format!("{id}/{}", share.message_id),
+            name: share.name,
+            size_bytes: bytes.len() as u64,
+            content_type,
+        },
+        message_id: share.message_id,
+        sender,
+        bytes: bytes.to_vec(),
+    })
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/chats/{id}/files",
+    tag = "customer",
+    description = "The customer shares a file (the raw body, at most 512 KiB); it joins the transcript.",
+    params(("id" = String, Path), Share),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, description = "{\"seq\": N}"), (status = 401, description = "Not this conversation's token"), (status = 413, description = "Too large"))
+)]
+pub(super) async fn customer_shares(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(share): Query<Share>,
+    bytes: Bytes,
+) -> Response {
+    let result = async {
+        let query = TokenQuery {
+            token: share.token.clone(),
+        };
+        customer_may(&shared, &id, &token(&headers, &query))?;
+        let client = Some(format!("{id}/{}", share.message_id));
+        let c = shared_file(&id, share, &headers, bytes, Sender::Customer)?;
+        change(&shared, client, Actor::Customer, c).await
+    }
+    .await;
+    done(result, serde_json::json!({}))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/interactions/{id}/files",
+    tag = "agent",
+    description = "The agent shares a file (the raw body, at most 512 KiB); it joins the transcript.",
+    params(("id" = String, Path), Share),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, description = "{\"seq\": N}"), (status = 409, description = "Not on the interaction"), (status = 413, description = "Too large"))
+)]
+pub(super) async fn agent_shares(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(share): Query<Share>,
+    bytes: Bytes,
+) -> Response {
+    let result = async {
+        let me = caller(&shared, &headers, UserRole::Agent).await?;
+        let client = Some(format!("{id}/{}", share.message_id));
+        let c = shared_file(&id, share, &headers, bytes, Sender::Agent(me.name.clone()))?;
+        change(&shared, client, Actor::Agent(me.name), c).await
+    }
+    .await;
+    done(result, serde_json::json!({}))
+}
+
+/// A file shared in the conversation, or (agents) an email's attachment.
+fn find<'a>(ix: &'a Interaction, file: &str) -> Option<&'a Attachment> {
+    let email = match &ix.content {
+        Content::Email(email) => email.attachments.as_slice(),
+        _ => &[],
+    };
+    ix.files
+        .iter()
+        .find(|f| f.id == file || f.id.rsplit('/').next() == Some(file))
+        .or_else(|| email.iter().find(|a| a.id == file))
+}
+
+fn download(ix: Option<Interaction>, id: &str, file: &str) -> Response {
+    let Some(ix) = ix else {
+        return Refusal::new(StatusCode::NOT_FOUND, format!("no live interaction {id}"))
+            .into_response();
+    };
+    match find(&ix, file) {
+        Some(a) => (
+            [
+                (header::CONTENT_TYPE, a.content_type.clone()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!(
+                        "attachment; filename=\"{}\"",
+                        a.name.replace(['"', '\\', '\r', '\n'], "_")
+                    ),
+                ),
+            ],
+            a.bytes.clone(),
+        )
+            .into_response(),
+        None => {
+            Refusal::new(StatusCode::NOT_FOUND, format!("no file {file} in {id}")).into_response()
+        }
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/chats/{id}/files/{file}",
+    tag = "customer",
+    description = "A file shared in the customer's conversation (its message id).",
+    params(("id" = String, Path), ("file" = String, Path)),
+    responses((status = 200, description = "The file"), (status = 404, description = "No such file"))
+)]
+pub(super) async fn customer_downloads(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((id, file)): Path<(String, String)>,
+    Query(query): Query<TokenQuery>,
+) -> Response {
+    if let Err(refusal) = customer_may(&shared, &id, &token(&headers, &query)) {
+        return refusal.into_response();
+    }
+    let wanted = id.clone();
+    match ask(&shared, |reply| IxRequest::Get { id: wanted, reply }).await {
+        // The customer sees the conversation's files, not an email's parts.
+        Ok(ix) => download(
+            ix.map(|mut ix| {
+                ix.content = Content::Transcript(Vec::new());
+                ix
+            }),
+            &id,
+            &file,
+        ),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/interactions/{id}/files/{file}",
+    tag = "agent",
+    description = "A file shared in the interaction (its message id), or an email attachment (its id); the agent on it or a supervisor.",
+    params(("id" = String, Path), ("file" = String, Path)),
+    responses((status = 200, description = "The file"), (status = 403, description = "Not yours"), (status = 404, description = "No such file"))
+)]
+pub(super) async fn agent_downloads(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path((id, file)): Path<(String, String)>,
+) -> Response {
+    let result = async {
+        let me = caller(&shared, &headers, UserRole::Agent).await;
+        let supervisor = match &me {
+            Ok(me) => me.is(UserRole::Supervisor),
+            Err(_) => {
+                caller(&shared, &headers, UserRole::Supervisor).await?;
+                true
+            }
+        };
+        let wanted = id.clone();
+        let ix = ask(&shared, |reply| IxRequest::Get { id: wanted, reply }).await?;
+        if !supervisor
+            && !ix
+                .as_ref()
+                .is_some_and(|ix| me.as_ref().is_ok_and(|me| ix.has_agent(&me.name)))
+        {
+            return Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                format!("interaction {id} is not yours"),
+            ));
+        }
+        Ok(ix)
+    }
+    .await;
+    match result {
+        Ok(ix) => download(ix, &id, &file),
+        Err(refusal) => refusal.into_response(),
+    }
+}
