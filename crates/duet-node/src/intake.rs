@@ -102,7 +102,7 @@ impl MailSink for Sink {
             let (reply, written) = tokio::sync::oneshot::channel();
             self.shared
                 .to_replication(ReplicationMsg::Interactions(IxRequest::Write {
-                    command,
+                    command: Box::new(command),
                     reply,
                 }));
             match written.await {

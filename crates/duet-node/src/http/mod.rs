@@ -261,7 +261,7 @@ async fn change(
         change,
     );
     let written = ask(shared, |reply| crate::replication::IxRequest::Write {
-        command,
+        command: Box::new(command),
         reply,
     })
     .await?;

@@ -207,7 +207,7 @@ pub enum IxRequest {
     /// A change from a client (agent, customer, intake, supervisor), on
     /// the active node; `reply` hears when it is acknowledged.
     Write {
-        command: Command,
+        command: Box<Command>,
         reply: super::WriteReply,
     },
     Get {
@@ -291,7 +291,7 @@ impl Replicator {
     pub fn interaction_request(&mut self, shared: &Shared, request: IxRequest) {
         let state = &self.ix.state;
         match request {
-            IxRequest::Write { command, reply } => self.write_interaction(shared, command, reply),
+            IxRequest::Write { command, reply } => self.write_interaction(shared, *command, reply),
             IxRequest::Get { id, reply } => {
                 let _ = reply.send(state.get(&id).cloned());
             }

@@ -246,7 +246,7 @@ where
                 let command = Command::new(client, crate::events::unix_ms(), Actor::System, change);
                 let (reply, _) = tokio::sync::oneshot::channel();
                 shared.to_replication(ReplicationMsg::Interactions(IxRequest::Write {
-                    command,
+                    command: Box::new(command),
                     reply,
                 }));
                 return;
