@@ -615,3 +615,44 @@ fn callbacks_and_signed_webhooks_become_interactions_and_survive_a_restart_and_a
     });
     assert_eq!(provider.posts.lock().unwrap().len(), 1, "posted once");
 }
+
+#[test]
+fn a_backup_restarted_after_many_interaction_changes_catches_up_from_the_stream() {
+    let mut pair = pair();
+    let a = pair.nodes[0].url();
+    let customer = Api::new(&a);
+    let (code, chat) = customer.post("/api/chats", json!({"queue": "Sales", "name": "Gil"}));
+    assert_eq!(code, 200, "{chat}");
+    let (id, token) = (
+        chat["id"].as_str().unwrap().to_string(),
+        chat["token"].as_str().unwrap().to_string(),
+    );
+    let say = |n: u32| {
+        let (code, body) = customer.post_with(
+            &format!("/api/chats/{id}/messages"),
+            json!({"message_id": format!("g{n}"), "body": format!("line {n}")}),
+            &[("x-duet-token", &token)],
+        );
+        assert_eq!(code, 200, "{body}");
+    };
+    // More interaction changes than a returning backup is sent to catch
+    // up, long after the last configuration change.
+    for n in 0..300 {
+        say(n);
+    }
+    wait_shadow_equal(&pair);
+    pair.nodes[1].kill9();
+    for n in 300..320 {
+        say(n);
+    }
+    pair.nodes[1].start(&[]);
+    let shadow = wait_shadow_equal(&pair);
+    assert!(shadow["position"][1].as_u64().unwrap() > 320, "{shadow}");
+    let events = harness::event_messages(&pair.data_dir(1));
+    assert!(
+        !events.iter().any(|e| e.contains("Resynchronising")),
+        "the backup knew where it stood, and caught up from the stream: {events:#?}"
+    );
+    let (_, chat_view) = customer.get(&format!("/api/chats/{id}?token={token}"));
+    assert_eq!(chat_view["transcript"].as_array().unwrap().len(), 320);
+}

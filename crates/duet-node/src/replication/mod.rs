@@ -283,6 +283,7 @@ impl Replicator {
                         .map_err(|e| e.to_string())?;
                 }
                 self.tree.skip(at.0, at.1);
+                self.writer.write(StoreWrite::TreePassed(at));
             }
         }
         Ok(())

@@ -16,6 +16,8 @@ const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("interaction_log")
 const SNAPSHOT: TableDefinition<u64, &[u8]> = TableDefinition::new("interaction_snapshot");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const SNAPSHOT_AT: &str = "interaction_snapshot_at";
+/// The last position the state passed over (another state's change).
+const PASSED_AT: &str = "interaction_passed_at";
 
 /// Commands logged between two snapshots at most.
 pub const SNAPSHOT_EVERY: u64 = 20_000;
@@ -63,9 +65,21 @@ pub(super) fn snapshot(
         .retain(|seq, _| seq > at.1)
         .map_err(failed)?;
     let at = postcard::to_allocvec(&at).map_err(failed)?;
+    let mut meta = txn.open_table(META).map_err(failed)?;
+    meta.insert(SNAPSHOT_AT, at.as_slice()).map_err(failed)?;
+    // A pass before the snapshot says nothing more (after a resync it may
+    // even be another node's position).
+    meta.insert(PASSED_AT, at.as_slice()).map_err(failed)?;
+    Ok(())
+}
+
+/// The state passed over another state's change at `at`: on a start its
+/// position is at least this, so the stream does not send it again.
+pub(super) fn passed(txn: &WriteTransaction, at: Position) -> Result<(), StoreError> {
+    let bytes = postcard::to_allocvec(&at).map_err(failed)?;
     txn.open_table(META)
         .map_err(failed)?
-        .insert(SNAPSHOT_AT, at.as_slice())
+        .insert(PASSED_AT, bytes.as_slice())
         .map_err(failed)?;
     Ok(())
 }
@@ -110,6 +124,12 @@ impl Store {
                 .apply((entry.epoch, entry.seq), &entry.change)
                 .map_err(|e| damaged(format!("logged interaction change {}: {e}", entry.seq)))?;
             replayed += 1;
+        }
+        // Passes are stored after the changes before them, so one past
+        // the replayed log is good; an older one (a resync since) is not.
+        if let Some(at) = meta.get(PASSED_AT).map_err(failed)? {
+            let at: Position = postcard::from_bytes(at.value()).map_err(damaged)?;
+            state.pass(at);
         }
         Ok((state, replayed))
     }

@@ -203,7 +203,10 @@ impl Store {
                         meta.insert(FILTERED, [u8::from(*filtered)].as_slice())
                             .map_err(failed)?;
                     }
-                    StoreWrite::Interaction(_) | StoreWrite::InteractionSnapshot { .. } => {}
+                    StoreWrite::TreePassed(at) => position = Some(*at),
+                    StoreWrite::Interaction(_)
+                    | StoreWrite::InteractionSnapshot { .. }
+                    | StoreWrite::InteractionPassed(_) => {}
                 }
             }
             if let Some(position) = position {
@@ -218,6 +221,7 @@ impl Store {
                 StoreWrite::InteractionSnapshot { at, pages } => {
                     interactions::snapshot(&txn, *at, pages)?
                 }
+                StoreWrite::InteractionPassed(at) => interactions::passed(&txn, *at)?,
                 _ => {}
             }
         }
@@ -240,6 +244,10 @@ pub enum StoreWrite {
     Filtered(bool),
     /// An applied change of the interaction state, logged.
     Interaction(duet_stream::Entry<duet_interactions::Command>),
+    /// The tree passed over another state's change at this position.
+    TreePassed((u64, u64)),
+    /// The interaction state passed over another state's change here.
+    InteractionPassed((u64, u64)),
     /// The interaction state's snapshot at `at`; the log up to it goes.
     InteractionSnapshot {
         at: (u64, u64),
