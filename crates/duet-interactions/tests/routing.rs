@@ -367,6 +367,34 @@ fn a_decision_makes_at_most_offers_max_offers_and_the_next_continues() {
 }
 
 #[test]
+fn a_callback_is_offered_only_once_its_window_opens() {
+    use duet_interactions::model::{Callback, CallbackWindow, Content, Party};
+    let mut h = harness_with(Strategy::LongestIdle);
+    h.sys(
+        4_000,
+        Change::Create(Box::new(NewInteraction {
+            id: "cb1".into(),
+            media: MediaType::Callback,
+            queue: "sales".into(),
+            priority: 0,
+            skills: BTreeMap::new(),
+            attributes: BTreeMap::new(),
+            customer: Party::default(),
+            content: Content::Callback(Callback {
+                number: "+15550100".into(),
+                window: CallbackWindow {
+                    from_ms: 60_000,
+                    to_ms: 120_000,
+                },
+                attempts: Vec::new(),
+            }),
+        })),
+    );
+    assert_eq!(h.decide(59_999), vec![]);
+    assert_eq!(h.decide(60_000), vec![offer("cb1", "ann", 70_000)]);
+}
+
+#[test]
 fn user_queue_interactions_go_only_to_their_agent() {
     let mut h = harness_with(Strategy::LongestIdle);
     h.sys(

@@ -13,7 +13,7 @@
 mod select;
 
 use crate::change::{Actor, Change, Command};
-use crate::model::{AgentStatus, ChosenStatus, InteractionState};
+use crate::model::{AgentStatus, ChosenStatus, Content, InteractionState};
 use crate::state::Interactions;
 
 pub use select::Candidate;
@@ -74,7 +74,9 @@ impl Router {
     }
 
     /// When `decide` next has something to do without a new change: the
-    /// first offer deadline, after call work end or retention end.
+    /// first offer deadline, after call work end or retention end. (A
+    /// callback whose window opens later is not indexed: the node decides
+    /// now and then anyway.)
     pub fn next_deadline(&self, state: &Interactions) -> Option<u64> {
         let offer = state.index.offers.first().map(|(t, _)| *t);
         let acw = state.index.acw.first().map(|(t, _)| *t);
@@ -157,6 +159,12 @@ impl Router {
                 let Some(ix) = state.get(id) else {
                     continue;
                 };
+                // A callback waits for the window the customer asked for.
+                if let Content::Callback(callback) = &ix.content
+                    && callback.window.from_ms > now_ms
+                {
+                    continue;
+                }
                 let Some(best) = select::best(state, q, ix, &candidates, &added, cursor.as_deref())
                 else {
                     continue;

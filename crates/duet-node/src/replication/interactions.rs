@@ -436,6 +436,11 @@ impl Replicator {
         true
     }
 
+    /// The router should decide at the next chance.
+    pub fn want_routing(&mut self) {
+        self.ix.route_wanted = true;
+    }
+
     /// Routes when changes since the last decision asked for it, or a
     /// routing deadline (an offer's, an ACW timer's) has come; whether
     /// more may be waiting.

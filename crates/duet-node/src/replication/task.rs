@@ -23,6 +23,9 @@ use crate::shared::{ConfigView, DriverMsg, Shared};
 /// refuses more (a client retries, the stream catches up).
 pub const INBOX_MAX: usize = 16_384;
 
+/// The router decides at least every this many ticks (a second).
+const ROUTE_EVERY_TICKS: u32 = 10;
+
 /// Messages handled in one go before the router decides and the views are
 /// published.
 const BATCH_MAX: usize = 256;
@@ -143,6 +146,7 @@ pub async fn run(
     let mut parameters_seen = replicator.parameters_generation();
     let mut directory_seen = replicator.directory_generation();
     let mut routing = false;
+    let mut ticks_since_route = 0;
     loop {
         let mut to_active = Vec::new();
         tokio::select! {
@@ -189,6 +193,12 @@ pub async fn run(
                 let now_ms = shared.right.now_ms();
                 replicator.tick(&shared, now_ms);
                 replicator.relay_due(&shared);
+                // Now and then without a change (a callback's window opens).
+                ticks_since_route += 1;
+                if ticks_since_route >= ROUTE_EVERY_TICKS {
+                    ticks_since_route = 0;
+                    replicator.want_routing();
+                }
                 replicator.compact_history(settings.history_retention);
                 to_active.extend(replicator.resync_overdue(&shared, now_ms, settings.ds_request_timeout_ms));
             }
