@@ -655,4 +655,27 @@ fn a_backup_restarted_after_many_interaction_changes_catches_up_from_the_stream(
     );
     let (_, chat_view) = customer.get(&format!("/api/chats/{id}?token={token}"));
     assert_eq!(chat_view["transcript"].as_array().unwrap().len(), 320);
+
+    // And the other way: many configuration changes after the last
+    // interaction change.
+    for n in 0..300 {
+        let (code, body) = pair.config_put(
+            0,
+            &format!("/config/Stations/s{n}"),
+            "Station",
+            json!({}),
+            None,
+        );
+        assert_eq!(code, 200, "{body}");
+    }
+    wait_shadow_equal(&pair);
+    pair.nodes[1].kill9();
+    say(320);
+    pair.nodes[1].start(&[]);
+    wait_shadow_equal(&pair);
+    let events = harness::event_messages(&pair.data_dir(1));
+    assert!(
+        !events.iter().any(|e| e.contains("Resynchronising")),
+        "the backup caught up from the stream again: {events:#?}"
+    );
 }

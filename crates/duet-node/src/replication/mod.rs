@@ -114,6 +114,15 @@ fn max_position(tree: &Tree, ix: &duet_interactions::Interactions) -> (u64, u64)
     if a.1 >= b.1 { a } else { b }
 }
 
+/// Why a change from the stream could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Config(#[from] duet_config::TreeError),
+    #[error(transparent)]
+    Interactions(#[from] duet_interactions::Error),
+}
+
 /// A client's write waiting for its acknowledgement.
 struct PendingWrite {
     reply: WriteReply,
@@ -259,7 +268,7 @@ impl Replicator {
         shared: &Shared,
         entry: Entry<Change>,
         scope: &Scope,
-    ) -> Result<(), String> {
+    ) -> Result<(), ApplyError> {
         use duet_rsm::StateMachine;
         let at = (entry.epoch, entry.seq);
         match entry.change {
@@ -268,6 +277,7 @@ impl Replicator {
                     self.apply_config(edit.into_change(at.0, at.1), scope)?;
                 }
                 self.ix.state.pass(at);
+                self.writer.write(StoreWrite::InteractionPassed(at));
                 self.ix
                     .refresh_directory(&self.tree, &mut self.writer, false);
             }
@@ -278,9 +288,7 @@ impl Replicator {
                         seq: at.1,
                         change: command,
                     };
-                    self.ix
-                        .apply(&mut self.writer, &shared.metrics, entry)
-                        .map_err(|e| e.to_string())?;
+                    self.ix.apply(&mut self.writer, &shared.metrics, entry)?;
                 }
                 self.tree.skip(at.0, at.1);
                 self.writer.write(StoreWrite::TreePassed(at));
@@ -294,7 +302,7 @@ impl Replicator {
         &mut self,
         mut change: duet_config::Change,
         scope: &Scope,
-    ) -> Result<(), String> {
+    ) -> Result<(), ApplyError> {
         use duet_config::Op;
         use duet_config::scope::Admit;
         let object = match &change.op {
@@ -319,10 +327,7 @@ impl Replicator {
             }
             Admit::Keep(None) => {}
         }
-        let record = self
-            .tree
-            .apply_replicated(&change)
-            .map_err(|e| e.to_string())?;
+        let record = self.tree.apply_replicated(&change)?;
         self.config_changed(&record.path);
         self.writer.write(StoreWrite::Applied(record));
         Ok(())
