@@ -65,8 +65,10 @@ impl Interactions {
                 delivery,
             } => {
                 let stepped = self.edit(id, |ix| match &mut ix.content {
+                    // The recent messages are the ones delivered and read.
                     Content::Transcript(t) => t
                         .iter_mut()
+                        .rev()
                         .find(|m| &m.id == message_id)
                         .filter(|m| *delivery > m.delivery)
                         .map(|m| m.delivery = *delivery)
@@ -177,6 +179,7 @@ impl Interactions {
             Change::Forget { id } => {
                 if let Some(ix) = self.live.interactions.remove(id) {
                     self.index.remove_interaction(&ix);
+                    self.index.remove_messages(&ix);
                     out.forgotten.insert(id.clone());
                 }
             }
@@ -311,8 +314,12 @@ impl Interactions {
         at: u64,
         out: &mut Applied,
     ) {
+        let key = (id.to_string(), message_id.to_string());
+        if self.index.messages.contains(&key) {
+            return;
+        }
         let added = self.edit(id, |ix| match &mut ix.content {
-            Content::Transcript(t) if !t.iter().any(|m| m.id == message_id) => {
+            Content::Transcript(t) => {
                 t.push(Message {
                     id: message_id.to_string(),
                     sender: sender.clone(),
@@ -326,6 +333,7 @@ impl Interactions {
             _ => false,
         });
         if added == Some(true) {
+            self.index.messages.insert(key);
             out.interactions.insert(id.to_string());
         }
     }

@@ -85,7 +85,10 @@ impl Interactions {
                     });
                 }
                 let ix = self.interaction(id)?;
-                let repeat = matches!(&ix.content, Content::Transcript(t) if t.iter().any(|m| &m.id == message_id));
+                let repeat = self
+                    .index
+                    .messages
+                    .contains(&(id.clone(), message_id.clone()));
                 if !repeat && ix.files.iter().any(|f| f.id == file.file_id) {
                     return Err(Error::Invalid {
                         what: "file",
@@ -340,10 +343,10 @@ impl Interactions {
         if !ix.media.has_transcript() {
             return Err(wrong_media(ix.media, "carry messages"));
         }
-        if message_id.is_empty() {
+        if message_id.is_empty() || message_id.starts_with('~') {
             return Err(Error::Invalid {
                 what: "message id",
-                why: "it is empty".into(),
+                why: format!("{message_id:?}: it is empty or starts with \"~\" (duet's own)"),
             });
         }
         if ix.is_closed() {

@@ -1,9 +1,9 @@
 //! Indexes derived from the live state, kept as it changes (and rebuilt
 //! on install), so routing and timers never scan every interaction.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use crate::model::{Agent, AgentStatus, Interaction, InteractionState};
+use crate::model::{Agent, AgentStatus, Content, Interaction, InteractionState};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Index {
@@ -21,9 +21,31 @@ pub(crate) struct Index {
     pub available: BTreeSet<String>,
     /// Agents with missed offers in a row.
     pub missed: BTreeSet<String>,
+    /// (interaction, message id) of every transcript message, so a new
+    /// message's id is found repeated without scanning the transcript.
+    pub messages: HashSet<(String, String)>,
 }
 
 impl Index {
+    /// An interaction's transcript messages, as it arrives whole (a new
+    /// one, or one installed from a snapshot).
+    pub fn add_messages(&mut self, ix: &Interaction) {
+        if let Content::Transcript(t) = &ix.content {
+            for m in t {
+                self.messages.insert((ix.id.clone(), m.id.clone()));
+            }
+        }
+    }
+
+    /// An interaction leaves the live state.
+    pub fn remove_messages(&mut self, ix: &Interaction) {
+        if let Content::Transcript(t) = &ix.content {
+            for m in t {
+                self.messages.remove(&(ix.id.clone(), m.id.clone()));
+            }
+        }
+    }
+
     pub fn add_interaction(&mut self, ix: &Interaction) {
         match &ix.state {
             InteractionState::Queued => {

@@ -38,6 +38,7 @@ pub(crate) fn marker(ix: &mut Interaction, kind: SegmentKind, agent: Option<&str
 /// so both nodes give it the same one.
 pub(crate) fn status_line(ix: &mut Interaction, at: u64, body: String) {
     if let Content::Transcript(t) = &mut ix.content {
+        // "~" is duet's: a client's message id never starts with it.
         let id = format!("~status#{}", t.len());
         t.push(Message {
             id,
@@ -79,6 +80,7 @@ impl Interactions {
             wrap_up: None,
             visit: QueueVisit::default(),
         };
+        self.index.add_messages(&ix);
         self.live.interactions.insert(new.id.clone(), ix);
         self.enqueue(&new.id, &new.queue, at, out);
     }

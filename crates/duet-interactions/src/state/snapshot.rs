@@ -121,6 +121,7 @@ impl Interactions {
         let mut index = Index::default();
         for ix in live.interactions.values() {
             index.add_interaction(ix);
+            index.add_messages(ix);
         }
         for a in live.agents.values() {
             index.add_agent(a);
