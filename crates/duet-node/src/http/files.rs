@@ -222,30 +222,9 @@ pub(super) async fn agent_downloads(
     headers: HeaderMap,
     Path((id, file)): Path<(String, String)>,
 ) -> Response {
-    let result = async {
-        let me = caller(&shared, &headers, UserRole::Agent).await;
-        let supervisor = match &me {
-            Ok(me) => me.is(UserRole::Supervisor),
-            Err(_) => {
-                caller(&shared, &headers, UserRole::Supervisor).await?;
-                true
-            }
-        };
-        let wanted = id.clone();
-        let ix = ask(&shared, |reply| IxRequest::Get { id: wanted, reply }).await?;
-        if !supervisor
-            && !ix
-                .as_ref()
-                .is_some_and(|ix| me.as_ref().is_ok_and(|me| ix.has_agent(&me.name)))
-        {
-            return Err(Refusal::new(
-                StatusCode::FORBIDDEN,
-                format!("interaction {id} is not yours"),
-            ));
-        }
-        Ok(ix)
-    }
-    .await;
+    let result = super::supervisor::interaction_for(&shared, &headers, &id)
+        .await
+        .map(Some);
     match result {
         Ok(ix) => download(ix, &id, &file),
         Err(refusal) => refusal.into_response(),

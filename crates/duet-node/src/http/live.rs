@@ -48,6 +48,15 @@ fn concerns_agent(change: &Change, agent: &str, held: &BTreeSet<String>) -> bool
     named || change.interaction().is_some_and(|id| held.contains(id))
 }
 
+/// The feed ended for this socket: too slow to keep up (told to
+/// reconnect and start from the state), or the node is stopping.
+async fn fell_behind(socket: &mut WebSocket, e: RecvError) {
+    if let RecvError::Lagged(_) = e {
+        let why = r#"{"type":"resync","why":"this socket fell behind; reconnect to start from the state"}"#;
+        let _ = socket.send(Message::Text(why.into())).await;
+    }
+}
+
 fn event(entry: &Entry<Command>) -> Message {
     Message::Text(
         serde_json::json!({
@@ -166,11 +175,7 @@ async fn agent_socket(shared: Arc<Shared>, me: Caller, mut socket: WebSocket) {
                     }
                 }
                 Ok(_) => {}
-                Err(RecvError::Lagged(_)) => {
-                    let _ = socket.send(Message::Text(r#"{"type":"resync","why":"this socket fell behind; reconnect to start from the state"}"#.into())).await;
-                    return;
-                }
-                Err(RecvError::Closed) => return,
+                Err(e) => return fell_behind(&mut socket, e).await,
             },
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
@@ -243,11 +248,7 @@ async fn customer_socket(shared: Arc<Shared>, id: String, mut socket: WebSocket)
                     }
                 }
                 Ok(_) => {}
-                Err(RecvError::Lagged(_)) => {
-                    let _ = socket.send(Message::Text(r#"{"type":"resync","why":"this socket fell behind; reconnect to start from the state"}"#.into())).await;
-                    return;
-                }
-                Err(RecvError::Closed) => return,
+                Err(e) => return fell_behind(&mut socket, e).await,
             },
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Text(text))) => {

@@ -86,31 +86,7 @@ async fn interaction(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let result = async {
-        let me = caller(&shared, &headers, UserRole::Agent).await;
-        let supervisor = match me {
-            Ok(ref me) => me.is(UserRole::Supervisor),
-            Err(_) => {
-                caller(&shared, &headers, UserRole::Supervisor).await?;
-                true
-            }
-        };
-        let wanted = id.clone();
-        let ix = ask(&shared, |reply| IxRequest::Get { id: wanted, reply })
-            .await?
-            .ok_or_else(|| {
-                Refusal::new(StatusCode::NOT_FOUND, format!("no live interaction {id}"))
-            })?;
-        let on_it = me.as_ref().is_ok_and(|me| ix.has_agent(&me.name));
-        if !supervisor && !on_it {
-            return Err(Refusal::new(
-                StatusCode::FORBIDDEN,
-                format!("interaction {id} is not yours"),
-            ));
-        }
-        Ok(ix)
-    }
-    .await;
+    let result = interaction_for(&shared, &headers, &id).await;
     match result {
         Ok(ix) => Json(ix).into_response(),
         Err(refusal) => refusal.into_response(),
@@ -162,4 +138,33 @@ async fn shadow(State(shared): State<Arc<Shared>>) -> Response {
         Ok(view) => Json(view).into_response(),
         Err(refusal) => refusal.into_response(),
     }
+}
+
+/// An interaction as the caller may see it whole: a supervisor's, or an
+/// agent's that holds it.
+pub(super) async fn interaction_for(
+    shared: &Shared,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<duet_interactions::Interaction, Refusal> {
+    let me = caller(shared, headers, UserRole::Agent).await;
+    let supervisor = match &me {
+        Ok(me) => me.is(UserRole::Supervisor),
+        Err(_) => {
+            caller(shared, headers, UserRole::Supervisor).await?;
+            true
+        }
+    };
+    let wanted = id.to_string();
+    let ix = ask(shared, |reply| IxRequest::Get { id: wanted, reply })
+        .await?
+        .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, format!("no live interaction {id}")))?;
+    let on_it = me.as_ref().is_ok_and(|me| ix.has_agent(&me.name));
+    if !supervisor && !on_it {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            format!("interaction {id} is not yours"),
+        ));
+    }
+    Ok(ix)
 }

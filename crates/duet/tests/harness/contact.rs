@@ -224,6 +224,27 @@ impl Socket {
     }
 }
 
+/// Serves each connection to `listener` with `handle`, one at a time, until
+/// `stop` is set.
+fn serve_each(
+    listener: std::net::TcpListener,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: impl Fn(std::net::TcpStream) + Send + 'static,
+) {
+    listener.set_nonblocking(true).expect("nonblocking");
+    std::thread::spawn(move || {
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let Ok((stream, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            };
+            let _ = stream.set_nonblocking(false);
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            handle(stream);
+        }
+    });
+}
+
 /// A local SMTP capture for the outbound relay: takes every message on
 /// 127.0.0.1 and keeps its DATA; it stops when dropped.
 pub struct Capture {
@@ -236,45 +257,36 @@ impl Capture {
     pub fn start() -> Capture {
         use std::io::{BufRead, BufReader, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the capture");
-        listener.set_nonblocking(true).expect("nonblocking");
         let port = listener.local_addr().expect("address").port();
         let messages = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (kept, stopped) = (messages.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
-                let Ok((stream, _)) = listener.accept() else {
-                    std::thread::sleep(Duration::from_millis(20));
-                    continue;
-                };
-                let _ = stream.set_nonblocking(false);
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-                let mut out = stream.try_clone().expect("clone");
-                let mut lines = BufReader::new(stream);
-                let _ = out.write_all(b"220 capture\r\n");
-                let mut line = String::new();
-                while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
-                    let command = line.to_ascii_uppercase();
-                    if command.starts_with("DATA") {
-                        let _ = out.write_all(b"354 go on\r\n");
-                        let mut data = String::new();
-                        let mut l = String::new();
-                        while lines.read_line(&mut l).is_ok_and(|n| n > 0) && l != ".\r\n" {
-                            data.push_str(&l);
-                            l.clear();
-                        }
-                        kept.lock().unwrap().push(data);
-                        let _ = out.write_all(b"250 kept\r\n");
-                    } else if command.starts_with("QUIT") {
-                        let _ = out.write_all(b"221 bye\r\n");
-                        break;
-                    } else if command.starts_with("EHLO") {
-                        let _ = out.write_all(b"250-capture\r\n250 8BITMIME\r\n");
-                    } else {
-                        let _ = out.write_all(b"250 ok\r\n");
+        let kept = messages.clone();
+        serve_each(listener, stop.clone(), move |stream| {
+            let mut out = stream.try_clone().expect("clone");
+            let mut lines = BufReader::new(stream);
+            let _ = out.write_all(b"220 capture\r\n");
+            let mut line = String::new();
+            while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
+                let command = line.to_ascii_uppercase();
+                if command.starts_with("DATA") {
+                    let _ = out.write_all(b"354 go on\r\n");
+                    let mut data = String::new();
+                    let mut l = String::new();
+                    while lines.read_line(&mut l).is_ok_and(|n| n > 0) && l != ".\r\n" {
+                        data.push_str(&l);
+                        l.clear();
                     }
-                    line.clear();
+                    kept.lock().unwrap().push(data);
+                    let _ = out.write_all(b"250 kept\r\n");
+                } else if command.starts_with("QUIT") {
+                    let _ = out.write_all(b"221 bye\r\n");
+                    break;
+                } else if command.starts_with("EHLO") {
+                    let _ = out.write_all(b"250-capture\r\n250 8BITMIME\r\n");
+                } else {
+                    let _ = out.write_all(b"250 ok\r\n");
                 }
+                line.clear();
             }
         });
         Capture {
@@ -306,41 +318,31 @@ impl HttpCapture {
     pub fn start() -> HttpCapture {
         use std::io::{BufRead, BufReader, Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the capture");
-        listener.set_nonblocking(true).expect("nonblocking");
         let port = listener.local_addr().expect("address").port();
         let posts: Posts = Default::default();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (kept, stopped) = (posts.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
-                let Ok((stream, _)) = listener.accept() else {
-                    std::thread::sleep(Duration::from_millis(20));
-                    continue;
-                };
-                let _ = stream.set_nonblocking(false);
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-                let mut out = stream.try_clone().expect("clone");
-                let mut reader = BufReader::new(stream);
-                let (mut length, mut signature) = (0usize, String::new());
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
-                    let lower = line.to_ascii_lowercase();
-                    if let Some(v) = lower.strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                    if lower.starts_with("x-duet-signature:") {
-                        signature = line["x-duet-signature:".len()..].trim().to_string();
-                    }
-                    line.clear();
+        let kept = posts.clone();
+        serve_each(listener, stop.clone(), move |stream| {
+            let mut out = stream.try_clone().expect("clone");
+            let mut reader = BufReader::new(stream);
+            let (mut length, mut signature) = (0usize, String::new());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
                 }
-                let mut body = vec![0; length];
-                if reader.read_exact(&mut body).is_ok() {
-                    kept.lock().unwrap().push((signature, body));
+                if lower.starts_with("x-duet-signature:") {
+                    signature = line["x-duet-signature:".len()..].trim().to_string();
                 }
-                let _ = out.write_all(
-                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                );
+                line.clear();
             }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_ok() {
+                kept.lock().unwrap().push((signature, body));
+            }
+            let _ =
+                out.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
         });
         HttpCapture { port, posts, stop }
     }
