@@ -33,7 +33,7 @@ pub(super) struct SwitchRequest {
     tag = "node",
     description = "Ask the backup to become active (the Remote Control right; HTTP basic credentials of the bootstrap file).",
     request_body = SwitchRequest,
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 pub(super) async fn switch(
     State(shared): State<Arc<Shared>>,
@@ -111,7 +111,7 @@ pub(super) struct FaultRequest {
     tag = "node",
     description = "Fault injection on test systems (bootstrap [fault_injection]).",
     request_body = FaultRequest,
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 pub(super) async fn fault(
     State(shared): State<Arc<Shared>>,

@@ -50,7 +50,7 @@ async fn agent(shared: &Shared, headers: &HeaderMap) -> Result<Caller, Refusal> 
     path = "/api/agent",
     tag = "agent",
     description = "The signed-in agent: status, media, the interactions it holds.",
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 async fn me(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     let result = async {
@@ -84,7 +84,7 @@ pub(super) struct Media {
     tag = "agent",
     description = "Log in to media (none: all the agent has capacity for).",
     request_body = Media,
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 async fn login(
     State(shared): State<Arc<Shared>>,
@@ -106,7 +106,7 @@ async fn login(
     tag = "agent",
     description = "Log out of media (none: all), with a reason code.",
     request_body = Media,
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 async fn logout(
     State(shared): State<Arc<Shared>>,
@@ -156,7 +156,7 @@ pub(super) fn chosen(r: StatusRequest) -> ChosenStatus {
     tag = "agent",
     description = "Set a status: available, not_ready (with a reason) or a non-ACD status.",
     request_body = StatusRequest,
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 async fn status(
     State(shared): State<Arc<Shared>>,
@@ -215,7 +215,7 @@ pub(super) struct Action {
     description = "Work an interaction: accept, reject, hold, resume, disconnect, wrap-up, transfer, conference, message, delivery, draft, send, callback-attempt.",
     params(("id" = String, Path), ("action" = String, Path)),
     request_body = Action,
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 async fn act(
     State(shared): State<Arc<Shared>>,

@@ -208,7 +208,7 @@ struct Session {
     tag = "sessions",
     description = "Sign in: a session token for `Authorization: Bearer`, valid on both nodes.",
     request_body = Login,
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 pub(super) async fn login(State(shared): State<Arc<Shared>>, Json(login): Json<Login>) -> Response {
     match sign_in(&shared, login).await {

@@ -32,7 +32,7 @@ fn parse_path(text: &str) -> Result<duet_config::TreePath, Refusal> {
     path = "/api/config",
     tag = "configuration",
     description = "An object, its children and its history (`path`); password hashes are not shown.",
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 pub(super) async fn config_get(
     State(shared): State<Arc<Shared>>,
@@ -68,7 +68,7 @@ pub(super) async fn config_get(
     path = "/api/config/conflicts",
     tag = "configuration",
     description = "Changes that lost when the pair healed after both nodes served.",
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 pub(super) async fn config_conflicts(State(shared): State<Arc<Shared>>) -> Response {
     let (reply, conflicts) = oneshot::channel();
@@ -163,7 +163,7 @@ async fn write(
     tag = "configuration",
     description = "Put an object (a master administrator, on the active node). A user's `password` is stored as its argon2 hash.",
     request_body = PutBody,
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 pub(super) async fn config_put(
     State(shared): State<Arc<Shared>>,
@@ -216,7 +216,7 @@ pub(super) async fn config_put(
     path = "/api/config",
     tag = "configuration",
     description = "Remove an object (`path`, `client_id`).",
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 pub(super) async fn config_delete(
     State(shared): State<Arc<Shared>>,

@@ -114,7 +114,7 @@ async fn create(
     tag = "customer",
     description = "A customer starts a chat in a queue; answers its id and the customer's token.",
     request_body = Start,
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 async fn start_chat(State(shared): State<Arc<Shared>>, Json(start): Json<Start>) -> Response {
     create(
@@ -151,7 +151,7 @@ pub(super) fn token(headers: &HeaderMap, query: &TokenQuery) -> String {
     tag = "customer",
     description = "The transcript, as the customer sees it (`x-duet-token` or `?token=`).",
     params(("id" = String, Path)),
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 async fn transcript(
     State(shared): State<Arc<Shared>>,
@@ -229,7 +229,7 @@ async fn by_customer(
     description = "A customer's message, with its own message_id (a resend is kept once).",
     params(("id" = String, Path)),
     request_body = Said,
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 async fn message(
     State(shared): State<Arc<Shared>>,
@@ -265,7 +265,7 @@ async fn message(
     description = "An agent's message was delivered to or read by the customer.",
     params(("id" = String, Path)),
     request_body = Said,
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 async fn delivery(
     State(shared): State<Arc<Shared>>,
@@ -292,7 +292,7 @@ async fn delivery(
     tag = "customer",
     description = "The customer leaves the chat.",
     params(("id" = String, Path)),
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 async fn leave(
     State(shared): State<Arc<Shared>>,
@@ -331,7 +331,7 @@ struct CallbackRequest {
     tag = "customer",
     description = "A customer asks to be called back within a window.",
     request_body = CallbackRequest,
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 async fn callback(State(shared): State<Arc<Shared>>, Json(r): Json<CallbackRequest>) -> Response {
     if r.number.trim().is_empty() {
@@ -379,7 +379,7 @@ struct Inbound {
     description = "An SMS (`sms`) or social (`social`, `dm`) message from a provider, signed: `x-duet-signature: sha256=<hex HMAC-SHA256 of the body>`.",
     params(("kind" = String, Path)),
     request_body = Inbound,
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 async fn webhook(
     State(shared): State<Arc<Shared>>,
@@ -515,7 +515,7 @@ struct CallReport {
     tag = "telephony",
     description = "The telephony platform reports a call to route (an administrator's session).",
     request_body = CallReport,
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 async fn call(
     State(shared): State<Arc<Shared>>,

@@ -85,7 +85,7 @@ pub(super) struct AgentQuery {
     path = "/api/agent/ws",
     tag = "agent",
     description = "WebSocket: the agent's state, then every change that concerns it (offers, messages, statuses), each with its sequence number. `?token=` carries the session.",
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 pub(super) async fn agent(
     State(shared): State<Arc<Shared>>,
@@ -193,7 +193,7 @@ async fn agent_socket(shared: Arc<Shared>, me: Caller, mut socket: WebSocket) {
     tag = "customer",
     description = "WebSocket: the transcript, then every change to the chat; the customer sends {\"message_id\", \"body\"} and gets an ack with the sequence number.",
     params(("id" = String, Path)),
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 pub(super) async fn customer(
     State(shared): State<Arc<Shared>>,

@@ -5,6 +5,35 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
 
+/// The answers every route may give (a type the document reads; never
+/// built).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub(super) enum Answers {
+    #[response(status = 200, description = "Done; a change answers {\"seq\": N}")]
+    Done,
+    #[response(
+        status = 400,
+        description = "Malformed or invalid: the error says what"
+    )]
+    Invalid,
+    #[response(status = 401, description = "No or wrong credentials")]
+    Unauthorized,
+    #[response(status = 403, description = "Not allowed for this user")]
+    Forbidden,
+    #[response(status = 404, description = "Unknown")]
+    NotFound,
+    #[response(status = 409, description = "Not allowed in the current state")]
+    Conflict,
+    #[response(status = 413, description = "Too large")]
+    TooLarge,
+    #[response(
+        status = 503,
+        description = "Not the active node (x-duet-active names it), or busy"
+    )]
+    Unavailable,
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(

@@ -20,7 +20,7 @@ use crate::shared::{DriverMsg, Shared};
     path = "/api/status",
     tag = "node",
     description = "This node: role, switchover state, links, replication, the right to serve.",
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 pub(super) async fn status(State(shared): State<Arc<Shared>>) -> Response {
     Json(shared.status()).into_response()
@@ -31,7 +31,7 @@ pub(super) async fn status(State(shared): State<Arc<Shared>>) -> Response {
     path = "/api/role",
     tag = "node",
     description = "The seed's Query Backup: this node's role and the active node.",
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 pub(super) async fn role(State(shared): State<Arc<Shared>>) -> Response {
     let status = shared.status();
@@ -69,7 +69,7 @@ fn default_limit() -> usize {
     path = "/api/events",
     tag = "node",
     description = "The event log, after a number (`after`, `limit`).",
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 pub(super) async fn events(
     State(shared): State<Arc<Shared>>,
@@ -84,7 +84,7 @@ pub(super) async fn events(
     path = "/api/params",
     tag = "node",
     description = "The server parameters in effect.",
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 pub(super) async fn params(State(shared): State<Arc<Shared>>) -> Response {
     let (reply, answer) = oneshot::channel();
@@ -105,7 +105,7 @@ pub(super) async fn params(State(shared): State<Arc<Shared>>) -> Response {
     path = "/metrics",
     tag = "node",
     description = "Prometheus metrics (text format).",
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 pub(super) async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let status = shared.status();

@@ -53,7 +53,7 @@ async fn read<T: Serialize>(
     path = "/api/queues",
     tag = "supervisor",
     description = "Every queue now: waiting, longest wait, agents by status, service level, ASA, AHT, abandoned.",
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 async fn queues(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     read(&shared, &headers, IxRequest::Queues).await
@@ -65,7 +65,7 @@ async fn queues(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respon
     path = "/api/agents",
     tag = "supervisor",
     description = "Every agent: status, media, interactions held.",
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 async fn agents(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     read(&shared, &headers, IxRequest::Agents).await
@@ -79,7 +79,7 @@ async fn agents(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respon
     tag = "supervisor",
     description = "An interaction whole: state, parties, segments (its history), content; a supervisor's or its agent's.",
     params(("id" = String, Path)),
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 async fn interaction(
     State(shared): State<Arc<Shared>>,
@@ -101,7 +101,7 @@ async fn interaction(
     description = "A supervisor sets an agent's status.",
     params(("name" = String, Path)),
     request_body = StatusRequest,
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 async fn set_status(
     State(shared): State<Arc<Shared>>,
@@ -131,7 +131,7 @@ async fn set_status(
     path = "/api/shadow",
     tag = "node",
     description = "The interaction state's position and digest here (equal on the backup at the same position).",
-    responses((status = 200, description = "Done; changes answer {\"seq\": N}"), (status = 400, description = "Malformed or invalid"), (status = 401, description = "No or wrong credentials"), (status = 404, description = "Unknown"), (status = 409, description = "Not allowed in the current state"), (status = 503, description = "Not the active node (x-duet-active names it), or busy"))
+    responses(super::openapi::Answers)
 )]
 async fn shadow(State(shared): State<Arc<Shared>>) -> Response {
     match ask(&shared, IxRequest::Shadow).await {
