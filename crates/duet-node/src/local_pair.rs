@@ -131,16 +131,52 @@ pub fn write(dir: &Path, spec: &PairSpec) -> anyhow::Result<[PathBuf; 2]> {
     Ok([paths[0].clone(), paths[1].clone()])
 }
 
-/// `N` different free TCP ports on `address`, all held while they are
-/// chosen (then released, so a racing process could take one; good enough
-/// for local pairs).
+/// Where chosen ports come from: below the kernel's ephemeral range, so
+/// no outgoing connection or `bind(0)` of another process takes one
+/// between its choice and its use.
+fn port_range() -> std::ops::Range<u16> {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    20_000..low.max(20_001)
+}
+
+/// `N` different free TCP ports on `address`: below the ephemeral range,
+/// never one this process handed out before (tests in one process run
+/// side by side), and each bindable when chosen.
 pub fn free_ports<const N: usize>(address: IpAddr) -> std::io::Result<[u16; N]> {
-    let listeners = (0..N)
-        .map(|_| std::net::TcpListener::bind((address, 0)))
-        .collect::<std::io::Result<Vec<_>>>()?;
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let range = port_range();
+    let span = u32::from(range.end - range.start);
+    let mut handed_out = HANDED_OUT
+        .lock()
+        .map_err(|_| std::io::Error::other("the port list is poisoned"))?;
+    let start: u32 = rand::random::<u32>() % span;
     let mut ports = [0; N];
-    for (port, listener) in ports.iter_mut().zip(&listeners) {
-        *port = listener.local_addr()?.port();
+    let mut held = Vec::new();
+    let mut found = 0;
+    for i in 0..span {
+        if found == N {
+            break;
+        }
+        let port = range.start + ((start + i) % span) as u16;
+        if handed_out.contains(&port) {
+            continue;
+        }
+        if let Ok(listener) = std::net::TcpListener::bind((address, port)) {
+            held.push(listener);
+            ports[found] = port;
+            found += 1;
+        }
     }
+    if found < N {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            format!("only {found} of {N} free ports on {address} in {range:?}"),
+        ));
+    }
+    handed_out.extend(ports);
     Ok(ports)
 }
