@@ -187,6 +187,17 @@ pub enum Change {
     AcwExpired {
         agent: String,
     },
+    /// The agent's desktop connected to the active node.
+    DesktopAttached {
+        agent: String,
+    },
+    /// The agent's desktop connection was lost: its grace period starts.
+    DesktopDetached {
+        agent: String,
+    },
+    /// A new active node: every attached desktop's connection (to the old
+    /// active node) is lost; each starts its grace period now.
+    DesktopsLost,
     /// A closed interaction past retention leaves the live state.
     Forget {
         id: String,
@@ -223,6 +234,9 @@ impl Change {
             | Change::AgentLogout { .. }
             | Change::AgentStatus { .. }
             | Change::AcwExpired { .. }
+            | Change::DesktopAttached { .. }
+            | Change::DesktopDetached { .. }
+            | Change::DesktopsLost
             | Change::StartInterval => None,
         }
     }

@@ -395,6 +395,50 @@ fn a_callback_is_offered_only_once_its_window_opens() {
 }
 
 #[test]
+fn a_lost_desktop_logs_the_agent_out_with_50002_after_the_grace_unless_it_comes_back() {
+    let mut dir = directory();
+    dir.settings.desktop_grace_ms = 10_000;
+    let mut h = Harness::new(dir);
+    h.sys(1_000, login("ann"));
+    h.sys(1_000, login("bob"));
+    for agent in ["ann", "bob"] {
+        h.sys(
+            1_100,
+            Change::DesktopAttached {
+                agent: agent.into(),
+            },
+        );
+    }
+    // A switchover: every attached desktop's connection is gone.
+    h.sys(2_000, Change::DesktopsLost);
+    // ann's desktop reconnects within the grace; bob's does not.
+    h.sys(
+        5_000,
+        Change::DesktopAttached {
+            agent: "ann".into(),
+        },
+    );
+    assert_eq!(h.decide(11_999), vec![]);
+    assert_eq!(
+        h.decide(12_000),
+        vec![Change::AgentLogout {
+            agent: "bob".into(),
+            media: Vec::new(),
+            reason_code: 50002
+        }]
+    );
+    h.route(12_000);
+    assert_eq!(
+        h.state.agent("bob").unwrap().status,
+        AgentStatus::LoggedOut { reason_code: 50002 }
+    );
+    assert_eq!(h.state.agent("ann").unwrap().status, AgentStatus::Available);
+    // Nothing more to time.
+    assert_eq!(h.decide(60_000), vec![]);
+    assert_eq!(h.router.next_deadline(&h.state), None);
+}
+
+#[test]
 fn user_queue_interactions_go_only_to_their_agent() {
     let mut h = harness_with(Strategy::LongestIdle);
     h.sys(

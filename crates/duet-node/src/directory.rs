@@ -20,6 +20,8 @@
 //!
 //! The interaction settings: `non_acd_statuses` (`Away,At lunch`),
 //! `reason_codes` (`50002:desktop connection lost`), `closed_retention_s`,
+//! `desktop_grace_s` (an agent whose desktop connection is lost keeps its
+//! state and interactions this long, then is logged out with 50002),
 //! `smtp_relay` (`host:port`, the outbound relay for email replies),
 //! `smtp_relay_tls` (`true`: STARTTLS required), `email_from` (the
 //! address replies come from), `outbound_webhook` (where agents' SMS and
@@ -256,6 +258,7 @@ pub fn check(path: &TreePath, object: &Object) -> Result<(), DirectoryError> {
         queue(&r)?;
     } else if TreePath::parse(SETTINGS).is_ok_and(|s| &s == path) {
         r.number("closed_retention_s", 0)?;
+        r.number("desktop_grace_s", 0)?;
         r.codes("reason_codes")?;
         if let Some(relay) = r.get("smtp_relay")
             && !relay
@@ -343,6 +346,12 @@ pub fn from_tree(tree: &Tree) -> duet_interactions::Directory {
             directory.settings.closed_retention_ms / 1000,
         ) {
             directory.settings.closed_retention_ms = s.saturating_mul(1000);
+        }
+        if let Ok(s) = r.number(
+            "desktop_grace_s",
+            directory.settings.desktop_grace_ms / 1000,
+        ) {
+            directory.settings.desktop_grace_ms = s.saturating_mul(1000);
         }
     }
     directory

@@ -155,6 +155,7 @@ pub async fn run_with_prober(
         supervisor: Supervisor::default(),
         driver: driver_tx,
         replication: replication_tx,
+        desktops: Default::default(),
         session_key,
         webhook_key,
         metrics,

@@ -216,6 +216,8 @@ pub struct Shared {
     /// Email addresses (lower case) and the workgroup queue each is
     /// delivered to, as the directory says.
     pub mail_queues: std::sync::RwLock<std::collections::BTreeMap<String, String>>,
+    /// Agents' desktop sockets open on this node, by agent.
+    pub desktops: std::sync::Mutex<std::collections::BTreeMap<String, usize>>,
     /// The replication task's inbox.
     pub replication: mpsc::Sender<ReplicationMsg>,
     /// What replication publishes for the status.

@@ -679,3 +679,92 @@ fn a_backup_restarted_after_many_interaction_changes_catches_up_from_the_stream(
         "the backup caught up from the stream again: {events:#?}"
     );
 }
+
+#[test]
+fn after_a_kill_9_an_agent_whose_desktop_reconnects_in_time_keeps_its_state_and_one_that_does_not_is_logged_out_with_50002()
+ {
+    let mut pair = pair();
+    let (code, body) = pair.config_put(
+        0,
+        "/config/Interactions",
+        "Folder",
+        json!({"desktop_grace_s": "3"}),
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    let (a, b) = (pair.nodes[0].url(), pair.nodes[1].url());
+    let desk = |api: &Api, base: &str| {
+        let mut socket = Socket::connect(&ws_url(
+            base,
+            &format!("/api/agent/ws?token={}", api.token.clone().unwrap()),
+        ));
+        assert_eq!(
+            socket.next(Duration::from_secs(5)).expect("state")["type"],
+            "state"
+        );
+        socket
+    };
+    let alice = Api::login(&a, "alice", AGENT_PASSWORD);
+    let bob = Api::login(&a, "bob", AGENT_PASSWORD);
+    for agent in [&alice, &bob] {
+        let (code, body) = agent.post("/api/agent/login", json!({"media": ["chat"]}));
+        assert_eq!(code, 200, "{body}");
+    }
+    let (code, body) = alice.post(
+        "/api/agent/status",
+        json!({"status": "not_ready", "reason": "training"}),
+    );
+    assert_eq!(code, 200, "{body}");
+    let _alice_desk = desk(&alice, &a);
+    let _bob_desk = desk(&bob, &a);
+    let sue = Api::login(&a, "sue", AGENT_PASSWORD);
+    let desktop = |api: &Api, name: &str| {
+        let (_, agents) = api.get("/api/agents");
+        agents
+            .as_array()
+            .and_then(|all| all.iter().find(|x| x["name"] == name).cloned())
+            .unwrap_or_default()
+    };
+    wait_for(
+        &pair,
+        Duration::from_secs(5),
+        "both desktops attached on the backup too",
+        || {
+            let on_b = sue.on(&b);
+            (desktop(&on_b, "alice")["desktop"] == "Attached"
+                && desktop(&on_b, "bob")["desktop"] == "Attached")
+                .then_some(())
+        },
+    );
+
+    pair.nodes[0].kill9();
+    wait_for(&pair, Duration::from_secs(10), "b serving", || {
+        harness::serving(&pair.nodes[1].status()).then_some(())
+    });
+    // alice's desktop comes back on b at once, with the same session.
+    let alice_b = alice.on(&b);
+    let _alice_desk_b = desk(&alice_b, &b);
+    let sue_b = sue.on(&b);
+    let bob_state = wait_for(
+        &pair,
+        Duration::from_secs(15),
+        "bob logged out after the grace",
+        || {
+            let bob = desktop(&sue_b, "bob");
+            (bob["status"]["LoggedOut"]["reason_code"] == 50002).then_some(bob)
+        },
+    );
+    assert_eq!(bob_state["logged_in"], json!([]), "{bob_state}");
+    let alice_state = desktop(&sue_b, "alice");
+    assert_eq!(alice_state["desktop"], "Attached", "{alice_state}");
+    assert_eq!(
+        alice_state["status"]["NotReady"]["reason"], "training",
+        "{alice_state}"
+    );
+    assert_eq!(alice_state["logged_in"], json!(["chat"]), "{alice_state}");
+    // bob logs in again with no trouble.
+    let (code, body) = bob
+        .on(&b)
+        .post("/api/agent/login", json!({"media": ["chat"]}));
+    assert_eq!(code, 200, "{body}");
+}

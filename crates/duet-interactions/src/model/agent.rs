@@ -62,6 +62,21 @@ impl AgentStatus {
     }
 }
 
+/// The agent's desktop, as the active node sees its connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Desktop {
+    /// Never connected (an agent working through the API alone).
+    #[default]
+    None,
+    Attached,
+    /// Its connection was lost at `since_ms` (or a switchover took it): the
+    /// agent keeps its state and interactions for the grace period, then is
+    /// logged out with reason 50002.
+    Detached {
+        since_ms: u64,
+    },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Agent {
     pub name: String,
@@ -80,6 +95,7 @@ pub struct Agent {
     pub no_answers: u32,
     /// The queue of the last missed offer (whose `max_no_answer` applies).
     pub no_answer_queue: Option<String>,
+    pub desktop: Desktop,
 }
 
 impl Agent {
@@ -93,6 +109,7 @@ impl Agent {
             last_became_idle_ms: at_ms,
             no_answers: 0,
             no_answer_queue: None,
+            desktop: Desktop::None,
         }
     }
 

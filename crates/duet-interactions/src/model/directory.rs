@@ -90,6 +90,9 @@ pub struct Settings {
     /// How long a closed interaction stays in the live state before the
     /// router forgets it (reporting has it by then).
     pub closed_retention_ms: u64,
+    /// How long an agent whose desktop connection was lost keeps its state
+    /// and interactions before it is logged out with reason 50002.
+    pub desktop_grace_ms: u64,
     /// The settings of user queues (which have no queue entry).
     pub user_queue: QueueConfig,
 }
@@ -98,6 +101,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             closed_retention_ms: 300_000,
+            desktop_grace_ms: 60_000,
             user_queue: QueueConfig {
                 max_no_answer: 0,
                 ..QueueConfig::default()

@@ -8,7 +8,7 @@ pub mod directory;
 pub mod interaction;
 pub mod media;
 
-pub use agent::{Agent, AgentStatus, ChosenStatus};
+pub use agent::{Agent, AgentStatus, ChosenStatus, Desktop};
 pub use content::{
     Attachment, Call, CallSignal, Callback, CallbackAttempt, CallbackOutcome, CallbackWindow,
     Content, Delivery, Email, EmailReply, FileRef, Message, MessageKind, ReplyState, Sender,

@@ -18,6 +18,10 @@ use crate::state::Interactions;
 
 pub use select::Candidate;
 
+/// The logout reason of an agent whose desktop connection was lost past
+/// its grace period (the seed's 50002).
+pub const DESKTOP_LOST_REASON: u32 = 50002;
+
 #[derive(Debug, Clone)]
 pub struct Router {
     /// The most waiting interactions looked at per queue per decision, so
@@ -86,7 +90,14 @@ impl Router {
             .closed
             .first()
             .map(|(t, _)| t.saturating_add(retention));
-        [offer, acw, forget].into_iter().flatten().min()
+        let grace = state.directory().settings.desktop_grace_ms;
+        let desktop = state
+            .index
+            .detached
+            .iter()
+            .find(|(_, name)| state.agent(name).is_some_and(|a| !a.logged_in.is_empty()))
+            .map(|(t, _)| t.saturating_add(grace));
+        [offer, acw, forget, desktop].into_iter().flatten().min()
     }
 
     fn timers(&self, state: &Interactions, now_ms: u64, out: &mut Out) {
@@ -130,6 +141,21 @@ impl Router {
             out.push(Change::AcwExpired {
                 agent: name.clone(),
             });
+        }
+        // A lost desktop past its grace: logged out as the seed reports a
+        // failure (50002); one that came back in time kept everything.
+        let grace = state.directory().settings.desktop_grace_ms;
+        for (since, name) in &state.index.detached {
+            if since.saturating_add(grace) > now_ms {
+                break;
+            }
+            if state.agent(name).is_some_and(|a| !a.logged_in.is_empty()) {
+                out.push(Change::AgentLogout {
+                    agent: name.clone(),
+                    media: Vec::new(),
+                    reason_code: DESKTOP_LOST_REASON,
+                });
+            }
         }
         let retention = state.directory().settings.closed_retention_ms;
         for (closed_at, id) in &state.index.closed {

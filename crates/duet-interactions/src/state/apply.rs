@@ -193,7 +193,10 @@ impl Interactions {
             Change::AgentLogin { .. }
             | Change::AgentLogout { .. }
             | Change::AgentStatus { .. }
-            | Change::AcwExpired { .. } => self.mutate_agent(&cmd.change, at, &mut out),
+            | Change::AcwExpired { .. }
+            | Change::DesktopAttached { .. }
+            | Change::DesktopDetached { .. }
+            | Change::DesktopsLost => self.mutate_agent(&cmd.change, at, &mut out),
         }
         out
     }

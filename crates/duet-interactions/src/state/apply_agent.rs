@@ -3,7 +3,7 @@
 
 use super::{Applied, Interactions};
 use crate::change::Change;
-use crate::model::{Agent, AgentStatus, ChosenStatus, InteractionState, MediaType};
+use crate::model::{Agent, AgentStatus, ChosenStatus, Desktop, InteractionState, MediaType};
 
 impl Interactions {
     pub(crate) fn mutate_agent(&mut self, change: &Change, at: u64, out: &mut Applied) {
@@ -53,6 +53,10 @@ impl Interactions {
                     };
                     for m in &leaving {
                         a.logged_in.remove(m);
+                    }
+                    // Logged out: a lost desktop has nothing left to time.
+                    if a.logged_in.is_empty() && matches!(a.desktop, Desktop::Detached { .. }) {
+                        a.desktop = Desktop::None;
                     }
                     leaving
                 }) else {
@@ -111,6 +115,31 @@ impl Interactions {
                     self.set_status(agent, status.clone().into(), at);
                 }
                 out.agents.insert(agent.clone());
+            }
+            Change::DesktopAttached { agent } | Change::DesktopDetached { agent } => {
+                let desktop = match change {
+                    Change::DesktopAttached { .. } => Desktop::Attached,
+                    _ => Desktop::Detached { since_ms: at },
+                };
+                self.live
+                    .agents
+                    .entry(agent.clone())
+                    .or_insert_with(|| Agent::new(agent, at));
+                self.edit_agent(agent, |a| a.desktop = desktop);
+                out.agents.insert(agent.clone());
+            }
+            Change::DesktopsLost => {
+                let attached: Vec<String> = self
+                    .live
+                    .agents
+                    .values()
+                    .filter(|a| a.desktop == Desktop::Attached)
+                    .map(|a| a.name.clone())
+                    .collect();
+                for agent in attached {
+                    self.edit_agent(&agent, |a| a.desktop = Desktop::Detached { since_ms: at });
+                    out.agents.insert(agent);
+                }
             }
             Change::AcwExpired { agent } => {
                 let then = self.live.agents.get(agent).and_then(|a| match &a.status {

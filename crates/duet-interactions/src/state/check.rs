@@ -286,6 +286,10 @@ impl Interactions {
                 }
                 Ok(())
             }
+            Change::DesktopAttached { agent } | Change::DesktopDetached { agent } => {
+                self.config.agent(agent).map(|_| ())
+            }
+            Change::DesktopsLost => Ok(()),
             Change::AcwExpired { agent } => {
                 let live = self.logged_in_agent(agent)?;
                 match live.status {

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use crate::model::{Agent, AgentStatus, Content, Interaction, InteractionState};
+use crate::model::{Agent, AgentStatus, Content, Desktop, Interaction, InteractionState};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Index {
@@ -21,6 +21,8 @@ pub(crate) struct Index {
     pub available: BTreeSet<String>,
     /// Agents with missed offers in a row.
     pub missed: BTreeSet<String>,
+    /// Agents whose desktop connection was lost, by when.
+    pub detached: BTreeSet<(u64, String)>,
     /// (interaction, message id) of every transcript message, so a new
     /// message's id is found repeated without scanning the transcript.
     pub messages: HashSet<(String, String)>,
@@ -109,6 +111,9 @@ impl Index {
         if agent.no_answers > 0 {
             self.missed.insert(agent.name.clone());
         }
+        if let Desktop::Detached { since_ms } = agent.desktop {
+            self.detached.insert((since_ms, agent.name.clone()));
+        }
     }
 
     pub fn remove_agent(&mut self, agent: &Agent) {
@@ -122,5 +127,8 @@ impl Index {
             _ => {}
         }
         self.missed.remove(&agent.name);
+        if let Desktop::Detached { since_ms } = agent.desktop {
+            self.detached.remove(&(since_ms, agent.name.clone()));
+        }
     }
 }

@@ -134,8 +134,65 @@ impl Drop for Open {
     }
 }
 
+/// An agent's desktop socket: the first open on this node attaches the
+/// desktop, the last closed detaches it (its grace period starts). Said to
+/// the active node only; on the backup it stays a view.
+struct Presence {
+    shared: Arc<Shared>,
+    agent: String,
+}
+
+impl Presence {
+    async fn open(shared: &Arc<Shared>, agent: &str) -> Presence {
+        let first = shared.desktops.lock().is_ok_and(|mut d| {
+            let n = d.entry(agent.to_string()).or_insert(0);
+            *n += 1;
+            *n == 1
+        });
+        if first {
+            let attached = Change::DesktopAttached {
+                agent: agent.to_string(),
+            };
+            say_desktop(shared, attached).await;
+        }
+        Presence {
+            shared: shared.clone(),
+            agent: agent.to_string(),
+        }
+    }
+}
+
+impl Drop for Presence {
+    fn drop(&mut self) {
+        let last = self.shared.desktops.lock().is_ok_and(|mut d| {
+            let n = d.entry(self.agent.clone()).or_insert(1);
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                d.remove(&self.agent);
+                true
+            } else {
+                false
+            }
+        });
+        if last {
+            let (shared, agent) = (self.shared.clone(), self.agent.clone());
+            tokio::spawn(async move {
+                say_desktop(&shared, Change::DesktopDetached { agent }).await;
+            });
+        }
+    }
+}
+
+/// A desktop's presence as a change; a node that is not active refuses it
+/// (the desktop is only a view there).
+async fn say_desktop(shared: &Shared, c: Change) {
+    let client = Some(format!("desktop/{}", rand::random::<u64>()));
+    let _ = change(shared, client, Actor::System, c).await;
+}
+
 async fn agent_socket(shared: Arc<Shared>, me: Caller, mut socket: WebSocket) {
     let _open = Open::new(&shared, "agent");
+    let _presence = Presence::open(&shared, &me.name).await;
     let Ok((position, mut feed)) = ask(&shared, IxRequest::Follow).await else {
         return;
     };

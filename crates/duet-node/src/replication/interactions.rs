@@ -436,6 +436,34 @@ impl Replicator {
         true
     }
 
+    /// A new active node: desktops attached to the old one lost their
+    /// connection (their grace starts now); those connected here stay.
+    pub fn desktops_after_takeover(&mut self, shared: &Shared) {
+        let here: Vec<String> = shared
+            .desktops
+            .lock()
+            .map(|d| d.keys().cloned().collect())
+            .unwrap_or_default();
+        let at = unix_ms();
+        let system = |client: String, change| {
+            Command::new(client, at, duet_interactions::Actor::System, change)
+        };
+        let lost = duet_interactions::Change::DesktopsLost;
+        let mut changes = vec![system(format!("desktops-lost/{at}"), lost)];
+        for agent in here {
+            let attached = duet_interactions::Change::DesktopAttached {
+                agent: agent.clone(),
+            };
+            changes.push(system(format!("desktop-here/{at}/{agent}"), attached));
+        }
+        for command in changes {
+            if self.ix.state.check(&command).is_ok() {
+                let (reply, _) = oneshot::channel();
+                self.submit_change(shared, Change::Interactions(command), reply);
+            }
+        }
+    }
+
     /// The router should decide at the next chance.
     pub fn want_routing(&mut self) {
         self.ix.route_wanted = true;

@@ -249,6 +249,7 @@ impl Replicator {
                 self.ix.relaying.clear();
                 self.ix.sending.clear();
                 self.ix.route_wanted = true;
+                self.desktops_after_takeover(shared);
             }
             ReplicationMsg::StopServing => self.stop_serving(shared),
             ReplicationMsg::FromActive(message) => {
