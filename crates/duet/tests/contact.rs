@@ -768,3 +768,85 @@ fn after_a_kill_9_an_agent_whose_desktop_reconnects_in_time_keeps_its_state_and_
         .post("/api/agent/login", json!({"media": ["chat"]}));
     assert_eq!(code, 200, "{body}");
 }
+
+#[test]
+fn a_customer_socket_resumes_from_the_last_sequence_number_it_saw_on_either_node() {
+    let mut pair = pair();
+    let (a, b) = (pair.nodes[0].url(), pair.nodes[1].url());
+    let customer = Api::new(&a);
+    let (code, chat) = customer.post("/api/chats", json!({"queue": "Sales", "name": "Hal"}));
+    assert_eq!(code, 200, "{chat}");
+    let (id, token) = (
+        chat["id"].as_str().unwrap().to_string(),
+        chat["token"].as_str().unwrap().to_string(),
+    );
+    let say = |base: &str, n: u32| {
+        let (code, body) = Api::new(base).post_with(
+            &format!("/api/chats/{id}/messages"),
+            json!({"message_id": format!("h{n}"), "body": format!("line {n}")}),
+            &[("x-duet-token", &token)],
+        );
+        assert_eq!(code, 200, "{body}");
+    };
+    // Reads the socket until `n` messages came; their ids and the last seq.
+    let read = |socket: &mut Socket, n: usize| {
+        let mut ids = Vec::new();
+        let mut last = 0;
+        while ids.len() < n {
+            let m = socket.until(Duration::from_secs(5), |m| m["type"] == "change");
+            last = m["seq"].as_u64().unwrap();
+            if let Some(mid) = m["change"]["Message"]["message_id"].as_str() {
+                ids.push(mid.to_string());
+            }
+        }
+        (ids, last)
+    };
+    let url = |base: &str, after: Option<u64>| {
+        let after = after.map(|s| format!("&after={s}")).unwrap_or_default();
+        ws_url(base, &format!("/api/chats/{id}/ws?token={token}{after}"))
+    };
+    let mut socket = Socket::connect(&url(&a, None));
+    assert_eq!(
+        socket.next(Duration::from_secs(5)).unwrap()["type"],
+        "state"
+    );
+    for n in 0..5 {
+        say(&a, n);
+    }
+    let (ids, seen) = read(&mut socket, 5);
+    assert_eq!(ids, ["h0", "h1", "h2", "h3", "h4"]);
+    drop(socket);
+    // Away for a while: it comes back and gets exactly what it missed.
+    for n in 5..10 {
+        say(&a, n);
+    }
+    let mut socket = Socket::connect(&url(&a, Some(seen)));
+    let resume = socket.next(Duration::from_secs(5)).unwrap();
+    assert_eq!(resume["type"], "resume", "{resume}");
+    let (ids, seen) = read(&mut socket, 5);
+    assert_eq!(ids, ["h5", "h6", "h7", "h8", "h9"]);
+    drop(socket);
+    // Messages sent while it was away, then the active node is killed:
+    // on the new active node it resumes where it was, nothing lost or
+    // doubled.
+    for n in 10..13 {
+        say(&a, n);
+    }
+    wait_shadow_equal(&pair);
+    pair.nodes[0].kill9();
+    wait_for(&pair, Duration::from_secs(10), "b serving", || {
+        harness::serving(&pair.nodes[1].status()).then_some(())
+    });
+    let mut socket = Socket::connect(&url(&b, Some(seen)));
+    assert_eq!(
+        socket.next(Duration::from_secs(5)).unwrap()["type"],
+        "resume"
+    );
+    say(&b, 13);
+    let (ids, _) = read(&mut socket, 4);
+    assert_eq!(ids, ["h10", "h11", "h12", "h13"]);
+    assert!(
+        socket.next(Duration::from_millis(500)).is_none(),
+        "nothing doubled"
+    );
+}

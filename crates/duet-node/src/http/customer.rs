@@ -131,6 +131,9 @@ async fn start_chat(State(shared): State<Arc<Shared>>, Json(start): Json<Start>)
 pub(super) struct TokenQuery {
     #[serde(default)]
     pub token: Option<String>,
+    /// On a WebSocket: the last sequence number the client saw.
+    #[serde(default)]
+    pub after: Option<u64>,
 }
 
 /// The customer's token: `x-duet-token`, or `?token=` (WebSockets).

@@ -103,6 +103,7 @@ pub(super) async fn customer_shares(
     let result = async {
         let query = TokenQuery {
             token: share.token.clone(),
+            ..TokenQuery::default()
         };
         customer_may(&shared, &id, &token(&headers, &query))?;
         let client = Some(format!("{id}/{}", share.message_id));

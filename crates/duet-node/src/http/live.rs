@@ -25,7 +25,7 @@ use super::customer::{TokenQuery, customer_view, token};
 use super::{Refusal, ask, change};
 use crate::directory::UserRole;
 use crate::metrics::label;
-use crate::replication::IxRequest;
+use crate::replication::{Follow, IxRequest};
 use crate::shared::Shared;
 
 /// The largest message a client may send on a socket.
@@ -57,6 +57,39 @@ async fn fell_behind(socket: &mut WebSocket, e: RecvError) {
     }
 }
 
+/// A socket's start: resuming after `after`, the changes it missed that
+/// `wants` (each once, in order) when they are all still here, else the
+/// state as it stands (`hello`). Whether the socket is still there.
+async fn begin(
+    socket: &mut WebSocket,
+    hello: serde_json::Value,
+    after: Option<u64>,
+    missed: Option<Vec<Arc<Entry<Command>>>>,
+    mut wants: impl FnMut(&Entry<Command>) -> bool,
+) -> bool {
+    let Some(missed) = missed else {
+        return socket
+            .send(Message::Text(hello.to_string().into()))
+            .await
+            .is_ok();
+    };
+    let resume =
+        serde_json::json!({ "type": "resume", "after": after, "position": hello["position"] });
+    if socket
+        .send(Message::Text(resume.to_string().into()))
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    for entry in missed {
+        if wants(&entry) && socket.send(event(&entry)).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
 fn event(entry: &Entry<Command>) -> Message {
     Message::Text(
         serde_json::json!({
@@ -77,6 +110,10 @@ pub(super) struct AgentQuery {
     /// A session token (browsers cannot set headers on a WebSocket).
     #[serde(default)]
     token: Option<String>,
+    /// The last sequence number the client saw: it is sent what it missed
+    /// since (when still held), not the state again.
+    #[serde(default)]
+    after: Option<u64>,
 }
 
 /// `GET /api/agent/ws`: the agent's live view.
@@ -99,7 +136,7 @@ pub(super) async fn agent(
     match caller(&shared, &headers, UserRole::Agent).await {
         Ok(me) => upgrade
             .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
-            .on_upgrade(move |socket| agent_socket(shared, me, socket)),
+            .on_upgrade(move |socket| agent_socket(shared, me, q.after, socket)),
         Err(refusal) => refusal.into_response(),
     }
 }
@@ -190,12 +227,17 @@ async fn say_desktop(shared: &Shared, c: Change) {
     let _ = change(shared, client, Actor::System, c).await;
 }
 
-async fn agent_socket(shared: Arc<Shared>, me: Caller, mut socket: WebSocket) {
+async fn agent_socket(shared: Arc<Shared>, me: Caller, after: Option<u64>, mut socket: WebSocket) {
     let _open = Open::new(&shared, "agent");
     let _presence = Presence::open(&shared, &me.name).await;
-    let Ok((position, mut feed)) = ask(&shared, IxRequest::Follow).await else {
+    let Ok(follow) = ask(&shared, |reply| IxRequest::Follow { after, reply }).await else {
         return;
     };
+    let Follow {
+        position,
+        missed,
+        mut feed,
+    } = follow;
     let name = me.name.clone();
     let Ok(view) = ask(&shared, |reply| IxRequest::Agent { name, reply }).await else {
         return;
@@ -204,31 +246,29 @@ async fn agent_socket(shared: Arc<Shared>, me: Caller, mut socket: WebSocket) {
         .as_ref()
         .map(|v| v.interactions.iter().map(|i| i.id.clone()).collect())
         .unwrap_or_default();
+    let mut wants = |entry: &Entry<Command>| {
+        let change = &entry.change.change;
+        if let Change::Offer { id, agent, .. } | Change::Conference { id, agent } = change
+            && *agent == me.name
+        {
+            held.insert(id.clone());
+        }
+        let wanted = concerns_agent(change, &me.name, &held);
+        if let Change::Forget { id } = change {
+            held.remove(id);
+        }
+        wanted
+    };
     let hello = serde_json::json!({ "type": "state", "position": position, "agent": view });
-    if socket
-        .send(Message::Text(hello.to_string().into()))
-        .await
-        .is_err()
-    {
+    if !begin(&mut socket, hello, after, missed, &mut wants).await {
         return;
     }
     loop {
         tokio::select! {
             received = feed.recv() => match received {
                 Ok(entry) if entry.seq > position.1 => {
-                    let change = &entry.change.change;
-                    if let Change::Offer { id, agent, .. } | Change::Conference { id, agent } = change
-                        && *agent == me.name
-                    {
-                        held.insert(id.clone());
-                    }
-                    if concerns_agent(change, &me.name, &held) {
-                        if let Change::Forget { id } = change {
-                            held.remove(id);
-                        }
-                        if socket.send(event(&entry)).await.is_err() {
-                            return;
-                        }
+                    if wants(&entry) && socket.send(event(&entry)).await.is_err() {
+                        return;
                     }
                 }
                 Ok(_) => {}
@@ -262,7 +302,7 @@ pub(super) async fn customer(
     match customer_may(&shared, &id, &token(&headers, &q)) {
         Ok(()) => upgrade
             .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
-            .on_upgrade(move |socket| customer_socket(shared, id, socket)),
+            .on_upgrade(move |socket| customer_socket(shared, id, q.after, socket)),
         Err(refusal) => refusal.into_response(),
     }
 }
@@ -273,11 +313,21 @@ struct CustomerSays {
     body: String,
 }
 
-async fn customer_socket(shared: Arc<Shared>, id: String, mut socket: WebSocket) {
+async fn customer_socket(
+    shared: Arc<Shared>,
+    id: String,
+    after: Option<u64>,
+    mut socket: WebSocket,
+) {
     let _open = Open::new(&shared, "customer");
-    let Ok((position, mut feed)) = ask(&shared, IxRequest::Follow).await else {
+    let Ok(follow) = ask(&shared, |reply| IxRequest::Follow { after, reply }).await else {
         return;
     };
+    let Follow {
+        position,
+        missed,
+        mut feed,
+    } = follow;
     let wanted = id.clone();
     let Ok(Some(ix)) = ask(&shared, |reply| IxRequest::Get { id: wanted, reply }).await else {
         let _ = socket
@@ -287,19 +337,16 @@ async fn customer_socket(shared: Arc<Shared>, id: String, mut socket: WebSocket)
             .await;
         return;
     };
+    let wants = |entry: &Entry<Command>| entry.change.change.interaction() == Some(id.as_str());
     let hello =
         serde_json::json!({ "type": "state", "position": position, "chat": customer_view(&ix) });
-    if socket
-        .send(Message::Text(hello.to_string().into()))
-        .await
-        .is_err()
-    {
+    if !begin(&mut socket, hello, after, missed, wants).await {
         return;
     }
     loop {
         tokio::select! {
             received = feed.recv() => match received {
-                Ok(entry) if entry.seq > position.1 && entry.change.change.interaction() == Some(id.as_str()) => {
+                Ok(entry) if entry.seq > position.1 && wants(&entry) => {
                     if socket.send(event(&entry)).await.is_err() {
                         return;
                     }

@@ -29,6 +29,65 @@ use crate::store_writer::StoreWriter;
 /// it is told to resume from the state.
 pub const FEED_MAX: usize = 65_536;
 
+/// Applied changes a resuming client can be sent again, at most.
+pub const RECENT_MAX: usize = 50_000;
+
+/// Applied interaction changes for the API's live views: what comes, on a
+/// broadcast, and the most recent ones, for a client that resumes from the
+/// last sequence number it saw (on either node: both apply the same).
+pub struct Feed {
+    live: broadcast::Sender<Arc<Entry<Command>>>,
+    recent: std::collections::VecDeque<Arc<Entry<Command>>>,
+    /// Every change up to this one is no longer in `recent`.
+    forgotten_upto: u64,
+}
+
+/// A client's start: where it stands, what it missed (when all of it is
+/// still here), and what comes next.
+pub struct Follow {
+    pub position: Position,
+    pub missed: Option<Vec<Arc<Entry<Command>>>>,
+    pub feed: broadcast::Receiver<Arc<Entry<Command>>>,
+}
+
+impl Feed {
+    /// A feed that holds nothing up to `position` (a start, an install).
+    pub fn new(position: u64) -> Feed {
+        Feed {
+            live: broadcast::channel(FEED_MAX).0,
+            recent: Default::default(),
+            forgotten_upto: position,
+        }
+    }
+
+    fn push(&mut self, entry: Arc<Entry<Command>>) {
+        let _ = self.live.send(entry.clone());
+        self.recent.push_back(entry);
+        while self.recent.len() > RECENT_MAX {
+            if let Some(old) = self.recent.pop_front() {
+                self.forgotten_upto = old.seq;
+            }
+        }
+    }
+
+    /// Everything since the state was installed is forgotten.
+    pub fn reset(&mut self, position: u64) {
+        self.recent.clear();
+        self.forgotten_upto = position;
+    }
+
+    fn follow(&self, position: Position, after: Option<u64>) -> Follow {
+        let missed = after
+            .filter(|a| *a >= self.forgotten_upto)
+            .map(|a| self.recent.iter().filter(|e| e.seq > a).cloned().collect());
+        Follow {
+            position,
+            missed,
+            feed: self.live.subscribe(),
+        }
+    }
+}
+
 /// The live interaction state with what replication keeps beside it.
 pub struct InteractionsPart {
     pub state: Interactions,
@@ -54,11 +113,12 @@ pub struct InteractionsPart {
     /// Those being posted by a task now.
     pub sending: std::collections::BTreeSet<super::outbox::ReplyKey>,
     /// Every applied interaction change, for the API's live views.
-    pub feed: broadcast::Sender<Arc<Entry<Command>>>,
+    pub feed: Feed,
 }
 
 impl InteractionsPart {
     pub fn new(state: Interactions, logged: u64) -> InteractionsPart {
+        let position = state.position().1;
         InteractionsPart {
             outbox: super::outbox::pending(&state),
             relaying: Default::default(),
@@ -71,7 +131,7 @@ impl InteractionsPart {
             directory_generation: 0,
             route_wanted: true,
             snapshot_out: None,
-            feed: broadcast::channel(FEED_MAX).0,
+            feed: Feed::new(position),
         }
     }
 
@@ -128,12 +188,25 @@ impl InteractionsPart {
         }
         let entry = Arc::new(entry);
         writer.write(StoreWrite::Interaction((*entry).clone()));
-        let _ = self.feed.send(entry);
+        self.feed.push(entry);
         self.logged += 1;
         if self.logged >= SNAPSHOT_EVERY {
             self.snapshot(writer);
         }
         Ok(())
+    }
+
+    /// The state was replaced by a snapshot at `position`: what is derived
+    /// from it is derived again (the directory, the outbox, the feed), and
+    /// it is stored.
+    pub fn installed(&mut self, tree: &duet_config::Tree, writer: &mut StoreWriter, position: u64) {
+        self.refresh_directory(tree, writer, true);
+        self.snapshot(writer);
+        self.outbox = super::outbox::pending(&self.state);
+        self.relaying.clear();
+        self.outbound = super::outbox::pending_messages(&self.state);
+        self.sending.clear();
+        self.feed.reset(position);
     }
 
     /// Stores a snapshot of the state at its position; the log before it goes.
@@ -240,7 +313,11 @@ pub enum IxRequest {
     },
     /// The live feed of applied changes, subscribed at the same step as
     /// `position` was read, so nothing between them is missed.
-    Follow(oneshot::Sender<(Position, broadcast::Receiver<Arc<Entry<Command>>>)>),
+    Follow {
+        /// The last sequence number the client saw, when it resumes.
+        after: Option<u64>,
+        reply: oneshot::Sender<Follow>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -382,8 +459,8 @@ impl Replicator {
             IxRequest::User { name, reply } => {
                 let _ = reply.send(crate::directory::user(&self.tree, &name));
             }
-            IxRequest::Follow(reply) => {
-                let _ = reply.send((state.position(), self.ix.feed.subscribe()));
+            IxRequest::Follow { after, reply } => {
+                let _ = reply.send(self.ix.feed.follow(state.position(), after));
             }
         }
     }

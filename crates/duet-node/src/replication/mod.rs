@@ -30,7 +30,7 @@ mod outbox;
 mod snapshot;
 mod task;
 
-pub use interactions::{AgentView, CONVERSATION, Census, IxRequest, QueueView, ShadowView};
+pub use interactions::{AgentView, CONVERSATION, Census, Follow, IxRequest, QueueView, ShadowView};
 pub use task::{FromBackup, INBOX_MAX, ReplicationMsg, ReplicationView, Settings, run};
 
 use follower::{HealRun, ResyncRun};

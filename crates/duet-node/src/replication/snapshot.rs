@@ -137,9 +137,7 @@ impl Replicator {
             self.hello();
             return Some(hello);
         }
-        self.ix
-            .refresh_directory(&self.tree, &mut self.writer, true);
-        self.ix.snapshot(&mut self.writer);
+        self.ix.installed(&self.tree, &mut self.writer, run.upto.1);
         shared.log_event(
             Level::Info,
             format!(
