@@ -525,8 +525,16 @@ impl Replicator {
         let system = |client: String, change| {
             Command::new(client, at, duet_interactions::Actor::System, change)
         };
-        let lost = duet_interactions::Change::DesktopsLost;
-        let mut changes = vec![system(format!("desktops-lost/{at}"), lost)];
+        let attached = self
+            .ix
+            .state
+            .agents()
+            .any(|a| a.desktop == duet_interactions::model::Desktop::Attached);
+        let mut changes = Vec::new();
+        if attached {
+            let lost = duet_interactions::Change::DesktopsLost;
+            changes.push(system(format!("desktops-lost/{at}"), lost));
+        }
         for agent in here {
             let attached = duet_interactions::Change::DesktopAttached {
                 agent: agent.clone(),
