@@ -11,15 +11,20 @@ use duet_params::ServerId;
 /// The smallest epoch above `seen` that belongs to `server`; `None` if the
 /// epochs are exhausted (never in practice: one per takeover).
 pub fn next_epoch(seen: u64, server: ServerId) -> Option<u64> {
-    let parity = match server {
-        ServerId::A => 0,
-        ServerId::B => 1,
-    };
+    let parity = epoch_parity(server);
     let candidate = seen.checked_add(1)?;
     if candidate % 2 == parity {
         Some(candidate)
     } else {
         candidate.checked_add(1)
+    }
+}
+
+/// `epoch % 2` of the epochs `server` serves in.
+pub fn epoch_parity(server: ServerId) -> u64 {
+    match server {
+        ServerId::A => 0,
+        ServerId::B => 1,
     }
 }
 

@@ -327,6 +327,13 @@ fn stream_from_backup(
                 tx: tx.clone(),
             }
         }
+        Stream::HealInteractions { id, entries } if conn == Conn::Main => {
+            FromBackup::HealInteractions {
+                id,
+                entries,
+                tx: tx.clone(),
+            }
+        }
         Stream::HealReplay { id, fork, records } if conn == Conn::Main => FromBackup::HealReplay {
             id,
             fork,

@@ -6,7 +6,9 @@
 //! write is on both nodes with its value, both trees have one digest, and no
 //! sample shows two nodes serving except while the nodes were cut from each
 //! other with both own-network checks passing (the documented window, which
-//! the heal repairs).
+//! the heal repairs). Customers chat meanwhile: every acknowledged message
+//! is in its transcript once on both nodes, and the interaction states
+//! are equal.
 //!
 //! The schedule comes from a seed, printed first; `DUET_FAULT_SEED=N`
 //! replays one, `DUET_FAULT_ROUNDS=N` makes a longer run:
@@ -18,6 +20,8 @@ mod harness;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use harness::chatters::Chatters;
+use harness::contact::{Api, set_up_directory, wait_shadow_equal};
 use harness::etcd::Etcd;
 use harness::netns::{GATEWAY, Lab, NET_TEST};
 use harness::writers::Writers;
@@ -26,6 +30,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 const WRITERS: usize = 3;
+const CHATTERS: usize = 3;
 
 #[derive(Debug, Clone, Copy)]
 enum Fault {
@@ -132,7 +137,10 @@ fn run_schedule(confirm: Confirm) {
     pair.start();
     let urls = [pair.nodes[0].url(), pair.nodes[1].url()];
     let names = [pair.nodes[0].name.clone(), pair.nodes[1].name.clone()];
-    let writers = Writers::start(WRITERS, urls, names.clone());
+    let writers = Writers::start(WRITERS, urls.clone(), names.clone());
+    // Customers chat through every fault too.
+    set_up_directory(&pair, active_index(&pair));
+    let chatters = Chatters::start(CHATTERS, urls.clone(), names.clone(), "Sales");
     // Where two nodes may serve at once: the link between them cut, both
     // passing their own-network checks (with nothing to confirm, any cut),
     // until the heal (with slack).
@@ -203,6 +211,7 @@ fn run_schedule(confirm: Confirm) {
     pair.wait_until(Duration::from_secs(40), "a healthy pair", in_sync);
     std::thread::sleep(Duration::from_millis(500));
     let acked = writers.stop();
+    let chats = chatters.stop();
     pair.wait_until(
         Duration::from_secs(40),
         "both trees at one position with one digest",
@@ -240,6 +249,47 @@ fn run_schedule(confirm: Confirm) {
     assert!(
         missing.is_empty(),
         "acknowledged writes lost (seed {seed}): {missing:#?}\n{}",
+        pair.logs()
+    );
+
+    // Every acknowledged chat message, once, on both nodes (a node that
+    // served while cut off offers its interaction changes to the active
+    // node before it resynchronises); one interaction state.
+    let acked_messages: usize = chats.iter().map(|c| c.acked.len()).sum();
+    println!(
+        "chats: {}; acknowledged messages: {acked_messages}",
+        chats.len()
+    );
+    assert!(
+        acked_messages > 50,
+        "too few messages acknowledged: {acked_messages}"
+    );
+    wait_shadow_equal(&pair);
+    let mut wrong = Vec::new();
+    for node in 0..2 {
+        let api = Api::new(&urls[node]);
+        for chat in &chats {
+            let (code, view) = api.get(&format!("/api/chats/{}?token={}", chat.id, chat.token));
+            let ids: Vec<&str> = view["transcript"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m["id"].as_str())
+                .collect();
+            for message in &chat.acked {
+                let n = ids.iter().filter(|id| **id == message.as_str()).count();
+                if code != 200 || n != 1 {
+                    wrong.push(format!(
+                        "{}: {} {message}: {n} times ({code})",
+                        names[node], chat.id
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "acknowledged messages lost or doubled (seed {seed}): {wrong:#?}\n{}",
         pair.logs()
     );
 

@@ -65,6 +65,14 @@ pub enum Stream {
         fork: u64,
         records: Vec<HistoryRecord>,
     },
+    /// The backup, before a resynchronisation would replace its interaction
+    /// state: changes it made while it served (its own epochs), for the
+    /// active node to make those it lacks (once each by client id). A page
+    /// at a time, answered by `HealReplayed`.
+    HealInteractions {
+        id: u64,
+        entries: Vec<duet_stream::Entry<duet_interactions::Command>>,
+    },
     /// The active node has made (and stored) every change of the page `id`,
     /// or `error` says why not (the backup keeps its copies and tries again).
     HealReplayed {

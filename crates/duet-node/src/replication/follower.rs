@@ -42,6 +42,11 @@ pub(super) enum HealStage {
         pages: VecDeque<Vec<HistoryRecord>>,
         replayed: usize,
     },
+    /// Sending the interaction changes this node made while it served, a
+    /// page at a time (the active node makes those it lacks).
+    Interactions {
+        pages: VecDeque<Vec<Entry<duet_interactions::Command>>>,
+    },
 }
 
 /// A heal under way on the backup: its request (or page) waiting for an
@@ -146,7 +151,7 @@ impl Replicator {
             compress,
         };
         if !heals {
-            return self.resync_begin(shared, then, now_ms);
+            return self.heal_interactions(shared, then, now_ms);
         }
         let (heal, request) = Heal::start(upto.1);
         let run = HealRun {
@@ -206,7 +211,7 @@ impl Replicator {
                 Some(self.heal_send(run, now_ms, |id| Stream::SyncRequest { id, request }))
             }
             Ok(HealStep::Replay(orphans)) if orphans.records.is_empty() => {
-                self.resync_begin(shared, run.then, now_ms)
+                self.heal_interactions(shared, run.then, now_ms)
             }
             Ok(HealStep::Replay(orphans)) => {
                 shared.log_event(
@@ -244,6 +249,22 @@ impl Replicator {
             return None;
         }
         let mut run = self.sync.heal.take()?;
+        if let HealStage::Interactions { pages } = &mut run.stage {
+            if let Some(e) = error {
+                shared.log_event(
+                    Level::Error,
+                    format!("The active node did not make this node's interaction changes ({e}); they are offered again after Switchover DS Request Timeout"),
+                );
+                self.heal_retry_later(run, now_ms);
+                return None;
+            }
+            return match pages.pop_front() {
+                Some(entries) => {
+                    Some(self.heal_send(run, now_ms, |id| Stream::HealInteractions { id, entries }))
+                }
+                None => self.resync_begin(shared, run.then, now_ms),
+            };
+        }
         let HealStage::Replay {
             fork,
             pages,
@@ -274,9 +295,47 @@ impl Replicator {
                         "The active node has made the {replayed} configuration changes this node made while both nodes served"
                     ),
                 );
-                self.resync_begin(shared, run.then, now_ms)
+                self.heal_interactions(shared, run.then, now_ms)
             }
         }
+    }
+
+    /// Before the resynchronisation replaces the interaction state: the
+    /// changes this node made as the active node (its own epochs; not the
+    /// router's, which the active node decides again) go to the active
+    /// node, which makes those it lacks, once each by their client ids. A
+    /// node cut off while it served has acknowledged some of them.
+    pub(super) fn heal_interactions(
+        &mut self,
+        shared: &Shared,
+        then: ResyncAsked,
+        now_ms: u64,
+    ) -> Option<Stream> {
+        let parity = crate::epoch::epoch_parity(shared.boot.server_id());
+        let mut pages: VecDeque<_> = if then.scope == Scope::Full && !self.filtered {
+            interaction_pages(self.ix.feed.recent().filter(|e| {
+                e.epoch % 2 == parity && e.change.actor != duet_interactions::Actor::Router
+            }))
+        } else {
+            VecDeque::new()
+        };
+        let Some(entries) = pages.pop_front() else {
+            return self.resync_begin(shared, then, now_ms);
+        };
+        shared.log_event(
+            Level::Info,
+            format!(
+                "Offering the active node the interaction changes this node made while it served ({} pages), before resynchronising",
+                pages.len() + 1
+            ),
+        );
+        let run = HealRun {
+            stage: HealStage::Interactions { pages },
+            then,
+            request_id: 0,
+            asked_at_ms: now_ms,
+        };
+        Some(self.heal_send(run, now_ms, |id| Stream::HealInteractions { id, entries }))
     }
 
     /// Starts the resynchronisation; returns the first request (compressed
@@ -450,4 +509,30 @@ impl Replicator {
         // The interaction state follows, at the same position.
         Some(self.snapshot_begin(upto, now_ms))
     }
+}
+
+/// The largest page of interaction changes offered in a heal, well inside
+/// a frame (one change larger than this gets a page of its own).
+const HEAL_PAGE_BYTES: usize = 512 * 1024;
+
+/// Cuts entries into pages of at most `HEAL_PAGE_BYTES`.
+fn interaction_pages<'a>(
+    entries: impl Iterator<Item = &'a std::sync::Arc<Entry<duet_interactions::Command>>>,
+) -> VecDeque<Vec<Entry<duet_interactions::Command>>> {
+    let mut pages = VecDeque::new();
+    let mut page = Vec::new();
+    let mut bytes = 0;
+    for entry in entries {
+        let size = postcard::to_allocvec(&**entry).map_or(HEAL_PAGE_BYTES, |b| b.len());
+        if !page.is_empty() && bytes + size > HEAL_PAGE_BYTES {
+            pages.push_back(std::mem::take(&mut page));
+            bytes = 0;
+        }
+        bytes += size;
+        page.push((**entry).clone());
+    }
+    if !page.is_empty() {
+        pages.push_back(page);
+    }
+    pages
 }

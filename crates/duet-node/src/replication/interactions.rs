@@ -70,6 +70,11 @@ impl Feed {
         }
     }
 
+    /// The recent changes, oldest first.
+    pub fn recent(&self) -> impl Iterator<Item = &Arc<Entry<Command>>> {
+        self.recent.iter()
+    }
+
     /// Everything since the state was installed is forgotten.
     pub fn reset(&mut self, position: u64) {
         self.recent.clear();
@@ -117,8 +122,19 @@ pub struct InteractionsPart {
 }
 
 impl InteractionsPart {
-    pub fn new(state: Interactions, logged: u64) -> InteractionsPart {
-        let position = state.position().1;
+    /// The state as loaded; the commands replayed since its snapshot are
+    /// the feed's recent ones (a resuming client, a heal find them).
+    pub fn new(loaded: crate::store::LoadedInteractions) -> InteractionsPart {
+        let crate::store::LoadedInteractions {
+            state,
+            replayed,
+            from,
+        } = loaded;
+        let logged = replayed.len() as u64;
+        let mut feed = Feed::new(from);
+        for entry in replayed {
+            feed.push(Arc::new(entry));
+        }
         InteractionsPart {
             outbox: super::outbox::pending(&state),
             relaying: Default::default(),
@@ -131,7 +147,7 @@ impl InteractionsPart {
             directory_generation: 0,
             route_wanted: true,
             snapshot_out: None,
-            feed: Feed::new(position),
+            feed,
         }
     }
 

@@ -423,3 +423,84 @@ impl Replicator {
         });
     }
 }
+
+impl Replicator {
+    /// Whether this node holds the change `(epoch, seq)`: `None` when its
+    /// history no longer says (too old to be a heal's orphan).
+    fn holds(&self, epoch: u64, seq: u64) -> Option<bool> {
+        match self.epoch_of(seq) {
+            Some(e) => Some(e == epoch),
+            None if seq > self.last_position().1 => Some(false),
+            None => None,
+        }
+    }
+
+    /// A page of the backup's interaction changes made while it served:
+    /// those this node lacks are made here (checked as any client's; one
+    /// the state refuses is logged, and lost to what this node did), once
+    /// each by client id; the backup hears once all are acknowledged.
+    pub fn heal_interactions_here(
+        &mut self,
+        shared: &Arc<Shared>,
+        id: u64,
+        entries: Vec<duet_stream::Entry<duet_interactions::Command>>,
+        tx: mpsc::Sender<Envelope>,
+    ) {
+        use duet_rsm::StateMachine;
+        let Some(leader) = self.leader.as_ref() else {
+            let error = Some(format!("{} is not the active node", shared.boot.this));
+            let _ = tx.try_send(shared.envelope(Stream::HealReplayed { id, error }));
+            return;
+        };
+        let lacking: Vec<_> = entries
+            .into_iter()
+            .filter(|e| self.holds(e.epoch, e.seq) == Some(false))
+            .filter(|e| leader.known(&e.change.client).is_none())
+            .collect();
+        let mut waits = Vec::new();
+        let mut refused = 0;
+        for entry in lacking {
+            let command = entry.change;
+            if let Err(e) = self.ix.state.check(&command) {
+                refused += 1;
+                shared.log_event(
+                    Level::Warning,
+                    format!(
+                        "An interaction change the other node made while it served (client id {}, epoch {}, change {}) cannot be made here: {e}",
+                        command.client, entry.epoch, entry.seq
+                    ),
+                );
+                continue;
+            }
+            let (reply, wait) = oneshot::channel();
+            self.submit_change(shared, Change::Interactions(command), reply);
+            waits.push(wait);
+        }
+        if !waits.is_empty() || refused > 0 {
+            shared.log_event(
+                Level::Warning,
+                format!(
+                    "Made {} interaction changes the other node acknowledged while it served ({refused} refused by the state here)",
+                    waits.len()
+                ),
+            );
+            self.ix.route_wanted = true;
+        }
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let error = match tokio::time::timeout(HEAL_PAGE_WAIT, futures::future::join_all(waits))
+                .await
+            {
+                Err(_) => Some("the replayed changes were not acknowledged in time".to_string()),
+                Ok(replies) => replies.into_iter().find_map(|reply| match reply {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(_) => Some("a replayed change was given up on".to_string()),
+                }),
+            };
+            let _ = tx
+                .send(shared.envelope(Stream::HealReplayed { id, error }))
+                .await;
+        });
+    }
+}

@@ -177,24 +177,24 @@ impl Replicator {
             tracing::error!("history past the stored position is not dropped: {e}");
         }
         let directory = crate::directory::from_tree(&tree);
-        let (interactions, replayed) = match store.load_interactions(directory.clone()) {
-            Ok(loaded) => loaded,
-            Err(e) => {
+        let loaded = store
+            .load_interactions(directory.clone())
+            .unwrap_or_else(|e| {
                 // Its position is then the start: the active node sends
                 // or resynchronises what it lacks.
                 tracing::error!(
                     "the interaction state cannot be loaded ({e}); it is taken again from the active node"
                 );
-                (
-                    duet_interactions::Interactions::new(
+                crate::store::LoadedInteractions {
+                    state: duet_interactions::Interactions::new(
                         directory,
                         duet_interactions::DEFAULT_LIMITS,
                     ),
-                    0,
-                )
-            }
-        };
-        let ix = InteractionsPart::new(interactions, replayed);
+                    replayed: Vec::new(),
+                    from: 0,
+                }
+            });
+        let ix = InteractionsPart::new(loaded);
         let filtered = store.filtered().unwrap_or(false);
         let follower = Follower::new(min_position(&tree, &ix.state));
         Replicator {

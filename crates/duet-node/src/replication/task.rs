@@ -88,6 +88,12 @@ pub enum FromBackup {
         records: Vec<HistoryRecord>,
         tx: mpsc::Sender<Envelope>,
     },
+    /// A page of the backup's interaction changes made while it served.
+    HealInteractions {
+        id: u64,
+        entries: Vec<duet_stream::Entry<duet_interactions::Command>>,
+        tx: mpsc::Sender<Envelope>,
+    },
     /// The accepted main connection `link` closed.
     Gone(u64),
 }
@@ -313,6 +319,9 @@ impl Replicator {
                 records,
                 tx,
             } => self.heal_replay(shared, id, fork, records, tx),
+            FromBackup::HealInteractions { id, entries, tx } => {
+                self.heal_interactions_here(shared, id, entries, tx)
+            }
             FromBackup::Gone(link) => self.backup_gone(shared, link),
         }
     }

@@ -84,13 +84,22 @@ pub(super) fn passed(txn: &WriteTransaction, at: Position) -> Result<(), StoreEr
     Ok(())
 }
 
+/// The interaction state as a start finds it.
+pub struct LoadedInteractions {
+    pub state: Interactions,
+    /// The logged commands replayed on the snapshot, in order.
+    pub replayed: Vec<Entry<Command>>,
+    /// The position they follow (the snapshot's).
+    pub from: u64,
+}
+
 impl Store {
     /// The interaction state as stored: the snapshot, then the log replayed
-    /// on it; with the number of commands replayed.
+    /// on it; with the commands replayed and the position they follow.
     pub fn load_interactions(
         &self,
         directory: Directory,
-    ) -> Result<(Interactions, u64), StoreError> {
+    ) -> Result<LoadedInteractions, StoreError> {
         let txn = self.db.begin_read().map_err(failed)?;
         let mut state = Interactions::new(directory, duet_interactions::DEFAULT_LIMITS);
         let meta = txn.open_table(META).map_err(failed)?;
@@ -108,7 +117,8 @@ impl Store {
             }
             state.install(&pages, at).map_err(damaged)?;
         }
-        let mut replayed = 0;
+        let from = state.position().1;
+        let mut replayed = Vec::new();
         for row in txn
             .open_table(LOG)
             .map_err(failed)?
@@ -123,7 +133,7 @@ impl Store {
             state
                 .apply((entry.epoch, entry.seq), &entry.change)
                 .map_err(|e| damaged(format!("logged interaction change {}: {e}", entry.seq)))?;
-            replayed += 1;
+            replayed.push(entry);
         }
         // Passes are stored after the changes before them, so one past
         // the replayed log is good; an older one (a resync since) is not.
@@ -131,6 +141,10 @@ impl Store {
             let at: Position = postcard::from_bytes(at.value()).map_err(damaged)?;
             state.pass(at);
         }
-        Ok((state, replayed))
+        Ok(LoadedInteractions {
+            state,
+            replayed,
+            from,
+        })
     }
 }

@@ -67,7 +67,7 @@ fn decode_record(bytes: &[u8]) -> Result<HistoryRecord, StoreError> {
     })
 }
 
-pub use interactions::{SNAPSHOT_EVERY, SNAPSHOT_PAGE_BYTES};
+pub use interactions::{LoadedInteractions, SNAPSHOT_EVERY, SNAPSHOT_PAGE_BYTES};
 
 pub struct Store {
     db: Database,

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod chatters;
 pub mod contact;
 pub mod etcd;
 pub mod netns;
