@@ -44,6 +44,31 @@ pub(super) fn conflict_message(path: &TreePath, lost: &Origin, conflict: &Confli
 /// page after Switchover DS Request Timeout by then and offers it again).
 pub(super) const HEAL_PAGE_WAIT: Duration = Duration::from_secs(60);
 
+/// Answers the backup's heal page `id` once every replayed change is
+/// acknowledged (or says which one was not).
+fn answer_heal_page(
+    shared: &Arc<Shared>,
+    id: u64,
+    waits: Vec<oneshot::Receiver<Result<u64, WriteError>>>,
+    tx: mpsc::Sender<Envelope>,
+) {
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let error =
+            match tokio::time::timeout(HEAL_PAGE_WAIT, futures::future::join_all(waits)).await {
+                Err(_) => Some("the replayed changes were not acknowledged in time".to_string()),
+                Ok(replies) => replies.into_iter().find_map(|reply| match reply {
+                    Ok(Ok(_)) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(_) => Some("a replayed change was given up on".to_string()),
+                }),
+            };
+        let _ = tx
+            .send(shared.envelope(Stream::HealReplayed { id, error }))
+            .await;
+    });
+}
+
 /// How long a persisted write waits for the lease to be confirmed again
 /// before it is refused: three leases, within these bounds.
 pub(super) const WRITE_HOLD_MIN_MS: u64 = 100;
@@ -405,22 +430,7 @@ impl Replicator {
                 Replay::Skip { .. } => {}
             }
         }
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let error = match tokio::time::timeout(HEAL_PAGE_WAIT, futures::future::join_all(waits))
-                .await
-            {
-                Err(_) => Some("the replayed changes were not acknowledged in time".to_string()),
-                Ok(replies) => replies.into_iter().find_map(|reply| match reply {
-                    Ok(Ok(_)) => None,
-                    Ok(Err(e)) => Some(e.to_string()),
-                    Err(_) => Some("a replayed change was given up on".to_string()),
-                }),
-            };
-            let _ = tx
-                .send(shared.envelope(Stream::HealReplayed { id, error }))
-                .await;
-        });
+        answer_heal_page(shared, id, waits, tx);
     }
 }
 
@@ -486,21 +496,6 @@ impl Replicator {
             );
             self.ix.route_wanted = true;
         }
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let error = match tokio::time::timeout(HEAL_PAGE_WAIT, futures::future::join_all(waits))
-                .await
-            {
-                Err(_) => Some("the replayed changes were not acknowledged in time".to_string()),
-                Ok(replies) => replies.into_iter().find_map(|reply| match reply {
-                    Ok(Ok(_)) => None,
-                    Ok(Err(e)) => Some(e.to_string()),
-                    Err(_) => Some("a replayed change was given up on".to_string()),
-                }),
-            };
-            let _ = tx
-                .send(shared.envelope(Stream::HealReplayed { id, error }))
-                .await;
-        });
+        answer_heal_page(shared, id, waits, tx);
     }
 }

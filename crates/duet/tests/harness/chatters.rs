@@ -64,27 +64,22 @@ impl Chatters {
     }
 }
 
-/// Posts `body` to `path` until a node acknowledges it (following the
-/// active node), or gives up; the answer's JSON when acknowledged.
-fn post_until_acked(
-    agent: &ureq::Agent,
+/// Sends with `send` (given a node's URL) until a node acknowledges it,
+/// following the active node like a real client: on 503 to the node the
+/// `x-duet-active` hint names (else the other one), on no answer or 404
+/// (made on a node cut off while it served, not here until it heals) to
+/// the other one. Gives up after `give_up`; `target` is where it went.
+pub fn until_acked(
     urls: &[String; 2],
     names: &[String; 2],
     target: &mut usize,
-    path: &str,
-    body: &serde_json::Value,
-    token: Option<&str>,
-) -> Option<serde_json::Value> {
+    give_up: Duration,
+    mut send: impl FnMut(&str) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Option<ureq::http::Response<ureq::Body>> {
     let started = Instant::now();
-    while started.elapsed() < SEND_GIVE_UP {
-        let mut request = agent.post(&format!("{}{path}", urls[*target]));
-        if let Some(token) = token {
-            request = request.header("x-duet-token", token);
-        }
-        match request.send_json(body) {
-            Ok(mut r) if r.status().as_u16() == 200 => return r.body_mut().read_json().ok(),
-            // A chat made on a node cut off while it served is not on the
-            // new active node until that node rejoins and heals.
+    while started.elapsed() < give_up {
+        match send(&urls[*target]) {
+            Ok(r) if r.status().as_u16() == 200 => return Some(r),
             Ok(r) if r.status().as_u16() == 404 => {
                 std::thread::sleep(Duration::from_millis(100));
                 *target = 1 - *target;
@@ -98,7 +93,7 @@ fn post_until_acked(
                 *target = hint.unwrap_or(1 - *target);
             }
             Ok(mut r) => panic!(
-                "{path} refused with {}: {}",
+                "refused with {}: {}",
                 r.status(),
                 r.body_mut().read_to_string().unwrap_or_default()
             ),
@@ -107,6 +102,26 @@ fn post_until_acked(
         std::thread::sleep(Duration::from_millis(5));
     }
     None
+}
+
+/// Posts `body` to `path` until a node acknowledges it; the answer's JSON.
+fn post_until_acked(
+    agent: &ureq::Agent,
+    urls: &[String; 2],
+    names: &[String; 2],
+    target: &mut usize,
+    path: &str,
+    body: &serde_json::Value,
+    token: Option<&str>,
+) -> Option<serde_json::Value> {
+    let mut answer = until_acked(urls, names, target, SEND_GIVE_UP, |base| {
+        let mut request = agent.post(&format!("{base}{path}"));
+        if let Some(token) = token {
+            request = request.header("x-duet-token", token);
+        }
+        request.send_json(body)
+    })?;
+    answer.body_mut().read_json().ok()
 }
 
 fn chat_until_stopped(

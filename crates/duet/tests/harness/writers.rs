@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::basic_auth;
+use super::chatters::until_acked;
 
 /// A write not acknowledged within this is given up (it may or may not
 /// have been made; it was never acknowledged).
@@ -89,38 +90,19 @@ fn write_until_stopped(
             "path": path, "class": "Folder",
             "attributes": {"value": value}, "client_id": format!("w{k}-{n}"),
         });
-        let started = Instant::now();
-        while started.elapsed() < WRITE_GIVE_UP {
-            let answer = agent
-                .put(&format!("{}/api/config", urls[target]))
+        let acknowledged = until_acked(urls, names, &mut target, WRITE_GIVE_UP, |base| {
+            agent
+                .put(&format!("{base}/api/config"))
                 .header("authorization", &basic_auth())
-                .send_json(&body);
-            match answer {
-                Ok(r) if r.status().as_u16() == 200 => {
-                    acked.lock().unwrap().push(Acked {
-                        path: path.clone(),
-                        value: value.clone(),
-                        node: target,
-                        at: Instant::now(),
-                    });
-                    break;
-                }
-                Ok(r) if r.status().as_u16() == 503 => {
-                    let hint = r
-                        .headers()
-                        .get("x-duet-active")
-                        .and_then(|h| h.to_str().ok())
-                        .and_then(|name| names.iter().position(|n| n == name));
-                    target = hint.unwrap_or(1 - target);
-                }
-                Ok(mut r) => panic!(
-                    "write {path} refused with {}: {}",
-                    r.status(),
-                    r.body_mut().read_to_string().unwrap_or_default()
-                ),
-                Err(_) => target = 1 - target,
-            }
-            std::thread::sleep(Duration::from_millis(5));
+                .send_json(&body)
+        });
+        if acknowledged.is_some() {
+            acked.lock().unwrap().push(Acked {
+                path: path.clone(),
+                value: value.clone(),
+                node: target,
+                at: Instant::now(),
+            });
         }
         n += 1;
     }
