@@ -130,7 +130,7 @@ impl Replicator {
                 continue;
             };
             if now_ms.saturating_sub(held.since_ms) >= hold_ms {
-                let _ = write.reply.send(Err(WriteError::Unavailable {
+                write.answer(|| Err(WriteError::Unavailable {
                     message: format!(
                         "{} cannot confirm that it alone serves (its lease has not been renewed for {hold_ms} ms), so the change is not acknowledged; retry it with the same client id{}",
                         shared.boot.this,
@@ -153,7 +153,7 @@ impl Replicator {
         self.held.clear();
         let active = active_elsewhere(shared);
         for (_, write) in std::mem::take(&mut self.pending) {
-            let _ = write.reply.send(Err(WriteError::Unavailable {
+            write.answer(|| Err(WriteError::Unavailable {
                 message: "this node stopped serving before the change was acknowledged; retry it on the active node with the same client id".into(),
                 active: active.clone(),
             }));
@@ -225,14 +225,15 @@ impl Replicator {
         };
         let since_ms = shared.right.now_ms();
         let commands = leader.write(since_ms, client.clone(), change);
-        self.pending.insert(
-            client,
-            PendingWrite {
-                reply,
+        self.pending
+            .entry(client)
+            .or_insert_with(|| PendingWrite {
+                replies: Vec::new(),
                 since_ms,
                 state,
-            },
-        );
+            })
+            .replies
+            .push(reply);
         self.lead(shared, commands);
     }
 
@@ -248,7 +249,7 @@ impl Replicator {
             .inc();
         let ms = shared.right.now_ms().saturating_sub(write.since_ms);
         metrics.change_ack_seconds.observe(ms as f64 / 1000.0);
-        let _ = write.reply.send(Ok(seq));
+        write.answer(|| Ok(seq));
     }
 
     pub(super) fn lead(&mut self, shared: &Shared, commands: Vec<LeaderCommand<Change>>) {

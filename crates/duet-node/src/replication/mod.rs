@@ -125,11 +125,22 @@ pub enum ApplyError {
 
 /// A client's write waiting for its acknowledgement.
 struct PendingWrite {
-    reply: WriteReply,
+    /// Everyone waiting for it: the first write, and a retry with the same
+    /// client id made while it was under way (a client, or a heal).
+    replies: Vec<WriteReply>,
     /// On the node's monotonic clock, for the acknowledgement's latency.
     since_ms: u64,
     /// Which state it changes (a metrics label).
     state: &'static str,
+}
+
+impl PendingWrite {
+    /// Tells everyone waiting.
+    fn answer(self, result: impl Fn() -> Result<u64, WriteError>) {
+        for reply in self.replies {
+            let _ = reply.send(result());
+        }
+    }
 }
 
 /// What waits for the store to make a write durable.
