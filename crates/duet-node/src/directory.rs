@@ -38,8 +38,8 @@ pub const WORKGROUPS: &str = "/config/Workgroups";
 pub const SETTINGS: &str = "/config/Interactions";
 
 /// The reason code a lost desktop connection logs an agent out with (the
-/// seed's 50002).
-pub const REASON_CONNECTION_LOST: u32 = 50002;
+/// seed's 50002), as the router uses it.
+pub use duet_interactions::routing::DESKTOP_LOST_REASON as REASON_CONNECTION_LOST;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{path}: attribute {attribute}: {why}")]
