@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Attachment, CallbackOutcome, ChosenStatus, Content, FileRef, MediaType, Party};
+use crate::model::{
+    Attachment, CallbackOutcome, ChosenStatus, Content, FileRef, MediaType, Party, Recovery,
+};
 
 /// Who made a change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +37,13 @@ pub struct Command {
 }
 
 impl Command {
+    /// Whether the change is one the active node makes because it serves
+    /// (routing, a takeover): a node that served alone does not offer
+    /// these to the winner in a heal, which makes its own.
+    pub fn made_by_serving(&self) -> bool {
+        self.actor == Actor::Router || matches!(self.change, Change::Takeover { .. })
+    }
+
     pub fn new(client: impl Into<String>, at_ms: u64, actor: Actor, change: Change) -> Self {
         Command {
             client: client.into(),
@@ -195,15 +204,22 @@ pub enum Change {
     DesktopDetached {
         agent: String,
     },
-    /// A new active node: every attached desktop's connection (to the old
-    /// active node) is lost; each starts its grace period now.
-    DesktopsLost,
+    /// A new active node takes over (after a switchover, or a pair that
+    /// starts again): every attached desktop's connection (to the old
+    /// active node) is lost and starts its grace period; the statistics
+    /// interval in progress ends (its second part is a record of its own);
+    /// offers go back to their place in the queue to be routed again;
+    /// interactions of media `recovery` keeps carry on with their `seqno`
+    /// one higher, the others get the seed's unrecovered behaviour.
+    Takeover {
+        recovery: Recovery,
+    },
     /// A closed interaction past retention leaves the live state.
     Forget {
         id: String,
     },
-    /// Starts a new reporting interval: every queue's running totals are
-    /// reset.
+    /// The statistics interval ends at its boundary: every queue's running
+    /// totals become an interval record and start again from zero.
     StartInterval,
 }
 
@@ -236,7 +252,7 @@ impl Change {
             | Change::AcwExpired { .. }
             | Change::DesktopAttached { .. }
             | Change::DesktopDetached { .. }
-            | Change::DesktopsLost
+            | Change::Takeover { .. }
             | Change::StartInterval => None,
         }
     }

@@ -6,7 +6,9 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use duet_interactions::model::{ChosenStatus, Content, Delivery, InteractionState, Sender};
+use duet_interactions::model::{
+    ChosenStatus, Content, Delivery, InteractionState, Recovery, Sender,
+};
 use duet_interactions::{Actor, Change, Interactions, MediaType, TransferTarget};
 use duet_rsm::StateMachine;
 use proptest::prelude::*;
@@ -44,6 +46,8 @@ enum Op {
     Status(usize, u8),
     Route,
     StartInterval,
+    /// A takeover recovering the media whose bits are set.
+    Takeover(u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -69,6 +73,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (w, 0..4u8).prop_map(|(a, b)| Op::Status(a, b)),
         4 => Just(Op::Route),
         1 => Just(Op::StartInterval),
+        1 => any::<u8>().prop_map(Op::Takeover),
     ]
 }
 
@@ -201,6 +206,19 @@ fn change(op: &Op, state: &Interactions) -> Option<(Actor, Change)> {
             },
         ),
         Op::StartInterval => (Actor::System, Change::StartInterval),
+        Op::Takeover(bits) => {
+            let on = |bit: u8| bits & (1 << bit) != 0;
+            let recovery = Recovery {
+                mail: on(0),
+                mail_filter: on(1),
+                chat: on(2),
+                callback: on(3),
+                sms: on(4),
+                social_conversation: on(5),
+                direct_message: on(6),
+            };
+            (Actor::System, Change::Takeover { recovery })
+        }
         Op::Route => return None,
     })
 }
@@ -292,6 +310,13 @@ proptest! {
                             }
                             Change::Message { id, message_id, .. } => {
                                 expect.messages.entry(id.clone()).or_default().insert(message_id.clone());
+                            }
+                            // An email a takeover did not recover is
+                            // requeued as a new one, created now.
+                            Change::Takeover { .. } => {
+                                for ix in h.state.interactions() {
+                                    expect.created_at.entry(ix.id.clone()).or_insert(now);
+                                }
                             }
                             _ => {}
                         }

@@ -410,7 +410,12 @@ fn a_lost_desktop_logs_the_agent_out_with_50002_after_the_grace_unless_it_comes_
         );
     }
     // A switchover: every attached desktop's connection is gone.
-    h.sys(2_000, Change::DesktopsLost);
+    h.sys(
+        2_000,
+        Change::Takeover {
+            recovery: Default::default(),
+        },
+    );
     // ann's desktop reconnects within the grace; bob's does not.
     h.sys(
         5_000,
@@ -433,9 +438,9 @@ fn a_lost_desktop_logs_the_agent_out_with_50002_after_the_grace_unless_it_comes_
         AgentStatus::LoggedOut { reason_code: 50002 }
     );
     assert_eq!(h.state.agent("ann").unwrap().status, AgentStatus::Available);
-    // Nothing more to time.
+    // Nothing more to time but the statistics interval's end.
     assert_eq!(h.decide(60_000), vec![]);
-    assert_eq!(h.router.next_deadline(&h.state), None);
+    assert_eq!(h.router.next_deadline(&h.state), Some(1_800_000));
 }
 
 #[test]

@@ -22,6 +22,8 @@
 //! `reason_codes` (`50002:desktop connection lost`), `closed_retention_s`,
 //! `desktop_grace_s` (an agent whose desktop connection is lost keeps its
 //! state and interactions this long, then is logged out with 50002),
+//! `statistics_interval_s` (1800: queue totals become an interval record
+//! at each boundary, and at a takeover; 0: no intervals),
 //! `smtp_relay` (`host:port`, the outbound relay for email replies),
 //! `smtp_relay_tls` (`true`: STARTTLS required), `email_from` (the
 //! address replies come from), `outbound_webhook` (where agents' SMS and
@@ -259,6 +261,7 @@ pub fn check(path: &TreePath, object: &Object) -> Result<(), DirectoryError> {
     } else if TreePath::parse(SETTINGS).is_ok_and(|s| &s == path) {
         r.number("closed_retention_s", 0)?;
         r.number("desktop_grace_s", 0)?;
+        r.number("statistics_interval_s", 0)?;
         r.codes("reason_codes")?;
         if let Some(relay) = r.get("smtp_relay")
             && !relay
@@ -352,6 +355,12 @@ pub fn from_tree(tree: &Tree) -> duet_interactions::Directory {
             directory.settings.desktop_grace_ms / 1000,
         ) {
             directory.settings.desktop_grace_ms = s.saturating_mul(1000);
+        }
+        if let Ok(s) = r.number(
+            "statistics_interval_s",
+            directory.settings.statistics_interval_ms / 1000,
+        ) {
+            directory.settings.statistics_interval_ms = s.saturating_mul(1000);
         }
     }
     directory

@@ -209,12 +209,8 @@ pub async fn run_with_prober(
         driver = driver.with_witness(crate::witness::spawn(shared.clone(), config));
     }
     let (renew_every_ms, query_timeout_ms) = driver.renewal();
-    let settings = crate::replication::Settings {
-        scope: duet_config::scope::Scope::Full,
-        ds_request_timeout_ms: params.ds_request_timeout_ms,
-        compress: params.ds_request_compression,
-        history_retention: params.history_retention,
-    };
+    let settings =
+        crate::replication::Settings::from_params(&params, duet_config::scope::Scope::Full);
     let replication_task = tokio::spawn(crate::replication::run(
         shared.clone(),
         replication,

@@ -549,52 +549,55 @@ pub static SPECS: &[ParamSpec] = &[
         "",
         "Directories not mirrored in Upgrade Higher.",
     )),
-    // Interaction recovery.
-    seed(
+    // Interaction recovery: duet shadows every interaction always (the
+    // backup applies the same changes); these decide what a takeover
+    // keeps, at once on a running pair. Off gives the seed's behaviour
+    // before recovery existed, so the difference can be shown.
+    dynamic(seed(
         "Mail Interaction Recovery Enabled",
         Kind::Flag(|p, v| p.mail_recovery = v),
-        "0",
-        "Shadow every email interaction on the backup so a switchover recovers it.",
-    ),
-    seed(
+        "1",
+        "A takeover keeps email interactions: id, creation time, HTML, attachments, drafts and replies (0: each is requeued as a new email, the agent's work lost).",
+    )),
+    dynamic(seed(
         "Mail Interaction Recovery Filter Enabled",
         Kind::Flag(|p, v| p.mail_recovery_filter = v),
         "0",
-        "Shadow only emails already assigned to an agent's queue (needs Mail Interaction Recovery Enabled).",
-    ),
-    seed(
+        "Keep only emails already assigned to an agent; the others are requeued as new, from the mailbox (needs Mail Interaction Recovery Enabled).",
+    )),
+    dynamic(seed(
         "Chat Interaction Recovery Enabled",
         Kind::Flag(|p, v| p.chat_recovery = v),
-        "0",
-        "Shadow chat interactions on the backup.",
-    ),
-    seed(
+        "1",
+        "A takeover keeps chats: transcript, status lines, files, the agent (0: the chat ends and the customer is asked to start again).",
+    )),
+    dynamic(seed(
         "Callback Interaction Recovery Enabled",
         Kind::Flag(|p, v| p.callback_recovery = v),
-        "0",
-        "Shadow callback interactions on the backup.",
-    ),
-    seed(
+        "1",
+        "A takeover keeps callbacks (0: they are lost).",
+    )),
+    dynamic(seed(
         "SMS Interaction Recovery Enabled",
         Kind::Flag(|p, v| p.sms_recovery = v),
-        "0",
-        "Shadow SMS interactions on the backup.",
-    ),
+        "1",
+        "A takeover keeps SMS conversations (0: they end, as chats do).",
+    )),
     ParamSpec {
         aliases: &["Social conversation Interaction Recovery Enabled"],
-        ..seed(
+        ..dynamic(seed(
             "Socialconversation Interaction Recovery Enabled",
             Kind::Flag(|p, v| p.social_conversation_recovery = v),
-            "0",
-            "Shadow social media conversations on the backup.",
-        )
+            "1",
+            "A takeover keeps social media conversations (0: they end; the customer's next reply starts a new one).",
+        ))
     },
-    seed(
+    dynamic(seed(
         "Directmessage Interaction Recovery Enabled",
         Kind::Flag(|p, v| p.direct_message_recovery = v),
-        "0",
-        "Shadow social media direct messages on the backup.",
-    ),
+        "1",
+        "A takeover keeps social media direct messages (0: they end).",
+    )),
     seed(
         "StatServer_DisableQPSLoggingOnBackup",
         Kind::Flag(|p, v| p.disable_qps_logging_on_backup = v),

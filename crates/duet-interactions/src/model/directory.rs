@@ -93,6 +93,9 @@ pub struct Settings {
     /// How long an agent whose desktop connection was lost keeps its state
     /// and interactions before it is logged out with reason 50002.
     pub desktop_grace_ms: u64,
+    /// The length of a statistics interval, boundaries aligned to the
+    /// epoch (the seed's log records: 1800 seconds); 0: no intervals.
+    pub statistics_interval_ms: u64,
     /// The settings of user queues (which have no queue entry).
     pub user_queue: QueueConfig,
 }
@@ -102,6 +105,7 @@ impl Default for Settings {
         Settings {
             closed_retention_ms: 300_000,
             desktop_grace_ms: 60_000,
+            statistics_interval_ms: 1_800_000,
             user_queue: QueueConfig {
                 max_no_answer: 0,
                 ..QueueConfig::default()

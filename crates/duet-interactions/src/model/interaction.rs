@@ -75,6 +75,11 @@ pub struct Segment {
     pub queue: String,
     pub start_ms: u64,
     pub end_ms: Option<u64>,
+    /// The interaction's `seqno` when the segment started: 0 before any
+    /// switchover, 1 after the first (the seed's seqno), so a report joins
+    /// the records written on either side of one.
+    #[serde(default)]
+    pub seqno: u32,
 }
 
 impl Segment {
@@ -126,6 +131,9 @@ pub struct WrapUp {
     pub code: String,
     pub notes: String,
     pub at_ms: u64,
+    /// The interaction's `seqno` when it was wrapped up.
+    #[serde(default)]
+    pub seqno: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,6 +153,10 @@ pub struct Interaction {
     pub files: Vec<super::Attachment>,
     pub wrap_up: Option<WrapUp>,
     pub visit: QueueVisit,
+    /// Switchovers the interaction lived through, recovered each time
+    /// with its id, times and content (the seed's seqno).
+    #[serde(default)]
+    pub seqno: u32,
 }
 
 impl Interaction {

@@ -7,6 +7,7 @@ pub mod content;
 pub mod directory;
 pub mod interaction;
 pub mod media;
+pub mod recovery;
 
 pub use agent::{Agent, AgentStatus, ChosenStatus, Desktop};
 pub use content::{
@@ -18,3 +19,4 @@ pub use interaction::{
     Interaction, InteractionState, Parties, QueueVisit, Routing, Segment, SegmentKind, WrapUp,
 };
 pub use media::{MediaType, Party};
+pub use recovery::Recovery;

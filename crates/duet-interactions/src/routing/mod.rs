@@ -1,6 +1,6 @@
 //! The ACD core: reads [`Interactions`] and proposes the changes routing
 //! makes (offers, offer timeouts, no-answer Not Ready, after call work
-//! expiry, forgetting closed interactions). Its decisions are commands on
+//! expiry, forgetting closed interactions, statistics interval ends). Its decisions are commands on
 //! the stream like any other, so a new active node continues where the
 //! old one stopped (the round-robin place included).
 //!
@@ -97,7 +97,10 @@ impl Router {
             .iter()
             .find(|(_, name)| state.agent(name).is_some_and(|a| !a.logged_in.is_empty()))
             .map(|(t, _)| t.saturating_add(grace));
-        [offer, acw, forget, desktop].into_iter().flatten().min()
+        [offer, acw, forget, desktop, interval_end(state)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn timers(&self, state: &Interactions, now_ms: u64, out: &mut Out) {
@@ -156,6 +159,9 @@ impl Router {
                     reason_code: DESKTOP_LOST_REASON,
                 });
             }
+        }
+        if interval_end(state).is_some_and(|end| end <= now_ms) {
+            out.push(Change::StartInterval);
         }
         let retention = state.directory().settings.closed_retention_ms;
         for (closed_at, id) in &state.index.closed {
@@ -222,4 +228,14 @@ impl Router {
             }
         }
     }
+}
+
+/// When the statistics interval in progress ends (None: intervals are off,
+/// or the state has seen no change yet).
+fn interval_end(state: &Interactions) -> Option<u64> {
+    let start = state.reporting().interval_start_ms;
+    let length = state.directory().settings.statistics_interval_ms;
+    (start > 0)
+        .then(|| crate::state::next_boundary(start, length))
+        .flatten()
 }

@@ -2,7 +2,7 @@
 //! `check_command` has ruled out every case that could.
 
 use super::lifecycle::{marker, next_segment, set_signal, status_line};
-use super::{Applied, Interactions};
+use super::{Applied, Interactions, IntervalEnd};
 use crate::change::{Change, Command, TransferTarget};
 use crate::model::{
     CallSignal, Content, EmailReply, Interaction, InteractionState, Message, MessageKind,
@@ -13,6 +13,12 @@ impl Interactions {
     pub(crate) fn mutate(&mut self, cmd: &Command) -> Applied {
         let mut out = Applied::default();
         let at = cmd.at_ms;
+        if self.live.reporting.interval_start_ms == 0 {
+            // The first interval starts at the boundary before the first
+            // change, so records line up with the clock's intervals.
+            let length = self.config.directory.settings.statistics_interval_ms;
+            self.live.reporting.interval_start_ms = at - at.checked_rem(length).unwrap_or(0);
+        }
         match &cmd.change {
             Change::Create(new) => self.create(new, at, &mut out),
             Change::Offer {
@@ -103,6 +109,7 @@ impl Interactions {
                         code: code.clone(),
                         notes: notes.clone(),
                         at_ms: at,
+                        seqno: ix.seqno,
                     });
                     (agent, ix.media)
                 });
@@ -183,20 +190,14 @@ impl Interactions {
                     out.forgotten.insert(id.clone());
                 }
             }
-            Change::StartInterval => {
-                for (name, q) in self.live.queues.iter_mut() {
-                    q.totals = Default::default();
-                    out.queues.insert(name.clone());
-                }
-                self.live.interval_start_ms = at;
-            }
+            Change::StartInterval => self.end_interval(IntervalEnd::Boundary, at, &mut out),
+            Change::Takeover { recovery } => self.take_over(recovery, at, &mut out),
             Change::AgentLogin { .. }
             | Change::AgentLogout { .. }
             | Change::AgentStatus { .. }
             | Change::AcwExpired { .. }
             | Change::DesktopAttached { .. }
-            | Change::DesktopDetached { .. }
-            | Change::DesktopsLost => self.mutate_agent(&cmd.change, at, &mut out),
+            | Change::DesktopDetached { .. } => self.mutate_agent(&cmd.change, at, &mut out),
         }
         out
     }

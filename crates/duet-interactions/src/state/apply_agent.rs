@@ -128,19 +128,6 @@ impl Interactions {
                 self.edit_agent(agent, |a| a.desktop = desktop);
                 out.agents.insert(agent.clone());
             }
-            Change::DesktopsLost => {
-                let attached: Vec<String> = self
-                    .live
-                    .agents
-                    .values()
-                    .filter(|a| a.desktop == Desktop::Attached)
-                    .map(|a| a.name.clone())
-                    .collect();
-                for agent in attached {
-                    self.edit_agent(&agent, |a| a.desktop = Desktop::Detached { since_ms: at });
-                    out.agents.insert(agent);
-                }
-            }
             Change::AcwExpired { agent } => {
                 let then = self.live.agents.get(agent).and_then(|a| match &a.status {
                     AgentStatus::AfterCallWork { then, .. } => Some(then.clone()),

@@ -289,7 +289,7 @@ impl Interactions {
             Change::DesktopAttached { agent } | Change::DesktopDetached { agent } => {
                 self.config.agent(agent).map(|_| ())
             }
-            Change::DesktopsLost => Ok(()),
+            Change::Takeover { .. } => Ok(()),
             Change::AcwExpired { agent } => {
                 let live = self.logged_in_agent(agent)?;
                 match live.status {

@@ -22,6 +22,10 @@ pub struct QueueTotals {
     pub handle_ms_total: u64,
     /// The customer left before an agent answered.
     pub abandoned: u64,
+    /// Ended by a takeover that did not recover its media (recovery of
+    /// that media turned off).
+    #[serde(default)]
+    pub lost_at_switchover: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -84,7 +88,7 @@ impl Interactions {
             aht_ms: (totals.handled > 0).then(|| totals.handle_ms_total / totals.handled),
             abandoned: totals.abandoned,
             totals,
-            interval_start_ms: self.live.interval_start_ms,
+            interval_start_ms: self.live.reporting.interval_start_ms,
         })
     }
 }

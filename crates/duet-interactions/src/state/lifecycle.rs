@@ -23,6 +23,7 @@ pub(crate) fn next_segment(ix: &mut Interaction, kind: SegmentKind, agent: Optio
         queue: ix.routing.queue.clone(),
         start_ms: start,
         end_ms: None,
+        seqno: ix.seqno,
     });
 }
 
@@ -79,6 +80,7 @@ impl Interactions {
             files: Vec::new(),
             wrap_up: None,
             visit: QueueVisit::default(),
+            seqno: 0,
         };
         self.index.add_messages(&ix);
         self.live.interactions.insert(new.id.clone(), ix);

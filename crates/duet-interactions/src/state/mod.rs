@@ -9,7 +9,9 @@ mod eligibility;
 mod figures;
 mod index;
 mod lifecycle;
+mod reporting;
 mod snapshot;
+mod takeover;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -24,7 +26,9 @@ use crate::model::{Agent, Directory, Interaction};
 pub(crate) use config::Config;
 pub use figures::{QueueFigures, QueueTotals};
 pub(crate) use index::Index;
+pub use reporting::{INTERVAL_RECORDS_MAX, IntervalEnd, IntervalRecord, Reporting, next_boundary};
 pub use snapshot::{Page, PageItem};
+pub use takeover::{LOST_AT_SWITCHOVER, START_AGAIN};
 
 /// A queue's live part: its round-robin place and its running totals.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,7 +53,7 @@ pub(crate) struct Live {
     pub interactions: BTreeMap<String, Interaction>,
     pub agents: BTreeMap<String, Agent>,
     pub queues: BTreeMap<String, QueueLive>,
-    pub interval_start_ms: u64,
+    pub reporting: Reporting,
     pub position: Position,
     pub history: VecDeque<HistoryEntry>,
 }
@@ -167,7 +171,7 @@ impl Interactions {
         d.add(&self.live.interactions);
         d.add(&self.live.agents);
         d.add(&self.live.queues);
-        d.add(&self.live.interval_start_ms);
+        d.add(&self.live.reporting);
         d.add(&self.live.position);
         d.hash()
     }

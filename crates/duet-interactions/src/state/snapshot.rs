@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use duet_rsm::Position;
 use serde::{Deserialize, Serialize};
 
-use super::{HistoryEntry, Index, Interactions, Live, QueueLive};
+use super::{HistoryEntry, Index, Interactions, Live, QueueLive, Reporting};
 use crate::encode;
 use crate::error::{Error, Result};
 use crate::model::{Agent, Interaction};
@@ -16,7 +16,7 @@ use crate::model::{Agent, Interaction};
 pub enum PageItem {
     /// The state's own records (first page).
     Meta {
-        interval_start_ms: u64,
+        reporting: Reporting,
         history: VecDeque<HistoryEntry>,
     },
     Interaction(Box<Interaction>),
@@ -38,7 +38,7 @@ impl Interactions {
     /// The state as pages, for a backup to `install` at `position()`.
     pub fn snapshot_pages(&self, max_bytes: usize) -> Vec<Page> {
         let meta = PageItem::Meta {
-            interval_start_ms: self.live.interval_start_ms,
+            reporting: self.live.reporting.clone(),
             history: self.live.history.clone(),
         };
         let items = std::iter::once(meta)
@@ -81,12 +81,9 @@ impl Interactions {
         let mut metas = 0;
         for item in pages.iter().flat_map(|p| &p.items) {
             match item {
-                PageItem::Meta {
-                    interval_start_ms,
-                    history,
-                } => {
+                PageItem::Meta { reporting, history } => {
                     metas += 1;
-                    live.interval_start_ms = *interval_start_ms;
+                    live.reporting = reporting.clone();
                     live.history = history.clone();
                 }
                 PageItem::Interaction(ix) => {

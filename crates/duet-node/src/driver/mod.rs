@@ -200,12 +200,7 @@ impl Driver {
     /// Tells replication what it should keep and how, when that changed.
     fn send_replication_settings(&mut self) {
         let params = self.engine.params();
-        let settings = Settings {
-            scope: self.replication_scope(),
-            ds_request_timeout_ms: params.ds_request_timeout_ms,
-            compress: params.ds_request_compression,
-            history_retention: params.history_retention,
-        };
+        let settings = Settings::from_params(params, self.replication_scope());
         if self.replication_settings.as_ref() != Some(&settings) {
             self.replication_settings = Some(settings.clone());
             self.shared

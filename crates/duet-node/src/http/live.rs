@@ -57,21 +57,27 @@ async fn fell_behind(socket: &mut WebSocket, e: RecvError) {
     }
 }
 
+/// Whether the entry is a takeover: it changes every live interaction at
+/// once (see `Change::Takeover`), so each socket is sent it and then its
+/// state as it stands.
+fn is_takeover(entry: &Entry<Command>) -> bool {
+    matches!(entry.change.change, Change::Takeover { .. })
+}
+
 /// A socket's start: resuming after `after`, the changes it missed that
 /// `wants` (each once, in order) when they are all still here, else the
-/// state as it stands (`hello`). Whether the socket is still there.
+/// state as it stands (`hello`). Whether the socket is still there, and
+/// whether a takeover was among the changes sent (the state follows then).
 async fn begin(
     socket: &mut WebSocket,
     hello: serde_json::Value,
     after: Option<u64>,
     missed: Option<Vec<Arc<Entry<Command>>>>,
     mut wants: impl FnMut(&Entry<Command>) -> bool,
-) -> bool {
+) -> (bool, bool) {
     let Some(missed) = missed else {
-        return socket
-            .send(Message::Text(hello.to_string().into()))
-            .await
-            .is_ok();
+        let sent = socket.send(Message::Text(hello.to_string().into())).await;
+        return (sent.is_ok(), false);
     };
     let resume =
         serde_json::json!({ "type": "resume", "after": after, "position": hello["position"] });
@@ -80,14 +86,31 @@ async fn begin(
         .await
         .is_err()
     {
-        return false;
+        return (false, false);
     }
+    let mut takeover = false;
     for entry in missed {
-        if wants(&entry) && socket.send(event(&entry)).await.is_err() {
-            return false;
+        if !wants(&entry) {
+            continue;
+        }
+        takeover |= is_takeover(&entry);
+        if socket.send(event(&entry)).await.is_err() {
+            return (false, takeover);
         }
     }
-    true
+    (true, takeover)
+}
+
+/// Sends the socket's state as it stands (`{"type": "state", ..}`, as at
+/// the start); whether the socket is still there.
+async fn send_state(socket: &mut WebSocket, state: Option<serde_json::Value>) -> bool {
+    match state {
+        Some(state) => socket
+            .send(Message::Text(state.to_string().into()))
+            .await
+            .is_ok(),
+        None => true,
+    }
 }
 
 fn event(entry: &Entry<Command>) -> Message {
@@ -253,14 +276,23 @@ async fn agent_socket(shared: Arc<Shared>, me: Caller, after: Option<u64>, mut s
         {
             held.insert(id.clone());
         }
-        let wanted = concerns_agent(change, &me.name, &held);
+        let wanted = concerns_agent(change, &me.name, &held) || is_takeover(entry);
         if let Change::Forget { id } = change {
             held.remove(id);
         }
         wanted
     };
     let hello = serde_json::json!({ "type": "state", "position": position, "agent": view });
-    if !begin(&mut socket, hello, after, missed, &mut wants).await {
+    let (open, takeover) = begin(&mut socket, hello, after, missed, &mut wants).await;
+    // The agent's state now, after a takeover: what it holds changed.
+    let agent_state = || async {
+        let name = me.name.clone();
+        let view = ask(&shared, |reply| IxRequest::Agent { name, reply })
+            .await
+            .ok()?;
+        Some(serde_json::json!({ "type": "state", "agent": view }))
+    };
+    if !open || (takeover && !send_state(&mut socket, agent_state().await).await) {
         return;
     }
     loop {
@@ -268,6 +300,9 @@ async fn agent_socket(shared: Arc<Shared>, me: Caller, after: Option<u64>, mut s
             received = feed.recv() => match received {
                 Ok(entry) if entry.seq > position.1 => {
                     if wants(&entry) && socket.send(event(&entry)).await.is_err() {
+                        return;
+                    }
+                    if is_takeover(&entry) && !send_state(&mut socket, agent_state().await).await {
                         return;
                     }
                 }
@@ -337,10 +372,22 @@ async fn customer_socket(
             .await;
         return;
     };
-    let wants = |entry: &Entry<Command>| entry.change.change.interaction() == Some(id.as_str());
+    let wants = |entry: &Entry<Command>| {
+        entry.change.change.interaction() == Some(id.as_str()) || is_takeover(entry)
+    };
     let hello =
         serde_json::json!({ "type": "state", "position": position, "chat": customer_view(&ix) });
-    if !begin(&mut socket, hello, after, missed, wants).await {
+    let (open, takeover) = begin(&mut socket, hello, after, missed, wants).await;
+    // The conversation now, after a takeover (ended, if its media's
+    // recovery is off).
+    let chat_state = || async {
+        let wanted = id.clone();
+        let ix = ask(&shared, |reply| IxRequest::Get { id: wanted, reply })
+            .await
+            .ok()??;
+        Some(serde_json::json!({ "type": "state", "chat": customer_view(&ix) }))
+    };
+    if !open || (takeover && !send_state(&mut socket, chat_state().await).await) {
         return;
     }
     loop {
@@ -348,6 +395,9 @@ async fn customer_socket(
             received = feed.recv() => match received {
                 Ok(entry) if entry.seq > position.1 && wants(&entry) => {
                     if socket.send(event(&entry)).await.is_err() {
+                        return;
+                    }
+                    if is_takeover(&entry) && !send_state(&mut socket, chat_state().await).await {
                         return;
                     }
                 }

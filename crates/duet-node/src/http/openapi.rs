@@ -70,6 +70,7 @@ pub(super) enum Answers {
         super::customer::call,
         super::supervisor::queues,
         super::supervisor::agents,
+        super::supervisor::intervals,
         super::supervisor::set_status,
         super::supervisor::interaction,
         super::supervisor::shadow,

@@ -25,6 +25,7 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/api/queues", get(queues))
         .route("/api/agents", get(agents))
+        .route("/api/statistics/intervals", get(intervals))
         .route("/api/agents/{name}/status", post(set_status))
         .route("/api/interactions/{id}", get(interaction))
         .route("/api/shadow", get(shadow))
@@ -57,6 +58,34 @@ async fn read<T: Serialize>(
 )]
 async fn queues(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     read(&shared, &headers, IxRequest::Queues).await
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+struct Since {
+    /// Only records ending after this time (unix ms).
+    #[serde(default)]
+    since_ms: u64,
+}
+
+/// `GET /api/statistics/intervals`: the statistics interval records.
+#[utoipa::path(
+    get,
+    path = "/api/statistics/intervals",
+    tag = "supervisor",
+    description = "Queue statistics per interval (statistics_interval_s, 1800 by default): a record per queue at each boundary, and one at each takeover, so an interval a switchover falls in is two records; the same on both nodes. Also the interval in progress.",
+    params(Since),
+    responses(super::openapi::Answers)
+)]
+async fn intervals(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    axum::extract::Query(since): axum::extract::Query<Since>,
+) -> Response {
+    read(&shared, &headers, |reply| IxRequest::Intervals {
+        since_ms: since.since_ms,
+        reply,
+    })
+    .await
 }
 
 /// `GET /api/agents`.

@@ -301,8 +301,8 @@ impl Replicator {
     }
 
     /// Before the resynchronisation replaces the interaction state: the
-    /// changes this node made as the active node (its own epochs; not the
-    /// router's, which the active node decides again) go to the active
+    /// changes this node made as the active node (its own epochs; not
+    /// those made because it served, which the active node makes itself) go to the active
     /// node, which makes those it lacks, once each by their client ids. A
     /// node cut off while it served has acknowledged some of them.
     pub(super) fn heal_interactions(
@@ -313,9 +313,12 @@ impl Replicator {
     ) -> Option<Stream> {
         let parity = crate::epoch::epoch_parity(shared.boot.server_id());
         let mut pages: VecDeque<_> = if then.scope == Scope::Full && !self.filtered {
-            interaction_pages(self.ix.feed.recent().filter(|e| {
-                e.epoch % 2 == parity && e.change.actor != duet_interactions::Actor::Router
-            }))
+            interaction_pages(
+                self.ix
+                    .feed
+                    .recent()
+                    .filter(|e| e.epoch % 2 == parity && !e.change.made_by_serving()),
+            )
         } else {
             VecDeque::new()
         };

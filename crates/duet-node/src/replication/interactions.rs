@@ -6,7 +6,8 @@
 
 use std::sync::Arc;
 
-use duet_interactions::model::Agent;
+use duet_interactions::model::{Agent, Recovery};
+use duet_interactions::state::{IntervalEnd, IntervalRecord};
 use duet_interactions::{
     Command, Directory, Interaction, Interactions, Page, QueueFigures, Router,
 };
@@ -311,6 +312,12 @@ pub enum IxRequest {
     Agents(oneshot::Sender<Vec<Agent>>),
     /// Every queue's figures now.
     Queues(oneshot::Sender<Vec<QueueView>>),
+    /// The statistics interval records ending after `since_ms`, and the
+    /// interval in progress.
+    Intervals {
+        since_ms: u64,
+        reply: oneshot::Sender<IntervalsView>,
+    },
     /// The open interaction of an SMS or social conversation, if any.
     Conversation {
         media: duet_interactions::MediaType,
@@ -346,6 +353,18 @@ pub struct AgentView {
 pub struct QueueView {
     pub queue: String,
     pub figures: QueueFigures,
+}
+
+/// Statistics intervals: the records (identical on both nodes) and the
+/// running totals of the interval in progress.
+#[derive(Debug, Clone, Serialize)]
+pub struct IntervalsView {
+    /// Takeovers the pair has made (activations, the first included).
+    pub takeovers: u64,
+    pub records: Vec<IntervalRecord>,
+    /// The interval in progress, per queue (its record is written at its
+    /// end or at a takeover).
+    pub current: Vec<IntervalRecord>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -430,6 +449,34 @@ impl Replicator {
                     })
                     .collect();
                 let _ = reply.send(queues);
+            }
+            IxRequest::Intervals { since_ms, reply } => {
+                let reporting = state.reporting();
+                let now = unix_ms();
+                let current = state
+                    .directory()
+                    .queues
+                    .keys()
+                    .filter_map(|q| {
+                        Some(IntervalRecord {
+                            queue: q.clone(),
+                            start_ms: reporting.interval_start_ms,
+                            end_ms: now,
+                            ended_by: IntervalEnd::Boundary,
+                            takeovers: reporting.takeovers,
+                            totals: state.queue_figures(q, now)?.totals,
+                        })
+                    })
+                    .collect();
+                let _ = reply.send(IntervalsView {
+                    takeovers: reporting.takeovers,
+                    records: state
+                        .intervals()
+                        .filter(|r| r.end_ms > since_ms)
+                        .cloned()
+                        .collect(),
+                    current,
+                });
             }
             IxRequest::Conversation {
                 media,
@@ -529,9 +576,11 @@ impl Replicator {
         true
     }
 
-    /// A new active node: desktops attached to the old one lost their
-    /// connection (their grace starts now); those connected here stay.
-    pub fn desktops_after_takeover(&mut self, shared: &Shared) {
+    /// A new active node takes over (the state's `Takeover`: desktops of
+    /// the old one lose their connection, the statistics interval splits,
+    /// offers are routed again, `recovery` decides what carries on); the
+    /// desktops already connected here stay attached.
+    pub fn take_over(&mut self, shared: &Shared, epoch: u64, recovery: Recovery) {
         let here: Vec<String> = shared
             .desktops
             .lock()
@@ -541,16 +590,10 @@ impl Replicator {
         let system = |client: String, change| {
             Command::new(client, at, duet_interactions::Actor::System, change)
         };
-        let attached = self
-            .ix
-            .state
-            .agents()
-            .any(|a| a.desktop == duet_interactions::model::Desktop::Attached);
-        let mut changes = Vec::new();
-        if attached {
-            let lost = duet_interactions::Change::DesktopsLost;
-            changes.push(system(format!("desktops-lost/{at}"), lost));
-        }
+        let mut changes = vec![system(
+            format!("takeover/{epoch}"),
+            duet_interactions::Change::Takeover { recovery },
+        )];
         for agent in here {
             let attached = duet_interactions::Change::DesktopAttached {
                 agent: agent.clone(),

@@ -42,6 +42,29 @@ pub struct Settings {
     pub compress: bool,
     /// Duet History Retention.
     pub history_retention: usize,
+    /// The "... Interaction Recovery Enabled" parameters: what a takeover
+    /// keeps.
+    pub recovery: duet_interactions::model::Recovery,
+}
+
+impl Settings {
+    pub fn from_params(params: &duet_params::ServerParams, scope: Scope) -> Settings {
+        Settings {
+            scope,
+            ds_request_timeout_ms: params.ds_request_timeout_ms,
+            compress: params.ds_request_compression,
+            history_retention: params.history_retention,
+            recovery: duet_interactions::model::Recovery {
+                mail: params.mail_recovery,
+                mail_filter: params.mail_recovery_filter,
+                chat: params.chat_recovery,
+                callback: params.callback_recovery,
+                sms: params.sms_recovery,
+                social_conversation: params.social_conversation_recovery,
+                direct_message: params.direct_message_recovery,
+            },
+        }
+    }
 }
 
 /// What the status shows of replication.
@@ -255,7 +278,7 @@ impl Replicator {
                 self.ix.relaying.clear();
                 self.ix.sending.clear();
                 self.ix.route_wanted = true;
-                self.desktops_after_takeover(shared);
+                self.take_over(shared, epoch, settings.recovery);
             }
             ReplicationMsg::StopServing => self.stop_serving(shared),
             ReplicationMsg::FromActive(message) => {
