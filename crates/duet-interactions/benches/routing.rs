@@ -5,7 +5,9 @@
 //! `Router::decide` and applying each command it returns, again and again,
 //! until it offers nothing more (every agent full): offers per second.
 //! Then one `decide` with every agent full and `--waiting` chats still
-//! waiting, and the memory one live interaction takes (its snapshot size,
+//! waiting; a takeover of them all (offers go back to their place and
+//! are made again) and the first decision after it; and the memory one
+//! live interaction takes (its snapshot size,
 //! and the process's resident memory before and after creating them).
 //!
 //! cargo bench -p duet-interactions --bench routing -- [--agents N] [--waiting N] [--queues Q] [--strategy S]
@@ -164,17 +166,15 @@ fn main() {
     let queues = number("--queues", 20).max(1);
     let strategy_name = arg("--strategy").unwrap_or_else(|| "longest_idle".into());
     let offers_max = agents * CAPACITY as usize;
-    let limits = duet_rsm::Limits {
-        entries_max: waiting + offers_max + 1,
-        ..DEFAULT_LIMITS
-    };
+    let mut directory = directory(agents, queues, &strategy_name);
+    directory.settings.live_interactions_max = waiting + offers_max + 1;
     println!(
         "{agents} agents (chat capacity {CAPACITY}, each in {QUEUES_PER_AGENT} of {queues} queues), {waiting} chats waiting, strategy {strategy_name}\n"
     );
 
     let rss_start = rss_bytes();
     let mut b = Bench {
-        state: Interactions::new(directory(agents, queues, &strategy_name), limits),
+        state: Interactions::new(directory, DEFAULT_LIMITS),
         seq: 0,
         queues,
         created: 0,
@@ -281,6 +281,24 @@ fn main() {
     }
     idle_decides.sort();
 
+    // A takeover of everything live (every agent full, `waiting` waiting),
+    // then the first decision of the new active node.
+    let live = b.state.interactions().count();
+    let takeover = Command::new(
+        "takeover",
+        now + 1,
+        Actor::System,
+        Change::Takeover {
+            recovery: Default::default(),
+        },
+    );
+    let t = Instant::now();
+    b.apply(&takeover);
+    let takeover_apply = t.elapsed();
+    let t = Instant::now();
+    let first = router.decide(&b.state, now + 1);
+    let takeover_decide = t.elapsed();
+
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!("| case | figure |");
     println!("|---|---|");
@@ -312,6 +330,12 @@ fn main() {
         ms(idle_decides[2]),
         ms(idle_decides[0]),
         ms(idle_decides[4])
+    );
+    println!(
+        "| takeover of {live} live interactions | apply {:.0} ms, then the first decide {:.0} ms ({} offers) |",
+        ms(takeover_apply),
+        ms(takeover_decide),
+        first.len()
     );
     println!(
         "| snapshot size per waiting chat | {:.0} bytes (interactions {:.1} MiB, whole snapshot {:.1} MiB) |",

@@ -65,7 +65,7 @@ pub enum Error {
     )]
     TooLarge { bytes: usize, max: usize },
     #[error(
-        "the live state holds {max} interactions, its limit; close or forget some, or raise entries_max"
+        "the live state holds {max} interactions, its limit; close or forget some, or raise live_interactions_max"
     )]
     Full { max: usize },
     #[error("{what} is invalid: {why}")]

@@ -111,12 +111,12 @@ fn connected_work_carries_on_and_offers_are_routed_again() {
         "messages and status lines kept"
     );
     assert_eq!(chat.seqno, 1);
-    // The records written after the switchover carry seqno 1; the segments
-    // stay contiguous, so durations run on from creation.
+    // The records written after the switchover carry seqno 1 (the open
+    // segment's is written when it ends); durations run on from creation.
     let last = chat.segments.last().unwrap();
     assert_eq!(
-        (last.kind, last.start_ms, last.seqno),
-        (SegmentKind::Connected, 10_000, 1)
+        (last.kind, last.start_ms, last.end_ms, last.seqno),
+        (SegmentKind::Connected, 2_500, None, 1)
     );
     assert!(
         chat.segments[..chat.segments.len() - 1]

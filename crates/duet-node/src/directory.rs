@@ -24,6 +24,8 @@
 //! state and interactions this long, then is logged out with 50002),
 //! `statistics_interval_s` (1800: queue totals become an interval record
 //! at each boundary, and at a takeover; 0: no intervals),
+//! `live_interactions_max` (100000: the most interactions the live state
+//! holds; memory follows it, about 3 KiB each),
 //! `smtp_relay` (`host:port`, the outbound relay for email replies),
 //! `smtp_relay_tls` (`true`: STARTTLS required), `email_from` (the
 //! address replies come from), `outbound_webhook` (where agents' SMS and
@@ -262,6 +264,7 @@ pub fn check(path: &TreePath, object: &Object) -> Result<(), DirectoryError> {
         r.number("closed_retention_s", 0)?;
         r.number("desktop_grace_s", 0)?;
         r.number("statistics_interval_s", 0)?;
+        r.number("live_interactions_max", 1)?;
         r.codes("reason_codes")?;
         if let Some(relay) = r.get("smtp_relay")
             && !relay
@@ -361,6 +364,12 @@ pub fn from_tree(tree: &Tree) -> duet_interactions::Directory {
             directory.settings.statistics_interval_ms / 1000,
         ) {
             directory.settings.statistics_interval_ms = s.saturating_mul(1000);
+        }
+        if let Ok(n) = r.number(
+            "live_interactions_max",
+            directory.settings.live_interactions_max as u64,
+        ) {
+            directory.settings.live_interactions_max = usize::try_from(n).unwrap_or(usize::MAX);
         }
     }
     directory

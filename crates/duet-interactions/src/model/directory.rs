@@ -96,6 +96,9 @@ pub struct Settings {
     /// The length of a statistics interval, boundaries aligned to the
     /// epoch (the seed's log records: 1800 seconds); 0: no intervals.
     pub statistics_interval_ms: u64,
+    /// The most interactions the live state holds (closed ones until they
+    /// are forgotten included); a new one past it is refused.
+    pub live_interactions_max: usize,
     /// The settings of user queues (which have no queue entry).
     pub user_queue: QueueConfig,
 }
@@ -106,6 +109,7 @@ impl Default for Settings {
             closed_retention_ms: 300_000,
             desktop_grace_ms: 60_000,
             statistics_interval_ms: 1_800_000,
+            live_interactions_max: 100_000,
             user_queue: QueueConfig {
                 max_no_answer: 0,
                 ..QueueConfig::default()

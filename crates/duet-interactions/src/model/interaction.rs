@@ -75,7 +75,8 @@ pub struct Segment {
     pub queue: String,
     pub start_ms: u64,
     pub end_ms: Option<u64>,
-    /// The interaction's `seqno` when the segment started: 0 before any
+    /// The interaction's `seqno` when the segment's record was written (at
+    /// its end; an open segment has the current one): 0 before any
     /// switchover, 1 after the first (the seed's seqno), so a report joins
     /// the records written on either side of one.
     #[serde(default)]

@@ -66,21 +66,26 @@ pub struct Applied {
     pub queues: BTreeSet<String>,
     /// Interactions that left the live state.
     pub forgotten: BTreeSet<String>,
+    /// Every live interaction changed (a takeover's new seqno), besides
+    /// those listed.
+    pub every_interaction: bool,
 }
 
 impl Applied {
     /// True when the change was a no-op (a repeated message id, a delivery
     /// step back): only the position moved.
     pub fn is_empty(&self) -> bool {
-        self.interactions.is_empty()
+        !self.every_interaction
+            && self.interactions.is_empty()
             && self.agents.is_empty()
             && self.queues.is_empty()
             && self.forgotten.is_empty()
     }
 }
 
-/// The limits a new state starts with: 100,000 live interactions, changes
-/// up to 768 KiB (a 1 MiB frame with room to spare), 10,000 history records.
+/// The limits a new state starts with: changes up to 768 KiB (a 1 MiB
+/// frame with room to spare), 10,000 history records; the live
+/// interactions are the directory's `live_interactions_max`.
 pub const DEFAULT_LIMITS: Limits = Limits {
     entries_max: 100_000,
     change_bytes_max: 768 * 1024,
@@ -104,18 +109,21 @@ impl Default for Interactions {
 
 impl Interactions {
     pub fn new(directory: Directory, limits: Limits) -> Self {
-        Interactions {
+        let mut state = Interactions {
             live: Live::default(),
             index: Index::default(),
-            config: Config::new(directory),
+            config: Config::default(),
             limits,
-        }
+        };
+        state.set_directory(directory);
+        state
     }
 
     /// Replaces the configuration the state is checked against. The live
     /// state stays as it is: interactions of a removed queue keep waiting
     /// (transfer them), agents removed keep what they hold.
     pub fn set_directory(&mut self, directory: Directory) {
+        self.limits.entries_max = directory.settings.live_interactions_max;
         self.config = Config::new(directory);
     }
 

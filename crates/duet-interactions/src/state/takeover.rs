@@ -4,7 +4,7 @@
 //! workgroup queue"), without the seed's losses for media that are
 //! recovered, and with the seed's losses for media that are not.
 
-use super::lifecycle::{marker, next_segment, status_line};
+use super::lifecycle::{marker, status_line};
 use super::{Applied, Interactions, IntervalEnd};
 use crate::change::NewInteraction;
 use crate::model::{Content, Desktop, InteractionState, MediaType, Recovery, SegmentKind};
@@ -32,42 +32,36 @@ impl Interactions {
         self.end_interval(IntervalEnd::Takeover, at, out);
         self.live.reporting.takeovers += 1;
         let takeovers = self.live.reporting.takeovers;
-        let live: Vec<(String, bool)> = self
-            .live
-            .interactions
-            .values()
-            .filter(|ix| !ix.is_closed())
-            .map(|ix| (ix.id.clone(), recovery.recovers(ix)))
-            .collect();
-        for (id, recovered) in live {
-            if recovered {
-                self.carry_on(&id, at, out);
-            } else {
-                self.lose(&id, takeovers, at, out);
+        // One pass over the live state: what carries on changes in place
+        // (its seqno and its open segment's, which no index covers), so a
+        // takeover of many interactions stays short; offers and losses
+        // follow.
+        let (mut offered, mut lost) = (Vec::new(), Vec::new());
+        for ix in self.live.interactions.values_mut() {
+            if ix.is_closed() {
+                continue;
+            }
+            if !recovery.recovers(ix) {
+                lost.push(ix.id.clone());
+                continue;
+            }
+            ix.seqno = ix.seqno.saturating_add(1);
+            if let InteractionState::Offered { agent, .. } = &ix.state {
+                offered.push((ix.id.clone(), agent.clone()));
+            } else if let Some(open) = ix.segments.last_mut().filter(|s| s.end_ms.is_none()) {
+                // The open segment's record is written when it ends: after
+                // the switchover, with the new seqno.
+                open.seqno = ix.seqno;
             }
         }
-    }
-
-    /// The interaction carries on as it was, its records from now on with
-    /// the next seqno; an offer is routed again, keeping its place.
-    fn carry_on(&mut self, id: &str, at: u64, out: &mut Applied) {
-        let Some(state) = self.edit(id, |ix| {
-            ix.seqno = ix.seqno.saturating_add(1);
-            ix.state.clone()
-        }) else {
-            return;
-        };
-        if let InteractionState::Offered { agent, .. } = state {
-            self.withdraw_offer(id, &agent, false, at, out);
-        } else {
-            self.edit(id, |ix| {
-                if let Some(open) = ix.segments.last().filter(|s| s.end_ms.is_none()) {
-                    let (kind, agent) = (open.kind, open.agent.clone());
-                    next_segment(ix, kind, agent.as_deref(), at);
-                }
-            });
+        out.every_interaction = true;
+        // Offering: routed again, keeping its place in the queue.
+        for (id, agent) in offered {
+            self.withdraw_offer(&id, &agent, false, at, out);
         }
-        out.interactions.insert(id.to_string());
+        for id in lost {
+            self.lose(&id, takeovers, at, out);
+        }
     }
 
     /// The seed's behaviour without recovery: an email is requeued as a
