@@ -23,7 +23,12 @@ pub fn sign_in(client: &Client, user: &str, password: &str) -> Result<Auth, Erro
 }
 
 /// Logs the agent in to `media` (`chat`, `email`, `callback`, ...).
-pub fn log_in(client: &Client, session: &Auth, media: &[&str], client_id: &str) -> Result<(), Error> {
+pub fn log_in(
+    client: &Client,
+    session: &Auth,
+    media: &[&str],
+    client_id: &str,
+) -> Result<(), Error> {
     client.post(
         "/api/agent/login",
         &json!({"media": media, "client_id": client_id}),
@@ -57,5 +62,8 @@ pub fn desktop(client: &Client, session: &Auth) -> Feed {
         Auth::Bearer(token) => token.as_str(),
         _ => "",
     };
-    Feed::new(client.nodes().clone(), &format!("/api/agent/ws?token={token}"))
+    Feed::new(
+        client.nodes().clone(),
+        &format!("/api/agent/ws?token={token}"),
+    )
 }

@@ -25,7 +25,12 @@ fn field(answer: &Value, name: &str, what: &str) -> Result<String, Error> {
 
 /// Starts a chat in `queue`; `client_id` names this start, so a resend
 /// after a switchover finds the same chat.
-pub fn start_chat(client: &Client, queue: &str, name: &str, client_id: &str) -> Result<Chat, Error> {
+pub fn start_chat(
+    client: &Client,
+    queue: &str,
+    name: &str,
+    client_id: &str,
+) -> Result<Chat, Error> {
     let answer = client.post(
         "/api/chats",
         &json!({"queue": queue, "name": name, "client_id": client_id}),

@@ -20,7 +20,10 @@ pub enum Auth {
     /// A customer's token for its own conversation.
     Customer(String),
     /// A bootstrap user (the configuration API's administrators).
-    Basic { user: String, password: String },
+    Basic {
+        user: String,
+        password: String,
+    },
 }
 
 impl Auth {
@@ -176,7 +179,11 @@ impl Client {
                     });
                 }
                 (_, Attempt::Status(status)) => {
-                    last = format!("{status} from {}: {}", self.nodes.url(node), error_message(&text));
+                    last = format!(
+                        "{status} from {}: {}",
+                        self.nodes.url(node),
+                        error_message(&text)
+                    );
                 }
                 (_, Attempt::NoAnswer) => {
                     last = format!("no answer from {}: {text}", self.nodes.url(node));

@@ -27,8 +27,7 @@ impl Email {
     /// The MIME message: text and HTML alternatives and one attachment.
     pub fn message(&self) -> Result<Message, Error> {
         let bad = |e: &dyn std::fmt::Display| Error::Smtp(format!("cannot build the email: {e}"));
-        let content_type =
-            ContentType::parse("application/octet-stream").map_err(|e| bad(&e))?;
+        let content_type = ContentType::parse("application/octet-stream").map_err(|e| bad(&e))?;
         Message::builder()
             .from(self.from.parse().map_err(|e| bad(&e))?)
             .to(self.to.parse().map_err(|e| bad(&e))?)

@@ -54,7 +54,11 @@ impl Desk<'_> {
             feed.follow();
             match feed.next(Duration::from_millis(100)) {
                 Some(FeedEvent::State(state)) => {
-                    for ix in state["agent"]["interactions"].as_array().into_iter().flatten() {
+                    for ix in state["agent"]["interactions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                    {
                         self.reconcile(ix);
                     }
                 }
@@ -87,7 +91,9 @@ impl Desk<'_> {
                 m["id"].as_str().unwrap_or_default(),
                 m["message_id"].as_str().unwrap_or_default(),
             );
-            self.shared.ledger().seen(id, message_id, &self.name, Some(seq));
+            self.shared
+                .ledger()
+                .seen(id, message_id, &self.name, Some(seq));
             if self.held.get(id).is_some_and(|media| media == "chat") {
                 self.reply(id, message_id);
             }
@@ -101,7 +107,14 @@ impl Desk<'_> {
 
     fn accept(&mut self, id: &str, seq: u64) {
         let client_id = format!("{}/{}/{id}/accept/{seq}", self.shared.run, self.name);
-        match act(&self.shared.client, &self.session, id, "accept", json!({}), &client_id) {
+        match act(
+            &self.shared.client,
+            &self.session,
+            id,
+            "accept",
+            json!({}),
+            &client_id,
+        ) {
             Ok(_) => {
                 if let Ok(ix) = agent::interaction(&self.shared.client, &self.session, id) {
                     self.reconcile(&ix);
@@ -128,7 +141,9 @@ impl Desk<'_> {
             match media.as_str() {
                 "chat" => self.catch_up(&id, ix),
                 "email" => {
-                    let subject = ix["content"]["Email"]["subject"].as_str().unwrap_or_default();
+                    let subject = ix["content"]["Email"]["subject"]
+                        .as_str()
+                        .unwrap_or_default();
                     self.shared.ledger().email_found(subject, &id);
                     self.finish(&id);
                 }
@@ -136,7 +151,14 @@ impl Desk<'_> {
                     self.shared.ledger().callback_found(&id, &self.name);
                     let client_id = format!("{}/{}/{id}/attempt", self.shared.run, self.name);
                     let attempt = json!({"outcome": "Reached"});
-                    if let Err(e) = act(&self.shared.client, &self.session, &id, "callback-attempt", attempt, &client_id) {
+                    if let Err(e) = act(
+                        &self.shared.client,
+                        &self.session,
+                        &id,
+                        "callback-attempt",
+                        attempt,
+                        &client_id,
+                    ) {
                         self.shared.ledger().error(e.to_string());
                     }
                     self.finish(&id);
@@ -154,7 +176,10 @@ impl Desk<'_> {
     /// A chat just taken (or found again): every customer message in its
     /// transcript is seen, and each without a reply gets one.
     fn catch_up(&mut self, id: &str, ix: &Value) {
-        let transcript = ix["content"]["Transcript"].as_array().cloned().unwrap_or_default();
+        let transcript = ix["content"]["Transcript"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let answered: Vec<&str> = transcript.iter().filter_map(|m| m["id"].as_str()).collect();
         let mut unanswered = Vec::new();
         for m in &transcript {
@@ -175,16 +200,27 @@ impl Desk<'_> {
         let reply_id = format!("r-{message_id}");
         let ordinal = message_id.trim_start_matches('c').parse().unwrap_or(0);
         self.shared.ledger().sent(id, &reply_id, false, ordinal);
-        let body = json!({"message_id": reply_id, "body": format!("{} answers {message_id}", self.name)});
+        let body =
+            json!({"message_id": reply_id, "body": format!("{} answers {message_id}", self.name)});
         let client_id = format!("{}/{id}/{reply_id}", self.shared.run);
-        match act(&self.shared.client, &self.session, id, "message", body, &client_id) {
+        match act(
+            &self.shared.client,
+            &self.session,
+            id,
+            "message",
+            body,
+            &client_id,
+        ) {
             Ok(_) => self.shared.ledger().acked(id, &reply_id),
             // The customer left meanwhile: the chat is closed to replies.
             Err(e) if e.status() == Some(409) => {}
             Err(e) => self.shared.ledger().error(e.to_string()),
         }
         let percent = self.shared.spec.transfer_percent;
-        if ordinal == 1 && rand::random::<u32>() % 100 < percent && self.shared.ledger().transfer_once(id) {
+        if ordinal == 1
+            && rand::random::<u32>() % 100 < percent
+            && self.shared.ledger().transfer_once(id)
+        {
             self.transfer(id);
         }
     }
@@ -192,7 +228,14 @@ impl Desk<'_> {
     fn transfer(&mut self, id: &str) {
         let client_id = format!("{}/{}/{id}/transfer", self.shared.run, self.name);
         let to = json!({"queue": self.shared.spec.queue});
-        match act(&self.shared.client, &self.session, id, "transfer", to, &client_id) {
+        match act(
+            &self.shared.client,
+            &self.session,
+            id,
+            "transfer",
+            to,
+            &client_id,
+        ) {
             Ok(_) => {
                 self.held.remove(id);
                 self.shared.ledger().transferred();
@@ -204,7 +247,14 @@ impl Desk<'_> {
     /// The agent ends an email or a callback, then wraps it up.
     fn finish(&mut self, id: &str) {
         let client_id = format!("{}/{}/{id}/disconnect", self.shared.run, self.name);
-        match act(&self.shared.client, &self.session, id, "disconnect", json!({}), &client_id) {
+        match act(
+            &self.shared.client,
+            &self.session,
+            id,
+            "disconnect",
+            json!({}),
+            &client_id,
+        ) {
             Ok(_) => self.wrap_up(id),
             Err(e) if e.status() == Some(409) => {}
             Err(e) => self.shared.ledger().error(e.to_string()),
@@ -214,7 +264,14 @@ impl Desk<'_> {
     fn wrap_up(&mut self, id: &str) {
         let client_id = format!("{}/{}/{id}/wrap-up", self.shared.run, self.name);
         let code = json!({"code": self.shared.queue.wrap_up_code, "notes": "load"});
-        match act(&self.shared.client, &self.session, id, "wrap-up", code, &client_id) {
+        match act(
+            &self.shared.client,
+            &self.session,
+            id,
+            "wrap-up",
+            code,
+            &client_id,
+        ) {
             Ok(_) => {
                 self.held.remove(id);
                 self.shared.ledger().wrapped_up();

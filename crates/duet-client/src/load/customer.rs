@@ -29,8 +29,7 @@ pub(super) fn start(shared: Arc<Shared>, k: usize) -> std::thread::JoinHandle<()
             n += 1;
             let spec = &shared.spec;
             let every = |e: u32| e > 0 && n.is_multiple_of(e);
-            if every(spec.email_every) && !spec.smtp.is_empty() && shared.queue.address.is_some()
-            {
+            if every(spec.email_every) && !spec.smtp.is_empty() && shared.queue.address.is_some() {
                 email(&shared, k, n);
             } else if every(spec.callback_every) {
                 callback(&shared, k, n);
@@ -69,7 +68,13 @@ fn callback(shared: &Shared, k: usize, n: u32) {
     let client_id = format!("{}-cb{k}-{n}", shared.run);
     shared.ledger().callback_requested(&client_id);
     let number = format!("+1555{k:04}{n:03}");
-    match customer::callback(&shared.client, &shared.spec.queue, &format!("customer {k}"), &number, &client_id) {
+    match customer::callback(
+        &shared.client,
+        &shared.spec.queue,
+        &format!("customer {k}"),
+        &number,
+        &client_id,
+    ) {
         Ok(id) => shared.ledger().callback_acknowledged(&client_id, &id),
         Err(e) => shared.ledger().error(e.to_string()),
     }
@@ -95,8 +100,8 @@ struct ChatRun<'a> {
 
 impl<'a> ChatRun<'a> {
     fn new(shared: &'a Shared, k: usize, n: u32) -> ChatRun<'a> {
-        let on_socket = (k as u32 * 100 / shared.spec.customers.max(1) as u32)
-            < shared.spec.websocket_percent;
+        let on_socket =
+            (k as u32 * 100 / shared.spec.customers.max(1) as u32) < shared.spec.websocket_percent;
         ChatRun {
             shared,
             k,
@@ -116,7 +121,12 @@ impl<'a> ChatRun<'a> {
         let shared = self.shared;
         let client_id = format!("{}-c{}-{}", shared.run, self.k, self.n);
         shared.ledger().phase(self.k, Phase::Waiting);
-        let chat = match customer::start_chat(&shared.client, &shared.spec.queue, &format!("customer {}", self.k), &client_id) {
+        let chat = match customer::start_chat(
+            &shared.client,
+            &shared.spec.queue,
+            &format!("customer {}", self.k),
+            &client_id,
+        ) {
             Ok(chat) => chat,
             Err(e) => {
                 shared.ledger().error(e.to_string());
@@ -129,7 +139,10 @@ impl<'a> ChatRun<'a> {
         let started = Instant::now();
         let interval = Duration::from_secs_f64(1.0 / shared.spec.rate_per_customer.max(0.01));
         loop {
-            if shared.halted() || self.done() || (!self.talking && started.elapsed() > Duration::from_millis(PATIENCE_MS)) {
+            if shared.halted()
+                || self.done()
+                || (!self.talking && started.elapsed() > Duration::from_millis(PATIENCE_MS))
+            {
                 break;
             }
             let may_send = !shared.stopping()
@@ -141,10 +154,15 @@ impl<'a> ChatRun<'a> {
                 self.send_next(&chat, &mut feed);
             }
             self.resend_unacked(&chat);
-            if let Some(event) = feed.next(Duration::from_millis(50)) {
+            let event = feed.next(Duration::from_millis(50));
+            // The gap: a talking customer with a message unanswered that
+            // has heard nothing (a send blocked by a switchover counts).
+            if self.talking && self.acked.len() > self.replies.len() {
+                let gap_ms = self.last_event.elapsed().as_millis() as u64;
+                self.longest_gap_ms = self.longest_gap_ms.max(gap_ms);
+            }
+            if let Some(event) = event {
                 self.on_event(&chat, event);
-            } else if self.talking && self.acked.len() > self.replies.len() {
-                self.longest_gap_ms = self.longest_gap_ms.max(self.last_event.elapsed().as_millis() as u64);
             }
         }
         feed.reconnect();
@@ -158,20 +176,31 @@ impl<'a> ChatRun<'a> {
 
     /// All sent (or stopping) and every acknowledged message answered.
     fn done(&self) -> bool {
-        let all_sent = self.shared.stopping() || self.acked.len() as u32 >= self.shared.spec.messages_per_chat;
-        all_sent && self.pending.is_none() && self.acked.iter().all(|m| self.replies.contains(&format!("r-{m}")))
+        let all_sent =
+            self.shared.stopping() || self.acked.len() as u32 >= self.shared.spec.messages_per_chat;
+        all_sent
+            && self.pending.is_none()
+            && self
+                .acked
+                .iter()
+                .all(|m| self.replies.contains(&format!("r-{m}")))
     }
 
     fn unseen(&self, chat: &Chat) -> usize {
         let ledger = self.shared.ledger();
-        self.acked.iter().filter(|m| !ledger.was_seen(&chat.id, m)).count()
+        self.acked
+            .iter()
+            .filter(|m| !ledger.was_seen(&chat.id, m))
+            .count()
     }
 
     fn send_next(&mut self, chat: &Chat, feed: &mut crate::Feed) {
         let ordinal = self.acked.len() as u64 + 1;
         let message_id = format!("c{ordinal}");
         let body = format!("customer {} chat {} message {ordinal}", self.k, self.n);
-        self.shared.ledger().sent(&chat.id, &message_id, true, ordinal);
+        self.shared
+            .ledger()
+            .sent(&chat.id, &message_id, true, ordinal);
         self.last_sent = Some(Instant::now());
         if self.on_socket && feed.send(&json!({"message_id": message_id, "body": body})) {
             self.pending = Some((message_id, body, Instant::now()));
@@ -193,7 +222,10 @@ impl<'a> ChatRun<'a> {
     /// A message sent on a socket that went away, or was refused there
     /// (the backup), goes again over REST with the same id.
     fn resend_unacked(&mut self, chat: &Chat) {
-        if self.pending.as_ref().is_some_and(|(_, _, at)| at.elapsed() > Duration::from_millis(WS_ACK_WAIT_MS))
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|(_, _, at)| at.elapsed() > Duration::from_millis(WS_ACK_WAIT_MS))
             && let Some((id, body, _)) = self.pending.take()
         {
             self.send_rest(chat, id, &body);
@@ -206,7 +238,12 @@ impl<'a> ChatRun<'a> {
         match event {
             FeedEvent::State(state) => {
                 for m in state["chat"]["transcript"].as_array().into_iter().flatten() {
-                    self.saw(chat, m["id"].as_str().unwrap_or_default(), &m["sender"], None);
+                    self.saw(
+                        chat,
+                        m["id"].as_str().unwrap_or_default(),
+                        &m["sender"],
+                        None,
+                    );
                 }
             }
             FeedEvent::Resumed { .. } => {}
@@ -219,7 +256,12 @@ impl<'a> ChatRun<'a> {
                     self.talking = false;
                     self.shared.ledger().phase(self.k, Phase::Waiting);
                 } else if let Some(m) = change.get("Message") {
-                    self.saw(chat, m["message_id"].as_str().unwrap_or_default(), &m["sender"], Some(seq));
+                    self.saw(
+                        chat,
+                        m["message_id"].as_str().unwrap_or_default(),
+                        &m["sender"],
+                        Some(seq),
+                    );
                 }
             }
             FeedEvent::Other(v) => self.answered(chat, &v),
@@ -250,7 +292,9 @@ impl<'a> ChatRun<'a> {
             return;
         }
         self.replies.insert(message_id.to_string());
-        self.shared.ledger().seen(&chat.id, message_id, CUSTOMER, seq);
+        self.shared
+            .ledger()
+            .seen(&chat.id, message_id, CUSTOMER, seq);
     }
 
     /// The final transcript: each of our messages, and each reply, held

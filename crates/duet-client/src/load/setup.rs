@@ -4,9 +4,9 @@
 use serde_json::json;
 
 use super::{LoadSpec, QueueInfo};
+use crate::Error;
 use crate::directory::{self, User};
 use crate::http::{Auth, Client};
-use crate::Error;
 
 /// Wrap-up codes of a queue the load makes.
 const WRAP_UP_CODES: &str = "resolved,follow-up";

@@ -185,7 +185,10 @@ impl Ledger {
     }
 
     pub fn callback_requested(&mut self, client_id: &str) {
-        self.callbacks.entry(client_id.to_string()).or_default().sent = true;
+        self.callbacks
+            .entry(client_id.to_string())
+            .or_default()
+            .sent = true;
     }
 
     pub fn callback_acknowledged(&mut self, client_id: &str, id: &str) {
@@ -284,8 +287,8 @@ impl Ledger {
         for m in self.messages.values() {
             t.messages_sent += 1;
             let seen = !m.seen.is_empty() || m.in_transcript;
-            let doubled = m.seen.values().any(|seqs| seqs.len() > 1)
-                || m.audited.is_some_and(|n| n > 1);
+            let doubled =
+                m.seen.values().any(|seqs| seqs.len() > 1) || m.audited.is_some_and(|n| n > 1);
             t.messages_doubled += u64::from(doubled);
             if m.acked {
                 t.messages_acknowledged += 1;
@@ -377,7 +380,10 @@ mod tests {
         l.callback_found("callback-1", "alice");
         assert!(l.settled());
         let t = l.tally();
-        assert_eq!((t.emails_present, t.emails_doubled, t.callbacks_present), (1, 0, 1));
+        assert_eq!(
+            (t.emails_present, t.emails_doubled, t.callbacks_present),
+            (1, 0, 1)
+        );
         l.email_found("e1", "email-2");
         assert_eq!(l.tally().emails_doubled, 1);
     }
