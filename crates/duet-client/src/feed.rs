@@ -183,7 +183,7 @@ impl Feed {
                 self.failures = self.failures.saturating_add(1);
                 // Both nodes refused this round: wait a little (a
                 // switchover takes a fraction of a second).
-                if self.failures % 2 == 0 {
+                if self.failures.is_multiple_of(2) {
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 None

@@ -124,7 +124,7 @@ impl Retry {
     /// moving to the other node for the first time in a round, so a
     /// switchover costs one round trip; then doubling per full round.
     pub fn pause(&self, n: u32) -> Duration {
-        if n == 0 || n % 2 == 1 {
+        if n == 0 || !n.is_multiple_of(2) {
             return Duration::ZERO;
         }
         let rounds = (n / 2).min(16);

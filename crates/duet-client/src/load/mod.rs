@@ -142,6 +142,8 @@ pub struct Report {
     pub tally: Tally,
     /// The first errors the clients met (a request refused or given up).
     pub errors: Vec<String>,
+    /// Which messages were doubled, and how.
+    pub doubles: Vec<String>,
 }
 
 impl Report {
@@ -234,6 +236,7 @@ impl LoadHandle {
             settled: ledger.settled(),
             tally: ledger.tally(),
             errors: ledger.first_errors(),
+            doubles: ledger.doubles(),
         }
     }
 }

@@ -266,6 +266,30 @@ impl Ledger {
         self.errors.clone()
     }
 
+    /// The doubled messages, each with who saw it in which changes (at
+    /// most 20), to find them in the nodes' logs.
+    pub fn doubles(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .messages
+            .iter()
+            .flat_map(|(key, m)| {
+                let in_changes = m
+                    .seen
+                    .iter()
+                    .filter(|(_, seqs)| seqs.len() > 1)
+                    .map(move |(who, seqs)| format!("{key}: {who} saw it in changes {seqs:?}"));
+                let in_transcript = m
+                    .audited
+                    .filter(|n| *n > 1)
+                    .map(|n| format!("{key}: {n} times in the transcript"));
+                in_changes.chain(in_transcript)
+            })
+            .collect();
+        out.sort();
+        out.truncate(20);
+        out
+    }
+
     pub fn tally(&self) -> Tally {
         let mut t = Tally {
             chats_started: self.chats_started,

@@ -155,6 +155,9 @@ pub fn table(r: &Report) -> String {
     for (name, value) in rows {
         out.push_str(&format!("{name:<46} {value}\n"));
     }
+    for d in &r.doubles {
+        out.push_str(&format!("  doubled: {d}\n"));
+    }
     for e in &r.errors {
         out.push_str(&format!("  error: {e}\n"));
     }
