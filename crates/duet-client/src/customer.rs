@@ -71,6 +71,17 @@ pub fn transcript(client: &Client, chat: &Chat) -> Result<Value, Error> {
     )
 }
 
+/// The message ids of a chat view's transcript, in order (a resend kept
+/// once shows once).
+pub fn message_ids(view: &Value) -> Vec<&str> {
+    view["transcript"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["id"].as_str())
+        .collect()
+}
+
 /// The chat's live feed (transcript first, then its changes; the
 /// customer may send `{"message_id", "body"}` on it).
 pub fn feed(client: &Client, chat: &Chat) -> Feed {

@@ -105,16 +105,22 @@ impl Desk<'_> {
         }
     }
 
-    fn accept(&mut self, id: &str, seq: u64) {
-        let client_id = format!("{}/{}/{id}/accept/{seq}", self.shared.run, self.name);
-        match act(
+    /// Action `action` on interaction `id`; `step` names it in the client
+    /// id, so a resend of the same step is applied once.
+    fn act(&self, id: &str, action: &str, body: Value, step: &str) -> Result<Value, Error> {
+        let client_id = format!("{}/{}/{id}/{step}", self.shared.run, self.name);
+        act(
             &self.shared.client,
             &self.session,
             id,
-            "accept",
-            json!({}),
+            action,
+            body,
             &client_id,
-        ) {
+        )
+    }
+
+    fn accept(&mut self, id: &str, seq: u64) {
+        match self.act(id, "accept", json!({}), &format!("accept/{seq}")) {
             Ok(_) => {
                 if let Ok(ix) = agent::interaction(&self.shared.client, &self.session, id) {
                     self.reconcile(&ix);
@@ -149,16 +155,8 @@ impl Desk<'_> {
                 }
                 "callback" => {
                     self.shared.ledger().callback_found(&id, &self.name);
-                    let client_id = format!("{}/{}/{id}/attempt", self.shared.run, self.name);
                     let attempt = json!({"outcome": "Reached"});
-                    if let Err(e) = act(
-                        &self.shared.client,
-                        &self.session,
-                        &id,
-                        "callback-attempt",
-                        attempt,
-                        &client_id,
-                    ) {
+                    if let Err(e) = self.act(&id, "callback-attempt", attempt, "attempt") {
                         self.shared.ledger().error(e.to_string());
                     }
                     self.finish(&id);
@@ -226,16 +224,8 @@ impl Desk<'_> {
     }
 
     fn transfer(&mut self, id: &str) {
-        let client_id = format!("{}/{}/{id}/transfer", self.shared.run, self.name);
         let to = json!({"queue": self.shared.spec.queue});
-        match act(
-            &self.shared.client,
-            &self.session,
-            id,
-            "transfer",
-            to,
-            &client_id,
-        ) {
+        match self.act(id, "transfer", to, "transfer") {
             Ok(_) => {
                 self.held.remove(id);
                 self.shared.ledger().transferred();
@@ -246,15 +236,7 @@ impl Desk<'_> {
 
     /// The agent ends an email or a callback, then wraps it up.
     fn finish(&mut self, id: &str) {
-        let client_id = format!("{}/{}/{id}/disconnect", self.shared.run, self.name);
-        match act(
-            &self.shared.client,
-            &self.session,
-            id,
-            "disconnect",
-            json!({}),
-            &client_id,
-        ) {
+        match self.act(id, "disconnect", json!({}), "disconnect") {
             Ok(_) => self.wrap_up(id),
             Err(e) if e.status() == Some(409) => {}
             Err(e) => self.shared.ledger().error(e.to_string()),
@@ -262,16 +244,8 @@ impl Desk<'_> {
     }
 
     fn wrap_up(&mut self, id: &str) {
-        let client_id = format!("{}/{}/{id}/wrap-up", self.shared.run, self.name);
         let code = json!({"code": self.shared.queue.wrap_up_code, "notes": "load"});
-        match act(
-            &self.shared.client,
-            &self.session,
-            id,
-            "wrap-up",
-            code,
-            &client_id,
-        ) {
+        match self.act(id, "wrap-up", code, "wrap-up") {
             Ok(_) => {
                 self.held.remove(id);
                 self.shared.ledger().wrapped_up();

@@ -303,12 +303,7 @@ impl<'a> ChatRun<'a> {
         let Ok(view) = customer::transcript(&self.shared.client, chat) else {
             return;
         };
-        let ids: Vec<&str> = view["transcript"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| m["id"].as_str())
-            .collect();
+        let ids = customer::message_ids(&view);
         let mut ledger = self.shared.ledger();
         for m in &self.acked {
             for id in [m.clone(), format!("r-{m}")] {
