@@ -28,7 +28,9 @@ pub(super) fn start(shared: Arc<Shared>, k: usize) -> std::thread::JoinHandle<()
         while !shared.stopping() && !shared.halted() {
             n += 1;
             let spec = &shared.spec;
-            let every = |e: u32| e > 0 && n.is_multiple_of(e);
+            // Offset by the customer, so emails and callbacks start early in
+            // a short run too.
+            let every = |e: u32| e > 0 && (n + k as u32).is_multiple_of(e);
             if every(spec.email_every) && !spec.smtp.is_empty() && shared.queue.address.is_some() {
                 email(&shared, k, n);
             } else if every(spec.callback_every) {
