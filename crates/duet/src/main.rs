@@ -36,6 +36,10 @@ enum Command {
     Config(cli::config::Command),
     /// Control the pair: status, switch, events.
     Ctl(cli::ctl::Args),
+    /// Drive a running pair with generated customers and agents over
+    /// REST, WebSocket and SMTP, following switchovers, and report what
+    /// was sent, acknowledged, delivered, lost or doubled.
+    Load(cli::load::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -48,6 +52,7 @@ fn main() -> std::process::ExitCode {
         Command::Certs(command) => cli::certs::run(command),
         Command::Config(command) => cli::config::run(command),
         Command::Ctl(args) => cli::ctl::run(args),
+        Command::Load(args) => cli::load::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

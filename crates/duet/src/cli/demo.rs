@@ -1,6 +1,8 @@
 //! `duet demo`: a local pair on loopback with certificates made on the fly,
 //! its roles and event logs shown live, and commands to kill the active node,
-//! ask for a switch, hang a module, or restart a stopped node.
+//! ask for a switch, hang a module, or restart a stopped node. Generated
+//! customers and agents (the load engine) work through it all, with a live
+//! tally of what was delivered, lost (0) and doubled (0).
 
 use std::io::BufRead;
 use std::net::IpAddr;
@@ -26,6 +28,15 @@ pub struct Args {
     /// Stop by itself after this many seconds instead of waiting for q or Ctrl-C.
     #[arg(long, value_name = "SECONDS")]
     seconds: Option<u64>,
+    /// Generated customers chatting, emailing and asking for callbacks (0: none).
+    #[arg(long, default_value_t = 4)]
+    customers: usize,
+    /// Generated agents working what the customers start.
+    #[arg(long, default_value_t = 2)]
+    agents: usize,
+    /// Ask the backup to switch every this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    switch_every: Option<u64>,
 }
 
 const USER: &str = "demo";
@@ -183,6 +194,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for n in &nodes {
         println!("  {} API: {}/api/status", n.name, n.url);
     }
+    let load = start_load(&args, &nodes, &spec)?;
     println!("Commands (then Enter): k = kill -9 the active node, s = ask the backup to switch,");
     println!(
         "  h = hang the active node's monitored module, r = restart stopped nodes, q = quit.\n"
@@ -218,6 +230,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .into();
     let started = Instant::now();
     let mut shown = String::new();
+    let mut shown_tally = String::new();
+    let mut last_switch = Instant::now();
     let credentials =
         base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
     while !stop.load(Ordering::SeqCst)
@@ -241,7 +255,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 println!("[{at:7.3} s]     {}: {}", e.node, e.message);
             }
         }
-        while let Ok(command) = commands.try_recv() {
+        if let Some(load) = &load {
+            let t = load.tally();
+            let line = format!(
+                "load: waiting {}, talking {}, messages delivered {}, lost: {}, doubled: {}",
+                t.waiting, t.talking, t.messages_delivered, t.messages_lost, t.messages_doubled
+            );
+            if line != shown_tally && at - at.floor() < 0.2 {
+                println!("[{at:7.3} s] {line}");
+                shown_tally = line;
+            }
+        }
+        let mut commands_now: Vec<String> = commands.try_iter().collect();
+        if args
+            .switch_every
+            .is_some_and(|every| last_switch.elapsed() >= Duration::from_secs(every.max(1)))
+        {
+            last_switch = Instant::now();
+            commands_now.push("s".into());
+        }
+        for command in commands_now {
             let active = statuses
                 .iter()
                 .position(|s| s.as_ref().is_some_and(|s| s.serving));
@@ -293,9 +326,43 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    if let Some(load) = load {
+        println!("Stopping the customers and draining what is in flight...");
+        let report = load.stop_and_drain(Duration::from_secs(15));
+        print!("{}", super::load::table(&report));
+    }
     for node in &mut nodes {
         node.kill();
     }
     println!("Stopped both nodes and removed {}.", dir.path().display());
     Ok(())
+}
+
+/// Starts the generated customers and agents once a node serves (the
+/// load makes its agents and queue as the demo's administrator).
+fn start_load(
+    args: &Args,
+    nodes: &[DemoNode],
+    spec: &PairSpec,
+) -> anyhow::Result<Option<duet_client::load::LoadHandle>> {
+    if args.customers == 0 {
+        return Ok(None);
+    }
+    let mut load = duet_client::load::LoadSpec::new([nodes[0].url.clone(), nodes[1].url.clone()]);
+    load.smtp = spec
+        .nodes
+        .iter()
+        .map(|n| format!("{}:{}", n.address, n.smtp_port))
+        .collect();
+    load.customers = args.customers;
+    load.agents = args.agents.max(1);
+    load.rate_per_customer = 1.0;
+    load.admin = Some((USER.into(), PASSWORD.into()));
+    let handle = duet_client::load::Load::start(load).context("cannot start the customers")?;
+    println!(
+        "{} customers and {} agents are at work (load-agent-1, ... in the queue Load).",
+        args.customers,
+        args.agents.max(1)
+    );
+    Ok(Some(handle))
 }

@@ -4,6 +4,7 @@ pub mod certs;
 pub mod config;
 pub mod ctl;
 pub mod demo;
+pub mod load;
 pub mod params;
 pub mod serve;
 pub mod simulate;

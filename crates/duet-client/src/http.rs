@@ -1,0 +1,207 @@
+//! JSON requests to a pair that follow the active node (see
+//! [`crate::nodes::step`]): the most recently used node first, then the
+//! other, until one acknowledges or the deadline passes.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use crate::Error;
+use crate::nodes::{Attempt, Nodes, Retry, Step, node_for, step};
+
+/// Who the request is made as.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    None,
+    /// A signed-in user's session (`POST /api/sessions`).
+    Bearer(String),
+    /// A customer's token for its own conversation.
+    Customer(String),
+    /// A bootstrap user (the configuration API's administrators).
+    Basic {
+        user: String,
+        password: String,
+    },
+}
+
+impl Auth {
+    fn header(&self) -> Option<(&'static str, String)> {
+        match self {
+            Auth::None => None,
+            Auth::Bearer(token) => Some(("authorization", format!("Bearer {token}"))),
+            Auth::Customer(token) => Some(("x-duet-token", token.clone())),
+            Auth::Basic { user, password } => {
+                let b64 =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                Some(("authorization", format!("Basic {b64}")))
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Method {
+    Get,
+    Post,
+    Put,
+}
+
+/// A JSON client of a pair; cheap to clone, shares the nodes' order.
+#[derive(Clone)]
+pub struct Client {
+    nodes: Arc<Nodes>,
+    agent: ureq::Agent,
+    retry: Retry,
+}
+
+impl Client {
+    pub fn new(nodes: Arc<Nodes>, retry: Retry) -> Client {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(retry.answer_wait()))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Client {
+            nodes,
+            agent,
+            retry,
+        }
+    }
+
+    pub fn nodes(&self) -> &Arc<Nodes> {
+        &self.nodes
+    }
+
+    pub fn retry(&self) -> Retry {
+        self.retry
+    }
+
+    /// A read; both nodes answer reads.
+    pub fn get(&self, path: &str, auth: &Auth) -> Result<Value, Error> {
+        self.call(Method::Get, path, None, auth, false)
+            .map(Option::unwrap_or_default)
+    }
+
+    /// A read of something that may not be there: 404 is `None` (not a
+    /// reason to try the other node).
+    pub fn get_maybe(&self, path: &str, auth: &Auth) -> Result<Option<Value>, Error> {
+        self.call(Method::Get, path, None, auth, true)
+    }
+
+    /// A change; its body should carry `client_id` so a resend is applied
+    /// once.
+    pub fn post(&self, path: &str, body: &Value, auth: &Auth) -> Result<Value, Error> {
+        self.call(Method::Post, path, Some(body), auth, false)
+            .map(Option::unwrap_or_default)
+    }
+
+    pub fn put(&self, path: &str, body: &Value, auth: &Auth) -> Result<Value, Error> {
+        self.call(Method::Put, path, Some(body), auth, false)
+            .map(Option::unwrap_or_default)
+    }
+
+    fn once(
+        &self,
+        node: usize,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        auth: &Auth,
+    ) -> Result<(u16, String), ureq::Error> {
+        let url = format!("{}{path}", self.nodes.url(node));
+        let header = auth.header();
+        let mut response = match (method, body) {
+            (Method::Get, _) | (_, None) => {
+                let mut r = self.agent.get(&url);
+                if let Some((name, value)) = &header {
+                    r = r.header(*name, value);
+                }
+                r.call()?
+            }
+            (Method::Post, Some(b)) | (Method::Put, Some(b)) => {
+                let mut r = match method {
+                    Method::Put => self.agent.put(&url),
+                    _ => self.agent.post(&url),
+                };
+                if let Some((name, value)) = &header {
+                    r = r.header(*name, value);
+                }
+                r.send_json(b)?
+            }
+        };
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(16 << 20)
+            .read_to_string()?;
+        Ok((status, text))
+    }
+
+    fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        auth: &Auth,
+        absent_ok: bool,
+    ) -> Result<Option<Value>, Error> {
+        let started = Instant::now();
+        let first = self.nodes.current();
+        let mut last = String::from("not tried");
+        let mut n = 0u32;
+        while started.elapsed() < self.retry.deadline() {
+            std::thread::sleep(self.retry.pause(n));
+            let node = node_for(first, n);
+            n = n.saturating_add(1);
+            let (attempt, text) = match self.once(node, method, path, body, auth) {
+                Ok((status, text)) => (Attempt::Status(status), text),
+                Err(e) => (Attempt::NoAnswer, e.to_string()),
+            };
+            match (step(attempt), attempt) {
+                (Step::Done, _) => {
+                    self.nodes.answered(node);
+                    return serde_json::from_str(&text)
+                        .map(Some)
+                        .map_err(|_| Error::BadAnswer {
+                            what: path.to_string(),
+                            answer: text,
+                        });
+                }
+                (_, Attempt::Status(404)) if absent_ok => return Ok(None),
+                (Step::Final, Attempt::Status(status)) => {
+                    return Err(Error::Refused {
+                        what: path.to_string(),
+                        status,
+                        message: error_message(&text),
+                    });
+                }
+                (_, Attempt::Status(status)) => {
+                    last = format!(
+                        "{status} from {}: {}",
+                        self.nodes.url(node),
+                        error_message(&text)
+                    );
+                }
+                (_, Attempt::NoAnswer) => {
+                    last = format!("no answer from {}: {text}", self.nodes.url(node));
+                }
+            }
+        }
+        Err(Error::GaveUp {
+            what: path.to_string(),
+            deadline_ms: self.retry.deadline_ms,
+            last,
+        })
+    }
+}
+
+/// The `error` of an API refusal, or the body as it is.
+fn error_message(text: &str) -> String {
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(String::from))
+        .unwrap_or_else(|| text.chars().take(300).collect())
+}

@@ -1,0 +1,259 @@
+//! A generated agent: signs in, logs in to chat, email and callback,
+//! keeps its desktop WebSocket on the active node, accepts what it is
+//! offered, replies to each customer message, now and then moves a chat
+//! back to the queue, disconnects emails and callbacks, and wraps up.
+//! Every action carries its own client id, so a resend is applied once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::Shared;
+use crate::agent::{self, act};
+use crate::{Auth, Error, FeedEvent};
+
+/// How often the agent reads its whole state, to catch anything its feed
+/// could not say (an offer made while it reconnected and resynced).
+const REFRESH_MS: u64 = 2_000;
+
+pub(super) fn start(shared: Arc<Shared>, n: usize) -> Result<std::thread::JoinHandle<()>, Error> {
+    let name = shared.agent_name(n);
+    let session = agent::sign_in(&shared.client, &name, &shared.spec.agent_password)?;
+    agent::log_in(
+        &shared.client,
+        &session,
+        &["chat", "email", "callback"],
+        &format!("{}/{name}/login", shared.run),
+    )?;
+    Ok(std::thread::spawn(move || {
+        Desk {
+            shared: &shared,
+            name,
+            session,
+            held: HashMap::new(),
+        }
+        .run()
+    }))
+}
+
+struct Desk<'a> {
+    shared: &'a Shared,
+    name: String,
+    session: Auth,
+    /// Interactions connected to this agent, by id: their media.
+    held: HashMap<String, String>,
+}
+
+impl Desk<'_> {
+    fn run(mut self) {
+        let mut feed = agent::desktop(&self.shared.client, &self.session);
+        let mut refreshed = Instant::now();
+        while !self.shared.halted() {
+            feed.follow();
+            match feed.next(Duration::from_millis(100)) {
+                Some(FeedEvent::State(state)) => {
+                    for ix in state["agent"]["interactions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                    {
+                        self.reconcile(ix);
+                    }
+                }
+                Some(FeedEvent::Change { seq, body }) => self.on_change(seq, &body["change"]),
+                _ => {}
+            }
+            if refreshed.elapsed() > Duration::from_millis(REFRESH_MS) {
+                refreshed = Instant::now();
+                if let Ok(me) = self.shared.client.get("/api/agent", &self.session) {
+                    for ix in me["interactions"].as_array().into_iter().flatten() {
+                        self.reconcile(ix);
+                    }
+                }
+            }
+            self.shared.ledger().holding(&self.name, self.held.len());
+        }
+        feed.reconnect();
+    }
+
+    fn on_change(&mut self, seq: u64, change: &Value) {
+        if let Some(offer) = change.get("Offer")
+            && offer["agent"].as_str() == Some(self.name.as_str())
+        {
+            let id = offer["id"].as_str().unwrap_or_default().to_string();
+            self.accept(&id, seq);
+        } else if let Some(m) = change.get("Message")
+            && m["sender"] == "Customer"
+        {
+            let (id, message_id) = (
+                m["id"].as_str().unwrap_or_default(),
+                m["message_id"].as_str().unwrap_or_default(),
+            );
+            self.shared
+                .ledger()
+                .seen(id, message_id, &self.name, Some(seq));
+            if self.held.get(id).is_some_and(|media| media == "chat") {
+                self.reply(id, message_id);
+            }
+        } else if let Some(d) = change.get("Disconnect")
+            && let Some(id) = d["id"].as_str()
+            && self.held.contains_key(id)
+        {
+            self.wrap_up(id);
+        }
+    }
+
+    /// Action `action` on interaction `id`; `step` names it in the client
+    /// id, so a resend of the same step is applied once.
+    fn act(&self, id: &str, action: &str, body: Value, step: &str) -> Result<Value, Error> {
+        let client_id = format!("{}/{}/{id}/{step}", self.shared.run, self.name);
+        act(
+            &self.shared.client,
+            &self.session,
+            id,
+            action,
+            body,
+            &client_id,
+        )
+    }
+
+    fn accept(&mut self, id: &str, seq: u64) {
+        match self.act(id, "accept", json!({}), &format!("accept/{seq}")) {
+            Ok(_) => {
+                if let Ok(ix) = agent::interaction(&self.shared.client, &self.session, id) {
+                    self.reconcile(&ix);
+                }
+            }
+            // The offer timed out or went elsewhere meanwhile: not ours.
+            Err(e) if e.status() == Some(409) => {}
+            Err(e) => self.shared.ledger().error(e.to_string()),
+        }
+    }
+
+    /// Brings one interaction to where this agent should have it, from its
+    /// state as the node tells it.
+    fn reconcile(&mut self, ix: &Value) {
+        let id = ix["id"].as_str().unwrap_or_default().to_string();
+        let media = ix["media"].as_str().unwrap_or_default().to_string();
+        let state = &ix["state"];
+        let mine = |phase: &str| state[phase]["agent"].as_str() == Some(self.name.as_str());
+        if mine("Offered") {
+            let deadline = state["Offered"]["deadline_ms"].as_u64().unwrap_or_default();
+            self.accept(&id, deadline);
+        } else if mine("Connected") || mine("Held") {
+            self.held.insert(id.clone(), media.clone());
+            match media.as_str() {
+                "chat" => self.catch_up(&id, ix),
+                "email" => {
+                    let subject = ix["content"]["Email"]["subject"]
+                        .as_str()
+                        .unwrap_or_default();
+                    self.shared.ledger().email_found(subject, &id);
+                    self.finish(&id);
+                }
+                "callback" => {
+                    self.shared.ledger().callback_found(&id, &self.name);
+                    let attempt = json!({"outcome": "Reached"});
+                    if let Err(e) = self.act(&id, "callback-attempt", attempt, "attempt") {
+                        self.shared.ledger().error(e.to_string());
+                    }
+                    self.finish(&id);
+                }
+                _ => self.finish(&id),
+            }
+        } else if mine("WrapUp") {
+            self.held.insert(id.clone(), media);
+            self.wrap_up(&id);
+        } else {
+            self.held.remove(&id);
+        }
+    }
+
+    /// A chat just taken (or found again): every customer message in its
+    /// transcript is seen, and each without a reply gets one.
+    fn catch_up(&mut self, id: &str, ix: &Value) {
+        let transcript = ix["content"]["Transcript"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let answered: Vec<&str> = transcript.iter().filter_map(|m| m["id"].as_str()).collect();
+        let mut unanswered = Vec::new();
+        for m in &transcript {
+            let message_id = m["id"].as_str().unwrap_or_default();
+            if m["sender"] == "Customer" {
+                self.shared.ledger().seen(id, message_id, &self.name, None);
+                if !answered.contains(&format!("r-{message_id}").as_str()) {
+                    unanswered.push(message_id.to_string());
+                }
+            }
+        }
+        for message_id in unanswered {
+            self.reply(id, &message_id);
+        }
+    }
+
+    fn reply(&mut self, id: &str, message_id: &str) {
+        let reply_id = format!("r-{message_id}");
+        let ordinal = message_id.trim_start_matches('c').parse().unwrap_or(0);
+        self.shared.ledger().sent(id, &reply_id, false, ordinal);
+        let body =
+            json!({"message_id": reply_id, "body": format!("{} answers {message_id}", self.name)});
+        let client_id = format!("{}/{id}/{reply_id}", self.shared.run);
+        match act(
+            &self.shared.client,
+            &self.session,
+            id,
+            "message",
+            body,
+            &client_id,
+        ) {
+            Ok(_) => self.shared.ledger().acked(id, &reply_id),
+            // The customer left meanwhile: the chat is closed to replies.
+            Err(e) if e.status() == Some(409) => {}
+            Err(e) => self.shared.ledger().error(e.to_string()),
+        }
+        let percent = self.shared.spec.transfer_percent;
+        if ordinal == 1
+            && rand::random::<u32>() % 100 < percent
+            && self.shared.ledger().transfer_once(id)
+        {
+            self.transfer(id);
+        }
+    }
+
+    fn transfer(&mut self, id: &str) {
+        let to = json!({"queue": self.shared.spec.queue});
+        match self.act(id, "transfer", to, "transfer") {
+            Ok(_) => {
+                self.held.remove(id);
+                self.shared.ledger().transferred();
+            }
+            Err(e) => self.shared.ledger().error(e.to_string()),
+        }
+    }
+
+    /// The agent ends an email or a callback, then wraps it up.
+    fn finish(&mut self, id: &str) {
+        match self.act(id, "disconnect", json!({}), "disconnect") {
+            Ok(_) => self.wrap_up(id),
+            Err(e) if e.status() == Some(409) => {}
+            Err(e) => self.shared.ledger().error(e.to_string()),
+        }
+    }
+
+    fn wrap_up(&mut self, id: &str) {
+        let code = json!({"code": self.shared.queue.wrap_up_code, "notes": "load"});
+        match self.act(id, "wrap-up", code, "wrap-up") {
+            Ok(_) => {
+                self.held.remove(id);
+                self.shared.ledger().wrapped_up();
+            }
+            Err(e) if e.status() == Some(409) => {
+                self.held.remove(id);
+            }
+            Err(e) => self.shared.ledger().error(e.to_string()),
+        }
+    }
+}
