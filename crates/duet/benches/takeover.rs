@@ -1,5 +1,5 @@
 //! Live interactions shadowed on the backup, and their takeover, through a
-//! real pair on loopback (the fast test parameters, backup in sync).
+//! real pair on loopback (the LAN profile, backup in sync).
 //!
 //! a. `--live N` chats (100,000 by default) are started by `--clients`
 //!    customers at once into a queue no agent serves, so they all stay
@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use harness::contact::{AGENT_PASSWORD, Api, set_up_directory};
-use harness::{Pair, Setup, bench_number as number, fast_params, percentile};
+use harness::{Pair, Setup, bench_number as number, percentile};
 use serde_json::{Value, json};
 
 fn http() -> ureq::Agent {
@@ -188,7 +188,7 @@ fn main() {
     let live = number("--live", 100_000);
     let clients = number("--clients", 64);
     let mut pair = Pair::loopback(Setup {
-        params: fast_params(),
+        params: include_str!("../../../profiles/lan.toml").to_string(),
         ..Setup::default()
     });
     pair.start();
@@ -214,7 +214,7 @@ fn main() {
         harness::in_sync,
     );
     println!(
-        "pair on loopback (fast test parameters), active pid {}, backup pid {}\n",
+        "pair on loopback (LAN profile), active pid {}, backup pid {}\n",
         pair.nodes[0].pid(),
         pair.nodes[1].pid()
     );

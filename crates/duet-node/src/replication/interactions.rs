@@ -39,6 +39,10 @@ pub const RECENT_MAX: usize = 50_000;
 pub struct Feed {
     live: broadcast::Sender<Arc<Entry<Command>>>,
     recent: std::collections::VecDeque<Arc<Entry<Command>>>,
+    /// Those of `recent` that changed nothing (a resend of a message id
+    /// the transcript holds): kept for a heal, never shown to a client,
+    /// which would see the message twice.
+    no_ops: std::collections::BTreeSet<u64>,
     /// Every change up to this one is no longer in `recent`.
     forgotten_upto: u64,
 }
@@ -57,16 +61,23 @@ impl Feed {
         Feed {
             live: broadcast::channel(FEED_MAX).0,
             recent: Default::default(),
+            no_ops: Default::default(),
             forgotten_upto: position,
         }
     }
 
-    fn push(&mut self, entry: Arc<Entry<Command>>) {
-        let _ = self.live.send(entry.clone());
+    /// An applied change; `no_op` when it changed nothing.
+    fn push(&mut self, entry: Arc<Entry<Command>>, no_op: bool) {
+        if no_op {
+            self.no_ops.insert(entry.seq);
+        } else {
+            let _ = self.live.send(entry.clone());
+        }
         self.recent.push_back(entry);
         while self.recent.len() > RECENT_MAX {
             if let Some(old) = self.recent.pop_front() {
                 self.forgotten_upto = old.seq;
+                self.no_ops.remove(&old.seq);
             }
         }
     }
@@ -79,13 +90,18 @@ impl Feed {
     /// Everything since the state was installed is forgotten.
     pub fn reset(&mut self, position: u64) {
         self.recent.clear();
+        self.no_ops.clear();
         self.forgotten_upto = position;
     }
 
     fn follow(&self, position: Position, after: Option<u64>) -> Follow {
-        let missed = after
-            .filter(|a| *a >= self.forgotten_upto)
-            .map(|a| self.recent.iter().filter(|e| e.seq > a).cloned().collect());
+        let missed = after.filter(|a| *a >= self.forgotten_upto).map(|a| {
+            self.recent
+                .iter()
+                .filter(|e| e.seq > a && !self.no_ops.contains(&e.seq))
+                .cloned()
+                .collect()
+        });
         Follow {
             position,
             missed,
@@ -133,8 +149,8 @@ impl InteractionsPart {
         } = loaded;
         let logged = replayed.len() as u64;
         let mut feed = Feed::new(from);
-        for entry in replayed {
-            feed.push(Arc::new(entry));
+        for (entry, no_op) in replayed {
+            feed.push(Arc::new(entry), no_op);
         }
         InteractionsPart {
             outbox: super::outbox::pending(&state),
@@ -173,7 +189,7 @@ impl InteractionsPart {
             .interaction()
             .and_then(|id| self.state.get(id))
             .map(|ix| (ix.routing.queue.clone(), ix.visit.since_ms));
-        self.state.apply(at, &entry.change)?;
+        let no_op = self.state.apply(at, &entry.change)?.is_empty();
         count(metrics, &entry.change, before);
         match &entry.change.change {
             duet_interactions::Change::EmailSend { id, reply_id } => {
@@ -205,7 +221,7 @@ impl InteractionsPart {
         }
         let entry = Arc::new(entry);
         writer.write(StoreWrite::Interaction((*entry).clone()));
-        self.feed.push(entry);
+        self.feed.push(entry, no_op);
         self.logged += 1;
         if self.logged >= SNAPSHOT_EVERY {
             self.snapshot(writer);

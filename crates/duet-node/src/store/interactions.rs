@@ -87,8 +87,9 @@ pub(super) fn passed(txn: &WriteTransaction, at: Position) -> Result<(), StoreEr
 /// The interaction state as a start finds it.
 pub struct LoadedInteractions {
     pub state: Interactions,
-    /// The logged commands replayed on the snapshot, in order.
-    pub replayed: Vec<Entry<Command>>,
+    /// The logged commands replayed on the snapshot, in order, each with
+    /// whether it changed nothing.
+    pub replayed: Vec<(Entry<Command>, bool)>,
     /// The position they follow (the snapshot's).
     pub from: u64,
 }
@@ -130,10 +131,10 @@ impl Store {
             if entry.seq <= state.position().1 {
                 continue;
             }
-            state
+            let applied = state
                 .apply((entry.epoch, entry.seq), &entry.change)
                 .map_err(|e| damaged(format!("logged interaction change {}: {e}", entry.seq)))?;
-            replayed.push(entry);
+            replayed.push((entry, applied.is_empty()));
         }
         // Passes are stored after the changes before them, so one past
         // the replayed log is good; an older one (a resync since) is not.
