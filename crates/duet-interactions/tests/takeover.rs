@@ -317,3 +317,19 @@ fn an_interval_in_progress_at_a_takeover_is_split_into_two_records() {
     assert_eq!((records[0].takeovers, records[1].takeovers), (0, 1));
     assert_eq!(h.state.reporting().interval_start_ms, t0 + interval);
 }
+
+#[test]
+fn a_message_made_later_by_a_heal_takes_its_place_by_the_time_it_was_taken() {
+    let mut h = Harness::new(directory());
+    h.sys(1_000, create("c", MediaType::Chat, "sales"));
+    say(&mut h, 2_000, "c", "m1", Sender::Customer);
+    say(&mut h, 4_000, "c", "m3", Sender::Customer);
+    // m2 was taken at 3 s by a node serving alone; the heal makes it here
+    // after m3.
+    say(&mut h, 3_000, "c", "m2", Sender::Customer);
+    let Content::Transcript(t) = &h.state.get("c").unwrap().content else {
+        panic!()
+    };
+    let ids: Vec<&str> = t.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["m1", "m2", "m3"]);
+}

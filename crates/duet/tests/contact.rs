@@ -10,7 +10,7 @@ mod harness;
 use std::time::Duration;
 
 use harness::contact::{
-    AGENT_PASSWORD, Api, Capture, HttpCapture, Socket, set_up_directory, wait_for,
+    AGENT_PASSWORD, Api, Capture, HttpCapture, Socket, set_up_directory, signature, wait_for,
     wait_shadow_equal,
 };
 use harness::{Pair, Setup, fast_params};
@@ -456,18 +456,6 @@ fn email_by_smtp_keeps_html_sanitised_and_the_attachment_and_bad_input_is_refuse
         "one interaction for the email sent twice: {queues}"
     );
     wait_shadow_equal(&pair);
-}
-
-/// HMAC-SHA256 of `body` with the pair's webhook secret, as a provider signs.
-fn signature(pair: &Pair, body: &[u8]) -> String {
-    let hex = std::fs::read_to_string(pair.dir.path().join("certs/webhook.key")).unwrap();
-    let key: Vec<u8> = (0..hex.trim().len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex.trim()[i..i + 2], 16).unwrap())
-        .collect();
-    let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key), body);
-    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256={hex}")
 }
 
 #[test]

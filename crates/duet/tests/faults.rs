@@ -6,9 +6,14 @@
 //! write is on both nodes with its value, both trees have one digest, and no
 //! sample shows two nodes serving except while the nodes were cut from each
 //! other with both own-network checks passing (the documented window, which
-//! the heal repairs). Customers chat meanwhile: every acknowledged message
-//! is in its transcript once on both nodes, and the interaction states
-//! are equal.
+//! the heal repairs). Real contact-center traffic runs meanwhile (the
+//! load engine of `duet-client`: customers chatting over REST and
+//! WebSocket, emails by SMTP with HTML and attachments, callbacks, agents
+//! accepting, replying, transferring and wrapping up, every client
+//! following the active node): no acknowledged message, email or callback
+//! lost or doubled, every message delivered once and in order, the
+//! interaction states equal on both nodes (so every transcript is the
+//! same on both), and the statistics equal to the traffic sent.
 //!
 //! The schedule comes from a seed, printed first; `DUET_FAULT_SEED=N`
 //! replays one, `DUET_FAULT_ROUNDS=N` makes a longer run:
@@ -20,17 +25,16 @@ mod harness;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use harness::chatters::Chatters;
-use harness::contact::{Api, set_up_directory, wait_shadow_equal};
+use duet_client::load::Load;
+use harness::contact::{AGENT_PASSWORD, Api, set_up_directory, wait_shadow_equal};
 use harness::etcd::Etcd;
 use harness::netns::{GATEWAY, Lab, NET_TEST};
 use harness::writers::Writers;
-use harness::{Pair, Setup, fast_params, in_sync, serving};
+use harness::{Pair, Setup, fast_params, in_sync, serving, traffic};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 const WRITERS: usize = 3;
-const CHATTERS: usize = 3;
 
 #[derive(Debug, Clone, Copy)]
 enum Fault {
@@ -138,9 +142,9 @@ fn run_schedule(confirm: Confirm) {
     let urls = [pair.nodes[0].url(), pair.nodes[1].url()];
     let names = [pair.nodes[0].name.clone(), pair.nodes[1].name.clone()];
     let writers = Writers::start(WRITERS, urls.clone(), names.clone());
-    // Customers chat through every fault too.
+    // The contact center works through every fault too.
     set_up_directory(&pair, active_index(&pair));
-    let chatters = Chatters::start(CHATTERS, urls.clone(), names.clone(), "Sales");
+    let load = Load::start(traffic::spec(&pair)).expect("the load starts");
     // Where two nodes may serve at once: the link between them cut, both
     // passing their own-network checks (with nothing to confirm, any cut),
     // until the heal (with slack).
@@ -211,7 +215,7 @@ fn run_schedule(confirm: Confirm) {
     pair.wait_until(Duration::from_secs(40), "a healthy pair", in_sync);
     std::thread::sleep(Duration::from_millis(500));
     let acked = writers.stop();
-    let chats = chatters.stop();
+    let report = load.stop_and_drain(Duration::from_secs(60));
     pair.wait_until(
         Duration::from_secs(40),
         "both trees at one position with one digest",
@@ -252,45 +256,44 @@ fn run_schedule(confirm: Confirm) {
         pair.logs()
     );
 
-    // Every acknowledged chat message, once, on both nodes (a node that
+    // Every acknowledged message, email and callback, once (a node that
     // served while cut off offers its interaction changes to the active
-    // node before it resynchronises); one interaction state.
-    let acked_messages: usize = chats.iter().map(|c| c.acked.len()).sum();
+    // node before it resynchronises); one interaction state on both nodes.
+    let t = &report.tally;
     println!(
-        "chats: {}; acknowledged messages: {acked_messages}",
-        chats.len()
+        "load: {} messages acknowledged, {} delivered; {} emails, {} callbacks, {} wrap-ups, {} transfers",
+        t.messages_acknowledged,
+        t.messages_delivered,
+        t.emails_accepted,
+        t.callbacks_acknowledged,
+        t.wrap_ups,
+        t.transfers
     );
     assert!(
-        acked_messages > 50,
-        "too few messages acknowledged: {acked_messages}"
+        t.messages_acknowledged > 50 && t.wrap_ups > 0 && t.emails_accepted > 0,
+        "too little traffic: {report:#?}"
     );
+    traffic::assert_nothing_lost(&report, &format!("seed {seed}\n{}", pair.logs()));
     wait_shadow_equal(&pair);
-    let mut wrong = Vec::new();
-    for node in 0..2 {
-        let api = Api::new(&urls[node]);
-        for chat in &chats {
-            let (code, view) = api.get(&format!("/api/chats/{}?token={}", chat.id, chat.token));
-            let ids: Vec<&str> = view["transcript"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|m| m["id"].as_str())
-                .collect();
-            for message in &chat.acked {
-                let n = ids.iter().filter(|id| **id == message.as_str()).count();
-                if code != 200 || n != 1 {
-                    wrong.push(format!(
-                        "{}: {} {message}: {n} times ({code})",
-                        names[node], chat.id
-                    ));
-                }
-            }
-        }
-    }
-    assert!(
-        wrong.is_empty(),
-        "acknowledged messages lost or doubled (seed {seed}): {wrong:#?}\n{}",
-        pair.logs()
+    // The statistics on the active node count the traffic once: every
+    // chat, email and callback entered the queue once, and again for each
+    // transfer back to it.
+    let active = active_index(&pair);
+    let sue = Api::login(&urls[active], "sue", AGENT_PASSWORD);
+    let (code, view) = sue.get("/api/statistics/intervals");
+    assert_eq!(code, 200, "{view}");
+    let entered: u64 = view["records"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(view["current"].as_array().into_iter().flatten())
+        .filter(|r| r["queue"] == traffic::spec(&pair).queue.as_str())
+        .map(|r| r["totals"]["entered"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(
+        entered,
+        t.chats_started + t.emails_present + t.callbacks_present + t.transfers,
+        "statistics against the traffic (seed {seed}): {view}\n{report:#?}"
     );
 
     // Never two serving outside the documented window.

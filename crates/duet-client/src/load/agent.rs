@@ -197,7 +197,7 @@ impl Desk<'_> {
     fn reply(&mut self, id: &str, message_id: &str) {
         let reply_id = format!("r-{message_id}");
         let ordinal = message_id.trim_start_matches('c').parse().unwrap_or(0);
-        self.shared.ledger().sent(id, &reply_id, false, ordinal);
+        self.shared.ledger().sent(id, &reply_id, false);
         let body =
             json!({"message_id": reply_id, "body": format!("{} answers {message_id}", self.name)});
         let client_id = format!("{}/{id}/{reply_id}", self.shared.run);

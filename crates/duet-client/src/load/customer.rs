@@ -200,9 +200,7 @@ impl<'a> ChatRun<'a> {
         let ordinal = self.acked.len() as u64 + 1;
         let message_id = format!("c{ordinal}");
         let body = format!("customer {} chat {} message {ordinal}", self.k, self.n);
-        self.shared
-            .ledger()
-            .sent(&chat.id, &message_id, true, ordinal);
+        self.shared.ledger().sent(&chat.id, &message_id, true);
         self.last_sent = Some(Instant::now());
         if self.on_socket && feed.send(&json!({"message_id": message_id, "body": body})) {
             self.pending = Some((message_id, body, Instant::now()));
@@ -306,11 +304,6 @@ impl<'a> ChatRun<'a> {
             return;
         };
         let ids = customer::message_ids(&view);
-        let mut ledger = self.shared.ledger();
-        for m in &self.acked {
-            for id in [m.clone(), format!("r-{m}")] {
-                ledger.audited(&chat.id, &id, ids.iter().filter(|i| **i == id).count());
-            }
-        }
+        self.shared.ledger().audited(&chat.id, &ids);
     }
 }

@@ -152,6 +152,7 @@ impl Report {
         let t = &self.tally;
         t.messages_lost == 0
             && t.messages_doubled == 0
+            && t.messages_out_of_order == 0
             && t.emails_doubled == 0
             && t.emails_present == t.emails_accepted
             && t.callbacks_present == t.callbacks_acknowledged

@@ -12,16 +12,18 @@ pub const CUSTOMER: &str = "customer";
 
 struct Msg {
     from_customer: bool,
-    ordinal: u64,
     sent_at: Instant,
-    acked: bool,
+    acked_at: Option<Instant>,
     /// Per observer (on the other side), the sequence numbers of the
-    /// changes it saw this message in: more than one is a double.
+    /// changes it saw this message in. More than one: sent again, after a
+    /// heal made here what a node took while it served alone; a client
+    /// shows a message id once.
     seen: HashMap<String, BTreeSet<u64>>,
     /// Seen in a transcript (a state read, no sequence number).
     in_transcript: bool,
-    /// How often the final transcript held it (more than once: doubled).
-    audited: Option<usize>,
+    /// How often the final transcript held it (more than once: doubled),
+    /// and where it first was.
+    audited: Option<(usize, Option<usize>)>,
 }
 
 #[derive(Default)]
@@ -45,9 +47,6 @@ pub struct Ledger {
     messages: HashMap<String, Msg>,
     emails: HashMap<String, Item>,
     callbacks: HashMap<String, Item>,
-    /// Per (chat, observer, direction): the highest ordinal seen.
-    order: HashMap<(String, String, bool), u64>,
-    out_of_order: u64,
     latencies_ms: Vec<u64>,
     longest_gap_ms: u64,
     chats_started: u64,
@@ -82,8 +81,13 @@ pub struct Tally {
     /// Acknowledged, never seen by the other side and not in the final
     /// transcript (only known after the drain's audit).
     pub messages_lost: u64,
-    /// Seen in two changes by one observer, or twice in a transcript.
+    /// Held twice in the final transcript.
     pub messages_doubled: u64,
+    /// Sent to one observer in two changes: a heal made again what a node
+    /// took while it served alone (a client shows a message id once).
+    pub messages_resent: u64,
+    /// Placed in the final transcript before a message of the same side
+    /// that was acknowledged before it was sent.
     pub messages_out_of_order: u64,
     pub emails_sent: u64,
     /// Answered 250.
@@ -105,14 +109,13 @@ pub struct Tally {
 }
 
 impl Ledger {
-    pub fn sent(&mut self, chat: &str, message_id: &str, from_customer: bool, ordinal: u64) {
+    pub fn sent(&mut self, chat: &str, message_id: &str, from_customer: bool) {
         self.messages
             .entry(key(chat, message_id))
             .or_insert_with(|| Msg {
                 from_customer,
-                ordinal,
                 sent_at: Instant::now(),
-                acked: false,
+                acked_at: None,
                 seen: HashMap::new(),
                 in_transcript: false,
                 audited: None,
@@ -121,7 +124,7 @@ impl Ledger {
 
     pub fn acked(&mut self, chat: &str, message_id: &str) {
         if let Some(m) = self.messages.get_mut(&key(chat, message_id)) {
-            m.acked = true;
+            m.acked_at.get_or_insert_with(Instant::now);
         }
     }
 
@@ -138,14 +141,6 @@ impl Ledger {
                     // The same change again (a resumed feed): nothing new.
                     return;
                 }
-                let slot = self
-                    .order
-                    .entry((chat.to_string(), observer.to_string(), m.from_customer))
-                    .or_insert(0);
-                if m.ordinal < *slot {
-                    self.out_of_order += 1;
-                }
-                *slot = (*slot).max(m.ordinal);
             }
             None => m.in_transcript = true,
         }
@@ -163,10 +158,46 @@ impl Ledger {
     }
 
     /// The final transcript held the message `count` times.
-    pub fn audited(&mut self, chat: &str, message_id: &str, count: usize) {
-        if let Some(m) = self.messages.get_mut(&key(chat, message_id)) {
-            m.audited = Some(count);
+    /// The final transcript's message ids, in order: how often each of
+    /// this chat's messages is there, and where.
+    pub fn audited(&mut self, chat: &str, transcript: &[&str]) {
+        let prefix = key(chat, "");
+        for (k, m) in self.messages.iter_mut() {
+            if let Some(id) = k.strip_prefix(&prefix) {
+                let count = transcript.iter().filter(|i| **i == id).count();
+                m.audited = Some((count, transcript.iter().position(|i| *i == id)));
+            }
         }
+    }
+
+    /// Messages placed before one of the same side that was acknowledged
+    /// before they were sent (only known after the audit): each with
+    /// that one.
+    fn out_of_order(&self) -> Vec<(&str, &str)> {
+        let mut by_side: HashMap<(&str, bool), Vec<(&str, &Msg)>> = HashMap::new();
+        for (k, m) in &self.messages {
+            let chat = k.rsplit_once('/').map_or(k.as_str(), |(c, _)| c);
+            by_side
+                .entry((chat, m.from_customer))
+                .or_default()
+                .push((k.as_str(), m));
+        }
+        let mut out = Vec::new();
+        for side in by_side.values() {
+            for (later_key, later) in side {
+                let Some((_, Some(at))) = later.audited else {
+                    continue;
+                };
+                let earlier = side.iter().find(|(_, earlier)| {
+                    earlier.acked_at.is_some_and(|acked| acked < later.sent_at)
+                        && matches!(earlier.audited, Some((_, Some(e))) if e > at)
+                });
+                if let Some((earlier_key, _)) = earlier {
+                    out.push((*later_key, *earlier_key));
+                }
+            }
+        }
+        out
     }
 
     pub fn email_sent(&mut self, subject: &str) {
@@ -243,7 +274,7 @@ impl Ledger {
     pub fn settled(&self) -> bool {
         self.messages
             .values()
-            .all(|m| !m.acked || !m.seen.is_empty() || m.in_transcript)
+            .all(|m| m.acked_at.is_none() || !m.seen.is_empty() || m.in_transcript)
             && self
                 .emails
                 .values()
@@ -266,8 +297,9 @@ impl Ledger {
         self.errors.clone()
     }
 
-    /// The doubled messages, each with who saw it in which changes (at
-    /// most 20), to find them in the nodes' logs.
+    /// The messages doubled in a transcript, sent again (with who saw it
+    /// in which changes) or out of order (at most 20), to find them in the
+    /// nodes' logs.
     pub fn doubles(&self) -> Vec<String> {
         let mut out: Vec<String> = self
             .messages
@@ -280,10 +312,13 @@ impl Ledger {
                     .map(move |(who, seqs)| format!("{key}: {who} saw it in changes {seqs:?}"));
                 let in_transcript = m
                     .audited
-                    .filter(|n| *n > 1)
-                    .map(|n| format!("{key}: {n} times in the transcript"));
+                    .filter(|(n, _)| *n > 1)
+                    .map(|(n, _)| format!("{key}: {n} times in the transcript"));
                 in_changes.chain(in_transcript)
             })
+            .chain(self.out_of_order().into_iter().map(|(later, earlier)| {
+                format!("{later}: before {earlier}, which was acknowledged before it was sent")
+            }))
             .collect();
         out.sort();
         out.truncate(20);
@@ -297,7 +332,7 @@ impl Ledger {
             wrap_ups: self.wrap_ups,
             transfers: self.transfers,
             longest_gap_ms: self.longest_gap_ms,
-            messages_out_of_order: self.out_of_order,
+            messages_out_of_order: self.out_of_order().len() as u64,
             errors: self.errors_total,
             ..Tally::default()
         };
@@ -311,16 +346,15 @@ impl Ledger {
         for m in self.messages.values() {
             t.messages_sent += 1;
             let seen = !m.seen.is_empty() || m.in_transcript;
-            let doubled =
-                m.seen.values().any(|seqs| seqs.len() > 1) || m.audited.is_some_and(|n| n > 1);
-            t.messages_doubled += u64::from(doubled);
-            if m.acked {
+            t.messages_doubled += u64::from(m.audited.is_some_and(|(n, _)| n > 1));
+            t.messages_resent += u64::from(m.seen.values().any(|seqs| seqs.len() > 1));
+            if m.acked_at.is_some() {
                 t.messages_acknowledged += 1;
                 if seen {
                     t.messages_delivered += 1;
                 } else {
                     t.messages_undelivered += 1;
-                    t.messages_lost += u64::from(m.audited == Some(0));
+                    t.messages_lost += u64::from(matches!(m.audited, Some((0, _))));
                 }
             }
         }
@@ -360,36 +394,50 @@ mod tests {
     #[test]
     fn a_message_acknowledged_and_never_seen_is_undelivered_and_lost_once_audited_absent() {
         let mut l = Ledger::default();
-        l.sent("c", "m1", true, 1);
+        l.sent("c", "m1", true);
         l.acked("c", "m1");
-        l.sent("c", "m2", true, 2);
+        l.sent("c", "m2", true);
         l.acked("c", "m2");
         l.seen("c", "m2", "alice", Some(10));
         let t = l.tally();
         assert_eq!((t.messages_acknowledged, t.messages_delivered), (2, 1));
         assert_eq!((t.messages_undelivered, t.messages_lost), (1, 0));
-        l.audited("c", "m1", 0);
+        l.audited("c", &[]);
         assert_eq!(l.tally().messages_lost, 1);
         assert!(!l.settled());
     }
 
     #[test]
-    fn one_observer_seeing_a_message_in_two_changes_is_a_double_and_late_ones_out_of_order() {
+    fn twice_in_the_transcript_is_a_double_and_a_message_after_a_later_one_is_out_of_order() {
         let mut l = Ledger::default();
-        for (n, id) in ["m1", "m2"].iter().enumerate() {
-            l.sent("c", id, true, n as u64 + 1);
+        for id in ["m1", "m2"] {
+            l.sent("c", id, true);
             l.acked("c", id);
         }
         l.seen("c", "m2", "alice", Some(11));
         l.seen("c", "m1", "alice", Some(12));
-        // Another agent after a transfer is not a double; the same change
-        // again is not either.
+        // Another agent after a transfer is not sent again; the same
+        // change again is not either.
         l.seen("c", "m1", "bob", Some(12));
         l.seen("c", "m1", "alice", Some(12));
-        let t = l.tally();
-        assert_eq!((t.messages_doubled, t.messages_out_of_order), (0, 1));
+        assert_eq!(l.tally().messages_resent, 0);
+        // A heal's copy in a later change: sent again, shown once.
         l.seen("c", "m2", "alice", Some(13));
-        assert_eq!(l.tally().messages_doubled, 1);
+        l.audited("c", &["m1", "m2"]);
+        let t = l.tally();
+        assert_eq!(
+            (
+                t.messages_resent,
+                t.messages_doubled,
+                t.messages_out_of_order
+            ),
+            (1, 0, 0)
+        );
+        // m1 was acknowledged before m2 was sent: m2 before it is out of
+        // order; m2 twice is a double.
+        l.audited("c", &["m2", "m1", "m2"]);
+        let t = l.tally();
+        assert_eq!((t.messages_doubled, t.messages_out_of_order), (1, 1));
     }
 
     #[test]

@@ -324,14 +324,21 @@ impl Interactions {
         }
         let added = self.edit(id, |ix| match &mut ix.content {
             Content::Transcript(t) => {
-                t.push(Message {
-                    id: message_id.to_string(),
-                    sender: sender.clone(),
-                    at_ms: at,
-                    body: body.to_string(),
-                    kind,
-                    delivery: crate::model::Delivery::Accepted,
-                });
+                // In the order the active node took them: a message a node
+                // took while it served alone, made here later by a heal,
+                // goes where it belongs (almost always at the end).
+                let place = t.len() - t.iter().rev().take_while(|m| m.at_ms > at).count();
+                t.insert(
+                    place,
+                    Message {
+                        id: message_id.to_string(),
+                        sender: sender.clone(),
+                        at_ms: at,
+                        body: body.to_string(),
+                        kind,
+                        delivery: crate::model::Delivery::Accepted,
+                    },
+                );
                 true
             }
             _ => false,

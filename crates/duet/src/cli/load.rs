@@ -121,6 +121,10 @@ pub fn table(r: &Report) -> String {
         ("  doubled", t.messages_doubled.to_string()),
         ("  out of order", t.messages_out_of_order.to_string()),
         (
+            "  sent again after a heal (shown once)",
+            t.messages_resent.to_string(),
+        ),
+        (
             "emails sent / accepted / present / doubled",
             format!(
                 "{} / {} / {} / {}",

@@ -307,10 +307,14 @@ impl Drop for Capture {
 pub type Posts = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
 
 /// A local HTTP capture for outbound webhooks: answers 200 to every POST
-/// on 127.0.0.1 and keeps its signature and body.
+/// on 127.0.0.1 and keeps its signature and body (or, while `down` is set,
+/// answers 503 and keeps nothing: a provider that fails).
 pub struct HttpCapture {
     pub port: u16,
     pub posts: Posts,
+    pub down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// POSTs refused while down.
+    pub refused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -322,6 +326,9 @@ impl HttpCapture {
         let posts: Posts = Default::default();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let kept = posts.clone();
+        let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (is_down, refusals) = (down.clone(), refused.clone());
         serve_each(listener, stop.clone(), move |stream| {
             let mut out = stream.try_clone().expect("clone");
             let mut reader = BufReader::new(stream);
@@ -338,13 +345,27 @@ impl HttpCapture {
                 line.clear();
             }
             let mut body = vec![0; length];
-            if reader.read_exact(&mut body).is_ok() {
+            let read = reader.read_exact(&mut body).is_ok();
+            if is_down.load(std::sync::atomic::Ordering::SeqCst) {
+                refusals.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = out.write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+                return;
+            }
+            if read {
                 kept.lock().unwrap().push((signature, body));
             }
             let _ =
                 out.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
         });
-        HttpCapture { port, posts, stop }
+        HttpCapture {
+            port,
+            posts,
+            down,
+            refused,
+            stop,
+        }
     }
 }
 
@@ -352,4 +373,16 @@ impl Drop for HttpCapture {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// HMAC-SHA256 of `body` with the pair's webhook secret, as a provider signs.
+pub fn signature(pair: &Pair, body: &[u8]) -> String {
+    let hex = std::fs::read_to_string(pair.dir.path().join("certs/webhook.key")).unwrap();
+    let key: Vec<u8> = (0..hex.trim().len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex.trim()[i..i + 2], 16).unwrap())
+        .collect();
+    let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key), body);
+    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
 }

@@ -5,10 +5,10 @@
 
 #![allow(dead_code)]
 
-pub mod chatters;
 pub mod contact;
 pub mod etcd;
 pub mod netns;
+pub mod traffic;
 pub mod writers;
 
 use std::path::{Path, PathBuf};

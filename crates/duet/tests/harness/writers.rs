@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::basic_auth;
-use super::chatters::until_acked;
 
 /// A write not acknowledged within this is given up (it may or may not
 /// have been made; it was never acknowledged).
@@ -106,4 +105,44 @@ fn write_until_stopped(
         }
         n += 1;
     }
+}
+
+/// Sends with `send` (given a node's URL) until a node acknowledges it,
+/// following the active node like a real client: on 503 to the node the
+/// `x-duet-active` hint names (else the other one), on no answer or 404
+/// (made on a node cut off while it served, not here until it heals) to
+/// the other one. Gives up after `give_up`; `target` is where it went.
+pub fn until_acked(
+    urls: &[String; 2],
+    names: &[String; 2],
+    target: &mut usize,
+    give_up: Duration,
+    mut send: impl FnMut(&str) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Option<ureq::http::Response<ureq::Body>> {
+    let started = Instant::now();
+    while started.elapsed() < give_up {
+        match send(&urls[*target]) {
+            Ok(r) if r.status().as_u16() == 200 => return Some(r),
+            Ok(r) if r.status().as_u16() == 404 => {
+                std::thread::sleep(Duration::from_millis(100));
+                *target = 1 - *target;
+            }
+            Ok(r) if r.status().as_u16() == 503 => {
+                let hint = r
+                    .headers()
+                    .get("x-duet-active")
+                    .and_then(|h| h.to_str().ok())
+                    .and_then(|name| names.iter().position(|n| n == name));
+                *target = hint.unwrap_or(1 - *target);
+            }
+            Ok(mut r) => panic!(
+                "refused with {}: {}",
+                r.status(),
+                r.body_mut().read_to_string().unwrap_or_default()
+            ),
+            Err(_) => *target = 1 - *target,
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    None
 }
