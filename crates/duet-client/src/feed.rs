@@ -47,6 +47,8 @@ pub struct Feed {
     /// Changes the node sent again after a resume and this feed dropped.
     pub replayed: u64,
     failures: u32,
+    /// How long one read blocks.
+    read_slice: Duration,
 }
 
 impl Feed {
@@ -60,7 +62,15 @@ impl Feed {
             reconnects: 0,
             replayed: 0,
             failures: 0,
+            read_slice: Duration::from_millis(READ_SLICE_MS),
         }
+    }
+
+    /// Reads block this long at most (50 ms by default): longer costs
+    /// fewer wake-ups for a feed whose owner sends nothing on it.
+    pub fn with_read_slice(mut self, read_slice: Duration) -> Feed {
+        self.read_slice = read_slice;
+        self
     }
 
     /// The node the feed is connected to.
@@ -143,10 +153,18 @@ impl Feed {
         let value: Value = serde_json::from_str(&text).ok()?;
         match value["type"].as_str() {
             Some("state") => {
-                self.last_seq = value["position"][1].as_u64();
+                if let Some(seq) = value["position"][1].as_u64() {
+                    self.last_seq = Some(seq);
+                }
                 Some(FeedEvent::State(value))
             }
             Some("resume") => Some(FeedEvent::Resumed { node }),
+            Some("moved") => {
+                // A desktop belongs on the active node: the other one.
+                self.nodes.answered(1 - node);
+                self.reconnect();
+                None
+            }
             Some("resync") => {
                 // Fell behind: start again from the state.
                 self.last_seq = None;
@@ -210,9 +228,7 @@ impl Feed {
             .unwrap_or_default();
         let url = format!("ws://{address}{}{after}", self.path);
         let (ws, _) = tungstenite::client(url.as_str(), stream).ok()?;
-        ws.get_ref()
-            .set_read_timeout(Some(Duration::from_millis(READ_SLICE_MS)))
-            .ok()?;
+        ws.get_ref().set_read_timeout(Some(self.read_slice)).ok()?;
         Some(ws)
     }
 }

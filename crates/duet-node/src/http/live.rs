@@ -196,29 +196,37 @@ impl Drop for Open {
 
 /// An agent's desktop socket: the first open on this node attaches the
 /// desktop, the last closed detaches it (its grace period starts). Said to
-/// the active node only; on the backup it stays a view.
+/// the active node only. On a backup linked to its active node the
+/// desktop is told to move there (`{"type": "moved"}`); on a node that
+/// has lost its active node it stays a view, and the takeover attaches
+/// it.
 struct Presence {
     shared: Arc<Shared>,
     agent: String,
 }
 
 impl Presence {
-    async fn open(shared: &Arc<Shared>, agent: &str) -> Presence {
+    /// The presence, and the active node to move to when this node is
+    /// its linked backup.
+    async fn open(shared: &Arc<Shared>, agent: &str) -> (Presence, Option<String>) {
         let first = shared.desktops.lock().is_ok_and(|mut d| {
             let n = d.entry(agent.to_string()).or_insert(0);
             *n += 1;
             *n == 1
         });
-        if first {
+        let moved = if first {
             let attached = Change::DesktopAttached {
                 agent: agent.to_string(),
             };
-            say_desktop(shared, attached).await;
-        }
-        Presence {
+            say_desktop(shared, attached).await
+        } else {
+            None
+        };
+        let presence = Presence {
             shared: shared.clone(),
             agent: agent.to_string(),
-        }
+        };
+        (presence, moved)
     }
 }
 
@@ -244,15 +252,44 @@ impl Drop for Presence {
 }
 
 /// A desktop's presence as a change; a node that is not active refuses it
-/// (the desktop is only a view there).
-async fn say_desktop(shared: &Shared, c: Change) {
-    let client = Some(format!("desktop/{}", rand::random::<u64>()));
-    let _ = change(shared, client, Actor::System, c).await;
+/// (the desktop is only a view there) and names its active node when it is
+/// linked to it. A busy node is asked again, with the same client id, so a
+/// burst of desktops (all of them, after a switchover) is recorded in the
+/// end rather than left detached.
+async fn say_desktop(shared: &Shared, c: Change) -> Option<String> {
+    let client = format!("desktop/{}", rand::random::<u64>());
+    let mut pause = std::time::Duration::from_millis(100);
+    for attempt in 1..=PRESENCE_ATTEMPTS {
+        match change(shared, Some(client.clone()), Actor::System, c.clone()).await {
+            Ok(_) => return None,
+            Err(refusal) if !shared.status().serving => {
+                let linked = shared.status().main_link_up;
+                return refusal.active.filter(|_| linked);
+            }
+            Err(refusal) if attempt == PRESENCE_ATTEMPTS => {
+                tracing::warn!("desktop presence {c:?} not recorded: {}", refusal.message);
+                return None;
+            }
+            Err(_) => {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+        }
+    }
+    None
 }
+
+/// Tries to record a desktop's presence on a busy active node.
+const PRESENCE_ATTEMPTS: u32 = 6;
 
 async fn agent_socket(shared: Arc<Shared>, me: Caller, after: Option<u64>, mut socket: WebSocket) {
     let _open = Open::new(&shared, "agent");
-    let _presence = Presence::open(&shared, &me.name).await;
+    let (_presence, moved) = Presence::open(&shared, &me.name).await;
+    if let Some(active) = moved {
+        let moved = serde_json::json!({ "type": "moved", "active": active });
+        let _ = socket.send(Message::Text(moved.to_string().into())).await;
+        return;
+    }
     let Ok(follow) = ask(&shared, |reply| IxRequest::Follow { after, reply }).await else {
         return;
     };
@@ -285,14 +322,16 @@ async fn agent_socket(shared: Arc<Shared>, me: Caller, after: Option<u64>, mut s
     let hello = serde_json::json!({ "type": "state", "position": position, "agent": view });
     let (open, takeover) = begin(&mut socket, hello, after, missed, &mut wants).await;
     // The agent's state now, after a takeover: what it holds changed.
-    let agent_state = || async {
-        let name = me.name.clone();
-        let view = ask(&shared, |reply| IxRequest::Agent { name, reply })
-            .await
-            .ok()?;
-        Some(serde_json::json!({ "type": "state", "agent": view }))
+    let agent_state = |at: (u64, u64)| {
+        let (shared, name) = (shared.clone(), me.name.clone());
+        async move {
+            let view = ask(&shared, |reply| IxRequest::Agent { name, reply })
+                .await
+                .ok()?;
+            Some(serde_json::json!({ "type": "state", "position": at, "agent": view }))
+        }
     };
-    if !open || (takeover && !send_state(&mut socket, agent_state().await).await) {
+    if !open || (takeover && !send_state(&mut socket, agent_state(position).await).await) {
         return;
     }
     loop {
@@ -302,7 +341,9 @@ async fn agent_socket(shared: Arc<Shared>, me: Caller, after: Option<u64>, mut s
                     if wants(&entry) && socket.send(event(&entry)).await.is_err() {
                         return;
                     }
-                    if is_takeover(&entry) && !send_state(&mut socket, agent_state().await).await {
+                    if is_takeover(&entry)
+                        && !send_state(&mut socket, agent_state((entry.epoch, entry.seq)).await).await
+                    {
                         return;
                     }
                 }
@@ -380,14 +421,16 @@ async fn customer_socket(
     let (open, takeover) = begin(&mut socket, hello, after, missed, wants).await;
     // The conversation now, after a takeover (ended, if its media's
     // recovery is off).
-    let chat_state = || async {
-        let wanted = id.clone();
-        let ix = ask(&shared, |reply| IxRequest::Get { id: wanted, reply })
-            .await
-            .ok()??;
-        Some(serde_json::json!({ "type": "state", "chat": customer_view(&ix) }))
+    let chat_state = |at: (u64, u64)| {
+        let (shared, wanted) = (shared.clone(), id.clone());
+        async move {
+            let ix = ask(&shared, |reply| IxRequest::Get { id: wanted, reply })
+                .await
+                .ok()??;
+            Some(serde_json::json!({ "type": "state", "position": at, "chat": customer_view(&ix) }))
+        }
     };
-    if !open || (takeover && !send_state(&mut socket, chat_state().await).await) {
+    if !open || (takeover && !send_state(&mut socket, chat_state(position).await).await) {
         return;
     }
     loop {
@@ -397,7 +440,9 @@ async fn customer_socket(
                     if socket.send(event(&entry)).await.is_err() {
                         return;
                     }
-                    if is_takeover(&entry) && !send_state(&mut socket, chat_state().await).await {
+                    if is_takeover(&entry)
+                        && !send_state(&mut socket, chat_state((entry.epoch, entry.seq)).await).await
+                    {
                         return;
                     }
                 }

@@ -21,7 +21,7 @@ mod admin;
 mod agent;
 mod auth;
 
-pub use auth::from_hex;
+pub use auth::{from_hex, hash_password};
 mod config;
 mod customer;
 mod files;
