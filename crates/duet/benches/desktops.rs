@@ -190,16 +190,6 @@ fn main() {
         if attached == desktops {
             break;
         }
-        eprintln!(
-            "{:.1} s: {attached} attached {:?}",
-            all_attached.elapsed().as_secs_f64(),
-            desktop_census(&c, &watcher)
-                .into_iter()
-                .filter(|(k, _)| !k.contains("Attached"))
-                .map(|(k, n)| (k.chars().take(25).collect::<String>(), n))
-                .take(3)
-                .collect::<Vec<_>>()
-        );
         assert!(
             all_attached.elapsed() < Duration::from_secs(60),
             "only {attached} of {desktops} desktops attached: {}",
