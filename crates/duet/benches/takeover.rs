@@ -59,6 +59,7 @@ fn lag_changes(agent: &ureq::Agent, url: &str) -> Option<f64> {
 fn start_chats(pair: &Pair, live: usize, clients: usize) {
     let url = pair.nodes[0].url();
     let made = Arc::new(AtomicUsize::new(0));
+    let busy = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicBool::new(false));
     let lags = Arc::new(Mutex::new(Vec::new()));
     let sampler = {
@@ -77,24 +78,29 @@ fn start_chats(pair: &Pair, live: usize, clients: usize) {
     let started = Instant::now();
     let threads: Vec<_> = (0..clients)
         .map(|c| {
-            let (url, made) = (url.clone(), made.clone());
+            let (url, made, busy) = (url.clone(), made.clone(), busy.clone());
             std::thread::spawn(move || {
                 let agent = http();
                 let mut latencies = Vec::new();
                 while made.fetch_add(1, Ordering::Relaxed) < live {
                     let t = Instant::now();
                     let n = latencies.len();
-                    let answer = agent.post(&format!("{url}/api/chats")).send_json(
-                        json!({"queue": "Backlog", "name": format!("Customer {c}-{n}"),
-                                          "client_id": format!("live-{c}-{n}")}),
-                    );
-                    match answer {
-                        Ok(r) if r.status() == 200 => {
-                            latencies.push(t.elapsed().as_secs_f64() * 1000.0)
+                    let body = json!({"queue": "Backlog", "name": format!("Customer {c}-{n}"),
+                                      "client_id": format!("live-{c}-{n}")});
+                    // A busy node answers 503: the same request again (its
+                    // client id makes it one chat).
+                    for attempt in 0.. {
+                        match agent.post(&format!("{url}/api/chats")).send_json(&body) {
+                            Ok(r) if r.status() == 200 => break,
+                            Ok(r) if r.status() == 503 && attempt < 100 => {
+                                busy.fetch_add(1, Ordering::Relaxed);
+                                std::thread::sleep(Duration::from_millis(50));
+                            }
+                            Ok(r) => panic!("start a chat: {}", r.status()),
+                            Err(e) => panic!("start a chat: {e}"),
                         }
-                        Ok(r) => panic!("start a chat: {}", r.status()),
-                        Err(e) => panic!("start a chat: {e}"),
                     }
+                    latencies.push(t.elapsed().as_secs_f64() * 1000.0);
                 }
                 latencies
             })
@@ -117,7 +123,10 @@ fn start_chats(pair: &Pair, live: usize, clients: usize) {
     let mut lags = lags.lock().unwrap().clone();
     lags.sort_by(|a, b| a.total_cmp(b));
     let rate = latencies.len() as f64 / elapsed;
-    println!("### a. {live} live interactions shadowed\n");
+    println!(
+        "### a. {live} live interactions shadowed ({} answers 503, busy, retried)\n",
+        busy.load(Ordering::Relaxed)
+    );
     println!(
         "| clients | chats | seconds | chats/s | ack p50 ms | ack p99 ms | lag p50 changes | lag p99 changes | lag p99 ms at that rate |"
     );

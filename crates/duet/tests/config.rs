@@ -171,7 +171,8 @@ fn ctl_config_reads_and_changes_the_tree_on_the_active_node() {
         "Skills=chat,email",
     ]);
     assert!(ok, "{text}");
-    assert!(text.contains("/config/Users/dana set (change 1)"), "{text}");
+    // (change 1 is the first active node's takeover of the interactions)
+    assert!(text.contains("/config/Users/dana set (change 2)"), "{text}");
     let (ok, text) = run(&["config", "get", "/config/Users/dana"]);
     assert!(ok && text.contains("Extension = 4242"), "{text}");
     let (ok, text) = run(&["config", "ls", "/config/Users"]);
@@ -181,7 +182,7 @@ fn ctl_config_reads_and_changes_the_tree_on_the_active_node() {
     let (ok, text) = run(&["config", "history", "/config/Users/dana"]);
     assert!(ok, "{text}");
     assert!(
-        text.contains("#1 by admin") && text.contains("#2 by admin"),
+        text.contains("#2 by admin") && text.contains("#3 by admin"),
         "{text}"
     );
     let (ok, text) = run(&["config", "rm", "/config/Users/dana"]);

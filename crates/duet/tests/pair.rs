@@ -41,7 +41,8 @@ fn the_pair_finds_its_roles_and_ctl_status_shows_both_nodes() {
     );
     assert!(text.contains("up/up"), "{text}");
     assert!(
-        text.contains("configuration replication: in sync; last change 0"),
+        // Change 1: the first active node's takeover of the interactions.
+        text.contains("configuration replication: in sync; last change 1"),
         "{text}"
     );
     let role: serde_json::Value = ureq::get(&format!("{}/api/role", pair.nodes[1].url()))

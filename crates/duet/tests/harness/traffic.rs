@@ -46,12 +46,13 @@ pub fn assert_nothing_lost(report: &Report, context: &str) {
 }
 
 /// All of the above, and every acknowledged message delivered live to the
-/// other party, with nothing sent twice.
+/// other party. (A message may still come twice on a feed, shown once by
+/// its id: one the failing node applied but had not acknowledged, then
+/// its resend on the new active node.)
 pub fn assert_all_delivered(report: &Report, context: &str) {
     assert_nothing_lost(report, context);
     let t: &Tally = &report.tally;
     let shown = format!("{report:#?}\n{context}");
     assert!(report.settled, "the load did not settle: {shown}");
     assert_eq!(t.messages_delivered, t.messages_acknowledged, "{shown}");
-    assert_eq!(t.messages_resent, 0, "{shown}");
 }
