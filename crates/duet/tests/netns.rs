@@ -10,9 +10,16 @@ use std::time::Duration;
 use harness::netns::{Lab, NET_TEST};
 use harness::{Pair, Setup, fast_params, serving};
 
-fn lab() -> Option<Lab> {
+/// One lab at a time: the tests time failovers and switch decisions, which
+/// five pairs sharing two cores would blur.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn lab() -> Option<(std::sync::MutexGuard<'static, ()>, Lab)> {
+    let alone = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     match Lab::create() {
-        Ok(lab) => Some(lab),
+        Ok(lab) => Some((alone, lab)),
         Err(why) => {
             eprintln!(
                 "skipping: cannot create network namespaces ({why}); run as root with iproute2"
@@ -40,7 +47,7 @@ fn b_active(p: &Pair) -> bool {
 
 #[test]
 fn a_partition_makes_the_backup_take_over_and_the_old_active_steps_down_when_it_heals() {
-    let Some(lab) = lab() else { return };
+    let Some((_alone, lab)) = lab() else { return };
     let pair = pair(&lab, "");
     lab.cut(0);
     pair.wait_until(Duration::from_secs(15), "b active", b_active);
@@ -69,7 +76,7 @@ fn a_partition_makes_the_backup_take_over_and_the_old_active_steps_down_when_it_
 
 #[test]
 fn the_backups_own_network_going_down_does_not_make_it_switch() {
-    let Some(lab) = lab() else { return };
+    let Some((_alone, lab)) = lab() else { return };
     let pair = pair(&lab, "\"Switchover Disable Gateway Ping\" = \"No\"");
     lab.own_network_down(1);
     pair.holds_for(Duration::from_secs(4), "b not active", |p| !b_active(p));
@@ -101,7 +108,7 @@ fn the_backups_own_network_going_down_does_not_make_it_switch() {
 
 #[test]
 fn a_vanished_primary_with_gateway_ping_on_is_switched_from_at_once() {
-    let Some(lab) = lab() else { return };
+    let Some((_alone, lab)) = lab() else { return };
     let pair = pair(&lab, "\"Switchover Disable Gateway Ping\" = \"No\"");
     lab.cut(0);
     pair.wait_until(Duration::from_secs(15), "b active", b_active);
@@ -113,7 +120,7 @@ fn a_vanished_primary_with_gateway_ping_on_is_switched_from_at_once() {
 
 #[test]
 fn a_wan_failure_seen_through_net_test_does_not_make_the_backup_switch() {
-    let Some(lab) = lab() else { return };
+    let Some((_alone, lab)) = lab() else { return };
     let pair = pair(&lab, &format!("\"Switchover NetTest B\" = \"{NET_TEST}\""));
     // The far site, with its NetTest host, drops off the WAN.
     lab.net_test_down();
@@ -131,7 +138,7 @@ fn a_wan_failure_seen_through_net_test_does_not_make_the_backup_switch() {
 
 #[test]
 fn kill_9_of_the_active_in_its_namespace_switches_and_it_rejoins_as_backup() {
-    let Some(lab) = lab() else { return };
+    let Some((_alone, lab)) = lab() else { return };
     let mut pair = pair(&lab, "");
     pair.nodes[0].kill9();
     pair.wait_until(Duration::from_secs(10), "b active", b_active);
