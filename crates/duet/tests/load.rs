@@ -10,20 +10,11 @@ mod harness;
 use std::time::Duration;
 
 use duet_client::load::Load;
-use harness::{DUET, PASSWORD, Pair, Setup, USER, fast_params, in_sync, traffic};
-
-fn pair() -> Pair {
-    let mut pair = Pair::loopback(Setup {
-        params: fast_params(),
-        ..Setup::default()
-    });
-    pair.start();
-    pair
-}
+use harness::{DUET, PASSWORD, USER, in_sync, traffic};
 
 #[test]
 fn a_kill_of_the_active_node_under_load_loses_and_doubles_nothing() {
-    let mut pair = pair();
+    let mut pair = harness::fast_pair();
     let load = Load::start(traffic::spec(&pair)).expect("the load starts");
     std::thread::sleep(Duration::from_secs(4));
     let before = load.tally();

@@ -20,22 +20,13 @@ use duet_client::load::Load;
 use harness::contact::{
     AGENT_PASSWORD, Api, HttpCapture, set_up_directory, signature, wait_for, wait_shadow_equal,
 };
-use harness::{Pair, Setup, fast_params, in_sync, serving, traffic};
+use harness::{in_sync, serving, traffic};
 use serde_json::{Value, json};
-
-fn pair() -> Pair {
-    let mut pair = Pair::loopback(Setup {
-        params: fast_params(),
-        ..Setup::default()
-    });
-    pair.start();
-    pair
-}
 
 #[test]
 #[ignore = "flaky: in one full-suite run of three, after the switchover a callback was never found by an agent and two messages were not delivered live within the 40 s drain (none lost from the transcripts); run with --ignored"]
 fn when_the_interaction_state_fails_the_backup_takes_over_and_the_chats_carry_on() {
-    let pair = pair();
+    let pair = harness::fast_pair();
     let load = Load::start(traffic::spec(&pair)).expect("the load starts");
     std::thread::sleep(Duration::from_secs(3));
     let before = load.tally();
@@ -82,7 +73,7 @@ fn agent_lines(ix: &Value) -> Vec<(String, String)> {
 
 #[test]
 fn when_message_delivery_fails_each_message_is_kept_shown_as_not_delivered_and_sent_once_later() {
-    let mut pair = pair();
+    let mut pair = harness::fast_pair();
     set_up_directory(&pair, 0);
     let (a, b) = (pair.nodes[0].url(), pair.nodes[1].url());
     let provider = HttpCapture::start();

@@ -345,6 +345,16 @@ pub fn fast_params() -> String {
     duet_params::FAST_PROFILE_TOML.to_string()
 }
 
+/// A pair on loopback with the fast profile, started.
+pub fn fast_pair() -> Pair {
+    let mut pair = Pair::loopback(Setup {
+        params: fast_params(),
+        ..Setup::default()
+    });
+    pair.start();
+    pair
+}
+
 impl Pair {
     pub fn new(placements: [Placement; 2], setup: Setup) -> Pair {
         use duet_node::bootstrap::User;
