@@ -8,7 +8,7 @@ use std::time::Duration;
 use duet_link::protocol::{Body, FrameCodec, Switchover};
 use duet_link::tls::peer_name;
 use futures::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_util::codec::Framed;
 
@@ -20,9 +20,9 @@ pub const QUERY_TIMEOUT_MS: u64 = 1_000;
 /// Answers role queries from the peer.
 pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
     let acceptor = TlsAcceptor::from(shared.server_tls.clone());
-    let handshakes = Arc::new(tokio::sync::Semaphore::new(crate::link::HANDSHAKES_MAX));
+    let gate = shared.gate("role arbiter");
     loop {
-        let Some((tcp, from, permit)) = crate::link::accept(&listener, &handshakes).await else {
+        let Some((tcp, from, permit)) = gate.accept(&listener).await else {
             continue;
         };
         let shared = shared.clone();
@@ -75,7 +75,7 @@ pub enum QueryFailure {
 pub async fn query(shared: &Shared, timeout_ms: u64) -> Result<PeerAnswer, QueryFailure> {
     let peer = shared.boot.peer();
     let attempt = async {
-        let tcp = TcpStream::connect(peer.arbiter_addr())
+        let tcp = crate::link::connect_from(shared.boot.me().address, peer.arbiter_addr())
             .await
             .map_err(|e| match e.kind() {
                 // Only a reset from the peer's host proves its process is

@@ -38,6 +38,18 @@ pub struct Metrics {
     pings: std::sync::Mutex<std::collections::VecDeque<(u64, u64)>>,
     /// Set at scrape time from the state and the status.
     pub snapshot: Snapshot,
+    pub link: LinkMetrics,
+}
+
+/// The link's troubles, counted rather than ignored.
+#[derive(Default)]
+pub struct LinkMetrics {
+    /// Messages that could not be sent (the connection then closes), by
+    /// message kind and reason.
+    pub send_failures: Family<Labels, Counter>,
+    /// Connections to the link and arbiter ports closed before any
+    /// handshake, by port and reason (not the peer's address, no slot).
+    pub refused_connections: Family<Labels, Counter>,
 }
 
 /// Gauges read when scraped.
@@ -73,6 +85,7 @@ impl Default for Metrics {
             queue_wait_seconds: Family::new_with_constructor(seconds_histogram),
             pings: Default::default(),
             snapshot: Snapshot::default(),
+            link: LinkMetrics::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -131,6 +144,16 @@ impl Default for Metrics {
             "queue_wait_seconds",
             "From entering a queue to being accepted, by queue",
             m.queue_wait_seconds.clone(),
+        );
+        r.register(
+            "link_send_failures",
+            "Link messages that could not be sent, by kind and reason; each closed its connection",
+            m.link.send_failures.clone(),
+        );
+        r.register(
+            "link_refused_connections",
+            "Connections to the link and arbiter ports closed before a handshake, by port and reason",
+            m.link.refused_connections.clone(),
         );
         let s = &m.snapshot;
         r.register(

@@ -121,7 +121,7 @@ pub enum DriverMsg {
     /// A link connection to the active node is established.
     LinkUp {
         conn: Conn,
-        tx: mpsc::Sender<Envelope>,
+        tx: crate::link::Outbox,
         active_epoch: u64,
     },
     /// Something showed this epoch (a peer's message, a client).
@@ -279,6 +279,15 @@ impl Shared {
 
     pub fn epoch(&self) -> u64 {
         self.status.borrow().epoch
+    }
+
+    /// The door of one of the pair's ports: the peer's address only.
+    pub fn gate(&self, port: &'static str) -> crate::link::Gate {
+        crate::link::Gate::new(
+            port,
+            self.boot.peer().address,
+            self.metrics.link.refused_connections.clone(),
+        )
     }
 
     /// Wraps a message in this node's envelope.

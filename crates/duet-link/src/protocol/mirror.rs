@@ -83,3 +83,18 @@ impl Mirror {
         }
     }
 }
+
+impl Mirror {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Mirror::List { .. } => "Mirror::List",
+            Mirror::Listing { .. } => "Mirror::Listing",
+            Mirror::Fetch { .. } => "Mirror::Fetch",
+            Mirror::Chunk { .. } => "Mirror::Chunk",
+            Mirror::Watch { .. } => "Mirror::Watch",
+            Mirror::Changed { .. } => "Mirror::Changed",
+            Mirror::MonitorCheck { .. } => "Mirror::MonitorCheck",
+            Mirror::MonitorAlive { .. } => "Mirror::MonitorAlive",
+        }
+    }
+}

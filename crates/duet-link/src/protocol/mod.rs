@@ -9,7 +9,7 @@ mod stream;
 mod switchover;
 
 pub use mirror::Mirror;
-pub use stream::{SnapshotPage, Stream};
+pub use stream::{SNAPSHOT_CHUNK_BYTES, SnapshotPage, Stream};
 pub use switchover::{Role, RoleInfo, Session, Switchover};
 
 use bytes::{Bytes, BytesMut};
@@ -24,7 +24,9 @@ use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 /// answers carry the sender's promise not to serve.
 /// 4: messages grouped by concern; stream entries carry any replicated
 /// state's change.
-pub const PROTOCOL_VERSION: u16 = 4;
+/// 5: the interaction snapshot travels as chunks of its encoding, each
+/// well under a frame, whatever the size of one interaction.
+pub const PROTOCOL_VERSION: u16 = 5;
 /// Frames larger than this are refused; large payloads are chunked.
 pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
 
@@ -51,6 +53,19 @@ pub enum Body {
         at_unix_ms: u64,
         record: Record,
     },
+}
+
+impl Body {
+    /// The message's kind, for logs and metrics (`Stream::SnapshotPage`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Body::Session(m) => m.kind(),
+            Body::Switchover(m) => m.kind(),
+            Body::Stream(m) => m.kind(),
+            Body::Mirror(m) => m.kind(),
+            Body::EventCopy { .. } => "EventCopy",
+        }
+    }
 }
 
 impl From<Session> for Body {
@@ -85,6 +100,9 @@ pub enum FrameError {
     Malformed(#[from] postcard::Error),
     #[error("the peer speaks link protocol version {0}, this node speaks {PROTOCOL_VERSION}")]
     Version(u16),
+    /// Never sent: a message this large is a bug in whatever built it.
+    #[error("a {kind} message of {bytes} bytes is larger than a frame ({MAX_FRAME_BYTES} bytes)")]
+    Oversize { kind: &'static str, bytes: usize },
 }
 
 /// Encodes and decodes envelopes in length-delimited frames.
@@ -125,6 +143,12 @@ impl Encoder<Envelope> for FrameCodec {
 
     fn encode(&mut self, item: Envelope, dst: &mut BytesMut) -> Result<(), FrameError> {
         let bytes = postcard::to_allocvec(&item)?;
+        if bytes.len() > MAX_FRAME_BYTES {
+            return Err(FrameError::Oversize {
+                kind: item.body.kind(),
+                bytes: bytes.len(),
+            });
+        }
         self.frames.encode(Bytes::from(bytes), dst)?;
         Ok(())
     }
@@ -193,6 +217,45 @@ mod tests {
         let mut buf = BytesMut::new();
         buf.extend_from_slice(&((MAX_FRAME_BYTES as u32) + 1).to_be_bytes());
         assert!(matches!(codec.decode(&mut buf), Err(FrameError::Io(_))));
+    }
+
+    #[test]
+    fn an_oversize_message_is_a_typed_error_naming_its_kind() {
+        let mut codec = FrameCodec::default();
+        let mut buf = BytesMut::new();
+        let big = envelope(Body::EventCopy {
+            at_unix_ms: 1,
+            record: Record {
+                topic: duet_switchover::Topic::Switchover,
+                level: duet_switchover::Level::Info,
+                message: "x".repeat(MAX_FRAME_BYTES),
+            },
+        });
+        match codec.encode(big, &mut buf) {
+            Err(FrameError::Oversize { kind, bytes }) => {
+                assert_eq!(kind, "EventCopy");
+                assert!(bytes > MAX_FRAME_BYTES);
+            }
+            other => panic!("expected an oversize error, got {other:?}"),
+        }
+        assert!(buf.is_empty(), "nothing of it was written");
+    }
+
+    #[test]
+    fn a_full_snapshot_chunk_fits_a_frame() {
+        let mut codec = FrameCodec::default();
+        let mut buf = BytesMut::new();
+        let page = SnapshotPage {
+            id: u64::MAX,
+            page: u32::MAX,
+            pages: u32::MAX,
+            chunk: Some(vec![0xff; stream::SNAPSHOT_CHUNK_BYTES]),
+            error: None,
+        };
+        codec
+            .encode(envelope(Stream::SnapshotPage(page).into()), &mut buf)
+            .unwrap();
+        assert!(buf.len() <= MAX_FRAME_BYTES + 4);
     }
 
     #[test]

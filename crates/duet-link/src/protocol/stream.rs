@@ -81,14 +81,39 @@ pub enum Stream {
     },
 }
 
-/// A page of the interaction snapshot, `pages` in all; `error` when the
-/// active node has no snapshot at the position asked (the backup then
-/// starts over).
+/// The most bytes of the snapshot's encoding one `SnapshotPage` carries:
+/// half a frame, so the envelope around it always fits, however large one
+/// interaction of the snapshot is.
+pub const SNAPSHOT_CHUNK_BYTES: usize = super::MAX_FRAME_BYTES / 2;
+
+/// Chunk `page` of the interaction snapshot's encoding, `pages` in all;
+/// the backup joins them and decodes the whole. `error` when the active
+/// node has no snapshot at the position asked (the backup then starts
+/// over).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotPage {
     pub id: u64,
     pub page: u32,
     pub pages: u32,
-    pub items: Option<duet_interactions::Page>,
+    pub chunk: Option<Vec<u8>>,
     pub error: Option<String>,
+}
+
+impl Stream {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Stream::Hello { .. } => "Stream::Hello",
+            Stream::Entry(_) => "Stream::Entry",
+            Stream::Ack { .. } => "Stream::Ack",
+            Stream::CaughtUp => "Stream::CaughtUp",
+            Stream::ResyncStart { .. } => "Stream::ResyncStart",
+            Stream::SnapshotRequest { .. } => "Stream::SnapshotRequest",
+            Stream::SnapshotPage(_) => "Stream::SnapshotPage",
+            Stream::SyncRequest { .. } => "Stream::SyncRequest",
+            Stream::SyncAnswer { .. } => "Stream::SyncAnswer",
+            Stream::HealReplay { .. } => "Stream::HealReplay",
+            Stream::HealInteractions { .. } => "Stream::HealInteractions",
+            Stream::HealReplayed { .. } => "Stream::HealReplayed",
+        }
+    }
 }

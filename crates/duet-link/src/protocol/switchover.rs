@@ -71,3 +71,28 @@ pub enum Switchover {
     /// has, so the former active learns the new epoch at once.
     Takeover,
 }
+
+impl Session {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Session::Hello { .. } => "Session::Hello",
+            Session::Welcome => "Session::Welcome",
+            Session::Refused { .. } => "Session::Refused",
+        }
+    }
+}
+
+impl Switchover {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Switchover::NotifierPing { .. } => "Switchover::NotifierPing",
+            Switchover::NotifierPong { .. } => "Switchover::NotifierPong",
+            Switchover::ModulePing { .. } => "Switchover::ModulePing",
+            Switchover::ModulePong { .. } => "Switchover::ModulePong",
+            Switchover::ModuleRejected { .. } => "Switchover::ModuleRejected",
+            Switchover::RoleQuery => "Switchover::RoleQuery",
+            Switchover::RoleAnswer(_) => "Switchover::RoleAnswer",
+            Switchover::Takeover => "Switchover::Takeover",
+        }
+    }
+}

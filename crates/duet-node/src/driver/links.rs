@@ -93,7 +93,7 @@ impl Driver {
     pub(super) fn send(&self, conn: Conn, body: impl Into<Body>) {
         if let Some(tx) = self.links.get(&conn) {
             // A full outbox drops the ping; the engine times it out.
-            let _ = tx.try_send(self.shared.envelope(body));
+            tx.send(self.shared.envelope(body));
         }
     }
 }

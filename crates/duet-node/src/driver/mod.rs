@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use duet_link::protocol::{Envelope, Role, Switchover};
+use duet_link::protocol::{Role, Switchover};
 use duet_switchover::{
     Activation, Command, Conn, Engine, Event, Record, State, SwitchReason, Topic,
 };
@@ -41,7 +41,7 @@ pub struct Driver {
     /// stream. It serves while its lease is valid too.
     holding: bool,
     safety: Safety,
-    links: BTreeMap<Conn, mpsc::Sender<Envelope>>,
+    links: BTreeMap<Conn, crate::link::Outbox>,
     link_tasks: BTreeMap<Conn, JoinHandle<()>>,
     prober: Arc<dyn EchoProber>,
     switch_reply: Option<oneshot::Sender<Result<(), String>>>,
@@ -446,7 +446,7 @@ impl Driver {
         // The seed: the backup also writes the event log on the active
         // server while it can reach it.
         if let Some(tx) = self.links.get(&Conn::Main) {
-            let _ = tx.try_send(link::event_copy(&self.shared, record));
+            tx.send(link::event_copy(&self.shared, record));
         }
     }
 
@@ -493,7 +493,7 @@ impl Driver {
         self.publish();
         // Tell the former active over any link still open, then close it.
         for tx in self.links.values() {
-            let _ = tx.try_send(self.shared.envelope(Switchover::Takeover));
+            tx.send(self.shared.envelope(Switchover::Takeover));
         }
         self.drop_all_links();
         self.shared.supervisor.start();

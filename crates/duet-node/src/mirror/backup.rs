@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use duet_link::protocol::{Envelope, Mirror};
+use duet_link::protocol::Mirror;
 use duet_mirror::{FileMeta, HashCache, Incoming, MirrorOp, delete, plan, scan_cached};
 use duet_switchover::Level;
 use tokio::sync::mpsc;
@@ -61,7 +61,7 @@ fn answer_id(body: &Mirror) -> Option<u64> {
 /// The backup's side: runs while the main link is up.
 pub struct BackupMirror {
     shared: Arc<Shared>,
-    tx: mpsc::Sender<Envelope>,
+    tx: crate::link::Outbox,
     answers: mpsc::Receiver<Mirror>,
     wait: Duration,
     hashes: BTreeMap<String, HashCache>,
@@ -71,7 +71,7 @@ pub struct BackupMirror {
 impl BackupMirror {
     pub fn new(
         shared: Arc<Shared>,
-        tx: mpsc::Sender<Envelope>,
+        tx: crate::link::Outbox,
         answers: mpsc::Receiver<Mirror>,
         wait_ms: u64,
     ) -> Self {
@@ -94,10 +94,13 @@ impl BackupMirror {
     ) -> Result<Mirror, AskError> {
         self.last_id += 1;
         let id = self.last_id;
-        self.tx
-            .send(self.shared.envelope(request(id)))
+        if !self
+            .tx
+            .send_waiting(self.shared.envelope(request(id)))
             .await
-            .map_err(|_| AskError::LinkGone)?;
+        {
+            return Err(AskError::LinkGone);
+        }
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             match tokio::time::timeout_at(deadline, self.answers.recv()).await {
@@ -392,7 +395,7 @@ impl BackupMirror {
 /// replication is reported stopped until the monitor answers again.
 pub async fn check_file_monitor(
     shared: Arc<Shared>,
-    tx: mpsc::Sender<Envelope>,
+    tx: crate::link::Outbox,
     mut answers: mpsc::Receiver<u64>,
 ) {
     let mut id = 0u64;
@@ -409,10 +412,9 @@ pub async fn check_file_monitor(
         }
         tokio::time::sleep(Duration::from_millis(setup.health_check_interval_ms)).await;
         id += 1;
-        if tx
-            .send(shared.envelope(Mirror::MonitorCheck { id }))
+        if !tx
+            .send_waiting(shared.envelope(Mirror::MonitorCheck { id }))
             .await
-            .is_err()
         {
             return;
         }

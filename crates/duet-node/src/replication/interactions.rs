@@ -8,9 +8,7 @@ use std::sync::Arc;
 
 use duet_interactions::model::{Agent, Recovery};
 use duet_interactions::state::{IntervalEnd, IntervalRecord};
-use duet_interactions::{
-    Command, Directory, Interaction, Interactions, Page, QueueFigures, Router,
-};
+use duet_interactions::{Command, Directory, Interaction, Interactions, QueueFigures, Router};
 use duet_link::Change;
 use duet_rsm::{Position, StateMachine};
 use duet_stream::Entry;
@@ -124,8 +122,8 @@ pub struct InteractionsPart {
     /// once per batch of the task's messages, not after each change.
     pub route_wanted: bool,
     /// The active node's snapshot for a resynchronising backup, taken at
-    /// the resync's position.
-    pub snapshot_out: Option<(Position, Arc<Vec<Page>>)>,
+    /// the resync's position: its encoding, in chunks.
+    pub snapshot_out: Option<(Position, Arc<Vec<Vec<u8>>>)>,
     /// Sent email replies the relay has not taken (from the state).
     pub outbox: std::collections::BTreeSet<super::outbox::ReplyKey>,
     /// Those being relayed by a task now.

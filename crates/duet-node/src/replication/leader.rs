@@ -8,10 +8,10 @@ use std::time::Duration;
 use duet_config::heal::{self, Replay, Skip};
 use duet_config::sync::{self, Answer, Request};
 use duet_config::{Conflict, Edit, HistoryRecord, Op, Origin, TreePath};
-use duet_link::protocol::{Envelope, Stream};
+use duet_link::protocol::Stream;
 use duet_stream::{ClientId, Follower, LeaderCommand, Limits, Replication};
 use duet_switchover::Level;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::*;
 use crate::events::unix_ms;
@@ -50,7 +50,7 @@ fn answer_heal_page(
     shared: &Arc<Shared>,
     id: u64,
     waits: Vec<oneshot::Receiver<Result<u64, WriteError>>>,
-    tx: mpsc::Sender<Envelope>,
+    tx: crate::link::Outbox,
 ) {
     let shared = shared.clone();
     tokio::spawn(async move {
@@ -63,8 +63,8 @@ fn answer_heal_page(
                     Err(_) => Some("a replayed change was given up on".to_string()),
                 }),
             };
-        let _ = tx
-            .send(shared.envelope(Stream::HealReplayed { id, error }))
+        // A closed connection is counted by the outbox; the backup asks again.
+        tx.send_waiting(shared.envelope(Stream::HealReplayed { id, error }))
             .await;
     });
 }
@@ -313,7 +313,7 @@ impl Replicator {
     pub(super) fn to_backup(&self, shared: &Shared, body: Stream) {
         if let Some((_, tx)) = &self.backup {
             // A full outbox drops it; the lag bound or a later hello recovers.
-            let _ = tx.try_send(shared.envelope(body));
+            tx.send(shared.envelope(body));
         }
     }
 
@@ -323,7 +323,7 @@ impl Replicator {
         shared: &Shared,
         (applied, last): ((u64, u64), (u64, u64)),
         full_resync: bool,
-        tx: mpsc::Sender<Envelope>,
+        tx: crate::link::Outbox,
         link: u64,
     ) {
         self.backup = Some((link, tx));
@@ -394,11 +394,11 @@ impl Replicator {
         id: u64,
         fork: u64,
         records: Vec<HistoryRecord>,
-        tx: mpsc::Sender<Envelope>,
+        tx: crate::link::Outbox,
     ) {
         let Some(leader) = self.leader.as_ref() else {
             let error = Some(format!("{} is not the active node", shared.boot.this));
-            let _ = tx.try_send(shared.envelope(Stream::HealReplayed { id, error }));
+            tx.send(shared.envelope(Stream::HealReplayed { id, error }));
             return;
         };
         let steps = heal::plan(
@@ -455,12 +455,12 @@ impl Replicator {
         shared: &Arc<Shared>,
         id: u64,
         entries: Vec<duet_stream::Entry<duet_interactions::Command>>,
-        tx: mpsc::Sender<Envelope>,
+        tx: crate::link::Outbox,
     ) {
         use duet_rsm::StateMachine;
         let Some(leader) = self.leader.as_ref() else {
             let error = Some(format!("{} is not the active node", shared.boot.this));
-            let _ = tx.try_send(shared.envelope(Stream::HealReplayed { id, error }));
+            tx.send(shared.envelope(Stream::HealReplayed { id, error }));
             return;
         };
         let lacking: Vec<_> = entries

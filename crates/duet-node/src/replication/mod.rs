@@ -14,10 +14,10 @@ use duet_config::scope::Scope;
 use duet_config::sync::{DECOMPRESSED_MAX_BYTES, Installed};
 use duet_config::{HistoryRecord, Object, Tree, TreePath};
 use duet_link::Change;
-use duet_link::protocol::{Envelope, MAX_FRAME_BYTES, Stream};
+use duet_link::protocol::{MAX_FRAME_BYTES, Stream};
 use duet_stream::{ClientId, Entry, Follower, Leader, Replication};
 use prometheus_client::metrics::histogram::Histogram;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::shared::Shared;
 use crate::store::{Store, StoreWrite};
@@ -159,7 +159,7 @@ pub struct Replicator {
     leader: Option<Leader<Change>>,
     follower: Follower,
     /// On the active node: the backup's main connection and its number.
-    backup: Option<(u64, mpsc::Sender<Envelope>)>,
+    backup: Option<(u64, crate::link::Outbox)>,
     pending: BTreeMap<ClientId, PendingWrite>,
     held: Vec<Held>,
     /// The backup's resynchronisation, heal and snapshot fetch.

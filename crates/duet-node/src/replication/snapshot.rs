@@ -1,13 +1,15 @@
 //! The interaction state's resynchronisation: the active node takes a
-//! snapshot at the position it asks a backup to resynchronise to; the
-//! backup, once its configuration is resynchronised, fetches the pages
-//! one request at a time (so the link's outbox never overflows), installs
-//! them at that position, stores them, and says hello.
+//! snapshot at the position it asks a backup to resynchronise to, encoded
+//! and cut into chunks of at most `SNAPSHOT_CHUNK_BYTES` (so no message is
+//! larger than a frame, however large one interaction is); the backup, once
+//! its configuration is resynchronised, fetches the chunks one request at
+//! a time (so the link's outbox never overflows), joins and decodes them,
+//! installs the pages at that position, stores them, and says hello.
 
 use std::sync::Arc;
 
 use duet_interactions::Page;
-use duet_link::protocol::{SnapshotPage, Stream};
+use duet_link::protocol::{SNAPSHOT_CHUNK_BYTES, SnapshotPage, Stream};
 use duet_switchover::Level;
 
 use super::*;
@@ -17,7 +19,9 @@ use crate::store::SNAPSHOT_PAGE_BYTES;
 /// A backup's fetch of the active node's interaction snapshot.
 pub(super) struct SnapshotRun {
     upto: (u64, u64),
-    pages: Vec<Page>,
+    /// The chunks received so far, joined.
+    encoded: Vec<u8>,
+    chunks: u32,
     request_id: u64,
     /// On the node's monotonic clock.
     pub(super) asked_at_ms: u64,
@@ -33,26 +37,24 @@ impl Replicator {
             return;
         }
         let pages = self.ix.state.snapshot_pages(SNAPSHOT_PAGE_BYTES);
-        self.ix.snapshot_out = Some((at, Arc::new(pages)));
+        self.ix.snapshot_out = Some((at, Arc::new(snapshot_chunks(&pages))));
     }
 
     /// The active node's answer to a snapshot request.
     pub fn snapshot_answer(&self, id: u64, upto: (u64, u64), page: u32) -> Stream {
-        let answer = |items, pages, error| {
+        let answer = |chunk, pages, error| {
             Stream::SnapshotPage(SnapshotPage {
                 id,
                 page,
                 pages,
-                items,
+                chunk,
                 error,
             })
         };
         match &self.ix.snapshot_out {
-            Some((at, pages)) if *at == upto => match pages.get(page as usize) {
-                Some(items) => answer(Some(items.clone()), pages.len() as u32, None),
-                // An empty state is one empty page.
-                None if pages.is_empty() && page == 0 => answer(Some(Page::default()), 1, None),
-                None => answer(None, pages.len() as u32, Some(format!("no page {page}"))),
+            Some((at, chunks)) if *at == upto => match chunks.get(page as usize) {
+                Some(chunk) => answer(Some(chunk.clone()), chunks.len() as u32, None),
+                None => answer(None, chunks.len() as u32, Some(format!("no page {page}"))),
             },
             _ => answer(
                 None,
@@ -71,7 +73,8 @@ impl Replicator {
         self.sync.last_request_id += 1;
         self.sync.snapshot = Some(SnapshotRun {
             upto,
-            pages: Vec::new(),
+            encoded: Vec::new(),
+            chunks: 0,
             request_id: self.sync.last_request_id,
             asked_at_ms: now_ms,
         });
@@ -95,14 +98,14 @@ impl Replicator {
             id,
             page,
             pages,
-            items,
+            chunk,
             error,
         } = answer;
         let run = self.sync.snapshot.as_mut()?;
-        if run.request_id != id || page as usize != run.pages.len() {
+        if run.request_id != id || page != run.chunks {
             return None;
         }
-        let Some(items) = items.filter(|_| error.is_none()) else {
+        let Some(chunk) = chunk.filter(|_| error.is_none()) else {
             shared.log_event(
                 Level::Warning,
                 format!(
@@ -114,40 +117,123 @@ impl Replicator {
             run.request_id = 0;
             return None;
         };
-        run.pages.push(items);
-        if (run.pages.len() as u32) < pages {
+        run.encoded.extend_from_slice(&chunk);
+        run.chunks += 1;
+        if run.chunks < pages {
             self.sync.last_request_id += 1;
             run.request_id = self.sync.last_request_id;
             run.asked_at_ms = now_ms;
             return Some(Stream::SnapshotRequest {
                 id: run.request_id,
                 upto: run.upto,
-                page: run.pages.len() as u32,
+                page: run.chunks,
             });
         }
         let run = self.sync.snapshot.take()?;
-        if let Err(e) = self.ix.state.install(&run.pages, run.upto) {
-            shared.log_event(
-                Level::Error,
-                format!(
-                    "The interaction snapshot cannot be installed ({e}); resynchronising again"
-                ),
-            );
-            let hello = self.hello_here(true);
-            self.hello();
-            return Some(hello);
-        }
+        let installed = postcard::from_bytes::<Vec<Page>>(&run.encoded)
+            .map_err(|e| format!("its encoding does not decode: {e}"))
+            .and_then(|pages| {
+                self.ix
+                    .state
+                    .install(&pages, run.upto)
+                    .map_err(|e| e.to_string())?;
+                Ok(pages.len())
+            });
+        let pages = match installed {
+            Ok(pages) => pages,
+            Err(e) => {
+                shared.log_event(
+                    Level::Error,
+                    format!(
+                        "The interaction snapshot cannot be installed ({e}); resynchronising again"
+                    ),
+                );
+                let hello = self.hello_here(true);
+                self.hello();
+                return Some(hello);
+            }
+        };
         self.ix.installed(&self.tree, &mut self.writer, run.upto.1);
         shared.log_event(
             Level::Info,
             format!(
-                "Interactions resynchronised: {} live interactions in {} pages",
+                "Interactions resynchronised: {} live interactions in {pages} pages ({} bytes in {} chunks)",
                 self.ix.state.len(),
-                run.pages.len()
+                run.encoded.len(),
+                run.chunks
             ),
         );
         let hello = self.hello();
         self.after_durable(AfterDurable::Reply(Box::new(hello)));
         None
+    }
+}
+
+/// The snapshot's pages encoded as one whole and cut into chunks of at
+/// most `SNAPSHOT_CHUNK_BYTES`; an empty state is one chunk too.
+pub(super) fn snapshot_chunks(pages: &[Page]) -> Vec<Vec<u8>> {
+    let encoded = postcard::to_allocvec(pages).expect("a snapshot encodes");
+    encoded
+        .chunks(SNAPSHOT_CHUNK_BYTES)
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use duet_interactions::PageItem;
+    use duet_link::protocol::{Body, Envelope, FrameCodec, MAX_FRAME_BYTES, PROTOCOL_VERSION};
+    use tokio_util::codec::Encoder;
+
+    use super::*;
+
+    #[test]
+    fn an_item_larger_than_a_frame_travels_in_chunks_that_each_fit_one() {
+        let huge = PageItem::Queue {
+            name: "q".repeat(MAX_FRAME_BYTES * 3 / 2),
+            live: Default::default(),
+        };
+        let pages = vec![
+            Page { items: vec![huge] },
+            Page {
+                items: vec![PageItem::Queue {
+                    name: "small".into(),
+                    live: Default::default(),
+                }],
+            },
+        ];
+        let chunks = snapshot_chunks(&pages);
+        assert!(chunks.len() >= 3, "{} chunks", chunks.len());
+        let mut codec = FrameCodec::default();
+        for (page, chunk) in chunks.iter().enumerate() {
+            let envelope = Envelope {
+                version: PROTOCOL_VERSION,
+                node: "a".into(),
+                epoch: 1,
+                release: "2026.1.0".into(),
+                body: Body::Stream(Stream::SnapshotPage(SnapshotPage {
+                    id: 1,
+                    page: page as u32,
+                    pages: chunks.len() as u32,
+                    chunk: Some(chunk.clone()),
+                    error: None,
+                })),
+            };
+            let mut frame = tokio_util::bytes::BytesMut::new();
+            codec.encode(envelope, &mut frame).unwrap();
+            assert!(frame.len() <= MAX_FRAME_BYTES + 4);
+        }
+        let joined: Vec<u8> = chunks.concat();
+        assert_eq!(postcard::from_bytes::<Vec<Page>>(&joined).unwrap(), pages);
+    }
+
+    #[test]
+    fn an_empty_state_is_one_chunk() {
+        let chunks = snapshot_chunks(&[]);
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(
+            postcard::from_bytes::<Vec<Page>>(&chunks[0]).unwrap(),
+            Vec::<Page>::new()
+        );
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use duet_config::scope::Scope;
 use duet_config::sync::Request;
 use duet_config::{HistoryRecord, Op, TreePath};
-use duet_link::protocol::{Envelope, Stream};
+use duet_link::protocol::Stream;
 use duet_stream::Replication;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -88,7 +88,7 @@ pub enum FromBackup {
         last: (u64, u64),
         /// The backup asks to be made whole (it was filtered).
         full_resync: bool,
-        tx: mpsc::Sender<Envelope>,
+        tx: crate::link::Outbox,
         /// Which accepted connection this is.
         link: u64,
     },
@@ -97,25 +97,25 @@ pub enum FromBackup {
         id: u64,
         upto: (u64, u64),
         page: u32,
-        tx: mpsc::Sender<Envelope>,
+        tx: crate::link::Outbox,
     },
     SyncRequest {
         id: u64,
         request: Request,
-        tx: mpsc::Sender<Envelope>,
+        tx: crate::link::Outbox,
     },
     /// A page of the backup's orphaned changes to make here (a heal).
     HealReplay {
         id: u64,
         fork: u64,
         records: Vec<HistoryRecord>,
-        tx: mpsc::Sender<Envelope>,
+        tx: crate::link::Outbox,
     },
     /// A page of the backup's interaction changes made while it served.
     HealInteractions {
         id: u64,
         entries: Vec<duet_stream::Entry<duet_interactions::Command>>,
-        tx: mpsc::Sender<Envelope>,
+        tx: crate::link::Outbox,
     },
     /// The accepted main connection `link` closed.
     Gone(u64),
@@ -130,7 +130,7 @@ pub enum ReplicationMsg {
     StopServing,
     Settings(Settings),
     /// The backup's main link to the active node is up: say where we are.
-    ActiveLinkUp(mpsc::Sender<Envelope>),
+    ActiveLinkUp(crate::link::Outbox),
     ActiveLinkDown,
     /// The backup's side of the stream: a message from the active node.
     FromActive(Stream),
@@ -171,7 +171,7 @@ pub async fn run(
     ));
     lease_ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut durable = replicator.durable_watch();
-    let mut active: Option<mpsc::Sender<Envelope>> = None;
+    let mut active: Option<crate::link::Outbox> = None;
     let mut parameters_seen = replicator.parameters_generation();
     let mut directory_seen = replicator.directory_generation();
     let mut routing = false;
@@ -236,7 +236,7 @@ pub async fn run(
         if let Some(tx) = &active {
             for message in to_active {
                 // A full outbox drops it; the stream's own checks recover.
-                let _ = tx.try_send(shared.envelope(message));
+                tx.send(shared.envelope(message));
             }
         }
         let generation = replicator.parameters_generation();
@@ -328,12 +328,12 @@ impl Replicator {
                 link,
             } => self.backup_hello(shared, (applied, last), full_resync, tx, link),
             FromBackup::SnapshotRequest { id, upto, page, tx } => {
-                let _ = tx.try_send(shared.envelope(self.snapshot_answer(id, upto, page)));
+                tx.send(shared.envelope(self.snapshot_answer(id, upto, page)));
             }
             FromBackup::Ack(seq) => self.backup_ack(shared, seq),
             FromBackup::SyncRequest { id, request, tx } => {
                 if let Some(answer) = self.sync_answer(shared, request, settings.compress) {
-                    let _ = tx.try_send(shared.envelope(Stream::SyncAnswer { id, answer }));
+                    tx.send(shared.envelope(Stream::SyncAnswer { id, answer }));
                 }
             }
             FromBackup::HealReplay {

@@ -13,7 +13,6 @@ use duet_link::tls::peer_name;
 use duet_switchover::{Conn, Event};
 use futures::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_util::codec::Framed;
 
@@ -22,11 +21,14 @@ use crate::replication::{FromBackup, ReplicationMsg};
 use crate::shared::{DriverMsg, Shared};
 use crate::supervisor::ModuleAnswer;
 
+mod gate;
+mod outbox;
+
+pub use gate::{Gate, connect_from};
+pub use outbox::Outbox;
+
 /// How long a connection attempt (TCP, TLS and the hello) may take.
 pub const CONNECT_TIMEOUT_MS: u64 = 3_000;
-/// Frames waiting to be written on one connection; more are dropped (the
-/// pinging side times out by itself).
-const OUTBOX_MAX: usize = 256;
 /// The longest a module ping waits for the module on the active node.
 const MODULE_PING_WAIT_MS: u64 = 60_000;
 /// A connection whose socket gets no acknowledgement for this long fails
@@ -34,8 +36,6 @@ const MODULE_PING_WAIT_MS: u64 = 60_000;
 const TCP_USER_TIMEOUT_MS: u64 = 20_000;
 /// Keepalive probes reap connections whose peer vanished while idle.
 const KEEPALIVE_IDLE_MS: u64 = 10_000;
-/// Connections in their TLS handshake at once, per listener; more are closed.
-pub const HANDSHAKES_MAX: usize = 32;
 /// Module pings one connection may have waiting on the module at once.
 const MODULE_PINGS_MAX: usize = 32;
 
@@ -60,40 +60,12 @@ fn tune(tcp: &TcpStream, dscp: Option<u8>) {
     }
 }
 
-/// Accepts a connection with a handshake slot; backs off after an accept
-/// error (for example, out of file descriptors) instead of spinning.
-pub async fn accept(
-    listener: &TcpListener,
-    handshakes: &Arc<tokio::sync::Semaphore>,
-) -> Option<(
-    TcpStream,
-    std::net::SocketAddr,
-    tokio::sync::OwnedSemaphorePermit,
-)> {
-    match listener.accept().await {
-        Ok((tcp, from)) => match handshakes.clone().try_acquire_owned() {
-            Ok(permit) => Some((tcp, from, permit)),
-            Err(_) => {
-                tracing::warn!(
-                    "closing a connection from {from}: {HANDSHAKES_MAX} handshakes already under way"
-                );
-                None
-            }
-        },
-        Err(e) => {
-            tracing::warn!("accept failed: {e}; retrying shortly");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            None
-        }
-    }
-}
-
 /// Accepts link connections; only the active node welcomes them.
 pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
     let acceptor = TlsAcceptor::from(shared.server_tls.clone());
-    let handshakes = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES_MAX));
+    let gate = shared.gate("link");
     loop {
-        let Some((tcp, from, permit)) = accept(&listener, &handshakes).await else {
+        let Some((tcp, from, permit)) = gate.accept(&listener).await else {
             continue;
         };
         tune(&tcp, None);
@@ -188,13 +160,13 @@ where
     static LINKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let link = LINKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let module_pings = Arc::new(tokio::sync::Semaphore::new(MODULE_PINGS_MAX));
-    let (tx, mut rx) = mpsc::channel::<Envelope>(OUTBOX_MAX);
-    let writer = tokio::spawn(async move {
-        while let Some(envelope) = rx.recv().await {
-            if sink.send(envelope).await.is_err() {
-                break;
-            }
-        }
+    let (tx, queue) = Outbox::new(
+        shared.metrics.link.send_failures.clone(),
+        format!("{} connection from {peer}", conn.name()),
+    );
+    let writer = tokio::spawn({
+        let tx = tx.clone();
+        async move { tx.write(sink, queue).await }
     });
     // This node's own event-log entries go to the backup too.
     let mut own_events = shared.events.subscribe();
@@ -206,10 +178,12 @@ where
                     break Err("this node stopped serving".to_string());
                 }
             }
+            // The outbox said why when it closed.
+            () = tx.closed() => break Ok(()),
             event = own_events.recv() => {
                 if let Some(e) = event.ok().filter(|e| e.node == shared.boot.this) {
                     let record = duet_switchover::Record { topic: e.topic, level: e.level, message: e.message };
-                    let _ = tx.try_send(shared.envelope(Body::EventCopy { at_unix_ms: e.at_unix_ms, record }));
+                    tx.send(shared.envelope(Body::EventCopy { at_unix_ms: e.at_unix_ms, record }));
                 }
             }
             frame = stream.next() => {
@@ -222,6 +196,7 @@ where
             }
         }
     };
+    tx.finish();
     writer.abort();
     if conn == Conn::Main {
         shared.to_replication(ReplicationMsg::FromBackup(FromBackup::Gone(link)));
@@ -237,7 +212,7 @@ fn answer(
     conn: Conn,
     link: u64,
     envelope: Envelope,
-    tx: &mpsc::Sender<Envelope>,
+    tx: &Outbox,
     module_pings: &Arc<tokio::sync::Semaphore>,
 ) {
     match envelope.body {
@@ -260,21 +235,21 @@ fn switchover_request(
     epoch: u64,
     peer: &str,
     message: Switchover,
-    tx: &mpsc::Sender<Envelope>,
+    tx: &Outbox,
     module_pings: &Arc<tokio::sync::Semaphore>,
 ) {
     match message {
         // Only the active node answers for the notifier (a lapse of its
         // lease alone is no reason for the backup to take over).
         Switchover::NotifierPing { id } if shared.holding() => {
-            let _ = tx.try_send(shared.envelope(Switchover::NotifierPong { id }));
+            tx.send(shared.envelope(Switchover::NotifierPong { id }));
         }
         Switchover::NotifierPing { .. } => {}
         Switchover::ModulePing { id } => {
             let shared = shared.clone();
             let tx = tx.clone();
             let Ok(permit) = module_pings.clone().try_acquire_owned() else {
-                let _ = tx.try_send(shared.envelope(Switchover::ModuleRejected { id }));
+                tx.send(shared.envelope(Switchover::ModuleRejected { id }));
                 return;
             };
             tokio::spawn(async move {
@@ -287,7 +262,7 @@ fn switchover_request(
                     ModuleAnswer::Rejected => Switchover::ModuleRejected { id },
                     ModuleAnswer::NoAnswer => return,
                 };
-                let _ = tx.try_send(shared.envelope(answer));
+                tx.send(shared.envelope(answer));
             });
         }
         Switchover::Takeover => {
@@ -304,7 +279,7 @@ fn stream_from_backup(
     conn: Conn,
     link: u64,
     message: Stream,
-    tx: &mpsc::Sender<Envelope>,
+    tx: &Outbox,
 ) {
     let message = match message {
         Stream::Hello {
@@ -360,7 +335,7 @@ fn stream_from_backup(
 }
 
 /// The backup's mirror requests, each answered in a task of its own.
-fn mirror_request(shared: &Arc<Shared>, message: Mirror, tx: &mpsc::Sender<Envelope>) {
+fn mirror_request(shared: &Arc<Shared>, message: Mirror, tx: &Outbox) {
     match message {
         Mirror::List { id, root, after } => answer_later(shared, tx, move |shared| async move {
             Some(crate::mirror::list(shared, id, root, after).await)
@@ -391,7 +366,7 @@ fn mirror_request(shared: &Arc<Shared>, message: Mirror, tx: &mpsc::Sender<Envel
 pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
     let peer = shared.boot.peer().clone();
     let attempt = async {
-        let tcp = TcpStream::connect(peer.link_addr())
+        let tcp = connect_from(shared.boot.me().address, peer.link_addr())
             .await
             .map_err(|e| e.to_string())?;
         tune(&tcp, dscp);
@@ -435,21 +410,30 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
                 return;
             }
         };
-    let (mut sink, mut stream) = framed.split();
-    let (tx, mut rx) = mpsc::channel::<Envelope>(OUTBOX_MAX);
+    let (sink, mut stream) = framed.split();
+    let (tx, queue) = Outbox::new(
+        shared.metrics.link.send_failures.clone(),
+        format!("{} connection to {}", conn.name(), peer.name),
+    );
     shared.to_driver(DriverMsg::LinkUp {
         conn,
-        tx,
+        tx: tx.clone(),
         active_epoch,
     });
-    let writer = tokio::spawn(async move {
-        while let Some(envelope) = rx.recv().await {
-            if sink.send(envelope).await.is_err() {
-                break;
-            }
-        }
+    let writer = tokio::spawn({
+        let tx = tx.clone();
+        async move { tx.write(sink, queue).await }
     });
-    while let Some(frame) = stream.next().await {
+    loop {
+        let frame = tokio::select! {
+            biased;
+            // The outbox said why when it closed.
+            () = tx.closed() => break,
+            frame = stream.next() => match frame {
+                Some(frame) => frame,
+                None => break,
+            },
+        };
         let envelope = match frame {
             Ok(envelope) => envelope,
             Err(e) => {
@@ -501,23 +485,22 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
             }
         }
     }
+    tx.finish();
     writer.abort();
     shared.to_driver(DriverMsg::Engine(Event::ConnectionDown(conn)));
 }
 
 /// Answers a request in a task of its own, so scans, reads and held
 /// watches do not hold up the connection's reader; `None` sends nothing.
-fn answer_later<F>(
-    shared: &Arc<Shared>,
-    tx: &mpsc::Sender<Envelope>,
-    answer: impl FnOnce(Arc<Shared>) -> F,
-) where
+fn answer_later<F>(shared: &Arc<Shared>, tx: &Outbox, answer: impl FnOnce(Arc<Shared>) -> F)
+where
     F: std::future::Future<Output = Option<Mirror>> + Send + 'static,
 {
     let (task, shared, tx) = (answer(shared.clone()), shared.clone(), tx.clone());
     tokio::spawn(async move {
         if let Some(body) = task.await {
-            let _ = tx.send(shared.envelope(body)).await;
+            // A closed connection is counted by the outbox; nobody waits for this.
+            tx.send_waiting(shared.envelope(body)).await;
         }
     });
 }
