@@ -312,6 +312,7 @@ impl Shared {
             manual_switch_only: status.manual_switch_only,
             server: self.boot.server_id(),
             promise_ms: promise_ms.filter(|_| status.role != Role::Active),
+            history: self.replication_view.borrow().applied,
         }
     }
 

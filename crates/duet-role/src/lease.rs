@@ -2,7 +2,12 @@
 //! this node has seen. Renewed by role queries to the peer (the runtime
 //! sends one every [`Lease::renew_every_ms`], giving up after
 //! [`Lease::query_timeout_ms`]) and, when the peer is silent, by this node's
-//! own-network checks.
+//! own-network checks. Those checks may keep a lease alive, or give the
+//! first one after the node became active (the takeover gate or role
+//! discovery being the evidence then); they never restore a lease that
+//! lapsed: a node that was cut off or paused cannot tell from its own
+//! network that the peer did not take over meanwhile, so only the peer
+//! (its promise, its process gone) or the witness's key restores it.
 
 use serde::{Deserialize, Serialize};
 
@@ -124,6 +129,9 @@ pub struct Lease {
     not_before_ms: u64,
     last_tick_ms: Option<u64>,
     why_not: Option<String>,
+    /// A lease was held since this node last became active: once it
+    /// lapses, the own-network checks cannot restore it.
+    held_since_activation: bool,
 }
 
 impl Lease {
@@ -140,7 +148,14 @@ impl Lease {
             not_before_ms: 0,
             last_tick_ms: None,
             why_not: Some("no answer from the peer yet".into()),
+            held_since_activation: false,
         }
+    }
+
+    /// This node became active (through the takeover gate or role
+    /// discovery): its first lease may come from the own-network checks.
+    pub fn activated(&mut self) {
+        self.held_since_activation = false;
     }
 
     pub fn lease_ms(&self) -> u64 {
@@ -184,6 +199,7 @@ impl Lease {
         self.until_ms = self.until_ms.max(sent_ms.saturating_add(length_ms));
         self.how = Some(how);
         self.why_not = None;
+        self.held_since_activation = true;
     }
 
     fn revoke(&mut self, why: String) {
@@ -280,11 +296,16 @@ impl Lease {
         if asked_ms < self.not_before_ms || asked_ms < self.newest_sent_ms {
             return Vec::new();
         }
-        if ok {
+        if ok && (self.valid(asked_ms) || !self.held_since_activation) {
             self.extend(asked_ms, self.lease_ms, Confirmation::OwnNetwork);
             return Vec::new();
         }
-        let why = "the peer is silent and this node's own network checks (gateway, NetTest) do not answer: this node may be the one cut off".to_string();
+        let why = if ok {
+            "the lease lapsed while the peer was silent, and this node's own network answering again cannot show that the peer did not take over meanwhile: waiting for the peer (its promise, or its process gone) or the witness's key"
+        } else {
+            "the peer is silent and this node's own network checks (gateway, NetTest) do not answer: this node may be the one cut off"
+        }
+        .to_string();
         let first = self.why_not.as_ref() != Some(&why);
         self.why_not = Some(why.clone());
         if first {
@@ -376,6 +397,56 @@ mod tests {
         assert!(lease.own_network(130, false).is_empty());
         assert!(!lease.valid(130));
         assert!(lease.why_not(130).unwrap().contains("cut off"));
+    }
+
+    #[test]
+    fn own_network_checks_keep_a_lease_alive_but_never_restore_a_lapsed_one() {
+        let mut lease = Lease::new(90, SilentPeer::OwnNetwork);
+        // The first lease after becoming active may come from them.
+        lease.peer_answered(40, 10, PeerAnswer::Silent);
+        assert!(lease.own_network(40, true).is_empty());
+        assert!(lease.valid(129));
+        // Renewed while held.
+        lease.peer_answered(100, 70, PeerAnswer::Silent);
+        assert!(lease.own_network(100, true).is_empty());
+        assert!(lease.valid(189));
+        // Cut off: the checks fail and the lease runs out at 190.
+        lease.peer_answered(160, 130, PeerAnswer::Silent);
+        lease.own_network(160, false);
+        assert!(!lease.valid(190));
+        // The network is back, the gateway answers, the peer's answer is
+        // not in yet: the peer may have taken over meanwhile.
+        lease.peer_answered(250, 220, PeerAnswer::Silent);
+        let commands = lease.own_network(250, true);
+        assert!(!lease.valid(251));
+        assert!(matches!(
+            &commands[..],
+            [LeaseCommand::Record { warning: true, message }] if message.contains("lapsed")
+        ));
+        assert!(lease.why_not(251).unwrap().contains("waiting for the peer"));
+        // The peer's promise restores it.
+        lease.peer_answered(290, 280, PeerAnswer::Promised { promise_ms: 90 });
+        assert!(lease.valid(300));
+        assert_eq!(lease.confirmed_by(), Some(Confirmation::PeerPromised));
+    }
+
+    #[test]
+    fn after_a_pause_only_the_peer_restores_the_lease_and_a_new_activation_starts_afresh() {
+        let mut lease = Lease::new(90, SilentPeer::OwnNetwork);
+        lease.tick(0);
+        lease.peer_answered(5, 0, PeerAnswer::Promised { promise_ms: 90 });
+        lease.tick(30);
+        lease.tick(400);
+        assert!(!lease.valid(400));
+        lease.peer_answered(440, 410, PeerAnswer::Silent);
+        lease.own_network(440, true);
+        assert!(!lease.valid(441));
+        // Having become active again (through the takeover gate), the
+        // own-network checks may give its first lease.
+        lease.activated();
+        lease.peer_answered(470, 445, PeerAnswer::Silent);
+        lease.own_network(470, true);
+        assert!(lease.valid(471));
     }
 
     #[test]

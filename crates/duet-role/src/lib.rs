@@ -3,7 +3,10 @@
 //! gives when it answers its peer as not active ([`Promise`]), and the
 //! [`TakeoverGate`] that holds a decided takeover until the old active node
 //! cannot be serving; and [`Discovery`] and [`Membership`], what the peer's
-//! answers mean for this node's role (start-up, fencing, rejoin).
+//! answers mean for this node's role (start-up, fencing, rejoin), and the
+//! [`TakeoverGuard`] that holds an automatic takeover back while the
+//! active node's process answers and this node is not synchronised, or
+//! switchovers come too often.
 //!
 //! The rule that makes two actives impossible (where something can confirm):
 //! a node that answers its peer as not active promises not to serve for a
@@ -14,11 +17,13 @@
 //! new active serves.
 
 mod gate;
+mod guard;
 mod lease;
 mod membership;
 mod promise;
 
 pub use gate::TakeoverGate;
+pub use guard::{DAMPING_SWITCHOVERS_MAX, DAMPING_WINDOW_MS, HeldBack, TakeoverGuard};
 pub use lease::{Confirmation, Lease, LeaseCommand, PeerAnswer, SilentPeer, WitnessSeen};
 pub use membership::{
     DISCOVERY_UNANSWERED_MAX, Discovered, Discovery, DiscoveryStep, INACTIVE_SILENT_MS, Membership,

@@ -7,12 +7,13 @@
 /// What a role query brought, as role logic needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PeerSaid {
-    /// The peer serves as active in `epoch`.
-    Active { epoch: u64 },
+    /// The peer serves as active in `epoch`; `history` is the newest
+    /// change it holds, `(epoch, seq)`.
+    Active { epoch: u64, history: (u64, u64) },
     /// The peer is still finding its role (or about to serve).
-    Starting,
+    Starting { history: (u64, u64) },
     /// The peer answered as anything else (backup, inactive).
-    Other,
+    Other { history: (u64, u64) },
     /// The peer claims this node's SwitchoverServer letter: the bootstrap
     /// files disagree, and it is ignored.
     SameLetter,
@@ -34,6 +35,13 @@ pub enum Discovered {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DiscoveryStep {
     AskAgainAfterMs(u64),
+    /// The peer serves with an older history than this node's: this node
+    /// does not join under it (it would be resynchronised to the older
+    /// state); the peer steps down when it hears of this node's history.
+    WaitForOlderActive {
+        peer_history: (u64, u64),
+        after_ms: u64,
+    },
     Decided(Discovered),
 }
 
@@ -44,26 +52,39 @@ pub const INACTIVE_SILENT_MS: u64 = 3_000;
 
 /// The seed's start-up: a live active peer makes this node backup, an
 /// unreachable one makes it active; two nodes starting together agree that
-/// SwitchoverServer A is active (B asks again).
+/// SwitchoverServer A is active (B asks again). Where the seed is silent:
+/// an active peer whose history is older than this node's (an emptied or
+/// restored data directory started first) is not joined; it steps down.
 #[derive(Debug, Clone)]
 pub struct Discovery {
     this_is_b: bool,
     unanswered: u32,
+    /// The newest change this node holds.
+    history: (u64, u64),
 }
 
 impl Discovery {
-    pub fn new(this_is_b: bool) -> Discovery {
+    pub fn new(this_is_b: bool, history: (u64, u64)) -> Discovery {
         Discovery {
             this_is_b,
             unanswered: 0,
+            history,
         }
     }
 
     pub fn answered(&mut self, said: PeerSaid) -> DiscoveryStep {
         match said {
+            // An active node serving an epoch older than this node's newest
+            // change is stale: this node served (or followed) after it.
+            PeerSaid::Active { epoch, history } if epoch < self.history.0 => {
+                DiscoveryStep::WaitForOlderActive {
+                    peer_history: history,
+                    after_ms: 250,
+                }
+            }
             PeerSaid::Active { .. } => DiscoveryStep::Decided(Discovered::PeerActive),
-            PeerSaid::Starting if self.this_is_b => DiscoveryStep::AskAgainAfterMs(250),
-            PeerSaid::Starting | PeerSaid::Other => {
+            PeerSaid::Starting { .. } if self.this_is_b => DiscoveryStep::AskAgainAfterMs(250),
+            PeerSaid::Starting { .. } | PeerSaid::Other { .. } => {
                 DiscoveryStep::Decided(Discovered::ChosenActive)
             }
             PeerSaid::SameLetter => DiscoveryStep::AskAgainAfterMs(1_000),
@@ -92,6 +113,8 @@ pub struct Standing {
     /// A decided takeover waits, held back by the witness (the peer has the
     /// key).
     pub takeover_held_by_witness: bool,
+    /// The newest change this node holds, `(epoch, seq)`.
+    pub history: (u64, u64),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +128,10 @@ pub enum MembershipCommand {
     /// The active node serves and keeps the witness's key: give the
     /// takeover up and watch it again.
     AbandonTakeover { epoch: u64 },
+    /// This node serves, and its peer (not serving) holds a newer history:
+    /// stop serving, so the newer history serves and this node's changes
+    /// are healed into it rather than the newer ones resynchronised away.
+    YieldToNewer { peer_history: (u64, u64) },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -130,7 +157,18 @@ impl Membership {
         } else {
             self.inactive_silent_since = None;
         }
-        if let PeerSaid::Active { epoch } = said {
+        // The peer holds a change of an epoch after the one this node
+        // serves: it served after this node's epoch began (this node's
+        // store was emptied or restored from older days).
+        if let PeerSaid::Starting { history } | PeerSaid::Other { history } = said
+            && me.holding
+            && history.0 > me.epoch
+        {
+            commands.push(MembershipCommand::YieldToNewer {
+                peer_history: history,
+            });
+        }
+        if let PeerSaid::Active { epoch, .. } = said {
             if me.takeover_held_by_witness && epoch >= me.max_seen {
                 commands.push(MembershipCommand::AbandonTakeover { epoch });
             } else if me.holding && epoch > me.epoch {
@@ -149,21 +187,24 @@ mod tests {
 
     #[test]
     fn discovery_follows_the_seed() {
-        let mut a = Discovery::new(false);
+        let mut a = Discovery::new(false, (0, 0));
         assert_eq!(
-            a.answered(PeerSaid::Starting),
+            a.answered(PeerSaid::Starting { history: (0, 0) }),
             DiscoveryStep::Decided(Discovered::ChosenActive)
         );
-        let mut b = Discovery::new(true);
+        let mut b = Discovery::new(true, (0, 0));
         assert_eq!(
-            b.answered(PeerSaid::Starting),
+            b.answered(PeerSaid::Starting { history: (0, 0) }),
             DiscoveryStep::AskAgainAfterMs(250)
         );
         assert_eq!(
-            b.answered(PeerSaid::Active { epoch: 2 }),
+            b.answered(PeerSaid::Active {
+                epoch: 2,
+                history: (2, 1)
+            }),
             DiscoveryStep::Decided(Discovered::PeerActive)
         );
-        let mut lone = Discovery::new(true);
+        let mut lone = Discovery::new(true, (0, 0));
         assert_eq!(
             lone.answered(PeerSaid::Silent),
             DiscoveryStep::AskAgainAfterMs(300)
@@ -182,6 +223,92 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_node_with_a_newer_history_does_not_join_an_older_active() {
+        // An emptied data directory started first serves at epoch 2; the
+        // node holding epoch 337's history waits for it to step down.
+        let mut full = Discovery::new(false, (337, 9_000));
+        let older = PeerSaid::Active {
+            epoch: 2,
+            history: (2, 1),
+        };
+        assert_eq!(
+            full.answered(older),
+            DiscoveryStep::WaitForOlderActive {
+                peer_history: (2, 1),
+                after_ms: 250
+            }
+        );
+        // Once it has (it answers as inactive), this node is chosen.
+        assert_eq!(
+            full.answered(PeerSaid::Other { history: (2, 1) }),
+            DiscoveryStep::Decided(Discovered::ChosenActive)
+        );
+        // The same history, or an older one here, joins as before; so
+        // does a node holding changes of the epoch before the active one's
+        // (the old active after a takeover, its last changes not yet
+        // replicated: they are healed in).
+        let mut same = Discovery::new(true, (2, 1));
+        assert_eq!(
+            same.answered(older),
+            DiscoveryStep::Decided(Discovered::PeerActive)
+        );
+        let mut old_active = Discovery::new(true, (4, 105));
+        assert_eq!(
+            old_active.answered(PeerSaid::Active {
+                epoch: 5,
+                history: (4, 100)
+            }),
+            DiscoveryStep::Decided(Discovered::PeerActive)
+        );
+    }
+
+    #[test]
+    fn an_active_node_yields_to_a_peer_holding_a_newer_history() {
+        let mut m = Membership::default();
+        let holding = Standing {
+            holding: true,
+            epoch: 2,
+            max_seen: 2,
+            history: (2, 1),
+            ..standing()
+        };
+        assert_eq!(
+            m.answered(
+                0,
+                PeerSaid::Starting {
+                    history: (337, 9_000)
+                },
+                holding
+            ),
+            vec![MembershipCommand::YieldToNewer {
+                peer_history: (337, 9_000)
+            }]
+        );
+        // A backup behind or level with it changes nothing, nor one holding
+        // more changes of an epoch before this node's (the old active, its
+        // last changes healed in), and a node not serving has nothing to
+        // yield.
+        assert_eq!(
+            m.answered(0, PeerSaid::Other { history: (1, 500) }, holding),
+            vec![]
+        );
+        assert_eq!(
+            m.answered(0, PeerSaid::Other { history: (2, 1) }, holding),
+            vec![]
+        );
+        assert_eq!(
+            m.answered(
+                0,
+                PeerSaid::Other {
+                    history: (337, 9_000)
+                },
+                standing()
+            ),
+            vec![]
+        );
+    }
+
     fn standing() -> Standing {
         Standing {
             holding: false,
@@ -189,6 +316,14 @@ mod tests {
             max_seen: 4,
             inactive: false,
             takeover_held_by_witness: false,
+            history: (4, 10),
+        }
+    }
+
+    fn active(epoch: u64) -> PeerSaid {
+        PeerSaid::Active {
+            epoch,
+            history: (epoch, 10),
         }
     }
 
@@ -199,12 +334,9 @@ mod tests {
             holding: true,
             ..standing()
         };
+        assert_eq!(m.answered(0, active(4), holding), vec![]);
         assert_eq!(
-            m.answered(0, PeerSaid::Active { epoch: 4 }, holding),
-            vec![]
-        );
-        assert_eq!(
-            m.answered(0, PeerSaid::Active { epoch: 5 }, holding),
+            m.answered(0, active(5), holding),
             vec![MembershipCommand::StepDown { epoch: 5 }]
         );
         let inactive = Standing {
@@ -212,12 +344,9 @@ mod tests {
             max_seen: 5,
             ..standing()
         };
+        assert_eq!(m.answered(0, active(3), inactive), vec![]);
         assert_eq!(
-            m.answered(0, PeerSaid::Active { epoch: 3 }, inactive),
-            vec![]
-        );
-        assert_eq!(
-            m.answered(0, PeerSaid::Active { epoch: 5 }, inactive),
+            m.answered(0, active(5), inactive),
             vec![MembershipCommand::Rejoin]
         );
     }
@@ -232,7 +361,10 @@ mod tests {
         assert_eq!(m.answered(1_000, PeerSaid::Silent, inactive), vec![]);
         assert_eq!(m.answered(3_999, PeerSaid::Silent, inactive), vec![]);
         // An answer in between starts the count again.
-        assert_eq!(m.answered(3_000, PeerSaid::Other, inactive), vec![]);
+        assert_eq!(
+            m.answered(3_000, PeerSaid::Other { history: (4, 10) }, inactive),
+            vec![]
+        );
         assert_eq!(m.answered(4_000, PeerSaid::Silent, inactive), vec![]);
         assert_eq!(
             m.answered(7_000, PeerSaid::Silent, inactive),
@@ -248,7 +380,7 @@ mod tests {
             ..standing()
         };
         assert_eq!(
-            m.answered(0, PeerSaid::Active { epoch: 4 }, waiting),
+            m.answered(0, active(4), waiting),
             vec![MembershipCommand::AbandonTakeover { epoch: 4 }]
         );
         assert_eq!(m.answered(0, PeerSaid::Silent, waiting), vec![]);

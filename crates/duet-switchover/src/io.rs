@@ -142,6 +142,21 @@ pub enum Event {
     NewerEpochSeen {
         epoch: u64,
     },
+    /// The peer, starting or backup, holds a newer history than this
+    /// active node (its newest change is at `peer_history`, this node's at
+    /// `own_history`, as `(epoch, seq)`): an empty or older store must not
+    /// serve over it. Stop serving; the peer becomes active, and this node
+    /// rejoins as its backup, its own changes healed into the newer one.
+    PeerHistoryNewer {
+        peer_history: (u64, u64),
+        own_history: (u64, u64),
+    },
+    /// A decided automatic takeover is held back (`why`: this node is not
+    /// synchronised, or switchovers are damped) while the active node's
+    /// process answers: the node goes back to watching it.
+    TakeoverHeldBack {
+        why: String,
+    },
     /// A decided takeover cannot complete: the active node (in `epoch`)
     /// still serves and holds the witness's key. The node goes back to
     /// watching it rather than keep waiting.

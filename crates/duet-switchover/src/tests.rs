@@ -1023,6 +1023,19 @@ fn a_stale_active_stops_serving_and_rejoins_as_backup_without_a_reboot() {
 }
 
 #[test]
+fn an_active_node_with_an_older_history_stops_serving_for_the_peer() {
+    let mut rig = Rig::new(StartupModes::default(), ServerParams::default());
+    rig.on(Event::Start(ServiceMode::ChosenActive));
+    let out = rig.on(Event::PeerHistoryNewer {
+        peer_history: (337, 12),
+        own_history: (2, 1),
+    });
+    assert_eq!(actions(&out), vec![Command::StopServing]);
+    assert!(has_message(&out, "newer history"));
+    assert_eq!(rig.engine.state(), State::Inactive);
+}
+
+#[test]
 fn an_abandoned_takeover_goes_back_to_watching_the_active_node() {
     // With a witness, a backup that decided to switch while cut off from
     // the active node finds it still serving with the key: it rejoins.

@@ -312,7 +312,7 @@ impl Driver {
                 tx,
                 active_epoch,
             } => {
-                self.max_seen = self.max_seen.max(active_epoch);
+                self.saw_epoch(active_epoch);
                 // Only the active node welcomes a link connection.
                 self.peer.reachable = true;
                 self.peer.role = Some(Role::Active);
@@ -338,7 +338,10 @@ impl Driver {
             DriverMsg::ParamsRead(reply) => {
                 let _ = reply.send(Box::new(self.engine.params().clone()));
             }
-            DriverMsg::Synchronised => self.startup_done("the initial synchronisation is complete"),
+            DriverMsg::Synchronised => {
+                self.safety.guard.synchronised();
+                self.startup_done("the initial synchronisation is complete")
+            }
             DriverMsg::MirrorFirstPass { missing } => self.mirror_first_pass(missing),
             // integrated by the right to serve
             DriverMsg::Witness(report) => self.witness_said(report),
@@ -352,8 +355,18 @@ impl Driver {
         }
     }
 
+    /// Every rise of the newest epoch seen is a switchover somewhere in
+    /// the pair; the guard counts them for damping.
+    fn saw_epoch(&mut self, epoch: u64) {
+        if epoch > self.max_seen {
+            self.max_seen = epoch;
+            let now = self.now_ms();
+            self.safety.guard.switchover_seen(now);
+        }
+    }
+
     fn epoch_seen(&mut self, epoch: u64) {
-        self.max_seen = self.max_seen.max(epoch);
+        self.saw_epoch(epoch);
         if self.holding && epoch > self.epoch {
             self.apply(Event::NewerEpochSeen { epoch });
         }
@@ -414,6 +427,7 @@ impl Driver {
                 // Start-up ends when the active node says this backup has
                 // every change, or after the DS Request Timeout at the latest,
                 // and once the mirrored directories are copied.
+                self.safety.guard.starting_as_backup();
                 let params = self.engine.params();
                 let limit = Duration::from_millis(params.ds_request_timeout_ms);
                 self.startup_deadline = Some(Instant::now() + limit);
@@ -485,8 +499,9 @@ impl Driver {
             return;
         }
         self.epoch = epoch;
-        self.max_seen = epoch;
+        self.saw_epoch(epoch);
         self.holding = true;
+        self.safety.lease.activated();
         if matches!(activation, Activation::Switchover(_)) {
             self.switchovers += 1;
         }

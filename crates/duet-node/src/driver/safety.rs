@@ -9,9 +9,11 @@ use duet_link::protocol::Role;
 use duet_params::ServerId;
 use duet_role::{
     Lease, LeaseCommand, Membership, MembershipCommand, PeerAnswer as Answer, PeerSaid, Promise,
-    SilentPeer, Standing, TakeoverGate, WitnessSeen,
+    SilentPeer, Standing, TakeoverGate, TakeoverGuard, WitnessSeen,
 };
-use duet_switchover::{Activation, Event, Record, Release, ServiceMode, State, Topic};
+use duet_switchover::{
+    Activation, Event, Record, Release, ServiceMode, State, SwitchReason, Topic,
+};
 
 use super::{Driver, resolve};
 use crate::arbiter::QueryFailure;
@@ -40,6 +42,12 @@ pub(super) struct Safety {
     pub(super) witness_said: Option<WitnessView>,
     /// The create revision of the key this node last held.
     pub(super) witness_revision: u64,
+    /// Holds an automatic takeover back (not synchronised; damped).
+    pub(super) guard: TakeoverGuard,
+    /// An automatic takeover the guard would hold back, waiting for the
+    /// answer to a role query sent when it was decided (at the `u64`): the
+    /// peer's process answering holds it back, gone or silent lets it go.
+    pub(super) guarded: Option<(Activation, u64)>,
 }
 
 impl Safety {
@@ -68,6 +76,8 @@ impl Safety {
             witness: None,
             witness_said: None,
             witness_revision: 0,
+            guard: TakeoverGuard::default(),
+            guarded: None,
         }
     }
 
@@ -128,6 +138,10 @@ impl Driver {
         };
         let now = self.now_ms();
         let evidence = lease_answer(&answer);
+        self.guarded_answer(
+            sent_ms,
+            !matches!(evidence, Answer::ProcessGone | Answer::Silent),
+        );
         let commands = self.safety.lease.peer_answered(now, sent_ms, evidence);
         self.lease_commands(commands);
         if let Some(activation) = self.safety.gate.peer_answered(sent_ms, evidence) {
@@ -144,6 +158,7 @@ impl Driver {
             inactive: self.engine.state() == State::Inactive,
             takeover_held_by_witness: self.safety.gate.waiting()
                 && self.safety.gate.blocked_by_witness(),
+            history: self.shared.replication_view.borrow().applied,
         };
         let answer = answer.ok();
         for command in self.safety.membership.answered(now, said, standing) {
@@ -161,6 +176,13 @@ impl Driver {
                 MembershipCommand::StartAgain => {
                     self.note("The peer has not answered for 3 s while this node was inactive: starting again (fail-safe)".into());
                     self.apply(Event::Start(ServiceMode::PeerUnreachable));
+                }
+                MembershipCommand::YieldToNewer { peer_history } => {
+                    let own_history = standing.history;
+                    self.apply(Event::PeerHistoryNewer {
+                        peer_history,
+                        own_history,
+                    });
                 }
                 MembershipCommand::AbandonTakeover { epoch } => {
                     self.safety.gate.cancel();
@@ -297,8 +319,42 @@ impl Driver {
     /// promise to the peer runs, else once it has run out or the peer's
     /// process is found gone.
     pub(super) fn activate_when_safe(&mut self, activation: Activation) {
-        let promise = self.shared.right.stop_promising();
         let now = self.now_ms();
+        // Whether the peer's process answers is asked afresh: what the
+        // last renewal saw may predate a kill.
+        if let Activation::Switchover(reason) = activation
+            && reason != SwitchReason::ManualSwitchover
+            && self.safety.guard.check(now, true).is_err()
+        {
+            self.safety.guarded = Some((activation, now));
+            let (_, timeout_ms) = self.renewal();
+            crate::right::ask_peer(self.shared.clone(), timeout_ms);
+            return;
+        }
+        self.activate_through_gate(activation);
+    }
+
+    /// A guarded takeover learns whether the peer's process answers.
+    fn guarded_answer(&mut self, sent_ms: u64, process_answers: bool) {
+        let Some((activation, decided_ms)) = self.safety.guarded else {
+            return;
+        };
+        if sent_ms < decided_ms {
+            return;
+        }
+        self.safety.guarded = None;
+        match self.safety.guard.check(self.now_ms(), process_answers) {
+            Ok(()) => self.activate_through_gate(activation),
+            Err(held) => {
+                let why = held.describe(&self.shared.boot.peer().name);
+                self.apply(Event::TakeoverHeldBack { why });
+            }
+        }
+    }
+
+    fn activate_through_gate(&mut self, activation: Activation) {
+        let now = self.now_ms();
+        let promise = self.shared.right.stop_promising();
         // A process that starts counts a whole promise from its start: what
         // its previous run promised is unknown.
         let promised_by = if matches!(activation, Activation::Switchover(_)) {

@@ -90,7 +90,9 @@ impl Driver {
     /// backup, an unreachable one makes it active (fail-safe); two nodes
     /// starting together agree that SwitchoverServer A is active.
     pub(super) async fn discover_role(&mut self) -> ServiceMode {
-        let mut discovery = Discovery::new(self.shared.boot.server_id() == ServerId::B);
+        let history = self.shared.replication_view.borrow().applied;
+        let mut discovery = Discovery::new(self.shared.boot.server_id() == ServerId::B, history);
+        let mut waiting_reported = false;
         loop {
             let answer = arbiter::query(&self.shared, arbiter::QUERY_TIMEOUT_MS).await;
             if let Err(QueryFailure::Failed(why)) = &answer {
@@ -107,6 +109,21 @@ impl Driver {
             match discovery.answered(said) {
                 DiscoveryStep::AskAgainAfterMs(ms) => {
                     tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
+                DiscoveryStep::WaitForOlderActive {
+                    peer_history: (peer_epoch, peer_seq),
+                    after_ms,
+                } => {
+                    if !waiting_reported {
+                        waiting_reported = true;
+                        self.note(format!(
+                            "{} serves with an older history (change {peer_seq} of epoch {peer_epoch}) than this node's (change {} of epoch {}): not joining it, which would resynchronise the newer history away; waiting for it to step down",
+                            self.shared.boot.peer().name,
+                            history.1,
+                            history.0
+                        ));
+                    }
+                    tokio::time::sleep(Duration::from_millis(after_ms)).await;
                 }
                 DiscoveryStep::Decided(Discovered::PeerActive) => {
                     return ServiceMode::PeerActive {
@@ -128,11 +145,17 @@ impl Driver {
     pub(super) fn peer_said(&mut self, answer: &Result<PeerAnswer, QueryFailure>) -> PeerSaid {
         match answer {
             Ok(a) if self.mismatched(a) => PeerSaid::SameLetter,
-            Ok(a) => match a.info.role {
-                Role::Active => PeerSaid::Active { epoch: a.epoch },
-                Role::Starting => PeerSaid::Starting,
-                _ => PeerSaid::Other,
-            },
+            Ok(a) => {
+                let history = a.info.history;
+                match a.info.role {
+                    Role::Active => PeerSaid::Active {
+                        epoch: a.epoch,
+                        history,
+                    },
+                    Role::Starting => PeerSaid::Starting { history },
+                    _ => PeerSaid::Other { history },
+                }
+            }
             Err(_) => PeerSaid::Silent,
         }
     }
@@ -166,7 +189,7 @@ impl Driver {
             self.peer.state = None;
         }
         if let Some(a) = answer {
-            self.max_seen = self.max_seen.max(a.epoch);
+            self.saw_epoch(a.epoch);
             self.peer.role = Some(a.info.role);
             self.peer.state = Some(a.info.state);
             self.peer.epoch = Some(a.epoch);

@@ -360,6 +360,23 @@ impl Machine {
                 format!("Another node serves with newer epoch {epoch}: stopping service at once"),
                 "a newer epoch exists",
             ),
+            Event::PeerHistoryNewer {
+                peer_history: (peer_epoch, peer_seq),
+                own_history: (own_epoch, own_seq),
+            } => self.step_down(
+                cx,
+                Level::Warning,
+                format!(
+                    "The peer holds a newer history (change {peer_seq} of epoch {peer_epoch}) than this node (change {own_seq} of epoch {own_epoch}): stopping service so that it serves, and rejoining as its backup with this node's changes healed into it"
+                ),
+                "the peer holds a newer history",
+            ),
+            Event::TakeoverHeldBack { why } => self.step_down(
+                cx,
+                Level::Warning,
+                format!("The switchover is not carried out: {why}"),
+                "the takeover is held back",
+            ),
             Event::TakeoverAbandoned { epoch } => self.step_down(
                 cx,
                 Level::Warning,
