@@ -1,8 +1,9 @@
 //! A WebSocket feed of a pair (`/api/agent/ws`, `/api/chats/{id}/ws`) that
 //! reconnects like [`crate::Client`] (the node used last, then the other)
-//! and resumes with `?after=<last sequence number seen>`: the node answers
-//! `{"type":"resume"}` and the changes missed, or the state again when it
-//! no longer holds them. Changes already seen are dropped here, so the
+//! and resumes with `?after=<epoch>.<seq>` of the last change seen: the
+//! node answers `{"type":"resume"}` and the changes missed, or the state
+//! again when it cannot vouch for that position (it no longer holds it, or
+//! another epoch gave that number to another change). Changes already seen are dropped here, so the
 //! caller sees each change once, in order.
 
 use std::net::{TcpStream, ToSocketAddrs};
@@ -41,7 +42,8 @@ pub struct Feed {
     /// The path and query, without `after` (e.g. `/api/agent/ws?token=..`).
     path: String,
     socket: Option<(usize, WebSocket<TcpStream>)>,
-    last_seq: Option<u64>,
+    /// The position `(epoch, seq)` of the last change or state seen.
+    last: Option<(u64, u64)>,
     /// Connections after the first (each a resume or a fresh state).
     pub reconnects: u64,
     /// Changes the node sent again after a resume and this feed dropped.
@@ -58,7 +60,7 @@ impl Feed {
             nodes,
             path: path.to_string(),
             socket: None,
-            last_seq: None,
+            last: None,
             reconnects: 0,
             replayed: 0,
             failures: 0,
@@ -76,10 +78,6 @@ impl Feed {
     /// The node the feed is connected to.
     pub fn node(&self) -> Option<usize> {
         self.socket.as_ref().map(|(n, _)| *n)
-    }
-
-    pub fn last_seq(&self) -> Option<u64> {
-        self.last_seq
     }
 
     /// Drops the connection; the next read reconnects and resumes.
@@ -153,8 +151,10 @@ impl Feed {
         let value: Value = serde_json::from_str(&text).ok()?;
         match value["type"].as_str() {
             Some("state") => {
-                if let Some(seq) = value["position"][1].as_u64() {
-                    self.last_seq = Some(seq);
+                if let (Some(epoch), Some(seq)) =
+                    (value["position"][0].as_u64(), value["position"][1].as_u64())
+                {
+                    self.last = Some((epoch, seq));
                 }
                 Some(FeedEvent::State(value))
             }
@@ -167,17 +167,17 @@ impl Feed {
             }
             Some("resync") => {
                 // Fell behind: start again from the state.
-                self.last_seq = None;
+                self.last = None;
                 self.reconnect();
                 None
             }
             Some("change") => {
                 let seq = value["seq"].as_u64()?;
-                if self.last_seq.is_some_and(|last| seq <= last) {
+                if self.last.is_some_and(|(_, last)| seq <= last) {
                     self.replayed += 1;
                     return None;
                 }
-                self.last_seq = Some(seq);
+                self.last = Some((value["epoch"].as_u64()?, seq));
                 Some(FeedEvent::Change { seq, body: value })
             }
             _ => Some(FeedEvent::Other(value)),
@@ -190,7 +190,7 @@ impl Feed {
         let node = (self.nodes.current() + self.failures as usize) % 2;
         match self.open(node) {
             Some(ws) => {
-                if self.failures > 0 || self.last_seq.is_some() {
+                if self.failures > 0 || self.last.is_some() {
                     self.reconnects += 1;
                 }
                 self.failures = 0;
@@ -223,8 +223,8 @@ impl Feed {
             .ok()?;
         let separator = if self.path.contains('?') { '&' } else { '?' };
         let after = self
-            .last_seq
-            .map(|s| format!("{separator}after={s}"))
+            .last
+            .map(|(epoch, seq)| format!("{separator}after={epoch}.{seq}"))
             .unwrap_or_default();
         let url = format!("ws://{address}{}{after}", self.path);
         let (ws, _) = tungstenite::client(url.as_str(), stream).ok()?;

@@ -6,7 +6,7 @@
 //! refuses writes and names the active node in `x-duet-active`), in a
 //! bounded retry loop. Every write carries the caller's own client id, so
 //! a resend after a switchover is applied once. WebSocket feeds reconnect
-//! the same way and resume with `?after=<last sequence number seen>`.
+//! the same way and resume with `?after=<epoch>.<seq>` of the last change seen.
 //!
 //! - [`nodes`]: which node to try, in what order, and how long to wait.
 //! - [`http`]: JSON requests that follow the active node.

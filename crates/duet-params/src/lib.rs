@@ -14,9 +14,9 @@ pub mod value;
 use std::collections::BTreeMap;
 
 pub use params::{
-    DEFAULT_UPGRADE_SYNC_DIRS, LEASE_DEFAULT_MAX_MS, LEASE_MIN_MS, MonitoredModule,
-    PRIMARY_PING_SET_SIZE, ServerId, ServerParams, Tunable, UnreachablePrimary,
-    ZERO_PING_DELAY_MEANS_MS, promise_for_lease_ms,
+    DAMPING_SWITCHOVERS_MAX, DAMPING_WINDOW_MS, DEFAULT_UPGRADE_SYNC_DIRS, LEASE_DEFAULT_MAX_MS,
+    LEASE_MIN_MS, MonitoredModule, PRIMARY_PING_SET_SIZE, ServerId, ServerParams, Tunable,
+    UnreachablePrimary, ZERO_PING_DELAY_MEANS_MS, promise_for_lease_ms,
 };
 pub use reference::reference;
 pub use spec::{Kind, Origin, ParamSpec, SPECS};

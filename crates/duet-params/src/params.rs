@@ -167,6 +167,12 @@ pub const DEFAULT_UPGRADE_SYNC_DIRS: [&str; 7] = [
 /// the seed leaves open), the primary monitor pings once a second.
 pub const ZERO_PING_DELAY_MEANS_MS: u64 = 1_000;
 
+/// Switchovers (epoch rises seen) within [`DAMPING_WINDOW_MS`] after which
+/// automatic takeovers are held back while the active node's process
+/// answers: a pair that moves back and forth by itself stays put.
+pub const DAMPING_SWITCHOVERS_MAX: usize = 4;
+pub const DAMPING_WINDOW_MS: u64 = 120_000;
+
 /// The shortest right to serve: a role query must fit in a third of it.
 pub const LEASE_MIN_MS: u64 = 30;
 /// The longest lease taken when Duet Lease ms is not set: an isolated

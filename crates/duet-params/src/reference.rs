@@ -4,10 +4,14 @@
 use std::fmt::Write;
 
 use crate::spec::{Kind, Origin, SPECS};
-use crate::{LEASE_DEFAULT_MAX_MS, LEASE_MIN_MS, PRIMARY_PING_SET_SIZE, ZERO_PING_DELAY_MEANS_MS};
+use crate::{
+    DAMPING_SWITCHOVERS_MAX, DAMPING_WINDOW_MS, LEASE_DEFAULT_MAX_MS, LEASE_MIN_MS,
+    PRIMARY_PING_SET_SIZE, ZERO_PING_DELAY_MEANS_MS,
+};
 
 /// The parameter reference in Markdown.
 pub fn reference() -> String {
+    const DAMPING_WINDOW_S: u64 = DAMPING_WINDOW_MS / 1_000;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -77,7 +81,11 @@ pub fn reference() -> String {
            process waits a promise's length before it may serve), or\n\
          - the peer is silent and this node's own-network checks answer (the gateway when \
            Switchover Disable Gateway Ping is No, the NetTest host when set), the checks the \
-           seed's backup already makes before it switches.\n\n\
+           seed's backup already makes before it switches: they keep a lease alive, and give \
+           the first one after the node became active, but never restore a lease that lapsed (a \
+           node that was cut off or paused cannot tell from its own network that the peer did \
+           not take over meanwhile; only the peer's promise, its gone process or the witness's \
+           key restore it).\n\n\
          When the peer is silent and no check is configured, nothing can confirm: the node keeps \
          serving, as the seed's pair does, and says so in its status (`lease: unconfirmed`); if \
          the backup takes over meanwhile, both served, and the heal replays the older epoch's \
@@ -93,7 +101,16 @@ pub fn reference() -> String {
          the shortest time in which the backup can find a vanished active node lost. Not set, L is \
          8/9 of that time, between {LEASE_MIN_MS} and {LEASE_DEFAULT_MAX_MS} ms. A node paused for longer than \
          its lease (SIGSTOP, a stalled disk) finds its lease run out when it resumes and serves \
-         again only once it has confirmed anew.\n\n\
+         again only once its peer (or the witness) has confirmed anew.\n\n\
+         An automatic takeover is held back while the active node's process answers role \
+         queries and this backup has not finished its synchronisation (it would serve what was \
+         copied so far), or after {DAMPING_SWITCHOVERS_MAX} switchovers in {DAMPING_WINDOW_S} s \
+         (the pair stays put and says why in the event log; a manual switch still works). When \
+         two nodes meet, the newer history serves: an active node whose peer holds changes of a \
+         later epoch than the one it serves (its own store was emptied or restored from older \
+         days) steps down, and a starting node does not join an active node serving an epoch \
+         older than its own newest change; the older node then rejoins as backup, its own \
+         changes healed into the newer history.\n\n\
          With an etcd witness (the bootstrap file's `[witness]`), only the witness's key (held under \
          an etcd lease of Duet Witness TTL s, the lease taking 8/9 of it from the keep-alive's send \
          time), the peer's promise or its gone process confirm; a takeover also needs the key \

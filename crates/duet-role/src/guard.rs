@@ -9,10 +9,7 @@
 
 use std::collections::VecDeque;
 
-/// Switchovers (epoch rises seen) within [`DAMPING_WINDOW_MS`] after which
-/// automatic takeovers are held back.
-pub const DAMPING_SWITCHOVERS_MAX: usize = 4;
-pub const DAMPING_WINDOW_MS: u64 = 120_000;
+use duet_params::{DAMPING_SWITCHOVERS_MAX, DAMPING_WINDOW_MS};
 
 /// Why an automatic takeover is held back, in words for the event log.
 #[derive(Debug, Clone, PartialEq, Eq)]

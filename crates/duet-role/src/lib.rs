@@ -23,7 +23,7 @@ mod membership;
 mod promise;
 
 pub use gate::TakeoverGate;
-pub use guard::{DAMPING_SWITCHOVERS_MAX, DAMPING_WINDOW_MS, HeldBack, TakeoverGuard};
+pub use guard::{HeldBack, TakeoverGuard};
 pub use lease::{Confirmation, Lease, LeaseCommand, PeerAnswer, SilentPeer, WitnessSeen};
 pub use membership::{
     DISCOVERY_UNANSWERED_MAX, Discovered, Discovery, DiscoveryStep, INACTIVE_SILENT_MS, Membership,

@@ -758,7 +758,7 @@ fn after_a_kill_9_an_agent_whose_desktop_reconnects_in_time_keeps_its_state_and_
 }
 
 #[test]
-fn a_customer_socket_resumes_from_the_last_sequence_number_it_saw_on_either_node() {
+fn a_customer_socket_resumes_from_the_last_position_it_saw_on_either_node() {
     let mut pair = pair();
     let (a, b) = (pair.nodes[0].url(), pair.nodes[1].url());
     let customer = Api::new(&a);
@@ -776,20 +776,21 @@ fn a_customer_socket_resumes_from_the_last_sequence_number_it_saw_on_either_node
         );
         assert_eq!(code, 200, "{body}");
     };
-    // Reads the socket until `n` messages came; their ids and the last seq.
+    // Reads the socket until `n` messages came; their ids and the last
+    // position, `<epoch>.<seq>`.
     let read = |socket: &mut Socket, n: usize| {
         let mut ids = Vec::new();
-        let mut last = 0;
+        let mut last = String::new();
         while ids.len() < n {
             let m = socket.until(Duration::from_secs(5), |m| m["type"] == "change");
-            last = m["seq"].as_u64().unwrap();
+            last = format!("{}.{}", m["epoch"], m["seq"]);
             if let Some(mid) = m["change"]["Message"]["message_id"].as_str() {
                 ids.push(mid.to_string());
             }
         }
         (ids, last)
     };
-    let url = |base: &str, after: Option<u64>| {
+    let url = |base: &str, after: Option<&str>| {
         let after = after.map(|s| format!("&after={s}")).unwrap_or_default();
         ws_url(base, &format!("/api/chats/{id}/ws?token={token}{after}"))
     };
@@ -808,12 +809,26 @@ fn a_customer_socket_resumes_from_the_last_sequence_number_it_saw_on_either_node
     for n in 5..10 {
         say(&a, n);
     }
-    let mut socket = Socket::connect(&url(&a, Some(seen)));
+    let mut socket = Socket::connect(&url(&a, Some(&seen)));
     let resume = socket.next(Duration::from_secs(5)).unwrap();
     assert_eq!(resume["type"], "resume", "{resume}");
     let (ids, seen) = read(&mut socket, 5);
     assert_eq!(ids, ["h5", "h6", "h7", "h8", "h9"]);
     drop(socket);
+    // A position the node cannot vouch for gets the state again: a bare
+    // sequence number (another epoch may have given it to another change),
+    // the same number in another epoch, or one past what it holds.
+    let (epoch, seq) = seen.split_once('.').unwrap();
+    let seq: u64 = seq.parse().unwrap();
+    for unvouched in [
+        seq.to_string(),
+        format!("{}.{seq}", epoch.parse::<u64>().unwrap() + 1),
+        format!("{epoch}.{}", seq + 1_000),
+    ] {
+        let mut socket = Socket::connect(&url(&a, Some(&unvouched)));
+        let first = socket.next(Duration::from_secs(5)).unwrap();
+        assert_eq!(first["type"], "state", "after={unvouched}: {first}");
+    }
     // Messages sent while it was away, then the active node is killed:
     // on the new active node it resumes where it was, nothing lost or
     // doubled.
@@ -825,7 +840,7 @@ fn a_customer_socket_resumes_from_the_last_sequence_number_it_saw_on_either_node
     wait_for(&pair, Duration::from_secs(10), "b serving", || {
         harness::serving(&pair.nodes[1].status()).then_some(())
     });
-    let mut socket = Socket::connect(&url(&b, Some(seen)));
+    let mut socket = Socket::connect(&url(&b, Some(&seen)));
     assert_eq!(
         socket.next(Duration::from_secs(5)).unwrap()["type"],
         "resume"

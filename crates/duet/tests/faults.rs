@@ -18,7 +18,8 @@
 //! The schedule comes from a seed, printed first; `DUET_FAULT_SEED=N`
 //! replays one, `DUET_FAULT_ROUNDS=N` makes a longer run:
 //! `DUET_FAULT_ROUNDS=40 cargo test -p duet --test faults -- --nocapture`.
-//! Needs root (to create namespaces); skips with a message otherwise.
+//! Needs root (to create namespaces); fails otherwise, unless
+//! DUET_SKIP_NETNS=1 says to skip.
 
 mod harness;
 
@@ -89,11 +90,14 @@ fn with_nothing_to_confirm_a_fault_schedule_loses_nothing_thanks_to_the_heal() {
 #[test]
 fn with_a_witness_a_fault_schedule_loses_nothing_and_never_serves_twice() {
     if !duet_node::witness::AVAILABLE {
-        eprintln!("skipping: built without the witness feature (scripts/test.sh turns it on)");
+        harness::environment_missing(
+            "DUET_SKIP_WITNESS",
+            "built without the witness feature (scripts/test.sh turns it on)",
+        );
         return;
     }
     if let Err(why) = harness::etcd::available() {
-        eprintln!("skipping: {why}");
+        harness::environment_missing("DUET_SKIP_ETCD", &why);
         return;
     }
     run_schedule(Confirm::Witness);
@@ -111,8 +115,9 @@ fn run_schedule(confirm: Confirm) {
     let lab = match Lab::create() {
         Ok(lab) => lab,
         Err(why) => {
-            eprintln!(
-                "skipping: cannot create network namespaces ({why}); run as root with iproute2"
+            harness::environment_missing(
+                "DUET_SKIP_NETNS",
+                &format!("cannot create network namespaces ({why}); run as root with iproute2"),
             );
             return;
         }

@@ -1,7 +1,8 @@
 //! The pair in network namespaces of its own, with faults made for real:
 //! the pair network cut (a partition, from the backup's side a vanished
 //! host), the backup's own network down, and a WAN failure with NetTest.
-//! Needs root (to create namespaces); skips with a message otherwise.
+//! Needs root (to create namespaces); fails otherwise, unless
+//! DUET_SKIP_NETNS=1 says to skip.
 
 mod harness;
 
@@ -21,8 +22,9 @@ fn lab() -> Option<(std::sync::MutexGuard<'static, ()>, Lab)> {
     match Lab::create() {
         Ok(lab) => Some((alone, lab)),
         Err(why) => {
-            eprintln!(
-                "skipping: cannot create network namespaces ({why}); run as root with iproute2"
+            harness::environment_missing(
+                "DUET_SKIP_NETNS",
+                &format!("cannot create network namespaces ({why}); run as root with iproute2"),
             );
             None
         }

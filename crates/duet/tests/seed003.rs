@@ -24,7 +24,6 @@ use harness::{in_sync, serving, traffic};
 use serde_json::{Value, json};
 
 #[test]
-#[ignore = "flaky: in one full-suite run of three, after the switchover a callback was never found by an agent and two messages were not delivered live within the 40 s drain (none lost from the transcripts); run with --ignored"]
 fn when_the_interaction_state_fails_the_backup_takes_over_and_the_chats_carry_on() {
     let pair = harness::fast_pair();
     let load = Load::start(traffic::spec(&pair)).expect("the load starts");

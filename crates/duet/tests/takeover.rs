@@ -110,7 +110,8 @@ fn a_switchover_keeps_every_live_interaction_whole_and_with_recovery_off_the_see
     assert_eq!(code, 200, "{chat}");
     let chat_id = chat["id"].as_str().unwrap().to_string();
     let token = chat["token"].as_str().unwrap().to_string();
-    let chat_ws = |base: &str, after: u64| {
+    // `after` is a position, `<epoch>.<seq>`.
+    let chat_ws = |base: &str, after: &str| {
         ws_url(
             base,
             &format!("/api/chats/{chat_id}/ws?token={token}&after={after}"),
@@ -175,7 +176,7 @@ fn a_switchover_keeps_every_live_interaction_whole_and_with_recovery_off_the_see
         .map(|id| sue.get(&format!("/api/interactions/{id}")).1)
         .collect();
     let shadow = wait_shadow_equal(&pair);
-    let seq_before = shadow["position"][1].as_u64().unwrap();
+    let seq_before = format!("{}.{}", shadow["position"][0], shadow["position"][1]);
 
     // A controlled switchover, asked of the backup.
     let (code, body) = pair.nodes[1].post(
@@ -228,7 +229,7 @@ fn a_switchover_keeps_every_live_interaction_whole_and_with_recovery_off_the_see
     );
     act(&alice_b, &callback_id, "accept", json!({}));
     // The customer's socket resumes on b; a message typed now arrives once.
-    let mut socket = Socket::connect(&chat_ws(&b, seq_before));
+    let mut socket = Socket::connect(&chat_ws(&b, &seq_before));
     assert_eq!(
         socket.next(Duration::from_secs(5)).unwrap()["type"],
         "resume"
@@ -285,7 +286,8 @@ fn a_switchover_keeps_every_live_interaction_whole_and_with_recovery_off_the_see
         params(0)["chat_recovery"] == false && params(1)["callback_recovery"] == false
     });
     wait_shadow_equal(&pair);
-    let seq_now = wait_shadow_equal(&pair)["position"][1].as_u64().unwrap();
+    let now = wait_shadow_equal(&pair);
+    let seq_now = format!("{}.{}", now["position"][0], now["position"][1]);
 
     // An uncontrolled switchover: the seed's losses.
     pair.nodes[1].kill9();
@@ -300,7 +302,7 @@ fn a_switchover_keeps_every_live_interaction_whole_and_with_recovery_off_the_see
         lines.last().unwrap()["body"],
         "the conversation was lost in a switchover; please start a new one"
     );
-    let mut socket = Socket::connect(&chat_ws(&a, seq_now));
+    let mut socket = Socket::connect(&chat_ws(&a, &seq_now));
     socket.until(Duration::from_secs(5), |m| {
         m.to_string().contains("please start a new one")
     });

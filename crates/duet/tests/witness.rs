@@ -122,7 +122,7 @@ async fn two_nodes_one_key() {
     let mut etcd = match Etcd::start() {
         Ok(etcd) => etcd,
         Err(why) => {
-            eprintln!("skipped: {why}");
+            harness::environment_missing("DUET_SKIP_ETCD", &why);
             return;
         }
     };
@@ -223,13 +223,16 @@ async fn two_nodes_one_key() {
 #[test]
 fn etcd_in_the_gateway_namespace() {
     if let Err(why) = harness::etcd::available() {
-        eprintln!("skipped: {why}");
+        harness::environment_missing("DUET_SKIP_ETCD", &why);
         return;
     }
     let lab = match harness::netns::Lab::create() {
         Ok(lab) => lab,
         Err(why) => {
-            eprintln!("skipped: cannot create network namespaces ({why}); run as root");
+            harness::environment_missing(
+                "DUET_SKIP_NETNS",
+                &format!("cannot create network namespaces ({why}); run as root"),
+            );
             return;
         }
     };
@@ -248,8 +251,7 @@ fn etcd_in_the_gateway_namespace() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_answers() {
     let Ok([port]) = duet_node::local_pair::free_ports::<1>("127.0.0.1".parse().unwrap()) else {
-        eprintln!("skipped: no free port");
-        return;
+        panic!("no free port on 127.0.0.1");
     };
     let clock = Arc::new(Instant::now());
     let mut a = Task::new(
@@ -277,7 +279,7 @@ fn a_witnessed_pair_starts_its_witness_tasks() {
     let etcd = match Etcd::start() {
         Ok(etcd) => etcd,
         Err(why) => {
-            eprintln!("skipped: {why}");
+            harness::environment_missing("DUET_SKIP_ETCD", &why);
             return;
         }
     };

@@ -131,9 +131,9 @@ async fn start_chat(State(shared): State<Arc<Shared>>, Json(start): Json<Start>)
 pub(super) struct TokenQuery {
     #[serde(default)]
     pub token: Option<String>,
-    /// On a WebSocket: the last sequence number the client saw.
+    /// On a WebSocket: the position the client last saw, `<epoch>.<seq>`.
     #[serde(default)]
-    pub after: Option<u64>,
+    pub after: Option<String>,
 }
 
 /// The customer's token: `x-duet-token`, or `?token=` (WebSockets).

@@ -71,7 +71,7 @@ fn is_takeover(entry: &Entry<Command>) -> bool {
 async fn begin(
     socket: &mut WebSocket,
     hello: serde_json::Value,
-    after: Option<u64>,
+    after: Option<duet_rsm::Position>,
     missed: Option<Vec<Arc<Entry<Command>>>>,
     mut wants: impl FnMut(&Entry<Command>) -> bool,
 ) -> (bool, bool) {
@@ -133,10 +133,19 @@ pub(super) struct AgentQuery {
     /// A session token (browsers cannot set headers on a WebSocket).
     #[serde(default)]
     token: Option<String>,
-    /// The last sequence number the client saw: it is sent what it missed
-    /// since (when still held), not the state again.
+    /// The position the client last saw, `<epoch>.<seq>`: it is sent what
+    /// it missed since (when this node holds that very change and what
+    /// follows), not the state again.
     #[serde(default)]
-    after: Option<u64>,
+    after: Option<String>,
+}
+
+/// A resume position, `<epoch>.<seq>` as each change's `epoch` and `seq`
+/// give it. Anything else (a bare sequence number, which another epoch may
+/// have given to another change) cannot be vouched for: the state again.
+fn resume_position(after: Option<&str>) -> Option<duet_rsm::Position> {
+    let (epoch, seq) = after?.split_once('.')?;
+    Some((epoch.parse().ok()?, seq.parse().ok()?))
 }
 
 /// `GET /api/agent/ws`: the agent's live view.
@@ -159,7 +168,9 @@ pub(super) async fn agent(
     match caller(&shared, &headers, UserRole::Agent).await {
         Ok(me) => upgrade
             .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
-            .on_upgrade(move |socket| agent_socket(shared, me, q.after, socket)),
+            .on_upgrade(move |socket| {
+                agent_socket(shared, me, resume_position(q.after.as_deref()), socket)
+            }),
         Err(refusal) => refusal.into_response(),
     }
 }
@@ -282,7 +293,12 @@ async fn say_desktop(shared: &Shared, c: Change) -> Option<String> {
 /// Tries to record a desktop's presence on a busy active node.
 const PRESENCE_ATTEMPTS: u32 = 6;
 
-async fn agent_socket(shared: Arc<Shared>, me: Caller, after: Option<u64>, mut socket: WebSocket) {
+async fn agent_socket(
+    shared: Arc<Shared>,
+    me: Caller,
+    after: Option<duet_rsm::Position>,
+    mut socket: WebSocket,
+) {
     let _open = Open::new(&shared, "agent");
     let (_presence, moved) = Presence::open(&shared, &me.name).await;
     if let Some(active) = moved {
@@ -378,7 +394,9 @@ pub(super) async fn customer(
     match customer_may(&shared, &id, &token(&headers, &q)) {
         Ok(()) => upgrade
             .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
-            .on_upgrade(move |socket| customer_socket(shared, id, q.after, socket)),
+            .on_upgrade(move |socket| {
+                customer_socket(shared, id, resume_position(q.after.as_deref()), socket)
+            }),
         Err(refusal) => refusal.into_response(),
     }
 }
@@ -392,7 +410,7 @@ struct CustomerSays {
 async fn customer_socket(
     shared: Arc<Shared>,
     id: String,
-    after: Option<u64>,
+    after: Option<duet_rsm::Position>,
     mut socket: WebSocket,
 ) {
     let _open = Open::new(&shared, "customer");

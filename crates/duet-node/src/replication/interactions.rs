@@ -13,7 +13,9 @@ use duet_link::Change;
 use duet_rsm::{Position, StateMachine};
 use duet_stream::Entry;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::oneshot;
+
+pub use super::feed::{Feed, Follow};
 
 use super::{Replicator, WriteError};
 use crate::events::unix_ms;
@@ -23,90 +25,6 @@ use crate::shared::Shared;
 use crate::directory;
 use crate::store::{SNAPSHOT_EVERY, SNAPSHOT_PAGE_BYTES, StoreWrite};
 use crate::store_writer::StoreWriter;
-
-/// Applied interaction changes a slow WebSocket may fall behind by before
-/// it is told to resume from the state.
-pub const FEED_MAX: usize = 65_536;
-
-/// Applied changes a resuming client can be sent again, at most.
-pub const RECENT_MAX: usize = 50_000;
-
-/// Applied interaction changes for the API's live views: what comes, on a
-/// broadcast, and the most recent ones, for a client that resumes from the
-/// last sequence number it saw (on either node: both apply the same).
-pub struct Feed {
-    live: broadcast::Sender<Arc<Entry<Command>>>,
-    recent: std::collections::VecDeque<Arc<Entry<Command>>>,
-    /// Those of `recent` that changed nothing (a resend of a message id
-    /// the transcript holds): kept for a heal, never shown to a client,
-    /// which would see the message twice.
-    no_ops: std::collections::BTreeSet<u64>,
-    /// Every change up to this one is no longer in `recent`.
-    forgotten_upto: u64,
-}
-
-/// A client's start: where it stands, what it missed (when all of it is
-/// still here), and what comes next.
-pub struct Follow {
-    pub position: Position,
-    pub missed: Option<Vec<Arc<Entry<Command>>>>,
-    pub feed: broadcast::Receiver<Arc<Entry<Command>>>,
-}
-
-impl Feed {
-    /// A feed that holds nothing up to `position` (a start, an install).
-    pub fn new(position: u64) -> Feed {
-        Feed {
-            live: broadcast::channel(FEED_MAX).0,
-            recent: Default::default(),
-            no_ops: Default::default(),
-            forgotten_upto: position,
-        }
-    }
-
-    /// An applied change; `no_op` when it changed nothing.
-    fn push(&mut self, entry: Arc<Entry<Command>>, no_op: bool) {
-        if no_op {
-            self.no_ops.insert(entry.seq);
-        } else {
-            let _ = self.live.send(entry.clone());
-        }
-        self.recent.push_back(entry);
-        while self.recent.len() > RECENT_MAX {
-            if let Some(old) = self.recent.pop_front() {
-                self.forgotten_upto = old.seq;
-                self.no_ops.remove(&old.seq);
-            }
-        }
-    }
-
-    /// The recent changes, oldest first.
-    pub fn recent(&self) -> impl Iterator<Item = &Arc<Entry<Command>>> {
-        self.recent.iter()
-    }
-
-    /// Everything since the state was installed is forgotten.
-    pub fn reset(&mut self, position: u64) {
-        self.recent.clear();
-        self.no_ops.clear();
-        self.forgotten_upto = position;
-    }
-
-    fn follow(&self, position: Position, after: Option<u64>) -> Follow {
-        let missed = after.filter(|a| *a >= self.forgotten_upto).map(|a| {
-            self.recent
-                .iter()
-                .filter(|e| e.seq > a && !self.no_ops.contains(&e.seq))
-                .cloned()
-                .collect()
-        });
-        Follow {
-            position,
-            missed,
-            feed: self.live.subscribe(),
-        }
-    }
-}
 
 /// The live interaction state with what replication keeps beside it.
 pub struct InteractionsPart {
@@ -146,9 +64,17 @@ impl InteractionsPart {
             from,
         } = loaded;
         let logged = replayed.len() as u64;
-        let mut feed = Feed::new(from);
+        let mut feed = Feed::new((0, from));
+        // What the store holds is durable here: committed as far as this
+        // node can tell (a diverged part is resynchronised away, and the
+        // feed with it).
+        let mut last = None;
         for (entry, no_op) in replayed {
+            last = Some(entry.seq);
             feed.push(Arc::new(entry), no_op);
+        }
+        if let Some(last) = last {
+            feed.commit(last);
         }
         InteractionsPart {
             outbox: super::outbox::pending(&state),
@@ -230,7 +156,12 @@ impl InteractionsPart {
     /// The state was replaced by a snapshot at `position`: what is derived
     /// from it is derived again (the directory, the outbox, the feed), and
     /// it is stored.
-    pub fn installed(&mut self, tree: &duet_config::Tree, writer: &mut StoreWriter, position: u64) {
+    pub fn installed(
+        &mut self,
+        tree: &duet_config::Tree,
+        writer: &mut StoreWriter,
+        position: Position,
+    ) {
         self.refresh_directory(tree, writer, true);
         self.snapshot(writer);
         self.outbox = super::outbox::pending(&self.state);
@@ -351,8 +282,9 @@ pub enum IxRequest {
     /// The live feed of applied changes, subscribed at the same step as
     /// `position` was read, so nothing between them is missed.
     Follow {
-        /// The last sequence number the client saw, when it resumes.
-        after: Option<u64>,
+        /// The position the client last saw, `(epoch, seq)`, when it
+        /// resumes.
+        after: Option<Position>,
         reply: oneshot::Sender<Follow>,
     },
 }

@@ -237,8 +237,11 @@ impl Replicator {
         self.lead(shared, commands);
     }
 
-    /// Tells a client its change is acknowledged, at `seq`.
+    /// Tells a client its change is acknowledged, at `seq`: it is
+    /// committed (durable here, on the backup while in sync, and this node
+    /// holds the right to serve), so the feeds show it.
     fn acknowledge(&mut self, shared: &Shared, client: &str, seq: u64) {
+        self.ix.feed.commit(seq);
         let Some(write) = self.pending.remove(client) else {
             return;
         };

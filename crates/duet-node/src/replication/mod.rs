@@ -23,6 +23,7 @@ use crate::shared::Shared;
 use crate::store::{Store, StoreWrite};
 use crate::store_writer::StoreWriter;
 
+mod feed;
 mod follower;
 mod interactions;
 mod leader;
@@ -405,7 +406,14 @@ impl Replicator {
                         self.lead(shared, commands);
                     }
                 }
-                AfterDurable::Reply(body) => replies.push(*body),
+                AfterDurable::Reply(body) => {
+                    // The backup: what it acknowledges is durable here and
+                    // is kept whichever node serves next: committed.
+                    if let Stream::Ack { seq } = *body {
+                        self.ix.feed.commit(seq);
+                    }
+                    replies.push(*body)
+                }
             }
         }
         replies

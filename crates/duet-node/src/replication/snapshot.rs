@@ -153,7 +153,7 @@ impl Replicator {
                 return Some(hello);
             }
         };
-        self.ix.installed(&self.tree, &mut self.writer, run.upto.1);
+        self.ix.installed(&self.tree, &mut self.writer, run.upto);
         shared.log_event(
             Level::Info,
             format!(

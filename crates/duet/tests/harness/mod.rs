@@ -340,6 +340,21 @@ pub struct Setup {
     pub witness: Option<duet_node::bootstrap::Witness>,
 }
 
+/// A test whose environment is missing (root, `ip`, etcd, the witness
+/// feature) fails, saying what to install, unless `skip_var` (such as
+/// `DUET_SKIP_NETNS`) is set to 1: then it says it was skipped. The caller
+/// returns after it.
+#[allow(dead_code)]
+pub fn environment_missing(skip_var: &str, why: &str) {
+    if std::env::var(skip_var).is_ok_and(|v| v == "1") {
+        eprintln!("skipped ({skip_var}=1): {why}");
+    } else {
+        panic!(
+            "cannot run this test: {why}. scripts/test.sh installs what the tests need (run it as root), or set {skip_var}=1 to skip it"
+        );
+    }
+}
+
 /// The fast profile, for tests that want switches in well under a second.
 pub fn fast_params() -> String {
     duet_params::FAST_PROFILE_TOML.to_string()
