@@ -38,10 +38,11 @@ pub struct Command {
 
 impl Command {
     /// Whether the change is one the active node makes because it serves
-    /// (routing, a takeover): a node that served alone does not offer
-    /// these to the winner in a heal, which makes its own.
+    /// (a takeover): a node that served alone does not offer these to the
+    /// winner in a heal, which makes its own. Its router's decisions do
+    /// travel, so an accept of an offer it made is understood.
     pub fn made_by_serving(&self) -> bool {
-        self.actor == Actor::Router || matches!(self.change, Change::Takeover { .. })
+        matches!(self.change, Change::Takeover { .. })
     }
 
     pub fn new(client: impl Into<String>, at_ms: u64, actor: Actor, change: Change) -> Self {
@@ -221,6 +222,19 @@ pub enum Change {
     /// The statistics interval ends at its boundary: every queue's running
     /// totals become an interval record and start again from zero.
     StartInterval,
+    /// A message or file (`fact`: a `Message` or `FileShared`) that node
+    /// `node` acknowledged while both nodes served, which this state would
+    /// refuse as a change now (the chat moved on: closed, or the agent is
+    /// no longer on it): it is a fact, so it joins the transcript in its
+    /// place by time, with a status line saying where it was taken.
+    Healed {
+        node: String,
+        fact: Box<Change>,
+    },
+    /// A change node `node` acknowledged while both nodes served that the
+    /// state here overrides (who holds an interaction, its state): kept as
+    /// a conflict record people can list, never dropped.
+    HealConflict(Box<crate::model::HealConflict>),
 }
 
 impl Change {
@@ -246,6 +260,8 @@ impl Change {
             | Change::EmailRelayed { id, .. }
             | Change::CallbackAttempt { id, .. }
             | Change::Forget { id } => Some(id),
+            Change::Healed { fact, .. } => fact.interaction(),
+            Change::HealConflict(c) => c.change.interaction(),
             Change::AgentLogin { .. }
             | Change::AgentLogout { .. }
             | Change::AgentStatus { .. }

@@ -103,6 +103,10 @@ pub struct RightView {
     /// Conflict records waiting for an administrator (`duet ctl config
     /// conflicts`): changes the heal kept but did not make.
     pub conflicts: usize,
+    /// Interaction conflict records (`duet ctl interaction conflicts`):
+    /// changes the other node made while both served that the state here
+    /// overrode.
+    pub interaction_conflicts: usize,
 }
 
 impl NodeStatus {

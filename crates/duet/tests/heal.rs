@@ -132,3 +132,104 @@ fn a_node_that_served_alone_has_its_changes_made_on_the_active_node_when_they_me
     put(&pair, 0, "/config/Users/bea", "200", Some("b-1"));
     assert_eq!(pair.nodes[0].status().unwrap().config_applied, before);
 }
+
+/// The interactions' heal keeps every fact: messages both parties
+/// exchanged on b while it served alone join the chat a closed meanwhile
+/// (with a status line saying where they were taken), and what b's agent
+/// did that a's state overrides (a hold of a chat that is closed here) is
+/// an interaction conflict record on both nodes, never dropped.
+#[test]
+fn messages_exchanged_on_the_side_that_lost_join_a_chat_the_other_side_closed() {
+    use harness::contact::{AGENT_PASSWORD, Api, set_up_directory, wait_for};
+    use serde_json::json;
+    let mut pair = Pair::loopback(Setup {
+        params: fast_params(),
+        ..Setup::default()
+    });
+    pair.start();
+    pair.sampler = None;
+    let a = pair.nodes[0].url();
+    set_up_directory(&pair, 0);
+    let alice = Api::login(&a, "alice", AGENT_PASSWORD);
+    let (code, body) = alice.post("/api/agent/login", json!({"media": ["chat"]}));
+    assert_eq!(code, 200, "{body}");
+    let (code, chat) = Api::new(&a).post("/api/chats", json!({"queue": "Sales", "name": "Ida"}));
+    assert_eq!(code, 200, "{chat}");
+    let id = chat["id"].as_str().unwrap().to_string();
+    let token = chat["token"].as_str().unwrap().to_string();
+    wait_for(&pair, Duration::from_secs(10), "the offer to alice", || {
+        let (code, _) = alice.post(&format!("/api/interactions/{id}/accept"), json!({}));
+        (code == 200).then_some(())
+    });
+    let customer_says = |base: &str, message_id: &str| {
+        let (code, body) = Api::new(base).post_with(
+            &format!("/api/chats/{id}/messages"),
+            json!({"message_id": message_id, "body": format!("text {message_id}")}),
+            &[("x-duet-token", &token)],
+        );
+        assert_eq!(code, 200, "{message_id}: {body}");
+    };
+    let alice_does = |base: &str, action: &str, body: serde_json::Value| {
+        let (code, answer) = alice
+            .on(base)
+            .post(&format!("/api/interactions/{id}/{action}"), body);
+        assert_eq!(code, 200, "{action}: {answer}");
+    };
+    customer_says(&a, "c1");
+    alice_does(&a, "message", json!({"message_id": "a1", "body": "hello"}));
+    pair.wait_until(Duration::from_secs(10), "b in sync", harness::in_sync);
+    pair.nodes[0].kill9();
+    pair.nodes[1].kill9();
+
+    // b serves alone: the customer and alice talk on, and alice holds.
+    serve_alone(&mut pair, 1);
+    let b = pair.nodes[1].url();
+    customer_says(&b, "c2");
+    alice_does(&b, "message", json!({"message_id": "a2", "body": "on b"}));
+    alice_does(&b, "hold", json!({}));
+    pair.nodes[1].kill9();
+
+    // a serves alone, in a newer epoch: the customer leaves there.
+    serve_alone(&mut pair, 0);
+    let (code, body) = Api::new(&a).post_with(
+        &format!("/api/chats/{id}/leave"),
+        json!({}),
+        &[("x-duet-token", &token)],
+    );
+    assert_eq!(code, 200, "{body}");
+
+    // They meet: a's history serves, b's facts are healed into it.
+    pair.nodes[1].start(&[]);
+    pair.wait_until(Duration::from_secs(30), "b healed and in sync", |p| {
+        harness::in_sync(p) && harness::serving(&p.nodes[0].status())
+    });
+    harness::contact::wait_shadow_equal(&pair);
+    for node in [0, 1] {
+        let sue = Api::login(&pair.nodes[node].url(), "sue", AGENT_PASSWORD);
+        let (code, ix) = sue.get(&format!("/api/interactions/{id}"));
+        assert_eq!(code, 200, "{ix}");
+        let lines = ix["content"]["Transcript"].as_array().unwrap();
+        let ids: Vec<&str> = lines.iter().filter_map(|m| m["id"].as_str()).collect();
+        for kept in ["c1", "a1", "c2", "a2"] {
+            assert!(ids.contains(&kept), "node {node}: {kept} in {ids:?}");
+        }
+        assert!(
+            lines
+                .iter()
+                .any(|m| m["body"].as_str().is_some_and(|b| b.contains("taken on b"))),
+            "node {node}: a status line says where: {lines:#?}"
+        );
+        let (code, conflicts) = sue.get("/api/interactions/conflicts");
+        assert_eq!(code, 200, "{conflicts}");
+        let conflicts = conflicts.as_array().unwrap();
+        assert_eq!(conflicts.len(), 1, "node {node}: {conflicts:#?}");
+        assert_eq!(conflicts[0]["node"], "b");
+        assert!(conflicts[0]["change"]["Hold"].is_object(), "{conflicts:#?}");
+        assert!(
+            pair.nodes[node]
+                .status()
+                .is_some_and(|s| s.right_to_serve.interaction_conflicts == 1),
+            "node {node} counts it in its status"
+        );
+    }
+}

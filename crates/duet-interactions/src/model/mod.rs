@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod content;
 pub mod directory;
+pub mod heal;
 pub mod interaction;
 pub mod media;
 pub mod recovery;
@@ -15,6 +16,7 @@ pub use content::{
     Content, Delivery, Email, EmailReply, FileRef, Message, MessageKind, ReplyState, Sender,
 };
 pub use directory::{AgentConfig, Directory, QueueConfig, QueueMember, Settings, Strategy};
+pub use heal::HealConflict;
 pub use interaction::{
     Interaction, InteractionState, Parties, QueueVisit, Routing, Segment, SegmentKind, WrapUp,
 };

@@ -1,7 +1,7 @@
 //! Making a checked command: the interaction side. Nothing here fails;
 //! `check_command` has ruled out every case that could.
 
-use super::lifecycle::{marker, next_segment, set_signal, status_line};
+use super::lifecycle::{marker, next_segment, set_signal, status_line, status_line_after};
 use super::{Applied, Interactions, IntervalEnd};
 use crate::change::{Change, Command, TransferTarget};
 use crate::model::{
@@ -191,6 +191,36 @@ impl Interactions {
                 }
             }
             Change::StartInterval => self.end_interval(IntervalEnd::Boundary, at, &mut out),
+            Change::Healed { node, fact } => {
+                let made = self.mutate(&Command {
+                    change: (**fact).clone(),
+                    ..cmd.clone()
+                });
+                if let Change::Message { id, message_id, .. }
+                | Change::FileShared { id, message_id, .. } = &**fact
+                    && made.interactions.contains(id)
+                {
+                    self.edit(id, |ix| {
+                        status_line_after(
+                            ix,
+                            Some(message_id),
+                            at,
+                            format!(
+                                "the message before was taken on {node} while the nodes were apart"
+                            ),
+                        )
+                    });
+                }
+                out.interactions.extend(made.interactions);
+                out.agents.extend(made.agents);
+                out.queues.extend(made.queues);
+            }
+            Change::HealConflict(conflict) => {
+                self.live.conflicts.push_back((**conflict).clone());
+                while self.live.conflicts.len() > super::HEAL_CONFLICTS_MAX {
+                    self.live.conflicts.pop_front();
+                }
+            }
             Change::Takeover { recovery } => self.take_over(recovery, at, &mut out),
             Change::AgentLogin { .. }
             | Change::AgentLogout { .. }

@@ -309,7 +309,32 @@ impl Interactions {
                 }
             }
             Change::StartInterval => Ok(()),
+            Change::Healed { fact, .. } => match &**fact {
+                Change::Message { id, message_id, .. }
+                | Change::FileShared { id, message_id, .. } => self.check_fact(id, message_id),
+                _ => Err(Error::Invalid {
+                    what: "healed fact",
+                    why: "only messages and files join a transcript whatever its state".into(),
+                }),
+            },
+            Change::HealConflict(_) => Ok(()),
         }
+    }
+
+    /// A message or file that joins a transcript whatever its state: the
+    /// interaction exists, carries messages, and the id is a client's.
+    fn check_fact(&self, id: &str, message_id: &str) -> Result<()> {
+        let ix = self.interaction(id)?;
+        if !ix.media.has_transcript() {
+            return Err(wrong_media(ix.media, "carry messages"));
+        }
+        if message_id.is_empty() || message_id.starts_with('~') {
+            return Err(Error::Invalid {
+                what: "message id",
+                why: format!("{message_id:?}: it is empty or starts with \"~\" (duet's own)"),
+            });
+        }
+        Ok(())
     }
 
     fn check_create(&self, new: &NewInteraction) -> Result<()> {
@@ -343,16 +368,8 @@ impl Interactions {
     }
 
     fn check_message(&self, id: &str, message_id: &str, sender: &Sender) -> Result<()> {
+        self.check_fact(id, message_id)?;
         let ix = self.interaction(id)?;
-        if !ix.media.has_transcript() {
-            return Err(wrong_media(ix.media, "carry messages"));
-        }
-        if message_id.is_empty() || message_id.starts_with('~') {
-            return Err(Error::Invalid {
-                what: "message id",
-                why: format!("{message_id:?}: it is empty or starts with \"~\" (duet's own)"),
-            });
-        }
         if ix.is_closed() {
             return Err(illegal(ix, "add a message"));
         }

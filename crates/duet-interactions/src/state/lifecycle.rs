@@ -35,21 +35,34 @@ pub(crate) fn marker(ix: &mut Interaction, kind: SegmentKind, agent: Option<&str
     }
 }
 
-/// Adds a status line to a transcript; its id is derived from its place,
-/// so both nodes give it the same one.
-pub(crate) fn status_line(ix: &mut Interaction, at: u64, body: String) {
+/// Adds a status line to a transcript right after the message `after` (a
+/// healed message, which may sit before lines added since), or at the end;
+/// its id is derived from the transcript's length, so both nodes give it
+/// the same one.
+pub(crate) fn status_line_after(ix: &mut Interaction, after: Option<&str>, at: u64, body: String) {
     if let Content::Transcript(t) = &mut ix.content {
+        let place = after
+            .and_then(|after| t.iter().position(|m| m.id == after))
+            .map_or(t.len(), |i| i + 1);
         // "~" is duet's: a client's message id never starts with it.
         let id = format!("~status#{}", t.len());
-        t.push(Message {
-            id,
-            sender: Sender::System,
-            at_ms: at,
-            body,
-            kind: MessageKind::Status,
-            delivery: crate::model::Delivery::Accepted,
-        });
+        t.insert(
+            place,
+            Message {
+                id,
+                sender: Sender::System,
+                at_ms: at,
+                body,
+                kind: MessageKind::Status,
+                delivery: crate::model::Delivery::Accepted,
+            },
+        );
     }
+}
+
+/// Adds a status line at the end of a transcript.
+pub(crate) fn status_line(ix: &mut Interaction, at: u64, body: String) {
+    status_line_after(ix, None, at, body);
 }
 
 pub(crate) fn set_signal(ix: &mut Interaction, signal: CallSignal) {

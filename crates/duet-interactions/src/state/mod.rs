@@ -56,7 +56,13 @@ pub(crate) struct Live {
     pub reporting: Reporting,
     pub position: Position,
     pub history: VecDeque<HistoryEntry>,
+    /// What heals could not make as changes, newest last, at most
+    /// [`HEAL_CONFLICTS_MAX`].
+    pub conflicts: VecDeque<crate::model::HealConflict>,
 }
+
+/// Heal conflict records kept; the oldest go first.
+pub const HEAL_CONFLICTS_MAX: usize = 10_000;
 
 /// What one applied change touched, so the node persists just those.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -152,6 +158,12 @@ impl Interactions {
         self.live.agents.get(name)
     }
 
+    /// What heals could not make as changes (the winner's state stood),
+    /// oldest first.
+    pub fn conflicts(&self) -> impl Iterator<Item = &crate::model::HealConflict> {
+        self.live.conflicts.iter()
+    }
+
     /// Every agent who has logged in at least once, by name.
     pub fn agents(&self) -> impl Iterator<Item = &Agent> {
         self.live.agents.values()
@@ -180,6 +192,7 @@ impl Interactions {
         d.add(&self.live.agents);
         d.add(&self.live.queues);
         d.add(&self.live.reporting);
+        d.add(&self.live.conflicts);
         d.add(&self.live.position);
         d.hash()
     }

@@ -25,6 +25,8 @@ pub enum PageItem {
         name: String,
         live: QueueLive,
     },
+    /// A heal conflict record, oldest first.
+    Conflict(Box<crate::model::HealConflict>),
 }
 
 /// Items of at most `max_bytes` (postcard size), except that one item
@@ -47,6 +49,12 @@ impl Interactions {
                 live: live.clone(),
             }))
             .chain(self.live.agents.values().cloned().map(PageItem::Agent))
+            .chain(
+                self.live
+                    .conflicts
+                    .iter()
+                    .map(|c| PageItem::Conflict(Box::new(c.clone()))),
+            )
             .chain(
                 self.live
                     .interactions
@@ -103,6 +111,7 @@ impl Interactions {
                 PageItem::Queue { name, live: q } => {
                     live.queues.insert(name.clone(), q.clone());
                 }
+                PageItem::Conflict(c) => live.conflicts.push_back((**c).clone()),
             }
         }
         if metas != 1 {

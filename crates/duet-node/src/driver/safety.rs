@@ -402,6 +402,7 @@ impl Driver {
             writes_held: replication.writes_held,
             witness: self.safety.witness_said.clone(),
             conflicts: replication.conflicts,
+            interaction_conflicts: replication.interaction_conflicts,
             ..RightView::default()
         }
     }

@@ -74,6 +74,7 @@ pub(super) enum Answers {
         super::supervisor::set_status,
         super::supervisor::interaction,
         super::supervisor::shadow,
+        super::supervisor::conflicts,
         super::files::customer_shares,
         super::files::customer_downloads,
         super::files::agent_shares,

@@ -27,6 +27,7 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
         .route("/api/agents", get(agents))
         .route("/api/statistics/intervals", get(intervals))
         .route("/api/agents/{name}/status", post(set_status))
+        .route("/api/interactions/conflicts", get(conflicts))
         .route("/api/interactions/{id}", get(interaction))
         .route("/api/shadow", get(shadow))
         .route("/api/agent/ws", get(super::live::agent))
@@ -151,6 +152,18 @@ async fn set_status(
     }
     .await;
     done(result, serde_json::json!({}))
+}
+
+/// `GET /api/interactions/conflicts`: what heals could not make as changes.
+#[utoipa::path(
+    get,
+    path = "/api/interactions/conflicts",
+    tag = "supervisor",
+    description = "Interaction conflict records: changes a node acknowledged while both nodes served that the state of the node whose history serves overrode (who holds an interaction, its state), each with the node, position, client id, actor, time, the change and why; oldest first, the same on both nodes. Messages and files are never conflicts: they join the transcript.",
+    responses(super::openapi::Answers)
+)]
+async fn conflicts(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    read(&shared, &headers, IxRequest::Conflicts).await
 }
 
 /// `GET /api/shadow`: the interaction state's position and digest on this

@@ -274,6 +274,8 @@ pub enum IxRequest {
     Census(oneshot::Sender<Census>),
     /// What the backup's shadow is compared by.
     Shadow(oneshot::Sender<ShadowView>),
+    /// What heals could not make as changes.
+    Conflicts(oneshot::Sender<Vec<duet_interactions::model::HealConflict>>),
     /// A user of the contact center, for authentication.
     User {
         name: String,
@@ -464,6 +466,9 @@ impl Replicator {
                     live_interactions: state.len(),
                     agents: state.agents().count(),
                 });
+            }
+            IxRequest::Conflicts(reply) => {
+                let _ = reply.send(state.conflicts().cloned().collect());
             }
             IxRequest::User { name, reply } => {
                 let _ = reply.send(crate::directory::user(&self.tree, &name));

@@ -450,9 +450,14 @@ impl Replicator {
     }
 
     /// A page of the backup's interaction changes made while it served:
-    /// those this node lacks are made here (checked as any client's; one
-    /// the state refuses is logged, and lost to what this node did), once
-    /// each by client id; the backup hears once all are acknowledged.
+    /// those this node lacks are made here, once each by client id, and
+    /// none is dropped. One the state here accepts is made as it was; a
+    /// message or file it refuses (the chat moved on here) joins the
+    /// transcript as a fact, in its place by time; any other change it
+    /// refuses (the interaction is held, or ended, differently here) is
+    /// kept as a conflict record, the state here standing. A routing
+    /// decision the state refuses is passed over: this node routed the
+    /// interaction itself. The backup hears once all are acknowledged.
     pub fn heal_interactions_here(
         &mut self,
         shared: &Arc<Shared>,
@@ -460,6 +465,7 @@ impl Replicator {
         entries: Vec<duet_stream::Entry<duet_interactions::Command>>,
         tx: crate::link::Outbox,
     ) {
+        use duet_interactions::{Actor, Change as Ix};
         use duet_rsm::StateMachine;
         let Some(leader) = self.leader.as_ref() else {
             let error = Some(format!("{} is not the active node", shared.boot.this));
@@ -469,32 +475,71 @@ impl Replicator {
         let lacking: Vec<_> = entries
             .into_iter()
             .filter(|e| self.holds(e.epoch, e.seq) == Some(false))
-            .filter(|e| leader.known(&e.change.client).is_none())
+            .filter(|e| {
+                leader.known(&e.change.client).is_none()
+                    && leader.known(&healed_client(&e.change.client)).is_none()
+            })
             .collect();
+        let node = shared.boot.peer().name.clone();
         let mut waits = Vec::new();
-        let mut refused = 0;
+        let (mut as_facts, mut conflicts, mut passed_over) = (0, 0, 0);
         for entry in lacking {
-            let command = entry.change;
-            if let Err(e) = self.ix.state.check(&command) {
-                refused += 1;
-                shared.log_event(
-                    Level::Warning,
-                    format!(
-                        "An interaction change the other node made while it served (client id {}, epoch {}, change {}) cannot be made here: {e}",
-                        command.client, entry.epoch, entry.seq
-                    ),
-                );
-                continue;
+            let mut command = entry.change;
+            if let Err(refused) = self.ix.state.check(&command) {
+                let why = refused.to_string();
+                let fact = matches!(command.change, Ix::Message { .. } | Ix::FileShared { .. });
+                command.change = if fact {
+                    as_facts += 1;
+                    Ix::Healed {
+                        node: node.clone(),
+                        fact: Box::new(command.change),
+                    }
+                } else if command.actor == Actor::Router {
+                    passed_over += 1;
+                    continue;
+                } else {
+                    conflicts += 1;
+                    shared.log_event(
+                        Level::Warning,
+                        format!(
+                            "Interaction conflict: a change {node} made while both nodes served (client id {}, change {} of epoch {}) is overridden by the state here ({why}); kept as a conflict record (duet ctl interaction conflicts)",
+                            command.client, entry.seq, entry.epoch
+                        ),
+                    );
+                    Ix::HealConflict(Box::new(duet_interactions::model::HealConflict {
+                        node: node.clone(),
+                        epoch: entry.epoch,
+                        seq: entry.seq,
+                        client: command.client.clone(),
+                        actor: command.actor.clone(),
+                        at_ms: command.at_ms,
+                        change: command.change,
+                        why,
+                    }))
+                };
+                // Its own client id: the original stays free for a retry
+                // the other side's client may still send.
+                command.client = healed_client(&command.client);
+                if let Err(e) = self.ix.state.check(&command) {
+                    shared.log_event(
+                        Level::Error,
+                        format!(
+                            "A change {node} made while both nodes served (client id {}) cannot be kept even as a fact or a conflict record: {e}",
+                            command.client
+                        ),
+                    );
+                    continue;
+                }
             }
             let (reply, wait) = oneshot::channel();
             self.submit_change(shared, Change::Interactions(command), reply);
             waits.push(wait);
         }
-        if !waits.is_empty() || refused > 0 {
+        if !waits.is_empty() || passed_over > 0 {
             shared.log_event(
                 Level::Warning,
                 format!(
-                    "Made {} interaction changes the other node acknowledged while it served ({refused} refused by the state here)",
+                    "Made {} interaction changes {node} acknowledged while both nodes served: {as_facts} messages or files joined transcripts that had moved on here, {conflicts} kept as conflict records, {passed_over} routing decisions passed over",
                     waits.len()
                 ),
             );
@@ -502,4 +547,10 @@ impl Replicator {
         }
         answer_heal_page(shared, id, waits, tx);
     }
+}
+
+/// The client id a change takes when a heal keeps it as a fact or a
+/// conflict record: a heal page sent again finds it made.
+fn healed_client(client: &str) -> String {
+    format!("{client}~healed")
 }

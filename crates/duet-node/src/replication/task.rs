@@ -79,6 +79,8 @@ pub struct ReplicationView {
     pub writes_held: usize,
     /// Conflict records waiting for an administrator.
     pub conflicts: usize,
+    /// Interaction conflict records heals left.
+    pub interaction_conflicts: usize,
 }
 
 /// The backup's stream messages, as the active node's link receives them.
@@ -408,6 +410,7 @@ impl Replicator {
             config_digest: self.tree().digests().get(duet_config::digest::Bucket::ROOT),
             writes_held: self.held(),
             conflicts: self.tree().conflict_count(),
+            interaction_conflicts: self.ix.state.conflicts().count(),
         }
     }
 }

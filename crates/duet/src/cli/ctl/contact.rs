@@ -141,6 +141,36 @@ pub(super) fn agents(
     Ok(())
 }
 
+/// The interaction conflict records: what each side did that the state
+/// of the side whose history serves overrode.
+pub(super) fn conflicts(
+    nodes: &[Node],
+    user: Option<String>,
+    password: Option<String>,
+) -> anyhow::Result<()> {
+    let list = get(nodes, user, password, "/api/interactions/conflicts")?;
+    let list = list.as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        println!("No interaction conflicts.");
+    }
+    for c in list {
+        let at = humantime::format_rfc3339_millis(
+            UNIX_EPOCH + Duration::from_millis(c["at_ms"].as_u64().unwrap_or(0)),
+        );
+        println!(
+            "{at} on {} (change {} of epoch {}, client id {}) by {}",
+            c["node"].as_str().unwrap_or("?"),
+            c["seq"],
+            c["epoch"],
+            c["client"],
+            c["actor"]
+        );
+        println!("  change: {}", c["change"]);
+        println!("  overridden: {}", c["why"].as_str().unwrap_or_default());
+    }
+    Ok(())
+}
+
 pub(super) fn interaction(
     nodes: &[Node],
     user: Option<String>,

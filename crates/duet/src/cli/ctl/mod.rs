@@ -67,7 +67,8 @@ enum Command {
         json: bool,
     },
     /// One interaction: its state, parties, segments (its history) and
-    /// content.
+    /// content; `conflicts` instead of an id lists the interaction
+    /// conflict records heals left.
     Interaction { id: String },
     /// The event logs of both nodes, merged in time order.
     Events {
@@ -171,6 +172,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Config(command) => config::run(&nodes, args.user, args.password, command),
         Command::Queues { json } => contact::queues(&nodes, args.user, args.password, json),
         Command::Agents { json } => contact::agents(&nodes, args.user, args.password, json),
+        Command::Interaction { id } if id == "conflicts" => {
+            contact::conflicts(&nodes, args.user, args.password)
+        }
         Command::Interaction { id } => contact::interaction(&nodes, args.user, args.password, &id),
     }
 }
@@ -262,6 +266,12 @@ fn right_to_serve_lines(s: &NodeStatus, warnings: &mut Vec<String>) {
                 s.node
             ));
         }
+    }
+    if right.interaction_conflicts > 0 {
+        warnings.push(format!(
+            "{}: {} interaction conflict record(s) from a heal: duet ctl interaction conflicts",
+            s.node, right.interaction_conflicts
+        ));
     }
     if right.conflicts > 0 {
         warnings.push(format!(

@@ -1,0 +1,116 @@
+//! What a heal keeps that a state would refuse as a change: a message
+//! taken on the other node joins a transcript that moved on, in its place
+//! by time, with a status line; what the state here overrides is a
+//! conflict record, in the digest and the snapshot like everything else.
+
+mod support;
+
+use duet_interactions::model::{Content, HealConflict, Sender};
+use duet_interactions::{Actor, Change, Interactions, MediaType};
+use support::*;
+
+fn message(id: &str, message_id: &str, sender: Sender) -> Change {
+    Change::Message {
+        id: id.into(),
+        message_id: message_id.into(),
+        sender,
+        body: format!("text of {message_id}"),
+    }
+}
+
+fn transcript(h: &Harness, id: &str) -> Vec<(String, String)> {
+    match &h.state.get(id).unwrap().content {
+        Content::Transcript(t) => t.iter().map(|m| (m.id.clone(), m.body.clone())).collect(),
+        other => panic!("not a chat: {other:?}"),
+    }
+}
+
+#[test]
+fn a_message_taken_elsewhere_joins_a_closed_chat_and_an_overridden_change_is_a_record() {
+    let mut h = Harness::new(directory());
+    h.sys(1_000, login("ann"));
+    h.sys(2_000, create("chat", MediaType::Chat, "user:ann"));
+    h.route(2_000);
+    h.run(
+        2_500,
+        Actor::Agent("ann".into()),
+        Change::Accept {
+            id: "chat".into(),
+            agent: "ann".into(),
+        },
+    )
+    .unwrap();
+    h.sys(3_000, message("chat", "m1", Sender::Customer));
+    h.sys(5_000, Change::Disconnect { id: "chat".into() });
+    // As a change, the other node's message is refused here: the chat
+    // moved on.
+    let late = message("chat", "m2", Sender::Agent("ann".into()));
+    assert!(
+        h.run(4_000, Actor::Agent("ann".into()), late.clone())
+            .is_err()
+    );
+    // As a fact it joins, before the disconnect it preceded, followed by
+    // where it was taken.
+    h.run(
+        4_000,
+        Actor::Agent("ann".into()),
+        Change::Healed {
+            node: "b".into(),
+            fact: Box::new(late),
+        },
+    )
+    .unwrap();
+    let lines = transcript(&h, "chat");
+    let m2 = lines
+        .iter()
+        .position(|(id, _)| id == "m2")
+        .expect("m2 kept");
+    assert!(
+        lines[m2 + 1]
+            .1
+            .contains("taken on b while the nodes were apart")
+    );
+    assert!(lines.iter().position(|(id, _)| id == "m1").unwrap() < m2);
+    // Only messages and files are facts.
+    assert!(
+        h.run(
+            4_100,
+            Actor::System,
+            Change::Healed {
+                node: "b".into(),
+                fact: Box::new(Change::Hold { id: "chat".into() }),
+            },
+        )
+        .is_err()
+    );
+    // An overridden change is kept as a record.
+    let before = h.state.digest();
+    h.sys(
+        6_000,
+        Change::HealConflict(Box::new(HealConflict {
+            node: "b".into(),
+            epoch: 3,
+            seq: 40,
+            client: "hold-1".into(),
+            actor: Actor::Agent("ann".into()),
+            at_ms: 4_200,
+            change: Change::Hold { id: "chat".into() },
+            why: "chat is closed".into(),
+        })),
+    );
+    assert_ne!(before, h.state.digest(), "the record is in the digest");
+    assert_eq!(h.state.conflicts().count(), 1);
+    // A backup made from a snapshot, or by replay, holds the same.
+    let mut shadow = Interactions::new(directory(), duet_interactions::DEFAULT_LIMITS);
+    shadow
+        .install(&h.state.snapshot_pages(256), (1, h.seq))
+        .unwrap();
+    assert_eq!(shadow.digest(), h.state.digest());
+    assert_eq!(shadow.conflicts().count(), 1);
+    let mut replayed = Interactions::new(directory(), duet_interactions::DEFAULT_LIMITS);
+    for (at, cmd) in &h.applied {
+        use duet_rsm::StateMachine;
+        replayed.apply(*at, cmd).unwrap();
+    }
+    assert_eq!(replayed.digest(), h.state.digest());
+}
