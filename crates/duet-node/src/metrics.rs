@@ -28,6 +28,10 @@ pub struct Metrics {
     pub changes_acknowledged: Family<Labels, Counter>,
     pub change_ack_seconds: Histogram,
     pub replication_lag_changes: Gauge,
+    /// How late the replication task's regular tick came: what held up
+    /// every acknowledgement meanwhile.
+    pub replication_stall_seconds: Histogram,
+    pub replication_longest_stall_ms: Gauge,
     pub store_commit_seconds: Histogram,
     pub link_round_trip_seconds: Histogram,
     pub interactions_created: Family<Labels, Counter>,
@@ -77,6 +81,8 @@ impl Default for Metrics {
             changes_acknowledged: Family::default(),
             change_ack_seconds: seconds_histogram(),
             replication_lag_changes: Gauge::default(),
+            replication_stall_seconds: seconds_histogram(),
+            replication_longest_stall_ms: Gauge::default(),
             store_commit_seconds: seconds_histogram(),
             link_round_trip_seconds: seconds_histogram(),
             interactions_created: Family::default(),
@@ -118,6 +124,16 @@ impl Default for Metrics {
             "replication_lag_changes",
             "Changes the backup has not yet acknowledged (active node)",
             m.replication_lag_changes.clone(),
+        );
+        r.register(
+            "replication_stall_seconds",
+            "How late the replication task's regular tick came (what held up acknowledgements meanwhile)",
+            m.replication_stall_seconds.clone(),
+        );
+        r.register(
+            "replication_longest_stall_ms",
+            "The longest replication stall since the node started",
+            m.replication_longest_stall_ms.clone(),
         );
         r.register(
             "store_commit_seconds",

@@ -139,6 +139,7 @@ pub async fn run_with_prober(
         replication: duet_stream::Replication::Alone,
         config_applied: (0, 0),
         config_digest: String::new(),
+        longest_stall_ms: 0,
         right_to_serve: Default::default(),
     });
     let (driver_tx, driver_rx) = mpsc::channel(DRIVER_INBOX_MAX);

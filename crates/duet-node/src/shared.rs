@@ -56,6 +56,9 @@ pub struct NodeStatus {
     /// The root digest of the configuration tree (hex): two nodes at the
     /// same position hold the same tree exactly when these match.
     pub config_digest: String,
+    /// The longest the replication task (which every acknowledgement
+    /// passes through) was held up since the node started, in ms.
+    pub longest_stall_ms: u64,
     /// Where safety stands: the lease, the promise, a takeover waiting.
     pub right_to_serve: RightView,
 }

@@ -84,6 +84,18 @@ fn an_interaction_larger_than_a_frame_reaches_a_backup_that_resynchronises() {
     // Equal digests at one position (above) mean equal states, the big
     // chat's messages included.
     assert_eq!(live_count(&pair.nodes[1].url()), 211);
+    // The node measures how long its acknowledgement path was held up;
+    // taking and serving a 1.6 MB snapshot is far from seconds.
+    let stall_ms = pair.nodes[0].status().unwrap().longest_stall_ms;
+    assert!(stall_ms < 5_000, "longest stall {stall_ms} ms");
+    let metrics = harness::api_agent()
+        .get(&format!("{a}/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(metrics.contains("duet_replication_longest_stall_ms"));
     pair.assert_invariants();
 }
 

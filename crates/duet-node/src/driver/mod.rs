@@ -567,6 +567,7 @@ impl Driver {
             replication: replication.state,
             config_applied: replication.applied,
             config_digest: format!("{:032x}", replication.config_digest),
+            longest_stall_ms: replication.longest_stall_ms,
             right_to_serve: self.right_view(&replication),
         };
         // The API reads the lease at answer time; a node that does not hold

@@ -81,6 +81,10 @@ pub struct ReplicationView {
     pub conflicts: usize,
     /// Interaction conflict records heals left.
     pub interaction_conflicts: usize,
+    /// The longest this task was kept from its regular tick since the
+    /// node started (a batch, a commit, a snapshot: what holds up every
+    /// acknowledgement), in ms.
+    pub longest_stall_ms: u64,
 }
 
 /// The backup's stream messages, as the active node's link receives them.
@@ -178,6 +182,7 @@ pub async fn run(
     let mut directory_seen = replicator.directory_generation();
     let mut routing = false;
     let mut ticks_since_route = 0;
+    let mut longest_stall_ms = 0;
     loop {
         let mut to_active = Vec::new();
         tokio::select! {
@@ -216,7 +221,15 @@ pub async fn run(
             // The router has more to do: come back at once, after the inbox.
             _ = std::future::ready(()), if routing => {}
             Ok(()) = durable.changed() => to_active = replicator.durable_now(&shared),
-            _ = lease_ticks.tick() => {
+            due = lease_ticks.tick() => {
+                // How late the tick came is how long the task was busy
+                // with something else: its stall.
+                let stall_ms = due.elapsed().as_millis() as u64;
+                shared.metrics.replication_stall_seconds.observe(stall_ms as f64 / 1000.0);
+                if stall_ms > longest_stall_ms {
+                    longest_stall_ms = stall_ms;
+                    shared.metrics.replication_longest_stall_ms.set(stall_ms as i64);
+                }
                 let now_ms = shared.right.now_ms();
                 replicator.release_held(&shared, now_ms, shared.serving());
             }
@@ -256,7 +269,10 @@ pub async fn run(
             .metrics
             .replication_lag_changes
             .set(replicator.lag_changes() as i64);
-        let view = replicator.view();
+        let view = ReplicationView {
+            longest_stall_ms,
+            ..replicator.view()
+        };
         shared.replication_view.send_if_modified(|current| {
             let changed = *current != view;
             *current = view;
@@ -411,6 +427,7 @@ impl Replicator {
             writes_held: self.held(),
             conflicts: self.tree().conflict_count(),
             interaction_conflicts: self.ix.state.conflicts().count(),
+            longest_stall_ms: 0,
         }
     }
 }

@@ -339,8 +339,8 @@ fn status(nodes: &[Node], json: bool) -> anyhow::Result<()> {
                         duet_stream::Replication::Alone => "no backup in sync",
                     };
                     println!(
-                        "{:<10} configuration replication: {state}; last change {} (epoch {})",
-                        "", s.config_applied.1, s.config_applied.0
+                        "{:<10} configuration replication: {state}; last change {} (epoch {}); longest stall {} ms",
+                        "", s.config_applied.1, s.config_applied.0, s.longest_stall_ms
                     );
                     if s.replication == duet_stream::Replication::Alone {
                         warnings.push(format!(
