@@ -314,11 +314,19 @@ fn a_backup_too_far_behind_resynchronises_by_digests() {
         "{}",
         pair.logs()
     );
-    // Its start-up ended only once it had every change.
-    let log = pair.nodes[1].log();
-    let synced = log.rfind("Configuration resynchronised").unwrap();
-    let started = log.rfind("Start-up complete").expect("start-up completed");
-    assert!(started > synced, "{log}");
+    // Its start-up ends only once it has every change (the backup may
+    // say so a moment after the active node counts it in sync).
+    pair.wait_until(
+        Duration::from_secs(10),
+        "b's start-up complete after its resync",
+        |p| {
+            let log = p.nodes[1].log();
+            matches!(
+                (log.rfind("Configuration resynchronised"), log.rfind("Start-up complete")),
+                (Some(synced), Some(started)) if started > synced
+            )
+        },
+    );
     assert_eq!(
         pair.config_attribute(1, "/config/Users/u249", "i")
             .as_deref(),
