@@ -1,0 +1,277 @@
+//! The web pages in a real browser (headless Chromium over WebDriver):
+//! an agent signs in on the desktop, a customer chats through the widget,
+//! the active node is killed (-9) mid-chat and both pages carry on with
+//! nothing shown twice and no new sign-in; the control panel shows both
+//! nodes and makes a switch. Screenshots land in the target directory
+//! (`pages/`). Needs Debian's chromium and chromium-driver
+//! (`DUET_SKIP_BROWSER=1` skips these tests where they are missing).
+
+mod browser;
+mod harness;
+
+use std::time::Duration;
+
+use browser::{Browser, Driver};
+use harness::{Pair, Setup, fast_params};
+use serde_json::json;
+
+const AGENT_PASSWORD: &str = "agent-password-1";
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A started pair with the agent alice, the supervisor sue and the queue
+/// Sales (offers ring a minute: a browser is slower than a program).
+fn pair() -> Pair {
+    let mut pair = Pair::loopback(Setup {
+        params: fast_params(),
+        ..Setup::default()
+    });
+    pair.start();
+    for (name, roles) in [("alice", "agent"), ("sue", "supervisor")] {
+        let (code, body) = pair.config_put(
+            0,
+            &format!("/config/Users/{name}"),
+            "User",
+            json!({ "roles": roles, "password": AGENT_PASSWORD, "capacity": "chat:3,email:5" }),
+            None,
+        );
+        assert_eq!(code, 200, "{name}: {body}");
+    }
+    let (code, body) = pair.config_put(
+        0,
+        "/config/Workgroups/Sales",
+        "Workgroup",
+        json!({
+            "strategy": "longest_idle",
+            "alerting_timeout_s": "60",
+            "max_no_answer": "0",
+            "wrap_up_codes": "sale,no sale",
+            "members": "alice",
+        }),
+        None,
+    );
+    assert_eq!(code, 200, "Sales: {body}");
+    pair
+}
+
+/// The lines a page shows (their message ids), and whether any shows twice.
+fn lines_script(css: &str) -> String {
+    format!("return [...document.querySelectorAll('{css}')].map(l => l.dataset.id);")
+}
+
+fn ids(value: serde_json::Value) -> Vec<String> {
+    serde_json::from_value(value).expect("a list of ids")
+}
+
+fn shows(css: &str, text: &str) -> String {
+    format!("[...document.querySelectorAll('{css}')].some(l => l.textContent.includes('{text}'))")
+}
+
+const AGENT_LINES: &str = "#work li.line";
+const CUSTOMER_LINES: &str = ".duet-chat-log li";
+
+async fn agent_says(agent: &Browser, text: &str) {
+    agent
+        .type_into("#work .composer input:not([type=file])", text)
+        .await;
+    agent.click("#work .composer button[type=submit]").await;
+}
+
+async fn customer_says(customer: &Browser, text: &str) {
+    customer.type_into("#duet-chat-input", text).await;
+    customer.click(".duet-chat-talk button[type=submit]").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_active_node() {
+    if browser::skipped() {
+        return;
+    }
+    let mut pair = pair();
+    let a = pair.nodes[0].url();
+    let driver = Driver::start();
+    let agent = Browser::open(&driver).await;
+    let customer = Browser::open(&driver).await;
+
+    agent.goto(&format!("{a}/agent")).await;
+    agent.type_into("#user", "alice").await;
+    agent.type_into("#password", AGENT_PASSWORD).await;
+    agent.click("#sign-in button[type=submit]").await;
+    agent
+        .until(
+            WAIT,
+            "the desktop after sign-in",
+            "!document.getElementById('desk').hidden",
+        )
+        .await;
+    let session = agent
+        .eval("return sessionStorage.getItem('duet.agent.session')")
+        .await;
+    agent.click("#log-in").await;
+    agent
+        .until(
+            WAIT,
+            "logged in to chat",
+            "document.getElementById('my-status').textContent.includes('chat')",
+        )
+        .await;
+    agent.click("#status-form button[type=submit]").await;
+    agent
+        .until(
+            WAIT,
+            "available",
+            "document.getElementById('my-status').textContent.startsWith('Available')",
+        )
+        .await;
+
+    customer.goto(&format!("{a}/chat?queue=Sales")).await;
+    customer
+        .until(
+            WAIT,
+            "the widget",
+            "document.getElementById('duet-chat-name') !== null",
+        )
+        .await;
+    customer.type_into("#duet-chat-name", "Ann").await;
+    customer.click(".duet-chat-start button").await;
+    customer
+        .until(
+            WAIT,
+            "the chat started",
+            "!document.querySelector('.duet-chat-talk').hidden",
+        )
+        .await;
+    customer_says(&customer, "hello, my order is late").await;
+
+    agent
+        .until(
+            WAIT,
+            "an offer",
+            "document.querySelector('#offers .offer button') !== null",
+        )
+        .await;
+    agent.click("#offers .offer button").await;
+    agent
+        .until(
+            WAIT,
+            "the customer's first line",
+            &shows(AGENT_LINES, "hello, my order is late"),
+        )
+        .await;
+    agent_says(&agent, "sorry about that, let me look").await;
+    customer
+        .until(
+            WAIT,
+            "the agent's reply",
+            &shows(CUSTOMER_LINES, "sorry about that, let me look"),
+        )
+        .await;
+    customer.screenshot("chat-widget").await;
+    agent.screenshot("agent-desktop").await;
+
+    // The active node vanishes mid-chat.
+    pair.nodes[0].kill9();
+    pair.wait_until(WAIT, "b serving", |p| {
+        harness::serving(&p.nodes[1].status())
+    });
+    customer_says(&customer, "are you still there?").await;
+    agent
+        .until(
+            WAIT,
+            "the customer's line after the kill",
+            &shows(AGENT_LINES, "are you still there?"),
+        )
+        .await;
+    agent
+        .until(
+            WAIT,
+            "the desktop on b",
+            "document.getElementById('connection').textContent === 'connected to b'",
+        )
+        .await;
+    agent_says(&agent, "yes, it ships today").await;
+    customer
+        .until(
+            WAIT,
+            "the agent's reply after the kill",
+            &shows(CUSTOMER_LINES, "yes, it ships today"),
+        )
+        .await;
+    customer
+        .until(WAIT, "every line of the customer acknowledged", "[...document.querySelectorAll('.duet-chat-log li.mine .tick')].every(t => t.textContent.startsWith('✓'))")
+        .await;
+    agent.screenshot("agent-desktop-after-kill").await;
+
+    // Both pages show the same lines, each once; the agent never signed
+    // in again.
+    let customer_ids = ids(customer.eval(&lines_script(CUSTOMER_LINES)).await);
+    let agent_ids = ids(agent.eval(&lines_script(AGENT_LINES)).await);
+    for (who, shown) in [("customer", &customer_ids), ("agent", &agent_ids)] {
+        let unique: std::collections::BTreeSet<_> = shown.iter().collect();
+        assert_eq!(
+            unique.len(),
+            shown.len(),
+            "the {who} sees a line twice: {shown:?}"
+        );
+    }
+    let (mut c, mut g) = (customer_ids.clone(), agent_ids.clone());
+    c.sort();
+    g.sort();
+    assert_eq!(c, g, "the two pages show different lines");
+    assert_eq!(c.len(), 5, "a status line and four messages: {c:?}");
+    let hidden = agent
+        .eval("return document.getElementById('sign-in').hidden")
+        .await;
+    assert_eq!(hidden, json!(true), "the desktop asked to sign in again");
+    let kept = agent
+        .eval("return sessionStorage.getItem('duet.agent.session')")
+        .await;
+    assert_eq!(kept, session, "the desktop signed in again");
+
+    agent.close().await;
+    customer.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_panel_shows_both_nodes_and_switches_the_pair() {
+    if browser::skipped() {
+        return;
+    }
+    let pair = pair();
+    let a = pair.nodes[0].url();
+    let driver = Driver::start();
+    let admin = Browser::open(&driver).await;
+    admin.goto(&format!("{a}/")).await;
+    admin
+        .until(WAIT, "a active and b backup", "document.querySelector('[aria-label=\"node a\"] .role')?.textContent === 'ACTIVE, serving' && document.querySelector('[aria-label=\"node b\"] .role')?.textContent === 'Backup'")
+        .await;
+    admin.screenshot("control-panel").await;
+    admin.type_into("#admin-user", harness::USER).await;
+    admin.type_into("#admin-password", harness::PASSWORD).await;
+    admin.click("#switch").await;
+    admin
+        .until(
+            WAIT,
+            "the confirmation",
+            "document.getElementById('confirm').open",
+        )
+        .await;
+    admin.click("#confirm-yes").await;
+    admin
+        .until(
+            WAIT,
+            "the switch asked",
+            "document.getElementById('switch-result').textContent === 'b is switching.'",
+        )
+        .await;
+    pair.wait_until(WAIT, "b serving", |p| {
+        harness::serving(&p.nodes[1].status())
+    });
+    admin
+        .until(WAIT, "b active in the panel, with the reason", "document.querySelector('[aria-label=\"node b\"] .role')?.textContent === 'ACTIVE, serving' && document.querySelector('[aria-label=\"node b\"]').textContent.includes('Last switch') && !document.querySelector('[aria-label=\"node b\"]').textContent.includes('Last switch—')")
+        .await;
+    admin
+        .until(WAIT, "the switch in the merged log", "[...document.querySelectorAll('#log td')].some(td => td.textContent.includes('StatePrimary'))")
+        .await;
+    admin.screenshot("control-panel-after-switch").await;
+    admin.close().await;
+}
