@@ -20,6 +20,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 fi
 
+# axe-core (npm) for the browser tests' accessibility checks.
+if [ ! -f target/axe/node_modules/axe-core/axe.min.js ]; then
+    npm install --no-save --prefix target/axe axe-core@4
+fi
+
 # The toolchain components the checks use.
 for component in rustfmt clippy; do
     rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"

@@ -202,8 +202,7 @@ function showTabs(held) {
           'button',
           {
             type: 'button',
-            role: 'tab',
-            'aria-selected': ix.id === desk.selected ? 'true' : 'false',
+            'aria-current': ix.id === desk.selected ? 'true' : false,
             class: ix.id === desk.selected ? 'tab selected' : 'tab',
             onclick: () => select(ix.id),
           },

@@ -2,7 +2,7 @@
 // as charts, and an agent's status changed from the wall.
 
 import { Pair } from './pair.js';
-import { h, fill, byId, duration, freshId, clock } from './dom.js';
+import { h, fill, byId, duration, freshId } from './dom.js';
 import { signedIn } from './session.js';
 import { bars } from './chart.js';
 
@@ -77,7 +77,7 @@ async function showCharts() {
   fill(byId('charts'), [...byQueue.entries()].map(([queue, records]) =>
     h('figure', {},
       bars(`Queue ${queue}: entered, answered and abandoned per interval`, records.map((r) => ({
-        label: clock(r.start_ms).slice(0, 5),
+        label: new Date(r.start_ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }),
         values: [r.totals.entered, r.totals.answered, r.totals.abandoned],
       })), series),
       h('figcaption', {}, `${queue}: ${records.length} intervals today (a takeover splits an interval in two)`))));

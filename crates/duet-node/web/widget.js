@@ -97,7 +97,7 @@
       const mine = m.sender === 'Customer';
       const system = m.kind === 'Status' || m.sender === 'System';
       const body = m.kind && m.kind.File
-        ? h('button', { type: 'button', class: 'duet-chat-file', onclick: () => download(m) }, `📎 ${m.kind.File.name}`)
+        ? ['file: ', h('button', { type: 'button', class: 'duet-chat-file', onclick: () => download(m) }, m.kind.File.name)]
         : m.body;
       el = h('li', { class: system ? 'status' : mine ? 'mine' : 'theirs', 'data-id': m.id },
         system ? null : h('span', { class: 'who' }, mine ? 'You: ' : 'Agent: '), body, ' ', h('span', { class: 'tick' }));

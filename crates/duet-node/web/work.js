@@ -44,7 +44,6 @@ export class Work {
     this.lines = new Map();
     this.read = new Set();
     this.unread = 0;
-    this.emailShown = null;
     const path = (action) => `/api/interactions/${encodeURIComponent(ix.id)}/${action}`;
     this.path = path;
     const button = (label, action, body) => h('button', { type: 'button', onclick: () => desk.act(ix.id, action, body && body()) }, label);
@@ -72,6 +71,10 @@ export class Work {
     this.root = h('article', { class: 'work', 'aria-label': `${ix.media} ${ix.id}` },
       h('h3', {}, `${ix.media} · ${ix.parties.customer.name || ix.parties.customer.address || 'customer'} · ${ix.routing.queue}`),
       this.state, this.actions, this.content, this.composer, this.wrapUp);
+  }
+
+  download(file, name) {
+    return download(this.desk, `${this.path('files')}/${encodeURIComponent(file)}`, name);
   }
 
   buildComposer(ix) {
@@ -180,7 +183,7 @@ export class Work {
       if (!line) {
         const who = senderName(m.sender);
         const body = m.kind.File
-          ? h('button', { type: 'button', class: 'link', onclick: () => this.desk.attempt('Download', () => download(this.desk, `${this.path('files')}/${encodeURIComponent(m.id)}`, m.kind.File.name)) }, `📎 ${m.kind.File.name}`)
+          ? ['file: ', h('button', { type: 'button', class: 'link', onclick: () => this.desk.attempt('Download', () => this.download(m.id, m.kind.File.name)) }, m.kind.File.name)]
           : m.body;
         line = h('li', { class: `line ${m.kind === 'Status' ? 'status' : who === 'customer' ? 'them' : 'me'}`, 'data-id': m.id },
           m.kind === 'Status' ? null : h('span', { class: 'who' }, `${who}: `), body, ' ', h('span', { class: 'tick' }));
@@ -210,21 +213,24 @@ export class Work {
     }
   }
 
+  // The email itself is drawn once (a new frame would load again and
+  // flicker); its replies are drawn again as they move on.
   showEmail(email) {
-    const key = `${email.subject}|${email.replies.map((r) => r.id + r.state + (r.relayed || '')).join()}`;
-    if (this.emailShown === key) return;
-    this.emailShown = key;
-    fill(
-      this.content,
-      h('p', {}, h('strong', {}, email.subject || '(no subject)'), ` from ${email.from}`),
-      // The sanitised HTML in a sandbox that runs no script and has no
-      // access to this page.
-      h('iframe', { class: 'email', sandbox: '', srcdoc: email.html || h('pre', {}, email.text).outerHTML, title: `Email: ${email.subject}` }),
-      email.attachments.length ? h('ul', { class: 'plain', 'aria-label': 'Attachments' },
-        email.attachments.map((a) => h('li', {}, h('button', { type: 'button', class: 'link', onclick: () => this.desk.attempt('Download', () => download(this.desk, `${this.path('files')}/${encodeURIComponent(a.id)}`, a.name)) }, `📎 ${a.name}`)))) : null,
-      email.replies.length ? h('ul', { class: 'plain', 'aria-label': 'Replies' },
-        email.replies.map((r) => h('li', {}, `Reply ${r.state}${r.relayed ? ', relayed' : ''}: ${r.text.slice(0, 120)}`))) : null,
-    );
+    if (!this.replies) {
+      this.replies = h('ul', { class: 'plain', 'aria-label': 'Replies' });
+      const download = (a) => () => this.desk.attempt('Download', () => this.download(a.id, a.name));
+      fill(
+        this.content,
+        h('p', {}, h('strong', {}, email.subject || '(no subject)'), ` from ${email.from}`),
+        // The sanitised HTML in a sandbox that runs no script and has no
+        // access to this page.
+        h('iframe', { class: 'email', sandbox: '', srcdoc: email.html || h('pre', {}, email.text).outerHTML, title: `Email: ${email.subject}` }),
+        email.attachments.length ? h('ul', { class: 'plain', 'aria-label': 'Attachments' },
+          email.attachments.map((a) => h('li', {}, 'Attachment: ', h('button', { type: 'button', class: 'link', onclick: download(a) }, a.name)))) : null,
+        this.replies,
+      );
+    }
+    fill(this.replies, email.replies.map((r) => h('li', {}, `Reply ${r.state}${r.relayed ? ', relayed' : ''}: ${r.text.slice(0, 120)}`)));
   }
 
   showCallback(callback) {

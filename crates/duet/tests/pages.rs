@@ -46,6 +46,7 @@ fn pair() -> Pair {
             "max_no_answer": "0",
             "wrap_up_codes": "sale,no sale",
             "members": "alice",
+            "addresses": "sales@example.test",
         }),
         None,
     );
@@ -69,6 +70,18 @@ fn shows(css: &str, text: &str) -> String {
 const AGENT_LINES: &str = "#work li.line";
 const CUSTOMER_LINES: &str = ".duet-chat-log li";
 
+/// Waits for an offer on the desktop and accepts it.
+async fn accept_offer(agent: &Browser) {
+    agent
+        .until(
+            WAIT,
+            "an offer",
+            "document.querySelector('#offers .offer button') !== null",
+        )
+        .await;
+    agent.click("#offers .offer button").await;
+}
+
 async fn agent_says(agent: &Browser, text: &str) {
     agent
         .type_into("#work .composer input:not([type=file])", text)
@@ -81,18 +94,10 @@ async fn customer_says(customer: &Browser, text: &str) {
     customer.click(".duet-chat-talk button[type=submit]").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_active_node() {
-    if browser::skipped() {
-        return;
-    }
-    let mut pair = pair();
-    let a = pair.nodes[0].url();
-    let driver = Driver::start();
-    let agent = Browser::open(&driver).await;
-    let customer = Browser::open(&driver).await;
-
-    agent.goto(&format!("{a}/agent")).await;
+/// Signs alice in on the desktop at `node`, logs her in to chat and
+/// email and makes her available; answers the session the page keeps.
+async fn agent_ready(agent: &Browser, node: &str) -> serde_json::Value {
+    agent.goto(&format!("{node}/agent")).await;
     agent.type_into("#user", "alice").await;
     agent.type_into("#password", AGENT_PASSWORD).await;
     agent.click("#sign-in button[type=submit]").await;
@@ -102,9 +107,6 @@ async fn an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_activ
             "the desktop after sign-in",
             "!document.getElementById('desk').hidden",
         )
-        .await;
-    let session = agent
-        .eval("return sessionStorage.getItem('duet.agent.session')")
         .await;
     agent.click("#log-in").await;
     agent
@@ -122,6 +124,31 @@ async fn an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_activ
             "document.getElementById('my-status').textContent.startsWith('Available')",
         )
         .await;
+    agent
+        .eval("return sessionStorage.getItem('duet.agent.session')")
+        .await
+}
+
+/// The pair, node a's address and a chromedriver; none when the browser
+/// tests are skipped.
+fn start() -> Option<(Pair, String, Driver)> {
+    if browser::skipped() {
+        return None;
+    }
+    let pair = pair();
+    let a = pair.nodes[0].url();
+    Some((pair, a, Driver::start()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_active_node() {
+    let Some((mut pair, a, driver)) = start() else {
+        return;
+    };
+    let agent = Browser::open(&driver).await;
+    let customer = Browser::open(&driver).await;
+
+    let session = agent_ready(&agent, &a).await;
 
     customer.goto(&format!("{a}/chat?queue=Sales")).await;
     customer
@@ -142,14 +169,7 @@ async fn an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_activ
         .await;
     customer_says(&customer, "hello, my order is late").await;
 
-    agent
-        .until(
-            WAIT,
-            "an offer",
-            "document.querySelector('#offers .offer button') !== null",
-        )
-        .await;
-    agent.click("#offers .offer button").await;
+    accept_offer(&agent).await;
     agent
         .until(
             WAIT,
@@ -167,6 +187,8 @@ async fn an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_activ
         .await;
     customer.screenshot("chat-widget").await;
     agent.screenshot("agent-desktop").await;
+    customer.assert_accessible("the chat widget").await;
+    agent.assert_accessible("the agent desktop").await;
 
     // The active node vanishes mid-chat.
     pair.nodes[0].kill9();
@@ -233,18 +255,16 @@ async fn an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_activ
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_control_panel_shows_both_nodes_and_switches_the_pair() {
-    if browser::skipped() {
+    let Some((pair, a, driver)) = start() else {
         return;
-    }
-    let pair = pair();
-    let a = pair.nodes[0].url();
-    let driver = Driver::start();
+    };
     let admin = Browser::open(&driver).await;
     admin.goto(&format!("{a}/")).await;
     admin
         .until(WAIT, "a active and b backup", "document.querySelector('[aria-label=\"node a\"] .role')?.textContent === 'ACTIVE, serving' && document.querySelector('[aria-label=\"node b\"] .role')?.textContent === 'Backup'")
         .await;
     admin.screenshot("control-panel").await;
+    admin.assert_accessible("the control panel").await;
     admin.type_into("#admin-user", harness::USER).await;
     admin.type_into("#admin-password", harness::PASSWORD).await;
     admin.click("#switch").await;
@@ -274,4 +294,114 @@ async fn the_control_panel_shows_both_nodes_and_switches_the_pair() {
         .await;
     admin.screenshot("control-panel-after-switch").await;
     admin.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_is_shown_sandboxed_and_answered_and_the_wall_changes_an_agents_status() {
+    use lettre::message::{Attachment, MultiPart, SinglePart, header::ContentType};
+    use lettre::{Message, SmtpTransport, Transport};
+    let Some((pair, a, driver)) = start() else {
+        return;
+    };
+    let agent = Browser::open(&driver).await;
+    agent_ready(&agent, &a).await;
+
+    let message = Message::builder()
+        .from("Dave <dave@customer.test>".parse().unwrap())
+        .to("sales@example.test".parse().unwrap())
+        .subject("Quote please")
+        .multipart(
+            MultiPart::mixed()
+                .multipart(
+                    MultiPart::alternative()
+                        .singlepart(SinglePart::plain("Please send a quote.".to_string()))
+                        .singlepart(SinglePart::html(
+                            "<p>Please send a <b>quote</b>.</p><script>document.title='owned'</script>".to_string(),
+                        )),
+                )
+                .singlepart(Attachment::new("specs.txt".into()).body(b"the specs".to_vec(), ContentType::parse("text/plain").unwrap())),
+        )
+        .unwrap();
+    let smtp = SmtpTransport::builder_dangerous("127.0.0.1")
+        .port(pair.nodes[0].placement.smtp_port)
+        .timeout(Some(Duration::from_secs(10)))
+        .build();
+    smtp.send(&message)
+        .expect("the active node takes the email");
+
+    accept_offer(&agent).await;
+    agent
+        .until(
+            WAIT,
+            "the email shown",
+            "document.querySelector('#work iframe.email') !== null",
+        )
+        .await;
+    // The customer's HTML, sanitised, in a sandbox that runs no script
+    // and cannot reach the page.
+    let frame = agent
+        .eval("const f = document.querySelector('#work iframe.email'); return [f.getAttribute('sandbox'), f.srcdoc.includes('quote'), f.srcdoc.includes('<script'), f.contentDocument === null, document.title];")
+        .await;
+    assert_eq!(frame, json!(["", true, false, true, "duet: agent desktop"]));
+    agent
+        .until(
+            WAIT,
+            "the attachment listed",
+            "document.querySelector('#work').textContent.includes('specs.txt')",
+        )
+        .await;
+    agent
+        .type_into("#work .composer textarea", "Here is your quote: 42 EUR.")
+        .await;
+    agent.click("#work .composer button[type=submit]").await;
+    agent
+        .until(
+            WAIT,
+            "the reply sent",
+            "document.querySelector('#work').textContent.includes('Here is your quote')",
+        )
+        .await;
+    agent.screenshot("agent-email").await;
+    agent
+        .assert_accessible("the agent desktop with an email")
+        .await;
+
+    let supervisor = Browser::open(&driver).await;
+    supervisor.goto(&format!("{a}/wall")).await;
+    supervisor.type_into("#user", "sue").await;
+    supervisor.type_into("#password", AGENT_PASSWORD).await;
+    supervisor.click("#sign-in button[type=submit]").await;
+    supervisor
+        .until(WAIT, "the queue and the agent", "document.querySelector('#queues').textContent.includes('Sales') && document.querySelector('#agents').textContent.includes('alice')")
+        .await;
+    supervisor
+        .until(
+            WAIT,
+            "a chart of today's intervals",
+            "document.querySelector('#charts svg rect') !== null",
+        )
+        .await;
+    supervisor
+        .eval("document.querySelector('#agents select').value = 'not_ready'; return null;")
+        .await;
+    supervisor.type_into("#agents input", "coaching").await;
+    supervisor.click("#agents button").await;
+    supervisor
+        .until(
+            WAIT,
+            "alice not ready on the wall",
+            "document.querySelector('#agents').textContent.includes('NotReady (coaching)')",
+        )
+        .await;
+    agent
+        .until(
+            WAIT,
+            "the desktop told",
+            "document.getElementById('my-status').textContent.includes('coaching')",
+        )
+        .await;
+    supervisor.screenshot("supervisor-wall").await;
+    supervisor.assert_accessible("the supervisor wall").await;
+    agent.close().await;
+    supervisor.close().await;
 }

@@ -32,6 +32,24 @@ pub fn skipped() -> bool {
     );
 }
 
+/// axe-core's single file (npm's `axe-core`): `DUET_AXE_JS`, else where
+/// scripts/test.sh installs it (`target/axe`).
+fn axe_source() -> String {
+    let path = std::env::var("DUET_AXE_JS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/axe/node_modules/axe-core/axe.min.js")
+        });
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "axe-core is needed at {} ({e}): npm install --prefix target/axe axe-core@4, \
+             or name the file in DUET_AXE_JS",
+            path.display()
+        )
+    })
+}
+
 /// A chromedriver on a free loopback port, stopped when dropped.
 pub struct Driver {
     child: Child,
@@ -169,6 +187,33 @@ impl Browser {
         let png = self.client.screenshot().await.expect("a screenshot");
         std::fs::write(&path, png).expect("write the screenshot");
         path
+    }
+
+    /// Runs axe-core on the page as it stands and fails on any serious or
+    /// critical violation, naming the rule and the elements.
+    pub async fn assert_accessible(&self, page: &str) {
+        let axe = axe_source();
+        self.client
+            .execute(&format!("{axe}\n;return true;"), vec![])
+            .await
+            .expect("axe-core loads");
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] }).then(r => done(
+                   r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+                     .map(v => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)));",
+                vec![],
+            )
+            .await
+            .expect("axe-core runs");
+        let violations: Vec<String> = serde_json::from_value(found).expect("a list");
+        assert!(
+            violations.is_empty(),
+            "{page}: serious accessibility violations:\n{}",
+            violations.join("\n")
+        );
     }
 
     pub async fn close(self) {
