@@ -105,6 +105,8 @@ async function refresh() {
       show(await desk.pair.get('/api/agent'));
     } while (again);
   } catch (e) {
+    // A session that ended (a new password, or 12 hours): sign in again.
+    if (e instanceof RequestError && e.status === 401) signOut(SESSION_KEY);
     say(`Cannot read the desktop: ${explain(e)}`);
   } finally {
     reading = false;

@@ -185,6 +185,26 @@ async fn an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_activ
             &shows(CUSTOMER_LINES, "sorry about that, let me look"),
         )
         .await;
+    // A file from the agent reaches the customer as a line of its own.
+    let shared = tempfile::Builder::new()
+        .prefix("invoice-")
+        .suffix(".txt")
+        .tempfile()
+        .expect("a file to share");
+    std::fs::write(shared.path(), b"invoice 42").expect("write the file");
+    let file_name = shared
+        .path()
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("a name")
+        .to_string();
+    agent
+        .choose_file("#work .composer input[type=file]", shared.path())
+        .await;
+    agent.click("#work .composer button[type=button]").await;
+    customer
+        .until(WAIT, "the shared file", &shows(CUSTOMER_LINES, &file_name))
+        .await;
     customer.screenshot("chat-widget").await;
     agent.screenshot("agent-desktop").await;
     customer.assert_accessible("the chat widget").await;
@@ -239,7 +259,7 @@ async fn an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_activ
     c.sort();
     g.sort();
     assert_eq!(c, g, "the two pages show different lines");
-    assert_eq!(c.len(), 5, "a status line and four messages: {c:?}");
+    assert_eq!(c.len(), 6, "a status line, four messages and a file: {c:?}");
     let hidden = agent
         .eval("return document.getElementById('sign-in').hidden")
         .await;
@@ -249,8 +269,15 @@ async fn an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_activ
         .await;
     assert_eq!(kept, session, "the desktop signed in again");
 
+    // The control panel, opened on the node that took over, tells why.
+    let admin = Browser::open(&driver).await;
+    admin.goto(&format!("{}/", pair.nodes[1].url())).await;
+    admin
+        .until(WAIT, "b active with the last switch's reason", "document.querySelector('[aria-label=\"node b\"] .role')?.textContent === 'ACTIVE, serving' && document.querySelector('[aria-label=\"node a\"] .role')?.textContent === 'not answering' && !document.querySelector('[aria-label=\"node b\"]').textContent.includes('Last switch—')")
+        .await;
     agent.close().await;
     customer.close().await;
+    admin.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,6 +290,7 @@ async fn the_control_panel_shows_both_nodes_and_switches_the_pair() {
     admin
         .until(WAIT, "a active and b backup", "document.querySelector('[aria-label=\"node a\"] .role')?.textContent === 'ACTIVE, serving' && document.querySelector('[aria-label=\"node b\"] .role')?.textContent === 'Backup'")
         .await;
+    admin.eval("window.scrollTo(0, 0); return null;").await;
     admin.screenshot("control-panel").await;
     admin.assert_accessible("the control panel").await;
     admin.type_into("#admin-user", harness::USER).await;
@@ -292,6 +320,7 @@ async fn the_control_panel_shows_both_nodes_and_switches_the_pair() {
     admin
         .until(WAIT, "the switch in the merged log", "[...document.querySelectorAll('#log td')].some(td => td.textContent.includes('StatePrimary'))")
         .await;
+    admin.eval("window.scrollTo(0, 0); return null;").await;
     admin.screenshot("control-panel-after-switch").await;
     admin.close().await;
 }

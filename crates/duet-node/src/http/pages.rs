@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -48,7 +48,10 @@ pub(super) fn routes() -> axum::Router<Arc<Shared>> {
         .route("/widget.js", get(widget))
         .route("/api/pair", get(pair));
     for (path, html) in PAGES {
-        router = router.route(path, get(move |State(shared)| page(shared, html)));
+        router = router.route(
+            path,
+            get(move |State(shared), request: HeaderMap| page(shared, request, html)),
+        );
     }
     router
 }
@@ -75,15 +78,41 @@ fn policy(shared: &Shared) -> String {
     )
 }
 
-async fn page(shared: Arc<Shared>, html: &'static str) -> Response {
-    let mut response = (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        html,
-    )
-        .into_response();
+/// A file's entity tag: its content's digest, so a browser that holds
+/// the file revalidates it with one small answer (304), and a node of a
+/// new release never leaves yesterday's script in a cache.
+fn entity_tag(body: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, body.as_bytes());
+    let hex: String = digest.as_ref()[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("\"{hex}\"")
+}
+
+/// Answers a built-in file: `no-cache` (revalidate on every load) with
+/// its entity tag, or 304 when the browser already holds it.
+fn serve(request: &HeaderMap, kind: &'static str, body: &'static str) -> Response {
+    let tag = entity_tag(body);
+    let held = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag));
+    let mut response = if held {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, kind)], body).into_response()
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(tag) = HeaderValue::from_str(&tag) {
+        headers.insert(header::ETAG, tag);
+    }
+    response
+}
+
+async fn page(shared: Arc<Shared>, request: HeaderMap, html: &'static str) -> Response {
+    let mut response = serve(&request, "text/html; charset=utf-8", html);
     if let Ok(value) = HeaderValue::from_str(&policy(&shared)) {
         response
             .headers_mut()
@@ -92,7 +121,7 @@ async fn page(shared: Arc<Shared>, html: &'static str) -> Response {
     response
 }
 
-async fn asset(Path(file): Path<String>) -> Response {
+async fn asset(request: HeaderMap, Path(file): Path<String>) -> Response {
     let Some((name, body)) = ASSETS.iter().find(|(name, _)| *name == file) else {
         return error(StatusCode::NOT_FOUND, format!("no asset {file:?}"));
     };
@@ -101,27 +130,11 @@ async fn asset(Path(file): Path<String>) -> Response {
     } else {
         "text/javascript; charset=utf-8"
     };
-    // `no-cache` revalidates on every load, so a node upgraded to a new
-    // release never serves a page with yesterday's script.
-    (
-        [
-            (header::CONTENT_TYPE, kind),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        *body,
-    )
-        .into_response()
+    serve(&request, kind, body)
 }
 
-async fn widget() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        WIDGET,
-    )
-        .into_response()
+async fn widget(request: HeaderMap) -> Response {
+    serve(&request, "text/javascript; charset=utf-8", WIDGET)
 }
 
 /// `GET /api/pair`: this node's name and both nodes' HTTP addresses, for
@@ -140,4 +153,59 @@ pub(super) async fn pair(State(shared): State<Arc<Shared>>) -> Response {
         .map(|(name, url)| serde_json::json!({ "name": name, "url": url }))
         .collect();
     Json(serde_json::json!({ "node": shared.boot.me().name, "nodes": nodes })).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names a text refers to after `prefix` up to `end`.
+    fn references<'a>(text: &'a str, prefix: &str, end: char) -> Vec<&'a str> {
+        text.split(prefix)
+            .skip(1)
+            .filter_map(|rest| rest.split(end).next())
+            .collect()
+    }
+
+    #[test]
+    fn every_file_a_page_or_module_names_is_built_in() {
+        let served = |name: &str| ASSETS.iter().any(|(n, _)| *n == name);
+        for (path, html) in PAGES {
+            for name in references(html, "\"/web/", '"') {
+                assert!(
+                    served(name),
+                    "{path} names /web/{name}, which is not built in"
+                );
+            }
+        }
+        for (module, text) in ASSETS {
+            for name in references(text, "from './", '\'') {
+                assert!(
+                    served(name),
+                    "{module} imports ./{name}, which is not built in"
+                );
+            }
+        }
+        for name in references(WIDGET, "/web/", '`') {
+            assert!(
+                served(name),
+                "widget.js loads /web/{name}, which is not built in"
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_the_browser_holds_is_answered_not_modified() {
+        let body = "export const x = 1;";
+        let first = serve(&HeaderMap::new(), "text/javascript", body);
+        assert_eq!(first.status(), StatusCode::OK);
+        let tag = first.headers()[header::ETAG].clone();
+        let mut again = HeaderMap::new();
+        again.insert(header::IF_NONE_MATCH, tag.clone());
+        let second = serve(&again, "text/javascript", body);
+        assert_eq!(second.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(second.headers()[header::ETAG], tag);
+        let changed = serve(&again, "text/javascript", "export const x = 2;");
+        assert_eq!(changed.status(), StatusCode::OK);
+    }
 }

@@ -168,6 +168,17 @@ impl Browser {
         field.send_keys(text).await.expect("type");
     }
 
+    /// Chooses a file in a file input.
+    pub async fn choose_file(&self, css: &str, path: &std::path::Path) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .send_keys(&path.display().to_string())
+            .await
+            .expect("choose a file");
+    }
+
     pub async fn click(&self, css: &str) {
         self.client
             .find(Locator::Css(css))
