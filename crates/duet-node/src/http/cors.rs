@@ -20,12 +20,10 @@ const OPEN_PREFIXES: &[&str] = &["/api/chats", "/api/callbacks", "/api/pair"];
 /// How long a browser may keep a preflight's answer.
 const PREFLIGHT_MAX_AGE_S: &str = "600";
 
-/// The origin to allow for a request from `origin` to `path`, if any.
-fn allowed(shared: &Shared, origin: &str, path: &str) -> Option<HeaderValue> {
-    let ours = super::pages::node_urls(shared)
-        .iter()
-        .any(|(_, url)| url == origin);
-    if ours {
+/// The origin to allow for a request from `origin` to `path`, if any;
+/// `ours`: the pair's own origins.
+fn allowed(ours: &[String], origin: &str, path: &str) -> Option<HeaderValue> {
+    if ours.iter().any(|url| url == origin) {
         return HeaderValue::from_str(origin).ok();
     }
     OPEN_PREFIXES
@@ -52,7 +50,10 @@ pub(super) async fn cors(
         .headers()
         .get(header::ORIGIN)
         .and_then(|o| o.to_str().ok())
-        .and_then(|o| allowed(&shared, o, request.uri().path()));
+        .and_then(|o| {
+            let ours = super::pages::node_urls(&shared).map(|(_, url)| url);
+            allowed(&ours, o, request.uri().path())
+        });
     let Some(origin) = origin else {
         return next.run(request).await;
     };
@@ -81,4 +82,43 @@ pub(super) async fn cors(
     };
     decorate(response.headers_mut(), origin);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OURS: [&str; 2] = ["http://10.0.0.1:8080", "http://10.0.0.2:8080"];
+
+    fn allow(origin: &str, path: &str) -> Option<String> {
+        let ours = OURS.map(String::from);
+        allowed(&ours, origin, path).map(|v| v.to_str().unwrap_or_default().to_string())
+    }
+
+    #[test]
+    fn the_pairs_pages_reach_every_route_of_either_node() {
+        for origin in OURS {
+            assert_eq!(allow(origin, "/api/agent").as_deref(), Some(origin));
+            assert_eq!(allow(origin, "/api/switch").as_deref(), Some(origin));
+        }
+    }
+
+    #[test]
+    fn another_site_reaches_only_the_customers_routes() {
+        let site = "https://shop.example";
+        assert_eq!(allow(site, "/api/chats").as_deref(), Some("*"));
+        assert_eq!(allow(site, "/api/chats/c-1/messages").as_deref(), Some("*"));
+        assert_eq!(allow(site, "/api/pair").as_deref(), Some("*"));
+        for path in [
+            "/api/agent",
+            "/api/sessions",
+            "/api/switch",
+            "/api/config",
+            "/api/queues",
+        ] {
+            assert_eq!(allow(site, path), None, "{path}");
+        }
+        // A look-alike of a node's origin is another site.
+        assert_eq!(allow("http://10.0.0.1:8080.evil", "/api/agent"), None);
+    }
 }
