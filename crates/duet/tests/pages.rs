@@ -394,6 +394,26 @@ async fn an_email_is_shown_sandboxed_and_answered_and_the_wall_changes_an_agents
     agent
         .assert_accessible("the agent desktop with an email")
         .await;
+    // Ended, wrapped up with one of the queue's codes and a note, gone.
+    agent.click("#work .actions button:nth-child(3)").await;
+    agent
+        .until(
+            WAIT,
+            "the wrap-up with the queue's codes",
+            "[...document.querySelectorAll('#work .wrap-up:not([hidden]) option')].map(o => o.value).join() === 'sale,no sale'",
+        )
+        .await;
+    agent
+        .type_into("#work .wrap-up textarea", "sent the quote")
+        .await;
+    agent.click("#work .wrap-up button[type=submit]").await;
+    agent
+        .until(
+            WAIT,
+            "nothing in hand after the wrap-up",
+            "document.getElementById('tabs').textContent === 'Nothing in hand.'",
+        )
+        .await;
 
     let supervisor = Browser::open(&driver).await;
     supervisor.goto(&format!("{a}/wall")).await;
