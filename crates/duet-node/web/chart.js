@@ -22,9 +22,9 @@ export function bars(title, groups, series, { width = 640, height = 200 } = {}) 
   root.append(svg('text', { x: pad.left - 4, y: pad.top + 8, 'text-anchor': 'end', class: 'label' }, String(max)));
   root.append(svg('text', { x: pad.left - 4, y: pad.top + plotH, 'text-anchor': 'end', class: 'label' }, '0'));
   const groupW = plotW / Math.max(1, groups.length);
-  const barW = Math.max(2, (groupW * 0.8) / series.length);
+  const barW = Math.min(40, Math.max(2, (groupW * 0.8) / series.length));
   groups.forEach((g, i) => {
-    const x0 = pad.left + i * groupW + groupW * 0.1;
+    const x0 = pad.left + i * groupW + (groupW - barW * series.length) / 2;
     g.values.forEach((v, j) => {
       const barH = (v / max) * plotH;
       const bar = svg('rect', { x: x0 + j * barW, y: pad.top + plotH - barH, width: barW - 1, height: barH, class: series[j].cls });
@@ -32,7 +32,7 @@ export function bars(title, groups, series, { width = 640, height = 200 } = {}) 
       root.append(bar);
     });
     if (groups.length <= 16 || i % Math.ceil(groups.length / 16) === 0) {
-      root.append(svg('text', { x: x0 + groupW * 0.4, y: height - 20, 'text-anchor': 'middle', class: 'label' }, g.label));
+      root.append(svg('text', { x: pad.left + i * groupW + groupW / 2, y: height - 20, 'text-anchor': 'middle', class: 'label' }, g.label));
     }
   });
   series.forEach((s, j) => {

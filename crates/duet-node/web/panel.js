@@ -140,6 +140,8 @@ async function askSwitch(event) {
 async function main() {
   panel.pair = await Pair.find();
   byId('switch-form').addEventListener('submit', askSwitch);
+  // Usable only now: a form sent before would leave the page.
+  byId('switch').disabled = false;
   poll();
 }
 

@@ -29,6 +29,8 @@ export function signedIn(pair, storageKey) {
         byId('sign-in-error').textContent = `Not signed in: ${e.message}`;
       }
     });
+    // Usable only now: a form sent before would leave the page.
+    byId('sign-in').querySelector('button[type=submit]').disabled = false;
   });
 }
 

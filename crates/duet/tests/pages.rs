@@ -98,6 +98,13 @@ async fn customer_says(customer: &Browser, text: &str) {
 /// email and makes her available; answers the session the page keeps.
 async fn agent_ready(agent: &Browser, node: &str) -> serde_json::Value {
     agent.goto(&format!("{node}/agent")).await;
+    agent
+        .until(
+            WAIT,
+            "the sign-in ready",
+            "!document.querySelector('#sign-in button').disabled",
+        )
+        .await;
     agent.type_into("#user", "alice").await;
     agent.type_into("#password", AGENT_PASSWORD).await;
     agent.click("#sign-in button[type=submit]").await;
@@ -293,6 +300,13 @@ async fn the_control_panel_shows_both_nodes_and_switches_the_pair() {
     admin.eval("window.scrollTo(0, 0); return null;").await;
     admin.screenshot("control-panel").await;
     admin.assert_accessible("the control panel").await;
+    admin
+        .until(
+            WAIT,
+            "the switch ready",
+            "!document.getElementById('switch').disabled",
+        )
+        .await;
     admin.type_into("#admin-user", harness::USER).await;
     admin.type_into("#admin-password", harness::PASSWORD).await;
     admin.click("#switch").await;
@@ -417,6 +431,13 @@ async fn an_email_is_shown_sandboxed_and_answered_and_the_wall_changes_an_agents
 
     let supervisor = Browser::open(&driver).await;
     supervisor.goto(&format!("{a}/wall")).await;
+    supervisor
+        .until(
+            WAIT,
+            "the sign-in ready",
+            "!document.querySelector('#sign-in button').disabled",
+        )
+        .await;
     supervisor.type_into("#user", "sue").await;
     supervisor.type_into("#password", AGENT_PASSWORD).await;
     supervisor.click("#sign-in button[type=submit]").await;
