@@ -217,11 +217,17 @@ async fn an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_activ
     customer.assert_accessible("the chat widget").await;
     agent.assert_accessible("the agent desktop").await;
 
+    // Every notice the desktop shows from now on.
+    agent
+        .eval("window.notices = []; new MutationObserver(() => window.notices.push(document.getElementById('connection').textContent)).observe(document.getElementById('connection'), { childList: true, characterData: true, subtree: true }); return null;")
+        .await;
+
     // The active node vanishes mid-chat.
     pair.nodes[0].kill9();
     pair.wait_until(WAIT, "b serving", |p| {
         harness::serving(&p.nodes[1].status())
     });
+    let serving = std::time::Instant::now();
     customer_says(&customer, "are you still there?").await;
     agent
         .until(
@@ -230,6 +236,11 @@ async fn an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_activ
             &shows(AGENT_LINES, "are you still there?"),
         )
         .await;
+    let delay = serving.elapsed();
+    assert!(
+        delay < Duration::from_secs(10),
+        "the customer's first line after the switchover took {delay:?} to reach the agent"
+    );
     agent
         .until(
             WAIT,
@@ -237,6 +248,13 @@ async fn an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_activ
             "document.getElementById('connection').textContent === 'connected to b'",
         )
         .await;
+    let notices = agent.eval("return window.notices").await;
+    assert!(
+        notices
+            .as_array()
+            .is_some_and(|n| n.contains(&json!("reconnecting to b…"))),
+        "the desktop did not say it was reconnecting: {notices}"
+    );
     agent_says(&agent, "yes, it ships today").await;
     customer
         .until(
@@ -391,6 +409,23 @@ async fn an_email_is_shown_sandboxed_and_answered_and_the_wall_changes_an_agents
             WAIT,
             "the attachment listed",
             "document.querySelector('#work').textContent.includes('specs.txt')",
+        )
+        .await;
+    // Held, then resumed.
+    agent.click("#work .actions button:nth-child(1)").await;
+    agent
+        .until(
+            WAIT,
+            "the email held",
+            "document.querySelector('#work .state').textContent.startsWith('Held')",
+        )
+        .await;
+    agent.click("#work .actions button:nth-child(2)").await;
+    agent
+        .until(
+            WAIT,
+            "the email resumed",
+            "document.querySelector('#work .state').textContent.startsWith('Connected')",
         )
         .await;
     agent
