@@ -2,9 +2,13 @@
 //! an agent signs in on the desktop, a customer chats through the widget,
 //! the active node is killed (-9) mid-chat and both pages carry on with
 //! nothing shown twice and no new sign-in; the control panel shows both
-//! nodes and makes a switch. Screenshots land in the target directory
-//! (`pages/`). Needs Debian's chromium and chromium-driver
-//! (`DUET_SKIP_BROWSER=1` skips these tests where they are missing).
+//! nodes and makes a switch; an email is shown sandboxed and answered;
+//! the wall changes an agent's status; axe-core finds no serious
+//! violation. Screenshots land in the target directory (`pages/`). Needs
+//! Debian's chromium and chromium-driver (`DUET_SKIP_BROWSER=1` skips the
+//! browser tests where they are missing). One test, without a browser,
+//! checks what the nodes serve: pages with their policy, entity tags,
+//! `GET /api/pair` and cross-origin answers.
 
 mod browser;
 mod harness;
@@ -134,6 +138,78 @@ async fn agent_ready(agent: &Browser, node: &str) -> serde_json::Value {
     agent
         .eval("return sessionStorage.getItem('duet.agent.session')")
         .await
+}
+
+#[test]
+fn each_node_serves_the_pages_names_both_nodes_and_answers_the_pairs_origins() {
+    let pair = pair();
+    let urls = [pair.nodes[0].url(), pair.nodes[1].url()];
+    let http = harness::api_agent();
+    for (i, url) in urls.iter().enumerate() {
+        for page in ["/", "/panel", "/agent", "/chat", "/wall"] {
+            let answer = http.get(&format!("{url}{page}")).call().expect("a page");
+            assert_eq!(answer.status(), 200, "{url}{page}");
+            let policy = answer.headers()["content-security-policy"]
+                .to_str()
+                .unwrap_or_default();
+            assert!(policy.contains("script-src 'self';"), "{policy}");
+            assert!(
+                urls.iter().all(|u| policy.contains(u.as_str())),
+                "{page}: {policy}"
+            );
+        }
+        // A script the browser holds is not sent again.
+        let first = http
+            .get(&format!("{url}/widget.js"))
+            .call()
+            .expect("the widget");
+        let tag = first.headers()["etag"].to_str().expect("a tag").to_string();
+        let again = http
+            .get(&format!("{url}/widget.js"))
+            .header("if-none-match", &tag)
+            .call()
+            .expect("the widget again");
+        assert_eq!(again.status(), 304);
+        let mut named = http
+            .get(&format!("{url}/api/pair"))
+            .call()
+            .expect("the pair");
+        let named: serde_json::Value = named.body_mut().read_json().expect("JSON");
+        let names = ["a", "b"];
+        assert_eq!(named["node"], names[i]);
+        assert_eq!(named["nodes"][0]["url"], json!(url));
+        assert_eq!(named["nodes"][1]["url"], json!(urls[1 - i]));
+        // The other node's pages may call this one; another site may
+        // start a chat but not act as an agent.
+        let preflight = |origin: &str, path: &str| {
+            http.options(&format!("{url}{path}"))
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .call()
+                .expect("a preflight")
+                .headers()
+                .get("access-control-allow-origin")
+                .map(|v| v.to_str().unwrap_or_default().to_string())
+        };
+        let other = &urls[1 - i];
+        assert_eq!(
+            preflight(other, "/api/agent/status").as_deref(),
+            Some(other.as_str())
+        );
+        assert_eq!(
+            preflight("https://shop.example", "/api/chats").as_deref(),
+            Some("*")
+        );
+        assert_eq!(preflight("https://shop.example", "/api/agent/status"), None);
+    }
+    let document: serde_json::Value = http
+        .get(&format!("{}/api/openapi.json", urls[0]))
+        .call()
+        .expect("the document")
+        .body_mut()
+        .read_json()
+        .expect("JSON");
+    assert!(document["paths"]["/api/pair"]["get"].is_object());
 }
 
 /// The pair, node a's address and a chromedriver; none when the browser
