@@ -74,6 +74,23 @@ fn shows(css: &str, text: &str) -> String {
 const AGENT_LINES: &str = "#work li.line";
 const CUSTOMER_LINES: &str = ".duet-chat-log li";
 
+/// A file to share in a chat, and its name.
+fn file_to_share(prefix: &str, content: &[u8]) -> (tempfile::NamedTempFile, String) {
+    let file = tempfile::Builder::new()
+        .prefix(prefix)
+        .suffix(".txt")
+        .tempfile()
+        .expect("a file to share");
+    std::fs::write(file.path(), content).expect("write the file");
+    let name = file
+        .path()
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("a name")
+        .to_string();
+    (file, name)
+}
+
 /// Waits for an offer on the desktop and accepts it.
 async fn accept_offer(agent: &Browser) {
     agent
@@ -269,18 +286,7 @@ async fn an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_activ
         )
         .await;
     // A file from the agent reaches the customer as a line of its own.
-    let shared = tempfile::Builder::new()
-        .prefix("invoice-")
-        .suffix(".txt")
-        .tempfile()
-        .expect("a file to share");
-    std::fs::write(shared.path(), b"invoice 42").expect("write the file");
-    let file_name = shared
-        .path()
-        .file_name()
-        .and_then(|n| n.to_str())
-        .expect("a name")
-        .to_string();
+    let (shared, file_name) = file_to_share("invoice-", b"invoice 42");
     agent
         .choose_file("#work .composer input[type=file]", shared.path())
         .await;
@@ -331,6 +337,16 @@ async fn an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_activ
             .is_some_and(|n| n.contains(&json!("reconnecting to b…"))),
         "the desktop did not say it was reconnecting: {notices}"
     );
+    // A file from the customer, on the new active node.
+    let (photo, photo_name) = file_to_share("parcel-", b"a picture of the parcel");
+    customer.choose_file("#duet-chat-file", photo.path()).await;
+    agent
+        .until(
+            WAIT,
+            "the customer's file",
+            &shows(AGENT_LINES, &photo_name),
+        )
+        .await;
     agent_says(&agent, "yes, it ships today").await;
     customer
         .until(
@@ -360,7 +376,11 @@ async fn an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_activ
     c.sort();
     g.sort();
     assert_eq!(c, g, "the two pages show different lines");
-    assert_eq!(c.len(), 6, "a status line, four messages and a file: {c:?}");
+    assert_eq!(
+        c.len(),
+        7,
+        "a status line, four messages and two files: {c:?}"
+    );
     let hidden = agent
         .eval("return document.getElementById('sign-in').hidden")
         .await;
