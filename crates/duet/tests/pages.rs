@@ -229,20 +229,25 @@ fn each_node_serves_the_pages_names_both_nodes_and_answers_the_pairs_origins() {
     assert!(document["paths"]["/api/pair"]["get"].is_object());
 }
 
-/// The pair, node a's address and a chromedriver; none when the browser
-/// tests are skipped.
-fn start() -> Option<(Pair, String, Driver)> {
+/// The browser tests run one at a time: each starts a pair and two or
+/// three Chromiums, and their waits are timed.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A browser test's turn, its pair, node a's address and a chromedriver;
+/// none when the browser tests are skipped.
+async fn start() -> Option<(tokio::sync::MutexGuard<'static, ()>, Pair, String, Driver)> {
     if browser::skipped() {
         return None;
     }
+    let turn = ONE_AT_A_TIME.lock().await;
     let pair = pair();
     let a = pair.nodes[0].url();
-    Some((pair, a, Driver::start()))
+    Some((turn, pair, a, Driver::start()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_active_node() {
-    let Some((mut pair, a, driver)) = start() else {
+    let Some((_turn, mut pair, a, driver)) = start().await else {
         return;
     };
     let agent = Browser::open(&driver).await;
@@ -403,7 +408,7 @@ async fn an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_activ
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_control_panel_shows_both_nodes_and_switches_the_pair() {
-    let Some((pair, a, driver)) = start() else {
+    let Some((_turn, pair, a, driver)) = start().await else {
         return;
     };
     let admin = Browser::open(&driver).await;
@@ -457,7 +462,7 @@ async fn the_control_panel_shows_both_nodes_and_switches_the_pair() {
 async fn an_email_is_shown_sandboxed_and_answered_and_the_wall_changes_an_agents_status() {
     use lettre::message::{Attachment, MultiPart, SinglePart, header::ContentType};
     use lettre::{Message, SmtpTransport, Transport};
-    let Some((pair, a, driver)) = start() else {
+    let Some((_turn, pair, a, driver)) = start().await else {
         return;
     };
     let agent = Browser::open(&driver).await;
