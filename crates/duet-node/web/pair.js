@@ -5,7 +5,17 @@
 // from the last position the server sent.
 
 const RETRY_FOR_MS = 20000;
+// A node that has not answered a request in this long is taken for gone
+// (a paused process or a vanished host never closes the connection).
+const ANSWER_WAIT_MS = 5000;
 const PAUSE_MS = 250;
+// How often an open feed's node is asked whether it is there, and how
+// long it has to answer.
+const WATCH_EVERY_MS = 3000;
+const WATCH_WAIT_MS = 3000;
+// Missed answers in a row that count as the node gone: a busy node may
+// miss one.
+const WATCH_MISSES = 3;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -29,29 +39,21 @@ export class Pair {
     this.nodes = nodes;
     this.current = Math.max(0, nodes.findIndex((n) => n.name === first));
     this.auth = {};
-    this.listeners = [];
   }
 
   get node() {
     return this.nodes[this.current];
   }
 
-  // Called with the node's name whenever the client moves.
-  onMove(listener) {
-    this.listeners.push(listener);
-  }
-
   moveTo(name) {
-    const index = this.nodes.findIndex((n) => n.name === name);
-    const next = index >= 0 ? index : (this.current + 1) % this.nodes.length;
-    if (next !== this.current) {
-      this.current = next;
-      for (const listener of this.listeners) listener(this.node.name);
-    }
+    const next = this.nodes.findIndex((n) => n.name === name);
+    if (next >= 0) this.current = next;
   }
 
-  other() {
-    this.moveTo(this.nodes[(this.current + 1) % this.nodes.length].name);
+  // Moves away from the node named, to the other one.
+  awayFrom(name) {
+    const index = this.nodes.findIndex((n) => n.name === name);
+    this.moveTo(this.nodes[(index + 1) % this.nodes.length].name);
   }
 
   // A JSON request, retried on the other node on no answer or a 503.
@@ -71,10 +73,12 @@ export class Pair {
           payload = JSON.stringify(body);
           headers['content-type'] = 'application/json';
         }
-        const answer = await fetch(new URL(path, node.url), { method, headers, body: payload });
+        const answer = await fetch(new URL(path, node.url), { method, headers, body: payload, signal: AbortSignal.timeout(ANSWER_WAIT_MS) });
         if (answer.status === 503) {
           last = `${node.name} is not serving`;
-          this.moveTo(answer.headers.get('x-duet-active') || '');
+          const active = answer.headers.get('x-duet-active');
+          if (active && active !== node.name) this.moveTo(active);
+          else this.awayFrom(node.name);
         } else {
           const text = await answer.text();
           const json = text ? JSON.parse(text) : {};
@@ -84,7 +88,7 @@ export class Pair {
       } catch (e) {
         if (e instanceof RequestError) throw e;
         last = `${node.name} did not answer`;
-        this.other();
+        this.awayFrom(node.name);
       }
       if (Date.now() > until) throw new RequestError(503, last);
       await sleep(PAUSE_MS);
@@ -119,6 +123,9 @@ export function positionOf(frame) {
 // page (`onStatus('reconnecting', node)`), reconnects to the other node,
 // then alternates with a growing pause (at most 2 s), resuming after the
 // last position. `pathFor()` gives the path and query without `after`.
+// A node that vanished without closing its connections (its host gone,
+// a cable cut) is found by asking it every few seconds: three missed
+// answers in a row and the feed moves as on a close.
 export class Feed {
   constructor(pair, pathFor, onFrame, onStatus = () => {}) {
     this.pair = pair;
@@ -128,6 +135,8 @@ export class Feed {
     this.position = null;
     this.pause_ms = PAUSE_MS;
     this.closed = false;
+    this.misses = 0;
+    this.watch = setInterval(() => this.check(), WATCH_EVERY_MS);
     this.open();
   }
 
@@ -137,7 +146,9 @@ export class Feed {
     if (this.position !== null) url.searchParams.set('after', this.position);
     const socket = new WebSocket(url);
     this.socket = socket;
-    let moved = false;
+    this.node = this.pair.node;
+    this.opened_at_ms = Date.now();
+    this.misses = 0;
     socket.onopen = () => {
       this.pause_ms = PAUSE_MS;
       this.onStatus('connected', this.pair.node.name);
@@ -145,35 +156,54 @@ export class Feed {
     socket.onmessage = (event) => {
       const frame = JSON.parse(event.data);
       if (frame.type === 'moved') {
-        moved = true;
+        // A backup that named the active node: go there.
         this.pair.moveTo(frame.active);
+        this.lost(socket, 0);
         return;
       }
       const position = positionOf(frame);
       if (position !== null) this.position = position;
       this.onFrame(frame);
     };
-    socket.onclose = () => {
-      if (this.closed || socket !== this.socket) return;
-      // A backup that named the active node: go there; else the node
-      // failed or refused, so try the other one.
-      if (!moved) this.pair.other();
-      this.onStatus('reconnecting', this.pair.node.name);
-      setTimeout(() => this.open(), moved ? 0 : this.pause_ms);
-      this.pause_ms = Math.min(this.pause_ms * 2, 2000);
-    };
+    // The node failed or refused: try the other one.
+    socket.onclose = () => this.lost(socket, null);
   }
 
-  send(frame) {
-    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
-      this.socket.send(JSON.stringify(frame));
-      return true;
+  // Leaves `socket` and opens the next one after `pause_ms` (null: the
+  // growing pause, on the other node).
+  lost(socket, pause_ms) {
+    if (this.closed || socket !== this.socket) return;
+    this.socket = null;
+    socket.onclose = null;
+    socket.onmessage = null;
+    socket.close();
+    if (pause_ms === null) this.pair.awayFrom(this.node.name);
+    this.onStatus('reconnecting', this.pair.node.name);
+    setTimeout(() => this.open(), pause_ms ?? this.pause_ms);
+    if (pause_ms === null) this.pause_ms = Math.min(this.pause_ms * 2, 2000);
+  }
+
+  async check() {
+    const socket = this.socket;
+    if (!socket) return;
+    if (socket.readyState === WebSocket.CONNECTING) {
+      // A paused node accepts the connection and never answers it.
+      if (Date.now() - this.opened_at_ms > WATCH_WAIT_MS) this.lost(socket, null);
+      return;
     }
-    return false;
+    if (socket.readyState !== WebSocket.OPEN) return;
+    try {
+      const answer = await fetch(new URL('/api/pair', this.node.url), { signal: AbortSignal.timeout(WATCH_WAIT_MS) });
+      this.misses = answer.ok ? 0 : this.misses + 1;
+    } catch {
+      this.misses += 1;
+    }
+    if (this.misses >= WATCH_MISSES) this.lost(socket, null);
   }
 
   close() {
     this.closed = true;
+    clearInterval(this.watch);
     if (this.socket) this.socket.close();
   }
 }

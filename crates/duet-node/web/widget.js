@@ -15,6 +15,9 @@
   const title = script.dataset.title || 'Chat with us';
   const STORE = `duet.chat.${queue}`;
   const RETRY_FOR_MS = 20000;
+  // A node silent this long is taken for gone (a paused process never
+  // closes the connection).
+  const ANSWER_WAIT_MS = 5000;
   const TICKS = { Accepted: '✓', Delivered: '✓✓', Read: '✓✓' };
 
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -50,7 +53,7 @@
         if (chat.token) headers['x-duet-token'] = chat.token;
         if (body !== undefined) headers['content-type'] = contentType || 'application/json';
         const payload = body === undefined || contentType ? body : JSON.stringify(body);
-        const answer = await fetch(new URL(path, node.url), { method, headers, body: payload });
+        const answer = await fetch(new URL(path, node.url), { method, headers, body: payload, signal: AbortSignal.timeout(ANSWER_WAIT_MS) });
         if (answer.status !== 503) {
           const text = await answer.text();
           const json = text ? JSON.parse(text) : {};
@@ -58,10 +61,10 @@
           return json;
         }
         const active = chat.nodes.findIndex((n) => n.name === answer.headers.get('x-duet-active'));
-        chat.current = active >= 0 ? active : (chat.current + 1) % chat.nodes.length;
+        chat.current = active >= 0 ? active : (chat.nodes.indexOf(node) + 1) % chat.nodes.length;
       } catch (e) {
         if (e.final) throw e;
-        chat.current = (chat.current + 1) % chat.nodes.length;
+        chat.current = (chat.nodes.indexOf(node) + 1) % chat.nodes.length;
       }
       if (Date.now() > until) throw new Error('the chat service does not answer; try again in a moment');
       await sleep(250);
@@ -157,20 +160,29 @@
   }
 
   // The chat's socket: it says what changed; on a close it resumes on the
-  // other node from the last position the server sent (kept as given).
+  // other node from the last position the server sent (kept as given). A
+  // node that vanished without closing the connection is found by asking
+  // it every few seconds: three missed answers in a row count as a close.
   let pause_ms = 250;
+  let socket = null;
+  let misses = 0;
   function follow() {
-    const url = new URL(`/api/chats/${chat.id}/ws`, chat.nodes[chat.current].url);
+    const node = chat.nodes[chat.current];
+    const url = new URL(`/api/chats/${chat.id}/ws`, node.url);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     url.searchParams.set('token', chat.token);
     if (chat.position !== null) url.searchParams.set('after', chat.position);
-    const socket = new WebSocket(url);
-    socket.onopen = () => {
+    const current = new WebSocket(url);
+    socket = current;
+    socket.node = node;
+    socket.opened_at_ms = Date.now();
+    misses = 0;
+    current.onopen = () => {
       pause_ms = 250;
       notice.textContent = '';
       refresh();
     };
-    socket.onmessage = (event) => {
+    current.onmessage = (event) => {
       const frame = JSON.parse(event.data);
       if (typeof frame.position === 'string') chat.position = frame.position;
       else if (frame.type === 'change') chat.position = String(frame.seq);
@@ -178,14 +190,40 @@
       if (frame.type === 'state' && frame.chat) show(frame.chat);
       else if (frame.type === 'change') refresh();
     };
-    socket.onclose = () => {
-      if (chat.ended) return;
-      chat.current = (chat.current + 1) % chat.nodes.length;
-      notice.textContent = 'Reconnecting…';
-      setTimeout(follow, pause_ms);
-      pause_ms = Math.min(pause_ms * 2, 2000);
-    };
+    current.onclose = () => lost(current);
   }
+
+  function lost(gone) {
+    if (gone !== socket) return;
+    socket = null;
+    gone.onclose = null;
+    gone.onmessage = null;
+    gone.close();
+    if (chat.ended) return;
+    // The node after the one that failed (requests may have moved on).
+    chat.current = (chat.nodes.indexOf(gone.node) + 1) % chat.nodes.length;
+    notice.textContent = 'Reconnecting…';
+    setTimeout(follow, pause_ms);
+    pause_ms = Math.min(pause_ms * 2, 2000);
+  }
+
+  setInterval(async () => {
+    const watched = socket;
+    if (!watched) return;
+    if (watched.readyState === WebSocket.CONNECTING) {
+      // A paused node accepts the connection and never answers it.
+      if (Date.now() - watched.opened_at_ms > 3000) lost(watched);
+      return;
+    }
+    if (watched.readyState !== WebSocket.OPEN) return;
+    try {
+      const answer = await fetch(new URL('/api/pair', watched.node.url), { signal: AbortSignal.timeout(3000) });
+      misses = answer.ok ? 0 : misses + 1;
+    } catch {
+      misses += 1;
+    }
+    if (misses >= 3) lost(watched);
+  }, 3000);
 
   function begin() {
     start.hidden = true;

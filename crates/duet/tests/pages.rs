@@ -91,6 +91,46 @@ fn file_to_share(prefix: &str, content: &[u8]) -> (tempfile::NamedTempFile, Stri
     (file, name)
 }
 
+/// The customer starts a chat in the widget at `node` and says hello; the
+/// agent accepts it and answers; each sees the other's line.
+async fn chat_started(agent: &Browser, customer: &Browser, node: &str) {
+    customer.goto(&format!("{node}/chat?queue=Sales")).await;
+    customer
+        .until(
+            WAIT,
+            "the widget",
+            "document.getElementById('duet-chat-name') !== null",
+        )
+        .await;
+    customer.type_into("#duet-chat-name", "Ann").await;
+    customer.click(".duet-chat-start button").await;
+    customer
+        .until(
+            WAIT,
+            "the chat started",
+            "!document.querySelector('.duet-chat-talk').hidden",
+        )
+        .await;
+    customer_says(&customer, "hello, my order is late").await;
+
+    accept_offer(&agent).await;
+    agent
+        .until(
+            WAIT,
+            "the customer's first line",
+            &shows(AGENT_LINES, "hello, my order is late"),
+        )
+        .await;
+    agent_says(&agent, "sorry about that, let me look").await;
+    customer
+        .until(
+            WAIT,
+            "the agent's reply",
+            &shows(CUSTOMER_LINES, "sorry about that, let me look"),
+        )
+        .await;
+}
+
 /// Waits for an offer on the desktop and accepts it.
 async fn accept_offer(agent: &Browser) {
     agent
@@ -157,8 +197,9 @@ async fn agent_ready(agent: &Browser, node: &str) -> serde_json::Value {
         .await
 }
 
-#[test]
-fn each_node_serves_the_pages_names_both_nodes_and_answers_the_pairs_origins() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_node_serves_the_pages_names_both_nodes_and_answers_the_pairs_origins() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let pair = pair();
     let urls = [pair.nodes[0].url(), pair.nodes[1].url()];
     let http = harness::api_agent();
@@ -229,8 +270,9 @@ fn each_node_serves_the_pages_names_both_nodes_and_answers_the_pairs_origins() {
     assert!(document["paths"]["/api/pair"]["get"].is_object());
 }
 
-/// The browser tests run one at a time: each starts a pair and two or
-/// three Chromiums, and their waits are timed.
+/// These tests run one at a time: each starts a pair (and the browser
+/// tests two or three Chromiums), their waits are timed, and ports are
+/// chosen free before they are bound.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A browser test's turn, its pair, node a's address and a chromedriver;
@@ -255,41 +297,7 @@ async fn an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_activ
 
     let session = agent_ready(&agent, &a).await;
 
-    customer.goto(&format!("{a}/chat?queue=Sales")).await;
-    customer
-        .until(
-            WAIT,
-            "the widget",
-            "document.getElementById('duet-chat-name') !== null",
-        )
-        .await;
-    customer.type_into("#duet-chat-name", "Ann").await;
-    customer.click(".duet-chat-start button").await;
-    customer
-        .until(
-            WAIT,
-            "the chat started",
-            "!document.querySelector('.duet-chat-talk').hidden",
-        )
-        .await;
-    customer_says(&customer, "hello, my order is late").await;
-
-    accept_offer(&agent).await;
-    agent
-        .until(
-            WAIT,
-            "the customer's first line",
-            &shows(AGENT_LINES, "hello, my order is late"),
-        )
-        .await;
-    agent_says(&agent, "sorry about that, let me look").await;
-    customer
-        .until(
-            WAIT,
-            "the agent's reply",
-            &shows(CUSTOMER_LINES, "sorry about that, let me look"),
-        )
-        .await;
+    chat_started(&agent, &customer, &a).await;
     // A file from the agent reaches the customer as a line of its own.
     let (shared, file_name) = file_to_share("invoice-", b"invoice 42");
     agent
@@ -610,4 +618,48 @@ async fn an_email_is_shown_sandboxed_and_answered_and_the_wall_changes_an_agents
     supervisor.assert_accessible("the supervisor wall").await;
     agent.close().await;
     supervisor.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_pages_leave_a_paused_active_node_for_the_new_one() {
+    let Some((_turn, pair, a, driver)) = start().await else {
+        return;
+    };
+    let agent = Browser::open(&driver).await;
+    let customer = Browser::open(&driver).await;
+    agent_ready(&agent, &a).await;
+    chat_started(&agent, &customer, &a).await;
+
+    // A paused process answers nothing and closes nothing: the pages must
+    // find out by themselves.
+    pair.nodes[0].signal("STOP");
+    pair.wait_until(WAIT, "b serving", |p| {
+        harness::serving(&p.nodes[1].status())
+    });
+    customer_says(&customer, "hello again").await;
+    agent
+        .until(
+            WAIT,
+            "the line sent while a is paused",
+            &shows(AGENT_LINES, "hello again"),
+        )
+        .await;
+    agent
+        .until(
+            WAIT,
+            "the desktop on b",
+            "document.getElementById('connection').textContent === 'connected to b'",
+        )
+        .await;
+    agent_says(&agent, "welcome back").await;
+    customer
+        .until(
+            WAIT,
+            "the reply from b",
+            &shows(CUSTOMER_LINES, "welcome back"),
+        )
+        .await;
+    pair.nodes[0].signal("CONT");
+    agent.close().await;
+    customer.close().await;
 }
