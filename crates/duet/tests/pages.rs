@@ -111,9 +111,9 @@ async fn chat_started(agent: &Browser, customer: &Browser, node: &str) {
             "!document.querySelector('.duet-chat-talk').hidden",
         )
         .await;
-    customer_says(&customer, "hello, my order is late").await;
+    customer_says(customer, "hello, my order is late").await;
 
-    accept_offer(&agent).await;
+    accept_offer(agent).await;
     agent
         .until(
             WAIT,
@@ -121,7 +121,7 @@ async fn chat_started(agent: &Browser, customer: &Browser, node: &str) {
             &shows(AGENT_LINES, "hello, my order is late"),
         )
         .await;
-    agent_says(&agent, "sorry about that, let me look").await;
+    agent_says(agent, "sorry about that, let me look").await;
     customer
         .until(
             WAIT,
