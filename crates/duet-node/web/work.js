@@ -137,7 +137,10 @@ export class Work {
 
   buildWrapUp(ix) {
     const id = freshId('code');
-    const code = h('select', { id });
+    // The queue's codes are offered; one can be typed when they cannot be
+    // read (the node checks it either way).
+    const codes = h('datalist', { id: `${id}-codes` });
+    const code = h('input', { id, list: `${id}-codes`, autocomplete: 'off', required: true });
     const notes = h('textarea', { id: `${id}-notes`, rows: 2 });
     const timer = h('span', { class: 'acw' });
     this.acw = timer;
@@ -146,12 +149,15 @@ export class Work {
       this.desk.act(this.id, 'wrap-up', { code: code.value, notes: notes.value });
     } },
     h('h4', {}, 'Wrap-up '), timer,
-    h('label', { for: id }, 'Wrap-up code'), code,
+    h('label', { for: id }, 'Wrap-up code'), code, codes,
     h('label', { for: `${id}-notes` }, 'Notes'), notes,
     h('button', { type: 'submit' }, 'Wrap up'));
     codesOf(this.desk, ix.routing.queue)
-      .then((codes) => fill(code, codes.map((c) => h('option', { value: c }, c))))
-      .catch(() => fill(code, h('option', { value: '' }, 'no codes')));
+      .then((found) => {
+        fill(codes, found.map((c) => h('option', { value: c })));
+        if (!code.value && found.length) code.value = found[0];
+      })
+      .catch(() => {});
     return form;
   }
 
