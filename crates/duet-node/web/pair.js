@@ -16,6 +16,9 @@ const WATCH_WAIT_MS = 3000;
 // Missed answers in a row that count as the node gone: a busy node may
 // miss one.
 const WATCH_MISSES = 3;
+// Connections in a row that never opened before a feed gives up its
+// position and asks for the state again.
+const REFUSALS_BEFORE_STATE = 4;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -136,6 +139,7 @@ export class Feed {
     this.pause_ms = PAUSE_MS;
     this.closed = false;
     this.misses = 0;
+    this.refusals = 0;
     this.watch = setInterval(() => this.check(), WATCH_EVERY_MS);
     this.open();
   }
@@ -151,6 +155,8 @@ export class Feed {
     this.misses = 0;
     socket.onopen = () => {
       this.pause_ms = PAUSE_MS;
+      this.refusals = 0;
+      socket.opened = true;
       this.onStatus('connected', this.pair.node.name);
     };
     socket.onmessage = (event) => {
@@ -177,6 +183,10 @@ export class Feed {
     socket.onclose = null;
     socket.onmessage = null;
     socket.close();
+    if (!socket.opened) this.refusals += 1;
+    // Both nodes refused to resume from the position twice over: start
+    // again from the state (what is shown is keyed by id, nothing twice).
+    if (this.refusals >= REFUSALS_BEFORE_STATE) this.position = null;
     if (pause_ms === null) this.pair.awayFrom(this.node.name);
     this.onStatus('reconnecting', this.pair.node.name);
     setTimeout(() => this.open(), pause_ms ?? this.pause_ms);

@@ -166,6 +166,7 @@
   let pause_ms = 250;
   let socket = null;
   let misses = 0;
+  let refusals = 0;
   function follow() {
     const node = chat.nodes[chat.current];
     const url = new URL(`/api/chats/${chat.id}/ws`, node.url);
@@ -178,6 +179,8 @@
     socket.opened_at_ms = Date.now();
     misses = 0;
     current.onopen = () => {
+      current.opened = true;
+      refusals = 0;
       pause_ms = 250;
       notice.textContent = '';
       refresh();
@@ -200,6 +203,10 @@
     gone.onmessage = null;
     gone.close();
     if (chat.ended) return;
+    if (!gone.opened) refusals += 1;
+    // Both nodes refused to resume from the position twice over: start
+    // again from the transcript (lines are keyed by id, none twice).
+    if (refusals >= 4) chat.position = null;
     // The node after the one that failed (requests may have moved on).
     chat.current = (chat.nodes.indexOf(gone.node) + 1) % chat.nodes.length;
     notice.textContent = 'Reconnecting…';
