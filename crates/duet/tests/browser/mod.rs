@@ -62,8 +62,12 @@ impl Driver {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        use std::os::unix::process::CommandExt;
+        // A process group of its own: the browsers it starts go with it,
+        // even when a failing test never closes its session.
         let mut child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -84,6 +88,12 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // chromedriver ends its sessions and their browsers on /shutdown;
+        // whatever is left of its group is killed.
+        let _ = ureq::get(&format!("{}/shutdown", self.url)).call();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
