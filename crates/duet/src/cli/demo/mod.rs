@@ -202,7 +202,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for n in &nodes {
         println!("  {} API: {}/api/status", n.name, n.url);
     }
-    let load = start_load(&args, &nodes, &spec)?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_millis(500)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    wait_for_serving(&nodes, &agent, &stop)?;
+    // Told to stop while the nodes started: no customers to start.
+    let load = if stop.load(Ordering::SeqCst) {
+        None
+    } else {
+        start_load(&args, &nodes, &spec)?
+    };
     let urls = [nodes[0].url.clone(), nodes[1].url.clone()];
     if load.is_some() {
         people::add_person(&urls, LOAD_QUEUE, USER, PASSWORD)
@@ -215,11 +226,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "  h = hang the active node's monitored module, r = restart stopped nodes, q = quit.\n"
     );
 
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_millis(500)))
-        .http_status_as_error(false)
-        .build()
-        .into();
     let started = Instant::now();
     let mut shown = String::new();
     let mut shown_tally = String::new();
@@ -332,8 +338,38 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts the generated customers and agents once a node serves (the
-/// load makes its agents and queue as the demo's administrator).
+/// How long the demo waits for one of its nodes to serve (a slow machine
+/// may take a while to start two).
+const SERVING_WAIT: Duration = Duration::from_secs(60);
+
+/// Waits until a node serves, so the customers and agents start on a
+/// pair that answers; a signal meanwhile stops the wait.
+fn wait_for_serving(
+    nodes: &[DemoNode],
+    agent: &ureq::Agent,
+    stop: &AtomicBool,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while !nodes
+        .iter()
+        .any(|n| n.status(agent).is_some_and(|s| s.serving))
+    {
+        if stop.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        if started.elapsed() > SERVING_WAIT {
+            anyhow::bail!(
+                "no node of the pair served within {SERVING_WAIT:?}: the machine may be too \
+                 busy, or a node failed to start (`duet serve --config FILE` shows why)"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// Starts the generated customers and agents (the load makes its agents
+/// and queue as the demo's administrator).
 fn start_load(
     args: &Args,
     nodes: &[DemoNode],
