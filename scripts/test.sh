@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests need: iproute2 for the network-namespace tests
 # (which also need root; they skip with a message without it);
 # protobuf-compiler and libprotobuf-dev to build etcd-client (the witness),
-# and etcd-server for the etcd the witness tests start and stop themselves.
-DEBIAN_PACKAGES=(iproute2 protobuf-compiler libprotobuf-dev etcd-server)
+# etcd-server for the etcd the witness tests start and stop themselves;
+# chromium and chromium-driver for the web pages' browser tests.
+DEBIAN_PACKAGES=(iproute2 protobuf-compiler libprotobuf-dev etcd-server chromium chromium-driver)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -17,6 +18,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "Installing Debian packages: ${missing[*]}"
     apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+fi
+
+# axe-core (npm) for the browser tests' accessibility checks.
+if [ ! -f target/axe/node_modules/axe-core/axe.min.js ]; then
+    npm install --no-save --prefix target/axe axe-core@4
 fi
 
 # The toolchain components the checks use.

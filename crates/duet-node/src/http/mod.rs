@@ -1,4 +1,4 @@
-//! The node's HTTP API: status, role (the seed's Query Backup), events,
+//! The node's HTTP API and its web pages (`pages.rs`): status, role (the seed's Query Backup), events,
 //! switch (needs the Remote Control right), fault injection (only when the
 //! bootstrap turns it on) and Prometheus metrics. Every answer carries the
 //! node's epoch in `x-duet-epoch`.
@@ -23,10 +23,12 @@ mod auth;
 
 pub use auth::{from_hex, hash_password};
 mod config;
+mod cors;
 mod customer;
 mod files;
 mod live;
 mod openapi;
+mod pages;
 mod status;
 mod supervisor;
 
@@ -54,8 +56,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .merge(customer::routes())
         .merge(supervisor::routes())
         .merge(files::routes())
+        .merge(pages::routes())
         .route_layer(middleware::from_fn_with_state(shared.clone(), observe))
         .layer(middleware::from_fn_with_state(shared.clone(), epochs))
+        .layer(middleware::from_fn_with_state(shared.clone(), cors::cors))
         .with_state(shared)
 }
 

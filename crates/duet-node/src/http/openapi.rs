@@ -79,6 +79,7 @@ pub(super) enum Answers {
         super::files::customer_downloads,
         super::files::agent_shares,
         super::files::agent_downloads,
+        super::pages::pair,
     )
 )]
 struct Document;

@@ -2,14 +2,15 @@
 //! its roles and event logs shown live, and commands to kill the active node,
 //! ask for a switch, hang a module, or restart a stopped node. Generated
 //! customers and agents (the load engine) work through it all, with a live
-//! tally of what was delivered, lost (0) and doubled (0).
+//! tally of what was delivered, lost (0) and doubled (0), while a person
+//! works beside them in the web pages (`people.rs`). It reads its commands
+//! bounded and stops its nodes on any signal (`input.rs`).
 
-use std::io::BufRead;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -19,6 +20,9 @@ use duet_node::bootstrap::User;
 use duet_node::events::LoggedEvent;
 use duet_node::local_pair::{NodeSpec, PairSpec, free_ports, write};
 use duet_node::shared::NodeStatus;
+
+mod input;
+mod people;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -41,6 +45,8 @@ pub struct Args {
 
 const USER: &str = "demo";
 const PASSWORD: &str = "demo-password";
+/// The generated customers' queue, where the person's agent works too.
+const LOAD_QUEUE: &str = "Load";
 
 struct DemoNode {
     name: String,
@@ -184,6 +190,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             last_seq: 0,
         })
         .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    input::stop_on_signals(stop.clone())?;
     for node in &mut nodes {
         node.start()?;
     }
@@ -194,40 +202,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for n in &nodes {
         println!("  {} API: {}/api/status", n.name, n.url);
     }
-    let load = start_load(&args, &nodes, &spec)?;
-    println!("Commands (then Enter): k = kill -9 the active node, s = ask the backup to switch,");
-    println!(
-        "  h = hang the active node's monitored module, r = restart stopped nodes, q = quit.\n"
-    );
-
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                rt.block_on(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                });
-                stop.store(true, Ordering::SeqCst);
-            }
-        });
-    }
-    let (commands_tx, commands) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines().map_while(Result::ok) {
-            if commands_tx.send(line.trim().to_string()).is_err() {
-                break;
-            }
-        }
-    });
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_millis(500)))
         .http_status_as_error(false)
         .build()
         .into();
+    wait_for_serving(&nodes, &agent, &stop)?;
+    // Told to stop while the nodes started: no customers to start.
+    let load = if stop.load(Ordering::SeqCst) {
+        None
+    } else {
+        start_load(&args, &nodes, &spec)?
+    };
+    let urls = [nodes[0].url.clone(), nodes[1].url.clone()];
+    if load.is_some() {
+        people::add_person(&urls, LOAD_QUEUE, USER, PASSWORD)
+            .context("cannot add your agent to the queue")?;
+    }
+    people::print_pages(&urls, USER, PASSWORD);
+    let commands = input::commands();
+    println!("Commands (then Enter): k = kill -9 the active node, s = ask the backup to switch,");
+    println!(
+        "  h = hang the active node's monitored module, r = restart stopped nodes, q = quit.\n"
+    );
+
     let started = Instant::now();
     let mut shown = String::new();
     let mut shown_tally = String::new();
@@ -266,7 +264,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 shown_tally = line;
             }
         }
-        let mut commands_now: Vec<String> = commands.try_iter().collect();
+        let mut commands_now: Vec<String> = commands
+            .try_iter()
+            .take(input::COMMANDS_PER_ROUND)
+            .collect();
         if args
             .switch_every
             .is_some_and(|every| last_switch.elapsed() >= Duration::from_secs(every.max(1)))
@@ -320,7 +321,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 }
                 ("k" | "h", None, _) => println!("    no node is active"),
                 ("s", _, None) => println!("    no node is backup"),
-                ("", _, _) => {}
                 (other, _, _) => println!("    unknown command {other:?}: k, s, h, r or q"),
             }
         }
@@ -338,8 +338,38 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts the generated customers and agents once a node serves (the
-/// load makes its agents and queue as the demo's administrator).
+/// How long the demo waits for one of its nodes to serve (a slow machine
+/// may take a while to start two).
+const SERVING_WAIT: Duration = Duration::from_secs(60);
+
+/// Waits until a node serves, so the customers and agents start on a
+/// pair that answers; a signal meanwhile stops the wait.
+fn wait_for_serving(
+    nodes: &[DemoNode],
+    agent: &ureq::Agent,
+    stop: &AtomicBool,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while !nodes
+        .iter()
+        .any(|n| n.status(agent).is_some_and(|s| s.serving))
+    {
+        if stop.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        if started.elapsed() > SERVING_WAIT {
+            anyhow::bail!(
+                "no node of the pair served within {SERVING_WAIT:?}: the machine may be too \
+                 busy, or a node failed to start (`duet serve --config FILE` shows why)"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// Starts the generated customers and agents (the load makes its agents
+/// and queue as the demo's administrator).
 fn start_load(
     args: &Args,
     nodes: &[DemoNode],
@@ -358,9 +388,10 @@ fn start_load(
     load.agents = args.agents.max(1);
     load.rate_per_customer = 1.0;
     load.admin = Some((USER.into(), PASSWORD.into()));
+    load.queue = LOAD_QUEUE.into();
     let handle = duet_client::load::Load::start(load).context("cannot start the customers")?;
     println!(
-        "{} customers and {} agents are at work (load-agent-1, ... in the queue Load).",
+        "{} customers and {} agents are at work (load-agent-1, ... in the queue {LOAD_QUEUE}).",
         args.customers,
         args.agents.max(1)
     );
