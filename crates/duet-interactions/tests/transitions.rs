@@ -477,3 +477,32 @@ fn history_answers_epochs_and_recent_clients_and_refuses_old_positions() {
         Err(Error::OutOfOrder(..))
     ));
 }
+
+#[test]
+fn an_agent_changes_only_what_it_is_offered_or_holds() {
+    let mut h = Harness::new(directory());
+    h.sys(1_000, login("bob"));
+    connected_chat(&mut h, "chat1", "ann");
+    for change in [
+        Change::Hold { id: "chat1".into() },
+        Change::Disconnect { id: "chat1".into() },
+        Change::Transfer {
+            id: "chat1".into(),
+            to: duet_interactions::TransferTarget::Agent("bob".into()),
+        },
+    ] {
+        assert!(
+            matches!(
+                h.run(4_000, Actor::Agent("bob".into()), change.clone()),
+                Err(Error::NotOnInteraction { ref agent, .. }) if agent == "bob"
+            ),
+            "{change:?}"
+        );
+    }
+    h.run(
+        4_100,
+        Actor::Agent("ann".into()),
+        Change::Hold { id: "chat1".into() },
+    )
+    .unwrap();
+}

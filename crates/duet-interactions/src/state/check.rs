@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::Interactions;
-use crate::change::{Change, Command, NewInteraction, TransferTarget};
+use crate::change::{Actor, Change, Command, NewInteraction, TransferTarget};
 use crate::encode;
 use crate::error::{Error, Result};
 use crate::model::{
@@ -36,7 +36,7 @@ impl Interactions {
             });
         }
         let at = cmd.at_ms;
-        match &cmd.change {
+        let checked = match &cmd.change {
             Change::Create(new) => self.check_create(new),
             Change::Offer {
                 id,
@@ -309,7 +309,30 @@ impl Interactions {
                 }
             }
             Change::StartInterval => Ok(()),
+        };
+        checked?;
+        self.check_actor(cmd)
+    }
+
+    /// An agent changes only an interaction it is offered or holds
+    /// (conference members included); who else may act is the API's to
+    /// decide, but an agent's change is refused here too, so a transfer
+    /// between the API's check and the change cannot slip one through.
+    fn check_actor(&self, cmd: &Command) -> Result<()> {
+        let (Actor::Agent(agent), Some(id)) = (&cmd.actor, cmd.change.interaction()) else {
+            return Ok(());
+        };
+        if matches!(cmd.change, Change::Create(_)) {
+            return Ok(());
         }
+        let ix = self.interaction(id)?;
+        if ix.has_agent(agent) {
+            return Ok(());
+        }
+        Err(Error::NotOnInteraction {
+            agent: agent.clone(),
+            id: id.to_string(),
+        })
     }
 
     fn check_create(&self, new: &NewInteraction) -> Result<()> {

@@ -17,13 +17,16 @@ use crate::bootstrap::User;
 use crate::replication::WriteError;
 use crate::shared::Shared;
 
+mod access;
 mod admin;
 mod agent;
 mod auth;
 
+pub use access::{RULES, Rule, Who, reference as access_reference};
 pub use auth::{from_hex, hash_password};
 mod config;
 mod customer;
+mod customer_view;
 mod files;
 mod live;
 mod openapi;
@@ -54,6 +57,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .merge(customer::routes())
         .merge(supervisor::routes())
         .merge(files::routes())
+        .route_layer(middleware::from_fn_with_state(
+            shared.clone(),
+            access::guard,
+        ))
         .route_layer(middleware::from_fn_with_state(shared.clone(), observe))
         .layer(middleware::from_fn_with_state(shared.clone(), epochs))
         .with_state(shared)
@@ -254,12 +261,16 @@ async fn change(
     actor: duet_interactions::Actor,
     change: duet_interactions::Change,
 ) -> Result<u64, Refusal> {
-    let command = duet_interactions::Command::new(
-        client_id(client)?,
-        crate::events::unix_ms(),
-        actor,
-        change,
-    );
+    // A user's client id is scoped to the user: another who reuses it
+    // makes a change of its own and is never answered with this one's.
+    let given = client.is_some();
+    let mut client = client_id(client)?;
+    if given
+        && let duet_interactions::Actor::Agent(name) | duet_interactions::Actor::User(name) = &actor
+    {
+        client = format!("user/{name}/{client}");
+    }
+    let command = duet_interactions::Command::new(client, crate::events::unix_ms(), actor, change);
     let written = ask(shared, |reply| crate::replication::IxRequest::Write {
         command: Box::new(command),
         reply,
