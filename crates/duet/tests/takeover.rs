@@ -235,7 +235,7 @@ fn a_switchover_keeps_every_live_interaction_whole_and_with_recovery_off_the_see
     );
     say(&b, "c2");
     socket.until(Duration::from_secs(5), |m| {
-        m["change"]["Message"]["message_id"] == "c2"
+        m["change"]["Message"]["id"] == "c2"
     });
 
     // The interval in progress was split; the records are the same on
