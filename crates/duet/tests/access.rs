@@ -134,7 +134,17 @@ fn every_route_answers_every_role_as_the_access_table_says_and_customers_see_onl
         None,
     );
     assert_eq!(code, 200, "{body}");
+    // sam supervises Support only.
+    let (code, body) = pair.config_put(
+        0,
+        "/config/Users/sam",
+        "User",
+        json!({"roles": "supervisor", "password": AGENT_PASSWORD, "supervises": "Support"}),
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
     let a = pair.nodes[0].url();
+    let sam = Api::login(&a, "sam", AGENT_PASSWORD);
     let alice = Api::login(&a, "alice", AGENT_PASSWORD);
     let bob = Api::login(&a, "bob", AGENT_PASSWORD);
     let sue = Api::login(&a, "sue", AGENT_PASSWORD);
@@ -223,6 +233,45 @@ fn every_route_answers_every_role_as_the_access_table_says_and_customers_see_onl
     );
     assert_eq!(code, 200, "{answer}");
 
+    // Supervision: a supervisor of the chat's queue listens in (in the
+    // parties, unseen by the customer), barges in and speaks, leaves;
+    // a supervisor of other queues and the agents may not.
+    let interaction = |api: &Api| api.get(&format!("/api/interactions/{id}"));
+    assert_eq!(interaction(&sam).0, 403);
+    assert_eq!(
+        sam.post(&format!("/api/interactions/{id}/monitor"), json!({}))
+            .0,
+        403
+    );
+    assert_eq!(
+        bob.post(&format!("/api/interactions/{id}/monitor"), json!({}))
+            .0,
+        403
+    );
+    let (code, body) = alice.post(&format!("/api/interactions/{id}/monitor"), json!({}));
+    assert_eq!(code, 400, "an agent on it may not listen in: {body}");
+    let (code, body) = sue.post(&format!("/api/interactions/{id}/monitor"), json!({}));
+    assert_eq!(code, 200, "{body}");
+    let (_, ix) = interaction(&alice);
+    assert_eq!(ix["parties"]["supervisors"]["sue"], "Silent", "{ix}");
+    assert_eq!(
+        sue.post(&format!("/api/interactions/{id}/barge"), json!({}))
+            .0,
+        200
+    );
+    let (code, body) = sue.post(
+        &format!("/api/interactions/{id}/message"),
+        json!({"message_id": "s1", "body": "A supervisor here."}),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        sue.post(&format!("/api/interactions/{id}/disconnect"), json!({}))
+            .0,
+        200
+    );
+    let (_, ix) = interaction(&alice);
+    assert_eq!(ix["state"]["Connected"]["agent"], "alice", "{ix}");
+
     // Every route for every role, as the table says.
     let rows = table();
     let (code, document) = Api::new(&a).get("/api/openapi.json");
@@ -289,11 +338,21 @@ fn every_route_answers_every_role_as_the_access_table_says_and_customers_see_onl
     assert_eq!(code, 200, "{view}");
     seen.push(view);
     let told = Value::Array(seen).to_string();
-    for secret in ["do not refund", "no sale", "alice", "Sales"] {
+    for secret in [
+        "do not refund",
+        "no sale",
+        "alice",
+        "sue",
+        "Silent",
+        "Sales",
+    ] {
         assert!(
             !told.contains(secret),
             "the customer was shown {secret:?}: {told}"
         );
     }
-    assert!(told.contains("Alex") && told.contains("Welcome!"), "{told}");
+    assert!(
+        told.contains("Alex") && told.contains("Welcome!") && told.contains("A supervisor here."),
+        "{told}"
+    );
 }

@@ -82,10 +82,11 @@ fn a_chat_is_offered_accepted_worked_and_wrapped_up_and_the_backup_shadows_every
     });
     assert_eq!(offer["change"]["Offer"]["agent"], "alice");
 
-    // Accepting what was not offered is refused and changes nothing.
+    // Accepting what was offered to another is refused (not bob's) and
+    // changes nothing.
     let bob = Api::login(&a, "bob", AGENT_PASSWORD);
     let (code, body) = bob.post(&format!("/api/interactions/{id}/accept"), json!({}));
-    assert_eq!(code, 409, "{body}");
+    assert_eq!(code, 403, "{body}");
     let (code, body) = alice.post(
         &format!("/api/interactions/{id}/accept"),
         json!({"client_id": "alice-accept-1"}),
@@ -192,12 +193,12 @@ fn a_chat_is_offered_accepted_worked_and_wrapped_up_and_the_backup_shadows_every
         json!({"code": "sale", "notes": "two widgets"}),
     );
     assert_eq!(code, 200, "{body}");
-    // Replying to a closed chat is refused.
+    // Replying to a closed chat is refused: it is no longer alice's.
     let (code, body) = alice.post(
         &format!("/api/interactions/{id}/message"),
         json!({"message_id": "a2", "body": "still there?"}),
     );
-    assert_eq!(code, 409, "{body}");
+    assert_eq!(code, 403, "{body}");
 
     // The transcript: each message once, in order, with the status line.
     let (code, chat_view) = customer.get(&format!("/api/chats/{id}?token={token}"));

@@ -9,7 +9,7 @@ use crate::encode;
 use crate::error::{Error, Result};
 use crate::model::{
     AgentStatus, ChosenStatus, Content, Interaction, InteractionState, MediaType, ReplyState,
-    Sender,
+    Sender, Supervision,
 };
 
 fn illegal(ix: &Interaction, action: &str) -> Error {
@@ -159,6 +159,36 @@ impl Interactions {
                 }
                 self.config.agent(agent)?;
                 self.check_can_hold(agent, ix.media)
+            }
+            Change::Supervise { id, user, barge } => {
+                let ix = self.interaction(id)?;
+                if cmd.actor != Actor::User(user.clone()) {
+                    return Err(Error::Invalid {
+                        what: "supervision",
+                        why: format!(
+                            "{user:?} supervises as itself, a supervisor (not as {:?})",
+                            cmd.actor
+                        ),
+                    });
+                }
+                if !ix.media.allows_conference() {
+                    return Err(wrong_media(ix.media, "be supervised"));
+                }
+                if !matches!(
+                    ix.state,
+                    InteractionState::Connected { .. } | InteractionState::Held { .. }
+                ) {
+                    return Err(illegal(ix, "supervise"));
+                }
+                match ix.parties.supervisors.get(user) {
+                    Some(Supervision::Barged) => {
+                        Err(illegal(ix, &format!("let {user} join again")))
+                    }
+                    Some(Supervision::Silent) if !barge => {
+                        Err(illegal(ix, &format!("let {user} listen in again")))
+                    }
+                    _ => Ok(()),
+                }
             }
             Change::Disconnect { id } => {
                 let ix = self.interaction(id)?;
@@ -380,7 +410,8 @@ impl Interactions {
             return Err(illegal(ix, "add a message"));
         }
         if let Sender::Agent(agent) = sender {
-            let on = ix.has_agent(agent)
+            let barged = ix.parties.supervisors.get(agent) == Some(&Supervision::Barged);
+            let on = (ix.has_agent(agent) || barged)
                 && matches!(
                     ix.state,
                     InteractionState::Connected { .. } | InteractionState::Held { .. }

@@ -204,7 +204,7 @@ pub(super) struct Action {
     post,
     path = "/api/interactions/{id}/{action}",
     tag = "agent",
-    description = "Work an interaction: accept, reject, hold, resume, disconnect, wrap-up, transfer, conference, message, delivery, draft, send, callback-attempt.",
+    description = "Work an interaction: accept, reject, hold, resume, disconnect, wrap-up, transfer, conference, message, delivery, draft, send, callback-attempt; a supervisor's: monitor (listen in, unseen by the customer), barge (join and speak), disconnect (stop supervising). Only its agent (offered, holding, conferenced), a supervisor of its queue or an admin (docs/access.md).",
     params(("id" = String, Path), ("action" = String, Path)),
     request_body = Action,
     responses(super::openapi::Answers)
@@ -243,6 +243,14 @@ async fn act(
                 agent: a
                     .agent
                     .ok_or_else(|| bad("a conference names the agent to add"))?,
+            },
+            // Supervisors' rights: the interaction state takes them from a
+            // user (not an agent on it), and the guard let only related
+            // users through.
+            "monitor" | "barge" => Change::Supervise {
+                id,
+                user: agent,
+                barge: action == "barge",
             },
             "message" if a.message_id.is_empty() => {
                 return Err(bad(
@@ -285,7 +293,7 @@ async fn act(
                 return Err(Refusal::new(
                     axum::http::StatusCode::NOT_FOUND,
                     format!(
-                        "no action {other:?}; the actions are accept, reject, hold, resume, disconnect, wrap-up, transfer, conference, message, delivery, draft, send, callback-attempt"
+                        "no action {other:?}; the actions are accept, reject, hold, resume, disconnect, wrap-up, transfer, conference, monitor, barge, message, delivery, draft, send, callback-attempt"
                     ),
                 ));
             }

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use duet_interactions::model::{
-    Content, Delivery, FileRef, InteractionState, Message, MessageKind, Sender,
+    Content, Delivery, FileRef, InteractionState, Message, MessageKind, Sender, Supervision,
 };
 use duet_interactions::{Actor, Change, Interaction, MediaType};
 use serde::Serialize;
@@ -100,6 +100,7 @@ impl Names {
 pub fn users_in(ix: &Interaction) -> BTreeSet<String> {
     let mut users: BTreeSet<String> = ix.agents().map(String::from).collect();
     users.extend(ix.parties.joined.iter().cloned());
+    users.extend(ix.parties.supervisors.keys().cloned());
     if let Content::Transcript(t) = &ix.content {
         for m in t {
             if let Sender::Agent(a) = &m.sender {
@@ -114,6 +115,7 @@ pub fn users_in(ix: &Interaction) -> BTreeSet<String> {
 pub fn users_of(change: &Change) -> Vec<String> {
     match change {
         Change::Accept { agent, .. } | Change::Conference { agent, .. } => vec![agent.clone()],
+        Change::Supervise { user, .. } => vec![user.clone()],
         Change::Message {
             sender: Sender::Agent(a),
             ..
@@ -180,6 +182,15 @@ fn message(m: &Message, names: &Names) -> MessageView {
     }
 }
 
+fn supervising(ix: &Interaction, how: Supervision) -> BTreeSet<String> {
+    ix.parties
+        .supervisors
+        .iter()
+        .filter(|(_, h)| **h == how)
+        .map(|(u, _)| u.clone())
+        .collect()
+}
+
 fn status_of(state: &InteractionState) -> Status {
     match state {
         InteractionState::Queued | InteractionState::Offered { .. } => Status::Waiting,
@@ -220,6 +231,10 @@ pub fn chat_view(ix: &Interaction, names: &Names) -> ChatView {
 pub struct Follow {
     owner: Option<String>,
     conference: BTreeSet<String>,
+    /// Supervisors who joined the conversation (the silent ones are
+    /// never told).
+    barged: BTreeSet<String>,
+    silent: BTreeSet<String>,
     status: Status,
 }
 
@@ -228,6 +243,8 @@ impl Follow {
         Follow {
             owner: ix.state.owner().map(String::from),
             conference: ix.parties.conference.clone(),
+            barged: supervising(ix, Supervision::Barged),
+            silent: supervising(ix, Supervision::Silent),
             status: status_of(&ix.state),
         }
     }
@@ -306,11 +323,26 @@ impl Follow {
                 let line = format!("{} joined", names.display(agent));
                 Some(self.status(self.status, names, Some(line)))
             }
+            Change::Supervise { user, barge, .. } => {
+                if !barge {
+                    self.silent.insert(user.clone());
+                    return None;
+                }
+                self.silent.remove(user);
+                self.barged.insert(user.clone());
+                let line = format!("{} joined", names.display(user));
+                Some(self.status(self.status, names, Some(line)))
+            }
             Change::Disconnect { .. } => match actor {
                 Actor::Agent(a) if self.conference.remove(a) => {
                     let line = format!("{} left", names.display(a));
                     Some(self.status(self.status, names, Some(line)))
                 }
+                Actor::User(u) if self.barged.remove(u) => {
+                    let line = format!("{} left", names.display(u));
+                    Some(self.status(self.status, names, Some(line)))
+                }
+                Actor::User(u) if self.silent.remove(u) => None,
                 _ => Some(self.status(Status::Ended, names, None)),
             },
             _ => None,
@@ -338,6 +370,7 @@ mod tests {
                 customer: Party::default(),
                 joined: vec!["alice".into(), "bob".into()],
                 conference: BTreeSet::from(["bob".into()]),
+                supervisors: BTreeMap::from([("sue".into(), Supervision::Silent)]),
             },
             state: InteractionState::WrapUp {
                 agent: "alice".into(),
@@ -381,7 +414,15 @@ mod tests {
     #[test]
     fn the_view_names_agents_by_display_name_and_carries_no_notes_codes_or_user_names() {
         let view = serde_json::to_string(&chat_view(&chat(), &names())).unwrap();
-        for secret in ["do not refund", "refund", "alice", "bob", "vip", "Sales"] {
+        for secret in [
+            "do not refund",
+            "refund",
+            "alice",
+            "bob",
+            "sue",
+            "vip",
+            "Sales",
+        ] {
             assert!(!view.contains(secret), "{secret:?} in {view}");
         }
         assert!(
@@ -416,6 +457,22 @@ mod tests {
         assert!(
             told.contains("Agent left") && !told.contains("bob"),
             "{told}"
+        );
+        let listen = |barge| Change::Supervise {
+            id: "chat-x".into(),
+            user: "sam".into(),
+            barge,
+        };
+        let sam = Actor::User("sam".into());
+        assert_eq!(follow.tell(&listen(false), &sam, 8, &names()), None);
+        let joined = said(follow.tell(&listen(true), &sam, 9, &names()));
+        assert!(
+            joined.contains("Agent joined") && !joined.contains("sam"),
+            "{joined}"
+        );
+        assert_eq!(
+            follow.tell(&leave, &Actor::User("sue".into()), 9, &names()),
+            None
         );
         let end = said(follow.tell(&leave, &Actor::Customer, 8, &names()));
         assert!(end.contains("ended"), "{end}");
