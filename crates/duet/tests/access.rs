@@ -117,23 +117,27 @@ fn plain_get(base: &str, path: &str, bearer: &str) -> (u16, String) {
     (code, answer)
 }
 
-#[test]
-fn every_route_answers_every_role_as_the_access_table_says_and_customers_see_only_their_view() {
+/// A started pair with the tests' directory and one object more.
+fn pair_with(path: &str, class: &str, attributes: Value) -> Pair {
     let mut pair = Pair::loopback(Setup {
         params: fast_params(),
         ..Setup::default()
     });
     pair.start();
     set_up_directory(&pair, 0);
-    let (code, body) = pair.config_put(
-        0,
+    let (code, body) = pair.config_put(0, path, class, attributes, None);
+    assert_eq!(code, 200, "{path}: {body}");
+    pair
+}
+
+#[test]
+fn every_route_answers_every_role_as_the_access_table_says_and_customers_see_only_their_view() {
+    let pair = pair_with(
         "/config/Users/alice",
         "User",
         json!({"roles": "agent", "password": AGENT_PASSWORD, "skills": "sales:5",
                "capacity": "chat:3", "display_name": "Alex"}),
-        None,
     );
-    assert_eq!(code, 200, "{body}");
     // sam supervises Support only.
     let (code, body) = pair.config_put(
         0,
@@ -354,5 +358,88 @@ fn every_route_answers_every_role_as_the_access_table_says_and_customers_see_onl
     assert!(
         told.contains("Alex") && told.contains("Welcome!") && told.contains("A supervisor here."),
         "{told}"
+    );
+}
+
+/// The old ids: a hash of what the caller sends, so anyone could name
+/// another's interaction.
+fn old_id(prefix: &str, basis: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, basis.as_bytes());
+    let hex: String = digest.as_ref()[..10]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{prefix}-{hex}")
+}
+
+#[test]
+fn ids_are_not_derived_from_what_callers_send_and_an_email_reusing_a_message_id_is_new() {
+    use harness::contact::signature;
+    use lettre::{Message, SmtpTransport, Transport};
+    let pair = pair_with(
+        "/config/Workgroups/Support",
+        "Workgroup",
+        json!({"members": "bob", "addresses": "support@example.test"}),
+    );
+    let a = pair.nodes[0].url();
+
+    // An SMS: its id is not the hash of its conversation and message id;
+    // the provider's retry still finds it.
+    let body = serde_json::to_vec(&json!({"conversation": "+15550111", "queue": "Sales",
+        "message_id": "sms-1", "text": "Open?", "from": "+15550111"}))
+    .unwrap();
+    let send_sms = || {
+        Api::new(&a).post_bytes(
+            "/api/webhooks/sms",
+            &body,
+            &[("x-duet-signature", &signature(&pair, &body))],
+        )
+    };
+    let (code, sms) = send_sms();
+    assert_eq!(code, 200, "{sms}");
+    assert_ne!(sms["id"], old_id("sms", "+15550111\nsms-1").as_str());
+    assert_eq!(send_sms().1["id"], sms["id"]);
+    // A chat without a client id: random.
+    let (_, c1) = Api::new(&a).post("/api/chats", json!({"queue": "Sales"}));
+    let (_, c2) = Api::new(&a).post("/api/chats", json!({"queue": "Sales"}));
+    assert_ne!(c1["id"], c2["id"]);
+
+    // The same Message-ID from another sender to another queue is a new
+    // email; the same message sent again is not.
+    let smtp = SmtpTransport::builder_dangerous("127.0.0.1")
+        .port(pair.nodes[0].placement.smtp_port)
+        .timeout(Some(Duration::from_secs(10)))
+        .build();
+    let email = |from: &str, to: &str| {
+        Message::builder()
+            .from(from.parse().unwrap())
+            .to(to.parse().unwrap())
+            .subject("Hello")
+            .message_id(Some("<same-1@customer.test>".into()))
+            .body("Hello.".to_string())
+            .unwrap()
+    };
+    let dave = email("dave@customer.test", "sales@example.test");
+    smtp.send(&dave).expect("dave's email");
+    smtp.send(&dave).expect("dave's email sent again");
+    smtp.send(&email("eve@other.test", "support@example.test"))
+        .expect("eve's email");
+    let admin = Api::login(&a, USER, PASSWORD);
+    let waiting = |queues: &Value, name: &str| {
+        queues
+            .as_array()
+            .and_then(|qs| qs.iter().find(|q| q["queue"] == name))
+            .and_then(|q| q["figures"]["waiting"].as_u64())
+    };
+    wait_for(
+        &pair,
+        Duration::from_secs(10),
+        "both emails waiting",
+        || {
+            let (_, queues) = admin.get("/api/queues");
+            // Sales: dave's email and the two chats and the SMS.
+            (waiting(&queues, "Sales") == Some(4) && waiting(&queues, "Support") == Some(1))
+                .then_some(())
+        },
     );
 }

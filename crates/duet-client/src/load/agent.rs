@@ -126,8 +126,9 @@ impl Desk<'_> {
                     self.reconcile(&ix);
                 }
             }
-            // The offer timed out or went elsewhere meanwhile: not ours.
-            Err(e) if e.status() == Some(409) => {}
+            // The offer timed out or went elsewhere meanwhile: not ours
+            // (403 when it was never ours).
+            Err(e) if matches!(e.status(), Some(409 | 403)) => {}
             Err(e) => self.shared.ledger().error(e.to_string()),
         }
     }

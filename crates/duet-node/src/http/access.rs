@@ -137,14 +137,28 @@ pub fn related(caller: &Caller, ix: &Interaction) -> bool {
         || (caller.is(UserRole::Supervisor) && caller.supervises.covers(&ix.routing.queue))
 }
 
-/// Who a related caller acts as on `ix`: its agent, or a supervisor or
-/// administrator over it (the interaction state refuses an agent's
-/// change to what it does not hold).
+/// Whether `caller` was an agent on `ix` (connected to it, or wrapped
+/// it up): it may still send a change, which the interaction state
+/// refuses unless it is a retry of one it made then (the stream answers
+/// a known client id before any check), so a retry after a switchover is
+/// answered as the first time even when the interaction has moved on.
+fn was_on(caller: &Caller, ix: &Interaction) -> bool {
+    ix.parties.joined.contains(&caller.name)
+        || ix.wrap_up.as_ref().is_some_and(|w| w.agent == caller.name)
+}
+
+/// Who a caller the guard let through acts as on `ix`: a supervisor or
+/// administrator over it, unless it is on it as its agent; otherwise its
+/// agent, whose changes the interaction state refuses when it is not on
+/// the interaction (see [`was_on`]).
 pub fn actor(caller: &Caller, ix: &Interaction) -> Actor {
-    if caller.is(UserRole::Agent) && ix.has_agent(&caller.name) {
-        Actor::Agent(caller.name.clone())
-    } else {
+    let over = caller.is(UserRole::Admin)
+        || (caller.is(UserRole::Supervisor) && caller.supervises.covers(&ix.routing.queue));
+    let on = caller.is(UserRole::Agent) && ix.has_agent(&caller.name);
+    if over && !on {
         Actor::User(caller.name.clone())
+    } else {
+        Actor::Agent(caller.name.clone())
     }
 }
 
@@ -232,7 +246,8 @@ async fn admit(shared: &Shared, request: Request) -> Result<Request, Refusal> {
                 .ok_or_else(|| {
                     Refusal::new(StatusCode::NOT_FOUND, format!("no live interaction {id}"))
                 })?;
-            if !related(&caller, &ix) {
+            let retrying = parts.method == axum::http::Method::POST && was_on(&caller, &ix);
+            if !related(&caller, &ix) && !retrying {
                 return Err(forbidden(format!(
                     "interaction {id} is not yours: an agent works what it is offered or holds, a supervisor its queues' interactions"
                 )));
