@@ -126,9 +126,8 @@ impl Desk<'_> {
                     self.reconcile(&ix);
                 }
             }
-            // The offer timed out or went elsewhere meanwhile: not ours
-            // (403 when it was never ours).
-            Err(e) if matches!(e.status(), Some(409 | 403)) => {}
+            // The offer timed out or went elsewhere meanwhile: not ours.
+            Err(e) if not_ours(&e) => {}
             Err(e) => self.shared.ledger().error(e.to_string()),
         }
     }
@@ -211,8 +210,9 @@ impl Desk<'_> {
             &client_id,
         ) {
             Ok(_) => self.shared.ledger().acked(id, &reply_id),
-            // The customer left meanwhile: the chat is closed to replies.
-            Err(e) if e.status() == Some(409) => {}
+            // The customer left meanwhile (the chat is closed to replies),
+            // or it is no longer ours.
+            Err(e) if not_ours(&e) => {}
             Err(e) => self.shared.ledger().error(e.to_string()),
         }
         let percent = self.shared.spec.transfer_percent;
@@ -231,6 +231,10 @@ impl Desk<'_> {
                 self.held.remove(id);
                 self.shared.ledger().transferred();
             }
+            // Moved on from us meanwhile (a takeover routed it again).
+            Err(e) if e.status() == Some(403) => {
+                self.held.remove(id);
+            }
             Err(e) => self.shared.ledger().error(e.to_string()),
         }
     }
@@ -240,6 +244,9 @@ impl Desk<'_> {
         match self.act(id, "disconnect", json!({}), "disconnect") {
             Ok(_) => self.wrap_up(id),
             Err(e) if e.status() == Some(409) => {}
+            Err(e) if e.status() == Some(403) => {
+                self.held.remove(id);
+            }
             Err(e) => self.shared.ledger().error(e.to_string()),
         }
     }
@@ -251,10 +258,16 @@ impl Desk<'_> {
                 self.held.remove(id);
                 self.shared.ledger().wrapped_up();
             }
-            Err(e) if e.status() == Some(409) => {
+            Err(e) if not_ours(&e) => {
                 self.held.remove(id);
             }
             Err(e) => self.shared.ledger().error(e.to_string()),
         }
     }
+}
+
+/// A refusal that says the interaction is not (or no longer) this
+/// agent's to work: the state moved on (409), or it is another's (403).
+fn not_ours(e: &Error) -> bool {
+    matches!(e.status(), Some(403 | 409))
 }
