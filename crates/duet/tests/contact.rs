@@ -193,12 +193,12 @@ fn a_chat_is_offered_accepted_worked_and_wrapped_up_and_the_backup_shadows_every
         json!({"code": "sale", "notes": "two widgets"}),
     );
     assert_eq!(code, 200, "{body}");
-    // Replying to a closed chat is refused: it is no longer alice's.
+    // Replying to a closed chat is refused.
     let (code, body) = alice.post(
         &format!("/api/interactions/{id}/message"),
         json!({"message_id": "a2", "body": "still there?"}),
     );
-    assert_eq!(code, 403, "{body}");
+    assert_eq!(code, 409, "{body}");
 
     // The transcript: each message once, in order, with the status line.
     let (code, chat_view) = customer.get(&format!("/api/chats/{id}?token={token}"));
