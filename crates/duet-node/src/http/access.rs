@@ -240,13 +240,19 @@ async fn admit(shared: &Shared, request: Request) -> Result<Request, Refusal> {
         }
         Who::Related => {
             let caller = signed_in(shared, session.as_deref()).await?;
+            let change = parts.method == axum::http::Method::POST;
+            // A change is the active node's to judge: its state, not this
+            // node's copy, says whose the interaction is now.
+            if change && let Some(refusal) = super::not_active(shared, "changes") {
+                return Err(refusal);
+            }
             let wanted = id.clone();
             let ix = ask(shared, |reply| IxRequest::Get { id: wanted, reply })
                 .await?
                 .ok_or_else(|| {
                     Refusal::new(StatusCode::NOT_FOUND, format!("no live interaction {id}"))
                 })?;
-            let retrying = parts.method == axum::http::Method::POST && was_on(&caller, &ix);
+            let retrying = change && was_on(&caller, &ix);
             if !related(&caller, &ix) && !retrying {
                 return Err(forbidden(format!(
                     "interaction {id} is not yours: an agent works what it is offered or holds, a supervisor its queues' interactions"

@@ -169,6 +169,34 @@ fn authenticate<'a>(
         .ok_or_else(|| refuse(format!("wrong user or password for {name:?}")))
 }
 
+/// The refusal of a change on a node that does not hold the active role
+/// (503 naming the active node when it knows it), or `None`. A node
+/// holding the role takes the change even while its lease is being
+/// confirmed again: the change then waits (bounded) for it.
+fn not_active(shared: &Shared, what: &str) -> Option<Refusal> {
+    let status = shared.status();
+    if status.role == duet_link::protocol::Role::Active {
+        return None;
+    }
+    let active = (status.peer.role == Some(duet_link::protocol::Role::Active))
+        .then(|| status.peer.name.clone());
+    let message = match &active {
+        Some(name) => format!(
+            "{} is the backup: make {what} on the active node, {name}",
+            status.node
+        ),
+        None => format!(
+            "{} is not the active node: make {what} on the active node",
+            status.node
+        ),
+    };
+    Some(Refusal {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message,
+        active,
+    })
+}
+
 /// The one mapping from a write's error to its HTTP answer.
 fn write_refusal(e: WriteError) -> Refusal {
     match e {
