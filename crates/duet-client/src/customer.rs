@@ -23,6 +23,16 @@ fn field(answer: &Value, name: &str, what: &str) -> Result<String, Error> {
         })
 }
 
+/// The secret that goes with an anonymous creation's client id: only
+/// this client holds it, so nobody who learns the client id gets the
+/// conversation (see docs/access.md).
+fn client_secret(client_id: &str) -> String {
+    use std::sync::OnceLock;
+    static PROCESS_SECRET: OnceLock<u128> = OnceLock::new();
+    let secret = PROCESS_SECRET.get_or_init(rand::random::<u128>);
+    format!("{secret:032x}-{}", client_id.len())
+}
+
 /// Starts a chat in `queue`; `client_id` names this start, so a resend
 /// after a switchover finds the same chat.
 pub fn start_chat(
@@ -33,7 +43,7 @@ pub fn start_chat(
 ) -> Result<Chat, Error> {
     let answer = client.post(
         "/api/chats",
-        &json!({"queue": queue, "name": name, "client_id": client_id}),
+        &json!({"queue": queue, "name": name, "client_id": client_id, "client_secret": client_secret(client_id)}),
         &Auth::None,
     )?;
     Ok(Chat {
@@ -101,7 +111,7 @@ pub fn callback(
 ) -> Result<String, Error> {
     let answer = client.post(
         "/api/callbacks",
-        &json!({"queue": queue, "name": name, "number": number, "client_id": client_id}),
+        &json!({"queue": queue, "name": name, "number": number, "client_id": client_id, "client_secret": client_secret(client_id)}),
         &Auth::None,
     )?;
     field(&answer, "id", "ask for a callback")

@@ -139,7 +139,16 @@ pub enum Change {
         id: String,
         agent: String,
     },
-    /// The command's actor ends the interaction (a conferenced agent who
+    /// A supervisor (the command's actor, `Actor::User(user)`) listens
+    /// in quietly, or joins the conversation (`barge`); a silent one may
+    /// barge in later. Calls and chats, connected or held.
+    Supervise {
+        id: String,
+        user: String,
+        barge: bool,
+    },
+    /// The command's actor ends the interaction (a supervisor on it only
+    /// stops supervising it) (a conferenced agent who
     /// disconnects only leaves it).
     Disconnect {
         id: String,
@@ -253,6 +262,7 @@ impl Change {
             | Change::Resume { id }
             | Change::Transfer { id, .. }
             | Change::Conference { id, .. }
+            | Change::Supervise { id, .. }
             | Change::Disconnect { id }
             | Change::WrapUp { id, .. }
             | Change::EmailDraft { id, .. }

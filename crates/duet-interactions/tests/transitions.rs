@@ -477,3 +477,81 @@ fn history_answers_epochs_and_recent_clients_and_refuses_old_positions() {
         Err(Error::OutOfOrder(..))
     ));
 }
+
+#[test]
+fn an_agent_changes_only_what_it_is_offered_or_holds() {
+    let mut h = Harness::new(directory());
+    h.sys(1_000, login("bob"));
+    connected_chat(&mut h, "chat1", "ann");
+    for change in [
+        Change::Hold { id: "chat1".into() },
+        Change::Disconnect { id: "chat1".into() },
+        Change::Transfer {
+            id: "chat1".into(),
+            to: duet_interactions::TransferTarget::Agent("bob".into()),
+        },
+    ] {
+        assert!(
+            matches!(
+                h.run(4_000, Actor::Agent("bob".into()), change.clone()),
+                Err(Error::NotOnInteraction { ref agent, .. }) if agent == "bob"
+            ),
+            "{change:?}"
+        );
+    }
+    h.run(
+        4_100,
+        Actor::Agent("ann".into()),
+        Change::Hold { id: "chat1".into() },
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_supervisor_listens_in_unseen_barges_in_visibly_and_leaves_without_ending_it() {
+    let mut h = Harness::new(directory());
+    connected_chat(&mut h, "chat1", "ann");
+    let supervise = |barge| Change::Supervise {
+        id: "chat1".into(),
+        user: "sue".into(),
+        barge,
+    };
+    // Only as itself, a user: not as an agent, not for another.
+    assert!(matches!(
+        h.run(4_000, Actor::Agent("ann".into()), supervise(false)),
+        Err(Error::Invalid { .. })
+    ));
+    let lines = |h: &Harness| match &h.state.get("chat1").unwrap().content {
+        duet_interactions::model::Content::Transcript(t) => t.len(),
+        _ => 0,
+    };
+    let before = lines(&h);
+    h.run(4_100, Actor::User("sue".into()), supervise(false))
+        .unwrap();
+    let ix = h.state.get("chat1").unwrap();
+    assert_eq!(
+        ix.parties.supervisors.get("sue"),
+        Some(&duet_interactions::model::Supervision::Silent)
+    );
+    assert_eq!(
+        lines(&h),
+        before,
+        "listening in adds nothing to the transcript"
+    );
+    // Silent: may not speak; barged: may.
+    let say = |id: &str| message("chat1", id, Sender::Agent("sue".into()), "hello");
+    assert!(h.run(4_200, Actor::User("sue".into()), say("s1")).is_err());
+    h.run(4_300, Actor::User("sue".into()), supervise(true))
+        .unwrap();
+    h.run(4_400, Actor::User("sue".into()), say("s2")).unwrap();
+    // Leaving stops the supervision only.
+    h.run(
+        4_500,
+        Actor::User("sue".into()),
+        Change::Disconnect { id: "chat1".into() },
+    )
+    .unwrap();
+    let ix = h.state.get("chat1").unwrap();
+    assert!(ix.parties.supervisors.is_empty());
+    assert!(!ix.is_closed());
+}

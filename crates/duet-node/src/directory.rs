@@ -9,7 +9,11 @@
 //! separated), `password_hash` (argon2; the API hashes a `password` given
 //! in plain text), `skills` (`sales:5,billing:3`), `capacity`
 //! (`call:1,chat:3,email:5`; absent media take none), `user_queue`
-//! (default: the user's name).
+//! (default: the user's name), `display_name` (what customers see of the
+//! agent; default `Agent`: customers never see user names), `supervises`
+//! (a supervisor's workgroups, comma separated, or `*` for every queue;
+//! default `*`, so a directory written before the relation existed keeps
+//! its supervisors' reach; list the workgroups to narrow it).
 //!
 //! A workgroup's: `strategy` (`longest_idle`, `round_robin`,
 //! `least_occupied`, `best_skilled`), `alerting_timeout_s`,
@@ -80,12 +84,33 @@ impl UserRole {
     }
 }
 
+/// The queues a supervisor reads and acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Supervises {
+    Every,
+    Only(BTreeSet<String>),
+}
+
+impl Supervises {
+    pub fn covers(&self, queue: &str) -> bool {
+        match self {
+            Supervises::Every => true,
+            Supervises::Only(queues) => queues.contains(queue),
+        }
+    }
+}
+
+/// What customers see of an agent who set no `display_name`.
+pub const DEFAULT_DISPLAY_NAME: &str = "Agent";
+
 /// A user of the contact center as the API authenticates it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactUser {
     pub name: String,
     pub roles: BTreeSet<UserRole>,
     pub password_hash: Option<String>,
+    pub supervises: Supervises,
+    pub display_name: String,
 }
 
 fn list(value: &str) -> impl Iterator<Item = &str> {
@@ -192,6 +217,13 @@ fn roles(r: &Reader) -> Result<BTreeSet<UserRole>, DirectoryError> {
             })
         })
         .collect()
+}
+
+fn supervises(r: &Reader) -> Supervises {
+    match r.get("supervises").map(str::trim) {
+        None | Some("*") => Supervises::Every,
+        Some(list_) => Supervises::Only(list(list_).map(String::from).collect()),
+    }
 }
 
 fn queue(r: &Reader) -> Result<QueueConfig, DirectoryError> {
@@ -303,6 +335,13 @@ pub fn user(tree: &Tree, name: &str) -> Option<ContactUser> {
         name: name.to_string(),
         roles: roles(&r).ok()?,
         password_hash: r.get("password_hash").map(String::from),
+        supervises: supervises(&r),
+        display_name: r
+            .get("display_name")
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .unwrap_or(DEFAULT_DISPLAY_NAME)
+            .to_string(),
     })
 }
 

@@ -23,19 +23,30 @@ pub struct Sink {
     pub shared: Arc<Shared>,
 }
 
-/// An email's interaction id: from its Message-ID (or its bytes), so a
-/// message sent again after a 451 is created once.
-fn email_id(email: &ReceivedEmail) -> String {
-    let basis = match &email.message_id {
-        Some(id) => id.as_bytes().to_vec(),
-        None => email.raw.clone(),
+/// An email's key: its Message-ID (or, without one, a hash of its
+/// bytes) with the envelope's sender and recipients, so the same message
+/// sent again after a 451 is created once, and another message that
+/// reuses a Message-ID (another sender, another queue) is a new email.
+fn email_key(email: &ReceivedEmail) -> String {
+    let message = match &email.message_id {
+        Some(id) => format!("id {id}"),
+        None => {
+            let digest = ring::digest::digest(&ring::digest::SHA256, &email.raw);
+            let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+            format!("sha256 {hex}")
+        }
     };
-    let digest = ring::digest::digest(&ring::digest::SHA256, &basis);
-    let hex: String = digest.as_ref()[..10]
+    let mut to: Vec<String> = email
+        .to
         .iter()
-        .map(|b| format!("{b:02x}"))
+        .map(|r| r.address.to_ascii_lowercase())
         .collect();
-    format!("email-{hex}")
+    to.sort();
+    format!(
+        "email\n{message}\n{}\n{}",
+        email.envelope_from.to_ascii_lowercase(),
+        to.join(",")
+    )
 }
 
 impl MailSink for Sink {
@@ -55,7 +66,11 @@ impl MailSink for Sink {
                 .first()
                 .map(|r| r.queue.clone())
                 .ok_or_else(|| DeliveryRefusal::Permanent("no recipient".into()))?;
-            let id = email_id(&email);
+            let id = crate::ids::keyed(
+                self.shared.session_key.as_ref(),
+                "email",
+                &email_key(&email),
+            );
             let attachments = email
                 .attachments
                 .iter()

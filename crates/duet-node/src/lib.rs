@@ -10,6 +10,7 @@ pub mod events;
 pub mod file_monitor;
 pub mod hooks;
 pub mod http;
+pub mod ids;
 pub mod intake;
 pub mod link;
 pub mod local_pair;

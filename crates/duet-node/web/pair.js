@@ -112,13 +112,17 @@ export class Pair {
 }
 
 // Where a feed stands, as the server last said it: the value sent back in
-// `after=` on a reconnection. It is kept as the server gives it (a
-// `position` string when the server sends one, else the change's
-// sequence number), never taken apart.
+// `after=` on a reconnection, `<epoch>.<seq>` of the last change (or of
+// the state's position). A node that cannot vouch for it (another epoch
+// gave that number to another change) sends the state again.
 export function positionOf(frame) {
   if (typeof frame.position === 'string') return frame.position;
-  if (frame.type === 'change' && frame.seq !== undefined) return String(frame.seq);
-  if (frame.type === 'state' && Array.isArray(frame.position)) return String(frame.position[1]);
+  if (frame.type === 'change' && frame.seq !== undefined && frame.epoch !== undefined) {
+    return `${frame.epoch}.${frame.seq}`;
+  }
+  if ((frame.type === 'state' || frame.type === 'resume') && Array.isArray(frame.position)) {
+    return `${frame.position[0]}.${frame.position[1]}`;
+  }
   return null;
 }
 

@@ -187,9 +187,12 @@
     };
     current.onmessage = (event) => {
       const frame = JSON.parse(event.data);
+      // `<epoch>.<seq>`: a node that cannot vouch for it sends the state.
       if (typeof frame.position === 'string') chat.position = frame.position;
-      else if (frame.type === 'change') chat.position = String(frame.seq);
-      else if (frame.type === 'state' && Array.isArray(frame.position)) chat.position = String(frame.position[1]);
+      else if (frame.type === 'change') chat.position = `${frame.epoch}.${frame.seq}`;
+      else if ((frame.type === 'state' || frame.type === 'resume') && Array.isArray(frame.position)) {
+        chat.position = `${frame.position[0]}.${frame.position[1]}`;
+      }
       if (frame.type === 'state' && frame.chat) show(frame.chat);
       else if (frame.type === 'change') refresh();
     };
@@ -241,7 +244,8 @@
   start.addEventListener('submit', async (event) => {
     event.preventDefault();
     try {
-      const started = await request('POST', '/api/chats', { client_id: freshId('chat-'), queue, name: nameInput.value });
+      // The secret keeps the client id this customer's own (docs/access.md).
+      const started = await request('POST', '/api/chats', { client_id: freshId('chat-'), client_secret: freshId('secret-') + freshId(''), queue, name: nameInput.value });
       chat.id = started.id;
       chat.token = started.token;
       sessionStorage.setItem(STORE, JSON.stringify({ id: chat.id, token: chat.token }));

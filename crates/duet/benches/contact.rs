@@ -128,7 +128,7 @@ fn changes_per_second(pair: &Pair, clients: usize, seconds: f64) {
                         &agent,
                         &format!("{url}/api/chats"),
                         json!({"queue": "Sales", "name": format!("Customer {c}"),
-                               "client_id": format!("bench-a-{concurrency}-{c}")}),
+                               "client_id": format!("bench-a-{concurrency}-{c}"), "client_secret": "bench-client-secret-1"}),
                         &[],
                     );
                     assert_eq!(code, 200, "start a chat: {started}");
@@ -269,7 +269,7 @@ fn message_latency(pair: &Pair, chats: usize, agents: usize, rounds: usize, send
                         &agent,
                         &format!("{base}/api/chats"),
                         json!({"queue": "Support", "name": format!("Visitor {n}"),
-                               "client_id": format!("bench-b-{n}")}),
+                               "client_id": format!("bench-b-{n}"), "client_secret": "bench-client-secret-1"}),
                         &[],
                     );
                     assert_eq!(code, 200, "start a chat: {started}");

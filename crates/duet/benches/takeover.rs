@@ -86,7 +86,7 @@ fn start_chats(pair: &Pair, live: usize, clients: usize) {
                     let t = Instant::now();
                     let n = latencies.len();
                     let body = json!({"queue": "Backlog", "name": format!("Customer {c}-{n}"),
-                                      "client_id": format!("live-{c}-{n}")});
+                                      "client_id": format!("live-{c}-{n}"), "client_secret": "bench-client-secret-1"});
                     // A busy node answers 503: the same request again (its
                     // client id makes it one chat).
                     for attempt in 0.. {
@@ -171,7 +171,7 @@ fn takeover(pair: &mut Pair) -> (f64, f64) {
         );
         if let Ok(mut r) = agent
             .post(&format!("{b}/api/chats"))
-            .send_json(json!({"queue": "Sales", "name": "Probe", "client_id": "probe"}))
+            .send_json(json!({"queue": "Sales", "name": "Probe", "client_id": "probe", "client_secret": "bench-client-secret-1"}))
             && r.status() == 200
         {
             let v: Value = r.body_mut().read_json().expect("json");

@@ -66,7 +66,7 @@ fn a_chat_is_offered_accepted_worked_and_wrapped_up_and_the_backup_shadows_every
     let customer = Api::new(&a);
     let (code, started) = customer.post(
         "/api/chats",
-        json!({"queue": "Sales", "name": "Carol", "client_id": "carol-chat-1"}),
+        json!({"queue": "Sales", "name": "Carol", "client_id": "carol-chat-1", "client_secret": "carol-secret-0123456789"}),
     );
     assert_eq!(code, 200, "{started}");
     let id = started["id"].as_str().unwrap().to_string();
@@ -74,7 +74,7 @@ fn a_chat_is_offered_accepted_worked_and_wrapped_up_and_the_backup_shadows_every
     // Starting it again with the same client id creates nothing new.
     let (code, again) = customer.post(
         "/api/chats",
-        json!({"queue": "Sales", "name": "Carol", "client_id": "carol-chat-1"}),
+        json!({"queue": "Sales", "name": "Carol", "client_id": "carol-chat-1", "client_secret": "carol-secret-0123456789"}),
     );
     assert_eq!((code, &again["id"]), (200, &started["id"]), "{again}");
     let offer = desk.until(Duration::from_secs(5), |m| {
@@ -82,10 +82,11 @@ fn a_chat_is_offered_accepted_worked_and_wrapped_up_and_the_backup_shadows_every
     });
     assert_eq!(offer["change"]["Offer"]["agent"], "alice");
 
-    // Accepting what was not offered is refused and changes nothing.
+    // Accepting what was offered to another is refused (not bob's) and
+    // changes nothing.
     let bob = Api::login(&a, "bob", AGENT_PASSWORD);
     let (code, body) = bob.post(&format!("/api/interactions/{id}/accept"), json!({}));
-    assert_eq!(code, 409, "{body}");
+    assert_eq!(code, 403, "{body}");
     let (code, body) = alice.post(
         &format!("/api/interactions/{id}/accept"),
         json!({"client_id": "alice-accept-1"}),
@@ -113,7 +114,7 @@ fn a_chat_is_offered_accepted_worked_and_wrapped_up_and_the_backup_shadows_every
     );
     assert_eq!(code, 200, "{body}");
     chat.until(Duration::from_secs(5), |m| {
-        m["change"]["Message"]["message_id"] == "a1"
+        m["change"]["Message"]["id"] == "a1"
     });
     let (code, body) = customer.post_with(
         &format!("/api/chats/{id}/delivery"),
@@ -465,7 +466,7 @@ fn callbacks_and_signed_webhooks_become_interactions_and_survive_a_restart_and_a
     let customer = Api::new(&a);
     let (code, cb) = customer.post(
         "/api/callbacks",
-        json!({"queue": "Sales", "number": "+15550100", "name": "Erin", "client_id": "erin-cb"}),
+        json!({"queue": "Sales", "number": "+15550100", "name": "Erin", "client_id": "erin-cb", "client_secret": "erin-secret-0123456789"}),
     );
     assert_eq!(code, 200, "{cb}");
     let (code, body) = customer.post(
@@ -784,7 +785,7 @@ fn a_customer_socket_resumes_from_the_last_position_it_saw_on_either_node() {
         while ids.len() < n {
             let m = socket.until(Duration::from_secs(5), |m| m["type"] == "change");
             last = format!("{}.{}", m["epoch"], m["seq"]);
-            if let Some(mid) = m["change"]["Message"]["message_id"].as_str() {
+            if let Some(mid) = m["change"]["Message"]["id"].as_str() {
                 ids.push(mid.to_string());
             }
         }

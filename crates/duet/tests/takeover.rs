@@ -165,7 +165,7 @@ fn a_switchover_keeps_every_live_interaction_whole_and_with_recovery_off_the_see
     // A callback, offered to alice and not answered yet.
     let (code, cb) = customer.post(
         "/api/callbacks",
-        json!({"queue": "Sales", "number": "+15550100", "name": "Ida", "client_id": "ida-cb"}),
+        json!({"queue": "Sales", "number": "+15550100", "name": "Ida", "client_id": "ida-cb", "client_secret": "ida-secret-0123456789"}),
     );
     assert_eq!(code, 200, "{cb}");
     let callback_id = next_offer(&pair, &alice, &known);
@@ -236,7 +236,7 @@ fn a_switchover_keeps_every_live_interaction_whole_and_with_recovery_off_the_see
     );
     say(&b, "c2");
     socket.until(Duration::from_secs(5), |m| {
-        m["change"]["Message"]["message_id"] == "c2"
+        m["change"]["Message"]["id"] == "c2"
     });
 
     // The interval in progress was split; the records are the same on

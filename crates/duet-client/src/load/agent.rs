@@ -127,7 +127,7 @@ impl Desk<'_> {
                 }
             }
             // The offer timed out or went elsewhere meanwhile: not ours.
-            Err(e) if e.status() == Some(409) => {}
+            Err(e) if not_ours(&e) => {}
             Err(e) => self.shared.ledger().error(e.to_string()),
         }
     }
@@ -210,8 +210,9 @@ impl Desk<'_> {
             &client_id,
         ) {
             Ok(_) => self.shared.ledger().acked(id, &reply_id),
-            // The customer left meanwhile: the chat is closed to replies.
-            Err(e) if e.status() == Some(409) => {}
+            // The customer left meanwhile (the chat is closed to replies),
+            // or it is no longer ours.
+            Err(e) if not_ours(&e) => {}
             Err(e) => self.shared.ledger().error(e.to_string()),
         }
         let percent = self.shared.spec.transfer_percent;
@@ -230,6 +231,10 @@ impl Desk<'_> {
                 self.held.remove(id);
                 self.shared.ledger().transferred();
             }
+            // Moved on from us meanwhile (a takeover routed it again).
+            Err(e) if e.status() == Some(403) => {
+                self.held.remove(id);
+            }
             Err(e) => self.shared.ledger().error(e.to_string()),
         }
     }
@@ -239,6 +244,9 @@ impl Desk<'_> {
         match self.act(id, "disconnect", json!({}), "disconnect") {
             Ok(_) => self.wrap_up(id),
             Err(e) if e.status() == Some(409) => {}
+            Err(e) if e.status() == Some(403) => {
+                self.held.remove(id);
+            }
             Err(e) => self.shared.ledger().error(e.to_string()),
         }
     }
@@ -250,10 +258,16 @@ impl Desk<'_> {
                 self.held.remove(id);
                 self.shared.ledger().wrapped_up();
             }
-            Err(e) if e.status() == Some(409) => {
+            Err(e) if not_ours(&e) => {
                 self.held.remove(id);
             }
             Err(e) => self.shared.ledger().error(e.to_string()),
         }
     }
+}
+
+/// A refusal that says the interaction is not (or no longer) this
+/// agent's to work: the state moved on (409), or it is another's (403).
+fn not_ours(e: &Error) -> bool {
+    matches!(e.status(), Some(403 | 409))
 }

@@ -248,17 +248,19 @@ impl<'a> ChatRun<'a> {
             }
             FeedEvent::Resumed { .. } => {}
             FeedEvent::Change { seq, body } => {
+                // The customer's view of the change (docs/access.md).
                 let change = &body["change"];
-                if change.get("Accept").is_some() {
+                let status = change["Status"]["status"].as_str();
+                if status == Some("connected") && !self.talking {
                     self.talking = true;
                     self.shared.ledger().phase(self.k, Phase::Talking);
-                } else if change.get("Transfer").is_some() {
+                } else if status == Some("waiting") {
                     self.talking = false;
                     self.shared.ledger().phase(self.k, Phase::Waiting);
                 } else if let Some(m) = change.get("Message") {
                     self.saw(
                         chat,
-                        m["message_id"].as_str().unwrap_or_default(),
+                        m["id"].as_str().unwrap_or_default(),
                         &m["sender"],
                         Some(seq),
                     );

@@ -89,6 +89,17 @@ impl Segment {
     }
 }
 
+/// How a supervisor is on an interaction (a supervisor's right; the
+/// API decides who is one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Supervision {
+    /// Listening in: the customer is not told.
+    Silent,
+    /// Joined the conversation (barge-in): may speak, and the customer
+    /// sees the supervisor join.
+    Barged,
+}
+
 /// The customer and the agents on an interaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Parties {
@@ -97,6 +108,9 @@ pub struct Parties {
     pub joined: Vec<String>,
     /// Agents conferenced in besides the owner, now.
     pub conference: BTreeSet<String>,
+    /// Supervisors listening in or joined, now.
+    #[serde(default)]
+    pub supervisors: BTreeMap<String, Supervision>,
 }
 
 /// Where and how an interaction is routed.

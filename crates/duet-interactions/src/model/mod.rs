@@ -18,7 +18,8 @@ pub use content::{
 pub use directory::{AgentConfig, Directory, QueueConfig, QueueMember, Settings, Strategy};
 pub use heal::HealConflict;
 pub use interaction::{
-    Interaction, InteractionState, Parties, QueueVisit, Routing, Segment, SegmentKind, WrapUp,
+    Interaction, InteractionState, Parties, QueueVisit, Routing, Segment, SegmentKind, Supervision,
+    WrapUp,
 };
 pub use media::{MediaType, Party};
 pub use recovery::Recovery;

@@ -6,7 +6,7 @@ use super::{Applied, Interactions, IntervalEnd};
 use crate::change::{Change, Command, TransferTarget};
 use crate::model::{
     CallSignal, Content, EmailReply, Interaction, InteractionState, Message, MessageKind,
-    ReplyState, SegmentKind, Sender, WrapUp,
+    ReplyState, SegmentKind, Sender, Supervision, WrapUp,
 };
 
 impl Interactions {
@@ -97,6 +97,20 @@ impl Interactions {
                 });
                 if let Some(media) = media {
                     self.assign(agent, media, id, &mut out);
+                    out.interactions.insert(id.clone());
+                }
+            }
+            Change::Supervise { id, user, barge } => {
+                let joined = self.edit(id, |ix| {
+                    let how = if *barge {
+                        status_line(ix, at, format!("agent {user} joined"));
+                        Supervision::Barged
+                    } else {
+                        Supervision::Silent
+                    };
+                    ix.parties.supervisors.insert(user.clone(), how);
+                });
+                if joined.is_some() {
                     out.interactions.insert(id.clone());
                 }
             }

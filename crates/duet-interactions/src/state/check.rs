@@ -4,12 +4,12 @@
 use std::collections::BTreeSet;
 
 use super::Interactions;
-use crate::change::{Change, Command, NewInteraction, TransferTarget};
+use crate::change::{Actor, Change, Command, NewInteraction, TransferTarget};
 use crate::encode;
 use crate::error::{Error, Result};
 use crate::model::{
     AgentStatus, ChosenStatus, Content, Interaction, InteractionState, MediaType, ReplyState,
-    Sender,
+    Sender, Supervision,
 };
 
 fn illegal(ix: &Interaction, action: &str) -> Error {
@@ -36,7 +36,7 @@ impl Interactions {
             });
         }
         let at = cmd.at_ms;
-        match &cmd.change {
+        let checked = match &cmd.change {
             Change::Create(new) => self.check_create(new),
             Change::Offer {
                 id,
@@ -159,6 +159,36 @@ impl Interactions {
                 }
                 self.config.agent(agent)?;
                 self.check_can_hold(agent, ix.media)
+            }
+            Change::Supervise { id, user, barge } => {
+                let ix = self.interaction(id)?;
+                if cmd.actor != Actor::User(user.clone()) {
+                    return Err(Error::Invalid {
+                        what: "supervision",
+                        why: format!(
+                            "{user:?} supervises as itself, a supervisor (not as {:?})",
+                            cmd.actor
+                        ),
+                    });
+                }
+                if !ix.media.allows_conference() {
+                    return Err(wrong_media(ix.media, "be supervised"));
+                }
+                if !matches!(
+                    ix.state,
+                    InteractionState::Connected { .. } | InteractionState::Held { .. }
+                ) {
+                    return Err(illegal(ix, "supervise"));
+                }
+                match ix.parties.supervisors.get(user) {
+                    Some(Supervision::Barged) => {
+                        Err(illegal(ix, &format!("let {user} join again")))
+                    }
+                    Some(Supervision::Silent) if !barge => {
+                        Err(illegal(ix, &format!("let {user} listen in again")))
+                    }
+                    _ => Ok(()),
+                }
             }
             Change::Disconnect { id } => {
                 let ix = self.interaction(id)?;
@@ -318,7 +348,35 @@ impl Interactions {
                 }),
             },
             Change::HealConflict(_) => Ok(()),
+        };
+        checked?;
+        self.check_actor(cmd)
+    }
+
+    /// An agent changes only an interaction it is offered or holds
+    /// (conference members included); who else may act is the API's to
+    /// decide, but an agent's change is refused here too, so a transfer
+    /// between the API's check and the change cannot slip one through.
+    fn check_actor(&self, cmd: &Command) -> Result<()> {
+        let (Actor::Agent(agent), Some(id)) = (&cmd.actor, cmd.change.interaction()) else {
+            return Ok(());
+        };
+        // A heal's records are what another node's agent did then, not an
+        // agent acting now.
+        if matches!(
+            cmd.change,
+            Change::Create(_) | Change::Healed { .. } | Change::HealConflict(_)
+        ) {
+            return Ok(());
         }
+        let ix = self.interaction(id)?;
+        if ix.has_agent(agent) {
+            return Ok(());
+        }
+        Err(Error::NotOnInteraction {
+            agent: agent.clone(),
+            id: id.to_string(),
+        })
     }
 
     /// A message or file that joins a transcript whatever its state: the
@@ -374,7 +432,8 @@ impl Interactions {
             return Err(illegal(ix, "add a message"));
         }
         if let Sender::Agent(agent) = sender {
-            let on = ix.has_agent(agent)
+            let barged = ix.parties.supervisors.get(agent) == Some(&Supervision::Barged);
+            let on = (ix.has_agent(agent) || barged)
                 && matches!(
                     ix.state,
                     InteractionState::Connected { .. } | InteractionState::Held { .. }

@@ -6,7 +6,7 @@ use super::{Applied, Interactions};
 use crate::change::{Actor, NewInteraction};
 use crate::model::{
     CallSignal, Content, Interaction, InteractionState, Message, MessageKind, Parties, QueueVisit,
-    Routing, Segment, SegmentKind, Sender,
+    Routing, Segment, SegmentKind, Sender, Supervision,
 };
 
 /// Ends the open segment (if any) and opens one of `kind`, starting where
@@ -128,6 +128,19 @@ impl Interactions {
         let Some(ix) = self.live.interactions.get(id) else {
             return;
         };
+        // A supervisor on it only stops supervising (a silent one unseen).
+        if let Actor::User(u) = actor
+            && let Some(how) = ix.parties.supervisors.get(u).copied()
+        {
+            self.edit(id, |ix| {
+                ix.parties.supervisors.remove(u);
+                if how == Supervision::Barged {
+                    status_line(ix, at, format!("agent {u} left"));
+                }
+            });
+            out.interactions.insert(id.to_string());
+            return;
+        }
         // A conferenced agent who disconnects only leaves.
         if let Actor::Agent(a) = actor
             && ix.parties.conference.contains(a)

@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -16,9 +16,10 @@ use duet_interactions::model::{Attachment, CallbackOutcome, ChosenStatus, Delive
 use duet_interactions::{Actor, Change, MediaType, TransferTarget};
 use serde::Deserialize;
 
-use super::auth::{Caller, caller};
+use super::access::Held;
+use super::auth::Caller;
 use super::{Refusal, ask, change, done};
-use crate::directory::{REASON_CONNECTION_LOST, UserRole};
+use crate::directory::REASON_CONNECTION_LOST;
 use crate::replication::IxRequest;
 use crate::shared::Shared;
 
@@ -40,10 +41,6 @@ pub(super) struct WithClient<T> {
     pub body: T,
 }
 
-async fn agent(shared: &Shared, headers: &HeaderMap) -> Result<Caller, Refusal> {
-    caller(shared, headers, UserRole::Agent).await
-}
-
 /// `GET /api/agent`: the agent's state and the interactions it holds.
 #[utoipa::path(
     get,
@@ -52,13 +49,9 @@ async fn agent(shared: &Shared, headers: &HeaderMap) -> Result<Caller, Refusal> 
     description = "The signed-in agent: status, media, the interactions it holds.",
     responses(super::openapi::Answers)
 )]
-async fn me(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    let result = async {
-        let me = agent(&shared, &headers).await?;
-        let name = me.name.clone();
-        ask(&shared, |reply| IxRequest::Agent { name, reply }).await
-    }
-    .await;
+async fn me(State(shared): State<Arc<Shared>>, Extension(me): Extension<Caller>) -> Response {
+    let name = me.name.clone();
+    let result = ask(&shared, |reply| IxRequest::Agent { name, reply }).await;
     match result {
         Ok(Some(view)) => Json(view).into_response(),
         Ok(None) => Json(serde_json::json!({ "agent": null, "interactions": [] })).into_response(),
@@ -88,10 +81,10 @@ pub(super) struct Media {
 )]
 async fn login(
     State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
+    Extension(me): Extension<Caller>,
     Json(r): Json<WithClient<Media>>,
 ) -> Response {
-    run(&shared, &headers, r.client_id, |agent| Change::AgentLogin {
+    run(&shared, me, r.client_id, |agent| Change::AgentLogin {
         agent,
         media: r.body.media,
     })
@@ -110,7 +103,7 @@ async fn login(
 )]
 async fn logout(
     State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
+    Extension(me): Extension<Caller>,
     Json(r): Json<WithClient<Media>>,
 ) -> Response {
     let reason_code = r.body.reason_code.unwrap_or(0);
@@ -123,12 +116,10 @@ async fn logout(
         )
         .into_response();
     }
-    run(&shared, &headers, r.client_id, |agent| {
-        Change::AgentLogout {
-            agent,
-            media: r.body.media,
-            reason_code,
-        }
+    run(&shared, me, r.client_id, |agent| Change::AgentLogout {
+        agent,
+        media: r.body.media,
+        reason_code,
     })
     .await
 }
@@ -160,12 +151,13 @@ pub(super) fn chosen(r: StatusRequest) -> ChosenStatus {
 )]
 async fn status(
     State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
+    Extension(me): Extension<Caller>,
     Json(r): Json<WithClient<StatusRequest>>,
 ) -> Response {
     let status = chosen(r.body);
-    run(&shared, &headers, r.client_id, |agent| {
-        Change::AgentStatus { agent, status }
+    run(&shared, me, r.client_id, |agent| Change::AgentStatus {
+        agent,
+        status,
     })
     .await
 }
@@ -212,14 +204,15 @@ pub(super) struct Action {
     post,
     path = "/api/interactions/{id}/{action}",
     tag = "agent",
-    description = "Work an interaction: accept, reject, hold, resume, disconnect, wrap-up, transfer, conference, message, delivery, draft, send, callback-attempt.",
+    description = "Work an interaction: accept, reject, hold, resume, disconnect, wrap-up, transfer, conference, message, delivery, draft, send, callback-attempt; a supervisor's: monitor (listen in, unseen by the customer), barge (join and speak), disconnect (stop supervising). Only its agent (offered, holding, conferenced), a supervisor of its queue or an admin (docs/access.md).",
     params(("id" = String, Path), ("action" = String, Path)),
     request_body = Action,
     responses(super::openapi::Answers)
 )]
 async fn act(
     State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
+    Extension(me): Extension<Caller>,
+    Extension(Held(ix)): Extension<Held>,
     Path((id, action)): Path<(String, String)>,
     body: Option<Json<WithClient<Action>>>,
 ) -> Response {
@@ -250,6 +243,14 @@ async fn act(
                 agent: a
                     .agent
                     .ok_or_else(|| bad("a conference names the agent to add"))?,
+            },
+            // Supervisors' rights: the interaction state takes them from a
+            // user (not an agent on it), and the guard let only related
+            // users through.
+            "monitor" | "barge" => Change::Supervise {
+                id,
+                user: agent,
+                barge: action == "barge",
             },
             "message" if a.message_id.is_empty() => {
                 return Err(bad(
@@ -292,16 +293,16 @@ async fn act(
                 return Err(Refusal::new(
                     axum::http::StatusCode::NOT_FOUND,
                     format!(
-                        "no action {other:?}; the actions are accept, reject, hold, resume, disconnect, wrap-up, transfer, conference, message, delivery, draft, send, callback-attempt"
+                        "no action {other:?}; the actions are accept, reject, hold, resume, disconnect, wrap-up, transfer, conference, monitor, barge, message, delivery, draft, send, callback-attempt"
                     ),
                 ));
             }
         })
     };
+    let actor = super::access::actor(&me, &ix);
     let result = async {
-        let me = agent(&shared, &headers).await?;
         let change = change(me.name.clone())?;
-        super::change(&shared, client_id, Actor::Agent(me.name), change).await
+        super::change(&shared, client_id, actor, change).await
     }
     .await;
     done(result, serde_json::json!({}))
@@ -310,15 +311,11 @@ async fn act(
 /// An agent's own change: signed in as an agent, acting as itself.
 async fn run(
     shared: &Shared,
-    headers: &HeaderMap,
+    me: Caller,
     client_id: Option<String>,
     make: impl FnOnce(String) -> Change,
 ) -> Response {
-    let result = async {
-        let me = agent(shared, headers).await?;
-        let c = make(me.name.clone());
-        change(shared, client_id, Actor::Agent(me.name), c).await
-    }
-    .await;
+    let c = make(me.name.clone());
+    let result = change(shared, client_id, Actor::Agent(me.name), c).await;
     done(result, serde_json::json!({}))
 }

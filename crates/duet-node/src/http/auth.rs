@@ -12,7 +12,7 @@ use std::sync::Arc;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -20,7 +20,7 @@ use ring::hmac;
 use serde::{Deserialize, Serialize};
 
 use super::{Refusal, ask};
-use crate::directory::{ContactUser, UserRole};
+use crate::directory::{ContactUser, Supervises, UserRole};
 use crate::replication::IxRequest;
 use crate::shared::Shared;
 
@@ -107,6 +107,8 @@ pub(super) fn session_key(shared: &Shared) -> Result<&hmac::Key, Refusal> {
 pub struct Caller {
     pub name: String,
     pub roles: BTreeSet<UserRole>,
+    /// The queues whose interactions a supervisor reads and acts on.
+    pub supervises: Supervises,
 }
 
 impl Caller {
@@ -120,18 +122,14 @@ async fn user(shared: &Shared, name: &str) -> Result<Option<ContactUser>, Refusa
     ask(shared, |reply| IxRequest::User { name, reply }).await
 }
 
-/// The caller named by the request's bearer token, holding `role`.
-pub async fn caller(
-    shared: &Shared,
-    headers: &HeaderMap,
-    role: UserRole,
-) -> Result<Caller, Refusal> {
+/// The user a session token names, whatever its roles.
+pub async fn signed_in(shared: &Shared, token: Option<&str>) -> Result<Caller, Refusal> {
     let unauthorized = |why: &str| Refusal::new(StatusCode::UNAUTHORIZED, why.to_string());
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| unauthorized("no session: sign in with POST /api/sessions and send Authorization: Bearer <token>"))?;
+    let token = token.ok_or_else(|| {
+        unauthorized(
+            "no session: sign in with POST /api/sessions and send Authorization: Bearer <token>",
+        )
+    })?;
     let key = session_key(shared)?;
     let (payload, signature) = token
         .split_once('.')
@@ -155,8 +153,8 @@ pub async fn caller(
     if expires <= crate::events::unix_ms() / 1000 {
         return Err(unauthorized("the session has expired; sign in again"));
     }
-    let roles = match user(shared, name).await? {
-        Some(user) if fingerprint(&user) == fp => user.roles,
+    let (roles, supervises) = match user(shared, name).await? {
+        Some(user) if fingerprint(&user) == fp => (user.roles, user.supervises),
         Some(_) => {
             return Err(unauthorized(
                 "the password changed since this session began; sign in again",
@@ -166,25 +164,18 @@ pub async fn caller(
         None if shared.boot.users.iter().any(|u| u.name == name && u.master)
             && fp == "bootstrap" =>
         {
-            [UserRole::Supervisor, UserRole::Admin].into()
+            (
+                [UserRole::Supervisor, UserRole::Admin].into(),
+                Supervises::Every,
+            )
         }
         None => return Err(unauthorized("no such user any more")),
     };
-    let caller = Caller {
+    Ok(Caller {
         name: name.to_string(),
         roles,
-    };
-    if !caller.is(role) && !caller.is(UserRole::Admin) {
-        return Err(Refusal::new(
-            StatusCode::FORBIDDEN,
-            format!(
-                "{} is not a{} {role:?}",
-                caller.name,
-                if role == UserRole::Agent { "n" } else { "" }
-            ),
-        ));
-    }
-    Ok(caller)
+        supervises,
+    })
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -105,29 +105,10 @@ fn config_writer<'a>(shared: &'a Shared, headers: &HeaderMap) -> Result<&'a User
             ),
         ));
     }
-    // A node holding the role takes the write even while its lease is
-    // being confirmed again: the write then waits (bounded) for it.
-    let status = shared.status();
-    if status.role != duet_link::protocol::Role::Active {
-        let active = (status.peer.role == Some(duet_link::protocol::Role::Active))
-            .then(|| status.peer.name.clone());
-        let message = match &active {
-            Some(name) => format!(
-                "{} is the backup: make configuration changes on the active node, {name}",
-                status.node
-            ),
-            None => format!(
-                "{} is not the active node: make configuration changes on the active node",
-                status.node
-            ),
-        };
-        return Err(Refusal {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            message,
-            active,
-        });
+    match super::not_active(shared, "configuration changes") {
+        Some(refusal) => Err(refusal),
+        None => Ok(user),
     }
-    Ok(user)
 }
 
 async fn write(

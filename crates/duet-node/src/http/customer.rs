@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,9 +19,9 @@ use duet_interactions::model::{
 use duet_interactions::{Actor, Change, MediaType, NewInteraction};
 use serde::Deserialize;
 
-use super::auth::{caller, customer_may, customer_token, session_key};
+use super::auth::{customer_token, session_key};
+use super::customer_view::{ChatView, Names, chat_view, users_in};
 use super::{Refusal, ask, change, done};
-use crate::directory::UserRole;
 use crate::replication::{CONVERSATION, IxRequest};
 use crate::shared::Shared;
 
@@ -38,16 +38,8 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
         .route("/api/calls", post(call))
 }
 
-/// A conversation's id from the client's id for its creation, so a retry
-/// creates nothing new and is told the same id.
-fn id_for(prefix: &str, client: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, client.as_bytes());
-    let hex: String = digest.as_ref()[..10]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("{prefix}-{hex}")
-}
+/// The bounds of an anonymous creation's `client_secret`.
+const CLIENT_SECRET_BYTES: std::ops::RangeInclusive<usize> = 16..=128;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct Start {
@@ -62,22 +54,58 @@ struct Start {
     skills: BTreeMap<String, u32>,
     #[serde(default)]
     attributes: BTreeMap<String, String>,
+    /// Makes a retry idempotent: the same `client_id` with the same
+    /// `client_secret` answers the same conversation.
     #[serde(default)]
     client_id: Option<String>,
+    /// What only this customer holds (16 to 128 bytes its widget made and
+    /// kept): an anonymous caller is no identity, so the creation's key is
+    /// the client id together with it. Required with `client_id`.
+    #[serde(default)]
+    client_secret: Option<String>,
 }
 
-/// Creates an interaction for a customer; answers its id and token.
+/// The key of an anonymous creation: the client's id with its secret,
+/// so another caller reusing the id makes a conversation of its own and
+/// never learns the first one's id or token.
+fn anonymous_key(kind: &str, start: &Start) -> Result<Option<String>, Refusal> {
+    let Some(client) = &start.client_id else {
+        return Ok(None);
+    };
+    super::client_id(Some(client.clone()))?;
+    match &start.client_secret {
+        Some(secret) if CLIENT_SECRET_BYTES.contains(&secret.len()) => {
+            Ok(Some(format!("{kind}\n{client}\n{secret}")))
+        }
+        _ => Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "client_id comes with client_secret ({} to {} bytes the customer made and keeps), so nobody else who learns the client id gets this conversation",
+                CLIENT_SECRET_BYTES.start(),
+                CLIENT_SECRET_BYTES.end()
+            ),
+        )),
+    }
+}
+
+/// Creates an interaction for a customer; answers its id and token. With
+/// a `key` (see `ids`) a retry names the same interaction and is applied
+/// once; without one it is new.
 async fn create(
     shared: &Shared,
     prefix: &str,
     media: MediaType,
     start: Start,
     content: Content,
+    lookup: Option<String>,
 ) -> Response {
     let result = async {
         let key = session_key(shared)?;
-        let client = super::client_id(start.client_id)?;
-        let id = id_for(prefix, &client);
+        let id = match &lookup {
+            Some(lookup) => crate::ids::keyed(Some(key), prefix, lookup),
+            None => crate::ids::random(prefix),
+        };
+        let client = format!("{id}/create");
         let new = NewInteraction {
             id: id.clone(),
             media,
@@ -117,12 +145,17 @@ async fn create(
     responses(super::openapi::Answers)
 )]
 async fn start_chat(State(shared): State<Arc<Shared>>, Json(start): Json<Start>) -> Response {
+    let lookup = match anonymous_key("chat", &start) {
+        Ok(lookup) => lookup,
+        Err(refusal) => return refusal.into_response(),
+    };
     create(
         &shared,
         "chat",
         MediaType::Chat,
         start,
         Content::Transcript(Vec::new()),
+        lookup,
     )
     .await
 }
@@ -156,41 +189,52 @@ pub(super) fn token(headers: &HeaderMap, query: &TokenQuery) -> String {
     params(("id" = String, Path)),
     responses(super::openapi::Answers)
 )]
-async fn transcript(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Query(query): Query<TokenQuery>,
-) -> Response {
+async fn transcript(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
     let result = async {
-        customer_may(&shared, &id, &token(&headers, &query))?;
         let wanted = id.clone();
-        ask(&shared, |reply| IxRequest::Get { id: wanted, reply })
+        let ix = ask(&shared, |reply| IxRequest::Get { id: wanted, reply })
             .await?
             .ok_or_else(|| {
                 Refusal::new(StatusCode::NOT_FOUND, format!("no live conversation {id}"))
-            })
+            })?;
+        customer_view(&shared, &ix, &mut Names::default()).await
     }
     .await;
     match result {
-        Ok(ix) => Json(customer_view(&ix)).into_response(),
+        Ok(view) => Json(view).into_response(),
         Err(refusal) => refusal.into_response(),
     }
 }
 
-/// What a customer sees of its conversation.
-pub(super) fn customer_view(ix: &duet_interactions::Interaction) -> serde_json::Value {
-    let transcript = match &ix.content {
-        Content::Transcript(messages) => serde_json::to_value(messages).unwrap_or_default(),
-        _ => serde_json::Value::Null,
-    };
-    serde_json::json!({
-        "id": ix.id,
-        "media": ix.media,
-        "created_at_ms": ix.created_at_ms,
-        "closed": ix.is_closed(),
-        "transcript": transcript,
-    })
+/// The display names of `users` (see `customer_view`), added to `names`.
+pub(super) async fn learn_names(
+    shared: &Shared,
+    names: &mut Names,
+    users: impl IntoIterator<Item = String>,
+) -> Result<(), Refusal> {
+    for user in users {
+        if names.0.contains_key(&user) {
+            continue;
+        }
+        let name = user.clone();
+        let found = ask(shared, |reply| IxRequest::User { name, reply }).await?;
+        let display = found.map_or_else(
+            || crate::directory::DEFAULT_DISPLAY_NAME.to_string(),
+            |u| u.display_name,
+        );
+        names.0.insert(user, display);
+    }
+    Ok(())
+}
+
+/// The conversation as its customer sees it, and the names learnt.
+pub(super) async fn customer_view(
+    shared: &Shared,
+    ix: &duet_interactions::Interaction,
+    names: &mut Names,
+) -> Result<ChatView, Refusal> {
+    learn_names(shared, names, users_in(ix)).await?;
+    Ok(chat_view(ix, names))
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -207,20 +251,15 @@ struct Said {
     client_id: Option<String>,
 }
 
-/// A customer's change to its own conversation.
-async fn by_customer(
-    shared: &Shared,
-    headers: &HeaderMap,
-    id: &str,
-    client: Option<String>,
-    c: Change,
-) -> Response {
-    let result = async {
-        customer_may(shared, id, &token(headers, &TokenQuery::default()))?;
-        change(shared, client, Actor::Customer, c).await
-    }
-    .await;
-    done(result, serde_json::json!({}))
+/// A customer's change to its own conversation (the guard checked the
+/// token); the client's id is scoped to the conversation, so it names
+/// nothing in another.
+async fn by_customer(shared: &Shared, id: &str, client: Option<String>, c: Change) -> Response {
+    let client = client.map(|client| format!("{id}/{client}"));
+    done(
+        change(shared, client, Actor::Customer, c).await,
+        serde_json::json!({}),
+    )
 }
 
 /// `POST /api/chats/{id}/messages`: a message with the customer's own
@@ -236,7 +275,6 @@ async fn by_customer(
 )]
 async fn message(
     State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     Json(said): Json<Said>,
 ) -> Response {
@@ -247,16 +285,14 @@ async fn message(
         )
         .into_response();
     }
-    let client = said
-        .client_id
-        .or_else(|| Some(format!("{id}/{}", said.message_id)));
+    let client = said.client_id.or_else(|| Some(said.message_id.clone()));
     let c = Change::Message {
         id: id.clone(),
         message_id: said.message_id,
         sender: Sender::Customer,
         body: said.body,
     };
-    by_customer(&shared, &headers, &id, client, c).await
+    by_customer(&shared, &id, client, c).await
 }
 
 /// `POST /api/chats/{id}/delivery`: an agent's message reached or was read
@@ -272,7 +308,6 @@ async fn message(
 )]
 async fn delivery(
     State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     Json(said): Json<Said>,
 ) -> Response {
@@ -285,7 +320,7 @@ async fn delivery(
         message_id: said.message_id,
         delivery,
     };
-    by_customer(&shared, &headers, &id, said.client_id, c).await
+    by_customer(&shared, &id, said.client_id, c).await
 }
 
 /// `POST /api/chats/{id}/leave`.
@@ -299,19 +334,11 @@ async fn delivery(
 )]
 async fn leave(
     State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     body: Option<Json<Said>>,
 ) -> Response {
     let client = body.and_then(|Json(s)| s.client_id);
-    by_customer(
-        &shared,
-        &headers,
-        &id.clone(),
-        client,
-        Change::Disconnect { id },
-    )
-    .await
+    by_customer(&shared, &id.clone(), client, Change::Disconnect { id }).await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -355,7 +382,19 @@ async fn callback(State(shared): State<Arc<Shared>>, Json(r): Json<CallbackReque
         window: CallbackWindow { from_ms, to_ms },
         attempts: Vec::new(),
     });
-    create(&shared, "callback", MediaType::Callback, r.start, content).await
+    let lookup = match anonymous_key("callback", &r.start) {
+        Ok(lookup) => lookup,
+        Err(refusal) => return refusal.into_response(),
+    };
+    create(
+        &shared,
+        "callback",
+        MediaType::Callback,
+        r.start,
+        content,
+        lookup,
+    )
+    .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -418,9 +457,10 @@ async fn webhook(
             None => {
                 // The conversation's next interaction: named by the message
                 // that opens it, so the provider's retry finds it.
-                let id = id_for(
+                let id = crate::ids::keyed(
+                    shared.session_key.as_ref(),
                     &kind,
-                    &format!("{}\n{}", inbound.conversation, inbound.message_id),
+                    &format!("{kind}\n{}\n{}", inbound.conversation, inbound.message_id),
                 );
                 let new = NewInteraction {
                     id: id.clone(),
@@ -520,14 +560,7 @@ struct CallReport {
     request_body = CallReport,
     responses(super::openapi::Answers)
 )]
-async fn call(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    Json(r): Json<CallReport>,
-) -> Response {
-    if let Err(refusal) = caller(&shared, &headers, UserRole::Admin).await {
-        return refusal.into_response();
-    }
+async fn call(State(shared): State<Arc<Shared>>, Json(r): Json<CallReport>) -> Response {
     let party = Party {
         address: r.from.clone(),
         name: r.name.clone(),
@@ -539,11 +572,13 @@ async fn call(
         priority: r.priority,
         skills: BTreeMap::new(),
         attributes: BTreeMap::from([("call_id".to_string(), r.call_id.clone())]),
-        client_id: Some(format!("call/{}", r.call_id)),
+        client_id: None,
+        client_secret: None,
     };
+    let lookup = Some(format!("call\n{}", r.call_id));
     let content = Content::Call(Call {
         signal: CallSignal::Ringing,
         party,
     });
-    create(&shared, "call", MediaType::Call, start, content).await
+    create(&shared, "call", MediaType::Call, start, content, lookup).await
 }

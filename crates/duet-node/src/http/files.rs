@@ -5,20 +5,19 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use duet_interactions::model::{Attachment, Content, FileRef, Sender};
 use duet_interactions::{Actor, Change, Interaction};
 use serde::Deserialize;
 
-use super::auth::{caller, customer_may};
-use super::customer::{TokenQuery, token};
+use super::access::Held;
+use super::auth::Caller;
 use super::{Refusal, ask, change, done};
-use crate::directory::UserRole;
 use crate::replication::IxRequest;
 use crate::shared::Shared;
 
@@ -39,8 +38,6 @@ pub(super) struct Share {
     name: String,
     /// The message's own id in the transcript (a resend is kept once).
     message_id: String,
-    #[serde(default)]
-    token: Option<String>,
 }
 
 fn shared_file(
@@ -88,7 +85,7 @@ fn shared_file(
     post,
     path = "/api/chats/{id}/files",
     tag = "customer",
-    description = "The customer shares a file (the raw body, at most 512 KiB); it joins the transcript.",
+    description = "The customer shares a file (the raw body, at most 512 KiB; the token in `x-duet-token` or `?token=`); it joins the transcript.",
     params(("id" = String, Path), Share),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, description = "{\"seq\": N}"), (status = 401, description = "Not this conversation's token"), (status = 413, description = "Too large"))
@@ -101,11 +98,6 @@ pub(super) async fn customer_shares(
     bytes: Bytes,
 ) -> Response {
     let result = async {
-        let query = TokenQuery {
-            token: share.token.clone(),
-            ..TokenQuery::default()
-        };
-        customer_may(&shared, &id, &token(&headers, &query))?;
         let client = Some(format!("{id}/{}", share.message_id));
         let c = shared_file(&id, share, &headers, bytes, Sender::Customer)?;
         change(&shared, client, Actor::Customer, c).await
@@ -121,20 +113,22 @@ pub(super) async fn customer_shares(
     description = "The agent shares a file (the raw body, at most 512 KiB); it joins the transcript.",
     params(("id" = String, Path), Share),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 200, description = "{\"seq\": N}"), (status = 409, description = "Not on the interaction"), (status = 413, description = "Too large"))
+    responses((status = 200, description = "{\"seq\": N}"), (status = 403, description = "Not yours"), (status = 409, description = "Not on the interaction"), (status = 413, description = "Too large"))
 )]
 pub(super) async fn agent_shares(
     State(shared): State<Arc<Shared>>,
+    Extension(me): Extension<Caller>,
+    Extension(Held(ix)): Extension<Held>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(share): Query<Share>,
     bytes: Bytes,
 ) -> Response {
+    let actor = super::access::actor(&me, &ix);
     let result = async {
-        let me = caller(&shared, &headers, UserRole::Agent).await?;
         let client = Some(format!("{id}/{}", share.message_id));
         let c = shared_file(&id, share, &headers, bytes, Sender::Agent(me.name.clone()))?;
-        change(&shared, client, Actor::Agent(me.name), c).await
+        change(&shared, client, actor, c).await
     }
     .await;
     done(result, serde_json::json!({}))
@@ -188,13 +182,8 @@ fn download(ix: Option<Interaction>, id: &str, file: &str) -> Response {
 )]
 pub(super) async fn customer_downloads(
     State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
     Path((id, file)): Path<(String, String)>,
-    Query(query): Query<TokenQuery>,
 ) -> Response {
-    if let Err(refusal) = customer_may(&shared, &id, &token(&headers, &query)) {
-        return refusal.into_response();
-    }
     let wanted = id.clone();
     match ask(&shared, |reply| IxRequest::Get { id: wanted, reply }).await {
         // The customer sees the conversation's files, not an email's parts.
@@ -219,15 +208,8 @@ pub(super) async fn customer_downloads(
     responses((status = 200, description = "The file"), (status = 403, description = "Not yours"), (status = 404, description = "No such file"))
 )]
 pub(super) async fn agent_downloads(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
+    Extension(Held(ix)): Extension<Held>,
     Path((id, file)): Path<(String, String)>,
 ) -> Response {
-    let result = super::supervisor::interaction_for(&shared, &headers, &id)
-        .await
-        .map(Some);
-    match result {
-        Ok(ix) => download(ix, &id, &file),
-        Err(refusal) => refusal.into_response(),
-    }
+    download(Some(ix), &id, &file)
 }

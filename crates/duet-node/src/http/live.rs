@@ -10,20 +10,20 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use duet_interactions::model::Sender;
 use duet_interactions::{Actor, Change, Command};
 use duet_stream::Entry;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::auth::{Caller, caller, customer_may};
-use super::customer::{TokenQuery, customer_view, token};
+use super::auth::Caller;
+use super::customer::{TokenQuery, customer_view, learn_names};
+use super::customer_view::{self, Names, users_of};
 use super::{Refusal, ask, change};
-use crate::directory::UserRole;
 use crate::metrics::label;
 use crate::replication::{Follow, IxRequest};
 use crate::shared::Shared;
@@ -101,6 +101,72 @@ async fn begin(
     (true, takeover)
 }
 
+/// A customer socket's start: the state, or (resuming after `after`)
+/// `resume` and the changes it missed, which the caller tells; `None`
+/// when the socket is gone.
+async fn begin_customer(
+    socket: &mut WebSocket,
+    hello: serde_json::Value,
+    after: Option<duet_rsm::Position>,
+    missed: Option<Vec<Arc<Entry<Command>>>>,
+) -> Option<Vec<Arc<Entry<Command>>>> {
+    let Some(missed) = missed else {
+        let sent = socket.send(Message::Text(hello.to_string().into())).await;
+        return sent.is_ok().then(Vec::new);
+    };
+    let resume =
+        serde_json::json!({ "type": "resume", "after": after, "position": hello["position"] });
+    let sent = socket.send(Message::Text(resume.to_string().into())).await;
+    sent.is_ok().then_some(missed)
+}
+
+/// Sends a customer's socket its conversation as it stands now (after a
+/// takeover) and follows on from it; whether the socket is still there.
+async fn restate(
+    socket: &mut WebSocket,
+    follow: &mut customer_view::Follow,
+    now: Option<(customer_view::Follow, serde_json::Value)>,
+) -> bool {
+    let Some((now, state)) = now else {
+        return true;
+    };
+    *follow = now;
+    send_state(socket, Some(state)).await
+}
+
+/// Tells a customer's socket a committed change, as the customer sees it
+/// (a takeover is followed by the state); whether the socket is still
+/// there.
+async fn tell(
+    shared: &Shared,
+    socket: &mut WebSocket,
+    follow: &mut customer_view::Follow,
+    names: &mut Names,
+    entry: &Entry<Command>,
+) -> bool {
+    let command = &entry.change;
+    if learn_names(shared, names, users_of(&command.change))
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let Some(told) = follow.tell(&command.change, &command.actor, command.at_ms, names) else {
+        return true;
+    };
+    let frame = serde_json::json!({
+        "type": "change",
+        "seq": entry.seq,
+        "epoch": entry.epoch,
+        "at_ms": command.at_ms,
+        "change": told,
+    });
+    socket
+        .send(Message::Text(frame.to_string().into()))
+        .await
+        .is_ok()
+}
+
 /// Sends the socket's state as it stands (`{"type": "state", ..}`, as at
 /// the start); whether the socket is still there.
 async fn send_state(socket: &mut WebSocket, state: Option<serde_json::Value>) -> bool {
@@ -130,9 +196,6 @@ fn event(entry: &Entry<Command>) -> Message {
 
 #[derive(Deserialize)]
 pub(super) struct AgentQuery {
-    /// A session token (browsers cannot set headers on a WebSocket).
-    #[serde(default)]
-    token: Option<String>,
     /// The position the client last saw, `<epoch>.<seq>`: it is sent what
     /// it missed since (when this node holds that very change and what
     /// follows), not the state again.
@@ -158,21 +221,15 @@ fn resume_position(after: Option<&str>) -> Option<duet_rsm::Position> {
 )]
 pub(super) async fn agent(
     State(shared): State<Arc<Shared>>,
-    mut headers: HeaderMap,
+    Extension(me): Extension<Caller>,
     Query(q): Query<AgentQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    if let Some(token) = q.token.and_then(|t| format!("Bearer {t}").parse().ok()) {
-        headers.insert("authorization", token);
-    }
-    match caller(&shared, &headers, UserRole::Agent).await {
-        Ok(me) => upgrade
-            .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
-            .on_upgrade(move |socket| {
-                agent_socket(shared, me, resume_position(q.after.as_deref()), socket)
-            }),
-        Err(refusal) => refusal.into_response(),
-    }
+    upgrade
+        .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
+        .on_upgrade(move |socket| {
+            agent_socket(shared, me, resume_position(q.after.as_deref()), socket)
+        })
 }
 
 /// Counts an open socket while it lives.
@@ -386,19 +443,15 @@ async fn agent_socket(
 )]
 pub(super) async fn customer(
     State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<TokenQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    match customer_may(&shared, &id, &token(&headers, &q)) {
-        Ok(()) => upgrade
-            .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
-            .on_upgrade(move |socket| {
-                customer_socket(shared, id, resume_position(q.after.as_deref()), socket)
-            }),
-        Err(refusal) => refusal.into_response(),
-    }
+    upgrade
+        .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
+        .on_upgrade(move |socket| {
+            customer_socket(shared, id, resume_position(q.after.as_deref()), socket)
+        })
 }
 
 #[derive(Deserialize)]
@@ -434,32 +487,58 @@ async fn customer_socket(
     let wants = |entry: &Entry<Command>| {
         entry.change.change.interaction() == Some(id.as_str()) || is_takeover(entry)
     };
-    let hello =
-        serde_json::json!({ "type": "state", "position": position, "chat": customer_view(&ix) });
-    let (open, takeover) = begin(&mut socket, hello, after, missed, wants).await;
+    // The customer sees the customer's view only (`customer_view`): its
+    // state, and each committed change told from the change itself.
+    let mut names = Names::default();
+    let Ok(view) = customer_view(&shared, &ix, &mut names).await else {
+        return;
+    };
+    let mut follow = customer_view::Follow::new(&ix);
+    let hello = serde_json::json!({ "type": "state", "position": position, "chat": view });
+    let Some(missed) = begin_customer(&mut socket, hello, after, missed).await else {
+        return;
+    };
+    let mut takeover = false;
+    for entry in missed.iter().filter(|e| wants(e)) {
+        takeover |= is_takeover(entry);
+        if !tell(&shared, &mut socket, &mut follow, &mut names, entry).await {
+            return;
+        }
+    }
     // The conversation now, after a takeover (ended, if its media's
     // recovery is off).
-    let chat_state = |at: (u64, u64)| {
+    let chat_state = |at: (u64, u64), names: Names| {
         let (shared, wanted) = (shared.clone(), id.clone());
         async move {
             let ix = ask(&shared, |reply| IxRequest::Get { id: wanted, reply })
                 .await
                 .ok()??;
-            Some(serde_json::json!({ "type": "state", "position": at, "chat": customer_view(&ix) }))
+            let view = customer_view(&shared, &ix, &mut names.clone()).await.ok()?;
+            Some((
+                customer_view::Follow::new(&ix),
+                serde_json::json!({ "type": "state", "position": at, "chat": view }),
+            ))
         }
     };
-    if !open || (takeover && !send_state(&mut socket, chat_state(position).await).await) {
+    if takeover
+        && !restate(
+            &mut socket,
+            &mut follow,
+            chat_state(position, names.clone()).await,
+        )
+        .await
+    {
         return;
     }
     loop {
         tokio::select! {
             received = feed.recv() => match received {
                 Ok(entry) if entry.seq > position.1 && wants(&entry) => {
-                    if socket.send(event(&entry)).await.is_err() {
+                    if !tell(&shared, &mut socket, &mut follow, &mut names, &entry).await {
                         return;
                     }
                     if is_takeover(&entry)
-                        && !send_state(&mut socket, chat_state((entry.epoch, entry.seq)).await).await
+                        && !restate(&mut socket, &mut follow, chat_state((entry.epoch, entry.seq), names.clone()).await).await
                     {
                         return;
                     }

@@ -17,14 +17,17 @@ use crate::bootstrap::User;
 use crate::replication::WriteError;
 use crate::shared::Shared;
 
+mod access;
 mod admin;
 mod agent;
 mod auth;
 
+pub use access::{RULES, Rule, Who, reference as access_reference};
 pub use auth::{from_hex, hash_password};
 mod config;
 mod cors;
 mod customer;
+mod customer_view;
 mod files;
 mod live;
 mod openapi;
@@ -56,6 +59,12 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .merge(customer::routes())
         .merge(supervisor::routes())
         .merge(files::routes())
+        .route_layer(middleware::from_fn_with_state(
+            shared.clone(),
+            access::guard,
+        ))
+        // The pages (and `GET /api/pair`, open to anyone) are served to
+        // anyone: what they show comes from the API, which is guarded.
         .merge(pages::routes())
         .route_layer(middleware::from_fn_with_state(shared.clone(), observe))
         .layer(middleware::from_fn_with_state(shared.clone(), epochs))
@@ -166,6 +175,34 @@ fn authenticate<'a>(
         .ok_or_else(|| refuse(format!("wrong user or password for {name:?}")))
 }
 
+/// The refusal of a change on a node that does not hold the active role
+/// (503 naming the active node when it knows it), or `None`. A node
+/// holding the role takes the change even while its lease is being
+/// confirmed again: the change then waits (bounded) for it.
+fn not_active(shared: &Shared, what: &str) -> Option<Refusal> {
+    let status = shared.status();
+    if status.role == duet_link::protocol::Role::Active {
+        return None;
+    }
+    let active = (status.peer.role == Some(duet_link::protocol::Role::Active))
+        .then(|| status.peer.name.clone());
+    let message = match &active {
+        Some(name) => format!(
+            "{} is the backup: make {what} on the active node, {name}",
+            status.node
+        ),
+        None => format!(
+            "{} is not the active node: make {what} on the active node",
+            status.node
+        ),
+    };
+    Some(Refusal {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message,
+        active,
+    })
+}
+
 /// The one mapping from a write's error to its HTTP answer.
 fn write_refusal(e: WriteError) -> Refusal {
     match e {
@@ -258,12 +295,16 @@ async fn change(
     actor: duet_interactions::Actor,
     change: duet_interactions::Change,
 ) -> Result<u64, Refusal> {
-    let command = duet_interactions::Command::new(
-        client_id(client)?,
-        crate::events::unix_ms(),
-        actor,
-        change,
-    );
+    // A user's client id is scoped to the user: another who reuses it
+    // makes a change of its own and is never answered with this one's.
+    let given = client.is_some();
+    let mut client = client_id(client)?;
+    if given
+        && let duet_interactions::Actor::Agent(name) | duet_interactions::Actor::User(name) = &actor
+    {
+        client = format!("user/{name}/{client}");
+    }
+    let command = duet_interactions::Command::new(client, crate::events::unix_ms(), actor, change);
     let written = ask(shared, |reply| crate::replication::IxRequest::Write {
         command: Box::new(command),
         reply,

@@ -80,11 +80,24 @@ pub(super) enum Answers {
         super::files::agent_shares,
         super::files::agent_downloads,
         super::pages::pair,
+        document,
     )
 )]
 struct Document;
 
+/// The document itself.
+pub(super) fn document_value() -> utoipa::openapi::OpenApi {
+    Document::openapi()
+}
+
 /// `GET /api/openapi.json`.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "node",
+    description = "This document. Who may call each route: docs/access.md.",
+    responses((status = 200, description = "The OpenAPI document"))
+)]
 pub(super) async fn document() -> Response {
-    Json(Document::openapi()).into_response()
+    Json(document_value()).into_response()
 }

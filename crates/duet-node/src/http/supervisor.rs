@@ -6,18 +6,18 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use duet_interactions::{Actor, Change};
 use serde::Serialize;
 
+use super::access::Held;
 use super::agent::{StatusRequest, WithClient, chosen};
-use super::auth::caller;
-use super::{Refusal, ask, change, done};
-use crate::directory::UserRole;
+use super::auth::Caller;
+use super::{ask, change, done};
 use crate::replication::IxRequest;
 use crate::shared::Shared;
 
@@ -33,17 +33,12 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
         .route("/api/agent/ws", get(super::live::agent))
 }
 
+/// A supervisor's read (the guard let only supervisors through).
 async fn read<T: Serialize>(
     shared: &Shared,
-    headers: &HeaderMap,
     request: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> IxRequest,
 ) -> Response {
-    let result = async {
-        caller(shared, headers, UserRole::Supervisor).await?;
-        ask(shared, request).await
-    }
-    .await;
-    match result {
+    match ask(shared, request).await {
         Ok(answer) => Json(answer).into_response(),
         Err(refusal) => refusal.into_response(),
     }
@@ -57,8 +52,8 @@ async fn read<T: Serialize>(
     description = "Every queue now: waiting, longest wait, agents by status, service level, ASA, AHT, abandoned.",
     responses(super::openapi::Answers)
 )]
-async fn queues(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    read(&shared, &headers, IxRequest::Queues).await
+async fn queues(State(shared): State<Arc<Shared>>) -> Response {
+    read(&shared, IxRequest::Queues).await
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -79,10 +74,9 @@ struct Since {
 )]
 async fn intervals(
     State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
     axum::extract::Query(since): axum::extract::Query<Since>,
 ) -> Response {
-    read(&shared, &headers, |reply| IxRequest::Intervals {
+    read(&shared, |reply| IxRequest::Intervals {
         since_ms: since.since_ms,
         reply,
     })
@@ -97,12 +91,12 @@ async fn intervals(
     description = "Every agent: status, media, interactions held.",
     responses(super::openapi::Answers)
 )]
-async fn agents(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    read(&shared, &headers, IxRequest::Agents).await
+async fn agents(State(shared): State<Arc<Shared>>) -> Response {
+    read(&shared, IxRequest::Agents).await
 }
 
 /// `GET /api/interactions/{id}`: the whole interaction (segments, parties,
-/// content). A supervisor's, or an agent's that holds it.
+/// content), to the caller related to it (see `access`).
 #[utoipa::path(
     get,
     path = "/api/interactions/{id}",
@@ -111,16 +105,8 @@ async fn agents(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respon
     params(("id" = String, Path)),
     responses(super::openapi::Answers)
 )]
-async fn interaction(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let result = interaction_for(&shared, &headers, &id).await;
-    match result {
-        Ok(ix) => Json(ix).into_response(),
-        Err(refusal) => refusal.into_response(),
-    }
+async fn interaction(Extension(Held(ix)): Extension<Held>) -> Response {
+    Json(ix).into_response()
 }
 
 /// `POST /api/agents/{name}/status`: a supervisor sets an agent's status.
@@ -135,21 +121,17 @@ async fn interaction(
 )]
 async fn set_status(
     State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
+    Extension(me): Extension<Caller>,
     Path(agent): Path<String>,
     Json(r): Json<WithClient<StatusRequest>>,
 ) -> Response {
-    let result = async {
-        let me = caller(&shared, &headers, UserRole::Supervisor).await?;
-        let status = chosen(r.body);
-        change(
-            &shared,
-            r.client_id,
-            Actor::User(me.name),
-            Change::AgentStatus { agent, status },
-        )
-        .await
-    }
+    let status = chosen(r.body);
+    let result = change(
+        &shared,
+        r.client_id,
+        Actor::User(me.name),
+        Change::AgentStatus { agent, status },
+    )
     .await;
     done(result, serde_json::json!({}))
 }
@@ -162,8 +144,8 @@ async fn set_status(
     description = "Interaction conflict records: changes a node acknowledged while both nodes served that the state of the node whose history serves overrode (who holds an interaction, its state), each with the node, position, client id, actor, time, the change and why; oldest first, the same on both nodes. Messages and files are never conflicts: they join the transcript.",
     responses(super::openapi::Answers)
 )]
-async fn conflicts(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    read(&shared, &headers, IxRequest::Conflicts).await
+async fn conflicts(State(shared): State<Arc<Shared>>) -> Response {
+    read(&shared, IxRequest::Conflicts).await
 }
 
 /// `GET /api/shadow`: the interaction state's position and digest on this
@@ -180,33 +162,4 @@ async fn shadow(State(shared): State<Arc<Shared>>) -> Response {
         Ok(view) => Json(view).into_response(),
         Err(refusal) => refusal.into_response(),
     }
-}
-
-/// An interaction as the caller may see it whole: a supervisor's, or an
-/// agent's that holds it.
-pub(super) async fn interaction_for(
-    shared: &Shared,
-    headers: &HeaderMap,
-    id: &str,
-) -> Result<duet_interactions::Interaction, Refusal> {
-    let me = caller(shared, headers, UserRole::Agent).await;
-    let supervisor = match &me {
-        Ok(me) => me.is(UserRole::Supervisor),
-        Err(_) => {
-            caller(shared, headers, UserRole::Supervisor).await?;
-            true
-        }
-    };
-    let wanted = id.to_string();
-    let ix = ask(shared, |reply| IxRequest::Get { id: wanted, reply })
-        .await?
-        .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, format!("no live interaction {id}")))?;
-    let on_it = me.as_ref().is_ok_and(|me| ix.has_agent(&me.name));
-    if !supervisor && !on_it {
-        return Err(Refusal::new(
-            StatusCode::FORBIDDEN,
-            format!("interaction {id} is not yours"),
-        ));
-    }
-    Ok(ix)
 }
