@@ -66,6 +66,8 @@ pub struct TlsPaths {
 #[serde(deny_unknown_fields)]
 pub struct User {
     pub name: String,
+    /// An argon2 hash (`duet passwd` prints one); a plain password is
+    /// still accepted, and `duet config check` warns about it.
     pub password: String,
     /// The seed's Remote Control right: may ask the backup to switch.
     #[serde(default)]
@@ -133,6 +135,9 @@ pub struct Bootstrap {
     /// The contact center's secrets.
     #[serde(default)]
     pub contact_center: ContactCenter,
+    /// Per-source limits on chats, callbacks and sign-ins.
+    #[serde(default)]
+    pub limits: crate::limits::Limits,
 }
 
 /// The `[contact_center]` table: secrets both nodes share, in files
@@ -320,7 +325,22 @@ impl Bootstrap {
         if self.users.iter().any(|u| u.password.len() < 8) {
             problems.push("every user needs a password of at least 8 characters".into());
         }
+        problems.extend(self.limits.problems());
         problems
+    }
+
+    /// What works but should not stay as it is, each with what to do.
+    pub fn warnings(&self) -> Vec<String> {
+        self.users
+            .iter()
+            .filter(|u| !crate::passwords::is_hash(&u.password))
+            .map(|u| {
+                format!(
+                    "user {:?} has a plain password in the bootstrap file; replace it with the hash `duet passwd` prints",
+                    u.name
+                )
+            })
+            .collect()
     }
 
     pub fn server_id(&self) -> ServerId {

@@ -75,6 +75,8 @@ pub struct PairSpec {
     pub hooks: Hooks,
     /// The `[witness]` table both bootstrap files get.
     pub witness: Option<Witness>,
+    /// The `[limits]` table both bootstrap files get.
+    pub limits: crate::limits::Limits,
 }
 
 impl NodeSpec {
@@ -119,6 +121,7 @@ pub fn write(dir: &Path, spec: &PairSpec) -> anyhow::Result<[PathBuf; 2]> {
             },
             hooks: spec.hooks.clone(),
             witness: spec.witness.clone(),
+            limits: spec.limits.clone(),
             contact_center: ContactCenter {
                 session_key: Some("certs/session.key".into()),
                 webhook_secret: Some("certs/webhook.key".into()),

@@ -231,6 +231,8 @@ pub async fn run_with_prober(
         tokio::spawn({
             let app = crate::http::router(shared.clone());
             async move {
+                // The peer's address feeds the per-source limits.
+                let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
                 if let Err(e) = axum::serve(http_listener, app).await {
                     tracing::error!("HTTP API stopped: {e}");
                 }

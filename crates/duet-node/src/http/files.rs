@@ -160,13 +160,17 @@ fn download(ix: Option<Interaction>, id: &str, file: &str) -> Response {
     match find(&ix, file) {
         Some(a) => (
             [
-                (header::CONTENT_TYPE, a.content_type.clone()),
+                (
+                    header::CONTENT_TYPE,
+                    super::headers::safe_content_type(&a.content_type),
+                ),
                 (
                     header::CONTENT_DISPOSITION,
-                    format!(
-                        "attachment; filename=\"{}\"",
-                        a.name.replace(['"', '\\', '\r', '\n'], "_")
-                    ),
+                    super::headers::attachment(&a.name),
+                ),
+                (
+                    header::HeaderName::from_static(super::headers::FILE_POLICY.0),
+                    super::headers::FILE_POLICY.1.to_string(),
                 ),
             ],
             a.bytes.clone(),

@@ -11,7 +11,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::Engine as _;
 
 use crate::bootstrap::User;
 use crate::replication::WriteError;
@@ -21,12 +20,15 @@ mod admin;
 mod agent;
 mod auth;
 
-pub use auth::{from_hex, hash_password};
+pub use auth::from_hex;
 mod config;
 mod customer;
 mod files;
+mod guard;
+mod headers;
 mod live;
 mod openapi;
+mod signouts;
 mod status;
 mod supervisor;
 
@@ -48,14 +50,19 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/config/conflicts", get(config::config_conflicts))
         .route("/api/params", get(status::params))
         .route("/metrics", get(status::metrics))
-        .route("/api/sessions", post(auth::login))
+        .route("/api/sessions", post(auth::login).delete(auth::logout))
         .route("/api/openapi.json", get(openapi::document))
         .merge(agent::routes())
         .merge(customer::routes())
         .merge(supervisor::routes())
         .merge(files::routes())
+        .route_layer(middleware::from_fn_with_state(
+            guard::Guard::new(&shared.boot.limits),
+            guard::limit,
+        ))
         .route_layer(middleware::from_fn_with_state(shared.clone(), observe))
         .layer(middleware::from_fn_with_state(shared.clone(), epochs))
+        .layer(middleware::from_fn(headers::security))
         .with_state(shared)
 }
 
@@ -134,32 +141,26 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// The user named by HTTP basic credentials, or the refusal to send.
-fn authenticate<'a>(
+/// The user named by HTTP basic credentials, or the refusal to send. One
+/// argon2 check whatever the name, so timing tells nothing; failures are
+/// counted per address and per user by the guard.
+async fn authenticate<'a>(
     shared: &'a Shared,
     headers: &HeaderMap,
     action: &str,
 ) -> Result<&'a User, Refusal> {
-    let refuse = |why: String| {
-        tracing::warn!("refused {action}: {why}");
-        Refusal::new(StatusCode::UNAUTHORIZED, format!("{action} refused: {why}"))
-    };
-    let Some(credentials) = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-    else {
+    let refuse =
+        |why: String| Refusal::new(StatusCode::UNAUTHORIZED, format!("{action} refused: {why}"));
+    let Some((name, password)) = guard::basic_credentials(headers) else {
         return Err(refuse("no credentials; give a user and password".into()));
     };
-    let (name, password) = credentials.split_once(':').unwrap_or((&credentials, ""));
-    shared
-        .boot
-        .users
-        .iter()
-        .find(|u| u.name == name && u.password == password)
-        .ok_or_else(|| refuse(format!("wrong user or password for {name:?}")))
+    let user = shared.boot.users.iter().find(|u| u.name == name);
+    let stored = user.map(|u| u.password.clone());
+    if crate::passwords::check(password, stored).await {
+        user.ok_or_else(|| refuse("wrong user or password".into()))
+    } else {
+        Err(refuse(format!("wrong user or password for {name:?}")))
+    }
 }
 
 /// The one mapping from a write's error to its HTTP answer.
