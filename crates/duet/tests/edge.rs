@@ -1,0 +1,283 @@
+//! The node's edge against a real pair, driven by a small client written
+//! from the API documents alone (plain HTTP, not `duet-client`): floods of
+//! new chats and of sign-ins from one address get 429 with `Retry-After`
+//! while a signed-in agent keeps working; configuration reads need
+//! credentials and never show a password hash; a signed-out session is
+//! refused on both nodes; every answer carries the security headers and a
+//! shared HTML file comes back as bytes, in a sandbox.
+
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use harness::contact::{AGENT_PASSWORD, set_up_directory};
+use harness::{Pair, Setup, basic_auth, basic_auth_for, fast_params};
+use serde_json::{Value, json};
+
+/// The limits this test runs under: small, and slow to refill, so what
+/// the flood takes is not given back while the test runs.
+fn limits() -> duet_node::limits::Limits {
+    duet_node::limits::Limits {
+        creations_burst: 5,
+        creation_interval_ms: 600_000,
+        sign_in_failures_per_address_burst: 6,
+        sign_in_failure_per_address_interval_ms: 600_000,
+        sign_in_failures_per_user_burst: 3,
+        sign_in_failure_per_user_interval_ms: 600_000,
+        tracked_sources_max: 1_000,
+    }
+}
+
+/// One answer: status, headers we look at, body.
+struct Answer {
+    status: u16,
+    headers: ureq::http::HeaderMap,
+    body: Value,
+    bytes: Vec<u8>,
+}
+
+fn call(
+    method: &str,
+    url: &str,
+    auth: Option<&str>,
+    body: Option<Value>,
+    extra: &[(&str, &str)],
+) -> Answer {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(15)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = ureq::http::Request::builder().method(method).uri(url);
+    if let Some(auth) = auth {
+        request = request.header("authorization", auth);
+    }
+    for (name, value) in extra {
+        request = request.header(*name, *value);
+    }
+    let result = match body {
+        Some(body) => agent.run(
+            request
+                .header("content-type", "application/json")
+                .body(body.to_string().into_bytes())
+                .expect("a request"),
+        ),
+        None => agent.run(request.body(Vec::new()).expect("a request")),
+    };
+    let mut response = result.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let bytes = response
+        .body_mut()
+        .with_config()
+        .limit(4 * 1024 * 1024)
+        .read_to_vec()
+        .unwrap_or_default();
+    Answer {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        bytes,
+    }
+}
+
+fn header<'a>(answer: &'a Answer, name: &str) -> &'a str {
+    answer
+        .headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn sign_in(base: &str, user: &str, password: &str) -> Answer {
+    call(
+        "POST",
+        &format!("{base}/api/sessions"),
+        None,
+        Some(json!({"user": user, "password": password})),
+        &[],
+    )
+}
+
+#[test]
+fn floods_from_one_address_get_429_while_agents_work_and_secrets_stay_secret() {
+    let mut pair = Pair::loopback(Setup {
+        params: fast_params(),
+        limits: Some(limits()),
+        ..Setup::default()
+    });
+    pair.start();
+    set_up_directory(&pair, 0);
+    let a = pair.nodes[0].url();
+    let b = pair.nodes[1].url();
+
+    // Configuration reads need credentials; users need an administrator;
+    // hashes are never shown.
+    let users = format!("{a}/api/config?path=/config/Users/alice");
+    assert_eq!(call("GET", &users, None, None, &[]).status, 401);
+    let viewer = basic_auth_for("viewer", "just-looking");
+    assert_eq!(call("GET", &users, Some(&viewer), None, &[]).status, 403);
+    let alice = sign_in(&a, "alice", AGENT_PASSWORD);
+    assert_eq!(alice.status, 200, "{}", alice.body);
+    let alice = bearer(alice.body["token"].as_str().expect("a token"));
+    assert_eq!(call("GET", &users, Some(&alice), None, &[]).status, 403);
+    let read = call("GET", &users, Some(&basic_auth()), None, &[]);
+    assert_eq!(read.status, 200, "{}", read.body);
+    let text = read.body.to_string();
+    assert!(
+        !text.contains("argon2") && text.contains("(set)"),
+        "a hash is shown: {text}"
+    );
+    let sue = sign_in(&a, "sue", AGENT_PASSWORD);
+    let sue = bearer(sue.body["token"].as_str().expect("a token"));
+    let sales = format!("{a}/api/config?path=/config/Workgroups/Sales");
+    assert_eq!(call("GET", &sales, Some(&sue), None, &[]).status, 200);
+    assert_eq!(call("GET", &users, Some(&sue), None, &[]).status, 403);
+
+    // Every answer carries the security headers.
+    let me = call("GET", &format!("{a}/api/agent"), Some(&alice), None, &[]);
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert_eq!(header(&me, "x-content-type-options"), "nosniff");
+    assert_eq!(header(&me, "referrer-policy"), "no-referrer");
+    assert_eq!(header(&me, "x-frame-options"), "DENY");
+
+    // A shared HTML file comes back as bytes, in a sandbox.
+    let chat = call(
+        "POST",
+        &format!("{a}/api/chats"),
+        None,
+        Some(json!({"queue": "Sales", "name": "Mallory"})),
+        &[],
+    );
+    assert_eq!(chat.status, 200, "{}", chat.body);
+    let id = chat.body["id"].as_str().expect("an id").to_string();
+    let token = chat.body["token"].as_str().expect("a token").to_string();
+    let html = b"<html><script>alert(document.cookie)</script></html>".to_vec();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let shared = agent
+        .post(&format!(
+            "{a}/api/chats/{id}/files?name=page.html&message_id=f1"
+        ))
+        .header("x-duet-token", &token)
+        .header("content-type", "text/html")
+        .send(&html[..])
+        .expect("a share");
+    assert_eq!(shared.status().as_u16(), 200);
+    let file = call(
+        "GET",
+        &format!("{a}/api/chats/{id}/files/f1"),
+        None,
+        None,
+        &[("x-duet-token", &token)],
+    );
+    assert_eq!(file.status, 200);
+    assert_eq!(file.bytes, html);
+    assert_eq!(header(&file, "content-type"), "application/octet-stream");
+    assert_eq!(header(&file, "content-security-policy"), "sandbox");
+    assert_eq!(header(&file, "x-content-type-options"), "nosniff");
+    assert!(header(&file, "content-disposition").starts_with("attachment"));
+
+    // A flood of new chats from one address: the burst (less the one
+    // above) is taken, the rest get 429 with Retry-After, and the agent's
+    // requests keep answering meanwhile.
+    let mut codes = Vec::new();
+    let mut agent_ms: Vec<f64> = Vec::new();
+    for n in 0..60 {
+        let started = call(
+            "POST",
+            &format!("{a}/api/chats"),
+            None,
+            Some(json!({"queue": "Sales", "name": format!("flood {n}")})),
+            &[],
+        );
+        if started.status == 429 {
+            let retry: u64 = header(&started, "retry-after").parse().unwrap_or(0);
+            assert!(retry >= 1, "a 429 says when to retry");
+            assert!(
+                started.body["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("too many")),
+                "{}",
+                started.body
+            );
+        }
+        codes.push(started.status);
+        let t = Instant::now();
+        let me = call("GET", &format!("{a}/api/agent"), Some(&alice), None, &[]);
+        agent_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(me.status, 200, "the agent keeps working: {}", me.body);
+    }
+    let made = codes.iter().filter(|c| **c == 200).count();
+    let refused = codes.iter().filter(|c| **c == 429).count();
+    assert_eq!((made, refused), (4, 56), "{codes:?}");
+    agent_ms.sort_by(f64::total_cmp);
+    let p99 = harness::percentile(&agent_ms, 99.0);
+    assert!(
+        p99 < 1_000.0,
+        "the agent's p99 during the flood: {p99:.1} ms"
+    );
+
+    // A flood of wrong passwords for one user: 401 for the per-user burst,
+    // then 429; the right password is refused too until the wait is over.
+    let codes: Vec<u16> = (0..10)
+        .map(|_| sign_in(&a, "bob", "not-the-password").status)
+        .collect();
+    assert_eq!(codes, [401, 401, 401, 429, 429, 429, 429, 429, 429, 429]);
+    let right = sign_in(&a, "bob", AGENT_PASSWORD);
+    assert_eq!(right.status, 429, "{}", right.body);
+    assert!(header(&right, "retry-after").parse::<u64>().unwrap_or(0) >= 1);
+    // Unknown users and Basic credentials count against the address: three
+    // more failures fill it, then even a new name gets 429.
+    for name in ["nobody-1", "nobody-2"] {
+        assert_eq!(sign_in(&a, name, "x").status, 401);
+    }
+    let switch = format!("{a}/api/switch");
+    let wrong_basic = basic_auth_for("admin", "wrong-password");
+    assert_eq!(
+        call("POST", &switch, Some(&wrong_basic), None, &[]).status,
+        401
+    );
+    assert_eq!(sign_in(&a, "nobody-3", "x").status, 429);
+    assert_eq!(
+        call("POST", &switch, Some(&wrong_basic), None, &[]).status,
+        429
+    );
+    // The agent signed in before still works.
+    let me = call("GET", &format!("{a}/api/agent"), Some(&alice), None, &[]);
+    assert_eq!(me.status, 200, "{}", me.body);
+    let log = pair.nodes[0].log();
+    let reports = log
+        .lines()
+        .filter(|l| l.contains("over the API's limits"))
+        .collect::<Vec<_>>();
+    assert!(
+        !reports.is_empty() && reports.len() <= 3 && reports[0].contains("127.0.0.1"),
+        "refusals are logged with the address, once per interval: {reports:#?}"
+    );
+
+    // Signing out ends the session on both nodes.
+    let out = call(
+        "DELETE",
+        &format!("{a}/api/sessions"),
+        Some(&alice),
+        None,
+        &[],
+    );
+    assert_eq!(out.status, 200, "{}", out.body);
+    for base in [&a, &b] {
+        let me = call("GET", &format!("{base}/api/agent"), Some(&alice), None, &[]);
+        assert_eq!(me.status, 401, "{base}: {}", me.body);
+        assert!(
+            me.body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("signed out")),
+            "{}",
+            me.body
+        );
+    }
+}
