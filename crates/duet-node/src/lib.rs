@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod mirror;
 pub mod node;
 pub mod passwords;
+pub mod private;
 pub mod probe;
 pub mod replication;
 pub mod right;

@@ -128,7 +128,11 @@ pub fn write(dir: &Path, spec: &PairSpec) -> anyhow::Result<[PathBuf; 2]> {
             },
         };
         let path = dir.join(format!("{}.toml", node.name));
-        std::fs::write(&path, toml::to_string(&boot)?)?;
+        // It names the users and their passwords.
+        std::io::Write::write_all(
+            &mut crate::private::create(&path)?,
+            toml::to_string(&boot)?.as_bytes(),
+        )?;
         paths.push(path);
     }
     Ok([paths[0].clone(), paths[1].clone()])

@@ -4,7 +4,8 @@
 //! while a signed-in agent keeps working; configuration reads need
 //! credentials and never show a password hash; a signed-out session is
 //! refused on both nodes; every answer carries the security headers and a
-//! shared HTML file comes back as bytes, in a sandbox.
+//! shared HTML file comes back as bytes, in a sandbox; what the nodes
+//! write is the owner's only.
 
 mod harness;
 
@@ -18,7 +19,7 @@ use serde_json::{Value, json};
 /// the flood takes is not given back while the test runs.
 fn limits() -> duet_node::limits::Limits {
     duet_node::limits::Limits {
-        creations_burst: 5,
+        creations_burst: 8,
         creation_interval_ms: 600_000,
         sign_in_failures_per_address_burst: 6,
         sign_in_failure_per_address_interval_ms: 600_000,
@@ -182,6 +183,59 @@ fn floods_from_one_address_get_429_while_agents_work_and_secrets_stay_secret() {
     assert_eq!(header(&file, "x-content-type-options"), "nosniff");
     assert!(header(&file, "content-disposition").starts_with("attachment"));
 
+    // A chat holds at most 20 files from its customer.
+    let share = |n: usize| {
+        agent
+            .post(&format!(
+                "{a}/api/chats/{id}/files?name=f.txt&message_id=more-{n}"
+            ))
+            .header("x-duet-token", &token)
+            .header("content-type", "text/plain")
+            .send(&b"some text"[..])
+            .expect("a share")
+            .status()
+            .as_u16()
+    };
+    let codes: Vec<u16> = (0..20).map(share).collect();
+    assert_eq!(codes[..19], [200; 19], "{codes:?}");
+    assert_eq!(codes[19], 413, "the 21st file: {codes:?}");
+
+    // Fields are bounded, and a refusal names the field and its bound.
+    let long = call(
+        "POST",
+        &format!("{a}/api/chats"),
+        None,
+        Some(json!({"queue": "Sales", "name": "n".repeat(700 * 1024)})),
+        &[],
+    );
+    assert_eq!(long.status, 400, "{}", long.body);
+    assert!(
+        long.body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("name is 716800 bytes; at most 256")),
+        "{}",
+        long.body
+    );
+    // A customer's priority is ignored unless the queue allows it.
+    let jumper = call(
+        "POST",
+        &format!("{a}/api/chats"),
+        None,
+        Some(json!({"queue": "Sales", "name": "Jumper", "priority": i32::MAX})),
+        &[],
+    );
+    assert_eq!(jumper.status, 200, "{}", jumper.body);
+    let jumper_id = jumper.body["id"].as_str().expect("an id");
+    let ix = call(
+        "GET",
+        &format!("{a}/api/interactions/{jumper_id}"),
+        Some(&sue),
+        None,
+        &[],
+    );
+    assert_eq!(ix.status, 200, "{}", ix.body);
+    assert_eq!(ix.body["routing"]["priority"], 0, "{}", ix.body);
+
     // A flood of new chats from one address: the burst (less the one
     // above) is taken, the rest get 429 with Retry-After, and the agent's
     // requests keep answering meanwhile.
@@ -214,7 +268,9 @@ fn floods_from_one_address_get_429_while_agents_work_and_secrets_stay_secret() {
     }
     let made = codes.iter().filter(|c| **c == 200).count();
     let refused = codes.iter().filter(|c| **c == 429).count();
-    assert_eq!((made, refused), (4, 56), "{codes:?}");
+    // 8 in the burst: Mallory's, the refused long name's and Jumper's
+    // came first.
+    assert_eq!((made, refused), (5, 55), "{codes:?}");
     agent_ms.sort_by(f64::total_cmp);
     let p99 = harness::percentile(&agent_ms, 99.0);
     assert!(
@@ -279,5 +335,26 @@ fn floods_from_one_address_get_429_while_agents_work_and_secrets_stay_secret() {
             "{}",
             me.body
         );
+    }
+
+    // What the nodes write is the owner's only.
+    use std::os::unix::fs::PermissionsExt;
+    for node in [0, 1] {
+        let data = pair.data_dir(node);
+        let mode = |name: &str| {
+            std::fs::metadata(data.join(name))
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+        };
+        assert_eq!(mode(""), 0o700, "the data directory of node {node}");
+        // Only a node that served has written an epoch file.
+        let files: &[&str] = if node == 0 {
+            &["state.redb", "events.jsonl", "epoch"]
+        } else {
+            &["state.redb", "events.jsonl"]
+        };
+        for name in files {
+            assert_eq!(mode(name), 0o600, "{name} of node {node}");
+        }
     }
 }

@@ -107,6 +107,20 @@ async fn create(
     }
 }
 
+/// Checks a customer's new conversation against the bounds, and keeps its
+/// priority within what the queue allows customers.
+async fn bounded(shared: &Shared, start: &mut Start) -> Result<(), Refusal> {
+    super::bounds::new_conversation(&super::bounds::NewFields {
+        queue: &start.queue,
+        name: &start.name,
+        address: &start.address,
+        skills: &start.skills,
+        attributes: &start.attributes,
+    })?;
+    start.priority = super::bounds::allowed_priority(shared, &start.queue, start.priority).await?;
+    Ok(())
+}
+
 /// `POST /api/chats`: a customer starts a chat in a queue.
 #[utoipa::path(
     post,
@@ -116,7 +130,10 @@ async fn create(
     request_body = Start,
     responses(super::openapi::Answers)
 )]
-async fn start_chat(State(shared): State<Arc<Shared>>, Json(start): Json<Start>) -> Response {
+async fn start_chat(State(shared): State<Arc<Shared>>, Json(mut start): Json<Start>) -> Response {
+    if let Err(refusal) = bounded(&shared, &mut start).await {
+        return refusal.into_response();
+    }
     create(
         &shared,
         "chat",
@@ -247,6 +264,16 @@ async fn message(
         )
         .into_response();
     }
+    if let Err(refusal) = super::bounds::message(&said.message_id, &said.body) {
+        return refusal.into_response();
+    }
+    let room = async {
+        customer_may(&shared, &id, &token(&headers, &TokenQuery::default()))?;
+        super::bounds::room_in_chat(&shared, &id, None).await
+    };
+    if let Err(refusal) = room.await {
+        return refusal.into_response();
+    }
     let client = said
         .client_id
         .or_else(|| Some(format!("{id}/{}", said.message_id)));
@@ -336,7 +363,16 @@ struct CallbackRequest {
     request_body = CallbackRequest,
     responses(super::openapi::Answers)
 )]
-async fn callback(State(shared): State<Arc<Shared>>, Json(r): Json<CallbackRequest>) -> Response {
+async fn callback(
+    State(shared): State<Arc<Shared>>,
+    Json(mut r): Json<CallbackRequest>,
+) -> Response {
+    if let Err(refusal) = bounded(&shared, &mut r.start).await {
+        return refusal.into_response();
+    }
+    if let Err(refusal) = super::bounds::number(&r.number) {
+        return refusal.into_response();
+    }
     if r.number.trim().is_empty() {
         return Refusal::new(StatusCode::BAD_REQUEST, "a callback needs a number").into_response();
     }
@@ -406,6 +442,7 @@ async fn webhook(
         let inbound: Inbound = serde_json::from_slice(&body).map_err(|e| {
             Refusal::new(StatusCode::BAD_REQUEST, format!("the webhook's body: {e}"))
         })?;
+        super::bounds::message(&inbound.message_id, &inbound.text)?;
         let conversation = inbound.conversation.clone();
         let open = ask(&shared, |reply| IxRequest::Conversation {
             media,

@@ -106,6 +106,7 @@ pub(super) async fn customer_shares(
             ..TokenQuery::default()
         };
         customer_may(&shared, &id, &token(&headers, &query))?;
+        super::bounds::room_in_chat(&shared, &id, Some(bytes.len() as u64)).await?;
         let client = Some(format!("{id}/{}", share.message_id));
         let c = shared_file(&id, share, &headers, bytes, Sender::Customer)?;
         change(&shared, client, Actor::Customer, c).await

@@ -19,6 +19,7 @@ use crate::shared::Shared;
 mod admin;
 mod agent;
 mod auth;
+mod bounds;
 
 pub use auth::from_hex;
 mod config;
@@ -217,6 +218,27 @@ async fn ask<T>(
         .await
         .ok()
         .and_then(|r| r.ok())
+        .ok_or_else(|| {
+            Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the node did not answer in time (busy or shutting down); try again",
+            )
+        })
+}
+
+/// The object at a configuration path, if there is one; waits (bounded)
+/// for the replication task's answer.
+async fn config_object(
+    shared: &Shared,
+    path: duet_config::TreePath,
+) -> Result<Option<duet_config::Object>, Refusal> {
+    let (reply, view) = tokio::sync::oneshot::channel();
+    shared.to_replication(crate::replication::ReplicationMsg::ConfigRead { path, reply });
+    tokio::time::timeout(ANSWER_WAIT, view)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .map(|view| view.object)
         .ok_or_else(|| {
             Refusal::new(
                 StatusCode::SERVICE_UNAVAILABLE,

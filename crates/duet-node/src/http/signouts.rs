@@ -4,13 +4,10 @@
 //! a session issued before it is refused on both nodes. One object per
 //! user that ever signed out, so the list stays bounded by the users.
 
+use super::Refusal;
+use crate::shared::Shared;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use tokio::sync::oneshot;
-
-use super::Refusal;
-use crate::replication::ReplicationMsg;
-use crate::shared::Shared;
 
 /// The folder of sign-out times.
 pub const SESSIONS: &str = "/config/Sessions";
@@ -30,20 +27,8 @@ pub(super) async fn signed_out_after(
     let Some(path) = path_of(name) else {
         return Ok(false);
     };
-    let (reply, view) = oneshot::channel();
-    shared.to_replication(ReplicationMsg::ConfigRead { path, reply });
-    let view = tokio::time::timeout(super::ANSWER_WAIT, view)
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .ok_or_else(|| {
-            Refusal::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the node did not answer in time (busy or shutting down); try again",
-            )
-        })?;
-    let signed_out_at = view
-        .object
+    let signed_out_at = super::config_object(shared, path)
+        .await?
         .as_ref()
         .and_then(|o| o.attributes.get(SIGNED_OUT_AT))
         .and_then(|v| v.parse::<u64>().ok());
