@@ -114,6 +114,9 @@ impl MailSink for Sink {
                 Ok(Err(WriteError::Unavailable { message, .. })) => {
                     Err(DeliveryRefusal::Temporary(message))
                 }
+                Ok(Err(WriteError::Interaction(e @ duet_interactions::Error::Full { .. }))) => {
+                    Err(DeliveryRefusal::Full(format!("{e}; try again later")))
+                }
                 Ok(Err(e)) => Err(DeliveryRefusal::Permanent(e.to_string())),
                 Err(_) => Err(DeliveryRefusal::Temporary(
                     "the node is shutting down".into(),

@@ -126,6 +126,10 @@ pub enum DeliveryRefusal {
     /// did not confirm in time.
     #[error("temporarily refused: {0}")]
     Temporary(String),
+    /// No room now, try again later (452): the live state is full. Never
+    /// a bounce, so a customer's mail is not lost while it is.
+    #[error("no room now: {0}")]
+    Full(String),
     /// Do not retry (554): e.g. the queue no longer takes email.
     #[error("refused: {0}")]
     Permanent(String),
@@ -456,6 +460,10 @@ impl Session {
             Ok(Err(DeliveryRefusal::Temporary(why))) => {
                 warn!(peer = %self.peer, %why, "smtp message refused for now");
                 format!("451 4.3.0 {}", reply_text(&why))
+            }
+            Ok(Err(DeliveryRefusal::Full(why))) => {
+                warn!(peer = %self.peer, %why, "smtp message refused until there is room");
+                format!("452 4.3.1 {}", reply_text(&why))
             }
             Ok(Err(DeliveryRefusal::Permanent(why))) => {
                 warn!(peer = %self.peer, %why, "smtp message refused");

@@ -287,10 +287,18 @@ async fn sink_refusal_is_passed_through() {
         assert_eq!(code, 554, "{text}");
         assert!(text.contains("queue support is closed"), "{text}");
 
+        // A full live state is "try later", never a bounce.
+        sink.refuse_with(Some(DeliveryRefusal::Full(
+            "the live state holds 95 interactions".to_string(),
+        )));
+        let (code, text) = send_message(&mut c, &simple_message("t4")).await;
+        assert_eq!(code, 452, "{text}");
+        assert!(text.contains("holds 95"), "{text}");
+
         sink.refuse_with(None);
         let (code, _) = send_message(&mut c, &simple_message("t3")).await;
         assert_eq!(code, 250);
-        assert_eq!(sink.calls(), 3);
+        assert_eq!(sink.calls(), 4);
         assert_eq!(sink.delivered().len(), 1);
     })
     .await;

@@ -316,7 +316,10 @@ fn floods_from_one_address_get_429_while_agents_work_and_secrets_stay_secret() {
         "refusals are logged with the address, once per interval: {reports:#?}"
     );
 
-    // Signing out ends the session on both nodes.
+    // Signing out is in the API's own description, and ends the session
+    // on both nodes.
+    let document = call("GET", &format!("{a}/api/openapi.json"), None, None, &[]);
+    assert!(document.body["paths"]["/api/sessions"]["delete"].is_object());
     let out = call(
         "DELETE",
         &format!("{a}/api/sessions"),

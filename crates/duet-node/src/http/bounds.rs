@@ -2,7 +2,7 @@
 //! new conversation and of a message, and what one chat may hold from its
 //! customer (messages, files, bytes). A request over a bound is refused
 //! with 400 (a field) or 413 (a chat that is full), naming the field or
-//! the limit; nothing is cut short silently. docs/contact-center.md lists
+//! the limit; nothing is cut short silently. docs/security.md lists
 //! them.
 
 use std::collections::BTreeMap;
