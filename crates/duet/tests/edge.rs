@@ -183,6 +183,31 @@ fn floods_from_one_address_get_429_while_agents_work_and_secrets_stay_secret() {
     assert_eq!(header(&file, "x-content-type-options"), "nosniff");
     assert!(header(&file, "content-disposition").starts_with("attachment"));
 
+    // One chat token holds at most 4 sockets at once; a closed one frees
+    // its place.
+    let ws = |n: usize| {
+        let address = a.trim_start_matches("http://").to_string();
+        let stream = std::net::TcpStream::connect(&address).expect("connect");
+        let url = format!("ws://{address}/api/chats/{id}/ws?token={token}");
+        tungstenite::client(url.as_str(), stream).map_err(|e| match e {
+            tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r)) => {
+                r.status().as_u16()
+            }
+            other => panic!("socket {n}: {other}"),
+        })
+    };
+    let mut open: Vec<_> = (0..4).map(|n| ws(n).expect("within the bound")).collect();
+    assert_eq!(ws(4).err(), Some(429), "the fifth socket");
+    let (mut first, _) = open.remove(0);
+    first.close(None).expect("a close");
+    while first.read().is_ok() {}
+    let reopened = (0..50).find_map(|n| {
+        std::thread::sleep(Duration::from_millis(20));
+        ws(n).ok()
+    });
+    assert!(reopened.is_some(), "a closed socket frees its place");
+    drop(open);
+
     // A chat holds at most 20 files from its customer.
     let share = |n: usize| {
         agent

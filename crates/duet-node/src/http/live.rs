@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use duet_interactions::model::Sender;
@@ -22,6 +22,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::auth::{Caller, caller, customer_may};
 use super::customer::{TokenQuery, customer_view, token};
+use super::sockets::{PER_AGENT_MAX, PER_CHAT_MAX, SendWithin, Sockets};
 use super::{Refusal, ask, change};
 use crate::directory::UserRole;
 use crate::metrics::label;
@@ -53,7 +54,7 @@ fn concerns_agent(change: &Change, agent: &str, held: &BTreeSet<String>) -> bool
 async fn fell_behind(socket: &mut WebSocket, e: RecvError) {
     if let RecvError::Lagged(_) = e {
         let why = r#"{"type":"resync","why":"this socket fell behind; reconnect to start from the state"}"#;
-        let _ = socket.send(Message::Text(why.into())).await;
+        let _ = socket.send_within(Message::Text(why.into())).await;
     }
 }
 
@@ -76,13 +77,15 @@ async fn begin(
     mut wants: impl FnMut(&Entry<Command>) -> bool,
 ) -> (bool, bool) {
     let Some(missed) = missed else {
-        let sent = socket.send(Message::Text(hello.to_string().into())).await;
+        let sent = socket
+            .send_within(Message::Text(hello.to_string().into()))
+            .await;
         return (sent.is_ok(), false);
     };
     let resume =
         serde_json::json!({ "type": "resume", "after": after, "position": hello["position"] });
     if socket
-        .send(Message::Text(resume.to_string().into()))
+        .send_within(Message::Text(resume.to_string().into()))
         .await
         .is_err()
     {
@@ -94,7 +97,7 @@ async fn begin(
             continue;
         }
         takeover |= is_takeover(&entry);
-        if socket.send(event(&entry)).await.is_err() {
+        if socket.send_within(event(&entry)).await.is_err() {
             return (false, takeover);
         }
     }
@@ -106,7 +109,7 @@ async fn begin(
 async fn send_state(socket: &mut WebSocket, state: Option<serde_json::Value>) -> bool {
     match state {
         Some(state) => socket
-            .send(Message::Text(state.to_string().into()))
+            .send_within(Message::Text(state.to_string().into()))
             .await
             .is_ok(),
         None => true,
@@ -149,6 +152,7 @@ pub(super) struct AgentQuery {
 )]
 pub(super) async fn agent(
     State(shared): State<Arc<Shared>>,
+    Extension(sockets): Extension<Arc<Sockets>>,
     mut headers: HeaderMap,
     Query(q): Query<AgentQuery>,
     upgrade: WebSocketUpgrade,
@@ -156,10 +160,19 @@ pub(super) async fn agent(
     if let Some(token) = q.token.and_then(|t| format!("Bearer {t}").parse().ok()) {
         headers.insert("authorization", token);
     }
-    match caller(&shared, &headers, UserRole::Agent).await {
-        Ok(me) => upgrade
+    let taken = match caller(&shared, &headers, UserRole::Agent).await {
+        Ok(me) => sockets
+            .take(format!("agent\n{}", me.name), PER_AGENT_MAX)
+            .map(|slot| (me, slot)),
+        Err(refusal) => Err(refusal),
+    };
+    match taken {
+        Ok((me, slot)) => upgrade
             .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
-            .on_upgrade(move |socket| agent_socket(shared, me, q.after, socket)),
+            .on_upgrade(move |socket| async move {
+                agent_socket(shared, me, q.after, socket).await;
+                drop(slot);
+            }),
         Err(refusal) => refusal.into_response(),
     }
 }
@@ -287,7 +300,9 @@ async fn agent_socket(shared: Arc<Shared>, me: Caller, after: Option<u64>, mut s
     let (_presence, moved) = Presence::open(&shared, &me.name).await;
     if let Some(active) = moved {
         let moved = serde_json::json!({ "type": "moved", "active": active });
-        let _ = socket.send(Message::Text(moved.to_string().into())).await;
+        let _ = socket
+            .send_within(Message::Text(moved.to_string().into()))
+            .await;
         return;
     }
     let Ok(follow) = ask(&shared, |reply| IxRequest::Follow { after, reply }).await else {
@@ -338,7 +353,7 @@ async fn agent_socket(shared: Arc<Shared>, me: Caller, after: Option<u64>, mut s
         tokio::select! {
             received = feed.recv() => match received {
                 Ok(entry) if entry.seq > position.1 => {
-                    if wants(&entry) && socket.send(event(&entry)).await.is_err() {
+                    if wants(&entry) && socket.send_within(event(&entry)).await.is_err() {
                         return;
                     }
                     if is_takeover(&entry)
@@ -370,15 +385,21 @@ async fn agent_socket(shared: Arc<Shared>, me: Caller, after: Option<u64>, mut s
 )]
 pub(super) async fn customer(
     State(shared): State<Arc<Shared>>,
+    Extension(sockets): Extension<Arc<Sockets>>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<TokenQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    match customer_may(&shared, &id, &token(&headers, &q)) {
-        Ok(()) => upgrade
+    let taken = customer_may(&shared, &id, &token(&headers, &q))
+        .and_then(|()| sockets.take(format!("chat\n{id}"), PER_CHAT_MAX));
+    match taken {
+        Ok(slot) => upgrade
             .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
-            .on_upgrade(move |socket| customer_socket(shared, id, q.after, socket)),
+            .on_upgrade(move |socket| async move {
+                customer_socket(shared, id, q.after, socket).await;
+                drop(slot);
+            }),
         Err(refusal) => refusal.into_response(),
     }
 }
@@ -407,7 +428,7 @@ async fn customer_socket(
     let wanted = id.clone();
     let Ok(Some(ix)) = ask(&shared, |reply| IxRequest::Get { id: wanted, reply }).await else {
         let _ = socket
-            .send(Message::Text(
+            .send_within(Message::Text(
                 r#"{"type":"error","error":"no live conversation"}"#.into(),
             ))
             .await;
@@ -437,7 +458,7 @@ async fn customer_socket(
         tokio::select! {
             received = feed.recv() => match received {
                 Ok(entry) if entry.seq > position.1 && wants(&entry) => {
-                    if socket.send(event(&entry)).await.is_err() {
+                    if socket.send_within(event(&entry)).await.is_err() {
                         return;
                     }
                     if is_takeover(&entry)
@@ -454,6 +475,10 @@ async fn customer_socket(
                     let answer = match serde_json::from_str::<CustomerSays>(&text) {
                         Err(e) => serde_json::json!({ "type": "error", "error": format!("a message is {{\"message_id\", \"body\"}}: {e}") }),
                         Ok(says) => {
+                            let bounded = match super::bounds::message(&says.message_id, &says.body) {
+                                Ok(()) => super::bounds::room_in_chat(&shared, &id, None).await,
+                                Err(refusal) => Err(refusal),
+                            };
                             let c = Change::Message {
                                 id: id.clone(),
                                 message_id: says.message_id.clone(),
@@ -461,13 +486,17 @@ async fn customer_socket(
                                 body: says.body,
                             };
                             let client = Some(format!("{id}/{}", says.message_id));
-                            match change(&shared, client, Actor::Customer, c).await {
+                            let made = match bounded {
+                                Ok(()) => change(&shared, client, Actor::Customer, c).await,
+                                Err(refusal) => Err(refusal),
+                            };
+                            match made {
                                 Ok(seq) => serde_json::json!({ "type": "ack", "message_id": says.message_id, "seq": seq }),
                                 Err(Refusal { message, active, .. }) => serde_json::json!({ "type": "error", "message_id": says.message_id, "error": message, "active": active }),
                             }
                         }
                     };
-                    if socket.send(Message::Text(answer.to_string().into())).await.is_err() {
+                    if socket.send_within(Message::Text(answer.to_string().into())).await.is_err() {
                         return;
                     }
                 }

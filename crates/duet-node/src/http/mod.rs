@@ -30,6 +30,7 @@ mod headers;
 mod live;
 mod openapi;
 mod signouts;
+mod sockets;
 mod status;
 mod supervisor;
 
@@ -63,6 +64,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         ))
         .route_layer(middleware::from_fn_with_state(shared.clone(), observe))
         .layer(middleware::from_fn_with_state(shared.clone(), epochs))
+        .layer(axum::Extension(Arc::new(sockets::Sockets::default())))
         .layer(middleware::from_fn(headers::security))
         .with_state(shared)
 }
