@@ -88,7 +88,10 @@ mod tests {
     fn a_holder_gets_its_slots_and_no_more_and_they_come_back() {
         let sockets = Arc::new(Sockets::default());
         let slots: Vec<Slot> = (0..3)
-            .map(|_| sockets.take("chat-1".into(), 3).expect("a slot"))
+            .map(|_| match sockets.take("chat-1".into(), 3) {
+                Ok(slot) => slot,
+                Err(refusal) => panic!("a slot: {}", refusal.message),
+            })
             .collect();
         let refused = sockets.take("chat-1".into(), 3).err().expect("refused");
         assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
