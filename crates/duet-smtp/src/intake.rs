@@ -54,6 +54,9 @@ pub struct IntakeConfig {
     pub deliver_timeout_ms: u64,
     /// Most connections served at once; one more is answered 421 and closed.
     pub max_connections: usize,
+    /// Most connections served at once from one address, so one host
+    /// cannot take every slot; one more is answered 421 and closed.
+    pub max_connections_per_host: usize,
 }
 
 impl Default for IntakeConfig {
@@ -66,6 +69,7 @@ impl Default for IntakeConfig {
             data_timeout_ms: 600_000,
             deliver_timeout_ms: 60_000,
             max_connections: 256,
+            max_connections_per_host: 32,
         }
     }
 }
@@ -99,6 +103,9 @@ impl IntakeConfig {
         }
         if self.max_connections == 0 {
             return bad("max_connections", "must be at least 1");
+        }
+        if self.max_connections_per_host == 0 {
+            return bad("max_connections_per_host", "must be at least 1");
         }
         Ok(())
     }
@@ -164,6 +171,7 @@ pub async fn serve(
     config.validate()?;
     let config = Arc::new(config);
     let slots = Arc::new(Semaphore::new(config.max_connections));
+    let hosts = Arc::new(Hosts::default());
     // Connections are owned here so dropping `serve` aborts them all.
     let mut connections = JoinSet::new();
     loop {
@@ -180,6 +188,11 @@ pub async fn serve(
                         continue;
                     }
                 };
+                let Some(host_slot) = hosts.take(peer.ip(), config.max_connections_per_host) else {
+                    debug!(%peer, limit = config.max_connections_per_host, "smtp connection refused: too many from this address");
+                    let _ = stream.try_write(b"421 4.3.2 too many connections from your address, try again later\r\n");
+                    continue;
+                };
                 let Ok(slot) = slots.clone().try_acquire_owned() else {
                     warn!(%peer, limit = config.max_connections, "smtp connection refused: too many connections");
                     // Best effort and non-blocking: the accept loop never waits on a client.
@@ -189,9 +202,49 @@ pub async fn serve(
                 let config = config.clone();
                 let sink = sink.clone();
                 connections.spawn(async move {
-                    let _slot = slot;
+                    let _slots = (slot, host_slot);
                     Session::new(stream, peer, config, sink).run().await;
                 });
+            }
+        }
+    }
+}
+
+/// Connections open per address; an address is forgotten when its last
+/// connection ends, so the map holds at most `max_connections` entries.
+#[derive(Default)]
+struct Hosts {
+    open: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One connection from an address, counted until dropped.
+struct HostSlot {
+    hosts: Arc<Hosts>,
+    address: std::net::IpAddr,
+}
+
+impl Hosts {
+    fn take(self: &Arc<Self>, address: std::net::IpAddr, max: usize) -> Option<HostSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(address).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(HostSlot {
+            hosts: self.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for HostSlot {
+    fn drop(&mut self) {
+        let mut open = self.hosts.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.address);
             }
         }
     }

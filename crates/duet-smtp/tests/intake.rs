@@ -384,6 +384,43 @@ async fn idle_client_gets_421_while_another_completes_a_message() {
 }
 
 #[tokio::test]
+async fn one_host_cannot_take_every_connection() {
+    bounded(async {
+        let sink = Arc::new(RecordingSink::default());
+        let mut cfg = config();
+        cfg.max_connections = 4;
+        cfg.max_connections_per_host = 2;
+        let addr = start(cfg, sink.clone()).await;
+        // Loopback answers from all of 127.0.0.0/8: 127.0.0.2 is another host.
+        let greeting = |from: &'static str| async move {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+            let stream = socket.connect(addr).await.unwrap();
+            let mut reader = tokio::io::BufReader::new(stream);
+            let mut line = String::new();
+            tokio::io::AsyncBufReadExt::read_line(&mut reader, &mut line)
+                .await
+                .unwrap();
+            (reader, line)
+        };
+        let (_a1, first) = greeting("127.0.0.1").await;
+        let (_a2, second) = greeting("127.0.0.1").await;
+        let (_a3, third) = greeting("127.0.0.1").await;
+        assert!(first.starts_with("220 ") && second.starts_with("220 "));
+        assert!(
+            third.starts_with("421 ") && third.contains("from your address"),
+            "{third:?}"
+        );
+        let (_b1, other) = greeting("127.0.0.2").await;
+        assert!(
+            other.starts_with("220 "),
+            "another host still gets in: {other:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn connections_over_the_limit_get_421() {
     bounded(async {
         let sink = Arc::new(RecordingSink::default());
