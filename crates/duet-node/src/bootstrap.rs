@@ -142,7 +142,7 @@ pub struct Bootstrap {
 
 /// The `[contact_center]` table: secrets both nodes share, in files
 /// readable by the owner only (`duet certs init` writes them).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContactCenter {
     /// 32 random bytes (hex) that sign API sessions and customers'
@@ -154,6 +154,25 @@ pub struct ContactCenter {
     /// SHA-256, hex in `x-duet-signature`). Without it webhooks are refused.
     #[serde(default)]
     pub webhook_secret: Option<PathBuf>,
+    /// Whether signatures of the body alone (`sha256=`, the first scheme)
+    /// are still accepted beside `v2=` (route, time and body); turn it
+    /// off once every provider signs with v2.
+    #[serde(default = "accepted")]
+    pub webhook_body_only_signatures: bool,
+}
+
+fn accepted() -> bool {
+    true
+}
+
+impl Default for ContactCenter {
+    fn default() -> ContactCenter {
+        ContactCenter {
+            session_key: None,
+            webhook_secret: None,
+            webhook_body_only_signatures: accepted(),
+        }
+    }
 }
 
 /// The `[witness]` table: an etcd cluster both nodes reach, and the key

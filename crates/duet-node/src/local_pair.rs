@@ -125,6 +125,7 @@ pub fn write(dir: &Path, spec: &PairSpec) -> anyhow::Result<[PathBuf; 2]> {
             contact_center: ContactCenter {
                 session_key: Some("certs/session.key".into()),
                 webhook_secret: Some("certs/webhook.key".into()),
+                ..ContactCenter::default()
             },
         };
         let path = dir.join(format!("{}.toml", node.name));

@@ -341,6 +341,44 @@ fn floods_from_one_address_get_429_while_agents_work_and_secrets_stay_secret() {
         "refusals are logged with the address, once per interval: {reports:#?}"
     );
 
+    // A webhook signed over its route and time (v2, as the API document
+    // says) is taken at its route, refused at another and when stale.
+    let key_hex = std::fs::read_to_string(pair.dir.path().join("certs/webhook.key")).unwrap();
+    let key: Vec<u8> = (0..key_hex.trim().len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&key_hex.trim()[i..i + 2], 16).unwrap())
+        .collect();
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key);
+    let body =
+        json!({"conversation": "+15550100", "queue": "Sales", "message_id": "sms-1", "text": "hi"})
+            .to_string();
+    let v2 = |kind: &str, at_s: u64| {
+        let text = format!("v2\n{kind}\n{at_s}\n{body}");
+        let tag = ring::hmac::sign(&key, text.as_bytes());
+        let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        format!("v2={hex}")
+    };
+    let post_webhook = |kind: &str, signature: &str, at_s: u64| {
+        agent
+            .post(&format!("{a}/api/webhooks/{kind}"))
+            .header("content-type", "application/json")
+            .header("x-duet-signature", signature)
+            .header("x-duet-timestamp", &at_s.to_string())
+            .send(body.as_bytes())
+            .expect("a webhook")
+            .status()
+            .as_u16()
+    };
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let signed = v2("sms", now_s);
+    assert_eq!(post_webhook("sms", &signed, now_s), 200);
+    assert_eq!(post_webhook("social", &signed, now_s), 401, "another route");
+    let stale = now_s - 600;
+    assert_eq!(post_webhook("sms", &v2("sms", stale), stale), 401, "stale");
+
     // Signing out is in the API's own description, and ends the session
     // on both nodes.
     let document = call("GET", &format!("{a}/api/openapi.json"), None, None, &[]);

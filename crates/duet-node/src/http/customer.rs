@@ -408,14 +408,13 @@ struct Inbound {
 }
 
 /// `POST /api/webhooks/{sms|social|dm}`: a message from an SMS or social
-/// provider, signed: `x-duet-signature: sha256=<hex HMAC of the body>`
-/// with the pair's webhook secret. The conversation's open interaction
+/// provider, signed with the pair's webhook secret (see `signature`). The conversation's open interaction
 /// takes it; a new one starts when there is none.
 #[utoipa::path(
     post,
     path = "/api/webhooks/{kind}",
     tag = "customer",
-    description = "An SMS (`sms`) or social (`social`, `dm`) message from a provider, signed: `x-duet-signature: sha256=<hex HMAC-SHA256 of the body>`.",
+    description = "An SMS (`sms`) or social (`social`, `dm`) message from a provider, signed over its route, time and body: `x-duet-timestamp: <unix seconds>` (within 300 s of the node's clock) and `x-duet-signature: v2=<hex HMAC-SHA256 of \"v2\\n<kind>\\n<timestamp>\\n<body>\">`; the body-only `sha256=<hex HMAC-SHA256 of the body>` is accepted unless `webhook_body_only_signatures = false`.",
     params(("kind" = String, Path)),
     request_body = Inbound,
     responses(super::openapi::Answers)
@@ -438,7 +437,7 @@ async fn webhook(
                 ));
             }
         };
-        verify_signature(&shared, &headers, &body)?;
+        super::signature::verify(&shared, &kind, &headers, &body)?;
         let inbound: Inbound = serde_json::from_slice(&body).map_err(|e| {
             Refusal::new(StatusCode::BAD_REQUEST, format!("the webhook's body: {e}"))
         })?;
@@ -505,32 +504,6 @@ async fn webhook(
         Ok((seq, id)) => done(Ok(seq), serde_json::json!({ "id": id })),
         Err(refusal) => refusal.into_response(),
     }
-}
-
-fn verify_signature(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<(), Refusal> {
-    let key = shared.webhook_key.as_ref().ok_or_else(|| {
-        Refusal::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this node has no webhook secret: set [contact_center] webhook_secret in its bootstrap file",
-        )
-    })?;
-    let signature = headers
-        .get("x-duet-signature")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("sha256="))
-        .and_then(super::auth::from_hex)
-        .ok_or_else(|| {
-            Refusal::new(
-                StatusCode::UNAUTHORIZED,
-                "no signature: send x-duet-signature: sha256=<hex HMAC-SHA256 of the body>",
-            )
-        })?;
-    ring::hmac::verify(key, body, &signature).map_err(|_| {
-        Refusal::new(
-            StatusCode::UNAUTHORIZED,
-            "the webhook's signature does not match its body",
-        )
-    })
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
