@@ -138,6 +138,33 @@ pub struct Bootstrap {
     /// Per-source limits on chats, callbacks and sign-ins.
     #[serde(default)]
     pub limits: crate::limits::Limits,
+    /// The HTTP API over TLS (HTTPS only) when the table is there.
+    #[serde(default)]
+    pub http_tls: Option<HttpTls>,
+}
+
+/// The `[http_tls]` table: the certificate the HTTP API presents; the
+/// node's pair certificate (`[tls]`) when not given, which clients then
+/// trust through the pair's CA.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpTls {
+    /// PEM: the certificate and its chain.
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    /// PEM: its private key.
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+}
+
+impl HttpTls {
+    /// The certificate and key files to use, given the node's pair ones.
+    pub fn files<'a>(&'a self, pair: &'a TlsPaths) -> (&'a Path, &'a Path) {
+        match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => (cert, key),
+            _ => (&pair.cert, &pair.key),
+        }
+    }
 }
 
 /// The `[contact_center]` table: secrets both nodes share, in files
@@ -269,10 +296,16 @@ impl Bootstrap {
                 *p = base.join(&*p);
             }
         }
+        let (http_cert, http_key) = match boot.http_tls.as_mut() {
+            Some(t) => (t.cert.as_mut(), t.key.as_mut()),
+            None => (None, None),
+        };
         let optional = [
-            &mut boot.params_file,
-            &mut boot.contact_center.session_key,
-            &mut boot.contact_center.webhook_secret,
+            boot.params_file.as_mut(),
+            boot.contact_center.session_key.as_mut(),
+            boot.contact_center.webhook_secret.as_mut(),
+            http_cert,
+            http_key,
         ];
         for p in optional.into_iter().flatten().filter(|p| p.is_relative()) {
             *p = base.join(&*p);
@@ -345,6 +378,17 @@ impl Bootstrap {
             problems.push("every user needs a password of at least 8 characters".into());
         }
         problems.extend(self.limits.problems());
+        if let Some(t) = &self.http_tls {
+            if t.cert.is_some() != t.key.is_some() {
+                problems.push("http_tls: give both cert and key, or neither (the node's pair certificate is used then)".into());
+            }
+            let (cert, key) = t.files(&self.tls);
+            for (what, path) in [("http_tls.cert", cert), ("http_tls.key", key)] {
+                if !path.is_file() {
+                    problems.push(format!("{what}: {} does not exist", path.display()));
+                }
+            }
+        }
         problems
     }
 

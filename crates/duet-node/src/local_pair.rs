@@ -122,6 +122,7 @@ pub fn write(dir: &Path, spec: &PairSpec) -> anyhow::Result<[PathBuf; 2]> {
             hooks: spec.hooks.clone(),
             witness: spec.witness.clone(),
             limits: spec.limits.clone(),
+            http_tls: None,
             contact_center: ContactCenter {
                 session_key: Some("certs/session.key".into()),
                 webhook_secret: Some("certs/webhook.key".into()),

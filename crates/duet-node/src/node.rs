@@ -104,6 +104,7 @@ pub async fn run_with_prober(
             })?;
         Ok(Some(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes)))
     };
+    let http_tls = crate::http::tls::acceptor(&boot)?;
     let session_key = secret(&boot.contact_center.session_key, "session key")?;
     let webhook_key = secret(&boot.contact_center.webhook_secret, "webhook secret")?;
 
@@ -228,16 +229,11 @@ pub async fn run_with_prober(
         )),
         tokio::spawn(file_monitor.run(shared.clone())),
         tokio::spawn(crate::intake::serve(shared.clone(), smtp_listener)),
-        tokio::spawn({
-            let app = crate::http::router(shared.clone());
-            async move {
-                // The peer's address feeds the per-source limits.
-                let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-                if let Err(e) = axum::serve(http_listener, app).await {
-                    tracing::error!("HTTP API stopped: {e}");
-                }
-            }
-        }),
+        tokio::spawn(crate::http::tls::serve(
+            http_listener,
+            crate::http::router(shared.clone()),
+            http_tls,
+        )),
     ];
     let outcome = driver.run(stop).await;
     for task in tasks {

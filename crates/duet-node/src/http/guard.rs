@@ -148,11 +148,16 @@ pub(super) async fn limit(
     next: Next,
 ) -> Response {
     // Served without the peer's address (an in-process router): no limits.
-    let Some(source) = request
-        .extensions()
+    let extensions = request.extensions();
+    let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| source_key(c.0.ip()))
-    else {
+        .map(|c| c.0)
+        .or_else(|| {
+            extensions
+                .get::<ConnectInfo<super::tls::Peer>>()
+                .map(|c| c.0.0)
+        });
+    let Some(source) = peer.map(|p| source_key(p.ip())) else {
         return next.run(request).await;
     };
     let route = request

@@ -34,6 +34,7 @@ mod signouts;
 mod sockets;
 mod status;
 mod supervisor;
+pub mod tls;
 
 pub const EPOCH_HEADER: &str = "x-duet-epoch";
 
