@@ -140,15 +140,18 @@ pub struct Bootstrap {
     pub limits: crate::limits::Limits,
     /// The HTTP API over TLS (HTTPS only) when the table is there.
     #[serde(default)]
-    pub http_tls: Option<HttpTls>,
+    pub http_tls: Option<TlsCertificate>,
+    /// SMTP intake offers STARTTLS when the table is there.
+    #[serde(default)]
+    pub smtp_tls: Option<TlsCertificate>,
 }
 
-/// The `[http_tls]` table: the certificate the HTTP API presents; the
-/// node's pair certificate (`[tls]`) when not given, which clients then
-/// trust through the pair's CA.
+/// The `[http_tls]` and `[smtp_tls]` tables: the certificate the HTTP
+/// API or the SMTP intake presents; the node's pair certificate (`[tls]`)
+/// when not given, which clients then trust through the pair's CA.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HttpTls {
+pub struct TlsCertificate {
     /// PEM: the certificate and its chain.
     #[serde(default)]
     pub cert: Option<PathBuf>,
@@ -157,7 +160,7 @@ pub struct HttpTls {
     pub key: Option<PathBuf>,
 }
 
-impl HttpTls {
+impl TlsCertificate {
     /// The certificate and key files to use, given the node's pair ones.
     pub fn files<'a>(&'a self, pair: &'a TlsPaths) -> (&'a Path, &'a Path) {
         match (&self.cert, &self.key) {
@@ -296,18 +299,18 @@ impl Bootstrap {
                 *p = base.join(&*p);
             }
         }
-        let (http_cert, http_key) = match boot.http_tls.as_mut() {
-            Some(t) => (t.cert.as_mut(), t.key.as_mut()),
-            None => (None, None),
-        };
+        let certificates = [boot.http_tls.as_mut(), boot.smtp_tls.as_mut()]
+            .into_iter()
+            .flatten()
+            .flat_map(|t| [t.cert.as_mut(), t.key.as_mut()]);
         let optional = [
             boot.params_file.as_mut(),
             boot.contact_center.session_key.as_mut(),
             boot.contact_center.webhook_secret.as_mut(),
-            http_cert,
-            http_key,
-        ];
-        for p in optional.into_iter().flatten().filter(|p| p.is_relative()) {
+        ]
+        .into_iter()
+        .chain(certificates);
+        for p in optional.flatten().filter(|p| p.is_relative()) {
             *p = base.join(&*p);
         }
         let problems = boot.problems();
@@ -378,14 +381,15 @@ impl Bootstrap {
             problems.push("every user needs a password of at least 8 characters".into());
         }
         problems.extend(self.limits.problems());
-        if let Some(t) = &self.http_tls {
+        for (table, t) in [("http_tls", &self.http_tls), ("smtp_tls", &self.smtp_tls)] {
+            let Some(t) = t else { continue };
             if t.cert.is_some() != t.key.is_some() {
-                problems.push("http_tls: give both cert and key, or neither (the node's pair certificate is used then)".into());
+                problems.push(format!("{table}: give both cert and key, or neither (the node's pair certificate is used then)"));
             }
             let (cert, key) = t.files(&self.tls);
-            for (what, path) in [("http_tls.cert", cert), ("http_tls.key", key)] {
+            for (what, path) in [("cert", cert), ("key", key)] {
                 if !path.is_file() {
-                    problems.push(format!("{what}: {} does not exist", path.display()));
+                    problems.push(format!("{table}.{what}: {} does not exist", path.display()));
                 }
             }
         }

@@ -123,6 +123,7 @@ pub fn write(dir: &Path, spec: &PairSpec) -> anyhow::Result<[PathBuf; 2]> {
             witness: spec.witness.clone(),
             limits: spec.limits.clone(),
             http_tls: None,
+            smtp_tls: None,
             contact_center: ContactCenter {
                 session_key: Some("certs/session.key".into()),
                 webhook_secret: Some("certs/webhook.key".into()),

@@ -104,7 +104,8 @@ pub async fn run_with_prober(
             })?;
         Ok(Some(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes)))
     };
-    let http_tls = crate::http::tls::acceptor(&boot)?;
+    let http_tls = crate::http::tls::acceptor(boot.http_tls.as_ref(), &boot.tls, "http_tls")?;
+    let smtp_tls = crate::http::tls::acceptor(boot.smtp_tls.as_ref(), &boot.tls, "smtp_tls")?;
     let session_key = secret(&boot.contact_center.session_key, "session key")?;
     let webhook_key = secret(&boot.contact_center.webhook_secret, "webhook secret")?;
 
@@ -228,7 +229,11 @@ pub async fn run_with_prober(
             query_timeout_ms,
         )),
         tokio::spawn(file_monitor.run(shared.clone())),
-        tokio::spawn(crate::intake::serve(shared.clone(), smtp_listener)),
+        tokio::spawn(crate::intake::serve(
+            shared.clone(),
+            smtp_listener,
+            smtp_tls,
+        )),
         tokio::spawn(crate::http::tls::serve(
             http_listener,
             crate::http::router(shared.clone()),

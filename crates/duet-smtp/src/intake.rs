@@ -19,7 +19,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::timeout;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
+
+use crate::stream::Stream;
 
 use crate::email::{ReceivedEmail, Recipient, parse_email};
 
@@ -168,6 +171,16 @@ pub async fn serve(
     config: IntakeConfig,
     sink: Arc<dyn MailSink>,
 ) -> Result<Infallible, IntakeError> {
+    serve_with_starttls(listener, config, sink, None).await
+}
+
+/// [`serve`], offering STARTTLS with `starttls` when given.
+pub async fn serve_with_starttls(
+    listener: TcpListener,
+    config: IntakeConfig,
+    sink: Arc<dyn MailSink>,
+    starttls: Option<TlsAcceptor>,
+) -> Result<Infallible, IntakeError> {
     config.validate()?;
     let config = Arc::new(config);
     let slots = Arc::new(Semaphore::new(config.max_connections));
@@ -201,9 +214,10 @@ pub async fn serve(
                 };
                 let config = config.clone();
                 let sink = sink.clone();
+                let starttls = starttls.clone();
                 connections.spawn(async move {
                     let _slots = (slot, host_slot);
-                    Session::new(stream, peer, config, sink).run().await;
+                    Session::new(stream, peer, config, sink, starttls).run().await;
                 });
             }
         }
@@ -274,7 +288,9 @@ struct Transaction {
 }
 
 struct Session {
-    stream: TcpStream,
+    stream: Stream,
+    /// Offered in EHLO while the connection is plain.
+    starttls: Option<TlsAcceptor>,
     peer: SocketAddr,
     config: Arc<IntakeConfig>,
     sink: Arc<dyn MailSink>,
@@ -291,9 +307,11 @@ impl Session {
         peer: SocketAddr,
         config: Arc<IntakeConfig>,
         sink: Arc<dyn MailSink>,
+        starttls: Option<TlsAcceptor>,
     ) -> Self {
         Self {
-            stream,
+            stream: Stream::Plain(stream),
+            starttls,
             peer,
             config,
             sink,
@@ -352,6 +370,23 @@ impl Session {
                         .await?;
                     return Ok(());
                 }
+                Ok(Request::StartTls) => match self.starttls.clone() {
+                    Some(acceptor) if !self.stream.is_tls() => {
+                        self.send("220 2.0.0 ready to start TLS").await?;
+                        // Nothing said in plain text counts once TLS starts.
+                        self.input.clear();
+                        let wait = Duration::from_millis(self.config.idle_timeout_ms);
+                        if !self.stream.start_tls(&acceptor, wait).await {
+                            debug!(peer = %self.peer, "smtp TLS handshake failed");
+                            return Err(Stop::Closed);
+                        }
+                        self.greeted = false;
+                        self.tx = Transaction::default();
+                        continue;
+                    }
+                    Some(_) => "503 5.5.1 TLS is already in use".to_string(),
+                    None => "502 5.5.1 STARTTLS is not offered here".to_string(),
+                },
                 Ok(Request::Data) => match self.data_allowed() {
                     Ok(()) => {
                         self.send("354 start mail input; end with <CRLF>.<CRLF>")
@@ -374,8 +409,13 @@ impl Session {
                 debug!(peer = %self.peer, %host, "EHLO");
                 self.greeted = true;
                 self.tx = Transaction::default();
+                let starttls = if self.starttls.is_some() && !self.stream.is_tls() {
+                    "250-STARTTLS\r\n"
+                } else {
+                    ""
+                };
                 format!(
-                    "250-{} hello {}\r\n250-SIZE {}\r\n250-8BITMIME\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES",
+                    "250-{} hello {}\r\n250-SIZE {}\r\n250-8BITMIME\r\n250-PIPELINING\r\n{starttls}250 ENHANCEDSTATUSCODES",
                     self.config.hostname,
                     reply_text(&host),
                     self.config.max_message_bytes

@@ -83,19 +83,24 @@ impl Listener for TlsListener {
     }
 }
 
-/// The acceptor for `[http_tls]`, if the bootstrap has the table.
-pub fn acceptor(boot: &crate::bootstrap::Bootstrap) -> anyhow::Result<Option<TlsAcceptor>> {
+/// The acceptor for a bootstrap's `[http_tls]` or `[smtp_tls]` table
+/// (named `table`), if it has it.
+pub fn acceptor(
+    certificate: Option<&crate::bootstrap::TlsCertificate>,
+    pair: &crate::bootstrap::TlsPaths,
+    table: &str,
+) -> anyhow::Result<Option<TlsAcceptor>> {
     use anyhow::Context as _;
-    let Some(http_tls) = &boot.http_tls else {
+    let Some(certificate) = certificate else {
         return Ok(None);
     };
-    let (cert, key) = http_tls.files(&boot.tls);
+    let (cert, key) = certificate.files(pair);
     let read = |path: &std::path::Path| {
         std::fs::read_to_string(path)
-            .with_context(|| format!("http_tls: cannot read {}", path.display()))
+            .with_context(|| format!("{table}: cannot read {}", path.display()))
     };
     let config = duet_link::tls::api_server_config(&read(cert)?, &read(key)?)
-        .context("http_tls: the certificate and key are not usable")?;
+        .with_context(|| format!("{table}: the certificate and key are not usable"))?;
     Ok(Some(TlsAcceptor::from(config)))
 }
 
