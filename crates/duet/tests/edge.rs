@@ -424,3 +424,52 @@ fn floods_from_one_address_get_429_while_agents_work_and_secrets_stay_secret() {
         }
     }
 }
+
+#[test]
+fn a_bootstrap_administrators_sessions_end_when_its_password_changes() {
+    let mut pair = Pair::loopback(Setup {
+        params: fast_params(),
+        ..Setup::default()
+    });
+    pair.start();
+    let a = pair.nodes[0].url();
+    let session = sign_in(&a, harness::USER, harness::PASSWORD);
+    assert_eq!(session.status, 200, "{}", session.body);
+    let admin = bearer(session.body["token"].as_str().expect("a token"));
+    let queues = format!("{a}/api/queues");
+    assert_eq!(call("GET", &queues, Some(&admin), None, &[]).status, 200);
+
+    // The operator puts a hash of a new password in a's bootstrap file and
+    // restarts it.
+    let new_password = "a new long password";
+    let hash = duet_node::passwords::hash(new_password).expect("a hash");
+    let file = &pair.nodes[0].config;
+    let text = std::fs::read_to_string(file).expect("the bootstrap file");
+    let old_line = format!("password = \"{}\"", harness::PASSWORD);
+    assert!(text.contains(&old_line), "{text}");
+    std::fs::write(
+        file,
+        text.replace(&old_line, &format!("password = '{hash}'")),
+    )
+    .expect("the new bootstrap file");
+    pair.nodes[0].kill9();
+    pair.nodes[0].start(&[]);
+    pair.wait_until(Duration::from_secs(20), "a answers again", |p| {
+        p.nodes[0].status().is_some()
+    });
+
+    let refused = call("GET", &queues, Some(&admin), None, &[]);
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert!(
+        refused.body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("password changed")),
+        "{}",
+        refused.body
+    );
+    assert_eq!(sign_in(&a, harness::USER, harness::PASSWORD).status, 401);
+    let session = sign_in(&a, harness::USER, new_password);
+    assert_eq!(session.status, 200, "{}", session.body);
+    let admin = bearer(session.body["token"].as_str().expect("a token"));
+    assert_eq!(call("GET", &queues, Some(&admin), None, &[]).status, 200);
+}
