@@ -473,3 +473,84 @@ fn a_bootstrap_administrators_sessions_end_when_its_password_changes() {
     let admin = bearer(session.body["token"].as_str().expect("a token"));
     assert_eq!(call("GET", &queues, Some(&admin), None, &[]).status, 200);
 }
+
+/// The node's resident memory, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("the node's status")
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS")
+}
+
+#[test]
+fn a_flood_from_many_addresses_keeps_the_limits_table_bounded() {
+    let tracked = 200;
+    let mut pair = Pair::loopback(Setup {
+        params: fast_params(),
+        limits: Some(duet_node::limits::Limits {
+            creations_burst: 1,
+            creation_interval_ms: 600_000,
+            tracked_sources_max: tracked,
+            ..duet_node::limits::Limits::default()
+        }),
+        ..Setup::default()
+    });
+    pair.start();
+    let address = pair.nodes[0]
+        .url()
+        .trim_start_matches("http://")
+        .to_string();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // A chat for a queue that does not exist: the limit takes its token,
+    // then the API answers 404, so no interaction is made and only the
+    // limits' table grows.
+    let start_chat = |source: std::net::Ipv4Addr| -> u16 {
+        runtime.block_on(async {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind((source, 0).into()).unwrap();
+            let mut stream = socket
+                .connect(address.parse().unwrap())
+                .await
+                .expect("a connection");
+            let body = r#"{"queue": "Nowhere", "name": "x"}"#;
+            let request = format!(
+                "POST /api/chats HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).await.unwrap();
+            answer.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0)
+        })
+    };
+    let sources: Vec<std::net::Ipv4Addr> = (0..2_000u32)
+        .map(|n| std::net::Ipv4Addr::new(127, 1 + (n / 250) as u8, (n % 250) as u8, 1))
+        .collect();
+    let first = sources[0];
+    assert_eq!(start_chat(first), 404);
+    assert_eq!(start_chat(first), 429, "its one chat is taken");
+    let before_kib = rss_kib(pair.nodes[0].pid());
+    let started = Instant::now();
+    for source in &sources[1..] {
+        assert_eq!(start_chat(*source), 404, "{source}: a new source");
+    }
+    let flood_s = started.elapsed().as_secs_f64();
+    let after_kib = rss_kib(pair.nodes[0].pid());
+    // The newest source is still tracked; the first was forgotten to keep
+    // the table at its bound, so it starts afresh.
+    assert_eq!(start_chat(sources[1_999]), 429);
+    assert_eq!(start_chat(first), 404, "the table holds at most {tracked}");
+    eprintln!(
+        "2,000 sources in {flood_s:.1} s; node a's memory {before_kib} KiB -> {after_kib} KiB"
+    );
+    assert!(
+        after_kib < before_kib + 16 * 1024,
+        "memory grew from {before_kib} KiB to {after_kib} KiB"
+    );
+}
