@@ -298,6 +298,10 @@ fn floods_from_one_address_get_429_while_agents_work_and_secrets_stay_secret() {
     assert_eq!((made, refused), (5, 55), "{codes:?}");
     agent_ms.sort_by(f64::total_cmp);
     let p99 = harness::percentile(&agent_ms, 99.0);
+    eprintln!(
+        "60 new chats from one address: {made} made, {refused} refused (429); the agent's GET /api/agent meanwhile: p50 {:.1} ms, p99 {p99:.1} ms",
+        harness::percentile(&agent_ms, 50.0)
+    );
     assert!(
         p99 < 1_000.0,
         "the agent's p99 during the flood: {p99:.1} ms"
