@@ -93,10 +93,72 @@ pub async fn check(given: String, stored: Option<String>) -> bool {
         .unwrap_or(false)
 }
 
+/// How long a bootstrap user's right credentials are taken again without
+/// a new argon2 check: scripts and `duet ctl` send them with every call,
+/// and a slow check each time would take the node's cores.
+pub const REMEMBERED_MS: u64 = 60_000;
+
+/// Credentials that passed the check lately, one entry per user (its
+/// password's HMAC under a key of this process only), so at most as many
+/// as the bootstrap file has users. Only right answers are remembered:
+/// a wrong password always pays the full check.
+pub struct Remembered {
+    key: ring::hmac::Key,
+    passed: std::sync::Mutex<std::collections::HashMap<String, (ring::hmac::Tag, u64)>>,
+}
+
+impl Default for Remembered {
+    fn default() -> Remembered {
+        Remembered {
+            key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &rand::random::<[u8; 32]>()),
+            passed: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+}
+
+impl Remembered {
+    fn text(user: &str, password: &str) -> String {
+        format!("{user}\n{password}")
+    }
+
+    /// Whether `user` passed with `password` within [`REMEMBERED_MS`] of
+    /// `now_ms`.
+    pub fn knows(&self, user: &str, password: &str, now_ms: u64) -> bool {
+        let passed = self.passed.lock().unwrap_or_else(|p| p.into_inner());
+        passed.get(user).is_some_and(|(tag, at_ms)| {
+            now_ms.saturating_sub(*at_ms) < REMEMBERED_MS
+                && ring::hmac::verify(
+                    &self.key,
+                    Self::text(user, password).as_bytes(),
+                    tag.as_ref(),
+                )
+                .is_ok()
+        })
+    }
+
+    /// Notes that `user` passed with `password` at `now_ms`.
+    pub fn remember(&self, user: &str, password: &str, now_ms: u64) {
+        let tag = ring::hmac::sign(&self.key, Self::text(user, password).as_bytes());
+        let mut passed = self.passed.lock().unwrap_or_else(|p| p.into_inner());
+        passed.insert(user.to_string(), (tag, now_ms));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Instant;
+
+    #[test]
+    fn right_credentials_are_remembered_for_a_while_and_wrong_ones_never() {
+        let remembered = Remembered::default();
+        assert!(!remembered.knows("admin", "right", 0));
+        remembered.remember("admin", "right", 1_000);
+        assert!(remembered.knows("admin", "right", 1_000 + REMEMBERED_MS - 1));
+        assert!(!remembered.knows("admin", "wrong", 1_000));
+        assert!(!remembered.knows("other", "right", 1_000));
+        assert!(!remembered.knows("admin", "right", 1_000 + REMEMBERED_MS));
+    }
 
     #[test]
     fn a_hash_matches_its_password_only() {

@@ -159,10 +159,26 @@ async fn authenticate<'a>(
     let Some((name, password)) = guard::basic_credentials(headers) else {
         return Err(refuse("no credentials; give a user and password".into()));
     };
+    static REMEMBERED: std::sync::OnceLock<crate::passwords::Remembered> =
+        std::sync::OnceLock::new();
+    let remembered = REMEMBERED.get_or_init(Default::default);
+    let now_ms = crate::events::unix_ms();
     let user = shared.boot.users.iter().find(|u| u.name == name);
+    // Remembered under the user as this node's file has it, so another
+    // password for the same name (another file) is checked afresh.
+    let who = user.map(|u| format!("{}\n{}", u.name, u.password));
+    if let (Some(user), Some(who)) = (user, &who)
+        && remembered.knows(who, &password, now_ms)
+    {
+        return Ok(user);
+    }
     let stored = user.map(|u| u.password.clone());
-    if crate::passwords::check(password, stored).await {
-        user.ok_or_else(|| refuse("wrong user or password".into()))
+    if crate::passwords::check(password.clone(), stored).await {
+        let (Some(user), Some(who)) = (user, who) else {
+            return Err(refuse("wrong user or password".into()));
+        };
+        remembered.remember(&who, &password, now_ms);
+        Ok(user)
     } else {
         Err(refuse(format!("wrong user or password for {name:?}")))
     }
