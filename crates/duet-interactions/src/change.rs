@@ -221,6 +221,12 @@ pub enum Change {
     /// The statistics interval ends at its boundary: every queue's running
     /// totals become an interval record and start again from zero.
     StartInterval,
+    /// A chat's customer is there (a socket opened) or gone (its last
+    /// socket closed); see `state::presence`.
+    CustomerPresence {
+        id: String,
+        present: bool,
+    },
 }
 
 impl Change {
@@ -245,6 +251,7 @@ impl Change {
             | Change::EmailSend { id, .. }
             | Change::EmailRelayed { id, .. }
             | Change::CallbackAttempt { id, .. }
+            | Change::CustomerPresence { id, .. }
             | Change::Forget { id } => Some(id),
             Change::AgentLogin { .. }
             | Change::AgentLogout { .. }

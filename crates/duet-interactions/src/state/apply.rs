@@ -35,15 +35,20 @@ impl Interactions {
                 message_id,
                 sender,
                 body,
-            } => self.add_message(
-                id,
-                message_id,
-                sender,
-                body,
-                MessageKind::Text,
-                at,
-                &mut out,
-            ),
+            } => {
+                if *sender == crate::model::Sender::Customer {
+                    self.customer_said_something(id, at);
+                }
+                self.add_message(
+                    id,
+                    message_id,
+                    sender,
+                    body,
+                    MessageKind::Text,
+                    at,
+                    &mut out,
+                )
+            }
             Change::FileShared {
                 id,
                 message_id,
@@ -191,6 +196,9 @@ impl Interactions {
                 }
             }
             Change::StartInterval => self.end_interval(IntervalEnd::Boundary, at, &mut out),
+            Change::CustomerPresence { id, present } => {
+                self.customer_presence(id, *present, at, &mut out)
+            }
             Change::Takeover { recovery } => self.take_over(recovery, at, &mut out),
             Change::AgentLogin { .. }
             | Change::AgentLogout { .. }

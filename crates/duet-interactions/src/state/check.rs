@@ -318,6 +318,14 @@ impl Interactions {
                 }
             }
             Change::StartInterval => Ok(()),
+            Change::CustomerPresence { id, .. } => {
+                let ix = self.interaction(id)?;
+                if ix.media.has_transcript() {
+                    Ok(())
+                } else {
+                    Err(wrong_media(ix.media, "have a customer's presence"))
+                }
+            }
         }
     }
 
