@@ -538,8 +538,14 @@ fn a_queued_chat_whose_customer_is_gone_ends_as_abandoned() {
         [Change::Disconnect { id: "w1".into() }]
     );
     let state = |h: &Harness, id: &str| h.state.get(id).map(|ix| ix.state.clone());
-    assert!(matches!(state(&h, "w1"), Some(InteractionState::Closed { .. })));
-    let figures = h.state.queue_figures("sales", 10_000 + ABANDON_AFTER_MS).unwrap();
+    assert!(matches!(
+        state(&h, "w1"),
+        Some(InteractionState::Closed { .. })
+    ));
+    let figures = h
+        .state
+        .queue_figures("sales", 10_000 + ABANDON_AFTER_MS)
+        .unwrap();
     assert_eq!(figures.abandoned, 1);
     // w2's customer comes back before its time: it keeps waiting.
     h.sys(200_000, presence("w2", true));

@@ -261,6 +261,41 @@ fn floods_from_one_address_get_429_while_agents_work_and_secrets_stay_secret() {
     assert_eq!(ix.status, 200, "{}", ix.body);
     assert_eq!(ix.body["routing"]["priority"], 0, "{}", ix.body);
 
+    // When the waiting customer's last socket closes, the chat notes when
+    // it went (the router ends it as abandoned 300 s later, unless it
+    // comes back); a socket opened again clears it.
+    let jumper_token = jumper.body["token"].as_str().expect("a token");
+    let customer_ws = || {
+        let address = a.trim_start_matches("http://").to_string();
+        let stream = std::net::TcpStream::connect(&address).expect("connect");
+        let url = format!("ws://{address}/api/chats/{jumper_id}/ws?token={jumper_token}");
+        tungstenite::client(url.as_str(), stream)
+            .expect("a socket")
+            .0
+    };
+    let away = || {
+        let ix = call(
+            "GET",
+            &format!("{a}/api/interactions/{jumper_id}"),
+            Some(&sue),
+            None,
+            &[],
+        );
+        ix.body["attributes"]["customer_away_since_ms"].is_string()
+    };
+    let until = |want: bool| {
+        (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            away() == want
+        })
+    };
+    let mut socket = customer_ws();
+    socket.close(None).expect("a close");
+    while socket.read().is_ok() {}
+    assert!(until(true), "the customer's going is noted");
+    let _back = customer_ws();
+    assert!(until(false), "the customer's return is noted");
+
     // A flood of new chats from one address: the burst (less the one
     // above) is taken, the rest get 429 with Retry-After, and the agent's
     // requests keep answering meanwhile.

@@ -12,10 +12,10 @@
 
 mod select;
 
-use crate::state::presence::ABANDON_AFTER_MS;
 use crate::change::{Actor, Change, Command};
 use crate::model::{AgentStatus, ChosenStatus, Content, InteractionState};
 use crate::state::Interactions;
+use crate::state::presence::ABANDON_AFTER_MS;
 
 pub use select::Candidate;
 

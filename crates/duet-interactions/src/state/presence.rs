@@ -17,7 +17,13 @@ pub const CUSTOMER_AWAY_SINCE: &str = "customer_away_since_ms";
 pub const ABANDON_AFTER_MS: u64 = 300_000;
 
 impl Interactions {
-    pub(crate) fn customer_presence(&mut self, id: &str, present: bool, at: u64, out: &mut Applied) {
+    pub(crate) fn customer_presence(
+        &mut self,
+        id: &str,
+        present: bool,
+        at: u64,
+        out: &mut Applied,
+    ) {
         let changed = self.edit(id, |ix| {
             if ix.is_closed() {
                 return false;

@@ -397,8 +397,13 @@ pub(super) async fn customer(
         Ok(slot) => upgrade
             .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
             .on_upgrade(move |socket| async move {
-                customer_socket(shared, id, q.after, socket).await;
-                drop(slot);
+                if slot.alone() {
+                    super::presence::came_back(&shared, &id).await;
+                }
+                customer_socket(shared.clone(), id.clone(), q.after, socket).await;
+                if slot.release() {
+                    super::presence::went(&shared, &id).await;
+                }
             }),
         Err(refusal) => refusal.into_response(),
     }

@@ -29,6 +29,7 @@ mod guard;
 mod headers;
 mod live;
 mod openapi;
+mod presence;
 mod signature;
 mod signouts;
 mod sockets;

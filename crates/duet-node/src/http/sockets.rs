@@ -25,10 +25,11 @@ pub(super) struct Sockets {
     open: Mutex<HashMap<String, usize>>,
 }
 
-/// One open socket; counted until dropped.
+/// One open socket; counted until released or dropped.
 pub(super) struct Slot {
     sockets: Arc<Sockets>,
-    key: String,
+    /// `None` once released.
+    key: Option<String>,
 }
 
 impl Sockets {
@@ -45,19 +46,44 @@ impl Sockets {
         *count += 1;
         Ok(Slot {
             sockets: self.clone(),
-            key,
+            key: Some(key),
         })
+    }
+
+    /// Gives a slot back; whether it was its holder's last.
+    fn give_back(&self, key: &str) -> bool {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(count) = open.get_mut(key) else {
+            return false;
+        };
+        *count -= 1;
+        if *count == 0 {
+            open.remove(key);
+            return true;
+        }
+        false
+    }
+}
+
+impl Slot {
+    /// Whether this is its holder's only socket now.
+    pub(super) fn alone(&self) -> bool {
+        let open = self.sockets.open.lock().unwrap_or_else(|p| p.into_inner());
+        self.key.as_ref().and_then(|k| open.get(k)) == Some(&1)
+    }
+
+    /// Gives the slot back; whether it was its holder's last socket.
+    pub(super) fn release(mut self) -> bool {
+        self.key
+            .take()
+            .is_some_and(|key| self.sockets.give_back(&key))
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut open = self.sockets.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = open.get_mut(&self.key) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.key);
-            }
+        if let Some(key) = self.key.take() {
+            self.sockets.give_back(&key);
         }
     }
 }
@@ -96,7 +122,17 @@ mod tests {
         let refused = sockets.take("chat-1".into(), 3).err().expect("refused");
         assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
         assert!(sockets.take("chat-2".into(), 3).is_ok());
-        drop(slots);
+        let mut slots = slots.into_iter();
+        let (first, second, third) = (
+            slots.next().unwrap(),
+            slots.next().unwrap(),
+            slots.next().unwrap(),
+        );
+        assert!(!first.alone());
+        assert!(!first.release(), "two more are open");
+        drop(second);
+        assert!(third.alone());
+        assert!(third.release(), "the last one");
         assert!(sockets.take("chat-1".into(), 3).is_ok());
         assert!(
             sockets.open.lock().unwrap().len() <= 1,
