@@ -178,21 +178,25 @@ mod tests {
     #[test]
     fn an_unknown_user_costs_as_much_as_a_known_one() {
         let stored = hash("correct horse").unwrap();
-        let time = |stored: Option<&str>| {
-            let started = Instant::now();
-            for _ in 0..3 {
-                assert!(!matches("wrong", stored));
-            }
-            started.elapsed().as_secs_f64()
+        // The fastest of a few checks: other work on the machine only
+        // ever makes one slower.
+        let fastest = |stored: Option<&str>| {
+            (0..5)
+                .map(|_| {
+                    let started = Instant::now();
+                    assert!(!matches("wrong", stored));
+                    started.elapsed().as_secs_f64()
+                })
+                .fold(f64::MAX, f64::min)
         };
         // Warm the decoy first: it is made once.
         let _ = matches("x", None);
-        let known = time(Some(&stored));
-        let unknown = time(None);
-        let plain = time(Some("plain-pass"));
+        let known = fastest(Some(&stored));
+        let unknown = fastest(None);
+        let plain = fastest(Some("plain-pass"));
         for (what, t) in [("unknown", unknown), ("plain", plain)] {
             assert!(
-                t > known / 2.0 && t < known * 2.0,
+                t > known / 3.0 && t < known * 3.0,
                 "{what}: {t:.4} s against {known:.4} s for a known user"
             );
         }
