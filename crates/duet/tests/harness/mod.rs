@@ -402,6 +402,10 @@ impl Pair {
                 .unwrap_or_else(|| duet_node::limits::Limits {
                     creations_burst: 1_000_000,
                     creation_interval_ms: 1,
+                    sign_in_failures_per_address_burst: 1_000_000,
+                    sign_in_failure_per_address_interval_ms: 1,
+                    sign_in_failures_per_user_burst: 1_000_000,
+                    sign_in_failure_per_user_interval_ms: 1,
                     ..Default::default()
                 }),
         };
