@@ -52,10 +52,11 @@ pub fn put(
     Ok(())
 }
 
-/// The attributes of the object at `path`, or `None` if there is none.
-pub fn get(client: &Client, path: &str) -> Result<Option<Value>, Error> {
+/// The attributes of the object at `path`, or `None` if there is none
+/// (reading needs an administrator's or supervisor's credentials).
+pub fn get(client: &Client, reader: &Auth, path: &str) -> Result<Option<Value>, Error> {
     Ok(client
-        .get_maybe(&format!("/api/config?path={path}"), &Auth::None)?
+        .get_maybe(&format!("/api/config?path={path}"), reader)?
         .map(|answer| answer["object"]["attributes"].clone()))
 }
 

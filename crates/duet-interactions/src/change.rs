@@ -244,6 +244,12 @@ pub enum Change {
     /// state here overrides (who holds an interaction, its state): kept as
     /// a conflict record people can list, never dropped.
     HealConflict(Box<crate::model::HealConflict>),
+    /// A chat's customer is there (a socket opened) or gone (its last
+    /// socket closed); see `state::presence`.
+    CustomerPresence {
+        id: String,
+        present: bool,
+    },
 }
 
 impl Change {
@@ -269,6 +275,7 @@ impl Change {
             | Change::EmailSend { id, .. }
             | Change::EmailRelayed { id, .. }
             | Change::CallbackAttempt { id, .. }
+            | Change::CustomerPresence { id, .. }
             | Change::Forget { id } => Some(id),
             Change::Healed { fact, .. } => fact.interaction(),
             Change::HealConflict(c) => c.change.interaction(),

@@ -499,3 +499,57 @@ fn queue_figures_count_answers_service_level_and_abandons() {
     assert_eq!(f.agents_by_status.get("available"), Some(&3));
     assert!(h.state.queue_figures("nowhere", 0).is_none());
 }
+
+#[test]
+fn a_queued_chat_whose_customer_is_gone_ends_as_abandoned() {
+    use duet_interactions::model::{InteractionState, Sender};
+    use duet_interactions::state::presence::ABANDON_AFTER_MS;
+    let mut h = Harness::new(directory());
+    for id in ["w1", "w2", "w3"] {
+        h.run(1_000, Actor::Customer, create(id, MediaType::Chat, "sales"))
+            .unwrap();
+    }
+    let presence = |id: &str, present: bool| Change::CustomerPresence {
+        id: id.into(),
+        present,
+    };
+    h.sys(10_000, presence("w1", false));
+    h.sys(10_000, presence("w2", false));
+    // w2's customer says something: its clock starts again.
+    h.run(
+        100_000,
+        Actor::Customer,
+        Change::Message {
+            id: "w2".into(),
+            message_id: "m1".into(),
+            sender: Sender::Customer,
+            body: "still here".into(),
+        },
+    )
+    .unwrap();
+    // w3's customer never went: no socket said so.
+    assert_eq!(
+        h.router.next_deadline(&h.state),
+        Some(10_000 + ABANDON_AFTER_MS)
+    );
+    assert!(h.route(10_000 + ABANDON_AFTER_MS - 1).is_empty());
+    assert_eq!(
+        h.route(10_000 + ABANDON_AFTER_MS),
+        [Change::Disconnect { id: "w1".into() }]
+    );
+    let state = |h: &Harness, id: &str| h.state.get(id).map(|ix| ix.state.clone());
+    assert!(matches!(
+        state(&h, "w1"),
+        Some(InteractionState::Closed { .. })
+    ));
+    let figures = h
+        .state
+        .queue_figures("sales", 10_000 + ABANDON_AFTER_MS)
+        .unwrap();
+    assert_eq!(figures.abandoned, 1);
+    // w2's customer comes back before its time: it keeps waiting.
+    h.sys(200_000, presence("w2", true));
+    assert!(h.route(100_000 + ABANDON_AFTER_MS + 1).is_empty());
+    assert_eq!(state(&h, "w2"), Some(InteractionState::Queued));
+    assert_eq!(state(&h, "w3"), Some(InteractionState::Queued));
+}

@@ -555,3 +555,44 @@ fn a_supervisor_listens_in_unseen_barges_in_visibly_and_leaves_without_ending_it
     assert!(ix.parties.supervisors.is_empty());
     assert!(!ix.is_closed());
 }
+
+#[test]
+fn customers_and_intake_fill_the_live_state_only_to_their_share() {
+    let mut directory = directory();
+    directory.settings.live_interactions_max = 20;
+    let mut h = Harness::new(directory);
+    for n in 0..19 {
+        let actor = if n % 2 == 0 {
+            Actor::Customer
+        } else {
+            Actor::System
+        };
+        h.run(
+            1_000,
+            actor,
+            create(&format!("c{n}"), MediaType::Chat, "sales"),
+        )
+        .expect("within the customers' share");
+    }
+    for actor in [Actor::Customer, Actor::System] {
+        assert!(matches!(
+            h.run(1_000, actor, create("c19", MediaType::Chat, "sales")),
+            Err(Error::Full { max: 19 })
+        ));
+    }
+    // The reserve is there for agents' and users' own work.
+    h.run(
+        1_000,
+        Actor::User("sue".into()),
+        create("u1", MediaType::Chat, "sales"),
+    )
+    .expect("the reserve takes a user's interaction");
+    assert!(matches!(
+        h.run(
+            1_000,
+            Actor::Agent("ann".into()),
+            create("u2", MediaType::Chat, "sales")
+        ),
+        Err(Error::Full { max: 20 })
+    ));
+}

@@ -78,6 +78,17 @@ pub fn server_config(id: &Identity) -> Result<Arc<ServerConfig>, TlsError> {
     Ok(Arc::new(config))
 }
 
+/// Serves the HTTP API over TLS to any client (no client certificate):
+/// the node's pair certificate or an operator's, with its chain.
+pub fn api_server_config(cert_pem: &str, key_pem: &str) -> Result<Arc<ServerConfig>, TlsError> {
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs(cert_pem, "API certificate")?, key(key_pem)?)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// Connects to the peer, trusting only the pair's CA, presenting this node's
 /// certificate.
 pub fn client_config(id: &Identity) -> Result<Arc<ClientConfig>, TlsError> {

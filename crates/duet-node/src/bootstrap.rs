@@ -66,6 +66,8 @@ pub struct TlsPaths {
 #[serde(deny_unknown_fields)]
 pub struct User {
     pub name: String,
+    /// An argon2 hash (`duet passwd` prints one); a plain password is
+    /// still accepted, and `duet config check` warns about it.
     pub password: String,
     /// The seed's Remote Control right: may ask the backup to switch.
     #[serde(default)]
@@ -133,11 +135,44 @@ pub struct Bootstrap {
     /// The contact center's secrets.
     #[serde(default)]
     pub contact_center: ContactCenter,
+    /// Per-source limits on chats, callbacks and sign-ins.
+    #[serde(default)]
+    pub limits: crate::limits::Limits,
+    /// The HTTP API over TLS (HTTPS only) when the table is there.
+    #[serde(default)]
+    pub http_tls: Option<TlsCertificate>,
+    /// SMTP intake offers STARTTLS when the table is there.
+    #[serde(default)]
+    pub smtp_tls: Option<TlsCertificate>,
+}
+
+/// The `[http_tls]` and `[smtp_tls]` tables: the certificate the HTTP
+/// API or the SMTP intake presents; the node's pair certificate (`[tls]`)
+/// when not given, which clients then trust through the pair's CA.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsCertificate {
+    /// PEM: the certificate and its chain.
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    /// PEM: its private key.
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+}
+
+impl TlsCertificate {
+    /// The certificate and key files to use, given the node's pair ones.
+    pub fn files<'a>(&'a self, pair: &'a TlsPaths) -> (&'a Path, &'a Path) {
+        match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => (cert, key),
+            _ => (&pair.cert, &pair.key),
+        }
+    }
 }
 
 /// The `[contact_center]` table: secrets both nodes share, in files
 /// readable by the owner only (`duet certs init` writes them).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContactCenter {
     /// 32 random bytes (hex) that sign API sessions and customers'
@@ -149,6 +184,25 @@ pub struct ContactCenter {
     /// SHA-256, hex in `x-duet-signature`). Without it webhooks are refused.
     #[serde(default)]
     pub webhook_secret: Option<PathBuf>,
+    /// Whether signatures of the body alone (`sha256=`, the first scheme)
+    /// are still accepted beside `v2=` (route, time and body); turn it
+    /// off once every provider signs with v2.
+    #[serde(default = "accepted")]
+    pub webhook_body_only_signatures: bool,
+}
+
+fn accepted() -> bool {
+    true
+}
+
+impl Default for ContactCenter {
+    fn default() -> ContactCenter {
+        ContactCenter {
+            session_key: None,
+            webhook_secret: None,
+            webhook_body_only_signatures: accepted(),
+        }
+    }
 }
 
 /// The `[witness]` table: an etcd cluster both nodes reach, and the key
@@ -245,12 +299,18 @@ impl Bootstrap {
                 *p = base.join(&*p);
             }
         }
+        let certificates = [boot.http_tls.as_mut(), boot.smtp_tls.as_mut()]
+            .into_iter()
+            .flatten()
+            .flat_map(|t| [t.cert.as_mut(), t.key.as_mut()]);
         let optional = [
-            &mut boot.params_file,
-            &mut boot.contact_center.session_key,
-            &mut boot.contact_center.webhook_secret,
-        ];
-        for p in optional.into_iter().flatten().filter(|p| p.is_relative()) {
+            boot.params_file.as_mut(),
+            boot.contact_center.session_key.as_mut(),
+            boot.contact_center.webhook_secret.as_mut(),
+        ]
+        .into_iter()
+        .chain(certificates);
+        for p in optional.flatten().filter(|p| p.is_relative()) {
             *p = base.join(&*p);
         }
         let problems = boot.problems();
@@ -320,7 +380,34 @@ impl Bootstrap {
         if self.users.iter().any(|u| u.password.len() < 8) {
             problems.push("every user needs a password of at least 8 characters".into());
         }
+        problems.extend(self.limits.problems());
+        for (table, t) in [("http_tls", &self.http_tls), ("smtp_tls", &self.smtp_tls)] {
+            let Some(t) = t else { continue };
+            if t.cert.is_some() != t.key.is_some() {
+                problems.push(format!("{table}: give both cert and key, or neither (the node's pair certificate is used then)"));
+            }
+            let (cert, key) = t.files(&self.tls);
+            for (what, path) in [("cert", cert), ("key", key)] {
+                if !path.is_file() {
+                    problems.push(format!("{table}.{what}: {} does not exist", path.display()));
+                }
+            }
+        }
         problems
+    }
+
+    /// What works but should not stay as it is, each with what to do.
+    pub fn warnings(&self) -> Vec<String> {
+        self.users
+            .iter()
+            .filter(|u| !crate::passwords::is_hash(&u.password))
+            .map(|u| {
+                format!(
+                    "user {:?} has a plain password in the bootstrap file; replace it with the hash `duet passwd` prints",
+                    u.name
+                )
+            })
+            .collect()
     }
 
     pub fn server_id(&self) -> ServerId {

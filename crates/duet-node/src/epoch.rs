@@ -35,7 +35,7 @@ pub struct EpochStore {
 
 impl EpochStore {
     pub fn open(data_dir: &Path) -> std::io::Result<EpochStore> {
-        std::fs::create_dir_all(data_dir)?;
+        crate::private::dir(data_dir)?;
         Ok(EpochStore {
             path: data_dir.join("epoch"),
         })
@@ -58,7 +58,7 @@ impl EpochStore {
     /// Writes `epoch` and returns only once it is on disk.
     pub fn store(&self, epoch: u64) -> std::io::Result<()> {
         let tmp = self.path.with_extension("tmp");
-        let mut file = std::fs::File::create(&tmp)?;
+        let mut file = crate::private::create(&tmp)?;
         writeln!(file, "{epoch}")?;
         file.sync_all()?;
         std::fs::rename(&tmp, &self.path)?;

@@ -63,10 +63,11 @@ fn sync_files(requests: std::sync::mpsc::Receiver<Arc<std::fs::File>>) {
 }
 
 fn open_append(path: &Path) -> std::io::Result<(std::fs::File, u64)> {
-    let file = std::fs::OpenOptions::new()
+    let file = crate::private::options()
         .create(true)
         .append(true)
         .open(path)?;
+    crate::private::file(path)?;
     let bytes = file.metadata()?.len();
     Ok((file, bytes))
 }
@@ -86,7 +87,7 @@ impl EventLog {
     /// Opens the log, rotating the file past `file_max_bytes`. A start
     /// reads the newest rotated file and the current one, no more.
     pub fn open_rotating_at(data_dir: &Path, file_max_bytes: u64) -> std::io::Result<EventLog> {
-        std::fs::create_dir_all(data_dir)?;
+        crate::private::dir(data_dir)?;
         let path = data_dir.join("events.jsonl");
         let mut recent = VecDeque::new();
         for source in [PathBuf::from(format!("{}.1", path.display())), path.clone()] {

@@ -129,6 +129,9 @@ impl MailSink for Sink {
                 Ok(Err(WriteError::Unavailable { message, .. })) => {
                     Err(DeliveryRefusal::Temporary(message))
                 }
+                Ok(Err(WriteError::Interaction(e @ duet_interactions::Error::Full { .. }))) => {
+                    Err(DeliveryRefusal::Full(format!("{e}; try again later")))
+                }
                 Ok(Err(e)) => Err(DeliveryRefusal::Permanent(e.to_string())),
                 Err(_) => Err(DeliveryRefusal::Temporary(
                     "the node is shutting down".into(),
@@ -138,14 +141,19 @@ impl MailSink for Sink {
     }
 }
 
-/// Serves email intake on this node until dropped.
-pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener) {
+/// Serves email intake on this node until dropped, offering STARTTLS
+/// with `starttls` (the bootstrap's `[smtp_tls]`).
+pub async fn serve(
+    shared: Arc<Shared>,
+    listener: tokio::net::TcpListener,
+    starttls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let config = duet_smtp::IntakeConfig {
         hostname: shared.boot.this.clone(),
         max_message_bytes: EMAIL_MAX_BYTES,
         ..duet_smtp::IntakeConfig::default()
     };
     let sink: Arc<dyn MailSink> = Arc::new(Sink { shared });
-    let Err(e) = duet_smtp::serve(listener, config, sink).await;
+    let Err(e) = duet_smtp::serve_with_starttls(listener, config, sink, starttls).await;
     tracing::error!("email intake stopped: {e}");
 }

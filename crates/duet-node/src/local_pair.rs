@@ -75,6 +75,8 @@ pub struct PairSpec {
     pub hooks: Hooks,
     /// The `[witness]` table both bootstrap files get.
     pub witness: Option<Witness>,
+    /// The `[limits]` table both bootstrap files get.
+    pub limits: crate::limits::Limits,
 }
 
 impl NodeSpec {
@@ -119,13 +121,21 @@ pub fn write(dir: &Path, spec: &PairSpec) -> anyhow::Result<[PathBuf; 2]> {
             },
             hooks: spec.hooks.clone(),
             witness: spec.witness.clone(),
+            limits: spec.limits.clone(),
+            http_tls: None,
+            smtp_tls: None,
             contact_center: ContactCenter {
                 session_key: Some("certs/session.key".into()),
                 webhook_secret: Some("certs/webhook.key".into()),
+                ..ContactCenter::default()
             },
         };
         let path = dir.join(format!("{}.toml", node.name));
-        std::fs::write(&path, toml::to_string(&boot)?)?;
+        // It names the users and their passwords.
+        std::io::Write::write_all(
+            &mut crate::private::create(&path)?,
+            toml::to_string(&boot)?.as_bytes(),
+        )?;
         paths.push(path);
     }
     Ok([paths[0].clone(), paths[1].clone()])

@@ -104,6 +104,8 @@ pub async fn run_with_prober(
             })?;
         Ok(Some(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes)))
     };
+    let http_tls = crate::http::tls::acceptor(boot.http_tls.as_ref(), &boot.tls, "http_tls")?;
+    let smtp_tls = crate::http::tls::acceptor(boot.smtp_tls.as_ref(), &boot.tls, "smtp_tls")?;
     let session_key = secret(&boot.contact_center.session_key, "session key")?;
     let webhook_key = secret(&boot.contact_center.webhook_secret, "webhook secret")?;
 
@@ -228,15 +230,16 @@ pub async fn run_with_prober(
             query_timeout_ms,
         )),
         tokio::spawn(file_monitor.run(shared.clone())),
-        tokio::spawn(crate::intake::serve(shared.clone(), smtp_listener)),
-        tokio::spawn({
-            let app = crate::http::router(shared.clone());
-            async move {
-                if let Err(e) = axum::serve(http_listener, app).await {
-                    tracing::error!("HTTP API stopped: {e}");
-                }
-            }
-        }),
+        tokio::spawn(crate::intake::serve(
+            shared.clone(),
+            smtp_listener,
+            smtp_tls,
+        )),
+        tokio::spawn(crate::http::tls::serve(
+            http_listener,
+            crate::http::router(shared.clone()),
+            http_tls,
+        )),
     ];
     let outcome = driver.run(stop).await;
     for task in tasks {

@@ -19,7 +19,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::timeout;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
+
+use crate::stream::Stream;
 
 use crate::email::{ReceivedEmail, Recipient, parse_email};
 
@@ -54,6 +57,9 @@ pub struct IntakeConfig {
     pub deliver_timeout_ms: u64,
     /// Most connections served at once; one more is answered 421 and closed.
     pub max_connections: usize,
+    /// Most connections served at once from one address, so one host
+    /// cannot take every slot; one more is answered 421 and closed.
+    pub max_connections_per_host: usize,
 }
 
 impl Default for IntakeConfig {
@@ -66,6 +72,7 @@ impl Default for IntakeConfig {
             data_timeout_ms: 600_000,
             deliver_timeout_ms: 60_000,
             max_connections: 256,
+            max_connections_per_host: 32,
         }
     }
 }
@@ -100,6 +107,9 @@ impl IntakeConfig {
         if self.max_connections == 0 {
             return bad("max_connections", "must be at least 1");
         }
+        if self.max_connections_per_host == 0 {
+            return bad("max_connections_per_host", "must be at least 1");
+        }
         Ok(())
     }
 }
@@ -126,6 +136,10 @@ pub enum DeliveryRefusal {
     /// did not confirm in time.
     #[error("temporarily refused: {0}")]
     Temporary(String),
+    /// No room now, try again later (452): the live state is full. Never
+    /// a bounce, so a customer's mail is not lost while it is.
+    #[error("no room now: {0}")]
+    Full(String),
     /// Do not retry (554): e.g. the queue no longer takes email.
     #[error("refused: {0}")]
     Permanent(String),
@@ -157,9 +171,20 @@ pub async fn serve(
     config: IntakeConfig,
     sink: Arc<dyn MailSink>,
 ) -> Result<Infallible, IntakeError> {
+    serve_with_starttls(listener, config, sink, None).await
+}
+
+/// [`serve`], offering STARTTLS with `starttls` when given.
+pub async fn serve_with_starttls(
+    listener: TcpListener,
+    config: IntakeConfig,
+    sink: Arc<dyn MailSink>,
+    starttls: Option<TlsAcceptor>,
+) -> Result<Infallible, IntakeError> {
     config.validate()?;
     let config = Arc::new(config);
     let slots = Arc::new(Semaphore::new(config.max_connections));
+    let hosts = Arc::new(Hosts::default());
     // Connections are owned here so dropping `serve` aborts them all.
     let mut connections = JoinSet::new();
     loop {
@@ -176,6 +201,11 @@ pub async fn serve(
                         continue;
                     }
                 };
+                let Some(host_slot) = hosts.take(peer.ip(), config.max_connections_per_host) else {
+                    debug!(%peer, limit = config.max_connections_per_host, "smtp connection refused: too many from this address");
+                    let _ = stream.try_write(b"421 4.3.2 too many connections from your address, try again later\r\n");
+                    continue;
+                };
                 let Ok(slot) = slots.clone().try_acquire_owned() else {
                     warn!(%peer, limit = config.max_connections, "smtp connection refused: too many connections");
                     // Best effort and non-blocking: the accept loop never waits on a client.
@@ -184,10 +214,51 @@ pub async fn serve(
                 };
                 let config = config.clone();
                 let sink = sink.clone();
+                let starttls = starttls.clone();
                 connections.spawn(async move {
-                    let _slot = slot;
-                    Session::new(stream, peer, config, sink).run().await;
+                    let _slots = (slot, host_slot);
+                    Session::new(stream, peer, config, sink, starttls).run().await;
                 });
+            }
+        }
+    }
+}
+
+/// Connections open per address; an address is forgotten when its last
+/// connection ends, so the map holds at most `max_connections` entries.
+#[derive(Default)]
+struct Hosts {
+    open: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One connection from an address, counted until dropped.
+struct HostSlot {
+    hosts: Arc<Hosts>,
+    address: std::net::IpAddr,
+}
+
+impl Hosts {
+    fn take(self: &Arc<Self>, address: std::net::IpAddr, max: usize) -> Option<HostSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(address).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(HostSlot {
+            hosts: self.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for HostSlot {
+    fn drop(&mut self) {
+        let mut open = self.hosts.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.address);
             }
         }
     }
@@ -217,7 +288,9 @@ struct Transaction {
 }
 
 struct Session {
-    stream: TcpStream,
+    stream: Stream,
+    /// Offered in EHLO while the connection is plain.
+    starttls: Option<TlsAcceptor>,
     peer: SocketAddr,
     config: Arc<IntakeConfig>,
     sink: Arc<dyn MailSink>,
@@ -234,9 +307,11 @@ impl Session {
         peer: SocketAddr,
         config: Arc<IntakeConfig>,
         sink: Arc<dyn MailSink>,
+        starttls: Option<TlsAcceptor>,
     ) -> Self {
         Self {
-            stream,
+            stream: Stream::Plain(stream),
+            starttls,
             peer,
             config,
             sink,
@@ -295,6 +370,23 @@ impl Session {
                         .await?;
                     return Ok(());
                 }
+                Ok(Request::StartTls) => match self.starttls.clone() {
+                    Some(acceptor) if !self.stream.is_tls() => {
+                        self.send("220 2.0.0 ready to start TLS").await?;
+                        // Nothing said in plain text counts once TLS starts.
+                        self.input.clear();
+                        let wait = Duration::from_millis(self.config.idle_timeout_ms);
+                        if !self.stream.start_tls(&acceptor, wait).await {
+                            debug!(peer = %self.peer, "smtp TLS handshake failed");
+                            return Err(Stop::Closed);
+                        }
+                        self.greeted = false;
+                        self.tx = Transaction::default();
+                        continue;
+                    }
+                    Some(_) => "503 5.5.1 TLS is already in use".to_string(),
+                    None => "502 5.5.1 STARTTLS is not offered here".to_string(),
+                },
                 Ok(Request::Data) => match self.data_allowed() {
                     Ok(()) => {
                         self.send("354 start mail input; end with <CRLF>.<CRLF>")
@@ -317,8 +409,13 @@ impl Session {
                 debug!(peer = %self.peer, %host, "EHLO");
                 self.greeted = true;
                 self.tx = Transaction::default();
+                let starttls = if self.starttls.is_some() && !self.stream.is_tls() {
+                    "250-STARTTLS\r\n"
+                } else {
+                    ""
+                };
                 format!(
-                    "250-{} hello {}\r\n250-SIZE {}\r\n250-8BITMIME\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES",
+                    "250-{} hello {}\r\n250-SIZE {}\r\n250-8BITMIME\r\n250-PIPELINING\r\n{starttls}250 ENHANCEDSTATUSCODES",
                     self.config.hostname,
                     reply_text(&host),
                     self.config.max_message_bytes
@@ -456,6 +553,10 @@ impl Session {
             Ok(Err(DeliveryRefusal::Temporary(why))) => {
                 warn!(peer = %self.peer, %why, "smtp message refused for now");
                 format!("451 4.3.0 {}", reply_text(&why))
+            }
+            Ok(Err(DeliveryRefusal::Full(why))) => {
+                warn!(peer = %self.peer, %why, "smtp message refused until there is room");
+                format!("452 4.3.1 {}", reply_text(&why))
             }
             Ok(Err(DeliveryRefusal::Permanent(why))) => {
                 warn!(peer = %self.peer, %why, "smtp message refused");

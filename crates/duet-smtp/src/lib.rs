@@ -15,17 +15,22 @@
 //!   recipients, connections, idle time, the wait for the sink. One slow or
 //!   broken client affects only its own connection, and input never panics.
 //!
+//! - With a TLS acceptor ([`serve_with_starttls`]) EHLO offers STARTTLS;
+//!   after it the session starts afresh over TLS (what the client sent
+//!   before the handshake is discarded, as RFC 3207 asks).
+//!
 //! HTML from outside is shown only through [`sanitise_html`].
 
 mod email;
 mod intake;
 mod relay;
 mod sanitise;
+mod stream;
 
 pub use email::{Attachment, ParseError, ReceivedEmail, Recipient, parse_email};
 pub use intake::{
     DeliveryFuture, DeliveryReceipt, DeliveryRefusal, IntakeConfig, IntakeError,
-    MAX_COMMAND_LINE_BYTES, MailSink, serve,
+    MAX_COMMAND_LINE_BYTES, MailSink, serve, serve_with_starttls,
 };
 pub use relay::{
     OutboundAttachment, OutboundEmail, RelayConfig, RelayCredentials, RelayError, build_message,

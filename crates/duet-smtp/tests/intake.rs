@@ -287,10 +287,18 @@ async fn sink_refusal_is_passed_through() {
         assert_eq!(code, 554, "{text}");
         assert!(text.contains("queue support is closed"), "{text}");
 
+        // A full live state is "try later", never a bounce.
+        sink.refuse_with(Some(DeliveryRefusal::Full(
+            "the live state holds 95 interactions".to_string(),
+        )));
+        let (code, text) = send_message(&mut c, &simple_message("t4")).await;
+        assert_eq!(code, 452, "{text}");
+        assert!(text.contains("holds 95"), "{text}");
+
         sink.refuse_with(None);
         let (code, _) = send_message(&mut c, &simple_message("t3")).await;
         assert_eq!(code, 250);
-        assert_eq!(sink.calls(), 3);
+        assert_eq!(sink.calls(), 4);
         assert_eq!(sink.delivered().len(), 1);
     })
     .await;
@@ -371,6 +379,43 @@ async fn idle_client_gets_421_while_another_completes_a_message() {
         let delivered = sink.delivered();
         assert_eq!(delivered.len(), 1, "only the finished message is stored");
         assert_eq!(delivered[0].subject.as_deref(), Some("My order"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn one_host_cannot_take_every_connection() {
+    bounded(async {
+        let sink = Arc::new(RecordingSink::default());
+        let mut cfg = config();
+        cfg.max_connections = 4;
+        cfg.max_connections_per_host = 2;
+        let addr = start(cfg, sink.clone()).await;
+        // Loopback answers from all of 127.0.0.0/8: 127.0.0.2 is another host.
+        let greeting = |from: &'static str| async move {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+            let stream = socket.connect(addr).await.unwrap();
+            let mut reader = tokio::io::BufReader::new(stream);
+            let mut line = String::new();
+            tokio::io::AsyncBufReadExt::read_line(&mut reader, &mut line)
+                .await
+                .unwrap();
+            (reader, line)
+        };
+        let (_a1, first) = greeting("127.0.0.1").await;
+        let (_a2, second) = greeting("127.0.0.1").await;
+        let (_a3, third) = greeting("127.0.0.1").await;
+        assert!(first.starts_with("220 ") && second.starts_with("220 "));
+        assert!(
+            third.starts_with("421 ") && third.contains("from your address"),
+            "{third:?}"
+        );
+        let (_b1, other) = greeting("127.0.0.2").await;
+        assert!(
+            other.starts_with("220 "),
+            "another host still gets in: {other:?}"
+        );
     })
     .await;
 }

@@ -38,7 +38,7 @@ fn make_agents(pair: &Pair, n: usize) {
         user: USER.into(),
         password: PASSWORD.into(),
     };
-    let hash = duet_node::http::hash_password(AGENT_PASSWORD).expect("a hash");
+    let hash = duet_node::passwords::hash(AGENT_PASSWORD).expect("a hash");
     for i in 0..n {
         let roles = if i == 0 { "agent,supervisor" } else { "agent" };
         directory::put(

@@ -34,6 +34,9 @@ enum Command {
     /// Check a node's bootstrap file.
     #[command(subcommand)]
     Config(cli::config::Command),
+    /// Print the argon2 hash of a password read from standard input, for a
+    /// bootstrap file's users.
+    Passwd(cli::passwd::Args),
     /// Control the pair: status, switch, events.
     Ctl(cli::ctl::Args),
     /// Drive a running pair with generated customers and agents over
@@ -51,6 +54,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => cli::serve::run(args),
         Command::Certs(command) => cli::certs::run(command),
         Command::Config(command) => cli::config::run(command),
+        Command::Passwd(args) => cli::passwd::run(args),
         Command::Ctl(args) => cli::ctl::run(args),
         Command::Load(args) => cli::load::run(args),
     };

@@ -193,3 +193,69 @@ fn the_demo_runs_a_pair_shows_the_takeover_and_cleans_up() {
         .trim_end_matches('.');
     assert!(!std::path::Path::new(dir).exists(), "{dir} left behind");
 }
+
+#[test]
+fn passwd_prints_a_hash_and_config_check_warns_about_plain_passwords() {
+    use duet_node::bootstrap::User;
+    use duet_node::local_pair::{NodeSpec, PairSpec, write};
+    use std::io::Write as _;
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_duet"))
+        .arg("passwd")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("duet passwd");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"a long password\n")
+        .expect("the password is written");
+    let o = child.wait_with_output().expect("duet passwd ends");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let hash = stdout(&o).trim().to_string();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(duet_node::passwords::matches(
+        "a long password",
+        Some(&hash)
+    ));
+
+    let dir = tempfile::tempdir().expect("a directory");
+    let node = |name: &str, port: u16| NodeSpec {
+        name: name.into(),
+        address: "127.0.0.1".parse().unwrap(),
+        arbiter_port: port,
+        link_port: port + 1,
+        http_port: port + 2,
+        smtp_port: port + 3,
+        http_listen: None,
+        release: None,
+    };
+    let user = |name: &str, password: &str| User {
+        name: name.into(),
+        password: password.into(),
+        remote_control: true,
+        master: true,
+    };
+    let spec = PairSpec {
+        nodes: [node("a", 40_000), node("b", 40_010)],
+        params_toml: String::new(),
+        users: vec![user("hashed", &hash), user("plain", "a plain password")],
+        fault_injection: false,
+        hooks: Default::default(),
+        witness: None,
+        limits: Default::default(),
+    };
+    let [a, _] = write(dir.path(), &spec).expect("the pair's files");
+    let o = duet(&["config", "check", a.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("warning: user \"plain\" has a plain password")
+            && text.contains("duet passwd")
+            && !text.contains("\"hashed\""),
+        "{text}"
+    );
+}

@@ -8,14 +8,16 @@ mod harness;
 
 use std::time::Duration;
 
-use harness::{Pair, Setup, api_agent, event_messages, fast_params};
+use harness::{Pair, Setup, api_agent, basic_auth, basic_auth_for, event_messages, fast_params};
 
 fn put(pair: &Pair, node: usize, path: &str, value: &str, client: Option<&str>) {
     let (code, body) = pair.config_put(
         node,
         path,
         "User",
-        serde_json::json!({ "Extension": value }),
+        // Each side sets a password too, so the conflict record's losing
+        // value holds a password hash, which no answer may show.
+        serde_json::json!({ "Extension": value, "password": format!("password-{value}") }),
         client,
     );
     assert_eq!(code, 200, "{path} on node {node}: {body}\n{}", pair.logs());
@@ -34,13 +36,29 @@ fn serve_alone(pair: &mut Pair, node: usize) -> u64 {
 }
 
 fn conflicts(pair: &Pair, node: usize) -> Vec<serde_json::Value> {
-    api_agent()
-        .get(&format!("{}/api/config/conflicts", pair.nodes[node].url()))
+    let url = format!("{}/api/config/conflicts", pair.nodes[node].url());
+    // Conflict records are a master administrator's to read.
+    for (auth, refused) in [
+        (None, 401),
+        (Some(basic_auth_for("viewer", "just-looking")), 403),
+    ] {
+        let mut request = api_agent().get(&url);
+        if let Some(auth) = &auth {
+            request = request.header("authorization", auth);
+        }
+        let status = request.call().expect("conflicts").status().as_u16();
+        assert_eq!(status, refused, "{auth:?}");
+    }
+    let text = api_agent()
+        .get(&url)
+        .header("authorization", &basic_auth())
         .call()
         .expect("conflicts")
         .body_mut()
-        .read_json::<Vec<serde_json::Value>>()
-        .expect("a list")
+        .read_to_string()
+        .expect("an answer");
+    assert!(!text.contains("argon2"), "a password hash is shown: {text}");
+    serde_json::from_str(&text).expect("a list")
 }
 
 #[test]
@@ -102,6 +120,10 @@ fn a_node_that_served_alone_has_its_changes_made_on_the_active_node_when_they_me
         assert_eq!(c["client"], "b-2");
         assert_eq!(c["healed_from"]["epoch"], b_epoch);
         assert_eq!(c["conflict"]["value"]["attributes"]["Extension"], "b");
+        assert_eq!(
+            c["conflict"]["value"]["attributes"]["password_hash"],
+            "(set)"
+        );
         assert_eq!(c["conflict"]["lost_to"]["client"], "a-2");
         assert_eq!(c["conflict"]["lost_to"]["epoch"], a_epoch);
     }

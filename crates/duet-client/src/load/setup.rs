@@ -15,15 +15,18 @@ pub(crate) fn prepare(client: &Client, spec: &LoadSpec) -> Result<QueueInfo, Err
     let names: Vec<String> = (1..=spec.agents)
         .map(|n| format!("{}{n}", spec.agent_prefix))
         .collect();
-    if let Some((user, password)) = &spec.admin {
-        let admin = Auth::Basic {
+    let admin = match &spec.admin {
+        Some((user, password)) => Auth::Basic {
             user: user.clone(),
             password: password.clone(),
-        };
+        },
+        None => Auth::None,
+    };
+    if spec.admin.is_some() {
         for name in &names {
             // Made only when absent: a new password would end the
             // sessions of an agent already working.
-            if directory::get(client, &format!("/config/Users/{name}"))?.is_none() {
+            if directory::get(client, &admin, &format!("/config/Users/{name}"))?.is_none() {
                 directory::put_user(
                     client,
                     &admin,
@@ -38,7 +41,7 @@ pub(crate) fn prepare(client: &Client, spec: &LoadSpec) -> Result<QueueInfo, Err
             }
         }
         let path = format!("/config/Workgroups/{}", spec.queue);
-        if directory::get(client, &path)?.is_none() {
+        if directory::get(client, &admin, &path)?.is_none() {
             directory::put(
                 client,
                 &admin,
@@ -56,7 +59,7 @@ pub(crate) fn prepare(client: &Client, spec: &LoadSpec) -> Result<QueueInfo, Err
         }
     }
     let path = format!("/config/Workgroups/{}", spec.queue);
-    let queue = directory::get(client, &path)?.ok_or_else(|| Error::Refused {
+    let queue = directory::get(client, &admin, &path)?.ok_or_else(|| Error::Refused {
         what: path.clone(),
         status: 404,
         message: "no such queue: give an administrator's credentials to make it".into(),

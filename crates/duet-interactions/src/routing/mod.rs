@@ -15,6 +15,7 @@ mod select;
 use crate::change::{Actor, Change, Command};
 use crate::model::{AgentStatus, ChosenStatus, Content, InteractionState};
 use crate::state::Interactions;
+use crate::state::presence::ABANDON_AFTER_MS;
 
 pub use select::Candidate;
 
@@ -97,7 +98,12 @@ impl Router {
             .iter()
             .find(|(_, name)| state.agent(name).is_some_and(|a| !a.logged_in.is_empty()))
             .map(|(t, _)| t.saturating_add(grace));
-        [offer, acw, forget, desktop, interval_end(state)]
+        let abandon = state
+            .index
+            .away
+            .first()
+            .map(|(since, _)| since.saturating_add(ABANDON_AFTER_MS));
+        [offer, acw, forget, desktop, abandon, interval_end(state)]
             .into_iter()
             .flatten()
             .min()
@@ -159,6 +165,15 @@ impl Router {
                     reason_code: DESKTOP_LOST_REASON,
                 });
             }
+        }
+        // A queued chat whose customer went and said nothing since: ended
+        // as abandoned (the router's disconnect of a waiting chat counts
+        // as the customer's).
+        for (since, id) in &state.index.away {
+            if since.saturating_add(ABANDON_AFTER_MS) > now_ms {
+                break;
+            }
+            out.push(Change::Disconnect { id: id.clone() });
         }
         if interval_end(state).is_some_and(|end| end <= now_ms) {
             out.push(Change::StartInterval);

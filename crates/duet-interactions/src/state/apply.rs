@@ -35,15 +35,20 @@ impl Interactions {
                 message_id,
                 sender,
                 body,
-            } => self.add_message(
-                id,
-                message_id,
-                sender,
-                body,
-                MessageKind::Text,
-                at,
-                &mut out,
-            ),
+            } => {
+                if *sender == crate::model::Sender::Customer {
+                    self.customer_said_something(id, at);
+                }
+                self.add_message(
+                    id,
+                    message_id,
+                    sender,
+                    body,
+                    MessageKind::Text,
+                    at,
+                    &mut out,
+                )
+            }
             Change::FileShared {
                 id,
                 message_id,
@@ -234,6 +239,9 @@ impl Interactions {
                 while self.live.conflicts.len() > super::HEAL_CONFLICTS_MAX {
                     self.live.conflicts.pop_front();
                 }
+            }
+            Change::CustomerPresence { id, present } => {
+                self.customer_presence(id, *present, at, &mut out)
             }
             Change::Takeover { recovery } => self.take_over(recovery, at, &mut out),
             Change::AgentLogin { .. }

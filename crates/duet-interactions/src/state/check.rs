@@ -12,6 +12,15 @@ use crate::model::{
     Sender, Supervision,
 };
 
+/// The part of the live limit that customers and intake may fill, in
+/// hundredths: the other 5% is kept for agents' and users' own work.
+pub const OUTSIDE_SHARE_PERCENT: usize = 95;
+
+/// How many interactions customers and intake may fill of `entries_max`.
+pub fn outside_share(entries_max: usize) -> usize {
+    entries_max / 100 * OUTSIDE_SHARE_PERCENT + entries_max % 100 * OUTSIDE_SHARE_PERCENT / 100
+}
+
 fn illegal(ix: &Interaction, action: &str) -> Error {
     if ix.is_closed() {
         return Error::Closed {
@@ -37,7 +46,7 @@ impl Interactions {
         }
         let at = cmd.at_ms;
         let checked = match &cmd.change {
-            Change::Create(new) => self.check_create(new),
+            Change::Create(new) => self.check_create(new, &cmd.actor),
             Change::Offer {
                 id,
                 agent,
@@ -339,6 +348,14 @@ impl Interactions {
                 }
             }
             Change::StartInterval => Ok(()),
+            Change::CustomerPresence { id, .. } => {
+                let ix = self.interaction(id)?;
+                if ix.media.has_transcript() {
+                    Ok(())
+                } else {
+                    Err(wrong_media(ix.media, "have a customer's presence"))
+                }
+            }
             Change::Healed { fact, .. } => match &**fact {
                 Change::Message { id, message_id, .. }
                 | Change::FileShared { id, message_id, .. } => self.check_fact(id, message_id),
@@ -395,7 +412,10 @@ impl Interactions {
         Ok(())
     }
 
-    fn check_create(&self, new: &NewInteraction) -> Result<()> {
+    /// What arrives from outside (customers, intake) may fill the live
+    /// state only up to its share; the rest is kept for agents' and
+    /// users' own work.
+    fn check_create(&self, new: &NewInteraction, actor: &Actor) -> Result<()> {
         if new.id.is_empty() {
             return Err(Error::Invalid {
                 what: "interaction id",
@@ -405,10 +425,12 @@ impl Interactions {
         if self.live.interactions.contains_key(&new.id) {
             return Err(Error::AlreadyExists { id: new.id.clone() });
         }
-        if self.live.interactions.len() >= self.limits.entries_max {
-            return Err(Error::Full {
-                max: self.limits.entries_max,
-            });
+        let max = match actor {
+            Actor::Customer | Actor::System => outside_share(self.limits.entries_max),
+            Actor::Agent(_) | Actor::User(_) | Actor::Router => self.limits.entries_max,
+        };
+        if self.live.interactions.len() >= max {
+            return Err(Error::Full { max });
         }
         if !new.content.fits(new.media) {
             return Err(wrong_media(new.media, "carry this content"));

@@ -23,6 +23,8 @@ pub(crate) struct Index {
     pub missed: BTreeSet<String>,
     /// Agents whose desktop connection was lost, by when.
     pub detached: BTreeSet<(u64, String)>,
+    /// Queued chats whose customer is away, by when it went.
+    pub away: BTreeSet<(u64, String)>,
     /// (interaction, message id) of every transcript message, so a new
     /// message's id is found repeated without scanning the transcript.
     pub messages: HashSet<(String, String)>,
@@ -49,6 +51,9 @@ impl Index {
     }
 
     pub fn add_interaction(&mut self, ix: &Interaction) {
+        if let Some(since) = super::presence::away_since(ix) {
+            self.away.insert((since, ix.id.clone()));
+        }
         match &ix.state {
             InteractionState::Queued => {
                 let q = ix.routing.queue.clone();
@@ -72,6 +77,9 @@ impl Index {
     }
 
     pub fn remove_interaction(&mut self, ix: &Interaction) {
+        if let Some(since) = super::presence::away_since(ix) {
+            self.away.remove(&(since, ix.id.clone()));
+        }
         match &ix.state {
             InteractionState::Queued => {
                 let q = &ix.routing.queue;

@@ -159,7 +159,10 @@ impl Interactions {
         match ix.state.clone() {
             InteractionState::Queued | InteractionState::Offered { .. } => {
                 self.release_all(id, at, out);
-                self.close(id, *actor == Actor::Customer, at, out);
+                // The router ends a waiting chat only when its customer is
+                // gone (`presence`): abandoned, as if the customer left.
+                let abandoned = matches!(actor, Actor::Customer | Actor::Router);
+                self.close(id, abandoned, at, out);
             }
             InteractionState::Connected { agent } | InteractionState::Held { agent } => {
                 let line = match actor {

@@ -51,6 +51,15 @@ pub enum Who {
     Supervisor,
     /// A signed-in administrator.
     Admin,
+    /// Any signed-in user (signing out needs the session it ends).
+    SignedIn,
+    /// A reader of the configuration: a bootstrap user by Basic
+    /// credentials, or a signed-in supervisor (or administrator); users
+    /// need a master or an administrator (the handler checks the path).
+    Reader,
+    /// A master administrator of the bootstrap file by Basic credentials,
+    /// or a signed-in administrator.
+    Master,
 }
 
 impl Who {
@@ -65,6 +74,11 @@ impl Who {
             Who::Related => "related (its agent, a supervisor of its queue, an admin)",
             Who::Supervisor => "supervisor (session)",
             Who::Admin => "admin (session)",
+            Who::SignedIn => "signed-in user (any session)",
+            Who::Reader => {
+                "reader (bootstrap user by Basic, or a supervisor's session; users: a master or an admin)"
+            }
+            Who::Master => "master (a master bootstrap user by Basic, or an admin's session)",
         }
     }
 }
@@ -93,11 +107,12 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/api/pair", Who::Anyone),
     rule("POST", "/api/switch", Who::Operator),
     rule("POST", "/api/fault", Who::Operator),
-    rule("GET", "/api/config", Who::Anyone),
+    rule("GET", "/api/config", Who::Reader),
     rule("PUT", "/api/config", Who::Operator),
     rule("DELETE", "/api/config", Who::Operator),
-    rule("GET", "/api/config/conflicts", Who::Anyone),
+    rule("GET", "/api/config/conflicts", Who::Master),
     rule("POST", "/api/sessions", Who::Anyone),
+    rule("DELETE", "/api/sessions", Who::SignedIn),
     rule("GET", "/api/agent", Who::Agent),
     rule("POST", "/api/agent/login", Who::Agent),
     rule("POST", "/api/agent/logout", Who::Agent),
@@ -185,6 +200,14 @@ fn session_token(headers: &HeaderMap, template: &str, query: &TokenQuery) -> Opt
         })
 }
 
+/// Basic credentials (a bootstrap user) rather than a session.
+fn basic(headers: &HeaderMap) -> bool {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Basic "))
+}
+
 fn forbidden(message: String) -> Refusal {
     Refusal::new(StatusCode::FORBIDDEN, message)
 }
@@ -228,7 +251,25 @@ async fn admit(shared: &Shared, request: Request) -> Result<Request, Refusal> {
         Who::Anyone | Who::Provider => {}
         Who::Customer => customer_may(shared, &id, &token(&parts.headers, &query))?,
         Who::Operator => {
-            super::authenticate(shared, &parts.headers, "this request")?;
+            super::authenticate(shared, &parts.headers, "this request").await?;
+        }
+        Who::Reader | Who::Master if basic(&parts.headers) => {
+            let user = super::authenticate(shared, &parts.headers, "this request").await?;
+            if rule.who == Who::Master && !user.master {
+                return Err(forbidden(format!(
+                    "{} is not a master administrator",
+                    user.name
+                )));
+            }
+        }
+        Who::SignedIn | Who::Reader | Who::Master => {
+            let caller = signed_in(shared, session.as_deref()).await?;
+            match rule.who {
+                Who::Reader => holding(&caller, UserRole::Supervisor)?,
+                Who::Master => holding(&caller, UserRole::Admin)?,
+                _ => {}
+            }
+            parts.extensions.insert(caller);
         }
         Who::Agent | Who::Supervisor | Who::Admin => {
             let caller = signed_in(shared, session.as_deref()).await?;

@@ -41,7 +41,7 @@ pub(super) async fn switch(
     body: Option<Json<SwitchRequest>>,
 ) -> Response {
     let request = body.map(|Json(b)| b).unwrap_or_default();
-    let user = match authenticate(&shared, &headers, "switch") {
+    let user = match authenticate(&shared, &headers, "switch").await {
         Ok(user) => user,
         Err(refusal) => return refusal.into_response(),
     };
@@ -124,7 +124,7 @@ pub(super) async fn fault(
             "fault injection is off; turn it on in the bootstrap file ([fault_injection] enabled = true) on test systems only",
         );
     }
-    if let Err(refusal) = authenticate(&shared, &headers, "fault injection") {
+    if let Err(refusal) = authenticate(&shared, &headers, "fault injection").await {
         return refusal.into_response();
     }
     let injected = match (request.module.as_str(), request.fault) {

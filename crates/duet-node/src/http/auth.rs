@@ -9,10 +9,9 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -20,6 +19,7 @@ use ring::hmac;
 use serde::{Deserialize, Serialize};
 
 use super::{Refusal, ask};
+use crate::bootstrap::User;
 use crate::directory::{ContactUser, Supervises, UserRole};
 use crate::replication::IxRequest;
 use crate::shared::Shared;
@@ -27,28 +27,20 @@ use crate::shared::Shared;
 /// How long a session lasts.
 pub const SESSION_S: u64 = 12 * 3600;
 
-/// Hashes a password for the configuration tree (argon2id, random salt).
-pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
-    let salt_bytes: [u8; 16] = rand::random();
-    let salt = SaltString::encode_b64(&salt_bytes)?;
-    Ok(argon2::Argon2::default()
-        .hash_password(password.as_bytes(), &salt)?
-        .to_string())
-}
-
-fn password_matches(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
-}
-
 /// A fingerprint of the password hash a session was issued under: a new
 /// password ends every session.
 fn fingerprint(user: &ContactUser) -> String {
-    let hash = user.password_hash.as_deref().unwrap_or_default();
-    let digest = ring::digest::digest(&ring::digest::SHA256, hash.as_bytes());
+    fingerprint_of(user.password_hash.as_deref().unwrap_or_default())
+}
+
+/// A bootstrap user's sessions end when the bootstrap file gives it
+/// another password (and the node is restarted with it).
+fn bootstrap_fingerprint(user: &User) -> String {
+    format!("b{}", fingerprint_of(&user.password))
+}
+
+fn fingerprint_of(stored: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, stored.as_bytes());
     B64.encode(&digest.as_ref()[..9])
 }
 
@@ -122,7 +114,9 @@ async fn user(shared: &Shared, name: &str) -> Result<Option<ContactUser>, Refusa
     ask(shared, |reply| IxRequest::User { name, reply }).await
 }
 
-/// The user a session token names, whatever its roles.
+/// The user a session token names, whatever its roles: the token is the
+/// pair's, not expired, issued under the user's current password and after
+/// the user's last sign-out.
 pub async fn signed_in(shared: &Shared, token: Option<&str>) -> Result<Caller, Refusal> {
     let unauthorized = |why: &str| Refusal::new(StatusCode::UNAUTHORIZED, why.to_string());
     let token = token.ok_or_else(|| {
@@ -131,51 +125,83 @@ pub async fn signed_in(shared: &Shared, token: Option<&str>) -> Result<Caller, R
         )
     })?;
     let key = session_key(shared)?;
-    let (payload, signature) = token
-        .split_once('.')
-        .ok_or_else(|| unauthorized("a malformed session token"))?;
-    if !verify(key, payload, signature) {
-        return Err(unauthorized("the session token is not signed by this pair"));
-    }
-    let payload = B64
-        .decode(payload)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| unauthorized("a malformed session token"))?;
-    let mut fields = payload.splitn(3, '\n');
-    let (Some(name), Some(expires), Some(fp)) = (fields.next(), fields.next(), fields.next())
-    else {
-        return Err(unauthorized("a malformed session token"));
-    };
-    let expires: u64 = expires
-        .parse()
-        .map_err(|_| unauthorized("a malformed session token"))?;
-    if expires <= crate::events::unix_ms() / 1000 {
+    let token = Token::decode(key, token).map_err(unauthorized)?;
+    if token.expires_unix_s <= crate::events::unix_ms() / 1000 {
         return Err(unauthorized("the session has expired; sign in again"));
     }
+    let name = token.name.as_str();
+    let password_changed =
+        || unauthorized("the password changed since this session began; sign in again");
     let (roles, supervises) = match user(shared, name).await? {
-        Some(user) if fingerprint(&user) == fp => (user.roles, user.supervises),
-        Some(_) => {
-            return Err(unauthorized(
-                "the password changed since this session began; sign in again",
-            ));
-        }
+        Some(user) if fingerprint(&user) == token.fingerprint => (user.roles, user.supervises),
+        Some(_) => return Err(password_changed()),
         // A master administrator from the bootstrap file.
-        None if shared.boot.users.iter().any(|u| u.name == name && u.master)
-            && fp == "bootstrap" =>
+        None => match shared
+            .boot
+            .users
+            .iter()
+            .find(|u| u.name == name && u.master)
         {
-            (
+            Some(u) if bootstrap_fingerprint(u) == token.fingerprint => (
                 [UserRole::Supervisor, UserRole::Admin].into(),
                 Supervises::Every,
-            )
-        }
-        None => return Err(unauthorized("no such user any more")),
+            ),
+            Some(_) => return Err(password_changed()),
+            None => return Err(unauthorized("no such user any more")),
+        },
     };
+    if super::signouts::signed_out_after(shared, name, token.issued_unix_ms).await? {
+        return Err(unauthorized("this session was signed out; sign in again"));
+    }
     Ok(Caller {
         name: name.to_string(),
         roles,
         supervises,
     })
+}
+
+/// What a session token says: who, until when, under which password, and
+/// since when.
+struct Token {
+    name: String,
+    expires_unix_s: u64,
+    fingerprint: String,
+    issued_unix_ms: u64,
+}
+
+impl Token {
+    fn encode(&self, key: &hmac::Key) -> String {
+        let payload = B64.encode(format!(
+            "{}\n{}\n{}\n{}",
+            self.name, self.expires_unix_s, self.fingerprint, self.issued_unix_ms
+        ));
+        let signature = sign(key, &payload);
+        format!("{payload}.{signature}")
+    }
+
+    fn decode(key: &hmac::Key, token: &str) -> Result<Token, &'static str> {
+        let (payload, signature) = token.split_once('.').ok_or("a malformed session token")?;
+        if !verify(key, payload, signature) {
+            return Err("the session token is not signed by this pair");
+        }
+        let payload = B64
+            .decode(payload)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or("a malformed session token")?;
+        let mut fields = payload.splitn(4, '\n');
+        let (Some(name), Some(expires), Some(fp), Some(issued)) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return Err("a malformed session token (from an older release?); sign in again");
+        };
+        Ok(Token {
+            name: name.to_string(),
+            expires_unix_s: expires.parse().map_err(|_| "a malformed session token")?,
+            fingerprint: fp.to_string(),
+            issued_unix_ms: issued.parse().map_err(|_| "a malformed session token")?,
+        })
+    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -210,46 +236,65 @@ pub(super) async fn login(State(shared): State<Arc<Shared>>, Json(login): Json<L
 
 async fn sign_in(shared: &Shared, login: Login) -> Result<Session, Refusal> {
     let key = session_key(shared)?;
-    let wrong = || {
-        tracing::warn!("a sign-in as {:?} was refused", login.user);
-        Refusal::new(StatusCode::UNAUTHORIZED, "wrong user or password")
+    let wrong = || Refusal::new(StatusCode::UNAUTHORIZED, "wrong user or password");
+    let known = user(shared, &login.user).await?;
+    let bootstrap = shared
+        .boot
+        .users
+        .iter()
+        .find(|u| u.name == login.user && u.master);
+    // Every sign-in runs one argon2 check, whether the user is known or
+    // not, so the answer's timing tells nothing.
+    let stored = match (&known, bootstrap) {
+        (Some(user), _) => user.password_hash.clone(),
+        (None, Some(boot)) => Some(boot.password.clone()),
+        (None, None) => None,
     };
-    let (roles, fp) = match user(shared, &login.user).await? {
-        Some(user) => {
-            let hash = user.password_hash.clone().ok_or_else(wrong)?;
-            let password = login.password.clone();
-            // argon2 is slow by design: off the async threads.
-            let ok = tokio::task::spawn_blocking(move || password_matches(&password, &hash))
-                .await
-                .unwrap_or(false);
-            if !ok {
-                return Err(wrong());
-            }
-            (user.roles.clone(), fingerprint(&user))
-        }
-        None if shared
-            .boot
-            .users
-            .iter()
-            .any(|u| u.name == login.user && u.password == login.password && u.master) =>
-        {
-            (
-                [UserRole::Supervisor, UserRole::Admin].into(),
-                "bootstrap".to_string(),
-            )
-        }
-        None => return Err(wrong()),
+    if !crate::passwords::check(login.password.clone(), stored).await {
+        return Err(wrong());
+    }
+    let (roles, fp) = match (known, bootstrap) {
+        (Some(user), _) => (user.roles.clone(), fingerprint(&user)),
+        (None, Some(boot)) => (
+            [UserRole::Supervisor, UserRole::Admin].into(),
+            bootstrap_fingerprint(boot),
+        ),
+        (None, None) => return Err(wrong()),
     };
-    let expires = crate::events::unix_ms() / 1000 + SESSION_S;
-    let payload = B64.encode(format!("{}\n{expires}\n{fp}", login.user));
-    let signature = sign(key, &payload);
+    let now_ms = crate::events::unix_ms();
+    let token = Token {
+        name: login.user.clone(),
+        expires_unix_s: now_ms / 1000 + SESSION_S,
+        fingerprint: fp,
+        issued_unix_ms: now_ms,
+    };
     Ok(Session {
-        token: format!("{payload}.{signature}"),
+        token: token.encode(key),
         user: login.user,
         roles: roles
             .iter()
             .map(|r| format!("{r:?}").to_lowercase())
             .collect(),
-        expires_at_unix_s: expires,
+        expires_at_unix_s: token.expires_unix_s,
     })
+}
+
+/// `DELETE /api/sessions`: signs out. Every session of the caller issued
+/// until now is refused from then on, on both nodes.
+#[utoipa::path(
+    delete,
+    path = "/api/sessions",
+    tag = "sessions",
+    description = "Sign out (on the active node): every session of the caller issued until now is refused afterwards, on both nodes.",
+    responses(super::openapi::Answers)
+)]
+pub(super) async fn logout(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match signed_in(&shared, token).await {
+        Ok(caller) => super::signouts::sign_out(&shared, &caller.name).await,
+        Err(refusal) => refusal.into_response(),
+    }
 }

@@ -1,5 +1,8 @@
-//! The configuration tree: read on either node; changed on the active node
-//! only, by a master administrator.
+//! The configuration tree: read on either node by an administrator or a
+//! supervisor (users and conflict records by an administrator only),
+//! changed on the active node only, by a master administrator. Secrets
+//! (password hashes and any attribute named like a secret) never leave the
+//! node: objects, history and conflict records are redacted alike.
 
 use std::sync::Arc;
 
@@ -10,8 +13,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
+use super::auth::signed_in;
 use super::{Refusal, authenticate, error, write_refusal};
 use crate::bootstrap::User;
+use crate::directory::UserRole;
 use crate::replication::ReplicationMsg;
 use crate::shared::Shared;
 
@@ -31,17 +36,26 @@ fn parse_path(text: &str) -> Result<duet_config::TreePath, Refusal> {
     get,
     path = "/api/config",
     tag = "configuration",
-    description = "An object, its children and its history (`path`); password hashes are not shown.",
+    description = "An object, its children and its history (`path`). Needs a session (`Authorization: Bearer`) of a supervisor or administrator, or a bootstrap user's Basic credentials; paths under `/config/Users` need an administrator (or a master bootstrap user). Password hashes and secrets are shown as `(set)`.",
     responses(super::openapi::Answers)
 )]
 pub(super) async fn config_get(
     State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
     Query(q): Query<PathQuery>,
 ) -> Response {
     let path = match parse_path(&q.path) {
         Ok(p) => p,
         Err(refusal) => return refusal.into_response(),
     };
+    let reading = if path.to_string().starts_with(crate::directory::USERS) {
+        Reading::Users
+    } else {
+        Reading::Tree
+    };
+    if let Err(refusal) = config_reader(&shared, &headers, reading).await {
+        return refusal.into_response();
+    }
     let (reply, view) = oneshot::channel();
     shared.to_replication(ReplicationMsg::ConfigRead { path, reply });
     match tokio::time::timeout(std::time::Duration::from_secs(5), view).await {
@@ -67,14 +81,24 @@ pub(super) async fn config_get(
     get,
     path = "/api/config/conflicts",
     tag = "configuration",
-    description = "Changes that lost when the pair healed after both nodes served.",
+    description = "Changes that lost when the pair healed after both nodes served (an administrator's session or a master bootstrap user's Basic credentials; secrets shown as `(set)`).",
     responses(super::openapi::Answers)
 )]
-pub(super) async fn config_conflicts(State(shared): State<Arc<Shared>>) -> Response {
+pub(super) async fn config_conflicts(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Response {
+    // Conflict records may be any path's, users' included.
+    if let Err(refusal) = config_reader(&shared, &headers, Reading::Users).await {
+        return refusal.into_response();
+    }
     let (reply, conflicts) = oneshot::channel();
     shared.to_replication(ReplicationMsg::ConfigConflicts(reply));
     match tokio::time::timeout(std::time::Duration::from_secs(5), conflicts).await {
-        Ok(Ok(conflicts)) => Json(conflicts).into_response(),
+        Ok(Ok(mut conflicts)) => {
+            conflicts.iter_mut().for_each(redact_record);
+            Json(conflicts).into_response()
+        }
         _ => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the node did not answer in time; try again",
@@ -94,8 +118,8 @@ pub(super) struct PutBody {
 }
 
 /// Checks that a configuration change may be made here, by this user.
-fn config_writer<'a>(shared: &'a Shared, headers: &HeaderMap) -> Result<&'a User, Refusal> {
-    let user = authenticate(shared, headers, "configuration change")?;
+async fn config_writer<'a>(shared: &'a Shared, headers: &HeaderMap) -> Result<&'a User, Refusal> {
+    let user = authenticate(shared, headers, "configuration change").await?;
     if !user.master {
         return Err(Refusal::new(
             StatusCode::FORBIDDEN,
@@ -111,9 +135,11 @@ fn config_writer<'a>(shared: &'a Shared, headers: &HeaderMap) -> Result<&'a User
     }
 }
 
-async fn write(
+/// Makes a configuration change as `who`; answers its sequence number
+/// once acknowledged, or the refusal.
+pub(super) async fn write(
     shared: &Shared,
-    user: &User,
+    who: &str,
     client_id: Option<String>,
     op: duet_config::Op,
 ) -> Response {
@@ -124,7 +150,7 @@ async fn write(
     let (reply, done) = oneshot::channel();
     shared.to_replication(ReplicationMsg::ConfigWrite {
         client,
-        who: user.name.clone(),
+        who: who.to_string(),
         op,
         reply,
     });
@@ -151,7 +177,7 @@ pub(super) async fn config_put(
     headers: HeaderMap,
     Json(body): Json<PutBody>,
 ) -> Response {
-    let user = match config_writer(&shared, &headers) {
+    let user = match config_writer(&shared, &headers).await {
         Ok(user) => user,
         Err(refusal) => return refusal.into_response(),
     };
@@ -168,8 +194,7 @@ pub(super) async fn config_put(
     if class == duet_config::Class::User
         && let Some(password) = attributes.remove("password")
     {
-        let hashed =
-            tokio::task::spawn_blocking(move || super::auth::hash_password(&password)).await;
+        let hashed = tokio::task::spawn_blocking(move || crate::passwords::hash(&password)).await;
         match hashed {
             Ok(Ok(hash)) => {
                 attributes.insert("password_hash".into(), hash);
@@ -185,7 +210,7 @@ pub(super) async fn config_put(
     let object = duet_config::Object { class, attributes };
     write(
         &shared,
-        user,
+        &user.name,
         body.client_id,
         duet_config::Op::Put { path, object },
     )
@@ -204,7 +229,7 @@ pub(super) async fn config_delete(
     headers: HeaderMap,
     Query(q): Query<PathQuery>,
 ) -> Response {
-    let user = match config_writer(&shared, &headers) {
+    let user = match config_writer(&shared, &headers).await {
         Ok(user) => user,
         Err(refusal) => return refusal.into_response(),
     };
@@ -212,19 +237,165 @@ pub(super) async fn config_delete(
         Ok(p) => p,
         Err(refusal) => return refusal.into_response(),
     };
-    write(&shared, user, q.client_id, duet_config::Op::Remove { path }).await
+    write(
+        &shared,
+        &user.name,
+        q.client_id,
+        duet_config::Op::Remove { path },
+    )
+    .await
 }
 
-/// Password hashes are not shown, in the object or its history.
+/// What a read shows: the users' objects (and conflict records, which may
+/// be anyone's) are an administrator's; the rest a supervisor's too.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    Tree,
+    Users,
+}
+
+/// Checks that the caller may read the configuration: a bootstrap user by
+/// Basic credentials (a master for users), or a session of a supervisor
+/// or administrator (an administrator for users).
+async fn config_reader(
+    shared: &Shared,
+    headers: &HeaderMap,
+    reading: Reading,
+) -> Result<(), Refusal> {
+    let basic = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Basic "));
+    if basic {
+        let user = authenticate(shared, headers, "configuration read").await?;
+        if reading == Reading::Users && !user.master {
+            return Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "configuration read refused: users and conflict records are a master administrator's, and {} is not one",
+                    user.name
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    let role = match reading {
+        Reading::Users => UserRole::Admin,
+        Reading::Tree => UserRole::Supervisor,
+    };
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let caller = signed_in(shared, token).await?;
+    if caller.is(role) || caller.is(UserRole::Admin) {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "configuration read refused: {} is not a{} {role:?}",
+                caller.name,
+                if role == UserRole::Admin { "n" } else { "" }
+            ),
+        ))
+    }
+}
+
+/// Secrets are not shown: in the object, its history, and conflict records.
 fn redact(view: &mut crate::shared::ConfigView) {
-    let objects = view.object.iter_mut().chain(
-        view.history
-            .iter_mut()
-            .flat_map(|r| r.old.iter_mut().chain(r.new.iter_mut())),
-    );
-    for object in objects {
-        if let Some(hash) = object.attributes.get_mut("password_hash") {
-            *hash = "(set)".into();
+    if let Some(object) = view.object.as_mut() {
+        redact_object(object);
+    }
+    view.history.iter_mut().for_each(redact_record);
+}
+
+fn redact_record(record: &mut duet_config::HistoryRecord) {
+    let conflict = record.conflict.as_mut().and_then(|c| c.value.as_mut());
+    record
+        .old
+        .iter_mut()
+        .chain(record.new.iter_mut())
+        .chain(conflict)
+        .for_each(redact_object);
+}
+
+/// What an attribute named like a secret holds is replaced by `(set)`.
+fn redact_object(object: &mut duet_config::Object) {
+    for (name, value) in object.attributes.iter_mut() {
+        if is_secret(name) {
+            *value = "(set)".into();
+        }
+    }
+}
+
+/// Attribute names whose values are secrets: password hashes (and a
+/// password, should one ever be stored), keys, tokens, secrets.
+fn is_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["password", "secret", "token", "key"]
+        .iter()
+        .any(|word| name.contains(word))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use duet_config::{Conflict, HistoryRecord, Object, Origin};
+
+    fn user(hash: &str) -> Object {
+        Object {
+            class: duet_config::Class::User,
+            attributes: [
+                ("password_hash".to_string(), hash.to_string()),
+                ("roles".to_string(), "agent".to_string()),
+            ]
+            .into(),
+        }
+    }
+
+    #[test]
+    fn a_conflict_records_losing_value_is_redacted_with_old_and_new() {
+        let origin = Origin {
+            epoch: 3,
+            seq: 9,
+            at_unix_ms: 2,
+            who: "admin".into(),
+            client: "d".into(),
+        };
+        let mut record = HistoryRecord {
+            epoch: 2,
+            seq: 7,
+            at_unix_ms: 1,
+            who: "admin".into(),
+            client: "c".into(),
+            path: duet_config::TreePath::parse("/config/Users/alice").expect("a path"),
+            old: Some(user("$argon2id$old")),
+            new: Some(user("$argon2id$new")),
+            healed_from: None,
+            conflict: Some(Box::new(Conflict {
+                value: Some(user("$argon2id$lost")),
+                lost_to: origin,
+            })),
+        };
+        redact_record(&mut record);
+        let text = serde_json::to_string(&record).expect("json");
+        assert!(!text.contains("argon2"), "{text}");
+        assert!(text.contains("\"roles\":\"agent\""), "{text}");
+    }
+
+    #[test]
+    fn secret_names_are_recognised_and_others_kept() {
+        for secret in [
+            "password_hash",
+            "webhook_secret",
+            "api_token",
+            "session_key",
+        ] {
+            assert!(is_secret(secret), "{secret}");
+        }
+        for plain in ["roles", "skills", "smtp_relay", "members"] {
+            assert!(!is_secret(plain), "{plain}");
         }
     }
 }

@@ -135,6 +135,20 @@ async fn create(
     }
 }
 
+/// Checks a customer's new conversation against the bounds, and keeps its
+/// priority within what the queue allows customers.
+async fn bounded(shared: &Shared, start: &mut Start) -> Result<(), Refusal> {
+    super::bounds::new_conversation(&super::bounds::NewFields {
+        queue: &start.queue,
+        name: &start.name,
+        address: &start.address,
+        skills: &start.skills,
+        attributes: &start.attributes,
+    })?;
+    start.priority = super::bounds::allowed_priority(shared, &start.queue, start.priority).await?;
+    Ok(())
+}
+
 /// `POST /api/chats`: a customer starts a chat in a queue.
 #[utoipa::path(
     post,
@@ -144,7 +158,10 @@ async fn create(
     request_body = Start,
     responses(super::openapi::Answers)
 )]
-async fn start_chat(State(shared): State<Arc<Shared>>, Json(start): Json<Start>) -> Response {
+async fn start_chat(State(shared): State<Arc<Shared>>, Json(mut start): Json<Start>) -> Response {
+    if let Err(refusal) = bounded(&shared, &mut start).await {
+        return refusal.into_response();
+    }
     let lookup = match anonymous_key("chat", &start) {
         Ok(lookup) => lookup,
         Err(refusal) => return refusal.into_response(),
@@ -285,6 +302,12 @@ async fn message(
         )
         .into_response();
     }
+    if let Err(refusal) = super::bounds::message(&said.message_id, &said.body) {
+        return refusal.into_response();
+    }
+    if let Err(refusal) = super::bounds::room_in_chat(&shared, &id, None).await {
+        return refusal.into_response();
+    }
     let client = said.client_id.or_else(|| Some(said.message_id.clone()));
     let c = Change::Message {
         id: id.clone(),
@@ -363,7 +386,16 @@ struct CallbackRequest {
     request_body = CallbackRequest,
     responses(super::openapi::Answers)
 )]
-async fn callback(State(shared): State<Arc<Shared>>, Json(r): Json<CallbackRequest>) -> Response {
+async fn callback(
+    State(shared): State<Arc<Shared>>,
+    Json(mut r): Json<CallbackRequest>,
+) -> Response {
+    if let Err(refusal) = bounded(&shared, &mut r.start).await {
+        return refusal.into_response();
+    }
+    if let Err(refusal) = super::bounds::number(&r.number) {
+        return refusal.into_response();
+    }
     if r.number.trim().is_empty() {
         return Refusal::new(StatusCode::BAD_REQUEST, "a callback needs a number").into_response();
     }
@@ -411,14 +443,13 @@ struct Inbound {
 }
 
 /// `POST /api/webhooks/{sms|social|dm}`: a message from an SMS or social
-/// provider, signed: `x-duet-signature: sha256=<hex HMAC of the body>`
-/// with the pair's webhook secret. The conversation's open interaction
+/// provider, signed with the pair's webhook secret (see `signature`). The conversation's open interaction
 /// takes it; a new one starts when there is none.
 #[utoipa::path(
     post,
     path = "/api/webhooks/{kind}",
     tag = "customer",
-    description = "An SMS (`sms`) or social (`social`, `dm`) message from a provider, signed: `x-duet-signature: sha256=<hex HMAC-SHA256 of the body>`.",
+    description = "An SMS (`sms`) or social (`social`, `dm`) message from a provider, signed over its route, time and body: `x-duet-timestamp: <unix seconds>` (within 300 s of the node's clock) and `x-duet-signature: v2=<hex HMAC-SHA256 of \"v2\\n<kind>\\n<timestamp>\\n<body>\">`; the body-only `sha256=<hex HMAC-SHA256 of the body>` is accepted unless `webhook_body_only_signatures = false`.",
     params(("kind" = String, Path)),
     request_body = Inbound,
     responses(super::openapi::Answers)
@@ -441,10 +472,11 @@ async fn webhook(
                 ));
             }
         };
-        verify_signature(&shared, &headers, &body)?;
+        super::signature::verify(&shared, &kind, &headers, &body)?;
         let inbound: Inbound = serde_json::from_slice(&body).map_err(|e| {
             Refusal::new(StatusCode::BAD_REQUEST, format!("the webhook's body: {e}"))
         })?;
+        super::bounds::message(&inbound.message_id, &inbound.text)?;
         let conversation = inbound.conversation.clone();
         let open = ask(&shared, |reply| IxRequest::Conversation {
             media,
@@ -508,32 +540,6 @@ async fn webhook(
         Ok((seq, id)) => done(Ok(seq), serde_json::json!({ "id": id })),
         Err(refusal) => refusal.into_response(),
     }
-}
-
-fn verify_signature(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<(), Refusal> {
-    let key = shared.webhook_key.as_ref().ok_or_else(|| {
-        Refusal::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this node has no webhook secret: set [contact_center] webhook_secret in its bootstrap file",
-        )
-    })?;
-    let signature = headers
-        .get("x-duet-signature")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("sha256="))
-        .and_then(super::auth::from_hex)
-        .ok_or_else(|| {
-            Refusal::new(
-                StatusCode::UNAUTHORIZED,
-                "no signature: send x-duet-signature: sha256=<hex HMAC-SHA256 of the body>",
-            )
-        })?;
-    ring::hmac::verify(key, body, &signature).map_err(|_| {
-        Refusal::new(
-            StatusCode::UNAUTHORIZED,
-            "the webhook's signature does not match its body",
-        )
-    })
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

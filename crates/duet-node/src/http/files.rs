@@ -98,6 +98,8 @@ pub(super) async fn customer_shares(
     bytes: Bytes,
 ) -> Response {
     let result = async {
+        // The guard checked the customer's token; the chat's room here.
+        super::bounds::room_in_chat(&shared, &id, Some(bytes.len() as u64)).await?;
         let client = Some(format!("{id}/{}", share.message_id));
         let c = shared_file(&id, share, &headers, bytes, Sender::Customer)?;
         change(&shared, client, Actor::Customer, c).await
@@ -154,13 +156,17 @@ fn download(ix: Option<Interaction>, id: &str, file: &str) -> Response {
     match find(&ix, file) {
         Some(a) => (
             [
-                (header::CONTENT_TYPE, a.content_type.clone()),
+                (
+                    header::CONTENT_TYPE,
+                    super::headers::safe_content_type(&a.content_type),
+                ),
                 (
                     header::CONTENT_DISPOSITION,
-                    format!(
-                        "attachment; filename=\"{}\"",
-                        a.name.replace(['"', '\\', '\r', '\n'], "_")
-                    ),
+                    super::headers::attachment(&a.name),
+                ),
+                (
+                    header::HeaderName::from_static(super::headers::FILE_POLICY.0),
+                    super::headers::FILE_POLICY.1.to_string(),
                 ),
             ],
             a.bytes.clone(),

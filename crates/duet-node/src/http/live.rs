@@ -13,7 +13,7 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use duet_interactions::model::Sender;
 use duet_interactions::{Actor, Change, Command};
 use duet_stream::Entry;
@@ -23,6 +23,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::auth::Caller;
 use super::customer::{TokenQuery, customer_view, learn_names};
 use super::customer_view::{self, Names, users_of};
+use super::sockets::{PER_AGENT_MAX, PER_CHAT_MAX, SendWithin, Sockets};
 use super::{Refusal, ask, change};
 use crate::metrics::label;
 use crate::replication::{Follow, IxRequest};
@@ -53,7 +54,7 @@ fn concerns_agent(change: &Change, agent: &str, held: &BTreeSet<String>) -> bool
 async fn fell_behind(socket: &mut WebSocket, e: RecvError) {
     if let RecvError::Lagged(_) = e {
         let why = r#"{"type":"resync","why":"this socket fell behind; reconnect to start from the state"}"#;
-        let _ = socket.send(Message::Text(why.into())).await;
+        let _ = socket.send_within(Message::Text(why.into())).await;
     }
 }
 
@@ -76,13 +77,15 @@ async fn begin(
     mut wants: impl FnMut(&Entry<Command>) -> bool,
 ) -> (bool, bool) {
     let Some(missed) = missed else {
-        let sent = socket.send(Message::Text(hello.to_string().into())).await;
+        let sent = socket
+            .send_within(Message::Text(hello.to_string().into()))
+            .await;
         return (sent.is_ok(), false);
     };
     let resume =
         serde_json::json!({ "type": "resume", "after": after, "position": hello["position"] });
     if socket
-        .send(Message::Text(resume.to_string().into()))
+        .send_within(Message::Text(resume.to_string().into()))
         .await
         .is_err()
     {
@@ -94,7 +97,7 @@ async fn begin(
             continue;
         }
         takeover |= is_takeover(&entry);
-        if socket.send(event(&entry)).await.is_err() {
+        if socket.send_within(event(&entry)).await.is_err() {
             return (false, takeover);
         }
     }
@@ -111,12 +114,16 @@ async fn begin_customer(
     missed: Option<Vec<Arc<Entry<Command>>>>,
 ) -> Option<Vec<Arc<Entry<Command>>>> {
     let Some(missed) = missed else {
-        let sent = socket.send(Message::Text(hello.to_string().into())).await;
+        let sent = socket
+            .send_within(Message::Text(hello.to_string().into()))
+            .await;
         return sent.is_ok().then(Vec::new);
     };
     let resume =
         serde_json::json!({ "type": "resume", "after": after, "position": hello["position"] });
-    let sent = socket.send(Message::Text(resume.to_string().into())).await;
+    let sent = socket
+        .send_within(Message::Text(resume.to_string().into()))
+        .await;
     sent.is_ok().then_some(missed)
 }
 
@@ -162,7 +169,7 @@ async fn tell(
         "change": told,
     });
     socket
-        .send(Message::Text(frame.to_string().into()))
+        .send_within(Message::Text(frame.to_string().into()))
         .await
         .is_ok()
 }
@@ -172,7 +179,7 @@ async fn tell(
 async fn send_state(socket: &mut WebSocket, state: Option<serde_json::Value>) -> bool {
     match state {
         Some(state) => socket
-            .send(Message::Text(state.to_string().into()))
+            .send_within(Message::Text(state.to_string().into()))
             .await
             .is_ok(),
         None => true,
@@ -222,14 +229,19 @@ fn resume_position(after: Option<&str>) -> Option<duet_rsm::Position> {
 pub(super) async fn agent(
     State(shared): State<Arc<Shared>>,
     Extension(me): Extension<Caller>,
+    Extension(sockets): Extension<Arc<Sockets>>,
     Query(q): Query<AgentQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    upgrade
-        .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
-        .on_upgrade(move |socket| {
-            agent_socket(shared, me, resume_position(q.after.as_deref()), socket)
-        })
+    match sockets.take(format!("agent\n{}", me.name), PER_AGENT_MAX) {
+        Ok(slot) => upgrade
+            .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
+            .on_upgrade(move |socket| async move {
+                agent_socket(shared, me, resume_position(q.after.as_deref()), socket).await;
+                drop(slot);
+            }),
+        Err(refusal) => refusal.into_response(),
+    }
 }
 
 /// Counts an open socket while it lives.
@@ -360,7 +372,9 @@ async fn agent_socket(
     let (_presence, moved) = Presence::open(&shared, &me.name).await;
     if let Some(active) = moved {
         let moved = serde_json::json!({ "type": "moved", "active": active });
-        let _ = socket.send(Message::Text(moved.to_string().into())).await;
+        let _ = socket
+            .send_within(Message::Text(moved.to_string().into()))
+            .await;
         return;
     }
     let Ok(follow) = ask(&shared, |reply| IxRequest::Follow { after, reply }).await else {
@@ -411,7 +425,7 @@ async fn agent_socket(
         tokio::select! {
             received = feed.recv() => match received {
                 Ok(entry) if entry.seq > position.1 => {
-                    if wants(&entry) && socket.send(event(&entry)).await.is_err() {
+                    if wants(&entry) && socket.send_within(event(&entry)).await.is_err() {
                         return;
                     }
                     if is_takeover(&entry)
@@ -443,15 +457,26 @@ async fn agent_socket(
 )]
 pub(super) async fn customer(
     State(shared): State<Arc<Shared>>,
+    Extension(sockets): Extension<Arc<Sockets>>,
     Path(id): Path<String>,
     Query(q): Query<TokenQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    upgrade
-        .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
-        .on_upgrade(move |socket| {
-            customer_socket(shared, id, resume_position(q.after.as_deref()), socket)
-        })
+    match sockets.take(format!("chat\n{id}"), PER_CHAT_MAX) {
+        Ok(slot) => upgrade
+            .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
+            .on_upgrade(move |socket| async move {
+                if slot.alone() {
+                    super::presence::came_back(&shared, &id).await;
+                }
+                let after = resume_position(q.after.as_deref());
+                customer_socket(shared.clone(), id.clone(), after, socket).await;
+                if slot.release() {
+                    super::presence::went(&shared, &id).await;
+                }
+            }),
+        Err(refusal) => refusal.into_response(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -478,7 +503,7 @@ async fn customer_socket(
     let wanted = id.clone();
     let Ok(Some(ix)) = ask(&shared, |reply| IxRequest::Get { id: wanted, reply }).await else {
         let _ = socket
-            .send(Message::Text(
+            .send_within(Message::Text(
                 r#"{"type":"error","error":"no live conversation"}"#.into(),
             ))
             .await;
@@ -551,6 +576,10 @@ async fn customer_socket(
                     let answer = match serde_json::from_str::<CustomerSays>(&text) {
                         Err(e) => serde_json::json!({ "type": "error", "error": format!("a message is {{\"message_id\", \"body\"}}: {e}") }),
                         Ok(says) => {
+                            let bounded = match super::bounds::message(&says.message_id, &says.body) {
+                                Ok(()) => super::bounds::room_in_chat(&shared, &id, None).await,
+                                Err(refusal) => Err(refusal),
+                            };
                             let c = Change::Message {
                                 id: id.clone(),
                                 message_id: says.message_id.clone(),
@@ -558,13 +587,17 @@ async fn customer_socket(
                                 body: says.body,
                             };
                             let client = Some(format!("{id}/{}", says.message_id));
-                            match change(&shared, client, Actor::Customer, c).await {
+                            let made = match bounded {
+                                Ok(()) => change(&shared, client, Actor::Customer, c).await,
+                                Err(refusal) => Err(refusal),
+                            };
+                            match made {
                                 Ok(seq) => serde_json::json!({ "type": "ack", "message_id": says.message_id, "seq": seq }),
                                 Err(Refusal { message, active, .. }) => serde_json::json!({ "type": "error", "message_id": says.message_id, "error": message, "active": active }),
                             }
                         }
                     };
-                    if socket.send(Message::Text(answer.to_string().into())).await.is_err() {
+                    if socket.send_within(Message::Text(answer.to_string().into())).await.is_err() {
                         return;
                     }
                 }

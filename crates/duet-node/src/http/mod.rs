@@ -11,7 +11,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::Engine as _;
 
 use crate::bootstrap::User;
 use crate::replication::WriteError;
@@ -21,19 +20,27 @@ mod access;
 mod admin;
 mod agent;
 mod auth;
+mod bounds;
 
 pub use access::{RULES, Rule, Who, reference as access_reference};
-pub use auth::{from_hex, hash_password};
+pub use auth::from_hex;
 mod config;
 mod cors;
 mod customer;
 mod customer_view;
 mod files;
+mod guard;
+mod headers;
 mod live;
 mod openapi;
 mod pages;
+mod presence;
+mod signature;
+mod signouts;
+mod sockets;
 mod status;
 mod supervisor;
+pub mod tls;
 
 pub const EPOCH_HEADER: &str = "x-duet-epoch";
 
@@ -53,7 +60,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/config/conflicts", get(config::config_conflicts))
         .route("/api/params", get(status::params))
         .route("/metrics", get(status::metrics))
-        .route("/api/sessions", post(auth::login))
+        .route("/api/sessions", post(auth::login).delete(auth::logout))
         .route("/api/openapi.json", get(openapi::document))
         .merge(agent::routes())
         .merge(customer::routes())
@@ -63,12 +70,19 @@ pub fn router(shared: Arc<Shared>) -> Router {
             shared.clone(),
             access::guard,
         ))
+        // Outside the access guard: a flood is refused before any work.
+        .route_layer(middleware::from_fn_with_state(
+            guard::Guard::new(&shared.boot.limits),
+            guard::limit,
+        ))
         // The pages (and `GET /api/pair`, open to anyone) are served to
         // anyone: what they show comes from the API, which is guarded.
         .merge(pages::routes())
         .route_layer(middleware::from_fn_with_state(shared.clone(), observe))
         .layer(middleware::from_fn_with_state(shared.clone(), epochs))
         .layer(middleware::from_fn_with_state(shared.clone(), cors::cors))
+        .layer(axum::Extension(Arc::new(sockets::Sockets::default())))
+        .layer(middleware::from_fn(headers::security))
         .with_state(shared)
 }
 
@@ -147,32 +161,42 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// The user named by HTTP basic credentials, or the refusal to send.
-fn authenticate<'a>(
+/// The user named by HTTP basic credentials, or the refusal to send. One
+/// argon2 check whatever the name, so timing tells nothing; failures are
+/// counted per address and per user by the guard.
+async fn authenticate<'a>(
     shared: &'a Shared,
     headers: &HeaderMap,
     action: &str,
 ) -> Result<&'a User, Refusal> {
-    let refuse = |why: String| {
-        tracing::warn!("refused {action}: {why}");
-        Refusal::new(StatusCode::UNAUTHORIZED, format!("{action} refused: {why}"))
-    };
-    let Some(credentials) = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-    else {
+    let refuse =
+        |why: String| Refusal::new(StatusCode::UNAUTHORIZED, format!("{action} refused: {why}"));
+    let Some((name, password)) = guard::basic_credentials(headers) else {
         return Err(refuse("no credentials; give a user and password".into()));
     };
-    let (name, password) = credentials.split_once(':').unwrap_or((&credentials, ""));
-    shared
-        .boot
-        .users
-        .iter()
-        .find(|u| u.name == name && u.password == password)
-        .ok_or_else(|| refuse(format!("wrong user or password for {name:?}")))
+    static REMEMBERED: std::sync::OnceLock<crate::passwords::Remembered> =
+        std::sync::OnceLock::new();
+    let remembered = REMEMBERED.get_or_init(Default::default);
+    let now_ms = crate::events::unix_ms();
+    let user = shared.boot.users.iter().find(|u| u.name == name);
+    // Remembered under the user as this node's file has it, so another
+    // password for the same name (another file) is checked afresh.
+    let who = user.map(|u| format!("{}\n{}", u.name, u.password));
+    if let (Some(user), Some(who)) = (user, &who)
+        && remembered.knows(who, &password, now_ms)
+    {
+        return Ok(user);
+    }
+    let stored = user.map(|u| u.password.clone());
+    if crate::passwords::check(password.clone(), stored).await {
+        let (Some(user), Some(who)) = (user, who) else {
+            return Err(refuse("wrong user or password".into()));
+        };
+        remembered.remember(&who, &password, now_ms);
+        Ok(user)
+    } else {
+        Err(refuse(format!("wrong user or password for {name:?}")))
+    }
 }
 
 /// The refusal of a change on a node that does not hold the active role
@@ -257,6 +281,27 @@ async fn ask<T>(
         .await
         .ok()
         .and_then(|r| r.ok())
+        .ok_or_else(|| {
+            Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the node did not answer in time (busy or shutting down); try again",
+            )
+        })
+}
+
+/// The object at a configuration path, if there is one; waits (bounded)
+/// for the replication task's answer.
+async fn config_object(
+    shared: &Shared,
+    path: duet_config::TreePath,
+) -> Result<Option<duet_config::Object>, Refusal> {
+    let (reply, view) = tokio::sync::oneshot::channel();
+    shared.to_replication(crate::replication::ReplicationMsg::ConfigRead { path, reply });
+    tokio::time::timeout(ANSWER_WAIT, view)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .map(|view| view.object)
         .ok_or_else(|| {
             Refusal::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -25,8 +25,16 @@ pub(super) enum Answers {
     NotFound,
     #[response(status = 409, description = "Not allowed in the current state")]
     Conflict,
-    #[response(status = 413, description = "Too large")]
+    #[response(
+        status = 413,
+        description = "Too large: a chat holding its customer's limit of messages, files or bytes"
+    )]
     TooLarge,
+    #[response(
+        status = 429,
+        description = "Over a per-source limit (new chats and callbacks, failed sign-ins): Retry-After says when to try again"
+    )]
+    TooMany,
     #[response(
         status = 503,
         description = "Not the active node (x-duet-active names it), or busy"
@@ -38,7 +46,7 @@ pub(super) enum Answers {
 #[openapi(
     info(
         title = "duet",
-        description = "A contact-center interaction server run as an active/backup pair. Changes are made on the active node; the backup answers 503 and names the active node in x-duet-active. Every change may carry `client_id`, the client's own id, so a retry (after a switchover, say) is applied once. Every answer carries the node's epoch in x-duet-epoch.",
+        description = "A contact-center interaction server run as an active/backup pair. Changes are made on the active node; the backup answers 503 and names the active node in x-duet-active. Every change may carry `client_id`, the client's own id, so a retry (after a switchover, say) is applied once. Every answer carries the node's epoch in x-duet-epoch, and X-Content-Type-Options: nosniff, Referrer-Policy: no-referrer and X-Frame-Options: DENY. Customers' fields are bounded (queue 128 bytes, name 256, address 320, number 32, 32 attributes of 64-byte names and 1 KiB values, 16 skills, message_id 128, body 16 KiB; a chat holds at most 1,000 messages, 20 files and 8 MiB from its customer): a request over a bound is refused with 400 naming the field and the bound, or 413.",
     ),
     paths(
         super::status::status,
@@ -53,6 +61,7 @@ pub(super) enum Answers {
         super::config::config_delete,
         super::config::config_conflicts,
         super::auth::login,
+        super::auth::logout,
         super::agent::me,
         super::agent::login,
         super::agent::logout,

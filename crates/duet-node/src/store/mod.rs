@@ -75,8 +75,9 @@ pub struct Store {
 
 impl Store {
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(failed)?;
+        crate::private::dir(data_dir).map_err(failed)?;
         let db = Database::create(data_dir.join("state.redb")).map_err(failed)?;
+        crate::private::file(&data_dir.join("state.redb")).map_err(failed)?;
         let txn = db.begin_write().map_err(failed)?;
         txn.open_table(ENTRIES).map_err(failed)?;
         txn.open_table(HISTORY).map_err(failed)?;

@@ -80,6 +80,7 @@ pub fn config() -> IntakeConfig {
         data_timeout_ms: 5_000,
         deliver_timeout_ms: 5_000,
         max_connections: 16,
+        max_connections_per_host: 16,
     }
 }
 

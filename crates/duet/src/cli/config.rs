@@ -32,5 +32,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
     if boot.fault_injection.enabled {
         println!("warning: fault injection is on; use this only on test systems");
     }
+    for warning in boot.warnings() {
+        println!("warning: {warning}");
+    }
     Ok(())
 }

@@ -6,6 +6,7 @@ pub mod ctl;
 pub mod demo;
 pub mod load;
 pub mod params;
+pub mod passwd;
 pub mod serve;
 pub mod simulate;
 

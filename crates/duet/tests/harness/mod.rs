@@ -338,6 +338,9 @@ pub struct Setup {
     pub hooks: duet_node::bootstrap::Hooks,
     /// An etcd witness for both nodes.
     pub witness: Option<duet_node::bootstrap::Witness>,
+    /// The `[limits]` table; `None`: limits wide enough for the tests'
+    /// traffic, which all comes from one address.
+    pub limits: Option<duet_node::limits::Limits>,
 }
 
 /// A test whose environment is missing (root, `ip`, etcd, the witness
@@ -408,6 +411,18 @@ impl Pair {
             fault_injection: true,
             hooks: setup.hooks.clone(),
             witness: setup.witness.clone(),
+            limits: setup
+                .limits
+                .clone()
+                .unwrap_or_else(|| duet_node::limits::Limits {
+                    creations_burst: 1_000_000,
+                    creation_interval_ms: 1,
+                    sign_in_failures_per_address_burst: 1_000_000,
+                    sign_in_failure_per_address_interval_ms: 1,
+                    sign_in_failures_per_user_burst: 1_000_000,
+                    sign_in_failure_per_user_interval_ms: 1,
+                    ..Default::default()
+                }),
         };
         let configs = write(dir.path(), &spec).expect("write the pair's files");
         let nodes = [0, 1].map(|i| Node {
@@ -569,6 +584,7 @@ impl Pair {
         let mut r = api_agent()
             .get(&format!("{}/api/config", self.nodes[node].url()))
             .query("path", path)
+            .header("authorization", &basic_auth())
             .call()
             .ok()?;
         (r.status().as_u16() == 200)

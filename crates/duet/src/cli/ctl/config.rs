@@ -15,12 +15,16 @@ pub(super) fn run(
     let normal = |path: &str| -> anyhow::Result<String> {
         Ok(duet_config::TreePath::parse(path)?.to_string())
     };
+    // Reading needs credentials too (a master administrator for users and
+    // conflict records).
+    let reader = || credentials(user.clone(), password.clone());
     let read = |path: &str| -> anyhow::Result<serde_json::Value> {
         let node = active(nodes).or_else(|_| nodes.first().ok_or_else(|| anyhow!("no node")))?;
         answer(
             agent()
                 .get(&format!("{}/api/config", node.url))
                 .query("path", path)
+                .header("authorization", &reader()?)
                 .call()
                 .map_err(|e| anyhow!("{}: {e}", node.url))?,
         )
@@ -92,6 +96,7 @@ pub(super) fn run(
             let conflicts = answer(
                 agent()
                     .get(&format!("{}/api/config/conflicts", node.url))
+                    .header("authorization", &reader()?)
                     .call()
                     .map_err(|e| anyhow!("{}: {e}", node.url))?,
             )?;

@@ -175,6 +175,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         fault_injection: true,
         hooks: Default::default(),
         witness: None,
+        // The demo's load starts every chat from one address.
+        limits: duet_node::limits::Limits {
+            creations_burst: 1_000_000,
+            creation_interval_ms: 1,
+            ..Default::default()
+        },
     };
     let configs = write(dir.path(), &spec)?;
     let mut nodes: Vec<DemoNode> = spec

@@ -41,7 +41,7 @@ pub fn add_person(
     };
     directory::put_user(&client, &admin, &person)?;
     let path = format!("/config/Workgroups/{queue}");
-    let Some(mut queue) = directory::get(&client, &path)? else {
+    let Some(mut queue) = directory::get(&client, &admin, &path)? else {
         anyhow::bail!("no queue {path} to add {PERSON} to");
     };
     let members = queue["members"].as_str().unwrap_or_default().to_string();
