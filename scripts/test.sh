@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests need: iproute2 for the network-namespace tests
-# (which also need root; they skip with a message without it);
+# (which also need root; they fail without it, unless DUET_SKIP_NETNS=1);
 # protobuf-compiler and libprotobuf-dev to build etcd-client (the witness),
 # etcd-server for the etcd the witness tests start and stop themselves;
 # chromium and chromium-driver for the web pages' browser tests.
