@@ -324,6 +324,14 @@ fn children<'a>(tree: &'a Tree, folder: &str, class: Class) -> Vec<(String, Tree
 }
 
 /// The users who may sign in to the contact center's API.
+/// A workgroup's wrap-up codes in the order its administrator wrote them.
+pub fn wrap_up_codes(tree: &Tree, queue: &str) -> Option<Vec<String>> {
+    let path = TreePath::parse(WORKGROUPS).ok()?.join(queue).ok()?;
+    let object = tree.get(&path).filter(|o| o.class == Class::Workgroup)?;
+    let codes = object.attributes.get("wrap_up_codes")?;
+    Some(list(codes).map(String::from).collect())
+}
+
 pub fn user(tree: &Tree, name: &str) -> Option<ContactUser> {
     let path = TreePath::parse(USERS).ok()?.join(name).ok()?;
     let object = tree.get(&path).filter(|o| o.class == Class::User)?;

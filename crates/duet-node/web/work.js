@@ -26,12 +26,15 @@ async function download(desk, path, name) {
   link.remove();
 }
 
+// The wrap-up codes of the queue, as the agent's own view gives them
+// (GET /api/agent: the codes of the queues of what the agent holds).
 const wrapUpCodes = new Map();
 async function codesOf(desk, queue) {
   if (!wrapUpCodes.has(queue)) {
-    const found = await desk.pair.get('/api/config?path=' + encodeURIComponent(`/config/Workgroups/${queue}`));
-    const codes = ((found.object && found.object.attributes.wrap_up_codes) || '').split(',');
-    wrapUpCodes.set(queue, codes.map((c) => c.trim()).filter(Boolean));
+    const me = await desk.pair.get('/api/agent');
+    const codes = (me.wrap_up_codes && me.wrap_up_codes[queue]) || [];
+    if (codes.length === 0) return [];
+    wrapUpCodes.set(queue, codes);
   }
   return wrapUpCodes.get(queue);
 }
@@ -152,12 +155,14 @@ export class Work {
     h('label', { for: id }, 'Wrap-up code'), code, codes,
     h('label', { for: `${id}-notes` }, 'Notes'), notes,
     h('button', { type: 'submit' }, 'Wrap up'));
-    codesOf(this.desk, ix.routing.queue)
+    this.offerCodes = () => codesOf(this.desk, ix.routing.queue)
       .then((found) => {
         fill(codes, found.map((c) => h('option', { value: c })));
         if (!code.value && found.length) code.value = found[0];
       })
       .catch(() => {});
+    this.codesShown = () => codes.children.length > 0;
+    this.offerCodes();
     return form;
   }
 
@@ -167,6 +172,8 @@ export class Work {
     this.wrapUp.hidden = state !== 'WrapUp';
     this.composer.hidden = state === 'WrapUp' || state === 'Closed';
     if (state === 'WrapUp') {
+      // Read when the interaction was not yet the agent's: ask again.
+      if (!this.codesShown()) this.offerCodes();
       const status = this.desk.view.agent && this.desk.view.agent.status;
       const until = status && status.AfterCallWork && status.AfterCallWork.until_ms;
       if (until) this.acw.setAttribute('data-deadline', until);

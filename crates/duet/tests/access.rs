@@ -288,8 +288,9 @@ fn every_route_answers_every_role_as_the_access_table_says_and_customers_see_onl
             routes.push((method.to_ascii_uppercase(), path.clone()));
         }
     }
-    // Leaving ends the chat (alice wraps it up after): last.
-    routes.sort_by_key(|(_, p)| p.ends_with("/leave"));
+    // Leaving ends the chat (alice wraps it up after), and signing out ends
+    // each caller's session: last.
+    routes.sort_by_key(|(m, p)| (m == "DELETE" && p == "/api/sessions", p.ends_with("/leave")));
     let bearer = |api: &Api| {
         vec![(
             "authorization",
@@ -328,6 +329,9 @@ fn every_route_answers_every_role_as_the_access_table_says_and_customers_see_onl
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // The walk signed every caller out last: alice signs in again.
+    std::thread::sleep(Duration::from_millis(20));
+    let alice = Api::login(&a, "alice", AGENT_PASSWORD);
 
     // What the customer saw: messages, statuses and the display name;
     // never notes, codes or user names.

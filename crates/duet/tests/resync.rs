@@ -44,21 +44,24 @@ fn an_interaction_larger_than_a_frame_reaches_a_backup_that_resynchronises() {
     let mut pair = harness::fast_pair();
     let a = pair.nodes[0].url();
     set_up_directory(&pair, 0);
-    // A chat of four 400 kB messages: 1.6 MB in one interaction, more than
-    // a link frame (1 MiB), each message well under a change's limit.
+    // A chat with three shared files of 500 kB: 1.5 MB in one interaction,
+    // more than a link frame (1 MiB), each file within its own limit.
     let (code, chat) = Api::new(&a).post("/api/chats", json!({"queue": "Sales", "name": "Big"}));
     assert_eq!(code, 200, "{chat}");
     let (id, token): (String, String) = (
         chat["id"].as_str().unwrap().to_string(),
         chat["token"].as_str().unwrap().to_string(),
     );
-    for n in 0..4 {
-        let (code, body) = Api::new(&a).post_with(
-            &format!("/api/chats/{id}/messages"),
-            json!({"message_id": format!("big{n}"), "body": "x".repeat(400_000)}),
-            &[("x-duet-token", &token)],
-        );
-        assert_eq!(code, 200, "{body}");
+    for n in 0..3u8 {
+        let file: Vec<u8> = (0..500_000u32).map(|i| (i % 251) as u8 ^ n).collect();
+        let uploaded = harness::api_agent()
+            .post(&format!(
+                "{a}/api/chats/{id}/files?name=scan{n}.pdf&message_id=big{n}&token={token}"
+            ))
+            .header("content-type", "application/pdf")
+            .send(&file[..])
+            .expect("upload");
+        assert_eq!(uploaded.status().as_u16(), 200, "file {n}");
     }
     wait_shadow_equal(&pair);
     let epoch_before = epoch(&pair, 0);
@@ -82,7 +85,7 @@ fn an_interaction_larger_than_a_frame_reaches_a_backup_that_resynchronises() {
     });
     assert_eq!(epoch(&pair, 0), epoch_before, "no switchover");
     // Equal digests at one position (above) mean equal states, the big
-    // chat's messages included.
+    // chat's files included.
     assert_eq!(live_count(&pair.nodes[1].url()), 211);
     // The node measures how long its acknowledgement path was held up;
     // taking and serving a 1.6 MB snapshot is far from seconds.

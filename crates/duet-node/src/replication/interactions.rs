@@ -295,6 +295,8 @@ pub enum IxRequest {
 pub struct AgentView {
     pub agent: Agent,
     pub interactions: Vec<Interaction>,
+    /// The wrap-up codes of the queues of those interactions, by queue.
+    pub wrap_up_codes: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -356,14 +358,26 @@ impl Replicator {
                 let _ = reply.send(state.get(&id).cloned());
             }
             IxRequest::Agent { name, reply } => {
-                let view = state.agent(&name).map(|agent| AgentView {
-                    interactions: agent
+                let view = state.agent(&name).map(|agent| {
+                    let interactions: Vec<Interaction> = agent
                         .assigned
                         .values()
                         .flatten()
                         .filter_map(|id| state.get(id).cloned())
-                        .collect(),
-                    agent: agent.clone(),
+                        .collect();
+                    let wrap_up_codes = interactions
+                        .iter()
+                        .filter_map(|ix| {
+                            let queue = &ix.routing.queue;
+                            let codes = crate::directory::wrap_up_codes(&self.tree, queue)?;
+                            Some((queue.clone(), codes))
+                        })
+                        .collect();
+                    AgentView {
+                        interactions,
+                        agent: agent.clone(),
+                        wrap_up_codes,
+                    }
                 });
                 let _ = reply.send(view);
             }
