@@ -114,3 +114,47 @@ fn a_message_taken_elsewhere_joins_a_closed_chat_and_an_overridden_change_is_a_r
     }
     assert_eq!(replayed.digest(), h.state.digest());
 }
+
+#[test]
+fn a_status_line_from_a_change_taken_earlier_keeps_the_transcript_in_time_order() {
+    let mut h = Harness::new(directory());
+    h.sys(1_000, login("ann"));
+    h.sys(1_000, login("bob"));
+    h.sys(2_000, create("chat", MediaType::Chat, "user:ann"));
+    h.route(2_000);
+    h.run(
+        2_500,
+        Actor::Agent("ann".into()),
+        Change::Accept {
+            id: "chat".into(),
+            agent: "ann".into(),
+        },
+    )
+    .unwrap();
+    h.sys(3_000, message("chat", "m1", Sender::Customer));
+    h.sys(6_000, message("chat", "m3", Sender::Customer));
+    // A heal makes, after m3, a conference bob joined at 4,000 on the
+    // other node, then a message taken there at 5,000: both take their
+    // place by time.
+    h.run(
+        4_000,
+        Actor::Agent("ann".into()),
+        Change::Conference {
+            id: "chat".into(),
+            agent: "bob".into(),
+        },
+    )
+    .unwrap();
+    h.sys(5_000, message("chat", "m2", Sender::Customer));
+    let ids: Vec<String> = transcript(&h, "chat")
+        .into_iter()
+        .filter(|(id, _)| id.starts_with('m'))
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids, ["m1", "m2", "m3"]);
+    let times: Vec<u64> = match &h.state.get("chat").unwrap().content {
+        Content::Transcript(t) => t.iter().map(|m| m.at_ms).collect(),
+        _ => unreachable!(),
+    };
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+}

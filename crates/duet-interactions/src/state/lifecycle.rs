@@ -36,14 +36,21 @@ pub(crate) fn marker(ix: &mut Interaction, kind: SegmentKind, agent: Option<&str
 }
 
 /// Adds a status line to a transcript right after the message `after` (a
-/// healed message, which may sit before lines added since), or at the end;
+/// healed message, which may sit before lines added since), or in its
+/// place by time;
 /// its id is derived from the transcript's length, so both nodes give it
 /// the same one.
 pub(crate) fn status_line_after(ix: &mut Interaction, after: Option<&str>, at: u64, body: String) {
     if let Content::Transcript(t) = &mut ix.content {
+        // After `after`, else in its place by time (the end, but for a
+        // line a heal makes from a change taken earlier), so the transcript
+        // stays in time order and later healed messages find their place.
         let place = after
             .and_then(|after| t.iter().position(|m| m.id == after))
-            .map_or(t.len(), |i| i + 1);
+            .map_or_else(
+                || t.len() - t.iter().rev().take_while(|m| m.at_ms > at).count(),
+                |i| i + 1,
+            );
         // "~" is duet's: a client's message id never starts with it.
         let id = format!("~status#{}", t.len());
         t.insert(
@@ -60,7 +67,7 @@ pub(crate) fn status_line_after(ix: &mut Interaction, after: Option<&str>, at: u
     }
 }
 
-/// Adds a status line at the end of a transcript.
+/// Adds a status line to a transcript in its place by time.
 pub(crate) fn status_line(ix: &mut Interaction, at: u64, body: String) {
     status_line_after(ix, None, at, body);
 }
