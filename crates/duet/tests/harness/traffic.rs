@@ -38,7 +38,7 @@ pub fn assert_nothing_lost(report: &Report, context: &str) {
 }
 
 /// As [`assert_nothing_lost`], with at most `out_of_order_max` messages
-/// out of order (a known, open defect of one schedule; see its caller).
+/// out of order (a known, open defect; see the caller).
 pub fn assert_nothing_lost_within(report: &Report, context: &str, out_of_order_max: u64) {
     let t: &Tally = &report.tally;
     let shown = format!("{report:#?}\n{context}");
