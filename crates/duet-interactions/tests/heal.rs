@@ -25,10 +25,11 @@ fn transcript(h: &Harness, id: &str) -> Vec<(String, String)> {
     }
 }
 
-#[test]
-fn a_message_taken_elsewhere_joins_a_closed_chat_and_an_overridden_change_is_a_record() {
+/// ann (and bob) logged in, and a chat connected to ann.
+fn chat_with_ann() -> Harness {
     let mut h = Harness::new(directory());
     h.sys(1_000, login("ann"));
+    h.sys(1_000, login("bob"));
     h.sys(2_000, create("chat", MediaType::Chat, "user:ann"));
     h.route(2_000);
     h.run(
@@ -40,6 +41,12 @@ fn a_message_taken_elsewhere_joins_a_closed_chat_and_an_overridden_change_is_a_r
         },
     )
     .unwrap();
+    h
+}
+
+#[test]
+fn a_message_taken_elsewhere_joins_a_closed_chat_and_an_overridden_change_is_a_record() {
+    let mut h = chat_with_ann();
     h.sys(3_000, message("chat", "m1", Sender::Customer));
     h.sys(5_000, Change::Disconnect { id: "chat".into() });
     // As a change, the other node's message is refused here: the chat
@@ -117,20 +124,7 @@ fn a_message_taken_elsewhere_joins_a_closed_chat_and_an_overridden_change_is_a_r
 
 #[test]
 fn a_status_line_from_a_change_taken_earlier_keeps_the_transcript_in_time_order() {
-    let mut h = Harness::new(directory());
-    h.sys(1_000, login("ann"));
-    h.sys(1_000, login("bob"));
-    h.sys(2_000, create("chat", MediaType::Chat, "user:ann"));
-    h.route(2_000);
-    h.run(
-        2_500,
-        Actor::Agent("ann".into()),
-        Change::Accept {
-            id: "chat".into(),
-            agent: "ann".into(),
-        },
-    )
-    .unwrap();
+    let mut h = chat_with_ann();
     h.sys(3_000, message("chat", "m1", Sender::Customer));
     h.sys(6_000, message("chat", "m3", Sender::Customer));
     // A heal makes, after m3, a conference bob joined at 4,000 on the

@@ -41,7 +41,10 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
                     Some(Ok(envelope)) if envelope.body == Body::Switchover(Switchover::RoleQuery) => {
                         // The promise counts from now, before the answer leaves.
                         let answer = shared.envelope(Switchover::RoleAnswer(shared.role_info_promising()));
-                        let _ = framed.send(answer).await;
+                        // Unanswered, the peer counts this node silent.
+                        if let Err(e) = framed.send(answer).await {
+                            tracing::warn!("role arbiter: could not answer {from}: {e}");
+                        }
                     }
                     Some(Ok(envelope)) => tracing::warn!(
                         "role arbiter: unexpected message from {} ({from}); closing",

@@ -53,11 +53,24 @@ impl StoreWriter {
     pub fn write(&mut self, write: StoreWrite) -> u64 {
         self.last_ticket += 1;
         let job = (self.last_ticket, write);
-        if let Some(jobs) = &self.jobs
-            && let Err(TrySendError::Full(job)) = jobs.try_send(job)
-        {
-            tracing::warn!("the store writer is {QUEUE_MAX} writes behind; waiting for the disk");
-            let _ = jobs.send(job);
+        if let Some(jobs) = &self.jobs {
+            let queued = match jobs.try_send(job) {
+                Ok(()) => Ok(()),
+                Err(TrySendError::Full(job)) => {
+                    tracing::warn!(
+                        "the store writer is {QUEUE_MAX} writes behind; waiting for the disk"
+                    );
+                    jobs.send(job).map_err(|_| ())
+                }
+                Err(TrySendError::Disconnected(_)) => Err(()),
+            };
+            // Never durable, so never acknowledged: said loudly.
+            if queued.is_err() {
+                tracing::error!(
+                    "the store writer has stopped: write {} is not stored",
+                    self.last_ticket
+                );
+            }
         }
         self.last_ticket
     }

@@ -57,7 +57,9 @@ impl TlsListener {
                     let wait = Duration::from_millis(HANDSHAKE_WAIT_MS);
                     if let Ok(Ok(tls)) = tokio::time::timeout(wait, acceptor.accept(stream)).await {
                         drop(permit);
-                        let _ = send.send((tls, peer)).await;
+                        if send.send((tls, peer)).await.is_err() {
+                            tracing::debug!("HTTPS: {peer} arrived as the server stopped");
+                        }
                     }
                 });
             }

@@ -456,14 +456,20 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
                     .lock()
                     .ok()
                     .and_then(|m| m.clone());
-                if let Some(inbox) = inbox {
-                    let _ = inbox.try_send(id);
+                if let Some(inbox) = inbox
+                    && inbox.try_send(id).is_err()
+                {
+                    // The health check times out and says so.
+                    dropped_answer(&shared, "Mirror::MonitorAlive");
                 }
             }
             Body::Mirror(answer) => {
                 let inbox = shared.mirror_answers.lock().ok().and_then(|m| m.clone());
-                if let Some(inbox) = inbox {
-                    let _ = inbox.try_send(answer);
+                if let Some(inbox) = inbox
+                    && let Err(e) = inbox.try_send(answer)
+                {
+                    // The mirror's request times out and is asked again.
+                    dropped_answer(&shared, e.into_inner().kind());
                 }
             }
             Body::Switchover(m) => {
@@ -488,6 +494,21 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
     tx.finish();
     writer.abort();
     shared.to_driver(DriverMsg::Engine(Event::ConnectionDown(conn)));
+}
+
+/// An answer from the active node that its waiting task could not take
+/// (its inbox full, or it gave up): counted and logged.
+fn dropped_answer(shared: &Shared, kind: &'static str) {
+    shared
+        .metrics
+        .link
+        .send_failures
+        .get_or_create(&vec![
+            ("kind", kind.to_string()),
+            ("reason", "inbox full".into()),
+        ])
+        .inc();
+    tracing::warn!("link: a {kind} from the active node was dropped: its task's inbox is full");
 }
 
 /// Answers a request in a task of its own, so scans, reads and held
