@@ -152,3 +152,63 @@ fn a_status_line_from_a_change_taken_earlier_keeps_the_transcript_in_time_order(
     };
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
 }
+
+/// A reply one node acknowledged alone, then took again later on the
+/// other node (its agent, not finding it there, sent it again with the
+/// same id): when the first copy arrives with the heal, the reply stays
+/// once, at the time it was first taken, before the replies sent after
+/// it was acknowledged; as a fact too, once the chat has closed. A later
+/// copy moves nothing.
+#[test]
+fn a_message_held_already_takes_the_place_of_its_earliest_copy() {
+    let mut h = chat_with_ann();
+    let ann = || Sender::Agent("ann".into());
+    let as_ann = || Actor::Agent("ann".into());
+    h.sys(3_000, message("chat", "c1", Sender::Customer));
+    h.sys(3_100, message("chat", "c2", Sender::Customer));
+    // The retries of r1 and r2, taken after r3 here.
+    h.sys(3_500, message("chat", "r3", ann()));
+    h.sys(6_000, message("chat", "r1", ann()));
+    h.sys(6_100, message("chat", "r2", ann()));
+    // The first copy of r1, taken at 3,200 on the other node.
+    h.run(3_200, as_ann(), message("chat", "r1", ann()))
+        .expect("a repeat by its sender is taken");
+    // After the chat closed, r2's first copy comes as a fact.
+    h.sys(7_000, Change::Disconnect { id: "chat".into() });
+    assert!(
+        h.run(3_300, as_ann(), message("chat", "r2", ann()))
+            .is_err()
+    );
+    h.run(
+        3_300,
+        as_ann(),
+        Change::Healed {
+            node: "b".into(),
+            fact: Box::new(message("chat", "r2", ann())),
+        },
+    )
+    .unwrap();
+    let ids: Vec<String> = transcript(&h, "chat")
+        .into_iter()
+        .filter(|(id, _)| !id.starts_with('~'))
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids, ["c1", "c2", "r1", "r2", "r3"]);
+    let times: Vec<u64> = match &h.state.get("chat").unwrap().content {
+        Content::Transcript(t) => t.iter().map(|m| m.at_ms).collect(),
+        _ => unreachable!(),
+    };
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    // A later copy changes nothing.
+    let before = h.state.get("chat").cloned();
+    h.run(
+        9_000,
+        as_ann(),
+        Change::Healed {
+            node: "b".into(),
+            fact: Box::new(message("chat", "r1", ann())),
+        },
+    )
+    .unwrap();
+    assert_eq!(h.state.get("chat").cloned(), before);
+}

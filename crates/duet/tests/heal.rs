@@ -255,3 +255,114 @@ fn messages_exchanged_on_the_side_that_lost_join_a_chat_the_other_side_closed() 
         );
     }
 }
+
+/// An offer the lone node's router made is understood when the nodes
+/// meet: a chat a customer started on b while b served alone, offered
+/// there to alice and accepted by her, is on a afterwards with its
+/// transcript and alice on it, and alice and the customer carry on there
+/// to the end, with no conflict record.
+#[test]
+fn an_offer_the_lone_node_made_and_its_accept_are_kept_when_the_nodes_meet() {
+    use harness::contact::{AGENT_PASSWORD, Api, set_up_directory, wait_for};
+    use serde_json::json;
+    let mut pair = Pair::loopback(Setup {
+        params: fast_params(),
+        ..Setup::default()
+    });
+    pair.start();
+    pair.sampler = None;
+    let a = pair.nodes[0].url();
+    set_up_directory(&pair, 0);
+    let alice = Api::login(&a, "alice", AGENT_PASSWORD);
+    let (code, body) = alice.post("/api/agent/login", json!({"media": ["chat"]}));
+    assert_eq!(code, 200, "{body}");
+    pair.wait_until(Duration::from_secs(10), "b in sync", harness::in_sync);
+    pair.nodes[0].kill9();
+    pair.nodes[1].kill9();
+
+    // b serves alone: a customer starts a chat, b offers it to alice, she
+    // accepts it there and they talk.
+    serve_alone(&mut pair, 1);
+    let b = pair.nodes[1].url();
+    let (code, chat) = Api::new(&b).post("/api/chats", json!({"queue": "Sales", "name": "Ida"}));
+    assert_eq!(code, 200, "{chat}");
+    let id = chat["id"].as_str().unwrap().to_string();
+    let token = chat["token"].as_str().unwrap().to_string();
+    wait_for(&pair, Duration::from_secs(10), "b's offer to alice", || {
+        let (code, _) = alice
+            .on(&b)
+            .post(&format!("/api/interactions/{id}/accept"), json!({}));
+        (code == 200).then_some(())
+    });
+    let customer_says = |base: &str, message_id: &str| {
+        let (code, body) = Api::new(base).post_with(
+            &format!("/api/chats/{id}/messages"),
+            json!({"message_id": message_id, "body": format!("text {message_id}")}),
+            &[("x-duet-token", &token)],
+        );
+        assert_eq!(code, 200, "{message_id}: {body}");
+    };
+    let alice_does = |base: &str, action: &str, body: serde_json::Value| {
+        let (code, answer) = alice
+            .on(base)
+            .post(&format!("/api/interactions/{id}/{action}"), body);
+        assert_eq!(code, 200, "{action} on {base}: {answer}");
+    };
+    customer_says(&b, "c1");
+    alice_does(
+        &b,
+        "message",
+        json!({"message_id": "a1", "body": "hello from b"}),
+    );
+    pair.nodes[1].kill9();
+
+    // a serves alone in a newer epoch, knowing nothing of the chat.
+    serve_alone(&mut pair, 0);
+    let sue = Api::login(&a, "sue", AGENT_PASSWORD);
+    assert_eq!(sue.get(&format!("/api/interactions/{id}")).0, 404);
+
+    // They meet: b's chat, its offer and alice's accept are made on a.
+    pair.nodes[1].start(&[]);
+    pair.wait_until(Duration::from_secs(30), "b healed and in sync", |p| {
+        harness::in_sync(p) && harness::serving(&p.nodes[0].status())
+    });
+    harness::contact::wait_shadow_equal(&pair);
+    let ix = wait_for(&pair, Duration::from_secs(10), "the chat on a", || {
+        let (code, ix) = sue.get(&format!("/api/interactions/{id}"));
+        (code == 200).then_some(ix)
+    });
+    assert_eq!(
+        ix["state"]["Connected"]["agent"], "alice",
+        "alice keeps the chat she accepted on b: {ix:#?}"
+    );
+    let ids = |ix: &serde_json::Value| -> Vec<String> {
+        ix["content"]["Transcript"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["kind"] != "Status")
+            .filter_map(|m| m["id"].as_str().map(String::from))
+            .collect()
+    };
+    assert_eq!(ids(&ix), ["c1", "a1"], "{ix:#?}");
+
+    // They carry on on a, and alice ends and wraps the chat up there.
+    customer_says(&a, "c2");
+    alice_does(
+        &a,
+        "message",
+        json!({"message_id": "a2", "body": "hello from a"}),
+    );
+    alice_does(&a, "disconnect", json!({}));
+    alice_does(&a, "wrap-up", json!({"code": "sale", "notes": "kept"}));
+    harness::contact::wait_shadow_equal(&pair);
+    for node in [0, 1] {
+        let sue = sue.on(&pair.nodes[node].url());
+        let (code, ix) = sue.get(&format!("/api/interactions/{id}"));
+        assert_eq!(code, 200, "node {node}: {ix}");
+        assert_eq!(ids(&ix), ["c1", "a1", "c2", "a2"], "node {node}: {ix:#?}");
+        let (code, conflicts) = sue.get("/api/interactions/conflicts");
+        assert_eq!(code, 200, "{conflicts}");
+        assert_eq!(conflicts, json!([]), "node {node}: nothing overridden");
+    }
+}

@@ -47,7 +47,7 @@ impl Interactions {
                     MessageKind::Text,
                     at,
                     &mut out,
-                )
+                );
             }
             Change::FileShared {
                 id,
@@ -57,9 +57,7 @@ impl Interactions {
                 bytes,
             } => {
                 let kind = MessageKind::File(file.clone());
-                let before = out.interactions.len();
-                self.add_message(id, message_id, sender, &file.name, kind, at, &mut out);
-                if out.interactions.len() > before {
+                if self.add_message(id, message_id, sender, &file.name, kind, at, &mut out) {
                     self.edit(id, |ix| {
                         ix.files.push(crate::model::Attachment {
                             id: file.file_id.clone(),
@@ -359,6 +357,10 @@ impl Interactions {
         out.interactions.insert(id.to_string());
     }
 
+    /// Adds a message in its place by time; whether it was new. A message
+    /// held already stays once, at the earliest time it was taken: a
+    /// heal brings the copy a node acknowledged while the other, lacking
+    /// it, took the client's retry later.
     #[allow(clippy::too_many_arguments)]
     fn add_message(
         &mut self,
@@ -369,10 +371,17 @@ impl Interactions {
         kind: MessageKind,
         at: u64,
         out: &mut Applied,
-    ) {
+    ) -> bool {
         let key = (id.to_string(), message_id.to_string());
         if self.index.messages.contains(&key) {
-            return;
+            let moved = self.edit(id, |ix| match &mut ix.content {
+                Content::Transcript(t) => move_earlier(t, message_id, at),
+                _ => false,
+            });
+            if moved == Some(true) {
+                out.interactions.insert(id.to_string());
+            }
+            return false;
         }
         let added = self.edit(id, |ix| match &mut ix.content {
             Content::Transcript(t) => {
@@ -399,6 +408,7 @@ impl Interactions {
             self.index.messages.insert(key);
             out.interactions.insert(id.to_string());
         }
+        added == Some(true)
     }
 
     fn hold(&mut self, id: &str, hold: bool, at: u64, out: &mut Applied) {
@@ -452,4 +462,20 @@ impl Interactions {
         });
         self.enqueue(id, &queue, at, out);
     }
+}
+
+/// Moves `message_id` to its place by `at` when it was taken earlier than
+/// the copy held; whether it moved.
+fn move_earlier(t: &mut Vec<Message>, message_id: &str, at: u64) -> bool {
+    let Some(held) = t.iter().position(|m| m.id == message_id) else {
+        return false;
+    };
+    if t[held].at_ms <= at {
+        return false;
+    }
+    let mut message = t.remove(held);
+    message.at_ms = at;
+    let place = t.len() - t.iter().rev().take_while(|m| m.at_ms > at).count();
+    t.insert(place, message);
+    true
 }

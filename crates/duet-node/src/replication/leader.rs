@@ -472,19 +472,27 @@ impl Replicator {
             tx.send(shared.envelope(Stream::HealReplayed { id, error }));
             return;
         };
+        // A message or file whose client's retry was made here too still
+        // comes, under its healed client id: the copy taken first gives
+        // the message its place.
         let lacking: Vec<_> = entries
             .into_iter()
             .filter(|e| self.holds(e.epoch, e.seq) == Some(false))
-            .filter(|e| {
-                leader.known(&e.change.client).is_none()
-                    && leader.known(&healed_client(&e.change.client)).is_none()
+            .filter(|e| leader.known(&healed_client(&e.change.client)).is_none())
+            .filter_map(|e| {
+                let retried = leader.known(&e.change.client).is_some();
+                let fact = matches!(e.change.change, Ix::Message { .. } | Ix::FileShared { .. });
+                (!retried || fact).then_some((e, retried))
             })
             .collect();
         let node = shared.boot.peer().name.clone();
         let mut waits = Vec::new();
         let (mut as_facts, mut conflicts, mut passed_over) = (0, 0, 0);
-        for entry in lacking {
+        for (entry, retried) in lacking {
             let mut command = entry.change;
+            if retried {
+                command.client = healed_client(&command.client);
+            }
             if let Err(refused) = self.ix.state.check(&command) {
                 let why = refused.to_string();
                 let fact = matches!(command.change, Ix::Message { .. } | Ix::FileShared { .. });
@@ -519,7 +527,9 @@ impl Replicator {
                 };
                 // Its own client id: the original stays free for a retry
                 // the other side's client may still send.
-                command.client = healed_client(&command.client);
+                if !retried {
+                    command.client = healed_client(&command.client);
+                }
                 if let Err(e) = self.ix.state.check(&command) {
                     shared.log_event(
                         Level::Error,
