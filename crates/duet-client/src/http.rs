@@ -149,7 +149,7 @@ impl Client {
         absent_ok: bool,
     ) -> Result<Option<Value>, Error> {
         let started = Instant::now();
-        let first = self.nodes.current();
+        let first = self.nodes.first_for(!matches!(method, Method::Get));
         let mut last = String::from("not tried");
         let mut n = 0u32;
         while started.elapsed() < self.retry.deadline() {

@@ -12,6 +12,9 @@ pub struct Nodes {
     urls: [String; 2],
     /// The node that acknowledged the last request: the first to try.
     current: AtomicUsize,
+    /// The node every change is tried on first, whichever answered last
+    /// (none: changes follow `current` as reads do).
+    changes_first: Option<usize>,
 }
 
 impl Nodes {
@@ -24,7 +27,27 @@ impl Nodes {
         Ok(Nodes {
             urls,
             current: AtomicUsize::new(0),
+            changes_first: None,
         })
+    }
+
+    /// As [`Nodes::new`], but every change is tried on `node` first: a
+    /// client that, when the nodes are apart and both serve, acts on
+    /// that one (a customer or agent the split left on the lone node).
+    pub fn changes_first_on(urls: [String; 2], node: usize) -> Result<Nodes, Error> {
+        Ok(Nodes {
+            changes_first: Some(node % 2),
+            ..Nodes::new(urls)?
+        })
+    }
+
+    /// The node a request starts on: a change's own first node if set,
+    /// else the node used most recently.
+    pub fn first_for(&self, change: bool) -> usize {
+        match (change, self.changes_first) {
+            (true, Some(node)) => node,
+            _ => self.current(),
+        }
     }
 
     pub fn url(&self, node: usize) -> &str {
@@ -153,6 +176,23 @@ pub fn node_for(first: usize, n: u32) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_splitting_client_makes_changes_on_its_node_first_and_reads_where_it_last_did() {
+        let urls = || ["http://a:1".to_string(), "http://b:2".to_string()];
+        let following = Nodes::new(urls()).unwrap();
+        following.answered(1);
+        assert_eq!(
+            (following.first_for(true), following.first_for(false)),
+            (1, 1)
+        );
+        let splitting = Nodes::changes_first_on(urls(), 1).unwrap();
+        splitting.answered(0);
+        assert_eq!(
+            (splitting.first_for(true), splitting.first_for(false)),
+            (1, 0)
+        );
+    }
 
     #[test]
     fn acknowledged_is_done_and_refusals_are_final() {

@@ -12,14 +12,25 @@ pub enum FollowerCommand<T> {
     CatchUp { applied: (u64, u64) },
 }
 
+/// Entries after an unclosed gap before the follower asks again (its
+/// first ask, or the resend, may have been dropped on the way).
+pub const CATCH_UP_REASK_ENTRIES: u64 = 1_000;
+
 pub struct Follower {
     applied: (u64, u64),
+    /// The gap asked about (after `applied.1` then) and the entries seen
+    /// since that did not close it: one ask per gap, not one per entry,
+    /// since each ask makes the active node send its whole window again.
+    asked: Option<(u64, u64)>,
 }
 
 impl Follower {
     /// A follower that has applied everything up to `applied`.
     pub fn new(applied: (u64, u64)) -> Follower {
-        Follower { applied }
+        Follower {
+            applied,
+            asked: None,
+        }
     }
 
     pub fn applied(&self) -> (u64, u64) {
@@ -27,13 +38,21 @@ impl Follower {
     }
 
     /// An entry from the active node. Old or repeated entries are ignored;
-    /// an entry after a gap asks to catch up instead of being applied.
+    /// an entry after a gap asks to catch up instead of being applied,
+    /// once per gap (again after [`CATCH_UP_REASK_ENTRIES`] more).
     pub fn receive<T>(&mut self, entry: Entry<T>) -> Vec<FollowerCommand<T>> {
         let (_, seq) = self.applied;
         if entry.seq <= seq {
             return Vec::new();
         }
         if entry.seq > seq + 1 {
+            match &mut self.asked {
+                Some((after, since)) if *after == seq && *since < CATCH_UP_REASK_ENTRIES => {
+                    *since += 1;
+                    return Vec::new();
+                }
+                asked => *asked = Some((seq, 0)),
+            }
             return vec![FollowerCommand::CatchUp {
                 applied: self.applied,
             }];
@@ -46,5 +65,6 @@ impl Follower {
     /// After a resynchronisation to `upto`, the stream continues from there.
     pub fn resynchronised(&mut self, upto: (u64, u64)) {
         self.applied = upto;
+        self.asked = None;
     }
 }

@@ -12,7 +12,7 @@
 mod follower;
 mod leader;
 
-pub use follower::{Follower, FollowerCommand};
+pub use follower::{CATCH_UP_REASK_ENTRIES, Follower, FollowerCommand};
 pub use leader::{Leader, LeaderCommand, Limits, Replication};
 
 use serde::{Deserialize, Serialize};

@@ -3,7 +3,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use duet_stream::{Entry, Follower, FollowerCommand, Leader, LeaderCommand, Limits, Replication};
+use duet_stream::{
+    CATCH_UP_REASK_ENTRIES, Entry, Follower, FollowerCommand, Leader, LeaderCommand, Limits,
+    Replication,
+};
 use proptest::prelude::*;
 
 type L = Leader<String>;
@@ -158,6 +161,22 @@ fn the_follower_applies_in_order_once_and_asks_to_catch_up_after_a_gap() {
         vec![FollowerCommand::CatchUp { applied: (2, 1) }]
     );
     assert_eq!(follower.applied(), (2, 1));
+    // The entries after it wait for the resend: one ask per gap, since
+    // each ask makes the active node send its window again ...
+    for seq in 4..4 + CATCH_UP_REASK_ENTRIES {
+        assert!(follower.receive(e(seq)).is_empty(), "entry {seq}");
+    }
+    // ... until so many came that the ask (or the resend) was lost.
+    assert_eq!(
+        follower.receive(e(5_000)),
+        vec![FollowerCommand::CatchUp { applied: (2, 1) }]
+    );
+    // The resend closes the gap; a new gap is asked about at once.
+    assert_eq!(follower.receive(e(2)).len(), 2);
+    assert_eq!(
+        follower.receive(e(9)),
+        vec![FollowerCommand::CatchUp { applied: (2, 2) }]
+    );
 }
 
 #[derive(Debug, Clone)]

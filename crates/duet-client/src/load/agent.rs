@@ -20,9 +20,10 @@ const REFRESH_MS: u64 = 2_000;
 
 pub(super) fn start(shared: Arc<Shared>, n: usize) -> Result<std::thread::JoinHandle<()>, Error> {
     let name = shared.agent_name(n);
-    let session = agent::sign_in(&shared.client, &name, &shared.spec.agent_password)?;
+    let client = shared.agent_client(n);
+    let session = agent::sign_in(client, &name, &shared.spec.agent_password)?;
     agent::log_in(
-        &shared.client,
+        client,
         &session,
         &["chat", "email", "callback"],
         &format!("{}/{name}/login", shared.run),
@@ -30,6 +31,7 @@ pub(super) fn start(shared: Arc<Shared>, n: usize) -> Result<std::thread::JoinHa
     Ok(std::thread::spawn(move || {
         Desk {
             shared: &shared,
+            client: shared.agent_client(n),
             name,
             session,
             held: HashMap::new(),
@@ -40,6 +42,7 @@ pub(super) fn start(shared: Arc<Shared>, n: usize) -> Result<std::thread::JoinHa
 
 struct Desk<'a> {
     shared: &'a Shared,
+    client: &'a crate::Client,
     name: String,
     session: Auth,
     /// Interactions connected to this agent, by id: their media.
@@ -48,7 +51,7 @@ struct Desk<'a> {
 
 impl Desk<'_> {
     fn run(mut self) {
-        let mut feed = agent::desktop(&self.shared.client, &self.session);
+        let mut feed = agent::desktop(self.client, &self.session);
         let mut refreshed = Instant::now();
         while !self.shared.halted() {
             feed.follow();
@@ -67,13 +70,23 @@ impl Desk<'_> {
             }
             if refreshed.elapsed() > Duration::from_millis(REFRESH_MS) {
                 refreshed = Instant::now();
-                if let Ok(me) = self.shared.client.get("/api/agent", &self.session) {
-                    for ix in me["interactions"].as_array().into_iter().flatten() {
+                if let Ok(me) = self.client.get("/api/agent", &self.session) {
+                    let listed: Vec<&Value> = me["interactions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .collect();
+                    // What the pair no longer lists as ours is not ours
+                    // (a heal gave it to the agent who took it first).
+                    self.held
+                        .retain(|id, _| listed.iter().any(|ix| ix["id"].as_str() == Some(id)));
+                    for ix in listed {
                         self.reconcile(ix);
                     }
                 }
             }
-            self.shared.ledger().holding(&self.name, self.held.len());
+            let held = self.held.keys().cloned().collect();
+            self.shared.ledger().holding(&self.name, held);
         }
         feed.reconnect();
     }
@@ -109,20 +122,13 @@ impl Desk<'_> {
     /// id, so a resend of the same step is applied once.
     fn act(&self, id: &str, action: &str, body: Value, step: &str) -> Result<Value, Error> {
         let client_id = format!("{}/{}/{id}/{step}", self.shared.run, self.name);
-        act(
-            &self.shared.client,
-            &self.session,
-            id,
-            action,
-            body,
-            &client_id,
-        )
+        act(self.client, &self.session, id, action, body, &client_id)
     }
 
     fn accept(&mut self, id: &str, seq: u64) {
         match self.act(id, "accept", json!({}), &format!("accept/{seq}")) {
             Ok(_) => {
-                if let Ok(ix) = agent::interaction(&self.shared.client, &self.session, id) {
+                if let Ok(ix) = agent::interaction(self.client, &self.session, id) {
                     self.reconcile(&ix);
                 }
             }
@@ -201,14 +207,7 @@ impl Desk<'_> {
         let body =
             json!({"message_id": reply_id, "body": format!("{} answers {message_id}", self.name)});
         let client_id = format!("{}/{id}/{reply_id}", self.shared.run);
-        match act(
-            &self.shared.client,
-            &self.session,
-            id,
-            "message",
-            body,
-            &client_id,
-        ) {
+        match act(self.client, &self.session, id, "message", body, &client_id) {
             Ok(_) => self.shared.ledger().acked(id, &reply_id),
             // The customer left meanwhile (the chat is closed to replies),
             // or it is no longer ours.

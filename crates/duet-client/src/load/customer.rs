@@ -59,7 +59,7 @@ fn email(shared: &Shared, k: usize, n: u32) {
         attachment: (0..4096u32).map(|i| (i % 251) as u8).collect(),
     };
     shared.ledger().email_sent(&subject);
-    let first = shared.client.nodes().current();
+    let first = shared.customer_client(k).nodes().current();
     match smtp::send(&shared.spec.smtp, first, &email, shared.spec.retry) {
         Ok(_) => shared.ledger().email_accepted(&subject),
         Err(e) => shared.ledger().error(e.to_string()),
@@ -71,7 +71,7 @@ fn callback(shared: &Shared, k: usize, n: u32) {
     shared.ledger().callback_requested(&client_id);
     let number = format!("+1555{k:04}{n:03}");
     match customer::callback(
-        &shared.client,
+        shared.customer_client(k),
         &shared.spec.queue,
         &format!("customer {k}"),
         &number,
@@ -85,6 +85,7 @@ fn callback(shared: &Shared, k: usize, n: u32) {
 /// One chat, from start to leaving.
 struct ChatRun<'a> {
     shared: &'a Shared,
+    client: &'a crate::Client,
     k: usize,
     n: u32,
     on_socket: bool,
@@ -106,6 +107,7 @@ impl<'a> ChatRun<'a> {
             (k as u32 * 100 / shared.spec.customers.max(1) as u32) < shared.spec.websocket_percent;
         ChatRun {
             shared,
+            client: shared.customer_client(k),
             k,
             n,
             on_socket,
@@ -124,7 +126,7 @@ impl<'a> ChatRun<'a> {
         let client_id = format!("{}-c{}-{}", shared.run, self.k, self.n);
         shared.ledger().phase(self.k, Phase::Waiting);
         let chat = match customer::start_chat(
-            &shared.client,
+            self.client,
             &shared.spec.queue,
             &format!("customer {}", self.k),
             &client_id,
@@ -137,7 +139,7 @@ impl<'a> ChatRun<'a> {
             }
         };
         shared.ledger().chat_started();
-        let mut feed = customer::feed(&shared.client, &chat);
+        let mut feed = customer::feed(self.client, &chat);
         let started = Instant::now();
         let interval = Duration::from_secs_f64(1.0 / shared.spec.rate_per_customer.max(0.01));
         loop {
@@ -168,7 +170,7 @@ impl<'a> ChatRun<'a> {
             }
         }
         feed.reconnect();
-        if let Err(e) = customer::leave(&shared.client, &chat) {
+        if let Err(e) = customer::leave(self.client, &chat) {
             shared.ledger().error(e.to_string());
         }
         self.audit(&chat);
@@ -210,7 +212,7 @@ impl<'a> ChatRun<'a> {
     }
 
     fn send_rest(&mut self, chat: &Chat, message_id: String, body: &str) {
-        match customer::send(&self.shared.client, chat, &message_id, body) {
+        match customer::send(self.client, chat, &message_id, body) {
             Ok(_) => {
                 self.shared.ledger().acked(&chat.id, &message_id);
                 self.acked.push(message_id);
@@ -302,7 +304,7 @@ impl<'a> ChatRun<'a> {
     /// The final transcript: each of our messages, and each reply, held
     /// how often.
     fn audit(&self, chat: &Chat) {
-        let Ok(view) = customer::transcript(&self.shared.client, chat) else {
+        let Ok(view) = customer::transcript(self.client, chat) else {
             return;
         };
         let ids = customer::message_ids(&view);

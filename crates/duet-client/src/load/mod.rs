@@ -47,6 +47,12 @@ pub struct LoadSpec {
     /// Customers that send on their chat's WebSocket (the rest use REST),
     /// in percent.
     pub websocket_percent: u32,
+    /// Customers and agents whose changes go to the second node first, in
+    /// percent (the rest follow the node that answered last): when the
+    /// nodes are apart and both serve, these act on the second one (they
+    /// accept its offers, talk on in chats the other side closed) while
+    /// the rest act on the first.
+    pub split_percent: u32,
     pub queue: String,
     /// A master administrator of the bootstrap files: with it, the agents
     /// and the queue are made when absent.
@@ -71,6 +77,7 @@ impl LoadSpec {
             callback_every: 5,
             transfer_percent: 10,
             websocket_percent: 50,
+            split_percent: 0,
             queue: "Load".into(),
             admin: None,
             agent_prefix: "load-agent-".into(),
@@ -91,7 +98,9 @@ pub(crate) struct QueueInfo {
 /// What every customer and agent thread shares.
 pub(crate) struct Shared {
     pub spec: LoadSpec,
-    pub client: Client,
+    /// One following the node that answered last, one making its changes
+    /// on the second node first (`split_percent`).
+    pub clients: [Client; 2],
     pub queue: QueueInfo,
     /// A tag of this run, in every client id, so runs do not collide.
     pub run: String,
@@ -124,6 +133,22 @@ impl Shared {
                 .is_some_and(|d| Instant::now() >= d)
     }
 
+    /// Customer `k`'s client.
+    pub fn customer_client(&self, k: usize) -> &Client {
+        self.client_of(k, self.spec.customers)
+    }
+
+    /// Agent `n`'s client.
+    pub fn agent_client(&self, n: usize) -> &Client {
+        self.client_of(n, self.spec.agents)
+    }
+
+    /// The last `split_percent` of `count` use the splitting client.
+    fn client_of(&self, i: usize, count: usize) -> &Client {
+        let from = count * (100 - self.spec.split_percent.min(100) as usize) / 100;
+        &self.clients[usize::from(i >= from)]
+    }
+
     pub fn agent_name(&self, n: usize) -> String {
         format!("{}{}", self.spec.agent_prefix, n + 1)
     }
@@ -144,6 +169,8 @@ pub struct Report {
     pub errors: Vec<String>,
     /// Which messages were doubled, and how.
     pub doubles: Vec<String>,
+    /// What agents still held when the drain ended, as `agent: id`.
+    pub held: Vec<String>,
 }
 
 impl Report {
@@ -165,13 +192,14 @@ impl Load {
     /// Sets up the directory (with `spec.admin`), signs the agents in and
     /// starts every customer and agent.
     pub fn start(spec: LoadSpec) -> Result<LoadHandle, Error> {
-        let nodes = Arc::new(Nodes::new(spec.nodes.clone())?);
-        let client = Client::new(nodes, spec.retry);
+        let client = Client::new(Arc::new(Nodes::new(spec.nodes.clone())?), spec.retry);
+        let splitting = Nodes::changes_first_on(spec.nodes.clone(), 1)?;
+        let splitting = Client::new(Arc::new(splitting), spec.retry);
         let queue = setup::prepare(&client, &spec)?;
         let shared = Arc::new(Shared {
             run: format!("{:08x}", rand::random::<u32>()),
             spec,
-            client,
+            clients: [client, splitting],
             queue,
             ledger: Mutex::new(Ledger::default()),
             stopping: AtomicBool::new(false),
@@ -238,6 +266,7 @@ impl LoadHandle {
             tally: ledger.tally(),
             errors: ledger.first_errors(),
             doubles: ledger.doubles(),
+            held: ledger.held(),
         }
     }
 }

@@ -56,7 +56,8 @@ pub struct Ledger {
     transferred: HashSet<String>,
     phases: HashMap<usize, Phase>,
     /// Interactions each agent holds now (for the drain).
-    holding: HashMap<String, usize>,
+    /// What each agent holds (interaction ids), as it last said.
+    holding: HashMap<String, Vec<String>>,
     errors: Vec<String>,
     errors_total: u64,
 }
@@ -265,8 +266,19 @@ impl Ledger {
         self.phases.insert(customer, phase);
     }
 
-    pub fn holding(&mut self, agent: &str, count: usize) {
-        self.holding.insert(agent.to_string(), count);
+    pub fn holding(&mut self, agent: &str, ids: Vec<String>) {
+        self.holding.insert(agent.to_string(), ids);
+    }
+
+    /// The work agents still hold, as `agent: id`.
+    pub fn held(&self) -> Vec<String> {
+        let mut held: Vec<String> = self
+            .holding
+            .iter()
+            .flat_map(|(agent, ids)| ids.iter().map(move |id| format!("{agent}: {id}")))
+            .collect();
+        held.sort();
+        held
     }
 
     /// Nothing left to deliver or find: every acknowledged message seen,
@@ -283,7 +295,7 @@ impl Ledger {
                 .callbacks
                 .values()
                 .all(|c| !c.accepted || !c.seen_in.is_empty())
-            && self.holding.values().all(|n| *n == 0)
+            && self.holding.values().all(Vec::is_empty)
     }
 
     pub fn error(&mut self, what: String) {

@@ -29,6 +29,11 @@ pub struct Args {
     rate: f64,
     #[arg(long, default_value_t = 6)]
     messages_per_chat: u32,
+    /// Customers and agents (in percent) that make their changes on the
+    /// second node first: when the nodes are apart and both serve, they
+    /// act there while the others act on the first.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
+    split_percent: u32,
     /// The workgroup queue the load works in.
     #[arg(long, default_value = "Load")]
     queue: String,
@@ -62,6 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     spec.rate_per_customer = args.rate;
     spec.messages_per_chat = args.messages_per_chat.max(1);
     spec.queue = args.queue;
+    spec.split_percent = args.split_percent;
     spec.agent_password = args.agent_password;
     spec.admin = args.user.zip(args.password);
     let handle = Load::start(spec).context("cannot start the load")?;

@@ -34,26 +34,14 @@ pub fn spec(pair: &Pair) -> LoadSpec {
 /// in the transcript once the pair heals, in the place it was taken, but
 /// reaches the other party only if the conversation is still open then.)
 pub fn assert_nothing_lost(report: &Report, context: &str) {
-    assert_nothing_lost_within(report, context, 0);
-}
-
-/// As [`assert_nothing_lost`], with at most `out_of_order_max` messages
-/// out of order (a known, open defect; see the caller).
-pub fn assert_nothing_lost_within(report: &Report, context: &str, out_of_order_max: u64) {
     let t: &Tally = &report.tally;
     let shown = format!("{report:#?}\n{context}");
     assert_eq!(t.messages_lost, 0, "{shown}");
     assert_eq!(t.messages_doubled, 0, "{shown}");
-    assert!(t.messages_out_of_order <= out_of_order_max, "{shown}");
+    assert_eq!(t.messages_out_of_order, 0, "{shown}");
     assert_eq!(t.emails_present, t.emails_accepted, "{shown}");
     assert_eq!(t.emails_doubled, 0, "{shown}");
     assert_eq!(t.callbacks_present, t.callbacks_acknowledged, "{shown}");
-    if t.messages_out_of_order > 0 {
-        eprintln!(
-            "KNOWN DEFECT: {} message(s) out of order in the final transcripts: {:?}",
-            t.messages_out_of_order, report.doubles
-        );
-    }
 }
 
 /// All of the above, and every acknowledged message delivered live to the
