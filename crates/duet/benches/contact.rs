@@ -27,9 +27,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use harness::contact::{AGENT_PASSWORD, Api, Socket, set_up_directory};
+use harness::contact::{AGENT_PASSWORD, Api, Socket, post_json, set_up_directory};
 use harness::{Pair, Setup, bench_number as number, percentile};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// A client of its own (one kept-alive connection per thread).
 fn http() -> ureq::Agent {
@@ -38,24 +38,6 @@ fn http() -> ureq::Agent {
         .http_status_as_error(false)
         .build()
         .into()
-}
-
-fn post(agent: &ureq::Agent, url: &str, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
-    let mut request = agent.post(url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    match request.send_json(body) {
-        Ok(mut r) => {
-            let code = r.status().as_u16();
-            let text = r.body_mut().read_to_string().unwrap_or_default();
-            (
-                code,
-                serde_json::from_str(&text).unwrap_or(Value::String(text)),
-            )
-        }
-        Err(e) => (0, Value::String(e.to_string())),
-    }
 }
 
 /// A process's user + system CPU time in clock ticks (100 a second).
@@ -124,7 +106,7 @@ fn changes_per_second(pair: &Pair, clients: usize, seconds: f64) {
                     barrier.wait();
                     let until = Instant::now() + Duration::from_secs_f64(seconds);
                     let t = Instant::now();
-                    let (code, started) = post(
+                    let (code, started) = post_json(
                         &agent,
                         &format!("{url}/api/chats"),
                         json!({"queue": "Sales", "name": format!("Customer {c}"),
@@ -139,7 +121,7 @@ fn changes_per_second(pair: &Pair, clients: usize, seconds: f64) {
                     let mut i = 0;
                     while Instant::now() < until {
                         let t = Instant::now();
-                        let (code, body) = post(
+                        let (code, body) = post_json(
                             &agent,
                             &messages,
                             json!({"message_id": format!("m{i}"), "body": "Hello, is anyone there? I would like to ask about my order."}),
@@ -265,7 +247,7 @@ fn message_latency(pair: &Pair, chats: usize, agents: usize, rounds: usize, send
                     if n >= chats {
                         return mine;
                     }
-                    let (code, started) = post(
+                    let (code, started) = post_json(
                         &agent,
                         &format!("{base}/api/chats"),
                         json!({"queue": "Support", "name": format!("Visitor {n}"),
@@ -313,7 +295,7 @@ fn message_latency(pair: &Pair, chats: usize, agents: usize, rounds: usize, send
                     let Some((a, id)) = offers.get(n) else {
                         return;
                     };
-                    let (code, body) = post(
+                    let (code, body) = post_json(
                         &agent,
                         &format!("{base}/api/interactions/{id}/accept"),
                         json!({}),
@@ -349,7 +331,7 @@ fn message_latency(pair: &Pair, chats: usize, agents: usize, rounds: usize, send
                         };
                         let message_id = format!("r{round}-c{n}");
                         let at = Instant::now();
-                        let (code, body) = post(
+                        let (code, body) = post_json(
                             &agent,
                             &format!("{base}/api/chats/{id}/messages"),
                             json!({"message_id": message_id, "body": "Hello, is anyone there? I would like to ask about my order."}),

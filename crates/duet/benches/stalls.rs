@@ -18,31 +18,13 @@
 #[path = "../tests/harness/mod.rs"]
 mod harness;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use harness::contact::set_up_directory;
+use harness::contact::{post_json, set_up_directory};
 use harness::{Pair, Setup, api_agent, bench_number as number, percentile};
-use serde_json::{Value, json};
-
-fn post(agent: &ureq::Agent, url: &str, body: Value, token: Option<&str>) -> (u16, Value) {
-    let mut request = agent.post(url);
-    if let Some(token) = token {
-        request = request.header("x-duet-token", token);
-    }
-    match request.send_json(body) {
-        Ok(mut r) => {
-            let code = r.status().as_u16();
-            let text = r.body_mut().read_to_string().unwrap_or_default();
-            (
-                code,
-                serde_json::from_str(&text).unwrap_or(Value::String(text)),
-            )
-        }
-        Err(e) => (0, Value::String(e.to_string())),
-    }
-}
+use serde_json::json;
 
 /// What the sampler saw.
 #[derive(Default)]
@@ -88,12 +70,12 @@ fn start_chat(
 ) -> (String, String, u64) {
     let mut failed = 0;
     loop {
-        let (code, chat) = post(
+        let (code, chat) = post_json(
             agent,
             &format!("{}/api/chats", url()),
             json!({"queue": "Sales", "name": client_id,
                    "client_id": client_id, "client_secret": "stalls-client-secret-1"}),
-            None,
+            &[],
         );
         if code == 200 {
             let field = |name: &str| {
@@ -132,12 +114,12 @@ fn customer(
         let body = json!({"message_id": format!("m{n}"), "body": format!("message {n}")});
         loop {
             let path = format!("{}/api/chats/{id}/messages", url());
-            match post(&agent, &path, body.clone(), Some(&token)).0 {
+            match post_json(&agent, &path, body.clone(), &[("x-duet-token", &token)]).0 {
                 200 => break,
                 413 => {
                     // A chat not left only stays queued: nothing to retry.
                     let leave = format!("{}/api/chats/{id}/leave", url());
-                    post(&agent, &leave, json!({}), Some(&token));
+                    post_json(&agent, &leave, json!({}), &[("x-duet-token", &token)]);
                     chats += 1;
                     let again;
                     (id, token, again) =

@@ -35,6 +35,50 @@ fn serve_alone(pair: &mut Pair, node: usize) -> u64 {
         .unwrap_or_default()
 }
 
+/// A pair on loopback, both serving in turn by design (no sampler), with
+/// the directory made on a and alice logged in to chat there: the pair,
+/// a's URL and alice's session.
+fn pair_with_alice_on_chat() -> (Pair, String, harness::contact::Api) {
+    use harness::contact::{AGENT_PASSWORD, Api, set_up_directory};
+    let mut pair = Pair::loopback(Setup {
+        params: fast_params(),
+        ..Setup::default()
+    });
+    pair.start();
+    pair.sampler = None;
+    let a = pair.nodes[0].url();
+    set_up_directory(&pair, 0);
+    let alice = Api::login(&a, "alice", AGENT_PASSWORD);
+    let (code, body) = alice.post("/api/agent/login", serde_json::json!({"media": ["chat"]}));
+    assert_eq!(code, 200, "{body}");
+    (pair, a, alice)
+}
+
+/// The chat's customer says `message_id` on the node at `base`.
+fn customer_says(base: &str, id: &str, token: &str, message_id: &str) {
+    let (code, body) = harness::contact::Api::new(base).post_with(
+        &format!("/api/chats/{id}/messages"),
+        serde_json::json!({"message_id": message_id, "body": format!("text {message_id}")}),
+        &[("x-duet-token", token)],
+    );
+    assert_eq!(code, 200, "{message_id} on {base}: {body}");
+}
+
+/// The agent signed in as `api` does `action` on interaction `id` on the
+/// node at `base`.
+fn agent_does(
+    api: &harness::contact::Api,
+    base: &str,
+    id: &str,
+    action: &str,
+    body: serde_json::Value,
+) {
+    let (code, answer) = api
+        .on(base)
+        .post(&format!("/api/interactions/{id}/{action}"), body);
+    assert_eq!(code, 200, "{action} on {base}: {answer}");
+}
+
 fn conflicts(pair: &Pair, node: usize) -> Vec<serde_json::Value> {
     let url = format!("{}/api/config/conflicts", pair.nodes[node].url());
     // Conflict records are a master administrator's to read.
@@ -162,19 +206,9 @@ fn a_node_that_served_alone_has_its_changes_made_on_the_active_node_when_they_me
 /// an interaction conflict record on both nodes, never dropped.
 #[test]
 fn messages_exchanged_on_the_side_that_lost_join_a_chat_the_other_side_closed() {
-    use harness::contact::{AGENT_PASSWORD, Api, set_up_directory, wait_for};
+    use harness::contact::{AGENT_PASSWORD, Api, wait_for};
     use serde_json::json;
-    let mut pair = Pair::loopback(Setup {
-        params: fast_params(),
-        ..Setup::default()
-    });
-    pair.start();
-    pair.sampler = None;
-    let a = pair.nodes[0].url();
-    set_up_directory(&pair, 0);
-    let alice = Api::login(&a, "alice", AGENT_PASSWORD);
-    let (code, body) = alice.post("/api/agent/login", json!({"media": ["chat"]}));
-    assert_eq!(code, 200, "{body}");
+    let (mut pair, a, alice) = pair_with_alice_on_chat();
     let (code, chat) = Api::new(&a).post("/api/chats", json!({"queue": "Sales", "name": "Ida"}));
     assert_eq!(code, 200, "{chat}");
     let id = chat["id"].as_str().unwrap().to_string();
@@ -183,20 +217,8 @@ fn messages_exchanged_on_the_side_that_lost_join_a_chat_the_other_side_closed() 
         let (code, _) = alice.post(&format!("/api/interactions/{id}/accept"), json!({}));
         (code == 200).then_some(())
     });
-    let customer_says = |base: &str, message_id: &str| {
-        let (code, body) = Api::new(base).post_with(
-            &format!("/api/chats/{id}/messages"),
-            json!({"message_id": message_id, "body": format!("text {message_id}")}),
-            &[("x-duet-token", &token)],
-        );
-        assert_eq!(code, 200, "{message_id}: {body}");
-    };
-    let alice_does = |base: &str, action: &str, body: serde_json::Value| {
-        let (code, answer) = alice
-            .on(base)
-            .post(&format!("/api/interactions/{id}/{action}"), body);
-        assert_eq!(code, 200, "{action}: {answer}");
-    };
+    let customer_says = |base: &str, message_id: &str| customer_says(base, &id, &token, message_id);
+    let alice_does = |base: &str, action: &str, body| agent_does(&alice, base, &id, action, body);
     customer_says(&a, "c1");
     alice_does(&a, "message", json!({"message_id": "a1", "body": "hello"}));
     pair.wait_until(Duration::from_secs(10), "b in sync", harness::in_sync);
@@ -263,19 +285,9 @@ fn messages_exchanged_on_the_side_that_lost_join_a_chat_the_other_side_closed() 
 /// to the end, with no conflict record.
 #[test]
 fn an_offer_the_lone_node_made_and_its_accept_are_kept_when_the_nodes_meet() {
-    use harness::contact::{AGENT_PASSWORD, Api, set_up_directory, wait_for};
+    use harness::contact::{AGENT_PASSWORD, Api, wait_for};
     use serde_json::json;
-    let mut pair = Pair::loopback(Setup {
-        params: fast_params(),
-        ..Setup::default()
-    });
-    pair.start();
-    pair.sampler = None;
-    let a = pair.nodes[0].url();
-    set_up_directory(&pair, 0);
-    let alice = Api::login(&a, "alice", AGENT_PASSWORD);
-    let (code, body) = alice.post("/api/agent/login", json!({"media": ["chat"]}));
-    assert_eq!(code, 200, "{body}");
+    let (mut pair, a, alice) = pair_with_alice_on_chat();
     pair.wait_until(Duration::from_secs(10), "b in sync", harness::in_sync);
     pair.nodes[0].kill9();
     pair.nodes[1].kill9();
@@ -294,20 +306,8 @@ fn an_offer_the_lone_node_made_and_its_accept_are_kept_when_the_nodes_meet() {
             .post(&format!("/api/interactions/{id}/accept"), json!({}));
         (code == 200).then_some(())
     });
-    let customer_says = |base: &str, message_id: &str| {
-        let (code, body) = Api::new(base).post_with(
-            &format!("/api/chats/{id}/messages"),
-            json!({"message_id": message_id, "body": format!("text {message_id}")}),
-            &[("x-duet-token", &token)],
-        );
-        assert_eq!(code, 200, "{message_id}: {body}");
-    };
-    let alice_does = |base: &str, action: &str, body: serde_json::Value| {
-        let (code, answer) = alice
-            .on(base)
-            .post(&format!("/api/interactions/{id}/{action}"), body);
-        assert_eq!(code, 200, "{action} on {base}: {answer}");
-    };
+    let customer_says = |base: &str, message_id: &str| customer_says(base, &id, &token, message_id);
+    let alice_does = |base: &str, action: &str, body| agent_does(&alice, base, &id, action, body);
     customer_says(&b, "c1");
     alice_does(
         &b,

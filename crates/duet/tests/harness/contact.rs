@@ -10,6 +10,36 @@ use super::{Pair, api_agent};
 
 pub const AGENT_PASSWORD: &str = "agent-password-1";
 
+/// An answer's status and JSON body (its text as a string when not
+/// JSON; status 0 when there was no answer).
+pub fn answer(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, Value) {
+    match response {
+        Ok(mut r) => {
+            let code = r.status().as_u16();
+            let text = r.body_mut().read_to_string().unwrap_or_default();
+            (
+                code,
+                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            )
+        }
+        Err(e) => (0, Value::String(e.to_string())),
+    }
+}
+
+/// A JSON POST with `headers` on `agent` (its own kept-alive connection).
+pub fn post_json(
+    agent: &ureq::Agent,
+    url: &str,
+    body: Value,
+    headers: &[(&str, &str)],
+) -> (u16, Value) {
+    let mut request = agent.post(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    answer(request.send_json(body))
+}
+
 /// A JSON client of one node, signed in or not.
 #[derive(Clone)]
 pub struct Api {
@@ -42,26 +72,12 @@ impl Api {
         }
     }
 
-    fn answer(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, Value) {
-        match response {
-            Ok(mut r) => {
-                let code = r.status().as_u16();
-                let text = r.body_mut().read_to_string().unwrap_or_default();
-                (
-                    code,
-                    serde_json::from_str(&text).unwrap_or(Value::String(text)),
-                )
-            }
-            Err(e) => (0, Value::String(e.to_string())),
-        }
-    }
-
     pub fn get(&self, path: &str) -> (u16, Value) {
         let mut request = api_agent().get(&format!("{}{path}", self.base));
         if let Some(token) = &self.token {
             request = request.header("authorization", &format!("Bearer {token}"));
         }
-        Self::answer(request.call())
+        answer(request.call())
     }
 
     pub fn post(&self, path: &str, body: Value) -> (u16, Value) {
@@ -76,7 +92,7 @@ impl Api {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        Self::answer(request.send_json(body))
+        answer(request.send_json(body))
     }
 
     /// POSTs raw bytes (a webhook's exact body).
@@ -87,7 +103,7 @@ impl Api {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        Self::answer(request.send(body))
+        answer(request.send(body))
     }
 }
 
