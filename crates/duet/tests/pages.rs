@@ -576,7 +576,7 @@ async fn an_email_is_shown_sandboxed_and_answered_and_the_wall_changes_an_agents
         .until(
             WAIT,
             "the reply sent",
-            "document.querySelector('#work').textContent.includes('Here is your quote')",
+            "document.querySelector('#work').textContent.includes('Reply Sent: Here is your quote')",
         )
         .await;
     agent.screenshot("agent-email").await;
