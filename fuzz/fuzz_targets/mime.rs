@@ -26,23 +26,16 @@ fn start_tags(html: &str) -> Vec<Tag> {
     let mut tags = Vec::new();
     let mut rest = html;
     while let Some(open) = rest.find('<') {
-        rest = &rest[open + 1..];
-        let name_len = rest
-            .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
-            .unwrap_or(rest.len());
-        let name = rest[..name_len].to_ascii_lowercase();
-        rest = &rest[name_len..];
+        let (name, after) = word(&rest[open + 1..], &['>', '/']);
+        rest = after;
         let mut attributes = Vec::new();
         loop {
             rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '/');
             if rest.is_empty() || rest.starts_with('>') {
                 break;
             }
-            let attr_len = rest
-                .find(|c: char| c.is_whitespace() || c == '=' || c == '>')
-                .unwrap_or(rest.len());
-            let attr = rest[..attr_len].to_ascii_lowercase();
-            rest = &rest[attr_len..];
+            let (attr, after) = word(rest, &['=', '>']);
+            rest = after;
             let mut value = String::new();
             if let Some(quoted) = rest.strip_prefix("=\"") {
                 let end = quoted.find('"').expect("a closed attribute value");
@@ -56,6 +49,15 @@ fn start_tags(html: &str) -> Vec<Tag> {
         }
     }
     tags
+}
+
+/// The word `text` starts with, lower case, up to white space or one of
+/// `ends`, and what follows it.
+fn word<'a>(text: &'a str, ends: &[char]) -> (String, &'a str) {
+    let len = text
+        .find(|c: char| c.is_whitespace() || ends.contains(&c))
+        .unwrap_or(text.len());
+    (text[..len].to_ascii_lowercase(), &text[len..])
 }
 
 fuzz_target!(|data: &[u8]| {

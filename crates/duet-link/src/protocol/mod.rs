@@ -204,18 +204,19 @@ mod tests {
         assert_eq!(codec.decode(&mut partial).unwrap(), None);
     }
 
-    #[test]
-    fn malformed_frames_are_errors() {
-        let mut codec = FrameCodec::default();
+    /// What `FrameCodec` decodes for a frame carrying `payload`.
+    fn decode_payload(payload: Vec<u8>) -> Result<Option<Envelope>, FrameError> {
         let mut buf = BytesMut::new();
         LengthDelimitedCodec::new()
-            .encode(
-                Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0xff]),
-                &mut buf,
-            )
+            .encode(Bytes::from(payload), &mut buf)
             .unwrap();
+        FrameCodec::default().decode(&mut buf)
+    }
+
+    #[test]
+    fn malformed_frames_are_errors() {
         assert!(matches!(
-            codec.decode(&mut buf),
+            decode_payload(vec![0xff; 5]),
             Err(FrameError::Malformed(_))
         ));
     }
@@ -224,19 +225,14 @@ mod tests {
     /// of no meaning was taken as if they were not there.
     #[test]
     fn bytes_after_the_message_are_an_error() {
-        let mut codec = FrameCodec::default();
         let mut message = BytesMut::new();
-        codec
+        FrameCodec::default()
             .encode(envelope(Switchover::RoleQuery.into()), &mut message)
             .unwrap();
         let mut payload = message.split_off(4).to_vec();
         payload.extend_from_slice(b"junk");
-        let mut buf = BytesMut::new();
-        LengthDelimitedCodec::new()
-            .encode(Bytes::from(payload), &mut buf)
-            .unwrap();
         assert!(matches!(
-            codec.decode(&mut buf),
+            decode_payload(payload),
             Err(FrameError::Trailing { bytes: 4 })
         ));
     }
