@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, warn};
 
 use crate::stream::Stream;
 
@@ -207,10 +207,12 @@ pub async fn serve_with_starttls(
                 let config = config.clone();
                 let sink = sink.clone();
                 let starttls = starttls.clone();
+                // What the sans-IO dialogue logs names the peer through the span.
+                let span = tracing::info_span!("smtp", %peer);
                 connections.spawn(async move {
                     let _slots = (slot, host_slot);
                     Session::new(stream, peer, config, sink, starttls).run().await;
-                });
+                }.instrument(span));
             }
         }
     }
@@ -377,12 +379,10 @@ impl Session {
         while !data.ingest(&mut self.input) {
             self.read_more(Some(deadline)).await?;
         }
+        // A refusal here was logged by the dialogue.
         let email = match self.dialogue.message(data) {
             Ok(email) => email,
-            Err(reply) => {
-                info!(peer = %self.peer, %reply, "smtp message refused");
-                return Ok(reply);
-            }
+            Err(reply) => return Ok(reply),
         };
         let bytes = email.raw.len();
         let wait = Duration::from_millis(self.config.deliver_timeout_ms);
