@@ -132,23 +132,23 @@ fn on_path(program: &str) -> Option<PathBuf> {
 /// Whether `kind`'s tests must be skipped: the browser or its driver is
 /// missing and the environment says so. Missing without it fails the test.
 pub fn skipped(kind: Kind) -> bool {
-    let driver = kind.driver();
-    if Path::new(kind.binary()).exists() && driver.is_file() {
+    let missing: Vec<String> = [PathBuf::from(kind.binary()), kind.driver()]
+        .iter()
+        .filter(|path| !path.is_file())
+        .map(|path| path.display().to_string())
+        .collect();
+    if missing.is_empty() {
         return false;
     }
+    let missing = missing.join(" and ");
     let skip = std::env::var("DUET_SKIP_BROWSER").unwrap_or_default();
     if skip == "1" || skip.split(',').any(|name| name.trim() == kind.name()) {
-        eprintln!(
-            "skipped: no {} or {} and DUET_SKIP_BROWSER={skip}",
-            kind.binary(),
-            driver.display()
-        );
+        eprintln!("skipped: no {missing} and DUET_SKIP_BROWSER={skip}");
         return true;
     }
     panic!(
-        "the page tests need {} and {} ({}); set DUET_SKIP_BROWSER=1 (or ={}) to skip them",
-        kind.binary(),
-        driver.display(),
+        "the page tests in {} need {missing} ({}); set DUET_SKIP_BROWSER=1 (or ={}) to skip them",
+        kind.name(),
         kind.install(),
         kind.name()
     );
