@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 # (which also need root; they fail without it, unless DUET_SKIP_NETNS=1);
 # protobuf-compiler and libprotobuf-dev to build etcd-client (the witness),
 # etcd-server for the etcd the witness tests start and stop themselves;
-# chromium and chromium-driver for the web pages' browser tests.
-DEBIAN_PACKAGES=(iproute2 protobuf-compiler libprotobuf-dev etcd-server chromium chromium-driver)
+# chromium, chromium-driver and firefox-esr for the web pages' browser tests.
+DEBIAN_PACKAGES=(iproute2 protobuf-compiler libprotobuf-dev etcd-server chromium chromium-driver firefox-esr)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -25,6 +25,12 @@ if [ ! -f target/axe/node_modules/axe-core/axe.min.js ]; then
     npm install --no-save --prefix target/axe axe-core@4
 fi
 
+# Tools from crates.io: geckodriver (WebDriver for Firefox, the browser
+# tests) and cargo-fuzz (scripts/fuzz.sh).
+for tool in geckodriver cargo-fuzz; do
+    command -v "$tool" >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/$tool" ] || cargo install "$tool" --locked
+done
+
 # The toolchain components the checks use.
 for component in rustfmt clippy; do
     rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
@@ -32,9 +38,12 @@ done
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+echo "== fuzz (every target, briefly)"
+scripts/fuzz.sh
 echo "== cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -12,30 +12,22 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use smtp_proto::Request;
-use smtp_proto::request::receiver::DataReceiver;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, warn};
 
 use crate::stream::Stream;
 
-use crate::email::{ReceivedEmail, Recipient, parse_email};
-
-/// Longest command line accepted, CRLF included. RFC 5321 asks for at least
-/// 512; extensions' parameters make real lines longer.
-pub const MAX_COMMAND_LINE_BYTES: usize = 4096;
+use crate::email::ReceivedEmail;
+use crate::session::{Data, Dialogue, Input, Line, Step, Tls, delivery_reply};
 
 /// How long a single write to a client may take before the connection is
 /// dropped (a client that does not read must not hold a task forever).
 const WRITE_TIMEOUT_MS: u64 = 10_000;
-
-/// Longest text taken from a refusal into a reply line.
-const MAX_REPLY_TEXT_CHARS: usize = 400;
 
 /// Settings of the SMTP intake.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,10 +207,12 @@ pub async fn serve_with_starttls(
                 let config = config.clone();
                 let sink = sink.clone();
                 let starttls = starttls.clone();
+                // What the sans-IO dialogue logs names the peer through the span.
+                let span = tracing::info_span!("smtp", %peer);
                 connections.spawn(async move {
                     let _slots = (slot, host_slot);
                     Session::new(stream, peer, config, sink, starttls).run().await;
-                });
+                }.instrument(span));
             }
         }
     }
@@ -274,19 +268,7 @@ enum Stop {
     DataTooSlow,
 }
 
-/// One line from the client.
-enum Line {
-    Complete(Vec<u8>),
-    TooLong,
-}
-
-/// The transaction state of one connection.
-#[derive(Default)]
-struct Transaction {
-    mail_from: Option<String>,
-    recipients: Vec<Recipient>,
-}
-
+/// One connection: the I/O around a sans-IO [`Dialogue`].
 struct Session {
     stream: Stream,
     /// Offered in EHLO while the connection is plain.
@@ -294,11 +276,8 @@ struct Session {
     peer: SocketAddr,
     config: Arc<IntakeConfig>,
     sink: Arc<dyn MailSink>,
-    /// Bytes read but not yet consumed (pipelined commands, or what follows
-    /// the end of DATA).
-    input: Vec<u8>,
-    greeted: bool,
-    tx: Transaction,
+    input: Input,
+    dialogue: Dialogue,
 }
 
 impl Session {
@@ -309,21 +288,24 @@ impl Session {
         sink: Arc<dyn MailSink>,
         starttls: Option<TlsAcceptor>,
     ) -> Self {
+        let tls = match starttls {
+            Some(_) => Tls::Offered,
+            None => Tls::NotOffered,
+        };
         Self {
             stream: Stream::Plain(stream),
             starttls,
             peer,
+            dialogue: Dialogue::new(&config, tls),
             config,
             sink,
-            input: Vec::new(),
-            greeted: false,
-            tx: Transaction::default(),
+            input: Input::default(),
         }
     }
 
     async fn run(mut self) {
         debug!(peer = %self.peer, "smtp connection");
-        let greeting = format!("220 {} ESMTP duet ready", self.config.hostname);
+        let greeting = self.dialogue.greeting();
         let result = match self.send(&greeting).await {
             Ok(()) => self.commands().await,
             Err(stop) => Err(stop),
@@ -353,241 +335,76 @@ impl Session {
     /// The command loop; Ok when the client said QUIT.
     async fn commands(&mut self) -> Result<(), Stop> {
         loop {
-            let line = match self.read_line().await? {
-                Line::Complete(line) => line,
-                Line::TooLong => {
-                    self.send(&format!(
-                        "500 5.5.6 line too long (limit {MAX_COMMAND_LINE_BYTES} bytes)"
-                    ))
-                    .await?;
-                    continue;
-                }
-            };
-            let request = Request::parse(&mut line.iter()).map(Request::into_owned);
-            let reply = match request {
-                Ok(Request::Quit) => {
-                    self.send(&format!("221 2.0.0 {} closing", self.config.hostname))
-                        .await?;
+            let line = self.read_line().await?;
+            let sink = &self.sink;
+            let step = self
+                .dialogue
+                .line(line, |address| sink.resolve_recipient(address));
+            let reply = match step {
+                Step::Reply(reply) => reply,
+                Step::Quit(reply) => {
+                    self.send(&reply).await?;
                     return Ok(());
                 }
-                Ok(Request::StartTls) => match self.starttls.clone() {
-                    Some(acceptor) if !self.stream.is_tls() => {
-                        self.send("220 2.0.0 ready to start TLS").await?;
-                        // Nothing said in plain text counts once TLS starts.
-                        self.input.clear();
-                        let wait = Duration::from_millis(self.config.idle_timeout_ms);
-                        if !self.stream.start_tls(&acceptor, wait).await {
-                            debug!(peer = %self.peer, "smtp TLS handshake failed");
-                            return Err(Stop::Closed);
-                        }
-                        self.greeted = false;
-                        self.tx = Transaction::default();
-                        continue;
+                Step::StartTls(reply) => {
+                    let Some(acceptor) = self.starttls.clone() else {
+                        return Err(Stop::Closed);
+                    };
+                    self.send(&reply).await?;
+                    // Nothing said in plain text counts once TLS starts.
+                    self.input.clear();
+                    let wait = Duration::from_millis(self.config.idle_timeout_ms);
+                    if !self.stream.start_tls(&acceptor, wait).await {
+                        debug!(peer = %self.peer, "smtp TLS handshake failed");
+                        return Err(Stop::Closed);
                     }
-                    Some(_) => "503 5.5.1 TLS is already in use".to_string(),
-                    None => "502 5.5.1 STARTTLS is not offered here".to_string(),
-                },
-                Ok(Request::Data) => match self.data_allowed() {
-                    Ok(()) => {
-                        self.send("354 start mail input; end with <CRLF>.<CRLF>")
-                            .await?;
-                        self.receive_data().await?
-                    }
-                    Err(reply) => reply,
-                },
-                Ok(request) => self.command(request),
-                Err(err) => parse_error_reply(err),
+                    self.dialogue.tls_started();
+                    continue;
+                }
+                Step::Data(reply) => {
+                    self.send(&reply).await?;
+                    self.receive_data().await?
+                }
             };
             self.send(&reply).await?;
         }
     }
 
-    /// Answers every command but DATA and QUIT.
-    fn command(&mut self, request: Request<String>) -> String {
-        match request {
-            Request::Ehlo { host } => {
-                debug!(peer = %self.peer, %host, "EHLO");
-                self.greeted = true;
-                self.tx = Transaction::default();
-                let starttls = if self.starttls.is_some() && !self.stream.is_tls() {
-                    "250-STARTTLS\r\n"
-                } else {
-                    ""
-                };
-                format!(
-                    "250-{} hello {}\r\n250-SIZE {}\r\n250-8BITMIME\r\n250-PIPELINING\r\n{starttls}250 ENHANCEDSTATUSCODES",
-                    self.config.hostname,
-                    reply_text(&host),
-                    self.config.max_message_bytes
-                )
-            }
-            Request::Helo { host } => {
-                debug!(peer = %self.peer, %host, "HELO");
-                self.greeted = true;
-                self.tx = Transaction::default();
-                format!("250 {}", self.config.hostname)
-            }
-            Request::Mail { from } => {
-                if !self.greeted {
-                    return "503 5.5.1 send EHLO or HELO first".to_string();
-                }
-                if self.tx.mail_from.is_some() {
-                    return "503 5.5.1 MAIL already given; send RSET to start over".to_string();
-                }
-                if from.size > self.config.max_message_bytes {
-                    return format!(
-                        "552 5.3.4 declared size {} exceeds the limit of {} bytes",
-                        from.size, self.config.max_message_bytes
-                    );
-                }
-                self.tx.mail_from = Some(from.address);
-                "250 2.1.0 sender ok".to_string()
-            }
-            Request::Rcpt { to } => {
-                if self.tx.mail_from.is_none() {
-                    return "503 5.5.1 send MAIL before RCPT".to_string();
-                }
-                if self
-                    .tx
-                    .recipients
-                    .iter()
-                    .any(|r| r.address.eq_ignore_ascii_case(&to.address))
-                {
-                    return "250 2.1.5 recipient ok (already given)".to_string();
-                }
-                if self.tx.recipients.len() >= self.config.max_recipients {
-                    return format!(
-                        "452 4.5.3 too many recipients (limit {}); send the rest in another message",
-                        self.config.max_recipients
-                    );
-                }
-                match self.sink.resolve_recipient(&to.address) {
-                    Some(queue) => {
-                        self.tx.recipients.push(Recipient {
-                            address: to.address,
-                            queue,
-                        });
-                        "250 2.1.5 recipient ok".to_string()
-                    }
-                    None => {
-                        info!(peer = %self.peer, address = %to.address, "smtp recipient refused: unknown address");
-                        format!(
-                            "550 5.1.1 <{}>: no such mailbox here; this server takes mail only for its configured addresses",
-                            reply_text(&to.address)
-                        )
-                    }
-                }
-            }
-            Request::Rset => {
-                self.tx = Transaction::default();
-                "250 2.0.0 reset".to_string()
-            }
-            Request::Noop { .. } => "250 2.0.0 ok".to_string(),
-            Request::Lhlo { .. } => "500 5.5.1 LHLO is LMTP; this is SMTP".to_string(),
-            Request::Bdat { .. } => "503 5.5.1 CHUNKING is not offered; use DATA".to_string(),
-            other => format!("502 5.5.1 {} not implemented", other.name()),
-        }
-    }
-
-    fn data_allowed(&self) -> Result<(), String> {
-        if self.tx.mail_from.is_none() {
-            return Err("503 5.5.1 send MAIL and RCPT before DATA".to_string());
-        }
-        if self.tx.recipients.is_empty() {
-            return Err("503 5.5.1 no valid recipients; send RCPT before DATA".to_string());
-        }
-        Ok(())
-    }
-
     /// Reads the message after 354, then parses and delivers it. Returns the
     /// reply; the transaction is over whatever the outcome.
     async fn receive_data(&mut self) -> Result<String, Stop> {
-        let mut receiver = DataReceiver::new();
-        let mut message = Vec::new();
-        // The receiver recognises "." lines only after a CRLF it has seen;
-        // DATA's own line ended with one, so prime it and drop the two bytes.
-        receiver.ingest(&mut b"\r\n".iter(), &mut message);
-        message.clear();
-        let limit = self.config.max_message_bytes;
-        let mut oversize = false;
+        let mut data = Data::new(self.config.max_message_bytes);
         let deadline =
             tokio::time::Instant::now() + Duration::from_millis(self.config.data_timeout_ms);
-        loop {
-            let mut rest = self.input.iter();
-            let done = receiver.ingest(&mut rest, &mut message);
-            let consumed = self.input.len() - rest.as_slice().len();
-            self.input.drain(..consumed);
-            if message.len() > limit {
-                // Keep reading to the end so the connection stays in step,
-                // but keep nothing: a message is stored whole or not at all.
-                oversize = true;
-                message.clear();
-            }
-            if done {
-                break;
-            }
+        while !data.ingest(&mut self.input) {
             self.read_more(Some(deadline)).await?;
         }
-        let tx = std::mem::take(&mut self.tx);
-        if oversize {
-            info!(peer = %self.peer, limit, "smtp message refused: too large");
-            return Ok(format!(
-                "552 5.3.4 message exceeds the limit of {limit} bytes; nothing was stored"
-            ));
-        }
-        let envelope_from = tx.mail_from.unwrap_or_default();
-        let email = match parse_email(message, envelope_from, tx.recipients) {
+        // A refusal here was logged by the dialogue.
+        let email = match self.dialogue.message(data) {
             Ok(email) => email,
-            Err(err) => {
-                warn!(peer = %self.peer, %err, "smtp message refused: not stored");
-                return Ok(format!("554 5.6.0 {err}; nothing was stored"));
-            }
+            Err(reply) => return Ok(reply),
         };
         let bytes = email.raw.len();
         let wait = Duration::from_millis(self.config.deliver_timeout_ms);
-        Ok(match timeout(wait, self.sink.deliver(email)).await {
-            Ok(Ok(receipt)) => {
-                info!(peer = %self.peer, id = %receipt.id, bytes, "smtp message stored");
-                format!("250 2.0.0 queued as {}", reply_text(&receipt.id))
-            }
-            Ok(Err(DeliveryRefusal::Temporary(why))) => {
-                warn!(peer = %self.peer, %why, "smtp message refused for now");
-                format!("451 4.3.0 {}", reply_text(&why))
-            }
-            Ok(Err(DeliveryRefusal::Full(why))) => {
-                warn!(peer = %self.peer, %why, "smtp message refused until there is room");
-                format!("452 4.3.1 {}", reply_text(&why))
-            }
-            Ok(Err(DeliveryRefusal::Permanent(why))) => {
-                warn!(peer = %self.peer, %why, "smtp message refused");
-                format!("554 5.3.0 {}", reply_text(&why))
-            }
-            Err(_) => {
-                warn!(peer = %self.peer, deliver_timeout_ms = self.config.deliver_timeout_ms, "smtp message not confirmed in time");
-                format!(
-                    "451 4.4.7 storage not confirmed within {} ms; try again later",
-                    self.config.deliver_timeout_ms
-                )
-            }
-        })
+        let Ok(outcome) = timeout(wait, self.sink.deliver(email)).await else {
+            warn!(peer = %self.peer, deliver_timeout_ms = self.config.deliver_timeout_ms, "smtp message not confirmed in time");
+            return Ok(format!(
+                "451 4.4.7 storage not confirmed within {} ms; try again later",
+                self.config.deliver_timeout_ms
+            ));
+        };
+        match &outcome {
+            Ok(receipt) => info!(peer = %self.peer, id = %receipt.id, bytes, "smtp message stored"),
+            Err(refusal) => warn!(peer = %self.peer, %refusal, "smtp message not stored"),
+        }
+        Ok(delivery_reply(outcome))
     }
 
-    /// The next line from the client, CRLF included. A line over the limit
-    /// is read to its end and discarded.
+    /// The next line from the client, CRLF included.
     async fn read_line(&mut self) -> Result<Line, Stop> {
-        let mut too_long = false;
         loop {
-            if let Some(end) = self.input.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.input.drain(..=end).collect();
-                if too_long || line.len() > MAX_COMMAND_LINE_BYTES {
-                    return Ok(Line::TooLong);
-                }
-                return Ok(Line::Complete(line));
-            }
-            if self.input.len() > MAX_COMMAND_LINE_BYTES {
-                // Drop what we have and keep discarding up to the next LF.
-                too_long = true;
-                self.input.clear();
+            if let Some(line) = self.input.next_line() {
+                return Ok(line);
             }
             self.read_more(None).await?;
         }
@@ -607,7 +424,7 @@ impl Session {
             Err(_) => Err(why),
             Ok(Ok(0)) | Ok(Err(_)) => Err(Stop::Closed),
             Ok(Ok(n)) => {
-                self.input.extend_from_slice(&chunk[..n]);
+                self.input.push(&chunk[..n]);
                 Ok(())
             }
         }
@@ -626,45 +443,9 @@ impl Session {
     }
 }
 
-/// The reply to a line smtp-proto could not parse.
-fn parse_error_reply(err: smtp_proto::Error) -> String {
-    use smtp_proto::Error;
-    match err {
-        Error::UnknownCommand => "500 5.5.1 command not recognised".to_string(),
-        Error::InvalidSenderAddress => "501 5.1.7 bad sender address syntax".to_string(),
-        Error::InvalidRecipientAddress => "501 5.1.3 bad recipient address syntax".to_string(),
-        Error::SyntaxError { syntax } => format!("501 5.5.2 syntax: {syntax}"),
-        Error::InvalidParameter { param } => format!("501 5.5.4 invalid parameter {param}"),
-        Error::UnsupportedParameter { param } => {
-            format!("504 5.5.4 unsupported parameter {}", reply_text(&param))
-        }
-        Error::ResponseTooLong => {
-            format!("500 5.5.6 line too long (limit {MAX_COMMAND_LINE_BYTES} bytes)")
-        }
-        Error::NeedsMoreData { .. } | Error::InvalidResponse { .. } => {
-            "500 5.5.2 syntax error".to_string()
-        }
-    }
-}
-
-/// Text from outside (a sink's message, an address) made safe for one reply
-/// line: no CR, LF or other control characters, bounded length.
-fn reply_text(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(MAX_REPLY_TEXT_CHARS)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reply_text_cannot_inject_lines() {
-        assert_eq!(reply_text("a\r\n250 ok"), "a  250 ok");
-        assert_eq!(reply_text(&"x".repeat(1000)).len(), MAX_REPLY_TEXT_CHARS);
-    }
 
     #[test]
     fn config_limits_are_checked() {

@@ -20,20 +20,27 @@
 //!   before the handshake is discarded, as RFC 3207 asks).
 //!
 //! HTML from outside is shown only through [`sanitise_html`].
+//!
+//! What a session says is decided without I/O ([`Dialogue`], [`Input`],
+//! [`Data`]); the intake only reads, writes and waits around it.
 
 mod email;
 mod intake;
 mod relay;
 mod sanitise;
+mod session;
 mod stream;
 
 pub use email::{Attachment, ParseError, ReceivedEmail, Recipient, parse_email};
 pub use intake::{
-    DeliveryFuture, DeliveryReceipt, DeliveryRefusal, IntakeConfig, IntakeError,
-    MAX_COMMAND_LINE_BYTES, MailSink, serve, serve_with_starttls,
+    DeliveryFuture, DeliveryReceipt, DeliveryRefusal, IntakeConfig, IntakeError, MailSink, serve,
+    serve_with_starttls,
 };
 pub use relay::{
     OutboundAttachment, OutboundEmail, RelayConfig, RelayCredentials, RelayError, build_message,
     send,
 };
 pub use sanitise::sanitise_html;
+pub use session::{
+    Data, Dialogue, Input, Line, MAX_COMMAND_LINE_BYTES, MAX_REPLY_LINE_BYTES, Step, Tls,
+};

@@ -19,10 +19,6 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
-    pub(crate) fn is_tls(&self) -> bool {
-        matches!(self, Stream::Tls(_))
-    }
-
     /// Turns a plain connection into TLS, within `wait`; on failure the
     /// connection is broken.
     pub(crate) async fn start_tls(&mut self, acceptor: &TlsAcceptor, wait: Duration) -> bool {

@@ -1,12 +1,15 @@
-//! The web pages in a real browser (headless Chromium over WebDriver):
+//! The web pages in real browsers (headless Chromium and Firefox over
+//! WebDriver; every browser test runs in each, as `chromium::…` and
+//! `firefox::…`):
 //! an agent signs in on the desktop, a customer chats through the widget,
 //! the active node is killed (-9) mid-chat and both pages carry on with
 //! nothing shown twice and no new sign-in; the control panel shows both
 //! nodes and makes a switch; an email is shown sandboxed and answered;
 //! the wall changes an agent's status; axe-core finds no serious
-//! violation. Screenshots land in the target directory (`pages/`). Needs
-//! Debian's chromium and chromium-driver (`DUET_SKIP_BROWSER=1` skips the
-//! browser tests where they are missing). One test, without a browser,
+//! violation. Screenshots land in the target directory
+//! (`pages/<browser>/`). Needs Debian's chromium, chromium-driver and
+//! firefox-esr, and geckodriver (`DUET_SKIP_BROWSER=1`, or a browser's
+//! name, skips the browser tests where they are missing). One test, without a browser,
 //! checks what the nodes serve: pages with their policy, entity tags,
 //! `GET /api/pair` and cross-origin answers.
 
@@ -15,7 +18,7 @@ mod harness;
 
 use std::time::Duration;
 
-use browser::{Browser, Driver};
+use browser::{Browser, Kind};
 use harness::{Pair, Setup, fast_params};
 use serde_json::json;
 
@@ -275,25 +278,53 @@ async fn each_node_serves_the_pages_names_both_nodes_and_answers_the_pairs_origi
 /// chosen free before they are bound.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// A browser test's turn, its pair, node a's address and a chromedriver;
-/// none when the browser tests are skipped.
-async fn start() -> Option<(tokio::sync::MutexGuard<'static, ()>, Pair, String, Driver)> {
-    if browser::skipped() {
+/// A browser test's turn, its pair and node a's address; none when the
+/// tests in `kind` are skipped.
+async fn start(kind: Kind) -> Option<(tokio::sync::MutexGuard<'static, ()>, Pair, String)> {
+    if browser::skipped(kind) {
         return None;
     }
     let turn = ONE_AT_A_TIME.lock().await;
     let pair = pair();
     let a = pair.nodes[0].url();
-    Some((turn, pair, a, Driver::start()))
+    Some((turn, pair, a))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_active_node() {
-    let Some((_turn, mut pair, a, driver)) = start().await else {
+/// Each browser test in every browser: a module per browser with a test
+/// per scenario, so `cargo test -p duet --test pages firefox` picks one.
+macro_rules! in_browser {
+    ($browser:ident = $kind:ident; $($scenario:ident),+ $(,)?) => {
+        mod $browser {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario(super::Kind::$kind).await;
+                }
+            )+
+        }
+    };
+}
+
+macro_rules! in_every_browser {
+    ($($scenario:ident),+ $(,)?) => {
+        in_browser!(chromium = Chromium; $($scenario),+);
+        in_browser!(firefox = Firefox; $($scenario),+);
+    };
+}
+
+in_every_browser!(
+    an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_active_node,
+    the_control_panel_shows_both_nodes_and_switches_the_pair,
+    an_email_is_shown_sandboxed_and_answered_and_the_wall_changes_an_agents_status,
+    both_pages_leave_a_paused_active_node_for_the_new_one,
+);
+
+async fn an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_active_node(kind: Kind) {
+    let Some((_turn, mut pair, a)) = start(kind).await else {
         return;
     };
-    let agent = Browser::open(&driver).await;
-    let customer = Browser::open(&driver).await;
+    let agent = Browser::open(kind).await;
+    let customer = Browser::open(kind).await;
 
     let session = agent_ready(&agent, &a).await;
 
@@ -404,7 +435,7 @@ async fn an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_activ
     assert_eq!(kept, session, "the desktop signed in again");
 
     // The control panel, opened on the node that took over, tells why.
-    let admin = Browser::open(&driver).await;
+    let admin = Browser::open(kind).await;
     admin.goto(&format!("{}/", pair.nodes[1].url())).await;
     admin
         .until(WAIT, "b active with the last switch's reason", "document.querySelector('[aria-label=\"node b\"] .role')?.textContent === 'ACTIVE, serving' && document.querySelector('[aria-label=\"node a\"] .role')?.textContent === 'not answering' && !document.querySelector('[aria-label=\"node b\"]').textContent.includes('Last switch—')")
@@ -414,12 +445,11 @@ async fn an_agent_and_a_customer_chat_in_their_pages_through_a_kill_of_the_activ
     admin.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_control_panel_shows_both_nodes_and_switches_the_pair() {
-    let Some((_turn, pair, a, driver)) = start().await else {
+async fn the_control_panel_shows_both_nodes_and_switches_the_pair(kind: Kind) {
+    let Some((_turn, pair, a)) = start(kind).await else {
         return;
     };
-    let admin = Browser::open(&driver).await;
+    let admin = Browser::open(kind).await;
     admin.goto(&format!("{a}/")).await;
     admin
         .until(WAIT, "a active and b backup", "document.querySelector('[aria-label=\"node a\"] .role')?.textContent === 'ACTIVE, serving' && document.querySelector('[aria-label=\"node b\"] .role')?.textContent === 'Backup'")
@@ -466,14 +496,15 @@ async fn the_control_panel_shows_both_nodes_and_switches_the_pair() {
     admin.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_email_is_shown_sandboxed_and_answered_and_the_wall_changes_an_agents_status() {
+async fn an_email_is_shown_sandboxed_and_answered_and_the_wall_changes_an_agents_status(
+    kind: Kind,
+) {
     use lettre::message::{Attachment, MultiPart, SinglePart, header::ContentType};
     use lettre::{Message, SmtpTransport, Transport};
-    let Some((_turn, pair, a, driver)) = start().await else {
+    let Some((_turn, pair, a)) = start(kind).await else {
         return;
     };
-    let agent = Browser::open(&driver).await;
+    let agent = Browser::open(kind).await;
     agent_ready(&agent, &a).await;
 
     let message = Message::builder()
@@ -545,7 +576,7 @@ async fn an_email_is_shown_sandboxed_and_answered_and_the_wall_changes_an_agents
         .until(
             WAIT,
             "the reply sent",
-            "document.querySelector('#work').textContent.includes('Here is your quote')",
+            "document.querySelector('#work').textContent.includes('Reply Sent: Here is your quote')",
         )
         .await;
     agent.screenshot("agent-email").await;
@@ -573,7 +604,7 @@ async fn an_email_is_shown_sandboxed_and_answered_and_the_wall_changes_an_agents
         )
         .await;
 
-    let supervisor = Browser::open(&driver).await;
+    let supervisor = Browser::open(kind).await;
     supervisor.goto(&format!("{a}/wall")).await;
     supervisor
         .until(
@@ -620,13 +651,12 @@ async fn an_email_is_shown_sandboxed_and_answered_and_the_wall_changes_an_agents
     supervisor.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn both_pages_leave_a_paused_active_node_for_the_new_one() {
-    let Some((_turn, pair, a, driver)) = start().await else {
+async fn both_pages_leave_a_paused_active_node_for_the_new_one(kind: Kind) {
+    let Some((_turn, pair, a)) = start(kind).await else {
         return;
     };
-    let agent = Browser::open(&driver).await;
-    let customer = Browser::open(&driver).await;
+    let agent = Browser::open(kind).await;
+    let customer = Browser::open(kind).await;
     agent_ready(&agent, &a).await;
     chat_started(&agent, &customer, &a).await;
 

@@ -100,6 +100,8 @@ pub enum FrameError {
     Malformed(#[from] postcard::Error),
     #[error("the peer speaks link protocol version {0}, this node speaks {PROTOCOL_VERSION}")]
     Version(u16),
+    #[error("malformed frame: {bytes} bytes after its message")]
+    Trailing { bytes: usize },
     /// Never sent: a message this large is a bug in whatever built it.
     #[error("a {kind} message of {bytes} bytes is larger than a frame ({MAX_FRAME_BYTES} bytes)")]
     Oversize { kind: &'static str, bytes: usize },
@@ -134,7 +136,14 @@ impl Decoder for FrameCodec {
         if version != PROTOCOL_VERSION {
             return Err(FrameError::Version(version));
         }
-        Ok(Some(postcard::from_bytes(&frame)?))
+        // A frame is one message and nothing else: bytes after it would
+        // be read differently by a later release, and two frames that
+        // differ only there would carry the same message.
+        let (envelope, rest) = postcard::take_from_bytes(&frame)?;
+        if !rest.is_empty() {
+            return Err(FrameError::Trailing { bytes: rest.len() });
+        }
+        Ok(Some(envelope))
     }
 }
 
@@ -195,19 +204,36 @@ mod tests {
         assert_eq!(codec.decode(&mut partial).unwrap(), None);
     }
 
-    #[test]
-    fn malformed_frames_are_errors() {
-        let mut codec = FrameCodec::default();
+    /// What `FrameCodec` decodes for a frame carrying `payload`.
+    fn decode_payload(payload: Vec<u8>) -> Result<Option<Envelope>, FrameError> {
         let mut buf = BytesMut::new();
         LengthDelimitedCodec::new()
-            .encode(
-                Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0xff]),
-                &mut buf,
-            )
+            .encode(Bytes::from(payload), &mut buf)
             .unwrap();
+        FrameCodec::default().decode(&mut buf)
+    }
+
+    #[test]
+    fn malformed_frames_are_errors() {
         assert!(matches!(
-            codec.decode(&mut buf),
+            decode_payload(vec![0xff; 5]),
             Err(FrameError::Malformed(_))
+        ));
+    }
+
+    /// Found by the link_frame fuzz target: a message followed by bytes
+    /// of no meaning was taken as if they were not there.
+    #[test]
+    fn bytes_after_the_message_are_an_error() {
+        let mut message = BytesMut::new();
+        FrameCodec::default()
+            .encode(envelope(Switchover::RoleQuery.into()), &mut message)
+            .unwrap();
+        let mut payload = message.split_off(4).to_vec();
+        payload.extend_from_slice(b"junk");
+        assert!(matches!(
+            decode_payload(payload),
+            Err(FrameError::Trailing { bytes: 4 })
         ));
     }
 

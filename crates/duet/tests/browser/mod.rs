@@ -1,34 +1,156 @@
-//! A headless Chromium for the page tests, driven over WebDriver
-//! (`fantoccini`) through a `chromedriver` the test starts on a loopback
-//! port. Each `Browser` is a session of its own with a fresh profile (a
-//! person of their own: no shared storage). Without chromium the test
-//! fails, unless `DUET_SKIP_BROWSER=1` says to skip it.
+//! A headless browser for the page tests, Chromium or Firefox, driven
+//! over WebDriver (`fantoccini`) through its driver (`chromedriver`,
+//! `geckodriver`) started on a loopback port. Each `Browser` is a driver
+//! and a session of its own with a fresh profile (a person of their own:
+//! no shared storage; geckodriver serves one session at a time anyway).
+//! A missing browser fails the test, unless `DUET_SKIP_BROWSER` says to
+//! skip it: `1` for any browser, or a browser's name (`firefox`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// The window every page is tested in: a laptop's screen.
+const WINDOW_WIDTH_PX: u32 = 1280;
+const WINDOW_HEIGHT_PX: u32 = 900;
 
-/// Whether the browser tests must be skipped: chromium is missing and
-/// the environment says so. Missing without it fails the test.
-pub fn skipped() -> bool {
-    let present =
-        std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists();
-    if present {
+/// The browsers the pages are tested in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Chromium,
+    Firefox,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Chromium => "chromium",
+            Kind::Firefox => "firefox",
+        }
+    }
+
+    fn binary(self) -> &'static str {
+        match self {
+            Kind::Chromium => "/usr/bin/chromium",
+            Kind::Firefox => "/usr/bin/firefox-esr",
+        }
+    }
+
+    /// The WebDriver server: Debian's chromedriver, or the geckodriver
+    /// `cargo install geckodriver` puts on the PATH (`DUET_GECKODRIVER`
+    /// names another).
+    fn driver(self) -> PathBuf {
+        match self {
+            Kind::Chromium => PathBuf::from("/usr/bin/chromedriver"),
+            Kind::Firefox => std::env::var_os("DUET_GECKODRIVER")
+                .map(PathBuf::from)
+                .or_else(|| on_path("geckodriver"))
+                .unwrap_or_else(|| PathBuf::from("geckodriver")),
+        }
+    }
+
+    /// How it is installed, for the message when it is missing.
+    fn install(self) -> &'static str {
+        match self {
+            Kind::Chromium => "apt-get install -y chromium chromium-driver",
+            Kind::Firefox => "apt-get install -y firefox-esr; cargo install geckodriver --locked",
+        }
+    }
+
+    /// The driver's command line to serve on `port`.
+    fn driver_args(self, port: u16) -> Vec<String> {
+        match self {
+            Kind::Chromium => vec![format!("--port={port}")],
+            // The WebSocket (BiDi) port is not used; 0 keeps drivers
+            // started side by side from contending for the default one.
+            Kind::Firefox => ["--port", &port.to_string(), "--websocket-port", "0"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+
+    /// The session's capabilities: headless, with the profile in
+    /// `profile`.
+    fn capabilities(self, profile: &Path) -> serde_json::Map<String, Value> {
+        let capabilities = match self {
+            Kind::Chromium => json!({
+                "goog:chromeOptions": {
+                    "binary": self.binary(),
+                    "args": [
+                        "--headless",
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        "--disable-quic",
+                        "--no-first-run",
+                        "--disable-background-networking",
+                        "--disable-component-update",
+                        "--disable-sync",
+                        "--disable-dev-shm-usage",
+                        format!("--user-data-dir={}", profile.display()),
+                    ],
+                }
+            }),
+            Kind::Firefox => json!({
+                "browserName": "firefox",
+                "moz:firefoxOptions": {
+                    "binary": self.binary(),
+                    "args": [
+                        "-headless",
+                        "-profile",
+                        profile.display().to_string(),
+                    ],
+                    // Nothing fetched from elsewhere while a test runs.
+                    "prefs": {
+                        "app.update.enabled": false,
+                        "browser.shell.checkDefaultBrowser": false,
+                        "datareporting.policy.dataSubmissionEnabled": false,
+                        "network.captive-portal-service.enabled": false,
+                        "network.connectivity-service.enabled": false,
+                    },
+                }
+            }),
+        };
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!("a JSON object")
+        };
+        capabilities
+    }
+}
+
+fn on_path(program: &str) -> Option<PathBuf> {
+    let dirs = std::env::var_os("PATH")?;
+    let cargo_bin = std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo/bin"));
+    std::env::split_paths(&dirs)
+        .chain(cargo_bin)
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+}
+
+/// Whether `kind`'s tests must be skipped: the browser or its driver is
+/// missing and the environment says so. Missing without it fails the test.
+pub fn skipped(kind: Kind) -> bool {
+    let missing: Vec<String> = [PathBuf::from(kind.binary()), kind.driver()]
+        .iter()
+        .filter(|path| !path.is_file())
+        .map(|path| path.display().to_string())
+        .collect();
+    if missing.is_empty() {
         return false;
     }
-    if std::env::var("DUET_SKIP_BROWSER").as_deref() == Ok("1") {
-        eprintln!("skipped: no {CHROMIUM} or {CHROMEDRIVER} and DUET_SKIP_BROWSER=1");
+    let missing = missing.join(" and ");
+    let skip = std::env::var("DUET_SKIP_BROWSER").unwrap_or_default();
+    if skip == "1" || skip.split(',').any(|name| name.trim() == kind.name()) {
+        eprintln!("skipped: no {missing} and DUET_SKIP_BROWSER={skip}");
         return true;
     }
     panic!(
-        "the page tests need Debian's chromium and chromium-driver \
-         (apt-get install -y chromium chromium-driver); set DUET_SKIP_BROWSER=1 to skip them"
+        "the page tests in {} need {missing} ({}); set DUET_SKIP_BROWSER=1 (or ={}) to skip them",
+        kind.name(),
+        kind.install(),
+        kind.name()
     );
 }
 
@@ -50,28 +172,28 @@ fn axe_source() -> String {
     })
 }
 
-/// A chromedriver on a free loopback port, stopped when dropped.
-pub struct Driver {
+/// A WebDriver server on a free loopback port, stopped when dropped.
+struct Driver {
     child: Child,
-    pub url: String,
+    url: String,
 }
 
 impl Driver {
-    pub fn start() -> Driver {
+    fn start(kind: Kind) -> Driver {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
         use std::os::unix::process::CommandExt;
-        // A process group of its own: the browsers it starts go with it,
+        // A process group of its own: the browser it starts goes with it,
         // even when a failing test never closes its session.
-        let mut child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
+        let mut child = Command::new(kind.driver())
+            .args(kind.driver_args(port))
             .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start chromedriver");
+            .unwrap_or_else(|e| panic!("start {}: {e}", kind.driver().display()));
         let url = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(20) {
@@ -82,14 +204,14 @@ impl Driver {
         }
         let _ = child.kill();
         let _ = child.wait();
-        panic!("chromedriver did not answer on {url} within 20 s");
+        panic!("{} did not answer on {url} within 20 s", kind.name());
     }
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
         // chromedriver ends its sessions and their browsers on /shutdown;
-        // whatever is left of its group is killed.
+        // whatever is left of the group (geckodriver's Firefox) is killed.
         let _ = ureq::get(&format!("{}/shutdown", self.url)).call();
         let _ = Command::new("kill")
             .args(["-KILL", "--", &format!("-{}", self.child.id())])
@@ -99,45 +221,34 @@ impl Drop for Driver {
     }
 }
 
-/// One browser (a person), with a profile of its own.
+/// One browser (a person), with a driver and a profile of its own.
 pub struct Browser {
     pub client: Client,
+    kind: Kind,
+    // Dropped in this order: the driver ends the browser, then its
+    // profile goes.
+    _driver: Driver,
     _profile: tempfile::TempDir,
 }
 
 impl Browser {
-    pub async fn open(driver: &Driver) -> Browser {
+    pub async fn open(kind: Kind) -> Browser {
+        let driver = Driver::start(kind);
         let profile = tempfile::tempdir().expect("a profile directory");
-        let args = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--window-size=1280,900",
-        ]
-        .map(String::from)
-        .into_iter()
-        .chain([format!("--user-data-dir={}", profile.path().display())])
-        .collect::<Vec<_>>();
-        let capabilities = json!({
-            "goog:chromeOptions": { "binary": CHROMIUM, "args": args }
-        });
-        let serde_json::Value::Object(capabilities) = capabilities else {
-            unreachable!("a JSON object")
-        };
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let client = ClientBuilder::new(connector)
-            .capabilities(capabilities)
+            .capabilities(kind.capabilities(profile.path()))
             .connect(&driver.url)
             .await
-            .expect("a chromium session");
+            .unwrap_or_else(|e| panic!("a {} session: {e}", kind.name()));
+        client
+            .set_window_size(WINDOW_WIDTH_PX, WINDOW_HEIGHT_PX)
+            .await
+            .expect("a laptop-sized window");
         Browser {
             client,
+            kind,
+            _driver: driver,
             _profile: profile,
         }
     }
@@ -209,9 +320,11 @@ impl Browser {
     }
 
     /// Saves a screenshot of the page under the test's target directory
-    /// and answers where.
+    /// (`pages/<browser>/`) and answers where.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pages");
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("pages")
+            .join(self.kind.name());
         std::fs::create_dir_all(&dir).expect("a screenshot directory");
         let path = dir.join(format!("{name}.png"));
         let png = self.client.screenshot().await.expect("a screenshot");
@@ -241,7 +354,8 @@ impl Browser {
         let violations: Vec<String> = serde_json::from_value(found).expect("a list");
         assert!(
             violations.is_empty(),
-            "{page}: serious accessibility violations:\n{}",
+            "{page} in {}: serious accessibility violations:\n{}",
+            self.kind.name(),
             violations.join("\n")
         );
     }
