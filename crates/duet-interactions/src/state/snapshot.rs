@@ -1,20 +1,23 @@
 //! Snapshot pages: the whole replicated state in pages of bounded size,
 //! so a backup that diverged (or starts empty) can be made equal to the
-//! active node, then follow the stream from the snapshot's position.
+//! active node, then follow the stream from the snapshot's position. The
+//! node's stored rows (`rows.rs`) are the same items, installed the same
+//! way.
 
 use std::collections::VecDeque;
 
 use duet_rsm::Position;
 use serde::{Deserialize, Serialize};
 
-use super::{HistoryEntry, Index, Interactions, Live, QueueLive, Reporting};
+use super::{HistoryEntry, Index, Interactions, IntervalRecord, Live, QueueLive, Reporting};
 use crate::encode;
 use crate::error::{Error, Result};
 use crate::model::{Agent, Interaction};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PageItem {
-    /// The state's own records (first page).
+    /// The state's own records (first page). As a stored row it holds
+    /// no interval records and no history: those are rows of their own.
     Meta {
         reporting: Reporting,
         history: VecDeque<HistoryEntry>,
@@ -27,6 +30,11 @@ pub enum PageItem {
     },
     /// A heal conflict record, oldest first.
     Conflict(Box<crate::model::HealConflict>),
+    /// A statistics interval record (stored rows only; a snapshot sends
+    /// them in its `Meta`), oldest first.
+    Interval(IntervalRecord),
+    /// A record of the history (stored rows only, as `Interval`).
+    History(HistoryEntry),
 }
 
 /// Items of at most `max_bytes` (postcard size), except that one item
@@ -41,7 +49,7 @@ impl Interactions {
     pub fn snapshot_pages(&self, max_bytes: usize) -> Vec<Page> {
         let meta = PageItem::Meta {
             reporting: self.live.reporting.clone(),
-            history: self.live.history.clone(),
+            history: self.live.history.iter().cloned().collect(),
         };
         let items = std::iter::once(meta)
             .chain(self.live.queues.iter().map(|(name, live)| PageItem::Queue {
@@ -80,44 +88,69 @@ impl Interactions {
     }
 
     /// Replaces the state with a snapshot's pages, taken at `position`.
-    /// The directory and limits stay; on error nothing changes.
+    /// The directory and limits stay; on error nothing changes. The node
+    /// stores the whole state again at its next take of rows.
     pub fn install(&mut self, pages: &[Page], position: Position) -> Result<()> {
+        let items = pages.iter().flat_map(|p| &p.items).cloned();
+        self.install_items(items, position)?;
+        self.stored = super::rows::Stored::nothing();
+        Ok(())
+    }
+
+    /// Replaces the state with `items` (a snapshot's, or stored rows)
+    /// at `position`; on error nothing changes.
+    pub(super) fn install_items(
+        &mut self,
+        items: impl IntoIterator<Item = PageItem>,
+        position: Position,
+    ) -> Result<()> {
         let mut live = Live {
             position,
             ..Live::default()
         };
         let mut metas = 0;
-        for item in pages.iter().flat_map(|p| &p.items) {
+        // Rows of their own follow their `Meta` whatever the order.
+        let (mut intervals, mut history) = (Vec::new(), Vec::new());
+        for item in items {
             match item {
-                PageItem::Meta { reporting, history } => {
+                PageItem::Meta {
+                    reporting,
+                    history: records,
+                } => {
                     metas += 1;
-                    live.reporting = reporting.clone();
-                    live.history = history.clone();
+                    live.reporting = reporting;
+                    live.history = records.into();
                 }
                 PageItem::Interaction(ix) => {
-                    if live
-                        .interactions
-                        .insert(ix.id.clone(), (**ix).clone())
-                        .is_some()
-                    {
-                        return Err(Error::BadSnapshot(format!("interaction {:?} twice", ix.id)));
+                    let id = ix.id.clone();
+                    if live.interactions.insert(id.clone(), *ix).is_some() {
+                        return Err(Error::BadSnapshot(format!("interaction {id:?} twice")));
                     }
                 }
                 PageItem::Agent(a) => {
-                    if live.agents.insert(a.name.clone(), a.clone()).is_some() {
-                        return Err(Error::BadSnapshot(format!("agent {:?} twice", a.name)));
+                    let name = a.name.clone();
+                    if live.agents.insert(name.clone(), a).is_some() {
+                        return Err(Error::BadSnapshot(format!("agent {name:?} twice")));
                     }
                 }
                 PageItem::Queue { name, live: q } => {
-                    live.queues.insert(name.clone(), q.clone());
+                    live.queues.insert(name, q);
                 }
-                PageItem::Conflict(c) => live.conflicts.push_back((**c).clone()),
+                PageItem::Conflict(c) => live.conflicts.push_back(*c),
+                PageItem::Interval(r) => intervals.push(r),
+                PageItem::History(h) => history.push(h),
             }
         }
         if metas != 1 {
             return Err(Error::BadSnapshot(format!(
                 "{metas} meta records; a snapshot has one (pages missing?)"
             )));
+        }
+        for r in intervals {
+            live.reporting.intervals.push_back(r);
+        }
+        for h in history {
+            live.history.push_back(h);
         }
         if live.history.back().is_some_and(|h| h.seq > position.1) {
             return Err(Error::BadSnapshot(
