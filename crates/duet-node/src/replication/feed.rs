@@ -83,7 +83,9 @@ impl Feed {
         }
         while self.recent.len() > RECENT_MAX {
             if let Some(old) = self.recent.pop_front() {
-                self.forgotten_upto = old.seq;
+                // A start's feed holds logged changes before the rows it
+                // cannot vouch for: what it forgets never lowers the mark.
+                self.forgotten_upto = self.forgotten_upto.max(old.seq);
                 self.no_ops.remove(&old.seq);
             }
         }
