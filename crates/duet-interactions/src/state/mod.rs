@@ -117,6 +117,14 @@ pub struct Interactions {
     pub(crate) stored: rows::Stored,
 }
 
+/// Two states are equal when what they replicate is (every item, the
+/// position, the history): the directory, limits and indexes aside.
+impl PartialEq for Interactions {
+    fn eq(&self, other: &Self) -> bool {
+        self.live == other.live
+    }
+}
+
 impl Default for Interactions {
     fn default() -> Self {
         Interactions::new(Directory::default(), DEFAULT_LIMITS)
