@@ -82,7 +82,7 @@ pub(super) fn rows(
     } else {
         while log.len().map_err(failed)? > LOG_KEPT {
             let first = log.first().map_err(failed)?.map(|(seq, _)| seq.value());
-            if !first.is_some_and(|seq| seq <= at.1) {
+            if first.is_none_or(|seq| seq > at.1) {
                 break;
             }
             log.pop_first().map_err(failed)?;
