@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use duet_rsm::{Limits, Position};
 
@@ -101,11 +102,11 @@ fn meta_of(reporting: &Reporting) -> (u64, u64) {
     (reporting.interval_start_ms, reporting.takeovers)
 }
 
-fn keyed<V>(
+fn keyed<V: Clone>(
     map: &mut Keyed<V>,
     all: bool,
     key: fn(String) -> RowKey,
-    item: impl Fn(&str, &V) -> PageItem,
+    item: impl Fn(&str, &Arc<V>) -> PageItem,
     out: &mut Vec<(RowKey, Option<PageItem>)>,
 ) {
     for (name, value) in map.take(all) {
@@ -154,7 +155,7 @@ impl Interactions {
             RowKey::Queue,
             |name, q| PageItem::Queue {
                 name: name.to_string(),
-                live: q.clone(),
+                live: (**q).clone(),
             },
             out,
         );
@@ -162,7 +163,7 @@ impl Interactions {
             &mut live.agents,
             whole,
             RowKey::Agent,
-            |_, a| PageItem::Agent(a.clone()),
+            |_, a| PageItem::Agent((**a).clone()),
             out,
         );
         logged(
@@ -190,7 +191,8 @@ impl Interactions {
             &mut live.interactions,
             whole,
             RowKey::Interaction,
-            |_, ix| PageItem::Interaction(Box::new(ix.clone())),
+            // A reference: the store's thread encodes it.
+            |_, ix| PageItem::Interaction(Arc::clone(ix)),
             out,
         );
         Rows { whole, changed }

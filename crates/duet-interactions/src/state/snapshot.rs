@@ -5,6 +5,7 @@
 //! way.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use duet_rsm::Position;
 use serde::{Deserialize, Serialize};
@@ -22,7 +23,9 @@ pub enum PageItem {
         reporting: Reporting,
         history: VecDeque<HistoryEntry>,
     },
-    Interaction(Box<Interaction>),
+    /// Shared with the live state: a page or a row refers to it, a
+    /// change to it copies it first. Encoded as the interaction itself.
+    Interaction(#[serde(with = "shared")] Arc<Interaction>),
     Agent(Agent),
     Queue {
         name: String,
@@ -35,6 +38,24 @@ pub enum PageItem {
     Interval(IntervalRecord),
     /// A record of the history (stored rows only, as `Interval`).
     History(HistoryEntry),
+}
+
+/// An `Arc` encoded as what it holds (serde's own needs its `rc`
+/// feature, for this one field).
+mod shared {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(value: &Arc<T>, s: S) -> Result<S::Ok, S::Error> {
+        (**value).serialize(s)
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Arc<T>, D::Error> {
+        T::deserialize(d).map(Arc::new)
+    }
 }
 
 /// Items of at most `max_bytes` (postcard size), except that one item
@@ -66,8 +87,8 @@ impl Interactions {
             .chain(
                 self.live
                     .interactions
-                    .values()
-                    .map(|ix| PageItem::Interaction(Box::new(ix.clone()))),
+                    .shared()
+                    .map(|ix| PageItem::Interaction(Arc::clone(ix))),
             );
         let mut pages = Vec::new();
         let mut page = Page::default();
@@ -123,7 +144,7 @@ impl Interactions {
                 }
                 PageItem::Interaction(ix) => {
                     let id = ix.id.clone();
-                    if live.interactions.insert(id.clone(), *ix).is_some() {
+                    if live.interactions.insert(id.clone(), ix).is_some() {
                         return Err(Error::BadSnapshot(format!("interaction {id:?} twice")));
                     }
                 }

@@ -5,14 +5,18 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::{Deref, Range};
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A map by name whose changed keys (inserted, changed, removed) are
-/// marked until taken. Reads go through `Deref`; there is no `DerefMut`.
+/// marked until taken.
+/// Items are shared (`Arc`), so taking one for the store is a reference,
+/// not a copy; a change copies an item only while the store still holds
+/// it.
 #[derive(Debug, Clone)]
 pub struct Keyed<V> {
-    map: BTreeMap<String, V>,
+    map: BTreeMap<String, Arc<V>>,
     /// Keys changed since the last `take_changed`.
     changed: BTreeSet<String>,
 }
@@ -26,10 +30,35 @@ impl<V> Default for Keyed<V> {
     }
 }
 
-impl<V> Deref for Keyed<V> {
-    type Target = BTreeMap<String, V>;
-    fn deref(&self) -> &Self::Target {
-        &self.map
+/// Reads: there is no mutable access but the marking methods below.
+impl<V> Keyed<V> {
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.map.get(key).map(|v| &**v)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
+        self.map.iter().map(|(k, v)| (k, &**v))
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.map.values().map(|v| &**v)
+    }
+
+    /// The items themselves, to refer to without a copy.
+    pub fn shared(&self) -> impl Iterator<Item = &Arc<V>> {
+        self.map.values()
     }
 }
 
@@ -45,11 +74,11 @@ impl<V: Eq> Eq for Keyed<V> {}
 /// Serialised as the map alone (digests see the content only).
 impl<V: Serialize> Serialize for Keyed<V> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.map.serialize(s)
+        s.collect_map(self.iter())
     }
 }
 
-impl<V> Keyed<V> {
+impl<V: Clone> Keyed<V> {
     fn mark(&mut self, key: &str) {
         if !self.changed.contains(key) {
             self.changed.insert(key.to_string());
@@ -60,15 +89,15 @@ impl<V> Keyed<V> {
         if self.map.contains_key(key) {
             self.mark(key);
         }
-        self.map.get_mut(key)
+        self.map.get_mut(key).map(Arc::make_mut)
     }
 
-    pub fn insert(&mut self, key: String, value: V) -> Option<V> {
+    pub fn insert(&mut self, key: String, value: impl Into<Arc<V>>) -> Option<Arc<V>> {
         self.mark(&key);
-        self.map.insert(key, value)
+        self.map.insert(key, value.into())
     }
 
-    pub fn remove(&mut self, key: &str) -> Option<V> {
+    pub fn remove(&mut self, key: &str) -> Option<Arc<V>> {
         let removed = self.map.remove(key);
         if removed.is_some() {
             self.mark(key);
@@ -78,7 +107,11 @@ impl<V> Keyed<V> {
 
     pub fn get_or_insert_with(&mut self, key: &str, make: impl FnOnce() -> V) -> &mut V {
         self.mark(key);
-        self.map.entry(key.to_string()).or_insert_with(make)
+        let value = self
+            .map
+            .entry(key.to_string())
+            .or_insert_with(|| Arc::new(make()));
+        Arc::make_mut(value)
     }
 
     /// Calls `change` on every item `wanted` selects (with its key),
@@ -93,14 +126,14 @@ impl<V> Keyed<V> {
                 if !self.changed.contains(key) {
                     self.changed.insert(key.clone());
                 }
-                change(key, value);
+                change(key, Arc::make_mut(value));
             }
         }
     }
 
     /// Every key changed since the last take with its item (`None`: it
     /// was removed), or with `all` every item; the marks are cleared.
-    pub fn take(&mut self, all: bool) -> Vec<(String, Option<&V>)> {
+    pub fn take(&mut self, all: bool) -> Vec<(String, Option<&Arc<V>>)> {
         let changed = std::mem::take(&mut self.changed);
         if all {
             return self.map.iter().map(|(k, v)| (k.clone(), Some(v))).collect();
@@ -120,7 +153,7 @@ impl<V> Keyed<V> {
     }
 }
 
-impl<V: Default> Keyed<V> {
+impl<V: Clone + Default> Keyed<V> {
     pub fn get_or_default(&mut self, key: &str) -> &mut V {
         self.get_or_insert_with(key, V::default)
     }
@@ -244,7 +277,7 @@ mod tests {
     fn taken(map: &mut Keyed<u32>, all: bool) -> Vec<(String, Option<u32>)> {
         map.take(all)
             .into_iter()
-            .map(|(k, v)| (k, v.copied()))
+            .map(|(k, v)| (k, v.map(|v| **v)))
             .collect()
     }
 
