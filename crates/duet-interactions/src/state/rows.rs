@@ -133,7 +133,14 @@ impl Interactions {
     /// `position()`; taken once.
     pub fn take_rows(&mut self) -> Rows {
         let whole = std::mem::replace(&mut self.stored.whole, false);
-        let mut changed = Vec::new();
+        let live = &self.live;
+        let all = live.queues.len()
+            + live.agents.len()
+            + live.conflicts.len()
+            + live.reporting.intervals.len()
+            + live.history.len()
+            + live.interactions.len();
+        let mut changed = Vec::with_capacity(if whole { all + 1 } else { 0 });
         let meta = meta_of(&self.live.reporting);
         if whole || self.stored.meta != Some(meta) {
             self.stored.meta = Some(meta);
@@ -233,9 +240,6 @@ impl Interactions {
         let mut state = Interactions::new(directory, limits);
         state.install_items(by_key.into_values(), position)?;
         let live = &mut state.live;
-        live.interactions.mark_stored();
-        live.agents.mark_stored();
-        live.queues.mark_stored();
         let [conflicts, intervals, history] = firsts.map(Option::unwrap_or_default);
         live.conflicts.mark_stored_from(conflicts);
         live.reporting.intervals.mark_stored_from(intervals);

@@ -4,13 +4,13 @@
 //! node's stored rows (`rows.rs`) are the same items, installed the same
 //! way.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use duet_rsm::Position;
 use serde::{Deserialize, Serialize};
 
-use super::{HistoryEntry, Index, Interactions, IntervalRecord, Live, QueueLive, Reporting};
+use super::{HistoryEntry, Index, Interactions, IntervalRecord, Keyed, Live, QueueLive, Reporting};
 use crate::encode;
 use crate::error::{Error, Result};
 use crate::model::{Agent, Interaction};
@@ -130,6 +130,9 @@ impl Interactions {
             ..Live::default()
         };
         let mut metas = 0;
+        // Built whole, then taken whole or already stored: not marked.
+        let (mut interactions, mut agents, mut queues) =
+            (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
         // Rows of their own follow their `Meta` whatever the order.
         let (mut intervals, mut history) = (Vec::new(), Vec::new());
         for item in items {
@@ -144,24 +147,27 @@ impl Interactions {
                 }
                 PageItem::Interaction(ix) => {
                     let id = ix.id.clone();
-                    if live.interactions.insert(id.clone(), ix).is_some() {
+                    if interactions.insert(id.clone(), ix).is_some() {
                         return Err(Error::BadSnapshot(format!("interaction {id:?} twice")));
                     }
                 }
                 PageItem::Agent(a) => {
                     let name = a.name.clone();
-                    if live.agents.insert(name.clone(), a).is_some() {
+                    if agents.insert(name.clone(), Arc::new(a)).is_some() {
                         return Err(Error::BadSnapshot(format!("agent {name:?} twice")));
                     }
                 }
                 PageItem::Queue { name, live: q } => {
-                    live.queues.insert(name, q);
+                    queues.insert(name, Arc::new(q));
                 }
                 PageItem::Conflict(c) => live.conflicts.push_back(*c),
                 PageItem::Interval(r) => intervals.push(r),
                 PageItem::History(h) => history.push(h),
             }
         }
+        live.interactions = Keyed::unmarked(interactions);
+        live.agents = Keyed::unmarked(agents);
+        live.queues = Keyed::unmarked(queues);
         if metas != 1 {
             return Err(Error::BadSnapshot(format!(
                 "{metas} meta records; a snapshot has one (pages missing?)"

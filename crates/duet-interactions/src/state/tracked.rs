@@ -32,6 +32,16 @@ impl<V> Default for Keyed<V> {
 
 /// Reads: there is no mutable access but the marking methods below.
 impl<V> Keyed<V> {
+    /// A map nothing of which is marked: for a state loaded from the
+    /// store, or installed whole (the next take is all of it), where
+    /// marking every key would be work thrown away.
+    pub fn unmarked(map: BTreeMap<String, Arc<V>>) -> Self {
+        Keyed {
+            map,
+            changed: BTreeSet::new(),
+        }
+    }
+
     pub fn get(&self, key: &str) -> Option<&V> {
         self.map.get(key).map(|v| &**v)
     }
@@ -145,11 +155,6 @@ impl<V: Clone> Keyed<V> {
                 (key, value)
             })
             .collect()
-    }
-
-    /// What it holds is stored: nothing is marked.
-    pub fn mark_stored(&mut self) {
-        self.changed.clear();
     }
 }
 
@@ -303,9 +308,9 @@ mod tests {
                 ("c".into(), Some(5))
             ]
         );
-        map.insert("d".into(), 4);
-        map.mark_stored();
-        assert_eq!(taken(&mut map, false), []);
+        let mut loaded = Keyed::unmarked(BTreeMap::from([("d".to_string(), Arc::new(4))]));
+        assert_eq!(taken(&mut loaded, false), []);
+        assert_eq!(taken(&mut loaded, true), [("d".into(), Some(4))]);
     }
 
     #[test]
