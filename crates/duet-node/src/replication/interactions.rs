@@ -175,8 +175,8 @@ impl InteractionsPart {
 
     /// Stores the rows changed since the last time at the state's
     /// position (nothing when nothing was logged or changed); the log
-    /// before it is replayed no more. Cloning the changed items is all
-    /// it costs here: the writer's thread encodes them.
+    /// before it is replayed no more. Taking references to the changed
+    /// items is all it costs here: the writer's thread encodes them.
     pub fn store_rows(&mut self, writer: &mut StoreWriter) {
         self.write_rows(writer, false);
     }
