@@ -10,14 +10,13 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A map by name whose changed keys (inserted, changed, removed) are
-/// marked until taken.
-/// Items are shared (`Arc`), so taking one for the store is a reference,
-/// not a copy; a change copies an item only while the store still holds
-/// it.
+/// marked until taken. Items are shared (`Arc`), so taking one for the
+/// store is a reference, not a copy; a change copies an item only while
+/// the store still holds it.
 #[derive(Debug, Clone)]
 pub struct Keyed<V> {
     map: BTreeMap<String, Arc<V>>,
-    /// Keys changed since the last `take_changed`.
+    /// Keys changed since the last `take`.
     changed: BTreeSet<String>,
 }
 
