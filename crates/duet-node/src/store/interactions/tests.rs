@@ -116,9 +116,16 @@ impl Node {
     }
 
     fn reopen(&mut self) -> crate::store::LoadedInteractions {
+        self.reopen_with(directory()).unwrap()
+    }
+
+    fn reopen_with(
+        &mut self,
+        directory: Directory,
+    ) -> Result<crate::store::LoadedInteractions, crate::store::StoreError> {
         self.store = None;
         self.store = Some(Store::open(self.dir.path()).unwrap());
-        self.store().load_interactions(directory()).unwrap()
+        self.store().load_interactions(directory)
     }
 
     fn row_keys(&self) -> Vec<String> {
@@ -275,4 +282,33 @@ fn a_store_of_snapshot_pages_still_loads_and_its_first_rows_replace_them() {
     );
     assert!(reloaded.state == node.state, "every item and the history");
     assert_eq!(reloaded.state.get("y").map(|ix| ix.id.as_str()), Some("y"));
+}
+
+#[test]
+fn rows_stored_at_a_directory_change_leave_only_changes_checked_against_the_new_one_to_replay() {
+    let mut node = Node::new();
+    node.run(chat("x"));
+    // The queue is renamed: a chat created in "sales" cannot be replayed
+    // against the new directory, so the rows are stored first (as the
+    // replication task does), and only what follows is replayed.
+    let mut renamed = directory();
+    let sales = renamed.queues.remove("sales").unwrap();
+    renamed.queues.insert("support".into(), sales);
+    node.store_rows(false);
+    node.state.set_directory(renamed.clone());
+    let mut created = chat("y");
+    if let Change::Create(new) = &mut created {
+        new.queue = "support".into();
+    }
+    node.run(created);
+    let loaded = node.reopen_with(renamed.clone()).unwrap();
+    assert!(loaded.state == node.state, "every item and the history");
+    // Without those rows the log would be replayed from the start, and
+    // its first change no longer checks.
+    let mut fresh = Node::new();
+    fresh.run(chat("x"));
+    assert!(matches!(
+        fresh.reopen_with(renamed),
+        Err(crate::store::StoreError::Damaged(_))
+    ));
 }
