@@ -67,7 +67,7 @@ fn decode_record(bytes: &[u8]) -> Result<HistoryRecord, StoreError> {
     })
 }
 
-pub use interactions::{LOG_KEPT, LoadedInteractions, ROWS_EVERY, SNAPSHOT_PAGE_BYTES};
+pub use interactions::{LoadedInteractions, ROWS_EVERY, SNAPSHOT_PAGE_BYTES};
 
 pub struct Store {
     db: Database,
