@@ -74,6 +74,8 @@ pub enum Error {
     OutOfOrder(u64, u64, u64, u64),
     #[error("the snapshot cannot be installed: {0}")]
     BadSnapshot(String),
+    #[error("a stored row of the interaction state is damaged: {0}")]
+    BadRow(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

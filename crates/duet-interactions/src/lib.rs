@@ -7,7 +7,8 @@
 //!   id, `at_ms`, actor, [`Change`]) carried by the change stream.
 //! - [`state`]: [`Interactions`], the live state; a
 //!   [`duet_rsm::StateMachine`] with read views, queue figures, snapshot
-//!   pages and a digest.
+//!   pages, the rows changed since the node last stored them, and a
+//!   digest.
 //! - [`routing`]: [`Router`], which reads the state and proposes changes
 //!   (offers, timeouts, no-answer Not Ready, ACW expiry, forgetting) that
 //!   go on the stream like any other, so a new active node carries on.
@@ -37,4 +38,6 @@ pub use change::{Actor, Change, Command, NewInteraction, TransferTarget};
 pub use error::Error;
 pub use model::{Directory, Interaction, MediaType};
 pub use routing::Router;
-pub use state::{Applied, DEFAULT_LIMITS, Interactions, Page, PageItem, QueueFigures};
+pub use state::{
+    Applied, DEFAULT_LIMITS, Interactions, Page, PageItem, QueueFigures, RowKey, Rows,
+};

@@ -1,16 +1,21 @@
 //! Random sequences of changes (legal and not) mixed with router
 //! decisions; after every step the state's invariants hold, and replaying
-//! the applied changes on a shadow (the backup) gives the same digest.
+//! the applied changes on a shadow (the backup) gives the same digest;
+//! the rows taken now and then, stored in a model store, load as a state
+//! equal to the live one.
 
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use duet_interactions::model::{
-    ChosenStatus, Content, Delivery, InteractionState, Recovery, Sender,
+    ChosenStatus, Content, Delivery, HealConflict, InteractionState, Recovery, Sender,
 };
-use duet_interactions::{Actor, Change, Interactions, MediaType, TransferTarget};
-use duet_rsm::StateMachine;
+use duet_interactions::state::{RowKey, Rows};
+use duet_interactions::{
+    Actor, Change, DEFAULT_LIMITS, Interactions, MediaType, PageItem, TransferTarget,
+};
+use duet_rsm::{Limits, StateMachine};
 use proptest::prelude::*;
 use support::*;
 
@@ -48,6 +53,14 @@ enum Op {
     StartInterval,
     /// A takeover recovering the media whose bits are set.
     Takeover(u8),
+    Forget(usize),
+    /// A heal's conflict record.
+    Conflict(usize),
+    /// The node takes the changed rows into its store.
+    Persist,
+    /// The state is replaced by a snapshot of itself (as a resync would):
+    /// the store takes every row again and drops the rest.
+    Reinstall,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -74,6 +87,10 @@ fn op() -> impl Strategy<Value = Op> {
         4 => Just(Op::Route),
         1 => Just(Op::StartInterval),
         1 => any::<u8>().prop_map(Op::Takeover),
+        1 => i.clone().prop_map(Op::Forget),
+        1 => (0..3usize).prop_map(Op::Conflict),
+        3 => Just(Op::Persist),
+        1 => Just(Op::Reinstall),
     ]
 }
 
@@ -219,8 +236,37 @@ fn change(op: &Op, state: &Interactions) -> Option<(Actor, Change)> {
             };
             (Actor::System, Change::Takeover { recovery })
         }
-        Op::Route => return None,
+        Op::Forget(i) => (Actor::Router, Change::Forget { id: id(i) }),
+        Op::Conflict(n) => (
+            Actor::System,
+            Change::HealConflict(Box::new(HealConflict {
+                node: "b".into(),
+                epoch: 1,
+                seq: n as u64,
+                client: format!("lost-{n}"),
+                actor: Actor::System,
+                at_ms: 1,
+                change: Change::Hold { id: id(n) },
+                why: "closed here".into(),
+            })),
+        ),
+        Op::Route | Op::Persist | Op::Reinstall => return None,
     })
+}
+
+/// A model of the node's store: rows by key.
+type Store = BTreeMap<RowKey, PageItem>;
+
+fn persist(store: &mut Store, rows: Rows) {
+    if rows.whole {
+        store.clear();
+    }
+    for (key, item) in rows.changed {
+        match item {
+            Some(item) => store.insert(key, item),
+            None => store.remove(&key),
+        };
+    }
 }
 
 /// What the test knows must be true, tracked alongside the state.
@@ -292,11 +338,21 @@ proptest! {
         ops in prop::collection::vec((op(), 0..20_000u64), 1..80),
     ) {
         let mut h = Harness::new(directory());
+        // A short history, so its rows are dropped too.
+        let limits = Limits { history_max: 16, ..DEFAULT_LIMITS };
+        h.state = Interactions::new(directory(), limits);
+        let mut store = Store::new();
         let mut expect = Expect::default();
         let mut now = 1_000;
         for (op, step) in &ops {
             now += step;
             match change(op, &h.state) {
+                None if matches!(op, Op::Persist) => persist(&mut store, h.state.take_rows()),
+                None if matches!(op, Op::Reinstall) => {
+                    let pages = h.state.snapshot_pages(1024);
+                    let position = h.state.position();
+                    h.state.install(&pages, position).unwrap();
+                }
                 None => {
                     h.route(now);
                 }
@@ -340,5 +396,12 @@ proptest! {
         fresh.install(&h.state.snapshot_pages(1024), h.state.position()).unwrap();
         prop_assert_eq!(fresh.digest(), h.state.digest());
         prop_assert_eq!(fresh.waiting("sales").collect::<Vec<_>>(), h.state.waiting("sales").collect::<Vec<_>>());
+        // And the rows stored a few at a time load as the live state.
+        persist(&mut store, h.state.take_rows());
+        let mut loaded = Interactions::from_rows(directory(), limits, store.clone(), h.state.position()).unwrap();
+        prop_assert_eq!(loaded.digest(), h.state.digest());
+        prop_assert!(loaded == h.state, "the history and every item");
+        prop_assert_eq!(loaded.waiting("sales").collect::<Vec<_>>(), h.state.waiting("sales").collect::<Vec<_>>());
+        prop_assert_eq!(loaded.take_rows(), Rows::default(), "what was loaded is stored");
     }
 }

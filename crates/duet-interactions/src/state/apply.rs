@@ -279,7 +279,7 @@ impl Interactions {
             return;
         };
         self.assign(agent, media, id, out);
-        self.live.queues.entry(queue.clone()).or_default().rr_cursor = Some(agent.to_string());
+        self.live.queues.get_or_default(&queue).rr_cursor = Some(agent.to_string());
         out.queues.insert(queue);
         out.interactions.insert(id.to_string());
     }
@@ -311,7 +311,7 @@ impl Interactions {
             return;
         };
         if let Some(wait) = first_answer {
-            let t = &mut self.live.queues.entry(queue.clone()).or_default().totals;
+            let t = &mut self.live.queues.get_or_default(&queue).totals;
             t.answered += 1;
             t.answer_wait_ms_total += wait;
             if wait <= sl_ms {

@@ -25,8 +25,7 @@ impl Interactions {
                 };
                 self.live
                     .agents
-                    .entry(agent.clone())
-                    .or_insert_with(|| Agent::new(agent, at));
+                    .get_or_insert_with(agent, || Agent::new(agent, at));
                 let was_out = self.edit_agent(agent, |a| {
                     a.logged_in.extend(media);
                     matches!(a.status, AgentStatus::LoggedOut { .. })
@@ -43,8 +42,7 @@ impl Interactions {
             } => {
                 self.live
                     .agents
-                    .entry(agent.clone())
-                    .or_insert_with(|| Agent::new(agent, at));
+                    .get_or_insert_with(agent, || Agent::new(agent, at));
                 let Some(leaving) = self.edit_agent(agent, |a| {
                     let leaving: Vec<MediaType> = if media.is_empty() {
                         a.logged_in.iter().copied().collect()
@@ -123,8 +121,7 @@ impl Interactions {
                 };
                 self.live
                     .agents
-                    .entry(agent.clone())
-                    .or_insert_with(|| Agent::new(agent, at));
+                    .get_or_insert_with(agent, || Agent::new(agent, at));
                 self.edit_agent(agent, |a| a.desktop = desktop);
                 out.agents.insert(agent.clone());
             }

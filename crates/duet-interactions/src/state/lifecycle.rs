@@ -121,12 +121,7 @@ impl Interactions {
             ix.state = InteractionState::Queued;
             next_segment(ix, SegmentKind::Queued, None, at);
         });
-        self.live
-            .queues
-            .entry(queue.to_string())
-            .or_default()
-            .totals
-            .entered += 1;
+        self.live.queues.get_or_default(queue).totals.entered += 1;
         out.queues.insert(queue.to_string());
         out.interactions.insert(id.to_string());
     }
@@ -232,7 +227,7 @@ impl Interactions {
         }) else {
             return;
         };
-        let t = &mut self.live.queues.entry(queue.clone()).or_default().totals;
+        let t = &mut self.live.queues.get_or_default(&queue).totals;
         if answered {
             t.handled += 1;
             t.handle_ms_total += handle_ms;

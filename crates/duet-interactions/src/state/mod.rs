@@ -11,10 +11,12 @@ mod index;
 mod lifecycle;
 pub mod presence;
 mod reporting;
+mod rows;
 mod snapshot;
 mod takeover;
+mod tracked;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 
 use duet_rsm::{ClientId, Limits, Position, StateMachine};
 use serde::{Deserialize, Serialize};
@@ -28,8 +30,11 @@ pub(crate) use config::Config;
 pub use figures::{QueueFigures, QueueTotals};
 pub(crate) use index::Index;
 pub use reporting::{INTERVAL_RECORDS_MAX, IntervalEnd, IntervalRecord, Reporting, next_boundary};
+pub use rows::{RowKey, Rows};
 pub use snapshot::{Page, PageItem};
 pub use takeover::{LOST_AT_SWITCHOVER, START_AGAIN};
+pub(crate) use tracked::Keyed;
+pub use tracked::RowLog;
 
 /// A queue's live part: its round-robin place and its running totals.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,17 +54,19 @@ pub struct HistoryEntry {
 }
 
 /// The replicated part of the state: what digests and snapshots cover.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Each collection marks what changed until the node takes it as rows
+/// (`rows.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Live {
-    pub interactions: BTreeMap<String, Interaction>,
-    pub agents: BTreeMap<String, Agent>,
-    pub queues: BTreeMap<String, QueueLive>,
+    pub interactions: Keyed<Interaction>,
+    pub agents: Keyed<Agent>,
+    pub queues: Keyed<QueueLive>,
     pub reporting: Reporting,
     pub position: Position,
-    pub history: VecDeque<HistoryEntry>,
+    pub history: RowLog<HistoryEntry>,
     /// What heals could not make as changes, newest last, at most
     /// [`HEAL_CONFLICTS_MAX`].
-    pub conflicts: VecDeque<crate::model::HealConflict>,
+    pub conflicts: RowLog<crate::model::HealConflict>,
 }
 
 /// Heal conflict records kept; the oldest go first.
@@ -106,6 +113,16 @@ pub struct Interactions {
     pub(crate) index: Index,
     pub(crate) config: Config,
     pub(crate) limits: Limits,
+    /// What the node's store holds of the state's own records.
+    pub(crate) stored: rows::Stored,
+}
+
+/// Two states are equal when what they replicate is (every item, the
+/// position, the history): the directory, limits and indexes aside.
+impl PartialEq for Interactions {
+    fn eq(&self, other: &Self) -> bool {
+        self.live == other.live
+    }
 }
 
 impl Default for Interactions {
@@ -121,6 +138,7 @@ impl Interactions {
             index: Index::default(),
             config: Config::default(),
             limits,
+            stored: rows::Stored::nothing(),
         };
         state.set_directory(directory);
         state

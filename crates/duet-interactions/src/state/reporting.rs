@@ -5,11 +5,9 @@
 //! changes, so both hold the same records: nothing is missing at a
 //! switchover or counted twice.
 
-use std::collections::VecDeque;
-
 use serde::{Deserialize, Serialize};
 
-use super::{Applied, Interactions, QueueTotals};
+use super::{Applied, Interactions, QueueTotals, RowLog};
 
 /// The most interval records the live state keeps; the oldest go first
 /// (30 days of 48 intervals a day for 6 queues).
@@ -46,8 +44,8 @@ pub struct Reporting {
     pub interval_start_ms: u64,
     /// Takeovers the pair has made (activations, the first included).
     pub takeovers: u64,
-    /// Closed intervals, oldest first.
-    pub intervals: VecDeque<IntervalRecord>,
+    /// Closed intervals, oldest first (a row each in the node's store).
+    pub intervals: RowLog<IntervalRecord>,
 }
 
 /// The first boundary after `start_ms` of intervals `length_ms` long,
@@ -71,17 +69,21 @@ impl Interactions {
         {
             end = boundary;
         }
-        for (name, q) in self.live.queues.iter_mut() {
-            r.intervals.push_back(IntervalRecord {
-                queue: name.clone(),
-                start_ms: r.interval_start_ms,
-                end_ms: end.max(r.interval_start_ms),
-                ended_by,
-                takeovers: r.takeovers,
-                totals: std::mem::take(&mut q.totals),
-            });
-            out.queues.insert(name.clone());
-        }
+        let (start_ms, takeovers) = (r.interval_start_ms, r.takeovers);
+        self.live.queues.change_where(
+            |_| true,
+            |name, q| {
+                r.intervals.push_back(IntervalRecord {
+                    queue: name.to_string(),
+                    start_ms,
+                    end_ms: end.max(start_ms),
+                    ended_by,
+                    takeovers,
+                    totals: std::mem::take(&mut q.totals),
+                });
+                out.queues.insert(name.to_string());
+            },
+        );
         while r.intervals.len() > INTERVAL_RECORDS_MAX {
             r.intervals.pop_front();
         }

@@ -1,25 +1,31 @@
 //! Snapshot pages: the whole replicated state in pages of bounded size,
 //! so a backup that diverged (or starts empty) can be made equal to the
-//! active node, then follow the stream from the snapshot's position.
+//! active node, then follow the stream from the snapshot's position. The
+//! node's stored rows (`rows.rs`) are the same items, installed the same
+//! way.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use duet_rsm::Position;
 use serde::{Deserialize, Serialize};
 
-use super::{HistoryEntry, Index, Interactions, Live, QueueLive, Reporting};
+use super::{HistoryEntry, Index, Interactions, IntervalRecord, Keyed, Live, QueueLive, Reporting};
 use crate::encode;
 use crate::error::{Error, Result};
 use crate::model::{Agent, Interaction};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PageItem {
-    /// The state's own records (first page).
+    /// The state's own records (first page). As a stored row it holds
+    /// no interval records and no history: those are rows of their own.
     Meta {
         reporting: Reporting,
         history: VecDeque<HistoryEntry>,
     },
-    Interaction(Box<Interaction>),
+    /// Shared with the live state: a page or a row refers to it, a
+    /// change to it copies it first. Encoded as the interaction itself.
+    Interaction(#[serde(with = "shared")] Arc<Interaction>),
     Agent(Agent),
     Queue {
         name: String,
@@ -27,6 +33,29 @@ pub enum PageItem {
     },
     /// A heal conflict record, oldest first.
     Conflict(Box<crate::model::HealConflict>),
+    /// A statistics interval record (stored rows only; a snapshot sends
+    /// them in its `Meta`), oldest first.
+    Interval(IntervalRecord),
+    /// A record of the history (stored rows only, as `Interval`).
+    History(HistoryEntry),
+}
+
+/// An `Arc` encoded as what it holds (serde's own needs its `rc`
+/// feature, for this one field).
+mod shared {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(value: &Arc<T>, s: S) -> Result<S::Ok, S::Error> {
+        (**value).serialize(s)
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Arc<T>, D::Error> {
+        T::deserialize(d).map(Arc::new)
+    }
 }
 
 /// Items of at most `max_bytes` (postcard size), except that one item
@@ -41,7 +70,7 @@ impl Interactions {
     pub fn snapshot_pages(&self, max_bytes: usize) -> Vec<Page> {
         let meta = PageItem::Meta {
             reporting: self.live.reporting.clone(),
-            history: self.live.history.clone(),
+            history: self.live.history.iter().cloned().collect(),
         };
         let items = std::iter::once(meta)
             .chain(self.live.queues.iter().map(|(name, live)| PageItem::Queue {
@@ -58,8 +87,8 @@ impl Interactions {
             .chain(
                 self.live
                     .interactions
-                    .values()
-                    .map(|ix| PageItem::Interaction(Box::new(ix.clone()))),
+                    .shared()
+                    .map(|ix| PageItem::Interaction(Arc::clone(ix))),
             );
         let mut pages = Vec::new();
         let mut page = Page::default();
@@ -80,44 +109,75 @@ impl Interactions {
     }
 
     /// Replaces the state with a snapshot's pages, taken at `position`.
-    /// The directory and limits stay; on error nothing changes.
+    /// The directory and limits stay; on error nothing changes. The node
+    /// stores the whole state again at its next take of rows.
     pub fn install(&mut self, pages: &[Page], position: Position) -> Result<()> {
+        let items = pages.iter().flat_map(|p| &p.items).cloned();
+        self.install_items(items, position)?;
+        self.stored = super::rows::Stored::nothing();
+        Ok(())
+    }
+
+    /// Replaces the state with `items` (a snapshot's, or stored rows)
+    /// at `position`; on error nothing changes.
+    pub(super) fn install_items(
+        &mut self,
+        items: impl IntoIterator<Item = PageItem>,
+        position: Position,
+    ) -> Result<()> {
         let mut live = Live {
             position,
             ..Live::default()
         };
         let mut metas = 0;
-        for item in pages.iter().flat_map(|p| &p.items) {
+        // Built whole, then taken whole or already stored: not marked.
+        let (mut interactions, mut agents, mut queues) =
+            (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+        // Rows of their own follow their `Meta` whatever the order.
+        let (mut intervals, mut history) = (Vec::new(), Vec::new());
+        for item in items {
             match item {
-                PageItem::Meta { reporting, history } => {
+                PageItem::Meta {
+                    reporting,
+                    history: records,
+                } => {
                     metas += 1;
-                    live.reporting = reporting.clone();
-                    live.history = history.clone();
+                    live.reporting = reporting;
+                    live.history = records.into();
                 }
                 PageItem::Interaction(ix) => {
-                    if live
-                        .interactions
-                        .insert(ix.id.clone(), (**ix).clone())
-                        .is_some()
-                    {
-                        return Err(Error::BadSnapshot(format!("interaction {:?} twice", ix.id)));
+                    let id = ix.id.clone();
+                    if interactions.insert(id.clone(), ix).is_some() {
+                        return Err(Error::BadSnapshot(format!("interaction {id:?} twice")));
                     }
                 }
                 PageItem::Agent(a) => {
-                    if live.agents.insert(a.name.clone(), a.clone()).is_some() {
-                        return Err(Error::BadSnapshot(format!("agent {:?} twice", a.name)));
+                    let name = a.name.clone();
+                    if agents.insert(name.clone(), Arc::new(a)).is_some() {
+                        return Err(Error::BadSnapshot(format!("agent {name:?} twice")));
                     }
                 }
                 PageItem::Queue { name, live: q } => {
-                    live.queues.insert(name.clone(), q.clone());
+                    queues.insert(name, Arc::new(q));
                 }
-                PageItem::Conflict(c) => live.conflicts.push_back((**c).clone()),
+                PageItem::Conflict(c) => live.conflicts.push_back(*c),
+                PageItem::Interval(r) => intervals.push(r),
+                PageItem::History(h) => history.push(h),
             }
         }
+        live.interactions = Keyed::unmarked(interactions);
+        live.agents = Keyed::unmarked(agents);
+        live.queues = Keyed::unmarked(queues);
         if metas != 1 {
             return Err(Error::BadSnapshot(format!(
                 "{metas} meta records; a snapshot has one (pages missing?)"
             )));
+        }
+        for r in intervals {
+            live.reporting.intervals.push_back(r);
+        }
+        for h in history {
+            live.history.push_back(h);
         }
         if live.history.back().is_some_and(|h| h.seq > position.1) {
             return Err(Error::BadSnapshot(

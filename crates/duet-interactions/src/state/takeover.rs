@@ -32,28 +32,32 @@ impl Interactions {
         self.end_interval(IntervalEnd::Takeover, at, out);
         self.live.reporting.takeovers += 1;
         let takeovers = self.live.reporting.takeovers;
-        // One pass over the live state: what carries on changes in place
-        // (its seqno and its open segment's, which no index covers), so a
-        // takeover of many interactions stays short; offers and losses
-        // follow.
-        let (mut offered, mut lost) = (Vec::new(), Vec::new());
-        for ix in self.live.interactions.values_mut() {
-            if ix.is_closed() {
-                continue;
-            }
-            if !recovery.recovers(ix) {
-                lost.push(ix.id.clone());
-                continue;
-            }
-            ix.seqno = ix.seqno.saturating_add(1);
-            if let InteractionState::Offered { agent, .. } = &ix.state {
-                offered.push((ix.id.clone(), agent.clone()));
-            } else if let Some(open) = ix.segments.last_mut().filter(|s| s.end_ms.is_none()) {
-                // The open segment's record is written when it ends: after
-                // the switchover, with the new seqno.
-                open.seqno = ix.seqno;
-            }
-        }
+        // Two passes over the live state, the second marking the rows
+        // it changes: what carries on changes in place (its seqno and its
+        // open segment's, which no index covers), so a takeover of many
+        // interactions stays short; offers and losses follow.
+        let open = |ix: &crate::model::Interaction| !ix.is_closed();
+        let lost: Vec<String> = self
+            .live
+            .interactions
+            .values()
+            .filter(|ix| open(ix) && !recovery.recovers(ix))
+            .map(|ix| ix.id.clone())
+            .collect();
+        let mut offered = Vec::new();
+        self.live.interactions.change_where(
+            |ix| open(ix) && recovery.recovers(ix),
+            |_, ix| {
+                ix.seqno = ix.seqno.saturating_add(1);
+                if let InteractionState::Offered { agent, .. } = &ix.state {
+                    offered.push((ix.id.clone(), agent.clone()));
+                } else if let Some(open) = ix.segments.last_mut().filter(|s| s.end_ms.is_none()) {
+                    // The open segment's record is written when it ends:
+                    // after the switchover, with the new seqno.
+                    open.seqno = ix.seqno;
+                }
+            },
+        );
         out.every_interaction = true;
         // Offering: routed again, keeping its place in the queue.
         for (id, agent) in offered {
@@ -106,7 +110,7 @@ impl Interactions {
         }) else {
             return;
         };
-        let totals = &mut self.live.queues.entry(queue.clone()).or_default().totals;
+        let totals = &mut self.live.queues.get_or_default(&queue).totals;
         totals.lost_at_switchover += 1;
         out.queues.insert(queue);
         out.interactions.insert(id.to_string());

@@ -83,7 +83,9 @@ impl Feed {
         }
         while self.recent.len() > RECENT_MAX {
             if let Some(old) = self.recent.pop_front() {
-                self.forgotten_upto = old.seq;
+                // A start's feed holds logged changes before the rows it
+                // cannot vouch for: what it forgets never lowers the mark.
+                self.forgotten_upto = self.forgotten_upto.max(old.seq);
                 self.no_ops.remove(&old.seq);
             }
         }
@@ -194,6 +196,30 @@ mod tests {
         assert!(feed.follow((3, 5), Some((2, 4))).missed.is_none());
         assert!(feed.follow((3, 5), Some((3, 9))).missed.is_none());
         assert_eq!(feed.follow((3, 5), Some((3, 9))).position, (3, 5));
+    }
+
+    #[test]
+    fn a_start_keeps_the_changes_before_its_rows_for_a_heal_but_resumes_no_client_there() {
+        // The log held changes 1 to 7, the rows stood at 5: 6 and 7 were
+        // replayed, 1 to 5 kept (their no-op marks unknown).
+        let mut feed = Feed::new((0, 5));
+        for seq in 1..=7 {
+            feed.push(entry(3, seq), false);
+        }
+        feed.commit(7);
+        assert_eq!(feed.recent().count(), 7, "a heal finds all of them");
+        assert!(feed.follow((3, 7), Some((3, 4))).missed.is_none());
+        let resumed = feed.follow((3, 7), Some((3, 6))).missed.unwrap();
+        assert_eq!(resumed.iter().map(|e| e.seq).collect::<Vec<_>>(), [7]);
+        // Forgetting the oldest two never makes a change before the rows
+        // resumable.
+        let last = 2 + RECENT_MAX as u64;
+        for seq in 8..=last {
+            feed.push(entry(3, seq), false);
+        }
+        feed.commit(last);
+        assert_eq!(feed.forgotten_upto, 5);
+        assert!(feed.follow((3, last), Some((3, 4))).missed.is_none());
     }
 
     #[test]

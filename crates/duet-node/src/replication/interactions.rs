@@ -1,7 +1,7 @@
 //! The interaction state's part of replication: applying its changes,
 //! the directory it is checked against (derived from the configuration
 //! tree at the same stream position on both nodes), its store log and
-//! snapshots, the ACD router on the active node, the live feed the API's
+//! rows, the ACD router on the active node, the live feed the API's
 //! WebSockets follow, and the snapshot a resynchronising backup fetches.
 
 use std::sync::Arc;
@@ -23,14 +23,14 @@ use crate::metrics::{Metrics, label};
 use crate::shared::Shared;
 
 use crate::directory;
-use crate::store::{SNAPSHOT_EVERY, SNAPSHOT_PAGE_BYTES, StoreWrite};
+use crate::store::{ROWS_EVERY, StoreWrite};
 use crate::store_writer::StoreWriter;
 
 /// The live interaction state with what replication keeps beside it.
 pub struct InteractionsPart {
     pub state: Interactions,
     pub router: Router,
-    /// Commands logged since the last snapshot.
+    /// Commands logged since the rows were last taken.
     logged: u64,
     /// The directory changed with the last configuration change.
     directory_changed: bool,
@@ -55,21 +55,22 @@ pub struct InteractionsPart {
 }
 
 impl InteractionsPart {
-    /// The state as loaded; the commands replayed since its snapshot are
-    /// the feed's recent ones (a resuming client, a heal find them).
+    /// The state as loaded; the commands logged are the feed's recent
+    /// ones (a heal finds them all, a resuming client those replayed on
+    /// the rows).
     pub fn new(loaded: crate::store::LoadedInteractions) -> InteractionsPart {
         let crate::store::LoadedInteractions {
             state,
-            replayed,
+            logged: entries,
             from,
         } = loaded;
-        let logged = replayed.len() as u64;
+        let logged = entries.iter().filter(|(e, _)| e.seq > from).count() as u64;
         let mut feed = Feed::new((0, from));
         // What the store holds is durable here: committed as far as this
         // node can tell (a diverged part is resynchronised away, and the
         // feed with it).
         let mut last = None;
-        for (entry, no_op) in replayed {
+        for (entry, no_op) in entries {
             last = Some(entry.seq);
             feed.push(Arc::new(entry), no_op);
         }
@@ -99,7 +100,8 @@ impl InteractionsPart {
         }
     }
 
-    /// Applies a change at `at`, logs it, and snapshots when due.
+    /// Applies a change at `at`, logs it, and stores the changed rows
+    /// when due.
     pub fn apply(
         &mut self,
         writer: &mut StoreWriter,
@@ -147,23 +149,23 @@ impl InteractionsPart {
         writer.write(StoreWrite::Interaction((*entry).clone()));
         self.feed.push(entry, no_op);
         self.logged += 1;
-        if self.logged >= SNAPSHOT_EVERY {
-            self.snapshot(writer);
+        if self.logged >= ROWS_EVERY {
+            self.store_rows(writer);
         }
         Ok(())
     }
 
     /// The state was replaced by a snapshot at `position`: what is derived
     /// from it is derived again (the directory, the outbox, the feed), and
-    /// it is stored.
+    /// it is stored whole.
     pub fn installed(
         &mut self,
         tree: &duet_config::Tree,
         writer: &mut StoreWriter,
         position: Position,
     ) {
+        self.write_rows(writer, true);
         self.refresh_directory(tree, writer, true);
-        self.snapshot(writer);
         self.outbox = super::outbox::pending(&self.state);
         self.relaying.clear();
         self.outbound = super::outbox::pending_messages(&self.state);
@@ -171,18 +173,33 @@ impl InteractionsPart {
         self.feed.reset(position);
     }
 
-    /// Stores a snapshot of the state at its position; the log before it goes.
-    pub fn snapshot(&mut self, writer: &mut StoreWriter) {
+    /// Stores the rows changed since the last time at the state's
+    /// position (nothing when nothing was logged or changed); the log
+    /// before it is replayed no more. Taking references to the changed
+    /// items is all it costs here: the writer's thread encodes them.
+    pub fn store_rows(&mut self, writer: &mut StoreWriter) {
+        self.write_rows(writer, false);
+    }
+
+    /// `replaced`: the state was replaced, and the log before it (another
+    /// history) goes too.
+    fn write_rows(&mut self, writer: &mut StoreWriter, replaced: bool) {
+        let rows = self.state.take_rows();
+        if rows.is_empty() && self.logged == 0 && !replaced {
+            return;
+        }
         self.logged = 0;
-        writer.write(StoreWrite::InteractionSnapshot {
+        writer.write(StoreWrite::InteractionRows {
             at: self.state.position(),
-            pages: self.state.snapshot_pages(SNAPSHOT_PAGE_BYTES),
+            rows,
+            replaced,
         });
     }
 
     /// After a configuration change (or a resync) the directory is derived
-    /// again; when it changed, the state takes it and a snapshot is stored,
-    /// so the log after it replays against this directory.
+    /// again; when it changed, the changed rows are stored before the
+    /// state takes it, so the log after them replays against this
+    /// directory.
     pub fn refresh_directory(
         &mut self,
         tree: &duet_config::Tree,
@@ -196,8 +213,8 @@ impl InteractionsPart {
         let directory: Directory = directory::from_tree(tree);
         if &directory != self.state.directory() {
             self.directory_generation += 1;
+            self.store_rows(writer);
             self.state.set_directory(directory);
-            self.snapshot(writer);
         }
     }
 }

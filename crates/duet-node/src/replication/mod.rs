@@ -202,7 +202,7 @@ impl Replicator {
                         directory,
                         duet_interactions::DEFAULT_LIMITS,
                     ),
-                    replayed: Vec::new(),
+                    logged: Vec::new(),
                     from: 0,
                 }
             });
@@ -371,8 +371,11 @@ impl Replicator {
         }
     }
 
-    /// Time passed (on the node's monotonic clock).
+    /// Time passed (on the node's monotonic clock); the interaction
+    /// rows changed since the last tick are stored, so a start replays a
+    /// short log.
     pub fn tick(&mut self, shared: &Shared, now_ms: u64) {
+        self.ix.store_rows(&mut self.writer);
         if let Some(leader) = self.leader.as_mut() {
             let commands = leader.tick(now_ms);
             self.lead(shared, commands);

@@ -1,7 +1,7 @@
 //! The node's durable state in an embedded store (redb): the configuration
-//! tree's entries, its change history, and the last change applied. Each
-//! change is written in one transaction, so a crash leaves either all of it
-//! or none.
+//! tree's entries, its change history, and the last change applied; the
+//! interaction state's rows and log (`interactions.rs`). Each group of
+//! writes is one transaction, so a crash leaves either all of it or none.
 
 mod interactions;
 
@@ -67,7 +67,7 @@ fn decode_record(bytes: &[u8]) -> Result<HistoryRecord, StoreError> {
     })
 }
 
-pub use interactions::{LoadedInteractions, SNAPSHOT_EVERY, SNAPSHOT_PAGE_BYTES};
+pub use interactions::{LoadedInteractions, ROWS_EVERY, SNAPSHOT_PAGE_BYTES};
 
 pub struct Store {
     db: Database,
@@ -206,7 +206,7 @@ impl Store {
                     }
                     StoreWrite::TreePassed(at) => position = Some(*at),
                     StoreWrite::Interaction(_)
-                    | StoreWrite::InteractionSnapshot { .. }
+                    | StoreWrite::InteractionRows { .. }
                     | StoreWrite::InteractionPassed(_) => {}
                 }
             }
@@ -219,8 +219,8 @@ impl Store {
         for write in writes {
             match write {
                 StoreWrite::Interaction(entry) => interactions::log(&txn, entry)?,
-                StoreWrite::InteractionSnapshot { at, pages } => {
-                    interactions::snapshot(&txn, *at, pages)?
+                StoreWrite::InteractionRows { at, rows, replaced } => {
+                    interactions::rows(&txn, *at, rows, *replaced)?
                 }
                 StoreWrite::InteractionPassed(at) => interactions::passed(&txn, *at)?,
                 _ => {}
@@ -249,10 +249,13 @@ pub enum StoreWrite {
     TreePassed((u64, u64)),
     /// The interaction state passed over another state's change here.
     InteractionPassed((u64, u64)),
-    /// The interaction state's snapshot at `at`; the log up to it goes.
-    InteractionSnapshot {
+    /// The interaction state's rows changed up to `at`; the log before
+    /// it goes, but for what a heal after a restart may want, or all of
+    /// it when the state was `replaced` (a resync: another history).
+    InteractionRows {
         at: (u64, u64),
-        pages: Vec<duet_interactions::Page>,
+        rows: duet_interactions::Rows,
+        replaced: bool,
     },
 }
 
