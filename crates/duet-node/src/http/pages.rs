@@ -4,7 +4,9 @@
 //! and the supervisor wall (`/wall`). They use only the public API; what
 //! they need to find both nodes is `GET /api/pair`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -90,21 +92,73 @@ fn entity_tag(body: &str) -> String {
     format!("\"{hex}\"")
 }
 
-/// Answers a built-in file: `no-cache` (revalidate on every load) with
-/// its entity tag, or 304 when the browser already holds it.
+/// Whether the request accepts gzip (`Accept-Encoding`, not refused with
+/// `q=0`).
+fn accepts_gzip(request: &HeaderMap) -> bool {
+    request
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            parts.next() == Some("gzip") && !parts.any(|p| p == "q=0" || p == "q=0.0")
+        })
+}
+
+/// A built-in file gzipped, once per process (the files never change
+/// while it runs).
+fn gzipped(body: &'static str) -> Arc<[u8]> {
+    static GZIPPED: OnceLock<Mutex<HashMap<usize, Arc<[u8]>>>> = OnceLock::new();
+    let cache = GZIPPED.get_or_init(Default::default);
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    cache
+        .entry(body.as_ptr() as usize)
+        .or_insert_with(|| {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            // Writing to memory cannot fail.
+            encoder
+                .write_all(body.as_bytes())
+                .and_then(|()| encoder.finish())
+                .unwrap_or_default()
+                .into()
+        })
+        .clone()
+}
+
+/// Answers a built-in file: gzipped for a browser that accepts it,
+/// `no-cache` (revalidate on every load) with its entity tag (one per
+/// encoding), or 304 when the browser already holds it.
 fn serve(request: &HeaderMap, kind: &'static str, body: &'static str) -> Response {
-    let tag = entity_tag(body);
+    let gzip = accepts_gzip(request);
+    let digest = entity_tag(body);
+    let tag = if gzip {
+        format!("{}-gzip\"", digest.trim_end_matches('"'))
+    } else {
+        digest
+    };
     let held = request
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == tag));
     let mut response = if held {
         StatusCode::NOT_MODIFIED.into_response()
+    } else if gzip {
+        (
+            [
+                (header::CONTENT_TYPE, kind),
+                (header::CONTENT_ENCODING, "gzip"),
+            ],
+            axum::body::Body::from(axum::body::Bytes::copy_from_slice(&gzipped(body))),
+        )
+            .into_response()
     } else {
         ([(header::CONTENT_TYPE, kind)], body).into_response()
     };
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     if let Ok(tag) = HeaderValue::from_str(&tag) {
         headers.insert(header::ETAG, tag);
     }
@@ -207,5 +261,55 @@ mod tests {
         assert_eq!(second.headers()[header::ETAG], tag);
         let changed = serve(&again, "text/javascript", "export const x = 2;");
         assert_eq!(changed.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_browser_that_accepts_gzip_gets_the_file_gzipped_under_its_own_tag() {
+        use std::io::Read;
+        let (_, body) = ASSETS[0];
+        let mut request = HeaderMap::new();
+        request.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("br;q=1.0, gzip;q=0.8"),
+        );
+        let zipped = serve(&request, "text/css", body);
+        let headers = zipped.headers().clone();
+        assert_eq!(headers[header::CONTENT_ENCODING], "gzip");
+        assert_eq!(headers[header::VARY], "accept-encoding");
+        let bytes = axum::body::to_bytes(zipped.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert!(
+            bytes.len() < body.len(),
+            "{} of {}",
+            bytes.len(),
+            body.len()
+        );
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, body);
+        // Its tag is not the plain file's; each revalidates to 304.
+        let plain = serve(&HeaderMap::new(), "text/css", body);
+        assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+        assert_ne!(plain.headers()[header::ETAG], headers[header::ETAG]);
+        request.insert(header::IF_NONE_MATCH, headers[header::ETAG].clone());
+        assert_eq!(
+            serve(&request, "text/css", body).status(),
+            StatusCode::NOT_MODIFIED
+        );
+        // gzip refused with q=0 is not sent.
+        let mut refused = HeaderMap::new();
+        refused.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip;q=0"),
+        );
+        assert!(
+            serve(&refused, "text/css", body)
+                .headers()
+                .get(header::CONTENT_ENCODING)
+                .is_none()
+        );
     }
 }
