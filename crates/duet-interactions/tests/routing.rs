@@ -503,8 +503,11 @@ fn queue_figures_count_answers_service_level_and_abandons() {
 #[test]
 fn a_queued_chat_whose_customer_is_gone_ends_as_abandoned() {
     use duet_interactions::model::{InteractionState, Sender};
-    use duet_interactions::state::presence::ABANDON_AFTER_MS;
-    let mut h = Harness::new(directory());
+    // The setting, not its default (300 s).
+    const ABANDON_AFTER_MS: u64 = 60_000;
+    let mut dir = directory();
+    dir.settings.customer_gone_abandon_ms = ABANDON_AFTER_MS;
+    let mut h = Harness::new(dir);
     for id in ["w1", "w2", "w3"] {
         h.run(1_000, Actor::Customer, create(id, MediaType::Chat, "sales"))
             .unwrap();

@@ -26,6 +26,8 @@
 //! `reason_codes` (`50002:desktop connection lost`), `closed_retention_s`,
 //! `desktop_grace_s` (an agent whose desktop connection is lost keeps its
 //! state and interactions this long, then is logged out with 50002),
+//! `customer_gone_abandon_s` (300: a queued chat whose customer has had no
+//! socket and sent nothing this long ends as abandoned),
 //! `statistics_interval_s` (1800: queue totals become an interval record
 //! at each boundary, and at a takeover; 0: no intervals),
 //! `live_interactions_max` (100000: the most interactions the live state
@@ -295,6 +297,7 @@ pub fn check(path: &TreePath, object: &Object) -> Result<(), DirectoryError> {
     } else if TreePath::parse(SETTINGS).is_ok_and(|s| &s == path) {
         r.number("closed_retention_s", 0)?;
         r.number("desktop_grace_s", 0)?;
+        r.number("customer_gone_abandon_s", 1)?;
         r.number("statistics_interval_s", 0)?;
         r.number("live_interactions_max", 1)?;
         r.codes("reason_codes")?;
@@ -405,6 +408,12 @@ pub fn from_tree(tree: &Tree) -> duet_interactions::Directory {
             directory.settings.desktop_grace_ms / 1000,
         ) {
             directory.settings.desktop_grace_ms = s.saturating_mul(1000);
+        }
+        if let Ok(s) = r.number(
+            "customer_gone_abandon_s",
+            directory.settings.customer_gone_abandon_ms / 1000,
+        ) {
+            directory.settings.customer_gone_abandon_ms = s.saturating_mul(1000);
         }
         if let Ok(s) = r.number(
             "statistics_interval_s",

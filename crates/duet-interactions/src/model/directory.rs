@@ -93,6 +93,9 @@ pub struct Settings {
     /// How long an agent whose desktop connection was lost keeps its state
     /// and interactions before it is logged out with reason 50002.
     pub desktop_grace_ms: u64,
+    /// How long a queued chat waits for its customer (no socket, no
+    /// message) before it ends as abandoned.
+    pub customer_gone_abandon_ms: u64,
     /// The length of a statistics interval, boundaries aligned to the
     /// epoch (the seed's log records: 1800 seconds); 0: no intervals.
     pub statistics_interval_ms: u64,
@@ -108,6 +111,7 @@ impl Default for Settings {
         Settings {
             closed_retention_ms: 300_000,
             desktop_grace_ms: 60_000,
+            customer_gone_abandon_ms: crate::state::presence::ABANDON_AFTER_MS,
             statistics_interval_ms: 1_800_000,
             live_interactions_max: 100_000,
             user_queue: QueueConfig {

@@ -15,7 +15,6 @@ mod select;
 use crate::change::{Actor, Change, Command};
 use crate::model::{AgentStatus, ChosenStatus, Content, InteractionState};
 use crate::state::Interactions;
-use crate::state::presence::ABANDON_AFTER_MS;
 
 pub use select::Candidate;
 
@@ -98,11 +97,9 @@ impl Router {
             .iter()
             .find(|(_, name)| state.agent(name).is_some_and(|a| !a.logged_in.is_empty()))
             .map(|(t, _)| t.saturating_add(grace));
-        let abandon = state
-            .index
-            .away
-            .first()
-            .map(|(since, _)| since.saturating_add(ABANDON_AFTER_MS));
+        let abandon = state.index.away.first().map(|(since, _)| {
+            since.saturating_add(state.directory().settings.customer_gone_abandon_ms)
+        });
         [offer, acw, forget, desktop, abandon, interval_end(state)]
             .into_iter()
             .flatten()
@@ -169,8 +166,9 @@ impl Router {
         // A queued chat whose customer went and said nothing since: ended
         // as abandoned (the router's disconnect of a waiting chat counts
         // as the customer's).
+        let abandon_ms = state.directory().settings.customer_gone_abandon_ms;
         for (since, id) in &state.index.away {
-            if since.saturating_add(ABANDON_AFTER_MS) > now_ms {
+            if since.saturating_add(abandon_ms) > now_ms {
                 break;
             }
             out.push(Change::Disconnect { id: id.clone() });

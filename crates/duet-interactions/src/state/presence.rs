@@ -4,7 +4,8 @@
 //! in the interaction's attribute [`CUSTOMER_AWAY_SINCE`] (so it travels
 //! with the interaction, in snapshots too), moved on by every message the
 //! customer sends meanwhile. A queued chat whose customer has been away
-//! for [`ABANDON_AFTER_MS`] is ended by the router as abandoned.
+//! for the directory's `customer_gone_abandon_ms` is ended by the router
+//! as abandoned.
 
 use super::{Applied, Interactions};
 use crate::model::InteractionState;
@@ -13,7 +14,7 @@ use crate::model::InteractionState;
 pub const CUSTOMER_AWAY_SINCE: &str = "customer_away_since_ms";
 
 /// How long a queued chat waits for a customer with no socket and no
-/// message before it ends as abandoned.
+/// message before it ends as abandoned, unless the settings say otherwise.
 pub const ABANDON_AFTER_MS: u64 = 300_000;
 
 impl Interactions {
