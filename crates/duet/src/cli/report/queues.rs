@@ -5,9 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use duet_report::ReportStore;
 use duet_report::format::{Format, render};
-use duet_report::queues::{
-    DEFAULT_INTERVAL_MS, DEFAULT_SERVICE_LEVEL_MS, Source, Window, report,
-};
+use duet_report::queues::{DEFAULT_INTERVAL_MS, DEFAULT_SERVICE_LEVEL_MS, Source, Window, report};
 use duet_report::sqlite::Sqlite;
 
 /// Databases one report may read.

@@ -163,8 +163,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (mut node, mut refused, mut pause_ms) = (0usize, 0u32, RETRY_FIRST_MS);
     while !stop.load(Ordering::SeqCst) {
         let url = &urls[node];
-        let Some(mut ws) = open(url, ingest.cursor().map(|c| c.to_string()), &authorization)
-        else {
+        let Some(mut ws) = open(url, ingest.cursor().map(|c| c.to_string()), &authorization) else {
             // The node used last first, then the other; both refused: a
             // pause (a switchover takes a fraction of a second).
             node = 1 - node;
