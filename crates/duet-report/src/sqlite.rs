@@ -98,6 +98,16 @@ impl Sqlite {
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
+    /// Closed interactions by disposition name.
+    pub fn dispositions(&self) -> Result<std::collections::BTreeMap<String, u64>> {
+        let mut q = self.db.prepare(
+            "SELECT disposition, count(*) FROM interactions
+             WHERE open = 0 AND disposition IS NOT NULL GROUP BY disposition",
+        )?;
+        let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
     /// Sessions as `(node, hello, end_reason)`, oldest first.
     pub fn sessions(&self) -> Result<Vec<(String, Option<String>, Option<String>)>> {
         let mut q = self

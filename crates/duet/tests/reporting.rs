@@ -56,6 +56,27 @@ impl Drop for Writer {
     }
 }
 
+impl Writer {
+    /// Stops the writer as an operator would (SIGTERM): its session ends
+    /// as `shutdown`.
+    fn stop(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(exit)) = self.0.try_wait() {
+                assert!(exit.success(), "the writer stopped with {exit}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the writer did not stop within 10 s of SIGTERM");
+    }
+}
+
 /// The serving node's index.
 fn active(pair: &Pair) -> Option<usize> {
     (0..2).find(|&i| serving(&pair.nodes[i].status()))
@@ -152,7 +173,7 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
     let (db1, db2) = (dir.path().join("one.db"), dir.path().join("two.db"));
     // One writer starts on the active node, the other on the backup.
     let mut w1 = Writer(writer(&pair, first, &db1));
-    let _w2 = Writer(writer(&pair, 1 - first, &db2));
+    let w2 = Writer(writer(&pair, 1 - first, &db2));
 
     // The report starts at the first whole interval after the writers
     // began: what they cover from its start.
@@ -274,6 +295,64 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
             assert_eq!(line["transferred"], 0, "{line}");
         }
     }
+    // Row by row: one summary per chat with its disposition, the writer
+    // killed found at its next start, and no gap recorded anywhere.
+    w1.stop();
+    w2.stop();
+    for db in [&db1, &db2] {
+        let store = duet_report::sqlite::Sqlite::open_read_only(db).unwrap();
+        let dispositions = store.dispositions().unwrap();
+        assert_eq!(
+            dispositions.get("abandoned").copied(),
+            Some(sent.abandoned),
+            "{dispositions:?}"
+        );
+        assert_eq!(
+            dispositions.get("customer_ended").copied(),
+            Some(sent.handled),
+            "{dispositions:?}"
+        );
+        assert_eq!(store.count("wrap_ups").unwrap() as u64, sent.handled);
+        assert_eq!(store.gaps().unwrap(), [], "{}", db.display());
+        let sessions = store.sessions().unwrap();
+        assert!(
+            sessions
+                .iter()
+                .skip(1)
+                .all(|(_, hello, _)| hello.as_deref() == Some("resume")),
+            "{}: every connection after the first resumed: {sessions:?}",
+            db.display()
+        );
+    }
+    let sessions = duet_report::sqlite::Sqlite::open_read_only(&db1)
+        .unwrap()
+        .sessions()
+        .unwrap();
+    assert!(
+        sessions
+            .iter()
+            .any(|(_, _, end)| end.as_deref() == Some("writer_lost")),
+        "the killed writer's session: {sessions:?}"
+    );
+    assert!(
+        sessions
+            .iter()
+            .any(|(_, _, end)| end.as_deref() == Some("disconnected")),
+        "the session on the node killed: {sessions:?}"
+    );
+    for db in [&db1, &db2] {
+        let sessions = duet_report::sqlite::Sqlite::open_read_only(db)
+            .unwrap()
+            .sessions()
+            .unwrap();
+        assert_eq!(
+            sessions.last().and_then(|s| s.2.as_deref()),
+            Some("shutdown"),
+            "{}: {sessions:?}",
+            db.display()
+        );
+    }
+
     // Both databases report the same figures, each on its own.
     let (one, two) = (report(&db1, from_ms, to_ms), report(&db2, from_ms, to_ms));
     let strip = |lines: &[Value]| -> Vec<Value> {

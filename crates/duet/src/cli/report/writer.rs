@@ -114,7 +114,10 @@ fn follow(
             Err(tungstenite::Error::Io(e))
                 if matches!(
                     e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    // A signal (a stop) interrupts a read too.
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
                 ) =>
             {
                 if heard.elapsed() >= Duration::from_millis(NO_ACTIVITY_MS) {
