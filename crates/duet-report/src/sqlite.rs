@@ -17,6 +17,15 @@ const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_schema.sql")];
 /// read while the writer writes).
 const BUSY_WAIT_MS: u64 = 5_000;
 
+/// A data-source session as the `sessions` table keeps it (in part).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub node: String,
+    /// `resume` or `gap`: the node's first frame.
+    pub hello: Option<String>,
+    pub end_reason: Option<String>,
+}
+
 pub struct Sqlite {
     db: Connection,
     /// The session this writer has open, its rows to keep up to date.
@@ -108,12 +117,18 @@ impl Sqlite {
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
-    /// Sessions as `(node, hello, end_reason)`, oldest first.
-    pub fn sessions(&self) -> Result<Vec<(String, Option<String>, Option<String>)>> {
+    /// The data-source sessions, oldest first.
+    pub fn sessions(&self) -> Result<Vec<SessionRow>> {
         let mut q = self
             .db
             .prepare("SELECT node, hello, end_reason FROM sessions ORDER BY id")?;
-        let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let rows = q.query_map([], |r| {
+            Ok(SessionRow {
+                node: r.get(0)?,
+                hello: r.get(1)?,
+                end_reason: r.get(2)?,
+            })
+        })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 }

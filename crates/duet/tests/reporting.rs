@@ -319,7 +319,7 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
             sessions
                 .iter()
                 .skip(1)
-                .all(|(_, hello, _)| hello.as_deref() == Some("resume")),
+                .all(|s| s.hello.as_deref() == Some("resume")),
             "{}: every connection after the first resumed: {sessions:?}",
             db.display()
         );
@@ -331,13 +331,13 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
     assert!(
         sessions
             .iter()
-            .any(|(_, _, end)| end.as_deref() == Some("writer_lost")),
+            .any(|s| s.end_reason.as_deref() == Some("writer_lost")),
         "the killed writer's session: {sessions:?}"
     );
     assert!(
         sessions
             .iter()
-            .any(|(_, _, end)| end.as_deref() == Some("disconnected")),
+            .any(|s| s.end_reason.as_deref() == Some("disconnected")),
         "the session on the node killed: {sessions:?}"
     );
     for db in [&db1, &db2] {
@@ -346,7 +346,7 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
             .sessions()
             .unwrap();
         assert_eq!(
-            sessions.last().and_then(|s| s.2.as_deref()),
+            sessions.last().and_then(|s| s.end_reason.as_deref()),
             Some("shutdown"),
             "{}: {sessions:?}",
             db.display()
