@@ -42,7 +42,7 @@ impl Out<'_> {
             position: self.at,
             interaction: s.id.clone(),
             queue: s.queue.clone(),
-            media: s.media.clone(),
+            media: s.media.name().to_string(),
             at_ms: self.at_ms,
             kind,
             duration_ms,
@@ -102,7 +102,7 @@ impl Fold {
                 } else {
                     let s = Summary {
                         id: new.id.clone(),
-                        media: new.media.name().to_string(),
+                        media: new.media,
                         queue: new.queue.clone(),
                         created_ms: command.at_ms,
                         queue_since_ms: command.at_ms,
@@ -134,7 +134,7 @@ impl Fold {
             Change::Takeover { recovery } => {
                 let mut touched = Vec::new();
                 for s in self.open.values_mut() {
-                    if recovery.keeps(media_of(&s.media), s.assigned) {
+                    if recovery.keeps(s.media, s.assigned) {
                         s.seqno = s.seqno.saturating_add(1);
                         if let Phase::Offered { .. } = s.phase {
                             out.next_phase(s, Phase::Queued);
@@ -194,23 +194,6 @@ impl Fold {
         }
         rows
     }
-}
-
-/// The media a summary names (a name the stream gave it).
-fn media_of(name: &str) -> duet_interactions::MediaType {
-    use duet_interactions::MediaType;
-    [
-        MediaType::Call,
-        MediaType::Chat,
-        MediaType::Email,
-        MediaType::Callback,
-        MediaType::Sms,
-        MediaType::SocialConversation,
-        MediaType::SocialDirectMessage,
-    ]
-    .into_iter()
-    .find(|m| m.name() == name)
-    .unwrap_or(MediaType::Chat)
 }
 
 /// An agent's activity row, for the changes that are one.

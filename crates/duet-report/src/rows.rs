@@ -59,7 +59,7 @@ impl Phase {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     pub id: String,
-    pub media: String,
+    pub media: duet_interactions::MediaType,
     /// The queue it is in now (or ended in).
     pub queue: String,
     pub created_ms: u64,

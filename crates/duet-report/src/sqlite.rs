@@ -145,7 +145,7 @@ fn write_row(tx: &Transaction<'_>, row: &Row) -> Result<()> {
                  ?17, ?18, ?19, ?20, ?21)",
                 params![
                     s.id,
-                    s.media,
+                    s.media.name(),
                     s.queue,
                     s.created_ms,
                     s.answered_ms,
