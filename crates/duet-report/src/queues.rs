@@ -311,6 +311,59 @@ mod tests {
         assert_eq!(l.aht_s, Some(80.0));
     }
 
+    /// Events at random times over two hours, and two databases with a
+    /// gap each (where they hold no event): every interval one of them
+    /// covers whole reports what a database that saw everything does;
+    /// one that neither covers is marked.
+    fn gaps_and_events()
+    -> impl proptest::strategy::Strategy<Value = (Vec<(u64, u8, u64)>, (u64, u64), (u64, u64))>
+    {
+        use proptest::prelude::*;
+        let hours_ms = 7_200_000u64;
+        let event = (0..hours_ms, 0..7u8, 0..60_000u64);
+        let gap = (0..hours_ms, 1..1_000_000u64).prop_map(|(s, len)| (s, s + len));
+        (prop::collection::vec(event, 0..200), gap.clone(), gap)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn two_databases_with_gaps_report_what_one_that_saw_everything_does(
+            (events, gap_a, gap_b) in gaps_and_events()
+        ) {
+            let rows: Vec<QueueEventRow> = events
+                .iter()
+                .enumerate()
+                .map(|(i, &(at_ms, kind, d))| event(i as u64, at_ms, QueueEventKind::ALL[kind as usize], d))
+                .collect();
+            let end_ms = 7_200_000;
+            let without = |(from, to): (u64, u64)| Source {
+                name: "x".into(),
+                coverage: vec![
+                    Span { start_ms: 0, end_ms: from },
+                    Span { start_ms: to, end_ms },
+                ],
+                events: rows.iter().filter(|e| e.at_ms < from || e.at_ms >= to).cloned().collect(),
+            };
+            let oracle = Source {
+                name: "x".into(),
+                coverage: vec![Span { start_ms: 0, end_ms }],
+                events: rows.clone(),
+            };
+            let w = Window { from_ms: 0, to_ms: end_ms, interval_ms: 900_000, service_level_ms: 20_000 };
+            let both = report(&w, &[without(gap_a), without(gap_b)]).unwrap();
+            let seen = report(&w, &[oracle]).unwrap();
+            proptest::prop_assert_eq!(both.len(), seen.len());
+            let hit = |(from, to): (u64, u64), l: &QueueLine| from < l.end_ms && to > l.start_ms;
+            for (b, s) in both.iter().zip(&seen) {
+                if hit(gap_a, b) && hit(gap_b, b) {
+                    proptest::prop_assert!(b.gap, "neither covers it: marked");
+                } else {
+                    proptest::prop_assert_eq!(b, s);
+                }
+            }
+        }
+    }
+
     #[test]
     fn windows_are_checked() {
         let w = |interval_ms, to_ms| Window {

@@ -16,6 +16,7 @@ use duet_report::ingest::{Ingest, Next};
 use duet_report::sqlite::Sqlite;
 use duet_report::store::SessionEnd;
 use tungstenite::client::IntoClientRequest;
+use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
 /// Connecting or the handshake taking longer: the node is taken for gone.
@@ -25,6 +26,9 @@ const READ_SLICE_MS: u64 = 250;
 /// Nothing from the node (it heartbeats every second) for this long: the
 /// session ends as `no_activity` and the writer connects again.
 const NO_ACTIVITY_MS: u64 = 5_000;
+/// The largest frame a node may send: a change is at most 768 KiB (the
+/// interaction state's limit), as JSON a little more.
+const FRAME_MAX_BYTES: usize = 4 << 20;
 /// Pause after both nodes refused, doubling up to the most.
 const RETRY_FIRST_MS: u64 = 50;
 const RETRY_MOST_MS: u64 = 2_000;
@@ -88,7 +92,10 @@ fn open(url: &str, after: Option<String>, authorization: &str) -> Option<WebSock
     request
         .headers_mut()
         .insert("authorization", authorization.parse().ok()?);
-    let (ws, _) = tungstenite::client(request, stream).ok()?;
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(FRAME_MAX_BYTES))
+        .max_frame_size(Some(FRAME_MAX_BYTES));
+    let (ws, _) = tungstenite::client::client_with_config(request, stream, Some(config)).ok()?;
     ws.get_ref()
         .set_read_timeout(Some(Duration::from_millis(READ_SLICE_MS)))
         .ok()?;
