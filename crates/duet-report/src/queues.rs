@@ -315,9 +315,10 @@ mod tests {
     /// gap each (where they hold no event): every interval one of them
     /// covers whole reports what a database that saw everything does;
     /// one that neither covers is marked.
-    fn gaps_and_events()
-    -> impl proptest::strategy::Strategy<Value = (Vec<(u64, u8, u64)>, (u64, u64), (u64, u64))>
-    {
+    /// Events as (at_ms, kind index, duration_ms) and two gaps.
+    type Traffic = (Vec<(u64, u8, u64)>, (u64, u64), (u64, u64));
+
+    fn gaps_and_events() -> impl proptest::strategy::Strategy<Value = Traffic> {
         use proptest::prelude::*;
         let hours_ms = 7_200_000u64;
         let event = (0..hours_ms, 0..7u8, 0..60_000u64);

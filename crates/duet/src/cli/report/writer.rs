@@ -189,12 +189,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let ended = ingest
             .connected(url, now_ms())
             .map_err(anyhow::Error::from)
-            .and_then(|()| follow(&mut ws, &mut ingest, &stop));
-        match ended {
-            Ok(end) => {
+            .and_then(|()| follow(&mut ws, &mut ingest, &stop))
+            .and_then(|end| {
                 tracing::info!("the stream of {url} ended: {}", end.name());
-                ingest.disconnected(end, now_ms())?;
-            }
+                Ok(ingest.disconnected(end, now_ms())?)
+            });
+        match ended {
+            Ok(()) => {}
             Err(e) => {
                 // The database failed under a write: start again from what
                 // it committed.
