@@ -178,19 +178,17 @@ impl Fold {
             }
         };
         for id in touched {
-            let closed = self.open.get(&id).is_some_and(|s| s.closed_ms.is_some());
-            let summary = if closed {
+            let Some(s) = self.open.get_mut(&id) else {
+                continue;
+            };
+            s.position = at;
+            // A closed interaction leaves the fold with its last row.
+            let summary = if s.closed_ms.is_some() {
                 self.open.remove(&id)
             } else {
-                self.open.get(&id).cloned()
+                Some(s.clone())
             };
-            if let Some(mut s) = summary {
-                s.position = at;
-                if !closed && let Some(kept) = self.open.get_mut(&id) {
-                    kept.position = at;
-                }
-                rows.push(Row::Summary(Box::new(s)));
-            }
+            rows.extend(summary.map(|s| Row::Summary(Box::new(s))));
         }
         rows
     }
