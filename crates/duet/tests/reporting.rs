@@ -160,6 +160,27 @@ fn totals(lines: &[Value]) -> Sent {
     }
 }
 
+/// The first frame of the stream from `url` resuming after `after`.
+fn first_frame(url: &str, after: &str) -> Value {
+    use tungstenite::client::IntoClientRequest;
+    let address = url.trim_start_matches("http://");
+    let stream = std::net::TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut request = format!("ws://{address}/api/stream/ws?after={after}")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", harness::basic_auth().parse().unwrap());
+    let (mut ws, _) = tungstenite::client(request, stream).expect("the stream's handshake");
+    match ws.read().expect("a first frame") {
+        tungstenite::Message::Text(text) => serde_json::from_str(&text).unwrap(),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restart() {
     let mut pair = Pair::loopback(Setup {
@@ -352,6 +373,18 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
             db.display()
         );
     }
+
+    // The stream resumes after a position the node holds, and says
+    // `gap` for one it never had (the writer then records a gap).
+    let node = pair.nodes[active(&pair).expect("a serving node")].url();
+    let store = duet_report::sqlite::Sqlite::open_read_only(&db2).unwrap();
+    let cursor = duet_report::ReportStore::cursor(&store)
+        .unwrap()
+        .expect("a cursor");
+    assert_eq!(first_frame(&node, &cursor.to_string())["type"], "resume");
+    let unknown = format!("{}.{}", cursor.epoch + 7, cursor.seq);
+    assert_eq!(first_frame(&node, &unknown)["type"], "gap");
+    assert_eq!(first_frame(&node, "not-a-position")["type"], "gap");
 
     // Both databases report the same figures, each on its own.
     let (one, two) = (report(&db1, from_ms, to_ms), report(&db2, from_ms, to_ms));
