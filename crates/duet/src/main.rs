@@ -43,6 +43,10 @@ enum Command {
     /// REST, WebSocket and SMTP, following switchovers, and report what
     /// was sent, acknowledged, delivered, lost or doubled.
     Load(cli::load::Args),
+    /// Reporting: write the pair's committed changes into a database
+    /// (`writer`), and read reports from such databases (`queues`).
+    #[command(subcommand)]
+    Report(cli::report::Command),
 }
 
 fn main() -> std::process::ExitCode {
@@ -57,6 +61,7 @@ fn main() -> std::process::ExitCode {
         Command::Passwd(args) => cli::passwd::run(args),
         Command::Ctl(args) => cli::ctl::run(args),
         Command::Load(args) => cli::load::run(args),
+        Command::Report(command) => cli::report::run(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

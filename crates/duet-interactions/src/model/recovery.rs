@@ -48,9 +48,16 @@ impl Recovery {
     /// Whether a takeover keeps `ix` as it is. Calls belong to the
     /// telephony platform, which keeps them.
     pub fn recovers(&self, ix: &Interaction) -> bool {
-        match ix.media {
+        self.keeps(ix.media, assigned(ix))
+    }
+
+    /// Whether a takeover keeps an interaction of `media` that was
+    /// (`assigned`) or was never assigned to an agent: what a reader of
+    /// the change stream, which holds no [`Interaction`], decides by.
+    pub fn keeps(&self, media: MediaType, assigned: bool) -> bool {
+        match media {
             MediaType::Call => true,
-            MediaType::Email => self.mail && (!self.mail_filter || assigned(ix)),
+            MediaType::Email => self.mail && (!self.mail_filter || assigned),
             MediaType::Chat => self.chat,
             MediaType::Callback => self.callback,
             MediaType::Sms => self.sms,

@@ -51,7 +51,7 @@ fn concerns_agent(change: &Change, agent: &str, held: &BTreeSet<String>) -> bool
 
 /// The feed ended for this socket: too slow to keep up (told to
 /// reconnect and start from the state), or the node is stopping.
-async fn fell_behind(socket: &mut WebSocket, e: RecvError) {
+pub(super) async fn fell_behind(socket: &mut WebSocket, e: RecvError) {
     if let RecvError::Lagged(_) = e {
         let why = r#"{"type":"resync","why":"this socket fell behind; reconnect to start from the state"}"#;
         let _ = socket.send_within(Message::Text(why.into())).await;
@@ -186,7 +186,7 @@ async fn send_state(socket: &mut WebSocket, state: Option<serde_json::Value>) ->
     }
 }
 
-fn event(entry: &Entry<Command>) -> Message {
+pub(super) fn event(entry: &Entry<Command>) -> Message {
     Message::Text(
         serde_json::json!({
             "type": "change",
@@ -213,7 +213,7 @@ pub(super) struct AgentQuery {
 /// A resume position, `<epoch>.<seq>` as each change's `epoch` and `seq`
 /// give it. Anything else (a bare sequence number, which another epoch may
 /// have given to another change) cannot be vouched for: the state again.
-fn resume_position(after: Option<&str>) -> Option<duet_rsm::Position> {
+pub(super) fn resume_position(after: Option<&str>) -> Option<duet_rsm::Position> {
     let (epoch, seq) = after?.split_once('.')?;
     Some((epoch.parse().ok()?, seq.parse().ok()?))
 }
@@ -245,13 +245,13 @@ pub(super) async fn agent(
 }
 
 /// Counts an open socket while it lives.
-struct Open {
+pub(super) struct Open {
     shared: Arc<Shared>,
     kind: &'static str,
 }
 
 impl Open {
-    fn new(shared: &Arc<Shared>, kind: &'static str) -> Open {
+    pub(super) fn new(shared: &Arc<Shared>, kind: &'static str) -> Open {
         shared
             .metrics
             .websockets

@@ -39,6 +39,7 @@ mod signature;
 mod signouts;
 mod sockets;
 mod status;
+mod stream;
 mod supervisor;
 pub mod tls;
 
@@ -62,6 +63,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/metrics", get(status::metrics))
         .route("/api/sessions", post(auth::login).delete(auth::logout))
         .route("/api/openapi.json", get(openapi::document))
+        .route("/api/stream/ws", get(stream::stream))
         .merge(agent::routes())
         .merge(customer::routes())
         .merge(supervisor::routes())

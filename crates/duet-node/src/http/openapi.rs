@@ -74,6 +74,7 @@ pub(super) enum Answers {
         super::customer::delivery,
         super::customer::leave,
         super::live::customer,
+        super::stream::stream,
         super::customer::callback,
         super::customer::webhook,
         super::customer::call,

@@ -22,13 +22,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let modes = StartupModes::parse(args.modes.iter().map(String::as_str))?;
     boot.force_backup |= modes.force_backup;
     boot.manual_switch_only |= modes.manual_switch_only;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .init();
+    super::init_logging();
     let runtime =
         tokio::runtime::Runtime::new().map_err(|e| anyhow!("cannot start the runtime: {e}"))?;
     runtime.block_on(duet_node::node::run(boot, stop_signal()))

@@ -1,0 +1,127 @@
+//! `GET /api/stream/ws`: every committed interaction change, in order,
+//! each with its position, for reporting writers. A writer resumes after
+//! the last position it wrote; when this node cannot vouch for that
+//! position (another epoch's change, or older than the changes it keeps)
+//! the socket says so first (`gap`), so the writer records a gap rather
+//! than skip changes without knowing. Nothing here waits for a writer: a
+//! socket that falls behind the feed is told to resync and closed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Extension;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::ask;
+use super::live::{Open, event, fell_behind, resume_position};
+use super::sockets::{SendWithin, Sockets};
+use crate::events::unix_ms;
+use crate::replication::{Follow, IxRequest};
+use crate::shared::Shared;
+
+/// Stream sockets open at once on a node (two writers, each reconnecting,
+/// with room for a reader debugging one).
+const STREAM_SOCKETS_MAX: usize = 8;
+
+/// How often an idle socket says where it stands, so a writer can tell
+/// a quiet stream from a dead one and knows which time it covers.
+const HEARTBEAT_MS: u64 = 1_000;
+
+/// The largest message a writer may send (it sends none that matter).
+const CLIENT_MESSAGE_MAX_BYTES: usize = 4 * 1024;
+
+#[derive(Deserialize)]
+pub(super) struct StreamQuery {
+    /// The last position the writer wrote, `<epoch>.<seq>`.
+    #[serde(default)]
+    after: Option<String>,
+}
+
+/// `GET /api/stream/ws`: the committed change stream.
+#[utoipa::path(
+    get,
+    path = "/api/stream/ws",
+    tag = "reporting",
+    description = "WebSocket for reporting writers: first {\"type\": \"resume\"} (every change after `?after=<epoch>.<seq>` follows) or {\"type\": \"gap\"} (this node cannot vouch for `after`: changes follow from `position`, and the writer has a gap), then every committed interaction change {\"type\": \"change\", \"epoch\", \"seq\", \"at_ms\", \"actor\", \"change\"} in order, and {\"type\": \"heartbeat\", \"position\", \"at_ms\"} when idle.",
+    params(("after" = Option<String>, Query)),
+    responses(super::openapi::Answers)
+)]
+pub(super) async fn stream(
+    State(shared): State<Arc<Shared>>,
+    Extension(sockets): Extension<Arc<Sockets>>,
+    Query(q): Query<StreamQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    match sockets.take("stream".to_string(), STREAM_SOCKETS_MAX) {
+        Ok(slot) => upgrade
+            .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
+            .on_upgrade(move |socket| async move {
+                stream_socket(shared, resume_position(q.after.as_deref()), socket).await;
+                drop(slot);
+            }),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+async fn stream_socket(
+    shared: Arc<Shared>,
+    after: Option<duet_rsm::Position>,
+    mut socket: WebSocket,
+) {
+    let _open = Open::new(&shared, "stream");
+    let Ok(follow) = ask(&shared, |reply| IxRequest::Follow { after, reply }).await else {
+        return;
+    };
+    let Follow {
+        mut position,
+        missed,
+        mut feed,
+    } = follow;
+    let kind = if missed.is_some() { "resume" } else { "gap" };
+    let hello = serde_json::json!({
+        "type": kind, "after": after, "position": position, "at_ms": unix_ms(),
+    });
+    if socket
+        .send_within(Message::Text(hello.to_string().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    for entry in missed.into_iter().flatten() {
+        if socket.send_within(event(&entry)).await.is_err() {
+            return;
+        }
+    }
+    let mut heartbeat = tokio::time::interval(Duration::from_millis(HEARTBEAT_MS));
+    loop {
+        tokio::select! {
+            biased;
+            received = feed.recv() => match received {
+                Ok(entry) if entry.seq > position.1 => {
+                    position = (entry.epoch, entry.seq);
+                    if socket.send_within(event(&entry)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => return fell_behind(&mut socket, e).await,
+            },
+            _ = heartbeat.tick() => {
+                let beat = serde_json::json!({
+                    "type": "heartbeat", "position": position, "at_ms": unix_ms(),
+                });
+                if socket.send_within(Message::Text(beat.to_string().into())).await.is_err() {
+                    return;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}

@@ -1,0 +1,408 @@
+use duet_interactions::change::{Actor, Change, Command, NewInteraction};
+use duet_interactions::model::{Content, MediaType, Party, Recovery};
+use proptest::prelude::*;
+
+use super::*;
+use crate::ingest::Ingest;
+use crate::sqlite::Sqlite;
+use crate::store::ReportStore;
+
+fn create(id: &str, media: MediaType) -> Change {
+    Change::Create(Box::new(NewInteraction {
+        id: id.into(),
+        media,
+        queue: "Sales".into(),
+        priority: 0,
+        skills: Default::default(),
+        attributes: Default::default(),
+        customer: Party::default(),
+        content: Content::Transcript(Vec::new()),
+    }))
+}
+
+fn agent(a: &str) -> Actor {
+    Actor::Agent(a.into())
+}
+
+fn offer(id: &str, a: &str) -> Change {
+    Change::Offer {
+        id: id.into(),
+        agent: a.into(),
+        deadline_ms: u64::MAX,
+    }
+}
+
+fn accept(id: &str, a: &str) -> Change {
+    Change::Accept {
+        id: id.into(),
+        agent: a.into(),
+    }
+}
+
+fn disconnect(id: &str) -> Change {
+    Change::Disconnect { id: id.into() }
+}
+
+/// Applies `(at_ms, actor, change)` in order from seq 1; every row.
+fn run(fold: &mut Fold, steps: &[(u64, Actor, Change)]) -> Vec<Row> {
+    steps
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (at_ms, actor, change))| {
+            let command = Command::new("", *at_ms, actor.clone(), change.clone());
+            fold.apply(Position::new(1, i as u64 + 1), &command)
+        })
+        .collect()
+}
+
+fn events(rows: &[Row]) -> Vec<(QueueEventKind, u64)> {
+    rows.iter()
+        .filter_map(|r| match r {
+            Row::QueueEvent(e) => Some((e.kind, e.duration_ms)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn last_summary(rows: &[Row], id: &str) -> Summary {
+    rows.iter()
+        .rev()
+        .find_map(|r| match r {
+            Row::Summary(s) if s.id == id => Some((**s).clone()),
+            _ => None,
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_chat_answered_ended_and_wrapped_up() {
+    let mut fold = Fold::default();
+    let rows = run(
+        &mut fold,
+        &[
+            (1_000, Actor::System, create("c1", MediaType::Chat)),
+            (2_000, Actor::Router, offer("c1", "ann")),
+            (4_000, agent("ann"), accept("c1", "ann")),
+            (9_000, Actor::Customer, disconnect("c1")),
+            (
+                12_000,
+                agent("ann"),
+                Change::WrapUp {
+                    id: "c1".into(),
+                    code: "sale".into(),
+                    notes: "n".into(),
+                },
+            ),
+        ],
+    );
+    use QueueEventKind::*;
+    assert_eq!(
+        events(&rows),
+        [
+            (Offered, 0),
+            (Answered, 3_000),
+            (Handled, 5_000),
+            (Wrapped, 3_000)
+        ]
+    );
+    let s = last_summary(&rows, "c1");
+    assert_eq!(s.wait_ms, Some(3_000));
+    assert_eq!((s.talk_ms, s.wrap_ms), (5_000, 3_000));
+    assert_eq!(s.disposition, Some(Disposition::CustomerEnded));
+    assert_eq!((s.ended_ms, s.closed_ms), (Some(9_000), Some(12_000)));
+    assert_eq!(s.position, Position::new(1, 5));
+    let kinds: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| match r {
+            Row::Segment(g) => Some(g.kind.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kinds, ["queued", "offered", "connected", "wrap_up"]);
+    assert!(
+        rows.iter()
+            .any(|r| matches!(r, Row::WrapUp(w) if w.code == "sale"))
+    );
+    assert_eq!(
+        fold.open().count(),
+        0,
+        "a closed interaction leaves the fold"
+    );
+}
+
+#[test]
+fn a_customer_who_leaves_while_waiting_abandons() {
+    let mut fold = Fold::default();
+    let rows = run(
+        &mut fold,
+        &[
+            (1_000, Actor::System, create("c1", MediaType::Chat)),
+            (2_000, Actor::Router, offer("c1", "ann")),
+            (7_000, Actor::Customer, disconnect("c1")),
+            (8_000, Actor::System, create("c2", MediaType::Chat)),
+            (9_000, Actor::User("sue".into()), disconnect("c2")),
+        ],
+    );
+    use QueueEventKind::*;
+    assert_eq!(
+        events(&rows),
+        [(Offered, 0), (Abandoned, 6_000), (Offered, 0)]
+    );
+    assert_eq!(
+        last_summary(&rows, "c2").disposition,
+        Some(Disposition::EndedInQueue)
+    );
+}
+
+#[test]
+fn a_conferenced_agent_who_disconnects_only_leaves() {
+    let mut fold = Fold::default();
+    let rows = run(
+        &mut fold,
+        &[
+            (1_000, Actor::System, create("c1", MediaType::Chat)),
+            (2_000, Actor::Router, offer("c1", "ann")),
+            (3_000, agent("ann"), accept("c1", "ann")),
+            (
+                4_000,
+                agent("ann"),
+                Change::Conference {
+                    id: "c1".into(),
+                    agent: "bob".into(),
+                },
+            ),
+            (5_000, agent("bob"), disconnect("c1")),
+        ],
+    );
+    let s = last_summary(&rows, "c1");
+    assert!(s.ended_ms.is_none());
+    assert_eq!(s.agents, ["ann", "bob"]);
+}
+
+#[test]
+fn a_takeover_keeps_what_recovery_keeps_and_ends_the_rest_by_failover() {
+    let mut fold = Fold::default();
+    let no_chat = Recovery {
+        chat: false,
+        ..Recovery::default()
+    };
+    let rows = run(
+        &mut fold,
+        &[
+            (1_000, Actor::System, create("chat", MediaType::Chat)),
+            (1_000, Actor::System, create("mail", MediaType::Email)),
+            (2_000, Actor::Router, offer("mail", "ann")),
+            (3_000, Actor::System, Change::Takeover { recovery: no_chat }),
+        ],
+    );
+    let chat = last_summary(&rows, "chat");
+    assert_eq!(chat.disposition, Some(Disposition::EndedByFailover));
+    assert_eq!(chat.closed_ms, Some(3_000));
+    let mail = last_summary(&rows, "mail");
+    assert_eq!(mail.seqno, 1);
+    assert_eq!(mail.phase, Phase::Queued, "an offer goes back to the queue");
+    assert!(events(&rows).contains(&(QueueEventKind::Lost, 0)));
+}
+
+#[test]
+fn agent_activity_carries_reason_codes() {
+    let mut fold = Fold::default();
+    let rows = run(
+        &mut fold,
+        &[
+            (
+                1_000,
+                agent("ann"),
+                Change::AgentLogin {
+                    agent: "ann".into(),
+                    media: vec![MediaType::Chat],
+                },
+            ),
+            (
+                2_000,
+                Actor::System,
+                Change::AgentLogout {
+                    agent: "ann".into(),
+                    media: vec![],
+                    reason_code: 50002,
+                },
+            ),
+        ],
+    );
+    let activity: Vec<(String, Option<String>)> = rows
+        .iter()
+        .filter_map(|r| match r {
+            Row::Activity(a) => Some((a.kind.clone(), a.reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        activity,
+        [
+            ("login".into(), None),
+            ("logout".into(), Some("50002".into()))
+        ]
+    );
+}
+
+/// Random traffic over a few interactions and agents: any change, some
+/// out of place (the fold ignores what does not fit, as the state
+/// refuses it).
+fn traffic() -> impl Strategy<Value = Vec<(u64, Actor, Change)>> {
+    let ids = prop::sample::select(vec!["i1", "i2", "i3", "i4"]);
+    let agents = prop::sample::select(vec!["ann", "bob"]);
+    let step = (ids, agents, 0..9u8, 0..3u8).prop_map(|(id, a, kind, who)| {
+        let actor = match who {
+            0 => Actor::Customer,
+            1 => agent(a),
+            _ => Actor::Router,
+        };
+        let change = match kind {
+            0 => create(id, MediaType::Chat),
+            1 => offer(id, a),
+            2 => accept(id, a),
+            3 => Change::Reject {
+                id: id.into(),
+                agent: a.into(),
+            },
+            4 => disconnect(id),
+            5 => Change::WrapUp {
+                id: id.into(),
+                code: "x".into(),
+                notes: String::new(),
+            },
+            6 => Change::Takeover {
+                recovery: Recovery::default(),
+            },
+            7 => Change::Forget { id: id.into() },
+            _ => Change::AgentStatus {
+                agent: a.into(),
+                status: duet_interactions::model::ChosenStatus::Available,
+            },
+        };
+        (actor, change)
+    });
+    prop::collection::vec(step, 1..60).prop_map(|steps| {
+        steps
+            .into_iter()
+            .enumerate()
+            .map(|(i, (actor, change))| (1_000 * i as u64, actor, change))
+            .collect()
+    })
+}
+
+fn frames(steps: &[(u64, Actor, Change)]) -> Vec<crate::frame::Frame> {
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, (at_ms, actor, change))| crate::frame::Frame::Change {
+            at: Position::new(1, i as u64 + 1),
+            command: Box::new(Command::new("", *at_ms, actor.clone(), change.clone())),
+        })
+        .collect()
+}
+
+/// Every table, as text, to compare two databases.
+fn dump(store: &Sqlite) -> Vec<i64> {
+    [
+        "interactions",
+        "segments",
+        "wrap_ups",
+        "agent_activity",
+        "queue_events",
+    ]
+    .iter()
+    .map(|t| store.count(t).unwrap())
+    .chain([store.cursor().unwrap().map_or(0, |c| c.seq as i64)])
+    .collect()
+}
+
+fn ingest_all(path: &std::path::Path, frames: &[crate::frame::Frame]) -> Ingest<Sqlite> {
+    let mut ingest = Ingest::new(Sqlite::open(path).unwrap()).unwrap();
+    ingest.connected("a", 0).unwrap();
+    ingest
+        .frame(
+            crate::frame::Frame::Gap {
+                position: Position::new(1, 0),
+                at_ms: 0,
+            },
+            0,
+        )
+        .unwrap();
+    for f in frames {
+        ingest.frame(f.clone(), 0).unwrap();
+    }
+    ingest
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// A writer stopped after any change and started again, sent the
+    /// changes again from any earlier point (a node resends from the
+    /// position it was given), ends with the database a writer that never
+    /// stopped has: no row twice, none missing, rows equal.
+    #[test]
+    fn a_writer_that_restarts_and_is_sent_changes_again_writes_each_once(
+        steps in traffic(),
+        stop in any::<prop::sample::Index>(),
+        back in any::<prop::sample::Index>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let all = frames(&steps);
+        let once = ingest_all(&dir.path().join("once.db"), &all);
+
+        let twice = dir.path().join("twice.db");
+        let stop = stop.index(all.len() + 1);
+        drop(ingest_all(&twice, &all[..stop]));
+        let from = back.index(stop + 1);
+        let mut again = Ingest::new(Sqlite::open(&twice).unwrap()).unwrap();
+        again.connected("b", 1).unwrap();
+        again.frame(crate::frame::Frame::Resume { position: Position::new(1, stop as u64), at_ms: 0 }, 1).unwrap();
+        for f in &all[from..] {
+            again.frame(f.clone(), 1).unwrap();
+        }
+        prop_assert_eq!(dump(once.store()), dump(again.store()));
+        prop_assert_eq!(
+            once.store().queue_events(0, i64::MAX as u64).unwrap(),
+            again.store().queue_events(0, i64::MAX as u64).unwrap()
+        );
+        let mut open_once = once.store().open_interactions().unwrap();
+        let mut open_again = again.store().open_interactions().unwrap();
+        open_once.sort_by(|a, b| a.id.cmp(&b.id));
+        open_again.sort_by(|a, b| a.id.cmp(&b.id));
+        prop_assert_eq!(open_once, open_again);
+        prop_assert!(again.store().gaps().unwrap().is_empty(), "a resume is no gap");
+    }
+}
+
+#[test]
+fn a_position_the_node_cannot_vouch_for_is_a_gap_and_a_new_coverage_span() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let steps = [(5, Actor::System, create("c1", MediaType::Chat))];
+    drop(ingest_all(&path, &frames(&steps)));
+    let mut ingest = Ingest::new(Sqlite::open(&path).unwrap()).unwrap();
+    ingest.connected("b", 10).unwrap();
+    ingest
+        .frame(
+            crate::frame::Frame::Gap {
+                position: Position::new(2, 40),
+                at_ms: 900,
+            },
+            10,
+        )
+        .unwrap();
+    let store = ingest.store();
+    assert_eq!(
+        store.gaps().unwrap(),
+        [(Position::new(1, 1), Position::new(2, 40))]
+    );
+    let spans = store.coverage().unwrap();
+    assert_eq!(spans.len(), 2);
+    assert_eq!(spans[1].start_ms, 900);
+    assert_eq!(store.schema_version().unwrap(), 1);
+    let sessions = store.sessions().unwrap();
+    assert_eq!(sessions[0].end_reason.as_deref(), Some("writer_lost"));
+    assert_eq!(sessions[1].hello.as_deref(), Some("gap"));
+}

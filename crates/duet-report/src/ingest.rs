@@ -1,0 +1,94 @@
+//! Frames of the stream into a [`ReportStore`]: the data-source session
+//! they belong to, gaps and coverage, and each change's rows with its
+//! position, in one write. No clock and no socket here: the caller says
+//! when a connection began and ended and passes its clock's time.
+//!
+//! After a store error the caller drops the [`Ingest`] and makes a new
+//! one from the store, whose cursor and open interactions are as the
+//! last committed write left them: the fold may have moved past a write
+//! that failed.
+
+use crate::fold::Fold;
+use crate::frame::Frame;
+use crate::position::Position;
+use crate::store::{ReportStore, Result, SessionEnd};
+
+pub struct Ingest<S> {
+    store: S,
+    fold: Fold,
+    cursor: Option<Position>,
+    session: Option<i64>,
+}
+
+/// What the caller does after a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Read,
+    /// The node closed the socket behind us: connect again.
+    Reconnect,
+}
+
+impl<S: ReportStore> Ingest<S> {
+    pub fn new(store: S) -> Result<Ingest<S>> {
+        let fold = Fold::restore(store.open_interactions()?);
+        let cursor = store.cursor()?;
+        Ok(Ingest {
+            store,
+            fold,
+            cursor,
+            session: None,
+        })
+    }
+
+    /// Where the stream is to resume: `?after=` of the next connection.
+    pub fn cursor(&self) -> Option<Position> {
+        self.cursor
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// A connection to `node` is open (the one before, if any, ended).
+    pub fn connected(&mut self, node: &str, now_ms: u64) -> Result<()> {
+        self.disconnected(SessionEnd::Disconnected, now_ms)?;
+        self.session = Some(self.store.session_start(node, now_ms)?);
+        Ok(())
+    }
+
+    /// The connection ended, for `end`.
+    pub fn disconnected(&mut self, end: SessionEnd, now_ms: u64) -> Result<()> {
+        if let Some(session) = self.session.take() {
+            self.store.session_end(session, end, now_ms)?;
+        }
+        Ok(())
+    }
+
+    pub fn frame(&mut self, frame: Frame, now_ms: u64) -> Result<Next> {
+        match frame {
+            Frame::Resume { position, at_ms } | Frame::Gap { position, at_ms } => {
+                let gap = matches!(frame, Frame::Gap { .. });
+                if let Some(session) = self.session {
+                    self.store.session_hello(session, gap, position, at_ms)?;
+                }
+                self.cursor = self.store.cursor()?;
+            }
+            Frame::Change { at, command } => {
+                // Written already (a node sends again what came after the
+                // `after` it was given): never applied twice.
+                if self.cursor.is_some_and(|c| at.seq <= c.seq) {
+                    return Ok(Next::Read);
+                }
+                let rows = self.fold.apply(at, &command);
+                self.store.write_change(at, command.at_ms, &rows)?;
+                self.cursor = Some(at);
+            }
+            Frame::Heartbeat { position, at_ms } => self.store.heartbeat(position, at_ms)?,
+            Frame::Resync => {
+                self.disconnected(SessionEnd::Resync, now_ms)?;
+                return Ok(Next::Reconnect);
+            }
+        }
+        Ok(Next::Read)
+    }
+}

@@ -1,0 +1,37 @@
+//! duet's reporting: what a reporting writer makes of the committed
+//! change stream, where it keeps it, and the reports read back from it.
+//!
+//! - [`fold`]: the sans-IO core. [`Fold::apply`] turns one committed
+//!   change at its position into rows (interaction summary, segments,
+//!   wrap-ups, agent activity, queue events); a pure function of the
+//!   open interactions it keeps, the change and the position.
+//! - [`frame`]: the frames of `GET /api/stream/ws`.
+//! - [`store`]: the writer trait ([`ReportStore`]) and [`sqlite`], its
+//!   SQLite implementation with versioned migrations.
+//! - [`ingest`]: frames into the store: data-source sessions, gaps,
+//!   coverage, and rows, each change in one transaction with its position.
+//! - [`queues`]: the queue report over one or more databases, per
+//!   interval from the database whose coverage has no gap there.
+//!
+//! Invariants: every row carries the position of the change that made
+//! it; a change at or before the stored position is never applied again
+//! (rows are upserts keyed by position, written with the cursor in one
+//! transaction), so a writer that restarts resumes with no duplicate; a
+//! position the node cannot vouch for is recorded as a gap, never passed
+//! over.
+
+pub mod disposition;
+pub mod fold;
+pub mod format;
+pub mod frame;
+pub mod ingest;
+pub mod position;
+pub mod queues;
+pub mod rows;
+pub mod sqlite;
+pub mod store;
+
+pub use disposition::Disposition;
+pub use fold::Fold;
+pub use position::Position;
+pub use store::{ReportStore, StoreError};

@@ -1,0 +1,433 @@
+//! [`ReportStore`] on SQLite (bundled: nothing to install), with
+//! versioned migrations: `migrations/NNNN_*.sql`, applied in order, each
+//! once, its number kept in `PRAGMA user_version`.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::position::Position;
+use crate::rows::{QueueEventKind, QueueEventRow, Row, Summary};
+use crate::store::{ReportStore, Result, SessionEnd, Span, StoreError};
+
+/// The migrations, oldest first; version N is the N-th.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_schema.sql")];
+
+/// How long a write waits for another connection's lock (a report being
+/// read while the writer writes).
+const BUSY_WAIT_MS: u64 = 5_000;
+
+/// A data-source session as the `sessions` table keeps it (in part).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub node: String,
+    /// `resume` or `gap`: the node's first frame.
+    pub hello: Option<String>,
+    pub end_reason: Option<String>,
+}
+
+pub struct Sqlite {
+    db: Connection,
+    /// The session this writer has open, its rows to keep up to date.
+    session: Option<i64>,
+}
+
+impl Sqlite {
+    /// Opens (creating it if need be) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<Sqlite> {
+        let db = Connection::open(path)?;
+        db.busy_timeout(std::time::Duration::from_millis(BUSY_WAIT_MS))?;
+        // WAL: reports read while the writer writes.
+        db.pragma_update(None, "journal_mode", "WAL")?;
+        db.pragma_update(None, "synchronous", "FULL")?;
+        let mut store = Sqlite { db, session: None };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens an existing database to read reports from, as it is.
+    pub fn open_read_only(path: &Path) -> Result<Sqlite> {
+        let db = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        db.busy_timeout(std::time::Duration::from_millis(BUSY_WAIT_MS))?;
+        let version: i64 = db.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > MIGRATIONS.len() as i64 {
+            return Err(StoreError::TooNew {
+                found: version,
+                known: MIGRATIONS.len() as i64,
+            });
+        }
+        Ok(Sqlite { db, session: None })
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let known = MIGRATIONS.len() as i64;
+        let version: i64 = self
+            .db
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > known {
+            return Err(StoreError::TooNew {
+                found: version,
+                known,
+            });
+        }
+        for (n, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.db.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", n as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .db
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    /// Rows of `table` (for tests and checks).
+    pub fn count(&self, table: &str) -> Result<i64> {
+        // Table names come from this crate's callers, never from outside.
+        Ok(self
+            .db
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
+    }
+
+    /// The gaps recorded, as `(after, resumed)`.
+    pub fn gaps(&self) -> Result<Vec<(Position, Position)>> {
+        let mut q = self.db.prepare(
+            "SELECT after_epoch, after_seq, resumed_epoch, resumed_seq FROM gaps ORDER BY id",
+        )?;
+        let rows = q.query_map([], |r| {
+            Ok((
+                Position::new(r.get(0)?, r.get(1)?),
+                Position::new(r.get(2)?, r.get(3)?),
+            ))
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Closed interactions by disposition name.
+    pub fn dispositions(&self) -> Result<std::collections::BTreeMap<String, u64>> {
+        let mut q = self.db.prepare(
+            "SELECT disposition, count(*) FROM interactions
+             WHERE open = 0 AND disposition IS NOT NULL GROUP BY disposition",
+        )?;
+        let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// The data-source sessions, oldest first.
+    pub fn sessions(&self) -> Result<Vec<SessionRow>> {
+        let mut q = self
+            .db
+            .prepare("SELECT node, hello, end_reason FROM sessions ORDER BY id")?;
+        let rows = q.query_map([], |r| {
+            Ok(SessionRow {
+                node: r.get(0)?,
+                hello: r.get(1)?,
+                end_reason: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+}
+
+fn write_row(tx: &Transaction<'_>, row: &Row) -> Result<()> {
+    match row {
+        Row::Summary(s) => {
+            let state = serde_json::to_string(s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            tx.execute(
+                "INSERT OR REPLACE INTO interactions (id, media, queue, created_ms, answered_ms,
+                 wait_ms, ended_ms, closed_ms, talk_ms, hold_ms, wrap_ms, disposition,
+                 disposition_code, agents, transfers, seqno, wrap_code, open, state, epoch, seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                 ?17, ?18, ?19, ?20, ?21)",
+                params![
+                    s.id,
+                    s.media.name(),
+                    s.queue,
+                    s.created_ms,
+                    s.answered_ms,
+                    s.wait_ms,
+                    s.ended_ms,
+                    s.closed_ms,
+                    s.talk_ms,
+                    s.hold_ms,
+                    s.wrap_ms,
+                    s.disposition.map(|d| d.name()),
+                    s.disposition.map(|d| d.code()),
+                    s.agents.join(","),
+                    s.transfers,
+                    s.seqno,
+                    s.wrap_code,
+                    s.closed_ms.is_none(),
+                    state,
+                    s.position.epoch,
+                    s.position.seq,
+                ],
+            )?;
+        }
+        Row::Segment(g) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO segments (epoch, seq, interaction, kind, agent, queue,
+                 start_ms, end_ms, seqno) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    g.position.epoch,
+                    g.position.seq,
+                    g.interaction,
+                    g.kind,
+                    g.agent,
+                    g.queue,
+                    g.start_ms,
+                    g.end_ms,
+                    g.seqno
+                ],
+            )?;
+        }
+        Row::WrapUp(w) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO wrap_ups (epoch, seq, interaction, agent, code, notes,
+                 at_ms, seqno) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    w.position.epoch,
+                    w.position.seq,
+                    w.interaction,
+                    w.agent,
+                    w.code,
+                    w.notes,
+                    w.at_ms,
+                    w.seqno
+                ],
+            )?;
+        }
+        Row::Activity(a) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO agent_activity (epoch, seq, agent, at_ms, kind, status,
+                 reason, media) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    a.position.epoch,
+                    a.position.seq,
+                    a.agent,
+                    a.at_ms,
+                    a.kind,
+                    a.status,
+                    a.reason,
+                    a.media.join(",")
+                ],
+            )?;
+        }
+        Row::QueueEvent(q) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO queue_events (epoch, seq, interaction, queue, media, at_ms,
+                 kind, duration_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    q.position.epoch,
+                    q.position.seq,
+                    q.interaction,
+                    q.queue,
+                    q.media,
+                    q.at_ms,
+                    q.kind.name(),
+                    q.duration_ms
+                ],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn cursor_in(db: &Connection) -> Result<Option<Position>> {
+    Ok(db
+        .query_row(
+            "SELECT epoch, seq FROM writer_cursor WHERE id = 1",
+            [],
+            |r| Ok(Position::new(r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
+/// Extends the newest coverage span to `at` at `at_ms`.
+fn extend_coverage(tx: &Transaction<'_>, at: Position, at_ms: u64) -> Result<()> {
+    tx.execute(
+        "UPDATE coverage SET end_ms = max(end_ms, ?1), end_epoch = ?2, end_seq = ?3
+         WHERE id = (SELECT max(id) FROM coverage)",
+        params![at_ms, at.epoch, at.seq],
+    )?;
+    Ok(())
+}
+
+impl ReportStore for Sqlite {
+    fn cursor(&self) -> Result<Option<Position>> {
+        cursor_in(&self.db)
+    }
+
+    fn open_interactions(&self) -> Result<Vec<Summary>> {
+        let mut q = self
+            .db
+            .prepare("SELECT state FROM interactions WHERE open = 1")?;
+        let states = q.query_map([], |r| r.get::<_, String>(0))?;
+        states
+            .map(|s| serde_json::from_str(&s?).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect()
+    }
+
+    fn write_change(&mut self, at: Position, at_ms: u64, rows: &[Row]) -> Result<bool> {
+        let tx = self.db.transaction()?;
+        if cursor_in(&tx)?.is_some_and(|c| at.seq <= c.seq) {
+            return Ok(false);
+        }
+        for row in rows {
+            write_row(&tx, row)?;
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO writer_cursor (id, epoch, seq) VALUES (1, ?1, ?2)",
+            params![at.epoch, at.seq],
+        )?;
+        extend_coverage(&tx, at, at_ms)?;
+        if let Some(session) = self.session {
+            tx.execute(
+                "UPDATE sessions SET first_change_ms = coalesce(first_change_ms, ?2),
+                 first_epoch = coalesce(first_epoch, ?3), first_seq = coalesce(first_seq, ?4),
+                 last_change_ms = ?2, last_epoch = ?3, last_seq = ?4 WHERE id = ?1",
+                params![session, at_ms, at.epoch, at.seq],
+            )?;
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn heartbeat(&mut self, at: Position, at_ms: u64) -> Result<()> {
+        let tx = self.db.transaction()?;
+        // Caught up only when the heartbeat's position is what was
+        // written: a beat from before a change still to come says nothing.
+        if cursor_in(&tx)?.is_some_and(|c| c.seq == at.seq) {
+            extend_coverage(&tx, at, at_ms)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn session_start(&mut self, node: &str, now_ms: u64) -> Result<i64> {
+        let tx = self.db.transaction()?;
+        tx.execute(
+            "UPDATE sessions SET ended_ms = coalesce(last_change_ms, connected_ms),
+             end_reason = ?1 WHERE ended_ms IS NULL",
+            params![SessionEnd::WriterLost.name()],
+        )?;
+        tx.execute(
+            "INSERT INTO sessions (node, connected_ms) VALUES (?1, ?2)",
+            params![node, now_ms],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        self.session = Some(id);
+        Ok(id)
+    }
+
+    fn session_hello(
+        &mut self,
+        session: i64,
+        gap: bool,
+        position: Position,
+        at_ms: u64,
+    ) -> Result<()> {
+        let tx = self.db.transaction()?;
+        tx.execute(
+            "UPDATE sessions SET hello = ?2, start_epoch = ?3, start_seq = ?4 WHERE id = ?1",
+            params![
+                session,
+                if gap { "gap" } else { "resume" },
+                position.epoch,
+                position.seq
+            ],
+        )?;
+        let spans: i64 = tx.query_row("SELECT count(*) FROM coverage", [], |r| r.get(0))?;
+        if gap || spans == 0 {
+            if let Some(after) = cursor_in(&tx)? {
+                tx.execute(
+                    "INSERT INTO gaps (session, after_epoch, after_seq, resumed_epoch,
+                     resumed_seq, noticed_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        session,
+                        after.epoch,
+                        after.seq,
+                        position.epoch,
+                        position.seq,
+                        at_ms
+                    ],
+                )?;
+            }
+            tx.execute(
+                "INSERT INTO coverage (start_ms, end_ms, start_epoch, start_seq, end_epoch,
+                 end_seq) VALUES (?1, ?1, ?2, ?3, ?2, ?3)",
+                params![at_ms, position.epoch, position.seq],
+            )?;
+            // Changes from `position` on come after the gap: the cursor
+            // moves there so none before it is taken for one after.
+            tx.execute(
+                "INSERT OR REPLACE INTO writer_cursor (id, epoch, seq) VALUES (1, ?1, ?2)",
+                params![position.epoch, position.seq],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn session_end(&mut self, session: i64, end: SessionEnd, now_ms: u64) -> Result<()> {
+        self.db.execute(
+            "UPDATE sessions SET ended_ms = ?2, end_reason = ?3 WHERE id = ?1 AND ended_ms IS NULL",
+            params![session, now_ms, end.name()],
+        )?;
+        if self.session == Some(session) {
+            self.session = None;
+        }
+        Ok(())
+    }
+
+    fn coverage(&self) -> Result<Vec<Span>> {
+        let mut q = self
+            .db
+            .prepare("SELECT start_ms, end_ms FROM coverage ORDER BY start_ms")?;
+        let spans = q.query_map([], |r| {
+            Ok(Span {
+                start_ms: r.get(0)?,
+                end_ms: r.get(1)?,
+            })
+        })?;
+        Ok(spans.collect::<std::result::Result<_, _>>()?)
+    }
+
+    fn queue_events(&self, from_ms: u64, to_ms: u64) -> Result<Vec<QueueEventRow>> {
+        let mut q = self.db.prepare(
+            "SELECT epoch, seq, interaction, queue, media, at_ms, kind, duration_ms
+             FROM queue_events WHERE at_ms >= ?1 AND at_ms < ?2 ORDER BY seq",
+        )?;
+        let rows = q.query_map(params![from_ms, to_ms], |r| {
+            Ok((
+                Position::new(r.get(0)?, r.get(1)?),
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, u64>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, u64>(7)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (position, interaction, queue, media, at_ms, kind, duration_ms) = row?;
+            let kind = QueueEventKind::from_name(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("queue event kind {kind:?}")))?;
+            Ok(QueueEventRow {
+                position,
+                interaction,
+                queue,
+                media,
+                at_ms,
+                kind,
+                duration_ms,
+            })
+        })
+        .collect()
+    }
+}

@@ -1,0 +1,84 @@
+//! Where a writer keeps its rows: one trait, so SQLite today and
+//! PostgreSQL later write the same schema the same way.
+
+use crate::position::Position;
+use crate::rows::{QueueEventRow, Row, Summary};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the reporting database: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("the reporting database holds a row it cannot read: {0}")]
+    Corrupt(String),
+    #[error(
+        "the reporting database is at schema version {found}, newer than this duet knows ({known}): use a newer duet"
+    )]
+    TooNew { found: i64, known: i64 },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Why a data-source session ended (the seed's session-control words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The node closed the socket or could no longer be reached.
+    Disconnected,
+    /// Nothing came, not even a heartbeat, for too long.
+    NoActivity,
+    /// The writer was stopped.
+    Shutdown,
+    /// The socket fell behind the node's feed.
+    Resync,
+    /// The writer stopped without a word (killed); found at its next start.
+    WriterLost,
+}
+
+impl SessionEnd {
+    pub fn name(self) -> &'static str {
+        match self {
+            SessionEnd::Disconnected => "disconnected",
+            SessionEnd::NoActivity => "no_activity",
+            SessionEnd::Shutdown => "shutdown",
+            SessionEnd::Resync => "resync",
+            SessionEnd::WriterLost => "writer_lost",
+        }
+    }
+}
+
+/// A stretch of stream time a database holds every change of:
+/// `[start_ms, end_ms]` by the node's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start_ms: u64,
+    pub end_ms: u64,
+}
+
+/// A reporting writer's database.
+pub trait ReportStore {
+    /// The last change written, if any.
+    fn cursor(&self) -> Result<Option<Position>>;
+    /// The interactions still open, to carry on from.
+    fn open_interactions(&self) -> Result<Vec<Summary>>;
+    /// Writes one change's rows and moves the cursor to `at`, at once; a
+    /// change at or before the cursor writes nothing (false).
+    fn write_change(&mut self, at: Position, at_ms: u64, rows: &[Row]) -> Result<bool>;
+    /// The stream is caught up to `at` at `at_ms`: the coverage grows.
+    fn heartbeat(&mut self, at: Position, at_ms: u64) -> Result<()>;
+    /// A connection to `node` began at `now_ms` (the writer's clock);
+    /// sessions left open (a writer killed) end as [`SessionEnd::WriterLost`].
+    fn session_start(&mut self, node: &str, now_ms: u64) -> Result<i64>;
+    /// The node said it continues after the cursor (no gap), or cannot
+    /// (a gap from the cursor to `position`: a new coverage span starts).
+    fn session_hello(
+        &mut self,
+        session: i64,
+        gap: bool,
+        position: Position,
+        at_ms: u64,
+    ) -> Result<()>;
+    fn session_end(&mut self, session: i64, end: SessionEnd, now_ms: u64) -> Result<()>;
+    /// The spans of stream time this database covers with no gap.
+    fn coverage(&self) -> Result<Vec<Span>>;
+    /// Queue events in `[from_ms, to_ms)`.
+    fn queue_events(&self, from_ms: u64, to_ms: u64) -> Result<Vec<QueueEventRow>>;
+}

@@ -1,0 +1,22 @@
+//! `duet report`: the reporting writer and the reports read from its
+//! databases (docs/reporting.md).
+
+mod queues;
+mod writer;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Follow the pair's committed change stream (whichever node answers)
+    /// and write it into a reporting database, resuming where it stopped.
+    Writer(writer::Args),
+    /// Queue figures per interval, each interval from a database that
+    /// covers it with no gap (marked when none does).
+    Queues(queues::Args),
+}
+
+pub fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Writer(args) => writer::run(args),
+        Command::Queues(args) => queues::run(args),
+    }
+}

@@ -1,0 +1,209 @@
+//! `duet report writer`: the stream of whichever node answers into one
+//! reporting database. The decisions are `duet_report::Ingest`'s; this
+//! is the socket, the clock and the signals.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use base64::Engine;
+use duet_client::nodes::host_port;
+use duet_report::frame::Frame;
+use duet_report::ingest::{Ingest, Next};
+use duet_report::sqlite::Sqlite;
+use duet_report::store::SessionEnd;
+use tungstenite::client::IntoClientRequest;
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::{Message, WebSocket};
+
+/// Connecting or the handshake taking longer: the node is taken for gone.
+const CONNECT_WAIT_MS: u64 = 1_000;
+/// How long one read blocks, so a stop is noticed.
+const READ_SLICE_MS: u64 = 250;
+/// Nothing from the node (it heartbeats every second) for this long: the
+/// session ends as `no_activity` and the writer connects again.
+const NO_ACTIVITY_MS: u64 = 5_000;
+/// The largest frame a node may send: a change is at most 768 KiB (the
+/// interaction state's limit), as JSON a little more.
+const FRAME_MAX_BYTES: usize = 4 << 20;
+/// Pause after both nodes refused, doubling up to the most.
+const RETRY_FIRST_MS: u64 = 50;
+const RETRY_MOST_MS: u64 = 2_000;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Each node's base URL (`http://host:port`); the first is tried first.
+    #[arg(long = "node", required = true, num_args = 1)]
+    nodes: Vec<String>,
+    /// The reporting database (SQLite; created if missing).
+    #[arg(long)]
+    database: PathBuf,
+    /// A bootstrap user (any: reading the stream needs no right).
+    #[arg(long, env = "DUET_USER")]
+    user: String,
+    #[arg(long, env = "DUET_PASSWORD", hide_env_values = true)]
+    password: String,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Set on SIGINT or SIGTERM: the session ends as `shutdown`.
+fn stop_on_signal() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::spawn(move || {
+        runtime.block_on(async {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(term) => term,
+                    Err(_) => return,
+                };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            flag.store(true, Ordering::SeqCst);
+        });
+    });
+    Ok(stop)
+}
+
+fn open(url: &str, after: Option<String>, authorization: &str) -> Option<WebSocket<TcpStream>> {
+    let address = host_port(url).ok()?;
+    let socket_address = address.to_socket_addrs().ok()?.next()?;
+    let wait = Duration::from_millis(CONNECT_WAIT_MS);
+    let stream = TcpStream::connect_timeout(&socket_address, wait).ok()?;
+    stream.set_read_timeout(Some(wait)).ok()?;
+    stream.set_write_timeout(Some(wait)).ok()?;
+    let after = after.map(|a| format!("?after={a}")).unwrap_or_default();
+    let mut request = format!("ws://{address}/api/stream/ws{after}")
+        .into_client_request()
+        .ok()?;
+    request
+        .headers_mut()
+        .insert("authorization", authorization.parse().ok()?);
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(FRAME_MAX_BYTES))
+        .max_frame_size(Some(FRAME_MAX_BYTES));
+    let (ws, _) = tungstenite::client::client_with_config(request, stream, Some(config)).ok()?;
+    ws.get_ref()
+        .set_read_timeout(Some(Duration::from_millis(READ_SLICE_MS)))
+        .ok()?;
+    Some(ws)
+}
+
+/// Reads one connection until it ends; why it ended.
+fn follow(
+    ws: &mut WebSocket<TcpStream>,
+    ingest: &mut Ingest<Sqlite>,
+    stop: &AtomicBool,
+) -> anyhow::Result<SessionEnd> {
+    let mut heard = Instant::now();
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            let _ = ws.close(None);
+            return Ok(SessionEnd::Shutdown);
+        }
+        let text = match ws.read() {
+            Ok(Message::Text(text)) => text,
+            Ok(Message::Close(_)) => return Ok(SessionEnd::Disconnected),
+            Ok(_) => continue,
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    // A signal (a stop) interrupts a read too.
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                if heard.elapsed() >= Duration::from_millis(NO_ACTIVITY_MS) {
+                    return Ok(SessionEnd::NoActivity);
+                }
+                continue;
+            }
+            Err(_) => return Ok(SessionEnd::Disconnected),
+        };
+        heard = Instant::now();
+        let frame = match Frame::parse(&text) {
+            Ok(frame) => frame,
+            Err(e) => {
+                tracing::warn!("skipping a frame this writer cannot read: {e}");
+                continue;
+            }
+        };
+        if ingest.frame(frame, now_ms())? == Next::Reconnect {
+            return Ok(SessionEnd::Resync);
+        }
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let urls: [String; 2] = match args.nodes.as_slice() {
+        [one] => [one.clone(), one.clone()],
+        [a, b] => [a.clone(), b.clone()],
+        _ => bail!("give one or two --node URLs (the pair's nodes)"),
+    };
+    for url in &urls {
+        host_port(url).map_err(|e| anyhow!("{e}: a node is http://host:port"))?;
+    }
+    let credentials = format!("{}:{}", args.user, args.password);
+    let authorization = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(credentials)
+    );
+    super::super::init_logging();
+    let stop = stop_on_signal()?;
+    let open_store = || {
+        Sqlite::open(&args.database)
+            .and_then(Ingest::new)
+            .with_context(|| format!("the reporting database {}", args.database.display()))
+    };
+    let mut ingest = open_store()?;
+    let (mut node, mut refused, mut pause_ms) = (0usize, 0u32, RETRY_FIRST_MS);
+    while !stop.load(Ordering::SeqCst) {
+        let url = &urls[node];
+        let Some(mut ws) = open(url, ingest.cursor().map(|c| c.to_string()), &authorization) else {
+            // The node used last first, then the other; both refused: a
+            // pause (a switchover takes a fraction of a second).
+            node = 1 - node;
+            refused += 1;
+            if refused.is_multiple_of(2) {
+                std::thread::sleep(Duration::from_millis(pause_ms));
+                pause_ms = (pause_ms * 2).min(RETRY_MOST_MS);
+            }
+            continue;
+        };
+        (refused, pause_ms) = (0, RETRY_FIRST_MS);
+        tracing::info!("reading the stream of {url}");
+        let ended = ingest
+            .connected(url, now_ms())
+            .map_err(anyhow::Error::from)
+            .and_then(|()| follow(&mut ws, &mut ingest, &stop))
+            .and_then(|end| {
+                tracing::info!("the stream of {url} ended: {}", end.name());
+                Ok(ingest.disconnected(end, now_ms())?)
+            });
+        match ended {
+            Ok(()) => {}
+            Err(e) => {
+                // The database failed under a write: start again from what
+                // it committed.
+                tracing::error!("writing the report failed ({e:#}); starting again");
+                std::thread::sleep(Duration::from_millis(RETRY_MOST_MS));
+                ingest = open_store()?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,418 @@
+//! Reporting on a real pair: two `duet report writer`s, each with its
+//! own database, follow the committed stream while chats are answered,
+//! wrapped up and abandoned; the active node is killed (-9) during the
+//! traffic and one writer is killed and started again. Each database's
+//! `duet report queues` equals what this test sent, counted here: no
+//! duplicate, and no interval marked with a gap (none was made).
+//!
+//! The traffic is driven by a client written from docs/contact-center.md
+//! (plain HTTP with ureq), not by duet-client.
+
+mod harness;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use harness::contact::{AGENT_PASSWORD, Api, set_up_directory};
+use harness::{DUET, PASSWORD, Pair, Setup, USER, fast_params, serving};
+use serde_json::{Value, json};
+
+/// Intervals of one minute: the shortest `duet report` takes, so the
+/// test waits little for one to close.
+const INTERVAL_MS: u64 = 60_000;
+const CHATS: usize = 18;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn writer(pair: &Pair, first: usize, database: &Path) -> Child {
+    let log = std::fs::File::create(database.with_extension("log")).unwrap();
+    Command::new(DUET)
+        .args(["report", "writer", "--user", USER, "--database"])
+        .arg(database)
+        .args(["--node", &pair.nodes[first].url()])
+        .args(["--node", &pair.nodes[1 - first].url()])
+        .env("DUET_PASSWORD", PASSWORD)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("duet report writer")
+}
+
+/// Stops a writer when the test ends, however it ends.
+struct Writer(Child);
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Writer {
+    /// Stops the writer as an operator would (SIGTERM): its session ends
+    /// as `shutdown`.
+    fn stop(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(exit)) = self.0.try_wait() {
+                assert!(exit.success(), "the writer stopped with {exit}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the writer did not stop within 10 s of SIGTERM");
+    }
+}
+
+/// The serving node's index.
+fn active(pair: &Pair) -> Option<usize> {
+    (0..2).find(|&i| serving(&pair.nodes[i].status()))
+}
+
+/// A POST to whichever node serves, with the caller's client id so a
+/// retry after a switchover is applied once; the answer.
+fn post(pair: &Pair, api: &Api, path: &str, mut body: Value, client_id: &str) -> Value {
+    body["client_id"] = json!(client_id);
+    let started = Instant::now();
+    loop {
+        let node = active(pair).unwrap_or(0);
+        let (code, answer) = api.on(&pair.nodes[node].url()).post(path, body.clone());
+        if code == 200 {
+            return answer;
+        }
+        assert!(
+            code == 0 || code == 503 || code == 429,
+            "{path}: {code} {answer}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{path} refused for 30 s: {code} {answer}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until `id` is offered to alice (her view on the serving node).
+fn offered_to_alice(pair: &Pair, alice: &Api, id: &str) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(20) {
+        if let Some(node) = active(pair) {
+            let (code, me) = alice.on(&pair.nodes[node].url()).get("/api/agent");
+            let offered = me["interactions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|ix| ix["id"] == id && ix["state"]["Offered"]["agent"] == "alice");
+            if code == 200 && offered {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{id} was never offered to alice\n{}", pair.logs());
+}
+
+/// What the test sent, as the report should count it.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Sent {
+    offered: u64,
+    answered: u64,
+    abandoned: u64,
+    handled: u64,
+}
+
+fn report(database: &Path, from_ms: u64, to_ms: u64) -> Vec<Value> {
+    let out = Command::new(DUET)
+        .args(["report", "queues", "--format", "json", "--interval-s", "60"])
+        .args(["--from", &from_ms.to_string(), "--to", &to_ms.to_string()])
+        .arg("--database")
+        .arg(database)
+        .output()
+        .expect("duet report queues");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Vec<Value>>(&out.stdout).expect("the report as JSON")
+}
+
+fn totals(lines: &[Value]) -> Sent {
+    let sum = |k: &str| lines.iter().map(|l| l[k].as_u64().unwrap_or(0)).sum();
+    Sent {
+        offered: sum("offered"),
+        answered: sum("answered"),
+        abandoned: sum("abandoned"),
+        handled: sum("handled"),
+    }
+}
+
+/// The first frame of the stream from `url` resuming after `after`.
+fn first_frame(url: &str, after: &str) -> Value {
+    use tungstenite::client::IntoClientRequest;
+    let address = url.trim_start_matches("http://");
+    let stream = std::net::TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut request = format!("ws://{address}/api/stream/ws?after={after}")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", harness::basic_auth().parse().unwrap());
+    let (mut ws, _) = tungstenite::client(request, stream).expect("the stream's handshake");
+    match ws.read().expect("a first frame") {
+        tungstenite::Message::Text(text) => serde_json::from_str(&text).unwrap(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restart() {
+    let mut pair = Pair::loopback(Setup {
+        params: fast_params(),
+        ..Setup::default()
+    });
+    pair.start();
+    let first = active(&pair).expect("a serving node");
+    set_up_directory(&pair, first);
+    let dir = tempfile::tempdir().unwrap();
+    let (db1, db2) = (dir.path().join("one.db"), dir.path().join("two.db"));
+    // One writer starts on the active node, the other on the backup.
+    let mut w1 = Writer(writer(&pair, first, &db1));
+    let w2 = Writer(writer(&pair, 1 - first, &db2));
+
+    // The report starts at the first whole interval after the writers
+    // began: what they cover from its start.
+    std::thread::sleep(Duration::from_secs(2));
+    let from_ms = (now_ms() / INTERVAL_MS + 1) * INTERVAL_MS;
+    std::thread::sleep(Duration::from_millis(
+        from_ms.saturating_sub(now_ms()) + 200,
+    ));
+
+    let a = pair.nodes[first].url();
+    let alice = Api::login(&a, "alice", AGENT_PASSWORD);
+    post(
+        &pair,
+        &alice,
+        "/api/agent/login",
+        json!({"media": ["chat"]}),
+        "alice-login",
+    );
+    let customer = Api::new(&a);
+    let mut sent = Sent::default();
+    for i in 0..CHATS {
+        if i == CHATS / 2 {
+            // The active node dies without a word; the backup takes over.
+            let old = active(&pair).expect("a serving node");
+            pair.nodes[old].kill9();
+            pair.wait_until(Duration::from_secs(20), "the backup serves", |p| {
+                serving(&p.nodes[1 - old].status())
+            });
+        }
+        if i == CHATS / 4 {
+            w1.0.kill().unwrap();
+            w1.0.wait().unwrap();
+        }
+        if i == CHATS / 4 + 3 {
+            w1 = Writer(writer(&pair, first, &db1));
+        }
+        let chat = post(
+            &pair,
+            &customer,
+            "/api/chats",
+            json!({"queue": "Sales", "name": format!("customer {i}"),
+                   "client_secret": format!("secret-of-chat-number-{i:04}")}),
+            &format!("chat-{i}"),
+        );
+        sent.offered += 1;
+        let id = chat["id"].as_str().expect("a chat id").to_string();
+        let token = chat["token"].as_str().expect("a token").to_string();
+        let leave = |client: &str| {
+            let path = format!("/api/chats/{id}/leave");
+            let started = Instant::now();
+            loop {
+                let node = active(&pair).unwrap_or(0);
+                let (code, body) = customer.on(&pair.nodes[node].url()).post_with(
+                    &path,
+                    json!({"client_id": client}),
+                    &[("x-duet-token", &token)],
+                );
+                if code == 200 {
+                    return;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(30),
+                    "{path}: {code} {body}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        };
+        if i % 3 == 2 {
+            // The customer leaves before anyone answers.
+            leave(&format!("leave-{i}"));
+            sent.abandoned += 1;
+            continue;
+        }
+        offered_to_alice(&pair, &alice, &id);
+        post(
+            &pair,
+            &alice,
+            &format!("/api/interactions/{id}/accept"),
+            json!({}),
+            &format!("accept-{i}"),
+        );
+        sent.answered += 1;
+        leave(&format!("leave-{i}"));
+        sent.handled += 1;
+        post(
+            &pair,
+            &alice,
+            &format!("/api/interactions/{id}/wrap-up"),
+            json!({"code": "sale", "notes": format!("chat {i}")}),
+            &format!("wrap-{i}"),
+        );
+    }
+    let to_ms = (now_ms() / INTERVAL_MS + 1) * INTERVAL_MS;
+    // Heartbeats carry each writer's coverage past the last interval.
+    std::thread::sleep(Duration::from_millis(
+        to_ms.saturating_sub(now_ms()) + 3_000,
+    ));
+
+    for db in [&db1, &db2] {
+        let started = Instant::now();
+        let lines = loop {
+            let lines = report(db, from_ms, to_ms);
+            if totals(&lines) == sent || started.elapsed() > Duration::from_secs(30) {
+                break lines;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        let log = std::fs::read_to_string(db.with_extension("log")).unwrap_or_default();
+        assert_eq!(totals(&lines), sent, "{}: {lines:#?}\n{log}", db.display());
+        assert!(!lines.is_empty());
+        for line in &lines {
+            assert_eq!(
+                line["gap"],
+                false,
+                "{}: an unmarked or unexpected gap: {line}\n{log}",
+                db.display()
+            );
+            assert_eq!(line["lost_at_switchover"], 0, "{line}");
+            assert_eq!(line["transferred"], 0, "{line}");
+        }
+    }
+    // Row by row: one summary per chat with its disposition, the writer
+    // killed found at its next start, and no gap recorded anywhere.
+    w1.stop();
+    w2.stop();
+    for db in [&db1, &db2] {
+        let store = duet_report::sqlite::Sqlite::open_read_only(db).unwrap();
+        let dispositions = store.dispositions().unwrap();
+        assert_eq!(
+            dispositions.get("abandoned").copied(),
+            Some(sent.abandoned),
+            "{dispositions:?}"
+        );
+        assert_eq!(
+            dispositions.get("customer_ended").copied(),
+            Some(sent.handled),
+            "{dispositions:?}"
+        );
+        assert_eq!(store.count("wrap_ups").unwrap() as u64, sent.handled);
+        assert_eq!(store.gaps().unwrap(), [], "{}", db.display());
+        let sessions = store.sessions().unwrap();
+        assert!(
+            sessions
+                .iter()
+                .skip(1)
+                .all(|s| s.hello.as_deref() == Some("resume")),
+            "{}: every connection after the first resumed: {sessions:?}",
+            db.display()
+        );
+    }
+    let sessions = duet_report::sqlite::Sqlite::open_read_only(&db1)
+        .unwrap()
+        .sessions()
+        .unwrap();
+    assert!(
+        sessions
+            .iter()
+            .any(|s| s.end_reason.as_deref() == Some("writer_lost")),
+        "the killed writer's session: {sessions:?}"
+    );
+    assert!(
+        sessions
+            .iter()
+            .any(|s| s.end_reason.as_deref() == Some("disconnected")),
+        "the session on the node killed: {sessions:?}"
+    );
+    for db in [&db1, &db2] {
+        let sessions = duet_report::sqlite::Sqlite::open_read_only(db)
+            .unwrap()
+            .sessions()
+            .unwrap();
+        assert_eq!(
+            sessions.last().and_then(|s| s.end_reason.as_deref()),
+            Some("shutdown"),
+            "{}: {sessions:?}",
+            db.display()
+        );
+    }
+
+    // The stream resumes after a position the node holds, and says
+    // `gap` for one it never had (the writer then records a gap).
+    let node = pair.nodes[active(&pair).expect("a serving node")].url();
+    let store = duet_report::sqlite::Sqlite::open_read_only(&db2).unwrap();
+    let cursor = duet_report::ReportStore::cursor(&store)
+        .unwrap()
+        .expect("a cursor");
+    assert_eq!(first_frame(&node, &cursor.to_string())["type"], "resume");
+    let unknown = format!("{}.{}", cursor.epoch + 7, cursor.seq);
+    assert_eq!(first_frame(&node, &unknown)["type"], "gap");
+    assert_eq!(first_frame(&node, "not-a-position")["type"], "gap");
+
+    // Both databases report the same figures, each on its own.
+    let (one, two) = (report(&db1, from_ms, to_ms), report(&db2, from_ms, to_ms));
+    let strip = |lines: &[Value]| -> Vec<Value> {
+        lines
+            .iter()
+            .map(|l| {
+                let mut l = l.clone();
+                l["source"] = Value::Null;
+                l
+            })
+            .collect()
+    };
+    assert_eq!(strip(&one), strip(&two));
+    // And read together, each interval from one of them.
+    let out = Command::new(DUET)
+        .args(["report", "queues", "--format", "csv", "--interval-s", "60"])
+        .args(["--from", &from_ms.to_string(), "--to", &to_ms.to_string()])
+        .arg("--database")
+        .arg(&db1)
+        .arg("--database")
+        .arg(&db2)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        csv.starts_with("start_ms,end_ms,queue,source,gap,offered"),
+        "{csv}"
+    );
+}
