@@ -138,7 +138,7 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/api/agents", Who::Supervisor),
     rule("GET", "/api/statistics/intervals", Who::Supervisor),
     rule("POST", "/api/agents/{name}/status", Who::Supervisor),
-    rule("GET", "/api/stream/ws", Who::Reader),
+    rule("GET", "/api/stream/ws", Who::Master),
 ];
 
 /// The rule of a route (its method and path as routed, `{id}` and all).
