@@ -160,8 +160,15 @@ impl EventLog {
             match writeln!(&*inner.file, "{line}") {
                 Ok(()) => {
                     inner.bytes += line.len() as u64 + 1;
-                    // A request already waiting covers this entry too.
-                    let _ = self.sync.try_send(inner.file.clone());
+                    // A request already waiting covers this entry too;
+                    // a syncer gone is the log's to say.
+                    if let Err(std::sync::mpsc::TrySendError::Disconnected(_)) =
+                        self.sync.try_send(inner.file.clone())
+                    {
+                        tracing::error!(
+                            "the event log's syncer has stopped: entries are written but not synced"
+                        );
+                    }
                 }
                 Err(e) => tracing::error!("cannot write the event log: {e}"),
             }
@@ -175,7 +182,11 @@ impl EventLog {
             inner.recent.pop_front();
         }
         inner.recent.push_back(event.clone());
-        let _ = self.live.send(event.clone());
+        // No live follower is no failure: the entry is in `recent` and
+        // the file for whoever comes.
+        if self.live.send(event.clone()).is_err() {
+            tracing::trace!("no live follower of the event log");
+        }
         event
     }
 

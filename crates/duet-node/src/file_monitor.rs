@@ -6,6 +6,7 @@
 //! rescan, never a missed change. It also answers the backup's health
 //! checks; a hang fault stops it, like the seed's unresponsive File Monitor.
 
+use crate::answer::Answer as _;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -111,7 +112,7 @@ impl FileMonitor {
         loop {
             tokio::select! {
                 msg = self.control.recv() => match msg {
-                    Some(MonitorMsg::Check(reply)) if !hung => { let _ = reply.send(()); }
+                    Some(MonitorMsg::Check(reply)) if !hung => { reply.answer(()); }
                     // A hung monitor drops the check; the backup times out.
                     Some(MonitorMsg::Check(_)) => {}
                     Some(MonitorMsg::Fault(fault)) => hung = fault == ModuleFault::Hang,

@@ -1,6 +1,7 @@
 //! A duet node: the runtime that carries out the switchover engine's
 //! commands over the network and serves when active.
 
+pub mod answer;
 pub mod arbiter;
 pub mod bootstrap;
 pub mod directory;

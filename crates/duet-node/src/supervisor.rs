@@ -5,6 +5,7 @@
 //! new incarnation id (the seed's PID); while it is down, pings are rejected,
 //! as the notifier rejects requests for a subsystem that is not there.
 
+use crate::answer::Answer as _;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -153,7 +154,7 @@ async fn run_module(mut rx: mpsc::Receiver<ModuleMsg>, incarnation: u64) {
                 }
             }
             ModuleMsg::Ping(reply) => {
-                let _ = reply.send(incarnation);
+                reply.answer(incarnation);
             }
             ModuleMsg::Fault(ModuleFault::Hang) => hung = true,
             ModuleMsg::Fault(ModuleFault::Recover) => {

@@ -318,7 +318,9 @@ impl Session {
                     "421 4.4.2 {} idle for {} ms, closing connection",
                     self.config.hostname, self.config.idle_timeout_ms
                 );
-                let _ = self.send(&text).await;
+                if self.send(&text).await.is_err() {
+                    debug!(peer = %self.peer, "smtp closing line not delivered: the client is gone");
+                }
             }
             Err(Stop::DataTooSlow) => {
                 info!(peer = %self.peer, data_timeout_ms = self.config.data_timeout_ms, "smtp DATA too slow, closing");
@@ -326,7 +328,9 @@ impl Session {
                     "421 4.4.2 {} message not complete within {} ms, closing connection; nothing was stored",
                     self.config.hostname, self.config.data_timeout_ms
                 );
-                let _ = self.send(&text).await;
+                if self.send(&text).await.is_err() {
+                    debug!(peer = %self.peer, "smtp closing line not delivered: the client is gone");
+                }
             }
         }
         let _ = self.stream.shutdown().await;

@@ -3,6 +3,7 @@
 //! carries out its commands. Becoming active persists a new epoch before
 //! anything is served; learning of a newer epoch stops service at once.
 
+use crate::answer::Answer as _;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -336,7 +337,7 @@ impl Driver {
                 self.lease_commands(commands);
             }
             DriverMsg::ParamsRead(reply) => {
-                let _ = reply.send(Box::new(self.engine.params().clone()));
+                reply.answer(Box::new(self.engine.params().clone()));
             }
             DriverMsg::Synchronised => {
                 self.safety.guard.synchronised();
@@ -349,7 +350,7 @@ impl Driver {
                 self.switch_reply = Some(reply);
                 self.apply(Event::SwitchRequest { force });
                 if let Some(reply) = self.switch_reply.take() {
-                    let _ = reply.send(Ok(()));
+                    reply.answer(Ok(()));
                 }
             }
         }
@@ -443,7 +444,7 @@ impl Driver {
             Command::StopServing => {}
             Command::RefuseSwitch { why } => {
                 if let Some(reply) = self.switch_reply.take() {
-                    let _ = reply.send(Err(why));
+                    reply.answer(Err(why));
                 }
             }
             Command::Record(record) => self.record(record),

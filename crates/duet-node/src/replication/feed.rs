@@ -76,8 +76,11 @@ impl Feed {
             if no_op {
                 self.no_ops.insert(entry.seq);
             } else {
-                // No receiver is no error: nobody is watching.
-                let _ = self.live.send(entry.clone());
+                // No receiver is no error: nobody is watching, and the
+                // entry is kept in `recent` for a resume.
+                if self.live.send(entry.clone()).is_err() {
+                    tracing::trace!(seq = entry.seq, "no live follower of the feed");
+                }
             }
             self.recent.push_back(entry);
         }

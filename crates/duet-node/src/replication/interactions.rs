@@ -4,6 +4,7 @@
 //! rows, the ACD router on the active node, the live feed the API's
 //! WebSockets follow, and the snapshot a resynchronising backup fetches.
 
+use crate::answer::Answer as _;
 use std::sync::Arc;
 
 use duet_interactions::model::{Agent, Recovery};
@@ -372,7 +373,7 @@ impl Replicator {
         match request {
             IxRequest::Write { command, reply } => self.write_interaction(shared, *command, reply),
             IxRequest::Get { id, reply } => {
-                let _ = reply.send(state.get(&id).cloned());
+                reply.answer(state.get(&id).cloned());
             }
             IxRequest::Agent { name, reply } => {
                 let view = state.agent(&name).map(|agent| {
@@ -396,7 +397,7 @@ impl Replicator {
                         wrap_up_codes,
                     }
                 });
-                let _ = reply.send(view);
+                reply.answer(view);
             }
             IxRequest::Agents(reply) => {
                 // Every configured agent: one never logged in shows as
@@ -412,7 +413,7 @@ impl Replicator {
                             .unwrap_or_else(|| Agent::new(name, 0))
                     })
                     .collect();
-                let _ = reply.send(agents);
+                reply.answer(agents);
             }
             IxRequest::Queues(reply) => {
                 let now = unix_ms();
@@ -427,7 +428,7 @@ impl Replicator {
                         })
                     })
                     .collect();
-                let _ = reply.send(queues);
+                reply.answer(queues);
             }
             IxRequest::Intervals { since_ms, reply } => {
                 let reporting = state.reporting();
@@ -447,7 +448,7 @@ impl Replicator {
                         })
                     })
                     .collect();
-                let _ = reply.send(IntervalsView {
+                reply.answer(IntervalsView {
                     takeovers: reporting.takeovers,
                     records: state
                         .intervals()
@@ -472,7 +473,7 @@ impl Replicator {
                             && ix.attributes.get(CONVERSATION) == Some(&conversation)
                     })
                     .map(|ix| ix.id.clone());
-                let _ = reply.send(open);
+                reply.answer(open);
             }
             IxRequest::Census(reply) => {
                 let mut census = Census::default();
@@ -488,10 +489,10 @@ impl Replicator {
                         .entry(agent.status.name().to_string())
                         .or_default() += 1;
                 }
-                let _ = reply.send(census);
+                reply.answer(census);
             }
             IxRequest::Shadow(reply) => {
-                let _ = reply.send(ShadowView {
+                reply.answer(ShadowView {
                     position: self.position(),
                     digest: format!("{:016x}", state.digest()),
                     live_interactions: state.len(),
@@ -499,13 +500,13 @@ impl Replicator {
                 });
             }
             IxRequest::Conflicts(reply) => {
-                let _ = reply.send(state.conflicts().cloned().collect());
+                reply.answer(state.conflicts().cloned().collect());
             }
             IxRequest::User { name, reply } => {
-                let _ = reply.send(crate::directory::user(&self.tree, &name));
+                reply.answer(crate::directory::user(&self.tree, &name));
             }
             IxRequest::Follow { after, reply } => {
-                let _ = reply.send(self.ix.feed.follow(state.position(), after));
+                reply.answer(self.ix.feed.follow(state.position(), after));
             }
         }
     }
@@ -515,7 +516,7 @@ impl Replicator {
     /// checked again), made on the stream, then routed.
     fn write_interaction(&mut self, shared: &Shared, command: Command, reply: super::WriteReply) {
         let Some(leader) = self.leader.as_ref() else {
-            let _ = reply.send(Err(WriteError::Unavailable {
+            reply.answer(Err(WriteError::Unavailable {
                 message: format!(
                     "{} is not the active node; send it to the active node",
                     shared.boot.this
@@ -526,7 +527,7 @@ impl Replicator {
         };
         let retry = leader.known(&command.client).is_some();
         if !retry && let Err(e) = self.ix.state.check(&command) {
-            let _ = reply.send(Err(e.into()));
+            reply.answer(Err(e.into()));
             return;
         }
         self.submit_change(shared, Change::Interactions(command), reply);

@@ -2,6 +2,7 @@
 //! acknowledgements held while the lease is not confirmed, sync answers,
 //! and the heal's replays.
 
+use crate::answer::Answer as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -171,7 +172,7 @@ impl Replicator {
         reply: WriteReply,
     ) {
         let Some(leader) = self.leader.as_mut() else {
-            let _ = reply.send(Err(WriteError::Unavailable {
+            reply.answer(Err(WriteError::Unavailable {
                 message: format!(
                     "{} is not the active node; make configuration changes on the active node",
                     shared.boot.this
@@ -183,14 +184,14 @@ impl Replicator {
         // A retry of a change already made is answered, not checked again.
         let retry = leader.known(&client).is_some();
         if !retry && let Err(e) = self.tree.check(&op) {
-            let _ = reply.send(Err(e.into()));
+            reply.answer(Err(e.into()));
             return;
         }
         if !retry
             && let duet_config::Op::Put { path, object } = &op
             && let Err(e) = crate::directory::check(path, object)
         {
-            let _ = reply.send(Err(WriteError::Invalid(e.to_string())));
+            reply.answer(Err(WriteError::Invalid(e.to_string())));
             return;
         }
         let edit = Edit {
@@ -212,7 +213,7 @@ impl Replicator {
     /// Makes a checked change of any state through the stream.
     pub(super) fn submit_change(&mut self, shared: &Shared, change: Change, reply: WriteReply) {
         let Some(leader) = self.leader.as_mut() else {
-            let _ = reply.send(Err(WriteError::Unavailable {
+            reply.answer(Err(WriteError::Unavailable {
                 message: format!("{} is not the active node", shared.boot.this),
                 active: active_elsewhere(shared),
             }));

@@ -7,6 +7,7 @@
 //! on the active node ([`duet_config::heal`]), so the resync drops nothing
 //! that was acknowledged.
 
+use crate::answer::Answer as _;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -139,7 +140,7 @@ impl PendingWrite {
     /// Tells everyone waiting.
     fn answer(self, result: impl Fn() -> Result<u64, WriteError>) {
         for reply in self.replies {
-            let _ = reply.send(result());
+            reply.answer(result());
         }
     }
 }

@@ -5,6 +5,7 @@
 //! read on `watch` channels (its view for the status, the server
 //! parameters for the engine), so no reader waits on it.
 
+use crate::answer::Answer as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -312,7 +313,7 @@ impl Replicator {
                 reply,
             } => self.write(shared, client, who, op, reply),
             ReplicationMsg::ConfigRead { path, reply } => {
-                let _ = reply.send(ConfigView {
+                reply.answer(ConfigView {
                     path: path.to_string(),
                     object: self.tree().get(&path).cloned(),
                     children: self.tree().children(&path),
@@ -320,7 +321,7 @@ impl Replicator {
                 });
             }
             ReplicationMsg::ConfigConflicts(reply) => {
-                let _ = reply.send(self.conflicts());
+                reply.answer(self.conflicts());
             }
             ReplicationMsg::Interactions(request) => self.interaction_request(shared, request),
             ReplicationMsg::Settings(_)
