@@ -39,5 +39,5 @@ pub use error::Error;
 pub use model::{Directory, Interaction, MediaType};
 pub use routing::Router;
 pub use state::{
-    Applied, DEFAULT_LIMITS, Interactions, Page, PageItem, QueueFigures, RowKey, Rows,
+    Applied, DEFAULT_LIMITS, Interactions, Page, PageItem, QueueFigures, RowKey, Rows, paginate,
 };

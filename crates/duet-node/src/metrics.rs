@@ -32,6 +32,8 @@ pub struct Metrics {
     /// every acknowledgement meanwhile.
     pub replication_stall_seconds: Histogram,
     pub replication_longest_stall_ms: Gauge,
+    /// Each step of the replication task by its kind: what a stall was.
+    pub replication_step_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     pub store_commit_seconds: Histogram,
     pub link_round_trip_seconds: Histogram,
     pub interactions_created: Family<Labels, Counter>,
@@ -82,6 +84,7 @@ impl Default for Metrics {
             change_ack_seconds: seconds_histogram(),
             replication_lag_changes: Gauge::default(),
             replication_stall_seconds: seconds_histogram(),
+            replication_step_seconds: Family::new_with_constructor(seconds_histogram),
             replication_longest_stall_ms: Gauge::default(),
             store_commit_seconds: seconds_histogram(),
             link_round_trip_seconds: seconds_histogram(),
@@ -129,6 +132,11 @@ impl Default for Metrics {
             "replication_stall_seconds",
             "How late the replication task's regular tick came (what held up acknowledgements meanwhile)",
             m.replication_stall_seconds.clone(),
+        );
+        r.register(
+            "replication_step_seconds",
+            "Each step of the replication task (an inbox message by kind, a durable round, a tick, routing)",
+            m.replication_step_seconds.clone(),
         );
         r.register(
             "replication_longest_stall_ms",

@@ -31,7 +31,7 @@ pub use figures::{QueueFigures, QueueTotals};
 pub(crate) use index::Index;
 pub use reporting::{INTERVAL_RECORDS_MAX, IntervalEnd, IntervalRecord, Reporting, next_boundary};
 pub use rows::{RowKey, Rows};
-pub use snapshot::{Page, PageItem};
+pub use snapshot::{Page, PageItem, paginate};
 pub use takeover::{LOST_AT_SWITCHOVER, START_AGAIN};
 pub(crate) use tracked::Keyed;
 pub use tracked::RowLog;

@@ -65,9 +65,38 @@ pub struct Page {
     pub items: Vec<PageItem>,
 }
 
+/// `items` in pages of at most `max_bytes` each (postcard size), except
+/// that one item larger than that gets a page of its own. Sizing encodes
+/// each item, so a node does it off the task that keeps the state.
+pub fn paginate(items: Vec<PageItem>, max_bytes: usize) -> Vec<Page> {
+    let mut pages = Vec::new();
+    let mut page = Page::default();
+    let mut page_bytes = 0;
+    for item in items {
+        let bytes = encode::size_of(&item);
+        if !page.items.is_empty() && page_bytes + bytes > max_bytes {
+            pages.push(std::mem::take(&mut page));
+            page_bytes = 0;
+        }
+        page_bytes += bytes;
+        page.items.push(item);
+    }
+    if !page.items.is_empty() {
+        pages.push(page);
+    }
+    pages
+}
+
 impl Interactions {
     /// The state as pages, for a backup to `install` at `position()`.
     pub fn snapshot_pages(&self, max_bytes: usize) -> Vec<Page> {
+        paginate(self.snapshot_items(), max_bytes)
+    }
+
+    /// The state's items as a snapshot holds them, in order, at
+    /// `position()`: interactions shared with the live state (a change
+    /// copies one first), so taking them costs no copy of a transcript.
+    pub fn snapshot_items(&self) -> Vec<PageItem> {
         let meta = PageItem::Meta {
             reporting: self.live.reporting.clone(),
             history: self.live.history.iter().cloned().collect(),
@@ -90,22 +119,7 @@ impl Interactions {
                     .shared()
                     .map(|ix| PageItem::Interaction(Arc::clone(ix))),
             );
-        let mut pages = Vec::new();
-        let mut page = Page::default();
-        let mut page_bytes = 0;
-        for item in items {
-            let bytes = encode::size_of(&item);
-            if !page.items.is_empty() && page_bytes + bytes > max_bytes {
-                pages.push(std::mem::take(&mut page));
-                page_bytes = 0;
-            }
-            page_bytes += bytes;
-            page.items.push(item);
-        }
-        if !page.items.is_empty() {
-            pages.push(page);
-        }
-        pages
+        items.collect()
     }
 
     /// Replaces the state with a snapshot's pages, taken at `position`.

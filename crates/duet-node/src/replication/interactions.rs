@@ -41,8 +41,8 @@ pub struct InteractionsPart {
     /// once per batch of the task's messages, not after each change.
     pub route_wanted: bool,
     /// The active node's snapshot for a resynchronising backup, taken at
-    /// the resync's position: its encoding, in chunks.
-    pub snapshot_out: Option<(Position, Arc<Vec<Vec<u8>>>)>,
+    /// the resync's position.
+    pub snapshot_out: Option<super::snapshot::SnapshotOut>,
     /// Sent email replies the relay has not taken (from the state).
     pub outbox: std::collections::BTreeSet<super::outbox::ReplyKey>,
     /// Those being relayed by a task now.

@@ -291,7 +291,7 @@ impl Replicator {
                     // To this node's position (with each change's epoch);
                     // the interaction state's snapshot is taken there.
                     let upto = self.last_position();
-                    self.snapshot_take();
+                    self.snapshot_take(shared);
                     let root = self.tree.digests().get(duet_config::digest::Bucket::ROOT);
                     self.to_backup(shared, Stream::ResyncStart { upto, root });
                 }

@@ -30,6 +30,7 @@ mod interactions;
 mod leader;
 mod outbox;
 mod snapshot;
+mod steps;
 mod task;
 
 pub use interactions::{AgentView, CONVERSATION, Census, Follow, IxRequest, QueueView, ShadowView};

@@ -10,9 +10,11 @@ use std::sync::Arc;
 
 use duet_interactions::Page;
 use duet_link::protocol::{SNAPSHOT_CHUNK_BYTES, SnapshotPage, Stream};
+use duet_rsm::Position;
 use duet_switchover::Level;
 
 use super::*;
+use crate::link::Outbox;
 use crate::shared::Shared;
 use crate::store::SNAPSHOT_PAGE_BYTES;
 
@@ -27,21 +29,107 @@ pub(super) struct SnapshotRun {
     pub(super) asked_at_ms: u64,
 }
 
+/// The active node's snapshot for a backup, taken at `at`: being encoded
+/// (off the replication task: sizing and encoding a state of many long
+/// transcripts takes long enough to hold up every acknowledgement), with
+/// the requests that came meanwhile, or encoded in chunks.
+pub(crate) enum SnapshotOut {
+    Encoding {
+        at: Position,
+        waiting: Vec<(u64, u32, Outbox)>,
+    },
+    Ready {
+        at: Position,
+        chunks: Arc<Vec<Vec<u8>>>,
+    },
+}
+
+impl SnapshotOut {
+    fn at(&self) -> Position {
+        match self {
+            SnapshotOut::Encoding { at, .. } | SnapshotOut::Ready { at, .. } => *at,
+        }
+    }
+}
+
 impl Replicator {
     /// The active node: a snapshot of the interaction state at its
-    /// position, kept for the backup about to resynchronise to it.
-    pub(super) fn snapshot_take(&mut self) {
+    /// position, kept for the backup about to resynchronise to it. The
+    /// state's items are taken here (shared, no transcript copied); they
+    /// are sized, paged and encoded on a blocking thread, which sends the
+    /// chunks back as [`ReplicationMsg::SnapshotEncoded`].
+    pub(super) fn snapshot_take(&mut self, shared: &Shared) {
         use duet_rsm::StateMachine;
         let at = self.ix.state.position();
-        if self.ix.snapshot_out.as_ref().is_some_and(|(p, _)| *p == at) {
+        if self
+            .ix
+            .snapshot_out
+            .as_ref()
+            .is_some_and(|out| out.at() == at)
+        {
             return;
         }
-        let pages = self.ix.state.snapshot_pages(SNAPSHOT_PAGE_BYTES);
-        self.ix.snapshot_out = Some((at, Arc::new(snapshot_chunks(&pages))));
+        let items = self.ix.state.snapshot_items();
+        self.ix.snapshot_out = Some(SnapshotOut::Encoding {
+            at,
+            waiting: Vec::new(),
+        });
+        let inbox = shared.replication.clone();
+        tokio::task::spawn_blocking(move || {
+            let chunks = Arc::new(snapshot_chunks(&duet_interactions::paginate(
+                items,
+                SNAPSHOT_PAGE_BYTES,
+            )));
+            if inbox
+                .blocking_send(ReplicationMsg::SnapshotEncoded { at, chunks })
+                .is_err()
+            {
+                tracing::info!("the snapshot at {at:?} is encoded, but replication has stopped");
+            }
+        });
     }
 
-    /// The active node's answer to a snapshot request.
-    pub fn snapshot_answer(&self, id: u64, upto: (u64, u64), page: u32) -> Stream {
+    /// The snapshot taken at `at` is encoded: the requests that waited
+    /// for it are answered. One taken since replaces it.
+    pub(super) fn snapshot_encoded(
+        &mut self,
+        shared: &Shared,
+        at: Position,
+        chunks: Arc<Vec<Vec<u8>>>,
+    ) {
+        let waiting = match &mut self.ix.snapshot_out {
+            Some(SnapshotOut::Encoding { at: taken, waiting }) if *taken == at => {
+                std::mem::take(waiting)
+            }
+            _ => return,
+        };
+        self.ix.snapshot_out = Some(SnapshotOut::Ready { at, chunks });
+        for (id, page, tx) in waiting {
+            tx.send(shared.envelope(self.snapshot_answer(id, at, page)));
+        }
+    }
+
+    /// The active node: a backup asks for a chunk of the snapshot at
+    /// `upto`; it is answered now, or once the snapshot is encoded.
+    pub(super) fn snapshot_request(
+        &mut self,
+        shared: &Shared,
+        id: u64,
+        upto: Position,
+        page: u32,
+        tx: Outbox,
+    ) {
+        if let Some(SnapshotOut::Encoding { at, waiting }) = &mut self.ix.snapshot_out
+            && *at == upto
+        {
+            waiting.push((id, page, tx));
+            return;
+        }
+        tx.send(shared.envelope(self.snapshot_answer(id, upto, page)));
+    }
+
+    /// The answer to a request for chunk `page` of the snapshot at `upto`.
+    fn snapshot_answer(&self, id: u64, upto: Position, page: u32) -> Stream {
         let answer = |chunk, pages, error| {
             Stream::SnapshotPage(SnapshotPage {
                 id,
@@ -52,10 +140,12 @@ impl Replicator {
             })
         };
         match &self.ix.snapshot_out {
-            Some((at, chunks)) if *at == upto => match chunks.get(page as usize) {
-                Some(chunk) => answer(Some(chunk.clone()), chunks.len() as u32, None),
-                None => answer(None, chunks.len() as u32, Some(format!("no page {page}"))),
-            },
+            Some(SnapshotOut::Ready { at, chunks }) if *at == upto => {
+                match chunks.get(page as usize) {
+                    Some(chunk) => answer(Some(chunk.clone()), chunks.len() as u32, None),
+                    None => answer(None, chunks.len() as u32, Some(format!("no page {page}"))),
+                }
+            }
             _ => answer(
                 None,
                 0,

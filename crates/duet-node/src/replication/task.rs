@@ -159,6 +159,11 @@ pub enum ReplicationMsg {
     ConfigConflicts(oneshot::Sender<Vec<HistoryRecord>>),
     /// The contact center's changes and reads.
     Interactions(IxRequest),
+    /// The interaction snapshot taken at `at` is encoded (off this task).
+    SnapshotEncoded {
+        at: (u64, u64),
+        chunks: Arc<Vec<Vec<u8>>>,
+    },
     /// Commit what is queued and stop.
     Stop,
 }
@@ -184,6 +189,7 @@ pub async fn run(
     let mut routing = false;
     let mut ticks_since_route = 0;
     let mut longest_stall_ms = 0;
+    let mut steps = super::steps::Steps::default();
     loop {
         let mut to_active = Vec::new();
         tokio::select! {
@@ -207,7 +213,11 @@ pub async fn run(
                         }
                         Some(ReplicationMsg::ActiveLinkDown) => active = None,
                         Some(ReplicationMsg::Settings(new)) => settings = new,
-                        Some(msg) => to_active.extend(replicator.handle(&shared, msg, &settings)),
+                        Some(msg) => {
+                            let kind = msg.kind();
+                            let out = steps.time(&shared, kind, || replicator.handle(&shared, msg, &settings));
+                            to_active.extend(out);
+                        }
                     }
                     handled += 1;
                     if handled >= BATCH_MAX {
@@ -221,7 +231,9 @@ pub async fn run(
             }
             // The router has more to do: come back at once, after the inbox.
             _ = std::future::ready(()), if routing => {}
-            Ok(()) = durable.changed() => to_active = replicator.durable_now(&shared),
+            Ok(()) = durable.changed() => {
+                to_active = steps.time(&shared, "durable", || replicator.durable_now(&shared));
+            }
             due = lease_ticks.tick() => {
                 // How late the tick came is how long the task was busy
                 // with something else: its stall.
@@ -232,23 +244,29 @@ pub async fn run(
                     shared.metrics.replication_longest_stall_ms.set(stall_ms as i64);
                 }
                 let now_ms = shared.right.now_ms();
-                replicator.release_held(&shared, now_ms, shared.serving());
+                steps.time(&shared, "release held", || {
+                    replicator.release_held(&shared, now_ms, shared.serving())
+                });
             }
             _ = ticks.tick() => {
                 let now_ms = shared.right.now_ms();
-                replicator.tick(&shared, now_ms);
-                replicator.relay_due(&shared);
+                steps.time(&shared, "tick", || {
+                    replicator.tick(&shared, now_ms);
+                    replicator.relay_due(&shared);
+                });
                 // Now and then without a change (a callback's window opens).
                 ticks_since_route += 1;
                 if ticks_since_route >= ROUTE_EVERY_TICKS {
                     ticks_since_route = 0;
                     replicator.want_routing();
                 }
-                replicator.compact_history(settings.history_retention);
+                steps.time(&shared, "compact history", || {
+                    replicator.compact_history(settings.history_retention)
+                });
                 to_active.extend(replicator.resync_overdue(&shared, now_ms, settings.ds_request_timeout_ms));
             }
         }
-        routing = replicator.route_if_wanted(&shared);
+        routing = steps.time(&shared, "routing", || replicator.route_if_wanted(&shared));
         if let Some(tx) = &active {
             for message in to_active {
                 // A full outbox drops it; the stream's own checks recover.
@@ -279,6 +297,35 @@ pub async fn run(
             *current = view;
             changed
         });
+    }
+}
+
+impl ReplicationMsg {
+    /// What the message is, for timing the task's steps.
+    fn kind(&self) -> &'static str {
+        match self {
+            ReplicationMsg::BecomeActive { .. } => "become active",
+            ReplicationMsg::StopServing => "stop serving",
+            ReplicationMsg::Settings(_) => "settings",
+            ReplicationMsg::ActiveLinkUp(_) => "active link up",
+            ReplicationMsg::ActiveLinkDown => "active link down",
+            ReplicationMsg::FromActive(message) => message.kind(),
+            ReplicationMsg::FromBackup(message) => match message {
+                FromBackup::Hello { .. } => "backup hello",
+                FromBackup::Ack(_) => "backup ack",
+                FromBackup::SnapshotRequest { .. } => "snapshot request",
+                FromBackup::SyncRequest { .. } => "sync request",
+                FromBackup::HealReplay { .. } => "heal replay",
+                FromBackup::HealInteractions { .. } => "heal interactions",
+                FromBackup::Gone(_) => "backup gone",
+            },
+            ReplicationMsg::SnapshotEncoded { .. } => "snapshot encoded",
+            ReplicationMsg::ConfigWrite { .. } => "config write",
+            ReplicationMsg::ConfigRead { .. } => "config read",
+            ReplicationMsg::ConfigConflicts(_) => "config conflicts",
+            ReplicationMsg::Interactions(_) => "interactions",
+            ReplicationMsg::Stop => "stop",
+        }
     }
 }
 
@@ -324,6 +371,9 @@ impl Replicator {
                 reply.answer(self.conflicts());
             }
             ReplicationMsg::Interactions(request) => self.interaction_request(shared, request),
+            ReplicationMsg::SnapshotEncoded { at, chunks } => {
+                self.snapshot_encoded(shared, at, chunks)
+            }
             ReplicationMsg::Settings(_)
             | ReplicationMsg::ActiveLinkUp(_)
             | ReplicationMsg::ActiveLinkDown
@@ -347,7 +397,7 @@ impl Replicator {
                 link,
             } => self.backup_hello(shared, (applied, last), full_resync, tx, link),
             FromBackup::SnapshotRequest { id, upto, page, tx } => {
-                tx.send(shared.envelope(self.snapshot_answer(id, upto, page)));
+                self.snapshot_request(shared, id, upto, page, tx)
             }
             FromBackup::Ack(seq) => self.backup_ack(shared, seq),
             FromBackup::SyncRequest { id, request, tx } => {
