@@ -11,9 +11,17 @@
 //! (epoch changes seen by sampling both nodes' status every 100 ms), the
 //! samples with both nodes serving, and each node's own longest stall
 //! (`longest_stall_ms` in its status: the longest its replication task
-//! made no progress).
+//! made no progress), then each node's log lines on what moved it: the
+//! replication task's long steps by kind, lapsed leases, takeovers.
 //!
-//! cargo bench -p duet --bench stalls -- [--seconds S] [--clients C]
+//! The clients run at nice 10 (`--clients-nice`): they stand for
+//! clients on other machines, so they take what the pair leaves of the
+//! cores (both stay busy) rather than compete with it as equals. With
+//! `--clients-nice 0`, 64 busy client threads on 2 cores keep each of the
+//! pair's threads waiting about 100 ms for a core at times: longer than
+//! the LAN profile's lease, whatever the pair does.
+//!
+//! cargo bench -p duet --bench stalls -- [--seconds S] [--clients C] [--clients-nice N]
 
 #[path = "../tests/harness/mod.rs"]
 mod harness;
@@ -140,6 +148,7 @@ fn customer(
 fn main() {
     let seconds = number("--seconds", 600.0);
     let clients = number("--clients", 64);
+    let clients_nice: i32 = number("--clients-nice", 10);
     let mut pair = Pair::loopback(Setup {
         params: include_str!("../../../profiles/lan.toml").to_string(),
         ..Setup::default()
@@ -155,7 +164,7 @@ fn main() {
         harness::in_sync,
     );
     println!(
-        "pair on loopback (LAN profile), a pid {}, b pid {}; {clients} clients for {seconds} s\n",
+        "pair on loopback (LAN profile), a pid {}, b pid {}; {clients} clients at nice {clients_nice} for {seconds} s\n",
         pair.nodes[0].pid(),
         pair.nodes[1].pid()
     );
@@ -172,6 +181,10 @@ fn main() {
                 let (urls, serving_node) = (&urls, &serving_node);
                 let (latencies, retries) = (&latencies, &retries);
                 s.spawn(move || {
+                    // On Linux a thread's nice value is its own.
+                    if let Err(e) = rustix::process::setpriority_process(None, clients_nice) {
+                        eprintln!("cannot give client {c} nice {clients_nice}: {e}");
+                    }
                     let (mine, again) = customer(urls, serving_node, c, until);
                     latencies.lock().unwrap().extend(mine);
                     retries.fetch_add(again as usize, Ordering::Relaxed);
@@ -211,4 +224,18 @@ fn main() {
         stalls[0],
         stalls[1],
     );
+    // What each node said about its stalls and its right to serve: the
+    // replication task's long steps by kind, lapsed leases, takeovers.
+    for node in &pair.nodes {
+        println!("\n{}: what moved it", node.name);
+        for line in node.log().lines().filter(|l| {
+            l.contains("spent")
+                || l.contains("Right to serve lost")
+                || l.contains("made no progress")
+                || l.contains("unanswered")
+                || l.contains("Serving as the active node")
+        }) {
+            println!("  {line}");
+        }
+    }
 }

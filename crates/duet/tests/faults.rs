@@ -295,7 +295,14 @@ fn run_schedule(confirm: Confirm) {
     );
     // Every acknowledged message seen by the other party, live or once
     // the pair healed: none is an allowance.
-    traffic::assert_all_delivered(&report, &format!("seed {seed}\n{}", pair.logs()));
+    traffic::assert_all_delivered(
+        &report,
+        &format!(
+            "seed {seed}\n{}\n{}",
+            unfound_on_both(&pair, &report),
+            pair.logs()
+        ),
+    );
     wait_shadow_equal(&pair);
     // The statistics on the active node count the traffic once: every
     // chat, email and callback entered the queue once, and again for each
@@ -352,4 +359,22 @@ fn run_schedule(confirm: Confirm) {
         pair.logs()
     );
     pair.assert_invariants();
+}
+
+/// How both nodes hold each acknowledged email or callback no agent
+/// found: what a failure needs to say where it stopped.
+fn unfound_on_both(pair: &Pair, report: &duet_client::load::Report) -> String {
+    let mut shown = String::new();
+    for unfound in &report.unfound {
+        let Some(id) = unfound.strip_prefix("callback ") else {
+            shown.push_str(&format!("{unfound}: not found by an agent\n"));
+            continue;
+        };
+        for node in &pair.nodes {
+            let sue = Api::login(&node.url(), "sue", AGENT_PASSWORD);
+            let (code, view) = sue.get(&format!("/api/interactions/{id}"));
+            shown.push_str(&format!("{} holds {unfound} ({code}): {view}\n", node.name));
+        }
+    }
+    shown
 }

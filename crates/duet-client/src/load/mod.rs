@@ -171,6 +171,8 @@ pub struct Report {
     pub doubles: Vec<String>,
     /// What agents still held when the drain ended, as `agent: id`.
     pub held: Vec<String>,
+    /// Acknowledged emails and callbacks no agent found.
+    pub unfound: Vec<String>,
 }
 
 impl Report {
@@ -267,6 +269,7 @@ impl LoadHandle {
             errors: ledger.first_errors(),
             doubles: ledger.doubles(),
             held: ledger.held(),
+            unfound: ledger.unfound(),
         }
     }
 }

@@ -281,6 +281,24 @@ impl Ledger {
         held
     }
 
+    /// Acknowledged emails and callbacks no agent has found, by the id
+    /// the pair gave them (an email by its subject until it is found).
+    pub fn unfound(&self) -> Vec<String> {
+        let emails = self
+            .emails
+            .iter()
+            .filter(|(_, e)| e.accepted && e.seen_in.is_empty())
+            .map(|(subject, _)| format!("email {subject}"));
+        let callbacks = self
+            .callbacks
+            .iter()
+            .filter(|(_, c)| c.accepted && c.seen_in.is_empty())
+            .map(|(id, _)| format!("callback {id}"));
+        let mut unfound: Vec<String> = emails.chain(callbacks).collect();
+        unfound.sort();
+        unfound
+    }
+
     /// Nothing left to deliver or find: every acknowledged message seen,
     /// every accepted email and callback found, no agent holding work.
     pub fn settled(&self) -> bool {

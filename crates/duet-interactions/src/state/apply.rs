@@ -372,8 +372,7 @@ impl Interactions {
         at: u64,
         out: &mut Applied,
     ) -> bool {
-        let key = (id.to_string(), message_id.to_string());
-        if self.index.messages.contains(&key) {
+        if self.index.has_message(id, message_id) {
             let moved = self.edit(id, |ix| match &mut ix.content {
                 Content::Transcript(t) => move_earlier(t, message_id, at),
                 _ => false,
@@ -405,7 +404,7 @@ impl Interactions {
             _ => false,
         });
         if added == Some(true) {
-            self.index.messages.insert(key);
+            self.index.add_message(id, message_id);
             out.interactions.insert(id.to_string());
         }
         added == Some(true)

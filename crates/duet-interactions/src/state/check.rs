@@ -94,10 +94,7 @@ impl Interactions {
                     });
                 }
                 let ix = self.interaction(id)?;
-                let repeat = self
-                    .index
-                    .messages
-                    .contains(&(id.clone(), message_id.clone()));
+                let repeat = self.index.has_message(id, message_id);
                 if !repeat && ix.files.iter().any(|f| f.id == file.file_id) {
                     return Err(Error::Invalid {
                         what: "file",
@@ -452,8 +449,7 @@ impl Interactions {
         let ix = self.interaction(id)?;
         // A repeat by its sender changes nothing but, for a copy taken
         // earlier (a heal's), its place: it is kept whatever the state.
-        let key = (id.to_string(), message_id.to_string());
-        if self.index.messages.contains(&key)
+        if self.index.has_message(id, message_id)
             && let Content::Transcript(t) = &ix.content
             && t.iter().any(|m| m.id == message_id && &m.sender == sender)
         {
