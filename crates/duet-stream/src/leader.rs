@@ -19,8 +19,10 @@ pub struct Limits {
     pub retained_max: usize,
     /// Client ids remembered for idempotent retries.
     pub client_ids_max: usize,
-    /// The most changes a returning backup is sent to catch up; further
-    /// behind, it resynchronises instead.
+    /// The most changes a catching-up backup is sent ahead of its
+    /// acknowledgements: a window, so the link's outbox never overflows
+    /// however far behind it is. A backup behind the retained changes
+    /// resynchronises instead.
     pub catch_up_max: usize,
 }
 
@@ -86,6 +88,11 @@ pub struct Leader<T> {
     backup_acked: u64,
     /// A backup is connected: changes stream to it.
     connected: bool,
+    /// The backup has been sent every change up to this one, in order,
+    /// over its connection: a new change goes at once only right after it
+    /// (in sync); a backup behind is sent the retained changes in windows
+    /// as it acknowledges them, then the new ones.
+    sent_upto: u64,
 }
 
 impl<T: Clone> Leader<T> {
@@ -102,6 +109,7 @@ impl<T: Clone> Leader<T> {
             state: Replication::Alone,
             backup_acked: 0,
             connected: false,
+            sent_upto: 0,
         }
     }
 
@@ -141,7 +149,10 @@ impl<T: Clone> Leader<T> {
         while self.retained.len() > self.limits.retained_max {
             self.retained.pop_front();
         }
-        let send = self.connected;
+        let send = self.connected && self.sent_upto + 1 == seq;
+        if send {
+            self.sent_upto = seq;
+        }
         self.pending.insert(
             seq,
             Pending {
@@ -196,7 +207,7 @@ impl<T: Clone> Leader<T> {
         for (_, p) in self.pending.range_mut(..=seq) {
             p.replicated = true;
         }
-        let mut out = Vec::new();
+        let mut out = self.send_window();
         if self.state == Replication::CatchingUp
             && self.connected
             && self.backup_acked >= self.last_seq
@@ -211,24 +222,22 @@ impl<T: Clone> Leader<T> {
         out
     }
 
-    /// The backup connected, having applied everything up to `applied`.
-    /// Close behind, it is sent what it missed; further behind (or past
-    /// the retained changes), it resynchronises and says hello again.
+    /// The backup connected (or asked to catch up), having applied
+    /// everything up to `applied`. It is sent what it missed from the
+    /// retained changes, a window at a time as it acknowledges them;
+    /// behind the retained changes, it resynchronises and says hello again.
     pub fn backup_connected(&mut self, applied: (u64, u64)) -> Vec<LeaderCommand<T>> {
         let (_, applied_seq) = applied;
         self.connected = true;
         self.backup_acked = applied_seq;
-        let oldest = self.retained.front().map_or(self.last_seq + 1, |e| e.seq);
-        let gap = self.last_seq.saturating_sub(applied_seq) as usize;
-        if applied_seq + 1 < oldest || gap > self.limits.catch_up_max {
+        if applied_seq + 1 < self.oldest_retained() {
             return self.backup_diverged();
         }
-        let mut out: Vec<LeaderCommand<T>> = self
-            .retained
-            .iter()
-            .filter(|e| e.seq > applied_seq)
-            .map(|e| LeaderCommand::Send(e.clone()))
-            .collect();
+        self.sent_upto = applied_seq;
+        let mut out = self.send_window();
+        if matches!(out.first(), Some(LeaderCommand::Resync { .. })) {
+            return out;
+        }
         self.state = if self.backup_acked >= self.last_seq {
             Replication::InSync
         } else {
@@ -241,10 +250,46 @@ impl<T: Clone> Leader<T> {
         out
     }
 
+    /// The first change still retained (one past the last when none is).
+    fn oldest_retained(&self) -> u64 {
+        self.retained.front().map_or(self.last_seq + 1, |e| e.seq)
+    }
+
+    /// A backup behind is sent the retained changes after those it was
+    /// sent, up to `catch_up_max` past what it acknowledged. Those it
+    /// needs no longer retained: it resynchronises.
+    fn send_window(&mut self) -> Vec<LeaderCommand<T>> {
+        if !self.connected {
+            return Vec::new();
+        }
+        let window_end = self
+            .backup_acked
+            .saturating_add(self.limits.catch_up_max as u64)
+            .min(self.last_seq);
+        if self.sent_upto >= window_end {
+            return Vec::new();
+        }
+        let oldest = self.oldest_retained();
+        if self.sent_upto + 1 < oldest {
+            return self.backup_diverged();
+        }
+        let skip = (self.sent_upto + 1 - oldest) as usize;
+        let count = (window_end - self.sent_upto) as usize;
+        self.sent_upto = window_end;
+        self.retained
+            .iter()
+            .skip(skip)
+            .take(count)
+            .map(|e| LeaderCommand::Send(e.clone()))
+            .collect()
+    }
+
     /// The backup must resynchronise: it is behind until it says hello
     /// again at the resynchronised position and catches up.
     pub fn backup_diverged(&mut self) -> Vec<LeaderCommand<T>> {
         self.connected = true;
+        // Changes after the resynchronised position stream on.
+        self.sent_upto = self.last_seq;
         self.state = Replication::CatchingUp;
         for p in self.pending.values_mut() {
             p.replicated = true;

@@ -146,6 +146,54 @@ fn a_returning_backup_catches_up_from_the_retained_changes_or_resyncs() {
     assert_eq!(leader.state(), Replication::InSync);
 }
 
+/// A backup thousands of changes behind (one that resynchronised under
+/// full write load, while the active node moved on) catches up from the
+/// retained changes in windows of `catch_up_max` as it acknowledges them,
+/// new changes waiting their turn, rather than resynchronising again and
+/// again (at 1,850 changes a second, a resync always ended more than 200
+/// behind, and started over).
+#[test]
+fn a_backup_far_behind_catches_up_in_windows_and_new_changes_wait_their_turn() {
+    let limits = Limits::default();
+    let mut leader = L::new(2, 0, limits);
+    for i in 0..1_000u64 {
+        leader.write(i, format!("c{i}"), format!("change {i}"));
+        leader.persisted(i + 1);
+    }
+    let sent = |out: &[LeaderCommand<String>]| -> Vec<u64> {
+        out.iter()
+            .filter_map(|c| match c {
+                LeaderCommand::Send(e) => Some(e.seq),
+                LeaderCommand::Resync { .. } => panic!("resynchronised again: {c:?}"),
+                _ => None,
+            })
+            .collect()
+    };
+    let window = limits.catch_up_max as u64;
+    let first = sent(&leader.backup_connected((2, 100)));
+    assert_eq!(first, (101..=100 + window).collect::<Vec<_>>());
+    assert_eq!(leader.state(), Replication::CatchingUp);
+    // A new change while it catches up is not sent out of turn.
+    assert!(sent(&leader.write(5_000, "new".into(), "new".into())).is_empty());
+    let mut acked = 100 + window;
+    let mut received = first;
+    while leader.state() != Replication::InSync {
+        let next = sent(&leader.backup_ack(acked));
+        assert!(next.len() as u64 <= window, "a window is at most {window}");
+        received.extend(&next);
+        acked = received.last().copied().unwrap_or(acked);
+        if next.is_empty() {
+            leader.backup_ack(acked);
+        }
+    }
+    assert_eq!(received, (101..=1_001).collect::<Vec<_>>());
+    // In sync again: a new change goes at once.
+    assert_eq!(
+        sent(&leader.write(6_000, "later".into(), "later".into())),
+        vec![1_002]
+    );
+}
+
 #[test]
 fn the_follower_applies_in_order_once_and_asks_to_catch_up_after_a_gap() {
     let mut follower = Follower::new((2, 0));
