@@ -144,6 +144,20 @@ pub struct Bootstrap {
     /// SMTP intake offers STARTTLS when the table is there.
     #[serde(default)]
     pub smtp_tls: Option<TlsCertificate>,
+    /// The node's nice value, set as it starts: below 0 its threads get a
+    /// core ahead of other work on the machine (a build, a report, a
+    /// backup), so its heartbeats and its lease never wait behind them.
+    /// It needs root or CAP_SYS_NICE; without, the node says so and runs
+    /// at the value it was started with.
+    #[serde(default = "default_nice")]
+    pub nice: i32,
+}
+
+/// Ahead of ordinary work, behind the kernel's own and real-time tasks.
+pub const DEFAULT_NICE: i32 = -5;
+
+fn default_nice() -> i32 {
+    DEFAULT_NICE
 }
 
 /// The `[http_tls]` and `[smtp_tls]` tables: the certificate the HTTP

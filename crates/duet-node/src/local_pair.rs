@@ -124,6 +124,7 @@ pub fn write(dir: &Path, spec: &PairSpec) -> anyhow::Result<[PathBuf; 2]> {
             limits: spec.limits.clone(),
             http_tls: None,
             smtp_tls: None,
+            nice: crate::bootstrap::DEFAULT_NICE,
             contact_center: ContactCenter {
                 session_key: Some("certs/session.key".into()),
                 webhook_secret: Some("certs/webhook.key".into()),

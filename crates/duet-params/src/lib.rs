@@ -317,6 +317,7 @@ impl ServerParams {
             startup_mirror_timeout_ms: 0,
             lease_ms: None,
             history_retention: 0,
+            catch_up_changes: 0,
             witness_ttl_s: 0,
             mail_recovery: false,
             mail_recovery_filter: false,

@@ -126,6 +126,8 @@ pub struct ServerParams {
     pub startup_mirror_timeout_ms: u64,
     /// Duet History Retention: history records kept.
     pub history_retention: usize,
+    /// Duet Catch-up Changes: changes kept for a backup to catch up from.
+    pub catch_up_changes: usize,
     /// Duet Lease ms as set; see [`ServerParams::lease_ms`].
     pub lease_ms: Option<u64>,
     /// Duet Witness TTL s: the etcd witness lease's time to live, in seconds.

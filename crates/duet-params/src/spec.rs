@@ -729,6 +729,20 @@ pub static SPECS: &[ParamSpec] = &[
             "Configuration change history records each node keeps; older ones are dropped (the entries themselves are the snapshot they compact into), so as-of reads and client-id retries reach back this many changes. Conflict records are kept.",
         )
     },
+    // How far back a returning backup catches up (the seed's catches up
+    // from nothing: it copies the whole database).
+    ParamSpec {
+        default: "100000",
+        ..duet(
+            "Duet Catch-up Changes",
+            Kind::Count {
+                min: 100,
+                max: Some(10_000_000),
+                set: |p, v| p.catch_up_changes = v as usize,
+            },
+            "Changes the active node keeps in memory (since it became active) for a backup that returns or falls behind to catch up from, a window at a time as it acknowledges them; a backup further behind resynchronises (configuration by digests, interactions by a snapshot). Applies from the next activation.",
+        )
+    },
     // The right to serve (not in the seed, whose pair can serve twice).
     ParamSpec {
         dynamic: false,

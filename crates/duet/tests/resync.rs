@@ -41,7 +41,15 @@ fn epoch(pair: &Pair, node: usize) -> u64 {
 
 #[test]
 fn an_interaction_larger_than_a_frame_reaches_a_backup_that_resynchronises() {
-    let mut pair = harness::fast_pair();
+    // The active node keeps 100 changes for a backup to catch up from.
+    let mut pair = harness::Pair::loopback(harness::Setup {
+        params: format!(
+            "{}\n\"Duet Catch-up Changes\" = 100\n",
+            harness::fast_params()
+        ),
+        ..harness::Setup::default()
+    });
+    pair.start();
     let a = pair.nodes[0].url();
     set_up_directory(&pair, 0);
     // A chat with three shared files of 500 kB: 1.5 MB in one interaction,
@@ -66,7 +74,8 @@ fn an_interaction_larger_than_a_frame_reaches_a_backup_that_resynchronises() {
     wait_shadow_equal(&pair);
     let epoch_before = epoch(&pair, 0);
 
-    // The backup goes away; more changes than a catch-up covers follow.
+    // The backup goes away; more changes than the active node keeps for
+    // it follow.
     pair.nodes[1].kill9();
     start_chats(&a, 210, "while b was away");
 
@@ -99,6 +108,29 @@ fn an_interaction_larger_than_a_frame_reaches_a_backup_that_resynchronises() {
         .read_to_string()
         .unwrap();
     assert!(metrics.contains("duet_replication_longest_stall_ms"));
+    pair.assert_invariants();
+}
+
+/// A backup that returns further behind than a single catch-up window
+/// (200 changes), but within what the active node keeps, catches up from
+/// those changes with no resynchronisation.
+#[test]
+fn a_backup_far_behind_catches_up_without_a_resynchronisation() {
+    let mut pair = harness::fast_pair();
+    let a = pair.nodes[0].url();
+    set_up_directory(&pair, 0);
+    wait_shadow_equal(&pair);
+    pair.nodes[1].kill9();
+    start_chats(&a, 450, "while b was away");
+    pair.nodes[1].start(&[]);
+    pair.wait_until(Duration::from_secs(60), "b back in sync", in_sync);
+    wait_shadow_equal(&pair);
+    assert_eq!(live_count(&pair.nodes[1].url()), 450);
+    let log = harness::event_messages(&pair.data_dir(1)).join("\n");
+    assert!(
+        !log.contains("Interactions resynchronised"),
+        "b caught up from the retained changes:\n{log}"
+    );
     pair.assert_invariants();
 }
 

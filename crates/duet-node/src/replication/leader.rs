@@ -92,13 +92,17 @@ pub(super) fn active_elsewhere(shared: &Shared) -> Option<String> {
 }
 
 impl Replicator {
-    /// This node now serves in `epoch`: it leads the stream.
-    pub fn become_active(&mut self, epoch: u64) {
+    /// This node now serves in `epoch`: it leads the stream, keeping
+    /// `catch_up_changes` for a backup to catch up from.
+    pub fn become_active(&mut self, epoch: u64, catch_up_changes: usize) {
         if let Some(installed) = history_past_position(&mut self.tree) {
             self.store_installed(installed);
         }
         self.waiting.clear();
-        let limits = Limits::default();
+        let limits = Limits {
+            retained_max: catch_up_changes,
+            ..Limits::default()
+        };
         let mut leader = Leader::new(epoch, self.last_position().1, limits);
         leader.remember_clients(self.recent_clients(limits.client_ids_max));
         self.leader = Some(leader);

@@ -43,6 +43,8 @@ pub struct Settings {
     pub compress: bool,
     /// Duet History Retention.
     pub history_retention: usize,
+    /// Duet Catch-up Changes.
+    pub catch_up_changes: usize,
     /// The "... Interaction Recovery Enabled" parameters: what a takeover
     /// keeps.
     pub recovery: duet_interactions::model::Recovery,
@@ -55,6 +57,7 @@ impl Settings {
             ds_request_timeout_ms: params.ds_request_timeout_ms,
             compress: params.ds_request_compression,
             history_retention: params.history_retention,
+            catch_up_changes: params.catch_up_changes,
             recovery: duet_interactions::model::Recovery {
                 mail: params.mail_recovery,
                 mail_filter: params.mail_recovery_filter,
@@ -340,7 +343,7 @@ impl Replicator {
         let now_ms = shared.right.now_ms();
         match msg {
             ReplicationMsg::BecomeActive { epoch } => {
-                self.become_active(epoch);
+                self.become_active(epoch, settings.catch_up_changes);
                 self.ix.relaying.clear();
                 self.ix.sending.clear();
                 self.ix.route_wanted = true;

@@ -23,6 +23,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     boot.force_backup |= modes.force_backup;
     boot.manual_switch_only |= modes.manual_switch_only;
     super::init_logging();
+    // Before the runtime: every thread it starts takes the main thread's
+    // nice value (on Linux each thread has its own).
+    if let Err(e) = rustix::process::setpriority_process(None, boot.nice) {
+        tracing::warn!(
+            "cannot set this node's nice value to {} ({e}): its threads compete with other work on this machine as equals; run as root or with CAP_SYS_NICE, or set `nice = 0` in {}",
+            boot.nice,
+            args.config.display()
+        );
+    }
     let runtime =
         tokio::runtime::Runtime::new().map_err(|e| anyhow!("cannot start the runtime: {e}"))?;
     runtime.block_on(duet_node::node::run(boot, stop_signal()))
