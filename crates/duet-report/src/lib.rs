@@ -10,8 +10,9 @@
 //!   SQLite implementation with versioned migrations.
 //! - [`ingest`]: frames into the store: data-source sessions, gaps,
 //!   coverage, and rows, each change in one transaction with its position.
-//! - [`queues`]: the queue report over one or more databases, per
-//!   interval from the database whose coverage has no gap there.
+//! - [`source`]: a database as a report reads it, and which one each
+//!   interval is taken from (the first whose coverage has no gap there).
+//! - [`queues`], [`agents`]: the queue and agent reports.
 //!
 //! Invariants: every row carries the position of the change that made
 //! it; a change at or before the stored position is never applied again
@@ -20,6 +21,7 @@
 //! position the node cannot vouch for is recorded as a gap, never passed
 //! over.
 
+pub mod agents;
 pub mod disposition;
 pub mod fold;
 pub mod format;
@@ -28,6 +30,7 @@ pub mod ingest;
 pub mod position;
 pub mod queues;
 pub mod rows;
+pub mod source;
 pub mod sqlite;
 pub mod store;
 

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::rows::{QueueEventKind, QueueEventRow};
-use crate::store::Span;
+use crate::source::{Source, choose};
 
 /// The interval length when none is given: the seed's 1800 s.
 pub const DEFAULT_INTERVAL_MS: u64 = 1_800_000;
@@ -70,26 +70,6 @@ impl Window {
     }
 }
 
-/// One database: what it covers and its queue events in the window.
-pub struct Source {
-    pub name: String,
-    pub coverage: Vec<Span>,
-    pub events: Vec<QueueEventRow>,
-}
-
-/// Whether `spans` cover `[start, end)` whole, with no gap.
-pub fn covers(spans: &[Span], start: u64, end: u64) -> bool {
-    spans.iter().any(|s| s.start_ms <= start && s.end_ms >= end)
-}
-
-/// How much of `[start, end)` `spans` cover.
-pub fn covered_ms(spans: &[Span], start: u64, end: u64) -> u64 {
-    spans
-        .iter()
-        .map(|s| s.end_ms.min(end).saturating_sub(s.start_ms.max(start)))
-        .sum()
-}
-
 /// One queue over one interval.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QueueLine {
@@ -130,17 +110,9 @@ pub fn report(window: &Window, sources: &[Source]) -> Result<Vec<QueueLine>, Win
         .collect();
     let mut lines = Vec::new();
     for (start, end) in intervals {
-        let whole = sources.iter().find(|s| covers(&s.coverage, start, end));
-        let (source, gap) = match whole {
-            Some(s) => (Some(s), false),
-            None => (
-                sources
-                    .iter()
-                    .max_by_key(|s| covered_ms(&s.coverage, start, end)),
-                true,
-            ),
+        let Some((source, gap)) = choose(sources, start, end) else {
+            continue;
         };
-        let Some(source) = source else { continue };
         for queue in &queues {
             let events = source
                 .events
@@ -217,6 +189,7 @@ fn figures<'a>(
 mod tests {
     use super::*;
     use crate::position::Position;
+    use crate::store::Span;
 
     fn event(seq: u64, at_ms: u64, kind: QueueEventKind, duration_ms: u64) -> QueueEventRow {
         QueueEventRow {
@@ -227,6 +200,7 @@ mod tests {
             at_ms,
             kind,
             duration_ms,
+            agent: None,
         }
     }
 
@@ -255,6 +229,7 @@ mod tests {
                 },
             ],
             events: vec![event(1, 10, QueueEventKind::Offered, 0)],
+            ..Source::default()
         };
         let b = Source {
             name: "b".into(),
@@ -263,6 +238,7 @@ mod tests {
                 end_ms: 2_000_000,
             }],
             events: vec![event(1, 10, QueueEventKind::Offered, 0)],
+            ..Source::default()
         };
         let lines = report(&window(), &[a, b]).unwrap();
         assert_eq!(lines.len(), 2);
@@ -280,6 +256,7 @@ mod tests {
                 end_ms: 1_000_000,
             }],
             events: vec![event(1, 10, QueueEventKind::Offered, 0)],
+            ..Source::default()
         };
         let lines = report(&window(), &[a]).unwrap();
         assert_eq!(lines.len(), 2);
@@ -302,6 +279,7 @@ mod tests {
                 event(4, 10, QueueEventKind::Handled, 60_000),
                 event(5, 10, QueueEventKind::Wrapped, 20_000),
             ],
+            ..Source::default()
         };
         let l = &report(&window(), &[a]).unwrap()[0];
         assert_eq!(l.service_level_abandons_ignored, Some(0.5));
@@ -344,11 +322,13 @@ mod tests {
                     Span { start_ms: to, end_ms },
                 ],
                 events: rows.iter().filter(|e| e.at_ms < from || e.at_ms >= to).cloned().collect(),
+            ..Source::default()
             };
             let oracle = Source {
                 name: "x".into(),
                 coverage: vec![Span { start_ms: 0, end_ms }],
                 events: rows.clone(),
+            ..Source::default()
             };
             let w = Window { from_ms: 0, to_ms: end_ms, interval_ms: 900_000, service_level_ms: 20_000 };
             let both = report(&w, &[without(gap_a), without(gap_b)]).unwrap();

@@ -2,7 +2,7 @@
 //! PostgreSQL later write the same schema the same way.
 
 use crate::position::Position;
-use crate::rows::{QueueEventRow, Row, Summary};
+use crate::rows::{ActivityRow, QueueEventRow, Row, SegmentRow, Summary};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -81,4 +81,9 @@ pub trait ReportStore {
     fn coverage(&self) -> Result<Vec<Span>>;
     /// Queue events in `[from_ms, to_ms)`.
     fn queue_events(&self, from_ms: u64, to_ms: u64) -> Result<Vec<QueueEventRow>>;
+    /// Each agent's activity before `to_ms`, from its last log-out of
+    /// every media before `from_ms` on: its state through the window.
+    fn agent_activity(&self, from_ms: u64, to_ms: u64) -> Result<Vec<ActivityRow>>;
+    /// The stretches of interactions that overlap `[from_ms, to_ms)`.
+    fn segments(&self, from_ms: u64, to_ms: u64) -> Result<Vec<SegmentRow>>;
 }

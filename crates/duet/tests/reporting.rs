@@ -135,13 +135,18 @@ struct Sent {
 }
 
 fn report(database: &Path, from_ms: u64, to_ms: u64) -> Vec<Value> {
+    report_of("queues", database, from_ms, to_ms)
+}
+
+/// `duet report <which>` of one database as JSON.
+fn report_of(which: &str, database: &Path, from_ms: u64, to_ms: u64) -> Vec<Value> {
     let out = Command::new(DUET)
-        .args(["report", "queues", "--format", "json", "--interval-s", "60"])
+        .args(["report", which, "--format", "json", "--interval-s", "60"])
         .args(["--from", &from_ms.to_string(), "--to", &to_ms.to_string()])
         .arg("--database")
         .arg(database)
         .output()
-        .expect("duet report queues");
+        .expect("duet report");
     assert!(
         out.status.success(),
         "{}",
@@ -181,6 +186,40 @@ fn first_frame(url: &str, after: &str) -> Value {
     }
 }
 
+/// The agent report: alice answered and handled what the test counted,
+/// transferred nothing, and was logged in (and never not ready) from her
+/// log-in to the end of the window.
+fn agents_report_what_alice_did(
+    db: &Path,
+    from_ms: u64,
+    to_ms: u64,
+    sent: &Sent,
+    (login_before_ms, login_after_ms): (u64, u64),
+) {
+    let lines = report_of("agents", db, from_ms, to_ms);
+    assert!(lines.iter().all(|l| l["agent"] == "alice"), "{lines:#?}");
+    let sum = |k: &str| -> f64 { lines.iter().map(|l| l[k].as_f64().unwrap_or(0.0)).sum() };
+    assert_eq!(sum("answered") as u64, sent.answered, "{lines:#?}");
+    assert_eq!(sum("handled") as u64, sent.handled, "{lines:#?}");
+    assert_eq!(sum("transfers"), 0.0);
+    assert_eq!(sum("not_ready_s"), 0.0, "{lines:#?}");
+    let logged_in_s = sum("logged_in_s");
+    let most_s = (to_ms - login_before_ms) as f64 / 1000.0;
+    let least_s = (to_ms - login_after_ms) as f64 / 1000.0;
+    assert!(
+        logged_in_s >= least_s - 0.5 && logged_in_s <= most_s + 0.5,
+        "{}: logged in {logged_in_s} s, not {least_s}..{most_s}: {lines:#?}",
+        db.display()
+    );
+    for l in &lines {
+        assert_eq!(l["gap"], false, "{l}");
+        assert_eq!(l["ready_s"], l["logged_in_s"], "{l}");
+        let occupancy = l["occupancy"].as_f64().unwrap_or(0.0);
+        assert!((0.0..=1.0).contains(&occupancy), "{l}");
+    }
+    assert!(sum("talk_s") > 0.0 && sum("wrap_up_s") > 0.0, "{lines:#?}");
+}
+
 #[test]
 fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restart() {
     let mut pair = Pair::loopback(Setup {
@@ -206,6 +245,7 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
 
     let a = pair.nodes[first].url();
     let alice = Api::login(&a, "alice", AGENT_PASSWORD);
+    let login_before_ms = now_ms();
     post(
         &pair,
         &alice,
@@ -213,6 +253,7 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
         json!({"media": ["chat"]}),
         "alice-login",
     );
+    let login_after_ms = now_ms();
     let customer = Api::new(&a);
     let mut sent = Sent::default();
     for i in 0..CHATS {
@@ -315,6 +356,7 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
             assert_eq!(line["lost_at_switchover"], 0, "{line}");
             assert_eq!(line["transferred"], 0, "{line}");
         }
+        agents_report_what_alice_did(db, from_ms, to_ms, &sent, (login_before_ms, login_after_ms));
     }
     // Row by row: one summary per chat with its disposition, the writer
     // killed found at its next start, and no gap recorded anywhere.

@@ -1,7 +1,9 @@
 //! `duet report`: the reporting writer and the reports read from its
 //! databases (docs/reporting.md).
 
+mod agents;
 mod queues;
+mod read;
 mod writer;
 
 #[derive(clap::Subcommand)]
@@ -12,11 +14,16 @@ pub enum Command {
     /// Queue figures per interval, each interval from a database that
     /// covers it with no gap (marked when none does).
     Queues(queues::Args),
+    /// Agent figures per interval (logged-in, ready and not-ready time,
+    /// handled, talk, hold, wrap-up, AHT, occupancy, transfers), each
+    /// interval from a database that covers it with no gap.
+    Agents(agents::Args),
 }
 
 pub fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Writer(args) => writer::run(args),
         Command::Queues(args) => queues::run(args),
+        Command::Agents(args) => agents::run(args),
     }
 }

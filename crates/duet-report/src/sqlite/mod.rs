@@ -7,11 +7,19 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::position::Position;
-use crate::rows::{QueueEventKind, QueueEventRow, Row, Summary};
+use crate::rows::{ActivityRow, QueueEventRow, Row, SegmentRow, Summary};
 use crate::store::{ReportStore, Result, SessionEnd, Span, StoreError};
 
+mod read;
+mod write;
+
+use write::write_row;
+
 /// The migrations, oldest first; version N is the N-th.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_schema.sql"),
+    include_str!("../../migrations/0002_queue_event_agent.sql"),
+];
 
 /// How long a write waits for another connection's lock (a report being
 /// read while the writer writes).
@@ -131,110 +139,6 @@ impl Sqlite {
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
-}
-
-fn write_row(tx: &Transaction<'_>, row: &Row) -> Result<()> {
-    match row {
-        Row::Summary(s) => {
-            let state = serde_json::to_string(s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            tx.execute(
-                "INSERT OR REPLACE INTO interactions (id, media, queue, created_ms, answered_ms,
-                 wait_ms, ended_ms, closed_ms, talk_ms, hold_ms, wrap_ms, disposition,
-                 disposition_code, agents, transfers, seqno, wrap_code, open, state, epoch, seq)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                 ?17, ?18, ?19, ?20, ?21)",
-                params![
-                    s.id,
-                    s.media.name(),
-                    s.queue,
-                    s.created_ms,
-                    s.answered_ms,
-                    s.wait_ms,
-                    s.ended_ms,
-                    s.closed_ms,
-                    s.talk_ms,
-                    s.hold_ms,
-                    s.wrap_ms,
-                    s.disposition.map(|d| d.name()),
-                    s.disposition.map(|d| d.code()),
-                    s.agents.join(","),
-                    s.transfers,
-                    s.seqno,
-                    s.wrap_code,
-                    s.closed_ms.is_none(),
-                    state,
-                    s.position.epoch,
-                    s.position.seq,
-                ],
-            )?;
-        }
-        Row::Segment(g) => {
-            tx.execute(
-                "INSERT OR REPLACE INTO segments (epoch, seq, interaction, kind, agent, queue,
-                 start_ms, end_ms, seqno) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    g.position.epoch,
-                    g.position.seq,
-                    g.interaction,
-                    g.kind,
-                    g.agent,
-                    g.queue,
-                    g.start_ms,
-                    g.end_ms,
-                    g.seqno
-                ],
-            )?;
-        }
-        Row::WrapUp(w) => {
-            tx.execute(
-                "INSERT OR REPLACE INTO wrap_ups (epoch, seq, interaction, agent, code, notes,
-                 at_ms, seqno) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    w.position.epoch,
-                    w.position.seq,
-                    w.interaction,
-                    w.agent,
-                    w.code,
-                    w.notes,
-                    w.at_ms,
-                    w.seqno
-                ],
-            )?;
-        }
-        Row::Activity(a) => {
-            tx.execute(
-                "INSERT OR REPLACE INTO agent_activity (epoch, seq, agent, at_ms, kind, status,
-                 reason, media) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    a.position.epoch,
-                    a.position.seq,
-                    a.agent,
-                    a.at_ms,
-                    a.kind,
-                    a.status,
-                    a.reason,
-                    a.media.join(",")
-                ],
-            )?;
-        }
-        Row::QueueEvent(q) => {
-            tx.execute(
-                "INSERT OR REPLACE INTO queue_events (epoch, seq, interaction, queue, media, at_ms,
-                 kind, duration_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    q.position.epoch,
-                    q.position.seq,
-                    q.interaction,
-                    q.queue,
-                    q.media,
-                    q.at_ms,
-                    q.kind.name(),
-                    q.duration_ms
-                ],
-            )?;
-        }
-    }
-    Ok(())
 }
 
 fn cursor_in(db: &Connection) -> Result<Option<Position>> {
@@ -399,35 +303,14 @@ impl ReportStore for Sqlite {
     }
 
     fn queue_events(&self, from_ms: u64, to_ms: u64) -> Result<Vec<QueueEventRow>> {
-        let mut q = self.db.prepare(
-            "SELECT epoch, seq, interaction, queue, media, at_ms, kind, duration_ms
-             FROM queue_events WHERE at_ms >= ?1 AND at_ms < ?2 ORDER BY seq",
-        )?;
-        let rows = q.query_map(params![from_ms, to_ms], |r| {
-            Ok((
-                Position::new(r.get(0)?, r.get(1)?),
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, u64>(5)?,
-                r.get::<_, String>(6)?,
-                r.get::<_, u64>(7)?,
-            ))
-        })?;
-        rows.map(|row| {
-            let (position, interaction, queue, media, at_ms, kind, duration_ms) = row?;
-            let kind = QueueEventKind::from_name(&kind)
-                .ok_or_else(|| StoreError::Corrupt(format!("queue event kind {kind:?}")))?;
-            Ok(QueueEventRow {
-                position,
-                interaction,
-                queue,
-                media,
-                at_ms,
-                kind,
-                duration_ms,
-            })
-        })
-        .collect()
+        read::queue_events(&self.db, from_ms, to_ms)
+    }
+
+    fn agent_activity(&self, from_ms: u64, to_ms: u64) -> Result<Vec<ActivityRow>> {
+        read::agent_activity(&self.db, from_ms, to_ms)
+    }
+
+    fn segments(&self, from_ms: u64, to_ms: u64) -> Result<Vec<SegmentRow>> {
+        read::segments(&self.db, from_ms, to_ms)
     }
 }
