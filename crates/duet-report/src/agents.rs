@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::config::USERS;
 use crate::queues::{Window, WindowError};
 use crate::rows::{ActivityRow, QueueEventKind};
 use crate::source::{Source, choose};
@@ -21,6 +22,9 @@ pub struct AgentLine {
     pub start_ms: u64,
     pub end_ms: u64,
     pub agent: String,
+    /// The agent's `display_name` in effect at the interval's start
+    /// (empty when the database holds no version of the user).
+    pub display_name: String,
     pub source: String,
     /// No database covers the whole interval (see the queue report).
     pub gap: bool,
@@ -173,6 +177,10 @@ fn figures(
         start_ms: start,
         end_ms: end,
         agent: agent.to_string(),
+        display_name: source
+            .setting(&format!("{USERS}/{agent}"), "display_name", start)
+            .unwrap_or_default()
+            .to_string(),
         source: source.name.clone(),
         gap,
         logged_in_s: seconds(logged_in_ms),

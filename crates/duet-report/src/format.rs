@@ -23,7 +23,7 @@ fn opt(v: Option<f64>) -> String {
     v.map_or_else(String::new, |v| format!("{v:.3}"))
 }
 
-const QUEUE_COLUMNS: [&str; 17] = [
+const QUEUE_COLUMNS: [&str; 18] = [
     "start_ms",
     "end_ms",
     "queue",
@@ -36,6 +36,7 @@ const QUEUE_COLUMNS: [&str; 17] = [
     "handled",
     "transferred",
     "lost_at_switchover",
+    "service_level_s",
     "sl_ignored",
     "sl_missed",
     "sl_met",
@@ -61,6 +62,7 @@ impl Line for QueueLine {
             l.handled.to_string(),
             l.transferred.to_string(),
             l.lost_at_switchover.to_string(),
+            format!("{:.3}", l.service_level_s),
             opt(l.service_level_abandons_ignored),
             opt(l.service_level_abandons_missed),
             opt(l.service_level_abandons_met),
@@ -70,10 +72,11 @@ impl Line for QueueLine {
     }
 }
 
-const AGENT_COLUMNS: [&str; 19] = [
+const AGENT_COLUMNS: [&str; 20] = [
     "start_ms",
     "end_ms",
     "agent",
+    "display_name",
     "source",
     "gap",
     "logged_in_s",
@@ -106,6 +109,7 @@ impl Line for AgentLine {
             l.start_ms.to_string(),
             l.end_ms.to_string(),
             l.agent.clone(),
+            l.display_name.clone(),
             l.source.clone(),
             l.gap.to_string(),
             format!("{:.3}", l.logged_in_s),

@@ -6,6 +6,8 @@
 //!   wrap-ups, agent activity, queue events); a pure function of the
 //!   open interactions it keeps, the change and the position.
 //! - [`frame`]: the frames of `GET /api/stream/ws`.
+//! - [`config`]: the configuration in effect, versions with the time
+//!   each held, from the tree's history as the node serves it.
 //! - [`store`]: the writer trait ([`ReportStore`]) and [`sqlite`], its
 //!   SQLite implementation with versioned migrations.
 //! - [`ingest`]: frames into the store: data-source sessions, gaps,
@@ -22,6 +24,7 @@
 //! over.
 
 pub mod agents;
+pub mod config;
 pub mod disposition;
 pub mod fold;
 pub mod format;

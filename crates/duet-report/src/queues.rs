@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
+use crate::config::QUEUES;
 use crate::rows::{QueueEventKind, QueueEventRow};
 use crate::source::{Source, choose};
 
@@ -22,7 +23,10 @@ pub struct Window {
     pub from_ms: u64,
     pub to_ms: u64,
     pub interval_ms: u64,
-    pub service_level_ms: u64,
+    /// The answer time service levels count against; `None`: each
+    /// queue's `service_level_s` in effect at the interval's start (20 s
+    /// when the database holds no version of it).
+    pub service_level_ms: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -89,6 +93,8 @@ pub struct QueueLine {
     pub handled: u64,
     pub transferred: u64,
     pub lost_at_switchover: u64,
+    /// The answer time the service levels counted against.
+    pub service_level_s: f64,
     pub service_level_abandons_ignored: Option<f64>,
     pub service_level_abandons_missed: Option<f64>,
     pub service_level_abandons_met: Option<f64>,
@@ -118,8 +124,14 @@ pub fn report(window: &Window, sources: &[Source]) -> Result<Vec<QueueLine>, Win
                 .events
                 .iter()
                 .filter(|e| e.queue == *queue && e.at_ms >= start && e.at_ms < end);
+            let service_level_ms = window.service_level_ms.unwrap_or_else(|| {
+                source
+                    .setting(&format!("{QUEUES}/{queue}"), "service_level_s", start)
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+                    .map_or(DEFAULT_SERVICE_LEVEL_MS, |s| s.saturating_mul(1000))
+            });
             lines.push(figures(
-                window,
+                service_level_ms,
                 start,
                 end,
                 queue,
@@ -133,7 +145,7 @@ pub fn report(window: &Window, sources: &[Source]) -> Result<Vec<QueueLine>, Win
 }
 
 fn figures<'a>(
-    window: &Window,
+    service_level_ms: u64,
     start: u64,
     end: u64,
     queue: &str,
@@ -150,7 +162,7 @@ fn figures<'a>(
             QueueEventKind::Answered => {
                 answered += 1;
                 wait_ms += e.duration_ms;
-                if e.duration_ms <= window.service_level_ms {
+                if e.duration_ms <= service_level_ms {
                     in_time += 1;
                 }
             }
@@ -177,6 +189,7 @@ fn figures<'a>(
         handled,
         transferred,
         lost_at_switchover: lost,
+        service_level_s: service_level_ms as f64 / 1000.0,
         service_level_abandons_ignored: ratio(in_time, answered),
         service_level_abandons_missed: ratio(in_time, answered + abandoned),
         service_level_abandons_met: ratio(in_time + abandoned, answered + abandoned),
@@ -209,7 +222,7 @@ mod tests {
             from_ms: 0,
             to_ms: 1_800_000,
             interval_ms: 900_000,
-            service_level_ms: 20_000,
+            service_level_ms: Some(20_000),
         }
     }
 
@@ -264,23 +277,28 @@ mod tests {
         assert!(lines[1].gap, "the second interval is only partly covered");
     }
 
-    #[test]
-    fn the_three_service_levels_asa_and_aht() {
-        let a = Source {
+    /// A database named `a` that covers the window whole.
+    fn whole(events: Vec<QueueEventRow>) -> Source {
+        Source {
             name: "a".into(),
             coverage: vec![Span {
                 start_ms: 0,
                 end_ms: 2_000_000,
             }],
-            events: vec![
-                event(1, 10, QueueEventKind::Answered, 10_000),
-                event(2, 10, QueueEventKind::Answered, 30_000),
-                event(3, 10, QueueEventKind::Abandoned, 5_000),
-                event(4, 10, QueueEventKind::Handled, 60_000),
-                event(5, 10, QueueEventKind::Wrapped, 20_000),
-            ],
+            events,
             ..Source::default()
-        };
+        }
+    }
+
+    #[test]
+    fn the_three_service_levels_asa_and_aht() {
+        let a = whole(vec![
+            event(1, 10, QueueEventKind::Answered, 10_000),
+            event(2, 10, QueueEventKind::Answered, 30_000),
+            event(3, 10, QueueEventKind::Abandoned, 5_000),
+            event(4, 10, QueueEventKind::Handled, 60_000),
+            event(5, 10, QueueEventKind::Wrapped, 20_000),
+        ]);
         let l = &report(&window(), &[a]).unwrap()[0];
         assert_eq!(l.service_level_abandons_ignored, Some(0.5));
         assert_eq!(l.service_level_abandons_missed, Some(1.0 / 3.0));
@@ -330,7 +348,7 @@ mod tests {
                 events: rows.clone(),
             ..Source::default()
             };
-            let w = Window { from_ms: 0, to_ms: end_ms, interval_ms: 900_000, service_level_ms: 20_000 };
+            let w = Window { from_ms: 0, to_ms: end_ms, interval_ms: 900_000, service_level_ms: Some(20_000) };
             let both = report(&w, &[without(gap_a), without(gap_b)]).unwrap();
             let seen = report(&w, &[oracle]).unwrap();
             proptest::prop_assert_eq!(both.len(), seen.len());
@@ -346,12 +364,50 @@ mod tests {
     }
 
     #[test]
+    fn a_queues_own_service_level_in_effect_when_none_is_asked() {
+        use crate::config::{ConfigKind, ConfigVersion};
+        let version = |seq, valid_from_ms, valid_to_ms, s: &str| ConfigVersion {
+            path: "/config/Workgroups/Sales".into(),
+            kind: ConfigKind::Queue,
+            name: "Sales".into(),
+            epoch: 1,
+            seq,
+            valid_from_ms,
+            valid_to_ms,
+            attributes: Some([("service_level_s".to_string(), s.to_string())].into()),
+        };
+        // Answered after 12 s in each half hour.
+        let mut a = whole(vec![
+            event(1, 10, QueueEventKind::Answered, 12_000),
+            event(2, 900_010, QueueEventKind::Answered, 12_000),
+        ]);
+        // 10 s until 900 s, then 15 s.
+        a.config = vec![
+            version(3, 0, Some(900_000), "10"),
+            version(8, 900_000, None, "15"),
+        ];
+        let own = Window {
+            service_level_ms: None,
+            ..window()
+        };
+        let lines = report(&own, std::slice::from_ref(&a)).unwrap();
+        let plain: Vec<(f64, Option<f64>)> = lines
+            .iter()
+            .map(|l| (l.service_level_s, l.service_level_abandons_ignored))
+            .collect();
+        assert_eq!(plain, [(10.0, Some(0.0)), (15.0, Some(1.0))]);
+        // Asked for: the same for every queue and interval.
+        let asked = report(&window(), &[a]).unwrap();
+        assert!(asked.iter().all(|l| l.service_level_s == 20.0));
+    }
+
+    #[test]
     fn windows_are_checked() {
         let w = |interval_ms, to_ms| Window {
             from_ms: 0,
             to_ms,
             interval_ms,
-            service_level_ms: 1,
+            service_level_ms: None,
         };
         assert!(w(1_234, 10).intervals().is_err());
         assert!(w(900_000, 86_400_000 * 365).intervals().is_err());

@@ -3,6 +3,7 @@
 //! the whole interval; when none does, the one that covers most of it,
 //! with the interval marked as a gap (kept, never dropped).
 
+use crate::config::{ConfigVersion, in_effect};
 use crate::rows::{ActivityRow, QueueEventRow, SegmentRow};
 use crate::store::Span;
 
@@ -15,12 +16,23 @@ pub struct Source {
     pub events: Vec<QueueEventRow>,
     pub activity: Vec<ActivityRow>,
     pub segments: Vec<SegmentRow>,
+    /// Versions of users and queues: the configuration in effect.
+    pub config: Vec<ConfigVersion>,
 }
 
 impl Source {
     /// The latest time this database holds every change up to.
     pub fn covered_until_ms(&self) -> u64 {
         self.coverage.iter().map(|s| s.end_ms).max().unwrap_or(0)
+    }
+
+    /// The attribute `name` of the object at `path` as it stood at `at_ms`.
+    pub fn setting(&self, path: &str, name: &str, at_ms: u64) -> Option<&str> {
+        in_effect(&self.config, path, at_ms)?
+            .attributes
+            .as_ref()?
+            .get(name)
+            .map(String::as_str)
     }
 }
 

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::contact::{AGENT_PASSWORD, Api, set_up_directory};
+use harness::contact::{AGENT_PASSWORD, Api, sales_workgroup, set_up_directory};
 use harness::{DUET, PASSWORD, Pair, Setup, USER, fast_params, serving};
 use serde_json::{Value, json};
 
@@ -33,7 +33,8 @@ fn now_ms() -> u64 {
 fn writer(pair: &Pair, first: usize, database: &Path) -> Child {
     let log = std::fs::File::create(database.with_extension("log")).unwrap();
     Command::new(DUET)
-        .args(["report", "writer", "--user", USER, "--database"])
+        .args(["report", "writer", "--config-every-s", "1", "--user", USER])
+        .arg("--database")
         .arg(database)
         .args(["--node", &pair.nodes[first].url()])
         .args(["--node", &pair.nodes[1 - first].url()])
@@ -186,6 +187,46 @@ fn first_frame(url: &str, after: &str) -> Value {
     }
 }
 
+/// Sets Sales's `service_level_s` (its other attributes as the harness
+/// set them) on the serving node; the times around the change.
+fn set_service_level(pair: &Pair, node: usize, seconds: &str) -> (u64, u64) {
+    let before_ms = now_ms();
+    let mut sales = sales_workgroup();
+    sales["service_level_s"] = json!(seconds);
+    let (code, body) = pair.config_put(node, "/config/Workgroups/Sales", "Workgroup", sales, None);
+    assert_eq!(code, 200, "{body}");
+    (before_ms, now_ms())
+}
+
+/// Sales's versions: the harness's (no service level of its own) until
+/// the change, then 7 s, still in effect.
+fn service_level_versions(store: &duet_report::sqlite::Sqlite, (before_ms, after_ms): (u64, u64)) {
+    use duet_report::ReportStore;
+    let versions: Vec<_> = store
+        .config_versions(duet_report::config::ConfigKind::Queue)
+        .unwrap()
+        .into_iter()
+        .filter(|v| v.name == "Sales")
+        .collect();
+    let levels: Vec<Option<&str>> = versions
+        .iter()
+        .map(|v| {
+            v.attributes
+                .as_ref()
+                .and_then(|a| a.get("service_level_s"))
+                .map(String::as_str)
+        })
+        .collect();
+    assert_eq!(levels, [None, Some("7")], "{versions:#?}");
+    let changed_ms = versions[1].valid_from_ms;
+    assert!(
+        (before_ms..=after_ms).contains(&changed_ms),
+        "changed at {changed_ms}, not in {before_ms}..={after_ms}"
+    );
+    assert_eq!(versions[0].valid_to_ms, Some(changed_ms));
+    assert_eq!(versions[1].valid_to_ms, None);
+}
+
 /// The agent report: alice answered and handled what the test counted,
 /// transferred nothing, and was logged in (and never not ready) from her
 /// log-in to the end of the window.
@@ -234,6 +275,12 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
     // One writer starts on the active node, the other on the backup.
     let mut w1 = Writer(writer(&pair, first, &db1));
     let w2 = Writer(writer(&pair, 1 - first, &db2));
+
+    // Sales's service level changes once the writers run: both record
+    // the version before and the one after, and the report counts
+    // against the one in effect.
+    std::thread::sleep(Duration::from_secs(1));
+    let (changed_before_ms, changed_after_ms) = set_service_level(&pair, first, "7");
 
     // The report starts at the first whole interval after the writers
     // began: what they cover from its start.
@@ -355,6 +402,7 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
             );
             assert_eq!(line["lost_at_switchover"], 0, "{line}");
             assert_eq!(line["transferred"], 0, "{line}");
+            assert_eq!(line["service_level_s"], 7.0, "the one in effect: {line}");
         }
         agents_report_what_alice_did(db, from_ms, to_ms, &sent, (login_before_ms, login_after_ms));
     }
@@ -376,7 +424,15 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
             "{dispositions:?}"
         );
         assert_eq!(store.count("wrap_ups").unwrap() as u64, sent.handled);
-        assert_eq!(store.gaps().unwrap(), [], "{}", db.display());
+        service_level_versions(&store, (changed_before_ms, changed_after_ms));
+        assert_eq!(
+            store.gaps().unwrap(),
+            [],
+            "{}: {:?}\n{}",
+            db.display(),
+            store.sessions().unwrap(),
+            std::fs::read_to_string(db.with_extension("log")).unwrap_or_default()
+        );
         let sessions = store.sessions().unwrap();
         assert!(
             sessions

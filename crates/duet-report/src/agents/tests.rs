@@ -90,6 +90,16 @@ fn source() -> Source {
             event(Answered, 1700),
             event(Transferred, 1900),
         ],
+        config: vec![crate::config::ConfigVersion {
+            path: "/config/Users/alice".into(),
+            kind: crate::config::ConfigKind::User,
+            name: "alice".into(),
+            epoch: 1,
+            seq: 4,
+            valid_from_ms: 1000 * S,
+            valid_to_ms: None,
+            attributes: Some([("display_name".to_string(), "Alice".to_string())].into()),
+        }],
     }
 }
 
@@ -98,7 +108,7 @@ fn window() -> Window {
         from_ms: 0,
         to_ms: 3600 * S,
         interval_ms: 1800 * S,
-        service_level_ms: 0,
+        service_level_ms: None,
     }
 }
 
@@ -112,6 +122,9 @@ fn an_agents_half_hours_by_hand() {
     assert_eq!(who, [(0, "alice"), (1800, "alice"), (1800, "bob")]);
 
     let first = &lines[0];
+    // Named from 1000 s on: not at the first interval's start.
+    assert_eq!(first.display_name, "");
+    assert_eq!(lines[1].display_name, "Alice");
     assert_eq!(first.logged_in_s, 1800.0);
     assert_eq!(first.not_ready_s, 300.0);
     assert_eq!(

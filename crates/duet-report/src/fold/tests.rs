@@ -409,7 +409,7 @@ fn a_position_the_node_cannot_vouch_for_is_a_gap_and_a_new_coverage_span() {
     let spans = store.coverage().unwrap();
     assert_eq!(spans.len(), 2);
     assert_eq!(spans[1].start_ms, 900);
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), 3);
     let sessions = store.sessions().unwrap();
     assert_eq!(sessions[0].end_reason.as_deref(), Some("writer_lost"));
     assert_eq!(sessions[1].hello.as_deref(), Some("gap"));

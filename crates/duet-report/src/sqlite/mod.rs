@@ -6,10 +6,12 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use crate::config::{ConfigKind, ConfigVersion};
 use crate::position::Position;
 use crate::rows::{ActivityRow, QueueEventRow, Row, SegmentRow, Summary};
 use crate::store::{ReportStore, Result, SessionEnd, Span, StoreError};
 
+mod config;
 mod read;
 mod write;
 
@@ -19,6 +21,7 @@ use write::write_row;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_schema.sql"),
     include_str!("../../migrations/0002_queue_event_agent.sql"),
+    include_str!("../../migrations/0003_config_versions.sql"),
 ];
 
 /// How long a write waits for another connection's lock (a report being
@@ -79,7 +82,7 @@ impl Sqlite {
             });
         }
         for (n, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self.db.transaction()?;
+            let tx = write_transaction(&mut self.db)?;
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", n as i64 + 1)?;
             tx.commit()?;
@@ -141,6 +144,14 @@ impl Sqlite {
     }
 }
 
+/// A transaction that takes the write lock at its start: two connections
+/// (the writer's and its configuration reader's) write one database, and
+/// a transaction that read first and then found the other had written
+/// would fail at once rather than wait (WAL's stale snapshot).
+fn write_transaction(db: &mut Connection) -> Result<Transaction<'_>> {
+    Ok(db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
+}
+
 fn cursor_in(db: &Connection) -> Result<Option<Position>> {
     Ok(db
         .query_row(
@@ -177,7 +188,7 @@ impl ReportStore for Sqlite {
     }
 
     fn write_change(&mut self, at: Position, at_ms: u64, rows: &[Row]) -> Result<bool> {
-        let tx = self.db.transaction()?;
+        let tx = write_transaction(&mut self.db)?;
         if cursor_in(&tx)?.is_some_and(|c| at.seq <= c.seq) {
             return Ok(false);
         }
@@ -202,7 +213,7 @@ impl ReportStore for Sqlite {
     }
 
     fn heartbeat(&mut self, at: Position, at_ms: u64) -> Result<()> {
-        let tx = self.db.transaction()?;
+        let tx = write_transaction(&mut self.db)?;
         // Caught up only when the heartbeat's position is what was
         // written: a beat from before a change still to come says nothing.
         if cursor_in(&tx)?.is_some_and(|c| c.seq == at.seq) {
@@ -213,7 +224,7 @@ impl ReportStore for Sqlite {
     }
 
     fn session_start(&mut self, node: &str, now_ms: u64) -> Result<i64> {
-        let tx = self.db.transaction()?;
+        let tx = write_transaction(&mut self.db)?;
         tx.execute(
             "UPDATE sessions SET ended_ms = coalesce(last_change_ms, connected_ms),
              end_reason = ?1 WHERE ended_ms IS NULL",
@@ -236,7 +247,7 @@ impl ReportStore for Sqlite {
         position: Position,
         at_ms: u64,
     ) -> Result<()> {
-        let tx = self.db.transaction()?;
+        let tx = write_transaction(&mut self.db)?;
         tx.execute(
             "UPDATE sessions SET hello = ?2, start_epoch = ?3, start_seq = ?4 WHERE id = ?1",
             params![
@@ -312,5 +323,17 @@ impl ReportStore for Sqlite {
 
     fn segments(&self, from_ms: u64, to_ms: u64) -> Result<Vec<SegmentRow>> {
         read::segments(&self.db, from_ms, to_ms)
+    }
+
+    fn write_config(&mut self, versions: &[ConfigVersion]) -> Result<()> {
+        config::write(&mut self.db, versions)
+    }
+
+    fn standing_config_paths(&self) -> Result<Vec<String>> {
+        config::standing_paths(&self.db)
+    }
+
+    fn config_versions(&self, kind: ConfigKind) -> Result<Vec<ConfigVersion>> {
+        config::versions(&self.db, kind)
     }
 }

@@ -2,6 +2,7 @@
 //! databases (docs/reporting.md).
 
 mod agents;
+mod config;
 mod queues;
 mod read;
 mod writer;

@@ -1,7 +1,7 @@
 //! `duet report queues`.
 
 use duet_report::format::render;
-use duet_report::queues::{DEFAULT_SERVICE_LEVEL_MS, report};
+use duet_report::queues::report;
 
 use super::read::{Reads, Shape, WindowArgs};
 
@@ -9,9 +9,11 @@ use super::read::{Reads, Shape, WindowArgs};
 pub struct Args {
     #[command(flatten)]
     window: WindowArgs,
-    /// The answer time service levels count against, in seconds.
-    #[arg(long, default_value_t = DEFAULT_SERVICE_LEVEL_MS / 1000)]
-    service_level_s: u64,
+    /// The answer time service levels count against, in seconds, for
+    /// every queue; without it, each queue's `service_level_s` in effect
+    /// at the interval's start (20 s when none is recorded).
+    #[arg(long)]
+    service_level_s: Option<u64>,
     #[arg(long, value_enum, default_value = "table")]
     format: Shape,
 }
@@ -19,7 +21,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let window = args
         .window
-        .window(Some(args.service_level_s.saturating_mul(1000)))?;
+        .window(args.service_level_s.map(|s| s.saturating_mul(1000)))?;
     let lines = report(&window, &args.window.sources(&window, Reads::Queues)?)?;
     print!("{}", render(&lines, args.format.format()));
     Ok(())

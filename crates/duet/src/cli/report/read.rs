@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use duet_report::ReportStore;
+use duet_report::config::ConfigKind;
 use duet_report::format::Format;
-use duet_report::queues::{DEFAULT_INTERVAL_MS, DEFAULT_SERVICE_LEVEL_MS, Window};
+use duet_report::queues::{DEFAULT_INTERVAL_MS, Window};
 use duet_report::source::Source;
 use duet_report::sqlite::Sqlite;
 
@@ -75,7 +76,7 @@ impl WindowArgs {
             from_ms: unix_ms(&self.from)?,
             to_ms: unix_ms(&self.to)?,
             interval_ms: self.interval_s.saturating_mul(1000),
-            service_level_ms: service_level_ms.unwrap_or(DEFAULT_SERVICE_LEVEL_MS),
+            service_level_ms,
         })
     }
 
@@ -101,9 +102,11 @@ impl WindowArgs {
                 ..Source::default()
             };
             source.events = db.queue_events(from_ms, to_ms)?;
+            source.config = db.config_versions(ConfigKind::Queue)?;
             if reads == Reads::Agents {
                 source.activity = db.agent_activity(from_ms, to_ms)?;
                 source.segments = db.segments(from_ms, to_ms)?;
+                source.config.extend(db.config_versions(ConfigKind::User)?);
             }
             sources.push(source);
         }
