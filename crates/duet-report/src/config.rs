@@ -145,6 +145,28 @@ pub fn in_effect<'a>(
         .max_by_key(|v| v.seq)
 }
 
+/// The queues whose `members` in effect at `at_ms` name `agent`
+/// (`alice,bob:1`: names with an optional priority).
+pub fn queues_of<'a>(
+    versions: &'a [ConfigVersion],
+    agent: &'a str,
+    at_ms: u64,
+) -> impl Iterator<Item = &'a str> + 'a {
+    let queues: std::collections::BTreeSet<&str> = versions
+        .iter()
+        .filter(|v| v.kind == ConfigKind::Queue)
+        .map(|v| v.path.as_str())
+        .collect();
+    queues.into_iter().filter_map(move |path| {
+        let version = in_effect(versions, path, at_ms)?;
+        let members = version.attributes.as_ref()?.get("members")?;
+        members
+            .split(',')
+            .any(|m| m.split(':').next().map(str::trim) == Some(agent))
+            .then_some(version.name.as_str())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +239,30 @@ mod tests {
             (0, 0, Some(5_000))
         );
         assert_eq!(v.len(), 2);
+    }
+
+    #[test]
+    fn an_agents_queues_are_those_whose_members_named_it_then() {
+        let queue = |name: &str, seq, from, to, members: &str| ConfigVersion {
+            path: format!("{QUEUES}/{name}"),
+            kind: ConfigKind::Queue,
+            name: name.into(),
+            epoch: 1,
+            seq,
+            valid_from_ms: from,
+            valid_to_ms: to,
+            attributes: Some([("members".to_string(), members.to_string())].into()),
+        };
+        let v = [
+            queue("Sales", 1, 0, Some(100), "alice, bob:1"),
+            queue("Sales", 2, 100, None, "bob"),
+            queue("Support", 3, 0, None, "carol,alice:2"),
+        ];
+        let of = |agent, at| queues_of(&v, agent, at).collect::<Vec<_>>();
+        assert_eq!(of("alice", 50), ["Sales", "Support"]);
+        assert_eq!(of("alice", 100), ["Support"]);
+        assert_eq!(of("bob", 150), ["Sales"]);
+        assert!(of("al", 50).is_empty());
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //!   coverage, and rows, each change in one transaction with its position.
 //! - [`source`]: a database as a report reads it, and which one each
 //!   interval is taken from (the first whose coverage has no gap there).
-//! - [`queues`], [`agents`]: the queue and agent reports.
+//! - [`queues`], [`agents`]: the queue and agent reports; [`read`]:
+//!   what they read from the databases, for the CLI and the node.
 //!
 //! Invariants: every row carries the position of the change that made
 //! it; a change at or before the stored position is never applied again
@@ -32,6 +33,7 @@ pub mod frame;
 pub mod ingest;
 pub mod position;
 pub mod queues;
+pub mod read;
 pub mod rows;
 pub mod source;
 pub mod sqlite;

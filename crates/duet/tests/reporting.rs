@@ -263,15 +263,26 @@ fn agents_report_what_alice_did(
 
 #[test]
 fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db1, db2) = (dir.path().join("one.db"), dir.path().join("two.db"));
+    // The nodes read both databases for `GET /api/reports/...`.
     let mut pair = Pair::loopback(Setup {
         params: fast_params(),
+        reporting_databases: vec![db1.clone(), db2.clone()],
         ..Setup::default()
     });
     pair.start();
     let first = active(&pair).expect("a serving node");
     set_up_directory(&pair, first);
-    let dir = tempfile::tempdir().unwrap();
-    let (db1, db2) = (dir.path().join("one.db"), dir.path().join("two.db"));
+    // sam supervises Support only: none of this traffic.
+    let (code, body) = pair.config_put(
+        first,
+        "/config/Users/sam",
+        "User",
+        json!({"roles": "supervisor", "password": AGENT_PASSWORD, "supervises": "Support"}),
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
     // One writer starts on the active node, the other on the backup.
     let mut w1 = Writer(writer(&pair, first, &db1));
     let w2 = Writer(writer(&pair, 1 - first, &db2));
@@ -513,4 +524,33 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
         csv.starts_with("start_ms,end_ms,queue,source,gap,offered"),
         "{csv}"
     );
+    reports_on_the_node(&pair, &node, &[&db1, &db2], from_ms, to_ms);
+}
+
+/// `GET /api/reports/...` on a node configured with both databases
+/// answers a supervisor what `duet report` does over them; a supervisor
+/// of another queue sees none of it.
+fn reports_on_the_node(pair: &Pair, node: &str, databases: &[&Path], from_ms: u64, to_ms: u64) {
+    let query = format!("?from={from_ms}&to={to_ms}&interval_s=60");
+    let sue = Api::login(node, "sue", AGENT_PASSWORD);
+    let sam = Api::login(node, "sam", AGENT_PASSWORD);
+    for which in ["queues", "agents"] {
+        let out = Command::new(DUET)
+            .args(["report", which, "--format", "json", "--interval-s", "60"])
+            .args(["--from", &from_ms.to_string(), "--to", &to_ms.to_string()])
+            .args(databases.iter().flat_map(|d| [Path::new("--database"), d]))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let path = format!("/api/reports/{which}{query}");
+        let (code, api) = sue.get(&path);
+        assert_eq!(code, 200, "{path}: {api}\n{}", pair.logs());
+        assert_eq!(api, cli, "{path}");
+        assert!(!cli.as_array().unwrap().is_empty(), "{which}: {cli}");
+        let (code, narrowed) = sam.get(&path);
+        assert_eq!((code, narrowed), (200, json!([])), "{path} as sam");
+    }
+    let (code, body) = sue.get("/api/reports/queues?from=yesterday&to=0");
+    assert_eq!(code, 400, "{body}");
 }

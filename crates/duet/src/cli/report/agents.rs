@@ -3,7 +3,9 @@
 use duet_report::agents::report;
 use duet_report::format::render;
 
-use super::read::{Reads, Shape, WindowArgs};
+use duet_report::read::Reads;
+
+use super::read::{Shape, WindowArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
