@@ -1,8 +1,9 @@
-//! A report as a table, CSV or JSON.
+//! A report as a table, CSV, JSON or an SVG chart.
 
 use serde::Serialize;
 
 use crate::agents::AgentLine;
+use crate::chart::{self, ChartError};
 use crate::queues::QueueLine;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,12 +11,14 @@ pub enum Format {
     Table,
     Csv,
     Json,
+    Svg,
 }
 
-/// A report's line: its columns for the table and CSV.
-pub trait Line: Serialize {
+/// A report's line: its columns for the table and CSV, and its chart.
+pub trait Line: Serialize + Sized {
     const COLUMNS: &'static [&'static str];
     fn cells(&self) -> Vec<String>;
+    fn chart(lines: &[Self]) -> Result<String, ChartError>;
 }
 
 /// A figure that may be empty (nothing to divide by), to three places.
@@ -46,6 +49,10 @@ const QUEUE_COLUMNS: [&str; 18] = [
 
 impl Line for QueueLine {
     const COLUMNS: &'static [&'static str] = &QUEUE_COLUMNS;
+
+    fn chart(lines: &[Self]) -> Result<String, ChartError> {
+        chart::queues(lines)
+    }
 
     fn cells(&self) -> Vec<String> {
         let l = self;
@@ -98,6 +105,10 @@ const AGENT_COLUMNS: [&str; 20] = [
 impl Line for AgentLine {
     const COLUMNS: &'static [&'static str] = &AGENT_COLUMNS;
 
+    fn chart(lines: &[Self]) -> Result<String, ChartError> {
+        chart::agents(lines)
+    }
+
     fn cells(&self) -> Vec<String> {
         let l = self;
         let reasons: Vec<String> = l
@@ -139,8 +150,9 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-pub fn render<L: Line>(lines: &[L], format: Format) -> String {
-    match format {
+pub fn render<L: Line>(lines: &[L], format: Format) -> Result<String, ChartError> {
+    Ok(match format {
+        Format::Svg => L::chart(lines)?,
         Format::Json => serde_json::to_string_pretty(lines).unwrap_or_default() + "\n",
         Format::Csv => {
             let mut out = L::COLUMNS.join(",") + "\n";
@@ -176,5 +188,5 @@ pub fn render<L: Line>(lines: &[L], format: Format) -> String {
                 .chain(rows.iter().map(|r| line(r)))
                 .collect()
         }
-    }
+    })
 }

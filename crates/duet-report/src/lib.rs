@@ -14,6 +14,7 @@
 //!   coverage, and rows, each change in one transaction with its position.
 //! - [`source`]: a database as a report reads it, and which one each
 //!   interval is taken from (the first whose coverage has no gap there).
+//! - [`chart`]: reports as SVG charts.
 //! - [`queues`], [`agents`]: the queue and agent reports; [`read`]:
 //!   what they read from the databases, for the CLI and the node.
 //!
@@ -25,6 +26,7 @@
 //! over.
 
 pub mod agents;
+pub mod chart;
 pub mod config;
 pub mod disposition;
 pub mod fold;

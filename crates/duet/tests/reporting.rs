@@ -141,11 +141,22 @@ fn report(database: &Path, from_ms: u64, to_ms: u64) -> Vec<Value> {
 
 /// `duet report <which>` of one database as JSON.
 fn report_of(which: &str, database: &Path, from_ms: u64, to_ms: u64) -> Vec<Value> {
+    let out = duet_report(which, "json", &[database], (from_ms, to_ms));
+    serde_json::from_str::<Vec<Value>>(&out).expect("the report as JSON")
+}
+
+/// `duet report <which>` of `databases` in one-minute intervals, as
+/// `format`: what it printed.
+fn duet_report(
+    which: &str,
+    format: &str,
+    databases: &[&Path],
+    (from_ms, to_ms): (u64, u64),
+) -> String {
     let out = Command::new(DUET)
-        .args(["report", which, "--format", "json", "--interval-s", "60"])
+        .args(["report", which, "--format", format, "--interval-s", "60"])
         .args(["--from", &from_ms.to_string(), "--to", &to_ms.to_string()])
-        .arg("--database")
-        .arg(database)
+        .args(databases.iter().flat_map(|d| [Path::new("--database"), d]))
         .output()
         .expect("duet report");
     assert!(
@@ -153,7 +164,7 @@ fn report_of(which: &str, database: &Path, from_ms: u64, to_ms: u64) -> Vec<Valu
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice::<Vec<Value>>(&out.stdout).expect("the report as JSON")
+    String::from_utf8(out.stdout).expect("UTF-8")
 }
 
 fn totals(lines: &[Value]) -> Sent {
@@ -509,17 +520,7 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
     };
     assert_eq!(strip(&one), strip(&two));
     // And read together, each interval from one of them.
-    let out = Command::new(DUET)
-        .args(["report", "queues", "--format", "csv", "--interval-s", "60"])
-        .args(["--from", &from_ms.to_string(), "--to", &to_ms.to_string()])
-        .arg("--database")
-        .arg(&db1)
-        .arg("--database")
-        .arg(&db2)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let csv = String::from_utf8(out.stdout).unwrap();
+    let csv = duet_report("queues", "csv", &[&db1, &db2], (from_ms, to_ms));
     assert!(
         csv.starts_with("start_ms,end_ms,queue,source,gap,offered"),
         "{csv}"
@@ -535,14 +536,8 @@ fn reports_on_the_node(pair: &Pair, node: &str, databases: &[&Path], from_ms: u6
     let sue = Api::login(node, "sue", AGENT_PASSWORD);
     let sam = Api::login(node, "sam", AGENT_PASSWORD);
     for which in ["queues", "agents"] {
-        let out = Command::new(DUET)
-            .args(["report", which, "--format", "json", "--interval-s", "60"])
-            .args(["--from", &from_ms.to_string(), "--to", &to_ms.to_string()])
-            .args(databases.iter().flat_map(|d| [Path::new("--database"), d]))
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let cli: Value =
+            serde_json::from_str(&duet_report(which, "json", databases, (from_ms, to_ms))).unwrap();
         let path = format!("/api/reports/{which}{query}");
         let (code, api) = sue.get(&path);
         assert_eq!(code, 200, "{path}: {api}\n{}", pair.logs());
@@ -550,6 +545,13 @@ fn reports_on_the_node(pair: &Pair, node: &str, databases: &[&Path], from_ms: u6
         assert!(!cli.as_array().unwrap().is_empty(), "{which}: {cli}");
         let (code, narrowed) = sam.get(&path);
         assert_eq!((code, narrowed), (200, json!([])), "{path} as sam");
+        // The same report as a chart names what it draws.
+        let svg = duet_report(which, "svg", databases, (from_ms, to_ms));
+        let named = if which == "queues" { "Sales" } else { "alice" };
+        assert!(
+            svg.starts_with("<svg") && svg.contains(named),
+            "{which}: {svg}"
+        );
     }
     let (code, body) = sue.get("/api/reports/queues?from=yesterday&to=0");
     assert_eq!(code, 400, "{body}");

@@ -18,6 +18,6 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let window = args.window.window(None)?;
     let lines = report(&window, &args.window.sources(&window, Reads::Agents)?)?;
-    print!("{}", render(&lines, args.format.format()));
+    print!("{}", render(&lines, args.format.format())?);
     Ok(())
 }

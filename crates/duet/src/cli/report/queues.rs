@@ -25,6 +25,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .window
         .window(args.service_level_s.map(|s| s.saturating_mul(1000)))?;
     let lines = report(&window, &args.window.sources(&window, Reads::Queues)?)?;
-    print!("{}", render(&lines, args.format.format()));
+    print!("{}", render(&lines, args.format.format())?);
     Ok(())
 }

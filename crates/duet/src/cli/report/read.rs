@@ -12,6 +12,8 @@ pub enum Shape {
     Table,
     Csv,
     Json,
+    /// A chart (SVG): write it to a file and open it in a browser.
+    Svg,
 }
 
 impl Shape {
@@ -20,6 +22,7 @@ impl Shape {
             Shape::Table => Format::Table,
             Shape::Csv => Format::Csv,
             Shape::Json => Format::Json,
+            Shape::Svg => Format::Svg,
         }
     }
 }
