@@ -8,6 +8,7 @@ use plotters::prelude::*;
 
 use crate::agents::AgentLine;
 use crate::queues::QueueLine;
+use crate::staffing::StaffingLine;
 
 /// The chart's size in pixels: a panel's height, and the width.
 const WIDTH_PX: u32 = 960;
@@ -151,6 +152,18 @@ pub fn agents(lines: &[AgentLine]) -> Result<String, ChartError> {
     svg(&[
         Panel::of("handled", lines, name, at, |l| Some(l.handled as f64)),
         Panel::of("occupancy", lines, name, at, |l| l.occupancy),
+    ])
+}
+
+/// The staffing estimate's chart: agents needed and traffic per queue.
+pub fn staffing(lines: &[StaffingLine]) -> Result<String, ChartError> {
+    let name = |l: &StaffingLine| l.queue.clone();
+    let at = |l: &StaffingLine| l.start_ms;
+    svg(&[
+        Panel::of("agents needed", lines, name, at, |l| {
+            l.agents.map(f64::from)
+        }),
+        Panel::of("traffic (Erlangs)", lines, name, at, |l| l.traffic_erlangs),
     ])
 }
 

@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::agents::AgentLine;
 use crate::chart::{self, ChartError};
 use crate::queues::QueueLine;
+use crate::staffing::StaffingLine;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -137,6 +138,49 @@ impl Line for AgentLine {
             opt(l.occupancy),
             format!("{:.3}", l.busy_s),
             format!("{:.3}", l.idle_s),
+        ]
+    }
+}
+
+const STAFFING_COLUMNS: [&str; 13] = [
+    "start_ms",
+    "end_ms",
+    "queue",
+    "gap",
+    "offered",
+    "aht_s",
+    "traffic_erlangs",
+    "service_level_s",
+    "goal",
+    "agents",
+    "forecast_sl",
+    "forecast_asa_s",
+    "forecast_occupancy",
+];
+
+impl Line for StaffingLine {
+    const COLUMNS: &'static [&'static str] = &STAFFING_COLUMNS;
+
+    fn chart(lines: &[Self]) -> Result<String, ChartError> {
+        chart::staffing(lines)
+    }
+
+    fn cells(&self) -> Vec<String> {
+        let l = self;
+        vec![
+            l.start_ms.to_string(),
+            l.end_ms.to_string(),
+            l.queue.clone(),
+            l.gap.to_string(),
+            l.offered.to_string(),
+            opt(l.aht_s),
+            opt(l.traffic_erlangs),
+            format!("{:.3}", l.service_level_s),
+            format!("{:.3}", l.goal),
+            l.agents.map_or_else(String::new, |n| n.to_string()),
+            opt(l.forecast_service_level),
+            opt(l.forecast_asa_s),
+            opt(l.forecast_occupancy),
         ]
     }
 }

@@ -15,6 +15,7 @@
 //! - [`source`]: a database as a report reads it, and which one each
 //!   interval is taken from (the first whose coverage has no gap there).
 //! - [`chart`]: reports as SVG charts.
+//! - [`staffing`]: an Erlang C staffing estimate from queue figures.
 //! - [`queues`], [`agents`]: the queue and agent reports; [`read`]:
 //!   what they read from the databases, for the CLI and the node.
 //!
@@ -39,6 +40,7 @@ pub mod read;
 pub mod rows;
 pub mod source;
 pub mod sqlite;
+pub mod staffing;
 pub mod store;
 
 pub use disposition::Disposition;

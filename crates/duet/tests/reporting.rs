@@ -553,6 +553,26 @@ fn reports_on_the_node(pair: &Pair, node: &str, databases: &[&Path], from_ms: u6
             "{which}: {svg}"
         );
     }
+    // Staffing: each interval's estimate works from what was offered
+    // there and reaches the goal it forecasts.
+    let staffing: Vec<Value> = serde_json::from_str(&duet_report(
+        "staffing",
+        "json",
+        databases,
+        (from_ms, to_ms),
+    ))
+    .unwrap();
+    let offered: u64 = staffing
+        .iter()
+        .map(|l| l["offered"].as_u64().unwrap())
+        .sum();
+    assert_eq!(offered, CHATS as u64, "{staffing:#?}");
+    for l in staffing.iter().filter(|l| l["aht_s"].is_number()) {
+        let agents = l["agents"].as_u64().expect("an estimate");
+        let traffic = l["traffic_erlangs"].as_f64().unwrap();
+        assert!(agents as f64 > traffic, "{l}");
+        assert!(l["forecast_service_level"].as_f64().unwrap() >= 0.8, "{l}");
+    }
     let (code, body) = sue.get("/api/reports/queues?from=yesterday&to=0");
     assert_eq!(code, 400, "{body}");
 }

@@ -5,6 +5,7 @@ mod agents;
 mod config;
 mod queues;
 mod read;
+mod staffing;
 mod writer;
 
 #[derive(clap::Subcommand)]
@@ -19,6 +20,9 @@ pub enum Command {
     /// handled, talk, hold, wrap-up, AHT, occupancy, transfers), each
     /// interval from a database that covers it with no gap.
     Agents(agents::Args),
+    /// Agents each queue needed per interval to reach a service level
+    /// goal, by Erlang C from what was offered and the interval's AHT.
+    Staffing(staffing::Args),
 }
 
 pub fn run(command: Command) -> anyhow::Result<()> {
@@ -26,5 +30,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Writer(args) => writer::run(args),
         Command::Queues(args) => queues::run(args),
         Command::Agents(args) => agents::run(args),
+        Command::Staffing(args) => staffing::run(args),
     }
 }

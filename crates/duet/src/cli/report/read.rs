@@ -45,6 +45,21 @@ pub struct WindowArgs {
     pub interval_s: u64,
 }
 
+#[derive(clap::Args)]
+pub struct ServiceLevelArg {
+    /// The answer time service levels count against, in seconds, for
+    /// every queue; without it, each queue's `service_level_s` in effect
+    /// at the interval's start (20 s when none is recorded).
+    #[arg(long)]
+    service_level_s: Option<u64>,
+}
+
+impl ServiceLevelArg {
+    pub fn ms(&self) -> Option<u64> {
+        self.service_level_s.map(|s| s.saturating_mul(1000))
+    }
+}
+
 impl WindowArgs {
     pub fn window(&self, service_level_ms: Option<u64>) -> anyhow::Result<Window> {
         Ok(Window {
