@@ -144,6 +144,11 @@ pub struct Bootstrap {
     /// SMTP intake offers STARTTLS when the table is there.
     #[serde(default)]
     pub smtp_tls: Option<TlsCertificate>,
+    /// Reporting databases (SQLite, written by `duet report writer`)
+    /// that `GET /api/reports/...` reads, the first that covers an
+    /// interval first; none: the node serves no reports.
+    #[serde(default)]
+    pub reporting_databases: Vec<PathBuf>,
     /// The node's nice value, set as it starts: below 0 its threads get a
     /// core ahead of other work on the machine (a build, a report, a
     /// backup), so its heartbeats and its lease never wait behind them.
@@ -324,7 +329,11 @@ impl Bootstrap {
         ]
         .into_iter()
         .chain(certificates);
-        for p in optional.flatten().filter(|p| p.is_relative()) {
+        for p in optional
+            .flatten()
+            .chain(boot.reporting_databases.iter_mut())
+            .filter(|p| p.is_relative())
+        {
             *p = base.join(&*p);
         }
         let problems = boot.problems();

@@ -77,6 +77,8 @@ pub struct PairSpec {
     pub witness: Option<Witness>,
     /// The `[limits]` table both bootstrap files get.
     pub limits: crate::limits::Limits,
+    /// The reporting databases both nodes read for `GET /api/reports/...`.
+    pub reporting_databases: Vec<PathBuf>,
 }
 
 impl NodeSpec {
@@ -125,6 +127,7 @@ pub fn write(dir: &Path, spec: &PairSpec) -> anyhow::Result<[PathBuf; 2]> {
             http_tls: None,
             smtp_tls: None,
             nice: crate::bootstrap::DEFAULT_NICE,
+            reporting_databases: spec.reporting_databases.clone(),
             contact_center: ContactCenter {
                 session_key: Some("certs/session.key".into()),
                 webhook_secret: Some("certs/webhook.key".into()),

@@ -38,6 +38,17 @@ struct Out<'a> {
 
 impl Out<'_> {
     fn event(&mut self, s: &Summary, kind: QueueEventKind, duration_ms: u64) {
+        self.agent_event(s, kind, duration_ms, None);
+    }
+
+    /// A queue event about what `agent` did.
+    fn agent_event(
+        &mut self,
+        s: &Summary,
+        kind: QueueEventKind,
+        duration_ms: u64,
+        agent: Option<String>,
+    ) {
         self.rows.push(Row::QueueEvent(QueueEventRow {
             position: self.at,
             interaction: s.id.clone(),
@@ -46,6 +57,7 @@ impl Out<'_> {
             at_ms: self.at_ms,
             kind,
             duration_ms,
+            agent,
         }));
     }
 
@@ -270,7 +282,7 @@ fn interaction_change(out: &mut Out<'_>, s: &mut Summary, actor: &Actor, change:
             }
             if !s.visit_answered {
                 s.visit_answered = true;
-                out.event(s, QueueEventKind::Answered, wait_ms);
+                out.agent_event(s, QueueEventKind::Answered, wait_ms, Some(agent.clone()));
             }
         }
         Change::Reject { .. } | Change::OfferTimedOut { .. }
@@ -293,7 +305,12 @@ fn interaction_change(out: &mut Out<'_>, s: &mut Summary, actor: &Actor, change:
             _ => return false,
         },
         Change::Transfer { to, .. } if !matches!(s.phase, Phase::Ended { .. }) => {
-            out.event(s, QueueEventKind::Transferred, 0);
+            // The agent who held it transferred it (none from a queue).
+            let by = match &s.phase {
+                Phase::Connected { agent } | Phase::Held { agent } => Some(agent.clone()),
+                _ => None,
+            };
+            out.agent_event(s, QueueEventKind::Transferred, 0, by);
             out.next_phase(s, Phase::Queued);
             s.transfers += 1;
             // An agent's user queue is named after the agent unless its
@@ -328,7 +345,12 @@ fn interaction_change(out: &mut Out<'_>, s: &mut Summary, actor: &Actor, change:
             let agent = agent.clone();
             let before_ms = s.wrap_ms;
             out.next_phase(s, Phase::Queued);
-            out.event(s, QueueEventKind::Wrapped, s.wrap_ms - before_ms);
+            out.agent_event(
+                s,
+                QueueEventKind::Wrapped,
+                s.wrap_ms - before_ms,
+                Some(agent.clone()),
+            );
             out.rows.push(Row::WrapUp(WrapUpRow {
                 position: out.at,
                 interaction: s.id.clone(),
@@ -374,8 +396,18 @@ fn disconnect(out: &mut Out<'_>, s: &mut Summary, actor: &Actor) -> bool {
             s.closed_ms = Some(at_ms);
         }
         Phase::Connected { agent } | Phase::Held { agent } => {
-            out.next_phase(s, Phase::Ended { agent });
-            out.event(s, QueueEventKind::Handled, s.talk_ms + s.hold_ms);
+            out.next_phase(
+                s,
+                Phase::Ended {
+                    agent: agent.clone(),
+                },
+            );
+            out.agent_event(
+                s,
+                QueueEventKind::Handled,
+                s.talk_ms + s.hold_ms,
+                Some(agent),
+            );
             s.disposition = Some(match actor {
                 Actor::Customer => Disposition::CustomerEnded,
                 Actor::Agent(_) => Disposition::AgentEnded,

@@ -6,12 +6,18 @@
 //!   wrap-ups, agent activity, queue events); a pure function of the
 //!   open interactions it keeps, the change and the position.
 //! - [`frame`]: the frames of `GET /api/stream/ws`.
+//! - [`config`]: the configuration in effect, versions with the time
+//!   each held, from the tree's history as the node serves it.
 //! - [`store`]: the writer trait ([`ReportStore`]) and [`sqlite`], its
 //!   SQLite implementation with versioned migrations.
 //! - [`ingest`]: frames into the store: data-source sessions, gaps,
 //!   coverage, and rows, each change in one transaction with its position.
-//! - [`queues`]: the queue report over one or more databases, per
-//!   interval from the database whose coverage has no gap there.
+//! - [`source`]: a database as a report reads it, and which one each
+//!   interval is taken from (the first whose coverage has no gap there).
+//! - [`chart`]: reports as SVG charts.
+//! - [`staffing`]: an Erlang C staffing estimate from queue figures.
+//! - [`queues`], [`agents`]: the queue and agent reports; [`read`]:
+//!   what they read from the databases, for the CLI and the node.
 //!
 //! Invariants: every row carries the position of the change that made
 //! it; a change at or before the stored position is never applied again
@@ -20,6 +26,9 @@
 //! position the node cannot vouch for is recorded as a gap, never passed
 //! over.
 
+pub mod agents;
+pub mod chart;
+pub mod config;
 pub mod disposition;
 pub mod fold;
 pub mod format;
@@ -27,8 +36,11 @@ pub mod frame;
 pub mod ingest;
 pub mod position;
 pub mod queues;
+pub mod read;
 pub mod rows;
+pub mod source;
 pub mod sqlite;
+pub mod staffing;
 pub mod store;
 
 pub use disposition::Disposition;

@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
+use crate::config::QUEUES;
 use crate::rows::{QueueEventKind, QueueEventRow};
-use crate::store::Span;
+use crate::source::{Source, choose};
 
 /// The interval length when none is given: the seed's 1800 s.
 pub const DEFAULT_INTERVAL_MS: u64 = 1_800_000;
@@ -22,7 +23,10 @@ pub struct Window {
     pub from_ms: u64,
     pub to_ms: u64,
     pub interval_ms: u64,
-    pub service_level_ms: u64,
+    /// The answer time service levels count against; `None`: each
+    /// queue's `service_level_s` in effect at the interval's start (20 s
+    /// when the database holds no version of it).
+    pub service_level_ms: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -70,26 +74,6 @@ impl Window {
     }
 }
 
-/// One database: what it covers and its queue events in the window.
-pub struct Source {
-    pub name: String,
-    pub coverage: Vec<Span>,
-    pub events: Vec<QueueEventRow>,
-}
-
-/// Whether `spans` cover `[start, end)` whole, with no gap.
-pub fn covers(spans: &[Span], start: u64, end: u64) -> bool {
-    spans.iter().any(|s| s.start_ms <= start && s.end_ms >= end)
-}
-
-/// How much of `[start, end)` `spans` cover.
-pub fn covered_ms(spans: &[Span], start: u64, end: u64) -> u64 {
-    spans
-        .iter()
-        .map(|s| s.end_ms.min(end).saturating_sub(s.start_ms.max(start)))
-        .sum()
-}
-
 /// One queue over one interval.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QueueLine {
@@ -109,6 +93,8 @@ pub struct QueueLine {
     pub handled: u64,
     pub transferred: u64,
     pub lost_at_switchover: u64,
+    /// The answer time the service levels counted against.
+    pub service_level_s: f64,
     pub service_level_abandons_ignored: Option<f64>,
     pub service_level_abandons_missed: Option<f64>,
     pub service_level_abandons_met: Option<f64>,
@@ -130,24 +116,22 @@ pub fn report(window: &Window, sources: &[Source]) -> Result<Vec<QueueLine>, Win
         .collect();
     let mut lines = Vec::new();
     for (start, end) in intervals {
-        let whole = sources.iter().find(|s| covers(&s.coverage, start, end));
-        let (source, gap) = match whole {
-            Some(s) => (Some(s), false),
-            None => (
-                sources
-                    .iter()
-                    .max_by_key(|s| covered_ms(&s.coverage, start, end)),
-                true,
-            ),
+        let Some((source, gap)) = choose(sources, start, end) else {
+            continue;
         };
-        let Some(source) = source else { continue };
         for queue in &queues {
             let events = source
                 .events
                 .iter()
                 .filter(|e| e.queue == *queue && e.at_ms >= start && e.at_ms < end);
+            let service_level_ms = window.service_level_ms.unwrap_or_else(|| {
+                source
+                    .setting(&format!("{QUEUES}/{queue}"), "service_level_s", start)
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+                    .map_or(DEFAULT_SERVICE_LEVEL_MS, |s| s.saturating_mul(1000))
+            });
             lines.push(figures(
-                window,
+                service_level_ms,
                 start,
                 end,
                 queue,
@@ -161,7 +145,7 @@ pub fn report(window: &Window, sources: &[Source]) -> Result<Vec<QueueLine>, Win
 }
 
 fn figures<'a>(
-    window: &Window,
+    service_level_ms: u64,
     start: u64,
     end: u64,
     queue: &str,
@@ -178,7 +162,7 @@ fn figures<'a>(
             QueueEventKind::Answered => {
                 answered += 1;
                 wait_ms += e.duration_ms;
-                if e.duration_ms <= window.service_level_ms {
+                if e.duration_ms <= service_level_ms {
                     in_time += 1;
                 }
             }
@@ -205,6 +189,7 @@ fn figures<'a>(
         handled,
         transferred,
         lost_at_switchover: lost,
+        service_level_s: service_level_ms as f64 / 1000.0,
         service_level_abandons_ignored: ratio(in_time, answered),
         service_level_abandons_missed: ratio(in_time, answered + abandoned),
         service_level_abandons_met: ratio(in_time + abandoned, answered + abandoned),
@@ -217,6 +202,7 @@ fn figures<'a>(
 mod tests {
     use super::*;
     use crate::position::Position;
+    use crate::store::Span;
 
     fn event(seq: u64, at_ms: u64, kind: QueueEventKind, duration_ms: u64) -> QueueEventRow {
         QueueEventRow {
@@ -227,6 +213,7 @@ mod tests {
             at_ms,
             kind,
             duration_ms,
+            agent: None,
         }
     }
 
@@ -235,7 +222,7 @@ mod tests {
             from_ms: 0,
             to_ms: 1_800_000,
             interval_ms: 900_000,
-            service_level_ms: 20_000,
+            service_level_ms: Some(20_000),
         }
     }
 
@@ -255,6 +242,7 @@ mod tests {
                 },
             ],
             events: vec![event(1, 10, QueueEventKind::Offered, 0)],
+            ..Source::default()
         };
         let b = Source {
             name: "b".into(),
@@ -263,6 +251,7 @@ mod tests {
                 end_ms: 2_000_000,
             }],
             events: vec![event(1, 10, QueueEventKind::Offered, 0)],
+            ..Source::default()
         };
         let lines = report(&window(), &[a, b]).unwrap();
         assert_eq!(lines.len(), 2);
@@ -280,6 +269,7 @@ mod tests {
                 end_ms: 1_000_000,
             }],
             events: vec![event(1, 10, QueueEventKind::Offered, 0)],
+            ..Source::default()
         };
         let lines = report(&window(), &[a]).unwrap();
         assert_eq!(lines.len(), 2);
@@ -287,22 +277,28 @@ mod tests {
         assert!(lines[1].gap, "the second interval is only partly covered");
     }
 
-    #[test]
-    fn the_three_service_levels_asa_and_aht() {
-        let a = Source {
+    /// A database named `a` that covers the window whole.
+    fn whole(events: Vec<QueueEventRow>) -> Source {
+        Source {
             name: "a".into(),
             coverage: vec![Span {
                 start_ms: 0,
                 end_ms: 2_000_000,
             }],
-            events: vec![
-                event(1, 10, QueueEventKind::Answered, 10_000),
-                event(2, 10, QueueEventKind::Answered, 30_000),
-                event(3, 10, QueueEventKind::Abandoned, 5_000),
-                event(4, 10, QueueEventKind::Handled, 60_000),
-                event(5, 10, QueueEventKind::Wrapped, 20_000),
-            ],
-        };
+            events,
+            ..Source::default()
+        }
+    }
+
+    #[test]
+    fn the_three_service_levels_asa_and_aht() {
+        let a = whole(vec![
+            event(1, 10, QueueEventKind::Answered, 10_000),
+            event(2, 10, QueueEventKind::Answered, 30_000),
+            event(3, 10, QueueEventKind::Abandoned, 5_000),
+            event(4, 10, QueueEventKind::Handled, 60_000),
+            event(5, 10, QueueEventKind::Wrapped, 20_000),
+        ]);
         let l = &report(&window(), &[a]).unwrap()[0];
         assert_eq!(l.service_level_abandons_ignored, Some(0.5));
         assert_eq!(l.service_level_abandons_missed, Some(1.0 / 3.0));
@@ -344,13 +340,15 @@ mod tests {
                     Span { start_ms: to, end_ms },
                 ],
                 events: rows.iter().filter(|e| e.at_ms < from || e.at_ms >= to).cloned().collect(),
+            ..Source::default()
             };
             let oracle = Source {
                 name: "x".into(),
                 coverage: vec![Span { start_ms: 0, end_ms }],
                 events: rows.clone(),
+            ..Source::default()
             };
-            let w = Window { from_ms: 0, to_ms: end_ms, interval_ms: 900_000, service_level_ms: 20_000 };
+            let w = Window { from_ms: 0, to_ms: end_ms, interval_ms: 900_000, service_level_ms: Some(20_000) };
             let both = report(&w, &[without(gap_a), without(gap_b)]).unwrap();
             let seen = report(&w, &[oracle]).unwrap();
             proptest::prop_assert_eq!(both.len(), seen.len());
@@ -366,12 +364,50 @@ mod tests {
     }
 
     #[test]
+    fn a_queues_own_service_level_in_effect_when_none_is_asked() {
+        use crate::config::{ConfigKind, ConfigVersion};
+        let version = |seq, valid_from_ms, valid_to_ms, s: &str| ConfigVersion {
+            path: "/config/Workgroups/Sales".into(),
+            kind: ConfigKind::Queue,
+            name: "Sales".into(),
+            epoch: 1,
+            seq,
+            valid_from_ms,
+            valid_to_ms,
+            attributes: Some([("service_level_s".to_string(), s.to_string())].into()),
+        };
+        // Answered after 12 s in each half hour.
+        let mut a = whole(vec![
+            event(1, 10, QueueEventKind::Answered, 12_000),
+            event(2, 900_010, QueueEventKind::Answered, 12_000),
+        ]);
+        // 10 s until 900 s, then 15 s.
+        a.config = vec![
+            version(3, 0, Some(900_000), "10"),
+            version(8, 900_000, None, "15"),
+        ];
+        let own = Window {
+            service_level_ms: None,
+            ..window()
+        };
+        let lines = report(&own, std::slice::from_ref(&a)).unwrap();
+        let plain: Vec<(f64, Option<f64>)> = lines
+            .iter()
+            .map(|l| (l.service_level_s, l.service_level_abandons_ignored))
+            .collect();
+        assert_eq!(plain, [(10.0, Some(0.0)), (15.0, Some(1.0))]);
+        // Asked for: the same for every queue and interval.
+        let asked = report(&window(), &[a]).unwrap();
+        assert!(asked.iter().all(|l| l.service_level_s == 20.0));
+    }
+
+    #[test]
     fn windows_are_checked() {
         let w = |interval_ms, to_ms| Window {
             from_ms: 0,
             to_ms,
             interval_ms,
-            service_level_ms: 1,
+            service_level_ms: None,
         };
         assert!(w(1_234, 10).intervals().is_err());
         assert!(w(900_000, 86_400_000 * 365).intervals().is_err());

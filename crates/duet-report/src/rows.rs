@@ -193,6 +193,9 @@ pub struct QueueEventRow {
     pub at_ms: u64,
     pub kind: QueueEventKind,
     pub duration_ms: u64,
+    /// The agent it is about: who answered, handled, wrapped up or
+    /// transferred it (none for the others).
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,8 +1,9 @@
 //! Where a writer keeps its rows: one trait, so SQLite today and
 //! PostgreSQL later write the same schema the same way.
 
+use crate::config::{ConfigKind, ConfigVersion};
 use crate::position::Position;
-use crate::rows::{QueueEventRow, Row, Summary};
+use crate::rows::{ActivityRow, QueueEventRow, Row, SegmentRow, Summary};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -81,4 +82,16 @@ pub trait ReportStore {
     fn coverage(&self) -> Result<Vec<Span>>;
     /// Queue events in `[from_ms, to_ms)`.
     fn queue_events(&self, from_ms: u64, to_ms: u64) -> Result<Vec<QueueEventRow>>;
+    /// Each agent's activity before `to_ms`, from its last log-out of
+    /// every media before `from_ms` on: its state through the window.
+    fn agent_activity(&self, from_ms: u64, to_ms: u64) -> Result<Vec<ActivityRow>>;
+    /// The stretches of interactions that overlap `[from_ms, to_ms)`.
+    fn segments(&self, from_ms: u64, to_ms: u64) -> Result<Vec<SegmentRow>>;
+    /// Records versions of the configuration (written again: the same
+    /// rows); each version of a path ends where the next begins.
+    fn write_config(&mut self, versions: &[ConfigVersion]) -> Result<()>;
+    /// The configuration paths whose latest version still stands: read
+    /// them again to learn of their removal.
+    fn standing_config_paths(&self) -> Result<Vec<String>>;
+    fn config_versions(&self, kind: ConfigKind) -> Result<Vec<ConfigVersion>>;
 }

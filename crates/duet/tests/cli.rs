@@ -247,6 +247,7 @@ fn passwd_prints_a_hash_and_config_check_warns_about_plain_passwords() {
         hooks: Default::default(),
         witness: None,
         limits: Default::default(),
+        reporting_databases: Vec::new(),
     };
     let [a, _] = write(dir.path(), &spec).expect("the pair's files");
     let o = duet(&["config", "check", a.to_str().unwrap()]);

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::contact::{AGENT_PASSWORD, Api, set_up_directory};
+use harness::contact::{AGENT_PASSWORD, Api, sales_workgroup, set_up_directory};
 use harness::{DUET, PASSWORD, Pair, Setup, USER, fast_params, serving};
 use serde_json::{Value, json};
 
@@ -33,7 +33,8 @@ fn now_ms() -> u64 {
 fn writer(pair: &Pair, first: usize, database: &Path) -> Child {
     let log = std::fs::File::create(database.with_extension("log")).unwrap();
     Command::new(DUET)
-        .args(["report", "writer", "--user", USER, "--database"])
+        .args(["report", "writer", "--config-every-s", "1", "--user", USER])
+        .arg("--database")
         .arg(database)
         .args(["--node", &pair.nodes[first].url()])
         .args(["--node", &pair.nodes[1 - first].url()])
@@ -135,19 +136,35 @@ struct Sent {
 }
 
 fn report(database: &Path, from_ms: u64, to_ms: u64) -> Vec<Value> {
+    report_of("queues", database, from_ms, to_ms)
+}
+
+/// `duet report <which>` of one database as JSON.
+fn report_of(which: &str, database: &Path, from_ms: u64, to_ms: u64) -> Vec<Value> {
+    let out = duet_report(which, "json", &[database], (from_ms, to_ms));
+    serde_json::from_str::<Vec<Value>>(&out).expect("the report as JSON")
+}
+
+/// `duet report <which>` of `databases` in one-minute intervals, as
+/// `format`: what it printed.
+fn duet_report(
+    which: &str,
+    format: &str,
+    databases: &[&Path],
+    (from_ms, to_ms): (u64, u64),
+) -> String {
     let out = Command::new(DUET)
-        .args(["report", "queues", "--format", "json", "--interval-s", "60"])
+        .args(["report", which, "--format", format, "--interval-s", "60"])
         .args(["--from", &from_ms.to_string(), "--to", &to_ms.to_string()])
-        .arg("--database")
-        .arg(database)
+        .args(databases.iter().flat_map(|d| [Path::new("--database"), d]))
         .output()
-        .expect("duet report queues");
+        .expect("duet report");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice::<Vec<Value>>(&out.stdout).expect("the report as JSON")
+    String::from_utf8(out.stdout).expect("UTF-8")
 }
 
 fn totals(lines: &[Value]) -> Sent {
@@ -181,20 +198,111 @@ fn first_frame(url: &str, after: &str) -> Value {
     }
 }
 
+/// Sets Sales's `service_level_s` (its other attributes as the harness
+/// set them) on the serving node; the times around the change.
+fn set_service_level(pair: &Pair, node: usize, seconds: &str) -> (u64, u64) {
+    let before_ms = now_ms();
+    let mut sales = sales_workgroup();
+    sales["service_level_s"] = json!(seconds);
+    let (code, body) = pair.config_put(node, "/config/Workgroups/Sales", "Workgroup", sales, None);
+    assert_eq!(code, 200, "{body}");
+    (before_ms, now_ms())
+}
+
+/// Sales's versions: the harness's (no service level of its own) until
+/// the change, then 7 s, still in effect.
+fn service_level_versions(store: &duet_report::sqlite::Sqlite, (before_ms, after_ms): (u64, u64)) {
+    use duet_report::ReportStore;
+    let versions: Vec<_> = store
+        .config_versions(duet_report::config::ConfigKind::Queue)
+        .unwrap()
+        .into_iter()
+        .filter(|v| v.name == "Sales")
+        .collect();
+    let levels: Vec<Option<&str>> = versions
+        .iter()
+        .map(|v| {
+            v.attributes
+                .as_ref()
+                .and_then(|a| a.get("service_level_s"))
+                .map(String::as_str)
+        })
+        .collect();
+    assert_eq!(levels, [None, Some("7")], "{versions:#?}");
+    let changed_ms = versions[1].valid_from_ms;
+    assert!(
+        (before_ms..=after_ms).contains(&changed_ms),
+        "changed at {changed_ms}, not in {before_ms}..={after_ms}"
+    );
+    assert_eq!(versions[0].valid_to_ms, Some(changed_ms));
+    assert_eq!(versions[1].valid_to_ms, None);
+}
+
+/// The agent report: alice answered and handled what the test counted,
+/// transferred nothing, and was logged in (and never not ready) from her
+/// log-in to the end of the window.
+fn agents_report_what_alice_did(
+    db: &Path,
+    from_ms: u64,
+    to_ms: u64,
+    sent: &Sent,
+    (login_before_ms, login_after_ms): (u64, u64),
+) {
+    let lines = report_of("agents", db, from_ms, to_ms);
+    assert!(lines.iter().all(|l| l["agent"] == "alice"), "{lines:#?}");
+    let sum = |k: &str| -> f64 { lines.iter().map(|l| l[k].as_f64().unwrap_or(0.0)).sum() };
+    assert_eq!(sum("answered") as u64, sent.answered, "{lines:#?}");
+    assert_eq!(sum("handled") as u64, sent.handled, "{lines:#?}");
+    assert_eq!(sum("transfers"), 0.0);
+    assert_eq!(sum("not_ready_s"), 0.0, "{lines:#?}");
+    let logged_in_s = sum("logged_in_s");
+    let most_s = (to_ms - login_before_ms) as f64 / 1000.0;
+    let least_s = (to_ms - login_after_ms) as f64 / 1000.0;
+    assert!(
+        logged_in_s >= least_s - 0.5 && logged_in_s <= most_s + 0.5,
+        "{}: logged in {logged_in_s} s, not {least_s}..{most_s}: {lines:#?}",
+        db.display()
+    );
+    for l in &lines {
+        assert_eq!(l["gap"], false, "{l}");
+        assert_eq!(l["ready_s"], l["logged_in_s"], "{l}");
+        let occupancy = l["occupancy"].as_f64().unwrap_or(0.0);
+        assert!((0.0..=1.0).contains(&occupancy), "{l}");
+    }
+    assert!(sum("talk_s") > 0.0 && sum("wrap_up_s") > 0.0, "{lines:#?}");
+}
+
 #[test]
 fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db1, db2) = (dir.path().join("one.db"), dir.path().join("two.db"));
+    // The nodes read both databases for `GET /api/reports/...`.
     let mut pair = Pair::loopback(Setup {
         params: fast_params(),
+        reporting_databases: vec![db1.clone(), db2.clone()],
         ..Setup::default()
     });
     pair.start();
     let first = active(&pair).expect("a serving node");
     set_up_directory(&pair, first);
-    let dir = tempfile::tempdir().unwrap();
-    let (db1, db2) = (dir.path().join("one.db"), dir.path().join("two.db"));
+    // sam supervises Support only: none of this traffic.
+    let (code, body) = pair.config_put(
+        first,
+        "/config/Users/sam",
+        "User",
+        json!({"roles": "supervisor", "password": AGENT_PASSWORD, "supervises": "Support"}),
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
     // One writer starts on the active node, the other on the backup.
     let mut w1 = Writer(writer(&pair, first, &db1));
     let w2 = Writer(writer(&pair, 1 - first, &db2));
+
+    // Sales's service level changes once the writers run: both record
+    // the version before and the one after, and the report counts
+    // against the one in effect.
+    std::thread::sleep(Duration::from_secs(1));
+    let (changed_before_ms, changed_after_ms) = set_service_level(&pair, first, "7");
 
     // The report starts at the first whole interval after the writers
     // began: what they cover from its start.
@@ -206,6 +314,7 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
 
     let a = pair.nodes[first].url();
     let alice = Api::login(&a, "alice", AGENT_PASSWORD);
+    let login_before_ms = now_ms();
     post(
         &pair,
         &alice,
@@ -213,6 +322,7 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
         json!({"media": ["chat"]}),
         "alice-login",
     );
+    let login_after_ms = now_ms();
     let customer = Api::new(&a);
     let mut sent = Sent::default();
     for i in 0..CHATS {
@@ -314,7 +424,9 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
             );
             assert_eq!(line["lost_at_switchover"], 0, "{line}");
             assert_eq!(line["transferred"], 0, "{line}");
+            assert_eq!(line["service_level_s"], 7.0, "the one in effect: {line}");
         }
+        agents_report_what_alice_did(db, from_ms, to_ms, &sent, (login_before_ms, login_after_ms));
     }
     // Row by row: one summary per chat with its disposition, the writer
     // killed found at its next start, and no gap recorded anywhere.
@@ -334,7 +446,15 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
             "{dispositions:?}"
         );
         assert_eq!(store.count("wrap_ups").unwrap() as u64, sent.handled);
-        assert_eq!(store.gaps().unwrap(), [], "{}", db.display());
+        service_level_versions(&store, (changed_before_ms, changed_after_ms));
+        assert_eq!(
+            store.gaps().unwrap(),
+            [],
+            "{}: {:?}\n{}",
+            db.display(),
+            store.sessions().unwrap(),
+            std::fs::read_to_string(db.with_extension("log")).unwrap_or_default()
+        );
         let sessions = store.sessions().unwrap();
         assert!(
             sessions
@@ -400,19 +520,59 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
     };
     assert_eq!(strip(&one), strip(&two));
     // And read together, each interval from one of them.
-    let out = Command::new(DUET)
-        .args(["report", "queues", "--format", "csv", "--interval-s", "60"])
-        .args(["--from", &from_ms.to_string(), "--to", &to_ms.to_string()])
-        .arg("--database")
-        .arg(&db1)
-        .arg("--database")
-        .arg(&db2)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let csv = String::from_utf8(out.stdout).unwrap();
+    let csv = duet_report("queues", "csv", &[&db1, &db2], (from_ms, to_ms));
     assert!(
         csv.starts_with("start_ms,end_ms,queue,source,gap,offered"),
         "{csv}"
     );
+    reports_on_the_node(&pair, &node, &[&db1, &db2], from_ms, to_ms);
+}
+
+/// `GET /api/reports/...` on a node configured with both databases
+/// answers a supervisor what `duet report` does over them; a supervisor
+/// of another queue sees none of it.
+fn reports_on_the_node(pair: &Pair, node: &str, databases: &[&Path], from_ms: u64, to_ms: u64) {
+    let query = format!("?from={from_ms}&to={to_ms}&interval_s=60");
+    let sue = Api::login(node, "sue", AGENT_PASSWORD);
+    let sam = Api::login(node, "sam", AGENT_PASSWORD);
+    for which in ["queues", "agents"] {
+        let cli: Value =
+            serde_json::from_str(&duet_report(which, "json", databases, (from_ms, to_ms))).unwrap();
+        let path = format!("/api/reports/{which}{query}");
+        let (code, api) = sue.get(&path);
+        assert_eq!(code, 200, "{path}: {api}\n{}", pair.logs());
+        assert_eq!(api, cli, "{path}");
+        assert!(!cli.as_array().unwrap().is_empty(), "{which}: {cli}");
+        let (code, narrowed) = sam.get(&path);
+        assert_eq!((code, narrowed), (200, json!([])), "{path} as sam");
+        // The same report as a chart names what it draws.
+        let svg = duet_report(which, "svg", databases, (from_ms, to_ms));
+        let named = if which == "queues" { "Sales" } else { "alice" };
+        assert!(
+            svg.starts_with("<svg") && svg.contains(named),
+            "{which}: {svg}"
+        );
+    }
+    // Staffing: each interval's estimate works from what was offered
+    // there and reaches the goal it forecasts.
+    let staffing: Vec<Value> = serde_json::from_str(&duet_report(
+        "staffing",
+        "json",
+        databases,
+        (from_ms, to_ms),
+    ))
+    .unwrap();
+    let offered: u64 = staffing
+        .iter()
+        .map(|l| l["offered"].as_u64().unwrap())
+        .sum();
+    assert_eq!(offered, CHATS as u64, "{staffing:#?}");
+    for l in staffing.iter().filter(|l| l["aht_s"].is_number()) {
+        let agents = l["agents"].as_u64().expect("an estimate");
+        let traffic = l["traffic_erlangs"].as_f64().unwrap();
+        assert!(agents as f64 > traffic, "{l}");
+        assert!(l["forecast_service_level"].as_f64().unwrap() >= 0.8, "{l}");
+    }
+    let (code, body) = sue.get("/api/reports/queues?from=yesterday&to=0");
+    assert_eq!(code, 400, "{body}");
 }

@@ -137,6 +137,8 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/api/queues", Who::Supervisor),
     rule("GET", "/api/agents", Who::Supervisor),
     rule("GET", "/api/statistics/intervals", Who::Supervisor),
+    rule("GET", "/api/reports/queues", Who::Supervisor),
+    rule("GET", "/api/reports/agents", Who::Supervisor),
     rule("POST", "/api/agents/{name}/status", Who::Supervisor),
     rule("GET", "/api/stream/ws", Who::Master),
 ];

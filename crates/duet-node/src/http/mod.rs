@@ -35,6 +35,7 @@ mod live;
 mod openapi;
 mod pages;
 mod presence;
+mod reports;
 mod signature;
 mod signouts;
 mod sockets;
@@ -67,6 +68,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .merge(agent::routes())
         .merge(customer::routes())
         .merge(supervisor::routes())
+        .merge(reports::routes())
         .merge(files::routes())
         .route_layer(middleware::from_fn_with_state(
             shared.clone(),

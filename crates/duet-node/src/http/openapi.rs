@@ -85,6 +85,8 @@ pub(super) enum Answers {
         super::supervisor::interaction,
         super::supervisor::shadow,
         super::supervisor::conflicts,
+        super::reports::queues,
+        super::reports::agents,
         super::files::customer_shares,
         super::files::customer_downloads,
         super::files::agent_shares,

@@ -105,6 +105,14 @@ fn a_chat_answered_ended_and_wrapped_up() {
             (Wrapped, 3_000)
         ]
     );
+    let agents: Vec<Option<&str>> = rows
+        .iter()
+        .filter_map(|r| match r {
+            Row::QueueEvent(e) => Some(e.agent.as_deref()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(agents, [None, Some("ann"), Some("ann"), Some("ann")]);
     let s = last_summary(&rows, "c1");
     assert_eq!(s.wait_ms, Some(3_000));
     assert_eq!((s.talk_ms, s.wrap_ms), (5_000, 3_000));
@@ -401,7 +409,7 @@ fn a_position_the_node_cannot_vouch_for_is_a_gap_and_a_new_coverage_span() {
     let spans = store.coverage().unwrap();
     assert_eq!(spans.len(), 2);
     assert_eq!(spans[1].start_ms, 900);
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), 3);
     let sessions = store.sessions().unwrap();
     assert_eq!(sessions[0].end_reason.as_deref(), Some("writer_lost"));
     assert_eq!(sessions[1].hello.as_deref(), Some("gap"));

@@ -130,18 +130,23 @@ pub fn set_up_directory(pair: &Pair, node: usize) {
         node,
         "/config/Workgroups/Sales",
         "Workgroup",
-        json!({
-            "strategy": "longest_idle",
-            "alerting_timeout_s": "2",
-            "max_no_answer": "2",
-            "no_answer_reason": "missed offers",
-            "wrap_up_codes": "sale,no sale",
-            "members": "alice,bob",
-            "addresses": "sales@example.test",
-        }),
+        sales_workgroup(),
         None,
     );
     assert_eq!(code, 200, "Sales: {body}");
+}
+
+/// The Sales workgroup's attributes as [`set_up_directory`] sets them.
+pub fn sales_workgroup() -> serde_json::Value {
+    json!({
+        "strategy": "longest_idle",
+        "alerting_timeout_s": "2",
+        "max_no_answer": "2",
+        "no_answer_reason": "missed offers",
+        "wrap_up_codes": "sale,no sale",
+        "members": "alice,bob",
+        "addresses": "sales@example.test",
+    })
 }
 
 /// Waits until `what` holds, or fails with the pair's logs.

@@ -341,6 +341,8 @@ pub struct Setup {
     /// The `[limits]` table; `None`: limits wide enough for the tests'
     /// traffic, which all comes from one address.
     pub limits: Option<duet_node::limits::Limits>,
+    /// The reporting databases both nodes read (`GET /api/reports/...`).
+    pub reporting_databases: Vec<std::path::PathBuf>,
 }
 
 /// A test whose environment is missing (root, `ip`, etcd, the witness
@@ -423,6 +425,7 @@ impl Pair {
                     sign_in_failure_per_user_interval_ms: 1,
                     ..Default::default()
                 }),
+            reporting_databases: setup.reporting_databases.clone(),
         };
         let configs = write(dir.path(), &spec).expect("write the pair's files");
         let nodes = [0, 1].map(|i| Node {

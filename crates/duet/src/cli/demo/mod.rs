@@ -181,6 +181,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             creation_interval_ms: 1,
             ..Default::default()
         },
+        reporting_databases: Vec::new(),
     };
     let configs = write(dir.path(), &spec)?;
     let mut nodes: Vec<DemoNode> = spec

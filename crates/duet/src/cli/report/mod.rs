@@ -1,7 +1,11 @@
 //! `duet report`: the reporting writer and the reports read from its
 //! databases (docs/reporting.md).
 
+mod agents;
+mod config;
 mod queues;
+mod read;
+mod staffing;
 mod writer;
 
 #[derive(clap::Subcommand)]
@@ -12,11 +16,20 @@ pub enum Command {
     /// Queue figures per interval, each interval from a database that
     /// covers it with no gap (marked when none does).
     Queues(queues::Args),
+    /// Agent figures per interval (logged-in, ready and not-ready time,
+    /// handled, talk, hold, wrap-up, AHT, occupancy, transfers), each
+    /// interval from a database that covers it with no gap.
+    Agents(agents::Args),
+    /// Agents each queue needed per interval to reach a service level
+    /// goal, by Erlang C from what was offered and the interval's AHT.
+    Staffing(staffing::Args),
 }
 
 pub fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Writer(args) => writer::run(args),
         Command::Queues(args) => queues::run(args),
+        Command::Agents(args) => agents::run(args),
+        Command::Staffing(args) => staffing::run(args),
     }
 }

@@ -41,12 +41,19 @@ pub struct Args {
     /// The reporting database (SQLite; created if missing).
     #[arg(long)]
     database: PathBuf,
-    /// A bootstrap user (any: reading the stream needs no right).
+    /// A master bootstrap user (the stream carries every interaction).
     #[arg(long, env = "DUET_USER")]
     user: String,
     #[arg(long, env = "DUET_PASSWORD", hide_env_values = true)]
     password: String,
+    /// How often the configuration in effect (users, queues, settings
+    /// with their history) is read and recorded, in seconds; 0: never.
+    #[arg(long, default_value_t = CONFIG_EVERY_S)]
+    config_every_s: u64,
 }
+
+/// The configuration changes seldom: read it once a minute.
+const CONFIG_EVERY_S: u64 = 60;
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -170,6 +177,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("the reporting database {}", args.database.display()))
     };
     let mut ingest = open_store()?;
+    // After the database is open (and migrated): the reader opens its own.
+    let config = (args.config_every_s > 0).then(|| {
+        super::config::Reader {
+            urls: urls.clone(),
+            authorization: authorization.clone(),
+            database: args.database.clone(),
+            every: Duration::from_secs(args.config_every_s),
+        }
+        .spawn(stop.clone())
+    });
     let (mut node, mut refused, mut pause_ms) = (0usize, 0u32, RETRY_FIRST_MS);
     while !stop.load(Ordering::SeqCst) {
         let url = &urls[node];
@@ -204,6 +221,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 ingest = open_store()?;
             }
         }
+    }
+    if let Some(config) = config
+        && config.join().is_err()
+    {
+        tracing::error!("the configuration reader stopped unexpectedly");
     }
     Ok(())
 }

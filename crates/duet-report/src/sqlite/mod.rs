@@ -6,12 +6,23 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use crate::config::{ConfigKind, ConfigVersion};
 use crate::position::Position;
-use crate::rows::{QueueEventKind, QueueEventRow, Row, Summary};
+use crate::rows::{ActivityRow, QueueEventRow, Row, SegmentRow, Summary};
 use crate::store::{ReportStore, Result, SessionEnd, Span, StoreError};
 
+mod config;
+mod read;
+mod write;
+
+use write::write_row;
+
 /// The migrations, oldest first; version N is the N-th.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_schema.sql"),
+    include_str!("../../migrations/0002_queue_event_agent.sql"),
+    include_str!("../../migrations/0003_config_versions.sql"),
+];
 
 /// How long a write waits for another connection's lock (a report being
 /// read while the writer writes).
@@ -71,7 +82,7 @@ impl Sqlite {
             });
         }
         for (n, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self.db.transaction()?;
+            let tx = write_transaction(&mut self.db)?;
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", n as i64 + 1)?;
             tx.commit()?;
@@ -133,108 +144,12 @@ impl Sqlite {
     }
 }
 
-fn write_row(tx: &Transaction<'_>, row: &Row) -> Result<()> {
-    match row {
-        Row::Summary(s) => {
-            let state = serde_json::to_string(s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            tx.execute(
-                "INSERT OR REPLACE INTO interactions (id, media, queue, created_ms, answered_ms,
-                 wait_ms, ended_ms, closed_ms, talk_ms, hold_ms, wrap_ms, disposition,
-                 disposition_code, agents, transfers, seqno, wrap_code, open, state, epoch, seq)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                 ?17, ?18, ?19, ?20, ?21)",
-                params![
-                    s.id,
-                    s.media.name(),
-                    s.queue,
-                    s.created_ms,
-                    s.answered_ms,
-                    s.wait_ms,
-                    s.ended_ms,
-                    s.closed_ms,
-                    s.talk_ms,
-                    s.hold_ms,
-                    s.wrap_ms,
-                    s.disposition.map(|d| d.name()),
-                    s.disposition.map(|d| d.code()),
-                    s.agents.join(","),
-                    s.transfers,
-                    s.seqno,
-                    s.wrap_code,
-                    s.closed_ms.is_none(),
-                    state,
-                    s.position.epoch,
-                    s.position.seq,
-                ],
-            )?;
-        }
-        Row::Segment(g) => {
-            tx.execute(
-                "INSERT OR REPLACE INTO segments (epoch, seq, interaction, kind, agent, queue,
-                 start_ms, end_ms, seqno) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    g.position.epoch,
-                    g.position.seq,
-                    g.interaction,
-                    g.kind,
-                    g.agent,
-                    g.queue,
-                    g.start_ms,
-                    g.end_ms,
-                    g.seqno
-                ],
-            )?;
-        }
-        Row::WrapUp(w) => {
-            tx.execute(
-                "INSERT OR REPLACE INTO wrap_ups (epoch, seq, interaction, agent, code, notes,
-                 at_ms, seqno) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    w.position.epoch,
-                    w.position.seq,
-                    w.interaction,
-                    w.agent,
-                    w.code,
-                    w.notes,
-                    w.at_ms,
-                    w.seqno
-                ],
-            )?;
-        }
-        Row::Activity(a) => {
-            tx.execute(
-                "INSERT OR REPLACE INTO agent_activity (epoch, seq, agent, at_ms, kind, status,
-                 reason, media) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    a.position.epoch,
-                    a.position.seq,
-                    a.agent,
-                    a.at_ms,
-                    a.kind,
-                    a.status,
-                    a.reason,
-                    a.media.join(",")
-                ],
-            )?;
-        }
-        Row::QueueEvent(q) => {
-            tx.execute(
-                "INSERT OR REPLACE INTO queue_events (epoch, seq, interaction, queue, media, at_ms,
-                 kind, duration_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    q.position.epoch,
-                    q.position.seq,
-                    q.interaction,
-                    q.queue,
-                    q.media,
-                    q.at_ms,
-                    q.kind.name(),
-                    q.duration_ms
-                ],
-            )?;
-        }
-    }
-    Ok(())
+/// A transaction that takes the write lock at its start: two connections
+/// (the writer's and its configuration reader's) write one database, and
+/// a transaction that read first and then found the other had written
+/// would fail at once rather than wait (WAL's stale snapshot).
+fn write_transaction(db: &mut Connection) -> Result<Transaction<'_>> {
+    Ok(db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
 }
 
 fn cursor_in(db: &Connection) -> Result<Option<Position>> {
@@ -273,7 +188,7 @@ impl ReportStore for Sqlite {
     }
 
     fn write_change(&mut self, at: Position, at_ms: u64, rows: &[Row]) -> Result<bool> {
-        let tx = self.db.transaction()?;
+        let tx = write_transaction(&mut self.db)?;
         if cursor_in(&tx)?.is_some_and(|c| at.seq <= c.seq) {
             return Ok(false);
         }
@@ -298,7 +213,7 @@ impl ReportStore for Sqlite {
     }
 
     fn heartbeat(&mut self, at: Position, at_ms: u64) -> Result<()> {
-        let tx = self.db.transaction()?;
+        let tx = write_transaction(&mut self.db)?;
         // Caught up only when the heartbeat's position is what was
         // written: a beat from before a change still to come says nothing.
         if cursor_in(&tx)?.is_some_and(|c| c.seq == at.seq) {
@@ -309,7 +224,7 @@ impl ReportStore for Sqlite {
     }
 
     fn session_start(&mut self, node: &str, now_ms: u64) -> Result<i64> {
-        let tx = self.db.transaction()?;
+        let tx = write_transaction(&mut self.db)?;
         tx.execute(
             "UPDATE sessions SET ended_ms = coalesce(last_change_ms, connected_ms),
              end_reason = ?1 WHERE ended_ms IS NULL",
@@ -332,7 +247,7 @@ impl ReportStore for Sqlite {
         position: Position,
         at_ms: u64,
     ) -> Result<()> {
-        let tx = self.db.transaction()?;
+        let tx = write_transaction(&mut self.db)?;
         tx.execute(
             "UPDATE sessions SET hello = ?2, start_epoch = ?3, start_seq = ?4 WHERE id = ?1",
             params![
@@ -399,35 +314,26 @@ impl ReportStore for Sqlite {
     }
 
     fn queue_events(&self, from_ms: u64, to_ms: u64) -> Result<Vec<QueueEventRow>> {
-        let mut q = self.db.prepare(
-            "SELECT epoch, seq, interaction, queue, media, at_ms, kind, duration_ms
-             FROM queue_events WHERE at_ms >= ?1 AND at_ms < ?2 ORDER BY seq",
-        )?;
-        let rows = q.query_map(params![from_ms, to_ms], |r| {
-            Ok((
-                Position::new(r.get(0)?, r.get(1)?),
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, u64>(5)?,
-                r.get::<_, String>(6)?,
-                r.get::<_, u64>(7)?,
-            ))
-        })?;
-        rows.map(|row| {
-            let (position, interaction, queue, media, at_ms, kind, duration_ms) = row?;
-            let kind = QueueEventKind::from_name(&kind)
-                .ok_or_else(|| StoreError::Corrupt(format!("queue event kind {kind:?}")))?;
-            Ok(QueueEventRow {
-                position,
-                interaction,
-                queue,
-                media,
-                at_ms,
-                kind,
-                duration_ms,
-            })
-        })
-        .collect()
+        read::queue_events(&self.db, from_ms, to_ms)
+    }
+
+    fn agent_activity(&self, from_ms: u64, to_ms: u64) -> Result<Vec<ActivityRow>> {
+        read::agent_activity(&self.db, from_ms, to_ms)
+    }
+
+    fn segments(&self, from_ms: u64, to_ms: u64) -> Result<Vec<SegmentRow>> {
+        read::segments(&self.db, from_ms, to_ms)
+    }
+
+    fn write_config(&mut self, versions: &[ConfigVersion]) -> Result<()> {
+        config::write(&mut self.db, versions)
+    }
+
+    fn standing_config_paths(&self) -> Result<Vec<String>> {
+        config::standing_paths(&self.db)
+    }
+
+    fn config_versions(&self, kind: ConfigKind) -> Result<Vec<ConfigVersion>> {
+        config::versions(&self.db, kind)
     }
 }
