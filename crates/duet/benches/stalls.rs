@@ -14,12 +14,11 @@
 //! made no progress), then each node's log lines on what moved it: the
 //! replication task's long steps by kind, lapsed leases, takeovers.
 //!
-//! The clients run at nice 10 (`--clients-nice`): they stand for
-//! clients on other machines, so they take what the pair leaves of the
-//! cores (both stay busy) rather than compete with it as equals. With
-//! `--clients-nice 0`, 64 busy client threads on 2 cores keep each of the
-//! pair's threads waiting about 100 ms for a core at times: longer than
-//! the LAN profile's lease, whatever the pair does.
+//! The clients run as ordinary work (nice 0; `--clients-nice N` to
+//! change it) and the nodes at their own nice value (`nice` in the
+//! bootstrap file, -5 by default): a node that runs as equal to 64 busy
+//! threads on 2 cores waits about 100 ms for a core at times, longer
+//! than the LAN profile's lease, whatever it does.
 //!
 //! cargo bench -p duet --bench stalls -- [--seconds S] [--clients C] [--clients-nice N]
 
@@ -148,7 +147,7 @@ fn customer(
 fn main() {
     let seconds = number("--seconds", 600.0);
     let clients = number("--clients", 64);
-    let clients_nice: i32 = number("--clients-nice", 10);
+    let clients_nice: i32 = number("--clients-nice", 0);
     let mut pair = Pair::loopback(Setup {
         params: include_str!("../../../profiles/lan.toml").to_string(),
         ..Setup::default()
