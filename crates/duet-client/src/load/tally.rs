@@ -226,17 +226,23 @@ impl Ledger {
     pub fn callback_acknowledged(&mut self, client_id: &str, id: &str) {
         let c = self.callbacks.entry(client_id.to_string()).or_default();
         c.accepted = true;
-        // The interaction id stands for the request from here on.
+        // The interaction id stands for the request from here on, with
+        // any agent that found it before the customer heard its id.
         let c = std::mem::take(c);
         self.callbacks.remove(client_id);
-        self.callbacks.insert(id.to_string(), c);
+        let found_early = self.callbacks.remove(id).map(|e| e.seen_in);
+        let c = self.callbacks.entry(id.to_string()).or_insert(c);
+        c.seen_in.extend(found_early.into_iter().flatten());
     }
 
-    /// An agent was connected to callback `id`.
+    /// An agent was connected to callback `id` (perhaps before the
+    /// customer's answer came back: a retry across a switchover).
     pub fn callback_found(&mut self, id: &str, agent: &str) {
-        if let Some(c) = self.callbacks.get_mut(id) {
-            c.seen_in.insert(agent.to_string());
-        }
+        self.callbacks
+            .entry(id.to_string())
+            .or_default()
+            .seen_in
+            .insert(agent.to_string());
     }
 
     pub fn chat_started(&mut self) {
@@ -468,6 +474,20 @@ mod tests {
         l.audited("c", &["m2", "m1", "m2"]);
         let t = l.tally();
         assert_eq!((t.messages_doubled, t.messages_out_of_order), (1, 1));
+    }
+
+    /// A found callback whose id the customer heard only later (its
+    /// answer came after a retry across a switchover, while an agent had
+    /// already called back) is present, not missing.
+    #[test]
+    fn a_callback_found_before_its_customer_heard_its_id_is_present() {
+        let mut l = Ledger::default();
+        l.callback_requested("k1");
+        l.callback_found("callback-1", "alice");
+        l.callback_acknowledged("k1", "callback-1");
+        let t = l.tally();
+        assert_eq!((t.callbacks_acknowledged, t.callbacks_present), (1, 1));
+        assert!(l.unfound().is_empty());
     }
 
     #[test]
