@@ -10,6 +10,8 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use duet_rsm::Position;
+use serde::Deserialize;
 use serde_json::Value;
 use tungstenite::{Message, WebSocket};
 
@@ -42,8 +44,8 @@ pub struct Feed {
     /// The path and query, without `after` (e.g. `/api/agent/ws?token=..`).
     path: String,
     socket: Option<(usize, WebSocket<TcpStream>)>,
-    /// The position `(epoch, seq)` of the last change or state seen.
-    last: Option<(u64, u64)>,
+    /// The position of the last change or state seen.
+    last: Option<Position>,
     /// Connections after the first (each a resume or a fresh state).
     pub reconnects: u64,
     /// Changes the node sent again after a resume and this feed dropped.
@@ -151,10 +153,8 @@ impl Feed {
         let value: Value = serde_json::from_str(&text).ok()?;
         match value["type"].as_str() {
             Some("state") => {
-                if let (Some(epoch), Some(seq)) =
-                    (value["position"][0].as_u64(), value["position"][1].as_u64())
-                {
-                    self.last = Some((epoch, seq));
+                if let Ok(at) = Position::deserialize(&value["position"]) {
+                    self.last = Some(at);
                 }
                 Some(FeedEvent::State(value))
             }
@@ -173,11 +173,11 @@ impl Feed {
             }
             Some("change") => {
                 let seq = value["seq"].as_u64()?;
-                if self.last.is_some_and(|(_, last)| seq <= last) {
+                if self.last.is_some_and(|last| seq <= last.seq) {
                     self.replayed += 1;
                     return None;
                 }
-                self.last = Some((value["epoch"].as_u64()?, seq));
+                self.last = Some(Position::new(value["epoch"].as_u64()?, seq));
                 Some(FeedEvent::Change { seq, body: value })
             }
             _ => Some(FeedEvent::Other(value)),
@@ -224,7 +224,7 @@ impl Feed {
         let separator = if self.path.contains('?') { '&' } else { '?' };
         let after = self
             .last
-            .map(|(epoch, seq)| format!("{separator}after={epoch}.{seq}"))
+            .map(|last| format!("{separator}after={last}"))
             .unwrap_or_default();
         let url = format!("ws://{address}{}{after}", self.path);
         let (ws, _) = tungstenite::client(url.as_str(), stream).ok()?;

@@ -52,7 +52,7 @@ pub fn orphans(local: &Tree, winner_runs: &[Run], winner_last_seq: u64) -> Orpha
         .collect();
     let fork = records
         .first()
-        .map_or(local.last_applied().1, |r| r.seq.saturating_sub(1));
+        .map_or(local.last_applied().seq, |r| r.seq.saturating_sub(1));
     Orphans { fork, records }
 }
 

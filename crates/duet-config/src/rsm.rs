@@ -21,11 +21,11 @@ impl StateMachine for Tree {
     }
 
     fn apply(&mut self, at: Position, edit: &Edit) -> Result<HistoryRecord, TreeError> {
-        Tree::apply(self, &edit.clone().into_change(at.0, at.1))
+        Tree::apply(self, &edit.clone().into_change(at.epoch, at.seq))
     }
 
     fn pass(&mut self, at: Position) {
-        self.skip(at.0, at.1);
+        self.skip(at.epoch, at.seq);
     }
 
     fn position(&self) -> Position {

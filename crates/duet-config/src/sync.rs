@@ -331,7 +331,7 @@ impl Resync {
     pub fn start(
         local: &Tree,
         active_root: u128,
-        upto: (u64, u64),
+        upto: duet_rsm::Position,
         scope: Scope,
         compress: bool,
     ) -> (Resync, Option<Request>) {
@@ -347,7 +347,7 @@ impl Resync {
             history,
             fetch: VecDeque::new(),
             fetch_asked: Vec::new(),
-            upto_seq: upto.1,
+            upto_seq: upto.seq,
             compress,
             installed: Installed::default(),
             scope,

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use duet_rsm::Position;
 use serde::{Deserialize, Serialize};
 
 use crate::TreeError;
@@ -167,7 +168,7 @@ pub struct Tree {
     runs: BTreeMap<u64, (u64, u64)>,
     /// The conflict records' sequence numbers.
     conflicts: BTreeSet<u64>,
-    last: (u64, u64),
+    last: Position,
 }
 
 impl Tree {
@@ -179,8 +180,8 @@ impl Tree {
         self.entries.is_empty()
     }
 
-    /// The `(epoch, seq)` of the last change applied.
-    pub fn last_applied(&self) -> (u64, u64) {
+    /// The position of the last change applied.
+    pub fn last_applied(&self) -> Position {
         self.last
     }
 
@@ -214,7 +215,7 @@ impl Tree {
     /// refused with [`TreeError::AlreadyApplied`] and changes nothing.
     /// Returns the history record it made (for storage).
     pub fn apply(&mut self, change: &Change) -> Result<HistoryRecord, TreeError> {
-        if (change.epoch, change.seq) > self.last {
+        if Position::new(change.epoch, change.seq) > self.last {
             self.check(&change.op)?;
         }
         self.apply_replicated(change)
@@ -363,7 +364,7 @@ impl Tree {
     /// it whatever its own state (a removal of something absent is a no-op).
     /// Only an older or repeated change is refused.
     pub fn apply_replicated(&mut self, change: &Change) -> Result<HistoryRecord, TreeError> {
-        if (change.epoch, change.seq) <= self.last {
+        if Position::new(change.epoch, change.seq) <= self.last {
             return Err(TreeError::AlreadyApplied {
                 epoch: change.epoch,
                 seq: change.seq,
@@ -389,7 +390,7 @@ impl Tree {
                 (stands, current, Some(conflict.clone()))
             }
         };
-        self.last = (change.epoch, change.seq);
+        self.last = Position::new(change.epoch, change.seq);
         let record = HistoryRecord {
             epoch: change.epoch,
             seq: change.seq,
@@ -409,8 +410,8 @@ impl Tree {
     /// Passes over a change this backup does not replicate (an Upgrade
     /// state's filter): the position moves on, the entries stay.
     pub fn skip(&mut self, epoch: u64, seq: u64) {
-        if (epoch, seq) > self.last {
-            self.last = (epoch, seq);
+        if Position::new(epoch, seq) > self.last {
+            self.last = Position::new(epoch, seq);
         }
     }
 
@@ -419,7 +420,7 @@ impl Tree {
     pub fn restore(
         entries: impl IntoIterator<Item = (TreePath, Object)>,
         history: impl IntoIterator<Item = HistoryRecord>,
-        last: (u64, u64),
+        last: Position,
     ) -> Tree {
         let mut tree = Tree::default();
         for (path, object) in entries {
@@ -560,7 +561,7 @@ impl Tree {
     }
 
     /// After a resynchronisation: the stream continues after this change.
-    pub fn synchronised_to(&mut self, last: (u64, u64)) {
+    pub fn synchronised_to(&mut self, last: Position) {
         self.last = last;
     }
 }

@@ -32,7 +32,7 @@ fn edit(tree: &mut Tree, epoch: u64, n: u8, v: u8, client: String) -> Option<His
             object: Object::new(Class::User).with("v", &format!("{epoch}.{v}")),
         },
     };
-    let seq = tree.last_applied().1 + 1;
+    let seq = tree.last_applied().seq + 1;
     let change = Change {
         epoch,
         seq,
@@ -47,7 +47,7 @@ fn edit(tree: &mut Tree, epoch: u64, n: u8, v: u8, client: String) -> Option<His
 
 /// The loser's side of the heal against `winner`, in memory: the orphans.
 fn find_orphans(winner: &Tree, loser: &Tree) -> Orphans {
-    let (mut heal, mut request) = Heal::start(winner.last_applied().1);
+    let (mut heal, mut request) = Heal::start(winner.last_applied().seq);
     loop {
         let a = answer(winner, request, false).unwrap();
         match heal.on_answer(loser, a).unwrap() {
@@ -76,7 +76,7 @@ fn replay(winner: &mut Tree, orphans: &Orphans) -> Vec<Replay> {
         );
         for step in &planned {
             if let Replay::Make(edit) = step {
-                let seq = winner.last_applied().1 + 1;
+                let seq = winner.last_applied().seq + 1;
                 winner.apply(&edit.clone().into_change(5, seq)).unwrap();
             }
         }
@@ -100,7 +100,7 @@ proptest! {
             edit(&mut winner, 2, *n, *v, format!("base-{i}"));
         }
         let mut loser = winner.clone();
-        let fork = winner.last_applied().1;
+        let fork = winner.last_applied().seq;
         let mut theirs = Vec::new();
         for (i, (n, v, with_id)) in loser_edits.iter().enumerate() {
             let client = if *with_id { format!("loser-{i}") } else { String::new() };
@@ -120,7 +120,7 @@ proptest! {
             if with_ids.is_empty() { break; }
             let r = with_ids[index.index(with_ids.len())];
             if retried_ids.contains(&r.client) { continue; }
-            let seq = winner.last_applied().1 + 1;
+            let seq = winner.last_applied().seq + 1;
             let op = match &r.new {
                 Some(object) => Op::Put { path: r.path.clone(), object: object.clone() },
                 None if winner.get(&r.path).is_some() => Op::Remove { path: r.path.clone() },

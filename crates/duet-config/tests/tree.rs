@@ -7,6 +7,7 @@ use duet_config::sync::{
 };
 use duet_config::tree::Run;
 use duet_config::{Change, Class, HistoryRecord, Object, Op, Tree, TreeError, TreePath};
+use duet_rsm::Position;
 use proptest::prelude::*;
 
 mod support;
@@ -112,7 +113,7 @@ fn history_compacts_to_its_retention_keeping_the_newest_and_the_entries() {
         tree.as_of(&u0, 46_000).unwrap().attributes["Extension"],
         "45"
     );
-    assert_eq!(tree.last_applied(), (2, 50));
+    assert_eq!(tree.last_applied(), Position::new(2, 50));
     assert!(tree.compact_history(10).is_empty());
 }
 
@@ -170,7 +171,7 @@ fn bad_changes_are_refused_and_leave_the_tree_unchanged() {
         Err(TreeError::NotFound(_))
     ));
     assert!(tree.is_empty());
-    assert_eq!(tree.last_applied(), (0, 0));
+    assert_eq!(tree.last_applied(), Position::ZERO);
     assert!(
         Class::parse("Gadget")
             .unwrap_err()
@@ -294,7 +295,7 @@ proptest! {
         if let Some((from, len)) = lost {
             backup.forget_history(from as u64, (from + len) as u64);
         }
-        let mut own = backup.last_applied().1;
+        let mut own = backup.last_applied().seq;
         for (n, v) in &diverged {
             let Some(op) = op(&backup, *n, *v) else { continue };
             own += 1;

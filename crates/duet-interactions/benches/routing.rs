@@ -129,7 +129,7 @@ impl Bench {
     fn apply(&mut self, cmd: &Command) {
         self.seq += 1;
         self.state
-            .apply((1, self.seq), cmd)
+            .apply(duet_rsm::Position::new(1, self.seq), cmd)
             .unwrap_or_else(|e| panic!("{:?}: {e}", cmd.change));
     }
 

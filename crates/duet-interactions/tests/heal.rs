@@ -110,7 +110,10 @@ fn a_message_taken_elsewhere_joins_a_closed_chat_and_an_overridden_change_is_a_r
     // A backup made from a snapshot, or by replay, holds the same.
     let mut shadow = Interactions::new(directory(), duet_interactions::DEFAULT_LIMITS);
     shadow
-        .install(&h.state.snapshot_pages(256), (1, h.seq))
+        .install(
+            &h.state.snapshot_pages(256),
+            duet_rsm::Position::new(1, h.seq),
+        )
         .unwrap();
     assert_eq!(shadow.digest(), h.state.digest());
     assert_eq!(shadow.conflicts().count(), 1);

@@ -8,7 +8,7 @@ use duet_interactions::model::{
     CallSignal, Content, Delivery, FileRef, InteractionState, ReplyState, SegmentKind, Sender,
 };
 use duet_interactions::{Actor, Change, Error, Interactions, MediaType, TransferTarget};
-use duet_rsm::StateMachine;
+use duet_rsm::{Position, StateMachine};
 use support::*;
 
 fn connected_chat(h: &mut Harness, id: &str, agent: &str) {
@@ -432,7 +432,7 @@ fn a_snapshot_installed_on_a_diverged_backup_makes_it_equal() {
     let mut backup = Interactions::new(directory(), h.state.limits());
     backup
         .apply(
-            (0, 1),
+            Position::new(0, 1),
             &duet_interactions::Command::new(
                 "other",
                 1,
@@ -458,10 +458,10 @@ fn a_snapshot_installed_on_a_diverged_backup_makes_it_equal() {
 fn history_answers_epochs_and_recent_clients_and_refuses_old_positions() {
     let mut h = Harness::new(directory());
     h.sys(1, create("a", MediaType::Chat, "sales"));
-    h.state.pass((1, 2));
+    h.state.pass(Position::new(1, 2));
     h.seq = 2;
     h.sys(2, create("b", MediaType::Chat, "sales"));
-    assert_eq!(h.state.position(), (1, 3));
+    assert_eq!(h.state.position(), Position::new(1, 3));
     assert_eq!(h.state.epoch_of(1), Some(1));
     assert_eq!(h.state.epoch_of(2), None);
     assert_eq!(h.state.epoch_of(3), Some(1));
@@ -473,7 +473,7 @@ fn history_answers_epochs_and_recent_clients_and_refuses_old_positions() {
         create("c", MediaType::Chat, "sales"),
     );
     assert!(matches!(
-        h.state.apply((1, 3), &cmd),
+        h.state.apply(Position::new(1, 3), &cmd),
         Err(Error::OutOfOrder(..))
     ));
 }

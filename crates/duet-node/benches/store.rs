@@ -21,7 +21,7 @@ use duet_interactions::{
     Actor, Change, Command, DEFAULT_LIMITS, Directory, Interactions, MediaType, NewInteraction,
 };
 use duet_node::store::{SNAPSHOT_PAGE_BYTES, Store, StoreWrite};
-use duet_rsm::StateMachine;
+use duet_rsm::{Position, StateMachine};
 use duet_stream::Entry;
 
 fn number(name: &str, default: usize) -> usize {
@@ -84,7 +84,7 @@ impl Bench {
             change,
         );
         self.state
-            .apply((2, self.seq), &command)
+            .apply(Position::new(2, self.seq), &command)
             .expect("the change applies");
         Entry {
             epoch: 2,

@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use duet_link::tls::{Identity, client_config, server_config};
+use duet_rsm::Position;
 use duet_switchover::{Config, Engine, Release, State};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -139,7 +140,7 @@ pub async fn run_with_prober(
             ..PeerView::default()
         },
         replication: duet_stream::Replication::Alone,
-        config_applied: (0, 0),
+        config_applied: Position::ZERO,
         config_digest: String::new(),
         longest_stall_ms: 0,
         right_to_serve: Default::default(),

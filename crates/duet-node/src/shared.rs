@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use duet_config::{HistoryRecord, Object};
 use duet_link::protocol::{Body, Envelope, Mirror, PROTOCOL_VERSION, Role, RoleInfo};
+use duet_rsm::Position;
 use duet_stream::Replication;
 use duet_switchover::{Conn, Event, State};
 use serde::{Deserialize, Serialize};
@@ -51,8 +52,8 @@ pub struct NodeStatus {
     pub peer: PeerView,
     /// Configuration replication as the active node sees it.
     pub replication: Replication,
-    /// The last configuration change applied here (epoch, seq).
-    pub config_applied: (u64, u64),
+    /// The last configuration change applied here.
+    pub config_applied: Position,
     /// The root digest of the configuration tree (hex): two nodes at the
     /// same position hold the same tree exactly when these match.
     pub config_digest: String,

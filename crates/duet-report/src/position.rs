@@ -1,6 +1,9 @@
 //! A change's place in the stream: `(epoch, seq)`. Sequence numbers rise
 //! across epochs, so positions order by `seq`; the epoch tells two
 //! changes apart that two nodes gave the same number (after a partition).
+//!
+//! Not `duet_rsm::Position`: an open interaction's state, stored as JSON,
+//! holds this as `{"epoch", "seq"}`, where that type is `[epoch, seq]`.
 
 use std::fmt;
 use std::str::FromStr;

@@ -4,16 +4,18 @@
 //! silence (the seed's fail-safe start), or give up a takeover the witness
 //! holds back.
 
+use duet_rsm::Position;
+
 /// What a role query brought, as role logic needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PeerSaid {
     /// The peer serves as active in `epoch`; `history` is the newest
-    /// change it holds, `(epoch, seq)`.
-    Active { epoch: u64, history: (u64, u64) },
+    /// change it holds.
+    Active { epoch: u64, history: Position },
     /// The peer is still finding its role (or about to serve).
-    Starting { history: (u64, u64) },
+    Starting { history: Position },
     /// The peer answered as anything else (backup, inactive).
-    Other { history: (u64, u64) },
+    Other { history: Position },
     /// The peer claims this node's SwitchoverServer letter: the bootstrap
     /// files disagree, and it is ignored.
     SameLetter,
@@ -39,7 +41,7 @@ pub enum DiscoveryStep {
     /// does not join under it (it would be resynchronised to the older
     /// state); the peer steps down when it hears of this node's history.
     WaitForOlderActive {
-        peer_history: (u64, u64),
+        peer_history: Position,
         after_ms: u64,
     },
     Decided(Discovered),
@@ -60,11 +62,11 @@ pub struct Discovery {
     this_is_b: bool,
     unanswered: u32,
     /// The newest change this node holds.
-    history: (u64, u64),
+    history: Position,
 }
 
 impl Discovery {
-    pub fn new(this_is_b: bool, history: (u64, u64)) -> Discovery {
+    pub fn new(this_is_b: bool, history: Position) -> Discovery {
         Discovery {
             this_is_b,
             unanswered: 0,
@@ -76,7 +78,7 @@ impl Discovery {
         match said {
             // An active node serving an epoch older than this node's newest
             // change is stale: this node served (or followed) after it.
-            PeerSaid::Active { epoch, history } if epoch < self.history.0 => {
+            PeerSaid::Active { epoch, history } if epoch < self.history.epoch => {
                 DiscoveryStep::WaitForOlderActive {
                     peer_history: history,
                     after_ms: 250,
@@ -113,8 +115,8 @@ pub struct Standing {
     /// A decided takeover waits, held back by the witness (the peer has the
     /// key).
     pub takeover_held_by_witness: bool,
-    /// The newest change this node holds, `(epoch, seq)`.
-    pub history: (u64, u64),
+    /// The newest change this node holds.
+    pub history: Position,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +133,7 @@ pub enum MembershipCommand {
     /// This node serves, and its peer (not serving) holds a newer history:
     /// stop serving, so the newer history serves and this node's changes
     /// are healed into it rather than the newer ones resynchronised away.
-    YieldToNewer { peer_history: (u64, u64) },
+    YieldToNewer { peer_history: Position },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -162,7 +164,7 @@ impl Membership {
         // store was emptied or restored from older days).
         if let PeerSaid::Starting { history } | PeerSaid::Other { history } = said
             && me.holding
-            && history.0 > me.epoch
+            && history.epoch > me.epoch
         {
             commands.push(MembershipCommand::YieldToNewer {
                 peer_history: history,
@@ -187,24 +189,28 @@ mod tests {
 
     #[test]
     fn discovery_follows_the_seed() {
-        let mut a = Discovery::new(false, (0, 0));
+        let mut a = Discovery::new(false, Position::ZERO);
         assert_eq!(
-            a.answered(PeerSaid::Starting { history: (0, 0) }),
+            a.answered(PeerSaid::Starting {
+                history: Position::ZERO
+            }),
             DiscoveryStep::Decided(Discovered::ChosenActive)
         );
-        let mut b = Discovery::new(true, (0, 0));
+        let mut b = Discovery::new(true, Position::ZERO);
         assert_eq!(
-            b.answered(PeerSaid::Starting { history: (0, 0) }),
+            b.answered(PeerSaid::Starting {
+                history: Position::ZERO
+            }),
             DiscoveryStep::AskAgainAfterMs(250)
         );
         assert_eq!(
             b.answered(PeerSaid::Active {
                 epoch: 2,
-                history: (2, 1)
+                history: Position::new(2, 1)
             }),
             DiscoveryStep::Decided(Discovered::PeerActive)
         );
-        let mut lone = Discovery::new(true, (0, 0));
+        let mut lone = Discovery::new(true, Position::ZERO);
         assert_eq!(
             lone.answered(PeerSaid::Silent),
             DiscoveryStep::AskAgainAfterMs(300)
@@ -227,37 +233,39 @@ mod tests {
     fn a_node_with_a_newer_history_does_not_join_an_older_active() {
         // An emptied data directory started first serves at epoch 2; the
         // node holding epoch 337's history waits for it to step down.
-        let mut full = Discovery::new(false, (337, 9_000));
+        let mut full = Discovery::new(false, Position::new(337, 9_000));
         let older = PeerSaid::Active {
             epoch: 2,
-            history: (2, 1),
+            history: Position::new(2, 1),
         };
         assert_eq!(
             full.answered(older),
             DiscoveryStep::WaitForOlderActive {
-                peer_history: (2, 1),
+                peer_history: Position::new(2, 1),
                 after_ms: 250
             }
         );
         // Once it has (it answers as inactive), this node is chosen.
         assert_eq!(
-            full.answered(PeerSaid::Other { history: (2, 1) }),
+            full.answered(PeerSaid::Other {
+                history: Position::new(2, 1)
+            }),
             DiscoveryStep::Decided(Discovered::ChosenActive)
         );
         // The same history, or an older one here, joins as before; so
         // does a node holding changes of the epoch before the active one's
         // (the old active after a takeover, its last changes not yet
         // replicated: they are healed in).
-        let mut same = Discovery::new(true, (2, 1));
+        let mut same = Discovery::new(true, Position::new(2, 1));
         assert_eq!(
             same.answered(older),
             DiscoveryStep::Decided(Discovered::PeerActive)
         );
-        let mut old_active = Discovery::new(true, (4, 105));
+        let mut old_active = Discovery::new(true, Position::new(4, 105));
         assert_eq!(
             old_active.answered(PeerSaid::Active {
                 epoch: 5,
-                history: (4, 100)
+                history: Position::new(4, 100)
             }),
             DiscoveryStep::Decided(Discovered::PeerActive)
         );
@@ -270,19 +278,19 @@ mod tests {
             holding: true,
             epoch: 2,
             max_seen: 2,
-            history: (2, 1),
+            history: Position::new(2, 1),
             ..standing()
         };
         assert_eq!(
             m.answered(
                 0,
                 PeerSaid::Starting {
-                    history: (337, 9_000)
+                    history: Position::new(337, 9_000)
                 },
                 holding
             ),
             vec![MembershipCommand::YieldToNewer {
-                peer_history: (337, 9_000)
+                peer_history: Position::new(337, 9_000)
             }]
         );
         // A backup behind or level with it changes nothing, nor one holding
@@ -290,18 +298,30 @@ mod tests {
         // last changes healed in), and a node not serving has nothing to
         // yield.
         assert_eq!(
-            m.answered(0, PeerSaid::Other { history: (1, 500) }, holding),
-            vec![]
-        );
-        assert_eq!(
-            m.answered(0, PeerSaid::Other { history: (2, 1) }, holding),
+            m.answered(
+                0,
+                PeerSaid::Other {
+                    history: Position::new(1, 500)
+                },
+                holding
+            ),
             vec![]
         );
         assert_eq!(
             m.answered(
                 0,
                 PeerSaid::Other {
-                    history: (337, 9_000)
+                    history: Position::new(2, 1)
+                },
+                holding
+            ),
+            vec![]
+        );
+        assert_eq!(
+            m.answered(
+                0,
+                PeerSaid::Other {
+                    history: Position::new(337, 9_000)
                 },
                 standing()
             ),
@@ -316,14 +336,14 @@ mod tests {
             max_seen: 4,
             inactive: false,
             takeover_held_by_witness: false,
-            history: (4, 10),
+            history: Position::new(4, 10),
         }
     }
 
     fn active(epoch: u64) -> PeerSaid {
         PeerSaid::Active {
             epoch,
-            history: (epoch, 10),
+            history: Position::new(epoch, 10),
         }
     }
 
@@ -362,7 +382,13 @@ mod tests {
         assert_eq!(m.answered(3_999, PeerSaid::Silent, inactive), vec![]);
         // An answer in between starts the count again.
         assert_eq!(
-            m.answered(3_000, PeerSaid::Other { history: (4, 10) }, inactive),
+            m.answered(
+                3_000,
+                PeerSaid::Other {
+                    history: Position::new(4, 10)
+                },
+                inactive
+            ),
             vec![]
         );
         assert_eq!(m.answered(4_000, PeerSaid::Silent, inactive), vec![]);

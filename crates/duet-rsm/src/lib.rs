@@ -11,10 +11,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A change's place on the stream: `(epoch, seq)`. Sequence numbers rise
-/// by one for every change of every machine; the epoch is the active
-/// node's when it made the change.
-pub type Position = (u64, u64);
+mod position;
+
+pub use position::{BadPosition, Position};
 
 /// A client's own id for a change, so a retry is applied once.
 pub type ClientId = String;

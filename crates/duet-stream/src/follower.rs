@@ -1,5 +1,7 @@
 //! The backup's side of the stream: apply in order, once, and acknowledge.
 
+use duet_rsm::Position;
+
 use crate::Entry;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,7 +11,7 @@ pub enum FollowerCommand<T> {
     /// Tell the active node everything up to `seq` is applied.
     Ack { seq: u64 },
     /// A gap: ask the active node to send again from after `applied`.
-    CatchUp { applied: (u64, u64) },
+    CatchUp { applied: Position },
 }
 
 /// Entries after an unclosed gap before the follower asks again (its
@@ -17,8 +19,8 @@ pub enum FollowerCommand<T> {
 pub const CATCH_UP_REASK_ENTRIES: u64 = 1_000;
 
 pub struct Follower {
-    applied: (u64, u64),
-    /// The gap asked about (after `applied.1` then) and the entries seen
+    applied: Position,
+    /// The gap asked about (after `applied.seq` then) and the entries seen
     /// since that did not close it: one ask per gap, not one per entry,
     /// since each ask makes the active node send its whole window again.
     asked: Option<(u64, u64)>,
@@ -26,14 +28,14 @@ pub struct Follower {
 
 impl Follower {
     /// A follower that has applied everything up to `applied`.
-    pub fn new(applied: (u64, u64)) -> Follower {
+    pub fn new(applied: Position) -> Follower {
         Follower {
             applied,
             asked: None,
         }
     }
 
-    pub fn applied(&self) -> (u64, u64) {
+    pub fn applied(&self) -> Position {
         self.applied
     }
 
@@ -41,7 +43,7 @@ impl Follower {
     /// an entry after a gap asks to catch up instead of being applied,
     /// once per gap (again after [`CATCH_UP_REASK_ENTRIES`] more).
     pub fn receive<T>(&mut self, entry: Entry<T>) -> Vec<FollowerCommand<T>> {
-        let (_, seq) = self.applied;
+        let seq = self.applied.seq;
         if entry.seq <= seq {
             return Vec::new();
         }
@@ -57,13 +59,13 @@ impl Follower {
                 applied: self.applied,
             }];
         }
-        self.applied = (entry.epoch, entry.seq);
+        self.applied = Position::new(entry.epoch, entry.seq);
         let ack = FollowerCommand::Ack { seq: entry.seq };
         vec![FollowerCommand::Apply(entry), ack]
     }
 
     /// After a resynchronisation to `upto`, the stream continues from there.
-    pub fn resynchronised(&mut self, upto: (u64, u64)) {
+    pub fn resynchronised(&mut self, upto: Position) {
         self.applied = upto;
         self.asked = None;
     }

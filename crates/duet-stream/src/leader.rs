@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use duet_rsm::Position;
 use serde::{Deserialize, Serialize};
 
 use crate::{ClientId, Entry};
@@ -61,7 +62,7 @@ pub enum LeaderCommand<T> {
     AckClient { client: ClientId, seq: u64 },
     /// The backup cannot catch up from the retained changes: it needs a
     /// resynchronisation up to this point, then the stream continues.
-    Resync { upto: (u64, u64) },
+    Resync { upto: Position },
     /// Replication state changed (for status and alarms), with the reason.
     Replication { state: Replication, why: String },
 }
@@ -226,8 +227,8 @@ impl<T: Clone> Leader<T> {
     /// everything up to `applied`. It is sent what it missed from the
     /// retained changes, a window at a time as it acknowledges them;
     /// behind the retained changes, it resynchronises and says hello again.
-    pub fn backup_connected(&mut self, applied: (u64, u64)) -> Vec<LeaderCommand<T>> {
-        let (_, applied_seq) = applied;
+    pub fn backup_connected(&mut self, applied: Position) -> Vec<LeaderCommand<T>> {
+        let applied_seq = applied.seq;
         self.connected = true;
         self.backup_acked = applied_seq;
         if applied_seq + 1 < self.oldest_retained() {
@@ -296,7 +297,7 @@ impl<T: Clone> Leader<T> {
         }
         let mut out = vec![
             LeaderCommand::Resync {
-                upto: (self.epoch, self.last_seq),
+                upto: Position::new(self.epoch, self.last_seq),
             },
             LeaderCommand::Replication {
                 state: Replication::CatchingUp,

@@ -1,5 +1,5 @@
 //! The change stream: every change of state on the active node gets an
-//! `(epoch, seq)`, is persisted, and is streamed to the backup, which applies
+//! [`duet_rsm::Position`], is persisted, and is streamed to the backup, which applies
 //! it in order and acknowledges it. While the backup is in sync, a client's
 //! write is acknowledged only once the backup has it (synchronous
 //! replication), so no acknowledged change is lost even if the active
@@ -12,6 +12,7 @@
 mod follower;
 mod leader;
 
+pub use duet_rsm::Position;
 pub use follower::{CATCH_UP_REASK_ENTRIES, Follower, FollowerCommand};
 pub use leader::{Leader, LeaderCommand, Limits, Replication};
 

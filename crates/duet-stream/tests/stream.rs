@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use duet_stream::{
     CATCH_UP_REASK_ENTRIES, Entry, Follower, FollowerCommand, Leader, LeaderCommand, Limits,
-    Replication,
+    Position, Replication,
 };
 use proptest::prelude::*;
 
@@ -22,7 +22,7 @@ fn acks(cmds: &[LeaderCommand<String>]) -> Vec<(String, u64)> {
 
 fn in_sync_leader() -> L {
     let mut leader = L::new(2, 0, Limits::default());
-    leader.backup_connected((2, 0));
+    leader.backup_connected(Position::new(2, 0));
     assert_eq!(leader.state(), Replication::InSync);
     leader
 }
@@ -65,7 +65,7 @@ fn a_backup_falling_behind_is_no_longer_waited_for_until_it_catches_up() {
         ..Limits::default()
     };
     let mut leader = L::new(2, 0, limits);
-    leader.backup_connected((2, 0));
+    leader.backup_connected(Position::new(2, 0));
     leader.write(0, "c1".into(), "x".into());
     leader.persisted(1);
     assert!(leader.tick(400).is_empty());
@@ -121,7 +121,7 @@ fn a_returning_backup_catches_up_from_the_retained_changes_or_resyncs() {
         leader.persisted(i + 1);
     }
     // Retained: 3, 4, 5. A backup at 2 catches up by resending 3-5.
-    let out = leader.backup_connected((2, 2));
+    let out = leader.backup_connected(Position::new(2, 2));
     let sent: Vec<u64> = out
         .iter()
         .filter_map(|c| match c {
@@ -135,14 +135,16 @@ fn a_returning_backup_catches_up_from_the_retained_changes_or_resyncs() {
     assert_eq!(leader.state(), Replication::InSync);
     // A backup at 1 is too far behind: it needs a resynchronisation.
     leader.backup_lost("test");
-    let out = leader.backup_connected((2, 1));
+    let out = leader.backup_connected(Position::new(2, 1));
     assert!(
-        out.contains(&LeaderCommand::Resync { upto: (2, 5) }),
+        out.contains(&LeaderCommand::Resync {
+            upto: Position::new(2, 5)
+        }),
         "{out:?}"
     );
     // Behind until it says hello again at the resynchronised position.
     assert_eq!(leader.state(), Replication::CatchingUp);
-    leader.backup_connected((2, 5));
+    leader.backup_connected(Position::new(2, 5));
     assert_eq!(leader.state(), Replication::InSync);
 }
 
@@ -170,7 +172,7 @@ fn a_backup_far_behind_catches_up_in_windows_and_new_changes_wait_their_turn() {
             .collect()
     };
     let window = limits.catch_up_max as u64;
-    let first = sent(&leader.backup_connected((2, 100)));
+    let first = sent(&leader.backup_connected(Position::new(2, 100)));
     assert_eq!(first, (101..=100 + window).collect::<Vec<_>>());
     assert_eq!(leader.state(), Replication::CatchingUp);
     // A new change while it catches up is not sent out of turn.
@@ -196,7 +198,7 @@ fn a_backup_far_behind_catches_up_in_windows_and_new_changes_wait_their_turn() {
 
 #[test]
 fn the_follower_applies_in_order_once_and_asks_to_catch_up_after_a_gap() {
-    let mut follower = Follower::new((2, 0));
+    let mut follower = Follower::new(Position::new(2, 0));
     let e = |seq| Entry {
         epoch: 2,
         seq,
@@ -206,9 +208,11 @@ fn the_follower_applies_in_order_once_and_asks_to_catch_up_after_a_gap() {
     assert!(follower.receive(e(1)).is_empty(), "a repeat is ignored");
     assert_eq!(
         follower.receive(e(3)),
-        vec![FollowerCommand::CatchUp { applied: (2, 1) }]
+        vec![FollowerCommand::CatchUp {
+            applied: Position::new(2, 1)
+        }]
     );
-    assert_eq!(follower.applied(), (2, 1));
+    assert_eq!(follower.applied(), Position::new(2, 1));
     // The entries after it wait for the resend: one ask per gap, since
     // each ask makes the active node send its window again ...
     for seq in 4..4 + CATCH_UP_REASK_ENTRIES {
@@ -217,13 +221,17 @@ fn the_follower_applies_in_order_once_and_asks_to_catch_up_after_a_gap() {
     // ... until so many came that the ask (or the resend) was lost.
     assert_eq!(
         follower.receive(e(5_000)),
-        vec![FollowerCommand::CatchUp { applied: (2, 1) }]
+        vec![FollowerCommand::CatchUp {
+            applied: Position::new(2, 1)
+        }]
     );
     // The resend closes the gap; a new gap is asked about at once.
     assert_eq!(follower.receive(e(2)).len(), 2);
     assert_eq!(
         follower.receive(e(9)),
-        vec![FollowerCommand::CatchUp { applied: (2, 2) }]
+        vec![FollowerCommand::CatchUp {
+            applied: Position::new(2, 2)
+        }]
     );
 }
 
@@ -257,7 +265,7 @@ proptest! {
     fn the_stream_keeps_its_invariants(steps in proptest::collection::vec(step(), 1..200)) {
         let limits = Limits { retained_max: 8, ack_wait_max_ms: 1000, ..Limits::default() };
         let mut leader: L = Leader::new(2, 0, limits);
-        let mut follower = Follower::new((2, 0));
+        let mut follower = Follower::new(Position::new(2, 0));
         let mut log: BTreeMap<u64, String> = BTreeMap::new(); // the active's changes
         let mut shadow: Vec<(u64, String)> = Vec::new(); // what the backup applied
         let mut to_persist: VecDeque<u64> = VecDeque::new();
@@ -306,7 +314,7 @@ proptest! {
                     LeaderCommand::Send(e) => if connected { wire.push_back(e) },
                     LeaderCommand::Resync { upto } => {
                         // The resync installs the active's state up to `upto`.
-                        shadow = log.range(..=upto.1).map(|(s, c)| (*s, c.clone())).collect();
+                        shadow = log.range(..=upto.seq).map(|(s, c)| (*s, c.clone())).collect();
                         follower.resynchronised(upto);
                         wire.clear();
                     }
@@ -317,14 +325,14 @@ proptest! {
                         prop_assert!(log.contains_key(&seq));
                         // Acknowledged in sync: the backup already has it.
                         if leader.state() == Replication::InSync {
-                            prop_assert!(follower.applied().1 >= seq, "seq {} acknowledged but not on the backup", seq);
+                            prop_assert!(follower.applied().seq >= seq, "seq {} acknowledged but not on the backup", seq);
                         }
                     }
                     LeaderCommand::Replication { .. } => {}
                 }
             }
             // The backup's shadow is a prefix of the active's log, in order, each once.
-            let expected: Vec<(u64, String)> = log.range(..=follower.applied().1).map(|(s, c)| (*s, c.clone())).collect();
+            let expected: Vec<(u64, String)> = log.range(..=follower.applied().seq).map(|(s, c)| (*s, c.clone())).collect();
             prop_assert_eq!(&shadow, &expected);
         }
     }

@@ -144,12 +144,12 @@ pub enum Event {
     },
     /// The peer, starting or backup, holds a newer history than this
     /// active node (its newest change is at `peer_history`, this node's at
-    /// `own_history`, as `(epoch, seq)`): an empty or older store must not
+    /// `own_history`): an empty or older store must not
     /// serve over it. Stop serving; the peer becomes active, and this node
     /// rejoins as its backup, its own changes healed into the newer one.
     PeerHistoryNewer {
-        peer_history: (u64, u64),
-        own_history: (u64, u64),
+        peer_history: duet_rsm::Position,
+        own_history: duet_rsm::Position,
     },
     /// A decided automatic takeover is held back (`why`: this node is not
     /// synchronised, or switchovers are damped) while the active node's

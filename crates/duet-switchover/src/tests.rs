@@ -2,6 +2,7 @@
 //! check. Each feeds events and asserts the exact commands.
 
 use duet_params::{ServerId, ServerParams, StartupModes, load};
+use duet_rsm::Position;
 
 use crate::*;
 
@@ -1027,8 +1028,8 @@ fn an_active_node_with_an_older_history_stops_serving_for_the_peer() {
     let mut rig = Rig::new(StartupModes::default(), ServerParams::default());
     rig.on(Event::Start(ServiceMode::ChosenActive));
     let out = rig.on(Event::PeerHistoryNewer {
-        peer_history: (337, 12),
-        own_history: (2, 1),
+        peer_history: Position::new(337, 12),
+        own_history: Position::new(2, 1),
     });
     assert_eq!(actions(&out), vec![Command::StopServing]);
     assert!(has_message(&out, "newer history"));

@@ -67,7 +67,7 @@ impl Router {
     pub fn decide(&self, state: &Interactions, now_ms: u64) -> Vec<Command> {
         let mut out = Out {
             now_ms,
-            seq: duet_rsm::StateMachine::position(state).1,
+            seq: duet_rsm::StateMachine::position(state).seq,
             commands: Vec::new(),
         };
         self.timers(state, now_ms, &mut out);

@@ -219,8 +219,8 @@ impl Interactions {
     fn record(&mut self, at: Position, client: &str) {
         self.live.position = at;
         self.live.history.push_back(HistoryEntry {
-            seq: at.1,
-            epoch: at.0,
+            seq: at.seq,
+            epoch: at.epoch,
             client: client.to_string(),
         });
         while self.live.history.len() > self.limits.history_max {
@@ -239,9 +239,9 @@ impl StateMachine for Interactions {
     }
 
     fn apply(&mut self, at: Position, change: &Command) -> Result<Applied> {
-        let (epoch, seq) = self.live.position;
-        if at.1 <= seq {
-            return Err(Error::OutOfOrder(at.0, at.1, epoch, seq));
+        let Position { epoch, seq } = self.live.position;
+        if at.seq <= seq {
+            return Err(Error::OutOfOrder(at.epoch, at.seq, epoch, seq));
         }
         self.check_command(change)?;
         let applied = self.mutate(change);
@@ -250,7 +250,7 @@ impl StateMachine for Interactions {
     }
 
     fn pass(&mut self, at: Position) {
-        if at.1 > self.live.position.1 {
+        if at.seq > self.live.position.seq {
             self.live.position = at;
         }
     }

@@ -310,7 +310,7 @@ mod tests {
                 Directory::default(),
                 crate::DEFAULT_LIMITS,
                 rows.clone(),
-                (0, 5),
+                Position::new(0, 5),
             )
         };
         assert!(load(&rows).is_ok());

@@ -193,7 +193,7 @@ impl Interactions {
         for h in history {
             live.history.push_back(h);
         }
-        if live.history.back().is_some_and(|h| h.seq > position.1) {
+        if live.history.back().is_some_and(|h| h.seq > position.seq) {
             return Err(Error::BadSnapshot(
                 "its history runs past the position it was taken at".into(),
             ));

@@ -13,7 +13,7 @@ use duet_interactions::{
     Actor, Change, Command, DEFAULT_LIMITS, Directory, Error, Interactions, MediaType,
     NewInteraction, Router,
 };
-use duet_rsm::StateMachine;
+use duet_rsm::{Position, StateMachine};
 
 pub const AGENTS: [&str; 3] = ["ann", "bob", "cat"];
 
@@ -122,7 +122,7 @@ pub struct Harness {
     pub seq: u64,
     pub router: Router,
     /// Every command applied, in order (for replay on a shadow).
-    pub applied: Vec<((u64, u64), Command)>,
+    pub applied: Vec<(Position, Command)>,
 }
 
 impl Harness {
@@ -143,7 +143,7 @@ impl Harness {
     pub fn command(&mut self, cmd: Command) -> Result<Applied, Error> {
         let checked = self.state.check(&cmd);
         let before = self.state.digest();
-        let at = (1, self.seq + 1);
+        let at = Position::new(1, self.seq + 1);
         let result = self.state.apply(at, &cmd);
         assert_eq!(checked.is_ok(), result.is_ok(), "check and apply disagree");
         match &result {

@@ -3,6 +3,7 @@
 
 use duet_config::HistoryRecord;
 use duet_config::sync::{Answer, Request};
+use duet_rsm::Position;
 use serde::{Deserialize, Serialize};
 
 use crate::Change;
@@ -15,8 +16,8 @@ pub enum Stream {
     /// a restart one state may be behind the other), by which the active
     /// node tells whether it diverged.
     Hello {
-        applied: (u64, u64),
-        last: (u64, u64),
+        applied: Position,
+        last: Position,
         /// The backup's copy was filtered (an Upgrade state) and must be
         /// made whole by a resynchronisation.
         full_resync: bool,
@@ -34,14 +35,14 @@ pub enum Stream {
     /// root digest given), fetch the interaction state's snapshot taken
     /// at `upto`, then say Hello again.
     ResyncStart {
-        upto: (u64, u64),
+        upto: Position,
         root: u128,
     },
     /// The backup asks for page `page` of the interaction snapshot taken
     /// at `upto`.
     SnapshotRequest {
         id: u64,
-        upto: (u64, u64),
+        upto: Position,
         page: u32,
     },
     SnapshotPage(SnapshotPage),

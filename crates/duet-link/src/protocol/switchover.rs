@@ -31,9 +31,9 @@ pub struct RoleInfo {
     /// milliseconds from its answer; `None` when it gives no promise (it
     /// serves, or has decided to take over).
     pub promise_ms: Option<u64>,
-    /// The newest change the sender holds, `(epoch, seq)`: when two nodes
-    /// meet, the newer history serves.
-    pub history: (u64, u64),
+    /// The newest change the sender holds: when two nodes meet, the newer
+    /// history serves.
+    pub history: duet_rsm::Position,
 }
 
 /// Opening a link connection.

@@ -113,7 +113,7 @@ impl Driver {
             .map(ToString::to_string)
             .collect();
         let safety = Safety::new(engine.params(), shared.boot.server_id(), gateways);
-        let applied_epoch = shared.replication_view.borrow().applied.0;
+        let applied_epoch = shared.replication_view.borrow().applied.epoch;
         Driver {
             shared,
             inbox,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use duet_link::protocol::Role;
 use duet_params::ServerId;
 use duet_role::{Discovered, Discovery, DiscoveryStep, PeerSaid};
+use duet_rsm::Position;
 use duet_switchover::{Event, Record, Release, ServiceMode, Topic};
 
 use super::Driver;
@@ -111,7 +112,11 @@ impl Driver {
                     tokio::time::sleep(Duration::from_millis(ms)).await;
                 }
                 DiscoveryStep::WaitForOlderActive {
-                    peer_history: (peer_epoch, peer_seq),
+                    peer_history:
+                        Position {
+                            epoch: peer_epoch,
+                            seq: peer_seq,
+                        },
                     after_ms,
                 } => {
                     if !waiting_reported {
@@ -119,8 +124,8 @@ impl Driver {
                         self.note(format!(
                             "{} serves with an older history (change {peer_seq} of epoch {peer_epoch}) than this node's (change {} of epoch {}): not joining it, which would resynchronise the newer history away; waiting for it to step down",
                             self.shared.boot.peer().name,
-                            history.1,
-                            history.0
+                            history.seq,
+                            history.epoch
                         ));
                     }
                     tokio::time::sleep(Duration::from_millis(after_ms)).await;

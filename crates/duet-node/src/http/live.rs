@@ -16,6 +16,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use duet_interactions::model::Sender;
 use duet_interactions::{Actor, Change, Command};
+use duet_rsm::Position;
 use duet_stream::Entry;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
@@ -72,7 +73,7 @@ fn is_takeover(entry: &Entry<Command>) -> bool {
 async fn begin(
     socket: &mut WebSocket,
     hello: serde_json::Value,
-    after: Option<duet_rsm::Position>,
+    after: Option<Position>,
     missed: Option<Vec<Arc<Entry<Command>>>>,
     mut wants: impl FnMut(&Entry<Command>) -> bool,
 ) -> (bool, bool) {
@@ -110,7 +111,7 @@ async fn begin(
 async fn begin_customer(
     socket: &mut WebSocket,
     hello: serde_json::Value,
-    after: Option<duet_rsm::Position>,
+    after: Option<Position>,
     missed: Option<Vec<Arc<Entry<Command>>>>,
 ) -> Option<Vec<Arc<Entry<Command>>>> {
     let Some(missed) = missed else {
@@ -213,9 +214,8 @@ pub(super) struct AgentQuery {
 /// A resume position, `<epoch>.<seq>` as each change's `epoch` and `seq`
 /// give it. Anything else (a bare sequence number, which another epoch may
 /// have given to another change) cannot be vouched for: the state again.
-pub(super) fn resume_position(after: Option<&str>) -> Option<duet_rsm::Position> {
-    let (epoch, seq) = after?.split_once('.')?;
-    Some((epoch.parse().ok()?, seq.parse().ok()?))
+pub(super) fn resume_position(after: Option<&str>) -> Option<Position> {
+    after?.parse().ok()
 }
 
 /// `GET /api/agent/ws`: the agent's live view.
@@ -365,7 +365,7 @@ const PRESENCE_ATTEMPTS: u32 = 6;
 async fn agent_socket(
     shared: Arc<Shared>,
     me: Caller,
-    after: Option<duet_rsm::Position>,
+    after: Option<Position>,
     mut socket: WebSocket,
 ) {
     let _open = Open::new(&shared, "agent");
@@ -409,7 +409,7 @@ async fn agent_socket(
     let hello = serde_json::json!({ "type": "state", "position": position, "agent": view });
     let (open, takeover) = begin(&mut socket, hello, after, missed, &mut wants).await;
     // The agent's state now, after a takeover: what it holds changed.
-    let agent_state = |at: (u64, u64)| {
+    let agent_state = |at: Position| {
         let (shared, name) = (shared.clone(), me.name.clone());
         async move {
             let view = ask(&shared, |reply| IxRequest::Agent { name, reply })
@@ -424,12 +424,12 @@ async fn agent_socket(
     loop {
         tokio::select! {
             received = feed.recv() => match received {
-                Ok(entry) if entry.seq > position.1 => {
+                Ok(entry) if entry.seq > position.seq => {
                     if wants(&entry) && socket.send_within(event(&entry)).await.is_err() {
                         return;
                     }
                     if is_takeover(&entry)
-                        && !send_state(&mut socket, agent_state((entry.epoch, entry.seq)).await).await
+                        && !send_state(&mut socket, agent_state(Position::new(entry.epoch, entry.seq)).await).await
                     {
                         return;
                     }
@@ -488,7 +488,7 @@ struct CustomerSays {
 async fn customer_socket(
     shared: Arc<Shared>,
     id: String,
-    after: Option<duet_rsm::Position>,
+    after: Option<Position>,
     mut socket: WebSocket,
 ) {
     let _open = Open::new(&shared, "customer");
@@ -532,7 +532,7 @@ async fn customer_socket(
     }
     // The conversation now, after a takeover (ended, if its media's
     // recovery is off).
-    let chat_state = |at: (u64, u64), names: Names| {
+    let chat_state = |at: Position, names: Names| {
         let (shared, wanted) = (shared.clone(), id.clone());
         async move {
             let ix = ask(&shared, |reply| IxRequest::Get { id: wanted, reply })
@@ -558,12 +558,12 @@ async fn customer_socket(
     loop {
         tokio::select! {
             received = feed.recv() => match received {
-                Ok(entry) if entry.seq > position.1 && wants(&entry) => {
+                Ok(entry) if entry.seq > position.seq && wants(&entry) => {
                     if !tell(&shared, &mut socket, &mut follow, &mut names, &entry).await {
                         return;
                     }
                     if is_takeover(&entry)
-                        && !restate(&mut socket, &mut follow, chat_state((entry.epoch, entry.seq), names.clone()).await).await
+                        && !restate(&mut socket, &mut follow, chat_state(Position::new(entry.epoch, entry.seq), names.clone()).await).await
                     {
                         return;
                     }

@@ -13,6 +13,7 @@ use axum::Extension;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
+use duet_rsm::Position;
 use serde::Deserialize;
 
 use super::ask;
@@ -66,11 +67,7 @@ pub(super) async fn stream(
     }
 }
 
-async fn stream_socket(
-    shared: Arc<Shared>,
-    after: Option<duet_rsm::Position>,
-    mut socket: WebSocket,
-) {
+async fn stream_socket(shared: Arc<Shared>, after: Option<Position>, mut socket: WebSocket) {
     let _open = Open::new(&shared, "stream");
     let Ok(follow) = ask(&shared, |reply| IxRequest::Follow { after, reply }).await else {
         return;
@@ -101,8 +98,8 @@ async fn stream_socket(
         tokio::select! {
             biased;
             received = feed.recv() => match received {
-                Ok(entry) if entry.seq > position.1 => {
-                    position = (entry.epoch, entry.seq);
+                Ok(entry) if entry.seq > position.seq => {
+                    position = Position::new(entry.epoch, entry.seq);
                     if socket.send_within(event(&entry)).await.is_err() {
                         return;
                     }

@@ -21,7 +21,7 @@ pub const RECENT_MAX: usize = 50_000;
 /// acknowledged; the backup: once it is durable here), so a client never
 /// sees a change the pair may not keep. What is shown goes out on a
 /// broadcast and is kept among the most recent, for a client that resumes
-/// from the position `(epoch, seq)` it last saw, on either node.
+/// from the position it last saw, on either node.
 pub struct Feed {
     live: broadcast::Sender<Arc<Entry<Command>>>,
     /// Applied, not yet committed, in order.
@@ -55,7 +55,7 @@ impl Feed {
             pending: Default::default(),
             recent: Default::default(),
             no_ops: Default::default(),
-            forgotten_upto: position.1,
+            forgotten_upto: position.seq,
             committed: position,
         }
     }
@@ -72,7 +72,7 @@ impl Feed {
             let Some((entry, no_op)) = self.pending.pop_front() else {
                 break;
             };
-            self.committed = (entry.epoch, entry.seq);
+            self.committed = Position::new(entry.epoch, entry.seq);
             if no_op {
                 self.no_ops.insert(entry.seq);
             } else {
@@ -112,7 +112,7 @@ impl Feed {
         self.pending.clear();
         self.recent.clear();
         self.no_ops.clear();
-        self.forgotten_upto = position.1;
+        self.forgotten_upto = position.seq;
         self.committed = position;
     }
 
@@ -122,12 +122,13 @@ impl Feed {
     /// never had, or one past what it has committed, gets the state again
     /// (`missed` is `None`, and `applied` is where that state stands).
     pub(super) fn follow(&self, applied: Position, after: Option<Position>) -> Follow {
-        let vouched = after.filter(|&(epoch, seq)| {
-            (epoch, seq) == self.committed
+        let vouched = after.filter(|&at| {
+            let Position { epoch, seq } = at;
+            at == self.committed
                 || (seq > self.forgotten_upto
                     && self.recent.iter().any(|e| e.seq == seq && e.epoch == epoch))
         });
-        let missed = vouched.map(|(_, after)| {
+        let missed = vouched.map(|Position { seq: after, .. }| {
             self.recent
                 .iter()
                 .filter(|e| e.seq > after && !self.no_ops.contains(&e.seq))
@@ -169,8 +170,8 @@ mod tests {
 
     #[test]
     fn a_change_is_shown_only_once_committed() {
-        let mut feed = Feed::new((3, 0));
-        let mut watching = feed.follow((3, 0), None).feed;
+        let mut feed = Feed::new(Position::new(3, 0));
+        let mut watching = feed.follow(Position::new(3, 0), None).feed;
         feed.push(entry(3, 1), false);
         feed.push(entry(3, 2), false);
         assert!(watching.try_recv().is_err(), "nothing shown before commit");
@@ -178,8 +179,8 @@ mod tests {
         assert_eq!(watching.try_recv().unwrap().seq, 1);
         assert!(watching.try_recv().is_err());
         // A resume from change 1 misses nothing that is not committed.
-        let follow = feed.follow((3, 2), Some((3, 1)));
-        assert_eq!(follow.position, (3, 1));
+        let follow = feed.follow(Position::new(3, 2), Some(Position::new(3, 1)));
+        assert_eq!(follow.position, Position::new(3, 1));
         assert_eq!(follow.missed.unwrap().len(), 0);
         feed.commit(2);
         assert_eq!(watching.try_recv().unwrap().seq, 2);
@@ -187,32 +188,54 @@ mod tests {
 
     #[test]
     fn a_position_the_node_cannot_vouch_for_gets_the_state_again() {
-        let mut feed = Feed::new((3, 0));
+        let mut feed = Feed::new(Position::new(3, 0));
         for seq in 1..=5 {
             feed.push(entry(3, seq), false);
         }
         feed.commit(5);
-        let resumed = feed.follow((3, 5), Some((3, 2))).missed.unwrap();
+        let resumed = feed
+            .follow(Position::new(3, 5), Some(Position::new(3, 2)))
+            .missed
+            .unwrap();
         assert_eq!(resumed.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4, 5]);
         // The same number in another epoch (a node that failed showed its
         // own change 4), or past what is committed: the state again.
-        assert!(feed.follow((3, 5), Some((2, 4))).missed.is_none());
-        assert!(feed.follow((3, 5), Some((3, 9))).missed.is_none());
-        assert_eq!(feed.follow((3, 5), Some((3, 9))).position, (3, 5));
+        assert!(
+            feed.follow(Position::new(3, 5), Some(Position::new(2, 4)))
+                .missed
+                .is_none()
+        );
+        assert!(
+            feed.follow(Position::new(3, 5), Some(Position::new(3, 9)))
+                .missed
+                .is_none()
+        );
+        assert_eq!(
+            feed.follow(Position::new(3, 5), Some(Position::new(3, 9)))
+                .position,
+            Position::new(3, 5)
+        );
     }
 
     #[test]
     fn a_start_keeps_the_changes_before_its_rows_for_a_heal_but_resumes_no_client_there() {
         // The log held changes 1 to 7, the rows stood at 5: 6 and 7 were
         // replayed, 1 to 5 kept (their no-op marks unknown).
-        let mut feed = Feed::new((0, 5));
+        let mut feed = Feed::new(Position::new(0, 5));
         for seq in 1..=7 {
             feed.push(entry(3, seq), false);
         }
         feed.commit(7);
         assert_eq!(feed.recent().count(), 7, "a heal finds all of them");
-        assert!(feed.follow((3, 7), Some((3, 4))).missed.is_none());
-        let resumed = feed.follow((3, 7), Some((3, 6))).missed.unwrap();
+        assert!(
+            feed.follow(Position::new(3, 7), Some(Position::new(3, 4)))
+                .missed
+                .is_none()
+        );
+        let resumed = feed
+            .follow(Position::new(3, 7), Some(Position::new(3, 6)))
+            .missed
+            .unwrap();
         assert_eq!(resumed.iter().map(|e| e.seq).collect::<Vec<_>>(), [7]);
         // Forgetting the oldest two never makes a change before the rows
         // resumable.
@@ -222,14 +245,18 @@ mod tests {
         }
         feed.commit(last);
         assert_eq!(feed.forgotten_upto, 5);
-        assert!(feed.follow((3, last), Some((3, 4))).missed.is_none());
+        assert!(
+            feed.follow(Position::new(3, last), Some(Position::new(3, 4)))
+                .missed
+                .is_none()
+        );
     }
 
     #[test]
     fn a_reset_closes_the_sockets_following_the_feed() {
-        let mut feed = Feed::new((3, 0));
-        let mut watching = feed.follow((3, 0), None).feed;
-        feed.reset((4, 10));
+        let mut feed = Feed::new(Position::new(3, 0));
+        let mut watching = feed.follow(Position::new(3, 0), None).feed;
+        feed.reset(Position::new(4, 10));
         assert!(matches!(
             watching.try_recv(),
             Err(broadcast::error::TryRecvError::Closed)

@@ -7,6 +7,7 @@ use duet_config::heal::{self, Heal, HealStep};
 use duet_config::scope::Scope;
 use duet_config::sync::{Answer, Installed, Request, Resync};
 use duet_link::protocol::Stream;
+use duet_rsm::Position;
 use duet_stream::{Entry, Follower, FollowerCommand};
 use duet_switchover::Level;
 
@@ -18,7 +19,7 @@ use crate::store::StoreWrite;
 /// for an answer.
 pub(super) struct ResyncRun {
     session: Resync,
-    upto: (u64, u64),
+    upto: Position,
     request_id: u64,
     /// On the driver's monotonic clock.
     asked_at_ms: u64,
@@ -27,7 +28,7 @@ pub(super) struct ResyncRun {
 /// The resynchronisation the active node asked for, held while a heal
 /// runs before it.
 pub(super) struct ResyncAsked {
-    upto: (u64, u64),
+    upto: Position,
     root: u128,
     scope: Scope,
     compress: bool,
@@ -133,7 +134,7 @@ impl Replicator {
     pub fn resync_start(
         &mut self,
         shared: &Shared,
-        upto: (u64, u64),
+        upto: Position,
         root: u128,
         scope: Scope,
         compress: bool,
@@ -153,7 +154,7 @@ impl Replicator {
         if !heals {
             return self.heal_interactions(shared, then, now_ms);
         }
-        let (heal, request) = Heal::start(upto.1);
+        let (heal, request) = Heal::start(upto.seq);
         let run = HealRun {
             stage: HealStage::Runs(heal),
             then,
@@ -359,7 +360,7 @@ impl Replicator {
             Level::Info,
             format!(
                 "Resynchronising the configuration with the active node up to change {}",
-                upto.1
+                upto.seq
             ),
         );
         if scope != Scope::Full {
@@ -386,7 +387,7 @@ impl Replicator {
     pub(super) fn ask(
         &mut self,
         session: Resync,
-        upto: (u64, u64),
+        upto: Position,
         request: Request,
         now_ms: u64,
     ) -> Stream {
@@ -490,7 +491,7 @@ impl Replicator {
         &mut self,
         shared: &Shared,
         session: Resync,
-        upto: (u64, u64),
+        upto: Position,
         now_ms: u64,
     ) -> Option<Stream> {
         self.tree.synchronised_to(upto);

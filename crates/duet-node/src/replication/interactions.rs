@@ -66,7 +66,7 @@ impl InteractionsPart {
             from,
         } = loaded;
         let logged = entries.iter().filter(|(e, _)| e.seq > from).count() as u64;
-        let mut feed = Feed::new((0, from));
+        let mut feed = Feed::new(Position::new(0, from));
         // What the store holds is durable here: committed as far as this
         // node can tell (a diverged part is resynchronised away, and the
         // feed with it).
@@ -109,7 +109,7 @@ impl InteractionsPart {
         metrics: &Metrics,
         entry: Entry<Command>,
     ) -> Result<(), duet_interactions::Error> {
-        let at = (entry.epoch, entry.seq);
+        let at = Position::new(entry.epoch, entry.seq);
         let before = entry
             .change
             .change
@@ -302,8 +302,7 @@ pub enum IxRequest {
     /// The live feed of applied changes, subscribed at the same step as
     /// `position` was read, so nothing between them is missed.
     Follow {
-        /// The position the client last saw, `(epoch, seq)`, when it
-        /// resumes.
+        /// The position the client last saw, when it resumes.
         after: Option<Position>,
         reply: oneshot::Sender<Follow>,
     },

@@ -10,6 +10,7 @@ use duet_config::heal::{self, Replay, Skip};
 use duet_config::sync::{self, Answer, Request};
 use duet_config::{Conflict, Edit, HistoryRecord, Op, Origin, TreePath};
 use duet_link::protocol::Stream;
+use duet_rsm::Position;
 use duet_stream::{ClientId, Follower, LeaderCommand, Limits, Replication};
 use duet_switchover::Level;
 use tokio::sync::oneshot;
@@ -103,7 +104,7 @@ impl Replicator {
             retained_max: catch_up_changes,
             ..Limits::default()
         };
-        let mut leader = Leader::new(epoch, self.last_position().1, limits);
+        let mut leader = Leader::new(epoch, self.last_position().seq, limits);
         leader.remember_clients(self.recent_clients(limits.client_ids_max));
         self.leader = Some(leader);
         self.backup = None;
@@ -329,7 +330,7 @@ impl Replicator {
     pub fn backup_hello(
         &mut self,
         shared: &Shared,
-        (applied, last): ((u64, u64), (u64, u64)),
+        (applied, last): (Position, Position),
         full_resync: bool,
         tx: crate::link::Outbox,
         link: u64,
@@ -341,8 +342,9 @@ impl Replicator {
         // A backup whose last change (of either state) is not ours at
         // that number diverged (a former active's unacknowledged changes):
         // it resynchronises.
-        let known = |(epoch, seq): (u64, u64)| seq == 0 || self.epoch_of(seq) == Some(epoch);
-        let ours = known(applied) && known(last) && last.1 <= self.last_position().1;
+        let known =
+            |Position { epoch, seq }: Position| seq == 0 || self.epoch_of(seq) == Some(epoch);
+        let ours = known(applied) && known(last) && last.seq <= self.last_position().seq;
         let Some(leader) = self.leader.as_mut() else {
             return;
         };
@@ -449,7 +451,7 @@ impl Replicator {
     fn holds(&self, epoch: u64, seq: u64) -> Option<bool> {
         match self.epoch_of(seq) {
             Some(e) => Some(e == epoch),
-            None if seq > self.last_position().1 => Some(false),
+            None if seq > self.last_position().seq => Some(false),
             None => None,
         }
     }

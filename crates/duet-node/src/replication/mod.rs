@@ -16,6 +16,7 @@ use duet_config::sync::{DECOMPRESSED_MAX_BYTES, Installed};
 use duet_config::{HistoryRecord, Object, Tree, TreePath};
 use duet_link::Change;
 use duet_link::protocol::{MAX_FRAME_BYTES, Stream};
+use duet_rsm::Position;
 use duet_stream::{ClientId, Entry, Follower, Leader, Replication};
 use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::oneshot;
@@ -80,7 +81,7 @@ pub type WriteReply = oneshot::Sender<Result<u64, WriteError>>;
 /// active must not answer a retry from a client id among them.
 fn history_past_position(tree: &mut Tree) -> Option<Installed> {
     let position = tree.last_applied();
-    let forgotten = tree.forget_history(position.1.saturating_add(1), u64::MAX);
+    let forgotten = tree.forget_history(position.seq.saturating_add(1), u64::MAX);
     (!forgotten.is_empty()).then(|| Installed {
         forgotten,
         ..Installed::default()
@@ -104,17 +105,17 @@ struct Resynchronising {
 /// Where the stream stands for this node: the least position of its
 /// states (after a restart or a resync that did not finish, one may be
 /// behind; each passes over what it already has).
-fn min_position(tree: &Tree, ix: &duet_interactions::Interactions) -> (u64, u64) {
+fn min_position(tree: &Tree, ix: &duet_interactions::Interactions) -> Position {
     use duet_rsm::StateMachine;
     let (a, b) = (tree.last_applied(), ix.position());
-    if a.1 <= b.1 { a } else { b }
+    if a.seq <= b.seq { a } else { b }
 }
 
 /// The last change any of the states applied.
-fn max_position(tree: &Tree, ix: &duet_interactions::Interactions) -> (u64, u64) {
+fn max_position(tree: &Tree, ix: &duet_interactions::Interactions) -> Position {
     use duet_rsm::StateMachine;
     let (a, b) = (tree.last_applied(), ix.position());
-    if a.1 >= b.1 { a } else { b }
+    if a.seq >= b.seq { a } else { b }
 }
 
 /// Why a change from the stream could not be applied.
@@ -245,12 +246,12 @@ impl Replicator {
     }
 
     /// The stream position this node holds every change up to.
-    pub fn position(&self) -> (u64, u64) {
+    pub fn position(&self) -> Position {
         min_position(&self.tree, &self.ix.state)
     }
 
     /// The last change this node applied, of any state.
-    pub fn last_position(&self) -> (u64, u64) {
+    pub fn last_position(&self) -> Position {
         max_position(&self.tree, &self.ix.state)
     }
 
@@ -284,11 +285,11 @@ impl Replicator {
         scope: &Scope,
     ) -> Result<(), ApplyError> {
         use duet_rsm::StateMachine;
-        let at = (entry.epoch, entry.seq);
+        let at = Position::new(entry.epoch, entry.seq);
         match entry.change {
             Change::Config(edit) => {
-                if at.1 > self.tree.last_applied().1 {
-                    self.apply_config(edit.into_change(at.0, at.1), scope)?;
+                if at.seq > self.tree.last_applied().seq {
+                    self.apply_config(edit.into_change(at.epoch, at.seq), scope)?;
                 }
                 self.ix.state.pass(at);
                 self.writer.write(StoreWrite::InteractionPassed(at));
@@ -296,15 +297,15 @@ impl Replicator {
                     .refresh_directory(&self.tree, &mut self.writer, false);
             }
             Change::Interactions(command) => {
-                if at.1 > self.ix.state.position().1 {
+                if at.seq > self.ix.state.position().seq {
                     let entry = Entry {
-                        epoch: at.0,
-                        seq: at.1,
+                        epoch: at.epoch,
+                        seq: at.seq,
                         change: command,
                     };
                     self.ix.apply(&mut self.writer, &shared.metrics, entry)?;
                 }
-                self.tree.skip(at.0, at.1);
+                self.tree.skip(at.epoch, at.seq);
                 self.writer.write(StoreWrite::TreePassed(at));
             }
         }

@@ -20,7 +20,7 @@ use crate::store::SNAPSHOT_PAGE_BYTES;
 
 /// A backup's fetch of the active node's interaction snapshot.
 pub(super) struct SnapshotRun {
-    upto: (u64, u64),
+    upto: Position,
     /// The chunks received so far, joined.
     encoded: Vec<u8>,
     chunks: u32,
@@ -151,7 +151,7 @@ impl Replicator {
                 0,
                 Some(format!(
                     "no interaction snapshot at change {} (the active node restarted or took a newer one)",
-                    upto.1
+                    upto.seq
                 )),
             ),
         }
@@ -159,7 +159,7 @@ impl Replicator {
 
     /// The backup: the configuration is resynchronised to `upto`; the
     /// interaction snapshot at `upto` follows. Returns the first request.
-    pub(super) fn snapshot_begin(&mut self, upto: (u64, u64), now_ms: u64) -> Stream {
+    pub(super) fn snapshot_begin(&mut self, upto: Position, now_ms: u64) -> Stream {
         self.sync.last_request_id += 1;
         self.sync.snapshot = Some(SnapshotRun {
             upto,

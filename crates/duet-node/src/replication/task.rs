@@ -13,6 +13,7 @@ use duet_config::scope::Scope;
 use duet_config::sync::Request;
 use duet_config::{HistoryRecord, Op, TreePath};
 use duet_link::protocol::Stream;
+use duet_rsm::Position;
 use duet_stream::Replication;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -75,8 +76,8 @@ impl Settings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplicationView {
     pub state: Replication,
-    /// The last change applied, `(epoch, seq)`.
-    pub applied: (u64, u64),
+    /// The last change applied.
+    pub applied: Position,
     /// The configuration tree's root digest.
     pub config_digest: u128,
     /// Writes persisted but not acknowledged while the lease is not valid.
@@ -94,8 +95,8 @@ pub struct ReplicationView {
 /// The backup's stream messages, as the active node's link receives them.
 pub enum FromBackup {
     Hello {
-        applied: (u64, u64),
-        last: (u64, u64),
+        applied: Position,
+        last: Position,
         /// The backup asks to be made whole (it was filtered).
         full_resync: bool,
         tx: crate::link::Outbox,
@@ -105,7 +106,7 @@ pub enum FromBackup {
     Ack(u64),
     SnapshotRequest {
         id: u64,
-        upto: (u64, u64),
+        upto: Position,
         page: u32,
         tx: crate::link::Outbox,
     },
@@ -164,7 +165,7 @@ pub enum ReplicationMsg {
     Interactions(IxRequest),
     /// The interaction snapshot taken at `at` is encoded (off this task).
     SnapshotEncoded {
-        at: (u64, u64),
+        at: Position,
         chunks: Arc<Vec<Vec<u8>>>,
     },
     /// Commit what is queued and stop.

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use duet_config::sync::Installed;
 use duet_config::{HistoryRecord, Object, Tree, TreePath};
+use duet_rsm::Position;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -111,7 +112,7 @@ impl Store {
             Some(v) => {
                 postcard::from_bytes(v.value()).map_err(|e| StoreError::Damaged(e.to_string()))?
             }
-            None => (0, 0),
+            None => Position::ZERO,
         };
         Ok(Tree::restore(entries, history, last))
     }
@@ -140,11 +141,7 @@ impl Store {
     /// Stores what a resynchronisation installed (entries, history records
     /// added and dropped) and the position it brought the tree to, in one
     /// transaction.
-    pub fn resynchronised(
-        &self,
-        installed: &Installed,
-        last: (u64, u64),
-    ) -> Result<(), StoreError> {
+    pub fn resynchronised(&self, installed: &Installed, last: Position) -> Result<(), StoreError> {
         self.commit(&[StoreWrite::Resynchronised {
             installed: installed.clone(),
             last,
@@ -183,7 +180,7 @@ impl Store {
                         history
                             .insert(record.seq, bytes.as_slice())
                             .map_err(failed)?;
-                        position = Some((record.epoch, record.seq));
+                        position = Some(Position::new(record.epoch, record.seq));
                     }
                     StoreWrite::Resynchronised { installed, last } => {
                         for seq in &installed.forgotten {
@@ -239,21 +236,21 @@ pub enum StoreWrite {
     /// What a resynchronisation installed, and the position it reached.
     Resynchronised {
         installed: Installed,
-        last: (u64, u64),
+        last: Position,
     },
     /// The copy is filtered by an Upgrade state (or whole again).
     Filtered(bool),
     /// An applied change of the interaction state, logged.
     Interaction(duet_stream::Entry<duet_interactions::Command>),
     /// The tree passed over another state's change at this position.
-    TreePassed((u64, u64)),
+    TreePassed(Position),
     /// The interaction state passed over another state's change here.
-    InteractionPassed((u64, u64)),
+    InteractionPassed(Position),
     /// The interaction state's rows changed up to `at`; the log before
     /// it goes, but for what a heal after a restart may want, or all of
     /// it when the state was `replaced` (a resync: another history).
     InteractionRows {
-        at: (u64, u64),
+        at: Position,
         rows: duet_interactions::Rows,
         replaced: bool,
     },
@@ -309,7 +306,7 @@ mod tests {
         let tree = Store::open(dir.path()).unwrap().load().unwrap();
         assert_eq!(tree.get(&path).unwrap().attributes["Extension"], "200");
         assert_eq!(tree.history(&path).len(), 2);
-        assert_eq!(tree.last_applied(), (2, 2));
+        assert_eq!(tree.last_applied(), Position::new(2, 2));
         assert_eq!(
             tree.as_of(&path, 1500).unwrap().attributes["Extension"],
             "100"
@@ -353,13 +350,17 @@ mod tests {
             history: vec![record(3, 1), record(3, 2), record(3, 3)],
             ..Installed::default()
         };
-        store.resynchronised(&installed, (3, 3)).unwrap();
+        store
+            .resynchronised(&installed, Position::new(3, 3))
+            .unwrap();
         installed = Installed {
             history: vec![record(4, 2)],
             forgotten: vec![2, 3],
             ..Installed::default()
         };
-        store.resynchronised(&installed, (4, 2)).unwrap();
+        store
+            .resynchronised(&installed, Position::new(4, 2))
+            .unwrap();
         drop(store);
         let tree = Store::open(dir.path()).unwrap().load().unwrap();
         let kept: Vec<(u64, u64)> = tree
@@ -382,7 +383,9 @@ mod tests {
             history: (1..=5).map(|seq| record(&path, 2, seq)).collect(),
             ..Installed::default()
         };
-        store.resynchronised(&installed, (2, 2)).unwrap();
+        store
+            .resynchronised(&installed, Position::new(2, 2))
+            .unwrap();
         let tree = store.load().unwrap();
         let replicator = Replicator::new(
             store,
@@ -416,7 +419,7 @@ mod tests {
         drop(replicator);
         let reloaded = Store::open(dir.path()).unwrap().load().unwrap();
         assert_eq!(reloaded.history_len(), 1_000);
-        assert_eq!(reloaded.last_applied(), (2, 2_000));
+        assert_eq!(reloaded.last_applied(), Position::new(2, 2_000));
         assert_eq!(reloaded.history(&path).first().unwrap().seq, 1_001);
     }
 }

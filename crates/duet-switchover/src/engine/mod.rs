@@ -3,6 +3,7 @@
 //! the caller asks `next_deadline()` when to send the next `Event::Tick`.
 
 use duet_params::{ServerId, ServerParams, StartupModes};
+use duet_rsm::Position;
 use serde::{Deserialize, Serialize};
 
 mod monitoring;
@@ -361,8 +362,16 @@ impl Machine {
                 "a newer epoch exists",
             ),
             Event::PeerHistoryNewer {
-                peer_history: (peer_epoch, peer_seq),
-                own_history: (own_epoch, own_seq),
+                peer_history:
+                    Position {
+                        epoch: peer_epoch,
+                        seq: peer_seq,
+                    },
+                own_history:
+                    Position {
+                        epoch: own_epoch,
+                        seq: own_seq,
+                    },
             } => self.step_down(
                 cx,
                 Level::Warning,

@@ -78,11 +78,11 @@ pub(super) fn rows(
         table.retain(|_, _| false).map_err(failed)?;
     }
     if replaced {
-        log.retain(|seq, _| seq > at.1).map_err(failed)?;
+        log.retain(|seq, _| seq > at.seq).map_err(failed)?;
     } else {
         while log.len().map_err(failed)? > LOG_KEPT {
             let first = log.first().map_err(failed)?.map(|(seq, _)| seq.value());
-            if first.is_none_or(|seq| seq > at.1) {
+            if first.is_none_or(|seq| seq > at.seq) {
                 break;
             }
             log.pop_first().map_err(failed)?;
@@ -181,7 +181,7 @@ impl Store {
         } else {
             Interactions::new(directory, limits)
         };
-        let from = state.position().1;
+        let from = state.position().seq;
         let mut logged = Vec::new();
         for row in txn
             .open_table(LOG)
@@ -196,7 +196,7 @@ impl Store {
                 continue;
             }
             let applied = state
-                .apply((entry.epoch, entry.seq), &entry.change)
+                .apply(Position::new(entry.epoch, entry.seq), &entry.change)
                 .map_err(|e| damaged(format!("logged interaction change {}: {e}", entry.seq)))?;
             logged.push((entry, applied.is_empty()));
         }

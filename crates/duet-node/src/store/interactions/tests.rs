@@ -95,7 +95,9 @@ impl Node {
             Actor::System,
             change,
         );
-        self.state.apply((2, self.seq), &command).unwrap();
+        self.state
+            .apply(Position::new(2, self.seq), &command)
+            .unwrap();
         let entry = Entry {
             epoch: 2,
             seq: self.seq,
@@ -157,7 +159,10 @@ fn rows_written_a_few_at_a_time_load_as_the_live_state_and_replay_only_the_tail(
     node.run(message("y", 9));
     node.run(chat("z"));
     let loaded = node.reopen();
-    assert_eq!(loaded.from, stored_at.1, "the rows stand where last taken");
+    assert_eq!(
+        loaded.from, stored_at.seq,
+        "the rows stand where last taken"
+    );
     let replayed: Vec<u64> = loaded
         .logged
         .iter()
@@ -202,7 +207,7 @@ fn a_state_replaced_by_a_resync_replaces_every_row() {
     // The active node's state, another history: one chat of its own.
     let mut active = Interactions::new(directory(), DEFAULT_LIMITS);
     let command = Command::new("a1", 5_000, Actor::System, chat("new"));
-    active.apply((3, 7), &command).unwrap();
+    active.apply(Position::new(3, 7), &command).unwrap();
     let at: Position = active.position();
     node.state
         .install(&active.snapshot_pages(1024), at)
@@ -247,13 +252,13 @@ fn a_store_of_snapshot_pages_still_loads_and_its_first_rows_replace_them() {
         drop(meta);
         txn.open_table(LOG)
             .unwrap()
-            .retain(|seq, _| seq > at.1)
+            .retain(|seq, _| seq > at.seq)
             .unwrap();
         txn.commit().unwrap();
     }
     node.run(chat("y"));
     let loaded = node.reopen();
-    assert_eq!(loaded.from, at.1);
+    assert_eq!(loaded.from, at.seq);
     assert!(loaded.state == node.state, "every item and the history");
     // The node takes it on and stores its rows: all of them, once.
     node.state = loaded.state;
@@ -274,7 +279,7 @@ fn a_store_of_snapshot_pages_still_loads_and_its_first_rows_replace_them() {
         assert!(txn.open_table(SNAPSHOT).is_err(), "the pages are gone");
     }
     let reloaded = node.reopen();
-    assert_eq!(reloaded.from, at.1);
+    assert_eq!(reloaded.from, at.seq);
     assert_eq!(
         reloaded.logged.len(),
         1,

@@ -340,7 +340,7 @@ fn status(nodes: &[Node], json: bool) -> anyhow::Result<()> {
                     };
                     println!(
                         "{:<10} configuration replication: {state}; last change {} (epoch {}); longest stall {} ms",
-                        "", s.config_applied.1, s.config_applied.0, s.longest_stall_ms
+                        "", s.config_applied.seq, s.config_applied.epoch, s.longest_stall_ms
                     );
                     if s.replication == duet_stream::Replication::Alone {
                         warnings.push(format!(
@@ -351,7 +351,7 @@ fn status(nodes: &[Node], json: bool) -> anyhow::Result<()> {
                 } else if s.role == Role::Backup {
                     println!(
                         "{:<10} configuration applied up to change {} (epoch {})",
-                        "", s.config_applied.1, s.config_applied.0
+                        "", s.config_applied.seq, s.config_applied.epoch
                     );
                 }
             }
