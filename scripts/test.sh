@@ -48,7 +48,7 @@ echo "== cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --workspace --all-features --locked 2>&1 | tee "$log" || status=$?
+cargo test --workspace --all-features --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
 # One total over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "%d passed, %d failed\n", p, f }' "$log"

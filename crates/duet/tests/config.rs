@@ -289,15 +289,20 @@ fn upgrade_states_replicate_only_what_appendix_c_allows() {
     }
 }
 
+/// The active node keeps 100 changes for a backup to catch up from (the
+/// least it may): further behind, the backup resynchronises.
+const CATCH_UP_100: &str = "\n\"Duet Catch-up Changes\" = 100\n";
+
 #[test]
 fn a_backup_too_far_behind_resynchronises_by_digests() {
     let mut pair = Pair::loopback(Setup {
-        params: fast_params(),
+        params: format!("{}{CATCH_UP_100}", fast_params()),
         ..Setup::default()
     });
     pair.start();
     pair.nodes[1].kill9();
-    // More changes than a returning backup is sent to catch up (200).
+    // More changes than the active node keeps for a backup to catch up
+    // from (100).
     for i in 0..250 {
         let (code, body) = pair.config_put(
             0,
@@ -339,7 +344,7 @@ fn a_backup_too_far_behind_resynchronises_by_digests() {
 fn a_resync_brings_the_history_compressed_and_it_survives_a_switchover() {
     let mut pair = Pair::loopback(Setup {
         params: format!(
-            "{}\n\"Switchover Use Compression For DS Request Sync\" = \"Yes\"\n",
+            "{}\n\"Switchover Use Compression For DS Request Sync\" = \"Yes\"\n{CATCH_UP_100}",
             fast_params()
         ),
         ..Setup::default()
@@ -355,7 +360,7 @@ fn a_resync_brings_the_history_compressed_and_it_survives_a_switchover() {
             .map(|view| view["history"].clone())
     };
     // History made while b was in sync, then while it was away: more
-    // changes than a returning backup is sent to catch up, so it resyncs.
+    // changes than the active node keeps for it to catch up from, so it resyncs.
     let change = |pair: &Pair, path: &str, value: String| {
         let (code, body) = pair.config_put(0, path, "User", serde_json::json!({"v": value}), None);
         assert_eq!(code, 200, "{body}");
@@ -493,7 +498,7 @@ fn an_unanswered_sync_request_is_given_up_after_the_ds_request_timeout_and_asked
     // initial startup of the backup server or the resynchronization".
     let mut pair = Pair::loopback(Setup {
         params: format!(
-            "{}\"Switchover DS Request Timeout\" = \"1\"\n",
+            "{}\"Switchover DS Request Timeout\" = \"1\"\n{CATCH_UP_100}",
             fast_params()
         ),
         ..Setup::default()

@@ -3,8 +3,8 @@
 //! state at the same sequence number, and no change is applied twice. Each
 //! seed drives a sequence of steps: batches of writes and removals, a
 //! client retrying a change it was already answered for, the backup killed
-//! (-9) and restarted after missing a few changes or more than it can be
-//! sent (a resync), and switchovers (the active node killed -9, rejoining
+//! (-9) and restarted after missing a few changes or more than the active
+//! node keeps for it (a resync), and switchovers (the active node killed -9, rejoining
 //! later as backup). After every step, once the backup is in sync again,
 //! both nodes are at the same position with the same root digest, and every
 //! path holds what the acknowledged changes say: nothing acknowledged is
@@ -176,8 +176,10 @@ fn seeds() -> Vec<u64> {
 }
 
 fn run(seed: u64) {
+    // The active node keeps 100 changes for a returning backup (the least
+    // it may), so a long outage resynchronises.
     let mut pair = Pair::loopback(Setup {
-        params: fast_params(),
+        params: format!("{}\n\"Duet Catch-up Changes\" = 100\n", fast_params()),
         ..Setup::default()
     });
     pair.start();
@@ -198,7 +200,7 @@ fn run(seed: u64) {
                 let n = run.rng.random_range(1..10);
                 run.backup_away(n)
             }
-            // A long one: more than the 200 a backup is sent (a resync).
+            // A long one: more than the 100 kept for it (a resync).
             2 => run.backup_away(220),
             _ => run.switchover(),
         }
