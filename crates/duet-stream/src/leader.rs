@@ -234,11 +234,9 @@ impl<T: Clone> Leader<T> {
         if applied_seq + 1 < self.oldest_retained() {
             return self.backup_diverged();
         }
+        // Its first window; it cannot need a resync (checked above).
         self.sent_upto = applied_seq;
         let mut out = self.send_window();
-        if matches!(out.first(), Some(LeaderCommand::Resync { .. })) {
-            return out;
-        }
         self.state = if self.backup_acked >= self.last_seq {
             Replication::InSync
         } else {

@@ -28,8 +28,7 @@ pub(crate) struct Index {
     /// The message ids of each transcript, by interaction, so a new
     /// message's id is found repeated without scanning the transcript.
     /// One small set per interaction: a single set of every message in
-    /// the state would, as it grows, rehash them all in one change (140 ms
-    /// at about 400,000 messages).
+    /// the state would, as it grows, rehash them all in one change.
     messages: BTreeMap<String, HashSet<String>>,
 }
 
