@@ -240,6 +240,17 @@ impl Machine {
                 r,
                 "the reconnect period expired, but the backup is in Manual Switch Only mode",
             ),
+            // The connections went down with this node's own network; now
+            // that it answers again they get one reconnect period to come
+            // up before the primary is taken for lost.
+            _ if matches!(r.cause, Cause::NetworkDown) => {
+                r.cause = Cause::NotifierDown;
+                rearm(
+                    cx,
+                    r,
+                    "the backup's own network is back; the connections get a reconnect period to come up first",
+                );
+            }
             _ => {
                 cx.record(
                     Topic::SwitchoverStates,
