@@ -1192,6 +1192,39 @@ fn a_gateway_that_drops_icmp_does_not_stop_a_switch_when_the_primary_answers() {
 }
 
 #[test]
+fn a_backup_whose_own_network_comes_back_gives_the_connections_a_reconnect_period_first() {
+    // Nothing answers for a while (the backup's own network is down), then
+    // the primary's address answers (the gateway not yet): the connections
+    // get one more reconnect period before a switch; they stay down here,
+    // so the backup switches after it.
+    let back_at_ms = 300_000;
+    let (rig, out) = silent_primary(
+        &[("Switchover Disable Gateway Ping", "No")],
+        |address, now_ms| address == PEER && now_ms >= back_at_ms,
+        900_000,
+    );
+    assert!(has_message(
+        &out,
+        "Not switching: the backup's own network is down"
+    ));
+    let rearmed = out
+        .iter()
+        .position(|c| {
+            has_message(
+                std::slice::from_ref(c),
+                "the connections get a reconnect period to come up first",
+            )
+        })
+        .expect("a reconnect period after the network came back");
+    let switched = out
+        .iter()
+        .position(|c| matches!(c, Command::BecomePrimary(_)))
+        .expect("a switch once that period passed with the connections down");
+    assert!(rearmed < switched);
+    assert_eq!(rig.engine.state(), State::Primary);
+}
+
+#[test]
 fn max_reconnect_attempts_keep_the_own_network_safeguard() {
     // The backup's own network goes down: connections drop, nothing answers.
     let mut rig = Rig::backup(params(&[
