@@ -137,6 +137,7 @@ impl Fold {
                         visit_answered: false,
                         wrap_code: None,
                         position: at,
+                        last_change_ms: command.at_ms,
                     };
                     out.event(&s, QueueEventKind::Offered, 0);
                     self.open.insert(s.id.clone(), s);
@@ -179,11 +180,8 @@ impl Fold {
                 }
                 match change.interaction().and_then(|id| self.open.get_mut(id)) {
                     Some(s) => {
-                        if interaction_change(&mut out, s, &command.actor, change) {
-                            vec![s.id.clone()]
-                        } else {
-                            Vec::new()
-                        }
+                        interaction_change(&mut out, s, &command.actor, change);
+                        vec![s.id.clone()]
                     }
                     None => Vec::new(),
                 }
@@ -194,6 +192,7 @@ impl Fold {
                 continue;
             };
             s.position = at;
+            s.last_change_ms = command.at_ms;
             // A closed interaction leaves the fold with its last row.
             let summary = if s.closed_ms.is_some() {
                 self.open.remove(&id)
@@ -252,8 +251,9 @@ fn activity(at: Position, command: &Command) -> Option<ActivityRow> {
     })
 }
 
-/// A change to an open interaction; whether it changed its summary.
-fn interaction_change(out: &mut Out<'_>, s: &mut Summary, actor: &Actor, change: &Change) -> bool {
+/// A change to an open interaction (one that is not about its phase,
+/// such as a message, changes only its last change time).
+fn interaction_change(out: &mut Out<'_>, s: &mut Summary, actor: &Actor, change: &Change) {
     let at_ms = out.at_ms;
     match change {
         Change::Offer { agent, .. } if s.phase == Phase::Queued => {
@@ -290,20 +290,18 @@ fn interaction_change(out: &mut Out<'_>, s: &mut Summary, actor: &Actor, change:
         {
             out.next_phase(s, Phase::Queued);
         }
-        Change::Hold { .. } => match &s.phase {
-            Phase::Connected { agent } => {
+        Change::Hold { .. } => {
+            if let Phase::Connected { agent } = &s.phase {
                 let agent = agent.clone();
                 out.next_phase(s, Phase::Held { agent });
             }
-            _ => return false,
-        },
-        Change::Resume { .. } => match &s.phase {
-            Phase::Held { agent } => {
+        }
+        Change::Resume { .. } => {
+            if let Phase::Held { agent } = &s.phase {
                 let agent = agent.clone();
                 out.next_phase(s, Phase::Connected { agent });
             }
-            _ => return false,
-        },
+        }
         Change::Transfer { to, .. } if !matches!(s.phase, Phase::Ended { .. }) => {
             // The agent who held it transferred it (none from a queue).
             let by = match &s.phase {
@@ -337,10 +335,10 @@ fn interaction_change(out: &mut Out<'_>, s: &mut Summary, actor: &Actor, change:
         Change::Supervise { user, .. } => {
             s.supervisors.insert(user.clone());
         }
-        Change::Disconnect { .. } => return disconnect(out, s, actor),
+        Change::Disconnect { .. } => disconnect(out, s, actor),
         Change::WrapUp { code, notes, .. } => {
             let Phase::Ended { agent } = &s.phase else {
-                return false;
+                return;
             };
             let agent = agent.clone();
             let before_ms = s.wrap_ms;
@@ -363,17 +361,16 @@ fn interaction_change(out: &mut Out<'_>, s: &mut Summary, actor: &Actor, change:
             s.wrap_code = Some(code.clone());
             s.closed_ms = Some(at_ms);
         }
-        _ => return false,
+        _ => {}
     }
-    true
 }
 
 /// The command's actor ends the interaction, or only leaves it.
-fn disconnect(out: &mut Out<'_>, s: &mut Summary, actor: &Actor) -> bool {
+fn disconnect(out: &mut Out<'_>, s: &mut Summary, actor: &Actor) {
     let at_ms = out.at_ms;
     match actor {
-        Actor::User(u) if s.supervisors.remove(u) => return true,
-        Actor::Agent(a) if s.conference.remove(a) => return true,
+        Actor::User(u) if s.supervisors.remove(u) => return,
+        Actor::Agent(a) if s.conference.remove(a) => return,
         _ => {}
     }
     match s.phase.clone() {
@@ -416,9 +413,15 @@ fn disconnect(out: &mut Out<'_>, s: &mut Summary, actor: &Actor) -> bool {
             s.ended_ms = Some(at_ms);
             s.conference.clear();
         }
-        Phase::Ended { .. } => return false,
+        // A supervisor or an administrator ends a wrap-up its agent left:
+        // closed without a code.
+        Phase::Ended { .. } => {
+            if let Actor::User(_) = actor {
+                out.next_phase(s, Phase::Queued);
+                s.closed_ms = Some(at_ms);
+            }
+        }
     }
-    true
 }
 
 #[cfg(test)]

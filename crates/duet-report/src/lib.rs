@@ -18,6 +18,8 @@
 //! - [`staffing`]: an Erlang C staffing estimate from queue figures.
 //! - [`queues`], [`agents`]: the queue and agent reports; [`read`]:
 //!   what they read from the databases, for the CLI and the node.
+//! - [`stuck`]: interactions open with no change for longer than their
+//!   media allows.
 //!
 //! Invariants: every row carries the position of the change that made
 //! it; a change at or before the stored position is never applied again
@@ -42,6 +44,7 @@ pub mod source;
 pub mod sqlite;
 pub mod staffing;
 pub mod store;
+pub mod stuck;
 
 pub use disposition::Disposition;
 pub use fold::Fold;

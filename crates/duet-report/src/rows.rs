@@ -93,6 +93,10 @@ pub struct Summary {
     pub wrap_code: Option<String>,
     /// The change that wrote this row last.
     pub position: Position,
+    /// When the last change to it (any, a message too) was made, by the
+    /// node's clock: how long it has stood still.
+    #[serde(default)]
+    pub last_change_ms: u64,
 }
 
 /// A stretch of an interaction's life, written when it ends.

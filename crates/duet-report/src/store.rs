@@ -60,6 +60,8 @@ pub trait ReportStore {
     fn cursor(&self) -> Result<Option<Position>>;
     /// The interactions still open, to carry on from.
     fn open_interactions(&self) -> Result<Vec<Summary>>;
+    /// Of `ids`, those this database holds closed.
+    fn closed_among(&self, ids: &[String]) -> Result<Vec<String>>;
     /// Writes one change's rows and moves the cursor to `at`, at once; a
     /// change at or before the cursor writes nothing (false).
     fn write_change(&mut self, at: Position, at_ms: u64, rows: &[Row]) -> Result<bool>;

@@ -414,3 +414,55 @@ fn a_position_the_node_cannot_vouch_for_is_a_gap_and_a_new_coverage_span() {
     assert_eq!(sessions[0].end_reason.as_deref(), Some("writer_lost"));
     assert_eq!(sessions[1].hello.as_deref(), Some("gap"));
 }
+
+#[test]
+fn a_wrap_up_its_agent_left_is_ended_by_an_administrator_and_a_message_is_a_change() {
+    let mut fold = Fold::default();
+    let rows = run(
+        &mut fold,
+        &[
+            (1_000, Actor::System, create("c1", MediaType::Chat)),
+            (2_000, Actor::Router, offer("c1", "ann")),
+            (4_000, agent("ann"), accept("c1", "ann")),
+            (
+                6_000,
+                agent("ann"),
+                Change::Message {
+                    id: "c1".into(),
+                    message_id: "m1".into(),
+                    sender: duet_interactions::model::Sender::Agent("ann".into()),
+                    body: "Hello".into(),
+                },
+            ),
+        ],
+    );
+    let s = last_summary(&rows, "c1");
+    assert_eq!(
+        s.last_change_ms, 6_000,
+        "a conversation going on is not stuck"
+    );
+    assert_eq!(s.position, Position::new(1, 4));
+    let steps = [
+        (9_000, Actor::Customer, disconnect("c1")),
+        // The agent in wrap-up does nothing; an agent's own disconnect
+        // does not end it, an administrator's does.
+        (50_000, agent("ann"), disconnect("c1")),
+        (99_000, Actor::User("admin".into()), disconnect("c1")),
+    ];
+    let rows: Vec<Row> = steps
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (at_ms, actor, change))| {
+            let command = Command::new("", *at_ms, actor.clone(), change.clone());
+            fold.apply(Position::new(1, i as u64 + 5), &command)
+        })
+        .collect();
+    let s = last_summary(&rows, "c1");
+    assert_eq!(s.disposition, Some(Disposition::CustomerEnded));
+    assert_eq!((s.ended_ms, s.closed_ms), (Some(9_000), Some(99_000)));
+    assert_eq!(s.wrap_ms, 90_000);
+    assert_eq!(s.wrap_code, None);
+    assert!(fold.open.is_empty(), "closed, it leaves the fold");
+    use QueueEventKind::*;
+    assert_eq!(events(&rows), [(Handled, 5_000)], "not counted as wrapped");
+}

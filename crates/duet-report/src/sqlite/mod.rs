@@ -187,6 +187,19 @@ impl ReportStore for Sqlite {
             .collect()
     }
 
+    fn closed_among(&self, ids: &[String]) -> Result<Vec<String>> {
+        let mut q = self
+            .db
+            .prepare_cached("SELECT 1 FROM interactions WHERE id = ?1 AND open = 0")?;
+        let mut closed = Vec::new();
+        for id in ids {
+            if q.exists([id])? {
+                closed.push(id.clone());
+            }
+        }
+        Ok(closed)
+    }
+
     fn write_change(&mut self, at: Position, at_ms: u64, rows: &[Row]) -> Result<bool> {
         let tx = write_transaction(&mut self.db)?;
         if cursor_in(&tx)?.is_some_and(|c| at.seq <= c.seq) {
