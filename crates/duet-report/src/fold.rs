@@ -425,4 +425,4 @@ fn disconnect(out: &mut Out<'_>, s: &mut Summary, actor: &Actor) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -141,24 +141,14 @@ mod tests {
     use crate::fold::Fold;
     use crate::position::Position;
     use crate::rows::Row;
-    use duet_interactions::change::{Actor, Change, Command, NewInteraction};
-    use duet_interactions::model::{Content, Party};
+    use duet_interactions::change::{Actor, Command};
 
     /// The open summaries after creating `ids` of `media` at `at_ms`.
     fn opened(ids: &[(&str, MediaType, u64)]) -> Vec<Summary> {
         let mut fold = Fold::default();
         let mut open = BTreeMap::new();
         for (i, (id, media, at_ms)) in ids.iter().enumerate() {
-            let change = Change::Create(Box::new(NewInteraction {
-                id: (*id).into(),
-                media: *media,
-                queue: "Sales".into(),
-                priority: 0,
-                skills: Default::default(),
-                attributes: Default::default(),
-                customer: Party::default(),
-                content: Content::Transcript(Vec::new()),
-            }));
+            let change = crate::fold::tests::create(id, *media);
             let command = Command::new("", *at_ms, Actor::System, change);
             for row in fold.apply(Position::new(1, i as u64 + 1), &command) {
                 if let Row::Summary(s) = row {

@@ -7,7 +7,7 @@ use crate::ingest::Ingest;
 use crate::sqlite::Sqlite;
 use crate::store::ReportStore;
 
-fn create(id: &str, media: MediaType) -> Change {
+pub(crate) fn create(id: &str, media: MediaType) -> Change {
     Change::Create(Box::new(NewInteraction {
         id: id.into(),
         media,
