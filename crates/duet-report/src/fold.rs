@@ -9,8 +9,12 @@
 //! who disconnects only leaves; a disconnect while waiting is an abandon
 //! when the customer (or the router, for a customer gone) made it; a
 //! takeover keeps what its media's recovery keeps and ends the rest.
-//! Changes about an interaction it never saw created (after a gap) make
-//! no rows: the gap is recorded where the stream said so.
+//! After a gap (the stream could not go on from where the database
+//! stopped) what happened to the interactions open then is unknown: they
+//! are marked (`crossed_gap`), and each later change to one, or to an
+//! interaction never seen created, makes an [`UncertainRow`] beside
+//! whatever else it makes, so a report knows not to take that time from
+//! this database.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +24,8 @@ use duet_interactions::model::ChosenStatus;
 use crate::disposition::Disposition;
 use crate::position::Position;
 use crate::rows::{
-    ActivityRow, Phase, QueueEventKind, QueueEventRow, Row, SegmentRow, Summary, WrapUpRow,
+    ActivityRow, Phase, QueueEventKind, QueueEventRow, Row, SegmentRow, Summary, UncertainRow,
+    WrapUpRow,
 };
 
 /// The open interactions, by id.
@@ -98,6 +103,18 @@ impl Fold {
         self.open.values()
     }
 
+    /// The stream had a gap: every open interaction crossed it. Their
+    /// summaries as they now stand, to write.
+    pub fn cross_gap(&mut self) -> Vec<Summary> {
+        self.open
+            .values_mut()
+            .map(|s| {
+                s.crossed_gap = true;
+                s.clone()
+            })
+            .collect()
+    }
+
     /// The rows the change at `at` makes. Summaries come last, one per
     /// interaction the change touched, as they stand after it.
     pub fn apply(&mut self, at: Position, command: &Command) -> Vec<Row> {
@@ -138,6 +155,7 @@ impl Fold {
                         wrap_code: None,
                         position: at,
                         last_change_ms: command.at_ms,
+                        crossed_gap: false,
                     };
                     out.event(&s, QueueEventKind::Offered, 0);
                     self.open.insert(s.id.clone(), s);
@@ -178,11 +196,24 @@ impl Fold {
                 if let Some(row) = activity(at, command) {
                     out.rows.push(Row::Activity(row));
                 }
-                match change.interaction().and_then(|id| self.open.get_mut(id)) {
-                    Some(s) => {
-                        interaction_change(&mut out, s, &command.actor, change);
-                        vec![s.id.clone()]
-                    }
+                match change.interaction() {
+                    Some(id) => match self.open.get_mut(id) {
+                        Some(s) => {
+                            interaction_change(&mut out, s, &command.actor, change);
+                            vec![s.id.clone()]
+                        }
+                        // Never seen created: it began before the stream
+                        // this database holds, or in a gap.
+                        None if counted(change) => {
+                            out.rows.push(Row::Uncertain(UncertainRow {
+                                position: at,
+                                interaction: id.to_string(),
+                                at_ms: command.at_ms,
+                            }));
+                            Vec::new()
+                        }
+                        None => Vec::new(),
+                    },
                     None => Vec::new(),
                 }
             }
@@ -193,6 +224,13 @@ impl Fold {
             };
             s.position = at;
             s.last_change_ms = command.at_ms;
+            if s.crossed_gap && counted(&command.change) {
+                rows.push(Row::Uncertain(UncertainRow {
+                    position: at,
+                    interaction: id.clone(),
+                    at_ms: command.at_ms,
+                }));
+            }
             // A closed interaction leaves the fold with its last row.
             let summary = if s.closed_ms.is_some() {
                 self.open.remove(&id)
@@ -249,6 +287,27 @@ fn activity(at: Position, command: &Command) -> Option<ActivityRow> {
         Change::AcwExpired { agent } => row(agent, "acw_expired", None, None),
         _ => return None,
     })
+}
+
+/// Whether `change` can move what an interaction counts (its phase, its
+/// queue, its agents, its end); a message or a delivery cannot.
+fn counted(change: &Change) -> bool {
+    matches!(
+        change,
+        Change::Offer { .. }
+            | Change::Accept { .. }
+            | Change::Reject { .. }
+            | Change::OfferTimedOut { .. }
+            | Change::Hold { .. }
+            | Change::Resume { .. }
+            | Change::Transfer { .. }
+            | Change::Conference { .. }
+            | Change::Supervise { .. }
+            | Change::Disconnect { .. }
+            | Change::WrapUp { .. }
+            | Change::Takeover { .. }
+            | Change::Forget { .. }
+    )
 }
 
 /// A change to an open interaction (one that is not about its phase,

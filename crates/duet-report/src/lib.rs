@@ -50,3 +50,6 @@ pub use disposition::Disposition;
 pub use fold::Fold;
 pub use position::Position;
 pub use store::{ReportStore, StoreError};
+
+#[cfg(test)]
+mod oracle_tests;

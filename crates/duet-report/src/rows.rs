@@ -97,6 +97,10 @@ pub struct Summary {
     /// node's clock: how long it has stood still.
     #[serde(default)]
     pub last_change_ms: u64,
+    /// It was open when the stream had a gap: what happened to it in the
+    /// gap is unknown, so what its changes count after it is not sure.
+    #[serde(default)]
+    pub crossed_gap: bool,
 }
 
 /// A stretch of an interaction's life, written when it ends.
@@ -202,6 +206,17 @@ pub struct QueueEventRow {
     pub agent: Option<String>,
 }
 
+/// A change this database cannot count for sure: about an interaction
+/// that crossed a gap, or one it never saw created. A report takes no
+/// interval holding one from this database while another covers it
+/// surely, and marks it otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UncertainRow {
+    pub position: Position,
+    pub interaction: String,
+    pub at_ms: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Row {
     Summary(Box<Summary>),
@@ -209,4 +224,5 @@ pub enum Row {
     WrapUp(WrapUpRow),
     Activity(ActivityRow),
     QueueEvent(QueueEventRow),
+    Uncertain(UncertainRow),
 }

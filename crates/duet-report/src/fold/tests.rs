@@ -256,7 +256,7 @@ fn agent_activity_carries_reason_codes() {
 /// Random traffic over a few interactions and agents: any change, some
 /// out of place (the fold ignores what does not fit, as the state
 /// refuses it).
-fn traffic() -> impl Strategy<Value = Vec<(u64, Actor, Change)>> {
+pub(crate) fn traffic() -> impl Strategy<Value = Vec<(u64, Actor, Change)>> {
     let ids = prop::sample::select(vec!["i1", "i2", "i3", "i4"]);
     let agents = prop::sample::select(vec!["ann", "bob"]);
     let step = (ids, agents, 0..9u8, 0..3u8).prop_map(|(id, a, kind, who)| {
@@ -299,7 +299,7 @@ fn traffic() -> impl Strategy<Value = Vec<(u64, Actor, Change)>> {
     })
 }
 
-fn frames(steps: &[(u64, Actor, Change)]) -> Vec<crate::frame::Frame> {
+pub(crate) fn frames(steps: &[(u64, Actor, Change)]) -> Vec<crate::frame::Frame> {
     steps
         .iter()
         .enumerate()
@@ -409,10 +409,44 @@ fn a_position_the_node_cannot_vouch_for_is_a_gap_and_a_new_coverage_span() {
     let spans = store.coverage().unwrap();
     assert_eq!(spans.len(), 2);
     assert_eq!(spans[1].start_ms, 900);
-    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.schema_version().unwrap(), 4);
     let sessions = store.sessions().unwrap();
     assert_eq!(sessions[0].end_reason.as_deref(), Some("writer_lost"));
     assert_eq!(sessions[1].hello.as_deref(), Some("gap"));
+    // c1 was open across the gap: what it counts after it is not sure,
+    // nor is what an interaction never seen created counts; a message
+    // counts nothing.
+    let open = store.open_interactions().unwrap();
+    assert!(open[0].crossed_gap, "marked in the database too");
+    let after = [
+        (1_000, Actor::Router, offer("c1", "ann")),
+        (
+            1_100,
+            agent("ann"),
+            Change::Message {
+                id: "c1".into(),
+                message_id: "m1".into(),
+                sender: duet_interactions::model::Sender::Customer,
+                body: "hi".into(),
+            },
+        ),
+        (1_200, agent("bob"), disconnect("c9")),
+        (1_300, Actor::System, create("c2", MediaType::Chat)),
+        (1_400, Actor::Router, offer("c2", "bob")),
+    ];
+    for (i, (at_ms, actor, change)) in after.into_iter().enumerate() {
+        let command = Command::new("", at_ms, actor, change);
+        ingest
+            .frame(
+                crate::frame::Frame::Change {
+                    at: Position::new(2, 41 + i as u64),
+                    command: Box::new(command),
+                },
+                20,
+            )
+            .unwrap();
+    }
+    assert_eq!(ingest.store().uncertain(0, 10_000).unwrap(), [1_000, 1_200]);
 }
 
 #[test]

@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_schema.sql"),
     include_str!("../../migrations/0002_queue_event_agent.sql"),
     include_str!("../../migrations/0003_config_versions.sql"),
+    include_str!("../../migrations/0004_uncertain.sql"),
 ];
 
 /// How long a write waits for another connection's lock (a report being
@@ -259,6 +260,7 @@ impl ReportStore for Sqlite {
         gap: bool,
         position: Position,
         at_ms: u64,
+        crossed: &[Summary],
     ) -> Result<()> {
         let tx = write_transaction(&mut self.db)?;
         tx.execute(
@@ -270,6 +272,9 @@ impl ReportStore for Sqlite {
                 position.seq
             ],
         )?;
+        for s in crossed {
+            write_row(&tx, &Row::Summary(Box::new(s.clone())))?;
+        }
         let spans: i64 = tx.query_row("SELECT count(*) FROM coverage", [], |r| r.get(0))?;
         if gap || spans == 0 {
             if let Some(after) = cursor_in(&tx)? {
@@ -336,6 +341,14 @@ impl ReportStore for Sqlite {
 
     fn segments(&self, from_ms: u64, to_ms: u64) -> Result<Vec<SegmentRow>> {
         read::segments(&self.db, from_ms, to_ms)
+    }
+
+    fn uncertain(&self, from_ms: u64, to_ms: u64) -> Result<Vec<u64>> {
+        let mut q = self.db.prepare_cached(
+            "SELECT at_ms FROM uncertain WHERE at_ms >= ?1 AND at_ms < ?2 ORDER BY at_ms",
+        )?;
+        let times = q.query_map(params![from_ms, to_ms], |r| r.get(0))?;
+        Ok(times.collect::<rusqlite::Result<Vec<u64>>>()?)
     }
 
     fn write_config(&mut self, versions: &[ConfigVersion]) -> Result<()> {
