@@ -18,6 +18,8 @@
 //! - [`staffing`]: an Erlang C staffing estimate from queue figures.
 //! - [`queues`], [`agents`]: the queue and agent reports; [`read`]:
 //!   what they read from the databases, for the CLI and the node.
+//! - [`archive`]: interactions kept whole (a header and appended
+//!   entries), searched and fetched across databases.
 //!
 //! Invariants: every row carries the position of the change that made
 //! it; a change at or before the stored position is never applied again
@@ -27,6 +29,7 @@
 //! over.
 
 pub mod agents;
+pub mod archive;
 pub mod chart;
 pub mod config;
 pub mod disposition;

@@ -205,4 +205,6 @@ pub enum Row {
     WrapUp(WrapUpRow),
     Activity(ActivityRow),
     QueueEvent(QueueEventRow),
+    /// What the archive keeps (`archive::rows`).
+    Archive(crate::archive::rows::ArchiveRow),
 }
