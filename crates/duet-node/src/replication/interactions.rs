@@ -267,6 +267,12 @@ pub enum IxRequest {
         id: String,
         reply: oneshot::Sender<Option<Interaction>>,
     },
+    /// The live interactions a search finds: its first `limit + 1`
+    /// after its cursor (one pass over the live state).
+    Search {
+        search: Box<duet_report::archive::Search>,
+        reply: oneshot::Sender<Vec<duet_report::archive::Hit>>,
+    },
     /// An agent and the interactions it holds.
     Agent {
         name: String,
@@ -373,6 +379,12 @@ impl Replicator {
             IxRequest::Write { command, reply } => self.write_interaction(shared, *command, reply),
             IxRequest::Get { id, reply } => {
                 reply.answer(state.get(&id).cloned());
+            }
+            IxRequest::Search { search, reply } => {
+                reply.answer(duet_report::archive::live_page(
+                    state.interactions(),
+                    &search,
+                ));
             }
             IxRequest::Agent { name, reply } => {
                 let view = state.agent(&name).map(|agent| {
