@@ -5,7 +5,8 @@
 //! agent and disposition, a page at a time, and
 //! `GET /api/interactions/{id}` answers each whole from the archive on
 //! either node: its transcript what was sent, for its agent, a
-//! supervisor of its queue and an administrator, and to nobody else.
+//! supervisor of its queue and an administrator, and to nobody else;
+//! `duet report archive` reads the same from the databases.
 //!
 //! The client is plain HTTP (ureq) written from the docs, not
 //! duet-client.
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use harness::contact::{AGENT_PASSWORD, Api, set_up_directory, wait_for};
 use harness::report_writer::{Writer, reporting_pair, writer};
-use harness::{PASSWORD, Pair, USER, serving};
+use harness::{DUET, PASSWORD, Pair, USER, serving};
 use serde_json::{Value, json};
 
 /// What a test client said in a chat: (sender, body), in order.
@@ -173,6 +174,29 @@ fn closed_chats_are_found_and_read_whole_from_the_archive_by_whom_they_concern()
         );
     }
     eprintln!("archived in {:?}", started.elapsed());
+
+    // `duet report archive` reads the same from the databases.
+    let cli = |args: &[&str]| -> Value {
+        let out = std::process::Command::new(DUET)
+            .args(["report", "archive", "--database"])
+            .arg(&db1)
+            .arg("--database")
+            .arg(&db2)
+            .args(args)
+            .output()
+            .expect("duet report archive");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    };
+    assert_eq!(
+        ids(&cli(&["--where", "customer=archive"])),
+        [dan.clone(), carol.clone()]
+    );
+    assert_eq!(transcript(&cli(&["--id", &carol])), carol_said);
 
     let b = pair.nodes[1 - first].url();
     for node in [&a, &b] {

@@ -2,6 +2,7 @@
 //! databases (docs/reporting.md).
 
 mod agents;
+mod archive;
 mod config;
 mod queues;
 mod read;
@@ -23,6 +24,9 @@ pub enum Command {
     /// Agents each queue needed per interval to reach a service level
     /// goal, by Erlang C from what was offered and the interval's AHT.
     Staffing(staffing::Args),
+    /// Search the archive of closed interactions (a page as JSON), or
+    /// show one whole (`--id`).
+    Archive(archive::Args),
 }
 
 pub fn run(command: Command) -> anyhow::Result<()> {
@@ -31,5 +35,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Queues(args) => queues::run(args),
         Command::Agents(args) => agents::run(args),
         Command::Staffing(args) => staffing::run(args),
+        Command::Archive(args) => archive::run(args),
     }
 }
