@@ -165,6 +165,12 @@ impl Interactions {
         self.live.interactions.values()
     }
 
+    /// The same, shared (no copy), to read elsewhere while the state
+    /// moves on.
+    pub fn shared_interactions(&self) -> impl Iterator<Item = &std::sync::Arc<Interaction>> {
+        self.live.interactions.shared()
+    }
+
     pub fn len(&self) -> usize {
         self.live.interactions.len()
     }

@@ -1,7 +1,8 @@
 //! The archive through the API: `GET /api/interactions` searches the
-//! live interactions (one pass of the replication task) and the
-//! reporting databases the bootstrap file names (`reporting_databases`,
-//! on a blocking thread, bounded in time), one result per interaction (a
+//! live interactions (shared by the replication task, read here) and
+//! the reporting databases the bootstrap file names
+//! (`reporting_databases`), on a blocking thread bounded in time, one
+//! result per interaction (a
 //! live one wins over its archived copy), a page at a time; and the
 //! archived copy of an interaction the live state has forgotten, for
 //! `GET /api/interactions/{id}` (the guard falls back to it).
@@ -16,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use duet_report::archive::view::Archived;
-use duet_report::archive::{Asked, Hit, Search, merge};
+use duet_report::archive::{Asked, Search, live_page, merge};
 use duet_report::read::ReadError;
 
 use super::access::scope;
@@ -39,19 +40,16 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
 #[derive(Debug, Clone)]
 pub struct FromArchive(pub Box<Archived>);
 
-/// `read` over the reporting databases on a blocking thread, bounded in
-/// time; none when the node names no database.
+/// `read` over the reporting databases (none when the node names
+/// none) on a blocking thread, bounded in time.
 async fn databases<T: Send + 'static>(
     shared: &Shared,
     read: impl FnOnce(&[PathBuf]) -> Result<T, ReadError> + Send + 'static,
-) -> Result<Option<T>, Refusal> {
+) -> Result<T, Refusal> {
     let paths = shared.boot.reporting_databases.clone();
-    if paths.is_empty() {
-        return Ok(None);
-    }
     let work = tokio::task::spawn_blocking(move || read(&paths));
     match tokio::time::timeout(ARCHIVE_WAIT, work).await {
-        Ok(Ok(Ok(found))) => Ok(Some(found)),
+        Ok(Ok(Ok(found))) => Ok(found),
         Ok(Ok(Err(e @ ReadError::Database { .. }))) => {
             Err(Refusal::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
         }
@@ -66,11 +64,10 @@ async fn databases<T: Send + 'static>(
 /// Interaction `id` from the archive, if a database keeps it.
 pub(super) async fn fetch(shared: &Shared, id: &str) -> Result<Option<Archived>, Refusal> {
     let id = id.to_string();
-    Ok(databases(shared, move |paths| {
+    databases(shared, move |paths| {
         duet_report::archive::read::fetch(paths, &id)
     })
-    .await?
-    .flatten())
+    .await
 }
 
 /// `GET /api/interactions`: live and archived interactions, newest first.
@@ -120,17 +117,12 @@ async fn page(
     }
     let Query(asked) = asked.map_err(|e| bad(e.body_text()))?;
     let search = Search::new(&asked, scope(caller)).map_err(|e| bad(e.to_string()))?;
-    let limit = search.limit;
-    let wanted = Box::new(search.clone());
-    let live: Vec<Hit> = ask(shared, |reply| IxRequest::Search {
-        search: wanted,
-        reply,
+    // The live state's page is made here, off the replication task.
+    let live = ask(shared, IxRequest::Interactions).await?;
+    databases(shared, move |paths| {
+        let found = live_page(live.iter().map(|ix| &**ix), &search);
+        let archived = duet_report::archive::read::found(paths, &search)?;
+        Ok(merge(std::iter::once(found).chain(archived), search.limit))
     })
-    .await?;
-    let archived = databases(shared, move |paths| {
-        duet_report::archive::read::found(paths, &search)
-    })
-    .await?
-    .unwrap_or_default();
-    Ok(merge(std::iter::once(live).chain(archived), limit))
+    .await
 }

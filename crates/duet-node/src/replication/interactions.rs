@@ -267,12 +267,9 @@ pub enum IxRequest {
         id: String,
         reply: oneshot::Sender<Option<Interaction>>,
     },
-    /// The live interactions a search finds: its first `limit + 1`
-    /// after its cursor (one pass over the live state).
-    Search {
-        search: Box<duet_report::archive::Search>,
-        reply: oneshot::Sender<Vec<duet_report::archive::Hit>>,
-    },
+    /// Every live interaction, shared (no copy): a search reads them
+    /// on a thread of its own.
+    Interactions(oneshot::Sender<Vec<std::sync::Arc<Interaction>>>),
     /// An agent and the interactions it holds.
     Agent {
         name: String,
@@ -380,11 +377,8 @@ impl Replicator {
             IxRequest::Get { id, reply } => {
                 reply.answer(state.get(&id).cloned());
             }
-            IxRequest::Search { search, reply } => {
-                reply.answer(duet_report::archive::live_page(
-                    state.interactions(),
-                    &search,
-                ));
+            IxRequest::Interactions(reply) => {
+                reply.answer(state.shared_interactions().cloned().collect());
             }
             IxRequest::Agent { name, reply } => {
                 let view = state.agent(&name).map(|agent| {
