@@ -6,7 +6,8 @@
 //! `GET /api/interactions/{id}` answers each whole from the archive on
 //! either node: its transcript what was sent, for its agent, a
 //! supervisor of its queue and an administrator, and to nobody else;
-//! `duet report archive` reads the same from the databases.
+//! `duet report archive` reads the same from the databases. A chat
+//! still open is found with them, from the live state.
 //!
 //! The client is plain HTTP (ureq) written from the docs, not
 //! duet-client.
@@ -159,6 +160,17 @@ fn closed_chats_are_found_and_read_whole_from_the_archive_by_whom_they_concern()
     let (carol, carol_said) = chat(&pair, &a, &alice, "Carol Archive", true);
     let (dan, dan_said) = chat(&pair, &a, &alice, "Dan Archive", false);
 
+    // One more, still open (waiting for alice).
+    let customer = Api::new(&a);
+    let erin = ok(
+        &customer,
+        "/api/chats",
+        json!({"queue": "Sales", "name": "Erin Live"}),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
     let admin = Api::login(&a, USER, PASSWORD);
     // Forgotten by the live state, then read from the archive.
     let started = Instant::now();
@@ -262,6 +274,17 @@ fn closed_chats_are_found_and_read_whole_from_the_archive_by_whom_they_concern()
             let (_, page) = api.get("/api/interactions?customer=archive");
             assert_eq!(ids(&page), [dan.clone(), carol.clone()], "{who}: {page}");
         }
+        // A live one is found with the archived ones, from the live state.
+        let (_, page) = admin.get("/api/interactions?queue=Sales&limit=3");
+        assert_eq!(
+            ids(&page),
+            [erin.clone(), dan.clone(), carol.clone()],
+            "{page}"
+        );
+        assert_eq!(page["interactions"][0]["found"], "live", "{page}");
+        assert_eq!(page["interactions"][0]["closed_ms"], Value::Null, "{page}");
+        let (_, page) = sue.get("/api/interactions?customer=erin");
+        assert_eq!(ids(&page), std::slice::from_ref(&erin), "{page}");
         // Not to a supervisor of another queue, nor another agent.
         for (who, api) in [("sam", &sam), ("bob", &bob)] {
             let (code, body) = api.get(&format!("/api/interactions/{carol}"));

@@ -50,10 +50,8 @@ async fn databases<T: Send + 'static>(
     let work = tokio::task::spawn_blocking(move || read(&paths));
     match tokio::time::timeout(ARCHIVE_WAIT, work).await {
         Ok(Ok(Ok(found))) => Ok(found),
-        Ok(Ok(Err(e @ ReadError::Database { .. }))) => {
-            Err(Refusal::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
-        }
-        Ok(Ok(Err(e))) => Err(Refusal::new(StatusCode::BAD_REQUEST, e.to_string())),
+        // The search was checked before: what fails is the databases.
+        Ok(Ok(Err(e))) => Err(Refusal::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
         Ok(Err(_)) | Err(_) => Err(Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "the reporting databases did not answer in time; try again",
