@@ -476,3 +476,70 @@ fn a_search_is_bounded_and_says_what_is_wrong() {
     };
     assert_eq!(Cursor::from_token(&cursor.token()).unwrap(), cursor);
 }
+
+/// The transcript's bodies of `id` as archived in `path`.
+fn bodies(path: &std::path::Path, id: &str) -> Vec<String> {
+    match read::fetch(&[path.to_path_buf()], id)
+        .unwrap()
+        .unwrap()
+        .content
+    {
+        Some(Kept::Transcript(lines)) => lines.into_iter().map(|l| l.body).collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn status_lines_follow_the_state_and_a_healed_message_joins_a_closed_chat() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let mut steps = chat("c1", "Sales", "ann", 1_000);
+    // A conferenced agent joins and leaves before the customer does.
+    steps.insert(
+        3,
+        (
+            1_002,
+            agent("ann"),
+            Change::Conference {
+                id: "c1".into(),
+                agent: "bob".into(),
+            },
+        ),
+    );
+    steps.insert(
+        4,
+        (1_002, agent("bob"), Change::Disconnect { id: "c1".into() }),
+    );
+    steps.push((
+        2_000,
+        Actor::System,
+        Change::Healed {
+            node: "b".into(),
+            fact: Box::new(message("c1", "late", Sender::Customer, "said on b")),
+        },
+    ));
+    // A chat a takeover could not keep.
+    steps.push((
+        3_000,
+        Actor::Customer,
+        create("c2", MediaType::Chat, "Sales", ("x@y.test", "X")),
+    ));
+    steps.push((
+        4_000,
+        Actor::System,
+        Change::Takeover {
+            recovery: duet_interactions::model::Recovery {
+                chat: false,
+                ..Default::default()
+            },
+        },
+    ));
+    drop(ingest(&path, &steps));
+    let c1 = bodies(&path, "c1");
+    assert_eq!(
+        [c1[0].as_str(), c1[1].as_str(), c1[2].as_str()],
+        ["agent ann joined", "agent bob joined", "agent bob left"]
+    );
+    assert_eq!(c1.last().map(String::as_str), Some("said on b"), "{c1:?}");
+    assert_eq!(bodies(&path, "c2"), [duet_interactions::state::START_AGAIN]);
+}
