@@ -9,6 +9,7 @@ mod eligibility;
 mod figures;
 mod index;
 mod lifecycle;
+pub mod lines;
 pub mod presence;
 mod reporting;
 mod rows;

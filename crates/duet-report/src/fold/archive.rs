@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use duet_interactions::change::{Actor, Change, Command};
 use duet_interactions::model::{Content, MessageKind};
-use duet_interactions::state::START_AGAIN;
+use duet_interactions::state::{START_AGAIN, lines};
 
 use super::Phase;
 use crate::archive::rows::{ArchiveRow, AttachmentRef, EmailHead, Entry, Header, Item, Opening};
@@ -150,10 +150,7 @@ pub(super) fn rows(at: Position, command: &Command, open: &BTreeMap<String, Summ
             if out.said(fact)
                 && let Some(s) = fact.interaction().and_then(|id| open.get(id))
             {
-                out.status(
-                    s,
-                    format!("the message before was taken on {node} while the nodes were apart"),
-                );
+                out.status(s, lines::healed(node));
             }
         }
         Change::EmailDraft {
@@ -223,23 +220,19 @@ pub(super) fn rows(at: Position, command: &Command, open: &BTreeMap<String, Summ
 fn status_line(s: &Summary, actor: &Actor, change: &Change) -> Option<String> {
     match change {
         Change::Accept { agent, .. } if matches!(s.phase, Phase::Offered { .. }) => {
-            Some(format!("agent {agent} joined"))
+            Some(lines::joined(agent))
         }
-        Change::Conference { agent, .. } => Some(format!("agent {agent} joined")),
+        Change::Conference { agent, .. } => Some(lines::joined(agent)),
         Change::Supervise {
             user, barge: true, ..
-        } => Some(format!("agent {user} joined")),
+        } => Some(lines::joined(user)),
         Change::Disconnect { .. } => match actor {
             // A supervisor leaving: the state says so only of one who
             // barged in, which the summary does not keep.
             Actor::User(u) if s.supervisors.contains(u) => None,
-            Actor::Agent(a) if s.conference.contains(a) => Some(format!("agent {a} left")),
+            Actor::Agent(a) if s.conference.contains(a) => Some(lines::left(a)),
             _ => match s.phase {
-                Phase::Connected { .. } | Phase::Held { .. } => Some(match actor {
-                    Actor::Customer => "customer left".to_string(),
-                    Actor::Agent(a) => format!("agent {a} left"),
-                    _ => "the conversation was ended".to_string(),
-                }),
+                Phase::Connected { .. } | Phase::Held { .. } => Some(lines::ended_by(actor)),
                 _ => None,
             },
         },
