@@ -1,10 +1,12 @@
 //! The archive on a real pair: two report writers follow it while chats
 //! are answered, talked in (one message near the 16 KiB bound) and
-//! closed; once the live state has forgotten them (`closed_retention_s`
-//! of 1 s), `GET /api/interactions` finds them by customer, queue,
-//! agent and disposition, a page at a time, and
-//! `GET /api/interactions/{id}` answers each whole from the archive on
-//! either node: its transcript what was sent, for its agent, a
+//! closed, and an email with an attachment comes by SMTP and is
+//! answered; once the live state has forgotten them
+//! (`closed_retention_s` of 1 s), `GET /api/interactions` finds them by
+//! customer, queue, agent, media, Message-ID and disposition, a page at
+//! a time, and `GET /api/interactions/{id}` answers each whole from the
+//! archive on either node (the transcript what was sent; the email's
+//! headers, HTML and attachment by reference) for its agent, a
 //! supervisor of its queue and an administrator, and to nobody else;
 //! `duet report archive` reads the same from the databases. A chat
 //! still open is found with them, from the live state.
@@ -100,6 +102,57 @@ fn chat(pair: &Pair, a: &str, alice: &Api, name: &str, long: bool) -> (String, S
     (id, said)
 }
 
+/// An email with an attachment by SMTP to the active node, answered by
+/// alice, ended and wrapped up; its id.
+fn email(pair: &Pair, node: usize, alice: &Api) -> String {
+    use lettre::message::{Attachment, MultiPart, SinglePart, header::ContentType};
+    use lettre::{Message, SmtpTransport, Transport};
+    let message = Message::builder()
+        .from("Fay Mail <fay@customer.test>".parse().unwrap())
+        .to("sales@example.test".parse().unwrap())
+        .subject("Archived quote")
+        .message_id(Some("<archived-1@customer.test>".into()))
+        .multipart(
+            MultiPart::mixed()
+                .singlepart(SinglePart::html(
+                    "<p>A <b>quote</b>, please.</p>".to_string(),
+                ))
+                .singlepart(Attachment::new("specs.bin".into()).body(
+                    vec![7u8; 3_000],
+                    ContentType::parse("application/octet-stream").unwrap(),
+                )),
+        )
+        .unwrap();
+    SmtpTransport::builder_dangerous("127.0.0.1")
+        .port(pair.nodes[node].placement.smtp_port)
+        .timeout(Some(Duration::from_secs(10)))
+        .build()
+        .send(&message)
+        .expect("the active node takes the email");
+    let id = wait_for(
+        pair,
+        Duration::from_secs(20),
+        "the email offered to alice",
+        || {
+            let (_, me) = alice.get("/api/agent");
+            me["interactions"]
+                .as_array()?
+                .iter()
+                .find(|ix| ix["media"] == "email")?["id"]
+                .as_str()
+                .map(String::from)
+        },
+    );
+    for (action, body) in [
+        ("accept", json!({})),
+        ("disconnect", json!({})),
+        ("wrap-up", json!({"code": "sale", "notes": "quoted"})),
+    ] {
+        ok(alice, &format!("/api/interactions/{id}/{action}"), body);
+    }
+    id
+}
+
 /// The messages of an answer's transcript: (sender, body), status
 /// lines left out.
 fn transcript(ix: &Value) -> Said {
@@ -156,9 +209,14 @@ fn closed_chats_are_found_and_read_whole_from_the_archive_by_whom_they_concern()
 
     let a = pair.nodes[first].url();
     let alice = Api::login(&a, "alice", AGENT_PASSWORD);
-    ok(&alice, "/api/agent/login", json!({"media": ["chat"]}));
+    ok(
+        &alice,
+        "/api/agent/login",
+        json!({"media": ["chat", "email"]}),
+    );
     let (carol, carol_said) = chat(&pair, &a, &alice, "Carol Archive", true);
     let (dan, dan_said) = chat(&pair, &a, &alice, "Dan Archive", false);
+    let fay = email(&pair, first, &alice);
 
     // One more, still open (waiting for alice).
     let customer = Api::new(&a);
@@ -174,7 +232,7 @@ fn closed_chats_are_found_and_read_whole_from_the_archive_by_whom_they_concern()
     let admin = Api::login(&a, USER, PASSWORD);
     // Forgotten by the live state, then read from the archive.
     let started = Instant::now();
-    for id in [&carol, &dan] {
+    for id in [&carol, &dan, &fay] {
         wait_for(
             &pair,
             Duration::from_secs(30),
@@ -221,6 +279,8 @@ fn closed_chats_are_found_and_read_whole_from_the_archive_by_whom_they_concern()
         // Found by each field, newest first.
         for (query, wanted) in [
             ("customer=carol", vec![carol.clone()]),
+            ("message_id=archived-1@customer.test", vec![fay.clone()]),
+            ("media=email&customer=fay&agent=alice", vec![fay.clone()]),
             (
                 "customer=archive&queue=Sales&agent=alice&media=chat",
                 vec![dan.clone(), carol.clone()],
@@ -274,11 +334,31 @@ fn closed_chats_are_found_and_read_whole_from_the_archive_by_whom_they_concern()
             let (_, page) = api.get("/api/interactions?customer=archive");
             assert_eq!(ids(&page), [dan.clone(), carol.clone()], "{who}: {page}");
         }
+        // The email whole: its headers, HTML and attachment by reference.
+        let (code, ix) = alice.get(&format!("/api/interactions/{fay}"));
+        assert_eq!(code, 200, "{ix}");
+        let mail = &ix["content"]["Email"];
+        assert_eq!(mail["message_id"], "archived-1@customer.test", "{mail}");
+        assert_eq!(mail["subject"], "Archived quote");
+        assert!(
+            mail["html"].as_str().unwrap().contains("<b>quote</b>"),
+            "{mail}"
+        );
+        let attachment = &mail["attachments"][0];
+        assert_eq!(attachment["name"], "specs.bin", "{mail}");
+        assert_eq!(attachment["size_bytes"], 3_000, "{mail}");
+        assert_eq!(
+            attachment["blake3"].as_str().map(str::len),
+            Some(64),
+            "{mail}"
+        );
+        assert!(attachment.get("bytes").is_none(), "{mail}");
+
         // A live one is found with the archived ones, from the live state.
         let (_, page) = admin.get("/api/interactions?queue=Sales&limit=3");
         assert_eq!(
             ids(&page),
-            [erin.clone(), dan.clone(), carol.clone()],
+            [erin.clone(), fay.clone(), dan.clone()],
             "{page}"
         );
         assert_eq!(page["interactions"][0]["found"], "live", "{page}");
