@@ -236,10 +236,11 @@ fn closed_chats_are_found_and_read_whole_from_the_archive_by_whom_they_concern()
         wait_for(
             &pair,
             Duration::from_secs(30),
-            "the chat answered from the archive",
+            "each answered from the archive, closed",
             || {
                 let (code, ix) = admin.get(&format!("/api/interactions/{id}"));
-                (code == 200 && ix["archive"].is_object()).then_some(())
+                (code == 200 && ix["archive"].is_object() && ix["state"]["Closed"].is_object())
+                    .then_some(())
             },
         );
     }
