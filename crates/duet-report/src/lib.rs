@@ -18,6 +18,8 @@
 //! - [`staffing`]: an Erlang C staffing estimate from queue figures.
 //! - [`queues`], [`agents`]: the queue and agent reports; [`read`]:
 //!   what they read from the databases, for the CLI and the node.
+//! - [`stuck`]: interactions open with no change for longer than their
+//!   media allows.
 //! - [`archive`]: interactions kept whole (a header and appended
 //!   entries), searched and fetched across databases.
 //!
@@ -45,8 +47,12 @@ pub mod source;
 pub mod sqlite;
 pub mod staffing;
 pub mod store;
+pub mod stuck;
 
 pub use disposition::Disposition;
 pub use fold::Fold;
 pub use position::Position;
 pub use store::{ReportStore, StoreError};
+
+#[cfg(test)]
+mod oracle_tests;

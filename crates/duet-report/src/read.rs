@@ -66,6 +66,7 @@ pub fn sources(paths: &[PathBuf], window: &Window, reads: Reads) -> Result<Vec<S
                     coverage: db.coverage()?,
                     events: db.queue_events(from_ms, to_ms)?,
                     config: db.config_versions(ConfigKind::Queue)?,
+                    uncertain: db.uncertain(from_ms, to_ms)?,
                     ..Source::default()
                 };
                 if reads == Reads::Agents {

@@ -1,7 +1,9 @@
 //! One reporting database as a report reads it, and which database a
 //! report takes each interval from: the first given whose coverage holds
-//! the whole interval; when none does, the one that covers most of it,
-//! with the interval marked as a gap (kept, never dropped).
+//! the whole interval and that counted every change in it for sure (none
+//! about an interaction that crossed a gap); when none does, the one
+//! that covers most of it, with the interval marked as a gap (kept,
+//! never dropped).
 
 use crate::config::{ConfigVersion, in_effect};
 use crate::rows::{ActivityRow, QueueEventRow, SegmentRow};
@@ -18,6 +20,8 @@ pub struct Source {
     pub segments: Vec<SegmentRow>,
     /// Versions of users and queues: the configuration in effect.
     pub config: Vec<ConfigVersion>,
+    /// When changes it cannot count for sure were made (after a gap).
+    pub uncertain: Vec<u64>,
 }
 
 impl Source {
@@ -49,10 +53,16 @@ pub fn covered_ms(spans: &[Span], start: u64, end: u64) -> u64 {
         .sum()
 }
 
+/// Whether `source` holds `[start, end)` surely: every change in it, and
+/// none it cannot count for sure.
+pub fn holds(source: &Source, start: u64, end: u64) -> bool {
+    covers(&source.coverage, start, end) && !source.uncertain.iter().any(|&t| t >= start && t < end)
+}
+
 /// The database an interval is taken from, and whether it has a gap
-/// there (none covers it whole); `None` when no database was given.
+/// there (none holds it surely); `None` when no database was given.
 pub fn choose(sources: &[Source], start: u64, end: u64) -> Option<(&Source, bool)> {
-    match sources.iter().find(|s| covers(&s.coverage, start, end)) {
+    match sources.iter().find(|s| holds(s, start, end)) {
         Some(s) => Some((s, false)),
         None => sources
             .iter()

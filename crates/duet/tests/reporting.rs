@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use harness::contact::{AGENT_PASSWORD, Api, sales_workgroup, set_up_directory};
 use harness::report_writer::{Writer, reporting_pair, writer};
-use harness::{DUET, Pair, serving};
+use harness::{DUET, Pair, fast_pair, serving};
 use serde_json::{Value, json};
 
 /// Intervals of one minute: the shortest `duet report` takes, so the
@@ -521,4 +521,106 @@ fn reports_on_the_node(pair: &Pair, node: &str, databases: &[&Path], from_ms: u6
     }
     let (code, body) = sue.get("/api/reports/queues?from=yesterday&to=0");
     assert_eq!(code, 400, "{body}");
+}
+
+/// `duet report stuck` of `database` with chats allowed one second.
+fn stuck(database: &Path) -> Vec<Value> {
+    let out = Command::new(DUET)
+        .args(["report", "stuck", "--format", "json", "--limit", "chat=1s"])
+        .arg("--database")
+        .arg(database)
+        .output()
+        .expect("duet report stuck");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the stuck list as JSON")
+}
+
+/// A chat whose agent never wraps it up stands still: `duet report
+/// stuck` lists it past its media's limit, `duet ctl end-interaction`
+/// ends it as the master administrator, and the report no longer lists
+/// it.
+#[test]
+fn a_wrap_up_left_standing_is_reported_stuck_and_ended_from_ctl() {
+    let pair = fast_pair();
+    set_up_directory(&pair, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("report.db");
+    let _writer = Writer(writer(&pair, 0, &database));
+    let a = pair.nodes[0].url();
+    let alice = Api::login(&a, "alice", AGENT_PASSWORD);
+    post(
+        &pair,
+        &alice,
+        "/api/agent/login",
+        json!({"media": ["chat"]}),
+        "login",
+    );
+    let chat = post(
+        &pair,
+        &Api::new(&a),
+        "/api/chats",
+        json!({"queue": "Sales", "name": "Ida", "client_secret": "the-secret-of-ida-0001"}),
+        "c",
+    );
+    let id = chat["id"].as_str().unwrap().to_string();
+    offered_to_alice(&pair, &alice, &id);
+    post(
+        &pair,
+        &alice,
+        &format!("/api/interactions/{id}/accept"),
+        json!({}),
+        "accept",
+    );
+    // alice ends the chat; Sales asks a wrap-up code, and she gives none.
+    post(
+        &pair,
+        &alice,
+        &format!("/api/interactions/{id}/disconnect"),
+        json!({}),
+        "bye",
+    );
+
+    let started = Instant::now();
+    let listed = loop {
+        let list = stuck(&database);
+        if let Some(s) = list.iter().find(|s| s["id"] == id.as_str()) {
+            break s.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{id} never listed as stuck: {list:?}\n{}",
+            std::fs::read_to_string(database.with_extension("log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(listed["phase"], "wrap_up", "{listed}");
+    assert_eq!(listed["agent"], "alice", "{listed}");
+    assert!(listed["still_ms"].as_u64().unwrap() > 1_000, "{listed}");
+
+    let out = pair.ctl(&["end-interaction", &id]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sue = Api::login(&a, "sue", AGENT_PASSWORD);
+    let (_, ix) = sue.get(&format!("/api/interactions/{id}"));
+    assert!(ix["state"]["Closed"].is_object(), "{ix}");
+    assert!(ix["wrap_up"].is_null(), "closed without a code: {ix}");
+    let started = Instant::now();
+    while stuck(&database).iter().any(|s| s["id"] == id.as_str()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{id} still listed as stuck after it was ended"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The agent is free for the next one.
+    let (_, me) = alice.get("/api/agent");
+    assert!(me["interactions"].as_array().unwrap().is_empty(), "{me}");
 }

@@ -204,7 +204,18 @@ impl Interactions {
                     self.close(id, false, at, out);
                 }
             }
-            InteractionState::WrapUp { .. } | InteractionState::Closed { .. } => {}
+            // Ended by a supervisor or an administrator: closed without a
+            // code, its agent released.
+            InteractionState::WrapUp { agent } => {
+                if let Actor::User(user) = actor {
+                    self.edit(id, |ix| {
+                        status_line(ix, at, lines::wrap_up_ended_by(user));
+                    });
+                    self.release(&agent, media, id, at, out);
+                    self.close(id, false, at, out);
+                }
+            }
+            InteractionState::Closed { .. } => {}
         }
     }
 

@@ -22,6 +22,11 @@ pub fn ended_by(actor: &Actor) -> String {
     }
 }
 
+/// A supervisor or an administrator closed a wrap-up its agent left.
+pub fn wrap_up_ended_by(user: &str) -> String {
+    format!("wrap-up ended by {user}")
+}
+
 /// Follows a message node `node` took while the nodes were apart.
 pub fn healed(node: &str) -> String {
     format!("the message before was taken on {node} while the nodes were apart")

@@ -95,7 +95,7 @@ pub struct Archived {
     pub state: InteractionState,
     /// The report's stretches (queued, offered, connected, held, wrap_up).
     pub segments: Vec<SegmentRow>,
-    /// None for one written before the archive was (schema 4).
+    /// None for one written before the archive was (schema 5).
     pub content: Option<Content>,
     pub wrap_up: Option<WrapUpRow>,
     pub archive: Figures,

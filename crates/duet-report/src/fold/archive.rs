@@ -233,6 +233,10 @@ fn status_line(s: &Summary, actor: &Actor, change: &Change) -> Option<String> {
             Actor::Agent(a) if s.conference.contains(a) => Some(lines::left(a)),
             _ => match s.phase {
                 Phase::Connected { .. } | Phase::Held { .. } => Some(lines::ended_by(actor)),
+                Phase::Ended { .. } => match actor {
+                    Actor::User(u) => Some(lines::wrap_up_ended_by(u)),
+                    _ => None,
+                },
                 _ => None,
             },
         },

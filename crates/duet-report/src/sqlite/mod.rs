@@ -25,7 +25,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_schema.sql"),
     include_str!("../../migrations/0002_queue_event_agent.sql"),
     include_str!("../../migrations/0003_config_versions.sql"),
-    include_str!("../../migrations/0004_archive.sql"),
+    include_str!("../../migrations/0004_uncertain.sql"),
+    include_str!("../../migrations/0005_archive.sql"),
 ];
 
 /// How long a write waits for another connection's lock (a report being
@@ -191,6 +192,19 @@ impl ReportStore for Sqlite {
             .collect()
     }
 
+    fn closed_among(&self, ids: &[String]) -> Result<Vec<String>> {
+        let mut q = self
+            .db
+            .prepare_cached("SELECT 1 FROM interactions WHERE id = ?1 AND open = 0")?;
+        let mut closed = Vec::new();
+        for id in ids {
+            if q.exists([id])? {
+                closed.push(id.clone());
+            }
+        }
+        Ok(closed)
+    }
+
     fn write_change(&mut self, at: Position, at_ms: u64, rows: &[Row]) -> Result<bool> {
         let tx = write_transaction(&mut self.db)?;
         if cursor_in(&tx)?.is_some_and(|c| at.seq <= c.seq) {
@@ -250,6 +264,7 @@ impl ReportStore for Sqlite {
         gap: bool,
         position: Position,
         at_ms: u64,
+        crossed: &[Summary],
     ) -> Result<()> {
         let tx = write_transaction(&mut self.db)?;
         tx.execute(
@@ -261,6 +276,9 @@ impl ReportStore for Sqlite {
                 position.seq
             ],
         )?;
+        for s in crossed {
+            write_row(&tx, &Row::Summary(Box::new(s.clone())))?;
+        }
         let spans: i64 = tx.query_row("SELECT count(*) FROM coverage", [], |r| r.get(0))?;
         if gap || spans == 0 {
             if let Some(after) = cursor_in(&tx)? {
@@ -327,6 +345,14 @@ impl ReportStore for Sqlite {
 
     fn segments(&self, from_ms: u64, to_ms: u64) -> Result<Vec<SegmentRow>> {
         read::segments(&self.db, from_ms, to_ms)
+    }
+
+    fn uncertain(&self, from_ms: u64, to_ms: u64) -> Result<Vec<u64>> {
+        let mut q = self.db.prepare_cached(
+            "SELECT at_ms FROM uncertain WHERE at_ms >= ?1 AND at_ms < ?2 ORDER BY at_ms",
+        )?;
+        let times = q.query_map(params![from_ms, to_ms], |r| r.get(0))?;
+        Ok(times.collect::<rusqlite::Result<Vec<u64>>>()?)
     }
 
     fn write_config(&mut self, versions: &[ConfigVersion]) -> Result<()> {

@@ -107,6 +107,13 @@ pub(super) fn write_row(tx: &Transaction<'_>, row: &Row) -> Result<()> {
                 ],
             )?;
         }
+        Row::Uncertain(u) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO uncertain (epoch, seq, interaction, at_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![u.position.epoch, u.position.seq, u.interaction, u.at_ms],
+            )?;
+        }
     }
     Ok(())
 }

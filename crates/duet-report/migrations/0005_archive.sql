@@ -1,4 +1,4 @@
--- duet reporting schema, version 4: the archive. An interaction's header
+-- duet reporting schema, version 5: the archive. An interaction's header
 -- (its customer, attributes and what it opened with, as JSON) is written
 -- when it is created; each message, file, status line, email reply step
 -- or callback attempt is an entry appended under the position of the
