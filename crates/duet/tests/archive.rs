@@ -18,7 +18,7 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
-use harness::contact::{AGENT_PASSWORD, Api, set_up_directory, wait_for};
+use harness::contact::{AGENT_PASSWORD, Api, send_email, set_up_directory, wait_for};
 use harness::report_writer::{Writer, reporting_pair, writer};
 use harness::{DUET, PASSWORD, Pair, USER, serving};
 use serde_json::{Value, json};
@@ -105,30 +105,13 @@ fn chat(pair: &Pair, a: &str, alice: &Api, name: &str, long: bool) -> (String, S
 /// An email with an attachment by SMTP to the active node, answered by
 /// alice, ended and wrapped up; its id.
 fn email(pair: &Pair, node: usize, alice: &Api) -> String {
-    use lettre::message::{Attachment, MultiPart, SinglePart, header::ContentType};
-    use lettre::{Message, SmtpTransport, Transport};
-    let message = Message::builder()
-        .from("Fay Mail <fay@customer.test>".parse().unwrap())
-        .to("sales@example.test".parse().unwrap())
-        .subject("Archived quote")
-        .message_id(Some("<archived-1@customer.test>".into()))
-        .multipart(
-            MultiPart::mixed()
-                .singlepart(SinglePart::html(
-                    "<p>A <b>quote</b>, please.</p>".to_string(),
-                ))
-                .singlepart(Attachment::new("specs.bin".into()).body(
-                    vec![7u8; 3_000],
-                    ContentType::parse("application/octet-stream").unwrap(),
-                )),
-        )
-        .unwrap();
-    SmtpTransport::builder_dangerous("127.0.0.1")
-        .port(pair.nodes[node].placement.smtp_port)
-        .timeout(Some(Duration::from_secs(10)))
-        .build()
-        .send(&message)
-        .expect("the active node takes the email");
+    send_email(
+        pair,
+        node,
+        ("Fay Mail <fay@customer.test>", "<archived-1@customer.test>"),
+        "<p>A <b>quote</b>, please.</p>",
+        &[7u8; 3_000],
+    );
     let id = wait_for(
         pair,
         Duration::from_secs(20),
@@ -340,7 +323,7 @@ fn closed_chats_are_found_and_read_whole_from_the_archive_by_whom_they_concern()
         assert_eq!(code, 200, "{ix}");
         let mail = &ix["content"]["Email"];
         assert_eq!(mail["message_id"], "archived-1@customer.test", "{mail}");
-        assert_eq!(mail["subject"], "Archived quote");
+        assert_eq!(mail["subject"], "Quote please");
         assert!(
             mail["html"].as_str().unwrap().contains("<b>quote</b>"),
             "{mail}"
