@@ -338,6 +338,9 @@ fn searches_by_each_field_for_whom_may_see_them_a_page_at_a_time() {
             vec!["c3", "c2", "c1", "c0"],
         ),
         (json!({"disposition": "abandoned"}), admin(), vec!["gone"]),
+        // `%` and `_` are themselves, not wildcards.
+        (json!({"customer": "c_rol"}), admin(), vec![]),
+        (json!({"agent": "%"}), admin(), vec![]),
         (json!({"media": "email"}), admin(), vec![]),
         (
             json!({"from": "2000", "to": "4000"}),

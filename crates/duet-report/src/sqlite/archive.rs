@@ -1,5 +1,8 @@
 //! The archive on SQLite: its rows written (upserts keyed by position),
-//! searched, and read back whole for one interaction.
+//! searched, and read back whole for one interaction. The statements are
+//! portable SQL (`?N` parameters, `ON CONFLICT` upserts, `LIKE` with an
+//! escape, no engine's own functions), so another SQL database runs
+//! them as they are.
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
@@ -24,8 +27,12 @@ pub(super) fn write(tx: &Transaction<'_>, row: &ArchiveRow) -> Result<()> {
     match row {
         ArchiveRow::Header(h) => {
             tx.execute(
-                "INSERT OR REPLACE INTO archive_headers (id, epoch, seq, media, customer_address,
-                 customer_name, message_id, header) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO archive_headers (id, epoch, seq, media, customer_address,
+                 customer_name, message_id, header) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (id) DO UPDATE SET epoch = excluded.epoch, seq = excluded.seq,
+                 media = excluded.media, customer_address = excluded.customer_address,
+                 customer_name = excluded.customer_name, message_id = excluded.message_id,
+                 header = excluded.header",
                 params![
                     h.id,
                     h.position.epoch,
@@ -40,8 +47,9 @@ pub(super) fn write(tx: &Transaction<'_>, row: &ArchiveRow) -> Result<()> {
         }
         ArchiveRow::Entry(e) => {
             tx.execute(
-                "INSERT OR REPLACE INTO archive_entries (epoch, seq, interaction, n, at_ms, kind,
-                 item) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO archive_entries (epoch, seq, interaction, n, at_ms, kind, item)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (interaction, seq, n) DO NOTHING",
                 params![
                     e.position.epoch,
                     e.position.seq,
@@ -57,7 +65,8 @@ pub(super) fn write(tx: &Transaction<'_>, row: &ArchiveRow) -> Result<()> {
     Ok(())
 }
 
-/// SQL conditions and their values, built together.
+/// A statement's conditions and the values they bind, numbered as they
+/// are added.
 #[derive(Default)]
 struct Conditions {
     sql: Vec<String>,
@@ -65,15 +74,14 @@ struct Conditions {
 }
 
 impl Conditions {
-    fn add(&mut self, sql: &str, values: impl IntoIterator<Item = Value>) {
-        self.sql.push(sql.to_string());
-        self.values.extend(values);
+    /// `?N` for `value`.
+    fn bind(&mut self, value: Value) -> String {
+        self.values.push(value);
+        format!("?{}", self.values.len())
     }
 
-    fn text(&mut self, sql: &str, value: &Option<String>, times: usize) {
-        if let Some(v) = value {
-            self.add(sql, std::iter::repeat_n(Value::Text(v.clone()), times));
-        }
+    fn add(&mut self, condition: String) {
+        self.sql.push(condition);
     }
 }
 
@@ -81,8 +89,23 @@ fn int(n: u64) -> Value {
     Value::Integer(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
-/// An agent in the comma-joined `agents` column.
-const HAS_AGENT: &str = "instr(',' || i.agents || ',', ',' || ? || ',') > 0";
+/// A `LIKE` pattern (escaped with `\`) for text holding `piece`.
+fn holding(piece: &str) -> Value {
+    let mut pattern = String::from("%");
+    for c in piece.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    Value::Text(pattern)
+}
+
+/// Agent `p` (a bound `holding(",name,")`) in the comma-joined `agents`.
+fn has_agent(p: &str) -> String {
+    format!("(',' || i.agents || ',') LIKE {p} ESCAPE '\\'")
+}
 
 /// The first `limit + 1` interactions `search` finds after its cursor,
 /// newest first.
@@ -90,60 +113,72 @@ pub(super) fn search(db: &Connection, search: &Search) -> Result<Vec<Hit>> {
     let f = &search.filter;
     let mut c = Conditions::default();
     if let Some(from) = f.from_ms {
-        c.add("i.created_ms >= ?", [int(from)]);
+        let p = c.bind(int(from));
+        c.add(format!("i.created_ms >= {p}"));
     }
     if let Some(to) = f.to_ms {
-        c.add("i.created_ms < ?", [int(to)]);
+        let p = c.bind(int(to));
+        c.add(format!("i.created_ms < {p}"));
     }
-    c.text("i.queue = ?", &f.queue, 1);
-    c.text(HAS_AGENT, &f.agent, 1);
-    c.text("i.media = ?", &f.media.map(|m| m.name().to_string()), 1);
-    c.text(
-        "(instr(lower(coalesce(h.customer_address, '')), lower(?)) > 0
-          OR instr(lower(coalesce(h.customer_name, '')), lower(?)) > 0)",
-        &f.customer,
-        2,
-    );
-    c.text("h.message_id = ?", &f.message_id, 1);
-    c.text(
-        "i.disposition = ?",
-        &f.disposition.map(|d| d.name().to_string()),
-        1,
-    );
+    if let Some(queue) = &f.queue {
+        let p = c.bind(Value::Text(queue.clone()));
+        c.add(format!("i.queue = {p}"));
+    }
+    if let Some(agent) = &f.agent {
+        let p = c.bind(holding(&format!(",{agent},")));
+        c.add(has_agent(&p));
+    }
+    if let Some(media) = f.media {
+        let p = c.bind(Value::Text(media.name().to_string()));
+        c.add(format!("i.media = {p}"));
+    }
+    if let Some(customer) = &f.customer {
+        // ASCII case ignored: the pattern and the columns in lower case.
+        let p = c.bind(holding(&customer.to_ascii_lowercase()));
+        c.add(format!(
+            "(lower(coalesce(h.customer_address, '')) LIKE {p} ESCAPE '\\'
+              OR lower(coalesce(h.customer_name, '')) LIKE {p} ESCAPE '\\')"
+        ));
+    }
+    if let Some(message_id) = &f.message_id {
+        let p = c.bind(Value::Text(message_id.clone()));
+        c.add(format!("h.message_id = {p}"));
+    }
+    if let Some(disposition) = f.disposition {
+        let p = c.bind(Value::Text(disposition.name().to_string()));
+        c.add(format!("i.disposition = {p}"));
+    }
     let scope = &search.scope;
     if !scope.every_queue {
-        let mut any = vec!["0".to_string()];
-        let mut values: Vec<Value> = Vec::new();
+        let mut any = vec!["1 = 0".to_string()];
         if !scope.queues.is_empty() {
-            any.push(format!(
-                "i.queue IN ({})",
-                vec!["?"; scope.queues.len()].join(", ")
-            ));
-            values.extend(scope.queues.iter().cloned().map(Value::Text));
+            let queues: Vec<String> = scope
+                .queues
+                .iter()
+                .map(|q| c.bind(Value::Text(q.clone())))
+                .collect();
+            any.push(format!("i.queue IN ({})", queues.join(", ")));
         }
         if let Some(agent) = &scope.agent {
-            any.push(HAS_AGENT.to_string());
-            values.push(Value::Text(agent.clone()));
+            let p = c.bind(holding(&format!(",{agent},")));
+            any.push(has_agent(&p));
         }
-        c.add(&format!("({})", any.join(" OR ")), values);
+        c.add(format!("({})", any.join(" OR ")));
     }
     if let Some(after) = &search.after {
-        c.add(
-            "(i.created_ms < ? OR (i.created_ms = ? AND i.id < ?))",
-            [
-                int(after.created_ms),
-                int(after.created_ms),
-                Value::Text(after.id.clone()),
-            ],
-        );
+        let created = c.bind(int(after.created_ms));
+        let id = c.bind(Value::Text(after.id.clone()));
+        c.add(format!(
+            "(i.created_ms < {created} OR (i.created_ms = {created} AND i.id < {id}))"
+        ));
     }
-    c.values.push(int(search.limit as u64 + 1));
+    let limit = c.bind(int(search.limit as u64 + 1));
     let sql = format!(
         "SELECT i.state, h.customer_address, h.customer_name, h.message_id
          FROM interactions i LEFT JOIN archive_headers h ON h.id = i.id
-         WHERE {} ORDER BY i.created_ms DESC, i.id DESC LIMIT ?",
+         WHERE {} ORDER BY i.created_ms DESC, i.id DESC LIMIT {limit}",
         if c.sql.is_empty() {
-            "1".to_string()
+            "1 = 1".to_string()
         } else {
             c.sql.join(" AND ")
         }
