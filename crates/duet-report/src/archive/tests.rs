@@ -1,5 +1,5 @@
 use duet_interactions::change::{Actor, Change, Command, NewInteraction};
-use duet_interactions::model::{Attachment, Content, Email, Party, Sender};
+use duet_interactions::model::{Attachment, Content, Email, InteractionState, Party, Sender};
 
 use super::view::Content as Kept;
 use super::*;
@@ -545,4 +545,91 @@ fn status_lines_follow_the_state_and_a_healed_message_joins_a_closed_chat() {
     );
     assert_eq!(c1.last().map(String::as_str), Some("said on b"), "{c1:?}");
     assert_eq!(bodies(&path, "c2"), [duet_interactions::state::START_AGAIN]);
+}
+
+fn live(
+    id: &str,
+    created_ms: u64,
+    queue: &str,
+    state: InteractionState,
+    joined: &[&str],
+) -> Interaction {
+    use duet_interactions::model::{Parties, QueueVisit, Routing};
+    Interaction {
+        id: id.into(),
+        media: MediaType::Chat,
+        created_at_ms: created_ms,
+        routing: Routing {
+            queue: queue.into(),
+            ..Routing::default()
+        },
+        attributes: Default::default(),
+        parties: Parties {
+            customer: Party {
+                address: format!("{id}@example.test"),
+                name: format!("Customer {id}"),
+            },
+            joined: joined.iter().map(|a| a.to_string()).collect(),
+            ..Parties::default()
+        },
+        state,
+        segments: Vec::new(),
+        content: Content::Transcript(Vec::new()),
+        files: Vec::new(),
+        wrap_up: None,
+        visit: QueueVisit::default(),
+        seqno: 0,
+    }
+}
+
+#[test]
+fn the_live_page_shows_an_agent_what_it_holds_and_what_it_handled_once_closed() {
+    let connected = |a: &str| InteractionState::Connected { agent: a.into() };
+    let all = [
+        live("l1", 10, "Sales", connected("ann"), &["bob", "ann"]),
+        live(
+            "l2",
+            20,
+            "Sales",
+            InteractionState::Closed { at_ms: 25 },
+            &["bob"],
+        ),
+        live("l3", 30, "Support", InteractionState::Queued, &[]),
+        live("l4", 40, "Sales", InteractionState::Queued, &[]),
+    ];
+    let page = |asked: serde_json::Value, scope: Scope| -> Vec<String> {
+        let asked: Asked = serde_json::from_value(asked).unwrap();
+        live_page(all.iter(), &search(asked, scope))
+            .into_iter()
+            .map(|h| h.id)
+            .collect()
+    };
+    let agent = |a: &str| Scope {
+        agent: Some(a.into()),
+        ..Scope::default()
+    };
+    // ann holds l1; bob handled l2 (closed), and left l1 to ann.
+    assert_eq!(page(json!({}), agent("ann")), ["l1"]);
+    assert_eq!(page(json!({}), agent("bob")), ["l2"]);
+    let support = Scope {
+        queues: ["Support".to_string()].into(),
+        ..Scope::default()
+    };
+    assert_eq!(page(json!({}), support), ["l3"]);
+    assert_eq!(page(json!({"agent": "bob"}), admin()), ["l2", "l1"]);
+    assert_eq!(page(json!({"customer": "L3@EXAMPLE"}), admin()), ["l3"]);
+    assert_eq!(
+        page(json!({"disposition": "abandoned"}), admin()),
+        Vec::<String>::new()
+    );
+    // One more than a page, after the cursor.
+    let next = Cursor {
+        created_ms: 40,
+        id: "l4".into(),
+    }
+    .token();
+    assert_eq!(
+        page(json!({"limit": "1", "next": next}), admin()),
+        ["l3", "l2"]
+    );
 }
