@@ -115,10 +115,11 @@ impl Fold {
             .collect()
     }
 
-    /// The rows the change at `at` makes. Summaries come last, one per
+    /// The rows the change at `at` makes: the archive's first (told from
+    /// the open interactions before it), summaries last, one per
     /// interaction the change touched, as they stand after it.
     pub fn apply(&mut self, at: Position, command: &Command) -> Vec<Row> {
-        let mut rows = Vec::new();
+        let mut rows = archive::rows(at, command, &self.open);
         let mut out = Out {
             at,
             at_ms: command.at_ms,
@@ -483,5 +484,6 @@ fn disconnect(out: &mut Out<'_>, s: &mut Summary, actor: &Actor) {
     }
 }
 
+mod archive;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -20,6 +20,8 @@
 //!   what they read from the databases, for the CLI and the node.
 //! - [`stuck`]: interactions open with no change for longer than their
 //!   media allows.
+//! - [`archive`]: interactions kept whole (a header and appended
+//!   entries), searched and fetched across databases.
 //!
 //! Invariants: every row carries the position of the change that made
 //! it; a change at or before the stored position is never applied again
@@ -29,6 +31,7 @@
 //! over.
 
 pub mod agents;
+pub mod archive;
 pub mod chart;
 pub mod config;
 pub mod disposition;

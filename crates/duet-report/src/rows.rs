@@ -225,4 +225,6 @@ pub enum Row {
     Activity(ActivityRow),
     QueueEvent(QueueEventRow),
     Uncertain(UncertainRow),
+    /// What the archive keeps (`archive::rows`).
+    Archive(crate::archive::rows::ArchiveRow),
 }

@@ -1,6 +1,8 @@
 //! Where a writer keeps its rows: one trait, so SQLite today and
 //! PostgreSQL later write the same schema the same way.
 
+use crate::archive::view::Kept;
+use crate::archive::{Hit, Search};
 use crate::config::{ConfigKind, ConfigVersion};
 use crate::position::Position;
 use crate::rows::{ActivityRow, QueueEventRow, Row, SegmentRow, Summary};
@@ -102,4 +104,9 @@ pub trait ReportStore {
     /// them again to learn of their removal.
     fn standing_config_paths(&self) -> Result<Vec<String>>;
     fn config_versions(&self, kind: ConfigKind) -> Result<Vec<ConfigVersion>>;
+    /// The interactions `search` finds: its first `limit + 1` after its
+    /// cursor, newest first (by creation, then id, descending).
+    fn search_archive(&self, search: &Search) -> Result<Vec<Hit>>;
+    /// What the database keeps of interaction `id` (nothing: empty).
+    fn archived(&self, id: &str) -> Result<Kept>;
 }

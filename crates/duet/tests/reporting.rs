@@ -11,11 +11,12 @@
 mod harness;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use harness::contact::{AGENT_PASSWORD, Api, sales_workgroup, set_up_directory};
-use harness::{DUET, PASSWORD, Pair, Setup, USER, fast_params, serving};
+use harness::report_writer::{Writer, reporting_pair, writer};
+use harness::{DUET, Pair, fast_pair, serving};
 use serde_json::{Value, json};
 
 /// Intervals of one minute: the shortest `duet report` takes, so the
@@ -28,54 +29,6 @@ fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
-}
-
-fn writer(pair: &Pair, first: usize, database: &Path) -> Child {
-    let log = std::fs::File::create(database.with_extension("log")).unwrap();
-    Command::new(DUET)
-        .args(["report", "writer", "--config-every-s", "1", "--user", USER])
-        .arg("--database")
-        .arg(database)
-        .args(["--node", &pair.nodes[first].url()])
-        .args(["--node", &pair.nodes[1 - first].url()])
-        .env("DUET_PASSWORD", PASSWORD)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("duet report writer")
-}
-
-/// Stops a writer when the test ends, however it ends.
-struct Writer(Child);
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Writer {
-    /// Stops the writer as an operator would (SIGTERM): its session ends
-    /// as `shutdown`.
-    fn stop(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(exit)) = self.0.try_wait() {
-                assert!(exit.success(), "the writer stopped with {exit}");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the writer did not stop within 10 s of SIGTERM");
-    }
 }
 
 /// The serving node's index.
@@ -275,14 +228,7 @@ fn agents_report_what_alice_did(
 #[test]
 fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let (db1, db2) = (dir.path().join("one.db"), dir.path().join("two.db"));
-    // The nodes read both databases for `GET /api/reports/...`.
-    let mut pair = Pair::loopback(Setup {
-        params: fast_params(),
-        reporting_databases: vec![db1.clone(), db2.clone()],
-        ..Setup::default()
-    });
-    pair.start();
+    let (mut pair, [db1, db2]) = reporting_pair(dir.path());
     let first = active(&pair).expect("a serving node");
     set_up_directory(&pair, first);
     // sam supervises Support only: none of this traffic.
@@ -599,11 +545,7 @@ fn stuck(database: &Path) -> Vec<Value> {
 /// it.
 #[test]
 fn a_wrap_up_left_standing_is_reported_stuck_and_ended_from_ctl() {
-    let mut pair = Pair::loopback(Setup {
-        params: fast_params(),
-        ..Setup::default()
-    });
-    pair.start();
+    let pair = fast_pair();
     set_up_directory(&pair, 0);
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("report.db");

@@ -259,7 +259,7 @@ fn agent_activity_carries_reason_codes() {
 pub(crate) fn traffic() -> impl Strategy<Value = Vec<(u64, Actor, Change)>> {
     let ids = prop::sample::select(vec!["i1", "i2", "i3", "i4"]);
     let agents = prop::sample::select(vec!["ann", "bob"]);
-    let step = (ids, agents, 0..9u8, 0..3u8).prop_map(|(id, a, kind, who)| {
+    let step = (ids, agents, 0..11u8, 0..3u8).prop_map(|(id, a, kind, who)| {
         let actor = match who {
             0 => Actor::Customer,
             1 => agent(a),
@@ -283,6 +283,16 @@ pub(crate) fn traffic() -> impl Strategy<Value = Vec<(u64, Actor, Change)>> {
                 recovery: Recovery::default(),
             },
             7 => Change::Forget { id: id.into() },
+            8 => Change::Message {
+                id: id.into(),
+                message_id: format!("m{}", a.len() + usize::from(who)),
+                sender: duet_interactions::model::Sender::Customer,
+                body: format!("from {a} to {id}"),
+            },
+            9 => Change::Conference {
+                id: id.into(),
+                agent: a.into(),
+            },
             _ => Change::AgentStatus {
                 agent: a.into(),
                 status: duet_interactions::model::ChosenStatus::Available,
@@ -318,6 +328,8 @@ fn dump(store: &Sqlite) -> Vec<i64> {
         "wrap_ups",
         "agent_activity",
         "queue_events",
+        "archive_headers",
+        "archive_entries",
     ]
     .iter()
     .map(|t| store.count(t).unwrap())
@@ -381,6 +393,13 @@ proptest! {
         open_again.sort_by(|a, b| a.id.cmp(&b.id));
         prop_assert_eq!(open_once, open_again);
         prop_assert!(again.store().gaps().unwrap().is_empty(), "a resume is no gap");
+        // Every interaction archived alike, whole.
+        for id in ["i1", "i2", "i3", "i4"] {
+            prop_assert_eq!(
+                once.store().archived(id).unwrap().assemble(),
+                again.store().archived(id).unwrap().assemble()
+            );
+        }
     }
 }
 
@@ -409,7 +428,7 @@ fn a_position_the_node_cannot_vouch_for_is_a_gap_and_a_new_coverage_span() {
     let spans = store.coverage().unwrap();
     assert_eq!(spans.len(), 2);
     assert_eq!(spans[1].start_ms, 900);
-    assert_eq!(store.schema_version().unwrap(), 4);
+    assert_eq!(store.schema_version().unwrap(), 5);
     let sessions = store.sessions().unwrap();
     assert_eq!(sessions[0].end_reason.as_deref(), Some("writer_lost"));
     assert_eq!(sessions[1].hello.as_deref(), Some("gap"));

@@ -6,11 +6,14 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use crate::archive::view::Kept;
+use crate::archive::{Hit, Search};
 use crate::config::{ConfigKind, ConfigVersion};
 use crate::position::Position;
 use crate::rows::{ActivityRow, QueueEventRow, Row, SegmentRow, Summary};
 use crate::store::{ReportStore, Result, SessionEnd, Span, StoreError};
 
+mod archive;
 mod config;
 mod read;
 mod write;
@@ -23,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_queue_event_agent.sql"),
     include_str!("../../migrations/0003_config_versions.sql"),
     include_str!("../../migrations/0004_uncertain.sql"),
+    include_str!("../../migrations/0005_archive.sql"),
 ];
 
 /// How long a write waits for another connection's lock (a report being
@@ -361,5 +365,13 @@ impl ReportStore for Sqlite {
 
     fn config_versions(&self, kind: ConfigKind) -> Result<Vec<ConfigVersion>> {
         config::versions(&self.db, kind)
+    }
+
+    fn search_archive(&self, search: &Search) -> Result<Vec<Hit>> {
+        archive::search(&self.db, search)
+    }
+
+    fn archived(&self, id: &str) -> Result<Kept> {
+        archive::kept(&self.db, id)
     }
 }

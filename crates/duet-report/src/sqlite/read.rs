@@ -76,23 +76,28 @@ pub(super) fn agent_activity(
     Ok(rows.collect::<std::result::Result<_, _>>()?)
 }
 
+/// The columns [`segment`] reads, in its order.
+pub(super) const SEGMENT_COLUMNS: &str =
+    "epoch, seq, interaction, kind, agent, queue, start_ms, end_ms, seqno";
+
+pub(super) fn segment(r: &rusqlite::Row<'_>) -> rusqlite::Result<SegmentRow> {
+    Ok(SegmentRow {
+        position: Position::new(r.get(0)?, r.get(1)?),
+        interaction: r.get(2)?,
+        kind: r.get(3)?,
+        agent: r.get(4)?,
+        queue: r.get(5)?,
+        start_ms: r.get(6)?,
+        end_ms: r.get(7)?,
+        seqno: r.get(8)?,
+    })
+}
+
 /// The stretches that overlap `[from_ms, to_ms)`.
 pub(super) fn segments(db: &Connection, from_ms: u64, to_ms: u64) -> Result<Vec<SegmentRow>> {
-    let mut q = db.prepare(
-        "SELECT epoch, seq, interaction, kind, agent, queue, start_ms, end_ms, seqno
-         FROM segments WHERE end_ms > ?1 AND start_ms < ?2 ORDER BY seq",
-    )?;
-    let rows = q.query_map(params![from_ms, to_ms], |r| {
-        Ok(SegmentRow {
-            position: Position::new(r.get(0)?, r.get(1)?),
-            interaction: r.get(2)?,
-            kind: r.get(3)?,
-            agent: r.get(4)?,
-            queue: r.get(5)?,
-            start_ms: r.get(6)?,
-            end_ms: r.get(7)?,
-            seqno: r.get(8)?,
-        })
-    })?;
+    let mut q = db.prepare(&format!(
+        "SELECT {SEGMENT_COLUMNS} FROM segments WHERE end_ms > ?1 AND start_ms < ?2 ORDER BY seq"
+    ))?;
+    let rows = q.query_map(params![from_ms, to_ms], segment)?;
     Ok(rows.collect::<std::result::Result<_, _>>()?)
 }

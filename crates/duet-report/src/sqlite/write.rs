@@ -89,6 +89,7 @@ pub(super) fn write_row(tx: &Transaction<'_>, row: &Row) -> Result<()> {
                 ],
             )?;
         }
+        Row::Archive(a) => super::archive::write(tx, a)?,
         Row::QueueEvent(q) => {
             tx.execute(
                 "INSERT OR REPLACE INTO queue_events (epoch, seq, interaction, queue, media, at_ms,

@@ -2,6 +2,7 @@
 //! databases (docs/reporting.md).
 
 mod agents;
+mod archive;
 mod config;
 mod queues;
 mod read;
@@ -27,6 +28,9 @@ pub enum Command {
     /// Interactions open with no change for longer than their media
     /// allows (to end with `duet ctl end-interaction`).
     Stuck(stuck::Args),
+    /// Search the archive of closed interactions (a page as JSON), or
+    /// show one whole (`--id`).
+    Archive(archive::Args),
 }
 
 pub fn run(command: Command) -> anyhow::Result<()> {
@@ -36,5 +40,6 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Agents(args) => agents::run(args),
         Command::Staffing(args) => staffing::run(args),
         Command::Stuck(args) => stuck::run(args),
+        Command::Archive(args) => archive::run(args),
     }
 }
