@@ -59,14 +59,70 @@ pub fn holds(source: &Source, start: u64, end: u64) -> bool {
     covers(&source.coverage, start, end) && !source.uncertain.iter().any(|&t| t >= start && t < end)
 }
 
-/// The database an interval is taken from, and whether it has a gap
-/// there (none holds it surely); `None` when no database was given.
-pub fn choose(sources: &[Source], start: u64, end: u64) -> Option<(&Source, bool)> {
-    match sources.iter().find(|s| holds(s, start, end)) {
-        Some(s) => Some((s, false)),
-        None => sources
-            .iter()
-            .max_by_key(|s| covered_ms(&s.coverage, start, end))
-            .map(|s| (s, true)),
+/// The database an interval is taken from (its index in `sources`), and
+/// whether it has a gap there (none holds it surely); `None` when no
+/// database was given.
+pub fn choose(sources: &[Source], start: u64, end: u64) -> Option<(usize, bool)> {
+    match sources.iter().position(|s| holds(s, start, end)) {
+        Some(i) => Some((i, false)),
+        None => (0..sources.len())
+            .max_by_key(|&i| covered_ms(&sources[i].coverage, start, end))
+            .map(|i| (i, true)),
+    }
+}
+
+/// Items (each over `[start, end)`, a point as `[t, t + 1)`) of each of
+/// `intervals` (contiguous, of one length, as a window makes them), by
+/// `key`: a report reads each interval's own, not all of them each time.
+pub fn by_interval<'a, T, K: Ord>(
+    intervals: &[(u64, u64)],
+    items: &'a [T],
+    span: impl Fn(&T) -> (u64, u64),
+    key: impl Fn(&'a T) -> K,
+) -> Vec<std::collections::BTreeMap<K, Vec<&'a T>>> {
+    let mut buckets: Vec<std::collections::BTreeMap<K, Vec<&'a T>>> =
+        intervals.iter().map(|_| Default::default()).collect();
+    let (Some(first), Some(last)) = (intervals.first(), intervals.last()) else {
+        return buckets;
+    };
+    let length = first.1 - first.0;
+    for item in items {
+        let (start, end) = span(item);
+        if end <= first.0 || start >= last.1 || end <= start {
+            continue;
+        }
+        let from = (start.max(first.0) - first.0) / length;
+        let to = (end.min(last.1) - 1 - first.0) / length;
+        for bucket in &mut buckets[from as usize..=to as usize] {
+            bucket.entry(key(item)).or_default().push(item);
+        }
+    }
+    buckets
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_go_to_every_interval_they_overlap_and_nowhere_else() {
+        let intervals = [(60, 120), (120, 180), (180, 240)];
+        let items = [
+            (0, 61),
+            (100, 200),
+            (239, 240),
+            (240, 300),
+            (10, 20),
+            (130, 131),
+        ];
+        let buckets = by_interval(&intervals, &items, |&(s, e)| (s, e), |_| ());
+        let of = |i: usize| -> Vec<(u64, u64)> {
+            buckets[i]
+                .get(&())
+                .map_or(Vec::new(), |v| v.iter().map(|x| **x).collect())
+        };
+        assert_eq!(of(0), [(0, 61), (100, 200)]);
+        assert_eq!(of(1), [(100, 200), (130, 131)]);
+        assert_eq!(of(2), [(100, 200), (239, 240)]);
     }
 }

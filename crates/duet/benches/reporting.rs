@@ -146,7 +146,12 @@ fn run_report(which: &str, database: &std::path::Path, to_ms: u64) -> (Duration,
     let started = Instant::now();
     let out = std::process::Command::new(DUET)
         .args(["report", which, "--format", "csv", "--interval-s", "1800"])
-        .args(["--from", &MONTH_START_MS.to_string(), "--to", &to_ms.to_string()])
+        .args([
+            "--from",
+            &MONTH_START_MS.to_string(),
+            "--to",
+            &to_ms.to_string(),
+        ])
         .arg("--database")
         .arg(database)
         .output()
@@ -157,7 +162,10 @@ fn run_report(which: &str, database: &std::path::Path, to_ms: u64) -> (Duration,
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    (took, out.stdout.split(|b| *b == b'\n').count().saturating_sub(2))
+    (
+        took,
+        out.stdout.split(|b| *b == b'\n').count().saturating_sub(2),
+    )
 }
 
 fn main() {
