@@ -6,7 +6,8 @@
 //!    (one thread each, one kept-alive HTTP connection each) start a chat
 //!    (`POST /api/chats`) and then send messages into it
 //!    (`POST /api/chats/{id}/messages`, a unique `message_id` each) as fast
-//!    as they are acknowledged, for `--seconds` with 1, 8 and `--clients`
+//!    as they are acknowledged (a new chat after 900, under a chat's limit
+//!    of 1,000 customer messages), for `--seconds` with 1, 8 and `--clients`
 //!    customers. Nobody takes these chats: they stay queued. Prints
 //!    changes/s, latency p50/p99 and the CPU the two duet processes and
 //!    this bench used meanwhile.
@@ -84,6 +85,9 @@ impl Cpu {
         [0, 1, 2].map(|i| (cpu_ticks(&self.pids[i]) - self.start[i]) as f64 / seconds)
     }
 }
+
+/// Messages a customer sends into one chat before starting another.
+const PER_CHAT: usize = 900;
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -216,31 +220,38 @@ fn changes_per_second(pair: &Pair, clients: usize, seconds: f64) {
                     let mut latencies = Vec::new();
                     barrier.wait();
                     let until = Instant::now() + Duration::from_secs_f64(seconds);
-                    let t = Instant::now();
-                    let (code, started) = post_json(
-                        &agent,
-                        &format!("{url}/api/chats"),
-                        json!({"queue": "Sales", "name": format!("Customer {c}"),
-                               "client_id": format!("bench-a-{concurrency}-{c}"), "client_secret": "bench-client-secret-1"}),
-                        &[],
-                    );
-                    assert_eq!(code, 200, "start a chat: {started}");
-                    latencies.push(ms(t.elapsed()));
-                    let id = started["id"].as_str().expect("an id").to_string();
-                    let token = started["token"].as_str().expect("a token").to_string();
-                    let messages = format!("{url}/api/chats/{id}/messages");
+                    // A chat takes at most 1,000 messages from its
+                    // customer: a new chat after every `PER_CHAT`.
                     let mut i = 0;
                     while Instant::now() < until {
                         let t = Instant::now();
-                        let (code, body) = post_json(
+                        let (code, started) = post_json(
                             &agent,
-                            &messages,
-                            json!({"message_id": format!("m{i}"), "body": "Hello, is anyone there? I would like to ask about my order."}),
-                            &[("x-duet-token", &token)],
+                            &format!("{url}/api/chats"),
+                            json!({"queue": "Sales", "name": format!("Customer {c}"),
+                                   "client_id": format!("bench-a-{concurrency}-{c}-{i}"), "client_secret": "bench-client-secret-1"}),
+                            &[],
                         );
-                        assert_eq!(code, 200, "a message: {body}");
+                        assert_eq!(code, 200, "start a chat: {started}");
                         latencies.push(ms(t.elapsed()));
-                        i += 1;
+                        let id = started["id"].as_str().expect("an id").to_string();
+                        let token = started["token"].as_str().expect("a token").to_string();
+                        let messages = format!("{url}/api/chats/{id}/messages");
+                        for _ in 0..PER_CHAT {
+                            if Instant::now() >= until {
+                                break;
+                            }
+                            let t = Instant::now();
+                            let (code, body) = post_json(
+                                &agent,
+                                &messages,
+                                json!({"message_id": format!("m{i}"), "body": "Hello, is anyone there? I would like to ask about my order."}),
+                                &[("x-duet-token", &token)],
+                            );
+                            assert_eq!(code, 200, "a message: {body}");
+                            latencies.push(ms(t.elapsed()));
+                            i += 1;
+                        }
                     }
                     latencies
                 })
