@@ -1,5 +1,5 @@
-//! Where a writer keeps its rows: one trait, so SQLite today and
-//! PostgreSQL later write the same schema the same way.
+//! Where a writer keeps its rows: one trait, so SQLite and PostgreSQL
+//! write the same schema the same way.
 
 use crate::config::{ConfigKind, ConfigVersion};
 use crate::position::Position;
@@ -9,6 +9,20 @@ use crate::rows::{ActivityRow, QueueEventRow, Row, SegmentRow, Summary};
 pub enum StoreError {
     #[error("the reporting database: {0}")]
     Database(#[from] rusqlite::Error),
+    #[error("the PostgreSQL reporting database: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error(
+        "cannot connect to the PostgreSQL reporting database ({0}): is the server running, and does its URL name the right host, port, user and database?"
+    )]
+    Connect(deadpool_postgres::PoolError),
+    #[error("cannot set up the PostgreSQL connection pool: {0}")]
+    Pool(#[from] deadpool_postgres::BuildError),
+    #[error(
+        "the PostgreSQL reporting database did not answer within {seconds} s: is the server overloaded or out of reach?"
+    )]
+    TimedOut { seconds: u64 },
+    #[error("cannot start the PostgreSQL client (its runtime): {0}")]
+    Runtime(std::io::Error),
     #[error("the reporting database holds a row it cannot read: {0}")]
     Corrupt(String),
     #[error(
@@ -32,6 +46,10 @@ pub enum SessionEnd {
     Resync,
     /// The writer stopped without a word (killed); found at its next start.
     WriterLost,
+    /// A write to the database failed (a PostgreSQL server stopped or out
+    /// of reach, a disk full): the writer waited for the database and
+    /// resumed from its cursor in a new session.
+    DatabaseLost,
 }
 
 impl SessionEnd {
@@ -42,8 +60,18 @@ impl SessionEnd {
             SessionEnd::Shutdown => "shutdown",
             SessionEnd::Resync => "resync",
             SessionEnd::WriterLost => "writer_lost",
+            SessionEnd::DatabaseLost => "database_lost",
         }
     }
+}
+
+/// A data-source session as the `sessions` table keeps it (in part).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub node: String,
+    /// `resume` or `gap`: the node's first frame.
+    pub hello: Option<String>,
+    pub end_reason: Option<String>,
 }
 
 /// A stretch of stream time a database holds every change of:

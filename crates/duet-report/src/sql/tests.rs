@@ -1,0 +1,109 @@
+//! The store's behaviour on every database: each test body runs on
+//! SQLite and on a throwaway PostgreSQL cluster (`crate::testing`),
+//! which a machine without PostgreSQL fails on unless
+//! `DUET_SKIP_POSTGRES=1`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::config::{ConfigKind, ConfigVersion};
+use crate::database::{AnyStore, Database};
+use crate::store::{ReportStore, StoreError};
+use crate::testing::Cluster;
+
+/// Where test databases are made.
+pub(crate) enum Place {
+    Sqlite(tempfile::TempDir, AtomicUsize),
+    Postgres(Cluster),
+}
+
+/// SQLite, and PostgreSQL unless skipped.
+pub(crate) fn places() -> Vec<Place> {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut places = vec![Place::Sqlite(dir, AtomicUsize::new(0))];
+    places.extend(Cluster::start_or_skip().map(Place::Postgres));
+    places
+}
+
+impl Place {
+    /// A new empty database.
+    pub(crate) fn fresh(&self) -> Database {
+        match self {
+            Place::Sqlite(dir, n) => {
+                let name = format!("r{}.db", n.fetch_add(1, Ordering::SeqCst));
+                Database::Sqlite(dir.path().join(name))
+            }
+            Place::Postgres(cluster) => cluster.database(),
+        }
+    }
+}
+
+#[test]
+fn a_database_migrated_by_a_newer_duet_is_refused() {
+    for place in places() {
+        let database = place.fresh();
+        let db = database.open().unwrap();
+        assert_eq!(db.schema_version().unwrap(), 3);
+        drop(db);
+        let bump = match &database {
+            Database::Sqlite(_) => "PRAGMA user_version = 99",
+            Database::Postgres(_) => "UPDATE schema_version SET version = 99",
+        };
+        crate::sql::Backend::write(&mut database.open().unwrap().db, |tx| tx.batch(bump)).unwrap();
+        for opened in [database.open(), database.open_read_only()] {
+            assert!(
+                matches!(
+                    opened,
+                    Err(StoreError::TooNew {
+                        found: 99,
+                        known: 3
+                    })
+                ),
+                "{database}: {:?}",
+                opened.err()
+            );
+        }
+    }
+}
+
+fn version(seq: u64, valid_from_ms: u64, name: Option<&str>) -> ConfigVersion {
+    ConfigVersion {
+        path: "/config/Users/alice".into(),
+        kind: ConfigKind::User,
+        name: "alice".into(),
+        epoch: 1,
+        seq,
+        valid_from_ms,
+        valid_to_ms: None,
+        attributes: name.map(|n| [("display_name".to_string(), n.to_string())].into()),
+    }
+}
+
+#[test]
+fn versions_chain_and_a_history_the_node_shortened_loses_nothing() {
+    for place in places() {
+        config_versions_chain(&mut place.fresh().open().unwrap());
+    }
+}
+
+fn config_versions_chain(db: &mut AnyStore) {
+    db.write_config(&[version(7, 1_000, Some("Alice"))])
+        .unwrap();
+    // The node has since dropped record 7 from its history: record 9
+    // and the version before it (seq 0) are all it shows.
+    db.write_config(&[
+        version(0, 0, Some("Alice")),
+        version(9, 5_000, Some("Alicia")),
+    ])
+    .unwrap();
+    let plain: Vec<(u64, u64, Option<u64>)> = db
+        .config_versions(ConfigKind::User)
+        .unwrap()
+        .iter()
+        .map(|v| (v.seq, v.valid_from_ms, v.valid_to_ms))
+        .collect();
+    assert_eq!(plain, [(7, 1_000, Some(5_000)), (9, 5_000, None)]);
+    assert_eq!(db.standing_config_paths().unwrap(), ["/config/Users/alice"]);
+    db.write_config(&[version(12, 8_000, None)]).unwrap();
+    assert!(db.standing_config_paths().unwrap().is_empty(), "removed");
+    assert!(db.config_versions(ConfigKind::Queue).unwrap().is_empty());
+}
