@@ -144,11 +144,12 @@ pub struct Bootstrap {
     /// SMTP intake offers STARTTLS when the table is there.
     #[serde(default)]
     pub smtp_tls: Option<TlsCertificate>,
-    /// Reporting databases (SQLite, written by `duet report writer`)
-    /// that `GET /api/reports/...` reads, the first that covers an
-    /// interval first; none: the node serves no reports.
+    /// Reporting databases (written by `duet report writer`) that
+    /// `GET /api/reports/...` reads, the first that covers an interval
+    /// first; each an SQLite file's path (relative to this file) or a
+    /// `postgres://` URL; none: the node serves no reports.
     #[serde(default)]
-    pub reporting_databases: Vec<PathBuf>,
+    pub reporting_databases: Vec<duet_report::Database>,
     /// The node's nice value, set as it starts: below 0 its threads get a
     /// core ahead of other work on the machine (a build, a report, a
     /// backup), so its heartbeats and its lease never wait behind them.
@@ -331,7 +332,11 @@ impl Bootstrap {
         .chain(certificates);
         for p in optional
             .flatten()
-            .chain(boot.reporting_databases.iter_mut())
+            .chain(
+                boot.reporting_databases
+                    .iter_mut()
+                    .filter_map(duet_report::Database::path_mut),
+            )
             .filter(|p| p.is_relative())
         {
             *p = base.join(&*p);

@@ -123,6 +123,8 @@ impl PartialEq for Database {
     }
 }
 
+impl Eq for Database {}
+
 impl From<PathBuf> for Database {
     fn from(path: PathBuf) -> Database {
         Database::Sqlite(path)

@@ -71,8 +71,11 @@ impl<S: ReportStore> Ingest<S> {
 
     /// The connection ended, for `end`.
     pub fn disconnected(&mut self, end: SessionEnd, now_ms: u64) -> Result<()> {
-        if let Some(session) = self.session.take() {
+        // Kept open until ended: a database that fails here leaves it for
+        // the caller to end as `database_lost`.
+        if let Some(session) = self.session {
             self.store.session_end(session, end, now_ms)?;
+            self.session = None;
         }
         Ok(())
     }

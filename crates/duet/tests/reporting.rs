@@ -1,19 +1,23 @@
 //! Reporting on a real pair: two `duet report writer`s, each with its
-//! own database, follow the committed stream while chats are answered,
-//! wrapped up and abandoned; the active node is killed (-9) during the
-//! traffic and one writer is killed and started again. Each database's
-//! `duet report queues` equals what this test sent, counted here: no
-//! duplicate, and no interval marked with a gap (none was made).
+//! own database (one SQLite, one PostgreSQL), follow the committed stream
+//! while chats are answered, wrapped up and abandoned; the active node is
+//! killed (-9) during the traffic, one writer is killed and started
+//! again, and the PostgreSQL server is stopped and started again under
+//! the other. Each database's `duet report queues` equals what this test
+//! sent, counted here: no duplicate, and no interval marked with a gap
+//! (none was made). Without PostgreSQL (Debian's `postgresql`) the test
+//! fails, unless `DUET_SKIP_POSTGRES=1`: then both databases are SQLite.
 //!
 //! The traffic is driven by a client written from docs/contact-center.md
 //! (plain HTTP with ureq), not by duet-client.
 
 mod harness;
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use duet_report::Database;
+use duet_report::testing::Cluster;
 use harness::contact::{AGENT_PASSWORD, Api, sales_workgroup, set_up_directory};
 use harness::{DUET, PASSWORD, Pair, Setup, USER, fast_params, serving};
 use serde_json::{Value, json};
@@ -30,12 +34,32 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-fn writer(pair: &Pair, first: usize, database: &Path) -> Child {
-    let log = std::fs::File::create(database.with_extension("log")).unwrap();
+/// A password in the PostgreSQL database's URL, never to be shown.
+const DATABASE_PASSWORD: &str = "never-shown-4f1c";
+
+/// A writer's database and where its output goes.
+struct Db {
+    database: Database,
+    log: std::path::PathBuf,
+}
+
+impl Db {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+fn writer(pair: &Pair, first: usize, db: &Db) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&db.log)
+        .unwrap();
+    // The URL as given, password and all.
+    let database = serde_json::to_value(&db.database).unwrap();
     Command::new(DUET)
         .args(["report", "writer", "--config-every-s", "1", "--user", USER])
-        .arg("--database")
-        .arg(database)
+        .args(["--database", database.as_str().unwrap()])
         .args(["--node", &pair.nodes[first].url()])
         .args(["--node", &pair.nodes[1 - first].url()])
         .env("DUET_PASSWORD", PASSWORD)
@@ -135,12 +159,12 @@ struct Sent {
     handled: u64,
 }
 
-fn report(database: &Path, from_ms: u64, to_ms: u64) -> Vec<Value> {
+fn report(database: &Database, from_ms: u64, to_ms: u64) -> Vec<Value> {
     report_of("queues", database, from_ms, to_ms)
 }
 
 /// `duet report <which>` of one database as JSON.
-fn report_of(which: &str, database: &Path, from_ms: u64, to_ms: u64) -> Vec<Value> {
+fn report_of(which: &str, database: &Database, from_ms: u64, to_ms: u64) -> Vec<Value> {
     let out = duet_report(which, "json", &[database], (from_ms, to_ms));
     serde_json::from_str::<Vec<Value>>(&out).expect("the report as JSON")
 }
@@ -150,13 +174,24 @@ fn report_of(which: &str, database: &Path, from_ms: u64, to_ms: u64) -> Vec<Valu
 fn duet_report(
     which: &str,
     format: &str,
-    databases: &[&Path],
+    databases: &[&Database],
     (from_ms, to_ms): (u64, u64),
 ) -> String {
+    let given = |d: &Database| {
+        serde_json::to_value(d)
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
     let out = Command::new(DUET)
         .args(["report", which, "--format", format, "--interval-s", "60"])
         .args(["--from", &from_ms.to_string(), "--to", &to_ms.to_string()])
-        .args(databases.iter().flat_map(|d| [Path::new("--database"), d]))
+        .args(
+            databases
+                .iter()
+                .flat_map(|d| ["--database".to_string(), given(d)]),
+        )
         .output()
         .expect("duet report");
     assert!(
@@ -211,7 +246,10 @@ fn set_service_level(pair: &Pair, node: usize, seconds: &str) -> (u64, u64) {
 
 /// Sales's versions: the harness's (no service level of its own) until
 /// the change, then 7 s, still in effect.
-fn service_level_versions(store: &duet_report::sqlite::Sqlite, (before_ms, after_ms): (u64, u64)) {
+fn service_level_versions(
+    store: &duet_report::database::AnyStore,
+    (before_ms, after_ms): (u64, u64),
+) {
     use duet_report::ReportStore;
     let versions: Vec<_> = store
         .config_versions(duet_report::config::ConfigKind::Queue)
@@ -242,7 +280,7 @@ fn service_level_versions(store: &duet_report::sqlite::Sqlite, (before_ms, after
 /// transferred nothing, and was logged in (and never not ready) from her
 /// log-in to the end of the window.
 fn agents_report_what_alice_did(
-    db: &Path,
+    db: &Database,
     from_ms: u64,
     to_ms: u64,
     sent: &Sent,
@@ -260,8 +298,7 @@ fn agents_report_what_alice_did(
     let least_s = (to_ms - login_after_ms) as f64 / 1000.0;
     assert!(
         logged_in_s >= least_s - 0.5 && logged_in_s <= most_s + 0.5,
-        "{}: logged in {logged_in_s} s, not {least_s}..{most_s}: {lines:#?}",
-        db.display()
+        "{db}: logged in {logged_in_s} s, not {least_s}..{most_s}: {lines:#?}"
     );
     for l in &lines {
         assert_eq!(l["gap"], false, "{l}");
@@ -273,13 +310,34 @@ fn agents_report_what_alice_did(
 }
 
 #[test]
-fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restart() {
+fn both_writers_report_the_traffic_sent_through_a_switchover_a_writer_restart_and_a_database_restart()
+ {
     let dir = tempfile::tempdir().unwrap();
-    let (db1, db2) = (dir.path().join("one.db"), dir.path().join("two.db"));
+    // The second writer's database is PostgreSQL, its URL with a password.
+    let cluster = Cluster::start_or_skip();
+    let db1 = Db {
+        database: Database::Sqlite(dir.path().join("one.db")),
+        log: dir.path().join("one.log"),
+    };
+    let db2 = Db {
+        database: match &cluster {
+            Some(cluster) => {
+                let url = serde_json::to_value(cluster.database()).unwrap();
+                let url = url.as_str().unwrap().replacen(
+                    "postgres@",
+                    &format!("postgres:{DATABASE_PASSWORD}@"),
+                    1,
+                );
+                url.parse().unwrap()
+            }
+            None => Database::Sqlite(dir.path().join("two.db")),
+        },
+        log: dir.path().join("two.log"),
+    };
     // The nodes read both databases for `GET /api/reports/...`.
     let mut pair = Pair::loopback(Setup {
         params: fast_params(),
-        reporting_databases: vec![db1.clone(), db2.clone()],
+        reporting_databases: vec![db1.database.clone(), db2.database.clone()],
         ..Setup::default()
     });
     pair.start();
@@ -340,6 +398,16 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
         }
         if i == CHATS / 4 + 3 {
             w1 = Writer(writer(&pair, first, &db1));
+        }
+        // The PostgreSQL server stops (as an operator stops it) for two
+        // chats after the switchover, then starts again.
+        if let Some(cluster) = &cluster {
+            if i == CHATS * 2 / 3 {
+                cluster.stop().unwrap();
+            }
+            if i == CHATS * 2 / 3 + 2 {
+                cluster.resume().unwrap();
+            }
         }
         let chat = post(
             &pair,
@@ -404,6 +472,7 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
     ));
 
     for db in [&db1, &db2] {
+        let (log, db) = (db.log(), &db.database);
         let started = Instant::now();
         let lines = loop {
             let lines = report(db, from_ms, to_ms);
@@ -412,15 +481,12 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
             }
             std::thread::sleep(Duration::from_millis(500));
         };
-        let log = std::fs::read_to_string(db.with_extension("log")).unwrap_or_default();
-        assert_eq!(totals(&lines), sent, "{}: {lines:#?}\n{log}", db.display());
+        assert_eq!(totals(&lines), sent, "{db}: {lines:#?}\n{log}");
         assert!(!lines.is_empty());
         for line in &lines {
             assert_eq!(
-                line["gap"],
-                false,
-                "{}: an unmarked or unexpected gap: {line}\n{log}",
-                db.display()
+                line["gap"], false,
+                "{db}: an unmarked or unexpected gap: {line}\n{log}"
             );
             assert_eq!(line["lost_at_switchover"], 0, "{line}");
             assert_eq!(line["transferred"], 0, "{line}");
@@ -433,7 +499,7 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
     w1.stop();
     w2.stop();
     for db in [&db1, &db2] {
-        let store = duet_report::sqlite::Sqlite::open_read_only(db).unwrap();
+        let store = db.database.open_read_only().unwrap();
         let dispositions = store.dispositions().unwrap();
         assert_eq!(
             dispositions.get("abandoned").copied(),
@@ -451,9 +517,9 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
             store.gaps().unwrap(),
             [],
             "{}: {:?}\n{}",
-            db.display(),
+            db.database,
             store.sessions().unwrap(),
-            std::fs::read_to_string(db.with_extension("log")).unwrap_or_default()
+            db.log()
         );
         let sessions = store.sessions().unwrap();
         assert!(
@@ -462,13 +528,10 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
                 .skip(1)
                 .all(|s| s.hello.as_deref() == Some("resume")),
             "{}: every connection after the first resumed: {sessions:?}",
-            db.display()
+            db.database
         );
     }
-    let sessions = duet_report::sqlite::Sqlite::open_read_only(&db1)
-        .unwrap()
-        .sessions()
-        .unwrap();
+    let sessions = db1.database.open_read_only().unwrap().sessions().unwrap();
     assert!(
         sessions
             .iter()
@@ -482,22 +545,38 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
         "the session on the node killed: {sessions:?}"
     );
     for db in [&db1, &db2] {
-        let sessions = duet_report::sqlite::Sqlite::open_read_only(db)
-            .unwrap()
-            .sessions()
-            .unwrap();
+        let sessions = db.database.open_read_only().unwrap().sessions().unwrap();
         assert_eq!(
             sessions.last().and_then(|s| s.end_reason.as_deref()),
             Some("shutdown"),
             "{}: {sessions:?}",
-            db.display()
+            db.database
         );
+    }
+    if cluster.is_some() {
+        // The server stopped under the writer: its session ended as
+        // `database_lost`, said once on its stderr, and the password in
+        // the URL shown nowhere.
+        let sessions = db2.database.open_read_only().unwrap().sessions().unwrap();
+        assert!(
+            sessions
+                .iter()
+                .any(|s| s.end_reason.as_deref() == Some("database_lost")),
+            "the session the server stopped under: {sessions:?}"
+        );
+        let log = db2.log();
+        assert_eq!(
+            log.matches("waiting for it").count(),
+            1,
+            "said once, not per try: {log}"
+        );
+        assert!(!log.contains(DATABASE_PASSWORD), "{log}");
     }
 
     // The stream resumes after a position the node holds, and says
     // `gap` for one it never had (the writer then records a gap).
     let node = pair.nodes[active(&pair).expect("a serving node")].url();
-    let store = duet_report::sqlite::Sqlite::open_read_only(&db2).unwrap();
+    let store = db2.database.open_read_only().unwrap();
     let cursor = duet_report::ReportStore::cursor(&store)
         .unwrap()
         .expect("a cursor");
@@ -507,7 +586,8 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
     assert_eq!(first_frame(&node, "not-a-position")["type"], "gap");
 
     // Both databases report the same figures, each on its own.
-    let (one, two) = (report(&db1, from_ms, to_ms), report(&db2, from_ms, to_ms));
+    let (db1, db2) = (&db1.database, &db2.database);
+    let (one, two) = (report(db1, from_ms, to_ms), report(db2, from_ms, to_ms));
     let strip = |lines: &[Value]| -> Vec<Value> {
         lines
             .iter()
@@ -520,18 +600,19 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
     };
     assert_eq!(strip(&one), strip(&two));
     // And read together, each interval from one of them.
-    let csv = duet_report("queues", "csv", &[&db1, &db2], (from_ms, to_ms));
+    let csv = duet_report("queues", "csv", &[db1, db2], (from_ms, to_ms));
     assert!(
         csv.starts_with("start_ms,end_ms,queue,source,gap,offered"),
         "{csv}"
     );
-    reports_on_the_node(&pair, &node, &[&db1, &db2], from_ms, to_ms);
+    assert!(!csv.contains(DATABASE_PASSWORD), "{csv}");
+    reports_on_the_node(&pair, &node, &[db1, db2], from_ms, to_ms);
 }
 
 /// `GET /api/reports/...` on a node configured with both databases
 /// answers a supervisor what `duet report` does over them; a supervisor
 /// of another queue sees none of it.
-fn reports_on_the_node(pair: &Pair, node: &str, databases: &[&Path], from_ms: u64, to_ms: u64) {
+fn reports_on_the_node(pair: &Pair, node: &str, databases: &[&Database], from_ms: u64, to_ms: u64) {
     let query = format!("?from={from_ms}&to={to_ms}&interval_s=60");
     let sue = Api::login(node, "sue", AGENT_PASSWORD);
     let sam = Api::login(node, "sam", AGENT_PASSWORD);

@@ -1,7 +1,6 @@
 //! What every report reads: its databases, its window and its format.
 
-use std::path::PathBuf;
-
+use duet_report::Database;
 use duet_report::format::Format;
 use duet_report::queues::{DEFAULT_INTERVAL_MS, Window};
 use duet_report::read::{Reads, unix_ms};
@@ -29,10 +28,11 @@ impl Shape {
 
 #[derive(clap::Args)]
 pub struct WindowArgs {
-    /// A reporting database; give each writer's (the first that covers
-    /// an interval is used for it).
+    /// A reporting database: an SQLite file's path or a PostgreSQL URL
+    /// (postgres://user:password@host:port/database); give each
+    /// writer's (the first that covers an interval is used for it).
     #[arg(long = "database", required = true)]
-    pub databases: Vec<PathBuf>,
+    pub databases: Vec<Database>,
     /// Start of the window: RFC 3339 (2026-12-02T09:00:00Z) or unix ms.
     #[arg(long)]
     pub from: String,
