@@ -23,13 +23,7 @@ pub enum Database {
 #[derive(Clone)]
 pub struct PostgresUrl {
     text: String,
-    config: tokio_postgres::Config,
-}
-
-impl PostgresUrl {
-    pub fn config(&self) -> &tokio_postgres::Config {
-        &self.config
-    }
+    config: Box<tokio_postgres::Config>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +57,7 @@ impl FromStr for Database {
         })?;
         Ok(Database::Postgres(PostgresUrl {
             text: text.to_string(),
-            config,
+            config: Box::new(config),
         }))
     }
 }

@@ -102,6 +102,13 @@ impl Writer {
     }
 }
 
+/// Whether a session of `sessions` ended for `reason`.
+fn ended_as(sessions: &[duet_report::store::SessionRow], reason: &str) -> bool {
+    sessions
+        .iter()
+        .any(|s| s.end_reason.as_deref() == Some(reason))
+}
+
 /// The serving node's index.
 fn active(pair: &Pair) -> Option<usize> {
     (0..2).find(|&i| serving(&pair.nodes[i].status()))
@@ -533,15 +540,11 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_a_writer_restart_an
     }
     let sessions = db1.database.open_read_only().unwrap().sessions().unwrap();
     assert!(
-        sessions
-            .iter()
-            .any(|s| s.end_reason.as_deref() == Some("writer_lost")),
+        ended_as(&sessions, "writer_lost"),
         "the killed writer's session: {sessions:?}"
     );
     assert!(
-        sessions
-            .iter()
-            .any(|s| s.end_reason.as_deref() == Some("disconnected")),
+        ended_as(&sessions, "disconnected"),
         "the session on the node killed: {sessions:?}"
     );
     for db in [&db1, &db2] {
@@ -559,9 +562,7 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_a_writer_restart_an
         // the URL shown nowhere.
         let sessions = db2.database.open_read_only().unwrap().sessions().unwrap();
         assert!(
-            sessions
-                .iter()
-                .any(|s| s.end_reason.as_deref() == Some("database_lost")),
+            ended_as(&sessions, "database_lost"),
             "the session the server stopped under: {sessions:?}"
         );
         let log = db2.log();
