@@ -552,4 +552,41 @@ mod tests {
         assert_eq!(boot.witness_key(), None);
         assert!(toml::from_str::<Bootstrap>(&text.replace("endpoints", "endpoint")).is_err());
     }
+
+    #[test]
+    fn reporting_databases_are_paths_from_the_file_or_postgres_urls() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.toml");
+        let text = r#"
+            this = "a"
+            data_dir = "data"
+            server_a = { name = "a", address = "10.0.0.1" }
+            server_b = { name = "b", address = "10.0.0.2" }
+            tls = { ca = "ca.pem", cert = "a.pem", key = "a.key" }
+            reporting_databases = ["report.db", "postgres://duet:pw-9z@db.example/reports"]
+        "#;
+        std::fs::write(&path, text).unwrap();
+        for file in ["ca.pem", "a.pem", "a.key"] {
+            std::fs::write(dir.path().join(file), "").unwrap();
+        }
+        let boot = Bootstrap::load(&path).expect("a bootstrap");
+        let shown: Vec<String> = boot
+            .reporting_databases
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                dir.path().join("report.db").display().to_string(),
+                "postgres://duet:***@db.example/reports".to_string()
+            ]
+        );
+        std::fs::write(&path, text.replace("db.example/", "db.example:port/")).unwrap();
+        let bad = Bootstrap::load(&path).unwrap_err().to_string();
+        assert!(
+            bad.contains("not a PostgreSQL URL") && !bad.contains("pw-9z"),
+            "{bad}"
+        );
+    }
 }
