@@ -1,4 +1,5 @@
-//! For tests (the feature `test-support`): a throwaway PostgreSQL
+//! For tests and benchmarks (the feature `test-support`): changes to
+//! feed a fold, and a throwaway PostgreSQL
 //! cluster of Debian's server binaries (`/usr/lib/postgresql/<version>/bin`),
 //! in a temporary directory, listening on loopback only at a free port,
 //! its socket in that directory; stopped and removed on drop. PostgreSQL
@@ -11,7 +12,47 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use duet_interactions::change::{Actor, Change, NewInteraction};
+use duet_interactions::model::{Content, MediaType, Party};
+
 use crate::database::Database;
+
+/// An interaction created in the queue Sales.
+pub fn create(id: &str, media: MediaType) -> Change {
+    Change::Create(Box::new(NewInteraction {
+        id: id.into(),
+        media,
+        queue: "Sales".into(),
+        priority: 0,
+        skills: Default::default(),
+        attributes: Default::default(),
+        customer: Party::default(),
+        content: Content::Transcript(Vec::new()),
+    }))
+}
+
+pub fn agent(a: &str) -> Actor {
+    Actor::Agent(a.into())
+}
+
+pub fn offer(id: &str, a: &str) -> Change {
+    Change::Offer {
+        id: id.into(),
+        agent: a.into(),
+        deadline_ms: u64::MAX,
+    }
+}
+
+pub fn accept(id: &str, a: &str) -> Change {
+    Change::Accept {
+        id: id.into(),
+        agent: a.into(),
+    }
+}
+
+pub fn disconnect(id: &str) -> Change {
+    Change::Disconnect { id: id.into() }
+}
 
 /// How long initdb, a start or a stop may take.
 const COMMAND_WAIT: Duration = Duration::from_secs(60);

@@ -1,5 +1,5 @@
-use duet_interactions::change::{Actor, Change, Command, NewInteraction};
-use duet_interactions::model::{Content, MediaType, Party, Recovery};
+use duet_interactions::change::{Actor, Change, Command};
+use duet_interactions::model::{MediaType, Recovery};
 use proptest::prelude::*;
 
 use super::*;
@@ -7,42 +7,7 @@ use crate::database::{AnyStore, Database};
 use crate::ingest::Ingest;
 use crate::sql::tests::places;
 use crate::store::ReportStore;
-
-fn create(id: &str, media: MediaType) -> Change {
-    Change::Create(Box::new(NewInteraction {
-        id: id.into(),
-        media,
-        queue: "Sales".into(),
-        priority: 0,
-        skills: Default::default(),
-        attributes: Default::default(),
-        customer: Party::default(),
-        content: Content::Transcript(Vec::new()),
-    }))
-}
-
-fn agent(a: &str) -> Actor {
-    Actor::Agent(a.into())
-}
-
-fn offer(id: &str, a: &str) -> Change {
-    Change::Offer {
-        id: id.into(),
-        agent: a.into(),
-        deadline_ms: u64::MAX,
-    }
-}
-
-fn accept(id: &str, a: &str) -> Change {
-    Change::Accept {
-        id: id.into(),
-        agent: a.into(),
-    }
-}
-
-fn disconnect(id: &str) -> Change {
-    Change::Disconnect { id: id.into() }
-}
+use crate::testing::{accept, agent, create, disconnect, offer};
 
 /// Applies `(at_ms, actor, change)` in order from seq 1; every row.
 fn run(fold: &mut Fold, steps: &[(u64, Actor, Change)]) -> Vec<Row> {
