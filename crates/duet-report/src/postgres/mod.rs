@@ -21,8 +21,7 @@ use tokio::runtime::Runtime;
 use tokio_postgres::NoTls;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
-use crate::sql::{Backend, Cells, Store, Tx, Value, values};
-use crate::sqlite::refuse_newer_than;
+use crate::sql::{Backend, Cells, Store, Tx, Value, refuse_newer_than, values};
 use crate::store::{Result, StoreError};
 
 /// The migrations, oldest first; version N is the N-th (SQLite's N-th

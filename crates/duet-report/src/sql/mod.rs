@@ -234,6 +234,16 @@ impl<B: Backend> Store<B> {
     }
 }
 
+/// A database migrated by a newer duet (past the `known` migrations) is
+/// not touched.
+pub(crate) fn refuse_newer_than(found: i64, known: usize) -> Result<()> {
+    let known = known as i64;
+    if found > known {
+        return Err(StoreError::TooNew { found, known });
+    }
+    Ok(())
+}
+
 /// The single row a query returns.
 fn one(tx: &mut dyn Tx, sql: &str, params: &[Value]) -> Result<Cells> {
     tx.query(sql, params)?

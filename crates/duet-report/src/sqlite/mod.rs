@@ -8,7 +8,7 @@ use std::path::Path;
 use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, Transaction, params_from_iter};
 
-use crate::sql::{Backend, Cells, Store, Tx, Value};
+use crate::sql::{Backend, Cells, Store, Tx, Value, refuse_newer_than};
 use crate::store::{Result, StoreError};
 
 /// The migrations, oldest first; version N is the N-th.
@@ -73,15 +73,6 @@ impl SqliteDb {
         }
         Ok(())
     }
-}
-
-/// A database migrated by a newer duet is not touched.
-pub(crate) fn refuse_newer_than(found: i64, known: usize) -> Result<()> {
-    let known = known as i64;
-    if found > known {
-        return Err(StoreError::TooNew { found, known });
-    }
-    Ok(())
 }
 
 fn refuse_newer(found: i64) -> Result<()> {
