@@ -533,18 +533,19 @@ mod tests {
         assert!(witness(&["http://e:2379"], Some(" ")).problems()[0].contains("witness.key"));
     }
 
+    /// What every bootstrap file names.
+    const NODE_A: &str = r#"
+        this = "a"
+        data_dir = "data"
+        server_a = { name = "a", address = "10.0.0.1" }
+        server_b = { name = "b", address = "10.0.0.2" }
+        tls = { ca = "ca.pem", cert = "a.pem", key = "a.key" }
+    "#;
+
     #[test]
     fn witness_table_reads_and_defaults_its_key() {
-        let text = r#"
-            this = "a"
-            data_dir = "data"
-            server_a = { name = "a", address = "10.0.0.1" }
-            server_b = { name = "b", address = "10.0.0.2" }
-            tls = { ca = "ca.pem", cert = "a.pem", key = "a.key" }
-            [witness]
-            endpoints = ["http://10.0.0.9:2379"]
-        "#;
-        let mut boot: Bootstrap = toml::from_str(text).expect("a bootstrap");
+        let text = format!("{NODE_A}\n[witness]\nendpoints = [\"http://10.0.0.9:2379\"]\n");
+        let mut boot: Bootstrap = toml::from_str(&text).expect("a bootstrap");
         assert_eq!(boot.witness_key().as_deref(), Some("duet/a-b/active"));
         boot.witness.as_mut().unwrap().key = Some("pair/x".into());
         assert_eq!(boot.witness_key().as_deref(), Some("pair/x"));
@@ -557,15 +558,10 @@ mod tests {
     fn reporting_databases_are_paths_from_the_file_or_postgres_urls() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.toml");
-        let text = r#"
-            this = "a"
-            data_dir = "data"
-            server_a = { name = "a", address = "10.0.0.1" }
-            server_b = { name = "b", address = "10.0.0.2" }
-            tls = { ca = "ca.pem", cert = "a.pem", key = "a.key" }
-            reporting_databases = ["report.db", "postgres://duet:pw-9z@db.example/reports"]
-        "#;
-        std::fs::write(&path, text).unwrap();
+        let text = format!(
+            "{NODE_A}\nreporting_databases = [\"report.db\", \"postgres://duet:pw-9z@db.example/reports\"]\n"
+        );
+        std::fs::write(&path, &text).unwrap();
         for file in ["ca.pem", "a.pem", "a.key"] {
             std::fs::write(dir.path().join(file), "").unwrap();
         }

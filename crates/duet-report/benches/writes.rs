@@ -19,15 +19,6 @@ use duet_report::ingest::Ingest;
 use duet_report::testing::{Cluster, accept, agent, create, disconnect, offer};
 use duet_report::{Database, Fold, Position};
 
-fn number(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// The changes of `chats` chats, one after the other, a second apart.
 fn frames(chats: usize) -> Vec<Frame> {
     let steps = (0..chats).flat_map(|i| {
@@ -88,7 +79,11 @@ fn measure(name: &str, database: &Database, frames: &[Frame], rows: usize) {
 }
 
 fn main() {
-    let chats = number("--chats", 2_000);
+    let chats = std::env::args()
+        .skip_while(|a| a != "--chats")
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000);
     let frames = frames(chats);
     let rows = rows(&frames);
     let dir = tempfile::tempdir().expect("a temporary directory");
