@@ -31,7 +31,8 @@ pub enum DatabaseError {
     #[error("a reporting database is an SQLite file's path or a postgres:// URL, not nothing")]
     Empty,
     #[error(
-        "{url} is not a PostgreSQL URL (postgres://user:password@host:port/database?option=value): {error}"
+        "{url} is not a PostgreSQL URL (postgres://user:password@host:port/database?option=value): {}",
+        crate::store::chain(.error)
     )]
     Url {
         url: String,

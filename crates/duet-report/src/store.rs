@@ -9,14 +9,20 @@ use crate::rows::{ActivityRow, QueueEventRow, Row, SegmentRow, Summary};
 pub enum StoreError {
     #[error("the reporting database: {0}")]
     Database(#[from] rusqlite::Error),
-    #[error("the PostgreSQL reporting database: {0}")]
-    Postgres(#[from] tokio_postgres::Error),
+    /// A statement or a transaction failed (the server said why, or the
+    /// connection closed under it).
+    #[error("the PostgreSQL reporting database: {}", chain(.0))]
+    Postgres(tokio_postgres::Error),
+    /// No connection could be made (no answer, refused, no such host).
     #[error(
-        "cannot connect to the PostgreSQL reporting database ({0}): is the server running, and does its URL name the right host, port, user and database?"
+        "cannot reach the PostgreSQL reporting database ({}): is the server running, and does its URL name the right host and port?",
+        chain(.0)
     )]
-    Connect(deadpool_postgres::PoolError),
+    Unreachable(tokio_postgres::Error),
+    #[error("no connection to the PostgreSQL reporting database: {0}")]
+    Pool(deadpool_postgres::PoolError),
     #[error("cannot set up the PostgreSQL connection pool: {0}")]
-    Pool(#[from] deadpool_postgres::BuildError),
+    PoolSetUp(#[from] deadpool_postgres::BuildError),
     #[error(
         "the PostgreSQL reporting database did not answer within {seconds} s: is the server overloaded or out of reach?"
     )]
@@ -32,6 +38,24 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A PostgreSQL error with its causes (its own text leaves them out:
+/// "error connecting to server" says nothing of why).
+pub(crate) fn chain(e: &tokio_postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text = format!("{text}: {c}");
+        cause = c.source();
+    }
+    text
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> StoreError {
+        StoreError::Postgres(e)
+    }
+}
 
 /// Why a data-source session ended (the seed's session-control words).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

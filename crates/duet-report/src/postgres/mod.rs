@@ -65,11 +65,14 @@ impl Store<PostgresDb> {
     }
 }
 
+/// A connection the pool could not give: connecting failed (the server
+/// refused it, with its reason, or was not reached), or none came in time.
 impl From<PoolError> for StoreError {
     fn from(e: PoolError) -> StoreError {
         match e {
-            PoolError::Backend(e) => StoreError::Postgres(e),
-            other => StoreError::Connect(other),
+            PoolError::Backend(e) if e.as_db_error().is_some() => StoreError::Postgres(e),
+            PoolError::Backend(e) => StoreError::Unreachable(e),
+            other => StoreError::Pool(other),
         }
     }
 }

@@ -31,8 +31,10 @@ pub struct WindowArgs {
     /// A reporting database: an SQLite file's path or a PostgreSQL URL
     /// (postgres://user:password@host:port/database); give each
     /// writer's (the first that covers an interval is used for it).
+    /// Read as text and named here: clap would repeat a URL it refused,
+    /// password and all.
     #[arg(long = "database", required = true)]
-    pub databases: Vec<Database>,
+    pub databases: Vec<String>,
     /// Start of the window: RFC 3339 (2026-12-02T09:00:00Z) or unix ms.
     #[arg(long)]
     pub from: String,
@@ -72,6 +74,11 @@ impl WindowArgs {
 
     /// Each database's coverage and the rows of the window's intervals.
     pub fn sources(&self, window: &Window, reads: Reads) -> anyhow::Result<Vec<Source>> {
-        Ok(duet_report::read::sources(&self.databases, window, reads)?)
+        let databases = self
+            .databases
+            .iter()
+            .map(|d| d.parse())
+            .collect::<Result<Vec<Database>, _>>()?;
+        Ok(duet_report::read::sources(&databases, window, reads)?)
     }
 }

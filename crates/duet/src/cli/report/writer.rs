@@ -45,9 +45,10 @@ pub struct Args {
     /// The reporting database: an SQLite file's path (created if
     /// missing) or a PostgreSQL URL
     /// (postgres://user:password@host:port/database; the database must
-    /// exist, its tables are made).
+    /// exist, its tables are made). Read as text and named here: clap
+    /// would repeat a URL it refused, password and all.
     #[arg(long)]
-    database: Database,
+    database: String,
     /// A master bootstrap user (the stream carries every interaction).
     #[arg(long, env = "DUET_USER")]
     user: String,
@@ -213,15 +214,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     super::super::init_logging();
     let stop = stop_on_signal()?;
-    let open_store = || args.database.open().and_then(Ingest::new);
-    let mut ingest =
-        open_store().with_context(|| format!("the reporting database {}", args.database))?;
+    let database: Database = args.database.parse()?;
+    let open_store = || database.open().and_then(Ingest::new);
+    let mut ingest = open_store().with_context(|| format!("the reporting database {database}"))?;
     // After the database is open (and migrated): the reader opens its own.
     let config = (args.config_every_s > 0).then(|| {
         super::config::Reader {
             urls: urls.clone(),
             authorization: authorization.clone(),
-            database: args.database.clone(),
+            database: database.clone(),
             every: Duration::from_secs(args.config_every_s),
         }
         .spawn(stop.clone())
@@ -256,7 +257,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             // from what it committed.
             drop(ws);
             let lost = ingest.session().map(|session| (session, now_ms()));
-            let Some(back) = wait_for_database(&args.database, &open_store, &stop, &e) else {
+            let Some(back) = wait_for_database(&database, &open_store, &stop, &e) else {
                 break;
             };
             ingest = back;
