@@ -107,3 +107,79 @@ fn config_versions_chain(db: &mut AnyStore) {
     assert!(db.standing_config_paths().unwrap().is_empty(), "removed");
     assert!(db.config_versions(ConfigKind::Queue).unwrap().is_empty());
 }
+
+/// A PostgreSQL server stopped under a writer: the write fails whole (no
+/// row, the cursor where it was); once the server is back a new store
+/// carries on from the cursor, and the session the write failed under
+/// ends as `database_lost`, not as a writer lost.
+#[test]
+fn a_postgresql_server_stopped_under_a_writer_loses_no_change() {
+    use crate::frame::Frame;
+    use crate::ingest::Ingest;
+    use crate::position::Position;
+    use crate::testing::{accept, agent, create, offer};
+    use duet_interactions::change::{Actor, Command};
+    use duet_interactions::model::MediaType;
+
+    let Some(cluster) = Cluster::start_or_skip() else {
+        return;
+    };
+    let database = cluster.database();
+    let change = |seq: u64, actor: Actor, change| Frame::Change {
+        at: Position::new(1, seq),
+        command: Box::new(Command::new("", seq * 1_000, actor, change)),
+    };
+    let mut ingest = Ingest::new(database.open().unwrap()).unwrap();
+    ingest.connected("a", 0).unwrap();
+    let gap = Frame::Gap {
+        position: Position::new(1, 0),
+        at_ms: 0,
+    };
+    ingest.frame(gap, 0).unwrap();
+    ingest
+        .frame(change(1, Actor::System, create("c1", MediaType::Chat)), 0)
+        .unwrap();
+    let session = ingest.session().expect("a session");
+    cluster.stop().unwrap();
+    let failed = ingest.frame(change(2, Actor::Router, offer("c1", "ann")), 0);
+    assert!(failed.is_err(), "a write with the server stopped");
+    assert!(database.open().is_err(), "no store while it is down");
+    cluster.resume().unwrap();
+
+    let mut ingest = Ingest::new(database.open().unwrap()).unwrap();
+    assert_eq!(
+        ingest.cursor(),
+        Some(Position::new(1, 1)),
+        "the last commit"
+    );
+    ingest.database_lost(session, 5).unwrap();
+    ingest.connected("a", 6).unwrap();
+    let resume = Frame::Resume {
+        position: Position::new(1, 1),
+        at_ms: 6,
+    };
+    ingest.frame(resume, 6).unwrap();
+    ingest
+        .frame(change(2, Actor::Router, offer("c1", "ann")), 6)
+        .unwrap();
+    ingest
+        .frame(change(3, agent("ann"), accept("c1", "ann")), 6)
+        .unwrap();
+    let store = ingest.store();
+    assert_eq!(store.cursor().unwrap(), Some(Position::new(1, 3)));
+    assert!(store.gaps().unwrap().is_empty());
+    let ends: Vec<_> = store
+        .sessions()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.end_reason)
+        .collect();
+    assert_eq!(ends, [Some("database_lost".to_string()), None]);
+    let answered = store
+        .queue_events(0, u64::MAX >> 1)
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == crate::rows::QueueEventKind::Answered)
+        .count();
+    assert_eq!(answered, 1);
+}
