@@ -596,3 +596,41 @@ fn customers_and_intake_fill_the_live_state_only_to_their_share() {
         Err(Error::Full { max: 20 })
     ));
 }
+
+#[test]
+fn a_wrap_up_its_agent_left_is_ended_by_an_administrator_not_by_its_agent() {
+    let mut h = Harness::new(directory());
+    h.sys(1_000, login("ann"));
+    h.sys(2_000, create("s1", MediaType::Email, "support"));
+    h.run(2_000, Actor::Router, offer("s1", "ann", 12_000))
+        .unwrap();
+    h.sys(
+        3_000,
+        Change::Accept {
+            id: "s1".into(),
+            agent: "ann".into(),
+        },
+    );
+    let end = Change::Disconnect { id: "s1".into() };
+    h.run(4_000, Actor::Agent("ann".into()), end.clone())
+        .unwrap();
+    // In wrap-up (the queue asks a code): its agent wraps up, it does not
+    // disconnect again.
+    assert!(matches!(
+        h.run(5_000, Actor::Agent("ann".into()), end.clone()),
+        Err(Error::IllegalTransition { .. })
+    ));
+    h.run(9_000, Actor::User("admin".into()), end.clone())
+        .unwrap();
+    let ix = h.state.get("s1").unwrap();
+    assert_eq!(ix.state, InteractionState::Closed { at_ms: 9_000 });
+    assert!(ix.wrap_up.is_none());
+    assert!(
+        h.state.agent("ann").unwrap().assigned.is_empty(),
+        "the agent is free again"
+    );
+    assert!(matches!(
+        h.run(9_500, Actor::User("admin".into()), end),
+        Err(Error::Closed { .. } | Error::IllegalTransition { .. })
+    ));
+}

@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use crate::config::USERS;
 use crate::queues::{Window, WindowError};
-use crate::rows::{ActivityRow, QueueEventKind};
-use crate::source::{Source, choose};
+use crate::rows::{ActivityRow, QueueEventKind, QueueEventRow, SegmentRow};
+use crate::source::{Source, by_interval, choose};
 use states::{State, Stretch, overlap_ms, shared_ms, stretches, union};
 
 /// One agent over one interval; times in seconds.
@@ -81,19 +81,44 @@ pub fn report(window: &Window, sources: &[Source]) -> Result<Vec<AgentLine>, Win
                 .collect()
         })
         .collect();
+    // Each database's stretches of interactions and events by interval
+    // and agent, sorted out once.
+    let segments: Vec<_> = sources
+        .iter()
+        .map(|s| {
+            by_interval(
+                &intervals,
+                &s.segments,
+                |g| (g.start_ms, g.end_ms.max(g.start_ms + 1)),
+                |g| g.agent.as_deref().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let events: Vec<_> = sources
+        .iter()
+        .map(|s| {
+            by_interval(
+                &intervals,
+                &s.events,
+                |e| (e.at_ms, e.at_ms + 1),
+                |e| e.agent.as_deref().unwrap_or_default(),
+            )
+        })
+        .collect();
     let mut lines = Vec::new();
-    for (start, end) in intervals {
-        let Some((source, gap)) = choose(sources, start, end) else {
+    for (i, &(start, end)) in intervals.iter().enumerate() {
+        let Some((index, gap)) = choose(sources, start, end) else {
             continue;
         };
-        let index = sources
-            .iter()
-            .position(|s| std::ptr::eq(s, source))
-            .unwrap_or(0);
+        let source = &sources[index];
         for agent in &agents {
             let line = figures(
                 source,
-                states[index].get(agent).map_or(&[][..], Vec::as_slice),
+                Work {
+                    states: states[index].get(agent).map_or(&[][..], Vec::as_slice),
+                    segments: segments[index][i].get(agent).map_or(&[][..], Vec::as_slice),
+                    events: events[index][i].get(agent).map_or(&[][..], Vec::as_slice),
+                },
                 agent,
                 (start, end),
                 gap,
@@ -106,9 +131,17 @@ pub fn report(window: &Window, sources: &[Source]) -> Result<Vec<AgentLine>, Win
     Ok(lines)
 }
 
+/// What an agent did, as one database holds it: its stretches of state,
+/// and the stretches of interactions and the events of the interval.
+struct Work<'a> {
+    states: &'a [Stretch],
+    segments: &'a [&'a SegmentRow],
+    events: &'a [&'a QueueEventRow],
+}
+
 fn figures(
     source: &Source,
-    states: &[Stretch],
+    work: Work<'_>,
     agent: &str,
     (start, end): (u64, u64),
     gap: bool,
@@ -116,7 +149,7 @@ fn figures(
     let (mut logged_in_ms, mut ready_ms, mut not_ready_ms) = (0, 0, 0);
     let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
     let mut ready = Vec::new();
-    for s in states {
+    for s in work.states {
         let ms = overlap_ms(s.start_ms, s.end_ms, start, end);
         if ms == 0 {
             continue;
@@ -136,11 +169,7 @@ fn figures(
     }
     let (mut talk_ms, mut hold_ms, mut wrap_ms) = (0, 0, 0);
     let mut busy = Vec::new();
-    for g in source
-        .segments
-        .iter()
-        .filter(|g| g.agent.as_deref() == Some(agent))
-    {
+    for g in work.segments {
         let ms = overlap_ms(g.start_ms, g.end_ms, start, end);
         let total = match g.kind.as_str() {
             "connected" => &mut talk_ms,
@@ -154,11 +183,7 @@ fn figures(
         }
     }
     let (mut answered, mut handled, mut transfers) = (0, 0, 0);
-    for e in source
-        .events
-        .iter()
-        .filter(|e| e.agent.as_deref() == Some(agent) && e.at_ms >= start && e.at_ms < end)
-    {
+    for e in work.events {
         match e.kind {
             QueueEventKind::Answered => answered += 1,
             QueueEventKind::Handled => handled += 1,

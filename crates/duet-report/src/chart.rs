@@ -21,6 +21,15 @@ pub const SERIES_MAX: usize = 12;
 #[error("the chart could not be drawn: {0}")]
 pub struct ChartError(String);
 
+impl ChartError {
+    /// A report that is a list, with nothing to draw over time.
+    pub fn not_a_chart(what: &str) -> ChartError {
+        ChartError(format!(
+            "{what} are a list, not figures over time: ask for a table, CSV or JSON"
+        ))
+    }
+}
+
 fn drawing<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> ChartError {
     ChartError(e.to_string())
 }

@@ -9,8 +9,12 @@
 //! who disconnects only leaves; a disconnect while waiting is an abandon
 //! when the customer (or the router, for a customer gone) made it; a
 //! takeover keeps what its media's recovery keeps and ends the rest.
-//! Changes about an interaction it never saw created (after a gap) make
-//! no rows: the gap is recorded where the stream said so.
+//! After a gap (the stream could not go on from where the database
+//! stopped) what happened to the interactions open then is unknown: they
+//! are marked (`crossed_gap`), and each later change to one, or to an
+//! interaction never seen created, makes an [`UncertainRow`] beside
+//! whatever else it makes, so a report knows not to take that time from
+//! this database.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +24,8 @@ use duet_interactions::model::ChosenStatus;
 use crate::disposition::Disposition;
 use crate::position::Position;
 use crate::rows::{
-    ActivityRow, Phase, QueueEventKind, QueueEventRow, Row, SegmentRow, Summary, WrapUpRow,
+    ActivityRow, Phase, QueueEventKind, QueueEventRow, Row, SegmentRow, Summary, UncertainRow,
+    WrapUpRow,
 };
 
 /// The open interactions, by id.
@@ -98,10 +103,23 @@ impl Fold {
         self.open.values()
     }
 
-    /// The rows the change at `at` makes. Summaries come last, one per
+    /// The stream had a gap: every open interaction crossed it. Their
+    /// summaries as they now stand, to write.
+    pub fn cross_gap(&mut self) -> Vec<Summary> {
+        self.open
+            .values_mut()
+            .map(|s| {
+                s.crossed_gap = true;
+                s.clone()
+            })
+            .collect()
+    }
+
+    /// The rows the change at `at` makes: the archive's first (told from
+    /// the open interactions before it), summaries last, one per
     /// interaction the change touched, as they stand after it.
     pub fn apply(&mut self, at: Position, command: &Command) -> Vec<Row> {
-        let mut rows = Vec::new();
+        let mut rows = archive::rows(at, command, &self.open);
         let mut out = Out {
             at,
             at_ms: command.at_ms,
@@ -137,6 +155,8 @@ impl Fold {
                         visit_answered: false,
                         wrap_code: None,
                         position: at,
+                        last_change_ms: command.at_ms,
+                        crossed_gap: false,
                     };
                     out.event(&s, QueueEventKind::Offered, 0);
                     self.open.insert(s.id.clone(), s);
@@ -177,14 +197,24 @@ impl Fold {
                 if let Some(row) = activity(at, command) {
                     out.rows.push(Row::Activity(row));
                 }
-                match change.interaction().and_then(|id| self.open.get_mut(id)) {
-                    Some(s) => {
-                        if interaction_change(&mut out, s, &command.actor, change) {
+                match change.interaction() {
+                    Some(id) => match self.open.get_mut(id) {
+                        Some(s) => {
+                            interaction_change(&mut out, s, &command.actor, change);
                             vec![s.id.clone()]
-                        } else {
+                        }
+                        // Never seen created: it began before the stream
+                        // this database holds, or in a gap.
+                        None if counted(change) => {
+                            out.rows.push(Row::Uncertain(UncertainRow {
+                                position: at,
+                                interaction: id.to_string(),
+                                at_ms: command.at_ms,
+                            }));
                             Vec::new()
                         }
-                    }
+                        None => Vec::new(),
+                    },
                     None => Vec::new(),
                 }
             }
@@ -194,6 +224,14 @@ impl Fold {
                 continue;
             };
             s.position = at;
+            s.last_change_ms = command.at_ms;
+            if s.crossed_gap && counted(&command.change) {
+                rows.push(Row::Uncertain(UncertainRow {
+                    position: at,
+                    interaction: id.clone(),
+                    at_ms: command.at_ms,
+                }));
+            }
             // A closed interaction leaves the fold with its last row.
             let summary = if s.closed_ms.is_some() {
                 self.open.remove(&id)
@@ -252,8 +290,30 @@ fn activity(at: Position, command: &Command) -> Option<ActivityRow> {
     })
 }
 
-/// A change to an open interaction; whether it changed its summary.
-fn interaction_change(out: &mut Out<'_>, s: &mut Summary, actor: &Actor, change: &Change) -> bool {
+/// Whether `change` can move what an interaction counts (its phase, its
+/// queue, its agents, its end); a message or a delivery cannot.
+fn counted(change: &Change) -> bool {
+    matches!(
+        change,
+        Change::Offer { .. }
+            | Change::Accept { .. }
+            | Change::Reject { .. }
+            | Change::OfferTimedOut { .. }
+            | Change::Hold { .. }
+            | Change::Resume { .. }
+            | Change::Transfer { .. }
+            | Change::Conference { .. }
+            | Change::Supervise { .. }
+            | Change::Disconnect { .. }
+            | Change::WrapUp { .. }
+            | Change::Takeover { .. }
+            | Change::Forget { .. }
+    )
+}
+
+/// A change to an open interaction (one that is not about its phase,
+/// such as a message, changes only its last change time).
+fn interaction_change(out: &mut Out<'_>, s: &mut Summary, actor: &Actor, change: &Change) {
     let at_ms = out.at_ms;
     match change {
         Change::Offer { agent, .. } if s.phase == Phase::Queued => {
@@ -290,20 +350,18 @@ fn interaction_change(out: &mut Out<'_>, s: &mut Summary, actor: &Actor, change:
         {
             out.next_phase(s, Phase::Queued);
         }
-        Change::Hold { .. } => match &s.phase {
-            Phase::Connected { agent } => {
+        Change::Hold { .. } => {
+            if let Phase::Connected { agent } = &s.phase {
                 let agent = agent.clone();
                 out.next_phase(s, Phase::Held { agent });
             }
-            _ => return false,
-        },
-        Change::Resume { .. } => match &s.phase {
-            Phase::Held { agent } => {
+        }
+        Change::Resume { .. } => {
+            if let Phase::Held { agent } = &s.phase {
                 let agent = agent.clone();
                 out.next_phase(s, Phase::Connected { agent });
             }
-            _ => return false,
-        },
+        }
         Change::Transfer { to, .. } if !matches!(s.phase, Phase::Ended { .. }) => {
             // The agent who held it transferred it (none from a queue).
             let by = match &s.phase {
@@ -337,10 +395,10 @@ fn interaction_change(out: &mut Out<'_>, s: &mut Summary, actor: &Actor, change:
         Change::Supervise { user, .. } => {
             s.supervisors.insert(user.clone());
         }
-        Change::Disconnect { .. } => return disconnect(out, s, actor),
+        Change::Disconnect { .. } => disconnect(out, s, actor),
         Change::WrapUp { code, notes, .. } => {
             let Phase::Ended { agent } = &s.phase else {
-                return false;
+                return;
             };
             let agent = agent.clone();
             let before_ms = s.wrap_ms;
@@ -363,17 +421,16 @@ fn interaction_change(out: &mut Out<'_>, s: &mut Summary, actor: &Actor, change:
             s.wrap_code = Some(code.clone());
             s.closed_ms = Some(at_ms);
         }
-        _ => return false,
+        _ => {}
     }
-    true
 }
 
 /// The command's actor ends the interaction, or only leaves it.
-fn disconnect(out: &mut Out<'_>, s: &mut Summary, actor: &Actor) -> bool {
+fn disconnect(out: &mut Out<'_>, s: &mut Summary, actor: &Actor) {
     let at_ms = out.at_ms;
     match actor {
-        Actor::User(u) if s.supervisors.remove(u) => return true,
-        Actor::Agent(a) if s.conference.remove(a) => return true,
+        Actor::User(u) if s.supervisors.remove(u) => return,
+        Actor::Agent(a) if s.conference.remove(a) => return,
         _ => {}
     }
     match s.phase.clone() {
@@ -416,10 +473,17 @@ fn disconnect(out: &mut Out<'_>, s: &mut Summary, actor: &Actor) -> bool {
             s.ended_ms = Some(at_ms);
             s.conference.clear();
         }
-        Phase::Ended { .. } => return false,
+        // A supervisor or an administrator ends a wrap-up its agent left:
+        // closed without a code.
+        Phase::Ended { .. } => {
+            if let Actor::User(_) = actor {
+                out.next_phase(s, Phase::Queued);
+                s.closed_ms = Some(at_ms);
+            }
+        }
     }
-    true
 }
 
+mod archive;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -6,6 +6,7 @@ use crate::agents::AgentLine;
 use crate::chart::{self, ChartError};
 use crate::queues::QueueLine;
 use crate::staffing::StaffingLine;
+use crate::stuck::Stuck;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -181,6 +182,43 @@ impl Line for StaffingLine {
             opt(l.forecast_service_level),
             opt(l.forecast_asa_s),
             opt(l.forecast_occupancy),
+        ]
+    }
+}
+
+fn rfc3339(ms: u64) -> String {
+    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+        .to_string()
+}
+
+impl Line for Stuck {
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "media",
+        "queue",
+        "phase",
+        "agent",
+        "created",
+        "last_change",
+        "still_s",
+        "open_in",
+    ];
+
+    fn chart(_: &[Self]) -> Result<String, ChartError> {
+        Err(ChartError::not_a_chart("stuck interactions"))
+    }
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.id.clone(),
+            self.media.name().to_string(),
+            self.queue.clone(),
+            self.phase.to_string(),
+            self.agent.clone().unwrap_or_default(),
+            rfc3339(self.created_ms),
+            rfc3339(self.last_change_ms),
+            (self.still_ms / 1000).to_string(),
+            self.open_in.join(" "),
         ]
     }
 }

@@ -85,7 +85,13 @@ impl<S: ReportStore> Ingest<S> {
             Frame::Resume { position, at_ms } | Frame::Gap { position, at_ms } => {
                 let gap = matches!(frame, Frame::Gap { .. });
                 if let Some(session) = self.session {
-                    self.store.session_hello(session, gap, position, at_ms)?;
+                    let crossed = if gap {
+                        self.fold.cross_gap()
+                    } else {
+                        Vec::new()
+                    };
+                    self.store
+                        .session_hello(session, gap, position, at_ms, &crossed)?;
                 }
                 self.cursor = self.store.cursor()?;
             }

@@ -20,6 +20,10 @@
 //! - [`staffing`]: an Erlang C staffing estimate from queue figures.
 //! - [`queues`], [`agents`]: the queue and agent reports; [`read`]:
 //!   what they read from the databases, for the CLI and the node.
+//! - [`stuck`]: interactions open with no change for longer than their
+//!   media allows.
+//! - [`archive`]: interactions kept whole (a header and appended
+//!   entries), searched and fetched across databases.
 //!
 //! Invariants: every row carries the position of the change that made
 //! it; a change at or before the stored position is never applied again
@@ -29,6 +33,7 @@
 //! over.
 
 pub mod agents;
+pub mod archive;
 pub mod chart;
 pub mod config;
 pub mod database;
@@ -47,6 +52,7 @@ pub mod sql;
 pub mod sqlite;
 pub mod staffing;
 pub mod store;
+pub mod stuck;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 
@@ -55,3 +61,6 @@ pub use disposition::Disposition;
 pub use fold::Fold;
 pub use position::Position;
 pub use store::{ReportStore, StoreError};
+
+#[cfg(test)]
+mod oracle_tests;

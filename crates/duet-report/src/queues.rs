@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::config::QUEUES;
 use crate::rows::{QueueEventKind, QueueEventRow};
-use crate::source::{Source, choose};
+use crate::source::{Source, by_interval, choose};
 
 /// The interval length when none is given: the seed's 1800 s.
 pub const DEFAULT_INTERVAL_MS: u64 = 1_800_000;
@@ -114,16 +114,26 @@ pub fn report(window: &Window, sources: &[Source]) -> Result<Vec<QueueLine>, Win
         .iter()
         .flat_map(|s| s.events.iter().map(|e| e.queue.as_str()))
         .collect();
+    // Each database's events by interval and queue, sorted out once.
+    let buckets: Vec<_> = sources
+        .iter()
+        .map(|s| {
+            by_interval(
+                &intervals,
+                &s.events,
+                |e| (e.at_ms, e.at_ms + 1),
+                |e| e.queue.as_str(),
+            )
+        })
+        .collect();
     let mut lines = Vec::new();
-    for (start, end) in intervals {
-        let Some((source, gap)) = choose(sources, start, end) else {
+    for (i, &(start, end)) in intervals.iter().enumerate() {
+        let Some((index, gap)) = choose(sources, start, end) else {
             continue;
         };
+        let source = &sources[index];
         for queue in &queues {
-            let events = source
-                .events
-                .iter()
-                .filter(|e| e.queue == *queue && e.at_ms >= start && e.at_ms < end);
+            let events = buckets[index][i].get(queue).into_iter().flatten().copied();
             let service_level_ms = window.service_level_ms.unwrap_or_else(|| {
                 source
                     .setting(&format!("{QUEUES}/{queue}"), "service_level_s", start)

@@ -71,6 +71,7 @@ pub fn sources(
                     coverage: db.coverage()?,
                     events: db.queue_events(from_ms, to_ms)?,
                     config: db.config_versions(ConfigKind::Queue)?,
+                    uncertain: db.uncertain(from_ms, to_ms)?,
                     ..Source::default()
                 };
                 if reads == Reads::Agents {

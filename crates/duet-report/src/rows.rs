@@ -93,6 +93,14 @@ pub struct Summary {
     pub wrap_code: Option<String>,
     /// The change that wrote this row last.
     pub position: Position,
+    /// When the last change to it (any, a message too) was made, by the
+    /// node's clock: how long it has stood still.
+    #[serde(default)]
+    pub last_change_ms: u64,
+    /// It was open when the stream had a gap: what happened to it in the
+    /// gap is unknown, so what its changes count after it is not sure.
+    #[serde(default)]
+    pub crossed_gap: bool,
 }
 
 /// A stretch of an interaction's life, written when it ends.
@@ -198,6 +206,17 @@ pub struct QueueEventRow {
     pub agent: Option<String>,
 }
 
+/// A change this database cannot count for sure: about an interaction
+/// that crossed a gap, or one it never saw created. A report takes no
+/// interval holding one from this database while another covers it
+/// surely, and marks it otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UncertainRow {
+    pub position: Position,
+    pub interaction: String,
+    pub at_ms: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Row {
     Summary(Box<Summary>),
@@ -205,4 +224,7 @@ pub enum Row {
     WrapUp(WrapUpRow),
     Activity(ActivityRow),
     QueueEvent(QueueEventRow),
+    Uncertain(UncertainRow),
+    /// What the archive keeps (`archive::rows`).
+    Archive(crate::archive::rows::ArchiveRow),
 }

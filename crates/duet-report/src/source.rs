@@ -1,7 +1,9 @@
 //! One reporting database as a report reads it, and which database a
 //! report takes each interval from: the first given whose coverage holds
-//! the whole interval; when none does, the one that covers most of it,
-//! with the interval marked as a gap (kept, never dropped).
+//! the whole interval and that counted every change in it for sure (none
+//! about an interaction that crossed a gap); when none does, the one
+//! that covers most of it, with the interval marked as a gap (kept,
+//! never dropped).
 
 use crate::config::{ConfigVersion, in_effect};
 use crate::rows::{ActivityRow, QueueEventRow, SegmentRow};
@@ -18,6 +20,8 @@ pub struct Source {
     pub segments: Vec<SegmentRow>,
     /// Versions of users and queues: the configuration in effect.
     pub config: Vec<ConfigVersion>,
+    /// When changes it cannot count for sure were made (after a gap).
+    pub uncertain: Vec<u64>,
 }
 
 impl Source {
@@ -49,14 +53,76 @@ pub fn covered_ms(spans: &[Span], start: u64, end: u64) -> u64 {
         .sum()
 }
 
-/// The database an interval is taken from, and whether it has a gap
-/// there (none covers it whole); `None` when no database was given.
-pub fn choose(sources: &[Source], start: u64, end: u64) -> Option<(&Source, bool)> {
-    match sources.iter().find(|s| covers(&s.coverage, start, end)) {
-        Some(s) => Some((s, false)),
-        None => sources
-            .iter()
-            .max_by_key(|s| covered_ms(&s.coverage, start, end))
-            .map(|s| (s, true)),
+/// Whether `source` holds `[start, end)` surely: every change in it, and
+/// none it cannot count for sure.
+pub fn holds(source: &Source, start: u64, end: u64) -> bool {
+    covers(&source.coverage, start, end) && !source.uncertain.iter().any(|&t| t >= start && t < end)
+}
+
+/// The database an interval is taken from (its index in `sources`), and
+/// whether it has a gap there (none holds it surely); `None` when no
+/// database was given.
+pub fn choose(sources: &[Source], start: u64, end: u64) -> Option<(usize, bool)> {
+    match sources.iter().position(|s| holds(s, start, end)) {
+        Some(i) => Some((i, false)),
+        None => (0..sources.len())
+            .max_by_key(|&i| covered_ms(&sources[i].coverage, start, end))
+            .map(|i| (i, true)),
+    }
+}
+
+/// Items (each over `[start, end)`, a point as `[t, t + 1)`) of each of
+/// `intervals` (contiguous, of one length, as a window makes them), by
+/// `key`: a report reads each interval's own, not all of them each time.
+pub fn by_interval<'a, T, K: Ord>(
+    intervals: &[(u64, u64)],
+    items: &'a [T],
+    span: impl Fn(&T) -> (u64, u64),
+    key: impl Fn(&'a T) -> K,
+) -> Vec<std::collections::BTreeMap<K, Vec<&'a T>>> {
+    let mut buckets: Vec<std::collections::BTreeMap<K, Vec<&'a T>>> =
+        intervals.iter().map(|_| Default::default()).collect();
+    let (Some(first), Some(last)) = (intervals.first(), intervals.last()) else {
+        return buckets;
+    };
+    let length = first.1 - first.0;
+    for item in items {
+        let (start, end) = span(item);
+        if end <= first.0 || start >= last.1 || end <= start {
+            continue;
+        }
+        let from = (start.max(first.0) - first.0) / length;
+        let to = (end.min(last.1) - 1 - first.0) / length;
+        for bucket in &mut buckets[from as usize..=to as usize] {
+            bucket.entry(key(item)).or_default().push(item);
+        }
+    }
+    buckets
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_go_to_every_interval_they_overlap_and_nowhere_else() {
+        let intervals = [(60, 120), (120, 180), (180, 240)];
+        let items = [
+            (0, 61),
+            (100, 200),
+            (239, 240),
+            (240, 300),
+            (10, 20),
+            (130, 131),
+        ];
+        let buckets = by_interval(&intervals, &items, |&(s, e)| (s, e), |_| ());
+        let of = |i: usize| -> Vec<(u64, u64)> {
+            buckets[i]
+                .get(&())
+                .map_or(Vec::new(), |v| v.iter().map(|x| **x).collect())
+        };
+        assert_eq!(of(0), [(0, 61), (100, 200)]);
+        assert_eq!(of(1), [(100, 200), (130, 131)]);
+        assert_eq!(of(2), [(100, 200), (239, 240)]);
     }
 }

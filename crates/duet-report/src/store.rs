@@ -1,6 +1,8 @@
 //! Where a writer keeps its rows: one trait, so SQLite and PostgreSQL
 //! write the same schema the same way.
 
+use crate::archive::view::Kept;
+use crate::archive::{Hit, Search};
 use crate::config::{ConfigKind, ConfigVersion};
 use crate::position::Position;
 use crate::rows::{ActivityRow, QueueEventRow, Row, SegmentRow, Summary};
@@ -112,6 +114,8 @@ pub trait ReportStore {
     fn cursor(&self) -> Result<Option<Position>>;
     /// The interactions still open, to carry on from.
     fn open_interactions(&self) -> Result<Vec<Summary>>;
+    /// Of `ids`, those this database holds closed.
+    fn closed_among(&self, ids: &[String]) -> Result<Vec<String>>;
     /// Writes one change's rows and moves the cursor to `at`, at once; a
     /// change at or before the cursor writes nothing (false).
     fn write_change(&mut self, at: Position, at_ms: u64, rows: &[Row]) -> Result<bool>;
@@ -121,13 +125,16 @@ pub trait ReportStore {
     /// sessions left open (a writer killed) end as [`SessionEnd::WriterLost`].
     fn session_start(&mut self, node: &str, now_ms: u64) -> Result<i64>;
     /// The node said it continues after the cursor (no gap), or cannot
-    /// (a gap from the cursor to `position`: a new coverage span starts).
+    /// (a gap from the cursor to `position`: a new coverage span starts,
+    /// and `crossed`, the interactions open then, are written as they
+    /// now stand, marked).
     fn session_hello(
         &mut self,
         session: i64,
         gap: bool,
         position: Position,
         at_ms: u64,
+        crossed: &[Summary],
     ) -> Result<()>;
     fn session_end(&mut self, session: i64, end: SessionEnd, now_ms: u64) -> Result<()>;
     /// The spans of stream time this database covers with no gap.
@@ -139,6 +146,9 @@ pub trait ReportStore {
     fn agent_activity(&self, from_ms: u64, to_ms: u64) -> Result<Vec<ActivityRow>>;
     /// The stretches of interactions that overlap `[from_ms, to_ms)`.
     fn segments(&self, from_ms: u64, to_ms: u64) -> Result<Vec<SegmentRow>>;
+    /// When, in `[from_ms, to_ms)`, changes this database cannot count
+    /// for sure were made.
+    fn uncertain(&self, from_ms: u64, to_ms: u64) -> Result<Vec<u64>>;
     /// Records versions of the configuration (written again: the same
     /// rows); each version of a path ends where the next begins.
     fn write_config(&mut self, versions: &[ConfigVersion]) -> Result<()>;
@@ -146,4 +156,9 @@ pub trait ReportStore {
     /// them again to learn of their removal.
     fn standing_config_paths(&self) -> Result<Vec<String>>;
     fn config_versions(&self, kind: ConfigKind) -> Result<Vec<ConfigVersion>>;
+    /// The interactions `search` finds: its first `limit + 1` after its
+    /// cursor, newest first (by creation, then id, descending).
+    fn search_archive(&self, search: &Search) -> Result<Vec<Hit>>;
+    /// What the database keeps of interaction `id` (nothing: empty).
+    fn archived(&self, id: &str) -> Result<Kept>;
 }

@@ -13,13 +13,14 @@
 
 mod harness;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use duet_report::Database;
 use duet_report::testing::Cluster;
 use harness::contact::{AGENT_PASSWORD, Api, sales_workgroup, set_up_directory};
-use harness::{DUET, PASSWORD, Pair, Setup, USER, fast_params, serving};
+use harness::report_writer::{Db, Writer, given, reading, writer};
+use harness::{DUET, Pair, fast_pair, serving};
 use serde_json::{Value, json};
 
 /// Intervals of one minute: the shortest `duet report` takes, so the
@@ -36,71 +37,6 @@ fn now_ms() -> u64 {
 
 /// A password in the PostgreSQL database's URL, never to be shown.
 const DATABASE_PASSWORD: &str = "never-shown-4f1c";
-
-/// A writer's database and where its output goes.
-struct Db {
-    database: Database,
-    log: std::path::PathBuf,
-}
-
-impl Db {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-fn writer(pair: &Pair, first: usize, db: &Db) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&db.log)
-        .unwrap();
-    // The URL as given, password and all.
-    let database = serde_json::to_value(&db.database).unwrap();
-    Command::new(DUET)
-        .args(["report", "writer", "--config-every-s", "1", "--user", USER])
-        .args(["--database", database.as_str().unwrap()])
-        .args(["--node", &pair.nodes[first].url()])
-        .args(["--node", &pair.nodes[1 - first].url()])
-        .env("DUET_PASSWORD", PASSWORD)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("duet report writer")
-}
-
-/// Stops a writer when the test ends, however it ends.
-struct Writer(Child);
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Writer {
-    /// Stops the writer as an operator would (SIGTERM): its session ends
-    /// as `shutdown`.
-    fn stop(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(exit)) = self.0.try_wait() {
-                assert!(exit.success(), "the writer stopped with {exit}");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the writer did not stop within 10 s of SIGTERM");
-    }
-}
 
 /// Whether a session of `sessions` ended for `reason`.
 fn ended_as(sessions: &[duet_report::store::SessionRow], reason: &str) -> bool {
@@ -184,13 +120,6 @@ fn duet_report(
     databases: &[&Database],
     (from_ms, to_ms): (u64, u64),
 ) -> String {
-    let given = |d: &Database| {
-        serde_json::to_value(d)
-            .unwrap()
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
     let out = Command::new(DUET)
         .args(["report", which, "--format", format, "--interval-s", "60"])
         .args(["--from", &from_ms.to_string(), "--to", &to_ms.to_string()])
@@ -322,32 +251,18 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_a_writer_restart_an
     let dir = tempfile::tempdir().unwrap();
     // The second writer's database is PostgreSQL, its URL with a password.
     let cluster = Cluster::start_or_skip();
-    let db1 = Db {
-        database: Database::Sqlite(dir.path().join("one.db")),
-        log: dir.path().join("one.log"),
-    };
-    let db2 = Db {
-        database: match &cluster {
-            Some(cluster) => {
-                let url = serde_json::to_value(cluster.database()).unwrap();
-                let url = url.as_str().unwrap().replacen(
-                    "postgres@",
-                    &format!("postgres:{DATABASE_PASSWORD}@"),
-                    1,
-                );
-                url.parse().unwrap()
-            }
-            None => Database::Sqlite(dir.path().join("two.db")),
+    let db2 = match &cluster {
+        Some(cluster) => Db {
+            database: given(&cluster.database())
+                .replacen("postgres@", &format!("postgres:{DATABASE_PASSWORD}@"), 1)
+                .parse()
+                .unwrap(),
+            log: dir.path().join("two.log"),
         },
-        log: dir.path().join("two.log"),
+        None => Db::sqlite(dir.path(), "two"),
     };
     // The nodes read both databases for `GET /api/reports/...`.
-    let mut pair = Pair::loopback(Setup {
-        params: fast_params(),
-        reporting_databases: vec![db1.database.clone(), db2.database.clone()],
-        ..Setup::default()
-    });
-    pair.start();
+    let (mut pair, [db1, db2]) = reading([Db::sqlite(dir.path(), "one"), db2]);
     let first = active(&pair).expect("a serving node");
     set_up_directory(&pair, first);
     // sam supervises Support only: none of this traffic.
@@ -657,4 +572,105 @@ fn reports_on_the_node(pair: &Pair, node: &str, databases: &[&Database], from_ms
     }
     let (code, body) = sue.get("/api/reports/queues?from=yesterday&to=0");
     assert_eq!(code, 400, "{body}");
+}
+
+/// `duet report stuck` of `database` with chats allowed one second.
+fn stuck(database: &Database) -> Vec<Value> {
+    let out = Command::new(DUET)
+        .args(["report", "stuck", "--format", "json", "--limit", "chat=1s"])
+        .args(["--database", &given(database)])
+        .output()
+        .expect("duet report stuck");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the stuck list as JSON")
+}
+
+/// A chat whose agent never wraps it up stands still: `duet report
+/// stuck` lists it past its media's limit, `duet ctl end-interaction`
+/// ends it as the master administrator, and the report no longer lists
+/// it.
+#[test]
+fn a_wrap_up_left_standing_is_reported_stuck_and_ended_from_ctl() {
+    let pair = fast_pair();
+    set_up_directory(&pair, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::sqlite(dir.path(), "report");
+    let _writer = Writer(writer(&pair, 0, &db));
+    let a = pair.nodes[0].url();
+    let alice = Api::login(&a, "alice", AGENT_PASSWORD);
+    post(
+        &pair,
+        &alice,
+        "/api/agent/login",
+        json!({"media": ["chat"]}),
+        "login",
+    );
+    let chat = post(
+        &pair,
+        &Api::new(&a),
+        "/api/chats",
+        json!({"queue": "Sales", "name": "Ida", "client_secret": "the-secret-of-ida-0001"}),
+        "c",
+    );
+    let id = chat["id"].as_str().unwrap().to_string();
+    offered_to_alice(&pair, &alice, &id);
+    post(
+        &pair,
+        &alice,
+        &format!("/api/interactions/{id}/accept"),
+        json!({}),
+        "accept",
+    );
+    // alice ends the chat; Sales asks a wrap-up code, and she gives none.
+    post(
+        &pair,
+        &alice,
+        &format!("/api/interactions/{id}/disconnect"),
+        json!({}),
+        "bye",
+    );
+
+    let started = Instant::now();
+    let listed = loop {
+        let list = stuck(&db.database);
+        if let Some(s) = list.iter().find(|s| s["id"] == id.as_str()) {
+            break s.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{id} never listed as stuck: {list:?}\n{}",
+            db.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(listed["phase"], "wrap_up", "{listed}");
+    assert_eq!(listed["agent"], "alice", "{listed}");
+    assert!(listed["still_ms"].as_u64().unwrap() > 1_000, "{listed}");
+
+    let out = pair.ctl(&["end-interaction", &id]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sue = Api::login(&a, "sue", AGENT_PASSWORD);
+    let (_, ix) = sue.get(&format!("/api/interactions/{id}"));
+    assert!(ix["state"]["Closed"].is_object(), "{ix}");
+    assert!(ix["wrap_up"].is_null(), "closed without a code: {ix}");
+    let started = Instant::now();
+    while stuck(&db.database).iter().any(|s| s["id"] == id.as_str()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{id} still listed as stuck after it was ended"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The agent is free for the next one.
+    let (_, me) = alice.get("/api/agent");
+    assert!(me["interactions"].as_array().unwrap().is_empty(), "{me}");
 }

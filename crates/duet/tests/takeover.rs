@@ -12,42 +12,13 @@ mod harness;
 use std::time::Duration;
 
 use harness::contact::{
-    AGENT_PASSWORD, Api, Socket, set_up_directory, wait_for, wait_shadow_equal,
+    AGENT_PASSWORD, Api, Socket, send_email, set_up_directory, wait_for, wait_shadow_equal,
 };
 use harness::{Pair, Setup, fast_params};
 use serde_json::{Value, json};
 
 fn ws_url(base: &str, path: &str) -> String {
     format!("{}{path}", base.replace("http://", "ws://"))
-}
-
-fn send_email(pair: &Pair, node: usize, html: &str, attachment: &[u8]) {
-    use lettre::message::{Attachment, MultiPart, SinglePart, header::ContentType};
-    use lettre::{Message, SmtpTransport, Transport};
-    let message = Message::builder()
-        .from("Dave <dave@customer.test>".parse().unwrap())
-        .to("sales@example.test".parse().unwrap())
-        .subject("Quote please")
-        .message_id(Some("<quote-9@customer.test>".into()))
-        .multipart(
-            MultiPart::mixed()
-                .multipart(
-                    MultiPart::alternative()
-                        .singlepart(SinglePart::plain("Please send a quote.".to_string()))
-                        .singlepart(SinglePart::html(html.to_string())),
-                )
-                .singlepart(Attachment::new("specs.bin".into()).body(
-                    attachment.to_vec(),
-                    ContentType::parse("application/octet-stream").unwrap(),
-                )),
-        )
-        .unwrap();
-    SmtpTransport::builder_dangerous("127.0.0.1")
-        .port(pair.nodes[node].placement.smtp_port)
-        .timeout(Some(Duration::from_secs(10)))
-        .build()
-        .send(&message)
-        .expect("the active node takes the email");
 }
 
 /// The interaction offered to `agent` that is not in `known`.
@@ -151,7 +122,13 @@ fn a_switchover_keeps_every_live_interaction_whole_and_with_recovery_off_the_see
 
     // An email with HTML and an attachment, accepted, with a draft reply.
     let attachment: Vec<u8> = (0..=255u8).cycle().take(8_000).collect();
-    send_email(&pair, 0, "<p>A <b>quote</b>, please.</p>", &attachment);
+    send_email(
+        &pair,
+        0,
+        ("Dave <dave@customer.test>", "<quote-9@customer.test>"),
+        "<p>A <b>quote</b>, please.</p>",
+        &attachment,
+    );
     let email_id = next_offer(&pair, &alice, &known);
     known.push(email_id.clone());
     act(&alice, &email_id, "accept", json!({}));

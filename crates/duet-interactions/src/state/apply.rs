@@ -2,6 +2,7 @@
 //! `check_command` has ruled out every case that could.
 
 use super::lifecycle::{marker, next_segment, set_signal, status_line, status_line_after};
+use super::lines;
 use super::{Applied, Interactions, IntervalEnd};
 use crate::change::{Change, Command, TransferTarget};
 use crate::model::{
@@ -95,7 +96,7 @@ impl Interactions {
                 let media = self.edit(id, |ix| {
                     ix.parties.conference.insert(agent.clone());
                     ix.parties.joined.push(agent.clone());
-                    status_line(ix, at, format!("agent {agent} joined"));
+                    status_line(ix, at, lines::joined(agent));
                     ix.media
                 });
                 if let Some(media) = media {
@@ -106,7 +107,7 @@ impl Interactions {
             Change::Supervise { id, user, barge } => {
                 let joined = self.edit(id, |ix| {
                     let how = if *barge {
-                        status_line(ix, at, format!("agent {user} joined"));
+                        status_line(ix, at, lines::joined(user));
                         Supervision::Barged
                     } else {
                         Supervision::Silent
@@ -218,14 +219,7 @@ impl Interactions {
                     && made.interactions.contains(id)
                 {
                     self.edit(id, |ix| {
-                        status_line_after(
-                            ix,
-                            Some(message_id),
-                            at,
-                            format!(
-                                "the message before was taken on {node} while the nodes were apart"
-                            ),
-                        )
+                        status_line_after(ix, Some(message_id), at, lines::healed(node))
                     });
                 }
                 out.interactions.extend(made.interactions);
@@ -300,7 +294,7 @@ impl Interactions {
             if !ix.parties.joined.iter().any(|a| a == agent) {
                 ix.parties.joined.push(agent.to_string());
             }
-            status_line(ix, at, format!("agent {agent} joined"));
+            status_line(ix, at, lines::joined(agent));
             let first = ix.visit.answered_at_ms.is_none();
             if first {
                 ix.visit.answered_at_ms = Some(at);

@@ -199,6 +199,11 @@ impl Interactions {
             Change::Disconnect { id } => {
                 let ix = self.interaction(id)?;
                 match ix.state {
+                    // A supervisor or an administrator ends a wrap-up its
+                    // agent left (a stuck interaction); its agent wraps up.
+                    InteractionState::WrapUp { .. } if matches!(cmd.actor, Actor::User(_)) => {
+                        Ok(())
+                    }
                     InteractionState::Closed { .. } | InteractionState::WrapUp { .. } => {
                         Err(illegal(ix, "disconnect"))
                     }

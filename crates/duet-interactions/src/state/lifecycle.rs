@@ -2,7 +2,7 @@
 //! status lines, and its end (disconnect, wrap-up phase, close, counted
 //! once in its queue's totals).
 
-use super::{Applied, Interactions};
+use super::{Applied, Interactions, lines};
 use crate::change::{Actor, NewInteraction};
 use crate::model::{
     CallSignal, Content, Interaction, InteractionState, Message, MessageKind, Parties, QueueVisit,
@@ -137,7 +137,7 @@ impl Interactions {
             self.edit(id, |ix| {
                 ix.parties.supervisors.remove(u);
                 if how == Supervision::Barged {
-                    status_line(ix, at, format!("agent {u} left"));
+                    status_line(ix, at, lines::left(u));
                 }
             });
             out.interactions.insert(id.to_string());
@@ -150,7 +150,7 @@ impl Interactions {
             let media = ix.media;
             self.edit(id, |ix| {
                 ix.parties.conference.remove(a);
-                status_line(ix, at, format!("agent {a} left"));
+                status_line(ix, at, lines::left(a));
             });
             self.release(a, media, id, at, out);
             out.interactions.insert(id.to_string());
@@ -167,11 +167,7 @@ impl Interactions {
                 self.close(id, abandoned, at, out);
             }
             InteractionState::Connected { agent } | InteractionState::Held { agent } => {
-                let line = match actor {
-                    Actor::Customer => "customer left".to_string(),
-                    Actor::Agent(a) => format!("agent {a} left"),
-                    _ => "the conversation was ended".to_string(),
-                };
+                let line = lines::ended_by(actor);
                 self.edit(id, |ix| {
                     status_line(ix, at, line);
                     set_signal(ix, CallSignal::Ended);
@@ -208,7 +204,18 @@ impl Interactions {
                     self.close(id, false, at, out);
                 }
             }
-            InteractionState::WrapUp { .. } | InteractionState::Closed { .. } => {}
+            // Ended by a supervisor or an administrator: closed without a
+            // code, its agent released.
+            InteractionState::WrapUp { agent } => {
+                if let Actor::User(user) = actor {
+                    self.edit(id, |ix| {
+                        status_line(ix, at, lines::wrap_up_ended_by(user));
+                    });
+                    self.release(&agent, media, id, at, out);
+                    self.close(id, false, at, out);
+                }
+            }
+            InteractionState::Closed { .. } => {}
         }
     }
 

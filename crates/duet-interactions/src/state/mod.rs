@@ -9,6 +9,7 @@ mod eligibility;
 mod figures;
 mod index;
 mod lifecycle;
+pub mod lines;
 pub mod presence;
 mod reporting;
 mod rows;
@@ -163,6 +164,12 @@ impl Interactions {
     /// Every live interaction (closed ones until forgotten), by id.
     pub fn interactions(&self) -> impl Iterator<Item = &Interaction> {
         self.live.interactions.values()
+    }
+
+    /// The same, shared (no copy), to read elsewhere while the state
+    /// moves on.
+    pub fn shared_interactions(&self) -> impl Iterator<Item = &std::sync::Arc<Interaction>> {
+        self.live.interactions.shared()
     }
 
     pub fn len(&self) -> usize {

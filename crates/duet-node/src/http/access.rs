@@ -19,11 +19,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use duet_interactions::{Actor, Interaction};
+use duet_report::archive::{Scope, live_agents};
 
+use super::archive::FromArchive;
 use super::auth::{Caller, customer_may, signed_in};
 use super::customer::{TokenQuery, token};
 use super::{Refusal, ask};
-use crate::directory::UserRole;
+use crate::directory::{Supervises, UserRole};
 use crate::replication::IxRequest;
 use crate::shared::Shared;
 
@@ -120,6 +122,7 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/api/agent/ws", Who::Agent),
     rule("POST", "/api/interactions/{id}/{action}", Who::Related),
     rule("GET", "/api/interactions/conflicts", Who::Supervisor),
+    rule("GET", "/api/interactions", Who::SignedIn),
     rule("GET", "/api/interactions/{id}", Who::Related),
     rule("POST", "/api/interactions/{id}/files", Who::Related),
     rule("GET", "/api/interactions/{id}/files/{file}", Who::Related),
@@ -150,11 +153,26 @@ pub fn rule_of(method: &str, path: &str) -> Option<&'static Rule> {
         .find(|r| r.method.eq_ignore_ascii_case(method) && r.path == path)
 }
 
-/// Whether `caller` may read and act on `ix`.
+/// The interactions `caller` is related to: an administrator's all, a
+/// supervisor's its queues', an agent's those it is on.
+pub fn scope(caller: &Caller) -> Scope {
+    let supervisor = caller.is(UserRole::Supervisor);
+    Scope {
+        every_queue: caller.is(UserRole::Admin)
+            || (supervisor && caller.supervises == Supervises::Every),
+        queues: match &caller.supervises {
+            Supervises::Only(queues) if supervisor => queues.clone(),
+            _ => Default::default(),
+        },
+        agent: caller.is(UserRole::Agent).then(|| caller.name.clone()),
+    }
+}
+
+/// Whether `caller` may read and act on `ix`: an agent it is offered to
+/// or held by (once closed, that was connected to it, as its archived
+/// copy is read), a supervisor of its queue, an administrator.
 pub fn related(caller: &Caller, ix: &Interaction) -> bool {
-    caller.is(UserRole::Admin)
-        || (caller.is(UserRole::Agent) && ix.has_agent(&caller.name))
-        || (caller.is(UserRole::Supervisor) && caller.supervises.covers(&ix.routing.queue))
+    scope(caller).covers(&ix.routing.queue, live_agents(ix).into_iter())
 }
 
 /// Whether `caller` was an agent on `ix` (connected to it, or wrapped
@@ -293,16 +311,40 @@ async fn admit(shared: &Shared, request: Request) -> Result<Request, Refusal> {
                 return Err(refusal);
             }
             let wanted = id.clone();
-            let ix = ask(shared, |reply| IxRequest::Get { id: wanted, reply })
-                .await?
-                .ok_or_else(|| {
-                    Refusal::new(StatusCode::NOT_FOUND, format!("no live interaction {id}"))
-                })?;
+            let not_yours = || {
+                forbidden(format!(
+                    "interaction {id} is not yours: an agent works what it is offered or holds, a supervisor its queues' interactions"
+                ))
+            };
+            let live = ask(shared, |reply| IxRequest::Get { id: wanted, reply }).await?;
+            let ix = match live {
+                Some(ix) => ix,
+                // Read whole once forgotten: its archived copy.
+                None if template == "/api/interactions/{id}" => {
+                    let kept = super::archive::fetch(shared, &id).await?.ok_or_else(|| {
+                        Refusal::new(
+                            StatusCode::NOT_FOUND,
+                            format!("no interaction {id}, live or archived"),
+                        )
+                    })?;
+                    let agents = kept.parties.joined.iter().map(String::as_str);
+                    if !scope(&caller).covers(&kept.routing.queue, agents) {
+                        return Err(not_yours());
+                    }
+                    parts.extensions.insert(caller);
+                    parts.extensions.insert(FromArchive(Box::new(kept)));
+                    return Ok(Request::from_parts(parts, body));
+                }
+                None => {
+                    return Err(Refusal::new(
+                        StatusCode::NOT_FOUND,
+                        format!("no live interaction {id}"),
+                    ));
+                }
+            };
             let retrying = change && was_on(&caller, &ix);
             if !related(&caller, &ix) && !retrying {
-                return Err(forbidden(format!(
-                    "interaction {id} is not yours: an agent works what it is offered or holds, a supervisor its queues' interactions"
-                )));
+                return Err(not_yours());
             }
             parts.extensions.insert(caller);
             parts.extensions.insert(Held(ix));

@@ -19,6 +19,7 @@ use crate::shared::Shared;
 mod access;
 mod admin;
 mod agent;
+mod archive;
 mod auth;
 mod bounds;
 
@@ -69,6 +70,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .merge(customer::routes())
         .merge(supervisor::routes())
         .merge(reports::routes())
+        .merge(archive::routes())
         .merge(files::routes())
         .route_layer(middleware::from_fn_with_state(
             shared.clone(),

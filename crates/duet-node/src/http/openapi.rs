@@ -83,6 +83,7 @@ pub(super) enum Answers {
         super::supervisor::intervals,
         super::supervisor::set_status,
         super::supervisor::interaction,
+        super::archive::search,
         super::supervisor::shadow,
         super::supervisor::conflicts,
         super::reports::queues,

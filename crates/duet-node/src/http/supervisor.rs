@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use super::access::Held;
 use super::agent::{StatusRequest, WithClient, chosen};
+use super::archive::FromArchive;
 use super::auth::Caller;
 use super::{ask, change, done};
 use crate::replication::IxRequest;
@@ -96,17 +97,28 @@ async fn agents(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 /// `GET /api/interactions/{id}`: the whole interaction (segments, parties,
-/// content), to the caller related to it (see `access`).
+/// content), to the caller related to it (see `access`); once the live
+/// state has forgotten it, its archived copy.
 #[utoipa::path(
     get,
     path = "/api/interactions/{id}",
     tag = "supervisor",
-    description = "An interaction whole: state, parties, segments (its history), content; a supervisor's or its agent's.",
+    description = "An interaction whole: state, parties, segments (its history), content; a supervisor's or its agent's. Once the live state has forgotten it (closed_retention_s after it closed), its copy in the reporting databases, with `archive` (disposition, figures) and without what the archive does not keep (docs/reporting.md, \"The archive\").",
     params(("id" = String, Path)),
     responses(super::openapi::Answers)
 )]
-async fn interaction(Extension(Held(ix)): Extension<Held>) -> Response {
-    Json(ix).into_response()
+async fn interaction(
+    held: Option<Extension<Held>>,
+    archived: Option<Extension<FromArchive>>,
+) -> Response {
+    match (held, archived) {
+        (Some(Extension(Held(ix))), _) => Json(ix).into_response(),
+        (None, Some(Extension(FromArchive(ix)))) => Json(ix).into_response(),
+        (None, None) => super::error(
+            axum::http::StatusCode::NOT_FOUND,
+            "no interaction by that id, live or archived",
+        ),
+    }
 }
 
 /// `POST /api/agents/{name}/status`: a supervisor sets an agent's status.

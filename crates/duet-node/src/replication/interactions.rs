@@ -267,6 +267,9 @@ pub enum IxRequest {
         id: String,
         reply: oneshot::Sender<Option<Interaction>>,
     },
+    /// Every live interaction, shared (no copy): a search reads them
+    /// on a thread of its own.
+    Interactions(oneshot::Sender<Vec<std::sync::Arc<Interaction>>>),
     /// An agent and the interactions it holds.
     Agent {
         name: String,
@@ -373,6 +376,9 @@ impl Replicator {
             IxRequest::Write { command, reply } => self.write_interaction(shared, *command, reply),
             IxRequest::Get { id, reply } => {
                 reply.answer(state.get(&id).cloned());
+            }
+            IxRequest::Interactions(reply) => {
+                reply.answer(state.shared_interactions().cloned().collect());
             }
             IxRequest::Agent { name, reply } => {
                 let view = state.agent(&name).map(|agent| {

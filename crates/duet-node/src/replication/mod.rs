@@ -31,6 +31,7 @@ mod interactions;
 mod leader;
 mod outbox;
 mod snapshot;
+pub mod statistics_log;
 mod steps;
 mod task;
 

@@ -46,6 +46,9 @@ pub struct Settings {
     pub history_retention: usize,
     /// Duet Catch-up Changes.
     pub catch_up_changes: usize,
+    /// Not StatServer_DisableQPSLoggingOnBackup: the backup keeps its
+    /// statistics log data in CSV files.
+    pub statistics_log_on_backup: bool,
     /// The "... Interaction Recovery Enabled" parameters: what a takeover
     /// keeps.
     pub recovery: duet_interactions::model::Recovery,
@@ -59,6 +62,7 @@ impl Settings {
             compress: params.ds_request_compression,
             history_retention: params.history_retention,
             catch_up_changes: params.catch_up_changes,
+            statistics_log_on_backup: !params.disable_qps_logging_on_backup,
             recovery: duet_interactions::model::Recovery {
                 mail: params.mail_recovery,
                 mail_filter: params.mail_recovery_filter,
@@ -194,6 +198,19 @@ pub async fn run(
     let mut ticks_since_route = 0;
     let mut longest_stall_ms = 0;
     let mut steps = super::steps::Steps::default();
+    let mut statistics_log = match super::statistics_log::StatisticsLog::start(
+        shared.clone(),
+        replicator.interval_records().next().map_or(0, |r| r.end_ms),
+    ) {
+        Ok(log) => Some(log),
+        Err(e) => {
+            shared.log_event(
+                duet_switchover::Level::Error,
+                format!("The statistics CSV log cannot start ({e}); the backup keeps no log data"),
+            );
+            None
+        }
+    };
     loop {
         let mut to_active = Vec::new();
         tokio::select! {
@@ -271,6 +288,14 @@ pub async fn run(
             }
         }
         routing = steps.time(&shared, "routing", || replicator.route_if_wanted(&shared));
+        if let Some(log) = &mut statistics_log {
+            log.note(
+                &shared,
+                replicator.interval_records(),
+                shared.serving(),
+                settings.statistics_log_on_backup,
+            );
+        }
         if let Some(tx) = &active {
             for message in to_active {
                 // A full outbox drops it; the stream's own checks recover.
@@ -471,6 +496,13 @@ impl Replicator {
         self.leader
             .as_ref()
             .map_or(0, |l| l.last_seq().saturating_sub(l.backup_acked()))
+    }
+
+    /// The statistics interval records, newest first.
+    pub fn interval_records(
+        &self,
+    ) -> impl Iterator<Item = &duet_interactions::state::IntervalRecord> {
+        self.ix.state.reporting().intervals.iter().rev()
     }
 
     /// What the status shows.

@@ -417,12 +417,13 @@ pub static SPECS: &[ParamSpec] = &[
         "1",
         "A takeover keeps social media direct messages (0: they end).",
     )),
-    seed(
+    // The seed needs a restart of the Statserver; here it holds at once.
+    dynamic(seed(
         "StatServer_DisableQPSLoggingOnBackup",
         Kind::Flag(|p, v| p.disable_qps_logging_on_backup = v),
         "No",
-        "Keep the backup from writing queue statistics log data.",
-    ),
+        "Keep the backup from writing its queue statistics log data (CSV files in the data directory's statistics-log folder); a takeover's record is written all the same.",
+    )),
     // Duet extensions.
     duet(
         "Duet Module Ping Timeout ms",

@@ -100,6 +100,7 @@ fn source() -> Source {
             valid_to_ms: None,
             attributes: Some([("display_name".to_string(), "Alice".to_string())].into()),
         }],
+        uncertain: Vec::new(),
     }
 }
 

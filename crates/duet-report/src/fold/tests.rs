@@ -222,10 +222,10 @@ fn agent_activity_carries_reason_codes() {
 /// Random traffic over a few interactions and agents: any change, some
 /// out of place (the fold ignores what does not fit, as the state
 /// refuses it).
-fn traffic() -> impl Strategy<Value = Vec<(u64, Actor, Change)>> {
+pub(crate) fn traffic() -> impl Strategy<Value = Vec<(u64, Actor, Change)>> {
     let ids = prop::sample::select(vec!["i1", "i2", "i3", "i4"]);
     let agents = prop::sample::select(vec!["ann", "bob"]);
-    let step = (ids, agents, 0..9u8, 0..3u8).prop_map(|(id, a, kind, who)| {
+    let step = (ids, agents, 0..11u8, 0..3u8).prop_map(|(id, a, kind, who)| {
         let actor = match who {
             0 => Actor::Customer,
             1 => agent(a),
@@ -249,6 +249,16 @@ fn traffic() -> impl Strategy<Value = Vec<(u64, Actor, Change)>> {
                 recovery: Recovery::default(),
             },
             7 => Change::Forget { id: id.into() },
+            8 => Change::Message {
+                id: id.into(),
+                message_id: format!("m{}", a.len() + usize::from(who)),
+                sender: duet_interactions::model::Sender::Customer,
+                body: format!("from {a} to {id}"),
+            },
+            9 => Change::Conference {
+                id: id.into(),
+                agent: a.into(),
+            },
             _ => Change::AgentStatus {
                 agent: a.into(),
                 status: duet_interactions::model::ChosenStatus::Available,
@@ -265,7 +275,7 @@ fn traffic() -> impl Strategy<Value = Vec<(u64, Actor, Change)>> {
     })
 }
 
-fn frames(steps: &[(u64, Actor, Change)]) -> Vec<crate::frame::Frame> {
+pub(crate) fn frames(steps: &[(u64, Actor, Change)]) -> Vec<crate::frame::Frame> {
     steps
         .iter()
         .enumerate()
@@ -284,6 +294,8 @@ fn dump(store: &AnyStore) -> Vec<i64> {
         "wrap_ups",
         "agent_activity",
         "queue_events",
+        "archive_headers",
+        "archive_entries",
     ]
     .iter()
     .map(|t| store.count(t).unwrap())
@@ -358,6 +370,13 @@ fn a_writer_that_restarts_and_is_sent_changes_again_writes_each_once() {
                 again.store().gaps().unwrap().is_empty(),
                 "a resume is no gap"
             );
+            // Every interaction archived alike, whole.
+            for id in ["i1", "i2", "i3", "i4"] {
+                prop_assert_eq!(
+                    once.store().archived(id).unwrap().assemble(),
+                    again.store().archived(id).unwrap().assemble()
+                );
+            }
             Ok(())
         });
         if let Err(e) = result {
@@ -395,8 +414,94 @@ fn a_gap_and_a_new_coverage_span(database: &Database) {
     let spans = store.coverage().unwrap();
     assert_eq!(spans.len(), 2);
     assert_eq!(spans[1].start_ms, 900);
-    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.schema_version().unwrap(), 5);
     let sessions = store.sessions().unwrap();
     assert_eq!(sessions[0].end_reason.as_deref(), Some("writer_lost"));
     assert_eq!(sessions[1].hello.as_deref(), Some("gap"));
+    // c1 was open across the gap: what it counts after it is not sure,
+    // nor is what an interaction never seen created counts; a message
+    // counts nothing.
+    let open = store.open_interactions().unwrap();
+    assert!(open[0].crossed_gap, "marked in the database too");
+    let after = [
+        (1_000, Actor::Router, offer("c1", "ann")),
+        (
+            1_100,
+            agent("ann"),
+            Change::Message {
+                id: "c1".into(),
+                message_id: "m1".into(),
+                sender: duet_interactions::model::Sender::Customer,
+                body: "hi".into(),
+            },
+        ),
+        (1_200, agent("bob"), disconnect("c9")),
+        (1_300, Actor::System, create("c2", MediaType::Chat)),
+        (1_400, Actor::Router, offer("c2", "bob")),
+    ];
+    for (i, (at_ms, actor, change)) in after.into_iter().enumerate() {
+        let command = Command::new("", at_ms, actor, change);
+        ingest
+            .frame(
+                crate::frame::Frame::Change {
+                    at: Position::new(2, 41 + i as u64),
+                    command: Box::new(command),
+                },
+                20,
+            )
+            .unwrap();
+    }
+    assert_eq!(ingest.store().uncertain(0, 10_000).unwrap(), [1_000, 1_200]);
+}
+
+#[test]
+fn a_wrap_up_its_agent_left_is_ended_by_an_administrator_and_a_message_is_a_change() {
+    let mut fold = Fold::default();
+    let rows = run(
+        &mut fold,
+        &[
+            (1_000, Actor::System, create("c1", MediaType::Chat)),
+            (2_000, Actor::Router, offer("c1", "ann")),
+            (4_000, agent("ann"), accept("c1", "ann")),
+            (
+                6_000,
+                agent("ann"),
+                Change::Message {
+                    id: "c1".into(),
+                    message_id: "m1".into(),
+                    sender: duet_interactions::model::Sender::Agent("ann".into()),
+                    body: "Hello".into(),
+                },
+            ),
+        ],
+    );
+    let s = last_summary(&rows, "c1");
+    assert_eq!(
+        s.last_change_ms, 6_000,
+        "a conversation going on is not stuck"
+    );
+    assert_eq!(s.position, Position::new(1, 4));
+    let steps = [
+        (9_000, Actor::Customer, disconnect("c1")),
+        // The agent in wrap-up does nothing; an agent's own disconnect
+        // does not end it, an administrator's does.
+        (50_000, agent("ann"), disconnect("c1")),
+        (99_000, Actor::User("admin".into()), disconnect("c1")),
+    ];
+    let rows: Vec<Row> = steps
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (at_ms, actor, change))| {
+            let command = Command::new("", *at_ms, actor.clone(), change.clone());
+            fold.apply(Position::new(1, i as u64 + 5), &command)
+        })
+        .collect();
+    let s = last_summary(&rows, "c1");
+    assert_eq!(s.disposition, Some(Disposition::CustomerEnded));
+    assert_eq!((s.ended_ms, s.closed_ms), (Some(9_000), Some(99_000)));
+    assert_eq!(s.wrap_ms, 90_000);
+    assert_eq!(s.wrap_code, None);
+    assert!(fold.open.is_empty(), "closed, it leaves the fold");
+    use QueueEventKind::*;
+    assert_eq!(events(&rows), [(Handled, 5_000)], "not counted as wrapped");
 }

@@ -30,6 +30,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_schema.sql"),
     include_str!("../../migrations/postgres/0002_queue_event_agent.sql"),
     include_str!("../../migrations/postgres/0003_config_versions.sql"),
+    include_str!("../../migrations/postgres/0004_uncertain.sql"),
+    include_str!("../../migrations/postgres/0005_archive.sql"),
 ];
 
 /// Where the migrations' number is kept.

@@ -5,11 +5,14 @@
 //! (`crate::sqlite`) and PostgreSQL (`crate::postgres`) differ only in
 //! how they connect, migrate and bind values.
 
+use crate::archive::view::Kept;
+use crate::archive::{Hit, Search};
 use crate::config::{ConfigKind, ConfigVersion};
 use crate::position::Position;
 use crate::rows::{ActivityRow, QueueEventRow, Row, SegmentRow, Summary};
 use crate::store::{ReportStore, Result, SessionEnd, SessionRow, Span, StoreError};
 
+mod archive;
 mod config;
 mod read;
 mod write;
@@ -295,6 +298,24 @@ impl<B: Backend> ReportStore for Store<B> {
         })
     }
 
+    fn closed_among(&self, ids: &[String]) -> Result<Vec<String>> {
+        self.db.read(|tx| {
+            let mut closed = Vec::new();
+            for id in ids {
+                if !tx
+                    .query(
+                        "SELECT id FROM interactions WHERE id = ?1 AND open = 0",
+                        values![id.as_str()],
+                    )?
+                    .is_empty()
+                {
+                    closed.push(id.clone());
+                }
+            }
+            Ok(closed)
+        })
+    }
+
     fn write_change(&mut self, at: Position, at_ms: u64, rows: &[Row]) -> Result<bool> {
         let session = self.session;
         self.db.write(|tx| {
@@ -353,6 +374,7 @@ impl<B: Backend> ReportStore for Store<B> {
         gap: bool,
         position: Position,
         at_ms: u64,
+        crossed: &[Summary],
     ) -> Result<()> {
         self.db.write(|tx| {
             tx.execute(
@@ -364,6 +386,9 @@ impl<B: Backend> ReportStore for Store<B> {
                     position.seq
                 ],
             )?;
+            for s in crossed {
+                write::row(tx, &Row::Summary(Box::new(s.clone())))?;
+            }
             let spans = one(tx, "SELECT count(*) FROM coverage", &[])?.i64(0)?;
             if gap || spans == 0 {
                 if let Some(after) = cursor_in(tx)? {
@@ -436,6 +461,10 @@ impl<B: Backend> ReportStore for Store<B> {
         self.db.read(|tx| read::segments(tx, from_ms, to_ms))
     }
 
+    fn uncertain(&self, from_ms: u64, to_ms: u64) -> Result<Vec<u64>> {
+        self.db.read(|tx| read::uncertain(tx, from_ms, to_ms))
+    }
+
     fn write_config(&mut self, versions: &[ConfigVersion]) -> Result<()> {
         self.db.write(|tx| config::write(tx, versions))
     }
@@ -446,6 +475,14 @@ impl<B: Backend> ReportStore for Store<B> {
 
     fn config_versions(&self, kind: ConfigKind) -> Result<Vec<ConfigVersion>> {
         self.db.read(|tx| config::versions(tx, kind))
+    }
+
+    fn search_archive(&self, search: &Search) -> Result<Vec<Hit>> {
+        self.db.read(|tx| archive::search(tx, search))
+    }
+
+    fn archived(&self, id: &str) -> Result<Kept> {
+        self.db.read(|tx| archive::kept(tx, id))
     }
 }
 

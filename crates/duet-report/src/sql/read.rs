@@ -73,25 +73,45 @@ pub(super) fn agent_activity(
     .collect()
 }
 
+/// The columns [`segment`] reads, in its order.
+pub(super) const SEGMENT_COLUMNS: &str =
+    "epoch, seq, interaction, kind, agent, queue, start_ms, end_ms, seqno";
+
+pub(super) fn segment(r: &Cells) -> Result<SegmentRow> {
+    Ok(SegmentRow {
+        position: r.position(0)?,
+        interaction: r.text(2)?,
+        kind: r.text(3)?,
+        agent: r.opt_text(4)?,
+        queue: r.text(5)?,
+        start_ms: r.u64(6)?,
+        end_ms: r.u64(7)?,
+        seqno: r.u32(8)?,
+    })
+}
+
 /// The stretches that overlap `[from_ms, to_ms)`.
 pub(super) fn segments(tx: &mut dyn Tx, from_ms: u64, to_ms: u64) -> Result<Vec<SegmentRow>> {
     tx.query(
-        "SELECT epoch, seq, interaction, kind, agent, queue, start_ms, end_ms, seqno
-         FROM segments WHERE end_ms > ?1 AND start_ms < ?2 ORDER BY seq, interaction",
+        &format!(
+            "SELECT {SEGMENT_COLUMNS} FROM segments WHERE end_ms > ?1 AND start_ms < ?2
+             ORDER BY seq, interaction"
+        ),
         values![from_ms, to_ms],
     )?
     .iter()
-    .map(|r| {
-        Ok(SegmentRow {
-            position: r.position(0)?,
-            interaction: r.text(2)?,
-            kind: r.text(3)?,
-            agent: r.opt_text(4)?,
-            queue: r.text(5)?,
-            start_ms: r.u64(6)?,
-            end_ms: r.u64(7)?,
-            seqno: r.u32(8)?,
-        })
-    })
+    .map(segment)
+    .collect()
+}
+
+/// When, in `[from_ms, to_ms)`, changes the database cannot count for
+/// sure were made.
+pub(super) fn uncertain(tx: &mut dyn Tx, from_ms: u64, to_ms: u64) -> Result<Vec<u64>> {
+    tx.query(
+        "SELECT at_ms FROM uncertain WHERE at_ms >= ?1 AND at_ms < ?2 ORDER BY at_ms",
+        values![from_ms, to_ms],
+    )?
+    .iter()
+    .map(|r| r.u64(0))
     .collect()
 }

@@ -42,7 +42,7 @@ fn a_database_migrated_by_a_newer_duet_is_refused() {
     for place in places() {
         let database = place.fresh();
         let db = database.open().unwrap();
-        assert_eq!(db.schema_version().unwrap(), 3);
+        assert_eq!(db.schema_version().unwrap(), 5);
         drop(db);
         let bump = match &database {
             Database::Sqlite(_) => "PRAGMA user_version = 99",
@@ -55,7 +55,7 @@ fn a_database_migrated_by_a_newer_duet_is_refused() {
                     opened,
                     Err(StoreError::TooNew {
                         found: 99,
-                        known: 3
+                        known: 5
                     })
                 ),
                 "{database}: {:?}",

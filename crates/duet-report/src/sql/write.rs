@@ -41,11 +41,7 @@ impl Upsert {
 }
 
 pub(super) fn row(tx: &mut dyn Tx, row: &Row) -> Result<()> {
-    upsert(row)?.run(tx)
-}
-
-fn upsert(row: &Row) -> Result<Upsert> {
-    Ok(match row {
+    let upsert = match row {
         Row::Summary(s) => {
             let state = serde_json::to_string(s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             Upsert {
@@ -192,5 +188,18 @@ fn upsert(row: &Row) -> Result<Upsert> {
                 q.agent.clone().into(),
             ],
         },
-    })
+        Row::Uncertain(u) => Upsert {
+            table: "uncertain",
+            key: &["seq", "interaction"],
+            columns: &["epoch", "seq", "interaction", "at_ms"],
+            values: vec![
+                u.position.epoch.into(),
+                u.position.seq.into(),
+                u.interaction.as_str().into(),
+                u.at_ms.into(),
+            ],
+        },
+        Row::Archive(a) => return super::archive::write(tx, a),
+    };
+    upsert.run(tx)
 }

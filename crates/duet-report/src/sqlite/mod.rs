@@ -16,6 +16,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_schema.sql"),
     include_str!("../../migrations/0002_queue_event_agent.sql"),
     include_str!("../../migrations/0003_config_versions.sql"),
+    include_str!("../../migrations/0004_uncertain.sql"),
+    include_str!("../../migrations/0005_archive.sql"),
 ];
 
 /// How long a write waits for another connection's lock (a report being

@@ -407,3 +407,40 @@ pub fn signature(pair: &Pair, body: &[u8]) -> String {
     let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256={hex}")
 }
+
+/// An email "Quote please" to Sales by SMTP on node `node`, `from` with
+/// `message_id`: plain text and `html`, and `attachment` as specs.bin.
+pub fn send_email(
+    pair: &Pair,
+    node: usize,
+    (from, message_id): (&str, &str),
+    html: &str,
+    attachment: &[u8],
+) {
+    use lettre::message::{Attachment, MultiPart, SinglePart, header::ContentType};
+    use lettre::{Message, SmtpTransport, Transport};
+    let message = Message::builder()
+        .from(from.parse().unwrap())
+        .to("sales@example.test".parse().unwrap())
+        .subject("Quote please")
+        .message_id(Some(message_id.into()))
+        .multipart(
+            MultiPart::mixed()
+                .multipart(
+                    MultiPart::alternative()
+                        .singlepart(SinglePart::plain("Please send a quote.".to_string()))
+                        .singlepart(SinglePart::html(html.to_string())),
+                )
+                .singlepart(Attachment::new("specs.bin".into()).body(
+                    attachment.to_vec(),
+                    ContentType::parse("application/octet-stream").unwrap(),
+                )),
+        )
+        .unwrap();
+    SmtpTransport::builder_dangerous("127.0.0.1")
+        .port(pair.nodes[node].placement.smtp_port)
+        .timeout(Some(Duration::from_secs(10)))
+        .build()
+        .send(&message)
+        .expect("the active node takes the email");
+}

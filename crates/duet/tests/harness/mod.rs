@@ -8,6 +8,7 @@
 pub mod contact;
 pub mod etcd;
 pub mod netns;
+pub mod report_writer;
 pub mod traffic;
 pub mod writers;
 

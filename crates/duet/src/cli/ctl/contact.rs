@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::{Node, agent, answer};
 
 /// Signs in on the first node that answers; returns it with the session.
-fn session(
+pub(super) fn session(
     nodes: &[Node],
     user: Option<String>,
     password: Option<String>,

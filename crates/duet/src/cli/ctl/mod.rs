@@ -70,6 +70,10 @@ enum Command {
     /// content; `conflicts` instead of an id lists the interaction
     /// conflict records heals left.
     Interaction { id: String },
+    /// End a stuck interaction (see `duet report stuck`) on the active
+    /// node, as a supervisor of its queue or an administrator: closed
+    /// when waiting, disconnected and its wrap-up ended when connected.
+    EndInteraction { id: String },
     /// The event logs of both nodes, merged in time order.
     Events {
         /// How many of the latest entries to show.
@@ -105,6 +109,7 @@ pub(super) enum ConfigCommand {
 
 mod config;
 mod contact;
+mod end;
 
 struct Node {
     url: String,
@@ -176,6 +181,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             contact::conflicts(&nodes, args.user, args.password)
         }
         Command::Interaction { id } => contact::interaction(&nodes, args.user, args.password, &id),
+        Command::EndInteraction { id } => end::end(&nodes, args.user, args.password, &id),
     }
 }
 

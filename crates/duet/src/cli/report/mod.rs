@@ -2,10 +2,12 @@
 //! databases (docs/reporting.md).
 
 mod agents;
+mod archive;
 mod config;
 mod queues;
 mod read;
 mod staffing;
+mod stuck;
 mod writer;
 
 #[derive(clap::Subcommand)]
@@ -23,6 +25,12 @@ pub enum Command {
     /// Agents each queue needed per interval to reach a service level
     /// goal, by Erlang C from what was offered and the interval's AHT.
     Staffing(staffing::Args),
+    /// Interactions open with no change for longer than their media
+    /// allows (to end with `duet ctl end-interaction`).
+    Stuck(stuck::Args),
+    /// Search the archive of closed interactions (a page as JSON), or
+    /// show one whole (`--id`).
+    Archive(archive::Args),
 }
 
 pub fn run(command: Command) -> anyhow::Result<()> {
@@ -31,5 +39,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Queues(args) => queues::run(args),
         Command::Agents(args) => agents::run(args),
         Command::Staffing(args) => staffing::run(args),
+        Command::Stuck(args) => stuck::run(args),
+        Command::Archive(args) => archive::run(args),
     }
 }

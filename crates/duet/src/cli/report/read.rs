@@ -74,11 +74,16 @@ impl WindowArgs {
 
     /// Each database's coverage and the rows of the window's intervals.
     pub fn sources(&self, window: &Window, reads: Reads) -> anyhow::Result<Vec<Source>> {
-        let databases = self
-            .databases
-            .iter()
-            .map(|d| d.parse())
-            .collect::<Result<Vec<Database>, _>>()?;
+        let databases = parse_databases(&self.databases)?;
         Ok(duet_report::read::sources(&databases, window, reads)?)
     }
+}
+
+/// The databases `--database` named, each an SQLite file's path or a
+/// PostgreSQL URL (an error never shows a password).
+pub fn parse_databases(texts: &[String]) -> anyhow::Result<Vec<Database>> {
+    Ok(texts
+        .iter()
+        .map(|d| d.parse())
+        .collect::<Result<Vec<Database>, _>>()?)
 }

@@ -1,0 +1,126 @@
+//! The archive through the API: `GET /api/interactions` searches the
+//! live interactions (shared by the replication task, read here) and
+//! the reporting databases the bootstrap file names
+//! (`reporting_databases`), on a blocking thread bounded in time, one
+//! result per interaction (a
+//! live one wins over its archived copy), a page at a time; and the
+//! archived copy of an interaction the live state has forgotten, for
+//! `GET /api/interactions/{id}` (the guard falls back to it).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use duet_report::Database;
+use duet_report::archive::view::Archived;
+use duet_report::archive::{Asked, Search, live_page, merge};
+use duet_report::read::ReadError;
+
+use super::access::scope;
+use super::auth::Caller;
+use super::{Refusal, ask};
+use crate::replication::IxRequest;
+use crate::shared::Shared;
+
+/// The longest query string a search takes.
+const QUERY_MAX_BYTES: usize = 4096;
+/// How long a request waits for the reporting databases.
+const ARCHIVE_WAIT: Duration = Duration::from_secs(10);
+
+pub(super) fn routes() -> Router<Arc<Shared>> {
+    Router::new().route("/api/interactions", get(search))
+}
+
+/// An archived interaction the guard let the caller read (handlers take
+/// it from the request's extensions).
+#[derive(Debug, Clone)]
+pub struct FromArchive(pub Box<Archived>);
+
+/// `read` over the reporting databases (none when the node names
+/// none) on a blocking thread, bounded in time.
+async fn databases<T: Send + 'static>(
+    shared: &Shared,
+    read: impl FnOnce(&[Database]) -> Result<T, ReadError> + Send + 'static,
+) -> Result<T, Refusal> {
+    let reporting = shared.boot.reporting_databases.clone();
+    let work = tokio::task::spawn_blocking(move || read(&reporting));
+    match tokio::time::timeout(ARCHIVE_WAIT, work).await {
+        Ok(Ok(Ok(found))) => Ok(found),
+        // The search was checked before: what fails is the databases.
+        Ok(Ok(Err(e))) => Err(Refusal::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+        Ok(Err(_)) | Err(_) => Err(Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the reporting databases did not answer in time; try again",
+        )),
+    }
+}
+
+/// Interaction `id` from the archive, if a database keeps it.
+pub(super) async fn fetch(shared: &Shared, id: &str) -> Result<Option<Archived>, Refusal> {
+    let id = id.to_string();
+    databases(shared, move |reporting| {
+        duet_report::archive::read::fetch(reporting, &id)
+    })
+    .await
+}
+
+/// `GET /api/interactions`: live and archived interactions, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/interactions",
+    tag = "supervisor",
+    description = "Live and archived interactions (docs/reporting.md, \"The archive\"), newest first by creation, then id: {\"interactions\": [{id, media, queue, created_ms, closed_ms, agents, customer, disposition, message_id, found: live|archive}], \"next\"}. Every filter given must hold. Each caller sees what it is related to: an administrator all, a supervisor its queues', an agent those it is offered or holds and the closed ones it was connected to. One result per interaction: the live one, else the closed archived copy, else the later written.",
+    params(
+        ("from" = Option<String>, Query, description = "Created at or after: RFC 3339 or unix ms"),
+        ("to" = Option<String>, Query, description = "Created before: RFC 3339 or unix ms"),
+        ("queue" = Option<String>, Query, description = "The queue it is in, or ended in"),
+        ("agent" = Option<String>, Query, description = "An agent that was connected to it"),
+        ("media" = Option<String>, Query, description = "call, chat, email, callback, sms, social_conversation, social_direct_message"),
+        ("customer" = Option<String>, Query, description = "A piece of the customer's address or name (ASCII case ignored)"),
+        ("message_id" = Option<String>, Query, description = "An email's Message-ID, exactly (angle brackets ignored)"),
+        ("disposition" = Option<String>, Query, description = "How it ended (archived ones): customer_ended, agent_ended, system_ended, abandoned, ended_in_queue, ended_by_failover"),
+        ("limit" = Option<u32>, Query, description = "1 to 100; 50 when not given"),
+        ("next" = Option<String>, Query, description = "The `next` of the page before"),
+    ),
+    responses(super::openapi::Answers)
+)]
+async fn search(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(raw): RawQuery,
+    asked: Result<Query<Asked>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    match page(&shared, &caller, raw.as_deref().unwrap_or_default(), asked).await {
+        Ok(page) => Json(page).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+async fn page(
+    shared: &Shared,
+    caller: &Caller,
+    raw: &str,
+    asked: Result<Query<Asked>, axum::extract::rejection::QueryRejection>,
+) -> Result<duet_report::archive::Page, Refusal> {
+    let bad = |message: String| Refusal::new(StatusCode::BAD_REQUEST, message);
+    if raw.len() > QUERY_MAX_BYTES {
+        return Err(bad(format!(
+            "the query string is {} bytes long; at most {QUERY_MAX_BYTES}",
+            raw.len()
+        )));
+    }
+    let Query(asked) = asked.map_err(|e| bad(e.body_text()))?;
+    let search = Search::new(&asked, scope(caller)).map_err(|e| bad(e.to_string()))?;
+    // The live state's page is made here, off the replication task.
+    let live = ask(shared, IxRequest::Interactions).await?;
+    databases(shared, move |reporting| {
+        let found = live_page(live.iter().map(|ix| &**ix), &search);
+        let archived = duet_report::archive::read::found(reporting, &search)?;
+        Ok(merge(std::iter::once(found).chain(archived), search.limit))
+    })
+    .await
+}
