@@ -183,3 +183,44 @@ fn a_postgresql_server_stopped_under_a_writer_loses_no_change() {
         .count();
     assert_eq!(answered, 1);
 }
+
+#[test]
+fn of_interactions_asked_about_those_held_closed_are_named() {
+    for place in places() {
+        closed_among(&place.fresh());
+    }
+}
+
+fn closed_among(database: &Database) {
+    use crate::frame::Frame;
+    use crate::ingest::Ingest;
+    use crate::position::Position;
+    use crate::testing::{create, disconnect};
+    use duet_interactions::change::{Actor, Command};
+    use duet_interactions::model::MediaType;
+
+    let mut ingest = Ingest::new(database.open().unwrap()).unwrap();
+    ingest.connected("a", 0).unwrap();
+    let gap = Frame::Gap {
+        position: Position::new(1, 0),
+        at_ms: 0,
+    };
+    ingest.frame(gap, 0).unwrap();
+    // c2's customer leaves while it waits: closed; c1 stays open.
+    let steps = [
+        (Actor::System, create("c1", MediaType::Chat)),
+        (Actor::System, create("c2", MediaType::Chat)),
+        (Actor::Customer, disconnect("c2")),
+    ];
+    for (seq, (actor, change)) in (1..).zip(steps) {
+        let command = Command::new("", seq * 1_000, actor, change);
+        let frame = Frame::Change {
+            at: Position::new(1, seq),
+            command: Box::new(command),
+        };
+        ingest.frame(frame, 0).unwrap();
+    }
+    let asked = ["c1", "c2", "c9"].map(String::from);
+    assert_eq!(ingest.store().closed_among(&asked).unwrap(), ["c2"]);
+    assert!(ingest.store().closed_among(&[]).unwrap().is_empty());
+}
