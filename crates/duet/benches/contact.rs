@@ -17,7 +17,14 @@
 //!    `--senders` threads) and the time runs from just before the POST to
 //!    the agent's socket receiving the `Message` change.
 //!
-//! cargo bench -p duet --bench contact -- [--clients C] [--seconds S] [--chats N] [--agents A] [--rounds R] [--senders T]
+//! With `--writers W`, W reporting writers (`duet report writer`, SQLite
+//! each) follow the pair through (a): every 100 ms each one's lag (the
+//! interaction state's position less its database's cursor, in changes)
+//! is sampled; printed after the table with the time each took to catch
+//! up once the clients stopped. Run with and without to see whether the
+//! writers slow the pair.
+//!
+//! cargo bench -p duet --bench contact -- [--clients C] [--seconds S] [--chats N] [--agents A] [--rounds R] [--senders T] [--writers W]
 
 #[path = "../tests/harness/mod.rs"]
 mod harness;
@@ -86,6 +93,110 @@ fn in_sync(pair: &Pair) -> bool {
     pair.nodes[0]
         .status()
         .is_some_and(|s| s.replication == duet_stream::Replication::InSync)
+}
+
+/// The interaction state's sequence number on the active node.
+fn state_seq(agent: &ureq::Agent, url: &str) -> Option<u64> {
+    let mut answer = agent.get(&format!("{url}/api/shadow")).call().ok()?;
+    let shadow: serde_json::Value = answer.body_mut().read_json().ok()?;
+    shadow["position"][1].as_u64()
+}
+
+/// The sequence number of the last change a writer's database holds.
+fn cursor_seq(database: &duet_report::Database) -> Option<u64> {
+    use duet_report::ReportStore;
+    let store = database.open_read_only().ok()?;
+    Some(store.cursor().ok()??.seq)
+}
+
+/// Reporting writers following the pair, and their lag sampled.
+struct Writers {
+    databases: Vec<duet_report::Database>,
+    _running: Vec<harness::report_writer::Writer>,
+    lags: Arc<Mutex<Vec<f64>>>,
+    sampling: Arc<AtomicBool>,
+    _dir: tempfile::TempDir,
+}
+
+impl Writers {
+    fn start(pair: &Pair, count: usize) -> Writers {
+        let dir = tempfile::tempdir().unwrap();
+        let dbs: Vec<_> = (0..count)
+            .map(|i| harness::report_writer::Db::sqlite(dir.path(), &format!("writer-{i}")))
+            .collect();
+        let running = dbs
+            .iter()
+            .enumerate()
+            .map(|(i, db)| {
+                harness::report_writer::Writer(harness::report_writer::writer(pair, i % 2, db))
+            })
+            .collect();
+        let writers = Writers {
+            databases: dbs.into_iter().map(|db| db.database).collect(),
+            _running: running,
+            lags: Default::default(),
+            sampling: Arc::new(AtomicBool::new(true)),
+            _dir: dir,
+        };
+        writers.caught_up(pair, Duration::from_secs(60));
+        let (url, databases, lags, sampling) = (
+            pair.nodes[0].url(),
+            writers.databases.clone(),
+            writers.lags.clone(),
+            writers.sampling.clone(),
+        );
+        std::thread::spawn(move || {
+            let agent = http();
+            while sampling.load(Ordering::Relaxed) {
+                if let Some(seq) = state_seq(&agent, &url) {
+                    for db in &databases {
+                        let behind = seq.saturating_sub(cursor_seq(db).unwrap_or(0));
+                        lags.lock().unwrap().push(behind as f64);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        writers
+    }
+
+    /// Waits until every writer holds what the pair has; how long it took.
+    fn caught_up(&self, pair: &Pair, limit: Duration) -> Duration {
+        let agent = http();
+        let started = Instant::now();
+        let url = pair.nodes[0].url();
+        loop {
+            let seq = state_seq(&agent, &url).unwrap_or(u64::MAX);
+            if self
+                .databases
+                .iter()
+                .all(|db| cursor_seq(db).is_some_and(|c| c >= seq))
+            {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < limit,
+                "the writers did not catch up within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn report(&self, pair: &Pair) {
+        let behind = self.caught_up(pair, Duration::from_secs(600));
+        self.sampling.store(false, Ordering::Relaxed);
+        let mut lags = self.lags.lock().unwrap().clone();
+        lags.sort_by(f64::total_cmp);
+        println!(
+            "{} writers: lag p50 {:.0}, p99 {:.0}, max {:.0} changes over {} samples; caught up {:.1} s after the clients stopped\n",
+            self.databases.len(),
+            percentile(&lags, 50.0),
+            percentile(&lags, 99.0),
+            lags.last().copied().unwrap_or(0.0),
+            lags.len(),
+            behind.as_secs_f64()
+        );
+    }
 }
 
 fn changes_per_second(pair: &Pair, clients: usize, seconds: f64) {
@@ -417,7 +528,12 @@ fn main() {
         println!();
     }
     if clients > 0 {
+        let writers =
+            (number("--writers", 0) > 0).then(|| Writers::start(&pair, number("--writers", 0)));
         changes_per_second(&pair, clients, seconds);
+        if let Some(writers) = writers {
+            writers.report(&pair);
+        }
     }
     pair.assert_invariants();
 }

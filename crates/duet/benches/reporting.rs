@@ -170,10 +170,10 @@ fn run_report(which: &str, database: &std::path::Path, to_ms: u64) -> (Duration,
 
 fn main() {
     let size = Size {
-        agents: number("agents", 1_000),
-        queues: number("queues", 100),
-        days: number("days", 30),
-        per_queue_day: number("per-queue-day", 20),
+        agents: number("--agents", 1_000),
+        queues: number("--queues", 100),
+        days: number("--days", 30),
+        per_queue_day: number("--per-queue-day", 20),
     };
     let commands = month(&size);
     let dir = tempfile::tempdir().unwrap();
@@ -229,8 +229,8 @@ fn main() {
         "   written in {elapsed:.1} s: {:.0} changes/s, {:.0} rows/s; per change p50 {:.0} µs, p99 {:.0} µs; database {:.0} MiB",
         changes as f64 / elapsed,
         rows as f64 / elapsed,
-        percentile(&took_us, 0.50),
-        percentile(&took_us, 0.99),
+        percentile(&took_us, 50.0),
+        percentile(&took_us, 99.0),
         std::fs::metadata(&database).map_or(0, |m| m.len()) as f64 / (1 << 20) as f64
     );
     let to_ms = MONTH_START_MS + size.days * DAY_MS;
