@@ -5,10 +5,16 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use duet_interactions::change::{Actor, Change, Command};
+use duet_interactions::model::MediaType;
+
 use crate::config::{ConfigKind, ConfigVersion};
 use crate::database::{AnyStore, Database};
+use crate::frame::Frame;
+use crate::ingest::Ingest;
+use crate::position::Position;
 use crate::store::{ReportStore, StoreError};
-use crate::testing::Cluster;
+use crate::testing::{Cluster, accept, agent, create, disconnect, offer};
 
 /// Where test databases are made.
 pub(crate) enum Place {
@@ -112,23 +118,16 @@ fn config_versions_chain(db: &mut AnyStore) {
 /// row, the cursor where it was); once the server is back a new store
 /// carries on from the cursor, and the session the write failed under
 /// ends as `database_lost`, not as a writer lost.
-#[test]
-fn a_postgresql_server_stopped_under_a_writer_loses_no_change() {
-    use crate::frame::Frame;
-    use crate::ingest::Ingest;
-    use crate::position::Position;
-    use crate::testing::{accept, agent, create, offer};
-    use duet_interactions::change::{Actor, Command};
-    use duet_interactions::model::MediaType;
-
-    let Some(cluster) = Cluster::start_or_skip() else {
-        return;
-    };
-    let database = cluster.database();
-    let change = |seq: u64, actor: Actor, change| Frame::Change {
+/// Change `seq` of epoch 1, made at `seq` seconds.
+fn change(seq: u64, actor: Actor, change: Change) -> Frame {
+    Frame::Change {
         at: Position::new(1, seq),
         command: Box::new(Command::new("", seq * 1_000, actor, change)),
-    };
+    }
+}
+
+/// A writer's first session on `database`, from the stream's start.
+fn started(database: &Database) -> Ingest<AnyStore> {
     let mut ingest = Ingest::new(database.open().unwrap()).unwrap();
     ingest.connected("a", 0).unwrap();
     let gap = Frame::Gap {
@@ -136,6 +135,16 @@ fn a_postgresql_server_stopped_under_a_writer_loses_no_change() {
         at_ms: 0,
     };
     ingest.frame(gap, 0).unwrap();
+    ingest
+}
+
+#[test]
+fn a_postgresql_server_stopped_under_a_writer_loses_no_change() {
+    let Some(cluster) = Cluster::start_or_skip() else {
+        return;
+    };
+    let database = cluster.database();
+    let mut ingest = started(&database);
     ingest
         .frame(change(1, Actor::System, create("c1", MediaType::Chat)), 0)
         .unwrap();
@@ -192,33 +201,15 @@ fn of_interactions_asked_about_those_held_closed_are_named() {
 }
 
 fn closed_among(database: &Database) {
-    use crate::frame::Frame;
-    use crate::ingest::Ingest;
-    use crate::position::Position;
-    use crate::testing::{create, disconnect};
-    use duet_interactions::change::{Actor, Command};
-    use duet_interactions::model::MediaType;
-
-    let mut ingest = Ingest::new(database.open().unwrap()).unwrap();
-    ingest.connected("a", 0).unwrap();
-    let gap = Frame::Gap {
-        position: Position::new(1, 0),
-        at_ms: 0,
-    };
-    ingest.frame(gap, 0).unwrap();
+    let mut ingest = started(database);
     // c2's customer leaves while it waits: closed; c1 stays open.
     let steps = [
         (Actor::System, create("c1", MediaType::Chat)),
         (Actor::System, create("c2", MediaType::Chat)),
         (Actor::Customer, disconnect("c2")),
     ];
-    for (seq, (actor, change)) in (1..).zip(steps) {
-        let command = Command::new("", seq * 1_000, actor, change);
-        let frame = Frame::Change {
-            at: Position::new(1, seq),
-            command: Box::new(command),
-        };
-        ingest.frame(frame, 0).unwrap();
+    for (seq, (actor, c)) in (1..).zip(steps) {
+        ingest.frame(change(seq, actor, c), 0).unwrap();
     }
     let asked = ["c1", "c2", "c9"].map(String::from);
     assert_eq!(ingest.store().closed_among(&asked).unwrap(), ["c2"]);
