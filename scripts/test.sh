@@ -8,8 +8,11 @@ cd "$(dirname "$0")/.."
 # (which also need root; they fail without it, unless DUET_SKIP_NETNS=1);
 # protobuf-compiler and libprotobuf-dev to build etcd-client (the witness),
 # etcd-server for the etcd the witness tests start and stop themselves;
-# chromium, chromium-driver and firefox-esr for the web pages' browser tests.
-DEBIAN_PACKAGES=(iproute2 protobuf-compiler libprotobuf-dev etcd-server chromium chromium-driver firefox-esr)
+# chromium, chromium-driver and firefox-esr for the web pages' browser tests;
+# postgresql for the reporting tests, which start a throwaway cluster of its
+# server binaries themselves (they fail without it, unless
+# DUET_SKIP_POSTGRES=1; the package's own cluster need not run).
+DEBIAN_PACKAGES=(iproute2 protobuf-compiler libprotobuf-dev etcd-server chromium chromium-driver firefox-esr postgresql)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -144,11 +144,12 @@ pub struct Bootstrap {
     /// SMTP intake offers STARTTLS when the table is there.
     #[serde(default)]
     pub smtp_tls: Option<TlsCertificate>,
-    /// Reporting databases (SQLite, written by `duet report writer`)
-    /// that `GET /api/reports/...` reads, the first that covers an
-    /// interval first; none: the node serves no reports.
+    /// Reporting databases (written by `duet report writer`) that
+    /// `GET /api/reports/...` reads, the first that covers an interval
+    /// first; each an SQLite file's path (relative to this file) or a
+    /// `postgres://` URL; none: the node serves no reports.
     #[serde(default)]
-    pub reporting_databases: Vec<PathBuf>,
+    pub reporting_databases: Vec<duet_report::Database>,
     /// The node's nice value, set as it starts: below 0 its threads get a
     /// core ahead of other work on the machine (a build, a report, a
     /// backup), so its heartbeats and its lease never wait behind them.
@@ -331,7 +332,11 @@ impl Bootstrap {
         .chain(certificates);
         for p in optional
             .flatten()
-            .chain(boot.reporting_databases.iter_mut())
+            .chain(
+                boot.reporting_databases
+                    .iter_mut()
+                    .filter_map(duet_report::Database::path_mut),
+            )
             .filter(|p| p.is_relative())
         {
             *p = base.join(&*p);
@@ -528,23 +533,56 @@ mod tests {
         assert!(witness(&["http://e:2379"], Some(" ")).problems()[0].contains("witness.key"));
     }
 
+    /// What every bootstrap file names.
+    const NODE_A: &str = r#"
+        this = "a"
+        data_dir = "data"
+        server_a = { name = "a", address = "10.0.0.1" }
+        server_b = { name = "b", address = "10.0.0.2" }
+        tls = { ca = "ca.pem", cert = "a.pem", key = "a.key" }
+    "#;
+
     #[test]
     fn witness_table_reads_and_defaults_its_key() {
-        let text = r#"
-            this = "a"
-            data_dir = "data"
-            server_a = { name = "a", address = "10.0.0.1" }
-            server_b = { name = "b", address = "10.0.0.2" }
-            tls = { ca = "ca.pem", cert = "a.pem", key = "a.key" }
-            [witness]
-            endpoints = ["http://10.0.0.9:2379"]
-        "#;
-        let mut boot: Bootstrap = toml::from_str(text).expect("a bootstrap");
+        let text = format!("{NODE_A}\n[witness]\nendpoints = [\"http://10.0.0.9:2379\"]\n");
+        let mut boot: Bootstrap = toml::from_str(&text).expect("a bootstrap");
         assert_eq!(boot.witness_key().as_deref(), Some("duet/a-b/active"));
         boot.witness.as_mut().unwrap().key = Some("pair/x".into());
         assert_eq!(boot.witness_key().as_deref(), Some("pair/x"));
         boot.witness = None;
         assert_eq!(boot.witness_key(), None);
         assert!(toml::from_str::<Bootstrap>(&text.replace("endpoints", "endpoint")).is_err());
+    }
+
+    #[test]
+    fn reporting_databases_are_paths_from_the_file_or_postgres_urls() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.toml");
+        let text = format!(
+            "{NODE_A}\nreporting_databases = [\"report.db\", \"postgres://duet:pw-9z@db.example/reports\"]\n"
+        );
+        std::fs::write(&path, &text).unwrap();
+        for file in ["ca.pem", "a.pem", "a.key"] {
+            std::fs::write(dir.path().join(file), "").unwrap();
+        }
+        let boot = Bootstrap::load(&path).expect("a bootstrap");
+        let shown: Vec<String> = boot
+            .reporting_databases
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                dir.path().join("report.db").display().to_string(),
+                "postgres://duet:***@db.example/reports".to_string()
+            ]
+        );
+        std::fs::write(&path, text.replace("db.example/", "db.example:port/")).unwrap();
+        let bad = Bootstrap::load(&path).unwrap_err().to_string();
+        assert!(
+            bad.contains("not a PostgreSQL URL") && !bad.contains("pw-9z"),
+            "{bad}"
+        );
     }
 }

@@ -78,7 +78,7 @@ pub struct PairSpec {
     /// The `[limits]` table both bootstrap files get.
     pub limits: crate::limits::Limits,
     /// The reporting databases both nodes read for `GET /api/reports/...`.
-    pub reporting_databases: Vec<PathBuf>,
+    pub reporting_databases: Vec<duet_report::Database>,
 }
 
 impl NodeSpec {

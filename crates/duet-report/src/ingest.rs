@@ -49,6 +49,19 @@ impl<S: ReportStore> Ingest<S> {
         &self.store
     }
 
+    /// The data-source session open now, if any: the one a failed write
+    /// ends (as [`SessionEnd::DatabaseLost`], once the database is back).
+    pub fn session(&self) -> Option<i64> {
+        self.session
+    }
+
+    /// Ends `session`, whose database failed under it at `at_ms`, as
+    /// [`SessionEnd::DatabaseLost`] (the store was opened again since).
+    pub fn database_lost(&mut self, session: i64, at_ms: u64) -> Result<()> {
+        self.store
+            .session_end(session, SessionEnd::DatabaseLost, at_ms)
+    }
+
     /// A connection to `node` is open (the one before, if any, ended).
     pub fn connected(&mut self, node: &str, now_ms: u64) -> Result<()> {
         self.disconnected(SessionEnd::Disconnected, now_ms)?;
@@ -58,8 +71,11 @@ impl<S: ReportStore> Ingest<S> {
 
     /// The connection ended, for `end`.
     pub fn disconnected(&mut self, end: SessionEnd, now_ms: u64) -> Result<()> {
-        if let Some(session) = self.session.take() {
+        // Kept open until ended: a database that fails here leaves it for
+        // the caller to end as `database_lost`.
+        if let Some(session) = self.session {
             self.store.session_end(session, end, now_ms)?;
+            self.session = None;
         }
         Ok(())
     }

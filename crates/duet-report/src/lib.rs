@@ -8,8 +8,10 @@
 //! - [`frame`]: the frames of `GET /api/stream/ws`.
 //! - [`config`]: the configuration in effect, versions with the time
 //!   each held, from the tree's history as the node serves it.
-//! - [`store`]: the writer trait ([`ReportStore`]) and [`sqlite`], its
-//!   SQLite implementation with versioned migrations.
+//! - [`store`]: the writer trait ([`ReportStore`]), implemented once in
+//!   [`sql`] for [`sqlite`] (bundled, the default) and [`postgres`] (a
+//!   server), each with its versioned migrations of one schema;
+//!   [`database`]: a database named by a path or a `postgres://` URL.
 //! - [`ingest`]: frames into the store: data-source sessions, gaps,
 //!   coverage, and rows, each change in one transaction with its position.
 //! - [`source`]: a database as a report reads it, and which one each
@@ -34,21 +36,27 @@ pub mod agents;
 pub mod archive;
 pub mod chart;
 pub mod config;
+pub mod database;
 pub mod disposition;
 pub mod fold;
 pub mod format;
 pub mod frame;
 pub mod ingest;
 pub mod position;
+pub mod postgres;
 pub mod queues;
 pub mod read;
 pub mod rows;
 pub mod source;
+pub mod sql;
 pub mod sqlite;
 pub mod staffing;
 pub mod store;
 pub mod stuck;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 
+pub use database::Database;
 pub use disposition::Disposition;
 pub use fold::Fold;
 pub use position::Position;

@@ -9,13 +9,14 @@ use proptest::prelude::*;
 use duet_interactions::change::{Actor, Change};
 use duet_interactions::model::MediaType;
 
-use crate::fold::tests::{create, frames, traffic};
+use crate::fold::tests::{frames, traffic};
 use crate::frame::Frame;
 use crate::ingest::Ingest;
 use crate::position::Position;
 use crate::queues::{QueueLine, Window, report};
 use crate::read::{Reads, sources};
 use crate::sqlite::Sqlite;
+use crate::testing::create;
 
 /// Changes this far apart, so the traffic spans several one-minute
 /// intervals.
@@ -249,8 +250,8 @@ proptest! {
             interval_ms: INTERVAL_MS,
             service_level_ms: Some(20_000),
         };
-        let truth = report(&window, &sources(&[oracle], &window, Reads::Queues).unwrap()).unwrap();
-        let merged = report(&window, &sources(&[a, b], &window, Reads::Queues).unwrap()).unwrap();
+        let truth = report(&window, &sources(&[oracle.into()], &window, Reads::Queues).unwrap()).unwrap();
+        let merged = report(&window, &sources(&[a.into(), b.into()], &window, Reads::Queues).unwrap()).unwrap();
         prop_assert!(truth.iter().all(|l| !l.gap));
         for line in &merged {
             let same = truth

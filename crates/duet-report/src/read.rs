@@ -1,12 +1,10 @@
 //! What every report reads, for the CLI and the node alike: a time as
 //! given, and each database's coverage and rows for a window.
 
-use std::path::PathBuf;
-
 use crate::config::ConfigKind;
+use crate::database::Database;
 use crate::queues::{Window, WindowError};
 use crate::source::Source;
-use crate::sqlite::Sqlite;
 use crate::store::{ReportStore, StoreError};
 
 /// Databases one report may read.
@@ -20,8 +18,11 @@ pub enum ReadError {
     Window(#[from] WindowError),
     #[error("at most {DATABASES_MAX} databases in one report, not {0}")]
     TooManyDatabases(usize),
-    #[error("cannot read the reporting database {path}: {error}")]
-    Database { path: PathBuf, error: StoreError },
+    #[error("cannot read the reporting database {database}: {error}")]
+    Database {
+        database: Database,
+        error: StoreError,
+    },
 }
 
 /// A time as RFC 3339 or unix milliseconds.
@@ -46,9 +47,13 @@ pub enum Reads {
 }
 
 /// Each database's coverage and the rows of the window's intervals.
-pub fn sources(paths: &[PathBuf], window: &Window, reads: Reads) -> Result<Vec<Source>, ReadError> {
-    if paths.len() > DATABASES_MAX {
-        return Err(ReadError::TooManyDatabases(paths.len()));
+pub fn sources(
+    databases: &[Database],
+    window: &Window,
+    reads: Reads,
+) -> Result<Vec<Source>, ReadError> {
+    if databases.len() > DATABASES_MAX {
+        return Err(ReadError::TooManyDatabases(databases.len()));
     }
     // Rows of intervals that start in the window, to their ends.
     let intervals = window.intervals()?;
@@ -56,13 +61,13 @@ pub fn sources(paths: &[PathBuf], window: &Window, reads: Reads) -> Result<Vec<S
         (Some(first), Some(last)) => (first.0, last.1),
         _ => (window.from_ms, window.from_ms),
     };
-    paths
+    databases
         .iter()
-        .map(|path| {
+        .map(|database| {
             let read = || -> Result<Source, StoreError> {
-                let db = Sqlite::open_read_only(path)?;
+                let db = database.open_read_only()?;
                 let mut source = Source {
-                    name: path.display().to_string(),
+                    name: database.to_string(),
                     coverage: db.coverage()?,
                     events: db.queue_events(from_ms, to_ms)?,
                     config: db.config_versions(ConfigKind::Queue)?,
@@ -77,7 +82,7 @@ pub fn sources(paths: &[PathBuf], window: &Window, reads: Reads) -> Result<Vec<S
                 Ok(source)
             };
             read().map_err(|error| ReadError::Database {
-                path: path.clone(),
+                database: database.clone(),
                 error,
             })
         })

@@ -1,5 +1,5 @@
-//! Where a writer keeps its rows: one trait, so SQLite today and
-//! PostgreSQL later write the same schema the same way.
+//! Where a writer keeps its rows: one trait, so SQLite and PostgreSQL
+//! write the same schema the same way.
 
 use crate::archive::view::Kept;
 use crate::archive::{Hit, Search};
@@ -11,6 +11,26 @@ use crate::rows::{ActivityRow, QueueEventRow, Row, SegmentRow, Summary};
 pub enum StoreError {
     #[error("the reporting database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// A statement or a transaction failed (the server said why, or the
+    /// connection closed under it).
+    #[error("the PostgreSQL reporting database: {}", chain(.0))]
+    Postgres(tokio_postgres::Error),
+    /// No connection could be made (no answer, refused, no such host).
+    #[error(
+        "cannot reach the PostgreSQL reporting database ({}): is the server running, and does its URL name the right host and port?",
+        chain(.0)
+    )]
+    Unreachable(tokio_postgres::Error),
+    #[error("no connection to the PostgreSQL reporting database: {0}")]
+    Pool(deadpool_postgres::PoolError),
+    #[error("cannot set up the PostgreSQL connection pool: {0}")]
+    PoolSetUp(#[from] deadpool_postgres::BuildError),
+    #[error(
+        "the PostgreSQL reporting database did not answer within {seconds} s: is the server overloaded or out of reach?"
+    )]
+    TimedOut { seconds: u64 },
+    #[error("cannot start the PostgreSQL client (its runtime): {0}")]
+    Runtime(std::io::Error),
     #[error("the reporting database holds a row it cannot read: {0}")]
     Corrupt(String),
     #[error(
@@ -20,6 +40,24 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A PostgreSQL error with its causes (its own text leaves them out:
+/// "error connecting to server" says nothing of why).
+pub(crate) fn chain(e: &tokio_postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text = format!("{text}: {c}");
+        cause = c.source();
+    }
+    text
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> StoreError {
+        StoreError::Postgres(e)
+    }
+}
 
 /// Why a data-source session ended (the seed's session-control words).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +72,10 @@ pub enum SessionEnd {
     Resync,
     /// The writer stopped without a word (killed); found at its next start.
     WriterLost,
+    /// A write to the database failed (a PostgreSQL server stopped or out
+    /// of reach, a disk full): the writer waited for the database and
+    /// resumed from its cursor in a new session.
+    DatabaseLost,
 }
 
 impl SessionEnd {
@@ -44,8 +86,18 @@ impl SessionEnd {
             SessionEnd::Shutdown => "shutdown",
             SessionEnd::Resync => "resync",
             SessionEnd::WriterLost => "writer_lost",
+            SessionEnd::DatabaseLost => "database_lost",
         }
     }
+}
+
+/// A data-source session as the `sessions` table keeps it (in part).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub node: String,
+    /// `resume` or `gap`: the node's first frame.
+    pub hello: Option<String>,
+    pub end_reason: Option<String>,
 }
 
 /// A stretch of stream time a database holds every change of:

@@ -148,7 +148,7 @@ mod tests {
         let mut fold = Fold::default();
         let mut open = BTreeMap::new();
         for (i, (id, media, at_ms)) in ids.iter().enumerate() {
-            let change = crate::fold::tests::create(id, *media);
+            let change = crate::testing::create(id, *media);
             let command = Command::new("", *at_ms, Actor::System, change);
             for row in fold.apply(Position::new(1, i as u64 + 1), &command) {
                 if let Row::Summary(s) = row {

@@ -107,15 +107,15 @@ fn state_seq(agent: &ureq::Agent, url: &str) -> Option<u64> {
 }
 
 /// The sequence number of the last change a writer's database holds.
-fn cursor_seq(database: &std::path::Path) -> Option<u64> {
+fn cursor_seq(database: &duet_report::Database) -> Option<u64> {
     use duet_report::ReportStore;
-    let store = duet_report::sqlite::Sqlite::open_read_only(database).ok()?;
+    let store = database.open_read_only().ok()?;
     Some(store.cursor().ok()??.seq)
 }
 
 /// Reporting writers following the pair, and their lag sampled.
 struct Writers {
-    databases: Vec<std::path::PathBuf>,
+    databases: Vec<duet_report::Database>,
     _running: Vec<harness::report_writer::Writer>,
     lags: Arc<Mutex<Vec<f64>>>,
     sampling: Arc<AtomicBool>,
@@ -125,10 +125,10 @@ struct Writers {
 impl Writers {
     fn start(pair: &Pair, count: usize) -> Writers {
         let dir = tempfile::tempdir().unwrap();
-        let databases: Vec<_> = (0..count)
-            .map(|i| dir.path().join(format!("writer-{i}.db")))
+        let dbs: Vec<_> = (0..count)
+            .map(|i| harness::report_writer::Db::sqlite(dir.path(), &format!("writer-{i}")))
             .collect();
-        let running = databases
+        let running = dbs
             .iter()
             .enumerate()
             .map(|(i, db)| {
@@ -136,7 +136,7 @@ impl Writers {
             })
             .collect();
         let writers = Writers {
-            databases,
+            databases: dbs.into_iter().map(|db| db.database).collect(),
             _running: running,
             lags: Default::default(),
             sampling: Arc::new(AtomicBool::new(true)),

@@ -19,7 +19,7 @@ mod harness;
 use std::time::{Duration, Instant};
 
 use harness::contact::{AGENT_PASSWORD, Api, send_email, set_up_directory, wait_for};
-use harness::report_writer::{Writer, reporting_pair, writer};
+use harness::report_writer::{Writer, given, reporting_pair, writer};
 use harness::{DUET, PASSWORD, Pair, USER, serving};
 use serde_json::{Value, json};
 
@@ -233,9 +233,9 @@ fn closed_chats_are_found_and_read_whole_from_the_archive_by_whom_they_concern()
     let cli = |args: &[&str]| -> Value {
         let out = std::process::Command::new(DUET)
             .args(["report", "archive", "--database"])
-            .arg(&db1)
+            .arg(given(&db1.database))
             .arg("--database")
-            .arg(&db2)
+            .arg(given(&db2.database))
             .args(args)
             .output()
             .expect("duet report archive");

@@ -1,21 +1,25 @@
 //! Reporting on a real pair: two `duet report writer`s, each with its
-//! own database, follow the committed stream while chats are answered,
-//! wrapped up and abandoned; the active node is killed (-9) during the
-//! traffic and one writer is killed and started again. Each database's
-//! `duet report queues` equals what this test sent, counted here: no
-//! duplicate, and no interval marked with a gap (none was made).
+//! own database (one SQLite, one PostgreSQL), follow the committed stream
+//! while chats are answered, wrapped up and abandoned; the active node is
+//! killed (-9) during the traffic, one writer is killed and started
+//! again, and the PostgreSQL server is stopped and started again under
+//! the other. Each database's `duet report queues` equals what this test
+//! sent, counted here: no duplicate, and no interval marked with a gap
+//! (none was made). Without PostgreSQL (Debian's `postgresql`) the test
+//! fails, unless `DUET_SKIP_POSTGRES=1`: then both databases are SQLite.
 //!
 //! The traffic is driven by a client written from docs/contact-center.md
 //! (plain HTTP with ureq), not by duet-client.
 
 mod harness;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use duet_report::Database;
+use duet_report::testing::Cluster;
 use harness::contact::{AGENT_PASSWORD, Api, sales_workgroup, set_up_directory};
-use harness::report_writer::{Writer, reporting_pair, writer};
+use harness::report_writer::{Db, Writer, given, reading, writer};
 use harness::{DUET, Pair, fast_pair, serving};
 use serde_json::{Value, json};
 
@@ -29,6 +33,16 @@ fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
+}
+
+/// A password in the PostgreSQL database's URL, never to be shown.
+const DATABASE_PASSWORD: &str = "never-shown-4f1c";
+
+/// Whether a session of `sessions` ended for `reason`.
+fn ended_as(sessions: &[duet_report::store::SessionRow], reason: &str) -> bool {
+    sessions
+        .iter()
+        .any(|s| s.end_reason.as_deref() == Some(reason))
 }
 
 /// The serving node's index.
@@ -88,12 +102,12 @@ struct Sent {
     handled: u64,
 }
 
-fn report(database: &Path, from_ms: u64, to_ms: u64) -> Vec<Value> {
+fn report(database: &Database, from_ms: u64, to_ms: u64) -> Vec<Value> {
     report_of("queues", database, from_ms, to_ms)
 }
 
 /// `duet report <which>` of one database as JSON.
-fn report_of(which: &str, database: &Path, from_ms: u64, to_ms: u64) -> Vec<Value> {
+fn report_of(which: &str, database: &Database, from_ms: u64, to_ms: u64) -> Vec<Value> {
     let out = duet_report(which, "json", &[database], (from_ms, to_ms));
     serde_json::from_str::<Vec<Value>>(&out).expect("the report as JSON")
 }
@@ -103,13 +117,17 @@ fn report_of(which: &str, database: &Path, from_ms: u64, to_ms: u64) -> Vec<Valu
 fn duet_report(
     which: &str,
     format: &str,
-    databases: &[&Path],
+    databases: &[&Database],
     (from_ms, to_ms): (u64, u64),
 ) -> String {
     let out = Command::new(DUET)
         .args(["report", which, "--format", format, "--interval-s", "60"])
         .args(["--from", &from_ms.to_string(), "--to", &to_ms.to_string()])
-        .args(databases.iter().flat_map(|d| [Path::new("--database"), d]))
+        .args(
+            databases
+                .iter()
+                .flat_map(|d| ["--database".to_string(), given(d)]),
+        )
         .output()
         .expect("duet report");
     assert!(
@@ -164,7 +182,10 @@ fn set_service_level(pair: &Pair, node: usize, seconds: &str) -> (u64, u64) {
 
 /// Sales's versions: the harness's (no service level of its own) until
 /// the change, then 7 s, still in effect.
-fn service_level_versions(store: &duet_report::sqlite::Sqlite, (before_ms, after_ms): (u64, u64)) {
+fn service_level_versions(
+    store: &duet_report::database::AnyStore,
+    (before_ms, after_ms): (u64, u64),
+) {
     use duet_report::ReportStore;
     let versions: Vec<_> = store
         .config_versions(duet_report::config::ConfigKind::Queue)
@@ -195,7 +216,7 @@ fn service_level_versions(store: &duet_report::sqlite::Sqlite, (before_ms, after
 /// transferred nothing, and was logged in (and never not ready) from her
 /// log-in to the end of the window.
 fn agents_report_what_alice_did(
-    db: &Path,
+    db: &Database,
     from_ms: u64,
     to_ms: u64,
     sent: &Sent,
@@ -213,8 +234,7 @@ fn agents_report_what_alice_did(
     let least_s = (to_ms - login_after_ms) as f64 / 1000.0;
     assert!(
         logged_in_s >= least_s - 0.5 && logged_in_s <= most_s + 0.5,
-        "{}: logged in {logged_in_s} s, not {least_s}..{most_s}: {lines:#?}",
-        db.display()
+        "{db}: logged in {logged_in_s} s, not {least_s}..{most_s}: {lines:#?}"
     );
     for l in &lines {
         assert_eq!(l["gap"], false, "{l}");
@@ -226,9 +246,23 @@ fn agents_report_what_alice_did(
 }
 
 #[test]
-fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restart() {
+fn both_writers_report_the_traffic_sent_through_a_switchover_a_writer_restart_and_a_database_restart()
+ {
     let dir = tempfile::tempdir().unwrap();
-    let (mut pair, [db1, db2]) = reporting_pair(dir.path());
+    // The second writer's database is PostgreSQL, its URL with a password.
+    let cluster = Cluster::start_or_skip();
+    let db2 = match &cluster {
+        Some(cluster) => Db {
+            database: given(&cluster.database())
+                .replacen("postgres@", &format!("postgres:{DATABASE_PASSWORD}@"), 1)
+                .parse()
+                .unwrap(),
+            log: dir.path().join("two.log"),
+        },
+        None => Db::sqlite(dir.path(), "two"),
+    };
+    // The nodes read both databases for `GET /api/reports/...`.
+    let (mut pair, [db1, db2]) = reading([Db::sqlite(dir.path(), "one"), db2]);
     let first = active(&pair).expect("a serving node");
     set_up_directory(&pair, first);
     // sam supervises Support only: none of this traffic.
@@ -286,6 +320,16 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
         }
         if i == CHATS / 4 + 3 {
             w1 = Writer(writer(&pair, first, &db1));
+        }
+        // The PostgreSQL server stops (as an operator stops it) for two
+        // chats after the switchover, then starts again.
+        if let Some(cluster) = &cluster {
+            if i == CHATS * 2 / 3 {
+                cluster.stop().unwrap();
+            }
+            if i == CHATS * 2 / 3 + 2 {
+                cluster.resume().unwrap();
+            }
         }
         let chat = post(
             &pair,
@@ -350,6 +394,7 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
     ));
 
     for db in [&db1, &db2] {
+        let (log, db) = (db.log(), &db.database);
         let started = Instant::now();
         let lines = loop {
             let lines = report(db, from_ms, to_ms);
@@ -358,15 +403,12 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
             }
             std::thread::sleep(Duration::from_millis(500));
         };
-        let log = std::fs::read_to_string(db.with_extension("log")).unwrap_or_default();
-        assert_eq!(totals(&lines), sent, "{}: {lines:#?}\n{log}", db.display());
+        assert_eq!(totals(&lines), sent, "{db}: {lines:#?}\n{log}");
         assert!(!lines.is_empty());
         for line in &lines {
             assert_eq!(
-                line["gap"],
-                false,
-                "{}: an unmarked or unexpected gap: {line}\n{log}",
-                db.display()
+                line["gap"], false,
+                "{db}: an unmarked or unexpected gap: {line}\n{log}"
             );
             assert_eq!(line["lost_at_switchover"], 0, "{line}");
             assert_eq!(line["transferred"], 0, "{line}");
@@ -379,7 +421,7 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
     w1.stop();
     w2.stop();
     for db in [&db1, &db2] {
-        let store = duet_report::sqlite::Sqlite::open_read_only(db).unwrap();
+        let store = db.database.open_read_only().unwrap();
         let dispositions = store.dispositions().unwrap();
         assert_eq!(
             dispositions.get("abandoned").copied(),
@@ -397,9 +439,9 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
             store.gaps().unwrap(),
             [],
             "{}: {:?}\n{}",
-            db.display(),
+            db.database,
             store.sessions().unwrap(),
-            std::fs::read_to_string(db.with_extension("log")).unwrap_or_default()
+            db.log()
         );
         let sessions = store.sessions().unwrap();
         assert!(
@@ -408,42 +450,49 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
                 .skip(1)
                 .all(|s| s.hello.as_deref() == Some("resume")),
             "{}: every connection after the first resumed: {sessions:?}",
-            db.display()
+            db.database
         );
     }
-    let sessions = duet_report::sqlite::Sqlite::open_read_only(&db1)
-        .unwrap()
-        .sessions()
-        .unwrap();
+    let sessions = db1.database.open_read_only().unwrap().sessions().unwrap();
     assert!(
-        sessions
-            .iter()
-            .any(|s| s.end_reason.as_deref() == Some("writer_lost")),
+        ended_as(&sessions, "writer_lost"),
         "the killed writer's session: {sessions:?}"
     );
     assert!(
-        sessions
-            .iter()
-            .any(|s| s.end_reason.as_deref() == Some("disconnected")),
+        ended_as(&sessions, "disconnected"),
         "the session on the node killed: {sessions:?}"
     );
     for db in [&db1, &db2] {
-        let sessions = duet_report::sqlite::Sqlite::open_read_only(db)
-            .unwrap()
-            .sessions()
-            .unwrap();
+        let sessions = db.database.open_read_only().unwrap().sessions().unwrap();
         assert_eq!(
             sessions.last().and_then(|s| s.end_reason.as_deref()),
             Some("shutdown"),
             "{}: {sessions:?}",
-            db.display()
+            db.database
         );
+    }
+    if cluster.is_some() {
+        // The server stopped under the writer: its session ended as
+        // `database_lost`, said once on its stderr, and the password in
+        // the URL shown nowhere.
+        let sessions = db2.database.open_read_only().unwrap().sessions().unwrap();
+        assert!(
+            ended_as(&sessions, "database_lost"),
+            "the session the server stopped under: {sessions:?}"
+        );
+        let log = db2.log();
+        assert_eq!(
+            log.matches("waiting for it").count(),
+            1,
+            "said once, not per try: {log}"
+        );
+        assert!(!log.contains(DATABASE_PASSWORD), "{log}");
     }
 
     // The stream resumes after a position the node holds, and says
     // `gap` for one it never had (the writer then records a gap).
     let node = pair.nodes[active(&pair).expect("a serving node")].url();
-    let store = duet_report::sqlite::Sqlite::open_read_only(&db2).unwrap();
+    let store = db2.database.open_read_only().unwrap();
     let cursor = duet_report::ReportStore::cursor(&store)
         .unwrap()
         .expect("a cursor");
@@ -453,7 +502,8 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
     assert_eq!(first_frame(&node, "not-a-position")["type"], "gap");
 
     // Both databases report the same figures, each on its own.
-    let (one, two) = (report(&db1, from_ms, to_ms), report(&db2, from_ms, to_ms));
+    let (db1, db2) = (&db1.database, &db2.database);
+    let (one, two) = (report(db1, from_ms, to_ms), report(db2, from_ms, to_ms));
     let strip = |lines: &[Value]| -> Vec<Value> {
         lines
             .iter()
@@ -466,18 +516,19 @@ fn both_writers_report_the_traffic_sent_through_a_switchover_and_a_writer_restar
     };
     assert_eq!(strip(&one), strip(&two));
     // And read together, each interval from one of them.
-    let csv = duet_report("queues", "csv", &[&db1, &db2], (from_ms, to_ms));
+    let csv = duet_report("queues", "csv", &[db1, db2], (from_ms, to_ms));
     assert!(
         csv.starts_with("start_ms,end_ms,queue,source,gap,offered"),
         "{csv}"
     );
-    reports_on_the_node(&pair, &node, &[&db1, &db2], from_ms, to_ms);
+    assert!(!csv.contains(DATABASE_PASSWORD), "{csv}");
+    reports_on_the_node(&pair, &node, &[db1, db2], from_ms, to_ms);
 }
 
 /// `GET /api/reports/...` on a node configured with both databases
 /// answers a supervisor what `duet report` does over them; a supervisor
 /// of another queue sees none of it.
-fn reports_on_the_node(pair: &Pair, node: &str, databases: &[&Path], from_ms: u64, to_ms: u64) {
+fn reports_on_the_node(pair: &Pair, node: &str, databases: &[&Database], from_ms: u64, to_ms: u64) {
     let query = format!("?from={from_ms}&to={to_ms}&interval_s=60");
     let sue = Api::login(node, "sue", AGENT_PASSWORD);
     let sam = Api::login(node, "sam", AGENT_PASSWORD);
@@ -524,11 +575,10 @@ fn reports_on_the_node(pair: &Pair, node: &str, databases: &[&Path], from_ms: u6
 }
 
 /// `duet report stuck` of `database` with chats allowed one second.
-fn stuck(database: &Path) -> Vec<Value> {
+fn stuck(database: &Database) -> Vec<Value> {
     let out = Command::new(DUET)
         .args(["report", "stuck", "--format", "json", "--limit", "chat=1s"])
-        .arg("--database")
-        .arg(database)
+        .args(["--database", &given(database)])
         .output()
         .expect("duet report stuck");
     assert!(
@@ -548,8 +598,8 @@ fn a_wrap_up_left_standing_is_reported_stuck_and_ended_from_ctl() {
     let pair = fast_pair();
     set_up_directory(&pair, 0);
     let dir = tempfile::tempdir().unwrap();
-    let database = dir.path().join("report.db");
-    let _writer = Writer(writer(&pair, 0, &database));
+    let db = Db::sqlite(dir.path(), "report");
+    let _writer = Writer(writer(&pair, 0, &db));
     let a = pair.nodes[0].url();
     let alice = Api::login(&a, "alice", AGENT_PASSWORD);
     post(
@@ -586,14 +636,14 @@ fn a_wrap_up_left_standing_is_reported_stuck_and_ended_from_ctl() {
 
     let started = Instant::now();
     let listed = loop {
-        let list = stuck(&database);
+        let list = stuck(&db.database);
         if let Some(s) = list.iter().find(|s| s["id"] == id.as_str()) {
             break s.clone();
         }
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "{id} never listed as stuck: {list:?}\n{}",
-            std::fs::read_to_string(database.with_extension("log")).unwrap_or_default()
+            db.log()
         );
         std::thread::sleep(Duration::from_millis(200));
     };
@@ -613,7 +663,7 @@ fn a_wrap_up_left_standing_is_reported_stuck_and_ended_from_ctl() {
     assert!(ix["state"]["Closed"].is_object(), "{ix}");
     assert!(ix["wrap_up"].is_null(), "closed without a code: {ix}");
     let started = Instant::now();
-    while stuck(&database).iter().any(|s| s["id"] == id.as_str()) {
+    while stuck(&db.database).iter().any(|s| s["id"] == id.as_str()) {
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "{id} still listed as stuck after it was ended"

@@ -7,7 +7,6 @@
 //! archived copy of an interaction the live state has forgotten, for
 //! `GET /api/interactions/{id}` (the guard falls back to it).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
+use duet_report::Database;
 use duet_report::archive::view::Archived;
 use duet_report::archive::{Asked, Search, live_page, merge};
 use duet_report::read::ReadError;
@@ -44,10 +44,10 @@ pub struct FromArchive(pub Box<Archived>);
 /// none) on a blocking thread, bounded in time.
 async fn databases<T: Send + 'static>(
     shared: &Shared,
-    read: impl FnOnce(&[PathBuf]) -> Result<T, ReadError> + Send + 'static,
+    read: impl FnOnce(&[Database]) -> Result<T, ReadError> + Send + 'static,
 ) -> Result<T, Refusal> {
-    let paths = shared.boot.reporting_databases.clone();
-    let work = tokio::task::spawn_blocking(move || read(&paths));
+    let reporting = shared.boot.reporting_databases.clone();
+    let work = tokio::task::spawn_blocking(move || read(&reporting));
     match tokio::time::timeout(ARCHIVE_WAIT, work).await {
         Ok(Ok(Ok(found))) => Ok(found),
         // The search was checked before: what fails is the databases.
@@ -62,8 +62,8 @@ async fn databases<T: Send + 'static>(
 /// Interaction `id` from the archive, if a database keeps it.
 pub(super) async fn fetch(shared: &Shared, id: &str) -> Result<Option<Archived>, Refusal> {
     let id = id.to_string();
-    databases(shared, move |paths| {
-        duet_report::archive::read::fetch(paths, &id)
+    databases(shared, move |reporting| {
+        duet_report::archive::read::fetch(reporting, &id)
     })
     .await
 }
@@ -117,9 +117,9 @@ async fn page(
     let search = Search::new(&asked, scope(caller)).map_err(|e| bad(e.to_string()))?;
     // The live state's page is made here, off the replication task.
     let live = ask(shared, IxRequest::Interactions).await?;
-    databases(shared, move |paths| {
+    databases(shared, move |reporting| {
         let found = live_page(live.iter().map(|ix| &**ix), &search);
-        let archived = duet_report::archive::read::found(paths, &search)?;
+        let archived = duet_report::archive::read::found(reporting, &search)?;
         Ok(merge(std::iter::once(found).chain(archived), search.limit))
     })
     .await

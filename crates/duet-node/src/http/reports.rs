@@ -51,7 +51,8 @@ fn refusal(e: ReadError) -> Response {
     }
 }
 
-/// The report `make` makes of the window, on a blocking thread (SQLite).
+/// The report `make` makes of the window, on a blocking thread (the
+/// databases' clients block).
 async fn run<T: serde::Serialize + Send + 'static>(
     shared: &Shared,
     q: ReportQuery,

@@ -2,29 +2,28 @@
 //! the node and the CLI: each database's answer, then one result per
 //! interaction.
 
-use std::path::PathBuf;
-
 use super::view::Archived;
 use super::{Hit, Page, Search, merge};
+use crate::database::{AnyStore, Database};
 use crate::read::{DATABASES_MAX, ReadError};
-use crate::sqlite::Sqlite;
 use crate::store::{ReportStore, StoreError};
 
 /// `read` of each database, opened to read as it is.
 fn each<T>(
-    paths: &[PathBuf],
-    read: impl Fn(&Sqlite) -> Result<T, StoreError>,
+    databases: &[Database],
+    read: impl Fn(&AnyStore) -> Result<T, StoreError>,
 ) -> Result<Vec<T>, ReadError> {
-    if paths.len() > DATABASES_MAX {
-        return Err(ReadError::TooManyDatabases(paths.len()));
+    if databases.len() > DATABASES_MAX {
+        return Err(ReadError::TooManyDatabases(databases.len()));
     }
-    paths
+    databases
         .iter()
-        .map(|path| {
-            Sqlite::open_read_only(path)
+        .map(|database| {
+            database
+                .open_read_only()
                 .and_then(|db| read(&db))
                 .map_err(|error| ReadError::Database {
-                    path: path.clone(),
+                    database: database.clone(),
                     error,
                 })
         })
@@ -33,19 +32,19 @@ fn each<T>(
 
 /// What each database finds (its first `limit + 1` after the cursor),
 /// to merge with the live state's.
-pub fn found(paths: &[PathBuf], search: &Search) -> Result<Vec<Vec<Hit>>, ReadError> {
-    each(paths, |db| db.search_archive(search))
+pub fn found(databases: &[Database], search: &Search) -> Result<Vec<Vec<Hit>>, ReadError> {
+    each(databases, |db| db.search_archive(search))
 }
 
 /// A page of the archive alone.
-pub fn page(paths: &[PathBuf], search: &Search) -> Result<Page, ReadError> {
-    Ok(merge(found(paths, search)?, search.limit))
+pub fn page(databases: &[Database], search: &Search) -> Result<Page, ReadError> {
+    Ok(merge(found(databases, search)?, search.limit))
 }
 
 /// Interaction `id` whole from the database that keeps the most of it
 /// (closed beats open, a later position an earlier one).
-pub fn fetch(paths: &[PathBuf], id: &str) -> Result<Option<Archived>, ReadError> {
-    Ok(each(paths, |db| Ok(db.archived(id)?.assemble()))?
+pub fn fetch(databases: &[Database], id: &str) -> Result<Option<Archived>, ReadError> {
+    Ok(each(databases, |db| Ok(db.archived(id)?.assemble()))?
         .into_iter()
         .flatten()
         .max_by_key(Archived::rank))

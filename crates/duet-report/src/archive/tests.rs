@@ -5,9 +5,10 @@ use super::view::Content as Kept;
 use super::*;
 use serde_json::json;
 
+use crate::database::{AnyStore, Database};
 use crate::frame::Frame;
 use crate::ingest::Ingest;
-use crate::sqlite::Sqlite;
+use crate::sql::tests::places;
 
 fn create(id: &str, media: MediaType, queue: &str, customer: (&str, &str)) -> Change {
     let content = match media {
@@ -123,8 +124,8 @@ fn chat(id: &str, queue: &str, a: &str, at_ms: u64) -> Vec<(u64, Actor, Change)>
     ]
 }
 
-fn ingest(path: &std::path::Path, steps: &[(u64, Actor, Change)]) -> Ingest<Sqlite> {
-    let mut ingest = Ingest::new(Sqlite::open(path).unwrap()).unwrap();
+fn ingest(database: &Database, steps: &[(u64, Actor, Change)]) -> Ingest<AnyStore> {
+    let mut ingest = Ingest::new(database.open().unwrap()).unwrap();
     ingest.connected("a", 0).unwrap();
     ingest
         .frame(
@@ -167,122 +168,124 @@ fn ids(page: &Page) -> Vec<&str> {
 
 #[test]
 fn a_closed_chat_is_kept_whole_each_message_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("r.db");
-    drop(ingest(&path, &chat("c1", "Sales", "ann", 1_000)));
-    let ix = read::fetch(&[path], "c1").unwrap().unwrap();
-    assert_eq!(
-        ix.state,
-        duet_interactions::model::InteractionState::Closed { at_ms: 1_007 }
-    );
-    assert_eq!(ix.parties.customer.name, "Carol Day");
-    assert_eq!(ix.parties.joined, ["ann"]);
-    assert_eq!(ix.archive.disposition, Some(Disposition::CustomerEnded));
-    assert_eq!(ix.wrap_up.as_ref().unwrap().code, "sale");
-    assert!(!ix.segments.is_empty());
-    let Some(Kept::Transcript(lines)) = &ix.content else {
-        panic!("{ix:?}");
-    };
-    let said: Vec<(&str, usize)> = lines
-        .iter()
-        .map(|l| (l.body.as_str(), l.body.len()))
-        .collect();
-    assert_eq!(said[0], ("agent ann joined", 16));
-    assert_eq!(said[1], ("hello", 5));
-    assert_eq!(said[2].1, 20_000);
-    assert_eq!(said[3], ("customer left", 13));
-    assert_eq!(lines.len(), 4, "{said:?}");
+    for place in places() {
+        let path = place.fresh();
+        drop(ingest(&path, &chat("c1", "Sales", "ann", 1_000)));
+        let ix = read::fetch(&[path], "c1").unwrap().unwrap();
+        assert_eq!(
+            ix.state,
+            duet_interactions::model::InteractionState::Closed { at_ms: 1_007 }
+        );
+        assert_eq!(ix.parties.customer.name, "Carol Day");
+        assert_eq!(ix.parties.joined, ["ann"]);
+        assert_eq!(ix.archive.disposition, Some(Disposition::CustomerEnded));
+        assert_eq!(ix.wrap_up.as_ref().unwrap().code, "sale");
+        assert!(!ix.segments.is_empty());
+        let Some(Kept::Transcript(lines)) = &ix.content else {
+            panic!("{ix:?}");
+        };
+        let said: Vec<(&str, usize)> = lines
+            .iter()
+            .map(|l| (l.body.as_str(), l.body.len()))
+            .collect();
+        assert_eq!(said[0], ("agent ann joined", 16));
+        assert_eq!(said[1], ("hello", 5));
+        assert_eq!(said[2].1, 20_000);
+        assert_eq!(said[3], ("customer left", 13));
+        assert_eq!(lines.len(), 4, "{said:?}");
+    }
 }
 
 #[test]
 fn an_email_keeps_its_headers_attachment_references_and_replies() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("r.db");
-    let steps = vec![
-        (
-            10,
-            Actor::System,
-            create(
-                "e1",
-                MediaType::Email,
-                "Sales",
-                ("dave@customer.test", "Dave"),
+    for place in places() {
+        let path = place.fresh();
+        let steps = vec![
+            (
+                10,
+                Actor::System,
+                create(
+                    "e1",
+                    MediaType::Email,
+                    "Sales",
+                    ("dave@customer.test", "Dave"),
+                ),
             ),
-        ),
-        (
-            11,
-            agent("ann"),
-            Change::EmailDraft {
-                id: "e1".into(),
-                reply_id: "r1".into(),
-                agent: "ann".into(),
-                html: "<p>first</p>".into(),
-                text: "first".into(),
-                attachments: Vec::new(),
-            },
-        ),
-        (
-            12,
-            agent("ann"),
-            Change::EmailDraft {
-                id: "e1".into(),
-                reply_id: "r1".into(),
-                agent: "ann".into(),
-                html: "<p>Our quote</p>".into(),
-                text: "Our quote".into(),
-                attachments: vec![Attachment {
-                    id: "q".into(),
-                    name: "quote.txt".into(),
-                    content_type: "text/plain".into(),
-                    bytes: b"42".to_vec(),
-                }],
-            },
-        ),
-        (
-            13,
-            agent("ann"),
-            Change::EmailSend {
-                id: "e1".into(),
-                reply_id: "r1".into(),
-            },
-        ),
-        (
-            14,
-            Actor::System,
-            Change::EmailRelayed {
-                id: "e1".into(),
-                reply_id: "r1".into(),
-                message_id: "out-1@duet".into(),
-            },
-        ),
-    ];
-    drop(ingest(&path, &steps));
-    let ix = read::fetch(std::slice::from_ref(&path), "e1")
-        .unwrap()
-        .unwrap();
-    let Some(Kept::Email(email)) = &ix.content else {
-        panic!("{ix:?}");
-    };
-    assert_eq!(email.head.message_id.as_deref(), Some("e1@customer.test"));
-    assert_eq!(email.head.subject, "Quote");
-    assert_eq!(email.head.html, "<p>Please quote</p>");
-    let att = &email.head.attachments[0];
-    assert_eq!((att.name.as_str(), att.size_bytes), ("spec.pdf", 4));
-    assert_eq!(att.blake3, blake3::hash(b"%PDF").to_hex().to_string());
-    assert_eq!(email.replies.len(), 1);
-    let reply = &email.replies[0];
-    assert_eq!(reply.text, "Our quote");
-    assert_eq!(reply.state, duet_interactions::model::ReplyState::Sent);
-    assert_eq!(reply.relayed.as_deref(), Some("out-1@duet"));
-    assert_eq!(reply.attachments[0].size_bytes, 2);
-    // Found by its Message-ID, with or without angle brackets.
-    for m in ["e1@customer.test", "<e1@customer.test>"] {
-        let asked = Asked {
-            message_id: Some(m.into()),
-            ..Asked::default()
+            (
+                11,
+                agent("ann"),
+                Change::EmailDraft {
+                    id: "e1".into(),
+                    reply_id: "r1".into(),
+                    agent: "ann".into(),
+                    html: "<p>first</p>".into(),
+                    text: "first".into(),
+                    attachments: Vec::new(),
+                },
+            ),
+            (
+                12,
+                agent("ann"),
+                Change::EmailDraft {
+                    id: "e1".into(),
+                    reply_id: "r1".into(),
+                    agent: "ann".into(),
+                    html: "<p>Our quote</p>".into(),
+                    text: "Our quote".into(),
+                    attachments: vec![Attachment {
+                        id: "q".into(),
+                        name: "quote.txt".into(),
+                        content_type: "text/plain".into(),
+                        bytes: b"42".to_vec(),
+                    }],
+                },
+            ),
+            (
+                13,
+                agent("ann"),
+                Change::EmailSend {
+                    id: "e1".into(),
+                    reply_id: "r1".into(),
+                },
+            ),
+            (
+                14,
+                Actor::System,
+                Change::EmailRelayed {
+                    id: "e1".into(),
+                    reply_id: "r1".into(),
+                    message_id: "out-1@duet".into(),
+                },
+            ),
+        ];
+        drop(ingest(&path, &steps));
+        let ix = read::fetch(std::slice::from_ref(&path), "e1")
+            .unwrap()
+            .unwrap();
+        let Some(Kept::Email(email)) = &ix.content else {
+            panic!("{ix:?}");
         };
-        let page = read::page(std::slice::from_ref(&path), &search(asked, admin())).unwrap();
-        assert_eq!(ids(&page), ["e1"]);
+        assert_eq!(email.head.message_id.as_deref(), Some("e1@customer.test"));
+        assert_eq!(email.head.subject, "Quote");
+        assert_eq!(email.head.html, "<p>Please quote</p>");
+        let att = &email.head.attachments[0];
+        assert_eq!((att.name.as_str(), att.size_bytes), ("spec.pdf", 4));
+        assert_eq!(att.blake3, blake3::hash(b"%PDF").to_hex().to_string());
+        assert_eq!(email.replies.len(), 1);
+        let reply = &email.replies[0];
+        assert_eq!(reply.text, "Our quote");
+        assert_eq!(reply.state, duet_interactions::model::ReplyState::Sent);
+        assert_eq!(reply.relayed.as_deref(), Some("out-1@duet"));
+        assert_eq!(reply.attachments[0].size_bytes, 2);
+        // Found by its Message-ID, with or without angle brackets.
+        for m in ["e1@customer.test", "<e1@customer.test>"] {
+            let asked = Asked {
+                message_id: Some(m.into()),
+                ..Asked::default()
+            };
+            let page = read::page(std::slice::from_ref(&path), &search(asked, admin())).unwrap();
+            assert_eq!(ids(&page), ["e1"]);
+        }
     }
 }
 
@@ -315,82 +318,84 @@ fn traffic() -> Vec<(u64, Actor, Change)> {
 
 #[test]
 fn searches_by_each_field_for_whom_may_see_them_a_page_at_a_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("r.db");
-    drop(ingest(&path, &traffic()));
-    let paths = [path];
-    let support = Scope {
-        queues: ["Support".to_string()].into(),
-        ..Scope::default()
-    };
-    let bob = Scope {
-        agent: Some("bob".into()),
-        ..Scope::default()
-    };
-    for (query, scope, wanted) in [
-        (json!({}), admin(), vec!["gone", "c3", "c2", "c1", "c0"]),
-        (json!({"queue": "Sales"}), admin(), vec!["c3", "c2", "c0"]),
-        (json!({"agent": "bob"}), admin(), vec!["c2", "c1"]),
-        (json!({"customer": "EVE"}), admin(), vec!["gone"]),
-        (
-            json!({"customer": "example.test"}),
-            admin(),
-            vec!["c3", "c2", "c1", "c0"],
-        ),
-        (json!({"disposition": "abandoned"}), admin(), vec!["gone"]),
-        // `%` and `_` are themselves, not wildcards.
-        (json!({"customer": "c_rol"}), admin(), vec![]),
-        (json!({"agent": "%"}), admin(), vec![]),
-        (json!({"media": "email"}), admin(), vec![]),
-        (
-            json!({"from": "2000", "to": "4000"}),
-            admin(),
-            vec!["c2", "c1"],
-        ),
-        // A supervisor of Support; an agent (bob): what it handled;
-        // someone related to nothing.
-        (json!({}), support, vec!["gone", "c1"]),
-        (json!({}), bob, vec!["c2", "c1"]),
-        (json!({}), Scope::default(), vec![]),
-    ] {
-        let asked: Asked = serde_json::from_value(query.clone()).unwrap();
-        let page = read::page(&paths, &search(asked, scope)).unwrap();
-        assert_eq!(ids(&page), wanted, "{query}");
-    }
-    // Two at a time: every one once, in order.
-    let mut all = Vec::new();
-    let mut next = None;
-    loop {
-        let asked = Asked {
-            limit: Some("2".into()),
-            next: next.clone(),
-            ..Asked::default()
+    for place in places() {
+        let path = place.fresh();
+        drop(ingest(&path, &traffic()));
+        let paths = [path];
+        let support = Scope {
+            queues: ["Support".to_string()].into(),
+            ..Scope::default()
         };
-        let page = read::page(&paths, &search(asked, admin())).unwrap();
-        assert!(page.interactions.len() <= 2);
-        all.extend(ids(&page).into_iter().map(String::from));
-        match page.next {
-            Some(n) => next = Some(n),
-            None => break,
+        let bob = Scope {
+            agent: Some("bob".into()),
+            ..Scope::default()
+        };
+        for (query, scope, wanted) in [
+            (json!({}), admin(), vec!["gone", "c3", "c2", "c1", "c0"]),
+            (json!({"queue": "Sales"}), admin(), vec!["c3", "c2", "c0"]),
+            (json!({"agent": "bob"}), admin(), vec!["c2", "c1"]),
+            (json!({"customer": "EVE"}), admin(), vec!["gone"]),
+            (
+                json!({"customer": "example.test"}),
+                admin(),
+                vec!["c3", "c2", "c1", "c0"],
+            ),
+            (json!({"disposition": "abandoned"}), admin(), vec!["gone"]),
+            // `%` and `_` are themselves, not wildcards.
+            (json!({"customer": "c_rol"}), admin(), vec![]),
+            (json!({"agent": "%"}), admin(), vec![]),
+            (json!({"media": "email"}), admin(), vec![]),
+            (
+                json!({"from": "2000", "to": "4000"}),
+                admin(),
+                vec!["c2", "c1"],
+            ),
+            // A supervisor of Support; an agent (bob): what it handled;
+            // someone related to nothing.
+            (json!({}), support, vec!["gone", "c1"]),
+            (json!({}), bob, vec!["c2", "c1"]),
+            (json!({}), Scope::default(), vec![]),
+        ] {
+            let asked: Asked = serde_json::from_value(query.clone()).unwrap();
+            let page = read::page(&paths, &search(asked, scope)).unwrap();
+            assert_eq!(ids(&page), wanted, "{query}");
         }
+        // Two at a time: every one once, in order.
+        let mut all = Vec::new();
+        let mut next = None;
+        loop {
+            let asked = Asked {
+                limit: Some("2".into()),
+                next: next.clone(),
+                ..Asked::default()
+            };
+            let page = read::page(&paths, &search(asked, admin())).unwrap();
+            assert!(page.interactions.len() <= 2);
+            all.extend(ids(&page).into_iter().map(String::from));
+            match page.next {
+                Some(n) => next = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(all, ["gone", "c3", "c2", "c1", "c0"]);
     }
-    assert_eq!(all, ["gone", "c3", "c2", "c1", "c0"]);
 }
 
 #[test]
 fn two_databases_give_one_result_per_interaction_the_most_complete() {
-    let dir = tempfile::tempdir().unwrap();
-    let (one, two) = (dir.path().join("one.db"), dir.path().join("two.db"));
-    let steps = chat("c1", "Sales", "ann", 1_000);
-    drop(ingest(&one, &steps));
-    // The other writer stopped before the chat closed.
-    drop(ingest(&two, &steps[..4]));
-    let paths = [two, one];
-    let page = read::page(&paths, &search(Asked::default(), admin())).unwrap();
-    assert_eq!(ids(&page), ["c1"]);
-    assert!(page.interactions[0].closed_ms.is_some());
-    let ix = read::fetch(&paths, "c1").unwrap().unwrap();
-    assert!(ix.is_closed());
+    for place in places() {
+        let (one, two) = (place.fresh(), place.fresh());
+        let steps = chat("c1", "Sales", "ann", 1_000);
+        drop(ingest(&one, &steps));
+        // The other writer stopped before the chat closed.
+        drop(ingest(&two, &steps[..4]));
+        let paths = [two, one];
+        let page = read::page(&paths, &search(Asked::default(), admin())).unwrap();
+        assert_eq!(ids(&page), ["c1"]);
+        assert!(page.interactions[0].closed_ms.is_some());
+        let ix = read::fetch(&paths, "c1").unwrap().unwrap();
+        assert!(ix.is_closed());
+    }
 }
 
 fn hit(id: &str, created_ms: u64, found: Found, closed: bool, seq: u64) -> Hit {
@@ -480,9 +485,9 @@ fn a_search_is_bounded_and_says_what_is_wrong() {
     assert_eq!(Cursor::from_token(&cursor.token()).unwrap(), cursor);
 }
 
-/// The transcript's bodies of `id` as archived in `path`.
-fn bodies(path: &std::path::Path, id: &str) -> Vec<String> {
-    match read::fetch(&[path.to_path_buf()], id)
+/// The transcript's bodies of `id` as archived in `database`.
+fn bodies(database: &Database, id: &str) -> Vec<String> {
+    match read::fetch(std::slice::from_ref(database), id)
         .unwrap()
         .unwrap()
         .content
@@ -494,57 +499,58 @@ fn bodies(path: &std::path::Path, id: &str) -> Vec<String> {
 
 #[test]
 fn status_lines_follow_the_state_and_a_healed_message_joins_a_closed_chat() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("r.db");
-    let mut steps = chat("c1", "Sales", "ann", 1_000);
-    // A conferenced agent joins and leaves before the customer does.
-    steps.insert(
-        3,
-        (
-            1_002,
-            agent("ann"),
-            Change::Conference {
-                id: "c1".into(),
-                agent: "bob".into(),
+    for place in places() {
+        let path = place.fresh();
+        let mut steps = chat("c1", "Sales", "ann", 1_000);
+        // A conferenced agent joins and leaves before the customer does.
+        steps.insert(
+            3,
+            (
+                1_002,
+                agent("ann"),
+                Change::Conference {
+                    id: "c1".into(),
+                    agent: "bob".into(),
+                },
+            ),
+        );
+        steps.insert(
+            4,
+            (1_002, agent("bob"), Change::Disconnect { id: "c1".into() }),
+        );
+        steps.push((
+            2_000,
+            Actor::System,
+            Change::Healed {
+                node: "b".into(),
+                fact: Box::new(message("c1", "late", Sender::Customer, "said on b")),
             },
-        ),
-    );
-    steps.insert(
-        4,
-        (1_002, agent("bob"), Change::Disconnect { id: "c1".into() }),
-    );
-    steps.push((
-        2_000,
-        Actor::System,
-        Change::Healed {
-            node: "b".into(),
-            fact: Box::new(message("c1", "late", Sender::Customer, "said on b")),
-        },
-    ));
-    // A chat a takeover could not keep.
-    steps.push((
-        3_000,
-        Actor::Customer,
-        create("c2", MediaType::Chat, "Sales", ("x@y.test", "X")),
-    ));
-    steps.push((
-        4_000,
-        Actor::System,
-        Change::Takeover {
-            recovery: duet_interactions::model::Recovery {
-                chat: false,
-                ..Default::default()
+        ));
+        // A chat a takeover could not keep.
+        steps.push((
+            3_000,
+            Actor::Customer,
+            create("c2", MediaType::Chat, "Sales", ("x@y.test", "X")),
+        ));
+        steps.push((
+            4_000,
+            Actor::System,
+            Change::Takeover {
+                recovery: duet_interactions::model::Recovery {
+                    chat: false,
+                    ..Default::default()
+                },
             },
-        },
-    ));
-    drop(ingest(&path, &steps));
-    let c1 = bodies(&path, "c1");
-    assert_eq!(
-        [c1[0].as_str(), c1[1].as_str(), c1[2].as_str()],
-        ["agent ann joined", "agent bob joined", "agent bob left"]
-    );
-    assert_eq!(c1.last().map(String::as_str), Some("said on b"), "{c1:?}");
-    assert_eq!(bodies(&path, "c2"), [duet_interactions::state::START_AGAIN]);
+        ));
+        drop(ingest(&path, &steps));
+        let c1 = bodies(&path, "c1");
+        assert_eq!(
+            [c1[0].as_str(), c1[1].as_str(), c1[2].as_str()],
+            ["agent ann joined", "agent bob joined", "agent bob left"]
+        );
+        assert_eq!(c1.last().map(String::as_str), Some("said on b"), "{c1:?}");
+        assert_eq!(bodies(&path, "c2"), [duet_interactions::state::START_AGAIN]);
+    }
 }
 
 fn live(

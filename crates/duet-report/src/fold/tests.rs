@@ -1,47 +1,13 @@
-use duet_interactions::change::{Actor, Change, Command, NewInteraction};
-use duet_interactions::model::{Content, MediaType, Party, Recovery};
+use duet_interactions::change::{Actor, Change, Command};
+use duet_interactions::model::{MediaType, Recovery};
 use proptest::prelude::*;
 
 use super::*;
+use crate::database::{AnyStore, Database};
 use crate::ingest::Ingest;
-use crate::sqlite::Sqlite;
+use crate::sql::tests::places;
 use crate::store::ReportStore;
-
-pub(crate) fn create(id: &str, media: MediaType) -> Change {
-    Change::Create(Box::new(NewInteraction {
-        id: id.into(),
-        media,
-        queue: "Sales".into(),
-        priority: 0,
-        skills: Default::default(),
-        attributes: Default::default(),
-        customer: Party::default(),
-        content: Content::Transcript(Vec::new()),
-    }))
-}
-
-fn agent(a: &str) -> Actor {
-    Actor::Agent(a.into())
-}
-
-fn offer(id: &str, a: &str) -> Change {
-    Change::Offer {
-        id: id.into(),
-        agent: a.into(),
-        deadline_ms: u64::MAX,
-    }
-}
-
-fn accept(id: &str, a: &str) -> Change {
-    Change::Accept {
-        id: id.into(),
-        agent: a.into(),
-    }
-}
-
-fn disconnect(id: &str) -> Change {
-    Change::Disconnect { id: id.into() }
-}
+use crate::testing::{accept, agent, create, disconnect, offer};
 
 /// Applies `(at_ms, actor, change)` in order from seq 1; every row.
 fn run(fold: &mut Fold, steps: &[(u64, Actor, Change)]) -> Vec<Row> {
@@ -321,7 +287,7 @@ pub(crate) fn frames(steps: &[(u64, Actor, Change)]) -> Vec<crate::frame::Frame>
 }
 
 /// Every table, as text, to compare two databases.
-fn dump(store: &Sqlite) -> Vec<i64> {
+fn dump(store: &AnyStore) -> Vec<i64> {
     [
         "interactions",
         "segments",
@@ -337,8 +303,8 @@ fn dump(store: &Sqlite) -> Vec<i64> {
     .collect()
 }
 
-fn ingest_all(path: &std::path::Path, frames: &[crate::frame::Frame]) -> Ingest<Sqlite> {
-    let mut ingest = Ingest::new(Sqlite::open(path).unwrap()).unwrap();
+fn ingest_all(database: &Database, frames: &[crate::frame::Frame]) -> Ingest<AnyStore> {
+    let mut ingest = Ingest::new(database.open().unwrap()).unwrap();
     ingest.connected("a", 0).unwrap();
     ingest
         .frame(
@@ -355,61 +321,81 @@ fn ingest_all(path: &std::path::Path, frames: &[crate::frame::Frame]) -> Ingest<
     ingest
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
-
-    /// A writer stopped after any change and started again, sent the
-    /// changes again from any earlier point (a node resends from the
-    /// position it was given), ends with the database a writer that never
-    /// stopped has: no row twice, none missing, rows equal.
-    #[test]
-    fn a_writer_that_restarts_and_is_sent_changes_again_writes_each_once(
-        steps in traffic(),
-        stop in any::<prop::sample::Index>(),
-        back in any::<prop::sample::Index>(),
-    ) {
-        let dir = tempfile::tempdir().unwrap();
-        let all = frames(&steps);
-        let once = ingest_all(&dir.path().join("once.db"), &all);
-
-        let twice = dir.path().join("twice.db");
-        let stop = stop.index(all.len() + 1);
-        drop(ingest_all(&twice, &all[..stop]));
-        let from = back.index(stop + 1);
-        let mut again = Ingest::new(Sqlite::open(&twice).unwrap()).unwrap();
-        again.connected("b", 1).unwrap();
-        again.frame(crate::frame::Frame::Resume { position: Position::new(1, stop as u64), at_ms: 0 }, 1).unwrap();
-        for f in &all[from..] {
-            again.frame(f.clone(), 1).unwrap();
-        }
-        prop_assert_eq!(dump(once.store()), dump(again.store()));
-        prop_assert_eq!(
-            once.store().queue_events(0, i64::MAX as u64).unwrap(),
-            again.store().queue_events(0, i64::MAX as u64).unwrap()
+/// A writer stopped after any change and started again, sent the
+/// changes again from any earlier point (a node resends from the
+/// position it was given), ends with the database a writer that never
+/// stopped has: no row twice, none missing, rows equal. On every database.
+#[test]
+fn a_writer_that_restarts_and_is_sent_changes_again_writes_each_once() {
+    for place in places() {
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(48));
+        let cases = (
+            traffic(),
+            any::<prop::sample::Index>(),
+            any::<prop::sample::Index>(),
         );
-        let mut open_once = once.store().open_interactions().unwrap();
-        let mut open_again = again.store().open_interactions().unwrap();
-        open_once.sort_by(|a, b| a.id.cmp(&b.id));
-        open_again.sort_by(|a, b| a.id.cmp(&b.id));
-        prop_assert_eq!(open_once, open_again);
-        prop_assert!(again.store().gaps().unwrap().is_empty(), "a resume is no gap");
-        // Every interaction archived alike, whole.
-        for id in ["i1", "i2", "i3", "i4"] {
+        let result = runner.run(&cases, |(steps, stop, back)| {
+            let all = frames(&steps);
+            let once = ingest_all(&place.fresh(), &all);
+
+            let twice = place.fresh();
+            let stop = stop.index(all.len() + 1);
+            drop(ingest_all(&twice, &all[..stop]));
+            let from = back.index(stop + 1);
+            let mut again = Ingest::new(twice.open().unwrap()).unwrap();
+            again.connected("b", 1).unwrap();
+            again
+                .frame(
+                    crate::frame::Frame::Resume {
+                        position: Position::new(1, stop as u64),
+                        at_ms: 0,
+                    },
+                    1,
+                )
+                .unwrap();
+            for f in &all[from..] {
+                again.frame(f.clone(), 1).unwrap();
+            }
+            prop_assert_eq!(dump(once.store()), dump(again.store()));
             prop_assert_eq!(
-                once.store().archived(id).unwrap().assemble(),
-                again.store().archived(id).unwrap().assemble()
+                once.store().queue_events(0, i64::MAX as u64).unwrap(),
+                again.store().queue_events(0, i64::MAX as u64).unwrap()
             );
+            let mut open_once = once.store().open_interactions().unwrap();
+            let mut open_again = again.store().open_interactions().unwrap();
+            open_once.sort_by(|a, b| a.id.cmp(&b.id));
+            open_again.sort_by(|a, b| a.id.cmp(&b.id));
+            prop_assert_eq!(open_once, open_again);
+            prop_assert!(
+                again.store().gaps().unwrap().is_empty(),
+                "a resume is no gap"
+            );
+            // Every interaction archived alike, whole.
+            for id in ["i1", "i2", "i3", "i4"] {
+                prop_assert_eq!(
+                    once.store().archived(id).unwrap().assemble(),
+                    again.store().archived(id).unwrap().assemble()
+                );
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            panic!("{e}");
         }
     }
 }
 
 #[test]
 fn a_position_the_node_cannot_vouch_for_is_a_gap_and_a_new_coverage_span() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("r.db");
+    for place in places() {
+        a_gap_and_a_new_coverage_span(&place.fresh());
+    }
+}
+
+fn a_gap_and_a_new_coverage_span(database: &Database) {
     let steps = [(5, Actor::System, create("c1", MediaType::Chat))];
-    drop(ingest_all(&path, &frames(&steps)));
-    let mut ingest = Ingest::new(Sqlite::open(&path).unwrap()).unwrap();
+    drop(ingest_all(database, &frames(&steps)));
+    let mut ingest = Ingest::new(database.open().unwrap()).unwrap();
     ingest.connected("b", 10).unwrap();
     ingest
         .frame(

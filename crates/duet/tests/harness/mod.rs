@@ -343,7 +343,7 @@ pub struct Setup {
     /// traffic, which all comes from one address.
     pub limits: Option<duet_node::limits::Limits>,
     /// The reporting databases both nodes read (`GET /api/reports/...`).
-    pub reporting_databases: Vec<std::path::PathBuf>,
+    pub reporting_databases: Vec<duet_report::Database>,
 }
 
 /// A test whose environment is missing (root, `ip`, etcd, the witness

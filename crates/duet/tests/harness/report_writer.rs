@@ -1,21 +1,59 @@
 //! `duet report writer` processes for the tests: started against a
-//! pair with a database of their own, stopped as an operator would, or
-//! killed when the test ends however it ends.
+//! pair with a database of their own (an SQLite file or a PostgreSQL
+//! URL), stopped as an operator would, or killed when the test ends
+//! however it ends.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use duet_report::Database;
+
 use super::{DUET, PASSWORD, Pair, Setup, USER, fast_params};
+
+/// A writer's database and where its output goes.
+pub struct Db {
+    pub database: Database,
+    pub log: PathBuf,
+}
+
+impl Db {
+    /// The SQLite database `name.db` in `dir`, its log `name.log`.
+    pub fn sqlite(dir: &Path, name: &str) -> Db {
+        Db {
+            database: Database::Sqlite(dir.join(format!("{name}.db"))),
+            log: dir.join(format!("{name}.log")),
+        }
+    }
+
+    /// What the writer wrote to its stdout and stderr.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// `database` as `--database` takes it: the URL as given, password and
+/// all (shown, it is hidden).
+pub fn given(database: &Database) -> String {
+    serde_json::to_value(database)
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_string()
+}
 
 /// A pair (fast parameters, started) whose nodes read two reporting
 /// databases in `dir`, `one.db` and `two.db`, for `GET /api/reports/...`
 /// and `GET /api/interactions`.
-pub fn reporting_pair(dir: &Path) -> (Pair, [PathBuf; 2]) {
-    let databases = [dir.join("one.db"), dir.join("two.db")];
+pub fn reporting_pair(dir: &Path) -> (Pair, [Db; 2]) {
+    reading([Db::sqlite(dir, "one"), Db::sqlite(dir, "two")])
+}
+
+/// A pair (fast parameters, started) whose nodes read `databases`.
+pub fn reading(databases: [Db; 2]) -> (Pair, [Db; 2]) {
     let mut pair = Pair::loopback(Setup {
         params: fast_params(),
-        reporting_databases: databases.to_vec(),
+        reporting_databases: databases.iter().map(|d| d.database.clone()).collect(),
         ..Setup::default()
     });
     pair.start();
@@ -23,13 +61,16 @@ pub fn reporting_pair(dir: &Path) -> (Pair, [PathBuf; 2]) {
 }
 
 /// A writer following `pair` (node `first` first, then the other) into
-/// `database`, its log beside it (`.log`).
-pub fn writer(pair: &Pair, first: usize, database: &Path) -> Child {
-    let log = std::fs::File::create(database.with_extension("log")).unwrap();
+/// `db`, its output appended to the log.
+pub fn writer(pair: &Pair, first: usize, db: &Db) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&db.log)
+        .unwrap();
     Command::new(DUET)
         .args(["report", "writer", "--config-every-s", "1", "--user", USER])
-        .arg("--database")
-        .arg(database)
+        .args(["--database", &given(&db.database)])
         .args(["--node", &pair.nodes[first].url()])
         .args(["--node", &pair.nodes[1 - first].url()])
         .env("DUET_PASSWORD", PASSWORD)

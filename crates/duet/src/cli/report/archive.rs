@@ -1,20 +1,23 @@
 //! `duet report archive`: the archive of reporting databases searched
 //! (a page as JSON) or one interaction shown whole (JSON), as
 //! `GET /api/interactions` answers them, less the live state and with
-//! no narrowing: whoever reads the files reads everything in them.
-
-use std::path::PathBuf;
+//! no narrowing: whoever reads the databases reads everything in them.
 
 use anyhow::Context;
 use duet_report::archive::read::{fetch, page};
 use duet_report::archive::{Asked, Scope, Search};
 
+use super::read::parse_databases;
+
 #[derive(clap::Args)]
 pub struct Args {
-    /// A reporting database; give each writer's (one result per
-    /// interaction: the closed copy, else the later written).
+    /// A reporting database: an SQLite file's path or a PostgreSQL URL
+    /// (postgres://user:password@host:port/database); give each
+    /// writer's (one result per interaction: the closed copy, else the
+    /// later written). Read as text and named here: clap would repeat a
+    /// URL it refused, password and all.
     #[arg(long = "database", required = true)]
-    databases: Vec<PathBuf>,
+    databases: Vec<String>,
     /// Show this interaction whole rather than search.
     #[arg(long)]
     id: Option<String>,
@@ -27,9 +30,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let databases = parse_databases(&args.databases)?;
     let answer = match &args.id {
         Some(id) => serde_json::to_value(
-            fetch(&args.databases, id)?
+            fetch(&databases, id)?
                 .with_context(|| format!("no interaction {id} in these databases"))?,
         )?,
         None => {
@@ -45,7 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 every_queue: true,
                 ..Scope::default()
             };
-            serde_json::to_value(page(&args.databases, &Search::new(&asked, every)?)?)?
+            serde_json::to_value(page(&databases, &Search::new(&asked, every)?)?)?
         }
     };
     println!("{}", serde_json::to_string_pretty(&answer)?);

@@ -5,15 +5,14 @@
 //! every so often, from either node, and records each object's versions
 //! (`duet_report::config`) with a connection of its own.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use duet_report::ReportStore;
 use duet_report::config::{ConfigView, FOLDERS, SETTINGS, versions};
-use duet_report::sqlite::Sqlite;
+use duet_report::database::AnyStore;
+use duet_report::{Database, ReportStore};
 
 /// One request's limit.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -26,7 +25,7 @@ const SLEEP_SLICE: Duration = Duration::from_millis(250);
 pub struct Reader {
     pub urls: [String; 2],
     pub authorization: String,
-    pub database: PathBuf,
+    pub database: Database,
     pub every: Duration,
 }
 
@@ -92,7 +91,7 @@ impl Reader {
     fn once(
         &self,
         agent: &ureq::Agent,
-        store: &mut Sqlite,
+        store: &mut AnyStore,
         first: &mut usize,
     ) -> anyhow::Result<()> {
         let mut failures = Vec::new();
@@ -129,7 +128,7 @@ impl Reader {
                 let started = Instant::now();
                 let read = match store.take() {
                     Some(open) => Ok(open),
-                    None => Sqlite::open(&self.database),
+                    None => self.database.open(),
                 }
                 .map_err(anyhow::Error::from)
                 .and_then(|mut open| {

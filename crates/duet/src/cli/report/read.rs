@@ -1,7 +1,6 @@
 //! What every report reads: its databases, its window and its format.
 
-use std::path::PathBuf;
-
+use duet_report::Database;
 use duet_report::format::Format;
 use duet_report::queues::{DEFAULT_INTERVAL_MS, Window};
 use duet_report::read::{Reads, unix_ms};
@@ -29,10 +28,13 @@ impl Shape {
 
 #[derive(clap::Args)]
 pub struct WindowArgs {
-    /// A reporting database; give each writer's (the first that covers
-    /// an interval is used for it).
+    /// A reporting database: an SQLite file's path or a PostgreSQL URL
+    /// (postgres://user:password@host:port/database); give each
+    /// writer's (the first that covers an interval is used for it).
+    /// Read as text and named here: clap would repeat a URL it refused,
+    /// password and all.
     #[arg(long = "database", required = true)]
-    pub databases: Vec<PathBuf>,
+    pub databases: Vec<String>,
     /// Start of the window: RFC 3339 (2026-12-02T09:00:00Z) or unix ms.
     #[arg(long)]
     pub from: String,
@@ -72,6 +74,16 @@ impl WindowArgs {
 
     /// Each database's coverage and the rows of the window's intervals.
     pub fn sources(&self, window: &Window, reads: Reads) -> anyhow::Result<Vec<Source>> {
-        Ok(duet_report::read::sources(&self.databases, window, reads)?)
+        let databases = parse_databases(&self.databases)?;
+        Ok(duet_report::read::sources(&databases, window, reads)?)
     }
+}
+
+/// The databases `--database` named, each an SQLite file's path or a
+/// PostgreSQL URL (an error never shows a password).
+pub fn parse_databases(texts: &[String]) -> anyhow::Result<Vec<Database>> {
+    Ok(texts
+        .iter()
+        .map(|d| d.parse())
+        .collect::<Result<Vec<Database>, _>>()?)
 }

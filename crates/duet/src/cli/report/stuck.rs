@@ -5,17 +5,19 @@ use anyhow::{Context, bail};
 use duet_report::ReportStore;
 use duet_report::format::render;
 use duet_report::read::{DATABASES_MAX, unix_ms};
-use duet_report::sqlite::Sqlite;
 use duet_report::stuck::{Limits, find};
 
-use super::read::Shape;
+use super::read::{Shape, parse_databases};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A reporting database; give each writer's (an interaction one of
-    /// them holds closed is not stuck).
+    /// A reporting database: an SQLite file's path or a PostgreSQL URL
+    /// (postgres://user:password@host:port/database); give each
+    /// writer's (an interaction one of them holds closed is not stuck).
+    /// Read as text and named here: clap would repeat a URL it refused,
+    /// password and all.
     #[arg(long = "database", required = true)]
-    databases: Vec<std::path::PathBuf>,
+    databases: Vec<String>,
     /// How long a media may stand still, as MEDIA=DURATION (chat=30m,
     /// email=7days); the defaults: call and chat 2h, sms and social 3
     /// days, callback 7 days, email 14 days.
@@ -45,17 +47,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
     };
-    let stores = args
-        .databases
+    let databases = parse_databases(&args.databases)?;
+    let stores = databases
         .iter()
-        .map(|path| {
-            Sqlite::open_read_only(path)
-                .with_context(|| format!("cannot read the reporting database {}", path.display()))
+        .map(|database| {
+            database
+                .open_read_only()
+                .with_context(|| format!("cannot read the reporting database {database}"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut open = Vec::new();
-    for (path, store) in args.databases.iter().zip(&stores) {
-        open.push((path.display().to_string(), store.open_interactions()?));
+    for (database, store) in databases.iter().zip(&stores) {
+        open.push((database.to_string(), store.open_interactions()?));
     }
     // Closed in any database: its end is known.
     let mut closed = std::collections::BTreeSet::new();

@@ -3,7 +3,6 @@
 //! is the socket, the clock and the signals.
 
 use std::net::{TcpStream, ToSocketAddrs};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -11,9 +10,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use base64::Engine;
 use duet_client::nodes::host_port;
+use duet_report::Database;
+use duet_report::database::AnyStore;
 use duet_report::frame::Frame;
 use duet_report::ingest::{Ingest, Next};
-use duet_report::sqlite::Sqlite;
 use duet_report::store::SessionEnd;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::WebSocketConfig;
@@ -32,15 +32,23 @@ const FRAME_MAX_BYTES: usize = 4 << 20;
 /// Pause after both nodes refused, doubling up to the most.
 const RETRY_FIRST_MS: u64 = 50;
 const RETRY_MOST_MS: u64 = 2_000;
+/// Pause between tries of a database that failed, doubling up to the
+/// most (a PostgreSQL server restarting takes a second or two).
+const DATABASE_RETRY_FIRST_MS: u64 = 100;
+const DATABASE_RETRY_MOST_MS: u64 = 2_000;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Each node's base URL (`http://host:port`); the first is tried first.
     #[arg(long = "node", required = true, num_args = 1)]
     nodes: Vec<String>,
-    /// The reporting database (SQLite; created if missing).
+    /// The reporting database: an SQLite file's path (created if
+    /// missing) or a PostgreSQL URL
+    /// (postgres://user:password@host:port/database; the database must
+    /// exist, its tables are made). Read as text and named here: clap
+    /// would repeat a URL it refused, password and all.
     #[arg(long)]
-    database: PathBuf,
+    database: String,
     /// A master bootstrap user (the stream carries every interaction).
     #[arg(long, env = "DUET_USER")]
     user: String,
@@ -112,7 +120,7 @@ fn open(url: &str, after: Option<String>, authorization: &str) -> Option<WebSock
 /// Reads one connection until it ends; why it ended.
 fn follow(
     ws: &mut WebSocket<TcpStream>,
-    ingest: &mut Ingest<Sqlite>,
+    ingest: &mut Ingest<AnyStore>,
     stop: &AtomicBool,
 ) -> anyhow::Result<SessionEnd> {
     let mut heard = Instant::now();
@@ -155,6 +163,41 @@ fn follow(
     }
 }
 
+/// Tries the database again, with a pause doubling up to
+/// [`DATABASE_RETRY_MOST_MS`], until it opens (`None`: stopped first).
+/// Says once what it waits for, and once when it is back.
+fn wait_for_database(
+    database: &Database,
+    open_store: &dyn Fn() -> duet_report::store::Result<Ingest<AnyStore>>,
+    stop: &AtomicBool,
+    failure: &anyhow::Error,
+) -> Option<Ingest<AnyStore>> {
+    eprintln!(
+        "duet report writer: the reporting database {database} failed ({failure:#}); waiting for it, trying again every {} s at most",
+        DATABASE_RETRY_MOST_MS / 1000
+    );
+    let mut pause = Duration::from_millis(DATABASE_RETRY_FIRST_MS);
+    loop {
+        let started = Instant::now();
+        while started.elapsed() < pause {
+            if stop.load(Ordering::SeqCst) {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(READ_SLICE_MS).min(pause));
+        }
+        if let Ok(ingest) = open_store() {
+            eprintln!(
+                "duet report writer: the reporting database {database} is back; resuming after {}",
+                ingest
+                    .cursor()
+                    .map_or_else(|| "its start".to_string(), |c| c.to_string())
+            );
+            return Some(ingest);
+        }
+        pause = (pause * 2).min(Duration::from_millis(DATABASE_RETRY_MOST_MS));
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let urls: [String; 2] = match args.nodes.as_slice() {
         [one] => [one.clone(), one.clone()],
@@ -171,18 +214,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     super::super::init_logging();
     let stop = stop_on_signal()?;
-    let open_store = || {
-        Sqlite::open(&args.database)
-            .and_then(Ingest::new)
-            .with_context(|| format!("the reporting database {}", args.database.display()))
-    };
-    let mut ingest = open_store()?;
+    let database: Database = args.database.parse()?;
+    let open_store = || database.open().and_then(Ingest::new);
+    let mut ingest = open_store().with_context(|| format!("the reporting database {database}"))?;
     // After the database is open (and migrated): the reader opens its own.
     let config = (args.config_every_s > 0).then(|| {
         super::config::Reader {
             urls: urls.clone(),
             authorization: authorization.clone(),
-            database: args.database.clone(),
+            database: database.clone(),
             every: Duration::from_secs(args.config_every_s),
         }
         .spawn(stop.clone())
@@ -211,14 +251,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 tracing::info!("the stream of {url} ended: {}", end.name());
                 Ok(ingest.disconnected(end, now_ms())?)
             });
-        match ended {
-            Ok(()) => {}
-            Err(e) => {
-                // The database failed under a write: start again from what
-                // it committed.
-                tracing::error!("writing the report failed ({e:#}); starting again");
-                std::thread::sleep(Duration::from_millis(RETRY_MOST_MS));
-                ingest = open_store()?;
+        if let Err(e) = ended {
+            // The database failed under a write: the session ends as
+            // `database_lost` once it is back, and the stream resumes
+            // from what it committed.
+            drop(ws);
+            let lost = ingest.session().map(|session| (session, now_ms()));
+            let Some(back) = wait_for_database(&database, &open_store, &stop, &e) else {
+                break;
+            };
+            ingest = back;
+            if let Some((session, at_ms)) = lost
+                && let Err(e) = ingest.database_lost(session, at_ms)
+            {
+                tracing::warn!("the session the database failed under was not ended: {e}");
             }
         }
     }
