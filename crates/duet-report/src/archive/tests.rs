@@ -330,6 +330,10 @@ fn searches_by_each_field_for_whom_may_see_them_a_page_at_a_time() {
             agent: Some("bob".into()),
             ..Scope::default()
         };
+        let capital_bob = Scope {
+            agent: Some("Bob".into()),
+            ..Scope::default()
+        };
         for (query, scope, wanted) in [
             (json!({}), admin(), vec!["gone", "c3", "c2", "c1", "c0"]),
             (json!({"queue": "Sales"}), admin(), vec!["c3", "c2", "c0"]),
@@ -344,6 +348,8 @@ fn searches_by_each_field_for_whom_may_see_them_a_page_at_a_time() {
             // `%` and `_` are themselves, not wildcards.
             (json!({"customer": "c_rol"}), admin(), vec![]),
             (json!({"agent": "%"}), admin(), vec![]),
+            // A name matches only itself, letter case too.
+            (json!({"agent": "BOB"}), admin(), vec![]),
             (json!({"media": "email"}), admin(), vec![]),
             (
                 json!({"from": "2000", "to": "4000"}),
@@ -354,6 +360,7 @@ fn searches_by_each_field_for_whom_may_see_them_a_page_at_a_time() {
             // someone related to nothing.
             (json!({}), support, vec!["gone", "c1"]),
             (json!({}), bob, vec!["c2", "c1"]),
+            (json!({}), capital_bob, vec![]),
             (json!({}), Scope::default(), vec![]),
         ] {
             let asked: Asked = serde_json::from_value(query.clone()).unwrap();

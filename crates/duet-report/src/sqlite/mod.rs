@@ -44,10 +44,18 @@ impl Store<SqliteDb> {
     }
 }
 
+/// What every connection needs: a wait for the other connections' locks,
+/// and `LIKE` that tells letter case apart, as PostgreSQL's does (an
+/// agent's name matches only itself: it decides who sees what).
+fn set_up(db: Connection) -> Result<Connection> {
+    db.busy_timeout(std::time::Duration::from_millis(BUSY_WAIT_MS))?;
+    db.pragma_update(None, "case_sensitive_like", true)?;
+    Ok(db)
+}
+
 impl SqliteDb {
     pub(crate) fn open(path: &Path) -> Result<SqliteDb> {
-        let db = Connection::open(path)?;
-        db.busy_timeout(std::time::Duration::from_millis(BUSY_WAIT_MS))?;
+        let db = set_up(Connection::open(path)?)?;
         // WAL: reports read while the writer writes.
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.pragma_update(None, "synchronous", "FULL")?;
@@ -57,8 +65,10 @@ impl SqliteDb {
     }
 
     pub(crate) fn open_read_only(path: &Path) -> Result<SqliteDb> {
-        let db = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        db.busy_timeout(std::time::Duration::from_millis(BUSY_WAIT_MS))?;
+        let db = set_up(Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?)?;
         let store = SqliteDb { db };
         refuse_newer(store.schema_version()?)?;
         Ok(store)
