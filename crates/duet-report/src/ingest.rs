@@ -11,7 +11,7 @@
 use crate::fold::Fold;
 use crate::frame::Frame;
 use crate::position::Position;
-use crate::store::{ReportStore, Result, SessionEnd};
+use crate::store::{ReportStore, Result, SessionEnd, Written};
 
 pub struct Ingest<S> {
     store: S,
@@ -81,6 +81,49 @@ impl<S: ReportStore> Ingest<S> {
     }
 
     pub fn frame(&mut self, frame: Frame, now_ms: u64) -> Result<Next> {
+        self.frames(std::iter::once(frame), now_ms)
+    }
+
+    /// Frames in the order read: the changes among them written a run at
+    /// a time, each run in one transaction (a writer behind catches up
+    /// in large writes, not one commit per change).
+    pub fn frames(&mut self, frames: impl IntoIterator<Item = Frame>, now_ms: u64) -> Result<Next> {
+        let mut run = Vec::new();
+        for frame in frames {
+            let Frame::Change { at, command } = frame else {
+                self.write(&mut run)?;
+                if self.other(frame, now_ms)? == Next::Reconnect {
+                    return Ok(Next::Reconnect);
+                }
+                continue;
+            };
+            // Written already (a node sends again what came after the
+            // `after` it was given): never applied twice.
+            if self.cursor.is_some_and(|c| at.seq <= c.seq) {
+                continue;
+            }
+            let rows = self.fold.apply(at, &command);
+            run.push(Written {
+                at,
+                at_ms: command.at_ms,
+                rows,
+            });
+            self.cursor = Some(at);
+        }
+        self.write(&mut run)?;
+        Ok(Next::Read)
+    }
+
+    fn write(&mut self, run: &mut Vec<Written>) -> Result<()> {
+        if !run.is_empty() {
+            self.store.write_changes(run)?;
+            run.clear();
+        }
+        Ok(())
+    }
+
+    /// A frame that is not a change.
+    fn other(&mut self, frame: Frame, now_ms: u64) -> Result<Next> {
         match frame {
             Frame::Resume { position, at_ms } | Frame::Gap { position, at_ms } => {
                 let gap = matches!(frame, Frame::Gap { .. });
@@ -95,16 +138,7 @@ impl<S: ReportStore> Ingest<S> {
                 }
                 self.cursor = self.store.cursor()?;
             }
-            Frame::Change { at, command } => {
-                // Written already (a node sends again what came after the
-                // `after` it was given): never applied twice.
-                if self.cursor.is_some_and(|c| at.seq <= c.seq) {
-                    return Ok(Next::Read);
-                }
-                let rows = self.fold.apply(at, &command);
-                self.store.write_change(at, command.at_ms, &rows)?;
-                self.cursor = Some(at);
-            }
+            Frame::Change { .. } => {}
             Frame::Heartbeat { position, at_ms } => self.store.heartbeat(position, at_ms)?,
             Frame::Resync => {
                 self.disconnected(SessionEnd::Resync, now_ms)?;

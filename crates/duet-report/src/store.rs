@@ -108,6 +108,15 @@ pub struct Span {
     pub end_ms: u64,
 }
 
+/// A change's rows, to write with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    pub at: Position,
+    /// When the change was made (the node's clock).
+    pub at_ms: u64,
+    pub rows: Vec<Row>,
+}
+
 /// A reporting writer's database.
 pub trait ReportStore {
     /// The last change written, if any.
@@ -116,9 +125,10 @@ pub trait ReportStore {
     fn open_interactions(&self) -> Result<Vec<Summary>>;
     /// Of `ids`, those this database holds closed.
     fn closed_among(&self, ids: &[String]) -> Result<Vec<String>>;
-    /// Writes one change's rows and moves the cursor to `at`, at once; a
-    /// change at or before the cursor writes nothing (false).
-    fn write_change(&mut self, at: Position, at_ms: u64, rows: &[Row]) -> Result<bool>;
+    /// Writes changes' rows and moves the cursor to the last, in one
+    /// transaction (all or nothing); a change at or before the cursor
+    /// writes nothing.
+    fn write_changes(&mut self, changes: &[Written]) -> Result<()>;
     /// The stream is caught up to `at` at `at_ms`: the coverage grows.
     fn heartbeat(&mut self, at: Position, at_ms: u64) -> Result<()>;
     /// A connection to `node` began at `now_ms` (the writer's clock);

@@ -5,12 +5,14 @@
 //!    each created, offered, answered, ended and wrapped up, and every
 //!    agent logging in, taking a break and logging out each day, goes
 //!    through a writer's ingest into SQLite as the stream would bring it.
-//!    Prints changes and rows written per second, and the time per
-//!    change (p50/p99): what a writer can follow.
+//!    `--batch 1000` changes are written in one transaction, as a writer
+//!    behind the stream does (1: each change alone). Prints changes and
+//!    rows written per second, and the time per write (p50/p99): what a
+//!    writer can follow.
 //! b. `duet report queues` and `duet report agents` over the whole month
 //!    in 30-minute intervals: their wall time and the lines printed.
 //!
-//! cargo bench -p duet --bench reporting -- [--agents N] [--queues N] [--days N] [--per-queue-day N]
+//! cargo bench -p duet --bench reporting -- [--agents N] [--queues N] [--days N] [--per-queue-day N] [--batch N]
 
 #[path = "../tests/harness/mod.rs"]
 mod harness;
@@ -186,20 +188,28 @@ fn main() {
         at_ms: MONTH_START_MS,
     };
     ingest.frame(first, 0).unwrap();
-    let mut took_us = Vec::with_capacity(commands.len());
+    // As a writer behind reads them: `--batch` frames handed over (and
+    // written) together; 1 writes each change in its own transaction.
+    let batch = number("--batch", 1_000usize).max(1);
+    let changes = commands.len();
+    let mut took_us = Vec::with_capacity(changes / batch + 1);
     let started = Instant::now();
     let last_ms = commands.last().map_or(MONTH_START_MS, |c| c.at_ms);
-    for (i, command) in commands.into_iter().enumerate() {
-        let frame = Frame::Change {
+    let frames: Vec<Frame> = commands
+        .into_iter()
+        .enumerate()
+        .map(|(i, command)| Frame::Change {
             at: Position::new(1, i as u64 + 1),
             command: Box::new(command),
-        };
+        })
+        .collect();
+    for run in frames.chunks(batch) {
         let one = Instant::now();
-        ingest.frame(frame, 0).unwrap();
+        ingest.frames(run.iter().cloned(), 0).unwrap();
         took_us.push(one.elapsed().as_secs_f64() * 1e6);
     }
     let caught_up = Frame::Heartbeat {
-        position: Position::new(1, took_us.len() as u64),
+        position: Position::new(1, changes as u64),
         at_ms: MONTH_START_MS + size.days * DAY_MS,
     };
     ingest.frame(caught_up, 0).unwrap();
@@ -215,7 +225,6 @@ fn main() {
     .map(|t| ingest.store().count(t).unwrap())
     .sum();
     drop(ingest);
-    let changes = took_us.len();
     took_us.sort_by(f64::total_cmp);
     println!(
         "a. {} agents, {} queues, {} days, {} chats a queue a day: {changes} changes (last at {}), {rows} rows",
@@ -226,7 +235,7 @@ fn main() {
         humantime::format_rfc3339(std::time::UNIX_EPOCH + Duration::from_millis(last_ms))
     );
     println!(
-        "   written in {elapsed:.1} s: {:.0} changes/s, {:.0} rows/s; per change p50 {:.0} µs, p99 {:.0} µs; database {:.0} MiB",
+        "   written {batch} at a time in {elapsed:.1} s: {:.0} changes/s, {:.0} rows/s; per write p50 {:.0} µs, p99 {:.0} µs; database {:.0} MiB",
         changes as f64 / elapsed,
         rows as f64 / elapsed,
         percentile(&took_us, 50.0),

@@ -10,7 +10,7 @@ use crate::archive::{Hit, Search};
 use crate::config::{ConfigKind, ConfigVersion};
 use crate::position::Position;
 use crate::rows::{ActivityRow, QueueEventRow, Row, SegmentRow, Summary};
-use crate::store::{ReportStore, Result, SessionEnd, SessionRow, Span, StoreError};
+use crate::store::{ReportStore, Result, SessionEnd, SessionRow, Span, StoreError, Written};
 
 mod archive;
 mod config;
@@ -316,26 +316,41 @@ impl<B: Backend> ReportStore for Store<B> {
         })
     }
 
-    fn write_change(&mut self, at: Position, at_ms: u64, rows: &[Row]) -> Result<bool> {
+    fn write_changes(&mut self, changes: &[Written]) -> Result<()> {
         let session = self.session;
         self.db.write(|tx| {
-            if cursor_in(tx)?.is_some_and(|c| at.seq <= c.seq) {
-                return Ok(false);
+            let cursor = cursor_in(tx)?;
+            let new: Vec<&Written> = changes
+                .iter()
+                .filter(|c| cursor.is_none_or(|cursor| c.at.seq > cursor.seq))
+                .collect();
+            let (Some(first), Some(last)) = (new.first(), new.last()) else {
+                return Ok(());
+            };
+            for change in &new {
+                for row in &change.rows {
+                    write::row(tx, row)?;
+                }
             }
-            for row in rows {
-                write::row(tx, row)?;
-            }
-            set_cursor(tx, at)?;
-            extend_coverage(tx, at, at_ms)?;
+            set_cursor(tx, last.at)?;
+            extend_coverage(tx, last.at, last.at_ms)?;
             if let Some(session) = session {
                 tx.execute(
                     "UPDATE sessions SET first_change_ms = coalesce(first_change_ms, ?2),
                      first_epoch = coalesce(first_epoch, ?3), first_seq = coalesce(first_seq, ?4),
-                     last_change_ms = ?2, last_epoch = ?3, last_seq = ?4 WHERE id = ?1",
-                    values![session, at_ms, at.epoch, at.seq],
+                     last_change_ms = ?5, last_epoch = ?6, last_seq = ?7 WHERE id = ?1",
+                    values![
+                        session,
+                        first.at_ms,
+                        first.at.epoch,
+                        first.at.seq,
+                        last.at_ms,
+                        last.at.epoch,
+                        last.at.seq
+                    ],
                 )?;
             }
-            Ok(true)
+            Ok(())
         })
     }
 

@@ -23,6 +23,10 @@ use tungstenite::{Message, WebSocket};
 const CONNECT_WAIT_MS: u64 = 1_000;
 /// How long one read blocks, so a stop is noticed.
 const READ_SLICE_MS: u64 = 250;
+/// Frames written together at most, and how long a read waits for one
+/// more before those in hand are written.
+const BATCH_MAX: usize = 1_000;
+const BATCH_WAIT_MS: u64 = 1;
 /// Nothing from the node (it heartbeats every second) for this long: the
 /// session ends as `no_activity` and the writer connects again.
 const NO_ACTIVITY_MS: u64 = 5_000;
@@ -117,48 +121,68 @@ fn open(url: &str, after: Option<String>, authorization: &str) -> Option<WebSock
     Some(ws)
 }
 
-/// Reads one connection until it ends; why it ended.
+/// Reads one connection until it ends; why it ended. Frames that came
+/// together are handed over together (up to [`BATCH_MAX`]), so a writer
+/// behind writes many changes in one transaction.
 fn follow(
     ws: &mut WebSocket<TcpStream>,
     ingest: &mut Ingest<AnyStore>,
     stop: &AtomicBool,
 ) -> anyhow::Result<SessionEnd> {
     let mut heard = Instant::now();
+    let mut batch: Vec<Frame> = Vec::new();
+    let mut waiting = Duration::from_millis(READ_SLICE_MS);
     loop {
         if stop.load(Ordering::SeqCst) {
             let _ = ws.close(None);
             return Ok(SessionEnd::Shutdown);
         }
-        let text = match ws.read() {
-            Ok(Message::Text(text)) => text,
-            Ok(Message::Close(_)) => return Ok(SessionEnd::Disconnected),
-            Ok(_) => continue,
-            Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    // A signal (a stop) interrupts a read too.
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                if heard.elapsed() >= Duration::from_millis(NO_ACTIVITY_MS) {
-                    return Ok(SessionEnd::NoActivity);
+        // With frames in hand, only what has already come is read before
+        // they are written.
+        let wanted = if batch.is_empty() {
+            Duration::from_millis(READ_SLICE_MS)
+        } else {
+            Duration::from_millis(BATCH_WAIT_MS)
+        };
+        if wanted != waiting {
+            ws.get_ref().set_read_timeout(Some(wanted))?;
+            waiting = wanted;
+        }
+        let read = ws.read();
+        let idle = matches!(
+            &read,
+            Err(tungstenite::Error::Io(e)) if matches!(
+                e.kind(),
+                // A signal (a stop) interrupts a read too.
+                std::io::ErrorKind::WouldBlock
+                    | std::io::ErrorKind::TimedOut
+                    | std::io::ErrorKind::Interrupted
+            )
+        );
+        let ended = match read {
+            Ok(Message::Text(text)) => {
+                heard = Instant::now();
+                match Frame::parse(&text) {
+                    Ok(frame) => batch.push(frame),
+                    Err(e) => tracing::warn!("skipping a frame this writer cannot read: {e}"),
                 }
-                continue;
+                None
             }
-            Err(_) => return Ok(SessionEnd::Disconnected),
+            Ok(Message::Close(_)) => Some(SessionEnd::Disconnected),
+            Ok(_) => None,
+            Err(_) if idle => (heard.elapsed() >= Duration::from_millis(NO_ACTIVITY_MS))
+                .then_some(SessionEnd::NoActivity),
+            Err(_) => Some(SessionEnd::Disconnected),
         };
-        heard = Instant::now();
-        let frame = match Frame::parse(&text) {
-            Ok(frame) => frame,
-            Err(e) => {
-                tracing::warn!("skipping a frame this writer cannot read: {e}");
-                continue;
+        // What was read is written before the session's end is.
+        if (idle || ended.is_some() || batch.len() >= BATCH_MAX) && !batch.is_empty() {
+            let frames = std::mem::take(&mut batch);
+            if ingest.frames(frames, now_ms())? == Next::Reconnect {
+                return Ok(SessionEnd::Resync);
             }
-        };
-        if ingest.frame(frame, now_ms())? == Next::Reconnect {
-            return Ok(SessionEnd::Resync);
+        }
+        if let Some(end) = ended {
+            return Ok(end);
         }
     }
 }
