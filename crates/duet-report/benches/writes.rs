@@ -2,13 +2,14 @@
 //! offered, accepted, ended by the customer, wrapped up: five changes
 //! each) through `Ingest` into a fresh SQLite file and a fresh database
 //! of a throwaway PostgreSQL cluster on loopback (Debian's `postgresql`;
-//! without it, SQLite only). Each change is one transaction with its rows
-//! and the cursor, as the writer writes them. Prints changes and rows
-//! written per second for each. The cluster runs with `fsync=off` (a
+//! without it, SQLite only), `--batch` changes a transaction with their
+//! rows and the cursor (the writer writes together what came together,
+//! up to 1,000; 1: each change alone, as a writer that keeps up does).
+//! Prints changes and rows written per second for each. The cluster runs with `fsync=off` (a
 //! throwaway's setting): PostgreSQL's figure is its statements', not its
 //! disk's, where SQLite's includes its syncs.
 //!
-//! cargo bench -p duet-report --features test-support --bench writes -- [--chats N]
+//! cargo bench -p duet-report --features test-support --bench writes -- [--chats N] [--batch N]
 
 use std::time::Instant;
 
@@ -57,7 +58,7 @@ fn rows(frames: &[Frame]) -> usize {
         .sum()
 }
 
-fn measure(name: &str, database: &Database, frames: &[Frame], rows: usize) {
+fn measure(name: &str, database: &Database, frames: &[Frame], rows: usize, batch: usize) {
     let mut ingest = Ingest::new(database.open().expect("the database")).expect("a writer");
     ingest.connected("bench", 0).expect("a session");
     let gap = Frame::Gap {
@@ -66,24 +67,32 @@ fn measure(name: &str, database: &Database, frames: &[Frame], rows: usize) {
     };
     ingest.frame(gap, 0).expect("the first frame");
     let started = Instant::now();
-    for f in frames {
-        ingest.frame(f.clone(), 0).expect("a change written");
+    for run in frames.chunks(batch) {
+        ingest
+            .frames(run.iter().cloned(), 0)
+            .expect("changes written");
     }
     let s = started.elapsed().as_secs_f64();
     println!(
-        "{name}: {} changes, {rows} rows in {s:.2} s: {:.0} changes/s, {:.0} rows/s",
+        "{name}, {batch} a transaction: {} changes, {rows} rows in {s:.2} s: {:.0} changes/s, {:.0} rows/s",
         frames.len(),
         frames.len() as f64 / s,
         rows as f64 / s
     );
 }
 
-fn main() {
-    let chats = std::env::args()
-        .skip_while(|a| a != "--chats")
+/// The number after `--name`, or `default`.
+fn argument(name: &str, default: usize) -> usize {
+    std::env::args()
+        .skip_while(|a| a != name)
         .nth(1)
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000);
+        .unwrap_or(default)
+}
+
+fn main() {
+    let chats = argument("--chats", 2_000);
+    let batch = argument("--batch", 1_000).max(1);
     let frames = frames(chats);
     let rows = rows(&frames);
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -92,6 +101,7 @@ fn main() {
         &Database::Sqlite(dir.path().join("bench.db")),
         &frames,
         rows,
+        batch,
     );
     match Cluster::start() {
         Ok(cluster) => measure(
@@ -99,6 +109,7 @@ fn main() {
             &cluster.database(),
             &frames,
             rows,
+            batch,
         ),
         Err(why) => println!("PostgreSQL: not measured: {why}"),
     }

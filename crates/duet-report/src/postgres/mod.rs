@@ -227,12 +227,29 @@ fn cells(row: &tokio_postgres::Row) -> Result<Cells> {
 struct On<'a> {
     runtime: &'a Runtime,
     tx: deadpool_postgres::Transaction<'a>,
+    /// Written, not yet sent: sent together before anything else.
+    queued: Vec<(tokio_postgres::Statement, Vec<Value>)>,
 }
 
 impl On<'_> {
     /// The statement, prepared once per connection; `?N` is `$N` here.
     fn prepare(&self, sql: &str) -> Result<tokio_postgres::Statement> {
         wait(self.runtime, self.tx.prepare_cached(&sql.replace('?', "$")))
+    }
+
+    /// Sends the queued statements at once: tokio-postgres pipelines
+    /// requests polled together on one connection.
+    fn flush(&mut self) -> Result<()> {
+        let queued = std::mem::take(&mut self.queued);
+        if queued.is_empty() {
+            return Ok(());
+        }
+        let params: Vec<_> = queued.iter().map(|(_, p)| bound(p)).collect();
+        let all = queued
+            .iter()
+            .zip(&params)
+            .map(|((statement, _), params)| self.tx.execute(statement, params));
+        wait(self.runtime, futures::future::try_join_all(all)).map(drop)
     }
 }
 
@@ -242,11 +259,19 @@ fn bound(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
 
 impl Tx for On<'_> {
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        self.flush()?;
         let statement = self.prepare(sql)?;
         wait(self.runtime, self.tx.execute(&statement, &bound(params)))
     }
 
+    fn write(&mut self, sql: &str, params: Vec<Value>) -> Result<()> {
+        let statement = self.prepare(sql)?;
+        self.queued.push((statement, params));
+        Ok(())
+    }
+
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Cells>> {
+        self.flush()?;
         let statement = self.prepare(sql)?;
         wait(self.runtime, self.tx.query(&statement, &bound(params)))?
             .iter()
@@ -255,6 +280,7 @@ impl Tx for On<'_> {
     }
 
     fn batch(&mut self, sql: &str) -> Result<()> {
+        self.flush()?;
         wait(self.runtime, self.tx.batch_execute(sql))
     }
 }
@@ -267,8 +293,10 @@ impl PostgresDb {
         let mut on = On {
             runtime: &self.runtime,
             tx,
+            queued: Vec::new(),
         };
         let done = f(&mut on)?;
+        on.flush()?;
         wait(&self.runtime, on.tx.commit())?;
         Ok(done)
     }

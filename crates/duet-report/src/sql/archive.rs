@@ -47,23 +47,21 @@ pub(super) fn write(tx: &mut dyn Tx, row: &ArchiveRow) -> Result<()> {
             ],
         }
         .run(tx),
-        ArchiveRow::Entry(e) => {
-            tx.execute(
-                "INSERT INTO archive_entries (epoch, seq, interaction, n, at_ms, kind, item)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (interaction, seq, n) DO NOTHING",
-                values![
-                    e.position.epoch,
-                    e.position.seq,
-                    e.interaction.as_str(),
-                    e.n,
-                    e.at_ms,
-                    e.item.kind(),
-                    json(&e.item)?
-                ],
-            )?;
-            Ok(())
-        }
+        ArchiveRow::Entry(e) => tx.write(
+            "INSERT INTO archive_entries (epoch, seq, interaction, n, at_ms, kind, item)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (interaction, seq, n) DO NOTHING",
+            values![
+                e.position.epoch,
+                e.position.seq,
+                e.interaction.as_str(),
+                e.n,
+                e.at_ms,
+                e.item.kind(),
+                json(&e.item)?
+            ]
+            .to_vec(),
+        ),
     }
 }
 

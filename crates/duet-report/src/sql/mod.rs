@@ -149,6 +149,11 @@ impl Cells {
 pub trait Tx {
     /// Runs a statement; the rows it changed.
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
+    /// Runs a statement whose count nobody reads. PostgreSQL sends such
+    /// statements together (pipelined) before the next query, statement
+    /// or commit, so a run of rows costs one round trip, not one each; an
+    /// error in any fails the transaction all the same.
+    fn write(&mut self, sql: &str, params: Vec<Value>) -> Result<()>;
     /// Runs a query; its rows.
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Cells>>;
     /// Runs statements separated by `;` with no parameters (migrations).

@@ -34,9 +34,8 @@ impl Upsert {
         )
     }
 
-    pub fn run(&self, tx: &mut dyn Tx) -> Result<()> {
-        tx.execute(&self.sql(), &self.values)?;
-        Ok(())
+    pub fn run(self, tx: &mut dyn Tx) -> Result<()> {
+        tx.write(&self.sql(), self.values)
     }
 }
 

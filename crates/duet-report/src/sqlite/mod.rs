@@ -133,6 +133,11 @@ impl Tx for On<'_> {
         Ok(q.execute(params_from_iter(params))? as u64)
     }
 
+    /// In process, nothing to gain by waiting: at once.
+    fn write(&mut self, sql: &str, params: Vec<Value>) -> Result<()> {
+        self.execute(sql, &params).map(drop)
+    }
+
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Cells>> {
         let mut q = self.0.prepare_cached(sql)?;
         let width = q.column_count();
