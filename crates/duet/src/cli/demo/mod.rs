@@ -3,7 +3,8 @@
 //! ask for a switch, hang a module, or restart a stopped node. Generated
 //! customers and agents (the load engine) work through it all, with a live
 //! tally of what was delivered, lost (0) and doubled (0), while a person
-//! works beside them in the web pages (`people.rs`). It reads its commands
+//! works beside them in the web pages (`people.rs`), and two reporting
+//! writers keep what happens (`reporting.rs`). It reads its commands
 //! bounded and stops its nodes on any signal (`input.rs`).
 
 use std::net::IpAddr;
@@ -23,6 +24,7 @@ use duet_node::shared::NodeStatus;
 
 mod input;
 mod people;
+mod reporting;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -181,7 +183,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             creation_interval_ms: 1,
             ..Default::default()
         },
-        reporting_databases: Vec::new(),
+        reporting_databases: reporting::for_nodes(dir.path()),
     };
     let configs = write(dir.path(), &spec)?;
     let mut nodes: Vec<DemoNode> = spec
@@ -215,18 +217,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .build()
         .into();
     wait_for_serving(&nodes, &agent, &stop)?;
+    let urls = [nodes[0].url.clone(), nodes[1].url.clone()];
+    // Before the customers, so the databases hold their first change.
+    let writers = reporting::Writers::start(dir.path(), &urls, USER, PASSWORD)?;
     // Told to stop while the nodes started: no customers to start.
     let load = if stop.load(Ordering::SeqCst) {
         None
     } else {
         start_load(&args, &nodes, &spec)?
     };
-    let urls = [nodes[0].url.clone(), nodes[1].url.clone()];
     if load.is_some() {
         people::add_person(&urls, LOAD_QUEUE, USER, PASSWORD)
             .context("cannot add your agent to the queue")?;
     }
     people::print_pages(&urls, USER, PASSWORD);
+    reporting::print_commands(dir.path(), &urls);
     let commands = input::commands();
     println!("Commands (then Enter): k = kill -9 the active node, s = ask the backup to switch,");
     println!(
@@ -338,6 +343,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let report = load.stop_and_drain(Duration::from_secs(15));
         print!("{}", super::load::table(&report));
     }
+    // The writers end their sessions while the nodes still answer.
+    drop(writers);
     for node in &mut nodes {
         node.kill();
     }
