@@ -1,5 +1,6 @@
 //! How an interaction ended, as reports show it. The seed's termination
-//! records carry numeric statuses (27: ended by a failover); duet keeps a
+//! records carry numeric statuses (27: ended by a failover; 42: its path
+//! went down for longer than its task may live); duet keeps a
 //! number for each so a report of either kind lines up, and the words.
 
 use serde::{Deserialize, Serialize};
@@ -21,17 +22,23 @@ pub enum Disposition {
     /// A takeover could not keep it (its media's recovery is off): the
     /// seed's status 27.
     EndedByFailover,
+    /// Its customer's connection was down (no socket, no message) for
+    /// longer than `customer_gone_abandon_ms` while it waited, and duet
+    /// ended it: the seed's 42, a task whose life ran out while its path
+    /// was down. Counted as abandoned.
+    PathWentDown,
 }
 
 impl Disposition {
     /// Every disposition, in the order docs/reporting.md lists them.
-    pub const ALL: [Disposition; 6] = [
+    pub const ALL: [Disposition; 7] = [
         Disposition::CustomerEnded,
         Disposition::AgentEnded,
         Disposition::SystemEnded,
         Disposition::Abandoned,
         Disposition::EndedInQueue,
         Disposition::EndedByFailover,
+        Disposition::PathWentDown,
     ];
 
     /// The number a report carries (the seed's where it has one).
@@ -43,6 +50,7 @@ impl Disposition {
             Disposition::Abandoned => 4,
             Disposition::EndedInQueue => 5,
             Disposition::EndedByFailover => 27,
+            Disposition::PathWentDown => 42,
         }
     }
 
@@ -54,6 +62,7 @@ impl Disposition {
             Disposition::Abandoned => "abandoned",
             Disposition::EndedInQueue => "ended_in_queue",
             Disposition::EndedByFailover => "ended_by_failover",
+            Disposition::PathWentDown => "path_went_down",
         }
     }
 
@@ -66,6 +75,9 @@ impl Disposition {
             Disposition::EndedInQueue => "ended while it waited, not by the customer",
             Disposition::EndedByFailover => {
                 "a switchover could not keep it (its media's recovery is off): the seed's 27"
+            }
+            Disposition::PathWentDown => {
+                "its customer's connection was down past `customer_gone_abandon_ms` while it waited, and duet ended it (counted as abandoned): the seed's 42, a task whose life ran out while its path was down"
             }
         }
     }

@@ -444,10 +444,12 @@ fn disconnect(out: &mut Out<'_>, s: &mut Summary, actor: &Actor) {
                     at_ms.saturating_sub(s.queue_since_ms),
                 );
             }
-            s.disposition = Some(if abandoned {
-                Disposition::Abandoned
-            } else {
-                Disposition::EndedInQueue
+            // The router ends a waiting chat only when its customer has
+            // been gone too long (`presence`): the seed's 42.
+            s.disposition = Some(match actor {
+                Actor::Router => Disposition::PathWentDown,
+                Actor::Customer => Disposition::Abandoned,
+                _ => Disposition::EndedInQueue,
             });
             s.ended_ms = Some(at_ms);
             s.closed_ms = Some(at_ms);

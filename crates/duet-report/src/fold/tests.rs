@@ -508,3 +508,31 @@ fn a_wrap_up_its_agent_left_is_ended_by_an_administrator_and_a_message_is_a_chan
     use QueueEventKind::*;
     assert_eq!(events(&rows), [(Handled, 5_000)], "not counted as wrapped");
 }
+
+/// A waiting chat whose customer stayed gone past its limit is ended by
+/// the router (`presence`): abandoned in the queue's figures, and the
+/// seed's 42 (the path went down longer than the task may live) as its
+/// disposition; one an agent or a supervisor ends is neither.
+#[test]
+fn a_waiting_chat_ended_for_its_customer_gone_is_the_seeds_42() {
+    let mut fold = Fold::default();
+    let rows = run(
+        &mut fold,
+        &[
+            (1_000, Actor::System, create("gone", MediaType::Chat)),
+            (1_000, Actor::System, create("moved", MediaType::Chat)),
+            (301_000, Actor::Router, disconnect("gone")),
+            (302_000, Actor::User("sue".into()), disconnect("moved")),
+        ],
+    );
+    use QueueEventKind::*;
+    assert_eq!(
+        events(&rows),
+        [(Offered, 0), (Offered, 0), (Abandoned, 300_000)]
+    );
+    let gone = last_summary(&rows, "gone");
+    assert_eq!(gone.disposition, Some(Disposition::PathWentDown));
+    assert_eq!(gone.disposition.map(Disposition::code), Some(42));
+    let moved = last_summary(&rows, "moved");
+    assert_eq!(moved.disposition, Some(Disposition::EndedInQueue));
+}
