@@ -13,8 +13,8 @@ use duet_interactions::model::Party;
 use duet_interactions::{Interaction, MediaType};
 use serde::{Deserialize, Serialize};
 
+use crate::Position;
 use crate::disposition::Disposition;
-use crate::position::Position;
 
 pub mod read;
 pub mod rows;
@@ -36,9 +36,7 @@ pub enum QueryError {
         "media {0:?} is none of call, chat, email, callback, sms, social_conversation, social_direct_message"
     )]
     Media(String),
-    #[error(
-        "disposition {0:?} is none of customer_ended, agent_ended, system_ended, abandoned, ended_in_queue, ended_by_failover"
-    )]
+    #[error("disposition {0:?} is none of {known}", known = Disposition::ALL.map(Disposition::name).join(", "))]
     Disposition(String),
     #[error("{field} {value:?} is neither RFC 3339 (2026-12-02T09:00:00Z) nor unix milliseconds")]
     Time { field: &'static str, value: String },

@@ -21,8 +21,8 @@ use std::collections::BTreeMap;
 use duet_interactions::change::{Actor, Change, Command, TransferTarget};
 use duet_interactions::model::ChosenStatus;
 
+use crate::Position;
 use crate::disposition::Disposition;
-use crate::position::Position;
 use crate::rows::{
     ActivityRow, Phase, QueueEventKind, QueueEventRow, Row, SegmentRow, Summary, UncertainRow,
     WrapUpRow,

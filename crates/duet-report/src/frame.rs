@@ -3,7 +3,7 @@
 use duet_interactions::change::{Actor, Change, Command};
 use serde::Deserialize;
 
-use crate::position::Position;
+use crate::Position;
 
 /// One frame of the committed stream.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,9 +8,9 @@
 //! last committed write left them: the fold may have moved past a write
 //! that failed.
 
+use crate::Position;
 use crate::fold::Fold;
 use crate::frame::Frame;
-use crate::position::Position;
 use crate::store::{ReportStore, Result, SessionEnd, Written};
 
 pub struct Ingest<S> {

@@ -42,7 +42,6 @@ pub mod fold;
 pub mod format;
 pub mod frame;
 pub mod ingest;
-pub mod position;
 pub mod postgres;
 pub mod queues;
 pub mod read;
@@ -58,8 +57,8 @@ pub mod testing;
 
 pub use database::Database;
 pub use disposition::Disposition;
+pub use duet_rsm::Position;
 pub use fold::Fold;
-pub use position::Position;
 pub use store::{ReportStore, StoreError};
 
 #[cfg(test)]

@@ -9,10 +9,10 @@ use proptest::prelude::*;
 use duet_interactions::change::{Actor, Change};
 use duet_interactions::model::MediaType;
 
+use crate::Position;
 use crate::fold::tests::{frames, traffic};
 use crate::frame::Frame;
 use crate::ingest::Ingest;
-use crate::position::Position;
 use crate::queues::{QueueLine, Window, report};
 use crate::read::{Reads, sources};
 use crate::sqlite::Sqlite;

@@ -211,7 +211,7 @@ fn figures<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::position::Position;
+    use crate::Position;
     use crate::store::Span;
 
     fn event(seq: u64, at_ms: u64, kind: QueueEventKind, duration_ms: u64) -> QueueEventRow {

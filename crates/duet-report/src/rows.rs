@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Position;
 use crate::disposition::Disposition;
-use crate::position::Position;
 
 /// Where an interaction stands, as the reporting writer follows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

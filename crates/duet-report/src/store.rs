@@ -1,10 +1,10 @@
 //! Where a writer keeps its rows: one trait, so SQLite and PostgreSQL
 //! write the same schema the same way.
 
+use crate::Position;
 use crate::archive::view::Kept;
 use crate::archive::{Hit, Search};
 use crate::config::{ConfigKind, ConfigVersion};
-use crate::position::Position;
 use crate::rows::{ActivityRow, QueueEventRow, Row, SegmentRow, Summary};
 
 #[derive(Debug, thiserror::Error)]

@@ -138,8 +138,8 @@ pub fn find(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Position;
     use crate::fold::Fold;
-    use crate::position::Position;
     use crate::rows::Row;
     use duet_interactions::change::{Actor, Command};
 

@@ -52,15 +52,33 @@ impl FromStr for Position {
 
 // The tuple `(epoch, seq)` on the wire and in the stores, as before the
 // type existed: link frames, stored records and JSON stay as they were.
+// Read from JSON, `{"epoch", "seq"}` is taken too: reporting databases
+// written before it used this type hold positions so.
 impl Serialize for Position {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         (self.epoch, self.seq).serialize(serializer)
     }
 }
 
+/// A position as text formats may hold it.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Written {
+    Tuple((u64, u64)),
+    Named { epoch: u64, seq: u64 },
+}
+
 impl<'de> Deserialize<'de> for Position {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Position, D::Error> {
-        let (epoch, seq) = <(u64, u64)>::deserialize(deserializer)?;
+        // Binary formats (postcard) do not say what they hold: the tuple.
+        let (epoch, seq) = if deserializer.is_human_readable() {
+            match Written::deserialize(deserializer)? {
+                Written::Tuple(pair) => pair,
+                Written::Named { epoch, seq } => (epoch, seq),
+            }
+        } else {
+            <(u64, u64)>::deserialize(deserializer)?
+        };
         Ok(Position { epoch, seq })
     }
 }
@@ -96,5 +114,19 @@ mod tests {
         assert!(Position::new(1, 9) < Position::new(2, 0));
         assert!(Position::new(2, 0) < Position::new(2, 1));
         assert_eq!(Position::ZERO, Position::default());
+    }
+
+    #[test]
+    fn json_reads_the_tuple_and_the_named_form_postcard_the_tuple() {
+        let p = Position::new(3, 41);
+        assert_eq!(serde_json::to_string(&p).unwrap(), "[3,41]");
+        assert_eq!(serde_json::from_str::<Position>("[3,41]").unwrap(), p);
+        assert_eq!(
+            serde_json::from_str::<Position>(r#"{"epoch":3,"seq":41}"#).unwrap(),
+            p
+        );
+        assert!(serde_json::from_str::<Position>(r#"{"epoch":3}"#).is_err());
+        let bytes = postcard::to_allocvec(&p).unwrap();
+        assert_eq!(postcard::from_bytes::<Position>(&bytes).unwrap(), p);
     }
 }

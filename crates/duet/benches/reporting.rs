@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 
 use duet_interactions::change::{Actor, Change, Command, NewInteraction};
 use duet_interactions::model::{ChosenStatus, Content, MediaType, Party};
+use duet_report::Position;
 use duet_report::frame::Frame;
 use duet_report::ingest::Ingest;
-use duet_report::position::Position;
 use duet_report::sqlite::Sqlite;
 use harness::{DUET, bench_number as number, percentile};
 

@@ -128,7 +128,7 @@ pub fn shared_ms(a: &[(u64, u64)], b: &[(u64, u64)]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::position::Position;
+    use crate::Position;
 
     fn row(at_ms: u64, kind: &str, status: Option<&str>, reason: Option<&str>) -> ActivityRow {
         ActivityRow {

@@ -1,5 +1,5 @@
 use super::*;
-use crate::position::Position;
+use crate::Position;
 use crate::rows::{QueueEventRow, SegmentRow};
 use crate::store::Span;
 

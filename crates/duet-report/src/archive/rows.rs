@@ -14,7 +14,7 @@ use duet_interactions::model::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::position::Position;
+use crate::Position;
 
 /// An attachment as the archive keeps it: what it is, not its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

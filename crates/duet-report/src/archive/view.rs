@@ -12,8 +12,8 @@ use duet_interactions::model::{
 use serde::{Deserialize, Serialize};
 
 use super::rows::{AttachmentRef, EmailHead, Entry, Header, Item, Opening};
+use crate::Position;
 use crate::disposition::Disposition;
-use crate::position::Position;
 use crate::rows::{Phase, SegmentRow, Summary, WrapUpRow};
 
 /// A line of a transcript: a live message less its delivery state.

@@ -14,8 +14,8 @@ use duet_interactions::model::{Content, MessageKind};
 use duet_interactions::state::{START_AGAIN, lines};
 
 use super::Phase;
+use crate::Position;
 use crate::archive::rows::{ArchiveRow, AttachmentRef, EmailHead, Entry, Header, Item, Opening};
-use crate::position::Position;
 use crate::rows::{Row, Summary};
 
 /// The entries of one change, numbered per interaction in order.

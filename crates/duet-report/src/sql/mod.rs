@@ -5,10 +5,10 @@
 //! (`crate::sqlite`) and PostgreSQL (`crate::postgres`) differ only in
 //! how they connect, migrate and bind values.
 
+use crate::Position;
 use crate::archive::view::Kept;
 use crate::archive::{Hit, Search};
 use crate::config::{ConfigKind, ConfigVersion};
-use crate::position::Position;
 use crate::rows::{ActivityRow, QueueEventRow, Row, SegmentRow, Summary};
 use crate::store::{ReportStore, Result, SessionEnd, SessionRow, Span, StoreError, Written};
 

@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use duet_interactions::change::{Actor, Change, Command};
 use duet_interactions::model::MediaType;
 
+use crate::Position;
 use crate::config::{ConfigKind, ConfigVersion};
 use crate::database::{AnyStore, Database};
 use crate::frame::Frame;
 use crate::ingest::Ingest;
-use crate::position::Position;
 use crate::store::{ReportStore, StoreError};
 use crate::testing::{Cluster, accept, agent, create, disconnect, offer};
 
