@@ -99,9 +99,8 @@ fn replying_to_a_closed_chat_is_refused() {
     );
 }
 
-#[test]
-fn a_wrap_up_code_must_be_one_of_the_queues() {
-    let mut h = Harness::new(directory());
+/// Email s1 in support (which asks a wrap-up code), accepted by ann.
+fn accepted_support_email(h: &mut Harness) {
     h.sys(1_000, login("ann"));
     h.sys(2_000, create("s1", MediaType::Email, "support"));
     h.run(2_000, Actor::Router, offer("s1", "ann", 12_000))
@@ -113,6 +112,12 @@ fn a_wrap_up_code_must_be_one_of_the_queues() {
             agent: "ann".into(),
         },
     );
+}
+
+#[test]
+fn a_wrap_up_code_must_be_one_of_the_queues() {
+    let mut h = Harness::new(directory());
+    accepted_support_email(&mut h);
     let wrap = |code: &str| Change::WrapUp {
         id: "s1".into(),
         code: code.into(),
@@ -600,17 +605,7 @@ fn customers_and_intake_fill_the_live_state_only_to_their_share() {
 #[test]
 fn a_wrap_up_its_agent_left_is_ended_by_an_administrator_not_by_its_agent() {
     let mut h = Harness::new(directory());
-    h.sys(1_000, login("ann"));
-    h.sys(2_000, create("s1", MediaType::Email, "support"));
-    h.run(2_000, Actor::Router, offer("s1", "ann", 12_000))
-        .unwrap();
-    h.sys(
-        3_000,
-        Change::Accept {
-            id: "s1".into(),
-            agent: "ann".into(),
-        },
-    );
+    accepted_support_email(&mut h);
     let end = Change::Disconnect { id: "s1".into() };
     h.run(4_000, Actor::Agent("ann".into()), end.clone())
         .unwrap();

@@ -11,12 +11,17 @@ use crate::testing::{accept, agent, create, disconnect, offer};
 
 /// Applies `(at_ms, actor, change)` in order from seq 1; every row.
 fn run(fold: &mut Fold, steps: &[(u64, Actor, Change)]) -> Vec<Row> {
+    run_from(fold, 1, steps)
+}
+
+/// As [`run`], from seq `first`.
+fn run_from(fold: &mut Fold, first: u64, steps: &[(u64, Actor, Change)]) -> Vec<Row> {
     steps
         .iter()
         .enumerate()
         .flat_map(|(i, (at_ms, actor, change))| {
             let command = Command::new("", *at_ms, actor.clone(), change.clone());
-            fold.apply(Position::new(1, i as u64 + 1), &command)
+            fold.apply(Position::new(1, i as u64 + first), &command)
         })
         .collect()
 }
@@ -491,14 +496,7 @@ fn a_wrap_up_its_agent_left_is_ended_by_an_administrator_and_a_message_is_a_chan
         (50_000, agent("ann"), disconnect("c1")),
         (99_000, Actor::User("admin".into()), disconnect("c1")),
     ];
-    let rows: Vec<Row> = steps
-        .iter()
-        .enumerate()
-        .flat_map(|(i, (at_ms, actor, change))| {
-            let command = Command::new("", *at_ms, actor.clone(), change.clone());
-            fold.apply(Position::new(1, i as u64 + 5), &command)
-        })
-        .collect();
+    let rows = run_from(&mut fold, 5, &steps);
     let s = last_summary(&rows, "c1");
     assert_eq!(s.disposition, Some(Disposition::CustomerEnded));
     assert_eq!((s.ended_ms, s.closed_ms), (Some(9_000), Some(99_000)));
