@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# One build per run: incremental compilation's caches would double the
+# target directory (tens of GiB for the test build) and buy nothing here.
+export CARGO_INCREMENTAL=0
+
 # Debian packages the tests need: iproute2 for the network-namespace tests
 # (which also need root; they fail without it, unless DUET_SKIP_NETNS=1);
 # protobuf-compiler and libprotobuf-dev to build etcd-client (the witness),
