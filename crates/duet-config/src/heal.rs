@@ -37,14 +37,13 @@ pub struct Orphans {
     pub records: Vec<HistoryRecord>,
 }
 
-/// The loser's records the winner does not hold: from the winner's first
-/// record on (older records only the loser holds are kept by a resync),
-/// those the winner lacks or holds from another epoch. `winner_last_seq` is
-/// the winner's position (with no history, everything past it is an orphan).
-pub fn orphans(local: &Tree, winner_runs: &[Run], winner_last_seq: u64) -> Orphans {
-    let start = winner_runs
-        .first()
-        .map_or(winner_last_seq.saturating_add(1), |r| r.first);
+/// The loser's records the winner does not hold: from past the winner's
+/// history floor on (older records only the loser holds are kept by a
+/// resync; the winner may have dropped its own), those the winner lacks or
+/// holds from another epoch. A winner that never had a change (it was away
+/// when the loser made it) lacks it whatever its first record.
+pub fn orphans(local: &Tree, winner_runs: &[Run], winner_floor: u64) -> Orphans {
+    let start = winner_floor.saturating_add(1);
     let own: Vec<Run> = local.history_runs(start, u64::MAX).collect();
     let records: Vec<HistoryRecord> = difference(&own, winner_runs)
         .into_iter()
@@ -67,27 +66,25 @@ pub enum HealStep {
 }
 
 /// The loser's side of a heal: collects the winner's runs page by page.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Heal {
-    winner_last_seq: u64,
     runs: Vec<Run>,
+    /// The winner's history floor, as its answers say.
+    winner_floor: u64,
 }
 
 impl Heal {
-    /// Starts a heal against a winner at `winner_last_seq`; the first request.
-    pub fn start(winner_last_seq: u64) -> (Heal, Request) {
-        let heal = Heal {
-            winner_last_seq,
-            runs: Vec::new(),
-        };
-        (heal, Request::HistoryRuns { after: 0 })
+    /// Starts a heal; the first request.
+    pub fn start() -> (Heal, Request) {
+        (Heal::default(), Request::HistoryRuns { after: 0 })
     }
 
     /// Takes the winner's answer (in either form).
     pub fn on_answer(&mut self, local: &Tree, answer: Answer) -> Result<HealStep, HealError> {
-        let Answer::HistoryRuns { runs, more } = decompress(answer)? else {
+        let Answer::HistoryRuns { runs, more, floor } = decompress(answer)? else {
             return Err(HealError::Unexpected);
         };
+        self.winner_floor = self.winner_floor.max(floor);
         // A run that does not follow the last one is not taken: the runs
         // stay sorted and disjoint whatever the peer sends.
         let before = self.runs.len();
@@ -104,7 +101,7 @@ impl Heal {
             _ => Ok(HealStep::Replay(orphans(
                 local,
                 &self.runs,
-                self.winner_last_seq,
+                self.winner_floor,
             ))),
         }
     }
@@ -325,7 +322,7 @@ mod tests {
     #[test]
     fn orphans_are_the_losers_records_after_the_fork() {
         let (winner, loser) = forked();
-        let found = orphans(&loser, &runs(&winner), 4);
+        let found = orphans(&loser, &runs(&winner), 0);
         assert_eq!(found.fork, 2);
         let seqs: Vec<(u64, u64)> = found.records.iter().map(|r| (r.epoch, r.seq)).collect();
         assert_eq!(seqs, vec![(3, 3), (3, 4), (3, 5)]);
@@ -336,7 +333,7 @@ mod tests {
         let (winner, _) = forked();
         let mut behind = Tree::default();
         put(&mut behind, 2, 1, "/config/Users/alice", "100", "c1");
-        let found = orphans(&behind, &runs(&winner), 4);
+        let found = orphans(&behind, &runs(&winner), 0);
         assert_eq!(
             found,
             Orphans {
@@ -352,21 +349,49 @@ mod tests {
         let mut winner = Tree::default();
         put(&mut winner, 2, 1, "/config/Users/alice", "100", "c1");
         put(&mut winner, 2, 2, "/config/Users/bob", "200", "c2");
-        let found = orphans(&loser, &runs(&winner), 2);
+        let found = orphans(&loser, &runs(&winner), 0);
         assert_eq!(found.fork, 2);
         assert_eq!(found.records.len(), 3);
     }
 
     #[test]
+    fn a_change_the_winner_never_had_is_an_orphan_whatever_its_first_record() {
+        // The winner was away when the loser made changes 1 and 2 (it never
+        // had them), then served alone from its empty state: its history
+        // starts at its own change 1 of epoch 3.
+        let (_, loser) = forked();
+        let mut winner = Tree::default();
+        put(&mut winner, 3, 1, "/config/Users/erin", "500", "w1");
+        let found = orphans(&loser, &runs(&winner), winner.history_floor());
+        let seqs: Vec<(u64, u64)> = found.records.iter().map(|r| (r.epoch, r.seq)).collect();
+        assert_eq!(seqs, vec![(2, 1), (2, 2), (3, 3), (3, 4), (3, 5)]);
+        assert_eq!(found.fork, 0);
+    }
+
+    #[test]
+    fn records_the_winner_compacted_away_are_not_compared() {
+        let (mut winner, loser) = forked();
+        winner.compact_history(2);
+        assert_eq!(winner.history_floor(), 2);
+        let found = orphans(&loser, &runs(&winner), winner.history_floor());
+        let seqs: Vec<(u64, u64)> = found.records.iter().map(|r| (r.epoch, r.seq)).collect();
+        assert_eq!(
+            seqs,
+            vec![(3, 3), (3, 4), (3, 5)],
+            "changes 1 and 2 are past"
+        );
+    }
+
+    #[test]
     fn the_heal_pages_through_the_winners_runs() {
         let (winner, loser) = forked();
-        let (mut heal, request) = Heal::start(4);
+        let (mut heal, request) = Heal::start();
         assert_eq!(request, Request::HistoryRuns { after: 0 });
         let answer = answer(&winner, request, true).unwrap();
         let HealStep::Replay(found) = heal.on_answer(&loser, answer).unwrap() else {
             panic!("one page holds every run");
         };
-        assert_eq!(found, orphans(&loser, &runs(&winner), 4));
+        assert_eq!(found, orphans(&loser, &runs(&winner), 0));
         let more = Answer::HistoryRuns {
             runs: vec![Run {
                 first: 1,
@@ -374,8 +399,9 @@ mod tests {
                 epoch: 2,
             }],
             more: true,
+            floor: 0,
         };
-        let (mut heal, _) = Heal::start(4);
+        let (mut heal, _) = Heal::start();
         assert_eq!(
             heal.on_answer(&loser, more).unwrap(),
             HealStep::Ask(Request::HistoryRuns { after: 2 })
@@ -389,7 +415,7 @@ mod tests {
     #[test]
     fn the_plan_applies_new_paths_and_keeps_conflicts() {
         let (winner, loser) = forked();
-        let found = orphans(&loser, &runs(&winner), 4);
+        let found = orphans(&loser, &runs(&winner), 0);
         let plan = plan(&winner, found.fork, &found.records, |_| false, 9_000);
         let origin = |seq: u64, client: &str| Origin {
             epoch: 3,
@@ -451,7 +477,7 @@ mod tests {
     #[test]
     fn known_clients_are_skipped_and_a_conflict_record_keeps_the_entry() {
         let (mut winner, loser) = forked();
-        let found = orphans(&loser, &runs(&winner), 4);
+        let found = orphans(&loser, &runs(&winner), 0);
         let plan = plan(&winner, found.fork, &found.records, |c| c == "l3", 9_000);
         assert_eq!(
             plan[0],

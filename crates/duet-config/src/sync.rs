@@ -63,10 +63,13 @@ pub enum Answer {
         entries: Vec<(TreePath, Object)>,
         more: bool,
     },
-    /// Runs of the history; `more` when another page follows.
+    /// Runs of the history; `more` when another page follows. `floor`:
+    /// up to where this node's history was compacted (a heal compares the
+    /// loser's history with it from there on).
     HistoryRuns {
         runs: Vec<Run>,
         more: bool,
+        floor: u64,
     },
     /// History records in sequence order, as many of those asked for as fit.
     /// A record whose old and new objects together would not fit a frame
@@ -231,7 +234,11 @@ fn answer_plain(tree: &Tree, request: Request) -> Result<Answer, SyncError> {
                 .collect();
             let more = runs.len() > BATCH_MAX;
             runs.truncate(BATCH_MAX);
-            Answer::HistoryRuns { runs, more }
+            Answer::HistoryRuns {
+                runs,
+                more,
+                floor: tree.history_floor(),
+            }
         }
         Request::History(ranges) => {
             let mut bytes = 0;
@@ -479,7 +486,7 @@ impl Resync {
                     .collect();
                 self.objects.extend(rest);
             }
-            Answer::HistoryRuns { runs, more } => self.compare_history(local, runs, more),
+            Answer::HistoryRuns { runs, more, .. } => self.compare_history(local, runs, more),
             Answer::History {
                 records,
                 old_left_out,

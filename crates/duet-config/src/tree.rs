@@ -169,6 +169,10 @@ pub struct Tree {
     /// The conflict records' sequence numbers.
     conflicts: BTreeSet<u64>,
     last: Position,
+    /// The history was compacted up to here: a change at or before it may
+    /// be missing from the history because it was dropped, not because
+    /// this node never had it.
+    history_floor: u64,
 }
 
 impl Tree {
@@ -349,7 +353,21 @@ impl Tree {
         for seq in &seqs {
             self.forget(*seq);
         }
+        if let Some(&last) = seqs.last() {
+            self.history_floor = self.history_floor.max(last);
+        }
         seqs
+    }
+
+    /// Up to where the history was compacted (0: never): what a heal
+    /// compares from.
+    pub fn history_floor(&self) -> u64 {
+        self.history_floor
+    }
+
+    /// The floor as stored (at a start).
+    pub fn set_history_floor(&mut self, floor: u64) {
+        self.history_floor = floor;
     }
 
     pub fn forget_history(&mut self, first: u64, last: u64) -> Vec<u64> {

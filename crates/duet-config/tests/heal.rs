@@ -47,7 +47,7 @@ fn edit(tree: &mut Tree, epoch: u64, n: u8, v: u8, client: String) -> Option<His
 
 /// The loser's side of the heal against `winner`, in memory: the orphans.
 fn find_orphans(winner: &Tree, loser: &Tree) -> Orphans {
-    let (mut heal, mut request) = Heal::start(winner.last_applied().seq);
+    let (mut heal, mut request) = Heal::start();
     loop {
         let a = answer(winner, request, false).unwrap();
         match heal.on_answer(loser, a).unwrap() {

@@ -451,6 +451,7 @@ fn compressed_sync_messages_round_trip_and_a_bomb_is_refused() {
             })
             .collect(),
         more: false,
+        floor: 3,
     };
     let packed = compress(answer.clone());
     assert!(matches!(packed, Answer::Compressed(_)));

@@ -30,6 +30,7 @@
 pub mod change;
 pub mod encode;
 pub mod error;
+pub mod heal;
 pub mod model;
 pub mod routing;
 pub mod state;

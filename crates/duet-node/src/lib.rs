@@ -4,7 +4,8 @@
 pub mod answer;
 pub mod arbiter;
 pub mod bootstrap;
-pub mod directory;
+/// The contact center's directory in the configuration tree.
+pub use duet_replica::directory;
 pub mod driver;
 pub mod epoch;
 pub mod events;

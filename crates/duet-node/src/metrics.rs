@@ -234,6 +234,35 @@ impl Default for Metrics {
 const PINGS_MAX: usize = 32;
 
 impl Metrics {
+    /// Counts what the replica reported.
+    pub fn replica(&self, metric: duet_replica::Metric) {
+        use duet_replica::Metric;
+        match metric {
+            Metric::Acknowledged { state, latency_ms } => {
+                self.changes_acknowledged
+                    .get_or_create(&label("state", state))
+                    .inc();
+                self.change_ack_seconds.observe(latency_ms as f64 / 1000.0);
+            }
+            Metric::Created { media } => {
+                self.interactions_created
+                    .get_or_create(&label("media", media))
+                    .inc();
+            }
+            Metric::Offered { queue } => {
+                self.offers.get_or_create(&label("queue", queue)).inc();
+            }
+            Metric::NoAnswer { queue } => {
+                self.no_answers.get_or_create(&label("queue", queue)).inc();
+            }
+            Metric::QueueWait { queue, waited_ms } => {
+                self.queue_wait_seconds
+                    .get_or_create(&label("queue", queue))
+                    .observe(waited_ms as f64 / 1000.0);
+            }
+        }
+    }
+
     /// A notifier ping `id` went out at `now_ms`.
     pub fn ping_sent(&self, id: u64, now_ms: u64) {
         if let Ok(mut pings) = self.pings.lock() {

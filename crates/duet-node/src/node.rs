@@ -61,14 +61,12 @@ pub async fn run_with_prober(
         .with_context(|| format!("cannot use the data directory {}", boot.data_dir.display()))?;
     let epoch = epochs.load().context("cannot read the stored epoch")?;
     let events = EventLog::open(&boot.data_dir).context("cannot open the event log")?;
-    let store = crate::store::Store::open(&boot.data_dir)?;
+    let store = crate::store::open(&boot.data_dir)?;
     let tree = store.load()?;
     let metrics = crate::metrics::Metrics::default();
-    let replication =
-        crate::replication::Replicator::new(store, tree, metrics.store_commit_seconds.clone());
     // Parameters in the replicated tree override the bootstrap's file.
     let params_at_start =
-        crate::driver::merge_parameters(&file_entries, &replication.server_parameters());
+        crate::driver::merge_parameters(&file_entries, &duet_replica::server_parameters(&tree));
     let loaded = duet_params::load(
         params_at_start
             .iter()
@@ -79,6 +77,19 @@ pub async fn run_with_prober(
         tracing::warn!("server parameters: {warning}");
     }
     let params = loaded.params;
+    let replication_settings =
+        crate::replication::Settings::from_params(&params, duet_config::scope::Scope::Full);
+    let replication = crate::replication::Replicator::new(
+        store,
+        tree,
+        metrics.store_commit_seconds.clone(),
+        duet_replica::NodeFacts {
+            this: boot.this.clone(),
+            peer: boot.peer().name.clone(),
+            lease_ms: params.lease_ms(),
+        },
+        replication_settings.replica.clone(),
+    );
     let me = boot.me().clone();
     let arbiter_listener = bind(me.arbiter_addr(), "role arbiter").await?;
     let link_listener = bind(me.link_addr(), "link").await?;
@@ -213,14 +224,12 @@ pub async fn run_with_prober(
         driver = driver.with_witness(crate::witness::spawn(shared.clone(), config));
     }
     let (renew_every_ms, query_timeout_ms) = driver.renewal();
-    let settings =
-        crate::replication::Settings::from_params(&params, duet_config::scope::Scope::Full);
     let replication_task = tokio::spawn(crate::replication::run(
         shared.clone(),
         replication,
         replication_rx,
         tree_parameters_tx,
-        settings,
+        replication_settings,
     ));
     let tasks = [
         tokio::spawn(crate::arbiter::serve(shared.clone(), arbiter_listener)),

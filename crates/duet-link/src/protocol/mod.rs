@@ -26,7 +26,7 @@ use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 /// state's change.
 /// 5: the interaction snapshot travels as chunks of its encoding, each
 /// well under a frame, whatever the size of one interaction.
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 /// Frames larger than this are refused; large payloads are chunked.
 pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
 

@@ -281,52 +281,16 @@ fn stream_from_backup(
     message: Stream,
     tx: &Outbox,
 ) {
-    let message = match message {
-        Stream::Hello {
-            applied,
-            last,
-            full_resync,
-        } if conn == Conn::Main => FromBackup::Hello {
-            applied,
-            last,
-            full_resync,
-            tx: tx.clone(),
-            link,
-        },
-        Stream::Ack { seq } => FromBackup::Ack(seq),
-        Stream::SnapshotRequest { id, upto, page } if conn == Conn::Main => {
-            FromBackup::SnapshotRequest {
-                id,
-                upto,
-                page,
-                tx: tx.clone(),
-            }
-        }
-        Stream::HealInteractions { id, entries } if conn == Conn::Main => {
-            FromBackup::HealInteractions {
-                id,
-                entries,
-                tx: tx.clone(),
-            }
-        }
-        Stream::HealReplay { id, fork, records } if conn == Conn::Main => FromBackup::HealReplay {
-            id,
-            fork,
-            records,
-            tx: tx.clone(),
-        },
-        Stream::SyncRequest { .. } if shared.sync_requests_held.load(Ordering::Relaxed) => {
-            tracing::warn!(
-                "fault injection: a configuration sync request from {peer} is not answered"
-            );
-            return;
-        }
-        Stream::SyncRequest { id, request } => FromBackup::SyncRequest {
-            id,
-            request,
-            tx: tx.clone(),
-        },
-        other => {
+    if matches!(message, Stream::SyncRequest { .. })
+        && shared.sync_requests_held.load(Ordering::Relaxed)
+    {
+        tracing::warn!("fault injection: a configuration sync request from {peer} is not answered");
+        return;
+    }
+    let main = (conn == Conn::Main).then_some(link);
+    let message = match FromBackup::from_stream(message, tx.clone(), main) {
+        Ok(message) => message,
+        Err(other) => {
             tracing::warn!("link: ignoring unexpected {other:?} from {peer}");
             return;
         }

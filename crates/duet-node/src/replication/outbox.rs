@@ -1,20 +1,21 @@
-//! The active node's outbox: email replies an agent sent that the
-//! outbound SMTP relay has not taken yet, and agents' SMS and social
-//! messages the provider has not taken yet. Both are derived from the
-//! replicated state (a reply sent and not relayed; an agent's message
-//! still `Accepted`), so a new active node finds the same ones and sends
-//! them: nothing is lost, and one whose answer was lost in a switchover
-//! may go twice (at least once; the provider gets the message id to tell).
-//! Each goes by a task of its own, retried with a growing wait while this
-//! node serves; the taking is a change on the stream (`EmailRelayed`, or
-//! the message's delivery `Delivered`).
+//! Sending the active node's outbox ([`duet_replica::Outbox`]: email
+//! replies the outbound SMTP relay has not taken, agents' SMS and social
+//! messages the provider has not taken, as the replicated state says), so
+//! a new active node finds the same ones and sends them: nothing is lost,
+//! and one whose answer was lost in a switchover may go twice (at least
+//! once; the provider gets the message id to tell). Each goes by a task
+//! of its own, retried with a growing wait while this node serves; the
+//! taking is a change on the stream (`EmailRelayed`, or the message's
+//! delivery `Delivered`).
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use duet_interactions::model::{Content, Delivery, ReplyState, Sender};
+use duet_config::{Tree, TreePath};
+use duet_interactions::model::{Content, Delivery, Sender};
 use duet_interactions::{Actor, Change, Command, Interactions};
+use duet_replica::ReplyKey;
+use duet_replica::directory::SETTINGS;
 use duet_smtp::{OutboundAttachment, OutboundEmail};
 
 use super::{IxRequest, ReplicationMsg, Replicator};
@@ -22,47 +23,6 @@ use crate::shared::Shared;
 
 const RETRY_MIN_MS: u64 = 1_000;
 const RETRY_MAX_MS: u64 = 60_000;
-
-/// A sent reply or an outbound message: (interaction id, its id).
-pub type ReplyKey = (String, String);
-
-/// Every agent's SMS or social message the provider has not taken.
-pub fn pending_messages(state: &Interactions) -> BTreeSet<ReplyKey> {
-    state
-        .interactions()
-        .filter(|ix| ix.attributes.contains_key(super::CONVERSATION))
-        .filter_map(|ix| match &ix.content {
-            Content::Transcript(messages) => Some((ix, messages)),
-            _ => None,
-        })
-        .flat_map(|(ix, messages)| {
-            messages
-                .iter()
-                .filter(|m| {
-                    matches!(m.sender, Sender::Agent(_)) && m.delivery == Delivery::Accepted
-                })
-                .map(|m| (ix.id.clone(), m.id.clone()))
-        })
-        .collect()
-}
-
-/// Every sent reply the relay has not taken, from the state.
-pub fn pending(state: &Interactions) -> BTreeSet<ReplyKey> {
-    state
-        .interactions()
-        .filter_map(|ix| match &ix.content {
-            Content::Email(email) => Some((ix, email)),
-            _ => None,
-        })
-        .flat_map(|(ix, email)| {
-            email
-                .replies
-                .iter()
-                .filter(|r| r.state == ReplyState::Sent && r.relayed.is_none())
-                .map(|r| (ix.id.clone(), r.id.clone()))
-        })
-        .collect()
-}
 
 /// The message for a sent reply, from the state.
 fn message(state: &Interactions, (id, reply_id): &ReplyKey, from: &str) -> Option<OutboundEmail> {
@@ -99,94 +59,95 @@ fn message(state: &Interactions, (id, reply_id): &ReplyKey, from: &str) -> Optio
 
 impl Replicator {
     /// On the active node: starts a task for every reply and message to
-    /// send that is not under way.
+    /// send that is not under way (replies once the relay is configured,
+    /// messages once the provider's webhook and the webhook secret are).
     pub fn relay_due(&mut self, shared: &Arc<Shared>) {
-        if self.leader.is_none() {
-            return;
+        let relay = relay(self.tree());
+        let webhook = outbound_webhook(self.tree()).zip(shared.webhook_key.clone());
+        let (replies, messages) = self.core.sends_due(relay.is_some(), webhook.is_some());
+        let state = &self.core.interactions().state;
+        if let Some((relay, from)) = relay {
+            for key in replies {
+                let Some(email) = message(state, &key, &from) else {
+                    continue;
+                };
+                let (id, reply_id) = key;
+                let relay = relay.clone();
+                let what = format!(
+                    "the reply {reply_id} to {id} (relay {}:{})",
+                    relay.host, relay.port
+                );
+                tokio::spawn(until_taken(shared.clone(), what, move || {
+                    let (relay, email) = (relay.clone(), email.clone());
+                    let (id, reply_id) = (id.clone(), reply_id.clone());
+                    async move {
+                        let message_id = duet_smtp::send(&relay, &email)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        let relayed = Change::EmailRelayed {
+                            id: id.clone(),
+                            reply_id: reply_id.clone(),
+                            message_id,
+                        };
+                        Ok((format!("relay/{id}/{reply_id}"), relayed))
+                    }
+                }));
+            }
         }
-        self.send_messages_due(shared);
-        if self.ix.outbox.is_empty() {
-            return;
-        }
-        let Some((relay, from)) = crate::directory::relay(&self.tree) else {
-            return;
-        };
-        let due: Vec<ReplyKey> = self
-            .ix
-            .outbox
-            .difference(&self.ix.relaying)
-            .cloned()
-            .collect();
-        for key in due {
-            let Some(email) = message(&self.ix.state, &key, &from) else {
-                continue;
-            };
-            self.ix.relaying.insert(key.clone());
-            let (id, reply_id) = key;
-            let relay = relay.clone();
-            let what = format!(
-                "the reply {reply_id} to {id} (relay {}:{})",
-                relay.host, relay.port
-            );
-            tokio::spawn(until_taken(shared.clone(), what, move || {
-                let (relay, email) = (relay.clone(), email.clone());
-                let (id, reply_id) = (id.clone(), reply_id.clone());
-                async move {
-                    let message_id = duet_smtp::send(&relay, &email)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let relayed = Change::EmailRelayed {
-                        id: id.clone(),
-                        reply_id: reply_id.clone(),
-                        message_id,
-                    };
-                    Ok((format!("relay/{id}/{reply_id}"), relayed))
-                }
-            }));
+        if let Some((url, key)) = webhook {
+            for item in messages {
+                let Some(body) = outbound_message(state, &item) else {
+                    continue;
+                };
+                let (id, message_id) = item;
+                let what = format!("the message {message_id} of {id} (to {url})");
+                let (url, key) = (url.clone(), key.clone());
+                tokio::spawn(until_taken(shared.clone(), what, move || {
+                    let (url, key, body) = (url.clone(), key.clone(), body.clone());
+                    let (id, message_id) = (id.clone(), message_id.clone());
+                    async move {
+                        post_signed(url, &key, body).await?;
+                        let delivered = Change::MessageDelivery {
+                            id: id.clone(),
+                            message_id: message_id.clone(),
+                            delivery: Delivery::Delivered,
+                        };
+                        Ok((format!("outbound/{id}/{message_id}"), delivered))
+                    }
+                }));
+            }
         }
     }
+}
 
-    /// Agents' SMS and social messages, posted to the provider's
-    /// `outbound_webhook`, signed like its webhooks.
-    fn send_messages_due(&mut self, shared: &Arc<Shared>) {
-        if self.ix.outbound.is_empty() {
-            return;
-        }
-        let (Some(url), Some(key)) = (
-            crate::directory::outbound_webhook(&self.tree),
-            shared.webhook_key.clone(),
-        ) else {
-            return;
-        };
-        let due: Vec<ReplyKey> = self
-            .ix
-            .outbound
-            .difference(&self.ix.sending)
-            .cloned()
-            .collect();
-        for item in due {
-            let Some(body) = outbound_message(&self.ix.state, &item) else {
-                continue;
-            };
-            self.ix.sending.insert(item.clone());
-            let (id, message_id) = item;
-            let what = format!("the message {message_id} of {id} (to {url})");
-            let (url, key) = (url.clone(), key.clone());
-            tokio::spawn(until_taken(shared.clone(), what, move || {
-                let (url, key, body) = (url.clone(), key.clone(), body.clone());
-                let (id, message_id) = (id.clone(), message_id.clone());
-                async move {
-                    post_signed(url, &key, body).await?;
-                    let delivered = Change::MessageDelivery {
-                        id: id.clone(),
-                        message_id: message_id.clone(),
-                        delivery: Delivery::Delivered,
-                    };
-                    Ok((format!("outbound/{id}/{message_id}"), delivered))
-                }
-            }));
-        }
-    }
+/// The outbound SMTP relay (`smtp_relay = host:port` in the interaction
+/// settings) and the address replies come from (`email_from`); none
+/// until both are set.
+pub fn relay(tree: &Tree) -> Option<(duet_smtp::RelayConfig, String)> {
+    let object = tree.get(&TreePath::parse(SETTINGS).ok()?)?;
+    let (host, port) = object.attributes.get("smtp_relay")?.rsplit_once(':')?;
+    let from = object.attributes.get("email_from")?.trim().to_string();
+    Some((
+        duet_smtp::RelayConfig {
+            host: host.trim().to_string(),
+            port: port.trim().parse().ok()?,
+            credentials: None,
+            tls: object
+                .attributes
+                .get("smtp_relay_tls")
+                .is_some_and(|t| t == "true"),
+            timeout_ms: 10_000,
+        },
+        from,
+    ))
+}
+
+/// Where agents' SMS and social messages are posted (`outbound_webhook` in
+/// the interaction settings), if anywhere.
+pub fn outbound_webhook(tree: &Tree) -> Option<String> {
+    let object = tree.get(&TreePath::parse(SETTINGS).ok()?)?;
+    let url = object.attributes.get("outbound_webhook")?.trim();
+    (!url.is_empty()).then(|| url.to_string())
 }
 
 /// The provider's JSON for an agent's message.
@@ -200,7 +161,7 @@ fn outbound_message(state: &Interactions, (id, message_id): &ReplyKey) -> Option
         return None;
     };
     serde_json::to_vec(&serde_json::json!({
-        "conversation": ix.attributes.get(super::CONVERSATION),
+        "conversation": ix.attributes.get(duet_replica::CONVERSATION),
         "media": ix.media,
         "to": ix.parties.customer.address,
         "message_id": message.id,

@@ -1,6 +1,6 @@
 //! Replication as a task of its own: it owns the [`Replicator`] (the
-//! replicated states and their store writer thread) and takes its work
-//! from a typed inbox: the driver's role changes and settings, the link's
+//! replica core and its store writer thread) and takes its work from a
+//! typed inbox: the driver's role changes and settings, the link's
 //! stream messages, the API's writes and reads. It publishes what others
 //! read on `watch` channels (its view for the status, the server
 //! parameters for the engine), so no reader waits on it.
@@ -10,16 +10,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use duet_config::scope::Scope;
-use duet_config::sync::Request;
 use duet_config::{HistoryRecord, Op, TreePath};
 use duet_link::protocol::Stream;
+use duet_replica::Input;
 use duet_rsm::Position;
 use duet_stream::Replication;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::interactions::IxRequest;
+use super::requests::IxRequest;
 use super::{Replicator, WriteReply};
-use crate::shared::{ConfigView, DriverMsg, Shared};
+use crate::link::Outbox;
+use crate::shared::{ConfigView, Shared};
 
 /// Messages the replication task's inbox holds at most; a full inbox
 /// refuses more (a client retries, the stream catches up).
@@ -35,43 +36,33 @@ const BATCH_MAX: usize = 256;
 /// What the driver decides for replication, sent whenever it changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// What this node keeps of the active's configuration (less in an
-    /// Upgrade state).
-    pub scope: Scope,
-    /// Switchover DS Request Timeout.
-    pub ds_request_timeout_ms: u64,
-    /// Switchover Use Compression For DS Request Sync.
-    pub compress: bool,
-    /// Duet History Retention.
-    pub history_retention: usize,
-    /// Duet Catch-up Changes.
-    pub catch_up_changes: usize,
+    /// The replica's.
+    pub replica: duet_replica::Settings,
     /// Not StatServer_DisableQPSLoggingOnBackup: the backup keeps its
     /// statistics log data in CSV files.
     pub statistics_log_on_backup: bool,
-    /// The "... Interaction Recovery Enabled" parameters: what a takeover
-    /// keeps.
-    pub recovery: duet_interactions::model::Recovery,
 }
 
 impl Settings {
     pub fn from_params(params: &duet_params::ServerParams, scope: Scope) -> Settings {
         Settings {
-            scope,
-            ds_request_timeout_ms: params.ds_request_timeout_ms,
-            compress: params.ds_request_compression,
-            history_retention: params.history_retention,
-            catch_up_changes: params.catch_up_changes,
-            statistics_log_on_backup: !params.disable_qps_logging_on_backup,
-            recovery: duet_interactions::model::Recovery {
-                mail: params.mail_recovery,
-                mail_filter: params.mail_recovery_filter,
-                chat: params.chat_recovery,
-                callback: params.callback_recovery,
-                sms: params.sms_recovery,
-                social_conversation: params.social_conversation_recovery,
-                direct_message: params.direct_message_recovery,
+            replica: duet_replica::Settings {
+                scope,
+                ds_request_timeout_ms: params.ds_request_timeout_ms,
+                compress: params.ds_request_compression,
+                history_retention: params.history_retention,
+                catch_up_changes: params.catch_up_changes,
+                recovery: duet_interactions::model::Recovery {
+                    mail: params.mail_recovery,
+                    mail_filter: params.mail_recovery_filter,
+                    chat: params.chat_recovery,
+                    callback: params.callback_recovery,
+                    sms: params.sms_recovery,
+                    social_conversation: params.social_conversation_recovery,
+                    direct_message: params.direct_message_recovery,
+                },
             },
+            statistics_log_on_backup: !params.disable_qps_logging_on_backup,
         }
     }
 }
@@ -97,44 +88,7 @@ pub struct ReplicationView {
 }
 
 /// The backup's stream messages, as the active node's link receives them.
-pub enum FromBackup {
-    Hello {
-        applied: Position,
-        last: Position,
-        /// The backup asks to be made whole (it was filtered).
-        full_resync: bool,
-        tx: crate::link::Outbox,
-        /// Which accepted connection this is.
-        link: u64,
-    },
-    Ack(u64),
-    SnapshotRequest {
-        id: u64,
-        upto: Position,
-        page: u32,
-        tx: crate::link::Outbox,
-    },
-    SyncRequest {
-        id: u64,
-        request: Request,
-        tx: crate::link::Outbox,
-    },
-    /// A page of the backup's orphaned changes to make here (a heal).
-    HealReplay {
-        id: u64,
-        fork: u64,
-        records: Vec<HistoryRecord>,
-        tx: crate::link::Outbox,
-    },
-    /// A page of the backup's interaction changes made while it served.
-    HealInteractions {
-        id: u64,
-        entries: Vec<duet_stream::Entry<duet_interactions::Command>>,
-        tx: crate::link::Outbox,
-    },
-    /// The accepted main connection `link` closed.
-    Gone(u64),
-}
+pub type FromBackup = duet_replica::FromBackup<Outbox>;
 
 pub enum ReplicationMsg {
     /// This node now serves in `epoch`: it leads the stream.
@@ -185,13 +139,14 @@ pub async fn run(
     parameters: watch::Sender<Vec<(String, String)>>,
     mut settings: Settings,
 ) {
+    replicator.handle(&shared, Input::Settings(settings.replica.clone()));
     let mut ticks = tokio::time::interval(Duration::from_millis(100));
     let mut lease_ticks = tokio::time::interval(Duration::from_millis(
         shared.right.lease_ms().div_ceil(3).max(1),
     ));
     lease_ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut durable = replicator.durable_watch();
-    let mut active: Option<crate::link::Outbox> = None;
+    let mut active: Option<Outbox> = None;
     let mut parameters_seen = replicator.parameters_generation();
     let mut directory_seen = replicator.directory_generation();
     let mut routing = false;
@@ -228,15 +183,17 @@ pub async fn run(
                             return;
                         }
                         Some(ReplicationMsg::ActiveLinkUp(tx)) => {
-                            replicator.set_scope(settings.scope.clone());
-                            to_active.push(replicator.hello());
+                            to_active.extend(replicator.handle(&shared, Input::ActiveLinkUp));
                             active = Some(tx);
                         }
                         Some(ReplicationMsg::ActiveLinkDown) => active = None,
-                        Some(ReplicationMsg::Settings(new)) => settings = new,
+                        Some(ReplicationMsg::Settings(new)) => {
+                            to_active.extend(replicator.handle(&shared, Input::Settings(new.replica.clone())));
+                            settings = new;
+                        }
                         Some(msg) => {
                             let kind = msg.kind();
-                            let out = steps.time(&shared, kind, || replicator.handle(&shared, msg, &settings));
+                            let out = steps.time(&shared, kind, || replicator.on_message(&shared, msg));
                             to_active.extend(out);
                         }
                     }
@@ -253,7 +210,8 @@ pub async fn run(
             // The router has more to do: come back at once, after the inbox.
             _ = std::future::ready(()), if routing => {}
             Ok(()) = durable.changed() => {
-                to_active = steps.time(&shared, "durable", || replicator.durable_now(&shared));
+                let ticket = *durable.borrow_and_update();
+                to_active = steps.time(&shared, "durable", || replicator.handle(&shared, Input::Durable(ticket)));
             }
             due = lease_ticks.tick() => {
                 // How late the tick came is how long the task was busy
@@ -264,16 +222,15 @@ pub async fn run(
                     longest_stall_ms = stall_ms;
                     shared.metrics.replication_longest_stall_ms.set(stall_ms as i64);
                 }
-                let now_ms = shared.right.now_ms();
-                steps.time(&shared, "release held", || {
-                    replicator.release_held(&shared, now_ms, shared.serving())
+                to_active = steps.time(&shared, "release held", || {
+                    replicator.handle(&shared, Input::ReleaseHeld)
                 });
             }
             _ = ticks.tick() => {
-                let now_ms = shared.right.now_ms();
-                steps.time(&shared, "tick", || {
-                    replicator.tick(&shared, now_ms);
+                to_active = steps.time(&shared, "tick", || {
+                    let to_active = replicator.handle(&shared, Input::Tick);
                     replicator.relay_due(&shared);
+                    to_active
                 });
                 // Now and then without a change (a callback's window opens).
                 ticks_since_route += 1;
@@ -281,13 +238,12 @@ pub async fn run(
                     ticks_since_route = 0;
                     replicator.want_routing();
                 }
-                steps.time(&shared, "compact history", || {
-                    replicator.compact_history(settings.history_retention)
-                });
-                to_active.extend(replicator.resync_overdue(&shared, now_ms, settings.ds_request_timeout_ms));
             }
         }
-        routing = steps.time(&shared, "routing", || replicator.route_if_wanted(&shared));
+        to_active.extend(steps.time(&shared, "routing", || {
+            replicator.handle(&shared, Input::Route)
+        }));
+        routing = replicator.routing_wanted();
         if let Some(log) = &mut statistics_log {
             log.note(
                 &shared,
@@ -360,160 +316,97 @@ impl ReplicationMsg {
 
 impl Replicator {
     /// Carries out one message; returns what goes to the active node.
-    fn handle(
-        &mut self,
-        shared: &Arc<Shared>,
-        msg: ReplicationMsg,
-        settings: &Settings,
-    ) -> Vec<Stream> {
-        let now_ms = shared.right.now_ms();
-        match msg {
+    fn on_message(&mut self, shared: &Arc<Shared>, msg: ReplicationMsg) -> Vec<Stream> {
+        let input = match msg {
             ReplicationMsg::BecomeActive { epoch } => {
-                self.become_active(epoch, settings.catch_up_changes);
-                self.ix.relaying.clear();
-                self.ix.sending.clear();
-                self.ix.route_wanted = true;
-                self.take_over(shared, epoch, settings.recovery);
+                let desktops_here = shared
+                    .desktops
+                    .lock()
+                    .map(|d| d.keys().cloned().collect())
+                    .unwrap_or_default();
+                Input::BecomeActive {
+                    epoch,
+                    desktops_here,
+                }
             }
-            ReplicationMsg::StopServing => self.stop_serving(shared),
-            ReplicationMsg::FromActive(message) => {
-                return self.on_active_message(shared, message, settings, now_ms);
-            }
-            ReplicationMsg::FromBackup(message) => {
-                self.on_backup_message(shared, message, settings)
-            }
+            ReplicationMsg::StopServing => Input::StopServing,
+            ReplicationMsg::FromActive(message) => Input::FromActive(message),
+            ReplicationMsg::FromBackup(message) => Input::FromBackup(message),
             ReplicationMsg::ConfigWrite {
                 client,
                 who,
                 op,
                 reply,
-            } => self.write(shared, client, who, op, reply),
+            } => Input::ConfigWrite {
+                client,
+                who,
+                op,
+                reply,
+            },
+            ReplicationMsg::SnapshotEncoded { at, chunks } => Input::SnapshotEncoded { at, chunks },
             ReplicationMsg::ConfigRead { path, reply } => {
+                let tree = self.tree();
                 reply.answer(ConfigView {
                     path: path.to_string(),
-                    object: self.tree().get(&path).cloned(),
-                    children: self.tree().children(&path),
+                    object: tree.get(&path).cloned(),
+                    children: tree.children(&path),
                     history: self.history(&path),
                 });
+                return Vec::new();
             }
             ReplicationMsg::ConfigConflicts(reply) => {
-                reply.answer(self.conflicts());
+                reply.answer(self.core.conflicts());
+                return Vec::new();
             }
-            ReplicationMsg::Interactions(request) => self.interaction_request(shared, request),
-            ReplicationMsg::SnapshotEncoded { at, chunks } => {
-                self.snapshot_encoded(shared, at, chunks)
+            ReplicationMsg::Interactions(request) => {
+                return self.interaction_request(shared, request);
             }
             ReplicationMsg::Settings(_)
             | ReplicationMsg::ActiveLinkUp(_)
             | ReplicationMsg::ActiveLinkDown
-            | ReplicationMsg::Stop => {}
-        }
-        Vec::new()
-    }
-
-    fn on_backup_message(
-        &mut self,
-        shared: &Arc<Shared>,
-        message: FromBackup,
-        settings: &Settings,
-    ) {
-        match message {
-            FromBackup::Hello {
-                applied,
-                last,
-                full_resync,
-                tx,
-                link,
-            } => self.backup_hello(shared, (applied, last), full_resync, tx, link),
-            FromBackup::SnapshotRequest { id, upto, page, tx } => {
-                self.snapshot_request(shared, id, upto, page, tx)
-            }
-            FromBackup::Ack(seq) => self.backup_ack(shared, seq),
-            FromBackup::SyncRequest { id, request, tx } => {
-                if let Some(answer) = self.sync_answer(shared, request, settings.compress) {
-                    tx.send(shared.envelope(Stream::SyncAnswer { id, answer }));
-                }
-            }
-            FromBackup::HealReplay {
-                id,
-                fork,
-                records,
-                tx,
-            } => self.heal_replay(shared, id, fork, records, tx),
-            FromBackup::HealInteractions { id, entries, tx } => {
-                self.heal_interactions_here(shared, id, entries, tx)
-            }
-            FromBackup::Gone(link) => self.backup_gone(shared, link),
-        }
-    }
-
-    /// The backup's side of the stream: what the active node sent.
-    fn on_active_message(
-        &mut self,
-        shared: &Arc<Shared>,
-        message: Stream,
-        settings: &Settings,
-        now_ms: u64,
-    ) -> Vec<Stream> {
-        match message {
-            Stream::Entry(entry) => self.receive(shared, entry, &settings.scope),
-            Stream::ResyncStart { upto, root } => self
-                .resync_start(
-                    shared,
-                    upto,
-                    root,
-                    settings.scope.clone(),
-                    settings.compress,
-                    now_ms,
-                )
-                .into_iter()
-                .collect(),
-            Stream::CaughtUp => {
-                shared.to_driver(DriverMsg::Synchronised);
-                Vec::new()
-            }
-            Stream::HealReplayed { id, error } => self
-                .heal_replayed(shared, id, error, now_ms)
-                .into_iter()
-                .collect(),
-            Stream::SnapshotPage(answer) => self
-                .snapshot_page(shared, answer, now_ms)
-                .into_iter()
-                .collect(),
-            Stream::SyncAnswer { id, answer } => self
-                .resync_answer(shared, id, answer, now_ms)
-                .into_iter()
-                .collect(),
-            other => {
-                tracing::warn!("link: ignoring unexpected {other:?} from the active node");
-                Vec::new()
-            }
-        }
+            | ReplicationMsg::Stop => return Vec::new(),
+        };
+        self.handle(shared, input)
     }
 
     /// On the active node, the changes the backup has not acknowledged.
     pub fn lag_changes(&self) -> u64 {
-        self.leader
-            .as_ref()
-            .map_or(0, |l| l.last_seq().saturating_sub(l.backup_acked()))
+        self.core.lag_changes()
     }
 
     /// The statistics interval records, newest first.
     pub fn interval_records(
         &self,
     ) -> impl Iterator<Item = &duet_interactions::state::IntervalRecord> {
-        self.ix.state.reporting().intervals.iter().rev()
+        self.core
+            .interactions()
+            .state
+            .reporting()
+            .intervals
+            .iter()
+            .rev()
+    }
+
+    /// The router should decide at the next chance.
+    fn want_routing(&mut self) {
+        self.core.want_routing();
+    }
+
+    /// The router has more to decide now.
+    fn routing_wanted(&self) -> bool {
+        self.core.routing_wanted()
     }
 
     /// What the status shows.
     pub fn view(&self) -> ReplicationView {
+        let state = &self.core.interactions().state;
         ReplicationView {
-            state: self.state(),
-            applied: self.position(),
+            state: self.core.replication(),
+            applied: self.core.position(),
             config_digest: self.tree().digests().get(duet_config::digest::Bucket::ROOT),
-            writes_held: self.held(),
+            writes_held: self.core.held(),
             conflicts: self.tree().conflict_count(),
-            interaction_conflicts: self.ix.state.conflicts().count(),
+            interaction_conflicts: state.conflicts().count(),
             longest_stall_ms: 0,
         }
     }

@@ -1,4 +1,6 @@
-//! `duet simulate`: scenarios, replays of random seeds, and seed sweeps.
+//! `duet simulate`: scenarios, replays of random seeds, and seed sweeps;
+//! of the switchover engine, or with `--pair` of a whole pair's
+//! replication (`duet_sim::pair`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -31,6 +33,11 @@ pub struct Args {
     /// List the scenarios.
     #[arg(long)]
     list: bool,
+    /// Simulate a whole pair's replication (two replica cores, their
+    /// stores, the link, crashes, clients) instead of the switchover
+    /// engine: with --seed N or --seeds COUNT.
+    #[arg(long, conflicts_with_all = ["scenario", "list"])]
+    pair: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -39,6 +46,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             println!("{:<20} {}", s.name, s.summary);
         }
         return Ok(());
+    }
+    if args.pair {
+        return match (args.seed, args.seeds) {
+            (Some(seed), _) => pair_sweep(seed, 1, args.json),
+            (None, Some(count)) => pair_sweep(args.first_seed, count, args.json),
+            (None, None) => {
+                bail!("say which pair to simulate: --pair --seed N or --pair --seeds COUNT")
+            }
+        };
     }
     if let Some(seed) = args.seed {
         return replay(seed, args.json);
@@ -162,4 +178,30 @@ fn sweep(first: u64, count: u64, json: bool) -> anyhow::Result<()> {
     } else {
         bail!("{} seed(s) broke an invariant", violations.len())
     }
+}
+
+/// Runs the pair simulation for `count` seeds from `first`: one line per
+/// seed (or JSON), and for a seed that breaks a rule, the rule and the run.
+fn pair_sweep(first: u64, count: u64, json: bool) -> anyhow::Result<()> {
+    for seed in first..first.saturating_add(count) {
+        match duet_sim::pair::run(seed, duet_sim::pair::Options::default()) {
+            Ok(report) if json => println!("{}", serde_json::to_string(&report)?),
+            Ok(report) => println!(
+                "seed {seed}: every rule kept; {} steps, {} operations acknowledged ({} refused), {} crashes, {} takeovers, {} link cuts, {} changes shown by feeds; healed at {}",
+                report.steps,
+                report.acknowledged,
+                report.refused,
+                report.crashes,
+                report.takeovers,
+                report.cuts,
+                report.shown,
+                report.position
+            ),
+            Err(failure) => {
+                print!("{failure}");
+                bail!("seed {seed} broke a rule: {}", failure.broken);
+            }
+        }
+    }
+    Ok(())
 }

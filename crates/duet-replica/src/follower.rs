@@ -11,13 +11,11 @@ use duet_rsm::Position;
 use duet_stream::{Entry, Follower, FollowerCommand};
 use duet_switchover::Level;
 
-use super::*;
-use crate::shared::Shared;
-use crate::store::StoreWrite;
+use crate::*;
 
 /// A resynchronisation under way on the backup, and its request waiting
 /// for an answer.
-pub(super) struct ResyncRun {
+pub(crate) struct ResyncRun {
     session: Resync,
     upto: Position,
     request_id: u64,
@@ -27,14 +25,14 @@ pub(super) struct ResyncRun {
 
 /// The resynchronisation the active node asked for, held while a heal
 /// runs before it.
-pub(super) struct ResyncAsked {
+pub(crate) struct ResyncAsked {
     upto: Position,
     root: u128,
     scope: Scope,
     compress: bool,
 }
 
-pub(super) enum HealStage {
+pub(crate) enum HealStage {
     /// Comparing histories: paging through the active node's runs.
     Runs(Heal),
     /// Sending this node's orphaned changes a page at a time.
@@ -52,7 +50,7 @@ pub(super) enum HealStage {
 
 /// A heal under way on the backup: its request (or page) waiting for an
 /// answer, and the resynchronisation that follows.
-pub(super) struct HealRun {
+pub(crate) struct HealRun {
     stage: HealStage,
     then: ResyncAsked,
     request_id: u64,
@@ -60,19 +58,19 @@ pub(super) struct HealRun {
     asked_at_ms: u64,
 }
 
-impl Replicator {
+impl<P: Clone, A> Replica<P, A> {
     /// The main connection to the active node is up: say where we are.
-    pub fn hello(&mut self) -> Stream {
+    pub(crate) fn hello(&mut self) -> Stream {
         self.follower = Follower::new(self.position());
         self.sync.resync = None;
         self.sync.heal = None;
         self.sync.snapshot = None;
         // Back to full replication after an Upgrade state: be made whole.
-        self.hello_here(self.filtered && self.scope == Scope::Full)
+        self.hello_here(self.sync.filtered && self.settings.scope == Scope::Full)
     }
 
     /// Where this node stands, for the active node.
-    pub(super) fn hello_here(&self, full_resync: bool) -> Stream {
+    pub(crate) fn hello_here(&self, full_resync: bool) -> Stream {
         Stream::Hello {
             applied: self.position(),
             last: self.last_position(),
@@ -80,9 +78,11 @@ impl Replicator {
         }
     }
 
-    /// A change from the active node; returns what to send back. `scope`
-    /// says what this backup keeps (less in an Upgrade state).
-    pub fn receive(&mut self, shared: &Shared, entry: Entry<Change>, scope: &Scope) -> Vec<Stream> {
+    /// A change from the active node; what it says back goes once durable.
+    /// The settings' scope says what this backup keeps (less in an
+    /// Upgrade state).
+    pub(crate) fn receive(&mut self, entry: Entry<Change>) {
+        let scope = self.settings.scope.clone();
         if self.sync.resync.is_some()
             || self.sync.heal.is_some()
             || self.sync.snapshot.is_some()
@@ -90,9 +90,9 @@ impl Replicator {
         {
             // A heal or resync brings this (a hello follows it); a node that leads
             // the stream takes no entries from another.
-            return Vec::new();
+            return;
         }
-        if *scope != Scope::Full {
+        if scope != Scope::Full {
             self.mark_filtered();
         }
         let mut replies = Vec::new();
@@ -101,9 +101,9 @@ impl Replicator {
             match command {
                 FollowerCommand::Apply(e) => {
                     let seq = e.seq;
-                    if let Err(e) = self.apply_entry(shared, e, scope) {
+                    if let Err(e) = self.apply_entry(e, &scope) {
                         failed = true;
-                        shared.log_event(
+                        self.out.log(
                             Level::Error,
                             format!("Replicated change {seq} could not be applied: {e}"),
                         );
@@ -123,7 +123,6 @@ impl Replicator {
         for reply in replies {
             self.after_durable(AfterDurable::Reply(Box::new(reply)));
         }
-        self.durable_now(shared)
     }
 
     /// The active node asks for a resynchronisation. A full copy with history
@@ -131,20 +130,13 @@ impl Replicator {
     /// and changes only this node made (while it served on its own) are
     /// made on the active node before the resync would drop them. Returns
     /// the first request.
-    pub fn resync_start(
-        &mut self,
-        shared: &Shared,
-        upto: Position,
-        root: u128,
-        scope: Scope,
-        compress: bool,
-        now_ms: u64,
-    ) -> Option<Stream> {
+    pub(crate) fn resync_start(&mut self, upto: Position, root: u128) -> Option<Stream> {
+        let (scope, compress) = (self.settings.scope.clone(), self.settings.compress);
         self.sync.resync = None;
         // A filtered copy (an Upgrade state) never served this history; an
         // empty one has nothing to heal.
         let has_history = self.tree.history_runs(0, u64::MAX).next().is_some();
-        let heals = scope == Scope::Full && !self.filtered && has_history;
+        let heals = scope == Scope::Full && !self.sync.filtered && has_history;
         let then = ResyncAsked {
             upto,
             root,
@@ -152,28 +144,27 @@ impl Replicator {
             compress,
         };
         if !heals {
-            return self.heal_interactions(shared, then, now_ms);
+            return self.heal_interactions(then);
         }
-        let (heal, request) = Heal::start(upto.seq);
+        let (heal, request) = Heal::start();
         let run = HealRun {
             stage: HealStage::Runs(heal),
             then,
             request_id: 0,
-            asked_at_ms: now_ms,
+            asked_at_ms: self.ctx.mono_ms,
         };
-        Some(self.heal_send(run, now_ms, |id| Stream::SyncRequest { id, request }))
+        Some(self.heal_send(run, |id| Stream::SyncRequest { id, request }))
     }
 
     /// Sends the heal's next message under a new id.
-    pub(super) fn heal_send(
+    pub(crate) fn heal_send(
         &mut self,
         mut run: HealRun,
-        now_ms: u64,
         body: impl FnOnce(u64) -> Stream,
     ) -> Stream {
         self.sync.last_request_id += 1;
         run.request_id = self.sync.last_request_id;
-        run.asked_at_ms = now_ms;
+        run.asked_at_ms = self.ctx.mono_ms;
         self.sync.heal = Some(run);
         body(self.sync.last_request_id)
     }
@@ -181,19 +172,14 @@ impl Replicator {
     /// A heal step that failed: like a resync answer that cannot be used,
     /// it starts over after Switchover DS Request Timeout (no answer
     /// matches id 0); this node's changes stay in its history meanwhile.
-    pub(super) fn heal_retry_later(&mut self, mut run: HealRun, now_ms: u64) {
+    pub(crate) fn heal_retry_later(&mut self, mut run: HealRun) {
         run.request_id = 0;
-        run.asked_at_ms = now_ms;
+        run.asked_at_ms = self.ctx.mono_ms;
         self.sync.heal = Some(run);
     }
 
     /// The active node's runs, during a heal.
-    pub(super) fn heal_answer(
-        &mut self,
-        shared: &Shared,
-        answer: Answer,
-        now_ms: u64,
-    ) -> Option<Stream> {
+    pub(crate) fn heal_answer(&mut self, answer: Answer) -> Option<Stream> {
         let mut run = self.sync.heal.take()?;
         let HealStage::Runs(session) = &mut run.stage else {
             self.sync.heal = Some(run);
@@ -201,21 +187,21 @@ impl Replicator {
         };
         match session.on_answer(&self.tree, answer) {
             Err(e) => {
-                shared.log_event(
+                self.out.log(
                     Level::Error,
                     format!("Comparing configuration histories with the active node failed: {e}"),
                 );
-                self.heal_retry_later(run, now_ms);
+                self.heal_retry_later(run);
                 None
             }
             Ok(HealStep::Ask(request)) => {
-                Some(self.heal_send(run, now_ms, |id| Stream::SyncRequest { id, request }))
+                Some(self.heal_send(run, |id| Stream::SyncRequest { id, request }))
             }
             Ok(HealStep::Replay(orphans)) if orphans.records.is_empty() => {
-                self.heal_interactions(shared, run.then, now_ms)
+                self.heal_interactions(run.then)
             }
             Ok(HealStep::Replay(orphans)) => {
-                shared.log_event(
+                self.out.log(
                     Level::Warning,
                     format!(
                         "This node made {} configuration changes the active node does not have (after change {}, while both nodes served): making them on the active node before resynchronising",
@@ -231,7 +217,7 @@ impl Replicator {
                     replayed: records.len(),
                     pages,
                 };
-                Some(self.heal_send(run, now_ms, |id| Stream::HealReplay { id, fork, records }))
+                Some(self.heal_send(run, |id| Stream::HealReplay { id, fork, records }))
             }
         }
     }
@@ -239,31 +225,25 @@ impl Replicator {
     /// The active node made (or failed to make) a page of this node's
     /// orphaned changes: the next page, or the resynchronisation, which
     /// may now drop them.
-    pub fn heal_replayed(
-        &mut self,
-        shared: &Shared,
-        id: u64,
-        error: Option<String>,
-        now_ms: u64,
-    ) -> Option<Stream> {
+    pub(crate) fn heal_replayed(&mut self, id: u64, error: Option<String>) -> Option<Stream> {
         if self.sync.heal.as_ref()?.request_id != id {
             return None;
         }
         let mut run = self.sync.heal.take()?;
         if let HealStage::Interactions { pages } = &mut run.stage {
             if let Some(e) = error {
-                shared.log_event(
+                self.out.log(
                     Level::Error,
                     format!("The active node did not make this node's interaction changes ({e}); they are offered again after Switchover DS Request Timeout"),
                 );
-                self.heal_retry_later(run, now_ms);
+                self.heal_retry_later(run);
                 return None;
             }
             return match pages.pop_front() {
                 Some(entries) => {
-                    Some(self.heal_send(run, now_ms, |id| Stream::HealInteractions { id, entries }))
+                    Some(self.heal_send(run, |id| Stream::HealInteractions { id, entries }))
                 }
-                None => self.resync_begin(shared, run.then, now_ms),
+                None => self.resync_begin(run.then),
             };
         }
         let HealStage::Replay {
@@ -276,57 +256,54 @@ impl Replicator {
             return None;
         };
         if let Some(e) = error {
-            shared.log_event(
+            self.out.log(
                 Level::Error,
                 format!("The active node did not make this node's configuration changes ({e}); they are kept here and offered again after Switchover DS Request Timeout"),
             );
-            self.heal_retry_later(run, now_ms);
+            self.heal_retry_later(run);
             return None;
         }
         let fork = *fork;
         match pages.pop_front() {
             Some(records) => {
                 *replayed += records.len();
-                Some(self.heal_send(run, now_ms, |id| Stream::HealReplay { id, fork, records }))
+                Some(self.heal_send(run, |id| Stream::HealReplay { id, fork, records }))
             }
             None => {
-                shared.log_event(
+                self.out.log(
                     Level::Info,
                     format!(
                         "The active node has made the {replayed} configuration changes this node made while both nodes served"
                     ),
                 );
-                self.heal_interactions(shared, run.then, now_ms)
+                self.heal_interactions(run.then)
             }
         }
     }
 
     /// Before the resynchronisation replaces the interaction state: the
-    /// changes this node made as the active node (its own epochs; not
-    /// those made because it served, which the active node makes itself) go to the active
-    /// node, which makes those it lacks, once each by their client ids. A
-    /// node cut off while it served has acknowledged some of them.
-    pub(super) fn heal_interactions(
-        &mut self,
-        shared: &Shared,
-        then: ResyncAsked,
-        now_ms: u64,
-    ) -> Option<Stream> {
-        let parity = crate::epoch::epoch_parity(shared.boot.server_id());
-        let mut pages: VecDeque<_> = if then.scope == Scope::Full && !self.filtered {
+    /// interaction changes this node holds (not those made because it
+    /// served, which the active node makes itself) go to the active node,
+    /// which makes those it lacks, once each by their client ids. Those of
+    /// every epoch: a node cut off while it served has acknowledged its
+    /// own, and the active node may have lost the last of its own in a
+    /// crash (applied, not yet stored) that this node holds and has
+    /// acknowledged to a client's retry.
+    pub(crate) fn heal_interactions(&mut self, then: ResyncAsked) -> Option<Stream> {
+        let mut pages: VecDeque<_> = if then.scope == Scope::Full && !self.sync.filtered {
             interaction_pages(
                 self.ix
                     .feed
                     .recent()
-                    .filter(|e| e.epoch % 2 == parity && !e.change.made_by_serving()),
+                    .filter(|e| !e.change.made_by_serving()),
             )
         } else {
             VecDeque::new()
         };
         let Some(entries) = pages.pop_front() else {
-            return self.resync_begin(shared, then, now_ms);
+            return self.resync_begin(then);
         };
-        shared.log_event(
+        self.out.log(
             Level::Info,
             format!(
                 "Offering the active node the interaction changes this node made while it served ({} pages), before resynchronising",
@@ -337,26 +314,21 @@ impl Replicator {
             stage: HealStage::Interactions { pages },
             then,
             request_id: 0,
-            asked_at_ms: now_ms,
+            asked_at_ms: self.ctx.mono_ms,
         };
-        Some(self.heal_send(run, now_ms, |id| Stream::HealInteractions { id, entries }))
+        Some(self.heal_send(run, |id| Stream::HealInteractions { id, entries }))
     }
 
     /// Starts the resynchronisation; returns the first request (compressed
     /// when asked), or the hello that follows an already equal tree.
-    pub(super) fn resync_begin(
-        &mut self,
-        shared: &Shared,
-        asked: ResyncAsked,
-        now_ms: u64,
-    ) -> Option<Stream> {
+    pub(crate) fn resync_begin(&mut self, asked: ResyncAsked) -> Option<Stream> {
         let ResyncAsked {
             upto,
             root,
             scope,
             compress,
         } = asked;
-        shared.log_event(
+        self.out.log(
             Level::Info,
             format!(
                 "Resynchronising the configuration with the active node up to change {}",
@@ -367,7 +339,7 @@ impl Replicator {
             self.mark_filtered();
         }
         self.sync.scope_full = scope == Scope::Full;
-        if self.sync.scope_full && self.filtered {
+        if self.sync.scope_full && self.sync.filtered {
             // The filtered copy's history holds filtered objects under the
             // active's numbers: it is taken again whole.
             let forgotten = self.tree.forget_history(0, u64::MAX);
@@ -378,25 +350,19 @@ impl Replicator {
         }
         let (session, request) = Resync::start(&self.tree, root, upto, scope, compress);
         match request {
-            Some(request) => Some(self.ask(session, upto, request, now_ms)),
-            None => self.resync_done(shared, session, upto, now_ms),
+            Some(request) => Some(self.ask(session, upto, request)),
+            None => self.resync_done(session, upto),
         }
     }
 
     /// Sends the resynchronisation's next request, under a new id.
-    pub(super) fn ask(
-        &mut self,
-        session: Resync,
-        upto: Position,
-        request: Request,
-        now_ms: u64,
-    ) -> Stream {
+    pub(crate) fn ask(&mut self, session: Resync, upto: Position, request: Request) -> Stream {
         self.sync.last_request_id += 1;
         self.sync.resync = Some(ResyncRun {
             session,
             upto,
             request_id: self.sync.last_request_id,
-            asked_at_ms: now_ms,
+            asked_at_ms: self.ctx.mono_ms,
         });
         Stream::SyncRequest {
             id: self.sync.last_request_id,
@@ -408,22 +374,18 @@ impl Replicator {
     /// not answered in time is given up on, and the backup asks to be
     /// resynchronised again (by digests, so what was already copied is not
     /// sent again). Returns the hello to send.
-    pub fn resync_overdue(
-        &mut self,
-        shared: &Shared,
-        now_ms: u64,
-        timeout_ms: u64,
-    ) -> Option<Stream> {
+    pub(crate) fn resync_overdue(&mut self) -> Option<Stream> {
+        let timeout_ms = self.settings.ds_request_timeout_ms;
         let asked_at_ms = match (&self.sync.resync, &self.sync.heal, &self.sync.snapshot) {
             (Some(run), _, _) => run.asked_at_ms,
             (None, Some(heal), _) => heal.asked_at_ms,
             (None, None, Some(snapshot)) => snapshot.asked_at_ms,
             (None, None, None) => return None,
         };
-        if now_ms.saturating_sub(asked_at_ms) < timeout_ms {
+        if self.ctx.mono_ms.saturating_sub(asked_at_ms) < timeout_ms {
             return None;
         }
-        shared.log_event(
+        self.out.log(
             Level::Warning,
             format!(
                 "A configuration sync request to the active node was not answered within Switchover DS Request Timeout ({} s); resynchronising again",
@@ -434,20 +396,14 @@ impl Replicator {
         Some(self.hello_here(true))
     }
 
-    pub fn resync_answer(
-        &mut self,
-        shared: &Shared,
-        id: u64,
-        answer: Answer,
-        now_ms: u64,
-    ) -> Option<Stream> {
+    pub(crate) fn resync_answer(&mut self, id: u64, answer: Answer) -> Option<Stream> {
         if self
             .sync
             .heal
             .as_ref()
             .is_some_and(|run| run.request_id == id)
         {
-            return self.heal_answer(shared, answer, now_ms);
+            return self.heal_answer(answer);
         }
         // An answer to a request given up on is not this request's.
         if self.sync.resync.as_ref()?.request_id != id {
@@ -463,7 +419,7 @@ impl Replicator {
             Ok(next) => next,
             failed => {
                 if let Err(e) = failed {
-                    shared.log_event(
+                    self.out.log(
                         Level::Error,
                         format!("Configuration resynchronisation stopped: the active node's answer cannot be read: {e}"),
                     );
@@ -475,35 +431,29 @@ impl Replicator {
                     session,
                     upto,
                     request_id: 0,
-                    asked_at_ms: now_ms,
+                    asked_at_ms: self.ctx.mono_ms,
                 });
                 return None;
             }
         };
         match next {
-            Some(request) => Some(self.ask(session, upto, request, now_ms)),
-            None => self.resync_done(shared, session, upto, now_ms),
+            Some(request) => Some(self.ask(session, upto, request)),
+            None => self.resync_done(session, upto),
         }
     }
 
     /// The resync is complete; its hello goes once all of it is durable.
-    pub(super) fn resync_done(
-        &mut self,
-        shared: &Shared,
-        session: Resync,
-        upto: Position,
-        now_ms: u64,
-    ) -> Option<Stream> {
-        self.tree.synchronised_to(upto);
-        if self.sync.scope_full && self.filtered {
-            self.filtered = false;
-            self.writer.write(StoreWrite::Filtered(false));
+    pub(crate) fn resync_done(&mut self, session: Resync, upto: Position) -> Option<Stream> {
+        if self.sync.scope_full && self.sync.filtered {
+            self.sync.filtered = false;
+            self.out.persist(StoreWrite::Filtered(false));
         }
-        self.writer.write(StoreWrite::Resynchronised {
-            installed: Installed::default(),
-            last: upto,
-        });
-        shared.log_event(
+        // The tree takes its position with the interaction snapshot: a
+        // node that stops or takes over before that holds a tree ahead of
+        // its position (a resync that did not finish), never a tree whose
+        // interactions lag it, which would serve without changes it holds
+        // itself out as having.
+        self.out.log(
             Level::Info,
             format!(
                 "Configuration resynchronised: {} entries and {} history records updated in {} requests ({} answers compressed)",
@@ -511,7 +461,7 @@ impl Replicator {
             ),
         );
         // The interaction state follows, at the same position.
-        Some(self.snapshot_begin(upto, now_ms))
+        Some(self.snapshot_begin(upto))
     }
 }
 

@@ -1,7 +1,9 @@
-//! The node's durable state in an embedded store (redb): the configuration
-//! tree's entries, its change history, and the last change applied; the
-//! interaction state's rows and log (`interactions.rs`). Each group of
-//! writes is one transaction, so a crash leaves either all of it or none.
+//! A node's durable state in an embedded store (redb): what the replica
+//! asks to keep ([`StoreWrite`]): the configuration tree's entries, its
+//! change history, and the last change applied; the interaction state's
+//! rows and log (`interactions.rs`). Each group of writes is one
+//! transaction, so a crash leaves either all of it or none. A start reads
+//! it back ([`Store::load`], [`Store::load_interactions`]).
 
 mod interactions;
 
@@ -16,8 +18,12 @@ use serde::{Deserialize, Serialize};
 const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("entries");
 const HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("history");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// The store's file in a data directory.
+pub const FILE: &str = "state.redb";
 const APPLIED: &str = "applied";
 const FILTERED: &str = "filtered";
+/// Up to where the history was compacted.
+const HISTORY_FLOOR: &str = "history_floor";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -68,21 +74,46 @@ fn decode_record(bytes: &[u8]) -> Result<HistoryRecord, StoreError> {
     })
 }
 
-pub use interactions::{LoadedInteractions, ROWS_EVERY, SNAPSHOT_PAGE_BYTES};
+pub use duet_replica::persist::{LoadedInteractions, ROWS_EVERY, SNAPSHOT_PAGE_BYTES, StoreWrite};
 
 pub struct Store {
     db: Database,
 }
 
 impl Store {
+    /// The store in `data_dir` (`state.redb`, created when absent; the
+    /// directory must exist).
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        crate::private::dir(data_dir).map_err(failed)?;
-        let db = Database::create(data_dir.join("state.redb")).map_err(failed)?;
-        crate::private::file(&data_dir.join("state.redb")).map_err(failed)?;
+        Store::with(Database::create(data_dir.join(FILE)).map_err(failed)?)
+    }
+
+    /// A store in memory, gone when dropped: for simulations.
+    pub fn in_memory() -> Result<Store, StoreError> {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(failed)?;
+        Store::with(db)
+    }
+
+    fn with(db: Database) -> Result<Store, StoreError> {
         let txn = db.begin_write().map_err(failed)?;
         txn.open_table(ENTRIES).map_err(failed)?;
-        txn.open_table(HISTORY).map_err(failed)?;
-        txn.open_table(META).map_err(failed)?;
+        let fresh = txn
+            .open_table(HISTORY)
+            .map_err(failed)?
+            .first()
+            .map_err(failed)?
+            .is_none();
+        {
+            let mut meta = txn.open_table(META).map_err(failed)?;
+            // A new store has compacted nothing; one from before the floor
+            // was kept gets it at its start ([`Store::load`]).
+            if fresh && meta.get(APPLIED).map_err(failed)?.is_none() {
+                let bytes = postcard::to_allocvec(&0u64).map_err(failed)?;
+                meta.insert(HISTORY_FLOOR, bytes.as_slice())
+                    .map_err(failed)?;
+            }
+        }
         interactions::create_tables(&txn)?;
         txn.commit().map_err(failed)?;
         Ok(Store { db })
@@ -114,7 +145,19 @@ impl Store {
             }
             None => Position::ZERO,
         };
-        Ok(Tree::restore(entries, history, last))
+        let floor: u64 = match meta.get(HISTORY_FLOOR).map_err(failed)? {
+            Some(v) => {
+                postcard::from_bytes(v.value()).map_err(|e| StoreError::Damaged(e.to_string()))?
+            }
+            // A store from before the floor was kept: its first record (or
+            // its position) is as far back as a heal can compare.
+            None => history
+                .first()
+                .map_or(last.seq, |r: &HistoryRecord| r.seq.saturating_sub(1)),
+        };
+        let mut tree = Tree::restore(entries, history, last);
+        tree.set_history_floor(floor);
+        Ok(tree)
     }
 
     /// Whether this node's copy was filtered by an Upgrade state and has not
@@ -201,6 +244,11 @@ impl Store {
                         meta.insert(FILTERED, [u8::from(*filtered)].as_slice())
                             .map_err(failed)?;
                     }
+                    StoreWrite::HistoryFloor(floor) => {
+                        let bytes = postcard::to_allocvec(floor).map_err(failed)?;
+                        meta.insert(HISTORY_FLOOR, bytes.as_slice())
+                            .map_err(failed)?;
+                    }
                     StoreWrite::TreePassed(at) => position = Some(*at),
                     StoreWrite::Interaction(_)
                     | StoreWrite::InteractionRows { .. }
@@ -227,44 +275,14 @@ impl Store {
     }
 }
 
-/// One write to the store; the writer thread commits several in one
-/// transaction.
-#[derive(Debug, Clone)]
-pub enum StoreWrite {
-    /// An applied change: its entry, its history record, the position.
-    Applied(HistoryRecord),
-    /// What a resynchronisation installed, and the position it reached.
-    Resynchronised {
-        installed: Installed,
-        last: Position,
-    },
-    /// The copy is filtered by an Upgrade state (or whole again).
-    Filtered(bool),
-    /// An applied change of the interaction state, logged.
-    Interaction(duet_stream::Entry<duet_interactions::Command>),
-    /// The tree passed over another state's change at this position.
-    TreePassed(Position),
-    /// The interaction state passed over another state's change here.
-    InteractionPassed(Position),
-    /// The interaction state's rows changed up to `at`; the log before
-    /// it goes, but for what a heal after a restart may want, or all of
-    /// it when the state was `replaced` (a resync: another history).
-    InteractionRows {
-        at: Position,
-        rows: duet_interactions::Rows,
-        replaced: bool,
-    },
-}
+/// What tests of a store's users build records with.
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing {
+    use duet_config::{Class, HistoryRecord, Object, TreePath};
 
-#[cfg(test)]
-mod tests {
-    use duet_config::{Change, Class, Op};
-
-    use super::*;
-    use crate::replication::Replicator;
-
-    /// A history record as a resync installs it.
-    fn record(path: &TreePath, epoch: u64, seq: u64) -> HistoryRecord {
+    /// A history record of a user's change at `(epoch, seq)`, as a resync
+    /// installs it.
+    pub fn record(path: &TreePath, epoch: u64, seq: u64) -> HistoryRecord {
         HistoryRecord {
             epoch,
             seq,
@@ -278,6 +296,14 @@ mod tests {
             conflict: None,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::record;
+    use duet_config::{Change, Class, Op};
+
+    use super::*;
 
     #[test]
     fn the_tree_and_its_history_survive_a_restart() {
@@ -369,57 +395,5 @@ mod tests {
             .map(|r| (r.epoch, r.seq))
             .collect();
         assert_eq!(kept, vec![(3, 1), (4, 2)]);
-    }
-
-    #[test]
-    fn history_a_resync_stored_past_its_position_is_dropped_at_start() {
-        // A resync stores history page by page under the old position; a
-        // node stopped before it finished must not keep those records (a
-        // retry from one of their client ids would be answered, not applied).
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let path = TreePath::parse("/config/Users/alice").unwrap();
-        let installed = Installed {
-            history: (1..=5).map(|seq| record(&path, 2, seq)).collect(),
-            ..Installed::default()
-        };
-        store
-            .resynchronised(&installed, Position::new(2, 2))
-            .unwrap();
-        let tree = store.load().unwrap();
-        let replicator = Replicator::new(
-            store,
-            tree,
-            crate::metrics::Metrics::default().store_commit_seconds,
-        );
-        let kept: Vec<u64> = replicator.history(&path).iter().map(|r| r.seq).collect();
-        assert_eq!(kept, vec![1, 2]);
-        drop(replicator);
-        let reloaded = Store::open(dir.path()).unwrap().load().unwrap();
-        assert_eq!(reloaded.history(&path).len(), 2, "dropped from storage too");
-    }
-
-    #[test]
-    fn compacted_history_stays_compacted_after_a_restart() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let path = TreePath::parse("/config/Users/alice").unwrap();
-        for seq in 1..=2_000 {
-            store.applied(&record(&path, 2, seq)).unwrap();
-        }
-        let tree = store.load().unwrap();
-        let mut replicator = Replicator::new(
-            store,
-            tree,
-            crate::metrics::Metrics::default().store_commit_seconds,
-        );
-        replicator.compact_history(1_500);
-        replicator.compact_history(1_000);
-        assert_eq!(replicator.tree().history_len(), 1_000);
-        drop(replicator);
-        let reloaded = Store::open(dir.path()).unwrap().load().unwrap();
-        assert_eq!(reloaded.history_len(), 1_000);
-        assert_eq!(reloaded.last_applied(), Position::new(2, 2_000));
-        assert_eq!(reloaded.history(&path).first().unwrap().seq, 1_001);
     }
 }

@@ -17,7 +17,7 @@ use redb::{
     ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 
-use super::{Store, StoreError, failed};
+use super::{LoadedInteractions, Store, StoreError, failed};
 
 const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("interaction_log");
 const ROWS: TableDefinition<&str, &[u8]> = TableDefinition::new("interaction_rows");
@@ -31,16 +31,9 @@ const PASSED_AT: &str = "interaction_passed_at";
 const SNAPSHOT: TableDefinition<u64, &[u8]> = TableDefinition::new("interaction_snapshot");
 const SNAPSHOT_AT: &str = "interaction_snapshot_at";
 
-/// Commands logged between two takes of the changed rows at most (the
-/// replication tick takes them sooner under a light load).
-pub const ROWS_EVERY: u64 = 1_000;
-
 /// Commands the log keeps when the rows hold them already, for a heal
 /// after a restart.
 pub const LOG_KEPT: u64 = 20_000;
-
-/// A snapshot page's size bound, well inside a frame.
-pub const SNAPSHOT_PAGE_BYTES: usize = 256 * 1024;
 
 fn damaged<E: std::fmt::Display>(e: E) -> StoreError {
     StoreError::Damaged(e.to_string())
@@ -125,17 +118,6 @@ pub(super) fn passed(txn: &WriteTransaction, at: Position) -> Result<(), StoreEr
         .insert(PASSED_AT, bytes.as_slice())
         .map_err(failed)?;
     Ok(())
-}
-
-/// The interaction state as a start finds it.
-pub struct LoadedInteractions {
-    pub state: Interactions,
-    /// The logged commands in order, each with whether it changed
-    /// nothing: those up to `from` the rows held already (kept for a
-    /// heal, and said to change something), the rest replayed on them.
-    pub logged: Vec<(Entry<Command>, bool)>,
-    /// The position the rows stand at.
-    pub from: u64,
 }
 
 impl Store {

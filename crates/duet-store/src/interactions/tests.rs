@@ -13,7 +13,7 @@ use duet_stream::Entry;
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::{LOG, META, ROWS, SNAPSHOT, SNAPSHOT_AT};
-use crate::store::{Store, StoreWrite};
+use crate::{Store, StoreWrite};
 
 fn directory() -> Directory {
     let member = || ("ann".to_string(), QueueMember::default());
@@ -117,14 +117,14 @@ impl Node {
             .unwrap();
     }
 
-    fn reopen(&mut self) -> crate::store::LoadedInteractions {
+    fn reopen(&mut self) -> crate::LoadedInteractions {
         self.reopen_with(directory()).unwrap()
     }
 
     fn reopen_with(
         &mut self,
         directory: Directory,
-    ) -> Result<crate::store::LoadedInteractions, crate::store::StoreError> {
+    ) -> Result<crate::LoadedInteractions, crate::StoreError> {
         self.store = None;
         self.store = Some(Store::open(self.dir.path()).unwrap());
         self.store().load_interactions(directory)
@@ -314,6 +314,6 @@ fn rows_stored_at_a_directory_change_leave_only_changes_checked_against_the_new_
     fresh.run(chat("x"));
     assert!(matches!(
         fresh.reopen_with(renamed),
-        Err(crate::store::StoreError::Damaged(_))
+        Err(crate::StoreError::Damaged(_))
     ));
 }

@@ -13,30 +13,28 @@ use duet_link::protocol::{SNAPSHOT_CHUNK_BYTES, SnapshotPage, Stream};
 use duet_rsm::Position;
 use duet_switchover::Level;
 
-use super::*;
-use crate::link::Outbox;
-use crate::shared::Shared;
-use crate::store::SNAPSHOT_PAGE_BYTES;
+use crate::persist::SNAPSHOT_PAGE_BYTES;
+use crate::*;
 
 /// A backup's fetch of the active node's interaction snapshot.
-pub(super) struct SnapshotRun {
+pub(crate) struct SnapshotRun {
     upto: Position,
     /// The chunks received so far, joined.
     encoded: Vec<u8>,
     chunks: u32,
     request_id: u64,
     /// On the node's monotonic clock.
-    pub(super) asked_at_ms: u64,
+    pub(crate) asked_at_ms: u64,
 }
 
 /// The active node's snapshot for a backup, taken at `at`: being encoded
 /// (off the replication task: sizing and encoding a state of many long
 /// transcripts takes long enough to hold up every acknowledgement), with
 /// the requests that came meanwhile, or encoded in chunks.
-pub(crate) enum SnapshotOut {
+pub(crate) enum SnapshotOut<P> {
     Encoding {
         at: Position,
-        waiting: Vec<(u64, u32, Outbox)>,
+        waiting: Vec<(u64, u32, P)>,
     },
     Ready {
         at: Position,
@@ -44,7 +42,7 @@ pub(crate) enum SnapshotOut {
     },
 }
 
-impl SnapshotOut {
+impl<P> SnapshotOut<P> {
     fn at(&self) -> Position {
         match self {
             SnapshotOut::Encoding { at, .. } | SnapshotOut::Ready { at, .. } => *at,
@@ -52,17 +50,17 @@ impl SnapshotOut {
     }
 }
 
-impl Replicator {
+impl<P: Clone, A> Replica<P, A> {
     /// The active node: a snapshot of the interaction state at its
     /// position, kept for the backup about to resynchronise to it. The
-    /// state's items are taken here (shared, no transcript copied); they
-    /// are sized, paged and encoded on a blocking thread, which sends the
-    /// chunks back as [`ReplicationMsg::SnapshotEncoded`].
-    pub(super) fn snapshot_take(&mut self, shared: &Shared) {
+    /// state's items are taken here (shared, no transcript copied); the
+    /// runtime sizes, pages and encodes them off its loop ([`encode`]) and
+    /// hands the chunks back as [`Input::SnapshotEncoded`].
+    pub(crate) fn snapshot_take(&mut self) {
         use duet_rsm::StateMachine;
         let at = self.ix.state.position();
         if self
-            .ix
+            .sync
             .snapshot_out
             .as_ref()
             .is_some_and(|out| out.at() == at)
@@ -70,62 +68,40 @@ impl Replicator {
             return;
         }
         let items = self.ix.state.snapshot_items();
-        self.ix.snapshot_out = Some(SnapshotOut::Encoding {
+        self.sync.snapshot_out = Some(SnapshotOut::Encoding {
             at,
             waiting: Vec::new(),
         });
-        let inbox = shared.replication.clone();
-        tokio::task::spawn_blocking(move || {
-            let chunks = Arc::new(snapshot_chunks(&duet_interactions::paginate(
-                items,
-                SNAPSHOT_PAGE_BYTES,
-            )));
-            if inbox
-                .blocking_send(ReplicationMsg::SnapshotEncoded { at, chunks })
-                .is_err()
-            {
-                tracing::info!("the snapshot at {at:?} is encoded, but replication has stopped");
-            }
-        });
+        self.out.push(Output::EncodeSnapshot { at, items });
     }
 
     /// The snapshot taken at `at` is encoded: the requests that waited
     /// for it are answered. One taken since replaces it.
-    pub(super) fn snapshot_encoded(
-        &mut self,
-        shared: &Shared,
-        at: Position,
-        chunks: Arc<Vec<Vec<u8>>>,
-    ) {
-        let waiting = match &mut self.ix.snapshot_out {
+    pub(crate) fn snapshot_encoded(&mut self, at: Position, chunks: Arc<Vec<Vec<u8>>>) {
+        let waiting = match &mut self.sync.snapshot_out {
             Some(SnapshotOut::Encoding { at: taken, waiting }) if *taken == at => {
                 std::mem::take(waiting)
             }
             _ => return,
         };
-        self.ix.snapshot_out = Some(SnapshotOut::Ready { at, chunks });
-        for (id, page, tx) in waiting {
-            tx.send(shared.envelope(self.snapshot_answer(id, at, page)));
+        self.sync.snapshot_out = Some(SnapshotOut::Ready { at, chunks });
+        for (id, page, to) in waiting {
+            let answer = self.snapshot_answer(id, at, page);
+            self.out.send(to, answer);
         }
     }
 
     /// The active node: a backup asks for a chunk of the snapshot at
     /// `upto`; it is answered now, or once the snapshot is encoded.
-    pub(super) fn snapshot_request(
-        &mut self,
-        shared: &Shared,
-        id: u64,
-        upto: Position,
-        page: u32,
-        tx: Outbox,
-    ) {
-        if let Some(SnapshotOut::Encoding { at, waiting }) = &mut self.ix.snapshot_out
+    pub(crate) fn snapshot_request(&mut self, id: u64, upto: Position, page: u32, to: P) {
+        if let Some(SnapshotOut::Encoding { at, waiting }) = &mut self.sync.snapshot_out
             && *at == upto
         {
-            waiting.push((id, page, tx));
+            waiting.push((id, page, to));
             return;
         }
-        tx.send(shared.envelope(self.snapshot_answer(id, upto, page)));
+        let answer = self.snapshot_answer(id, upto, page);
+        self.out.send(to, answer);
     }
 
     /// The answer to a request for chunk `page` of the snapshot at `upto`.
@@ -139,7 +115,7 @@ impl Replicator {
                 error,
             })
         };
-        match &self.ix.snapshot_out {
+        match &self.sync.snapshot_out {
             Some(SnapshotOut::Ready { at, chunks }) if *at == upto => {
                 match chunks.get(page as usize) {
                     Some(chunk) => answer(Some(chunk.clone()), chunks.len() as u32, None),
@@ -159,14 +135,14 @@ impl Replicator {
 
     /// The backup: the configuration is resynchronised to `upto`; the
     /// interaction snapshot at `upto` follows. Returns the first request.
-    pub(super) fn snapshot_begin(&mut self, upto: Position, now_ms: u64) -> Stream {
+    pub(crate) fn snapshot_begin(&mut self, upto: Position) -> Stream {
         self.sync.last_request_id += 1;
         self.sync.snapshot = Some(SnapshotRun {
             upto,
             encoded: Vec::new(),
             chunks: 0,
             request_id: self.sync.last_request_id,
-            asked_at_ms: now_ms,
+            asked_at_ms: self.ctx.mono_ms,
         });
         Stream::SnapshotRequest {
             id: self.sync.last_request_id,
@@ -178,12 +154,7 @@ impl Replicator {
     /// A page of the snapshot; returns the next request, or nothing once
     /// the hello waits for the store (or the fetch failed: it starts over
     /// after Switchover DS Request Timeout).
-    pub fn snapshot_page(
-        &mut self,
-        shared: &Shared,
-        answer: SnapshotPage,
-        now_ms: u64,
-    ) -> Option<Stream> {
+    pub(crate) fn snapshot_page(&mut self, answer: SnapshotPage) -> Option<Stream> {
         let SnapshotPage {
             id,
             page,
@@ -196,7 +167,7 @@ impl Replicator {
             return None;
         }
         let Some(chunk) = chunk.filter(|_| error.is_none()) else {
-            shared.log_event(
+            self.out.log(
                 Level::Warning,
                 format!(
                     "The interaction snapshot could not be fetched: {}; resynchronising again",
@@ -212,7 +183,7 @@ impl Replicator {
         if run.chunks < pages {
             self.sync.last_request_id += 1;
             run.request_id = self.sync.last_request_id;
-            run.asked_at_ms = now_ms;
+            run.asked_at_ms = self.ctx.mono_ms;
             return Some(Stream::SnapshotRequest {
                 id: run.request_id,
                 upto: run.upto,
@@ -232,7 +203,7 @@ impl Replicator {
         let pages = match installed {
             Ok(pages) => pages,
             Err(e) => {
-                shared.log_event(
+                self.out.log(
                     Level::Error,
                     format!(
                         "The interaction snapshot cannot be installed ({e}); resynchronising again"
@@ -243,8 +214,15 @@ impl Replicator {
                 return Some(hello);
             }
         };
-        self.ix.installed(&self.tree, &mut self.writer, run.upto);
-        shared.log_event(
+        self.ix.installed(&self.tree, &mut self.out, run.upto);
+        // The tree's position with the rows, after them: both states at
+        // `upto`.
+        self.tree.synchronised_to(run.upto);
+        self.out.persist(StoreWrite::Resynchronised {
+            installed: duet_config::sync::Installed::default(),
+            last: run.upto,
+        });
+        self.out.log(
             Level::Info,
             format!(
                 "Interactions resynchronised: {} live interactions in {pages} pages ({} bytes in {} chunks)",
@@ -259,9 +237,15 @@ impl Replicator {
     }
 }
 
+/// A snapshot's items sized, paged, encoded and cut into chunks: what
+/// the runtime does with [`Output::EncodeSnapshot`], off its loop.
+pub fn encode(items: Vec<duet_interactions::PageItem>) -> Vec<Vec<u8>> {
+    snapshot_chunks(&duet_interactions::paginate(items, SNAPSHOT_PAGE_BYTES))
+}
+
 /// The snapshot's pages encoded as one whole and cut into chunks of at
 /// most `SNAPSHOT_CHUNK_BYTES`; an empty state is one chunk too.
-pub(super) fn snapshot_chunks(pages: &[Page]) -> Vec<Vec<u8>> {
+pub(crate) fn snapshot_chunks(pages: &[Page]) -> Vec<Vec<u8>> {
     let encoded = postcard::to_allocvec(pages).expect("a snapshot encodes");
     encoded
         .chunks(SNAPSHOT_CHUNK_BYTES)

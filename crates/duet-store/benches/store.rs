@@ -11,7 +11,7 @@
 //! task (then encoded and written by the store). Last, a start: the rows
 //! read and installed.
 //!
-//! cargo bench -p duet-node --bench store -- [--chats N] [--messages M] [--rounds R]
+//! cargo bench -p duet-store --bench store -- [--chats N] [--messages M] [--rounds R]
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -20,8 +20,8 @@ use duet_interactions::model::{Content, Party, QueueConfig, Sender};
 use duet_interactions::{
     Actor, Change, Command, DEFAULT_LIMITS, Directory, Interactions, MediaType, NewInteraction,
 };
-use duet_node::store::{SNAPSHOT_PAGE_BYTES, Store, StoreWrite};
 use duet_rsm::{Position, StateMachine};
+use duet_store::{SNAPSHOT_PAGE_BYTES, Store, StoreWrite};
 use duet_stream::Entry;
 
 fn number(name: &str, default: usize) -> usize {
@@ -120,6 +120,7 @@ fn main() {
     let messages = number("--messages", 3);
     let rounds = number("--rounds", 20).max(1);
     let dir = std::env::temp_dir().join(format!("duet-store-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a directory for the store");
     let store = Store::open(&dir).expect("a store");
     let mut b = Bench {
         state: Interactions::new(directory(chats), DEFAULT_LIMITS),

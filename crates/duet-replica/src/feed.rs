@@ -6,12 +6,6 @@ use std::sync::Arc;
 use duet_interactions::Command;
 use duet_rsm::Position;
 use duet_stream::Entry;
-use tokio::sync::broadcast;
-
-/// Applied interaction changes a slow WebSocket may fall behind by before
-/// it is told to resume from the state.
-pub const FEED_MAX: usize = 65_536;
-
 /// Applied changes a resuming client can be sent again, at most.
 pub const RECENT_MAX: usize = 50_000;
 
@@ -19,11 +13,10 @@ pub const RECENT_MAX: usize = 50_000;
 /// first and shown only once it is committed: durable here and, while the
 /// backup is in sync, on the backup (the active node: when it may be
 /// acknowledged; the backup: once it is durable here), so a client never
-/// sees a change the pair may not keep. What is shown goes out on a
-/// broadcast and is kept among the most recent, for a client that resumes
-/// from the position it last saw, on either node.
+/// sees a change the pair may not keep. What is shown is published (the
+/// runtime's broadcast to the sockets) and kept among the most recent, for
+/// a client that resumes from the position it last saw, on either node.
 pub struct Feed {
-    live: broadcast::Sender<Arc<Entry<Command>>>,
     /// Applied, not yet committed, in order.
     pending: std::collections::VecDeque<(Arc<Entry<Command>>, bool)>,
     recent: std::collections::VecDeque<Arc<Entry<Command>>>,
@@ -35,39 +28,65 @@ pub struct Feed {
     forgotten_upto: u64,
     /// The last change committed.
     committed: Position,
+    /// A defect put in on purpose (the pair simulation's own test).
+    mutation: Option<Mutation>,
 }
 
-/// A client's start: where it stands, what it missed (when all of it is
-/// still here), and what comes next.
-pub struct Follow {
-    /// The position the socket's state or resume stands at: later changes
-    /// on `feed` are the ones to send.
+/// Defects the pair simulation puts into a replica's feed on purpose, to
+/// prove its checks find them; a node never sets one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mutation {
+    /// The feed shows a change once applied, before it is committed.
+    FeedBeforeCommit,
+    /// A resume is vouched for by the sequence number alone, whatever the
+    /// epoch of the change the client saw there.
+    ResumeBySeqOnly,
+}
+
+/// A client's start: where it stands, and what it missed (when all of it
+/// is still here).
+pub struct Resume {
+    /// The position the socket's state or resume stands at: later
+    /// published changes are the ones to send.
     pub position: Position,
     pub missed: Option<Vec<Arc<Entry<Command>>>>,
-    pub feed: broadcast::Receiver<Arc<Entry<Command>>>,
 }
 
 impl Feed {
     /// A feed that holds nothing up to `position` (a start, an install).
     pub fn new(position: Position) -> Feed {
         Feed {
-            live: broadcast::channel(FEED_MAX).0,
             pending: Default::default(),
             recent: Default::default(),
             no_ops: Default::default(),
             forgotten_upto: position.seq,
             committed: position,
+            mutation: None,
         }
     }
 
-    /// An applied change, shown once committed; `no_op` when it changed
-    /// nothing.
-    pub(super) fn push(&mut self, entry: Arc<Entry<Command>>, no_op: bool) {
-        self.pending.push_back((entry, no_op));
+    /// Puts `mutation` in (the pair simulation's own test).
+    pub fn mutate(&mut self, mutation: Mutation) {
+        self.mutation = Some(mutation);
     }
 
-    /// Every change up to `seq` is committed: show it.
-    pub fn commit(&mut self, seq: u64) {
+    /// An applied change, shown once committed; `no_op` when it changed
+    /// nothing. Returns it to show now only under
+    /// [`Mutation::FeedBeforeCommit`].
+    pub(crate) fn push(
+        &mut self,
+        entry: Arc<Entry<Command>>,
+        no_op: bool,
+    ) -> Option<Arc<Entry<Command>>> {
+        let early =
+            (self.mutation == Some(Mutation::FeedBeforeCommit) && !no_op).then(|| entry.clone());
+        self.pending.push_back((entry, no_op));
+        early
+    }
+
+    /// Every change up to `seq` is committed: returns those to show.
+    pub fn commit(&mut self, seq: u64) -> Vec<Arc<Entry<Command>>> {
+        let mut shown = Vec::new();
         while self.pending.front().is_some_and(|(e, _)| e.seq <= seq) {
             let Some((entry, no_op)) = self.pending.pop_front() else {
                 break;
@@ -75,12 +94,8 @@ impl Feed {
             self.committed = Position::new(entry.epoch, entry.seq);
             if no_op {
                 self.no_ops.insert(entry.seq);
-            } else {
-                // No receiver is no error: nobody is watching, and the
-                // entry is kept in `recent` for a resume.
-                if self.live.send(entry.clone()).is_err() {
-                    tracing::trace!(seq = entry.seq, "no live follower of the feed");
-                }
+            } else if self.mutation != Some(Mutation::FeedBeforeCommit) {
+                shown.push(entry.clone());
             }
             self.recent.push_back(entry);
         }
@@ -92,6 +107,7 @@ impl Feed {
                 self.no_ops.remove(&old.seq);
             }
         }
+        shown
     }
 
     /// The recent changes, oldest first (committed ones, then those
@@ -102,13 +118,13 @@ impl Feed {
             .chain(self.pending.iter().map(|(e, _)| e))
     }
 
-    /// Everything since the state was installed is forgotten, and every
-    /// socket following this feed is closed: the state changed under it
-    /// without passing through the feed, so its client reconnects and
-    /// resumes from its position (vouched for, or the state again) rather
-    /// than carry on past changes it never saw.
+    /// Everything since the state was installed is forgotten; the
+    /// runtime closes every socket following this feed
+    /// ([`crate::Output::FeedReset`]): the state changed under it without
+    /// passing through the feed, so its client reconnects and resumes
+    /// from its position (vouched for, or the state again) rather than
+    /// carry on past changes it never saw.
     pub fn reset(&mut self, position: Position) {
-        self.live = broadcast::channel(FEED_MAX).0;
         self.pending.clear();
         self.recent.clear();
         self.no_ops.clear();
@@ -121,12 +137,16 @@ impl Feed {
     /// its recent committed ones: a position of another epoch's change it
     /// never had, or one past what it has committed, gets the state again
     /// (`missed` is `None`, and `applied` is where that state stands).
-    pub(super) fn follow(&self, applied: Position, after: Option<Position>) -> Follow {
+    pub fn resume(&self, applied: Position, after: Option<Position>) -> Resume {
         let vouched = after.filter(|&at| {
             let Position { epoch, seq } = at;
+            let by_seq_only = self.mutation == Some(Mutation::ResumeBySeqOnly);
             at == self.committed
                 || (seq > self.forgotten_upto
-                    && self.recent.iter().any(|e| e.seq == seq && e.epoch == epoch))
+                    && self
+                        .recent
+                        .iter()
+                        .any(|e| e.seq == seq && (e.epoch == epoch || by_seq_only)))
         });
         let missed = vouched.map(|Position { seq: after, .. }| {
             self.recent
@@ -135,14 +155,13 @@ impl Feed {
                 .cloned()
                 .collect()
         });
-        Follow {
+        Resume {
             position: if missed.is_some() {
                 self.committed
             } else {
                 applied
             },
             missed,
-            feed: self.live.subscribe(),
         }
     }
 }
@@ -171,19 +190,34 @@ mod tests {
     #[test]
     fn a_change_is_shown_only_once_committed() {
         let mut feed = Feed::new(Position::new(3, 0));
-        let mut watching = feed.follow(Position::new(3, 0), None).feed;
         feed.push(entry(3, 1), false);
         feed.push(entry(3, 2), false);
-        assert!(watching.try_recv().is_err(), "nothing shown before commit");
-        feed.commit(1);
-        assert_eq!(watching.try_recv().unwrap().seq, 1);
-        assert!(watching.try_recv().is_err());
+        let shown = feed.commit(1);
+        assert_eq!(shown.iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
         // A resume from change 1 misses nothing that is not committed.
-        let follow = feed.follow(Position::new(3, 2), Some(Position::new(3, 1)));
-        assert_eq!(follow.position, Position::new(3, 1));
-        assert_eq!(follow.missed.unwrap().len(), 0);
-        feed.commit(2);
-        assert_eq!(watching.try_recv().unwrap().seq, 2);
+        let resume = feed.resume(Position::new(3, 2), Some(Position::new(3, 1)));
+        assert_eq!(resume.position, Position::new(3, 1));
+        assert_eq!(resume.missed.unwrap().len(), 0);
+        assert_eq!(
+            feed.commit(2).iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [2]
+        );
+    }
+
+    #[test]
+    fn a_change_that_changed_nothing_is_kept_but_never_shown() {
+        let mut feed = Feed::new(Position::new(3, 0));
+        feed.push(entry(3, 1), false);
+        feed.push(entry(3, 2), true);
+        feed.push(entry(3, 3), false);
+        let shown = feed.commit(3);
+        assert_eq!(shown.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 3]);
+        assert_eq!(feed.recent().count(), 3, "a heal finds all of them");
+        let missed = feed
+            .resume(Position::new(3, 3), Some(Position::new(3, 1)))
+            .missed
+            .unwrap();
+        assert_eq!(missed.iter().map(|e| e.seq).collect::<Vec<_>>(), [3]);
     }
 
     #[test]
@@ -194,24 +228,24 @@ mod tests {
         }
         feed.commit(5);
         let resumed = feed
-            .follow(Position::new(3, 5), Some(Position::new(3, 2)))
+            .resume(Position::new(3, 5), Some(Position::new(3, 2)))
             .missed
             .unwrap();
         assert_eq!(resumed.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4, 5]);
         // The same number in another epoch (a node that failed showed its
         // own change 4), or past what is committed: the state again.
         assert!(
-            feed.follow(Position::new(3, 5), Some(Position::new(2, 4)))
+            feed.resume(Position::new(3, 5), Some(Position::new(2, 4)))
                 .missed
                 .is_none()
         );
         assert!(
-            feed.follow(Position::new(3, 5), Some(Position::new(3, 9)))
+            feed.resume(Position::new(3, 5), Some(Position::new(3, 9)))
                 .missed
                 .is_none()
         );
         assert_eq!(
-            feed.follow(Position::new(3, 5), Some(Position::new(3, 9)))
+            feed.resume(Position::new(3, 5), Some(Position::new(3, 9)))
                 .position,
             Position::new(3, 5)
         );
@@ -228,12 +262,12 @@ mod tests {
         feed.commit(7);
         assert_eq!(feed.recent().count(), 7, "a heal finds all of them");
         assert!(
-            feed.follow(Position::new(3, 7), Some(Position::new(3, 4)))
+            feed.resume(Position::new(3, 7), Some(Position::new(3, 4)))
                 .missed
                 .is_none()
         );
         let resumed = feed
-            .follow(Position::new(3, 7), Some(Position::new(3, 6)))
+            .resume(Position::new(3, 7), Some(Position::new(3, 6)))
             .missed
             .unwrap();
         assert_eq!(resumed.iter().map(|e| e.seq).collect::<Vec<_>>(), [7]);
@@ -246,20 +280,23 @@ mod tests {
         feed.commit(last);
         assert_eq!(feed.forgotten_upto, 5);
         assert!(
-            feed.follow(Position::new(3, last), Some(Position::new(3, 4)))
+            feed.resume(Position::new(3, last), Some(Position::new(3, 4)))
                 .missed
                 .is_none()
         );
     }
 
     #[test]
-    fn a_reset_closes_the_sockets_following_the_feed() {
+    fn a_reset_forgets_everything_before_its_position() {
         let mut feed = Feed::new(Position::new(3, 0));
-        let mut watching = feed.follow(Position::new(3, 0), None).feed;
+        for seq in 1..=3 {
+            feed.push(entry(3, seq), false);
+        }
+        feed.commit(3);
         feed.reset(Position::new(4, 10));
-        assert!(matches!(
-            watching.try_recv(),
-            Err(broadcast::error::TryRecvError::Closed)
-        ));
+        assert_eq!(feed.recent().count(), 0);
+        let resumed = feed.resume(Position::new(4, 10), Some(Position::new(3, 2)));
+        assert!(resumed.missed.is_none());
+        assert_eq!(resumed.position, Position::new(4, 10));
     }
 }

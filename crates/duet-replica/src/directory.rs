@@ -450,33 +450,3 @@ pub fn mail_queues(tree: &Tree) -> BTreeMap<String, String> {
     }
     out
 }
-
-/// The outbound SMTP relay (`smtp_relay = host:port` in the interaction
-/// settings) and the address replies come from (`email_from`); none
-/// until both are set.
-pub fn relay(tree: &Tree) -> Option<(duet_smtp::RelayConfig, String)> {
-    let object = tree.get(&TreePath::parse(SETTINGS).ok()?)?;
-    let (host, port) = object.attributes.get("smtp_relay")?.rsplit_once(':')?;
-    let from = object.attributes.get("email_from")?.trim().to_string();
-    Some((
-        duet_smtp::RelayConfig {
-            host: host.trim().to_string(),
-            port: port.trim().parse().ok()?,
-            credentials: None,
-            tls: object
-                .attributes
-                .get("smtp_relay_tls")
-                .is_some_and(|t| t == "true"),
-            timeout_ms: 10_000,
-        },
-        from,
-    ))
-}
-
-/// Where agents' SMS and social messages are posted (`outbound_webhook` in
-/// the interaction settings), if anywhere.
-pub fn outbound_webhook(tree: &Tree) -> Option<String> {
-    let object = tree.get(&TreePath::parse(SETTINGS).ok()?)?;
-    let url = object.attributes.get("outbound_webhook")?.trim();
-    (!url.is_empty()).then(|| url.to_string())
-}

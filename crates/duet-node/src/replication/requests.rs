@@ -1,0 +1,296 @@
+//! The API's requests about the contact center, answered by the
+//! replication task from the replica's state (which it owns) without
+//! waiting on anything; a write goes to the replica as an input.
+
+use crate::answer::Answer as _;
+use std::sync::Arc;
+
+use duet_interactions::model::Agent;
+use duet_interactions::state::{IntervalEnd, IntervalRecord};
+use duet_interactions::{Command, Interaction, QueueFigures};
+use duet_link::protocol::Stream;
+use duet_replica::feed::Resume;
+use duet_replica::{CONVERSATION, Input};
+use duet_rsm::{Position, StateMachine};
+use duet_stream::Entry;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, oneshot};
+
+use super::Replicator;
+use crate::events::unix_ms;
+use crate::shared::Shared;
+
+/// A client's start on the live feed: where it stands, what it missed
+/// (when all of it is still here), and what comes next.
+pub struct Follow {
+    /// The position the socket's state or resume stands at: later changes
+    /// on `feed` are the ones to send.
+    pub position: Position,
+    pub missed: Option<Vec<Arc<Entry<Command>>>>,
+    pub feed: broadcast::Receiver<Arc<Entry<Command>>>,
+}
+
+/// The API's requests about the contact center, answered by the
+/// replication task (which owns the state) without waiting on anything.
+pub enum IxRequest {
+    /// A change from a client (agent, customer, intake, supervisor), on
+    /// the active node; `reply` hears when it is acknowledged.
+    Write {
+        command: Box<Command>,
+        reply: super::WriteReply,
+    },
+    Get {
+        id: String,
+        reply: oneshot::Sender<Option<Interaction>>,
+    },
+    /// Every live interaction, shared (no copy): a search reads them
+    /// on a thread of its own.
+    Interactions(oneshot::Sender<Vec<std::sync::Arc<Interaction>>>),
+    /// An agent and the interactions it holds.
+    Agent {
+        name: String,
+        reply: oneshot::Sender<Option<AgentView>>,
+    },
+    Agents(oneshot::Sender<Vec<Agent>>),
+    /// Every queue's figures now.
+    Queues(oneshot::Sender<Vec<QueueView>>),
+    /// The statistics interval records ending after `since_ms`, and the
+    /// interval in progress.
+    Intervals {
+        since_ms: u64,
+        reply: oneshot::Sender<IntervalsView>,
+    },
+    /// The open interaction of an SMS or social conversation, if any.
+    Conversation {
+        media: duet_interactions::MediaType,
+        conversation: String,
+        reply: oneshot::Sender<Option<String>>,
+    },
+    /// Counts for the metrics: interactions by (media, state), agents by
+    /// status.
+    Census(oneshot::Sender<Census>),
+    /// What the backup's shadow is compared by.
+    Shadow(oneshot::Sender<ShadowView>),
+    /// What heals could not make as changes.
+    Conflicts(oneshot::Sender<Vec<duet_interactions::model::HealConflict>>),
+    /// A user of the contact center, for authentication.
+    User {
+        name: String,
+        reply: oneshot::Sender<Option<crate::directory::ContactUser>>,
+    },
+    /// The live feed of applied changes, subscribed at the same step as
+    /// `position` was read, so nothing between them is missed.
+    Follow {
+        /// The position the client last saw, when it resumes.
+        after: Option<Position>,
+        reply: oneshot::Sender<Follow>,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentView {
+    pub agent: Agent,
+    pub interactions: Vec<Interaction>,
+    /// The wrap-up codes of the queues of those interactions, by queue.
+    pub wrap_up_codes: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueView {
+    pub queue: String,
+    pub figures: QueueFigures,
+}
+
+/// Statistics intervals: the records (identical on both nodes) and the
+/// running totals of the interval in progress.
+#[derive(Debug, Clone, Serialize)]
+pub struct IntervalsView {
+    /// Takeovers the pair has made (activations, the first included).
+    pub takeovers: u64,
+    pub records: Vec<IntervalRecord>,
+    /// The interval in progress, per queue (its record is written at its
+    /// end or at a takeover).
+    pub current: Vec<IntervalRecord>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Census {
+    pub interactions: std::collections::BTreeMap<(&'static str, &'static str), i64>,
+    pub agents: std::collections::BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShadowView {
+    pub position: Position,
+    /// The interaction state's digest (equal on both nodes at one position).
+    pub digest: String,
+    pub live_interactions: usize,
+    pub agents: usize,
+}
+
+impl Replicator {
+    /// Answers a read, or hands a write to the replica (returning what
+    /// goes to the active node, which is nothing on the active node).
+    pub(super) fn interaction_request(
+        &mut self,
+        shared: &Arc<Shared>,
+        request: IxRequest,
+    ) -> Vec<Stream> {
+        if let IxRequest::Write { command, reply } = request {
+            return self.handle(shared, Input::InteractionWrite { command, reply });
+        }
+        let (tree, state) = (self.core.tree(), &self.core.interactions().state);
+        match request {
+            IxRequest::Write { .. } => {}
+            IxRequest::Get { id, reply } => {
+                reply.answer(state.get(&id).cloned());
+            }
+            IxRequest::Interactions(reply) => {
+                reply.answer(state.shared_interactions().cloned().collect());
+            }
+            IxRequest::Agent { name, reply } => {
+                let view = state.agent(&name).map(|agent| {
+                    let interactions: Vec<Interaction> = agent
+                        .assigned
+                        .values()
+                        .flatten()
+                        .filter_map(|id| state.get(id).cloned())
+                        .collect();
+                    let wrap_up_codes = interactions
+                        .iter()
+                        .filter_map(|ix| {
+                            let queue = &ix.routing.queue;
+                            let codes = crate::directory::wrap_up_codes(tree, queue)?;
+                            Some((queue.clone(), codes))
+                        })
+                        .collect();
+                    AgentView {
+                        interactions,
+                        agent: agent.clone(),
+                        wrap_up_codes,
+                    }
+                });
+                reply.answer(view);
+            }
+            IxRequest::Agents(reply) => {
+                // Every configured agent: one never logged in shows as
+                // logged out.
+                let agents = state
+                    .directory()
+                    .agents
+                    .keys()
+                    .map(|name| {
+                        state
+                            .agent(name)
+                            .cloned()
+                            .unwrap_or_else(|| Agent::new(name, 0))
+                    })
+                    .collect();
+                reply.answer(agents);
+            }
+            IxRequest::Queues(reply) => {
+                let now = unix_ms();
+                let queues = state
+                    .directory()
+                    .queues
+                    .keys()
+                    .filter_map(|q| {
+                        Some(QueueView {
+                            queue: q.clone(),
+                            figures: state.queue_figures(q, now)?,
+                        })
+                    })
+                    .collect();
+                reply.answer(queues);
+            }
+            IxRequest::Intervals { since_ms, reply } => {
+                let reporting = state.reporting();
+                let now = unix_ms();
+                let current = state
+                    .directory()
+                    .queues
+                    .keys()
+                    .filter_map(|q| {
+                        Some(IntervalRecord {
+                            queue: q.clone(),
+                            start_ms: reporting.interval_start_ms,
+                            end_ms: now,
+                            ended_by: IntervalEnd::Boundary,
+                            takeovers: reporting.takeovers,
+                            totals: state.queue_figures(q, now)?.totals,
+                        })
+                    })
+                    .collect();
+                reply.answer(IntervalsView {
+                    takeovers: reporting.takeovers,
+                    records: state
+                        .intervals()
+                        .filter(|r| r.end_ms > since_ms)
+                        .cloned()
+                        .collect(),
+                    current,
+                });
+            }
+            IxRequest::Conversation {
+                media,
+                conversation,
+                reply,
+            } => {
+                // A scan: conversations are few beside the live state's
+                // other interactions, and this is one request per message.
+                let open = state
+                    .interactions()
+                    .find(|ix| {
+                        ix.media == media
+                            && !ix.is_closed()
+                            && ix.attributes.get(CONVERSATION) == Some(&conversation)
+                    })
+                    .map(|ix| ix.id.clone());
+                reply.answer(open);
+            }
+            IxRequest::Census(reply) => {
+                let mut census = Census::default();
+                for ix in state.interactions() {
+                    *census
+                        .interactions
+                        .entry((ix.media.name(), ix.state.name()))
+                        .or_default() += 1;
+                }
+                for agent in state.agents() {
+                    *census
+                        .agents
+                        .entry(agent.status.name().to_string())
+                        .or_default() += 1;
+                }
+                reply.answer(census);
+            }
+            IxRequest::Shadow(reply) => {
+                reply.answer(ShadowView {
+                    position: self.core.position(),
+                    digest: format!("{:016x}", state.digest()),
+                    live_interactions: state.len(),
+                    agents: state.agents().count(),
+                });
+            }
+            IxRequest::Conflicts(reply) => {
+                reply.answer(state.conflicts().cloned().collect());
+            }
+            IxRequest::User { name, reply } => {
+                reply.answer(crate::directory::user(tree, &name));
+            }
+            IxRequest::Follow { after, reply } => {
+                let Resume { position, missed } = self
+                    .core
+                    .interactions()
+                    .feed
+                    .resume(state.position(), after);
+                reply.answer(Follow {
+                    position,
+                    missed,
+                    feed: self.live.subscribe(),
+                });
+            }
+        }
+        Vec::new()
+    }
+}

@@ -1,0 +1,134 @@
+//! The active node's outbox, as the replicated state says it: email
+//! replies an agent sent that the outbound SMTP relay has not taken yet,
+//! and agents' SMS and social messages the provider has not taken yet.
+//! Both are derived from the state (a reply sent and not relayed; an
+//! agent's message still `Accepted`), so a new active node finds the same
+//! ones. The runtime sends them; their taking is a change on the stream
+//! (`EmailRelayed`, or the message's delivery `Delivered`).
+
+use std::collections::BTreeSet;
+
+use duet_interactions::model::{Content, Delivery, ReplyState, Sender};
+use duet_interactions::{Change, Interactions};
+
+use crate::interactions::CONVERSATION;
+
+/// A sent reply or an outbound message: (interaction id, its id).
+pub type ReplyKey = (String, String);
+
+/// Every agent's SMS or social message the provider has not taken.
+fn pending_messages(state: &Interactions) -> BTreeSet<ReplyKey> {
+    state
+        .interactions()
+        .filter(|ix| ix.attributes.contains_key(CONVERSATION))
+        .filter_map(|ix| match &ix.content {
+            Content::Transcript(messages) => Some((ix, messages)),
+            _ => None,
+        })
+        .flat_map(|(ix, messages)| {
+            messages
+                .iter()
+                .filter(|m| {
+                    matches!(m.sender, Sender::Agent(_)) && m.delivery == Delivery::Accepted
+                })
+                .map(|m| (ix.id.clone(), m.id.clone()))
+        })
+        .collect()
+}
+
+/// Every sent reply the relay has not taken, from the state.
+fn pending(state: &Interactions) -> BTreeSet<ReplyKey> {
+    state
+        .interactions()
+        .filter_map(|ix| match &ix.content {
+            Content::Email(email) => Some((ix, email)),
+            _ => None,
+        })
+        .flat_map(|(ix, email)| {
+            email
+                .replies
+                .iter()
+                .filter(|r| r.state == ReplyState::Sent && r.relayed.is_none())
+                .map(|r| (ix.id.clone(), r.id.clone()))
+        })
+        .collect()
+}
+
+/// What is to send and what is being sent.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    /// Sent email replies the relay has not taken.
+    replies: BTreeSet<ReplyKey>,
+    /// Those being relayed now.
+    relaying: BTreeSet<ReplyKey>,
+    /// Agents' SMS and social messages the provider has not taken.
+    messages: BTreeSet<ReplyKey>,
+    /// Those being posted now.
+    sending: BTreeSet<ReplyKey>,
+}
+
+impl Outbox {
+    /// What `state` has to send, nothing under way.
+    pub fn new(state: &Interactions) -> Outbox {
+        Outbox {
+            replies: pending(state),
+            messages: pending_messages(state),
+            ..Outbox::default()
+        }
+    }
+
+    /// `change` was applied to `state`.
+    pub fn applied(&mut self, state: &Interactions, change: &Change) {
+        match change {
+            Change::EmailSend { id, reply_id } => {
+                self.replies.insert((id.clone(), reply_id.clone()));
+            }
+            Change::EmailRelayed { id, reply_id, .. } => {
+                let key = (id.clone(), reply_id.clone());
+                self.replies.remove(&key);
+                self.relaying.remove(&key);
+            }
+            Change::Message {
+                id,
+                message_id,
+                sender: Sender::Agent(_),
+                ..
+            } if state
+                .get(id)
+                .is_some_and(|ix| ix.attributes.contains_key(CONVERSATION)) =>
+            {
+                self.messages.insert((id.clone(), message_id.clone()));
+            }
+            Change::MessageDelivery { id, message_id, .. } => {
+                let key = (id.clone(), message_id.clone());
+                self.messages.remove(&key);
+                self.sending.remove(&key);
+            }
+            _ => {}
+        }
+    }
+
+    /// Nothing is under way any more (a new active node sends it all).
+    pub fn clear_in_flight(&mut self) {
+        self.relaying.clear();
+        self.sending.clear();
+    }
+
+    /// The replies (when `replies`: the relay is configured) and messages
+    /// (when `messages`: the provider is) not under way, now marked under
+    /// way.
+    pub fn take_due(&mut self, replies: bool, messages: bool) -> (Vec<ReplyKey>, Vec<ReplyKey>) {
+        let due = |all: &BTreeSet<ReplyKey>, under_way: &mut BTreeSet<ReplyKey>, wanted: bool| {
+            if !wanted {
+                return Vec::new();
+            }
+            let due: Vec<ReplyKey> = all.difference(under_way).cloned().collect();
+            under_way.extend(due.iter().cloned());
+            due
+        };
+        (
+            due(&self.replies, &mut self.relaying, replies),
+            due(&self.messages, &mut self.sending, messages),
+        )
+    }
+}

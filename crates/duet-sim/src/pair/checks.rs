@@ -1,0 +1,136 @@
+//! The rules a simulated pair keeps: as it runs (what a feed shows), and
+//! once it is healed and quiet (nothing acknowledged lost or doubled, one
+//! state at one position, nothing shown that the pair does not keep).
+
+use duet_interactions::Interaction;
+use duet_interactions::model::Content;
+use duet_rsm::{Position, StateMachine};
+
+use super::World;
+use super::clients::{Op, sim_path};
+use super::followers::holds;
+use super::node::Node;
+
+/// A feed shows changes in order, each once, within one generation (a
+/// reset starts another: its sockets are closed and resume).
+pub fn shown(node: &Node, generation: u64, at: Position) -> Result<(), String> {
+    let last = node
+        .published
+        .iter()
+        .rev()
+        .find(|(g, _, _)| *g == generation)
+        .map(|(_, p, _)| *p);
+    match last {
+        Some(last) if last.seq >= at.seq => Err(format!(
+            "{}'s feed showed change {at} after {last}: a change twice or out of order",
+            node.name
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The healed, quiet pair.
+pub fn after_heal(world: &mut World) -> Result<(), String> {
+    let nodes = &world.nodes;
+    let (Some(a), Some(b)) = (nodes[0].up.as_ref(), nodes[1].up.as_ref()) else {
+        return Err("a node is down after the heal".into());
+    };
+    let (ra, rb) = (&a.replica, &b.replica);
+    if ra.position() != rb.position() {
+        return Err(format!(
+            "the nodes stand at {} and {}",
+            ra.position(),
+            rb.position()
+        ));
+    }
+    let root = |r: &super::node::Core| r.tree().digests().get(duet_config::digest::Bucket::ROOT);
+    if root(ra) != root(rb) {
+        return Err("the configuration trees differ at one position".into());
+    }
+    let (ia, ib) = (&ra.interactions().state, &rb.interactions().state);
+    if ia.digest() != ib.digest() {
+        return Err("the interaction states differ at one position".into());
+    }
+    for (n, pending) in world.clients.ops.iter().enumerate() {
+        if pending.acked.is_none() {
+            if pending.refused.is_some() {
+                world.report.refused += 1;
+            }
+            continue;
+        }
+        world.report.acknowledged += 1;
+        for node in nodes {
+            let Some(up) = node.up.as_ref() else {
+                continue;
+            };
+            kept(&up.replica, &pending.op).map_err(|e| {
+                format!(
+                    "acknowledged operation {n} ({:?}) on {}: {e}",
+                    pending.op, node.name
+                )
+            })?;
+        }
+    }
+    // A change a node showed while it served alone may have been made
+    // again on the other node by a heal, at another position: kept, under
+    // its client id (or the heal's).
+    let made: std::collections::BTreeSet<String> = StateMachine::recent_clients(ia, usize::MAX)
+        .into_iter()
+        .map(|(client, _)| client)
+        .collect();
+    for node in nodes {
+        for (_, at, client) in &node.published {
+            if holds(ra, *at) {
+                continue;
+            }
+            let carried = client.as_ref().is_none_or(|client| {
+                made.contains(client)
+                    || made.contains(&duet_interactions::heal::healed_client(client))
+            });
+            if !carried {
+                return Err(format!(
+                    "{}'s feed showed change {at} (client id {client:?}), which the healed pair does not hold",
+                    node.name
+                ));
+            }
+        }
+    }
+    world.report.steps = world.step;
+    world.report.position = ra.position();
+    Ok(())
+}
+
+/// The acknowledged `op` is in the replica's state, once.
+fn kept(replica: &super::node::Core, op: &Op) -> Result<(), String> {
+    match op {
+        Op::Put { name, value } => {
+            let object = replica.tree().get(&sim_path(name));
+            let held = object.and_then(|o| o.attributes.get("v")).cloned();
+            (held == Some(value.to_string()))
+                .then_some(())
+                .ok_or_else(|| format!("holds {held:?}"))
+        }
+        Op::Chat { id } => chat(replica, id).map(|_| ()),
+        Op::Say {
+            chat: id,
+            message_id,
+        } => {
+            let ix = chat(replica, id)?;
+            let Content::Transcript(messages) = &ix.content else {
+                return Err("the chat has no transcript".into());
+            };
+            match messages.iter().filter(|m| &m.id == message_id).count() {
+                1 => Ok(()),
+                n => Err(format!("its transcript holds the message {n} times")),
+            }
+        }
+    }
+}
+
+fn chat<'a>(replica: &'a super::node::Core, id: &str) -> Result<&'a Interaction, String> {
+    replica
+        .interactions()
+        .state
+        .get(id)
+        .ok_or_else(|| "the chat is gone".to_string())
+}

@@ -1,0 +1,193 @@
+//! The pair's clients: configuration changes and chats with their
+//! customers' messages, each with a client id of its own, retried (with
+//! that id) until answered, on the node the client last heard was active.
+//! What was acknowledged is what must survive.
+
+use std::collections::BTreeMap;
+
+use duet_config::{Class, Object, TreePath};
+use duet_interactions::model::{Content, Party, Sender};
+use duet_interactions::{Actor, Change, Command, MediaType, NewInteraction};
+use duet_replica::{Input, WriteError};
+
+use super::node::{Conn, OpId};
+
+/// The queue every chat waits in.
+pub const QUEUE: &str = "Sales";
+
+/// What a client asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Sets `/config/Sim/<name>` to `value`.
+    Put { name: String, value: u64 },
+    /// A customer starts chat `id`.
+    Chat { id: String },
+    /// The customer of chat `chat` says `message_id`.
+    Say { chat: String, message_id: String },
+}
+
+/// An operation and where it stands.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub op: Op,
+    pub client: String,
+    /// Sent and not answered, since this time.
+    pub sent_at_ms: Option<u64>,
+    /// Acknowledged: by which node, in which epoch, at which number.
+    pub acked: Option<(usize, u64, u64)>,
+    /// Refused for good (not a loss: never acknowledged).
+    pub refused: Option<String>,
+}
+
+/// Every operation the clients made, by number.
+#[derive(Default)]
+pub struct Clients {
+    pub ops: Vec<Pending>,
+    /// The node the clients send to.
+    pub target: usize,
+    /// Which node acknowledged in each epoch.
+    pub ackers: BTreeMap<u64, usize>,
+}
+
+impl Clients {
+    /// A new operation; returns its number.
+    pub fn add(&mut self, op: Op) -> OpId {
+        let n = self.ops.len();
+        self.ops.push(Pending {
+            op,
+            client: format!("sim-{n}"),
+            sent_at_ms: None,
+            acked: None,
+            refused: None,
+        });
+        n
+    }
+
+    /// Chats acknowledged as started, for their customers to talk in.
+    pub fn chats(&self) -> Vec<String> {
+        self.ops
+            .iter()
+            .filter(|p| p.acked.is_some())
+            .filter_map(|p| match &p.op {
+                Op::Chat { id } => Some(id.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Operations to send (again) now: not answered, and not sent in the
+    /// last `retry_ms`.
+    pub fn due(&self, now_ms: u64, retry_ms: u64) -> Vec<OpId> {
+        self.ops
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.acked.is_none() && p.refused.is_none())
+            .filter(|(_, p)| p.sent_at_ms.is_none_or(|t| now_ms >= t + retry_ms))
+            .map(|(n, _)| n)
+            .collect()
+    }
+
+    /// The input that carries operation `n`, sent at `now_ms`.
+    pub fn send(&mut self, n: OpId, now_ms: u64, unix_ms: u64) -> Input<Conn, OpId> {
+        let pending = &mut self.ops[n];
+        pending.sent_at_ms = Some(now_ms);
+        let client = pending.client.clone();
+        match &pending.op {
+            Op::Put { name, value } => Input::ConfigWrite {
+                client,
+                who: "sim".into(),
+                op: Op::put(name, *value),
+                reply: n,
+            },
+            Op::Chat { id } => Input::InteractionWrite {
+                command: Box::new(Command::new(
+                    client,
+                    unix_ms,
+                    Actor::Customer,
+                    Change::Create(Box::new(NewInteraction {
+                        id: id.clone(),
+                        media: MediaType::Chat,
+                        queue: QUEUE.into(),
+                        priority: 0,
+                        skills: Default::default(),
+                        attributes: Default::default(),
+                        customer: Party {
+                            name: format!("customer of {id}"),
+                            address: String::new(),
+                        },
+                        content: Content::Transcript(Vec::new()),
+                    })),
+                )),
+                reply: n,
+            },
+            Op::Say { chat, message_id } => Input::InteractionWrite {
+                command: Box::new(Command::new(
+                    client,
+                    unix_ms,
+                    Actor::Customer,
+                    Change::Message {
+                        id: chat.clone(),
+                        message_id: message_id.clone(),
+                        sender: Sender::Customer,
+                        body: format!("{message_id} says hello"),
+                    },
+                )),
+                reply: n,
+            },
+        }
+    }
+
+    /// Node `node`, active in `epoch`, answered operation `n`. Returns
+    /// what breaks the rules, if anything.
+    pub fn answered(
+        &mut self,
+        n: OpId,
+        node: usize,
+        epoch: Option<u64>,
+        result: Result<u64, WriteError>,
+    ) -> Result<(), String> {
+        let pending = &mut self.ops[n];
+        pending.sent_at_ms = None;
+        match result {
+            Ok(seq) => {
+                let Some(epoch) = epoch else {
+                    return Err(format!(
+                        "node {node} acknowledged operation {n} while not active"
+                    ));
+                };
+                match self.ackers.insert(epoch, node) {
+                    Some(other) if other != node => {
+                        return Err(format!(
+                            "two nodes acknowledged in epoch {epoch}: {other} and {node}"
+                        ));
+                    }
+                    _ => {}
+                }
+                if pending.acked.is_none() {
+                    pending.acked = Some((node, epoch, seq));
+                }
+            }
+            Err(WriteError::Unavailable { .. }) => {
+                // Retried, on the other node the next time.
+                self.target = 1 - node;
+            }
+            Err(refused) => pending.refused = Some(refused.to_string()),
+        }
+        Ok(())
+    }
+}
+
+impl Op {
+    /// The configuration change of a `Put`.
+    fn put(name: &str, value: u64) -> duet_config::Op {
+        duet_config::Op::Put {
+            path: sim_path(name),
+            object: Object::new(Class::Folder).with("v", &value.to_string()),
+        }
+    }
+}
+
+/// Where a `Put` writes.
+pub fn sim_path(name: &str) -> TreePath {
+    TreePath::parse(&format!("/config/Sim/{name}")).expect("a valid path")
+}

@@ -1,0 +1,85 @@
+//! Clients following a node's live feed, as the WebSockets do: they
+//! subscribe with the position they last saw, take what they missed (when
+//! the node vouches for that position) or the state again, then each
+//! change as it is shown; a reset or a crash of their node drops them, and
+//! they follow again, on whichever node serves.
+
+use duet_rsm::{Position, StateMachine};
+
+use super::node::{Core, Node};
+
+/// One client following a feed.
+#[derive(Debug, Clone, Default)]
+pub struct Follower {
+    /// The node and feed generation it follows, while it does.
+    pub on: Option<(usize, u64)>,
+    /// Where it stands: the last change it saw, or the position of the
+    /// state it took, whichever came last (what it resumes from).
+    pub at: Option<Position>,
+    /// The last change it was shown on this subscription.
+    shown: Option<Position>,
+}
+
+/// Whether `replica` holds the change at `at` (that epoch at that number).
+pub fn holds(replica: &Core, at: Position) -> bool {
+    let epoch = replica
+        .tree()
+        .epoch_of(at.seq)
+        .or_else(|| replica.interactions().state.epoch_of(at.seq));
+    epoch == Some(at.epoch)
+}
+
+impl Follower {
+    /// Follows node `n` again from where it stands. A node resumes a
+    /// client only from a change it holds at that very position: any
+    /// other would skip what it holds there.
+    pub fn follow(&mut self, n: usize, node: &Node) -> Result<(), String> {
+        let Some(up) = node.up.as_ref() else {
+            return Ok(());
+        };
+        let replica = &up.replica;
+        let feed = &replica.interactions().feed;
+        let applied = replica.interactions().state.position();
+        let resume = feed.resume(applied, self.at);
+        match (resume.missed, self.at) {
+            (Some(missed), Some(at)) => {
+                if !holds(replica, at) {
+                    return Err(format!(
+                        "{} resumed a client from change {at}, which it does not hold: the client skips what it holds there",
+                        node.name
+                    ));
+                }
+                self.shown = None;
+                for entry in missed {
+                    self.see(node.name, Position::new(entry.epoch, entry.seq))?;
+                }
+            }
+            // The state again: the client starts over from it.
+            _ => {
+                self.at = Some(resume.position);
+                self.shown = None;
+            }
+        }
+        self.on = Some((n, up.feed_generation));
+        Ok(())
+    }
+
+    /// A change its node's feed shows: sent to the client when it is past
+    /// where the client stands (the socket sends only later changes), and
+    /// never twice or out of order.
+    pub fn see(&mut self, node: &str, at: Position) -> Result<(), String> {
+        if let Some(last) = self.shown
+            && last.seq >= at.seq
+        {
+            return Err(format!(
+                "a client following {node} was shown change {at} after {last}"
+            ));
+        }
+        if self.at.is_some_and(|stands| at.seq <= stands.seq) {
+            return Ok(());
+        }
+        self.shown = Some(at);
+        self.at = Some(at);
+        Ok(())
+    }
+}

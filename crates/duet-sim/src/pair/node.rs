@@ -1,0 +1,142 @@
+//! One simulated node: its store (which survives a crash), and while it
+//! runs, its replica, the writes queued and not yet durable, and what its
+//! live feed showed.
+
+use duet_config::Tree;
+use duet_replica::persist::{LoadedInteractions, StoreWrite};
+use duet_replica::{Context, Input, NodeFacts, Output, Replica, Settings};
+use duet_rsm::Position;
+use duet_store::Store;
+
+use super::SimError;
+
+/// A connection between the nodes, by its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conn(pub u64);
+
+/// A client's write waiting for its answer: the operation's number.
+pub type OpId = usize;
+
+pub type Core = Replica<Conn, OpId>;
+
+/// What a node is in the pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Backup,
+    /// Leads the stream in this epoch.
+    Active {
+        epoch: u64,
+    },
+}
+
+/// A running node.
+pub struct Up {
+    pub replica: Core,
+    /// Writes queued in the store's writer and not yet durable (the
+    /// first has ticket `durable + 1`).
+    pub queued: Vec<StoreWrite>,
+    pub durable: u64,
+    pub role: Role,
+    /// Holds a valid lease (an active node cut off loses it).
+    pub lease: bool,
+    /// Snapshots being encoded off the loop.
+    pub encoding: Vec<(Position, Vec<duet_interactions::PageItem>)>,
+    /// Feed resets so far: what the feed shows is checked per generation.
+    pub feed_generation: u64,
+}
+
+pub struct Node {
+    pub name: &'static str,
+    pub parity: u64,
+    pub store: Store,
+    pub up: Option<Up>,
+    /// What its live feed showed: (generation, position, the client id a
+    /// heal carries it under, unless it is the node's own takeover), in
+    /// order.
+    pub published: Vec<(u64, Position, Option<String>)>,
+    /// Every incarnation's feed generations are its own.
+    pub generations: u64,
+}
+
+impl Node {
+    pub fn new(name: &'static str, parity: u64) -> Result<Node, SimError> {
+        Ok(Node {
+            name,
+            parity,
+            store: Store::in_memory().map_err(|e| SimError::Store(e.to_string()))?,
+            up: None,
+            published: Vec::new(),
+            generations: 0,
+        })
+    }
+
+    /// Starts from what the store holds, as a backup.
+    pub fn start(
+        &mut self,
+        facts: NodeFacts,
+        settings: &Settings,
+    ) -> Result<Vec<Output<Conn, OpId>>, SimError> {
+        let store_error = |e: duet_store::StoreError| SimError::Store(e.to_string());
+        let tree: Tree = self.store.load().map_err(store_error)?;
+        let directory = duet_replica::directory::from_tree(&tree);
+        let interactions: LoadedInteractions = self
+            .store
+            .load_interactions(directory)
+            .map_err(store_error)?;
+        let filtered = self.store.filtered().map_err(store_error)?;
+        let mut replica = Replica::new(facts, settings.clone(), tree, interactions, filtered);
+        let outputs = replica.take_outputs();
+        self.generations += 1;
+        self.up = Some(Up {
+            replica,
+            queued: Vec::new(),
+            durable: 0,
+            role: Role::Backup,
+            lease: false,
+            encoding: Vec::new(),
+            feed_generation: self.generations,
+        });
+        Ok(outputs)
+    }
+
+    /// Everything not yet durable is lost.
+    pub fn crash(&mut self) {
+        self.up = None;
+    }
+
+    /// Makes what is queued durable in one commit; the input that says so.
+    pub fn flush(&mut self) -> Result<Option<Input<Conn, OpId>>, SimError> {
+        let Some(up) = self.up.as_mut() else {
+            return Ok(None);
+        };
+        if up.queued.is_empty() {
+            return Ok(None);
+        }
+        let writes = std::mem::take(&mut up.queued);
+        self.store
+            .commit(&writes)
+            .map_err(|e| SimError::Store(e.to_string()))?;
+        up.durable += writes.len() as u64;
+        Ok(Some(Input::Durable(up.durable)))
+    }
+
+    pub fn handle(&mut self, ctx: &Context, input: Input<Conn, OpId>) -> Vec<Output<Conn, OpId>> {
+        match self.up.as_mut() {
+            Some(up) => up.replica.handle(ctx, input),
+            None => Vec::new(),
+        }
+    }
+
+    pub fn epoch(&self) -> Option<u64> {
+        match self.up.as_ref()?.role {
+            Role::Active { epoch } => Some(epoch),
+            Role::Backup => None,
+        }
+    }
+
+    pub fn serving(&self) -> bool {
+        self.up
+            .as_ref()
+            .is_some_and(|up| up.lease && matches!(up.role, Role::Active { .. }))
+    }
+}

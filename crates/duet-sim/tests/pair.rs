@@ -1,0 +1,63 @@
+//! The pair simulation over thousands of seeds, and its own test: defects
+//! put in on purpose are found. A failure prints its seed and the run;
+//! `duet simulate --pair --seed N` replays it.
+
+use duet_sim::pair::{Mutation, Options, run};
+
+/// Seeds each test below checks (four of them: the test threads share them
+/// out over the machine's cores).
+const SEEDS_EACH: u64 = 500;
+
+fn keep_the_promise(first: u64) {
+    let mut acknowledged = 0;
+    for seed in first..first + SEEDS_EACH {
+        match run(seed, Options::default()) {
+            Ok(report) => acknowledged += report.acknowledged,
+            Err(failure) => panic!("{failure}"),
+        }
+    }
+    assert!(acknowledged > 0, "the clients had writes acknowledged");
+}
+
+#[test]
+fn seeds_0_to_499_keep_the_pairs_promise() {
+    keep_the_promise(0);
+}
+
+#[test]
+fn seeds_500_to_999_keep_the_pairs_promise() {
+    keep_the_promise(500);
+}
+
+#[test]
+fn seeds_1000_to_1499_keep_the_pairs_promise() {
+    keep_the_promise(1_000);
+}
+
+#[test]
+fn seeds_1500_to_1999_keep_the_pairs_promise() {
+    keep_the_promise(1_500);
+}
+
+/// The first seed that breaks a rule with `mutation` in.
+fn caught(mutation: Mutation) -> duet_sim::pair::Failure {
+    let options = Options {
+        mutation: Some(mutation),
+        ..Options::default()
+    };
+    (0..SEEDS_EACH)
+        .find_map(|seed| run(seed, options).err())
+        .unwrap_or_else(|| panic!("no seed finds {mutation:?}"))
+}
+
+#[test]
+fn a_feed_that_shows_changes_before_they_are_committed_is_caught() {
+    let failure = caught(Mutation::FeedBeforeCommit);
+    assert!(failure.broken.contains("does not hold"), "{failure}");
+}
+
+#[test]
+fn a_feed_that_resumes_a_client_by_sequence_number_alone_is_caught() {
+    let failure = caught(Mutation::ResumeBySeqOnly);
+    assert!(failure.broken.contains("resumed a client"), "{failure}");
+}
