@@ -1,0 +1,331 @@
+//! What happens to the simulated pair, one random event at a time: client
+//! operations, messages, store flushes, ticks, link cuts, crashes,
+//! restarts, a cut-off active node; and the heal after them.
+
+use rand::Rng;
+
+use duet_replica::{FromBackup, Input};
+
+use super::clients::Op;
+use super::node::{Conn, Role};
+use super::world::{LEASE_MS, RETRY_MS, SETTLE_STEPS, World};
+
+impl World {
+    /// One random event.
+    pub(super) fn random_step(&mut self) -> Result<(), String> {
+        match self.rng.random_range(0..100) {
+            0..27 => self.client_sends(),
+            27..30 => self.follow(),
+            30..55 => self.deliver(),
+            55..70 => {
+                let n = self.rng.random_range(0..2);
+                self.flush(n)
+            }
+            70..85 => self.tick(),
+            85..89 => self.encode(),
+            89..92 => self.cut(),
+            92..95 => {
+                self.link.cut = false;
+                self.connect()
+            }
+            95..97 => {
+                let n = self.rng.random_range(0..2);
+                self.crash(n)
+            }
+            97..99 => self.restart_one(),
+            _ => self.isolate_active(),
+        }
+    }
+
+    /// A client sends a new operation or one not answered.
+    pub(super) fn client_sends(&mut self) -> Result<(), String> {
+        let due = self.clients.due(self.now_ms, RETRY_MS);
+        let n = if !due.is_empty() && self.rng.random_bool(0.5) {
+            due[self.rng.random_range(0..due.len())]
+        } else {
+            let op = match self.rng.random_range(0..3) {
+                // A name of its own: each acknowledged value is checked.
+                0 => Op::Put {
+                    name: format!("k{}", self.clients.ops.len()),
+                    value: self.rng.random_range(0..1_000),
+                },
+                1 => Op::Chat {
+                    id: format!("chat-{}", self.clients.ops.len()),
+                },
+                _ => {
+                    let chats = self.clients.chats();
+                    if chats.is_empty() {
+                        return Ok(());
+                    }
+                    let chat = chats[self.rng.random_range(0..chats.len())].clone();
+                    Op::Say {
+                        chat,
+                        message_id: format!("m{}", self.clients.ops.len()),
+                    }
+                }
+            };
+            self.clients.add(op)
+        };
+        let target = self.clients.target;
+        let unix_ms = self.ctx(target).unix_ms;
+        let input = self.clients.send(n, self.now_ms, unix_ms);
+        self.detail(format!(
+            "op {n} ({:?}) to {}",
+            self.clients.ops[n].op, self.nodes[target].name
+        ));
+        if self.nodes[target].up.is_none() {
+            // No answer: the client tries the other node next time.
+            self.clients.target = 1 - target;
+            return Ok(());
+        }
+        self.input(target, input)
+    }
+
+    /// A client that follows no feed (its node reset it, or went down)
+    /// follows one again, on the node the clients use.
+    pub(super) fn follow(&mut self) -> Result<(), String> {
+        let target = self.clients.target;
+        for i in 0..self.followers.len() {
+            let on = self.followers[i].on;
+            let following = on.is_some_and(|(n, generation)| {
+                self.nodes[n]
+                    .up
+                    .as_ref()
+                    .is_some_and(|up| up.feed_generation == generation)
+            });
+            if !following {
+                self.followers[i].follow(target, &self.nodes[target])?;
+                let at = self.followers[i].at;
+                self.detail(format!(
+                    "follower {i} follows {} from {at:?}",
+                    self.nodes[target].name
+                ));
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// The next message in flight arrives (one way, picked at random).
+    pub(super) fn deliver(&mut self) -> Result<(), String> {
+        let Some(conn) = self.link.conn else {
+            return Ok(());
+        };
+        let Some(active) = self.active() else {
+            return Ok(());
+        };
+        let to_active = if self.link.to_active.is_empty() {
+            false
+        } else if self.link.to_backup.is_empty() {
+            true
+        } else {
+            self.rng.random_bool(0.5)
+        };
+        if to_active {
+            let Some(message) = self.link.to_active.pop_front() else {
+                return Ok(());
+            };
+            self.detail(format!(
+                "to {}: {}",
+                self.nodes[active].name,
+                message.kind()
+            ));
+            match FromBackup::from_stream(message, Conn(conn), Some(conn)) {
+                Ok(message) => self.input(active, Input::FromBackup(message)),
+                Err(other) => Err(format!("the backup sent {}", other.kind())),
+            }
+        } else {
+            let Some(message) = self.link.to_backup.pop_front() else {
+                return Ok(());
+            };
+            let backup = 1 - active;
+            self.detail(format!(
+                "to {}: {}",
+                self.nodes[backup].name,
+                message.kind()
+            ));
+            self.input(backup, Input::FromActive(message))
+        }
+    }
+
+    /// Node `n`'s store makes what is queued durable.
+    pub(super) fn flush(&mut self, n: usize) -> Result<(), String> {
+        match self.nodes[n].flush().map_err(|e| e.to_string())? {
+            Some(input) => self.input(n, input),
+            None => Ok(()),
+        }
+    }
+
+    /// Time passes: every running node ticks; the active one also looks at
+    /// its lease and routes.
+    pub(super) fn tick(&mut self) -> Result<(), String> {
+        self.now_ms += 100;
+        for n in 0..2 {
+            if self.nodes[n].up.is_none() {
+                continue;
+            }
+            self.input(n, Input::Tick)?;
+            if self.nodes[n].epoch().is_some() {
+                self.input(n, Input::ReleaseHeld)?;
+                self.input(n, Input::Route)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A snapshot being encoded is done.
+    pub(super) fn encode(&mut self) -> Result<(), String> {
+        for n in 0..2 {
+            let Some(up) = self.nodes[n].up.as_mut() else {
+                continue;
+            };
+            if up.encoding.is_empty() {
+                continue;
+            }
+            let (at, items) = up.encoding.remove(0);
+            let chunks = std::sync::Arc::new(duet_replica::snapshot::encode(items));
+            return self.input(n, Input::SnapshotEncoded { at, chunks });
+        }
+        Ok(())
+    }
+
+    pub(super) fn cut(&mut self) -> Result<(), String> {
+        self.link.cut = true;
+        self.report.cuts += 1;
+        self.disconnect()
+    }
+
+    /// Node `n` dies; when it was active, the other takes over once the
+    /// lease has run out.
+    pub(super) fn crash(&mut self, n: usize) -> Result<(), String> {
+        if self.nodes[n].up.is_none() {
+            return Ok(());
+        }
+        let was_active = self.nodes[n].epoch().is_some();
+        self.disconnect()?;
+        self.nodes[n].crash();
+        self.report.crashes += 1;
+        self.note(format!("{} crashes", self.nodes[n].name));
+        if was_active && self.nodes[1 - n].up.is_some() {
+            self.now_ms += LEASE_MS;
+            self.take_over(1 - n)?;
+        }
+        Ok(())
+    }
+
+    /// A node that is down starts again; with no active node it takes over
+    /// (it serves alone).
+    pub(super) fn restart_one(&mut self) -> Result<(), String> {
+        let Some(n) = (0..2).find(|&n| self.nodes[n].up.is_none()) else {
+            return Ok(());
+        };
+        self.start(n)?;
+        if self.active().is_none() {
+            self.take_over(n)?;
+        }
+        self.connect()
+    }
+
+    /// The active node is cut off: its lease runs out (it holds, then
+    /// refuses, what it persists), and the other takes over. When they
+    /// meet again, the old one stops serving.
+    pub(super) fn isolate_active(&mut self) -> Result<(), String> {
+        let Some(active) = self.active() else {
+            return Ok(());
+        };
+        if self.nodes[1 - active].up.is_none() {
+            return Ok(());
+        }
+        self.cut()?;
+        if let Some(up) = self.nodes[active].up.as_mut() {
+            up.lease = false;
+        }
+        self.now_ms += LEASE_MS;
+        self.note(format!("{} is cut off", self.nodes[active].name));
+        // The old active steps down (as its driver does when its lease is
+        // gone and the other node answers as active).
+        self.step_down(active)?;
+        self.take_over(1 - active)
+    }
+
+    /// Node `n` stops serving and follows.
+    pub(super) fn step_down(&mut self, n: usize) -> Result<(), String> {
+        if let Some(up) = self.nodes[n].up.as_mut() {
+            up.role = Role::Backup;
+            up.lease = false;
+        }
+        self.note(format!("{} stops serving", self.nodes[n].name));
+        self.input(n, Input::StopServing)
+    }
+
+    /// Every fault ends: both nodes run, the link is up, and the pair is
+    /// given time to become quiet (no message in flight, nothing queued,
+    /// the backup in sync, every operation answered).
+    pub(super) fn heal(&mut self) -> Result<(), String> {
+        self.note("healing".into());
+        for n in 0..2 {
+            if self.nodes[n].up.is_none() {
+                self.start(n)?;
+            }
+        }
+        if self.active().is_none() {
+            self.take_over(0)?;
+        }
+        self.link.cut = false;
+        self.connect()?;
+        for _ in 0..SETTLE_STEPS {
+            if self.quiet() {
+                return Ok(());
+            }
+            self.step += 1;
+            match self.rng.random_range(0..5) {
+                0 => self.client_retries()?,
+                1 | 2 => self.deliver()?,
+                3 => {
+                    let n = self.rng.random_range(0..2);
+                    self.flush(n)?
+                }
+                _ => {
+                    self.tick()?;
+                    self.encode()?;
+                }
+            }
+        }
+        Err(format!(
+            "the healed pair did not become quiet in {SETTLE_STEPS} steps"
+        ))
+    }
+
+    /// While healing: clients send what was not answered, nothing new.
+    pub(super) fn client_retries(&mut self) -> Result<(), String> {
+        let due = self.clients.due(self.now_ms, RETRY_MS);
+        let Some(&n) = due.first() else {
+            return Ok(());
+        };
+        let target = self.active().unwrap_or(self.clients.target);
+        self.clients.target = target;
+        let unix_ms = self.ctx(target).unix_ms;
+        let input = self.clients.send(n, self.now_ms, unix_ms);
+        self.input(target, input)
+    }
+
+    pub(super) fn quiet(&self) -> bool {
+        let Some(active) = self.active() else {
+            return false;
+        };
+        let running = |n: usize| self.nodes[n].up.as_ref();
+        let (Some(a), Some(b)) = (running(active), running(1 - active)) else {
+            return false;
+        };
+        self.link.conn.is_some()
+            && self.link.to_active.is_empty()
+            && self.link.to_backup.is_empty()
+            && a.queued.is_empty()
+            && b.queued.is_empty()
+            && a.encoding.is_empty()
+            && a.replica.replication() == duet_stream::Replication::InSync
+            && a.replica.held() == 0
+            && a.replica.position() == b.replica.position()
+            && self.clients.due(u64::MAX, 0).is_empty()
+    }
+}

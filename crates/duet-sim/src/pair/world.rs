@@ -1,0 +1,345 @@
+//! The simulated pair: its nodes, the link, the clients, the virtual
+//! clock, and what carries out the nodes' outputs.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use duet_link::protocol::Stream;
+use duet_replica::{Context, FromBackup, Input, NodeFacts, Output, Settings};
+
+use super::clients::{self, Clients};
+use super::followers::Follower;
+use super::node::{Conn, Node, OpId, Role};
+use super::{Mutation, Options, Report, SimError, checks};
+
+/// The lease of the simulated pair, ms.
+pub(super) const LEASE_MS: u64 = 1_000;
+/// A client sends an unanswered operation again after this long.
+pub(super) const RETRY_MS: u64 = 1_500;
+/// The pair's events (starts, crashes, takeovers, links, the nodes' log
+/// records) a failure's trace keeps, and every event (messages, client
+/// operations) among the last ones.
+pub(super) const EVENTS_MAX: usize = 500;
+pub(super) const LAST_MAX: usize = 40;
+/// Clients following the live feeds.
+pub(super) const FOLLOWERS: usize = 3;
+/// Steps the healed pair gets to become quiet.
+pub(super) const SETTLE_STEPS: usize = 20_000;
+
+/// The link's state: connection number, messages in flight each way.
+#[derive(Default)]
+pub(super) struct Link {
+    /// Cut by a fault (it stays down until healed).
+    pub(super) cut: bool,
+    /// The connection now, when it is up.
+    pub(super) conn: Option<u64>,
+    pub(super) last_conn: u64,
+    pub(super) to_active: std::collections::VecDeque<Stream>,
+    pub(super) to_backup: std::collections::VecDeque<Stream>,
+}
+
+pub(super) struct World {
+    pub(super) rng: ChaCha8Rng,
+    pub(super) now_ms: u64,
+    pub(super) nodes: [Node; 2],
+    pub(super) link: Link,
+    pub(super) clients: Clients,
+    pub(super) followers: Vec<Follower>,
+    pub(super) settings: Settings,
+    pub(super) mutation: Option<Mutation>,
+    /// The highest epoch either node has served in.
+    pub(super) epoch: u64,
+    pub(super) step: usize,
+    pub(super) events: std::collections::VecDeque<String>,
+    pub(super) last: std::collections::VecDeque<String>,
+    pub(super) report: Report,
+}
+
+impl World {
+    pub(super) fn new(seed: u64, options: Options) -> Result<World, SimError> {
+        let settings = Settings {
+            scope: duet_config::scope::Scope::Full,
+            ds_request_timeout_ms: 5_000,
+            compress: false,
+            history_retention: 100_000,
+            catch_up_changes: 50,
+            recovery: Default::default(),
+        };
+        Ok(World {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            now_ms: 1_000,
+            nodes: [Node::new("a", 0)?, Node::new("b", 1)?],
+            link: Link::default(),
+            clients: Clients::default(),
+            followers: vec![Follower::default(); FOLLOWERS],
+            settings,
+            mutation: options.mutation,
+            epoch: 0,
+            step: 0,
+            events: Default::default(),
+            last: Default::default(),
+            report: Report {
+                seed,
+                ..Report::default()
+            },
+        })
+    }
+
+    /// One of the pair's events.
+    pub(super) fn note(&mut self, what: String) {
+        let line = format!("[{} t={}ms] {what}", self.step, self.now_ms);
+        if self.events.len() == EVENTS_MAX {
+            self.events.pop_front();
+        }
+        self.events.push_back(line.clone());
+        self.detail_line(line);
+    }
+
+    /// A message or a client's operation: kept among the last events only.
+    pub(super) fn detail(&mut self, what: String) {
+        let line = format!("[{} t={}ms] {what}", self.step, self.now_ms);
+        self.detail_line(line);
+    }
+
+    pub(super) fn detail_line(&mut self, line: String) {
+        if self.last.len() == LAST_MAX {
+            self.last.pop_front();
+        }
+        self.last.push_back(line);
+    }
+
+    /// What a failure shows of the run.
+    pub(super) fn trace(&self) -> Vec<String> {
+        let mut trace: Vec<String> = self.events.iter().cloned().collect();
+        trace.push(format!("... the last {LAST_MAX} events of every kind:"));
+        trace.extend(self.last.iter().cloned());
+        trace
+    }
+
+    pub(super) fn ctx(&self, n: usize) -> Context {
+        Context {
+            mono_ms: self.now_ms,
+            unix_ms: 1_800_000_000_000 + self.now_ms,
+            serving: self.nodes[n].serving(),
+            active_elsewhere: self.nodes[1 - n]
+                .epoch()
+                .map(|_| self.nodes[1 - n].name.to_string()),
+        }
+    }
+
+    pub(super) fn facts(&self, n: usize) -> NodeFacts {
+        NodeFacts {
+            this: self.nodes[n].name.into(),
+            peer: self.nodes[1 - n].name.into(),
+            lease_ms: LEASE_MS,
+        }
+    }
+
+    /// The whole run: a start, the faults and traffic, the heal, the checks.
+    pub(super) fn play(&mut self, steps: usize) -> Result<(), String> {
+        for n in 0..2 {
+            self.start(n)?;
+        }
+        self.take_over(0)?;
+        self.connect()?;
+        self.configure()?;
+        while self.step < steps {
+            self.step += 1;
+            self.random_step()?;
+        }
+        self.heal()?;
+        checks::after_heal(self)
+    }
+
+    /// Starts node `n` from its store, as a backup.
+    pub(super) fn start(&mut self, n: usize) -> Result<(), String> {
+        let facts = self.facts(n);
+        let outputs = self.nodes[n]
+            .start(facts, &self.settings)
+            .map_err(|e| e.to_string())?;
+        if let Some(mutation) = self.mutation
+            && let Some(up) = self.nodes[n].up.as_mut()
+        {
+            up.replica.mutate(mutation);
+        }
+        self.note(format!("{} starts", self.nodes[n].name));
+        self.carry_out(n, outputs)
+    }
+
+    /// Node `n` takes over in a new epoch of its parity.
+    pub(super) fn take_over(&mut self, n: usize) -> Result<(), String> {
+        let parity = self.nodes[n].parity;
+        let mut epoch = self.epoch + 1;
+        if epoch % 2 != parity {
+            epoch += 1;
+        }
+        self.epoch = epoch;
+        let Some(up) = self.nodes[n].up.as_mut() else {
+            return Err("a node that is down cannot take over".into());
+        };
+        up.role = Role::Active { epoch };
+        up.lease = true;
+        self.report.takeovers += 1;
+        self.note(format!(
+            "{} takes over in epoch {epoch}",
+            self.nodes[n].name
+        ));
+        self.clients.target = n;
+        self.input(
+            n,
+            Input::BecomeActive {
+                epoch,
+                desktops_here: Vec::new(),
+            },
+        )
+    }
+
+    /// The active node, if one runs.
+    pub(super) fn active(&self) -> Option<usize> {
+        (0..2).find(|&n| self.nodes[n].epoch().is_some())
+    }
+
+    /// Brings the link up when both run, one leads and one follows, and no
+    /// fault holds it down.
+    pub(super) fn connect(&mut self) -> Result<(), String> {
+        if self.link.conn.is_some() || self.link.cut {
+            return Ok(());
+        }
+        let Some(active) = self.active() else {
+            return Ok(());
+        };
+        let backup = 1 - active;
+        if !self.nodes[backup]
+            .up
+            .as_ref()
+            .is_some_and(|up| up.role == Role::Backup)
+        {
+            return Ok(());
+        }
+        self.link.last_conn += 1;
+        self.link.conn = Some(self.link.last_conn);
+        self.note(format!("link {} up", self.link.last_conn));
+        self.input(backup, Input::ActiveLinkUp)
+    }
+
+    /// The link goes down: what was in flight is lost.
+    pub(super) fn disconnect(&mut self) -> Result<(), String> {
+        let Some(conn) = self.link.conn.take() else {
+            return Ok(());
+        };
+        self.link.to_active.clear();
+        self.link.to_backup.clear();
+        self.note(format!("link {conn} down"));
+        match self.active() {
+            Some(active) => self.input(active, Input::FromBackup(FromBackup::Gone(conn))),
+            None => Ok(()),
+        }
+    }
+
+    /// The contact center the clients use: one queue.
+    pub(super) fn configure(&mut self) -> Result<(), String> {
+        let queue = duet_config::TreePath::parse(&format!(
+            "{}/{}",
+            duet_replica::directory::WORKGROUPS,
+            clients::QUEUE
+        ))
+        .map_err(|e| e.to_string())?;
+        let object = duet_config::Object::new(duet_config::Class::Workgroup);
+        let ctx = self.ctx(0);
+        let outputs = self.nodes[0].handle(
+            &ctx,
+            Input::ConfigWrite {
+                client: "sim-setup".into(),
+                who: "sim".into(),
+                op: duet_config::Op::Put {
+                    path: queue,
+                    object,
+                },
+                reply: usize::MAX,
+            },
+        );
+        self.carry_out(0, outputs)
+    }
+
+    /// Hands node `n` an input and carries out what it decides.
+    pub(super) fn input(&mut self, n: usize, input: Input<Conn, OpId>) -> Result<(), String> {
+        let ctx = self.ctx(n);
+        let outputs = self.nodes[n].handle(&ctx, input);
+        self.carry_out(n, outputs)
+    }
+
+    pub(super) fn carry_out(
+        &mut self,
+        n: usize,
+        outputs: Vec<Output<Conn, OpId>>,
+    ) -> Result<(), String> {
+        for output in outputs {
+            match output {
+                Output::Persist(write) => {
+                    if let Some(up) = self.nodes[n].up.as_mut() {
+                        up.queued.push(write);
+                    }
+                }
+                Output::Send { to, message } => {
+                    let active = self.active() == Some(n);
+                    if active && self.link.conn == Some(to.0) {
+                        self.link.to_backup.push_back(message);
+                    }
+                }
+                Output::ToActive(message) => {
+                    let backup = self.active() == Some(1 - n);
+                    if backup && self.link.conn.is_some() {
+                        self.link.to_active.push_back(message);
+                    }
+                }
+                Output::Answer { to, result } => {
+                    if to == usize::MAX {
+                        continue;
+                    }
+                    let epoch = self.nodes[n].epoch();
+                    let what = format!("{} answers op {to}: {result:?}", self.nodes[n].name);
+                    if result.is_ok() {
+                        self.detail(what);
+                    } else {
+                        self.note(what);
+                    }
+                    self.clients.answered(to, n, epoch, result)?;
+                }
+                Output::Log { message, .. } => {
+                    let what = format!("{}: {message}", self.nodes[n].name);
+                    self.note(what);
+                }
+                Output::Metric(_) | Output::Synchronised => {}
+                Output::EncodeSnapshot { at, items } => {
+                    if let Some(up) = self.nodes[n].up.as_mut() {
+                        up.encoding.push((at, items));
+                    }
+                }
+                Output::Publish(entry) => {
+                    let generation = self.nodes[n].up.as_ref().map_or(0, |up| up.feed_generation);
+                    let at = duet_rsm::Position::new(entry.epoch, entry.seq);
+                    checks::shown(&self.nodes[n], generation, at)?;
+                    for follower in &mut self.followers {
+                        if follower.on == Some((n, generation)) {
+                            follower.see(self.nodes[n].name, at)?;
+                        }
+                    }
+                    // A takeover is the serving node's own: a heal does not
+                    // carry it (the winner made its own).
+                    let client =
+                        (!entry.change.made_by_serving()).then(|| entry.change.client.clone());
+                    self.nodes[n].published.push((generation, at, client));
+                    self.report.shown += 1;
+                }
+                Output::FeedReset => {
+                    self.nodes[n].generations += 1;
+                    let generation = self.nodes[n].generations;
+                    if let Some(up) = self.nodes[n].up.as_mut() {
+                        up.feed_generation = generation;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
