@@ -44,6 +44,7 @@ mod status;
 mod stream;
 mod supervisor;
 pub mod tls;
+mod views;
 
 pub const EPOCH_HEADER: &str = "x-duet-epoch";
 
@@ -129,8 +130,11 @@ async fn epochs(State(shared): State<Arc<Shared>>, request: Request, next: Next)
     response
 }
 
+/// A refusal's answer: the status, and the body saying it again with
+/// what was wrong.
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
+    let body = duet_api::ErrorBody::new(status.as_u16(), message);
+    (status, Json(body)).into_response()
 }
 
 /// A refused request: its status and what to tell the client.
@@ -364,16 +368,15 @@ async fn change(
     written.map_err(write_refusal)
 }
 
-/// An answer for a change: `{ "seq": N }` and anything more.
-fn done(result: Result<u64, Refusal>, more: serde_json::Value) -> Response {
+/// The answer to a request: `answer` as JSON, or the refusal.
+fn answer<T: serde::Serialize>(result: Result<T, Refusal>) -> Response {
     match result {
-        Ok(seq) => {
-            let mut body = more;
-            if let Some(map) = body.as_object_mut() {
-                map.insert("seq".into(), seq.into());
-            }
-            Json(body).into_response()
-        }
+        Ok(answer) => Json(answer).into_response(),
         Err(refusal) => refusal.into_response(),
     }
+}
+
+/// The answer to a change: `{"seq": N}`, or the refusal.
+fn done(result: Result<u64, Refusal>) -> Response {
+    answer(result.map(|seq| duet_api::Changed { seq }))
 }

@@ -3,50 +3,49 @@
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
+use duet_api::{ErrorBody, Frame};
 use utoipa::OpenApi;
 
-/// The answers every route may give (a type the document reads; never
-/// built).
+/// The refusals every route may give, each with its `ErrorBody` (a type
+/// the document reads; never built).
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)]
 pub(super) enum Answers {
-    #[response(status = 200, description = "Done; a change answers {\"seq\": N}")]
-    Done,
     #[response(
         status = 400,
         description = "Malformed or invalid: the error says what"
     )]
-    Invalid,
+    Invalid(ErrorBody),
     #[response(status = 401, description = "No or wrong credentials")]
-    Unauthorized,
+    Unauthorized(ErrorBody),
     #[response(status = 403, description = "Not allowed for this user")]
-    Forbidden,
+    Forbidden(ErrorBody),
     #[response(status = 404, description = "Unknown")]
-    NotFound,
+    NotFound(ErrorBody),
     #[response(status = 409, description = "Not allowed in the current state")]
-    Conflict,
+    Conflict(ErrorBody),
     #[response(
         status = 413,
         description = "Too large: a chat holding its customer's limit of messages, files or bytes"
     )]
-    TooLarge,
+    TooLarge(ErrorBody),
     #[response(
         status = 429,
         description = "Over a per-source limit (new chats and callbacks, failed sign-ins): Retry-After says when to try again"
     )]
-    TooMany,
+    TooMany(ErrorBody),
     #[response(
         status = 503,
         description = "Not the active node (x-duet-active names it), or busy"
     )]
-    Unavailable,
+    Unavailable(ErrorBody),
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "duet",
-        description = "A contact-center interaction server run as an active/backup pair. Changes are made on the active node; the backup answers 503 and names the active node in x-duet-active. Every change may carry `client_id`, the client's own id, so a retry (after a switchover, say) is applied once. Every answer carries the node's epoch in x-duet-epoch, and X-Content-Type-Options: nosniff, Referrer-Policy: no-referrer and X-Frame-Options: DENY. Customers' fields are bounded (queue 128 bytes, name 256, address 320, number 32, 32 attributes of 64-byte names and 1 KiB values, 16 skills, message_id 128, body 16 KiB; a chat holds at most 1,000 messages, 20 files and 8 MiB from its customer): a request over a bound is refused with 400 naming the field and the bound, or 413.",
+        description = "A contact-center interaction server run as an active/backup pair. Changes are made on the active node; the backup answers 503 and names the active node in x-duet-active. Every change may carry `client_id`, the client's own id, so a retry (after a switchover, say) is applied once. A refusal's body is `ErrorBody`: `error` in words and `status`, the HTTP status again, which is what a client decides on (503: try the other node, or again; 429: again after Retry-After; other 4xx: not as it is). WebSocket frames are `Frame`s, told apart by `type`: state, resume, gap, change, heartbeat, ack, error (with `status`, as a refusal's), moved, resync. Every answer carries the node's epoch in x-duet-epoch, and X-Content-Type-Options: nosniff, Referrer-Policy: no-referrer and X-Frame-Options: DENY. Customers' fields are bounded (queue 128 bytes, name 256, address 320, number 32, 32 attributes of 64-byte names and 1 KiB values, 16 skills, message_id 128, body 16 KiB; a chat holds at most 1,000 messages, 20 files and 8 MiB from its customer): a request over a bound is refused with 400 naming the field and the bound, or 413.",
     ),
     paths(
         super::status::status,
@@ -94,7 +93,8 @@ pub(super) enum Answers {
         super::files::agent_downloads,
         super::pages::pair,
         document,
-    )
+    ),
+    components(schemas(Frame, ErrorBody))
 )]
 struct Document;
 
@@ -109,7 +109,7 @@ pub(super) fn document_value() -> utoipa::openapi::OpenApi {
     path = "/api/openapi.json",
     tag = "node",
     description = "This document. Who may call each route: docs/access.md.",
-    responses((status = 200, description = "The OpenAPI document"))
+    responses((status = 200, description = "The OpenAPI document", body = serde_json::Value))
 )]
 pub(super) async fn document() -> Response {
     Json(document_value()).into_response()
