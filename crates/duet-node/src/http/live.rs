@@ -422,6 +422,18 @@ async fn agent_socket(
     }
     loop {
         tokio::select! {
+            // First: a node that stopped serving says so before its feed
+            // (reset by what follows) closes the socket.
+            biased;
+            changed = role.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let was = std::mem::replace(&mut holding, shared.holding());
+                if was && !holding {
+                    return stopped_serving(&shared, &mut socket).await;
+                }
+            }
             received = feed.recv() => match received {
                 Ok(entry) if entry.seq > position.seq => {
                     if wants(&entry) && socket.send_within(event(&entry)).await.is_err() {
@@ -436,15 +448,6 @@ async fn agent_socket(
                 Ok(_) => {}
                 Err(e) => return fell_behind(&mut socket, e).await,
             },
-            changed = role.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                let was = std::mem::replace(&mut holding, shared.holding());
-                if was && !holding {
-                    return stopped_serving(&shared, &mut socket).await;
-                }
-            }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => {}
