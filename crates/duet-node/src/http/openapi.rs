@@ -114,3 +114,57 @@ pub(super) fn document_value() -> utoipa::openapi::OpenApi {
 pub(super) async fn document() -> Response {
     Json(document_value()).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::document_value;
+
+    /// Every route says what its success carries and each refusal is the
+    /// error body, and the document holds the socket frames, so a client
+    /// is written from it rather than from the wire.
+    #[test]
+    fn every_route_names_its_answer_and_the_frames_are_components() {
+        let document = serde_json::to_value(document_value()).unwrap();
+        let paths = document["paths"].as_object().unwrap();
+        for (path, operations) in paths {
+            for (method, operation) in operations.as_object().unwrap() {
+                let responses = operation["responses"].as_object().unwrap();
+                let success = responses
+                    .iter()
+                    .find(|(status, _)| status.starts_with('2') || *status == "101")
+                    .unwrap_or_else(|| panic!("{method} {path}: no success answer"));
+                assert!(
+                    success.1["content"].is_object(),
+                    "{method} {path}: its {} answer has no body schema",
+                    success.0
+                );
+                for (status, refusal) in responses.iter().filter(|(s, _)| s.as_str() >= "400") {
+                    assert!(
+                        refusal["content"]["application/json"]["schema"]["$ref"]
+                            .as_str()
+                            .is_some_and(|r| r.ends_with("/ErrorBody")),
+                        "{method} {path}: its {status} does not carry the error body"
+                    );
+                }
+            }
+        }
+        let schemas = &document["components"]["schemas"];
+        for name in ["Frame", "StateFrame", "ChangeFrame", "ErrorBody"] {
+            assert!(schemas[name].is_object(), "no schema {name}");
+        }
+        let frame = serde_json::to_string(&schemas["Frame"]).unwrap();
+        for kind in [
+            "state",
+            "resume",
+            "gap",
+            "change",
+            "heartbeat",
+            "ack",
+            "error",
+            "moved",
+            "resync",
+        ] {
+            assert!(frame.contains(&format!("\"{kind}\"")), "Frame lacks {kind}");
+        }
+    }
+}
