@@ -26,8 +26,8 @@ pub use chat::{ChatStatus, ChatView, CustomerChange, KindView, MessageView, Send
 pub use error::ErrorBody;
 pub use frames::{ChangeFrame, Frame, StateFrame};
 pub use requests::{
-    Action, CallReport, CallbackRequest, CustomerSays, Inbound, Login, Media, ModuleFault, PutBody,
-    Said, Start, StatusRequest, SwitchRequest,
+    Action, CallReport, CallbackRequest, CustomerSays, FaultRequest, Inbound, Login, Media,
+    ModuleFault, PutBody, Said, Start, StatusRequest, SwitchRequest,
 };
 
 #[cfg(test)]

@@ -41,6 +41,15 @@ pub enum ModuleFault {
     Recover,
 }
 
+/// `POST /api/fault`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FaultRequest {
+    /// A supervised module (interactions, routing), `file-monitor` or
+    /// `config-sync` (the active node's answers to sync requests).
+    pub module: String,
+    pub fault: ModuleFault,
+}
+
 /// `PUT /api/config`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PutBody {

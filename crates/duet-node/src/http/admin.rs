@@ -8,8 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use duet_api::{Injected, SwitchRequest, Switching};
-use serde::Deserialize;
+use duet_api::{FaultRequest, Injected, SwitchRequest, Switching};
 use tokio::sync::oneshot;
 
 use super::{authenticate, error};
@@ -81,12 +80,6 @@ const FILE_MONITOR: &str = "file-monitor";
 /// The fault-injection name of the active node's answers to the backup's
 /// configuration sync requests.
 const CONFIG_SYNC: &str = "config-sync";
-
-#[derive(Deserialize, utoipa::ToSchema)]
-pub(super) struct FaultRequest {
-    module: String,
-    fault: ModuleFault,
-}
 
 #[utoipa::path(
     post,
