@@ -81,7 +81,7 @@ fn default_limit() -> usize {
     path = "/api/events",
     tag = "node",
     description = "The event log, after a number (`after`, `limit`).",
-    responses((status = 200, description = "Event log entries (`duet_node::events::LoggedEvent`: number, at_unix_ms, node, topic, level, message), oldest first", body = Vec<serde_json::Value>), super::openapi::Answers)
+    responses((status = 200, description = "Event log entries, oldest first", body = Vec<crate::events::LoggedEvent>), super::openapi::Answers)
 )]
 pub(super) async fn events(
     State(shared): State<Arc<Shared>>,
