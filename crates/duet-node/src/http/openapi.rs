@@ -109,7 +109,7 @@ pub(super) fn document_value() -> utoipa::openapi::OpenApi {
     path = "/api/openapi.json",
     tag = "node",
     description = "This document. Who may call each route: docs/access.md.",
-    responses((status = 200, description = "The OpenAPI document", body = serde_json::Value))
+    responses((status = 200, description = "The OpenAPI document", body = Object))
 )]
 pub(super) async fn document() -> Response {
     Json(document_value()).into_response()

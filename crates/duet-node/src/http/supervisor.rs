@@ -89,7 +89,7 @@ async fn intervals(
     path = "/api/agents",
     tag = "supervisor",
     description = "Every agent: status, media, interactions held.",
-    responses((status = 200, description = "Every agent (`duet_interactions::model::Agent`: name, status, status_since_ms, logged_in, assigned per media, ...)", body = Vec<serde_json::Value>), super::openapi::Answers)
+    responses((status = 200, description = "Every agent (`duet_interactions::model::Agent`: name, status, status_since_ms, logged_in, assigned per media, ...)", body = Vec<Object>), super::openapi::Answers)
 )]
 async fn agents(State(shared): State<Arc<Shared>>) -> Response {
     answer(ask(&shared, IxRequest::Agents).await)
@@ -104,7 +104,7 @@ async fn agents(State(shared): State<Arc<Shared>>) -> Response {
     tag = "supervisor",
     description = "An interaction whole: state, parties, segments (its history), content; a supervisor's or its agent's. Once the live state has forgotten it (closed_retention_s after it closed), its copy in the reporting databases, with `archive` (disposition, figures) and without what the archive does not keep (docs/reporting.md, \"The archive\").",
     params(("id" = String, Path)),
-    responses((status = 200, description = "The interaction whole (`duet_interactions::Interaction`), or its archived copy (`duet_report::archive::Archived`, with `archive`)", body = serde_json::Value), super::openapi::Answers)
+    responses((status = 200, description = "The interaction whole (`duet_interactions::Interaction`), or its archived copy (`duet_report::archive::Archived`, with `archive`)", body = Object), super::openapi::Answers)
 )]
 async fn interaction(
     held: Option<Extension<Held>>,
@@ -154,7 +154,7 @@ async fn set_status(
     path = "/api/interactions/conflicts",
     tag = "supervisor",
     description = "Interaction conflict records: changes a node acknowledged while both nodes served that the state of the node whose history serves overrode (who holds an interaction, its state), each with the node, position, client id, actor, time, the change and why; oldest first, the same on both nodes. Messages and files are never conflicts: they join the transcript.",
-    responses((status = 200, description = "Interaction conflict records (`duet_interactions::model::HealConflict`: node, epoch, seq, client, actor, at_ms, change, why)", body = Vec<serde_json::Value>), super::openapi::Answers)
+    responses((status = 200, description = "Interaction conflict records (`duet_interactions::model::HealConflict`: node, epoch, seq, client, actor, at_ms, change, why)", body = Vec<Object>), super::openapi::Answers)
 )]
 async fn conflicts(State(shared): State<Arc<Shared>>) -> Response {
     answer(ask(&shared, IxRequest::Conflicts).await)
