@@ -67,7 +67,7 @@ pub(super) async fn agent_state(
     tag = "agent",
     description = "Log in to media (none: all the agent has capacity for).",
     request_body = Media,
-    responses((status = 200, description = "Acknowledged: the change's sequence number", body = duet_api::Changed), super::openapi::Answers)
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 async fn login(
     State(shared): State<Arc<Shared>>,
@@ -89,7 +89,7 @@ async fn login(
     tag = "agent",
     description = "Log out of media (none: all), with a reason code.",
     request_body = Media,
-    responses((status = 200, description = "Acknowledged: the change's sequence number", body = duet_api::Changed), super::openapi::Answers)
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 async fn logout(
     State(shared): State<Arc<Shared>>,
@@ -129,7 +129,7 @@ pub(super) fn chosen(r: StatusRequest) -> ChosenStatus {
     tag = "agent",
     description = "Set a status: available, not_ready (with a reason) or a non-ACD status.",
     request_body = StatusRequest,
-    responses((status = 200, description = "Acknowledged: the change's sequence number", body = duet_api::Changed), super::openapi::Answers)
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 async fn status(
     State(shared): State<Arc<Shared>>,
@@ -155,7 +155,7 @@ async fn status(
     description = "Work an interaction: accept, reject, hold, resume, disconnect, wrap-up, transfer, conference, message, delivery, draft, send, callback-attempt; a supervisor's: monitor (listen in, unseen by the customer), barge (join and speak), disconnect (stop supervising). Only its agent (offered, holding, conferenced), a supervisor of its queue or an admin (docs/access.md).",
     params(("id" = String, Path), ("action" = String, Path)),
     request_body = Action,
-    responses((status = 200, description = "Acknowledged: the change's sequence number", body = duet_api::Changed), super::openapi::Answers)
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 async fn act(
     State(shared): State<Arc<Shared>>,

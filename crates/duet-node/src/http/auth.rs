@@ -272,7 +272,7 @@ async fn sign_in(shared: &Shared, login: Login) -> Result<Session, Refusal> {
     path = "/api/sessions",
     tag = "sessions",
     description = "Sign out (on the active node): every session of the caller issued until now is refused afterwards, on both nodes.",
-    responses((status = 200, description = "Acknowledged: the change's sequence number", body = duet_api::Changed), super::openapi::Answers)
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 pub(super) async fn logout(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     let token = headers

@@ -160,7 +160,7 @@ pub(super) async fn write(
     tag = "configuration",
     description = "Put an object (a master administrator, on the active node). A user's `password` is stored as its argon2 hash.",
     request_body = PutBody,
-    responses((status = 200, description = "Acknowledged: the change's sequence number", body = duet_api::Changed), super::openapi::Answers)
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 pub(super) async fn config_put(
     State(shared): State<Arc<Shared>>,
@@ -212,7 +212,7 @@ pub(super) async fn config_put(
     path = "/api/config",
     tag = "configuration",
     description = "Remove an object (`path`, `client_id`).",
-    responses((status = 200, description = "Acknowledged: the change's sequence number", body = duet_api::Changed), super::openapi::Answers)
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 pub(super) async fn config_delete(
     State(shared): State<Arc<Shared>>,

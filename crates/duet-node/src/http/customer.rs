@@ -246,7 +246,7 @@ async fn by_customer(shared: &Shared, id: &str, client: Option<String>, c: Chang
     description = "A customer's message, with its own message_id (a resend is kept once).",
     params(("id" = String, Path)),
     request_body = Said,
-    responses((status = 200, description = "Acknowledged: the change's sequence number", body = duet_api::Changed), super::openapi::Answers)
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 async fn message(
     State(shared): State<Arc<Shared>>,
@@ -285,7 +285,7 @@ async fn message(
     description = "An agent's message was delivered to or read by the customer.",
     params(("id" = String, Path)),
     request_body = Said,
-    responses((status = 200, description = "Acknowledged: the change's sequence number", body = duet_api::Changed), super::openapi::Answers)
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 async fn delivery(
     State(shared): State<Arc<Shared>>,
@@ -311,7 +311,7 @@ async fn delivery(
     tag = "customer",
     description = "The customer leaves the chat.",
     params(("id" = String, Path)),
-    responses((status = 200, description = "Acknowledged: the change's sequence number", body = duet_api::Changed), super::openapi::Answers)
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 async fn leave(
     State(shared): State<Arc<Shared>>,

@@ -88,7 +88,7 @@ fn shared_file(
     description = "The customer shares a file (the raw body, at most 512 KiB; the token in `x-duet-token` or `?token=`); it joins the transcript.",
     params(("id" = String, Path), Share),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 200, description = "Acknowledged: the change's sequence number", body = duet_api::Changed), (status = 401, description = "Not this conversation's token", body = duet_api::ErrorBody), (status = 413, description = "Too large", body = duet_api::ErrorBody))
+    responses(super::openapi::Acknowledged, (status = 401, description = "Not this conversation's token", body = duet_api::ErrorBody), (status = 413, description = "Too large", body = duet_api::ErrorBody))
 )]
 pub(super) async fn customer_shares(
     State(shared): State<Arc<Shared>>,
@@ -115,7 +115,7 @@ pub(super) async fn customer_shares(
     description = "The agent shares a file (the raw body, at most 512 KiB); it joins the transcript.",
     params(("id" = String, Path), Share),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 200, description = "Acknowledged: the change's sequence number", body = duet_api::Changed), (status = 403, description = "Not yours", body = duet_api::ErrorBody), (status = 409, description = "Not on the interaction", body = duet_api::ErrorBody), (status = 413, description = "Too large", body = duet_api::ErrorBody))
+    responses(super::openapi::Acknowledged, (status = 403, description = "Not yours", body = duet_api::ErrorBody), (status = 409, description = "Not on the interaction", body = duet_api::ErrorBody), (status = 413, description = "Too large", body = duet_api::ErrorBody))
 )]
 pub(super) async fn agent_shares(
     State(shared): State<Arc<Shared>>,

@@ -6,6 +6,18 @@ use axum::response::{IntoResponse, Response};
 use duet_api::{ErrorBody, Frame};
 use utoipa::OpenApi;
 
+/// A change's answer once acknowledged (a type the document reads; never
+/// built).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub(super) enum Acknowledged {
+    #[response(
+        status = 200,
+        description = "Acknowledged: the change's sequence number"
+    )]
+    Done(duet_api::Changed),
+}
+
 /// The refusals every route may give, each with its `ErrorBody` (a type
 /// the document reads; never built).
 #[derive(utoipa::IntoResponses)]

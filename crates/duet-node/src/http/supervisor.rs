@@ -128,7 +128,7 @@ async fn interaction(
     description = "A supervisor sets an agent's status.",
     params(("name" = String, Path)),
     request_body = StatusRequest,
-    responses((status = 200, description = "Acknowledged: the change's sequence number", body = duet_api::Changed), super::openapi::Answers)
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 async fn set_status(
     State(shared): State<Arc<Shared>>,
