@@ -1,57 +1,58 @@
 //! The agent's routes: sign in, log in to media, the desktop feed, and
 //! actions on interactions, each with the caller's client id.
 
-use serde_json::{Value, json};
+use duet_api::{Action, Changed, Login, Media, Session};
+use duet_interactions::{Interaction, MediaType};
 
 use crate::http::{Auth, Client};
 use crate::{Error, Feed};
 
 /// A signed-in user's session (it holds on both nodes).
 pub fn sign_in(client: &Client, user: &str, password: &str) -> Result<Auth, Error> {
-    let answer = client.post(
-        "/api/sessions",
-        &json!({"user": user, "password": password}),
-        &Auth::None,
-    )?;
-    answer["token"]
-        .as_str()
-        .map(|t| Auth::Bearer(t.to_string()))
-        .ok_or_else(|| Error::BadAnswer {
-            what: format!("sign in as {user}"),
-            answer: answer.to_string(),
-        })
+    let login = Login {
+        user: user.to_string(),
+        password: password.to_string(),
+    };
+    let session: Session = client.post("/api/sessions", &login, &Auth::None)?;
+    Ok(Auth::Bearer(session.token))
 }
 
-/// Logs the agent in to `media` (`chat`, `email`, `callback`, ...).
+/// Logs the agent in to `media`.
 pub fn log_in(
     client: &Client,
     session: &Auth,
-    media: &[&str],
+    media: &[MediaType],
     client_id: &str,
 ) -> Result<(), Error> {
-    client.post(
-        "/api/agent/login",
-        &json!({"media": media, "client_id": client_id}),
-        session,
-    )?;
+    let login = Media {
+        media: media.to_vec(),
+        client_id: Some(client_id.to_string()),
+        ..Media::default()
+    };
+    let _: Changed = client.post("/api/agent/login", &login, session)?;
     Ok(())
 }
 
-/// `POST /api/interactions/{id}/{action}` with `body` and the client id.
+/// `POST /api/interactions/{id}/{action}` with `body` and the client id;
+/// the change's sequence number.
 pub fn act(
     client: &Client,
     session: &Auth,
     id: &str,
     action: &str,
-    mut body: Value,
+    body: Action,
     client_id: &str,
-) -> Result<Value, Error> {
-    body["client_id"] = client_id.into();
-    client.post(&format!("/api/interactions/{id}/{action}"), &body, session)
+) -> Result<u64, Error> {
+    let body = Action {
+        client_id: Some(client_id.to_string()),
+        ..body
+    };
+    let done: Changed = client.post(&format!("/api/interactions/{id}/{action}"), &body, session)?;
+    Ok(done.seq)
 }
 
-/// The whole interaction (an agent that holds it, or a supervisor).
-pub fn interaction(client: &Client, session: &Auth, id: &str) -> Result<Value, Error> {
+/// The whole interaction, live (an agent that holds it, or a supervisor).
+pub fn interaction(client: &Client, session: &Auth, id: &str) -> Result<Interaction, Error> {
     client.get(&format!("/api/interactions/{id}"), session)
 }
 

@@ -1,7 +1,7 @@
 //! The customer's routes: start a chat, send messages with their own ids,
 //! leave, read the transcript, ask for a callback.
 
-use serde_json::{Value, json};
+use duet_api::{CallbackRequest, Changed, ChatView, Created, Said, Start};
 
 use crate::http::{Auth, Client};
 use crate::{Error, Feed};
@@ -11,16 +11,6 @@ use crate::{Error, Feed};
 pub struct Chat {
     pub id: String,
     pub token: String,
-}
-
-fn field(answer: &Value, name: &str, what: &str) -> Result<String, Error> {
-    answer[name]
-        .as_str()
-        .map(String::from)
-        .ok_or_else(|| Error::BadAnswer {
-            what: what.to_string(),
-            answer: answer.to_string(),
-        })
 }
 
 /// The secret that goes with an anonymous creation's client id: only
@@ -41,40 +31,57 @@ pub fn start_chat(
     name: &str,
     client_id: &str,
 ) -> Result<Chat, Error> {
-    let answer = client.post(
-        "/api/chats",
-        &json!({"queue": queue, "name": name, "client_id": client_id, "client_secret": client_secret(client_id)}),
-        &Auth::None,
-    )?;
+    let created: Created =
+        client.post("/api/chats", &start(queue, name, client_id), &Auth::None)?;
     Ok(Chat {
-        id: field(&answer, "id", "start a chat")?,
-        token: field(&answer, "token", "start a chat")?,
+        id: created.id,
+        token: created.token,
     })
+}
+
+/// A new conversation in `queue`, named by the client's id and secret.
+fn start(queue: &str, name: &str, client_id: &str) -> Start {
+    Start {
+        queue: queue.to_string(),
+        name: name.to_string(),
+        client_id: Some(client_id.to_string()),
+        client_secret: Some(client_secret(client_id)),
+        ..Start::default()
+    }
 }
 
 /// Sends a message with its own `message_id` (kept once however often it
 /// is sent); the answer's sequence number.
 pub fn send(client: &Client, chat: &Chat, message_id: &str, body: &str) -> Result<u64, Error> {
-    let answer = client.post(
+    let said = Said {
+        message_id: message_id.to_string(),
+        body: body.to_string(),
+        ..Said::default()
+    };
+    let done: Changed = client.post(
         &format!("/api/chats/{}/messages", chat.id),
-        &json!({"message_id": message_id, "body": body}),
+        &said,
         &Auth::Customer(chat.token.clone()),
     )?;
-    Ok(answer["seq"].as_u64().unwrap_or_default())
+    Ok(done.seq)
 }
 
 /// The customer leaves the chat.
 pub fn leave(client: &Client, chat: &Chat) -> Result<(), Error> {
-    client.post(
+    let said = Said {
+        client_id: Some(format!("{}/leave", chat.id)),
+        ..Said::default()
+    };
+    let _: Changed = client.post(
         &format!("/api/chats/{}/leave", chat.id),
-        &json!({"client_id": format!("{}/leave", chat.id)}),
+        &said,
         &Auth::Customer(chat.token.clone()),
     )?;
     Ok(())
 }
 
 /// The chat as the customer sees it (transcript, closed).
-pub fn transcript(client: &Client, chat: &Chat) -> Result<Value, Error> {
+pub fn transcript(client: &Client, chat: &Chat) -> Result<ChatView, Error> {
     client.get(
         &format!("/api/chats/{}", chat.id),
         &Auth::Customer(chat.token.clone()),
@@ -83,13 +90,8 @@ pub fn transcript(client: &Client, chat: &Chat) -> Result<Value, Error> {
 
 /// The message ids of a chat view's transcript, in order (a resend kept
 /// once shows once).
-pub fn message_ids(view: &Value) -> Vec<&str> {
-    view["transcript"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m["id"].as_str())
-        .collect()
+pub fn message_ids(view: &ChatView) -> Vec<&str> {
+    view.transcript.iter().map(|m| m.id.as_str()).collect()
 }
 
 /// The chat's live feed (transcript first, then its changes; the
@@ -109,10 +111,12 @@ pub fn callback(
     number: &str,
     client_id: &str,
 ) -> Result<String, Error> {
-    let answer = client.post(
-        "/api/callbacks",
-        &json!({"queue": queue, "name": name, "number": number, "client_id": client_id, "client_secret": client_secret(client_id)}),
-        &Auth::None,
-    )?;
-    field(&answer, "id", "ask for a callback")
+    let request = CallbackRequest {
+        start: start(queue, name, client_id),
+        number: number.to_string(),
+        from_ms: None,
+        to_ms: None,
+    };
+    let created: Created = client.post("/api/callbacks", &request, &Auth::None)?;
+    Ok(created.id)
 }

@@ -2,7 +2,10 @@
 //! (a master administrator of the bootstrap file), as
 //! docs/contact-center.md describes.
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+use duet_api::{Changed, PutBody};
+use serde::Deserialize;
 
 use crate::Error;
 use crate::http::{Auth, Client};
@@ -26,12 +29,12 @@ pub fn put_user(client: &Client, admin: &Auth, user: &User) -> Result<(), Error>
         admin,
         &format!("/config/Users/{}", user.name),
         "User",
-        json!({
-            "roles": user.roles,
-            "password": user.password,
-            "skills": user.skills,
-            "capacity": user.capacity,
-        }),
+        BTreeMap::from([
+            ("roles".to_string(), user.roles.clone()),
+            ("password".to_string(), user.password.clone()),
+            ("skills".to_string(), user.skills.clone()),
+            ("capacity".to_string(), user.capacity.clone()),
+        ]),
     )
 }
 
@@ -42,22 +45,35 @@ pub fn put(
     admin: &Auth,
     path: &str,
     class: &str,
-    attributes: Value,
+    attributes: BTreeMap<String, String>,
 ) -> Result<(), Error> {
-    let body = json!({"path": path, "class": class, "attributes": attributes});
-    let digest = fnv(body.to_string().as_bytes());
-    let mut body = body;
-    body["client_id"] = format!("put {path} {digest:016x}").into();
-    client.put("/api/config", &body, admin)?;
+    let mut body = PutBody {
+        path: path.to_string(),
+        class: class.to_string(),
+        attributes,
+        client_id: None,
+    };
+    let content = format!("{path}\n{class}\n{:?}", body.attributes);
+    body.client_id = Some(format!("put {path} {:016x}", fnv(content.as_bytes())));
+    let _: Changed = client.put("/api/config", &body, admin)?;
     Ok(())
+}
+
+/// The part of `GET /api/config` read here: the object at the path.
+#[derive(Deserialize)]
+struct Read {
+    object: Option<duet_config::Object>,
 }
 
 /// The attributes of the object at `path`, or `None` if there is none
 /// (reading needs an administrator's or supervisor's credentials).
-pub fn get(client: &Client, reader: &Auth, path: &str) -> Result<Option<Value>, Error> {
-    Ok(client
-        .get_maybe(&format!("/api/config?path={path}"), reader)?
-        .map(|answer| answer["object"]["attributes"].clone()))
+pub fn get(
+    client: &Client,
+    reader: &Auth,
+    path: &str,
+) -> Result<Option<BTreeMap<String, String>>, Error> {
+    let read: Option<Read> = client.get_maybe(&format!("/api/config?path={path}"), reader)?;
+    Ok(read.and_then(|r| r.object).map(|o| o.attributes))
 }
 
 /// FNV-1a: a stable digest for client ids (not for security).

@@ -23,6 +23,9 @@ pub enum Error {
     /// An answer that is not what the API documents.
     #[error("{what}: unexpected answer: {answer}")]
     BadAnswer { what: String, answer: String },
+    /// A request body that cannot be written as JSON.
+    #[error("{what}: cannot write the request: {why}")]
+    BadRequest { what: String, why: String },
     /// A node URL or address that cannot be used.
     #[error("bad node address {0:?}: give http://host:port")]
     BadAddress(String),

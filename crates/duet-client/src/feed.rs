@@ -10,9 +10,9 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use duet_api::{ChangeFrame, Frame, StateFrame};
 use duet_rsm::Position;
-use serde::Deserialize;
-use serde_json::Value;
+use serde::Serialize;
 use tungstenite::{Message, WebSocket};
 
 use crate::nodes::{Nodes, host_port};
@@ -28,14 +28,14 @@ const CONNECT_WAIT_MS: u64 = 1_000;
 pub enum FeedEvent {
     /// The state as it stands (a first connection, or a resume the node
     /// could not serve): the caller starts again from it.
-    State(Value),
+    State(StateFrame),
     /// Connected again and resumed: what follows is what was missed.
     Resumed { node: usize },
-    /// A change, with its sequence number (each once, increasing).
-    Change { seq: u64, body: Value },
+    /// A change (each once, in increasing order).
+    Change(ChangeFrame),
     /// Anything else the node sent (acks of messages sent on the socket,
     /// errors).
-    Other(Value),
+    Other(Frame),
 }
 
 /// A resuming WebSocket feed.
@@ -99,11 +99,14 @@ impl Feed {
 
     /// Sends a JSON message; false if the socket is not there (the
     /// caller resends by another way, with the same id).
-    pub fn send(&mut self, value: &Value) -> bool {
+    pub fn send(&mut self, message: &impl Serialize) -> bool {
         let Some((_, ws)) = self.socket.as_mut() else {
             return false;
         };
-        match ws.send(Message::Text(value.to_string().into())) {
+        let Ok(text) = serde_json::to_string(message) else {
+            return false;
+        };
+        match ws.send(Message::Text(text.into())) {
             Ok(()) => true,
             Err(_) => {
                 self.socket = None;
@@ -150,37 +153,36 @@ impl Feed {
                 return None;
             }
         };
-        let value: Value = serde_json::from_str(&text).ok()?;
-        match value["type"].as_str() {
-            Some("state") => {
-                if let Ok(at) = Position::deserialize(&value["position"]) {
-                    self.last = Some(at);
-                }
-                Some(FeedEvent::State(value))
+        // A frame this client does not know is passed over.
+        let frame: Frame = serde_json::from_str(&text).ok()?;
+        match frame {
+            Frame::State(state) => {
+                self.last = Some(state.position());
+                Some(FeedEvent::State(state))
             }
-            Some("resume") => Some(FeedEvent::Resumed { node }),
-            Some("moved") => {
+            Frame::Resume(_) => Some(FeedEvent::Resumed { node }),
+            Frame::Moved { .. } => {
                 // A desktop belongs on the active node: the other one.
                 self.nodes.answered(1 - node);
                 self.reconnect();
                 None
             }
-            Some("resync") => {
+            Frame::Resync { .. } => {
                 // Fell behind: start again from the state.
                 self.last = None;
                 self.reconnect();
                 None
             }
-            Some("change") => {
-                let seq = value["seq"].as_u64()?;
-                if self.last.is_some_and(|last| seq <= last.seq) {
+            Frame::Change(change) => {
+                let at = change.position();
+                if self.last.is_some_and(|last| at.seq <= last.seq) {
                     self.replayed += 1;
                     return None;
                 }
-                self.last = Some(Position::new(value["epoch"].as_u64()?, seq));
-                Some(FeedEvent::Change { seq, body: value })
+                self.last = Some(at);
+                Some(FeedEvent::Change(change))
             }
-            _ => Some(FeedEvent::Other(value)),
+            other => Some(FeedEvent::Other(other)),
         }
     }
 

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use base64::Engine as _;
-use serde_json::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::Error;
 use crate::nodes::{Attempt, Nodes, Retry, Step, node_for, step};
@@ -79,27 +80,55 @@ impl Client {
     }
 
     /// A read; both nodes answer reads.
-    pub fn get(&self, path: &str, auth: &Auth) -> Result<Value, Error> {
-        self.call(Method::Get, path, None, auth, false)
-            .map(Option::unwrap_or_default)
+    pub fn get<T: DeserializeOwned>(&self, path: &str, auth: &Auth) -> Result<T, Error> {
+        let text = self.call(Method::Get, path, None, auth, false)?;
+        parse(path, text.unwrap_or_default())
     }
 
     /// A read of something that may not be there: 404 is `None` (not a
     /// reason to try the other node).
-    pub fn get_maybe(&self, path: &str, auth: &Auth) -> Result<Option<Value>, Error> {
-        self.call(Method::Get, path, None, auth, true)
+    pub fn get_maybe<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        auth: &Auth,
+    ) -> Result<Option<T>, Error> {
+        let text = self.call(Method::Get, path, None, auth, true)?;
+        text.map(|text| parse(path, text)).transpose()
     }
 
     /// A change; its body should carry `client_id` so a resend is applied
     /// once.
-    pub fn post(&self, path: &str, body: &Value, auth: &Auth) -> Result<Value, Error> {
-        self.call(Method::Post, path, Some(body), auth, false)
-            .map(Option::unwrap_or_default)
+    pub fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+        auth: &Auth,
+    ) -> Result<T, Error> {
+        self.send(Method::Post, path, body, auth)
     }
 
-    pub fn put(&self, path: &str, body: &Value, auth: &Auth) -> Result<Value, Error> {
-        self.call(Method::Put, path, Some(body), auth, false)
-            .map(Option::unwrap_or_default)
+    pub fn put<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+        auth: &Auth,
+    ) -> Result<T, Error> {
+        self.send(Method::Put, path, body, auth)
+    }
+
+    fn send<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &impl Serialize,
+        auth: &Auth,
+    ) -> Result<T, Error> {
+        let body = serde_json::to_value(body).map_err(|e| Error::BadRequest {
+            what: path.to_string(),
+            why: e.to_string(),
+        })?;
+        let text = self.call(method, path, Some(&body), auth, false)?;
+        parse(path, text.unwrap_or_default())
     }
 
     fn once(
@@ -107,7 +136,7 @@ impl Client {
         node: usize,
         method: Method,
         path: &str,
-        body: Option<&Value>,
+        body: Option<&serde_json::Value>,
         auth: &Auth,
     ) -> Result<(u16, String), ureq::Error> {
         let url = format!("{}{path}", self.nodes.url(node));
@@ -144,10 +173,10 @@ impl Client {
         &self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
+        body: Option<&serde_json::Value>,
         auth: &Auth,
         absent_ok: bool,
-    ) -> Result<Option<Value>, Error> {
+    ) -> Result<Option<String>, Error> {
         let started = Instant::now();
         let first = self.nodes.first_for(!matches!(method, Method::Get));
         let mut last = String::from("not tried");
@@ -163,12 +192,7 @@ impl Client {
             match (step(attempt), attempt) {
                 (Step::Done, _) => {
                     self.nodes.answered(node);
-                    return serde_json::from_str(&text)
-                        .map(Some)
-                        .map_err(|_| Error::BadAnswer {
-                            what: path.to_string(),
-                            answer: text,
-                        });
+                    return Ok(Some(text));
                 }
                 (_, Attempt::Status(404)) if absent_ok => return Ok(None),
                 (Step::Final, Attempt::Status(status)) => {
@@ -198,10 +222,17 @@ impl Client {
     }
 }
 
+/// An answer as the API documents it for `path`.
+fn parse<T: DeserializeOwned>(path: &str, text: String) -> Result<T, Error> {
+    serde_json::from_str(&text).map_err(|_| Error::BadAnswer {
+        what: path.to_string(),
+        answer: text,
+    })
+}
+
 /// The `error` of an API refusal, or the body as it is.
 fn error_message(text: &str) -> String {
-    serde_json::from_str::<Value>(text)
-        .ok()
-        .and_then(|v| v["error"].as_str().map(String::from))
-        .unwrap_or_else(|| text.chars().take(300).collect())
+    serde_json::from_str::<duet_api::ErrorBody>(text)
+        .map(|body| body.error)
+        .unwrap_or_else(|_| text.chars().take(300).collect())
 }

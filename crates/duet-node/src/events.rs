@@ -25,13 +25,20 @@ pub const MESSAGE_MAX_CHARS: usize = 2_000;
 pub const FILE_MAX_BYTES: u64 = 32 * 1024 * 1024;
 pub const ROTATED_FILES_MAX: usize = 4;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An event log entry, as `events.jsonl` holds it and `GET /api/events`
+/// answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LoggedEvent {
     pub seq: u64,
     pub at_unix_ms: u64,
     /// The node the entry is about (this node or its peer).
     pub node: String,
+    /// What it is about (`duet_switchover::Topic`): SwitchoverStates,
+    /// PrimaryMonitor, ModuleMonitor or Switchover.
+    #[schema(value_type = String)]
     pub topic: Topic,
+    /// `duet_switchover::Level`: Info, Warning, Error.
+    #[schema(value_type = String)]
     pub level: Level,
     pub message: String,
 }

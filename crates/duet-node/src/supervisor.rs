@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 /// How long a dead module stays down before the supervisor restarts it.
@@ -20,17 +19,8 @@ const PING_QUEUE_MAX: usize = 64;
 
 pub const MODULES: [&str; 2] = ["interactions", "routing"];
 
-/// Test faults (only with fault injection turned on).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ModuleFault {
-    /// Stop answering pings while staying alive.
-    Hang,
-    /// Die; the supervisor restarts it after a short delay.
-    Crash,
-    /// Answer again after a hang.
-    Recover,
-}
+/// Test faults (only with fault injection turned on): the API's.
+pub use duet_api::ModuleFault;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModuleAnswer {

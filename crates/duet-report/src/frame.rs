@@ -1,7 +1,6 @@
 //! The frames of `GET /api/stream/ws`, as a writer reads them.
 
-use duet_interactions::change::{Actor, Change, Command};
-use serde::Deserialize;
+use duet_interactions::change::Command;
 
 use crate::Position;
 
@@ -36,76 +35,51 @@ pub enum Frame {
 pub enum FrameError {
     #[error("a stream frame that is not JSON of a known shape: {0}")]
     Malformed(#[from] serde_json::Error),
-    #[error("a stream frame of unknown type {0:?}")]
-    UnknownType(String),
-}
-
-#[derive(Deserialize)]
-struct Wire {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    position: Option<(u64, u64)>,
-    #[serde(default)]
-    at_ms: Option<u64>,
-    #[serde(default)]
-    epoch: Option<u64>,
-    #[serde(default)]
-    seq: Option<u64>,
-    #[serde(default)]
-    actor: Option<Actor>,
-    #[serde(default)]
-    change: Option<Change>,
+    #[error("a frame of type {0:?}, which the stream does not send")]
+    UnknownType(&'static str),
+    #[error("a {0:?} frame without at_ms")]
+    NoTime(&'static str),
 }
 
 impl Frame {
+    /// A frame as the node writes it (`duet_api::Frame`); the frames of
+    /// other sockets are refused.
     pub fn parse(text: &str) -> Result<Frame, FrameError> {
-        let w: Wire = serde_json::from_str(text)?;
-        let missing = |what: &str| {
-            FrameError::Malformed(serde::de::Error::custom(format!(
-                "a {:?} frame without {what}",
-                w.kind
-            )))
-        };
-        let position = || {
-            w.position
-                .map(|(e, s)| Position::new(e, s))
-                .ok_or_else(|| missing("position"))
-        };
-        let at_ms = || w.at_ms.ok_or_else(|| missing("at_ms"));
-        Ok(match w.kind.as_str() {
-            "resume" => Frame::Resume {
-                position: position()?,
-                at_ms: at_ms()?,
+        use duet_api::{ChangeFrame, Frame as Api};
+        let timed = |kind: &'static str, at_ms: Option<u64>| at_ms.ok_or(FrameError::NoTime(kind));
+        Ok(match serde_json::from_str::<Api>(text)? {
+            Api::Resume(r) => Frame::Resume {
+                position: r.position,
+                at_ms: timed("resume", r.at_ms)?,
             },
-            "gap" => Frame::Gap {
-                position: position()?,
-                at_ms: at_ms()?,
+            Api::Gap(r) => Frame::Gap {
+                position: r.position,
+                at_ms: timed("gap", r.at_ms)?,
             },
-            "heartbeat" => Frame::Heartbeat {
-                position: position()?,
-                at_ms: at_ms()?,
-            },
-            "resync" => Frame::Resync,
-            "change" => {
-                let at = Position::new(
-                    w.epoch.ok_or_else(|| missing("epoch"))?,
-                    w.seq.ok_or_else(|| missing("seq"))?,
-                );
-                let command = Command {
+            Api::Heartbeat { position, at_ms } => Frame::Heartbeat { position, at_ms },
+            Api::Resync { .. } => Frame::Resync,
+            Api::Change(ChangeFrame::Committed {
+                seq,
+                epoch,
+                at_ms,
+                actor,
+                change,
+            }) => Frame::Change {
+                at: Position::new(epoch, seq),
+                command: Box::new(Command {
                     // The stream does not carry client ids: reports have
                     // no use for them.
                     client: String::new(),
-                    at_ms: at_ms()?,
-                    actor: w.actor.clone().ok_or_else(|| missing("actor"))?,
-                    change: w.change.clone().ok_or_else(|| missing("change"))?,
-                };
-                Frame::Change {
-                    at,
-                    command: Box::new(command),
-                }
-            }
-            other => return Err(FrameError::UnknownType(other.to_string())),
+                    at_ms,
+                    actor,
+                    change: *change,
+                }),
+            },
+            Api::Change(ChangeFrame::Told { .. }) => return Err(FrameError::UnknownType("change")),
+            Api::State(_) => return Err(FrameError::UnknownType("state")),
+            Api::Ack { .. } => return Err(FrameError::UnknownType("ack")),
+            Api::Error { .. } => return Err(FrameError::UnknownType("error")),
+            Api::Moved { .. } => return Err(FrameError::UnknownType("moved")),
         })
     }
 }
@@ -113,6 +87,7 @@ impl Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use duet_interactions::change::Actor;
 
     #[test]
     fn frames_read_as_the_node_writes_them() {
@@ -134,6 +109,11 @@ mod tests {
         );
         assert!(Frame::parse(r#"{"type":"heartbeat"}"#).is_err());
         assert!(Frame::parse(r#"{"type":"what"}"#).is_err());
+        assert!(Frame::parse(r#"{"type":"gap","after":null,"position":[2,9]}"#).is_err());
+        assert!(matches!(
+            Frame::parse(r#"{"type":"moved","active":"b"}"#),
+            Err(FrameError::UnknownType("moved"))
+        ));
         assert!(Frame::parse("not json").is_err());
     }
 }

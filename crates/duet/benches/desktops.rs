@@ -19,8 +19,9 @@ use duet_client::feed::FeedEvent;
 use duet_client::http::{Auth, Client};
 use duet_client::nodes::{Nodes, Retry};
 use duet_client::{agent, directory};
+use duet_interactions::MediaType;
 use harness::{PASSWORD, Pair, Setup, USER, bench_number as number, percentile};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const AGENT_PASSWORD: &str = "desk-password";
 
@@ -46,7 +47,14 @@ fn make_agents(pair: &Pair, n: usize) {
             &admin,
             &format!("/config/Users/desk-{i}"),
             "User",
-            json!({"roles": roles, "password_hash": hash, "capacity": "chat:1"}),
+            [
+                ("roles", roles.to_string()),
+                ("password_hash", hash.clone()),
+                ("capacity", "chat:1".to_string()),
+            ]
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .collect(),
         )
         .expect("an agent");
     }
@@ -54,7 +62,7 @@ fn make_agents(pair: &Pair, n: usize) {
 
 fn desktop_census(c: &Client, session: &Auth) -> std::collections::BTreeMap<String, usize> {
     let mut census = std::collections::BTreeMap::new();
-    if let Ok(agents) = c.get("/api/agents", session) {
+    if let Ok(agents) = c.get::<Value>("/api/agents", session) {
         for a in agents.as_array().into_iter().flatten() {
             let key = format!("{} {}", a["desktop"], a["status"]);
             *census.entry(key.chars().take(60).collect()).or_insert(0) += 1;
@@ -170,7 +178,7 @@ fn main() {
                         _ => {}
                     }
                 };
-                agent::log_in(&c, &session, &["chat"], &format!("desk-{i}-login"))
+                agent::log_in(&c, &session, &[MediaType::Chat], &format!("desk-{i}-login"))
                     .expect("a log-in after the switchover");
                 let working = t0.elapsed();
                 tx.send((back, working)).expect("send");

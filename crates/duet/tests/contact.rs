@@ -759,6 +759,50 @@ fn after_a_kill_9_an_agent_whose_desktop_reconnects_in_time_keeps_its_state_and_
 }
 
 #[test]
+fn when_its_node_stops_serving_a_desktop_is_told_to_move_and_a_customer_message_is_refused_with_503()
+ {
+    let pair = pair();
+    let a = pair.nodes[0].url();
+    let alice = Api::login(&a, "alice", AGENT_PASSWORD);
+    let mut desk = Socket::connect(&ws_url(
+        &a,
+        &format!("/api/agent/ws?token={}", alice.token.clone().unwrap()),
+    ));
+    assert_eq!(
+        desk.next(Duration::from_secs(5)).expect("state")["type"],
+        "state"
+    );
+    let (code, chat) = Api::new(&a).post("/api/chats", json!({"queue": "Sales", "name": "Ida"}));
+    assert_eq!(code, 200, "{chat}");
+    let (id, token) = (
+        chat["id"].as_str().unwrap(),
+        chat["token"].as_str().unwrap(),
+    );
+    let mut customer = Socket::connect(&ws_url(&a, &format!("/api/chats/{id}/ws?token={token}")));
+    assert_eq!(
+        customer.next(Duration::from_secs(5)).expect("state")["type"],
+        "state"
+    );
+
+    let (code, body) = pair.nodes[1].post(
+        "/api/switch",
+        json!({}),
+        Some((harness::USER, harness::PASSWORD)),
+    );
+    assert_eq!(code, 202, "{body}");
+    // Told while connected, not only when it connects again.
+    let moved = desk.until(Duration::from_secs(10), |m| m["type"] == "moved");
+    assert_eq!(moved["active"], pair.nodes[1].name, "{moved}");
+    // The customer's message on a, now the backup: refused with the
+    // status a retry elsewhere needs, naming the node to go to.
+    customer.send(json!({"message_id": "c1", "body": "still there?"}));
+    let refused = customer.until(Duration::from_secs(5), |m| m["type"] == "error");
+    assert_eq!(refused["status"], 503, "{refused}");
+    assert_eq!(refused["message_id"], "c1", "{refused}");
+    assert_eq!(refused["active"], pair.nodes[1].name, "{refused}");
+}
+
+#[test]
 fn a_customer_socket_resumes_from_the_last_position_it_saw_on_either_node() {
     let mut pair = pair();
     let (a, b) = (pair.nodes[0].url(), pair.nodes[1].url());

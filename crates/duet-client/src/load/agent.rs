@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use duet_api::{Action, AgentState, ChangeFrame, StateFrame};
+use duet_interactions::model::{CallbackOutcome, Content, InteractionState, Sender};
+use duet_interactions::{Change, Interaction, MediaType};
 
 use super::Shared;
 use crate::agent::{self, act};
@@ -25,7 +27,7 @@ pub(super) fn start(shared: Arc<Shared>, n: usize) -> Result<std::thread::JoinHa
     agent::log_in(
         client,
         &session,
-        &["chat", "email", "callback"],
+        &[MediaType::Chat, MediaType::Email, MediaType::Callback],
         &format!("{}/{name}/login", shared.run),
     )?;
     Ok(std::thread::spawn(move || {
@@ -46,7 +48,7 @@ struct Desk<'a> {
     name: String,
     session: Auth,
     /// Interactions connected to this agent, by id: their media.
-    held: HashMap<String, String>,
+    held: HashMap<String, MediaType>,
 }
 
 impl Desk<'_> {
@@ -56,30 +58,26 @@ impl Desk<'_> {
         while !self.shared.halted() {
             feed.follow();
             match feed.next(Duration::from_millis(100)) {
-                Some(FeedEvent::State(state)) => {
-                    for ix in state["agent"]["interactions"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                    {
+                Some(FeedEvent::State(StateFrame::Agent {
+                    agent: Some(state), ..
+                })) => {
+                    for ix in &state.interactions {
                         self.reconcile(ix);
                     }
                 }
-                Some(FeedEvent::Change { seq, body }) => self.on_change(seq, &body["change"]),
+                Some(FeedEvent::Change(ChangeFrame::Committed { seq, change, .. })) => {
+                    self.on_change(seq, &change)
+                }
                 _ => {}
             }
             if refreshed.elapsed() > Duration::from_millis(REFRESH_MS) {
                 refreshed = Instant::now();
-                if let Ok(me) = self.client.get("/api/agent", &self.session) {
-                    let listed: Vec<&Value> = me["interactions"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .collect();
+                if let Ok(me) = self.client.get::<AgentState>("/api/agent", &self.session) {
+                    let listed = &me.interactions;
                     // What the pair no longer lists as ours is not ours
                     // (a heal gave it to the agent who took it first).
                     self.held
-                        .retain(|id, _| listed.iter().any(|ix| ix["id"].as_str() == Some(id)));
+                        .retain(|id, _| listed.iter().any(|ix| ix.id == *id));
                     for ix in listed {
                         self.reconcile(ix);
                     }
@@ -91,42 +89,36 @@ impl Desk<'_> {
         feed.reconnect();
     }
 
-    fn on_change(&mut self, seq: u64, change: &Value) {
-        if let Some(offer) = change.get("Offer")
-            && offer["agent"].as_str() == Some(self.name.as_str())
-        {
-            let id = offer["id"].as_str().unwrap_or_default().to_string();
-            self.accept(&id, seq);
-        } else if let Some(m) = change.get("Message")
-            && m["sender"] == "Customer"
-        {
-            let (id, message_id) = (
-                m["id"].as_str().unwrap_or_default(),
-                m["message_id"].as_str().unwrap_or_default(),
-            );
-            self.shared
-                .ledger()
-                .seen(id, message_id, &self.name, Some(seq));
-            if self.held.get(id).is_some_and(|media| media == "chat") {
-                self.reply(id, message_id);
+    fn on_change(&mut self, seq: u64, change: &Change) {
+        match change {
+            Change::Offer { id, agent, .. } if *agent == self.name => self.accept(id, seq),
+            Change::Message {
+                id,
+                message_id,
+                sender: Sender::Customer,
+                ..
+            } => {
+                self.shared
+                    .ledger()
+                    .seen(id, message_id, &self.name, Some(seq));
+                if self.held.get(id) == Some(&MediaType::Chat) {
+                    self.reply(id, message_id);
+                }
             }
-        } else if let Some(d) = change.get("Disconnect")
-            && let Some(id) = d["id"].as_str()
-            && self.held.contains_key(id)
-        {
-            self.wrap_up(id);
+            Change::Disconnect { id } if self.held.contains_key(id) => self.wrap_up(id),
+            _ => {}
         }
     }
 
     /// Action `action` on interaction `id`; `step` names it in the client
     /// id, so a resend of the same step is applied once.
-    fn act(&self, id: &str, action: &str, body: Value, step: &str) -> Result<Value, Error> {
+    fn act(&self, id: &str, action: &str, body: Action, step: &str) -> Result<u64, Error> {
         let client_id = format!("{}/{}/{id}/{step}", self.shared.run, self.name);
         act(self.client, &self.session, id, action, body, &client_id)
     }
 
     fn accept(&mut self, id: &str, seq: u64) {
-        match self.act(id, "accept", json!({}), &format!("accept/{seq}")) {
+        match self.act(id, "accept", Action::default(), &format!("accept/{seq}")) {
             Ok(_) => {
                 if let Ok(ix) = agent::interaction(self.client, &self.session, id) {
                     self.reconcile(&ix);
@@ -140,55 +132,57 @@ impl Desk<'_> {
 
     /// Brings one interaction to where this agent should have it, from its
     /// state as the node tells it.
-    fn reconcile(&mut self, ix: &Value) {
-        let id = ix["id"].as_str().unwrap_or_default().to_string();
-        let media = ix["media"].as_str().unwrap_or_default().to_string();
-        let state = &ix["state"];
-        let mine = |phase: &str| state[phase]["agent"].as_str() == Some(self.name.as_str());
-        if mine("Offered") {
-            let deadline = state["Offered"]["deadline_ms"].as_u64().unwrap_or_default();
-            self.accept(&id, deadline);
-        } else if mine("Connected") || mine("Held") {
-            self.held.insert(id.clone(), media.clone());
-            match media.as_str() {
-                "chat" => self.catch_up(&id, ix),
-                "email" => {
-                    let subject = ix["content"]["Email"]["subject"]
-                        .as_str()
-                        .unwrap_or_default();
-                    self.shared.ledger().email_found(subject, &id);
-                    self.finish(&id);
-                }
-                "callback" => {
-                    self.shared.ledger().callback_found(&id, &self.name);
-                    let attempt = json!({"outcome": "Reached"});
-                    if let Err(e) = self.act(&id, "callback-attempt", attempt, "attempt") {
-                        self.shared.ledger().error(e.to_string());
+    fn reconcile(&mut self, ix: &Interaction) {
+        let (id, media) = (ix.id.as_str(), ix.media);
+        if ix.state.owner() != Some(self.name.as_str()) {
+            self.held.remove(id);
+            return;
+        }
+        match &ix.state {
+            InteractionState::Offered { deadline_ms, .. } => self.accept(id, *deadline_ms),
+            InteractionState::Connected { .. } | InteractionState::Held { .. } => {
+                self.held.insert(id.to_string(), media);
+                match (media, &ix.content) {
+                    (MediaType::Chat, _) => self.catch_up(id, ix),
+                    (MediaType::Email, Content::Email(email)) => {
+                        self.shared.ledger().email_found(&email.subject, id);
+                        self.finish(id);
                     }
-                    self.finish(&id);
+                    (MediaType::Callback, _) => {
+                        self.shared.ledger().callback_found(id, &self.name);
+                        let attempt = Action {
+                            outcome: Some(CallbackOutcome::Reached),
+                            ..Action::default()
+                        };
+                        if let Err(e) = self.act(id, "callback-attempt", attempt, "attempt") {
+                            self.shared.ledger().error(e.to_string());
+                        }
+                        self.finish(id);
+                    }
+                    _ => self.finish(id),
                 }
-                _ => self.finish(&id),
             }
-        } else if mine("WrapUp") {
-            self.held.insert(id.clone(), media);
-            self.wrap_up(&id);
-        } else {
-            self.held.remove(&id);
+            InteractionState::WrapUp { .. } => {
+                self.held.insert(id.to_string(), media);
+                self.wrap_up(id);
+            }
+            InteractionState::Queued | InteractionState::Closed { .. } => {
+                self.held.remove(id);
+            }
         }
     }
 
     /// A chat just taken (or found again): every customer message in its
     /// transcript is seen, and each without a reply gets one.
-    fn catch_up(&mut self, id: &str, ix: &Value) {
-        let transcript = ix["content"]["Transcript"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let answered: Vec<&str> = transcript.iter().filter_map(|m| m["id"].as_str()).collect();
+    fn catch_up(&mut self, id: &str, ix: &Interaction) {
+        let Content::Transcript(transcript) = &ix.content else {
+            return;
+        };
+        let answered: Vec<&str> = transcript.iter().map(|m| m.id.as_str()).collect();
         let mut unanswered = Vec::new();
-        for m in &transcript {
-            let message_id = m["id"].as_str().unwrap_or_default();
-            if m["sender"] == "Customer" {
+        for m in transcript {
+            let message_id = m.id.as_str();
+            if m.sender == Sender::Customer {
                 self.shared.ledger().seen(id, message_id, &self.name, None);
                 if !answered.contains(&format!("r-{message_id}").as_str()) {
                     unanswered.push(message_id.to_string());
@@ -204,8 +198,11 @@ impl Desk<'_> {
         let reply_id = format!("r-{message_id}");
         let ordinal = message_id.trim_start_matches('c').parse().unwrap_or(0);
         self.shared.ledger().sent(id, &reply_id, false);
-        let body =
-            json!({"message_id": reply_id, "body": format!("{} answers {message_id}", self.name)});
+        let body = Action {
+            message_id: reply_id.clone(),
+            body: format!("{} answers {message_id}", self.name),
+            ..Action::default()
+        };
         let client_id = format!("{}/{id}/{reply_id}", self.shared.run);
         match act(self.client, &self.session, id, "message", body, &client_id) {
             Ok(_) => self.shared.ledger().acked(id, &reply_id),
@@ -224,7 +221,10 @@ impl Desk<'_> {
     }
 
     fn transfer(&mut self, id: &str) {
-        let to = json!({"queue": self.shared.spec.queue});
+        let to = Action {
+            queue: Some(self.shared.spec.queue.clone()),
+            ..Action::default()
+        };
         match self.act(id, "transfer", to, "transfer") {
             Ok(_) => {
                 self.held.remove(id);
@@ -240,7 +240,7 @@ impl Desk<'_> {
 
     /// The agent ends an email or a callback, then wraps it up.
     fn finish(&mut self, id: &str) {
-        match self.act(id, "disconnect", json!({}), "disconnect") {
+        match self.act(id, "disconnect", Action::default(), "disconnect") {
             Ok(_) => self.wrap_up(id),
             Err(e) if e.status() == Some(409) => {}
             Err(e) if e.status() == Some(403) => {
@@ -251,7 +251,11 @@ impl Desk<'_> {
     }
 
     fn wrap_up(&mut self, id: &str) {
-        let code = json!({"code": self.shared.queue.wrap_up_code, "notes": "load"});
+        let code = Action {
+            code: self.shared.queue.wrap_up_code.clone(),
+            notes: "load".into(),
+            ..Action::default()
+        };
         match self.act(id, "wrap-up", code, "wrap-up") {
             Ok(_) => {
                 self.held.remove(id);

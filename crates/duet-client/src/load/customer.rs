@@ -6,7 +6,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use duet_api::{
+    ChangeFrame, ChatStatus, CustomerChange, CustomerSays, Frame, SenderView, StateFrame,
+};
 
 use super::Shared;
 use super::tally::{CUSTOMER, Phase};
@@ -204,7 +206,11 @@ impl<'a> ChatRun<'a> {
         let body = format!("customer {} chat {} message {ordinal}", self.k, self.n);
         self.shared.ledger().sent(&chat.id, &message_id, true);
         self.last_sent = Some(Instant::now());
-        if self.on_socket && feed.send(&json!({"message_id": message_id, "body": body})) {
+        let says = CustomerSays {
+            message_id: message_id.clone(),
+            body: body.clone(),
+        };
+        if self.on_socket && feed.send(&says) {
             self.pending = Some((message_id, body, Instant::now()));
             return;
         }
@@ -238,61 +244,60 @@ impl<'a> ChatRun<'a> {
         use crate::FeedEvent;
         self.last_event = Instant::now();
         match event {
-            FeedEvent::State(state) => {
-                for m in state["chat"]["transcript"].as_array().into_iter().flatten() {
-                    self.saw(
-                        chat,
-                        m["id"].as_str().unwrap_or_default(),
-                        &m["sender"],
-                        None,
-                    );
+            FeedEvent::State(StateFrame::Chat { chat: view, .. }) => {
+                for m in &view.transcript {
+                    self.saw(chat, &m.id, &m.sender, None);
                 }
             }
-            FeedEvent::Resumed { .. } => {}
-            FeedEvent::Change { seq, body } => {
+            FeedEvent::State(StateFrame::Agent { .. }) | FeedEvent::Resumed { .. } => {}
+            FeedEvent::Change(ChangeFrame::Told { seq, change, .. }) => {
                 // The customer's view of the change (docs/access.md).
-                let change = &body["change"];
-                let status = change["Status"]["status"].as_str();
-                if status == Some("connected") && !self.talking {
-                    self.talking = true;
-                    self.shared.ledger().phase(self.k, Phase::Talking);
-                } else if status == Some("waiting") {
-                    self.talking = false;
-                    self.shared.ledger().phase(self.k, Phase::Waiting);
-                } else if let Some(m) = change.get("Message") {
-                    self.saw(
-                        chat,
-                        m["id"].as_str().unwrap_or_default(),
-                        &m["sender"],
-                        Some(seq),
-                    );
+                match change {
+                    CustomerChange::Status {
+                        status: ChatStatus::Connected,
+                        ..
+                    } if !self.talking => {
+                        self.talking = true;
+                        self.shared.ledger().phase(self.k, Phase::Talking);
+                    }
+                    CustomerChange::Status {
+                        status: ChatStatus::Waiting,
+                        ..
+                    } => {
+                        self.talking = false;
+                        self.shared.ledger().phase(self.k, Phase::Waiting);
+                    }
+                    CustomerChange::Message(m) => self.saw(chat, &m.id, &m.sender, Some(seq)),
+                    _ => {}
                 }
             }
-            FeedEvent::Other(v) => self.answered(chat, &v),
+            FeedEvent::Change(ChangeFrame::Committed { .. }) => {}
+            FeedEvent::Other(frame) => self.answered(chat, frame),
         }
     }
 
-    fn answered(&mut self, chat: &Chat, v: &Value) {
+    fn answered(&mut self, chat: &Chat, frame: Frame) {
         let Some((id, body, _)) = self.pending.take() else {
             return;
         };
-        if v["message_id"].as_str() != Some(id.as_str()) {
-            self.pending = Some((id, body, Instant::now()));
-            return;
-        }
-        if v["type"] == "ack" {
-            self.shared.ledger().acked(&chat.id, &id);
-            self.acked.push(id);
-        } else {
+        match frame {
+            Frame::Ack { message_id, .. } if message_id == id => {
+                self.shared.ledger().acked(&chat.id, &id);
+                self.acked.push(id);
+            }
             // Refused on the socket (the node is the backup now).
-            self.send_rest(chat, id, &body);
+            Frame::Error {
+                message_id: Some(message_id),
+                ..
+            } if message_id == id => self.send_rest(chat, id, &body),
+            _ => self.pending = Some((id, body, Instant::now())),
         }
     }
 
     /// A message in the chat: the agent side's are counted as seen by
     /// the customer.
-    fn saw(&mut self, chat: &Chat, message_id: &str, sender: &Value, seq: Option<u64>) {
-        if sender.get("Agent").is_none() {
+    fn saw(&mut self, chat: &Chat, message_id: &str, sender: &SenderView, seq: Option<u64>) {
+        if !matches!(sender, SenderView::Agent(_)) {
             return;
         }
         self.replies.insert(message_id.to_string());

@@ -1,8 +1,6 @@
 //! The load's directory: its agents and its queue, made when absent (with
 //! an administrator's credentials), else read as they are.
 
-use serde_json::json;
-
 use super::{LoadSpec, QueueInfo};
 use crate::Error;
 use crate::directory::{self, User};
@@ -47,14 +45,20 @@ pub(crate) fn prepare(client: &Client, spec: &LoadSpec) -> Result<QueueInfo, Err
                 &admin,
                 &path,
                 "Workgroup",
-                json!({
-                    "strategy": "longest_idle",
-                    "alerting_timeout_s": "10",
-                    "max_no_answer": "0",
-                    "wrap_up_codes": WRAP_UP_CODES,
-                    "members": names.join(","),
-                    "addresses": format!("{}@load.duet.test", spec.queue.to_ascii_lowercase()),
-                }),
+                [
+                    ("strategy", "longest_idle".to_string()),
+                    ("alerting_timeout_s", "10".to_string()),
+                    ("max_no_answer", "0".to_string()),
+                    ("wrap_up_codes", WRAP_UP_CODES.to_string()),
+                    ("members", names.join(",")),
+                    (
+                        "addresses",
+                        format!("{}@load.duet.test", spec.queue.to_ascii_lowercase()),
+                    ),
+                ]
+                .into_iter()
+                .map(|(name, value)| (name.to_string(), value))
+                .collect(),
             )?;
         }
     }
@@ -65,9 +69,9 @@ pub(crate) fn prepare(client: &Client, spec: &LoadSpec) -> Result<QueueInfo, Err
         message: "no such queue: give an administrator's credentials to make it".into(),
     })?;
     let list = |name: &str| -> Vec<String> {
-        queue[name]
-            .as_str()
-            .unwrap_or_default()
+        queue
+            .get(name)
+            .map_or("", String::as_str)
             .split(',')
             .map(|s| s.trim().split(':').next().unwrap_or_default().to_string())
             .filter(|s| !s.is_empty())

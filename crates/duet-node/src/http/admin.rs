@@ -8,24 +8,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use duet_api::{FaultRequest, Injected, SwitchRequest, Switching};
 use tokio::sync::oneshot;
 
 use super::{authenticate, error};
 use crate::shared::{DriverMsg, Shared};
 use crate::supervisor::ModuleFault;
-
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-pub(super) struct SwitchRequest {
-    /// Switch even though file replication is reported stopped (or in an
-    /// Upgrade state).
-    #[serde(default)]
-    force: bool,
-    /// The seed's /Immediate: a master administrator may switch without the
-    /// Remote Control right.
-    #[serde(default)]
-    immediate: bool,
-}
 
 #[utoipa::path(
     post,
@@ -33,7 +21,7 @@ pub(super) struct SwitchRequest {
     tag = "node",
     description = "Ask the backup to become active (the Remote Control right; HTTP basic credentials of the bootstrap file).",
     request_body = SwitchRequest,
-    responses(super::openapi::Answers)
+    responses((status = 202, description = "The backup took the request", body = duet_api::Switching), super::openapi::Answers)
 )]
 pub(super) async fn switch(
     State(shared): State<Arc<Shared>>,
@@ -77,11 +65,7 @@ pub(super) async fn switch(
     {
         Some(Ok(())) => {
             tracing::info!("switch requested by {}", user.name);
-            (
-                StatusCode::ACCEPTED,
-                Json(serde_json::json!({ "switching": true })),
-            )
-                .into_response()
+            (StatusCode::ACCEPTED, Json(Switching { switching: true })).into_response()
         }
         Some(Err(why)) => error(StatusCode::CONFLICT, why),
         None => error(
@@ -97,21 +81,13 @@ const FILE_MONITOR: &str = "file-monitor";
 /// configuration sync requests.
 const CONFIG_SYNC: &str = "config-sync";
 
-#[derive(Deserialize, utoipa::ToSchema)]
-pub(super) struct FaultRequest {
-    module: String,
-    /// hang, crash or recover
-    #[schema(value_type = String)]
-    fault: ModuleFault,
-}
-
 #[utoipa::path(
     post,
     path = "/api/fault",
     tag = "node",
     description = "Fault injection on test systems (bootstrap [fault_injection]).",
     request_body = FaultRequest,
-    responses(super::openapi::Answers)
+    responses((status = 202, description = "The fault is injected", body = duet_api::Injected), super::openapi::Answers)
 )]
 pub(super) async fn fault(
     State(shared): State<Arc<Shared>>,
@@ -145,7 +121,9 @@ pub(super) async fn fault(
     if injected {
         (
             StatusCode::ACCEPTED,
-            Json(serde_json::json!({ "injected": request.fault })),
+            Json(Injected {
+                injected: request.fault,
+            }),
         )
             .into_response()
     } else {

@@ -12,13 +12,13 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use duet_interactions::model::{Attachment, CallbackOutcome, ChosenStatus, Delivery, Sender};
-use duet_interactions::{Actor, Change, MediaType, TransferTarget};
-use serde::Deserialize;
+use duet_api::{Action, AgentState, Media, StatusRequest};
+use duet_interactions::model::{ChosenStatus, Sender};
+use duet_interactions::{Actor, Change, TransferTarget};
 
 use super::access::Held;
 use super::auth::Caller;
-use super::{Refusal, ask, change, done};
+use super::{Refusal, answer, ask, change, done};
 use crate::directory::REASON_CONNECTION_LOST;
 use crate::replication::IxRequest;
 use crate::shared::Shared;
@@ -32,41 +32,30 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
         .route("/api/interactions/{id}/{action}", post(act))
 }
 
-/// Every change request may carry the client's own id.
-#[derive(Deserialize, Default)]
-pub(super) struct WithClient<T> {
-    #[serde(default)]
-    pub client_id: Option<String>,
-    #[serde(flatten)]
-    pub body: T,
-}
-
 /// `GET /api/agent`: the agent's state and the interactions it holds.
 #[utoipa::path(
     get,
     path = "/api/agent",
     tag = "agent",
     description = "The signed-in agent: status, media, the interactions it holds.",
-    responses(super::openapi::Answers)
+    responses((status = 200, description = "The agent, the interactions it holds and their queues' wrap-up codes", body = AgentState), super::openapi::Answers)
 )]
 async fn me(State(shared): State<Arc<Shared>>, Extension(me): Extension<Caller>) -> Response {
-    let name = me.name.clone();
-    let result = ask(&shared, |reply| IxRequest::Agent { name, reply }).await;
-    match result {
-        Ok(Some(view)) => Json(view).into_response(),
-        Ok(None) => Json(serde_json::json!({ "agent": null, "interactions": [] })).into_response(),
-        Err(refusal) => refusal.into_response(),
-    }
+    // A user the contact center does not know as an agent yet: nothing.
+    answer(
+        agent_state(&shared, me.name)
+            .await
+            .map(Option::unwrap_or_default),
+    )
 }
 
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-pub(super) struct Media {
-    #[serde(default)]
-    /// call, chat, email, callback, sms, social_conversation, social_direct_message
-    #[schema(value_type = Vec<String>)]
-    media: Vec<MediaType>,
-    #[serde(default)]
-    reason_code: Option<u32>,
+/// An agent's state as the API tells it; `None` for a user the contact
+/// center does not know as an agent yet.
+pub(super) async fn agent_state(
+    shared: &Shared,
+    name: String,
+) -> Result<Option<AgentState>, Refusal> {
+    ask(shared, |reply| IxRequest::Agent { name, reply }).await
 }
 
 /// `POST /api/agent/login`: logs in to these media (none: every media the
@@ -77,16 +66,16 @@ pub(super) struct Media {
     tag = "agent",
     description = "Log in to media (none: all the agent has capacity for).",
     request_body = Media,
-    responses(super::openapi::Answers)
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 async fn login(
     State(shared): State<Arc<Shared>>,
     Extension(me): Extension<Caller>,
-    Json(r): Json<WithClient<Media>>,
+    Json(r): Json<Media>,
 ) -> Response {
     run(&shared, me, r.client_id, |agent| Change::AgentLogin {
         agent,
-        media: r.body.media,
+        media: r.media,
     })
     .await
 }
@@ -99,14 +88,14 @@ async fn login(
     tag = "agent",
     description = "Log out of media (none: all), with a reason code.",
     request_body = Media,
-    responses(super::openapi::Answers)
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 async fn logout(
     State(shared): State<Arc<Shared>>,
     Extension(me): Extension<Caller>,
-    Json(r): Json<WithClient<Media>>,
+    Json(r): Json<Media>,
 ) -> Response {
-    let reason_code = r.body.reason_code.unwrap_or(0);
+    let reason_code = r.reason_code.unwrap_or(0);
     if reason_code == REASON_CONNECTION_LOST {
         return Refusal::new(
             axum::http::StatusCode::BAD_REQUEST,
@@ -118,18 +107,10 @@ async fn logout(
     }
     run(&shared, me, r.client_id, |agent| Change::AgentLogout {
         agent,
-        media: r.body.media,
+        media: r.media,
         reason_code,
     })
     .await
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-pub(super) struct StatusRequest {
-    /// `available`, `not_ready` (with `reason`) or a non-ACD status's name.
-    status: String,
-    #[serde(default)]
-    reason: String,
 }
 
 pub(super) fn chosen(r: StatusRequest) -> ChosenStatus {
@@ -147,54 +128,20 @@ pub(super) fn chosen(r: StatusRequest) -> ChosenStatus {
     tag = "agent",
     description = "Set a status: available, not_ready (with a reason) or a non-ACD status.",
     request_body = StatusRequest,
-    responses(super::openapi::Answers)
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 async fn status(
     State(shared): State<Arc<Shared>>,
     Extension(me): Extension<Caller>,
-    Json(r): Json<WithClient<StatusRequest>>,
+    Json(r): Json<StatusRequest>,
 ) -> Response {
-    let status = chosen(r.body);
-    run(&shared, me, r.client_id, |agent| Change::AgentStatus {
+    let client_id = r.client_id.clone();
+    let status = chosen(r);
+    run(&shared, me, client_id, |agent| Change::AgentStatus {
         agent,
         status,
     })
     .await
-}
-
-/// What an action on an interaction may carry.
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-pub(super) struct Action {
-    #[serde(default)]
-    message_id: String,
-    #[serde(default)]
-    body: String,
-    #[serde(default)]
-    /// Accepted, Delivered or Read.
-    #[schema(value_type = Option<String>)]
-    delivery: Option<Delivery>,
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    notes: String,
-    #[serde(default)]
-    queue: Option<String>,
-    #[serde(default)]
-    agent: Option<String>,
-    #[serde(default)]
-    reply_id: String,
-    #[serde(default)]
-    html: String,
-    #[serde(default)]
-    text: String,
-    #[serde(default)]
-    /// {id, name, content_type, bytes: [u8]}
-    #[schema(value_type = Vec<Object>)]
-    attachments: Vec<Attachment>,
-    #[serde(default)]
-    /// Reached, NoAnswer, Busy, InvalidNumber or {"Other": "..."}
-    #[schema(value_type = Option<Object>)]
-    outcome: Option<CallbackOutcome>,
 }
 
 /// `POST /api/interactions/{id}/{action}`: accept, reject, hold, resume,
@@ -207,16 +154,17 @@ pub(super) struct Action {
     description = "Work an interaction: accept, reject, hold, resume, disconnect, wrap-up, transfer, conference, message, delivery, draft, send, callback-attempt; a supervisor's: monitor (listen in, unseen by the customer), barge (join and speak), disconnect (stop supervising). Only its agent (offered, holding, conferenced), a supervisor of its queue or an admin (docs/access.md).",
     params(("id" = String, Path), ("action" = String, Path)),
     request_body = Action,
-    responses(super::openapi::Answers)
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 async fn act(
     State(shared): State<Arc<Shared>>,
     Extension(me): Extension<Caller>,
     Extension(Held(ix)): Extension<Held>,
     Path((id, action)): Path<(String, String)>,
-    body: Option<Json<WithClient<Action>>>,
+    body: Option<Json<Action>>,
 ) -> Response {
-    let WithClient { client_id, body: a } = body.map(|Json(b)| b).unwrap_or_default();
+    let a = body.map(|Json(b)| b).unwrap_or_default();
+    let client_id = a.client_id.clone();
     let bad = |why: &str| Refusal::new(axum::http::StatusCode::BAD_REQUEST, why.to_string());
     let change = |agent: String| -> Result<Change, Refusal> {
         Ok(match action.as_str() {
@@ -305,7 +253,7 @@ async fn act(
         super::change(&shared, client_id, actor, change).await
     }
     .await;
-    done(result, serde_json::json!({}))
+    done(result)
 }
 
 /// An agent's own change: signed in as an agent, acting as itself.
@@ -317,5 +265,5 @@ async fn run(
 ) -> Response {
     let c = make(me.name.clone());
     let result = change(shared, client_id, Actor::Agent(me.name), c).await;
-    done(result, serde_json::json!({}))
+    done(result)
 }

@@ -86,7 +86,7 @@ pub(super) async fn fetch(shared: &Shared, id: &str) -> Result<Option<Archived>,
         ("limit" = Option<u32>, Query, description = "1 to 100; 50 when not given"),
         ("next" = Option<String>, Query, description = "The `next` of the page before"),
     ),
-    responses(super::openapi::Answers)
+    responses((status = 200, description = "A page (`duet_report::archive::Page`): {interactions, next}", body = Object), super::openapi::Answers)
 )]
 async fn search(
     State(shared): State<Arc<Shared>>,

@@ -15,8 +15,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use duet_api::{Login, Session};
 use ring::hmac;
-use serde::{Deserialize, Serialize};
 
 use super::{Refusal, ask};
 use crate::bootstrap::User;
@@ -204,20 +204,6 @@ impl Token {
     }
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-pub(super) struct Login {
-    user: String,
-    password: String,
-}
-
-#[derive(Serialize)]
-struct Session {
-    token: String,
-    user: String,
-    roles: Vec<String>,
-    expires_at_unix_s: u64,
-}
-
 /// `POST /api/sessions`: signs a user in.
 #[utoipa::path(
     post,
@@ -225,7 +211,7 @@ struct Session {
     tag = "sessions",
     description = "Sign in: a session token for `Authorization: Bearer`, valid on both nodes.",
     request_body = Login,
-    responses(super::openapi::Answers)
+    responses((status = 200, description = "Signed in", body = duet_api::Session), super::openapi::Answers)
 )]
 pub(super) async fn login(State(shared): State<Arc<Shared>>, Json(login): Json<Login>) -> Response {
     match sign_in(&shared, login).await {
@@ -286,7 +272,7 @@ async fn sign_in(shared: &Shared, login: Login) -> Result<Session, Refusal> {
     path = "/api/sessions",
     tag = "sessions",
     description = "Sign out (on the active node): every session of the caller issued until now is refused afterwards, on both nodes.",
-    responses(super::openapi::Answers)
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 pub(super) async fn logout(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     let token = headers

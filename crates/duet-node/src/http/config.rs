@@ -10,6 +10,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use duet_api::PutBody;
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
@@ -37,7 +38,7 @@ fn parse_path(text: &str) -> Result<duet_config::TreePath, Refusal> {
     path = "/api/config",
     tag = "configuration",
     description = "An object, its children and its history (`path`). Needs a session (`Authorization: Bearer`) of a supervisor or administrator, or a bootstrap user's Basic credentials; paths under `/config/Users` need an administrator (or a master bootstrap user). Password hashes and secrets are shown as `(set)`.",
-    responses(super::openapi::Answers)
+    responses((status = 200, description = "The path, its object ({class, attributes}), its children ([name, class]) and its history records (who, at_unix_ms, old, new, epoch, seq, client, conflict, healed_from)", body = Object), super::openapi::Answers)
 )]
 pub(super) async fn config_get(
     State(shared): State<Arc<Shared>>,
@@ -82,7 +83,7 @@ pub(super) async fn config_get(
     path = "/api/config/conflicts",
     tag = "configuration",
     description = "Changes that lost when the pair healed after both nodes served (an administrator's session or a master bootstrap user's Basic credentials; secrets shown as `(set)`).",
-    responses(super::openapi::Answers)
+    responses((status = 200, description = "Conflict records (history records with `conflict`: the value that lost and the change it lost to), oldest first", body = Vec<Object>), super::openapi::Answers)
 )]
 pub(super) async fn config_conflicts(
     State(shared): State<Arc<Shared>>,
@@ -104,17 +105,6 @@ pub(super) async fn config_conflicts(
             "the node did not answer in time; try again",
         ),
     }
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-pub(super) struct PutBody {
-    path: String,
-    class: String,
-    #[serde(default)]
-    attributes: std::collections::BTreeMap<String, String>,
-    /// The client's own id for this change, so a retry is applied once.
-    #[serde(default)]
-    client_id: Option<String>,
 }
 
 /// Checks that a configuration change may be made here, by this user.
@@ -155,7 +145,7 @@ pub(super) async fn write(
         reply,
     });
     match tokio::time::timeout(std::time::Duration::from_secs(10), done).await {
-        Ok(Ok(Ok(seq))) => Json(serde_json::json!({ "seq": seq })).into_response(),
+        Ok(Ok(Ok(seq))) => Json(duet_api::Changed { seq }).into_response(),
         Ok(Ok(Err(e))) => write_refusal(e).into_response(),
         _ => error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -170,7 +160,7 @@ pub(super) async fn write(
     tag = "configuration",
     description = "Put an object (a master administrator, on the active node). A user's `password` is stored as its argon2 hash.",
     request_body = PutBody,
-    responses(super::openapi::Answers)
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 pub(super) async fn config_put(
     State(shared): State<Arc<Shared>>,
@@ -222,7 +212,7 @@ pub(super) async fn config_put(
     path = "/api/config",
     tag = "configuration",
     description = "Remove an object (`path`, `client_id`).",
-    responses(super::openapi::Answers)
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 pub(super) async fn config_delete(
     State(shared): State<Arc<Shared>>,

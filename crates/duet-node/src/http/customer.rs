@@ -13,15 +13,16 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use duet_api::{CallReport, CallbackRequest, ChatView, Created, Inbound, Said, Start, Taken};
 use duet_interactions::model::{
-    Call, CallSignal, Callback, CallbackWindow, Content, Delivery, Party, Sender,
+    Call, CallSignal, Callback, CallbackWindow, Content, Party, Sender,
 };
 use duet_interactions::{Actor, Change, MediaType, NewInteraction};
 use serde::Deserialize;
 
 use super::auth::{customer_token, session_key};
-use super::customer_view::{ChatView, Names, chat_view, users_in};
-use super::{Refusal, ask, change, done};
+use super::customer_view::{Names, chat_view, users_in};
+use super::{Refusal, answer, ask, change, done};
 use crate::replication::{CONVERSATION, IxRequest};
 use crate::shared::Shared;
 
@@ -40,30 +41,6 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
 
 /// The bounds of an anonymous creation's `client_secret`.
 const CLIENT_SECRET_BYTES: std::ops::RangeInclusive<usize> = 16..=128;
-
-#[derive(Deserialize, utoipa::ToSchema)]
-struct Start {
-    queue: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    address: String,
-    #[serde(default)]
-    priority: i32,
-    #[serde(default)]
-    skills: BTreeMap<String, u32>,
-    #[serde(default)]
-    attributes: BTreeMap<String, String>,
-    /// Makes a retry idempotent: the same `client_id` with the same
-    /// `client_secret` answers the same conversation.
-    #[serde(default)]
-    client_id: Option<String>,
-    /// What only this customer holds (16 to 128 bytes its widget made and
-    /// kept): an anonymous caller is no identity, so the creation's key is
-    /// the client id together with it. Required with `client_id`.
-    #[serde(default)]
-    client_secret: Option<String>,
-}
 
 /// The key of an anonymous creation: the client's id with its secret,
 /// so another caller reusing the id makes a conversation of its own and
@@ -126,13 +103,14 @@ async fn create(
             Change::Create(Box::new(new)),
         )
         .await?;
-        Ok::<_, Refusal>((seq, id.clone(), customer_token(key, &id)))
+        Ok(Created {
+            token: customer_token(key, &id),
+            id,
+            seq,
+        })
     }
     .await;
-    match result {
-        Ok((seq, id, token)) => done(Ok(seq), serde_json::json!({ "id": id, "token": token })),
-        Err(refusal) => refusal.into_response(),
-    }
+    answer(result)
 }
 
 /// Checks a customer's new conversation against the bounds, and keeps its
@@ -156,7 +134,7 @@ async fn bounded(shared: &Shared, start: &mut Start) -> Result<(), Refusal> {
     tag = "customer",
     description = "A customer starts a chat in a queue; answers its id and the customer's token.",
     request_body = Start,
-    responses(super::openapi::Answers)
+    responses((status = 200, description = "The chat and the customer's token", body = duet_api::Created), super::openapi::Answers)
 )]
 async fn start_chat(State(shared): State<Arc<Shared>>, Json(mut start): Json<Start>) -> Response {
     if let Err(refusal) = bounded(&shared, &mut start).await {
@@ -204,7 +182,7 @@ pub(super) fn token(headers: &HeaderMap, query: &TokenQuery) -> String {
     tag = "customer",
     description = "The transcript, as the customer sees it (`x-duet-token` or `?token=`).",
     params(("id" = String, Path)),
-    responses(super::openapi::Answers)
+    responses((status = 200, description = "The chat as its customer sees it", body = duet_api::ChatView), super::openapi::Answers)
 )]
 async fn transcript(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
     let result = async {
@@ -217,10 +195,7 @@ async fn transcript(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -
         customer_view(&shared, &ix, &mut Names::default()).await
     }
     .await;
-    match result {
-        Ok(view) => Json(view).into_response(),
-        Err(refusal) => refusal.into_response(),
-    }
+    answer(result)
 }
 
 /// The display names of `users` (see `customer_view`), added to `names`.
@@ -254,29 +229,12 @@ pub(super) async fn customer_view(
     Ok(chat_view(ix, names))
 }
 
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-struct Said {
-    #[serde(default)]
-    message_id: String,
-    #[serde(default)]
-    body: String,
-    #[serde(default)]
-    /// Delivered or Read.
-    #[schema(value_type = Option<String>)]
-    delivery: Option<Delivery>,
-    #[serde(default)]
-    client_id: Option<String>,
-}
-
 /// A customer's change to its own conversation (the guard checked the
 /// token); the client's id is scoped to the conversation, so it names
 /// nothing in another.
 async fn by_customer(shared: &Shared, id: &str, client: Option<String>, c: Change) -> Response {
     let client = client.map(|client| format!("{id}/{client}"));
-    done(
-        change(shared, client, Actor::Customer, c).await,
-        serde_json::json!({}),
-    )
+    done(change(shared, client, Actor::Customer, c).await)
 }
 
 /// `POST /api/chats/{id}/messages`: a message with the customer's own
@@ -288,7 +246,7 @@ async fn by_customer(shared: &Shared, id: &str, client: Option<String>, c: Chang
     description = "A customer's message, with its own message_id (a resend is kept once).",
     params(("id" = String, Path)),
     request_body = Said,
-    responses(super::openapi::Answers)
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 async fn message(
     State(shared): State<Arc<Shared>>,
@@ -327,7 +285,7 @@ async fn message(
     description = "An agent's message was delivered to or read by the customer.",
     params(("id" = String, Path)),
     request_body = Said,
-    responses(super::openapi::Answers)
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 async fn delivery(
     State(shared): State<Arc<Shared>>,
@@ -353,7 +311,7 @@ async fn delivery(
     tag = "customer",
     description = "The customer leaves the chat.",
     params(("id" = String, Path)),
-    responses(super::openapi::Answers)
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 async fn leave(
     State(shared): State<Arc<Shared>>,
@@ -364,19 +322,6 @@ async fn leave(
     by_customer(&shared, &id.clone(), client, Change::Disconnect { id }).await
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-struct CallbackRequest {
-    #[serde(flatten)]
-    start: Start,
-    number: String,
-    /// The window the customer wants the call in, unix ms (absent: now
-    /// to a day from now).
-    #[serde(default)]
-    from_ms: Option<u64>,
-    #[serde(default)]
-    to_ms: Option<u64>,
-}
-
 /// `POST /api/callbacks`: a customer asks to be called back.
 #[utoipa::path(
     post,
@@ -384,7 +329,7 @@ struct CallbackRequest {
     tag = "customer",
     description = "A customer asks to be called back within a window.",
     request_body = CallbackRequest,
-    responses(super::openapi::Answers)
+    responses((status = 200, description = "The callback and the customer's token", body = duet_api::Created), super::openapi::Answers)
 )]
 async fn callback(
     State(shared): State<Arc<Shared>>,
@@ -429,19 +374,6 @@ async fn callback(
     .await
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-struct Inbound {
-    /// The provider's conversation (a phone number, a social thread).
-    conversation: String,
-    queue: String,
-    message_id: String,
-    text: String,
-    #[serde(default)]
-    from: String,
-    #[serde(default)]
-    name: String,
-}
-
 /// `POST /api/webhooks/{sms|social|dm}`: a message from an SMS or social
 /// provider, signed with the pair's webhook secret (see `signature`). The conversation's open interaction
 /// takes it; a new one starts when there is none.
@@ -452,7 +384,7 @@ struct Inbound {
     description = "An SMS (`sms`) or social (`social`, `dm`) message from a provider, signed over its route, time and body: `x-duet-timestamp: <unix seconds>` (within 300 s of the node's clock) and `x-duet-signature: v2=<hex HMAC-SHA256 of \"v2\\n<kind>\\n<timestamp>\\n<body>\">`; the body-only `sha256=<hex HMAC-SHA256 of the body>` is accepted unless `webhook_body_only_signatures = false`.",
     params(("kind" = String, Path)),
     request_body = Inbound,
-    responses(super::openapi::Answers)
+    responses((status = 200, description = "The interaction the message joined or started", body = duet_api::Taken), super::openapi::Answers)
 )]
 async fn webhook(
     State(shared): State<Arc<Shared>>,
@@ -533,26 +465,10 @@ async fn webhook(
             c,
         )
         .await?;
-        Ok((seq, id))
+        Ok(Taken { id, seq })
     }
     .await;
-    match result {
-        Ok((seq, id)) => done(Ok(seq), serde_json::json!({ "id": id })),
-        Err(refusal) => refusal.into_response(),
-    }
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-struct CallReport {
-    /// The telephony platform's id for the call.
-    call_id: String,
-    queue: String,
-    #[serde(default)]
-    from: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    priority: i32,
+    answer(result)
 }
 
 /// `POST /api/calls`: the telephony platform reports a call to route (its
@@ -564,7 +480,7 @@ struct CallReport {
     tag = "telephony",
     description = "The telephony platform reports a call to route (an administrator's session).",
     request_body = CallReport,
-    responses(super::openapi::Answers)
+    responses((status = 200, description = "The call's interaction", body = duet_api::Created), super::openapi::Answers)
 )]
 async fn call(State(shared): State<Arc<Shared>>, Json(r): Json<CallReport>) -> Response {
     let party = Party {

@@ -6,82 +6,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use duet_api::{ChatStatus, ChatView, CustomerChange, KindView, MessageView, SenderView};
 use duet_interactions::model::{
     Content, Delivery, FileRef, InteractionState, Message, MessageKind, Sender, Supervision,
 };
-use duet_interactions::{Actor, Change, Interaction, MediaType};
-use serde::Serialize;
+use duet_interactions::{Actor, Change, Interaction};
 
 use crate::directory::DEFAULT_DISPLAY_NAME;
-
-/// Where the conversation stands, in the customer's words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Waiting,
-    Connected,
-    OnHold,
-    Ended,
-}
-
-/// Who wrote a message, as the customer sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum SenderView {
-    Customer,
-    /// The agent's display name.
-    Agent(String),
-    System,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum KindView {
-    Text,
-    Status,
-    File {
-        name: String,
-        size_bytes: u64,
-        content_type: String,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct MessageView {
-    pub id: String,
-    pub sender: SenderView,
-    pub at_ms: u64,
-    pub body: String,
-    pub kind: KindView,
-    pub delivery: Delivery,
-}
-
-/// The conversation as its customer sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChatView {
-    pub id: String,
-    pub media: MediaType,
-    pub created_at_ms: u64,
-    pub closed: bool,
-    pub status: Status,
-    /// The display name of the agent the customer is with, if any.
-    pub agent: Option<String>,
-    pub transcript: Vec<MessageView>,
-}
-
-/// A change to the conversation, as its customer's socket tells it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum CustomerChange {
-    Message(MessageView),
-    Delivery {
-        message_id: String,
-        delivery: Delivery,
-    },
-    Status {
-        status: Status,
-        agent: Option<String>,
-        /// A status line for the transcript ("Alex joined").
-        line: Option<String>,
-    },
-}
 
 /// Users' display names (user name -> what customers see).
 #[derive(Debug, Clone, Default)]
@@ -191,12 +122,12 @@ fn supervising(ix: &Interaction, how: Supervision) -> BTreeSet<String> {
         .collect()
 }
 
-fn status_of(state: &InteractionState) -> Status {
+fn status_of(state: &InteractionState) -> ChatStatus {
     match state {
-        InteractionState::Queued | InteractionState::Offered { .. } => Status::Waiting,
-        InteractionState::Connected { .. } => Status::Connected,
-        InteractionState::Held { .. } => Status::OnHold,
-        InteractionState::WrapUp { .. } | InteractionState::Closed { .. } => Status::Ended,
+        InteractionState::Queued | InteractionState::Offered { .. } => ChatStatus::Waiting,
+        InteractionState::Connected { .. } => ChatStatus::Connected,
+        InteractionState::Held { .. } => ChatStatus::OnHold,
+        InteractionState::WrapUp { .. } | InteractionState::Closed { .. } => ChatStatus::Ended,
     }
 }
 
@@ -235,7 +166,7 @@ pub struct Follow {
     /// never told).
     barged: BTreeSet<String>,
     silent: BTreeSet<String>,
-    status: Status,
+    status: ChatStatus,
 }
 
 impl Follow {
@@ -249,10 +180,17 @@ impl Follow {
         }
     }
 
-    fn status(&mut self, status: Status, names: &Names, line: Option<String>) -> CustomerChange {
+    fn status(
+        &mut self,
+        status: ChatStatus,
+        names: &Names,
+        line: Option<String>,
+    ) -> CustomerChange {
         self.status = status;
         let agent = match status {
-            Status::Connected | Status::OnHold => self.owner.as_deref().map(|a| names.display(a)),
+            ChatStatus::Connected | ChatStatus::OnHold => {
+                self.owner.as_deref().map(|a| names.display(a))
+            }
             _ => None,
         };
         CustomerChange::Status {
@@ -309,14 +247,14 @@ impl Follow {
             }),
             Change::Accept { agent, .. } => {
                 self.owner = Some(agent.clone());
-                Some(self.status(Status::Connected, names, None))
+                Some(self.status(ChatStatus::Connected, names, None))
             }
-            Change::Hold { .. } => Some(self.status(Status::OnHold, names, None)),
-            Change::Resume { .. } => Some(self.status(Status::Connected, names, None)),
+            Change::Hold { .. } => Some(self.status(ChatStatus::OnHold, names, None)),
+            Change::Resume { .. } => Some(self.status(ChatStatus::Connected, names, None)),
             Change::Transfer { .. } => {
                 self.owner = None;
                 self.conference.clear();
-                Some(self.status(Status::Waiting, names, None))
+                Some(self.status(ChatStatus::Waiting, names, None))
             }
             Change::Conference { agent, .. } => {
                 self.conference.insert(agent.clone());
@@ -343,7 +281,7 @@ impl Follow {
                     Some(self.status(self.status, names, Some(line)))
                 }
                 Actor::User(u) if self.silent.remove(u) => None,
-                _ => Some(self.status(Status::Ended, names, None)),
+                _ => Some(self.status(ChatStatus::Ended, names, None)),
             },
             _ => None,
         }
@@ -353,6 +291,7 @@ impl Follow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use duet_interactions::MediaType;
     use duet_interactions::model::Party;
     use duet_interactions::model::{Parties, QueueVisit, Routing, WrapUp};
 

@@ -88,7 +88,7 @@ fn shared_file(
     description = "The customer shares a file (the raw body, at most 512 KiB; the token in `x-duet-token` or `?token=`); it joins the transcript.",
     params(("id" = String, Path), Share),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 200, description = "{\"seq\": N}"), (status = 401, description = "Not this conversation's token"), (status = 413, description = "Too large"))
+    responses(super::openapi::Acknowledged, (status = 401, description = "Not this conversation's token", body = duet_api::ErrorBody), (status = 413, description = "Too large", body = duet_api::ErrorBody))
 )]
 pub(super) async fn customer_shares(
     State(shared): State<Arc<Shared>>,
@@ -105,7 +105,7 @@ pub(super) async fn customer_shares(
         change(&shared, client, Actor::Customer, c).await
     }
     .await;
-    done(result, serde_json::json!({}))
+    done(result)
 }
 
 #[utoipa::path(
@@ -115,7 +115,7 @@ pub(super) async fn customer_shares(
     description = "The agent shares a file (the raw body, at most 512 KiB); it joins the transcript.",
     params(("id" = String, Path), Share),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 200, description = "{\"seq\": N}"), (status = 403, description = "Not yours"), (status = 409, description = "Not on the interaction"), (status = 413, description = "Too large"))
+    responses(super::openapi::Acknowledged, (status = 403, description = "Not yours", body = duet_api::ErrorBody), (status = 409, description = "Not on the interaction", body = duet_api::ErrorBody), (status = 413, description = "Too large", body = duet_api::ErrorBody))
 )]
 pub(super) async fn agent_shares(
     State(shared): State<Arc<Shared>>,
@@ -133,7 +133,7 @@ pub(super) async fn agent_shares(
         change(&shared, client, actor, c).await
     }
     .await;
-    done(result, serde_json::json!({}))
+    done(result)
 }
 
 /// A file shared in the conversation, or (agents) an email's attachment.
@@ -184,7 +184,7 @@ fn download(ix: Option<Interaction>, id: &str, file: &str) -> Response {
     tag = "customer",
     description = "A file shared in the customer's conversation (its message id).",
     params(("id" = String, Path), ("file" = String, Path)),
-    responses((status = 200, description = "The file"), (status = 404, description = "No such file"))
+    responses((status = 200, description = "The file", body = Vec<u8>, content_type = "application/octet-stream"), (status = 404, description = "No such file", body = duet_api::ErrorBody))
 )]
 pub(super) async fn customer_downloads(
     State(shared): State<Arc<Shared>>,
@@ -211,7 +211,7 @@ pub(super) async fn customer_downloads(
     tag = "agent",
     description = "A file shared in the interaction (its message id), or an email attachment (its id); the agent on it or a supervisor.",
     params(("id" = String, Path), ("file" = String, Path)),
-    responses((status = 200, description = "The file"), (status = 403, description = "Not yours"), (status = 404, description = "No such file"))
+    responses((status = 200, description = "The file", body = Vec<u8>, content_type = "application/octet-stream"), (status = 403, description = "Not yours", body = duet_api::ErrorBody), (status = 404, description = "No such file", body = duet_api::ErrorBody))
 )]
 pub(super) async fn agent_downloads(
     Extension(Held(ix)): Extension<Held>,

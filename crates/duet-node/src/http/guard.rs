@@ -176,9 +176,8 @@ pub(super) async fn limit(
                 )
                 .into_response();
             };
-            let user = serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .and_then(|v| v["user"].as_str().map(user_key))
+            let user = serde_json::from_slice::<duet_api::Login>(&bytes)
+                .map(|login| user_key(&login.user))
                 .unwrap_or_default();
             (
                 Request::from_parts(parts, Body::from(bytes)),

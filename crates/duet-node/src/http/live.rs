@@ -14,6 +14,8 @@ use axum::Extension;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
+use duet_api::frames::Resumed;
+use duet_api::{AgentState, ChangeFrame, CustomerSays, Frame, StateFrame};
 use duet_interactions::model::Sender;
 use duet_interactions::{Actor, Change, Command};
 use duet_rsm::Position;
@@ -50,12 +52,19 @@ fn concerns_agent(change: &Change, agent: &str, held: &BTreeSet<String>) -> bool
     named || change.interaction().is_some_and(|id| held.contains(id))
 }
 
+/// A frame as the socket's text message.
+pub(super) fn framed(frame: &Frame) -> Message {
+    // The frames hold strings, numbers and maps keyed by strings, which
+    // always serialise.
+    Message::Text(serde_json::to_string(frame).unwrap_or_default().into())
+}
+
 /// The feed ended for this socket: too slow to keep up (told to
 /// reconnect and start from the state), or the node is stopping.
 pub(super) async fn fell_behind(socket: &mut WebSocket, e: RecvError) {
     if let RecvError::Lagged(_) = e {
-        let why = r#"{"type":"resync","why":"this socket fell behind; reconnect to start from the state"}"#;
-        let _ = socket.send_within(Message::Text(why.into())).await;
+        let why = "this socket fell behind; reconnect to start from the state".to_string();
+        let _ = socket.send_within(framed(&Frame::Resync { why })).await;
     }
 }
 
@@ -72,21 +81,17 @@ fn is_takeover(entry: &Entry<Command>) -> bool {
 /// whether a takeover was among the changes sent (the state follows then).
 async fn begin(
     socket: &mut WebSocket,
-    hello: serde_json::Value,
+    hello: StateFrame,
     after: Option<Position>,
     missed: Option<Vec<Arc<Entry<Command>>>>,
     mut wants: impl FnMut(&Entry<Command>) -> bool,
 ) -> (bool, bool) {
     let Some(missed) = missed else {
-        let sent = socket
-            .send_within(Message::Text(hello.to_string().into()))
-            .await;
+        let sent = socket.send_within(framed(&Frame::State(hello))).await;
         return (sent.is_ok(), false);
     };
-    let resume =
-        serde_json::json!({ "type": "resume", "after": after, "position": hello["position"] });
     if socket
-        .send_within(Message::Text(resume.to_string().into()))
+        .send_within(framed(&resume(after, &hello)))
         .await
         .is_err()
     {
@@ -110,22 +115,26 @@ async fn begin(
 /// when the socket is gone.
 async fn begin_customer(
     socket: &mut WebSocket,
-    hello: serde_json::Value,
+    hello: StateFrame,
     after: Option<Position>,
     missed: Option<Vec<Arc<Entry<Command>>>>,
 ) -> Option<Vec<Arc<Entry<Command>>>> {
     let Some(missed) = missed else {
-        let sent = socket
-            .send_within(Message::Text(hello.to_string().into()))
-            .await;
+        let sent = socket.send_within(framed(&Frame::State(hello))).await;
         return sent.is_ok().then(Vec::new);
     };
-    let resume =
-        serde_json::json!({ "type": "resume", "after": after, "position": hello["position"] });
-    let sent = socket
-        .send_within(Message::Text(resume.to_string().into()))
-        .await;
+    let sent = socket.send_within(framed(&resume(after, &hello))).await;
     sent.is_ok().then_some(missed)
+}
+
+/// Resuming after `after`: what follows is what was missed since, up to
+/// the state's position.
+fn resume(after: Option<Position>, state: &StateFrame) -> Frame {
+    Frame::Resume(Resumed {
+        after,
+        position: state.position(),
+        at_ms: None,
+    })
 }
 
 /// Sends a customer's socket its conversation as it stands now (after a
@@ -133,7 +142,7 @@ async fn begin_customer(
 async fn restate(
     socket: &mut WebSocket,
     follow: &mut customer_view::Follow,
-    now: Option<(customer_view::Follow, serde_json::Value)>,
+    now: Option<(customer_view::Follow, StateFrame)>,
 ) -> bool {
     let Some((now, state)) = now else {
         return true;
@@ -162,44 +171,36 @@ async fn tell(
     let Some(told) = follow.tell(&command.change, &command.actor, command.at_ms, names) else {
         return true;
     };
-    let frame = serde_json::json!({
-        "type": "change",
-        "seq": entry.seq,
-        "epoch": entry.epoch,
-        "at_ms": command.at_ms,
-        "change": told,
+    let frame = Frame::Change(ChangeFrame::Told {
+        seq: entry.seq,
+        epoch: entry.epoch,
+        at_ms: command.at_ms,
+        change: told,
     });
-    socket
-        .send_within(Message::Text(frame.to_string().into()))
-        .await
-        .is_ok()
+    socket.send_within(framed(&frame)).await.is_ok()
 }
 
 /// Sends the socket's state as it stands (`{"type": "state", ..}`, as at
 /// the start); whether the socket is still there.
-async fn send_state(socket: &mut WebSocket, state: Option<serde_json::Value>) -> bool {
+async fn send_state(socket: &mut WebSocket, state: Option<StateFrame>) -> bool {
     match state {
         Some(state) => socket
-            .send_within(Message::Text(state.to_string().into()))
+            .send_within(framed(&Frame::State(state)))
             .await
             .is_ok(),
         None => true,
     }
 }
 
+/// A committed change, whole.
 pub(super) fn event(entry: &Entry<Command>) -> Message {
-    Message::Text(
-        serde_json::json!({
-            "type": "change",
-            "seq": entry.seq,
-            "epoch": entry.epoch,
-            "at_ms": entry.change.at_ms,
-            "actor": entry.change.actor,
-            "change": entry.change.change,
-        })
-        .to_string()
-        .into(),
-    )
+    framed(&Frame::Change(ChangeFrame::Committed {
+        seq: entry.seq,
+        epoch: entry.epoch,
+        at_ms: entry.change.at_ms,
+        actor: entry.change.actor.clone(),
+        change: Box::new(entry.change.change.clone()),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -224,7 +225,7 @@ pub(super) fn resume_position(after: Option<&str>) -> Option<Position> {
     path = "/api/agent/ws",
     tag = "agent",
     description = "WebSocket: the agent's state, then every change that concerns it (offers, messages, statuses), each with its sequence number. `?token=` carries the session.",
-    responses(super::openapi::Answers)
+    responses((status = 101, description = "Upgraded: `state` (`StateFrame::Agent`), or `resume` and the changes missed; then each `change` (`ChangeFrame::Committed`); `moved` when this node does not serve, or stops serving; `resync` when the socket fell behind", body = duet_api::Frame), super::openapi::Answers)
 )]
 pub(super) async fn agent(
     State(shared): State<Arc<Shared>>,
@@ -369,12 +370,13 @@ async fn agent_socket(
     mut socket: WebSocket,
 ) {
     let _open = Open::new(&shared, "agent");
+    // Watched from before the presence is said, so stopping to serve
+    // after it is seen.
+    let mut role = shared.status.subscribe();
+    let mut holding = shared.holding();
     let (_presence, moved) = Presence::open(&shared, &me.name).await;
     if let Some(active) = moved {
-        let moved = serde_json::json!({ "type": "moved", "active": active });
-        let _ = socket
-            .send_within(Message::Text(moved.to_string().into()))
-            .await;
+        let _ = socket.send_within(framed(&Frame::Moved { active })).await;
         return;
     }
     let Ok(follow) = ask(&shared, |reply| IxRequest::Follow { after, reply }).await else {
@@ -385,14 +387,13 @@ async fn agent_socket(
         missed,
         mut feed,
     } = follow;
-    let name = me.name.clone();
-    let Ok(view) = ask(&shared, |reply| IxRequest::Agent { name, reply }).await else {
+    let Ok(view) = super::agent::agent_state(&shared, me.name.clone()).await else {
         return;
     };
     let mut held: BTreeSet<String> = view
-        .as_ref()
-        .map(|v| v.interactions.iter().map(|i| i.id.clone()).collect())
-        .unwrap_or_default();
+        .iter()
+        .flat_map(|v| v.interactions.iter().map(|i| i.id.clone()))
+        .collect();
     let mut wants = |entry: &Entry<Command>| {
         let change = &entry.change.change;
         if let Change::Offer { id, agent, .. } | Change::Conference { id, agent } = change
@@ -406,16 +407,14 @@ async fn agent_socket(
         }
         wanted
     };
-    let hello = serde_json::json!({ "type": "state", "position": position, "agent": view });
+    let hello = agent_frame(position, view);
     let (open, takeover) = begin(&mut socket, hello, after, missed, &mut wants).await;
     // The agent's state now, after a takeover: what it holds changed.
     let agent_state = |at: Position| {
         let (shared, name) = (shared.clone(), me.name.clone());
         async move {
-            let view = ask(&shared, |reply| IxRequest::Agent { name, reply })
-                .await
-                .ok()?;
-            Some(serde_json::json!({ "type": "state", "position": at, "agent": view }))
+            let view = super::agent::agent_state(&shared, name).await.ok()?;
+            Some(agent_frame(at, view))
         }
     };
     if !open || (takeover && !send_state(&mut socket, agent_state(position).await).await) {
@@ -423,6 +422,18 @@ async fn agent_socket(
     }
     loop {
         tokio::select! {
+            // First: a node that stopped serving says so before its feed
+            // (reset by what follows) closes the socket.
+            biased;
+            changed = role.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let was = std::mem::replace(&mut holding, shared.holding());
+                if was && !holding {
+                    return stopped_serving(&shared, &mut socket).await;
+                }
+            }
             received = feed.recv() => match received {
                 Ok(entry) if entry.seq > position.seq => {
                     if wants(&entry) && socket.send_within(event(&entry)).await.is_err() {
@@ -445,6 +456,23 @@ async fn agent_socket(
     }
 }
 
+/// The agent socket's state frame (`agent` null for a user the contact
+/// center does not know as an agent yet).
+fn agent_frame(position: Position, view: Option<AgentState>) -> StateFrame {
+    StateFrame::Agent {
+        position,
+        agent: view.map(Box::new),
+    }
+}
+
+/// This node stopped serving under a desktop: its presence belongs on the
+/// other node, which serves (or is about to), so the desktop is told to
+/// go there now rather than stay a view of a node that no longer serves.
+async fn stopped_serving(shared: &Shared, socket: &mut WebSocket) {
+    let active = shared.status().peer.name;
+    let _ = socket.send_within(framed(&Frame::Moved { active })).await;
+}
+
 /// `GET /api/chats/{id}/ws?token=`: the customer's live transcript; the
 /// customer may send `{"message_id": .., "body": ..}` on it.
 #[utoipa::path(
@@ -453,7 +481,7 @@ async fn agent_socket(
     tag = "customer",
     description = "WebSocket: the transcript, then every change to the chat; the customer sends {\"message_id\", \"body\"} and gets an ack with the sequence number.",
     params(("id" = String, Path)),
-    responses(super::openapi::Answers)
+    responses((status = 101, description = "Upgraded: `state` (`StateFrame::Chat`), or `resume` and the changes missed; then each `change` as the customer sees it (`ChangeFrame::Told`); `ack` or `error` for each message sent; `resync` when the socket fell behind", body = duet_api::Frame), super::openapi::Answers)
 )]
 pub(super) async fn customer(
     State(shared): State<Arc<Shared>>,
@@ -479,12 +507,6 @@ pub(super) async fn customer(
     }
 }
 
-#[derive(Deserialize)]
-struct CustomerSays {
-    message_id: String,
-    body: String,
-}
-
 async fn customer_socket(
     shared: Arc<Shared>,
     id: String,
@@ -502,11 +524,8 @@ async fn customer_socket(
     } = follow;
     let wanted = id.clone();
     let Ok(Some(ix)) = ask(&shared, |reply| IxRequest::Get { id: wanted, reply }).await else {
-        let _ = socket
-            .send_within(Message::Text(
-                r#"{"type":"error","error":"no live conversation"}"#.into(),
-            ))
-            .await;
+        let gone = Frame::error(404, "no live conversation");
+        let _ = socket.send_within(framed(&gone)).await;
         return;
     };
     let wants = |entry: &Entry<Command>| {
@@ -519,7 +538,10 @@ async fn customer_socket(
         return;
     };
     let mut follow = customer_view::Follow::new(&ix);
-    let hello = serde_json::json!({ "type": "state", "position": position, "chat": view });
+    let hello = StateFrame::Chat {
+        position,
+        chat: Box::new(view),
+    };
     let Some(missed) = begin_customer(&mut socket, hello, after, missed).await else {
         return;
     };
@@ -541,7 +563,10 @@ async fn customer_socket(
             let view = customer_view(&shared, &ix, &mut names.clone()).await.ok()?;
             Some((
                 customer_view::Follow::new(&ix),
-                serde_json::json!({ "type": "state", "position": at, "chat": view }),
+                StateFrame::Chat {
+                    position: at,
+                    chat: Box::new(view),
+                },
             ))
         }
     };
@@ -574,7 +599,7 @@ async fn customer_socket(
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Text(text))) => {
                     let answer = match serde_json::from_str::<CustomerSays>(&text) {
-                        Err(e) => serde_json::json!({ "type": "error", "error": format!("a message is {{\"message_id\", \"body\"}}: {e}") }),
+                        Err(e) => Frame::error(400, format!("a message is {{\"message_id\", \"body\"}}: {e}")),
                         Ok(says) => {
                             let bounded = match super::bounds::message(&says.message_id, &says.body) {
                                 Ok(()) => super::bounds::room_in_chat(&shared, &id, None).await,
@@ -592,12 +617,17 @@ async fn customer_socket(
                                 Err(refusal) => Err(refusal),
                             };
                             match made {
-                                Ok(seq) => serde_json::json!({ "type": "ack", "message_id": says.message_id, "seq": seq }),
-                                Err(Refusal { message, active, .. }) => serde_json::json!({ "type": "error", "message_id": says.message_id, "error": message, "active": active }),
+                                Ok(seq) => Frame::Ack { message_id: says.message_id, seq },
+                                Err(Refusal { status, message, active }) => Frame::Error {
+                                    message_id: Some(says.message_id),
+                                    error: message,
+                                    status: status.as_u16(),
+                                    active,
+                                },
                             }
                         }
                     };
-                    if socket.send_within(Message::Text(answer.to_string().into())).await.is_err() {
+                    if socket.send_within(framed(&answer)).await.is_err() {
                         return;
                     }
                 }

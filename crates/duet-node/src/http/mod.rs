@@ -72,6 +72,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .merge(reports::routes())
         .merge(archive::routes())
         .merge(files::routes())
+        .route_layer(middleware::from_fn(rejections))
         .route_layer(middleware::from_fn_with_state(
             shared.clone(),
             access::guard,
@@ -129,8 +130,38 @@ async fn epochs(State(shared): State<Arc<Shared>>, request: Request, next: Next)
     response
 }
 
+/// The largest refusal in words an extractor gives that is carried over
+/// into an error body.
+const REJECTION_MAX_BYTES: usize = 4 * 1024;
+
+/// A request the framework's extractors refused (a malformed JSON body
+/// or query, a wrong content type, a failed WebSocket upgrade) answers in
+/// plain text; it is given the error body every other refusal has, so a
+/// client reads `status` whatever refused it.
+async fn rejections(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let plain = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !response.status().is_client_error() || !plain {
+        return response;
+    }
+    let status = response.status();
+    let words = axum::body::to_bytes(response.into_body(), REJECTION_MAX_BYTES)
+        .await
+        .map_or_else(
+            |_| "the request was refused".to_string(),
+            |b| String::from_utf8_lossy(&b).into_owned(),
+        );
+    error(status, words)
+}
+
+/// A refusal's answer: the status, and the body saying it again with
+/// what was wrong.
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
+    let body = duet_api::ErrorBody::new(status.as_u16(), message);
+    (status, Json(body)).into_response()
 }
 
 /// A refused request: its status and what to tell the client.
@@ -364,16 +395,65 @@ async fn change(
     written.map_err(write_refusal)
 }
 
-/// An answer for a change: `{ "seq": N }` and anything more.
-fn done(result: Result<u64, Refusal>, more: serde_json::Value) -> Response {
+/// The answer to a request: `answer` as JSON, or the refusal.
+fn answer<T: serde::Serialize>(result: Result<T, Refusal>) -> Response {
     match result {
-        Ok(seq) => {
-            let mut body = more;
-            if let Some(map) = body.as_object_mut() {
-                map.insert("seq".into(), seq.into());
-            }
-            Json(body).into_response()
-        }
+        Ok(answer) => Json(answer).into_response(),
         Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// The answer to a change: `{"seq": N}`, or the refusal.
+fn done(result: Result<u64, Refusal>) -> Response {
+    answer(result.map(|seq| duet_api::Changed { seq }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the framework refuses (malformed JSON, a body of the wrong
+    /// shape) is answered with the error body and its status, as every
+    /// other refusal.
+    #[tokio::test]
+    async fn a_body_the_framework_refuses_gets_the_error_body() {
+        let app = Router::new()
+            .route(
+                "/sessions",
+                post(|Json(_): Json<duet_api::Login>| async { "signed in" }),
+            )
+            .route_layer(middleware::from_fn(rejections));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let answers = tokio::task::spawn_blocking(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into();
+            [
+                "{not json",
+                r#"{"user": 1}"#,
+                r#"{"user": "a", "password": "b"}"#,
+            ]
+            .map(|body| {
+                let mut answer = agent
+                    .post(&format!("http://{address}/sessions"))
+                    .header("content-type", "application/json")
+                    .send(body)
+                    .unwrap();
+                let status = answer.status().as_u16();
+                (status, answer.body_mut().read_to_string().unwrap())
+            })
+        })
+        .await
+        .unwrap();
+        for (status, text) in &answers[..2] {
+            let body: duet_api::ErrorBody = serde_json::from_str(text).unwrap();
+            assert!((400..500).contains(status), "{status} {text}");
+            assert_eq!(body.status, *status, "{text}");
+            assert!(!body.error.is_empty());
+        }
+        assert_eq!(answers[2], (200, "signed in".to_string()));
     }
 }

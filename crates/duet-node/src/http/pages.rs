@@ -14,6 +14,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use duet_api::{Pair, PairNode};
+
 use super::error;
 use crate::shared::Shared;
 
@@ -199,14 +201,18 @@ async fn widget(request: HeaderMap) -> Response {
     path = "/api/pair",
     tag = "node",
     description = "This node's name and both nodes' HTTP addresses ({\"node\", \"nodes\": [{\"name\", \"url\"}]}), this node first.",
-    responses(super::openapi::Answers)
+    responses((status = 200, description = "Both nodes, this one first", body = duet_api::Pair), super::openapi::Answers)
 )]
 pub(super) async fn pair(State(shared): State<Arc<Shared>>) -> Response {
-    let nodes: Vec<serde_json::Value> = node_urls(&shared)
+    let nodes = node_urls(&shared)
         .into_iter()
-        .map(|(name, url)| serde_json::json!({ "name": name, "url": url }))
+        .map(|(name, url)| PairNode { name, url })
         .collect();
-    Json(serde_json::json!({ "node": shared.boot.me().name, "nodes": nodes })).into_response()
+    Json(Pair {
+        node: shared.boot.me().name.clone(),
+        nodes,
+    })
+    .into_response()
 }
 
 #[cfg(test)]

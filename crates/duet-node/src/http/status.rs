@@ -7,6 +7,8 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use duet_api::{NodeRole, RoleAnswer};
+use duet_link::protocol::Role;
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
@@ -20,7 +22,7 @@ use crate::shared::{DriverMsg, Shared};
     path = "/api/status",
     tag = "node",
     description = "This node: role, switchover state, links, replication, the right to serve.",
-    responses(super::openapi::Answers)
+    responses((status = 200, description = "This node's status (`duet_node::shared::NodeStatus`: node, server, role, state, serving, epoch, release, links, peer, replication, config_applied, config_digest, longest_stall_ms, right_to_serve), as `duet ctl status --json` shows it", body = Object), super::openapi::Answers)
 )]
 pub(super) async fn status(State(shared): State<Arc<Shared>>) -> Response {
     Json(shared.status()).into_response()
@@ -31,25 +33,35 @@ pub(super) async fn status(State(shared): State<Arc<Shared>>) -> Response {
     path = "/api/role",
     tag = "node",
     description = "The seed's Query Backup: this node's role and the active node.",
-    responses(super::openapi::Answers)
+    responses((status = 200, description = "The role", body = duet_api::RoleAnswer), super::openapi::Answers)
 )]
 pub(super) async fn role(State(shared): State<Arc<Shared>>) -> Response {
     let status = shared.status();
     let active = if status.serving {
         Some(status.node.clone())
-    } else if status.peer.role == Some(duet_link::protocol::Role::Active) {
+    } else if status.peer.role == Some(Role::Active) {
         Some(status.peer.name.clone())
     } else {
         None
     };
-    Json(serde_json::json!({
-        "node": status.node,
-        "role": status.role,
-        "backup": status.role == duet_link::protocol::Role::Backup,
-        "active": active,
-        "epoch": status.epoch,
-    }))
+    Json(RoleAnswer {
+        role: node_role(status.role),
+        backup: status.role == Role::Backup,
+        node: status.node,
+        active,
+        epoch: status.epoch,
+    })
     .into_response()
+}
+
+/// The role as the API names it.
+fn node_role(role: Role) -> NodeRole {
+    match role {
+        Role::Starting => NodeRole::Starting,
+        Role::Active => NodeRole::Active,
+        Role::Backup => NodeRole::Backup,
+        Role::Inactive => NodeRole::Inactive,
+    }
 }
 
 #[derive(Deserialize)]
@@ -69,7 +81,7 @@ fn default_limit() -> usize {
     path = "/api/events",
     tag = "node",
     description = "The event log, after a number (`after`, `limit`).",
-    responses(super::openapi::Answers)
+    responses((status = 200, description = "Event log entries, oldest first", body = Vec<crate::events::LoggedEvent>), super::openapi::Answers)
 )]
 pub(super) async fn events(
     State(shared): State<Arc<Shared>>,
@@ -84,7 +96,7 @@ pub(super) async fn events(
     path = "/api/params",
     tag = "node",
     description = "The server parameters in effect.",
-    responses(super::openapi::Answers)
+    responses((status = 200, description = "The parameters in effect (`duet_params::ServerParams`), by name", body = Object), super::openapi::Answers)
 )]
 pub(super) async fn params(State(shared): State<Arc<Shared>>) -> Response {
     let (reply, answer) = oneshot::channel();
@@ -105,7 +117,7 @@ pub(super) async fn params(State(shared): State<Arc<Shared>>) -> Response {
     path = "/metrics",
     tag = "node",
     description = "Prometheus metrics (text format).",
-    responses(super::openapi::Answers)
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"), super::openapi::Answers)
 )]
 pub(super) async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let status = shared.status();

@@ -13,11 +13,13 @@ use axum::Extension;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
+use duet_api::Frame;
+use duet_api::frames::Resumed;
 use duet_rsm::Position;
 use serde::Deserialize;
 
 use super::ask;
-use super::live::{Open, event, fell_behind, resume_position};
+use super::live::{Open, event, fell_behind, framed, resume_position};
 use super::sockets::{SendWithin, Sockets};
 use crate::events::unix_ms;
 use crate::replication::{Follow, IxRequest};
@@ -48,7 +50,7 @@ pub(super) struct StreamQuery {
     tag = "reporting",
     description = "WebSocket for reporting writers: first {\"type\": \"resume\"} (every change after `?after=<epoch>.<seq>` follows) or {\"type\": \"gap\"} (this node cannot vouch for `after`: changes follow from `position`, and the writer has a gap), then every committed interaction change {\"type\": \"change\", \"epoch\", \"seq\", \"at_ms\", \"actor\", \"change\"} in order, and {\"type\": \"heartbeat\", \"position\", \"at_ms\"} when idle.",
     params(("after" = Option<String>, Query)),
-    responses(super::openapi::Answers)
+    responses((status = 101, description = "Upgraded: `resume` or `gap`, then each `change` (`ChangeFrame::Committed`), `heartbeat` when idle, `resync` when the socket fell behind", body = duet_api::Frame), super::openapi::Answers)
 )]
 pub(super) async fn stream(
     State(shared): State<Arc<Shared>>,
@@ -77,15 +79,17 @@ async fn stream_socket(shared: Arc<Shared>, after: Option<Position>, mut socket:
         missed,
         mut feed,
     } = follow;
-    let kind = if missed.is_some() { "resume" } else { "gap" };
-    let hello = serde_json::json!({
-        "type": kind, "after": after, "position": position, "at_ms": unix_ms(),
-    });
-    if socket
-        .send_within(Message::Text(hello.to_string().into()))
-        .await
-        .is_err()
-    {
+    let from = Resumed {
+        after,
+        position,
+        at_ms: Some(unix_ms()),
+    };
+    let hello = if missed.is_some() {
+        Frame::Resume(from)
+    } else {
+        Frame::Gap(from)
+    };
+    if socket.send_within(framed(&hello)).await.is_err() {
         return;
     }
     for entry in missed.into_iter().flatten() {
@@ -108,10 +112,8 @@ async fn stream_socket(shared: Arc<Shared>, after: Option<Position>, mut socket:
                 Err(e) => return fell_behind(&mut socket, e).await,
             },
             _ = heartbeat.tick() => {
-                let beat = serde_json::json!({
-                    "type": "heartbeat", "position": position, "at_ms": unix_ms(),
-                });
-                if socket.send_within(Message::Text(beat.to_string().into())).await.is_err() {
+                let beat = Frame::Heartbeat { position, at_ms: unix_ms() };
+                if socket.send_within(framed(&beat)).await.is_err() {
                     return;
                 }
             }

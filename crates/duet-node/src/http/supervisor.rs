@@ -11,14 +11,14 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use duet_api::StatusRequest;
 use duet_interactions::{Actor, Change};
-use serde::Serialize;
 
 use super::access::Held;
-use super::agent::{StatusRequest, WithClient, chosen};
+use super::agent::chosen;
 use super::archive::FromArchive;
 use super::auth::Caller;
-use super::{ask, change, done};
+use super::{answer, ask, change, done};
 use crate::replication::IxRequest;
 use crate::shared::Shared;
 
@@ -34,27 +34,17 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
         .route("/api/agent/ws", get(super::live::agent))
 }
 
-/// A supervisor's read (the guard let only supervisors through).
-async fn read<T: Serialize>(
-    shared: &Shared,
-    request: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> IxRequest,
-) -> Response {
-    match ask(shared, request).await {
-        Ok(answer) => Json(answer).into_response(),
-        Err(refusal) => refusal.into_response(),
-    }
-}
-
 /// `GET /api/queues`: every workgroup queue's figures now.
 #[utoipa::path(
     get,
     path = "/api/queues",
     tag = "supervisor",
     description = "Every queue now: waiting, longest wait, agents by status, service level, ASA, AHT, abandoned.",
-    responses(super::openapi::Answers)
+    responses((status = 200, description = "Every queue", body = Vec<duet_api::QueueState>), super::openapi::Answers)
 )]
 async fn queues(State(shared): State<Arc<Shared>>) -> Response {
-    read(&shared, IxRequest::Queues).await
+    let queues = ask(&shared, IxRequest::Queues).await;
+    answer(queues)
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -71,17 +61,18 @@ struct Since {
     tag = "supervisor",
     description = "Queue statistics per interval (statistics_interval_s, 1800 by default): a record per queue at each boundary, and one at each takeover, so an interval a switchover falls in is two records; the same on both nodes. Also the interval in progress.",
     params(Since),
-    responses(super::openapi::Answers)
+    responses((status = 200, description = "The records and the interval in progress", body = duet_api::IntervalsState), super::openapi::Answers)
 )]
 async fn intervals(
     State(shared): State<Arc<Shared>>,
     axum::extract::Query(since): axum::extract::Query<Since>,
 ) -> Response {
-    read(&shared, |reply| IxRequest::Intervals {
+    let view = ask(&shared, |reply| IxRequest::Intervals {
         since_ms: since.since_ms,
         reply,
     })
-    .await
+    .await;
+    answer(view)
 }
 
 /// `GET /api/agents`.
@@ -90,10 +81,10 @@ async fn intervals(
     path = "/api/agents",
     tag = "supervisor",
     description = "Every agent: status, media, interactions held.",
-    responses(super::openapi::Answers)
+    responses((status = 200, description = "Every agent (`duet_interactions::model::Agent`: name, status, status_since_ms, logged_in, assigned per media, ...)", body = Vec<Object>), super::openapi::Answers)
 )]
 async fn agents(State(shared): State<Arc<Shared>>) -> Response {
-    read(&shared, IxRequest::Agents).await
+    answer(ask(&shared, IxRequest::Agents).await)
 }
 
 /// `GET /api/interactions/{id}`: the whole interaction (segments, parties,
@@ -105,7 +96,7 @@ async fn agents(State(shared): State<Arc<Shared>>) -> Response {
     tag = "supervisor",
     description = "An interaction whole: state, parties, segments (its history), content; a supervisor's or its agent's. Once the live state has forgotten it (closed_retention_s after it closed), its copy in the reporting databases, with `archive` (disposition, figures) and without what the archive does not keep (docs/reporting.md, \"The archive\").",
     params(("id" = String, Path)),
-    responses(super::openapi::Answers)
+    responses((status = 200, description = "The interaction whole (`duet_interactions::Interaction`), or its archived copy (`duet_report::archive::Archived`, with `archive`)", body = Object), super::openapi::Answers)
 )]
 async fn interaction(
     held: Option<Extension<Held>>,
@@ -129,23 +120,24 @@ async fn interaction(
     description = "A supervisor sets an agent's status.",
     params(("name" = String, Path)),
     request_body = StatusRequest,
-    responses(super::openapi::Answers)
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 async fn set_status(
     State(shared): State<Arc<Shared>>,
     Extension(me): Extension<Caller>,
     Path(agent): Path<String>,
-    Json(r): Json<WithClient<StatusRequest>>,
+    Json(r): Json<StatusRequest>,
 ) -> Response {
-    let status = chosen(r.body);
+    let client_id = r.client_id.clone();
+    let status = chosen(r);
     let result = change(
         &shared,
-        r.client_id,
+        client_id,
         Actor::User(me.name),
         Change::AgentStatus { agent, status },
     )
     .await;
-    done(result, serde_json::json!({}))
+    done(result)
 }
 
 /// `GET /api/interactions/conflicts`: what heals could not make as changes.
@@ -154,10 +146,10 @@ async fn set_status(
     path = "/api/interactions/conflicts",
     tag = "supervisor",
     description = "Interaction conflict records: changes a node acknowledged while both nodes served that the state of the node whose history serves overrode (who holds an interaction, its state), each with the node, position, client id, actor, time, the change and why; oldest first, the same on both nodes. Messages and files are never conflicts: they join the transcript.",
-    responses(super::openapi::Answers)
+    responses((status = 200, description = "Interaction conflict records (`duet_interactions::model::HealConflict`: node, epoch, seq, client, actor, at_ms, change, why)", body = Vec<Object>), super::openapi::Answers)
 )]
 async fn conflicts(State(shared): State<Arc<Shared>>) -> Response {
-    read(&shared, IxRequest::Conflicts).await
+    answer(ask(&shared, IxRequest::Conflicts).await)
 }
 
 /// `GET /api/shadow`: the interaction state's position and digest on this
@@ -167,11 +159,8 @@ async fn conflicts(State(shared): State<Arc<Shared>>) -> Response {
     path = "/api/shadow",
     tag = "node",
     description = "The interaction state's position and digest here (equal on the backup at the same position).",
-    responses(super::openapi::Answers)
+    responses((status = 200, description = "Position and digest", body = duet_api::Shadow), super::openapi::Answers)
 )]
 async fn shadow(State(shared): State<Arc<Shared>>) -> Response {
-    match ask(&shared, IxRequest::Shadow).await {
-        Ok(view) => Json(view).into_response(),
-        Err(refusal) => refusal.into_response(),
-    }
+    answer(ask(&shared, IxRequest::Shadow).await)
 }

@@ -31,7 +31,7 @@ mod task;
 mod tests;
 
 pub use duet_replica::{CONVERSATION, SERVER_PARAMETERS, WriteError};
-pub use requests::{AgentView, Census, Follow, IxRequest, QueueView, ShadowView};
+pub use requests::{Census, Follow, IxRequest};
 pub use task::{FromBackup, INBOX_MAX, ReplicationMsg, ReplicationView, Settings, run};
 
 /// A client's write waiting for its acknowledgement: the sequence number,

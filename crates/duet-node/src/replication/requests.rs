@@ -7,13 +7,12 @@ use std::sync::Arc;
 
 use duet_interactions::model::Agent;
 use duet_interactions::state::{IntervalEnd, IntervalRecord};
-use duet_interactions::{Command, Interaction, QueueFigures};
+use duet_interactions::{Command, Interaction};
 use duet_link::protocol::Stream;
 use duet_replica::feed::Resume;
 use duet_replica::{CONVERSATION, Input};
 use duet_rsm::{Position, StateMachine};
 use duet_stream::Entry;
-use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, oneshot};
 
 use super::Replicator;
@@ -49,16 +48,16 @@ pub enum IxRequest {
     /// An agent and the interactions it holds.
     Agent {
         name: String,
-        reply: oneshot::Sender<Option<AgentView>>,
+        reply: oneshot::Sender<Option<duet_api::AgentState>>,
     },
     Agents(oneshot::Sender<Vec<Agent>>),
     /// Every queue's figures now.
-    Queues(oneshot::Sender<Vec<QueueView>>),
+    Queues(oneshot::Sender<Vec<duet_api::QueueState>>),
     /// The statistics interval records ending after `since_ms`, and the
     /// interval in progress.
     Intervals {
         since_ms: u64,
-        reply: oneshot::Sender<IntervalsView>,
+        reply: oneshot::Sender<duet_api::IntervalsState>,
     },
     /// The open interaction of an SMS or social conversation, if any.
     Conversation {
@@ -70,7 +69,7 @@ pub enum IxRequest {
     /// status.
     Census(oneshot::Sender<Census>),
     /// What the backup's shadow is compared by.
-    Shadow(oneshot::Sender<ShadowView>),
+    Shadow(oneshot::Sender<duet_api::Shadow>),
     /// What heals could not make as changes.
     Conflicts(oneshot::Sender<Vec<duet_interactions::model::HealConflict>>),
     /// A user of the contact center, for authentication.
@@ -87,45 +86,10 @@ pub enum IxRequest {
     },
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct AgentView {
-    pub agent: Agent,
-    pub interactions: Vec<Interaction>,
-    /// The wrap-up codes of the queues of those interactions, by queue.
-    pub wrap_up_codes: std::collections::BTreeMap<String, Vec<String>>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct QueueView {
-    pub queue: String,
-    pub figures: QueueFigures,
-}
-
-/// Statistics intervals: the records (identical on both nodes) and the
-/// running totals of the interval in progress.
-#[derive(Debug, Clone, Serialize)]
-pub struct IntervalsView {
-    /// Takeovers the pair has made (activations, the first included).
-    pub takeovers: u64,
-    pub records: Vec<IntervalRecord>,
-    /// The interval in progress, per queue (its record is written at its
-    /// end or at a takeover).
-    pub current: Vec<IntervalRecord>,
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct Census {
     pub interactions: std::collections::BTreeMap<(&'static str, &'static str), i64>,
     pub agents: std::collections::BTreeMap<String, i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShadowView {
-    pub position: Position,
-    /// The interaction state's digest (equal on both nodes at one position).
-    pub digest: String,
-    pub live_interactions: usize,
-    pub agents: usize,
 }
 
 impl Replicator {
@@ -164,9 +128,9 @@ impl Replicator {
                             Some((queue.clone(), codes))
                         })
                         .collect();
-                    AgentView {
+                    duet_api::AgentState {
                         interactions,
-                        agent: agent.clone(),
+                        agent: Some(agent.clone()),
                         wrap_up_codes,
                     }
                 });
@@ -195,7 +159,7 @@ impl Replicator {
                     .queues
                     .keys()
                     .filter_map(|q| {
-                        Some(QueueView {
+                        Some(duet_api::QueueState {
                             queue: q.clone(),
                             figures: state.queue_figures(q, now)?,
                         })
@@ -221,7 +185,7 @@ impl Replicator {
                         })
                     })
                     .collect();
-                reply.answer(IntervalsView {
+                reply.answer(duet_api::IntervalsState {
                     takeovers: reporting.takeovers,
                     records: state
                         .intervals()
@@ -265,7 +229,7 @@ impl Replicator {
                 reply.answer(census);
             }
             IxRequest::Shadow(reply) => {
-                reply.answer(ShadowView {
+                reply.answer(duet_api::Shadow {
                     position: self.core.position(),
                     digest: format!("{:016x}", state.digest()),
                     live_interactions: state.len(),

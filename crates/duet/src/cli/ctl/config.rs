@@ -3,8 +3,24 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail};
+use duet_api::{Changed, PutBody};
+use duet_config::{HistoryRecord, Object, Origin};
+use duet_node::shared::ConfigView;
 
 use super::{ConfigCommand, Node, active, agent, answer, credentials};
+
+/// When, as RFC 3339.
+fn at(unix_ms: u64) -> impl std::fmt::Display {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(unix_ms))
+}
+
+/// An object's attributes as JSON, or `(none)`.
+fn what(object: &Option<Object>) -> String {
+    object.as_ref().map_or_else(
+        || "(none)".to_string(),
+        |o| serde_json::to_string(&o.attributes).unwrap_or_default(),
+    )
+}
 
 pub(super) fn run(
     nodes: &[Node],
@@ -18,7 +34,7 @@ pub(super) fn run(
     // Reading needs credentials too (a master administrator for users and
     // conflict records).
     let reader = || credentials(user.clone(), password.clone());
-    let read = |path: &str| -> anyhow::Result<serde_json::Value> {
+    let read = |path: &str| -> anyhow::Result<ConfigView> {
         let node = active(nodes).or_else(|_| nodes.first().ok_or_else(|| anyhow!("no node")))?;
         answer(
             agent()
@@ -32,17 +48,11 @@ pub(super) fn run(
     match command {
         ConfigCommand::Get { path } => {
             let view = read(&path)?;
-            match view["object"].as_object() {
+            match view.object {
                 Some(object) => {
-                    println!(
-                        "{} ({})",
-                        view["path"].as_str().unwrap_or(&path),
-                        object["class"].as_str().unwrap_or("?")
-                    );
-                    if let Some(attributes) = object["attributes"].as_object() {
-                        for (name, value) in attributes {
-                            println!("  {name} = {}", value.as_str().unwrap_or_default());
-                        }
+                    println!("{} ({})", view.path, object.class.name());
+                    for (name, value) in object.attributes {
+                        println!("  {name} = {value}");
                     }
                 }
                 None => bail!("no object at {path} (it has children: see `ls`)"),
@@ -50,87 +60,73 @@ pub(super) fn run(
         }
         ConfigCommand::Ls { path } => {
             let view = read(&path)?;
-            for child in view["children"].as_array().into_iter().flatten() {
-                let name = child[0].as_str().unwrap_or("?");
-                match child[1].as_str() {
-                    Some(class) => println!("{name}  ({class})"),
+            for (name, class) in view.children {
+                match class {
+                    Some(class) => println!("{name}  ({})", class.name()),
                     None => println!("{name}/"),
                 }
             }
         }
         ConfigCommand::History { path } => {
             let view = read(&path)?;
-            for r in view["history"].as_array().into_iter().flatten() {
-                let at = humantime::format_rfc3339_millis(
-                    UNIX_EPOCH + Duration::from_millis(r["at_unix_ms"].as_u64().unwrap_or(0)),
-                );
-                let what = |v: &serde_json::Value| {
-                    if v.is_null() {
-                        "(none)".to_string()
-                    } else {
-                        v["attributes"].to_string()
-                    }
-                };
-                let healed = match (&r["conflict"], &r["healed_from"]) {
-                    (c, _) if !c.is_null() => {
-                        format!("  [conflict: {} lost]", what(&c["value"]))
-                    }
-                    (_, h) if !h.is_null() => format!(
+            for r in view.history {
+                let healed = match (&r.conflict, &r.healed_from) {
+                    (Some(c), _) => format!("  [conflict: {} lost]", what(&c.value)),
+                    (None, Some(h)) => format!(
                         "  [made in epoch {} as change {} while both nodes served]",
-                        h["epoch"], h["seq"]
+                        h.epoch, h.seq
                     ),
-                    _ => String::new(),
+                    (None, None) => String::new(),
                 };
                 println!(
-                    "{at}  #{} by {}: {} -> {}{healed}",
-                    r["seq"],
-                    r["who"].as_str().unwrap_or("?"),
-                    what(&r["old"]),
-                    what(&r["new"])
+                    "{}  #{} by {}: {} -> {}{healed}",
+                    at(r.at_unix_ms),
+                    r.seq,
+                    r.who,
+                    what(&r.old),
+                    what(&r.new)
                 );
             }
         }
         ConfigCommand::Conflicts => {
             let node =
                 active(nodes).or_else(|_| nodes.first().ok_or_else(|| anyhow!("no node")))?;
-            let conflicts = answer(
+            let list: Vec<HistoryRecord> = answer(
                 agent()
                     .get(&format!("{}/api/config/conflicts", node.url))
                     .header("authorization", &reader()?)
                     .call()
                     .map_err(|e| anyhow!("{}: {e}", node.url))?,
             )?;
-            let change = |o: &serde_json::Value| {
-                let at = humantime::format_rfc3339_millis(
-                    UNIX_EPOCH + Duration::from_millis(o["at_unix_ms"].as_u64().unwrap_or(0)),
-                );
-                format!(
-                    "{} at {at} (client id {}, epoch {}, change {})",
-                    o["who"].as_str().unwrap_or("?"),
-                    o["client"],
-                    o["epoch"],
-                    o["seq"]
+            let change = |o: Option<&Origin>| {
+                o.map_or_else(
+                    || "?".to_string(),
+                    |o| {
+                        format!(
+                            "{} at {} (client id {:?}, epoch {}, change {})",
+                            o.who,
+                            at(o.at_unix_ms),
+                            o.client,
+                            o.epoch,
+                            o.seq
+                        )
+                    },
                 )
             };
-            let list = conflicts.as_array().cloned().unwrap_or_default();
             if list.is_empty() {
                 println!("No configuration conflicts.");
             }
             for r in list {
-                let value = match &r["conflict"]["value"] {
-                    v if v.is_null() => "(removed)".to_string(),
-                    v => v["attributes"].to_string(),
+                let value = match r.conflict.as_ref().and_then(|c| c.value.as_ref()) {
+                    None => "(removed)".to_string(),
+                    Some(v) => serde_json::to_string(&v.attributes)?,
                 };
-                // A path travels as its segments.
-                let path: Vec<&str> = r["path"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|s| s.as_str())
-                    .collect();
-                println!("/{}  (record #{})", path.join("/"), r["seq"]);
-                println!("  lost:  {} set {value}", change(&r["healed_from"]));
-                println!("  stands: {}", change(&r["conflict"]["lost_to"]));
+                println!("{}  (record #{})", r.path, r.seq);
+                println!("  lost:  {} set {value}", change(r.healed_from.as_ref()));
+                println!(
+                    "  stands: {}",
+                    change(r.conflict.as_ref().map(|c| &c.lost_to))
+                );
             }
         }
         ConfigCommand::Set {
@@ -140,30 +136,33 @@ pub(super) fn run(
             client_id,
         } => {
             let path = normal(&path)?;
-            let mut map = serde_json::Map::new();
+            let mut map = std::collections::BTreeMap::new();
             for pair in attributes {
                 let (name, value) = pair
                     .split_once('=')
                     .ok_or_else(|| anyhow!("{pair:?} is not NAME=VALUE"))?;
-                map.insert(
-                    name.to_string(),
-                    serde_json::Value::String(value.to_string()),
-                );
+                map.insert(name.to_string(), value.to_string());
             }
             let node = active(nodes)?;
-            let body = answer(
+            let put = PutBody {
+                path: path.clone(),
+                class,
+                attributes: map,
+                client_id,
+            };
+            let done: Changed = answer(
                 agent()
                     .put(&format!("{}/api/config", node.url))
                     .header("authorization", &credentials(user, password)?)
-                    .send_json(serde_json::json!({"path": path, "class": class, "attributes": map, "client_id": client_id}))
+                    .send_json(put)
                     .map_err(|e| anyhow!("{}: {e}", node.url))?,
             )?;
-            println!("{path} set (change {})", body["seq"]);
+            println!("{path} set (change {})", done.seq);
         }
         ConfigCommand::Rm { path } => {
             let path = normal(&path)?;
             let node = active(nodes)?;
-            let body = answer(
+            let done: Changed = answer(
                 agent()
                     .delete(&format!("{}/api/config", node.url))
                     .query("path", &path)
@@ -171,7 +170,7 @@ pub(super) fn run(
                     .call()
                     .map_err(|e| anyhow!("{}: {e}", node.url))?,
             )?;
-            println!("{path} removed (change {})", body["seq"]);
+            println!("{path} removed (change {})", done.seq);
         }
     }
     Ok(())

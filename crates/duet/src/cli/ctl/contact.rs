@@ -6,6 +6,9 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail};
+use duet_api::{Login, QueueState, Session};
+use duet_interactions::model::{Agent, HealConflict};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{Node, agent, answer};
@@ -21,28 +24,29 @@ pub(super) fn session(
         password.ok_or_else(|| anyhow!("give the user's password: --password or DUET_PASSWORD"))?;
     let mut last = anyhow!("no node given");
     for node in nodes {
+        let login = Login {
+            user: user.clone(),
+            password: password.clone(),
+        };
         let attempt = agent()
             .post(&format!("{}/api/sessions", node.url))
-            .send_json(serde_json::json!({"user": user, "password": password}))
+            .send_json(login)
             .map_err(|e| anyhow!("{}: {e}", node.url))
-            .and_then(answer);
+            .and_then(answer::<Session>);
         match attempt {
-            Ok(session) => {
-                let token = session["token"].as_str().unwrap_or_default().to_string();
-                return Ok((node, token));
-            }
+            Ok(session) => return Ok((node, session.token)),
             Err(e) => last = e,
         }
     }
     Err(last)
 }
 
-fn get(
+fn get<T: DeserializeOwned>(
     nodes: &[Node],
     user: Option<String>,
     password: Option<String>,
     path: &str,
-) -> anyhow::Result<Value> {
+) -> anyhow::Result<T> {
     let (node, token) = session(nodes, user, password)?;
     agent()
         .get(&format!("{}{path}", node.url))
@@ -52,9 +56,8 @@ fn get(
         .and_then(answer)
 }
 
-fn seconds(ms: &Value) -> String {
-    ms.as_u64()
-        .map_or_else(|| "-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0))
+fn seconds(ms: Option<u64>) -> String {
+    ms.map_or_else(|| "-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0))
 }
 
 pub(super) fn queues(
@@ -63,7 +66,7 @@ pub(super) fn queues(
     password: Option<String>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let queues = get(nodes, user, password, "/api/queues")?;
+    let queues: Vec<QueueState> = get(nodes, user, password, "/api/queues")?;
     if json {
         println!("{}", serde_json::to_string_pretty(&queues)?);
         return Ok(());
@@ -72,25 +75,23 @@ pub(super) fn queues(
         "{:<20} {:>7} {:>12} {:>8} {:>8} {:>8} {:>9}  agents",
         "queue", "waiting", "longest", "SL %", "ASA", "AHT", "abandoned"
     );
-    for q in queues.as_array().into_iter().flatten() {
-        let f = &q["figures"];
-        let agents: Vec<String> = f["agents_by_status"]
-            .as_object()
-            .into_iter()
-            .flatten()
+    for q in &queues {
+        let f = &q.figures;
+        let agents: Vec<String> = f
+            .agents_by_status
+            .iter()
             .map(|(status, n)| format!("{status} {n}"))
             .collect();
         println!(
             "{:<20} {:>7} {:>12} {:>8} {:>8} {:>8} {:>9}  {}",
-            q["queue"].as_str().unwrap_or_default(),
-            f["waiting"],
-            seconds(&f["longest_wait_ms"]),
-            f["service_level_pct"]
-                .as_f64()
+            q.queue,
+            f.waiting,
+            seconds(Some(f.longest_wait_ms)),
+            f.service_level_pct
                 .map_or_else(|| "-".into(), |p| format!("{p:.1}")),
-            seconds(&f["asa_ms"]),
-            seconds(&f["aht_ms"]),
-            f["abandoned"],
+            seconds(f.asa_ms),
+            seconds(f.aht_ms),
+            f.abandoned,
             agents.join(", ")
         );
     }
@@ -103,7 +104,7 @@ pub(super) fn agents(
     password: Option<String>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let agents = get(nodes, user, password, "/api/agents")?;
+    let agents: Vec<Agent> = get(nodes, user, password, "/api/agents")?;
     if json {
         println!("{}", serde_json::to_string_pretty(&agents)?);
         return Ok(());
@@ -112,28 +113,15 @@ pub(super) fn agents(
         "{:<16} {:<28} {:<28} interactions",
         "agent", "status", "logged in"
     );
-    for a in agents.as_array().into_iter().flatten() {
-        let held: Vec<&str> = a["assigned"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .flat_map(|(_, ids)| {
-                ids.as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-            })
-            .collect();
-        let logged: Vec<&str> = a["logged_in"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+    for a in &agents {
+        let held: Vec<&str> = a.assigned.values().flatten().map(String::as_str).collect();
+        let logged: Vec<&str> = a.logged_in.iter().map(|m| m.name()).collect();
+        // The status as the API writes it ("Available", {"NotReady": ..}).
+        let status = serde_json::to_string(&a.status)?;
         println!(
             "{:<16} {:<28} {:<28} {}",
-            a["name"].as_str().unwrap_or_default(),
-            a["status"].to_string().trim_matches('"'),
+            a.name,
+            status.trim_matches('"'),
             logged.join(","),
             held.join(" ")
         );
@@ -148,25 +136,23 @@ pub(super) fn conflicts(
     user: Option<String>,
     password: Option<String>,
 ) -> anyhow::Result<()> {
-    let list = get(nodes, user, password, "/api/interactions/conflicts")?;
-    let list = list.as_array().cloned().unwrap_or_default();
+    let list: Vec<HealConflict> = get(nodes, user, password, "/api/interactions/conflicts")?;
     if list.is_empty() {
         println!("No interaction conflicts.");
     }
     for c in list {
-        let at = humantime::format_rfc3339_millis(
-            UNIX_EPOCH + Duration::from_millis(c["at_ms"].as_u64().unwrap_or(0)),
-        );
+        let at = humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(c.at_ms));
+        // The actor and the change as the API writes them.
         println!(
-            "{at} on {} (change {} of epoch {}, client id {}) by {}",
-            c["node"].as_str().unwrap_or("?"),
-            c["seq"],
-            c["epoch"],
-            c["client"],
-            c["actor"]
+            "{at} on {} (change {} of epoch {}, client id {:?}) by {}",
+            c.node,
+            c.seq,
+            c.epoch,
+            c.client,
+            serde_json::to_string(&c.actor)?
         );
-        println!("  change: {}", c["change"]);
-        println!("  overridden: {}", c["why"].as_str().unwrap_or_default());
+        println!("  change: {}", serde_json::to_string(&c.change)?);
+        println!("  overridden: {}", c.why);
     }
     Ok(())
 }
@@ -177,7 +163,9 @@ pub(super) fn interaction(
     password: Option<String>,
     id: &str,
 ) -> anyhow::Result<()> {
-    let ix = get(nodes, user, password, &format!("/api/interactions/{id}"))?;
+    // A live interaction or its archived copy, whose shapes differ past
+    // what is shown here: read as JSON.
+    let ix: Value = get(nodes, user, password, &format!("/api/interactions/{id}"))?;
     if ix.is_null() {
         bail!("no live interaction {id}");
     }

@@ -206,13 +206,21 @@ fn credentials(user: Option<String>, password: Option<String>) -> anyhow::Result
     ))
 }
 
-fn answer(mut response: ureq::http::Response<ureq::Body>) -> anyhow::Result<serde_json::Value> {
+/// A node's answer as the API documents it, or its refusal in words.
+fn answer<T: serde::de::DeserializeOwned>(
+    mut response: ureq::http::Response<ureq::Body>,
+) -> anyhow::Result<T> {
     let code = response.status().as_u16();
-    let body: serde_json::Value = response.body_mut().read_json().unwrap_or_default();
+    let text = response
+        .body_mut()
+        .read_to_string()
+        .context("reading the answer")?;
     if !(200..300).contains(&code) {
-        bail!("{} ({code})", body["error"].as_str().unwrap_or("refused"));
+        let why = serde_json::from_str::<duet_api::ErrorBody>(&text)
+            .map_or_else(|_| "refused".to_string(), |body| body.error);
+        bail!("{why} ({code})");
     }
-    Ok(body)
+    serde_json::from_str(&text).with_context(|| format!("an unexpected answer: {text}"))
 }
 
 fn role_name(role: Role) -> &'static str {
@@ -431,20 +439,13 @@ fn switch(
         password.ok_or_else(|| anyhow!("give the user's password: --password or DUET_PASSWORD"))?;
     let credentials =
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    let mut response = agent()
+    let response = agent()
         .post(&format!("{}/api/switch", node.url))
         .header("authorization", &format!("Basic {credentials}"))
-        .send_json(serde_json::json!({"force": force, "immediate": immediate}))
+        .send_json(duet_api::SwitchRequest { force, immediate })
         .map_err(|e| anyhow!("{}: {e}", node.url))?;
-    let code = response.status().as_u16();
-    let body: serde_json::Value = response.body_mut().read_json().unwrap_or_default();
-    if code != 202 {
-        bail!(
-            "{} refused the switch ({code}): {}",
-            status.node,
-            body["error"].as_str().unwrap_or("no reason given")
-        );
-    }
+    let _: duet_api::Switching =
+        answer(response).with_context(|| format!("{} refused the switch", status.node))?;
     println!("Switch requested on {}.", status.node);
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(15) {

@@ -308,14 +308,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     let _ = agent
                         .post(&format!("{}/api/fault", nodes[i].url))
                         .header("authorization", &format!("Basic {credentials}"))
-                        .send_json(serde_json::json!({"module": "interactions", "fault": "hang"}));
+                        .send_json(duet_api::FaultRequest {
+                            module: "interactions".into(),
+                            fault: duet_api::ModuleFault::Hang,
+                        });
                 }
                 ("s", _, Some(i)) => {
                     println!("[{at:7.3} s] >>> ask {} to switch", nodes[i].name);
                     let answer = agent
                         .post(&format!("{}/api/switch", nodes[i].url))
                         .header("authorization", &format!("Basic {credentials}"))
-                        .send_json(serde_json::json!({"force": false}));
+                        .send_json(duet_api::SwitchRequest::default());
                     if let Ok(mut r) = answer
                         && r.status().as_u16() != 202
                     {

@@ -44,10 +44,10 @@ pub fn add_person(
     let Some(mut queue) = directory::get(&client, &admin, &path)? else {
         anyhow::bail!("no queue {path} to add {PERSON} to");
     };
-    let members = queue["members"].as_str().unwrap_or_default().to_string();
+    let members = queue.get("members").cloned().unwrap_or_default();
     let member = |m: &str| m.trim().split(':').next() == Some(PERSON);
     if !members.split(',').any(member) {
-        queue["members"] = format!("{members},{PERSON}").into();
+        queue.insert("members".into(), format!("{members},{PERSON}"));
         directory::put(&client, &admin, &path, "Workgroup", queue)?;
     }
     Ok(())

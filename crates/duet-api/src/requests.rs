@@ -1,0 +1,223 @@
+//! What clients send: request bodies, and what a customer says on its
+//! socket. Every change may carry `client_id`, the client's own id for
+//! it, so a retry (after a switchover, say) is applied once.
+
+use std::collections::BTreeMap;
+
+use duet_interactions::MediaType;
+use duet_interactions::model::{Attachment, CallbackOutcome, Delivery};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `POST /api/sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Login {
+    pub user: String,
+    pub password: String,
+}
+
+/// `POST /api/switch`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SwitchRequest {
+    /// Switch even though file replication is reported stopped (or in an
+    /// Upgrade state).
+    #[serde(default)]
+    pub force: bool,
+    /// The seed's /Immediate: a master administrator may switch without the
+    /// Remote Control right.
+    #[serde(default)]
+    pub immediate: bool,
+}
+
+/// A test fault (`POST /api/fault`, only with fault injection turned on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModuleFault {
+    /// Stop answering pings while staying alive.
+    Hang,
+    /// Die; the supervisor restarts it after a short delay.
+    Crash,
+    /// Answer again after a hang.
+    Recover,
+}
+
+/// `POST /api/fault`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FaultRequest {
+    /// A supervised module (interactions, routing), `file-monitor` or
+    /// `config-sync` (the active node's answers to sync requests).
+    pub module: String,
+    pub fault: ModuleFault,
+}
+
+/// `PUT /api/config`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PutBody {
+    pub path: String,
+    pub class: String,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+}
+
+/// A customer's new conversation (`POST /api/chats`, and the common part
+/// of a callback request).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Start {
+    pub queue: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub address: String,
+    #[serde(default)]
+    pub priority: i32,
+    #[serde(default)]
+    pub skills: BTreeMap<String, u32>,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    /// Makes a retry idempotent: the same `client_id` with the same
+    /// `client_secret` answers the same conversation.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// What only this customer holds (16 to 128 bytes its widget made and
+    /// kept): an anonymous caller is no identity, so the creation's key is
+    /// the client id together with it. Required with `client_id`.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+}
+
+/// `POST /api/callbacks`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CallbackRequest {
+    #[serde(flatten)]
+    pub start: Start,
+    pub number: String,
+    /// The window the customer wants the call in, unix ms (absent: now
+    /// to a day from now).
+    #[serde(default)]
+    pub from_ms: Option<u64>,
+    #[serde(default)]
+    pub to_ms: Option<u64>,
+}
+
+/// A customer's message or delivery report on its chat
+/// (`POST /api/chats/{id}/messages`, `/delivery`, `/leave`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Said {
+    #[serde(default)]
+    pub message_id: String,
+    #[serde(default)]
+    pub body: String,
+    /// Delivered or Read.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub delivery: Option<Delivery>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+}
+
+/// What a customer sends on its chat's socket; answered by an `ack` or
+/// an `error` frame naming the same `message_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CustomerSays {
+    pub message_id: String,
+    pub body: String,
+}
+
+/// A message from an SMS or social provider (`POST /api/webhooks/{kind}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Inbound {
+    /// The provider's conversation (a phone number, a social thread).
+    pub conversation: String,
+    pub queue: String,
+    pub message_id: String,
+    pub text: String,
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+/// A call the telephony platform reports (`POST /api/calls`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CallReport {
+    /// The telephony platform's id for the call.
+    pub call_id: String,
+    pub queue: String,
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub priority: i32,
+}
+
+/// `POST /api/agent/login` and `/logout`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Media {
+    /// call, chat, email, callback, sms, social_conversation,
+    /// social_direct_message (none: every media).
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub media: Vec<MediaType>,
+    /// Logging out: the reason code.
+    #[serde(default)]
+    pub reason_code: Option<u32>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+}
+
+/// `POST /api/agent/status` and `/api/agents/{name}/status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StatusRequest {
+    /// `available`, `not_ready` (with `reason`) or a non-ACD status's name.
+    pub status: String,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub client_id: Option<String>,
+}
+
+/// What an action on an interaction may carry
+/// (`POST /api/interactions/{id}/{action}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Action {
+    /// message, delivery: the message's own id.
+    #[serde(default)]
+    pub message_id: String,
+    #[serde(default)]
+    pub body: String,
+    /// Accepted, Delivered or Read.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub delivery: Option<Delivery>,
+    /// wrap-up: the code.
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub notes: String,
+    /// transfer: to a queue, or to an agent; conference: the agent.
+    #[serde(default)]
+    pub queue: Option<String>,
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// draft, send: the reply's id.
+    #[serde(default)]
+    pub reply_id: String,
+    #[serde(default)]
+    pub html: String,
+    #[serde(default)]
+    pub text: String,
+    /// {id, name, content_type, bytes: [u8]}
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    pub attachments: Vec<Attachment>,
+    /// callback-attempt: Reached, NoAnswer, Busy, InvalidNumber or
+    /// {"Other": "..."}
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub outcome: Option<CallbackOutcome>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+}
