@@ -1,12 +1,15 @@
 //! What a heal keeps that a state would refuse as a change: a message
 //! taken on the other node joins a transcript that moved on, in its place
 //! by time, with a status line; what the state here overrides is a
-//! conflict record, in the digest and the snapshot like everything else.
+//! conflict record, in the digest and the snapshot like everything else;
+//! and what a heal decides for each change the other node offers.
 
 mod support;
 
+use duet_interactions::heal::{self, Decision};
 use duet_interactions::model::{Content, HealConflict, Sender};
-use duet_interactions::{Actor, Change, Interactions, MediaType};
+use duet_interactions::{Actor, Change, Command, Interactions, MediaType};
+use duet_stream::Entry;
 use support::*;
 
 fn message(id: &str, message_id: &str, sender: Sender) -> Change {
@@ -214,4 +217,93 @@ fn a_message_held_already_takes_the_place_of_its_earliest_copy() {
     )
     .unwrap();
     assert_eq!(h.state.get("chat").cloned(), before);
+}
+
+/// A change `b` made while both served, at `(epoch, seq)`, as its heal page
+/// carries it.
+fn from_b(epoch: u64, seq: u64, client: &str, actor: Actor, change: Change) -> Entry<Command> {
+    Entry {
+        epoch,
+        seq,
+        change: Command::new(client, 2_600, actor, change),
+    }
+}
+
+#[test]
+fn a_heal_decides_each_change_against_the_state_here() {
+    let h = chat_with_ann();
+    let nobody = |_: &str| false;
+    // Accepted as it is: made as it was, under its own client id.
+    let said = from_b(
+        3,
+        9,
+        "c1",
+        Actor::Customer,
+        message("chat", "m1", Sender::Customer),
+    );
+    assert_eq!(
+        heal::decide(&h.state, "b", said.clone(), nobody),
+        Some(Decision::Make(said.change.clone()))
+    );
+    // Made here already (a page offered again): nothing.
+    let made = |client: &str| client == "c1~healed";
+    assert_eq!(heal::decide(&h.state, "b", said, made), None);
+    // The router's offer of a chat ann holds here: passed over.
+    let offer = from_b(3, 10, "r1", Actor::Router, offer("chat", "bob", 9_000));
+    assert_eq!(
+        heal::decide(&h.state, "b", offer, nobody),
+        Some(Decision::PassedOver)
+    );
+    // bob's accept of it: a conflict record under a client id of its own.
+    let accept = Change::Accept {
+        id: "chat".into(),
+        agent: "bob".into(),
+    };
+    let taken = from_b(3, 11, "a1", Actor::Agent("bob".into()), accept);
+    match heal::decide(&h.state, "b", taken, nobody) {
+        Some(Decision::Conflict(command, lost)) => {
+            assert_eq!(command.client, "a1~healed");
+            assert!(matches!(command.change, Change::HealConflict(_)));
+            assert_eq!((lost.client.as_str(), lost.epoch, lost.seq), ("a1", 3, 11));
+        }
+        other => panic!("a conflict record, not {other:?}"),
+    }
+    // A message for a chat this state never had: kept nowhere, said so.
+    let stray = from_b(
+        3,
+        12,
+        "c2",
+        Actor::Customer,
+        message("gone", "m2", Sender::Customer),
+    );
+    assert!(matches!(
+        heal::decide(&h.state, "b", stray, nobody),
+        Some(Decision::Unkept { client, .. }) if client == "c2~healed"
+    ));
+}
+
+#[test]
+fn a_message_refused_here_is_made_as_a_fact_and_a_retried_one_under_the_heals_client_id() {
+    let mut h = chat_with_ann();
+    h.sys(5_000, Change::Disconnect { id: "chat".into() });
+    let late = from_b(
+        3,
+        9,
+        "c1",
+        Actor::Customer,
+        message("chat", "m1", Sender::Customer),
+    );
+    match heal::decide(&h.state, "b", late.clone(), |_| false) {
+        Some(Decision::Fact(command)) => {
+            assert_eq!(command.client, "c1~healed");
+            assert!(matches!(command.change, Change::Healed { .. }));
+        }
+        other => panic!("a fact, not {other:?}"),
+    }
+    // The client retried it here too: the copy taken first still gives the
+    // message its place, under the heal's client id.
+    match heal::decide(&h.state, "b", late, |client| client == "c1") {
+        Some(Decision::Fact(command)) => assert_eq!(command.client, "c1~healed"),
+        other => panic!("a fact, not {other:?}"),
+    }
 }

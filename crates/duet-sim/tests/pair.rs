@@ -39,6 +39,39 @@ fn seeds_1500_to_1999_keep_the_pairs_promise() {
     keep_the_promise(1_500);
 }
 
+/// Seeds that found losses in the replica, each with what it found (with
+/// its fix reverted, the seed breaks a rule; the unit tests of
+/// duet-replica, duet-config and duet-interactions pin each fix down too).
+/// They are tied to this version of the simulation's events; the sweeps
+/// above keep covering their range whatever they become.
+const SEEDS_THAT_FOUND_LOSSES: [(u64, &str); 4] = [
+    (
+        25,
+        "a new active node acknowledged a retry of a change it had applied but not stored",
+    ),
+    (
+        28,
+        "a heal compared histories from the winner's first record, so a change the winner never had was dropped",
+    ),
+    (
+        145,
+        "a heal offered only the loser's own epochs, though the winner had lost the last of its own in a crash",
+    ),
+    (
+        1326,
+        "a resync stored the tree's position before the interaction snapshot, and a node served interactions lagging its tree",
+    ),
+];
+
+#[test]
+fn the_seeds_that_found_losses_keep_the_pairs_promise() {
+    for (seed, found) in SEEDS_THAT_FOUND_LOSSES {
+        if let Err(failure) = run(seed, Options::default()) {
+            panic!("seed {seed} once found that {found}; again:\n{failure}");
+        }
+    }
+}
+
 /// The first seed that breaks a rule with `mutation` in.
 fn caught(mutation: Mutation) -> duet_sim::pair::Failure {
     let options = Options {
