@@ -6,6 +6,8 @@ use std::sync::Arc;
 use duet_interactions::Command;
 use duet_rsm::Position;
 use duet_stream::Entry;
+
+use crate::Mutation;
 /// Applied changes a resuming client can be sent again, at most.
 pub const RECENT_MAX: usize = 50_000;
 
@@ -30,17 +32,6 @@ pub struct Feed {
     committed: Position,
     /// A defect put in on purpose (the pair simulation's own test).
     mutation: Option<Mutation>,
-}
-
-/// Defects the pair simulation puts into a replica's feed on purpose, to
-/// prove its checks find them; a node never sets one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mutation {
-    /// The feed shows a change once applied, before it is committed.
-    FeedBeforeCommit,
-    /// A resume is vouched for by the sequence number alone, whatever the
-    /// epoch of the change the client saw there.
-    ResumeBySeqOnly,
 }
 
 /// A client's start: where it stands, and what it missed (when all of it

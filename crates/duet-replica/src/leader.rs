@@ -426,7 +426,8 @@ impl<P: Clone, A> Replica<P, A> {
             .leader
             .as_ref()
             .is_some_and(|l| l.backup_acked() >= seq);
-        if on_backup || self.ctx.serving {
+        let mutated = self.writes.mutation == Some(Mutation::AckWithoutLease);
+        if on_backup || self.ctx.serving || mutated {
             self.acknowledge(&client, seq);
         } else {
             self.writes.held.push(Held {

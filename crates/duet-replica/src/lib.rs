@@ -35,15 +35,17 @@ mod follower;
 mod interactions;
 pub mod io;
 mod leader;
+mod mutation;
 mod outbox;
 pub mod persist;
 pub mod snapshot;
 
 pub use effects::Effects;
-pub use feed::{Feed, Mutation};
+pub use feed::Feed;
 pub use interactions::{CONVERSATION, InteractionsPart};
 pub use io::{Context, FromBackup, Input, Metric, NodeFacts, Output, Settings};
 pub use leader::conflict_message;
+pub use mutation::Mutation;
 pub use outbox::{Outbox, ReplyKey};
 
 use follower::{HealRun, ResyncRun};
@@ -221,6 +223,8 @@ struct Writes<P, A> {
     activation: Option<Activation>,
     /// The store's last ticket made durable.
     durable_ticket: u64,
+    /// A defect put in on purpose (the pair simulation's own test).
+    mutation: Option<Mutation>,
 }
 
 impl<P, A> Default for Writes<P, A> {
@@ -231,6 +235,7 @@ impl<P, A> Default for Writes<P, A> {
             heal_pages: HealPages::default(),
             activation: None,
             durable_ticket: 0,
+            mutation: None,
         }
     }
 }
@@ -304,6 +309,7 @@ impl<P: Clone, A> Replica<P, A> {
     /// its checks find one. A node never calls this.
     pub fn mutate(&mut self, mutation: Mutation) {
         self.ix.feed.mutate(mutation);
+        self.writes.mutation = Some(mutation);
     }
 
     /// What was decided outside [`Replica::handle`] (at the start, or by

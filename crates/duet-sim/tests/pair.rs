@@ -46,12 +46,12 @@ fn seeds_1500_to_1999_keep_the_pairs_promise() {
 /// above keep covering their range whatever they become.
 const SEEDS_THAT_FOUND_LOSSES: [(u64, &str); 4] = [
     (
-        25,
-        "a new active node acknowledged a retry of a change it had applied but not stored",
-    ),
-    (
         28,
         "a heal compared histories from the winner's first record, so a change the winner never had was dropped",
+    ),
+    (
+        229,
+        "a new active node acknowledged a retry of a change it had applied but not stored",
     ),
     (
         145,
@@ -93,4 +93,10 @@ fn a_feed_that_shows_changes_before_they_are_committed_is_caught() {
 fn a_feed_that_resumes_a_client_by_sequence_number_alone_is_caught() {
     let failure = caught(Mutation::ResumeBySeqOnly);
     assert!(failure.broken.contains("resumed a client"), "{failure}");
+}
+
+#[test]
+fn a_node_that_acknowledges_without_the_right_to_serve_is_caught() {
+    let failure = caught(Mutation::AckWithoutLease);
+    assert!(failure.broken.contains("without its lease"), "{failure}");
 }

@@ -29,6 +29,30 @@ pub fn shown(node: &Node, generation: u64, at: Position) -> Result<(), String> {
     }
 }
 
+/// Node `n` acknowledges change `seq`: only with the right to serve, or
+/// once the other node holds the change (its backup acknowledged it).
+pub fn acknowledged(nodes: &[Node; 2], n: usize, seq: u64) -> Result<(), String> {
+    if nodes[n].serving() {
+        return Ok(());
+    }
+    let (Some(here), Some(other)) = (nodes[n].up.as_ref(), nodes[1 - n].up.as_ref()) else {
+        return Ok(());
+    };
+    let epoch = here
+        .replica
+        .tree()
+        .epoch_of(seq)
+        .or_else(|| here.replica.interactions().state.epoch_of(seq));
+    match epoch {
+        Some(epoch) if holds(&other.replica, Position::new(epoch, seq)) => Ok(()),
+        _ => Err(format!(
+            "{} acknowledged change {seq} without its lease, and {} does not hold it",
+            nodes[n].name,
+            nodes[1 - n].name
+        )),
+    }
+}
+
 /// The healed, quiet pair.
 pub fn after_heal(world: &mut World) -> Result<(), String> {
     let nodes = &world.nodes;

@@ -201,7 +201,7 @@ impl World {
         if self.nodes[n].up.is_none() {
             return Ok(());
         }
-        let was_active = self.nodes[n].epoch().is_some();
+        let was_active = self.active() == Some(n);
         self.disconnect()?;
         self.nodes[n].crash();
         self.report.crashes += 1;
@@ -241,10 +241,12 @@ impl World {
             up.lease = false;
         }
         self.now_ms += LEASE_MS;
-        self.note(format!("{} is cut off", self.nodes[active].name));
-        // The old active steps down (as its driver does when its lease is
-        // gone and the other node answers as active).
-        self.step_down(active)?;
+        self.note(format!(
+            "{} is cut off: its lease runs out, it holds what it persists",
+            self.nodes[active].name
+        ));
+        // It keeps its role until it meets the other (`connect`), holding
+        // and then refusing what clients still send it.
         self.take_over(1 - active)
     }
 

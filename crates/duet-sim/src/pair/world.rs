@@ -195,8 +195,12 @@ impl World {
     }
 
     /// The active node, if one runs.
+    /// (A node cut off keeps its role, without its lease, until it meets
+    /// the node that took over: the one of the newer epoch is active.)
     pub(super) fn active(&self) -> Option<usize> {
-        (0..2).find(|&n| self.nodes[n].epoch().is_some())
+        (0..2)
+            .filter(|&n| self.nodes[n].epoch().is_some())
+            .max_by_key(|&n| self.nodes[n].epoch())
     }
 
     /// Brings the link up when both run, one leads and one follows, and no
@@ -209,6 +213,11 @@ impl World {
             return Ok(());
         };
         let backup = 1 - active;
+        // A node cut off while it served meets the one that took over:
+        // it stops serving (its driver's fencing) and follows.
+        if self.nodes[backup].epoch().is_some() {
+            self.step_down(backup)?;
+        }
         if !self.nodes[backup]
             .up
             .as_ref()
@@ -297,6 +306,10 @@ impl World {
                         continue;
                     }
                     let epoch = self.nodes[n].epoch();
+                    if let Ok(seq) = result {
+                        checks::acknowledged(&self.nodes, n, seq)
+                            .map_err(|e| format!("op {to}: {e}"))?;
+                    }
                     let what = format!("{} answers op {to}: {result:?}", self.nodes[n].name);
                     if result.is_ok() {
                         self.detail(what);

@@ -1,0 +1,15 @@
+//! Defects put in on purpose.
+
+/// Defects the pair simulation puts into a replica on purpose, to prove
+/// its checks find them; a node never sets one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mutation {
+    /// The feed shows a change once applied, before it is committed.
+    FeedBeforeCommit,
+    /// A resume is vouched for by the sequence number alone, whatever the
+    /// epoch of the change the client saw there.
+    ResumeBySeqOnly,
+    /// A write is acknowledged whether or not this node holds the right
+    /// to serve.
+    AckWithoutLease,
+}
