@@ -46,19 +46,19 @@ fn seeds_1500_to_1999_keep_the_pairs_promise() {
 /// above keep covering their range whatever they become.
 const SEEDS_THAT_FOUND_LOSSES: [(u64, &str); 4] = [
     (
-        28,
+        165,
         "a heal compared histories from the winner's first record, so a change the winner never had was dropped",
     ),
     (
-        229,
+        157,
         "a new active node acknowledged a retry of a change it had applied but not stored",
     ),
     (
-        145,
+        58,
         "a heal offered only the loser's own epochs, though the winner had lost the last of its own in a crash",
     ),
     (
-        1326,
+        654,
         "a resync stored the tree's position before the interaction snapshot, and a node served interactions lagging its tree",
     ),
 ];

@@ -87,7 +87,7 @@ pub fn after_heal(world: &mut World) -> Result<(), String> {
             let Some(up) = node.up.as_ref() else {
                 continue;
             };
-            kept(&up.replica, &pending.op).map_err(|e| {
+            kept(&up.replica, &pending.op, &pending.client).map_err(|e| {
                 format!(
                     "acknowledged operation {n} ({:?}) on {}: {e}",
                     pending.op, node.name
@@ -124,8 +124,9 @@ pub fn after_heal(world: &mut World) -> Result<(), String> {
     Ok(())
 }
 
-/// The acknowledged `op` is in the replica's state, once.
-fn kept(replica: &super::node::Core, op: &Op) -> Result<(), String> {
+/// The acknowledged `op` (made under `client`) is in the replica's state,
+/// once.
+fn kept(replica: &super::node::Core, op: &Op, client: &str) -> Result<(), String> {
     match op {
         Op::Put { name, value } => {
             let object = replica.tree().get(&sim_path(name));
@@ -147,6 +148,19 @@ fn kept(replica: &super::node::Core, op: &Op) -> Result<(), String> {
                 1 => Ok(()),
                 n => Err(format!("its transcript holds the message {n} times")),
             }
+        }
+        // The agent's changes: made, or kept as a conflict record where a
+        // heal found the state here had moved on (under the heal's client
+        // id, which leaves the original free for a retry the agent's
+        // desktop still sends: both may stand).
+        Op::Login | Op::Accept { .. } | Op::Hangup { .. } => {
+            let healed = duet_interactions::heal::healed_client(client);
+            let state = &replica.interactions().state;
+            StateMachine::recent_clients(state, usize::MAX)
+                .into_iter()
+                .any(|(c, _)| c == client || c == healed)
+                .then_some(())
+                .ok_or_else(|| "neither made nor kept as a conflict record".to_string())
         }
     }
 }

@@ -14,6 +14,8 @@ use super::node::{Conn, OpId};
 
 /// The queue every chat waits in.
 pub const QUEUE: &str = "Sales";
+/// The agent who works in it.
+pub const AGENT: &str = "ann";
 
 /// What a client asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +26,12 @@ pub enum Op {
     Chat { id: String },
     /// The customer of chat `chat` says `message_id`.
     Say { chat: String, message_id: String },
+    /// The agent logs in (every media).
+    Login,
+    /// The agent accepts chat `chat`, offered to her.
+    Accept { chat: String },
+    /// The agent ends chat `chat`.
+    Hangup { chat: String },
 }
 
 /// An operation and where it stands.
@@ -134,6 +142,27 @@ impl Clients {
                 )),
                 reply: n,
             },
+            Op::Login => agent_does(
+                client,
+                unix_ms,
+                Change::AgentLogin {
+                    agent: AGENT.into(),
+                    media: Vec::new(),
+                },
+                n,
+            ),
+            Op::Accept { chat } => agent_does(
+                client,
+                unix_ms,
+                Change::Accept {
+                    id: chat.clone(),
+                    agent: AGENT.into(),
+                },
+                n,
+            ),
+            Op::Hangup { chat } => {
+                agent_does(client, unix_ms, Change::Disconnect { id: chat.clone() }, n)
+            }
         }
     }
 
@@ -174,6 +203,19 @@ impl Clients {
             Err(refused) => pending.refused = Some(refused.to_string()),
         }
         Ok(())
+    }
+}
+
+/// The agent's change.
+fn agent_does(client: String, unix_ms: u64, change: Change, n: OpId) -> Input<Conn, OpId> {
+    Input::InteractionWrite {
+        command: Box::new(Command::new(
+            client,
+            unix_ms,
+            Actor::Agent(AGENT.into()),
+            change,
+        )),
+        reply: n,
     }
 }
 

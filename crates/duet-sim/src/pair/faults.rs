@@ -6,7 +6,7 @@ use rand::Rng;
 
 use duet_replica::{FromBackup, Input};
 
-use super::clients::Op;
+use super::clients::{self, Op};
 use super::node::{Conn, Role};
 use super::world::{LEASE_MS, RETRY_MS, SETTLE_STEPS, World};
 
@@ -43,7 +43,7 @@ impl World {
         let n = if !due.is_empty() && self.rng.random_bool(0.5) {
             due[self.rng.random_range(0..due.len())]
         } else {
-            let op = match self.rng.random_range(0..3) {
+            let op = match self.rng.random_range(0..5) {
                 // A name of its own: each acknowledged value is checked.
                 0 => Op::Put {
                     name: format!("k{}", self.clients.ops.len()),
@@ -51,6 +51,11 @@ impl World {
                 },
                 1 => Op::Chat {
                     id: format!("chat-{}", self.clients.ops.len()),
+                },
+                // The agent at her desktop: what the node she uses shows.
+                3 => match self.agent_would(self.clients.target) {
+                    Some(op) => op,
+                    None => return Ok(()),
                 },
                 _ => {
                     let chats = self.clients.chats();
@@ -79,6 +84,40 @@ impl World {
             return Ok(());
         }
         self.input(target, input)
+    }
+
+    /// What the agent does next on node `n`, as its state shows her: log
+    /// in, accept a chat offered to her, or end one she holds.
+    fn agent_would(&mut self, n: usize) -> Option<Op> {
+        use duet_interactions::model::InteractionState;
+        let state = &self.nodes[n].up.as_ref()?.replica.interactions().state;
+        let Some(agent) = state
+            .agent(clients::AGENT)
+            .filter(|a| !a.logged_in.is_empty())
+        else {
+            return Some(Op::Login);
+        };
+        let mine: Vec<(String, bool)> = agent
+            .assigned
+            .values()
+            .flatten()
+            .filter_map(|id| {
+                let ix = state.get(id)?;
+                match &ix.state {
+                    InteractionState::Offered { .. } => Some((id.clone(), true)),
+                    InteractionState::Connected { .. } => Some((id.clone(), false)),
+                    _ => None,
+                }
+            })
+            .collect();
+        let (chat, offered) = mine
+            .get(self.rng.random_range(0..mine.len().max(1)))?
+            .clone();
+        Some(if offered {
+            Op::Accept { chat }
+        } else {
+            Op::Hangup { chat }
+        })
     }
 
     /// A client that follows no feed (its node reset it, or went down)

@@ -245,29 +245,36 @@ impl World {
         }
     }
 
-    /// The contact center the clients use: one queue.
+    /// The contact center the clients use: one agent, one queue she
+    /// works in.
     pub(super) fn configure(&mut self) -> Result<(), String> {
-        let queue = duet_config::TreePath::parse(&format!(
-            "{}/{}",
-            duet_replica::directory::WORKGROUPS,
-            clients::QUEUE
-        ))
-        .map_err(|e| e.to_string())?;
-        let object = duet_config::Object::new(duet_config::Class::Workgroup);
-        let ctx = self.ctx(0);
-        let outputs = self.nodes[0].handle(
-            &ctx,
-            Input::ConfigWrite {
-                client: "sim-setup".into(),
-                who: "sim".into(),
-                op: duet_config::Op::Put {
-                    path: queue,
-                    object,
+        use duet_config::{Class, Object, Op, TreePath};
+        use duet_replica::directory::{USERS, WORKGROUPS};
+        let path = |folder: &str, name: &str| {
+            TreePath::parse(&format!("{folder}/{name}")).map_err(|e| e.to_string())
+        };
+        let agent = Object::new(Class::User)
+            .with("roles", "agent")
+            .with("capacity", "chat:3");
+        let queue = Object::new(Class::Workgroup).with("members", clients::AGENT);
+        let puts = [
+            (path(USERS, clients::AGENT)?, agent),
+            (path(WORKGROUPS, clients::QUEUE)?, queue),
+        ];
+        for (n, (path, object)) in puts.into_iter().enumerate() {
+            let ctx = self.ctx(0);
+            let outputs = self.nodes[0].handle(
+                &ctx,
+                Input::ConfigWrite {
+                    client: format!("sim-setup-{n}"),
+                    who: "sim".into(),
+                    op: Op::Put { path, object },
+                    reply: usize::MAX,
                 },
-                reply: usize::MAX,
-            },
-        );
-        self.carry_out(0, outputs)
+            );
+            self.carry_out(0, outputs)?;
+        }
+        Ok(())
     }
 
     /// Hands node `n` an input and carries out what it decides.
@@ -337,10 +344,13 @@ impl World {
                             follower.see(self.nodes[n].name, at)?;
                         }
                     }
-                    // A takeover is the serving node's own: a heal does not
-                    // carry it (the winner made its own).
-                    let client =
-                        (!entry.change.made_by_serving()).then(|| entry.change.client.clone());
+                    // A takeover is the serving node's own, and a routing
+                    // decision the winner refuses is passed over (it
+                    // routed the interaction itself): a heal carries
+                    // neither.
+                    let carried = !entry.change.made_by_serving()
+                        && entry.change.actor != duet_interactions::Actor::Router;
+                    let client = carried.then(|| entry.change.client.clone());
                     self.nodes[n].published.push((generation, at, client));
                     self.report.shown += 1;
                 }
