@@ -157,7 +157,7 @@ pub async fn run_with_prober(
         right_to_serve: Default::default(),
     });
     let (driver_tx, driver_rx) = mpsc::channel(DRIVER_INBOX_MAX);
-    let (replication_tx, replication_rx) = mpsc::channel(crate::replication::INBOX_MAX);
+    let (replication_tx, replication_rx) = crate::replication::inboxes();
     let (replication_view, _) = watch::channel(replication.view());
     let (tree_parameters_tx, tree_parameters) = watch::channel(replication.server_parameters());
     let (file_monitor, monitor_handle) = crate::file_monitor::channel();
@@ -256,10 +256,9 @@ pub async fn run_with_prober(
         task.abort();
     }
     // Replication commits what is queued before the node stops.
-    let _ = shared
-        .replication
-        .send(crate::replication::ReplicationMsg::Stop)
-        .await;
+    if let Err(e) = shared.replication.stop().await {
+        tracing::error!("{e}: what is queued may not be committed");
+    }
     let _ = replication_task.await;
     shared.supervisor.stop();
     Ok(outcome?)

@@ -226,8 +226,8 @@ pub struct Shared {
     pub mail_queues: std::sync::RwLock<std::collections::BTreeMap<String, String>>,
     /// Agents' desktop sockets open on this node, by agent.
     pub desktops: std::sync::Mutex<std::collections::BTreeMap<String, usize>>,
-    /// The replication task's inbox.
-    pub replication: mpsc::Sender<ReplicationMsg>,
+    /// The replication task's inboxes.
+    pub replication: crate::replication::Inboxes,
     /// What replication publishes for the status.
     pub replication_view: watch::Sender<ReplicationView>,
     /// Fault injection: configuration sync requests go unanswered.
@@ -341,11 +341,18 @@ impl Shared {
         }
     }
 
-    /// To the replication task; a full inbox drops the message (a client
-    /// hears nothing and retries; the stream's checks recover the rest).
-    pub fn to_replication(&self, msg: ReplicationMsg) {
-        if self.replication.try_send(msg).is_err() {
-            tracing::warn!("the replication task's inbox is full; a message was dropped");
+    /// To the replication task; a full inbox drops the message and says
+    /// so (a client is answered 503 at once and retries; the stream's
+    /// checks recover the rest; the driver's inbox is its own and holds a
+    /// thousand role changes, so one dropped there is an error).
+    /// Whether it was taken.
+    pub fn to_replication(&self, msg: ReplicationMsg) -> bool {
+        match self.replication.send(msg) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("{e}; a message was dropped");
+                false
+            }
         }
     }
 }

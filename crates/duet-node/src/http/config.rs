@@ -58,7 +58,9 @@ pub(super) async fn config_get(
         return refusal.into_response();
     }
     let (reply, view) = oneshot::channel();
-    shared.to_replication(ReplicationMsg::ConfigRead { path, reply });
+    if !shared.to_replication(ReplicationMsg::ConfigRead { path, reply }) {
+        return super::busy().into_response();
+    }
     match tokio::time::timeout(std::time::Duration::from_secs(5), view).await {
         Ok(Ok(view))
             if view.object.is_none() && view.children.is_empty() && view.history.is_empty() =>
@@ -94,7 +96,9 @@ pub(super) async fn config_conflicts(
         return refusal.into_response();
     }
     let (reply, conflicts) = oneshot::channel();
-    shared.to_replication(ReplicationMsg::ConfigConflicts(reply));
+    if !shared.to_replication(ReplicationMsg::ConfigConflicts(reply)) {
+        return super::busy().into_response();
+    }
     match tokio::time::timeout(std::time::Duration::from_secs(5), conflicts).await {
         Ok(Ok(mut conflicts)) => {
             conflicts.iter_mut().for_each(redact_record);
@@ -138,12 +142,15 @@ pub(super) async fn write(
         Err(refusal) => return refusal.into_response(),
     };
     let (reply, done) = oneshot::channel();
-    shared.to_replication(ReplicationMsg::ConfigWrite {
+    let write = ReplicationMsg::ConfigWrite {
         client,
         who: who.to_string(),
         op,
         reply,
-    });
+    };
+    if !shared.to_replication(write) {
+        return super::busy().into_response();
+    }
     match tokio::time::timeout(std::time::Duration::from_secs(10), done).await {
         Ok(Ok(Ok(seq))) => Json(duet_api::Changed { seq }).into_response(),
         Ok(Ok(Err(e))) => write_refusal(e).into_response(),

@@ -304,6 +304,15 @@ fn interaction_status(e: &duet_interactions::Error) -> StatusCode {
 /// How long a request waits for the replication task's answer.
 const ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The answer when the replication task's inbox is full: at once, not
+/// after a wait.
+fn busy() -> Refusal {
+    Refusal::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the node is busy (its replication inbox is full); try again shortly",
+    )
+}
+
 /// Asks the replication task about the contact center; waits (bounded)
 /// for the answer.
 async fn ask<T>(
@@ -311,9 +320,10 @@ async fn ask<T>(
     request: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> crate::replication::IxRequest,
 ) -> Result<T, Refusal> {
     let (reply, answer) = tokio::sync::oneshot::channel();
-    shared.to_replication(crate::replication::ReplicationMsg::Interactions(request(
-        reply,
-    )));
+    let message = crate::replication::ReplicationMsg::Interactions(request(reply));
+    if !shared.to_replication(message) {
+        return Err(busy());
+    }
     tokio::time::timeout(ANSWER_WAIT, answer)
         .await
         .ok()
@@ -333,7 +343,9 @@ async fn config_object(
     path: duet_config::TreePath,
 ) -> Result<Option<duet_config::Object>, Refusal> {
     let (reply, view) = tokio::sync::oneshot::channel();
-    shared.to_replication(crate::replication::ReplicationMsg::ConfigRead { path, reply });
+    if !shared.to_replication(crate::replication::ReplicationMsg::ConfigRead { path, reply }) {
+        return Err(busy());
+    }
     tokio::time::timeout(ANSWER_WAIT, view)
         .await
         .ok()

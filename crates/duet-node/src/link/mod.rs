@@ -413,7 +413,9 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
             Body::EventCopy { at_unix_ms, record } => {
                 shared.events.append(&peer.name, at_unix_ms, &record);
             }
-            Body::Stream(m) => shared.to_replication(ReplicationMsg::FromActive(m)),
+            Body::Stream(m) => {
+                shared.to_replication(ReplicationMsg::FromActive(m));
+            }
             Body::Mirror(Mirror::MonitorAlive { id }) => {
                 let inbox = shared
                     .file_monitor_answers

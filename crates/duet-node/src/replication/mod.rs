@@ -32,7 +32,10 @@ mod tests;
 
 pub use duet_replica::{CONVERSATION, SERVER_PARAMETERS, WriteError};
 pub use requests::{Census, Follow, IxRequest};
-pub use task::{FromBackup, INBOX_MAX, ReplicationMsg, ReplicationView, Settings, run};
+pub use task::{
+    FromBackup, InboxFull, Inboxes, Receivers, ReplicationMsg, ReplicationView, Settings, inboxes,
+    run,
+};
 
 /// A client's write waiting for its acknowledgement: the sequence number,
 /// or why it was refused.

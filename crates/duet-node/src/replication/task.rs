@@ -26,6 +26,68 @@ use crate::shared::{ConfigView, Shared};
 /// refuses more (a client retries, the stream catches up).
 pub const INBOX_MAX: usize = 16_384;
 
+/// The driver's role changes and settings the control inbox holds at most
+/// (they come a few a second at most).
+pub const CONTROL_MAX: usize = 1_024;
+
+/// Where other tasks send the replication task their work: the driver's
+/// role changes and settings on an inbox of their own, so a flood of
+/// client writes never drops or delays them, and everything else.
+#[derive(Clone)]
+pub struct Inboxes {
+    control: mpsc::Sender<ReplicationMsg>,
+    work: mpsc::Sender<ReplicationMsg>,
+}
+
+/// The replication task's ends of its inboxes.
+pub struct Receivers {
+    control: mpsc::Receiver<ReplicationMsg>,
+    work: mpsc::Receiver<ReplicationMsg>,
+}
+
+/// The replication task's inboxes, bounded.
+pub fn inboxes() -> (Inboxes, Receivers) {
+    let (control, control_rx) = mpsc::channel(CONTROL_MAX);
+    let (work, work_rx) = mpsc::channel(INBOX_MAX);
+    let receivers = Receivers {
+        control: control_rx,
+        work: work_rx,
+    };
+    (Inboxes { control, work }, receivers)
+}
+
+/// Why a message was not taken.
+#[derive(Debug, thiserror::Error)]
+#[error("the replication task's {0} inbox is full (or the task has stopped)")]
+pub struct InboxFull(&'static str);
+
+impl Inboxes {
+    /// Queues `msg` on its inbox without waiting.
+    pub fn send(&self, msg: ReplicationMsg) -> Result<(), InboxFull> {
+        let (inbox, which) = if msg.is_control() {
+            (&self.control, "control")
+        } else {
+            (&self.work, "work")
+        };
+        inbox.try_send(msg).map_err(|_| InboxFull(which))
+    }
+
+    /// Queues `msg` on the work inbox, waiting for room (a thread off the
+    /// runtime handing back what it did).
+    pub fn blocking_send(&self, msg: ReplicationMsg) -> Result<(), InboxFull> {
+        self.work.blocking_send(msg).map_err(|_| InboxFull("work"))
+    }
+
+    /// Asks the task to commit what is queued and stop, behind the driver's
+    /// last messages.
+    pub async fn stop(&self) -> Result<(), InboxFull> {
+        self.control
+            .send(ReplicationMsg::Stop)
+            .await
+            .map_err(|_| InboxFull("control"))
+    }
+}
+
 /// The router decides at least every this many ticks (a second).
 const ROUTE_EVERY_TICKS: u32 = 10;
 
@@ -135,7 +197,7 @@ pub enum ReplicationMsg {
 pub async fn run(
     shared: Arc<Shared>,
     mut replicator: Replicator,
-    mut inbox: mpsc::Receiver<ReplicationMsg>,
+    receivers: Receivers,
     parameters: watch::Sender<Vec<(String, String)>>,
     mut settings: Settings,
 ) {
@@ -166,47 +228,16 @@ pub async fn run(
             None
         }
     };
+    let Receivers {
+        mut control,
+        work: mut inbox,
+    } = receivers;
     loop {
         let mut to_active = Vec::new();
+        let mut first = None;
         tokio::select! {
-            msg = inbox.recv() => {
-                // What queued up is handled in one go (bounded), and the
-                // router decides once after it.
-                let mut next = msg;
-                let mut handled = 0;
-                loop {
-                    match next {
-                        // Dropping the replicator commits what is queued and
-                        // joins the store writer.
-                        None | Some(ReplicationMsg::Stop) => {
-                            drop(replicator);
-                            return;
-                        }
-                        Some(ReplicationMsg::ActiveLinkUp(tx)) => {
-                            to_active.extend(replicator.handle(&shared, Input::ActiveLinkUp));
-                            active = Some(tx);
-                        }
-                        Some(ReplicationMsg::ActiveLinkDown) => active = None,
-                        Some(ReplicationMsg::Settings(new)) => {
-                            to_active.extend(replicator.handle(&shared, Input::Settings(new.replica.clone())));
-                            settings = new;
-                        }
-                        Some(msg) => {
-                            let kind = msg.kind();
-                            let out = steps.time(&shared, kind, || replicator.on_message(&shared, msg));
-                            to_active.extend(out);
-                        }
-                    }
-                    handled += 1;
-                    if handled >= BATCH_MAX {
-                        break;
-                    }
-                    match inbox.try_recv() {
-                        Ok(msg) => next = Some(msg),
-                        Err(_) => break,
-                    }
-                }
-            }
+            msg = control.recv() => first = Some(msg),
+            msg = inbox.recv() => first = Some(msg),
             // The router has more to do: come back at once, after the inbox.
             _ = std::future::ready(()), if routing => {}
             Ok(()) = durable.changed() => {
@@ -237,6 +268,40 @@ pub async fn run(
                 if ticks_since_route >= ROUTE_EVERY_TICKS {
                     ticks_since_route = 0;
                     replicator.want_routing();
+                }
+            }
+        }
+        if let Some(mut next) = first {
+            // What queued up is handled in one go (bounded), the driver's
+            // messages first, and the router decides once after it.
+            let mut handled = 0;
+            loop {
+                // Dropping the replicator commits what is queued and joins
+                // the store writer.
+                let Some(msg) = next else {
+                    drop(replicator);
+                    return;
+                };
+                let taken = take(
+                    msg,
+                    &mut replicator,
+                    &shared,
+                    &mut active,
+                    &mut settings,
+                    &mut steps,
+                );
+                let Some(out) = taken else {
+                    drop(replicator);
+                    return;
+                };
+                to_active.extend(out);
+                handled += 1;
+                if handled >= BATCH_MAX {
+                    break;
+                }
+                match control.try_recv().or_else(|_| inbox.try_recv()) {
+                    Ok(msg) => next = Some(msg),
+                    Err(_) => break,
                 }
             }
         }
@@ -285,7 +350,52 @@ pub async fn run(
     }
 }
 
+/// Carries out one message; what goes to the active node, or `None` when
+/// the task is to stop.
+fn take(
+    msg: ReplicationMsg,
+    replicator: &mut Replicator,
+    shared: &Arc<Shared>,
+    active: &mut Option<Outbox>,
+    settings: &mut Settings,
+    steps: &mut super::steps::Steps,
+) -> Option<Vec<Stream>> {
+    Some(match msg {
+        ReplicationMsg::Stop => return None,
+        ReplicationMsg::ActiveLinkUp(tx) => {
+            *active = Some(tx);
+            replicator.handle(shared, Input::ActiveLinkUp)
+        }
+        ReplicationMsg::ActiveLinkDown => {
+            *active = None;
+            Vec::new()
+        }
+        ReplicationMsg::Settings(new) => {
+            let out = replicator.handle(shared, Input::Settings(new.replica.clone()));
+            *settings = new;
+            out
+        }
+        msg => {
+            let kind = msg.kind();
+            steps.time(shared, kind, || replicator.on_message(shared, msg))
+        }
+    })
+}
+
 impl ReplicationMsg {
+    /// The driver's: role changes, settings, the main link, stopping.
+    fn is_control(&self) -> bool {
+        matches!(
+            self,
+            ReplicationMsg::BecomeActive { .. }
+                | ReplicationMsg::StopServing
+                | ReplicationMsg::Settings(_)
+                | ReplicationMsg::ActiveLinkUp(_)
+                | ReplicationMsg::ActiveLinkDown
+                | ReplicationMsg::Stop
+        )
+    }
+
     /// What the message is, for timing the task's steps.
     fn kind(&self) -> &'static str {
         match self {
@@ -409,5 +519,34 @@ impl Replicator {
             interaction_conflicts: state.conflicts().count(),
             longest_stall_ms: 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_drivers_messages_are_taken_when_the_work_inbox_is_full() {
+        let (inboxes, mut receivers) = inboxes();
+        let gone = || ReplicationMsg::FromBackup(FromBackup::Gone(1));
+        for _ in 0..INBOX_MAX {
+            inboxes.send(gone()).unwrap();
+        }
+        assert!(inboxes.send(gone()).is_err(), "the work inbox is bounded");
+        inboxes.send(ReplicationMsg::StopServing).unwrap();
+        inboxes
+            .send(ReplicationMsg::BecomeActive { epoch: 3 })
+            .unwrap();
+        // The task takes them first, whatever waits in the work inbox.
+        assert!(matches!(
+            receivers.control.try_recv(),
+            Ok(ReplicationMsg::StopServing)
+        ));
+        assert!(matches!(
+            receivers.control.try_recv(),
+            Ok(ReplicationMsg::BecomeActive { epoch: 3 })
+        ));
+        assert!(receivers.work.try_recv().is_ok());
     }
 }
