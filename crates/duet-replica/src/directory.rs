@@ -2,7 +2,7 @@
 //! supervisors under `/config/Users`, workgroup queues under
 //! `/config/Workgroups`, and the interaction settings at
 //! `/config/Interactions`. [`from_tree`] derives the interaction state's
-//! [`Directory`] from them; [`check`] refuses an object that would not
+//! [`duet_interactions::Directory`] from them; [`check`] refuses an object that would not
 //! parse, before it is written, so the derived directory never guesses.
 //!
 //! A user's attributes: `roles` (`agent`, `supervisor`, `admin`, comma

@@ -11,7 +11,7 @@ use crate::persist::StoreWrite;
 /// What the replica decided so far, in order, and the ticket of its last
 /// store write (the store gives tickets 1, 2, 3... in the order of the
 /// writes).
-pub struct Effects<P, A> {
+pub(crate) struct Effects<P, A> {
     outputs: Vec<Output<P, A>>,
     last_ticket: u64,
 }

@@ -22,18 +22,18 @@ use crate::{Replica, Waiter, WriteError};
 /// The live interaction state with what replication keeps beside it.
 pub struct InteractionsPart {
     pub state: Interactions,
-    pub router: Router,
+    pub(crate) router: Router,
     /// Commands logged since the rows were last taken.
     logged: u64,
     /// The directory changed with the last configuration change.
     directory_changed: bool,
     /// Rises whenever the state takes a new directory.
-    pub directory_generation: u64,
+    pub(crate) directory_generation: u64,
     /// Changes since the router last decided may give it work; it runs
     /// once per batch of the task's messages, not after each change.
-    pub route_wanted: bool,
+    pub(crate) route_wanted: bool,
     /// Email replies and agents' messages not yet taken.
-    pub outbox: Outbox,
+    pub(crate) outbox: Outbox,
     /// Every applied interaction change, for the API's live views.
     pub feed: Feed,
 }
@@ -42,7 +42,7 @@ impl InteractionsPart {
     /// The state as loaded; the commands logged are the feed's recent
     /// ones (a heal finds them all, a resuming client those replayed on
     /// the rows).
-    pub fn new(loaded: LoadedInteractions) -> InteractionsPart {
+    pub(crate) fn new(loaded: LoadedInteractions) -> InteractionsPart {
         let LoadedInteractions {
             state,
             logged: entries,
@@ -76,7 +76,7 @@ impl InteractionsPart {
     }
 
     /// A configuration change touched `path`: the directory may change.
-    pub fn config_changed(&mut self, path: &duet_config::TreePath) {
+    pub(crate) fn config_changed(&mut self, path: &duet_config::TreePath) {
         if directory::affects(path) {
             self.directory_changed = true;
         }
@@ -84,7 +84,7 @@ impl InteractionsPart {
 
     /// Applies a change at `at`, logs it, and stores the changed rows
     /// when due.
-    pub fn apply<P, A>(
+    pub(crate) fn apply<P, A>(
         &mut self,
         out: &mut Effects<P, A>,
         entry: Entry<Command>,
@@ -114,7 +114,7 @@ impl InteractionsPart {
     /// The state was replaced by a snapshot at `position`: what is derived
     /// from it is derived again (the directory, the outbox, the feed), and
     /// it is stored whole.
-    pub fn installed<P, A>(
+    pub(crate) fn installed<P, A>(
         &mut self,
         tree: &duet_config::Tree,
         out: &mut Effects<P, A>,
@@ -131,7 +131,7 @@ impl InteractionsPart {
     /// position (nothing when nothing was logged or changed); the log
     /// before it is replayed no more. Taking references to the changed
     /// items is all it costs here: the writer's thread encodes them.
-    pub fn store_rows<P, A>(&mut self, out: &mut Effects<P, A>) {
+    pub(crate) fn store_rows<P, A>(&mut self, out: &mut Effects<P, A>) {
         self.write_rows(out, false);
     }
 
@@ -154,7 +154,7 @@ impl InteractionsPart {
     /// again; when it changed, the changed rows are stored before the
     /// state takes it, so the log after them replays against this
     /// directory.
-    pub fn refresh_directory<P, A>(
+    pub(crate) fn refresh_directory<P, A>(
         &mut self,
         tree: &duet_config::Tree,
         out: &mut Effects<P, A>,

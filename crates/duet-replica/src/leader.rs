@@ -18,7 +18,7 @@ use crate::*;
 
 /// The event-log entry for a conflict record: both changes, who made them
 /// when, with which client id, in which epoch at which number.
-pub fn conflict_message(path: &TreePath, lost: &Origin, conflict: &Conflict) -> String {
+pub(crate) fn conflict_message(path: &TreePath, lost: &Origin, conflict: &Conflict) -> String {
     let when = |ms: u64| {
         humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_millis(ms))
     };

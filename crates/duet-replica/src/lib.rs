@@ -11,7 +11,7 @@
 //! On the active node a stream [`Leader`] persists each change and sends
 //! it to the backup, acknowledging the client once the backup has it
 //! (while in sync); on the backup a [`Follower`] applies the stream, and
-//! a [`Resync`] by digests (then the interaction snapshot) brings it up
+//! a [`duet_config::sync::Resync`] by digests (then the interaction snapshot) brings it up
 //! to date when it was away too long. A backup that served on its own
 //! meanwhile first has its own changes made on the active node
 //! ([`duet_config::heal`], [`duet_interactions::heal`]), so the resync
@@ -40,14 +40,13 @@ mod outbox;
 pub mod persist;
 pub mod snapshot;
 
-pub use effects::Effects;
 pub use feed::Feed;
 pub use interactions::{CONVERSATION, InteractionsPart};
 pub use io::{Context, FromBackup, Input, Metric, NodeFacts, Output, Settings};
-pub use leader::conflict_message;
 pub use mutation::Mutation;
-pub use outbox::{Outbox, ReplyKey};
+pub use outbox::ReplyKey;
 
+use effects::Effects;
 use follower::{HealRun, ResyncRun};
 use leader::{HealPages, Held};
 use persist::{LoadedInteractions, StoreWrite};
@@ -312,8 +311,8 @@ impl<P: Clone, A> Replica<P, A> {
         self.writes.mutation = Some(mutation);
     }
 
-    /// What was decided outside [`Replica::handle`] (at the start, or by
-    /// [`Replica::route`]), to carry out.
+    /// What a start decided (history a resync left past the position, to
+    /// drop from the store), to carry out before the first input.
     pub fn take_outputs(&mut self) -> Vec<Output<P, A>> {
         self.out.take()
     }
@@ -437,7 +436,7 @@ impl<P: Clone, A> Replica<P, A> {
     }
 
     /// The last change this node applied, of any state.
-    pub fn last_position(&self) -> Position {
+    pub(crate) fn last_position(&self) -> Position {
         max_position(&self.tree, &self.ix.state)
     }
 
@@ -451,8 +450,9 @@ impl<P: Clone, A> Replica<P, A> {
         clients
     }
 
-    /// The epoch of change `seq`, whichever state made it.
-    fn epoch_of(&self, seq: u64) -> Option<u64> {
+    /// The epoch of change `seq`, whichever state made it (`None` when
+    /// neither history says).
+    pub fn epoch_of(&self, seq: u64) -> Option<u64> {
         use duet_rsm::StateMachine;
         self.tree
             .epoch_of(seq)
@@ -671,11 +671,6 @@ impl<P: Clone, A> Replica<P, A> {
         self.leader
             .as_ref()
             .map_or(0, |l| l.last_seq().saturating_sub(l.backup_acked()))
-    }
-
-    /// The settings in effect.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
     }
 
     pub fn history(&self, path: &TreePath) -> Vec<HistoryRecord> {

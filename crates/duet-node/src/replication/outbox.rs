@@ -1,4 +1,4 @@
-//! Sending the active node's outbox ([`duet_replica::Outbox`]: email
+//! Sending the active node's outbox (what the replica says is due: email
 //! replies the outbound SMTP relay has not taken, agents' SMS and social
 //! messages the provider has not taken, as the replicated state says), so
 //! a new active node finds the same ones and sends them: nothing is lost,

@@ -38,12 +38,7 @@ pub fn acknowledged(nodes: &[Node; 2], n: usize, seq: u64) -> Result<(), String>
     let (Some(here), Some(other)) = (nodes[n].up.as_ref(), nodes[1 - n].up.as_ref()) else {
         return Ok(());
     };
-    let epoch = here
-        .replica
-        .tree()
-        .epoch_of(seq)
-        .or_else(|| here.replica.interactions().state.epoch_of(seq));
-    match epoch {
+    match here.replica.epoch_of(seq) {
         Some(epoch) if holds(&other.replica, Position::new(epoch, seq)) => Ok(()),
         _ => Err(format!(
             "{} acknowledged change {seq} without its lease, and {} does not hold it",

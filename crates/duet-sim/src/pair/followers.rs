@@ -22,11 +22,7 @@ pub struct Follower {
 
 /// Whether `replica` holds the change at `at` (that epoch at that number).
 pub fn holds(replica: &Core, at: Position) -> bool {
-    let epoch = replica
-        .tree()
-        .epoch_of(at.seq)
-        .or_else(|| replica.interactions().state.epoch_of(at.seq));
-    epoch == Some(at.epoch)
+    replica.epoch_of(at.seq) == Some(at.epoch)
 }
 
 impl Follower {
