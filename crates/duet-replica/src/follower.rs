@@ -374,15 +374,24 @@ impl<P: Clone, A> Replica<P, A> {
     /// not answered in time is given up on, and the backup asks to be
     /// resynchronised again (by digests, so what was already copied is not
     /// sent again). Returns the hello to send.
-    pub(crate) fn resync_overdue(&mut self) -> Option<Stream> {
-        let timeout_ms = self.settings.ds_request_timeout_ms;
+    /// When the backup's request to the active node under way (a resync,
+    /// a heal or a snapshot page) is given up on.
+    pub(crate) fn resync_deadline(&self) -> Option<u64> {
         let asked_at_ms = match (&self.sync.resync, &self.sync.heal, &self.sync.snapshot) {
             (Some(run), _, _) => run.asked_at_ms,
             (None, Some(heal), _) => heal.asked_at_ms,
             (None, None, Some(snapshot)) => snapshot.asked_at_ms,
             (None, None, None) => return None,
         };
-        if self.ctx.mono_ms.saturating_sub(asked_at_ms) < timeout_ms {
+        Some(asked_at_ms.saturating_add(self.settings.ds_request_timeout_ms))
+    }
+
+    pub(crate) fn resync_overdue(&mut self) -> Option<Stream> {
+        let timeout_ms = self.settings.ds_request_timeout_ms;
+        if self
+            .resync_deadline()
+            .is_none_or(|deadline| self.ctx.mono_ms < deadline)
+        {
             return None;
         }
         self.out.log(

@@ -16,7 +16,7 @@ use crate::effects::Effects;
 use crate::feed::Feed;
 use crate::io::Metric;
 use crate::outbox::Outbox;
-use crate::persist::{LoadedInteractions, ROWS_EVERY, StoreWrite};
+use crate::persist::{LoadedInteractions, ROWS_EVERY, ROWS_STORE_MS, StoreWrite};
 use crate::{Replica, Waiter, WriteError};
 
 /// The live interaction state with what replication keeps beside it.
@@ -25,6 +25,10 @@ pub struct InteractionsPart {
     pub(crate) router: Router,
     /// Commands logged since the rows were last taken.
     logged: u64,
+    /// On the node's monotonic clock: when the rows were last taken.
+    rows_taken_ms: u64,
+    /// On the wall clock: when the router last decided.
+    pub(crate) routed_unix_ms: u64,
     /// The directory changed with the last configuration change.
     directory_changed: bool,
     /// Rises whenever the state takes a new directory.
@@ -68,6 +72,8 @@ impl InteractionsPart {
             state,
             router: Router::new(),
             logged,
+            rows_taken_ms: 0,
+            routed_unix_ms: 0,
             directory_changed: false,
             directory_generation: 0,
             route_wanted: true,
@@ -133,6 +139,19 @@ impl InteractionsPart {
     /// items is all it costs here: the writer's thread encodes them.
     pub(crate) fn store_rows<P, A>(&mut self, out: &mut Effects<P, A>) {
         self.write_rows(out, false);
+    }
+
+    /// The rows are taken at a tick, at `now_ms` (the node's monotonic
+    /// clock).
+    pub(crate) fn store_rows_at<P, A>(&mut self, out: &mut Effects<P, A>, now_ms: u64) {
+        self.rows_taken_ms = now_ms;
+        self.store_rows(out);
+    }
+
+    /// When the rows changed since they were last taken are due to be
+    /// stored (on the node's monotonic clock).
+    pub(crate) fn rows_deadline(&self) -> Option<u64> {
+        (self.logged > 0).then(|| self.rows_taken_ms.saturating_add(ROWS_STORE_MS))
     }
 
     /// `replaced`: the state was replaced, and the log before it (another
@@ -203,6 +222,11 @@ pub const CONVERSATION: &str = "conversation";
 /// carries on, so a large backlog never stalls the task.
 const ROUTE_ROUNDS_MAX: usize = 4;
 
+/// The router decides at least this often while leading, without a
+/// change or a deadline of its own: a callback whose window opens is not
+/// indexed.
+pub const ROUTE_IDLE_MS: u64 = 1_000;
+
 impl<P: Clone, A> Replica<P, A> {
     /// Email addresses and their queues, for the intake.
     pub fn mail_queues(&self) -> std::collections::BTreeMap<String, String> {
@@ -246,6 +270,7 @@ impl<P: Clone, A> Replica<P, A> {
     /// other work.
     fn route(&mut self) {
         self.ix.route_wanted = false;
+        self.ix.routed_unix_ms = self.ctx.unix_ms;
         if self.leader.is_none() {
             return;
         }
@@ -289,25 +314,36 @@ impl<P: Clone, A> Replica<P, A> {
         }
     }
 
-    /// The router should decide at the next chance (a callback's window
-    /// may open without a change).
-    pub fn want_routing(&mut self) {
-        self.ix.route_wanted = true;
-    }
-
     /// Whether the router has more to decide now.
     pub fn routing_wanted(&self) -> bool {
         self.leader.is_some() && self.ix.route_wanted
     }
 
-    /// Routes when changes since the last decision asked for it, or a
-    /// routing deadline (an offer's, an ACW timer's) has come.
+    /// When the router next has something to decide without a new
+    /// change, on the wall clock: a routing deadline (an offer's, an ACW
+    /// timer's), or [`ROUTE_IDLE_MS`] after it last decided (a callback
+    /// whose window opens is not indexed). Only while leading.
+    pub(crate) fn routing_deadline(&self) -> Option<u64> {
+        self.leader.as_ref()?;
+        let idle = self.ix.routed_unix_ms.saturating_add(ROUTE_IDLE_MS);
+        Some(
+            self.ix
+                .router
+                .next_deadline(&self.ix.state)
+                .map_or(idle, |at| at.min(idle)),
+        )
+    }
+
+    /// Routes when changes since the last decision asked for it, a
+    /// routing deadline (an offer's, an ACW timer's) has come, or it has
+    /// not decided for [`ROUTE_IDLE_MS`].
     pub(crate) fn route_if_wanted(&mut self) {
         let due = self
             .ix
             .router
             .next_deadline(&self.ix.state)
-            .is_some_and(|at| at <= self.ctx.unix_ms);
+            .is_some_and(|at| at <= self.ctx.unix_ms)
+            || self.ctx.unix_ms >= self.ix.routed_unix_ms.saturating_add(ROUTE_IDLE_MS);
         if self.leader.is_some() && (self.ix.route_wanted || due) {
             self.route()
         }

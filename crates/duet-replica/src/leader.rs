@@ -340,6 +340,16 @@ impl<P: Clone, A> Replica<P, A> {
 
     /// Heal pages whose changes were not all acknowledged in time are
     /// answered with the error (the backup offers them again).
+    /// When the oldest heal page waiting is answered anyway.
+    pub(crate) fn heal_pages_deadline(&self) -> Option<u64> {
+        self.writes
+            .heal_pages
+            .pages
+            .values()
+            .map(|page| page.since_ms.saturating_add(HEAL_PAGE_WAIT_MS))
+            .min()
+    }
+
     pub(crate) fn heal_pages_overdue(&mut self) {
         let now_ms = self.ctx.mono_ms;
         let overdue: Vec<u64> = self

@@ -537,9 +537,14 @@ impl<P: Clone, A> Replica<P, A> {
     /// tenth more, the oldest are dropped (in memory and, in the order of
     /// the writes before, in the store), so memory and start-up follow the
     /// retention, not the age of the pair.
+    fn history_over_retention(&self) -> bool {
+        let retention = self.settings.history_retention;
+        self.tree.history_len() > retention + retention / 10
+    }
+
     fn compact_history(&mut self) {
         let retention = self.settings.history_retention;
-        if self.tree.history_len() <= retention + retention / 10 {
+        if !self.history_over_retention() {
             return;
         }
         let forgotten = self.tree.compact_history(retention);
@@ -553,12 +558,41 @@ impl<P: Clone, A> Replica<P, A> {
         }
     }
 
+    /// When a [`Input::Tick`] is next due, on the node's monotonic clock
+    /// (as of the last input's [`Context`]): changed rows to store, the
+    /// stream's acknowledgement wait, a heal page's or a resync request's
+    /// time-out, history past its retention, the router's next deadline.
+    /// `None`: nothing waits for time; an input comes first. The runtime
+    /// sends the tick then (earlier does no harm), and
+    /// [`Input::Route`] after it.
+    pub fn next_deadline(&self) -> Option<u64> {
+        let ctx = &self.ctx;
+        // A wall-clock deadline on the monotonic clock; a past one is now.
+        let on_mono = |unix_ms: u64| {
+            unix_ms
+                .saturating_sub(ctx.unix_ms)
+                .saturating_add(ctx.mono_ms)
+        };
+        let history = self.history_over_retention().then_some(ctx.mono_ms);
+        [
+            self.ix.rows_deadline(),
+            self.leader.as_ref().and_then(Leader::next_deadline),
+            self.heal_pages_deadline(),
+            self.resync_deadline(),
+            history,
+            self.routing_deadline().map(on_mono),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
     /// Time passed: the interaction rows changed since the last tick are
     /// stored (a start replays a short log), the stream's timers run, a
     /// backup's request overdue is given up on, heal pages waiting too
     /// long are answered, and the history is kept within its retention.
     fn tick(&mut self) {
-        self.ix.store_rows(&mut self.out);
+        self.ix.store_rows_at(&mut self.out, self.ctx.mono_ms);
         if let Some(leader) = self.leader.as_mut() {
             let commands = leader.tick(self.ctx.mono_ms);
             self.lead(commands);

@@ -10,6 +10,10 @@ use duet_stream::Entry;
 /// replication tick takes them sooner under a light load).
 pub const ROWS_EVERY: u64 = 1_000;
 
+/// How long changed rows wait for a tick to store them at most (on the
+/// node's monotonic clock), so a start replays a short log.
+pub const ROWS_STORE_MS: u64 = 100;
+
 /// A snapshot page's size bound, well inside a frame.
 pub const SNAPSHOT_PAGE_BYTES: usize = 256 * 1024;
 

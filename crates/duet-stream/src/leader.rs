@@ -354,17 +354,21 @@ impl<T: Clone> Leader<T> {
     }
 
     /// When the next tick matters (the oldest change waiting for the backup
-    /// reaching its limit).
+    /// reaching its limit; at once, 0, when more changes wait than the
+    /// limit allows).
     pub fn next_deadline(&self) -> Option<u64> {
-        (self.state == Replication::InSync)
-            .then(|| {
-                self.pending
-                    .values()
-                    .filter(|p| !p.replicated)
-                    .map(|p| p.written_ms + self.limits.ack_wait_max_ms + 1)
-                    .min()
-            })
-            .flatten()
+        if self.state != Replication::InSync {
+            return None;
+        }
+        let unacked = self.last_seq.saturating_sub(self.backup_acked) as usize;
+        if unacked > self.limits.unacked_max {
+            return Some(0);
+        }
+        self.pending
+            .values()
+            .filter(|p| !p.replicated)
+            .map(|p| p.written_ms + self.limits.ack_wait_max_ms + 1)
+            .min()
     }
 
     fn ack_done(&mut self) -> Vec<LeaderCommand<T>> {

@@ -87,6 +87,35 @@ fn a_backup_falling_behind_is_no_longer_waited_for_until_it_catches_up() {
 }
 
 #[test]
+fn more_changes_waiting_than_the_limit_asks_for_a_tick_at_once() {
+    let limits = Limits {
+        unacked_max: 2,
+        ..Limits::default()
+    };
+    let mut leader = L::new(2, 0, limits);
+    leader.backup_connected(Position::new(2, 0));
+    for (n, client) in ["c1", "c2"].into_iter().enumerate() {
+        leader.write(n as u64, client.into(), "x".into());
+    }
+    assert_ne!(leader.next_deadline(), Some(0), "at the limit, not past it");
+    leader.write(2, "c3".into(), "x".into());
+    assert_eq!(leader.next_deadline(), Some(0));
+    let out = leader.tick(3);
+    assert!(matches!(
+        &out[0],
+        LeaderCommand::Replication {
+            state: Replication::CatchingUp,
+            ..
+        }
+    ));
+    assert_eq!(
+        leader.next_deadline(),
+        None,
+        "no longer waiting for the backup"
+    );
+}
+
+#[test]
 fn a_retried_write_is_applied_once() {
     let mut leader = in_sync_leader();
     leader.write(0, "c1".into(), "x".into());

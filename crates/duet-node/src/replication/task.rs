@@ -88,9 +88,6 @@ impl Inboxes {
     }
 }
 
-/// The router decides at least every this many ticks (a second).
-const ROUTE_EVERY_TICKS: u32 = 10;
-
 /// Messages handled in one go before the router decides and the views are
 /// published.
 const BATCH_MAX: usize = 256;
@@ -192,6 +189,18 @@ pub enum ReplicationMsg {
     Stop,
 }
 
+/// Sleeps until `deadline` on the node's monotonic clock (the right to
+/// serve's); never, without one.
+async fn sleep_until_mono(shared: &Shared, deadline: Option<u64>) {
+    match deadline {
+        Some(deadline) => {
+            let wait_ms = deadline.saturating_sub(shared.right.now_ms());
+            tokio::time::sleep(Duration::from_millis(wait_ms)).await
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// Runs replication until told to stop; the store writer has committed
 /// everything queued when it returns.
 pub async fn run(
@@ -202,7 +211,6 @@ pub async fn run(
     mut settings: Settings,
 ) {
     replicator.handle(&shared, Input::Settings(settings.replica.clone()));
-    let mut ticks = tokio::time::interval(Duration::from_millis(100));
     let mut lease_ticks = tokio::time::interval(Duration::from_millis(
         shared.right.lease_ms().div_ceil(3).max(1),
     ));
@@ -212,7 +220,6 @@ pub async fn run(
     let mut parameters_seen = replicator.parameters_generation();
     let mut directory_seen = replicator.directory_generation();
     let mut routing = false;
-    let mut ticks_since_route = 0;
     let mut longest_stall_ms = 0;
     let mut steps = super::steps::Steps::default();
     let mut statistics_log = match super::statistics_log::StatisticsLog::start(
@@ -257,18 +264,10 @@ pub async fn run(
                     replicator.handle(&shared, Input::ReleaseHeld)
                 });
             }
-            _ = ticks.tick() => {
-                to_active = steps.time(&shared, "tick", || {
-                    let to_active = replicator.handle(&shared, Input::Tick);
-                    replicator.relay_due(&shared);
-                    to_active
-                });
-                // Now and then without a change (a callback's window opens).
-                ticks_since_route += 1;
-                if ticks_since_route >= ROUTE_EVERY_TICKS {
-                    ticks_since_route = 0;
-                    replicator.want_routing();
-                }
+            // When the replica asked for time to pass (nothing waits for
+            // it: an input comes first).
+            () = sleep_until_mono(&shared, replicator.next_deadline()) => {
+                to_active = steps.time(&shared, "tick", || replicator.handle(&shared, Input::Tick));
             }
         }
         if let Some(mut next) = first {
@@ -309,6 +308,7 @@ pub async fn run(
             replicator.handle(&shared, Input::Route)
         }));
         routing = replicator.routing_wanted();
+        replicator.relay_due(&shared);
         if let Some(log) = &mut statistics_log {
             log.note(
                 &shared,
@@ -497,9 +497,9 @@ impl Replicator {
             .rev()
     }
 
-    /// The router should decide at the next chance.
-    fn want_routing(&mut self) {
-        self.core.want_routing();
+    /// When the replica next wants a tick, on the node's monotonic clock.
+    fn next_deadline(&self) -> Option<u64> {
+        self.core.next_deadline()
     }
 
     /// The router has more to decide now.

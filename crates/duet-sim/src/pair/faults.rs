@@ -195,18 +195,30 @@ impl World {
         }
     }
 
-    /// Time passes: every running node ticks; the active one also looks at
-    /// its lease and routes.
+    /// Time passes: every running node whose replica asked for a tick by
+    /// now ticks (as a node's runtime does, so a deadline it failed to ask
+    /// for is a failing seed); the active one also looks at its lease and
+    /// routes.
     pub(super) fn tick(&mut self) -> Result<(), String> {
         self.now_ms += 100;
         for n in 0..2 {
             if self.nodes[n].up.is_none() {
                 continue;
             }
-            self.input(n, Input::Tick)?;
+            if self.nodes[n].tick_due(self.now_ms) {
+                self.input(n, Input::Tick)?;
+            }
             if self.nodes[n].epoch().is_some() {
                 self.input(n, Input::ReleaseHeld)?;
                 self.input(n, Input::Route)?;
+            }
+            // A deadline still due after its tick would keep a node's
+            // runtime busy waking.
+            if self.nodes[n].tick_due(self.now_ms) {
+                return Err(format!(
+                    "{} still asks for a tick after one at {} ms",
+                    self.nodes[n].name, self.now_ms
+                ));
             }
         }
         Ok(())

@@ -127,6 +127,14 @@ impl Node {
         }
     }
 
+    /// The replica's next deadline has come by `now_ms`.
+    pub fn tick_due(&self, now_ms: u64) -> bool {
+        self.up
+            .as_ref()
+            .and_then(|up| up.replica.next_deadline())
+            .is_some_and(|deadline| deadline <= now_ms)
+    }
+
     pub fn epoch(&self) -> Option<u64> {
         match self.up.as_ref()?.role {
             Role::Active { epoch } => Some(epoch),
