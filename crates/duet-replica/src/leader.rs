@@ -604,8 +604,10 @@ impl<P: Clone, A> Replica<P, A> {
             let decision = heal::decide(&self.ix.state, &node, entry, |client| {
                 leader.known(client).is_some()
             });
+            let dropping = self.writes.mutation == Some(Mutation::HealDropsRefused);
             let command = match decision {
                 None => continue,
+                Some(Decision::Fact(_) | Decision::Conflict(..)) if dropping => continue,
                 Some(Decision::Make(command)) => command,
                 Some(Decision::Fact(command)) => {
                     as_facts += 1;

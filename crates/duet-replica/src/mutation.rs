@@ -12,4 +12,11 @@ pub enum Mutation {
     /// A write is acknowledged whether or not this node holds the right
     /// to serve.
     AckWithoutLease,
+    /// The heal drops a change the winner's state refuses, instead of
+    /// keeping it as a fact or a conflict record.
+    HealDropsRefused,
+    /// The interaction snapshot travels as one message, however large (the
+    /// runtime's encoding, which the simulation carries out, does not cut
+    /// it into chunks).
+    SnapshotInOneMessage,
 }

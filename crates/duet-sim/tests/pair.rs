@@ -8,10 +8,10 @@ use duet_sim::pair::{Mutation, Options, run};
 /// out over the machine's cores).
 const SEEDS_EACH: u64 = 500;
 
-fn keep_the_promise(first: u64) {
+fn keep_the_promise(first: u64, options: Options) {
     let mut acknowledged = 0;
     for seed in first..first + SEEDS_EACH {
-        match run(seed, Options::default()) {
+        match run(seed, options) {
             Ok(report) => acknowledged += report.acknowledged,
             Err(failure) => panic!("{failure}"),
         }
@@ -21,22 +21,30 @@ fn keep_the_promise(first: u64) {
 
 #[test]
 fn seeds_0_to_499_keep_the_pairs_promise() {
-    keep_the_promise(0);
+    keep_the_promise(0, Options::default());
 }
 
 #[test]
 fn seeds_500_to_999_keep_the_pairs_promise() {
-    keep_the_promise(500);
+    keep_the_promise(500, Options::default());
 }
 
 #[test]
 fn seeds_1000_to_1499_keep_the_pairs_promise() {
-    keep_the_promise(1_000);
+    keep_the_promise(1_000, Options::default());
 }
 
+/// With large customer messages: snapshots and heal pages past a frame's
+/// size, and a message built larger than one closes the link.
+const LARGE: Options = Options {
+    steps: 400,
+    mutation: None,
+    large_messages: true,
+};
+
 #[test]
-fn seeds_1500_to_1999_keep_the_pairs_promise() {
-    keep_the_promise(1_500);
+fn seeds_1500_to_1999_keep_the_pairs_promise_with_large_messages() {
+    keep_the_promise(1_500, LARGE);
 }
 
 /// Seeds that found losses in the replica, each with what it found (with
@@ -74,9 +82,13 @@ fn the_seeds_that_found_losses_keep_the_pairs_promise() {
 
 /// The first seed that breaks a rule with `mutation` in.
 fn caught(mutation: Mutation) -> duet_sim::pair::Failure {
+    caught_in(mutation, Options::default())
+}
+
+fn caught_in(mutation: Mutation, options: Options) -> duet_sim::pair::Failure {
     let options = Options {
         mutation: Some(mutation),
-        ..Options::default()
+        ..options
     };
     (0..SEEDS_EACH)
         .find_map(|seed| run(seed, options).err())
@@ -99,4 +111,32 @@ fn a_feed_that_resumes_a_client_by_sequence_number_alone_is_caught() {
 fn a_node_that_acknowledges_without_the_right_to_serve_is_caught() {
     let failure = caught(Mutation::AckWithoutLease);
     assert!(failure.broken.contains("without its lease"), "{failure}");
+}
+
+/// A finding of the issue on losses at a heal: the heal refused the facts
+/// the winner's state would not take (a message in a chat it had ended).
+#[test]
+fn a_heal_that_drops_what_the_winner_refuses_is_caught() {
+    let failure = caught(Mutation::HealDropsRefused);
+    assert!(
+        failure
+            .broken
+            .contains("neither made nor kept as a conflict record"),
+        "{failure}"
+    );
+}
+
+/// A finding of the issue on losses under load: a snapshot larger than a
+/// frame closed the link at every try, so the backup never caught up.
+#[test]
+fn a_snapshot_sent_as_one_message_larger_than_a_frame_is_caught() {
+    let failure = caught_in(Mutation::SnapshotInOneMessage, LARGE);
+    assert!(failure.broken.contains("did not become quiet"), "{failure}");
+    assert!(
+        failure
+            .trace
+            .iter()
+            .any(|line| line.contains("larger than a frame")),
+        "{failure}"
+    );
 }

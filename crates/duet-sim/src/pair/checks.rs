@@ -134,6 +134,7 @@ fn kept(replica: &super::node::Core, op: &Op, client: &str) -> Result<(), String
         Op::Say {
             chat: id,
             message_id,
+            ..
         } => {
             let ix = chat(replica, id)?;
             let Content::Transcript(messages) = &ix.content else {

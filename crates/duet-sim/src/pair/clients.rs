@@ -16,6 +16,9 @@ use super::node::{Conn, OpId};
 pub const QUEUE: &str = "Sales";
 /// The agent who works in it.
 pub const AGENT: &str = "ann";
+/// A large customer message's length: four of them are more than a frame
+/// (`duet_link::protocol::MAX_FRAME_BYTES`), one fits in a stream entry.
+pub const LARGE_MESSAGE_BYTES: usize = 300 * 1024;
 
 /// What a client asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,8 +27,13 @@ pub enum Op {
     Put { name: String, value: u64 },
     /// A customer starts chat `id`.
     Chat { id: String },
-    /// The customer of chat `chat` says `message_id`.
-    Say { chat: String, message_id: String },
+    /// The customer of chat `chat` says `message_id` (`large`: in
+    /// [`LARGE_MESSAGE_BYTES`]).
+    Say {
+        chat: String,
+        message_id: String,
+        large: bool,
+    },
     /// The agent logs in (every media).
     Login,
     /// The agent accepts chat `chat`, offered to her.
@@ -128,7 +136,11 @@ impl Clients {
                 )),
                 reply: n,
             },
-            Op::Say { chat, message_id } => Input::InteractionWrite {
+            Op::Say {
+                chat,
+                message_id,
+                large,
+            } => Input::InteractionWrite {
                 command: Box::new(Command::new(
                     client,
                     unix_ms,
@@ -137,7 +149,11 @@ impl Clients {
                         id: chat.clone(),
                         message_id: message_id.clone(),
                         sender: Sender::Customer,
-                        body: format!("{message_id} says hello"),
+                        body: if *large {
+                            format!("{message_id} says ").repeat(LARGE_MESSAGE_BYTES / 16)
+                        } else {
+                            format!("{message_id} says hello")
+                        },
                     },
                 )),
                 reply: n,

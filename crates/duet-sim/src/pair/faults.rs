@@ -6,6 +6,7 @@ use rand::Rng;
 
 use duet_replica::{FromBackup, Input};
 
+use super::Mutation;
 use super::clients::{self, Op};
 use super::node::{Conn, Role};
 use super::world::{LEASE_MS, RETRY_MS, SETTLE_STEPS, World};
@@ -63,9 +64,13 @@ impl World {
                         return Ok(());
                     }
                     let chat = chats[self.rng.random_range(0..chats.len())].clone();
+                    // By its number, not a draw: a seed's run is the same
+                    // with large messages or without, up to their size.
+                    let large = self.large_messages && self.clients.ops.len().is_multiple_of(8);
                     Op::Say {
                         chat,
                         message_id: format!("m{}", self.clients.ops.len()),
+                        large,
                     }
                 }
             };
@@ -234,7 +239,11 @@ impl World {
                 continue;
             }
             let (at, items) = up.encoding.remove(0);
-            let chunks = std::sync::Arc::new(duet_replica::snapshot::encode(items));
+            let mut chunks = duet_replica::snapshot::encode(items);
+            if self.mutation == Some(Mutation::SnapshotInOneMessage) {
+                chunks = vec![chunks.concat()];
+            }
+            let chunks = std::sync::Arc::new(chunks);
             return self.input(n, Input::SnapshotEncoded { at, chunks });
         }
         Ok(())

@@ -39,6 +39,10 @@ pub struct Options {
     pub steps: usize,
     /// A defect put into the replica on purpose (the checks must find it).
     pub mutation: Option<Mutation>,
+    /// Every eighth customer message is [`clients::LARGE_MESSAGE_BYTES`]
+    /// long: a few such chats make a snapshot larger than a frame, and a
+    /// message larger than a frame closes the link.
+    pub large_messages: bool,
 }
 
 impl Default for Options {
@@ -46,6 +50,7 @@ impl Default for Options {
         Options {
             steps: 400,
             mutation: None,
+            large_messages: false,
         }
     }
 }
@@ -61,6 +66,8 @@ pub struct Report {
     pub crashes: usize,
     pub takeovers: usize,
     pub cuts: usize,
+    /// Connections closed because a message was larger than a frame.
+    pub oversize: usize,
     /// Changes the feeds showed.
     pub shown: usize,
     /// Where the healed pair stands.

@@ -4,7 +4,7 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use duet_link::protocol::Stream;
+use duet_link::protocol::{MAX_FRAME_BYTES, Stream};
 use duet_replica::{Context, FromBackup, Input, NodeFacts, Output, Settings};
 
 use super::clients::{self, Clients};
@@ -47,6 +47,7 @@ pub(super) struct World {
     pub(super) followers: Vec<Follower>,
     pub(super) settings: Settings,
     pub(super) mutation: Option<Mutation>,
+    pub(super) large_messages: bool,
     /// The highest epoch either node has served in.
     pub(super) epoch: u64,
     pub(super) step: usize,
@@ -74,6 +75,7 @@ impl World {
             followers: vec![Follower::default(); FOLLOWERS],
             settings,
             mutation: options.mutation,
+            large_messages: options.large_messages,
             epoch: 0,
             step: 0,
             events: Default::default(),
@@ -232,6 +234,29 @@ impl World {
     }
 
     /// The link goes down: what was in flight is lost.
+    /// `message` would not fit in a frame: its envelope adds a version,
+    /// the node's name, an epoch and a release, well under
+    /// `ENVELOPE_BYTES_MAX`.
+    fn too_large(&self, message: &Stream) -> bool {
+        const ENVELOPE_BYTES_MAX: usize = 256;
+        postcard::to_allocvec(message).map_or(true, |bytes| {
+            bytes.len() + ENVELOPE_BYTES_MAX > MAX_FRAME_BYTES
+        })
+    }
+
+    /// Node `n` built a message larger than a frame: its link's writer
+    /// refuses it and closes the connection (the node runtime's rule), and
+    /// it comes back up as after any other drop.
+    fn oversize(&mut self, n: usize, message: &Stream) -> Result<(), String> {
+        self.report.oversize += 1;
+        self.note(format!(
+            "{} built a {} message larger than a frame; the link closes",
+            self.nodes[n].name,
+            message.kind()
+        ));
+        self.disconnect()
+    }
+
     pub(super) fn disconnect(&mut self) -> Result<(), String> {
         let Some(conn) = self.link.conn.take() else {
             return Ok(());
@@ -299,13 +324,21 @@ impl World {
                 Output::Send { to, message } => {
                     let active = self.active() == Some(n);
                     if active && self.link.conn == Some(to.0) {
-                        self.link.to_backup.push_back(message);
+                        if self.too_large(&message) {
+                            self.oversize(n, &message)?;
+                        } else {
+                            self.link.to_backup.push_back(message);
+                        }
                     }
                 }
                 Output::ToActive(message) => {
                     let backup = self.active() == Some(1 - n);
                     if backup && self.link.conn.is_some() {
-                        self.link.to_active.push_back(message);
+                        if self.too_large(&message) {
+                            self.oversize(n, &message)?;
+                        } else {
+                            self.link.to_active.push_back(message);
+                        }
                     }
                 }
                 Output::Answer { to, result } => {

@@ -38,6 +38,10 @@ pub struct Args {
     /// engine: with --seed N or --seeds COUNT.
     #[arg(long, conflicts_with_all = ["scenario", "list"])]
     pair: bool,
+    /// With --pair: every eighth customer message is 300 KiB, so
+    /// snapshots grow past a frame.
+    #[arg(long, requires = "pair")]
+    large_messages: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -49,8 +53,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if args.pair {
         return match (args.seed, args.seeds) {
-            (Some(seed), _) => pair_sweep(seed, 1, args.json),
-            (None, Some(count)) => pair_sweep(args.first_seed, count, args.json),
+            (Some(seed), _) => pair_sweep(seed, 1, args.large_messages, args.json),
+            (None, Some(count)) => {
+                pair_sweep(args.first_seed, count, args.large_messages, args.json)
+            }
             (None, None) => {
                 bail!("say which pair to simulate: --pair --seed N or --pair --seeds COUNT")
             }
@@ -182,18 +188,23 @@ fn sweep(first: u64, count: u64, json: bool) -> anyhow::Result<()> {
 
 /// Runs the pair simulation for `count` seeds from `first`: one line per
 /// seed (or JSON), and for a seed that breaks a rule, the rule and the run.
-fn pair_sweep(first: u64, count: u64, json: bool) -> anyhow::Result<()> {
+fn pair_sweep(first: u64, count: u64, large_messages: bool, json: bool) -> anyhow::Result<()> {
+    let options = duet_sim::pair::Options {
+        large_messages,
+        ..duet_sim::pair::Options::default()
+    };
     for seed in first..first.saturating_add(count) {
-        match duet_sim::pair::run(seed, duet_sim::pair::Options::default()) {
+        match duet_sim::pair::run(seed, options) {
             Ok(report) if json => println!("{}", serde_json::to_string(&report)?),
             Ok(report) => println!(
-                "seed {seed}: every rule kept; {} steps, {} operations acknowledged ({} refused), {} crashes, {} takeovers, {} link cuts, {} changes shown by feeds; healed at {}",
+                "seed {seed}: every rule kept; {} steps, {} operations acknowledged ({} refused), {} crashes, {} takeovers, {} link cuts, {} links closed by an oversized message, {} changes shown by feeds; healed at {}",
                 report.steps,
                 report.acknowledged,
                 report.refused,
                 report.crashes,
                 report.takeovers,
                 report.cuts,
+                report.oversize,
                 report.shown,
                 report.position
             ),
