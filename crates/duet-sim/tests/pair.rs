@@ -40,6 +40,7 @@ const LARGE: Options = Options {
     steps: 400,
     mutation: None,
     large_messages: true,
+    replaced_disks: false,
 };
 
 #[test]

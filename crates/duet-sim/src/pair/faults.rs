@@ -286,6 +286,34 @@ impl World {
         self.connect()
     }
 
+    /// After the heal, with the pair whole: both nodes stop, one gets a
+    /// new disk (an empty store, no epoch file) and is started first, so
+    /// it serves alone, knowing no epoch, and clients use it; then the
+    /// other starts and they meet. (Only a whole pair: what one node alone
+    /// acknowledged is lost with its disk, as no software can prevent.)
+    pub(super) fn replace_a_disk(&mut self, steps: usize) -> Result<(), String> {
+        let n = self.rng.random_range(0..2);
+        self.crash(1 - n)?;
+        self.crash(n)?;
+        self.nodes[n].replace_disk().map_err(|e| e.to_string())?;
+        self.report.replaced_disks += 1;
+        self.note(format!(
+            "{}'s disk is replaced; it starts first",
+            self.nodes[n].name
+        ));
+        self.start(n)?;
+        self.take_over(n)?;
+        for _ in 0..steps {
+            self.step += 1;
+            match self.rng.random_range(0..4) {
+                0 | 1 => self.client_sends()?,
+                2 => self.flush(n)?,
+                _ => self.tick()?,
+            }
+        }
+        self.heal()
+    }
+
     /// The active node is cut off: its lease runs out (it holds, then
     /// refuses, what it persists), and the other takes over. When they
     /// meet again, the old one stops serving.
@@ -372,6 +400,12 @@ impl World {
     }
 
     pub(super) fn quiet(&self) -> bool {
+        self.whole() && self.clients.due(u64::MAX, 0).is_empty()
+    }
+
+    /// Both nodes hold every change, durably: the link up, nothing in
+    /// flight or queued, the backup in sync at the active node's position.
+    pub(super) fn whole(&self) -> bool {
         let Some(active) = self.active() else {
             return false;
         };
@@ -388,6 +422,5 @@ impl World {
             && a.replica.replication() == duet_stream::Replication::InSync
             && a.replica.held() == 0
             && a.replica.position() == b.replica.position()
-            && self.clients.due(u64::MAX, 0).is_empty()
     }
 }

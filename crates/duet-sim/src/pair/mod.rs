@@ -43,6 +43,13 @@ pub struct Options {
     /// long: a few such chats make a snapshot larger than a frame, and a
     /// message larger than a frame closes the link.
     pub large_messages: bool,
+    /// After the heal, one node of the whole pair gets a new disk (an
+    /// empty store and no epoch file: it knows no epoch) and starts first,
+    /// serving alone; then the other starts, and the pair is healed and
+    /// checked again. The roles of two nodes that meet are decided by
+    /// `duet_role`'s discovery and membership, each node choosing its
+    /// epochs from what it knows.
+    pub replaced_disks: bool,
 }
 
 impl Default for Options {
@@ -51,6 +58,7 @@ impl Default for Options {
             steps: 400,
             mutation: None,
             large_messages: false,
+            replaced_disks: false,
         }
     }
 }
@@ -68,6 +76,8 @@ pub struct Report {
     pub cuts: usize,
     /// Connections closed because a message was larger than a frame.
     pub oversize: usize,
+    /// Disks replaced.
+    pub replaced_disks: usize,
     /// Changes the feeds showed.
     pub shown: usize,
     /// Where the healed pair stands.

@@ -43,6 +43,10 @@ pub struct Up {
     pub encoding: Vec<(Position, Vec<duet_interactions::PageItem>)>,
     /// Feed resets so far: what the feed shows is checked per generation.
     pub feed_generation: u64,
+    /// The newest epoch this incarnation has seen served (the driver's
+    /// `max_seen`: its epoch file and its history's at the start, then
+    /// every active node it meets).
+    pub max_seen: u64,
 }
 
 pub struct Node {
@@ -56,6 +60,8 @@ pub struct Node {
     pub published: Vec<(u64, Position, Option<String>)>,
     /// Every incarnation's feed generations are its own.
     pub generations: u64,
+    /// The epoch file: the last epoch it served in (gone with its disk).
+    pub epoch_file: u64,
 }
 
 impl Node {
@@ -67,7 +73,24 @@ impl Node {
             up: None,
             published: Vec::new(),
             generations: 0,
+            epoch_file: 0,
         })
+    }
+
+    /// Its disk is replaced while it is down: an empty store and no epoch
+    /// file.
+    pub fn replace_disk(&mut self) -> Result<(), SimError> {
+        self.up = None;
+        self.store = Store::in_memory().map_err(|e| SimError::Store(e.to_string()))?;
+        self.epoch_file = 0;
+        Ok(())
+    }
+
+    /// The newest change it holds (what its driver tells the peer).
+    pub fn history(&self) -> Position {
+        self.up
+            .as_ref()
+            .map_or(Position::ZERO, |up| up.replica.position())
     }
 
     /// Starts from what the store holds, as a backup.
@@ -86,6 +109,7 @@ impl Node {
         let filtered = self.store.filtered().map_err(store_error)?;
         let mut replica = Replica::new(facts, settings.clone(), tree, interactions, filtered);
         let outputs = replica.take_outputs();
+        let max_seen = self.epoch_file.max(replica.position().epoch);
         self.generations += 1;
         self.up = Some(Up {
             replica,
@@ -95,6 +119,7 @@ impl Node {
             lease: false,
             encoding: Vec::new(),
             feed_generation: self.generations,
+            max_seen,
         });
         Ok(outputs)
     }

@@ -48,6 +48,8 @@ pub(super) struct World {
     pub(super) settings: Settings,
     pub(super) mutation: Option<Mutation>,
     pub(super) large_messages: bool,
+    /// Disks are replaced, and roles at a meeting follow the histories.
+    pub(super) replaced_disks: bool,
     /// The highest epoch either node has served in.
     pub(super) epoch: u64,
     pub(super) step: usize,
@@ -76,6 +78,7 @@ impl World {
             settings,
             mutation: options.mutation,
             large_messages: options.large_messages,
+            replaced_disks: options.replaced_disks,
             epoch: 0,
             step: 0,
             events: Default::default(),
@@ -150,7 +153,12 @@ impl World {
             self.random_step()?;
         }
         self.heal()?;
-        checks::after_heal(self)
+        checks::after_heal(self)?;
+        if self.replaced_disks {
+            self.replace_a_disk(steps / 4)?;
+            checks::after_heal(self)?;
+        }
+        Ok(())
     }
 
     /// Starts node `n` from its store, as a backup.
@@ -168,18 +176,26 @@ impl World {
         self.carry_out(n, outputs)
     }
 
-    /// Node `n` takes over in a new epoch of its parity.
+    /// Node `n` takes over in a new epoch of its parity: the next after
+    /// the highest served (with disks replaced, after the highest it knows
+    /// of, as a node's driver does: a node with a new disk knows none).
     pub(super) fn take_over(&mut self, n: usize) -> Result<(), String> {
         let parity = self.nodes[n].parity;
-        let mut epoch = self.epoch + 1;
+        let seen = match (&self.nodes[n].up, self.replaced_disks) {
+            (Some(up), true) => up.max_seen.max(self.nodes[n].epoch_file),
+            _ => self.epoch,
+        };
+        let mut epoch = seen + 1;
         if epoch % 2 != parity {
             epoch += 1;
         }
-        self.epoch = epoch;
+        self.epoch = self.epoch.max(epoch);
+        self.nodes[n].epoch_file = epoch;
         let Some(up) = self.nodes[n].up.as_mut() else {
             return Err("a node that is down cannot take over".into());
         };
         up.role = Role::Active { epoch };
+        up.max_seen = up.max_seen.max(epoch);
         up.lease = true;
         self.report.takeovers += 1;
         self.note(format!(
@@ -215,10 +231,17 @@ impl World {
             return Ok(());
         };
         let backup = 1 - active;
+        if self.replaced_disks && self.newer_history_wins(active)? {
+            return self.connect();
+        }
         // A node cut off while it served meets the one that took over:
         // it stops serving (its driver's fencing) and follows.
         if self.nodes[backup].epoch().is_some() {
             self.step_down(backup)?;
+        }
+        let active_epoch = self.nodes[active].epoch().unwrap_or(0);
+        if let Some(up) = self.nodes[backup].up.as_mut() {
+            up.max_seen = up.max_seen.max(active_epoch);
         }
         if !self.nodes[backup]
             .up
@@ -231,6 +254,64 @@ impl World {
         self.link.conn = Some(self.link.last_conn);
         self.note(format!("link {} up", self.link.last_conn));
         self.input(backup, Input::ActiveLinkUp)
+    }
+
+    /// The active node meets the other, which does not serve: as the
+    /// drivers' `duet_role` decisions say, an active node whose peer holds
+    /// a change of a later epoch than the one it serves (its disk was
+    /// replaced, or restored from older days) stops serving, and the peer,
+    /// answered by a node that does not serve, is chosen active. Whether
+    /// the roles changed.
+    fn newer_history_wins(&mut self, active: usize) -> Result<bool, String> {
+        use duet_role::{
+            Discovered, Discovery, DiscoveryStep, Membership, MembershipCommand, PeerSaid, Standing,
+        };
+        let other = 1 - active;
+        if self.nodes[other].up.is_none() || self.nodes[other].epoch().is_some() {
+            return Ok(false);
+        }
+        let (active_history, other_history) =
+            (self.nodes[active].history(), self.nodes[other].history());
+        let epoch = self.nodes[active].epoch().unwrap_or(0);
+        let standing = Standing {
+            holding: true,
+            epoch,
+            max_seen: epoch,
+            inactive: false,
+            takeover_held_by_witness: false,
+            history: active_history,
+        };
+        let commands = Membership::default().answered(
+            self.now_ms,
+            PeerSaid::Other {
+                history: other_history,
+            },
+            standing,
+        );
+        if !commands
+            .iter()
+            .any(|c| matches!(c, MembershipCommand::YieldToNewer { .. }))
+        {
+            return Ok(false);
+        }
+        self.note(format!(
+            "{} serves epoch {epoch} and meets {} holding {other_history}: it yields to the newer history",
+            self.nodes[active].name, self.nodes[other].name
+        ));
+        self.step_down(active)?;
+        let mut discovery = Discovery::new(self.nodes[other].parity == 1, other_history);
+        match discovery.answered(PeerSaid::Other {
+            history: active_history,
+        }) {
+            DiscoveryStep::Decided(Discovered::ChosenActive) => {
+                if let Some(up) = self.nodes[other].up.as_mut() {
+                    up.max_seen = up.max_seen.max(epoch);
+                }
+                self.take_over(other)?;
+                Ok(true)
+            }
+            step => Err(format!("after a yield, discovery said {step:?}")),
+        }
     }
 
     /// The link goes down: what was in flight is lost.

@@ -42,6 +42,10 @@ pub struct Args {
     /// snapshots grow past a frame.
     #[arg(long, requires = "pair")]
     large_messages: bool,
+    /// With --pair: now and then a node of a whole pair gets an empty
+    /// disk, and roles at a meeting follow the histories (duet-role).
+    #[arg(long, requires = "pair")]
+    replaced_disks: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -53,9 +57,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if args.pair {
         return match (args.seed, args.seeds) {
-            (Some(seed), _) => pair_sweep(seed, 1, args.large_messages, args.json),
+            (Some(seed), _) => pair_sweep(seed, 1, pair_options(&args), args.json),
             (None, Some(count)) => {
-                pair_sweep(args.first_seed, count, args.large_messages, args.json)
+                pair_sweep(args.first_seed, count, pair_options(&args), args.json)
             }
             (None, None) => {
                 bail!("say which pair to simulate: --pair --seed N or --pair --seeds COUNT")
@@ -188,16 +192,25 @@ fn sweep(first: u64, count: u64, json: bool) -> anyhow::Result<()> {
 
 /// Runs the pair simulation for `count` seeds from `first`: one line per
 /// seed (or JSON), and for a seed that breaks a rule, the rule and the run.
-fn pair_sweep(first: u64, count: u64, large_messages: bool, json: bool) -> anyhow::Result<()> {
-    let options = duet_sim::pair::Options {
-        large_messages,
+fn pair_options(args: &Args) -> duet_sim::pair::Options {
+    duet_sim::pair::Options {
+        large_messages: args.large_messages,
+        replaced_disks: args.replaced_disks,
         ..duet_sim::pair::Options::default()
-    };
+    }
+}
+
+fn pair_sweep(
+    first: u64,
+    count: u64,
+    options: duet_sim::pair::Options,
+    json: bool,
+) -> anyhow::Result<()> {
     for seed in first..first.saturating_add(count) {
         match duet_sim::pair::run(seed, options) {
             Ok(report) if json => println!("{}", serde_json::to_string(&report)?),
             Ok(report) => println!(
-                "seed {seed}: every rule kept; {} steps, {} operations acknowledged ({} refused), {} crashes, {} takeovers, {} link cuts, {} links closed by an oversized message, {} changes shown by feeds; healed at {}",
+                "seed {seed}: every rule kept; {} steps, {} operations acknowledged ({} refused), {} crashes, {} takeovers, {} link cuts, {} links closed by an oversized message, {} disks replaced, {} changes shown by feeds; healed at {}",
                 report.steps,
                 report.acknowledged,
                 report.refused,
@@ -205,6 +218,7 @@ fn pair_sweep(first: u64, count: u64, large_messages: bool, json: bool) -> anyho
                 report.takeovers,
                 report.cuts,
                 report.oversize,
+                report.replaced_disks,
                 report.shown,
                 report.position
             ),
