@@ -12,20 +12,61 @@ use tokio::net::TcpListener;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_util::codec::Framed;
 
-use crate::shared::{PeerAnswer, Shared};
+use duet_link::protocol::{Role, RoleInfo};
+
+use crate::bootstrap::Bootstrap;
+use crate::status::StatusView;
+use crate::wire::Tls;
+
+/// What the role arbiter uses of the node.
+#[derive(Clone)]
+pub struct Handles {
+    pub boot: Arc<Bootstrap>,
+    pub tls: Tls,
+    pub view: StatusView,
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+/// What the peer said about itself.
+#[derive(Debug, Clone)]
+pub struct PeerAnswer {
+    pub node: String,
+    pub epoch: u64,
+    pub release: String,
+    pub info: RoleInfo,
+}
+
+/// This node's role for the peer, with a promise when it gives one.
+pub fn role_info(view: &StatusView, server: duet_params::ServerId) -> RoleInfo {
+    let promise_ms = view.right().promise_for_answer();
+    let history = view.replication().applied;
+    let status = view.published();
+    RoleInfo {
+        role: status.role,
+        state: status.state,
+        manual_switch_only: status.manual_switch_only,
+        server,
+        promise_ms: promise_ms.filter(|_| status.role != Role::Active),
+        history,
+    }
+}
 
 /// How long one role query may take at start-up.
 pub const QUERY_TIMEOUT_MS: u64 = 1_000;
 
 /// Answers role queries from the peer.
-pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
-    let acceptor = TlsAcceptor::from(shared.server_tls.clone());
-    let gate = shared.gate("role arbiter");
+pub async fn serve(node: Handles, listener: TcpListener) {
+    let acceptor = TlsAcceptor::from(node.tls.server.clone());
+    let gate = crate::wire::Gate::new(
+        "role arbiter",
+        node.boot.peer().address,
+        node.metrics.link.refused_connections.clone(),
+    );
     loop {
         let Some((tcp, from, permit)) = gate.accept(&listener).await else {
             continue;
         };
-        let shared = shared.clone();
+        let node = node.clone();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let answered = tokio::time::timeout(Duration::from_millis(QUERY_TIMEOUT_MS * 3), async {
@@ -40,7 +81,7 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
                 match framed.next().await {
                     Some(Ok(envelope)) if envelope.body == Body::Switchover(Switchover::RoleQuery) => {
                         // The promise counts from now, before the answer leaves.
-                        let answer = shared.envelope(Switchover::RoleAnswer(shared.role_info_promising()));
+                        let answer = node.view.envelope(Switchover::RoleAnswer(role_info(&node.view, node.boot.server_id())));
                         // Unanswered, the peer counts this node silent.
                         if let Err(e) = framed.send(answer).await {
                             tracing::warn!("role arbiter: could not answer {from}: {e}");
@@ -75,10 +116,10 @@ pub enum QueryFailure {
 }
 
 /// Asks the peer for its role, waiting at most `timeout_ms`.
-pub async fn query(shared: &Shared, timeout_ms: u64) -> Result<PeerAnswer, QueryFailure> {
-    let peer = shared.boot.peer();
+pub async fn query(node: &Handles, timeout_ms: u64) -> Result<PeerAnswer, QueryFailure> {
+    let peer = node.boot.peer();
     let attempt = async {
-        let tcp = crate::link::connect_from(shared.boot.me().address, peer.arbiter_addr())
+        let tcp = crate::wire::connect_from(node.boot.me().address, peer.arbiter_addr())
             .await
             .map_err(|e| match e.kind() {
                 // Only a reset from the peer's host proves its process is
@@ -87,7 +128,7 @@ pub async fn query(shared: &Shared, timeout_ms: u64) -> Result<PeerAnswer, Query
                 _ => QueryFailure::Unreachable,
             })?;
         let _ = tcp.set_nodelay(true);
-        let connector = TlsConnector::from(shared.client_tls.clone());
+        let connector = TlsConnector::from(node.tls.client.clone());
         let name = peer_name(&peer.name).map_err(|e| QueryFailure::Failed(e.to_string()))?;
         let tls = connector.connect(name, tcp).await.map_err(|e| {
             QueryFailure::Failed(format!(
@@ -97,7 +138,7 @@ pub async fn query(shared: &Shared, timeout_ms: u64) -> Result<PeerAnswer, Query
         })?;
         let mut framed = Framed::new(tls, FrameCodec::default());
         framed
-            .send(shared.envelope(Switchover::RoleQuery))
+            .send(node.view.envelope(Switchover::RoleQuery))
             .await
             .map_err(|e| QueryFailure::Failed(e.to_string()))?;
         match framed.next().await {

@@ -16,16 +16,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_util::codec::Framed;
 
+use crate::driver_inbox::DriverMsg;
 use crate::events::unix_ms;
 use crate::replication::{FromBackup, ReplicationMsg};
-use crate::shared::{DriverMsg, Shared};
+use crate::shared::Shared;
 use crate::supervisor::ModuleAnswer;
-
-mod gate;
-mod outbox;
-
-pub use gate::{Gate, connect_from};
-pub use outbox::Outbox;
+use crate::wire::{Gate, Outbox, connect_from};
 
 /// How long a connection attempt (TCP, TLS and the hello) may take.
 pub const CONNECT_TIMEOUT_MS: u64 = 3_000;
@@ -62,8 +58,12 @@ fn tune(tcp: &TcpStream, dscp: Option<u8>) {
 
 /// Accepts link connections; only the active node welcomes them.
 pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
-    let acceptor = TlsAcceptor::from(shared.server_tls.clone());
-    let gate = shared.gate("link");
+    let acceptor = TlsAcceptor::from(shared.tls.server.clone());
+    let gate = Gate::new(
+        "link",
+        shared.boot.peer().address,
+        shared.metrics.link.refused_connections.clone(),
+    );
     loop {
         let Some((tcp, from, permit)) = gate.accept(&listener).await else {
             continue;
@@ -126,18 +126,18 @@ where
         );
         tracing::error!("link: {reason}");
         let _ = sink
-            .send(shared.envelope(Session::Refused {
+            .send(shared.view.envelope(Session::Refused {
                 reason: reason.clone(),
             }))
             .await;
         return Err(reason);
     }
     // Subscribe before checking, so a step-down in between is not missed.
-    let mut serving = shared.status.subscribe();
-    if !shared.holding() {
+    let mut serving = shared.view.subscribe();
+    if !shared.view.holding() {
         let reason = format!("{} is not the active node", shared.boot.this);
         let _ = sink
-            .send(shared.envelope(Session::Refused {
+            .send(shared.view.envelope(Session::Refused {
                 reason: reason.clone(),
             }))
             .await;
@@ -147,7 +147,7 @@ where
             hello.node
         ));
     }
-    sink.send(shared.envelope(Session::Welcome))
+    sink.send(shared.view.envelope(Session::Welcome))
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!(
@@ -183,7 +183,7 @@ where
             event = own_events.recv() => {
                 if let Some(e) = event.ok().filter(|e| e.node == shared.boot.this) {
                     let record = duet_switchover::Record { topic: e.topic, level: e.level, message: e.message };
-                    tx.send(shared.envelope(Body::EventCopy { at_unix_ms: e.at_unix_ms, record }));
+                    tx.send(shared.view.envelope(Body::EventCopy { at_unix_ms: e.at_unix_ms, record }));
                 }
             }
             frame = stream.next() => {
@@ -199,7 +199,9 @@ where
     tx.finish();
     writer.abort();
     if conn == Conn::Main {
-        shared.to_replication(ReplicationMsg::FromBackup(FromBackup::Gone(link)));
+        shared
+            .replication
+            .offer(ReplicationMsg::FromBackup(FromBackup::Gone(link)));
     }
     result
 }
@@ -241,15 +243,15 @@ fn switchover_request(
     match message {
         // Only the active node answers for the notifier (a lapse of its
         // lease alone is no reason for the backup to take over).
-        Switchover::NotifierPing { id } if shared.holding() => {
-            tx.send(shared.envelope(Switchover::NotifierPong { id }));
+        Switchover::NotifierPing { id } if shared.view.holding() => {
+            tx.send(shared.view.envelope(Switchover::NotifierPong { id }));
         }
         Switchover::NotifierPing { .. } => {}
         Switchover::ModulePing { id } => {
             let shared = shared.clone();
             let tx = tx.clone();
             let Ok(permit) = module_pings.clone().try_acquire_owned() else {
-                tx.send(shared.envelope(Switchover::ModuleRejected { id }));
+                tx.send(shared.view.envelope(Switchover::ModuleRejected { id }));
                 return;
             };
             tokio::spawn(async move {
@@ -262,12 +264,12 @@ fn switchover_request(
                     ModuleAnswer::Rejected => Switchover::ModuleRejected { id },
                     ModuleAnswer::NoAnswer => return,
                 };
-                tx.send(shared.envelope(answer));
+                tx.send(shared.view.envelope(answer));
             });
         }
         Switchover::Takeover => {
             tracing::warn!("link: {peer} has taken over in epoch {epoch}");
-            shared.peer_active_in(epoch);
+            shared.driver.peer_active_in(epoch);
         }
         other => tracing::warn!("link: ignoring unexpected {other:?} from {peer}"),
     }
@@ -295,14 +297,16 @@ fn stream_from_backup(
             return;
         }
     };
-    shared.to_replication(ReplicationMsg::FromBackup(message));
+    shared
+        .replication
+        .offer(ReplicationMsg::FromBackup(message));
 }
 
 /// The backup's mirror requests, each answered in a task of its own.
 fn mirror_request(shared: &Arc<Shared>, message: Mirror, tx: &Outbox) {
     match message {
         Mirror::List { id, root, after } => answer_later(shared, tx, move |shared| async move {
-            Some(crate::mirror::list(shared, id, root, after).await)
+            Some(crate::mirror::list(shared.mirror.clone(), id, root, after).await)
         }),
         Mirror::Fetch {
             id,
@@ -310,15 +314,15 @@ fn mirror_request(shared: &Arc<Shared>, message: Mirror, tx: &Outbox) {
             path,
             offset,
         } => answer_later(shared, tx, move |shared| async move {
-            Some(crate::mirror::fetch(shared, id, root, path, offset).await)
+            Some(crate::mirror::fetch(shared.mirror.clone(), id, root, path, offset).await)
         }),
         Mirror::Watch { id, known, hold_ms } => {
             answer_later(shared, tx, move |shared| async move {
-                Some(crate::mirror::watch(shared, id, known, hold_ms).await)
+                Some(crate::mirror::watch(shared.mirror.clone(), id, known, hold_ms).await)
             })
         }
         Mirror::MonitorCheck { id } => answer_later(shared, tx, move |shared| {
-            crate::mirror::health_check(shared, id)
+            crate::mirror::health_check(shared.mirror.clone(), id)
         }),
         other => tracing::warn!("link: ignoring unexpected mirror answer {other:?}"),
     }
@@ -335,13 +339,13 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
             .map_err(|e| e.to_string())?;
         tune(&tcp, dscp);
         let name = peer_name(&peer.name).map_err(|e| e.to_string())?;
-        let tls = TlsConnector::from(shared.client_tls.clone())
+        let tls = TlsConnector::from(shared.tls.client.clone())
             .connect(name, tcp)
             .await
             .map_err(|e| format!("TLS: {e}"))?;
         let mut framed = Framed::new(tls, FrameCodec::default());
         framed
-            .send(shared.envelope(Session::Hello {
+            .send(shared.view.envelope(Session::Hello {
                 conn,
                 server: shared.boot.server_id(),
             }))
@@ -366,11 +370,15 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
                     conn.name(),
                     peer.name
                 );
-                shared.to_driver(DriverMsg::Engine(Event::ConnectFailed(conn)));
+                shared
+                    .driver
+                    .send(DriverMsg::Engine(Event::ConnectFailed(conn)));
                 return;
             }
             Err(_) => {
-                shared.to_driver(DriverMsg::Engine(Event::ConnectFailed(conn)));
+                shared
+                    .driver
+                    .send(DriverMsg::Engine(Event::ConnectFailed(conn)));
                 return;
             }
         };
@@ -379,7 +387,7 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
         shared.metrics.link.send_failures.clone(),
         format!("{} connection to {}", conn.name(), peer.name),
     );
-    shared.to_driver(DriverMsg::LinkUp {
+    shared.driver.send(DriverMsg::LinkUp {
         conn,
         tx: tx.clone(),
         active_epoch,
@@ -414,11 +422,12 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
                 shared.events.append(&peer.name, at_unix_ms, &record);
             }
             Body::Stream(m) => {
-                shared.to_replication(ReplicationMsg::FromActive(m));
+                shared.replication.offer(ReplicationMsg::FromActive(m));
             }
             Body::Mirror(Mirror::MonitorAlive { id }) => {
                 let inbox = shared
-                    .file_monitor_answers
+                    .mirror
+                    .monitor_answers
                     .lock()
                     .ok()
                     .and_then(|m| m.clone());
@@ -430,7 +439,7 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
                 }
             }
             Body::Mirror(answer) => {
-                let inbox = shared.mirror_answers.lock().ok().and_then(|m| m.clone());
+                let inbox = shared.mirror.answers.lock().ok().and_then(|m| m.clone());
                 if let Some(inbox) = inbox
                     && let Err(e) = inbox.try_send(answer)
                 {
@@ -450,7 +459,7 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
                         continue;
                     }
                 };
-                shared.to_driver(DriverMsg::Engine(event));
+                shared.driver.send(DriverMsg::Engine(event));
             }
             other @ Body::Session(_) => {
                 tracing::warn!("link: ignoring unexpected {other:?} from {}", peer.name)
@@ -459,7 +468,9 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
     }
     tx.finish();
     writer.abort();
-    shared.to_driver(DriverMsg::Engine(Event::ConnectionDown(conn)));
+    shared
+        .driver
+        .send(DriverMsg::Engine(Event::ConnectionDown(conn)));
 }
 
 /// An answer from the active node that its waiting task could not take
@@ -487,14 +498,14 @@ where
     tokio::spawn(async move {
         if let Some(body) = task.await {
             // A closed connection is counted by the outbox; nobody waits for this.
-            tx.send_waiting(shared.envelope(body)).await;
+            tx.send_waiting(shared.view.envelope(body)).await;
         }
     });
 }
 
 /// An event-log entry for the peer's log.
 pub fn event_copy(shared: &Shared, record: duet_switchover::Record) -> Envelope {
-    shared.envelope(Body::EventCopy {
+    shared.view.envelope(Body::EventCopy {
         at_unix_ms: unix_ms(),
         record,
     })
