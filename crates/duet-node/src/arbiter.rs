@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use duet_link::protocol::{Body, FrameCodec, Switchover};
+use duet_link::protocol::{ArbiterCodec, QueryCodec, RoleQuery};
 use duet_link::tls::peer_name;
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
@@ -77,20 +77,16 @@ pub async fn serve(node: Handles, listener: TcpListener) {
                         return;
                     }
                 };
-                let mut framed = Framed::new(tls, FrameCodec::default());
+                let mut framed = Framed::new(tls, ArbiterCodec::default());
                 match framed.next().await {
-                    Some(Ok(envelope)) if envelope.body == Body::Switchover(Switchover::RoleQuery) => {
+                    Some(Ok(_query)) => {
                         // The promise counts from now, before the answer leaves.
-                        let answer = node.view.envelope(Switchover::RoleAnswer(role_info(&node.view, node.boot.server_id())));
+                        let answer = node.view.envelope(role_info(&node.view, node.boot.server_id()));
                         // Unanswered, the peer counts this node silent.
                         if let Err(e) = framed.send(answer).await {
                             tracing::warn!("role arbiter: could not answer {from}: {e}");
                         }
                     }
-                    Some(Ok(envelope)) => tracing::warn!(
-                        "role arbiter: unexpected message from {} ({from}); closing",
-                        envelope.node
-                    ),
                     Some(Err(e)) => tracing::warn!("role arbiter: closing the connection from {from}: {e}"),
                     None => {}
                 }
@@ -105,13 +101,16 @@ pub async fn serve(node: Handles, listener: TcpListener) {
 }
 
 /// Why a role query got no answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueryFailure {
     /// Nothing answered in time: the peer is down or cut off.
+    #[error("the peer did not answer in time")]
     Unreachable,
     /// The peer's host refused the connection: no process listens there.
+    #[error("the peer's host refused the connection")]
     Refused,
     /// Something answered but the exchange failed; says what to fix.
+    #[error("{0}")]
     Failed(String),
 }
 
@@ -136,21 +135,18 @@ pub async fn query(node: &Handles, timeout_ms: u64) -> Result<PeerAnswer, QueryF
                 peer.name
             ))
         })?;
-        let mut framed = Framed::new(tls, FrameCodec::default());
+        let mut framed = Framed::new(tls, QueryCodec::default());
         framed
-            .send(node.view.envelope(Switchover::RoleQuery))
+            .send(node.view.envelope(RoleQuery))
             .await
             .map_err(|e| QueryFailure::Failed(e.to_string()))?;
         match framed.next().await {
-            Some(Ok(envelope)) => match envelope.body {
-                Body::Switchover(Switchover::RoleAnswer(info)) => Ok(PeerAnswer {
-                    node: envelope.node,
-                    epoch: envelope.epoch,
-                    release: envelope.release,
-                    info,
-                }),
-                other => Err(QueryFailure::Failed(format!("unexpected answer {other:?}"))),
-            },
+            Some(Ok(envelope)) => Ok(PeerAnswer {
+                node: envelope.node,
+                epoch: envelope.epoch,
+                release: envelope.release,
+                info: envelope.body,
+            }),
             Some(Err(e)) => Err(QueryFailure::Failed(format!(
                 "{} answered with {e}",
                 peer.name

@@ -8,6 +8,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::arbiter::{PeerAnswer, QueryFailure};
 use crate::status::StatusView;
+use duet_link::protocol::ToActive;
+
 use crate::wire::Outbox;
 use crate::witness::{WitnessReport, WitnessSink};
 
@@ -15,13 +17,22 @@ use crate::witness::{WitnessReport, WitnessSink};
 /// their message (the engine's own timeouts cover a lost answer).
 pub const DRIVER_INBOX_MAX: usize = 1024;
 
+/// Why the engine refused an administrator's switch, in words that say
+/// what to do (not the active server, file replication not running, an
+/// Upgrade state...).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{why}")]
+pub struct SwitchRefused {
+    pub why: String,
+}
+
 /// Messages to the driver, the task that owns the engine.
 pub enum DriverMsg {
     Engine(Event),
     /// A link connection to the active node is established.
     LinkUp {
         conn: Conn,
-        tx: Outbox,
+        tx: Outbox<ToActive>,
         active_epoch: u64,
     },
     /// Something showed this epoch (a peer's message, a client).
@@ -40,7 +51,7 @@ pub enum DriverMsg {
     /// refused and why.
     Switch {
         force: bool,
-        reply: oneshot::Sender<Result<(), String>>,
+        reply: oneshot::Sender<Result<(), SwitchRefused>>,
     },
     /// The server parameters in effect.
     ParamsRead(oneshot::Sender<Box<duet_params::ServerParams>>),

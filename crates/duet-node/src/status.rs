@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use duet_config::{HistoryRecord, Object};
-use duet_link::protocol::{Body, Envelope, PROTOCOL_VERSION, Role};
+use duet_link::protocol::{Envelope, PROTOCOL_VERSION, Role};
 use duet_rsm::Position;
 use duet_stream::Replication;
 use duet_switchover::State;
@@ -233,7 +233,7 @@ impl StatusView {
     }
 
     /// Wraps a link message in this node's envelope.
-    pub fn envelope(&self, body: impl Into<Body>) -> Envelope {
+    pub fn envelope<B>(&self, body: impl Into<B>) -> Envelope<B> {
         let status = self.status.borrow();
         Envelope {
             version: PROTOCOL_VERSION,

@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use duet_link::protocol::Body;
+use duet_link::protocol::ToActive;
 use duet_switchover::{Conn, State};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -96,7 +96,7 @@ impl Driver {
         }
     }
 
-    pub(super) fn send(&self, conn: Conn, body: impl Into<Body>) {
+    pub(super) fn send(&self, conn: Conn, body: impl Into<ToActive>) {
         if let Some(tx) = self.links.get(&conn) {
             // A full outbox drops the ping; the engine times it out.
             tx.send(self.shared.view.envelope(body));

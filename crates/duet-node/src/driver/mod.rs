@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use duet_link::protocol::{Role, Switchover};
+use duet_link::protocol::{Role, SwitchoverToActive, ToActive};
 use duet_switchover::{
     Activation, Command, Conn, Engine, Event, Record, State, SwitchReason, Topic,
 };
@@ -46,10 +46,10 @@ pub struct Driver {
     /// stream. It serves while its lease is valid too.
     holding: bool,
     safety: Safety,
-    links: BTreeMap<Conn, crate::wire::Outbox>,
+    links: BTreeMap<Conn, crate::wire::Outbox<ToActive>>,
     link_tasks: BTreeMap<Conn, JoinHandle<()>>,
     prober: Arc<dyn EchoProber>,
-    switch_reply: Option<oneshot::Sender<Result<(), String>>>,
+    switch_reply: Option<oneshot::Sender<Result<(), crate::driver_inbox::SwitchRefused>>>,
     switchovers: u64,
     peer: PeerView,
     mismatch_reported: bool,
@@ -407,10 +407,10 @@ impl Driver {
             }
             Command::SendNotifierPing { conn, id } => {
                 self.shared.metrics.ping_sent(id, self.now_ms());
-                self.send(conn, Switchover::NotifierPing { id })
+                self.send(conn, SwitchoverToActive::NotifierPing { id })
             }
             Command::SendModulePing { conn, id, .. } => {
-                self.send(conn, Switchover::ModulePing { id })
+                self.send(conn, SwitchoverToActive::ModulePing { id })
             }
             Command::SendEcho { address, id } => {
                 let timeout = Duration::from_millis(self.engine.params().net_test_timeout.ms());
@@ -452,7 +452,7 @@ impl Driver {
             Command::StopServing => {}
             Command::RefuseSwitch { why } => {
                 if let Some(reply) = self.switch_reply.take() {
-                    reply.answer(Err(why));
+                    reply.answer(Err(crate::driver_inbox::SwitchRefused { why }));
                 }
             }
             Command::Record(record) => self.record(record),
@@ -517,7 +517,7 @@ impl Driver {
         self.publish();
         // Tell the former active over any link still open, then close it.
         for tx in self.links.values() {
-            tx.send(self.shared.view.envelope(Switchover::Takeover));
+            tx.send(self.shared.view.envelope(SwitchoverToActive::Takeover));
         }
         self.drop_all_links();
         self.shared.supervisor.start();

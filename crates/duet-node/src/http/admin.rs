@@ -68,7 +68,7 @@ pub(super) async fn switch(
             tracing::info!("switch requested by {}", user.name);
             (StatusCode::ACCEPTED, Json(Switching { switching: true })).into_response()
         }
-        Some(Err(why)) => error(StatusCode::CONFLICT, why),
+        Some(Err(refused)) => error(StatusCode::CONFLICT, refused.to_string()),
         None => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the node did not take the request in time (starting up, busy or shutting down); try again",

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use duet_link::protocol::Mirror;
+use duet_link::protocol::{MirrorAnswer, MirrorRequest, ToActive};
 use duet_mirror::{FileMeta, HashCache, Incoming, MirrorOp, delete, plan, scan_cached};
 use duet_switchover::Level;
 use tokio::sync::mpsc;
@@ -45,21 +45,11 @@ impl From<AskError> for SyncError {
     }
 }
 
-/// The id a mirror answer repeats from its request.
-fn answer_id(body: &Mirror) -> Option<u64> {
-    match body {
-        Mirror::Listing { id, .. } | Mirror::Chunk { id, .. } | Mirror::Changed { id, .. } => {
-            Some(*id)
-        }
-        _ => None,
-    }
-}
-
 /// The backup's side: runs while the main link is up.
 pub struct BackupMirror {
     node: Handles,
-    tx: crate::wire::Outbox,
-    answers: mpsc::Receiver<Mirror>,
+    tx: crate::wire::Outbox<ToActive>,
+    answers: mpsc::Receiver<MirrorAnswer>,
     wait: Duration,
     hashes: BTreeMap<String, HashCache>,
     last_id: u64,
@@ -68,8 +58,8 @@ pub struct BackupMirror {
 impl BackupMirror {
     pub fn new(
         node: Handles,
-        tx: crate::wire::Outbox,
-        answers: mpsc::Receiver<Mirror>,
+        tx: crate::wire::Outbox<ToActive>,
+        answers: mpsc::Receiver<MirrorAnswer>,
         wait_ms: u64,
     ) -> Self {
         BackupMirror {
@@ -86,9 +76,9 @@ impl BackupMirror {
     /// that id; late answers to requests given up on are passed over.
     async fn ask(
         &mut self,
-        request: impl FnOnce(u64) -> Mirror,
+        request: impl FnOnce(u64) -> MirrorRequest,
         wait: Duration,
-    ) -> Result<Mirror, AskError> {
+    ) -> Result<MirrorAnswer, AskError> {
         self.last_id += 1;
         let id = self.last_id;
         if !self
@@ -103,7 +93,7 @@ impl BackupMirror {
             match tokio::time::timeout_at(deadline, self.answers.recv()).await {
                 Err(_) => return Err(AskError::NoAnswer),
                 Ok(None) => return Err(AskError::LinkGone),
-                Ok(Some(body)) if answer_id(&body) == Some(id) => return Ok(body),
+                Ok(Some(body)) if body.id() == id => return Ok(body),
                 Ok(Some(_)) => continue,
             }
         }
@@ -208,13 +198,13 @@ impl BackupMirror {
             };
             let wait = Duration::from_millis(hold_ms) + self.wait;
             let known_now = known.clone();
-            let watch = |id| Mirror::Watch {
+            let watch = |id| MirrorRequest::Watch {
                 id,
                 known: known_now,
                 hold_ms,
             };
             match self.ask(watch, wait).await {
-                Ok(Mirror::Changed { generations, .. }) => {
+                Ok(MirrorAnswer::Changed { generations, .. }) => {
                     for (name, generation) in generations {
                         if known.get(&name).is_some_and(|g| *g != generation) {
                             pending.insert(name);
@@ -241,13 +231,13 @@ impl BackupMirror {
             self.progress(format!("listing {}", root.name));
             let name = root.name.clone();
             let page_after = after.clone();
-            let request = |id| Mirror::List {
+            let request = |id| MirrorRequest::List {
                 id,
                 root: name,
                 after: page_after,
             };
             match self.ask(request, self.wait).await? {
-                Mirror::Listing { error: Some(e), .. } => {
+                MirrorAnswer::Listing { error: Some(e), .. } => {
                     let message = format!(
                         "Mirror: {} cannot be read on the active node ({e}); nothing changed here",
                         root.name
@@ -255,7 +245,7 @@ impl BackupMirror {
                     self.node.events.log_event(Level::Warning, message);
                     return Err(SyncError::Root);
                 }
-                Mirror::Listing {
+                MirrorAnswer::Listing {
                     missing: true,
                     generation,
                     ..
@@ -263,7 +253,7 @@ impl BackupMirror {
                     // Nothing to copy, and the copy here (if any) is kept.
                     return Ok(generation);
                 }
-                Mirror::Listing {
+                MirrorAnswer::Listing {
                     files,
                     more,
                     generation,
@@ -369,15 +359,15 @@ impl BackupMirror {
         let mut offset = 0;
         while offset < size {
             let (name, file) = (root.name.clone(), path.clone());
-            let request = |id| Mirror::Fetch {
+            let request = |id| MirrorRequest::Fetch {
                 id,
                 root: name,
                 path: file,
                 offset,
             };
             match self.ask(request, self.wait).await? {
-                Mirror::Chunk { error: Some(e), .. } => return Ok(Err(e)),
-                Mirror::Chunk {
+                MirrorAnswer::Chunk { error: Some(e), .. } => return Ok(Err(e)),
+                MirrorAnswer::Chunk {
                     bytes, offset: at, ..
                 } if at == offset && !bytes.is_empty() => {
                     if let Err(e) = incoming.chunk(offset, &bytes) {
@@ -399,7 +389,7 @@ impl BackupMirror {
 /// replication is reported stopped until the monitor answers again.
 pub async fn check_file_monitor(
     node: Handles,
-    tx: crate::wire::Outbox,
+    tx: crate::wire::Outbox<ToActive>,
     mut answers: mpsc::Receiver<u64>,
 ) {
     let mut id = 0u64;
@@ -417,7 +407,7 @@ pub async fn check_file_monitor(
         tokio::time::sleep(Duration::from_millis(setup.health_check_interval_ms)).await;
         id += 1;
         if !tx
-            .send_waiting(node.view.envelope(Mirror::MonitorCheck { id }))
+            .send_waiting(node.view.envelope(MirrorRequest::MonitorCheck { id }))
             .await
         {
             return;

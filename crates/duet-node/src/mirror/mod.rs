@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 
-use duet_link::protocol::Mirror;
+use duet_link::protocol::MirrorAnswer;
 use tokio::sync::mpsc;
 
 use crate::driver_inbox::DriverInbox;
@@ -198,7 +198,7 @@ pub struct MirrorState {
     pub setup: RwLock<MirrorSetup>,
     /// Where the link client delivers mirror answers while the backup's
     /// mirror runs.
-    pub answers: Mutex<Option<mpsc::Sender<Mirror>>>,
+    pub answers: Mutex<Option<mpsc::Sender<MirrorAnswer>>>,
     /// Where it delivers the file monitor's health check answers.
     pub monitor_answers: Mutex<Option<mpsc::Sender<u64>>>,
     /// The active node's scans of each mirror root, for its listings.

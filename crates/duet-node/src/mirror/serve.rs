@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use duet_link::protocol::Mirror;
+use duet_link::protocol::MirrorAnswer;
 use duet_mirror::{FileMeta, HashCache, RelPath, read_chunk, scan_cached};
 use tokio::sync::oneshot;
 
@@ -37,8 +37,8 @@ pub async fn list(
     id: u64,
     root: String,
     after: Option<RelPath>,
-) -> Mirror {
-    let refused = |root: String, error: String| Mirror::Listing {
+) -> MirrorAnswer {
+    let refused = |root: String, error: String| MirrorAnswer::Listing {
         id,
         root,
         generation: 0,
@@ -106,7 +106,7 @@ pub async fn list(
             generation,
             files: None,
         }) => {
-            return Mirror::Listing {
+            return MirrorAnswer::Listing {
                 id,
                 root,
                 generation,
@@ -122,7 +122,7 @@ pub async fn list(
         .as_ref()
         .map_or(0, |a| files.partition_point(|f| f.path <= *a));
     let page: Vec<FileMeta> = files[from..].iter().take(LISTING_PAGE).cloned().collect();
-    Mirror::Listing {
+    MirrorAnswer::Listing {
         id,
         root,
         generation,
@@ -140,7 +140,7 @@ pub async fn fetch(
     root: String,
     path: RelPath,
     offset: u64,
-) -> Mirror {
+) -> MirrorAnswer {
     let dir = mirror.served_root(&root).map(|r| r.dir);
     let read = {
         let path = path.clone();
@@ -154,7 +154,7 @@ pub async fn fetch(
         Ok(Err(e)) => (Vec::new(), Some(e)),
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
-    Mirror::Chunk {
+    MirrorAnswer::Chunk {
         id,
         root,
         path,
@@ -171,7 +171,7 @@ pub async fn watch(
     id: u64,
     known: BTreeMap<String, u64>,
     hold_ms: u64,
-) -> Mirror {
+) -> MirrorAnswer {
     let mut generations = mirror.file_monitor.generations.clone();
     let differs = |gens: &super::monitor::Generations| {
         known
@@ -181,12 +181,12 @@ pub async fn watch(
     let hold = Duration::from_millis(hold_ms.min(WATCH_HOLD_MS));
     let _ = tokio::time::timeout(hold, generations.wait_for(differs)).await;
     let generations = generations.borrow().clone();
-    Mirror::Changed { id, generations }
+    MirrorAnswer::Changed { id, generations }
 }
 
 /// The active node's answer to a health check: only the file monitor
 /// itself answers, so a hung monitor is seen as one.
-pub async fn health_check(mirror: Arc<MirrorState>, id: u64) -> Option<Mirror> {
+pub async fn health_check(mirror: Arc<MirrorState>, id: u64) -> Option<MirrorAnswer> {
     let (reply, answered) = oneshot::channel();
     mirror
         .file_monitor
@@ -194,5 +194,5 @@ pub async fn health_check(mirror: Arc<MirrorState>, id: u64) -> Option<Mirror> {
         .try_send(MonitorMsg::Check(reply))
         .ok()?;
     answered.await.ok()?;
-    Some(Mirror::MonitorAlive { id })
+    Some(MirrorAnswer::MonitorAlive { id })
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use duet_config::{HistoryRecord, Object, Tree, TreePath};
 use duet_interactions::Command;
-use duet_link::protocol::Stream;
+use duet_link::protocol::{StreamToActive, StreamToBackup, ToActive, ToBackup};
 use duet_replica::{Input, NodeFacts, Output, Replica};
 use duet_stream::Entry;
 use prometheus_client::metrics::histogram::Histogram;
@@ -21,6 +21,11 @@ use crate::driver_inbox::DriverMsg;
 use crate::store::Store;
 use crate::store_writer::StoreWriter;
 use crate::wire::Outbox;
+
+/// A connection from the backup, as the active node answers on it.
+pub type BackupLink = Outbox<ToBackup>;
+/// The backup's main connection to the active node.
+pub type ActiveLink = Outbox<ToActive>;
 
 mod outbox;
 mod requests;
@@ -47,7 +52,7 @@ pub const FEED_MAX: usize = 65_536;
 
 /// The replica and what carries out its outputs.
 pub struct Replicator {
-    core: Replica<Outbox, WriteReply>,
+    core: Replica<BackupLink, WriteReply>,
     writer: StoreWriter,
     /// The committed interaction changes, to the sockets following them.
     live: broadcast::Sender<Arc<Entry<Command>>>,
@@ -95,7 +100,7 @@ impl Replicator {
     }
 
     /// Carries out outputs that only store.
-    fn store_only(&mut self, outputs: Vec<Output<Outbox, WriteReply>>) {
+    fn store_only(&mut self, outputs: Vec<Output<BackupLink, WriteReply>>) {
         for output in outputs {
             match output {
                 Output::Persist(write) => {
@@ -125,7 +130,11 @@ impl Replicator {
 
     /// Hands the replica one input at this moment and carries out what it
     /// decides.
-    fn handle(&mut self, node: &Handles, input: Input<Outbox, WriteReply>) -> Vec<Stream> {
+    fn handle(
+        &mut self,
+        node: &Handles,
+        input: Input<BackupLink, WriteReply>,
+    ) -> Vec<StreamToActive> {
         let ctx = context(node);
         let outputs = self.core.handle(&ctx, input);
         self.carry_out(node, outputs)
@@ -136,8 +145,8 @@ impl Replicator {
     fn carry_out(
         &mut self,
         node: &Handles,
-        outputs: Vec<Output<Outbox, WriteReply>>,
-    ) -> Vec<Stream> {
+        outputs: Vec<Output<BackupLink, WriteReply>>,
+    ) -> Vec<StreamToActive> {
         let mut to_active = Vec::new();
         for output in outputs {
             match output {
@@ -146,7 +155,7 @@ impl Replicator {
                 }
                 Output::Send { to, message } => match message {
                     // Waits for room: the backup's heal waits for it.
-                    Stream::HealReplayed { .. } => {
+                    StreamToBackup::HealReplayed { .. } => {
                         let envelope = node.view.envelope(message);
                         tokio::spawn(async move { to.send_waiting(envelope).await });
                     }

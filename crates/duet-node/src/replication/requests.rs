@@ -8,7 +8,7 @@ use std::sync::Arc;
 use duet_interactions::model::Agent;
 use duet_interactions::state::{IntervalEnd, IntervalRecord};
 use duet_interactions::{Command, Interaction};
-use duet_link::protocol::Stream;
+use duet_link::protocol::StreamToActive;
 use duet_replica::feed::Resume;
 use duet_replica::{CONVERSATION, Input};
 use duet_rsm::{Position, StateMachine};
@@ -99,7 +99,7 @@ impl Replicator {
         &mut self,
         node: &Handles,
         request: IxRequest,
-    ) -> Vec<Stream> {
+    ) -> Vec<StreamToActive> {
         if let IxRequest::Write { command, reply } = request {
             return self.handle(node, Input::InteractionWrite { command, reply });
         }

@@ -11,18 +11,18 @@ use std::time::Duration;
 
 use duet_config::scope::Scope;
 use duet_config::{HistoryRecord, Op, TreePath};
-use duet_link::protocol::Stream;
+use duet_link::protocol::{StreamToActive, StreamToBackup};
 use duet_replica::Input;
 use duet_rsm::Position;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::requests::IxRequest;
+use super::{ActiveLink, BackupLink};
 use super::{Replicator, WriteReply};
 use crate::driver_inbox::DriverInbox;
 use crate::events::Journal;
 pub use crate::status::ReplicationView;
 use crate::status::{ConfigView, StatusView};
-use crate::wire::Outbox;
 
 /// Messages the replication task's inbox holds at most; a full inbox
 /// refuses more (a client retries, the stream catches up).
@@ -171,7 +171,7 @@ pub struct Handles {
 }
 
 /// The backup's stream messages, as the active node's link receives them.
-pub type FromBackup = duet_replica::FromBackup<Outbox>;
+pub type FromBackup = duet_replica::FromBackup<BackupLink>;
 
 pub enum ReplicationMsg {
     /// This node now serves in `epoch`: it leads the stream.
@@ -182,10 +182,10 @@ pub enum ReplicationMsg {
     StopServing,
     Settings(Settings),
     /// The backup's main link to the active node is up: say where we are.
-    ActiveLinkUp(crate::wire::Outbox),
+    ActiveLinkUp(ActiveLink),
     ActiveLinkDown,
     /// The backup's side of the stream: a message from the active node.
-    FromActive(Stream),
+    FromActive(StreamToBackup),
     /// The active node's side: a message from the backup.
     FromBackup(FromBackup),
     /// A configuration change from the API (on the active node).
@@ -229,7 +229,7 @@ pub async fn run(
     ));
     lease_ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut durable = replicator.durable_watch();
-    let mut active: Option<Outbox> = None;
+    let mut active: Option<ActiveLink> = None;
     let mut parameters_seen = replicator.parameters_generation();
     let mut directory_seen = replicator.directory_generation();
     let mut routing = false;
@@ -374,10 +374,10 @@ fn take(
     msg: ReplicationMsg,
     replicator: &mut Replicator,
     node: &Handles,
-    active: &mut Option<Outbox>,
+    active: &mut Option<ActiveLink>,
     settings: &mut Settings,
     steps: &mut super::steps::Steps,
-) -> Option<Vec<Stream>> {
+) -> Option<Vec<StreamToActive>> {
     Some(match msg {
         ReplicationMsg::Stop => return None,
         ReplicationMsg::ActiveLinkUp(tx) => {
@@ -444,7 +444,7 @@ impl ReplicationMsg {
 
 impl Replicator {
     /// Carries out one message; returns what goes to the active node.
-    fn on_message(&mut self, node: &Handles, msg: ReplicationMsg) -> Vec<Stream> {
+    fn on_message(&mut self, node: &Handles, msg: ReplicationMsg) -> Vec<StreamToActive> {
         let input = match msg {
             ReplicationMsg::BecomeActive { epoch } => {
                 let desktops_here = node

@@ -4,7 +4,7 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use duet_link::protocol::Stream;
+use duet_link::protocol::{StreamToActive, StreamToBackup};
 use duet_replica::{Context, FromBackup, Input, NodeFacts, Output, Settings};
 
 use super::clients::{self, Clients};
@@ -34,8 +34,8 @@ pub(super) struct Link {
     /// The connection now, when it is up.
     pub(super) conn: Option<u64>,
     pub(super) last_conn: u64,
-    pub(super) to_active: std::collections::VecDeque<Stream>,
-    pub(super) to_backup: std::collections::VecDeque<Stream>,
+    pub(super) to_active: std::collections::VecDeque<StreamToActive>,
+    pub(super) to_backup: std::collections::VecDeque<StreamToBackup>,
 }
 
 pub(super) struct World {
