@@ -25,6 +25,48 @@ pub const MESSAGE_MAX_CHARS: usize = 2_000;
 pub const FILE_MAX_BYTES: u64 = 32 * 1024 * 1024;
 pub const ROTATED_FILES_MAX: usize = 4;
 
+/// The event log as the node's tasks hold it: this node's name with the
+/// log, so a task records an entry of its own in one call; the log's own
+/// methods (`append` for the peer's copies, `since`, `subscribe`) through
+/// `Deref`.
+#[derive(Clone)]
+pub struct Journal {
+    this: Arc<str>,
+    log: Arc<EventLog>,
+}
+
+impl Journal {
+    pub fn new(this: &str, log: EventLog) -> Journal {
+        Journal {
+            this: this.into(),
+            log: Arc::new(log),
+        }
+    }
+
+    /// Writes an entry to this node's event log (and the process log).
+    pub fn log_event(&self, level: Level, message: impl Into<String>) {
+        let message = message.into();
+        tracing::info!("{message}");
+        self.log.append(
+            &self.this,
+            unix_ms(),
+            &Record {
+                topic: Topic::Switchover,
+                level,
+                message,
+            },
+        );
+    }
+}
+
+impl std::ops::Deref for Journal {
+    type Target = EventLog;
+
+    fn deref(&self) -> &EventLog {
+        &self.log
+    }
+}
+
 /// An event log entry, as `events.jsonl` holds it and `GET /api/events`
 /// answers it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::shared::Shared;
+use crate::bootstrap::Bootstrap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HookEvent {
@@ -26,13 +26,13 @@ impl HookEvent {
 const HOOK_TIMEOUT_MS: u64 = 30_000;
 
 /// Starts the hooks for `event`; returns their tasks.
-pub fn fire(shared: &Shared, event: HookEvent, epoch: u64) -> Vec<tokio::task::JoinHandle<()>> {
-    let hooks = &shared.boot.hooks;
+pub fn fire(boot: &Bootstrap, event: HookEvent, epoch: u64) -> Vec<tokio::task::JoinHandle<()>> {
+    let hooks = &boot.hooks;
     let commands = match event {
         HookEvent::Commence => hooks.commence.clone(),
         HookEvent::Discontinue => hooks.discontinue.clone(),
     };
-    let node = shared.boot.this.clone();
+    let node = boot.this.clone();
     let mut tasks = Vec::new();
     for command in commands {
         let node = node.clone();

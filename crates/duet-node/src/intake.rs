@@ -12,15 +12,20 @@ use duet_interactions::model::{Attachment, Content, Email, Party};
 use duet_interactions::{Actor, Change, Command, MediaType, NewInteraction};
 use duet_smtp::{DeliveryFuture, DeliveryReceipt, DeliveryRefusal, MailSink, ReceivedEmail};
 
+use crate::replication::{Inboxes, MailQueues};
 use crate::replication::{IxRequest, ReplicationMsg, WriteError};
-use crate::shared::Shared;
+use crate::secrets::Secrets;
 
 /// The largest email taken: its MIME and decoded attachments travel in
 /// one change on the link, which a frame bounds.
 pub const EMAIL_MAX_BYTES: usize = 320 * 1024;
 
+/// What the email intake uses of the node: the directory's addresses,
+/// the session key for ids, replication's inboxes.
 pub struct Sink {
-    pub shared: Arc<Shared>,
+    pub mail_queues: MailQueues,
+    pub secrets: Arc<Secrets>,
+    pub replication: Inboxes,
 }
 
 /// An email's key: its Message-ID (or, without one, a hash of its
@@ -51,8 +56,7 @@ fn email_key(email: &ReceivedEmail) -> String {
 
 impl MailSink for Sink {
     fn resolve_recipient(&self, address: &str) -> Option<String> {
-        self.shared
-            .mail_queues
+        self.mail_queues
             .read()
             .ok()?
             .get(&address.trim().to_ascii_lowercase())
@@ -67,7 +71,7 @@ impl MailSink for Sink {
                 .map(|r| r.queue.clone())
                 .ok_or_else(|| DeliveryRefusal::Permanent("no recipient".into()))?;
             let id = crate::ids::keyed(
-                self.shared.session_key.as_ref(),
+                self.secrets.session_key.as_ref(),
                 "email",
                 &email_key(&email),
             );
@@ -115,8 +119,8 @@ impl MailSink for Sink {
                 Change::Create(Box::new(new)),
             );
             let (reply, written) = tokio::sync::oneshot::channel();
-            self.shared
-                .to_replication(ReplicationMsg::Interactions(IxRequest::Write {
+            self.replication
+                .offer(ReplicationMsg::Interactions(IxRequest::Write {
                     command: Box::new(command),
                     reply,
                 }));
@@ -144,16 +148,17 @@ impl MailSink for Sink {
 /// Serves email intake on this node until dropped, offering STARTTLS
 /// with `starttls` (the bootstrap's `[smtp_tls]`).
 pub async fn serve(
-    shared: Arc<Shared>,
+    hostname: String,
+    sink: Sink,
     listener: tokio::net::TcpListener,
     starttls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let config = duet_smtp::IntakeConfig {
-        hostname: shared.boot.this.clone(),
+        hostname,
         max_message_bytes: EMAIL_MAX_BYTES,
         ..duet_smtp::IntakeConfig::default()
     };
-    let sink: Arc<dyn MailSink> = Arc::new(Sink { shared });
+    let sink: Arc<dyn MailSink> = Arc::new(sink);
     let Err(e) = duet_smtp::serve_with_starttls(listener, config, sink, starttls).await;
     tracing::error!("email intake stopped: {e}");
 }

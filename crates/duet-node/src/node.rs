@@ -9,15 +9,20 @@ use duet_link::tls::{Identity, client_config, server_config};
 use duet_rsm::Position;
 use duet_switchover::{Config, Engine, Release, State};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::bootstrap::Bootstrap;
 use crate::driver::Driver;
+use crate::driver_inbox::DriverInbox;
 use crate::epoch::EpochStore;
 use crate::events::EventLog;
+use crate::events::Journal;
 use crate::probe::{EchoProber, IcmpProber, gateways};
-use crate::shared::{DRIVER_INBOX_MAX, NodeStatus, PeerView, Shared};
+use crate::secrets::Secrets;
+use crate::shared::Shared;
+use crate::status::{NodeStatus, PeerView, StatusView};
 use crate::supervisor::Supervisor;
+use crate::wire::Tls;
 
 fn read(path: &std::path::Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
@@ -131,7 +136,7 @@ pub async fn run_with_prober(
         },
         params.clone(),
     );
-    let (status, _) = watch::channel(NodeStatus {
+    let status = NodeStatus {
         node: boot.this.clone(),
         server: format!("{:?}", boot.server_id()),
         role: duet_link::protocol::Role::Starting,
@@ -155,43 +160,41 @@ pub async fn run_with_prober(
         config_digest: String::new(),
         longest_stall_ms: 0,
         right_to_serve: Default::default(),
-    });
-    let (driver_tx, driver_rx) = mpsc::channel(DRIVER_INBOX_MAX);
+    };
+    let right = Arc::new(crate::right::RightToServe::new(
+        params.lease_ms(),
+        params.lease_promise_ms(),
+    ));
+    let view = StatusView::new(status, replication.view(), right);
+    let (driver_inbox, driver_rx) = DriverInbox::new(view.clone());
     let (replication_tx, replication_rx) = crate::replication::inboxes();
-    let (replication_view, _) = watch::channel(replication.view());
     let (tree_parameters_tx, tree_parameters) = watch::channel(replication.server_parameters());
-    let (file_monitor, monitor_handle) = crate::file_monitor::channel();
+    let (file_monitor, monitor_handle) = crate::mirror::monitor::channel();
+    let mirror = Arc::new(crate::mirror::MirrorState::new(
+        crate::mirror::MirrorSetup::new(&params, &boot.data_dir, crate::mirror::FileScope::Full),
+        monitor_handle,
+    ));
     let shared = Arc::new(Shared {
-        right: crate::right::RightToServe::new(params.lease_ms(), params.lease_promise_ms()),
-        server_tls: server_config(&identity)?,
-        client_tls: client_config(&identity)?,
-        status,
-        events,
+        tls: Tls {
+            server: server_config(&identity)?,
+            client: client_config(&identity)?,
+        },
+        events: Journal::new(&boot.this, events),
+        view,
         supervisor: Supervisor::default(),
-        driver: driver_tx,
+        driver: driver_inbox,
         replication: replication_tx,
         desktops: Default::default(),
-        session_key,
-        webhook_key,
-        metrics,
-        mail_queues: std::sync::RwLock::new(replication.mail_queues()),
-        replication_view,
+        secrets: Arc::new(Secrets {
+            session_key,
+            webhook_key,
+        }),
+        metrics: Arc::new(metrics),
+        mail_queues: Arc::new(std::sync::RwLock::new(replication.mail_queues())),
         monitored_module: params.monitored_module.subsystem(),
-        mirror_setup: std::sync::RwLock::new(crate::mirror::MirrorSetup::new(
-            &params,
-            &boot.data_dir,
-            crate::mirror::FileScope::Full,
-        )),
-        mirror_answers: std::sync::Mutex::new(None),
-        file_monitor_answers: std::sync::Mutex::new(None),
-        mirror_scans: std::sync::Mutex::new(Default::default()),
-        file_monitor: monitor_handle,
-        mirror_healthy: AtomicBool::new(true),
-        mirror_progress: std::sync::Mutex::new(String::new()),
-        startup_roots_copied: AtomicBool::new(false),
-        file_monitor_healthy: AtomicBool::new(true),
-        sync_requests_held: AtomicBool::new(false),
-        boot,
+        mirror,
+        sync_requests_held: Arc::new(AtomicBool::new(false)),
+        boot: Arc::new(boot),
     });
     tracing::info!(
         "node {} listening: arbiter {}, link {}, HTTP {}",
@@ -221,27 +224,40 @@ pub async fn run_with_prober(
             key,
             ttl_s: params.witness_ttl_s,
         };
-        driver = driver.with_witness(crate::witness::spawn(shared.clone(), config));
+        driver = driver.with_witness(crate::witness::spawn_with(
+            shared.driver.clone(),
+            shared.boot.this.clone(),
+            config,
+        ));
     }
     let (renew_every_ms, query_timeout_ms) = driver.renewal();
     let replication_task = tokio::spawn(crate::replication::run(
-        shared.clone(),
+        shared.replication_handles(),
         replication,
         replication_rx,
         tree_parameters_tx,
         replication_settings,
     ));
     let tasks = [
-        tokio::spawn(crate::arbiter::serve(shared.clone(), arbiter_listener)),
+        tokio::spawn(crate::arbiter::serve(
+            shared.arbiter_handles(),
+            arbiter_listener,
+        )),
         tokio::spawn(crate::link::serve(shared.clone(), link_listener)),
-        tokio::spawn(crate::right::renew(
-            shared.clone(),
+        tokio::spawn(crate::driver::renew(
+            shared.arbiter_handles(),
+            shared.driver.clone(),
             renew_every_ms,
             query_timeout_ms,
         )),
-        tokio::spawn(file_monitor.run(shared.clone())),
+        tokio::spawn(file_monitor.run(shared.events.clone(), shared.mirror.clone())),
         tokio::spawn(crate::intake::serve(
-            shared.clone(),
+            shared.boot.this.clone(),
+            crate::intake::Sink {
+                mail_queues: shared.mail_queues.clone(),
+                secrets: shared.secrets.clone(),
+                replication: shared.replication.clone(),
+            },
             smtp_listener,
             smtp_tls,
         )),

@@ -2,18 +2,12 @@
 //! promise this node gives its peer in role answers (shared by the role
 //! arbiter, which answers, and the driver, which decides to take over),
 //! the moment the active node's lease runs out (read by the API at answer
-//! time, so a paused driver cannot leave a stale "serving"), and the role
-//! queries that renew the lease.
+//! time, so a paused driver cannot leave a stale "serving").
 
-use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
 
 use duet_role::Promise;
-
-use crate::arbiter;
-use crate::shared::{DriverMsg, Shared};
 
 pub struct RightToServe {
     clock: std::time::Instant,
@@ -97,42 +91,23 @@ impl RightToServe {
             .saturating_sub(self.now_ms())
     }
 
+    /// Notes how the last role query failed (`None`: it did not, or not
+    /// in a way worth saying); whether that is news to log.
+    pub fn query_failure_is_new(&self, why: Option<&str>) -> bool {
+        let Ok(mut last) = self.last_query_failure.lock() else {
+            return false;
+        };
+        let new = why.is_some() && last.as_deref() != why;
+        if new || why.is_none() {
+            *last = why.map(str::to_string);
+        }
+        new
+    }
+
     pub fn promise_remaining_ms(&self) -> u64 {
         self.promise
             .lock()
             .map(|p| p.until_ms().saturating_sub(self.now_ms()))
             .unwrap_or(0)
     }
-}
-
-/// Asks the peer for its role every `every_ms`, each query given
-/// `timeout_ms`. Queries run side by side, so a silent peer does not
-/// stretch the rhythm.
-pub async fn renew(shared: Arc<Shared>, every_ms: u64, timeout_ms: u64) {
-    let mut interval = tokio::time::interval(Duration::from_millis(every_ms));
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        interval.tick().await;
-        ask_peer(shared.clone(), timeout_ms);
-    }
-}
-
-/// One role query, in a task of its own; the driver is told what came back
-/// and when it was asked.
-pub fn ask_peer(shared: Arc<Shared>, timeout_ms: u64) {
-    tokio::spawn(async move {
-        let sent_ms = shared.right.now_ms();
-        let answer = arbiter::query(&shared, timeout_ms).await;
-        if let Ok(mut last) = shared.right.last_query_failure.lock() {
-            match &answer {
-                Err(arbiter::QueryFailure::Failed(why)) if last.as_ref() != Some(why) => {
-                    tracing::warn!("role arbiter: {why}");
-                    *last = Some(why.clone());
-                }
-                Ok(_) => *last = None,
-                _ => {}
-            }
-        }
-        shared.to_driver(DriverMsg::Peer { sent_ms, answer });
-    });
 }

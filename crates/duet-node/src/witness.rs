@@ -10,12 +10,8 @@
 //! etcd call is bounded by a third of the TTL, and the task never waits on
 //! the driver (reports go through its bounded inbox, dropped when full).
 
-use std::sync::Arc;
-
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-
-use crate::shared::{DriverMsg, Shared};
 
 /// The witness as the bootstrap file and the parameters set it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +25,7 @@ pub struct WitnessConfig {
 }
 
 /// What the witness task reports (`DriverMsg::Witness(WitnessReport)`),
-/// times on the node's monotonic clock `shared.right.now_ms()`.
+/// times on the node's monotonic clock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WitnessReport {
     /// This node holds the key under its etcd lease: the grant or
@@ -58,18 +54,6 @@ pub trait WitnessSink: Send + Sync + 'static {
     fn report(&self, report: WitnessReport);
 }
 
-struct NodeSink(Arc<Shared>);
-
-impl WitnessSink for NodeSink {
-    fn now_ms(&self) -> u64 {
-        self.0.right.now_ms()
-    }
-
-    fn report(&self, report: WitnessReport) {
-        self.0.to_driver(DriverMsg::Witness(report));
-    }
-}
-
 /// The driver's hold on the witness task. Dropping it lets the key go
 /// (the lease is revoked) and ends the task.
 #[derive(Debug)]
@@ -95,12 +79,6 @@ impl WitnessHandle {
     pub fn abort(&self) {
         self.task.abort();
     }
-}
-
-/// Starts the witness task for this node (not wanted yet).
-pub fn spawn(shared: Arc<Shared>, config: WitnessConfig) -> WitnessHandle {
-    let me = shared.boot.this.clone();
-    spawn_with(NodeSink(shared), me, config)
 }
 
 /// Starts the witness task for the node named `me`, on `sink`'s clock and

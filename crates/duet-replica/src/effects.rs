@@ -1,7 +1,7 @@
 //! The outputs a replica collects while it handles an input, and the
 //! tickets of its store writes.
 
-use duet_link::protocol::Stream;
+use duet_link::protocol::{StreamToActive, StreamToBackup};
 use duet_switchover::Level;
 
 use crate::WriteError;
@@ -42,11 +42,11 @@ impl<P, A> Effects<P, A> {
         self.last_ticket
     }
 
-    pub fn send(&mut self, to: P, message: Stream) {
+    pub fn send(&mut self, to: P, message: StreamToBackup) {
         self.outputs.push(Output::Send { to, message });
     }
 
-    pub fn send_to_active(&mut self, message: Stream) {
+    pub fn send_to_active(&mut self, message: StreamToActive) {
         self.outputs.push(Output::ToActive(message));
     }
 

@@ -6,7 +6,7 @@ use duet_config::HistoryRecord;
 use duet_config::heal::{self, Heal, HealStep};
 use duet_config::scope::Scope;
 use duet_config::sync::{Answer, Installed, Request, Resync};
-use duet_link::protocol::Stream;
+use duet_link::protocol::StreamToActive;
 use duet_rsm::Position;
 use duet_stream::{Entry, Follower, FollowerCommand};
 use duet_switchover::Level;
@@ -60,7 +60,7 @@ pub(crate) struct HealRun {
 
 impl<P: Clone, A> Replica<P, A> {
     /// The main connection to the active node is up: say where we are.
-    pub(crate) fn hello(&mut self) -> Stream {
+    pub(crate) fn hello(&mut self) -> StreamToActive {
         self.follower = Follower::new(self.position());
         self.sync.resync = None;
         self.sync.heal = None;
@@ -70,8 +70,8 @@ impl<P: Clone, A> Replica<P, A> {
     }
 
     /// Where this node stands, for the active node.
-    pub(crate) fn hello_here(&self, full_resync: bool) -> Stream {
-        Stream::Hello {
+    pub(crate) fn hello_here(&self, full_resync: bool) -> StreamToActive {
+        StreamToActive::Hello {
             applied: self.position(),
             last: self.last_position(),
             full_resync,
@@ -115,7 +115,7 @@ impl<P: Clone, A> Replica<P, A> {
                     self.follower = Follower::new(self.position());
                     replies.push(self.hello_here(false));
                 }
-                FollowerCommand::Ack { seq } => replies.push(Stream::Ack { seq }),
+                FollowerCommand::Ack { seq } => replies.push(StreamToActive::Ack { seq }),
                 FollowerCommand::CatchUp { .. } => replies.push(self.hello_here(false)),
             }
         }
@@ -130,7 +130,7 @@ impl<P: Clone, A> Replica<P, A> {
     /// and changes only this node made (while it served on its own) are
     /// made on the active node before the resync would drop them. Returns
     /// the first request.
-    pub(crate) fn resync_start(&mut self, upto: Position, root: u128) -> Option<Stream> {
+    pub(crate) fn resync_start(&mut self, upto: Position, root: u128) -> Option<StreamToActive> {
         let (scope, compress) = (self.settings.scope.clone(), self.settings.compress);
         self.sync.resync = None;
         // A filtered copy (an Upgrade state) never served this history; an
@@ -153,15 +153,15 @@ impl<P: Clone, A> Replica<P, A> {
             request_id: 0,
             asked_at_ms: self.ctx.mono_ms,
         };
-        Some(self.heal_send(run, |id| Stream::SyncRequest { id, request }))
+        Some(self.heal_send(run, |id| StreamToActive::SyncRequest { id, request }))
     }
 
     /// Sends the heal's next message under a new id.
     pub(crate) fn heal_send(
         &mut self,
         mut run: HealRun,
-        body: impl FnOnce(u64) -> Stream,
-    ) -> Stream {
+        body: impl FnOnce(u64) -> StreamToActive,
+    ) -> StreamToActive {
         self.sync.last_request_id += 1;
         run.request_id = self.sync.last_request_id;
         run.asked_at_ms = self.ctx.mono_ms;
@@ -179,7 +179,7 @@ impl<P: Clone, A> Replica<P, A> {
     }
 
     /// The active node's runs, during a heal.
-    pub(crate) fn heal_answer(&mut self, answer: Answer) -> Option<Stream> {
+    pub(crate) fn heal_answer(&mut self, answer: Answer) -> Option<StreamToActive> {
         let mut run = self.sync.heal.take()?;
         let HealStage::Runs(session) = &mut run.stage else {
             self.sync.heal = Some(run);
@@ -195,7 +195,7 @@ impl<P: Clone, A> Replica<P, A> {
                 None
             }
             Ok(HealStep::Ask(request)) => {
-                Some(self.heal_send(run, |id| Stream::SyncRequest { id, request }))
+                Some(self.heal_send(run, |id| StreamToActive::SyncRequest { id, request }))
             }
             Ok(HealStep::Replay(orphans)) if orphans.records.is_empty() => {
                 self.heal_interactions(run.then)
@@ -217,7 +217,7 @@ impl<P: Clone, A> Replica<P, A> {
                     replayed: records.len(),
                     pages,
                 };
-                Some(self.heal_send(run, |id| Stream::HealReplay { id, fork, records }))
+                Some(self.heal_send(run, |id| StreamToActive::HealReplay { id, fork, records }))
             }
         }
     }
@@ -225,7 +225,11 @@ impl<P: Clone, A> Replica<P, A> {
     /// The active node made (or failed to make) a page of this node's
     /// orphaned changes: the next page, or the resynchronisation, which
     /// may now drop them.
-    pub(crate) fn heal_replayed(&mut self, id: u64, error: Option<String>) -> Option<Stream> {
+    pub(crate) fn heal_replayed(
+        &mut self,
+        id: u64,
+        error: Option<String>,
+    ) -> Option<StreamToActive> {
         if self.sync.heal.as_ref()?.request_id != id {
             return None;
         }
@@ -241,7 +245,7 @@ impl<P: Clone, A> Replica<P, A> {
             }
             return match pages.pop_front() {
                 Some(entries) => {
-                    Some(self.heal_send(run, |id| Stream::HealInteractions { id, entries }))
+                    Some(self.heal_send(run, |id| StreamToActive::HealInteractions { id, entries }))
                 }
                 None => self.resync_begin(run.then),
             };
@@ -267,7 +271,7 @@ impl<P: Clone, A> Replica<P, A> {
         match pages.pop_front() {
             Some(records) => {
                 *replayed += records.len();
-                Some(self.heal_send(run, |id| Stream::HealReplay { id, fork, records }))
+                Some(self.heal_send(run, |id| StreamToActive::HealReplay { id, fork, records }))
             }
             None => {
                 self.out.log(
@@ -289,7 +293,7 @@ impl<P: Clone, A> Replica<P, A> {
     /// own, and the active node may have lost the last of its own in a
     /// crash (applied, not yet stored) that this node holds and has
     /// acknowledged to a client's retry.
-    pub(crate) fn heal_interactions(&mut self, then: ResyncAsked) -> Option<Stream> {
+    pub(crate) fn heal_interactions(&mut self, then: ResyncAsked) -> Option<StreamToActive> {
         let mut pages: VecDeque<_> = if then.scope == Scope::Full && !self.sync.filtered {
             interaction_pages(
                 self.ix
@@ -316,12 +320,12 @@ impl<P: Clone, A> Replica<P, A> {
             request_id: 0,
             asked_at_ms: self.ctx.mono_ms,
         };
-        Some(self.heal_send(run, |id| Stream::HealInteractions { id, entries }))
+        Some(self.heal_send(run, |id| StreamToActive::HealInteractions { id, entries }))
     }
 
     /// Starts the resynchronisation; returns the first request (compressed
     /// when asked), or the hello that follows an already equal tree.
-    pub(crate) fn resync_begin(&mut self, asked: ResyncAsked) -> Option<Stream> {
+    pub(crate) fn resync_begin(&mut self, asked: ResyncAsked) -> Option<StreamToActive> {
         let ResyncAsked {
             upto,
             root,
@@ -356,7 +360,12 @@ impl<P: Clone, A> Replica<P, A> {
     }
 
     /// Sends the resynchronisation's next request, under a new id.
-    pub(crate) fn ask(&mut self, session: Resync, upto: Position, request: Request) -> Stream {
+    pub(crate) fn ask(
+        &mut self,
+        session: Resync,
+        upto: Position,
+        request: Request,
+    ) -> StreamToActive {
         self.sync.last_request_id += 1;
         self.sync.resync = Some(ResyncRun {
             session,
@@ -364,7 +373,7 @@ impl<P: Clone, A> Replica<P, A> {
             request_id: self.sync.last_request_id,
             asked_at_ms: self.ctx.mono_ms,
         });
-        Stream::SyncRequest {
+        StreamToActive::SyncRequest {
             id: self.sync.last_request_id,
             request,
         }
@@ -386,7 +395,7 @@ impl<P: Clone, A> Replica<P, A> {
         Some(asked_at_ms.saturating_add(self.settings.ds_request_timeout_ms))
     }
 
-    pub(crate) fn resync_overdue(&mut self) -> Option<Stream> {
+    pub(crate) fn resync_overdue(&mut self) -> Option<StreamToActive> {
         let timeout_ms = self.settings.ds_request_timeout_ms;
         if self
             .resync_deadline()
@@ -405,7 +414,7 @@ impl<P: Clone, A> Replica<P, A> {
         Some(self.hello_here(true))
     }
 
-    pub(crate) fn resync_answer(&mut self, id: u64, answer: Answer) -> Option<Stream> {
+    pub(crate) fn resync_answer(&mut self, id: u64, answer: Answer) -> Option<StreamToActive> {
         if self
             .sync
             .heal
@@ -452,7 +461,11 @@ impl<P: Clone, A> Replica<P, A> {
     }
 
     /// The resync is complete; its hello goes once all of it is durable.
-    pub(crate) fn resync_done(&mut self, session: Resync, upto: Position) -> Option<Stream> {
+    pub(crate) fn resync_done(
+        &mut self,
+        session: Resync,
+        upto: Position,
+    ) -> Option<StreamToActive> {
         if self.sync.scope_full && self.sync.filtered {
             self.sync.filtered = false;
             self.out.persist(StoreWrite::Filtered(false));

@@ -8,7 +8,7 @@ use duet_config::Op;
 use duet_config::scope::Scope;
 use duet_config::sync::Request;
 use duet_interactions::Command;
-use duet_link::protocol::Stream;
+use duet_link::protocol::{StreamToActive, StreamToBackup};
 use duet_rsm::Position;
 use duet_stream::Entry;
 use duet_switchover::Level;
@@ -49,7 +49,7 @@ pub enum Input<P, A> {
     /// stands ([`Output::ToActive`]).
     ActiveLinkUp,
     /// The backup: a message from the active node.
-    FromActive(Stream),
+    FromActive(StreamToBackup),
     /// The active node: a message from the backup.
     FromBackup(FromBackup<P>),
     /// A configuration change from a client (on the active node).
@@ -119,15 +119,25 @@ pub enum FromBackup<P> {
     Gone(u64),
 }
 
+/// A stream message of the backup's that counts only on its main
+/// connection came on the auxiliary one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a {0} counts only on the main connection")]
+pub struct MainOnly(pub &'static str);
+
 impl<P> FromBackup<P> {
     /// The backup's `message` as the active node takes it, arriving on
     /// connection `to` (`main`: the number of the main connection, when it
     /// came on that one; a hello, a heal page or a snapshot request counts
-    /// only there). Anything else is given back.
-    pub fn from_stream(message: Stream, to: P, main: Option<u64>) -> Result<Self, Box<Stream>> {
+    /// only there, and is refused on the auxiliary connection).
+    pub fn from_stream(
+        message: StreamToActive,
+        to: P,
+        main: Option<u64>,
+    ) -> Result<Self, MainOnly> {
         Ok(match (message, main) {
             (
-                Stream::Hello {
+                StreamToActive::Hello {
                     applied,
                     last,
                     full_resync,
@@ -140,21 +150,23 @@ impl<P> FromBackup<P> {
                 to,
                 link,
             },
-            (Stream::Ack { seq }, _) => FromBackup::Ack(seq),
-            (Stream::SnapshotRequest { id, upto, page }, Some(_)) => {
+            (StreamToActive::Ack { seq }, _) => FromBackup::Ack(seq),
+            (StreamToActive::SnapshotRequest { id, upto, page }, Some(_)) => {
                 FromBackup::SnapshotRequest { id, upto, page, to }
             }
-            (Stream::HealInteractions { id, entries }, Some(_)) => {
+            (StreamToActive::HealInteractions { id, entries }, Some(_)) => {
                 FromBackup::HealInteractions { id, entries, to }
             }
-            (Stream::HealReplay { id, fork, records }, Some(_)) => FromBackup::HealReplay {
+            (StreamToActive::HealReplay { id, fork, records }, Some(_)) => FromBackup::HealReplay {
                 id,
                 fork,
                 records,
                 to,
             },
-            (Stream::SyncRequest { id, request }, _) => FromBackup::SyncRequest { id, request, to },
-            (other, _) => return Err(Box::new(other)),
+            (StreamToActive::SyncRequest { id, request }, _) => {
+                FromBackup::SyncRequest { id, request, to }
+            }
+            (other, None) => return Err(MainOnly(other.kind())),
         })
     }
 }
@@ -166,10 +178,10 @@ pub enum Output<P, A> {
     /// order given, and [`Input::Durable`] reports them durable.
     Persist(StoreWrite),
     /// Send a message to the other node on connection `to`.
-    Send { to: P, message: Stream },
+    Send { to: P, message: StreamToBackup },
     /// The backup: send a message to the active node on the main link
     /// (dropped when it is down; the stream's own checks recover).
-    ToActive(Stream),
+    ToActive(StreamToActive),
     /// Tell a client how its write ended: acknowledged at a sequence
     /// number, or why not.
     Answer {

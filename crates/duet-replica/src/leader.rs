@@ -9,7 +9,7 @@ use duet_config::heal::{self, Replay, Skip};
 use duet_config::sync::{self, Answer, Request};
 use duet_config::{Conflict, Edit, HistoryRecord, Op, Origin, TreePath};
 use duet_interactions::Command;
-use duet_link::protocol::Stream;
+use duet_link::protocol::StreamToBackup;
 use duet_rsm::Position;
 use duet_stream::{ClientId, Entry, Follower, LeaderCommand, Limits, Replication};
 use duet_switchover::Level;
@@ -334,7 +334,7 @@ impl<P: Clone, A> Replica<P, A> {
         if let Some(page) = self.writes.heal_pages.pages.remove(&key) {
             let error = page.error.or(error);
             self.out
-                .send(page.to, Stream::HealReplayed { id: page.id, error });
+                .send(page.to, StreamToBackup::HealReplayed { id: page.id, error });
         }
     }
 
@@ -394,7 +394,7 @@ impl<P: Clone, A> Replica<P, A> {
                         ),
                     }
                 }
-                LeaderCommand::Send(entry) => self.send_to_backup(Stream::Entry(entry)),
+                LeaderCommand::Send(entry) => self.send_to_backup(StreamToBackup::Entry(entry)),
                 LeaderCommand::AckClient { client, seq } => match &mut self.writes.activation {
                     Some(activation) if seq <= activation.upto_seq => {
                         activation.acks.push((client, seq));
@@ -407,12 +407,12 @@ impl<P: Clone, A> Replica<P, A> {
                     let upto = self.last_position();
                     self.snapshot_take();
                     let root = self.tree.digests().get(duet_config::digest::Bucket::ROOT);
-                    self.send_to_backup(Stream::ResyncStart { upto, root });
+                    self.send_to_backup(StreamToBackup::ResyncStart { upto, root });
                 }
                 LeaderCommand::Replication { state, why } => {
                     self.state = state;
                     if state == Replication::InSync {
-                        self.send_to_backup(Stream::CaughtUp);
+                        self.send_to_backup(StreamToBackup::CaughtUp);
                     }
                     let level = if state == Replication::Alone {
                         Level::Warning
@@ -448,7 +448,7 @@ impl<P: Clone, A> Replica<P, A> {
         }
     }
 
-    pub(crate) fn send_to_backup(&mut self, body: Stream) {
+    pub(crate) fn send_to_backup(&mut self, body: StreamToBackup) {
         if let Some((_, to)) = &self.backup {
             // A full outbox drops it; the lag bound or a later hello recovers.
             self.out.send(to.clone(), body);
@@ -529,7 +529,8 @@ impl<P: Clone, A> Replica<P, A> {
     pub(crate) fn heal_replay(&mut self, id: u64, fork: u64, records: Vec<HistoryRecord>, to: P) {
         let Some(leader) = self.leader.as_ref() else {
             let error = Some(format!("{} is not the active node", self.facts.this));
-            self.out.send(to, Stream::HealReplayed { id, error });
+            self.out
+                .send(to, StreamToBackup::HealReplayed { id, error });
             return;
         };
         let steps = heal::plan(
@@ -588,7 +589,8 @@ impl<P: Clone, A> Replica<P, A> {
         use duet_interactions::heal::{self, Decision};
         if self.leader.is_none() {
             let error = Some(format!("{} is not the active node", self.facts.this));
-            self.out.send(to, Stream::HealReplayed { id, error });
+            self.out
+                .send(to, StreamToBackup::HealReplayed { id, error });
             return;
         }
         let node = self.facts.peer.clone();

@@ -23,10 +23,9 @@ use duet_config::scope::Scope;
 use duet_config::sync::{DECOMPRESSED_MAX_BYTES, Installed};
 use duet_config::{HistoryRecord, Object, Tree, TreePath};
 use duet_link::Change;
-use duet_link::protocol::{MAX_FRAME_BYTES, Stream};
+use duet_link::protocol::{MAX_FRAME_BYTES, StreamToActive, StreamToBackup};
 use duet_rsm::Position;
 use duet_stream::{ClientId, Entry, Follower, Leader, Replication};
-use duet_switchover::Level;
 
 pub mod directory;
 mod effects;
@@ -42,7 +41,7 @@ pub mod snapshot;
 
 pub use feed::Feed;
 pub use interactions::{CONVERSATION, InteractionsPart};
-pub use io::{Context, FromBackup, Input, Metric, NodeFacts, Output, Settings};
+pub use io::{Context, FromBackup, Input, MainOnly, Metric, NodeFacts, Output, Settings};
 pub use mutation::Mutation;
 pub use outbox::ReplyKey;
 
@@ -195,7 +194,7 @@ enum AfterDurable {
     /// The leader's change `seq` is persisted.
     Persisted(u64),
     /// A message to the active node that says what this node holds.
-    Reply(Box<Stream>),
+    Reply(Box<StreamToActive>),
     /// Everything this node held when it became active is durable.
     Activated,
 }
@@ -372,7 +371,7 @@ impl<P: Clone, A> Replica<P, A> {
             FromBackup::Ack(seq) => self.backup_ack(seq),
             FromBackup::SyncRequest { id, request, to } => {
                 if let Some(answer) = self.sync_answer(request) {
-                    self.out.send(to, Stream::SyncAnswer { id, answer });
+                    self.out.send(to, StreamToBackup::SyncAnswer { id, answer });
                 }
             }
             FromBackup::HealReplay {
@@ -389,30 +388,20 @@ impl<P: Clone, A> Replica<P, A> {
     }
 
     /// The backup's side of the stream: what the active node sent.
-    fn on_active_message(&mut self, message: Stream) {
+    fn on_active_message(&mut self, message: StreamToBackup) {
         let reply = match message {
-            Stream::Entry(entry) => {
+            StreamToBackup::Entry(entry) => {
                 self.receive(entry);
                 None
             }
-            Stream::ResyncStart { upto, root } => self.resync_start(upto, root),
-            Stream::CaughtUp => {
+            StreamToBackup::ResyncStart { upto, root } => self.resync_start(upto, root),
+            StreamToBackup::CaughtUp => {
                 self.out.push(Output::Synchronised);
                 None
             }
-            Stream::HealReplayed { id, error } => self.heal_replayed(id, error),
-            Stream::SnapshotPage(answer) => self.snapshot_page(answer),
-            Stream::SyncAnswer { id, answer } => self.resync_answer(id, answer),
-            other => {
-                self.out.log(
-                    Level::Warning,
-                    format!(
-                        "Ignoring an unexpected {} from the active node",
-                        other.kind()
-                    ),
-                );
-                None
-            }
+            StreamToBackup::HealReplayed { id, error } => self.heal_replayed(id, error),
+            StreamToBackup::SnapshotPage(answer) => self.snapshot_page(answer),
+            StreamToBackup::SyncAnswer { id, answer } => self.resync_answer(id, answer),
         };
         if let Some(reply) = reply {
             self.out.send_to_active(reply);
@@ -635,7 +624,7 @@ impl<P: Clone, A> Replica<P, A> {
                 AfterDurable::Reply(body) => {
                     // The backup: what it acknowledges is durable here and
                     // is kept whichever node serves next: committed.
-                    if let Stream::Ack { seq } = *body {
+                    if let StreamToActive::Ack { seq } = *body {
                         self.commit_feed(seq);
                     }
                     self.out.send_to_active(*body)

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use duet_interactions::Page;
-use duet_link::protocol::{SNAPSHOT_CHUNK_BYTES, SnapshotPage, Stream};
+use duet_link::protocol::{SNAPSHOT_CHUNK_BYTES, SnapshotPage, StreamToActive, StreamToBackup};
 use duet_rsm::Position;
 use duet_switchover::Level;
 
@@ -105,9 +105,9 @@ impl<P: Clone, A> Replica<P, A> {
     }
 
     /// The answer to a request for chunk `page` of the snapshot at `upto`.
-    fn snapshot_answer(&self, id: u64, upto: Position, page: u32) -> Stream {
+    fn snapshot_answer(&self, id: u64, upto: Position, page: u32) -> StreamToBackup {
         let answer = |chunk, pages, error| {
-            Stream::SnapshotPage(SnapshotPage {
+            StreamToBackup::SnapshotPage(SnapshotPage {
                 id,
                 page,
                 pages,
@@ -135,7 +135,7 @@ impl<P: Clone, A> Replica<P, A> {
 
     /// The backup: the configuration is resynchronised to `upto`; the
     /// interaction snapshot at `upto` follows. Returns the first request.
-    pub(crate) fn snapshot_begin(&mut self, upto: Position) -> Stream {
+    pub(crate) fn snapshot_begin(&mut self, upto: Position) -> StreamToActive {
         self.sync.last_request_id += 1;
         self.sync.snapshot = Some(SnapshotRun {
             upto,
@@ -144,7 +144,7 @@ impl<P: Clone, A> Replica<P, A> {
             request_id: self.sync.last_request_id,
             asked_at_ms: self.ctx.mono_ms,
         });
-        Stream::SnapshotRequest {
+        StreamToActive::SnapshotRequest {
             id: self.sync.last_request_id,
             upto,
             page: 0,
@@ -154,7 +154,7 @@ impl<P: Clone, A> Replica<P, A> {
     /// A page of the snapshot; returns the next request, or nothing once
     /// the hello waits for the store (or the fetch failed: it starts over
     /// after Switchover DS Request Timeout).
-    pub(crate) fn snapshot_page(&mut self, answer: SnapshotPage) -> Option<Stream> {
+    pub(crate) fn snapshot_page(&mut self, answer: SnapshotPage) -> Option<StreamToActive> {
         let SnapshotPage {
             id,
             page,
@@ -184,7 +184,7 @@ impl<P: Clone, A> Replica<P, A> {
             self.sync.last_request_id += 1;
             run.request_id = self.sync.last_request_id;
             run.asked_at_ms = self.ctx.mono_ms;
-            return Some(Stream::SnapshotRequest {
+            return Some(StreamToActive::SnapshotRequest {
                 id: run.request_id,
                 upto: run.upto,
                 page: run.chunks,
@@ -256,7 +256,7 @@ pub(crate) fn snapshot_chunks(pages: &[Page]) -> Vec<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use duet_interactions::PageItem;
-    use duet_link::protocol::{Body, Envelope, FrameCodec, MAX_FRAME_BYTES, PROTOCOL_VERSION};
+    use duet_link::protocol::{ActiveCodec, Envelope, MAX_FRAME_BYTES, PROTOCOL_VERSION, ToBackup};
     use tokio_util::codec::Encoder;
 
     use super::*;
@@ -278,14 +278,14 @@ mod tests {
         ];
         let chunks = snapshot_chunks(&pages);
         assert!(chunks.len() >= 3, "{} chunks", chunks.len());
-        let mut codec = FrameCodec::default();
+        let mut codec = ActiveCodec::default();
         for (page, chunk) in chunks.iter().enumerate() {
             let envelope = Envelope {
                 version: PROTOCOL_VERSION,
                 node: "a".into(),
                 epoch: 1,
                 release: "2026.1.0".into(),
-                body: Body::Stream(Stream::SnapshotPage(SnapshotPage {
+                body: ToBackup::Stream(StreamToBackup::SnapshotPage(SnapshotPage {
                     id: 1,
                     page: page as u32,
                     pages: chunks.len() as u32,

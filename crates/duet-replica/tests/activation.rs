@@ -6,7 +6,7 @@
 use duet_config::{Class, Edit, Object, Op, Tree, TreePath};
 use duet_interactions::{DEFAULT_LIMITS, Directory, Interactions};
 use duet_link::Change;
-use duet_link::protocol::Stream;
+use duet_link::protocol::StreamToBackup;
 use duet_replica::persist::LoadedInteractions;
 use duet_replica::{Context, Input, NodeFacts, Output, Replica, Settings};
 use duet_stream::Entry;
@@ -91,7 +91,7 @@ fn a_retry_of_a_change_applied_but_not_stored_waits_for_the_store() {
         seq: 1,
         change: Change::Config(edit),
     };
-    let applied = node.handle(&ctx, Input::FromActive(Stream::Entry(entry)));
+    let applied = node.handle(&ctx, Input::FromActive(StreamToBackup::Entry(entry)));
     assert!(store.carry_out(applied).is_empty());
     // ...and takes over before its store has made it durable.
     let outputs = node.handle(

@@ -3,17 +3,29 @@
 //! with postcard inside a length-delimited frame of at most
 //! [`MAX_FRAME_BYTES`]. A malformed, oversize or wrong-version frame is an
 //! error that closes the connection; it never reaches the node's logic.
+//!
+//! Messages have a direction: a link connection opens with a [`Hello`]
+//! answered by an [`Admission`], then carries [`ToActive`] one way and
+//! [`ToBackup`] the other; the role arbiter takes a [`RoleQuery`] and
+//! answers a [`RoleInfo`]. A [`FrameCodec`] decodes only the type its end
+//! may receive, so the code that receives matches that type and nothing
+//! else.
 
 mod mirror;
 mod stream;
 mod switchover;
 
-pub use mirror::Mirror;
-pub use stream::{SNAPSHOT_CHUNK_BYTES, SnapshotPage, Stream};
-pub use switchover::{Role, RoleInfo, Session, Switchover};
+pub use mirror::{MirrorAnswer, MirrorRequest};
+pub use stream::{SNAPSHOT_CHUNK_BYTES, SnapshotPage, StreamToActive, StreamToBackup};
+pub use switchover::{
+    Admission, Hello, Refused, Role, RoleInfo, RoleQuery, SwitchoverToActive, SwitchoverToBackup,
+};
+
+use std::marker::PhantomData;
 
 use bytes::{Bytes, BytesMut};
 use duet_switchover::Record;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
@@ -26,71 +38,119 @@ use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 /// state's change.
 /// 5: the interaction snapshot travels as chunks of its encoding, each
 /// well under a frame, whatever the size of one interaction.
-pub const PROTOCOL_VERSION: u16 = 6;
+/// 7: messages by direction: the link's opening and its answer, what the
+/// backup sends, what the active node sends, the arbiter's question and
+/// answer are each a type of their own; a refusal is a typed reason.
+pub const PROTOCOL_VERSION: u16 = 7;
 /// Frames larger than this are refused; large payloads are chunked.
 pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
 
+/// One message `B` with its sender: protocol version, node name, epoch and
+/// release.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Envelope {
+pub struct Envelope<B> {
     pub version: u16,
     pub node: String,
     pub epoch: u64,
     pub release: String,
-    pub body: Body,
+    pub body: B,
 }
 
-/// A message, by the concern it belongs to; the node routes each group to
-/// the task that owns it, so a new concern adds a variant here and a route
-/// there.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Body {
-    Session(Session),
-    Switchover(Switchover),
-    Stream(Stream),
-    Mirror(Mirror),
-    /// An event-log entry, written on both nodes when they can reach each other.
-    EventCopy {
-        at_unix_ms: u64,
-        record: Record,
-    },
-}
-
-impl Body {
+/// What travels in an envelope: a message of one direction.
+pub trait Message: Serialize + DeserializeOwned {
     /// The message's kind, for logs and metrics (`Stream::SnapshotPage`).
-    pub fn kind(&self) -> &'static str {
+    fn kind(&self) -> &'static str;
+}
+
+/// An event-log entry, written on both nodes when they can reach each other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventCopy {
+    pub at_unix_ms: u64,
+    pub record: Record,
+}
+
+/// What the backup sends the active node on a link connection once it is
+/// welcome, by the concern it belongs to; the active node routes each
+/// group to the task that owns it, so a new concern adds a variant here
+/// and a route there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ToActive {
+    Switchover(SwitchoverToActive),
+    Stream(StreamToActive),
+    Mirror(MirrorRequest),
+    EventCopy(EventCopy),
+}
+
+/// What the active node sends the backup on a link connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ToBackup {
+    Switchover(SwitchoverToBackup),
+    Stream(StreamToBackup),
+    Mirror(MirrorAnswer),
+    EventCopy(EventCopy),
+}
+
+impl Message for ToActive {
+    fn kind(&self) -> &'static str {
         match self {
-            Body::Session(m) => m.kind(),
-            Body::Switchover(m) => m.kind(),
-            Body::Stream(m) => m.kind(),
-            Body::Mirror(m) => m.kind(),
-            Body::EventCopy { .. } => "EventCopy",
+            ToActive::Switchover(m) => m.kind(),
+            ToActive::Stream(m) => m.kind(),
+            ToActive::Mirror(m) => m.kind(),
+            ToActive::EventCopy(_) => "EventCopy",
         }
     }
 }
 
-impl From<Session> for Body {
-    fn from(m: Session) -> Body {
-        Body::Session(m)
+impl Message for ToBackup {
+    fn kind(&self) -> &'static str {
+        match self {
+            ToBackup::Switchover(m) => m.kind(),
+            ToBackup::Stream(m) => m.kind(),
+            ToBackup::Mirror(m) => m.kind(),
+            ToBackup::EventCopy(_) => "EventCopy",
+        }
     }
 }
 
-impl From<Switchover> for Body {
-    fn from(m: Switchover) -> Body {
-        Body::Switchover(m)
+impl Message for Hello {
+    fn kind(&self) -> &'static str {
+        "Hello"
     }
 }
 
-impl From<Stream> for Body {
-    fn from(m: Stream) -> Body {
-        Body::Stream(m)
+impl Message for Admission {
+    fn kind(&self) -> &'static str {
+        match self {
+            Ok(()) => "Welcome",
+            Err(_) => "Refused",
+        }
     }
 }
 
-impl From<Mirror> for Body {
-    fn from(m: Mirror) -> Body {
-        Body::Mirror(m)
+impl Message for RoleQuery {
+    fn kind(&self) -> &'static str {
+        "RoleQuery"
     }
 }
+
+impl Message for RoleInfo {
+    fn kind(&self) -> &'static str {
+        "RoleAnswer"
+    }
+}
+
+macro_rules! into_body {
+    ($body:ident: $($variant:ident($message:ty)),*) => {
+        $(impl From<$message> for $body {
+            fn from(m: $message) -> $body {
+                $body::$variant(m)
+            }
+        })*
+    };
+}
+
+into_body!(ToActive: Switchover(SwitchoverToActive), Stream(StreamToActive), Mirror(MirrorRequest), EventCopy(EventCopy));
+into_body!(ToBackup: Switchover(SwitchoverToBackup), Stream(StreamToBackup), Mirror(MirrorAnswer), EventCopy(EventCopy));
 
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
@@ -107,26 +167,44 @@ pub enum FrameError {
     Oversize { kind: &'static str, bytes: usize },
 }
 
-/// Encodes and decodes envelopes in length-delimited frames.
-pub struct FrameCodec {
+/// Decodes envelopes of `In` and encodes envelopes of `Out`, each in a
+/// length-delimited frame: each end of a connection reads only what the
+/// other end may send it.
+pub struct FrameCodec<In, Out> {
     frames: LengthDelimitedCodec,
+    messages: PhantomData<fn(Out) -> In>,
 }
 
-impl Default for FrameCodec {
+/// The link connection's opening, at the active node: a hello in, an
+/// admission out.
+pub type AdmitCodec = FrameCodec<Hello, Admission>;
+/// The link connection's opening, at the backup.
+pub type HelloCodec = FrameCodec<Admission, Hello>;
+/// A welcome link connection at the active node.
+pub type ActiveCodec = FrameCodec<ToActive, ToBackup>;
+/// A welcome link connection at the backup.
+pub type BackupCodec = FrameCodec<ToBackup, ToActive>;
+/// The role arbiter's side: a question in, the answer out.
+pub type ArbiterCodec = FrameCodec<RoleQuery, RoleInfo>;
+/// The side asking the arbiter.
+pub type QueryCodec = FrameCodec<RoleInfo, RoleQuery>;
+
+impl<In, Out> Default for FrameCodec<In, Out> {
     fn default() -> Self {
         FrameCodec {
             frames: LengthDelimitedCodec::builder()
                 .max_frame_length(MAX_FRAME_BYTES)
                 .new_codec(),
+            messages: PhantomData,
         }
     }
 }
 
-impl Decoder for FrameCodec {
-    type Item = Envelope;
+impl<In: Message, Out> Decoder for FrameCodec<In, Out> {
+    type Item = Envelope<In>;
     type Error = FrameError;
 
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Envelope>, FrameError> {
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Envelope<In>>, FrameError> {
         let Some(frame) = self.frames.decode(src)? else {
             return Ok(None);
         };
@@ -147,10 +225,10 @@ impl Decoder for FrameCodec {
     }
 }
 
-impl Encoder<Envelope> for FrameCodec {
+impl<In, Out: Message> Encoder<Envelope<Out>> for FrameCodec<In, Out> {
     type Error = FrameError;
 
-    fn encode(&mut self, item: Envelope, dst: &mut BytesMut) -> Result<(), FrameError> {
+    fn encode(&mut self, item: Envelope<Out>, dst: &mut BytesMut) -> Result<(), FrameError> {
         let bytes = postcard::to_allocvec(&item)?;
         if bytes.len() > MAX_FRAME_BYTES {
             return Err(FrameError::Oversize {
@@ -167,7 +245,7 @@ impl Encoder<Envelope> for FrameCodec {
 mod tests {
     use super::*;
 
-    fn envelope(body: Body) -> Envelope {
+    fn envelope<B>(body: B) -> Envelope<B> {
         Envelope {
             version: PROTOCOL_VERSION,
             node: "a".into(),
@@ -179,15 +257,12 @@ mod tests {
 
     #[test]
     fn envelopes_round_trip() {
-        let mut codec = FrameCodec::default();
+        let mut codec = FrameCodec::<ToBackup, ToBackup>::default();
         let mut buf = BytesMut::new();
-        let sent = envelope(
-            Switchover::ModulePong {
-                id: 9,
-                incarnation: 77,
-            }
-            .into(),
-        );
+        let sent = envelope(ToBackup::from(SwitchoverToBackup::ModulePong {
+            id: 9,
+            incarnation: 77,
+        }));
         codec.encode(sent.clone(), &mut buf).unwrap();
         assert_eq!(codec.decode(&mut buf).unwrap(), Some(sent));
         assert!(buf.is_empty());
@@ -195,22 +270,20 @@ mod tests {
 
     #[test]
     fn a_partial_frame_waits_for_more() {
-        let mut codec = FrameCodec::default();
+        let mut codec = FrameCodec::<RoleQuery, RoleQuery>::default();
         let mut buf = BytesMut::new();
-        codec
-            .encode(envelope(Switchover::RoleQuery.into()), &mut buf)
-            .unwrap();
+        codec.encode(envelope(RoleQuery), &mut buf).unwrap();
         let mut partial = buf.split_to(buf.len() - 1);
         assert_eq!(codec.decode(&mut partial).unwrap(), None);
     }
 
     /// What `FrameCodec` decodes for a frame carrying `payload`.
-    fn decode_payload(payload: Vec<u8>) -> Result<Option<Envelope>, FrameError> {
+    fn decode_payload(payload: Vec<u8>) -> Result<Option<Envelope<RoleQuery>>, FrameError> {
         let mut buf = BytesMut::new();
         LengthDelimitedCodec::new()
             .encode(Bytes::from(payload), &mut buf)
             .unwrap();
-        FrameCodec::default().decode(&mut buf)
+        ArbiterCodec::default().decode(&mut buf)
     }
 
     #[test]
@@ -226,8 +299,8 @@ mod tests {
     #[test]
     fn bytes_after_the_message_are_an_error() {
         let mut message = BytesMut::new();
-        FrameCodec::default()
-            .encode(envelope(Switchover::RoleQuery.into()), &mut message)
+        QueryCodec::default()
+            .encode(envelope(RoleQuery), &mut message)
             .unwrap();
         let mut payload = message.split_off(4).to_vec();
         payload.extend_from_slice(b"junk");
@@ -239,7 +312,7 @@ mod tests {
 
     #[test]
     fn oversize_frames_are_refused_before_reading_them() {
-        let mut codec = FrameCodec::default();
+        let mut codec = ActiveCodec::default();
         let mut buf = BytesMut::new();
         buf.extend_from_slice(&((MAX_FRAME_BYTES as u32) + 1).to_be_bytes());
         assert!(matches!(codec.decode(&mut buf), Err(FrameError::Io(_))));
@@ -247,16 +320,16 @@ mod tests {
 
     #[test]
     fn an_oversize_message_is_a_typed_error_naming_its_kind() {
-        let mut codec = FrameCodec::default();
+        let mut codec = ActiveCodec::default();
         let mut buf = BytesMut::new();
-        let big = envelope(Body::EventCopy {
+        let big = envelope(ToBackup::EventCopy(EventCopy {
             at_unix_ms: 1,
             record: Record {
                 topic: duet_switchover::Topic::Switchover,
                 level: duet_switchover::Level::Info,
                 message: "x".repeat(MAX_FRAME_BYTES),
             },
-        });
+        }));
         match codec.encode(big, &mut buf) {
             Err(FrameError::Oversize { kind, bytes }) => {
                 assert_eq!(kind, "EventCopy");
@@ -269,7 +342,7 @@ mod tests {
 
     #[test]
     fn a_full_snapshot_chunk_fits_a_frame() {
-        let mut codec = FrameCodec::default();
+        let mut codec = ActiveCodec::default();
         let mut buf = BytesMut::new();
         let page = SnapshotPage {
             id: u64::MAX,
@@ -279,21 +352,35 @@ mod tests {
             error: None,
         };
         codec
-            .encode(envelope(Stream::SnapshotPage(page).into()), &mut buf)
+            .encode(
+                envelope(ToBackup::from(StreamToBackup::SnapshotPage(page))),
+                &mut buf,
+            )
             .unwrap();
         assert!(buf.len() <= MAX_FRAME_BYTES + 4);
     }
 
     #[test]
     fn another_protocol_version_is_refused() {
-        let mut codec = FrameCodec::default();
+        let mut codec = FrameCodec::<RoleQuery, RoleQuery>::default();
         let mut buf = BytesMut::new();
-        let mut e = envelope(Switchover::RoleQuery.into());
+        let mut e = envelope(RoleQuery);
         e.version = 99;
         codec.encode(e, &mut buf).unwrap();
         assert!(matches!(
             codec.decode(&mut buf),
             Err(FrameError::Version(99))
         ));
+    }
+
+    #[test]
+    fn a_refusal_says_why_in_words() {
+        let refused: Admission = Err(Refused::NotActive { node: "b".into() });
+        let mut codec = FrameCodec::<Admission, Admission>::default();
+        let mut buf = BytesMut::new();
+        codec.encode(envelope(refused.clone()), &mut buf).unwrap();
+        let got = codec.decode(&mut buf).unwrap().unwrap().body;
+        assert_eq!(got, refused);
+        assert_eq!(got.unwrap_err().to_string(), "b is not the active node");
     }
 }

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::Change;
 
-/// The change stream between the active node and its backup.
+/// The change stream, from the backup to the active node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Stream {
+pub enum StreamToActive {
     /// The backup, on its main connection: it holds every change up to
     /// `applied`, and `last` is the newest it applied (of any state; after
     /// a restart one state may be behind the other), by which the active
@@ -22,40 +22,14 @@ pub enum Stream {
         /// made whole by a resynchronisation.
         full_resync: bool,
     },
-    /// A change, in stream order.
-    Entry(duet_stream::Entry<Change>),
     /// The backup has applied every change up to `seq`.
-    Ack {
-        seq: u64,
-    },
-    /// The active node to the backup: you have every change; your initial
-    /// synchronisation is complete.
-    CaughtUp,
-    /// The backup must resynchronise by digests to `upto` (the active's
-    /// root digest given), fetch the interaction state's snapshot taken
-    /// at `upto`, then say Hello again.
-    ResyncStart {
-        upto: Position,
-        root: u128,
-    },
+    Ack { seq: u64 },
     /// The backup asks for page `page` of the interaction snapshot taken
     /// at `upto`.
-    SnapshotRequest {
-        id: u64,
-        upto: Position,
-        page: u32,
-    },
-    SnapshotPage(SnapshotPage),
+    SnapshotRequest { id: u64, upto: Position, page: u32 },
     /// A resynchronisation request; the answer carries its `id`, so an
     /// answer to a request given up on is never taken for a later one.
-    SyncRequest {
-        id: u64,
-        request: Request,
-    },
-    SyncAnswer {
-        id: u64,
-        answer: Answer,
-    },
+    SyncRequest { id: u64, request: Request },
     /// The backup, before a resynchronisation would drop them: changes it
     /// made while it served on its own (after change `fork`, the last both
     /// nodes agree on), in order, for the active node to make as new
@@ -73,6 +47,28 @@ pub enum Stream {
     HealInteractions {
         id: u64,
         entries: Vec<duet_stream::Entry<duet_interactions::Command>>,
+    },
+}
+
+/// The change stream, from the active node to the backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StreamToBackup {
+    /// A change, in stream order.
+    Entry(duet_stream::Entry<Change>),
+    /// You have every change; your initial synchronisation is complete.
+    CaughtUp,
+    /// The backup must resynchronise by digests to `upto` (the active's
+    /// root digest given), fetch the interaction state's snapshot taken
+    /// at `upto`, then say Hello again.
+    ResyncStart {
+        upto: Position,
+        root: u128,
+    },
+    SnapshotPage(SnapshotPage),
+    /// The answer to the `SyncRequest` with this `id`.
+    SyncAnswer {
+        id: u64,
+        answer: Answer,
     },
     /// The active node has made (and stored) every change of the page `id`,
     /// or `error` says why not (the backup keeps its copies and tries again).
@@ -100,21 +96,28 @@ pub struct SnapshotPage {
     pub error: Option<String>,
 }
 
-impl Stream {
+impl StreamToActive {
     pub fn kind(&self) -> &'static str {
         match self {
-            Stream::Hello { .. } => "Stream::Hello",
-            Stream::Entry(_) => "Stream::Entry",
-            Stream::Ack { .. } => "Stream::Ack",
-            Stream::CaughtUp => "Stream::CaughtUp",
-            Stream::ResyncStart { .. } => "Stream::ResyncStart",
-            Stream::SnapshotRequest { .. } => "Stream::SnapshotRequest",
-            Stream::SnapshotPage(_) => "Stream::SnapshotPage",
-            Stream::SyncRequest { .. } => "Stream::SyncRequest",
-            Stream::SyncAnswer { .. } => "Stream::SyncAnswer",
-            Stream::HealReplay { .. } => "Stream::HealReplay",
-            Stream::HealInteractions { .. } => "Stream::HealInteractions",
-            Stream::HealReplayed { .. } => "Stream::HealReplayed",
+            StreamToActive::Hello { .. } => "Stream::Hello",
+            StreamToActive::Ack { .. } => "Stream::Ack",
+            StreamToActive::SnapshotRequest { .. } => "Stream::SnapshotRequest",
+            StreamToActive::SyncRequest { .. } => "Stream::SyncRequest",
+            StreamToActive::HealReplay { .. } => "Stream::HealReplay",
+            StreamToActive::HealInteractions { .. } => "Stream::HealInteractions",
+        }
+    }
+}
+
+impl StreamToBackup {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StreamToBackup::Entry(_) => "Stream::Entry",
+            StreamToBackup::CaughtUp => "Stream::CaughtUp",
+            StreamToBackup::ResyncStart { .. } => "Stream::ResyncStart",
+            StreamToBackup::SnapshotPage(_) => "Stream::SnapshotPage",
+            StreamToBackup::SyncAnswer { .. } => "Stream::SyncAnswer",
+            StreamToBackup::HealReplayed { .. } => "Stream::HealReplayed",
         }
     }
 }

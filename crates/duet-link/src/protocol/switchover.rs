@@ -1,5 +1,6 @@
-//! The switchover's messages: the link's session, the notifier and module
-//! pings, the role arbiter's question and answer, the takeover notice.
+//! The switchover's messages: the link's opening and its answer, the
+//! notifier and module pings, the role arbiter's question and answer, the
+//! takeover notice.
 
 use duet_params::ServerId;
 use duet_switchover::{Conn, State};
@@ -36,66 +37,79 @@ pub struct RoleInfo {
     pub history: duet_rsm::Position,
 }
 
-/// Opening a link connection.
+/// The role arbiter's question: what is your role? Answered by a
+/// [`RoleInfo`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleQuery;
+
+/// The backup opens a link connection, saying which of A and B it is; the
+/// active node answers with an [`Admission`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Session {
-    /// The backup opens a link connection, saying which of A and B it is.
-    Hello { conn: Conn, server: ServerId },
-    /// The active node accepts it.
-    Welcome,
-    /// A request the receiver will not serve, and why (for example, it is
-    /// not the active node).
-    Refused { reason: String },
+pub struct Hello {
+    pub conn: Conn,
+    pub server: ServerId,
 }
 
-/// Watching the active node and deciding who serves.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Switchover {
-    NotifierPing {
-        id: u64,
+/// The active node's answer to a [`Hello`]: the connection is welcome, or
+/// why not.
+pub type Admission = Result<(), Refused>;
+
+/// Why a node refused a link connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum Refused {
+    /// Only the active node welcomes link connections.
+    #[error("{node} is not the active node")]
+    NotActive { node: String },
+    /// Both nodes believe they are the same one of A and B.
+    #[error(
+        "{peer} and {node} both say they are SwitchoverServer {server:?}; make server_a and server_b the same in both bootstrap files"
+    )]
+    SameServer {
+        node: String,
+        peer: String,
+        server: ServerId,
     },
-    NotifierPong {
+}
+
+/// Watching the active node, from the backup: the pings, and the
+/// takeover notice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SwitchoverToActive {
+    NotifierPing {
         id: u64,
     },
     ModulePing {
         id: u64,
     },
-    ModulePong {
-        id: u64,
-        incarnation: u64,
-    },
-    ModuleRejected {
-        id: u64,
-    },
-    /// The role arbiter: what is your role?
-    RoleQuery,
-    RoleAnswer(RoleInfo),
     /// Sent by a backup that has just become active, over the link it still
     /// has, so the former active learns the new epoch at once.
     Takeover,
 }
 
-impl Session {
+/// The active node's answers to the pings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SwitchoverToBackup {
+    NotifierPong { id: u64 },
+    ModulePong { id: u64, incarnation: u64 },
+    ModuleRejected { id: u64 },
+}
+
+impl SwitchoverToActive {
     pub fn kind(&self) -> &'static str {
         match self {
-            Session::Hello { .. } => "Session::Hello",
-            Session::Welcome => "Session::Welcome",
-            Session::Refused { .. } => "Session::Refused",
+            SwitchoverToActive::NotifierPing { .. } => "Switchover::NotifierPing",
+            SwitchoverToActive::ModulePing { .. } => "Switchover::ModulePing",
+            SwitchoverToActive::Takeover => "Switchover::Takeover",
         }
     }
 }
 
-impl Switchover {
+impl SwitchoverToBackup {
     pub fn kind(&self) -> &'static str {
         match self {
-            Switchover::NotifierPing { .. } => "Switchover::NotifierPing",
-            Switchover::NotifierPong { .. } => "Switchover::NotifierPong",
-            Switchover::ModulePing { .. } => "Switchover::ModulePing",
-            Switchover::ModulePong { .. } => "Switchover::ModulePong",
-            Switchover::ModuleRejected { .. } => "Switchover::ModuleRejected",
-            Switchover::RoleQuery => "Switchover::RoleQuery",
-            Switchover::RoleAnswer(_) => "Switchover::RoleAnswer",
-            Switchover::Takeover => "Switchover::Takeover",
+            SwitchoverToBackup::NotifierPong { .. } => "Switchover::NotifierPong",
+            SwitchoverToBackup::ModulePong { .. } => "Switchover::ModulePong",
+            SwitchoverToBackup::ModuleRejected { .. } => "Switchover::ModuleRejected",
         }
     }
 }

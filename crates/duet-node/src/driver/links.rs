@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use duet_link::protocol::Body;
+use duet_link::protocol::ToActive;
 use duet_switchover::{Conn, State};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -22,7 +22,7 @@ impl Driver {
             _ => FileScope::Full,
         };
         let setup = MirrorSetup::new(self.engine.params(), &self.shared.boot.data_dir, scope);
-        if let Ok(mut current) = self.shared.mirror_setup.write() {
+        if let Ok(mut current) = self.shared.mirror.setup.write() {
             *current = setup;
         }
     }
@@ -43,24 +43,29 @@ impl Driver {
             self.startup_mirror_deadline = Some(Instant::now() + limit);
         }
         let (answers_tx, answers) = mpsc::channel(64);
-        if let Ok(mut slot) = self.shared.mirror_answers.lock() {
+        if let Ok(mut slot) = self.shared.mirror.answers.lock() {
             *slot = Some(answers_tx);
         }
         let (checks_tx, checks) = mpsc::channel(8);
-        if let Ok(mut slot) = self.shared.file_monitor_answers.lock() {
+        if let Ok(mut slot) = self.shared.mirror.monitor_answers.lock() {
             *slot = Some(checks_tx);
         }
         // A new connection: nothing is known to be wrong yet.
         self.shared
-            .file_monitor_healthy
+            .mirror
+            .monitor_healthy
             .store(true, Ordering::Relaxed);
         let wait = self.engine.params().ds_request_timeout_ms;
-        let mirror =
-            crate::mirror::BackupMirror::new(self.shared.clone(), tx.clone(), answers, wait);
+        let mirror = crate::mirror::BackupMirror::new(
+            self.shared.mirror_handles(),
+            tx.clone(),
+            answers,
+            wait,
+        );
         self.mirror = vec![
             tokio::spawn(mirror.run()),
             tokio::spawn(crate::mirror::check_file_monitor(
-                self.shared.clone(),
+                self.shared.mirror_handles(),
                 tx,
                 checks,
             )),
@@ -75,7 +80,8 @@ impl Driver {
             }
             if self.links.contains_key(&conn) {
                 self.shared
-                    .to_replication(crate::replication::ReplicationMsg::ActiveLinkDown);
+                    .replication
+                    .offer(crate::replication::ReplicationMsg::ActiveLinkDown);
             }
         }
         self.links.remove(&conn);
@@ -90,10 +96,10 @@ impl Driver {
         }
     }
 
-    pub(super) fn send(&self, conn: Conn, body: impl Into<Body>) {
+    pub(super) fn send(&self, conn: Conn, body: impl Into<ToActive>) {
         if let Some(tx) = self.links.get(&conn) {
             // A full outbox drops the ping; the engine times it out.
-            tx.send(self.shared.envelope(body));
+            tx.send(self.shared.view.envelope(body));
         }
     }
 }

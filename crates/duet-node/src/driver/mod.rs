@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use duet_link::protocol::{Role, Switchover};
+use duet_link::protocol::{Role, SwitchoverToActive, ToActive};
 use duet_switchover::{
     Activation, Command, Conn, Engine, Event, Record, State, SwitchReason, Topic,
 };
@@ -17,17 +17,21 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::driver_inbox::DriverMsg;
 use crate::epoch::{EpochStore, next_epoch};
 use crate::events::unix_ms;
 use crate::hooks::{self, HookEvent};
 use crate::link;
 use crate::probe::EchoProber;
 use crate::replication::{ReplicationMsg, Settings};
-use crate::shared::{DriverMsg, NodeStatus, PeerView, Shared};
+use crate::shared::Shared;
+use crate::status::{NodeStatus, PeerView};
 
 mod links;
 mod safety;
 mod startup;
+
+pub use safety::{ask_peer, renew};
 
 use safety::Safety;
 
@@ -42,10 +46,10 @@ pub struct Driver {
     /// stream. It serves while its lease is valid too.
     holding: bool,
     safety: Safety,
-    links: BTreeMap<Conn, crate::link::Outbox>,
+    links: BTreeMap<Conn, crate::wire::Outbox<ToActive>>,
     link_tasks: BTreeMap<Conn, JoinHandle<()>>,
     prober: Arc<dyn EchoProber>,
-    switch_reply: Option<oneshot::Sender<Result<(), String>>>,
+    switch_reply: Option<oneshot::Sender<Result<(), crate::driver_inbox::SwitchRefused>>>,
     switchovers: u64,
     peer: PeerView,
     mismatch_reported: bool,
@@ -113,7 +117,7 @@ impl Driver {
             .map(ToString::to_string)
             .collect();
         let safety = Safety::new(engine.params(), shared.boot.server_id(), gateways);
-        let applied_epoch = shared.replication_view.borrow().applied.epoch;
+        let applied_epoch = shared.view.replication().applied.epoch;
         Driver {
             shared,
             inbox,
@@ -205,12 +209,13 @@ impl Driver {
         if self.replication_settings.as_ref() != Some(&settings) {
             self.replication_settings = Some(settings.clone());
             self.shared
-                .to_replication(ReplicationMsg::Settings(settings));
+                .replication
+                .offer(ReplicationMsg::Settings(settings));
         }
     }
 
     fn now_ms(&self) -> u64 {
-        self.shared.right.now_ms()
+        self.shared.view.right().now_ms()
     }
 
     /// The moment `at_ms` on the node's clock, for timers.
@@ -233,7 +238,7 @@ impl Driver {
         };
         self.apply(Event::Start(mode));
         let mut startup_ticks = tokio::time::interval(Duration::from_millis(100));
-        let mut replication_view = self.shared.replication_view.subscribe();
+        let mut replication_view = self.shared.view.subscribe_replication();
         let mut lease_ticks =
             tokio::time::interval(Duration::from_millis(self.safety.lease.renew_every_ms()));
         lease_ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -326,7 +331,8 @@ impl Driver {
                 } else if conn == Conn::Main {
                     self.send_replication_settings();
                     self.shared
-                        .to_replication(ReplicationMsg::ActiveLinkUp(tx_main));
+                        .replication
+                        .offer(ReplicationMsg::ActiveLinkUp(tx_main));
                     self.start_mirror();
                 }
             }
@@ -401,10 +407,10 @@ impl Driver {
             }
             Command::SendNotifierPing { conn, id } => {
                 self.shared.metrics.ping_sent(id, self.now_ms());
-                self.send(conn, Switchover::NotifierPing { id })
+                self.send(conn, SwitchoverToActive::NotifierPing { id })
             }
             Command::SendModulePing { conn, id, .. } => {
-                self.send(conn, Switchover::ModulePing { id })
+                self.send(conn, SwitchoverToActive::ModulePing { id })
             }
             Command::SendEcho { address, id } => {
                 let timeout = Duration::from_millis(self.engine.params().net_test_timeout.ms());
@@ -420,7 +426,9 @@ impl Driver {
                         return;
                     };
                     if prober.echo(ip, timeout).await {
-                        shared.to_driver(DriverMsg::Engine(Event::EchoReply { id }));
+                        shared
+                            .driver
+                            .send(DriverMsg::Engine(Event::EchoReply { id }));
                     }
                 });
             }
@@ -444,7 +452,7 @@ impl Driver {
             Command::StopServing => {}
             Command::RefuseSwitch { why } => {
                 if let Some(reply) = self.switch_reply.take() {
-                    reply.answer(Err(why));
+                    reply.answer(Err(crate::driver_inbox::SwitchRefused { why }));
                 }
             }
             Command::Record(record) => self.record(record),
@@ -509,14 +517,15 @@ impl Driver {
         self.publish();
         // Tell the former active over any link still open, then close it.
         for tx in self.links.values() {
-            tx.send(self.shared.envelope(Switchover::Takeover));
+            tx.send(self.shared.view.envelope(SwitchoverToActive::Takeover));
         }
         self.drop_all_links();
         self.shared.supervisor.start();
         self.shared
-            .to_replication(ReplicationMsg::BecomeActive { epoch });
+            .replication
+            .offer(ReplicationMsg::BecomeActive { epoch });
         self.note(format!("Serving as the active node in epoch {epoch}"));
-        hooks::fire(&self.shared, HookEvent::Commence, epoch);
+        hooks::fire(&self.shared.boot, HookEvent::Commence, epoch);
     }
 
     /// Stops serving at once; returns the Discontinue hooks under way.
@@ -524,14 +533,14 @@ impl Driver {
         self.holding = false;
         self.publish();
         self.shared.supervisor.stop();
-        self.shared.to_replication(ReplicationMsg::StopServing);
+        self.shared.replication.offer(ReplicationMsg::StopServing);
         self.note(format!("Stopped serving: {why}"));
-        hooks::fire(&self.shared, HookEvent::Discontinue, self.epoch)
+        hooks::fire(&self.shared.boot, HookEvent::Discontinue, self.epoch)
     }
 
     fn publish(&mut self) {
         self.send_replication_settings();
-        let replication = self.shared.replication_view.borrow().clone();
+        let replication = self.shared.view.replication().clone();
         let engine = self.engine.status();
         let label = self.engine.params().monitored_module.ping_label();
         let role = match engine.state {
@@ -579,13 +588,13 @@ impl Driver {
         } else {
             0
         };
-        self.shared.right.set_lease_until(until_ms);
+        self.shared.view.right().set_lease_until(until_ms);
         if !self.holding && !self.safety.gate.waiting() {
-            self.shared.right.resume_promising();
+            self.shared.view.right().resume_promising();
         }
         self.safety
             .want_witness(self.holding || self.safety.gate.waiting());
-        self.shared.status.send_if_modified(|current| {
+        self.shared.view.publish(|current| {
             let changed = *current != status;
             *current = status;
             changed

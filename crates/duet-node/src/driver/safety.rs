@@ -16,9 +16,9 @@ use duet_switchover::{
 };
 
 use super::{Driver, resolve};
-use crate::arbiter::QueryFailure;
-use crate::replication::ReplicationView;
-use crate::shared::{DriverMsg, PeerAnswer, RightView, WitnessState, WitnessView};
+use crate::arbiter::{self, PeerAnswer, QueryFailure};
+use crate::driver_inbox::{DriverInbox, DriverMsg};
+use crate::status::{ReplicationView, RightView, WitnessState, WitnessView};
 use crate::witness::{WitnessHandle, WitnessReport};
 use duet_params::ServerParams;
 
@@ -158,7 +158,7 @@ impl Driver {
             inactive: self.engine.state() == State::Inactive,
             takeover_held_by_witness: self.safety.gate.waiting()
                 && self.safety.gate.blocked_by_witness(),
-            history: self.shared.replication_view.borrow().applied,
+            history: self.shared.view.replication().applied,
         };
         let answer = answer.ok();
         for command in self.safety.membership.answered(now, said, standing) {
@@ -246,7 +246,7 @@ impl Driver {
                     break;
                 }
             }
-            shared.to_driver(DriverMsg::OwnNetwork { asked_ms, ok });
+            shared.driver.send(DriverMsg::OwnNetwork { asked_ms, ok });
         });
     }
 
@@ -328,7 +328,11 @@ impl Driver {
         {
             self.safety.guarded = Some((activation, now));
             let (_, timeout_ms) = self.renewal();
-            crate::right::ask_peer(self.shared.clone(), timeout_ms);
+            ask_peer(
+                self.shared.arbiter_handles(),
+                self.shared.driver.clone(),
+                timeout_ms,
+            );
             return;
         }
         self.activate_through_gate(activation);
@@ -354,7 +358,7 @@ impl Driver {
 
     fn activate_through_gate(&mut self, activation: Activation) {
         let now = self.now_ms();
-        let promise = self.shared.right.stop_promising();
+        let promise = self.shared.view.right().stop_promising();
         // A process that starts counts a whole promise from its start: what
         // its previous run promised is unknown.
         let promised_by = if matches!(activation, Activation::Switchover(_)) {
@@ -372,7 +376,11 @@ impl Driver {
                     promise.until_ms().saturating_sub(now)
                 ));
                 let (_, timeout_ms) = self.renewal();
-                crate::right::ask_peer(self.shared.clone(), timeout_ms);
+                ask_peer(
+                    self.shared.arbiter_handles(),
+                    self.shared.driver.clone(),
+                    timeout_ms,
+                );
                 self.publish();
             }
         }
@@ -406,4 +414,36 @@ impl Driver {
             ..RightView::default()
         }
     }
+}
+
+/// Asks the peer for its role every `every_ms`, each query given
+/// `timeout_ms`. Queries run side by side, so a silent peer does not
+/// stretch the rhythm.
+pub async fn renew(arbiter: arbiter::Handles, driver: DriverInbox, every_ms: u64, timeout_ms: u64) {
+    let mut interval = tokio::time::interval(Duration::from_millis(every_ms));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        ask_peer(arbiter.clone(), driver.clone(), timeout_ms);
+    }
+}
+
+/// One role query, in a task of its own; the driver is told what came back
+/// and when it was asked.
+pub fn ask_peer(arbiter: arbiter::Handles, driver: DriverInbox, timeout_ms: u64) {
+    tokio::spawn(async move {
+        let right = arbiter.view.right();
+        let sent_ms = right.now_ms();
+        let answer = arbiter::query(&arbiter, timeout_ms).await;
+        match &answer {
+            Err(arbiter::QueryFailure::Failed(why)) if right.query_failure_is_new(Some(why)) => {
+                tracing::warn!("role arbiter: {why}");
+            }
+            Ok(_) => {
+                right.query_failure_is_new(None);
+            }
+            _ => {}
+        }
+        driver.send(DriverMsg::Peer { sent_ms, answer });
+    });
 }

@@ -10,8 +10,8 @@ use duet_rsm::Position;
 use duet_switchover::{Event, Record, Release, ServiceMode, Topic};
 
 use super::Driver;
+use crate::arbiter::PeerAnswer;
 use crate::arbiter::{self, QueryFailure};
-use crate::shared::PeerAnswer;
 
 impl Driver {
     /// The configuration is synchronised (or its wait is over); start-up is
@@ -71,7 +71,8 @@ impl Driver {
         let limit_s = self.engine.params().startup_mirror_timeout_ms / 1_000;
         let progress = self
             .shared
-            .mirror_progress
+            .mirror
+            .progress
             .lock()
             .map(|p| p.clone())
             .unwrap_or_default();
@@ -91,11 +92,12 @@ impl Driver {
     /// backup, an unreachable one makes it active (fail-safe); two nodes
     /// starting together agree that SwitchoverServer A is active.
     pub(super) async fn discover_role(&mut self) -> ServiceMode {
-        let history = self.shared.replication_view.borrow().applied;
+        let history = self.shared.view.replication().applied;
         let mut discovery = Discovery::new(self.shared.boot.server_id() == ServerId::B, history);
         let mut waiting_reported = false;
         loop {
-            let answer = arbiter::query(&self.shared, arbiter::QUERY_TIMEOUT_MS).await;
+            let answer =
+                arbiter::query(&self.shared.arbiter_handles(), arbiter::QUERY_TIMEOUT_MS).await;
             if let Err(QueryFailure::Failed(why)) = &answer {
                 self.note(format!(
                     "The peer's role arbiter answered but the query failed: {why}"

@@ -12,7 +12,8 @@ use duet_api::{FaultRequest, Injected, SwitchRequest, Switching};
 use tokio::sync::oneshot;
 
 use super::{authenticate, error};
-use crate::shared::{DriverMsg, Shared};
+use crate::driver_inbox::DriverMsg;
+use crate::shared::Shared;
 use crate::supervisor::ModuleFault;
 
 #[utoipa::path(
@@ -35,7 +36,7 @@ pub(super) async fn switch(
     };
     // The seed: the Remote Control right is not checked with /Immediate (for
     // a master administrator) or when there is no primary server.
-    let status = shared.status();
+    let status = shared.view.status();
     let no_primary =
         !status.serving && !status.main_link_up && !status.aux_link_up && !status.peer.reachable;
     let allowed = user.remote_control || no_primary || (request.immediate && user.master);
@@ -53,7 +54,7 @@ pub(super) async fn switch(
         );
     }
     let (reply, answer) = oneshot::channel();
-    shared.to_driver(DriverMsg::Switch {
+    shared.driver.send(DriverMsg::Switch {
         force: request.force || request.immediate,
         reply,
     });
@@ -67,7 +68,7 @@ pub(super) async fn switch(
             tracing::info!("switch requested by {}", user.name);
             (StatusCode::ACCEPTED, Json(Switching { switching: true })).into_response()
         }
-        Some(Err(why)) => error(StatusCode::CONFLICT, why),
+        Some(Err(refused)) => error(StatusCode::CONFLICT, refused.to_string()),
         None => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "the node did not take the request in time (starting up, busy or shutting down); try again",
@@ -106,9 +107,10 @@ pub(super) async fn fault(
     let injected = match (request.module.as_str(), request.fault) {
         (FILE_MONITOR | CONFIG_SYNC, ModuleFault::Crash) => false,
         (FILE_MONITOR, fault) => shared
+            .mirror
             .file_monitor
             .control
-            .try_send(crate::file_monitor::MonitorMsg::Fault(fault))
+            .try_send(crate::mirror::monitor::MonitorMsg::Fault(fault))
             .is_ok(),
         (CONFIG_SYNC, fault) => {
             shared

@@ -86,7 +86,7 @@ pub fn customer_may(shared: &Shared, interaction: &str, token: &str) -> Result<(
 }
 
 pub(super) fn session_key(shared: &Shared) -> Result<&hmac::Key, Refusal> {
-    shared.session_key.as_ref().ok_or_else(|| {
+    shared.secrets.session_key.as_ref().ok_or_else(|| {
         Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "this node has no session key: set [contact_center] session_key in its bootstrap file (duet certs init writes one), the same file on both nodes",

@@ -58,7 +58,10 @@ pub(super) async fn config_get(
         return refusal.into_response();
     }
     let (reply, view) = oneshot::channel();
-    if !shared.to_replication(ReplicationMsg::ConfigRead { path, reply }) {
+    if !shared
+        .replication
+        .offer(ReplicationMsg::ConfigRead { path, reply })
+    {
         return super::busy().into_response();
     }
     match tokio::time::timeout(std::time::Duration::from_secs(5), view).await {
@@ -96,7 +99,10 @@ pub(super) async fn config_conflicts(
         return refusal.into_response();
     }
     let (reply, conflicts) = oneshot::channel();
-    if !shared.to_replication(ReplicationMsg::ConfigConflicts(reply)) {
+    if !shared
+        .replication
+        .offer(ReplicationMsg::ConfigConflicts(reply))
+    {
         return super::busy().into_response();
     }
     match tokio::time::timeout(std::time::Duration::from_secs(5), conflicts).await {
@@ -148,7 +154,7 @@ pub(super) async fn write(
         op,
         reply,
     };
-    if !shared.to_replication(write) {
+    if !shared.replication.offer(write) {
         return super::busy().into_response();
     }
     match tokio::time::timeout(std::time::Duration::from_secs(10), done).await {
@@ -300,7 +306,7 @@ async fn config_reader(
 }
 
 /// Secrets are not shown: in the object, its history, and conflict records.
-fn redact(view: &mut crate::shared::ConfigView) {
+fn redact(view: &mut crate::status::ConfigView) {
     if let Some(object) = view.object.as_mut() {
         redact_object(object);
     }

@@ -422,7 +422,7 @@ async fn webhook(
                 // The conversation's next interaction: named by the message
                 // that opens it, so the provider's retry finds it.
                 let id = crate::ids::keyed(
-                    shared.session_key.as_ref(),
+                    shared.secrets.session_key.as_ref(),
                     &kind,
                     &format!("{kind}\n{}\n{}", inbound.conversation, inbound.message_id),
                 );

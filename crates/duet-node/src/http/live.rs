@@ -343,8 +343,8 @@ async fn say_desktop(shared: &Shared, c: Change) -> Option<String> {
     for attempt in 1..=PRESENCE_ATTEMPTS {
         match change(shared, Some(client.clone()), Actor::System, c.clone()).await {
             Ok(_) => return None,
-            Err(refusal) if !shared.status().serving => {
-                let linked = shared.status().main_link_up;
+            Err(refusal) if !shared.view.status().serving => {
+                let linked = shared.view.status().main_link_up;
                 return refusal.active.filter(|_| linked);
             }
             Err(refusal) if attempt == PRESENCE_ATTEMPTS => {
@@ -372,8 +372,8 @@ async fn agent_socket(
     let _open = Open::new(&shared, "agent");
     // Watched from before the presence is said, so stopping to serve
     // after it is seen.
-    let mut role = shared.status.subscribe();
-    let mut holding = shared.holding();
+    let mut role = shared.view.subscribe();
+    let mut holding = shared.view.holding();
     let (_presence, moved) = Presence::open(&shared, &me.name).await;
     if let Some(active) = moved {
         let _ = socket.send_within(framed(&Frame::Moved { active })).await;
@@ -429,7 +429,7 @@ async fn agent_socket(
                 if changed.is_err() {
                     return;
                 }
-                let was = std::mem::replace(&mut holding, shared.holding());
+                let was = std::mem::replace(&mut holding, shared.view.holding());
                 if was && !holding {
                     return stopped_serving(&shared, &mut socket).await;
                 }
@@ -469,7 +469,7 @@ fn agent_frame(position: Position, view: Option<AgentState>) -> StateFrame {
 /// other node, which serves (or is about to), so the desktop is told to
 /// go there now rather than stay a view of a node that no longer serves.
 async fn stopped_serving(shared: &Shared, socket: &mut WebSocket) {
-    let active = shared.status().peer.name;
+    let active = shared.view.status().peer.name;
     let _ = socket.send_within(framed(&Frame::Moved { active })).await;
 }
 

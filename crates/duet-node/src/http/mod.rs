@@ -124,7 +124,7 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
 /// peer, over the authenticated link and arbiter, can do that.
 async fn epochs(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
-    if let Ok(value) = HeaderValue::from_str(&shared.epoch().to_string()) {
+    if let Ok(value) = HeaderValue::from_str(&shared.view.epoch().to_string()) {
         response.headers_mut().insert(EPOCH_HEADER, value);
     }
     response
@@ -241,7 +241,7 @@ async fn authenticate<'a>(
 /// holding the role takes the change even while its lease is being
 /// confirmed again: the change then waits (bounded) for it.
 fn not_active(shared: &Shared, what: &str) -> Option<Refusal> {
-    let status = shared.status();
+    let status = shared.view.status();
     if status.role == duet_link::protocol::Role::Active {
         return None;
     }
@@ -321,7 +321,7 @@ async fn ask<T>(
 ) -> Result<T, Refusal> {
     let (reply, answer) = tokio::sync::oneshot::channel();
     let message = crate::replication::ReplicationMsg::Interactions(request(reply));
-    if !shared.to_replication(message) {
+    if !shared.replication.offer(message) {
         return Err(busy());
     }
     tokio::time::timeout(ANSWER_WAIT, answer)
@@ -343,7 +343,10 @@ async fn config_object(
     path: duet_config::TreePath,
 ) -> Result<Option<duet_config::Object>, Refusal> {
     let (reply, view) = tokio::sync::oneshot::channel();
-    if !shared.to_replication(crate::replication::ReplicationMsg::ConfigRead { path, reply }) {
+    if !shared
+        .replication
+        .offer(crate::replication::ReplicationMsg::ConfigRead { path, reply })
+    {
         return Err(busy());
     }
     tokio::time::timeout(ANSWER_WAIT, view)

@@ -88,7 +88,7 @@ pub(super) fn verify(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(), Refusal> {
-    let key = shared.webhook_key.as_ref().ok_or_else(|| {
+    let key = shared.secrets.webhook_key.as_ref().ok_or_else(|| {
         Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "this node has no webhook secret: set [contact_center] webhook_secret in its bootstrap file",

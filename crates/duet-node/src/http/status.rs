@@ -13,19 +13,20 @@ use serde::Deserialize;
 use tokio::sync::oneshot;
 
 use super::error;
+use crate::driver_inbox::DriverMsg;
 use crate::metrics::label;
 use crate::replication::IxRequest;
-use crate::shared::{DriverMsg, Shared};
+use crate::shared::Shared;
 
 #[utoipa::path(
     get,
     path = "/api/status",
     tag = "node",
     description = "This node: role, switchover state, links, replication, the right to serve.",
-    responses((status = 200, description = "This node's status (`duet_node::shared::NodeStatus`: node, server, role, state, serving, epoch, release, links, peer, replication, config_applied, config_digest, longest_stall_ms, right_to_serve), as `duet ctl status --json` shows it", body = Object), super::openapi::Answers)
+    responses((status = 200, description = "This node's status (`duet_node::status::NodeStatus`: node, server, role, state, serving, epoch, release, links, peer, replication, config_applied, config_digest, longest_stall_ms, right_to_serve), as `duet ctl status --json` shows it", body = Object), super::openapi::Answers)
 )]
 pub(super) async fn status(State(shared): State<Arc<Shared>>) -> Response {
-    Json(shared.status()).into_response()
+    Json(shared.view.status()).into_response()
 }
 
 #[utoipa::path(
@@ -36,7 +37,7 @@ pub(super) async fn status(State(shared): State<Arc<Shared>>) -> Response {
     responses((status = 200, description = "The role", body = duet_api::RoleAnswer), super::openapi::Answers)
 )]
 pub(super) async fn role(State(shared): State<Arc<Shared>>) -> Response {
-    let status = shared.status();
+    let status = shared.view.status();
     let active = if status.serving {
         Some(status.node.clone())
     } else if status.peer.role == Some(Role::Active) {
@@ -100,7 +101,7 @@ pub(super) async fn events(
 )]
 pub(super) async fn params(State(shared): State<Arc<Shared>>) -> Response {
     let (reply, answer) = oneshot::channel();
-    shared.to_driver(DriverMsg::ParamsRead(reply));
+    shared.driver.send(DriverMsg::ParamsRead(reply));
     match tokio::time::timeout(std::time::Duration::from_secs(5), answer).await {
         Ok(Ok(params)) => Json(*params).into_response(),
         _ => error(
@@ -120,7 +121,7 @@ pub(super) async fn params(State(shared): State<Arc<Shared>>) -> Response {
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"), super::openapi::Answers)
 )]
 pub(super) async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    let status = shared.status();
+    let status = shared.view.status();
     let m = &shared.metrics;
     let s = &m.snapshot;
     s.serving.set(i64::from(status.serving));

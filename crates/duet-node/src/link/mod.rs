@@ -8,7 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use duet_link::protocol::{Body, Envelope, FrameCodec, Mirror, Session, Stream, Switchover};
+use duet_link::protocol::{
+    ActiveCodec, AdmitCodec, BackupCodec, Envelope, EventCopy, Hello, HelloCodec, MirrorAnswer,
+    MirrorRequest, Refused, StreamToActive, SwitchoverToActive, SwitchoverToBackup, ToActive,
+    ToBackup,
+};
 use duet_link::tls::peer_name;
 use duet_switchover::{Conn, Event};
 use futures::{SinkExt, StreamExt};
@@ -16,16 +20,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_util::codec::Framed;
 
+use crate::driver_inbox::DriverMsg;
 use crate::events::unix_ms;
 use crate::replication::{FromBackup, ReplicationMsg};
-use crate::shared::{DriverMsg, Shared};
+use crate::shared::Shared;
 use crate::supervisor::ModuleAnswer;
-
-mod gate;
-mod outbox;
-
-pub use gate::{Gate, connect_from};
-pub use outbox::Outbox;
+use crate::wire::{Gate, Outbox, connect_from};
 
 /// How long a connection attempt (TCP, TLS and the hello) may take.
 pub const CONNECT_TIMEOUT_MS: u64 = 3_000;
@@ -62,8 +62,12 @@ fn tune(tcp: &TcpStream, dscp: Option<u8>) {
 
 /// Accepts link connections; only the active node welcomes them.
 pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
-    let acceptor = TlsAcceptor::from(shared.server_tls.clone());
-    let gate = shared.gate("link");
+    let acceptor = TlsAcceptor::from(shared.tls.server.clone());
+    let gate = Gate::new(
+        "link",
+        shared.boot.peer().address,
+        shared.metrics.link.refused_connections.clone(),
+    );
     loop {
         let Some((tcp, from, permit)) = gate.accept(&listener).await else {
             continue;
@@ -92,7 +96,7 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
             };
             drop(permit);
             if let Err(reason) =
-                serve_connection(&shared, Framed::new(tls, FrameCodec::default())).await
+                serve_connection(&shared, Framed::new(tls, AdmitCodec::default())).await
             {
                 tracing::warn!("link: closing the connection from {from}: {reason}");
             }
@@ -102,13 +106,12 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
 
 async fn serve_connection<S>(
     shared: &Arc<Shared>,
-    framed: Framed<S, FrameCodec>,
+    mut framed: Framed<S, AdmitCodec>,
 ) -> Result<(), String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut sink, mut stream) = framed.split();
-    let hello = tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), stream.next())
+    let hello = tokio::time::timeout(Duration::from_millis(CONNECT_TIMEOUT_MS), framed.next())
         .await
         .map_err(|_| "no hello in time".to_string())?;
     let hello = match hello {
@@ -116,40 +119,39 @@ where
         Some(Err(e)) => return Err(e.to_string()),
         None => return Ok(()),
     };
-    let Body::Session(Session::Hello { conn, server }) = hello.body else {
-        return Err("the first message was not a hello".into());
-    };
+    let Hello { conn, server } = hello.body;
     if server == shared.boot.server_id() {
-        let reason = format!(
-            "{} and {} both say they are SwitchoverServer {server:?}; make server_a and server_b the same in both bootstrap files",
-            hello.node, shared.boot.this
-        );
-        tracing::error!("link: {reason}");
-        let _ = sink
-            .send(shared.envelope(Session::Refused {
-                reason: reason.clone(),
-            }))
+        let refused = Refused::SameServer {
+            node: shared.boot.this.clone(),
+            peer: hello.node.clone(),
+            server,
+        };
+        tracing::error!("link: {refused}");
+        let _ = framed
+            .send(shared.view.envelope(Err(refused.clone())))
             .await;
-        return Err(reason);
+        return Err(refused.to_string());
     }
     // Subscribe before checking, so a step-down in between is not missed.
-    let mut serving = shared.status.subscribe();
-    if !shared.holding() {
-        let reason = format!("{} is not the active node", shared.boot.this);
-        let _ = sink
-            .send(shared.envelope(Session::Refused {
-                reason: reason.clone(),
-            }))
+    let mut serving = shared.view.subscribe();
+    if !shared.view.holding() {
+        let refused = Refused::NotActive {
+            node: shared.boot.this.clone(),
+        };
+        let _ = framed
+            .send(shared.view.envelope(Err(refused.clone())))
             .await;
         return Err(format!(
-            "refused {} connection from {}: {reason}",
+            "refused {} connection from {}: {refused}",
             conn.name(),
             hello.node
         ));
     }
-    sink.send(shared.envelope(Session::Welcome))
+    framed
+        .send(shared.view.envelope(Ok(())))
         .await
         .map_err(|e| e.to_string())?;
+    let (sink, mut stream) = framed.map_codec(|_| ActiveCodec::default()).split();
     tracing::info!(
         "link: {} connection from {} accepted",
         conn.name(),
@@ -183,7 +185,7 @@ where
             event = own_events.recv() => {
                 if let Some(e) = event.ok().filter(|e| e.node == shared.boot.this) {
                     let record = duet_switchover::Record { topic: e.topic, level: e.level, message: e.message };
-                    tx.send(shared.envelope(Body::EventCopy { at_unix_ms: e.at_unix_ms, record }));
+                    tx.send(shared.view.envelope(EventCopy { at_unix_ms: e.at_unix_ms, record }));
                 }
             }
             frame = stream.next() => {
@@ -199,7 +201,9 @@ where
     tx.finish();
     writer.abort();
     if conn == Conn::Main {
-        shared.to_replication(ReplicationMsg::FromBackup(FromBackup::Gone(link)));
+        shared
+            .replication
+            .offer(ReplicationMsg::FromBackup(FromBackup::Gone(link)));
     }
     result
 }
@@ -211,21 +215,18 @@ fn answer(
     peer: &str,
     conn: Conn,
     link: u64,
-    envelope: Envelope,
-    tx: &Outbox,
+    envelope: Envelope<ToActive>,
+    tx: &Outbox<ToBackup>,
     module_pings: &Arc<tokio::sync::Semaphore>,
 ) {
     match envelope.body {
-        Body::Switchover(m) => {
+        ToActive::Switchover(m) => {
             switchover_request(shared, envelope.epoch, peer, m, tx, module_pings)
         }
-        Body::Stream(m) => stream_from_backup(shared, peer, conn, link, m, tx),
-        Body::Mirror(m) => mirror_request(shared, m, tx),
-        Body::EventCopy { at_unix_ms, record } => {
+        ToActive::Stream(m) => stream_from_backup(shared, peer, conn, link, m, tx),
+        ToActive::Mirror(m) => mirror_request(shared, m, tx),
+        ToActive::EventCopy(EventCopy { at_unix_ms, record }) => {
             shared.events.append(peer, at_unix_ms, &record);
-        }
-        other @ Body::Session(_) => {
-            tracing::warn!("link: ignoring unexpected {other:?} from {peer}")
         }
     }
 }
@@ -234,22 +235,30 @@ fn switchover_request(
     shared: &Arc<Shared>,
     epoch: u64,
     peer: &str,
-    message: Switchover,
-    tx: &Outbox,
+    message: SwitchoverToActive,
+    tx: &Outbox<ToBackup>,
     module_pings: &Arc<tokio::sync::Semaphore>,
 ) {
     match message {
         // Only the active node answers for the notifier (a lapse of its
         // lease alone is no reason for the backup to take over).
-        Switchover::NotifierPing { id } if shared.holding() => {
-            tx.send(shared.envelope(Switchover::NotifierPong { id }));
+        SwitchoverToActive::NotifierPing { id } if shared.view.holding() => {
+            tx.send(
+                shared
+                    .view
+                    .envelope(SwitchoverToBackup::NotifierPong { id }),
+            );
         }
-        Switchover::NotifierPing { .. } => {}
-        Switchover::ModulePing { id } => {
+        SwitchoverToActive::NotifierPing { .. } => {}
+        SwitchoverToActive::ModulePing { id } => {
             let shared = shared.clone();
             let tx = tx.clone();
             let Ok(permit) = module_pings.clone().try_acquire_owned() else {
-                tx.send(shared.envelope(Switchover::ModuleRejected { id }));
+                tx.send(
+                    shared
+                        .view
+                        .envelope(SwitchoverToBackup::ModuleRejected { id }),
+                );
                 return;
             };
             tokio::spawn(async move {
@@ -257,19 +266,18 @@ fn switchover_request(
                 let wait = Duration::from_millis(MODULE_PING_WAIT_MS);
                 let answer = match shared.supervisor.ping(shared.monitored_module, wait).await {
                     ModuleAnswer::Alive { incarnation } => {
-                        Switchover::ModulePong { id, incarnation }
+                        SwitchoverToBackup::ModulePong { id, incarnation }
                     }
-                    ModuleAnswer::Rejected => Switchover::ModuleRejected { id },
+                    ModuleAnswer::Rejected => SwitchoverToBackup::ModuleRejected { id },
                     ModuleAnswer::NoAnswer => return,
                 };
-                tx.send(shared.envelope(answer));
+                tx.send(shared.view.envelope(answer));
             });
         }
-        Switchover::Takeover => {
+        SwitchoverToActive::Takeover => {
             tracing::warn!("link: {peer} has taken over in epoch {epoch}");
-            shared.peer_active_in(epoch);
+            shared.driver.peer_active_in(epoch);
         }
-        other => tracing::warn!("link: ignoring unexpected {other:?} from {peer}"),
     }
 }
 
@@ -278,10 +286,10 @@ fn stream_from_backup(
     peer: &str,
     conn: Conn,
     link: u64,
-    message: Stream,
-    tx: &Outbox,
+    message: StreamToActive,
+    tx: &Outbox<ToBackup>,
 ) {
-    if matches!(message, Stream::SyncRequest { .. })
+    if matches!(message, StreamToActive::SyncRequest { .. })
         && shared.sync_requests_held.load(Ordering::Relaxed)
     {
         tracing::warn!("fault injection: a configuration sync request from {peer} is not answered");
@@ -290,37 +298,40 @@ fn stream_from_backup(
     let main = (conn == Conn::Main).then_some(link);
     let message = match FromBackup::from_stream(message, tx.clone(), main) {
         Ok(message) => message,
-        Err(other) => {
-            tracing::warn!("link: ignoring unexpected {other:?} from {peer}");
+        Err(e) => {
+            tracing::warn!("link: {peer} sent {e}; ignored");
             return;
         }
     };
-    shared.to_replication(ReplicationMsg::FromBackup(message));
+    shared
+        .replication
+        .offer(ReplicationMsg::FromBackup(message));
 }
 
 /// The backup's mirror requests, each answered in a task of its own.
-fn mirror_request(shared: &Arc<Shared>, message: Mirror, tx: &Outbox) {
+fn mirror_request(shared: &Arc<Shared>, message: MirrorRequest, tx: &Outbox<ToBackup>) {
     match message {
-        Mirror::List { id, root, after } => answer_later(shared, tx, move |shared| async move {
-            Some(crate::mirror::list(shared, id, root, after).await)
-        }),
-        Mirror::Fetch {
+        MirrorRequest::List { id, root, after } => {
+            answer_later(shared, tx, move |shared| async move {
+                Some(crate::mirror::list(shared.mirror.clone(), id, root, after).await)
+            })
+        }
+        MirrorRequest::Fetch {
             id,
             root,
             path,
             offset,
         } => answer_later(shared, tx, move |shared| async move {
-            Some(crate::mirror::fetch(shared, id, root, path, offset).await)
+            Some(crate::mirror::fetch(shared.mirror.clone(), id, root, path, offset).await)
         }),
-        Mirror::Watch { id, known, hold_ms } => {
+        MirrorRequest::Watch { id, known, hold_ms } => {
             answer_later(shared, tx, move |shared| async move {
-                Some(crate::mirror::watch(shared, id, known, hold_ms).await)
+                Some(crate::mirror::watch(shared.mirror.clone(), id, known, hold_ms).await)
             })
         }
-        Mirror::MonitorCheck { id } => answer_later(shared, tx, move |shared| {
-            crate::mirror::health_check(shared, id)
+        MirrorRequest::MonitorCheck { id } => answer_later(shared, tx, move |shared| {
+            crate::mirror::health_check(shared.mirror.clone(), id)
         }),
-        other => tracing::warn!("link: ignoring unexpected mirror answer {other:?}"),
     }
 }
 
@@ -335,13 +346,13 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
             .map_err(|e| e.to_string())?;
         tune(&tcp, dscp);
         let name = peer_name(&peer.name).map_err(|e| e.to_string())?;
-        let tls = TlsConnector::from(shared.client_tls.clone())
+        let tls = TlsConnector::from(shared.tls.client.clone())
             .connect(name, tcp)
             .await
             .map_err(|e| format!("TLS: {e}"))?;
-        let mut framed = Framed::new(tls, FrameCodec::default());
+        let mut framed = Framed::new(tls, HelloCodec::default());
         framed
-            .send(shared.envelope(Session::Hello {
+            .send(shared.view.envelope(Hello {
                 conn,
                 server: shared.boot.server_id(),
             }))
@@ -349,9 +360,8 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
             .map_err(|e| e.to_string())?;
         match framed.next().await {
             Some(Ok(envelope)) => match envelope.body {
-                Body::Session(Session::Welcome) => Ok((framed, envelope.epoch)),
-                Body::Session(Session::Refused { reason }) => Err(reason),
-                other => Err(format!("unexpected answer {other:?}")),
+                Ok(()) => Ok((framed.map_codec(|_| BackupCodec::default()), envelope.epoch)),
+                Err(refused) => Err(refused.to_string()),
             },
             Some(Err(e)) => Err(e.to_string()),
             None => Err("the peer closed the connection".into()),
@@ -366,11 +376,15 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
                     conn.name(),
                     peer.name
                 );
-                shared.to_driver(DriverMsg::Engine(Event::ConnectFailed(conn)));
+                shared
+                    .driver
+                    .send(DriverMsg::Engine(Event::ConnectFailed(conn)));
                 return;
             }
             Err(_) => {
-                shared.to_driver(DriverMsg::Engine(Event::ConnectFailed(conn)));
+                shared
+                    .driver
+                    .send(DriverMsg::Engine(Event::ConnectFailed(conn)));
                 return;
             }
         };
@@ -379,7 +393,7 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
         shared.metrics.link.send_failures.clone(),
         format!("{} connection to {}", conn.name(), peer.name),
     );
-    shared.to_driver(DriverMsg::LinkUp {
+    shared.driver.send(DriverMsg::LinkUp {
         conn,
         tx: tx.clone(),
         active_epoch,
@@ -410,15 +424,16 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
             }
         };
         match envelope.body {
-            Body::EventCopy { at_unix_ms, record } => {
+            ToBackup::EventCopy(EventCopy { at_unix_ms, record }) => {
                 shared.events.append(&peer.name, at_unix_ms, &record);
             }
-            Body::Stream(m) => {
-                shared.to_replication(ReplicationMsg::FromActive(m));
+            ToBackup::Stream(m) => {
+                shared.replication.offer(ReplicationMsg::FromActive(m));
             }
-            Body::Mirror(Mirror::MonitorAlive { id }) => {
+            ToBackup::Mirror(MirrorAnswer::MonitorAlive { id }) => {
                 let inbox = shared
-                    .file_monitor_answers
+                    .mirror
+                    .monitor_answers
                     .lock()
                     .ok()
                     .and_then(|m| m.clone());
@@ -429,8 +444,8 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
                     dropped_answer(&shared, "Mirror::MonitorAlive");
                 }
             }
-            Body::Mirror(answer) => {
-                let inbox = shared.mirror_answers.lock().ok().and_then(|m| m.clone());
+            ToBackup::Mirror(answer) => {
+                let inbox = shared.mirror.answers.lock().ok().and_then(|m| m.clone());
                 if let Some(inbox) = inbox
                     && let Err(e) = inbox.try_send(answer)
                 {
@@ -438,28 +453,23 @@ pub async fn connect(shared: Arc<Shared>, conn: Conn, dscp: Option<u8>) {
                     dropped_answer(&shared, e.into_inner().kind());
                 }
             }
-            Body::Switchover(m) => {
+            ToBackup::Switchover(m) => {
                 let event = match m {
-                    Switchover::NotifierPong { id } => Event::NotifierReply { id },
-                    Switchover::ModulePong { id, incarnation } => {
+                    SwitchoverToBackup::NotifierPong { id } => Event::NotifierReply { id },
+                    SwitchoverToBackup::ModulePong { id, incarnation } => {
                         Event::ModuleReply { id, incarnation }
                     }
-                    Switchover::ModuleRejected { id } => Event::ModuleRejected { id },
-                    other => {
-                        tracing::warn!("link: ignoring unexpected {other:?} from {}", peer.name);
-                        continue;
-                    }
+                    SwitchoverToBackup::ModuleRejected { id } => Event::ModuleRejected { id },
                 };
-                shared.to_driver(DriverMsg::Engine(event));
-            }
-            other @ Body::Session(_) => {
-                tracing::warn!("link: ignoring unexpected {other:?} from {}", peer.name)
+                shared.driver.send(DriverMsg::Engine(event));
             }
         }
     }
     tx.finish();
     writer.abort();
-    shared.to_driver(DriverMsg::Engine(Event::ConnectionDown(conn)));
+    shared
+        .driver
+        .send(DriverMsg::Engine(Event::ConnectionDown(conn)));
 }
 
 /// An answer from the active node that its waiting task could not take
@@ -479,22 +489,25 @@ fn dropped_answer(shared: &Shared, kind: &'static str) {
 
 /// Answers a request in a task of its own, so scans, reads and held
 /// watches do not hold up the connection's reader; `None` sends nothing.
-fn answer_later<F>(shared: &Arc<Shared>, tx: &Outbox, answer: impl FnOnce(Arc<Shared>) -> F)
-where
-    F: std::future::Future<Output = Option<Mirror>> + Send + 'static,
+fn answer_later<F>(
+    shared: &Arc<Shared>,
+    tx: &Outbox<ToBackup>,
+    answer: impl FnOnce(Arc<Shared>) -> F,
+) where
+    F: std::future::Future<Output = Option<MirrorAnswer>> + Send + 'static,
 {
     let (task, shared, tx) = (answer(shared.clone()), shared.clone(), tx.clone());
     tokio::spawn(async move {
         if let Some(body) = task.await {
             // A closed connection is counted by the outbox; nobody waits for this.
-            tx.send_waiting(shared.envelope(body)).await;
+            tx.send_waiting(shared.view.envelope(body)).await;
         }
     });
 }
 
 /// An event-log entry for the peer's log.
-pub fn event_copy(shared: &Shared, record: duet_switchover::Record) -> Envelope {
-    shared.envelope(Body::EventCopy {
+pub fn event_copy(shared: &Shared, record: duet_switchover::Record) -> Envelope<ToActive> {
+    shared.view.envelope(EventCopy {
         at_unix_ms: unix_ms(),
         record,
     })

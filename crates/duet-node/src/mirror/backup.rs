@@ -3,26 +3,23 @@
 //! monitor's health checks.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use duet_link::protocol::Mirror;
+use duet_link::protocol::{MirrorAnswer, MirrorRequest, ToActive};
 use duet_mirror::{FileMeta, HashCache, Incoming, MirrorOp, delete, plan, scan_cached};
 use duet_switchover::Level;
 use tokio::sync::mpsc;
-
-use crate::shared::Shared;
 
 use super::*;
 
 /// Tells the engine whether file replication is running (the seed's file
 /// replication warnings): the mirror is up to date and the active node's
 /// file monitor answers its health checks.
-fn report(shared: &Shared) {
-    let running = shared.mirror_healthy.load(Ordering::Relaxed)
-        && shared.file_monitor_healthy.load(Ordering::Relaxed);
-    shared.to_driver(crate::shared::DriverMsg::Engine(
+fn report(node: &Handles) {
+    let running = node.mirror.healthy.load(Ordering::Relaxed)
+        && node.mirror.monitor_healthy.load(Ordering::Relaxed);
+    node.driver.send(crate::driver_inbox::DriverMsg::Engine(
         duet_switchover::Event::FileReplication { running },
     ));
 }
@@ -48,21 +45,11 @@ impl From<AskError> for SyncError {
     }
 }
 
-/// The id a mirror answer repeats from its request.
-fn answer_id(body: &Mirror) -> Option<u64> {
-    match body {
-        Mirror::Listing { id, .. } | Mirror::Chunk { id, .. } | Mirror::Changed { id, .. } => {
-            Some(*id)
-        }
-        _ => None,
-    }
-}
-
 /// The backup's side: runs while the main link is up.
 pub struct BackupMirror {
-    shared: Arc<Shared>,
-    tx: crate::link::Outbox,
-    answers: mpsc::Receiver<Mirror>,
+    node: Handles,
+    tx: crate::wire::Outbox<ToActive>,
+    answers: mpsc::Receiver<MirrorAnswer>,
     wait: Duration,
     hashes: BTreeMap<String, HashCache>,
     last_id: u64,
@@ -70,13 +57,13 @@ pub struct BackupMirror {
 
 impl BackupMirror {
     pub fn new(
-        shared: Arc<Shared>,
-        tx: crate::link::Outbox,
-        answers: mpsc::Receiver<Mirror>,
+        node: Handles,
+        tx: crate::wire::Outbox<ToActive>,
+        answers: mpsc::Receiver<MirrorAnswer>,
         wait_ms: u64,
     ) -> Self {
         BackupMirror {
-            shared,
+            node,
             tx,
             answers,
             wait: Duration::from_millis(wait_ms.max(1_000)),
@@ -89,14 +76,14 @@ impl BackupMirror {
     /// that id; late answers to requests given up on are passed over.
     async fn ask(
         &mut self,
-        request: impl FnOnce(u64) -> Mirror,
+        request: impl FnOnce(u64) -> MirrorRequest,
         wait: Duration,
-    ) -> Result<Mirror, AskError> {
+    ) -> Result<MirrorAnswer, AskError> {
         self.last_id += 1;
         let id = self.last_id;
         if !self
             .tx
-            .send_waiting(self.shared.envelope(request(id)))
+            .send_waiting(self.node.view.envelope(request(id)))
             .await
         {
             return Err(AskError::LinkGone);
@@ -106,20 +93,20 @@ impl BackupMirror {
             match tokio::time::timeout_at(deadline, self.answers.recv()).await {
                 Err(_) => return Err(AskError::NoAnswer),
                 Ok(None) => return Err(AskError::LinkGone),
-                Ok(Some(body)) if answer_id(&body) == Some(id) => return Ok(body),
+                Ok(Some(body)) if body.id() == id => return Ok(body),
                 Ok(Some(_)) => continue,
             }
         }
     }
 
     fn stopped(&self, why: &str) {
-        if self.shared.mirror_healthy.swap(false, Ordering::Relaxed) {
-            self.shared.log_event(
+        if self.node.mirror.healthy.swap(false, Ordering::Relaxed) {
+            self.node.events.log_event(
                 Level::Warning,
                 format!("Mirror: {why}; trying again in {} s", RETRY_MS / 1_000),
             );
         }
-        report(&self.shared);
+        report(&self.node);
     }
 
     pub async fn run(mut self) {
@@ -129,12 +116,17 @@ impl BackupMirror {
         let mut roots: Vec<Root> = Vec::new();
         let mut first = true;
         loop {
-            let now = self.shared.mirror_setup().mirrored;
+            let now = self.node.mirror.setup().mirrored;
             if now != roots {
                 // First pass: every root (the start-up-only ones until this
                 // process has copied them once); after a parameter or state
                 // change: the continuous ones.
-                let starting = first && !self.shared.startup_roots_copied.load(Ordering::Relaxed);
+                let starting = first
+                    && !self
+                        .node
+                        .mirror
+                        .startup_roots_copied
+                        .load(Ordering::Relaxed);
                 pending.extend(
                     now.iter()
                         .filter(|r| r.continuous || starting)
@@ -176,17 +168,17 @@ impl BackupMirror {
                 .iter()
                 .any(|r| !r.continuous && pending.contains(&r.name))
             {
-                self.shared
+                self.node
+                    .mirror
                     .startup_roots_copied
                     .store(true, Ordering::Relaxed);
             }
             if first {
                 first = false;
                 let missing = pending.iter().cloned().collect();
-                let _ = self
-                    .shared
+                self.node
                     .driver
-                    .send(crate::shared::DriverMsg::MirrorFirstPass { missing })
+                    .send_waiting(crate::driver_inbox::DriverMsg::MirrorFirstPass { missing })
                     .await;
             }
             if !answered {
@@ -194,10 +186,11 @@ impl BackupMirror {
                 tokio::time::sleep(Duration::from_millis(RETRY_MS)).await;
                 continue;
             }
-            self.shared
-                .mirror_healthy
+            self.node
+                .mirror
+                .healthy
                 .store(pending.is_empty(), Ordering::Relaxed);
-            report(&self.shared);
+            report(&self.node);
             let hold_ms = if pending.is_empty() {
                 WATCH_HOLD_MS
             } else {
@@ -205,13 +198,13 @@ impl BackupMirror {
             };
             let wait = Duration::from_millis(hold_ms) + self.wait;
             let known_now = known.clone();
-            let watch = |id| Mirror::Watch {
+            let watch = |id| MirrorRequest::Watch {
                 id,
                 known: known_now,
                 hold_ms,
             };
             match self.ask(watch, wait).await {
-                Ok(Mirror::Changed { generations, .. }) => {
+                Ok(MirrorAnswer::Changed { generations, .. }) => {
                     for (name, generation) in generations {
                         if known.get(&name).is_some_and(|g| *g != generation) {
                             pending.insert(name);
@@ -238,21 +231,21 @@ impl BackupMirror {
             self.progress(format!("listing {}", root.name));
             let name = root.name.clone();
             let page_after = after.clone();
-            let request = |id| Mirror::List {
+            let request = |id| MirrorRequest::List {
                 id,
                 root: name,
                 after: page_after,
             };
             match self.ask(request, self.wait).await? {
-                Mirror::Listing { error: Some(e), .. } => {
+                MirrorAnswer::Listing { error: Some(e), .. } => {
                     let message = format!(
                         "Mirror: {} cannot be read on the active node ({e}); nothing changed here",
                         root.name
                     );
-                    self.shared.log_event(Level::Warning, message);
+                    self.node.events.log_event(Level::Warning, message);
                     return Err(SyncError::Root);
                 }
-                Mirror::Listing {
+                MirrorAnswer::Listing {
                     missing: true,
                     generation,
                     ..
@@ -260,7 +253,7 @@ impl BackupMirror {
                     // Nothing to copy, and the copy here (if any) is kept.
                     return Ok(generation);
                 }
-                Mirror::Listing {
+                MirrorAnswer::Listing {
                     files,
                     more,
                     generation,
@@ -308,7 +301,7 @@ impl BackupMirror {
                         Ok(Ok(())) => fetched += 1,
                         Ok(Err(e)) => {
                             failed = true;
-                            self.shared.log_event(
+                            self.node.events.log_event(
                                 Level::Warning,
                                 format!("Mirror: {name} not copied: {e}"),
                             );
@@ -320,7 +313,8 @@ impl BackupMirror {
                     Ok(()) => deleted += 1,
                     Err(e) => {
                         failed = true;
-                        self.shared
+                        self.node
+                            .events
                             .log_event(Level::Warning, format!("Mirror: {path} not removed: {e}"));
                     }
                 },
@@ -331,7 +325,7 @@ impl BackupMirror {
                 "Mirrored {}: {fetched} file(s) copied, {deleted} removed",
                 root.name
             );
-            self.shared.log_event(Level::Info, message);
+            self.node.events.log_event(Level::Info, message);
         }
         if failed {
             Err(SyncError::Root)
@@ -341,7 +335,7 @@ impl BackupMirror {
     }
 
     fn progress(&self, text: String) {
-        if let Ok(mut progress) = self.shared.mirror_progress.lock() {
+        if let Ok(mut progress) = self.node.mirror.progress.lock() {
             *progress = text;
         }
     }
@@ -365,15 +359,15 @@ impl BackupMirror {
         let mut offset = 0;
         while offset < size {
             let (name, file) = (root.name.clone(), path.clone());
-            let request = |id| Mirror::Fetch {
+            let request = |id| MirrorRequest::Fetch {
                 id,
                 root: name,
                 path: file,
                 offset,
             };
             match self.ask(request, self.wait).await? {
-                Mirror::Chunk { error: Some(e), .. } => return Ok(Err(e)),
-                Mirror::Chunk {
+                MirrorAnswer::Chunk { error: Some(e), .. } => return Ok(Err(e)),
+                MirrorAnswer::Chunk {
                     bytes, offset: at, ..
                 } if at == offset && !bytes.is_empty() => {
                     if let Err(e) = incoming.chunk(offset, &bytes) {
@@ -394,18 +388,18 @@ impl BackupMirror {
 /// check that is not answered in time is traced in the event log and file
 /// replication is reported stopped until the monitor answers again.
 pub async fn check_file_monitor(
-    shared: Arc<Shared>,
-    tx: crate::link::Outbox,
+    node: Handles,
+    tx: crate::wire::Outbox<ToActive>,
     mut answers: mpsc::Receiver<u64>,
 ) {
     let mut id = 0u64;
     loop {
-        let setup = shared.mirror_setup();
+        let setup = node.mirror.setup();
         if setup.health_check_interval_ms == 0 {
             // Turned off: nothing to report against; check again whether
             // it was turned on.
-            if !shared.file_monitor_healthy.swap(true, Ordering::Relaxed) {
-                report(&shared);
+            if !node.mirror.monitor_healthy.swap(true, Ordering::Relaxed) {
+                report(&node);
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
@@ -413,7 +407,7 @@ pub async fn check_file_monitor(
         tokio::time::sleep(Duration::from_millis(setup.health_check_interval_ms)).await;
         id += 1;
         if !tx
-            .send_waiting(shared.envelope(Mirror::MonitorCheck { id }))
+            .send_waiting(node.view.envelope(MirrorRequest::MonitorCheck { id }))
             .await
         {
             return;
@@ -429,11 +423,12 @@ pub async fn check_file_monitor(
         })
         .await
         .unwrap_or(false);
-        let was = shared
-            .file_monitor_healthy
+        let was = node
+            .mirror
+            .monitor_healthy
             .swap(answered, Ordering::Relaxed);
         if was != answered {
-            let peer = &shared.boot.peer().name;
+            let peer = &node.peer;
             let (level, message) = if answered {
                 (
                     Level::Info,
@@ -448,8 +443,8 @@ pub async fn check_file_monitor(
                     ),
                 )
             };
-            shared.log_event(level, message);
-            report(&shared);
+            node.events.log_event(level, message);
+            report(&node);
         }
     }
 }

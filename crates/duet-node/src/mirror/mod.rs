@@ -14,9 +14,19 @@ use duet_mirror::{RelPath, excepted};
 use duet_params::ServerParams;
 use duet_params::value::MirrorDir;
 
-use crate::shared::Shared;
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, RwLock};
+
+use duet_link::protocol::MirrorAnswer;
+use tokio::sync::mpsc;
+
+use crate::driver_inbox::DriverInbox;
+use crate::events::Journal;
+use crate::status::StatusView;
 
 mod backup;
+pub mod monitor;
 mod serve;
 
 pub use backup::{BackupMirror, check_file_monitor};
@@ -180,11 +190,70 @@ fn exclude(roots: &mut Vec<Root>, exclusions: &[MirrorDir], resolve: &dyn Fn(&st
     }
 }
 
-fn served_root(shared: &Shared, name: &str) -> Result<Root, String> {
-    shared
-        .mirror_setup()
-        .served
-        .into_iter()
-        .find(|r| r.name == name)
-        .ok_or_else(|| format!("{name} is not a mirrored directory on this node"))
+/// What the mirror's parts share on a node: the roots in effect, where the
+/// backup's link delivers answers, the active node's scans, the file
+/// monitor, and how the copy stands.
+pub struct MirrorState {
+    /// The mirrored directories, from the server parameters and the state.
+    pub setup: RwLock<MirrorSetup>,
+    /// Where the link client delivers mirror answers while the backup's
+    /// mirror runs.
+    pub answers: Mutex<Option<mpsc::Sender<MirrorAnswer>>>,
+    /// Where it delivers the file monitor's health check answers.
+    pub monitor_answers: Mutex<Option<mpsc::Sender<u64>>>,
+    /// The active node's scans of each mirror root, for its listings.
+    pub scans: Mutex<BTreeMap<String, RootScan>>,
+    /// This node's file monitor.
+    pub file_monitor: monitor::FileMonitorHandle,
+    /// The backup's copy is up to date (as of its last pass).
+    pub healthy: AtomicBool,
+    /// The start-up-only mirror roots (Handlers, InitialMirrorDir) were
+    /// copied once by this process.
+    pub startup_roots_copied: AtomicBool,
+    /// What the backup's mirror is copying, for a start-up that runs late.
+    pub progress: Mutex<String>,
+    /// The active node's file monitor answers its health checks.
+    pub monitor_healthy: AtomicBool,
+}
+
+impl MirrorState {
+    pub fn new(setup: MirrorSetup, file_monitor: monitor::FileMonitorHandle) -> MirrorState {
+        MirrorState {
+            setup: RwLock::new(setup),
+            answers: Mutex::new(None),
+            monitor_answers: Mutex::new(None),
+            scans: Mutex::new(BTreeMap::new()),
+            file_monitor,
+            healthy: AtomicBool::new(true),
+            startup_roots_copied: AtomicBool::new(false),
+            progress: Mutex::new(String::new()),
+            monitor_healthy: AtomicBool::new(true),
+        }
+    }
+
+    pub fn setup(&self) -> MirrorSetup {
+        self.setup.read().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    pub fn served_roots(&self) -> Vec<Root> {
+        self.setup().served
+    }
+
+    fn served_root(&self, name: &str) -> Result<Root, String> {
+        self.served_roots()
+            .into_iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| format!("{name} is not a mirrored directory on this node"))
+    }
+}
+
+/// What the backup's mirror and its health checks use of the node.
+#[derive(Clone)]
+pub struct Handles {
+    /// The peer's name, for the event log.
+    pub peer: String,
+    pub view: StatusView,
+    pub events: Journal,
+    pub driver: DriverInbox,
+    pub mirror: Arc<MirrorState>,
 }

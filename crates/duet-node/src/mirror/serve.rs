@@ -5,12 +5,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use duet_link::protocol::Mirror;
+use duet_link::protocol::MirrorAnswer;
 use duet_mirror::{FileMeta, HashCache, RelPath, read_chunk, scan_cached};
 use tokio::sync::oneshot;
 
-use crate::file_monitor::MonitorMsg;
-use crate::shared::Shared;
+use super::monitor::MonitorMsg;
 
 use super::*;
 
@@ -33,8 +32,13 @@ struct Snapshot {
 
 /// The active node's answer to a listing request: the first page scans the
 /// root afresh, later pages come from that scan.
-pub async fn list(shared: Arc<Shared>, id: u64, root: String, after: Option<RelPath>) -> Mirror {
-    let refused = |root: String, error: String| Mirror::Listing {
+pub async fn list(
+    mirror: Arc<MirrorState>,
+    id: u64,
+    root: String,
+    after: Option<RelPath>,
+) -> MirrorAnswer {
+    let refused = |root: String, error: String| MirrorAnswer::Listing {
         id,
         root,
         generation: 0,
@@ -43,12 +47,12 @@ pub async fn list(shared: Arc<Shared>, id: u64, root: String, after: Option<RelP
         more: false,
         error: Some(error),
     };
-    let r = match served_root(&shared, &root) {
+    let r = match mirror.served_root(&root) {
         Ok(r) => r,
         Err(e) => return refused(root, e),
     };
-    let mut state = shared
-        .mirror_scans
+    let mut state = mirror
+        .scans
         .lock()
         .ok()
         .and_then(|mut scans| scans.remove(&root))
@@ -57,7 +61,7 @@ pub async fn list(shared: Arc<Shared>, id: u64, root: String, after: Option<RelP
         (Some(_), Some(snapshot)) => Ok(snapshot),
         _ => {
             // Read before scanning: a change during the scan is seen again.
-            let generation = shared
+            let generation = mirror
                 .file_monitor
                 .generations
                 .borrow()
@@ -90,7 +94,7 @@ pub async fn list(shared: Arc<Shared>, id: u64, root: String, after: Option<RelP
             }
         }
     };
-    if let Ok(mut scans) = shared.mirror_scans.lock() {
+    if let Ok(mut scans) = mirror.scans.lock() {
         scans.insert(root.clone(), state);
     }
     let (generation, files) = match snapshot {
@@ -102,7 +106,7 @@ pub async fn list(shared: Arc<Shared>, id: u64, root: String, after: Option<RelP
             generation,
             files: None,
         }) => {
-            return Mirror::Listing {
+            return MirrorAnswer::Listing {
                 id,
                 root,
                 generation,
@@ -118,7 +122,7 @@ pub async fn list(shared: Arc<Shared>, id: u64, root: String, after: Option<RelP
         .as_ref()
         .map_or(0, |a| files.partition_point(|f| f.path <= *a));
     let page: Vec<FileMeta> = files[from..].iter().take(LISTING_PAGE).cloned().collect();
-    Mirror::Listing {
+    MirrorAnswer::Listing {
         id,
         root,
         generation,
@@ -131,13 +135,13 @@ pub async fn list(shared: Arc<Shared>, id: u64, root: String, after: Option<RelP
 
 /// The active node's answer to a fetch request.
 pub async fn fetch(
-    shared: Arc<Shared>,
+    mirror: Arc<MirrorState>,
     id: u64,
     root: String,
     path: RelPath,
     offset: u64,
-) -> Mirror {
-    let dir = served_root(&shared, &root).map(|r| r.dir);
+) -> MirrorAnswer {
+    let dir = mirror.served_root(&root).map(|r| r.dir);
     let read = {
         let path = path.clone();
         tokio::task::spawn_blocking(move || {
@@ -150,7 +154,7 @@ pub async fn fetch(
         Ok(Err(e)) => (Vec::new(), Some(e)),
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
-    Mirror::Chunk {
+    MirrorAnswer::Chunk {
         id,
         root,
         path,
@@ -163,13 +167,13 @@ pub async fn fetch(
 /// The active node's answer to a watch: as soon as a root the backup names
 /// has a generation other than the one it knows, or after `hold_ms`.
 pub async fn watch(
-    shared: Arc<Shared>,
+    mirror: Arc<MirrorState>,
     id: u64,
     known: BTreeMap<String, u64>,
     hold_ms: u64,
-) -> Mirror {
-    let mut generations = shared.file_monitor.generations.clone();
-    let differs = |gens: &crate::file_monitor::Generations| {
+) -> MirrorAnswer {
+    let mut generations = mirror.file_monitor.generations.clone();
+    let differs = |gens: &super::monitor::Generations| {
         known
             .iter()
             .any(|(name, g)| gens.get(name).is_some_and(|now| now != g))
@@ -177,18 +181,18 @@ pub async fn watch(
     let hold = Duration::from_millis(hold_ms.min(WATCH_HOLD_MS));
     let _ = tokio::time::timeout(hold, generations.wait_for(differs)).await;
     let generations = generations.borrow().clone();
-    Mirror::Changed { id, generations }
+    MirrorAnswer::Changed { id, generations }
 }
 
 /// The active node's answer to a health check: only the file monitor
 /// itself answers, so a hung monitor is seen as one.
-pub async fn health_check(shared: Arc<Shared>, id: u64) -> Option<Mirror> {
+pub async fn health_check(mirror: Arc<MirrorState>, id: u64) -> Option<MirrorAnswer> {
     let (reply, answered) = oneshot::channel();
-    shared
+    mirror
         .file_monitor
         .control
         .try_send(MonitorMsg::Check(reply))
         .ok()?;
     answered.await.ok()?;
-    Some(Mirror::MonitorAlive { id })
+    Some(MirrorAnswer::MonitorAlive { id })
 }

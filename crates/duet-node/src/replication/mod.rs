@@ -11,16 +11,21 @@ use std::sync::Arc;
 
 use duet_config::{HistoryRecord, Object, Tree, TreePath};
 use duet_interactions::Command;
-use duet_link::protocol::Stream;
+use duet_link::protocol::{StreamToActive, StreamToBackup, ToActive, ToBackup};
 use duet_replica::{Input, NodeFacts, Output, Replica};
 use duet_stream::Entry;
 use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::{broadcast, oneshot};
 
-use crate::link::Outbox;
-use crate::shared::{DriverMsg, Shared};
+use crate::driver_inbox::DriverMsg;
 use crate::store::Store;
 use crate::store_writer::StoreWriter;
+use crate::wire::Outbox;
+
+/// A connection from the backup, as the active node answers on it.
+pub type BackupLink = Outbox<ToBackup>;
+/// The backup's main connection to the active node.
+pub type ActiveLink = Outbox<ToActive>;
 
 mod outbox;
 mod requests;
@@ -33,8 +38,8 @@ mod tests;
 pub use duet_replica::{CONVERSATION, SERVER_PARAMETERS, WriteError};
 pub use requests::{Census, Follow, IxRequest};
 pub use task::{
-    FromBackup, InboxFull, Inboxes, Receivers, ReplicationMsg, ReplicationView, Settings, inboxes,
-    run,
+    Desktops, FromBackup, Handles, InboxFull, Inboxes, MailQueues, Receivers, ReplicationMsg,
+    ReplicationView, Settings, inboxes, run,
 };
 
 /// A client's write waiting for its acknowledgement: the sequence number,
@@ -47,7 +52,7 @@ pub const FEED_MAX: usize = 65_536;
 
 /// The replica and what carries out its outputs.
 pub struct Replicator {
-    core: Replica<Outbox, WriteReply>,
+    core: Replica<BackupLink, WriteReply>,
     writer: StoreWriter,
     /// The committed interaction changes, to the sockets following them.
     live: broadcast::Sender<Arc<Entry<Command>>>,
@@ -95,7 +100,7 @@ impl Replicator {
     }
 
     /// Carries out outputs that only store.
-    fn store_only(&mut self, outputs: Vec<Output<Outbox, WriteReply>>) {
+    fn store_only(&mut self, outputs: Vec<Output<BackupLink, WriteReply>>) {
         for output in outputs {
             match output {
                 Output::Persist(write) => {
@@ -125,19 +130,23 @@ impl Replicator {
 
     /// Hands the replica one input at this moment and carries out what it
     /// decides.
-    fn handle(&mut self, shared: &Arc<Shared>, input: Input<Outbox, WriteReply>) -> Vec<Stream> {
-        let ctx = context(shared);
+    fn handle(
+        &mut self,
+        node: &Handles,
+        input: Input<BackupLink, WriteReply>,
+    ) -> Vec<StreamToActive> {
+        let ctx = context(node);
         let outputs = self.core.handle(&ctx, input);
-        self.carry_out(shared, outputs)
+        self.carry_out(node, outputs)
     }
 
     /// Carries out the replica's outputs in order; returns the messages for
     /// the active node (the backup's main link, which the task holds).
     fn carry_out(
         &mut self,
-        shared: &Arc<Shared>,
-        outputs: Vec<Output<Outbox, WriteReply>>,
-    ) -> Vec<Stream> {
+        node: &Handles,
+        outputs: Vec<Output<BackupLink, WriteReply>>,
+    ) -> Vec<StreamToActive> {
         let mut to_active = Vec::new();
         for output in outputs {
             match output {
@@ -146,20 +155,20 @@ impl Replicator {
                 }
                 Output::Send { to, message } => match message {
                     // Waits for room: the backup's heal waits for it.
-                    Stream::HealReplayed { .. } => {
-                        let envelope = shared.envelope(message);
+                    StreamToBackup::HealReplayed { .. } => {
+                        let envelope = node.view.envelope(message);
                         tokio::spawn(async move { to.send_waiting(envelope).await });
                     }
                     // A full outbox drops it; the stream's own checks recover.
-                    message => to.send(shared.envelope(message)),
+                    message => to.send(node.view.envelope(message)),
                 },
                 Output::ToActive(message) => to_active.push(message),
                 Output::Answer { to, result } => to.answer(result),
-                Output::Log { level, message } => shared.log_event(level, message),
-                Output::Metric(metric) => shared.metrics.replica(metric),
-                Output::Synchronised => shared.to_driver(DriverMsg::Synchronised),
+                Output::Log { level, message } => node.events.log_event(level, message),
+                Output::Metric(metric) => node.metrics.replica(metric),
+                Output::Synchronised => node.driver.send(DriverMsg::Synchronised),
                 Output::EncodeSnapshot { at, items } => {
-                    let inbox = shared.replication.clone();
+                    let inbox = node.replication.clone();
                     tokio::task::spawn_blocking(move || {
                         let chunks = Arc::new(duet_replica::snapshot::encode(items));
                         if inbox
@@ -225,15 +234,15 @@ impl Replicator {
 }
 
 /// The runtime's facts for an input: its clocks and the right to serve.
-fn context(shared: &Shared) -> duet_replica::Context {
-    let status = shared.status.borrow();
+fn context(node: &Handles) -> duet_replica::Context {
+    let status = node.view.published();
     let active_elsewhere = (status.peer.role == Some(duet_link::protocol::Role::Active))
         .then(|| status.peer.name.clone());
     drop(status);
     duet_replica::Context {
-        mono_ms: shared.right.now_ms(),
+        mono_ms: node.view.right().now_ms(),
         unix_ms: crate::events::unix_ms(),
-        serving: shared.serving(),
+        serving: node.view.serving(),
         active_elsewhere,
     }
 }

@@ -8,7 +8,6 @@
 //! taking is a change on the stream (`EmailRelayed`, or the message's
 //! delivery `Delivered`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use duet_config::{Tree, TreePath};
@@ -19,7 +18,7 @@ use duet_replica::directory::SETTINGS;
 use duet_smtp::{OutboundAttachment, OutboundEmail};
 
 use super::{IxRequest, ReplicationMsg, Replicator};
-use crate::shared::Shared;
+use crate::replication::Handles;
 
 const RETRY_MIN_MS: u64 = 1_000;
 const RETRY_MAX_MS: u64 = 60_000;
@@ -61,9 +60,9 @@ impl Replicator {
     /// On the active node: starts a task for every reply and message to
     /// send that is not under way (replies once the relay is configured,
     /// messages once the provider's webhook and the webhook secret are).
-    pub fn relay_due(&mut self, shared: &Arc<Shared>) {
+    pub fn relay_due(&mut self, node: &Handles) {
         let relay = relay(self.tree());
-        let webhook = outbound_webhook(self.tree()).zip(shared.webhook_key.clone());
+        let webhook = outbound_webhook(self.tree()).zip(node.secrets.webhook_key.clone());
         let (replies, messages) = self.core.sends_due(relay.is_some(), webhook.is_some());
         let state = &self.core.interactions().state;
         if let Some((relay, from)) = relay {
@@ -77,7 +76,7 @@ impl Replicator {
                     "the reply {reply_id} to {id} (relay {}:{})",
                     relay.host, relay.port
                 );
-                tokio::spawn(until_taken(shared.clone(), what, move || {
+                tokio::spawn(until_taken(node.clone(), what, move || {
                     let (relay, email) = (relay.clone(), email.clone());
                     let (id, reply_id) = (id.clone(), reply_id.clone());
                     async move {
@@ -102,7 +101,7 @@ impl Replicator {
                 let (id, message_id) = item;
                 let what = format!("the message {message_id} of {id} (to {url})");
                 let (url, key) = (url.clone(), key.clone());
-                tokio::spawn(until_taken(shared.clone(), what, move || {
+                tokio::spawn(until_taken(node.clone(), what, move || {
                     let (url, key, body) = (url.clone(), key.clone(), body.clone());
                     let (id, message_id) = (id.clone(), message_id.clone());
                     async move {
@@ -195,21 +194,22 @@ async fn post_signed(url: String, key: &ring::hmac::Key, body: Vec<u8>) -> Resul
 /// Tries `attempt` until it succeeds or this node stops serving, waiting
 /// longer after each failure; then makes the change it returns (with its
 /// client id, so a repeat is applied once).
-async fn until_taken<F, Fut>(shared: Arc<Shared>, what: String, mut attempt: F)
+async fn until_taken<F, Fut>(node: Handles, what: String, mut attempt: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<(String, Change), String>>,
 {
     let mut wait_ms = RETRY_MIN_MS;
-    while shared.holding() {
+    while node.view.holding() {
         match attempt().await {
             Ok((client, change)) => {
                 let command = Command::new(client, crate::events::unix_ms(), Actor::System, change);
                 let (reply, _) = tokio::sync::oneshot::channel();
-                shared.to_replication(ReplicationMsg::Interactions(IxRequest::Write {
-                    command: Box::new(command),
-                    reply,
-                }));
+                node.replication
+                    .offer(ReplicationMsg::Interactions(IxRequest::Write {
+                        command: Box::new(command),
+                        reply,
+                    }));
                 return;
             }
             Err(e) => {

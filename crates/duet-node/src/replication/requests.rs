@@ -8,7 +8,7 @@ use std::sync::Arc;
 use duet_interactions::model::Agent;
 use duet_interactions::state::{IntervalEnd, IntervalRecord};
 use duet_interactions::{Command, Interaction};
-use duet_link::protocol::Stream;
+use duet_link::protocol::StreamToActive;
 use duet_replica::feed::Resume;
 use duet_replica::{CONVERSATION, Input};
 use duet_rsm::{Position, StateMachine};
@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use super::Replicator;
 use crate::events::unix_ms;
-use crate::shared::Shared;
+use crate::replication::Handles;
 
 /// A client's start on the live feed: where it stands, what it missed
 /// (when all of it is still here), and what comes next.
@@ -42,7 +42,7 @@ pub enum IxRequest {
         id: String,
         reply: oneshot::Sender<Option<Interaction>>,
     },
-    /// Every live interaction, shared (no copy): a search reads them
+    /// Every live interaction, node (no copy): a search reads them
     /// on a thread of its own.
     Interactions(oneshot::Sender<Vec<std::sync::Arc<Interaction>>>),
     /// An agent and the interactions it holds.
@@ -97,11 +97,11 @@ impl Replicator {
     /// goes to the active node, which is nothing on the active node).
     pub(super) fn interaction_request(
         &mut self,
-        shared: &Arc<Shared>,
+        node: &Handles,
         request: IxRequest,
-    ) -> Vec<Stream> {
+    ) -> Vec<StreamToActive> {
         if let IxRequest::Write { command, reply } = request {
-            return self.handle(shared, Input::InteractionWrite { command, reply });
+            return self.handle(node, Input::InteractionWrite { command, reply });
         }
         let (tree, state) = (self.core.tree(), &self.core.interactions().state);
         match request {

@@ -12,13 +12,12 @@
 //! and files older than [`KEEP_DAYS`] days go.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 
 use duet_interactions::state::{IntervalEnd, IntervalRecord};
 use duet_switchover::Level;
 
-use crate::shared::Shared;
+use crate::replication::Handles;
 
 /// Days of CSV files kept.
 pub const KEEP_DAYS: u64 = 35;
@@ -49,11 +48,11 @@ pub struct StatisticsLog {
 impl StatisticsLog {
     /// Starts the writing thread; records ending at or before
     /// `seen_until_ms` (those the state holds as it starts) are not new.
-    pub fn start(shared: Arc<Shared>, seen_until_ms: u64) -> std::io::Result<StatisticsLog> {
+    pub fn start(node: Handles, seen_until_ms: u64) -> std::io::Result<StatisticsLog> {
         let (sender, receiver) = std::sync::mpsc::sync_channel(QUEUED_MAX);
         std::thread::Builder::new()
             .name("statistics-log".into())
-            .spawn(move || write_batches(&shared, receiver))?;
+            .spawn(move || write_batches(&node, receiver))?;
         Ok(StatisticsLog {
             sender,
             seen_until_ms,
@@ -64,7 +63,7 @@ impl StatisticsLog {
     /// node logs are queued for the thread.
     pub fn note<'a>(
         &mut self,
-        shared: &Shared,
+        node: &Handles,
         records: impl Iterator<Item = &'a IntervalRecord>,
         serving: bool,
         on_backup: bool,
@@ -77,7 +76,7 @@ impl StatisticsLog {
         if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
             self.sender.try_send(batch)
         {
-            shared.log_event(
+            node.events.log_event(
                 Level::Error,
                 format!(
                     "{count} statistics interval records were not written to the CSV log: its writer is behind or gone (they stay in GET /api/statistics/intervals)"
@@ -206,13 +205,13 @@ fn prune(dir: &Path, now_ms: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn write_batches(shared: &Shared, batches: Receiver<Vec<IntervalRecord>>) {
-    let dir = folder(&shared.boot.data_dir);
+fn write_batches(node: &Handles, batches: Receiver<Vec<IntervalRecord>>) {
+    let dir = folder(&node.boot.data_dir);
     while let Ok(batch) = batches.recv() {
-        let done = append(&dir, &shared.boot.this, &batch)
+        let done = append(&dir, &node.boot.this, &batch)
             .and_then(|()| prune(&dir, crate::events::unix_ms()));
         if let Err(e) = done {
-            shared.log_event(
+            node.events.log_event(
                 Level::Error,
                 format!(
                     "The statistics CSV log in {} could not be written ({e:#}); {} interval records are only in the live state and GET /api/statistics/intervals",

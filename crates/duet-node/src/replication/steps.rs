@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use duet_switchover::Level;
 
-use crate::shared::Shared;
+use crate::replication::Handles;
 
 /// A step this long or longer is worth a warning (half the LAN profile's
 /// lease; a step is normally well under a millisecond).
@@ -27,14 +27,13 @@ pub struct Steps {
 
 impl Steps {
     /// Runs `step` of `kind`, timing it.
-    pub fn time<T>(&mut self, shared: &Shared, kind: &'static str, step: impl FnOnce() -> T) -> T {
+    pub fn time<T>(&mut self, node: &Handles, kind: &'static str, step: impl FnOnce() -> T) -> T {
         let started = Instant::now();
         let cpu_started = cpu_time::ThreadTime::now();
         let out = step();
         let took = started.elapsed();
         let cpu_ms = cpu_started.elapsed().as_millis() as u64;
-        shared
-            .metrics
+        node.metrics
             .replication_step_seconds
             .get_or_create(&vec![("step", kind.to_string())])
             .observe(took.as_secs_f64());
@@ -42,11 +41,11 @@ impl Steps {
         if took_ms >= WARN_STEP_MS && self.unreported.is_none_or(|(_, ms, _)| took_ms > ms) {
             self.unreported = Some((kind, took_ms, cpu_ms));
         }
-        self.warn_if_due(shared);
+        self.warn_if_due(node);
         out
     }
 
-    fn warn_if_due(&mut self, shared: &Shared) {
+    fn warn_if_due(&mut self, node: &Handles) {
         if self.last_warned.is_some_and(|at| at.elapsed() < WARN_EVERY) {
             return;
         }
@@ -54,7 +53,7 @@ impl Steps {
             return;
         };
         self.last_warned = Some(Instant::now());
-        shared.log_event(
+        node.events.log_event(
             Level::Warning,
             format!(
                 "The replication task spent {ms} ms on one step ({kind}; {cpu_ms} ms of it on a core); every acknowledgement waited meanwhile"

@@ -11,16 +11,18 @@ use std::time::Duration;
 
 use duet_config::scope::Scope;
 use duet_config::{HistoryRecord, Op, TreePath};
-use duet_link::protocol::Stream;
+use duet_link::protocol::{StreamToActive, StreamToBackup};
 use duet_replica::Input;
 use duet_rsm::Position;
-use duet_stream::Replication;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::requests::IxRequest;
+use super::{ActiveLink, BackupLink};
 use super::{Replicator, WriteReply};
-use crate::link::Outbox;
-use crate::shared::{ConfigView, Shared};
+use crate::driver_inbox::DriverInbox;
+use crate::events::Journal;
+pub use crate::status::ReplicationView;
+use crate::status::{ConfigView, StatusView};
 
 /// Messages the replication task's inbox holds at most; a full inbox
 /// refuses more (a client retries, the stream catches up).
@@ -62,6 +64,21 @@ pub fn inboxes() -> (Inboxes, Receivers) {
 pub struct InboxFull(&'static str);
 
 impl Inboxes {
+    /// To the replication task; a full inbox drops the message and says
+    /// so (a client is answered 503 at once and retries; the stream's
+    /// checks recover the rest; the driver's inbox is its own and holds a
+    /// thousand role changes, so one dropped there is an error).
+    /// Whether it was taken.
+    pub fn offer(&self, msg: ReplicationMsg) -> bool {
+        match self.send(msg) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("{e}; a message was dropped");
+                false
+            }
+        }
+    }
+
     /// Queues `msg` on its inbox without waiting.
     pub fn send(&self, msg: ReplicationMsg) -> Result<(), InboxFull> {
         let (inbox, which) = if msg.is_control() {
@@ -126,28 +143,32 @@ impl Settings {
     }
 }
 
-/// What the status shows of replication.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplicationView {
-    pub state: Replication,
-    /// The last change applied.
-    pub applied: Position,
-    /// The configuration tree's root digest.
-    pub config_digest: u128,
-    /// Writes persisted but not acknowledged while the lease is not valid.
-    pub writes_held: usize,
-    /// Conflict records waiting for an administrator.
-    pub conflicts: usize,
-    /// Interaction conflict records heals left.
-    pub interaction_conflicts: usize,
-    /// The longest this task was kept from its regular tick since the
-    /// node started (a batch, a commit, a snapshot: what holds up every
-    /// acknowledgement), in ms.
-    pub longest_stall_ms: u64,
+/// Email addresses (lower case) and the workgroup queue each is delivered
+/// to, as the directory says: replication writes it, the email intake
+/// reads it.
+pub type MailQueues = Arc<std::sync::RwLock<std::collections::BTreeMap<String, String>>>;
+
+/// Agents' desktop sockets open on this node, by agent: the API counts
+/// them, replication reads them when this node becomes active.
+pub type Desktops = Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>>;
+
+/// What the replication task uses of the node.
+#[derive(Clone)]
+pub struct Handles {
+    pub boot: Arc<crate::bootstrap::Bootstrap>,
+    pub view: StatusView,
+    pub events: Journal,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub driver: DriverInbox,
+    /// Its own inboxes, for work it hands back to itself.
+    pub replication: Inboxes,
+    pub secrets: Arc<crate::secrets::Secrets>,
+    pub mail_queues: MailQueues,
+    pub desktops: Desktops,
 }
 
 /// The backup's stream messages, as the active node's link receives them.
-pub type FromBackup = duet_replica::FromBackup<Outbox>;
+pub type FromBackup = duet_replica::FromBackup<BackupLink>;
 
 pub enum ReplicationMsg {
     /// This node now serves in `epoch`: it leads the stream.
@@ -158,10 +179,10 @@ pub enum ReplicationMsg {
     StopServing,
     Settings(Settings),
     /// The backup's main link to the active node is up: say where we are.
-    ActiveLinkUp(crate::link::Outbox),
+    ActiveLinkUp(ActiveLink),
     ActiveLinkDown,
     /// The backup's side of the stream: a message from the active node.
-    FromActive(Stream),
+    FromActive(StreamToBackup),
     /// The active node's side: a message from the backup.
     FromBackup(FromBackup),
     /// A configuration change from the API (on the active node).
@@ -191,10 +212,10 @@ pub enum ReplicationMsg {
 
 /// Sleeps until `deadline` on the node's monotonic clock (the right to
 /// serve's); never, without one.
-async fn sleep_until_mono(shared: &Shared, deadline: Option<u64>) {
+async fn sleep_until_mono(view: &StatusView, deadline: Option<u64>) {
     match deadline {
         Some(deadline) => {
-            let wait_ms = deadline.saturating_sub(shared.right.now_ms());
+            let wait_ms = deadline.saturating_sub(view.right().now_ms());
             tokio::time::sleep(Duration::from_millis(wait_ms)).await
         }
         None => std::future::pending().await,
@@ -204,31 +225,31 @@ async fn sleep_until_mono(shared: &Shared, deadline: Option<u64>) {
 /// Runs replication until told to stop; the store writer has committed
 /// everything queued when it returns.
 pub async fn run(
-    shared: Arc<Shared>,
+    node: Handles,
     mut replicator: Replicator,
     receivers: Receivers,
     parameters: watch::Sender<Vec<(String, String)>>,
     mut settings: Settings,
 ) {
-    replicator.handle(&shared, Input::Settings(settings.replica.clone()));
+    replicator.handle(&node, Input::Settings(settings.replica.clone()));
     let mut lease_ticks = tokio::time::interval(Duration::from_millis(
-        shared.right.lease_ms().div_ceil(3).max(1),
+        node.view.right().lease_ms().div_ceil(3).max(1),
     ));
     lease_ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut durable = replicator.durable_watch();
-    let mut active: Option<Outbox> = None;
+    let mut active: Option<ActiveLink> = None;
     let mut parameters_seen = replicator.parameters_generation();
     let mut directory_seen = replicator.directory_generation();
     let mut routing = false;
     let mut longest_stall_ms = 0;
     let mut steps = super::steps::Steps::default();
     let mut statistics_log = match super::statistics_log::StatisticsLog::start(
-        shared.clone(),
+        node.clone(),
         replicator.interval_records().next().map_or(0, |r| r.end_ms),
     ) {
         Ok(log) => Some(log),
         Err(e) => {
-            shared.log_event(
+            node.events.log_event(
                 duet_switchover::Level::Error,
                 format!("The statistics CSV log cannot start ({e}); the backup keeps no log data"),
             );
@@ -249,25 +270,25 @@ pub async fn run(
             _ = std::future::ready(()), if routing => {}
             Ok(()) = durable.changed() => {
                 let ticket = *durable.borrow_and_update();
-                to_active = steps.time(&shared, "durable", || replicator.handle(&shared, Input::Durable(ticket)));
+                to_active = steps.time(&node, "durable", || replicator.handle(&node, Input::Durable(ticket)));
             }
             due = lease_ticks.tick() => {
                 // How late the tick came is how long the task was busy
                 // with something else: its stall.
                 let stall_ms = due.elapsed().as_millis() as u64;
-                shared.metrics.replication_stall_seconds.observe(stall_ms as f64 / 1000.0);
+                node.metrics.replication_stall_seconds.observe(stall_ms as f64 / 1000.0);
                 if stall_ms > longest_stall_ms {
                     longest_stall_ms = stall_ms;
-                    shared.metrics.replication_longest_stall_ms.set(stall_ms as i64);
+                    node.metrics.replication_longest_stall_ms.set(stall_ms as i64);
                 }
-                to_active = steps.time(&shared, "release held", || {
-                    replicator.handle(&shared, Input::ReleaseHeld)
+                to_active = steps.time(&node, "release held", || {
+                    replicator.handle(&node, Input::ReleaseHeld)
                 });
             }
             // When the replica asked for time to pass (nothing waits for
             // it: an input comes first).
-            () = sleep_until_mono(&shared, replicator.next_deadline()) => {
-                to_active = steps.time(&shared, "tick", || replicator.handle(&shared, Input::Tick));
+            () = sleep_until_mono(&node.view, replicator.next_deadline()) => {
+                to_active = steps.time(&node, "tick", || replicator.handle(&node, Input::Tick));
             }
         }
         if let Some(mut next) = first {
@@ -284,7 +305,7 @@ pub async fn run(
                 let taken = take(
                     msg,
                     &mut replicator,
-                    &shared,
+                    &node,
                     &mut active,
                     &mut settings,
                     &mut steps,
@@ -304,23 +325,21 @@ pub async fn run(
                 }
             }
         }
-        to_active.extend(steps.time(&shared, "routing", || {
-            replicator.handle(&shared, Input::Route)
-        }));
+        to_active.extend(steps.time(&node, "routing", || replicator.handle(&node, Input::Route)));
         routing = replicator.routing_wanted();
-        replicator.relay_due(&shared);
+        replicator.relay_due(&node);
         if let Some(log) = &mut statistics_log {
             log.note(
-                &shared,
+                &node,
                 replicator.interval_records(),
-                shared.serving(),
+                node.view.serving(),
                 settings.statistics_log_on_backup,
             );
         }
         if let Some(tx) = &active {
             for message in to_active {
                 // A full outbox drops it; the stream's own checks recover.
-                tx.send(shared.envelope(message));
+                tx.send(node.view.envelope(message));
             }
         }
         let generation = replicator.parameters_generation();
@@ -330,19 +349,18 @@ pub async fn run(
         }
         if replicator.directory_generation() != directory_seen {
             directory_seen = replicator.directory_generation();
-            if let Ok(mut queues) = shared.mail_queues.write() {
+            if let Ok(mut queues) = node.mail_queues.write() {
                 *queues = replicator.mail_queues();
             }
         }
-        shared
-            .metrics
+        node.metrics
             .replication_lag_changes
             .set(replicator.lag_changes() as i64);
         let view = ReplicationView {
             longest_stall_ms,
             ..replicator.view()
         };
-        shared.replication_view.send_if_modified(|current| {
+        node.view.publish_replication(|current| {
             let changed = *current != view;
             *current = view;
             changed
@@ -355,29 +373,29 @@ pub async fn run(
 fn take(
     msg: ReplicationMsg,
     replicator: &mut Replicator,
-    shared: &Arc<Shared>,
-    active: &mut Option<Outbox>,
+    node: &Handles,
+    active: &mut Option<ActiveLink>,
     settings: &mut Settings,
     steps: &mut super::steps::Steps,
-) -> Option<Vec<Stream>> {
+) -> Option<Vec<StreamToActive>> {
     Some(match msg {
         ReplicationMsg::Stop => return None,
         ReplicationMsg::ActiveLinkUp(tx) => {
             *active = Some(tx);
-            replicator.handle(shared, Input::ActiveLinkUp)
+            replicator.handle(node, Input::ActiveLinkUp)
         }
         ReplicationMsg::ActiveLinkDown => {
             *active = None;
             Vec::new()
         }
         ReplicationMsg::Settings(new) => {
-            let out = replicator.handle(shared, Input::Settings(new.replica.clone()));
+            let out = replicator.handle(node, Input::Settings(new.replica.clone()));
             *settings = new;
             out
         }
         msg => {
             let kind = msg.kind();
-            steps.time(shared, kind, || replicator.on_message(shared, msg))
+            steps.time(node, kind, || replicator.on_message(node, msg))
         }
     })
 }
@@ -426,10 +444,10 @@ impl ReplicationMsg {
 
 impl Replicator {
     /// Carries out one message; returns what goes to the active node.
-    fn on_message(&mut self, shared: &Arc<Shared>, msg: ReplicationMsg) -> Vec<Stream> {
+    fn on_message(&mut self, node: &Handles, msg: ReplicationMsg) -> Vec<StreamToActive> {
         let input = match msg {
             ReplicationMsg::BecomeActive { epoch } => {
-                let desktops_here = shared
+                let desktops_here = node
                     .desktops
                     .lock()
                     .map(|d| d.keys().cloned().collect())
@@ -469,14 +487,14 @@ impl Replicator {
                 return Vec::new();
             }
             ReplicationMsg::Interactions(request) => {
-                return self.interaction_request(shared, request);
+                return self.interaction_request(node, request);
             }
             ReplicationMsg::Settings(_)
             | ReplicationMsg::ActiveLinkUp(_)
             | ReplicationMsg::ActiveLinkDown
             | ReplicationMsg::Stop => return Vec::new(),
         };
-        self.handle(shared, input)
+        self.handle(node, input)
     }
 
     /// On the active node, the changes the backup has not acknowledged.

@@ -176,7 +176,7 @@ impl World {
             ));
             match FromBackup::from_stream(message, Conn(conn), Some(conn)) {
                 Ok(message) => self.input(active, Input::FromBackup(message)),
-                Err(other) => Err(format!("the backup sent {}", other.kind())),
+                Err(e) => Err(format!("the backup sent {e}")),
             }
         } else {
             let Some(message) = self.link.to_backup.pop_front() else {

@@ -4,7 +4,7 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use duet_link::protocol::{MAX_FRAME_BYTES, Stream};
+use duet_link::protocol::{MAX_FRAME_BYTES, StreamToActive, StreamToBackup};
 use duet_replica::{Context, FromBackup, Input, NodeFacts, Output, Settings};
 
 use super::clients::{self, Clients};
@@ -34,8 +34,8 @@ pub(super) struct Link {
     /// The connection now, when it is up.
     pub(super) conn: Option<u64>,
     pub(super) last_conn: u64,
-    pub(super) to_active: std::collections::VecDeque<Stream>,
-    pub(super) to_backup: std::collections::VecDeque<Stream>,
+    pub(super) to_active: std::collections::VecDeque<StreamToActive>,
+    pub(super) to_backup: std::collections::VecDeque<StreamToBackup>,
 }
 
 pub(super) struct World {
@@ -314,30 +314,29 @@ impl World {
         }
     }
 
-    /// The link goes down: what was in flight is lost.
     /// `message` would not fit in a frame: its envelope adds a version,
     /// the node's name, an epoch and a release, well under
     /// `ENVELOPE_BYTES_MAX`.
-    fn too_large(&self, message: &Stream) -> bool {
+    fn too_large(message: &impl serde::Serialize) -> bool {
         const ENVELOPE_BYTES_MAX: usize = 256;
         postcard::to_allocvec(message).map_or(true, |bytes| {
             bytes.len() + ENVELOPE_BYTES_MAX > MAX_FRAME_BYTES
         })
     }
 
-    /// Node `n` built a message larger than a frame: its link's writer
-    /// refuses it and closes the connection (the node runtime's rule), and
-    /// it comes back up as after any other drop.
-    fn oversize(&mut self, n: usize, message: &Stream) -> Result<(), String> {
+    /// Node `n` built a `kind` message larger than a frame: its link's
+    /// writer refuses it and closes the connection (the node runtime's
+    /// rule), and it comes back up as after any other drop.
+    fn oversize(&mut self, n: usize, kind: &str) -> Result<(), String> {
         self.report.oversize += 1;
         self.note(format!(
-            "{} built a {} message larger than a frame; the link closes",
+            "{} built a {kind} message larger than a frame; the link closes",
             self.nodes[n].name,
-            message.kind()
         ));
         self.disconnect()
     }
 
+    /// The link goes down: what was in flight is lost.
     pub(super) fn disconnect(&mut self) -> Result<(), String> {
         let Some(conn) = self.link.conn.take() else {
             return Ok(());
@@ -405,8 +404,8 @@ impl World {
                 Output::Send { to, message } => {
                     let active = self.active() == Some(n);
                     if active && self.link.conn == Some(to.0) {
-                        if self.too_large(&message) {
-                            self.oversize(n, &message)?;
+                        if Self::too_large(&message) {
+                            self.oversize(n, message.kind())?;
                         } else {
                             self.link.to_backup.push_back(message);
                         }
@@ -415,8 +414,8 @@ impl World {
                 Output::ToActive(message) => {
                     let backup = self.active() == Some(1 - n);
                     if backup && self.link.conn.is_some() {
-                        if self.too_large(&message) {
-                            self.oversize(n, &message)?;
+                        if Self::too_large(&message) {
+                            self.oversize(n, message.kind())?;
                         } else {
                             self.link.to_active.push_back(message);
                         }

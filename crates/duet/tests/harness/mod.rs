@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use duet_node::shared::NodeStatus;
+use duet_node::status::NodeStatus;
 
 pub const DUET: &str = env!("CARGO_BIN_EXE_duet");
 pub const USER: &str = "admin";

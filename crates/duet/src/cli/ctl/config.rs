@@ -5,7 +5,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::{anyhow, bail};
 use duet_api::{Changed, PutBody};
 use duet_config::{HistoryRecord, Object, Origin};
-use duet_node::shared::ConfigView;
+use duet_node::status::ConfigView;
 
 use super::{ConfigCommand, Node, active, agent, answer, credentials};
 

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use duet_link::protocol::Role;
 use duet_node::bootstrap::Bootstrap;
 use duet_node::events::LoggedEvent;
-use duet_node::shared::NodeStatus;
+use duet_node::status::NodeStatus;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -274,7 +274,7 @@ fn right_to_serve_lines(s: &NodeStatus, warnings: &mut Vec<String>) {
     }
     if let Some(witness) = &right.witness {
         println!("{:<10} witness: {}", "", witness.detail);
-        if witness.state == duet_node::shared::WitnessState::Down {
+        if witness.state == duet_node::status::WitnessState::Down {
             warnings.push(format!(
                 "{}: the etcd witness cannot be reached; the peer's promise alone confirms the lease",
                 s.node

@@ -20,7 +20,7 @@ use duet_link::protocol::Role;
 use duet_node::bootstrap::User;
 use duet_node::events::LoggedEvent;
 use duet_node::local_pair::{NodeSpec, PairSpec, free_ports, write};
-use duet_node::shared::NodeStatus;
+use duet_node::status::NodeStatus;
 
 mod input;
 mod people;

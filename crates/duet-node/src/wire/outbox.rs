@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use duet_link::protocol::{Envelope, FrameCodec};
+use duet_link::protocol::{Envelope, FrameError, Message};
 use futures::{Sink, SinkExt};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -21,22 +21,33 @@ type Labels = Vec<(&'static str, String)>;
 /// Frames waiting to be written on one connection.
 pub const OUTBOX_MAX: usize = 256;
 
-/// The sending half of one link connection; cheap to clone.
-#[derive(Clone)]
-pub struct Outbox {
-    tx: mpsc::Sender<Envelope>,
+/// The sending half of one link connection, for messages `B` (what one
+/// end of a connection may send the other); cheap to clone.
+pub struct Outbox<B> {
+    tx: mpsc::Sender<Envelope<B>>,
     closed: CancellationToken,
     failures: Family<Labels, Counter>,
     /// "main connection from b", for log lines.
     name: Arc<str>,
 }
 
-impl Outbox {
+impl<B> Clone for Outbox<B> {
+    fn clone(&self) -> Self {
+        Outbox {
+            tx: self.tx.clone(),
+            closed: self.closed.clone(),
+            failures: self.failures.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+impl<B: Message> Outbox<B> {
     /// An outbox and the queue its writer drains.
     pub fn new(
         failures: Family<Labels, Counter>,
         name: impl Into<Arc<str>>,
-    ) -> (Outbox, mpsc::Receiver<Envelope>) {
+    ) -> (Outbox<B>, mpsc::Receiver<Envelope<B>>) {
         let (tx, rx) = mpsc::channel(OUTBOX_MAX);
         let outbox = Outbox {
             tx,
@@ -53,7 +64,7 @@ impl Outbox {
     /// the connection lives would be lost without anyone knowing. The
     /// closed connection is the caller's signal (the reader ends, the
     /// backup reconnects and catches up), so there is nothing to return.
-    pub fn send(&self, envelope: Envelope) {
+    pub fn send(&self, envelope: Envelope<B>) {
         if self.closed.is_cancelled() {
             self.failed(envelope.body.kind(), "closed");
             return;
@@ -77,7 +88,7 @@ impl Outbox {
     /// (for answers made in a task of their own, which may wait); one that
     /// finds the connection closed is counted. Returns whether it was
     /// queued.
-    pub async fn send_waiting(&self, envelope: Envelope) -> bool {
+    pub async fn send_waiting(&self, envelope: Envelope<B>) -> bool {
         let kind = envelope.body.kind();
         let queued = tokio::select! {
             sent = self.tx.send(envelope) => sent.is_ok(),
@@ -121,10 +132,9 @@ impl Outbox {
     /// Writes what is queued until the connection closes; a write that
     /// fails closes it, naming the message's kind (and size, when it was
     /// larger than a frame).
-    pub async fn write<S>(&self, mut sink: S, mut queue: mpsc::Receiver<Envelope>)
+    pub async fn write<S>(&self, mut sink: S, mut queue: mpsc::Receiver<Envelope<B>>)
     where
-        S: Sink<Envelope, Error = <FrameCodec as tokio_util::codec::Encoder<Envelope>>::Error>
-            + Unpin,
+        S: Sink<Envelope<B>, Error = FrameError> + Unpin,
     {
         loop {
             let envelope = tokio::select! {
@@ -147,26 +157,28 @@ impl Outbox {
 
 #[cfg(test)]
 mod tests {
-    use duet_link::protocol::{Body, MAX_FRAME_BYTES, PROTOCOL_VERSION};
+    use duet_link::protocol::{
+        ActiveCodec, EventCopy, MAX_FRAME_BYTES, PROTOCOL_VERSION, ToBackup,
+    };
     use futures::StreamExt;
     use tokio_util::codec::Framed;
 
     use super::*;
 
-    fn envelope(message: String) -> Envelope {
+    fn envelope(message: String) -> Envelope<ToBackup> {
         Envelope {
             version: PROTOCOL_VERSION,
             node: "a".into(),
             epoch: 1,
             release: "2026.1.0".into(),
-            body: Body::EventCopy {
+            body: ToBackup::EventCopy(EventCopy {
                 at_unix_ms: 1,
                 record: duet_switchover::Record {
                     topic: duet_switchover::Topic::Switchover,
                     level: duet_switchover::Level::Info,
                     message,
                 },
-            },
+            }),
         }
     }
 
@@ -184,7 +196,7 @@ mod tests {
         let family = Family::<Labels, Counter>::default();
         let (outbox, queue) = Outbox::new(family.clone(), "main connection to b");
         let (near, far) = tokio::io::duplex(64 * 1024);
-        let (sink, _) = Framed::new(near, FrameCodec::default()).split();
+        let (sink, _) = Framed::new(near, ActiveCodec::default()).split();
         let writer = tokio::spawn({
             let outbox = outbox.clone();
             async move { outbox.write(sink, queue).await }

@@ -17,8 +17,8 @@ use duet_switchover::Level;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::mirror::Root;
-use crate::shared::Shared;
+use super::{MirrorState, Root};
+use crate::events::Journal;
 use crate::supervisor::ModuleFault;
 
 /// Notifications waiting for the monitor; more is a lapse (full rescan).
@@ -82,7 +82,7 @@ fn identity(dir: &Path) -> Option<(u64, u64)> {
 }
 
 impl FileMonitor {
-    pub async fn run(mut self, shared: Arc<Shared>) {
+    pub async fn run(mut self, events: Journal, mirror: Arc<MirrorState>) {
         let (notes_tx, mut notes) = mpsc::channel(NOTIFICATION_QUEUE_MAX);
         // Held here too, so the channel stays open without a watcher.
         let _open = notes_tx.clone();
@@ -100,7 +100,7 @@ impl FileMonitor {
                     "File Monitor: cannot watch files ({e}); mirrored directories are compared every {} s instead",
                     RECONCILE_MS / 1_000
                 );
-                shared.log_event(Level::Warning, message);
+                events.log_event(Level::Warning, message);
                 None
             }
         };
@@ -134,7 +134,7 @@ impl FileMonitor {
                     self.bump(&mut counter, changed);
                 },
                 _ = reconcile.tick(), if !hung => {
-                    let roots = shared.served_mirror_roots();
+                    let roots = mirror.served_roots();
                     let changed = reconcile_watches(&mut watched, watcher.as_mut(), &roots);
                     self.track(&roots, &mut counter);
                     self.bump(&mut counter, changed);
@@ -152,7 +152,7 @@ impl FileMonitor {
                         .is_none_or(|t| t.elapsed() >= Duration::from_millis(LAPSE_LOG_MS))
                 {
                     last_lapse_log = Some(Instant::now());
-                    shared.log_event(
+                    events.log_event(
                         Level::Warning,
                         "File Monitor: change notifications were lost (the event queue overflowed); every mirrored directory is compared in full",
                     );
