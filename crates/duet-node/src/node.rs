@@ -191,6 +191,7 @@ pub async fn run_with_prober(
         startup_roots_copied: AtomicBool::new(false),
         file_monitor_healthy: AtomicBool::new(true),
         sync_requests_held: AtomicBool::new(false),
+        answers_waiting: Default::default(),
         boot,
     });
     tracing::info!(
@@ -249,6 +250,7 @@ pub async fn run_with_prober(
             http_listener,
             crate::http::router(shared.clone()),
             http_tls,
+            shared.boot.limits.http_connections_max,
         )),
     ];
     let outcome = driver.run(stop).await;

@@ -232,6 +232,8 @@ pub struct Shared {
     pub replication_view: watch::Sender<ReplicationView>,
     /// Fault injection: configuration sync requests go unanswered.
     pub sync_requests_held: std::sync::atomic::AtomicBool,
+    /// API requests waiting for replication's answer (bounded).
+    pub answers_waiting: crate::http::Waiting,
 }
 
 impl Shared {

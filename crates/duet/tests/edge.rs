@@ -26,6 +26,7 @@ fn limits() -> duet_node::limits::Limits {
         sign_in_failures_per_user_burst: 3,
         sign_in_failure_per_user_interval_ms: 600_000,
         tracked_sources_max: 1_000,
+        ..Default::default()
     }
 }
 

@@ -40,7 +40,7 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
 }
 
 /// The bounds of an anonymous creation's `client_secret`.
-const CLIENT_SECRET_BYTES: std::ops::RangeInclusive<usize> = 16..=128;
+const CLIENT_SECRET_CHARS: std::ops::RangeInclusive<usize> = 16..=128;
 
 /// The key of an anonymous creation: the client's id with its secret,
 /// so another caller reusing the id makes a conversation of its own and
@@ -51,15 +51,15 @@ fn anonymous_key(kind: &str, start: &Start) -> Result<Option<String>, Refusal> {
     };
     super::client_id(Some(client.clone()))?;
     match &start.client_secret {
-        Some(secret) if CLIENT_SECRET_BYTES.contains(&secret.len()) => {
+        Some(secret) if CLIENT_SECRET_CHARS.contains(&secret.chars().count()) => {
             Ok(Some(format!("{kind}\n{client}\n{secret}")))
         }
         _ => Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             format!(
-                "client_id comes with client_secret ({} to {} bytes the customer made and keeps), so nobody else who learns the client id gets this conversation",
-                CLIENT_SECRET_BYTES.start(),
-                CLIENT_SECRET_BYTES.end()
+                "client_id comes with client_secret ({} to {} characters the customer made and keeps), so nobody else who learns the client id gets this conversation",
+                CLIENT_SECRET_CHARS.start(),
+                CLIENT_SECRET_CHARS.end()
             ),
         )),
     }

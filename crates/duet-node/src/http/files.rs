@@ -33,10 +33,13 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct Share {
     /// The file's name.
+    #[param(min_length = 1, max_length = 256)]
     name: String,
     /// The message's own id in the transcript (a resend is kept once).
+    #[param(min_length = 1, max_length = 128)]
     message_id: String,
 }
 
@@ -88,7 +91,7 @@ fn shared_file(
     description = "The customer shares a file (the raw body, at most 512 KiB; the token in `x-duet-token` or `?token=`); it joins the transcript.",
     params(("id" = String, Path), Share),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses(super::openapi::Acknowledged, (status = 401, description = "Not this conversation's token", body = duet_api::ErrorBody), (status = 413, description = "Too large", body = duet_api::ErrorBody))
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 pub(super) async fn customer_shares(
     State(shared): State<Arc<Shared>>,
@@ -115,7 +118,7 @@ pub(super) async fn customer_shares(
     description = "The agent shares a file (the raw body, at most 512 KiB); it joins the transcript.",
     params(("id" = String, Path), Share),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses(super::openapi::Acknowledged, (status = 403, description = "Not yours", body = duet_api::ErrorBody), (status = 409, description = "Not on the interaction", body = duet_api::ErrorBody), (status = 413, description = "Too large", body = duet_api::ErrorBody))
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 pub(super) async fn agent_shares(
     State(shared): State<Arc<Shared>>,
@@ -184,7 +187,7 @@ fn download(ix: Option<Interaction>, id: &str, file: &str) -> Response {
     tag = "customer",
     description = "A file shared in the customer's conversation (its message id).",
     params(("id" = String, Path), ("file" = String, Path)),
-    responses((status = 200, description = "The file", body = Vec<u8>, content_type = "application/octet-stream"), (status = 404, description = "No such file", body = duet_api::ErrorBody))
+    responses((status = 200, description = "The file", body = Vec<u8>, content_type = "application/octet-stream"), super::openapi::Answers)
 )]
 pub(super) async fn customer_downloads(
     State(shared): State<Arc<Shared>>,
@@ -211,7 +214,7 @@ pub(super) async fn customer_downloads(
     tag = "agent",
     description = "A file shared in the interaction (its message id), or an email attachment (its id); the agent on it or a supervisor.",
     params(("id" = String, Path), ("file" = String, Path)),
-    responses((status = 200, description = "The file", body = Vec<u8>, content_type = "application/octet-stream"), (status = 403, description = "Not yours", body = duet_api::ErrorBody), (status = 404, description = "No such file", body = duet_api::ErrorBody))
+    responses((status = 200, description = "The file", body = Vec<u8>, content_type = "application/octet-stream"), super::openapi::Answers)
 )]
 pub(super) async fn agent_downloads(
     Extension(Held(ix)): Extension<Held>,

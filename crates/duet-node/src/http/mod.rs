@@ -26,6 +26,7 @@ mod bounds;
 pub use access::{RULES, Rule, Who, reference as access_reference};
 pub use auth::from_hex;
 mod config;
+mod connections;
 mod cors;
 mod customer;
 mod customer_view;
@@ -88,7 +89,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route_layer(middleware::from_fn_with_state(shared.clone(), observe))
         .layer(middleware::from_fn_with_state(shared.clone(), epochs))
         .layer(middleware::from_fn_with_state(shared.clone(), cors::cors))
-        .layer(axum::Extension(Arc::new(sockets::Sockets::default())))
+        .layer(axum::Extension(Arc::new(sockets::Sockets::new(
+            &shared.boot.limits,
+        ))))
         .layer(middleware::from_fn(headers::security))
         .with_state(shared)
 }
@@ -170,6 +173,9 @@ struct Refusal {
     message: String,
     /// The active node, for a request that must go there.
     active: Option<String>,
+    /// When to try again (`Retry-After`, seconds), for a node or source
+    /// that holds its most of something now.
+    retry_after_s: Option<u64>,
 }
 
 impl Refusal {
@@ -178,6 +184,15 @@ impl Refusal {
             status,
             message: message.into(),
             active: None,
+            retry_after_s: None,
+        }
+    }
+
+    /// The refusal, telling the client to try again in `seconds`.
+    fn retry_after(self, seconds: u64) -> Refusal {
+        Refusal {
+            retry_after_s: Some(seconds),
+            ..self
         }
     }
 }
@@ -193,6 +208,11 @@ impl IntoResponse for Refusal {
         }
         if let Some(name) = self.active.and_then(|n| HeaderValue::from_str(&n).ok()) {
             response.headers_mut().insert("x-duet-active", name);
+        }
+        if let Some(seconds) = self.retry_after_s {
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from(seconds));
         }
         response
     }
@@ -258,9 +278,8 @@ fn not_active(shared: &Shared, what: &str) -> Option<Refusal> {
         ),
     };
     Some(Refusal {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        message,
         active,
+        ..Refusal::new(StatusCode::SERVICE_UNAVAILABLE, message)
     })
 }
 
@@ -275,9 +294,8 @@ fn write_refusal(e: WriteError) -> Refusal {
         }
         WriteError::Interaction(ref ix) => Refusal::new(interaction_status(ix), e.to_string()),
         WriteError::Unavailable { message, active } => Refusal {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            message,
             active,
+            ..Refusal::new(StatusCode::SERVICE_UNAVAILABLE, message)
         },
     }
 }
@@ -293,16 +311,23 @@ fn interaction_status(e: &duet_interactions::Error) -> StatusCode {
         | E::UnknownItem { .. } => StatusCode::NOT_FOUND,
         E::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         E::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
-        E::Invalid { .. }
-        | E::WrongMedia { .. }
-        | E::InvalidWrapUpCode { .. }
-        | E::UnknownStatus { .. } => StatusCode::BAD_REQUEST,
+        // The request is well-formed; the interaction's media does not
+        // take it.
+        E::WrongMedia { .. } => StatusCode::CONFLICT,
+        E::Invalid { .. } | E::InvalidWrapUpCode { .. } | E::UnknownStatus { .. } => {
+            StatusCode::BAD_REQUEST
+        }
         _ => StatusCode::CONFLICT,
     }
 }
 
 /// How long a request waits for the replication task's answer.
 const ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// What a request refused because the node is full asks the client to
+/// wait, in seconds.
+const BUSY_RETRY_AFTER_S: u64 = 1;
+/// What a request that waited past its bound is told.
+const LATE: &str = "the node did not answer in time (busy or shutting down); try again";
 
 /// The answer when the replication task's inbox is full: at once, not
 /// after a wait.
@@ -311,6 +336,55 @@ fn busy() -> Refusal {
         StatusCode::SERVICE_UNAVAILABLE,
         "the node is busy (its replication inbox is full); try again shortly",
     )
+    .retry_after(BUSY_RETRY_AFTER_S)
+}
+
+/// The requests waiting for the replication task's answer on this node:
+/// at most `[limits] answers_waiting_max` at once (sized on first use).
+#[derive(Default)]
+pub struct Waiting(std::sync::OnceLock<Arc<tokio::sync::Semaphore>>);
+
+impl Waiting {
+    /// A place among the requests waiting (at most `max` at once), or 503
+    /// with `Retry-After` at once when they are all taken.
+    fn enter(&self, max: usize) -> Result<tokio::sync::OwnedSemaphorePermit, Refusal> {
+        let places = self
+            .0
+            .get_or_init(|| Arc::new(tokio::sync::Semaphore::new(max)));
+        places.clone().try_acquire_owned().map_err(|_| {
+            Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the node is busy ({max} requests wait for it, its most at once); try again shortly"
+                ),
+            )
+            .retry_after(BUSY_RETRY_AFTER_S)
+        })
+    }
+}
+
+/// Sends `message` to the replication task and waits (at most `wait`)
+/// for its answer on `answer`; refused at once when the node is full
+/// (requests waiting, or its inbox), and with `late` when no answer came
+/// in time.
+async fn from_replication<T>(
+    shared: &Shared,
+    message: crate::replication::ReplicationMsg,
+    answer: tokio::sync::oneshot::Receiver<T>,
+    wait: std::time::Duration,
+    late: &str,
+) -> Result<T, Refusal> {
+    let _waiting = shared
+        .answers_waiting
+        .enter(shared.boot.limits.answers_waiting_max)?;
+    if !shared.to_replication(message) {
+        return Err(busy());
+    }
+    tokio::time::timeout(wait, answer)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, late))
 }
 
 /// Asks the replication task about the contact center; waits (bounded)
@@ -321,19 +395,7 @@ async fn ask<T>(
 ) -> Result<T, Refusal> {
     let (reply, answer) = tokio::sync::oneshot::channel();
     let message = crate::replication::ReplicationMsg::Interactions(request(reply));
-    if !shared.to_replication(message) {
-        return Err(busy());
-    }
-    tokio::time::timeout(ANSWER_WAIT, answer)
-        .await
-        .ok()
-        .and_then(|r| r.ok())
-        .ok_or_else(|| {
-            Refusal::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the node did not answer in time (busy or shutting down); try again",
-            )
-        })
+    from_replication(shared, message, answer, ANSWER_WAIT, LATE).await
 }
 
 /// The object at a configuration path, if there is one; waits (bounded)
@@ -343,20 +405,9 @@ async fn config_object(
     path: duet_config::TreePath,
 ) -> Result<Option<duet_config::Object>, Refusal> {
     let (reply, view) = tokio::sync::oneshot::channel();
-    if !shared.to_replication(crate::replication::ReplicationMsg::ConfigRead { path, reply }) {
-        return Err(busy());
-    }
-    tokio::time::timeout(ANSWER_WAIT, view)
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .map(|view| view.object)
-        .ok_or_else(|| {
-            Refusal::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the node did not answer in time (busy or shutting down); try again",
-            )
-        })
+    let message = crate::replication::ReplicationMsg::ConfigRead { path, reply };
+    let view = from_replication(shared, message, view, ANSWER_WAIT, LATE).await?;
+    Ok(view.object)
 }
 
 /// A fresh client id for a change whose client gave none.
@@ -467,5 +518,32 @@ mod tests {
             assert!(!body.error.is_empty());
         }
         assert_eq!(answers[2], (200, "signed in".to_string()));
+    }
+
+    /// Requests waiting for replication are bounded: one more is refused
+    /// at once with 503, the error body and `Retry-After`, and a place
+    /// given back serves the next.
+    #[tokio::test]
+    async fn waiting_requests_over_their_most_are_refused_at_once() {
+        let waiting = Waiting::default();
+        let Ok(first) = waiting.enter(2) else {
+            panic!("a place")
+        };
+        let Ok(_second) = waiting.enter(2) else {
+            panic!("a place")
+        };
+        let Err(refused) = waiting.enter(2) else {
+            panic!("refused")
+        };
+        assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+        let response = refused.into_response();
+        assert_eq!(response.headers()["retry-after"], "1");
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: duet_api::ErrorBody = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body.status, 503);
+        drop(first);
+        assert!(waiting.enter(2).is_ok(), "a place given back");
     }
 }

@@ -37,18 +37,28 @@ pub(super) enum Answers {
     #[response(status = 409, description = "Not allowed in the current state")]
     Conflict(ErrorBody),
     #[response(
+        status = 415,
+        description = "The body's `Content-Type` is not the route's (`application/json` for a JSON body)"
+    )]
+    Unsupported(ErrorBody),
+    #[response(
+        status = 422,
+        description = "The JSON body is well-formed but not of the request's shape: the error names the field"
+    )]
+    Unprocessable(ErrorBody),
+    #[response(
         status = 413,
         description = "Too large: a chat holding its customer's limit of messages, files or bytes"
     )]
     TooLarge(ErrorBody),
     #[response(
         status = 429,
-        description = "Over a per-source limit (new chats and callbacks, failed sign-ins): Retry-After says when to try again"
+        description = "Over a per-source limit (new chats and callbacks, failed sign-ins, WebSockets from one address or for one holder): Retry-After says when to try again"
     )]
     TooMany(ErrorBody),
     #[response(
         status = 503,
-        description = "Not the active node (x-duet-active names it), or busy"
+        description = "Not the active node (x-duet-active names it), or busy: its replication inbox, the requests waiting for it or its WebSockets are at their most (Retry-After says when to try again)"
     )]
     Unavailable(ErrorBody),
 }
@@ -106,13 +116,63 @@ pub(super) enum Answers {
         super::pages::pair,
         document,
     ),
-    components(schemas(Frame, ErrorBody))
+    components(schemas(
+        Frame,
+        ErrorBody,
+        duet_api::Changed,
+        duet_api::requests::MediaName,
+        super::agent::ActionName
+    ))
 )]
 struct Document;
 
-/// The document itself.
-pub(super) fn document_value() -> utoipa::openapi::OpenApi {
-    Document::openapi()
+/// The document itself, with what the annotations cannot say.
+pub(super) fn document_value() -> serde_json::Value {
+    let mut document = serde_json::to_value(Document::openapi()).unwrap_or_default();
+    bounds(&mut document);
+    document
+}
+
+/// The bounds of the customer's maps (docs/security.md) and of an
+/// attachment's bytes, a callback outcome's one field, and that a
+/// `client_id` of a new conversation comes with its `client_secret`,
+/// which utoipa's field attributes do not express.
+fn bounds(document: &mut serde_json::Value) {
+    use super::bounds::{
+        ATTRIBUTE_NAME_MAX_BYTES, ATTRIBUTE_VALUE_MAX_BYTES, ATTRIBUTES_MAX, SKILL_NAME_MAX_BYTES,
+        SKILLS_MAX,
+    };
+    let schemas = &mut document["components"]["schemas"];
+    if schemas["AttachmentBody"].is_object() {
+        schemas["AttachmentBody"]["properties"]["bytes"]["items"]["maximum"] = u8::MAX.into();
+    }
+    // An enum's variant with a value is an object of that one field.
+    if let Some(variants) = schemas["OutcomeBody"]["oneOf"].as_array_mut() {
+        for variant in variants.iter_mut().filter(|v| v["type"] == "object") {
+            variant["additionalProperties"] = false.into();
+        }
+    }
+    let start = &mut schemas["Start"];
+    if !start.is_object() {
+        return;
+    }
+    start["properties"]["skills"]["maxProperties"] = SKILLS_MAX.into();
+    start["properties"]["skills"]["propertyNames"] =
+        serde_json::json!({"type": "string", "maxLength": SKILL_NAME_MAX_BYTES});
+    start["properties"]["attributes"]["maxProperties"] = ATTRIBUTES_MAX.into();
+    start["properties"]["attributes"]["propertyNames"] =
+        serde_json::json!({"type": "string", "maxLength": ATTRIBUTE_NAME_MAX_BYTES});
+    start["properties"]["attributes"]["additionalProperties"] =
+        serde_json::json!({"type": "string", "maxLength": ATTRIBUTE_VALUE_MAX_BYTES});
+    // A client id (a string) comes with its secret (a string).
+    start["if"] = serde_json::json!({
+        "properties": {"client_id": {"type": "string"}},
+        "required": ["client_id"]
+    });
+    start["then"] = serde_json::json!({
+        "properties": {"client_secret": {"type": "string"}},
+        "required": ["client_secret"]
+    });
 }
 
 /// `GET /api/openapi.json`.
@@ -161,6 +221,15 @@ mod tests {
             }
         }
         let schemas = &document["components"]["schemas"];
+        // Every reference names a schema the document holds.
+        let text = document.to_string();
+        for reference in text.split("\"#/components/schemas/").skip(1) {
+            let name = reference.split('"').next().unwrap_or_default();
+            assert!(
+                schemas[name].is_object(),
+                "{name} is referred to, not there"
+            );
+        }
         for name in ["Frame", "StateFrame", "ChangeFrame", "ErrorBody"] {
             assert!(schemas[name].is_object(), "no schema {name}");
         }
