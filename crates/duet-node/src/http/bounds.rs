@@ -27,6 +27,7 @@ pub const SKILLS_MAX: usize = 16;
 pub const SKILL_NAME_MAX_BYTES: usize = 64;
 pub const MESSAGE_BODY_MAX_BYTES: usize = 16 * 1024;
 pub const MESSAGE_ID_MAX_BYTES: usize = 128;
+pub const CALL_ID_MAX_BYTES: usize = 128;
 /// What one chat may hold from its customer.
 pub const CHAT_CUSTOMER_MESSAGES_MAX: usize = 1_000;
 pub const CHAT_CUSTOMER_FILES_MAX: usize = 20;
@@ -89,6 +90,17 @@ pub(super) fn new_conversation(fields: &NewFields<'_>) -> Result<(), Refusal> {
 
 pub(super) fn number(number: &str) -> Result<(), Refusal> {
     too_long("number", number, NUMBER_MAX_BYTES)
+}
+
+/// A call's id from the telephony platform: given, and bounded.
+pub(super) fn call_id(call_id: &str) -> Result<(), Refusal> {
+    if call_id.is_empty() {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "call_id: the telephony platform's id for the call is needed",
+        ));
+    }
+    too_long("call_id", call_id, CALL_ID_MAX_BYTES)
 }
 
 /// A message's id and body.

@@ -21,9 +21,10 @@ use crate::directory::UserRole;
 use crate::replication::ReplicationMsg;
 use crate::shared::Shared;
 
+/// The path a read or a removal is of.
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-pub(super) struct PathQuery {
+pub(super) struct AtPath {
     /// A configuration path: `/config` and names below it (at most 32
     /// names of 255 bytes, without control characters).
     #[param(
@@ -31,9 +32,13 @@ pub(super) struct PathQuery {
         pattern = r"^/([^/\\\x00-\x1f\x7f-\x9f]{1,255}(/[^/\\\x00-\x1f\x7f-\x9f]{1,255}){0,31})?$"
     )]
     path: String,
-    /// Deleting: the client's own id for the change.
+}
+
+/// A removal: the path (as [`AtPath`]) and the client's id for it.
+#[derive(Deserialize)]
+pub(super) struct PathQuery {
+    path: String,
     #[serde(default)]
-    #[param(min_length = 1, max_length = 128)]
     client_id: Option<String>,
 }
 
@@ -45,7 +50,7 @@ fn parse_path(text: &str) -> Result<duet_config::TreePath, Refusal> {
 #[utoipa::path(
     get,
     path = "/api/config",
-    params(PathQuery),
+    params(AtPath),
     tag = "configuration",
     description = "An object, its children and its history (`path`). Needs a session (`Authorization: Bearer`) of a supervisor or administrator, or a bootstrap user's Basic credentials; paths under `/config/Users` need an administrator (or a master bootstrap user). Password hashes and secrets are shown as `(set)`.",
     responses((status = 200, description = "The path, its object ({class, attributes}), its children ([name, class]) and its history records (who, at_unix_ms, old, new, epoch, seq, client, conflict, healed_from)", body = Object), super::openapi::Answers)
@@ -53,7 +58,7 @@ fn parse_path(text: &str) -> Result<duet_config::TreePath, Refusal> {
 pub(super) async fn config_get(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    Query(q): Query<PathQuery>,
+    Query(q): Query<AtPath>,
 ) -> Response {
     let path = match parse_path(&q.path) {
         Ok(p) => p,
@@ -215,7 +220,7 @@ pub(super) async fn config_put(
 #[utoipa::path(
     delete,
     path = "/api/config",
-    params(PathQuery),
+    params(AtPath, ("client_id" = Option<String>, Query, min_length = 1, max_length = 128, description = "The client's own id for the change")),
     tag = "configuration",
     description = "Remove an object (`path`, `client_id`).",
     responses(super::openapi::Acknowledged, super::openapi::Answers)

@@ -483,6 +483,18 @@ async fn webhook(
     responses((status = 200, description = "The call's interaction", body = duet_api::Created), super::openapi::Answers)
 )]
 async fn call(State(shared): State<Arc<Shared>>, Json(r): Json<CallReport>) -> Response {
+    let fields = super::bounds::NewFields {
+        queue: &r.queue,
+        name: &r.name,
+        address: &r.from,
+        skills: &BTreeMap::new(),
+        attributes: &BTreeMap::new(),
+    };
+    if let Err(refusal) =
+        super::bounds::new_conversation(&fields).and_then(|()| super::bounds::call_id(&r.call_id))
+    {
+        return refusal.into_response();
+    }
     let party = Party {
         address: r.from.clone(),
         name: r.name.clone(),
