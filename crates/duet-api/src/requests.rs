@@ -286,3 +286,32 @@ pub enum OutcomeBody {
     InvalidNumber,
     Other(String),
 }
+
+/// A customer's message (`POST /api/chats/{id}/messages`): what [`Said`]
+/// carries there (a type the document reads; never built).
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct MessageBody {
+    /// The message's own id (a resend is kept once).
+    #[schema(min_length = 1, max_length = 128)]
+    message_id: String,
+    #[serde(default)]
+    #[schema(max_length = 16384)]
+    body: String,
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 128)]
+    client_id: Option<String>,
+}
+
+/// A delivery report (`POST /api/chats/{id}/delivery`): what [`Said`]
+/// carries there (a type the document reads; never built).
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct DeliveryBody {
+    /// The agent's message it is about.
+    message_id: String,
+    delivery: DeliveryName,
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 128)]
+    client_id: Option<String>,
+}

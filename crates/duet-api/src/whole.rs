@@ -154,3 +154,38 @@ where
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Action, CallReport, Start};
+
+    /// `922.0` is the whole number JSON Schema calls 922; a fraction, or
+    /// a number beyond the field's type, is refused.
+    #[test]
+    fn whole_numbers_may_be_written_with_a_zero_fraction() {
+        let start: Start =
+            serde_json::from_str(r#"{"queue": "Sales", "priority": 7.0, "skills": {"a": 5.0}}"#)
+                .unwrap();
+        assert_eq!((start.priority, start.skills["a"]), (7, 5));
+        for refused in [
+            r#"{"call_id": "c", "queue": "q", "priority": 7.5}"#,
+            r#"{"call_id": "c", "queue": "q", "priority": 2147483648}"#,
+            r#"{"call_id": "c", "queue": "q", "priority": "7"}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<CallReport>(refused).is_err(),
+                "{refused}"
+            );
+        }
+        let action: Action = serde_json::from_str(
+            r#"{"attachments": [{"id": "a", "name": "n", "content_type": "t", "bytes": [1, 255.0]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(action.attachments[0].bytes, [1, 255]);
+        let over =
+            r#"{"attachments": [{"id": "a", "name": "n", "content_type": "t", "bytes": [256]}]}"#;
+        assert!(serde_json::from_str::<Action>(over).is_err());
+        let none: crate::Media = serde_json::from_str(r#"{"reason_code": null}"#).unwrap();
+        assert_eq!(none.reason_code, None);
+    }
+}

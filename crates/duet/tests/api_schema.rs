@@ -125,7 +125,31 @@ fn schemathesis_finds_nothing_wrong_in_the_served_document() {
     let seed = std::env::var("DUET_SCHEMATHESIS_SEED").unwrap_or_else(|_| SEED.into());
     let reports = tempfile::tempdir().expect("a directory");
     let config = reports.path().join("schemathesis.toml");
-    std::fs::write(&config, CONFIG).expect("the configuration");
+    // A customer's chat, so the customer's routes and the routes on an
+    // interaction reach a real one (with its token) rather than only
+    // refusing unknown ids.
+    let (code, chat) = Api::new(&a).post(
+        "/api/chats",
+        serde_json::json!({"queue": "Sales", "name": "Carol"}),
+    );
+    assert_eq!(code, 200, "{chat}");
+    let (id, customer) = (
+        chat["id"].as_str().expect("an id"),
+        chat["token"].as_str().expect("a token"),
+    );
+    let chat = format!(
+        r#"
+[[operations]]
+include-path-regex = '^/api/chats/\{{id\}}'
+headers = {{ "x-duet-token" = "{customer}" }}
+parameters = {{ "path.id" = "{id}" }}
+
+[[operations]]
+include-path-regex = '^/api/interactions/\{{id\}}'
+parameters = {{ "path.id" = "{id}" }}
+"#
+    );
+    std::fs::write(&config, format!("{CONFIG}{chat}")).expect("the configuration");
     let mut command = Command::new(&schemathesis);
     command
         .arg("--config-file")

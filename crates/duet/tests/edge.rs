@@ -238,7 +238,7 @@ fn floods_from_one_address_get_429_while_agents_work_and_secrets_stay_secret() {
     assert!(
         long.body["error"]
             .as_str()
-            .is_some_and(|e| e.contains("name is 716800 bytes; at most 256")),
+            .is_some_and(|e| e.contains("name is 716800 characters; at most 256")),
         "{}",
         long.body
     );

@@ -233,8 +233,15 @@ pub(super) async fn customer_view(
 /// token); the client's id is scoped to the conversation, so it names
 /// nothing in another.
 async fn by_customer(shared: &Shared, id: &str, client: Option<String>, c: Change) -> Response {
-    let client = client.map(|client| format!("{id}/{client}"));
-    done(change(shared, client, Actor::Customer, c).await)
+    let result = match client {
+        // The customer's id, checked, scoped to its conversation.
+        Some(given) => match super::client_id(Some(given)) {
+            Ok(given) => super::commit(shared, format!("{id}/{given}"), Actor::Customer, c).await,
+            Err(refusal) => Err(refusal),
+        },
+        None => change(shared, None, Actor::Customer, c).await,
+    };
+    done(result)
 }
 
 /// `POST /api/chats/{id}/messages`: a message with the customer's own
@@ -245,7 +252,7 @@ async fn by_customer(shared: &Shared, id: &str, client: Option<String>, c: Chang
     tag = "customer",
     description = "A customer's message, with its own message_id (a resend is kept once).",
     params(("id" = String, Path)),
-    request_body = Said,
+    request_body = duet_api::requests::MessageBody,
     responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 async fn message(
@@ -284,7 +291,7 @@ async fn message(
     tag = "customer",
     description = "An agent's message was delivered to or read by the customer.",
     params(("id" = String, Path)),
-    request_body = Said,
+    request_body = duet_api::requests::DeliveryBody,
     responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 async fn delivery(

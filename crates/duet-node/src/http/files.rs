@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::access::Held;
 use super::auth::Caller;
-use super::{Refusal, ask, change, done};
+use super::{Refusal, ask, done};
 use crate::replication::IxRequest;
 use crate::shared::Shared;
 
@@ -50,6 +50,12 @@ fn shared_file(
     bytes: Bytes,
     sender: Sender,
 ) -> Result<Change, Refusal> {
+    if bytes.is_empty() {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "the file is empty; a file is the request's body, 1 byte or more",
+        ));
+    }
     if bytes.len() > FILE_MAX_BYTES {
         return Err(Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -103,9 +109,9 @@ pub(super) async fn customer_shares(
     let result = async {
         // The guard checked the customer's token; the chat's room here.
         super::bounds::room_in_chat(&shared, &id, Some(bytes.len() as u64)).await?;
-        let client = Some(format!("{id}/{}", share.message_id));
+        let client = format!("{id}/{}", share.message_id);
         let c = shared_file(&id, share, &headers, bytes, Sender::Customer)?;
-        change(&shared, client, Actor::Customer, c).await
+        super::commit(&shared, client, Actor::Customer, c).await
     }
     .await;
     done(result)
@@ -131,9 +137,9 @@ pub(super) async fn agent_shares(
 ) -> Response {
     let actor = super::access::actor(&me, &ix);
     let result = async {
-        let client = Some(format!("{id}/{}", share.message_id));
+        let client = super::scoped(format!("{id}/{}", share.message_id), &actor);
         let c = shared_file(&id, share, &headers, bytes, Sender::Agent(me.name.clone()))?;
-        change(&shared, client, actor, c).await
+        super::commit(&shared, client, actor, c).await
     }
     .await;
     done(result)

@@ -414,9 +414,9 @@ async fn config_object(
 fn client_id(given: Option<String>) -> Result<String, Refusal> {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     match given {
-        Some(id) if id.is_empty() || id.len() > CLIENT_ID_MAX_BYTES => Err(Refusal::new(
+        Some(id) if id.is_empty() || id.chars().count() > CLIENT_ID_MAX_CHARS => Err(Refusal::new(
             StatusCode::BAD_REQUEST,
-            format!("client_id: 1 to {CLIENT_ID_MAX_BYTES} bytes"),
+            format!("client_id: 1 to {CLIENT_ID_MAX_CHARS} characters"),
         )),
         Some(id) => Ok(id),
         None => Ok(format!(
@@ -429,7 +429,7 @@ fn client_id(given: Option<String>) -> Result<String, Refusal> {
 }
 
 /// A client's id for a change travels with it into history and the stream.
-const CLIENT_ID_MAX_BYTES: usize = 128;
+const CLIENT_ID_MAX_CHARS: usize = 128;
 
 /// Makes an interaction change on the stream and answers once it is
 /// acknowledged (on the backup too, while in sync), with its sequence
@@ -442,13 +442,31 @@ async fn change(
 ) -> Result<u64, Refusal> {
     // A user's client id is scoped to the user: another who reuses it
     // makes a change of its own and is never answered with this one's.
-    let given = client.is_some();
-    let mut client = client_id(client)?;
-    if given
-        && let duet_interactions::Actor::Agent(name) | duet_interactions::Actor::User(name) = &actor
-    {
-        client = format!("user/{name}/{client}");
+    let client = match client {
+        Some(given) => scoped(client_id(Some(given))?, &actor),
+        None => client_id(None)?,
+    };
+    commit(shared, client, actor, change).await
+}
+
+/// A client id a caller chose, scoped to the user acting (if one is).
+fn scoped(client: String, actor: &duet_interactions::Actor) -> String {
+    match actor {
+        duet_interactions::Actor::Agent(name) | duet_interactions::Actor::User(name) => {
+            format!("user/{name}/{client}")
+        }
+        _ => client,
     }
+}
+
+/// Makes an interaction change under a client id the node made (from a
+/// client's, checked, or from what the request names, bounded).
+async fn commit(
+    shared: &Shared,
+    client: String,
+    actor: duet_interactions::Actor,
+    change: duet_interactions::Change,
+) -> Result<u64, Refusal> {
     let command = duet_interactions::Command::new(client, crate::events::unix_ms(), actor, change);
     let written = ask(shared, |reply| crate::replication::IxRequest::Write {
         command: Box::new(command),

@@ -67,7 +67,7 @@ pub(super) enum Answers {
 #[openapi(
     info(
         title = "duet",
-        description = "A contact-center interaction server run as an active/backup pair. Changes are made on the active node; the backup answers 503 and names the active node in x-duet-active. Every change may carry `client_id`, the client's own id, so a retry (after a switchover, say) is applied once. A refusal's body is `ErrorBody`: `error` in words and `status`, the HTTP status again, which is what a client decides on (503: try the other node, or again; 429: again after Retry-After; other 4xx: not as it is). WebSocket frames are `Frame`s, told apart by `type`: state, resume, gap, change, heartbeat, ack, error (with `status`, as a refusal's), moved, resync. Every answer carries the node's epoch in x-duet-epoch, and X-Content-Type-Options: nosniff, Referrer-Policy: no-referrer and X-Frame-Options: DENY. Customers' fields are bounded (queue 128 bytes, name 256, address 320, number 32, 32 attributes of 64-byte names and 1 KiB values, 16 skills, message_id 128, body 16 KiB; a chat holds at most 1,000 messages, 20 files and 8 MiB from its customer): a request over a bound is refused with 400 naming the field and the bound, or 413.",
+        description = "A contact-center interaction server run as an active/backup pair. Changes are made on the active node; the backup answers 503 and names the active node in x-duet-active. Every change may carry `client_id`, the client's own id, so a retry (after a switchover, say) is applied once. A refusal's body is `ErrorBody`: `error` in words and `status`, the HTTP status again, which is what a client decides on (503: try the other node, or again; 429: again after Retry-After; other 4xx: not as it is). WebSocket frames are `Frame`s, told apart by `type`: state, resume, gap, change, heartbeat, ack, error (with `status`, as a refusal's), moved, resync. Every answer carries the node's epoch in x-duet-epoch, and X-Content-Type-Options: nosniff, Referrer-Policy: no-referrer and X-Frame-Options: DENY. Customers' fields are bounded, in characters (queue 128, name 256, address 320, number 32, 32 attributes of 64-character names and 1,024-character values, 16 skills, message_id 128, body 16,384; a chat holds at most 1,000 messages, 20 files and 8 MiB from its customer): a request over a bound is refused with 400 naming the field and the bound, or 413.",
     ),
     paths(
         super::status::status,
@@ -139,7 +139,7 @@ pub(super) fn document_value() -> serde_json::Value {
 /// which utoipa's field attributes do not express.
 fn bounds(document: &mut serde_json::Value) {
     use super::bounds::{
-        ATTRIBUTE_NAME_MAX_BYTES, ATTRIBUTE_VALUE_MAX_BYTES, ATTRIBUTES_MAX, SKILL_NAME_MAX_BYTES,
+        ATTRIBUTE_NAME_MAX_CHARS, ATTRIBUTE_VALUE_MAX_CHARS, ATTRIBUTES_MAX, SKILL_NAME_MAX_CHARS,
         SKILLS_MAX,
     };
     let schemas = &mut document["components"]["schemas"];
@@ -158,12 +158,12 @@ fn bounds(document: &mut serde_json::Value) {
     }
     start["properties"]["skills"]["maxProperties"] = SKILLS_MAX.into();
     start["properties"]["skills"]["propertyNames"] =
-        serde_json::json!({"type": "string", "maxLength": SKILL_NAME_MAX_BYTES});
+        serde_json::json!({"type": "string", "maxLength": SKILL_NAME_MAX_CHARS});
     start["properties"]["attributes"]["maxProperties"] = ATTRIBUTES_MAX.into();
     start["properties"]["attributes"]["propertyNames"] =
-        serde_json::json!({"type": "string", "maxLength": ATTRIBUTE_NAME_MAX_BYTES});
+        serde_json::json!({"type": "string", "maxLength": ATTRIBUTE_NAME_MAX_CHARS});
     start["properties"]["attributes"]["additionalProperties"] =
-        serde_json::json!({"type": "string", "maxLength": ATTRIBUTE_VALUE_MAX_BYTES});
+        serde_json::json!({"type": "string", "maxLength": ATTRIBUTE_VALUE_MAX_CHARS});
     // A client id (a string) comes with its secret (a string).
     start["if"] = serde_json::json!({
         "properties": {"client_id": {"type": "string"}},
