@@ -32,6 +32,21 @@ if [ ! -f target/axe/node_modules/axe-core/axe.min.js ]; then
     npm install --no-save --prefix target/axe axe-core@4
 fi
 
+# Schemathesis (PyPI) for tests/api_schema.rs, which runs it against the
+# served OpenAPI document; pinned, as its flags change between versions, in
+# a virtual environment of its own (Debian's python3-venv where python3
+# lacks venv).
+SCHEMATHESIS_VERSION=4.32.5
+if ! target/schemathesis/bin/schemathesis --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    python3 -c "import venv, ensurepip" 2>/dev/null || {
+        apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv
+    }
+    rm -rf target/schemathesis
+    python3 -m venv target/schemathesis
+    target/schemathesis/bin/pip install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
 # Tools from crates.io: geckodriver (WebDriver for Firefox, the browser
 # tests) and cargo-fuzz (scripts/fuzz.sh).
 for tool in geckodriver cargo-fuzz; do

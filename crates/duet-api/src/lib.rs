@@ -17,6 +17,7 @@ pub mod chat;
 pub mod error;
 pub mod frames;
 pub mod requests;
+pub mod whole;
 
 pub use answers::{
     AgentState, Changed, Created, Injected, IntervalsState, NodeRole, Pair, PairNode, QueueState,

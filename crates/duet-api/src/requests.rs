@@ -58,6 +58,7 @@ pub struct PutBody {
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 128)]
     pub client_id: Option<String>,
 }
 
@@ -65,25 +66,30 @@ pub struct PutBody {
 /// of a callback request).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Start {
+    #[schema(min_length = 1, max_length = 128)]
     pub queue: String,
     #[serde(default)]
+    #[schema(max_length = 256)]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 320)]
     pub address: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole::number")]
     pub priority: i32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole::map")]
     pub skills: BTreeMap<String, u32>,
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
     /// Makes a retry idempotent: the same `client_id` with the same
     /// `client_secret` answers the same conversation.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 128)]
     pub client_id: Option<String>,
-    /// What only this customer holds (16 to 128 bytes its widget made and
+    /// What only this customer holds (16 to 128 characters its widget made and
     /// kept): an anonymous caller is no identity, so the creation's key is
     /// the client id together with it. Required with `client_id`.
     #[serde(default)]
+    #[schema(min_length = 16, max_length = 128)]
     pub client_secret: Option<String>,
 }
 
@@ -92,12 +98,13 @@ pub struct Start {
 pub struct CallbackRequest {
     #[serde(flatten)]
     pub start: Start,
+    #[schema(min_length = 1, max_length = 32, pattern = r"\S")]
     pub number: String,
     /// The window the customer wants the call in, unix ms (absent: now
     /// to a day from now).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole::optional")]
     pub from_ms: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole::optional")]
     pub to_ms: Option<u64>,
 }
 
@@ -111,9 +118,10 @@ pub struct Said {
     pub body: String,
     /// Delivered or Read.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<DeliveryName>)]
     pub delivery: Option<Delivery>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 128)]
     pub client_id: Option<String>,
 }
 
@@ -143,13 +151,17 @@ pub struct Inbound {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CallReport {
     /// The telephony platform's id for the call.
+    #[schema(min_length = 1, max_length = 128)]
     pub call_id: String,
+    #[schema(min_length = 1, max_length = 128)]
     pub queue: String,
     #[serde(default)]
+    #[schema(max_length = 320)]
     pub from: String,
     #[serde(default)]
+    #[schema(max_length = 256)]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole::number")]
     pub priority: i32,
 }
 
@@ -159,12 +171,13 @@ pub struct Media {
     /// call, chat, email, callback, sms, social_conversation,
     /// social_direct_message (none: every media).
     #[serde(default)]
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<MediaName>)]
     pub media: Vec<MediaType>,
     /// Logging out: the reason code.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole::optional")]
     pub reason_code: Option<u32>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 128)]
     pub client_id: Option<String>,
 }
 
@@ -176,6 +189,7 @@ pub struct StatusRequest {
     #[serde(default)]
     pub reason: String,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 128)]
     pub client_id: Option<String>,
 }
 
@@ -190,7 +204,7 @@ pub struct Action {
     pub body: String,
     /// Accepted, Delivered or Read.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<DeliveryName>)]
     pub delivery: Option<Delivery>,
     /// wrap-up: the code.
     #[serde(default)]
@@ -209,15 +223,95 @@ pub struct Action {
     pub html: String,
     #[serde(default)]
     pub text: String,
-    /// {id, name, content_type, bytes: [u8]}
-    #[serde(default)]
-    #[schema(value_type = Vec<Object>)]
+    /// send: the email's attachments.
+    #[serde(default, deserialize_with = "crate::whole::attachments")]
+    #[schema(value_type = Vec<AttachmentBody>)]
     pub attachments: Vec<Attachment>,
     /// callback-attempt: Reached, NoAnswer, Busy, InvalidNumber or
     /// {"Other": "..."}
     #[serde(default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<OutcomeBody>)]
     pub outcome: Option<CallbackOutcome>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 128)]
     pub client_id: Option<String>,
+}
+
+/// The name of a media type (`duet_interactions::MediaType`), as the
+/// API writes it: its schema, an enum of every media's name.
+pub struct MediaName;
+
+impl utoipa::PartialSchema for MediaName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(MediaType::ALL.iter().map(|m| m.name())))
+            .into()
+    }
+}
+
+impl ToSchema for MediaName {}
+
+/// How far a message got (`duet_interactions::model::Delivery`; a type
+/// the document reads; never built).
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub enum DeliveryName {
+    Accepted,
+    Delivered,
+    Read,
+}
+
+/// An email attachment (`duet_interactions::model::Attachment`; a type
+/// the document reads; never built).
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct AttachmentBody {
+    id: String,
+    name: String,
+    content_type: String,
+    /// The attachment's bytes, each 0 to 255.
+    #[schema(value_type = Vec<u8>)]
+    bytes: Vec<u8>,
+}
+
+/// How a callback attempt went (`duet_interactions::model::CallbackOutcome`;
+/// a type the document reads; never built).
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub enum OutcomeBody {
+    Reached,
+    NoAnswer,
+    Busy,
+    InvalidNumber,
+    Other(String),
+}
+
+/// A customer's message (`POST /api/chats/{id}/messages`): what [`Said`]
+/// carries there (a type the document reads; never built).
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct MessageBody {
+    /// The message's own id (a resend is kept once).
+    #[schema(min_length = 1, max_length = 128)]
+    message_id: String,
+    #[serde(default)]
+    #[schema(max_length = 16384)]
+    body: String,
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 128)]
+    client_id: Option<String>,
+}
+
+/// A delivery report (`POST /api/chats/{id}/delivery`): what [`Said`]
+/// carries there (a type the document reads; never built).
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct DeliveryBody {
+    /// The agent's message it is about.
+    message_id: String,
+    delivery: DeliveryName,
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 128)]
+    client_id: Option<String>,
 }

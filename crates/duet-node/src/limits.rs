@@ -28,6 +28,21 @@ pub struct Limits {
     /// The most sources (and user names) each limit tracks; memory is about
     /// 64 bytes per source, so 4 limits × 10,000 sources stay under 3 MiB.
     pub tracked_sources_max: usize,
+    /// HTTP connections open at once on this node, plain or TLS, counted
+    /// from the moment one is accepted (before its handshake or first
+    /// request) until it closes, WebSockets included; one more is
+    /// answered 503 (plain HTTP) or closed (TLS) at once.
+    pub http_connections_max: usize,
+    /// WebSockets open at once on this node (agents' desktops,
+    /// customers' chats, the change stream); one more is refused 503.
+    pub websockets_max: usize,
+    /// WebSockets open at once from one source address (IPv6 by its
+    /// /64); one more is refused 429.
+    pub websockets_per_source_max: usize,
+    /// API requests waiting at once for the replication task's answer (a
+    /// write until it is acknowledged, a read of the state); one more is
+    /// answered 503 with `Retry-After` at once.
+    pub answers_waiting_max: usize,
 }
 
 impl Default for Limits {
@@ -40,6 +55,10 @@ impl Default for Limits {
             sign_in_failures_per_user_burst: 5,
             sign_in_failure_per_user_interval_ms: 60_000,
             tracked_sources_max: 10_000,
+            http_connections_max: 4_096,
+            websockets_max: 2_048,
+            websockets_per_source_max: 512,
+            answers_waiting_max: 1_024,
         }
     }
 }
@@ -65,8 +84,22 @@ impl Limits {
                 ));
             }
         }
-        if self.tracked_sources_max == 0 {
-            problems.push("limits.tracked_sources_max is 0; give at least 1 (e.g. 10000)".into());
+        for (name, max, example) in [
+            ("tracked_sources_max", self.tracked_sources_max, 10_000),
+            ("http_connections_max", self.http_connections_max, 4_096),
+            ("websockets_max", self.websockets_max, 2_048),
+            (
+                "websockets_per_source_max",
+                self.websockets_per_source_max,
+                512,
+            ),
+            ("answers_waiting_max", self.answers_waiting_max, 1_024),
+        ] {
+            if max == 0 {
+                problems.push(format!(
+                    "limits.{name} is 0, which refuses everything; give at least 1 (e.g. {example})"
+                ));
+            }
         }
         problems
     }

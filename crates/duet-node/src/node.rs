@@ -194,6 +194,7 @@ pub async fn run_with_prober(
         monitored_module: params.monitored_module.subsystem(),
         mirror,
         sync_requests_held: Arc::new(AtomicBool::new(false)),
+        answers_waiting: Default::default(),
         boot: Arc::new(boot),
     });
     tracing::info!(
@@ -265,6 +266,7 @@ pub async fn run_with_prober(
             http_listener,
             crate::http::router(shared.clone()),
             http_tls,
+            shared.boot.limits.http_connections_max,
         )),
     ];
     let outcome = driver.run(stop).await;

@@ -40,6 +40,8 @@ pub struct Shared {
     pub desktops: Desktops,
     /// Fault injection: configuration sync requests go unanswered.
     pub sync_requests_held: Arc<AtomicBool>,
+    /// API requests waiting for replication's answer (bounded).
+    pub answers_waiting: crate::http::Waiting,
 }
 
 impl Shared {

@@ -26,6 +26,7 @@ fn limits() -> duet_node::limits::Limits {
         sign_in_failures_per_user_burst: 3,
         sign_in_failure_per_user_interval_ms: 600_000,
         tracked_sources_max: 1_000,
+        ..Default::default()
     }
 }
 
@@ -237,7 +238,7 @@ fn floods_from_one_address_get_429_while_agents_work_and_secrets_stay_secret() {
     assert!(
         long.body["error"]
             .as_str()
-            .is_some_and(|e| e.contains("name is 716800 bytes; at most 256")),
+            .is_some_and(|e| e.contains("name is 716800 characters; at most 256")),
         "{}",
         long.body
     );

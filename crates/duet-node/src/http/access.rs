@@ -244,6 +244,37 @@ fn holding(caller: &Caller, role: UserRole) -> Result<(), Refusal> {
     )))
 }
 
+/// A method the route does not take: 405, naming those it takes in
+/// `Allow`, before any credentials are looked at. A route with no rule
+/// at all stays closed (403, in [`admit`]).
+fn other_method(request: &Request) -> Option<Response> {
+    let template = request.extensions().get::<MatchedPath>()?.as_str();
+    let method = request.method().as_str();
+    if rule_of(method, template).is_some() {
+        return None;
+    }
+    let taken: Vec<&str> = RULES
+        .iter()
+        .filter(|r| r.path == template)
+        .map(|r| r.method)
+        .collect();
+    if taken.is_empty() {
+        return None;
+    }
+    let taken = taken.join(", ");
+    let mut response = Refusal::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} {template}: the route takes {taken}"),
+    )
+    .into_response();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&taken) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, value);
+    }
+    Some(response)
+}
+
 /// Applies the route's rule; the caller (and for [`Who::Related`], the
 /// interaction) goes into the request's extensions for the handler.
 async fn admit(shared: &Shared, request: Request) -> Result<Request, Refusal> {
@@ -359,6 +390,9 @@ pub(super) async fn guard(
     request: Request,
     next: Next,
 ) -> Response {
+    if let Some(refusal) = other_method(&request) {
+        return refusal;
+    }
     match admit(&shared, request).await {
         Ok(request) => next.run(request).await,
         Err(refusal) => refusal.into_response(),

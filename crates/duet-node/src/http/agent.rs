@@ -147,12 +147,35 @@ async fn status(
 /// `POST /api/interactions/{id}/{action}`: accept, reject, hold, resume,
 /// disconnect, wrap-up, transfer, conference, message, delivery, draft,
 /// send, callback-attempt.
+/// The actions on an interaction (a type the document reads; never
+/// built).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+#[allow(dead_code)]
+pub(super) enum ActionName {
+    Accept,
+    Reject,
+    Hold,
+    Resume,
+    Disconnect,
+    WrapUp,
+    Transfer,
+    Conference,
+    Monitor,
+    Barge,
+    Message,
+    Delivery,
+    Draft,
+    Send,
+    CallbackAttempt,
+}
+
 #[utoipa::path(
     post,
     path = "/api/interactions/{id}/{action}",
     tag = "agent",
     description = "Work an interaction: accept, reject, hold, resume, disconnect, wrap-up, transfer, conference, message, delivery, draft, send, callback-attempt; a supervisor's: monitor (listen in, unseen by the customer), barge (join and speak), disconnect (stop supervising). Only its agent (offered, holding, conferenced), a supervisor of its queue or an admin (docs/access.md).",
-    params(("id" = String, Path), ("action" = String, Path)),
+    params(("id" = String, Path), ("action" = ActionName, Path)),
     request_body = Action,
     responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]

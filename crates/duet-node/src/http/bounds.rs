@@ -15,28 +15,37 @@ use super::Refusal;
 use crate::replication::IxRequest;
 use crate::shared::Shared;
 
-pub const QUEUE_MAX_BYTES: usize = 128;
-pub const NAME_MAX_BYTES: usize = 256;
+pub const QUEUE_MAX_CHARS: usize = 128;
+pub const NAME_MAX_CHARS: usize = 256;
 /// An email address may be 254 bytes; a phone number far less.
-pub const ADDRESS_MAX_BYTES: usize = 320;
-pub const NUMBER_MAX_BYTES: usize = 32;
+pub const ADDRESS_MAX_CHARS: usize = 320;
+pub const NUMBER_MAX_CHARS: usize = 32;
 pub const ATTRIBUTES_MAX: usize = 32;
-pub const ATTRIBUTE_NAME_MAX_BYTES: usize = 64;
-pub const ATTRIBUTE_VALUE_MAX_BYTES: usize = 1024;
+pub const ATTRIBUTE_NAME_MAX_CHARS: usize = 64;
+pub const ATTRIBUTE_VALUE_MAX_CHARS: usize = 1024;
 pub const SKILLS_MAX: usize = 16;
-pub const SKILL_NAME_MAX_BYTES: usize = 64;
-pub const MESSAGE_BODY_MAX_BYTES: usize = 16 * 1024;
-pub const MESSAGE_ID_MAX_BYTES: usize = 128;
+pub const SKILL_NAME_MAX_CHARS: usize = 64;
+pub const MESSAGE_BODY_MAX_CHARS: usize = 16 * 1024;
+pub const MESSAGE_ID_MAX_CHARS: usize = 128;
+pub const CALL_ID_MAX_CHARS: usize = 128;
 /// What one chat may hold from its customer.
 pub const CHAT_CUSTOMER_MESSAGES_MAX: usize = 1_000;
 pub const CHAT_CUSTOMER_FILES_MAX: usize = 20;
 pub const CHAT_CUSTOMER_BYTES_MAX: u64 = 8 * 1024 * 1024;
 
-fn too_long(field: &str, value: &str, max_bytes: usize) -> Result<(), Refusal> {
-    if value.len() > max_bytes {
+/// A field's length is counted in characters (Unicode scalar values), as
+/// the OpenAPI document's `maxLength` counts; a character is at most 4
+/// bytes, so a field holds at most 4 times its bound in bytes.
+fn too_long(field: &str, value: &str, max_chars: usize) -> Result<(), Refusal> {
+    // Cheap first: a value of at most `max_chars` bytes is short enough.
+    if value.len() <= max_chars {
+        return Ok(());
+    }
+    let chars = value.chars().count();
+    if chars > max_chars {
         return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
-            format!("{field} is {} bytes; at most {max_bytes}", value.len()),
+            format!("{field} is {chars} characters; at most {max_chars}"),
         ));
     }
     Ok(())
@@ -52,9 +61,9 @@ pub(super) struct NewFields<'a> {
 }
 
 pub(super) fn new_conversation(fields: &NewFields<'_>) -> Result<(), Refusal> {
-    too_long("queue", fields.queue, QUEUE_MAX_BYTES)?;
-    too_long("name", fields.name, NAME_MAX_BYTES)?;
-    too_long("address", fields.address, ADDRESS_MAX_BYTES)?;
+    too_long("queue", fields.queue, QUEUE_MAX_CHARS)?;
+    too_long("name", fields.name, NAME_MAX_CHARS)?;
+    too_long("address", fields.address, ADDRESS_MAX_CHARS)?;
     if fields.skills.len() > SKILLS_MAX {
         return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
@@ -65,7 +74,7 @@ pub(super) fn new_conversation(fields: &NewFields<'_>) -> Result<(), Refusal> {
         ));
     }
     for skill in fields.skills.keys() {
-        too_long("a skill's name", skill, SKILL_NAME_MAX_BYTES)?;
+        too_long("a skill's name", skill, SKILL_NAME_MAX_CHARS)?;
     }
     if fields.attributes.len() > ATTRIBUTES_MAX {
         return Err(Refusal::new(
@@ -77,24 +86,35 @@ pub(super) fn new_conversation(fields: &NewFields<'_>) -> Result<(), Refusal> {
         ));
     }
     for (name, value) in fields.attributes {
-        too_long("an attribute's name", name, ATTRIBUTE_NAME_MAX_BYTES)?;
+        too_long("an attribute's name", name, ATTRIBUTE_NAME_MAX_CHARS)?;
         too_long(
             &format!("attribute {name:?}"),
             value,
-            ATTRIBUTE_VALUE_MAX_BYTES,
+            ATTRIBUTE_VALUE_MAX_CHARS,
         )?;
     }
     Ok(())
 }
 
 pub(super) fn number(number: &str) -> Result<(), Refusal> {
-    too_long("number", number, NUMBER_MAX_BYTES)
+    too_long("number", number, NUMBER_MAX_CHARS)
+}
+
+/// A call's id from the telephony platform: given, and bounded.
+pub(super) fn call_id(call_id: &str) -> Result<(), Refusal> {
+    if call_id.is_empty() {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "call_id: the telephony platform's id for the call is needed",
+        ));
+    }
+    too_long("call_id", call_id, CALL_ID_MAX_CHARS)
 }
 
 /// A message's id and body.
 pub(super) fn message(message_id: &str, body: &str) -> Result<(), Refusal> {
-    too_long("message_id", message_id, MESSAGE_ID_MAX_BYTES)?;
-    too_long("body", body, MESSAGE_BODY_MAX_BYTES)
+    too_long("message_id", message_id, MESSAGE_ID_MAX_CHARS)?;
+    too_long("body", body, MESSAGE_BODY_MAX_CHARS)
 }
 
 /// Whether the chat has room for one more message (`file_bytes`: a
@@ -191,7 +211,7 @@ mod tests {
 
     #[test]
     fn a_field_over_its_bound_is_refused_by_name() {
-        let long = "x".repeat(NAME_MAX_BYTES + 1);
+        let long = "x".repeat(NAME_MAX_CHARS + 1);
         let none = BTreeMap::new();
         let fields = NewFields {
             queue: "Sales",
@@ -205,7 +225,7 @@ mod tests {
         assert!(
             refusal
                 .message
-                .starts_with("name is 257 bytes; at most 256")
+                .starts_with("name is 257 characters; at most 256")
         );
         let many: BTreeMap<String, String> = (0..=ATTRIBUTES_MAX)
             .map(|i| (format!("a{i}"), String::new()))
@@ -221,7 +241,7 @@ mod tests {
                 .message
                 .contains("attributes: 33")
         );
-        let body = "b".repeat(MESSAGE_BODY_MAX_BYTES + 1);
+        let body = "b".repeat(MESSAGE_BODY_MAX_CHARS + 1);
         assert!(
             message("m1", &body)
                 .unwrap_err()

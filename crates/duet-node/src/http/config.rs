@@ -21,6 +21,20 @@ use crate::directory::UserRole;
 use crate::replication::ReplicationMsg;
 use crate::shared::Shared;
 
+/// The path a read or a removal is of.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct AtPath {
+    /// A configuration path: `/config` and names below it (at most 32
+    /// names of 255 bytes, without control characters).
+    #[param(
+        max_length = 1024,
+        pattern = r"^/([^/\\\x00-\x1f\x7f-\x9f]{1,255}(/[^/\\\x00-\x1f\x7f-\x9f]{1,255}){0,31})?$"
+    )]
+    path: String,
+}
+
+/// A removal: the path (as [`AtPath`]) and the client's id for it.
 #[derive(Deserialize)]
 pub(super) struct PathQuery {
     path: String,
@@ -36,6 +50,7 @@ fn parse_path(text: &str) -> Result<duet_config::TreePath, Refusal> {
 #[utoipa::path(
     get,
     path = "/api/config",
+    params(AtPath),
     tag = "configuration",
     description = "An object, its children and its history (`path`). Needs a session (`Authorization: Bearer`) of a supervisor or administrator, or a bootstrap user's Basic credentials; paths under `/config/Users` need an administrator (or a master bootstrap user). Password hashes and secrets are shown as `(set)`.",
     responses((status = 200, description = "The path, its object ({class, attributes}), its children ([name, class]) and its history records (who, at_unix_ms, old, new, epoch, seq, client, conflict, healed_from)", body = Object), super::openapi::Answers)
@@ -43,7 +58,7 @@ fn parse_path(text: &str) -> Result<duet_config::TreePath, Refusal> {
 pub(super) async fn config_get(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    Query(q): Query<PathQuery>,
+    Query(q): Query<AtPath>,
 ) -> Response {
     let path = match parse_path(&q.path) {
         Ok(p) => p,
@@ -58,26 +73,18 @@ pub(super) async fn config_get(
         return refusal.into_response();
     }
     let (reply, view) = oneshot::channel();
-    if !shared
-        .replication
-        .offer(ReplicationMsg::ConfigRead { path, reply })
-    {
-        return super::busy().into_response();
-    }
-    match tokio::time::timeout(std::time::Duration::from_secs(5), view).await {
-        Ok(Ok(view))
+    let message = ReplicationMsg::ConfigRead { path, reply };
+    match super::from_replication(&shared, message, view, READ_WAIT, super::LATE).await {
+        Ok(view)
             if view.object.is_none() && view.children.is_empty() && view.history.is_empty() =>
         {
             error(StatusCode::NOT_FOUND, format!("nothing at {}", view.path))
         }
-        Ok(Ok(mut view)) => {
+        Ok(mut view) => {
             redact(&mut view);
             Json(view).into_response()
         }
-        _ => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the node did not answer in time; try again",
-        ),
+        Err(refusal) => refusal.into_response(),
     }
 }
 
@@ -99,23 +106,18 @@ pub(super) async fn config_conflicts(
         return refusal.into_response();
     }
     let (reply, conflicts) = oneshot::channel();
-    if !shared
-        .replication
-        .offer(ReplicationMsg::ConfigConflicts(reply))
-    {
-        return super::busy().into_response();
-    }
-    match tokio::time::timeout(std::time::Duration::from_secs(5), conflicts).await {
-        Ok(Ok(mut conflicts)) => {
+    let message = ReplicationMsg::ConfigConflicts(reply);
+    match super::from_replication(&shared, message, conflicts, READ_WAIT, super::LATE).await {
+        Ok(mut conflicts) => {
             conflicts.iter_mut().for_each(redact_record);
             Json(conflicts).into_response()
         }
-        _ => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the node did not answer in time; try again",
-        ),
+        Err(refusal) => refusal.into_response(),
     }
 }
+
+/// How long a read of the configuration waits for replication's answer.
+const READ_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Checks that a configuration change may be made here, by this user.
 async fn config_writer<'a>(shared: &'a Shared, headers: &HeaderMap) -> Result<&'a User, Refusal> {
@@ -154,16 +156,11 @@ pub(super) async fn write(
         op,
         reply,
     };
-    if !shared.replication.offer(write) {
-        return super::busy().into_response();
-    }
-    match tokio::time::timeout(std::time::Duration::from_secs(10), done).await {
-        Ok(Ok(Ok(seq))) => Json(duet_api::Changed { seq }).into_response(),
-        Ok(Ok(Err(e))) => write_refusal(e).into_response(),
-        _ => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the change was not acknowledged in time; retry it with the same client_id",
-        ),
+    let late = "the change was not acknowledged in time; retry it with the same client_id";
+    match super::from_replication(shared, write, done, super::ANSWER_WAIT, late).await {
+        Ok(Ok(seq)) => Json(duet_api::Changed { seq }).into_response(),
+        Ok(Err(e)) => write_refusal(e).into_response(),
+        Err(refusal) => refusal.into_response(),
     }
 }
 
@@ -223,6 +220,7 @@ pub(super) async fn config_put(
 #[utoipa::path(
     delete,
     path = "/api/config",
+    params(AtPath, ("client_id" = Option<String>, Query, min_length = 1, max_length = 128, description = "The client's own id for the change")),
     tag = "configuration",
     description = "Remove an object (`path`, `client_id`).",
     responses(super::openapi::Acknowledged, super::openapi::Answers)

@@ -40,7 +40,7 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
 }
 
 /// The bounds of an anonymous creation's `client_secret`.
-const CLIENT_SECRET_BYTES: std::ops::RangeInclusive<usize> = 16..=128;
+const CLIENT_SECRET_CHARS: std::ops::RangeInclusive<usize> = 16..=128;
 
 /// The key of an anonymous creation: the client's id with its secret,
 /// so another caller reusing the id makes a conversation of its own and
@@ -51,15 +51,15 @@ fn anonymous_key(kind: &str, start: &Start) -> Result<Option<String>, Refusal> {
     };
     super::client_id(Some(client.clone()))?;
     match &start.client_secret {
-        Some(secret) if CLIENT_SECRET_BYTES.contains(&secret.len()) => {
+        Some(secret) if CLIENT_SECRET_CHARS.contains(&secret.chars().count()) => {
             Ok(Some(format!("{kind}\n{client}\n{secret}")))
         }
         _ => Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             format!(
-                "client_id comes with client_secret ({} to {} bytes the customer made and keeps), so nobody else who learns the client id gets this conversation",
-                CLIENT_SECRET_BYTES.start(),
-                CLIENT_SECRET_BYTES.end()
+                "client_id comes with client_secret ({} to {} characters the customer made and keeps), so nobody else who learns the client id gets this conversation",
+                CLIENT_SECRET_CHARS.start(),
+                CLIENT_SECRET_CHARS.end()
             ),
         )),
     }
@@ -233,8 +233,15 @@ pub(super) async fn customer_view(
 /// token); the client's id is scoped to the conversation, so it names
 /// nothing in another.
 async fn by_customer(shared: &Shared, id: &str, client: Option<String>, c: Change) -> Response {
-    let client = client.map(|client| format!("{id}/{client}"));
-    done(change(shared, client, Actor::Customer, c).await)
+    let result = match client {
+        // The customer's id, checked, scoped to its conversation.
+        Some(given) => match super::client_id(Some(given)) {
+            Ok(given) => super::commit(shared, format!("{id}/{given}"), Actor::Customer, c).await,
+            Err(refusal) => Err(refusal),
+        },
+        None => change(shared, None, Actor::Customer, c).await,
+    };
+    done(result)
 }
 
 /// `POST /api/chats/{id}/messages`: a message with the customer's own
@@ -245,7 +252,7 @@ async fn by_customer(shared: &Shared, id: &str, client: Option<String>, c: Chang
     tag = "customer",
     description = "A customer's message, with its own message_id (a resend is kept once).",
     params(("id" = String, Path)),
-    request_body = Said,
+    request_body = duet_api::requests::MessageBody,
     responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 async fn message(
@@ -284,7 +291,7 @@ async fn message(
     tag = "customer",
     description = "An agent's message was delivered to or read by the customer.",
     params(("id" = String, Path)),
-    request_body = Said,
+    request_body = duet_api::requests::DeliveryBody,
     responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 async fn delivery(
@@ -483,6 +490,18 @@ async fn webhook(
     responses((status = 200, description = "The call's interaction", body = duet_api::Created), super::openapi::Answers)
 )]
 async fn call(State(shared): State<Arc<Shared>>, Json(r): Json<CallReport>) -> Response {
+    let fields = super::bounds::NewFields {
+        queue: &r.queue,
+        name: &r.name,
+        address: &r.from,
+        skills: &BTreeMap::new(),
+        attributes: &BTreeMap::new(),
+    };
+    if let Err(refusal) =
+        super::bounds::new_conversation(&fields).and_then(|()| super::bounds::call_id(&r.call_id))
+    {
+        return refusal.into_response();
+    }
     let party = Party {
         address: r.from.clone(),
         name: r.name.clone(),

@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::access::Held;
 use super::auth::Caller;
-use super::{Refusal, ask, change, done};
+use super::{Refusal, ask, done};
 use crate::replication::IxRequest;
 use crate::shared::Shared;
 
@@ -33,10 +33,13 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct Share {
     /// The file's name.
+    #[param(min_length = 1, max_length = 256)]
     name: String,
     /// The message's own id in the transcript (a resend is kept once).
+    #[param(min_length = 1, max_length = 128)]
     message_id: String,
 }
 
@@ -47,6 +50,12 @@ fn shared_file(
     bytes: Bytes,
     sender: Sender,
 ) -> Result<Change, Refusal> {
+    if bytes.is_empty() {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "the file is empty; a file is the request's body, 1 byte or more",
+        ));
+    }
     if bytes.len() > FILE_MAX_BYTES {
         return Err(Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -88,7 +97,7 @@ fn shared_file(
     description = "The customer shares a file (the raw body, at most 512 KiB; the token in `x-duet-token` or `?token=`); it joins the transcript.",
     params(("id" = String, Path), Share),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses(super::openapi::Acknowledged, (status = 401, description = "Not this conversation's token", body = duet_api::ErrorBody), (status = 413, description = "Too large", body = duet_api::ErrorBody))
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 pub(super) async fn customer_shares(
     State(shared): State<Arc<Shared>>,
@@ -100,9 +109,9 @@ pub(super) async fn customer_shares(
     let result = async {
         // The guard checked the customer's token; the chat's room here.
         super::bounds::room_in_chat(&shared, &id, Some(bytes.len() as u64)).await?;
-        let client = Some(format!("{id}/{}", share.message_id));
+        let client = format!("{id}/{}", share.message_id);
         let c = shared_file(&id, share, &headers, bytes, Sender::Customer)?;
-        change(&shared, client, Actor::Customer, c).await
+        super::commit(&shared, client, Actor::Customer, c).await
     }
     .await;
     done(result)
@@ -115,7 +124,7 @@ pub(super) async fn customer_shares(
     description = "The agent shares a file (the raw body, at most 512 KiB); it joins the transcript.",
     params(("id" = String, Path), Share),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses(super::openapi::Acknowledged, (status = 403, description = "Not yours", body = duet_api::ErrorBody), (status = 409, description = "Not on the interaction", body = duet_api::ErrorBody), (status = 413, description = "Too large", body = duet_api::ErrorBody))
+    responses(super::openapi::Acknowledged, super::openapi::Answers)
 )]
 pub(super) async fn agent_shares(
     State(shared): State<Arc<Shared>>,
@@ -128,9 +137,9 @@ pub(super) async fn agent_shares(
 ) -> Response {
     let actor = super::access::actor(&me, &ix);
     let result = async {
-        let client = Some(format!("{id}/{}", share.message_id));
+        let client = super::scoped(format!("{id}/{}", share.message_id), &actor);
         let c = shared_file(&id, share, &headers, bytes, Sender::Agent(me.name.clone()))?;
-        change(&shared, client, actor, c).await
+        super::commit(&shared, client, actor, c).await
     }
     .await;
     done(result)
@@ -184,7 +193,7 @@ fn download(ix: Option<Interaction>, id: &str, file: &str) -> Response {
     tag = "customer",
     description = "A file shared in the customer's conversation (its message id).",
     params(("id" = String, Path), ("file" = String, Path)),
-    responses((status = 200, description = "The file", body = Vec<u8>, content_type = "application/octet-stream"), (status = 404, description = "No such file", body = duet_api::ErrorBody))
+    responses((status = 200, description = "The file", body = Vec<u8>, content_type = "application/octet-stream"), super::openapi::Answers)
 )]
 pub(super) async fn customer_downloads(
     State(shared): State<Arc<Shared>>,
@@ -211,7 +220,7 @@ pub(super) async fn customer_downloads(
     tag = "agent",
     description = "A file shared in the interaction (its message id), or an email attachment (its id); the agent on it or a supervisor.",
     params(("id" = String, Path), ("file" = String, Path)),
-    responses((status = 200, description = "The file", body = Vec<u8>, content_type = "application/octet-stream"), (status = 403, description = "Not yours", body = duet_api::ErrorBody), (status = 404, description = "No such file", body = duet_api::ErrorBody))
+    responses((status = 200, description = "The file", body = Vec<u8>, content_type = "application/octet-stream"), super::openapi::Answers)
 )]
 pub(super) async fn agent_downloads(
     Extension(Held(ix)): Extension<Held>,

@@ -141,6 +141,33 @@ fn user_key(name: &str) -> String {
     name[..end].to_string()
 }
 
+/// The client's address, as the server gave it (none for a router served
+/// in process).
+pub(super) fn peer(extensions: &axum::http::Extensions) -> Option<SocketAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+        .or_else(|| {
+            extensions
+                .get::<ConnectInfo<super::tls::Peer>>()
+                .map(|c| c.0.0)
+        })
+}
+
+/// The client's address, for a handler.
+pub(super) struct Source(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Source {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Source, Self::Rejection> {
+        Ok(Source(peer(&parts.extensions).map(|p| p.ip())))
+    }
+}
+
 /// The middleware: limits what the request is, then lets it through.
 pub(super) async fn limit(
     State(guard): State<Arc<Guard>>,
@@ -148,16 +175,7 @@ pub(super) async fn limit(
     next: Next,
 ) -> Response {
     // Served without the peer's address (an in-process router): no limits.
-    let extensions = request.extensions();
-    let peer = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0)
-        .or_else(|| {
-            extensions
-                .get::<ConnectInfo<super::tls::Peer>>()
-                .map(|c| c.0.0)
-        });
-    let Some(source) = peer.map(|p| source_key(p.ip())) else {
+    let Some(source) = peer(request.extensions()).map(|p| source_key(p.ip())) else {
         return next.run(request).await;
     };
     let route = request

@@ -26,6 +26,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::auth::Caller;
 use super::customer::{TokenQuery, customer_view, learn_names};
 use super::customer_view::{self, Names, users_of};
+use super::guard::Source;
 use super::sockets::{PER_AGENT_MAX, PER_CHAT_MAX, SendWithin, Sockets};
 use super::{Refusal, ask, change};
 use crate::metrics::label;
@@ -225,16 +226,18 @@ pub(super) fn resume_position(after: Option<&str>) -> Option<Position> {
     path = "/api/agent/ws",
     tag = "agent",
     description = "WebSocket: the agent's state, then every change that concerns it (offers, messages, statuses), each with its sequence number. `?token=` carries the session.",
+    params(super::sockets::Handshake),
     responses((status = 101, description = "Upgraded: `state` (`StateFrame::Agent`), or `resume` and the changes missed; then each `change` (`ChangeFrame::Committed`); `moved` when this node does not serve, or stops serving; `resync` when the socket fell behind", body = duet_api::Frame), super::openapi::Answers)
 )]
 pub(super) async fn agent(
     State(shared): State<Arc<Shared>>,
     Extension(me): Extension<Caller>,
     Extension(sockets): Extension<Arc<Sockets>>,
+    Source(source): Source,
     Query(q): Query<AgentQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    match sockets.take(format!("agent\n{}", me.name), PER_AGENT_MAX) {
+    match sockets.take(source, format!("agent\n{}", me.name), PER_AGENT_MAX) {
         Ok(slot) => upgrade
             .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
             .on_upgrade(move |socket| async move {
@@ -480,17 +483,18 @@ async fn stopped_serving(shared: &Shared, socket: &mut WebSocket) {
     path = "/api/chats/{id}/ws",
     tag = "customer",
     description = "WebSocket: the transcript, then every change to the chat; the customer sends {\"message_id\", \"body\"} and gets an ack with the sequence number.",
-    params(("id" = String, Path)),
+    params(("id" = String, Path), super::sockets::Handshake),
     responses((status = 101, description = "Upgraded: `state` (`StateFrame::Chat`), or `resume` and the changes missed; then each `change` as the customer sees it (`ChangeFrame::Told`); `ack` or `error` for each message sent; `resync` when the socket fell behind", body = duet_api::Frame), super::openapi::Answers)
 )]
 pub(super) async fn customer(
     State(shared): State<Arc<Shared>>,
     Extension(sockets): Extension<Arc<Sockets>>,
+    Source(source): Source,
     Path(id): Path<String>,
     Query(q): Query<TokenQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    match sockets.take(format!("chat\n{id}"), PER_CHAT_MAX) {
+    match sockets.take(source, format!("chat\n{id}"), PER_CHAT_MAX) {
         Ok(slot) => upgrade
             .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
             .on_upgrade(move |socket| async move {
@@ -618,7 +622,7 @@ async fn customer_socket(
                             };
                             match made {
                                 Ok(seq) => Frame::Ack { message_id: says.message_id, seq },
-                                Err(Refusal { status, message, active }) => Frame::Error {
+                                Err(Refusal { status, message, active, .. }) => Frame::Error {
                                     message_id: Some(says.message_id),
                                     error: message,
                                     status: status.as_u16(),

@@ -26,6 +26,7 @@ mod bounds;
 pub use access::{RULES, Rule, Who, reference as access_reference};
 pub use auth::from_hex;
 mod config;
+mod connections;
 mod cors;
 mod customer;
 mod customer_view;
@@ -88,7 +89,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route_layer(middleware::from_fn_with_state(shared.clone(), observe))
         .layer(middleware::from_fn_with_state(shared.clone(), epochs))
         .layer(middleware::from_fn_with_state(shared.clone(), cors::cors))
-        .layer(axum::Extension(Arc::new(sockets::Sockets::default())))
+        .layer(axum::Extension(Arc::new(sockets::Sockets::new(
+            &shared.boot.limits,
+        ))))
         .layer(middleware::from_fn(headers::security))
         .with_state(shared)
 }
@@ -170,6 +173,9 @@ struct Refusal {
     message: String,
     /// The active node, for a request that must go there.
     active: Option<String>,
+    /// When to try again (`Retry-After`, seconds), for a node or source
+    /// that holds its most of something now.
+    retry_after_s: Option<u64>,
 }
 
 impl Refusal {
@@ -178,6 +184,15 @@ impl Refusal {
             status,
             message: message.into(),
             active: None,
+            retry_after_s: None,
+        }
+    }
+
+    /// The refusal, telling the client to try again in `seconds`.
+    fn retry_after(self, seconds: u64) -> Refusal {
+        Refusal {
+            retry_after_s: Some(seconds),
+            ..self
         }
     }
 }
@@ -193,6 +208,11 @@ impl IntoResponse for Refusal {
         }
         if let Some(name) = self.active.and_then(|n| HeaderValue::from_str(&n).ok()) {
             response.headers_mut().insert("x-duet-active", name);
+        }
+        if let Some(seconds) = self.retry_after_s {
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from(seconds));
         }
         response
     }
@@ -258,9 +278,8 @@ fn not_active(shared: &Shared, what: &str) -> Option<Refusal> {
         ),
     };
     Some(Refusal {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        message,
         active,
+        ..Refusal::new(StatusCode::SERVICE_UNAVAILABLE, message)
     })
 }
 
@@ -275,9 +294,8 @@ fn write_refusal(e: WriteError) -> Refusal {
         }
         WriteError::Interaction(ref ix) => Refusal::new(interaction_status(ix), e.to_string()),
         WriteError::Unavailable { message, active } => Refusal {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            message,
             active,
+            ..Refusal::new(StatusCode::SERVICE_UNAVAILABLE, message)
         },
     }
 }
@@ -293,16 +311,23 @@ fn interaction_status(e: &duet_interactions::Error) -> StatusCode {
         | E::UnknownItem { .. } => StatusCode::NOT_FOUND,
         E::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         E::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
-        E::Invalid { .. }
-        | E::WrongMedia { .. }
-        | E::InvalidWrapUpCode { .. }
-        | E::UnknownStatus { .. } => StatusCode::BAD_REQUEST,
+        // The request is well-formed; the interaction's media does not
+        // take it.
+        E::WrongMedia { .. } => StatusCode::CONFLICT,
+        E::Invalid { .. } | E::InvalidWrapUpCode { .. } | E::UnknownStatus { .. } => {
+            StatusCode::BAD_REQUEST
+        }
         _ => StatusCode::CONFLICT,
     }
 }
 
 /// How long a request waits for the replication task's answer.
 const ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// What a request refused because the node is full asks the client to
+/// wait, in seconds.
+const BUSY_RETRY_AFTER_S: u64 = 1;
+/// What a request that waited past its bound is told.
+const LATE: &str = "the node did not answer in time (busy or shutting down); try again";
 
 /// The answer when the replication task's inbox is full: at once, not
 /// after a wait.
@@ -311,6 +336,55 @@ fn busy() -> Refusal {
         StatusCode::SERVICE_UNAVAILABLE,
         "the node is busy (its replication inbox is full); try again shortly",
     )
+    .retry_after(BUSY_RETRY_AFTER_S)
+}
+
+/// The requests waiting for the replication task's answer on this node:
+/// at most `[limits] answers_waiting_max` at once (sized on first use).
+#[derive(Default)]
+pub struct Waiting(std::sync::OnceLock<Arc<tokio::sync::Semaphore>>);
+
+impl Waiting {
+    /// A place among the requests waiting (at most `max` at once), or 503
+    /// with `Retry-After` at once when they are all taken.
+    fn enter(&self, max: usize) -> Result<tokio::sync::OwnedSemaphorePermit, Refusal> {
+        let places = self
+            .0
+            .get_or_init(|| Arc::new(tokio::sync::Semaphore::new(max)));
+        places.clone().try_acquire_owned().map_err(|_| {
+            Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the node is busy ({max} requests wait for it, its most at once); try again shortly"
+                ),
+            )
+            .retry_after(BUSY_RETRY_AFTER_S)
+        })
+    }
+}
+
+/// Sends `message` to the replication task and waits (at most `wait`)
+/// for its answer on `answer`; refused at once when the node is full
+/// (requests waiting, or its inbox), and with `late` when no answer came
+/// in time.
+async fn from_replication<T>(
+    shared: &Shared,
+    message: crate::replication::ReplicationMsg,
+    answer: tokio::sync::oneshot::Receiver<T>,
+    wait: std::time::Duration,
+    late: &str,
+) -> Result<T, Refusal> {
+    let _waiting = shared
+        .answers_waiting
+        .enter(shared.boot.limits.answers_waiting_max)?;
+    if !shared.replication.offer(message) {
+        return Err(busy());
+    }
+    tokio::time::timeout(wait, answer)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, late))
 }
 
 /// Asks the replication task about the contact center; waits (bounded)
@@ -321,19 +395,7 @@ async fn ask<T>(
 ) -> Result<T, Refusal> {
     let (reply, answer) = tokio::sync::oneshot::channel();
     let message = crate::replication::ReplicationMsg::Interactions(request(reply));
-    if !shared.replication.offer(message) {
-        return Err(busy());
-    }
-    tokio::time::timeout(ANSWER_WAIT, answer)
-        .await
-        .ok()
-        .and_then(|r| r.ok())
-        .ok_or_else(|| {
-            Refusal::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the node did not answer in time (busy or shutting down); try again",
-            )
-        })
+    from_replication(shared, message, answer, ANSWER_WAIT, LATE).await
 }
 
 /// The object at a configuration path, if there is one; waits (bounded)
@@ -343,32 +405,18 @@ async fn config_object(
     path: duet_config::TreePath,
 ) -> Result<Option<duet_config::Object>, Refusal> {
     let (reply, view) = tokio::sync::oneshot::channel();
-    if !shared
-        .replication
-        .offer(crate::replication::ReplicationMsg::ConfigRead { path, reply })
-    {
-        return Err(busy());
-    }
-    tokio::time::timeout(ANSWER_WAIT, view)
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .map(|view| view.object)
-        .ok_or_else(|| {
-            Refusal::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the node did not answer in time (busy or shutting down); try again",
-            )
-        })
+    let message = crate::replication::ReplicationMsg::ConfigRead { path, reply };
+    let view = from_replication(shared, message, view, ANSWER_WAIT, LATE).await?;
+    Ok(view.object)
 }
 
 /// A fresh client id for a change whose client gave none.
 fn client_id(given: Option<String>) -> Result<String, Refusal> {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     match given {
-        Some(id) if id.is_empty() || id.len() > CLIENT_ID_MAX_BYTES => Err(Refusal::new(
+        Some(id) if id.is_empty() || id.chars().count() > CLIENT_ID_MAX_CHARS => Err(Refusal::new(
             StatusCode::BAD_REQUEST,
-            format!("client_id: 1 to {CLIENT_ID_MAX_BYTES} bytes"),
+            format!("client_id: 1 to {CLIENT_ID_MAX_CHARS} characters"),
         )),
         Some(id) => Ok(id),
         None => Ok(format!(
@@ -381,7 +429,7 @@ fn client_id(given: Option<String>) -> Result<String, Refusal> {
 }
 
 /// A client's id for a change travels with it into history and the stream.
-const CLIENT_ID_MAX_BYTES: usize = 128;
+const CLIENT_ID_MAX_CHARS: usize = 128;
 
 /// Makes an interaction change on the stream and answers once it is
 /// acknowledged (on the backup too, while in sync), with its sequence
@@ -394,13 +442,31 @@ async fn change(
 ) -> Result<u64, Refusal> {
     // A user's client id is scoped to the user: another who reuses it
     // makes a change of its own and is never answered with this one's.
-    let given = client.is_some();
-    let mut client = client_id(client)?;
-    if given
-        && let duet_interactions::Actor::Agent(name) | duet_interactions::Actor::User(name) = &actor
-    {
-        client = format!("user/{name}/{client}");
+    let client = match client {
+        Some(given) => scoped(client_id(Some(given))?, &actor),
+        None => client_id(None)?,
+    };
+    commit(shared, client, actor, change).await
+}
+
+/// A client id a caller chose, scoped to the user acting (if one is).
+fn scoped(client: String, actor: &duet_interactions::Actor) -> String {
+    match actor {
+        duet_interactions::Actor::Agent(name) | duet_interactions::Actor::User(name) => {
+            format!("user/{name}/{client}")
+        }
+        _ => client,
     }
+}
+
+/// Makes an interaction change under a client id the node made (from a
+/// client's, checked, or from what the request names, bounded).
+async fn commit(
+    shared: &Shared,
+    client: String,
+    actor: duet_interactions::Actor,
+    change: duet_interactions::Change,
+) -> Result<u64, Refusal> {
     let command = duet_interactions::Command::new(client, crate::events::unix_ms(), actor, change);
     let written = ask(shared, |reply| crate::replication::IxRequest::Write {
         command: Box::new(command),
@@ -470,5 +536,32 @@ mod tests {
             assert!(!body.error.is_empty());
         }
         assert_eq!(answers[2], (200, "signed in".to_string()));
+    }
+
+    /// Requests waiting for replication are bounded: one more is refused
+    /// at once with 503, the error body and `Retry-After`, and a place
+    /// given back serves the next.
+    #[tokio::test]
+    async fn waiting_requests_over_their_most_are_refused_at_once() {
+        let waiting = Waiting::default();
+        let Ok(first) = waiting.enter(2) else {
+            panic!("a place")
+        };
+        let Ok(_second) = waiting.enter(2) else {
+            panic!("a place")
+        };
+        let Err(refused) = waiting.enter(2) else {
+            panic!("refused")
+        };
+        assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+        let response = refused.into_response();
+        assert_eq!(response.headers()["retry-after"], "1");
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: duet_api::ErrorBody = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body.status, 503);
+        drop(first);
+        assert!(waiting.enter(2).is_ok(), "a place given back");
     }
 }

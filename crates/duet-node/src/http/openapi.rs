@@ -37,18 +37,28 @@ pub(super) enum Answers {
     #[response(status = 409, description = "Not allowed in the current state")]
     Conflict(ErrorBody),
     #[response(
+        status = 415,
+        description = "The body's `Content-Type` is not the route's (`application/json` for a JSON body)"
+    )]
+    Unsupported(ErrorBody),
+    #[response(
+        status = 422,
+        description = "The JSON body is well-formed but not of the request's shape: the error names the field"
+    )]
+    Unprocessable(ErrorBody),
+    #[response(
         status = 413,
         description = "Too large: a chat holding its customer's limit of messages, files or bytes"
     )]
     TooLarge(ErrorBody),
     #[response(
         status = 429,
-        description = "Over a per-source limit (new chats and callbacks, failed sign-ins): Retry-After says when to try again"
+        description = "Over a per-source limit (new chats and callbacks, failed sign-ins, WebSockets from one address or for one holder): Retry-After says when to try again"
     )]
     TooMany(ErrorBody),
     #[response(
         status = 503,
-        description = "Not the active node (x-duet-active names it), or busy"
+        description = "Not the active node (x-duet-active names it), or busy: its replication inbox, the requests waiting for it or its WebSockets are at their most (Retry-After says when to try again)"
     )]
     Unavailable(ErrorBody),
 }
@@ -57,7 +67,7 @@ pub(super) enum Answers {
 #[openapi(
     info(
         title = "duet",
-        description = "A contact-center interaction server run as an active/backup pair. Changes are made on the active node; the backup answers 503 and names the active node in x-duet-active. Every change may carry `client_id`, the client's own id, so a retry (after a switchover, say) is applied once. A refusal's body is `ErrorBody`: `error` in words and `status`, the HTTP status again, which is what a client decides on (503: try the other node, or again; 429: again after Retry-After; other 4xx: not as it is). WebSocket frames are `Frame`s, told apart by `type`: state, resume, gap, change, heartbeat, ack, error (with `status`, as a refusal's), moved, resync. Every answer carries the node's epoch in x-duet-epoch, and X-Content-Type-Options: nosniff, Referrer-Policy: no-referrer and X-Frame-Options: DENY. Customers' fields are bounded (queue 128 bytes, name 256, address 320, number 32, 32 attributes of 64-byte names and 1 KiB values, 16 skills, message_id 128, body 16 KiB; a chat holds at most 1,000 messages, 20 files and 8 MiB from its customer): a request over a bound is refused with 400 naming the field and the bound, or 413.",
+        description = "A contact-center interaction server run as an active/backup pair. Changes are made on the active node; the backup answers 503 and names the active node in x-duet-active. Every change may carry `client_id`, the client's own id, so a retry (after a switchover, say) is applied once. A refusal's body is `ErrorBody`: `error` in words and `status`, the HTTP status again, which is what a client decides on (503: try the other node, or again; 429: again after Retry-After; other 4xx: not as it is). WebSocket frames are `Frame`s, told apart by `type`: state, resume, gap, change, heartbeat, ack, error (with `status`, as a refusal's), moved, resync. Every answer carries the node's epoch in x-duet-epoch, and X-Content-Type-Options: nosniff, Referrer-Policy: no-referrer and X-Frame-Options: DENY. Customers' fields are bounded, in characters (queue 128, name 256, address 320, number 32, 32 attributes of 64-character names and 1,024-character values, 16 skills, message_id 128, body 16,384; a chat holds at most 1,000 messages, 20 files and 8 MiB from its customer): a request over a bound is refused with 400 naming the field and the bound, or 413.",
     ),
     paths(
         super::status::status,
@@ -106,13 +116,63 @@ pub(super) enum Answers {
         super::pages::pair,
         document,
     ),
-    components(schemas(Frame, ErrorBody))
+    components(schemas(
+        Frame,
+        ErrorBody,
+        duet_api::Changed,
+        duet_api::requests::MediaName,
+        super::agent::ActionName
+    ))
 )]
 struct Document;
 
-/// The document itself.
-pub(super) fn document_value() -> utoipa::openapi::OpenApi {
-    Document::openapi()
+/// The document itself, with what the annotations cannot say.
+pub(super) fn document_value() -> serde_json::Value {
+    let mut document = serde_json::to_value(Document::openapi()).unwrap_or_default();
+    bounds(&mut document);
+    document
+}
+
+/// The bounds of the customer's maps (docs/security.md) and of an
+/// attachment's bytes, a callback outcome's one field, and that a
+/// `client_id` of a new conversation comes with its `client_secret`,
+/// which utoipa's field attributes do not express.
+fn bounds(document: &mut serde_json::Value) {
+    use super::bounds::{
+        ATTRIBUTE_NAME_MAX_CHARS, ATTRIBUTE_VALUE_MAX_CHARS, ATTRIBUTES_MAX, SKILL_NAME_MAX_CHARS,
+        SKILLS_MAX,
+    };
+    let schemas = &mut document["components"]["schemas"];
+    if schemas["AttachmentBody"].is_object() {
+        schemas["AttachmentBody"]["properties"]["bytes"]["items"]["maximum"] = u8::MAX.into();
+    }
+    // An enum's variant with a value is an object of that one field.
+    if let Some(variants) = schemas["OutcomeBody"]["oneOf"].as_array_mut() {
+        for variant in variants.iter_mut().filter(|v| v["type"] == "object") {
+            variant["additionalProperties"] = false.into();
+        }
+    }
+    let start = &mut schemas["Start"];
+    if !start.is_object() {
+        return;
+    }
+    start["properties"]["skills"]["maxProperties"] = SKILLS_MAX.into();
+    start["properties"]["skills"]["propertyNames"] =
+        serde_json::json!({"type": "string", "maxLength": SKILL_NAME_MAX_CHARS});
+    start["properties"]["attributes"]["maxProperties"] = ATTRIBUTES_MAX.into();
+    start["properties"]["attributes"]["propertyNames"] =
+        serde_json::json!({"type": "string", "maxLength": ATTRIBUTE_NAME_MAX_CHARS});
+    start["properties"]["attributes"]["additionalProperties"] =
+        serde_json::json!({"type": "string", "maxLength": ATTRIBUTE_VALUE_MAX_CHARS});
+    // A client id (a string) comes with its secret (a string).
+    start["if"] = serde_json::json!({
+        "properties": {"client_id": {"type": "string"}},
+        "required": ["client_id"]
+    });
+    start["then"] = serde_json::json!({
+        "properties": {"client_secret": {"type": "string"}},
+        "required": ["client_secret"]
+    });
 }
 
 /// `GET /api/openapi.json`.
@@ -161,6 +221,15 @@ mod tests {
             }
         }
         let schemas = &document["components"]["schemas"];
+        // Every reference names a schema the document holds.
+        let text = document.to_string();
+        for reference in text.split("\"#/components/schemas/").skip(1) {
+            let name = reference.split('"').next().unwrap_or_default();
+            assert!(
+                schemas[name].is_object(),
+                "{name} is referred to, not there"
+            );
+        }
         for name in ["Frame", "StateFrame", "ChangeFrame", "ErrorBody"] {
             assert!(schemas[name].is_object(), "no schema {name}");
         }

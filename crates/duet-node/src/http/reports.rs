@@ -29,6 +29,7 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ReportQuery {
     /// Start of the window: RFC 3339 or unix ms.
     from: String,

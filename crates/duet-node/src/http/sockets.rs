@@ -1,8 +1,11 @@
-//! Bounds on WebSockets: how many one holder may have open at once (a
-//! customer's chat token, an agent's session), and how long a send may
-//! wait on a client that does not read before its socket is closed.
+//! Bounds on WebSockets: how many this node holds open at once, how
+//! many one source address may hold, how many one holder may have open at
+//! once (a customer's chat token, an agent's session), and how long a
+//! send may wait on a client that does not read before its socket is
+//! closed.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,50 +21,106 @@ pub const PER_AGENT_MAX: usize = 8;
 /// A send that waits longer than this on a client that does not read
 /// closes the socket; the client reconnects and starts from the state.
 pub const SEND_WAIT_MS: u64 = 10_000;
+/// What a refusal for a full node or source asks the client to wait.
+pub const FULL_RETRY_AFTER_S: u64 = 1;
 
-/// Open sockets by holder, on this node.
-#[derive(Default)]
+/// The count of every socket on the node (no holder's key starts with a
+/// NUL).
+const NODE_KEY: &str = "\0node";
+
+/// Open sockets by holder, by source and on the whole node.
 pub(super) struct Sockets {
     open: Mutex<HashMap<String, usize>>,
+    /// The most on this node (`[limits] websockets_max`)...
+    node_max: usize,
+    /// ...and from one source (`websockets_per_source_max`).
+    per_source_max: usize,
 }
 
 /// One open socket; counted until released or dropped.
 pub(super) struct Slot {
     sockets: Arc<Sockets>,
-    /// `None` once released.
-    key: Option<String>,
+    /// The holder's key first, then the node's and the source's; empty
+    /// once released.
+    keys: Vec<String>,
 }
 
 impl Sockets {
-    /// A slot for one more socket of `key`, or 429 if it holds `max`.
-    pub(super) fn take(self: &Arc<Self>, key: String, max: usize) -> Result<Slot, Refusal> {
+    pub(super) fn new(limits: &crate::limits::Limits) -> Sockets {
+        Sockets {
+            open: Mutex::default(),
+            node_max: limits.websockets_max,
+            per_source_max: limits.websockets_per_source_max,
+        }
+    }
+
+    /// A slot for one more socket of `key` from `source` (none: served
+    /// in process, counted on the node only): 503 when the node holds its
+    /// most, 429 when the source or the holder (`max`) does.
+    pub(super) fn take(
+        self: &Arc<Self>,
+        source: Option<IpAddr>,
+        key: String,
+        max: usize,
+    ) -> Result<Slot, Refusal> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let count = open.entry(key.clone()).or_insert(0);
-        if *count >= max {
+        let count = |k: &str| open.get(k).copied().unwrap_or(0);
+        if count(NODE_KEY) >= self.node_max {
+            return Err(Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "this node holds {} WebSockets, its most at once; try again shortly",
+                    self.node_max
+                ),
+            )
+            .retry_after(FULL_RETRY_AFTER_S));
+        }
+        let mut keys = vec![key, NODE_KEY.to_string()];
+        if let Some(source) = source {
+            let by_source = format!("source\n{}", crate::limits::source_key(source));
+            if count(&by_source) >= self.per_source_max {
+                return Err(Refusal::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "{} WebSockets are open from this address, the most at once; close one",
+                        self.per_source_max
+                    ),
+                )
+                .retry_after(FULL_RETRY_AFTER_S));
+            }
+            keys.push(by_source);
+        }
+        if count(&keys[0]) >= max {
             return Err(Refusal::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("{max} sockets are open for this already, the most at once; close one"),
             ));
         }
-        *count += 1;
+        for k in &keys {
+            *open.entry(k.clone()).or_insert(0) += 1;
+        }
         Ok(Slot {
             sockets: self.clone(),
-            key: Some(key),
+            keys,
         })
     }
 
-    /// Gives a slot back; whether it was its holder's last.
-    fn give_back(&self, key: &str) -> bool {
+    /// Gives a slot's counts back; whether it was its holder's last.
+    fn give_back(&self, keys: &[String]) -> bool {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(count) = open.get_mut(key) else {
-            return false;
-        };
-        *count -= 1;
-        if *count == 0 {
-            open.remove(key);
-            return true;
+        let mut last = Vec::with_capacity(keys.len());
+        for key in keys {
+            let Some(count) = open.get_mut(key) else {
+                last.push(false);
+                continue;
+            };
+            *count -= 1;
+            last.push(*count == 0);
+            if *count == 0 {
+                open.remove(key);
+            }
         }
-        false
+        last.first().copied().unwrap_or(false)
     }
 }
 
@@ -69,23 +128,44 @@ impl Slot {
     /// Whether this is its holder's only socket now.
     pub(super) fn alone(&self) -> bool {
         let open = self.sockets.open.lock().unwrap_or_else(|p| p.into_inner());
-        self.key.as_ref().and_then(|k| open.get(k)) == Some(&1)
+        self.keys.first().and_then(|k| open.get(k)) == Some(&1)
     }
 
     /// Gives the slot back; whether it was its holder's last socket.
     pub(super) fn release(mut self) -> bool {
-        self.key
-            .take()
-            .is_some_and(|key| self.sockets.give_back(&key))
+        let keys = std::mem::take(&mut self.keys);
+        !keys.is_empty() && self.sockets.give_back(&keys)
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            self.sockets.give_back(&key);
+        let keys = std::mem::take(&mut self.keys);
+        if !keys.is_empty() {
+            self.sockets.give_back(&keys);
         }
     }
+}
+
+/// The headers of a WebSocket handshake (RFC 6455), which every socket
+/// route needs: a GET without them is refused 400 (a type the document
+/// reads; never built).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub(super) struct Handshake {
+    /// `websocket`.
+    #[param(rename = "Upgrade")]
+    upgrade: String,
+    /// Names `Upgrade`.
+    #[param(rename = "Connection")]
+    connection: String,
+    /// `13`.
+    #[param(rename = "Sec-WebSocket-Version")]
+    version: String,
+    /// 16 random bytes in base64.
+    #[param(rename = "Sec-WebSocket-Key")]
+    key: String,
 }
 
 /// The socket's client did not read what was sent within the wait.
@@ -110,18 +190,28 @@ impl SendWithin for WebSocket {
 mod tests {
     use super::*;
 
+    fn sockets(node_max: usize, per_source_max: usize) -> Arc<Sockets> {
+        Arc::new(Sockets::new(&crate::limits::Limits {
+            websockets_max: node_max,
+            websockets_per_source_max: per_source_max,
+            ..Default::default()
+        }))
+    }
+
     #[test]
     fn a_holder_gets_its_slots_and_no_more_and_they_come_back() {
-        let sockets = Arc::new(Sockets::default());
+        let sockets = sockets(100, 100);
         let slots: Vec<Slot> = (0..3)
-            .map(|_| match sockets.take("chat-1".into(), 3) {
+            .map(|_| match sockets.take(None, "chat-1".into(), 3) {
                 Ok(slot) => slot,
                 Err(refusal) => panic!("a slot: {}", refusal.message),
             })
             .collect();
-        let refused = sockets.take("chat-1".into(), 3).err().expect("refused");
+        let Err(refused) = sockets.take(None, "chat-1".into(), 3) else {
+            panic!("refused")
+        };
         assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
-        assert!(sockets.take("chat-2".into(), 3).is_ok());
+        assert!(sockets.take(None, "chat-2".into(), 3).is_ok());
         let mut slots = slots.into_iter();
         let (first, second, third) = (
             slots.next().unwrap(),
@@ -133,10 +223,39 @@ mod tests {
         drop(second);
         assert!(third.alone());
         assert!(third.release(), "the last one");
-        assert!(sockets.take("chat-1".into(), 3).is_ok());
+        assert!(sockets.take(None, "chat-1".into(), 3).is_ok());
         assert!(
-            sockets.open.lock().unwrap().len() <= 1,
+            sockets.open.lock().unwrap().len() <= 2,
             "closed holders are forgotten"
         );
+    }
+
+    #[test]
+    fn the_node_and_each_source_hold_their_most_and_no_more() {
+        let sockets = sockets(3, 2);
+        let one: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        let take = |source, key: &str| sockets.take(Some(source), key.into(), 8);
+        let Ok(first) = take(one, "a") else {
+            panic!("a slot")
+        };
+        let Ok(_second) = take(one, "b") else {
+            panic!("a slot")
+        };
+        let Err(refused) = take(one, "c") else {
+            panic!("the source holds its most")
+        };
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.retry_after_s, Some(FULL_RETRY_AFTER_S));
+        let Ok(_third) = take(other, "c") else {
+            panic!("another source")
+        };
+        let Err(refused) = take(other, "d") else {
+            panic!("the node holds its most")
+        };
+        assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refused.retry_after_s, Some(FULL_RETRY_AFTER_S));
+        drop(first);
+        assert!(take(one, "d").is_ok(), "a closed socket makes room");
     }
 }

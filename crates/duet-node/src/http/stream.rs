@@ -19,6 +19,7 @@ use duet_rsm::Position;
 use serde::Deserialize;
 
 use super::ask;
+use super::guard::Source;
 use super::live::{Open, event, fell_behind, framed, resume_position};
 use super::sockets::{SendWithin, Sockets};
 use crate::events::unix_ms;
@@ -49,16 +50,17 @@ pub(super) struct StreamQuery {
     path = "/api/stream/ws",
     tag = "reporting",
     description = "WebSocket for reporting writers: first {\"type\": \"resume\"} (every change after `?after=<epoch>.<seq>` follows) or {\"type\": \"gap\"} (this node cannot vouch for `after`: changes follow from `position`, and the writer has a gap), then every committed interaction change {\"type\": \"change\", \"epoch\", \"seq\", \"at_ms\", \"actor\", \"change\"} in order, and {\"type\": \"heartbeat\", \"position\", \"at_ms\"} when idle.",
-    params(("after" = Option<String>, Query)),
+    params(("after" = Option<String>, Query), super::sockets::Handshake),
     responses((status = 101, description = "Upgraded: `resume` or `gap`, then each `change` (`ChangeFrame::Committed`), `heartbeat` when idle, `resync` when the socket fell behind", body = duet_api::Frame), super::openapi::Answers)
 )]
 pub(super) async fn stream(
     State(shared): State<Arc<Shared>>,
     Extension(sockets): Extension<Arc<Sockets>>,
+    Source(source): Source,
     Query(q): Query<StreamQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    match sockets.take("stream".to_string(), STREAM_SOCKETS_MAX) {
+    match sockets.take(source, "stream".to_string(), STREAM_SOCKETS_MAX) {
         Ok(slot) => upgrade
             .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
             .on_upgrade(move |socket| async move {

@@ -48,10 +48,11 @@ async fn queues(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Since {
-    /// Only records ending after this time (unix ms).
+    /// Only records ending after this time (unix ms; before 1970: all).
     #[serde(default)]
-    since_ms: u64,
+    since_ms: i64,
 }
 
 /// `GET /api/statistics/intervals`: the statistics interval records.
@@ -68,7 +69,7 @@ async fn intervals(
     axum::extract::Query(since): axum::extract::Query<Since>,
 ) -> Response {
     let view = ask(&shared, |reply| IxRequest::Intervals {
-        since_ms: since.since_ms,
+        since_ms: u64::try_from(since.since_ms).unwrap_or(0),
         reply,
     })
     .await;

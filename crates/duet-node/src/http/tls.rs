@@ -14,6 +14,8 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
+use super::connections::{Capped, Connections, Counted, accept_tcp};
+
 /// Longest a client may take to complete its TLS handshake.
 pub const HANDSHAKE_WAIT_MS: u64 = 10_000;
 /// Handshakes in progress at once; more connections wait to be accepted.
@@ -21,17 +23,26 @@ pub const HANDSHAKES_AT_ONCE: usize = 256;
 /// Connections handshaken and not yet taken by the server.
 const READY_MAX: usize = 64;
 
+/// A connection whose handshake completed, with its place among the
+/// node's connections.
+type Handshaken = Counted<TlsStream<TcpStream>>;
+
 /// Accepts TCP connections and hands on those whose handshake completed.
 pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Receiver<(Handshaken, SocketAddr)>,
     local: SocketAddr,
 }
 
 impl TlsListener {
     /// Starts accepting on `listener` (the accepting task ends with the
     /// listener's owner: when this is dropped, handshaken connections have
-    /// nowhere to go and the task stops at its next one).
-    pub fn new(listener: TcpListener, acceptor: TlsAcceptor) -> std::io::Result<TlsListener> {
+    /// nowhere to go and the task stops at its next one). A connection
+    /// over the node's cap is closed before its handshake.
+    pub fn new(
+        listener: TcpListener,
+        acceptor: TlsAcceptor,
+        connections: Arc<Connections>,
+    ) -> std::io::Result<TlsListener> {
         let local = listener.local_addr()?;
         let (send, ready) = mpsc::channel(READY_MAX);
         let permits = Arc::new(Semaphore::new(HANDSHAKES_AT_ONCE));
@@ -40,24 +51,19 @@ impl TlsListener {
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     return;
                 };
-                let (stream, peer) = match listener.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of descriptors and the like: pause rather than spin.
-                        tracing::warn!("HTTPS accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
+                let (stream, peer) = accept_tcp(&listener, "HTTPS").await;
                 if send.is_closed() {
                     return;
                 }
+                let Some(place) = connections.admit(peer) else {
+                    continue;
+                };
                 let (acceptor, send) = (acceptor.clone(), send.clone());
                 tokio::spawn(async move {
                     let wait = Duration::from_millis(HANDSHAKE_WAIT_MS);
                     if let Ok(Ok(tls)) = tokio::time::timeout(wait, acceptor.accept(stream)).await {
                         drop(permit);
-                        if send.send((tls, peer)).await.is_err() {
+                        if send.send((Counted::new(tls, place), peer)).await.is_err() {
                             tracing::debug!("HTTPS: {peer} arrived as the server stopped");
                         }
                     }
@@ -69,7 +75,7 @@ impl TlsListener {
 }
 
 impl Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = Handshaken;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
@@ -107,14 +113,21 @@ pub fn acceptor(
 }
 
 /// Serves the API on `listener`, over TLS when `tls` is given, with each
-/// client's address for the per-source limits.
-pub async fn serve(listener: TcpListener, app: axum::Router, tls: Option<TlsAcceptor>) {
+/// client's address for the per-source limits, holding at most
+/// `connections_max` connections open at once.
+pub async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    tls: Option<TlsAcceptor>,
+    connections_max: usize,
+) {
+    let connections = Connections::new(connections_max);
     let served = match tls {
         None => {
-            let app = app.into_make_service_with_connect_info::<SocketAddr>();
-            axum::serve(listener, app).await
+            let app = app.into_make_service_with_connect_info::<Peer>();
+            axum::serve(Capped::new(listener, connections), app).await
         }
-        Some(acceptor) => match TlsListener::new(listener, acceptor) {
+        Some(acceptor) => match TlsListener::new(listener, acceptor, connections) {
             Ok(listener) => {
                 let app = app.into_make_service_with_connect_info::<Peer>();
                 axum::serve(listener, app).await
@@ -127,7 +140,7 @@ pub async fn serve(listener: TcpListener, app: axum::Router, tls: Option<TlsAcce
     }
 }
 
-/// The client's address on a TLS connection, for the per-source limits.
+/// The client's address on a connection, for the per-source limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
 
@@ -156,7 +169,7 @@ mod tests {
             "/",
             get(|ConnectInfo(peer): ConnectInfo<Peer>| async move { peer.0.ip().to_string() }),
         );
-        tokio::spawn(serve(listener, app, Some(TlsAcceptor::from(config))));
+        tokio::spawn(serve(listener, app, Some(TlsAcceptor::from(config)), 16));
 
         // A client that connects and never says anything.
         let _silent = TcpStream::connect(address).await.expect("a connection");

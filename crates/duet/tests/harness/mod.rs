@@ -424,6 +424,7 @@ impl Pair {
                     sign_in_failure_per_address_interval_ms: 1,
                     sign_in_failures_per_user_burst: 1_000_000,
                     sign_in_failure_per_user_interval_ms: 1,
+                    websockets_per_source_max: 100_000,
                     ..Default::default()
                 }),
             reporting_databases: setup.reporting_databases.clone(),

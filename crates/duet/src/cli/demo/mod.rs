@@ -177,10 +177,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         fault_injection: true,
         hooks: Default::default(),
         witness: None,
-        // The demo's load starts every chat from one address.
+        // The demo's load starts every chat, and opens every socket, from
+        // one address.
         limits: duet_node::limits::Limits {
             creations_burst: 1_000_000,
             creation_interval_ms: 1,
+            websockets_per_source_max: 100_000,
             ..Default::default()
         },
         reporting_databases: reporting::for_nodes(dir.path()),
