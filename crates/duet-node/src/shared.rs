@@ -41,7 +41,7 @@ pub struct Shared {
     /// Fault injection: configuration sync requests go unanswered.
     pub sync_requests_held: Arc<AtomicBool>,
     /// API requests waiting for replication's answer (bounded).
-    pub answers_waiting: crate::http::Waiting,
+    pub answers_waiting: crate::replication::Waiting,
 }
 
 impl Shared {

@@ -339,28 +339,22 @@ fn busy() -> Refusal {
     .retry_after(BUSY_RETRY_AFTER_S)
 }
 
-/// The requests waiting for the replication task's answer on this node:
-/// at most `[limits] answers_waiting_max` at once (sized on first use).
-#[derive(Default)]
-pub struct Waiting(std::sync::OnceLock<Arc<tokio::sync::Semaphore>>);
-
-impl Waiting {
-    /// A place among the requests waiting (at most `max` at once), or 503
-    /// with `Retry-After` at once when they are all taken.
-    fn enter(&self, max: usize) -> Result<tokio::sync::OwnedSemaphorePermit, Refusal> {
-        let places = self
-            .0
-            .get_or_init(|| Arc::new(tokio::sync::Semaphore::new(max)));
-        places.clone().try_acquire_owned().map_err(|_| {
-            Refusal::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "the node is busy ({max} requests wait for it, its most at once); try again shortly"
-                ),
-            )
-            .retry_after(BUSY_RETRY_AFTER_S)
-        })
-    }
+/// A place among the requests waiting for replication's answer (at most
+/// `max` at once), or 503 with `Retry-After` at once when they are all
+/// taken.
+fn enter(
+    waiting: &crate::replication::Waiting,
+    max: usize,
+) -> Result<tokio::sync::OwnedSemaphorePermit, Refusal> {
+    waiting.try_enter(max).ok_or_else(|| {
+        Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the node is busy ({max} requests wait for it, its most at once); try again shortly"
+            ),
+        )
+        .retry_after(BUSY_RETRY_AFTER_S)
+    })
 }
 
 /// Sends `message` to the replication task and waits (at most `wait`)
@@ -374,9 +368,10 @@ async fn from_replication<T>(
     wait: std::time::Duration,
     late: &str,
 ) -> Result<T, Refusal> {
-    let _waiting = shared
-        .answers_waiting
-        .enter(shared.boot.limits.answers_waiting_max)?;
+    let _waiting = enter(
+        &shared.answers_waiting,
+        shared.boot.limits.answers_waiting_max,
+    )?;
     if !shared.replication.offer(message) {
         return Err(busy());
     }
@@ -543,14 +538,14 @@ mod tests {
     /// given back serves the next.
     #[tokio::test]
     async fn waiting_requests_over_their_most_are_refused_at_once() {
-        let waiting = Waiting::default();
-        let Ok(first) = waiting.enter(2) else {
+        let waiting = crate::replication::Waiting::default();
+        let Ok(first) = enter(&waiting, 2) else {
             panic!("a place")
         };
-        let Ok(_second) = waiting.enter(2) else {
+        let Ok(_second) = enter(&waiting, 2) else {
             panic!("a place")
         };
-        let Err(refused) = waiting.enter(2) else {
+        let Err(refused) = enter(&waiting, 2) else {
             panic!("refused")
         };
         assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -562,6 +557,6 @@ mod tests {
         let body: duet_api::ErrorBody = serde_json::from_slice(&body).unwrap();
         assert_eq!(body.status, 503);
         drop(first);
-        assert!(waiting.enter(2).is_ok(), "a place given back");
+        assert!(enter(&waiting, 2).is_ok(), "a place given back");
     }
 }

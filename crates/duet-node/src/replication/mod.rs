@@ -36,6 +36,22 @@ mod task;
 mod tests;
 
 pub use duet_replica::{CONVERSATION, SERVER_PARAMETERS, WriteError};
+
+/// The API requests waiting for this task's answer: at most `[limits]
+/// answers_waiting_max` at once (sized on first use).
+#[derive(Default)]
+pub struct Waiting(std::sync::OnceLock<std::sync::Arc<tokio::sync::Semaphore>>);
+
+impl Waiting {
+    /// A place among them (at most `max` at once); `None` when all are
+    /// taken.
+    pub fn try_enter(&self, max: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let places = self
+            .0
+            .get_or_init(|| std::sync::Arc::new(tokio::sync::Semaphore::new(max)));
+        places.clone().try_acquire_owned().ok()
+    }
+}
 pub use requests::{Census, Follow, IxRequest};
 pub use task::{
     Desktops, FromBackup, Handles, InboxFull, Inboxes, MailQueues, Receivers, ReplicationMsg,
