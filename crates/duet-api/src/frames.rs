@@ -7,7 +7,7 @@
 //! the client to reconnect and start from the state; `moved` to go to
 //! the node it names.
 
-use duet_interactions::{Actor, Change};
+use duet_interactions::{Actor, Change, MediaType};
 use duet_rsm::Position;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -114,6 +114,12 @@ pub enum ChangeFrame {
         /// ({"Offer": {...}}, {"Message": {...}}, ...).
         #[schema(value_type = Object)]
         change: Box<Change>,
+        /// On an agent's socket, with an offer: the media of the
+        /// interaction offered, so the desktop knows what it is offered
+        /// before it asks for more.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Option<crate::requests::MediaName>)]
+        media: Option<MediaType>,
     },
     /// On a customer's socket.
     Told {

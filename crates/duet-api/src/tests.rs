@@ -161,8 +161,24 @@ fn frames_keep_their_json() {
             change: Box::new(Change::Hold {
                 id: "chat-1".into(),
             }),
+            media: None,
         }),
         r#"{"type":"change","seq":9,"epoch":2,"at_ms":11,"actor":"System","change":{"Hold":{"id":"chat-1"}}}"#,
+    );
+    wire(
+        Frame::Change(ChangeFrame::Committed {
+            seq: 10,
+            epoch: 2,
+            at_ms: 12,
+            actor: Actor::Router,
+            change: Box::new(Change::Offer {
+                id: "chat-1".into(),
+                agent: "ann".into(),
+                deadline_ms: 30_012,
+            }),
+            media: Some(duet_interactions::MediaType::Chat),
+        }),
+        r#"{"type":"change","seq":10,"epoch":2,"at_ms":12,"actor":"Router","change":{"Offer":{"id":"chat-1","agent":"ann","deadline_ms":30012}},"media":"chat"}"#,
     );
     wire(
         Frame::Change(ChangeFrame::Told {

@@ -64,6 +64,7 @@ impl Frame {
                 at_ms,
                 actor,
                 change,
+                ..
             }) => Frame::Change {
                 at: Position::new(epoch, seq),
                 command: Box::new(Command {

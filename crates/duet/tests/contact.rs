@@ -81,6 +81,8 @@ fn a_chat_is_offered_accepted_worked_and_wrapped_up_and_the_backup_shadows_every
         m["change"]["Offer"]["id"] == id.as_str()
     });
     assert_eq!(offer["change"]["Offer"]["agent"], "alice");
+    // The offer says what it offers.
+    assert_eq!(offer["media"], "chat", "{offer}");
 
     // Accepting what was offered to another is refused (not bob's) and
     // changes nothing.

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use duet_api::frames::Resumed;
 use duet_api::{AgentState, ChangeFrame, CustomerSays, Frame, StateFrame};
 use duet_interactions::model::Sender;
-use duet_interactions::{Actor, Change, Command};
+use duet_interactions::{Actor, Change, Command, MediaType};
 use duet_rsm::Position;
 use duet_stream::Entry;
 use serde::Deserialize;
@@ -81,6 +81,7 @@ fn is_takeover(entry: &Entry<Command>) -> bool {
 /// state as it stands (`hello`). Whether the socket is still there, and
 /// whether a takeover was among the changes sent (the state follows then).
 async fn begin(
+    shared: &Shared,
     socket: &mut WebSocket,
     hello: StateFrame,
     after: Option<Position>,
@@ -104,7 +105,11 @@ async fn begin(
             continue;
         }
         takeover |= is_takeover(&entry);
-        if socket.send_within(event(&entry)).await.is_err() {
+        if socket
+            .send_within(agent_event(shared, &entry).await)
+            .await
+            .is_err()
+        {
             return (false, takeover);
         }
     }
@@ -193,15 +198,34 @@ async fn send_state(socket: &mut WebSocket, state: Option<StateFrame>) -> bool {
     }
 }
 
-/// A committed change, whole.
-pub(super) fn event(entry: &Entry<Command>) -> Message {
+/// A committed change, whole (`media`: an offer's).
+pub(super) fn event(entry: &Entry<Command>, media: Option<MediaType>) -> Message {
     framed(&Frame::Change(ChangeFrame::Committed {
         seq: entry.seq,
         epoch: entry.epoch,
         at_ms: entry.change.at_ms,
         actor: entry.change.actor.clone(),
         change: Box::new(entry.change.change.clone()),
+        media,
     }))
+}
+
+/// A committed change for an agent's socket: an offer says its media
+/// (asked of replication; none when the interaction is gone by then, or
+/// the node is too busy to answer).
+async fn agent_event(shared: &Shared, entry: &Entry<Command>) -> Message {
+    let media = match &entry.change.change {
+        Change::Offer { id, .. } => {
+            let wanted = id.clone();
+            ask(shared, |reply| IxRequest::Get { id: wanted, reply })
+                .await
+                .ok()
+                .flatten()
+                .map(|ix| ix.media)
+        }
+        _ => None,
+    };
+    event(entry, media)
 }
 
 #[derive(Deserialize)]
@@ -411,7 +435,7 @@ async fn agent_socket(
         wanted
     };
     let hello = agent_frame(position, view);
-    let (open, takeover) = begin(&mut socket, hello, after, missed, &mut wants).await;
+    let (open, takeover) = begin(&shared, &mut socket, hello, after, missed, &mut wants).await;
     // The agent's state now, after a takeover: what it holds changed.
     let agent_state = |at: Position| {
         let (shared, name) = (shared.clone(), me.name.clone());
@@ -439,7 +463,9 @@ async fn agent_socket(
             }
             received = feed.recv() => match received {
                 Ok(entry) if entry.seq > position.seq => {
-                    if wants(&entry) && socket.send_within(event(&entry)).await.is_err() {
+                    if wants(&entry)
+                        && socket.send_within(agent_event(&shared, &entry).await).await.is_err()
+                    {
                         return;
                     }
                     if is_takeover(&entry)

@@ -95,7 +95,7 @@ async fn stream_socket(shared: Arc<Shared>, after: Option<Position>, mut socket:
         return;
     }
     for entry in missed.into_iter().flatten() {
-        if socket.send_within(event(&entry)).await.is_err() {
+        if socket.send_within(event(&entry, None)).await.is_err() {
             return;
         }
     }
@@ -106,7 +106,7 @@ async fn stream_socket(shared: Arc<Shared>, after: Option<Position>, mut socket:
             received = feed.recv() => match received {
                 Ok(entry) if entry.seq > position.seq => {
                     position = Position::new(entry.epoch, entry.seq);
-                    if socket.send_within(event(&entry)).await.is_err() {
+                    if socket.send_within(event(&entry, None)).await.is_err() {
                         return;
                     }
                 }
