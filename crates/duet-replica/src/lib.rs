@@ -40,7 +40,7 @@ pub mod persist;
 pub mod snapshot;
 
 pub use feed::Feed;
-pub use interactions::{CONVERSATION, InteractionsPart};
+pub use interactions::{CONVERSATION, InteractionsPart, ROUTE_IDLE_MS};
 pub use io::{Context, FromBackup, Input, MainOnly, Metric, NodeFacts, Output, Settings};
 pub use mutation::Mutation;
 pub use outbox::ReplyKey;
