@@ -3,36 +3,18 @@
 //! backup and not stored it yet, and a crash would lose what the client
 //! was told (a loss the pair simulation found).
 
-use duet_config::{Class, Edit, Object, Op, Tree, TreePath};
-use duet_interactions::{DEFAULT_LIMITS, Directory, Interactions};
+use duet_config::{Class, Edit, Object, Op, TreePath};
 use duet_link::Change;
 use duet_link::protocol::StreamToBackup;
-use duet_replica::persist::LoadedInteractions;
-use duet_replica::{Context, Input, NodeFacts, Output, Replica, Settings};
+use duet_replica::{Context, Input, Output};
 use duet_stream::Entry;
 
-type Node = Replica<u8, u32>;
+mod common;
+
+use common::{Node, empty_node};
 
 fn backup() -> Node {
-    let interactions = LoadedInteractions {
-        state: Interactions::new(Directory::default(), DEFAULT_LIMITS),
-        logged: Vec::new(),
-        from: 0,
-    };
-    let facts = NodeFacts {
-        this: "b".into(),
-        peer: "a".into(),
-        lease_ms: 1_000,
-    };
-    let settings = Settings {
-        scope: duet_config::scope::Scope::Full,
-        ds_request_timeout_ms: 5_000,
-        compress: false,
-        history_retention: 1_000,
-        catch_up_changes: 100,
-        recovery: Default::default(),
-    };
-    Replica::new(facts, settings, Tree::default(), interactions, false)
+    empty_node("b", "a")
 }
 
 fn put(client: &str) -> (String, Op) {
