@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{self, Deserializer, Visitor};
 
 /// A whole number of type `T`, from any JSON number without a fraction.
 struct Whole<T>(PhantomData<T>);
@@ -72,33 +72,26 @@ where
     d.deserialize_option(Maybe(PhantomData))
 }
 
+/// One whole number, as a map's value or a list's item.
+struct Number<T>(T);
+
+impl<'de, T: TryFrom<i64> + TryFrom<u64>> de::Deserialize<'de> for Number<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        number(d).map(Number)
+    }
+}
+
 /// A map of names to whole numbers.
 pub fn map<'de, D, T>(d: D) -> Result<BTreeMap<String, T>, D::Error>
 where
     D: Deserializer<'de>,
     T: TryFrom<i64> + TryFrom<u64>,
 {
-    struct Entries<T>(PhantomData<T>);
-    struct Value<T>(T);
-    impl<'de, T: TryFrom<i64> + TryFrom<u64>> de::Deserialize<'de> for Value<T> {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            number(d).map(Value)
-        }
-    }
-    impl<'de, T: TryFrom<i64> + TryFrom<u64>> Visitor<'de> for Entries<T> {
-        type Value = BTreeMap<String, T>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("an object of whole numbers")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Self::Value, A::Error> {
-            let mut map = BTreeMap::new();
-            while let Some((name, Value(value))) = entries.next_entry::<String, Value<T>>()? {
-                map.insert(name, value);
-            }
-            Ok(map)
-        }
-    }
-    d.deserialize_map(Entries(PhantomData))
+    let entries: BTreeMap<String, Number<T>> = de::Deserialize::deserialize(d)?;
+    Ok(entries
+        .into_iter()
+        .map(|(name, Number(value))| (name, value))
+        .collect())
 }
 
 /// A list of whole numbers.
@@ -107,27 +100,8 @@ where
     D: Deserializer<'de>,
     T: TryFrom<i64> + TryFrom<u64>,
 {
-    struct Items<T>(PhantomData<T>);
-    struct Item<T>(T);
-    impl<'de, T: TryFrom<i64> + TryFrom<u64>> de::Deserialize<'de> for Item<T> {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            number(d).map(Item)
-        }
-    }
-    impl<'de, T: TryFrom<i64> + TryFrom<u64>> Visitor<'de> for Items<T> {
-        type Value = Vec<T>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a list of whole numbers")
-        }
-        fn visit_seq<A: de::SeqAccess<'de>>(self, mut items: A) -> Result<Vec<T>, A::Error> {
-            let mut list = Vec::with_capacity(items.size_hint().unwrap_or(0).min(4096));
-            while let Some(Item(item)) = items.next_element::<Item<T>>()? {
-                list.push(item);
-            }
-            Ok(list)
-        }
-    }
-    d.deserialize_seq(Items(PhantomData))
+    let items: Vec<Number<T>> = de::Deserialize::deserialize(d)?;
+    Ok(items.into_iter().map(|Number(item)| item).collect())
 }
 
 /// Email attachments, their bytes as whole numbers.

@@ -88,8 +88,12 @@ impl DriverInbox {
     }
 
     /// Queues `msg`, waiting for room (a message the driver must not miss).
+    /// It fails only once the driver has stopped (the node shuts down),
+    /// and says so.
     pub async fn send_waiting(&self, msg: DriverMsg) {
-        let _ = self.tx.send(msg).await;
+        if self.tx.send(msg).await.is_err() {
+            tracing::warn!("the driver has stopped; a message to it was dropped");
+        }
     }
 
     /// Tells the driver that the peer serves as active in `epoch` (its

@@ -339,11 +339,8 @@ impl<P: Clone, A> Replica<P, A> {
     /// not decided for [`ROUTE_IDLE_MS`].
     pub(crate) fn route_if_wanted(&mut self) {
         let due = self
-            .ix
-            .router
-            .next_deadline(&self.ix.state)
-            .is_some_and(|at| at <= self.ctx.unix_ms)
-            || self.ctx.unix_ms >= self.ix.routed_unix_ms.saturating_add(ROUTE_IDLE_MS);
+            .routing_deadline()
+            .is_some_and(|at| at <= self.ctx.unix_ms);
         if self.leader.is_some() && (self.ix.route_wanted || due) {
             self.route()
         }

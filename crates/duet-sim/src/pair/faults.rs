@@ -400,12 +400,6 @@ impl World {
     }
 
     pub(super) fn quiet(&self) -> bool {
-        self.whole() && self.clients.due(u64::MAX, 0).is_empty()
-    }
-
-    /// Both nodes hold every change, durably: the link up, nothing in
-    /// flight or queued, the backup in sync at the active node's position.
-    pub(super) fn whole(&self) -> bool {
         let Some(active) = self.active() else {
             return false;
         };
@@ -422,5 +416,6 @@ impl World {
             && a.replica.replication() == duet_stream::Replication::InSync
             && a.replica.held() == 0
             && a.replica.position() == b.replica.position()
+            && self.clients.due(u64::MAX, 0).is_empty()
     }
 }
