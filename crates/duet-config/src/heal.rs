@@ -37,6 +37,19 @@ pub struct Orphans {
     pub records: Vec<HistoryRecord>,
 }
 
+impl Orphans {
+    /// Every record the loser keeps, when its history is another than the
+    /// winner's (a node whose disk was replaced served alone, numbering
+    /// from the start again): positions they share say nothing, and
+    /// every change the winner made is after the fork.
+    pub fn of_another_history(local: &Tree) -> Orphans {
+        Orphans {
+            fork: 0,
+            records: local.history_range(0, u64::MAX).cloned().collect(),
+        }
+    }
+}
+
 /// The loser's records the winner does not hold: from past the winner's
 /// history floor on (older records only the loser holds are kept by a
 /// resync; the winner may have dropped its own), those the winner lacks or

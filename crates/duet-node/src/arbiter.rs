@@ -39,7 +39,10 @@ pub struct PeerAnswer {
 /// This node's role for the peer, with a promise when it gives one.
 pub fn role_info(view: &StatusView, server: duet_params::ServerId) -> RoleInfo {
     let promise_ms = view.right().promise_for_answer();
-    let history = view.replication().applied;
+    let (history, history_id) = {
+        let replication = view.replication();
+        (replication.applied, replication.history_id)
+    };
     let status = view.published();
     RoleInfo {
         role: status.role,
@@ -48,6 +51,7 @@ pub fn role_info(view: &StatusView, server: duet_params::ServerId) -> RoleInfo {
         server,
         promise_ms: promise_ms.filter(|_| status.role != Role::Active),
         history,
+        history_id,
     }
 }
 

@@ -137,6 +137,8 @@ pub struct ReplicationView {
     pub state: Replication,
     /// The last change applied.
     pub applied: Position,
+    /// Which history the changes belong to.
+    pub history_id: duet_rsm::HistoryId,
     /// The configuration tree's root digest.
     pub config_digest: u128,
     /// Writes persisted but not acknowledged while the lease is not valid.

@@ -65,6 +65,7 @@ impl<P: Clone, A> Replica<P, A> {
         self.sync.resync = None;
         self.sync.heal = None;
         self.sync.snapshot = None;
+        self.sync.taking = None;
         // Back to full replication after an Upgrade state: be made whole.
         self.hello_here(self.sync.filtered && self.settings.scope == Scope::Full)
     }
@@ -75,6 +76,7 @@ impl<P: Clone, A> Replica<P, A> {
             applied: self.position(),
             last: self.last_position(),
             full_resync,
+            history: self.sync.history,
         }
     }
 
@@ -128,11 +130,18 @@ impl<P: Clone, A> Replica<P, A> {
     /// The active node asks for a resynchronisation. A full copy with history
     /// heals first: the active node's runs are compared with this node's,
     /// and changes only this node made (while it served on its own) are
-    /// made on the active node before the resync would drop them. Returns
-    /// the first request.
-    pub(crate) fn resync_start(&mut self, upto: Position, root: u128) -> Option<StreamToActive> {
+    /// made on the active node before the resync would drop them. A node
+    /// of another `history` than the active node's shares no change with
+    /// it: every change it keeps is offered. Returns the first request.
+    pub(crate) fn resync_start(
+        &mut self,
+        upto: Position,
+        root: u128,
+        history: HistoryId,
+    ) -> Option<StreamToActive> {
         let (scope, compress) = (self.settings.scope.clone(), self.settings.compress);
         self.sync.resync = None;
+        self.sync.taking = Some(history);
         // A filtered copy (an Upgrade state) never served this history; an
         // empty one has nothing to heal.
         let has_history = self.tree.history_runs(0, u64::MAX).next().is_some();
@@ -153,6 +162,10 @@ impl<P: Clone, A> Replica<P, A> {
             request_id: 0,
             asked_at_ms: self.ctx.mono_ms,
         };
+        if history != self.sync.history {
+            let orphans = heal::Orphans::of_another_history(&self.tree);
+            return self.heal_orphans(run, orphans);
+        }
         Some(self.heal_send(run, |id| StreamToActive::SyncRequest { id, request }))
     }
 
@@ -197,29 +210,33 @@ impl<P: Clone, A> Replica<P, A> {
             Ok(HealStep::Ask(request)) => {
                 Some(self.heal_send(run, |id| StreamToActive::SyncRequest { id, request }))
             }
-            Ok(HealStep::Replay(orphans)) if orphans.records.is_empty() => {
-                self.heal_interactions(run.then)
-            }
-            Ok(HealStep::Replay(orphans)) => {
-                self.out.log(
-                    Level::Warning,
-                    format!(
-                        "This node made {} configuration changes the active node does not have (after change {}, while both nodes served): making them on the active node before resynchronising",
-                        orphans.records.len(),
-                        orphans.fork
-                    ),
-                );
-                let mut pages: VecDeque<_> = heal::pages(orphans.records).into();
-                let records = pages.pop_front()?;
-                let fork = orphans.fork;
-                run.stage = HealStage::Replay {
-                    fork,
-                    replayed: records.len(),
-                    pages,
-                };
-                Some(self.heal_send(run, |id| StreamToActive::HealReplay { id, fork, records }))
-            }
+            Ok(HealStep::Replay(orphans)) => self.heal_orphans(run, orphans),
         }
+    }
+
+    /// The changes this node made that the active node lacks go to it a
+    /// page at a time; then its interaction changes.
+    fn heal_orphans(&mut self, mut run: HealRun, orphans: heal::Orphans) -> Option<StreamToActive> {
+        if orphans.records.is_empty() {
+            return self.heal_interactions(run.then);
+        }
+        self.out.log(
+            Level::Warning,
+            format!(
+                "This node made {} configuration changes the active node does not have (after change {}, while both nodes served): making them on the active node before resynchronising",
+                orphans.records.len(),
+                orphans.fork
+            ),
+        );
+        let mut pages: VecDeque<_> = heal::pages(orphans.records).into();
+        let records = pages.pop_front()?;
+        let fork = orphans.fork;
+        run.stage = HealStage::Replay {
+            fork,
+            replayed: records.len(),
+            pages,
+        };
+        Some(self.heal_send(run, |id| StreamToActive::HealReplay { id, fork, records }))
     }
 
     /// The active node made (or failed to make) a page of this node's

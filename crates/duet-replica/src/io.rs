@@ -9,7 +9,7 @@ use duet_config::scope::Scope;
 use duet_config::sync::Request;
 use duet_interactions::Command;
 use duet_link::protocol::{StreamToActive, StreamToBackup};
-use duet_rsm::Position;
+use duet_rsm::{HistoryId, Position};
 use duet_stream::Entry;
 use duet_switchover::Level;
 
@@ -86,6 +86,8 @@ pub enum FromBackup<P> {
         last: Position,
         /// The backup asks to be made whole (it was filtered).
         full_resync: bool,
+        /// The history its changes belong to.
+        history: HistoryId,
         to: P,
         /// Which accepted connection this is.
         link: u64,
@@ -141,12 +143,14 @@ impl<P> FromBackup<P> {
                     applied,
                     last,
                     full_resync,
+                    history,
                 },
                 Some(link),
             ) => FromBackup::Hello {
                 applied,
                 last,
                 full_resync,
+                history,
                 to,
                 link,
             },

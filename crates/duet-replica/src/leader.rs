@@ -123,6 +123,7 @@ impl<P: Clone, A> Replica<P, A> {
         }
         self.backup = None;
         self.sync.resync = None;
+        self.sync.taking = None;
         self.state = Replication::Alone;
     }
 
@@ -407,7 +408,12 @@ impl<P: Clone, A> Replica<P, A> {
                     let upto = self.last_position();
                     self.snapshot_take();
                     let root = self.tree.digests().get(duet_config::digest::Bucket::ROOT);
-                    self.send_to_backup(StreamToBackup::ResyncStart { upto, root });
+                    let history = self.sync.history;
+                    self.send_to_backup(StreamToBackup::ResyncStart {
+                        upto,
+                        root,
+                        history,
+                    });
                 }
                 LeaderCommand::Replication { state, why } => {
                     self.state = state;
@@ -449,9 +455,9 @@ impl<P: Clone, A> Replica<P, A> {
     }
 
     pub(crate) fn send_to_backup(&mut self, body: StreamToBackup) {
-        if let Some((_, to)) = &self.backup {
+        if let Some(backup) = &self.backup {
             // A full outbox drops it; the lag bound or a later hello recovers.
-            self.out.send(to.clone(), body);
+            self.out.send(backup.to.clone(), body);
         }
     }
 
@@ -460,18 +466,22 @@ impl<P: Clone, A> Replica<P, A> {
         &mut self,
         (applied, last): (Position, Position),
         full_resync: bool,
+        history: HistoryId,
         to: P,
         link: u64,
     ) {
-        self.backup = Some((link, to));
+        self.backup = Some(BackupLink { link, to, history });
         if self.leader.is_none() {
             return;
         }
+        self.send_to_backup(StreamToBackup::History(self.sync.history));
         // A backup whose last change (of either state) is not ours at
-        // that number diverged (a former active's unacknowledged changes):
-        // it resynchronises.
-        let known =
-            |Position { epoch, seq }: Position| seq == 0 || self.epoch_of(seq) == Some(epoch);
+        // that number diverged (a former active's unacknowledged changes),
+        // as did one of another history that holds any change (its
+        // numbers say nothing here): it resynchronises.
+        let known = |Position { epoch, seq }: Position| {
+            seq == 0 || (history == self.sync.history && self.epoch_of(seq) == Some(epoch))
+        };
         let ours = known(applied) && known(last) && last.seq <= self.last_position().seq;
         let Some(leader) = self.leader.as_mut() else {
             return;
@@ -497,7 +507,7 @@ impl<P: Clone, A> Replica<P, A> {
         if self
             .backup
             .as_ref()
-            .is_none_or(|(current, _)| *current != link)
+            .is_none_or(|current| current.link != link)
         {
             return;
         }
@@ -566,13 +576,22 @@ impl<P: Clone, A> Replica<P, A> {
 }
 
 impl<P: Clone, A> Replica<P, A> {
-    /// Whether this node holds the interaction change `(epoch, seq)`:
-    /// `None` when its history no longer says (too old to be a heal's
-    /// orphan). Past the interaction state's position it lacks it, whatever
-    /// the tree's: a node whose interaction snapshot was not yet stored
-    /// when it stopped holds a tree further on than its interactions.
+    /// Whether this node holds the backup's interaction change `(epoch,
+    /// seq)`: `None` when its history no longer says (too old to be a
+    /// heal's orphan). Past the interaction state's position it lacks it,
+    /// whatever the tree's: a node whose interaction snapshot was not yet
+    /// stored when it stopped holds a tree further on than its
+    /// interactions. A backup of another history shares no change with
+    /// this node, whatever their numbers.
     fn holds(&self, epoch: u64, seq: u64) -> Option<bool> {
         use duet_rsm::StateMachine;
+        if self
+            .backup
+            .as_ref()
+            .is_some_and(|backup| backup.history != self.sync.history)
+        {
+            return Some(false);
+        }
         match self.epoch_of(seq) {
             Some(e) => Some(e == epoch),
             None if seq > self.ix.state.position().seq => Some(false),

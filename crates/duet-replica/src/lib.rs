@@ -24,7 +24,7 @@ use duet_config::sync::{DECOMPRESSED_MAX_BYTES, Installed};
 use duet_config::{HistoryRecord, Object, Tree, TreePath};
 use duet_link::Change;
 use duet_link::protocol::{MAX_FRAME_BYTES, StreamToActive, StreamToBackup};
-use duet_rsm::Position;
+use duet_rsm::{HistoryId, Position};
 use duet_stream::{ClientId, Entry, Follower, Leader, Replication};
 
 pub mod directory;
@@ -48,7 +48,7 @@ pub use outbox::ReplyKey;
 use effects::Effects;
 use follower::{HealRun, ResyncRun};
 use leader::{HealPages, Held};
-use persist::{LoadedInteractions, StoreWrite};
+use persist::{LoadedInteractions, StoreWrite, StoredCopy};
 use snapshot::SnapshotRun;
 
 // A compressed sync message may expand to what a frame could have carried.
@@ -108,20 +108,27 @@ struct Resynchronising<P> {
     /// This node's copy was filtered by an Upgrade state and not yet made
     /// whole (stored, so it survives a restart).
     filtered: bool,
+    /// The history this node's changes belong to (stored).
+    history: HistoryId,
+    /// The active node's history, taken once the resynchronisation under
+    /// way has made this node's copy its.
+    taking: Option<HistoryId>,
     /// The active node's snapshot for a resynchronising backup, taken at
     /// the resync's position.
     snapshot_out: Option<snapshot::SnapshotOut<P>>,
 }
 
 impl<P> Resynchronising<P> {
-    fn new(filtered: bool) -> Self {
+    fn new(copy: StoredCopy) -> Self {
         Resynchronising {
             resync: None,
             heal: None,
             snapshot: None,
             last_request_id: 0,
             scope_full: false,
-            filtered,
+            filtered: copy.filtered,
+            history: copy.history,
+            taking: None,
             snapshot_out: None,
         }
     }
@@ -238,6 +245,15 @@ impl<P, A> Default for Writes<P, A> {
     }
 }
 
+/// The backup's main connection, on the active node.
+struct BackupLink<P> {
+    /// Which accepted connection it is.
+    link: u64,
+    to: P,
+    /// The history the backup's changes belong to, as its hello said.
+    history: HistoryId,
+}
+
 /// One node's replicas of the pair's states and what it decides about
 /// them. `P`: the runtime's handle of a connection to the other node;
 /// `A`: its handle of a client waiting for an acknowledgement.
@@ -253,8 +269,8 @@ pub struct Replica<P, A> {
     waiting: VecDeque<(u64, AfterDurable)>,
     leader: Option<Leader<Change>>,
     follower: Follower,
-    /// On the active node: the backup's main connection and its number.
-    backup: Option<(u64, P)>,
+    /// On the active node: the backup's main connection.
+    backup: Option<BackupLink<P>>,
     writes: Writes<P, A>,
     /// The backup's resynchronisation, heal and snapshot fetch.
     sync: Resynchronising<P>,
@@ -274,7 +290,7 @@ impl<P: Clone, A> Replica<P, A> {
         settings: Settings,
         mut tree: Tree,
         interactions: LoadedInteractions,
-        filtered: bool,
+        copy: StoredCopy,
     ) -> Replica<P, A> {
         let mut out = Effects::default();
         if let Some(installed) = history_past_position(&mut tree) {
@@ -297,7 +313,7 @@ impl<P: Clone, A> Replica<P, A> {
             follower,
             backup: None,
             writes: Writes::default(),
-            sync: Resynchronising::new(filtered),
+            sync: Resynchronising::new(copy),
             state: Replication::Alone,
             parameters_generation: 0,
         }
@@ -362,9 +378,10 @@ impl<P: Clone, A> Replica<P, A> {
                 applied,
                 last,
                 full_resync,
+                history,
                 to,
                 link,
-            } => self.backup_hello((applied, last), full_resync, to, link),
+            } => self.backup_hello((applied, last), full_resync, history, to, link),
             FromBackup::SnapshotRequest { id, upto, page, to } => {
                 self.snapshot_request(id, upto, page, to)
             }
@@ -394,7 +411,18 @@ impl<P: Clone, A> Replica<P, A> {
                 self.receive(entry);
                 None
             }
-            StreamToBackup::ResyncStart { upto, root } => self.resync_start(upto, root),
+            StreamToBackup::ResyncStart {
+                upto,
+                root,
+                history,
+            } => self.resync_start(upto, root, history),
+            StreamToBackup::History(history) => {
+                // A node that holds nothing holds only what it is sent.
+                if self.last_position() == Position::ZERO {
+                    self.take_history(history);
+                }
+                None
+            }
             StreamToBackup::CaughtUp => {
                 self.out.push(Output::Synchronised);
                 None
@@ -405,6 +433,20 @@ impl<P: Clone, A> Replica<P, A> {
         };
         if let Some(reply) = reply {
             self.out.send_to_active(reply);
+        }
+    }
+
+    /// Which history this node's changes belong to.
+    pub fn history_id(&self) -> HistoryId {
+        self.sync.history
+    }
+
+    /// This node's copy is the active node's, of `history`: its changes
+    /// belong to that history from now on.
+    fn take_history(&mut self, history: HistoryId) {
+        if self.sync.history != history {
+            self.sync.history = history;
+            self.out.persist(StoreWrite::HistoryId(history));
         }
     }
 

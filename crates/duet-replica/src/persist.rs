@@ -30,6 +30,9 @@ pub enum StoreWrite {
     },
     /// The copy is filtered by an Upgrade state (or whole again).
     Filtered(bool),
+    /// The changes now belong to this history (the active node's, taken
+    /// once this node's copy is its).
+    HistoryId(duet_rsm::HistoryId),
     /// The history was compacted up to here (a heal compares from there).
     HistoryFloor(u64),
     /// An applied change of the interaction state, logged.
@@ -46,6 +49,15 @@ pub enum StoreWrite {
         rows: duet_interactions::Rows,
         replaced: bool,
     },
+}
+
+/// What a start finds about the stored copy as a whole.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoredCopy {
+    /// Filtered by an Upgrade state and not made whole since.
+    pub filtered: bool,
+    /// Which history its changes belong to.
+    pub history: duet_rsm::HistoryId,
 }
 
 /// The interaction state as a start finds it.

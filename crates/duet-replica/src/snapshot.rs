@@ -216,8 +216,11 @@ impl<P: Clone, A> Replica<P, A> {
         };
         self.ix.installed(&self.tree, &mut self.out, run.upto);
         // The tree's position with the rows, after them: both states at
-        // `upto`.
+        // `upto`, of the active node's history.
         self.tree.synchronised_to(run.upto);
+        if let Some(history) = self.sync.taking.take() {
+            self.take_history(history);
+        }
         self.out.persist(StoreWrite::Resynchronised {
             installed: duet_config::sync::Installed::default(),
             last: run.upto,

@@ -4,7 +4,7 @@
 //! silence (the seed's fail-safe start), or give up a takeover the witness
 //! holds back.
 
-use duet_rsm::Position;
+use duet_rsm::{HistoryId, Position};
 
 /// What a role query brought, as role logic needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,10 +12,17 @@ pub enum PeerSaid {
     /// The peer serves as active in `epoch`; `history` is the newest
     /// change it holds.
     Active { epoch: u64, history: Position },
-    /// The peer is still finding its role (or about to serve).
-    Starting { history: Position },
+    /// The peer is still finding its role (or about to serve);
+    /// `history_id` says which history `history` is of.
+    Starting {
+        history: Position,
+        history_id: HistoryId,
+    },
     /// The peer answered as anything else (backup, inactive).
-    Other { history: Position },
+    Other {
+        history: Position,
+        history_id: HistoryId,
+    },
     /// The peer claims this node's SwitchoverServer letter: the bootstrap
     /// files disagree, and it is ignored.
     SameLetter,
@@ -117,6 +124,8 @@ pub struct Standing {
     pub takeover_held_by_witness: bool,
     /// The newest change this node holds.
     pub history: Position,
+    /// Which history this node's changes belong to.
+    pub history_id: HistoryId,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,10 +170,24 @@ impl Membership {
         }
         // The peer holds a change of an epoch after the one this node
         // serves: it served after this node's epoch began (this node's
-        // store was emptied or restored from older days).
-        if let PeerSaid::Starting { history } | PeerSaid::Other { history } = said
+        // store was emptied or restored from older days). Or it holds more
+        // changes of this very epoch, of another history: this node's
+        // store was emptied and it took its first epoch again, which the
+        // pair had used (positions of two histories say nothing of each
+        // other; the longer one serves, the other is healed into it).
+        if let PeerSaid::Starting {
+            history,
+            history_id,
+        }
+        | PeerSaid::Other {
+            history,
+            history_id,
+        } = said
             && me.holding
-            && history.epoch > me.epoch
+            && (history.epoch > me.epoch
+                || (history.epoch == me.epoch
+                    && history_id != me.history_id
+                    && history.seq > me.history.seq))
         {
             commands.push(MembershipCommand::YieldToNewer {
                 peer_history: history,
@@ -192,14 +215,16 @@ mod tests {
         let mut a = Discovery::new(false, Position::ZERO);
         assert_eq!(
             a.answered(PeerSaid::Starting {
-                history: Position::ZERO
+                history: Position::ZERO,
+                history_id: 0,
             }),
             DiscoveryStep::Decided(Discovered::ChosenActive)
         );
         let mut b = Discovery::new(true, Position::ZERO);
         assert_eq!(
             b.answered(PeerSaid::Starting {
-                history: Position::ZERO
+                history: Position::ZERO,
+                history_id: 0,
             }),
             DiscoveryStep::AskAgainAfterMs(250)
         );
@@ -248,7 +273,8 @@ mod tests {
         // Once it has (it answers as inactive), this node is chosen.
         assert_eq!(
             full.answered(PeerSaid::Other {
-                history: Position::new(2, 1)
+                history: Position::new(2, 1),
+                history_id: 0,
             }),
             DiscoveryStep::Decided(Discovered::ChosenActive)
         );
@@ -285,7 +311,8 @@ mod tests {
             m.answered(
                 0,
                 PeerSaid::Starting {
-                    history: Position::new(337, 9_000)
+                    history: Position::new(337, 9_000),
+                    history_id: 0,
                 },
                 holding
             ),
@@ -293,6 +320,26 @@ mod tests {
                 peer_history: Position::new(337, 9_000)
             }]
         );
+        // A peer of another history holding more changes of this very
+        // epoch: this node's store was emptied and it took its first epoch
+        // again. Of the same history, or with fewer changes, it stays.
+        let emptied = Standing {
+            history: Position::new(2, 9),
+            history_id: 7,
+            ..holding
+        };
+        let pairs_history = |seq, history_id| PeerSaid::Other {
+            history: Position::new(2, seq),
+            history_id,
+        };
+        assert_eq!(
+            m.answered(0, pairs_history(107, 3), emptied),
+            vec![MembershipCommand::YieldToNewer {
+                peer_history: Position::new(2, 107)
+            }]
+        );
+        assert_eq!(m.answered(0, pairs_history(107, 7), emptied), vec![]);
+        assert_eq!(m.answered(0, pairs_history(5, 3), emptied), vec![]);
         // A backup behind or level with it changes nothing, nor one holding
         // more changes of an epoch before this node's (the old active, its
         // last changes healed in), and a node not serving has nothing to
@@ -301,7 +348,8 @@ mod tests {
             m.answered(
                 0,
                 PeerSaid::Other {
-                    history: Position::new(1, 500)
+                    history: Position::new(1, 500),
+                    history_id: 0,
                 },
                 holding
             ),
@@ -311,7 +359,8 @@ mod tests {
             m.answered(
                 0,
                 PeerSaid::Other {
-                    history: Position::new(2, 1)
+                    history: Position::new(2, 1),
+                    history_id: 0,
                 },
                 holding
             ),
@@ -321,7 +370,8 @@ mod tests {
             m.answered(
                 0,
                 PeerSaid::Other {
-                    history: Position::new(337, 9_000)
+                    history: Position::new(337, 9_000),
+                    history_id: 0,
                 },
                 standing()
             ),
@@ -337,6 +387,7 @@ mod tests {
             inactive: false,
             takeover_held_by_witness: false,
             history: Position::new(4, 10),
+            history_id: 0,
         }
     }
 
@@ -385,7 +436,8 @@ mod tests {
             m.answered(
                 3_000,
                 PeerSaid::Other {
-                    history: Position::new(4, 10)
+                    history: Position::new(4, 10),
+                    history_id: 0,
                 },
                 inactive
             ),

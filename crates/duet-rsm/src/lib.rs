@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 mod position;
 
-pub use position::{BadPosition, Position};
+pub use position::{BadPosition, HistoryId, Position};
 
 /// A client's own id for a change, so a retry is applied once.
 pub type ClientId = String;

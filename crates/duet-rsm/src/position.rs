@@ -5,6 +5,13 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// Which history a node's changes belong to: drawn at random when a store
+/// is created, and taken from the active node once the store is a copy of
+/// its (caught up, or resynchronised). Two changes at one [`Position`] are
+/// the same change only within one history: a node whose disk was
+/// replaced, serving alone, numbers its epochs from the start again.
+pub type HistoryId = u64;
+
 /// A change's place on the stream. Sequence numbers rise by one for every
 /// change of every machine; the epoch is the active node's when it made
 /// the change. Ordered by epoch, then sequence number.

@@ -29,18 +29,24 @@ fn seeds_500_to_999_keep_the_pairs_promise() {
     keep_the_promise(500, Options::default());
 }
 
+/// After the heal a disk is replaced: the node with the empty store serves
+/// alone first, then meets the other (each seed runs the default events
+/// first).
+const REPLACED_DISKS: Options = Options {
+    replaced_disks: true,
+    ..Options::DEFAULT
+};
+
 #[test]
-fn seeds_1000_to_1499_keep_the_pairs_promise() {
-    keep_the_promise(1_000, Options::default());
+fn seeds_1000_to_1499_keep_the_pairs_promise_with_a_disk_replaced() {
+    keep_the_promise(1_000, REPLACED_DISKS);
 }
 
 /// With large customer messages: snapshots and heal pages past a frame's
 /// size, and a message built larger than one closes the link.
 const LARGE: Options = Options {
-    steps: 400,
-    mutation: None,
     large_messages: true,
-    replaced_disks: false,
+    ..Options::DEFAULT
 };
 
 #[test]
@@ -53,29 +59,48 @@ fn seeds_1500_to_1999_keep_the_pairs_promise_with_large_messages() {
 /// duet-replica, duet-config and duet-interactions pin each fix down too).
 /// They are tied to this version of the simulation's events; the sweeps
 /// above keep covering their range whatever they become.
-const SEEDS_THAT_FOUND_LOSSES: [(u64, &str); 4] = [
+const SEEDS_THAT_FOUND_LOSSES: [(u64, Options, &str); 7] = [
+    (
+        2,
+        REPLACED_DISKS,
+        "a heal took a change of the emptied node for the pair's at the same position (epoch and number) and dropped it",
+    ),
+    (
+        51,
+        REPLACED_DISKS,
+        "a resync kept the logged interaction changes past its position, of the history it replaced, and a start replayed them",
+    ),
+    (
+        511,
+        REPLACED_DISKS,
+        "the emptied node, serving the pair's first epoch again, kept serving when the pair's history came back, and its heal dropped the pair's live interactions",
+    ),
     (
         165,
+        Options::DEFAULT,
         "a heal compared histories from the winner's first record, so a change the winner never had was dropped",
     ),
     (
         157,
+        Options::DEFAULT,
         "a new active node acknowledged a retry of a change it had applied but not stored",
     ),
     (
         58,
+        Options::DEFAULT,
         "a heal offered only the loser's own epochs, though the winner had lost the last of its own in a crash",
     ),
     (
         654,
+        Options::DEFAULT,
         "a resync stored the tree's position before the interaction snapshot, and a node served interactions lagging its tree",
     ),
 ];
 
 #[test]
 fn the_seeds_that_found_losses_keep_the_pairs_promise() {
-    for (seed, found) in SEEDS_THAT_FOUND_LOSSES {
-        if let Err(failure) = run(seed, Options::default()) {
+    for (seed, options, found) in SEEDS_THAT_FOUND_LOSSES {
+        if let Err(failure) = run(seed, options) {
             panic!("seed {seed} once found that {found}; again:\n{failure}");
         }
     }

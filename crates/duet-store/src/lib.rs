@@ -11,7 +11,7 @@ use std::path::Path;
 
 use duet_config::sync::Installed;
 use duet_config::{HistoryRecord, Object, Tree, TreePath};
-use duet_rsm::Position;
+use duet_rsm::{HistoryId, Position};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +24,8 @@ const APPLIED: &str = "applied";
 const FILTERED: &str = "filtered";
 /// Up to where the history was compacted.
 const HISTORY_FLOOR: &str = "history_floor";
+/// Which history the changes belong to ([`HistoryId`]).
+const HISTORY_ID: &str = "history_id";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -81,21 +83,27 @@ pub struct Store {
 }
 
 impl Store {
-    /// The store in `data_dir` (`state.redb`, created when absent; the
-    /// directory must exist).
+    /// The store in `data_dir` (`state.redb`, created when absent, with a
+    /// history id of its own drawn at random; the directory must exist).
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        Store::with(Database::create(data_dir.join(FILE)).map_err(failed)?)
+        Store::with(
+            Database::create(data_dir.join(FILE)).map_err(failed)?,
+            rand::random(),
+        )
     }
 
-    /// A store in memory, gone when dropped: for simulations.
-    pub fn in_memory() -> Result<Store, StoreError> {
+    /// A store in memory, gone when dropped, whose history id is
+    /// `history`: for simulations, which draw it from their seed.
+    pub fn in_memory(history: HistoryId) -> Result<Store, StoreError> {
         let db = Database::builder()
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .map_err(failed)?;
-        Store::with(db)
+        Store::with(db, history)
     }
 
-    fn with(db: Database) -> Result<Store, StoreError> {
+    /// `history`: the id a store without one takes (a new store, or one
+    /// from before history ids were kept).
+    fn with(db: Database, history: HistoryId) -> Result<Store, StoreError> {
         let txn = db.begin_write().map_err(failed)?;
         txn.open_table(ENTRIES).map_err(failed)?;
         let fresh = txn
@@ -111,6 +119,10 @@ impl Store {
             if fresh && meta.get(APPLIED).map_err(failed)?.is_none() {
                 let bytes = postcard::to_allocvec(&0u64).map_err(failed)?;
                 meta.insert(HISTORY_FLOOR, bytes.as_slice())
+                    .map_err(failed)?;
+            }
+            if meta.get(HISTORY_ID).map_err(failed)?.is_none() {
+                meta.insert(HISTORY_ID, history.to_le_bytes().as_slice())
                     .map_err(failed)?;
             }
         }
@@ -169,6 +181,21 @@ impl Store {
             .get(FILTERED)
             .map_err(failed)?
             .is_some_and(|v| v.value() == [1]))
+    }
+
+    /// Which history the stored changes belong to.
+    pub fn history_id(&self) -> Result<HistoryId, StoreError> {
+        let txn = self.db.begin_read().map_err(failed)?;
+        let meta = txn.open_table(META).map_err(failed)?;
+        let stored = meta
+            .get(HISTORY_ID)
+            .map_err(failed)?
+            .ok_or_else(|| StoreError::Damaged("the history id is missing".into()))?;
+        let bytes: [u8; 8] = stored
+            .value()
+            .try_into()
+            .map_err(|_| StoreError::Damaged("the history id is not 8 bytes".into()))?;
+        Ok(HistoryId::from_le_bytes(bytes))
     }
 
     pub fn set_filtered(&self, filtered: bool) -> Result<(), StoreError> {
@@ -242,6 +269,10 @@ impl Store {
                     }
                     StoreWrite::Filtered(filtered) => {
                         meta.insert(FILTERED, [u8::from(*filtered)].as_slice())
+                            .map_err(failed)?;
+                    }
+                    StoreWrite::HistoryId(history) => {
+                        meta.insert(HISTORY_ID, history.to_le_bytes().as_slice())
                             .map_err(failed)?;
                     }
                     StoreWrite::HistoryFloor(floor) => {

@@ -41,7 +41,11 @@ use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 /// 7: messages by direction: the link's opening and its answer, what the
 /// backup sends, what the active node sends, the arbiter's question and
 /// answer are each a type of their own; a refusal is a typed reason.
-pub const PROTOCOL_VERSION: u16 = 7;
+/// 8: history ids (`duet_rsm::HistoryId`) in the stream's hello and
+/// resync, a `History` message, and role answers, so two histories that
+/// reuse epoch numbers (a node that lost its disk and served alone) are
+/// told apart.
+pub const PROTOCOL_VERSION: u16 = 8;
 /// Frames larger than this are refused; large payloads are chunked.
 pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
 

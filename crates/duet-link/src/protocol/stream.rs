@@ -3,7 +3,7 @@
 
 use duet_config::HistoryRecord;
 use duet_config::sync::{Answer, Request};
-use duet_rsm::Position;
+use duet_rsm::{HistoryId, Position};
 use serde::{Deserialize, Serialize};
 
 use crate::Change;
@@ -21,6 +21,9 @@ pub enum StreamToActive {
         /// The backup's copy was filtered (an Upgrade state) and must be
         /// made whole by a resynchronisation.
         full_resync: bool,
+        /// The history the backup's changes belong to
+        /// ([`duet_rsm::HistoryId`]).
+        history: HistoryId,
     },
     /// The backup has applied every change up to `seq`.
     Ack { seq: u64 },
@@ -55,14 +58,20 @@ pub enum StreamToActive {
 pub enum StreamToBackup {
     /// A change, in stream order.
     Entry(duet_stream::Entry<Change>),
+    /// The active node's history, sent first on every hello: a backup
+    /// that holds no change takes it (the changes it is sent are of it).
+    History(HistoryId),
     /// You have every change; your initial synchronisation is complete.
     CaughtUp,
     /// The backup must resynchronise by digests to `upto` (the active's
     /// root digest given), fetch the interaction state's snapshot taken
-    /// at `upto`, then say Hello again.
+    /// at `upto`, then say Hello again. `history`: the active node's; a
+    /// backup of another history shares no change with it (its heal
+    /// offers every change it keeps), and takes it once resynchronised.
     ResyncStart {
         upto: Position,
         root: u128,
+        history: HistoryId,
     },
     SnapshotPage(SnapshotPage),
     /// The answer to the `SyncRequest` with this `id`.
@@ -113,6 +122,7 @@ impl StreamToBackup {
     pub fn kind(&self) -> &'static str {
         match self {
             StreamToBackup::Entry(_) => "Stream::Entry",
+            StreamToBackup::History(_) => "Stream::History",
             StreamToBackup::CaughtUp => "Stream::CaughtUp",
             StreamToBackup::ResyncStart { .. } => "Stream::ResyncStart",
             StreamToBackup::SnapshotPage(_) => "Stream::SnapshotPage",

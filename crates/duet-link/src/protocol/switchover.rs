@@ -35,6 +35,8 @@ pub struct RoleInfo {
     /// The newest change the sender holds: when two nodes meet, the newer
     /// history serves.
     pub history: duet_rsm::Position,
+    /// Which history the sender's changes belong to.
+    pub history_id: duet_rsm::HistoryId,
 }
 
 /// The role arbiter's question: what is your role? Answered by a

@@ -151,6 +151,10 @@ impl Driver {
             ));
             self.become_active(activation);
         }
+        let (history, history_id) = {
+            let replication = self.shared.view.replication();
+            (replication.applied, replication.history_id)
+        };
         let standing = Standing {
             holding: self.holding,
             epoch: self.epoch,
@@ -158,7 +162,8 @@ impl Driver {
             inactive: self.engine.state() == State::Inactive,
             takeover_held_by_witness: self.safety.gate.waiting()
                 && self.safety.gate.blocked_by_witness(),
-            history: self.shared.view.replication().applied,
+            history,
+            history_id,
         };
         let answer = answer.ok();
         for command in self.safety.membership.answered(now, said, standing) {

@@ -153,14 +153,20 @@ impl Driver {
         match answer {
             Ok(a) if self.mismatched(a) => PeerSaid::SameLetter,
             Ok(a) => {
-                let history = a.info.history;
+                let (history, history_id) = (a.info.history, a.info.history_id);
                 match a.info.role {
                     Role::Active => PeerSaid::Active {
                         epoch: a.epoch,
                         history,
                     },
-                    Role::Starting => PeerSaid::Starting { history },
-                    _ => PeerSaid::Other { history },
+                    Role::Starting => PeerSaid::Starting {
+                        history,
+                        history_id,
+                    },
+                    _ => PeerSaid::Other {
+                        history,
+                        history_id,
+                    },
                 }
             }
             Err(_) => PeerSaid::Silent,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use duet_config::{HistoryRecord, Object, Tree, TreePath};
 use duet_interactions::Command;
 use duet_link::protocol::{StreamToActive, StreamToBackup, ToActive, ToBackup};
+use duet_replica::persist::StoredCopy;
 use duet_replica::{Input, NodeFacts, Output, Replica};
 use duet_stream::Entry;
 use prometheus_client::metrics::histogram::Histogram;
@@ -102,8 +103,18 @@ impl Replicator {
                     from: 0,
                 }
             });
-        let filtered = store.filtered().unwrap_or(false);
-        let mut core = Replica::new(facts, settings, tree, loaded, filtered);
+        let copy = StoredCopy {
+            filtered: store.filtered().unwrap_or(false),
+            history: store.history_id().unwrap_or_else(|e| {
+                // Safe: another history's heal offers every change it keeps.
+                let history = rand::random();
+                tracing::error!(
+                    "the store's history id cannot be read ({e}); this node takes {history:x} until it is a copy of the active node's"
+                );
+                history
+            }),
+        };
+        let mut core = Replica::new(facts, settings, tree, loaded, copy);
         let outputs = core.take_outputs();
         let mut replicator = Replicator {
             core,

@@ -531,6 +531,7 @@ impl Replicator {
         ReplicationView {
             state: self.core.replication(),
             applied: self.core.position(),
+            history_id: self.core.history_id(),
             config_digest: self.tree().digests().get(duet_config::digest::Bucket::ROOT),
             writes_held: self.core.held(),
             conflicts: self.tree().conflict_count(),

@@ -2,7 +2,7 @@
 
 use duet_config::Tree;
 use duet_interactions::{DEFAULT_LIMITS, Directory, Interactions};
-use duet_replica::persist::LoadedInteractions;
+use duet_replica::persist::{LoadedInteractions, StoredCopy};
 use duet_replica::{NodeFacts, Replica, Settings};
 
 /// A node's replica with connections and clients numbered by the test.
@@ -28,5 +28,11 @@ pub fn empty_node(this: &str, peer: &str) -> Node {
         catch_up_changes: 100,
         recovery: Default::default(),
     };
-    Replica::new(facts, settings, Tree::default(), interactions, false)
+    Replica::new(
+        facts,
+        settings,
+        Tree::default(),
+        interactions,
+        StoredCopy::default(),
+    )
 }

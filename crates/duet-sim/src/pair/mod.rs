@@ -52,14 +52,19 @@ pub struct Options {
     pub replaced_disks: bool,
 }
 
+impl Options {
+    /// 400 steps, no defect, the other options off.
+    pub const DEFAULT: Options = Options {
+        steps: 400,
+        mutation: None,
+        large_messages: false,
+        replaced_disks: false,
+    };
+}
+
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            steps: 400,
-            mutation: None,
-            large_messages: false,
-            replaced_disks: false,
-        }
+        Options::DEFAULT
     }
 }
 

@@ -3,9 +3,9 @@
 //! live feed showed.
 
 use duet_config::Tree;
-use duet_replica::persist::{LoadedInteractions, StoreWrite};
+use duet_replica::persist::{LoadedInteractions, StoreWrite, StoredCopy};
 use duet_replica::{Context, Input, NodeFacts, Output, Replica, Settings};
-use duet_rsm::Position;
+use duet_rsm::{HistoryId, Position};
 use duet_store::Store;
 
 use super::SimError;
@@ -65,11 +65,12 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn new(name: &'static str, parity: u64) -> Result<Node, SimError> {
+    /// `history`: its store's history id (each store's its own).
+    pub fn new(name: &'static str, parity: u64, history: HistoryId) -> Result<Node, SimError> {
         Ok(Node {
             name,
             parity,
-            store: Store::in_memory().map_err(|e| SimError::Store(e.to_string()))?,
+            store: Store::in_memory(history).map_err(|e| SimError::Store(e.to_string()))?,
             up: None,
             published: Vec::new(),
             generations: 0,
@@ -77,11 +78,11 @@ impl Node {
         })
     }
 
-    /// Its disk is replaced while it is down: an empty store and no epoch
-    /// file.
-    pub fn replace_disk(&mut self) -> Result<(), SimError> {
+    /// Its disk is replaced while it is down: an empty store (whose
+    /// history id is `history`) and no epoch file.
+    pub fn replace_disk(&mut self, history: HistoryId) -> Result<(), SimError> {
         self.up = None;
-        self.store = Store::in_memory().map_err(|e| SimError::Store(e.to_string()))?;
+        self.store = Store::in_memory(history).map_err(|e| SimError::Store(e.to_string()))?;
         self.epoch_file = 0;
         Ok(())
     }
@@ -91,6 +92,11 @@ impl Node {
         self.up
             .as_ref()
             .map_or(Position::ZERO, |up| up.replica.position())
+    }
+
+    /// Which history its changes belong to (0 while it is down).
+    pub fn history_id(&self) -> HistoryId {
+        self.up.as_ref().map_or(0, |up| up.replica.history_id())
     }
 
     /// Starts from what the store holds, as a backup.
@@ -106,8 +112,11 @@ impl Node {
             .store
             .load_interactions(directory)
             .map_err(store_error)?;
-        let filtered = self.store.filtered().map_err(store_error)?;
-        let mut replica = Replica::new(facts, settings.clone(), tree, interactions, filtered);
+        let copy = StoredCopy {
+            filtered: self.store.filtered().map_err(store_error)?,
+            history: self.store.history_id().map_err(store_error)?,
+        };
+        let mut replica = Replica::new(facts, settings.clone(), tree, interactions, copy);
         let outputs = replica.take_outputs();
         let max_seen = self.epoch_file.max(replica.position().epoch);
         self.generations += 1;

@@ -71,7 +71,9 @@ impl World {
         Ok(World {
             rng: ChaCha8Rng::seed_from_u64(seed),
             now_ms: 1_000,
-            nodes: [Node::new("a", 0)?, Node::new("b", 1)?],
+            // Each store's history id its own: the first two, then one per
+            // replaced disk.
+            nodes: [Node::new("a", 0, 1)?, Node::new("b", 1, 2)?],
             link: Link::default(),
             clients: Clients::default(),
             followers: vec![Follower::default(); FOLLOWERS],
@@ -259,7 +261,8 @@ impl World {
     /// The active node meets the other, which does not serve: as the
     /// drivers' `duet_role` decisions say, an active node whose peer holds
     /// a change of a later epoch than the one it serves (its disk was
-    /// replaced, or restored from older days) stops serving, and the peer,
+    /// replaced, or restored from older days), or more changes of that
+    /// epoch of another history, stops serving, and the peer,
     /// answered by a node that does not serve, is chosen active. Whether
     /// the roles changed.
     fn newer_history_wins(&mut self, active: usize) -> Result<bool, String> {
@@ -280,11 +283,13 @@ impl World {
             inactive: false,
             takeover_held_by_witness: false,
             history: active_history,
+            history_id: self.nodes[active].history_id(),
         };
         let commands = Membership::default().answered(
             self.now_ms,
             PeerSaid::Other {
                 history: other_history,
+                history_id: self.nodes[other].history_id(),
             },
             standing,
         );
@@ -302,6 +307,7 @@ impl World {
         let mut discovery = Discovery::new(self.nodes[other].parity == 1, other_history);
         match discovery.answered(PeerSaid::Other {
             history: active_history,
+            history_id: self.nodes[active].history_id(),
         }) {
             DiscoveryStep::Decided(Discovered::ChosenActive) => {
                 if let Some(up) = self.nodes[other].up.as_mut() {

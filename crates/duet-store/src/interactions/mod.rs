@@ -56,9 +56,10 @@ pub(super) fn log(txn: &WriteTransaction, entry: &Entry<Command>) -> Result<(), 
 }
 
 /// Writes the rows taken at `at` (every other row goes when they are
-/// the whole state). The log up to `at` goes when the state was
-/// `replaced` (that log is another history); otherwise all but its last
-/// [`LOG_KEPT`] commands.
+/// the whole state). The whole log goes when the state was `replaced`
+/// (that log is another history, whatever its numbers: a node that served
+/// alone may have logged past the position it resynchronised to);
+/// otherwise all but its last [`LOG_KEPT`] commands.
 pub(super) fn rows(
     txn: &WriteTransaction,
     at: Position,
@@ -71,7 +72,7 @@ pub(super) fn rows(
         table.retain(|_, _| false).map_err(failed)?;
     }
     if replaced {
-        log.retain(|seq, _| seq > at.seq).map_err(failed)?;
+        log.retain(|_, _| false).map_err(failed)?;
     } else {
         while log.len().map_err(failed)? > LOG_KEPT {
             let first = log.first().map_err(failed)?.map(|(seq, _)| seq.value());

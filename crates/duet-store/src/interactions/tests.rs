@@ -204,6 +204,10 @@ fn a_state_replaced_by_a_resync_replaces_every_row() {
         node.run(chat(id));
     }
     node.store_rows(false);
+    // Logged past the position the resync brings (it served alone).
+    for n in 3..=9 {
+        node.run(chat(&format!("old-{n}")));
+    }
     // The active node's state, another history: one chat of its own.
     let mut active = Interactions::new(directory(), DEFAULT_LIMITS);
     let command = Command::new("a1", 5_000, Actor::System, chat("new"));
