@@ -10,8 +10,12 @@ use duet_rsm::{HistoryId, Position};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PeerSaid {
     /// The peer serves as active in `epoch`; `history` is the newest
-    /// change it holds.
-    Active { epoch: u64, history: Position },
+    /// change it holds, of the history `history_id`.
+    Active {
+        epoch: u64,
+        history: Position,
+        history_id: HistoryId,
+    },
     /// The peer is still finding its role (or about to serve);
     /// `history_id` says which history `history` is of.
     Starting {
@@ -54,6 +58,21 @@ pub enum DiscoveryStep {
     Decided(Discovered),
 }
 
+/// Whether a history whose newest change is `theirs` (of history id
+/// `their_id`) is newer than that of a node serving (or whose newest
+/// change is) in `epoch`, its newest change `mine` of `my_id`: it holds a
+/// change of a later epoch, or more changes of that very epoch of another
+/// history (a node whose store was emptied knows no epoch and takes its
+/// first again, which the pair had used; positions of two histories say
+/// nothing of each other, and the longer one serves).
+pub fn newer_history(
+    (theirs, their_id): (Position, HistoryId),
+    epoch: u64,
+    (mine, my_id): (Position, HistoryId),
+) -> bool {
+    theirs.epoch > epoch || (theirs.epoch == epoch && their_id != my_id && theirs.seq > mine.seq)
+}
+
 /// Unanswered queries after which a starting node takes the role.
 pub const DISCOVERY_UNANSWERED_MAX: u32 = 3;
 /// An inactive node whose peer stays silent this long starts again.
@@ -68,24 +87,29 @@ pub const INACTIVE_SILENT_MS: u64 = 3_000;
 pub struct Discovery {
     this_is_b: bool,
     unanswered: u32,
-    /// The newest change this node holds.
-    history: Position,
+    /// The newest change this node holds, and of which history.
+    history: (Position, HistoryId),
 }
 
 impl Discovery {
-    pub fn new(this_is_b: bool, history: Position) -> Discovery {
+    pub fn new(this_is_b: bool, history: Position, history_id: HistoryId) -> Discovery {
         Discovery {
             this_is_b,
             unanswered: 0,
-            history,
+            history: (history, history_id),
         }
     }
 
     pub fn answered(&mut self, said: PeerSaid) -> DiscoveryStep {
         match said {
             // An active node serving an epoch older than this node's newest
-            // change is stale: this node served (or followed) after it.
-            PeerSaid::Active { epoch, history } if epoch < self.history.epoch => {
+            // change is stale: this node served (or followed) after it (or
+            // it serves this node's epoch again with less of another history).
+            PeerSaid::Active {
+                epoch,
+                history,
+                history_id,
+            } if newer_history(self.history, epoch, (history, history_id)) => {
                 DiscoveryStep::WaitForOlderActive {
                     peer_history: history,
                     after_ms: 250,
@@ -168,13 +192,11 @@ impl Membership {
         } else {
             self.inactive_silent_since = None;
         }
-        // The peer holds a change of an epoch after the one this node
-        // serves: it served after this node's epoch began (this node's
-        // store was emptied or restored from older days). Or it holds more
-        // changes of this very epoch, of another history: this node's
-        // store was emptied and it took its first epoch again, which the
-        // pair had used (positions of two histories say nothing of each
-        // other; the longer one serves, the other is healed into it).
+        // The peer holds a newer history: it served after this node's
+        // epoch began (this node's store was emptied or restored from
+        // older days), or it holds more of this epoch of another history
+        // (this node's store was emptied and took the epoch again); the
+        // other is healed into it.
         if let PeerSaid::Starting {
             history,
             history_id,
@@ -184,10 +206,7 @@ impl Membership {
             history_id,
         } = said
             && me.holding
-            && (history.epoch > me.epoch
-                || (history.epoch == me.epoch
-                    && history_id != me.history_id
-                    && history.seq > me.history.seq))
+            && newer_history((history, history_id), me.epoch, (me.history, me.history_id))
         {
             commands.push(MembershipCommand::YieldToNewer {
                 peer_history: history,
@@ -212,7 +231,7 @@ mod tests {
 
     #[test]
     fn discovery_follows_the_seed() {
-        let mut a = Discovery::new(false, Position::ZERO);
+        let mut a = Discovery::new(false, Position::ZERO, 0);
         assert_eq!(
             a.answered(PeerSaid::Starting {
                 history: Position::ZERO,
@@ -220,7 +239,7 @@ mod tests {
             }),
             DiscoveryStep::Decided(Discovered::ChosenActive)
         );
-        let mut b = Discovery::new(true, Position::ZERO);
+        let mut b = Discovery::new(true, Position::ZERO, 0);
         assert_eq!(
             b.answered(PeerSaid::Starting {
                 history: Position::ZERO,
@@ -231,11 +250,12 @@ mod tests {
         assert_eq!(
             b.answered(PeerSaid::Active {
                 epoch: 2,
-                history: Position::new(2, 1)
+                history: Position::new(2, 1),
+                history_id: 0,
             }),
             DiscoveryStep::Decided(Discovered::PeerActive)
         );
-        let mut lone = Discovery::new(true, Position::ZERO);
+        let mut lone = Discovery::new(true, Position::ZERO, 0);
         assert_eq!(
             lone.answered(PeerSaid::Silent),
             DiscoveryStep::AskAgainAfterMs(300)
@@ -258,10 +278,11 @@ mod tests {
     fn a_node_with_a_newer_history_does_not_join_an_older_active() {
         // An emptied data directory started first serves at epoch 2; the
         // node holding epoch 337's history waits for it to step down.
-        let mut full = Discovery::new(false, Position::new(337, 9_000));
+        let mut full = Discovery::new(false, Position::new(337, 9_000), 0);
         let older = PeerSaid::Active {
             epoch: 2,
             history: Position::new(2, 1),
+            history_id: 0,
         };
         assert_eq!(
             full.answered(older),
@@ -282,16 +303,39 @@ mod tests {
         // does a node holding changes of the epoch before the active one's
         // (the old active after a takeover, its last changes not yet
         // replicated: they are healed in).
-        let mut same = Discovery::new(true, Position::new(2, 1));
+        let mut same = Discovery::new(true, Position::new(2, 1), 0);
         assert_eq!(
             same.answered(older),
             DiscoveryStep::Decided(Discovered::PeerActive)
         );
-        let mut old_active = Discovery::new(true, Position::new(4, 105));
+        // An active node serving this node's newest epoch again with fewer
+        // changes of another history (its store was emptied) is not
+        // joined; with more of them, or of this history, it is.
+        let mut pairs = Discovery::new(false, Position::new(2, 107), 3);
+        let emptied = |seq, history_id| PeerSaid::Active {
+            epoch: 2,
+            history: Position::new(2, seq),
+            history_id,
+        };
+        assert_eq!(
+            pairs.answered(emptied(9, 7)),
+            DiscoveryStep::WaitForOlderActive {
+                peer_history: Position::new(2, 9),
+                after_ms: 250
+            }
+        );
+        for longer_or_same in [emptied(500, 7), emptied(9, 3)] {
+            assert_eq!(
+                pairs.answered(longer_or_same),
+                DiscoveryStep::Decided(Discovered::PeerActive)
+            );
+        }
+        let mut old_active = Discovery::new(true, Position::new(4, 105), 0);
         assert_eq!(
             old_active.answered(PeerSaid::Active {
                 epoch: 5,
-                history: Position::new(4, 100)
+                history: Position::new(4, 100),
+                history_id: 0,
             }),
             DiscoveryStep::Decided(Discovered::PeerActive)
         );
@@ -395,6 +439,7 @@ mod tests {
         PeerSaid::Active {
             epoch,
             history: Position::new(epoch, 10),
+            history_id: 0,
         }
     }
 

@@ -4,13 +4,15 @@
 //! stop the active node's link writer, and the pair then switched over
 //! forever, serving two states in turn), and a node started with an
 //! empty data directory before the node holding the pair's history does
-//! not resynchronise that history away: it steps down for the newer one.
+//! not resynchronise that history away: it steps down for the newer one,
+//! also when it served the pair's first epoch again (another history id),
+//! and what people did on it alone is healed into the pair's history.
 
 mod harness;
 
 use std::time::Duration;
 
-use harness::contact::{Api, set_up_directory, wait_for, wait_shadow_equal};
+use harness::contact::{AGENT_PASSWORD, Api, set_up_directory, wait_for, wait_shadow_equal};
 use harness::{Pair, in_sync};
 use serde_json::json;
 
@@ -33,6 +35,42 @@ fn live_count(base: &str) -> u64 {
     let (code, shadow) = Api::new(base).get("/api/shadow");
     assert_eq!(code, 200, "{shadow}");
     shadow["live_interactions"].as_u64().expect("a count")
+}
+
+/// Both nodes stop, `node`'s data directory is emptied (a replaced disk)
+/// and it starts first, serving alone. A replaced disk forgets the epochs
+/// the node saw: the fencing invariants count from here.
+fn replace_disk_and_serve_alone(pair: &mut Pair, node: usize) {
+    pair.nodes[1].kill9();
+    pair.nodes[0].kill9();
+    let data = pair.data_dir(node);
+    std::fs::remove_dir_all(&data).expect("remove the node's data");
+    std::fs::create_dir_all(&data).expect("an empty data directory");
+    pair.start_sampling();
+    pair.nodes[node].start(&[]);
+    wait_for(
+        pair,
+        Duration::from_secs(20),
+        "the new disk's node serving alone",
+        || harness::serving(&pair.nodes[node].status()).then_some(()),
+    );
+}
+
+/// Node `newer`, holding the newer history, ends up serving with the other
+/// as its backup, in sync with one state, and the other said why it
+/// stepped down.
+fn newer_history_serves(pair: &Pair, newer: usize) {
+    pair.wait_until(
+        Duration::from_secs(60),
+        "the newer history serving, the other node its backup, in sync",
+        |p| in_sync(p) && harness::serving(&p.nodes[newer].status()),
+    );
+    wait_shadow_equal(pair);
+    let log = harness::event_messages(&pair.data_dir(1 - newer)).join("\n");
+    assert!(
+        log.contains("newer history"),
+        "the other node said why it stepped down:\n{log}"
+    );
 }
 
 fn epoch(pair: &Pair, node: usize) -> u64 {
@@ -143,36 +181,65 @@ fn an_empty_node_started_first_does_not_resynchronise_the_pairs_history_away() {
     wait_shadow_equal(&pair);
 
     // Both stop; b's disk is replaced; the operator starts b first.
-    pair.nodes[1].kill9();
-    pair.nodes[0].kill9();
-    let b_data = pair.data_dir(1);
-    std::fs::remove_dir_all(&b_data).expect("remove b's data");
-    std::fs::create_dir_all(&b_data).expect("an empty data directory");
-    // A replaced disk forgets the epochs b saw: the fencing invariants
-    // count from here.
-    pair.start_sampling();
-    pair.nodes[1].start(&[]);
-    wait_for(&pair, Duration::from_secs(20), "b serving alone", || {
-        harness::serving(&pair.nodes[1].status()).then_some(())
-    });
+    replace_disk_and_serve_alone(&mut pair, 1);
     assert_eq!(live_count(&pair.nodes[1].url()), 0);
 
     // a, holding the pair's history, joins: b steps down for it, a
     // serves, and b becomes its backup with the history.
     pair.nodes[0].start(&[]);
-    pair.wait_until(
-        Duration::from_secs(60),
-        "a serving and b its backup, in sync",
-        |p| in_sync(p) && harness::serving(&p.nodes[0].status()),
-    );
-    wait_shadow_equal(&pair);
-    let log = harness::event_messages(&pair.data_dir(1)).join("\n");
-    assert!(
-        log.contains("newer history"),
-        "b said why it stepped down:\n{log}"
-    );
+    newer_history_serves(&pair, 0);
     for node in [0, 1] {
         assert_eq!(live_count(&pair.nodes[node].url()), 5, "node {node}");
+    }
+    pair.assert_invariants();
+}
+
+#[test]
+fn a_node_with_a_new_disk_that_served_the_pairs_first_epoch_again_is_healed_into_the_pairs_history()
+{
+    let mut pair = harness::fast_pair();
+    let a = pair.nodes[0].url();
+    set_up_directory(&pair, 0);
+    // The pair's history is the longer one at that epoch.
+    start_chats(&a, 20, "before");
+    wait_shadow_equal(&pair);
+    let pairs_epoch = epoch(&pair, 0);
+
+    // Both stop; a's disk is replaced and a starts first: knowing no
+    // epoch, it serves the pair's first epoch again, and people use it.
+    replace_disk_and_serve_alone(&mut pair, 0);
+    assert_eq!(epoch(&pair, 0), pairs_epoch, "the same epoch number again");
+    set_up_directory(&pair, 0);
+    let (code, body) = pair.config_put(
+        0,
+        "/config/Users/carol",
+        "User",
+        json!({"roles": "agent", "password": "carol-secret-1", "skills": "sales:5"}),
+        Some("carol-while-alone"),
+    );
+    assert_eq!(code, 200, "{body}");
+    let alone = start_chats(&a, 3, "alone");
+
+    // b, holding the pair's history (more changes of that epoch, another
+    // history id), joins: a steps down for it, b serves, and what a
+    // acknowledged alone is healed into the pair's history.
+    pair.nodes[1].start(&[]);
+    newer_history_serves(&pair, 1);
+    for node in [0, 1] {
+        assert_eq!(
+            live_count(&pair.nodes[node].url()),
+            23,
+            "node {node}: the pair's 20 chats and the 3 started on a alone"
+        );
+        let sue = Api::login(&pair.nodes[node].url(), "sue", AGENT_PASSWORD);
+        for id in &alone {
+            let (code, chat) = sue.get(&format!("/api/interactions/{id}"));
+            assert_eq!(code, 200, "node {node}, {id}: {chat}");
+        }
+        assert!(
+            pair.config_get(node, "/config/Users/carol").is_some(),
+            "node {node}: the user added on a alone"
+        );
     }
     pair.assert_invariants();
 }

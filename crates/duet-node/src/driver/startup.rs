@@ -92,8 +92,15 @@ impl Driver {
     /// backup, an unreachable one makes it active (fail-safe); two nodes
     /// starting together agree that SwitchoverServer A is active.
     pub(super) async fn discover_role(&mut self) -> ServiceMode {
-        let history = self.shared.view.replication().applied;
-        let mut discovery = Discovery::new(self.shared.boot.server_id() == ServerId::B, history);
+        let (history, history_id) = {
+            let replication = self.shared.view.replication();
+            (replication.applied, replication.history_id)
+        };
+        let mut discovery = Discovery::new(
+            self.shared.boot.server_id() == ServerId::B,
+            history,
+            history_id,
+        );
         let mut waiting_reported = false;
         loop {
             let answer =
@@ -158,6 +165,7 @@ impl Driver {
                     Role::Active => PeerSaid::Active {
                         epoch: a.epoch,
                         history,
+                        history_id,
                     },
                     Role::Starting => PeerSaid::Starting {
                         history,

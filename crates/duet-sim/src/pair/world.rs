@@ -304,7 +304,11 @@ impl World {
             self.nodes[active].name, self.nodes[other].name
         ));
         self.step_down(active)?;
-        let mut discovery = Discovery::new(self.nodes[other].parity == 1, other_history);
+        let mut discovery = Discovery::new(
+            self.nodes[other].parity == 1,
+            other_history,
+            self.nodes[other].history_id(),
+        );
         match discovery.answered(PeerSaid::Other {
             history: active_history,
             history_id: self.nodes[active].history_id(),
