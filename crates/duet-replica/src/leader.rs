@@ -475,6 +475,14 @@ impl<P: Clone, A> Replica<P, A> {
             return;
         }
         self.send_to_backup(StreamToBackup::History(self.sync.history));
+        // A backup that holds nothing takes it from that first message.
+        let history = match last == Position::ZERO {
+            true => self.sync.history,
+            false => history,
+        };
+        if let Some(backup) = self.backup.as_mut() {
+            backup.history = history;
+        }
         // A backup whose last change (of either state) is not ours at
         // that number diverged (a former active's unacknowledged changes),
         // as did one of another history that holds any change (its

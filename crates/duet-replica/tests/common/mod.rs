@@ -10,6 +10,11 @@ pub type Node = Replica<u8, u32>;
 
 /// Node `this` of a pair with `peer`, empty, as it starts.
 pub fn empty_node(this: &str, peer: &str) -> Node {
+    empty_node_of_history(this, peer, 0)
+}
+
+/// An empty node whose store's history id is `history`.
+pub fn empty_node_of_history(this: &str, peer: &str, history: u64) -> Node {
     let interactions = LoadedInteractions {
         state: Interactions::new(Directory::default(), DEFAULT_LIMITS),
         logged: Vec::new(),
@@ -33,6 +38,9 @@ pub fn empty_node(this: &str, peer: &str) -> Node {
         settings,
         Tree::default(),
         interactions,
-        StoredCopy::default(),
+        StoredCopy {
+            filtered: false,
+            history,
+        },
     )
 }

@@ -1,0 +1,134 @@
+//! History ids: two changes at one position are the same change only
+//! within one history. A node whose disk was replaced serves the pair's
+//! first epochs again, so its positions say nothing about the pair's: an
+//! active node resynchronises (and heals) a backup of another history
+//! whatever its numbers, and a backup that holds nothing takes the active
+//! node's history from the first message.
+
+use duet_config::{Class, Edit, Object, Op, TreePath};
+use duet_link::Change;
+use duet_link::protocol::StreamToBackup;
+use duet_replica::persist::StoreWrite;
+use duet_replica::{Context, FromBackup, Input, Output};
+use duet_rsm::Position;
+use duet_stream::Entry;
+
+mod common;
+
+use common::{Node, empty_node_of_history};
+
+fn ctx() -> Context {
+    Context {
+        mono_ms: 1_000,
+        unix_ms: 1_800_000_000_000,
+        serving: true,
+        active_elsewhere: None,
+    }
+}
+
+fn edit(client: &str) -> Edit {
+    Edit {
+        at_unix_ms: ctx().unix_ms,
+        who: "admin".into(),
+        client: client.into(),
+        op: Op::Put {
+            path: TreePath::parse("/config/Sim/k").unwrap(),
+            object: Object::new(Class::Folder).with("v", "1"),
+        },
+        healed_from: None,
+    }
+}
+
+/// The messages sent to the backup, in order.
+fn sent(outputs: Vec<Output<u8, u32>>) -> Vec<StreamToBackup> {
+    outputs
+        .into_iter()
+        .filter_map(|output| match output {
+            Output::Send { message, .. } => Some(message),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An active node of history 7 in epoch 2 that made change 1.
+fn active() -> Node {
+    let mut node = empty_node_of_history("a", "b", 7);
+    node.take_outputs();
+    node.handle(
+        &ctx(),
+        Input::BecomeActive {
+            epoch: 2,
+            desktops_here: Vec::new(),
+        },
+    );
+    node.handle(
+        &ctx(),
+        Input::ConfigWrite {
+            client: "c1".into(),
+            who: "admin".into(),
+            op: edit("c1").op,
+            reply: 1,
+        },
+    );
+    node
+}
+
+fn hello(history: u64) -> Input<u8, u32> {
+    let at = Position::new(2, 1);
+    Input::FromBackup(FromBackup::Hello {
+        applied: at,
+        last: at,
+        full_resync: false,
+        history,
+        to: 1,
+        link: 1,
+    })
+}
+
+#[test]
+fn a_backup_of_another_history_at_the_same_position_is_resynchronised() {
+    // Of this history, change 1 of epoch 2 is this node's: it catches up.
+    let same = sent(active().handle(&ctx(), hello(7)));
+    assert_eq!(same.first(), Some(&StreamToBackup::History(7)));
+    assert!(
+        !same
+            .iter()
+            .any(|m| matches!(m, StreamToBackup::ResyncStart { .. })),
+        "{same:?}"
+    );
+    // Of another history, the same numbers say nothing: it resynchronises
+    // (its heal first offers every change it keeps), told this history.
+    let other = sent(active().handle(&ctx(), hello(9)));
+    assert!(
+        other
+            .iter()
+            .any(|m| matches!(m, StreamToBackup::ResyncStart { history: 7, .. })),
+        "{other:?}"
+    );
+}
+
+#[test]
+fn a_backup_that_holds_nothing_takes_the_active_nodes_history_and_one_that_holds_a_change_does_not()
+{
+    let mut empty = empty_node_of_history("b", "a", 9);
+    empty.take_outputs();
+    let outputs = empty.handle(&ctx(), Input::FromActive(StreamToBackup::History(7)));
+    assert!(
+        outputs
+            .iter()
+            .any(|o| matches!(o, Output::Persist(StoreWrite::HistoryId(7)))),
+        "the history taken is stored"
+    );
+    assert_eq!(empty.history_id(), 7);
+
+    let mut holding = empty_node_of_history("b", "a", 9);
+    holding.take_outputs();
+    let entry = Entry {
+        epoch: 2,
+        seq: 1,
+        change: Change::Config(edit("c1")),
+    };
+    holding.handle(&ctx(), Input::FromActive(StreamToBackup::Entry(entry)));
+    holding.handle(&ctx(), Input::FromActive(StreamToBackup::History(7)));
+    assert_eq!(holding.history_id(), 9, "taken only once it is a copy");
+}
