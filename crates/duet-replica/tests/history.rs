@@ -15,7 +15,7 @@ use duet_stream::Entry;
 
 mod common;
 
-use common::{Node, empty_node_of_history};
+use common::{Node, empty_node, empty_node_of_history};
 
 fn ctx() -> Context {
     Context {
@@ -121,7 +121,7 @@ fn a_backup_that_holds_nothing_takes_the_active_nodes_history_and_one_that_holds
     );
     assert_eq!(empty.history_id(), 7);
 
-    let mut holding = empty_node_of_history("b", "a", 9);
+    let mut holding = empty_node("b", "a");
     holding.take_outputs();
     let entry = Entry {
         epoch: 2,
@@ -130,5 +130,5 @@ fn a_backup_that_holds_nothing_takes_the_active_nodes_history_and_one_that_holds
     };
     holding.handle(&ctx(), Input::FromActive(StreamToBackup::Entry(entry)));
     holding.handle(&ctx(), Input::FromActive(StreamToBackup::History(7)));
-    assert_eq!(holding.history_id(), 9, "taken only once it is a copy");
+    assert_eq!(holding.history_id(), 0, "taken only once it is a copy");
 }
