@@ -167,7 +167,9 @@ fn main() {
     let strategy_name = arg("--strategy").unwrap_or_else(|| "longest_idle".into());
     let offers_max = agents * CAPACITY as usize;
     let mut directory = directory(agents, queues, &strategy_name);
-    directory.settings.live_interactions_max = waiting + offers_max + 1;
+    // Customers and intake may fill only a share of the limit (the rest
+    // is kept for agents' own work): room for every chat twice over.
+    directory.settings.live_interactions_max = 2 * (waiting + offers_max);
     println!(
         "{agents} agents (chat capacity {CAPACITY}, each in {QUEUES_PER_AGENT} of {queues} queues), {waiting} chats waiting, strategy {strategy_name}\n"
     );
