@@ -24,9 +24,17 @@ fn seeds_0_to_499_keep_the_pairs_promise() {
     keep_the_promise(0, Options::default());
 }
 
+/// Nodes pause (an active node's lease runs out while the other takes
+/// over; it resumes with its clocks jumped) and stores stall (failed
+/// commits retried: nothing durable for a while).
+const STALLS: Options = Options {
+    stalls: true,
+    ..Options::DEFAULT
+};
+
 #[test]
-fn seeds_500_to_999_keep_the_pairs_promise() {
-    keep_the_promise(500, Options::default());
+fn seeds_500_to_999_keep_the_pairs_promise_with_pauses_and_store_stalls() {
+    keep_the_promise(500, STALLS);
 }
 
 /// After the heal a disk is replaced: the node with the empty store serves

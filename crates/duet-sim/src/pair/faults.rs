@@ -9,11 +9,17 @@ use duet_replica::{FromBackup, Input};
 use super::Mutation;
 use super::clients::{self, Op};
 use super::node::{Conn, Role};
+use super::stalls::STALLS_ONE_IN;
 use super::world::{LEASE_MS, RETRY_MS, SETTLE_STEPS, World};
 
 impl World {
     /// One random event.
     pub(super) fn random_step(&mut self) -> Result<(), String> {
+        // Drawn only with stalls on, so the other modes' runs stay as they
+        // were.
+        if self.stalls && self.rng.random_ratio(1, STALLS_ONE_IN) {
+            return self.pause_or_stall();
+        }
         match self.rng.random_range(0..100) {
             0..27 => self.client_sends(),
             27..30 => self.follow(),
@@ -158,12 +164,15 @@ impl World {
         let Some(active) = self.active() else {
             return Ok(());
         };
-        let to_active = if self.link.to_active.is_empty() {
-            false
-        } else if self.link.to_backup.is_empty() {
-            true
-        } else {
-            self.rng.random_bool(0.5)
+        let backup = 1 - active;
+        // What goes to a paused node waits in the link, in order.
+        let to_active_ready = !self.link.to_active.is_empty() && self.nodes[active].runs();
+        let to_backup_ready = !self.link.to_backup.is_empty() && self.nodes[backup].runs();
+        let to_active = match (to_active_ready, to_backup_ready) {
+            (false, false) => return Ok(()),
+            (true, false) => true,
+            (false, true) => false,
+            (true, true) => self.rng.random_bool(0.5),
         };
         if to_active {
             let Some(message) = self.link.to_active.pop_front() else {
@@ -182,7 +191,6 @@ impl World {
             let Some(message) = self.link.to_backup.pop_front() else {
                 return Ok(());
             };
-            let backup = 1 - active;
             self.detail(format!(
                 "to {}: {}",
                 self.nodes[backup].name,
@@ -200,14 +208,16 @@ impl World {
         }
     }
 
-    /// Time passes: every running node whose replica asked for a tick by
-    /// now ticks (as a node's runtime does, so a deadline it failed to ask
-    /// for is a failing seed); the active one also looks at its lease and
-    /// routes.
+    /// Time passes: pauses and store stalls whose time is over end; every
+    /// running node whose replica asked for a tick by now ticks (as a
+    /// node's runtime does, so a deadline it failed to ask for is a failing
+    /// seed); the active one also looks at its lease and routes. A paused
+    /// node does none of it.
     pub(super) fn tick(&mut self) -> Result<(), String> {
         self.now_ms += 100;
+        self.end_pauses_and_stalls(false)?;
         for n in 0..2 {
-            if self.nodes[n].up.is_none() {
+            if !self.nodes[n].runs() {
                 continue;
             }
             let ticked = self.nodes[n].tick_due(self.now_ms);
@@ -231,13 +241,13 @@ impl World {
         Ok(())
     }
 
-    /// A snapshot being encoded is done.
+    /// A snapshot being encoded is done (not in a paused process).
     pub(super) fn encode(&mut self) -> Result<(), String> {
         for n in 0..2 {
             let Some(up) = self.nodes[n].up.as_mut() else {
                 continue;
             };
-            if up.encoding.is_empty() {
+            if up.encoding.is_empty() || up.pause.is_some() {
                 continue;
             }
             let (at, items) = up.encoding.remove(0);
@@ -258,7 +268,7 @@ impl World {
     }
 
     /// Node `n` dies; when it was active, the other takes over once the
-    /// lease has run out.
+    /// lease has run out (a paused one when it resumes).
     pub(super) fn crash(&mut self, n: usize) -> Result<(), String> {
         if self.nodes[n].up.is_none() {
             return Ok(());
@@ -268,7 +278,7 @@ impl World {
         self.nodes[n].crash();
         self.report.crashes += 1;
         self.note(format!("{} crashes", self.nodes[n].name));
-        if was_active && self.nodes[1 - n].up.is_some() {
+        if was_active && self.nodes[1 - n].runs() {
             self.now_ms += LEASE_MS;
             self.take_over(1 - n)?;
         }
@@ -319,27 +329,33 @@ impl World {
         self.heal()
     }
 
-    /// The active node is cut off: its lease runs out (it holds, then
-    /// refuses, what it persists), and the other takes over. When they
-    /// meet again, the old one stops serving.
+    /// The active node is cut off: its lease runs out, and the other
+    /// takes over.
     pub(super) fn isolate_active(&mut self) -> Result<(), String> {
         let Some(active) = self.active() else {
             return Ok(());
         };
-        if self.nodes[1 - active].up.is_none() {
+        if !self.nodes[1 - active].runs() {
             return Ok(());
         }
         self.cut()?;
+        self.lease_runs_out(active, "is cut off")
+    }
+
+    /// Active node `active` cannot renew its lease (`why`: it is cut off,
+    /// or paused): the lease runs out and the other takes over. The old
+    /// one keeps its role until it meets the other (`connect`), holding
+    /// and then refusing what clients still send it; then it stops
+    /// serving.
+    pub(super) fn lease_runs_out(&mut self, active: usize, why: &str) -> Result<(), String> {
         if let Some(up) = self.nodes[active].up.as_mut() {
             up.lease = false;
         }
         self.now_ms += LEASE_MS;
         self.note(format!(
-            "{} is cut off: its lease runs out, it holds what it persists",
+            "{} {why}: its lease runs out, it holds what it persists",
             self.nodes[active].name
         ));
-        // It keeps its role until it meets the other (`connect`), holding
-        // and then refusing what clients still send it.
         self.take_over(1 - active)
     }
 
@@ -358,6 +374,7 @@ impl World {
     /// the backup in sync, every operation answered).
     pub(super) fn heal(&mut self) -> Result<(), String> {
         self.note("healing".into());
+        self.end_pauses_and_stalls(true)?;
         for n in 0..2 {
             if self.nodes[n].up.is_none() {
                 self.start(n)?;

@@ -28,9 +28,10 @@ pub fn holds(replica: &Core, at: Position) -> bool {
 impl Follower {
     /// Follows node `n` again from where it stands. A node resumes a
     /// client only from a change it holds at that very position: any
-    /// other would skip what it holds there.
+    /// other would skip what it holds there. A node that is down or
+    /// paused takes no subscription: the client tries again later.
     pub fn follow(&mut self, n: usize, node: &Node) -> Result<(), String> {
-        let Some(up) = node.up.as_ref() else {
+        let Some(up) = node.up.as_ref().filter(|up| up.pause.is_none()) else {
             return Ok(());
         };
         let replica = &up.replica;

@@ -2,7 +2,8 @@
 //! ([`duet_replica::Replica`]) with their stores (in memory; a crash
 //! loses what was not yet durable), the link between them (delays, cuts,
 //! heals; in order within a connection), crashes and restarts, an active
-//! node cut off that loses its lease while the other takes over, and
+//! node cut off that loses its lease while the other takes over, nodes
+//! that pause and stores that stall (with [`Options::stalls`]), and
 //! clients that retry with their client ids. Everything runs on one
 //! virtual clock; the same seed replays the same run.
 //!
@@ -19,6 +20,7 @@ mod clients;
 mod faults;
 mod followers;
 mod node;
+mod stalls;
 mod world;
 
 use world::World;
@@ -50,6 +52,11 @@ pub struct Options {
     /// `duet_role`'s discovery and membership, each node choosing its
     /// epochs from what it knows.
     pub replaced_disks: bool,
+    /// Nodes pause now and then (the process stopped: it handles nothing,
+    /// its clocks jump when it resumes, and an active node's lease runs
+    /// out while the other takes over), and stores stall (a failed commit
+    /// retried: nothing becomes durable for a while).
+    pub stalls: bool,
 }
 
 impl Options {
@@ -59,6 +66,7 @@ impl Options {
         mutation: None,
         large_messages: false,
         replaced_disks: false,
+        stalls: false,
     };
 }
 
@@ -83,6 +91,9 @@ pub struct Report {
     pub oversize: usize,
     /// Disks replaced.
     pub replaced_disks: usize,
+    /// Nodes paused, and stores stalled.
+    pub pauses: usize,
+    pub store_stalls: usize,
     /// Changes the feeds showed.
     pub shown: usize,
     /// Where the healed pair stands.

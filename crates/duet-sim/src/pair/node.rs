@@ -29,6 +29,14 @@ pub enum Role {
     },
 }
 
+/// A paused node (its process stopped): until when, and the inputs that
+/// reached it meanwhile (clients' requests, a connection closed), which it
+/// handles in order when it resumes.
+pub struct Pause {
+    pub until_ms: u64,
+    pub inbox: Vec<Input<Conn, OpId>>,
+}
+
 /// A running node.
 pub struct Up {
     pub replica: Core,
@@ -47,6 +55,11 @@ pub struct Up {
     /// `max_seen`: its epoch file and its history's at the start, then
     /// every active node it meets).
     pub max_seen: u64,
+    /// Paused: it handles nothing, and its store does not flush.
+    pub pause: Option<Pause>,
+    /// Its store fails to commit until then: the writer retries, and
+    /// nothing becomes durable meanwhile.
+    pub store_stalled_until_ms: Option<u64>,
 }
 
 pub struct Node {
@@ -129,6 +142,8 @@ impl Node {
             encoding: Vec::new(),
             feed_generation: self.generations,
             max_seen,
+            pause: None,
+            store_stalled_until_ms: None,
         });
         Ok(outputs)
     }
@@ -139,11 +154,12 @@ impl Node {
     }
 
     /// Makes what is queued durable in one commit; the input that says so.
+    /// (Not while it is paused or its store stalls.)
     pub fn flush(&mut self) -> Result<Option<Input<Conn, OpId>>, SimError> {
         let Some(up) = self.up.as_mut() else {
             return Ok(None);
         };
-        if up.queued.is_empty() {
+        if up.queued.is_empty() || up.pause.is_some() || up.store_stalled_until_ms.is_some() {
             return Ok(None);
         }
         let writes = std::mem::take(&mut up.queued);
@@ -167,6 +183,16 @@ impl Node {
             .as_ref()
             .and_then(|up| up.replica.next_deadline())
             .is_some_and(|deadline| deadline <= now_ms)
+    }
+
+    /// Running and not paused: it handles what it is given.
+    pub fn runs(&self) -> bool {
+        self.up.as_ref().is_some_and(|up| up.pause.is_none())
+    }
+
+    /// Running and paused: what it is given waits until it resumes.
+    pub fn paused(&self) -> bool {
+        self.up.as_ref().is_some_and(|up| up.pause.is_some())
     }
 
     pub fn epoch(&self) -> Option<u64> {

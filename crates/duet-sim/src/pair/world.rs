@@ -50,6 +50,8 @@ pub(super) struct World {
     pub(super) large_messages: bool,
     /// Disks are replaced, and roles at a meeting follow the histories.
     pub(super) replaced_disks: bool,
+    /// Nodes pause and stores stall.
+    pub(super) stalls: bool,
     /// The highest epoch either node has served in.
     pub(super) epoch: u64,
     pub(super) step: usize,
@@ -81,6 +83,7 @@ impl World {
             mutation: options.mutation,
             large_messages: options.large_messages,
             replaced_disks: options.replaced_disks,
+            stalls: options.stalls,
             epoch: 0,
             step: 0,
             events: Default::default(),
@@ -224,9 +227,9 @@ impl World {
     }
 
     /// Brings the link up when both run, one leads and one follows, and no
-    /// fault holds it down.
+    /// fault holds it down (a paused node answers no connection).
     pub(super) fn connect(&mut self) -> Result<(), String> {
-        if self.link.conn.is_some() || self.link.cut {
+        if self.link.conn.is_some() || self.link.cut || self.nodes.iter().any(Node::paused) {
             return Ok(());
         }
         let Some(active) = self.active() else {
@@ -392,8 +395,13 @@ impl World {
         Ok(())
     }
 
-    /// Hands node `n` an input and carries out what it decides.
+    /// Hands node `n` an input and carries out what it decides. A paused
+    /// node handles it when it resumes.
     pub(super) fn input(&mut self, n: usize, input: Input<Conn, OpId>) -> Result<(), String> {
+        if let Some(pause) = self.nodes[n].up.as_mut().and_then(|up| up.pause.as_mut()) {
+            pause.inbox.push(input);
+            return Ok(());
+        }
         let ctx = self.ctx(n);
         let outputs = self.nodes[n].handle(&ctx, input);
         self.carry_out(n, outputs)

@@ -46,6 +46,11 @@ pub struct Args {
     /// disk, and roles at a meeting follow the histories (duet-role).
     #[arg(long, requires = "pair")]
     replaced_disks: bool,
+    /// With --pair: now and then a node pauses (handles nothing for a
+    /// while; an active node's lease runs out and the other takes over)
+    /// or its store stalls (failed commits retried, nothing durable).
+    #[arg(long, requires = "pair")]
+    stalls: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -196,6 +201,7 @@ fn pair_options(args: &Args) -> duet_sim::pair::Options {
     duet_sim::pair::Options {
         large_messages: args.large_messages,
         replaced_disks: args.replaced_disks,
+        stalls: args.stalls,
         ..duet_sim::pair::Options::default()
     }
 }
@@ -210,7 +216,7 @@ fn pair_sweep(
         match duet_sim::pair::run(seed, options) {
             Ok(report) if json => println!("{}", serde_json::to_string(&report)?),
             Ok(report) => println!(
-                "seed {seed}: every rule kept; {} steps, {} operations acknowledged ({} refused), {} crashes, {} takeovers, {} link cuts, {} links closed by an oversized message, {} disks replaced, {} changes shown by feeds; healed at {}",
+                "seed {seed}: every rule kept; {} steps, {} operations acknowledged ({} refused), {} crashes, {} takeovers, {} link cuts, {} links closed by an oversized message, {} disks replaced, {} pauses, {} store stalls, {} changes shown by feeds; healed at {}",
                 report.steps,
                 report.acknowledged,
                 report.refused,
@@ -219,6 +225,8 @@ fn pair_sweep(
                 report.cuts,
                 report.oversize,
                 report.replaced_disks,
+                report.pauses,
+                report.store_stalls,
                 report.shown,
                 report.position
             ),
