@@ -43,16 +43,24 @@ impl Default for Router {
 }
 
 /// Builds the router's commands with client ids unique per decision:
-/// deciding twice at one position gives the same ids (a retry).
+/// deciding twice at one position gives the same ids (a retry). The
+/// position's epoch is in them: a number alone recurs after a takeover
+/// (the old active's last changes rolled back), and the stream would take
+/// a new decision for a retry of the old one and never make it.
 struct Out {
     now_ms: u64,
-    seq: u64,
+    at: duet_rsm::Position,
     commands: Vec<Command>,
 }
 
 impl Out {
     fn push(&mut self, change: Change) {
-        let client = format!("acd:{}:{}", self.seq, self.commands.len());
+        let client = format!(
+            "acd:{}:{}:{}",
+            self.at.epoch,
+            self.at.seq,
+            self.commands.len()
+        );
         self.commands
             .push(Command::new(client, self.now_ms, Actor::Router, change));
     }
@@ -67,7 +75,7 @@ impl Router {
     pub fn decide(&self, state: &Interactions, now_ms: u64) -> Vec<Command> {
         let mut out = Out {
             now_ms,
-            seq: duet_rsm::StateMachine::position(state).seq,
+            at: duet_rsm::StateMachine::position(state),
             commands: Vec::new(),
         };
         self.timers(state, now_ms, &mut out);
@@ -251,4 +259,28 @@ fn interval_end(state: &Interactions) -> Option<u64> {
     (start > 0)
         .then(|| crate::state::next_boundary(start, length))
         .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The client id of the first command a decision at `at` makes.
+    fn first_client(at: duet_rsm::Position) -> String {
+        let mut out = Out {
+            now_ms: 0,
+            at,
+            commands: Vec::new(),
+        };
+        out.push(Change::StartInterval);
+        out.commands[0].client.clone()
+    }
+
+    #[test]
+    fn a_decision_again_at_one_position_is_a_retry_and_at_the_same_number_of_another_epoch_is_not()
+    {
+        let at = |epoch, seq| duet_rsm::Position::new(epoch, seq);
+        assert_eq!(first_client(at(8, 72)), first_client(at(8, 72)));
+        assert_ne!(first_client(at(8, 72)), first_client(at(9, 72)));
+    }
 }
