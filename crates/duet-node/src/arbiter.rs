@@ -39,10 +39,7 @@ pub struct PeerAnswer {
 /// This node's role for the peer, with a promise when it gives one.
 pub fn role_info(view: &StatusView, server: duet_params::ServerId) -> RoleInfo {
     let promise_ms = view.right().promise_for_answer();
-    let (history, history_id) = {
-        let replication = view.replication();
-        (replication.applied, replication.history_id)
-    };
+    let (history, history_id) = view.history();
     let status = view.published();
     RoleInfo {
         role: status.role,

@@ -224,6 +224,13 @@ impl StatusView {
         self.replication.borrow()
     }
 
+    /// The newest change this node holds and the history it belongs to:
+    /// what its role answers say and its role decisions compare.
+    pub fn history(&self) -> (Position, duet_rsm::HistoryId) {
+        let replication = self.replication.borrow();
+        (replication.applied, replication.history_id)
+    }
+
     /// Changes to what replication publishes.
     pub fn subscribe_replication(&self) -> watch::Receiver<ReplicationView> {
         self.replication.subscribe()

@@ -470,19 +470,18 @@ impl<P: Clone, A> Replica<P, A> {
         to: P,
         link: u64,
     ) {
-        self.backup = Some(BackupLink { link, to, history });
-        if self.leader.is_none() {
-            return;
-        }
-        self.send_to_backup(StreamToBackup::History(self.sync.history));
-        // A backup that holds nothing takes it from that first message.
-        let history = match last == Position::ZERO {
+        let leading = self.leader.is_some();
+        // A backup that holds nothing takes this node's history from the
+        // History message sent first.
+        let history = match leading && last == Position::ZERO {
             true => self.sync.history,
             false => history,
         };
-        if let Some(backup) = self.backup.as_mut() {
-            backup.history = history;
+        self.backup = Some(BackupLink { link, to, history });
+        if !leading {
+            return;
         }
+        self.send_to_backup(StreamToBackup::History(self.sync.history));
         // A backup whose last change (of either state) is not ours at
         // that number diverged (a former active's unacknowledged changes),
         // as did one of another history that holds any change (its

@@ -151,10 +151,7 @@ impl Driver {
             ));
             self.become_active(activation);
         }
-        let (history, history_id) = {
-            let replication = self.shared.view.replication();
-            (replication.applied, replication.history_id)
-        };
+        let (history, history_id) = self.shared.view.history();
         let standing = Standing {
             holding: self.holding,
             epoch: self.epoch,

@@ -92,10 +92,7 @@ impl Driver {
     /// backup, an unreachable one makes it active (fail-safe); two nodes
     /// starting together agree that SwitchoverServer A is active.
     pub(super) async fn discover_role(&mut self) -> ServiceMode {
-        let (history, history_id) = {
-            let replication = self.shared.view.replication();
-            (replication.applied, replication.history_id)
-        };
+        let (history, history_id) = self.shared.view.history();
         let mut discovery = Discovery::new(
             self.shared.boot.server_id() == ServerId::B,
             history,
