@@ -404,16 +404,25 @@ impl<P: Clone, A> Replica<P, A> {
                 },
                 LeaderCommand::Resync { .. } => {
                     // To this node's position (with each change's epoch);
-                    // the interaction state's snapshot is taken there.
+                    // the interaction state's snapshot is taken there. It
+                    // starts once all of that is durable here: what a
+                    // resync hands the backup must outlive a crash of this
+                    // node, as the backup may then take over and
+                    // acknowledge a client's retry from what it holds.
                     let upto = self.last_position();
                     self.snapshot_take();
                     let root = self.tree.digests().get(duet_config::digest::Bucket::ROOT);
                     let history = self.sync.history;
-                    self.send_to_backup(StreamToBackup::ResyncStart {
+                    let start = StreamToBackup::ResyncStart {
                         upto,
                         root,
                         history,
-                    });
+                    };
+                    if self.out.last_ticket() > self.writes.durable_ticket {
+                        self.send_to_backup_once_durable(start);
+                    } else {
+                        self.send_to_backup(start);
+                    }
                 }
                 LeaderCommand::Replication { state, why } => {
                     self.state = state;
@@ -454,9 +463,37 @@ impl<P: Clone, A> Replica<P, A> {
         }
     }
 
+    /// Sends `body` to the backup, in order: behind a message still
+    /// waiting for this node's writes to be durable, it waits too (an
+    /// entry must not reach a diverged backup before its resync starts).
     pub(crate) fn send_to_backup(&mut self, body: StreamToBackup) {
-        if let Some(backup) = &self.backup {
+        match &self.backup {
+            Some(backup) if backup.waiting_messages > 0 => self.send_to_backup_once_durable(body),
             // A full outbox drops it; the lag bound or a later hello recovers.
+            Some(backup) => self.out.send(backup.to.clone(), body),
+            None => {}
+        }
+    }
+
+    /// Sends `body` to the backup once what this node has written so far
+    /// is durable.
+    fn send_to_backup_once_durable(&mut self, body: StreamToBackup) {
+        let Some(backup) = self.backup.as_mut() else {
+            return;
+        };
+        backup.waiting_messages += 1;
+        let link = backup.link;
+        self.after_durable(AfterDurable::ToBackup {
+            link,
+            message: Box::new(body),
+        });
+    }
+
+    /// A message that waited for durable writes goes, unless the backup
+    /// has said hello again since.
+    pub(crate) fn send_waiting_to_backup(&mut self, link: u64, body: StreamToBackup) {
+        if let Some(backup) = self.backup.as_mut().filter(|b| b.link == link) {
+            backup.waiting_messages -= 1;
             self.out.send(backup.to.clone(), body);
         }
     }
@@ -477,7 +514,12 @@ impl<P: Clone, A> Replica<P, A> {
             true => self.sync.history,
             false => history,
         };
-        self.backup = Some(BackupLink { link, to, history });
+        self.backup = Some(BackupLink {
+            link,
+            to,
+            history,
+            waiting_messages: 0,
+        });
         if !leading {
             return;
         }

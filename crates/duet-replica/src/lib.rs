@@ -202,6 +202,11 @@ enum AfterDurable {
     Persisted(u64),
     /// A message to the active node that says what this node holds.
     Reply(Box<StreamToActive>),
+    /// A message for the backup on main connection `link`.
+    ToBackup {
+        link: u64,
+        message: Box<StreamToBackup>,
+    },
     /// Everything this node held when it became active is durable.
     Activated,
 }
@@ -252,6 +257,9 @@ struct BackupLink<P> {
     to: P,
     /// The history the backup's changes belong to, as its hello said.
     history: HistoryId,
+    /// Messages for it waiting for this node's writes to be durable;
+    /// later ones wait behind them.
+    waiting_messages: usize,
 }
 
 /// One node's replicas of the pair's states and what it decides about
@@ -670,6 +678,9 @@ impl<P: Clone, A> Replica<P, A> {
                         self.commit_feed(seq);
                     }
                     self.out.send_to_active(*body)
+                }
+                AfterDurable::ToBackup { link, message } => {
+                    self.send_waiting_to_backup(link, *message)
                 }
                 AfterDurable::Activated => {
                     if let Some(activation) = self.writes.activation.take() {

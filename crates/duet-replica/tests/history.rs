@@ -85,25 +85,93 @@ fn hello(history: u64) -> Input<u8, u32> {
     })
 }
 
+fn is_resync_start(message: &StreamToBackup) -> bool {
+    matches!(message, StreamToBackup::ResyncStart { .. })
+}
+
 #[test]
 fn a_backup_of_another_history_at_the_same_position_is_resynchronised() {
     // Of this history, change 1 of epoch 2 is this node's: it catches up.
     let same = sent(active().handle(&ctx(), hello(7)));
     assert_eq!(same.first(), Some(&StreamToBackup::History(7)));
-    assert!(
-        !same
-            .iter()
-            .any(|m| matches!(m, StreamToBackup::ResyncStart { .. })),
-        "{same:?}"
-    );
+    assert!(!same.iter().any(is_resync_start), "{same:?}");
     // Of another history, the same numbers say nothing: it resynchronises
-    // (its heal first offers every change it keeps), told this history.
-    let other = sent(active().handle(&ctx(), hello(9)));
+    // (its heal first offers every change it keeps), told this history,
+    // once this node's writes are durable.
+    let mut node = active();
+    node.handle(&ctx(), hello(9));
+    let other = sent(node.handle(&ctx(), Input::Durable(u64::MAX)));
     assert!(
         other
             .iter()
             .any(|m| matches!(m, StreamToBackup::ResyncStart { history: 7, .. })),
         "{other:?}"
+    );
+}
+
+/// Counts the store writes among `outputs` (each a ticket).
+fn persisted(outputs: &[Output<u8, u32>]) -> u64 {
+    outputs
+        .iter()
+        .filter(|o| matches!(o, Output::Persist(_)))
+        .count() as u64
+}
+
+#[test]
+fn a_resync_starts_once_what_it_hands_the_backup_is_durable_and_later_changes_wait_behind_it() {
+    // An active node whose store has not yet made its takeover (change 1)
+    // and change 2 durable: a resync handing them to the backup now would
+    // let the backup take over with changes this node loses if it crashes.
+    let mut node = empty_node_of_history("a", "b", 7);
+    let mut tickets = persisted(&node.take_outputs());
+    for input in [
+        Input::BecomeActive {
+            epoch: 2,
+            desktops_here: Vec::new(),
+        },
+        Input::ConfigWrite {
+            client: "c1".into(),
+            who: "admin".into(),
+            op: edit("c1").op,
+            reply: 1,
+        },
+    ] {
+        tickets += persisted(&node.handle(&ctx(), input));
+    }
+    let held = node.handle(&ctx(), hello(9));
+    tickets += persisted(&held);
+    let held = sent(held);
+    assert_eq!(held, vec![StreamToBackup::History(7)], "the resync waits");
+    // A change made meanwhile (3) is not streamed ahead of the resync's
+    // start: the diverged backup would apply it on top of what it holds.
+    let write = node.handle(
+        &ctx(),
+        Input::ConfigWrite {
+            client: "c2".into(),
+            who: "admin".into(),
+            op: edit("c2").op,
+            reply: 2,
+        },
+    );
+    let resync_ticket = tickets;
+    tickets += persisted(&write);
+    assert_eq!(sent(write), Vec::new());
+    let mut durable = |ticket| sent(node.handle(&ctx(), Input::Durable(ticket)));
+    assert_eq!(durable(resync_ticket - 1), Vec::new(), "not yet durable");
+    // Durable up to the takeover and change 2: the resync starts there;
+    // change 3 follows once it is durable too.
+    let released = durable(resync_ticket);
+    assert!(
+        matches!(
+            released.as_slice(),
+            [StreamToBackup::ResyncStart { upto, history: 7, .. }] if upto.seq == 2
+        ),
+        "{released:?}"
+    );
+    let released = durable(tickets);
+    assert!(
+        matches!(released.as_slice(), [StreamToBackup::Entry(entry)] if entry.seq == 3),
+        "{released:?}"
     );
 }
 

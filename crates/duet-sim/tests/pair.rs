@@ -67,7 +67,17 @@ fn seeds_1500_to_1999_keep_the_pairs_promise_with_large_messages() {
 /// duet-replica, duet-config and duet-interactions pin each fix down too).
 /// They are tied to this version of the simulation's events; the sweeps
 /// above keep covering their range whatever they become.
-const SEEDS_THAT_FOUND_LOSSES: [(u64, Options, &str); 7] = [
+const SEEDS_THAT_FOUND_LOSSES: [(u64, Options, &str); 9] = [
+    (
+        2065,
+        STALLS,
+        "a resync handed the backup changes not yet durable on the active node, which crashed; the backup took over and acknowledged a client's retry of one, then lost it at the heal",
+    ),
+    (
+        3338,
+        STALLS,
+        "changes streamed to a diverged backup ahead of its resync's start, which waited for durable writes, and it applied them on top of another epoch's",
+    ),
     (
         2,
         REPLACED_DISKS,
