@@ -17,15 +17,6 @@ use crate::witness::{WitnessReport, WitnessSink};
 /// their message (the engine's own timeouts cover a lost answer).
 pub const DRIVER_INBOX_MAX: usize = 1024;
 
-/// Why the engine refused an administrator's switch, in words that say
-/// what to do (not the active server, file replication not running, an
-/// Upgrade state...).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{why}")]
-pub struct SwitchRefused {
-    pub why: String,
-}
-
 /// Messages to the driver, the task that owns the engine.
 pub enum DriverMsg {
     Engine(Event),
@@ -51,7 +42,7 @@ pub enum DriverMsg {
     /// refused and why.
     Switch {
         force: bool,
-        reply: oneshot::Sender<Result<(), SwitchRefused>>,
+        reply: oneshot::Sender<Result<(), duet_switchover::SwitchRefusal>>,
     },
     /// The server parameters in effect.
     ParamsRead(oneshot::Sender<Box<duet_params::ServerParams>>),

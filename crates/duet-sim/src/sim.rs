@@ -305,7 +305,7 @@ impl Sim {
                 });
             }
             Command::BecomePrimary(_) | Command::StopServing => {}
-            Command::RefuseSwitch { why } => self.log.push(Entry {
+            Command::RefuseSwitch(why) => self.log.push(Entry {
                 at_ms: self.now_ms,
                 topic: Some(Topic::Switchover),
                 level: Level::Warning,

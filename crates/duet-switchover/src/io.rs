@@ -232,10 +232,8 @@ pub enum Command {
     BecomePrimary(Activation),
     /// Stop serving at once (a newer epoch exists elsewhere).
     StopServing,
-    /// A switch request was refused; `why` says what to do.
-    RefuseSwitch {
-        why: String,
-    },
+    /// A switch request was refused.
+    RefuseSwitch(SwitchRefusal),
     Record(Record),
 }
 
@@ -261,4 +259,22 @@ pub struct Record {
     pub topic: Topic,
     pub level: Level,
     pub message: String,
+}
+
+/// Why an administrator's switch request was refused; the text says what
+/// to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum SwitchRefusal {
+    #[error("this server is already the active server")]
+    AlreadyActive,
+    #[error("this server is {} and not watching an active server", .0.seed_name())]
+    NotWatching(crate::State),
+    #[error(
+        "the pair is in an Upgrade state: replication is limited and configuration data or files can be lost by switching (the seed: avoid manual switchovers while in either upgrade state); repeat the request with force to switch anyway"
+    )]
+    UpgradeState,
+    #[error(
+        "file replication from the primary may not be running, so files changed recently may be missing here; check replication, or repeat the request with force to switch anyway"
+    )]
+    FileReplicationNotRunning,
 }

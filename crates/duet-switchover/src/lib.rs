@@ -23,7 +23,7 @@ pub use ctx::Links;
 pub use engine::{Config, Engine, State, Status};
 pub use io::{
     Activation, Command, Conn, Event, Level, Record, Release, RequestId, ServiceMode, SwitchReason,
-    Topic,
+    SwitchRefusal, Topic,
 };
 
 #[cfg(test)]

@@ -981,7 +981,9 @@ fn file_replication_warnings_refuse_a_manual_switch_unless_forced() {
     let out = rig.on(Event::SwitchRequest { force: false });
     assert!(matches!(
         actions(&out).as_slice(),
-        [Command::RefuseSwitch { why }] if why.contains("file replication from the primary may not be running")
+        [Command::RefuseSwitch(
+            SwitchRefusal::FileReplicationNotRunning
+        )]
     ));
     assert_eq!(rig.engine.state(), State::Backup);
     let out = rig.on(Event::SwitchRequest { force: true });
@@ -1003,7 +1005,7 @@ fn a_switch_request_on_the_active_server_is_refused() {
     let out = rig.on(Event::SwitchRequest { force: true });
     assert!(matches!(
         actions(&out).as_slice(),
-        [Command::RefuseSwitch { why }] if why.contains("already the active server")
+        [Command::RefuseSwitch(SwitchRefusal::AlreadyActive)]
     ));
 }
 
@@ -1344,7 +1346,7 @@ fn a_manual_switch_in_an_upgrade_state_needs_force() {
     let out = rig.on(Event::SwitchRequest { force: false });
     assert!(matches!(
         actions(&out).as_slice(),
-        [Command::RefuseSwitch { why }] if why.contains("Upgrade state")
+        [Command::RefuseSwitch(SwitchRefusal::UpgradeState)]
     ));
     let out = rig.on(Event::SwitchRequest { force: true });
     assert!(became_primary(&out).is_some());

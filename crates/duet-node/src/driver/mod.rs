@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use duet_link::protocol::{Role, SwitchoverToActive, ToActive};
 use duet_switchover::{
-    Activation, Command, Conn, Engine, Event, Record, State, SwitchReason, Topic,
+    Activation, Command, Conn, Engine, Event, Record, State, SwitchReason, SwitchRefusal, Topic,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -49,7 +49,7 @@ pub struct Driver {
     links: BTreeMap<Conn, crate::wire::Outbox<ToActive>>,
     link_tasks: BTreeMap<Conn, JoinHandle<()>>,
     prober: Arc<dyn EchoProber>,
-    switch_reply: Option<oneshot::Sender<Result<(), crate::driver_inbox::SwitchRefused>>>,
+    switch_reply: Option<oneshot::Sender<Result<(), SwitchRefusal>>>,
     switchovers: u64,
     peer: PeerView,
     mismatch_reported: bool,
@@ -450,9 +450,9 @@ impl Driver {
                 self.stop_serving("a newer epoch is active elsewhere");
             }
             Command::StopServing => {}
-            Command::RefuseSwitch { why } => {
+            Command::RefuseSwitch(why) => {
                 if let Some(reply) = self.switch_reply.take() {
-                    reply.answer(Err(crate::driver_inbox::SwitchRefused { why }));
+                    reply.answer(Err(why));
                 }
             }
             Command::Record(record) => self.record(record),

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::ctx::Ctx;
-use crate::io::{Command, Level, SwitchReason, Topic};
+use crate::io::{Command, Level, SwitchReason, SwitchRefusal, Topic};
 
 impl Machine {
     /// An automatic switch decision; refused in manual mode and the Upgrade
@@ -103,28 +103,25 @@ impl Machine {
     }
 
     pub(super) fn switch_request(&mut self, cx: &mut Ctx, force: bool) {
-        let refuse = |cx: &mut Ctx, why: String| {
+        let refuse = |cx: &mut Ctx, why: SwitchRefusal| {
             cx.record(
                 Topic::Switchover,
                 Level::Warning,
                 format!("Switch request refused: {why}"),
             );
-            cx.send(Command::RefuseSwitch { why });
+            cx.send(Command::RefuseSwitch(why));
         };
         match self.state {
-            State::Primary => refuse(cx, "this server is already the active server".into()),
-            State::Init | State::Inactive | State::Shutdown => refuse(
-                cx,
-                format!("this server is {} and not watching an active server", self.state.seed_name()),
-            ),
-            State::UpgradeHigher | State::UpgradeLower if !force => refuse(
-                cx,
-                "the pair is in an Upgrade state: replication is limited and configuration data or files can be lost by switching (the seed: avoid manual switchovers while in either upgrade state); repeat the request with force to switch anyway".into(),
-            ),
-            _ if !self.file_replication_running && !force => refuse(
-                cx,
-                "file replication from the primary may not be running, so files changed recently may be missing here; check replication, or repeat the request with force to switch anyway".into(),
-            ),
+            State::Primary => refuse(cx, SwitchRefusal::AlreadyActive),
+            State::Init | State::Inactive | State::Shutdown => {
+                refuse(cx, SwitchRefusal::NotWatching(self.state))
+            }
+            State::UpgradeHigher | State::UpgradeLower if !force => {
+                refuse(cx, SwitchRefusal::UpgradeState)
+            }
+            _ if !self.file_replication_running && !force => {
+                refuse(cx, SwitchRefusal::FileReplicationNotRunning)
+            }
             _ => {
                 cx.record(
                     Topic::SwitchoverStates,
