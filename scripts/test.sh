@@ -58,15 +58,24 @@ for component in rustfmt clippy; do
     rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
 done
 
-echo "== cargo fmt --check"
+# Each phase says how long it took (bash's SECONDS: whole seconds).
+phase() {
+    [ -n "${phase_name:-}" ] && echo "== $phase_name took $((SECONDS - phase_started)) s"
+    phase_name="$1"
+    phase_started=$SECONDS
+    [ -n "$phase_name" ] && echo "== $phase_name"
+    return 0
+}
+
+phase "cargo fmt --check"
 cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
-echo "== cargo clippy"
+phase "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
-echo "== fuzz (every target, briefly)"
+phase "fuzz (every target, briefly)"
 scripts/fuzz.sh
-echo "== cargo test"
+phase "cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
@@ -74,4 +83,10 @@ cargo test --workspace --all-features --locked --no-fail-fast 2>&1 | tee "$log" 
 # One total over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "%d passed, %d failed\n", p, f }' "$log"
+# The slowest test binaries (cargo runs them one after another).
+echo "Slowest test binaries:"
+awk '/^ *(Running|Doc-tests) / { name = $0; sub(/^ *(Running|Doc-tests) /, "", name) }
+     /^test result:/ { for (i = 1; i <= NF; i++) if ($i == "in") { t = $(i+1); sub(/s$/, "", t); print t, name } }' "$log" |
+    sort -rn | head -n 5 | awk '{ t = $1; sub(/^[^ ]+ /, ""); printf "  %7.1f s  %s\n", t, $0 }'
+phase ""
 exit "$status"

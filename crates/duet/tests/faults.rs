@@ -128,10 +128,13 @@ fn run_schedule(confirm: Confirm) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(rand::random);
+    // Four faults a schedule by default: the pair simulation
+    // (crates/duet-sim, `pair`) puts thousands of schedules to the
+    // replica core; this one checks the real runtime, link and store.
     let rounds: usize = std::env::var("DUET_FAULT_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(6);
+        .unwrap_or(4);
     println!("fault schedule: DUET_FAULT_SEED={seed} DUET_FAULT_ROUNDS={rounds}");
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let net_test = match confirm {
