@@ -328,7 +328,7 @@ fn main() {
         ms(slowest)
     );
     println!(
-        "| one decide, every agent full, {waiting} waiting | median {:.1} ms (min {:.1}, max {:.1}, 5 calls) |",
+        "| one decide, every agent full, {waiting} waiting | median {:.3} ms (min {:.3}, max {:.3}, 5 calls) |",
         ms(idle_decides[2]),
         ms(idle_decides[0]),
         ms(idle_decides[4])

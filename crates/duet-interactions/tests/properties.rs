@@ -354,6 +354,11 @@ proptest! {
                     h.state.install(&pages, position).unwrap();
                 }
                 None => {
+                    // The indexes routing reads, kept as the state
+                    // changed, decide as ones built afresh from it.
+                    let mut rebuilt = Interactions::new(directory(), h.state.limits());
+                    rebuilt.install(&h.state.snapshot_pages(1024), h.state.position()).unwrap();
+                    prop_assert_eq!(h.router.decide(&rebuilt, now), h.router.decide(&h.state, now));
                     h.route(now);
                 }
                 Some((actor, change)) => {

@@ -315,6 +315,42 @@ fn an_agent_in_a_non_acd_status_is_never_offered() {
 }
 
 #[test]
+fn an_agent_full_until_a_directory_change_raises_their_capacity_is_offered_then() {
+    let mut dir = directory();
+    if let Some(q) = dir.queues.get_mut("sales") {
+        q.members = BTreeMap::from([("ann".to_string(), QueueMember::default())]);
+    }
+    let mut h = Harness::new(dir.clone());
+    // Logged in for chat alone: full there, she has room nowhere.
+    h.sys(
+        1_000,
+        Change::AgentLogin {
+            agent: "ann".into(),
+            media: vec![MediaType::Chat],
+        },
+    );
+    for n in 0..4 {
+        h.sys(
+            2_000 + n,
+            create(&format!("x{n}"), MediaType::Chat, "sales"),
+        );
+    }
+    assert_eq!(h.route(3_000).len(), 3, "three chats fill ann");
+    assert_eq!(h.decide(3_000), Vec::new());
+    if let Some(ann) = dir.agents.get_mut("ann") {
+        ann.capacity.insert(MediaType::Chat, 4);
+    }
+    h.state.set_directory(dir.clone());
+    assert_eq!(h.decide(3_500), vec![offer("x3", "ann", 13_500)]);
+    // Lowered again below her load: nobody to offer to.
+    if let Some(ann) = dir.agents.get_mut("ann") {
+        ann.capacity.insert(MediaType::Chat, 1);
+    }
+    h.state.set_directory(dir);
+    assert_eq!(h.decide(3_500), Vec::new());
+}
+
+#[test]
 fn capacity_is_respected() {
     let mut dir = directory();
     if let Some(q) = dir.queues.get_mut("sales") {

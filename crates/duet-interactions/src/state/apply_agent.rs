@@ -203,7 +203,8 @@ impl Interactions {
         let agent = self.live.agents.get_mut(name)?;
         self.index.remove_agent(agent);
         let r = f(agent);
-        self.index.add_agent(agent);
+        self.index
+            .add_agent(agent, self.config.directory.agents.get(name));
         Some(r)
     }
 

@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use crate::model::{Agent, AgentStatus, Content, Desktop, Interaction, InteractionState};
+use crate::model::{
+    Agent, AgentConfig, AgentStatus, Content, Desktop, Interaction, InteractionState,
+};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Index {
@@ -17,7 +19,10 @@ pub(crate) struct Index {
     pub closed: BTreeSet<(u64, String)>,
     /// Agents in after call work by when it ends.
     pub acw: BTreeSet<(u64, String)>,
-    /// Agents whose status is Available.
+    /// Agents whose status is Available and who have room (load below
+    /// capacity) in some media they are logged in to: the only ones a
+    /// queue's offers can go to, so a decision while every agent is full
+    /// looks at nobody.
     pub available: BTreeSet<String>,
     /// Agents with missed offers in a row.
     pub missed: BTreeSet<String>,
@@ -118,9 +123,10 @@ impl Index {
         }
     }
 
-    pub fn add_agent(&mut self, agent: &Agent) {
+    /// `agent`, configured as `cfg` (none: no longer in the directory).
+    pub fn add_agent(&mut self, agent: &Agent, cfg: Option<&AgentConfig>) {
         match &agent.status {
-            AgentStatus::Available => {
+            AgentStatus::Available if has_room(agent, cfg) => {
                 self.available.insert(agent.name.clone());
             }
             AgentStatus::AfterCallWork { until_ms, .. } => {
@@ -137,18 +143,35 @@ impl Index {
     }
 
     pub fn remove_agent(&mut self, agent: &Agent) {
-        match &agent.status {
-            AgentStatus::Available => {
-                self.available.remove(&agent.name);
-            }
-            AgentStatus::AfterCallWork { until_ms, .. } => {
-                self.acw.remove(&(*until_ms, agent.name.clone()));
-            }
-            _ => {}
+        self.available.remove(&agent.name);
+        if let AgentStatus::AfterCallWork { until_ms, .. } = &agent.status {
+            self.acw.remove(&(*until_ms, agent.name.clone()));
         }
         self.missed.remove(&agent.name);
         if let Desktop::Detached { since_ms } = agent.desktop {
             self.detached.remove(&(since_ms, agent.name.clone()));
         }
     }
+
+    /// The agents' capacities may have changed (a new directory): who
+    /// has room is found again.
+    pub fn capacities_changed<'a>(
+        &mut self,
+        agents: impl Iterator<Item = (&'a Agent, Option<&'a AgentConfig>)>,
+    ) {
+        self.available = agents
+            .filter(|(agent, cfg)| agent.status == AgentStatus::Available && has_room(agent, *cfg))
+            .map(|(agent, _)| agent.name.clone())
+            .collect();
+    }
+}
+
+/// Whether `agent` is below its capacity in some media it is logged in to.
+fn has_room(agent: &Agent, cfg: Option<&AgentConfig>) -> bool {
+    cfg.is_some_and(|cfg| {
+        agent
+            .logged_in
+            .iter()
+            .any(|m| agent.load(*m) < cfg.capacity(*m))
+    })
 }

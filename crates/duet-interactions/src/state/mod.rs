@@ -151,6 +151,9 @@ impl Interactions {
     pub fn set_directory(&mut self, directory: Directory) {
         self.limits.entries_max = directory.settings.live_interactions_max;
         self.config = Config::new(directory);
+        let agents = &self.config.directory.agents;
+        self.index
+            .capacities_changed(self.live.agents.values().map(|a| (a, agents.get(&a.name))));
     }
 
     pub fn directory(&self) -> &Directory {

@@ -204,7 +204,7 @@ impl Interactions {
             index.add_messages(ix);
         }
         for a in live.agents.values() {
-            index.add_agent(a);
+            index.add_agent(a, self.config.directory.agents.get(&a.name));
         }
         self.live = live;
         self.index = index;
