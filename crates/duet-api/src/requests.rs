@@ -53,7 +53,16 @@ pub struct FaultRequest {
 /// `PUT /api/config`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PutBody {
+    /// A configuration path: `/config` and names below it (at most 32
+    /// names of 255 bytes, without control characters; the root holds no
+    /// object).
+    #[schema(
+        max_length = 1024,
+        pattern = r"^/[^/\\\x00-\x1f\x7f-\x9f]{1,255}(/[^/\\\x00-\x1f\x7f-\x9f]{1,255}){0,31}$"
+    )]
     pub path: String,
+    /// The object's class.
+    #[schema(pattern = "^(Folder|User|Workgroup|Role|Station|ServerParameter)$")]
     pub class: String,
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
@@ -292,8 +301,9 @@ pub enum OutcomeBody {
 #[derive(Serialize, ToSchema)]
 #[allow(dead_code)]
 pub struct MessageBody {
-    /// The message's own id (a resend is kept once).
-    #[schema(min_length = 1, max_length = 128)]
+    /// The message's own id (a resend is kept once); one starting with
+    /// `~` is duet's own.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^~]")]
     message_id: String,
     #[serde(default)]
     #[schema(max_length = 16384)]
