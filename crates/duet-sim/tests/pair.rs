@@ -62,12 +62,17 @@ fn seeds_1500_to_1999_keep_the_pairs_promise_with_large_messages() {
     keep_the_promise(1_500, LARGE);
 }
 
-/// Seeds that found losses in the replica, each with what it found (with
-/// its fix reverted, the seed breaks a rule; the unit tests of
-/// duet-replica, duet-config and duet-interactions pin each fix down too).
-/// They are tied to this version of the simulation's events; the sweeps
-/// above keep covering their range whatever they become.
-const SEEDS_THAT_FOUND_LOSSES: [(u64, Options, &str); 9] = [
+/// Seeds that found losses in the replica or two nodes serving, each with
+/// what it found (with its fix reverted, the seed breaks a rule; the unit
+/// tests of duet-replica, duet-config, duet-interactions and duet-role pin
+/// each fix down too). They are tied to this version of the simulation's
+/// events; the sweeps above keep covering their range whatever they become.
+const SEEDS_THAT_FOUND_LOSSES: [(u64, Options, &str); 10] = [
+    (
+        4394,
+        STALLS,
+        "a node that took over was paused before its first lease, then cut off; the other took over, and the node's first lease came from its gateway answering again, beside the other serving",
+    ),
     (
         2065,
         STALLS,
