@@ -4,10 +4,11 @@
 //! [`Lease::query_timeout_ms`]) and, when the peer is silent, by this node's
 //! own-network checks. Those checks may keep a lease alive, or give the
 //! first one after the node became active (the takeover gate or role
-//! discovery being the evidence then); they never restore a lease that
-//! lapsed: a node that was cut off or paused cannot tell from its own
-//! network that the peer did not take over meanwhile, so only the peer
-//! (its promise, its process gone) or the witness's key restores it.
+//! discovery being the evidence then, while it stands: until a check
+//! fails or the node is paused); they never restore a lease that lapsed:
+//! a node that was cut off or paused cannot tell from its own network that
+//! the peer did not take over meanwhile, so only the peer (its promise,
+//! its process gone) or the witness's key restores it.
 
 use serde::{Deserialize, Serialize};
 
@@ -129,9 +130,12 @@ pub struct Lease {
     not_before_ms: u64,
     last_tick_ms: Option<u64>,
     why_not: Option<String>,
-    /// A lease was held since this node last became active: once it
-    /// lapses, the own-network checks cannot restore it.
-    held_since_activation: bool,
+    /// What made this node active no longer stands for a first lease: a
+    /// lease was held since, an own-network check failed (this node may be
+    /// the one cut off) or it was paused for longer than a lease (the peer
+    /// may have taken over meanwhile in either case). From then on the
+    /// own-network checks cannot give a lease that is not held.
+    activation_spent: bool,
 }
 
 impl Lease {
@@ -148,14 +152,14 @@ impl Lease {
             not_before_ms: 0,
             last_tick_ms: None,
             why_not: Some("no answer from the peer yet".into()),
-            held_since_activation: false,
+            activation_spent: false,
         }
     }
 
     /// This node became active (through the takeover gate or role
     /// discovery): its first lease may come from the own-network checks.
     pub fn activated(&mut self) {
-        self.held_since_activation = false;
+        self.activation_spent = false;
     }
 
     pub fn lease_ms(&self) -> u64 {
@@ -199,7 +203,7 @@ impl Lease {
         self.until_ms = self.until_ms.max(sent_ms.saturating_add(length_ms));
         self.how = Some(how);
         self.why_not = None;
-        self.held_since_activation = true;
+        self.activation_spent = true;
     }
 
     fn revoke(&mut self, why: String) {
@@ -296,9 +300,12 @@ impl Lease {
         if asked_ms < self.not_before_ms || asked_ms < self.newest_sent_ms {
             return Vec::new();
         }
-        if ok && (self.valid(asked_ms) || !self.held_since_activation) {
+        if ok && (self.valid(asked_ms) || !self.activation_spent) {
             self.extend(asked_ms, self.lease_ms, Confirmation::OwnNetwork);
             return Vec::new();
+        }
+        if !ok {
+            self.activation_spent = true;
         }
         let why = if ok {
             "the lease lapsed while the peer was silent, and this node's own network answering again cannot show that the peer did not take over meanwhile: waiting for the peer (its promise, or its process gone) or the witness's key"
@@ -332,6 +339,7 @@ impl Lease {
             return Vec::new();
         }
         self.not_before_ms = now_ms;
+        self.activation_spent = true;
         self.revoke(format!(
             "this node was paused for {gap} ms (longer than its {} ms lease); it serves again once it has confirmed anew",
             self.lease_ms
@@ -447,6 +455,35 @@ mod tests {
         lease.peer_answered(470, 445, PeerAnswer::Silent);
         lease.own_network(470, true);
         assert!(lease.valid(471));
+    }
+
+    /// Found by the pair simulation (seed 4394 with stalls): a node took
+    /// over, was paused before its first lease, then cut off; the peer took
+    /// over; the node's gateway answered again before its peer did, and its
+    /// first lease came from that check, beside the peer serving.
+    #[test]
+    fn a_first_lease_from_own_network_checks_needs_the_activation_to_stand() {
+        // Paused before any lease: the activation no longer stands.
+        let mut lease = Lease::new(90, SilentPeer::OwnNetwork);
+        lease.activated();
+        lease.tick(0);
+        lease.tick(500);
+        lease.peer_answered(540, 510, PeerAnswer::Silent);
+        lease.own_network(540, true);
+        assert!(!lease.valid(541));
+        assert!(lease.why_not(541).unwrap().contains("waiting for the peer"));
+        // A check that failed (cut off before any lease), then one that
+        // answers: no lease either.
+        let mut lease = Lease::new(90, SilentPeer::OwnNetwork);
+        lease.activated();
+        lease.peer_answered(40, 10, PeerAnswer::Silent);
+        lease.own_network(40, false);
+        lease.peer_answered(400, 370, PeerAnswer::Silent);
+        lease.own_network(400, true);
+        assert!(!lease.valid(401));
+        // The peer's promise restores it.
+        lease.peer_answered(440, 430, PeerAnswer::Promised { promise_ms: 90 });
+        assert!(lease.valid(441));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! put in on purpose are found. A failure prints its seed and the run;
 //! `duet simulate --pair --seed N` replays it.
 
-use duet_sim::pair::{Mutation, Options, run};
+use duet_sim::pair::{Mutation, Options, RightMutation, run};
 
 /// Seeds each test below checks (four of them: the test threads share them
 /// out over the machine's cores).
@@ -62,12 +62,17 @@ fn seeds_1500_to_1999_keep_the_pairs_promise_with_large_messages() {
     keep_the_promise(1_500, LARGE);
 }
 
-/// Seeds that found losses in the replica, each with what it found (with
-/// its fix reverted, the seed breaks a rule; the unit tests of
-/// duet-replica, duet-config and duet-interactions pin each fix down too).
-/// They are tied to this version of the simulation's events; the sweeps
-/// above keep covering their range whatever they become.
-const SEEDS_THAT_FOUND_LOSSES: [(u64, Options, &str); 9] = [
+/// Seeds that found losses in the replica or two nodes serving, each with
+/// what it found (with its fix reverted, the seed breaks a rule; the unit
+/// tests of duet-replica, duet-config, duet-interactions and duet-role pin
+/// each fix down too). They are tied to this version of the simulation's
+/// events; the sweeps above keep covering their range whatever they become.
+const SEEDS_THAT_FOUND_LOSSES: [(u64, Options, &str); 10] = [
+    (
+        4394,
+        STALLS,
+        "a node that took over was paused before its first lease, then cut off; the other took over, and the node's first lease came from its gateway answering again, beside the other serving",
+    ),
     (
         2065,
         STALLS,
@@ -154,7 +159,7 @@ fn a_feed_that_resumes_a_client_by_sequence_number_alone_is_caught() {
 #[test]
 fn a_node_that_acknowledges_without_the_right_to_serve_is_caught() {
     let failure = caught(Mutation::AckWithoutLease);
-    assert!(failure.broken.contains("without its lease"), "{failure}");
+    assert!(failure.broken.contains("took over after it"), "{failure}");
 }
 
 /// A finding of the issue on losses at a heal: the heal refused the facts
@@ -183,4 +188,20 @@ fn a_snapshot_sent_as_one_message_larger_than_a_frame_is_caught() {
             .any(|line| line.contains("larger than a frame")),
         "{failure}"
     );
+}
+
+/// A finding of duet-role's review: an own-network check (a gateway ping)
+/// answered after a node was cut off or paused must never make its lapsed
+/// lease valid again (its peer may have taken over meanwhile). Put back
+/// in, a node serves again in its old epoch beside the one that took over.
+#[test]
+fn a_lapsed_lease_restored_by_an_own_network_check_is_caught() {
+    let options = Options {
+        right_mutation: Some(RightMutation::RestoreLapsedLease),
+        ..Options::DEFAULT
+    };
+    let failure = (0..SEEDS_EACH)
+        .find_map(|seed| run(seed, options).err())
+        .unwrap_or_else(|| panic!("no seed finds a lapsed lease restored"));
+    assert!(failure.broken.contains("took over after it"), "{failure}");
 }

@@ -9,7 +9,7 @@ use duet_rsm::{Position, StateMachine};
 use super::World;
 use super::clients::{Op, sim_path};
 use super::followers::holds;
-use super::node::Node;
+use super::node::{Node, Role};
 
 /// A feed shows changes in order, each once, within one generation (a
 /// reset starts another: its sockets are closed and resume).
@@ -29,23 +29,36 @@ pub fn shown(node: &Node, generation: u64, at: Position) -> Result<(), String> {
     }
 }
 
-/// Node `n` acknowledges change `seq`: only with the right to serve, or
-/// once the other node holds the change (its backup acknowledged it).
+/// Node `n` acknowledges change `seq`: only while the other node has not
+/// taken over after it did and still holds that role (the world's record
+/// of takeovers, not what the lease, promise or gate under test believe),
+/// or once the other node holds the change (its backup acknowledged it). A
+/// later active node that has since crashed or stepped down acknowledges
+/// nothing more; what it did acknowledge, the checks after the heal look
+/// for.
 pub fn acknowledged(nodes: &[Node; 2], n: usize, seq: u64) -> Result<(), String> {
-    if nodes[n].serving() {
-        return Ok(());
-    }
     let (Some(here), Some(other)) = (nodes[n].up.as_ref(), nodes[1 - n].up.as_ref()) else {
         return Ok(());
     };
-    match here.replica.epoch_of(seq) {
-        Some(epoch) if holds(&other.replica, Position::new(epoch, seq)) => Ok(()),
-        _ => Err(format!(
-            "{} acknowledged change {seq} without its lease, and {} does not hold it",
-            nodes[n].name,
-            nodes[1 - n].name
-        )),
+    // Acknowledging while not active is the clients' check.
+    let (Role::Active { epoch }, Role::Active { epoch: later }) = (here.role, other.role) else {
+        return Ok(());
+    };
+    if other.takeover < here.takeover {
+        return Ok(());
     }
+    let held = here
+        .replica
+        .epoch_of(seq)
+        .is_some_and(|e| holds(&other.replica, Position::new(e, seq)));
+    if held {
+        return Ok(());
+    }
+    Err(format!(
+        "{} acknowledged change {seq} serving epoch {epoch}, but {} took over after it, in epoch {later}, and does not hold it",
+        nodes[n].name,
+        nodes[1 - n].name
+    ))
 }
 
 /// The healed, quiet pair.

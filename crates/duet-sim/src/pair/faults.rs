@@ -1,6 +1,7 @@
 //! What happens to the simulated pair, one random event at a time: client
-//! operations, messages, store flushes, ticks, link cuts, crashes,
-//! restarts, a cut-off active node; and the heal after them.
+//! operations, messages, store flushes, ticks (the drivers' right to serve
+//! among them), link cuts, crashes, restarts, a cut-off active node; and
+//! the heal after them.
 
 use rand::Rng;
 
@@ -8,9 +9,10 @@ use duet_replica::{FromBackup, Input};
 
 use super::Mutation;
 use super::clients::{self, Op};
+use super::network::CutOff;
 use super::node::{Conn, Role};
 use super::stalls::STALLS_ONE_IN;
-use super::world::{LEASE_MS, RETRY_MS, SETTLE_STEPS, World};
+use super::world::{RETRY_MS, SETTLE_STEPS, World};
 
 impl World {
     /// One random event.
@@ -31,10 +33,7 @@ impl World {
             70..85 => self.tick(),
             85..89 => self.encode(),
             89..92 => self.cut(),
-            92..95 => {
-                self.link.cut = false;
-                self.connect()
-            }
+            92..95 => self.network_heals(),
             95..97 => {
                 let n = self.rng.random_range(0..2);
                 self.crash(n)
@@ -216,6 +215,12 @@ impl World {
     pub(super) fn tick(&mut self) -> Result<(), String> {
         self.now_ms += 100;
         self.end_pauses_and_stalls(false)?;
+        self.peers_meet_again(false)?;
+        for n in 0..2 {
+            if self.nodes[n].runs() {
+                self.right_tick(n)?;
+            }
+        }
         for n in 0..2 {
             if !self.nodes[n].runs() {
                 continue;
@@ -261,14 +266,17 @@ impl World {
         Ok(())
     }
 
+    /// The link's connections fail until it is healed (the role queries,
+    /// on the arbiter's port, still get through).
     pub(super) fn cut(&mut self) -> Result<(), String> {
         self.link.cut = true;
         self.report.cuts += 1;
         self.disconnect()
     }
 
-    /// Node `n` dies; when it was active, the other takes over once the
-    /// lease has run out (a paused one when it resumes).
+    /// Node `n` dies; when it was active, the other's driver finds its
+    /// process gone (or, when cut off, silent) and takes over (a paused
+    /// one after it resumes).
     pub(super) fn crash(&mut self, n: usize) -> Result<(), String> {
         if self.nodes[n].up.is_none() {
             return Ok(());
@@ -279,22 +287,19 @@ impl World {
         self.report.crashes += 1;
         self.note(format!("{} crashes", self.nodes[n].name));
         if was_active && self.nodes[1 - n].runs() {
-            self.now_ms += LEASE_MS;
-            self.take_over(1 - n)?;
+            self.play_out_takeover()?;
         }
         Ok(())
     }
 
-    /// A node that is down starts again; with no active node it takes over
-    /// (it serves alone).
+    /// A node that is down starts again (with no active node, its role
+    /// queries find the other's process gone, and it takes over: it serves
+    /// alone).
     pub(super) fn restart_one(&mut self) -> Result<(), String> {
         let Some(n) = (0..2).find(|&n| self.nodes[n].up.is_none()) else {
             return Ok(());
         };
         self.start(n)?;
-        if self.active().is_none() {
-            self.take_over(n)?;
-        }
         self.connect()
     }
 
@@ -316,8 +321,8 @@ impl World {
             "{}'s disk is replaced; it starts first",
             self.nodes[n].name
         ));
+        // Its role queries find the other's process gone: it takes over.
         self.start(n)?;
-        self.take_over(n)?;
         for _ in 0..steps {
             self.step += 1;
             match self.rng.random_range(0..4) {
@@ -329,41 +334,35 @@ impl World {
         self.heal()
     }
 
-    /// The active node is cut off: its lease runs out, and the other
-    /// takes over.
+    /// The active node is cut off, from its peer and its gateway: its
+    /// own-network checks fail, its lease runs out, and the other, whose
+    /// peer is silent while its own network answers, takes over. The old
+    /// one keeps its role until it meets the other, holding and then
+    /// refusing what clients still send it; then it stops serving.
     pub(super) fn isolate_active(&mut self) -> Result<(), String> {
         let Some(active) = self.active() else {
             return Ok(());
         };
-        if !self.nodes[1 - active].runs() {
+        if !self.nodes[1 - active].runs() || self.cut_off.is_some() {
             return Ok(());
         }
         self.cut()?;
-        self.lease_runs_out(active, "is cut off")
-    }
-
-    /// Active node `active` cannot renew its lease (`why`: it is cut off,
-    /// or paused): the lease runs out and the other takes over. The old
-    /// one keeps its role until it meets the other (`connect`), holding
-    /// and then refusing what clients still send it; then it stops
-    /// serving.
-    pub(super) fn lease_runs_out(&mut self, active: usize, why: &str) -> Result<(), String> {
-        if let Some(up) = self.nodes[active].up.as_mut() {
-            up.lease = false;
-        }
-        self.now_ms += LEASE_MS;
+        self.cut_off = Some(CutOff {
+            node: active,
+            gateway_down: true,
+            peer_back_at_ms: None,
+        });
         self.note(format!(
-            "{} {why}: its lease runs out, it holds what it persists",
+            "{} is cut off from its peer and its gateway",
             self.nodes[active].name
         ));
-        self.take_over(1 - active)
+        self.play_out_takeover()
     }
 
     /// Node `n` stops serving and follows.
     pub(super) fn step_down(&mut self, n: usize) -> Result<(), String> {
         if let Some(up) = self.nodes[n].up.as_mut() {
             up.role = Role::Backup;
-            up.lease = false;
         }
         self.note(format!("{} stops serving", self.nodes[n].name));
         self.input(n, Input::StopServing)
@@ -375,14 +374,14 @@ impl World {
     pub(super) fn heal(&mut self) -> Result<(), String> {
         self.note("healing".into());
         self.end_pauses_and_stalls(true)?;
+        self.peers_meet_again(true)?;
         for n in 0..2 {
             if self.nodes[n].up.is_none() {
                 self.start(n)?;
             }
         }
-        if self.active().is_none() {
-            self.take_over(0)?;
-        }
+        // With no active node, the drivers' role queries settle who takes
+        // over as the pair settles.
         self.link.cut = false;
         self.connect()?;
         for _ in 0..SETTLE_STEPS {

@@ -2,30 +2,38 @@
 //! ([`duet_replica::Replica`]) with their stores (in memory; a crash
 //! loses what was not yet durable), the link between them (delays, cuts,
 //! heals; in order within a connection), crashes and restarts, an active
-//! node cut off that loses its lease while the other takes over, nodes
-//! that pause and stores that stall (with [`Options::stalls`]), and
-//! clients that retry with their client ids. Everything runs on one
-//! virtual clock; the same seed replays the same run.
+//! node cut off from its peer and its gateway, nodes that pause and stores
+//! that stall (with [`Options::stalls`]), and clients that retry with their
+//! client ids. Who may serve is decided as the nodes' drivers decide it,
+//! by `duet_role`'s lease, promise and takeover gate, fed role queries and
+//! own-network checks that travel on the simulated clock (`right.rs`).
+//! Everything runs on one virtual clock; the same seed replays the same
+//! run.
 //!
 //! What is checked, after every step: never two nodes acknowledging in
-//! one epoch, never an acknowledgement from a node that is not active, a
-//! feed shows each change once, in order. After the faults, once the pair
-//! is healed and quiet: every acknowledged change is on both nodes once
-//! (configuration values, chats, every customer message once in its
-//! transcript); both states have one digest at one position; every
-//! change a feed showed is in the pair's history at that very position.
+//! one epoch, never an acknowledgement from a node that is not active, nor
+//! from one the other node took over from (and still serves) unless the
+//! other holds the change; a feed shows each change once, in order. After
+//! the faults, once the pair is healed and quiet: every acknowledged change
+//! is on both nodes once (configuration values, chats, every customer
+//! message once in its transcript); both states have one digest at one
+//! position; every change a feed showed is in the pair's history at that
+//! very position.
 
 mod checks;
 mod clients;
 mod faults;
 mod followers;
+mod network;
 mod node;
+mod right;
 mod stalls;
 mod world;
 
 use world::World;
 
 pub use duet_replica::Mutation;
+pub use right::RightMutation;
 
 /// Why a run could not go on (not a broken rule: a broken tool).
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +49,9 @@ pub struct Options {
     pub steps: usize,
     /// A defect put into the replica on purpose (the checks must find it).
     pub mutation: Option<Mutation>,
+    /// A defect put into the simulated driver's use of `duet_role` on
+    /// purpose (the checks must find it).
+    pub right_mutation: Option<RightMutation>,
     /// Every eighth customer message is [`clients::LARGE_MESSAGE_BYTES`]
     /// long: a few such chats make a snapshot larger than a frame, and a
     /// message larger than a frame closes the link.
@@ -53,9 +64,9 @@ pub struct Options {
     /// epochs from what it knows.
     pub replaced_disks: bool,
     /// Nodes pause now and then (the process stopped: it handles nothing,
-    /// its clocks jump when it resumes, and an active node's lease runs
-    /// out while the other takes over), and stores stall (a failed commit
-    /// retried: nothing becomes durable for a while).
+    /// its clocks jump when it resumes, and while an active node is paused
+    /// its lease runs out and the other may take over), and stores stall (a
+    /// failed commit retried: nothing becomes durable for a while).
     pub stalls: bool,
 }
 
@@ -64,6 +75,7 @@ impl Options {
     pub const DEFAULT: Options = Options {
         steps: 400,
         mutation: None,
+        right_mutation: None,
         large_messages: false,
         replaced_disks: false,
         stalls: false,

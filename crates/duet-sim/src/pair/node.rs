@@ -9,6 +9,7 @@ use duet_rsm::{HistoryId, Position};
 use duet_store::Store;
 
 use super::SimError;
+use super::right::Right;
 
 /// A connection between the nodes, by its number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,8 +46,13 @@ pub struct Up {
     pub queued: Vec<StoreWrite>,
     pub durable: u64,
     pub role: Role,
-    /// Holds a valid lease (an active node cut off loses it).
-    pub lease: bool,
+    /// Its driver's right to serve: lease, promise, takeover gate.
+    pub right: Right,
+    /// Which of the pair's takeovers made it active (their count then;
+    /// 0: none in this run of the process): the checks' record of who took
+    /// over after whom, which epochs do not give (a node that never heard
+    /// of the newest epoch takes one below it).
+    pub takeover: usize,
     /// Snapshots being encoded off the loop.
     pub encoding: Vec<(Position, Vec<duet_interactions::PageItem>)>,
     /// Feed resets so far: what the feed shows is checked per generation.
@@ -112,11 +118,12 @@ impl Node {
         self.up.as_ref().map_or(0, |up| up.replica.history_id())
     }
 
-    /// Starts from what the store holds, as a backup.
+    /// Starts from what the store holds, as a backup, at `now_ms`.
     pub fn start(
         &mut self,
         facts: NodeFacts,
         settings: &Settings,
+        now_ms: u64,
     ) -> Result<Vec<Output<Conn, OpId>>, SimError> {
         let store_error = |e: duet_store::StoreError| SimError::Store(e.to_string());
         let tree: Tree = self.store.load().map_err(store_error)?;
@@ -138,7 +145,8 @@ impl Node {
             queued: Vec::new(),
             durable: 0,
             role: Role::Backup,
-            lease: false,
+            right: Right::new(now_ms),
+            takeover: 0,
             encoding: Vec::new(),
             feed_generation: self.generations,
             max_seen,
@@ -202,9 +210,10 @@ impl Node {
         }
     }
 
-    pub fn serving(&self) -> bool {
-        self.up
-            .as_ref()
-            .is_some_and(|up| up.lease && matches!(up.role, Role::Active { .. }))
+    /// Holds the right to serve at `now_ms`: active, its lease valid.
+    pub fn serving(&self, now_ms: u64) -> bool {
+        self.up.as_ref().is_some_and(|up| {
+            matches!(up.role, Role::Active { .. }) && up.right.lease_valid(now_ms)
+        })
     }
 }

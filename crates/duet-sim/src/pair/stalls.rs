@@ -1,11 +1,12 @@
 //! Nodes that pause and stores that stall ([`super::Options::stalls`]).
 //! A pause is the process stopped (SIGSTOP, a long GC or VM pause): the
 //! node handles nothing, what reaches it waits (messages in the link,
-//! clients' requests at its door), its store does not flush, and when it
-//! holds the lease the lease runs out while the other takes over, as when
-//! it is cut off. A stall is the store failing to commit: the node's store
-//! writer retries with back-off and nothing becomes durable meanwhile. Both
-//! end as time passes, and at the heal.
+//! clients' requests at its door, role answers), its store does not flush,
+//! its driver neither ticks nor asks, and an active node's lease runs out
+//! while the other, hearing nothing from it, may take over. A stall is the
+//! store failing to commit: the node's store writer retries with back-off
+//! and nothing becomes durable meanwhile. Both end as time passes, and at
+//! the heal.
 
 use std::ops::RangeInclusive;
 
@@ -35,10 +36,11 @@ impl World {
         }
     }
 
-    /// Node `n` stops for `pause_ms`. If it holds the lease, the other
-    /// runs and the pause is longer than a lease, the other hears nothing
-    /// from it, drops the connection (what was in flight is lost) and takes
-    /// over once the lease has run out.
+    /// Node `n` stops for `pause_ms`. If it is the active node, the other
+    /// runs and the pause is longer than a lease, time plays out: the other
+    /// hears nothing from it, and may decide to take over and do so once
+    /// its promise has run out, dropping the connection (what was in flight
+    /// is lost), or hear from it again first.
     fn pause(&mut self, n: usize, pause_ms: u64) -> Result<(), String> {
         if !self.nodes[n].runs() {
             return Ok(());
@@ -51,17 +53,13 @@ impl World {
             });
         }
         self.report.pauses += 1;
-        let why = format!("is paused for {pause_ms} ms");
-        if pause_ms >= LEASE_MS && self.nodes[n].serving() && self.nodes[1 - n].runs() {
-            self.disconnect()?;
-            // The clients do not know it paused: they keep sending to it,
-            // and it answers when it resumes, without the lease.
-            let target = self.clients.target;
-            self.lease_runs_out(n, &why)?;
-            self.clients.target = target;
-            return Ok(());
+        self.note(format!(
+            "{} is paused for {pause_ms} ms",
+            self.nodes[n].name
+        ));
+        if pause_ms >= LEASE_MS && self.nodes[n].epoch().is_some() && self.nodes[1 - n].runs() {
+            self.play_out_takeover()?;
         }
-        self.note(format!("{} {why}", self.nodes[n].name));
         Ok(())
     }
 
@@ -107,9 +105,9 @@ impl World {
     }
 
     /// Node `n` resumes: its clocks have jumped (its next context has the
-    /// time now, and a former active node whose lease ran out no longer
-    /// serves), it handles what reached it, in order, and when no other
-    /// node is active it takes over (its active peer crashed meanwhile).
+    /// time now: a lease that ran out meanwhile is not valid), and it
+    /// handles what reached it, in order. Its driver's next tick sees the
+    /// pause (its lease's tick comes late) and asks its peer again.
     fn resume(&mut self, n: usize) -> Result<(), String> {
         let Some(pause) = self.nodes[n].up.as_mut().and_then(|up| up.pause.take()) else {
             return Ok(());
@@ -121,9 +119,6 @@ impl World {
         ));
         for input in pause.inbox {
             self.input(n, input)?;
-        }
-        if self.nodes[1 - n].epoch().is_none() && !self.nodes[n].serving() {
-            self.take_over(n)?;
         }
         Ok(())
     }

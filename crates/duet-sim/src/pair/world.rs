@@ -9,7 +9,9 @@ use duet_replica::{Context, FromBackup, Input, NodeFacts, Output, Settings};
 
 use super::clients::{self, Clients};
 use super::followers::Follower;
+use super::network::CutOff;
 use super::node::{Conn, Node, OpId, Role};
+use super::right::RightMutation;
 use super::{Mutation, Options, Report, SimError, checks};
 
 /// The lease of the simulated pair, ms.
@@ -43,12 +45,16 @@ pub(super) struct World {
     pub(super) now_ms: u64,
     pub(super) nodes: [Node; 2],
     pub(super) link: Link,
+    /// A node cut off from its peer (role queries go unanswered both
+    /// ways), and from its gateway until that comes back.
+    pub(super) cut_off: Option<CutOff>,
     pub(super) clients: Clients,
     pub(super) followers: Vec<Follower>,
     pub(super) settings: Settings,
     pub(super) mutation: Option<Mutation>,
+    pub(super) right_mutation: Option<RightMutation>,
     pub(super) large_messages: bool,
-    /// Disks are replaced, and roles at a meeting follow the histories.
+    /// Disks are replaced.
     pub(super) replaced_disks: bool,
     /// Nodes pause and stores stall.
     pub(super) stalls: bool,
@@ -77,10 +83,12 @@ impl World {
             // replaced disk.
             nodes: [Node::new("a", 0, 1)?, Node::new("b", 1, 2)?],
             link: Link::default(),
+            cut_off: None,
             clients: Clients::default(),
             followers: vec![Follower::default(); FOLLOWERS],
             settings,
             mutation: options.mutation,
+            right_mutation: options.right_mutation,
             large_messages: options.large_messages,
             replaced_disks: options.replaced_disks,
             stalls: options.stalls,
@@ -130,7 +138,7 @@ impl World {
         Context {
             mono_ms: self.now_ms,
             unix_ms: 1_800_000_000_000 + self.now_ms,
-            serving: self.nodes[n].serving(),
+            serving: self.nodes[n].serving(self.now_ms),
             active_elsewhere: self.nodes[1 - n]
                 .epoch()
                 .map(|_| self.nodes[1 - n].name.to_string()),
@@ -170,7 +178,7 @@ impl World {
     pub(super) fn start(&mut self, n: usize) -> Result<(), String> {
         let facts = self.facts(n);
         let outputs = self.nodes[n]
-            .start(facts, &self.settings)
+            .start(facts, &self.settings, self.now_ms)
             .map_err(|e| e.to_string())?;
         if let Some(mutation) = self.mutation
             && let Some(up) = self.nodes[n].up.as_mut()
@@ -201,8 +209,11 @@ impl World {
         };
         up.role = Role::Active { epoch };
         up.max_seen = up.max_seen.max(epoch);
-        up.lease = true;
+        // Whatever led here (the gate, role discovery) is the evidence its
+        // first lease may rest on; a decided takeover is done.
+        up.right.activated();
         self.report.takeovers += 1;
+        up.takeover = self.report.takeovers;
         self.note(format!(
             "{} takes over in epoch {epoch}",
             self.nodes[n].name
@@ -214,7 +225,10 @@ impl World {
                 epoch,
                 desktops_here: Vec::new(),
             },
-        )
+        )?;
+        // Its lease comes from the peer's answer, or its own network.
+        self.ask_peer(n);
+        Ok(())
     }
 
     /// The active node, if one runs.
@@ -229,14 +243,18 @@ impl World {
     /// Brings the link up when both run, one leads and one follows, and no
     /// fault holds it down (a paused node answers no connection).
     pub(super) fn connect(&mut self) -> Result<(), String> {
-        if self.link.conn.is_some() || self.link.cut || self.nodes.iter().any(Node::paused) {
+        if self.link.conn.is_some()
+            || self.link.cut
+            || self.cut_off.is_some()
+            || self.nodes.iter().any(Node::paused)
+        {
             return Ok(());
         }
         let Some(active) = self.active() else {
             return Ok(());
         };
         let backup = 1 - active;
-        if self.replaced_disks && self.newer_history_wins(active)? {
+        if self.newer_history_wins(active)? {
             return self.connect();
         }
         // A node cut off while it served meets the one that took over:
@@ -259,72 +277,6 @@ impl World {
         self.link.conn = Some(self.link.last_conn);
         self.note(format!("link {} up", self.link.last_conn));
         self.input(backup, Input::ActiveLinkUp)
-    }
-
-    /// The active node meets the other, which does not serve: as the
-    /// drivers' `duet_role` decisions say, an active node whose peer holds
-    /// a change of a later epoch than the one it serves (its disk was
-    /// replaced, or restored from older days), or more changes of that
-    /// epoch of another history, stops serving, and the peer,
-    /// answered by a node that does not serve, is chosen active. Whether
-    /// the roles changed.
-    fn newer_history_wins(&mut self, active: usize) -> Result<bool, String> {
-        use duet_role::{
-            Discovered, Discovery, DiscoveryStep, Membership, MembershipCommand, PeerSaid, Standing,
-        };
-        let other = 1 - active;
-        if self.nodes[other].up.is_none() || self.nodes[other].epoch().is_some() {
-            return Ok(false);
-        }
-        let (active_history, other_history) =
-            (self.nodes[active].history(), self.nodes[other].history());
-        let epoch = self.nodes[active].epoch().unwrap_or(0);
-        let standing = Standing {
-            holding: true,
-            epoch,
-            max_seen: epoch,
-            inactive: false,
-            takeover_held_by_witness: false,
-            history: active_history,
-            history_id: self.nodes[active].history_id(),
-        };
-        let commands = Membership::default().answered(
-            self.now_ms,
-            PeerSaid::Other {
-                history: other_history,
-                history_id: self.nodes[other].history_id(),
-            },
-            standing,
-        );
-        if !commands
-            .iter()
-            .any(|c| matches!(c, MembershipCommand::YieldToNewer { .. }))
-        {
-            return Ok(false);
-        }
-        self.note(format!(
-            "{} serves epoch {epoch} and meets {} holding {other_history}: it yields to the newer history",
-            self.nodes[active].name, self.nodes[other].name
-        ));
-        self.step_down(active)?;
-        let mut discovery = Discovery::new(
-            self.nodes[other].parity == 1,
-            other_history,
-            self.nodes[other].history_id(),
-        );
-        match discovery.answered(PeerSaid::Other {
-            history: active_history,
-            history_id: self.nodes[active].history_id(),
-        }) {
-            DiscoveryStep::Decided(Discovered::ChosenActive) => {
-                if let Some(up) = self.nodes[other].up.as_mut() {
-                    up.max_seen = up.max_seen.max(epoch);
-                }
-                self.take_over(other)?;
-                Ok(true)
-            }
-            step => Err(format!("after a yield, discovery said {step:?}")),
-        }
     }
 
     /// `message` would not fit in a frame: its envelope adds a version,
