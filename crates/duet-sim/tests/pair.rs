@@ -74,14 +74,14 @@ const SEEDS_THAT_FOUND_LOSSES: [(u64, Options, &str); 10] = [
         "a node that took over was paused before its first lease, then cut off; the other took over, and the node's first lease came from its gateway answering again, beside the other serving",
     ),
     (
-        2065,
+        6441,
         STALLS,
-        "a resync handed the backup changes not yet durable on the active node, which crashed; the backup took over and acknowledged a client's retry of one, then lost it at the heal",
+        "a resync handed the backup changes not yet durable on the active node (its store stalled), and an acknowledged change was then missing from the node that took over",
     ),
     (
-        3338,
+        249,
         STALLS,
-        "changes streamed to a diverged backup ahead of its resync's start, which waited for durable writes, and it applied them on top of another epoch's",
+        "changes streamed to a diverged backup ahead of its resync's start, which waited for durable writes, and it applied them on top of another epoch's (the trees then differed at one position)",
     ),
     (
         2,
