@@ -51,10 +51,11 @@ impl Class {
         }
     }
 
+    /// The class named exactly `text` (as the API's document lists them).
     pub fn parse(text: &str) -> Result<Class, TreeError> {
         CLASSES
             .into_iter()
-            .find(|c| c.name().eq_ignore_ascii_case(text.trim()))
+            .find(|c| c.name() == text)
             .ok_or_else(|| TreeError::UnknownClass {
                 class: text.to_string(),
                 known: CLASSES

@@ -178,6 +178,9 @@ fn bad_changes_are_refused_and_leave_the_tree_unchanged() {
             .to_string()
             .contains("the classes are Folder, User")
     );
+    // Named exactly, as the API's document lists them.
+    assert_eq!(Class::parse("Workgroup").ok(), Some(Class::Workgroup));
+    assert!(Class::parse("workgroup").is_err());
     let ok = put(
         "/config/Server Parameters/Switchover TS Timeout",
         Object::new(Class::ServerParameter).with("value", "20"),
