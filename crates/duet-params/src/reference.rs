@@ -82,7 +82,8 @@ pub fn reference() -> String {
          - the peer is silent and this node's own-network checks answer (the gateway when \
            Switchover Disable Gateway Ping is No, the NetTest host when set), the checks the \
            seed's backup already makes before it switches: they keep a lease alive, and give \
-           the first one after the node became active, but never restore a lease that lapsed (a \
+           the first one after the node became active (until one of them fails, or the node \
+           is paused for longer than a lease), but never restore a lease that lapsed (a \
            node that was cut off or paused cannot tell from its own network that the peer did \
            not take over meanwhile; only the peer's promise, its gone process or the witness's \
            key restore it).\n\n\

@@ -489,8 +489,8 @@ impl<P: Clone, A> Replica<P, A> {
         });
     }
 
-    /// A message that waited for durable writes goes, unless the backup
-    /// has said hello again since.
+    /// A message that waited for durable writes goes (a hello since
+    /// dropped those that waited for the one before).
     pub(crate) fn send_waiting_to_backup(&mut self, link: u64, body: StreamToBackup) {
         if let Some(backup) = self.backup.as_mut().filter(|b| b.link == link) {
             backup.waiting_messages -= 1;
@@ -514,6 +514,11 @@ impl<P: Clone, A> Replica<P, A> {
             true => self.sync.history,
             false => history,
         };
+        // A hello starts the conversation again (on a new connection, or
+        // on this one after a resync): what waited to be sent for the one
+        // before is not sent.
+        self.waiting
+            .retain(|(_, what)| !matches!(what, AfterDurable::ToBackup { .. }));
         self.backup = Some(BackupLink {
             link,
             to,

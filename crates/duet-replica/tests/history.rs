@@ -176,6 +176,18 @@ fn a_resync_starts_once_what_it_hands_the_backup_is_durable_and_later_changes_wa
 }
 
 #[test]
+fn a_hello_again_on_the_same_connection_drops_what_waited_for_the_one_before() {
+    // (A backup says hello again on its connection once a resync ends.)
+    let mut node = active();
+    node.handle(&ctx(), hello(9));
+    node.handle(&ctx(), hello(9));
+    // Durable: one resync starts, for the second hello; none for the first.
+    let released = sent(node.handle(&ctx(), Input::Durable(u64::MAX)));
+    let starts = released.iter().filter(|m| is_resync_start(m)).count();
+    assert_eq!(starts, 1, "{released:?}");
+}
+
+#[test]
 fn a_backup_that_holds_nothing_takes_the_active_nodes_history_and_one_that_holds_a_change_does_not()
 {
     let mut empty = empty_node_of_history("b", "a", 9);
