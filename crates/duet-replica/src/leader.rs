@@ -482,17 +482,14 @@ impl<P: Clone, A> Replica<P, A> {
             return;
         };
         backup.waiting_messages += 1;
-        let link = backup.link;
-        self.after_durable(AfterDurable::ToBackup {
-            link,
-            message: Box::new(body),
-        });
+        self.after_durable(AfterDurable::ToBackup(Box::new(body)));
     }
 
     /// A message that waited for durable writes goes (a hello since
-    /// dropped those that waited for the one before).
-    pub(crate) fn send_waiting_to_backup(&mut self, link: u64, body: StreamToBackup) {
-        if let Some(backup) = self.backup.as_mut().filter(|b| b.link == link) {
+    /// dropped those that waited for the one before; with the backup gone
+    /// it goes nowhere).
+    pub(crate) fn send_waiting_to_backup(&mut self, body: StreamToBackup) {
+        if let Some(backup) = self.backup.as_mut() {
             backup.waiting_messages -= 1;
             self.out.send(backup.to.clone(), body);
         }
@@ -518,7 +515,7 @@ impl<P: Clone, A> Replica<P, A> {
         // on this one after a resync): what waited to be sent for the one
         // before is not sent.
         self.waiting
-            .retain(|(_, what)| !matches!(what, AfterDurable::ToBackup { .. }));
+            .retain(|(_, what)| !matches!(what, AfterDurable::ToBackup(_)));
         self.backup = Some(BackupLink {
             link,
             to,

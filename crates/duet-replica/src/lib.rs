@@ -202,11 +202,8 @@ enum AfterDurable {
     Persisted(u64),
     /// A message to the active node that says what this node holds.
     Reply(Box<StreamToActive>),
-    /// A message for the backup on main connection `link`.
-    ToBackup {
-        link: u64,
-        message: Box<StreamToBackup>,
-    },
+    /// A message for the backup (a hello drops those for the one before).
+    ToBackup(Box<StreamToBackup>),
     /// Everything this node held when it became active is durable.
     Activated,
 }
@@ -679,9 +676,7 @@ impl<P: Clone, A> Replica<P, A> {
                     }
                     self.out.send_to_active(*body)
                 }
-                AfterDurable::ToBackup { link, message } => {
-                    self.send_waiting_to_backup(link, *message)
-                }
+                AfterDurable::ToBackup(message) => self.send_waiting_to_backup(*message),
                 AfterDurable::Activated => {
                     if let Some(activation) = self.writes.activation.take() {
                         for (client, seq) in activation.acks {
