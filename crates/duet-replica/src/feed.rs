@@ -40,6 +40,10 @@ pub struct Resume {
     /// The position the socket's state or resume stands at: later
     /// published changes are the ones to send.
     pub position: Position,
+    /// The last change committed: where a reader with no state of its
+    /// own (the reporting stream) follows on from after a gap, so the
+    /// changes applied and not yet committed still reach it.
+    pub committed: Position,
     pub missed: Option<Vec<Arc<Entry<Command>>>>,
 }
 
@@ -125,14 +129,17 @@ impl Feed {
 
     /// A client's start. It resumes after `after` only when this node
     /// holds that very change (same epoch at that sequence number) among
-    /// its recent committed ones: a position of another epoch's change it
-    /// never had, or one past what it has committed, gets the state again
-    /// (`missed` is `None`, and `applied` is where that state stands).
+    /// its recent committed ones, or after [`Position::ZERO`] while it
+    /// still holds every change since the first: a position of another
+    /// epoch's change it never had, or one past what it has committed,
+    /// gets the state again (`missed` is `None`, and `applied` is where
+    /// that state stands).
     pub fn resume(&self, applied: Position, after: Option<Position>) -> Resume {
         let vouched = after.filter(|&at| {
             let Position { epoch, seq } = at;
             let by_seq_only = self.mutation == Some(Mutation::ResumeBySeqOnly);
             at == self.committed
+                || (at == Position::ZERO && self.forgotten_upto == 0)
                 || (seq > self.forgotten_upto
                     && self
                         .recent
@@ -152,6 +159,7 @@ impl Feed {
             } else {
                 applied
             },
+            committed: self.committed,
             missed,
         }
     }
@@ -240,6 +248,31 @@ mod tests {
                 .position,
             Position::new(3, 5)
         );
+    }
+
+    #[test]
+    fn a_reader_from_the_start_gets_every_change_while_all_are_held() {
+        let mut feed = Feed::new(Position::ZERO);
+        for seq in 1..=3 {
+            feed.push(entry(3, seq), false);
+        }
+        feed.commit(2);
+        let resumed = feed.resume(Position::new(3, 3), Some(Position::ZERO));
+        let missed = resumed.missed.unwrap();
+        assert_eq!(missed.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(resumed.position, Position::new(3, 2));
+        // A node started from its rows at change 5 no longer holds the
+        // first changes: a gap, and a stream follows on from the last
+        // committed change (4 of 6 applied), not from the state's.
+        let mut started = Feed::new(Position::new(3, 3));
+        for seq in 4..=6 {
+            started.push(entry(3, seq), false);
+        }
+        started.commit(4);
+        let gap = started.resume(Position::new(3, 6), Some(Position::ZERO));
+        assert!(gap.missed.is_none());
+        assert_eq!(gap.position, Position::new(3, 6));
+        assert_eq!(gap.committed, Position::new(3, 4));
     }
 
     #[test]

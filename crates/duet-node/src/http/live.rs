@@ -413,6 +413,7 @@ async fn agent_socket(
         position,
         missed,
         mut feed,
+        ..
     } = follow;
     let Ok(view) = super::agent::agent_state(&shared, me.name.clone()).await else {
         return;
@@ -551,6 +552,7 @@ async fn customer_socket(
         position,
         missed,
         mut feed,
+        ..
     } = follow;
     let wanted = id.clone();
     let Ok(Some(ix)) = ask(&shared, |reply| IxRequest::Get { id: wanted, reply }).await else {

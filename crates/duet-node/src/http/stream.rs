@@ -12,16 +12,17 @@ use std::time::Duration;
 use axum::Extension;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use duet_api::Frame;
 use duet_api::frames::Resumed;
 use duet_rsm::Position;
 use serde::Deserialize;
 
-use super::ask;
 use super::guard::Source;
 use super::live::{Open, event, fell_behind, framed, resume_position};
 use super::sockets::{SendWithin, Sockets};
+use super::{Refusal, ask};
 use crate::events::unix_ms;
 use crate::replication::{Follow, IxRequest};
 use crate::shared::Shared;
@@ -49,7 +50,7 @@ pub(super) struct StreamQuery {
     get,
     path = "/api/stream/ws",
     tag = "reporting",
-    description = "WebSocket for reporting writers: first {\"type\": \"resume\"} (every change after `?after=<epoch>.<seq>` follows) or {\"type\": \"gap\"} (this node cannot vouch for `after`: changes follow from `position`, and the writer has a gap), then every committed interaction change {\"type\": \"change\", \"epoch\", \"seq\", \"at_ms\", \"actor\", \"change\"} in order, and {\"type\": \"heartbeat\", \"position\", \"at_ms\"} when idle.",
+    description = "WebSocket for reporting writers: first {\"type\": \"resume\"} (every change after `?after=<epoch>.<seq>`, or from the first when none is given, follows) or {\"type\": \"gap\"} (this node cannot vouch for `after`: changes follow from `position`, its last committed change, and the writer has a gap), then every committed interaction change {\"type\": \"change\", \"epoch\", \"seq\", \"at_ms\", \"actor\", \"change\"} in order, and {\"type\": \"heartbeat\", \"position\", \"at_ms\"} when idle.",
     params(("after" = Option<String>, Query), super::sockets::Handshake),
     responses((status = 101, description = "Upgraded: `resume` or `gap`, then each `change` (`ChangeFrame::Committed`), `heartbeat` when idle, `resync` when the socket fell behind", body = duet_api::Frame), super::openapi::Answers)
 )]
@@ -60,11 +61,18 @@ pub(super) async fn stream(
     Query(q): Query<StreamQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    // No `after` starts from the first change: one that does not read as
+    // a position is refused rather than taken for none.
+    let after = resume_position(q.after.as_deref());
+    if q.after.is_some() && after.is_none() {
+        let why = "after: the last position written, as <epoch>.<seq>".to_string();
+        return Refusal::new(StatusCode::BAD_REQUEST, why).into_response();
+    }
     match sockets.take(source, "stream".to_string(), STREAM_SOCKETS_MAX) {
         Ok(slot) => upgrade
             .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
             .on_upgrade(move |socket| async move {
-                stream_socket(shared, resume_position(q.after.as_deref()), socket).await;
+                stream_socket(shared, after, socket).await;
                 drop(slot);
             }),
         Err(refusal) => refusal.into_response(),
@@ -73,13 +81,20 @@ pub(super) async fn stream(
 
 async fn stream_socket(shared: Arc<Shared>, after: Option<Position>, mut socket: WebSocket) {
     let _open = Open::new(&shared, "stream");
-    let Ok(follow) = ask(&shared, |reply| IxRequest::Follow { after, reply }).await else {
+    // No `after`: a writer with nothing yet, which wants every change the
+    // node holds from the first (a gap when it no longer holds them all).
+    let from = Some(after.unwrap_or(Position::ZERO));
+    let Ok(follow) = ask(&shared, |reply| IxRequest::Follow { after: from, reply }).await else {
         return;
     };
+    // A stream has no state of its own to start from: after a gap it
+    // follows on from the last committed change, so the changes applied
+    // and not yet committed reach it once they are.
     let Follow {
-        mut position,
+        committed: mut position,
         missed,
         mut feed,
+        ..
     } = follow;
     let from = Resumed {
         after,

@@ -25,6 +25,8 @@ pub struct Follow {
     /// The position the socket's state or resume stands at: later changes
     /// on `feed` are the ones to send.
     pub position: Position,
+    /// The last change committed (see `duet_replica::feed::Resume`).
+    pub committed: Position,
     pub missed: Option<Vec<Arc<Entry<Command>>>>,
     pub feed: broadcast::Receiver<Arc<Entry<Command>>>,
 }
@@ -243,13 +245,18 @@ impl Replicator {
                 reply.answer(crate::directory::user(tree, &name));
             }
             IxRequest::Follow { after, reply } => {
-                let Resume { position, missed } = self
+                let Resume {
+                    position,
+                    committed,
+                    missed,
+                } = self
                     .core
                     .interactions()
                     .feed
                     .resume(state.position(), after);
                 reply.answer(Follow {
                     position,
+                    committed,
                     missed,
                     feed: self.live.subscribe(),
                 });

@@ -410,7 +410,15 @@ impl<B: Backend> ReportStore for Store<B> {
                 write::row(tx, &Row::Summary(Box::new(s.clone())))?;
             }
             let spans = one(tx, "SELECT count(*) FROM coverage", &[])?.i64(0)?;
-            if gap || spans == 0 {
+            if !gap && spans == 0 {
+                // A first session resumed from the pair's first change:
+                // every change follows, so no time before it lacks one.
+                tx.execute(
+                    "INSERT INTO coverage (start_ms, end_ms, start_epoch, start_seq, end_epoch,
+                     end_seq) VALUES (0, 0, 0, 0, 0, 0)",
+                    &[],
+                )?;
+            } else if gap {
                 if let Some(after) = cursor_in(tx)? {
                     tx.execute(
                         "INSERT INTO gaps (session, after_epoch, after_seq, resumed_epoch,

@@ -215,3 +215,54 @@ fn closed_among(database: &Database) {
     assert_eq!(ingest.store().closed_among(&asked).unwrap(), ["c2"]);
     assert!(ingest.store().closed_among(&[]).unwrap().is_empty());
 }
+
+#[test]
+fn a_first_session_resumed_from_the_first_change_covers_the_time_before_it() {
+    for place in places() {
+        resumed_from_the_first(&place.fresh());
+    }
+}
+
+/// A writer that first connects at 50 s to a node holding every change
+/// since the first: sent all of them, its database has each, and its
+/// coverage starts before the first (nothing was made before it), not
+/// at the connection; a later gap still starts a span of its own.
+fn resumed_from_the_first(database: &Database) {
+    let mut ingest = Ingest::new(database.open().unwrap()).unwrap();
+    ingest.connected("a", 50_000).unwrap();
+    let resume = Frame::Resume {
+        position: Position::new(1, 2),
+        at_ms: 50_000,
+    };
+    ingest.frame(resume, 50_000).unwrap();
+    assert_eq!(ingest.cursor(), None, "nothing written yet");
+    for (seq, (actor, c)) in (1..).zip([
+        (Actor::System, create("c1", MediaType::Chat)),
+        (Actor::Router, offer("c1", "ann")),
+    ]) {
+        ingest.frame(change(seq, actor, c), 50_000).unwrap();
+    }
+    assert_eq!(ingest.cursor(), Some(Position::new(1, 2)));
+    let open: Vec<String> = ingest
+        .store()
+        .open_interactions()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(open, ["c1"]);
+    let spans = ingest.store().coverage().unwrap();
+    assert_eq!(spans.len(), 1, "{spans:?}");
+    assert_eq!(spans[0].start_ms, 0, "{spans:?}");
+    assert_eq!(spans[0].end_ms, 2_000, "{spans:?}");
+
+    let gap = Frame::Gap {
+        position: Position::new(2, 9),
+        at_ms: 90_000,
+    };
+    ingest.frame(gap, 90_000).unwrap();
+    let spans = ingest.store().coverage().unwrap();
+    assert_eq!(spans.len(), 2, "{spans:?}");
+    assert_eq!(spans[1].start_ms, 90_000, "{spans:?}");
+    assert_eq!(ingest.cursor(), Some(Position::new(2, 9)));
+}

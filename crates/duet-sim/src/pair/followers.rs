@@ -41,8 +41,8 @@ impl Follower {
         match (resume.missed, self.at) {
             (Some(missed), Some(at)) => {
                 // Position zero is no change but the start of every
-                // history: a feed vouches for it only while it has committed
-                // nothing, and then shows everything after it.
+                // history: a feed vouches for it only while it holds every
+                // change since the first, and then shows everything after it.
                 if at != Position::ZERO && !holds(replica, at) {
                     return Err(format!(
                         "{} resumed a client from change {at}, which it does not hold: the client skips what it holds there",
