@@ -156,6 +156,77 @@ fn priority_rises_with_waiting_time() {
 }
 
 #[test]
+fn queues_sharing_agents_are_served_by_how_long_each_interaction_waited_not_by_name() {
+    // "sales" comes before "support" by name. Ann alone takes calls (one
+    // at a time) and serves both; the call waiting longest goes first,
+    // whatever its queue, then the next oldest once she is free.
+    let mut dir = directory();
+    if let Some(support) = dir.queues.get_mut("support") {
+        support.acw_ms = 0;
+        support.wrap_up_codes.clear();
+    }
+    let mut h = Harness::new(dir);
+    h.sys(1_000, create("s1", MediaType::Call, "support"));
+    h.sys(2_000, create("a1", MediaType::Call, "sales"));
+    h.sys(3_000, create("s2", MediaType::Call, "support"));
+    h.sys(
+        4_000,
+        Change::AgentLogin {
+            agent: "ann".into(),
+            media: vec![MediaType::Call],
+        },
+    );
+    let mut served = Vec::new();
+    for at in [5_000, 8_000, 11_000] {
+        let decided = h.route(at);
+        let Some(Change::Offer { id, .. }) =
+            decided.iter().find(|c| matches!(c, Change::Offer { .. }))
+        else {
+            panic!("no offer at {at}: {decided:?}");
+        };
+        served.push(id.clone());
+        h.sys(at + 1_000, accept(id, "ann"));
+        hang_up(&mut h, at + 2_000, id);
+    }
+    assert_eq!(served, ["s1", "a1", "s2"]);
+}
+
+#[test]
+fn between_queues_priority_counts_as_waiting_time_in_its_own_queue() {
+    // s1 (support, priority 1 at its 60 s a point) came 30 s after a1
+    // (sales, priority 0): it counts as having waited 30 s longer, and
+    // Ann's one call goes to it.
+    let mut h = Harness::new(directory());
+    let call = |id: &str, queue: &str, priority: i32| {
+        Change::Create(Box::new(NewInteraction {
+            priority,
+            ..match create(id, MediaType::Call, queue) {
+                Change::Create(new) => *new,
+                _ => unreachable!(),
+            }
+        }))
+    };
+    h.sys(0, call("a1", "sales", 0));
+    h.sys(30_000, call("s1", "support", 1));
+    h.sys(
+        40_000,
+        Change::AgentLogin {
+            agent: "ann".into(),
+            media: vec![MediaType::Call],
+        },
+    );
+    let offered: Vec<_> = h
+        .decide(40_000)
+        .into_iter()
+        .filter_map(|c| match c {
+            Change::Offer { id, .. } => Some(id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(offered, ["s1"]);
+}
+
+#[test]
 fn an_offer_that_times_out_goes_to_the_next_agent() {
     let mut h = harness_with(Strategy::LongestIdle);
     h.sys(4_000, create("c1", MediaType::Call, "sales"));

@@ -12,11 +12,13 @@
 
 mod select;
 
-use crate::change::{Actor, Change, Command};
-use crate::model::{AgentStatus, ChosenStatus, Content, InteractionState};
-use crate::state::Interactions;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::iter::Peekable;
 
-pub use select::Candidate;
+use crate::change::{Actor, Change, Command};
+use crate::model::{AgentStatus, ChosenStatus, Content, InteractionState, MediaType, QueueConfig};
+use crate::state::Interactions;
 
 /// The logout reason of an agent whose desktop connection was lost past
 /// its grace period (the seed's 50002).
@@ -193,62 +195,124 @@ impl Router {
         }
     }
 
+    /// Offers across every queue in serving order: the waiting
+    /// interaction with the smallest order key (its arrival, less its
+    /// priority's weight in its queue) goes first, whichever queue holds
+    /// it, so no queue waits behind another's backlog for the agents
+    /// they share.
     fn offers(&self, state: &Interactions, now_ms: u64, out: &mut Out) {
         // Load added by this decision's own offers, per agent and media.
-        let mut added = select::Added::new();
-        for (queue, waiting) in &state.index.waiting {
-            let Ok(q) = state.config.queue(queue) else {
+        let mut added = select::Added::default();
+        let mut lanes: Vec<Lane<'_>> = state
+            .index
+            .waiting
+            .iter()
+            .filter_map(|(queue, waiting)| {
+                Some(Lane {
+                    queue,
+                    q: state.config.queue(queue).ok()?,
+                    waiting: waiting.iter().peekable(),
+                    scanned: 0,
+                    candidates: None,
+                    pruned_at: None,
+                    unservable: BTreeSet::new(),
+                    cursor: state.queue_live(queue).and_then(|l| l.rr_cursor.clone()),
+                })
+            })
+            .collect();
+        let mut next: BinaryHeap<Reverse<(i64, usize)>> = lanes
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, lane)| Some(Reverse((lane.waiting.peek()?.0, i))))
+            .collect();
+        // Agents this decision's offers filled: a queue whose best finds
+        // nobody drops them from its candidates (another queue's offers
+        // may have filled them) unless none filled since it last did.
+        let mut filled = 0usize;
+        while let Some(Reverse((_, i))) = next.pop() {
+            let lane = &mut lanes[i];
+            let Some((_, id)) = lane.waiting.next() else {
                 continue;
             };
-            let mut candidates = select::candidates(state, queue, q);
-            // Only those with room in some media: a queue whose agents are
-            // all full costs no scan of its waiting interactions.
-            candidates.retain(|c| select::has_room(c, &added));
-            if candidates.is_empty() {
-                continue;
-            }
-            let mut cursor = state.queue_live(queue).and_then(|l| l.rr_cursor.clone());
-            for (_, id) in waiting.iter().take(self.scan_max_per_queue) {
-                let Some(ix) = state.get(id) else {
-                    continue;
-                };
+            lane.scanned += 1;
+            // Resolved when the queue is first reached.
+            let candidates = lane
+                .candidates
+                .get_or_insert_with(|| select::candidates(state, lane.queue, lane.q, &mut added));
+            let offer = match state.get(id) {
                 // A callback waits for the window the customer asked for.
-                if let Content::Callback(callback) = &ix.content
-                    && callback.window.from_ms > now_ms
-                {
-                    continue;
+                Some(ix) if matches!(&ix.content, Content::Callback(c) if c.window.from_ms > now_ms) => {
+                    None
                 }
-                let Some(best) = select::best(state, q, ix, &candidates, &added, cursor.as_deref())
-                else {
-                    continue;
-                };
-                let agent = best.candidate.name.clone();
-                *added
-                    .entry(agent.clone())
-                    .or_default()
-                    .entry(ix.media)
-                    .or_insert(0) += 1;
+                Some(ix) if !lane.unservable.contains(&(ix.media, &ix.routing.skills)) => {
+                    let best = select::best(
+                        state,
+                        lane.q,
+                        ix,
+                        candidates,
+                        &added,
+                        lane.cursor.as_deref(),
+                    )
+                    .map(|at| (ix.media, at));
+                    if best.is_none() {
+                        // Room only shrinks within a decision: nobody here
+                        // takes this media with these skills any more, and
+                        // those other queues' offers filled go (a queue left
+                        // with no room stops at once).
+                        lane.unservable.insert((ix.media, &ix.routing.skills));
+                        if lane.pruned_at != Some(filled) {
+                            candidates.retain(|c| select::has_room(c, &added));
+                            lane.pruned_at = Some(filled);
+                        }
+                    }
+                    best
+                }
+                _ => None,
+            };
+            if let Some((media, at)) = offer {
+                let chosen = &candidates[at];
+                added.offered(chosen, media);
+                let agent = chosen.name.to_string();
                 out.push(Change::Offer {
                     id: id.clone(),
                     agent: agent.clone(),
-                    deadline_ms: now_ms.saturating_add(q.alerting_timeout_ms.max(1)),
+                    deadline_ms: now_ms.saturating_add(lane.q.alerting_timeout_ms.max(1)),
                 });
                 // Only the agent just offered to has less room now.
-                if let Some(i) = candidates.iter().position(|c| c.candidate.name == agent)
-                    && !select::has_room(&candidates[i], &added)
-                {
-                    candidates.swap_remove(i);
+                if !select::has_room(chosen, &added) {
+                    candidates.swap_remove(at);
+                    filled += 1;
                 }
-                cursor = Some(agent);
+                lane.cursor = Some(agent);
                 if out.commands.len() >= self.offers_max {
                     return;
                 }
-                if candidates.is_empty() {
-                    break;
-                }
+            }
+            if !candidates.is_empty()
+                && lane.scanned < self.scan_max_per_queue
+                && let Some((key, _)) = lane.waiting.peek()
+            {
+                next.push(Reverse((*key, i)));
             }
         }
     }
+}
+
+/// A queue's place in one decision: its waiting interactions in serving
+/// order, how many were looked at, and its candidates once reached.
+struct Lane<'s> {
+    queue: &'s str,
+    q: &'s QueueConfig,
+    waiting: Peekable<std::collections::btree_set::Iter<'s, (i64, String)>>,
+    scanned: usize,
+    candidates: Option<Vec<select::Resolved<'s>>>,
+    /// The count of agents filled when its candidates last dropped the
+    /// full ones.
+    pruned_at: Option<usize>,
+    /// The media and skills nobody among its candidates can take now.
+    unservable: BTreeSet<(MediaType, &'s BTreeMap<String, u32>)>,
+    /// The round-robin place: the last agent offered to.
+    cursor: Option<String>,
 }
 
 /// When the statistics interval in progress ends (None: intervals are off,
