@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::SmallMap;
 use super::content::Content;
 use super::media::{MediaType, Party};
 
@@ -122,8 +121,7 @@ pub struct Routing {
     /// Higher is served sooner; see `QueueConfig::priority_weight_ms`.
     pub priority: i32,
     /// Skill name -> minimum level an agent needs.
-    #[serde(deserialize_with = "super::small_map::deserialize")]
-    pub skills: SmallMap<String, u32>,
+    pub skills: BTreeMap<String, u32>,
 }
 
 /// The current visit to a queue (since it last entered one).
@@ -161,8 +159,7 @@ pub struct Interaction {
     /// Never changes.
     pub created_at_ms: u64,
     pub routing: Routing,
-    #[serde(deserialize_with = "super::small_map::deserialize")]
-    pub attributes: SmallMap<String, String>,
+    pub attributes: BTreeMap<String, String>,
     pub parties: Parties,
     pub state: InteractionState,
     pub segments: Vec<Segment>,

@@ -304,9 +304,7 @@ mod tests {
                 queue: "Sales".into(),
                 ..Routing::default()
             },
-            attributes: [("internal".to_string(), "vip".to_string())]
-                .into_iter()
-                .collect(),
+            attributes: BTreeMap::from([("internal".into(), "vip".into())]),
             parties: Parties {
                 customer: Party::default(),
                 joined: vec!["alice".into(), "bob".into()],
