@@ -20,11 +20,13 @@ pub struct Limits {
     pub retained_max: usize,
     /// Client ids remembered for idempotent retries.
     pub client_ids_max: usize,
-    /// The most changes a catching-up backup is sent ahead of its
-    /// acknowledgements: a window, so the link's outbox never overflows
-    /// however far behind it is. A backup behind the retained changes
-    /// resynchronises instead.
-    pub catch_up_max: usize,
+    /// The most changes the backup is sent ahead of its acknowledgements,
+    /// in sync or catching up: a window, so the link's outbox never
+    /// overflows however fast changes come (a burst of thousands of
+    /// desktops' presence changes closed the link) or however far behind
+    /// the backup is. A backup behind the retained changes resynchronises
+    /// instead.
+    pub sent_ahead_max: usize,
 }
 
 impl Default for Limits {
@@ -34,7 +36,7 @@ impl Default for Limits {
             ack_wait_max_ms: 1_000,
             retained_max: 100_000,
             client_ids_max: 100_000,
-            catch_up_max: 200,
+            sent_ahead_max: 200,
         }
     }
 }
@@ -91,8 +93,9 @@ pub struct Leader<T> {
     connected: bool,
     /// The backup has been sent every change up to this one, in order,
     /// over its connection: a new change goes at once only right after it
-    /// (in sync); a backup behind is sent the retained changes in windows
-    /// as it acknowledges them, then the new ones.
+    /// and within the window (in sync, not in a burst); the others are
+    /// sent from the retained changes as the backup acknowledges, a window
+    /// at a time.
     sent_upto: u64,
 }
 
@@ -150,7 +153,7 @@ impl<T: Clone> Leader<T> {
         while self.retained.len() > self.limits.retained_max {
             self.retained.pop_front();
         }
-        let send = self.connected && self.sent_upto + 1 == seq;
+        let send = self.connected && self.sent_upto + 1 == seq && seq <= self.window_end();
         if send {
             self.sent_upto = seq;
         }
@@ -254,17 +257,21 @@ impl<T: Clone> Leader<T> {
         self.retained.front().map_or(self.last_seq + 1, |e| e.seq)
     }
 
-    /// A backup behind is sent the retained changes after those it was
-    /// sent, up to `catch_up_max` past what it acknowledged. Those it
-    /// needs no longer retained: it resynchronises.
+    /// The last change the backup may be sent now: `sent_ahead_max` past
+    /// what it acknowledged.
+    fn window_end(&self) -> u64 {
+        self.backup_acked
+            .saturating_add(self.limits.sent_ahead_max as u64)
+    }
+
+    /// The backup is sent the retained changes after those it was sent, up
+    /// to the window's end. Those it needs no longer retained: it
+    /// resynchronises.
     fn send_window(&mut self) -> Vec<LeaderCommand<T>> {
         if !self.connected {
             return Vec::new();
         }
-        let window_end = self
-            .backup_acked
-            .saturating_add(self.limits.catch_up_max as u64)
-            .min(self.last_seq);
+        let window_end = self.window_end().min(self.last_seq);
         if self.sent_upto >= window_end {
             return Vec::new();
         }

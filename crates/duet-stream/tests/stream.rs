@@ -179,7 +179,7 @@ fn a_returning_backup_catches_up_from_the_retained_changes_or_resyncs() {
 
 /// A backup thousands of changes behind (one that resynchronised under
 /// full write load, while the active node moved on) catches up from the
-/// retained changes in windows of `catch_up_max` as it acknowledges them,
+/// retained changes in windows of `sent_ahead_max` as it acknowledges them,
 /// new changes waiting their turn, rather than resynchronising again and
 /// again (at 1,850 changes a second, a resync always ended more than 200
 /// behind, and started over).
@@ -200,7 +200,7 @@ fn a_backup_far_behind_catches_up_in_windows_and_new_changes_wait_their_turn() {
             })
             .collect()
     };
-    let window = limits.catch_up_max as u64;
+    let window = limits.sent_ahead_max as u64;
     let first = sent(&leader.backup_connected(Position::new(2, 100)));
     assert_eq!(first, (101..=100 + window).collect::<Vec<_>>());
     assert_eq!(leader.state(), Replication::CatchingUp);
@@ -223,6 +223,46 @@ fn a_backup_far_behind_catches_up_in_windows_and_new_changes_wait_their_turn() {
         sent(&leader.write(6_000, "later".into(), "later".into())),
         vec![1_002]
     );
+}
+
+/// In sync, a burst of changes faster than the backup acknowledges them
+/// (2,000 desktops coming back at once after a switchover) is sent a
+/// window at a time: the link's outbox holds 256 frames, and the whole
+/// burst at once overflowed it and closed the link.
+#[test]
+fn in_sync_a_burst_is_sent_a_window_at_a_time_and_every_write_is_acknowledged() {
+    let limits = Limits::default();
+    let window = limits.sent_ahead_max as u64;
+    let mut leader = in_sync_leader();
+    let mut sent = Vec::new();
+    for i in 0..2_000u64 {
+        for command in leader.write(i, format!("c{i}"), format!("presence {i}")) {
+            if let LeaderCommand::Send(e) = command {
+                sent.push(e.seq);
+            }
+        }
+        assert!(
+            acks(&leader.persisted(i + 1)).is_empty(),
+            "not on the backup"
+        );
+    }
+    assert_eq!(sent, (1..=window).collect::<Vec<_>>(), "one window ahead");
+    let mut acknowledged = Vec::new();
+    let mut acked = 0;
+    while acked < 2_000 {
+        acked = *sent.last().expect("something sent");
+        for command in leader.backup_ack(acked) {
+            match command {
+                LeaderCommand::Send(e) => sent.push(e.seq),
+                LeaderCommand::AckClient { seq, .. } => acknowledged.push(seq),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(sent.len() as u64 <= acked + window, "past the window");
+    }
+    assert_eq!(sent, (1..=2_000).collect::<Vec<_>>(), "each once, in order");
+    assert_eq!(acknowledged, (1..=2_000).collect::<Vec<_>>());
+    assert_eq!(leader.state(), Replication::InSync);
 }
 
 #[test]
