@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use duet_api::{ChangeFrame, Frame, StateFrame};
 use duet_rsm::Position;
 use serde::Serialize;
+use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
 use crate::nodes::{Nodes, host_port};
@@ -22,6 +23,10 @@ const READ_SLICE_MS: u64 = 50;
 /// Connecting or the handshake taking longer than this: the node is
 /// taken for gone (paused or cut off).
 const CONNECT_WAIT_MS: u64 = 1_000;
+/// The socket's read buffer (it grows for a larger frame). tungstenite
+/// zero-fills the whole buffer before every read; at its 128 KiB default a
+/// desktop polling every few milliseconds spends its time filling memory.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 /// What a feed delivers.
 #[derive(Debug, Clone)]
@@ -229,7 +234,9 @@ impl Feed {
             .map(|last| format!("{separator}after={last}"))
             .unwrap_or_default();
         let url = format!("ws://{address}{}{after}", self.path);
-        let (ws, _) = tungstenite::client(url.as_str(), stream).ok()?;
+        let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES);
+        let (ws, _) =
+            tungstenite::client::client_with_config(url.as_str(), stream, Some(config)).ok()?;
         ws.get_ref().set_read_timeout(Some(self.read_slice)).ok()?;
         Some(ws)
     }

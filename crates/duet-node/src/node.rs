@@ -28,8 +28,24 @@ fn read(path: &std::path::Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
+/// Connections the kernel holds for a listener before it accepts them
+/// (capped by `net.core.somaxconn`). Thousands of desktops come back at
+/// once after a switchover; past tokio's 1,024 the kernel dropped their
+/// connection attempts, and each one dropped waited a second to try again.
+const LISTEN_BACKLOG: u32 = 8_192;
+
 async fn bind(addr: std::net::SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).await.with_context(|| {
+    let listen = || -> std::io::Result<TcpListener> {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(LISTEN_BACKLOG)
+    };
+    listen().with_context(|| {
         format!("cannot listen on {addr} for the {what}; is another process using the port?")
     })
 }

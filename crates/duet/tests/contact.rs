@@ -804,6 +804,57 @@ fn when_its_node_stops_serving_a_desktop_is_told_to_move_and_a_customer_message_
     assert_eq!(refused["active"], pair.nodes[1].name, "{refused}");
 }
 
+/// A desktop that came to the backup while its active node did not answer
+/// (hung: the backup is reconnecting) stays there as a view (the backup
+/// may be about to take over); once the active node answers again the
+/// desktop is told to move there, so it does not stay a view of a node
+/// that does not serve it.
+#[test]
+fn a_desktop_on_a_backup_whose_active_node_hangs_stays_a_view_and_is_moved_once_it_answers() {
+    // The backup never takes over in this test: it waits ten minutes to
+    // reconnect before it would.
+    let params = fast_params().replace(
+        "\"Duet Reconnect Timeout ms\" = 300",
+        "\"Duet Reconnect Timeout ms\" = 600000\n\"Switchover Unreachable Primary Ping Count\" = -1",
+    );
+    assert!(
+        params.contains("600000"),
+        "the fast profile's reconnect timeout"
+    );
+    let mut pair = Pair::loopback(Setup {
+        params,
+        ..Setup::default()
+    });
+    pair.start();
+    set_up_directory(&pair, 0);
+    let (a, b) = (pair.nodes[0].url(), pair.nodes[1].url());
+    let alice = Api::login(&a, "alice", AGENT_PASSWORD);
+    wait_shadow_equal(&pair);
+
+    pair.nodes[0].signal("STOP");
+    wait_for(
+        &pair,
+        Duration::from_secs(20),
+        "the backup reconnecting to its active node",
+        || {
+            let status = pair.nodes[1].status()?;
+            (format!("{:?}", status.state) == "Reconnecting").then_some(())
+        },
+    );
+    let token = alice.token.clone().unwrap();
+    let mut desk = Socket::connect(&ws_url(&b, &format!("/api/agent/ws?token={token}")));
+    let first = desk.next(Duration::from_secs(5)).expect("a first frame");
+    assert_eq!(first["type"], "state", "a view while cut off: {first}");
+    let status = pair.nodes[1].status().expect("b answers");
+    assert!(!status.serving, "b must not have taken over: {status:?}");
+
+    pair.nodes[0].signal("CONT");
+    let moved = desk.until(Duration::from_secs(20), |m| m["type"] == "moved");
+    assert_eq!(moved["active"], pair.nodes[0].name, "{moved}");
+    assert!(harness::serving(&pair.nodes[0].status()), "a still serves");
+    pair.assert_invariants();
+}
+
 #[test]
 fn a_customer_socket_resumes_from_the_last_position_it_saw_on_either_node() {
     let mut pair = pair();

@@ -26,6 +26,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::auth::Caller;
 use super::customer::{TokenQuery, customer_view, learn_names};
 use super::customer_view::{self, Names, users_of};
+use super::desktops::{Presence, linked_backup};
 use super::guard::Source;
 use super::sockets::{PER_AGENT_MAX, PER_CHAT_MAX, SendWithin, Sockets};
 use super::{Refusal, ask, change};
@@ -262,12 +263,12 @@ pub(super) async fn agent(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     match sockets.take(source, format!("agent\n{}", me.name), PER_AGENT_MAX) {
-        Ok(slot) => upgrade
-            .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
-            .on_upgrade(move |socket| async move {
+        Ok(slot) => super::sockets::for_clients(upgrade, CLIENT_MESSAGE_MAX_BYTES).on_upgrade(
+            move |socket| async move {
                 agent_socket(shared, me, resume_position(q.after.as_deref()), socket).await;
                 drop(slot);
-            }),
+            },
+        ),
         Err(refusal) => refusal.into_response(),
     }
 }
@@ -302,94 +303,6 @@ impl Drop for Open {
     }
 }
 
-/// An agent's desktop socket: the first open on this node attaches the
-/// desktop, the last closed detaches it (its grace period starts). Said to
-/// the active node only. On a backup linked to its active node the
-/// desktop is told to move there (`{"type": "moved"}`); on a node that
-/// has lost its active node it stays a view, and the takeover attaches
-/// it.
-struct Presence {
-    shared: Arc<Shared>,
-    agent: String,
-}
-
-impl Presence {
-    /// The presence, and the active node to move to when this node is
-    /// its linked backup.
-    async fn open(shared: &Arc<Shared>, agent: &str) -> (Presence, Option<String>) {
-        let first = shared.desktops.lock().is_ok_and(|mut d| {
-            let n = d.entry(agent.to_string()).or_insert(0);
-            *n += 1;
-            *n == 1
-        });
-        let moved = if first {
-            let attached = Change::DesktopAttached {
-                agent: agent.to_string(),
-            };
-            say_desktop(shared, attached).await
-        } else {
-            None
-        };
-        let presence = Presence {
-            shared: shared.clone(),
-            agent: agent.to_string(),
-        };
-        (presence, moved)
-    }
-}
-
-impl Drop for Presence {
-    fn drop(&mut self) {
-        let last = self.shared.desktops.lock().is_ok_and(|mut d| {
-            let n = d.entry(self.agent.clone()).or_insert(1);
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                d.remove(&self.agent);
-                true
-            } else {
-                false
-            }
-        });
-        if last {
-            let (shared, agent) = (self.shared.clone(), self.agent.clone());
-            tokio::spawn(async move {
-                say_desktop(&shared, Change::DesktopDetached { agent }).await;
-            });
-        }
-    }
-}
-
-/// A desktop's presence as a change; a node that is not active refuses it
-/// (the desktop is only a view there) and names its active node when it is
-/// linked to it. A busy node is asked again, with the same client id, so a
-/// burst of desktops (all of them, after a switchover) is recorded in the
-/// end rather than left detached.
-async fn say_desktop(shared: &Shared, c: Change) -> Option<String> {
-    let client = format!("desktop/{}", rand::random::<u64>());
-    let mut pause = std::time::Duration::from_millis(100);
-    for attempt in 1..=PRESENCE_ATTEMPTS {
-        match change(shared, Some(client.clone()), Actor::System, c.clone()).await {
-            Ok(_) => return None,
-            Err(refusal) if !shared.view.status().serving => {
-                let linked = shared.view.status().main_link_up;
-                return refusal.active.filter(|_| linked);
-            }
-            Err(refusal) if attempt == PRESENCE_ATTEMPTS => {
-                tracing::warn!("desktop presence {c:?} not recorded: {}", refusal.message);
-                return None;
-            }
-            Err(_) => {
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-            }
-        }
-    }
-    None
-}
-
-/// Tries to record a desktop's presence on a busy active node.
-const PRESENCE_ATTEMPTS: u32 = 6;
-
 async fn agent_socket(
     shared: Arc<Shared>,
     me: Caller,
@@ -401,7 +314,7 @@ async fn agent_socket(
     // after it is seen.
     let mut role = shared.view.subscribe();
     let mut holding = shared.view.holding();
-    let (_presence, moved) = Presence::open(&shared, &me.name).await;
+    let (_presence, moved) = Presence::open(&shared, &me.name);
     if let Some(active) = moved {
         let _ = socket.send_within(framed(&Frame::Moved { active })).await;
         return;
@@ -458,7 +371,7 @@ async fn agent_socket(
                     return;
                 }
                 let was = std::mem::replace(&mut holding, shared.view.holding());
-                if was && !holding {
+                if was && !holding || linked_backup(&shared) {
                     return stopped_serving(&shared, &mut socket).await;
                 }
             }
@@ -522,9 +435,8 @@ pub(super) async fn customer(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     match sockets.take(source, format!("chat\n{id}"), PER_CHAT_MAX) {
-        Ok(slot) => upgrade
-            .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
-            .on_upgrade(move |socket| async move {
+        Ok(slot) => super::sockets::for_clients(upgrade, CLIENT_MESSAGE_MAX_BYTES).on_upgrade(
+            move |socket| async move {
                 if slot.alone() {
                     super::presence::came_back(&shared, &id).await;
                 }
@@ -533,7 +445,8 @@ pub(super) async fn customer(
                 if slot.release() {
                     super::presence::went(&shared, &id).await;
                 }
-            }),
+            },
+        ),
         Err(refusal) => refusal.into_response(),
     }
 }

@@ -30,6 +30,7 @@ mod connections;
 mod cors;
 mod customer;
 mod customer_view;
+mod desktops;
 mod files;
 mod guard;
 mod headers;

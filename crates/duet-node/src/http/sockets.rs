@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 
 use super::Refusal;
@@ -23,6 +23,19 @@ pub const PER_AGENT_MAX: usize = 8;
 pub const SEND_WAIT_MS: u64 = 10_000;
 /// What a refusal for a full node or source asks the client to wait.
 pub const FULL_RETRY_AFTER_S: u64 = 1;
+/// A socket's read buffer. tungstenite zero-fills the whole buffer before
+/// every read: at its 128 KiB default, thousands of desktops each woken by
+/// every change (all of them coming back after a switchover) spent most of
+/// the node's time filling memory. Clients send small messages.
+pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+
+/// An upgrade to a socket of this node's clients: reading messages of at
+/// most `message_max_bytes`, through a small read buffer.
+pub(super) fn for_clients(upgrade: WebSocketUpgrade, message_max_bytes: usize) -> WebSocketUpgrade {
+    upgrade
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .max_message_size(message_max_bytes)
+}
 
 /// The count of every socket on the node (no holder's key starts with a
 /// NUL).

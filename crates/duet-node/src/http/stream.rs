@@ -69,12 +69,12 @@ pub(super) async fn stream(
         return Refusal::new(StatusCode::BAD_REQUEST, why).into_response();
     }
     match sockets.take(source, "stream".to_string(), STREAM_SOCKETS_MAX) {
-        Ok(slot) => upgrade
-            .max_message_size(CLIENT_MESSAGE_MAX_BYTES)
-            .on_upgrade(move |socket| async move {
+        Ok(slot) => super::sockets::for_clients(upgrade, CLIENT_MESSAGE_MAX_BYTES).on_upgrade(
+            move |socket| async move {
                 stream_socket(shared, after, socket).await;
                 drop(slot);
-            }),
+            },
+        ),
         Err(refusal) => refusal.into_response(),
     }
 }

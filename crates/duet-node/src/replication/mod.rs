@@ -55,8 +55,8 @@ impl Waiting {
 }
 pub use requests::{Census, Follow, IxRequest};
 pub use task::{
-    Desktops, FromBackup, Handles, InboxFull, Inboxes, MailQueues, Receivers, ReplicationMsg,
-    ReplicationView, Settings, inboxes, run,
+    Desktops, DesktopsHere, FromBackup, Handles, InboxFull, Inboxes, MailQueues, Receivers,
+    ReplicationMsg, ReplicationView, Settings, inboxes, run,
 };
 
 /// A client's write waiting for its acknowledgement: the sequence number,

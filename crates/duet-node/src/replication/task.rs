@@ -150,7 +150,16 @@ pub type MailQueues = Arc<std::sync::RwLock<std::collections::BTreeMap<String, S
 
 /// Agents' desktop sockets open on this node, by agent: the API counts
 /// them, replication reads them when this node becomes active.
-pub type Desktops = Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>>;
+pub type Desktops = Arc<std::sync::Mutex<std::collections::BTreeMap<String, DesktopsHere>>>;
+
+/// One agent's desktops on this node.
+#[derive(Debug, Default)]
+pub struct DesktopsHere {
+    /// Sockets open.
+    pub open: usize,
+    /// A task is recording the agent's presence on the stream.
+    pub recording: bool,
+}
 
 /// What the replication task uses of the node.
 #[derive(Clone)]
@@ -450,7 +459,12 @@ impl Replicator {
                 let desktops_here = node
                     .desktops
                     .lock()
-                    .map(|d| d.keys().cloned().collect())
+                    .map(|d| {
+                        d.iter()
+                            .filter(|(_, here)| here.open > 0)
+                            .map(|(agent, _)| agent.clone())
+                            .collect()
+                    })
                     .unwrap_or_default();
                 Input::BecomeActive {
                     epoch,
