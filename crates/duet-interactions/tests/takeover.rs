@@ -227,7 +227,7 @@ fn recovery_off_gives_the_seeds_losses_so_the_difference_shows() {
     // creation time, the agent's draft gone, the customer's email kept.
     let mail = h.state.get("mail").unwrap();
     assert!(mail.is_closed());
-    assert_eq!(mail.attributes[LOST_AT_SWITCHOVER], "mail~1");
+    assert_eq!(mail.attributes.get(LOST_AT_SWITCHOVER).unwrap(), "mail~1");
     let requeued = h.state.get("mail~1").unwrap();
     assert_eq!(requeued.created_at_ms, 10_000);
     assert_eq!(requeued.state, InteractionState::Queued);

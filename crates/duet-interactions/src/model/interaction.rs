@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::SmallMap;
 use super::content::Content;
 use super::media::{MediaType, Party};
 
@@ -121,7 +122,8 @@ pub struct Routing {
     /// Higher is served sooner; see `QueueConfig::priority_weight_ms`.
     pub priority: i32,
     /// Skill name -> minimum level an agent needs.
-    pub skills: BTreeMap<String, u32>,
+    #[serde(with = "super::small_map")]
+    pub skills: SmallMap<String, u32>,
 }
 
 /// The current visit to a queue (since it last entered one).
@@ -159,7 +161,8 @@ pub struct Interaction {
     /// Never changes.
     pub created_at_ms: u64,
     pub routing: Routing,
-    pub attributes: BTreeMap<String, String>,
+    #[serde(with = "super::small_map")]
+    pub attributes: SmallMap<String, String>,
     pub parties: Parties,
     pub state: InteractionState,
     pub segments: Vec<Segment>,

@@ -9,6 +9,7 @@ pub mod heal;
 pub mod interaction;
 pub mod media;
 pub mod recovery;
+pub mod small_map;
 
 pub use agent::{Agent, AgentStatus, ChosenStatus, Desktop};
 pub use content::{
@@ -23,3 +24,4 @@ pub use interaction::{
 };
 pub use media::{MediaType, Party};
 pub use recovery::Recovery;
+pub use small_map::SmallMap;

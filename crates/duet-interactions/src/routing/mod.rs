@@ -13,11 +13,13 @@
 mod select;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeSet, BinaryHeap};
 use std::iter::Peekable;
 
 use crate::change::{Actor, Change, Command};
-use crate::model::{AgentStatus, ChosenStatus, Content, InteractionState, MediaType, QueueConfig};
+use crate::model::{
+    AgentStatus, ChosenStatus, Content, InteractionState, MediaType, QueueConfig, SmallMap,
+};
 use crate::state::Interactions;
 
 /// The logout reason of an agent whose desktop connection was lost past
@@ -310,7 +312,7 @@ struct Lane<'s> {
     /// full ones.
     pruned_at: Option<usize>,
     /// The media and skills nobody among its candidates can take now.
-    unservable: BTreeSet<(MediaType, &'s BTreeMap<String, u32>)>,
+    unservable: BTreeSet<(MediaType, &'s SmallMap<String, u32>)>,
     /// The round-robin place: the last agent offered to.
     cursor: Option<String>,
 }

@@ -87,9 +87,9 @@ impl Interactions {
             routing: Routing {
                 queue: new.queue.clone(),
                 priority: new.priority,
-                skills: new.skills.clone(),
+                skills: new.skills.clone().into_iter().collect(),
             },
-            attributes: new.attributes.clone(),
+            attributes: new.attributes.clone().into_iter().collect(),
             parties: Parties {
                 customer: new.customer.clone(),
                 ..Parties::default()

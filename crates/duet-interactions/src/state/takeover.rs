@@ -90,8 +90,8 @@ impl Interactions {
                         .first()
                         .map_or_else(|| ix.routing.queue.clone(), |s| s.queue.clone()),
                     priority: ix.routing.priority,
-                    skills: ix.routing.skills.clone(),
-                    attributes: ix.attributes.clone(),
+                    skills: ix.routing.skills.clone().into_iter().collect(),
+                    attributes: ix.attributes.clone().into_iter().collect(),
                     customer: ix.parties.customer.clone(),
                     content: Content::Email(email),
                 })

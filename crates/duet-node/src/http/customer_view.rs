@@ -304,7 +304,9 @@ mod tests {
                 queue: "Sales".into(),
                 ..Routing::default()
             },
-            attributes: BTreeMap::from([("internal".into(), "vip".into())]),
+            attributes: [("internal".to_string(), "vip".to_string())]
+                .into_iter()
+                .collect(),
             parties: Parties {
                 customer: Party::default(),
                 joined: vec!["alice".into(), "bob".into()],
