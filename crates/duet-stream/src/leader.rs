@@ -294,7 +294,9 @@ impl<T: Clone> Leader<T> {
     /// again at the resynchronised position and catches up.
     pub fn backup_diverged(&mut self) -> Vec<LeaderCommand<T>> {
         self.connected = true;
-        // Changes after the resynchronised position stream on.
+        // Changes after the resynchronised position stream on, within the
+        // window of what it last acknowledged; its hello after the resync
+        // opens the window from there.
         self.sent_upto = self.last_seq;
         self.state = Replication::CatchingUp;
         for p in self.pending.values_mut() {

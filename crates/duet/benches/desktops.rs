@@ -178,10 +178,10 @@ fn main() {
                 opened.wait();
                 // Read on as a desktop does (one that landed on the backup is
                 // told to move to the active node); from the kill on, until
-                // it is back on the other node.
-                // A desktop on the other node at the kill (a view of the
-                // backup it was not yet told to leave) is back with the
-                // first event there after it: the takeover's change.
+                // it is back on the other node. One still on the other node
+                // at the kill (a view the backup had not yet told to leave)
+                // is back with its first event there after it: the
+                // takeover's change.
                 let mut on_before_kill = None;
                 let mut on_at_kill = None;
                 let back = loop {

@@ -72,13 +72,14 @@ fn changed(shared: &Arc<Shared>, agent: &str, count: impl FnOnce(&mut DesktopsHe
 }
 
 /// Whether `agent` has a desktop open here: `None` once the stream says
-/// what `recorded` says (the task then ends, and forgets an agent with no
-/// desktop open).
+/// what `recorded` says, or once this node is not the active node (the
+/// desktop is a view here, and a takeover attaches it); the task then
+/// ends, and forgets an agent with no desktop open.
 fn still_to_record(shared: &Shared, agent: &str, recorded: Option<bool>) -> Option<bool> {
     let mut desktops = shared.desktops.lock().ok()?;
     let here = desktops.get_mut(agent)?;
     let attached = here.open > 0;
-    if recorded != Some(attached) {
+    if recorded != Some(attached) && shared.view.holding() {
         return Some(attached);
     }
     here.recording = false;
@@ -86,19 +87,6 @@ fn still_to_record(shared: &Shared, agent: &str, recorded: Option<bool>) -> Opti
         desktops.remove(agent);
     }
     None
-}
-
-/// The recording task ends without having recorded (this node is not the
-/// active node): forget an agent with no desktop open here.
-fn stop_recording(shared: &Shared, agent: &str) {
-    if let Ok(mut desktops) = shared.desktops.lock()
-        && let Some(here) = desktops.get_mut(agent)
-    {
-        here.recording = false;
-        if here.open == 0 {
-            desktops.remove(agent);
-        }
-    }
 }
 
 /// Records `agent`'s presence until the stream says what this node's
@@ -118,7 +106,9 @@ async fn record(shared: Arc<Shared>, agent: String) {
         // answer lost after the change was made is not made twice.
         let client = format!("desktop/{}", rand::random::<u64>());
         let mut wait_ms = RETRY_FIRST_MS;
-        for attempt in 1u64.. {
+        let mut attempt = 0u64;
+        let settled = loop {
+            attempt += 1;
             match change(
                 &shared,
                 Some(client.clone()),
@@ -127,14 +117,11 @@ async fn record(shared: Arc<Shared>, agent: String) {
             )
             .await
             {
-                Ok(_) => break,
-                // Not the active node: the desktop is a view here, and
-                // a takeover attaches it. An active node not serving for
-                // a moment (its lease renewing late under load) is asked
-                // again.
-                Err(_) if !shared.view.holding() => {
-                    return stop_recording(&shared, &agent);
-                }
+                Ok(_) => break true,
+                // Not the active node any more (`still_to_record` ends
+                // the task). An active node not serving for a moment (its
+                // lease renewing late under load) is asked again.
+                Err(_) if !shared.view.holding() => break false,
                 // Refused for what it says (an agent no longer in the
                 // directory): asking again would not change that.
                 Err(refusal) if !refusal.status.is_server_error() => {
@@ -142,10 +129,10 @@ async fn record(shared: Arc<Shared>, agent: String) {
                         "desktop presence {presence:?} not recorded: {}",
                         refusal.message
                     );
-                    break;
+                    break true;
                 }
                 Err(refusal) => {
-                    if attempt % WARN_EVERY_ATTEMPTS == 0 {
+                    if attempt.is_multiple_of(WARN_EVERY_ATTEMPTS) {
                         tracing::warn!(
                             "desktop presence {presence:?} not yet recorded after {attempt} attempts: {}",
                             refusal.message
@@ -156,8 +143,10 @@ async fn record(shared: Arc<Shared>, agent: String) {
                     wait_ms = (wait_ms * 2).min(RETRY_MAX_MS);
                 }
             }
+        };
+        if settled {
+            recorded = Some(attached);
         }
-        recorded = Some(attached);
     }
 }
 
