@@ -135,20 +135,22 @@ function checkedMedia() {
   return MEDIA.filter((m) => byId(`media-${m}`).checked);
 }
 
+// Drawn once before the desk shows, so a click before the first view acts on them.
+function drawMediaChoices() {
+  fill(
+    byId('media'),
+    MEDIA.map((m) =>
+      h('label', { class: 'check' }, h('input', { type: 'checkbox', id: `media-${m}`, checked: m === 'chat' || m === 'email' }), m.replaceAll('_', ' ')),
+    ),
+  );
+}
+
 function show(view) {
   desk.view = view;
   const agent = view.agent;
   byId('my-status').textContent = agent
     ? `${statusText(agent.status)} · logged in to ${agent.logged_in.join(', ') || 'nothing'}`
     : 'Not logged in to any media yet';
-  const media = byId('media');
-  if (!media.childElementCount) {
-    for (const m of MEDIA) {
-      media.append(
-        h('label', { class: 'check' }, h('input', { type: 'checkbox', id: `media-${m}`, checked: m === 'chat' || m === 'email' }), m.replaceAll('_', ' ')),
-      );
-    }
-  }
   const mine = view.interactions || [];
   const offers = mine.filter((ix) => stateName(ix.state) === 'Offered' && ix.state.Offered.agent === desk.name);
   showOffers(offers);
@@ -246,6 +248,7 @@ function tick() {
 }
 
 async function main() {
+  drawMediaChoices();
   desk.pair = await Pair.find();
   byId('sign-out').addEventListener('click', () => {
     if (desk.feed) desk.feed.close();
