@@ -11,7 +11,7 @@
 //! may receive, so the code that receives matches that type and nothing
 //! else.
 
-mod mirror;
+pub mod mirror;
 mod stream;
 mod switchover;
 

@@ -313,7 +313,11 @@ fn mirror_request(shared: &Arc<Shared>, message: MirrorRequest, tx: &Outbox<ToBa
     match message {
         MirrorRequest::List { id, root, after } => {
             answer_later(shared, tx, move |shared| async move {
-                Some(crate::mirror::list(shared.mirror.clone(), id, root, after).await)
+                Some(
+                    crate::mirror::list(shared.mirror.clone(), id, root, after)
+                        .await
+                        .into(),
+                )
             })
         }
         MirrorRequest::Fetch {
@@ -322,11 +326,19 @@ fn mirror_request(shared: &Arc<Shared>, message: MirrorRequest, tx: &Outbox<ToBa
             path,
             offset,
         } => answer_later(shared, tx, move |shared| async move {
-            Some(crate::mirror::fetch(shared.mirror.clone(), id, root, path, offset).await)
+            Some(
+                crate::mirror::fetch(shared.mirror.clone(), id, root, path, offset)
+                    .await
+                    .into(),
+            )
         }),
         MirrorRequest::Watch { id, known, hold_ms } => {
             answer_later(shared, tx, move |shared| async move {
-                Some(crate::mirror::watch(shared.mirror.clone(), id, known, hold_ms).await)
+                Some(
+                    crate::mirror::watch(shared.mirror.clone(), id, known, hold_ms)
+                        .await
+                        .into(),
+                )
             })
         }
         MirrorRequest::MonitorCheck { id } => answer_later(shared, tx, move |shared| {

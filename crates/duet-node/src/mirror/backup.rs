@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use duet_link::protocol::mirror::{Answer, Changed, Chunk, Listing};
 use duet_link::protocol::{MirrorAnswer, MirrorRequest, ToActive};
 use duet_mirror::{FileMeta, HashCache, Incoming, MirrorOp, delete, plan, scan_cached};
 use duet_switchover::Level;
@@ -30,6 +31,13 @@ enum AskError {
     LinkGone,
     /// Not within the wait: asked again later on the same connection.
     NoAnswer,
+    /// Answered with another kind than asked for: the active node's
+    /// release speaks the protocol otherwise, and asking again would get
+    /// the same; the mirror stops until the link reconnects.
+    WrongKind {
+        asked: &'static str,
+        answered: &'static str,
+    },
 }
 
 /// Why a root was not brought up to date.
@@ -73,12 +81,13 @@ impl BackupMirror {
     }
 
     /// Sends a request made with a new id and waits for the answer with
-    /// that id; late answers to requests given up on are passed over.
-    async fn ask(
+    /// that id, of the kind `A`; late answers to requests given up on are
+    /// passed over.
+    async fn ask<A: Answer>(
         &mut self,
         request: impl FnOnce(u64) -> MirrorRequest,
         wait: Duration,
-    ) -> Result<MirrorAnswer, AskError> {
+    ) -> Result<A, AskError> {
         self.last_id += 1;
         let id = self.last_id;
         if !self
@@ -93,8 +102,33 @@ impl BackupMirror {
             match tokio::time::timeout_at(deadline, self.answers.recv()).await {
                 Err(_) => return Err(AskError::NoAnswer),
                 Ok(None) => return Err(AskError::LinkGone),
-                Ok(Some(body)) if body.id() == id => return Ok(body),
+                Ok(Some(body)) if body.id() == id => {
+                    return A::take(body).map_err(|other| AskError::WrongKind {
+                        asked: A::KIND,
+                        answered: other.kind(),
+                    });
+                }
                 Ok(Some(_)) => continue,
+            }
+        }
+    }
+
+    /// The mirror cannot go on over this connection: says why once.
+    fn ended(&self, error: AskError) {
+        match error {
+            AskError::WrongKind { asked, answered } => {
+                self.node.events.log_event(
+                    Level::Error,
+                    format!(
+                        "Mirror: {} answered a request for a {asked} with a {answered}; files are not mirrored until the link to it reconnects (are both nodes on one release?)",
+                        self.node.peer
+                    ),
+                );
+                self.stopped("the active node answers mirror requests with the wrong kind")
+            }
+            AskError::LinkGone => self.stopped("the link to the active node is down"),
+            AskError::NoAnswer => {
+                self.stopped("the active node did not answer a mirror request in time")
             }
         }
     }
@@ -159,9 +193,7 @@ impl BackupMirror {
                         answered = false;
                         break;
                     }
-                    Err(SyncError::Ask(AskError::LinkGone)) => {
-                        return self.stopped("the link to the active node is down");
-                    }
+                    Err(SyncError::Ask(e)) => return self.ended(e),
                 }
             }
             if !roots
@@ -204,20 +236,18 @@ impl BackupMirror {
                 hold_ms,
             };
             match self.ask(watch, wait).await {
-                Ok(MirrorAnswer::Changed { generations, .. }) => {
+                Ok(Changed { generations, .. }) => {
                     for (name, generation) in generations {
                         if known.get(&name).is_some_and(|g| *g != generation) {
                             pending.insert(name);
                         }
                     }
                 }
-                Ok(_) | Err(AskError::NoAnswer) => {
+                Err(AskError::NoAnswer) => {
                     self.stopped("the active node did not answer a mirror watch in time");
                     tokio::time::sleep(Duration::from_millis(RETRY_MS)).await;
                 }
-                Err(AskError::LinkGone) => {
-                    return self.stopped("the link to the active node is down");
-                }
+                Err(e) => return self.ended(e),
             }
         }
     }
@@ -237,7 +267,7 @@ impl BackupMirror {
                 after: page_after,
             };
             match self.ask(request, self.wait).await? {
-                MirrorAnswer::Listing { error: Some(e), .. } => {
+                Listing { error: Some(e), .. } => {
                     let message = format!(
                         "Mirror: {} cannot be read on the active node ({e}); nothing changed here",
                         root.name
@@ -245,7 +275,7 @@ impl BackupMirror {
                     self.node.events.log_event(Level::Warning, message);
                     return Err(SyncError::Root);
                 }
-                MirrorAnswer::Listing {
+                Listing {
                     missing: true,
                     generation,
                     ..
@@ -253,7 +283,7 @@ impl BackupMirror {
                     // Nothing to copy, and the copy here (if any) is kept.
                     return Ok(generation);
                 }
-                MirrorAnswer::Listing {
+                Listing {
                     files,
                     more,
                     generation,
@@ -266,7 +296,6 @@ impl BackupMirror {
                         break;
                     }
                 }
-                _ => return Err(SyncError::Ask(AskError::NoAnswer)),
             }
         }
         remote.retain(|f| root.admits(&f.path));
@@ -366,8 +395,8 @@ impl BackupMirror {
                 offset,
             };
             match self.ask(request, self.wait).await? {
-                MirrorAnswer::Chunk { error: Some(e), .. } => return Ok(Err(e)),
-                MirrorAnswer::Chunk {
+                Chunk { error: Some(e), .. } => return Ok(Err(e)),
+                Chunk {
                     bytes, offset: at, ..
                 } if at == offset && !bytes.is_empty() => {
                     if let Err(e) = incoming.chunk(offset, &bytes) {
@@ -376,7 +405,7 @@ impl BackupMirror {
                     offset += bytes.len() as u64;
                 }
                 // The file shrank or changed under us: the next pass retries.
-                _ => return Ok(Err("the file changed while being copied".into())),
+                Chunk { .. } => return Ok(Err("the file changed while being copied".into())),
             }
         }
         Ok(incoming.finish().map(|_| ()).map_err(|e| e.to_string()))

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use duet_link::protocol::MirrorAnswer;
+use duet_link::protocol::mirror::{Changed, Chunk, Listing};
 use duet_mirror::{FileMeta, HashCache, RelPath, read_chunk, scan_cached};
 use tokio::sync::oneshot;
 
@@ -37,8 +38,8 @@ pub async fn list(
     id: u64,
     root: String,
     after: Option<RelPath>,
-) -> MirrorAnswer {
-    let refused = |root: String, error: String| MirrorAnswer::Listing {
+) -> Listing {
+    let refused = |root: String, error: String| Listing {
         id,
         root,
         generation: 0,
@@ -106,7 +107,7 @@ pub async fn list(
             generation,
             files: None,
         }) => {
-            return MirrorAnswer::Listing {
+            return Listing {
                 id,
                 root,
                 generation,
@@ -122,7 +123,7 @@ pub async fn list(
         .as_ref()
         .map_or(0, |a| files.partition_point(|f| f.path <= *a));
     let page: Vec<FileMeta> = files[from..].iter().take(LISTING_PAGE).cloned().collect();
-    MirrorAnswer::Listing {
+    Listing {
         id,
         root,
         generation,
@@ -140,7 +141,7 @@ pub async fn fetch(
     root: String,
     path: RelPath,
     offset: u64,
-) -> MirrorAnswer {
+) -> Chunk {
     let dir = mirror.served_root(&root).map(|r| r.dir);
     let read = {
         let path = path.clone();
@@ -154,7 +155,7 @@ pub async fn fetch(
         Ok(Err(e)) => (Vec::new(), Some(e)),
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
-    MirrorAnswer::Chunk {
+    Chunk {
         id,
         root,
         path,
@@ -171,7 +172,7 @@ pub async fn watch(
     id: u64,
     known: BTreeMap<String, u64>,
     hold_ms: u64,
-) -> MirrorAnswer {
+) -> Changed {
     let mut generations = mirror.file_monitor.generations.clone();
     let differs = |gens: &super::monitor::Generations| {
         known
@@ -181,7 +182,7 @@ pub async fn watch(
     let hold = Duration::from_millis(hold_ms.min(WATCH_HOLD_MS));
     let _ = tokio::time::timeout(hold, generations.wait_for(differs)).await;
     let generations = generations.borrow().clone();
-    MirrorAnswer::Changed { id, generations }
+    Changed { id, generations }
 }
 
 /// The active node's answer to a health check: only the file monitor
