@@ -200,7 +200,7 @@ pub async fn run_with_prober(
         supervisor: Supervisor::default(),
         driver: driver_inbox,
         replication: replication_tx,
-        desktops: Default::default(),
+        presences: Default::default(),
         secrets: Arc::new(Secrets {
             session_key,
             webhook_key,

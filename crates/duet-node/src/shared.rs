@@ -12,7 +12,7 @@ use crate::driver_inbox::DriverInbox;
 use crate::events::Journal;
 use crate::metrics::Metrics;
 use crate::mirror::MirrorState;
-use crate::replication::{Desktops, Inboxes, MailQueues};
+use crate::replication::{Inboxes, MailQueues, Presences};
 use crate::secrets::Secrets;
 use crate::status::StatusView;
 use crate::supervisor::Supervisor;
@@ -36,8 +36,8 @@ pub struct Shared {
     pub secrets: Arc<Secrets>,
     /// Email addresses (lower case) and the queue each is delivered to.
     pub mail_queues: MailQueues,
-    /// Agents' desktop sockets open on this node, by agent.
-    pub desktops: Desktops,
+    /// Agents' desktops and chats' customers with sockets on this node.
+    pub presences: Presences,
     /// Fault injection: configuration sync requests go unanswered.
     pub sync_requests_held: Arc<AtomicBool>,
     /// API requests waiting for replication's answer (bounded).
@@ -56,7 +56,7 @@ impl Shared {
             replication: self.replication.clone(),
             secrets: self.secrets.clone(),
             mail_queues: self.mail_queues.clone(),
-            desktops: self.desktops.clone(),
+            presences: self.presences.clone(),
         }
     }
 

@@ -26,11 +26,13 @@ use tokio::sync::broadcast::error::RecvError;
 use super::auth::Caller;
 use super::customer::{TokenQuery, customer_view, learn_names};
 use super::customer_view::{self, Names, users_of};
-use super::desktops::{Presence, linked_backup};
+use super::desktops::linked_backup;
 use super::guard::Source;
+use super::presence::Presence;
 use super::sockets::{PER_AGENT_MAX, PER_CHAT_MAX, SendWithin, Sockets};
 use super::{Refusal, ask, change};
 use crate::metrics::label;
+use crate::replication::Present;
 use crate::replication::{Follow, IxRequest};
 use crate::shared::Shared;
 
@@ -314,7 +316,7 @@ async fn agent_socket(
     // after it is seen.
     let mut role = shared.view.subscribe();
     let mut holding = shared.view.holding();
-    let (_presence, moved) = Presence::open(&shared, &me.name);
+    let (_presence, moved) = super::desktops::open(&shared, &me.name);
     if let Some(active) = moved {
         let _ = socket.send_within(framed(&Frame::Moved { active })).await;
         return;
@@ -437,14 +439,10 @@ pub(super) async fn customer(
     match sockets.take(source, format!("chat\n{id}"), PER_CHAT_MAX) {
         Ok(slot) => super::sockets::for_clients(upgrade, CLIENT_MESSAGE_MAX_BYTES).on_upgrade(
             move |socket| async move {
-                if slot.alone() {
-                    super::presence::came_back(&shared, &id).await;
-                }
+                let _slot = slot;
+                let _present = Presence::open(&shared, Present::Customer(id.clone()));
                 let after = resume_position(q.after.as_deref());
                 customer_socket(shared.clone(), id.clone(), after, socket).await;
-                if slot.release() {
-                    super::presence::went(&shared, &id).await;
-                }
             },
         ),
         Err(refusal) => refusal.into_response(),

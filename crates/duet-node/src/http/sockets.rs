@@ -118,45 +118,23 @@ impl Sockets {
         })
     }
 
-    /// Gives a slot's counts back; whether it was its holder's last.
-    fn give_back(&self, keys: &[String]) -> bool {
+    /// Gives a slot's counts back.
+    fn give_back(&self, keys: &[String]) {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let mut last = Vec::with_capacity(keys.len());
         for key in keys {
-            let Some(count) = open.get_mut(key) else {
-                last.push(false);
-                continue;
-            };
-            *count -= 1;
-            last.push(*count == 0);
-            if *count == 0 {
-                open.remove(key);
+            if let Some(count) = open.get_mut(key) {
+                *count -= 1;
+                if *count == 0 {
+                    open.remove(key);
+                }
             }
         }
-        last.first().copied().unwrap_or(false)
-    }
-}
-
-impl Slot {
-    /// Whether this is its holder's only socket now.
-    pub(super) fn alone(&self) -> bool {
-        let open = self.sockets.open.lock().unwrap_or_else(|p| p.into_inner());
-        self.keys.first().and_then(|k| open.get(k)) == Some(&1)
-    }
-
-    /// Gives the slot back; whether it was its holder's last socket.
-    pub(super) fn release(mut self) -> bool {
-        let keys = std::mem::take(&mut self.keys);
-        !keys.is_empty() && self.sockets.give_back(&keys)
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let keys = std::mem::take(&mut self.keys);
-        if !keys.is_empty() {
-            self.sockets.give_back(&keys);
-        }
+        self.sockets.give_back(&self.keys);
     }
 }
 
@@ -231,12 +209,9 @@ mod tests {
             slots.next().unwrap(),
             slots.next().unwrap(),
         );
-        assert!(!first.alone());
-        assert!(!first.release(), "two more are open");
-        drop(second);
-        assert!(third.alone());
-        assert!(third.release(), "the last one");
-        assert!(sockets.take(None, "chat-1".into(), 3).is_ok());
+        drop(first);
+        assert!(sockets.take(None, "chat-1".into(), 3).is_ok(), "one closed");
+        drop((second, third));
         assert!(
             sockets.open.lock().unwrap().len() <= 2,
             "closed holders are forgotten"

@@ -55,8 +55,8 @@ impl Waiting {
 }
 pub use requests::{Census, Follow, IxRequest};
 pub use task::{
-    Desktops, DesktopsHere, FromBackup, Handles, InboxFull, Inboxes, MailQueues, Receivers,
-    ReplicationMsg, ReplicationView, Settings, inboxes, run,
+    FromBackup, Handles, InboxFull, Inboxes, MailQueues, Presences, Present, Receivers,
+    ReplicationMsg, ReplicationView, Settings, SocketsHere, inboxes, run,
 };
 
 /// A client's write waiting for its acknowledgement: the sequence number,

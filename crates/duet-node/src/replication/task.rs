@@ -148,16 +148,26 @@ impl Settings {
 /// reads it.
 pub type MailQueues = Arc<std::sync::RwLock<std::collections::BTreeMap<String, String>>>;
 
-/// Agents' desktop sockets open on this node, by agent: the API counts
-/// them, replication reads them when this node becomes active.
-pub type Desktops = Arc<std::sync::Mutex<std::collections::BTreeMap<String, DesktopsHere>>>;
+/// Who is present on this node through its sockets: the API counts them
+/// and records them on the stream (`http/presence.rs`); replication reads
+/// the desktops when this node becomes active.
+pub type Presences = Arc<std::sync::Mutex<std::collections::BTreeMap<Present, SocketsHere>>>;
 
-/// One agent's desktops on this node.
+/// Someone whose sockets on this node say they are there.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Present {
+    /// An agent's desktops, by agent name.
+    Desktop(String),
+    /// A chat's customer, by interaction id.
+    Customer(String),
+}
+
+/// The sockets of one [`Present`] on this node.
 #[derive(Debug, Default)]
-pub struct DesktopsHere {
+pub struct SocketsHere {
     /// Sockets open.
     pub open: usize,
-    /// A task is recording the agent's presence on the stream.
+    /// A task is recording the presence on the stream.
     pub recording: bool,
 }
 
@@ -173,7 +183,7 @@ pub struct Handles {
     pub replication: Inboxes,
     pub secrets: Arc<crate::secrets::Secrets>,
     pub mail_queues: MailQueues,
-    pub desktops: Desktops,
+    pub presences: Presences,
 }
 
 /// The backup's stream messages, as the active node's link receives them.
@@ -457,12 +467,15 @@ impl Replicator {
         let input = match msg {
             ReplicationMsg::BecomeActive { epoch } => {
                 let desktops_here = node
-                    .desktops
+                    .presences
                     .lock()
-                    .map(|d| {
-                        d.iter()
-                            .filter(|(_, here)| here.open > 0)
-                            .map(|(agent, _)| agent.clone())
+                    .map(|present| {
+                        present
+                            .iter()
+                            .filter_map(|(who, here)| match who {
+                                Present::Desktop(agent) if here.open > 0 => Some(agent.clone()),
+                                _ => None,
+                            })
                             .collect()
                     })
                     .unwrap_or_default();
