@@ -1,7 +1,8 @@
 //! Agent desktops after a switchover, through a real pair on loopback (the
 //! fast profile, or `--profile lan`): `--desktops N` agents (2,000 by default) are signed in,
-//! each with its desktop WebSocket open (a `duet-client` feed, one thread
-//! each). The active node is killed (-9); from that moment, per desktop:
+//! each with its desktop WebSocket open (an async client, `desk.rs`: 2,000
+//! desktops on two runtime threads, as 2,000 browsers would be on their own
+//! machines). The active node is killed (-9); from that moment, per desktop:
 //! its feed connected again and resumed on the other node, and its first
 //! action there acknowledged (a log-in to chat, with its session from
 //! before: no new sign-in). Then how long until the new active node holds
@@ -9,17 +10,17 @@
 //!
 //! cargo bench -p duet --bench desktops -- [--desktops N] [--profile fast|lan]
 
+#[path = "desktops/desk.rs"]
+mod desk;
 #[path = "../tests/harness/mod.rs"]
 mod harness;
 
-use std::sync::{Arc, Barrier, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use duet_client::feed::FeedEvent;
 use duet_client::http::{Auth, Client};
 use duet_client::nodes::{Nodes, Retry};
 use duet_client::{agent, directory};
-use duet_interactions::MediaType;
 use harness::{PASSWORD, Pair, Setup, USER, bench_number as number, percentile};
 use serde_json::Value;
 
@@ -118,6 +119,76 @@ fn stats(name: &str, mut ms: Vec<f64>) {
     );
 }
 
+/// One desktop: open on the active node, then, from the kill, until it
+/// is back on the other node (one still on that node at the kill, a view
+/// the backup had not yet told to leave, is back with its first event
+/// there after it: the takeover's change), and its first action there
+/// acknowledged (a log-in to chat with the session from before, asked
+/// again while the node is busy). When it was back, when it worked, and
+/// whether it was on the backup at the kill.
+async fn desktop(
+    i: usize,
+    addresses: [String; 2],
+    token: String,
+    opened: mpsc::Sender<()>,
+    t0: &std::sync::OnceLock<Instant>,
+) -> Result<(Duration, Duration, bool), String> {
+    let mut desk = desk::Desk::new(addresses.clone(), token.clone());
+    while !matches!(
+        desk.next(Duration::from_secs(30)).await,
+        Some((_, desk::Seen::State))
+    ) {}
+    opened.send(()).map_err(|e| e.to_string())?;
+    let mut on_before_kill = None;
+    let mut on_at_kill = None;
+    let back = loop {
+        let event = desk.next(Duration::from_millis(100)).await;
+        let Some(t0) = t0.get() else {
+            on_before_kill = desk.node();
+            continue;
+        };
+        let on_backup = *on_at_kill.get_or_insert(on_before_kill == Some(1));
+        let back = match event {
+            Some((_, desk::Seen::Resumed | desk::Seen::State)) => true,
+            Some(_) => on_backup,
+            None => false,
+        };
+        if back && desk.node() == Some(1) {
+            break t0.elapsed();
+        }
+        if t0.elapsed() > Duration::from_secs(60) {
+            return Err(format!("desktop {i} not back in 60 s"));
+        }
+    };
+    let t0 = *t0.get().expect("the kill's time");
+    let login = serde_json::json!({ "client_id": format!("desk-{i}-login"), "media": ["chat"] });
+    loop {
+        match desk::post(
+            &addresses[1],
+            "/api/agent/login",
+            &token,
+            &login.to_string(),
+        )
+        .await
+        {
+            Some(200..300) => break,
+            Some(503) | None => tokio::time::sleep(Duration::from_millis(20)).await,
+            Some(status) => return Err(format!("desktop {i}'s log-in answered {status}")),
+        }
+        if t0.elapsed() > Duration::from_secs(60) {
+            return Err(format!("desktop {i}'s log-in not acknowledged in 60 s"));
+        }
+    }
+    let working = t0.elapsed();
+    // Keep the desktop open until the bench ends (it exits).
+    tokio::spawn(async move {
+        loop {
+            desk.next(Duration::from_secs(5)).await;
+        }
+    });
+    Ok((back, working, on_at_kill.unwrap_or(false)))
+}
+
 fn main() {
     let desktops = number("--desktops", 2_000);
     let profile = harness::bench_arg("--profile").unwrap_or_else(|| "fast".into());
@@ -161,63 +232,41 @@ fn main() {
     );
 
     // Every desktop open on the active node.
-    let opened = Arc::new(Barrier::new(desktops + 1));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let addresses = [0, 1].map(|n| {
+        pair.nodes[n]
+            .url()
+            .trim_start_matches("http://")
+            .to_string()
+    });
+    let (opened_tx, opened_rx) = mpsc::channel();
     let (result_tx, result_rx) = mpsc::channel();
     let t0 = Arc::new(std::sync::OnceLock::<Instant>::new());
     for (i, session) in sessions {
-        let (c, opened, tx, t0) = (client(&pair), opened.clone(), result_tx.clone(), t0.clone());
-        std::thread::Builder::new()
-            .stack_size(256 * 1024)
-            .spawn(move || {
-                let mut feed =
-                    agent::desktop(&c, &session).with_read_slice(Duration::from_millis(500));
-                while !matches!(
-                    feed.next(Duration::from_secs(30)),
-                    Some(FeedEvent::State(_))
-                ) {}
-                opened.wait();
-                // Read on as a desktop does (one that landed on the backup is
-                // told to move to the active node); from the kill on, until
-                // it is back on the other node. One still on the other node
-                // at the kill (a view the backup had not yet told to leave)
-                // is back with its first event there after it: the
-                // takeover's change.
-                let mut on_before_kill = None;
-                let mut on_at_kill = None;
-                let back = loop {
-                    let event = feed.next(Duration::from_millis(100));
-                    let Some(t0) = t0.get() else {
-                        on_before_kill = feed.node();
-                        continue;
-                    };
-                    let on_backup = *on_at_kill.get_or_insert(on_before_kill == Some(1));
-                    let back = match event {
-                        Some(FeedEvent::Resumed { .. } | FeedEvent::State(_)) => true,
-                        Some(_) => on_backup,
-                        None => false,
-                    };
-                    if back && feed.node() == Some(1) {
-                        break t0.elapsed();
-                    }
-                    assert!(
-                        t0.elapsed() < Duration::from_secs(60),
-                        "desktop {i} not back in 60 s"
-                    );
-                };
-                agent::log_in(&c, &session, &[MediaType::Chat], &format!("desk-{i}-login"))
-                    .expect("a log-in after the switchover");
-                let working = t0.get().expect("the kill's time").elapsed();
-                let on_backup = on_at_kill.unwrap_or(false);
-                tx.send((back, working, on_backup)).expect("send");
-                // Keep the desktop open until the bench ends (it exits).
-                loop {
-                    feed.next(Duration::from_secs(5));
-                }
-            })
-            .expect("a desktop thread");
+        let Auth::Bearer(token) = session else {
+            panic!("an agent's session is a bearer token")
+        };
+        let (addresses, opened, tx, t0) = (
+            addresses.clone(),
+            opened_tx.clone(),
+            result_tx.clone(),
+            t0.clone(),
+        );
+        runtime.spawn(async move {
+            let outcome = desktop(i, addresses, token, opened, &t0).await;
+            tx.send(outcome).expect("send");
+        });
     }
     drop(result_tx);
-    opened.wait();
+    for _ in 0..desktops {
+        opened_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("every desktop open within 60 s");
+    }
     let c = client(&pair);
     let all_attached = Instant::now();
     loop {
@@ -252,7 +301,11 @@ fn main() {
     let mut back = Vec::new();
     let mut working = Vec::new();
     let mut on_backup_at_kill = 0;
-    for (b, w, on_backup) in result_rx.iter().take(desktops) {
+    for _ in 0..desktops {
+        let outcome = result_rx
+            .recv_timeout(Duration::from_secs(90))
+            .expect("every desktop's outcome within 90 s");
+        let (b, w, on_backup) = outcome.unwrap_or_else(|e| panic!("{e}"));
         back.push(b.as_secs_f64() * 1000.0);
         working.push(w.as_secs_f64() * 1000.0);
         on_backup_at_kill += usize::from(on_backup);
@@ -289,6 +342,7 @@ fn main() {
     let attached_ms = t.elapsed().as_secs_f64() * 1000.0;
     let serving_ms = serving.join().expect("the status watcher");
     println!("the new active node serving: {serving_ms:.0} ms after the kill\n");
+    drop(runtime);
     println!("| from the kill -9, ms | desktops | p50 | p99 | max |");
     println!("|---|---|---|---|---|");
     stats("desktop connected and resumed on the new active node", back);
