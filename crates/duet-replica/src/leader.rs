@@ -122,7 +122,11 @@ impl<P: Clone, A> Replica<P, A> {
             self.after_durable(AfterDurable::Activated);
         }
         self.backup = None;
+        // A resync, heal or snapshot this node ran as a backup is over: its
+        // request's time-out would start another from an active node.
         self.sync.resync = None;
+        self.sync.heal = None;
+        self.sync.snapshot = None;
         self.sync.taking = None;
         self.state = Replication::Alone;
     }
@@ -628,12 +632,15 @@ impl<P: Clone, A> Replica<P, A> {
 
 impl<P: Clone, A> Replica<P, A> {
     /// Whether this node holds the backup's interaction change `(epoch,
-    /// seq)`: `None` when its history no longer says (too old to be a
-    /// heal's orphan). Past the interaction state's position it lacks it,
-    /// whatever the tree's: a node whose interaction snapshot was not yet
-    /// stored when it stopped holds a tree further on than its
-    /// interactions. A backup of another history shares no change with
-    /// this node, whatever their numbers.
+    /// seq)`: `None` when its history no longer says (compacted: too old
+    /// to be a heal's orphan). Past the interaction state's position it
+    /// lacks it, whatever the tree's: a node whose interaction snapshot
+    /// was not yet stored when it stopped holds a tree further on than its
+    /// interactions. Above the compacted history, a number it has no
+    /// record of is one it lacks too: a resynchronisation that did not
+    /// finish (this node took over during it) forgot its own record there
+    /// before it installed the active node's. A backup of another history
+    /// shares no change with this node, whatever their numbers.
     fn holds(&self, epoch: u64, seq: u64) -> Option<bool> {
         use duet_rsm::StateMachine;
         if self
@@ -645,7 +652,9 @@ impl<P: Clone, A> Replica<P, A> {
         }
         match self.epoch_of(seq) {
             Some(e) => Some(e == epoch),
-            None if seq > self.ix.state.position().seq => Some(false),
+            None if seq > self.ix.state.position().seq || seq > self.tree.history_floor() => {
+                Some(false)
+            }
             None => None,
         }
     }

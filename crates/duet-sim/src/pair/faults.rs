@@ -12,6 +12,7 @@ use super::clients::{self, Op};
 use super::network::CutOff;
 use super::node::{Conn, Role};
 use super::stalls::STALLS_ONE_IN;
+use super::witness::SPLITS_ONE_IN;
 use super::world::{RETRY_MS, SETTLE_STEPS, World};
 
 impl World {
@@ -21,6 +22,9 @@ impl World {
         // were.
         if self.stalls && self.rng.random_ratio(1, STALLS_ONE_IN) {
             return self.pause_or_stall();
+        }
+        if self.witness.is_some() && self.rng.random_ratio(1, SPLITS_ONE_IN) {
+            return self.split_apart();
         }
         match self.rng.random_range(0..100) {
             0..27 => self.client_sends(),
@@ -32,6 +36,10 @@ impl World {
             }
             70..85 => self.tick(),
             85..89 => self.encode(),
+            // Components fail instead of links and processes: the guard's
+            // damping counts a node's switchovers since its process
+            // started, and a backup is synchronised once it caught up.
+            89..92 | 95..97 if self.component_failures => self.component_fails(),
             89..92 => self.cut(),
             92..95 => self.network_heals(),
             95..97 => {
@@ -243,7 +251,7 @@ impl World {
                 ));
             }
         }
-        Ok(())
+        self.one_serving()
     }
 
     /// A snapshot being encoded is done (not in a paused process).
@@ -361,8 +369,10 @@ impl World {
 
     /// Node `n` stops serving and follows.
     pub(super) fn step_down(&mut self, n: usize) -> Result<(), String> {
+        let now = self.now_ms;
         if let Some(up) = self.nodes[n].up.as_mut() {
             up.role = Role::Backup;
+            up.right.backup_since_ms = now;
         }
         self.note(format!("{} stops serving", self.nodes[n].name));
         self.input(n, Input::StopServing)

@@ -24,10 +24,13 @@ mod checks;
 mod clients;
 mod faults;
 mod followers;
+mod guard;
+mod membership;
 mod network;
 mod node;
 mod right;
 mod stalls;
+mod witness;
 mod world;
 
 use world::World;
@@ -68,6 +71,15 @@ pub struct Options {
     /// its lease runs out and the other may take over), and stores stall (a
     /// failed commit retried: nothing becomes durable for a while).
     pub stalls: bool,
+    /// An etcd witness holds the pair's key: only it, the peer's promise
+    /// or its gone process confirm a lease, a takeover needs the key, and
+    /// the nodes alone are split apart now and then (both still reach
+    /// their gateways and the witness). Two nodes never serve at once.
+    pub witness: bool,
+    /// The active node's components fail now and then while its process
+    /// answers: the backup decides to take over, held back by its guard
+    /// while it is not synchronised or switchovers come too often.
+    pub component_failures: bool,
 }
 
 impl Options {
@@ -79,7 +91,27 @@ impl Options {
         large_messages: false,
         replaced_disks: false,
         stalls: false,
+        witness: false,
+        component_failures: false,
     };
+}
+
+impl Options {
+    /// The `duet simulate --pair` flags that ask for these options (a
+    /// defect put in on purpose has none: only the tests put one in).
+    pub fn flags(&self) -> String {
+        [
+            (self.large_messages, " --large-messages"),
+            (self.replaced_disks, " --replaced-disks"),
+            (self.stalls, " --stalls"),
+            (self.witness, " --witness"),
+            (self.component_failures, " --component-failures"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, flag)| *flag)
+        .collect()
+    }
 }
 
 impl Default for Options {
@@ -106,6 +138,17 @@ pub struct Report {
     /// Nodes paused, and stores stalled.
     pub pauses: usize,
     pub store_stalls: usize,
+    /// Times a backup caught up with its active node (from then on the
+    /// active node acknowledges a change once the backup holds it).
+    pub caught_up: usize,
+    /// Takeovers decided for a failed component of the active node.
+    pub component_takeovers: usize,
+    /// Automatic takeovers the guard held back: the backup not yet
+    /// synchronised, switchovers damped.
+    pub held_back_unsynchronised: usize,
+    pub held_back_damped: usize,
+    /// Times the nodes were split apart (with a witness).
+    pub splits: usize,
     /// Changes the feeds showed.
     pub shown: usize,
     /// Where the healed pair stands.
@@ -119,6 +162,8 @@ pub struct Failure {
     pub step: usize,
     pub broken: String,
     pub trace: Vec<String>,
+    /// What the run was asked to do (a replay needs it).
+    pub options: Options,
 }
 
 impl std::fmt::Display for Failure {
@@ -128,7 +173,12 @@ impl std::fmt::Display for Failure {
             "seed {} broke a rule at step {}: {}",
             self.seed, self.step, self.broken
         )?;
-        writeln!(f, "replay: duet simulate --pair --seed {}", self.seed)?;
+        writeln!(
+            f,
+            "replay: duet simulate --pair --seed {}{}",
+            self.seed,
+            self.options.flags()
+        )?;
         writeln!(f, "the run:")?;
         for line in &self.trace {
             writeln!(f, "  {line}")?;
@@ -144,6 +194,7 @@ pub fn run(seed: u64, options: Options) -> Result<Report, Failure> {
         step: 0,
         broken: e.to_string(),
         trace: Vec::new(),
+        options,
     })?;
     let outcome = world.play(options.steps);
     outcome.map_err(|broken| Failure {
@@ -151,6 +202,7 @@ pub fn run(seed: u64, options: Options) -> Result<Report, Failure> {
         step: world.step,
         broken,
         trace: world.trace(),
+        options,
     })?;
     Ok(world.report)
 }

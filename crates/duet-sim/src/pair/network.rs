@@ -126,9 +126,7 @@ impl World {
             history_id: self.nodes[active].history_id(),
         }) {
             DiscoveryStep::Decided(Discovered::ChosenActive) => {
-                if let Some(up) = self.nodes[other].up.as_mut() {
-                    up.max_seen = up.max_seen.max(epoch);
-                }
+                self.saw_epoch(other, epoch);
                 self.take_over(other)?;
                 Ok(true)
             }

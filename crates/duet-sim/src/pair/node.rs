@@ -118,12 +118,12 @@ impl Node {
         self.up.as_ref().map_or(0, |up| up.replica.history_id())
     }
 
-    /// Starts from what the store holds, as a backup, at `now_ms`.
+    /// Starts from what the store holds, as a backup, with a new `right`.
     pub fn start(
         &mut self,
         facts: NodeFacts,
         settings: &Settings,
-        now_ms: u64,
+        right: Right,
     ) -> Result<Vec<Output<Conn, OpId>>, SimError> {
         let store_error = |e: duet_store::StoreError| SimError::Store(e.to_string());
         let tree: Tree = self.store.load().map_err(store_error)?;
@@ -145,7 +145,7 @@ impl Node {
             queued: Vec::new(),
             durable: 0,
             role: Role::Backup,
-            right: Right::new(now_ms),
+            right,
             takeover: 0,
             encoding: Vec::new(),
             feed_generation: self.generations,

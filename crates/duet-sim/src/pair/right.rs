@@ -2,9 +2,10 @@
 //! machines as a node's driver uses them (`duet-node`'s `driver/safety.rs`
 //! and `right.rs`): each running node keeps a [`Lease`] (a silent peer
 //! confirmed by its own-network checks), the [`Promise`] it gives in its
-//! role answers and a [`TakeoverGate`] without a witness. A node serves
-//! (its replica's `Context::serving`) while it is active and its lease is
-//! valid.
+//! role answers, a [`TakeoverGate`] and a [`TakeoverGuard`]; with a
+//! witness (`witness.rs`), its key confirms instead of the own-network
+//! checks and a takeover needs it. A node serves (its replica's
+//! `Context::serving`) while it is active and its lease is valid.
 //!
 //! Role queries travel on the virtual clock. Every `renew_every_ms` a node
 //! asks its peer: a peer that runs and can be reached answers at once,
@@ -24,7 +25,9 @@
 //! has run out, or a query sent after the decision finds the peer's
 //! process gone.
 
-use duet_role::{Lease, LeaseCommand, PeerAnswer, Promise, SilentPeer, TakeoverGate};
+use duet_role::{
+    Lease, LeaseCommand, PeerAnswer, Promise, SilentPeer, TakeoverGate, TakeoverGuard, WitnessSeen,
+};
 
 use super::network::PEER_BACK_AFTER_GATEWAY_MS;
 use super::node::Role;
@@ -64,27 +67,45 @@ pub enum RightMutation {
     /// lease as it was before `Lease::activated` existed: every answer
     /// taken as if the node had just become active).
     RestoreLapsedLease,
+    /// With a witness, a takeover waits for the promise alone, not for the
+    /// key (the gate as if no witness were configured).
+    TakeoverWithoutKey,
 }
 
 /// What is on its way to a node's driver.
 #[derive(Debug, Clone, Copy)]
-enum Arrival {
+pub(super) enum Arrival {
     /// The answer to the role query sent at `sent_ms`.
     Answer { sent_ms: u64, answer: PeerAnswer },
     /// The own-network checks asked at `asked_ms`.
     OwnNetwork { asked_ms: u64, ok: bool },
+    /// What the witness said to the call sent before.
+    Witness(WitnessSeen),
 }
 
 /// A running node's right to serve. A process that starts gets a new one:
 /// no lease, no takeover decided, and a whole promise counted from its
 /// start (it does not know what its previous run promised).
 pub struct Right {
-    lease: Lease,
+    pub(super) lease: Lease,
     promise: Promise,
-    gate: TakeoverGate<()>,
+    pub(super) gate: TakeoverGate<()>,
+    pub(super) guard: TakeoverGuard,
+    /// It has neither joined an active node nor taken over since it
+    /// started: joining one starts its synchronisation (the engine's
+    /// `Synchronize` at start-up).
+    starting: bool,
+    /// When it last became a backup (started, or stepped down): what a
+    /// query sent then or before says of the peer is no reason to take
+    /// over.
+    pub(super) backup_since_ms: u64,
     /// The promise in force when the takeover was decided.
-    gate_promise: Promise,
+    pub(super) gate_promise: Promise,
     next_query_ms: u64,
+    /// The next call to the witness, while this node wants its key.
+    pub(super) next_witness_ms: u64,
+    /// It wanted the key at its last call (its witness task ran).
+    pub(super) witness_wanted: bool,
     /// When the peer's silence began (the first silent answer), this
     /// node's own network answering since.
     silent_since_ms: Option<u64>,
@@ -93,13 +114,26 @@ pub struct Right {
 }
 
 impl Right {
-    pub fn new(now_ms: u64) -> Right {
+    /// `witness`: the pair has one (only its key then confirms a silent
+    /// peer, not the own-network checks, as the node's driver has it).
+    pub fn new(now_ms: u64, witness: bool, mutation: Option<RightMutation>) -> Right {
+        let silent_peer = if witness {
+            SilentPeer::Witness { own_network: false }
+        } else {
+            SilentPeer::OwnNetwork
+        };
+        let gate_needs_key = witness && mutation != Some(RightMutation::TakeoverWithoutKey);
         Right {
-            lease: Lease::new(LEASE_MS, SilentPeer::OwnNetwork),
+            lease: Lease::new(LEASE_MS, silent_peer),
             promise: Promise::at_start(now_ms, promise_ms()),
-            gate: TakeoverGate::new(false),
+            gate: TakeoverGate::new(gate_needs_key),
+            guard: TakeoverGuard::default(),
+            starting: true,
+            backup_since_ms: now_ms,
             gate_promise: Promise::at_start(0, 0),
             next_query_ms: now_ms,
+            next_witness_ms: now_ms,
+            witness_wanted: false,
             silent_since_ms: None,
             arrivals: Vec::new(),
         }
@@ -113,8 +147,18 @@ impl Right {
     /// network (the gate or role discovery being the evidence), and no
     /// takeover waits any more.
     pub fn activated(&mut self) {
+        self.starting = false;
         self.lease.activated();
         self.gate.cancel();
+    }
+
+    /// It joins an active node as its backup: at its first since it
+    /// started, its copy is not whole until the active node says it has
+    /// caught up.
+    pub fn joined(&mut self) {
+        if std::mem::take(&mut self.starting) {
+            self.guard.starting_as_backup();
+        }
     }
 
     /// A takeover is decided and waits at the gate.
@@ -122,14 +166,14 @@ impl Right {
         self.gate.waiting()
     }
 
-    fn arrive(&mut self, at_ms: u64, what: Arrival) {
+    pub(super) fn arrive(&mut self, at_ms: u64, what: Arrival) {
         let i = self.arrivals.partition_point(|(at, _)| *at <= at_ms);
         self.arrivals.insert(i, (at_ms, what));
     }
 }
 
 impl World {
-    fn right(&mut self, n: usize) -> Option<&mut Right> {
+    pub(super) fn right(&mut self, n: usize) -> Option<&mut Right> {
         self.nodes[n].up.as_mut().map(|up| &mut up.right)
     }
 
@@ -215,6 +259,7 @@ impl World {
         {
             self.ask_peer(n);
         }
+        self.witness_tick(n);
         Ok(())
     }
 
@@ -234,6 +279,7 @@ impl World {
                 self.lease_commands(n, commands);
                 return Ok(());
             }
+            Arrival::Witness(seen) => return self.witness_said(n, seen),
             Arrival::Answer { sent_ms, answer } => (sent_ms, answer),
         };
         let role = up.role;
@@ -249,6 +295,7 @@ impl World {
             _ => None,
         };
         let waiting = right.gate.waiting();
+        let backup_since = right.backup_since_ms;
         self.lease_commands(n, commands);
         if gone {
             return self.gate_opens(
@@ -257,25 +304,8 @@ impl World {
             );
         }
         match (answer, role) {
-            // A newer active node: this one stops serving (the driver's
-            // membership: `StepDown`) and follows it.
-            (PeerAnswer::Active { epoch }, Role::Active { epoch: own }) if epoch > own => {
-                self.step_down(n)?;
-                self.connect()
-            }
-            // Another node serves: a decided takeover is off (`AbandonTakeover`).
-            (PeerAnswer::Active { epoch }, Role::Backup) if waiting => {
-                if let Some(right) = self.right(n) {
-                    right.gate.cancel();
-                }
-                self.note(format!(
-                    "{} abandons its takeover: {} serves in epoch {epoch}",
-                    self.nodes[n].name,
-                    self.nodes[1 - n].name
-                ));
-                Ok(())
-            }
-            (PeerAnswer::ProcessGone, Role::Backup) if !waiting => {
+            (PeerAnswer::Active { epoch }, _) => self.peer_serves(n, epoch),
+            (PeerAnswer::ProcessGone, Role::Backup) if !waiting && sent_ms > backup_since => {
                 self.decide(n, "its peer's process is gone")
             }
             // Neither serves: role discovery chooses node a.
@@ -336,7 +366,7 @@ impl World {
     /// former active node, as a node becoming active does, and takes
     /// over. Clients that sent to a former active node that is paused
     /// keep doing so: they do not know.
-    fn gate_opens(&mut self, n: usize, why: &str) -> Result<(), String> {
+    pub(super) fn gate_opens(&mut self, n: usize, why: &str) -> Result<(), String> {
         self.note(format!("{}'s gate opens: {why}", self.nodes[n].name));
         let target = self.clients.target;
         self.disconnect()?;

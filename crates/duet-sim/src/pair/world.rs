@@ -11,7 +11,8 @@ use super::clients::{self, Clients};
 use super::followers::Follower;
 use super::network::CutOff;
 use super::node::{Conn, Node, OpId, Role};
-use super::right::RightMutation;
+use super::right::{Right, RightMutation};
+use super::witness::Witness;
 use super::{Mutation, Options, Report, SimError, checks};
 
 /// The lease of the simulated pair, ms.
@@ -58,6 +59,10 @@ pub(super) struct World {
     pub(super) replaced_disks: bool,
     /// Nodes pause and stores stall.
     pub(super) stalls: bool,
+    /// The etcd witness and its key, when the pair has one.
+    pub(super) witness: Option<Witness>,
+    /// The active node's components fail now and then.
+    pub(super) component_failures: bool,
     /// The highest epoch either node has served in.
     pub(super) epoch: u64,
     pub(super) step: usize,
@@ -92,6 +97,8 @@ impl World {
             large_messages: options.large_messages,
             replaced_disks: options.replaced_disks,
             stalls: options.stalls,
+            witness: options.witness.then(Witness::default),
+            component_failures: options.component_failures,
             epoch: 0,
             step: 0,
             events: Default::default(),
@@ -177,8 +184,9 @@ impl World {
     /// Starts node `n` from its store, as a backup.
     pub(super) fn start(&mut self, n: usize) -> Result<(), String> {
         let facts = self.facts(n);
+        let right = Right::new(self.now_ms, self.witness.is_some(), self.right_mutation);
         let outputs = self.nodes[n]
-            .start(facts, &self.settings, self.now_ms)
+            .start(facts, &self.settings, right)
             .map_err(|e| e.to_string())?;
         if let Some(mutation) = self.mutation
             && let Some(up) = self.nodes[n].up.as_mut()
@@ -208,7 +216,6 @@ impl World {
             return Err("a node that is down cannot take over".into());
         };
         up.role = Role::Active { epoch };
-        up.max_seen = up.max_seen.max(epoch);
         // Whatever led here (the gate, role discovery) is the evidence its
         // first lease may rest on; a decided takeover is done.
         up.right.activated();
@@ -218,6 +225,7 @@ impl World {
             "{} takes over in epoch {epoch}",
             self.nodes[n].name
         ));
+        self.saw_epoch(n, epoch);
         self.clients.target = n;
         self.input(
             n,
@@ -263,15 +271,16 @@ impl World {
             self.step_down(backup)?;
         }
         let active_epoch = self.nodes[active].epoch().unwrap_or(0);
-        if let Some(up) = self.nodes[backup].up.as_mut() {
-            up.max_seen = up.max_seen.max(active_epoch);
-        }
+        self.saw_epoch(backup, active_epoch);
         if !self.nodes[backup]
             .up
             .as_ref()
             .is_some_and(|up| up.role == Role::Backup)
         {
             return Ok(());
+        }
+        if let Some(right) = self.right(backup) {
+            right.joined();
         }
         self.link.last_conn += 1;
         self.link.conn = Some(self.link.last_conn);
@@ -412,7 +421,13 @@ impl World {
                     let what = format!("{}: {message}", self.nodes[n].name);
                     self.note(what);
                 }
-                Output::Metric(_) | Output::Synchronised => {}
+                Output::Metric(_) => {}
+                Output::Synchronised => {
+                    self.report.caught_up += 1;
+                    if let Some(right) = self.right(n) {
+                        right.guard.synchronised();
+                    }
+                }
                 Output::EncodeSnapshot { at, items } => {
                     if let Some(up) = self.nodes[n].up.as_mut() {
                         up.encoding.push((at, items));

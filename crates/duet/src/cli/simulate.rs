@@ -51,6 +51,17 @@ pub struct Args {
     /// or its store stalls (failed commits retried, nothing durable).
     #[arg(long, requires = "pair")]
     stalls: bool,
+    /// With --pair: an etcd witness holds the pair's key (a takeover
+    /// needs it), and now and then the nodes alone cannot reach each
+    /// other while both reach their gateways and the witness.
+    #[arg(long, requires = "pair")]
+    witness: bool,
+    /// With --pair: now and then a component of the active node fails
+    /// while its process answers; the backup's takeover guard holds the
+    /// switchover back while it is not synchronised or switchovers come
+    /// too often.
+    #[arg(long, requires = "pair")]
+    component_failures: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -202,6 +213,8 @@ fn pair_options(args: &Args) -> duet_sim::pair::Options {
         large_messages: args.large_messages,
         replaced_disks: args.replaced_disks,
         stalls: args.stalls,
+        witness: args.witness,
+        component_failures: args.component_failures,
         ..duet_sim::pair::Options::default()
     }
 }
@@ -216,7 +229,7 @@ fn pair_sweep(
         match duet_sim::pair::run(seed, options) {
             Ok(report) if json => println!("{}", serde_json::to_string(&report)?),
             Ok(report) => println!(
-                "seed {seed}: every rule kept; {} steps, {} operations acknowledged ({} refused), {} crashes, {} takeovers, {} link cuts, {} links closed by an oversized message, {} disks replaced, {} pauses, {} store stalls, {} changes shown by feeds; healed at {}",
+                "seed {seed}: every rule kept; {} steps, {} operations acknowledged ({} refused), {} crashes, {} takeovers, {} link cuts, {} links closed by an oversized message, {} disks replaced, {} pauses, {} store stalls, {} splits, {} takeovers held back (not synchronised) and {} damped, {} changes shown by feeds; healed at {}",
                 report.steps,
                 report.acknowledged,
                 report.refused,
@@ -227,6 +240,9 @@ fn pair_sweep(
                 report.replaced_disks,
                 report.pauses,
                 report.store_stalls,
+                report.splits,
+                report.held_back_unsynchronised,
+                report.held_back_damped,
                 report.shown,
                 report.position
             ),
