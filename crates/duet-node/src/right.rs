@@ -72,6 +72,22 @@ impl RightToServe {
         }
     }
 
+    /// How long a promise in a role answer lasts.
+    pub fn promise_ms(&self) -> u64 {
+        self.promise_ms
+    }
+
+    /// The node made no progress for `gap_ms`: see [`Promise::after_gap`].
+    /// Whether it promised again.
+    pub fn promise_after_gap(&self, gap_ms: u64, quiet_ms: u64) -> bool {
+        let now_ms = self.now_ms();
+        match self.promise.lock() {
+            Ok(mut promise) => promise.after_gap(now_ms, gap_ms, quiet_ms, self.promise_ms),
+            // A poisoned lock: stop_promising assumes the longest promise.
+            Err(_) => false,
+        }
+    }
+
     pub fn resume_promising(&self) {
         self.granting.store(true, Ordering::SeqCst);
     }

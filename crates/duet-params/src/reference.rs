@@ -93,7 +93,9 @@ pub fn reference() -> String {
          changes on the newer one when they meet. Configure a gateway or NetTest check to close \
          that window.\n\n\
          The backup never becomes active while a promise it gave may still run (and a starting \
-         node counts one from its start), unless the old active's process is found gone: so the \
+         node counts one from its start, a paused one from when it resumes, as its peer may \
+         have renewed its lease from its own network meanwhile), unless the old active's \
+         process is found gone: so the \
          old active has stopped before the new one starts, whatever the detection parameters. \
          They only decide whether the failover waits. The inequality, checked when parameters \
          are loaded (an error otherwise):\n\n\

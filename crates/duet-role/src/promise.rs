@@ -20,6 +20,22 @@ impl Promise {
         self.until_ms = self.until_ms.max(now_ms.saturating_add(promise_ms));
     }
 
+    /// This node made no progress for `gap_ms` until `now_ms` (its
+    /// process was paused or starved). A role query its peer sent meanwhile
+    /// may have gone unanswered, and the peer, hearing nothing, may have
+    /// renewed its lease from its own network for a lease from that query:
+    /// so when the gap was longer than `quiet_ms` (how long the node may
+    /// go without waking in normal running), it promises again from now,
+    /// as if it had answered then. A takeover decided before the gap waits
+    /// for this promise too. Returns whether it promised.
+    pub fn after_gap(&mut self, now_ms: u64, gap_ms: u64, quiet_ms: u64, promise_ms: u64) -> bool {
+        let stalled = gap_ms > quiet_ms;
+        if stalled {
+            self.grant(now_ms, promise_ms);
+        }
+        stalled
+    }
+
     /// The moment the promise runs out.
     pub fn until_ms(&self) -> u64 {
         self.until_ms
@@ -45,5 +61,18 @@ mod tests {
         assert_eq!(p.until_ms(), 1_550);
         assert!(p.binds(1_549));
         assert!(!p.binds(1_550));
+    }
+
+    #[test]
+    fn a_node_that_made_no_progress_for_longer_than_a_query_promises_again() {
+        let mut p = Promise::at_start(0, 100);
+        // Woken within its quiet time: nothing changes.
+        assert!(!p.after_gap(1_000, 60, 60, 100));
+        assert!(!p.binds(1_000));
+        // Paused for longer: the peer may have renewed its lease from its
+        // own network meanwhile, for less than a promise from now.
+        assert!(p.after_gap(2_000, 900, 60, 100));
+        assert!(p.binds(2_099));
+        assert!(!p.binds(2_100));
     }
 }

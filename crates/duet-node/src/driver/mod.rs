@@ -76,6 +76,17 @@ pub struct Driver {
     mirror: Vec<JoinHandle<()>>,
 }
 
+/// What woke the driver's loop.
+enum Woke {
+    Msg(DriverMsg),
+    EngineTick,
+    TakeoverTick,
+    LeaseTick,
+    Parameters,
+    Replication,
+    StartupTick,
+}
+
 /// A backup that could not complete its start-up; the node stops.
 #[derive(Debug, thiserror::Error)]
 #[error("start-up failed: {0}")]
@@ -249,29 +260,44 @@ impl Driver {
                 .gate
                 .deadline_ms(&self.safety.gate_promise)
                 .map(|ms| self.instant_at(ms));
-            tokio::select! {
+            let woke = tokio::select! {
                 biased;
                 _ = &mut stop => break,
                 msg = self.inbox.recv() => match msg {
-                    Some(msg) => {
-                        self.on_msg(msg);
-                        self.publish();
-                    }
+                    Some(msg) => Woke::Msg(msg),
                     None => break,
                 },
-                _ = sleep_until(deadline) => self.apply(Event::Tick),
-                _ = sleep_until(takeover) => self.takeover_tick(),
-                _ = lease_ticks.tick() => self.lease_tick(),
-                Ok(()) = self.tree_parameters.changed() => {
+                _ = sleep_until(deadline) => Woke::EngineTick,
+                _ = sleep_until(takeover) => Woke::TakeoverTick,
+                _ = lease_ticks.tick() => Woke::LeaseTick,
+                Ok(()) = self.tree_parameters.changed() => Woke::Parameters,
+                Ok(()) = replication_view.changed() => Woke::Replication,
+                _ = startup_ticks.tick() => Woke::StartupTick,
+            };
+            // Before anything is decided on it: a long gap since the last
+            // wake-up is a stall the peer may have taken for a silence.
+            self.woke();
+            match woke {
+                Woke::Msg(msg) => {
+                    self.on_msg(msg);
+                    self.publish();
+                }
+                Woke::EngineTick => self.apply(Event::Tick),
+                Woke::TakeoverTick => self.takeover_tick(),
+                Woke::LeaseTick => self.lease_tick(),
+                Woke::Parameters => {
                     self.refresh_parameters();
                     self.publish();
                 }
-                Ok(()) = replication_view.changed() => self.publish(),
-                _ = startup_ticks.tick() => {
+                Woke::Replication => self.publish(),
+                Woke::StartupTick => {
                     if self.startup_deadline.is_some_and(|d| Instant::now() >= d) {
                         self.startup_done("the initial synchronisation did not complete within Switchover DS Request Timeout; continuing");
                     }
-                    if self.startup_mirror_deadline.is_some_and(|d| Instant::now() >= d) {
+                    if self
+                        .startup_mirror_deadline
+                        .is_some_and(|d| Instant::now() >= d)
+                    {
                         self.startup_mirror_overdue();
                     }
                 }

@@ -48,6 +48,8 @@ pub(super) struct Safety {
     /// answer to a role query sent when it was decided (at the `u64`): the
     /// peer's process answering holds it back, gone or silent lets it go.
     pub(super) guarded: Option<(Activation, u64)>,
+    /// When the driver's loop last woke (the node's clock).
+    pub(super) woke_ms: Option<u64>,
 }
 
 impl Safety {
@@ -78,6 +80,7 @@ impl Safety {
             witness_revision: 0,
             guard: TakeoverGuard::default(),
             guarded: None,
+            woke_ms: None,
         }
     }
 
@@ -194,6 +197,35 @@ impl Driver {
         }
         self.note_peer(answer.as_ref());
         self.publish();
+    }
+
+    /// The loop woke. Its lease ticks wake it at least every renewal
+    /// period, and a role query may take as long again: a longer gap means
+    /// this node was paused or starved, its peer's queries may have gone
+    /// unanswered meanwhile and the peer renewed its lease from its own
+    /// network. A backup then counts a whole promise from now, a takeover
+    /// already decided included, so it cannot serve beside that lease.
+    pub(super) fn woke(&mut self) {
+        let now = self.now_ms();
+        let gap_ms = self
+            .safety
+            .woke_ms
+            .replace(now)
+            .map_or(0, |last| now.saturating_sub(last));
+        let (renew_ms, timeout_ms) = self.renewal();
+        let quiet_ms = renew_ms + timeout_ms;
+        let right = self.shared.view.right();
+        if self.holding || !right.promise_after_gap(gap_ms, quiet_ms) {
+            return;
+        }
+        let promise_ms = right.promise_ms();
+        self.safety
+            .gate_promise
+            .after_gap(now, gap_ms, quiet_ms, promise_ms);
+        self.note(format!(
+            "This node made no progress for {gap_ms} ms: it will not serve for {promise_ms} ms, as {} may have renewed its lease from its own network meanwhile",
+            self.shared.boot.peer().name
+        ));
     }
 
     /// The lease's regular tick: a late one means this node was paused.

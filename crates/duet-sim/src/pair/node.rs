@@ -34,6 +34,7 @@ pub enum Role {
 /// reached it meanwhile (clients' requests, a connection closed), which it
 /// handles in order when it resumes.
 pub struct Pause {
+    pub since_ms: u64,
     pub until_ms: u64,
     pub inbox: Vec<Input<Conn, OpId>>,
 }

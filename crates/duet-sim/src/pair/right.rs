@@ -70,6 +70,10 @@ pub enum RightMutation {
     /// With a witness, a takeover waits for the promise alone, not for the
     /// key (the gate as if no witness were configured).
     TakeoverWithoutKey,
+    /// A backup that resumes from a pause does not promise again, so a
+    /// takeover it decides at once may serve beside a lease its peer
+    /// renewed from its own network while it was paused.
+    NoPromiseAfterPause,
 }
 
 /// What is on its way to a node's driver.
@@ -102,6 +106,7 @@ pub struct Right {
     /// The promise in force when the takeover was decided.
     pub(super) gate_promise: Promise,
     next_query_ms: u64,
+    mutation: Option<RightMutation>,
     /// The next call to the witness, while this node wants its key.
     pub(super) next_witness_ms: u64,
     /// It wanted the key at its last call (its witness task ran).
@@ -132,6 +137,7 @@ impl Right {
             backup_since_ms: now_ms,
             gate_promise: Promise::at_start(0, 0),
             next_query_ms: now_ms,
+            mutation,
             next_witness_ms: now_ms,
             witness_wanted: false,
             silent_since_ms: None,
@@ -158,6 +164,22 @@ impl Right {
     pub fn joined(&mut self) {
         if std::mem::take(&mut self.starting) {
             self.guard.starting_as_backup();
+        }
+    }
+
+    /// Its driver woke after `gap_ms` without progress (a pause): as the
+    /// node's driver does, a backup promises again from now, a takeover
+    /// already decided included (`Promise::after_gap`: longer than a
+    /// renewal period and a query's timeout).
+    pub fn woke_after(&mut self, now_ms: u64, gap_ms: u64) {
+        let quiet_ms = self.lease.renew_every_ms() + self.lease.query_timeout_ms();
+        if self.mutation != Some(RightMutation::NoPromiseAfterPause)
+            && self
+                .promise
+                .after_gap(now_ms, gap_ms, quiet_ms, promise_ms())
+        {
+            self.gate_promise
+                .after_gap(now_ms, gap_ms, quiet_ms, promise_ms());
         }
     }
 

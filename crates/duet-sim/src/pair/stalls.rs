@@ -12,7 +12,7 @@ use std::ops::RangeInclusive;
 
 use rand::Rng;
 
-use super::node::Pause;
+use super::node::{Pause, Role};
 use super::world::{LEASE_MS, World};
 
 /// With stalls on, one step in this many pauses a node or stalls a store.
@@ -48,6 +48,7 @@ impl World {
         let until_ms = self.now_ms + pause_ms;
         if let Some(up) = self.nodes[n].up.as_mut() {
             up.pause = Some(Pause {
+                since_ms: self.now_ms,
                 until_ms,
                 inbox: Vec::new(),
             });
@@ -105,13 +106,23 @@ impl World {
     }
 
     /// Node `n` resumes: its clocks have jumped (its next context has the
-    /// time now: a lease that ran out meanwhile is not valid), and it
-    /// handles what reached it, in order. Its driver's next tick sees the
-    /// pause (its lease's tick comes late) and asks its peer again.
+    /// time now: a lease that ran out meanwhile is not valid), its driver,
+    /// waking after the gap, promises again from now (the peer may have
+    /// renewed its lease from its own network meanwhile), and it handles
+    /// what reached it, in order. Its driver's next tick sees the pause
+    /// (its lease's tick comes late) and asks its peer again.
     fn resume(&mut self, n: usize) -> Result<(), String> {
-        let Some(pause) = self.nodes[n].up.as_mut().and_then(|up| up.pause.take()) else {
+        let now_ms = self.now_ms;
+        let Some(up) = self.nodes[n].up.as_mut() else {
             return Ok(());
         };
+        let Some(pause) = up.pause.take() else {
+            return Ok(());
+        };
+        if up.role == Role::Backup {
+            up.right
+                .woke_after(now_ms, now_ms.saturating_sub(pause.since_ms));
+        }
         self.note(format!(
             "{} resumes, {} inputs waiting",
             self.nodes[n].name,
