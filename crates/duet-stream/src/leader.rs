@@ -97,6 +97,12 @@ pub struct Leader<T> {
     /// sent from the retained changes as the backup acknowledges, a window
     /// at a time.
     sent_upto: u64,
+    /// While the backup catches up: the last change when its previous
+    /// acknowledgement came. Once it acknowledges that one it keeps pace
+    /// within a round trip, and the pair is in sync from then on (waiting
+    /// for an acknowledgement that covers every change would, under a
+    /// steady stream of writes, never come).
+    caught_up_to: u64,
 }
 
 impl<T: Clone> Leader<T> {
@@ -114,6 +120,7 @@ impl<T: Clone> Leader<T> {
             backup_acked: 0,
             connected: false,
             sent_upto: 0,
+            caught_up_to: last_seq,
         }
     }
 
@@ -212,10 +219,14 @@ impl<T: Clone> Leader<T> {
             p.replicated = true;
         }
         let mut out = self.send_window();
-        if self.state == Replication::CatchingUp
-            && self.connected
-            && self.backup_acked >= self.last_seq
-        {
+        let keeps_pace = self.backup_acked >= self.caught_up_to;
+        self.caught_up_to = self.last_seq;
+        if self.state == Replication::CatchingUp && self.connected && keeps_pace {
+            // In sync, as new writes do, those the backup does not have
+            // yet (in flight, or still to send) wait for it.
+            for (_, p) in self.pending.range_mut(self.backup_acked + 1..) {
+                p.replicated = false;
+            }
             self.state = Replication::InSync;
             out.push(LeaderCommand::Replication {
                 state: Replication::InSync,
@@ -234,6 +245,7 @@ impl<T: Clone> Leader<T> {
         let applied_seq = applied.seq;
         self.connected = true;
         self.backup_acked = applied_seq;
+        self.caught_up_to = self.last_seq;
         if applied_seq + 1 < self.oldest_retained() {
             return self.backup_diverged();
         }

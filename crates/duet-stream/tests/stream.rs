@@ -406,3 +406,51 @@ proptest! {
         }
     }
 }
+
+/// A backup that reconnects behind while clients keep writing: each of its
+/// acknowledgements comes with a write more in flight, so one covering
+/// every change never comes. Once it acknowledges what there was when its
+/// previous acknowledgement came, it keeps pace and the pair is in sync:
+/// from then on a write (one already in flight too) waits for it.
+#[test]
+fn a_backup_that_keeps_pace_under_steady_writes_is_in_sync() {
+    let mut leader = L::new(2, 0, Limits::default());
+    for n in 1..=3 {
+        leader.write(0, format!("c{n}"), "x".into());
+        leader.persisted(n);
+    }
+    leader.backup_connected(Position::new(2, 0));
+    assert_eq!(leader.state(), Replication::CatchingUp);
+    // It acknowledges 3 (the last when it connected) with 4 in flight.
+    leader.write(0, "c4".into(), "x".into());
+    leader.backup_ack(3);
+    assert_eq!(leader.state(), Replication::InSync);
+    // Change 4, in flight, waits for the backup, as a new write does.
+    assert!(acks(&leader.persisted(4)).is_empty());
+    leader.write(0, "c5".into(), "x".into());
+    assert!(acks(&leader.persisted(5)).is_empty());
+    assert_eq!(acks(&leader.backup_ack(4)), vec![("c4".to_string(), 4)]);
+    assert_eq!(leader.state(), Replication::InSync);
+}
+
+/// A backup that falls further behind with every acknowledgement does
+/// not keep pace: it stays catching up, and clients are not kept waiting.
+#[test]
+fn a_backup_that_falls_behind_stays_catching_up() {
+    let mut leader = L::new(2, 0, Limits::default());
+    for n in 1..=4 {
+        leader.write(0, format!("c{n}"), "x".into());
+        leader.persisted(n);
+    }
+    leader.backup_connected(Position::new(2, 0));
+    let mut last = 4;
+    for acked in [1, 3, 5] {
+        for _ in 0..3 {
+            last += 1;
+            leader.write(0, format!("c{last}"), "x".into());
+        }
+        leader.backup_ack(acked);
+        assert_eq!(leader.state(), Replication::CatchingUp, "after {acked}");
+    }
+    assert_eq!(acks(&leader.persisted(5)), vec![("c5".to_string(), 5)]);
+}
