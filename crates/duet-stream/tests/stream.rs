@@ -407,6 +407,18 @@ proptest! {
     }
 }
 
+/// A leader that made `changes` alone (each stored), and a backup that
+/// connects having none of them.
+fn backup_returning_behind(changes: u64) -> L {
+    let mut leader = L::new(2, 0, Limits::default());
+    for n in 1..=changes {
+        leader.write(0, format!("c{n}"), "x".into());
+        leader.persisted(n);
+    }
+    leader.backup_connected(Position::new(2, 0));
+    leader
+}
+
 /// A backup that reconnects behind while clients keep writing: each of its
 /// acknowledgements comes with a write more in flight, so one covering
 /// every change never comes. Once it acknowledges what there was when its
@@ -414,12 +426,7 @@ proptest! {
 /// from then on a write (one already in flight too) waits for it.
 #[test]
 fn a_backup_that_keeps_pace_under_steady_writes_is_in_sync() {
-    let mut leader = L::new(2, 0, Limits::default());
-    for n in 1..=3 {
-        leader.write(0, format!("c{n}"), "x".into());
-        leader.persisted(n);
-    }
-    leader.backup_connected(Position::new(2, 0));
+    let mut leader = backup_returning_behind(3);
     assert_eq!(leader.state(), Replication::CatchingUp);
     // It acknowledges 3 (the last when it connected) with 4 in flight.
     leader.write(0, "c4".into(), "x".into());
@@ -437,12 +444,7 @@ fn a_backup_that_keeps_pace_under_steady_writes_is_in_sync() {
 /// not keep pace: it stays catching up, and clients are not kept waiting.
 #[test]
 fn a_backup_that_falls_behind_stays_catching_up() {
-    let mut leader = L::new(2, 0, Limits::default());
-    for n in 1..=4 {
-        leader.write(0, format!("c{n}"), "x".into());
-        leader.persisted(n);
-    }
-    leader.backup_connected(Position::new(2, 0));
+    let mut leader = backup_returning_behind(4);
     let mut last = 4;
     for acked in [1, 3, 5] {
         for _ in 0..3 {
