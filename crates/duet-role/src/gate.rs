@@ -33,15 +33,25 @@ impl<A> TakeoverGate<A> {
     }
 
     /// What the witness said; returns the activation when it may go ahead.
+    /// A hold confirmed by a call sent before the decision does not count:
+    /// the key may have changed hands since.
     pub fn witness(&mut self, now_ms: u64, seen: WitnessSeen, promise: &Promise) -> Option<A> {
-        self.witness_held = matches!(seen, WitnessSeen::Held { .. });
+        let decided_ms = self.pending.as_ref().map_or(0, |(_, at)| *at);
+        self.witness_held =
+            matches!(seen, WitnessSeen::Held { sent_ms, .. } if sent_ms >= decided_ms);
         self.witness_unreachable = seen == WitnessSeen::Unreachable;
         self.tick(now_ms, promise)
     }
 
     /// The node decided at `now_ms` to become active (and gives no promise
     /// from now on). Returns the activation when it may go ahead at once.
+    /// With a witness, never at once: what it said before the decision (a
+    /// key this node held while it served, the witness unreachable while
+    /// it was cut off) may be stale, so the takeover waits for its word on
+    /// a call sent from now, which a node waiting to take over asks for.
     pub fn decide(&mut self, now_ms: u64, activation: A, promise: &Promise) -> Option<A> {
+        self.witness_held = false;
+        self.witness_unreachable = false;
         if self.clear(now_ms, promise) {
             self.pending = None;
             Some(activation)
@@ -124,6 +134,13 @@ mod tests {
         assert_eq!(gate.decide(100, "switch", &promise), Some("switch"));
     }
 
+    fn held_at(sent_ms: u64) -> WitnessSeen {
+        WitnessSeen::Held {
+            sent_ms,
+            ttl_ms: 2_000,
+        }
+    }
+
     #[test]
     fn with_a_witness_a_takeover_also_waits_for_the_key() {
         let promise = Promise::at_start(0, 100);
@@ -141,6 +158,15 @@ mod tests {
         assert_eq!(gate.witness(5_101, held, &promise), Some("switch"));
 
         // An unreachable witness leaves the seed's rules: the promise.
+        let mut gate = TakeoverGate::new(true);
+        // What it said before the decision is not taken: a key held then
+        // (while this node served) may be the peer's now.
+        assert_eq!(gate.witness(10, held_at(0), &promise), None);
+        assert_eq!(gate.decide(40, "switch", &promise), None);
+        assert_eq!(gate.witness(45, held_at(30), &promise), None);
+        assert_eq!(gate.tick(200, &promise), None);
+        assert_eq!(gate.witness(210, held_at(205), &promise), Some("switch"));
+
         let mut gate = TakeoverGate::new(true);
         assert_eq!(gate.decide(40, "switch", &promise), None);
         assert_eq!(gate.witness(50, WitnessSeen::Unreachable, &promise), None);
