@@ -219,9 +219,7 @@ impl Driver {
             return;
         }
         let promise_ms = right.promise_ms();
-        self.safety
-            .gate_promise
-            .after_gap(now, gap_ms, quiet_ms, promise_ms);
+        self.safety.gate_promise.grant(now, promise_ms);
         // A busy machine delays the loop now and then; only a pause as
         // long as a lease is worth the event log.
         if gap_ms > self.safety.lease.lease_ms() {

@@ -25,16 +25,14 @@ impl World {
         }
     }
 
-    /// Node `n`'s peer answered as active in `epoch`.
-    pub(super) fn peer_serves(&mut self, n: usize, epoch: u64) -> Result<(), String> {
-        let Some(up) = self.nodes[n].up.as_ref() else {
-            return Ok(());
-        };
+    /// Node `n`'s standing, as its driver gives it to `Membership`.
+    pub(super) fn standing(&self, n: usize) -> Option<Standing> {
+        let up = self.nodes[n].up.as_ref()?;
         let own_epoch = match up.role {
             Role::Active { epoch } => Some(epoch),
             Role::Backup => None,
         };
-        let standing = Standing {
+        Some(Standing {
             holding: own_epoch.is_some(),
             epoch: own_epoch.unwrap_or(0),
             max_seen: up.max_seen,
@@ -42,6 +40,13 @@ impl World {
             takeover_held_by_witness: up.right.gate.waiting() && up.right.gate.blocked_by_witness(),
             history: up.replica.position(),
             history_id: up.replica.history_id(),
+        })
+    }
+
+    /// Node `n`'s peer answered as active in `epoch`.
+    pub(super) fn peer_serves(&mut self, n: usize, epoch: u64) -> Result<(), String> {
+        let Some(standing) = self.standing(n) else {
+            return Ok(());
         };
         let peer = &self.nodes[1 - n];
         let said = PeerSaid::Active {

@@ -79,24 +79,18 @@ impl World {
     /// the roles changed.
     pub(super) fn newer_history_wins(&mut self, active: usize) -> Result<bool, String> {
         use duet_role::{
-            Discovered, Discovery, DiscoveryStep, Membership, MembershipCommand, PeerSaid, Standing,
+            Discovered, Discovery, DiscoveryStep, Membership, MembershipCommand, PeerSaid,
         };
         let other = 1 - active;
         if self.nodes[other].up.is_none() || self.nodes[other].epoch().is_some() {
             return Ok(false);
         }
+        let Some(standing) = self.standing(active) else {
+            return Ok(false);
+        };
         let (active_history, other_history) =
             (self.nodes[active].history(), self.nodes[other].history());
-        let epoch = self.nodes[active].epoch().unwrap_or(0);
-        let standing = Standing {
-            holding: true,
-            epoch,
-            max_seen: epoch,
-            inactive: false,
-            takeover_held_by_witness: false,
-            history: active_history,
-            history_id: self.nodes[active].history_id(),
-        };
+        let epoch = standing.epoch;
         let commands = Membership::default().answered(
             self.now_ms,
             PeerSaid::Other {

@@ -106,6 +106,7 @@ pub struct Right {
     /// The promise in force when the takeover was decided.
     pub(super) gate_promise: Promise,
     next_query_ms: u64,
+    /// A defect of the driver's put in on purpose.
     mutation: Option<RightMutation>,
     /// The next call to the witness, while this node wants its key.
     pub(super) next_witness_ms: u64,
@@ -178,8 +179,7 @@ impl Right {
                 .promise
                 .after_gap(now_ms, gap_ms, quiet_ms, promise_ms())
         {
-            self.gate_promise
-                .after_gap(now_ms, gap_ms, quiet_ms, promise_ms());
+            self.gate_promise.grant(now_ms, promise_ms());
         }
     }
 
@@ -288,13 +288,12 @@ impl World {
     fn arrived(&mut self, n: usize, what: Arrival) -> Result<(), String> {
         let now = self.now_ms;
         let gateway = self.gateway_answers(n);
-        let mutation = self.right_mutation;
         let Some(up) = self.nodes[n].up.as_mut() else {
             return Ok(());
         };
         let (sent_ms, answer) = match what {
             Arrival::OwnNetwork { asked_ms, ok } => {
-                if mutation == Some(RightMutation::RestoreLapsedLease) {
+                if up.right.mutation == Some(RightMutation::RestoreLapsedLease) {
                     up.right.lease.activated();
                 }
                 let commands = up.right.lease.own_network(asked_ms, ok);
