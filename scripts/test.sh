@@ -47,9 +47,10 @@ if ! target/schemathesis/bin/schemathesis --version 2>/dev/null | grep -q "$SCHE
     target/schemathesis/bin/pip install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
-# Tools from crates.io: geckodriver (WebDriver for Firefox, the browser
-# tests) and cargo-fuzz (scripts/fuzz.sh).
-for tool in geckodriver cargo-fuzz; do
+# Tools from crates.io: cargo-nextest (runs the tests), geckodriver
+# (WebDriver for Firefox, the browser tests) and cargo-fuzz
+# (scripts/fuzz.sh).
+for tool in cargo-nextest geckodriver cargo-fuzz; do
     command -v "$tool" >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/$tool" ] || cargo install "$tool" --locked
 done
 
@@ -75,18 +76,18 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 phase "fuzz (every target, briefly)"
 scripts/fuzz.sh
-phase "cargo test"
+phase "tests (cargo nextest)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --workspace --all-features --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
-# One total over every test binary.
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     END { printf "%d passed, %d failed\n", p, f }' "$log"
-# The slowest test binaries (cargo runs them one after another).
-echo "Slowest test binaries:"
-awk '/^ *(Running|Doc-tests) / { name = $0; sub(/^ *(Running|Doc-tests) /, "", name) }
-     /^test result:/ { for (i = 1; i <= NF; i++) if ($i == "in") { t = $(i+1); sub(/s$/, "", t); print t, name } }' "$log" |
-    sort -rn | head -n 5 | awk '{ t = $1; sub(/^[^ ]+ /, ""); printf "  %7.1f s  %s\n", t, $0 }'
+# Every test binary's tests, each in a process of its own, several at a
+# time (.config/nextest.toml says which run alone and which first).
+cargo nextest run --workspace --all-features --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
+echo "Slowest tests:"
+sed -n 's/^ *PASS \[ *\([0-9.]*\)s\] ([ 0-9/]*) \(.*\)$/\1 \2/p' "$log" | sort -rn | head -n 5 |
+    awk '{ t = $1; sub(/^[^ ]+ /, ""); printf "  %7.1f s  %s\n", t, $0 }'
+phase "doc tests"
+# nextest runs no doc tests: cargo test does.
+cargo test --workspace --all-features --locked --doc || status=$?
 phase ""
 exit "$status"
