@@ -84,8 +84,10 @@ status=0
 # time (.config/nextest.toml says which run alone and which first).
 cargo nextest run --workspace --all-features --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
 echo "Slowest tests:"
-sed -n 's/^ *PASS \[ *\([0-9.]*\)s\] ([ 0-9/]*) \(.*\)$/\1 \2/p' "$log" | sort -rn | head -n 5 |
-    awk '{ t = $1; sub(/^[^ ]+ /, ""); printf "  %7.1f s  %s\n", t, $0 }'
+# (awk reads all of sort's output: a `head` would stop reading, and the
+# SIGPIPE sort gets would fail the script under pipefail.)
+sed -n 's/^ *PASS \[ *\([0-9.]*\)s\] ([ 0-9/]*) \(.*\)$/\1 \2/p' "$log" | sort -rn |
+    awk 'NR <= 5 { t = $1; sub(/^[^ ]+ /, ""); printf "  %7.1f s  %s\n", t, $0 }'
 phase "doc tests"
 # nextest runs no doc tests: cargo test does.
 cargo test --workspace --all-features --locked --doc || status=$?
