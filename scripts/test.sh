@@ -81,8 +81,9 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 # Every test binary's tests, each in a process of its own, several at a
-# time (.config/nextest.toml says which run alone and which first).
-cargo nextest run --workspace --all-features --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
+# time, never stopping at the first failure (.config/nextest.toml says
+# which run alone and which first).
+cargo nextest run --workspace --all-features --locked 2>&1 | tee "$log" || status=$?
 echo "Slowest tests:"
 # (awk reads all of sort's output: a `head` would stop reading, and the
 # SIGPIPE sort gets would fail the script under pipefail.)
