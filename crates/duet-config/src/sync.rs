@@ -486,7 +486,9 @@ impl Resync {
                     .collect();
                 self.objects.extend(rest);
             }
-            Answer::HistoryRuns { runs, more, .. } => self.compare_history(local, runs, more),
+            Answer::HistoryRuns { runs, more, floor } => {
+                self.compare_history(local, runs, more, floor)
+            }
             Answer::History {
                 records,
                 old_left_out,
@@ -499,10 +501,13 @@ impl Resync {
     /// Compares a page of the active's runs with this node's history over
     /// the same range: records the active has and this node lacks (or holds
     /// from another epoch) are to fetch; records the active does not have
-    /// are dropped. The active's history wins from its first record on;
-    /// older records only this node holds are kept, and everything past the
-    /// active's position goes (the stream brings it again).
-    fn compare_history(&mut self, local: &mut Tree, runs: Vec<Run>, more: bool) {
+    /// are dropped. The active's history wins from its `floor` on (past
+    /// where it was compacted it holds every record of its history: a
+    /// record only this node holds there is a former active node's change
+    /// the pair did not keep at that number); older records only this node
+    /// holds are kept, and everything past the active's position goes (the
+    /// stream brings it again).
+    fn compare_history(&mut self, local: &mut Tree, runs: Vec<Run>, more: bool, floor: u64) {
         let after = match self.history {
             HistoryCursor::After(after) => Some(after),
             _ => None,
@@ -518,7 +523,7 @@ impl Resync {
             .collect();
         let first = match after {
             Some(after) => after + 1,
-            None => runs.first().map_or(upto.saturating_add(1), |r| r.first),
+            None => floor.saturating_add(1).min(upto.saturating_add(1)),
         };
         let last = match runs.last() {
             Some(r) if more && r.last < upto => r.last,

@@ -353,11 +353,12 @@ fn runs_follow_records_in_any_order_and_of_any_epoch() {
     assert_eq!(tree.history(&path("/config/Users/u1")).len(), 1);
 }
 
-#[test]
-fn history_the_active_never_had_is_kept_and_its_own_wins_above_it() {
-    // The active's history starts at 3 (it was itself resynchronised by an
-    // older release); the backup, a former active, has 1 to 6, its 5 and 6
-    // from an epoch the active never saw.
+/// The backup, a former active node, has 1 to 6, its 5 and 6 from an
+/// epoch the active never saw; the active's history starts at 3, and it
+/// made 5 in a later epoch. `floor`: where the active compacted its
+/// history. The backup's 1 and 2, records the active does not hold, and
+/// what the backup holds of the active's records of 3 to 5 after a resync.
+fn resync_a_former_active(floor: u64) -> Vec<(u64, u64)> {
     let p = "/config/Users/alice";
     let user = |v: &str| Object::new(Class::User).with("v", v);
     let mut active = Tree::default();
@@ -368,6 +369,7 @@ fn history_the_active_never_had_is_kept_and_its_own_wins_above_it() {
         backup.apply(&c).unwrap();
     }
     active.forget_history(1, 2);
+    active.set_history_floor(floor);
     for seq in 5..=6 {
         backup
             .apply(&change_in(3, seq, seq, put(p, user("stray"))))
@@ -377,16 +379,31 @@ fn history_the_active_never_had_is_kept_and_its_own_wins_above_it() {
         .apply(&change_in(4, 5, 50, put(p, user("5"))))
         .unwrap();
     resync_with(&active, &mut backup, false);
-    let seqs: Vec<(u64, u64)> = backup
-        .history(&path(p))
-        .iter()
-        .map(|r| (r.epoch, r.seq))
-        .collect();
-    assert_eq!(seqs, vec![(2, 1), (2, 2), (2, 3), (2, 4), (4, 5)]);
     assert_eq!(backup.get(&path(p)), Some(&user("5")));
     // The former active's stray changes (at 5 and 6 ms) are gone.
     assert_eq!(backup.as_of(&path(p), 6), Some(user("4")));
     assert_eq!(backup.as_of(&path(p), 50), Some(user("5")));
+    backup
+        .history(&path(p))
+        .iter()
+        .map(|r| (r.epoch, r.seq))
+        .collect()
+}
+
+#[test]
+fn history_below_the_actives_floor_is_kept_and_its_own_wins_above_it() {
+    assert_eq!(
+        resync_a_former_active(2),
+        vec![(2, 1), (2, 2), (2, 3), (2, 4), (4, 5)]
+    );
+}
+
+/// Past its floor the active holds every record of its history: one only
+/// the backup holds there is a change the pair did not keep at that
+/// number (the active may hold another state's change there).
+#[test]
+fn history_above_the_actives_floor_that_it_does_not_hold_is_dropped() {
+    assert_eq!(resync_a_former_active(0), vec![(2, 3), (2, 4), (4, 5)]);
 }
 
 #[test]

@@ -119,12 +119,23 @@ impl Feed {
     /// passing through the feed, so its client reconnects and resumes
     /// from its position (vouched for, or the state again) rather than
     /// carry on past changes it never saw.
-    pub fn reset(&mut self, position: Position) {
+    ///
+    /// Returns whether the sockets must close: always, but under
+    /// [`Mutation::NoFeedResetAtInstall`].
+    #[must_use]
+    pub fn reset(&mut self, position: Position) -> bool {
         self.pending.clear();
         self.recent.clear();
         self.no_ops.clear();
         self.forgotten_upto = position.seq;
         self.committed = position;
+        self.mutation != Some(Mutation::NoFeedResetAtInstall)
+    }
+
+    /// Whether change `seq`, among the recent ones, changed nothing (it is
+    /// never shown).
+    pub fn no_op(&self, seq: u64) -> bool {
+        self.no_ops.contains(&seq)
     }
 
     /// A client's start. It resumes after `after` only when this node
@@ -317,7 +328,7 @@ mod tests {
             feed.push(entry(3, seq), false);
         }
         feed.commit(3);
-        feed.reset(Position::new(4, 10));
+        assert!(feed.reset(Position::new(4, 10)));
         assert_eq!(feed.recent().count(), 0);
         let resumed = feed.resume(Position::new(4, 10), Some(Position::new(3, 2)));
         assert!(resumed.missed.is_none());

@@ -129,8 +129,9 @@ impl InteractionsPart {
         self.write_rows(out, true);
         self.refresh_directory(tree, out, true);
         self.outbox = Outbox::new(&self.state);
-        self.feed.reset(position);
-        out.push(crate::Output::FeedReset);
+        if self.feed.reset(position) {
+            out.push(crate::Output::FeedReset);
+        }
     }
 
     /// Stores the rows changed since the last time at the state's

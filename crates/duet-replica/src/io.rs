@@ -69,8 +69,9 @@ pub enum Input<P, A> {
         at: Position,
         chunks: Arc<Vec<Vec<u8>>>,
     },
-    /// Regular time (every 100 ms): changed rows stored, the stream's
-    /// timers, requests overdue, history compacted.
+    /// Time has come for [`crate::Replica::next_deadline`]: changed rows
+    /// stored, the stream's timers, requests overdue, history compacted
+    /// (an early tick does no harm).
     Tick,
     /// The lease was looked at again: held writes released or refused.
     ReleaseHeld,

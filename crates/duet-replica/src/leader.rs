@@ -534,8 +534,12 @@ impl<P: Clone, A> Replica<P, A> {
         // that number diverged (a former active's unacknowledged changes),
         // as did one of another history that holds any change (its
         // numbers say nothing here): it resynchronises.
+        let by_seq_only = self.writes.mutation == Some(Mutation::HelloBySeqOnly);
         let known = |Position { epoch, seq }: Position| {
-            seq == 0 || (history == self.sync.history && self.epoch_of(seq) == Some(epoch))
+            let ours = self
+                .epoch_of(seq)
+                .is_some_and(|e| e == epoch || by_seq_only);
+            seq == 0 || (history == self.sync.history && ours)
         };
         let ours = known(applied) && known(last) && last.seq <= self.last_position().seq;
         let Some(leader) = self.leader.as_mut() else {

@@ -19,4 +19,13 @@ pub enum Mutation {
     /// runtime's encoding, which the simulation carries out, does not cut
     /// it into chunks).
     SnapshotInOneMessage,
+    /// A snapshot installed under the feed does not close the sockets
+    /// following it ([`crate::Output::FeedReset`]): they carry on past the
+    /// changes the snapshot brought, which they never see.
+    NoFeedResetAtInstall,
+    /// The active node takes a backup's hello as its own history by the
+    /// sequence numbers alone: a backup that holds another epoch's changes
+    /// at those numbers (a former active node's, never acknowledged) is
+    /// caught up from there instead of resynchronised.
+    HelloBySeqOnly,
 }

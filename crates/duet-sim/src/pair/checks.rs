@@ -61,6 +61,46 @@ pub fn acknowledged(nodes: &[Node; 2], n: usize, seq: u64) -> Result<(), String>
     ))
 }
 
+/// Once the backup caught up on the link now up, every change it applied
+/// is the active node's at that number, in the state it belongs to: each
+/// state's history on the backup is a prefix of the active node's
+/// (checked from where the last step's check ended).
+pub fn backup_prefix(world: &mut World) -> Result<(), String> {
+    let (Some(from), Some(active)) = (world.link.prefix_checked, world.active()) else {
+        return Ok(());
+    };
+    let backup = 1 - active;
+    let (Some(a), Some(b)) = (
+        world.nodes[active].up.as_ref(),
+        world.nodes[backup].up.as_ref(),
+    ) else {
+        return Ok(());
+    };
+    let (ra, rb) = (&a.replica, &b.replica);
+    let (ia, ib) = (&ra.interactions().state, &rb.interactions().state);
+    let upto = rb.position().seq;
+    for seq in from + 1..=upto {
+        let differs = |here: Option<u64>, there: Option<u64>| here.is_some() && here != there;
+        let (state, here, there) = if differs(rb.tree().epoch_of(seq), ra.tree().epoch_of(seq)) {
+            (
+                "configuration",
+                rb.tree().epoch_of(seq),
+                ra.tree().epoch_of(seq),
+            )
+        } else if differs(ib.epoch_of(seq), ia.epoch_of(seq)) {
+            ("interaction", ib.epoch_of(seq), ia.epoch_of(seq))
+        } else {
+            continue;
+        };
+        return Err(format!(
+            "the backup {} holds {state} change {seq} of epoch {here:?}, and the active node {} of epoch {there:?}: the backup's history is not a prefix of the active's",
+            world.nodes[backup].name, world.nodes[active].name,
+        ));
+    }
+    world.link.prefix_checked = Some(upto.max(from));
+    Ok(())
+}
+
 /// The healed, quiet pair.
 pub fn after_heal(world: &mut World) -> Result<(), String> {
     let nodes = &world.nodes;

@@ -7,13 +7,13 @@ use rand::Rng;
 
 use duet_replica::{FromBackup, Input};
 
-use super::Mutation;
 use super::clients::{self, Op};
 use super::network::CutOff;
 use super::node::{Conn, Role};
 use super::stalls::STALLS_ONE_IN;
 use super::witness::SPLITS_ONE_IN;
 use super::world::{RETRY_MS, SETTLE_STEPS, World};
+use super::{Mutation, checks};
 
 impl World {
     /// One random event.
@@ -411,6 +411,7 @@ impl World {
                     self.encode()?;
                 }
             }
+            checks::backup_prefix(self)?;
         }
         Err(format!(
             "the healed pair did not become quiet in {SETTLE_STEPS} steps"

@@ -51,7 +51,7 @@ impl Follower {
                 }
                 self.shown = None;
                 for entry in missed {
-                    self.see(node.name, Position::new(entry.epoch, entry.seq))?;
+                    self.see(node, Position::new(entry.epoch, entry.seq))?;
                 }
             }
             // The state again: the client starts over from it.
@@ -66,17 +66,39 @@ impl Follower {
 
     /// A change its node's feed shows: sent to the client when it is past
     /// where the client stands (the socket sends only later changes), and
-    /// never twice or out of order.
-    pub fn see(&mut self, node: &str, at: Position) -> Result<(), String> {
+    /// never twice, out of order, or past one the client has not seen:
+    /// every change between where it stands and this one is a
+    /// configuration change or one that changed nothing (the feed shows
+    /// neither).
+    pub fn see(&mut self, node: &Node, at: Position) -> Result<(), String> {
         if let Some(last) = self.shown
             && last.seq >= at.seq
         {
             return Err(format!(
-                "a client following {node} was shown change {at} after {last}"
+                "a client following {} was shown change {at} after {last}",
+                node.name
             ));
         }
-        if self.at.is_some_and(|stands| at.seq <= stands.seq) {
+        let Some(stands) = self.at else {
+            return Err(format!(
+                "a client was shown change {at} by {} before it followed",
+                node.name
+            ));
+        };
+        if at.seq <= stands.seq {
             return Ok(());
+        }
+        if let Some(up) = node.up.as_ref() {
+            let replica = &up.replica;
+            let feed = &replica.interactions().feed;
+            let unseen = (stands.seq + 1..at.seq)
+                .find(|&seq| replica.tree().epoch_of(seq).is_none() && !feed.no_op(seq));
+            if let Some(unseen) = unseen {
+                return Err(format!(
+                    "a client following {} was shown change {at} after {stands}: the feed skipped change {unseen}",
+                    node.name
+                ));
+            }
         }
         self.shown = Some(at);
         self.at = Some(at);

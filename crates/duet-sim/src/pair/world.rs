@@ -39,6 +39,9 @@ pub(super) struct Link {
     pub(super) last_conn: u64,
     pub(super) to_active: std::collections::VecDeque<StreamToActive>,
     pub(super) to_backup: std::collections::VecDeque<StreamToBackup>,
+    /// The backup caught up on this connection: from then on its history
+    /// is a prefix of the active node's, checked as far as this number.
+    pub(super) prefix_checked: Option<u64>,
 }
 
 pub(super) struct World {
@@ -171,6 +174,7 @@ impl World {
         while self.step < steps {
             self.step += 1;
             self.random_step()?;
+            checks::backup_prefix(self)?;
         }
         self.heal()?;
         checks::after_heal(self)?;
@@ -216,6 +220,9 @@ impl World {
             return Err("a node that is down cannot take over".into());
         };
         up.role = Role::Active { epoch };
+        // The prefix is the new active node's from when the backup
+        // catches up with it.
+        self.link.prefix_checked = None;
         // Whatever led here (the gate, role discovery) is the evidence its
         // first lease may rest on; a decided takeover is done.
         up.right.activated();
@@ -284,6 +291,7 @@ impl World {
         }
         self.link.last_conn += 1;
         self.link.conn = Some(self.link.last_conn);
+        self.link.prefix_checked = None;
         self.note(format!("link {} up", self.link.last_conn));
         self.input(backup, Input::ActiveLinkUp)
     }
@@ -315,6 +323,7 @@ impl World {
         let Some(conn) = self.link.conn.take() else {
             return Ok(());
         };
+        self.link.prefix_checked = None;
         self.link.to_active.clear();
         self.link.to_backup.clear();
         self.note(format!("link {conn} down"));
@@ -424,6 +433,9 @@ impl World {
                 Output::Metric(_) => {}
                 Output::Synchronised => {
                     self.report.caught_up += 1;
+                    if self.link.conn.is_some() && self.link.prefix_checked.is_none() {
+                        self.link.prefix_checked = Some(0);
+                    }
                     if let Some(right) = self.right(n) {
                         right.guard.synchronised();
                     }
@@ -439,7 +451,7 @@ impl World {
                     checks::shown(&self.nodes[n], generation, at)?;
                     for follower in &mut self.followers {
                         if follower.on == Some((n, generation)) {
-                            follower.see(self.nodes[n].name, at)?;
+                            follower.see(&self.nodes[n], at)?;
                         }
                     }
                     // A takeover is the serving node's own, and a routing
