@@ -725,7 +725,7 @@ impl<P: Clone, A> Replica<P, A> {
     /// The replies and messages due to be sent now (not under way),
     /// marked under way: the runtime sends them, and their taking comes
     /// back as an interaction write.
-    pub fn sends_due(&mut self, replies: bool, messages: bool) -> (Vec<ReplyKey>, Vec<ReplyKey>) {
+    pub fn sends_due(&mut self, replies: usize, messages: usize) -> (Vec<ReplyKey>, Vec<ReplyKey>) {
         if self.leader.is_none() {
             return (Vec::new(), Vec::new());
         }

@@ -114,15 +114,13 @@ impl Outbox {
         self.sending.clear();
     }
 
-    /// The replies (when `replies`: the relay is configured) and messages
-    /// (when `messages`: the provider is) not under way, now marked under
-    /// way.
-    pub fn take_due(&mut self, replies: bool, messages: bool) -> (Vec<ReplyKey>, Vec<ReplyKey>) {
-        let due = |all: &BTreeSet<ReplyKey>, under_way: &mut BTreeSet<ReplyKey>, wanted: bool| {
-            if !wanted {
-                return Vec::new();
-            }
-            let due: Vec<ReplyKey> = all.difference(under_way).cloned().collect();
+    /// At most `replies` replies (none while the relay is not configured)
+    /// and `messages` messages (none while the provider is not) not under
+    /// way, oldest key first, now marked under way; the rest wait for a
+    /// later call.
+    pub fn take_due(&mut self, replies: usize, messages: usize) -> (Vec<ReplyKey>, Vec<ReplyKey>) {
+        let due = |all: &BTreeSet<ReplyKey>, under_way: &mut BTreeSet<ReplyKey>, room: usize| {
+            let due: Vec<ReplyKey> = all.difference(under_way).take(room).cloned().collect();
             under_way.extend(due.iter().cloned());
             due
         };
@@ -130,5 +128,43 @@ impl Outbox {
             due(&self.replies, &mut self.relaying, replies),
             due(&self.messages, &mut self.sending, messages),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(n: usize) -> BTreeSet<ReplyKey> {
+        (0..n)
+            .map(|i| (format!("ix{i}"), "r".to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn sends_are_taken_as_far_as_there_is_room_and_the_rest_wait() {
+        let mut outbox = Outbox {
+            replies: keys(5),
+            messages: keys(3),
+            ..Outbox::default()
+        };
+        let (replies, messages) = outbox.take_due(2, 0);
+        assert_eq!(
+            replies,
+            vec![("ix0".into(), "r".into()), ("ix1".into(), "r".into())]
+        );
+        assert!(messages.is_empty(), "no room for messages: none taken");
+        // What is under way is not taken again.
+        let (replies, messages) = outbox.take_due(2, 5);
+        assert_eq!(
+            replies,
+            vec![("ix2".into(), "r".into()), ("ix3".into(), "r".into())]
+        );
+        assert_eq!(messages.len(), 3);
+        let (replies, _) = outbox.take_due(2, 5);
+        assert_eq!(replies, vec![("ix4".into(), "r".into())]);
+        // A new active node sends it all again.
+        outbox.clear_in_flight();
+        assert_eq!(outbox.take_due(10, 10).0.len(), 5);
     }
 }

@@ -73,6 +73,8 @@ pub struct Replicator {
     writer: StoreWriter,
     /// The committed interaction changes, to the sockets following them.
     live: broadcast::Sender<Arc<Entry<Command>>>,
+    /// The outbox's sends under way (`outbox::Sends`).
+    sends: outbox::Sends,
 }
 
 impl Replicator {
@@ -120,6 +122,7 @@ impl Replicator {
             core,
             writer: StoreWriter::start(Arc::new(store), commit_seconds),
             live: broadcast::channel(FEED_MAX).0,
+            sends: outbox::Sends::default(),
         };
         // A start only stores (history a resync left past the position).
         replicator.store_only(outputs);

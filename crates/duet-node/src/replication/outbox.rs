@@ -4,11 +4,15 @@
 //! a new active node finds the same ones and sends them: nothing is lost,
 //! and one whose answer was lost in a switchover may go twice (at least
 //! once; the provider gets the message id to tell). Each goes by a task
-//! of its own, retried with a growing wait while this node serves; the
-//! taking is a change on the stream (`EmailRelayed`, or the message's
+//! of its own (at most `SENDS_IN_FLIGHT_MAX` of each kind at once, the
+//! rest waiting in the outbox), retried with a growing wait while this
+//! node serves; the taking is a change on the stream (`EmailRelayed`, or the message's
 //! delivery `Delivered`).
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use duet_config::{Tree, TreePath};
 use duet_interactions::model::{Content, Delivery, Sender};
@@ -22,6 +26,31 @@ use crate::replication::Handles;
 
 const RETRY_MIN_MS: u64 = 1_000;
 const RETRY_MAX_MS: u64 = 60_000;
+/// Sends under way at once, of each kind (replies to the relay, messages
+/// to the provider's webhook): the rest wait in the outbox, so a relay
+/// that is down costs this many tasks retrying, not one per reply.
+pub const SENDS_IN_FLIGHT_MAX: usize = 32;
+
+/// Room for sends under way, by kind: a task holds a permit until its
+/// send is taken or this node stops serving.
+pub struct Sends {
+    relay: Arc<Semaphore>,
+    webhook: Arc<Semaphore>,
+}
+
+impl Default for Sends {
+    fn default() -> Sends {
+        Sends {
+            relay: Arc::new(Semaphore::new(SENDS_IN_FLIGHT_MAX)),
+            webhook: Arc::new(Semaphore::new(SENDS_IN_FLIGHT_MAX)),
+        }
+    }
+}
+
+/// The room left in `sends` for a kind that is configured (`on`).
+fn room(sends: &Semaphore, on: bool) -> usize {
+    if on { sends.available_permits() } else { 0 }
+}
 
 /// The message for a sent reply, from the state.
 fn message(state: &Interactions, (id, reply_id): &ReplyKey, from: &str) -> Option<OutboundEmail> {
@@ -63,7 +92,10 @@ impl Replicator {
     pub fn relay_due(&mut self, node: &Handles) {
         let relay = relay(self.tree());
         let webhook = outbound_webhook(self.tree()).zip(node.secrets.webhook_key.clone());
-        let (replies, messages) = self.core.sends_due(relay.is_some(), webhook.is_some());
+        let (replies, messages) = self.core.sends_due(
+            room(&self.sends.relay, relay.is_some()),
+            room(&self.sends.webhook, webhook.is_some()),
+        );
         let state = &self.core.interactions().state;
         if let Some((relay, from)) = relay {
             for key in replies {
@@ -76,7 +108,8 @@ impl Replicator {
                     "the reply {reply_id} to {id} (relay {}:{})",
                     relay.host, relay.port
                 );
-                tokio::spawn(until_taken(node.clone(), what, move || {
+                let permits = self.sends.relay.clone();
+                tokio::spawn(until_taken(node.clone(), permits, what, move || {
                     let (relay, email) = (relay.clone(), email.clone());
                     let (id, reply_id) = (id.clone(), reply_id.clone());
                     async move {
@@ -101,7 +134,8 @@ impl Replicator {
                 let (id, message_id) = item;
                 let what = format!("the message {message_id} of {id} (to {url})");
                 let (url, key) = (url.clone(), key.clone());
-                tokio::spawn(until_taken(node.clone(), what, move || {
+                let permits = self.sends.webhook.clone();
+                tokio::spawn(until_taken(node.clone(), permits, what, move || {
                     let (url, key, body) = (url.clone(), key.clone(), body.clone());
                     let (id, message_id) = (id.clone(), message_id.clone());
                     async move {
@@ -193,12 +227,19 @@ async fn post_signed(url: String, key: &ring::hmac::Key, body: Vec<u8>) -> Resul
 
 /// Tries `attempt` until it succeeds or this node stops serving, waiting
 /// longer after each failure; then makes the change it returns (with its
-/// client id, so a repeat is applied once).
-async fn until_taken<F, Fut>(node: Handles, what: String, mut attempt: F)
+/// client id, so a repeat is applied once). It holds one of `permits`
+/// throughout (the outbox took only as many sends as there was room for,
+/// so it gets one at once).
+async fn until_taken<F, Fut>(node: Handles, permits: Arc<Semaphore>, what: String, mut attempt: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<(String, Change), String>>,
 {
+    // The semaphore is never closed.
+    let Ok(_permit) = permits.acquire_owned().await else {
+        tracing::error!("{what} is not sent: the outbox's room for sends is gone");
+        return;
+    };
     let mut wait_ms = RETRY_MIN_MS;
     while node.view.holding() {
         match attempt().await {
