@@ -88,6 +88,15 @@ impl RightToServe {
         }
     }
 
+    /// The node stopped serving: see [`Promise::after_serving`].
+    pub fn promise_after_serving(&self) {
+        let now_ms = self.now_ms();
+        // A poisoned lock: stop_promising assumes the longest promise.
+        if let Ok(mut promise) = self.promise.lock() {
+            promise.after_serving(now_ms, self.promise_ms);
+        }
+    }
+
     pub fn resume_promising(&self) {
         self.granting.store(true, Ordering::SeqCst);
     }

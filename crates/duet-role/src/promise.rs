@@ -36,6 +36,16 @@ impl Promise {
         stalled
     }
 
+    /// This node stops serving at `now_ms`. The node that took over may
+    /// hold a first lease resting on its activation alone, which no
+    /// promise of this node's backs and which began before this node heard
+    /// of it: a whole promise from now outlasts it, so a takeover this
+    /// node decides (a component of the new active node failing) waits it
+    /// out.
+    pub fn after_serving(&mut self, now_ms: u64, promise_ms: u64) {
+        self.grant(now_ms, promise_ms);
+    }
+
     /// The moment the promise runs out.
     pub fn until_ms(&self) -> u64 {
         self.until_ms
@@ -74,5 +84,14 @@ mod tests {
         assert!(p.after_gap(2_000, 900, 60, 100));
         assert!(p.binds(2_099));
         assert!(!p.binds(2_100));
+    }
+
+    #[test]
+    fn a_node_that_stops_serving_promises_a_whole_promise_from_then() {
+        // It served, so it promised nothing for long.
+        let mut p = Promise::at_start(0, 100);
+        p.after_serving(5_000, 100);
+        assert!(p.binds(5_099));
+        assert!(!p.binds(5_100));
     }
 }

@@ -115,7 +115,7 @@ fn seeds_2500_to_2999_keep_the_pairs_promise_with_components_failing() {
 /// tests of duet-replica, duet-config, duet-interactions and duet-role pin
 /// each fix down too). They are tied to this version of the simulation's
 /// events; the sweeps above keep covering their range whatever they become.
-const SEEDS_THAT_FOUND_LOSSES: [(u64, Options, &str); 14] = [
+const SEEDS_THAT_FOUND_LOSSES: [(u64, Options, &str); 16] = [
     (
         4394,
         STALLS,
@@ -182,6 +182,16 @@ const SEEDS_THAT_FOUND_LOSSES: [(u64, Options, &str); 14] = [
         "a resync kept the backup's configuration history record of a change the pair did not keep, older than the active node's first record (its history no prefix of the active's)",
     ),
     (
+        6262,
+        Options::DEFAULT,
+        "the stream counted a resynchronising backup in sync once it acknowledged the changes streamed past the resync's position, though it still held the takeover change of an epoch the active node had lost in a crash (its history no prefix of the active's)",
+    ),
+    (
+        SEED_STOPPED_SERVING,
+        COMPONENT_FAILURES_AND_STALLS,
+        "a node that stopped serving, having promised nothing while it served, took over at once when a component of the node that had just taken over failed, beside that node's first lease (which rests on its activation alone), and that node acknowledged a change the first never got",
+    ),
+    (
         SEED_PAUSED_BACKUP,
         COMPONENT_FAILURES_AND_STALLS,
         "a backup paused while the active node renewed its lease from its own network decided to take over for a failed component as it resumed, its promise long run out, and served while that lease ran",
@@ -190,6 +200,8 @@ const SEEDS_THAT_FOUND_LOSSES: [(u64, Options, &str); 14] = [
 
 /// The seed of the paused backup (above).
 const SEED_PAUSED_BACKUP: u64 = 3135;
+/// The seed of the node that stopped serving (above).
+const SEED_STOPPED_SERVING: u64 = 3974;
 
 #[test]
 fn the_seeds_that_found_losses_keep_the_pairs_promise() {
@@ -317,15 +329,30 @@ fn a_takeover_that_does_not_wait_for_the_witness_key_is_caught() {
     );
 }
 
+/// Seed `seed` with components failing and stalls, and `mutation` in,
+/// has a node acknowledge what the node that took over after it lacks.
+fn two_serve_at(seed: u64, mutation: RightMutation) {
+    let options = Options {
+        right_mutation: Some(mutation),
+        ..COMPONENT_FAILURES_AND_STALLS
+    };
+    let failure = run(seed, options).expect_err("the seed breaks a rule");
+    assert!(failure.broken.contains("took over after it"), "{failure}");
+}
+
 /// A backup that does not promise again when it resumes from a pause
 /// serves beside the lease its peer renewed from its own network
 /// meanwhile (one seed in a few thousand finds it; this is the first).
 #[test]
 fn a_backup_that_does_not_promise_again_after_a_pause_is_caught() {
-    let options = Options {
-        right_mutation: Some(RightMutation::NoPromiseAfterPause),
-        ..COMPONENT_FAILURES_AND_STALLS
-    };
-    let failure = run(SEED_PAUSED_BACKUP, options).expect_err("the seed breaks a rule");
-    assert!(failure.broken.contains("took over after it"), "{failure}");
+    two_serve_at(SEED_PAUSED_BACKUP, RightMutation::NoPromiseAfterPause);
+}
+
+/// A node that stops serving and gives no promise until asked takes over
+/// at once when a component of the node that took over fails, beside that
+/// node's first lease (one seed in a few thousand finds it; this is the
+/// first).
+#[test]
+fn a_node_that_does_not_promise_when_it_stops_serving_is_caught() {
+    two_serve_at(SEED_STOPPED_SERVING, RightMutation::NoPromiseAfterServing);
 }

@@ -89,8 +89,9 @@ pub struct Leader<T> {
     state: Replication,
     /// The highest sequence number the backup has acknowledged.
     backup_acked: u64,
-    /// A backup is connected: changes stream to it.
-    connected: bool,
+    /// Whether a backup is connected (changes stream to it), and whether
+    /// it is resynchronising.
+    backup: Backup,
     /// The backup has been sent every change up to this one, in order,
     /// over its connection: a new change goes at once only right after it
     /// and within the window (in sync, not in a burst); the others are
@@ -103,6 +104,18 @@ pub struct Leader<T> {
     /// for an acknowledgement that covers every change would, under a
     /// steady stream of writes, never come).
     caught_up_to: u64,
+}
+
+/// The backup as the leader knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backup {
+    Gone,
+    /// Connected, and resynchronising: changes stream to it, but what it
+    /// acknowledges says nothing of those up to the resync's position.
+    Resynchronising,
+    /// Connected, and holding this leader's history up to what it
+    /// acknowledged.
+    Following,
 }
 
 impl<T: Clone> Leader<T> {
@@ -118,7 +131,7 @@ impl<T: Clone> Leader<T> {
             client_order: VecDeque::new(),
             state: Replication::Alone,
             backup_acked: 0,
-            connected: false,
+            backup: Backup::Gone,
             sent_upto: 0,
             caught_up_to: last_seq,
         }
@@ -160,7 +173,8 @@ impl<T: Clone> Leader<T> {
         while self.retained.len() > self.limits.retained_max {
             self.retained.pop_front();
         }
-        let send = self.connected && self.sent_upto + 1 == seq && seq <= self.window_end();
+        let send =
+            self.backup != Backup::Gone && self.sent_upto + 1 == seq && seq <= self.window_end();
         if send {
             self.sent_upto = seq;
         }
@@ -221,7 +235,10 @@ impl<T: Clone> Leader<T> {
         let mut out = self.send_window();
         let keeps_pace = self.backup_acked >= self.caught_up_to;
         self.caught_up_to = self.last_seq;
-        if self.state == Replication::CatchingUp && self.connected && keeps_pace {
+        // A resynchronising backup acknowledges changes streamed past the
+        // resync's position before it holds those up to it: it is in sync
+        // only from its hello after the resync.
+        if self.state == Replication::CatchingUp && self.backup == Backup::Following && keeps_pace {
             // In sync, as new writes do, those the backup does not have
             // yet (in flight, or still to send) wait for it.
             for (_, p) in self.pending.range_mut(self.backup_acked + 1..) {
@@ -243,7 +260,7 @@ impl<T: Clone> Leader<T> {
     /// behind the retained changes, it resynchronises and says hello again.
     pub fn backup_connected(&mut self, applied: Position) -> Vec<LeaderCommand<T>> {
         let applied_seq = applied.seq;
-        self.connected = true;
+        self.backup = Backup::Following;
         self.backup_acked = applied_seq;
         self.caught_up_to = self.last_seq;
         if applied_seq + 1 < self.oldest_retained() {
@@ -280,7 +297,7 @@ impl<T: Clone> Leader<T> {
     /// to the window's end. Those it needs no longer retained: it
     /// resynchronises.
     fn send_window(&mut self) -> Vec<LeaderCommand<T>> {
-        if !self.connected {
+        if self.backup == Backup::Gone {
             return Vec::new();
         }
         let window_end = self.window_end().min(self.last_seq);
@@ -305,7 +322,7 @@ impl<T: Clone> Leader<T> {
     /// The backup must resynchronise: it is behind until it says hello
     /// again at the resynchronised position and catches up.
     pub fn backup_diverged(&mut self) -> Vec<LeaderCommand<T>> {
-        self.connected = true;
+        self.backup = Backup::Resynchronising;
         // Changes after the resynchronised position stream on, within the
         // window of what it last acknowledged; its hello after the resync
         // opens the window from there.
@@ -329,7 +346,7 @@ impl<T: Clone> Leader<T> {
 
     /// The backup went away: stop waiting for it.
     pub fn backup_lost(&mut self, why: &str) -> Vec<LeaderCommand<T>> {
-        self.connected = false;
+        self.backup = Backup::Gone;
         self.stop_waiting(
             Replication::Alone,
             format!("the backup is gone ({why}); carrying on alone"),

@@ -459,3 +459,23 @@ fn a_backup_that_falls_behind_stays_catching_up() {
     }
     assert_eq!(acks(&leader.persisted(5)), vec![("c5".to_string(), 5)]);
 }
+
+/// A resynchronising backup is sent the changes made past the resync's
+/// position as they come, and acknowledges them before it holds those up
+/// to it: those acknowledgements do not make it in sync (it would then be
+/// held out as holding every change, a takeover's guard among those it
+/// tells). Its hello after the resync does, from where it stands.
+#[test]
+fn a_resynchronising_backup_is_in_sync_only_after_its_hello() {
+    let mut leader = backup_returning_behind(3);
+    leader.backup_diverged();
+    assert_eq!(leader.state(), Replication::CatchingUp);
+    leader.write(0, "c4".into(), "x".into());
+    leader.persisted(4);
+    for acked in [4, 4] {
+        leader.backup_ack(acked);
+        assert_eq!(leader.state(), Replication::CatchingUp);
+    }
+    leader.backup_connected(Position::new(2, 4));
+    assert_eq!(leader.state(), Replication::InSync);
+}

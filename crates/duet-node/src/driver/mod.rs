@@ -557,6 +557,7 @@ impl Driver {
     /// Stops serving at once; returns the Discontinue hooks under way.
     fn stop_serving(&mut self, why: &str) -> Vec<JoinHandle<()>> {
         self.holding = false;
+        self.shared.view.right().promise_after_serving();
         self.publish();
         self.shared.supervisor.stop();
         self.shared.replication.offer(ReplicationMsg::StopServing);

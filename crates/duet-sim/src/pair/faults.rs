@@ -372,7 +372,7 @@ impl World {
         let now = self.now_ms;
         if let Some(up) = self.nodes[n].up.as_mut() {
             up.role = Role::Backup;
-            up.right.backup_since_ms = now;
+            up.right.stopped_serving(now);
         }
         self.note(format!("{} stops serving", self.nodes[n].name));
         self.input(n, Input::StopServing)

@@ -67,9 +67,9 @@ impl Follower {
     /// A change its node's feed shows: sent to the client when it is past
     /// where the client stands (the socket sends only later changes), and
     /// never twice, out of order, or past one the client has not seen:
-    /// every change between where it stands and this one is a
-    /// configuration change or one that changed nothing (the feed shows
-    /// neither).
+    /// no interaction change the node's state applied between where it
+    /// stands and this one, unless it changed nothing (the feed shows
+    /// neither those nor configuration changes).
     pub fn see(&mut self, node: &Node, at: Position) -> Result<(), String> {
         if let Some(last) = self.shown
             && last.seq >= at.seq
@@ -89,10 +89,9 @@ impl Follower {
             return Ok(());
         }
         if let Some(up) = node.up.as_ref() {
-            let replica = &up.replica;
-            let feed = &replica.interactions().feed;
+            let ix = up.replica.interactions();
             let unseen = (stands.seq + 1..at.seq)
-                .find(|&seq| replica.tree().epoch_of(seq).is_none() && !feed.no_op(seq));
+                .find(|&seq| ix.state.epoch_of(seq).is_some() && !ix.feed.no_op(seq));
             if let Some(unseen) = unseen {
                 return Err(format!(
                     "a client following {} was shown change {at} after {stands}: the feed skipped change {unseen}",

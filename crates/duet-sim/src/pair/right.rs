@@ -74,6 +74,11 @@ pub enum RightMutation {
     /// takeover it decides at once may serve beside a lease its peer
     /// renewed from its own network while it was paused.
     NoPromiseAfterPause,
+    /// A node that stops serving gives no promise until asked, so a
+    /// takeover it decides at once (a component of the new active node
+    /// failing) may serve beside that node's first lease, which rests on
+    /// its activation alone.
+    NoPromiseAfterServing,
 }
 
 /// What is on its way to a node's driver.
@@ -180,6 +185,15 @@ impl Right {
                 .after_gap(now_ms, gap_ms, quiet_ms, promise_ms())
         {
             self.gate_promise.grant(now_ms, promise_ms());
+        }
+    }
+
+    /// It stopped serving, as its driver does: a whole promise from now
+    /// (`Promise::after_serving`), unless the mutation leaves it out.
+    pub fn stopped_serving(&mut self, now_ms: u64) {
+        self.backup_since_ms = now_ms;
+        if self.mutation != Some(RightMutation::NoPromiseAfterServing) {
+            self.promise.after_serving(now_ms, promise_ms());
         }
     }
 
