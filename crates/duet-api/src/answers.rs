@@ -99,14 +99,10 @@ pub struct PairNode {
 /// An agent's state (`GET /api/agent`, and the agent socket's `state`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AgentState {
-    /// The agent (`duet_interactions::model::Agent`: name, status,
-    /// logged_in media, assigned interactions per media, ...); null for a
-    /// user the contact center does not know as an agent yet.
-    #[schema(value_type = Option<Object>)]
+    /// The agent; null for a user the contact center does not know as an
+    /// agent yet.
     pub agent: Option<Agent>,
-    /// The interactions it holds, whole (`duet_interactions::Interaction`:
-    /// id, media, state, parties, routing, segments, content, ...).
-    #[schema(value_type = Vec<Object>)]
+    /// The interactions it holds, whole.
     pub interactions: Vec<Interaction>,
     /// The wrap-up codes of those interactions' queues, by queue.
     #[serde(default)]
@@ -117,9 +113,7 @@ pub struct AgentState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct QueueState {
     pub queue: String,
-    /// `duet_interactions::QueueFigures`: waiting, longest_wait_ms,
-    /// agents_by_status, service_level_pct, asa_ms, aht_ms, abandoned, ...
-    #[schema(value_type = Object)]
+    /// Waiting now, agents by status, and the interval's figures.
     pub figures: QueueFigures,
 }
 
@@ -129,12 +123,10 @@ pub struct QueueState {
 pub struct IntervalsState {
     /// Takeovers the pair has made (activations, the first included).
     pub takeovers: u64,
-    /// `duet_interactions::state::IntervalRecord`s: a queue's figures over
-    /// one interval, and how it ended (a boundary or a takeover).
-    #[schema(value_type = Vec<Object>)]
+    /// A queue's figures over one interval each, and how it ended (a
+    /// boundary or a takeover).
     pub records: Vec<IntervalRecord>,
     /// The interval in progress, per queue.
-    #[schema(value_type = Vec<Object>)]
     pub current: Vec<IntervalRecord>,
 }
 
@@ -142,7 +134,6 @@ pub struct IntervalsState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Shadow {
     /// `[epoch, seq]`.
-    #[schema(value_type = Vec<u64>)]
     pub position: Position,
     /// Equal on both nodes at one position.
     pub digest: String,

@@ -49,7 +49,6 @@ pub struct MessageView {
     pub body: String,
     pub kind: KindView,
     /// Accepted, Delivered or Read.
-    #[schema(value_type = String)]
     pub delivery: Delivery,
 }
 
@@ -59,7 +58,6 @@ pub struct ChatView {
     pub id: String,
     /// call, chat, email, callback, sms, social_conversation,
     /// social_direct_message.
-    #[schema(value_type = String)]
     pub media: MediaType,
     pub created_at_ms: u64,
     pub closed: bool,
@@ -76,7 +74,6 @@ pub enum CustomerChange {
     Delivery {
         message_id: String,
         /// Accepted, Delivered or Read.
-        #[schema(value_type = String)]
         delivery: Delivery,
     },
     Status {

@@ -33,7 +33,6 @@ pub enum Frame {
     /// The stream is idle: where it stands.
     Heartbeat {
         /// `[epoch, seq]`.
-        #[schema(value_type = Vec<u64>)]
         position: Position,
         at_ms: u64,
     },
@@ -69,14 +68,12 @@ pub enum StateFrame {
     /// A customer's chat socket.
     Chat {
         /// `[epoch, seq]`.
-        #[schema(value_type = Vec<u64>)]
         position: Position,
         chat: Box<ChatView>,
     },
     /// An agent's desktop socket.
     Agent {
         /// `[epoch, seq]`.
-        #[schema(value_type = Vec<u64>)]
         position: Position,
         /// Null for a user not known as an agent yet.
         agent: Option<Box<AgentState>>,
@@ -87,10 +84,8 @@ pub enum StateFrame {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Resumed {
     /// The position asked for, `[epoch, seq]`.
-    #[schema(value_type = Option<Vec<u64>>)]
     pub after: Option<Position>,
     /// The position of the state the socket follows on from.
-    #[schema(value_type = Vec<u64>)]
     pub position: Position,
     /// The node's clock (the stream only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,19 +101,16 @@ pub enum ChangeFrame {
         seq: u64,
         epoch: u64,
         at_ms: u64,
-        /// `duet_interactions::Actor`: who made it ("System", "Customer",
-        /// {"Agent": name}, {"User": name}).
-        #[schema(value_type = Object)]
+        /// Who made it ("System", "Customer", {"Agent": name},
+        /// {"User": name}, ...).
         actor: Actor,
-        /// `duet_interactions::Change`, externally tagged by its kind
-        /// ({"Offer": {...}}, {"Message": {...}}, ...).
-        #[schema(value_type = Object)]
+        /// The change, externally tagged by its kind ({"Offer": {...}},
+        /// {"Message": {...}}, ...).
         change: Box<Change>,
         /// On an agent's socket, with an offer: the media of the
         /// interaction offered, so the desktop knows what it is offered
         /// before it asks for more.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schema(value_type = Option<crate::requests::MediaName>)]
         media: Option<MediaType>,
     },
     /// On a customer's socket.

@@ -127,7 +127,6 @@ pub struct Said {
     pub body: String,
     /// Delivered or Read.
     #[serde(default)]
-    #[schema(value_type = Option<DeliveryName>)]
     pub delivery: Option<Delivery>,
     #[serde(default)]
     #[schema(min_length = 1, max_length = 128)]
@@ -180,7 +179,6 @@ pub struct Media {
     /// call, chat, email, callback, sms, social_conversation,
     /// social_direct_message (none: every media).
     #[serde(default)]
-    #[schema(value_type = Vec<MediaName>)]
     pub media: Vec<MediaType>,
     /// Logging out: the reason code.
     #[serde(default, deserialize_with = "crate::whole::optional")]
@@ -213,7 +211,6 @@ pub struct Action {
     pub body: String,
     /// Accepted, Delivered or Read.
     #[serde(default)]
-    #[schema(value_type = Option<DeliveryName>)]
     pub delivery: Option<Delivery>,
     /// wrap-up: the code.
     #[serde(default)]
@@ -234,66 +231,14 @@ pub struct Action {
     pub text: String,
     /// send: the email's attachments.
     #[serde(default, deserialize_with = "crate::whole::attachments")]
-    #[schema(value_type = Vec<AttachmentBody>)]
     pub attachments: Vec<Attachment>,
     /// callback-attempt: Reached, NoAnswer, Busy, InvalidNumber or
     /// {"Other": "..."}
     #[serde(default)]
-    #[schema(value_type = Option<OutcomeBody>)]
     pub outcome: Option<CallbackOutcome>,
     #[serde(default)]
     #[schema(min_length = 1, max_length = 128)]
     pub client_id: Option<String>,
-}
-
-/// The name of a media type (`duet_interactions::MediaType`), as the
-/// API writes it: its schema, an enum of every media's name.
-pub struct MediaName;
-
-impl utoipa::PartialSchema for MediaName {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::schema::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .enum_values(Some(MediaType::ALL.iter().map(|m| m.name())))
-            .into()
-    }
-}
-
-impl ToSchema for MediaName {}
-
-/// How far a message got (`duet_interactions::model::Delivery`; a type
-/// the document reads; never built).
-#[derive(Serialize, ToSchema)]
-#[allow(dead_code)]
-pub enum DeliveryName {
-    Accepted,
-    Delivered,
-    Read,
-}
-
-/// An email attachment (`duet_interactions::model::Attachment`; a type
-/// the document reads; never built).
-#[derive(Serialize, ToSchema)]
-#[allow(dead_code)]
-pub struct AttachmentBody {
-    id: String,
-    name: String,
-    content_type: String,
-    /// The attachment's bytes, each 0 to 255.
-    #[schema(value_type = Vec<u8>)]
-    bytes: Vec<u8>,
-}
-
-/// How a callback attempt went (`duet_interactions::model::CallbackOutcome`;
-/// a type the document reads; never built).
-#[derive(Serialize, ToSchema)]
-#[allow(dead_code)]
-pub enum OutcomeBody {
-    Reached,
-    NoAnswer,
-    Busy,
-    InvalidNumber,
-    Other(String),
 }
 
 /// A customer's message (`POST /api/chats/{id}/messages`): what [`Said`]
@@ -320,7 +265,7 @@ pub struct MessageBody {
 pub struct DeliveryBody {
     /// The agent's message it is about.
     message_id: String,
-    delivery: DeliveryName,
+    delivery: Delivery,
     #[serde(default)]
     #[schema(min_length = 1, max_length = 128)]
     client_id: Option<String>,

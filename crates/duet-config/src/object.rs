@@ -18,6 +18,7 @@ pub const OBJECT_MAX_BYTES: usize = 512 * 1024;
 
 /// The classes of object the tree knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum Class {
     /// A container with no meaning of its own.
     Folder,
@@ -68,10 +69,16 @@ impl Class {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema), schema(as = ConfigObject))]
 pub struct Object {
     pub class: Class,
     pub attributes: BTreeMap<String, String>,
 }
+
+/// [`Object`] as its OpenAPI schema names it, for fields to say so:
+/// utoipa takes any type named `Object` for a free-form object.
+#[cfg(feature = "schema")]
+pub type ConfigObject = Object;
 
 impl Object {
     pub fn new(class: Class) -> Object {

@@ -15,6 +15,7 @@ pub const DEPTH_MAX: usize = 32;
 /// A validated path: non-empty segments without `/` or `\` or control
 /// characters, within the limits above.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct TreePath(Vec<String>);
 
 impl TreePath {

@@ -43,6 +43,7 @@ impl Op {
 /// Where a change was first made: its place in the stream of the node
 /// that made it, and who made it when, with which client id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Origin {
     pub epoch: u64,
     pub seq: u64,
@@ -68,8 +69,10 @@ impl Origin {
 /// A change made on the losing node while both served, to a path the
 /// winning node also changed after the fork: the winner's value stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema), schema(as = ConfigConflict))]
 pub struct Conflict {
     /// The value the losing change set (`None`: it removed the path).
+    #[cfg_attr(feature = "schema", schema(value_type = Option<crate::object::ConfigObject>))]
     pub value: Option<Object>,
     /// The winner's change it lost to (the last the winner made to the
     /// path after the fork, as the heal found it).
@@ -122,6 +125,7 @@ pub struct Change {
 
 /// A change as history keeps it: who, when, the old and the new object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct HistoryRecord {
     pub epoch: u64,
     pub seq: u64,
@@ -130,7 +134,9 @@ pub struct HistoryRecord {
     #[serde(default)]
     pub client: String,
     pub path: TreePath,
+    #[cfg_attr(feature = "schema", schema(value_type = Option<crate::object::ConfigObject>))]
     pub old: Option<Object>,
+    #[cfg_attr(feature = "schema", schema(value_type = Option<crate::object::ConfigObject>))]
     pub new: Option<Object>,
     /// Where the change was first made, when a heal replayed it here from
     /// the node that lost (its own time, seq and epoch; `at_unix_ms` above

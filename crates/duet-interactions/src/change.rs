@@ -13,6 +13,7 @@ use crate::model::{
 
 /// Who made a change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum Actor {
     Customer,
     Agent(String),
@@ -57,6 +58,7 @@ impl Command {
 
 /// Where a transfer sends an interaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum TransferTarget {
     /// Back to waiting, in this workgroup queue.
     Queue(String),
@@ -66,6 +68,7 @@ pub enum TransferTarget {
 
 /// What a new interaction starts with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct NewInteraction {
     pub id: String,
     pub media: MediaType,
@@ -79,6 +82,7 @@ pub struct NewInteraction {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum Change {
     /// A new interaction, queued.
     Create(Box<NewInteraction>),
@@ -236,6 +240,7 @@ pub enum Change {
     /// refuse as a change now (the chat moved on: closed, or the agent is
     /// no longer on it): it is a fact, so it joins the transcript in its
     /// place by time, with a status line saying where it was taken.
+    #[cfg_attr(feature = "schema", schema(no_recursion))]
     Healed {
         node: String,
         fact: Box<Change>,

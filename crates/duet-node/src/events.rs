@@ -75,12 +75,10 @@ pub struct LoggedEvent {
     pub at_unix_ms: u64,
     /// The node the entry is about (this node or its peer).
     pub node: String,
-    /// What it is about (`duet_switchover::Topic`): SwitchoverStates,
-    /// PrimaryMonitor, ModuleMonitor or Switchover.
-    #[schema(value_type = String)]
+    /// What it is about: SwitchoverStates, PrimaryMonitor, ModuleMonitor
+    /// or Switchover.
     pub topic: Topic,
-    /// `duet_switchover::Level`: Info, Warning, Error.
-    #[schema(value_type = String)]
+    /// Info, Warning, Error.
     pub level: Level,
     pub message: String,
 }

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use crate::right::RightToServe;
 
 /// What this node last learned about its peer.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PeerView {
     pub name: String,
     pub reachable: bool,
@@ -29,7 +29,7 @@ pub struct PeerView {
 }
 
 /// The node's status, as the API and `duet ctl status` show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NodeStatus {
     pub node: String,
     /// "A" or "B": which of the seed's SwitchoverServer A/B this node is.
@@ -64,7 +64,7 @@ pub struct NodeStatus {
 }
 
 /// What the etcd witness last said.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum WitnessState {
     /// This node holds the pair's key.
     Held,
@@ -76,7 +76,7 @@ pub enum WitnessState {
     NotHeld,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WitnessView {
     pub state: WitnessState,
     /// In words: the key's revision, the holder, or why etcd is down.
@@ -85,7 +85,7 @@ pub struct WitnessView {
 
 /// The right to serve as status shows it. The times are filled in when
 /// the status is read, from the node's monotonic clock.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RightView {
     /// The lease is valid (this node may serve and acknowledge).
     pub lease_held: bool,
@@ -123,9 +123,10 @@ impl NodeStatus {
 }
 
 /// A path of the configuration tree as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConfigView {
     pub path: String,
+    #[schema(value_type = Option<duet_config::object::ConfigObject>)]
     pub object: Option<Object>,
     pub children: Vec<(String, Option<duet_config::Class>)>,
     pub history: Vec<HistoryRecord>,

@@ -8,6 +8,7 @@ use crate::value::{AttributeException, MirrorDir};
 /// extension parameter that sets it in milliseconds (for sub-second tuning).
 /// The extension wins when both are set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Tunable {
     pub seconds_ms: u64,
     pub override_ms: Option<u64>,
@@ -23,6 +24,7 @@ impl Tunable {
 /// monitor pings. `TsServer` stands for duet's `interactions` subsystem, `IP`
 /// for its `routing` subsystem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum MonitoredModule {
     #[default]
     TsServer,
@@ -58,6 +60,7 @@ impl MonitoredModule {
 /// What the backup does once it has found the primary's address unreachable
 /// (`Switchover Unreachable Primary Ping Count`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum UnreachablePrimary {
     /// Parameter not set: switch at once (the seed's default), provided the
     /// backup's own network is known to be good.
@@ -82,6 +85,7 @@ pub enum ServerId {
 /// [`crate::ParamSet::from_entries`]; the fields are the parameters as set,
 /// and the methods give the effective values the engine uses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct ServerParams {
     pub server_a: Option<String>,
     pub server_b: Option<String>,

@@ -42,6 +42,7 @@ pub fn list(text: &str) -> impl Iterator<Item = &str> {
 /// One entry of CustomMirrorDir, InitialMirrorDir and the file
 /// synchronisation lists: a directory, recursive when written with `+`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct MirrorDir {
     pub path: String,
     pub recursive: bool,
@@ -95,6 +96,7 @@ pub fn tree_paths(text: &str) -> Result<Vec<String>, Rejection> {
 
 /// One entry of Custom Upgrade Attribute Exceptions: `User(Workgroups, Extension)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct AttributeException {
     pub class: String,
     pub attributes: Vec<String>,

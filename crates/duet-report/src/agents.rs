@@ -17,7 +17,7 @@ use crate::source::{Source, by_interval, choose};
 use states::{State, Stretch, overlap_ms, shared_ms, stretches, union};
 
 /// One agent over one interval; times in seconds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AgentLine {
     pub start_ms: u64,
     pub end_ms: u64,

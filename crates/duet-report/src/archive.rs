@@ -222,7 +222,7 @@ impl Search {
 }
 
 /// Where a result was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Found {
     /// The pair's live state (open, or closed within `closed_retention_s`).
@@ -232,7 +232,7 @@ pub enum Found {
 }
 
 /// One interaction a search found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Hit {
     pub id: String,
     pub media: MediaType,
@@ -353,7 +353,7 @@ pub fn live_page<'a>(all: impl Iterator<Item = &'a Interaction>, search: &Search
 }
 
 /// A page of results and the token of the next, if more follow.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Page {
     pub interactions: Vec<Hit>,
     /// Give it back as `next` for the page after this one.

@@ -75,7 +75,7 @@ impl Window {
 }
 
 /// One queue over one interval.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct QueueLine {
     pub start_ms: u64,
     pub end_ms: u64,

@@ -104,7 +104,7 @@ pub struct Summary {
 }
 
 /// A stretch of an interaction's life, written when it ends.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SegmentRow {
     pub position: Position,
     pub interaction: String,
@@ -116,7 +116,7 @@ pub struct SegmentRow {
     pub seqno: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WrapUpRow {
     pub position: Position,
     pub interaction: String,

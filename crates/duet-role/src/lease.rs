@@ -61,6 +61,7 @@ pub enum SilentPeer {
 
 /// How the lease was last confirmed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum Confirmation {
     /// The peer answered as not active and promised not to take over.
     PeerPromised,

@@ -67,6 +67,33 @@ impl Serialize for Position {
     }
 }
 
+/// The tuple `[epoch, seq]`, as it is written.
+#[cfg(feature = "schema")]
+impl utoipa::PartialSchema for Position {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            ArrayBuilder, ArrayItems, KnownFormat, ObjectBuilder, SchemaFormat, Type,
+        };
+        let number = |description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                .minimum(Some(0))
+                .description(Some(description))
+        };
+        ArrayBuilder::new()
+            .description(Some("A change's place on the stream: `[epoch, seq]`."))
+            .items(ArrayItems::False)
+            .prefix_items([number("The epoch"), number("The sequence number")])
+            .min_items(Some(2))
+            .max_items(Some(2))
+            .into()
+    }
+}
+
+#[cfg(feature = "schema")]
+impl utoipa::ToSchema for Position {}
+
 /// A position as text formats may hold it.
 #[derive(Deserialize)]
 #[serde(untagged)]

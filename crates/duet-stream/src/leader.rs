@@ -43,6 +43,7 @@ impl Default for Limits {
 
 /// Where the backup stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum Replication {
     /// No backup connected: the active node carries on alone.
     Alone,

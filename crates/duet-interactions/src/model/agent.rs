@@ -8,6 +8,7 @@ use super::media::MediaType;
 
 /// A status an agent (or a supervisor) may choose.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum ChosenStatus {
     /// Ready for ACD offers.
     Available,
@@ -29,6 +30,7 @@ impl From<ChosenStatus> for AgentStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum AgentStatus {
     Available,
     NotReady {
@@ -64,6 +66,7 @@ impl AgentStatus {
 
 /// The agent's desktop, as the active node sees its connection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum Desktop {
     /// Never connected (an agent working through the API alone).
     #[default]
@@ -78,6 +81,7 @@ pub enum Desktop {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Agent {
     pub name: String,
     pub status: AgentStatus,

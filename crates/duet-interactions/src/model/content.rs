@@ -8,6 +8,7 @@ use super::media::MediaType;
 
 /// The media-specific part of an interaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum Content {
     /// Chat, SMS and social interactions: messages in the order accepted.
     Transcript(Vec<Message>),
@@ -30,6 +31,7 @@ impl Content {
 
 /// Who wrote a message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum Sender {
     Customer,
     Agent(String),
@@ -39,6 +41,7 @@ pub enum Sender {
 
 /// How far a message got; it only moves forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum Delivery {
     Accepted,
     Delivered,
@@ -48,6 +51,7 @@ pub enum Delivery {
 /// A file shared in a transcript: its metadata; the bytes live in file
 /// storage (mirrored separately), not in the change stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct FileRef {
     pub file_id: String,
     pub name: String,
@@ -56,6 +60,7 @@ pub struct FileRef {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum MessageKind {
     Text,
     /// A status line duet adds ("agent ann joined", "customer left").
@@ -66,6 +71,7 @@ pub enum MessageKind {
 /// One entry of a transcript. Its id is the sender's (a retry carries the
 /// same id and is not added twice).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Message {
     pub id: String,
     pub sender: Sender,
@@ -77,6 +83,7 @@ pub struct Message {
 
 /// An attachment with its bytes (email attachments travel in the change).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Attachment {
     pub id: String,
     pub name: String,
@@ -91,6 +98,7 @@ impl Attachment {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum ReplyState {
     Draft,
     Sent,
@@ -99,6 +107,7 @@ pub enum ReplyState {
 /// An agent's reply to an email: kept whole (HTML, text and attachments),
 /// so a switchover loses neither formatting nor attachments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct EmailReply {
     pub id: String,
     pub agent: String,
@@ -115,6 +124,7 @@ pub struct EmailReply {
 /// An email as received: the raw MIME, and what the intake parsed from it
 /// (the HTML already sanitised by the caller).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Email {
     pub mime: Vec<u8>,
     pub subject: String,
@@ -128,12 +138,14 @@ pub struct Email {
 
 /// When the customer wants to be called back (unix ms, inclusive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct CallbackWindow {
     pub from_ms: u64,
     pub to_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum CallbackOutcome {
     Reached,
     NoAnswer,
@@ -143,6 +155,7 @@ pub enum CallbackOutcome {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct CallbackAttempt {
     pub at_ms: u64,
     pub agent: String,
@@ -150,6 +163,7 @@ pub struct CallbackAttempt {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Callback {
     pub number: String,
     pub window: CallbackWindow,
@@ -157,6 +171,7 @@ pub struct Callback {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum CallSignal {
     Ringing,
     Connected,
@@ -166,6 +181,7 @@ pub enum CallSignal {
 
 /// A call: its signalling state as this state sees it, and the far end.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Call {
     pub signal: CallSignal,
     pub party: super::media::Party,

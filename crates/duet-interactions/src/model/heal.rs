@@ -10,6 +10,7 @@ use crate::change::{Actor, Change};
 /// an interaction and its state), and this record keeps what was done on
 /// the other side, with why it was not made, for people to see and redo.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct HealConflict {
     pub node: String,
     pub epoch: u64,
@@ -18,6 +19,8 @@ pub struct HealConflict {
     pub actor: Actor,
     /// When it was done on `node`, unix ms.
     pub at_ms: u64,
+    // `Change` holds a `HealConflict`: collecting schemas stops here.
+    #[cfg_attr(feature = "schema", schema(no_recursion))]
     pub change: Change,
     /// Why the state here refused it.
     pub why: String,

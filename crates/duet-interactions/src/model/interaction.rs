@@ -11,6 +11,7 @@ use super::media::{MediaType, Party};
 
 /// Where an interaction stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum InteractionState {
     /// Waiting in its queue for an agent.
     Queued,
@@ -53,6 +54,7 @@ impl InteractionState {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum SegmentKind {
     Queued,
     Offered,
@@ -70,6 +72,7 @@ pub enum SegmentKind {
 /// A stretch of an interaction's life. Segments are contiguous: each
 /// starts where the previous ended; only the last may be open.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Segment {
     pub kind: SegmentKind,
     pub agent: Option<String>,
@@ -93,6 +96,7 @@ impl Segment {
 /// How a supervisor is on an interaction (a supervisor's right; the
 /// API decides who is one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum Supervision {
     /// Listening in: the customer is not told.
     Silent,
@@ -103,6 +107,7 @@ pub enum Supervision {
 
 /// The customer and the agents on an interaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Parties {
     pub customer: Party,
     /// Every agent who ever connected, in the order they joined.
@@ -116,6 +121,7 @@ pub struct Parties {
 
 /// Where and how an interaction is routed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Routing {
     /// The workgroup queue, or an agent's user queue.
     pub queue: String,
@@ -123,11 +129,13 @@ pub struct Routing {
     pub priority: i32,
     /// Skill name -> minimum level an agent needs.
     #[serde(with = "super::small_map")]
+    #[cfg_attr(feature = "schema", schema(value_type = BTreeMap<String, u32>))]
     pub skills: SmallMap<String, u32>,
 }
 
 /// The current visit to a queue (since it last entered one).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct QueueVisit {
     pub since_ms: u64,
     /// Serving order in the queue, smallest first: `since_ms` less the
@@ -143,6 +151,7 @@ pub struct QueueVisit {
 
 /// The wrap-up an agent gave.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct WrapUp {
     pub agent: String,
     pub code: String,
@@ -154,6 +163,7 @@ pub struct WrapUp {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Interaction {
     /// The caller's id, stable for life and across switchovers.
     pub id: String,
@@ -162,6 +172,7 @@ pub struct Interaction {
     pub created_at_ms: u64,
     pub routing: Routing,
     #[serde(with = "super::small_map")]
+    #[cfg_attr(feature = "schema", schema(value_type = BTreeMap<String, String>))]
     pub attributes: SmallMap<String, String>,
     pub parties: Parties,
     pub state: InteractionState,

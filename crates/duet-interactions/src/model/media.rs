@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// The kind of an interaction; capacities and logins are per media type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MediaType {
     Call,
@@ -64,6 +65,7 @@ impl std::fmt::Display for MediaType {
 /// Someone on an interaction outside the contact center: an address (a
 /// phone number, an email address, a chat visitor id) and a display name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Party {
     pub address: String,
     pub name: String,

@@ -9,6 +9,7 @@ use super::interaction::Interaction;
 use super::media::MediaType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Recovery {
     /// Mail Interaction Recovery Enabled (off: requeued as a new email).
     pub mail: bool,

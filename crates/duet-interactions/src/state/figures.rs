@@ -11,6 +11,7 @@ use super::Interactions;
 /// is counted once: answered when first accepted on a visit, handled or
 /// abandoned when it closes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct QueueTotals {
     pub entered: u64,
     pub answered: u64,
@@ -29,6 +30,7 @@ pub struct QueueTotals {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct QueueFigures {
     pub waiting: usize,
     pub longest_wait_ms: u64,

@@ -15,6 +15,7 @@ pub const INTERVAL_RECORDS_MAX: usize = 8_640;
 
 /// Why an interval record ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum IntervalEnd {
     /// The statistics interval's boundary.
@@ -26,6 +27,7 @@ pub enum IntervalEnd {
 
 /// A queue's totals over `[start_ms, end_ms)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct IntervalRecord {
     pub queue: String,
     pub start_ms: u64,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// What a node says about itself to its peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum Role {
     /// Still finding its role.
     Starting,

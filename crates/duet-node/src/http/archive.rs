@@ -86,7 +86,7 @@ pub(super) async fn fetch(shared: &Shared, id: &str) -> Result<Option<Archived>,
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1 to 100; 50 when not given"),
         ("next" = Option<String>, Query, max_length = 320, pattern = r"^[ \t\n\x0b\x0c\r]*((3[0-9]){1,19}2[eE]([0-7][0-9a-fA-F])*)?[ \t\n\x0b\x0c\r]*$", description = "The `next` of the page before (an opaque token)"),
     ),
-    responses((status = 200, description = "A page (`duet_report::archive::Page`): {interactions, next}", body = Object), super::openapi::Answers)
+    responses((status = 200, description = "A page: {interactions, next}", body = duet_report::archive::Page), super::openapi::Answers)
 )]
 async fn search(
     State(shared): State<Arc<Shared>>,

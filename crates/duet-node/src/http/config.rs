@@ -53,7 +53,7 @@ fn parse_path(text: &str) -> Result<duet_config::TreePath, Refusal> {
     params(AtPath),
     tag = "configuration",
     description = "An object, its children and its history (`path`). Needs a session (`Authorization: Bearer`) of a supervisor or administrator, or a bootstrap user's Basic credentials; paths under `/config/Users` need an administrator (or a master bootstrap user). Password hashes and secrets are shown as `(set)`.",
-    responses((status = 200, description = "The path, its object ({class, attributes}), its children ([name, class]) and its history records (who, at_unix_ms, old, new, epoch, seq, client, conflict, healed_from)", body = Object), super::openapi::Answers)
+    responses((status = 200, description = "The path, its object, its children ([name, class]) and its history records", body = crate::status::ConfigView), super::openapi::Answers)
 )]
 pub(super) async fn config_get(
     State(shared): State<Arc<Shared>>,
@@ -95,7 +95,7 @@ pub(super) async fn config_get(
     path = "/api/config/conflicts",
     tag = "configuration",
     description = "Changes that lost when the pair healed after both nodes served (an administrator's session or a master bootstrap user's Basic credentials; secrets shown as `(set)`).",
-    responses((status = 200, description = "Conflict records (history records with `conflict`: the value that lost and the change it lost to), oldest first", body = Vec<Object>), super::openapi::Answers)
+    responses((status = 200, description = "Conflict records (history records with `conflict`: the value that lost and the change it lost to), oldest first", body = Vec<duet_config::HistoryRecord>), super::openapi::Answers)
 )]
 pub(super) async fn config_conflicts(
     State(shared): State<Arc<Shared>>,

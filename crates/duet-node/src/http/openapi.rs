@@ -120,7 +120,7 @@ pub(super) enum Answers {
         Frame,
         ErrorBody,
         duet_api::Changed,
-        duet_api::requests::MediaName,
+        duet_interactions::MediaType,
         super::agent::ActionName
     ))
 )]
@@ -130,7 +130,37 @@ struct Document;
 pub(super) fn document_value() -> serde_json::Value {
     let mut document = serde_json::to_value(Document::openapi()).unwrap_or_default();
     bounds(&mut document);
+    own_schema(&mut document);
     document
+}
+
+/// This document's own schema: an OpenAPI document, whose members the
+/// OpenAPI specification defines rather than this document (utoipa has
+/// no schema of its own type), so they are open.
+fn own_schema(document: &mut serde_json::Value) {
+    let open = serde_json::json!({"type": "object", "additionalProperties": true});
+    document["paths"]["/api/openapi.json"]["get"]["responses"]["200"]["content"]["application/json"]
+        ["schema"] = serde_json::json!({
+        "description": "An OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1.0)",
+        "type": "object",
+        "required": ["openapi", "info", "paths", "components"],
+        "properties": {
+            "openapi": {"type": "string"},
+            "info": {
+                "type": "object",
+                "required": ["title", "version"],
+                "properties": {"title": {"type": "string"}, "version": {"type": "string"}},
+                "additionalProperties": true
+            },
+            "paths": {"type": "object", "additionalProperties": open},
+            "components": {
+                "type": "object",
+                "properties": {"schemas": {"type": "object", "additionalProperties": open}},
+                "additionalProperties": true
+            }
+        },
+        "additionalProperties": true
+    });
 }
 
 /// The bounds of the customer's maps (docs/security.md) and of an
@@ -143,11 +173,11 @@ fn bounds(document: &mut serde_json::Value) {
         SKILLS_MAX,
     };
     let schemas = &mut document["components"]["schemas"];
-    if schemas["AttachmentBody"].is_object() {
-        schemas["AttachmentBody"]["properties"]["bytes"]["items"]["maximum"] = u8::MAX.into();
+    if schemas["Attachment"].is_object() {
+        schemas["Attachment"]["properties"]["bytes"]["items"]["maximum"] = u8::MAX.into();
     }
     // An enum's variant with a value is an object of that one field.
-    if let Some(variants) = schemas["OutcomeBody"]["oneOf"].as_array_mut() {
+    if let Some(variants) = schemas["CallbackOutcome"]["oneOf"].as_array_mut() {
         for variant in variants.iter_mut().filter(|v| v["type"] == "object") {
             variant["additionalProperties"] = false.into();
         }
@@ -181,7 +211,7 @@ fn bounds(document: &mut serde_json::Value) {
     path = "/api/openapi.json",
     tag = "node",
     description = "This document. Who may call each route: docs/access.md.",
-    responses((status = 200, description = "The OpenAPI document", body = Object))
+    responses((status = 200, description = "The OpenAPI document", body = serde_json::Value))
 )]
 pub(super) async fn document() -> Response {
     Json(document_value()).into_response()
@@ -247,5 +277,88 @@ mod tests {
         ] {
             assert!(frame.contains(&format!("\"{kind}\"")), "Frame lacks {kind}");
         }
+    }
+
+    /// Where `schema` (at `at`) or a schema inside it says no more than
+    /// "an object" or "anything": no properties, no reference, no
+    /// `additionalProperties`, no alternatives, no items, no values.
+    fn untyped(schema: &serde_json::Value, at: &str, found: &mut Vec<String>) {
+        let Some(fields) = schema.as_object() else {
+            return;
+        };
+        let said = [
+            "properties",
+            "additionalProperties",
+            "$ref",
+            "oneOf",
+            "anyOf",
+            "allOf",
+            "items",
+            "prefixItems",
+            "enum",
+            "const",
+        ];
+        let types: Vec<&str> = match &fields.get("type") {
+            Some(serde_json::Value::String(one)) => vec![one.as_str()],
+            Some(serde_json::Value::Array(many)) => {
+                many.iter().filter_map(|t| t.as_str()).collect()
+            }
+            _ => Vec::new(),
+        };
+        let open = types.is_empty() || types.contains(&"object");
+        if open && !said.iter().any(|key| fields.contains_key(*key)) {
+            found.push(at.to_string());
+        }
+        for key in ["properties"] {
+            if let Some(inner) = fields.get(key).and_then(|p| p.as_object()) {
+                for (name, property) in inner {
+                    untyped(property, &format!("{at}.{name}"), found);
+                }
+            }
+        }
+        for key in ["items", "additionalProperties"] {
+            if let Some(inner) = fields.get(key).filter(|i| i.is_object()) {
+                untyped(inner, &format!("{at}[{key}]"), found);
+            }
+        }
+        for key in ["oneOf", "anyOf", "allOf", "prefixItems"] {
+            for (i, inner) in fields
+                .get(key)
+                .and_then(|a| a.as_array())
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                untyped(inner, &format!("{at}[{key} {i}]"), found);
+            }
+        }
+    }
+
+    /// No answer and no schema of the document is an untyped object (the
+    /// `Object` a route once answered with): each says its fields, refers
+    /// to a schema that does, or says what its members are.
+    #[test]
+    fn every_answer_and_every_schema_says_its_shape() {
+        let document = document_value();
+        let mut found = Vec::new();
+        let paths = document["paths"].as_object().unwrap();
+        for (path, operations) in paths {
+            for (method, operation) in operations.as_object().unwrap() {
+                let responses = operation["responses"].as_object().unwrap();
+                for (status, response) in responses.iter().filter(|(s, _)| s.starts_with('2')) {
+                    for (kind, content) in response["content"].as_object().into_iter().flatten() {
+                        untyped(
+                            &content["schema"],
+                            &format!("{method} {path} {status} {kind}"),
+                            &mut found,
+                        );
+                    }
+                }
+            }
+        }
+        for (name, schema) in document["components"]["schemas"].as_object().unwrap() {
+            untyped(schema, name, &mut found);
+        }
+        assert!(found.is_empty(), "untyped: {found:#?}");
     }
 }

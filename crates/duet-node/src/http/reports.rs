@@ -103,7 +103,7 @@ fn sees_all(caller: &Caller) -> bool {
     tag = "reports",
     description = "Queue figures per interval from the node's reporting databases (`duet report queues` as JSON; docs/reporting.md): offered, answered, abandoned, handled, transferred, lost at switchover, the three service levels, ASA, AHT; each interval from a database that covers it with no gap, else marked `gap`. A supervisor's queues only.",
     params(ReportQuery),
-    responses((status = 200, description = "Report lines (`duet_report::queues::Line`), per queue and interval", body = Vec<Object>), super::openapi::Answers)
+    responses((status = 200, description = "Report lines, per queue and interval", body = Vec<duet_report::queues::QueueLine>), super::openapi::Answers)
 )]
 async fn queues(
     State(shared): State<Arc<Shared>>,
@@ -124,7 +124,7 @@ async fn queues(
     tag = "reports",
     description = "Agent figures per interval from the node's reporting databases (`duet report agents` as JSON; docs/reporting.md): logged-in, ready and not-ready time by reason, answered, handled, transfers, talk, hold, wrap-up, AHT, occupancy. A supervisor narrowed to some queues sees the agents that were their members at the interval's start.",
     params(ReportQuery),
-    responses((status = 200, description = "Report lines (`duet_report::agents::Line`), per agent and interval", body = Vec<Object>), super::openapi::Answers)
+    responses((status = 200, description = "Report lines, per agent and interval", body = Vec<duet_report::agents::AgentLine>), super::openapi::Answers)
 )]
 async fn agents(
     State(shared): State<Arc<Shared>>,

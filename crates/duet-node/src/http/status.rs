@@ -23,7 +23,7 @@ use crate::shared::Shared;
     path = "/api/status",
     tag = "node",
     description = "This node: role, switchover state, links, replication, the right to serve.",
-    responses((status = 200, description = "This node's status (`duet_node::status::NodeStatus`: node, server, role, state, serving, epoch, release, links, peer, replication, config_applied, config_digest, longest_stall_ms, right_to_serve), as `duet ctl status --json` shows it", body = Object), super::openapi::Answers)
+    responses((status = 200, description = "This node's status, as `duet ctl status --json` shows it", body = crate::status::NodeStatus), super::openapi::Answers)
 )]
 pub(super) async fn status(State(shared): State<Arc<Shared>>) -> Response {
     Json(shared.view.status()).into_response()
@@ -97,7 +97,7 @@ pub(super) async fn events(
     path = "/api/params",
     tag = "node",
     description = "The server parameters in effect.",
-    responses((status = 200, description = "The parameters in effect (`duet_params::ServerParams`), by name", body = Object), super::openapi::Answers)
+    responses((status = 200, description = "The parameters in effect, by name", body = duet_params::ServerParams), super::openapi::Answers)
 )]
 pub(super) async fn params(State(shared): State<Arc<Shared>>) -> Response {
     let (reply, answer) = oneshot::channel();

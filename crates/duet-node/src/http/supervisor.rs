@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use duet_api::StatusRequest;
 use duet_interactions::{Actor, Change};
+use duet_report::archive::view::Whole;
 
 use super::access::Held;
 use super::agent::chosen;
@@ -82,7 +83,7 @@ async fn intervals(
     path = "/api/agents",
     tag = "supervisor",
     description = "Every agent: status, media, interactions held.",
-    responses((status = 200, description = "Every agent (`duet_interactions::model::Agent`: name, status, status_since_ms, logged_in, assigned per media, ...)", body = Vec<Object>), super::openapi::Answers)
+    responses((status = 200, description = "Every agent", body = Vec<duet_interactions::model::Agent>), super::openapi::Answers)
 )]
 async fn agents(State(shared): State<Arc<Shared>>) -> Response {
     answer(ask(&shared, IxRequest::Agents).await)
@@ -97,15 +98,15 @@ async fn agents(State(shared): State<Arc<Shared>>) -> Response {
     tag = "supervisor",
     description = "An interaction whole: state, parties, segments (its history), content; a supervisor's or its agent's. Once the live state has forgotten it (closed_retention_s after it closed), its copy in the reporting databases, with `archive` (disposition, figures) and without what the archive does not keep (docs/reporting.md, \"The archive\").",
     params(("id" = String, Path)),
-    responses((status = 200, description = "The interaction whole (`duet_interactions::Interaction`), or its archived copy (`duet_report::archive::Archived`, with `archive`)", body = Object), super::openapi::Answers)
+    responses((status = 200, description = "The interaction whole, or its archived copy (with `archive`)", body = duet_report::archive::view::Whole), super::openapi::Answers)
 )]
 async fn interaction(
     held: Option<Extension<Held>>,
     archived: Option<Extension<FromArchive>>,
 ) -> Response {
     match (held, archived) {
-        (Some(Extension(Held(ix))), _) => Json(ix).into_response(),
-        (None, Some(Extension(FromArchive(ix)))) => Json(ix).into_response(),
+        (Some(Extension(Held(ix))), _) => Json(Whole::Live(Box::new(ix))).into_response(),
+        (None, Some(Extension(FromArchive(ix)))) => Json(Whole::Archived(ix)).into_response(),
         (None, None) => super::error(
             axum::http::StatusCode::NOT_FOUND,
             "no interaction by that id, live or archived",
@@ -147,7 +148,7 @@ async fn set_status(
     path = "/api/interactions/conflicts",
     tag = "supervisor",
     description = "Interaction conflict records: changes a node acknowledged while both nodes served that the state of the node whose history serves overrode (who holds an interaction, its state), each with the node, position, client id, actor, time, the change and why; oldest first, the same on both nodes. Messages and files are never conflicts: they join the transcript.",
-    responses((status = 200, description = "Interaction conflict records (`duet_interactions::model::HealConflict`: node, epoch, seq, client, actor, at_ms, change, why)", body = Vec<Object>), super::openapi::Answers)
+    responses((status = 200, description = "Interaction conflict records", body = Vec<duet_interactions::model::HealConflict>), super::openapi::Answers)
 )]
 async fn conflicts(State(shared): State<Arc<Shared>>) -> Response {
     answer(ask(&shared, IxRequest::Conflicts).await)

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::Position;
 
 /// An attachment as the archive keeps it: what it is, not its bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttachmentRef {
     pub id: String,
     pub name: String,
@@ -40,7 +40,7 @@ impl AttachmentRef {
 }
 
 /// An email as received, less its raw MIME and its attachments' bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EmailHead {
     /// Its Message-ID (the `message_id` attribute the intake sets).
     pub message_id: Option<String>,

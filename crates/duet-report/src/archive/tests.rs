@@ -646,3 +646,30 @@ fn the_live_page_shows_an_agent_what_it_holds_and_what_it_handled_once_closed() 
         ["l3", "l2"]
     );
 }
+
+/// `GET /api/interactions/{id}` answers a live interaction or its archived
+/// copy; a reader tells them apart by their fields (as the document's
+/// `oneOf` does) and gets back the one it was.
+#[test]
+fn a_whole_reads_back_as_the_live_interaction_or_the_archived_copy_it_was() {
+    use super::view::Whole;
+    let live = Whole::Live(Box::new(live(
+        "c1",
+        1_000,
+        "Sales",
+        InteractionState::Queued,
+        &[],
+    )));
+    let place = places().remove(0);
+    let path = place.fresh();
+    drop(ingest(&path, &chat("c1", "Sales", "ann", 1_000)));
+    let archived = Whole::Archived(Box::new(read::fetch(&[path], "c1").unwrap().unwrap()));
+    for whole in [live, archived] {
+        let json = serde_json::to_string(&whole).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Whole>(&json).unwrap(),
+            whole,
+            "{json}"
+        );
+    }
+}

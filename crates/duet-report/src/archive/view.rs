@@ -17,7 +17,8 @@ use crate::disposition::Disposition;
 use crate::rows::{Phase, SegmentRow, Summary, WrapUpRow};
 
 /// A line of a transcript: a live message less its delivery state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ArchivedLine)]
 pub struct Line {
     pub id: String,
     pub sender: Sender,
@@ -27,7 +28,8 @@ pub struct Line {
 }
 
 /// An agent's reply to an email, its attachments as references.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ArchivedReply)]
 pub struct Reply {
     pub id: String,
     pub agent: String,
@@ -40,7 +42,8 @@ pub struct Reply {
     pub relayed: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ArchivedEmail)]
 pub struct Email {
     #[serde(flatten)]
     pub head: EmailHead,
@@ -48,7 +51,8 @@ pub struct Email {
 }
 
 /// What it carried, as a live interaction's `content`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ArchivedContent)]
 pub enum Content {
     Transcript(Vec<Line>),
     Email(Box<Email>),
@@ -56,13 +60,15 @@ pub enum Content {
     Call(duet_interactions::model::Call),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ArchivedRouting)]
 pub struct Routing {
     /// The queue it is in, or ended in.
     pub queue: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ArchivedParties)]
 pub struct Parties {
     pub customer: Party,
     /// Every agent connected to it, in order.
@@ -70,7 +76,8 @@ pub struct Parties {
 }
 
 /// What only the archive says: the report's figures of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = ArchivedFigures)]
 pub struct Figures {
     pub disposition: Option<Disposition>,
     pub wait_ms: Option<u64>,
@@ -84,7 +91,7 @@ pub struct Figures {
 }
 
 /// An archived interaction whole.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Archived {
     pub id: String,
     pub media: MediaType,
@@ -99,6 +106,16 @@ pub struct Archived {
     pub content: Option<Content>,
     pub wrap_up: Option<WrapUpRow>,
     pub archive: Figures,
+}
+
+/// An interaction whole as `GET /api/interactions/{id}` answers it: the
+/// live one, or once the live state has forgotten it, its archived copy
+/// (told apart by `archive`, which only the copy has).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Whole {
+    Live(Box<duet_interactions::Interaction>),
+    Archived(Box<Archived>),
 }
 
 impl Archived {

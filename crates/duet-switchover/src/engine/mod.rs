@@ -20,6 +20,7 @@ use crate::primary_monitor::{NotifierPinger, module_monitor_max_silence_ms};
 
 /// The switchover states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema), schema(as = SwitchoverState))]
 pub enum State {
     Init,
     Primary,

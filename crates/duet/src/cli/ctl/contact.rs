@@ -7,9 +7,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail};
 use duet_api::{Login, QueueState, Session};
-use duet_interactions::model::{Agent, HealConflict};
+use duet_interactions::model::{Agent, Content, HealConflict, Sender};
+use duet_report::archive::view::{Content as ArchivedContent, Whole};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use super::{Node, agent, answer};
 
@@ -163,53 +163,120 @@ pub(super) fn interaction(
     password: Option<String>,
     id: &str,
 ) -> anyhow::Result<()> {
-    // A live interaction or its archived copy, whose shapes differ past
-    // what is shown here: read as JSON.
-    let ix: Value = get(nodes, user, password, &format!("/api/interactions/{id}"))?;
-    if ix.is_null() {
+    let whole: Option<Whole> = get(nodes, user, password, &format!("/api/interactions/{id}"))?;
+    let Some(whole) = whole else {
         bail!("no live interaction {id}");
-    }
-    let when = |ms: &Value| {
-        ms.as_u64().map_or_else(
+    };
+    let when = |ms: Option<u64>| {
+        ms.map_or_else(
             || "open".to_string(),
             |ms| {
                 humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
             },
         )
     };
+    // A live interaction and its archived copy name these alike.
+    macro_rules! head {
+        ($ix:expr) => {
+            (
+                &$ix.id,
+                $ix.media,
+                &$ix.routing.queue,
+                $ix.created_at_ms,
+                &$ix.state,
+                &$ix.parties.customer,
+            )
+        };
+    }
+    let (id, media, queue, created_at_ms, state, customer) = match &whole {
+        Whole::Live(ix) => head!(ix),
+        Whole::Archived(ix) => head!(ix),
+    };
     println!(
-        "{} ({}) in {}, created {}",
-        ix["id"].as_str().unwrap_or_default(),
-        ix["media"].as_str().unwrap_or_default(),
-        ix["routing"]["queue"].as_str().unwrap_or_default(),
-        when(&ix["created_at_ms"])
+        "{id} ({media}) in {queue}, created {}",
+        when(Some(created_at_ms))
     );
-    println!("state: {}", ix["state"]);
-    println!("customer: {}", ix["parties"]["customer"]);
+    println!("state: {}", serde_json::to_string(state)?);
+    println!("customer: {}", serde_json::to_string(customer)?);
     println!("history:");
-    for s in ix["segments"].as_array().into_iter().flatten() {
+    let segments: Vec<(String, Option<&str>, u64, Option<u64>)> = match &whole {
+        Whole::Live(ix) => ix
+            .segments
+            .iter()
+            .map(|s| {
+                (
+                    format!("{:?}", s.kind),
+                    s.agent.as_deref(),
+                    s.start_ms,
+                    s.end_ms,
+                )
+            })
+            .collect(),
+        Whole::Archived(ix) => ix
+            .segments
+            .iter()
+            .map(|s| {
+                (
+                    s.kind.clone(),
+                    s.agent.as_deref(),
+                    s.start_ms,
+                    Some(s.end_ms),
+                )
+            })
+            .collect(),
+    };
+    for (kind, agent, start_ms, end_ms) in segments {
         println!(
-            "  {:<12} {:<10} {:<26} -> {}",
-            s["kind"].as_str().unwrap_or_default(),
-            s["agent"].as_str().unwrap_or("-"),
-            when(&s["start_ms"]),
-            when(&s["end_ms"])
+            "  {kind:<12} {:<10} {:<26} -> {}",
+            agent.unwrap_or("-"),
+            when(Some(start_ms)),
+            when(end_ms)
         );
     }
-    if let Some(messages) = ix["content"]["Transcript"].as_array() {
+    // (at, sender, body, delivery): the archive keeps no delivery.
+    let transcript: Option<Vec<(u64, &Sender, &str, String)>> = match &whole {
+        Whole::Live(ix) => match &ix.content {
+            Content::Transcript(messages) => Some(
+                messages
+                    .iter()
+                    .map(|m| {
+                        (
+                            m.at_ms,
+                            &m.sender,
+                            m.body.as_str(),
+                            format!("{:?}", m.delivery),
+                        )
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        },
+        Whole::Archived(ix) => match &ix.content {
+            Some(ArchivedContent::Transcript(lines)) => Some(
+                lines
+                    .iter()
+                    .map(|l| (l.at_ms, &l.sender, l.body.as_str(), String::new()))
+                    .collect(),
+            ),
+            _ => None,
+        },
+    };
+    if let Some(messages) = transcript {
         println!("transcript:");
-        for m in messages {
+        for (at_ms, sender, body, delivery) in messages {
             println!(
-                "  {} {}: {} [{}]",
-                when(&m["at_ms"]),
-                m["sender"],
-                m["body"].as_str().unwrap_or_default(),
-                m["delivery"].as_str().unwrap_or_default()
+                "  {} {}: {body} [{delivery}]",
+                when(Some(at_ms)),
+                serde_json::to_string(sender)?
             );
         }
     }
-    if !ix["wrap_up"].is_null() {
-        println!("wrap-up: {}", ix["wrap_up"]);
+    let wrap_up = match &whole {
+        Whole::Live(ix) => ix.wrap_up.as_ref().map(serde_json::to_string),
+        Whole::Archived(ix) => ix.wrap_up.as_ref().map(serde_json::to_string),
+    };
+    if let Some(wrap_up) = wrap_up {
+        println!("wrap-up: {}", wrap_up?);
     }
     Ok(())
 }
