@@ -29,6 +29,9 @@ pub struct StoreWriter {
     thread: Option<std::thread::JoinHandle<()>>,
     last_ticket: u64,
     durable: watch::Receiver<u64>,
+    /// Why the store fails to commit, from the first failure of a commit
+    /// until it succeeds.
+    failing: watch::Receiver<Option<String>>,
 }
 
 impl StoreWriter {
@@ -36,9 +39,16 @@ impl StoreWriter {
     pub fn start(store: Arc<Store>, commit_seconds: Histogram) -> StoreWriter {
         let (jobs, queue) = std::sync::mpsc::sync_channel(QUEUE_MAX);
         let (durable_tx, durable) = watch::channel(0);
+        let (failing_tx, failing) = watch::channel(None);
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run(&store, &queue, &durable_tx, &commit_seconds))
+            .spawn(move || {
+                let told = Told {
+                    durable: durable_tx,
+                    failing: failing_tx,
+                };
+                run(&store, &queue, &told, &commit_seconds)
+            })
             .inspect_err(|e| tracing::error!("cannot start the store writer: {e}"))
             .ok();
         StoreWriter {
@@ -46,7 +56,14 @@ impl StoreWriter {
             thread,
             last_ticket: 0,
             durable,
+            failing,
         }
+    }
+
+    /// A receiver that changes when the store starts failing to commit
+    /// (`Some`) and when it commits again (`None`).
+    pub fn failing_watch(&self) -> watch::Receiver<Option<String>> {
+        self.failing.clone()
     }
 
     /// Queues a write; returns its ticket.
@@ -101,10 +118,16 @@ impl Drop for StoreWriter {
     }
 }
 
+/// What the writer tells the replication task.
+struct Told {
+    durable: watch::Sender<u64>,
+    failing: watch::Sender<Option<String>>,
+}
+
 fn run(
     store: &Store,
     queue: &Receiver<(u64, StoreWrite)>,
-    durable: &watch::Sender<u64>,
+    told: &Told,
     commit_seconds: &Histogram,
 ) {
     while let Ok(first) = queue.recv() {
@@ -119,7 +142,11 @@ fn run(
         let writes: Vec<StoreWrite> = group.into_iter().map(|(_, w)| w).collect();
         let mut retry_ms = RETRY_MIN_MS;
         let started = std::time::Instant::now();
+        let mut failed = false;
         while let Err(e) = store.commit(&writes) {
+            if !std::mem::replace(&mut failed, true) {
+                told.failing.send_replace(Some(e.to_string()));
+            }
             tracing::error!(
                 "the state store cannot commit {} write(s) ({e}); nothing is acknowledged until it can: trying again in {retry_ms} ms (check the data directory's disk)",
                 writes.len()
@@ -128,6 +155,9 @@ fn run(
             retry_ms = (retry_ms * 2).min(RETRY_MAX_MS);
         }
         commit_seconds.observe(started.elapsed().as_secs_f64());
-        durable.send_replace(last);
+        told.durable.send_replace(last);
+        if failed {
+            told.failing.send_replace(None);
+        }
     }
 }

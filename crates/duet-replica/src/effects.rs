@@ -1,8 +1,8 @@
 //! The outputs a replica collects while it handles an input, and the
 //! tickets of its store writes.
 
+use crate::Event;
 use duet_link::protocol::{StreamToActive, StreamToBackup};
-use duet_switchover::Level;
 
 use crate::WriteError;
 use crate::io::{Metric, Output};
@@ -54,8 +54,8 @@ impl<P, A> Effects<P, A> {
         self.outputs.push(Output::Answer { to, result });
     }
 
-    pub fn log(&mut self, level: Level, message: String) {
-        self.outputs.push(Output::Log { level, message });
+    pub fn event(&mut self, event: Event) {
+        self.outputs.push(Output::Event(event));
     }
 
     pub fn metric(&mut self, metric: Metric) {

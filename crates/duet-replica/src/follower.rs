@@ -2,6 +2,7 @@
 //! and the heal that first sends the active node what this node made
 //! while it served on its own.
 
+use crate::Event;
 use duet_config::HistoryRecord;
 use duet_config::heal::{self, Heal, HealStep};
 use duet_config::scope::Scope;
@@ -9,7 +10,6 @@ use duet_config::sync::{Answer, Installed, Request, Resync};
 use duet_link::protocol::StreamToActive;
 use duet_rsm::Position;
 use duet_stream::{Entry, Follower, FollowerCommand};
-use duet_switchover::Level;
 
 use crate::*;
 
@@ -105,10 +105,10 @@ impl<P: Clone, A> Replica<P, A> {
                     let seq = e.seq;
                     if let Err(e) = self.apply_entry(e, &scope) {
                         failed = true;
-                        self.out.log(
-                            Level::Error,
-                            format!("Replicated change {seq} could not be applied: {e}"),
-                        );
+                        self.out.event(Event::ReplicatedNotApplied {
+                            seq,
+                            error: e.to_string(),
+                        });
                     }
                 }
                 // A change not applied and stored is not acknowledged: say
@@ -200,10 +200,9 @@ impl<P: Clone, A> Replica<P, A> {
         };
         match session.on_answer(&self.tree, answer) {
             Err(e) => {
-                self.out.log(
-                    Level::Error,
-                    format!("Comparing configuration histories with the active node failed: {e}"),
-                );
+                self.out.event(Event::HealCompareFailed {
+                    error: e.to_string(),
+                });
                 self.heal_retry_later(run);
                 None
             }
@@ -220,14 +219,10 @@ impl<P: Clone, A> Replica<P, A> {
         if orphans.records.is_empty() {
             return self.heal_interactions(run.then);
         }
-        self.out.log(
-            Level::Warning,
-            format!(
-                "This node made {} configuration changes the active node does not have (after change {}, while both nodes served): making them on the active node before resynchronising",
-                orphans.records.len(),
-                orphans.fork
-            ),
-        );
+        self.out.event(Event::HealOrphans {
+            changes: orphans.records.len(),
+            fork: orphans.fork,
+        });
         let mut pages: VecDeque<_> = heal::pages(orphans.records).into();
         let records = pages.pop_front()?;
         let fork = orphans.fork;
@@ -253,10 +248,7 @@ impl<P: Clone, A> Replica<P, A> {
         let mut run = self.sync.heal.take()?;
         if let HealStage::Interactions { pages } = &mut run.stage {
             if let Some(e) = error {
-                self.out.log(
-                    Level::Error,
-                    format!("The active node did not make this node's interaction changes ({e}); they are offered again after Switchover DS Request Timeout"),
-                );
+                self.out.event(Event::HealInteractionsRefused { error: e });
                 self.heal_retry_later(run);
                 return None;
             }
@@ -277,10 +269,7 @@ impl<P: Clone, A> Replica<P, A> {
             return None;
         };
         if let Some(e) = error {
-            self.out.log(
-                Level::Error,
-                format!("The active node did not make this node's configuration changes ({e}); they are kept here and offered again after Switchover DS Request Timeout"),
-            );
+            self.out.event(Event::HealReplayRefused { error: e });
             self.heal_retry_later(run);
             return None;
         }
@@ -291,12 +280,7 @@ impl<P: Clone, A> Replica<P, A> {
                 Some(self.heal_send(run, |id| StreamToActive::HealReplay { id, fork, records }))
             }
             None => {
-                self.out.log(
-                    Level::Info,
-                    format!(
-                        "The active node has made the {replayed} configuration changes this node made while both nodes served"
-                    ),
-                );
+                self.out.event(Event::HealReplayed { changes: *replayed });
                 self.heal_interactions(run.then)
             }
         }
@@ -324,13 +308,9 @@ impl<P: Clone, A> Replica<P, A> {
         let Some(entries) = pages.pop_front() else {
             return self.resync_begin(then);
         };
-        self.out.log(
-            Level::Info,
-            format!(
-                "Offering the active node the interaction changes this node made while it served ({} pages), before resynchronising",
-                pages.len() + 1
-            ),
-        );
+        self.out.event(Event::HealOffering {
+            pages: pages.len() + 1,
+        });
         let run = HealRun {
             stage: HealStage::Interactions { pages },
             then,
@@ -349,13 +329,7 @@ impl<P: Clone, A> Replica<P, A> {
             scope,
             compress,
         } = asked;
-        self.out.log(
-            Level::Info,
-            format!(
-                "Resynchronising the configuration with the active node up to change {}",
-                upto.seq
-            ),
-        );
+        self.out.event(Event::ResyncStarted { upto_seq: upto.seq });
         if scope != Scope::Full {
             self.mark_filtered();
         }
@@ -420,13 +394,9 @@ impl<P: Clone, A> Replica<P, A> {
         {
             return None;
         }
-        self.out.log(
-            Level::Warning,
-            format!(
-                "A configuration sync request to the active node was not answered within Switchover DS Request Timeout ({} s); resynchronising again",
-                timeout_ms / 1_000
-            ),
-        );
+        self.out.event(Event::SyncRequestTimedOut {
+            timeout_s: timeout_ms / 1_000,
+        });
         self.hello();
         Some(self.hello_here(true))
     }
@@ -454,10 +424,9 @@ impl<P: Clone, A> Replica<P, A> {
             Ok(next) => next,
             failed => {
                 if let Err(e) = failed {
-                    self.out.log(
-                        Level::Error,
-                        format!("Configuration resynchronisation stopped: the active node's answer cannot be read: {e}"),
-                    );
+                    self.out.event(Event::SyncAnswerUnreadable {
+                        error: e.to_string(),
+                    });
                 }
                 // Asking again at once could loop on a faulty peer or disk:
                 // the resync starts over after Switchover DS Request Timeout,
@@ -492,13 +461,12 @@ impl<P: Clone, A> Replica<P, A> {
         // its position (a resync that did not finish), never a tree whose
         // interactions lag it, which would serve without changes it holds
         // itself out as having.
-        self.out.log(
-            Level::Info,
-            format!(
-                "Configuration resynchronised: {} entries and {} history records updated in {} requests ({} answers compressed)",
-                session.changed, session.history_changed, session.requests, session.compressed_answers
-            ),
-        );
+        self.out.event(Event::ConfigResynchronised {
+            entries: session.changed,
+            history_records: session.history_changed,
+            requests: session.requests,
+            compressed_answers: session.compressed_answers,
+        });
         // The interaction state follows, at the same position.
         Some(self.snapshot_begin(upto))
     }

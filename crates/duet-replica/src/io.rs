@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::Event;
 use duet_config::HistoryRecord;
 use duet_config::Op;
 use duet_config::scope::Scope;
@@ -11,7 +12,6 @@ use duet_interactions::Command;
 use duet_link::protocol::{StreamToActive, StreamToBackup};
 use duet_rsm::{HistoryId, Position};
 use duet_stream::Entry;
-use duet_switchover::Level;
 
 use crate::WriteError;
 use crate::persist::StoreWrite;
@@ -63,6 +63,9 @@ pub enum Input<P, A> {
     InteractionWrite { command: Box<Command>, reply: A },
     /// The store made every write up to this ticket durable.
     Durable(u64),
+    /// The store failed to commit what is queued (its writer tries again;
+    /// [`Input::Durable`] says it committed).
+    StoreFailing { error: String },
     /// The interaction snapshot taken at `at` is encoded (by the runtime,
     /// off its loop: [`crate::snapshot::encode`]).
     SnapshotEncoded {
@@ -194,7 +197,7 @@ pub enum Output<P, A> {
         result: Result<u64, WriteError>,
     },
     /// An event-log record.
-    Log { level: Level, message: String },
+    Event(Event),
     /// A figure for the operator's graphs.
     Metric(Metric),
     /// The backup holds every change the active node has (start-up may end).

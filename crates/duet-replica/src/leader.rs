@@ -3,40 +3,15 @@
 //! and the heal's replays.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
+use crate::*;
 use duet_config::heal::{self, Replay, Skip};
 use duet_config::sync::{self, Answer, Request};
-use duet_config::{Conflict, Edit, HistoryRecord, Op, Origin, TreePath};
+use duet_config::{Edit, HistoryRecord, Op};
 use duet_interactions::Command;
 use duet_link::protocol::StreamToBackup;
 use duet_rsm::Position;
 use duet_stream::{ClientId, Entry, Follower, LeaderCommand, Limits, Replication};
-use duet_switchover::Level;
-
-use crate::*;
-
-/// The event-log entry for a conflict record: both changes, who made them
-/// when, with which client id, in which epoch at which number.
-pub(crate) fn conflict_message(path: &TreePath, lost: &Origin, conflict: &Conflict) -> String {
-    let when = |ms: u64| {
-        humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_millis(ms))
-    };
-    let won = &conflict.lost_to;
-    format!(
-        "Configuration conflict at {path}: the change by {} at {} (client id {:?}, epoch {}, change {}), made on the other node while both nodes served, lost to the change by {} at {} (client id {:?}, epoch {}, change {}); the latter stands and the other is kept as a conflict record (duet ctl config conflicts)",
-        lost.who,
-        when(lost.at_unix_ms),
-        lost.client,
-        lost.epoch,
-        lost.seq,
-        won.who,
-        when(won.at_unix_ms),
-        won.client,
-        won.epoch,
-        won.seq
-    )
-}
 
 /// How long the active node waits for the changes of one heal page to be
 /// acknowledged before it says they failed (the backup has given up on the
@@ -393,10 +368,10 @@ impl<P: Clone, A> Replica<P, A> {
                     let seq = entry.seq;
                     match self.apply_entry(entry, &Scope::Full) {
                         Ok(()) => self.after_durable(AfterDurable::Persisted(seq)),
-                        Err(e) => self.out.log(
-                            Level::Error,
-                            format!("Change {seq} could not be applied: {e}"),
-                        ),
+                        Err(e) => self.out.event(Event::NotApplied {
+                            seq,
+                            error: e.to_string(),
+                        }),
                     }
                 }
                 LeaderCommand::Send(entry) => self.send_to_backup(StreamToBackup::Entry(entry)),
@@ -433,15 +408,7 @@ impl<P: Clone, A> Replica<P, A> {
                     if state == Replication::InSync {
                         self.send_to_backup(StreamToBackup::CaughtUp);
                     }
-                    let level = if state == Replication::Alone {
-                        Level::Warning
-                    } else {
-                        Level::Info
-                    };
-                    self.out.log(
-                        level,
-                        format!("Configuration replication: {state:?} ({why})"),
-                    );
+                    self.out.event(Event::Replication { state, why });
                 }
             }
         }
@@ -583,10 +550,9 @@ impl<P: Clone, A> Replica<P, A> {
     pub(crate) fn sync_answer(&mut self, request: Request) -> Option<Answer> {
         sync::answer(&self.tree, request, self.settings.compress)
             .inspect_err(|e| {
-                self.out.log(
-                    Level::Error,
-                    format!("The backup's sync request is not answered: {e}"),
-                )
+                self.out.event(Event::SyncRequestNotAnswered {
+                    error: e.to_string(),
+                })
             })
             .ok()
     }
@@ -616,17 +582,21 @@ impl<P: Clone, A> Replica<P, A> {
                     if let (Op::Conflict { path, conflict }, Some(origin)) =
                         (&edit.op, &edit.healed_from)
                     {
-                        self.out.log(Level::Warning, conflict_message(path, origin, conflict));
+                        self.out.event(Event::ConfigConflict {
+                            path: path.clone(),
+                            lost: Box::new(origin.clone()),
+                            conflict: conflict.clone(),
+                        });
                     }
                     self.heal_page_submit(key, Change::Config(edit));
                 }
                 Replay::Skip {
                     client,
                     why: Skip::Refused(e),
-                } => self.out.log(
-                    Level::Error,
-                    format!("A configuration change the other node made while both served (client id {client}) cannot be made here: {e}"),
-                ),
+                } => self.out.event(Event::ConfigChangeRefused {
+                    client,
+                    error: e.to_string(),
+                }),
                 Replay::Skip { .. } => {}
             }
         }
@@ -700,13 +670,10 @@ impl<P: Clone, A> Replica<P, A> {
                 }
                 Some(Decision::Conflict(command, lost)) => {
                     conflicts += 1;
-                    self.out.log(
-                        Level::Warning,
-                        format!(
-                            "Interaction conflict: a change {node} made while both nodes served (client id {}, change {} of epoch {}) is overridden by the state here ({}); kept as a conflict record (duet ctl interaction conflicts)",
-                            lost.client, lost.seq, lost.epoch, lost.why
-                        ),
-                    );
+                    self.out.event(Event::InteractionConflict {
+                        node: node.to_string(),
+                        lost,
+                    });
                     command
                 }
                 Some(Decision::PassedOver) => {
@@ -714,12 +681,11 @@ impl<P: Clone, A> Replica<P, A> {
                     continue;
                 }
                 Some(Decision::Unkept { client, why }) => {
-                    self.out.log(
-                        Level::Error,
-                        format!(
-                            "A change {node} made while both nodes served (client id {client}) cannot be kept even as a fact or a conflict record: {why}"
-                        ),
-                    );
+                    self.out.event(Event::InteractionChangeUnkept {
+                        node: node.to_string(),
+                        client,
+                        why,
+                    });
                     continue;
                 }
             };
@@ -727,12 +693,13 @@ impl<P: Clone, A> Replica<P, A> {
             self.heal_page_submit(key, Change::Interactions(command));
         }
         if made > 0 || passed_over > 0 {
-            self.out.log(
-                Level::Warning,
-                format!(
-                    "Made {made} interaction changes {node} acknowledged while both nodes served: {as_facts} messages or files joined transcripts that had moved on here, {conflicts} kept as conflict records, {passed_over} routing decisions passed over"
-                ),
-            );
+            self.out.event(Event::InteractionsHealed {
+                node: node.to_string(),
+                made,
+                as_facts,
+                conflicts,
+                passed_over,
+            });
             self.ix.route_wanted = true;
         }
         self.heal_page_seal(key);

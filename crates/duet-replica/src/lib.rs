@@ -29,6 +29,7 @@ use duet_stream::{ClientId, Entry, Follower, Leader, Replication};
 
 pub mod directory;
 mod effects;
+pub mod event;
 pub mod feed;
 mod follower;
 mod interactions;
@@ -39,6 +40,7 @@ mod outbox;
 pub mod persist;
 pub mod snapshot;
 
+pub use event::Event;
 pub use feed::Feed;
 pub use interactions::{CONVERSATION, InteractionsPart, ROUTE_IDLE_MS};
 pub use io::{Context, FromBackup, Input, MainOnly, Metric, NodeFacts, Output, Settings};
@@ -230,6 +232,9 @@ struct Writes<P, A> {
     activation: Option<Activation>,
     /// The store's last ticket made durable.
     durable_ticket: u64,
+    /// Why the store fails to commit, while it does (new client writes
+    /// are refused until it commits again).
+    store_failing: Option<String>,
     /// A defect put in on purpose (the pair simulation's own test).
     mutation: Option<Mutation>,
 }
@@ -242,6 +247,7 @@ impl<P, A> Default for Writes<P, A> {
             heal_pages: HealPages::default(),
             activation: None,
             durable_ticket: 0,
+            store_failing: None,
             mutation: None,
         }
     }
@@ -364,11 +370,30 @@ impl<P: Clone, A> Replica<P, A> {
                 who,
                 op,
                 reply,
-            } => self.write(client, who, op, reply),
+            } => match self.refused_while_the_store_fails(&client) {
+                Some(refused) => self.out.answer(reply, Err(refused)),
+                None => self.write(client, who, op, reply),
+            },
             Input::InteractionWrite { command, reply } => {
-                self.write_interaction(*command, Waiter::Client(reply))
+                match self.refused_while_the_store_fails(&command.client) {
+                    Some(refused) => self.out.answer(reply, Err(refused)),
+                    None => self.write_interaction(*command, Waiter::Client(reply)),
+                }
             }
-            Input::Durable(ticket) => self.durable_now(ticket),
+            Input::Durable(ticket) => {
+                if self.writes.store_failing.take().is_some() {
+                    self.out.event(Event::StoreCommits);
+                }
+                self.durable_now(ticket)
+            }
+            Input::StoreFailing { error } => {
+                if self.writes.store_failing.is_none() {
+                    self.out.event(Event::StoreFailing {
+                        error: error.clone(),
+                    });
+                }
+                self.writes.store_failing = Some(error);
+            }
             Input::SnapshotEncoded { at, chunks } => self.snapshot_encoded(at, chunks),
             Input::Tick => self.tick(),
             Input::ReleaseHeld => self.release_held(),
@@ -655,6 +680,25 @@ impl<P: Clone, A> Replica<P, A> {
 
     /// Carries out what waited for writes now durable (up to ticket
     /// `durable`); the messages for the active node go on its link.
+    /// While the store fails to commit, a client's new write is refused
+    /// (it would wait for the disk, unacknowledged, for as long as the
+    /// store fails): the client tries again with the same client id. A
+    /// retry of a change already made is still answered.
+    fn refused_while_the_store_fails(&self, client: &str) -> Option<WriteError> {
+        let error = self.writes.store_failing.as_ref()?;
+        let made = self
+            .leader
+            .as_ref()
+            .is_some_and(|leader| leader.known(client).is_some());
+        (!made).then(|| WriteError::Unavailable {
+            message: format!(
+                "{}'s store cannot commit ({error}); try again with the same client id",
+                self.facts.this
+            ),
+            active: None,
+        })
+    }
+
     fn durable_now(&mut self, durable: u64) {
         self.writes.durable_ticket = self.writes.durable_ticket.max(durable);
         while self.waiting.front().is_some_and(|(t, _)| *t <= durable) {

@@ -8,10 +8,10 @@
 
 use std::sync::Arc;
 
+use crate::Event;
 use duet_interactions::Page;
 use duet_link::protocol::{SNAPSHOT_CHUNK_BYTES, SnapshotPage, StreamToActive, StreamToBackup};
 use duet_rsm::Position;
-use duet_switchover::Level;
 
 use crate::persist::SNAPSHOT_PAGE_BYTES;
 use crate::*;
@@ -167,13 +167,9 @@ impl<P: Clone, A> Replica<P, A> {
             return None;
         }
         let Some(chunk) = chunk.filter(|_| error.is_none()) else {
-            self.out.log(
-                Level::Warning,
-                format!(
-                    "The interaction snapshot could not be fetched: {}; resynchronising again",
-                    error.unwrap_or_default()
-                ),
-            );
+            self.out.event(Event::SnapshotNotFetched {
+                error: error.unwrap_or_default(),
+            });
             // No answer matches id 0: the overdue check starts over.
             run.request_id = 0;
             return None;
@@ -203,12 +199,7 @@ impl<P: Clone, A> Replica<P, A> {
         let pages = match installed {
             Ok(pages) => pages,
             Err(e) => {
-                self.out.log(
-                    Level::Error,
-                    format!(
-                        "The interaction snapshot cannot be installed ({e}); resynchronising again"
-                    ),
-                );
+                self.out.event(Event::SnapshotNotInstalled { error: e });
                 let hello = self.hello_here(true);
                 self.hello();
                 return Some(hello);
@@ -225,15 +216,12 @@ impl<P: Clone, A> Replica<P, A> {
             installed: duet_config::sync::Installed::default(),
             last: run.upto,
         });
-        self.out.log(
-            Level::Info,
-            format!(
-                "Interactions resynchronised: {} live interactions in {pages} pages ({} bytes in {} chunks)",
-                self.ix.state.len(),
-                run.encoded.len(),
-                run.chunks
-            ),
-        );
+        self.out.event(Event::InteractionsResynchronised {
+            interactions: self.ix.state.len(),
+            pages,
+            bytes: run.encoded.len(),
+            chunks: run.chunks as usize,
+        });
         let hello = self.hello();
         self.after_durable(AfterDurable::Reply(Box::new(hello)));
         None

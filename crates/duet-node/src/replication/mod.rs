@@ -194,7 +194,7 @@ impl Replicator {
                 },
                 Output::ToActive(message) => to_active.push(message),
                 Output::Answer { to, result } => to.answer(result),
-                Output::Log { level, message } => node.events.log_event(level, message),
+                Output::Event(event) => node.events.log_event(event.level(), event.to_string()),
                 Output::Metric(metric) => node.metrics.replica(metric),
                 Output::Synchronised => node.driver.send(DriverMsg::Synchronised),
                 Output::EncodeSnapshot { at, items } => {
@@ -227,6 +227,10 @@ impl Replicator {
     /// The driver's wake-up when the store made more durable.
     pub fn durable_watch(&self) -> tokio::sync::watch::Receiver<u64> {
         self.writer.watch()
+    }
+
+    pub fn store_failing_watch(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        self.writer.failing_watch()
     }
 
     pub fn tree(&self) -> &Tree {

@@ -256,6 +256,7 @@ pub async fn run(
     ));
     lease_ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut durable = replicator.durable_watch();
+    let mut store_failing = replicator.store_failing_watch();
     let mut active: Option<ActiveLink> = None;
     let mut parameters_seen = replicator.parameters_generation();
     let mut directory_seen = replicator.directory_generation();
@@ -290,6 +291,12 @@ pub async fn run(
             Ok(()) = durable.changed() => {
                 let ticket = *durable.borrow_and_update();
                 to_active = steps.time(&node, "durable", || replicator.handle(&node, Input::Durable(ticket)));
+            }
+            // It commits again: the next durable ticket says so.
+            Ok(()) = store_failing.changed() => {
+                if let Some(error) = store_failing.borrow_and_update().clone() {
+                    to_active = replicator.handle(&node, Input::StoreFailing { error });
+                }
             }
             due = lease_ticks.tick() => {
                 // How late the tick came is how long the task was busy

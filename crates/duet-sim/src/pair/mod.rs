@@ -138,6 +138,9 @@ pub struct Report {
     /// Nodes paused, and stores stalled.
     pub pauses: usize,
     pub store_stalls: usize,
+    /// Stores that failed a commit, told to their replica (which refuses
+    /// new client writes until it commits again).
+    pub store_failures: usize,
     /// Times a backup caught up with its active node (from then on the
     /// active node acknowledges a change once the backup holds it).
     pub caught_up: usize,

@@ -67,6 +67,9 @@ pub struct Up {
     /// Its store fails to commit until then: the writer retries, and
     /// nothing becomes durable meanwhile.
     pub store_stalled_until_ms: Option<u64>,
+    /// The replica was told its store fails ([`Input::StoreFailing`]), as
+    /// the node's writer does at the first commit that fails.
+    pub store_failing_told: bool,
 }
 
 pub struct Node {
@@ -153,6 +156,7 @@ impl Node {
             max_seen,
             pause: None,
             store_stalled_until_ms: None,
+            store_failing_told: false,
         });
         Ok(outputs)
     }
@@ -168,9 +172,16 @@ impl Node {
         let Some(up) = self.up.as_mut() else {
             return Ok(None);
         };
-        if up.queued.is_empty() || up.pause.is_some() || up.store_stalled_until_ms.is_some() {
+        if up.queued.is_empty() || up.pause.is_some() {
             return Ok(None);
         }
+        if up.store_stalled_until_ms.is_some() {
+            let first = !std::mem::replace(&mut up.store_failing_told, true);
+            return Ok(first.then(|| Input::StoreFailing {
+                error: "a simulated commit failure".into(),
+            }));
+        }
+        up.store_failing_told = false;
         let writes = std::mem::take(&mut up.queued);
         self.store
             .commit(&writes)

@@ -426,8 +426,11 @@ impl World {
                     }
                     self.clients.answered(to, n, epoch, result)?;
                 }
-                Output::Log { message, .. } => {
-                    let what = format!("{}: {message}", self.nodes[n].name);
+                Output::Event(event) => {
+                    if matches!(event, duet_replica::Event::StoreFailing { .. }) {
+                        self.report.store_failures += 1;
+                    }
+                    let what = format!("{}: {event}", self.nodes[n].name);
                     self.note(what);
                 }
                 Output::Metric(_) => {}

@@ -229,7 +229,7 @@ fn pair_sweep(
         match duet_sim::pair::run(seed, options) {
             Ok(report) if json => println!("{}", serde_json::to_string(&report)?),
             Ok(report) => println!(
-                "seed {seed}: every rule kept; {} steps, {} operations acknowledged ({} refused), {} crashes, {} takeovers, {} link cuts, {} links closed by an oversized message, {} disks replaced, {} pauses, {} store stalls, {} splits, {} takeovers held back (not synchronised) and {} damped, {} changes shown by feeds; healed at {}",
+                "seed {seed}: every rule kept; {} steps, {} operations acknowledged ({} refused), {} crashes, {} takeovers, {} link cuts, {} links closed by an oversized message, {} disks replaced, {} pauses, {} store stalls ({} commits failed), {} splits, {} takeovers held back (not synchronised) and {} damped, {} changes shown by feeds; healed at {}",
                 report.steps,
                 report.acknowledged,
                 report.refused,
@@ -240,6 +240,7 @@ fn pair_sweep(
                 report.replaced_disks,
                 report.pauses,
                 report.store_stalls,
+                report.store_failures,
                 report.splits,
                 report.held_back_unsynchronised,
                 report.held_back_damped,
