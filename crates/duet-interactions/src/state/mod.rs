@@ -164,6 +164,12 @@ impl Interactions {
         self.live.interactions.get(id)
     }
 
+    /// Interaction `id`, shared: a reader elsewhere (the API) holds it
+    /// without copying its content; a later change to it copies it then.
+    pub fn get_shared(&self, id: &str) -> Option<&std::sync::Arc<Interaction>> {
+        self.live.interactions.get_shared(id)
+    }
+
     /// Every live interaction (closed ones until forgotten), by id.
     pub fn interactions(&self) -> impl Iterator<Item = &Interaction> {
         self.live.interactions.values()

@@ -45,6 +45,11 @@ impl<V> Keyed<V> {
         self.map.get(key).map(|v| &**v)
     }
 
+    /// The value shared, not copied (a later change copies it then).
+    pub fn get_shared(&self, key: &str) -> Option<&Arc<V>> {
+        self.map.get(key)
+    }
+
     pub fn contains_key(&self, key: &str) -> bool {
         self.map.contains_key(key)
     }

@@ -203,7 +203,7 @@ pub fn actor(caller: &Caller, ix: &Interaction) -> Actor {
 /// The interaction a [`Who::Related`] route was allowed on, as the guard
 /// read it (handlers take it from the request's extensions).
 #[derive(Debug, Clone)]
-pub struct Held(pub Interaction);
+pub struct Held(pub std::sync::Arc<Interaction>);
 
 /// A session's token: `Authorization: Bearer`, or on a WebSocket (where
 /// browsers cannot set headers) `?token=`.

@@ -145,10 +145,11 @@ pub(super) async fn agent_shares(
     done(result)
 }
 
-/// A file shared in the conversation, or (agents) an email's attachment.
-fn find<'a>(ix: &'a Interaction, file: &str) -> Option<&'a Attachment> {
+/// A file shared in the conversation, or (`email_parts`: agents) an
+/// email's attachment.
+fn find<'a>(ix: &'a Interaction, file: &str, email_parts: bool) -> Option<&'a Attachment> {
     let email = match &ix.content {
-        Content::Email(email) => email.attachments.as_slice(),
+        Content::Email(email) if email_parts => email.attachments.as_slice(),
         _ => &[],
     };
     ix.files
@@ -157,12 +158,12 @@ fn find<'a>(ix: &'a Interaction, file: &str) -> Option<&'a Attachment> {
         .or_else(|| email.iter().find(|a| a.id == file))
 }
 
-fn download(ix: Option<Interaction>, id: &str, file: &str) -> Response {
+fn download(ix: Option<&Interaction>, id: &str, file: &str, email_parts: bool) -> Response {
     let Some(ix) = ix else {
         return Refusal::new(StatusCode::NOT_FOUND, format!("no live interaction {id}"))
             .into_response();
     };
-    match find(&ix, file) {
+    match find(ix, file, email_parts) {
         Some(a) => (
             [
                 (
@@ -202,14 +203,7 @@ pub(super) async fn customer_downloads(
     let wanted = id.clone();
     match ask(&shared, |reply| IxRequest::Get { id: wanted, reply }).await {
         // The customer sees the conversation's files, not an email's parts.
-        Ok(ix) => download(
-            ix.map(|mut ix| {
-                ix.content = Content::Transcript(Vec::new());
-                ix
-            }),
-            &id,
-            &file,
-        ),
+        Ok(ix) => download(ix.as_deref(), &id, &file, false),
         Err(refusal) => refusal.into_response(),
     }
 }
@@ -226,5 +220,5 @@ pub(super) async fn agent_downloads(
     Extension(Held(ix)): Extension<Held>,
     Path((id, file)): Path<(String, String)>,
 ) -> Response {
-    download(Some(ix), &id, &file)
+    download(Some(&ix), &id, &file, true)
 }

@@ -117,7 +117,7 @@ async fn change_saying(shared: &Shared, who: &Present, present: bool) -> Option<
     }
 }
 
-async fn chat(shared: &Shared, id: &str) -> Option<Interaction> {
+async fn chat(shared: &Shared, id: &str) -> Option<std::sync::Arc<Interaction>> {
     let wanted = id.to_string();
     ask(shared, |reply| IxRequest::Get { id: wanted, reply })
         .await

@@ -105,7 +105,9 @@ async fn interaction(
     archived: Option<Extension<FromArchive>>,
 ) -> Response {
     match (held, archived) {
-        (Some(Extension(Held(ix))), _) => Json(Whole::Live(Box::new(ix))).into_response(),
+        (Some(Extension(Held(ix))), _) => {
+            Json(Whole::Live(Box::new(Arc::unwrap_or_clone(ix)))).into_response()
+        }
         (None, Some(Extension(FromArchive(ix)))) => Json(Whole::Archived(ix)).into_response(),
         (None, None) => super::error(
             axum::http::StatusCode::NOT_FOUND,

@@ -40,9 +40,12 @@ pub enum IxRequest {
         command: Box<Command>,
         reply: super::WriteReply,
     },
+    /// One interaction, shared, not copied: a chat's transcript or an
+    /// email with its attachments can run to megabytes, and the API asks
+    /// for it at every message (its room, whose it is).
     Get {
         id: String,
-        reply: oneshot::Sender<Option<Interaction>>,
+        reply: oneshot::Sender<Option<Arc<Interaction>>>,
     },
     /// Every live interaction, node (no copy): a search reads them
     /// on a thread of its own.
@@ -109,7 +112,7 @@ impl Replicator {
         match request {
             IxRequest::Write { .. } => {}
             IxRequest::Get { id, reply } => {
-                reply.answer(state.get(&id).cloned());
+                reply.answer(state.get_shared(&id).cloned());
             }
             IxRequest::Interactions(reply) => {
                 reply.answer(state.shared_interactions().cloned().collect());
