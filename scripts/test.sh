@@ -77,6 +77,17 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 phase "fuzz (every target, briefly)"
 scripts/fuzz.sh
 phase "tests (cargo nextest)"
+# The tests reach only addresses of their own (loopback, and network
+# namespaces they make), so they run without the proxy settings a machine
+# may have for the package registries (every crate is fetched by now). The
+# machine's own addresses are printed for a failing network test's reader.
+for variable in http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY; do
+    if [ -n "${!variable:-}" ]; then
+        echo "($variable is set: the tests run without it)"
+        unset "$variable"
+    fi
+done
+echo "This machine's IPv4 addresses: $(ip -4 -o addr show 2>/dev/null | awk '{ printf "%s %s; ", $2, $4 }')"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

@@ -45,11 +45,7 @@ fn call(
     body: Option<Value>,
     extra: &[(&str, &str)],
 ) -> Answer {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(15)))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = harness::agent(Duration::from_secs(15));
     let mut request = ureq::http::Request::builder().method(method).uri(url);
     if let Some(auth) = auth {
         request = request.header("authorization", auth);
@@ -157,10 +153,7 @@ fn floods_from_one_address_get_429_while_agents_work_and_secrets_stay_secret() {
     let id = chat.body["id"].as_str().expect("an id").to_string();
     let token = chat.body["token"].as_str().expect("a token").to_string();
     let html = b"<html><script>alert(document.cookie)</script></html>".to_vec();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = harness::agent(Duration::from_secs(15));
     let shared = agent
         .post(&format!(
             "{a}/api/chats/{id}/files?name=page.html&message_id=f1"

@@ -365,10 +365,7 @@ fn commence_and_discontinue_hooks_run_on_role_changes() {
 fn a_clients_epoch_header_cannot_unseat_the_active_node() {
     let mut pair = Pair::loopback(Setup::default());
     pair.start();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = harness::agent(Duration::from_secs(15));
     for path in ["/api/status", "/metrics", "/nowhere"] {
         let _ = agent
             .get(&format!("{}{path}", pair.nodes[0].url()))

@@ -473,6 +473,11 @@ impl Driver {
             Command::BecomePrimary(activation) => self.activate_when_safe(activation),
             // A takeover abandoned before it served has nothing to stop.
             Command::StopServing if self.holding => {
+                // The engine steps down only for its peer (a newer epoch or
+                // history there, or a takeover of it held back), so the
+                // peer serves or is about to: a refusal from now on names
+                // it, as the desktops' `moved` does.
+                self.peer.role = Some(Role::Active);
                 self.stop_serving("a newer epoch is active elsewhere");
             }
             Command::StopServing => {}

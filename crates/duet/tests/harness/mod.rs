@@ -118,17 +118,24 @@ impl Node {
     }
 
     pub fn status(&self) -> Option<NodeStatus> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_millis(400)))
-            .build()
-            .into();
-        agent
-            .get(&format!("{}/api/status", self.url()))
+        self.status_or_why().ok()
+    }
+
+    /// The node's status, or why it could not be read (for a failing
+    /// test's message).
+    pub fn status_or_why(&self) -> Result<NodeStatus, String> {
+        let url = format!("{}/api/status", self.url());
+        let mut answer = agent(Duration::from_millis(400))
+            .get(&url)
             .call()
-            .ok()?
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        if answer.status() != 200 {
+            return Err(format!("GET {url}: {}", answer.status()));
+        }
+        answer
             .body_mut()
             .read_json()
-            .ok()
+            .map_err(|e| format!("GET {url}: the answer is not a status: {e}"))
     }
 
     pub fn log(&self) -> String {
@@ -143,12 +150,7 @@ impl Node {
         body: serde_json::Value,
         credentials: Option<(&str, &str)>,
     ) -> (u16, String) {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(5)))
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let mut request = agent.post(&format!("{}{path}", self.url()));
+        let mut request = agent(Duration::from_secs(5)).post(&format!("{}{path}", self.url()));
         if let Some((user, password)) = credentials {
             request = request.header("authorization", &basic_auth_for(user, password));
         }
@@ -224,10 +226,7 @@ impl Sampler {
         let thread = {
             let (samples, violations, stop) = (samples.clone(), violations.clone(), stop.clone());
             std::thread::spawn(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .timeout_global(Some(Duration::from_millis(300)))
-                    .build()
-                    .into();
+                let agent = agent(Duration::from_millis(300));
                 let get = |url: &str| -> Option<NodeStatus> {
                     agent
                         .get(&format!("{url}/api/status"))
@@ -510,8 +509,17 @@ impl Pair {
     }
 
     pub fn logs(&self) -> String {
+        let status = |node: &Node| match node.status_or_why() {
+            Ok(status) => format!(
+                "serving {}, main link {}, auxiliary link {}, peer {:?}",
+                status.serving, status.main_link_up, status.aux_link_up, status.peer.role
+            ),
+            Err(why) => why,
+        };
         format!(
-            "--- a.log ---\n{}\n--- b.log ---\n{}",
+            "--- status now: a: {}; b: {}\n--- a.log ---\n{}\n--- b.log ---\n{}",
+            status(&self.nodes[0]),
+            status(&self.nodes[1]),
             tail(&self.nodes[0].log(), 60),
             tail(&self.nodes[1].log(), 60)
         )
@@ -617,9 +625,17 @@ fn tail(text: &str, lines: usize) -> String {
 }
 
 pub fn api_agent() -> ureq::Agent {
+    agent(Duration::from_secs(15))
+}
+
+/// An HTTP agent for the tests' own nodes: it answers every status as a
+/// response (not an error), and ignores any proxy the environment names,
+/// as the nodes are at addresses only this machine knows.
+pub fn agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(15)))
+        .timeout_global(Some(timeout))
         .http_status_as_error(false)
+        .proxy(None)
         .build()
         .into()
 }

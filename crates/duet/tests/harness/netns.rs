@@ -38,6 +38,46 @@ fn ip(args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// The host's IPv4 addresses, and the networks of its routes that are as
+/// narrow as a /24 or narrower: a lab's control /24 holding one of them
+/// would send the test's requests somewhere else (a wider route does not
+/// matter: the lab's own /24 is more specific).
+fn host_addresses() -> Result<Vec<std::net::Ipv4Addr>, String> {
+    let mut addresses = Vec::new();
+    for (args, narrowest) in [
+        (&["-4", "-o", "addr", "show"][..], 0),
+        (&["-4", "route", "show", "table", "all"][..], 24),
+    ] {
+        let out = Command::new("ip")
+            .args(args)
+            .output()
+            .map_err(|e| format!("ip: {e}"))?;
+        for word in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let (address, length) = word.split_once('/').unwrap_or((word, "32"));
+            if let (Ok(address), Ok(length)) = (address.parse(), length.parse::<u32>())
+                && length >= narrowest
+            {
+                addresses.push(address);
+            }
+        }
+    }
+    Ok(addresses)
+}
+
+/// The first subnet `10.78.S.0/24` from `first` on that holds nothing of the
+/// host's (an address, a narrow route, another lab's control veth).
+fn free_control_subnet(first: u32) -> Result<u32, String> {
+    let taken = host_addresses()?;
+    (first..=254)
+        .chain(1..first)
+        .find(|&subnet| {
+            !taken
+                .iter()
+                .any(|a| a.octets()[..3] == [10, 78, subnet as u8])
+        })
+        .ok_or_else(|| "no free 10.78.S.0/24 subnet for the control network".to_string())
+}
+
 impl Lab {
     /// Creates the lab, or says why it cannot (then the caller skips).
     pub fn create() -> Result<Lab, String> {
@@ -116,8 +156,9 @@ impl Lab {
             ])?;
             ip(&["-n", &gw, "link", "set", &format!("g{host}"), "up"])?;
             ip(&["-n", n, "route", "add", "default", "via", GATEWAY])?;
-            // The control network: one /30-like /24 per node per lab.
-            let subnet = 2 * (k % 120) + i as u32 + 1;
+            // The control network: a /24 per node per lab, one the host
+            // does not already reach (its own network may be anywhere).
+            let subnet = free_control_subnet(2 * (k % 120) + i as u32 + 1)?;
             let host_veth = format!("{id}c{i}");
             ip(&[
                 "link", "add", &host_veth, "type", "veth", "peer", "name", "c0", "netns", n,

@@ -75,11 +75,7 @@ fn write_until_stopped(
     stop: &AtomicBool,
     acked: &Mutex<Vec<Acked>>,
 ) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(ANSWER_WAIT))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = super::agent(ANSWER_WAIT);
     let mut target = 0;
     let mut n = 0;
     while !stop.load(Ordering::SeqCst) {
