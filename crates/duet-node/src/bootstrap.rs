@@ -190,6 +190,27 @@ impl TlsCertificate {
     }
 }
 
+/// The TLS acceptor for a bootstrap's `[http_tls]` or `[smtp_tls]` table
+/// (named `table`), if it has it.
+pub fn tls_acceptor(
+    certificate: Option<&TlsCertificate>,
+    pair: &TlsPaths,
+    table: &str,
+) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
+    use anyhow::Context as _;
+    let Some(certificate) = certificate else {
+        return Ok(None);
+    };
+    let (cert, key) = certificate.files(pair);
+    let read = |path: &Path| {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("{table}: cannot read {}", path.display()))
+    };
+    let config = duet_link::tls::api_server_config(&read(cert)?, &read(key)?)
+        .with_context(|| format!("{table}: the certificate and key are not usable"))?;
+    Ok(Some(tokio_rustls::TlsAcceptor::from(config)))
+}
+
 /// The `[contact_center]` table: secrets both nodes share, in files
 /// readable by the owner only (`duet certs init` writes them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,5 +1,6 @@
 //! A duet node: the runtime that carries out the switchover engine's
-//! commands over the network and serves when active.
+//! commands over the network and serves when active. Its HTTP API is a
+//! crate of its own (duet-http), started through `node::run`.
 
 pub mod answer;
 pub mod arbiter;
@@ -11,7 +12,6 @@ pub mod driver_inbox;
 pub mod epoch;
 pub mod events;
 pub mod hooks;
-pub mod http;
 pub mod ids;
 pub mod intake;
 pub mod limits;

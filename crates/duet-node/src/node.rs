@@ -50,16 +50,28 @@ async fn bind(addr: std::net::SocketAddr, what: &str) -> anyhow::Result<TcpListe
     })
 }
 
+/// What serves the node's HTTP API (`duet_http::serve`): given the node's
+/// handles, its HTTP listener and, with `[http_tls]`, its TLS acceptor, a
+/// task that serves until it is dropped. The node's runtime knows nothing
+/// of HTTP beyond starting it.
+pub type HttpApi = fn(
+    Arc<Shared>,
+    TcpListener,
+    Option<tokio_rustls::TlsAcceptor>,
+) -> futures::future::BoxFuture<'static, ()>;
+
 /// Runs a node until `stop` resolves.
 pub async fn run(
     boot: Bootstrap,
+    http_api: HttpApi,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    run_with_prober(boot, Arc::new(IcmpProber::new()), stop).await
+    run_with_prober(boot, http_api, Arc::new(IcmpProber::new()), stop).await
 }
 
 pub async fn run_with_prober(
     boot: Bootstrap,
+    http_api: HttpApi,
     prober: Arc<dyn EchoProber>,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -127,7 +139,8 @@ pub async fn run_with_prober(
         };
         let text = read(path)?;
         let hex = text.trim();
-        let bytes = crate::http::from_hex(hex)
+        let bytes = hex::decode(hex)
+            .ok()
             .filter(|b| b.len() >= 16)
             .ok_or_else(|| {
                 anyhow::anyhow!(
@@ -137,8 +150,8 @@ pub async fn run_with_prober(
             })?;
         Ok(Some(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes)))
     };
-    let http_tls = crate::http::tls::acceptor(boot.http_tls.as_ref(), &boot.tls, "http_tls")?;
-    let smtp_tls = crate::http::tls::acceptor(boot.smtp_tls.as_ref(), &boot.tls, "smtp_tls")?;
+    let http_tls = crate::bootstrap::tls_acceptor(boot.http_tls.as_ref(), &boot.tls, "http_tls")?;
+    let smtp_tls = crate::bootstrap::tls_acceptor(boot.smtp_tls.as_ref(), &boot.tls, "smtp_tls")?;
     let session_key = secret(&boot.contact_center.session_key, "session key")?;
     let webhook_key = secret(&boot.contact_center.webhook_secret, "webhook secret")?;
 
@@ -278,12 +291,7 @@ pub async fn run_with_prober(
             smtp_listener,
             smtp_tls,
         )),
-        tokio::spawn(crate::http::tls::serve(
-            http_listener,
-            crate::http::router(shared.clone()),
-            http_tls,
-            shared.boot.limits.http_connections_max,
-        )),
+        tokio::spawn(http_api(shared.clone(), http_listener, http_tls)),
     ];
     let outcome = driver.run(stop).await;
     for task in tasks {

@@ -34,7 +34,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let runtime =
         tokio::runtime::Runtime::new().map_err(|e| anyhow!("cannot start the runtime: {e}"))?;
-    runtime.block_on(duet_node::node::run(boot, stop_signal()))
+    runtime.block_on(duet_node::node::run(boot, duet_http::serve, stop_signal()))
 }
 
 /// Ctrl-C or SIGTERM.

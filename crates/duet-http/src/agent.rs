@@ -19,9 +19,9 @@ use duet_interactions::{Actor, Change, TransferTarget};
 use super::access::Held;
 use super::auth::Caller;
 use super::{Refusal, answer, ask, change, done};
-use crate::directory::REASON_CONNECTION_LOST;
-use crate::replication::IxRequest;
-use crate::shared::Shared;
+use duet_node::directory::REASON_CONNECTION_LOST;
+use duet_node::replication::IxRequest;
+use duet_node::shared::Shared;
 
 pub(super) fn routes() -> Router<Arc<Shared>> {
     Router::new()

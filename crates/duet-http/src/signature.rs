@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use ring::hmac;
 
 use super::Refusal;
-use crate::shared::Shared;
+use duet_node::shared::Shared;
 
 /// How far a signed timestamp may be from the node's clock, either way.
 pub const WINDOW_S: u64 = 300;
@@ -67,7 +67,7 @@ pub(super) fn check(
         if now_s.abs_diff(timestamp_s) > WINDOW_S {
             return Err(Rejected::OutsideWindow);
         }
-        let tag = super::auth::from_hex(hex).ok_or(Rejected::Malformed)?;
+        let tag = hex::decode(hex).map_err(|_| Rejected::Malformed)?;
         return hmac::verify(key, &signed_text(kind, timestamp_s, body), &tag)
             .map_err(|_| Rejected::Mismatch);
     }
@@ -75,7 +75,7 @@ pub(super) fn check(
         if !body_only_accepted {
             return Err(Rejected::BodyOnlyOff);
         }
-        let tag = super::auth::from_hex(hex).ok_or(Rejected::Malformed)?;
+        let tag = hex::decode(hex).map_err(|_| Rejected::Malformed)?;
         return hmac::verify(key, body, &tag).map_err(|_| Rejected::Mismatch);
     }
     Err(Rejected::Malformed)
@@ -95,7 +95,7 @@ pub(super) fn verify(
         )
     })?;
     let body_only = shared.boot.contact_center.webhook_body_only_signatures;
-    let now_s = crate::events::unix_ms() / 1000;
+    let now_s = duet_node::events::unix_ms() / 1000;
     check(key, kind, headers, body, now_s, body_only)
         .map_err(|why| Refusal::new(StatusCode::UNAUTHORIZED, why.message()))
 }

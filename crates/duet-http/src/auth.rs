@@ -19,10 +19,10 @@ use duet_api::{Login, Session};
 use ring::hmac;
 
 use super::{Refusal, ask};
-use crate::bootstrap::User;
-use crate::directory::{ContactUser, Supervises, UserRole};
-use crate::replication::IxRequest;
-use crate::shared::Shared;
+use duet_node::bootstrap::User;
+use duet_node::directory::{ContactUser, Supervises, UserRole};
+use duet_node::replication::IxRequest;
+use duet_node::shared::Shared;
 
 /// How long a session lasts.
 pub const SESSION_S: u64 = 12 * 3600;
@@ -42,20 +42,6 @@ fn bootstrap_fingerprint(user: &User) -> String {
 fn fingerprint_of(stored: &str) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, stored.as_bytes());
     B64.encode(&digest.as_ref()[..9])
-}
-
-/// Bytes from hex text; `None` if it is not hex.
-pub fn from_hex(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| {
-            hex.get(i..i + 2)
-                .and_then(|b| u8::from_str_radix(b, 16).ok())
-        })
-        .collect()
 }
 
 fn sign(key: &hmac::Key, payload: &str) -> String {
@@ -126,7 +112,7 @@ pub async fn signed_in(shared: &Shared, token: Option<&str>) -> Result<Caller, R
     })?;
     let key = session_key(shared)?;
     let token = Token::decode(key, token).map_err(unauthorized)?;
-    if token.expires_unix_s <= crate::events::unix_ms() / 1000 {
+    if token.expires_unix_s <= duet_node::events::unix_ms() / 1000 {
         return Err(unauthorized("the session has expired; sign in again"));
     }
     let name = token.name.as_str();
@@ -236,7 +222,7 @@ async fn sign_in(shared: &Shared, login: Login) -> Result<Session, Refusal> {
         (None, Some(boot)) => Some(boot.password.clone()),
         (None, None) => None,
     };
-    if !crate::passwords::check(login.password.clone(), stored).await {
+    if !duet_node::passwords::check(login.password.clone(), stored).await {
         return Err(wrong());
     }
     let (roles, fp) = match (known, bootstrap) {
@@ -247,7 +233,7 @@ async fn sign_in(shared: &Shared, login: Login) -> Result<Session, Refusal> {
         ),
         (None, None) => return Err(wrong()),
     };
-    let now_ms = crate::events::unix_ms();
+    let now_ms = duet_node::events::unix_ms();
     let token = Token {
         name: login.user.clone(),
         expires_unix_s: now_ms / 1000 + SESSION_S,

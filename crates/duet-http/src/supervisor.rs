@@ -20,8 +20,8 @@ use super::agent::chosen;
 use super::archive::FromArchive;
 use super::auth::Caller;
 use super::{answer, ask, change, done};
-use crate::replication::IxRequest;
-use crate::shared::Shared;
+use duet_node::replication::IxRequest;
+use duet_node::shared::Shared;
 
 pub(super) fn routes() -> Router<Arc<Shared>> {
     Router::new()

@@ -23,8 +23,8 @@ use duet_interactions::state::presence::CUSTOMER_AWAY_SINCE;
 use duet_interactions::{Actor, Change, Interaction};
 
 use super::{ask, change};
-use crate::replication::{IxRequest, Present, SocketsHere};
-use crate::shared::Shared;
+use duet_node::replication::{IxRequest, Present, SocketsHere};
+use duet_node::shared::Shared;
 
 /// The first wait before asking a busy node again; each wait doubles up
 /// to [`RETRY_MAX_MS`], with up to half as much again at random so the

@@ -12,9 +12,9 @@ use duet_api::{FaultRequest, Injected, SwitchRequest, Switching};
 use tokio::sync::oneshot;
 
 use super::{authenticate, error};
-use crate::driver_inbox::DriverMsg;
-use crate::shared::Shared;
-use crate::supervisor::ModuleFault;
+use duet_node::driver_inbox::DriverMsg;
+use duet_node::shared::Shared;
+use duet_node::supervisor::ModuleFault;
 
 #[utoipa::path(
     post,
@@ -110,7 +110,7 @@ pub(super) async fn fault(
             .mirror
             .file_monitor
             .control
-            .try_send(crate::mirror::monitor::MonitorMsg::Fault(fault))
+            .try_send(duet_node::mirror::monitor::MonitorMsg::Fault(fault))
             .is_ok(),
         (CONFIG_SYNC, fault) => {
             shared

@@ -23,8 +23,8 @@ use duet_report::read::ReadError;
 use super::access::scope;
 use super::auth::Caller;
 use super::{Refusal, ask};
-use crate::replication::IxRequest;
-use crate::shared::Shared;
+use duet_node::replication::IxRequest;
+use duet_node::shared::Shared;
 
 /// The longest query string a search takes.
 const QUERY_MAX_BYTES: usize = 4096;

@@ -3,7 +3,7 @@
 //! /api/sessions` and Basic credentials anywhere) per address and per
 //! user. Over a limit the answer is 429 with `Retry-After`; refusals are
 //! logged with the source address at most once per interval, never once
-//! per request. The buckets are `crate::limits`'s, bounded in the sources
+//! per request. The buckets are `duet_node::limits`'s, bounded in the sources
 //! they track.
 
 use std::net::{IpAddr, SocketAddr};
@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 
 use super::Refusal;
-use crate::limits::{Buckets, Limits, Rate, source_key};
+use duet_node::limits::{Buckets, Limits, Rate, source_key};
 
 /// A sign-in body larger than this is not a sign-in.
 const SIGN_IN_BODY_MAX_BYTES: usize = 16 * 1024;

@@ -23,9 +23,9 @@ use super::guard::Source;
 use super::live::{Open, event, fell_behind, framed, resume_position};
 use super::sockets::{SendWithin, Sockets};
 use super::{Refusal, ask};
-use crate::events::unix_ms;
-use crate::replication::{Follow, IxRequest};
-use crate::shared::Shared;
+use duet_node::events::unix_ms;
+use duet_node::replication::{Follow, IxRequest};
+use duet_node::shared::Shared;
 
 /// Stream sockets open at once on a node (two writers, each reconnecting,
 /// with room for a reader debugging one).

@@ -12,7 +12,7 @@ use duet_interactions::model::{
 };
 use duet_interactions::{Actor, Change, Interaction};
 
-use crate::directory::DEFAULT_DISPLAY_NAME;
+use duet_node::directory::DEFAULT_DISPLAY_NAME;
 
 /// Users' display names (user name -> what customers see).
 #[derive(Debug, Clone, Default)]

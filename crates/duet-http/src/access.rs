@@ -25,9 +25,9 @@ use super::archive::FromArchive;
 use super::auth::{Caller, customer_may, signed_in};
 use super::customer::{TokenQuery, token};
 use super::{Refusal, ask};
-use crate::directory::{Supervises, UserRole};
-use crate::replication::IxRequest;
-use crate::shared::Shared;
+use duet_node::directory::{Supervises, UserRole};
+use duet_node::replication::IxRequest;
+use duet_node::shared::Shared;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,9 +5,9 @@
 //! user that ever signed out, so the list stays bounded by the users.
 
 use super::Refusal;
-use crate::shared::Shared;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use duet_node::shared::Shared;
 
 /// The folder of sign-out times.
 pub const SESSIONS: &str = "/config/Sessions";
@@ -48,7 +48,7 @@ pub(super) async fn sign_out(shared: &Shared, name: &str) -> Response {
         class: duet_config::Class::Folder,
         attributes: [(
             SIGNED_OUT_AT.to_string(),
-            crate::events::unix_ms().to_string(),
+            duet_node::events::unix_ms().to_string(),
         )]
         .into(),
     };

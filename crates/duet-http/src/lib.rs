@@ -1,7 +1,12 @@
-//! The node's HTTP API and its web pages (`pages.rs`): status, role (the seed's Query Backup), events,
-//! switch (needs the Remote Control right), fault injection (only when the
-//! bootstrap turns it on) and Prometheus metrics. Every answer carries the
-//! node's epoch in `x-duet-epoch`.
+//! A node's HTTP and WebSocket API and its web pages (`pages.rs`), over
+//! the node's handles (`duet_node::shared::Shared`): status, role (the
+//! seed's Query Backup), events, switch (needs the Remote Control right),
+//! fault injection (only when the bootstrap turns it on), Prometheus
+//! metrics, configuration, the contact center's routes for agents,
+//! supervisors, customers and integrations, and the OpenAPI document.
+//! Every answer carries the node's epoch in `x-duet-epoch`. The node
+//! starts it through [`serve`], which `duet serve` hands to
+//! `duet_node::node::run`.
 
 use std::sync::Arc;
 
@@ -12,9 +17,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use crate::bootstrap::User;
-use crate::replication::WriteError;
-use crate::shared::Shared;
+use duet_node::bootstrap::User;
+use duet_node::replication::WriteError;
+use duet_node::shared::Shared;
 
 mod access;
 mod admin;
@@ -24,7 +29,6 @@ mod auth;
 mod bounds;
 
 pub use access::{RULES, Rule, Who, reference as access_reference};
-pub use auth::from_hex;
 mod config;
 mod connections;
 mod cors;
@@ -48,6 +52,18 @@ mod supervisor;
 pub mod tls;
 
 pub const EPOCH_HEADER: &str = "x-duet-epoch";
+
+/// Serves the API on the node's HTTP listener (over TLS with `tls`), at
+/// most the bootstrap's `[limits] http_connections_max` connections at
+/// once, until the node stops it.
+pub fn serve(
+    shared: Arc<Shared>,
+    listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> futures::future::BoxFuture<'static, ()> {
+    let connections_max = shared.boot.limits.http_connections_max;
+    Box::pin(tls::serve(listener, router(shared), tls, connections_max))
+}
 
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -118,7 +134,7 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
         .inc();
     metrics
         .http_seconds
-        .get_or_create(&crate::metrics::label("route", route))
+        .get_or_create(&duet_node::metrics::label("route", route))
         .observe(started.elapsed().as_secs_f64());
     response
 }
@@ -232,10 +248,10 @@ async fn authenticate<'a>(
     let Some((name, password)) = guard::basic_credentials(headers) else {
         return Err(refuse("no credentials; give a user and password".into()));
     };
-    static REMEMBERED: std::sync::OnceLock<crate::passwords::Remembered> =
+    static REMEMBERED: std::sync::OnceLock<duet_node::passwords::Remembered> =
         std::sync::OnceLock::new();
     let remembered = REMEMBERED.get_or_init(Default::default);
-    let now_ms = crate::events::unix_ms();
+    let now_ms = duet_node::events::unix_ms();
     let user = shared.boot.users.iter().find(|u| u.name == name);
     // Remembered under the user as this node's file has it, so another
     // password for the same name (another file) is checked afresh.
@@ -246,7 +262,7 @@ async fn authenticate<'a>(
         return Ok(user);
     }
     let stored = user.map(|u| u.password.clone());
-    if crate::passwords::check(password.clone(), stored).await {
+    if duet_node::passwords::check(password.clone(), stored).await {
         let (Some(user), Some(who)) = (user, who) else {
             return Err(refuse("wrong user or password".into()));
         };
@@ -344,7 +360,7 @@ fn busy() -> Refusal {
 /// `max` at once), or 503 with `Retry-After` at once when they are all
 /// taken.
 fn enter(
-    waiting: &crate::replication::Waiting,
+    waiting: &duet_node::replication::Waiting,
     max: usize,
 ) -> Result<tokio::sync::OwnedSemaphorePermit, Refusal> {
     waiting.try_enter(max).ok_or_else(|| {
@@ -364,7 +380,7 @@ fn enter(
 /// in time.
 async fn from_replication<T>(
     shared: &Shared,
-    message: crate::replication::ReplicationMsg,
+    message: duet_node::replication::ReplicationMsg,
     answer: tokio::sync::oneshot::Receiver<T>,
     wait: std::time::Duration,
     late: &str,
@@ -387,10 +403,10 @@ async fn from_replication<T>(
 /// for the answer.
 async fn ask<T>(
     shared: &Shared,
-    request: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> crate::replication::IxRequest,
+    request: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> duet_node::replication::IxRequest,
 ) -> Result<T, Refusal> {
     let (reply, answer) = tokio::sync::oneshot::channel();
-    let message = crate::replication::ReplicationMsg::Interactions(request(reply));
+    let message = duet_node::replication::ReplicationMsg::Interactions(request(reply));
     from_replication(shared, message, answer, ANSWER_WAIT, LATE).await
 }
 
@@ -401,7 +417,7 @@ async fn config_object(
     path: duet_config::TreePath,
 ) -> Result<Option<duet_config::Object>, Refusal> {
     let (reply, view) = tokio::sync::oneshot::channel();
-    let message = crate::replication::ReplicationMsg::ConfigRead { path, reply };
+    let message = duet_node::replication::ReplicationMsg::ConfigRead { path, reply };
     let view = from_replication(shared, message, view, ANSWER_WAIT, LATE).await?;
     Ok(view.object)
 }
@@ -417,7 +433,7 @@ fn client_id(given: Option<String>) -> Result<String, Refusal> {
         Some(id) => Ok(id),
         None => Ok(format!(
             "api-{}-{}-{}",
-            crate::events::unix_ms(),
+            duet_node::events::unix_ms(),
             rand::random::<u32>(),
             COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         )),
@@ -463,8 +479,9 @@ async fn commit(
     actor: duet_interactions::Actor,
     change: duet_interactions::Change,
 ) -> Result<u64, Refusal> {
-    let command = duet_interactions::Command::new(client, crate::events::unix_ms(), actor, change);
-    let written = ask(shared, |reply| crate::replication::IxRequest::Write {
+    let command =
+        duet_interactions::Command::new(client, duet_node::events::unix_ms(), actor, change);
+    let written = ask(shared, |reply| duet_node::replication::IxRequest::Write {
         command: Box::new(command),
         reply,
     })
@@ -539,7 +556,7 @@ mod tests {
     /// given back serves the next.
     #[tokio::test]
     async fn waiting_requests_over_their_most_are_refused_at_once() {
-        let waiting = crate::replication::Waiting::default();
+        let waiting = duet_node::replication::Waiting::default();
         let Ok(first) = enter(&waiting, 2) else {
             panic!("a place")
         };

@@ -59,7 +59,7 @@ pub(super) struct Slot {
 }
 
 impl Sockets {
-    pub(super) fn new(limits: &crate::limits::Limits) -> Sockets {
+    pub(super) fn new(limits: &duet_node::limits::Limits) -> Sockets {
         Sockets {
             open: Mutex::default(),
             node_max: limits.websockets_max,
@@ -90,7 +90,7 @@ impl Sockets {
         }
         let mut keys = vec![key, NODE_KEY.to_string()];
         if let Some(source) = source {
-            let by_source = format!("source\n{}", crate::limits::source_key(source));
+            let by_source = format!("source\n{}", duet_node::limits::source_key(source));
             if count(&by_source) >= self.per_source_max {
                 return Err(Refusal::new(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -182,7 +182,7 @@ mod tests {
     use super::*;
 
     fn sockets(node_max: usize, per_source_max: usize) -> Arc<Sockets> {
-        Arc::new(Sockets::new(&crate::limits::Limits {
+        Arc::new(Sockets::new(&duet_node::limits::Limits {
             websockets_max: node_max,
             websockets_per_source_max: per_source_max,
             ..Default::default()

@@ -52,7 +52,7 @@ impl Connections {
             return Some(place);
         }
         let refused = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
-        let now_ms = crate::events::unix_ms();
+        let now_ms = duet_node::events::unix_ms();
         let warned = self.warned_at_ms.load(Ordering::Relaxed);
         if now_ms.saturating_sub(warned) >= WARN_EVERY_MS
             && self

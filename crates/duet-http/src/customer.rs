@@ -23,8 +23,8 @@ use serde::Deserialize;
 use super::auth::{customer_token, session_key};
 use super::customer_view::{Names, chat_view, users_in};
 use super::{Refusal, answer, ask, change, done};
-use crate::replication::{CONVERSATION, IxRequest};
-use crate::shared::Shared;
+use duet_node::replication::{CONVERSATION, IxRequest};
+use duet_node::shared::Shared;
 
 pub(super) fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -79,8 +79,8 @@ async fn create(
     let result = async {
         let key = session_key(shared)?;
         let id = match &lookup {
-            Some(lookup) => crate::ids::keyed(Some(key), prefix, lookup),
-            None => crate::ids::random(prefix),
+            Some(lookup) => duet_node::ids::keyed(Some(key), prefix, lookup),
+            None => duet_node::ids::random(prefix),
         };
         let client = format!("{id}/create");
         let new = NewInteraction {
@@ -211,7 +211,7 @@ pub(super) async fn learn_names(
         let name = user.clone();
         let found = ask(shared, |reply| IxRequest::User { name, reply }).await?;
         let display = found.map_or_else(
-            || crate::directory::DEFAULT_DISPLAY_NAME.to_string(),
+            || duet_node::directory::DEFAULT_DISPLAY_NAME.to_string(),
             |u| u.display_name,
         );
         names.0.insert(user, display);
@@ -351,7 +351,7 @@ async fn callback(
     if r.number.trim().is_empty() {
         return Refusal::new(StatusCode::BAD_REQUEST, "a callback needs a number").into_response();
     }
-    let now = crate::events::unix_ms();
+    let now = duet_node::events::unix_ms();
     let from_ms = r.from_ms.unwrap_or(now);
     let to_ms = r.to_ms.unwrap_or(from_ms + 24 * 3600 * 1000);
     if to_ms <= from_ms {
@@ -428,7 +428,7 @@ async fn webhook(
             None => {
                 // The conversation's next interaction: named by the message
                 // that opens it, so the provider's retry finds it.
-                let id = crate::ids::keyed(
+                let id = duet_node::ids::keyed(
                     shared.secrets.session_key.as_ref(),
                     &kind,
                     &format!("{kind}\n{}\n{}", inbound.conversation, inbound.message_id),

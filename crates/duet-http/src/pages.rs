@@ -17,34 +17,34 @@ use axum::routing::get;
 use duet_api::{Pair, PairNode};
 
 use super::error;
-use crate::shared::Shared;
+use duet_node::shared::Shared;
 
 /// The assets, by the name they are served under `/web/`.
 const ASSETS: &[(&str, &str)] = &[
-    ("style.css", include_str!("../../web/style.css")),
-    ("pair.js", include_str!("../../web/pair.js")),
-    ("dom.js", include_str!("../../web/dom.js")),
-    ("panel.js", include_str!("../../web/panel.js")),
-    ("agent.js", include_str!("../../web/agent.js")),
-    ("work.js", include_str!("../../web/work.js")),
-    ("wall.js", include_str!("../../web/wall.js")),
-    ("session.js", include_str!("../../web/session.js")),
-    ("widget.css", include_str!("../../web/widget.css")),
-    ("chart.js", include_str!("../../web/chart.js")),
+    ("style.css", include_str!("../web/style.css")),
+    ("pair.js", include_str!("../web/pair.js")),
+    ("dom.js", include_str!("../web/dom.js")),
+    ("panel.js", include_str!("../web/panel.js")),
+    ("agent.js", include_str!("../web/agent.js")),
+    ("work.js", include_str!("../web/work.js")),
+    ("wall.js", include_str!("../web/wall.js")),
+    ("session.js", include_str!("../web/session.js")),
+    ("widget.css", include_str!("../web/widget.css")),
+    ("chart.js", include_str!("../web/chart.js")),
 ];
 
 /// The pages, by their path.
 const PAGES: &[(&str, &str)] = &[
-    ("/", include_str!("../../web/panel.html")),
-    ("/panel", include_str!("../../web/panel.html")),
-    ("/agent", include_str!("../../web/agent.html")),
-    ("/chat", include_str!("../../web/chat.html")),
-    ("/wall", include_str!("../../web/wall.html")),
+    ("/", include_str!("../web/panel.html")),
+    ("/panel", include_str!("../web/panel.html")),
+    ("/agent", include_str!("../web/agent.html")),
+    ("/chat", include_str!("../web/chat.html")),
+    ("/wall", include_str!("../web/wall.html")),
 ];
 
 /// The widget a customer's web site includes with one script tag; it may
 /// be loaded from any site, so it is one file with no imports.
-const WIDGET: &str = include_str!("../../web/widget.js");
+const WIDGET: &str = include_str!("../web/widget.js");
 
 pub(super) fn routes() -> axum::Router<Arc<Shared>> {
     let mut router = axum::Router::new()

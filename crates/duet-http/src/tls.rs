@@ -91,27 +91,6 @@ impl Listener for TlsListener {
     }
 }
 
-/// The acceptor for a bootstrap's `[http_tls]` or `[smtp_tls]` table
-/// (named `table`), if it has it.
-pub fn acceptor(
-    certificate: Option<&crate::bootstrap::TlsCertificate>,
-    pair: &crate::bootstrap::TlsPaths,
-    table: &str,
-) -> anyhow::Result<Option<TlsAcceptor>> {
-    use anyhow::Context as _;
-    let Some(certificate) = certificate else {
-        return Ok(None);
-    };
-    let (cert, key) = certificate.files(pair);
-    let read = |path: &std::path::Path| {
-        std::fs::read_to_string(path)
-            .with_context(|| format!("{table}: cannot read {}", path.display()))
-    };
-    let config = duet_link::tls::api_server_config(&read(cert)?, &read(key)?)
-        .with_context(|| format!("{table}: the certificate and key are not usable"))?;
-    Ok(Some(TlsAcceptor::from(config)))
-}
-
 /// Serves the API on `listener`, over TLS when `tls` is given, with each
 /// client's address for the per-source limits, holding at most
 /// `connections_max` connections open at once.

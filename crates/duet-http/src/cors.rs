@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::shared::Shared;
+use duet_node::shared::Shared;
 
 /// Routes any web site may call: what the chat widget needs.
 const OPEN_PREFIXES: &[&str] = &["/api/chats", "/api/callbacks", "/api/pair"];

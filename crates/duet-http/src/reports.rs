@@ -19,8 +19,8 @@ use serde::Deserialize;
 
 use super::auth::Caller;
 use super::error;
-use crate::directory::UserRole;
-use crate::shared::Shared;
+use duet_node::directory::UserRole;
+use duet_node::shared::Shared;
 
 pub(super) fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -94,7 +94,7 @@ async fn run<T: serde::Serialize + Send + 'static>(
 
 /// Whether `caller` sees every queue.
 fn sees_all(caller: &Caller) -> bool {
-    caller.is(UserRole::Admin) || caller.supervises == crate::directory::Supervises::Every
+    caller.is(UserRole::Admin) || caller.supervises == duet_node::directory::Supervises::Every
 }
 
 #[utoipa::path(

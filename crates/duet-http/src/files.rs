@@ -18,8 +18,8 @@ use serde::Deserialize;
 use super::access::Held;
 use super::auth::Caller;
 use super::{Refusal, ask, done};
-use crate::replication::IxRequest;
-use crate::shared::Shared;
+use duet_node::replication::IxRequest;
+use duet_node::shared::Shared;
 
 /// The largest file shared in a conversation: it travels in one change.
 pub const FILE_MAX_BYTES: usize = 512 * 1024;

@@ -31,10 +31,10 @@ use super::guard::Source;
 use super::presence::Presence;
 use super::sockets::{PER_AGENT_MAX, PER_CHAT_MAX, SendWithin, Sockets};
 use super::{Refusal, ask, change};
-use crate::metrics::label;
-use crate::replication::Present;
-use crate::replication::{Follow, IxRequest};
-use crate::shared::Shared;
+use duet_node::metrics::label;
+use duet_node::replication::Present;
+use duet_node::replication::{Follow, IxRequest};
+use duet_node::shared::Shared;
 
 /// The largest message a client may send on a socket.
 const CLIENT_MESSAGE_MAX_BYTES: usize = 64 * 1024;

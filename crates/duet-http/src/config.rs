@@ -16,10 +16,10 @@ use tokio::sync::oneshot;
 
 use super::auth::signed_in;
 use super::{Refusal, authenticate, error, write_refusal};
-use crate::bootstrap::User;
-use crate::directory::UserRole;
-use crate::replication::ReplicationMsg;
-use crate::shared::Shared;
+use duet_node::bootstrap::User;
+use duet_node::directory::UserRole;
+use duet_node::replication::ReplicationMsg;
+use duet_node::shared::Shared;
 
 /// The path a read or a removal is of.
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -53,7 +53,7 @@ fn parse_path(text: &str) -> Result<duet_config::TreePath, Refusal> {
     params(AtPath),
     tag = "configuration",
     description = "An object, its children and its history (`path`). Needs a session (`Authorization: Bearer`) of a supervisor or administrator, or a bootstrap user's Basic credentials; paths under `/config/Users` need an administrator (or a master bootstrap user). Password hashes and secrets are shown as `(set)`.",
-    responses((status = 200, description = "The path, its object, its children ([name, class]) and its history records", body = crate::status::ConfigView), super::openapi::Answers)
+    responses((status = 200, description = "The path, its object, its children ([name, class]) and its history records", body = duet_node::status::ConfigView), super::openapi::Answers)
 )]
 pub(super) async fn config_get(
     State(shared): State<Arc<Shared>>,
@@ -64,7 +64,7 @@ pub(super) async fn config_get(
         Ok(p) => p,
         Err(refusal) => return refusal.into_response(),
     };
-    let reading = if path.to_string().starts_with(crate::directory::USERS) {
+    let reading = if path.to_string().starts_with(duet_node::directory::USERS) {
         Reading::Users
     } else {
         Reading::Tree
@@ -194,7 +194,8 @@ pub(super) async fn config_put(
     if class == duet_config::Class::User
         && let Some(password) = attributes.remove("password")
     {
-        let hashed = tokio::task::spawn_blocking(move || crate::passwords::hash(&password)).await;
+        let hashed =
+            tokio::task::spawn_blocking(move || duet_node::passwords::hash(&password)).await;
         match hashed {
             Ok(Ok(hash)) => {
                 attributes.insert("password_hash".into(), hash);
@@ -304,7 +305,7 @@ async fn config_reader(
 }
 
 /// Secrets are not shown: in the object, its history, and conflict records.
-fn redact(view: &mut crate::status::ConfigView) {
+fn redact(view: &mut duet_node::status::ConfigView) {
     if let Some(object) = view.object.as_mut() {
         redact_object(object);
     }

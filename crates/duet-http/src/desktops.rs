@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use super::presence::Presence;
-use crate::replication::Present;
-use crate::shared::Shared;
+use duet_node::replication::Present;
+use duet_node::shared::Shared;
 
 /// Counts a desktop of `agent` open for as long as the guard lives; the
 /// active node to move to when this node is a backup linked to it (the

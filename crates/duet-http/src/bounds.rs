@@ -12,8 +12,8 @@ use duet_interactions::Interaction;
 use duet_interactions::model::{Content, MessageKind, Sender};
 
 use super::Refusal;
-use crate::replication::IxRequest;
-use crate::shared::Shared;
+use duet_node::replication::IxRequest;
+use duet_node::shared::Shared;
 
 pub const QUEUE_MAX_CHARS: usize = 128;
 pub const NAME_MAX_CHARS: usize = 256;
@@ -179,7 +179,7 @@ pub(super) async fn allowed_priority(
         return Ok(0);
     }
     let Ok(path) =
-        duet_config::TreePath::parse(&format!("{}/{queue}", crate::directory::WORKGROUPS))
+        duet_config::TreePath::parse(&format!("{}/{queue}", duet_node::directory::WORKGROUPS))
     else {
         return Ok(0);
     };

@@ -13,17 +13,17 @@ use serde::Deserialize;
 use tokio::sync::oneshot;
 
 use super::error;
-use crate::driver_inbox::DriverMsg;
-use crate::metrics::label;
-use crate::replication::IxRequest;
-use crate::shared::Shared;
+use duet_node::driver_inbox::DriverMsg;
+use duet_node::metrics::label;
+use duet_node::replication::IxRequest;
+use duet_node::shared::Shared;
 
 #[utoipa::path(
     get,
     path = "/api/status",
     tag = "node",
     description = "This node: role, switchover state, links, replication, the right to serve.",
-    responses((status = 200, description = "This node's status, as `duet ctl status --json` shows it", body = crate::status::NodeStatus), super::openapi::Answers)
+    responses((status = 200, description = "This node's status, as `duet ctl status --json` shows it", body = duet_node::status::NodeStatus), super::openapi::Answers)
 )]
 pub(super) async fn status(State(shared): State<Arc<Shared>>) -> Response {
     Json(shared.view.status()).into_response()
@@ -82,7 +82,7 @@ fn default_limit() -> usize {
     path = "/api/events",
     tag = "node",
     description = "The event log, after a number (`after`, `limit`).",
-    responses((status = 200, description = "Event log entries, oldest first", body = Vec<crate::events::LoggedEvent>), super::openapi::Answers)
+    responses((status = 200, description = "Event log entries, oldest first", body = Vec<duet_node::events::LoggedEvent>), super::openapi::Answers)
 )]
 pub(super) async fn events(
     State(shared): State<Arc<Shared>>,
