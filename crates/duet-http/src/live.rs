@@ -21,7 +21,8 @@ use duet_interactions::{Actor, Change, Command, MediaType};
 use duet_rsm::Position;
 use duet_stream::Entry;
 use serde::Deserialize;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::auth::Caller;
 use super::customer::{TokenQuery, customer_view, learn_names};
@@ -70,6 +71,29 @@ pub(super) async fn fell_behind(socket: &mut WebSocket, e: RecvError) {
         let why = "this socket fell behind; reconnect to start from the state".to_string();
         let _ = socket.send_within(framed(&Frame::Resync { why })).await;
     }
+}
+
+/// The most changes a socket takes from its feed at one wake-up.
+const BATCH_MAX: usize = 256;
+
+/// The changes the feed holds, after waiting for the first: a socket
+/// woken by one change takes those sent since as well, so a burst of
+/// changes costs each of the node's sockets a few wake-ups rather than one
+/// per change (every socket hears every change). Cancel-safe: nothing is
+/// taken until the wait ends, and the rest is taken without waiting.
+async fn next_changes(
+    feed: &mut broadcast::Receiver<Arc<Entry<Command>>>,
+) -> Result<Vec<Arc<Entry<Command>>>, RecvError> {
+    let mut changes = vec![feed.recv().await?];
+    while changes.len() < BATCH_MAX {
+        match feed.try_recv() {
+            Ok(entry) => changes.push(entry),
+            Err(TryRecvError::Empty) => break,
+            Err(TryRecvError::Lagged(missed)) => return Err(RecvError::Lagged(missed)),
+            Err(TryRecvError::Closed) => return Err(RecvError::Closed),
+        }
+    }
+    Ok(changes)
 }
 
 /// Whether the entry is a takeover: it changes every live interaction at
@@ -377,20 +401,21 @@ async fn agent_socket(
                     return stopped_serving(&shared, &mut socket).await;
                 }
             }
-            received = feed.recv() => match received {
-                Ok(entry) if entry.seq > position.seq => {
-                    if wants(&entry)
-                        && socket.send_within(agent_event(&shared, &entry).await).await.is_err()
-                    {
-                        return;
-                    }
-                    if is_takeover(&entry)
-                        && !send_state(&mut socket, agent_state(Position::new(entry.epoch, entry.seq)).await).await
-                    {
-                        return;
+            received = next_changes(&mut feed) => match received {
+                Ok(changes) => {
+                    for entry in changes.iter().filter(|entry| entry.seq > position.seq) {
+                        if wants(entry)
+                            && socket.send_within(agent_event(&shared, entry).await).await.is_err()
+                        {
+                            return;
+                        }
+                        if is_takeover(entry)
+                            && !send_state(&mut socket, agent_state(Position::new(entry.epoch, entry.seq)).await).await
+                        {
+                            return;
+                        }
                     }
                 }
-                Ok(_) => {}
                 Err(e) => return fell_behind(&mut socket, e).await,
             },
             incoming = socket.recv() => match incoming {
@@ -525,18 +550,19 @@ async fn customer_socket(
     }
     loop {
         tokio::select! {
-            received = feed.recv() => match received {
-                Ok(entry) if entry.seq > position.seq && wants(&entry) => {
-                    if !tell(&shared, &mut socket, &mut follow, &mut names, &entry).await {
-                        return;
-                    }
-                    if is_takeover(&entry)
-                        && !restate(&mut socket, &mut follow, chat_state(Position::new(entry.epoch, entry.seq), names.clone()).await).await
-                    {
-                        return;
+            received = next_changes(&mut feed) => match received {
+                Ok(changes) => {
+                    for entry in changes.iter().filter(|entry| entry.seq > position.seq && wants(entry)) {
+                        if !tell(&shared, &mut socket, &mut follow, &mut names, entry).await {
+                            return;
+                        }
+                        if is_takeover(entry)
+                            && !restate(&mut socket, &mut follow, chat_state(Position::new(entry.epoch, entry.seq), names.clone()).await).await
+                        {
+                            return;
+                        }
                     }
                 }
-                Ok(_) => {}
                 Err(e) => return fell_behind(&mut socket, e).await,
             },
             incoming = socket.recv() => match incoming {
