@@ -189,6 +189,8 @@ impl InteractionsPart {
             self.directory_generation += 1;
             self.store_rows(out);
             self.state.set_directory(directory);
+            // A new member, more room, a queue: offers it may allow.
+            self.route_wanted = true;
         }
     }
 }
@@ -259,8 +261,9 @@ impl<P: Clone, A> Replica<P, A> {
             self.answer_one(Some(waiter), Err(e.into()));
             return;
         }
+        let may_route = duet_interactions::routing::may_route(&command.change);
         self.submit_change(Change::Interactions(command), Some(waiter));
-        self.ix.route_wanted = true;
+        self.ix.route_wanted |= may_route;
     }
 
     /// The ACD router's decisions (offers, offer timeouts, no-answer Not
