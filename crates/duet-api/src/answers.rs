@@ -17,6 +17,25 @@ pub struct Changed {
     pub seq: u64,
 }
 
+/// The answer to `POST /api/config/batch`: one result per change, in the
+/// batch's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BatchAnswer {
+    pub results: Vec<BatchResult>,
+}
+
+/// One change's result: its sequence number once acknowledged, or why it
+/// was refused (as a request of its own would have been: a 503 or a
+/// "not acknowledged in time" is worth sending again with the same
+/// `client_id`, a 4xx is not).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BatchResult {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::ErrorBody>,
+}
+
 /// A conversation created for a customer (a chat, a callback, a call):
 /// its id, the customer's token for it and the change's sequence number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -20,15 +20,16 @@ pub mod requests;
 pub mod whole;
 
 pub use answers::{
-    AgentState, Changed, Created, Injected, IntervalsState, NodeRole, Pair, PairNode, QueueState,
-    RoleAnswer, Session, Shadow, Switching, Taken,
+    AgentState, BatchAnswer, BatchResult, Changed, Created, Injected, IntervalsState, NodeRole,
+    Pair, PairNode, QueueState, RoleAnswer, Session, Shadow, Switching, Taken,
 };
 pub use chat::{ChatStatus, ChatView, CustomerChange, KindView, MessageView, SenderView};
 pub use error::ErrorBody;
 pub use frames::{ChangeFrame, Frame, StateFrame};
 pub use requests::{
-    Action, CallReport, CallbackRequest, CustomerSays, FaultRequest, Inbound, Login, Media,
-    ModuleFault, PutBody, Said, Start, StatusRequest, SwitchRequest,
+    Action, CONFIG_BATCH_MAX, CallReport, CallbackRequest, ConfigBatch, ConfigChange, CustomerSays,
+    FaultRequest, Inbound, Login, Media, ModuleFault, PutBody, RemoveBody, Said, Start,
+    StatusRequest, SwitchRequest,
 };
 
 #[cfg(test)]

@@ -71,6 +71,42 @@ pub struct PutBody {
     pub client_id: Option<String>,
 }
 
+/// The most changes one `POST /api/config/batch` makes.
+pub const CONFIG_BATCH_MAX: usize = 500;
+
+/// `POST /api/config/batch`: configuration changes made in the order
+/// given, each acknowledged on its own (a directory loaded from another
+/// system in one request rather than one request per object).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ConfigBatch {
+    /// At most [`CONFIG_BATCH_MAX`] changes.
+    #[schema(min_items = 1, max_items = 500)]
+    pub changes: Vec<ConfigChange>,
+}
+
+/// One change of a [`ConfigBatch`]: an object put (as `PUT /api/config`)
+/// or removed (as `DELETE /api/config`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfigChange {
+    Put(PutBody),
+    Remove(RemoveBody),
+}
+
+/// An object's removal in a [`ConfigBatch`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RemoveBody {
+    /// A configuration path, as [`PutBody::path`].
+    #[schema(
+        max_length = 1024,
+        pattern = r"^/[^/\\\x00-\x1f\x7f-\x9f]{1,255}(/[^/\\\x00-\x1f\x7f-\x9f]{1,255}){0,31}$"
+    )]
+    pub path: String,
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 128)]
+    pub client_id: Option<String>,
+}
+
 /// A customer's new conversation (`POST /api/chats`, and the common part
 /// of a callback request).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

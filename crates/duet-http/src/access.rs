@@ -112,6 +112,7 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/api/config", Who::Reader),
     rule("PUT", "/api/config", Who::Operator),
     rule("DELETE", "/api/config", Who::Operator),
+    rule("POST", "/api/config/batch", Who::Operator),
     rule("GET", "/api/config/conflicts", Who::Master),
     rule("POST", "/api/sessions", Who::Anyone),
     rule("DELETE", "/api/sessions", Who::SignedIn),
@@ -287,7 +288,7 @@ async fn admit(shared: &Shared, request: Request) -> Result<Request, Refusal> {
     let method = parts.method.as_str().to_string();
     let Some(rule) = rule_of(&method, &template) else {
         return Err(forbidden(format!(
-            "{method} {template}: this route has no access rule (http/access.rs), so it is closed"
+            "{method} {template}: this route has no access rule (duet-http's access.rs), so it is closed"
         )));
     };
     let query = Query::<TokenQuery>::try_from_uri(&parts.uri)
@@ -450,7 +451,7 @@ mod tests {
                 .unwrap();
         assert!(
             doc.contains(&reference()),
-            "docs/access.md's table differs from http/access.rs; the table is:\n{}",
+            "docs/access.md's table differs from duet-http's access.rs; the table is:\n{}",
             reference()
         );
     }

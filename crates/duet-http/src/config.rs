@@ -145,10 +145,39 @@ pub(super) async fn write(
     client_id: Option<String>,
     op: duet_config::Op,
 ) -> Response {
-    let client = match super::client_id(client_id) {
-        Ok(client) => client,
-        Err(refusal) => return refusal.into_response(),
-    };
+    match write_change(shared, who, client_id, op).await {
+        Ok(seq) => Json(duet_api::Changed { seq }).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// Makes a configuration change as `who`: its sequence number once
+/// acknowledged, or the refusal.
+async fn write_change(
+    shared: &Shared,
+    who: &str,
+    client_id: Option<String>,
+    op: duet_config::Op,
+) -> Result<u64, Refusal> {
+    send_change(shared, who, client_id, op)?
+        .answer(super::ANSWER_WAIT, WRITE_LATE)
+        .await?
+        .map_err(write_refusal)
+}
+
+/// What a change not acknowledged in time is refused with.
+const WRITE_LATE: &str =
+    "the change was not acknowledged in time; retry it with the same client_id";
+
+/// Hands a configuration change to the replication task; its answer comes
+/// later.
+fn send_change(
+    shared: &Shared,
+    who: &str,
+    client_id: Option<String>,
+    op: duet_config::Op,
+) -> Result<super::Sent<Result<u64, duet_node::replication::WriteError>>, Refusal> {
+    let client = super::client_id(client_id)?;
     let (reply, done) = oneshot::channel();
     let write = ReplicationMsg::ConfigWrite {
         client,
@@ -156,12 +185,7 @@ pub(super) async fn write(
         op,
         reply,
     };
-    let late = "the change was not acknowledged in time; retry it with the same client_id";
-    match super::from_replication(shared, write, done, super::ANSWER_WAIT, late).await {
-        Ok(Ok(seq)) => Json(duet_api::Changed { seq }).into_response(),
-        Ok(Err(e)) => write_refusal(e).into_response(),
-        Err(refusal) => refusal.into_response(),
-    }
+    super::to_replication(shared, write, done)
 }
 
 #[utoipa::path(
@@ -181,41 +205,110 @@ pub(super) async fn config_put(
         Ok(user) => user,
         Err(refusal) => return refusal.into_response(),
     };
-    let path = match parse_path(&body.path) {
-        Ok(p) => p,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let class = match duet_config::Class::parse(&body.class) {
-        Ok(c) => c,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-    };
+    let client_id = body.client_id.clone();
+    match put_op(body).await {
+        Ok(op) => write(&shared, &user.name, client_id, op).await,
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// The change a put asks for; a user's `password` is stored only as its
+/// argon2 hash.
+async fn put_op(body: PutBody) -> Result<duet_config::Op, Refusal> {
+    let path = parse_path(&body.path)?;
+    let class = duet_config::Class::parse(&body.class)
+        .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     let mut attributes = body.attributes;
-    // A user's password is stored only as its argon2 hash.
     if class == duet_config::Class::User
         && let Some(password) = attributes.remove("password")
     {
         let hashed =
             tokio::task::spawn_blocking(move || duet_node::passwords::hash(&password)).await;
-        match hashed {
-            Ok(Ok(hash)) => {
-                attributes.insert("password_hash".into(), hash);
-            }
-            _ => {
-                return error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the password could not be hashed",
-                );
-            }
-        }
+        let Ok(Ok(hash)) = hashed else {
+            return Err(Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the password could not be hashed",
+            ));
+        };
+        attributes.insert("password_hash".into(), hash);
     }
     let object = duet_config::Object { class, attributes };
-    write(
-        &shared,
-        &user.name,
-        body.client_id,
-        duet_config::Op::Put { path, object },
-    )
-    .await
+    Ok(duet_config::Op::Put { path, object })
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/config/batch",
+    tag = "configuration",
+    description = "Make up to 500 configuration changes in one request (a master administrator, on the active node): each a `put` (as `PUT /api/config`) or a `remove` (as `DELETE /api/config`), made in the order given (users' passwords are hashed first) and acknowledged on its own. The answer lists each change's sequence number or refusal, in order; a change refused with 503, or not acknowledged in time, may be sent again with the same `client_id`.",
+    request_body = duet_api::ConfigBatch,
+    responses((status = 200, description = "Each change's result, in the batch's order", body = duet_api::BatchAnswer), super::openapi::Answers)
+)]
+pub(super) async fn config_batch(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(batch): Json<duet_api::ConfigBatch>,
+) -> Response {
+    let user = match config_writer(&shared, &headers).await {
+        Ok(user) => user,
+        Err(refusal) => return refusal.into_response(),
+    };
+    if batch.changes.is_empty() || batch.changes.len() > duet_api::CONFIG_BATCH_MAX {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "a batch holds 1 to {} changes; this one holds {}",
+                duet_api::CONFIG_BATCH_MAX,
+                batch.changes.len()
+            ),
+        );
+    }
+    // Every change made ready first (a password's hash takes a while), so
+    // they reach the stream in the batch's order.
+    let mut ready = Vec::with_capacity(batch.changes.len());
+    for change in batch.changes {
+        ready.push(match change {
+            duet_api::ConfigChange::Put(body) => {
+                let client_id = body.client_id.clone();
+                put_op(body).await.map(|op| (client_id, op))
+            }
+            duet_api::ConfigChange::Remove(body) => parse_path(&body.path)
+                .map(|path| (body.client_id, duet_config::Op::Remove { path })),
+        });
+    }
+    // Handed to the replication task one after another, in order; then
+    // their answers awaited together.
+    let sent: Vec<_> = ready
+        .into_iter()
+        .map(|change| {
+            let (client_id, op) = change?;
+            send_change(&shared, &user.name, client_id, op)
+        })
+        .collect();
+    let answers = sent.into_iter().map(|sent| async move {
+        sent?
+            .answer(super::ANSWER_WAIT, WRITE_LATE)
+            .await?
+            .map_err(write_refusal)
+    });
+    let results = futures::future::join_all(answers)
+        .await
+        .into_iter()
+        .map(|result| match result {
+            Ok(seq) => duet_api::BatchResult {
+                seq: Some(seq),
+                error: None,
+            },
+            Err(refusal) => duet_api::BatchResult {
+                seq: None,
+                error: Some(duet_api::ErrorBody::new(
+                    refusal.status.as_u16(),
+                    refusal.message,
+                )),
+            },
+        })
+        .collect();
+    Json(duet_api::BatchAnswer { results }).into_response()
 }
 
 #[utoipa::path(

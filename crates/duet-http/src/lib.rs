@@ -79,6 +79,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
                 .delete(config::config_delete),
         )
         .route("/api/config/conflicts", get(config::config_conflicts))
+        .route("/api/config/batch", post(config::config_batch))
         .route("/api/params", get(status::params))
         .route("/metrics", get(status::metrics))
         .route("/api/sessions", post(auth::login).delete(auth::logout))
@@ -385,18 +386,48 @@ async fn from_replication<T>(
     wait: std::time::Duration,
     late: &str,
 ) -> Result<T, Refusal> {
-    let _waiting = enter(
+    to_replication(shared, message, answer)?
+        .answer(wait, late)
+        .await
+}
+
+/// A message the replication task holds, with a place among the requests
+/// waiting for it.
+struct Sent<T> {
+    _waiting: tokio::sync::OwnedSemaphorePermit,
+    answer: tokio::sync::oneshot::Receiver<T>,
+}
+
+impl<T> Sent<T> {
+    /// Its answer, within `wait`; refused with `late` when none came.
+    async fn answer(self, wait: std::time::Duration, late: &str) -> Result<T, Refusal> {
+        tokio::time::timeout(wait, self.answer)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, late))
+    }
+}
+
+/// Hands `message` to the replication task without waiting for its answer
+/// (messages sent one after another are taken in that order); refused at
+/// once when the node is full (requests waiting, or its inbox).
+fn to_replication<T>(
+    shared: &Shared,
+    message: duet_node::replication::ReplicationMsg,
+    answer: tokio::sync::oneshot::Receiver<T>,
+) -> Result<Sent<T>, Refusal> {
+    let waiting = enter(
         &shared.answers_waiting,
         shared.boot.limits.answers_waiting_max,
     )?;
     if !shared.replication.offer(message) {
         return Err(busy());
     }
-    tokio::time::timeout(wait, answer)
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .ok_or_else(|| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, late))
+    Ok(Sent {
+        _waiting: waiting,
+        answer,
+    })
 }
 
 /// Asks the replication task about the contact center; waits (bounded)

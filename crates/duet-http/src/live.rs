@@ -89,8 +89,10 @@ async fn next_changes(
         match feed.try_recv() {
             Ok(entry) => changes.push(entry),
             Err(TryRecvError::Empty) => break,
+            // Said at once: a lag is reported only this time.
             Err(TryRecvError::Lagged(missed)) => return Err(RecvError::Lagged(missed)),
-            Err(TryRecvError::Closed) => return Err(RecvError::Closed),
+            // The changes taken first still go; the next wait says it.
+            Err(TryRecvError::Closed) => break,
         }
     }
     Ok(changes)

@@ -79,6 +79,7 @@ pub(super) enum Answers {
         super::admin::fault,
         super::config::config_get,
         super::config::config_put,
+        super::config::config_batch,
         super::config::config_delete,
         super::config::config_conflicts,
         super::auth::login,

@@ -130,7 +130,10 @@ fn a_new_chat_makes_the_router_decide_and_its_messages_do_not() {
     assert!(answers.iter().all(Result::is_ok), "{answers:?}");
     assert!(node.node.routing_wanted(), "a new chat may be offered");
     node.handle(Input::Route);
-    assert!(!node.node.routing_wanted(), "offered to ann");
+    assert!(
+        !node.node.routing_wanted(),
+        "decided (nobody is logged in to take it)"
+    );
 
     for n in 0..3 {
         let message = Change::Message {

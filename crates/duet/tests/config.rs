@@ -542,3 +542,104 @@ fn an_unanswered_sync_request_is_given_up_after_the_ds_request_timeout_and_asked
     );
     pair.assert_invariants();
 }
+
+/// `POST /api/config/batch` as docs/contact-center.md and the API document
+/// describe it, with nothing but HTTP and JSON: up to 500 changes, made in
+/// order, each answered on its own; a change the tree refuses is refused
+/// alone; the same batch sent again is answered, not made again; the
+/// backup refuses it whole and holds the changes once.
+#[test]
+fn a_batch_of_configuration_changes_is_made_in_order_each_answered_once() {
+    let mut pair = Pair::loopback(Setup {
+        params: fast_params(),
+        ..Setup::default()
+    });
+    pair.start();
+    let auth = Some((USER, harness::PASSWORD));
+    let mut changes: Vec<serde_json::Value> = (0..300)
+        .map(|i| {
+            serde_json::json!({"put": {
+                "path": format!("/config/Batch/item-{i}"),
+                "class": "Folder",
+                "attributes": {"v": i.to_string()},
+                "client_id": format!("batch-put-{i}"),
+            }})
+        })
+        .collect();
+    // A path the tree refuses (no object at the root), and the first
+    // object removed again at the end: after its put, as given.
+    changes.insert(
+        150,
+        serde_json::json!({"put": {"path": "/", "class": "Folder", "client_id": "batch-root"}}),
+    );
+    changes.push(serde_json::json!({"remove": {"path": "/config/Batch/item-0", "client_id": "batch-remove-0"}}));
+    let batch = serde_json::json!({ "changes": changes });
+
+    let send = |node: usize| {
+        let (code, body) = pair.nodes[node].post("/api/config/batch", batch.clone(), auth);
+        let answer: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        (code, body, answer)
+    };
+    let (code, body, first) = send(0);
+    assert_eq!(code, 200, "{body}");
+    let results = first["results"].as_array().expect("results");
+    assert_eq!(results.len(), 302, "one result per change");
+    assert_eq!(results[150]["error"]["status"], 400, "{}", results[150]);
+    assert!(results[150]["seq"].is_null());
+    let seqs: Vec<u64> = results
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 150)
+        .map(|(i, r)| {
+            r["seq"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("change {i}: {r}"))
+        })
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "made in the batch's order"
+    );
+
+    // Sent again (a client that lost the answer): each change answered
+    // with its sequence number, none made twice.
+    let (code, body, again) = send(0);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(again, first, "the same answers");
+
+    // The backup refuses the batch whole, naming the active node, and
+    // holds every change once.
+    let (code, body, _) = send(1);
+    assert_eq!(code, 503, "{body}");
+    pair.wait_until(Duration::from_secs(10), "the batch on b", |p| {
+        p.config_attribute(1, "/config/Batch/item-299", "v")
+            .as_deref()
+            == Some("299")
+            && p.config_get(1, "/config/Batch/item-0")
+                .is_some_and(|v| v["object"].is_null())
+    });
+    for node in 0..2 {
+        let folder = pair.config_get(node, "/config/Batch").expect("the folder");
+        let children = folder["children"].as_array().expect("children");
+        assert_eq!(children.len(), 299, "node {node}: items 1 to 299");
+        for i in [1, 150, 299] {
+            let item = pair
+                .config_get(node, &format!("/config/Batch/item-{i}"))
+                .expect("the item");
+            let history = item["history"].as_array().map_or(0, Vec::len);
+            assert_eq!(history, 1, "node {node}: item {i} made once: {item}");
+        }
+    }
+
+    // More than 500 changes: refused whole, nothing made.
+    let too_many: Vec<serde_json::Value> = (0..501)
+        .map(|i| serde_json::json!({"remove": {"path": format!("/config/Batch/item-{i}")}}))
+        .collect();
+    let (code, body) = pair.nodes[0].post(
+        "/api/config/batch",
+        serde_json::json!({ "changes": too_many }),
+        auth,
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(pair.config_get(0, "/config/Batch/item-1").is_some());
+}

@@ -45,7 +45,8 @@ fn the_pair_finds_its_roles_and_ctl_status_shows_both_nodes() {
         text.contains("configuration replication: in sync; last change 1"),
         "{text}"
     );
-    let role: serde_json::Value = ureq::get(&format!("{}/api/role", pair.nodes[1].url()))
+    let role: serde_json::Value = harness::agent(Duration::from_secs(5))
+        .get(&format!("{}/api/role", pair.nodes[1].url()))
         .call()
         .unwrap()
         .body_mut()

@@ -6,9 +6,11 @@
 //!
 //! `decide` works in two phases and returns the first that has anything:
 //! timers and no-answer handling first, then offers. The node applies what
-//! it returns and calls `decide` again after every applied change and at
-//! [`Router::next_deadline`]; offers are thus always made against the
-//! state after every timeout, so each returned command passes `check`.
+//! it returns and calls `decide` again (a few rounds at most, then after
+//! its other work), after a batch of changes of which one [`may_route`],
+//! at [`Router::next_deadline`], and at least once a second; offers are
+//! thus always made against the state after every timeout, so each
+//! returned command passes `check`.
 
 mod select;
 

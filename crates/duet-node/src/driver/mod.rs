@@ -473,11 +473,13 @@ impl Driver {
             Command::BecomePrimary(activation) => self.activate_when_safe(activation),
             // A takeover abandoned before it served has nothing to stop.
             Command::StopServing if self.holding => {
-                // The engine steps down only for its peer (a newer epoch or
-                // history there, or a takeover of it held back), so the
-                // peer serves or is about to: a refusal from now on names
-                // it, as the desktops' `moved` does.
+                // A node that served steps down for its peer (a newer
+                // epoch there: its takeover notice on the link, or a role
+                // query, whose answer replaces this at once), so the peer
+                // serves or is about to: a refusal from now on names it,
+                // as the desktops' `moved` does.
                 self.peer.role = Some(Role::Active);
+                self.peer.epoch = Some(self.max_seen);
                 self.stop_serving("a newer epoch is active elsewhere");
             }
             Command::StopServing => {}

@@ -149,7 +149,7 @@ impl Settings {
 pub type MailQueues = Arc<std::sync::RwLock<std::collections::BTreeMap<String, String>>>;
 
 /// Who is present on this node through its sockets: the API counts them
-/// and records them on the stream (`http/presence.rs`); replication reads
+/// and records them on the stream (duet-http's `presence.rs`); replication reads
 /// the desktops when this node becomes active.
 pub type Presences = Arc<std::sync::Mutex<std::collections::BTreeMap<Present, SocketsHere>>>;
 

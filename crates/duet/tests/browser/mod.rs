@@ -197,7 +197,11 @@ impl Driver {
         let url = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(20) {
-            if ureq::get(&format!("{url}/status")).call().is_ok() {
+            if super::harness::agent(Duration::from_secs(5))
+                .get(&format!("{url}/status"))
+                .call()
+                .is_ok()
+            {
                 return Driver { child, url };
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -212,7 +216,9 @@ impl Drop for Driver {
     fn drop(&mut self) {
         // chromedriver ends its sessions and their browsers on /shutdown;
         // whatever is left of the group (geckodriver's Firefox) is killed.
-        let _ = ureq::get(&format!("{}/shutdown", self.url)).call();
+        let _ = super::harness::agent(Duration::from_secs(5))
+            .get(&format!("{}/shutdown", self.url))
+            .call();
         let _ = Command::new("kill")
             .args(["-KILL", "--", &format!("-{}", self.child.id())])
             .status();
