@@ -88,6 +88,12 @@ impl InteractionsPart {
         }
     }
 
+    /// The configuration changed the directory's part of the tree since
+    /// the directory was last derived from it.
+    pub(crate) fn directory_pending(&self) -> bool {
+        self.directory_changed
+    }
+
     /// Applies a change at `at`, logs it, and stores the changed rows
     /// when due.
     pub(crate) fn apply<P, A>(

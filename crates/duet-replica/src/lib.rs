@@ -347,6 +347,15 @@ impl<P: Clone, A> Replica<P, A> {
     /// in order.
     pub fn handle(&mut self, ctx: &Context, input: Input<P, A>) -> Vec<Output<P, A>> {
         self.ctx = ctx.clone();
+        // The directory follows the configuration once a run of its
+        // changes ends (a client's configuration writes, the active node's
+        // messages), not after each: deriving it walks every user and
+        // workgroup. Anything else sees it up to date: an acknowledgement
+        // (a client reads what it wrote), a check, routing, a tick; and an
+        // interaction change is applied against it (`apply_entry`).
+        if !matches!(input, Input::ConfigWrite { .. } | Input::FromActive(_)) {
+            self.ix.refresh_directory(&self.tree, &mut self.out, false);
+        }
         match input {
             Input::BecomeActive {
                 epoch,
@@ -535,9 +544,9 @@ impl<P: Clone, A> Replica<P, A> {
                 }
                 self.ix.state.pass(at);
                 self.out.persist(StoreWrite::InteractionPassed(at));
-                self.ix.refresh_directory(&self.tree, &mut self.out, false);
             }
             Change::Interactions(command) => {
+                self.ix.refresh_directory(&self.tree, &mut self.out, false);
                 if at.seq > self.ix.state.position().seq {
                     let entry = Entry {
                         epoch: at.epoch,
@@ -635,7 +644,11 @@ impl<P: Clone, A> Replica<P, A> {
                 .saturating_add(ctx.mono_ms)
         };
         let history = self.history_over_retention().then_some(ctx.mono_ms);
+        // A directory the configuration changed is derived at the next
+        // input: ask for one now.
+        let directory = self.ix.directory_pending().then_some(ctx.mono_ms);
         [
+            directory,
             self.ix.rows_deadline(),
             self.leader.as_ref().and_then(Leader::next_deadline),
             self.heal_pages_deadline(),

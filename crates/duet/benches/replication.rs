@@ -1,9 +1,11 @@
 //! Configuration writes through a real pair on loopback with the backup in
 //! sync: every write is acknowledged only once the backup has applied it, so
 //! its latency includes the replication. Prints acknowledged writes per
-//! second and the latency p50/p99, sequentially and with concurrent clients.
+//! second and the latency p50/p99, sequentially and with concurrent clients,
+//! then from one client sending them `--batch` at a time (`POST
+//! /api/config/batch`; its latency is a whole batch's).
 //!
-//! cargo bench -p duet --bench replication -- [--writes N] [--clients C]
+//! cargo bench -p duet --bench replication -- [--writes N] [--clients C] [--batch B]
 
 #[path = "../tests/harness/mod.rs"]
 mod harness;
@@ -15,6 +17,7 @@ use harness::{Pair, Setup, basic_auth, bench_number as number, percentile};
 fn main() {
     let writes = number("--writes", 2000);
     let clients = number("--clients", 8);
+    let batch = number("--batch", 500);
     let mut pair = Pair::loopback(Setup::default());
     pair.start();
     let url = pair.nodes[0].url();
@@ -69,6 +72,42 @@ fn main() {
             percentile(&latencies, 99.0)
         );
     }
+    // One client, `batch` changes a request.
+    let agent = harness::agent(Duration::from_secs(30));
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    for first in (0..writes).step_by(batch) {
+        let changes: Vec<serde_json::Value> = (first..writes.min(first + batch))
+            .map(|i| {
+                serde_json::json!({"put": {
+                    "path": format!("/config/Users/batch-{i}"),
+                    "class": "User",
+                    "attributes": {"Extension": i.to_string()},
+                }})
+            })
+            .collect();
+        let t = Instant::now();
+        let mut answer = agent
+            .post(&format!("{url}/api/config/batch"))
+            .header("authorization", &auth)
+            .send_json(serde_json::json!({ "changes": changes }))
+            .expect("an answer");
+        let answer: serde_json::Value = answer.body_mut().read_json().expect("results");
+        let results = answer["results"].as_array().expect("results");
+        assert!(
+            results.iter().all(|r| r["seq"].is_u64()),
+            "every change acknowledged: {answer}"
+        );
+        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "| 1, batches of {batch} | {writes} | {:.0} | {:.2} | {:.2} |",
+        writes as f64 / seconds,
+        percentile(&latencies, 50.0),
+        percentile(&latencies, 99.0)
+    );
     let (a, b) = (
         pair.nodes[0].status().unwrap(),
         pair.nodes[1].status().unwrap(),
