@@ -113,6 +113,15 @@ fn run(mut command: Command, what: &str) -> Result<(), String> {
     }
 }
 
+/// How many times a new cluster's server is started before giving up.
+const START_TRIES: usize = 3;
+
+/// The last `lines` lines of `text`.
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
 fn free_port() -> Result<u16, String> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -143,7 +152,7 @@ impl Cluster {
                 "chown the cluster's directory to postgres",
             )?;
         }
-        let cluster = Cluster {
+        let mut cluster = Cluster {
             dir,
             bin,
             port: free_port()?,
@@ -156,8 +165,23 @@ impl Cluster {
             .args(["--locale=C", "--no-sync", "--pgdata"])
             .arg(cluster.data());
         run(initdb, "initdb")?;
-        cluster.resume()?;
-        Ok(cluster)
+        // The port was free when asked for; tests running beside this one
+        // (other clusters, nodes) may take it before the server binds it,
+        // so a start that fails is tried again on another.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match cluster.resume() {
+                Ok(()) => return Ok(cluster),
+                Err(why) if tries >= START_TRIES => {
+                    return Err(format!(
+                        "{why} ({tries} tries); the server's log ends:\n{}",
+                        tail(&cluster.log(), 20)
+                    ));
+                }
+                Err(_) => cluster.port = free_port()?,
+            }
+        }
     }
 
     /// A cluster, or `None` when PostgreSQL is missing and
