@@ -643,3 +643,67 @@ fn a_batch_of_configuration_changes_is_made_in_order_each_answered_once() {
     assert_eq!(code, 400, "{body}");
     assert!(pair.config_get(0, "/config/Batch/item-1").is_some());
 }
+
+/// `duet ctl config apply FILE`: a directory of 700 users from a file, in
+/// two batches; applied again, every change is answered as before and none
+/// made twice; a file with a change the tree refuses says so and fails.
+#[test]
+fn ctl_config_apply_loads_a_file_of_changes_once() {
+    let mut pair = Pair::loopback(Setup::default());
+    pair.start();
+    let dir = tempfile::tempdir().expect("a directory");
+    let changes: Vec<serde_json::Value> = (0..700)
+        .map(|i| {
+            serde_json::json!({"put": {
+                "path": format!("/config/Users/u{i}"),
+                "class": "User",
+                "attributes": {"roles": "agent", "capacity": "chat:2"},
+            }})
+        })
+        .collect();
+    let file = dir.path().join("users.json");
+    std::fs::write(&file, serde_json::json!({ "changes": changes }).to_string()).unwrap();
+    let run = |args: &[&str]| {
+        let out = pair.ctl(args);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let path = file.to_str().expect("a path");
+    let (ok, first) = run(&["config", "apply", path]);
+    assert!(ok, "{first}");
+    assert_eq!(
+        first
+            .lines()
+            .filter(|l| l.contains(" set (change "))
+            .count(),
+        700
+    );
+    let (ok, again) = run(&["config", "apply", path]);
+    assert!(ok, "{again}");
+    assert_eq!(again, first, "answered as before, nothing made again");
+    pair.wait_until(Duration::from_secs(10), "the users on b", |p| {
+        p.config_attribute(1, "/config/Users/u699", "capacity")
+            .as_deref()
+            == Some("chat:2")
+    });
+    let users = pair.config_get(1, "/config/Users").expect("the users");
+    assert_eq!(users["children"].as_array().map_or(0, Vec::len), 700);
+
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"changes": [{"put": {"path": "/config/Users/ok", "class": "User"}}, {"put": {"path": "/config/Users/x", "class": "Nonsense"}}]}"#,
+    )
+    .unwrap();
+    let (ok, text) = run(&["config", "apply", bad.to_str().expect("a path")]);
+    assert!(!ok, "{text}");
+    assert!(text.contains("/config/Users/ok set (change "), "{text}");
+    assert!(
+        text.contains("change 2 (/config/Users/x) refused"),
+        "{text}"
+    );
+    assert!(text.contains("1 of 2 changes refused"), "{text}");
+}

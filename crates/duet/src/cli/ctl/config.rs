@@ -7,7 +7,7 @@ use duet_api::{Changed, PutBody};
 use duet_config::{HistoryRecord, Object, Origin};
 use duet_node::status::ConfigView;
 
-use super::{ConfigCommand, Node, active, agent, answer, credentials};
+use super::{ConfigCommand, Node, active, agent, agent_waiting, answer, credentials};
 
 /// When, as RFC 3339.
 fn at(unix_ms: u64) -> impl std::fmt::Display {
@@ -159,6 +159,10 @@ pub(super) fn run(
             )?;
             println!("{path} set (change {})", done.seq);
         }
+        ConfigCommand::Apply { file } => {
+            let node = active(nodes)?;
+            apply(node, &credentials(user, password)?, &file)?;
+        }
         ConfigCommand::Rm { path } => {
             let path = normal(&path)?;
             let node = active(nodes)?;
@@ -172,6 +176,71 @@ pub(super) fn run(
             )?;
             println!("{path} removed (change {})", done.seq);
         }
+    }
+    Ok(())
+}
+
+/// How long one batch may take to answer: its users' passwords are hashed
+/// and each change acknowledged (10 s at most each, all at once).
+const BATCH_WAIT: Duration = Duration::from_secs(60);
+
+/// `config apply`: the file's changes, in batches of at most
+/// [`duet_api::CONFIG_BATCH_MAX`]; each change's result printed; an error
+/// when any was refused.
+fn apply(node: &Node, auth: &str, file: &str) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let text = if file == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?
+    };
+    let batch: duet_api::ConfigBatch = serde_json::from_str(&text)
+        .with_context(|| format!("{file} is not {{\"changes\": [...]}} as the API takes it"))?;
+    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    let file_id = hex::encode(&digest.as_ref()[..8]);
+    let mut changes = batch.changes;
+    for (place, change) in changes.iter_mut().enumerate() {
+        let client_id = match change {
+            duet_api::ConfigChange::Put(put) => &mut put.client_id,
+            duet_api::ConfigChange::Remove(remove) => &mut remove.client_id,
+        };
+        client_id.get_or_insert_with(|| format!("apply-{file_id}-{place}"));
+    }
+    let mut refused = 0;
+    for (first, chunk) in changes
+        .chunks(duet_api::CONFIG_BATCH_MAX)
+        .enumerate()
+        .map(|(n, chunk)| (n * duet_api::CONFIG_BATCH_MAX, chunk))
+    {
+        let answer: duet_api::BatchAnswer = answer(
+            agent_waiting(BATCH_WAIT)
+                .post(&format!("{}/api/config/batch", node.url))
+                .header("authorization", auth)
+                .send_json(duet_api::ConfigBatch {
+                    changes: chunk.to_vec(),
+                })
+                .map_err(|e| anyhow!("{}: {e}", node.url))?,
+        )?;
+        for (offset, (change, result)) in chunk.iter().zip(&answer.results).enumerate() {
+            let (verb, path) = match change {
+                duet_api::ConfigChange::Put(put) => ("set", &put.path),
+                duet_api::ConfigChange::Remove(remove) => ("removed", &remove.path),
+            };
+            match (&result.seq, &result.error) {
+                (Some(seq), _) => println!("{path} {verb} (change {seq})"),
+                (None, error) => {
+                    refused += 1;
+                    let why = error.as_ref().map_or("no answer", |e| e.error.as_str());
+                    println!("change {} ({path}) refused: {why}", first + offset + 1);
+                }
+            }
+        }
+    }
+    if refused > 0 {
+        bail!(
+            "{refused} of {} changes refused; apply the file again to retry those worth retrying (503s), the others are answered as before",
+            changes.len()
+        );
     }
     Ok(())
 }

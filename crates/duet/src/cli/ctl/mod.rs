@@ -100,6 +100,13 @@ pub(super) enum ConfigCommand {
     },
     /// Remove the object at a path.
     Rm { path: String },
+    /// Make the changes in a JSON file (`-`: standard input) on the active
+    /// node, 500 to a request: `{"changes": [{"put": {"path", "class",
+    /// "attributes"}}, {"remove": {"path"}}, ...]}`, as `POST
+    /// /api/config/batch` takes them. A change without a `client_id` gets
+    /// one from the file's digest and its place, so applying the same file
+    /// again is answered, not made again.
+    Apply { file: String },
     /// The changes of a path: who, when, old and new.
     History { path: String },
     /// Changes that lost when the pair healed after both nodes served: each
@@ -118,8 +125,13 @@ struct Node {
 const HTTP_TIMEOUT: Duration = Duration::from_secs(3);
 
 fn agent() -> ureq::Agent {
+    agent_waiting(HTTP_TIMEOUT)
+}
+
+/// An agent for requests that may take up to `timeout` to answer.
+fn agent_waiting(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
-        .timeout_global(Some(HTTP_TIMEOUT))
+        .timeout_global(Some(timeout))
         .http_status_as_error(false)
         .build()
         .into()
