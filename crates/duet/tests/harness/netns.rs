@@ -38,44 +38,71 @@ fn ip(args: &[&str]) -> Result<(), String> {
     }
 }
 
-/// The host's IPv4 addresses, and the networks of its routes that are as
-/// narrow as a /24 or narrower: a lab's control /24 holding one of them
-/// would send the test's requests somewhere else (a wider route does not
-/// matter: the lab's own /24 is more specific).
-fn host_addresses() -> Result<Vec<std::net::Ipv4Addr>, String> {
-    let mut addresses = Vec::new();
-    for (args, narrowest) in [
-        (&["-4", "-o", "addr", "show"][..], 0),
-        (&["-4", "route", "show", "table", "all"][..], 24),
-    ] {
+/// What the host reaches directly, as (network, prefix length): its
+/// addresses (each a /32), its connected networks (`scope link` routes, of
+/// any width: a lab inside one would hide the host's neighbours there),
+/// and any route as narrow as a /24 or narrower (a wider route through a
+/// gateway does not matter: the lab's own /24 is more specific).
+fn host_networks() -> Result<Vec<(u32, u32)>, String> {
+    let ip = |args: &[&str]| -> Result<String, String> {
         let out = Command::new("ip")
             .args(args)
             .output()
             .map_err(|e| format!("ip: {e}"))?;
-        for word in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-            let (address, length) = word.split_once('/').unwrap_or((word, "32"));
-            if let (Ok(address), Ok(length)) = (address.parse(), length.parse::<u32>())
-                && length >= narrowest
-            {
-                addresses.push(address);
-            }
+        if !out.status.success() {
+            return Err(format!("ip {}: {}", args.join(" "), out.status));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let network = |word: &str| -> Option<(u32, u32)> {
+        let (address, length) = word.split_once('/').unwrap_or((word, "32"));
+        let address: std::net::Ipv4Addr = address.parse().ok()?;
+        let length: u32 = length.parse().ok().filter(|l| *l <= 32)?;
+        Some((u32::from(address), length))
+    };
+    let mut taken = Vec::new();
+    for line in ip(&["-4", "-o", "addr", "show"])?.lines() {
+        // "2: eth0    inet 192.0.2.2/24 brd ...": the address itself.
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let Some(at) = words.iter().position(|w| *w == "inet")
+            && let Some((address, _)) = words.get(at + 1).and_then(|w| network(w))
+        {
+            taken.push((address, 32));
         }
     }
-    Ok(addresses)
+    for line in ip(&["-4", "route", "show", "table", "all"])?.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        // A route's destination is its first word, or its second after a
+        // type ("local", "broadcast", ...).
+        let destination = words.iter().take(2).find_map(|w| network(w));
+        if let Some((net, length)) = destination
+            && (length >= 24 || line.contains("scope link"))
+        {
+            taken.push((net, length));
+        }
+    }
+    Ok(taken)
 }
 
-/// The first subnet `10.78.S.0/24` from `first` on that holds nothing of the
-/// host's (an address, a narrow route, another lab's control veth).
-fn free_control_subnet(first: u32) -> Result<u32, String> {
-    let taken = host_addresses()?;
-    (first..=254)
-        .chain(1..first)
-        .find(|&subnet| {
-            !taken
-                .iter()
-                .any(|a| a.octets()[..3] == [10, 78, subnet as u8])
+/// A free `/24` for a lab's control network, as its first three octets:
+/// the first from `first` on, in 10.78.0.0/16, then 172.30.0.0/16, then
+/// 192.168.0.0/16, that overlaps nothing the host reaches directly.
+fn free_control_subnet(first: u32) -> Result<[u8; 3], String> {
+    let taken = host_networks()?;
+    let overlaps = |candidate: u32| {
+        taken.iter().any(|&(net, length)| {
+            let length = length.min(24);
+            let mask = u32::MAX.checked_shl(32 - length).unwrap_or(0);
+            net & mask == candidate & mask
         })
-        .ok_or_else(|| "no free 10.78.S.0/24 subnet for the control network".to_string())
+    };
+    [[10, 78], [172, 30], [192, 168]]
+        .into_iter()
+        .flat_map(|[a, b]| (first..=254).chain(1..first).map(move |c| [a, b, c as u8]))
+        .find(|&[a, b, c]| !overlaps(u32::from(std::net::Ipv4Addr::new(a, b, c, 0))))
+        .ok_or_else(|| {
+            "no free /24 for the control network in 10.78, 172.30 or 192.168".to_string()
+        })
 }
 
 impl Lab {
@@ -158,31 +185,26 @@ impl Lab {
             ip(&["-n", n, "route", "add", "default", "via", GATEWAY])?;
             // The control network: a /24 per node per lab, one the host
             // does not already reach (its own network may be anywhere).
-            let subnet = free_control_subnet(2 * (k % 120) + i as u32 + 1)?;
+            let [a, b, c] = free_control_subnet(2 * (k % 120) + i as u32 + 1)?;
+            let subnet = format!("{a}.{b}.{c}");
             let host_veth = format!("{id}c{i}");
             ip(&[
                 "link", "add", &host_veth, "type", "veth", "peer", "name", "c0", "netns", n,
             ])?;
             lab.host_veths.push(host_veth.clone());
-            ip(&[
-                "addr",
-                "add",
-                &format!("10.78.{subnet}.1/24"),
-                "dev",
-                &host_veth,
-            ])?;
+            ip(&["addr", "add", &format!("{subnet}.1/24"), "dev", &host_veth])?;
             ip(&["link", "set", &host_veth, "up"])?;
             ip(&[
                 "-n",
                 n,
                 "addr",
                 "add",
-                &format!("10.78.{subnet}.2/24"),
+                &format!("{subnet}.2/24"),
                 "dev",
                 "c0",
             ])?;
             ip(&["-n", n, "link", "set", "c0", "up"])?;
-            lab.control[i] = format!("10.78.{subnet}.2");
+            lab.control[i] = format!("{subnet}.2");
         }
         Ok(lab)
     }
