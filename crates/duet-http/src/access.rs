@@ -1,7 +1,7 @@
 //! Who may call each route, in one table ([`RULES`]), and the guard that
 //! applies it to every request before its handler runs. A route without
 //! a rule is refused (403), so a new route is closed until it is given
-//! one; docs/access.md is this table rendered ([`reference`]).
+//! one; docs/access.md is this table rendered (a test holds the two equal).
 //!
 //! The relation to an interaction is decided here too ([`related`]): an
 //! agent reads and acts on what it is offered or holds (conferenced in
@@ -62,27 +62,6 @@ pub enum Who {
     /// A master administrator of the bootstrap file by Basic credentials,
     /// or a signed-in administrator.
     Master,
-}
-
-impl Who {
-    /// The words docs/access.md uses.
-    pub fn words(self) -> &'static str {
-        match self {
-            Who::Anyone => "anyone",
-            Who::Customer => "customer (the conversation's token)",
-            Who::Provider => "provider (signed webhook)",
-            Who::Operator => "operator (bootstrap user, Basic)",
-            Who::Agent => "agent (session)",
-            Who::Related => "related (its agent, a supervisor of its queue, an admin)",
-            Who::Supervisor => "supervisor (session)",
-            Who::Admin => "admin (session)",
-            Who::SignedIn => "signed-in user (any session)",
-            Who::Reader => {
-                "reader (bootstrap user by Basic, or a supervisor's session; users: a master or an admin)"
-            }
-            Who::Master => "master (a master bootstrap user by Basic, or an admin's session)",
-        }
-    }
 }
 
 /// One route's rule.
@@ -400,23 +379,42 @@ pub(super) async fn guard(
     }
 }
 
-/// The table as docs/access.md shows it.
-pub fn reference() -> String {
-    let mut out = String::from("| method | route | who may call it |\n|---|---|---|\n");
-    for r in RULES {
-        out.push_str(&format!(
-            "| {} | `{}` | {} |\n",
-            r.method,
-            r.path,
-            r.who.words()
-        ));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The words docs/access.md uses.
+    fn words(who: Who) -> &'static str {
+        match who {
+            Who::Anyone => "anyone",
+            Who::Customer => "customer (the conversation's token)",
+            Who::Provider => "provider (signed webhook)",
+            Who::Operator => "operator (bootstrap user, Basic)",
+            Who::Agent => "agent (session)",
+            Who::Related => "related (its agent, a supervisor of its queue, an admin)",
+            Who::Supervisor => "supervisor (session)",
+            Who::Admin => "admin (session)",
+            Who::SignedIn => "signed-in user (any session)",
+            Who::Reader => {
+                "reader (bootstrap user by Basic, or a supervisor's session; users: a master or an admin)"
+            }
+            Who::Master => "master (a master bootstrap user by Basic, or an admin's session)",
+        }
+    }
+
+    /// The table as docs/access.md shows it.
+    fn reference() -> String {
+        let mut out = String::from("| method | route | who may call it |\n|---|---|---|\n");
+        for r in RULES {
+            out.push_str(&format!(
+                "| {} | `{}` | {} |\n",
+                r.method,
+                r.path,
+                words(r.who)
+            ));
+        }
+        out
+    }
 
     /// Every route of the OpenAPI document has a rule, and every rule a
     /// route there.

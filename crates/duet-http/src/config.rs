@@ -145,21 +145,18 @@ pub(super) async fn write(
     client_id: Option<String>,
     op: duet_config::Op,
 ) -> Response {
-    match write_change(shared, who, client_id, op).await {
+    match acknowledged(send_change(shared, who, client_id, op)).await {
         Ok(seq) => Json(duet_api::Changed { seq }).into_response(),
         Err(refusal) => refusal.into_response(),
     }
 }
 
-/// Makes a configuration change as `who`: its sequence number once
-/// acknowledged, or the refusal.
-async fn write_change(
-    shared: &Shared,
-    who: &str,
-    client_id: Option<String>,
-    op: duet_config::Op,
+/// A change's sequence number once acknowledged, or the refusal (of its
+/// sending, or its answer's).
+async fn acknowledged(
+    sent: Result<super::Sent<Result<u64, duet_node::replication::WriteError>>, Refusal>,
 ) -> Result<u64, Refusal> {
-    send_change(shared, who, client_id, op)?
+    sent?
         .answer(super::ANSWER_WAIT, WRITE_LATE)
         .await?
         .map_err(write_refusal)
@@ -285,13 +282,7 @@ pub(super) async fn config_batch(
             send_change(&shared, &user.name, client_id, op)
         })
         .collect();
-    let answers = sent.into_iter().map(|sent| async move {
-        sent?
-            .answer(super::ANSWER_WAIT, WRITE_LATE)
-            .await?
-            .map_err(write_refusal)
-    });
-    let results = futures::future::join_all(answers)
+    let results = futures::future::join_all(sent.into_iter().map(acknowledged))
         .await
         .into_iter()
         .map(|result| match result {

@@ -28,7 +28,6 @@ mod archive;
 mod auth;
 mod bounds;
 
-pub use access::{RULES, Rule, Who, reference as access_reference};
 mod config;
 mod connections;
 mod cors;
@@ -49,9 +48,9 @@ mod sockets;
 mod status;
 mod stream;
 mod supervisor;
-pub mod tls;
+mod tls;
 
-pub const EPOCH_HEADER: &str = "x-duet-epoch";
+const EPOCH_HEADER: &str = "x-duet-epoch";
 
 /// Serves the API on the node's HTTP listener (over TLS with `tls`), at
 /// most the bootstrap's `[limits] http_connections_max` connections at
@@ -65,7 +64,7 @@ pub fn serve(
     Box::pin(tls::serve(listener, router(shared), tls, connections_max))
 }
 
-pub fn router(shared: Arc<Shared>) -> Router {
+fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/api/status", get(status::status))
         .route("/api/role", get(status::role))

@@ -19,14 +19,15 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use duet_config::Tree;
 use duet_config::scope::Scope;
 use duet_config::sync::{DECOMPRESSED_MAX_BYTES, Installed};
-use duet_config::{HistoryRecord, Object, Tree, TreePath};
 use duet_link::Change;
 use duet_link::protocol::{MAX_FRAME_BYTES, StreamToActive, StreamToBackup};
 use duet_rsm::{HistoryId, Position};
 use duet_stream::{ClientId, Entry, Follower, Leader, Replication};
 
+mod config;
 pub mod directory;
 mod effects;
 pub mod event;
@@ -40,6 +41,7 @@ mod outbox;
 pub mod persist;
 pub mod snapshot;
 
+pub use config::{SERVER_PARAMETERS, server_parameters};
 pub use event::Event;
 pub use feed::Feed;
 pub use interactions::{CONVERSATION, InteractionsPart, ROUTE_IDLE_MS};
@@ -55,9 +57,6 @@ use snapshot::SnapshotRun;
 
 // A compressed sync message may expand to what a frame could have carried.
 const _: () = assert!(DECOMPRESSED_MAX_BYTES <= MAX_FRAME_BYTES);
-
-/// Where server parameters live in the tree.
-pub const SERVER_PARAMETERS: &str = "/config/Server Parameters";
 
 /// Why a client's write was not acknowledged.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -150,23 +149,6 @@ fn max_position(tree: &Tree, ix: &duet_interactions::Interactions) -> Position {
     use duet_rsm::StateMachine;
     let (a, b) = (tree.last_applied(), ix.position());
     if a.seq >= b.seq { a } else { b }
-}
-
-/// The server parameters held in the tree (`/config/Server Parameters`),
-/// as `(name, value)`.
-pub fn server_parameters(tree: &Tree) -> Vec<(String, String)> {
-    let Ok(folder) = TreePath::parse(SERVER_PARAMETERS) else {
-        return Vec::new();
-    };
-    tree.children(&folder)
-        .into_iter()
-        .filter_map(|(name, _)| {
-            let object = tree.get(&folder.join(&name).ok()?)?;
-            (object.class == duet_config::Class::ServerParameter)
-                .then(|| Some((name, object.attributes.get("value")?.clone())))
-                .flatten()
-        })
-        .collect()
 }
 
 /// Why a change from the stream could not be applied.
@@ -562,72 +544,6 @@ impl<P: Clone, A> Replica<P, A> {
         Ok(())
     }
 
-    /// A configuration change at its position, within `scope`.
-    fn apply_config(
-        &mut self,
-        mut change: duet_config::Change,
-        scope: &Scope,
-    ) -> Result<(), ApplyError> {
-        use duet_config::Op;
-        use duet_config::scope::Admit;
-        let object = match &change.op {
-            Op::Put { object, .. } => Some(object),
-            // A conflict record changes no entry: kept or passed over by
-            // its path alone.
-            Op::Remove { .. } | Op::Conflict { .. } => None,
-        };
-        match scope.admit(change.op.path(), object) {
-            Admit::Skip => {
-                self.tree.skip(change.epoch, change.seq);
-                self.store_installed(Installed::default());
-                return Ok(());
-            }
-            Admit::Keep(Some(kept)) => {
-                if let Op::Put { path, .. } = &change.op {
-                    change.op = Op::Put {
-                        path: path.clone(),
-                        object: kept,
-                    };
-                }
-            }
-            Admit::Keep(None) => {}
-        }
-        let record = self.tree.apply_replicated(&change)?;
-        self.config_changed(&record.path);
-        self.out.persist(StoreWrite::Applied(record));
-        Ok(())
-    }
-
-    /// The conflict records, oldest first.
-    pub fn conflicts(&self) -> Vec<HistoryRecord> {
-        self.tree.conflicts().cloned().collect()
-    }
-
-    /// Keeps the history within `retention` records: once it holds a
-    /// tenth more, the oldest are dropped (in memory and, in the order of
-    /// the writes before, in the store), so memory and start-up follow the
-    /// retention, not the age of the pair.
-    fn history_over_retention(&self) -> bool {
-        let retention = self.settings.history_retention;
-        self.tree.history_len() > retention + retention / 10
-    }
-
-    fn compact_history(&mut self) {
-        let retention = self.settings.history_retention;
-        if !self.history_over_retention() {
-            return;
-        }
-        let forgotten = self.tree.compact_history(retention);
-        if !forgotten.is_empty() {
-            self.store_installed(Installed {
-                forgotten,
-                ..Installed::default()
-            });
-            self.out
-                .persist(StoreWrite::HistoryFloor(self.tree.history_floor()));
-        }
-    }
-
     /// When a [`Input::Tick`] is next due, on the node's monotonic clock
     /// (as of the last input's [`Context`]): changed rows to store, the
     /// stream's acknowledgement wait, a heal page's or a resync request's
@@ -755,24 +671,6 @@ impl<P: Clone, A> Replica<P, A> {
             .persist(StoreWrite::Resynchronised { installed, last });
     }
 
-    /// Rises whenever the server parameters in the tree may have changed.
-    pub fn parameters_generation(&self) -> u64 {
-        self.parameters_generation
-    }
-
-    /// A change was applied at `path`: the parameters may have changed.
-    fn config_changed(&mut self, path: &TreePath) {
-        self.ix.config_changed(path);
-        if TreePath::parse(SERVER_PARAMETERS).is_ok_and(|folder| path.starts_with(&folder)) {
-            self.parameters_generation += 1;
-        }
-    }
-
-    /// Reads for the API.
-    pub fn get(&self, path: &TreePath) -> Option<Object> {
-        self.tree.get(path).cloned()
-    }
-
     /// The interaction state and what goes with it (its feed, the
     /// outbox), for reads.
     pub fn interactions(&self) -> &InteractionsPart {
@@ -799,9 +697,5 @@ impl<P: Clone, A> Replica<P, A> {
         self.leader
             .as_ref()
             .map_or(0, |l| l.last_seq().saturating_sub(l.backup_acked()))
-    }
-
-    pub fn history(&self, path: &TreePath) -> Vec<HistoryRecord> {
-        self.tree.history(path).into_iter().cloned().collect()
     }
 }
