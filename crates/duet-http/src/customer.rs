@@ -91,8 +91,8 @@ async fn create(
             skills: start.skills,
             attributes: start.attributes,
             customer: Party {
-                address: start.address,
-                name: start.name,
+                address: start.address.into(),
+                name: start.name.into(),
             },
             content,
         };
@@ -361,11 +361,11 @@ async fn callback(
         )
         .into_response();
     }
-    let content = Content::Callback(Callback {
+    let content = Content::Callback(Box::new(Callback {
         number: r.number,
         window: CallbackWindow { from_ms, to_ms },
         attempts: Vec::new(),
-    });
+    }));
     let lookup = match anonymous_key("callback", &r.start) {
         Ok(lookup) => lookup,
         Err(refusal) => return refusal.into_response(),
@@ -444,8 +444,8 @@ async fn webhook(
                         inbound.conversation.clone(),
                     )]),
                     customer: Party {
-                        address: inbound.from.clone(),
-                        name: inbound.name.clone(),
+                        address: inbound.from.clone().into(),
+                        name: inbound.name.clone().into(),
                     },
                     content: Content::Transcript(Vec::new()),
                 };
@@ -503,8 +503,8 @@ async fn call(State(shared): State<Arc<Shared>>, Json(r): Json<CallReport>) -> R
         return refusal.into_response();
     }
     let party = Party {
-        address: r.from.clone(),
-        name: r.name.clone(),
+        address: r.from.clone().into(),
+        name: r.name.clone().into(),
     };
     let start = Start {
         queue: r.queue,
@@ -517,9 +517,9 @@ async fn call(State(shared): State<Arc<Shared>>, Json(r): Json<CallReport>) -> R
         client_secret: None,
     };
     let lookup = Some(format!("call\n{}", r.call_id));
-    let content = Content::Call(Call {
+    let content = Content::Call(Box::new(Call {
         signal: CallSignal::Ringing,
         party,
-    });
+    }));
     create(&shared, "call", MediaType::Call, start, content, lookup).await
 }

@@ -145,7 +145,7 @@ pub fn chat_view(ix: &Interaction, names: &Names) -> ChatView {
         _ => Vec::new(),
     };
     ChatView {
-        id: ix.id.clone(),
+        id: ix.id.to_string(),
         media: ix.media,
         created_at_ms: ix.created_at_ms,
         closed: ix.is_closed(),
@@ -304,9 +304,7 @@ mod tests {
                 queue: "Sales".into(),
                 ..Routing::default()
             },
-            attributes: [("internal".to_string(), "vip".to_string())]
-                .into_iter()
-                .collect(),
+            attributes: [("internal".into(), "vip".into())].into_iter().collect(),
             parties: Parties {
                 customer: Party::default(),
                 joined: vec!["alice".into(), "bob".into()],
@@ -336,13 +334,13 @@ mod tests {
                 },
             ]),
             files: Vec::new(),
-            wrap_up: Some(WrapUp {
+            wrap_up: Some(Box::new(WrapUp {
                 agent: "alice".into(),
                 code: "refund".into(),
                 notes: "do not refund".into(),
                 at_ms: 4,
                 seqno: 0,
-            }),
+            })),
             visit: QueueVisit::default(),
             seqno: 0,
         }

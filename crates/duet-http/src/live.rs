@@ -361,7 +361,7 @@ async fn agent_socket(
     };
     let mut held: BTreeSet<String> = view
         .iter()
-        .flat_map(|v| v.interactions.iter().map(|i| i.id.clone()))
+        .flat_map(|v| v.interactions.iter().map(|i| i.id.to_string()))
         .collect();
     let mut wants = |entry: &Entry<Command>| {
         let change = &entry.change.change;

@@ -107,7 +107,7 @@ fn actor(n: usize) -> Actor {
 fn change(op: &Op, state: &Interactions) -> Option<(Actor, Change)> {
     // Mostly an interaction that exists (so changes reach deep states),
     // sometimes any id.
-    let live: Vec<String> = state.interactions().map(|ix| ix.id.clone()).collect();
+    let live: Vec<String> = state.interactions().map(|ix| ix.id.to_string()).collect();
     let id = |i: usize| match live.get(i % live.len().max(1)) {
         Some(id) if i < 4 => id.clone(),
         _ => IDS[i].to_string(),
@@ -133,7 +133,9 @@ fn change(op: &Op, state: &Interactions) -> Option<(Actor, Change)> {
             let offered: Vec<(String, String)> = state
                 .interactions()
                 .filter_map(|ix| match &ix.state {
-                    InteractionState::Offered { agent, .. } => Some((ix.id.clone(), agent.clone())),
+                    InteractionState::Offered { agent, .. } => {
+                        Some((ix.id.to_string(), agent.clone()))
+                    }
                     _ => None,
                 })
                 .collect();
@@ -290,7 +292,7 @@ fn check_invariants(state: &Interactions, expect: &Expect) {
             assert!(
                 a.assigned
                     .get(&ix.media)
-                    .is_some_and(|s| s.contains(&ix.id)),
+                    .is_some_and(|s| s.contains(ix.id.as_str())),
                 "{} not in {agent}'s assigned set",
                 ix.id
             );
@@ -302,11 +304,14 @@ fn check_invariants(state: &Interactions, expect: &Expect) {
         if ix.is_closed() {
             assert!(ix.segments.iter().all(|s| s.end_ms.is_some()));
         }
-        assert_eq!(Some(&ix.created_at_ms), expect.created_at.get(&ix.id));
+        assert_eq!(
+            Some(&ix.created_at_ms),
+            expect.created_at.get(ix.id.as_str())
+        );
         if let Content::Transcript(t) = &ix.content {
             let ids: BTreeSet<_> = t.iter().map(|m| m.id.clone()).collect();
             assert_eq!(ids.len(), t.len(), "a message id twice");
-            for m in expect.messages.get(&ix.id).into_iter().flatten() {
+            for m in expect.messages.get(ix.id.as_str()).into_iter().flatten() {
                 assert!(ids.contains(m), "accepted message {m} missing");
             }
         }
@@ -376,7 +381,7 @@ proptest! {
                             // requeued as a new one, created now.
                             Change::Takeover { .. } => {
                                 for ix in h.state.interactions() {
-                                    expect.created_at.entry(ix.id.clone()).or_insert(now);
+                                    expect.created_at.entry(ix.id.to_string()).or_insert(now);
                                 }
                             }
                             _ => {}

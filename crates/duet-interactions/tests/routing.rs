@@ -487,14 +487,14 @@ fn a_callback_is_offered_only_once_its_window_opens() {
             skills: BTreeMap::new(),
             attributes: BTreeMap::new(),
             customer: Party::default(),
-            content: Content::Callback(Callback {
+            content: Content::Callback(Box::new(Callback {
                 number: "+15550100".into(),
                 window: CallbackWindow {
                     from_ms: 60_000,
                     to_ms: 120_000,
                 },
                 attempts: Vec::new(),
-            }),
+            })),
         })),
     );
     assert_eq!(h.decide(59_999), vec![]);

@@ -98,8 +98,8 @@ impl MailSink for Sink {
                     .map(|m| ("message_id".to_string(), m.clone()))
                     .collect(),
                 customer: Party {
-                    address: email.from.clone(),
-                    name: email.from_name.clone().unwrap_or_default(),
+                    address: email.from.clone().into(),
+                    name: email.from_name.clone().unwrap_or_default().into(),
                 },
                 content: Content::Email(Box::new(Email {
                     mime: email.raw,

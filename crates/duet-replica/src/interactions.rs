@@ -107,7 +107,7 @@ impl InteractionsPart {
             .change
             .interaction()
             .and_then(|id| self.state.get(id))
-            .map(|ix| (ix.routing.queue.clone(), ix.visit.since_ms));
+            .map(|ix| (ix.routing.queue.to_string(), ix.visit.since_ms));
         let no_op = self.state.apply(at, &entry.change)?.is_empty();
         count(out, &entry.change, before);
         self.outbox.applied(&self.state, &entry.change.change);

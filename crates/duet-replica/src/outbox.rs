@@ -31,7 +31,7 @@ fn pending_messages(state: &Interactions) -> BTreeSet<ReplyKey> {
                 .filter(|m| {
                     matches!(m.sender, Sender::Agent(_)) && m.delivery == Delivery::Accepted
                 })
-                .map(|m| (ix.id.clone(), m.id.clone()))
+                .map(|m| (ix.id.to_string(), m.id.clone()))
         })
         .collect()
 }
@@ -49,7 +49,7 @@ fn pending(state: &Interactions) -> BTreeSet<ReplyKey> {
                 .replies
                 .iter()
                 .filter(|r| r.state == ReplyState::Sent && r.relayed.is_none())
-                .map(|r| (ix.id.clone(), r.id.clone()))
+                .map(|r| (ix.id.to_string(), r.id.clone()))
         })
         .collect()
 }

@@ -308,7 +308,7 @@ impl Filter {
             && self
                 .message_id
                 .as_ref()
-                .is_none_or(|m| ix.attributes.get("message_id") == Some(m))
+                .is_none_or(|m| ix.attributes.get("message_id").is_some_and(|v| v == m))
             && self.disposition.is_none()
     }
 }
@@ -334,9 +334,9 @@ pub fn live_page<'a>(all: impl Iterator<Item = &'a Interaction>, search: &Search
         .into_iter()
         .take(search.limit + 1)
         .map(|ix| Hit {
-            id: ix.id.clone(),
+            id: ix.id.to_string(),
             media: ix.media,
-            queue: ix.routing.queue.clone(),
+            queue: ix.routing.queue.to_string(),
             created_ms: ix.created_at_ms,
             closed_ms: match ix.state {
                 duet_interactions::model::InteractionState::Closed { at_ms } => Some(at_ms),
@@ -345,7 +345,7 @@ pub fn live_page<'a>(all: impl Iterator<Item = &'a Interaction>, search: &Search
             agents: ix.parties.joined.clone(),
             customer: ix.parties.customer.clone(),
             disposition: None,
-            message_id: ix.attributes.get("message_id").cloned(),
+            message_id: ix.attributes.get("message_id").map(|m| m.to_string()),
             found: Found::Live,
             position: Position::default(),
         })

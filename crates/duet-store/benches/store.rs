@@ -52,7 +52,7 @@ fn create(id: usize) -> Change {
         skills: BTreeMap::new(),
         attributes: BTreeMap::new(),
         customer: Party {
-            address: format!("visitor-{id}"),
+            address: format!("visitor-{id}").into(),
             name: "Visitor".into(),
         },
         content: Content::Transcript(Vec::new()),

@@ -13,8 +13,10 @@ pub enum Content {
     /// Chat, SMS and social interactions: messages in the order accepted.
     Transcript(Vec<Message>),
     Email(Box<Email>),
-    Callback(Callback),
-    Call(Call),
+    /// Boxed, as `Email`: a chat's content stays the size of its
+    /// transcript's vector (the encoding is the same).
+    Callback(Box<Callback>),
+    Call(Box<Call>),
 }
 
 impl Content {

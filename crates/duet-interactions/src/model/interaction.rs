@@ -75,8 +75,10 @@ pub enum SegmentKind {
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Segment {
     pub kind: SegmentKind,
-    pub agent: Option<String>,
-    pub queue: String,
+    #[cfg_attr(feature = "schema", schema(value_type = Option<String>))]
+    pub agent: Option<super::Name>,
+    #[cfg_attr(feature = "schema", schema(value_type = String))]
+    pub queue: super::Name,
     pub start_ms: u64,
     pub end_ms: Option<u64>,
     /// The interaction's `seqno` when the segment's record was written (at
@@ -124,13 +126,14 @@ pub struct Parties {
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Routing {
     /// The workgroup queue, or an agent's user queue.
-    pub queue: String,
+    #[cfg_attr(feature = "schema", schema(value_type = String))]
+    pub queue: super::Name,
     /// Higher is served sooner; see `QueueConfig::priority_weight_ms`.
     pub priority: i32,
     /// Skill name -> minimum level an agent needs.
     #[serde(with = "super::small_map")]
     #[cfg_attr(feature = "schema", schema(value_type = BTreeMap<String, u32>))]
-    pub skills: SmallMap<String, u32>,
+    pub skills: SmallMap<super::Name, u32>,
 }
 
 /// The current visit to a queue (since it last entered one).
@@ -166,21 +169,24 @@ pub struct WrapUp {
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Interaction {
     /// The caller's id, stable for life and across switchovers.
-    pub id: String,
+    #[cfg_attr(feature = "schema", schema(value_type = String))]
+    pub id: super::Name,
     pub media: MediaType,
     /// Never changes.
     pub created_at_ms: u64,
     pub routing: Routing,
     #[serde(with = "super::small_map")]
     #[cfg_attr(feature = "schema", schema(value_type = BTreeMap<String, String>))]
-    pub attributes: SmallMap<String, String>,
+    pub attributes: SmallMap<super::Name, super::Name>,
     pub parties: Parties,
     pub state: InteractionState,
     pub segments: Vec<Segment>,
     pub content: Content,
     /// Files shared in the transcript, by their `FileRef::file_id`.
     pub files: Vec<super::Attachment>,
-    pub wrap_up: Option<WrapUp>,
+    /// Boxed: most live interactions have none yet (it keeps the hot
+    /// struct small; the encoding is the same).
+    pub wrap_up: Option<Box<WrapUp>>,
     pub visit: QueueVisit,
     /// Switchovers the interaction lived through, recovered each time
     /// with its id, times and content (the seed's seqno).

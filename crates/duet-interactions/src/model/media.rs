@@ -67,6 +67,8 @@ impl std::fmt::Display for MediaType {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Party {
-    pub address: String,
-    pub name: String,
+    #[cfg_attr(feature = "schema", schema(value_type = String))]
+    pub address: super::Name,
+    #[cfg_attr(feature = "schema", schema(value_type = String))]
+    pub name: super::Name,
 }

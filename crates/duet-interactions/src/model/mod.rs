@@ -25,3 +25,8 @@ pub use interaction::{
 pub use media::{MediaType, Party};
 pub use recovery::Recovery;
 pub use small_map::SmallMap;
+
+/// A name or id an interaction carries (its id, queue, skills, the
+/// customer's address): kept inline up to 24 bytes, so the usual short
+/// ones cost no allocation of their own; written and read as a string.
+pub type Name = compact_str::CompactString;

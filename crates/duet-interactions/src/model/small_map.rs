@@ -46,7 +46,9 @@ where
         }
 
         fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Self::Value, A::Error> {
-            let mut map = SmallMap::new();
+            // As many as the input says, up to a few: a small map's
+            // vector would otherwise grow to four entries for one.
+            let mut map = SmallMap::with_capacity(entries.size_hint().unwrap_or(0).min(16));
             while let Some((key, value)) = entries.next_entry()? {
                 map.insert(key, value);
             }

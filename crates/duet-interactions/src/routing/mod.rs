@@ -20,7 +20,7 @@ use std::iter::Peekable;
 
 use crate::change::{Actor, Change, Command};
 use crate::model::{
-    AgentStatus, ChosenStatus, Content, InteractionState, MediaType, QueueConfig, SmallMap,
+    AgentStatus, ChosenStatus, Content, InteractionState, MediaType, Name, QueueConfig, SmallMap,
 };
 use crate::state::Interactions;
 
@@ -144,7 +144,7 @@ impl Router {
             }
             if let Some(InteractionState::Offered { agent, .. }) = state.get(id).map(|i| &i.state) {
                 out.push(Change::OfferTimedOut {
-                    id: id.clone(),
+                    id: id.to_string(),
                     agent: agent.clone(),
                 });
             }
@@ -202,7 +202,7 @@ impl Router {
             if since.saturating_add(abandon_ms) > now_ms {
                 break;
             }
-            out.push(Change::Disconnect { id: id.clone() });
+            out.push(Change::Disconnect { id: id.to_string() });
         }
         if interval_end(state).is_some_and(|end| end <= now_ms) {
             out.push(Change::StartInterval);
@@ -212,7 +212,7 @@ impl Router {
             if closed_at.saturating_add(retention) > now_ms {
                 break;
             }
-            out.push(Change::Forget { id: id.clone() });
+            out.push(Change::Forget { id: id.to_string() });
         }
     }
 
@@ -295,7 +295,7 @@ impl Router {
                 added.offered(chosen, media);
                 let agent = chosen.name.to_string();
                 out.push(Change::Offer {
-                    id: id.clone(),
+                    id: id.to_string(),
                     agent: agent.clone(),
                     deadline_ms: now_ms.saturating_add(lane.q.alerting_timeout_ms.max(1)),
                 });
@@ -324,14 +324,14 @@ impl Router {
 struct Lane<'s> {
     queue: &'s str,
     q: &'s QueueConfig,
-    waiting: Peekable<std::collections::btree_set::Iter<'s, (i64, String)>>,
+    waiting: Peekable<std::collections::btree_set::Iter<'s, (i64, Name)>>,
     scanned: usize,
     candidates: Option<Vec<select::Resolved<'s>>>,
     /// The count of agents filled when its candidates last dropped the
     /// full ones.
     pruned_at: Option<usize>,
     /// The media and skills nobody among its candidates can take now.
-    unservable: BTreeSet<(MediaType, &'s SmallMap<String, u32>)>,
+    unservable: BTreeSet<(MediaType, &'s SmallMap<Name, u32>)>,
     /// The round-robin place: the last agent offered to.
     cursor: Option<String>,
 }

@@ -143,7 +143,7 @@ pub(crate) fn best(
                 .routing
                 .skills
                 .iter()
-                .all(|(s, min)| r.cfg.skills.get(s).copied().unwrap_or(0) >= *min);
+                .all(|(s, min)| r.cfg.skills.get(s.as_str()).copied().unwrap_or(0) >= *min);
             if !skilled && !user_queue {
                 return None;
             }
@@ -172,7 +172,7 @@ fn strategy_key(
                 .routing
                 .skills
                 .keys()
-                .map(|s| i64::from(r.cfg.skills.get(s).copied().unwrap_or(0)))
+                .map(|s| i64::from(r.cfg.skills.get(s.as_str()).copied().unwrap_or(0)))
                 .sum();
             (-levels, idle)
         }

@@ -122,13 +122,13 @@ impl Interactions {
             Change::WrapUp { id, code, notes } => {
                 let owner = self.edit(id, |ix| {
                     let agent = ix.state.owner().unwrap_or_default().to_string();
-                    ix.wrap_up = Some(WrapUp {
+                    ix.wrap_up = Some(Box::new(WrapUp {
                         agent: agent.clone(),
                         code: code.clone(),
                         notes: notes.clone(),
                         at_ms: at,
                         seqno: ix.seqno,
-                    });
+                    }));
                     (agent, ix.media)
                 });
                 if let Some((agent, media)) = owner {
@@ -274,7 +274,7 @@ impl Interactions {
         };
         self.assign(agent, media, id, out);
         self.live.queues.get_or_default(&queue).rr_cursor = Some(agent.to_string());
-        out.queues.insert(queue);
+        out.queues.insert(queue.to_string());
         out.interactions.insert(id.to_string());
     }
 
@@ -311,7 +311,7 @@ impl Interactions {
             if wait <= sl_ms {
                 t.answered_within_sl += 1;
             }
-            out.queues.insert(queue);
+            out.queues.insert(queue.to_string());
         }
         self.edit_agent(agent, |a| {
             a.no_answers = 0;
@@ -345,7 +345,7 @@ impl Interactions {
         if missed {
             self.edit_agent(agent, |a| {
                 a.no_answers = a.no_answers.saturating_add(1);
-                a.no_answer_queue = Some(queue);
+                a.no_answer_queue = Some(queue.to_string());
             });
         }
         out.interactions.insert(id.to_string());

@@ -24,12 +24,12 @@ pub fn outside_share(entries_max: usize) -> usize {
 fn illegal(ix: &Interaction, action: &str) -> Error {
     if ix.is_closed() {
         return Error::Closed {
-            id: ix.id.clone(),
+            id: ix.id.to_string(),
             action: action.to_string(),
         };
     }
     Error::IllegalTransition {
-        id: ix.id.clone(),
+        id: ix.id.to_string(),
         from: ix.state.name().to_string(),
         action: action.to_string(),
     }
@@ -223,7 +223,7 @@ impl Interactions {
                 if !codes.is_empty() && !codes.contains(code) {
                     return Err(Error::InvalidWrapUpCode {
                         code: code.clone(),
-                        queue: ix.routing.queue.clone(),
+                        queue: ix.routing.queue.to_string(),
                         allowed: join(&codes),
                     });
                 }

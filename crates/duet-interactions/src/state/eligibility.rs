@@ -16,7 +16,7 @@ impl Interactions {
             if owner != agent {
                 return Err(Error::NotAMember {
                     agent: agent.to_string(),
-                    queue: queue.clone(),
+                    queue: queue.to_string(),
                 });
             }
             self.logged_in_agent(agent)?;
@@ -26,7 +26,7 @@ impl Interactions {
         if !q.members.contains_key(agent) {
             return Err(Error::NotAMember {
                 agent: agent.to_string(),
-                queue: queue.clone(),
+                queue: queue.to_string(),
             });
         }
         let live = self.logged_in_agent(agent)?;
@@ -46,10 +46,10 @@ impl Interactions {
             }
         }
         for (skill, level) in &ix.routing.skills {
-            if cfg.skills.get(skill).copied().unwrap_or(0) < *level {
+            if cfg.skills.get(skill.as_str()).copied().unwrap_or(0) < *level {
                 return Err(Error::SkillsNotMet {
                     agent: agent.to_string(),
-                    skill: skill.clone(),
+                    skill: skill.to_string(),
                     level: *level,
                 });
             }

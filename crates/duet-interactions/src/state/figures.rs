@@ -62,8 +62,8 @@ impl Interactions {
             .index
             .waiting_since
             .get(queue)
-            .and_then(|s| s.first())
-            .map_or(0, |(since, _)| now_ms.saturating_sub(*since));
+            .and_then(|counts| counts.keys().next())
+            .map_or(0, |since| now_ms.saturating_sub(*since));
         let mut agents_by_status = BTreeMap::new();
         let members: Vec<&str> = match self.config.user_queue_owner(queue) {
             Some(owner) => vec![owner],

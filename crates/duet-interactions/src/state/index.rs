@@ -4,19 +4,21 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::model::{
-    Agent, AgentConfig, AgentStatus, Content, Desktop, Interaction, InteractionState,
+    Agent, AgentConfig, AgentStatus, Content, Desktop, Interaction, InteractionState, Name,
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Index {
     /// Queue -> waiting interactions in serving order `(order_key, id)`.
-    pub waiting: BTreeMap<String, BTreeSet<(i64, String)>>,
-    /// Queue -> waiting interactions by when they entered the queue.
-    pub waiting_since: BTreeMap<String, BTreeSet<(u64, String)>>,
+    pub waiting: BTreeMap<Name, BTreeSet<(i64, Name)>>,
+    /// Queue -> how many of its waiting interactions entered it at each
+    /// time (ms): the longest wait is the first. Counts, not ids: that
+    /// is all the figures ask of it.
+    pub waiting_since: BTreeMap<Name, BTreeMap<u64, u32>>,
     /// Pending offers by deadline.
-    pub offers: BTreeSet<(u64, String)>,
+    pub offers: BTreeSet<(u64, Name)>,
     /// Closed interactions by when they closed.
-    pub closed: BTreeSet<(u64, String)>,
+    pub closed: BTreeSet<(u64, Name)>,
     /// Agents in after call work by when it ends.
     pub acw: BTreeSet<(u64, String)>,
     /// Agents whose status is Available and who have room (load below
@@ -29,21 +31,24 @@ pub(crate) struct Index {
     /// Agents whose desktop connection was lost, by when.
     pub detached: BTreeSet<(u64, String)>,
     /// Queued chats whose customer is away, by when it went.
-    pub away: BTreeSet<(u64, String)>,
-    /// The message ids of each transcript, by interaction, so a new
-    /// message's id is found repeated without scanning the transcript.
-    /// One small set per interaction: a single set of every message in
-    /// the state would, as it grows, rehash them all in one change.
-    messages: BTreeMap<String, HashSet<String>>,
+    pub away: BTreeSet<(u64, Name)>,
+    /// The message ids of each transcript that has any, by interaction,
+    /// so a new message's id is found repeated without scanning the
+    /// transcript. One small set per interaction: a single set of every
+    /// message in the state would, as it grows, rehash them all in one
+    /// change.
+    messages: BTreeMap<Name, HashSet<Name>>,
 }
 
 impl Index {
     /// An interaction's transcript messages, as it arrives whole (a new
     /// one, or one installed from a snapshot).
     pub fn add_messages(&mut self, ix: &Interaction) {
-        if let Content::Transcript(t) = &ix.content {
+        if let Content::Transcript(t) = &ix.content
+            && !t.is_empty()
+        {
             let ids = self.messages.entry(ix.id.clone()).or_default();
-            ids.extend(t.iter().map(|m| m.id.clone()));
+            ids.extend(t.iter().map(|m| Name::from(m.id.as_str())));
         }
     }
 
@@ -62,9 +67,9 @@ impl Index {
     /// Message `message_id` joined interaction `id`'s transcript.
     pub fn add_message(&mut self, id: &str, message_id: &str) {
         self.messages
-            .entry(id.to_string())
+            .entry(id.into())
             .or_default()
-            .insert(message_id.to_string());
+            .insert(message_id.into());
     }
 
     pub fn add_interaction(&mut self, ix: &Interaction) {
@@ -78,10 +83,12 @@ impl Index {
                     .entry(q.clone())
                     .or_default()
                     .insert((ix.visit.order_key, ix.id.clone()));
-                self.waiting_since
+                *self
+                    .waiting_since
                     .entry(q)
                     .or_default()
-                    .insert((ix.visit.since_ms, ix.id.clone()));
+                    .entry(ix.visit.since_ms)
+                    .or_default() += 1;
             }
             InteractionState::Offered { deadline_ms, .. } => {
                 self.offers.insert((*deadline_ms, ix.id.clone()));
@@ -106,9 +113,14 @@ impl Index {
                         self.waiting.remove(q);
                     }
                 }
-                if let Some(set) = self.waiting_since.get_mut(q) {
-                    set.remove(&(ix.visit.since_ms, ix.id.clone()));
-                    if set.is_empty() {
+                if let Some(counts) = self.waiting_since.get_mut(q) {
+                    if let Some(n) = counts.get_mut(&ix.visit.since_ms) {
+                        *n -= 1;
+                        if *n == 0 {
+                            counts.remove(&ix.visit.since_ms);
+                        }
+                    }
+                    if counts.is_empty() {
                         self.waiting_since.remove(q);
                     }
                 }

@@ -5,8 +5,8 @@
 use super::{Applied, Interactions, lines};
 use crate::change::{Actor, NewInteraction};
 use crate::model::{
-    CallSignal, Content, Interaction, InteractionState, Message, MessageKind, Parties, QueueVisit,
-    Routing, Segment, SegmentKind, Sender, Supervision,
+    CallSignal, Content, Interaction, InteractionState, Message, MessageKind, Name, Parties,
+    QueueVisit, Routing, Segment, SegmentKind, Sender, Supervision,
 };
 
 /// Ends the open segment (if any) and opens one of `kind`, starting where
@@ -17,9 +17,12 @@ pub(crate) fn next_segment(ix: &mut Interaction, kind: SegmentKind, agent: Optio
         let end = *last.end_ms.get_or_insert(at.max(last.start_ms));
         start = end;
     }
+    // Room for this one only: a vector's first growth is to four (320
+    // bytes), and most live interactions have one or two segments.
+    ix.segments.reserve_exact(1);
     ix.segments.push(Segment {
         kind,
-        agent: agent.map(str::to_string),
+        agent: agent.map(Name::from),
         queue: ix.routing.queue.clone(),
         start_ms: start,
         end_ms: None,
@@ -81,15 +84,17 @@ pub(crate) fn set_signal(ix: &mut Interaction, signal: CallSignal) {
 impl Interactions {
     pub(crate) fn create(&mut self, new: &NewInteraction, at: u64, out: &mut Applied) {
         let ix = Interaction {
-            id: new.id.clone(),
+            id: new.id.as_str().into(),
             media: new.media,
             created_at_ms: at,
             routing: Routing {
-                queue: new.queue.clone(),
+                queue: new.queue.as_str().into(),
                 priority: new.priority,
-                skills: new.skills.clone().into_iter().collect(),
+                skills: new.skills.iter().map(|(s, l)| (s.into(), *l)).collect(),
             },
-            attributes: new.attributes.clone().into_iter().collect(),
+            attributes: (new.attributes.iter())
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
             parties: Parties {
                 customer: new.customer.clone(),
                 ..Parties::default()
@@ -111,7 +116,7 @@ impl Interactions {
     pub(crate) fn enqueue(&mut self, id: &str, queue: &str, at: u64, out: &mut Applied) {
         let weight = self.config.queue(queue).map_or(0, |q| q.priority_weight_ms);
         self.edit(id, |ix| {
-            ix.routing.queue = queue.to_string();
+            ix.routing.queue = queue.into();
             let boost = i64::from(ix.routing.priority).saturating_mul(weight as i64);
             ix.visit = QueueVisit {
                 since_ms: at,
@@ -241,7 +246,7 @@ impl Interactions {
         } else if abandoned {
             t.abandoned += 1;
         }
-        out.queues.insert(queue);
+        out.queues.insert(queue.to_string());
         out.interactions.insert(id.to_string());
     }
 }

@@ -32,8 +32,10 @@ impl Interactions {
             if present {
                 ix.attributes.remove(CUSTOMER_AWAY_SINCE).is_some()
             } else {
-                ix.attributes
-                    .insert(CUSTOMER_AWAY_SINCE.to_string(), at.to_string());
+                ix.attributes.insert(
+                    CUSTOMER_AWAY_SINCE.into(),
+                    compact_str::ToCompactString::to_compact_string(&at),
+                );
                 true
             }
         });
@@ -51,8 +53,10 @@ impl Interactions {
             .is_some_and(|ix| ix.attributes.contains_key(CUSTOMER_AWAY_SINCE));
         if away {
             self.edit(id, |ix| {
-                ix.attributes
-                    .insert(CUSTOMER_AWAY_SINCE.to_string(), at.to_string());
+                ix.attributes.insert(
+                    CUSTOMER_AWAY_SINCE.into(),
+                    compact_str::ToCompactString::to_compact_string(&at),
+                );
             });
         }
     }

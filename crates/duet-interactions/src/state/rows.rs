@@ -111,7 +111,7 @@ fn keyed<V: Clone>(
 ) {
     for (name, value) in map.take(all) {
         let row = value.map(|v| item(&name, v));
-        out.push((key(name), row));
+        out.push((key(name.to_string()), row));
     }
 }
 

@@ -103,7 +103,7 @@ impl Interactions {
         };
         let items = std::iter::once(meta)
             .chain(self.live.queues.iter().map(|(name, live)| PageItem::Queue {
-                name: name.clone(),
+                name: name.to_string(),
                 live: live.clone(),
             }))
             .chain(self.live.agents.values().cloned().map(PageItem::Agent))
@@ -167,12 +167,12 @@ impl Interactions {
                 }
                 PageItem::Agent(a) => {
                     let name = a.name.clone();
-                    if agents.insert(name.clone(), Arc::new(a)).is_some() {
+                    if agents.insert(name.as_str().into(), Arc::new(a)).is_some() {
                         return Err(Error::BadSnapshot(format!("agent {name:?} twice")));
                     }
                 }
                 PageItem::Queue { name, live: q } => {
-                    queues.insert(name, Arc::new(q));
+                    queues.insert(name.into(), Arc::new(q));
                 }
                 PageItem::Conflict(c) => live.conflicts.push_back(*c),
                 PageItem::Interval(r) => intervals.push(r),

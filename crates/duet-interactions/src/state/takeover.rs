@@ -42,7 +42,7 @@ impl Interactions {
             .interactions
             .values()
             .filter(|ix| open(ix) && !recovery.recovers(ix))
-            .map(|ix| ix.id.clone())
+            .map(|ix| ix.id.to_string())
             .collect();
         let mut offered = Vec::new();
         self.live.interactions.change_where(
@@ -88,10 +88,15 @@ impl Interactions {
                     queue: ix
                         .segments
                         .first()
-                        .map_or_else(|| ix.routing.queue.clone(), |s| s.queue.clone()),
+                        .map_or(&ix.routing.queue, |s| &s.queue)
+                        .to_string(),
                     priority: ix.routing.priority,
-                    skills: ix.routing.skills.clone().into_iter().collect(),
-                    attributes: ix.attributes.clone().into_iter().collect(),
+                    skills: (ix.routing.skills.iter())
+                        .map(|(s, l)| (s.to_string(), *l))
+                        .collect(),
+                    attributes: (ix.attributes.iter())
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
                     customer: ix.parties.customer.clone(),
                     content: Content::Email(email),
                 })
@@ -105,14 +110,14 @@ impl Interactions {
             ix.state = InteractionState::Closed { at_ms: at };
             let replaced_by = requeued.as_ref().map(|n| n.id.clone()).unwrap_or_default();
             ix.attributes
-                .insert(LOST_AT_SWITCHOVER.to_string(), replaced_by);
+                .insert(LOST_AT_SWITCHOVER.into(), replaced_by.into());
             ix.routing.queue.clone()
         }) else {
             return;
         };
         let totals = &mut self.live.queues.get_or_default(&queue).totals;
         totals.lost_at_switchover += 1;
-        out.queues.insert(queue);
+        out.queues.insert(queue.to_string());
         out.interactions.insert(id.to_string());
         if let Some(new) = requeued
             && !self.live.interactions.contains_key(&new.id)

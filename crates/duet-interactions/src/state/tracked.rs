@@ -9,15 +9,18 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::model::Name;
+
 /// A map by name whose changed keys (inserted, changed, removed) are
 /// marked until taken. Items are shared (`Arc`), so taking one for the
 /// store is a reference, not a copy; a change copies an item only while
-/// the store still holds it.
+/// the store still holds it. Keys are [`Name`]s: an interaction's id,
+/// kept inline, costs no allocation for its place in the map.
 #[derive(Debug, Clone)]
 pub struct Keyed<V> {
-    map: BTreeMap<String, Arc<V>>,
+    map: BTreeMap<Name, Arc<V>>,
     /// Keys changed since the last `take`.
-    changed: BTreeSet<String>,
+    changed: BTreeSet<Name>,
 }
 
 impl<V> Default for Keyed<V> {
@@ -34,7 +37,7 @@ impl<V> Keyed<V> {
     /// A map nothing of which is marked: for a state loaded from the
     /// store, or installed whole (the next take is all of it), where
     /// marking every key would be work thrown away.
-    pub fn unmarked(map: BTreeMap<String, Arc<V>>) -> Self {
+    pub fn unmarked(map: BTreeMap<Name, Arc<V>>) -> Self {
         Keyed {
             map,
             changed: BTreeSet::new(),
@@ -62,7 +65,7 @@ impl<V> Keyed<V> {
         self.map.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&Name, &V)> {
         self.map.iter().map(|(k, v)| (k, &**v))
     }
 
@@ -95,7 +98,7 @@ impl<V: Serialize> Serialize for Keyed<V> {
 impl<V: Clone> Keyed<V> {
     fn mark(&mut self, key: &str) {
         if !self.changed.contains(key) {
-            self.changed.insert(key.to_string());
+            self.changed.insert(key.into());
         }
     }
 
@@ -106,7 +109,8 @@ impl<V: Clone> Keyed<V> {
         self.map.get_mut(key).map(Arc::make_mut)
     }
 
-    pub fn insert(&mut self, key: String, value: impl Into<Arc<V>>) -> Option<Arc<V>> {
+    pub fn insert(&mut self, key: impl Into<Name>, value: impl Into<Arc<V>>) -> Option<Arc<V>> {
+        let key = key.into();
         self.mark(&key);
         self.map.insert(key, value.into())
     }
@@ -123,7 +127,7 @@ impl<V: Clone> Keyed<V> {
         self.mark(key);
         let value = self
             .map
-            .entry(key.to_string())
+            .entry(key.into())
             .or_insert_with(|| Arc::new(make()));
         Arc::make_mut(value)
     }
@@ -147,7 +151,7 @@ impl<V: Clone> Keyed<V> {
 
     /// Every key changed since the last take with its item (`None`: it
     /// was removed), or with `all` every item; the marks are cleared.
-    pub fn take(&mut self, all: bool) -> Vec<(String, Option<&Arc<V>>)> {
+    pub fn take(&mut self, all: bool) -> Vec<(Name, Option<&Arc<V>>)> {
         let changed = std::mem::take(&mut self.changed);
         if all {
             return self.map.iter().map(|(k, v)| (k.clone(), Some(v))).collect();
@@ -283,7 +287,7 @@ impl<T> RowLog<T> {
 mod tests {
     use super::*;
 
-    fn taken(map: &mut Keyed<u32>, all: bool) -> Vec<(String, Option<u32>)> {
+    fn taken(map: &mut Keyed<u32>, all: bool) -> Vec<(Name, Option<u32>)> {
         map.take(all)
             .into_iter()
             .map(|(k, v)| (k, v.map(|v| **v)))
@@ -293,8 +297,8 @@ mod tests {
     #[test]
     fn a_map_marks_what_it_hands_out_changed() {
         let mut map: Keyed<u32> = Keyed::default();
-        map.insert("a".into(), 1);
-        map.insert("b".into(), 2);
+        map.insert("a", 1);
+        map.insert("b", 2);
         let both = [("a".into(), Some(1)), ("b".into(), Some(2))];
         assert_eq!(taken(&mut map, false), both);
         assert_eq!(taken(&mut map, false), [], "taken once");
@@ -312,7 +316,7 @@ mod tests {
                 ("c".into(), Some(5))
             ]
         );
-        let mut loaded = Keyed::unmarked(BTreeMap::from([("d".to_string(), Arc::new(4))]));
+        let mut loaded = Keyed::unmarked(BTreeMap::from([("d".into(), Arc::new(4))]));
         assert_eq!(taken(&mut loaded, false), []);
         assert_eq!(taken(&mut loaded, true), [("d".into(), Some(4))]);
     }

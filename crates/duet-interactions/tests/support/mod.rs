@@ -68,10 +68,10 @@ pub fn directory() -> Directory {
 
 pub fn content(media: MediaType) -> Content {
     match media {
-        MediaType::Call => Content::Call(Call {
+        MediaType::Call => Content::Call(Box::new(Call {
             signal: CallSignal::Ringing,
             party: Party::default(),
-        }),
+        })),
         MediaType::Email => Content::Email(Box::new(Email {
             mime: b"Subject: hi\r\n\r\nhello".to_vec(),
             subject: "hi".into(),
@@ -82,14 +82,14 @@ pub fn content(media: MediaType) -> Content {
             attachments: vec![],
             replies: vec![],
         })),
-        MediaType::Callback => Content::Callback(Callback {
+        MediaType::Callback => Content::Callback(Box::new(Callback {
             number: "+15550100".into(),
             window: CallbackWindow {
                 from_ms: 0,
                 to_ms: u64::MAX,
             },
             attempts: vec![],
-        }),
+        })),
         _ => Content::Transcript(vec![]),
     }
 }

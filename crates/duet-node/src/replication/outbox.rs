@@ -59,7 +59,7 @@ fn message(state: &Interactions, (id, reply_id): &ReplyKey, from: &str) -> Optio
         return None;
     };
     let reply = email.replies.iter().find(|r| &r.id == reply_id)?;
-    let original = ix.attributes.get("message_id").cloned();
+    let original = ix.attributes.get("message_id").map(|m| m.to_string());
     let subject = if email.subject.to_ascii_lowercase().starts_with("re:") {
         email.subject.clone()
     } else {

@@ -130,7 +130,7 @@ impl Replicator {
                         .filter_map(|ix| {
                             let queue = &ix.routing.queue;
                             let codes = crate::directory::wrap_up_codes(tree, queue)?;
-                            Some((queue.clone(), codes))
+                            Some((queue.to_string(), codes))
                         })
                         .collect();
                     duet_api::AgentState {
@@ -212,9 +212,12 @@ impl Replicator {
                     .find(|ix| {
                         ix.media == media
                             && !ix.is_closed()
-                            && ix.attributes.get(CONVERSATION) == Some(&conversation)
+                            && ix
+                                .attributes
+                                .get(CONVERSATION)
+                                .is_some_and(|c| *c == conversation)
                     })
-                    .map(|ix| ix.id.clone());
+                    .map(|ix| ix.id.to_string());
                 reply.answer(open);
             }
             IxRequest::Census(reply) => {

@@ -579,8 +579,8 @@ fn live(
         attributes: Default::default(),
         parties: Parties {
             customer: Party {
-                address: format!("{id}@example.test"),
-                name: format!("Customer {id}"),
+                address: format!("{id}@example.test").into(),
+                name: format!("Customer {id}").into(),
             },
             joined: joined.iter().map(|a| a.to_string()).collect(),
             ..Parties::default()

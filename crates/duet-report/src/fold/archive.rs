@@ -133,8 +133,8 @@ pub(super) fn rows(at: Position, command: &Command, open: &BTreeMap<String, Summ
                     html: email.html.clone(),
                     attachments: email.attachments.iter().map(AttachmentRef::of).collect(),
                 })),
-                Content::Callback(callback) => Opening::Callback(callback.clone()),
-                Content::Call(call) => Opening::Call(call.clone()),
+                Content::Callback(callback) => Opening::Callback(*callback.clone()),
+                Content::Call(call) => Opening::Call(*call.clone()),
             };
             out.rows
                 .push(Row::Archive(ArchiveRow::Header(Box::new(Header {

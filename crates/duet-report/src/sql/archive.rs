@@ -192,8 +192,8 @@ pub(super) fn search(tx: &mut dyn Tx, search: &Search) -> Result<Vec<Hit>> {
                 closed_ms: s.closed_ms,
                 agents: s.agents,
                 customer: duet_interactions::model::Party {
-                    address: r.opt_text(1)?.unwrap_or_default(),
-                    name: r.opt_text(2)?.unwrap_or_default(),
+                    address: r.opt_text(1)?.unwrap_or_default().into(),
+                    name: r.opt_text(2)?.unwrap_or_default().into(),
                 },
                 disposition: s.disposition,
                 message_id: r.opt_text(3)?,

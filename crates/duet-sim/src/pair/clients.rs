@@ -128,8 +128,8 @@ impl Clients {
                         skills: Default::default(),
                         attributes: Default::default(),
                         customer: Party {
-                            name: format!("customer of {id}"),
-                            address: String::new(),
+                            name: format!("customer of {id}").into(),
+                            address: String::new().into(),
                         },
                         content: Content::Transcript(Vec::new()),
                     })),

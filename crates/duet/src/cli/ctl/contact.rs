@@ -179,9 +179,9 @@ pub(super) fn interaction(
     macro_rules! head {
         ($ix:expr) => {
             (
-                &$ix.id,
+                $ix.id.as_str(),
                 $ix.media,
-                &$ix.routing.queue,
+                $ix.routing.queue.as_str(),
                 $ix.created_at_ms,
                 &$ix.state,
                 &$ix.parties.customer,
