@@ -364,6 +364,14 @@ proptest! {
                     let mut rebuilt = Interactions::new(directory(), h.state.limits());
                     rebuilt.install(&h.state.snapshot_pages(1024), h.state.position()).unwrap();
                     prop_assert_eq!(h.router.decide(&rebuilt, now), h.router.decide(&h.state, now));
+                    // So do the counts the metrics and queue figures read.
+                    prop_assert_eq!(rebuilt.census(), h.state.census());
+                    for queue in QUEUES {
+                        prop_assert_eq!(
+                            rebuilt.queue_figures(queue, now),
+                            h.state.queue_figures(queue, now)
+                        );
+                    }
                     h.route(now);
                 }
                 Some((actor, change)) => {

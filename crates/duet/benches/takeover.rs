@@ -96,7 +96,11 @@ fn start_chats(pair: &Pair, live: usize, clients: usize) {
                                 busy.fetch_add(1, Ordering::Relaxed);
                                 std::thread::sleep(Duration::from_millis(50));
                             }
-                            Ok(r) => panic!("start a chat: {}", r.status()),
+                            Ok(mut r) => panic!(
+                                "start a chat: {} {}",
+                                r.status(),
+                                r.body_mut().read_to_string().unwrap_or_default()
+                            ),
                             Err(e) => panic!("start a chat: {e}"),
                         }
                     }
@@ -106,10 +110,23 @@ fn start_chats(pair: &Pair, live: usize, clients: usize) {
             })
         })
         .collect();
-    let mut latencies: Vec<f64> = threads
-        .into_iter()
-        .flat_map(|t| t.join().expect("a customer"))
-        .collect();
+    let joined: Vec<_> = threads.into_iter().map(|t| t.join()).collect();
+    if joined.iter().any(Result::is_err) {
+        // Whole logs for the reader: a tail shows only the end of it.
+        for (node, name) in pair.nodes.iter().zip(["a", "b"]) {
+            let path = std::env::temp_dir().join(format!("duet-takeover-{name}.log"));
+            match std::fs::write(&path, node.log()) {
+                Ok(()) => eprintln!("{name}'s whole log: {}", path.display()),
+                Err(e) => eprintln!("{name}'s log could not be kept at {}: {e}", path.display()),
+            }
+        }
+        panic!(
+            "a customer failed after {} chats asked for\n{}",
+            made.load(Ordering::Relaxed),
+            pair.logs()
+        );
+    }
+    let mut latencies: Vec<f64> = joined.into_iter().flatten().flatten().collect();
     let elapsed = started.elapsed().as_secs_f64();
     done.store(true, Ordering::Relaxed);
     sampler.join().expect("the sampler");
@@ -211,7 +228,9 @@ fn main() {
         (
             "/config/Interactions",
             "Folder",
-            json!({"live_interactions_max": (live + 1_000).to_string()}),
+            // Customers may fill only 95% of the limit (the rest is kept
+            // for agents' own work): room for every chat and the probe.
+            json!({"live_interactions_max": (live * 100 / 95 + 1_000).to_string()}),
         ),
     ] {
         let (code, body) = pair.config_put(0, path, class, attributes, None);

@@ -107,7 +107,9 @@ impl Interactions {
             visit: QueueVisit::default(),
             seqno: 0,
         };
+        // Indexed as it is, so `enqueue`'s edit takes out what it put in.
         self.index.add_messages(&ix);
+        self.index.add_interaction(&ix);
         self.live.interactions.insert(new.id.clone(), ix);
         self.enqueue(&new.id, &new.queue, at, out);
     }

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::change::Command;
 use crate::encode::Digest;
 use crate::error::{Error, Result};
-use crate::model::{Agent, Directory, Interaction};
+use crate::model::{Agent, Directory, Interaction, MediaType};
 
 pub(crate) use config::Config;
 pub use figures::{QueueFigures, QueueTotals};
@@ -187,6 +187,12 @@ impl Interactions {
 
     pub fn is_empty(&self) -> bool {
         self.live.interactions.is_empty()
+    }
+
+    /// How many live interactions there are of each media and state
+    /// (`InteractionState::name`), kept as they change: no walk over them.
+    pub fn census(&self) -> &std::collections::BTreeMap<(MediaType, &'static str), usize> {
+        self.index.census()
     }
 
     pub fn agent(&self, name: &str) -> Option<&Agent> {

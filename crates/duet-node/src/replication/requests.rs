@@ -222,11 +222,10 @@ impl Replicator {
             }
             IxRequest::Census(reply) => {
                 let mut census = Census::default();
-                for ix in state.interactions() {
-                    *census
+                for ((media, state_name), n) in state.census() {
+                    census
                         .interactions
-                        .entry((ix.media.name(), ix.state.name()))
-                        .or_default() += 1;
+                        .insert((media.name(), state_name), *n as i64);
                 }
                 for agent in state.agents() {
                     *census
