@@ -149,7 +149,7 @@ async fn start_chat(State(shared): State<Arc<Shared>>, Json(mut start): Json<Sta
         "chat",
         MediaType::Chat,
         start,
-        Content::Transcript(Vec::new()),
+        Content::Transcript(Default::default()),
         lookup,
     )
     .await
@@ -447,7 +447,7 @@ async fn webhook(
                         address: inbound.from.clone().into(),
                         name: inbound.name.clone().into(),
                     },
-                    content: Content::Transcript(Vec::new()),
+                    content: Content::Transcript(Default::default()),
                 };
                 change(
                     &shared,

@@ -173,7 +173,7 @@ impl Follow {
     pub fn new(ix: &Interaction) -> Follow {
         Follow {
             owner: ix.state.owner().map(String::from),
-            conference: ix.parties.conference.clone(),
+            conference: ix.parties.conference.iter().cloned().collect(),
             barged: supervising(ix, Supervision::Barged),
             silent: supervising(ix, Supervision::Silent),
             status: status_of(&ix.state),
@@ -307,33 +307,36 @@ mod tests {
             attributes: [("internal".into(), "vip".into())].into_iter().collect(),
             parties: Parties {
                 customer: Party::default(),
-                joined: vec!["alice".into(), "bob".into()],
-                conference: BTreeSet::from(["bob".into()]),
+                joined: vec!["alice".into(), "bob".into()].into(),
+                conference: ["bob".into()].into(),
                 supervisors: BTreeMap::from([("sue".into(), Supervision::Silent)]),
             },
             state: InteractionState::WrapUp {
                 agent: "alice".into(),
             },
-            segments: Vec::new(),
-            content: Content::Transcript(vec![
-                Message {
-                    id: "m1".into(),
-                    sender: Sender::Agent("alice".into()),
-                    at_ms: 2,
-                    body: "hello".into(),
-                    kind: MessageKind::Text,
-                    delivery: Delivery::Read,
-                },
-                Message {
-                    id: "~status#1".into(),
-                    sender: Sender::System,
-                    at_ms: 3,
-                    body: "agent bob joined".into(),
-                    kind: MessageKind::Status,
-                    delivery: Delivery::Accepted,
-                },
-            ]),
-            files: Vec::new(),
+            segments: Default::default(),
+            content: Content::Transcript(
+                vec![
+                    Message {
+                        id: "m1".into(),
+                        sender: Sender::Agent("alice".into()),
+                        at_ms: 2,
+                        body: "hello".into(),
+                        kind: MessageKind::Text,
+                        delivery: Delivery::Read,
+                    },
+                    Message {
+                        id: "~status#1".into(),
+                        sender: Sender::System,
+                        at_ms: 3,
+                        body: "agent bob joined".into(),
+                        kind: MessageKind::Status,
+                        delivery: Delivery::Accepted,
+                    },
+                ]
+                .into(),
+            ),
+            files: Default::default(),
             wrap_up: Some(Box::new(WrapUp {
                 agent: "alice".into(),
                 code: "refund".into(),

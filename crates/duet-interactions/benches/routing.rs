@@ -163,7 +163,7 @@ impl Bench {
                 address: format!("visitor-{n}").into(),
                 name: format!("Visitor {n}").into(),
             },
-            content: Content::Transcript(Vec::new()),
+            content: Content::Transcript(Default::default()),
         }));
         let cmd = Command::new(format!("chat-start-{n}"), at_ms, Actor::Customer, change);
         self.apply(&cmd);

@@ -124,7 +124,7 @@ fn a_new_chat_makes_the_router_decide_and_its_messages_do_not() {
             name: "Ida".into(),
             address: String::new().into(),
         },
-        content: Content::Transcript(Vec::new()),
+        content: Content::Transcript(Default::default()),
     };
     let answers = node.handle(customer("c-1", Change::Create(Box::new(chat))));
     assert!(answers.iter().all(Result::is_ok), "{answers:?}");

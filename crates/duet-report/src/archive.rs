@@ -342,7 +342,7 @@ pub fn live_page<'a>(all: impl Iterator<Item = &'a Interaction>, search: &Search
                 duet_interactions::model::InteractionState::Closed { at_ms } => Some(at_ms),
                 _ => None,
             },
-            agents: ix.parties.joined.clone(),
+            agents: ix.parties.joined.to_vec(),
             customer: ix.parties.customer.clone(),
             disposition: None,
             message_id: ix.attributes.get("message_id").map(|m| m.to_string()),

@@ -27,7 +27,7 @@ pub fn create(id: &str, media: MediaType) -> Change {
         skills: Default::default(),
         attributes: Default::default(),
         customer: Party::default(),
-        content: Content::Transcript(Vec::new()),
+        content: Content::Transcript(Default::default()),
     }))
 }
 

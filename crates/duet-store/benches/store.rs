@@ -55,7 +55,7 @@ fn create(id: usize) -> Change {
             address: format!("visitor-{id}").into(),
             name: "Visitor".into(),
         },
-        content: Content::Transcript(Vec::new()),
+        content: Content::Transcript(Default::default()),
     }))
 }
 

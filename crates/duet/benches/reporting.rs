@@ -100,7 +100,7 @@ fn month(size: &Size) -> Vec<Command> {
                     skills: Default::default(),
                     attributes: Default::default(),
                     customer: Party::default(),
-                    content: Content::Transcript(Vec::new()),
+                    content: Content::Transcript(Default::default()),
                 };
                 changes.push((created, Actor::System, Change::Create(Box::new(new))));
                 changes.push((

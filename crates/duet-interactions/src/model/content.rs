@@ -11,7 +11,8 @@ use super::media::MediaType;
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub enum Content {
     /// Chat, SMS and social interactions: messages in the order accepted.
-    Transcript(Vec<Message>),
+    #[cfg_attr(feature = "schema", schema(value_type = Vec<Message>))]
+    Transcript(super::Seq<Message>),
     Email(Box<Email>),
     /// Boxed, as `Email`: a chat's content stays the size of its
     /// transcript's vector (the encoding is the same).

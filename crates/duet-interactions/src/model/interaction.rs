@@ -1,7 +1,7 @@
 //! An interaction: who, where it is routed, its state, the segments of its
 //! life (durations derive from them and are never reset), and its content.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -113,9 +113,11 @@ pub enum Supervision {
 pub struct Parties {
     pub customer: Party,
     /// Every agent who ever connected, in the order they joined.
-    pub joined: Vec<String>,
+    #[cfg_attr(feature = "schema", schema(value_type = Vec<String>))]
+    pub joined: super::Seq<String>,
     /// Agents conferenced in besides the owner, now.
-    pub conference: BTreeSet<String>,
+    #[cfg_attr(feature = "schema", schema(value_type = std::collections::BTreeSet<String>))]
+    pub conference: super::SmallSet<String>,
     /// Supervisors listening in or joined, now.
     #[serde(default)]
     pub supervisors: BTreeMap<String, Supervision>,
@@ -147,7 +149,8 @@ pub struct QueueVisit {
     pub order_key: i64,
     /// Agents who let an offer of this visit lapse or rejected it; others
     /// are preferred.
-    pub declined_by: BTreeSet<String>,
+    #[cfg_attr(feature = "schema", schema(value_type = std::collections::BTreeSet<String>))]
+    pub declined_by: super::SmallSet<String>,
     /// When an agent accepted it on this visit (for the queue's figures).
     pub answered_at_ms: Option<u64>,
 }
@@ -180,10 +183,12 @@ pub struct Interaction {
     pub attributes: SmallMap<super::Name, super::Name>,
     pub parties: Parties,
     pub state: InteractionState,
-    pub segments: Vec<Segment>,
+    #[cfg_attr(feature = "schema", schema(value_type = Vec<Segment>))]
+    pub segments: super::Seq<Segment>,
     pub content: Content,
     /// Files shared in the transcript, by their `FileRef::file_id`.
-    pub files: Vec<super::Attachment>,
+    #[cfg_attr(feature = "schema", schema(value_type = Vec<super::Attachment>))]
+    pub files: super::Seq<super::Attachment>,
     /// Boxed: most live interactions have none yet (it keeps the hot
     /// struct small; the encoding is the same).
     pub wrap_up: Option<Box<WrapUp>>,

@@ -10,6 +10,7 @@ pub mod interaction;
 pub mod media;
 pub mod recovery;
 pub mod small_map;
+pub mod small_set;
 
 pub use agent::{Agent, AgentStatus, ChosenStatus, Desktop};
 pub use content::{
@@ -25,8 +26,15 @@ pub use interaction::{
 pub use media::{MediaType, Party};
 pub use recovery::Recovery;
 pub use small_map::SmallMap;
+pub use small_set::SmallSet;
 
 /// A name or id an interaction carries (its id, queue, skills, the
 /// customer's address): kept inline up to 24 bytes, so the usual short
 /// ones cost no allocation of their own; written and read as a string.
 pub type Name = compact_str::CompactString;
+
+/// A list an interaction carries (its transcript, segments, files, the
+/// agents who joined): one pointer wide, with its length and capacity
+/// beside the items, and no allocation while empty; written and read as
+/// a vector is.
+pub type Seq<T> = thin_vec::ThinVec<T>;

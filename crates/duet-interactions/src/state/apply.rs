@@ -459,7 +459,7 @@ impl Interactions {
 
 /// Moves `message_id` to its place by `at` when it was taken earlier than
 /// the copy held; whether it moved.
-fn move_earlier(t: &mut Vec<Message>, message_id: &str, at: u64) -> bool {
+fn move_earlier(t: &mut crate::model::Seq<Message>, message_id: &str, at: u64) -> bool {
     let Some(held) = t.iter().position(|m| m.id == message_id) else {
         return false;
     };

@@ -6,7 +6,7 @@ use super::{Applied, Interactions, lines};
 use crate::change::{Actor, NewInteraction};
 use crate::model::{
     CallSignal, Content, Interaction, InteractionState, Message, MessageKind, Name, Parties,
-    QueueVisit, Routing, Segment, SegmentKind, Sender, Supervision,
+    QueueVisit, Routing, Segment, SegmentKind, Sender, Seq, Supervision,
 };
 
 /// Ends the open segment (if any) and opens one of `kind`, starting where
@@ -100,9 +100,9 @@ impl Interactions {
                 ..Parties::default()
             },
             state: InteractionState::Queued,
-            segments: Vec::new(),
+            segments: Seq::new(),
             content: new.content.clone(),
-            files: Vec::new(),
+            files: Seq::new(),
             wrap_up: None,
             visit: QueueVisit::default(),
             seqno: 0,

@@ -90,7 +90,7 @@ pub fn content(media: MediaType) -> Content {
             },
             attempts: vec![],
         })),
-        _ => Content::Transcript(vec![]),
+        _ => Content::Transcript(Default::default()),
     }
 }
 

@@ -27,7 +27,7 @@ fn create(id: &str, media: MediaType, queue: &str, customer: (&str, &str)) -> Ch
             }],
             replies: Vec::new(),
         })),
-        _ => Content::Transcript(Vec::new()),
+        _ => Content::Transcript(Default::default()),
     };
     let mut attributes = std::collections::BTreeMap::new();
     if media == MediaType::Email {
@@ -586,9 +586,9 @@ fn live(
             ..Parties::default()
         },
         state,
-        segments: Vec::new(),
-        content: Content::Transcript(Vec::new()),
-        files: Vec::new(),
+        segments: Default::default(),
+        content: Content::Transcript(Default::default()),
+        files: Default::default(),
         wrap_up: None,
         visit: QueueVisit::default(),
         seqno: 0,

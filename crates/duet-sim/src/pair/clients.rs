@@ -131,7 +131,7 @@ impl Clients {
                             name: format!("customer of {id}").into(),
                             address: String::new().into(),
                         },
-                        content: Content::Transcript(Vec::new()),
+                        content: Content::Transcript(Default::default()),
                     })),
                 )),
                 reply: n,

@@ -48,7 +48,7 @@ fn chat(id: &str) -> Change {
             address: "visitor".into(),
             name: "Visitor".into(),
         },
-        content: Content::Transcript(Vec::new()),
+        content: Content::Transcript(Default::default()),
     }))
 }
 
