@@ -32,10 +32,11 @@ impl Interactions {
         self.end_interval(IntervalEnd::Takeover, at, out);
         self.live.reporting.takeovers += 1;
         let takeovers = self.live.reporting.takeovers;
-        // Two passes over the live state, the second marking the rows
-        // it changes: what carries on changes in place (its seqno and its
-        // open segment's, which no index covers), so a takeover of many
-        // interactions stays short; offers and losses follow.
+        // Two passes over the live state, the second changing what
+        // carries on in place (its seqno and its open segment's, which no
+        // index covers) and marking every row changed at once, not row by
+        // row, so a takeover of many interactions stays short; offers and
+        // losses follow.
         let open = |ix: &crate::model::Interaction| !ix.is_closed();
         let lost: Vec<String> = self
             .live
@@ -45,9 +46,9 @@ impl Interactions {
             .map(|ix| ix.id.to_string())
             .collect();
         let mut offered = Vec::new();
-        self.live.interactions.change_where(
+        self.live.interactions.change_every_where(
             |ix| open(ix) && recovery.recovers(ix),
-            |_, ix| {
+            |ix| {
                 ix.seqno = ix.seqno.saturating_add(1);
                 if let InteractionState::Offered { agent, .. } = &ix.state {
                     offered.push((ix.id.clone(), agent.clone()));

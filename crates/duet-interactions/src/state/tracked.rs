@@ -21,6 +21,9 @@ pub struct Keyed<V> {
     map: BTreeMap<Name, Arc<V>>,
     /// Keys changed since the last `take`.
     changed: BTreeSet<Name>,
+    /// Every key counts as changed at the next `take`: a change to most
+    /// of the map (a takeover's), marked once instead of key by key.
+    every: bool,
 }
 
 impl<V> Default for Keyed<V> {
@@ -28,6 +31,7 @@ impl<V> Default for Keyed<V> {
         Keyed {
             map: BTreeMap::new(),
             changed: BTreeSet::new(),
+            every: false,
         }
     }
 }
@@ -41,6 +45,7 @@ impl<V> Keyed<V> {
         Keyed {
             map,
             changed: BTreeSet::new(),
+            every: false,
         }
     }
 
@@ -149,12 +154,36 @@ impl<V: Clone> Keyed<V> {
         }
     }
 
+    /// Calls `change` on every item `wanted` selects, marking the whole
+    /// map changed at once: for a change to most of it, where a mark per
+    /// key would cost more than the change (the next take is every item).
+    pub fn change_every_where(
+        &mut self,
+        wanted: impl Fn(&V) -> bool,
+        mut change: impl FnMut(&mut V),
+    ) {
+        self.every = true;
+        for value in self.map.values_mut() {
+            if wanted(value) {
+                change(Arc::make_mut(value));
+            }
+        }
+    }
+
     /// Every key changed since the last take with its item (`None`: it
     /// was removed), or with `all` every item; the marks are cleared.
     pub fn take(&mut self, all: bool) -> Vec<(Name, Option<&Arc<V>>)> {
         let changed = std::mem::take(&mut self.changed);
-        if all {
-            return self.map.iter().map(|(k, v)| (k.clone(), Some(v))).collect();
+        let every = std::mem::take(&mut self.every);
+        if all || every {
+            let items = self.map.iter().map(|(k, v)| (k.clone(), Some(v)));
+            // Without `all` the rows not given are kept: a key marked
+            // when it was removed is given as removed.
+            let removed = changed
+                .into_iter()
+                .filter(|k| !all && !self.map.contains_key(k))
+                .map(|k| (k, None));
+            return items.chain(removed).collect();
         }
         changed
             .into_iter()
@@ -319,6 +348,28 @@ mod tests {
         let mut loaded = Keyed::unmarked(BTreeMap::from([("d".into(), Arc::new(4))]));
         assert_eq!(taken(&mut loaded, false), []);
         assert_eq!(taken(&mut loaded, true), [("d".into(), Some(4))]);
+    }
+
+    /// A change to most of the map marks it whole: the next take gives
+    /// every item, and still the ones removed since the last.
+    #[test]
+    fn a_map_changed_everywhere_gives_every_item_and_what_left() {
+        let mut map: Keyed<u32> = Keyed::default();
+        for (k, v) in [("a", 1), ("b", 2), ("c", 3)] {
+            map.insert(k, v);
+        }
+        taken(&mut map, false);
+        map.remove("a");
+        map.change_every_where(|v| *v > 2, |v| *v += 10);
+        assert_eq!(
+            taken(&mut map, false),
+            [
+                ("b".into(), Some(2)),
+                ("c".into(), Some(13)),
+                ("a".into(), None)
+            ]
+        );
+        assert_eq!(taken(&mut map, false), [], "taken once");
     }
 
     #[test]
