@@ -444,8 +444,8 @@ async fn webhook(
                         inbound.conversation.clone(),
                     )]),
                     customer: Party {
-                        address: inbound.from.clone().into(),
-                        name: inbound.name.clone().into(),
+                        address: inbound.from.as_str().into(),
+                        name: inbound.name.as_str().into(),
                     },
                     content: Content::Transcript(Default::default()),
                 };
@@ -503,8 +503,8 @@ async fn call(State(shared): State<Arc<Shared>>, Json(r): Json<CallReport>) -> R
         return refusal.into_response();
     }
     let party = Party {
-        address: r.from.clone().into(),
-        name: r.name.clone().into(),
+        address: r.from.as_str().into(),
+        name: r.name.as_str().into(),
     };
     let start = Start {
         queue: r.queue,

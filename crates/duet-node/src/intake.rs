@@ -98,7 +98,7 @@ impl MailSink for Sink {
                     .map(|m| ("message_id".to_string(), m.clone()))
                     .collect(),
                 customer: Party {
-                    address: email.from.clone().into(),
+                    address: email.from.as_str().into(),
                     name: email.from_name.clone().unwrap_or_default().into(),
                 },
                 content: Content::Email(Box::new(Email {

@@ -122,7 +122,7 @@ fn a_new_chat_makes_the_router_decide_and_its_messages_do_not() {
         attributes: Default::default(),
         customer: Party {
             name: "Ida".into(),
-            address: String::new().into(),
+            address: Default::default(),
         },
         content: Content::Transcript(Default::default()),
     };

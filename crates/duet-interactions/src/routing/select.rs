@@ -131,8 +131,6 @@ pub(crate) fn best(
     rr_cursor: Option<&str>,
 ) -> Option<usize> {
     let user_queue = state.config.user_queue_owner(&ix.routing.queue).is_some();
-    // Looked at once: most visits were declined by nobody.
-    let declined_by = (!ix.visit.declined_by.is_empty()).then_some(&ix.visit.declined_by);
     candidates
         .iter()
         .enumerate()
@@ -149,7 +147,7 @@ pub(crate) fn best(
             if !skilled && !user_queue {
                 return None;
             }
-            let declined = declined_by.is_some_and(|d| d.contains(r.name));
+            let declined = ix.visit.declined_by.contains(r.name);
             let key = strategy_key(q.strategy, ix, r, added, rr_cursor);
             Some(((declined, r.member_priority, key, r.name), at))
         })

@@ -129,7 +129,7 @@ impl Clients {
                         attributes: Default::default(),
                         customer: Party {
                             name: format!("customer of {id}").into(),
-                            address: String::new().into(),
+                            address: Default::default(),
                         },
                         content: Content::Transcript(Default::default()),
                     })),
