@@ -28,8 +28,8 @@ pub use error::ErrorBody;
 pub use frames::{ChangeFrame, Frame, StateFrame};
 pub use requests::{
     Action, CONFIG_BATCH_MAX, CallReport, CallbackRequest, ConfigBatch, ConfigChange, CustomerSays,
-    FaultRequest, Inbound, Login, Media, ModuleFault, PutBody, RemoveBody, Said, Start,
-    StatusRequest, SwitchRequest,
+    FaultRequest, Inbound, Login, Media, ModuleFault, NewAttachment, PutBody, RemoveBody, Said,
+    Start, StatusRequest, SwitchRequest,
 };
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use duet_interactions::MediaType;
-use duet_interactions::model::{Attachment, CallbackOutcome, Delivery};
+use duet_interactions::model::{CallbackOutcome, Delivery};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -265,9 +265,10 @@ pub struct Action {
     pub html: String,
     #[serde(default)]
     pub text: String,
-    /// send: the email's attachments.
+    /// draft: the reply's attachments, their bytes given whole (the node
+    /// stores them as chunks before the draft).
     #[serde(default, deserialize_with = "crate::whole::attachments")]
-    pub attachments: Vec<Attachment>,
+    pub attachments: Vec<NewAttachment>,
     /// callback-attempt: Reached, NoAnswer, Busy, InvalidNumber or
     /// {"Other": "..."}
     #[serde(default)]
@@ -275,6 +276,15 @@ pub struct Action {
     #[serde(default)]
     #[schema(min_length = 1, max_length = 128)]
     pub client_id: Option<String>,
+}
+
+/// An attachment of a reply's draft, with its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NewAttachment {
+    pub id: String,
+    pub name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
 }
 
 /// A customer's message (`POST /api/chats/{id}/messages`): what [`Said`]

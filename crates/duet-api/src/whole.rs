@@ -105,7 +105,7 @@ where
 }
 
 /// Email attachments, their bytes as whole numbers.
-pub fn attachments<'de, D>(d: D) -> Result<Vec<duet_interactions::model::Attachment>, D::Error>
+pub fn attachments<'de, D>(d: D) -> Result<Vec<crate::NewAttachment>, D::Error>
 where
     D: Deserializer<'de>,
 {
@@ -120,7 +120,7 @@ where
     let given: Vec<Given> = de::Deserialize::deserialize(d)?;
     Ok(given
         .into_iter()
-        .map(|a| duet_interactions::model::Attachment {
+        .map(|a| crate::NewAttachment {
             id: a.id,
             name: a.name,
             content_type: a.content_type,

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use duet_api::{Action, AgentState, Media, StatusRequest};
-use duet_interactions::model::{ChosenStatus, Sender};
+use duet_interactions::model::{Attachment, ChosenStatus, Sender};
 use duet_interactions::{Actor, Change, TransferTarget};
 
 use super::access::Held;
@@ -186,10 +186,12 @@ async fn act(
     Path((id, action)): Path<(String, String)>,
     body: Option<Json<Action>>,
 ) -> Response {
-    let a = body.map(|Json(b)| b).unwrap_or_default();
+    let mut a = body.map(|Json(b)| b).unwrap_or_default();
     let client_id = a.client_id.clone();
+    let given = std::mem::take(&mut a.attachments);
+    let draft_client = format!("{id}/draft/{}", a.reply_id);
     let bad = |why: &str| Refusal::new(axum::http::StatusCode::BAD_REQUEST, why.to_string());
-    let change = |agent: String| -> Result<Change, Refusal> {
+    let change = |agent: String, attachments: Vec<Attachment>| -> Result<Change, Refusal> {
         Ok(match action.as_str() {
             "accept" => Change::Accept { id, agent },
             "reject" => Change::Reject { id, agent },
@@ -247,7 +249,7 @@ async fn act(
                 agent,
                 html: a.html,
                 text: a.text,
-                attachments: a.attachments,
+                attachments,
             },
             "send" => Change::EmailSend {
                 id,
@@ -272,7 +274,18 @@ async fn act(
     };
     let actor = super::access::actor(&me, &ix);
     let result = async {
-        let change = change(me.name.clone())?;
+        // A draft's attachments are stored as chunks first.
+        let mut attachments = Vec::with_capacity(given.len());
+        for g in given {
+            let client = super::scoped(format!("{draft_client}/{}", g.id), &actor);
+            attachments.push(Attachment {
+                content: super::files::keep(&shared, &client, &actor, &g.bytes).await?,
+                id: g.id,
+                name: g.name,
+                content_type: g.content_type,
+            });
+        }
+        let change = change(me.name.clone(), attachments)?;
         super::change(&shared, client_id, actor, change).await
     }
     .await;

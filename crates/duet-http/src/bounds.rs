@@ -31,7 +31,8 @@ pub const CALL_ID_MAX_CHARS: usize = 128;
 /// What one chat may hold from its customer.
 pub const CHAT_CUSTOMER_MESSAGES_MAX: usize = 1_000;
 pub const CHAT_CUSTOMER_FILES_MAX: usize = 20;
-pub const CHAT_CUSTOMER_BYTES_MAX: u64 = 8 * 1024 * 1024;
+/// Two files of the largest content by default (25 MiB) and the rest.
+pub const CHAT_CUSTOMER_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
 /// A field's length is counted in characters (Unicode scalar values), as
 /// the OpenAPI document's `maxLength` counts; a character is at most 4

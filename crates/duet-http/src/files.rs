@@ -1,7 +1,9 @@
 //! Files in conversations: a customer or an agent shares a file (the raw
-//! body; `?name=` and the content type from its header) and it joins the
-//! transcript and is kept with the interaction, replicated like any other
-//! change; files and email attachments are downloaded whole.
+//! body; `?name=` and the content type from its header): its bytes are
+//! stored as chunks on the stream first (`duet_node::content`), then the
+//! change that shares it, so it is acknowledged only once both nodes hold
+//! all of it; files and email attachments are downloaded as a stream of
+//! their chunks.
 
 use std::sync::Arc;
 
@@ -11,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use duet_interactions::model::{Attachment, Content, FileRef, Sender};
+use duet_interactions::model::{Attachment, Blob, Content, FileRef, Sender, blob};
 use duet_interactions::{Actor, Change, Interaction};
 use serde::Deserialize;
 
@@ -21,8 +23,9 @@ use super::{Refusal, ask, done};
 use duet_node::replication::IxRequest;
 use duet_node::shared::Shared;
 
-/// The largest file shared in a conversation: it travels in one change.
-pub const FILE_MAX_BYTES: usize = 512 * 1024;
+/// The most bytes a shared file's request body may carry; the setting
+/// `content_bytes_max` (25 MiB by default) bounds what is kept.
+pub const FILE_BODY_MAX_BYTES: usize = 64 * 1024 * 1024;
 
 pub(super) fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -30,6 +33,34 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
         .route("/api/chats/{id}/files/{file}", get(customer_downloads))
         .route("/api/interactions/{id}/files", post(agent_shares))
         .route("/api/interactions/{id}/files/{file}", get(agent_downloads))
+        .layer(axum::extract::DefaultBodyLimit::max(FILE_BODY_MAX_BYTES))
+}
+
+/// Stores `bytes` as chunks on the stream (those the state lacks), each
+/// acknowledged, for the change `client` by `actor` that will refer to
+/// them; the blob that names them.
+pub(super) async fn keep(
+    shared: &Shared,
+    client: &str,
+    actor: &Actor,
+    bytes: &[u8],
+) -> Result<Blob, Refusal> {
+    let (blob, pieces) = blob::split(bytes);
+    let names = blob.chunks.clone();
+    let held = ask(shared, |reply| IxRequest::ChunksHeld { names, reply }).await?;
+    held.check_size(bytes.len())
+        .map_err(|e| super::write_refusal(duet_node::replication::WriteError::Interaction(e)))?;
+    let at_ms = duet_node::events::unix_ms();
+    duet_node::content::store(pieces, &held, (client, at_ms), |client, chunk| {
+        let actor = actor.clone();
+        async move {
+            super::commit(shared, client, actor, chunk)
+                .await
+                .map(|_| ())
+        }
+    })
+    .await?;
+    Ok(blob)
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -43,26 +74,12 @@ pub(super) struct Share {
     message_id: String,
 }
 
-fn shared_file(
-    id: &str,
-    share: Share,
-    headers: &HeaderMap,
-    bytes: Bytes,
-    sender: Sender,
-) -> Result<Change, Refusal> {
+/// The file shared by `bytes`, checked; its bytes are not kept yet.
+fn shared_file(share: &Share, headers: &HeaderMap, bytes: &Bytes) -> Result<String, Refusal> {
     if bytes.is_empty() {
         return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             "the file is empty; a file is the request's body, 1 byte or more",
-        ));
-    }
-    if bytes.len() > FILE_MAX_BYTES {
-        return Err(Refusal::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the file is {} bytes; at most {FILE_MAX_BYTES}",
-                bytes.len()
-            ),
         ));
     }
     if share.name.trim().is_empty() || share.message_id.is_empty() {
@@ -71,30 +88,45 @@ fn shared_file(
             "a file needs ?name= and ?message_id=",
         ));
     }
-    let content_type = headers
+    Ok(headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/octet-stream")
-        .to_string();
-    Ok(Change::FileShared {
+        .to_string())
+}
+
+/// Shares `bytes` in interaction `id` as `sender`: its chunks, then the
+/// change, under `client`.
+async fn share_file(
+    shared: &Shared,
+    (id, client, actor): (&str, String, Actor),
+    share: Share,
+    headers: &HeaderMap,
+    bytes: Bytes,
+    sender: Sender,
+) -> Result<u64, Refusal> {
+    let content_type = shared_file(&share, headers, &bytes)?;
+    let content = keep(shared, &client, &actor, &bytes).await?;
+    let change = Change::FileShared {
         id: id.to_string(),
         file: FileRef {
             file_id: format!("{id}/{}", share.message_id),
             name: share.name,
-            size_bytes: bytes.len() as u64,
+            size_bytes: content.size_bytes,
             content_type,
         },
         message_id: share.message_id,
         sender,
-        bytes: bytes.to_vec(),
-    })
+        content,
+    };
+    super::commit(shared, client, actor, change).await
 }
 
 #[utoipa::path(
     post,
     path = "/api/chats/{id}/files",
     tag = "customer",
-    description = "The customer shares a file (the raw body, at most 512 KiB; the token in `x-duet-token` or `?token=`); it joins the transcript.",
+    description = "The customer shares a file (the raw body, at most the setting `content_bytes_max`, 25 MiB by default; the token in `x-duet-token` or `?token=`); it joins the transcript once both nodes hold all of it. A file sent again (the same `message_id`, after a switchover cut it off) sends only what the node lacks.",
     params(("id" = String, Path), Share),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses(super::openapi::Acknowledged, super::openapi::Answers)
@@ -110,8 +142,8 @@ pub(super) async fn customer_shares(
         // The guard checked the customer's token; the chat's room here.
         super::bounds::room_in_chat(&shared, &id, Some(bytes.len() as u64)).await?;
         let client = format!("{id}/{}", share.message_id);
-        let c = shared_file(&id, share, &headers, bytes, Sender::Customer)?;
-        super::commit(&shared, client, Actor::Customer, c).await
+        let who = (id.as_str(), client, Actor::Customer);
+        share_file(&shared, who, share, &headers, bytes, Sender::Customer).await
     }
     .await;
     done(result)
@@ -121,7 +153,7 @@ pub(super) async fn customer_shares(
     post,
     path = "/api/interactions/{id}/files",
     tag = "agent",
-    description = "The agent shares a file (the raw body, at most 512 KiB); it joins the transcript.",
+    description = "The agent shares a file (the raw body, at most the setting `content_bytes_max`, 25 MiB by default); it joins the transcript once both nodes hold all of it.",
     params(("id" = String, Path), Share),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses(super::openapi::Acknowledged, super::openapi::Answers)
@@ -138,53 +170,127 @@ pub(super) async fn agent_shares(
     let actor = super::access::actor(&me, &ix);
     let result = async {
         let client = super::scoped(format!("{id}/{}", share.message_id), &actor);
-        let c = shared_file(&id, share, &headers, bytes, Sender::Agent(me.name.clone()))?;
-        super::commit(&shared, client, actor, c).await
+        let sender = Sender::Agent(me.name.clone());
+        share_file(
+            &shared,
+            (&id, client, actor),
+            share,
+            &headers,
+            bytes,
+            sender,
+        )
+        .await
     }
     .await;
     done(result)
 }
 
+/// A file's name, type and content.
+struct Found<'a> {
+    name: &'a str,
+    content_type: &'a str,
+    content: &'a Blob,
+}
+
+impl<'a> From<&'a Attachment> for Found<'a> {
+    fn from(a: &'a Attachment) -> Found<'a> {
+        Found {
+            name: &a.name,
+            content_type: &a.content_type,
+            content: &a.content,
+        }
+    }
+}
+
 /// A file shared in the conversation, or (`email_parts`: agents) an
-/// email's attachment.
-fn find<'a>(ix: &'a Interaction, file: &str, email_parts: bool) -> Option<&'a Attachment> {
+/// email's attachment, or its whole message as received (`mime`).
+fn find<'a>(ix: &'a Interaction, file: &str, email_parts: bool) -> Option<Found<'a>> {
     let email = match &ix.content {
-        Content::Email(email) if email_parts => email.attachments.as_slice(),
-        _ => &[],
+        Content::Email(email) if email_parts => Some(email),
+        _ => None,
     };
+    if let Some(email) = email
+        && file == MIME
+    {
+        return Some(Found {
+            name: "message.eml",
+            content_type: "message/rfc822",
+            content: &email.mime,
+        });
+    }
+    let attachments = email.map_or(&[][..], |e| e.attachments.as_slice());
     ix.files
         .iter()
         .find(|f| f.id == file || f.id.rsplit('/').next() == Some(file))
-        .or_else(|| email.iter().find(|a| a.id == file))
+        .or_else(|| attachments.iter().find(|a| a.id == file))
+        .map(Found::from)
 }
 
-fn download(ix: Option<&Interaction>, id: &str, file: &str, email_parts: bool) -> Response {
+/// The file name of an email's whole message as received.
+const MIME: &str = "mime";
+
+/// The file's bytes, streamed chunk by chunk as the state holds them.
+async fn download(
+    shared: &Shared,
+    ix: Option<&Interaction>,
+    id: &str,
+    file: &str,
+    email_parts: bool,
+) -> Response {
     let Some(ix) = ix else {
         return Refusal::new(StatusCode::NOT_FOUND, format!("no live interaction {id}"))
             .into_response();
     };
-    match find(ix, file, email_parts) {
-        Some(a) => (
-            [
-                (
-                    header::CONTENT_TYPE,
-                    super::headers::safe_content_type(&a.content_type),
-                ),
-                (
-                    header::CONTENT_DISPOSITION,
-                    super::headers::attachment(&a.name),
-                ),
-                (
-                    header::HeaderName::from_static(super::headers::FILE_POLICY.0),
-                    super::headers::FILE_POLICY.1.to_string(),
-                ),
-            ],
-            a.bytes.clone(),
-        )
-            .into_response(),
-        None => {
-            Refusal::new(StatusCode::NOT_FOUND, format!("no file {file} in {id}")).into_response()
+    let Some(a) = find(ix, file, email_parts) else {
+        return Refusal::new(StatusCode::NOT_FOUND, format!("no file {file} in {id}"))
+            .into_response();
+    };
+    let names = a.content.chunks.clone();
+    let chunks = match ask(shared, |reply| IxRequest::Chunks { names, reply }).await {
+        Ok(Some(chunks)) => chunks,
+        // Held while an interaction refers to it: a node that lacks it is
+        // not serving this interaction as it stands (it moved on).
+        Ok(None) => {
+            return Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("file {file} of {id} is not held here now; try again"),
+            )
+            .into_response();
         }
+        Err(refusal) => return refusal.into_response(),
+    };
+    let body = futures::stream::iter(
+        chunks
+            .into_iter()
+            .map(|chunk| Ok::<_, std::convert::Infallible>(Bytes::from_owner(ChunkBytes(chunk)))),
+    );
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                super::headers::safe_content_type(a.content_type),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                super::headers::attachment(a.name),
+            ),
+            (
+                header::HeaderName::from_static(super::headers::FILE_POLICY.0),
+                super::headers::FILE_POLICY.1.to_string(),
+            ),
+            (header::CONTENT_LENGTH, a.content.size_bytes.to_string()),
+        ],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response()
+}
+
+/// A chunk's bytes, shared with the state (no copy) while it is sent.
+struct ChunkBytes(Arc<duet_interactions::model::Chunk>);
+
+impl AsRef<[u8]> for ChunkBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0.bytes
     }
 }
 
@@ -203,7 +309,7 @@ pub(super) async fn customer_downloads(
     let wanted = id.clone();
     match ask(&shared, |reply| IxRequest::Get { id: wanted, reply }).await {
         // The customer sees the conversation's files, not an email's parts.
-        Ok(ix) => download(ix.as_deref(), &id, &file, false),
+        Ok(ix) => download(&shared, ix.as_deref(), &id, &file, false).await,
         Err(refusal) => refusal.into_response(),
     }
 }
@@ -212,13 +318,14 @@ pub(super) async fn customer_downloads(
     get,
     path = "/api/interactions/{id}/files/{file}",
     tag = "agent",
-    description = "A file shared in the interaction (its message id), or an email attachment (its id); the agent on it or a supervisor.",
+    description = "A file shared in the interaction (its message id), an email attachment (its id), or an email as received (`mime`); the agent on it or a supervisor. Streamed as the node holds it, in chunks.",
     params(("id" = String, Path), ("file" = String, Path)),
     responses((status = 200, description = "The file", body = Vec<u8>, content_type = "application/octet-stream"), super::openapi::Answers)
 )]
 pub(super) async fn agent_downloads(
+    State(shared): State<Arc<Shared>>,
     Extension(Held(ix)): Extension<Held>,
     Path((id, file)): Path<(String, String)>,
 ) -> Response {
-    download(Some(&ix), &id, &file, true)
+    download(&shared, Some(&ix), &id, &file, true).await
 }

@@ -326,8 +326,8 @@ fn interaction_status(e: &duet_interactions::Error) -> StatusCode {
         | E::UnknownQueue { .. }
         | E::UnknownAgent { .. }
         | E::UnknownItem { .. } => StatusCode::NOT_FOUND,
-        E::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        E::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        E::TooLarge { .. } | E::ContentTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        E::Full { .. } | E::ContentFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
         // The request is well-formed; the interaction's media does not
         // take it.
         E::WrongMedia { .. } => StatusCode::CONFLICT,

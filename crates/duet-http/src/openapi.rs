@@ -174,8 +174,8 @@ fn bounds(document: &mut serde_json::Value) {
         SKILLS_MAX,
     };
     let schemas = &mut document["components"]["schemas"];
-    if schemas["Attachment"].is_object() {
-        schemas["Attachment"]["properties"]["bytes"]["items"]["maximum"] = u8::MAX.into();
+    if schemas["NewAttachment"].is_object() {
+        schemas["NewAttachment"]["properties"]["bytes"]["items"]["maximum"] = u8::MAX.into();
     }
     // An enum's variant with a value is an object of that one field.
     if let Some(variants) = schemas["CallbackOutcome"]["oneOf"].as_array_mut() {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    Attachment, CallbackOutcome, ChosenStatus, Content, FileRef, MediaType, Party, Recovery,
+    Attachment, Blob, CallbackOutcome, ChosenStatus, Content, FileRef, MediaType, Party, Recovery,
 };
 
 /// Who made a change.
@@ -119,13 +119,21 @@ pub enum Change {
         message_id: String,
         delivery: crate::model::Delivery,
     },
-    /// A file shared in a transcript: its bytes are kept with the
-    /// interaction (bounded by the change's size), the transcript lists it.
+    /// A file shared in a transcript: kept with the interaction (its
+    /// chunks, stored before), the transcript lists it.
     FileShared {
         id: String,
         message_id: String,
         sender: crate::model::Sender,
         file: FileRef,
+        content: Blob,
+    },
+    /// A chunk of content (`model::blob`), named by the SHA-256 of its
+    /// bytes, stored ahead of the change that refers to it; one already
+    /// held is a no-op.
+    Chunk {
+        name: String,
+        #[serde(with = "crate::model::blob::bytes")]
         bytes: Vec<u8>,
     },
     Hold {
@@ -258,6 +266,32 @@ pub enum Change {
 }
 
 impl Change {
+    /// The bytes of content the change carries (a chunk's).
+    pub fn chunk_bytes(&self) -> usize {
+        match self {
+            Change::Chunk { bytes, .. } => bytes.len(),
+            _ => 0,
+        }
+    }
+
+    /// The content (stored as chunks before) the change refers to.
+    pub fn blobs(&self) -> Vec<&Blob> {
+        match self {
+            Change::FileShared { content, .. } => vec![content],
+            Change::Create(new) => match &new.content {
+                Content::Email(email) => std::iter::once(&email.mime)
+                    .chain(email.attachments.iter().map(|a| &a.content))
+                    .collect(),
+                _ => Vec::new(),
+            },
+            Change::EmailDraft { attachments, .. } => {
+                attachments.iter().map(|a| &a.content).collect()
+            }
+            Change::Healed { fact, .. } => fact.blobs(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The interaction the change is about, if any.
     pub fn interaction(&self) -> Option<&str> {
         match self {
@@ -291,6 +325,7 @@ impl Change {
             | Change::DesktopAttached { .. }
             | Change::DesktopDetached { .. }
             | Change::Takeover { .. }
+            | Change::Chunk { .. }
             | Change::StartInterval => None,
         }
     }

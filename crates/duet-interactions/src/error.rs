@@ -68,6 +68,12 @@ pub enum Error {
         "the live state holds {max} interactions, its limit; close or forget some, or raise live_interactions_max"
     )]
     Full { max: usize },
+    #[error("the content is {bytes} bytes, over the {max} allowed (the setting content_bytes_max)")]
+    ContentTooLarge { bytes: u64, max: u64 },
+    #[error(
+        "the live state holds {held} bytes of content, near its limit {max}; try again once some interactions are forgotten, or raise content_held_bytes_max"
+    )]
+    ContentFull { held: u64, max: u64 },
     #[error("{what} is invalid: {why}")]
     Invalid { what: &'static str, why: String },
     #[error("change at ({0}, {1}) is not after the position ({2}, {3})")]

@@ -84,6 +84,11 @@ pub fn decide(
     let Err(refused) = state.check(&command) else {
         return Some(Decision::Make(command));
     };
+    if matches!(command.change, Change::Chunk { .. }) {
+        // Content this state has no room for: the change that refers
+        // to it is refused in its turn and kept as a conflict.
+        return None;
+    }
     let why = refused.to_string();
     let mut overridden = None;
     command.change = if is_fact(&command.change) {

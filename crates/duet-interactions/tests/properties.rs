@@ -9,7 +9,8 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 
 use duet_interactions::model::{
-    ChosenStatus, Content, Delivery, HealConflict, InteractionState, Recovery, Sender,
+    Blob, ChosenStatus, Content, Delivery, FileRef, HealConflict, InteractionState, Recovery,
+    Sender, UNREFERENCED_CHUNK_KEEP_MS, chunk_name,
 };
 use duet_interactions::state::{RowKey, Rows};
 use duet_interactions::{
@@ -56,6 +57,13 @@ enum Op {
     Forget(usize),
     /// A heal's conflict record.
     Conflict(usize),
+    /// A chunk of content (one of a few), stored.
+    Chunk(u8),
+    /// A file shared in a transcript, of one of the few chunks (held or
+    /// not).
+    File(usize, u8, u8),
+    /// An hour passes (chunks nobody refers to go).
+    Later,
     /// The node takes the changed rows into its store.
     Persist,
     /// The state is replaced by a snapshot of itself (as a resync would):
@@ -89,6 +97,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<u8>().prop_map(Op::Takeover),
         1 => i.clone().prop_map(Op::Forget),
         1 => (0..3usize).prop_map(Op::Conflict),
+        2 => (0..4u8).prop_map(Op::Chunk),
+        2 => (i.clone(), 0..4u8, 0..4u8).prop_map(|(a, b, c)| Op::File(a, b, c)),
+        1 => Just(Op::Later),
         3 => Just(Op::Persist),
         1 => Just(Op::Reinstall),
     ]
@@ -252,8 +263,37 @@ fn change(op: &Op, state: &Interactions) -> Option<(Actor, Change)> {
                 why: "closed here".into(),
             })),
         ),
-        Op::Route | Op::Persist | Op::Reinstall => return None,
+        Op::Chunk(k) => (
+            Actor::Customer,
+            Change::Chunk {
+                name: chunk_name(&chunk_bytes(k)),
+                bytes: chunk_bytes(k),
+            },
+        ),
+        Op::File(i, m, k) => (
+            Actor::Customer,
+            Change::FileShared {
+                id: id(i),
+                message_id: format!("f{m}"),
+                sender: Sender::Customer,
+                file: FileRef {
+                    file_id: format!("{}/f{m}", id(i)),
+                    name: "f".into(),
+                    size_bytes: chunk_bytes(k).len() as u64,
+                    content_type: "text/plain".into(),
+                },
+                content: Blob {
+                    size_bytes: chunk_bytes(k).len() as u64,
+                    chunks: vec![chunk_name(&chunk_bytes(k))],
+                },
+            },
+        ),
+        Op::Route | Op::Persist | Op::Reinstall | Op::Later => return None,
     })
+}
+
+fn chunk_bytes(k: u8) -> Vec<u8> {
+    vec![k; usize::from(k) + 1]
 }
 
 /// A model of the node's store: rows by key.
@@ -308,6 +348,12 @@ fn check_invariants(state: &Interactions, expect: &Expect) {
             Some(&ix.created_at_ms),
             expect.created_at.get(ix.id.as_str())
         );
+        // Every file's content is held.
+        for f in &ix.files {
+            for name in &f.content.chunks {
+                assert!(state.chunk(name).is_some(), "{name} of {} not held", ix.id);
+            }
+        }
         if let Content::Transcript(t) = &ix.content {
             let ids: BTreeSet<_> = t.iter().map(|m| m.id.clone()).collect();
             assert_eq!(ids.len(), t.len(), "a message id twice");
@@ -351,6 +397,9 @@ proptest! {
         let mut now = 1_000;
         for (op, step) in &ops {
             now += step;
+            if matches!(op, Op::Later) {
+                now += UNREFERENCED_CHUNK_KEEP_MS;
+            }
             match change(op, &h.state) {
                 None if matches!(op, Op::Persist) => persist(&mut store, h.state.take_rows()),
                 None if matches!(op, Op::Reinstall) => {
@@ -366,6 +415,7 @@ proptest! {
                     prop_assert_eq!(h.router.decide(&rebuilt, now), h.router.decide(&h.state, now));
                     // So do the counts the metrics and queue figures read.
                     prop_assert_eq!(rebuilt.census(), h.state.census());
+                    prop_assert_eq!(rebuilt.chunk_bytes(), h.state.chunk_bytes());
                     for queue in QUEUES {
                         prop_assert_eq!(
                             rebuilt.queue_figures(queue, now),

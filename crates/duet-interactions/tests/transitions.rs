@@ -232,7 +232,9 @@ fn a_repeated_message_id_is_a_no_op_and_delivery_only_moves_forward() {
         t.iter().find(|m| m.id == "m1").unwrap().delivery,
         Delivery::Read
     );
-    // A file's metadata joins the transcript.
+    // A file's metadata joins the transcript; its bytes are chunks
+    // stored before it.
+    let content = h.store(6_000, b"%PDF");
     h.sys(
         6_000,
         Change::FileShared {
@@ -245,12 +247,14 @@ fn a_repeated_message_id_is_a_no_op_and_delivery_only_moves_forward() {
                 size_bytes: 4,
                 content_type: "application/pdf".into(),
             },
-            bytes: b"%PDF".to_vec(),
+            content: content.clone(),
         },
     );
     assert!(transcript(&h, "chat1").iter().any(|(id, _)| id == "f1"));
     let files = &h.state.get("chat1").unwrap().files;
-    assert_eq!((files.len(), files[0].bytes.as_slice()), (1, &b"%PDF"[..]));
+    assert_eq!((files.len(), &files[0].content), (1, &content));
+    let chunk = h.state.chunk(&content.chunks[0]).unwrap();
+    assert_eq!(chunk.bytes, b"%PDF");
     // An agent not on the chat cannot write in it.
     h.sys(6_000, login("bob"));
     assert!(matches!(
@@ -328,7 +332,7 @@ fn email_replies_keep_html_and_attachments_and_are_sent_once() {
             id: "a1".into(),
             name: "form.pdf".into(),
             content_type: "application/pdf".into(),
-            bytes: vec![1, 2, 3],
+            content: h.store(4_000, &[1, 2, 3]),
         }],
     };
     h.run(4_000, Actor::Agent("ann".into()), draft.clone())
@@ -352,7 +356,8 @@ fn email_replies_keep_html_and_attachments_and_are_sent_once() {
     };
     assert_eq!(email.replies[0].state, ReplyState::Sent);
     assert_eq!(email.replies[0].html, "<b>thanks</b>");
-    assert_eq!(email.replies[0].attachments[0].bytes, [1, 2, 3]);
+    let chunks = &email.replies[0].attachments[0].content.chunks;
+    assert_eq!(h.state.chunk(&chunks[0]).unwrap().bytes, [1, 2, 3]);
     assert_eq!(email.replies[0].relayed, None);
     // The relay takes it once; a draft is never relayed.
     let relayed = |reply_id: &str| Change::EmailRelayed {

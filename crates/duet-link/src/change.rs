@@ -22,3 +22,13 @@ impl Change {
         }
     }
 }
+
+/// A chunk of content weighs its bytes; the rest is bounded by count.
+impl duet_stream::Weight for Change {
+    fn weight_bytes(&self) -> usize {
+        match self {
+            Change::Interactions(command) => command.change.chunk_bytes(),
+            Change::Config(_) => 0,
+        }
+    }
+}

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use duet_interactions::model::{Attachment, Content, Email, Party};
+use duet_interactions::model::{Attachment, Content, Email, Party, blob};
 use duet_interactions::{Actor, Change, Command, MediaType, NewInteraction};
 use duet_smtp::{DeliveryFuture, DeliveryReceipt, DeliveryRefusal, MailSink, ReceivedEmail};
 
@@ -16,9 +16,9 @@ use crate::replication::{Inboxes, MailQueues};
 use crate::replication::{IxRequest, ReplicationMsg, WriteError};
 use crate::secrets::Secrets;
 
-/// The largest email taken: its MIME and decoded attachments travel in
-/// one change on the link, which a frame bounds.
-pub const EMAIL_MAX_BYTES: usize = 320 * 1024;
+/// The largest email the SMTP session reads; the setting
+/// `content_bytes_max` (25 MiB by default) bounds what is taken.
+pub const EMAIL_READ_MAX_BYTES: usize = 64 * 1024 * 1024;
 
 /// What the email intake uses of the node: the directory's addresses,
 /// the session key for ids, replication's inboxes.
@@ -75,17 +75,38 @@ impl MailSink for Sink {
                 "email",
                 &email_key(&email),
             );
-            let attachments = email
-                .attachments
-                .iter()
-                .enumerate()
-                .map(|(i, a)| Attachment {
+            let client = format!("{id}/create");
+            let at_ms = crate::events::unix_ms();
+            // The MIME and each attachment as chunks, stored first.
+            let (mime, mut pieces) = blob::split(&email.raw);
+            let mut attachments = Vec::with_capacity(email.attachments.len());
+            for (i, a) in email.attachments.iter().enumerate() {
+                let (content, more) = blob::split(&a.bytes);
+                pieces.extend(more);
+                attachments.push(Attachment {
                     id: format!("{i}"),
                     name: a.name.clone().unwrap_or_else(|| format!("attachment-{i}")),
                     content_type: a.content_type.clone(),
-                    bytes: a.bytes.clone(),
-                })
-                .collect();
+                    content,
+                });
+            }
+            let names = pieces.iter().map(|(name, _)| name.clone()).collect();
+            let (reply, held) = tokio::sync::oneshot::channel();
+            self.replication
+                .offer(ReplicationMsg::Interactions(IxRequest::ChunksHeld {
+                    names,
+                    reply,
+                }));
+            let held = held
+                .await
+                .map_err(|_| DeliveryRefusal::Temporary("the node is shutting down".into()))?;
+            held.check_size(email.raw.len())
+                .map_err(|e| DeliveryRefusal::Permanent(e.to_string()))?;
+            crate::content::store(pieces, &held, (&client, at_ms), |chunk_client, chunk| {
+                let command = Command::new(chunk_client, at_ms, Actor::System, chunk);
+                async move { self.write(command).await?.map(|_| ()).map_err(refusal) }
+            })
+            .await?;
             let new = NewInteraction {
                 id: id.clone(),
                 media: MediaType::Email,
@@ -102,7 +123,7 @@ impl MailSink for Sink {
                     name: email.from_name.clone().unwrap_or_default().into(),
                 },
                 content: Content::Email(Box::new(Email {
-                    mime: email.raw,
+                    mime,
                     subject: email.subject.unwrap_or_default(),
                     from: email.from,
                     to: email.to.iter().map(|r| r.address.clone()).collect(),
@@ -112,36 +133,44 @@ impl MailSink for Sink {
                     replies: Vec::new(),
                 })),
             };
-            let command = Command::new(
-                format!("{id}/create"),
-                crate::events::unix_ms(),
-                Actor::System,
-                Change::Create(Box::new(new)),
-            );
-            let (reply, written) = tokio::sync::oneshot::channel();
-            self.replication
-                .offer(ReplicationMsg::Interactions(IxRequest::Write {
-                    command: Box::new(command),
-                    reply,
-                }));
-            match written.await {
-                Ok(Ok(_)) => Ok(DeliveryReceipt { id }),
+            let command = Command::new(client, at_ms, Actor::System, Change::Create(Box::new(new)));
+            match self.write(command).await? {
+                Ok(_) => Ok(DeliveryReceipt { id }),
                 // Sent again (a 451 before): it is there already.
-                Ok(Err(WriteError::Interaction(duet_interactions::Error::AlreadyExists {
+                Err(WriteError::Interaction(duet_interactions::Error::AlreadyExists {
                     ..
-                }))) => Ok(DeliveryReceipt { id }),
-                Ok(Err(WriteError::Unavailable { message, .. })) => {
-                    Err(DeliveryRefusal::Temporary(message))
-                }
-                Ok(Err(WriteError::Interaction(e @ duet_interactions::Error::Full { .. }))) => {
-                    Err(DeliveryRefusal::Full(format!("{e}; try again later")))
-                }
-                Ok(Err(e)) => Err(DeliveryRefusal::Permanent(e.to_string())),
-                Err(_) => Err(DeliveryRefusal::Temporary(
-                    "the node is shutting down".into(),
-                )),
+                })) => Ok(DeliveryReceipt { id }),
+                Err(e) => Err(refusal(e)),
             }
         })
+    }
+}
+
+impl Sink {
+    /// Makes `command` on the stream: once acknowledged, its number, or
+    /// why not; refused itself only when the node is shutting down.
+    async fn write(&self, command: Command) -> Result<Result<u64, WriteError>, DeliveryRefusal> {
+        let (reply, written) = tokio::sync::oneshot::channel();
+        self.replication
+            .offer(ReplicationMsg::Interactions(IxRequest::Write {
+                command: Box::new(command),
+                reply,
+            }));
+        written
+            .await
+            .map_err(|_| DeliveryRefusal::Temporary("the node is shutting down".into()))
+    }
+}
+
+/// What the sending server is told of a change refused.
+fn refusal(e: WriteError) -> DeliveryRefusal {
+    match e {
+        WriteError::Unavailable { message, .. } => DeliveryRefusal::Temporary(message),
+        WriteError::Interaction(
+            e @ (duet_interactions::Error::Full { .. }
+            | duet_interactions::Error::ContentFull { .. }),
+        ) => DeliveryRefusal::Full(format!("{e}; try again later")),
+        e => DeliveryRefusal::Permanent(e.to_string()),
     }
 }
 
@@ -155,7 +184,7 @@ pub async fn serve(
 ) {
     let config = duet_smtp::IntakeConfig {
         hostname,
-        max_message_bytes: EMAIL_MAX_BYTES,
+        max_message_bytes: EMAIL_READ_MAX_BYTES,
         ..duet_smtp::IntakeConfig::default()
     };
     let sink: Arc<dyn MailSink> = Arc::new(sink);

@@ -5,6 +5,7 @@
 pub mod answer;
 pub mod arbiter;
 pub mod bootstrap;
+pub mod content;
 /// The contact center's directory in the configuration tree.
 pub use duet_replica::directory;
 pub mod driver;

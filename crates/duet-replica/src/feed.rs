@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use duet_interactions::Command;
+use duet_interactions::{Change, Command};
 use duet_rsm::Position;
 use duet_stream::Entry;
 
@@ -87,6 +87,11 @@ impl Feed {
                 break;
             };
             self.committed = Position::new(entry.epoch, entry.seq);
+            if matches!(entry.change.change, Change::Chunk { .. }) {
+                // Never shown, and not kept: its bytes are the state's,
+                // where a heal takes them from (`Follower::heal_interactions`).
+                continue;
+            }
             if no_op {
                 self.no_ops.insert(entry.seq);
             } else if self.mutation != Some(Mutation::FeedBeforeCommit) {

@@ -296,12 +296,13 @@ impl<P: Clone, A> Replica<P, A> {
     /// acknowledged to a client's retry.
     pub(crate) fn heal_interactions(&mut self, then: ResyncAsked) -> Option<StreamToActive> {
         let mut pages: VecDeque<_> = if then.scope == Scope::Full && !self.sync.filtered {
-            interaction_pages(
-                self.ix
-                    .feed
-                    .recent()
-                    .filter(|e| !e.change.made_by_serving()),
-            )
+            let state = &self.ix.state;
+            let mut sent = std::collections::HashSet::new();
+            let entries: Vec<_> = (self.ix.feed.recent())
+                .filter(|e| !e.change.made_by_serving())
+                .flat_map(|e| with_content(state, e, &mut sent))
+                .collect();
+            interaction_pages(entries.iter())
         } else {
             VecDeque::new()
         };
@@ -477,6 +478,41 @@ impl<P: Clone, A> Replica<P, A> {
 const HEAL_PAGE_BYTES: usize = 512 * 1024;
 
 /// Cuts entries into pages of at most `HEAL_PAGE_BYTES`.
+/// `entry`, after the chunks of the content it refers to (those the
+/// state holds, each once: `sent`), as changes at its position: the feed
+/// keeps no chunk changes, the state keeps their bytes.
+fn with_content(
+    state: &duet_interactions::Interactions,
+    entry: &std::sync::Arc<Entry<duet_interactions::Command>>,
+    sent: &mut std::collections::HashSet<String>,
+) -> Vec<std::sync::Arc<Entry<duet_interactions::Command>>> {
+    let command = &entry.change;
+    let mut out = Vec::new();
+    for name in command.change.blobs().into_iter().flat_map(|b| &b.chunks) {
+        let Some(chunk) = state.chunk(name) else {
+            continue;
+        };
+        if !sent.insert(name.clone()) {
+            continue;
+        }
+        out.push(std::sync::Arc::new(Entry {
+            epoch: entry.epoch,
+            seq: entry.seq,
+            change: duet_interactions::Command::new(
+                format!("{}/chunk/{name}", command.client),
+                command.at_ms,
+                command.actor.clone(),
+                duet_interactions::Change::Chunk {
+                    name: name.clone(),
+                    bytes: chunk.bytes.clone(),
+                },
+            ),
+        }));
+    }
+    out.push(std::sync::Arc::clone(entry));
+    out
+}
+
 fn interaction_pages<'a>(
     entries: impl Iterator<Item = &'a std::sync::Arc<Entry<duet_interactions::Command>>>,
 ) -> VecDeque<Vec<Entry<duet_interactions::Command>>> {

@@ -18,6 +18,9 @@ pub struct Limits {
     /// Changes kept for a returning backup to catch up from; an older gap
     /// needs a resynchronisation.
     pub retained_max: usize,
+    /// The most bytes of content ([`Weight`]) those changes carry: chunks
+    /// of a large upload push the oldest out rather than fill memory.
+    pub retained_bytes_max: usize,
     /// Client ids remembered for idempotent retries.
     pub client_ids_max: usize,
     /// The most changes the backup is sent ahead of its acknowledgements,
@@ -27,6 +30,10 @@ pub struct Limits {
     /// the backup is. A backup behind the retained changes resynchronises
     /// instead.
     pub sent_ahead_max: usize,
+    /// The most bytes of content ([`Weight`]) sent ahead of the backup's
+    /// acknowledgements (at least one change goes): the link's pings do
+    /// not wait behind megabytes of a large upload.
+    pub sent_ahead_bytes_max: usize,
 }
 
 impl Default for Limits {
@@ -35,8 +42,10 @@ impl Default for Limits {
             unacked_max: 10_000,
             ack_wait_max_ms: 1_000,
             retained_max: 100_000,
+            retained_bytes_max: 256 * 1024 * 1024,
             client_ids_max: 100_000,
             sent_ahead_max: 200,
+            sent_ahead_bytes_max: 4 * 1024 * 1024,
         }
     }
 }
@@ -82,6 +91,8 @@ pub struct Leader<T> {
     last_seq: u64,
     limits: Limits,
     retained: VecDeque<Entry<T>>,
+    /// The [`Weight`] of the retained changes.
+    retained_bytes: usize,
     /// Writes not yet acknowledged to their client, by sequence number.
     pending: BTreeMap<u64, Pending>,
     /// Recent client ids and the sequence number each got.
@@ -119,7 +130,19 @@ enum Backup {
     Following,
 }
 
-impl<T: Clone> Leader<T> {
+/// The bytes of content a change carries, bounding how many the leader
+/// retains (the rest of a change is small, bounded by their count).
+pub trait Weight {
+    fn weight_bytes(&self) -> usize;
+}
+
+impl Weight for String {
+    fn weight_bytes(&self) -> usize {
+        self.len()
+    }
+}
+
+impl<T: Clone + Weight> Leader<T> {
     /// A leader for `epoch`, continuing after `last_seq`.
     pub fn new(epoch: u64, last_seq: u64, limits: Limits) -> Leader<T> {
         Leader {
@@ -127,6 +150,7 @@ impl<T: Clone> Leader<T> {
             last_seq,
             limits,
             retained: VecDeque::new(),
+            retained_bytes: 0,
             pending: BTreeMap::new(),
             clients: BTreeMap::new(),
             client_order: VecDeque::new(),
@@ -170,12 +194,20 @@ impl<T: Clone> Leader<T> {
             change,
         };
         self.remember(client.clone(), seq);
+        self.retained_bytes += entry.change.weight_bytes();
         self.retained.push_back(entry.clone());
-        while self.retained.len() > self.limits.retained_max {
-            self.retained.pop_front();
+        while self.retained.len() > self.limits.retained_max
+            || self.retained_bytes > self.limits.retained_bytes_max
+        {
+            let Some(old) = self.retained.pop_front() else {
+                break;
+            };
+            self.retained_bytes -= old.change.weight_bytes();
         }
-        let send =
-            self.backup != Backup::Gone && self.sent_upto + 1 == seq && seq <= self.window_end();
+        let send = self.backup != Backup::Gone
+            && self.sent_upto + 1 == seq
+            && seq <= self.window_end()
+            && self.room_ahead(self.sent_ahead_bytes(), entry.change.weight_bytes());
         if send {
             self.sent_upto = seq;
         }
@@ -294,6 +326,25 @@ impl<T: Clone> Leader<T> {
             .saturating_add(self.limits.sent_ahead_max as u64)
     }
 
+    /// The weight of the changes sent and not yet acknowledged.
+    fn sent_ahead_bytes(&self) -> usize {
+        let oldest = self.oldest_retained();
+        let from = (self.backup_acked + 1).max(oldest);
+        if self.sent_upto < from {
+            return 0;
+        }
+        let skip = (from - oldest) as usize;
+        let count = (self.sent_upto + 1 - from) as usize;
+        (self.retained.iter().skip(skip).take(count))
+            .map(|e| e.change.weight_bytes())
+            .sum()
+    }
+
+    /// Whether a change of `weight` may go with `ahead` bytes sent ahead.
+    fn room_ahead(&self, ahead: usize, weight: usize) -> bool {
+        ahead == 0 || ahead + weight <= self.limits.sent_ahead_bytes_max
+    }
+
     /// The backup is sent the retained changes after those it was sent, up
     /// to the window's end. Those it needs no longer retained: it
     /// resynchronises.
@@ -311,13 +362,18 @@ impl<T: Clone> Leader<T> {
         }
         let skip = (self.sent_upto + 1 - oldest) as usize;
         let count = (window_end - self.sent_upto) as usize;
-        self.sent_upto = window_end;
-        self.retained
-            .iter()
-            .skip(skip)
-            .take(count)
-            .map(|e| LeaderCommand::Send(e.clone()))
-            .collect()
+        let mut ahead = self.sent_ahead_bytes();
+        let mut out = Vec::new();
+        for e in self.retained.iter().skip(skip).take(count) {
+            let weight = e.change.weight_bytes();
+            if !self.room_ahead(ahead, weight) {
+                break;
+            }
+            ahead += weight;
+            out.push(LeaderCommand::Send(e.clone()));
+        }
+        self.sent_upto += out.len() as u64;
+        out
     }
 
     /// The backup must resynchronise: it is behind until it says hello

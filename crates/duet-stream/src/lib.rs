@@ -14,7 +14,7 @@ mod leader;
 
 pub use duet_rsm::Position;
 pub use follower::{CATCH_UP_REASK_ENTRIES, Follower, FollowerCommand};
-pub use leader::{Leader, LeaderCommand, Limits, Replication};
+pub use leader::{Leader, LeaderCommand, Limits, Replication, Weight};
 
 use serde::{Deserialize, Serialize};
 

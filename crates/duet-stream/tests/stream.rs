@@ -177,6 +177,70 @@ fn a_returning_backup_catches_up_from_the_retained_changes_or_resyncs() {
     assert_eq!(leader.state(), Replication::InSync);
 }
 
+/// Large content pushes the oldest retained changes out by its bytes
+/// (the `Weight` of a change: a `String`'s length here), however few.
+#[test]
+fn the_retained_changes_are_bounded_by_the_bytes_they_carry_too() {
+    let limits = Limits {
+        retained_bytes_max: 1_000,
+        ..Limits::default()
+    };
+    let mut leader = L::new(2, 0, limits);
+    for i in 0..4u64 {
+        leader.write(i, format!("c{i}"), "x".repeat(400));
+        leader.persisted(i + 1);
+    }
+    // Retained: 3 and 4 (800 bytes); a backup at 2 catches up.
+    let out = leader.backup_connected(Position::new(2, 2));
+    assert!(
+        out.iter()
+            .any(|c| matches!(c, LeaderCommand::Send(e) if e.seq == 3)),
+        "{out:?}"
+    );
+    // One at 1 resynchronises.
+    leader.backup_lost("test");
+    let out = leader.backup_connected(Position::new(2, 1));
+    assert!(
+        out.iter()
+            .any(|c| matches!(c, LeaderCommand::Resync { .. })),
+        "{out:?}"
+    );
+}
+
+/// Content is sent ahead of the backup's acknowledgements only up to
+/// `sent_ahead_bytes_max` (at least one change), so the link's pings never
+/// wait behind a whole upload; the rest goes as the backup acknowledges.
+#[test]
+fn content_sent_ahead_of_the_acknowledgements_is_bounded_by_its_bytes() {
+    let limits = Limits {
+        sent_ahead_bytes_max: 1_000,
+        ..Limits::default()
+    };
+    let mut leader = L::new(2, 0, limits);
+    leader.backup_connected(Position::new(2, 0));
+    let sent = |out: &[LeaderCommand<String>]| -> Vec<u64> {
+        out.iter()
+            .filter_map(|c| match c {
+                LeaderCommand::Send(e) => Some(e.seq),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut went = Vec::new();
+    for i in 0..5u64 {
+        went.extend(sent(&leader.write(i, format!("c{i}"), "x".repeat(400))));
+    }
+    assert_eq!(went, [1, 2], "800 bytes ahead; a third would be 1,200");
+    assert_eq!(sent(&leader.backup_ack(1)), [3]);
+    assert_eq!(sent(&leader.backup_ack(3)), [4, 5]);
+    // One change larger than the bound still goes, alone.
+    assert_eq!(
+        sent(&leader.write(9, "big".into(), "y".repeat(5_000))),
+        Vec::<u64>::new()
+    );
+    assert_eq!(sent(&leader.backup_ack(5)), [6]);
+}
+
 /// A backup thousands of changes behind (one that resynchronised under
 /// full write load, while the active node moved on) catches up from the
 /// retained changes in windows of `sent_ahead_max` as it acknowledges them,

@@ -17,13 +17,7 @@ use harness::{Pair, Setup, fast_params};
 use serde_json::{Value, json};
 
 fn pair() -> Pair {
-    let mut pair = Pair::loopback(Setup {
-        params: fast_params(),
-        ..Setup::default()
-    });
-    pair.start();
-    set_up_directory(&pair, 0);
-    pair
+    harness::contact::contact_pair()
 }
 
 fn ws_url(base: &str, path: &str) -> String {
@@ -142,7 +136,9 @@ fn a_chat_is_offered_accepted_worked_and_wrapped_up_and_the_backup_shadows_every
     };
     let (code, body) = upload(&receipt);
     assert_eq!(code, 200, "{body}");
-    let (code, _) = upload(&vec![0u8; 600 * 1024]);
+    // Past the setting content_bytes_max (25 MiB by default): refused
+    // before any of it is kept.
+    let (code, _) = upload(&vec![0u8; 25 * 1024 * 1024 + 1]);
     assert_eq!(code, 413);
     desk.until(Duration::from_secs(5), |m| {
         m["change"]["FileShared"]["message_id"] == "cf1"
@@ -399,11 +395,29 @@ fn email_by_smtp_keeps_html_sanitised_and_the_attachment_and_bad_input_is_refuse
         !html.contains("script") && !html.contains("onerror"),
         "{html}"
     );
-    let stored: Vec<u8> = serde_json::from_value(email["attachments"][0]["bytes"].clone()).unwrap();
-    assert_eq!(stored, attachment);
+    // The attachment and the message as received are downloads.
+    let download = |file: &str| {
+        let mut got = harness::api_agent()
+            .get(&format!(
+                "{}/api/interactions/{id}/files/{file}",
+                pair.nodes[0].url()
+            ))
+            .header(
+                "authorization",
+                &format!("Bearer {}", alice.token.clone().unwrap()),
+            )
+            .call()
+            .expect("download");
+        got.body_mut()
+            .with_config()
+            .limit(1 << 20)
+            .read_to_vec()
+            .unwrap()
+    };
+    let attachment_id = email["attachments"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(download(&attachment_id), attachment);
     assert!(
-        String::from_utf8_lossy(&serde_json::from_value::<Vec<u8>>(email["mime"].clone()).unwrap())
-            .contains("<script>"),
+        String::from_utf8_lossy(&download("mime")).contains("<script>"),
         "the MIME is kept as received"
     );
     let (code, body) = alice.post(&format!("/api/interactions/{id}/accept"), json!({}));

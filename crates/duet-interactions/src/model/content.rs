@@ -84,19 +84,20 @@ pub struct Message {
     pub delivery: Delivery,
 }
 
-/// An attachment with its bytes (email attachments travel in the change).
+/// A file shared in a conversation, an email's attachment or a reply's:
+/// its name and type, its bytes kept as chunks (`content`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Attachment {
     pub id: String,
     pub name: String,
     pub content_type: String,
-    pub bytes: Vec<u8>,
+    pub content: super::Blob,
 }
 
 impl Attachment {
     pub fn size_bytes(&self) -> u64 {
-        self.bytes.len() as u64
+        self.content.size_bytes
     }
 }
 
@@ -124,12 +125,12 @@ pub struct EmailReply {
     pub relayed: Option<String>,
 }
 
-/// An email as received: the raw MIME, and what the intake parsed from it
-/// (the HTML already sanitised by the caller).
+/// An email as received: the raw MIME (as chunks), and what the intake
+/// parsed from it (the HTML already sanitised by the caller).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Email {
-    pub mime: Vec<u8>,
+    pub mime: super::Blob,
     pub subject: String,
     pub from: String,
     pub to: Vec<String>,

@@ -102,6 +102,12 @@ pub struct Settings {
     /// The most interactions the live state holds (closed ones until they
     /// are forgotten included); a new one past it is refused.
     pub live_interactions_max: usize,
+    /// The largest email or shared file, in bytes (its chunks travel
+    /// ahead of it, so no frame bounds it).
+    pub content_bytes_max: u64,
+    /// The most bytes of content (chunks) the live state holds; new
+    /// content past it is refused until some is let go.
+    pub content_held_bytes_max: u64,
     /// The settings of user queues (which have no queue entry).
     pub user_queue: QueueConfig,
 }
@@ -114,6 +120,8 @@ impl Default for Settings {
             customer_gone_abandon_ms: crate::state::presence::ABANDON_AFTER_MS,
             statistics_interval_ms: 1_800_000,
             live_interactions_max: 100_000,
+            content_bytes_max: 25 * 1024 * 1024,
+            content_held_bytes_max: 2 * 1024 * 1024 * 1024,
             user_queue: QueueConfig {
                 max_no_answer: 0,
                 ..QueueConfig::default()

@@ -3,6 +3,7 @@
 //! configuration the state is checked against ([`directory`]).
 
 pub mod agent;
+pub mod blob;
 pub mod content;
 pub mod directory;
 pub mod heal;
@@ -13,6 +14,7 @@ pub mod small_map;
 pub mod small_set;
 
 pub use agent::{Agent, AgentStatus, ChosenStatus, Desktop};
+pub use blob::{Blob, CHUNK_BYTES_MAX, Chunk, UNREFERENCED_CHUNK_KEEP_MS, chunk_name};
 pub use content::{
     Attachment, Call, CallSignal, Callback, CallbackAttempt, CallbackOutcome, CallbackWindow,
     Content, Delivery, Email, EmailReply, FileRef, Message, MessageKind, ReplyState, Sender,

@@ -75,7 +75,8 @@ impl Out {
 /// Whether a change can give the router something new to decide (a new or
 /// requeued interaction, an agent with room or back at work, a member, a
 /// timer): every change can but those that only add to a transcript (a
-/// message, a delivery receipt, a shared file, an email draft). A node
+/// message, a delivery receipt, a shared file and its chunks, an email
+/// draft). A node
 /// decides after a change that can, at the router's deadlines, and once a
 /// second otherwise, so chat traffic costs no decisions however large the
 /// contact center (an idle decision walks every queue's members).
@@ -85,6 +86,7 @@ pub fn may_route(change: &Change) -> bool {
         Change::Message { .. }
             | Change::MessageDelivery { .. }
             | Change::FileShared { .. }
+            | Change::Chunk { .. }
             | Change::EmailDraft { .. }
     )
 }

@@ -55,7 +55,7 @@ impl Interactions {
                 message_id,
                 sender,
                 file,
-                bytes,
+                content,
             } => {
                 let kind = MessageKind::File(file.clone());
                 if self.add_message(id, message_id, sender, &file.name, kind, at, &mut out) {
@@ -64,11 +64,12 @@ impl Interactions {
                             id: file.file_id.clone(),
                             name: file.name.clone(),
                             content_type: file.content_type.clone(),
-                            bytes: bytes.clone(),
+                            content: content.clone(),
                         })
                     });
                 }
             }
+            Change::Chunk { name, bytes } => self.store_chunk(name, bytes, at),
             Change::MessageDelivery {
                 id,
                 message_id,

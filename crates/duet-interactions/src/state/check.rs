@@ -84,15 +84,19 @@ impl Interactions {
                 sender,
                 message_id,
                 file,
-                bytes,
+                content,
             } => {
                 self.check_message(id, message_id, sender)?;
-                if file.size_bytes != bytes.len() as u64 {
+                if file.size_bytes != content.size_bytes {
                     return Err(Error::Invalid {
                         what: "file",
-                        why: format!("{} bytes said, {} given", file.size_bytes, bytes.len()),
+                        why: format!(
+                            "{} bytes said, its content is {}",
+                            file.size_bytes, content.size_bytes
+                        ),
                     });
                 }
+                self.check_blob(content)?;
                 let ix = self.interaction(id)?;
                 let repeat = self.index.has_message(id, message_id);
                 if !repeat && ix.files.iter().any(|f| f.id == file.file_id) {
@@ -103,6 +107,7 @@ impl Interactions {
                 }
                 Ok(())
             }
+            Change::Chunk { name, bytes } => self.check_chunk(name, bytes),
             Change::MessageDelivery { id, message_id, .. } => {
                 let ix = self.interaction(id)?;
                 match &ix.content {
@@ -233,9 +238,13 @@ impl Interactions {
                 id,
                 reply_id,
                 agent,
+                attachments,
                 ..
             } => {
                 let ix = self.interaction(id)?;
+                for a in attachments {
+                    self.check_blob(&a.content)?;
+                }
                 let Content::Email(email) = &ix.content else {
                     return Err(wrong_media(ix.media, "have email replies"));
                 };
@@ -444,6 +453,12 @@ impl Interactions {
                     what: "transcript",
                     why: "two messages share an id".into(),
                 });
+            }
+        }
+        if let Content::Email(email) = &new.content {
+            self.check_blob(&email.mime)?;
+            for a in &email.attachments {
+                self.check_blob(&a.content)?;
             }
         }
         self.config.queue(&new.queue).map(|_| ())

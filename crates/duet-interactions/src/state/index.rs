@@ -43,6 +43,8 @@ pub(crate) struct Index {
     /// reads, without a walk over every interaction on the replication
     /// task (at a million live, one walk per scrape held it up).
     census: BTreeMap<(MediaType, &'static str), usize>,
+    /// The chunks of content held, and who refers to them.
+    pub chunks: super::chunks::ChunkIndex,
 }
 
 impl Index {
@@ -83,6 +85,7 @@ impl Index {
     }
 
     pub fn add_interaction(&mut self, ix: &Interaction) {
+        self.chunks.add_refs(ix);
         *self.census.entry((ix.media, ix.state.name())).or_default() += 1;
         if let Some(since) = super::presence::away_since(ix) {
             self.away.insert((since, ix.id.clone()));
@@ -112,6 +115,7 @@ impl Index {
     }
 
     pub fn remove_interaction(&mut self, ix: &Interaction) {
+        self.chunks.remove_refs(ix);
         let kind = (ix.media, ix.state.name());
         if let Some(n) = self.census.get_mut(&kind) {
             *n -= 1;

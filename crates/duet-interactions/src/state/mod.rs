@@ -4,6 +4,7 @@
 mod apply;
 mod apply_agent;
 mod check;
+mod chunks;
 mod config;
 mod eligibility;
 mod figures;
@@ -25,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::change::Command;
 use crate::encode::Digest;
 use crate::error::{Error, Result};
-use crate::model::{Agent, Directory, Interaction, MediaType};
+use crate::model::{Agent, Chunk, Directory, Interaction, MediaType};
 
 pub(crate) use config::Config;
 pub use figures::{QueueFigures, QueueTotals};
@@ -68,6 +69,8 @@ pub(crate) struct Live {
     /// What heals could not make as changes, newest last, at most
     /// [`HEAL_CONFLICTS_MAX`].
     pub conflicts: RowLog<crate::model::HealConflict>,
+    /// Chunks of content by name (`model::blob`).
+    pub chunks: Keyed<Chunk>,
 }
 
 /// Heal conflict records kept; the oldest go first.
@@ -195,6 +198,16 @@ impl Interactions {
         self.index.census()
     }
 
+    /// Chunk `name` of some content, shared (no copy of its bytes).
+    pub fn chunk(&self, name: &str) -> Option<&std::sync::Arc<Chunk>> {
+        self.live.chunks.get_shared(name)
+    }
+
+    /// The bytes of every chunk held.
+    pub fn chunk_bytes(&self) -> u64 {
+        self.index.chunks.held_bytes()
+    }
+
     pub fn agent(&self, name: &str) -> Option<&Agent> {
         self.live.agents.get(name)
     }
@@ -234,6 +247,10 @@ impl Interactions {
         d.add(&self.live.queues);
         d.add(&self.live.reporting);
         d.add(&self.live.conflicts);
+        // A chunk's name is the hash of its bytes (checked as it came).
+        for (name, chunk) in self.live.chunks.iter() {
+            d.add(&(name, chunk.stored_at_ms));
+        }
         d.add(&self.live.position);
         d.hash()
     }
@@ -267,6 +284,7 @@ impl StateMachine for Interactions {
         }
         self.check_command(change)?;
         let applied = self.mutate(change);
+        self.settle_chunks(change.at_ms);
         self.record(at, &change.client);
         Ok(applied)
     }

@@ -26,6 +26,7 @@ pub enum RowKey {
     Interval(u64),
     History(u64),
     Interaction(String),
+    Chunk(String),
 }
 
 /// Row numbers as fixed-width decimals, so keys sort as numbers do.
@@ -39,6 +40,7 @@ impl fmt::Display for RowKey {
             RowKey::Interval(n) => write!(f, "interval/{n:020}"),
             RowKey::History(n) => write!(f, "history/{n:020}"),
             RowKey::Interaction(id) => write!(f, "interaction/{id}"),
+            RowKey::Chunk(name) => write!(f, "chunk/{name}"),
         }
     }
 }
@@ -60,6 +62,7 @@ impl std::str::FromStr for RowKey {
             "interval" => RowKey::Interval(number()?),
             "history" => RowKey::History(number()?),
             "interaction" => RowKey::Interaction(rest.to_string()),
+            "chunk" => RowKey::Chunk(rest.to_string()),
             _ => return Err(bad()),
         })
     }
@@ -139,7 +142,8 @@ impl Interactions {
             + live.conflicts.len()
             + live.reporting.intervals.len()
             + live.history.len()
-            + live.interactions.len();
+            + live.interactions.len()
+            + live.chunks.len();
         let mut changed = Vec::with_capacity(if whole { all + 1 } else { 0 });
         let meta = meta_of(&self.live.reporting);
         if whole || self.stored.meta != Some(meta) {
@@ -202,6 +206,16 @@ impl Interactions {
             |_, ix| PageItem::Interaction(Arc::clone(ix)),
             out,
         );
+        keyed(
+            &mut live.chunks,
+            whole,
+            RowKey::Chunk,
+            |name, chunk| PageItem::Chunk {
+                name: name.to_string(),
+                chunk: Arc::clone(chunk),
+            },
+            out,
+        );
         Rows { whole, changed }
     }
 
@@ -259,6 +273,7 @@ fn check_row(key: &RowKey, item: &PageItem) -> Result<()> {
         (RowKey::Queue(k), PageItem::Queue { name, .. }) => k == name,
         (RowKey::Agent(k), PageItem::Agent(a)) => *k == a.name,
         (RowKey::Interaction(k), PageItem::Interaction(ix)) => *k == ix.id,
+        (RowKey::Chunk(k), PageItem::Chunk { name, .. }) => k == name,
         (RowKey::Conflict(_), PageItem::Conflict(_))
         | (RowKey::Interval(_), PageItem::Interval(_))
         | (RowKey::History(_), PageItem::History(_)) => true,
@@ -287,6 +302,7 @@ mod tests {
             RowKey::Interval(9),
             RowKey::History(10),
             RowKey::Interaction("x/y".into()),
+            RowKey::Chunk("ba78".into()),
         ];
         for key in &keys {
             assert_eq!(key.to_string().parse::<RowKey>().unwrap(), *key);

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{HistoryEntry, Index, Interactions, IntervalRecord, Keyed, Live, QueueLive, Reporting};
 use crate::encode;
 use crate::error::{Error, Result};
-use crate::model::{Agent, Interaction};
+use crate::model::{Agent, Chunk, Interaction};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PageItem {
@@ -38,6 +38,12 @@ pub enum PageItem {
     Interval(IntervalRecord),
     /// A record of the history (stored rows only, as `Interval`).
     History(HistoryEntry),
+    /// A chunk of content, by name (`model::blob`).
+    Chunk {
+        name: String,
+        #[serde(with = "shared")]
+        chunk: Arc<Chunk>,
+    },
 }
 
 /// An `Arc` encoded as what it holds (serde's own needs its `rc`
@@ -115,6 +121,15 @@ impl Interactions {
             )
             .chain(
                 self.live
+                    .chunks
+                    .iter_shared()
+                    .map(|(name, chunk)| PageItem::Chunk {
+                        name: name.to_string(),
+                        chunk: Arc::clone(chunk),
+                    }),
+            )
+            .chain(
+                self.live
                     .interactions
                     .shared()
                     .map(|ix| PageItem::Interaction(Arc::clone(ix))),
@@ -145,8 +160,12 @@ impl Interactions {
         };
         let mut metas = 0;
         // Built whole, then taken whole or already stored: not marked.
-        let (mut interactions, mut agents, mut queues) =
-            (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+        let (mut interactions, mut agents, mut queues, mut chunks) = (
+            BTreeMap::new(),
+            BTreeMap::new(),
+            BTreeMap::new(),
+            BTreeMap::new(),
+        );
         // Rows of their own follow their `Meta` whatever the order.
         let (mut intervals, mut history) = (Vec::new(), Vec::new());
         for item in items {
@@ -177,11 +196,15 @@ impl Interactions {
                 PageItem::Conflict(c) => live.conflicts.push_back(*c),
                 PageItem::Interval(r) => intervals.push(r),
                 PageItem::History(h) => history.push(h),
+                PageItem::Chunk { name, chunk } => {
+                    chunks.insert(name.into(), chunk);
+                }
             }
         }
         live.interactions = Keyed::unmarked(interactions);
         live.agents = Keyed::unmarked(agents);
         live.queues = Keyed::unmarked(queues);
+        live.chunks = Keyed::unmarked(chunks);
         if metas != 1 {
             return Err(Error::BadSnapshot(format!(
                 "{metas} meta records; a snapshot has one (pages missing?)"
@@ -206,6 +229,7 @@ impl Interactions {
         for a in live.agents.values() {
             index.add_agent(a, self.config.directory.agents.get(&a.name));
         }
+        index.chunks.installed(&live.chunks);
         self.live = live;
         self.index = index;
         Ok(())

@@ -82,6 +82,11 @@ impl<V> Keyed<V> {
     pub fn shared(&self) -> impl Iterator<Item = &Arc<V>> {
         self.map.values()
     }
+
+    /// The same, with their keys.
+    pub fn iter_shared(&self) -> impl Iterator<Item = (&Name, &Arc<V>)> {
+        self.map.iter()
+    }
 }
 
 /// The marks are bookkeeping, not state: two maps are equal by content.

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use duet_interactions::model::{
-    AgentConfig, Call, CallSignal, Callback, CallbackWindow, Content, Email, Party, QueueConfig,
-    QueueMember, Strategy,
+    AgentConfig, Blob, Call, CallSignal, Callback, CallbackWindow, Content, Email, Party,
+    QueueConfig, QueueMember, Strategy,
 };
 use duet_interactions::state::Applied;
 use duet_interactions::{
@@ -73,7 +73,9 @@ pub fn content(media: MediaType) -> Content {
             party: Party::default(),
         })),
         MediaType::Email => Content::Email(Box::new(Email {
-            mime: b"Subject: hi\r\n\r\nhello".to_vec(),
+            // Content is stored as chunks before it is referred to: an
+            // empty MIME refers to none.
+            mime: Blob::default(),
             subject: "hi".into(),
             from: "c@example.com".into(),
             to: vec!["help@example.com".into()],
@@ -158,6 +160,22 @@ impl Harness {
 
     pub fn sys(&mut self, at: u64, change: Change) -> Applied {
         self.run(at, Actor::System, change).expect("change applies")
+    }
+
+    /// Stores `bytes` as chunks (a change each), as a node does before
+    /// the change that refers to them; the blob that names them.
+    pub fn store(&mut self, at: u64, bytes: &[u8]) -> Blob {
+        let (blob, pieces) = duet_interactions::model::blob::split(bytes);
+        for (name, piece) in pieces {
+            self.sys(
+                at,
+                Change::Chunk {
+                    name,
+                    bytes: piece.to_vec(),
+                },
+            );
+        }
+        blob
     }
 
     /// What the router proposes at `now`, without applying it.

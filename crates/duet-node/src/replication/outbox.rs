@@ -71,15 +71,18 @@ fn message(state: &Interactions, (id, reply_id): &ReplyKey, from: &str) -> Optio
         subject,
         text: reply.text.clone(),
         html: (!reply.html.is_empty()).then(|| reply.html.clone()),
+        // Held while the reply refers to them (the state's checks).
         attachments: reply
             .attachments
             .iter()
-            .map(|a| OutboundAttachment {
-                name: a.name.clone(),
-                content_type: a.content_type.clone(),
-                bytes: a.bytes.clone(),
+            .map(|a| {
+                Some(OutboundAttachment {
+                    name: a.name.clone(),
+                    content_type: a.content_type.clone(),
+                    bytes: state.content(&a.content)?,
+                })
             })
-            .collect(),
+            .collect::<Option<_>>()?,
         in_reply_to: original.clone(),
         references: original.into_iter().collect(),
     })

@@ -47,6 +47,18 @@ pub enum IxRequest {
         id: String,
         reply: oneshot::Sender<Option<Arc<Interaction>>>,
     },
+    /// Which of these chunks of content the state holds, and the
+    /// largest content it takes (`content_bytes_max`).
+    ChunksHeld {
+        names: Vec<String>,
+        reply: oneshot::Sender<crate::content::Held>,
+    },
+    /// The chunks named, shared (no copy), in order; `None` when one is
+    /// not held.
+    Chunks {
+        names: Vec<String>,
+        reply: oneshot::Sender<Option<Vec<Arc<duet_interactions::model::Chunk>>>>,
+    },
     /// Every live interaction, node (no copy): a search reads them
     /// on a thread of its own.
     Interactions(oneshot::Sender<Vec<std::sync::Arc<Interaction>>>),
@@ -113,6 +125,21 @@ impl Replicator {
             IxRequest::Write { .. } => {}
             IxRequest::Get { id, reply } => {
                 reply.answer(state.get_shared(&id).cloned());
+            }
+            IxRequest::ChunksHeld { names, reply } => {
+                reply.answer(crate::content::Held {
+                    names: (names.into_iter())
+                        .filter(|name| state.chunk(name).is_some())
+                        .collect(),
+                    content_bytes_max: state.directory().settings.content_bytes_max,
+                });
+            }
+            IxRequest::Chunks { names, reply } => {
+                reply.answer(
+                    (names.iter())
+                        .map(|name| state.chunk(name).cloned())
+                        .collect::<Option<Vec<_>>>(),
+                );
             }
             IxRequest::Interactions(reply) => {
                 reply.answer(state.shared_interactions().cloned().collect());

@@ -23,8 +23,9 @@ pub struct AttachmentRef {
     pub name: String,
     pub content_type: String,
     pub size_bytes: u64,
-    /// BLAKE3 of the bytes, hex.
-    pub blake3: String,
+    /// The SHA-256 of each chunk of its bytes, hex, in order: the names
+    /// the live state kept them by (`model::blob`).
+    pub chunks: Vec<String>,
 }
 
 impl AttachmentRef {
@@ -34,7 +35,7 @@ impl AttachmentRef {
             name: a.name.clone(),
             content_type: a.content_type.clone(),
             size_bytes: a.size_bytes(),
-            blake3: blake3::hash(&a.bytes).to_hex().to_string(),
+            chunks: a.content.chunks.clone(),
         }
     }
 }

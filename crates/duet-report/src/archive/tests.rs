@@ -13,7 +13,7 @@ use crate::sql::tests::places;
 fn create(id: &str, media: MediaType, queue: &str, customer: (&str, &str)) -> Change {
     let content = match media {
         MediaType::Email => Content::Email(Box::new(Email {
-            mime: b"MIME".to_vec(),
+            mime: duet_interactions::model::blob::split(b"MIME").0,
             subject: "Quote".into(),
             from: customer.0.into(),
             to: vec!["sales@example.test".into()],
@@ -23,7 +23,7 @@ fn create(id: &str, media: MediaType, queue: &str, customer: (&str, &str)) -> Ch
                 id: "att1".into(),
                 name: "spec.pdf".into(),
                 content_type: "application/pdf".into(),
-                bytes: b"%PDF".to_vec(),
+                content: duet_interactions::model::blob::split(b"%PDF").0,
             }],
             replies: Vec::new(),
         })),
@@ -236,7 +236,7 @@ fn an_email_keeps_its_headers_attachment_references_and_replies() {
                         id: "q".into(),
                         name: "quote.txt".into(),
                         content_type: "text/plain".into(),
-                        bytes: b"42".to_vec(),
+                        content: duet_interactions::model::blob::split(b"42").0,
                     }],
                 },
             ),
@@ -270,7 +270,7 @@ fn an_email_keeps_its_headers_attachment_references_and_replies() {
         assert_eq!(email.head.html, "<p>Please quote</p>");
         let att = &email.head.attachments[0];
         assert_eq!((att.name.as_str(), att.size_bytes), ("spec.pdf", 4));
-        assert_eq!(att.blake3, blake3::hash(b"%PDF").to_hex().to_string());
+        assert_eq!(att.chunks, [duet_interactions::model::chunk_name(b"%PDF")]);
         assert_eq!(email.replies.len(), 1);
         let reply = &email.replies[0];
         assert_eq!(reply.text, "Our quote");

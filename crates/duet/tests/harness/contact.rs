@@ -107,6 +107,18 @@ impl Api {
     }
 }
 
+/// A pair on loopback with the fast parameters, started, with
+/// [`set_up_directory`] made on node `a`.
+pub fn contact_pair() -> super::Pair {
+    let mut pair = super::Pair::loopback(super::Setup {
+        params: super::fast_params(),
+        ..super::Setup::default()
+    });
+    pair.start();
+    set_up_directory(&pair, 0);
+    pair
+}
+
 /// The workgroup Sales (longest idle, 2 s alerting, wrap-up codes, an
 /// email address), agents alice and bob (chat 3, email 5, callback 1,
 /// sms 2, call 1) and the supervisor sue, made on node `node`.
