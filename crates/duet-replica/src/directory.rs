@@ -31,7 +31,10 @@
 //! `statistics_interval_s` (1800: queue totals become an interval record
 //! at each boundary, and at a takeover; 0: no intervals),
 //! `live_interactions_max` (100000: the most interactions the live state
-//! holds; memory follows it, about 3 KiB each),
+//! holds; memory follows it, about 1 KiB each), `content_bytes_max`
+//! (26214400: the largest email or shared file, in bytes),
+//! `content_held_bytes_max` (2147483648: the most bytes of content the
+//! live state holds in memory, on each node),
 //! `smtp_relay` (`host:port`, the outbound relay for email replies),
 //! `smtp_relay_tls` (`true`: STARTTLS required), `email_from` (the
 //! address replies come from), `outbound_webhook` (where agents' SMS and
@@ -300,6 +303,8 @@ pub fn check(path: &TreePath, object: &Object) -> Result<(), DirectoryError> {
         r.number("customer_gone_abandon_s", 1)?;
         r.number("statistics_interval_s", 0)?;
         r.number("live_interactions_max", 1)?;
+        r.number("content_bytes_max", 1)?;
+        r.number("content_held_bytes_max", 1)?;
         r.codes("reason_codes")?;
         if let Some(relay) = r.get("smtp_relay")
             && !relay
@@ -426,6 +431,15 @@ pub fn from_tree(tree: &Tree) -> duet_interactions::Directory {
             directory.settings.live_interactions_max as u64,
         ) {
             directory.settings.live_interactions_max = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        if let Ok(n) = r.number("content_bytes_max", directory.settings.content_bytes_max) {
+            directory.settings.content_bytes_max = n;
+        }
+        if let Ok(n) = r.number(
+            "content_held_bytes_max",
+            directory.settings.content_held_bytes_max,
+        ) {
+            directory.settings.content_held_bytes_max = n;
         }
     }
     directory

@@ -13,8 +13,8 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
-use harness::contact::{AGENT_PASSWORD, Api, wait_for, wait_shadow_equal};
 use harness::Pair;
+use harness::contact::{AGENT_PASSWORD, Api, wait_for, wait_shadow_equal};
 use serde_json::{Value, json};
 
 const MIB: usize = 1024 * 1024;
@@ -172,6 +172,22 @@ fn a_25_mib_file_shared_in_a_chat_survives_a_kill_mid_upload_whole_and_once() {
         assert!(got == *bytes, "{message_id} on a: {} bytes back", got.len());
         assert_eq!(in_transcript(&a, &id, &token, message_id), 1);
     }
+    // The largest content is a setting: at 1 MiB, a 2 MiB file is
+    // refused (413) and nothing of it is kept; 1 MiB is taken.
+    let (code, body) = pair.config_put(
+        0,
+        "/config/Interactions",
+        "Folder",
+        json!({"content_bytes_max": (MIB).to_string()}),
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    let (code, shadow) = Api::new(&a).get("/api/shadow");
+    assert_eq!(code, 200);
+    assert_eq!(upload(&a, &id, &token, "f3", &content(2 * MIB, 5)), Ok(413));
+    assert_eq!(Api::new(&a).get("/api/shadow").1, shadow, "nothing kept");
+    assert_eq!(upload(&a, &id, &token, "f4", &content(MIB, 6)), Ok(200));
+    wait_shadow_equal(&pair);
     pair.assert_invariants();
 }
 
