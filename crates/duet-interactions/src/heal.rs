@@ -65,8 +65,13 @@ pub fn decide(
     entry: Entry<Command>,
     known: impl Fn(&str) -> bool,
 ) -> Option<Decision> {
-    let is_fact =
-        |change: &Change| matches!(change, Change::Message { .. } | Change::FileShared { .. });
+    // A file is a fact only with its content held here (a heal sends the
+    // chunks first; one refused for room leaves it a conflict record).
+    let is_fact = |change: &Change| match change {
+        Change::Message { .. } => true,
+        Change::FileShared { content, .. } => state.holds(content),
+        _ => false,
+    };
     if known(&healed_client(&entry.change.client)) {
         return None;
     }

@@ -307,3 +307,43 @@ fn a_message_refused_here_is_made_as_a_fact_and_a_retried_one_under_the_heals_cl
         other => panic!("a fact, not {other:?}"),
     }
 }
+
+/// A file the chat here moved on from is a fact only with its content
+/// held here (a heal sends its chunks first); without it, it is a
+/// conflict record, never a file naming bytes nobody holds.
+#[test]
+fn a_file_refused_here_is_a_fact_only_with_its_content_held() {
+    use duet_interactions::model::FileRef;
+    let mut h = chat_with_ann();
+    h.sys(5_000, Change::Disconnect { id: "chat".into() });
+    let file = |content: duet_interactions::model::Blob| Change::FileShared {
+        id: "chat".into(),
+        message_id: "f1".into(),
+        sender: Sender::Customer,
+        file: FileRef {
+            file_id: "chat/f1".into(),
+            name: "scan.pdf".into(),
+            size_bytes: content.size_bytes,
+            content_type: "application/pdf".into(),
+        },
+        content,
+    };
+    let (missing, _) = duet_interactions::model::blob::split(b"not stored here");
+    let offered = from_b(3, 9, "f", Actor::Customer, file(missing));
+    assert!(
+        matches!(
+            heal::decide(&h.state, "b", offered, |_| false),
+            Some(Decision::Conflict(..))
+        ),
+        "a conflict record"
+    );
+    let held = h.store(5_100, b"stored here");
+    let offered = from_b(3, 10, "g", Actor::Customer, file(held));
+    assert!(
+        matches!(
+            heal::decide(&h.state, "b", offered, |_| false),
+            Some(Decision::Fact(..))
+        ),
+        "a fact"
+    );
+}

@@ -24,7 +24,8 @@ pub struct Feed {
     recent: std::collections::VecDeque<Arc<Entry<Command>>>,
     /// Those of `recent` that changed nothing (a resend of a message id
     /// the transcript holds): kept for a heal, never shown to a client,
-    /// which would see the message twice.
+    /// which would see the message twice; and the chunks of content,
+    /// never shown nor kept.
     no_ops: std::collections::BTreeSet<u64>,
     /// Every change up to this one is no longer in `recent`.
     forgotten_upto: u64,
@@ -90,6 +91,7 @@ impl Feed {
             if matches!(entry.change.change, Change::Chunk { .. }) {
                 // Never shown, and not kept: its bytes are the state's,
                 // where a heal takes them from (`Follower::heal_interactions`).
+                self.no_ops.insert(entry.seq);
                 continue;
             }
             if no_op {
@@ -104,7 +106,10 @@ impl Feed {
                 // A start's feed holds logged changes before the rows it
                 // cannot vouch for: what it forgets never lowers the mark.
                 self.forgotten_upto = self.forgotten_upto.max(old.seq);
-                self.no_ops.remove(&old.seq);
+                // Chunks before it too, which `recent` does not keep.
+                while self.no_ops.first().is_some_and(|&seq| seq <= old.seq) {
+                    self.no_ops.pop_first();
+                }
             }
         }
         shown
@@ -137,8 +142,8 @@ impl Feed {
         self.mutation != Some(Mutation::NoFeedResetAtInstall)
     }
 
-    /// Whether change `seq`, among the recent ones, changed nothing (it is
-    /// never shown).
+    /// Whether change `seq`, among the recent ones, is never shown (it
+    /// changed nothing, or is a chunk of content).
     pub fn no_op(&self, seq: u64) -> bool {
         self.no_ops.contains(&seq)
     }

@@ -15,25 +15,13 @@ use std::time::{Duration, Instant};
 
 use harness::Pair;
 use harness::contact::{AGENT_PASSWORD, Api, wait_for, wait_shadow_equal};
+use harness::content::{bytes as content, email};
 use serde_json::{Value, json};
 
 const MIB: usize = 1024 * 1024;
 
 fn pair() -> Pair {
     harness::contact::contact_pair()
-}
-
-/// `n` bytes that do not repeat (so no two chunks are one).
-fn content(n: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
 }
 
 /// The backup holds every change as it is made (so an acknowledgement
@@ -189,24 +177,6 @@ fn a_25_mib_file_shared_in_a_chat_survives_a_kill_mid_upload_whole_and_once() {
     assert_eq!(upload(&a, &id, &token, "f4", &content(MIB, 6)), Ok(200));
     wait_shadow_equal(&pair);
     pair.assert_invariants();
-}
-
-fn email(attachment: &[u8], message_id: &str) -> lettre::Message {
-    use lettre::message::{Attachment, MultiPart, SinglePart, header::ContentType};
-    lettre::Message::builder()
-        .from("Dave <dave@customer.test>".parse().unwrap())
-        .to("sales@example.test".parse().unwrap())
-        .subject("Scans")
-        .message_id(Some(format!("<{message_id}@customer.test>")))
-        .multipart(
-            MultiPart::mixed()
-                .singlepart(SinglePart::html("<p>The <b>scans</b>.</p>".to_string()))
-                .singlepart(Attachment::new("scans.pdf".into()).body(
-                    attachment.to_vec(),
-                    ContentType::parse("application/pdf").unwrap(),
-                )),
-        )
-        .unwrap()
 }
 
 #[test]

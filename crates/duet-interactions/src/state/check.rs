@@ -368,8 +368,16 @@ impl Interactions {
                 }
             }
             Change::Healed { fact, .. } => match &**fact {
-                Change::Message { id, message_id, .. }
-                | Change::FileShared { id, message_id, .. } => self.check_fact(id, message_id),
+                Change::Message { id, message_id, .. } => self.check_fact(id, message_id),
+                Change::FileShared {
+                    id,
+                    message_id,
+                    content,
+                    ..
+                } => {
+                    self.check_fact(id, message_id)?;
+                    self.check_blob(content)
+                }
                 _ => Err(Error::Invalid {
                     what: "healed fact",
                     why: "only messages and files join a transcript whatever its state".into(),

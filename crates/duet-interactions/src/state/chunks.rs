@@ -168,6 +168,11 @@ impl Interactions {
         Ok(())
     }
 
+    /// Whether every chunk of `blob` is held here, adding up to its size.
+    pub fn holds(&self, blob: &Blob) -> bool {
+        self.check_blob(blob).is_ok()
+    }
+
     /// Whether `blob` may be referred to: every chunk held, their sizes
     /// adding up to its size, within the largest content allowed.
     pub(super) fn check_blob(&self, blob: &Blob) -> Result<()> {

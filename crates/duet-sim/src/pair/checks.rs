@@ -198,6 +198,23 @@ fn kept(replica: &super::node::Core, op: &Op, client: &str) -> Result<(), String
                 n => Err(format!("its transcript holds the message {n} times")),
             }
         }
+        // The file once, and its bytes held whole.
+        Op::Share {
+            chat: id,
+            message_id,
+            seed,
+        } => {
+            let ix = chat(replica, id)?;
+            let file_id = format!("{id}/{message_id}");
+            let files: Vec<_> = ix.files.iter().filter(|f| f.id == file_id).collect();
+            let [file] = files[..] else {
+                return Err(format!("it holds the file {} times", files.len()));
+            };
+            let state = &replica.interactions().state;
+            (state.content(&file.content) == Some(super::clients::file_bytes(*seed)))
+                .then_some(())
+                .ok_or_else(|| "its bytes are not held whole".to_string())
+        }
         // The agent's changes: made, or kept as a conflict record where a
         // heal found the state here had moved on (under the heal's client
         // id, which leaves the original free for a retry the agent's

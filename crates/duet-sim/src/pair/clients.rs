@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use duet_config::{Class, Object, TreePath};
-use duet_interactions::model::{Content, Party, Sender};
+use duet_interactions::model::{Content, FileRef, Party, Sender};
 use duet_interactions::{Actor, Change, Command, MediaType, NewInteraction};
 use duet_replica::{Input, WriteError};
 
@@ -19,6 +19,19 @@ pub const AGENT: &str = "ann";
 /// A large customer message's length: four of them are more than a frame
 /// (`duet_link::protocol::MAX_FRAME_BYTES`), one fits in a stream entry.
 pub const LARGE_MESSAGE_BYTES: usize = 300 * 1024;
+/// A shared file's size: one chunk (`duet_interactions::model::blob`).
+pub const FILE_BYTES: usize = 200 * 1024;
+
+/// The bytes of a shared file made from `seed`.
+pub fn file_bytes(seed: u8) -> Vec<u8> {
+    (0..FILE_BYTES)
+        .map(|i| {
+            (i as u8)
+                .wrapping_mul(seed | 1)
+                .wrapping_add((i >> 8) as u8)
+        })
+        .collect()
+}
 
 /// What a client asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +46,15 @@ pub enum Op {
         chat: String,
         message_id: String,
         large: bool,
+    },
+    /// The customer of chat `chat` shares file `message_id` of
+    /// [`FILE_BYTES`] (from `seed`): its chunk first, then the file once
+    /// the chunk is acknowledged (`Pending::chunk_stored`), as the node's
+    /// HTTP API does.
+    Share {
+        chat: String,
+        message_id: String,
+        seed: u8,
     },
     /// The agent logs in (every media).
     Login,
@@ -53,7 +75,16 @@ pub struct Pending {
     pub acked: Option<(usize, u64, u64)>,
     /// Refused for good (not a loss: never acknowledged).
     pub refused: Option<String>,
+    /// A `Share`: its chunk is acknowledged (the file goes next), under
+    /// the client id of this try (a chunk refused later is sent again
+    /// under a new one).
+    pub chunk_stored: bool,
+    pub chunk_tries: u32,
 }
+
+/// A `Share`'s chunk is sent with this bit set in its answer's operation
+/// number, so a late answer to it is never taken for the file's.
+pub const CHUNK_REPLY: OpId = 1 << 40;
 
 /// Every operation the clients made, by number.
 #[derive(Default)]
@@ -75,6 +106,8 @@ impl Clients {
             sent_at_ms: None,
             acked: None,
             refused: None,
+            chunk_stored: false,
+            chunk_tries: 0,
         });
         n
     }
@@ -158,6 +191,40 @@ impl Clients {
                 )),
                 reply: n,
             },
+            Op::Share {
+                chat,
+                message_id,
+                seed,
+            } => {
+                let bytes = file_bytes(*seed);
+                let name = duet_interactions::model::chunk_name(&bytes);
+                let (client, change, reply) = if pending.chunk_stored {
+                    let content = duet_interactions::model::Blob {
+                        size_bytes: bytes.len() as u64,
+                        chunks: vec![name],
+                    };
+                    let change = Change::FileShared {
+                        id: chat.clone(),
+                        message_id: message_id.clone(),
+                        sender: Sender::Customer,
+                        file: FileRef {
+                            file_id: format!("{chat}/{message_id}"),
+                            name: "scan.pdf".into(),
+                            size_bytes: content.size_bytes,
+                            content_type: "application/pdf".into(),
+                        },
+                        content,
+                    };
+                    (client, change, n)
+                } else {
+                    let client = format!("{client}/chunk/{}", pending.chunk_tries);
+                    (client, Change::Chunk { name, bytes }, n | CHUNK_REPLY)
+                };
+                Input::InteractionWrite {
+                    command: Box::new(Command::new(client, unix_ms, Actor::Customer, change)),
+                    reply,
+                }
+            }
             Op::Login => agent_does(
                 client,
                 unix_ms,
@@ -191,6 +258,7 @@ impl Clients {
         epoch: Option<u64>,
         result: Result<u64, WriteError>,
     ) -> Result<(), String> {
+        let (n, chunk) = (n & !CHUNK_REPLY, n & CHUNK_REPLY != 0);
         let pending = &mut self.ops[n];
         pending.sent_at_ms = None;
         match result {
@@ -208,13 +276,23 @@ impl Clients {
                     }
                     _ => {}
                 }
-                if pending.acked.is_none() {
+                if chunk {
+                    // A `Share`'s chunk: the file goes next.
+                    pending.chunk_stored = true;
+                } else if pending.acked.is_none() {
                     pending.acked = Some((node, epoch, seq));
                 }
             }
             Err(WriteError::Unavailable { .. }) => {
                 // Retried, on the other node the next time.
                 self.target = 1 - node;
+            }
+            // The chunk is not held there (it was acknowledged alone by a
+            // node whose changes a heal did not carry): store it again,
+            // as the node's HTTP API does.
+            Err(refused) if !chunk && refused.to_string().contains("is not held") => {
+                pending.chunk_stored = false;
+                pending.chunk_tries += 1;
             }
             Err(refused) => pending.refused = Some(refused.to_string()),
         }

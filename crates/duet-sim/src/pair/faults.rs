@@ -79,11 +79,21 @@ impl World {
                     let chat = chats[self.rng.random_range(0..chats.len())].clone();
                     // By its number, not a draw: a seed's run is the same
                     // with large messages or without, up to their size.
-                    let large = self.large_messages && self.clients.ops.len().is_multiple_of(8);
-                    Op::Say {
-                        chat,
-                        message_id: format!("m{}", self.clients.ops.len()),
-                        large,
+                    let n = self.clients.ops.len();
+                    let large = self.large_messages && n.is_multiple_of(8);
+                    if large && n.is_multiple_of(16) {
+                        // Every other large one is a shared file.
+                        Op::Share {
+                            chat,
+                            message_id: format!("f{n}"),
+                            seed: n as u8,
+                        }
+                    } else {
+                        Op::Say {
+                            chat,
+                            message_id: format!("m{n}"),
+                            large,
+                        }
                     }
                 }
             };

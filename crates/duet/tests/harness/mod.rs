@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod contact;
+pub mod content;
 pub mod etcd;
 pub mod netns;
 pub mod report_writer;
