@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use duet_interactions::model::{Attachment, Blob, Content, FileRef, Sender, blob};
+use duet_interactions::model::{Attachment, Blob, Content, FileRef, Sender};
 use duet_interactions::{Actor, Change, Interaction};
 use serde::Deserialize;
 
@@ -45,7 +45,13 @@ pub(super) async fn keep(
     actor: &Actor,
     bytes: &[u8],
 ) -> Result<Blob, Refusal> {
-    let (blob, pieces) = blob::split(bytes);
+    let split = duet_node::content::split(vec![bytes.to_vec()]).await;
+    let Some((blob, pieces)) = split.ok().and_then(|mut s| s.pop()) else {
+        return Err(Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the node is shutting down",
+        ));
+    };
     let names = blob.chunks.clone();
     let held = ask(shared, |reply| IxRequest::ChunksHeld { names, reply }).await?;
     held.check_size(bytes.len())

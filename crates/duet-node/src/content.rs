@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::future::Future;
 
 use duet_interactions::Change;
+use duet_interactions::model::{Blob, blob};
 use futures::{StreamExt, TryStreamExt};
 
 /// Chunk changes of one piece of content under way at once.
@@ -42,12 +43,37 @@ fn chunk_client(client: &str, name: &str, at_ms: u64) -> String {
     format!("{client}/chunk/{name}/{at_ms}")
 }
 
+/// A chunk's name and bytes.
+pub type Piece = (String, Vec<u8>);
+
+/// Each of `parts` cut into chunks and named (`blob::split`), on a
+/// blocking thread: hashing 25 MiB would hold an async worker, and the
+/// node's link with it, for tens of milliseconds.
+pub async fn split(parts: Vec<Vec<u8>>) -> Result<Vec<(Blob, Vec<Piece>)>, ShuttingDown> {
+    tokio::task::spawn_blocking(move || {
+        (parts.iter())
+            .map(|bytes| {
+                let (blob, pieces) = blob::split(bytes);
+                let owned = pieces.into_iter().map(|(n, b)| (n, b.to_vec()));
+                (blob, owned.collect())
+            })
+            .collect()
+    })
+    .await
+    .map_err(|_| ShuttingDown)
+}
+
+/// A blocking task did not finish: the runtime is shutting down.
+#[derive(Debug, thiserror::Error)]
+#[error("the node is shutting down")]
+pub struct ShuttingDown;
+
 /// Commits, by `commit` (a client id and the change), each of `pieces`
-/// (a chunk's name and bytes, from `blob::split`) that `held` lacks, for
-/// the change `client` at `at_ms`, [`CHUNKS_IN_FLIGHT`] at a time;
-/// returns once every one is acknowledged, or with the first refusal.
+/// (from [`split`]) that `held` lacks, for the change `client` at
+/// `at_ms`, [`CHUNKS_IN_FLIGHT`] at a time; returns once every one is
+/// acknowledged, or with the first refusal.
 pub async fn store<E, Fut>(
-    pieces: Vec<(String, &[u8])>,
+    pieces: Vec<Piece>,
     held: &Held,
     (client, at_ms): (&str, u64),
     commit: impl Fn(String, Change) -> Fut,
@@ -62,7 +88,7 @@ where
         .map(|(name, bytes)| {
             let chunk = Change::Chunk {
                 name: name.clone(),
-                bytes: bytes.to_vec(),
+                bytes,
             };
             (chunk_client(client, &name, at_ms), chunk)
         })
@@ -81,14 +107,14 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use duet_interactions::model::blob::split;
     use std::sync::Mutex;
 
     #[test]
     fn only_the_chunks_not_held_are_committed_each_once() {
         let mut bytes = vec![7u8; duet_interactions::model::CHUNK_BYTES_MAX * 3];
         bytes[0] = 1; // the first chunk differs; the other two are one
-        let (blob, pieces) = split(&bytes);
+        let (blob, pieces) = blob::split(&bytes);
+        let pieces = pieces.into_iter().map(|(n, b)| (n, b.to_vec())).collect();
         let held = Held {
             names: [blob.chunks[0].clone()].into(),
             content_bytes_max: u64::MAX,

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use duet_interactions::model::{Attachment, Content, Email, Party, blob};
+use duet_interactions::model::{Attachment, Content, Email, Party};
 use duet_interactions::{Actor, Change, Command, MediaType, NewInteraction};
 use duet_smtp::{DeliveryFuture, DeliveryReceipt, DeliveryRefusal, MailSink, ReceivedEmail};
 
@@ -78,10 +78,17 @@ impl MailSink for Sink {
             let client = format!("{id}/create");
             let at_ms = crate::events::unix_ms();
             // The MIME and each attachment as chunks, stored first.
-            let (mime, mut pieces) = blob::split(&email.raw);
+            let parts = std::iter::once(&email.raw)
+                .chain(email.attachments.iter().map(|a| &a.bytes))
+                .cloned()
+                .collect();
+            let mut split = crate::content::split(parts)
+                .await
+                .map_err(|e| DeliveryRefusal::Temporary(e.to_string()))?
+                .into_iter();
+            let (mime, mut pieces) = split.next().unwrap_or_default();
             let mut attachments = Vec::with_capacity(email.attachments.len());
-            for (i, a) in email.attachments.iter().enumerate() {
-                let (content, more) = blob::split(&a.bytes);
+            for (i, (a, (content, more))) in email.attachments.iter().zip(split).enumerate() {
                 pieces.extend(more);
                 attachments.push(Attachment {
                     id: format!("{i}"),

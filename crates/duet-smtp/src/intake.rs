@@ -383,10 +383,20 @@ impl Session {
         while !data.ingest(&mut self.input) {
             self.read_more(Some(deadline)).await?;
         }
-        // A refusal here was logged by the dialogue.
-        let email = match self.dialogue.message(data) {
-            Ok(email) => email,
+        // A refusal here was logged by the dialogue. Parsing runs off
+        // the async workers: a 25 MiB message would hold one up (and the
+        // node's link with it) for a good part of a lease.
+        let received = match self.dialogue.take_message(data) {
+            Ok(received) => received,
             Err(reply) => return Ok(reply),
+        };
+        let email = match tokio::task::spawn_blocking(move || received.parse()).await {
+            Ok(Ok(email)) => email,
+            Ok(Err(reply)) => return Ok(reply),
+            Err(e) => {
+                warn!(peer = %self.peer, "smtp message not parsed: {e}");
+                return Ok("451 4.3.0 the message could not be read now; try again later".into());
+            }
         };
         let bytes = email.raw.len();
         let wait = Duration::from_millis(self.config.deliver_timeout_ms);

@@ -42,5 +42,5 @@ pub use relay::{
 };
 pub use sanitise::sanitise_html;
 pub use session::{
-    Data, Dialogue, Input, Line, MAX_COMMAND_LINE_BYTES, MAX_REPLY_LINE_BYTES, Step, Tls,
+    Data, Dialogue, Input, Line, MAX_COMMAND_LINE_BYTES, MAX_REPLY_LINE_BYTES, Received, Step, Tls,
 };

@@ -275,6 +275,13 @@ impl Dialogue {
     /// A message's DATA is complete: the email to deliver, or the reply
     /// that refuses it. The transaction is over whatever the outcome.
     pub fn message(&mut self, data: Data) -> Result<ReceivedEmail, String> {
+        self.take_message(data)?.parse()
+    }
+
+    /// The same in two steps: the message with its envelope (the
+    /// transaction is over), then [`Received::parse`], which a node runs
+    /// off its async workers (a 25 MiB message takes a while).
+    pub fn take_message(&mut self, data: Data) -> Result<Received, String> {
         let tx = std::mem::take(&mut self.tx);
         let Some(message) = data.message else {
             tracing::info!(
@@ -286,8 +293,25 @@ impl Dialogue {
                 self.max_message_bytes
             ));
         };
-        let envelope_from = tx.mail_from.unwrap_or_default();
-        parse_email(message, envelope_from, tx.recipients).map_err(|err| {
+        Ok(Received {
+            message,
+            envelope_from: tx.mail_from.unwrap_or_default(),
+            recipients: tx.recipients,
+        })
+    }
+}
+
+/// A message's bytes with its envelope, not parsed yet.
+pub struct Received {
+    message: Vec<u8>,
+    envelope_from: String,
+    recipients: Vec<Recipient>,
+}
+
+impl Received {
+    /// The email to deliver, or the reply that refuses it.
+    pub fn parse(self) -> Result<ReceivedEmail, String> {
+        parse_email(self.message, self.envelope_from, self.recipients).map_err(|err| {
             tracing::warn!(%err, "smtp message refused: not stored");
             format!("554 5.6.0 {err}; nothing was stored")
         })

@@ -111,7 +111,9 @@ fn main() {
         );
         let mime_mib = message.formatted().len() as f64 / MIB as f64;
         let started = Instant::now();
-        smtp(&pair, active).send(&message).expect("250");
+        if let Err(e) = smtp(&pair, active).send(&message) {
+            panic!("the email refused: {e:?}\n{}", pair.logs());
+        }
         let email_250 = started.elapsed();
 
         // The next, cut off by a kill -9 of the active node part way.
