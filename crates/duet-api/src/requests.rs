@@ -265,8 +265,9 @@ pub struct Action {
     pub html: String,
     #[serde(default)]
     pub text: String,
-    /// draft: the reply's attachments, their bytes given whole (the node
-    /// stores them as chunks before the draft).
+    /// draft: the reply's attachments, each with its bytes given whole
+    /// (the node stores them as chunks before the draft) or with the
+    /// `content` `POST /api/interactions/{id}/content` answered.
     #[serde(default, deserialize_with = "crate::whole::attachments")]
     pub attachments: Vec<NewAttachment>,
     /// callback-attempt: Reached, NoAnswer, Busy, InvalidNumber or
@@ -278,13 +279,17 @@ pub struct Action {
     pub client_id: Option<String>,
 }
 
-/// An attachment of a reply's draft, with its bytes.
+/// An attachment of a reply's draft: its bytes (small ones), or the
+/// content stored before (`POST /api/interactions/{id}/content`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct NewAttachment {
     pub id: String,
     pub name: String,
     pub content_type: String,
+    #[serde(default)]
     pub bytes: Vec<u8>,
+    #[serde(default)]
+    pub content: Option<duet_interactions::model::Blob>,
 }
 
 /// A customer's message (`POST /api/chats/{id}/messages`): what [`Said`]

@@ -114,8 +114,10 @@ where
         id: String,
         name: String,
         content_type: String,
-        #[serde(deserialize_with = "list")]
+        #[serde(default, deserialize_with = "list")]
         bytes: Vec<u8>,
+        #[serde(default)]
+        content: Option<duet_interactions::model::Blob>,
     }
     let given: Vec<Given> = de::Deserialize::deserialize(d)?;
     Ok(given
@@ -125,6 +127,7 @@ where
             name: a.name,
             content_type: a.content_type,
             bytes: a.bytes,
+            content: a.content,
         })
         .collect())
 }

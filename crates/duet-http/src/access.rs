@@ -106,6 +106,7 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/api/interactions/{id}", Who::Related),
     rule("POST", "/api/interactions/{id}/files", Who::Related),
     rule("GET", "/api/interactions/{id}/files/{file}", Who::Related),
+    rule("POST", "/api/interactions/{id}/content", Who::Related),
     rule("POST", "/api/chats", Who::Anyone),
     rule("GET", "/api/chats/{id}", Who::Customer),
     rule("POST", "/api/chats/{id}/messages", Who::Customer),

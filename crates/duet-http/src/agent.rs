@@ -277,9 +277,16 @@ async fn act(
         // A draft's attachments are stored as chunks first.
         let mut attachments = Vec::with_capacity(given.len());
         for g in given {
-            let client = super::scoped(format!("{draft_client}/{}", g.id), &actor);
+            let content = match g.content {
+                // Stored before; the draft's checks find it held.
+                Some(content) => content,
+                None => {
+                    let client = super::scoped(format!("{draft_client}/{}", g.id), &actor);
+                    super::files::keep(&shared, &client, &actor, &g.bytes).await?
+                }
+            };
             attachments.push(Attachment {
-                content: super::files::keep(&shared, &client, &actor, &g.bytes).await?,
+                content,
                 id: g.id,
                 name: g.name,
                 content_type: g.content_type,

@@ -33,6 +33,7 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
         .route("/api/chats/{id}/files/{file}", get(customer_downloads))
         .route("/api/interactions/{id}/files", post(agent_shares))
         .route("/api/interactions/{id}/files/{file}", get(agent_downloads))
+        .route("/api/interactions/{id}/content", post(agent_stores))
         .layer(axum::extract::DefaultBodyLimit::max(FILE_BODY_MAX_BYTES))
 }
 
@@ -189,6 +190,37 @@ pub(super) async fn agent_shares(
     }
     .await;
     done(result)
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/interactions/{id}/content",
+    tag = "agent",
+    description = "The agent stores content (the raw body, at most the setting `content_bytes_max`, 25 MiB by default) for a reply's attachment: answered with the `Blob` that names its chunks once both nodes hold it, to give as an attachment's `content` in the `draft` action. Content no draft refers to is let go an hour later.",
+    params(("id" = String, Path)),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, description = "The content stored", body = Blob), super::openapi::Answers)
+)]
+pub(super) async fn agent_stores(
+    State(shared): State<Arc<Shared>>,
+    Extension(me): Extension<Caller>,
+    Extension(Held(ix)): Extension<Held>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    let actor = super::access::actor(&me, &ix);
+    let result = async {
+        if bytes.is_empty() {
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "the content is empty; it is the request's body, 1 byte or more",
+            ));
+        }
+        let client = super::scoped(format!("{id}/content"), &actor);
+        keep(&shared, &client, &actor, &bytes).await
+    }
+    .await;
+    super::answer(result)
 }
 
 /// A file's name, type and content.

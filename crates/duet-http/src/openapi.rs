@@ -113,6 +113,7 @@ pub(super) enum Answers {
         super::files::customer_shares,
         super::files::customer_downloads,
         super::files::agent_shares,
+        super::files::agent_stores,
         super::files::agent_downloads,
         super::pages::pair,
         document,

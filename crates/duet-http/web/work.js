@@ -88,13 +88,15 @@ export class Work {
       const files = h('input', { type: 'file', multiple: true, id: `${id}-files` });
       const send = async (event) => {
         event.preventDefault();
-        const attachments = [];
-        for (const file of files.files) {
-          attachments.push({ id: freshId('att'), name: file.name, content_type: file.type || 'application/octet-stream', bytes: Array.from(new Uint8Array(await file.arrayBuffer())) });
-        }
         const reply_id = freshId('r');
         const paragraphs = text.value.split(/\n{2,}/).map((p) => h('p', {}, p).outerHTML).join('');
         await desk.attempt('Reply', async () => {
+          // Each file is stored first (held on both nodes), then named.
+          const attachments = [];
+          for (const file of files.files) {
+            const content = await desk.pair.request('POST', this.path('content'), file);
+            attachments.push({ id: freshId('att'), name: file.name, content_type: file.type || 'application/octet-stream', content });
+          }
           await desk.pair.post(this.path('draft'), { client_id: `draft-${reply_id}`, reply_id, html: paragraphs, text: text.value, attachments });
           await desk.pair.post(this.path('send'), { client_id: `send-${reply_id}`, reply_id });
           text.value = '';
@@ -243,7 +245,8 @@ export class Work {
         this.replies,
       );
     }
-    fill(this.replies, email.replies.map((r) => h('li', {}, `Reply ${r.state}${r.relayed ? ', relayed' : ''}: ${r.text.slice(0, 120)}`)));
+    const attached = (r) => (r.attachments.length ? ` (attached: ${r.attachments.map((a) => a.name).join(', ')})` : '');
+    fill(this.replies, email.replies.map((r) => h('li', {}, `Reply ${r.state}${r.relayed ? ', relayed' : ''}: ${r.text.slice(0, 120)}${attached(r)}`)));
   }
 
   showCallback(callback) {

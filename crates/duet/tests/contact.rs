@@ -422,12 +422,38 @@ fn email_by_smtp_keeps_html_sanitised_and_the_attachment_and_bad_input_is_refuse
     );
     let (code, body) = alice.post(&format!("/api/interactions/{id}/accept"), json!({}));
     assert_eq!(code, 200, "{body}");
+    // A large attachment is stored first (held on both nodes), then named
+    // by the draft; a small one may come whole in it.
+    let catalogue = harness::content::bytes(3 * 1024 * 1024, 7);
+    let mut stored = harness::api_agent()
+        .post(&format!(
+            "{}/api/interactions/{id}/content",
+            pair.nodes[0].url()
+        ))
+        .header(
+            "authorization",
+            &format!("Bearer {}", alice.token.clone().unwrap()),
+        )
+        .send(&catalogue[..])
+        .expect("content stored");
+    assert_eq!(stored.status().as_u16(), 200);
+    let blob: Value = serde_json::from_str(&stored.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(blob["size_bytes"], 3 * 1024 * 1024, "{blob}");
     let (code, body) = alice.post(
         &format!("/api/interactions/{id}/draft"),
         json!({"reply_id": "r1", "html": "<p>Our <i>quote</i></p>", "text": "Our quote",
-               "attachments": [{"id": "q", "name": "quote.txt", "content_type": "text/plain", "bytes": [52, 50]}]}),
+               "attachments": [{"id": "q", "name": "quote.txt", "content_type": "text/plain", "bytes": [52, 50]},
+                               {"id": "c", "name": "catalogue.pdf", "content_type": "application/pdf", "content": blob}]}),
     );
     assert_eq!(code, 200, "{body}");
+    // Content that was never stored is refused, naming what is missing.
+    let (code, body) = alice.post(
+        &format!("/api/interactions/{id}/draft"),
+        json!({"reply_id": "r2", "html": "", "text": "x",
+               "attachments": [{"id": "n", "name": "n.pdf", "content_type": "application/pdf",
+                                "content": {"size_bytes": 1, "chunks": ["00".repeat(32)]}}]}),
+    );
+    assert_eq!(code, 400, "{body}");
     let (code, body) = alice.post(
         &format!("/api/interactions/{id}/send"),
         json!({"reply_id": "r1"}),
@@ -452,6 +478,7 @@ fn email_by_smtp_keeps_html_sanitised_and_the_attachment_and_bad_input_is_refuse
         "In-Reply-To: <quote-1@customer.test>",
         "Our quote",
         "quote.txt",
+        "catalogue.pdf",
     ] {
         assert!(relayed.contains(wanted), "{wanted} not in\n{relayed}");
     }

@@ -571,12 +571,17 @@ async fn an_email_is_shown_sandboxed_and_answered_and_the_wall_changes_an_agents
     agent
         .type_into("#work .composer textarea", "Here is your quote: 42 EUR.")
         .await;
+    // A file attached as a person picks one: stored first, then named by
+    // the draft.
+    agent
+        .eval("const t = new DataTransfer(); t.items.add(new File(['42 EUR, all in'], 'quote.txt', { type: 'text/plain' })); document.querySelector('#work .composer input[type=file]').files = t.files; return true;")
+        .await;
     agent.click("#work .composer button[type=submit]").await;
     agent
         .until(
             WAIT,
-            "the reply sent",
-            "document.querySelector('#work').textContent.includes('Reply Sent: Here is your quote')",
+            "the reply sent with its attachment",
+            "document.querySelector('#work').textContent.includes('Reply Sent: Here is your quote: 42 EUR. (attached: quote.txt)')",
         )
         .await;
     agent.screenshot("agent-email").await;
