@@ -327,7 +327,10 @@ fn interaction_status(e: &duet_interactions::Error) -> StatusCode {
         | E::UnknownAgent { .. }
         | E::UnknownItem { .. } => StatusCode::NOT_FOUND,
         E::TooLarge { .. } | E::ContentTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        E::Full { .. } | E::ContentFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        // Try again later; content let go meanwhile is sent again.
+        E::Full { .. } | E::ContentFull { .. } | E::ContentMissing { .. } => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         // The request is well-formed; the interaction's media does not
         // take it.
         E::WrongMedia { .. } => StatusCode::CONFLICT,

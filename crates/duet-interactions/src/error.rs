@@ -74,6 +74,10 @@ pub enum Error {
         "the live state holds {held} bytes of content, near its limit {max}; try again once some interactions are forgotten, or raise content_held_bytes_max"
     )]
     ContentFull { held: u64, max: u64 },
+    #[error(
+        "chunk {chunk} of the content is not held here (let go, or never stored); store the content again, then retry"
+    )]
+    ContentMissing { chunk: String },
     #[error("{what} is invalid: {why}")]
     Invalid { what: &'static str, why: String },
     #[error("change at ({0}, {1}) is not after the position ({2}, {3})")]

@@ -75,6 +75,12 @@ pub fn decide(
     if known(&healed_client(&entry.change.client)) {
         return None;
     }
+    // A chunk held here for a while yet is not stored again.
+    if let Change::Chunk { name, .. } = &entry.change.change
+        && state.chunk_kept(name, entry.change.at_ms)
+    {
+        return None;
+    }
     // A message or file whose client's retry was made here too still
     // comes, under its healed client id: the copy taken first gives the
     // message its place.

@@ -20,6 +20,10 @@ use crate::secrets::Secrets;
 /// `content_bytes_max` (25 MiB by default) bounds what is taken.
 pub const EMAIL_READ_MAX_BYTES: usize = 64 * 1024 * 1024;
 
+/// The most bytes of an email's text and sanitised HTML together: they
+/// travel in the change that creates it, inside its 768 KiB.
+pub const EMAIL_BODIES_MAX_BYTES: usize = 700 * 1024;
+
 /// What the email intake uses of the node: the directory's addresses,
 /// the session key for ids, replication's inboxes.
 pub struct Sink {
@@ -77,6 +81,15 @@ impl MailSink for Sink {
             );
             let client = format!("{id}/create");
             let at_ms = crate::events::unix_ms();
+            // Its text and HTML travel in the change that creates it
+            // (the rest as chunks): refused before anything is stored.
+            let bodies = email.text.as_ref().map_or(0, String::len)
+                + email.html_sanitised.as_ref().map_or(0, String::len);
+            if bodies > EMAIL_BODIES_MAX_BYTES {
+                return Err(DeliveryRefusal::Permanent(format!(
+                    "the message's text and HTML are {bodies} bytes together; at most {EMAIL_BODIES_MAX_BYTES}"
+                )));
+            }
             // The MIME and each attachment as chunks, stored first.
             let parts = std::iter::once(&email.raw)
                 .chain(email.attachments.iter().map(|a| &a.bytes))
@@ -177,6 +190,10 @@ fn refusal(e: WriteError) -> DeliveryRefusal {
             e @ (duet_interactions::Error::Full { .. }
             | duet_interactions::Error::ContentFull { .. }),
         ) => DeliveryRefusal::Full(format!("{e}; try again later")),
+        // Sent again, the message's chunks are stored again.
+        WriteError::Interaction(e @ duet_interactions::Error::ContentMissing { .. }) => {
+            DeliveryRefusal::Temporary(e.to_string())
+        }
         e => DeliveryRefusal::Permanent(e.to_string()),
     }
 }

@@ -297,10 +297,10 @@ impl<P: Clone, A> Replica<P, A> {
     pub(crate) fn heal_interactions(&mut self, then: ResyncAsked) -> Option<StreamToActive> {
         let mut pages: VecDeque<_> = if then.scope == Scope::Full && !self.sync.filtered {
             let state = &self.ix.state;
-            let mut sent = std::collections::HashSet::new();
+            let now_ms = self.ctx.unix_ms;
             let entries: Vec<_> = (self.ix.feed.recent())
                 .filter(|e| !e.change.made_by_serving())
-                .flat_map(|e| with_content(state, e, &mut sent))
+                .flat_map(|e| with_content(state, e, now_ms))
                 .collect();
             interaction_pages(entries.iter())
         } else {
@@ -477,22 +477,25 @@ impl<P: Clone, A> Replica<P, A> {
 /// a frame (one change larger than this gets a page of its own).
 const HEAL_PAGE_BYTES: usize = 512 * 1024;
 
-/// Cuts entries into pages of at most `HEAL_PAGE_BYTES`.
 /// `entry`, after the chunks of the content it refers to (those the
-/// state holds, each once: `sent`), as changes at its position: the feed
-/// keeps no chunk changes, the state keeps their bytes.
+/// state holds, each once), as changes at its position stored at
+/// `now_ms` (so the active node keeps them until the change that names
+/// them comes, however old that change): the feed keeps no chunk
+/// changes, the state keeps their bytes. Each change brings its own: the
+/// active node skips a change it holds, and its chunks with it.
 fn with_content(
     state: &duet_interactions::Interactions,
     entry: &std::sync::Arc<Entry<duet_interactions::Command>>,
-    sent: &mut std::collections::HashSet<String>,
+    now_ms: u64,
 ) -> Vec<std::sync::Arc<Entry<duet_interactions::Command>>> {
     let command = &entry.change;
+    let mut sent = std::collections::HashSet::new();
     let mut out = Vec::new();
     for name in command.change.blobs().into_iter().flat_map(|b| &b.chunks) {
         let Some(chunk) = state.chunk(name) else {
             continue;
         };
-        if !sent.insert(name.clone()) {
+        if !sent.insert(name) {
             continue;
         }
         out.push(std::sync::Arc::new(Entry {
@@ -500,7 +503,7 @@ fn with_content(
             seq: entry.seq,
             change: duet_interactions::Command::new(
                 format!("{}/chunk/{name}", command.client),
-                command.at_ms,
+                now_ms,
                 command.actor.clone(),
                 duet_interactions::Change::Chunk {
                     name: name.clone(),
@@ -513,6 +516,7 @@ fn with_content(
     out
 }
 
+/// Cuts entries into pages of at most `HEAL_PAGE_BYTES`.
 fn interaction_pages<'a>(
     entries: impl Iterator<Item = &'a std::sync::Arc<Entry<duet_interactions::Command>>>,
 ) -> VecDeque<Vec<Entry<duet_interactions::Command>>> {

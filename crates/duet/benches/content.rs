@@ -1,7 +1,8 @@
 //! Large content through a real pair on loopback (the LAN profile), the
 //! backup in sync: a 25 MiB file shared by HTTP, from the request to its
 //! acknowledgement (both nodes hold it), and downloaded back; an email of
-//! 25 MiB by SMTP (an 18 MiB attachment, base64) from DATA to its 250;
+//! 25 MiB by SMTP (an 18 MiB attachment, base64) from the client's first
+//! command to its 250;
 //! then the same email cut off by a kill -9 of the active node 300 ms in,
 //! sent again by the sender to the new active node: the kill to the 250.
 //! Each `--runs` times (3 by default); the killed node starts again and

@@ -242,8 +242,16 @@ impl Interactions {
                 ..
             } => {
                 let ix = self.interaction(id)?;
+                let mut total = 0u64;
                 for a in attachments {
                     self.check_blob(&a.content)?;
+                    total = total.saturating_add(a.content.size_bytes);
+                }
+                // A reply is sent whole: its attachments together are
+                // content like an email's.
+                let max = self.config.directory.settings.content_bytes_max;
+                if total > max {
+                    return Err(Error::ContentTooLarge { bytes: total, max });
                 }
                 let Content::Email(email) = &ix.content else {
                     return Err(wrong_media(ix.media, "have email replies"));

@@ -106,9 +106,21 @@ impl ChunkIndex {
 }
 
 impl Interactions {
-    /// Stores chunk `name` (a no-op when it is held).
+    /// Stores chunk `name`. One held already is kept as it is, but one
+    /// nobody refers to is stored afresh at `at` (its keep starts again):
+    /// content sent again an hour after an upload was cut off is not let
+    /// go between its chunks and the change that names them.
     pub(super) fn store_chunk(&mut self, name: &str, bytes: &[u8], at: u64) {
-        if self.live.chunks.contains_key(name) {
+        if let Some(held) = self.live.chunks.get(name) {
+            if self.index.chunks.refs.contains_key(name) || held.stored_at_ms >= at {
+                return;
+            }
+            let old = (held.stored_at_ms, Name::from(name));
+            self.index.chunks.unreferenced.remove(&old);
+            self.index.chunks.unreferenced.insert((at, old.1));
+            if let Some(chunk) = self.live.chunks.get_mut(name) {
+                chunk.stored_at_ms = at;
+            }
             return;
         }
         let chunk = Chunk {
@@ -117,6 +129,20 @@ impl Interactions {
         };
         self.index.chunks.stored(name, &chunk);
         self.live.chunks.insert(name, chunk);
+    }
+
+    /// Whether chunk `name` is held and will be for a while yet at
+    /// `now_ms`: some live interaction refers to it, or it was stored
+    /// less than half its keep ago. A chunk held but not for long is sent
+    /// again, which stores it afresh.
+    pub fn chunk_kept(&self, name: &str, now_ms: u64) -> bool {
+        self.live.chunks.get(name).is_some_and(|chunk| {
+            self.index.chunks.refs.contains_key(name)
+                || chunk
+                    .stored_at_ms
+                    .saturating_add(UNREFERENCED_CHUNK_KEEP_MS / 2)
+                    > now_ms
+        })
     }
 
     /// The bytes of `blob`, joined; `None` when a chunk is not held.
@@ -185,10 +211,13 @@ impl Interactions {
         }
         let mut total = 0u64;
         for name in &blob.chunks {
-            let chunk = self.live.chunks.get(name).ok_or_else(|| Error::Invalid {
-                what: "content",
-                why: format!("chunk {name} is not held; store it first"),
-            })?;
+            let chunk = self
+                .live
+                .chunks
+                .get(name)
+                .ok_or_else(|| Error::ContentMissing {
+                    chunk: name.clone(),
+                })?;
             total += chunk.bytes.len() as u64;
         }
         if total != blob.size_bytes {

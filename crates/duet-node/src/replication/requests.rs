@@ -127,9 +127,12 @@ impl Replicator {
                 reply.answer(state.get_shared(&id).cloned());
             }
             IxRequest::ChunksHeld { names, reply } => {
+                // Held for a while yet: one about to be let go is sent
+                // again, which keeps it.
+                let now_ms = unix_ms();
                 reply.answer(crate::content::Held {
                     names: (names.into_iter())
-                        .filter(|name| state.chunk(name).is_some())
+                        .filter(|name| state.chunk_kept(name, now_ms))
                         .collect(),
                     content_bytes_max: state.directory().settings.content_bytes_max,
                 });

@@ -290,7 +290,9 @@ impl Clients {
             // The chunk is not held there (it was acknowledged alone by a
             // node whose changes a heal did not carry): store it again,
             // as the node's HTTP API does.
-            Err(refused) if !chunk && refused.to_string().contains("is not held") => {
+            Err(WriteError::Interaction(duet_interactions::Error::ContentMissing { .. }))
+                if !chunk =>
+            {
                 pending.chunk_stored = false;
                 pending.chunk_tries += 1;
             }
