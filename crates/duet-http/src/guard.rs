@@ -30,6 +30,8 @@ const LOG_INTERVAL_MS: u64 = 10_000;
 pub(super) struct Guard {
     started: Instant,
     creations: Mutex<Buckets<IpAddr>>,
+    /// Customers' shared files, by the MiB.
+    uploads: Mutex<Buckets<IpAddr>>,
     failures_by_address: Mutex<Buckets<IpAddr>>,
     failures_by_user: Mutex<Buckets<String>>,
     noise: Mutex<Noise>,
@@ -45,7 +47,13 @@ struct Noise {
 /// What a request is, as far as the limits go.
 enum Kind {
     Creation,
-    SignIn { user: String },
+    /// A customer's file of this many MiB (each started one).
+    Upload {
+        mib: u32,
+    },
+    SignIn {
+        user: String,
+    },
     Other,
 }
 
@@ -65,6 +73,13 @@ impl Guard {
                 Rate {
                     burst: limits.creations_burst,
                     interval_ms: limits.creation_interval_ms,
+                },
+                max,
+            )),
+            uploads: Mutex::new(Buckets::new(
+                Rate {
+                    burst: limits.uploads_per_source_burst_mib,
+                    interval_ms: limits.upload_mib_interval_ms,
                 },
                 max,
             )),
@@ -185,6 +200,10 @@ pub(super) async fn limit(
         .unwrap_or_default();
     let (request, kind) = match (request.method(), route.as_str()) {
         (&Method::POST, "/api/chats" | "/api/callbacks") => (request, Kind::Creation),
+        (&Method::POST, "/api/chats/{id}/files") => {
+            let mib = upload_mib(request.headers());
+            (request, Kind::Upload { mib })
+        }
         (&Method::POST, "/api/sessions") => {
             let (parts, body) = request.into_parts();
             let Ok(bytes) = axum::body::to_bytes(body, SIGN_IN_BODY_MAX_BYTES).await else {
@@ -221,6 +240,13 @@ pub(super) async fn limit(
                 Err(wait_ms) => guard.refuse(source, "new conversations", wait_ms),
             }
         }
+        Kind::Upload { mib } => {
+            let taken = lock(&guard.uploads).take_n(&source, mib, guard.now_ms());
+            match taken {
+                Ok(()) => next.run(request).await,
+                Err(wait_ms) => guard.refuse(source, "shared files' bytes", wait_ms),
+            }
+        }
         Kind::SignIn { user } => {
             let now_ms = guard.now_ms();
             // Both are taken before the check runs (so parallel guesses
@@ -250,4 +276,16 @@ pub(super) async fn limit(
             response
         }
     }
+}
+
+/// The MiB a request's body counts for, each started one: by its
+/// `Content-Length`, or as the largest body a file may have without one.
+fn upload_mib(headers: &axum::http::HeaderMap) -> u32 {
+    const MIB: u64 = 1024 * 1024;
+    let bytes = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(super::files::FILE_BODY_MAX_BYTES as u64);
+    u32::try_from(bytes.div_ceil(MIB).max(1)).unwrap_or(u32::MAX)
 }

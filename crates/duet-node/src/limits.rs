@@ -25,6 +25,11 @@ pub struct Limits {
     /// Failed sign-ins as one user (from anywhere), then one per interval.
     pub sign_in_failures_per_user_burst: u32,
     pub sign_in_failure_per_user_interval_ms: u64,
+    /// What one address may send as customers' shared files, in MiB
+    /// (each started MiB of a request's length counts), at once...
+    pub uploads_per_source_burst_mib: u32,
+    /// ...and then one MiB more per this long.
+    pub upload_mib_interval_ms: u64,
     /// The most sources (and user names) each limit tracks; memory is about
     /// 64 bytes per source, so 4 limits × 10,000 sources stay under 3 MiB.
     pub tracked_sources_max: usize,
@@ -54,6 +59,8 @@ impl Default for Limits {
             sign_in_failure_per_address_interval_ms: 30_000,
             sign_in_failures_per_user_burst: 5,
             sign_in_failure_per_user_interval_ms: 60_000,
+            uploads_per_source_burst_mib: 64,
+            upload_mib_interval_ms: 1_000,
             tracked_sources_max: 10_000,
             http_connections_max: 4_096,
             websockets_max: 2_048,
@@ -76,6 +83,10 @@ impl Limits {
             (
                 "sign_in_failures_per_user_burst",
                 self.sign_in_failures_per_user_burst,
+            ),
+            (
+                "uploads_per_source_burst_mib",
+                self.uploads_per_source_burst_mib,
             ),
         ] {
             if burst == 0 {
@@ -138,13 +149,31 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
 
     /// Takes one request for `key`: `Ok`, or how long to wait (ms).
     pub fn take(&mut self, key: &K, now_ms: u64) -> Result<(), u64> {
-        self.check(key, now_ms)?;
+        self.take_n(key, 1, now_ms)
+    }
+
+    /// Takes `n` at once for `key` (a request that counts as many, such
+    /// as an upload by the MiB): all of them, or none and how long to
+    /// wait (ms). More than the burst never fits.
+    pub fn take_n(&mut self, key: &K, n: u32, now_ms: u64) -> Result<(), u64> {
+        let Some(more) = n.checked_sub(1) else {
+            return Ok(());
+        };
+        if n > self.rate.burst {
+            return Err(u64::from(n) * self.rate.interval_ms.max(1));
+        }
         let full_at = self.full_at_ms.get(key).copied().unwrap_or(0).max(now_ms);
+        // The last of them must be within the allowance, as one would.
+        let ahead = full_at + u64::from(more) * self.rate.interval_ms - now_ms;
+        let allowance = self.allowance_ms();
+        if ahead > allowance {
+            return Err(ahead - allowance);
+        }
         if !self.full_at_ms.contains_key(key) {
             self.make_room(now_ms);
         }
         self.full_at_ms
-            .insert(key.clone(), full_at + self.rate.interval_ms);
+            .insert(key.clone(), full_at + u64::from(n) * self.rate.interval_ms);
         Ok(())
     }
 
@@ -235,6 +264,20 @@ mod tests {
         assert!(b.take(&1, 1_000).is_err());
         // Another key has its own bucket.
         assert_eq!(b.take(&2, 1_000), Ok(()));
+    }
+
+    #[test]
+    fn many_taken_at_once_are_all_or_none() {
+        let mut b = buckets(10, 100, 8);
+        assert_eq!(b.take_n(&1, 6, 0), Ok(()));
+        // 4 left: 5 more would wait for one to come back.
+        assert_eq!(b.take_n(&1, 5, 0), Err(100));
+        assert_eq!(b.take_n(&1, 4, 0), Ok(()));
+        assert!(b.take(&1, 0).is_err(), "none left");
+        // More than the burst never fits; none is nothing.
+        assert!(b.take_n(&2, 11, 0).is_err());
+        assert_eq!(b.take_n(&2, 0, 0), Ok(()));
+        assert_eq!(b.take_n(&2, 10, 0), Ok(()));
     }
 
     #[test]

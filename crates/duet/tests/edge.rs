@@ -587,3 +587,57 @@ fn a_flood_from_many_addresses_keeps_the_limits_table_bounded() {
         "memory grew from {before_kib} KiB to {after_kib} KiB"
     );
 }
+
+/// A customer's shared files count by the MiB (each started one of a
+/// request's length) per address: past the burst, 429 with `Retry-After`
+/// before a byte of the body is read; an agent's are not counted.
+#[test]
+fn customers_shared_files_count_by_their_megabytes_per_address() {
+    let mut pair = Pair::loopback(Setup {
+        params: fast_params(),
+        limits: Some(duet_node::limits::Limits {
+            uploads_per_source_burst_mib: 3,
+            upload_mib_interval_ms: 600_000,
+            ..Default::default()
+        }),
+        ..Setup::default()
+    });
+    pair.start();
+    set_up_directory(&pair, 0);
+    let a = pair.nodes[0].url();
+    let chat = call(
+        "POST",
+        &format!("{a}/api/chats"),
+        None,
+        Some(json!({"queue": "Sales", "name": "Flo"})),
+        &[],
+    );
+    assert_eq!(chat.status, 200, "{}", chat.body);
+    let id = chat.body["id"].as_str().expect("an id").to_string();
+    let token = chat.body["token"].as_str().expect("a token").to_string();
+    let agent = harness::agent(Duration::from_secs(15));
+    let upload = |message_id: &str, bytes: usize| {
+        agent
+            .post(&format!(
+                "{a}/api/chats/{id}/files?name=scan.pdf&message_id={message_id}"
+            ))
+            .header("x-duet-token", &token)
+            .send(&vec![7u8; bytes][..])
+            .expect("an answer")
+    };
+    // 1 (a small file) and 2 (1.5 MiB) of 3.
+    assert_eq!(upload("f1", 10).status().as_u16(), 200);
+    assert_eq!(upload("f2", 1_536 * 1024).status().as_u16(), 200);
+    let refused = upload("f3", 1_536 * 1024);
+    assert_eq!(refused.status().as_u16(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    // The one refused was not kept.
+    let (code, view) =
+        harness::contact::Api::new(&a).get(&format!("/api/chats/{id}?token={token}"));
+    assert_eq!(code, 200, "{view}");
+    let files: Vec<&str> = (view["transcript"].as_array().into_iter().flatten())
+        .filter_map(|m| m["id"].as_str())
+        .filter(|m| m.starts_with('f'))
+        .collect();
+    assert_eq!(files, ["f1", "f2"]);
+}
