@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use duet_config::{Tree, TreePath};
-use duet_interactions::model::{Content, Delivery, Sender};
+use duet_interactions::model::{Chunk, Content, Delivery, Sender};
 use duet_interactions::{Actor, Change, Command, Interactions};
 use duet_replica::ReplyKey;
 use duet_replica::directory::SETTINGS;
@@ -52,8 +52,33 @@ fn room(sends: &Semaphore, on: bool) -> usize {
     if on { sends.available_permits() } else { 0 }
 }
 
+/// A sent reply's message, its attachments as the state's chunks (shared,
+/// not copied): joined by the task that sends it, not the replication
+/// task.
+struct Reply {
+    email: OutboundEmail,
+    attachments: Vec<(OutboundAttachment, Vec<Arc<Chunk>>)>,
+}
+
+impl Reply {
+    /// The message whole.
+    fn whole(self) -> OutboundEmail {
+        let mut email = self.email;
+        email.attachments = (self.attachments.into_iter())
+            .map(|(mut attachment, chunks)| {
+                attachment.bytes = chunks
+                    .iter()
+                    .flat_map(|c| c.bytes.iter().copied())
+                    .collect();
+                attachment
+            })
+            .collect();
+        email
+    }
+}
+
 /// The message for a sent reply, from the state.
-fn message(state: &Interactions, (id, reply_id): &ReplyKey, from: &str) -> Option<OutboundEmail> {
+fn message(state: &Interactions, (id, reply_id): &ReplyKey, from: &str) -> Option<Reply> {
     let ix = state.get(id)?;
     let Content::Email(email) = &ix.content else {
         return None;
@@ -65,27 +90,31 @@ fn message(state: &Interactions, (id, reply_id): &ReplyKey, from: &str) -> Optio
     } else {
         format!("Re: {}", email.subject)
     };
-    Some(OutboundEmail {
+    // Held while the reply refers to them (the state's checks).
+    let attachments = (reply.attachments.iter())
+        .map(|a| {
+            let chunks = (a.content.chunks.iter())
+                .map(|name| state.chunk(name).cloned())
+                .collect::<Option<Vec<_>>>()?;
+            let attachment = OutboundAttachment {
+                name: a.name.clone(),
+                content_type: a.content_type.clone(),
+                bytes: Vec::new(),
+            };
+            Some((attachment, chunks))
+        })
+        .collect::<Option<_>>()?;
+    let email = OutboundEmail {
         from: from.to_string(),
         to: vec![email.from.clone()],
         subject,
         text: reply.text.clone(),
         html: (!reply.html.is_empty()).then(|| reply.html.clone()),
-        // Held while the reply refers to them (the state's checks).
-        attachments: reply
-            .attachments
-            .iter()
-            .map(|a| {
-                Some(OutboundAttachment {
-                    name: a.name.clone(),
-                    content_type: a.content_type.clone(),
-                    bytes: state.content(&a.content)?,
-                })
-            })
-            .collect::<Option<_>>()?,
+        attachments: Vec::new(),
         in_reply_to: original.clone(),
         references: original.into_iter().collect(),
-    })
+    };
+    Some(Reply { email, attachments })
 }
 
 impl Replicator {
@@ -102,7 +131,7 @@ impl Replicator {
         let state = &self.core.interactions().state;
         if let Some((relay, from)) = relay {
             for key in replies {
-                let Some(email) = message(state, &key, &from) else {
+                let Some(reply) = message(state, &key, &from) else {
                     continue;
                 };
                 let (id, reply_id) = key;
@@ -112,21 +141,27 @@ impl Replicator {
                     relay.host, relay.port
                 );
                 let permits = self.sends.relay.clone();
-                tokio::spawn(until_taken(node.clone(), permits, what, move || {
-                    let (relay, email) = (relay.clone(), email.clone());
-                    let (id, reply_id) = (id.clone(), reply_id.clone());
-                    async move {
-                        let message_id = duet_smtp::send(&relay, &email)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        let relayed = Change::EmailRelayed {
-                            id: id.clone(),
-                            reply_id: reply_id.clone(),
-                            message_id,
-                        };
-                        Ok((format!("relay/{id}/{reply_id}"), relayed))
-                    }
-                }));
+                let node = node.clone();
+                tokio::spawn(async move {
+                    // Joined once, here, and shared by every try.
+                    let email = Arc::new(reply.whole());
+                    until_taken(node, permits, what, move || {
+                        let (relay, email) = (relay.clone(), Arc::clone(&email));
+                        let (id, reply_id) = (id.clone(), reply_id.clone());
+                        async move {
+                            let message_id = duet_smtp::send(&relay, &email)
+                                .await
+                                .map_err(|e| e.to_string())?;
+                            let relayed = Change::EmailRelayed {
+                                id: id.clone(),
+                                reply_id: reply_id.clone(),
+                                message_id,
+                            };
+                            Ok((format!("relay/{id}/{reply_id}"), relayed))
+                        }
+                    })
+                    .await
+                });
             }
         }
         if let Some((url, key)) = webhook {
