@@ -302,7 +302,7 @@ impl<P: Clone, A> Replica<P, A> {
                 .filter(|e| !e.change.made_by_serving())
                 .flat_map(|e| with_content(state, e, now_ms))
                 .collect();
-            interaction_pages(entries.iter())
+            interaction_pages(entries.into_iter())
         } else {
             VecDeque::new()
         };
@@ -516,21 +516,22 @@ fn with_content(
     out
 }
 
-/// Cuts entries into pages of at most `HEAL_PAGE_BYTES`.
-fn interaction_pages<'a>(
-    entries: impl Iterator<Item = &'a std::sync::Arc<Entry<duet_interactions::Command>>>,
+/// Cuts entries into pages of at most `HEAL_PAGE_BYTES`; an entry held
+/// only here (a chunk made for the heal) is moved, not copied.
+fn interaction_pages(
+    entries: impl Iterator<Item = std::sync::Arc<Entry<duet_interactions::Command>>>,
 ) -> VecDeque<Vec<Entry<duet_interactions::Command>>> {
     let mut pages = VecDeque::new();
     let mut page = Vec::new();
     let mut bytes = 0;
     for entry in entries {
-        let size = postcard::to_allocvec(&**entry).map_or(HEAL_PAGE_BYTES, |b| b.len());
+        let size = duet_interactions::encode::size_of(&*entry);
         if !page.is_empty() && bytes + size > HEAL_PAGE_BYTES {
             pages.push_back(std::mem::take(&mut page));
             bytes = 0;
         }
         bytes += size;
-        page.push((**entry).clone());
+        page.push(std::sync::Arc::try_unwrap(entry).unwrap_or_else(|shared| (*shared).clone()));
     }
     if !page.is_empty() {
         pages.push_back(page);
