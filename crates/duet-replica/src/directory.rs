@@ -34,7 +34,9 @@
 //! holds; memory follows it, about 1 KiB each), `content_bytes_max`
 //! (26214400: the largest email or shared file, in bytes),
 //! `content_held_bytes_max` (2147483648: the most bytes of content the
-//! live state holds in memory, on each node),
+//! live state holds in memory, on each node), `unreferenced_chunk_keep_s`
+//! (3600: how long a chunk of content nobody refers to is kept after it
+//! was last stored),
 //! `smtp_relay` (`host:port`, the outbound relay for email replies),
 //! `smtp_relay_tls` (`true`: STARTTLS required), `email_from` (the
 //! address replies come from), `outbound_webhook` (where agents' SMS and
@@ -305,6 +307,7 @@ pub fn check(path: &TreePath, object: &Object) -> Result<(), DirectoryError> {
         r.number("live_interactions_max", 1)?;
         r.number("content_bytes_max", 1)?;
         r.number("content_held_bytes_max", 1)?;
+        r.number("unreferenced_chunk_keep_s", 1)?;
         r.codes("reason_codes")?;
         if let Some(relay) = r.get("smtp_relay")
             && !relay
@@ -440,6 +443,12 @@ pub fn from_tree(tree: &Tree) -> duet_interactions::Directory {
             directory.settings.content_held_bytes_max,
         ) {
             directory.settings.content_held_bytes_max = n;
+        }
+        if let Ok(s) = r.number(
+            "unreferenced_chunk_keep_s",
+            directory.settings.unreferenced_chunk_keep_ms / 1000,
+        ) {
+            directory.settings.unreferenced_chunk_keep_ms = s.max(1).saturating_mul(1000);
         }
     }
     directory

@@ -666,6 +666,13 @@ impl<P: Clone, A> Replica<P, A> {
         if !installed.entries.is_empty() {
             self.parameters_generation += 1;
         }
+        // The directory is derived again from what the resync installed
+        // before the next interaction change is applied: a setting it
+        // reads (a chunk's keep, a queue's weight) must be the same on
+        // both nodes at the same position.
+        for (path, _) in &installed.entries {
+            self.ix.config_changed(path);
+        }
         let last = self.tree.last_applied();
         self.out
             .persist(StoreWrite::Resynchronised { installed, last });

@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 pub const CHUNK_BYTES_MAX: usize = 256 * 1024;
 
 /// How long a chunk no live interaction refers to is kept after it was
-/// stored: long enough for an upload cut off by a switchover to be sent
-/// again and find what already arrived; then it goes (an interaction
-/// forgotten takes its content with it).
+/// stored, by default (the setting `unreferenced_chunk_keep_s`): long
+/// enough for an upload cut off by a switchover to be sent again and find
+/// what already arrived; then it goes (an interaction forgotten takes its
+/// content with it).
 pub const UNREFERENCED_CHUNK_KEEP_MS: u64 = 3_600_000;
 
 /// Content as its chunks, in order.

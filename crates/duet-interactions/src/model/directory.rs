@@ -108,6 +108,9 @@ pub struct Settings {
     /// The most bytes of content (chunks) the live state holds; new
     /// content past it is refused until some is let go.
     pub content_held_bytes_max: u64,
+    /// How long a chunk of content nobody refers to is kept after it was
+    /// last stored (`model::blob`).
+    pub unreferenced_chunk_keep_ms: u64,
     /// The settings of user queues (which have no queue entry).
     pub user_queue: QueueConfig,
 }
@@ -122,6 +125,7 @@ impl Default for Settings {
             live_interactions_max: 100_000,
             content_bytes_max: 25 * 1024 * 1024,
             content_held_bytes_max: 2 * 1024 * 1024 * 1024,
+            unreferenced_chunk_keep_ms: crate::model::UNREFERENCED_CHUNK_KEEP_MS,
             user_queue: QueueConfig {
                 max_no_answer: 0,
                 ..QueueConfig::default()

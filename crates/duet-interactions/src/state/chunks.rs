@@ -1,15 +1,13 @@
 //! The chunks of content the live state holds (`model::blob`): which
 //! live interactions refer to each, so a chunk nobody refers to is let go
-//! [`UNREFERENCED_CHUNK_KEEP_MS`] after it was stored, on both nodes at
-//! the same change.
+//! `unreferenced_chunk_keep_ms` (an hour by default) after it was last
+//! stored, on both nodes at the same change.
 
 use std::collections::{BTreeSet, HashMap};
 
 use super::{Interactions, Keyed};
 use crate::error::{Error, Result};
 use crate::model::{Blob, CHUNK_BYTES_MAX, Chunk, Content, Interaction, Name, chunk_name};
-
-pub use crate::model::UNREFERENCED_CHUNK_KEEP_MS;
 
 /// Derived from the live state (rebuilt on install), kept as it changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -136,12 +134,10 @@ impl Interactions {
     /// less than half its keep ago. A chunk held but not for long is sent
     /// again, which stores it afresh.
     pub fn chunk_kept(&self, name: &str, now_ms: u64) -> bool {
+        let keep_ms = self.config.directory.settings.unreferenced_chunk_keep_ms;
         self.live.chunks.get(name).is_some_and(|chunk| {
             self.index.chunks.refs.contains_key(name)
-                || chunk
-                    .stored_at_ms
-                    .saturating_add(UNREFERENCED_CHUNK_KEEP_MS / 2)
-                    > now_ms
+                || chunk.stored_at_ms.saturating_add(keep_ms / 2) > now_ms
         })
     }
 
@@ -158,9 +154,10 @@ impl Interactions {
     /// those unreferenced past their keep are let go.
     pub(super) fn settle_chunks(&mut self, at: u64) {
         self.index.chunks.settle(&self.live.chunks);
+        let keep_ms = self.config.directory.settings.unreferenced_chunk_keep_ms;
         let index = &mut self.index.chunks;
         while let Some(stored_at_ms) = index.unreferenced.first().map(|(ms, _)| *ms)
-            && stored_at_ms.saturating_add(UNREFERENCED_CHUNK_KEEP_MS) <= at
+            && stored_at_ms.saturating_add(keep_ms) <= at
         {
             let Some((_, name)) = index.unreferenced.pop_first() else {
                 break;

@@ -19,8 +19,10 @@ pub const AGENT: &str = "ann";
 /// A large customer message's length: four of them are more than a frame
 /// (`duet_link::protocol::MAX_FRAME_BYTES`), one fits in a stream entry.
 pub const LARGE_MESSAGE_BYTES: usize = 300 * 1024;
-/// A shared file's size: one chunk (`duet_interactions::model::blob`).
-pub const FILE_BYTES: usize = 200 * 1024;
+/// A shared file's size: three chunks (`duet_interactions::model::blob`),
+/// so a heal carries them in pages apart from the file, other changes
+/// between.
+pub const FILE_BYTES: usize = 600 * 1024;
 
 /// The bytes of a shared file made from `seed`.
 pub fn file_bytes(seed: u8) -> Vec<u8> {
@@ -29,6 +31,7 @@ pub fn file_bytes(seed: u8) -> Vec<u8> {
             (i as u8)
                 .wrapping_mul(seed | 1)
                 .wrapping_add((i >> 8) as u8)
+                .wrapping_add((i >> 16) as u8)
         })
         .collect()
 }
@@ -48,8 +51,8 @@ pub enum Op {
         large: bool,
     },
     /// The customer of chat `chat` shares file `message_id` of
-    /// [`FILE_BYTES`] (from `seed`): its chunk first, then the file once
-    /// the chunk is acknowledged (`Pending::chunk_stored`), as the node's
+    /// [`FILE_BYTES`] (from `seed`): its chunks first, then the file once
+    /// they are acknowledged (`Pending::chunks_stored`), as the node's
     /// HTTP API does.
     Share {
         chat: String,
@@ -75,16 +78,18 @@ pub struct Pending {
     pub acked: Option<(usize, u64, u64)>,
     /// Refused for good (not a loss: never acknowledged).
     pub refused: Option<String>,
-    /// A `Share`: its chunk is acknowledged (the file goes next), under
-    /// the client id of this try (a chunk refused later is sent again
-    /// under a new one).
-    pub chunk_stored: bool,
+    /// A `Share`: how many of its chunks are acknowledged, in order
+    /// (then the file goes), under the client ids of this try (chunks
+    /// let go meanwhile are sent again under new ones).
+    pub chunks_stored: usize,
     pub chunk_tries: u32,
 }
 
 /// A `Share`'s chunk is sent with this bit set in its answer's operation
-/// number, so a late answer to it is never taken for the file's.
+/// number, and the chunk's place above it, so a late answer to it is
+/// never taken for the file's or another chunk's.
 pub const CHUNK_REPLY: OpId = 1 << 40;
+const CHUNK_PLACE_SHIFT: u32 = 41;
 
 /// Every operation the clients made, by number.
 #[derive(Default)]
@@ -106,7 +111,7 @@ impl Clients {
             sent_at_ms: None,
             acked: None,
             refused: None,
-            chunk_stored: false,
+            chunks_stored: 0,
             chunk_tries: 0,
         });
         n
@@ -197,29 +202,35 @@ impl Clients {
                 seed,
             } => {
                 let bytes = file_bytes(*seed);
-                let name = duet_interactions::model::chunk_name(&bytes);
-                let (client, change, reply) = if pending.chunk_stored {
-                    let content = duet_interactions::model::Blob {
-                        size_bytes: bytes.len() as u64,
-                        chunks: vec![name],
+                let (content, pieces) = duet_interactions::model::blob::split(&bytes);
+                let (client, change, reply) =
+                    if let Some((name, piece)) = pieces.get(pending.chunks_stored) {
+                        let place = pending.chunks_stored;
+                        let client = format!("{client}/chunk/{place}/{}", pending.chunk_tries);
+                        let chunk = Change::Chunk {
+                            name: name.clone(),
+                            bytes: piece.to_vec(),
+                        };
+                        (
+                            client,
+                            chunk,
+                            n | CHUNK_REPLY | (place << CHUNK_PLACE_SHIFT),
+                        )
+                    } else {
+                        let change = Change::FileShared {
+                            id: chat.clone(),
+                            message_id: message_id.clone(),
+                            sender: Sender::Customer,
+                            file: FileRef {
+                                file_id: format!("{chat}/{message_id}"),
+                                name: "scan.pdf".into(),
+                                size_bytes: content.size_bytes,
+                                content_type: "application/pdf".into(),
+                            },
+                            content,
+                        };
+                        (client, change, n)
                     };
-                    let change = Change::FileShared {
-                        id: chat.clone(),
-                        message_id: message_id.clone(),
-                        sender: Sender::Customer,
-                        file: FileRef {
-                            file_id: format!("{chat}/{message_id}"),
-                            name: "scan.pdf".into(),
-                            size_bytes: content.size_bytes,
-                            content_type: "application/pdf".into(),
-                        },
-                        content,
-                    };
-                    (client, change, n)
-                } else {
-                    let client = format!("{client}/chunk/{}", pending.chunk_tries);
-                    (client, Change::Chunk { name, bytes }, n | CHUNK_REPLY)
-                };
                 Input::InteractionWrite {
                     command: Box::new(Command::new(client, unix_ms, Actor::Customer, change)),
                     reply,
@@ -258,7 +269,8 @@ impl Clients {
         epoch: Option<u64>,
         result: Result<u64, WriteError>,
     ) -> Result<(), String> {
-        let (n, chunk) = (n & !CHUNK_REPLY, n & CHUNK_REPLY != 0);
+        let chunk = (n & CHUNK_REPLY != 0).then_some(n >> CHUNK_PLACE_SHIFT);
+        let n = n & (CHUNK_REPLY - 1);
         let pending = &mut self.ops[n];
         pending.sent_at_ms = None;
         match result {
@@ -276,9 +288,11 @@ impl Clients {
                     }
                     _ => {}
                 }
-                if chunk {
-                    // A `Share`'s chunk: the file goes next.
-                    pending.chunk_stored = true;
+                if let Some(place) = chunk {
+                    // A `Share`'s chunk: the next goes, then the file.
+                    if place == pending.chunks_stored {
+                        pending.chunks_stored += 1;
+                    }
                 } else if pending.acked.is_none() {
                     pending.acked = Some((node, epoch, seq));
                 }
@@ -291,9 +305,9 @@ impl Clients {
             // node whose changes a heal did not carry): store it again,
             // as the node's HTTP API does.
             Err(WriteError::Interaction(duet_interactions::Error::ContentMissing { .. }))
-                if !chunk =>
+                if chunk.is_none() =>
             {
-                pending.chunk_stored = false;
+                pending.chunks_stored = 0;
                 pending.chunk_tries += 1;
             }
             Err(refused) => pending.refused = Some(refused.to_string()),
