@@ -156,9 +156,48 @@ fn port_range() -> std::ops::Range<u16> {
     20_000..low.max(20_001)
 }
 
+/// Claims `port` for this process against other processes choosing
+/// ports the same way (test binaries run side by side; a node killed and
+/// started again needs its ports kept meanwhile): a file of its own in
+/// the temporary directory naming this process, taken over only once the
+/// process it names is gone.
+fn claim(port: u16) -> bool {
+    let path = std::env::temp_dir().join(format!("duet-port-{port}"));
+    let create = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut file| {
+                std::io::Write::write_all(&mut file, std::process::id().to_string().as_bytes())
+            })
+            .is_ok()
+    };
+    if create() {
+        return true;
+    }
+    let owner = std::fs::read_to_string(&path).ok();
+    let owner_alive = match owner.as_deref().map(str::trim) {
+        None => false,
+        // Being written by its taker.
+        Some("") => true,
+        Some(pid) => pid
+            .parse::<u32>()
+            .ok()
+            .is_none_or(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists()),
+    };
+    if owner_alive {
+        return false;
+    }
+    // Of two takers of a claim whose process is gone, one creates it.
+    let _ = std::fs::remove_file(&path);
+    create()
+}
+
 /// `N` different free TCP ports on `address`: below the ephemeral range,
 /// never one this process handed out before (tests in one process run
-/// side by side), and each bindable when chosen.
+/// side by side) nor one a living process claimed (`claim`), and
+/// each bindable when chosen.
 pub fn free_ports<const N: usize>(address: IpAddr) -> std::io::Result<[u16; N]> {
     static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
         std::sync::Mutex::new(std::collections::BTreeSet::new());
@@ -179,7 +218,9 @@ pub fn free_ports<const N: usize>(address: IpAddr) -> std::io::Result<[u16; N]> 
         if handed_out.contains(&port) {
             continue;
         }
-        if let Ok(listener) = std::net::TcpListener::bind((address, port)) {
+        if let Ok(listener) = std::net::TcpListener::bind((address, port))
+            && claim(port)
+        {
             held.push(listener);
             ports[found] = port;
             found += 1;
