@@ -67,7 +67,7 @@ impl MailSink for Sink {
             .cloned()
     }
 
-    fn deliver(&self, email: ReceivedEmail) -> DeliveryFuture<'_> {
+    fn deliver(&self, mut email: ReceivedEmail) -> DeliveryFuture<'_> {
         Box::pin(async move {
             let queue = email
                 .to
@@ -90,10 +90,16 @@ impl MailSink for Sink {
                     "the message's text and HTML are {bodies} bytes together; at most {EMAIL_BODIES_MAX_BYTES}"
                 )));
             }
-            // The MIME and each attachment as chunks, stored first.
-            let parts = std::iter::once(&email.raw)
-                .chain(email.attachments.iter().map(|a| &a.bytes))
-                .cloned()
+            // The MIME and each attachment as chunks, stored first (their
+            // bytes moved, not copied: the email keeps what it parsed).
+            let raw_bytes = email.raw.len();
+            let parts = std::iter::once(std::mem::take(&mut email.raw))
+                .chain(
+                    email
+                        .attachments
+                        .iter_mut()
+                        .map(|a| std::mem::take(&mut a.bytes)),
+                )
                 .collect();
             let mut split = crate::content::split(parts)
                 .await
@@ -120,7 +126,7 @@ impl MailSink for Sink {
             let held = held
                 .await
                 .map_err(|_| DeliveryRefusal::Temporary("the node is shutting down".into()))?;
-            held.check_size(email.raw.len())
+            held.check_size(raw_bytes)
                 .map_err(|e| DeliveryRefusal::Permanent(e.to_string()))?;
             crate::content::store(pieces, &held, (&client, at_ms), |chunk_client, chunk| {
                 let command = Command::new(chunk_client, at_ms, Actor::System, chunk);

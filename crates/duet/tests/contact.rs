@@ -397,22 +397,9 @@ fn email_by_smtp_keeps_html_sanitised_and_the_attachment_and_bad_input_is_refuse
     );
     // The attachment and the message as received are downloads.
     let download = |file: &str| {
-        let mut got = harness::api_agent()
-            .get(&format!(
-                "{}/api/interactions/{id}/files/{file}",
-                pair.nodes[0].url()
-            ))
-            .header(
-                "authorization",
-                &format!("Bearer {}", alice.token.clone().unwrap()),
-            )
-            .call()
-            .expect("download");
-        got.body_mut()
-            .with_config()
-            .limit(1 << 20)
-            .read_to_vec()
-            .unwrap()
+        let (code, bytes) = alice.get_bytes(&format!("/api/interactions/{id}/files/{file}"), &[]);
+        assert_eq!(code, 200, "{file}");
+        bytes
     };
     let attachment_id = email["attachments"][0]["id"].as_str().unwrap().to_string();
     assert_eq!(download(&attachment_id), attachment);
@@ -425,19 +412,9 @@ fn email_by_smtp_keeps_html_sanitised_and_the_attachment_and_bad_input_is_refuse
     // A large attachment is stored first (held on both nodes), then named
     // by the draft; a small one may come whole in it.
     let catalogue = harness::content::bytes(3 * 1024 * 1024, 7);
-    let mut stored = harness::api_agent()
-        .post(&format!(
-            "{}/api/interactions/{id}/content",
-            pair.nodes[0].url()
-        ))
-        .header(
-            "authorization",
-            &format!("Bearer {}", alice.token.clone().unwrap()),
-        )
-        .send(&catalogue[..])
-        .expect("content stored");
-    assert_eq!(stored.status().as_u16(), 200);
-    let blob: Value = serde_json::from_str(&stored.body_mut().read_to_string().unwrap()).unwrap();
+    let (code, blob) =
+        alice.post_bytes(&format!("/api/interactions/{id}/content"), &catalogue, &[]);
+    assert_eq!(code, 200, "{blob}");
     assert_eq!(blob["size_bytes"], 3 * 1024 * 1024, "{blob}");
     let (code, body) = alice.post(
         &format!("/api/interactions/{id}/draft"),

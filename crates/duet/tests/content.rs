@@ -58,26 +58,6 @@ fn upload(
         .map_err(|e| e.to_string())
 }
 
-fn download(url: &str, header: (&str, &str)) -> (u16, Vec<u8>) {
-    let result = harness::agent(Duration::from_secs(60))
-        .get(url)
-        .header(header.0, header.1)
-        .call();
-    match result {
-        Ok(mut r) => {
-            let status = r.status().as_u16();
-            let bytes = r
-                .body_mut()
-                .with_config()
-                .limit(64 * MIB as u64)
-                .read_to_vec()
-                .unwrap_or_default();
-            (status, bytes)
-        }
-        Err(e) => panic!("GET {url}: {e}"),
-    }
-}
-
 /// How many times message `message_id` is in the chat's transcript.
 fn in_transcript(base: &str, id: &str, token: &str, message_id: &str) -> usize {
     let (code, chat) = Api::new(base).get(&format!("/api/chats/{id}?token={token}"));
@@ -123,10 +103,8 @@ fn a_25_mib_file_shared_in_a_chat_survives_a_kill_mid_upload_whole_and_once() {
     assert_eq!(upload(&b, &id, &token, "f2", &second), Ok(200));
 
     let file = |base: &str, message_id: &str| {
-        download(
-            &format!("{base}/api/chats/{id}/files/{message_id}"),
-            ("x-duet-token", &token),
-        )
+        let path = format!("/api/chats/{id}/files/{message_id}");
+        Api::new(base).get_bytes(&path, &[("x-duet-token", &token)])
     };
     for (message_id, bytes) in [("f1", &first), ("f2", &second)] {
         let (code, got) = file(&b, message_id);
@@ -254,7 +232,6 @@ fn a_17_mib_attachment_by_smtp_is_answered_250_only_once_both_nodes_hold_it() {
         let (_, full) = alice.get(&format!("/api/interactions/{id}"));
         seen.push(full);
     }
-    let bearer = format!("Bearer {}", alice.token.clone().unwrap());
     let mut by_message_id: Vec<(String, Vec<u8>)> = seen
         .iter()
         .map(|ix| {
@@ -262,10 +239,8 @@ fn a_17_mib_attachment_by_smtp_is_answered_250_only_once_both_nodes_hold_it() {
             let attachment = ix["content"]["Email"]["attachments"][0]["id"]
                 .as_str()
                 .unwrap_or_else(|| panic!("no attachment: {ix}"));
-            let (code, bytes) = download(
-                &format!("{a}/api/interactions/{id}/files/{attachment}"),
-                ("authorization", &bearer),
-            );
+            let (code, bytes) =
+                alice.get_bytes(&format!("/api/interactions/{id}/files/{attachment}"), &[]);
             assert_eq!(code, 200);
             (ix["attributes"]["message_id"].to_string(), bytes)
         })

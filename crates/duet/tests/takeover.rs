@@ -190,15 +190,8 @@ fn a_switchover_keeps_every_live_interaction_whole_and_with_recovery_off_the_see
         email_now["content"]["Email"]["replies"][0]["html"],
         "<p>Our <i>quote</i></p>"
     );
-    let mut stored = harness::api_agent()
-        .get(&format!("{b}/api/interactions/{email_id}/files/0"))
-        .header(
-            "authorization",
-            &format!("Bearer {}", sue_b.token.clone().unwrap()),
-        )
-        .call()
-        .expect("the attachment on b");
-    let stored = stored.body_mut().read_to_vec().unwrap();
+    let (code, stored) = sue_b.get_bytes(&format!("/api/interactions/{email_id}/files/0"), &[]);
+    assert_eq!(code, 200, "the attachment on b");
     assert_eq!(stored, attachment);
     // The offered callback is routed again, and alice takes it on b.
     wait_for(

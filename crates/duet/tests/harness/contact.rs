@@ -95,15 +95,41 @@ impl Api {
         answer(request.send_json(body))
     }
 
-    /// POSTs raw bytes (a webhook's exact body).
+    /// POSTs raw bytes (a webhook's exact body, a file), with the
+    /// session's token if it has one.
     pub fn post_bytes(&self, path: &str, body: &[u8], headers: &[(&str, &str)]) -> (u16, Value) {
         let mut request = api_agent()
             .post(&format!("{}{path}", self.base))
             .header("content-type", "application/json");
+        if let Some(token) = &self.token {
+            request = request.header("authorization", &format!("Bearer {token}"));
+        }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
         answer(request.send(body))
+    }
+
+    /// GETs raw bytes (a download, up to 64 MiB), with the session's
+    /// token if it has one: the status and the body.
+    pub fn get_bytes(&self, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<u8>) {
+        let mut request = api_agent().get(&format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.header("authorization", &format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        match request.call() {
+            Ok(mut r) => {
+                let bytes = (r.body_mut().with_config())
+                    .limit(64 * 1024 * 1024)
+                    .read_to_vec()
+                    .unwrap_or_default();
+                (r.status().as_u16(), bytes)
+            }
+            Err(e) => panic!("GET {path}: {e}"),
+        }
     }
 }
 
