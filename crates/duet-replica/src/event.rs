@@ -58,8 +58,8 @@ pub enum Event {
     /// A heal: the active node did not make this node's configuration
     /// changes (offered again later).
     HealReplayRefused { error: String },
-    /// A heal: this node offers its interaction changes, in `pages`.
-    HealOffering { pages: usize },
+    /// A heal: this node offers the `changes` it holds, a page at a time.
+    HealOffering { changes: usize },
     /// A heal: the active node did not make this node's interaction
     /// changes (offered again later).
     HealInteractionsRefused { error: String },
@@ -202,9 +202,9 @@ impl fmt::Display for Event {
                 f,
                 "The active node did not make this node's configuration changes ({error}); they are kept here and offered again after Switchover DS Request Timeout"
             ),
-            HealOffering { pages } => write!(
+            HealOffering { changes } => write!(
                 f,
-                "Offering the active node the interaction changes this node made while it served ({pages} pages), before resynchronising"
+                "Offering the active node the {changes} interaction changes this node holds (it makes those it lacks), before resynchronising"
             ),
             HealInteractionsRefused { error } => write!(
                 f,

@@ -10,6 +10,7 @@ use duet_config::sync::{Answer, Installed, Request, Resync};
 use duet_link::protocol::StreamToActive;
 use duet_rsm::Position;
 use duet_stream::{Entry, Follower, FollowerCommand};
+use std::sync::Arc;
 
 use crate::*;
 
@@ -43,9 +44,17 @@ pub(crate) enum HealStage {
     },
     /// Sending the interaction changes this node made while it served, a
     /// page at a time (the active node makes those it lacks).
-    Interactions {
-        pages: VecDeque<Vec<Entry<duet_interactions::Command>>>,
-    },
+    Interactions(Offer),
+}
+
+/// The interaction changes a heal offers, paged as they go (during a heal
+/// this node takes no stream entries, so its state stands still).
+pub(crate) struct Offer {
+    /// Changes not yet begun, oldest first.
+    changes: VecDeque<Arc<Entry<duet_interactions::Command>>>,
+    /// The chunks of the change begun and the change itself, those not
+    /// yet in a page.
+    begun: VecDeque<Arc<Entry<duet_interactions::Command>>>,
 }
 
 /// A heal under way on the backup: its request (or page) waiting for an
@@ -246,13 +255,13 @@ impl<P: Clone, A> Replica<P, A> {
             return None;
         }
         let mut run = self.sync.heal.take()?;
-        if let HealStage::Interactions { pages } = &mut run.stage {
+        if let HealStage::Interactions(offer) = &mut run.stage {
             if let Some(e) = error {
                 self.out.event(Event::HealInteractionsRefused { error: e });
                 self.heal_retry_later(run);
                 return None;
             }
-            return match pages.pop_front() {
+            return match offer.next_page(&self.ix.state) {
                 Some(entries) => {
                     Some(self.heal_send(run, |id| StreamToActive::HealInteractions { id, entries }))
                 }
@@ -295,25 +304,25 @@ impl<P: Clone, A> Replica<P, A> {
     /// crash (applied, not yet stored) that this node holds and has
     /// acknowledged to a client's retry.
     pub(crate) fn heal_interactions(&mut self, then: ResyncAsked) -> Option<StreamToActive> {
-        let mut pages: VecDeque<_> = if then.scope == Scope::Full && !self.sync.filtered {
-            let state = &self.ix.state;
-            let now_ms = self.ctx.unix_ms;
-            let entries: Vec<_> = (self.ix.feed.recent())
+        let changes: VecDeque<_> = if then.scope == Scope::Full && !self.sync.filtered {
+            (self.ix.feed.recent())
                 .filter(|e| !e.change.made_by_serving())
-                .flat_map(|e| with_content(state, e, now_ms))
-                .collect();
-            interaction_pages(entries.into_iter())
+                .cloned()
+                .collect()
         } else {
             VecDeque::new()
         };
-        let Some(entries) = pages.pop_front() else {
+        let count = changes.len();
+        let mut offer = Offer {
+            changes,
+            begun: VecDeque::new(),
+        };
+        let Some(entries) = offer.next_page(&self.ix.state) else {
             return self.resync_begin(then);
         };
-        self.out.event(Event::HealOffering {
-            pages: pages.len() + 1,
-        });
+        self.out.event(Event::HealOffering { changes: count });
         let run = HealRun {
-            stage: HealStage::Interactions { pages },
+            stage: HealStage::Interactions(offer),
             then,
             request_id: 0,
             asked_at_ms: self.ctx.mono_ms,
@@ -477,20 +486,57 @@ impl<P: Clone, A> Replica<P, A> {
 /// a frame (one change larger than this gets a page of its own).
 const HEAL_PAGE_BYTES: usize = 512 * 1024;
 
+impl Offer {
+    /// The next page, of at most `HEAL_PAGE_BYTES` (one larger entry
+    /// alone): each change after the chunks of the content it refers to
+    /// that `state` holds, their bytes copied as the page is made (not
+    /// all at once). `None` once every change is offered.
+    fn next_page(
+        &mut self,
+        state: &duet_interactions::Interactions,
+    ) -> Option<Vec<Entry<duet_interactions::Command>>> {
+        let mut page = Vec::new();
+        let mut bytes = 0;
+        loop {
+            if self.begun.is_empty() {
+                let Some(change) = self.changes.pop_front() else {
+                    break;
+                };
+                self.begun = with_content(state, change);
+            }
+            let Some(size) = self
+                .begun
+                .front()
+                .map(|entry| duet_interactions::encode::size_of(&**entry))
+            else {
+                break;
+            };
+            if !page.is_empty() && bytes + size > HEAL_PAGE_BYTES {
+                break;
+            }
+            let Some(entry) = self.begun.pop_front() else {
+                break;
+            };
+            bytes += size;
+            // A chunk made for the heal is held only here: moved, not copied.
+            page.push(Arc::try_unwrap(entry).unwrap_or_else(|shared| (*shared).clone()));
+        }
+        (!page.is_empty()).then_some(page)
+    }
+}
+
 /// `entry`, after the chunks of the content it refers to (those the
-/// state holds, each once), as changes at its position stored at
-/// `now_ms` (so the active node keeps them until the change that names
-/// them comes, however old that change): the feed keeps no chunk
-/// changes, the state keeps their bytes. Each change brings its own: the
-/// active node skips a change it holds, and its chunks with it.
+/// state holds, each once), as changes at its position (the active node
+/// stores them at its own time, just before the change): the feed keeps
+/// no chunk changes, the state keeps their bytes. Each change brings its
+/// own: the active node skips a change it holds, and its chunks with it.
 fn with_content(
     state: &duet_interactions::Interactions,
-    entry: &std::sync::Arc<Entry<duet_interactions::Command>>,
-    now_ms: u64,
-) -> Vec<std::sync::Arc<Entry<duet_interactions::Command>>> {
+    entry: Arc<Entry<duet_interactions::Command>>,
+) -> VecDeque<Arc<Entry<duet_interactions::Command>>> {
     let command = &entry.change;
     let mut sent = std::collections::HashSet::new();
-    let mut out = Vec::new();
+    let mut out = VecDeque::new();
     for name in command.change.blobs().into_iter().flat_map(|b| &b.chunks) {
         let Some(chunk) = state.chunk(name) else {
             continue;
@@ -498,12 +544,12 @@ fn with_content(
         if !sent.insert(name) {
             continue;
         }
-        out.push(std::sync::Arc::new(Entry {
+        out.push_back(Arc::new(Entry {
             epoch: entry.epoch,
             seq: entry.seq,
             change: duet_interactions::Command::new(
                 format!("{}/chunk/{name}", command.client),
-                now_ms,
+                command.at_ms,
                 command.actor.clone(),
                 duet_interactions::Change::Chunk {
                     name: name.clone(),
@@ -512,29 +558,6 @@ fn with_content(
             ),
         }));
     }
-    out.push(std::sync::Arc::clone(entry));
+    out.push_back(entry);
     out
-}
-
-/// Cuts entries into pages of at most `HEAL_PAGE_BYTES`; an entry held
-/// only here (a chunk made for the heal) is moved, not copied.
-fn interaction_pages(
-    entries: impl Iterator<Item = std::sync::Arc<Entry<duet_interactions::Command>>>,
-) -> VecDeque<Vec<Entry<duet_interactions::Command>>> {
-    let mut pages = VecDeque::new();
-    let mut page = Vec::new();
-    let mut bytes = 0;
-    for entry in entries {
-        let size = duet_interactions::encode::size_of(&*entry);
-        if !page.is_empty() && bytes + size > HEAL_PAGE_BYTES {
-            pages.push_back(std::mem::take(&mut page));
-            bytes = 0;
-        }
-        bytes += size;
-        page.push(std::sync::Arc::try_unwrap(entry).unwrap_or_else(|shared| (*shared).clone()));
-    }
-    if !page.is_empty() {
-        pages.push_back(page);
-    }
-    pages
 }

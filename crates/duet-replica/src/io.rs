@@ -99,7 +99,7 @@ pub enum FromBackup<P> {
     Ack(u64),
     SnapshotRequest {
         id: u64,
-        upto: Position,
+        at: Option<Position>,
         page: u32,
         to: P,
     },
@@ -159,8 +159,8 @@ impl<P> FromBackup<P> {
                 link,
             },
             (StreamToActive::Ack { seq }, _) => FromBackup::Ack(seq),
-            (StreamToActive::SnapshotRequest { id, upto, page }, Some(_)) => {
-                FromBackup::SnapshotRequest { id, upto, page, to }
+            (StreamToActive::SnapshotRequest { id, at, page }, Some(_)) => {
+                FromBackup::SnapshotRequest { id, at, page, to }
             }
             (StreamToActive::HealInteractions { id, entries }, Some(_)) => {
                 FromBackup::HealInteractions { id, entries, to }

@@ -39,6 +39,12 @@ struct HealPage<P> {
 pub(crate) struct HealPages<P> {
     next_key: u64,
     pages: BTreeMap<u64, HealPage<P>>,
+    /// Chunks of content offered ahead of the change that names them,
+    /// held until it comes (in this page or a later one) and made just
+    /// before it, stored at this node's time then: made as they came,
+    /// they could be let go (their keep run out) while the pages between
+    /// took long, and the change refused for content not held.
+    chunks: Vec<Entry<Command>>,
 }
 
 impl<P> Default for HealPages<P> {
@@ -46,8 +52,18 @@ impl<P> Default for HealPages<P> {
         HealPages {
             next_key: 0,
             pages: BTreeMap::new(),
+            chunks: Vec::new(),
         }
     }
+}
+
+/// What a heal page made of the backup's changes, for its event.
+#[derive(Default)]
+struct HealTally {
+    made: usize,
+    as_facts: usize,
+    conflicts: usize,
+    passed_over: usize,
 }
 
 /// How long a persisted write waits for the lease to be confirmed again
@@ -382,14 +398,15 @@ impl<P: Clone, A> Replica<P, A> {
                     _ => self.ack_client(client, seq),
                 },
                 LeaderCommand::Resync { .. } => {
-                    // To this node's position (with each change's epoch);
-                    // the interaction state's snapshot is taken there. It
-                    // starts once all of that is durable here: what a
-                    // resync hands the backup must outlive a crash of this
-                    // node, as the backup may then take over and
-                    // acknowledge a client's retry from what it holds.
+                    // The configuration's history to this node's position
+                    // (with each change's epoch); the interaction state's
+                    // snapshot is taken once the backup asks for it, after
+                    // the configuration (`snapshot_request`). It starts
+                    // once all of that is durable here: what a resync
+                    // hands the backup must outlive a crash of this node,
+                    // as the backup may then take over and acknowledge a
+                    // client's retry from what it holds.
                     let upto = self.last_position();
-                    self.snapshot_take();
                     let root = self.tree.digests().get(duet_config::digest::Bucket::ROOT);
                     let history = self.sync.history;
                     let start = StreamToBackup::ResyncStart {
@@ -636,10 +653,10 @@ impl<P: Clone, A> Replica<P, A> {
     /// A page of the backup's interaction changes made while it served:
     /// those this node lacks are made here, one at a time, as
     /// [`duet_interactions::heal::decide`] says against the state after
-    /// the one before; none is dropped. The backup hears once all are
-    /// acknowledged.
+    /// the one before; none is dropped. A chunk of content waits for the
+    /// change that names it, and is made just before it. The backup hears
+    /// once all are acknowledged.
     pub(crate) fn heal_interactions_here(&mut self, id: u64, entries: Vec<Entry<Command>>, to: P) {
-        use duet_interactions::heal::{self, Decision};
         if self.leader.is_none() {
             let error = Some(format!("{} is not the active node", self.facts.this));
             self.out
@@ -648,50 +665,28 @@ impl<P: Clone, A> Replica<P, A> {
         }
         let node = self.facts.peer.clone();
         let key = self.heal_page_open(id, to);
-        let (mut made, mut as_facts, mut conflicts, mut passed_over) = (0, 0, 0, 0);
+        let mut tally = HealTally::default();
         for entry in entries {
             if self.holds(entry.epoch, entry.seq) != Some(false) {
                 continue;
             }
-            let Some(leader) = self.leader.as_ref() else {
-                break;
-            };
-            let decision = heal::decide(&self.ix.state, &node, entry, |client| {
-                leader.known(client).is_some()
-            });
-            let dropping = self.writes.mutation == Some(Mutation::HealDropsRefused);
-            let command = match decision {
-                None => continue,
-                Some(Decision::Fact(_) | Decision::Conflict(..)) if dropping => continue,
-                Some(Decision::Make(command)) => command,
-                Some(Decision::Fact(command)) => {
-                    as_facts += 1;
-                    command
-                }
-                Some(Decision::Conflict(command, lost)) => {
-                    conflicts += 1;
-                    self.out.event(Event::InteractionConflict {
-                        node: node.to_string(),
-                        lost,
-                    });
-                    command
-                }
-                Some(Decision::PassedOver) => {
-                    passed_over += 1;
-                    continue;
-                }
-                Some(Decision::Unkept { client, why }) => {
-                    self.out.event(Event::InteractionChangeUnkept {
-                        node: node.to_string(),
-                        client,
-                        why,
-                    });
-                    continue;
-                }
-            };
-            made += 1;
-            self.heal_page_submit(key, Change::Interactions(command));
+            if matches!(entry.change.change, duet_interactions::Change::Chunk { .. }) {
+                self.writes.heal_pages.chunks.push(entry);
+                continue;
+            }
+            // Stored now, all of them: none is let go before the change.
+            for mut chunk in std::mem::take(&mut self.writes.heal_pages.chunks) {
+                chunk.change.at_ms = self.ctx.unix_ms;
+                self.heal_one(key, &node, chunk, &mut tally);
+            }
+            self.heal_one(key, &node, entry, &mut tally);
         }
+        let HealTally {
+            made,
+            as_facts,
+            conflicts,
+            passed_over,
+        } = tally;
         if made > 0 || passed_over > 0 {
             self.out.event(Event::InteractionsHealed {
                 node: node.to_string(),
@@ -703,5 +698,49 @@ impl<P: Clone, A> Replica<P, A> {
             self.ix.route_wanted = true;
         }
         self.heal_page_seal(key);
+    }
+
+    /// Decides one of the backup's changes and makes what comes of it as
+    /// a change of heal page `key`.
+    fn heal_one(&mut self, key: u64, node: &str, entry: Entry<Command>, tally: &mut HealTally) {
+        use duet_interactions::heal::{self, Decision};
+        let Some(leader) = self.leader.as_ref() else {
+            return;
+        };
+        let decision = heal::decide(&self.ix.state, node, entry, |client| {
+            leader.known(client).is_some()
+        });
+        let dropping = self.writes.mutation == Some(Mutation::HealDropsRefused);
+        let command = match decision {
+            None => return,
+            Some(Decision::Fact(_) | Decision::Conflict(..)) if dropping => return,
+            Some(Decision::Make(command)) => command,
+            Some(Decision::Fact(command)) => {
+                tally.as_facts += 1;
+                command
+            }
+            Some(Decision::Conflict(command, lost)) => {
+                tally.conflicts += 1;
+                self.out.event(Event::InteractionConflict {
+                    node: node.to_string(),
+                    lost,
+                });
+                command
+            }
+            Some(Decision::PassedOver) => {
+                tally.passed_over += 1;
+                return;
+            }
+            Some(Decision::Unkept { client, why }) => {
+                self.out.event(Event::InteractionChangeUnkept {
+                    node: node.to_string(),
+                    client,
+                    why,
+                });
+                return;
+            }
+        };
+        tally.made += 1;
+        self.heal_page_submit(key, Change::Interactions(command));
     }
 }

@@ -181,7 +181,7 @@ struct PendingWrite<A> {
 }
 
 /// What waits for the store to make a write durable.
-enum AfterDurable {
+enum AfterDurable<P> {
     /// The leader's change `seq` is persisted.
     Persisted(u64),
     /// A message to the active node that says what this node holds.
@@ -190,6 +190,8 @@ enum AfterDurable {
     ToBackup(Box<StreamToBackup>),
     /// Everything this node held when it became active is durable.
     Activated,
+    /// A backup's request for the first page of a snapshot taken at `at`.
+    SnapshotRequest { id: u64, at: Position, to: P },
 }
 
 /// A new active node's first moments: until everything it held when it
@@ -259,7 +261,7 @@ pub struct Replica<P, A> {
     ix: InteractionsPart,
     out: Effects<P, A>,
     /// What waits for the store, in ticket order.
-    waiting: VecDeque<(u64, AfterDurable)>,
+    waiting: VecDeque<(u64, AfterDurable<P>)>,
     leader: Option<Leader<Change>>,
     follower: Follower,
     /// On the active node: the backup's main connection.
@@ -403,8 +405,8 @@ impl<P: Clone, A> Replica<P, A> {
                 to,
                 link,
             } => self.backup_hello((applied, last), full_resync, history, to, link),
-            FromBackup::SnapshotRequest { id, upto, page, to } => {
-                self.snapshot_request(id, upto, page, to)
+            FromBackup::SnapshotRequest { id, at, page, to } => {
+                self.snapshot_request(id, at, page, to)
             }
             FromBackup::Ack(seq) => self.backup_ack(seq),
             FromBackup::SyncRequest { id, request, to } => {
@@ -603,7 +605,7 @@ impl<P: Clone, A> Replica<P, A> {
         }
     }
 
-    fn after_durable(&mut self, what: AfterDurable) {
+    fn after_durable(&mut self, what: AfterDurable<P>) {
         self.waiting.push_back((self.out.last_ticket(), what));
     }
 
@@ -656,6 +658,9 @@ impl<P: Clone, A> Replica<P, A> {
                             self.ack_client(client, seq);
                         }
                     }
+                }
+                AfterDurable::SnapshotRequest { id, at, to } => {
+                    self.snapshot_request(id, Some(at), 0, to)
                 }
             }
         }

@@ -1,10 +1,22 @@
-//! The interaction state's resynchronisation: the active node takes a
-//! snapshot at the position it asks a backup to resynchronise to, encoded
-//! and cut into chunks of at most `SNAPSHOT_CHUNK_BYTES` (so no message is
-//! larger than a frame, however large one interaction is); the backup, once
-//! its configuration is resynchronised, fetches the chunks one request at
+//! The interaction state's resynchronisation: once a backup's
+//! configuration is resynchronised, the active node takes a snapshot at
+//! its position then, encoded and cut into chunks of at most
+//! `SNAPSHOT_CHUNK_BYTES` (so no message is larger than a frame, however
+//! large one interaction is); the backup fetches the chunks one request at
 //! a time (so the link's outbox never overflows), joins and decodes them,
 //! installs the pages at that position, stores them, and says hello.
+//!
+//! Why then and not at the resync's position: the active node answers the
+//! configuration's resync from its tree as it is while the resync runs,
+//! so the backup's tree may hold settings made after the resync's
+//! position. An interaction change between the two, applied there against
+//! those settings, could come out otherwise than it did on the active
+//! node (a chunk's keep, a queue's settings). With the snapshot taken
+//! after the last answer, the backup applies no interaction change before
+//! it; the stream replays the configuration from the resync's position
+//! (each replayed change sets its entry again), so by the first
+//! interaction change after the snapshot the tree is the active node's at
+//! that position.
 
 use std::sync::Arc;
 
@@ -18,7 +30,11 @@ use crate::*;
 
 /// A backup's fetch of the active node's interaction snapshot.
 pub(crate) struct SnapshotRun {
-    upto: Position,
+    /// The configuration's resync position: the tree's, once installed.
+    tree_at: Position,
+    /// The snapshot's position, from its first page: the interaction
+    /// state's, once installed (at or after `tree_at`).
+    at: Option<Position>,
     /// The chunks received so far, joined.
     encoded: Vec<u8>,
     chunks: u32,
@@ -56,7 +72,7 @@ impl<P: Clone, A> Replica<P, A> {
     /// state's items are taken here (shared, no transcript copied); the
     /// runtime sizes, pages and encodes them off its loop ([`encode`]) and
     /// hands the chunks back as [`Input::SnapshotEncoded`].
-    pub(crate) fn snapshot_take(&mut self) {
+    pub(crate) fn snapshot_take(&mut self) -> Position {
         use duet_rsm::StateMachine;
         let at = self.ix.state.position();
         if self
@@ -65,7 +81,7 @@ impl<P: Clone, A> Replica<P, A> {
             .as_ref()
             .is_some_and(|out| out.at() == at)
         {
-            return;
+            return at;
         }
         let items = self.ix.state.snapshot_items();
         self.sync.snapshot_out = Some(SnapshotOut::Encoding {
@@ -73,6 +89,7 @@ impl<P: Clone, A> Replica<P, A> {
             waiting: Vec::new(),
         });
         self.out.push(Output::EncodeSnapshot { at, items });
+        at
     }
 
     /// The snapshot taken at `at` is encoded: the requests that waited
@@ -92,8 +109,22 @@ impl<P: Clone, A> Replica<P, A> {
     }
 
     /// The active node: a backup asks for a chunk of the snapshot at
-    /// `upto`; it is answered now, or once the snapshot is encoded.
-    pub(crate) fn snapshot_request(&mut self, id: u64, upto: Position, page: u32, to: P) {
+    /// `at`, or (`None`) for the first of one taken now; it is answered
+    /// now, or once the snapshot is encoded. A snapshot taken now is
+    /// answered once everything up to its position is durable here, as a
+    /// resync's start is.
+    pub(crate) fn snapshot_request(&mut self, id: u64, at: Option<Position>, page: u32, to: P) {
+        let upto = match at {
+            Some(at) => at,
+            None => {
+                let at = self.snapshot_take();
+                if self.out.last_ticket() > self.writes.durable_ticket {
+                    self.after_durable(AfterDurable::SnapshotRequest { id, at, to });
+                    return;
+                }
+                at
+            }
+        };
         if let Some(SnapshotOut::Encoding { at, waiting }) = &mut self.sync.snapshot_out
             && *at == upto
         {
@@ -109,6 +140,7 @@ impl<P: Clone, A> Replica<P, A> {
         let answer = |chunk, pages, error| {
             StreamToBackup::SnapshotPage(SnapshotPage {
                 id,
+                at: upto,
                 page,
                 pages,
                 chunk,
@@ -133,12 +165,13 @@ impl<P: Clone, A> Replica<P, A> {
         }
     }
 
-    /// The backup: the configuration is resynchronised to `upto`; the
-    /// interaction snapshot at `upto` follows. Returns the first request.
+    /// The backup: the configuration is resynchronised to `upto`; an
+    /// interaction snapshot taken now follows. Returns the first request.
     pub(crate) fn snapshot_begin(&mut self, upto: Position) -> StreamToActive {
         self.sync.last_request_id += 1;
         self.sync.snapshot = Some(SnapshotRun {
-            upto,
+            tree_at: upto,
+            at: None,
             encoded: Vec::new(),
             chunks: 0,
             request_id: self.sync.last_request_id,
@@ -146,7 +179,7 @@ impl<P: Clone, A> Replica<P, A> {
         });
         StreamToActive::SnapshotRequest {
             id: self.sync.last_request_id,
-            upto,
+            at: None,
             page: 0,
         }
     }
@@ -157,6 +190,7 @@ impl<P: Clone, A> Replica<P, A> {
     pub(crate) fn snapshot_page(&mut self, answer: SnapshotPage) -> Option<StreamToActive> {
         let SnapshotPage {
             id,
+            at,
             page,
             pages,
             chunk,
@@ -166,6 +200,17 @@ impl<P: Clone, A> Replica<P, A> {
         if run.request_id != id || page != run.chunks {
             return None;
         }
+        // A snapshot older than the configuration installed would apply
+        // changes against newer settings; the pages of one snapshot only.
+        let error = error.or_else(|| {
+            (at < run.tree_at || run.at.is_some_and(|first| first != at)).then(|| {
+                format!(
+                    "a page of a snapshot at change {} (asked for one at or after {})",
+                    at.seq,
+                    run.at.unwrap_or(run.tree_at).seq
+                )
+            })
+        });
         let Some(chunk) = chunk.filter(|_| error.is_none()) else {
             self.out.event(Event::SnapshotNotFetched {
                 error: error.unwrap_or_default(),
@@ -174,6 +219,7 @@ impl<P: Clone, A> Replica<P, A> {
             run.request_id = 0;
             return None;
         };
+        run.at = Some(at);
         run.encoded.extend_from_slice(&chunk);
         run.chunks += 1;
         if run.chunks < pages {
@@ -182,7 +228,7 @@ impl<P: Clone, A> Replica<P, A> {
             run.asked_at_ms = self.ctx.mono_ms;
             return Some(StreamToActive::SnapshotRequest {
                 id: run.request_id,
-                upto: run.upto,
+                at: Some(at),
                 page: run.chunks,
             });
         }
@@ -192,7 +238,7 @@ impl<P: Clone, A> Replica<P, A> {
             .and_then(|pages| {
                 self.ix
                     .state
-                    .install(&pages, run.upto)
+                    .install(&pages, at)
                     .map_err(|e| e.to_string())?;
                 Ok(pages.len())
             });
@@ -205,16 +251,18 @@ impl<P: Clone, A> Replica<P, A> {
                 return Some(hello);
             }
         };
-        self.ix.installed(&self.tree, &mut self.out, run.upto);
-        // The tree's position with the rows, after them: both states at
-        // `upto`, of the active node's history.
-        self.tree.synchronised_to(run.upto);
+        self.ix.installed(&self.tree, &mut self.out, at);
+        // The tree's position with the rows, after them: the interaction
+        // state at `at`, the tree at the resync's position, both of the
+        // active node's history; the stream replays the configuration
+        // from there and passes over interaction changes up to `at`.
+        self.tree.synchronised_to(run.tree_at);
         if let Some(history) = self.sync.taking.take() {
             self.take_history(history);
         }
         self.out.persist(StoreWrite::Resynchronised {
             installed: duet_config::sync::Installed::default(),
-            last: run.upto,
+            last: run.tree_at,
         });
         self.out.event(Event::InteractionsResynchronised {
             interactions: self.ix.state.len(),
@@ -278,6 +326,7 @@ mod tests {
                 release: "2026.1.0".into(),
                 body: ToBackup::Stream(StreamToBackup::SnapshotPage(SnapshotPage {
                     id: 1,
+                    at: Position::new(1, 1),
                     page: page as u32,
                     pages: chunks.len() as u32,
                     chunk: Some(chunk.clone()),

@@ -45,7 +45,7 @@ use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 /// resync, a `History` message, and role answers, so two histories that
 /// reuse epoch numbers (a node that lost its disk and served alone) are
 /// told apart.
-pub const PROTOCOL_VERSION: u16 = 8;
+pub const PROTOCOL_VERSION: u16 = 9;
 /// Frames larger than this are refused; large payloads are chunked.
 pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
 
@@ -350,6 +350,7 @@ mod tests {
         let mut buf = BytesMut::new();
         let page = SnapshotPage {
             id: u64::MAX,
+            at: duet_rsm::Position::new(u64::MAX, u64::MAX),
             page: u32::MAX,
             pages: u32::MAX,
             chunk: Some(vec![0xff; stream::SNAPSHOT_CHUNK_BYTES]),

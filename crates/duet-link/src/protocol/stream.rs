@@ -28,8 +28,14 @@ pub enum StreamToActive {
     /// The backup has applied every change up to `seq`.
     Ack { seq: u64 },
     /// The backup asks for page `page` of the interaction snapshot taken
-    /// at `upto`.
-    SnapshotRequest { id: u64, upto: Position, page: u32 },
+    /// at `at`; the first page (`at: None`) asks the active node to take
+    /// one at its position now, after the configuration's resync, so no
+    /// configuration the resync installed is newer than the snapshot.
+    SnapshotRequest {
+        id: u64,
+        at: Option<Position>,
+        page: u32,
+    },
     /// A resynchronisation request; the answer carries its `id`, so an
     /// answer to a request given up on is never taken for a later one.
     SyncRequest { id: u64, request: Request },
@@ -92,13 +98,14 @@ pub enum StreamToBackup {
 /// interaction of the snapshot is.
 pub const SNAPSHOT_CHUNK_BYTES: usize = super::MAX_FRAME_BYTES / 2;
 
-/// Chunk `page` of the interaction snapshot's encoding, `pages` in all;
-/// the backup joins them and decodes the whole. `error` when the active
-/// node has no snapshot at the position asked (the backup then starts
-/// over).
+/// Chunk `page` of the interaction snapshot's encoding, `pages` in all,
+/// of the snapshot taken at `at`; the backup joins them and decodes the
+/// whole. `error` when the active node has no snapshot at the position
+/// asked (the backup then starts over).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotPage {
     pub id: u64,
+    pub at: Position,
     pub page: u32,
     pub pages: u32,
     pub chunk: Option<Vec<u8>>,

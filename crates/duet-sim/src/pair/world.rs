@@ -28,6 +28,9 @@ pub(super) const LAST_MAX: usize = 40;
 pub(super) const FOLLOWERS: usize = 3;
 /// Steps the healed pair gets to become quiet.
 pub(super) const SETTLE_STEPS: usize = 20_000;
+/// The simulated contact center's keep of content nobody refers to
+/// (`unreferenced_chunk_keep_s`; an hour by default).
+const UNREFERENCED_CHUNK_KEEP_S: u64 = 2;
 
 /// The link's state: connection number, messages in flight each way.
 #[derive(Default)]
@@ -334,10 +337,12 @@ impl World {
     }
 
     /// The contact center the clients use: one agent, one queue she
-    /// works in.
+    /// works in; content nobody refers to is let go after
+    /// `UNREFERENCED_CHUNK_KEEP_S`, so a seed sees it go (a node whose
+    /// disk was replaced holds the default until a heal brings this).
     pub(super) fn configure(&mut self) -> Result<(), String> {
         use duet_config::{Class, Object, Op, TreePath};
-        use duet_replica::directory::{USERS, WORKGROUPS};
+        use duet_replica::directory::{SETTINGS, USERS, WORKGROUPS};
         let path = |folder: &str, name: &str| {
             TreePath::parse(&format!("{folder}/{name}")).map_err(|e| e.to_string())
         };
@@ -345,9 +350,17 @@ impl World {
             .with("roles", "agent")
             .with("capacity", "chat:3");
         let queue = Object::new(Class::Workgroup).with("members", clients::AGENT);
+        let settings = Object::new(Class::Folder).with(
+            "unreferenced_chunk_keep_s",
+            &UNREFERENCED_CHUNK_KEEP_S.to_string(),
+        );
         let puts = [
             (path(USERS, clients::AGENT)?, agent),
             (path(WORKGROUPS, clients::QUEUE)?, queue),
+            (
+                TreePath::parse(SETTINGS).map_err(|e| e.to_string())?,
+                settings,
+            ),
         ];
         for (n, (path, object)) in puts.into_iter().enumerate() {
             let ctx = self.ctx(0);
