@@ -14,6 +14,9 @@ const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 pub struct Digest {
     hash: u64,
     size_bytes: usize,
+    /// Off when only the size is wanted: hashing goes byte by byte, and
+    /// sizing a chunk of content (256 KiB) should not.
+    hashing: bool,
 }
 
 impl Default for Digest {
@@ -21,6 +24,7 @@ impl Default for Digest {
         Digest {
             hash: FNV_OFFSET,
             size_bytes: 0,
+            hashing: true,
         }
     }
 }
@@ -41,6 +45,9 @@ impl Digest {
     }
 
     fn bytes(&mut self, bytes: &[u8]) {
+        if !self.hashing {
+            return;
+        }
         for b in bytes {
             self.hash ^= u64::from(*b);
             self.hash = self.hash.wrapping_mul(FNV_PRIME);
@@ -72,7 +79,10 @@ pub fn hash_of<T: Serialize + ?Sized>(value: &T) -> u64 {
 
 /// The size of one value as postcard would encode it.
 pub fn size_of<T: Serialize + ?Sized>(value: &T) -> usize {
-    let mut d = Digest::default();
+    let mut d = Digest {
+        hashing: false,
+        ..Digest::default()
+    };
     d.add(value);
     d.size_bytes()
 }
