@@ -282,7 +282,7 @@ async fn act(
                 Some(content) => content,
                 None => {
                     let client = super::scoped(format!("{draft_client}/{}", g.id), &actor);
-                    super::files::keep(&shared, &client, &actor, &g.bytes).await?
+                    super::files::keep(&shared, &client, &actor, g.bytes.into()).await?
                 }
             };
             attachments.push(Attachment {

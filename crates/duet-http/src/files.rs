@@ -39,14 +39,15 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
 
 /// Stores `bytes` as chunks on the stream (those the state lacks), each
 /// acknowledged, for the change `client` by `actor` that will refer to
-/// them; the blob that names them.
+/// them; the blob that names them. The chunks share `bytes`: no copy.
 pub(super) async fn keep(
     shared: &Shared,
     client: &str,
     actor: &Actor,
-    bytes: &[u8],
+    bytes: Bytes,
 ) -> Result<Blob, Refusal> {
-    let split = duet_node::content::split(vec![bytes.to_vec()]).await;
+    let size_bytes = bytes.len();
+    let split = duet_node::content::split(vec![bytes]).await;
     let Some((blob, pieces)) = split.ok().and_then(|mut s| s.pop()) else {
         return Err(Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -55,7 +56,7 @@ pub(super) async fn keep(
     };
     let names = blob.chunks.clone();
     let held = ask(shared, |reply| IxRequest::ChunksHeld { names, reply }).await?;
-    held.check_size(bytes.len())
+    held.check_size(size_bytes)
         .map_err(|e| super::write_refusal(duet_node::replication::WriteError::Interaction(e)))?;
     let at_ms = duet_node::events::unix_ms();
     duet_node::content::store(pieces, &held, (client, at_ms), |client, chunk| {
@@ -113,7 +114,7 @@ async fn share_file(
     sender: Sender,
 ) -> Result<u64, Refusal> {
     let content_type = shared_file(&share, headers, &bytes)?;
-    let content = keep(shared, &client, &actor, &bytes).await?;
+    let content = keep(shared, &client, &actor, bytes).await?;
     let change = Change::FileShared {
         id: id.to_string(),
         file: FileRef {
@@ -217,7 +218,7 @@ pub(super) async fn agent_stores(
             ));
         }
         let client = super::scoped(format!("{id}/content"), &actor);
-        keep(&shared, &client, &actor, &bytes).await
+        keep(&shared, &client, &actor, bytes).await
     }
     .await;
     super::answer(result)
@@ -297,10 +298,11 @@ async fn download(
         }
         Err(refusal) => return refusal.into_response(),
     };
+    // Each chunk's bytes shared with the state (no copy) while sent.
     let body = futures::stream::iter(
         chunks
             .into_iter()
-            .map(|chunk| Ok::<_, std::convert::Infallible>(Bytes::from_owner(ChunkBytes(chunk)))),
+            .map(|chunk| Ok::<_, std::convert::Infallible>(chunk.bytes.clone())),
     );
     (
         [
@@ -321,15 +323,6 @@ async fn download(
         axum::body::Body::from_stream(body),
     )
         .into_response()
-}
-
-/// A chunk's bytes, shared with the state (no copy) while it is sent.
-struct ChunkBytes(Arc<duet_interactions::model::Chunk>);
-
-impl AsRef<[u8]> for ChunkBytes {
-    fn as_ref(&self) -> &[u8] {
-        &self.0.bytes
-    }
 }
 
 #[utoipa::path(

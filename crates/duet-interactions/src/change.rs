@@ -134,7 +134,8 @@ pub enum Change {
     Chunk {
         name: String,
         #[serde(with = "crate::model::blob::bytes")]
-        bytes: Vec<u8>,
+        #[cfg_attr(feature = "schema", schema(value_type = Vec<u8>))]
+        bytes: crate::model::Bytes,
     },
     Hold {
         id: String,

@@ -49,7 +49,10 @@ fn bytes(n: usize, seed: u8) -> Vec<u8> {
 #[test]
 fn a_chunk_is_named_by_its_hash_and_bounded() {
     let mut h = Harness::new(directory());
-    let chunk = |name: String, bytes: Vec<u8>| Change::Chunk { name, bytes };
+    let chunk = |name: String, bytes: Vec<u8>| Change::Chunk {
+        name,
+        bytes: bytes.into(),
+    };
     let wrong = chunk(chunk_name(b"other"), b"these".to_vec());
     assert!(matches!(
         h.run(1_000, Actor::Customer, wrong),
@@ -101,7 +104,7 @@ fn content_is_referred_to_only_once_every_chunk_is_held_and_within_the_settings(
     let mut h = Harness::new(dir);
     chat(&mut h);
     let photo = bytes(2 * CHUNK_BYTES_MAX + 100, 3);
-    let (blob, pieces) = split(&photo);
+    let (blob, pieces) = split(&photo.clone().into());
     assert_eq!(blob.chunks.len(), 3);
     // The last chunk missing: refused, naming it.
     for (name, piece) in &pieces[..2] {
@@ -109,7 +112,7 @@ fn content_is_referred_to_only_once_every_chunk_is_held_and_within_the_settings(
             2_000,
             Change::Chunk {
                 name: name.clone(),
-                bytes: piece.to_vec(),
+                bytes: piece.clone(),
             },
         );
     }
@@ -141,7 +144,7 @@ fn content_is_referred_to_only_once_every_chunk_is_held_and_within_the_settings(
             Actor::Customer,
             Change::Chunk {
                 name: chunk_name(&more),
-                bytes: more.clone(),
+                bytes: more.clone().into(),
             }
         ),
         Err(Error::ContentFull { .. })

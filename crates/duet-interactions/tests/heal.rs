@@ -328,7 +328,7 @@ fn a_file_refused_here_is_a_fact_only_with_its_content_held() {
         },
         content,
     };
-    let (missing, _) = duet_interactions::model::blob::split(b"not stored here");
+    let (missing, _) = duet_interactions::model::blob::split(&b"not stored here"[..].into());
     let offered = from_b(3, 9, "f", Actor::Customer, file(missing));
     assert!(
         matches!(

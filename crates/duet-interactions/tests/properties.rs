@@ -267,7 +267,7 @@ fn change(op: &Op, state: &Interactions) -> Option<(Actor, Change)> {
             Actor::Customer,
             Change::Chunk {
                 name: chunk_name(&chunk_bytes(k)),
-                bytes: chunk_bytes(k),
+                bytes: chunk_bytes(k).into(),
             },
         ),
         Op::File(i, m, k) => (

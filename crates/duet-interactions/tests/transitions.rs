@@ -254,7 +254,7 @@ fn a_repeated_message_id_is_a_no_op_and_delivery_only_moves_forward() {
     let files = &h.state.get("chat1").unwrap().files;
     assert_eq!((files.len(), &files[0].content), (1, &content));
     let chunk = h.state.chunk(&content.chunks[0]).unwrap();
-    assert_eq!(chunk.bytes, b"%PDF");
+    assert_eq!(chunk.bytes[..], b"%PDF"[..]);
     // An agent not on the chat cannot write in it.
     h.sys(6_000, login("bob"));
     assert!(matches!(
@@ -357,7 +357,7 @@ fn email_replies_keep_html_and_attachments_and_are_sent_once() {
     assert_eq!(email.replies[0].state, ReplyState::Sent);
     assert_eq!(email.replies[0].html, "<b>thanks</b>");
     let chunks = &email.replies[0].attachments[0].content.chunks;
-    assert_eq!(h.state.chunk(&chunks[0]).unwrap().bytes, [1, 2, 3]);
+    assert_eq!(h.state.chunk(&chunks[0]).unwrap().bytes[..], [1, 2, 3]);
     assert_eq!(email.replies[0].relayed, None);
     // The relay takes it once; a draft is never relayed.
     let relayed = |reply_id: &str| Change::EmailRelayed {

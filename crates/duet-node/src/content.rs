@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::future::Future;
 
 use duet_interactions::Change;
-use duet_interactions::model::{Blob, blob};
+use duet_interactions::model::{Blob, Bytes, blob};
 use futures::{StreamExt, TryStreamExt};
 
 /// Chunk changes of one piece of content under way at once.
@@ -43,24 +43,16 @@ fn chunk_client(client: &str, name: &str, at_ms: u64) -> String {
     format!("{client}/chunk/{name}/{at_ms}")
 }
 
-/// A chunk's name and bytes.
-pub type Piece = (String, Vec<u8>);
+/// A chunk's name and bytes (a share of the content's, not a copy).
+pub type Piece = (String, Bytes);
 
 /// Each of `parts` cut into chunks and named (`blob::split`), on a
 /// blocking thread: hashing 25 MiB would hold an async worker, and the
 /// node's link with it, for tens of milliseconds.
-pub async fn split(parts: Vec<Vec<u8>>) -> Result<Vec<(Blob, Vec<Piece>)>, ShuttingDown> {
-    tokio::task::spawn_blocking(move || {
-        (parts.iter())
-            .map(|bytes| {
-                let (blob, pieces) = blob::split(bytes);
-                let owned = pieces.into_iter().map(|(n, b)| (n, b.to_vec()));
-                (blob, owned.collect())
-            })
-            .collect()
-    })
-    .await
-    .map_err(|_| ShuttingDown)
+pub async fn split(parts: Vec<Bytes>) -> Result<Vec<(Blob, Vec<Piece>)>, ShuttingDown> {
+    tokio::task::spawn_blocking(move || parts.iter().map(blob::split).collect())
+        .await
+        .map_err(|_| ShuttingDown)
 }
 
 /// A blocking task did not finish: the runtime is shutting down.
@@ -113,8 +105,7 @@ mod tests {
     fn only_the_chunks_not_held_are_committed_each_once() {
         let mut bytes = vec![7u8; duet_interactions::model::CHUNK_BYTES_MAX * 3];
         bytes[0] = 1; // the first chunk differs; the other two are one
-        let (blob, pieces) = blob::split(&bytes);
-        let pieces = pieces.into_iter().map(|(n, b)| (n, b.to_vec())).collect();
+        let (blob, pieces) = blob::split(&Bytes::from(bytes.clone()));
         let held = Held {
             names: [blob.chunks[0].clone()].into(),
             content_bytes_max: u64::MAX,

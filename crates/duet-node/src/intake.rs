@@ -100,6 +100,7 @@ impl MailSink for Sink {
                         .iter_mut()
                         .map(|a| std::mem::take(&mut a.bytes)),
                 )
+                .map(Into::into)
                 .collect();
             let mut split = crate::content::split(parts)
                 .await

@@ -504,6 +504,10 @@ impl<P: Clone, A> Replica<P, A> {
         // before is not sent.
         self.waiting
             .retain(|(_, what)| !matches!(what, AfterDurable::ToBackup(_)));
+        // So is a snapshot made for it: the backup installed it or gave it
+        // up, and a resync takes a new one. Kept, it would hold a copy of
+        // the whole state, content and all, for as long as this node serves.
+        self.sync.snapshot_out = None;
         self.backup = Some(BackupLink {
             link,
             to,
@@ -555,6 +559,7 @@ impl<P: Clone, A> Replica<P, A> {
             return;
         }
         self.backup = None;
+        self.sync.snapshot_out = None;
         if let Some(leader) = self.leader.as_mut() {
             let commands = leader.backup_lost("its main link connection closed");
             self.lead(commands);

@@ -108,6 +108,12 @@ impl<P: Clone, A> Replica<P, A> {
         }
     }
 
+    /// The active node: whether it holds a snapshot made for a backup
+    /// (being encoded, or encoded).
+    pub fn snapshot_held(&self) -> bool {
+        self.sync.snapshot_out.is_some()
+    }
+
     /// The active node: a backup asks for a chunk of the snapshot at
     /// `at`, or (`None`) for the first of one taken now; it is answered
     /// now, or once the snapshot is encoded. A snapshot taken now is

@@ -116,7 +116,7 @@ impl Pair {
         self.unix_ms = unix_ms;
         let change = Change::Chunk {
             name: chunk_name(bytes),
-            bytes: bytes.to_vec(),
+            bytes: bytes.to_vec().into(),
         };
         self.on_active(Input::InteractionWrite {
             command: Box::new(Command::new(client, unix_ms, Actor::Customer, change)),
@@ -214,6 +214,10 @@ fn a_setting_made_while_a_backup_resynchronises_applies_on_the_backup_where_it_d
         "the first chunk held alike"
     );
     assert_eq!(backup.digest(), active.digest(), "one interaction state");
+    assert!(
+        !pair.active.snapshot_held(),
+        "the snapshot is let go once the backup installed it"
+    );
 
     // The next change lets the first chunk go on both, under the keep now.
     pair.store_chunk("chunk-3", b"the third upload", START_UNIX_MS + 20_000);

@@ -63,7 +63,10 @@ fn round_trips(pair: &Pair, backup: usize) -> Vec<(f64, u64)> {
         .filter_map(|line| line.strip_prefix("duet_link_round_trip_seconds_bucket{le=\""))
         .filter_map(|rest| {
             let (le, count) = rest.split_once("\"} ")?;
-            Some((le.parse().unwrap_or(f64::INFINITY), count.trim().parse().ok()?))
+            Some((
+                le.parse().unwrap_or(f64::INFINITY),
+                count.trim().parse().ok()?,
+            ))
         })
         .collect()
 }

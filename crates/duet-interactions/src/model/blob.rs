@@ -5,6 +5,7 @@
 //! and a change that names a chunk is acknowledged only after the chunk
 //! (earlier on the same stream) is held on both nodes.
 
+pub use ::bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// The most bytes one chunk carries: a change of its own well inside the
@@ -28,17 +29,19 @@ pub struct Blob {
 }
 
 /// One stored chunk: its bytes, and when it was stored (unix ms, the
-/// storing change's time), from which an unreferenced one is let go.
+/// storing change's time), from which an unreferenced one is let go. The
+/// bytes are shared (`bytes::Bytes`): the change that stored them, the
+/// state, a heal's page and a snapshot hold one copy between them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Chunk {
     pub stored_at_ms: u64,
     #[serde(with = "bytes")]
-    pub bytes: Vec<u8>,
+    pub bytes: Bytes,
 }
 
 /// Bytes written as bytes, not as a sequence of numbers one at a time:
 /// in postcard the same encoding as a `Vec<u8>` (a length, then the
-/// bytes), copied whole.
+/// bytes), copied whole, and read into shared bytes.
 pub mod bytes {
     use serde::{Deserializer, Serializer, de};
 
@@ -46,7 +49,11 @@ pub mod bytes {
         s.serialize_bytes(bytes)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<super::Bytes, D::Error> {
+        read(d).map(super::Bytes::from)
+    }
+
+    fn read<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         struct Bytes;
         impl<'de> de::Visitor<'de> for Bytes {
             type Value = Vec<u8>;
@@ -81,11 +88,12 @@ pub fn chunk_name(bytes: &[u8]) -> String {
 }
 
 /// `bytes` cut into chunks of at most [`CHUNK_BYTES_MAX`], each with its
-/// name, and the blob that lists them.
-pub fn split(bytes: &[u8]) -> (Blob, Vec<(String, &[u8])>) {
-    let pieces: Vec<(String, &[u8])> = bytes
-        .chunks(CHUNK_BYTES_MAX)
-        .map(|piece| (chunk_name(piece), piece))
+/// name (each shares `bytes`, not a copy), and the blob that lists them.
+pub fn split(bytes: &Bytes) -> (Blob, Vec<(String, Bytes)>) {
+    let pieces: Vec<(String, Bytes)> = (0..bytes.len())
+        .step_by(CHUNK_BYTES_MAX)
+        .map(|start| bytes.slice(start..bytes.len().min(start + CHUNK_BYTES_MAX)))
+        .map(|piece| (chunk_name(&piece), piece))
         .collect();
     let blob = Blob {
         size_bytes: bytes.len() as u64,
@@ -100,7 +108,7 @@ mod tests {
 
     #[test]
     fn content_is_cut_into_named_chunks_in_order() {
-        let bytes: Vec<u8> = (0..CHUNK_BYTES_MAX * 2 + 10).map(|i| i as u8).collect();
+        let bytes: Bytes = (0..CHUNK_BYTES_MAX * 2 + 10).map(|i| i as u8).collect();
         let (blob, pieces) = split(&bytes);
         assert_eq!(blob.size_bytes, bytes.len() as u64);
         assert_eq!(pieces.len(), 3);
@@ -113,7 +121,7 @@ mod tests {
             chunk_name(b"abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-        assert_eq!(split(&[]).1.len(), 0);
+        assert_eq!(split(&Bytes::new()).1.len(), 0);
     }
 
     /// Written as bytes, a chunk is encoded as a vector of them was.
@@ -130,7 +138,7 @@ mod tests {
         };
         let plain = Plain {
             stored_at_ms: 7,
-            bytes: chunk.bytes.clone(),
+            bytes: chunk.bytes.to_vec(),
         };
         let encoded = postcard::to_allocvec(&chunk).unwrap();
         assert_eq!(encoded, postcard::to_allocvec(&plain).unwrap());

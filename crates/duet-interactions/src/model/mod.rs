@@ -14,7 +14,7 @@ pub mod small_map;
 pub mod small_set;
 
 pub use agent::{Agent, AgentStatus, ChosenStatus, Desktop};
-pub use blob::{Blob, CHUNK_BYTES_MAX, Chunk, UNREFERENCED_CHUNK_KEEP_MS, chunk_name};
+pub use blob::{Blob, Bytes, CHUNK_BYTES_MAX, Chunk, UNREFERENCED_CHUNK_KEEP_MS, chunk_name};
 pub use content::{
     Attachment, Call, CallSignal, Callback, CallbackAttempt, CallbackOutcome, CallbackWindow,
     Content, Delivery, Email, EmailReply, FileRef, Message, MessageKind, ReplyState, Sender,

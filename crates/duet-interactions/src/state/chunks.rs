@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::{Interactions, Keyed};
 use crate::error::{Error, Result};
-use crate::model::{Blob, CHUNK_BYTES_MAX, Chunk, Content, Interaction, Name, chunk_name};
+use crate::model::{Blob, Bytes, CHUNK_BYTES_MAX, Chunk, Content, Interaction, Name, chunk_name};
 
 /// Derived from the live state (rebuilt on install), kept as it changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -108,7 +108,7 @@ impl Interactions {
     /// nobody refers to is stored afresh at `at` (its keep starts again):
     /// content sent again an hour after an upload was cut off is not let
     /// go between its chunks and the change that names them.
-    pub(super) fn store_chunk(&mut self, name: &str, bytes: &[u8], at: u64) {
+    pub(super) fn store_chunk(&mut self, name: &str, bytes: &Bytes, at: u64) {
         if let Some(held) = self.live.chunks.get(name) {
             if self.index.chunks.refs.contains_key(name) || held.stored_at_ms >= at {
                 return;
@@ -123,7 +123,7 @@ impl Interactions {
         }
         let chunk = Chunk {
             stored_at_ms: at,
-            bytes: bytes.to_vec(),
+            bytes: bytes.clone(),
         };
         self.index.chunks.stored(name, &chunk);
         self.live.chunks.insert(name, chunk);

@@ -165,15 +165,10 @@ impl Harness {
     /// Stores `bytes` as chunks (a change each), as a node does before
     /// the change that refers to them; the blob that names them.
     pub fn store(&mut self, at: u64, bytes: &[u8]) -> Blob {
-        let (blob, pieces) = duet_interactions::model::blob::split(bytes);
-        for (name, piece) in pieces {
-            self.sys(
-                at,
-                Change::Chunk {
-                    name,
-                    bytes: piece.to_vec(),
-                },
-            );
+        let bytes = duet_interactions::model::Bytes::copy_from_slice(bytes);
+        let (blob, pieces) = duet_interactions::model::blob::split(&bytes);
+        for (name, bytes) in pieces {
+            self.sys(at, Change::Chunk { name, bytes });
         }
         blob
     }

@@ -13,7 +13,7 @@ use crate::sql::tests::places;
 fn create(id: &str, media: MediaType, queue: &str, customer: (&str, &str)) -> Change {
     let content = match media {
         MediaType::Email => Content::Email(Box::new(Email {
-            mime: duet_interactions::model::blob::split(b"MIME").0,
+            mime: duet_interactions::model::blob::split(&b"MIME"[..].into()).0,
             subject: "Quote".into(),
             from: customer.0.into(),
             to: vec!["sales@example.test".into()],
@@ -23,7 +23,7 @@ fn create(id: &str, media: MediaType, queue: &str, customer: (&str, &str)) -> Ch
                 id: "att1".into(),
                 name: "spec.pdf".into(),
                 content_type: "application/pdf".into(),
-                content: duet_interactions::model::blob::split(b"%PDF").0,
+                content: duet_interactions::model::blob::split(&b"%PDF"[..].into()).0,
             }],
             replies: Vec::new(),
         })),
@@ -236,7 +236,7 @@ fn an_email_keeps_its_headers_attachment_references_and_replies() {
                         id: "q".into(),
                         name: "quote.txt".into(),
                         content_type: "text/plain".into(),
-                        content: duet_interactions::model::blob::split(b"42").0,
+                        content: duet_interactions::model::blob::split(&b"42"[..].into()).0,
                     }],
                 },
             ),

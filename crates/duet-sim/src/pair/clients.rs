@@ -202,14 +202,14 @@ impl Clients {
                 seed,
             } => {
                 let bytes = file_bytes(*seed);
-                let (content, pieces) = duet_interactions::model::blob::split(&bytes);
+                let (content, pieces) = duet_interactions::model::blob::split(&bytes.into());
                 let (client, change, reply) =
                     if let Some((name, piece)) = pieces.get(pending.chunks_stored) {
                         let place = pending.chunks_stored;
                         let client = format!("{client}/chunk/{place}/{}", pending.chunk_tries);
                         let chunk = Change::Chunk {
                             name: name.clone(),
-                            bytes: piece.to_vec(),
+                            bytes: piece.clone(),
                         };
                         (
                             client,
