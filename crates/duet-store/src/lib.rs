@@ -82,12 +82,21 @@ pub struct Store {
     db: Database,
 }
 
+/// redb's page cache: the node holds its state in memory and reads the
+/// store back only when it starts, so the cache buys little, and redb's
+/// default (1 GiB) kept the pages of every chunk of content written, a
+/// second copy of the content beside the state's.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 impl Store {
     /// The store in `data_dir` (`state.redb`, created when absent, with a
     /// history id of its own drawn at random; the directory must exist).
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         Store::with(
-            Database::create(data_dir.join(FILE)).map_err(failed)?,
+            Database::builder()
+                .set_cache_size(CACHE_BYTES)
+                .create(data_dir.join(FILE))
+                .map_err(failed)?,
             rand::random(),
         )
     }
