@@ -507,7 +507,10 @@ impl<P: Clone, A> Replica<P, A> {
         // So is a snapshot made for it: the backup installed it or gave it
         // up, and a resync takes a new one. Kept, it would hold a copy of
         // the whole state, content and all, for as long as this node serves.
+        // And a heal's chunks still waiting for their change: a heal that
+        // starts over offers them again.
         self.sync.snapshot_out = None;
+        self.writes.heal_pages.chunks.clear();
         self.backup = Some(BackupLink {
             link,
             to,

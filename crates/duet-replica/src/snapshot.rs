@@ -120,7 +120,7 @@ impl<P: Clone, A> Replica<P, A> {
     /// answered once everything up to its position is durable here, as a
     /// resync's start is.
     pub(crate) fn snapshot_request(&mut self, id: u64, at: Option<Position>, page: u32, to: P) {
-        let upto = match at {
+        let snapshot_at = match at {
             Some(at) => at,
             None => {
                 let at = self.snapshot_take();
@@ -132,12 +132,12 @@ impl<P: Clone, A> Replica<P, A> {
             }
         };
         if let Some(SnapshotOut::Encoding { at, waiting }) = &mut self.sync.snapshot_out
-            && *at == upto
+            && *at == snapshot_at
         {
             waiting.push((id, page, to));
             return;
         }
-        let answer = self.snapshot_answer(id, upto, page);
+        let answer = self.snapshot_answer(id, snapshot_at, page);
         self.out.send(to, answer);
     }
 

@@ -176,6 +176,40 @@ fn a_resync_starts_once_what_it_hands_the_backup_is_durable_and_later_changes_wa
 }
 
 #[test]
+fn a_snapshot_is_taken_when_asked_for_and_handed_over_once_what_it_holds_is_durable() {
+    // Change 1 (the takeover) and change 2 are not yet durable here.
+    let mut node = active();
+    let asked = node.handle(
+        &ctx(),
+        Input::FromBackup(FromBackup::SnapshotRequest {
+            id: 1,
+            at: None,
+            page: 0,
+            to: 1,
+        }),
+    );
+    let (at, items) = asked
+        .into_iter()
+        .find_map(|o| match o {
+            Output::EncodeSnapshot { at, items } => Some((at, items)),
+            _ => None,
+        })
+        .expect("a snapshot taken at once");
+    assert_eq!(at.seq, 2, "at this node's position when asked");
+    let chunks = std::sync::Arc::new(duet_replica::snapshot::encode(items));
+    let encoded = sent(node.handle(&ctx(), Input::SnapshotEncoded { at, chunks }));
+    assert_eq!(encoded, Vec::new(), "not handed over before it is durable");
+    let released = sent(node.handle(&ctx(), Input::Durable(u64::MAX)));
+    assert!(
+        matches!(
+            released.as_slice(),
+            [StreamToBackup::SnapshotPage(page)] if page.at == at && page.id == 1 && page.error.is_none()
+        ),
+        "{released:?}"
+    );
+}
+
+#[test]
 fn a_hello_again_on_the_same_connection_drops_what_waited_for_the_one_before() {
     // (A backup says hello again on its connection once a resync ends.)
     let mut node = active();
